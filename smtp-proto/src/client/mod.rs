@@ -1,0 +1,3 @@
+//! The async [`SmtpClient`] (placeholder while the engine is written).
+mod transport;
+pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};

@@ -1,0 +1,99 @@
+//! What an adapter implements: [`Transport`], [`StartTlsCapable`]; and what a streamed body is:
+//! [`MessageBody`].
+
+use core::future::Future;
+use core::time::Duration;
+use std::io;
+
+/// A connected byte stream plus the runtime's timer. Adapters implement this for their sockets.
+///
+/// The futures need not be `Send`; when an implementation's futures are `Send`, so are the
+/// client's (tokio users can spawn them), because the compiler sees the concrete types.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Read some bytes into `buf`. `Ok(0)` means the peer closed the connection. Must be
+    /// cancel-safe: the client drops a pending read when a timeout fires.
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Write all of `buf` and flush it to the network before returning.
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+
+    /// Close the connection (TLS close_notify, then shutdown), best effort.
+    async fn close(&mut self) -> io::Result<()>;
+
+    /// A future that completes after `duration`, from the runtime's timer. The client races it
+    /// against each wait for a reply, so every wait is bounded by the engine's timeout for it.
+    /// The default never completes: no timeouts (for tests and runtimes without a timer).
+    fn sleep(duration: Duration) -> impl Future<Output = ()> {
+        let _ = duration;
+        core::future::pending()
+    }
+}
+
+/// A transport that can upgrade the same connection to TLS in place (STARTTLS, RFC 3207).
+#[allow(async_fn_in_trait)]
+pub trait StartTlsCapable: Transport {
+    /// Run the TLS handshake on this connection; afterwards `read`/`write_all` go through TLS.
+    /// On error the transport is unusable.
+    async fn upgrade_to_tls(&mut self) -> io::Result<()>;
+}
+
+/// A message body read in chunks, so memory stays O(chunk) whatever the message size.
+#[allow(async_fn_in_trait)]
+pub trait MessageBody {
+    /// Read the next bytes of the message into `buf`; `Ok(0)` ends the body.
+    async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// How many bytes the client reads at a time. Default 8 KiB.
+    fn chunk_size(&self) -> usize {
+        8 * 1024
+    }
+
+    /// The body's size, when known in advance: declared as `SIZE=` and checked against the
+    /// server's limit before any command is sent.
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A body held in memory, read in chunks (mostly for tests and for adapting `&[u8]`).
+#[derive(Debug, Clone)]
+pub struct SliceBody<'a> {
+    rest: &'a [u8],
+    chunk_size: usize,
+    total: u64,
+}
+
+impl<'a> SliceBody<'a> {
+    /// A body over `bytes`, read 8 KiB at a time.
+    pub fn new(bytes: &'a [u8]) -> SliceBody<'a> {
+        SliceBody {
+            rest: bytes,
+            chunk_size: 8 * 1024,
+            total: bytes.len() as u64,
+        }
+    }
+
+    /// Read `chunk_size` bytes at a time instead (at least 1).
+    pub fn with_chunk_size(mut self, chunk_size: usize) -> SliceBody<'a> {
+        self.chunk_size = chunk_size.max(1);
+        self
+    }
+}
+
+impl MessageBody for SliceBody<'_> {
+    async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.rest.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        Ok(n)
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.total)
+    }
+}

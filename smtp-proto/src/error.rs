@@ -1,0 +1,357 @@
+//! Errors: one [`SmtpError`] whose variants say who is to blame.
+//!
+//! * [`SmtpError::Io`] / [`SmtpError::Timeout`]: the transport or the clock ended the wait.
+//! * [`SmtpError::Protocol`]: the server refused ([`ProtocolError::UnexpectedCode`], with its code,
+//!   enhanced code and text) or broke the protocol (malformed reply, bytes after the STARTTLS `220`, ...).
+//! * [`SmtpError::Auth`]: authentication could not be done or was refused.
+//! * [`SmtpError::InvalidInput`]: the caller passed a bad argument or called in the wrong state. Never
+//!   caused by server data.
+//! * [`SmtpError::Policy`]: the local [`Policy`](crate::Policy) refused before anything was sent.
+//!
+//! No variant ever holds a password, token or SASL payload.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::reply::{Reply, ReplyError};
+use crate::sasl::AuthMechanism;
+use crate::state::{SessionState, SmtpOp};
+
+/// Every error the engine and the client return.
+///
+/// Once the session is `Closed` after a fatal error, every later call returns an error too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SmtpError {
+    /// The transport failed (read, write, connect, TLS upgrade, close).
+    #[error("I/O error during {during}: {error}")]
+    Io {
+        /// What the client was doing.
+        during: SmtpOp,
+        /// What the transport reported.
+        error: IoError,
+    },
+    /// The server did not complete its reply within the wait's limit.
+    #[error("timed out after {}s waiting for the server during {during}", after.as_secs_f64())]
+    Timeout {
+        /// The operation whose reply was awaited.
+        during: SmtpOp,
+        /// The limit that ran out.
+        after: Duration,
+    },
+    /// The server refused a command or broke the protocol.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// Authentication failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The caller passed an invalid argument or called in the wrong state.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInputError),
+    /// The configured policy refused the message before any command was sent.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+impl SmtpError {
+    /// The server reply behind this error, when there is one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            SmtpError::Protocol(ProtocolError::UnexpectedCode { reply, .. }) => Some(reply),
+            SmtpError::Auth(AuthError::Rejected { reply, .. }) => Some(reply),
+            _ => None,
+        }
+    }
+
+    /// True when retrying later may succeed: a 4xx reply, a timeout or an I/O failure.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SmtpError::Io { .. } | SmtpError::Timeout { .. } => true,
+            SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, .. }) => {
+                refused.iter().all(|r| r.reply.code().is_transient())
+            }
+            _ => self.reply().is_some_and(|r| r.code().is_transient()),
+        }
+    }
+
+    /// A shorthand for an I/O error.
+    pub fn io(during: SmtpOp, kind: std::io::ErrorKind, message: impl Into<String>) -> Self {
+        SmtpError::Io {
+            during,
+            error: IoError {
+                kind,
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// A transport failure, kept as its kind and message so errors stay `Clone` and comparable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoError {
+    /// The `std::io::ErrorKind` the transport reported.
+    pub kind: std::io::ErrorKind,
+    /// The transport's message.
+    pub message: String,
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+impl From<&std::io::Error> for IoError {
+    fn from(e: &std::io::Error) -> Self {
+        IoError {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The server refused a command or did not follow the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The server answered with a code that does not let the operation go on (a refusal, or a
+    /// `421` service shutdown). The reply is kept whole.
+    #[error("server replied {reply} to {during}")]
+    UnexpectedCode {
+        /// The command the reply answered.
+        during: SmtpOp,
+        /// The server's reply: code, enhanced code and text.
+        reply: Reply,
+    },
+    /// An extension the operation needs was not advertised in the EHLO reply.
+    #[error("the server does not offer {name}")]
+    ExtensionUnavailable {
+        /// The EHLO keyword, e.g. `"STARTTLS"`.
+        name: &'static str,
+    },
+    /// A reply could not be parsed or went past a bound.
+    #[error("malformed reply during {during}: {error}")]
+    Malformed {
+        /// The command whose reply was being read.
+        during: SmtpOp,
+        /// What was wrong.
+        error: ReplyError,
+    },
+    /// Bytes arrived after the STARTTLS `220` and before the TLS handshake: a response-injection
+    /// attempt (CVE-2021-38371 / "NO STARTTLS" class). The session is closed.
+    #[error("{bytes} unexpected byte(s) after the STARTTLS 220 reply (possible response injection)")]
+    ResponseInjection {
+        /// How many bytes were found.
+        bytes: usize,
+    },
+    /// The server sent a reply when none was outstanding (unsolicited data while idle).
+    #[error("unsolicited reply from the server while {state}")]
+    UnsolicitedReply {
+        /// The state the session was in.
+        state: SessionState,
+    },
+    /// The connection was closed by the server before the awaited reply was complete.
+    #[error("the server closed the connection during {during}")]
+    ConnectionClosed {
+        /// The command whose reply was awaited.
+        during: SmtpOp,
+    },
+    /// Every recipient was refused (or, with [`RecipientPolicy::RequireAll`](crate::RecipientPolicy),
+    /// at least one was); the message was not sent. The session stays usable.
+    #[error("{} recipient(s) refused; message not sent", refused.len())]
+    RecipientsRefused {
+        /// Each refused recipient and the server's reply.
+        refused: Vec<RecipientRefusal>,
+        /// How many recipients the server accepted.
+        accepted: usize,
+    },
+    /// The message is larger than the `SIZE` the server advertised; nothing was sent.
+    #[error("message of {size} bytes exceeds the server's SIZE limit of {limit} bytes")]
+    MessageTooLarge {
+        /// The message size (after line-ending normalisation).
+        size: u64,
+        /// The limit from the EHLO `SIZE` keyword.
+        limit: u64,
+    },
+}
+
+/// One refused recipient, in the order they were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientRefusal {
+    /// The index of the recipient in the slice the caller gave.
+    pub index: usize,
+    /// The recipient address as given.
+    pub recipient: String,
+    /// The server's reply to its RCPT TO.
+    pub reply: Reply,
+}
+
+/// Authentication could not be done or was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The server did not advertise the mechanism (`None`: `login()` found neither PLAIN nor LOGIN).
+    #[error("{}", match mechanism {
+        Some(m) => format!("the server does not offer AUTH {m}"),
+        None => "the server offers neither AUTH PLAIN nor AUTH LOGIN".to_owned(),
+    })]
+    UnsupportedMechanism {
+        /// The mechanism that was asked for, if one was.
+        mechanism: Option<AuthMechanism>,
+    },
+    /// The server refused the credentials. `detail` holds the decoded error challenge of XOAUTH2 /
+    /// OAUTHBEARER (a JSON object such as `{"status":"401",...}`) when the server sent one.
+    #[error("authentication rejected: {reply}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Rejected {
+        /// The mechanism used.
+        mechanism: AuthMechanism,
+        /// The server's final reply.
+        reply: Reply,
+        /// The decoded error challenge, if any.
+        detail: Option<String>,
+    },
+    /// A `334` challenge was not valid base64, or not what the mechanism allows.
+    #[error("malformed AUTH {mechanism} challenge from the server")]
+    MalformedChallenge {
+        /// The mechanism in progress.
+        mechanism: AuthMechanism,
+    },
+    /// The server sent more challenges than the mechanism has steps.
+    #[error("too many AUTH {mechanism} challenges from the server")]
+    TooManyChallenges {
+        /// The mechanism in progress.
+        mechanism: AuthMechanism,
+    },
+}
+
+/// The caller passed an invalid argument or called a method in the wrong state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInputError {
+    /// An argument failed validation; nothing was queued.
+    #[error("invalid {field}: {reason}")]
+    Argument {
+        /// Which argument.
+        field: Field,
+        /// Why.
+        reason: ArgumentError,
+    },
+    /// The operation is not allowed in the current state (e.g. a second `login`).
+    #[error("{op} is not allowed while the session is {state}")]
+    WrongState {
+        /// What was attempted.
+        op: SmtpOp,
+        /// The state the session was in.
+        state: SessionState,
+    },
+    /// The feature was compiled out (cargo feature off).
+    #[error("{feature} support is not compiled in (enable the `{feature}` cargo feature)")]
+    FeatureDisabled {
+        /// The cargo feature name.
+        feature: &'static str,
+    },
+}
+
+impl InvalidInputError {
+    /// A shorthand for [`InvalidInputError::Argument`].
+    pub fn argument(field: Field, reason: ArgumentError) -> Self {
+        InvalidInputError::Argument { field, reason }
+    }
+}
+
+/// The argument an [`ArgumentError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    /// The EHLO / HELO / LHLO domain or address literal.
+    EhloDomain,
+    /// The envelope sender (MAIL FROM).
+    ReversePath,
+    /// An envelope recipient (RCPT TO).
+    ForwardPath,
+    /// An ESMTP parameter of MAIL or RCPT.
+    Parameter,
+    /// The DSN envelope id (ENVID).
+    EnvelopeId,
+    /// The DSN original recipient (ORCPT).
+    OriginalRecipient,
+    /// The recipient list as a whole (e.g. empty).
+    Recipients,
+    /// A SASL user name or authorization identity.
+    UserName,
+    /// A password or token. Errors about it never show its bytes.
+    Secret,
+    /// The message body.
+    Body,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::EhloDomain => "EHLO domain",
+            Field::ReversePath => "sender address",
+            Field::ForwardPath => "recipient address",
+            Field::Parameter => "ESMTP parameter",
+            Field::EnvelopeId => "DSN envelope id",
+            Field::OriginalRecipient => "DSN original recipient",
+            Field::Recipients => "recipient list",
+            Field::UserName => "user name",
+            Field::Secret => "secret",
+            Field::Body => "message body",
+        })
+    }
+}
+
+/// Why an argument was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgumentError {
+    /// The value is empty where a value is required.
+    #[error("must not be empty")]
+    Empty,
+    /// The value is longer than allowed.
+    #[error("longer than {max} bytes")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// A byte that may not appear (CR, LF, NUL, other C0 controls, DEL, or a byte the grammar
+    /// forbids) was found. For secrets the byte itself is not shown.
+    #[error("forbidden byte 0x{byte:02x} at index {index}")]
+    ForbiddenByte {
+        /// The byte.
+        byte: u8,
+        /// Its index in the argument.
+        index: usize,
+    },
+    /// `<` and `>` do not pair up.
+    #[error("unbalanced angle brackets")]
+    UnbalancedBrackets,
+    /// The value does not match the grammar.
+    #[error("syntax: {0}")]
+    Syntax(&'static str),
+    /// The value holds non-ASCII characters and the server does not offer SMTPUTF8.
+    #[error("non-ASCII, and the server does not offer SMTPUTF8")]
+    NeedsSmtpUtf8,
+}
+
+/// A local policy refused the message. Never sent to the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy refused: {reason}")]
+pub struct PolicyError {
+    /// A human-readable reason, e.g. `"too many recipients (51 > 50)"`.
+    pub reason: String,
+}
+
+impl PolicyError {
+    /// A policy error with this reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        PolicyError {
+            reason: reason.into(),
+        }
+    }
+}

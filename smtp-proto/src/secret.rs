@@ -1,0 +1,1 @@
+//! [`Secret`]: a value whose `Debug` and `Display` never show it. (Helper D implements.)
