@@ -1,24 +1,81 @@
-//! smtp-proto: a sans-IO SMTP client engine.
+//! # smtp-proto: a sans-IO SMTP client engine
+//!
+//! This crate holds every piece of SMTP client protocol knowledge, and nothing else. It **never
+//! opens a socket, never reads a clock and never depends on an async runtime**: bytes go in with
+//! [`Session::feed`](session::Session::feed), bytes to write come out of
+//! [`poll_transmit`](session::Session::poll_transmit), typed events out of
+//! [`poll_event`](session::Session::poll_event), and the engine says how long the current wait may
+//! last ([`timeout`](session::Session::timeout)) instead of keeping time itself.
+//!
+//! On top of the engine, the `client` feature (on by default) provides [`client::SmtpClient`], an
+//! async driver written once over two small traits ([`client::Transport`],
+//! [`client::StartTlsCapable`]) that adapters implement: `smtp-io-tokio` for tokio + rustls,
+//! `smtp-io-wasm` for Cloudflare Workers sockets.
+//!
+//! ## Layers
+//!
+//! * codec (pure functions and small types): [`reply`] (incremental reply parser),
+//!   [`capabilities`] (EHLO keywords), [`command`] (typed, validated commands), [`body`]
+//!   (dot-stuffing and CRLF normalisation), [`sasl`] (AUTH mechanisms), [`secret`].
+//! * engine: [`session::Session`], the only place with session state and protocol rules.
+//! * driver: [`client::SmtpClient`], which only moves bytes.
+//!
+//! ## RFCs
+//!
+//! 5321 (SMTP), 3207 (STARTTLS), 4954 (AUTH), 4616 (PLAIN), 7628 (OAUTHBEARER), the XOAUTH2 and
+//! LOGIN mechanisms, 2920 (PIPELINING), 3030 (CHUNKING, BINARYMIME), 6152 (8BITMIME),
+//! 6531 (SMTPUTF8), 1870 (SIZE), 3461 (DSN), 2034 and 3463 (enhanced status codes),
+//! 8689 (REQUIRETLS), 2033 (LMTP).
+//!
+//! ## Security decisions
+//!
+//! * **STARTTLS is a barrier.** After the `220`, any byte already received is a
+//!   [`ProtocolError::ResponseInjection`]; capabilities from before TLS are dropped and EHLO is sent
+//!   again. A missing or refused STARTTLS closes the session: nothing continues in plaintext.
+//! * **No smuggling.** Bodies are CRLF-normalised (bare CR and bare LF become CRLF) before
+//!   dot-stuffing, so no body can contain an end-of-data sequence that a server reads differently.
+//! * **No injection.** Every argument is a validated type that refuses CR, LF, NUL and other
+//!   controls before a byte is queued.
+//! * **Bounded.** Reply line length, lines per reply and bytes per reply are capped
+//!   ([`ReplyLimits`]); a hostile server gets a typed error, never unbounded memory.
+//! * **No desync.** Every reply is matched to the command it answers, in order, pipelined or not.
+//! * **No leaks.** Passwords and tokens live only in the AUTH exchange, are overwritten when it
+//!   ends, and never appear in `Debug`, `Display`, errors, transcripts or audit events.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
 pub mod body;
 pub mod capabilities;
 pub mod command;
 pub mod error;
+pub mod policy;
 pub mod reply;
 pub mod sasl;
 pub mod secret;
 pub mod session;
 pub mod state;
+pub mod transcript;
 
 #[cfg(feature = "client")]
 pub mod client;
 
+pub use audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use capabilities::{Capabilities, Extension};
 pub use error::{
     ArgumentError, AuthError, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
     RecipientRefusal, SmtpError,
 };
+pub use policy::{BoundedPolicy, DefaultPolicy, Policy};
 pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyParser};
 pub use sasl::AuthMechanism;
+pub use session::{
+    Event, MessageOptions, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session,
+    SessionConfig, Timeouts, Use,
+};
 pub use state::{SessionState, SmtpOp};
+pub use transcript::TranscriptSink;
+
+#[cfg(feature = "client")]
+pub use client::{
+    MessageBody, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable, Transport,
+};

@@ -1,3 +1,665 @@
-//! The async [`SmtpClient`] (placeholder while the engine is written).
+//! The async [`SmtpClient`]: one runtime-free driver over the [`Session`] engine, shared by every
+//! adapter.
+//!
+//! Each method loops the same way: write what the engine wants to send, return when the event the
+//! method waits for arrives, otherwise read (bounded by the engine's timeout for the awaited reply)
+//! and feed the bytes in. The driver never looks at reply codes: every protocol decision is the
+//! engine's.
+//!
+//! # Lifecycle
+//!
+//! ```text
+//! connect / connect_with / connect_starttls   greeting + EHLO (+ STARTTLS + EHLO)
+//!   -> starttls()      only right after connect, fails closed
+//!   -> login*()        only right after connect (or after a refused attempt)
+//!   -> send_mail*()    any number of times
+//!   -> quit()          consumes the client
+//! ```
+//!
+//! When an error closes the session ([`SmtpClient::state`] is [`SessionState::Closed`]), the
+//! transport is closed too, and every later call fails with the same error.
+
 mod transport;
+
+use core::future::{Future, poll_fn};
+use core::pin::pin;
+use core::task::Poll;
+
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
+
+use crate::audit::AuditSink;
+use crate::body::{has_8bit, normalized_len};
+use crate::command::Domain;
+use crate::error::{InvalidInputError, SmtpError};
+use crate::policy::Policy;
+use crate::reply::{Reply, ReplyLimits};
+use crate::sasl::AuthMechanism;
+use crate::session::{
+    BodyInfo, Envelope, Event, MessageOptions, Protocol, RecipientPolicy, SendOutcome, Session,
+    SessionConfig, Timeouts, Use,
+};
+use crate::state::{SessionState, SmtpOp};
+use crate::transcript::TranscriptSink;
+
+/// Options for [`SmtpClient::connect_with`]: policy, audit sink, timeouts, limits and extension
+/// use. Every option has a safe default.
+///
+/// ```
+/// use smtp_proto::client::SmtpClientOptions;
+/// use smtp_proto::{BoundedPolicy, RecipientPolicy};
+///
+/// let opts = SmtpClientOptions::new()
+///     .with_policy(Box::new(BoundedPolicy::new().max_recipients(50)))
+///     .with_recipient_policy(RecipientPolicy::AcceptPartial);
+/// ```
+#[derive(Debug, Default)]
+pub struct SmtpClientOptions {
+    config: SessionConfig,
+    message: MessageOptions,
+    read_buffer: Option<usize>,
+}
+
+impl SmtpClientOptions {
+    /// The defaults: allow-all policy, no audit, RFC 5321 timeouts, every offered extension used.
+    pub fn new() -> SmtpClientOptions {
+        SmtpClientOptions::default()
+    }
+
+    /// Check every message with this policy before sending.
+    pub fn with_policy(mut self, policy: Box<dyn Policy>) -> SmtpClientOptions {
+        self.config.policy = policy;
+        self
+    }
+
+    /// Send audit events to this sink.
+    pub fn with_audit_sink(mut self, sink: Box<dyn AuditSink>) -> SmtpClientOptions {
+        self.config.audit = sink;
+        self
+    }
+
+    /// Send a redacted transcript (one line per command and reply) to this sink.
+    pub fn with_transcript(mut self, sink: Box<dyn TranscriptSink>) -> SmtpClientOptions {
+        self.config.transcript = Some(sink);
+        self
+    }
+
+    /// Wait limits by phase.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> SmtpClientOptions {
+        self.config.timeouts = timeouts;
+        self
+    }
+
+    /// Bounds on server replies.
+    pub fn with_reply_limits(mut self, limits: ReplyLimits) -> SmtpClientOptions {
+        self.config.limits = limits;
+        self
+    }
+
+    /// What to do when some recipients are refused (default: send nothing unless all are accepted).
+    pub fn with_recipient_policy(mut self, policy: RecipientPolicy) -> SmtpClientOptions {
+        self.config.recipient_policy = policy;
+        self
+    }
+
+    /// Whether to pipeline when the server offers PIPELINING.
+    pub fn with_pipelining(mut self, mode: Use) -> SmtpClientOptions {
+        self.config.pipelining = mode;
+        self
+    }
+
+    /// Whether to use BDAT when the server offers CHUNKING.
+    pub fn with_chunking(mut self, mode: Use) -> SmtpClientOptions {
+        self.config.chunking = mode;
+        self
+    }
+
+    /// Speak LMTP (RFC 2033) instead of SMTP.
+    pub fn with_protocol(mut self, protocol: Protocol) -> SmtpClientOptions {
+        self.config.protocol = protocol;
+        self
+    }
+
+    /// Declare the transport already encrypted (implicit TLS). Adapters set this for you.
+    pub fn with_implicit_tls(mut self, tls: bool) -> SmtpClientOptions {
+        self.config.tls = tls;
+        self
+    }
+
+    /// The most bytes of unanswered commands in one pipelined flight (default 4 KiB).
+    pub fn with_max_flight_bytes(mut self, bytes: usize) -> SmtpClientOptions {
+        self.config.max_flight_bytes = bytes.max(1);
+        self
+    }
+
+    /// Default per-message options (DSN, REQUIRETLS, ...), used by every `send_mail*` call.
+    pub fn with_message_options(mut self, options: MessageOptions) -> SmtpClientOptions {
+        self.message = options;
+        self
+    }
+
+    /// Size of the read buffer (default 8 KiB).
+    pub fn with_read_buffer(mut self, bytes: usize) -> SmtpClientOptions {
+        self.read_buffer = Some(bytes.max(512));
+        self
+    }
+
+    /// The engine configuration these options describe.
+    pub fn session_config(&self) -> &SessionConfig {
+        &self.config
+    }
+}
+
+/// An SMTP client on one connection.
+///
+/// ```no_run
+/// # async fn example<T: smtp_proto::client::Transport>(transport: T) -> Result<(), smtp_proto::SmtpError> {
+/// use smtp_proto::client::SmtpClient;
+///
+/// let mut client = SmtpClient::connect(transport, "client.example.com").await?;
+/// client.login("user@example.com", "app-password").await?;
+/// let outcome = client
+///     .send_mail("user@example.com", &["friend@example.org"], "Subject: hi\r\n\r\nHello\r\n")
+///     .await?;
+/// println!("queued as {:?}", outcome.queue_id);
+/// client.quit().await?;
+/// # Ok(()) }
+/// ```
+pub struct SmtpClient<T: Transport> {
+    transport: T,
+    session: Session,
+    read_buf: Vec<u8>,
+    body_buf: Vec<u8>,
+    message: MessageOptions,
+    transport_closed: bool,
+}
+
+impl<T: Transport> core::fmt::Debug for SmtpClient<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SmtpClient")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Poll both futures; the first to finish wins (the other is dropped).
+async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(x) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(x));
+        }
+        if let Poll::Ready(y) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(y));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+impl<T: Transport> SmtpClient<T> {
+    /// Read the greeting and do the EHLO handshake on an already connected transport (past the
+    /// TLS handshake for implicit TLS). Uses the allow-all policy and no audit sink.
+    pub async fn connect(transport: T, ehlo_domain: &str) -> Result<SmtpClient<T>, SmtpError> {
+        SmtpClient::connect_with(transport, ehlo_domain, SmtpClientOptions::new()).await
+    }
+
+    /// [`connect`](Self::connect) with explicit options.
+    pub async fn connect_with(
+        transport: T,
+        ehlo_domain: &str,
+        options: SmtpClientOptions,
+    ) -> Result<SmtpClient<T>, SmtpError> {
+        let domain = Domain::new(ehlo_domain)?;
+        let SmtpClientOptions {
+            config,
+            message,
+            read_buffer,
+        } = options;
+        let mut client = SmtpClient {
+            transport,
+            session: Session::new(domain, config),
+            read_buf: vec![0; read_buffer.unwrap_or(8 * 1024)],
+            body_buf: Vec::new(),
+            message,
+            transport_closed: false,
+        };
+        match client.wait_for(|e| matches!(e, Event::Ready)).await {
+            Ok(_) => Ok(client),
+            Err(e) => {
+                client.close_transport().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The capability lines of the latest EHLO reply, without its first (greeting) line, e.g.
+    /// `"AUTH LOGIN PLAIN"`, `"PIPELINING"`. Parsed values: [`Self::session`]`().capabilities()`.
+    pub fn capabilities(&self) -> &[String] {
+        self.session.capabilities().raw_lines()
+    }
+
+    /// The session state.
+    pub fn state(&self) -> SessionState {
+        self.session.state()
+    }
+
+    /// The engine, for its getters (parsed capabilities, TLS, authentication).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The transport (e.g. to read the peer address).
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Authenticate with the best password mechanism offered: PLAIN, else LOGIN. Never picks
+    /// XOAUTH2 or OAUTHBEARER. Allowed only right after connect; a second login after success is
+    /// [`InvalidInputError::WrongState`]. The credentials are not kept after the call.
+    pub async fn login(&mut self, user: &str, pass: &str) -> Result<(), SmtpError> {
+        self.check_alive()?;
+        self.session.login_auto(user, pass)?;
+        self.wait_for(|e| matches!(e, Event::Authenticated(_)))
+            .await
+            .map(drop)
+    }
+
+    /// Authenticate with a given mechanism. `credential` is a password (PLAIN, LOGIN) or an
+    /// OAuth 2.0 access token (XOAUTH2, OAUTHBEARER). A mechanism whose cargo feature is off gives
+    /// [`InvalidInputError::FeatureDisabled`] without any I/O.
+    pub async fn login_with(
+        &mut self,
+        mechanism: AuthMechanism,
+        user: &str,
+        credential: &str,
+    ) -> Result<(), SmtpError> {
+        self.check_alive()?;
+        self.session.login(mechanism, user, credential)?;
+        self.wait_for(|e| matches!(e, Event::Authenticated(_)))
+            .await
+            .map(drop)
+    }
+
+    /// Authenticate with XOAUTH2 (Google / Microsoft). A refused token gives
+    /// [`AuthError::Rejected`](crate::AuthError::Rejected) with the server's decoded JSON error in
+    /// `detail`. Getting and refreshing the token is the caller's job.
+    pub async fn login_xoauth2(&mut self, user: &str, access_token: &str) -> Result<(), SmtpError> {
+        self.login_with(AuthMechanism::XOAuth2, user, access_token)
+            .await
+    }
+
+    /// Authenticate with OAUTHBEARER (RFC 7628).
+    pub async fn login_oauthbearer(
+        &mut self,
+        user: &str,
+        access_token: &str,
+    ) -> Result<(), SmtpError> {
+        self.login_with(AuthMechanism::OAuthBearer, user, access_token)
+            .await
+    }
+
+    /// Send one message held in a string (a complete RFC 5322 message). Line endings are
+    /// normalised to CRLF and lines starting with `.` are dot-stuffed.
+    pub async fn send_mail(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &str,
+    ) -> Result<SendOutcome, SmtpError> {
+        self.send_mail_bytes(from, to, body.as_bytes()).await
+    }
+
+    /// Send one message held in bytes (need not be UTF-8). The size declared to the server and
+    /// given to the policy is the size after line-ending normalisation.
+    pub async fn send_mail_bytes(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &[u8],
+    ) -> Result<SendOutcome, SmtpError> {
+        let options = self.message.clone();
+        self.send_mail_bytes_with(from, to, body, &options).await
+    }
+
+    /// [`send_mail_bytes`](Self::send_mail_bytes) with per-message options (DSN, REQUIRETLS, ...).
+    pub async fn send_mail_bytes_with(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &[u8],
+        options: &MessageOptions,
+    ) -> Result<SendOutcome, SmtpError> {
+        self.check_alive()?;
+        let envelope = Envelope::new(from, to)?;
+        let info = BodyInfo::Known {
+            size: normalized_len(body),
+            eight_bit: has_8bit(body),
+        };
+        self.session.start_mail(envelope, info, options)?;
+        match self
+            .wait_for(|e| matches!(e, Event::BodyWanted | Event::Sent(_)))
+            .await?
+        {
+            Event::Sent(outcome) => return Ok(outcome),
+            _ => {
+                self.session.send_body(body)?;
+                self.session.finish_body()?;
+            }
+        }
+        self.wait_sent().await
+    }
+
+    /// Send a message read from a stream in chunks of `body.chunk_size()`: memory stays
+    /// O(chunk), whatever the message size. The policy sees the stream's size hint (`None` when
+    /// unknown). A failing `read_chunk` closes the session with [`SmtpError::Io`] (during
+    /// [`SmtpOp::ReadBody`]): the message cannot be ended cleanly.
+    pub async fn send_mail_stream<B>(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &mut B,
+    ) -> Result<SendOutcome, SmtpError>
+    where
+        B: MessageBody,
+    {
+        let options = self.message.clone();
+        self.send_mail_stream_with(from, to, body, &options).await
+    }
+
+    /// [`send_mail_stream`](Self::send_mail_stream) with per-message options.
+    pub async fn send_mail_stream_with<B>(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &mut B,
+        options: &MessageOptions,
+    ) -> Result<SendOutcome, SmtpError>
+    where
+        B: MessageBody,
+    {
+        self.check_alive()?;
+        let envelope = Envelope::new(from, to)?;
+        let info = BodyInfo::Streamed {
+            size_hint: body.size_hint(),
+        };
+        self.session.start_mail(envelope, info, options)?;
+        if let Event::Sent(outcome) = self
+            .wait_for(|e| matches!(e, Event::BodyWanted | Event::Sent(_)))
+            .await?
+        {
+            return Ok(outcome);
+        }
+        let chunk = body.chunk_size().max(1);
+        let mut buf = core::mem::take(&mut self.body_buf);
+        buf.resize(chunk, 0);
+        let result = self.stream_body(body, &mut buf).await;
+        self.body_buf = buf;
+        result?;
+        self.session.finish_body()?;
+        self.wait_sent().await
+    }
+
+    async fn stream_body<B: MessageBody>(
+        &mut self,
+        body: &mut B,
+        buf: &mut [u8],
+    ) -> Result<(), SmtpError> {
+        loop {
+            if !self.session.wants_body() {
+                // Too many BDAT chunks unanswered, or the transaction failed: read replies.
+                self.drive(|s| s.wants_body()).await?;
+                if !self.session.wants_body() {
+                    // The transaction failed; its result is the next event.
+                    return Ok(());
+                }
+            }
+            let n = match body.read_chunk(buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let err = SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string());
+                    self.session
+                        .handle_io_error(e.kind(), &format!("reading the message body: {e}"));
+                    self.close_transport().await;
+                    return Err(err);
+                }
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.session.send_body(&buf[..n.min(buf.len())])?;
+            self.flush().await?;
+        }
+    }
+
+    async fn wait_sent(&mut self) -> Result<SendOutcome, SmtpError> {
+        match self.wait_for(|e| matches!(e, Event::Sent(_))).await? {
+            Event::Sent(outcome) => Ok(outcome),
+            _ => unreachable!("wait_for returns only the awaited event"),
+        }
+    }
+
+    /// Send RSET.
+    pub async fn rset(&mut self) -> Result<Reply, SmtpError> {
+        self.check_alive()?;
+        self.session.rset()?;
+        self.wait_done().await
+    }
+
+    /// Send NOOP (e.g. to check the connection is alive).
+    pub async fn noop(&mut self) -> Result<Reply, SmtpError> {
+        self.check_alive()?;
+        self.session.noop()?;
+        self.wait_done().await
+    }
+
+    async fn wait_done(&mut self) -> Result<Reply, SmtpError> {
+        match self.wait_for(|e| matches!(e, Event::Done { .. })).await? {
+            Event::Done { reply, .. } => Ok(reply),
+            _ => unreachable!("wait_for returns only the awaited event"),
+        }
+    }
+
+    /// Send QUIT, wait for the reply, and close the transport. On an already closed session this
+    /// only closes the transport. A transport close failure is returned as [`SmtpError::Io`]
+    /// (QUIT may still have completed).
+    pub async fn quit(mut self) -> Result<(), SmtpError> {
+        if self.session.state() != SessionState::Closed && self.session.quit().is_ok() {
+            let result = self.wait_for(|e| matches!(e, Event::Closed)).await;
+            if let Err(e) = result {
+                self.close_transport().await;
+                return Err(e);
+            }
+        }
+        if self.transport_closed {
+            return Ok(());
+        }
+        self.transport_closed = true;
+        self.transport
+            .close()
+            .await
+            .map_err(|e| SmtpError::io(SmtpOp::Close, e.kind(), e.to_string()))
+    }
+
+    // ------------------------------------------------------------ driver
+
+    fn check_alive(&self) -> Result<(), SmtpError> {
+        if self.session.state() == SessionState::Closed {
+            // The engine returns the sticky error (or WrongState after QUIT).
+            self.session.check_usable()
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn close_transport(&mut self) {
+        if !self.transport_closed {
+            self.transport_closed = true;
+            let _ = self.transport.close().await;
+        }
+    }
+
+    /// Write everything the engine has queued, each write bounded by the data-block timeout.
+    async fn flush(&mut self) -> Result<(), SmtpError> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            let limit = self.session.write_timeout();
+            match race(self.transport.write_all(&bytes), T::sleep(limit)).await {
+                Either::Left(Ok(())) => {}
+                Either::Left(Err(e)) => {
+                    self.session.handle_io_error(e.kind(), &e.to_string());
+                    return Err(self.take_failure().await);
+                }
+                Either::Right(()) => {
+                    self.session.handle_write_timeout();
+                    return Err(self.take_failure().await);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a fatal input, fetch the error the engine recorded and close the transport.
+    async fn take_failure(&mut self) -> SmtpError {
+        self.close_transport().await;
+        let mut err = None;
+        while let Some(event) = self.session.poll_event() {
+            if let Event::Failed(e) = event {
+                err.get_or_insert(e);
+            }
+        }
+        err.unwrap_or_else(|| {
+            self.session
+                .check_usable()
+                .err()
+                .unwrap_or_else(|| SmtpError::io(SmtpOp::Close, std::io::ErrorKind::Other, ""))
+        })
+    }
+
+    /// Flush, then read and feed until an event is queued or `done` holds. Each awaited reply gets
+    /// one deadline (the engine's limit for it), however many reads it takes.
+    async fn drive(&mut self, done: impl Fn(&Session) -> bool) -> Result<(), SmtpError> {
+        loop {
+            self.flush().await?;
+            if self.session.has_events() || done(&self.session) {
+                return Ok(());
+            }
+            let Some(wait) = self.session.timeout() else {
+                // Nothing is awaited and nothing happened: a driver bug, reported rather than
+                // hanging.
+                return Err(InvalidInputError::WrongState {
+                    op: SmtpOp::Noop,
+                    state: self.session.state(),
+                }
+                .into());
+            };
+            let mut sleep = pin!(T::sleep(wait.limit));
+            loop {
+                match race(self.transport.read(&mut self.read_buf), sleep.as_mut()).await {
+                    Either::Left(Ok(0)) => self.session.handle_eof(),
+                    Either::Left(Ok(n)) => self.session.feed(&self.read_buf[..n]),
+                    Either::Left(Err(e)) => self.session.handle_io_error(e.kind(), &e.to_string()),
+                    Either::Right(()) => self.session.handle_timeout(),
+                }
+                let same_reply = self.session.timeout().map(|w| w.seq) == Some(wait.seq);
+                if self.session.has_events()
+                    || self.session.has_transmit()
+                    || done(&self.session)
+                    || !same_reply
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Drive until an event matching `want` arrives. Informational events are skipped; a failure
+    /// is returned (closing the transport if the session closed).
+    async fn wait_for(&mut self, want: impl Fn(&Event) -> bool) -> Result<Event, SmtpError> {
+        loop {
+            self.drive(|_| false).await?;
+            while let Some(event) = self.session.poll_event() {
+                match event {
+                    Event::Failed(e) => {
+                        // Drop any other queued events of this operation.
+                        while self.session.poll_event().is_some() {}
+                        if self.session.state() == SessionState::Closed {
+                            self.close_transport().await;
+                        }
+                        return Err(e);
+                    }
+                    e if want(&e) => return Ok(e),
+                    Event::UpgradeTls => {
+                        // Only starttls() asks for an upgrade; reaching here means a caller
+                        // bypassed it. Fail closed.
+                        self.session.handle_io_error(
+                            std::io::ErrorKind::Unsupported,
+                            "unexpected TLS upgrade request",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+impl<T: StartTlsCapable> SmtpClient<T> {
+    /// Connect, EHLO, STARTTLS, upgrade the transport, EHLO again. The client is then in
+    /// [`SessionState::Authentication`], like after [`connect`](SmtpClient::connect).
+    pub async fn connect_starttls(
+        transport: T,
+        ehlo_domain: &str,
+    ) -> Result<SmtpClient<T>, SmtpError> {
+        SmtpClient::connect_starttls_with(transport, ehlo_domain, SmtpClientOptions::new()).await
+    }
+
+    /// [`connect_starttls`](Self::connect_starttls) with explicit options.
+    pub async fn connect_starttls_with(
+        transport: T,
+        ehlo_domain: &str,
+        options: SmtpClientOptions,
+    ) -> Result<SmtpClient<T>, SmtpError> {
+        let mut client = SmtpClient::connect_with(transport, ehlo_domain, options).await?;
+        client.starttls().await?;
+        Ok(client)
+    }
+
+    /// Upgrade this connection with STARTTLS (RFC 3207) and redo EHLO. Allowed only right after
+    /// connect. Fails closed: if STARTTLS is not offered ([`ProtocolError::ExtensionUnavailable`]
+    /// with `name: "STARTTLS"`) or is refused ([`ProtocolError::UnexpectedCode`] during
+    /// [`SmtpOp::StartTls`]), the session is closed, never left usable in plaintext.
+    ///
+    /// [`ProtocolError::ExtensionUnavailable`]: crate::ProtocolError::ExtensionUnavailable
+    /// [`ProtocolError::UnexpectedCode`]: crate::ProtocolError::UnexpectedCode
+    pub async fn starttls(&mut self) -> Result<(), SmtpError> {
+        self.check_alive()?;
+        if let Err(e) = self.session.start_tls() {
+            if self.session.state() == SessionState::Closed {
+                self.close_transport().await;
+            }
+            return Err(e);
+        }
+        self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
+        let limit = self.session.config().timeouts.command;
+        let upgrade = race(self.transport.upgrade_to_tls(), T::sleep(limit)).await;
+        match upgrade {
+            Either::Left(Ok(())) => {}
+            Either::Left(Err(e)) => {
+                self.session.handle_io_error(e.kind(), &e.to_string());
+                return Err(self.take_failure().await);
+            }
+            Either::Right(()) => {
+                self.session
+                    .handle_io_error(std::io::ErrorKind::TimedOut, "TLS handshake timed out");
+                return Err(self.take_failure().await);
+            }
+        }
+        self.session.tls_established()?;
+        self.wait_for(|e| matches!(e, Event::Ready)).await.map(drop)
+    }
+}

@@ -1,0 +1,91 @@
+//! What a sent message reports: [`SendOutcome`] and [`RecipientOutcome`].
+
+use crate::reply::Reply;
+
+/// The server's answer for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    /// The recipient as given.
+    pub recipient: String,
+    /// The reply to its RCPT TO (and, for LMTP, the per-recipient reply after the message when
+    /// the RCPT was accepted).
+    pub reply: Reply,
+}
+
+impl RecipientOutcome {
+    /// True when the server accepted this recipient.
+    pub fn is_accepted(&self) -> bool {
+        self.reply.code().is_positive()
+    }
+}
+
+/// The result of a message the server accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// One entry per recipient, in the order given.
+    pub recipients: Vec<RecipientOutcome>,
+    /// The server's reply after the message (for LMTP, the first accepted recipient's).
+    pub reply: Reply,
+    /// The queue id from that reply, when the server gave one (`queued as X`, `id=X`).
+    pub queue_id: Option<String>,
+    /// The message size in bytes after line-ending normalisation (before dot-stuffing).
+    pub size: u64,
+}
+
+impl SendOutcome {
+    /// The recipients the server accepted.
+    pub fn accepted(&self) -> impl Iterator<Item = &RecipientOutcome> {
+        self.recipients.iter().filter(|r| r.is_accepted())
+    }
+
+    /// The recipients the server refused (only with
+    /// [`RecipientPolicy::AcceptPartial`](super::RecipientPolicy::AcceptPartial); otherwise the
+    /// send fails instead).
+    pub fn refused(&self) -> impl Iterator<Item = &RecipientOutcome> {
+        self.recipients.iter().filter(|r| !r.is_accepted())
+    }
+}
+
+/// Find a queue id in a final reply: Postfix `queued as ABC123`, Exim `id=1abc-000`, and
+/// `queued as <id>` variants. `None` when no known pattern is present.
+pub fn queue_id(reply: &Reply) -> Option<String> {
+    let text = reply.text();
+    let lower = text.to_ascii_lowercase();
+    for marker in ["queued as ", "id="] {
+        if let Some(pos) = lower.find(marker) {
+            let rest = &text[pos + marker.len()..];
+            let id: String = rest
+                .trim_start_matches('<')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '@'))
+                .collect();
+            let id = id.trim_end_matches('.');
+            if !id.is_empty() {
+                return Some(id.to_owned());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::ReplyCode;
+
+    fn ok(text: &str) -> Reply {
+        Reply::new(ReplyCode::OK, None, text)
+    }
+
+    #[test]
+    fn queue_ids_of_common_servers() {
+        assert_eq!(queue_id(&ok("Ok: queued as 4Xyz1abC")).as_deref(), Some("4Xyz1abC"));
+        assert_eq!(
+            queue_id(&ok("OK id=1t9Zk2-000123-Ab")).as_deref(),
+            Some("1t9Zk2-000123-Ab")
+        );
+        assert_eq!(queue_id(&ok("Message queued as <abc.def>")).as_deref(), Some("abc.def"));
+        assert_eq!(queue_id(&ok("OK")), None);
+        assert_eq!(queue_id(&ok("queued as ")), None);
+    }
+}

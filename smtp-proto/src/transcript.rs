@@ -1,0 +1,15 @@
+//! [`TranscriptSink`]: a readable, redacted log of a session, line by line.
+//!
+//! The engine decides what is secret, so every adapter logs the same safe text: AUTH lines show
+//! the mechanism only, SASL responses are replaced by `[redacted]`, and message bodies by their
+//! size. Adapters forward these lines to their logging (smtp-io-tokio: `tracing`).
+
+use crate::reply::Reply;
+
+/// Receives one line per command sent and one per reply received.
+pub trait TranscriptSink: Send + Sync {
+    /// A command line the client queued (without CRLF), already redacted.
+    fn client(&self, line: &str);
+    /// A complete reply from the server.
+    fn server(&self, reply: &Reply);
+}
