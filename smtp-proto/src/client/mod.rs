@@ -20,6 +20,8 @@
 //! transport is closed too, and every later call fails with the same error.
 
 mod transport;
+#[cfg(test)]
+mod tests;
 
 use core::future::{Future, poll_fn};
 use core::pin::pin;

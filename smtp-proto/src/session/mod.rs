@@ -6,6 +6,8 @@
 
 mod config;
 mod outcome;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 

@@ -1,0 +1,443 @@
+//! The same transcript style, run through `SmtpClient` over an in-memory transport that checks
+//! every write against the script and fails on an unexpected one.
+
+use std::collections::VecDeque;
+use std::io;
+use std::task::{Context, Poll, Waker};
+
+use super::*;
+use crate::error::{AuthError, ProtocolError};
+
+enum Step {
+    Server(Vec<u8>),
+    Client(Vec<u8>),
+    Tls,
+}
+
+/// A transport that plays the `S:` lines and checks the `C:` lines; `T: upgrade` marks the TLS
+/// handshake. Dropping it with script left over fails the test.
+struct Scripted {
+    steps: VecDeque<Step>,
+    closed: bool,
+    tls: bool,
+}
+
+impl Scripted {
+    fn new(script: &str) -> Scripted {
+        let mut steps: VecDeque<Step> = VecDeque::new();
+        for raw in script.lines() {
+            let line = raw.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line == "T: upgrade" {
+                steps.push_back(Step::Tls);
+                continue;
+            }
+            let (side, text) = line.split_at(2);
+            let mut bytes = text.strip_prefix(' ').unwrap_or(text).as_bytes().to_vec();
+            bytes.extend_from_slice(b"\r\n");
+            match (side, steps.back_mut()) {
+                ("S:", Some(Step::Server(b))) => b.extend_from_slice(&bytes),
+                ("S:", _) => steps.push_back(Step::Server(bytes)),
+                ("C:", Some(Step::Client(b))) => b.extend_from_slice(&bytes),
+                ("C:", _) => steps.push_back(Step::Client(bytes)),
+                _ => panic!("bad script line {raw:?}"),
+            }
+        }
+        Scripted {
+            steps,
+            closed: false,
+            tls: false,
+        }
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let left: Vec<String> = self
+                .steps
+                .iter()
+                .map(|s| match s {
+                    Step::Server(b) => format!("S: {}", String::from_utf8_lossy(b)),
+                    Step::Client(b) => format!("C: {}", String::from_utf8_lossy(b)),
+                    Step::Tls => "T: upgrade".into(),
+                })
+                .collect();
+            assert!(left.is_empty(), "script not consumed: {left:?}");
+        }
+    }
+}
+
+impl Transport for Scripted {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.steps.front_mut() {
+            None => Ok(0),
+            Some(Step::Server(bytes)) => {
+                let n = buf.len().min(bytes.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                bytes.drain(..n);
+                if bytes.is_empty() {
+                    self.steps.pop_front();
+                }
+                Ok(n)
+            }
+            Some(Step::Client(expected)) => panic!(
+                "client reads, but the script expects it to send {:?}",
+                String::from_utf8_lossy(expected)
+            ),
+            Some(Step::Tls) => panic!("client reads, but the script expects a TLS upgrade"),
+        }
+    }
+
+    async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        assert!(!self.closed, "write after close");
+        while !buf.is_empty() {
+            match self.steps.front_mut() {
+                Some(Step::Client(expected)) => {
+                    let n = expected.len().min(buf.len());
+                    assert_eq!(
+                        String::from_utf8_lossy(&buf[..n]),
+                        String::from_utf8_lossy(&expected[..n]),
+                        "client wrote something else than the script"
+                    );
+                    expected.drain(..n);
+                    if expected.is_empty() {
+                        self.steps.pop_front();
+                    }
+                    buf = &buf[n..];
+                }
+                _ => panic!(
+                    "unexpected client write {:?}",
+                    String::from_utf8_lossy(buf)
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.closed = true;
+        Ok(())
+    }
+}
+
+impl StartTlsCapable for Scripted {
+    async fn upgrade_to_tls(&mut self) -> io::Result<()> {
+        match self.steps.pop_front() {
+            Some(Step::Tls) => {
+                self.tls = true;
+                Ok(())
+            }
+            _ => panic!("unexpected TLS upgrade"),
+        }
+    }
+}
+
+/// Run a future that never truly waits (the scripted transport is always ready).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("future did not complete: the client is waiting on something the script never gives");
+}
+
+const GREETING: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example
+    S: 250-PIPELINING
+    S: 250-STARTTLS
+    S: 250 AUTH LOGIN PLAIN
+";
+
+#[test]
+fn full_session_connect_login_send_quit() {
+    let script = format!(
+        "{GREETING}
+        C: AUTH PLAIN AHVzZXIAcGFzcw==
+        S: 235 2.7.0 ok
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: Subject: hi
+        C: 
+        C: ..leading dot
+        C: .
+        S: 250 2.0.0 Ok: queued as ABC
+        C: QUIT
+        S: 221 bye
+        "
+    );
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
+            .await
+            .unwrap();
+        assert_eq!(client.state(), SessionState::Authentication);
+        assert_eq!(
+            client.capabilities(),
+            ["PIPELINING", "STARTTLS", "AUTH LOGIN PLAIN"]
+        );
+        client.login("user", "pass").await.unwrap();
+        let outcome = client
+            .send_mail(
+                "a@x.example",
+                &["b@y.example"],
+                "Subject: hi\n\n.leading dot",
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.queue_id.as_deref(), Some("ABC"));
+        assert!(matches!(
+            client.login("user", "pass").await,
+            Err(SmtpError::InvalidInput(InvalidInputError::WrongState { .. }))
+        ));
+        client.quit().await.unwrap();
+    });
+}
+
+#[test]
+fn connect_starttls_redoes_ehlo() {
+    let script = format!(
+        "{GREETING}
+        C: STARTTLS
+        S: 220 go ahead
+        T: upgrade
+        C: EHLO client.example
+        S: 250-mx.example
+        S: 250 AUTH PLAIN
+        "
+    );
+    block_on(async {
+        let client = SmtpClient::connect_starttls(Scripted::new(&script), "client.example")
+            .await
+            .unwrap();
+        assert!(client.transport().tls);
+        assert!(client.session().is_tls());
+        assert_eq!(client.capabilities(), ["AUTH PLAIN"]);
+        assert_eq!(client.state(), SessionState::Authentication);
+    });
+}
+
+#[test]
+fn starttls_missing_fails_closed_and_closes_the_transport() {
+    let script = "
+        S: 220 mx.example
+        C: EHLO client.example
+        S: 250-mx.example
+        S: 250 AUTH PLAIN
+    ";
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(script), "client.example")
+            .await
+            .unwrap();
+        let err = client.starttls().await.unwrap_err();
+        assert_eq!(
+            err,
+            SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "STARTTLS" })
+        );
+        assert_eq!(client.state(), SessionState::Closed);
+        assert!(client.transport().closed);
+        // No plaintext login afterwards.
+        assert_eq!(client.login("u", "p").await.unwrap_err(), err);
+    });
+}
+
+#[test]
+fn stream_body_is_stuffed_across_chunks() {
+    let script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: line one
+        C: ..two
+        C: ...
+        C: .
+        S: 250 ok
+        "
+    );
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
+            .await
+            .unwrap();
+        let body = b"line one\r\n.two\n..";
+        let mut stream = SliceBody::new(body).with_chunk_size(3);
+        let outcome = client
+            .send_mail_stream("a@x.example", &["b@y.example"], &mut stream)
+            .await
+            .unwrap();
+        assert_eq!(outcome.accepted().count(), 1);
+    });
+}
+
+#[test]
+fn auth_rejected_is_typed() {
+    let script = format!(
+        "{GREETING}
+        C: AUTH LOGIN
+        S: 334 VXNlcm5hbWU6
+        C: dXNlcg==
+        S: 334 UGFzc3dvcmQ6
+        C: d3Jvbmc=
+        S: 535 5.7.8 bad credentials
+        "
+    );
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
+            .await
+            .unwrap();
+        let err = client
+            .login_with(AuthMechanism::Login, "user", "wrong")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SmtpError::Auth(AuthError::Rejected { .. })));
+        assert!(!format!("{err} {err:?}").contains("wrong"));
+        assert!(!format!("{err} {err:?}").contains("d3Jvbmc"));
+    });
+}
+
+#[test]
+fn eof_mid_data_is_a_typed_error_and_closes() {
+    let script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: hi
+        C: .
+        "
+    );
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
+            .await
+            .unwrap();
+        let err = client
+            .send_mail("a@x.example", &["b@y.example"], "hi")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SmtpError::Protocol(ProtocolError::ConnectionClosed {
+                during: SmtpOp::DataEnd
+            })
+        );
+        assert_eq!(client.state(), SessionState::Closed);
+        assert!(client.transport().closed);
+    });
+}
+
+/// A server that never answers: every read waits forever, and the runtime's timer fires at once.
+struct Stalled;
+
+impl Transport for Stalled {
+    async fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        core::future::pending().await
+    }
+    async fn write_all(&mut self, _buf: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
+        core::future::ready(())
+    }
+}
+
+#[test]
+fn stalled_server_times_out_instead_of_hanging() {
+    let err = block_on(SmtpClient::connect(Stalled, "client.example")).unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            after: core::time::Duration::from_secs(300)
+        }
+    );
+}
+
+struct FailingBody;
+
+impl MessageBody for FailingBody {
+    async fn read_chunk(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::other("disk on fire"))
+    }
+}
+
+#[test]
+fn body_read_error_is_io_and_closes() {
+    let script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        "
+    );
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
+            .await
+            .unwrap();
+        let err = client
+            .send_mail_stream("a@x.example", &["b@y.example"], &mut FailingBody)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SmtpError::Io {
+                during: SmtpOp::ReadBody,
+                ..
+            }
+        ));
+        assert_eq!(client.state(), SessionState::Closed);
+        assert!(client.transport().closed);
+    });
+}
+
+#[test]
+fn invalid_arguments_are_refused_without_io() {
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(GREETING), "client.example")
+            .await
+            .unwrap();
+        for (from, to) in [
+            ("a@x.example\r\nRSET", "b@y.example"),
+            ("a@x.example", "b@y.example>\r\nDATA"),
+            ("a@x.example", "b@y.example\0"),
+        ] {
+            assert!(matches!(
+                client.send_mail(from, &[to], "x").await,
+                Err(SmtpError::InvalidInput(_))
+            ));
+        }
+        assert!(matches!(
+            client.send_mail("a@x.example", &[], "x").await,
+            Err(SmtpError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            client.login("us\r\ner", "p").await,
+            Err(SmtpError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            SmtpClient::connect(Scripted::new(""), "bad domain\r\n").await,
+            Err(SmtpError::InvalidInput(_))
+        ));
+    });
+}
