@@ -1,1 +1,250 @@
-//! placeholder
+//! # smtp-io-tokio: an SMTP client over tokio and rustls
+//!
+//! The [`smtp_proto`] engine and its async [`SmtpClient`], driven over a tokio `TcpStream`
+//! (`TCP_NODELAY` on) with implicit TLS or STARTTLS through `tokio-rustls`. Certificates are
+//! checked against the Mozilla roots (`webpki-roots`) and the host name by default.
+//!
+//! Every name of the client API is re-exported here, so one `use` line is enough:
+//!
+//! ```no_run
+//! use smtp_io_tokio::{SmtpError, connect_starttls};
+//!
+//! # async fn demo() -> Result<(), SmtpError> {
+//! let mut client = connect_starttls("smtp.example.com", 587, "client.example.com").await?;
+//! client.login("me@example.com", "app-password").await?;
+//! let outcome = client
+//!     .send_mail(
+//!         "me@example.com",
+//!         &["you@example.org"],
+//!         "From: me@example.com\r\nTo: you@example.org\r\nSubject: hi\r\n\r\nHello!\r\n",
+//!     )
+//!     .await?;
+//! println!("accepted, queue id {:?}", outcome.queue_id);
+//! client.quit().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! For a custom CA, timeouts, policy or an audit sink, use [`ConnectOptions`]:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use smtp_io_tokio::{BoundedPolicy, ConnectOptions, SmtpClientOptions, TlsConfig, TlsMode};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = ConnectOptions::new(TlsMode::Implicit)
+//!     .with_tls_config(TlsConfig::from_ca_file("relay-ca.pem")?)
+//!     .with_connect_timeout(Duration::from_secs(10))
+//!     .with_client_options(
+//!         SmtpClientOptions::new().with_policy(Box::new(BoundedPolicy::new().max_recipients(20))),
+//!     )
+//!     .connect("relay.internal", 465, "worker.example.com")
+//!     .await?;
+//! # drop(client); Ok(()) }
+//! ```
+//!
+//! Logging: with [`ConnectOptions`] (and the `connect_*` helpers) each command and reply is a
+//! `tracing` event at `DEBUG` under the target `smtp_io_tokio::transcript`, with AUTH payloads
+//! redacted by the engine.
+
+mod body;
+mod log;
+mod tls;
+mod transport;
+
+use std::time::Duration;
+
+pub use body::ReaderBody;
+pub use log::TracingTranscript;
+pub use tls::TlsConfig;
+pub use transport::TokioTransport;
+
+pub use smtp_proto::{
+    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BoundedPolicy,
+    Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field, InvalidInputError, IoError,
+    MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError, Protocol, ProtocolError,
+    RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode, ReplyLimits,
+    SendOutcome, SessionConfig, SessionState, SliceBody, SmtpClientOptions, SmtpError, SmtpOp,
+    StartTlsCapable, Timeouts, TranscriptSink, Transport, Use,
+};
+
+/// The client type this crate produces.
+pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// TLS from the first byte (SMTPS, port 465). Recommended by RFC 8314.
+    Implicit,
+    /// Plain TCP, then STARTTLS before anything else (submission on 587, relay on 25). Fails
+    /// closed: without STARTTLS nothing is sent in plaintext.
+    StartTls,
+    /// No TLS at all: everything, passwords included, crosses the network readable. Only for
+    /// loopback test servers and trusted local relays.
+    None,
+}
+
+impl TlsMode {
+    /// The usual port for this mode: 465, 587 or 25.
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsMode::Implicit => 465,
+            TlsMode::StartTls => 587,
+            TlsMode::None => 25,
+        }
+    }
+}
+
+/// How to open a connection: TLS mode and trust, connect timeout, and the client's options.
+///
+/// The defaults: certificates checked against `webpki-roots`, 30 s to connect (DNS, TCP and the
+/// implicit TLS handshake together), RFC 5321 reply timeouts, and the redacted transcript sent to
+/// `tracing`.
+#[derive(Debug)]
+pub struct ConnectOptions {
+    mode: TlsMode,
+    tls: TlsConfig,
+    connect_timeout: Duration,
+    tls_server_name: Option<String>,
+    client: SmtpClientOptions,
+}
+
+impl ConnectOptions {
+    /// Defaults for `mode`.
+    pub fn new(mode: TlsMode) -> ConnectOptions {
+        ConnectOptions {
+            mode,
+            tls: TlsConfig::default(),
+            connect_timeout: Duration::from_secs(30),
+            tls_server_name: None,
+            client: SmtpClientOptions::new().with_transcript(Box::new(TracingTranscript)),
+        }
+    }
+
+    /// Which certificates to trust.
+    pub fn with_tls_config(mut self, tls: TlsConfig) -> ConnectOptions {
+        self.tls = tls;
+        self
+    }
+
+    /// The longest DNS + TCP connect (+ implicit TLS handshake) may take.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectOptions {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Check the certificate for this name instead of the host dialled (e.g. when connecting to
+    /// an IP address of a server whose certificate names its host).
+    pub fn with_tls_server_name(mut self, name: impl Into<String>) -> ConnectOptions {
+        self.tls_server_name = Some(name.into());
+        self
+    }
+
+    /// The client's options (policy, audit sink, reply timeouts, extensions). They replace the
+    /// defaults entirely, including the `tracing` transcript: add
+    /// `.with_transcript(Box::new(TracingTranscript))` to keep it.
+    pub fn with_client_options(mut self, options: SmtpClientOptions) -> ConnectOptions {
+        self.client = options;
+        self
+    }
+
+    /// Change the client's options in place, keeping the others.
+    pub fn map_client_options(
+        mut self,
+        f: impl FnOnce(SmtpClientOptions) -> SmtpClientOptions,
+    ) -> ConnectOptions {
+        self.client = f(self.client);
+        self
+    }
+
+    /// The same per-reply timeout for every phase (convenient for command-line tools).
+    pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
+        self.map_client_options(|o| o.with_timeouts(Timeouts::uniform(timeout)))
+    }
+
+    /// Connect to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
+    /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login` or
+    /// `send_mail`.
+    ///
+    /// Errors: a connect failure is [`SmtpError::Io`] during [`SmtpOp::Connect`] (or
+    /// [`SmtpError::Timeout`] when the connect timeout ran out); a bad certificate is
+    /// [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`] (implicit) or [`SmtpOp::StartTls`].
+    pub async fn connect(
+        self,
+        host: &str,
+        port: u16,
+        ehlo_domain: &str,
+    ) -> Result<SmtpClient<TokioTransport>, SmtpError> {
+        // Validate the EHLO argument before touching the network.
+        smtp_proto::command::Domain::new(ehlo_domain)?;
+        let tcp = transport::tcp_connect(host, port, self.connect_timeout)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::TimedOut => SmtpError::Timeout {
+                    during: SmtpOp::Connect,
+                    after: self.connect_timeout,
+                },
+                _ => SmtpError::io(SmtpOp::Connect, e.kind(), e.to_string()),
+            })?;
+        let name = self.tls_server_name.as_deref().unwrap_or(host);
+        let io_err = |op, e: std::io::Error| SmtpError::io(op, e.kind(), e.to_string());
+        match self.mode {
+            TlsMode::None => {
+                let transport = TokioTransport::plain(tcp);
+                SmtpClient::connect_with(transport, ehlo_domain, self.client).await
+            }
+            TlsMode::StartTls => {
+                let transport = TokioTransport::plain_with_starttls(tcp, name, self.tls)
+                    .map_err(|e| io_err(SmtpOp::StartTls, e))?;
+                SmtpClient::connect_starttls_with(transport, ehlo_domain, self.client).await
+            }
+            TlsMode::Implicit => {
+                let handshake = TokioTransport::implicit_tls(tcp, name, self.tls);
+                let transport = tokio::time::timeout(self.connect_timeout, handshake)
+                    .await
+                    .map_err(|_| SmtpError::Timeout {
+                        during: SmtpOp::TlsHandshake,
+                        after: self.connect_timeout,
+                    })?
+                    .map_err(|e| io_err(SmtpOp::TlsHandshake, e))?;
+                let options = self.client.with_implicit_tls(true);
+                SmtpClient::connect_with(transport, ehlo_domain, options).await
+            }
+        }
+    }
+}
+
+/// Connect with implicit TLS (SMTPS, usually port 465), certificates checked against
+/// `webpki-roots`.
+pub async fn connect_smtps(
+    host: &str,
+    port: u16,
+    ehlo_domain: &str,
+) -> Result<SmtpClient<TokioTransport>, SmtpError> {
+    ConnectOptions::new(TlsMode::Implicit)
+        .connect(host, port, ehlo_domain)
+        .await
+}
+
+/// Connect in plaintext and upgrade with STARTTLS (usually port 587), certificates checked
+/// against `webpki-roots`. Fails closed when the server does not offer STARTTLS.
+pub async fn connect_starttls(
+    host: &str,
+    port: u16,
+    ehlo_domain: &str,
+) -> Result<SmtpClient<TokioTransport>, SmtpError> {
+    ConnectOptions::new(TlsMode::StartTls)
+        .connect(host, port, ehlo_domain)
+        .await
+}
+
+/// Connect **without any encryption**. Passwords and mail cross the network readable: only for
+/// loopback test servers and trusted local relays.
+pub async fn connect_plain(
+    host: &str,
+    port: u16,
+    ehlo_domain: &str,
+) -> Result<SmtpClient<TokioTransport>, SmtpError> {
+    ConnectOptions::new(TlsMode::None)
+        .connect(host, port, ehlo_domain)
+        .await
+}

@@ -143,7 +143,9 @@ pub enum ProtocolError {
     },
     /// Bytes arrived after the STARTTLS `220` and before the TLS handshake: a response-injection
     /// attempt (CVE-2021-38371 / "NO STARTTLS" class). The session is closed.
-    #[error("{bytes} unexpected byte(s) after the STARTTLS 220 reply (possible response injection)")]
+    #[error(
+        "{bytes} unexpected byte(s) after the STARTTLS 220 reply (possible response injection)"
+    )]
     ResponseInjection {
         /// How many bytes were found.
         bytes: usize,

@@ -19,9 +19,9 @@
 //! When an error closes the session ([`SmtpClient::state`] is [`SessionState::Closed`]), the
 //! transport is closed too, and every later call fails with the same error.
 
-mod transport;
 #[cfg(test)]
 mod tests;
+mod transport;
 
 use core::future::{Future, poll_fn};
 use core::pin::pin;

@@ -108,10 +108,7 @@ impl Transport for Scripted {
                     }
                     buf = &buf[n..];
                 }
-                _ => panic!(
-                    "unexpected client write {:?}",
-                    String::from_utf8_lossy(buf)
-                ),
+                _ => panic!("unexpected client write {:?}", String::from_utf8_lossy(buf)),
             }
         }
         Ok(())
@@ -198,7 +195,9 @@ fn full_session_connect_login_send_quit() {
         assert_eq!(outcome.queue_id.as_deref(), Some("ABC"));
         assert!(matches!(
             client.login("user", "pass").await,
-            Err(SmtpError::InvalidInput(InvalidInputError::WrongState { .. }))
+            Err(SmtpError::InvalidInput(
+                InvalidInputError::WrongState { .. }
+            ))
         ));
         client.quit().await.unwrap();
     });

@@ -702,8 +702,7 @@ impl Session {
             }
             _ => None,
         });
-        if body_type == Some(BodyType::BinaryMime)
-            && !(chunking && caps.has(Extension::BinaryMime))
+        if body_type == Some(BodyType::BinaryMime) && !(chunking && caps.has(Extension::BinaryMime))
         {
             return Err(ProtocolError::ExtensionUnavailable { name: "BINARYMIME" }.into());
         }
@@ -1103,8 +1102,7 @@ impl Session {
                 }
             } else {
                 let may_pipeline_data = pipelining
-                    && (txn.policy == RecipientPolicy::AcceptPartial
-                        || txn.envelope.to.len() == 1);
+                    && (txn.policy == RecipientPolicy::AcceptPartial || txn.envelope.to.len() == 1);
                 if !may_pipeline_data || !self.can_send(6) {
                     return;
                 }
@@ -1304,10 +1302,7 @@ impl Session {
         };
         if code == ReplyCode::AUTH_CHALLENGE && self.sasl_failure.is_none() {
             let before = self.out.len();
-            let step = self
-                .sasl
-                .as_mut()
-                .map(|s| s.respond(&reply, &mut self.out));
+            let step = self.sasl.as_mut().map(|s| s.respond(&reply, &mut self.out));
             match step {
                 Some(Ok(SaslStep::Respond)) => {}
                 Some(Ok(SaslStep::RespondToError { detail })) => self.sasl_detail = Some(detail),

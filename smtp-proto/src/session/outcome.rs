@@ -79,12 +79,18 @@ mod tests {
 
     #[test]
     fn queue_ids_of_common_servers() {
-        assert_eq!(queue_id(&ok("Ok: queued as 4Xyz1abC")).as_deref(), Some("4Xyz1abC"));
+        assert_eq!(
+            queue_id(&ok("Ok: queued as 4Xyz1abC")).as_deref(),
+            Some("4Xyz1abC")
+        );
         assert_eq!(
             queue_id(&ok("OK id=1t9Zk2-000123-Ab")).as_deref(),
             Some("1t9Zk2-000123-Ab")
         );
-        assert_eq!(queue_id(&ok("Message queued as <abc.def>")).as_deref(), Some("abc.def"));
+        assert_eq!(
+            queue_id(&ok("Message queued as <abc.def>")).as_deref(),
+            Some("abc.def")
+        );
         assert_eq!(queue_id(&ok("OK")), None);
         assert_eq!(queue_id(&ok("queued as ")), None);
     }

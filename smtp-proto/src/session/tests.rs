@@ -101,7 +101,11 @@ impl Harness {
                 }
                 Step::Client(text) => {
                     self.drain_events();
-                    assert_eq!(self.transmitted(), text, "client bytes differ from transcript");
+                    assert_eq!(
+                        self.transmitted(),
+                        text,
+                        "client bytes differ from transcript"
+                    );
                 }
             }
         }
@@ -192,7 +196,10 @@ const EHLO_LOCKSTEP: &str = "
 fn ready(h: &mut Harness, ehlo: &str) {
     h.run(ehlo);
     let events = h.take_events();
-    assert!(matches!(events.as_slice(), [Event::Greeting(_), Event::Ready]), "{events:?}");
+    assert!(
+        matches!(events.as_slice(), [Event::Greeting(_), Event::Ready]),
+        "{events:?}"
+    );
     assert_eq!(h.session.state(), SessionState::Authentication);
 }
 
@@ -273,7 +280,11 @@ fn starttls_upgrade_forgets_capabilities_and_redoes_ehlo() {
             ",
         );
         assert_eq!(h.take_events(), vec![Event::UpgradeTls]);
-        assert_eq!(h.session.poll_transmit(), None, "nothing sent during the barrier");
+        assert_eq!(
+            h.session.poll_transmit(),
+            None,
+            "nothing sent during the barrier"
+        );
         assert_eq!(h.session.timeout(), None);
         h.session.tls_established().unwrap();
         assert!(h.session.is_tls());
@@ -312,7 +323,12 @@ fn starttls_not_advertised_closes_the_session() {
 
 #[test]
 fn starttls_refused_closes_the_session() {
-    for code in ["454 4.7.0 TLS not available", "501 syntax", "502 no", "500 what"] {
+    for code in [
+        "454 4.7.0 TLS not available",
+        "501 syntax",
+        "502 no",
+        "500 what",
+    ] {
         let mut h = Harness::new(config());
         ready(&mut h, EHLO_FULL);
         h.session.start_tls().unwrap();
@@ -375,11 +391,16 @@ fn login_plain_then_second_login_is_wrong_state() {
             S: 235 2.7.0 Authentication successful
             ",
         );
-        assert_eq!(h.take_events(), vec![Event::Authenticated(AuthMechanism::Plain)]);
+        assert_eq!(
+            h.take_events(),
+            vec![Event::Authenticated(AuthMechanism::Plain)]
+        );
         assert_eq!(h.session.state(), SessionState::Ready);
         assert!(matches!(
             h.session.login_auto("user", "secret"),
-            Err(SmtpError::InvalidInput(InvalidInputError::WrongState { .. }))
+            Err(SmtpError::InvalidInput(
+                InvalidInputError::WrongState { .. }
+            ))
         ));
     });
 }
@@ -399,7 +420,10 @@ fn login_falls_back_to_login_mechanism() {
             S: 235 ok
             ",
         );
-        assert_eq!(h.take_events(), vec![Event::Authenticated(AuthMechanism::Login)]);
+        assert_eq!(
+            h.take_events(),
+            vec![Event::Authenticated(AuthMechanism::Login)]
+        );
     });
 }
 
@@ -436,13 +460,18 @@ fn auth_rejected_keeps_reply_and_allows_retry() {
         match h.failure() {
             SmtpError::Auth(AuthError::Rejected { reply, .. }) => {
                 assert_eq!(reply.code().get(), 535);
-                assert_eq!(reply.enhanced().map(|e| e.to_string()).as_deref(), Some("5.7.8"));
+                assert_eq!(
+                    reply.enhanced().map(|e| e.to_string()).as_deref(),
+                    Some("5.7.8")
+                );
                 assert!(reply.text().contains("credentials invalid"));
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(h.session.state(), SessionState::Authentication);
-        h.session.login(AuthMechanism::Login, "user", "right").unwrap();
+        h.session
+            .login(AuthMechanism::Login, "user", "right")
+            .unwrap();
         assert_eq!(h.transmitted(), "AUTH LOGIN\r\n");
     });
 }
@@ -491,7 +520,10 @@ fn oauthbearer_error_challenge_is_answered_with_ctrl_a() {
         );
         assert!(matches!(
             h.failure(),
-            SmtpError::Auth(AuthError::Rejected { detail: Some(_), .. })
+            SmtpError::Auth(AuthError::Rejected {
+                detail: Some(_),
+                ..
+            })
         ));
     });
 }
@@ -544,8 +576,12 @@ fn endless_challenges_are_cut_off() {
 fn pipelined_transaction_with_queue_id() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@example.com", &["b@example.org"], b"Subject: x\r\n\r\n.hi\r\n")
-            .unwrap();
+        h.mail(
+            "a@example.com",
+            &["b@example.org"],
+            b"Subject: x\r\n\r\n.hi\r\n",
+        )
+        .unwrap();
         h.run(
             "
             C: MAIL FROM:<a@example.com> SIZE=19
@@ -583,8 +619,12 @@ fn pipelined_refused_recipient_in_the_middle_accept_partial() {
         },
         |h| {
             ready(h, EHLO_FULL);
-            h.mail("a@x.example", &["one@y.example", "two@y.example", "three@y.example"], b"hi\r\n")
-                .unwrap();
+            h.mail(
+                "a@x.example",
+                &["one@y.example", "two@y.example", "three@y.example"],
+                b"hi\r\n",
+            )
+            .unwrap();
             h.run(
                 "
                 C: MAIL FROM:<a@x.example> SIZE=4
@@ -614,8 +654,12 @@ fn pipelined_refused_recipient_in_the_middle_accept_partial() {
 fn require_all_waits_for_rcpt_replies_and_resets_lazily() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@x.example", &["one@y.example", "two@y.example"], b"hi\r\n")
-            .unwrap();
+        h.mail(
+            "a@x.example",
+            &["one@y.example", "two@y.example"],
+            b"hi\r\n",
+        )
+        .unwrap();
         h.run(
             "
             C: MAIL FROM:<a@x.example> SIZE=4
@@ -637,7 +681,8 @@ fn require_all_waits_for_rcpt_replies_and_resets_lazily() {
         }
         assert_eq!(h.session.state(), SessionState::Ready);
         // The server still holds the transaction: the next one starts with RSET, in the same flight.
-        h.mail("a@x.example", &["one@y.example"], b"hi\r\n").unwrap();
+        h.mail("a@x.example", &["one@y.example"], b"hi\r\n")
+            .unwrap();
         h.run(
             "
             C: RSET
@@ -660,7 +705,8 @@ fn require_all_waits_for_rcpt_replies_and_resets_lazily() {
 fn all_recipients_refused_data_refused() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@x.example", &["nobody@y.example"], b"hi\r\n").unwrap();
+        h.mail("a@x.example", &["nobody@y.example"], b"hi\r\n")
+            .unwrap();
         h.run(
             "
             C: MAIL FROM:<a@x.example> SIZE=4
@@ -701,7 +747,10 @@ fn all_recipients_refused_but_354_sends_a_lone_dot() {
             ",
         );
         let events = h.take_events();
-        assert!(!events.contains(&Event::BodyWanted), "body must not be asked for");
+        assert!(
+            !events.contains(&Event::BodyWanted),
+            "body must not be asked for"
+        );
         assert!(matches!(
             events.last(),
             Some(Event::Failed(SmtpError::Protocol(
@@ -718,7 +767,8 @@ fn all_recipients_refused_but_354_sends_a_lone_dot() {
 fn mail_from_refused_with_pipelined_commands() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("bad@x.example", &["b@y.example"], b"hi\r\n").unwrap();
+        h.mail("bad@x.example", &["b@y.example"], b"hi\r\n")
+            .unwrap();
         h.run(
             "
             C: MAIL FROM:<bad@x.example> SIZE=4
@@ -780,7 +830,8 @@ fn chunking_sends_bdat_last_in_the_same_flight() {
             ",
         );
         h.take_events();
-        h.mail("a@x.example", &["b@y.example"], b".dot\nline").unwrap();
+        h.mail("a@x.example", &["b@y.example"], b".dot\nline")
+            .unwrap();
         assert_eq!(
             h.transmitted(),
             "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
@@ -803,7 +854,11 @@ fn streamed_bdat_chunks_are_windowed() {
     h.take_events();
     let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
     h.session
-        .start_mail(env, BodyInfo::Streamed { size_hint: None }, &MessageOptions::default())
+        .start_mail(
+            env,
+            BodyInfo::Streamed { size_hint: None },
+            &MessageOptions::default(),
+        )
         .unwrap();
     assert!(h.take_events().contains(&Event::BodyWanted));
     h.session.send_body(b"abc\r").unwrap();
@@ -826,7 +881,10 @@ fn streamed_bdat_chunks_are_windowed() {
 fn code_421_at_any_stage_closes() {
     for (stage, script) in [
         ("greeting", "S: 421 busy"),
-        ("ehlo", "S: 220 x\nC: EHLO client.example\nS: 421 4.3.2 shutting down"),
+        (
+            "ehlo",
+            "S: 220 x\nC: EHLO client.example\nS: 421 4.3.2 shutting down",
+        ),
     ] {
         let mut h = Harness::new(config());
         h.run(script);
@@ -871,8 +929,12 @@ fn size_limit_refuses_before_any_command() {
 fn smtputf8_and_8bitmime_are_declared() {
     let mut h = Harness::new(config());
     ready(&mut h, EHLO_FULL);
-    h.mail("jöran@bücher.example", &["b@y.example"], "héllo\r\n".as_bytes())
-        .unwrap();
+    h.mail(
+        "jöran@bücher.example",
+        &["b@y.example"],
+        "héllo\r\n".as_bytes(),
+    )
+    .unwrap();
     assert!(
         h.transmitted()
             .starts_with("MAIL FROM:<jöran@bücher.example> SIZE=8 BODY=8BITMIME SMTPUTF8\r\n")
@@ -925,7 +987,10 @@ fn requiretls_needs_tls_and_the_extension() {
         ..MessageOptions::default()
     };
     let mut h = Harness::new(config());
-    ready(&mut h, "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 REQUIRETLS");
+    ready(
+        &mut h,
+        "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 REQUIRETLS",
+    );
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
             .unwrap_err(),
@@ -935,7 +1000,10 @@ fn requiretls_needs_tls_and_the_extension() {
         tls: true,
         ..config()
     });
-    ready(&mut h, "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 REQUIRETLS");
+    ready(
+        &mut h,
+        "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 REQUIRETLS",
+    );
     h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
         .unwrap();
     assert_eq!(h.transmitted(), "MAIL FROM:<a@x.example> REQUIRETLS\r\n");
@@ -968,13 +1036,19 @@ fn policy_refusal_sends_nothing() {
 fn timeouts_by_phase_and_expiry() {
     let mut h = Harness::new(config());
     let wait = h.session.timeout().unwrap();
-    assert_eq!((wait.op, wait.limit), (SmtpOp::Greeting, Duration::from_secs(300)));
+    assert_eq!(
+        (wait.op, wait.limit),
+        (SmtpOp::Greeting, Duration::from_secs(300))
+    );
     ready(&mut h, EHLO_FULL);
     h.mail("a@x.example", &["b@y.example"], b"x").unwrap();
     h.transmitted();
     h.feed(b"250 ok\r\n250 ok\r\n");
     let wait = h.session.timeout().unwrap();
-    assert_eq!((wait.op, wait.limit), (SmtpOp::Data, Duration::from_secs(120)));
+    assert_eq!(
+        (wait.op, wait.limit),
+        (SmtpOp::Data, Duration::from_secs(120))
+    );
     h.session.handle_timeout();
     assert_eq!(
         h.failure(),
@@ -993,7 +1067,11 @@ fn reply_seq_changes_per_reply_not_per_byte() {
     let mut h = Harness::new(config());
     let seq = h.session.timeout().unwrap().seq;
     h.feed(b"220 m");
-    assert_eq!(h.session.timeout().unwrap().seq, seq, "a partial reply is the same wait");
+    assert_eq!(
+        h.session.timeout().unwrap().seq,
+        seq,
+        "a partial reply is the same wait"
+    );
     h.feed(b"x\r\n");
     assert_ne!(h.session.timeout().unwrap().seq, seq);
 }
@@ -1088,7 +1166,11 @@ fn flights_are_capped_for_long_recipient_lists() {
             break;
         }
         flights += 1;
-        assert!(flight.len() <= 4096 + 64, "flight of {} bytes", flight.len());
+        assert!(
+            flight.len() <= 4096 + 64,
+            "flight of {} bytes",
+            flight.len()
+        );
         let cmds = flight.matches("\r\n").count();
         sent_rcpts += flight.matches("RCPT TO").count();
         replies_owed += cmds;
@@ -1114,7 +1196,9 @@ fn quit_closes() {
         assert_eq!(h.session.state(), SessionState::Closed);
         assert!(matches!(
             h.session.noop(),
-            Err(SmtpError::InvalidInput(InvalidInputError::WrongState { .. }))
+            Err(SmtpError::InvalidInput(
+                InvalidInputError::WrongState { .. }
+            ))
         ));
     });
 }
@@ -1128,8 +1212,20 @@ fn rset_and_noop() {
         h.session.noop().unwrap();
         h.run("C: NOOP\nS: 250 2.0.0 ok");
         let events = h.take_events();
-        assert!(matches!(events[0], Event::Done { op: SmtpOp::Rset, .. }));
-        assert!(matches!(events[1], Event::Done { op: SmtpOp::Noop, .. }));
+        assert!(matches!(
+            events[0],
+            Event::Done {
+                op: SmtpOp::Rset,
+                ..
+            }
+        ));
+        assert!(matches!(
+            events[1],
+            Event::Done {
+                op: SmtpOp::Noop,
+                ..
+            }
+        ));
         // Login is still allowed after RSET / NOOP before any message.
         assert_eq!(h.session.state(), SessionState::Authentication);
     });
@@ -1153,8 +1249,12 @@ fn lmtp_reports_per_recipient_after_data() {
                 ",
             );
             h.take_events();
-            h.mail("a@x.example", &["one@y.example", "two@y.example", "three@y.example"], b"hi\r\n")
-                .unwrap();
+            h.mail(
+                "a@x.example",
+                &["one@y.example", "two@y.example", "three@y.example"],
+                b"hi\r\n",
+            )
+            .unwrap();
             h.run(
                 "
                 C: MAIL FROM:<a@x.example>
@@ -1179,7 +1279,11 @@ fn lmtp_reports_per_recipient_after_data() {
                 ",
             );
             let outcome = h.sent();
-            let codes: Vec<u16> = outcome.recipients.iter().map(|r| r.reply.code().get()).collect();
+            let codes: Vec<u16> = outcome
+                .recipients
+                .iter()
+                .map(|r| r.reply.code().get())
+                .collect();
             assert_eq!(codes, [250, 550, 452]);
             assert_eq!(outcome.accepted().count(), 1);
         },
@@ -1219,7 +1323,8 @@ fn audit_and_transcript_never_hold_secrets() {
     h.feed(b"334 \r\n");
     h.transmitted();
     h.feed(b"235 ok\r\n");
-    h.mail("a@x.example", &["b@y.example"], b"body\r\n").unwrap();
+    h.mail("a@x.example", &["b@y.example"], b"body\r\n")
+        .unwrap();
     h.transmitted();
     h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
     h.body(b"body\r\n");
@@ -1227,7 +1332,13 @@ fn audit_and_transcript_never_hold_secrets() {
     h.feed(b"250 queued as Q1\r\n");
     h.sent();
     let plain_b64 = "AHVzZXIAaHVudGVyMi1zZWNyZXQ=";
-    for line in audit.0.lock().unwrap().iter().chain(transcript.0.lock().unwrap().iter()) {
+    for line in audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(transcript.0.lock().unwrap().iter())
+    {
         assert!(!line.contains("hunter2"), "{line}");
         assert!(!line.contains(plain_b64), "{line}");
         assert!(!line.contains("aHVudGVy"), "{line}");

@@ -1,0 +1,233 @@
+//! [`TlsConfig`]: which certificates the client trusts, turned into a rustls configuration.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// The trust settings for TLS connections (implicit TLS and STARTTLS).
+///
+/// The default, [`TlsConfig::webpki_roots`], verifies the server's certificate chain against the
+/// Mozilla root program (bundled by `webpki-roots`) and checks that the certificate names the host
+/// that was dialled. Cloning is cheap (the rustls configuration is shared).
+#[derive(Clone)]
+pub struct TlsConfig {
+    config: Arc<ClientConfig>,
+    trust: Trust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    WebPki,
+    CustomCa,
+    Insecure,
+    Rustls,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("trust", &self.trust)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig::webpki_roots()
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn with_roots(roots: RootCertStore) -> ClientConfig {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+impl TlsConfig {
+    /// Trust the Mozilla root program (`webpki-roots`), with the host name checked. The default.
+    pub fn webpki_roots() -> TlsConfig {
+        let roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        TlsConfig {
+            config: Arc::new(with_roots(roots)),
+            trust: Trust::WebPki,
+        }
+    }
+
+    /// Trust only the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks), with the
+    /// host name checked. Use it for a private mail relay or a test CA.
+    ///
+    /// Fails with `InvalidData` when `pem` holds no usable certificate.
+    pub fn from_ca_pem(pem: &[u8]) -> io::Result<TlsConfig> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            roots
+                .add(cert)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+        if roots.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no CA certificate found in the PEM data",
+            ));
+        }
+        Ok(TlsConfig {
+            config: Arc::new(with_roots(roots)),
+            trust: Trust::CustomCa,
+        })
+    }
+
+    /// [`from_ca_pem`](Self::from_ca_pem) with the PEM read from a file.
+    pub fn from_ca_file(path: impl AsRef<Path>) -> io::Result<TlsConfig> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("reading CA file {}: {e}", path.display()))
+        })?;
+        TlsConfig::from_ca_pem(&pem)
+    }
+
+    /// Use a rustls configuration built by the caller (client certificates, the platform's
+    /// verifier, other ALPN...).
+    pub fn from_rustls(config: Arc<ClientConfig>) -> TlsConfig {
+        TlsConfig {
+            config,
+            trust: Trust::Rustls,
+        }
+    }
+
+    /// **Accept any certificate for any host.** The connection is encrypted but not
+    /// authenticated, so anyone on the path can read and change the mail and steal the password.
+    /// For tests against throw-away servers only; the long name is on purpose.
+    pub fn insecure_accept_any_certificate_for_tests_only() -> TlsConfig {
+        let provider = provider();
+        let verifier = Arc::new(AcceptAnyCertificate(provider.clone()));
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("the ring provider supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        TlsConfig {
+            config: Arc::new(config),
+            trust: Trust::Insecure,
+        }
+    }
+
+    /// True for [`insecure_accept_any_certificate_for_tests_only`](Self::insecure_accept_any_certificate_for_tests_only).
+    pub fn is_insecure(&self) -> bool {
+        self.trust == Trust::Insecure
+    }
+
+    /// The rustls configuration.
+    pub fn rustls_config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+}
+
+/// Parse the name the certificate must carry: a DNS name or an IP address.
+pub(crate) fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{host:?} is not a valid TLS server name: {e}"),
+        )
+    })
+}
+
+/// The verifier of [`TlsConfig::insecure_accept_any_certificate_for_tests_only`]: signatures are
+/// still checked (so the handshake is sound), the certificate itself is not.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_pem_without_certificates_is_refused() {
+        let err = TlsConfig::from_ca_pem(b"not a pem").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn missing_ca_file_names_the_path() {
+        let err = TlsConfig::from_ca_file("/nonexistent/ca.pem").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn server_names_accept_hosts_and_ip_literals() {
+        assert!(server_name("smtp.example.com").is_ok());
+        assert!(server_name("127.0.0.1").is_ok());
+        assert!(server_name("[::1]").is_ok());
+        assert!(server_name("bad host").is_err());
+    }
+
+    #[test]
+    fn insecure_mode_is_visible() {
+        assert!(TlsConfig::insecure_accept_any_certificate_for_tests_only().is_insecure());
+        assert!(!TlsConfig::default().is_insecure());
+        let dbg = format!("{:?}", TlsConfig::default());
+        assert!(dbg.contains("WebPki"), "{dbg}");
+    }
+}
