@@ -1,0 +1,2 @@
+//! smtp-send: placeholder, being written.
+fn main() {}
