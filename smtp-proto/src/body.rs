@@ -220,3 +220,237 @@ pub fn normalized_len(body: &[u8]) -> u64 {
 pub fn has_8bit(body: &[u8]) -> bool {
     !body.is_ascii()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stuff_chunks(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut s = DotStuffer::new();
+        let mut out = BytesMut::new();
+        for c in chunks {
+            s.encode(c, &mut out);
+        }
+        s.finish(&mut out);
+        out.to_vec()
+    }
+
+    fn stuff(body: &[u8]) -> Vec<u8> {
+        stuff_chunks(&[body])
+    }
+
+    fn normalize_chunks(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut n = LineNormalizer::new();
+        let mut out = BytesMut::new();
+        for c in chunks {
+            n.encode(c, &mut out);
+        }
+        n.finish(&mut out);
+        out.to_vec()
+    }
+
+    /// What a server does: strip the terminator, remove one leading dot from each line.
+    fn unstuff(wire: &[u8]) -> Vec<u8> {
+        let body = wire.strip_suffix(b".\r\n").expect("terminator");
+        let mut out = Vec::new();
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        }
+        out
+    }
+
+    #[test]
+    fn plain_body_is_copied_with_terminator() {
+        assert_eq!(stuff(b"Subject: x\r\n\r\nhi\r\n"), b"Subject: x\r\n\r\nhi\r\n.\r\n");
+    }
+
+    #[test]
+    fn empty_body_is_just_the_terminator() {
+        assert_eq!(stuff(b""), b".\r\n");
+        assert_eq!(normalize_chunks(&[b""]), b"");
+        assert_eq!(normalized_len(b""), 0);
+    }
+
+    #[test]
+    fn missing_final_crlf_is_added_before_the_terminator() {
+        assert_eq!(stuff(b"hi"), b"hi\r\n.\r\n");
+        assert_eq!(normalize_chunks(&[b"hi"]), b"hi\r\n");
+    }
+
+    #[test]
+    fn leading_dots_are_doubled_on_every_line() {
+        assert_eq!(stuff(b".\r\n..x\r\na.b\r\n.end"), b"..\r\n...x\r\na.b\r\n..end\r\n.\r\n");
+    }
+
+    #[test]
+    fn dot_at_the_start_of_a_chunk_after_a_line_break_is_stuffed() {
+        assert_eq!(stuff_chunks(&[b"a\r\n", b".b"]), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(stuff_chunks(&[b"a\r", b"\n.b"]), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(stuff_chunks(&[b"a\r", b"\n", b".", b"b"]), b"a\r\n..b\r\n.\r\n");
+    }
+
+    #[test]
+    fn a_dot_mid_line_across_chunks_is_left_alone() {
+        assert_eq!(stuff_chunks(&[b"a", b".b"]), b"a.b\r\n.\r\n");
+    }
+
+    #[test]
+    fn bare_lf_and_bare_cr_become_crlf() {
+        assert_eq!(stuff(b"a\nb\rc\r\n"), b"a\r\nb\r\nc\r\n.\r\n");
+        assert_eq!(normalize_chunks(&[b"a\nb\rc"]), b"a\r\nb\r\nc\r\n");
+        // CR CR LF: the first CR is bare, the second starts a CRLF.
+        assert_eq!(normalize_chunks(&[b"a\r\r\nb\r\n"]), b"a\r\n\r\nb\r\n");
+        // LF CR: two line ends.
+        assert_eq!(normalize_chunks(&[b"a\n\rb\r\n"]), b"a\r\n\r\nb\r\n");
+    }
+
+    #[test]
+    fn cr_at_the_end_of_a_chunk_waits_for_the_next_byte() {
+        assert_eq!(normalize_chunks(&[b"a\r", b"\nb\r\n"]), b"a\r\nb\r\n");
+        assert_eq!(normalize_chunks(&[b"a\r", b"b\r\n"]), b"a\r\nb\r\n");
+        assert_eq!(normalize_chunks(&[b"a\r"]), b"a\r\n");
+        assert_eq!(stuff_chunks(&[b"a\r"]), b"a\r\n.\r\n");
+    }
+
+    /// The smuggling sequences of the 2023 SMTP-smuggling research: whatever the body holds, the
+    /// only end-of-data on the wire is ours.
+    #[test]
+    fn smuggling_sequences_cannot_end_the_data_early() {
+        for evil in [
+            &b"a\n.\nMAIL FROM:<x>\r\n"[..],
+            b"a\r.\rMAIL FROM:<x>\r\n",
+            b"a\r\n.\nRCPT TO:<x>\r\n",
+            b"a\n.\r\nDATA\r\n",
+            b"a\r\n.\r\nQUIT\r\n",
+            b"\n.\n",
+            b"\r.\r",
+        ] {
+            let wire = stuff(evil);
+            let first = wire.windows(5).position(|w| w == b"\r\n.\r\n");
+            assert_eq!(first, Some(wire.len() - 5), "{:?}", String::from_utf8_lossy(&wire));
+            assert!(!wire.starts_with(b".\r\n") || wire.len() == 3);
+        }
+    }
+
+    #[test]
+    fn written_counts_the_encoded_bytes_and_restarts() {
+        let mut s = DotStuffer::new();
+        let mut out = BytesMut::new();
+        s.encode(b".a\nb", &mut out);
+        assert_eq!(s.written(), out.len() as u64);
+        s.finish(&mut out);
+        assert_eq!(s.written(), 0);
+        let mut out2 = BytesMut::new();
+        s.encode(b".x", &mut out2);
+        s.finish(&mut out2);
+        assert_eq!(&out2[..], b"..x\r\n.\r\n", "state is fresh after finish");
+    }
+
+    #[test]
+    fn normalized_len_matches_the_normalizer() {
+        for body in [
+            &b"a"[..],
+            b"a\r\n",
+            b"a\n",
+            b"a\r",
+            b"\r\r\n\n\r",
+            b"x\r\ny\rz\nw",
+        ] {
+            assert_eq!(normalized_len(body), normalize_chunks(&[body]).len() as u64, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn has_8bit_detects_high_bytes() {
+        assert!(!has_8bit(b"plain ascii\r\n"));
+        assert!(has_8bit("caf\u{e9}".as_bytes()));
+    }
+
+    /// Bodies rich in the bytes that matter.
+    fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => Just(b'.'),
+                4 => Just(b'\r'),
+                4 => Just(b'\n'),
+                4 => b'a'..=b'c',
+                1 => any::<u8>(),
+            ],
+            0..200,
+        )
+    }
+
+    /// Split `body` at the given cut points.
+    fn split<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for p in points {
+            chunks.push(&body[start..p]);
+            start = p;
+        }
+        chunks.push(&body[start..]);
+        chunks
+    }
+
+    /// A reference normalisation, written the obvious slow way.
+    fn reference_normalize(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < body.len() {
+            match body[i] {
+                b'\r' if body.get(i + 1) == Some(&b'\n') => {
+                    out.extend_from_slice(b"\r\n");
+                    i += 2;
+                    continue;
+                }
+                b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        if !out.is_empty() && !out.ends_with(b"\r\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn stuffing_is_independent_of_chunking(body in body_strategy(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let whole = stuff(&body);
+            let chunked = stuff_chunks(&split(&body, &cuts));
+            prop_assert_eq!(whole, chunked);
+        }
+
+        #[test]
+        fn unstuffing_gives_back_the_normalized_body(body in body_strategy(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let wire = stuff_chunks(&split(&body, &cuts));
+            prop_assert_eq!(unstuff(&wire), reference_normalize(&body));
+        }
+
+        #[test]
+        fn the_wire_never_ends_data_early(body in body_strategy(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let wire = stuff_chunks(&split(&body, &cuts));
+            // Only one end-of-data: ours, at the very end.
+            let mut framed = b"\r\n".to_vec();
+            framed.extend_from_slice(&wire);
+            let first = framed.windows(5).position(|w| w == b"\r\n.\r\n");
+            prop_assert_eq!(first, Some(framed.len() - 5));
+            // No bare CR or bare LF anywhere.
+            for (i, &b) in wire.iter().enumerate() {
+                if b == b'\r' { prop_assert_eq!(wire.get(i + 1), Some(&b'\n')); }
+                if b == b'\n' { prop_assert!(i > 0 && wire[i - 1] == b'\r'); }
+            }
+        }
+
+        #[test]
+        fn normalizer_matches_reference_and_length(body in body_strategy(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let out = normalize_chunks(&split(&body, &cuts));
+            prop_assert_eq!(&out, &reference_normalize(&body));
+            prop_assert_eq!(out.len() as u64, normalized_len(&body));
+        }
+    }
+}
