@@ -11,8 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 ///
 /// ```no_run
 /// # async fn demo(client: &mut smtp_io_tokio::SmtpClient<smtp_io_tokio::TokioTransport>) -> Result<(), Box<dyn std::error::Error>> {
-/// let body = smtp_io_tokio::ReaderBody::open("message.eml").await?;
-/// client.send_mail_stream("me@example.com", &["you@example.org"], body).await?;
+/// let mut body = smtp_io_tokio::ReaderBody::open("message.eml").await?;
+/// client.send_mail_stream("me@example.com", &["you@example.org"], &mut body).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

@@ -1,1 +1,81 @@
-fn main() {}
+//! The DATA encoder against a plain copy of the same bytes, so the ratio shows what dot-stuffing
+//! and CRLF normalisation cost.
+
+use bytes::BytesMut;
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use smtp_proto::body::{DotStuffer, LineNormalizer};
+
+/// A text message of about `size` bytes: 76-character lines, CRLF endings, some lines starting
+/// with a dot.
+fn text_body(size: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(size + 80);
+    let mut n = 0u32;
+    while body.len() < size {
+        if n % 20 == 0 {
+            body.push(b'.');
+        }
+        body.extend((0..74).map(|i| b'a' + ((i + n) % 26) as u8));
+        body.extend_from_slice(b"\r\n");
+        n += 1;
+    }
+    body
+}
+
+/// The same text with bare LF line endings (every line needs fixing).
+fn lf_body(size: usize) -> Vec<u8> {
+    let mut body = text_body(size);
+    body.retain(|&b| b != b'\r');
+    body
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("body");
+    for (name, body) in [
+        ("crlf_1MiB", text_body(1 << 20)),
+        ("bare_lf_1MiB", lf_body(1 << 20)),
+    ] {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        let mut out = BytesMut::with_capacity(body.len() * 2);
+        group.bench_with_input(BenchmarkId::new("memcpy", name), &body, |b, body| {
+            b.iter(|| {
+                out.clear();
+                out.extend_from_slice(black_box(body));
+                black_box(out.len())
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("dot_stuffer_8KiB_chunks", name),
+            &body,
+            |b, body| {
+                let mut stuffer = DotStuffer::new();
+                b.iter(|| {
+                    out.clear();
+                    for chunk in black_box(body).chunks(8 * 1024) {
+                        stuffer.encode(chunk, &mut out);
+                    }
+                    stuffer.finish(&mut out);
+                    black_box(out.len())
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("line_normalizer_8KiB_chunks", name),
+            &body,
+            |b, body| {
+                let mut normalizer = LineNormalizer::new();
+                b.iter(|| {
+                    out.clear();
+                    for chunk in black_box(body).chunks(8 * 1024) {
+                        normalizer.encode(chunk, &mut out);
+                    }
+                    normalizer.finish(&mut out);
+                    black_box(out.len())
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -262,7 +262,10 @@ mod tests {
 
     #[test]
     fn plain_body_is_copied_with_terminator() {
-        assert_eq!(stuff(b"Subject: x\r\n\r\nhi\r\n"), b"Subject: x\r\n\r\nhi\r\n.\r\n");
+        assert_eq!(
+            stuff(b"Subject: x\r\n\r\nhi\r\n"),
+            b"Subject: x\r\n\r\nhi\r\n.\r\n"
+        );
     }
 
     #[test]
@@ -280,14 +283,20 @@ mod tests {
 
     #[test]
     fn leading_dots_are_doubled_on_every_line() {
-        assert_eq!(stuff(b".\r\n..x\r\na.b\r\n.end"), b"..\r\n...x\r\na.b\r\n..end\r\n.\r\n");
+        assert_eq!(
+            stuff(b".\r\n..x\r\na.b\r\n.end"),
+            b"..\r\n...x\r\na.b\r\n..end\r\n.\r\n"
+        );
     }
 
     #[test]
     fn dot_at_the_start_of_a_chunk_after_a_line_break_is_stuffed() {
         assert_eq!(stuff_chunks(&[b"a\r\n", b".b"]), b"a\r\n..b\r\n.\r\n");
         assert_eq!(stuff_chunks(&[b"a\r", b"\n.b"]), b"a\r\n..b\r\n.\r\n");
-        assert_eq!(stuff_chunks(&[b"a\r", b"\n", b".", b"b"]), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(
+            stuff_chunks(&[b"a\r", b"\n", b".", b"b"]),
+            b"a\r\n..b\r\n.\r\n"
+        );
     }
 
     #[test]
@@ -328,7 +337,12 @@ mod tests {
         ] {
             let wire = stuff(evil);
             let first = wire.windows(5).position(|w| w == b"\r\n.\r\n");
-            assert_eq!(first, Some(wire.len() - 5), "{:?}", String::from_utf8_lossy(&wire));
+            assert_eq!(
+                first,
+                Some(wire.len() - 5),
+                "{:?}",
+                String::from_utf8_lossy(&wire)
+            );
             assert!(!wire.starts_with(b".\r\n") || wire.len() == 3);
         }
     }
@@ -357,7 +371,11 @@ mod tests {
             b"\r\r\n\n\r",
             b"x\r\ny\rz\nw",
         ] {
-            assert_eq!(normalized_len(body), normalize_chunks(&[body]).len() as u64, "{body:?}");
+            assert_eq!(
+                normalized_len(body),
+                normalize_chunks(&[body]).len() as u64,
+                "{body:?}"
+            );
         }
     }
 
