@@ -1,6 +1,8 @@
 //! EHLO capabilities: [`Capabilities`] parsed from an EHLO (or LHLO) reply.
 //!
-//! (Helper A implements the parsing and tests; the public signatures here are fixed.)
+//! Each line after the first is one keyword (matched case-insensitively) and optional parameters
+//! separated by spaces, e.g. `SIZE 10240000` or `AUTH PLAIN LOGIN`. The old form `AUTH=PLAIN LOGIN`
+//! (sent by servers for clients written before RFC 2554 was final) is read as `AUTH PLAIN LOGIN`.
 
 use crate::reply::Reply;
 use crate::sasl::AuthMechanism;
@@ -50,6 +52,33 @@ impl Extension {
             Extension::RequireTls => "REQUIRETLS",
         }
     }
+
+    /// Every known extension.
+    const ALL: [Extension; 11] = [
+        Extension::Pipelining,
+        Extension::Size,
+        Extension::EightBitMime,
+        Extension::SmtpUtf8,
+        Extension::Chunking,
+        Extension::BinaryMime,
+        Extension::Dsn,
+        Extension::EnhancedStatusCodes,
+        Extension::StartTls,
+        Extension::Auth,
+        Extension::RequireTls,
+    ];
+
+    /// The extension with this EHLO keyword (case-insensitive).
+    fn from_keyword(keyword: &str) -> Option<Extension> {
+        Extension::ALL
+            .into_iter()
+            .find(|e| e.keyword().eq_ignore_ascii_case(keyword))
+    }
+
+    /// This extension's bit in [`Capabilities`]' set.
+    const fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
 }
 
 /// What the server advertised in its EHLO reply.
@@ -58,18 +87,88 @@ impl Extension {
 /// A reply to HELO gives [`Capabilities::default`] (no extensions).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
-    // helper A: fields. Must keep: the raw lines after the first, the parsed known extensions,
-    // the SIZE value, the AUTH mechanisms (known ones typed, all names kept), unknown keywords.
+    /// The lines after the first, as sent.
     raw: Vec<String>,
+    /// One bit per known [`Extension`] advertised.
+    known: u16,
+    /// `SIZE n` with n > 0.
+    size: Option<u64>,
+    /// Known AUTH mechanisms, deduplicated, in order.
+    auth: Vec<AuthMechanism>,
+    /// Every AUTH mechanism name, upper-cased, deduplicated, in order.
+    auth_names: Vec<String>,
+    /// Every keyword (upper-cased) with its parameters (trimmed), in order.
+    keywords: Vec<(String, String)>,
 }
 
 impl Capabilities {
     /// Parse an EHLO / LHLO reply. The first line (the server's domain and greeting) is skipped;
     /// every other line is one keyword with optional parameters. Never fails: lines it cannot
     /// understand are kept as unknown keywords.
+    ///
+    /// Empty lines are ignored (but kept in [`raw_lines`](Self::raw_lines)). When a keyword is
+    /// advertised twice, [`keyword_params`](Self::keyword_params) gives the first; AUTH mechanisms
+    /// from every `AUTH` and `AUTH=` line are merged.
     pub fn from_ehlo(reply: &Reply) -> Capabilities {
-        let _ = reply;
-        todo!()
+        let mut caps = Capabilities::default();
+        for line in reply.lines().skip(1) {
+            caps.raw.push(line.to_owned());
+            caps.add_line(line);
+        }
+        caps
+    }
+
+    fn add_line(&mut self, line: &str) {
+        let line = line.trim_matches(|c: char| c.is_ascii_whitespace());
+        if line.is_empty() {
+            return;
+        }
+        let is_space = |c: char| c.is_ascii_whitespace();
+        let (keyword, params) = match line.get(..5) {
+            // The pre-RFC 2554 form: `AUTH=LOGIN PLAIN`.
+            Some(head) if head.eq_ignore_ascii_case("AUTH=") => {
+                (&line[..4], line[5..].trim_start_matches(is_space))
+            }
+            _ => match line.find(is_space) {
+                Some(at) => (&line[..at], line[at..].trim_start_matches(is_space)),
+                None => (line, ""),
+            },
+        };
+        self.add_keyword(keyword, params);
+    }
+
+    fn add_keyword(&mut self, keyword: &str, params: &str) {
+        match Extension::from_keyword(keyword) {
+            Some(Extension::Auth) => {
+                for name in params.split_ascii_whitespace() {
+                    let upper = name.to_ascii_uppercase();
+                    if self.auth_names.contains(&upper) {
+                        continue;
+                    }
+                    if let Some(mechanism) = AuthMechanism::from_name(&upper) {
+                        self.auth.push(mechanism);
+                    }
+                    self.auth_names.push(upper);
+                }
+                if !self.auth_names.is_empty() {
+                    self.known |= Extension::Auth.bit();
+                }
+            }
+            Some(Extension::Size) => {
+                self.known |= Extension::Size.bit();
+                if self.size.is_none() {
+                    self.size = params
+                        .split_ascii_whitespace()
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .filter(|&n| n > 0);
+                }
+            }
+            Some(ext) => self.known |= ext.bit(),
+            None => {}
+        }
+        self.keywords
+            .push((keyword.to_ascii_uppercase(), params.to_owned()));
     }
 
     /// The capability lines as the server sent them, without the first (greeting) line.
@@ -80,20 +179,19 @@ impl Capabilities {
     /// True when the extension was advertised. (`AUTH` counts when any mechanism is listed,
     /// including through the old `AUTH=` form.)
     pub fn has(&self, ext: Extension) -> bool {
-        let _ = ext;
-        todo!()
+        self.known & ext.bit() != 0
     }
 
     /// The SIZE limit: `Some(n)` when `SIZE n` with n > 0 was advertised; `None` when SIZE was not
     /// advertised, had no value, or was `0` (no fixed limit).
     pub fn size_limit(&self) -> Option<u64> {
-        todo!()
+        self.size
     }
 
     /// The known AUTH mechanisms the server listed (from `AUTH` and `AUTH=` lines), deduplicated,
     /// in the order first seen.
     pub fn auth_mechanisms(&self) -> &[AuthMechanism] {
-        todo!()
+        &self.auth
     }
 
     /// True when `mechanism` was listed.
@@ -103,13 +201,272 @@ impl Capabilities {
 
     /// Every AUTH mechanism name listed, known or not, upper-cased, deduplicated.
     pub fn auth_mechanism_names(&self) -> &[String] {
-        todo!()
+        &self.auth_names
     }
 
     /// The parameters of any advertised keyword (known or unknown), e.g. `keyword_params("SIZE")`
     /// gives `Some("10240000")`; `Some("")` for a keyword without parameters.
+    ///
+    /// The lookup is case-insensitive; parameters are as sent, without surrounding spaces. The old
+    /// `AUTH=` form is found under `"AUTH"`.
     pub fn keyword_params(&self, keyword: &str) -> Option<&str> {
-        let _ = keyword;
-        todo!()
+        self.keywords
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(keyword))
+            .map(|(_, params)| params.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::{ReplyCode, ReplyParser};
+
+    /// Parse a reply from wire text, then its capabilities.
+    fn caps(wire: &str) -> Capabilities {
+        let mut parser = ReplyParser::default();
+        let pushed = parser.push(wire.as_bytes()).unwrap();
+        assert_eq!(pushed.consumed, wire.len());
+        Capabilities::from_ehlo(&pushed.reply.unwrap())
+    }
+
+    fn names(c: &Capabilities) -> Vec<&str> {
+        c.auth_mechanism_names()
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn postfix() {
+        let c = caps(
+            "250-mail.example.org\r\n\
+             250-PIPELINING\r\n\
+             250-SIZE 10240000\r\n\
+             250-VRFY\r\n\
+             250-ETRN\r\n\
+             250-STARTTLS\r\n\
+             250-AUTH PLAIN LOGIN\r\n\
+             250-AUTH=PLAIN LOGIN\r\n\
+             250-ENHANCEDSTATUSCODES\r\n\
+             250-8BITMIME\r\n\
+             250-DSN\r\n\
+             250-SMTPUTF8\r\n\
+             250 CHUNKING\r\n",
+        );
+        for ext in [
+            Extension::Pipelining,
+            Extension::Size,
+            Extension::StartTls,
+            Extension::Auth,
+            Extension::EnhancedStatusCodes,
+            Extension::EightBitMime,
+            Extension::Dsn,
+            Extension::SmtpUtf8,
+            Extension::Chunking,
+        ] {
+            assert!(c.has(ext), "{ext:?}");
+        }
+        assert!(!c.has(Extension::BinaryMime));
+        assert!(!c.has(Extension::RequireTls));
+        assert_eq!(c.size_limit(), Some(10_240_000));
+        assert_eq!(
+            c.auth_mechanisms(),
+            [AuthMechanism::Plain, AuthMechanism::Login]
+        );
+        assert_eq!(names(&c), ["PLAIN", "LOGIN"]);
+        assert!(c.supports_auth(AuthMechanism::Login));
+        assert!(!c.supports_auth(AuthMechanism::XOAuth2));
+        assert_eq!(c.keyword_params("VRFY"), Some(""));
+        assert_eq!(c.keyword_params("etrn"), Some(""));
+        assert_eq!(c.keyword_params("size"), Some("10240000"));
+        assert_eq!(c.keyword_params("AUTH"), Some("PLAIN LOGIN"));
+        assert_eq!(c.keyword_params("XCLIENT"), None);
+        assert_eq!(c.raw_lines().len(), 12);
+        assert_eq!(c.raw_lines()[0], "PIPELINING");
+        assert_eq!(c.raw_lines()[6], "AUTH=PLAIN LOGIN");
+        assert_eq!(c.raw_lines()[11], "CHUNKING");
+    }
+
+    #[test]
+    fn gmail_like() {
+        let c = caps(
+            "250-smtp.gmail.com at your service, [203.0.113.7]\r\n\
+             250-SIZE 35882577\r\n\
+             250-8BITMIME\r\n\
+             250-AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH\r\n\
+             250-ENHANCEDSTATUSCODES\r\n\
+             250-PIPELINING\r\n\
+             250-CHUNKING\r\n\
+             250 SMTPUTF8\r\n",
+        );
+        assert_eq!(c.size_limit(), Some(35_882_577));
+        assert_eq!(
+            c.auth_mechanisms(),
+            [
+                AuthMechanism::Login,
+                AuthMechanism::Plain,
+                AuthMechanism::XOAuth2,
+                AuthMechanism::OAuthBearer
+            ]
+        );
+        assert_eq!(
+            names(&c),
+            [
+                "LOGIN",
+                "PLAIN",
+                "XOAUTH2",
+                "PLAIN-CLIENTTOKEN",
+                "OAUTHBEARER",
+                "XOAUTH"
+            ]
+        );
+        assert!(c.has(Extension::Chunking) && c.has(Extension::SmtpUtf8));
+        assert!(
+            !c.has(Extension::StartTls),
+            "STARTTLS is not offered after TLS"
+        );
+        assert!(!c.has(Extension::Dsn));
+        // The greeting line is not a keyword.
+        assert_eq!(c.keyword_params("smtp.gmail.com"), None);
+        assert_eq!(c.raw_lines()[0], "SIZE 35882577");
+    }
+
+    #[test]
+    fn old_auth_form_and_duplicates() {
+        let c = caps("250-mx\r\n250-AUTH=LOGIN PLAIN\r\n250-auth login cram-md5\r\n250 AUTH=\r\n");
+        assert!(c.has(Extension::Auth));
+        assert_eq!(names(&c), ["LOGIN", "PLAIN", "CRAM-MD5"]);
+        assert_eq!(
+            c.auth_mechanisms(),
+            [AuthMechanism::Login, AuthMechanism::Plain]
+        );
+        assert_eq!(c.keyword_params("AUTH"), Some("LOGIN PLAIN"));
+
+        // Only the old form.
+        let c = caps("250-mx\r\n250 AUTH=XOAUTH2\r\n");
+        assert!(c.has(Extension::Auth));
+        assert_eq!(c.auth_mechanisms(), [AuthMechanism::XOAuth2]);
+        assert_eq!(c.keyword_params("auth"), Some("XOAUTH2"));
+    }
+
+    #[test]
+    fn auth_without_mechanisms_does_not_count() {
+        let c = caps("250-mx\r\n250 AUTH\r\n");
+        assert!(!c.has(Extension::Auth));
+        assert!(c.auth_mechanisms().is_empty());
+        assert!(c.auth_mechanism_names().is_empty());
+        assert_eq!(c.keyword_params("AUTH"), Some(""));
+    }
+
+    #[test]
+    fn size_values() {
+        let c = caps("250-mx\r\n250 SIZE 0\r\n");
+        assert!(c.has(Extension::Size));
+        assert_eq!(c.size_limit(), None);
+        assert_eq!(c.keyword_params("SIZE"), Some("0"));
+
+        let c = caps("250-mx\r\n250 SIZE\r\n");
+        assert!(c.has(Extension::Size));
+        assert_eq!(c.size_limit(), None);
+        assert_eq!(c.keyword_params("SIZE"), Some(""));
+
+        let c = caps("250-mx\r\n250 SIZE lots\r\n");
+        assert!(c.has(Extension::Size));
+        assert_eq!(c.size_limit(), None);
+
+        let c = caps("250-mx\r\n250 SIZE   52428800  \r\n");
+        assert_eq!(c.size_limit(), Some(52_428_800));
+        assert_eq!(c.keyword_params("SIZE"), Some("52428800"));
+
+        let c = caps("250-mx\r\n250 SIZE 18446744073709551615\r\n");
+        assert_eq!(c.size_limit(), Some(u64::MAX));
+        let c = caps("250-mx\r\n250 SIZE 18446744073709551616\r\n");
+        assert_eq!(c.size_limit(), None);
+        assert!(c.has(Extension::Size));
+
+        let c = caps("250-mx\r\n250 PIPELINING\r\n");
+        assert!(!c.has(Extension::Size));
+        assert_eq!(c.size_limit(), None);
+    }
+
+    #[test]
+    fn lower_case_keywords() {
+        let c = caps(
+            "250-mx\r\n250-pipelining\r\n250-Size 2048\r\n250-starttls\r\n250-8bitmime\r\n\
+             250-requiretls\r\n250-binarymime\r\n250 auth plain xoauth2\r\n",
+        );
+        assert!(c.has(Extension::Pipelining));
+        assert!(c.has(Extension::StartTls));
+        assert!(c.has(Extension::EightBitMime));
+        assert!(c.has(Extension::RequireTls));
+        assert!(c.has(Extension::BinaryMime));
+        assert_eq!(c.size_limit(), Some(2048));
+        assert_eq!(names(&c), ["PLAIN", "XOAUTH2"]);
+        assert_eq!(c.keyword_params("PIPELINING"), Some(""));
+        assert_eq!(c.keyword_params("size"), Some("2048"));
+        // Raw lines keep the case as sent.
+        assert_eq!(c.raw_lines()[0], "pipelining");
+    }
+
+    #[test]
+    fn unknown_keywords_are_kept() {
+        let c = caps(
+            "250-mx\r\n250-XCLIENT NAME ADDR PROTO\r\n250-X-EXPS GSSAPI NTLM\r\n\
+             250-DELIVERBY 300\r\n250-  \r\n250 ETRN\r\n",
+        );
+        assert_eq!(c.keyword_params("xclient"), Some("NAME ADDR PROTO"));
+        assert_eq!(c.keyword_params("X-EXPS"), Some("GSSAPI NTLM"));
+        assert_eq!(c.keyword_params("DELIVERBY"), Some("300"));
+        assert_eq!(c.keyword_params("ETRN"), Some(""));
+        assert_eq!(c.keyword_params(""), None, "blank lines are not keywords");
+        assert_eq!(c.raw_lines().len(), 5);
+        assert!(!c.has(Extension::Auth));
+        assert!(c.auth_mechanisms().is_empty());
+        // Unknown AUTH-like keywords do not count as AUTH.
+        let c = caps("250-mx\r\n250 AUTHX PLAIN\r\n");
+        assert!(!c.has(Extension::Auth));
+        assert!(c.auth_mechanism_names().is_empty());
+        assert_eq!(c.keyword_params("AUTHX"), Some("PLAIN"));
+    }
+
+    #[test]
+    fn helo_style_single_line() {
+        let c = caps("250 mx.example Hello client.example\r\n");
+        assert_eq!(c, Capabilities::default());
+        assert!(c.raw_lines().is_empty());
+        for ext in Extension::ALL {
+            assert!(!c.has(ext));
+        }
+        assert_eq!(c.size_limit(), None);
+        assert_eq!(c.keyword_params("mx.example"), None);
+
+        let d = Capabilities::default();
+        assert!(!d.has(Extension::Pipelining));
+        assert!(d.auth_mechanism_names().is_empty());
+    }
+
+    #[test]
+    fn equality_and_from_reply_new() {
+        let reply = Reply::new(ReplyCode::OK, None, "mx\nPIPELINING\nSIZE 10");
+        let a = Capabilities::from_ehlo(&reply);
+        assert_eq!(a, a.clone());
+        assert_ne!(a, Capabilities::default());
+        assert_eq!(a.size_limit(), Some(10));
+        assert!(a.has(Extension::Pipelining));
+    }
+
+    #[test]
+    fn extension_bits_are_distinct() {
+        let mut seen = 0u16;
+        for ext in Extension::ALL {
+            assert_eq!(seen & ext.bit(), 0, "{ext:?}");
+            seen |= ext.bit();
+            assert_eq!(Extension::from_keyword(ext.keyword()), Some(ext));
+            assert_eq!(
+                Extension::from_keyword(&ext.keyword().to_ascii_lowercase()),
+                Some(ext)
+            );
+        }
     }
 }

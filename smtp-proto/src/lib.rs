@@ -66,8 +66,9 @@ pub use error::{
     RecipientRefusal, SmtpError,
 };
 pub use policy::{BoundedPolicy, DefaultPolicy, Policy};
-pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyParser};
+pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyParser};
 pub use sasl::AuthMechanism;
+pub use secret::Secret;
 pub use session::{
     Event, MessageOptions, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session,
     SessionConfig, Timeouts, Use,

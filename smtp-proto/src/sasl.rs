@@ -1,17 +1,46 @@
 //! SASL mechanisms for AUTH (RFC 4954): PLAIN (RFC 4616), LOGIN, XOAUTH2, OAUTHBEARER (RFC 7628).
 //!
-//! (Helper D implements; the public signatures here are fixed.)
-//!
 //! A [`SaslExchange`] holds the credentials for the duration of one AUTH exchange only; the engine
 //! drops it when the exchange ends, and its secrets are overwritten on drop. Nothing here prints a
 //! secret: `Debug` redacts.
+//!
+//! What goes on the wire (`b64(...)` is standard base64 with padding):
+//!
+//! * PLAIN: `AUTH PLAIN b64("\0" user "\0" secret)`. An empty `334` (the server ignored the
+//!   initial response) gets the same blob again, once.
+//! * LOGIN: `AUTH LOGIN`, then `b64(user)` to the first challenge and `b64(secret)` to the second.
+//!   The prompt text is not interpreted, only checked to be base64 (or empty).
+//! * XOAUTH2: `AUTH XOAUTH2 b64("user=" user "^Aauth=Bearer " token "^A^A")`. A challenge is the
+//!   error challenge (base64 JSON): it is answered with an empty line, and the server's `535`
+//!   follows.
+//! * OAUTHBEARER: `AUTH OAUTHBEARER b64("n,a=" saslname(user) ",^Aauth=Bearer " token "^A^A")`. The
+//!   error challenge is answered with `b64(^A)` = `AQ==` (RFC 7628 section 3.2.3), then `535`.
+//!
+//! Any challenge beyond these is [`AuthError::TooManyChallenges`]; a challenge that is not base64
+//! where base64 is required is [`AuthError::MalformedChallenge`]. The engine then cancels with `*`.
+//!
+//! Validation in [`SaslExchange::new`], before anything is written:
+//!
+//! * PLAIN and LOGIN: the user name and the password must be non-empty and hold no NUL, CR or LF
+//!   (NUL is PLAIN's separator; CR / LF would end the line).
+//! * XOAUTH2 and OAUTHBEARER: the token must be non-empty; neither the user nor the token may hold a
+//!   control byte (0x00–0x1F, 0x7F), since `^A` is the field separator. XOAUTH2 needs a user name;
+//!   for OAUTHBEARER it is the optional authorization identity (`a=`), left out when empty, and its
+//!   `=` and `,` are escaped as `=3D` and `=2C` (the `saslname` of RFC 5801) rather than refused.
+//! * A mechanism whose cargo feature (`xoauth2`, `oauthbearer`) is off is
+//!   [`InvalidInputError::FeatureDisabled`].
 
 use core::fmt;
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use bytes::BytesMut;
 
-use crate::error::{AuthError, InvalidInputError};
+use crate::error::{ArgumentError, AuthError, Field, InvalidInputError};
 use crate::reply::Reply;
+use crate::secret::Secret;
 
 /// An AUTH mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,28 +104,154 @@ pub enum SaslStep {
 /// One AUTH exchange in progress. Created with the credentials; dropped when the exchange ends.
 pub struct SaslExchange {
     mechanism: AuthMechanism,
-    // helper D: credentials (overwritten on drop), step counter.
+    /// The user name as it goes into the payload (for OAUTHBEARER: already a `saslname`).
+    user: Secret,
+    /// The password or token.
+    secret: Secret,
+    /// How many `334` challenges have been answered (or refused) so far.
+    challenges: u8,
 }
 
 impl fmt::Debug for SaslExchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SaslExchange")
             .field("mechanism", &self.mechanism)
+            .field("challenges", &self.challenges)
             .finish_non_exhaustive()
     }
+}
+
+/// Base64 for decoding challenges: the standard alphabet, padding optional (some servers omit it).
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// PLAIN / LOGIN: NUL is PLAIN's separator, CR and LF would end the line.
+fn is_forbidden_in_password_mech(b: u8) -> bool {
+    matches!(b, b'\0' | b'\r' | b'\n')
+}
+
+/// XOAUTH2 / OAUTHBEARER: every C0 control (0x01 separates fields) and DEL.
+fn is_forbidden_in_oauth_mech(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+/// Refuse `value` if it is empty (when `required`) or holds a byte `forbidden` says no to.
+fn check(
+    field: Field,
+    value: &str,
+    required: bool,
+    forbidden: fn(u8) -> bool,
+) -> Result<(), InvalidInputError> {
+    if required && value.is_empty() {
+        return Err(InvalidInputError::argument(field, ArgumentError::Empty));
+    }
+    match value.bytes().position(forbidden) {
+        Some(index) => Err(InvalidInputError::argument(
+            field,
+            ArgumentError::ForbiddenByte {
+                byte: value.as_bytes()[index],
+                index,
+            },
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The RFC 5801 `saslname` of `user`: `=` becomes `=3D` and `,` becomes `=2C`.
+fn saslname(user: &str) -> Secret {
+    let escaped = user.bytes().filter(|b| matches!(b, b'=' | b',')).count();
+    let mut out = Secret::with_capacity(user.len() + 2 * escaped);
+    for chunk in user
+        .as_bytes()
+        .split_inclusive(|b| matches!(b, b'=' | b','))
+    {
+        match chunk.split_last() {
+            Some((b'=', rest)) => {
+                out.extend_from_slice(rest);
+                out.extend_from_slice(b"=3D");
+            }
+            Some((b',', rest)) => {
+                out.extend_from_slice(rest);
+                out.extend_from_slice(b"=2C");
+            }
+            _ => out.extend_from_slice(chunk),
+        }
+    }
+    out
+}
+
+/// Append the base64 of `raw` to `out`, encoding straight into `out`'s buffer.
+fn put_base64(out: &mut BytesMut, raw: &[u8]) {
+    let len = base64::encoded_len(raw.len(), true).expect("SASL payload length overflows usize");
+    let start = out.len();
+    out.resize(start + len, 0);
+    let written = STANDARD
+        .encode_slice(raw, &mut out[start..])
+        .expect("buffer sized with encoded_len");
+    debug_assert_eq!(written, len);
+}
+
+/// The text of a `334` challenge: each line trimmed, the lines joined (a challenge is one line in
+/// practice; a multi-line one is read as one base64 string).
+fn challenge_text(reply: &Reply) -> String {
+    reply.lines().map(str::trim).collect()
 }
 
 impl SaslExchange {
     /// Start an exchange. Validates `user` and `secret` for the mechanism (PLAIN / LOGIN: no NUL,
     /// CR or LF; XOAUTH2 / OAUTHBEARER: no control bytes at all) and refuses a mechanism whose cargo
     /// feature is off with [`InvalidInputError::FeatureDisabled`], before anything is queued.
+    ///
+    /// Empty values: the password or token is always required ([`ArgumentError::Empty`] with
+    /// [`Field::Secret`]); the user name is required except for OAUTHBEARER, where it is the
+    /// optional authorization identity. Errors about the secret name the offending byte (always a
+    /// control byte) and its index, never the secret itself.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInputError::Argument`] for a value the mechanism cannot carry,
+    /// [`InvalidInputError::FeatureDisabled`] for a mechanism compiled out.
     pub fn new(
         mechanism: AuthMechanism,
         user: &str,
         secret: &str,
     ) -> Result<SaslExchange, InvalidInputError> {
-        let _ = (user, secret);
-        todo!()
+        match mechanism {
+            AuthMechanism::XOAuth2 if !cfg!(feature = "xoauth2") => {
+                return Err(InvalidInputError::FeatureDisabled { feature: "xoauth2" });
+            }
+            AuthMechanism::OAuthBearer if !cfg!(feature = "oauthbearer") => {
+                return Err(InvalidInputError::FeatureDisabled {
+                    feature: "oauthbearer",
+                });
+            }
+            _ => {}
+        }
+        let user = match mechanism {
+            AuthMechanism::Plain | AuthMechanism::Login => {
+                check(Field::UserName, user, true, is_forbidden_in_password_mech)?;
+                check(Field::Secret, secret, true, is_forbidden_in_password_mech)?;
+                Secret::from(user)
+            }
+            AuthMechanism::XOAuth2 => {
+                check(Field::UserName, user, true, is_forbidden_in_oauth_mech)?;
+                check(Field::Secret, secret, true, is_forbidden_in_oauth_mech)?;
+                Secret::from(user)
+            }
+            AuthMechanism::OAuthBearer => {
+                check(Field::UserName, user, false, is_forbidden_in_oauth_mech)?;
+                check(Field::Secret, secret, true, is_forbidden_in_oauth_mech)?;
+                saslname(user)
+            }
+        };
+        Ok(SaslExchange {
+            mechanism,
+            user,
+            secret: Secret::from(secret),
+            challenges: 0,
+        })
     }
 
     /// The mechanism.
@@ -104,16 +259,716 @@ impl SaslExchange {
         self.mechanism
     }
 
+    /// The raw (not yet base64) initial response, in a buffer sized exactly so it never
+    /// reallocates; zeroed when dropped. `None` for LOGIN, which has no initial response.
+    fn initial_response(&self) -> Option<Secret> {
+        let user = self.user.expose();
+        let secret = self.secret.expose();
+        let parts: &[&[u8]] = match self.mechanism {
+            AuthMechanism::Login => return None,
+            AuthMechanism::Plain => &[b"\0", user, b"\0", secret],
+            AuthMechanism::XOAuth2 => &[b"user=", user, b"\x01auth=Bearer ", secret, b"\x01\x01"],
+            AuthMechanism::OAuthBearer if user.is_empty() => {
+                &[b"n,,\x01auth=Bearer ", secret, b"\x01\x01"]
+            }
+            AuthMechanism::OAuthBearer => {
+                &[b"n,a=", user, b",\x01auth=Bearer ", secret, b"\x01\x01"]
+            }
+        };
+        let mut raw = Secret::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            raw.extend_from_slice(part);
+        }
+        Some(raw)
+    }
+
     /// Append the `AUTH <MECH>[ <initial-response>]\r\n` line to `out`.
+    ///
+    /// The line holds secret material (except for LOGIN): do not log it.
     pub fn write_initial(&mut self, out: &mut BytesMut) {
-        let _ = out;
-        todo!()
+        out.extend_from_slice(b"AUTH ");
+        out.extend_from_slice(self.mechanism.name().as_bytes());
+        if let Some(raw) = self.initial_response() {
+            out.extend_from_slice(b" ");
+            put_base64(out, raw.expose());
+        }
+        out.extend_from_slice(b"\r\n");
     }
 
     /// Answer a `334` challenge (`reply` is the whole 334 reply; its text is the base64 challenge),
     /// appending the response line to `out`.
+    ///
+    /// The line holds secret material: do not log it.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::TooManyChallenges`] past the mechanism's last step,
+    /// [`AuthError::MalformedChallenge`] for a challenge the mechanism cannot accept (not base64
+    /// for LOGIN, not empty for PLAIN). On error nothing is appended; the caller cancels the
+    /// exchange (`*`, RFC 4954 section 4).
     pub fn respond(&mut self, reply: &Reply, out: &mut BytesMut) -> Result<SaslStep, AuthError> {
-        let _ = (reply, out);
-        todo!()
+        let mechanism = self.mechanism;
+        let allowed = match mechanism {
+            AuthMechanism::Login => 2,
+            AuthMechanism::Plain | AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer => 1,
+        };
+        if self.challenges >= allowed {
+            return Err(AuthError::TooManyChallenges { mechanism });
+        }
+        self.challenges += 1;
+        let text = challenge_text(reply);
+        match mechanism {
+            AuthMechanism::Plain => {
+                // PLAIN has no challenges: an empty one means the server ignored (or did not get)
+                // the initial response, so send it again, once.
+                if !text.is_empty() {
+                    return Err(AuthError::MalformedChallenge { mechanism });
+                }
+                if let Some(raw) = self.initial_response() {
+                    put_base64(out, raw.expose());
+                }
+                out.extend_from_slice(b"\r\n");
+                Ok(SaslStep::Respond)
+            }
+            AuthMechanism::Login => {
+                // The prompt ("Username:", "Password:") is only checked, not interpreted: some
+                // servers word or localise it differently.
+                if LENIENT.decode(text.as_bytes()).is_err() {
+                    return Err(AuthError::MalformedChallenge { mechanism });
+                }
+                let value = if self.challenges == 1 {
+                    &self.user
+                } else {
+                    &self.secret
+                };
+                put_base64(out, value.expose());
+                out.extend_from_slice(b"\r\n");
+                Ok(SaslStep::Respond)
+            }
+            AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer => {
+                // The only challenge these mechanisms get is the error challenge (base64 JSON).
+                let detail = match LENIENT.decode(text.as_bytes()) {
+                    Ok(json) => String::from_utf8_lossy(&json).into_owned(),
+                    Err(_) => reply.text().to_owned(),
+                };
+                out.extend_from_slice(if mechanism == AuthMechanism::XOAuth2 {
+                    // XOAUTH2: an empty response; the server then sends its final 535.
+                    b"\r\n"
+                } else {
+                    // RFC 7628 section 3.2.3: the client answers the error with a single %x01.
+                    b"AQ==\r\n"
+                });
+                Ok(SaslStep::RespondToError { detail })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ArgumentError, Field};
+    use crate::reply::ReplyCode;
+    use proptest::prelude::*;
+
+    fn challenge(text: &str) -> Reply {
+        Reply::new(ReplyCode::new(334).unwrap(), None, text)
+    }
+
+    fn b64(raw: &[u8]) -> String {
+        STANDARD.encode(raw)
+    }
+
+    fn unb64(s: &str) -> Vec<u8> {
+        STANDARD.decode(s).expect("valid base64")
+    }
+
+    /// The initial line, checked for `AUTH <MECH>` and CRLF; returns the decoded initial response.
+    fn initial(ex: &mut SaslExchange) -> Option<Vec<u8>> {
+        let mut out = BytesMut::new();
+        ex.write_initial(&mut out);
+        let line = core::str::from_utf8(&out).unwrap();
+        let line = line.strip_suffix("\r\n").expect("CRLF at the end");
+        assert!(!line.contains(['\r', '\n']), "{line:?}");
+        let rest = line
+            .strip_prefix("AUTH ")
+            .unwrap()
+            .strip_prefix(ex.mechanism().name())
+            .unwrap();
+        if rest.is_empty() {
+            None
+        } else {
+            Some(unb64(rest.strip_prefix(' ').unwrap()))
+        }
+    }
+
+    /// Answer `text`; returns the step and the line written (without its CRLF).
+    fn answer(ex: &mut SaslExchange, text: &str) -> Result<(SaslStep, String), AuthError> {
+        let mut out = BytesMut::from(&b"previous"[..]);
+        match ex.respond(&challenge(text), &mut out) {
+            Ok(step) => {
+                let line = core::str::from_utf8(&out[8..]).unwrap().to_owned();
+                let line = line
+                    .strip_suffix("\r\n")
+                    .expect("CRLF at the end")
+                    .to_owned();
+                assert!(!line.contains(['\r', '\n']), "{line:?}");
+                Ok((step, line))
+            }
+            Err(e) => {
+                assert_eq!(&out[..], b"previous", "nothing appended on error");
+                Err(e)
+            }
+        }
+    }
+
+    fn arg_err(field: Field, reason: ArgumentError) -> InvalidInputError {
+        InvalidInputError::Argument { field, reason }
+    }
+
+    fn forbidden(field: Field, byte: u8, index: usize) -> InvalidInputError {
+        arg_err(field, ArgumentError::ForbiddenByte { byte, index })
+    }
+
+    #[test]
+    fn mechanism_names_round_trip() {
+        for m in [
+            AuthMechanism::Plain,
+            AuthMechanism::Login,
+            AuthMechanism::XOAuth2,
+            AuthMechanism::OAuthBearer,
+        ] {
+            assert_eq!(AuthMechanism::from_name(m.name()), Some(m));
+            assert_eq!(AuthMechanism::from_name(&m.name().to_lowercase()), Some(m));
+            assert_eq!(m.to_string(), m.name());
+        }
+        assert_eq!(AuthMechanism::from_name("CRAM-MD5"), None);
+    }
+
+    // ---- PLAIN ----
+
+    #[test]
+    fn plain_initial_line_matches_the_engine_contract() {
+        let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+        let mut out = BytesMut::new();
+        ex.write_initial(&mut out);
+        assert_eq!(&out[..], b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+        assert_eq!(initial(&mut ex).unwrap(), b"\0user\0secret");
+    }
+
+    #[test]
+    fn plain_appends_after_existing_bytes() {
+        let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "wrong").unwrap();
+        let mut out = BytesMut::from(&b"EHLO x\r\n"[..]);
+        ex.write_initial(&mut out);
+        assert_eq!(&out[..], b"EHLO x\r\nAUTH PLAIN AHVzZXIAd3Jvbmc=\r\n");
+    }
+
+    #[test]
+    fn plain_utf8_credentials() {
+        let mut ex = SaslExchange::new(AuthMechanism::Plain, "jörg", "pässwörd €").unwrap();
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            "\0jörg\0pässwörd €".as_bytes().to_vec()
+        );
+    }
+
+    #[test]
+    fn plain_empty_challenge_resends_once_then_too_many() {
+        let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+        initial(&mut ex);
+        let (step, line) = answer(&mut ex, "").unwrap();
+        assert_eq!(step, SaslStep::Respond);
+        assert_eq!(line, "AHVzZXIAc2VjcmV0");
+        assert_eq!(
+            answer(&mut ex, "").unwrap_err(),
+            AuthError::TooManyChallenges {
+                mechanism: AuthMechanism::Plain
+            }
+        );
+        assert_eq!(
+            answer(&mut ex, "").unwrap_err(),
+            AuthError::TooManyChallenges {
+                mechanism: AuthMechanism::Plain
+            }
+        );
+    }
+
+    #[test]
+    fn plain_whitespace_only_challenge_is_empty() {
+        let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+        assert_eq!(answer(&mut ex, " ").unwrap().1, "AHVzZXIAc2VjcmV0");
+    }
+
+    #[test]
+    fn plain_non_empty_challenge_is_malformed() {
+        let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+        assert_eq!(
+            answer(&mut ex, "VXNlcm5hbWU6").unwrap_err(),
+            AuthError::MalformedChallenge {
+                mechanism: AuthMechanism::Plain
+            }
+        );
+    }
+
+    // ---- LOGIN ----
+
+    #[test]
+    fn login_sequence() {
+        let mut ex = SaslExchange::new(AuthMechanism::Login, "user", "secret").unwrap();
+        let mut out = BytesMut::new();
+        ex.write_initial(&mut out);
+        assert_eq!(&out[..], b"AUTH LOGIN\r\n");
+        let (step, line) = answer(&mut ex, "VXNlcm5hbWU6").unwrap();
+        assert_eq!((step, line.as_str()), (SaslStep::Respond, "dXNlcg=="));
+        let (step, line) = answer(&mut ex, "UGFzc3dvcmQ6").unwrap();
+        assert_eq!((step, line.as_str()), (SaslStep::Respond, "c2VjcmV0"));
+        assert_eq!(
+            answer(&mut ex, "UGFzc3dvcmQ6").unwrap_err(),
+            AuthError::TooManyChallenges {
+                mechanism: AuthMechanism::Login
+            }
+        );
+    }
+
+    #[test]
+    fn login_does_not_interpret_the_prompt() {
+        // Both prompts swapped, empty, or unpadded: the order of answers is what counts.
+        for (first, second) in [
+            ("UGFzc3dvcmQ6", "VXNlcm5hbWU6"),
+            ("", ""),
+            ("dXNlcm5hbWU", "cGFzc3dvcmQ"),
+        ] {
+            let mut ex = SaslExchange::new(AuthMechanism::Login, "me@example.com", "pw").unwrap();
+            assert_eq!(unb64(&answer(&mut ex, first).unwrap().1), b"me@example.com");
+            assert_eq!(unb64(&answer(&mut ex, second).unwrap().1), b"pw");
+        }
+    }
+
+    #[test]
+    fn login_malformed_challenge() {
+        for bad in ["not base64 !!!", "VXNlcm5hbWU6!", "%%%", "A"] {
+            let mut ex = SaslExchange::new(AuthMechanism::Login, "user", "secret").unwrap();
+            assert_eq!(
+                answer(&mut ex, bad).unwrap_err(),
+                AuthError::MalformedChallenge {
+                    mechanism: AuthMechanism::Login
+                },
+                "{bad:?}"
+            );
+        }
+        // On the second challenge too.
+        let mut ex = SaslExchange::new(AuthMechanism::Login, "user", "secret").unwrap();
+        answer(&mut ex, "VXNlcm5hbWU6").unwrap();
+        assert_eq!(
+            answer(&mut ex, "Password:").unwrap_err(),
+            AuthError::MalformedChallenge {
+                mechanism: AuthMechanism::Login
+            }
+        );
+    }
+
+    // ---- validation, PLAIN and LOGIN ----
+
+    #[test]
+    fn password_mechanisms_refuse_nul_cr_lf() {
+        for mech in [AuthMechanism::Plain, AuthMechanism::Login] {
+            for byte in [0u8, b'\r', b'\n'] {
+                let bad = format!("ab{}c", byte as char);
+                assert_eq!(
+                    SaslExchange::new(mech, &bad, "secret").unwrap_err(),
+                    forbidden(Field::UserName, byte, 2),
+                    "{mech} user {byte:#x}"
+                );
+                assert_eq!(
+                    SaslExchange::new(mech, "user", &bad).unwrap_err(),
+                    forbidden(Field::Secret, byte, 2),
+                    "{mech} secret {byte:#x}"
+                );
+            }
+            // Other controls are passed through (base64 keeps them off the wire).
+            assert!(SaslExchange::new(mech, "us\ter", "se\x01cr\x7fet").is_ok());
+            // The first forbidden byte is reported.
+            assert_eq!(
+                SaslExchange::new(mech, "\n\0", "x").unwrap_err(),
+                forbidden(Field::UserName, b'\n', 0)
+            );
+            // The user name is checked before the secret.
+            assert_eq!(
+                SaslExchange::new(mech, "a\rb", "c\nd").unwrap_err(),
+                forbidden(Field::UserName, b'\r', 1)
+            );
+        }
+    }
+
+    #[test]
+    fn password_mechanisms_refuse_empty_values() {
+        for mech in [AuthMechanism::Plain, AuthMechanism::Login] {
+            assert_eq!(
+                SaslExchange::new(mech, "", "secret").unwrap_err(),
+                arg_err(Field::UserName, ArgumentError::Empty)
+            );
+            assert_eq!(
+                SaslExchange::new(mech, "user", "").unwrap_err(),
+                arg_err(Field::Secret, ArgumentError::Empty)
+            );
+        }
+    }
+
+    #[test]
+    fn secret_errors_do_not_show_the_secret() {
+        let e = SaslExchange::new(AuthMechanism::Plain, "user", "hunter2\nmore").unwrap_err();
+        for text in [e.to_string(), format!("{e:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(!text.contains("more"), "{text}");
+        }
+    }
+
+    // ---- Debug ----
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let password = "hunter2-secret";
+        for mech in [
+            AuthMechanism::Plain,
+            AuthMechanism::Login,
+            AuthMechanism::XOAuth2,
+            AuthMechanism::OAuthBearer,
+        ] {
+            let Ok(mut ex) = SaslExchange::new(mech, "user", password) else {
+                continue; // feature off
+            };
+            let mut out = BytesMut::new();
+            ex.write_initial(&mut out);
+            for d in [format!("{ex:?}"), format!("{ex:#?}")] {
+                assert!(
+                    d.contains(mech.name()) || d.contains(&format!("{mech:?}")),
+                    "{d}"
+                );
+                assert!(!d.contains("hunter2"), "{d}");
+                assert!(!d.contains(&b64(password.as_bytes())), "{d}");
+                // base64 of "hunter2" at every alignment
+                for prefix in ["", "\0", "\0\0"] {
+                    let aligned = b64(format!("{prefix}{password}").as_bytes());
+                    assert!(!d.contains(&aligned[4..12]), "{d}");
+                }
+                assert!(!d.contains("AHVzZXIAaHVudGVyMi1zZWNyZXQ="), "{d}");
+                assert!(!d.contains("user"), "{d}");
+            }
+        }
+    }
+
+    // ---- XOAUTH2 ----
+
+    #[cfg(feature = "xoauth2")]
+    #[test]
+    fn xoauth2_initial_line() {
+        let mut ex = SaslExchange::new(
+            AuthMechanism::XOAuth2,
+            "someuser@example.com",
+            "ya29.vF9dft4",
+        )
+        .unwrap();
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4\x01\x01"
+        );
+        // Google's documented example.
+        let mut ex = SaslExchange::new(
+            AuthMechanism::XOAuth2,
+            "someuser@example.com",
+            "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
+        )
+        .unwrap();
+        let mut out = BytesMut::new();
+        ex.write_initial(&mut out);
+        assert_eq!(
+            &out[..],
+            &b"AUTH XOAUTH2 dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==\r\n"[..]
+        );
+    }
+
+    #[cfg(feature = "xoauth2")]
+    #[test]
+    fn xoauth2_error_challenge_then_too_many() {
+        let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
+        initial(&mut ex);
+        let json = r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#;
+        let (step, line) = answer(&mut ex, &b64(json.as_bytes())).unwrap();
+        assert_eq!(
+            step,
+            SaslStep::RespondToError {
+                detail: json.to_owned()
+            }
+        );
+        assert_eq!(line, "", "an empty line");
+        assert_eq!(
+            answer(&mut ex, &b64(json.as_bytes())).unwrap_err(),
+            AuthError::TooManyChallenges {
+                mechanism: AuthMechanism::XOAuth2
+            }
+        );
+    }
+
+    #[cfg(feature = "xoauth2")]
+    #[test]
+    fn xoauth2_undecodable_challenge_keeps_raw_text() {
+        let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
+        let (step, line) = answer(&mut ex, "not base64: token expired").unwrap();
+        assert_eq!(
+            step,
+            SaslStep::RespondToError {
+                detail: "not base64: token expired".to_owned()
+            }
+        );
+        assert_eq!(line, "");
+        // Invalid UTF-8 inside valid base64 is decoded lossily.
+        let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
+        let (step, _) = answer(&mut ex, &b64(b"{\xff}")).unwrap();
+        assert_eq!(
+            step,
+            SaslStep::RespondToError {
+                detail: "{\u{fffd}}".to_owned()
+            }
+        );
+    }
+
+    #[cfg(feature = "xoauth2")]
+    #[test]
+    fn xoauth2_validation() {
+        let m = AuthMechanism::XOAuth2;
+        for byte in (0u8..0x20).chain([0x7f]) {
+            let bad = format!("ab{}", byte as char);
+            assert_eq!(
+                SaslExchange::new(m, &bad, "tok").unwrap_err(),
+                forbidden(Field::UserName, byte, 2)
+            );
+            assert_eq!(
+                SaslExchange::new(m, "u@example.com", &bad).unwrap_err(),
+                forbidden(Field::Secret, byte, 2)
+            );
+        }
+        assert_eq!(
+            SaslExchange::new(m, "", "tok").unwrap_err(),
+            arg_err(Field::UserName, ArgumentError::Empty)
+        );
+        assert_eq!(
+            SaslExchange::new(m, "u@example.com", "").unwrap_err(),
+            arg_err(Field::Secret, ArgumentError::Empty)
+        );
+        // `=` and `,` need no escaping in XOAUTH2.
+        let mut ex = SaslExchange::new(m, "a=b,c", "tok").unwrap();
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            b"user=a=b,c\x01auth=Bearer tok\x01\x01"
+        );
+    }
+
+    #[cfg(not(feature = "xoauth2"))]
+    #[test]
+    fn xoauth2_feature_off_is_refused() {
+        assert_eq!(
+            SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap_err(),
+            InvalidInputError::FeatureDisabled { feature: "xoauth2" }
+        );
+        // Refused before validation: even bad input gets the feature error.
+        assert_eq!(
+            SaslExchange::new(AuthMechanism::XOAuth2, "", "\r\n").unwrap_err(),
+            InvalidInputError::FeatureDisabled { feature: "xoauth2" }
+        );
+        // The other mechanisms still work.
+        assert!(SaslExchange::new(AuthMechanism::Plain, "u", "p").is_ok());
+    }
+
+    // ---- OAUTHBEARER ----
+
+    #[cfg(feature = "oauthbearer")]
+    #[test]
+    fn oauthbearer_initial_line() {
+        let mut ex =
+            SaslExchange::new(AuthMechanism::OAuthBearer, "user@example.com", "vF9dft4qmT")
+                .unwrap();
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            b"n,a=user@example.com,\x01auth=Bearer vF9dft4qmT\x01\x01"
+        );
+        // RFC 7628 section 4.1 example (without host and port).
+        let mut out = BytesMut::new();
+        SaslExchange::new(
+            AuthMechanism::OAuthBearer,
+            "user@example.com",
+            "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
+        )
+        .unwrap()
+        .write_initial(&mut out);
+        let line = core::str::from_utf8(&out).unwrap();
+        assert!(line.starts_with("AUTH OAUTHBEARER bixhPXVzZXJAZXhhbXBsZS5jb20sAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB"), "{line}");
+    }
+
+    #[cfg(feature = "oauthbearer")]
+    #[test]
+    fn oauthbearer_escapes_the_saslname() {
+        let mut ex = SaslExchange::new(AuthMechanism::OAuthBearer, "a=b,c==,", "tok").unwrap();
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            b"n,a=a=3Db=2Cc=3D=3D=2C,\x01auth=Bearer tok\x01\x01"
+        );
+        assert_eq!(saslname("").expose(), b"");
+        assert_eq!(saslname("plain").expose(), b"plain");
+        assert_eq!(saslname(",").expose(), b"=2C");
+        assert_eq!(saslname("ü=").expose(), "ü=3D".as_bytes());
+    }
+
+    #[cfg(feature = "oauthbearer")]
+    #[test]
+    fn oauthbearer_without_user_omits_authzid() {
+        let mut ex = SaslExchange::new(AuthMechanism::OAuthBearer, "", "tok").unwrap();
+        assert_eq!(initial(&mut ex).unwrap(), b"n,,\x01auth=Bearer tok\x01\x01");
+    }
+
+    #[cfg(feature = "oauthbearer")]
+    #[test]
+    fn oauthbearer_error_challenge_answered_with_ctrl_a() {
+        let mut ex = SaslExchange::new(AuthMechanism::OAuthBearer, "u@example.com", "tok").unwrap();
+        initial(&mut ex);
+        let (step, line) = answer(&mut ex, "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=").unwrap();
+        assert_eq!(
+            step,
+            SaslStep::RespondToError {
+                detail: r#"{"status":"invalid_token"}"#.to_owned()
+            }
+        );
+        assert_eq!(line, "AQ==");
+        assert_eq!(unb64(&line), b"\x01");
+        assert_eq!(
+            answer(&mut ex, "").unwrap_err(),
+            AuthError::TooManyChallenges {
+                mechanism: AuthMechanism::OAuthBearer
+            }
+        );
+    }
+
+    #[cfg(feature = "oauthbearer")]
+    #[test]
+    fn oauthbearer_validation() {
+        let m = AuthMechanism::OAuthBearer;
+        for byte in (0u8..0x20).chain([0x7f]) {
+            let bad = format!("x{}", byte as char);
+            assert_eq!(
+                SaslExchange::new(m, &bad, "tok").unwrap_err(),
+                forbidden(Field::UserName, byte, 1)
+            );
+            assert_eq!(
+                SaslExchange::new(m, "u@example.com", &bad).unwrap_err(),
+                forbidden(Field::Secret, byte, 1)
+            );
+        }
+        assert_eq!(
+            SaslExchange::new(m, "u@example.com", "").unwrap_err(),
+            arg_err(Field::Secret, ArgumentError::Empty)
+        );
+    }
+
+    #[cfg(not(feature = "oauthbearer"))]
+    #[test]
+    fn oauthbearer_feature_off_is_refused() {
+        assert_eq!(
+            SaslExchange::new(AuthMechanism::OAuthBearer, "u@example.com", "tok").unwrap_err(),
+            InvalidInputError::FeatureDisabled {
+                feature: "oauthbearer"
+            }
+        );
+        assert_eq!(
+            SaslExchange::new(AuthMechanism::OAuthBearer, "", "").unwrap_err(),
+            InvalidInputError::FeatureDisabled {
+                feature: "oauthbearer"
+            }
+        );
+    }
+
+    // ---- properties ----
+
+    /// Strings biased towards the bytes the mechanisms care about.
+    fn credential() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[a-zA-Z0-9@.=,\\x00-\\x1f\\x7f ü€]{0,24}",]
+    }
+
+    /// Each write appends exactly one line: one CRLF, at its end, and no other CR or LF.
+    fn assert_one_line(bytes: &[u8]) {
+        assert!(bytes.ends_with(b"\r\n"), "{bytes:?}");
+        let body = &bytes[..bytes.len() - 2];
+        assert!(
+            !body.contains(&b'\r') && !body.contains(&b'\n'),
+            "{bytes:?}"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn new_refuses_or_every_line_is_one_crlf_line(
+            user in credential(),
+            secret in credential(),
+            mech in prop_oneof![
+                Just(AuthMechanism::Plain),
+                Just(AuthMechanism::Login),
+                Just(AuthMechanism::XOAuth2),
+                Just(AuthMechanism::OAuthBearer),
+            ],
+            challenges in proptest::collection::vec(
+                prop_oneof![Just(String::new()), "[A-Za-z0-9+/]{0,8}={0,2}", any::<String>()],
+                0..4,
+            ),
+        ) {
+            let Ok(mut ex) = SaslExchange::new(mech, &user, &secret) else {
+                return Ok(());
+            };
+            let mut out = BytesMut::new();
+            ex.write_initial(&mut out);
+            assert_one_line(&out);
+            for c in &challenges {
+                let mut out = BytesMut::new();
+                match ex.respond(&challenge(c), &mut out) {
+                    Ok(_) => assert_one_line(&out),
+                    Err(_) => prop_assert!(out.is_empty()),
+                }
+            }
+        }
+
+        #[test]
+        fn plain_and_login_carry_exactly_the_credentials(
+            user in credential(),
+            secret in credential(),
+        ) {
+            if let Ok(mut ex) = SaslExchange::new(AuthMechanism::Plain, &user, &secret) {
+                let mut blob = vec![0u8];
+                blob.extend_from_slice(user.as_bytes());
+                blob.push(0);
+                blob.extend_from_slice(secret.as_bytes());
+                prop_assert_eq!(initial(&mut ex).unwrap(), blob);
+            }
+            if let Ok(mut ex) = SaslExchange::new(AuthMechanism::Login, &user, &secret) {
+                prop_assert_eq!(initial(&mut ex), None);
+                prop_assert_eq!(unb64(&answer(&mut ex, "VXNlcm5hbWU6").unwrap().1), user.as_bytes());
+                prop_assert_eq!(unb64(&answer(&mut ex, "UGFzc3dvcmQ6").unwrap().1), secret.as_bytes());
+            }
+        }
+
+        #[test]
+        fn validation_matches_the_rules(user in credential(), secret in credential()) {
+            let nul_cr_lf = |s: &str| s.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n'));
+            let control = |s: &str| s.bytes().any(|b| b < 0x20 || b == 0x7f);
+            let plain_ok = !user.is_empty() && !secret.is_empty() && !nul_cr_lf(&user) && !nul_cr_lf(&secret);
+            prop_assert_eq!(SaslExchange::new(AuthMechanism::Plain, &user, &secret).is_ok(), plain_ok);
+            prop_assert_eq!(SaslExchange::new(AuthMechanism::Login, &user, &secret).is_ok(), plain_ok);
+            let oauth_ok = !secret.is_empty() && !control(&user) && !control(&secret);
+            prop_assert_eq!(
+                SaslExchange::new(AuthMechanism::XOAuth2, &user, &secret).is_ok(),
+                cfg!(feature = "xoauth2") && oauth_ok && !user.is_empty()
+            );
+            prop_assert_eq!(
+                SaslExchange::new(AuthMechanism::OAuthBearer, &user, &secret).is_ok(),
+                cfg!(feature = "oauthbearer") && oauth_ok
+            );
+        }
     }
 }

@@ -1061,7 +1061,7 @@ impl Session {
             if !txn.mail_queued {
                 // Worst case length of a MAIL line is bounded by the address and params; the
                 // first command of a flight always goes.
-                if !self.can_send(64 + txn.envelope.from_len()) {
+                if !self.can_send(64 + txn.envelope.sender_len()) {
                     return;
                 }
                 let txn = self.txn.as_mut().expect("transaction present");
@@ -1592,7 +1592,7 @@ impl Session {
 }
 
 impl Envelope {
-    fn from_len(&self) -> usize {
+    fn sender_len(&self) -> usize {
         match &self.from {
             ReversePath::Null => 0,
             ReversePath::Address(a) => a.as_str().len(),
