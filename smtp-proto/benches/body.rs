@@ -1,5 +1,6 @@
 //! The DATA encoder against a plain copy of the same bytes, so the ratio shows what dot-stuffing
 //! and CRLF normalisation cost.
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};

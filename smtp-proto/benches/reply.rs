@@ -1,5 +1,6 @@
 //! The reply parser on what servers really send: one-line replies, a long EHLO reply, and a
 //! pipelined burst, whole and split into small reads; a plain copy of the same bytes beside it.
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use smtp_proto::{ReplyLimits, ReplyParser};

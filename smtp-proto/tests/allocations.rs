@@ -124,6 +124,9 @@ fn a_warm_session_allocates_a_small_constant_per_message() {
     // allocates per command or per chunk pushes this well past the bound.
     assert!(per_message <= 24.0, "{per_message} allocations per message");
     // No buffer is re-grown per message: bytes stay far below the message size times a few.
-    assert!(bytes_per_message < 4096.0, "{bytes_per_message} bytes allocated per message");
+    assert!(
+        bytes_per_message < 4096.0,
+        "{bytes_per_message} bytes allocated per message"
+    );
     run(client.quit()).expect("quit");
 }

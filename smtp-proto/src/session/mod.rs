@@ -31,6 +31,12 @@ use crate::reply::{Reply, ReplyCode, ReplyParser};
 use crate::sasl::{AuthMechanism, SaslExchange, SaslStep};
 use crate::state::{SessionState, SmtpOp};
 
+/// Upper bound of a MAIL line without the sender: `MAIL FROM:<>`, SIZE, BODY, SMTPUTF8, RET,
+/// REQUIRETLS and an ENVID of 100 characters xtext-encoded (300 bytes), with CRLF.
+const MAIL_LINE_OVERHEAD: usize = 400;
+/// Upper bound of a RCPT line without the address: `RCPT TO:<>`, the longest NOTIFY and CRLF.
+const RCPT_LINE_OVERHEAD: usize = 48;
+
 /// What the engine tells its driver. Drain [`Session::poll_event`] after every input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1032,7 +1038,7 @@ impl Session {
         self.config.pipelining == Use::WhenOffered && self.caps.has(Extension::Pipelining)
     }
 
-    /// May a command of `len` bytes be sent now?
+    /// May a command of at most `len` bytes be sent now?
     fn can_send(&self, len: usize) -> bool {
         if self.pending.is_empty() {
             return true;
@@ -1061,7 +1067,8 @@ impl Session {
             if !txn.mail_queued {
                 // Worst case length of a MAIL line is bounded by the address and params; the
                 // first command of a flight always goes.
-                if !self.can_send(64 + txn.envelope.sender_len()) {
+                // (ENVID alone is up to 300 bytes once xtext-encoded.)
+                if !self.can_send(MAIL_LINE_OVERHEAD + txn.envelope.sender_len()) {
                     return;
                 }
                 let txn = self.txn.as_mut().expect("transaction present");
@@ -1069,11 +1076,12 @@ impl Session {
                 let before = self.out.len();
                 Command::MailFrom(&txn.envelope.from, &txn.mail_params).write_to(&mut self.out);
                 let n = self.out.len() - before;
+                self.log_written(before);
                 self.push_pending(Pending::Mail, n);
                 continue;
             }
             if txn.next_rcpt < txn.envelope.to.len() {
-                let len = 16 + txn.envelope.to[txn.next_rcpt].as_str().len();
+                let len = RCPT_LINE_OVERHEAD + txn.envelope.to[txn.next_rcpt].as_str().len();
                 if !self.can_send(len) {
                     return;
                 }
@@ -1084,6 +1092,7 @@ impl Session {
                 let before = self.out.len();
                 Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).write_to(&mut self.out);
                 let n = self.out.len() - before;
+                self.log_written(before);
                 self.push_pending(Pending::Rcpt(i), n);
                 continue;
             }
