@@ -23,6 +23,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "cargo test --workspace"
 cargo test --workspace
 
+step "fuzz targets build (cargo fuzz layout, checked with the stable toolchain)"
+cargo check --manifest-path fuzz/Cargo.toml --quiet
+
 step "smtp-proto without the optional SASL features"
 cargo test -p smtp-proto --no-default-features --features client --lib --quiet
 
