@@ -11,6 +11,8 @@ use crate::audit::AuditSink;
 use crate::command::{DsnReturn, EnvelopeId, Notify};
 use crate::error::ProtocolError;
 
+mod hostile;
+
 /// One side's lines of a transcript.
 enum Step {
     Server(String),
