@@ -440,3 +440,95 @@ fn invalid_arguments_are_refused_without_io() {
         ));
     });
 }
+
+std::thread_local! {
+    /// Virtual seconds for [`Drip`]: its reads move time on, its timer reads it.
+    static NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A server that sends its bytes one per (virtual) second: every read first waits a second, then
+/// gives one byte. Each read makes progress, so only a deadline per reply (not per read) stops it.
+struct Drip {
+    bytes: VecDeque<u8>,
+    waited: bool,
+}
+
+impl Transport for Drip {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        core::future::poll_fn(|_| {
+            if !self.waited {
+                self.waited = true;
+                NOW.with(|n| n.set(n.get() + 1));
+                return Poll::Pending;
+            }
+            self.waited = false;
+            match self.bytes.pop_front() {
+                Some(b) => {
+                    buf[0] = b;
+                    Poll::Ready(Ok(1))
+                }
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+    async fn write_all(&mut self, _buf: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+        let deadline = NOW.with(|n| n.get()) + duration.as_secs();
+        core::future::poll_fn(move |_| {
+            if NOW.with(|n| n.get()) >= deadline {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// The slow-drip attack (aiosmtplib's and lettre's "timeout per read" weakness): a reply that
+/// keeps arriving a byte at a time is still bounded by one deadline for the whole reply.
+#[test]
+fn a_reply_dripping_past_its_deadline_times_out() {
+    NOW.with(|n| n.set(0));
+    let bytes: VecDeque<u8> = b"220 mx.example ESMTP slowly, very slowly\r\n"
+        .iter()
+        .copied()
+        .collect();
+    let drip = Drip {
+        bytes,
+        waited: false,
+    };
+    let options = SmtpClientOptions::new()
+        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)));
+    let err = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            after: core::time::Duration::from_secs(10)
+        }
+    );
+    // Time stopped at the deadline, not after the whole 42-byte greeting.
+    assert!(NOW.with(|n| n.get()) <= 11);
+}
+
+/// The same drip within the deadline completes: the deadline is per reply, and restarts for the
+/// next one.
+#[test]
+fn a_slow_reply_within_its_deadline_is_fine() {
+    NOW.with(|n| n.set(0));
+    let bytes: VecDeque<u8> = b"220 a\r\n250 b\r\n".iter().copied().collect();
+    let drip = Drip {
+        bytes,
+        waited: false,
+    };
+    let options = SmtpClientOptions::new()
+        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)));
+    let client = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap();
+    assert_eq!(client.state(), SessionState::Authentication);
+}
