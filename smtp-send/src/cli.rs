@@ -1,0 +1,472 @@
+//! The command line: [`Cli`] (what clap parses) and [`Plan`] (what it means, defaults resolved).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use smtp_io_tokio::smtp_proto::command::Domain;
+use smtp_io_tokio::smtp_proto::session::Envelope;
+use smtp_io_tokio::{AuthMechanism, TlsMode};
+
+use crate::exit::{Exit, Failure};
+
+/// The environment variable holding the password or OAuth token.
+pub const PASSWORD_ENV: &str = "SMTP_PASSWORD";
+
+/// The envelope sender used in capture mode when `--from` is not given.
+pub const SAMPLE_FROM: &str = "sender@example.com";
+/// The envelope recipient used in capture mode when `--to` is not given.
+pub const SAMPLE_TO: &str = "recipient@example.org";
+
+const ABOUT: &str = "Send one message through an SMTP server.
+
+Without --server, a local capture server is started in-process (STARTTLS with a freshly generated \
+CA, AUTH, pipelining) and what it received is printed: a self-contained demonstration of the whole \
+client path.";
+
+const AFTER_HELP: &str = "The password (or OAuth token for xoauth2 / oauthbearer) comes from the \
+SMTP_PASSWORD environment variable or --password-file, never from a flag value.
+
+Message: the file given with --file, else standard input (streamed, not loaded in memory). In \
+capture mode, when standard input is a terminal, a built-in sample message is sent instead.
+
+Examples:
+  smtp-send                                          # capture mode, sample message
+  smtp-send -v --user me < message.eml               # capture mode, with AUTH and transcript
+  SMTP_PASSWORD=... smtp-send --server smtp.example.com:587 --user me@example.com \\
+      --from me@example.com --to you@example.org --file message.eml";
+
+/// How the connection is protected (`--tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsArg {
+    /// TLS from the first byte (SMTPS, port 465).
+    Implicit,
+    /// Plain TCP upgraded with STARTTLS; fails if the server does not offer it.
+    Starttls,
+    /// No encryption at all (trusted local relays only).
+    None,
+}
+
+impl From<TlsArg> for TlsMode {
+    fn from(t: TlsArg) -> TlsMode {
+        match t {
+            TlsArg::Implicit => TlsMode::Implicit,
+            TlsArg::Starttls => TlsMode::StartTls,
+            TlsArg::None => TlsMode::None,
+        }
+    }
+}
+
+/// The AUTH mechanism (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// AUTH PLAIN.
+    Plain,
+    /// AUTH LOGIN.
+    Login,
+    /// AUTH XOAUTH2 (the secret is an OAuth 2.0 access token).
+    Xoauth2,
+    /// AUTH OAUTHBEARER (the secret is an OAuth 2.0 access token).
+    Oauthbearer,
+    /// The best password mechanism the server offers: PLAIN, else LOGIN.
+    Auto,
+}
+
+impl AuthArg {
+    /// The mechanism to force, or `None` for automatic choice.
+    pub fn mechanism(self) -> Option<AuthMechanism> {
+        match self {
+            AuthArg::Plain => Some(AuthMechanism::Plain),
+            AuthArg::Login => Some(AuthMechanism::Login),
+            AuthArg::Xoauth2 => Some(AuthMechanism::XOAuth2),
+            AuthArg::Oauthbearer => Some(AuthMechanism::OAuthBearer),
+            AuthArg::Auto => None,
+        }
+    }
+}
+
+/// The arguments of `smtp-send`, as parsed.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "smtp-send", version, about = ABOUT)]
+pub struct Cli {
+    /// The SMTP server, as HOST:PORT (an IPv6 address goes in brackets). Without it, a local
+    /// capture server is used.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["from", "to"])]
+    pub server: Option<String>,
+
+    /// Connection security [default: implicit for port 465, else starttls]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub tls: Option<TlsArg>,
+
+    /// AUTH mechanism [default: auto when --user is given, no AUTH otherwise]
+    #[arg(long, value_enum, value_name = "MECH", requires = "user")]
+    pub auth: Option<AuthArg>,
+
+    /// The user name to authenticate as (secret: SMTP_PASSWORD or --password-file).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Read the password or token from this file (first line) instead of SMTP_PASSWORD.
+    #[arg(long, value_name = "PATH", requires = "user")]
+    pub password_file: Option<PathBuf>,
+
+    /// The envelope sender (MAIL FROM). Required with --server.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+
+    /// An envelope recipient (RCPT TO); repeat for several. At least one is required with
+    /// --server.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+
+    /// Trust only the CA certificate(s) in this PEM file instead of the Mozilla roots.
+    #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Accept any server certificate (DANGEROUS: no protection against interception).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Seconds to wait for each server reply, and for the connection [default: the RFC 5321
+    /// limits, 2 to 10 minutes per reply, 30 s to connect]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+
+    /// Print the SMTP transcript (C: / S: lines, credentials redacted) to standard error.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// The name to introduce the client with in EHLO.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub ehlo: String,
+
+    /// The message file (a complete RFC 5322 message) [default: standard input]
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+/// The clap command, with the notes and the exit-code table after the options in `--help`.
+pub fn command() -> clap::Command {
+    Cli::command().after_help(format!("{AFTER_HELP}\n\n{}", crate::exit::exit_code_help()))
+}
+
+/// Parse arguments (the first is the program name) with [`command`].
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err("the timeout must be more than 0 and at most 86400 seconds".to_owned());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Where the message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A real server.
+    Server {
+        /// The host name or IP address (IPv6 without brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// The in-process capture server.
+    Capture,
+}
+
+/// Which certificates to trust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The Mozilla roots (or, in capture mode, the capture server's CA).
+    Default,
+    /// The CA certificates of this PEM file.
+    CaFile(PathBuf),
+    /// Any certificate.
+    Insecure,
+}
+
+/// Where the message comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageSource {
+    /// A file.
+    File(PathBuf),
+    /// Standard input, streamed.
+    Stdin,
+    /// The built-in sample (capture mode with a terminal on standard input).
+    Sample,
+}
+
+/// What to do, with every default resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The server or capture mode.
+    pub target: Target,
+    /// The connection security.
+    pub tls: TlsMode,
+    /// `Some((user, mechanism))` to authenticate; `None` mechanism means automatic.
+    pub auth: Option<(String, Option<AuthMechanism>)>,
+    /// The secret file, when given.
+    pub password_file: Option<PathBuf>,
+    /// The envelope sender.
+    pub from: String,
+    /// The envelope recipients (at least one).
+    pub to: Vec<String>,
+    /// Which certificates to trust.
+    pub trust: Trust,
+    /// The per-reply and connect timeout, when given.
+    pub timeout: Option<Duration>,
+    /// Print the transcript to standard error.
+    pub verbose: bool,
+    /// The EHLO name.
+    pub ehlo: String,
+    /// The message.
+    pub message: MessageSource,
+}
+
+/// Split `HOST:PORT` (or `[V6]:PORT`, or `HOST` alone: port `None`).
+pub fn parse_server(s: &str) -> Result<(String, Option<u16>), Failure> {
+    let bad = |why: &str| Failure::new(Exit::Usage, format!("invalid --server {s:?}: {why}"));
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("missing ']' after the IPv6 address"))?;
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("expected ':' after ']'"))?,
+                ),
+            ),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err(bad("write IPv6 addresses in brackets, e.g. [::1]:25"));
+            }
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(0) | Err(_) => return Err(bad("the port must be a number from 1 to 65535")),
+            Ok(n) => Some(n),
+        },
+    };
+    Ok((host.to_owned(), port))
+}
+
+impl Cli {
+    /// Resolve the defaults. `stdin_is_terminal` decides the capture-mode sample message.
+    pub fn plan(&self, stdin_is_terminal: bool) -> Result<Plan, Failure> {
+        let (target, tls) = match &self.server {
+            Some(s) => {
+                let (host, port) = parse_server(s)?;
+                let tls: TlsMode = match (self.tls, port) {
+                    (Some(t), _) => t.into(),
+                    (None, Some(465)) => TlsMode::Implicit,
+                    (None, _) => TlsMode::StartTls,
+                };
+                let port = port.unwrap_or(tls.default_port());
+                (Target::Server { host, port }, tls)
+            }
+            None => (
+                Target::Capture,
+                self.tls.map(TlsMode::from).unwrap_or(TlsMode::StartTls),
+            ),
+        };
+        let capture = target == Target::Capture;
+        let from = match (&self.from, capture) {
+            (Some(f), _) => f.clone(),
+            (None, true) => SAMPLE_FROM.to_owned(),
+            (None, false) => return Err(Failure::new(Exit::Usage, "--from is required")),
+        };
+        let to = match (self.to.is_empty(), capture) {
+            (false, _) => self.to.clone(),
+            (true, true) => vec![SAMPLE_TO.to_owned()],
+            (true, false) => return Err(Failure::new(Exit::Usage, "--to is required")),
+        };
+        // Check the addresses and the EHLO name now, before any connection is opened.
+        let to_refs: Vec<&str> = to.iter().map(String::as_str).collect();
+        Envelope::new(&from, &to_refs)
+            .map_err(|e| Failure::new(Exit::Usage, format!("--from / --to: {e}")))?;
+        Domain::new(&self.ehlo).map_err(|e| Failure::new(Exit::Usage, format!("--ehlo: {e}")))?;
+        let auth = self
+            .user
+            .as_ref()
+            .map(|u| (u.clone(), self.auth.unwrap_or(AuthArg::Auto).mechanism()));
+        let trust = match (&self.ca_file, self.insecure) {
+            (Some(p), _) => Trust::CaFile(p.clone()),
+            (None, true) => Trust::Insecure,
+            (None, false) => Trust::Default,
+        };
+        let message = match &self.file {
+            Some(p) => MessageSource::File(p.clone()),
+            None if capture && stdin_is_terminal => MessageSource::Sample,
+            None => MessageSource::Stdin,
+        };
+        Ok(Plan {
+            target,
+            tls,
+            auth,
+            password_file: self.password_file.clone(),
+            from,
+            to,
+            trust,
+            timeout: self.timeout,
+            verbose: self.verbose,
+            ehlo: self.ehlo.clone(),
+            message,
+        })
+    }
+}
+
+/// The built-in sample message, addressed from `from` to `to`, with LF line endings (the client
+/// normalises them) and a line starting with a dot (to show dot-stuffing).
+pub fn sample_message(from: &str, to: &[String]) -> String {
+    let to: Vec<String> = to.iter().map(|t| format!("<{t}>")).collect();
+    format!(
+        "From: <{from}>\n\
+         To: {}\n\
+         Subject: smtp-send sample message\n\
+         MIME-Version: 1.0\n\
+         Content-Type: text/plain; charset=utf-8\n\
+         \n\
+         Hello from smtp-send.\n\
+         .This line starts with a dot: it travels dot-stuffed and arrives unchanged.\n",
+        to.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        try_parse_from(std::iter::once("smtp-send").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn capture_mode_defaults() {
+        let plan = parse(&[]).unwrap().plan(true).unwrap();
+        assert_eq!(plan.target, Target::Capture);
+        assert_eq!(plan.tls, TlsMode::StartTls);
+        assert_eq!(plan.from, SAMPLE_FROM);
+        assert_eq!(plan.to, [SAMPLE_TO]);
+        assert_eq!(plan.message, MessageSource::Sample);
+        assert_eq!(plan.auth, None);
+        assert_eq!(plan.ehlo, "localhost");
+        let piped = parse(&[]).unwrap().plan(false).unwrap();
+        assert_eq!(piped.message, MessageSource::Stdin);
+    }
+
+    #[test]
+    fn server_mode_needs_from_and_to() {
+        let err = parse(&["--server", "mx:25", "--from", "a@b"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--to"), "{err}");
+        let err = parse(&["--server", "mx:25", "--to", "a@b"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn tls_and_auth_defaults() {
+        let base = ["--from", "a@b", "--to", "c@d", "--server"];
+        let plan = |server: &str, more: &[&str]| {
+            let mut args = base.to_vec();
+            args.push(server);
+            args.extend_from_slice(more);
+            parse(&args).unwrap().plan(false).unwrap()
+        };
+        assert_eq!(plan("smtp.example.com:465", &[]).tls, TlsMode::Implicit);
+        assert_eq!(plan("smtp.example.com:587", &[]).tls, TlsMode::StartTls);
+        assert_eq!(plan("smtp.example.com:25", &[]).tls, TlsMode::StartTls);
+        let p = plan("smtp.example.com", &["--tls", "implicit"]);
+        assert_eq!(
+            p.target,
+            Target::Server {
+                host: "smtp.example.com".into(),
+                port: 465
+            }
+        );
+        let p = plan("mx:2525", &["--user", "me", "--tls", "none"]);
+        assert_eq!(p.tls, TlsMode::None);
+        assert_eq!(p.auth, Some(("me".to_owned(), None)));
+        let p = plan("mx:2525", &["--user", "me", "--auth", "login"]);
+        assert_eq!(p.auth, Some(("me".to_owned(), Some(AuthMechanism::Login))));
+        assert!(parse(&["--auth", "plain"]).is_err(), "--auth needs --user");
+        assert!(parse(&["--insecure", "--ca-file", "x.pem"]).is_err());
+        assert!(parse(&["--tls", "ssl"]).is_err());
+    }
+
+    #[test]
+    fn timeouts_and_servers() {
+        assert_eq!(
+            parse(&["--timeout", "1.5"]).unwrap().timeout,
+            Some(Duration::from_millis(1500))
+        );
+        assert!(parse(&["--timeout", "0"]).is_err());
+        assert!(parse(&["--timeout", "soon"]).is_err());
+        assert_eq!(
+            parse_server("[::1]:25").unwrap(),
+            ("::1".to_owned(), Some(25))
+        );
+        assert_eq!(parse_server("mx").unwrap(), ("mx".to_owned(), None));
+        assert_eq!(parse_server("::1").unwrap_err().exit, Exit::Usage);
+        assert_eq!(parse_server("mx:0").unwrap_err().exit, Exit::Usage);
+        assert_eq!(parse_server(":25").unwrap_err().exit, Exit::Usage);
+    }
+
+    #[test]
+    fn addresses_and_ehlo_are_checked_before_connecting() {
+        let bad = |args: &[&str]| parse(args).unwrap().plan(false).unwrap_err();
+        let f = bad(&["--from", "a b@example.com"]);
+        assert_eq!(f.exit, Exit::Usage);
+        assert!(
+            f.message
+                .starts_with("--from / --to: invalid sender address"),
+            "{f}"
+        );
+        let f = bad(&["--to", "x@example.org\r\nRCPT TO:<evil@example.org>"]);
+        assert_eq!(f.exit, Exit::Usage);
+        assert_eq!(bad(&["--to", ""]).exit, Exit::Usage);
+        assert_eq!(bad(&["--ehlo", "bad name"]).exit, Exit::Usage);
+        assert!(
+            parse(&["--from", "", "--ehlo", "client.example.com"])
+                .unwrap()
+                .plan(false)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let help = command().render_long_help().to_string();
+        assert!(help.contains("SMTP_PASSWORD"));
+        assert!(help.contains("Exit codes:"), "{help}");
+        assert!(help.contains("  8  timed out"), "{help}");
+        assert!(help.contains("--password-file"));
+    }
+}

@@ -1,0 +1,327 @@
+//! Exit codes and the one-line failure report: [`Exit`], [`Failure`], and the mapping from
+//! [`SmtpError`] ([`Failure::from_smtp`]).
+
+use std::fmt;
+
+use smtp_io_tokio::{AuthError, InvalidInputError, ProtocolError, SmtpError, SmtpOp};
+
+/// The process exit codes of `smtp-send`. Each failure class has its own code, so scripts can tell
+/// "try again later" (connect, timeout) from "fix the command" (usage, auth, recipients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Exit {
+    /// 0: the server accepted the message.
+    Accepted,
+    /// 1: an internal error (a bug in smtp-send or the library; should not happen).
+    Internal,
+    /// 2: the command line is wrong (clap's usual code, also used for invalid addresses).
+    Usage,
+    /// 3: cannot connect (DNS, refused, unreachable), or the connection broke.
+    Connect,
+    /// 4: TLS failed: certificate not trusted, handshake error, STARTTLS missing or refused.
+    Tls,
+    /// 5: authentication refused or impossible (mechanism not offered).
+    Auth,
+    /// 6: the server refused the recipient(s); nothing was sent.
+    Recipients,
+    /// 7: the server refused the sender or the message, or broke the protocol.
+    Refused,
+    /// 8: the server did not answer in time (`--timeout`, or the RFC 5321 defaults).
+    Timeout,
+    /// 9: a local file could not be read (message, CA file, password file, standard input).
+    LocalIo,
+    /// 130: interrupted by Ctrl-C.
+    Interrupted,
+}
+
+impl Exit {
+    /// The numeric exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Accepted => 0,
+            Exit::Internal => 1,
+            Exit::Usage => 2,
+            Exit::Connect => 3,
+            Exit::Tls => 4,
+            Exit::Auth => 5,
+            Exit::Recipients => 6,
+            Exit::Refused => 7,
+            Exit::Timeout => 8,
+            Exit::LocalIo => 9,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// Every exit code, in numeric order, with a short description (used for `--help` and tests).
+    pub const ALL: [(Exit, &'static str); 11] = [
+        (Exit::Accepted, "the server accepted the message"),
+        (Exit::Internal, "internal error"),
+        (
+            Exit::Usage,
+            "usage error (bad or missing arguments, invalid address)",
+        ),
+        (
+            Exit::Connect,
+            "cannot connect (DNS, refused, unreachable) or connection lost",
+        ),
+        (
+            Exit::Tls,
+            "TLS failure (untrusted certificate, handshake, STARTTLS unavailable)",
+        ),
+        (Exit::Auth, "authentication refused or not possible"),
+        (Exit::Recipients, "recipient(s) refused; nothing was sent"),
+        (
+            Exit::Refused,
+            "sender or message refused, or other protocol error",
+        ),
+        (Exit::Timeout, "timed out waiting for the server"),
+        (
+            Exit::LocalIo,
+            "local I/O error (message file, CA file, password file unreadable)",
+        ),
+        (Exit::Interrupted, "interrupted (Ctrl-C)"),
+    ];
+}
+
+/// The exit-code table shown at the end of `--help`.
+pub fn exit_code_help() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for (exit, what) in Exit::ALL {
+        s.push_str(&format!("  {:>3}  {what}\n", exit.code()));
+    }
+    s
+}
+
+/// A failure: its exit code and one line of explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The exit code.
+    pub exit: Exit,
+    /// What went wrong, one line, never holding a secret.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with this code and message.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// Classify an [`SmtpError`] from a session with `server` (shown in the message).
+    pub fn from_smtp(err: &SmtpError, server: &str) -> Failure {
+        let (exit, message) = match err {
+            SmtpError::Io { during, error } => match during {
+                SmtpOp::Connect => (
+                    Exit::Connect,
+                    format!("cannot connect to {server}: {error}"),
+                ),
+                SmtpOp::TlsHandshake | SmtpOp::StartTls => (
+                    Exit::Tls,
+                    format!("TLS failure with {server} ({during}): {error}"),
+                ),
+                SmtpOp::ReadBody => (Exit::LocalIo, format!("cannot read the message: {error}")),
+                _ => (
+                    Exit::Connect,
+                    format!("connection to {server} failed during {during}: {error}"),
+                ),
+            },
+            SmtpError::Timeout { .. } => (Exit::Timeout, format!("{server}: {err}")),
+            SmtpError::Protocol(p) => classify_protocol(p, server),
+            SmtpError::Auth(a) => (Exit::Auth, describe_auth(a, server)),
+            SmtpError::InvalidInput(InvalidInputError::Argument { .. }) => {
+                (Exit::Usage, err.to_string())
+            }
+            SmtpError::InvalidInput(_) => (Exit::Internal, format!("internal error: {err}")),
+            SmtpError::Policy(_) => (Exit::Refused, err.to_string()),
+            _ => (Exit::Internal, format!("unexpected error: {err}")),
+        };
+        Failure::new(exit, message)
+    }
+}
+
+fn classify_protocol(p: &ProtocolError, server: &str) -> (Exit, String) {
+    match p {
+        ProtocolError::UnexpectedCode { during, reply } => match during {
+            SmtpOp::StartTls | SmtpOp::TlsHandshake => {
+                (Exit::Tls, format!("{server} refused STARTTLS: {reply}"))
+            }
+            SmtpOp::Auth => (Exit::Auth, format!("{server} refused AUTH: {reply}")),
+            SmtpOp::RcptTo => (
+                Exit::Recipients,
+                format!("{server} refused the recipient: {reply}"),
+            ),
+            SmtpOp::MailFrom => (
+                Exit::Refused,
+                format!("{server} refused the sender: {reply}"),
+            ),
+            SmtpOp::Data | SmtpOp::DataEnd | SmtpOp::Bdat => (
+                Exit::Refused,
+                format!("{server} refused the message: {reply}"),
+            ),
+            _ => (
+                Exit::Refused,
+                format!("{server} replied {reply} to {during}"),
+            ),
+        },
+        ProtocolError::ExtensionUnavailable { name } if *name == "STARTTLS" => (
+            Exit::Tls,
+            format!(
+                "{server} does not offer STARTTLS; nothing was sent in plaintext \
+                 (use --tls implicit for port 465, or --tls none for a trusted local relay)"
+            ),
+        ),
+        ProtocolError::ResponseInjection { .. } => (Exit::Tls, format!("{server}: {p}")),
+        ProtocolError::RecipientsRefused { refused, accepted } => {
+            let list: Vec<String> = refused
+                .iter()
+                .map(|r| format!("<{}>: {}", r.recipient, r.reply))
+                .collect();
+            (
+                Exit::Recipients,
+                format!(
+                    "{server} refused {} recipient(s) ({accepted} accepted), message not sent: {}",
+                    refused.len(),
+                    list.join("; ")
+                ),
+            )
+        }
+        ProtocolError::ConnectionClosed { during } => (
+            Exit::Connect,
+            format!("{server} closed the connection during {during}"),
+        ),
+        ProtocolError::MessageTooLarge { .. } => {
+            (Exit::Refused, format!("{server} refused the message: {p}"))
+        }
+        _ => (Exit::Refused, format!("protocol error with {server}: {p}")),
+    }
+}
+
+fn describe_auth(a: &AuthError, server: &str) -> String {
+    match a {
+        AuthError::Rejected { .. } => format!("{server}: {a}"),
+        _ => format!("authentication with {server} failed: {a}"),
+    }
+}
+
+impl fmt::Display for Failure {
+    /// `smtp-send: error: <message>` on one line (line breaks in server text become spaces).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let one_line: String = self
+            .message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        write!(f, "smtp-send: error: {one_line}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smtp_io_tokio::{IoError, RecipientRefusal, Reply, ReplyCode};
+    use std::collections::HashSet;
+    use std::io::ErrorKind;
+    use std::time::Duration;
+
+    fn io(during: SmtpOp) -> SmtpError {
+        SmtpError::Io {
+            during,
+            error: IoError {
+                kind: ErrorKind::ConnectionRefused,
+                message: "Connection refused".into(),
+            },
+        }
+    }
+
+    fn reply(code: u16, text: &str) -> Reply {
+        Reply::new(ReplyCode::new(code).unwrap(), None, text)
+    }
+
+    #[test]
+    fn codes_are_distinct() {
+        let codes: HashSet<u8> = Exit::ALL.iter().map(|(e, _)| e.code()).collect();
+        assert_eq!(codes.len(), Exit::ALL.len());
+        assert_eq!(Exit::Usage.code(), 2);
+        assert!(exit_code_help().contains("  6  recipient(s) refused"));
+    }
+
+    #[test]
+    fn io_errors_by_phase() {
+        assert_eq!(
+            Failure::from_smtp(&io(SmtpOp::Connect), "s").exit,
+            Exit::Connect
+        );
+        assert_eq!(
+            Failure::from_smtp(&io(SmtpOp::TlsHandshake), "s").exit,
+            Exit::Tls
+        );
+        assert_eq!(
+            Failure::from_smtp(&io(SmtpOp::StartTls), "s").exit,
+            Exit::Tls
+        );
+        assert_eq!(
+            Failure::from_smtp(&io(SmtpOp::ReadBody), "s").exit,
+            Exit::LocalIo
+        );
+        assert_eq!(
+            Failure::from_smtp(&io(SmtpOp::MailFrom), "s").exit,
+            Exit::Connect
+        );
+    }
+
+    #[test]
+    fn protocol_and_auth_errors() {
+        let timeout = SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            after: Duration::from_secs(1),
+        };
+        assert_eq!(Failure::from_smtp(&timeout, "s").exit, Exit::Timeout);
+        let refused: SmtpError = ProtocolError::RecipientsRefused {
+            refused: vec![RecipientRefusal {
+                index: 0,
+                recipient: "reject@example.org".into(),
+                reply: reply(550, "no such user"),
+            }],
+            accepted: 0,
+        }
+        .into();
+        let f = Failure::from_smtp(&refused, "mx");
+        assert_eq!(f.exit, Exit::Recipients);
+        assert!(
+            f.message.contains("<reject@example.org>: 550 no such user"),
+            "{f}"
+        );
+        let auth: SmtpError = AuthError::Rejected {
+            mechanism: smtp_io_tokio::AuthMechanism::Plain,
+            reply: reply(535, "bad"),
+            detail: None,
+        }
+        .into();
+        assert_eq!(Failure::from_smtp(&auth, "s").exit, Exit::Auth);
+        let no_tls: SmtpError = ProtocolError::ExtensionUnavailable { name: "STARTTLS" }.into();
+        assert_eq!(Failure::from_smtp(&no_tls, "s").exit, Exit::Tls);
+        let data: SmtpError = ProtocolError::UnexpectedCode {
+            during: SmtpOp::DataEnd,
+            reply: reply(554, "spam"),
+        }
+        .into();
+        assert_eq!(Failure::from_smtp(&data, "s").exit, Exit::Refused);
+        let starttls: SmtpError = ProtocolError::UnexpectedCode {
+            during: SmtpOp::StartTls,
+            reply: reply(454, "no"),
+        }
+        .into();
+        assert_eq!(Failure::from_smtp(&starttls, "s").exit, Exit::Tls);
+    }
+
+    #[test]
+    fn display_is_one_line() {
+        let f = Failure::new(Exit::Refused, "550 first\nsecond\r\n");
+        let s = f.to_string();
+        assert!(s.starts_with("smtp-send: error: 550 first second"), "{s}");
+        assert!(!s.contains('\n'));
+    }
+}

@@ -1,0 +1,20 @@
+//! # smtp-send: send one message from the command line
+//!
+//! The library behind the `smtp-send` binary, split out so the pieces can be tested:
+//!
+//! * [`cli`]: the arguments ([`cli::Cli`]) and what they mean once defaults are resolved
+//!   ([`cli::Plan`]);
+//! * [`run`]: connecting with `smtp-io-tokio`, authenticating, streaming the message, reporting;
+//! * [`exit`]: the exit codes ([`exit::Exit`]) and the mapping from
+//!   [`SmtpError`](smtp_io_tokio::SmtpError) to them;
+//! * [`capture`]: the local capture SMTP server used when no `--server` is given (and by the
+//!   tests);
+//! * [`transcript`]: the `-v` transcript on standard error;
+//! * [`base64`]: the little base64 the capture server's AUTH needs.
+
+pub mod base64;
+pub mod capture;
+pub mod cli;
+pub mod exit;
+pub mod run;
+pub mod transcript;

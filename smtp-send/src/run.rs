@@ -1,0 +1,453 @@
+//! Carrying out a [`Plan`]: open the message, connect, authenticate, send, report.
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use smtp_io_tokio::{
+    ConnectOptions, ReaderBody, SendOutcome, SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
+};
+use tokio::io::AsyncRead;
+
+use crate::capture::{CaptureConfig, CaptureServer, Captured};
+use crate::cli::{Cli, MessageSource, PASSWORD_ENV, Plan, Target, Trust, sample_message};
+use crate::exit::{Exit, Failure};
+use crate::transcript::StderrTranscript;
+
+/// The secret used in capture mode when `--user` is given without one (the capture server
+/// accepts any).
+pub const CAPTURE_PLACEHOLDER_SECRET: &str = "capture-mode-placeholder";
+
+/// A password or token: never shown by `Debug`, overwritten when dropped.
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    /// The secret itself, to hand to the AUTH exchange.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.fill(0);
+        std::hint::black_box(&bytes);
+    }
+}
+
+/// Find the secret for `--user`: `--password-file` (its first line), else `SMTP_PASSWORD`.
+/// `env` is the value of `SMTP_PASSWORD`, if set.
+pub fn find_secret(
+    plan: &Plan,
+    env: Option<std::ffi::OsString>,
+) -> Result<Option<Secret>, Failure> {
+    if plan.auth.is_none() {
+        return Ok(None);
+    }
+    if let Some(path) = &plan.password_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                Exit::LocalIo,
+                format!("cannot read the password file {}: {e}", path.display()),
+            )
+        })?;
+        let secret = Secret::new(text.lines().next().unwrap_or("").to_owned());
+        drop(Secret::new(text));
+        if secret.expose().is_empty() {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!("the password file {} is empty", path.display()),
+            ));
+        }
+        return Ok(Some(secret));
+    }
+    match env {
+        Some(v) if !v.is_empty() => match v.into_string() {
+            Ok(s) => Ok(Some(Secret::new(s))),
+            Err(_) => Err(Failure::new(
+                Exit::Usage,
+                format!("{PASSWORD_ENV} is not valid UTF-8"),
+            )),
+        },
+        _ if plan.target == Target::Capture => {
+            Ok(Some(Secret::new(CAPTURE_PLACEHOLDER_SECRET.to_owned())))
+        }
+        _ => Err(Failure::new(
+            Exit::Usage,
+            format!("--user needs a secret: set {PASSWORD_ENV} or use --password-file"),
+        )),
+    }
+}
+
+/// A streamed message body.
+pub type Body = ReaderBody<Box<dyn AsyncRead + Unpin + Send>>;
+
+/// Open the message before connecting, so an unreadable file fails without any network traffic.
+pub async fn open_message(plan: &Plan) -> Result<Body, Failure> {
+    match &plan.message {
+        MessageSource::File(path) => open_file(path).await,
+        MessageSource::Stdin => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("smtp-send: reading the message from standard input (end with Ctrl-D)");
+            }
+            Ok(ReaderBody::new(Box::new(tokio::io::stdin()) as Box<_>))
+        }
+        MessageSource::Sample => {
+            let bytes = sample_message(&plan.from, &plan.to)
+                .replace('\n', "\r\n")
+                .into_bytes();
+            let len = bytes.len() as u64;
+            Ok(
+                ReaderBody::new(Box::new(std::io::Cursor::new(bytes)) as Box<_>)
+                    .with_size_hint(len),
+            )
+        }
+    }
+}
+
+async fn open_file(path: &Path) -> Result<Body, Failure> {
+    let unreadable = |e: &dyn fmt::Display| {
+        Failure::new(
+            Exit::LocalIo,
+            format!("cannot read the message file {}: {e}", path.display()),
+        )
+    };
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| unreadable(&e))?;
+    let meta = file.metadata().await.map_err(|e| unreadable(&e))?;
+    if meta.is_dir() {
+        return Err(unreadable(&"it is a directory"));
+    }
+    let body = ReaderBody::new(Box::new(file) as Box<_>);
+    Ok(if meta.is_file() {
+        body.with_size_hint(meta.len())
+    } else {
+        body
+    })
+}
+
+/// The TLS trust for `plan`; `capture_ca` is the capture server's CA (the default trust in
+/// capture mode).
+pub fn tls_config(plan: &Plan, capture_ca: Option<&str>) -> Result<TlsConfig, Failure> {
+    match &plan.trust {
+        Trust::Insecure => {
+            eprintln!(
+                "smtp-send: warning: --insecure: the server's certificate is NOT checked; anyone \
+                 on the path can read and change the mail and take the password"
+            );
+            Ok(TlsConfig::insecure_accept_any_certificate_for_tests_only())
+        }
+        Trust::CaFile(path) => TlsConfig::from_ca_file(path).map_err(|e| {
+            let exit = if e.kind() == std::io::ErrorKind::InvalidData {
+                Exit::Tls
+            } else {
+                Exit::LocalIo
+            };
+            Failure::new(exit, format!("CA file {}: {e}", path.display()))
+        }),
+        Trust::Default => match capture_ca {
+            Some(pem) => TlsConfig::from_ca_pem(pem.as_bytes())
+                .map_err(|e| Failure::new(Exit::Internal, format!("capture CA: {e}"))),
+            None => Ok(TlsConfig::webpki_roots()),
+        },
+    }
+}
+
+/// Connect to `host:port`, authenticate if asked, send `body`, and QUIT (also after a refusal,
+/// when the session is still usable). `label` names the server in messages.
+#[allow(clippy::too_many_arguments)]
+pub async fn deliver(
+    plan: &Plan,
+    host: &str,
+    port: u16,
+    tls_name: Option<&str>,
+    tls: TlsConfig,
+    secret: Option<Secret>,
+    body: &mut Body,
+    label: &str,
+) -> Result<SendOutcome, Failure> {
+    let mut client_options = SmtpClientOptions::new();
+    if plan.verbose {
+        client_options = client_options.with_transcript(Box::new(StderrTranscript));
+    }
+    let mut options = ConnectOptions::new(plan.tls)
+        .with_tls_config(tls)
+        .with_client_options(client_options);
+    if let Some(t) = plan.timeout {
+        options = options.with_connect_timeout(t).with_reply_timeout(t);
+    }
+    if let Some(name) = tls_name {
+        options = options.with_tls_server_name(name);
+    }
+    let fail = |e: SmtpError| Failure::from_smtp(&e, label);
+    let mut client = options
+        .connect(host, port, &plan.ehlo)
+        .await
+        .map_err(fail)?;
+    let result = async {
+        if let Some((user, mechanism)) = &plan.auth {
+            let secret = secret.ok_or_else(|| Failure::new(Exit::Internal, "no secret"))?;
+            match mechanism {
+                None => client.login(user, secret.expose()).await,
+                Some(m) => client.login_with(*m, user, secret.expose()).await,
+            }
+            .map_err(fail)?;
+        }
+        let to: Vec<&str> = plan.to.iter().map(String::as_str).collect();
+        client
+            .send_mail_stream(&plan.from, &to, body)
+            .await
+            .map_err(fail)
+    }
+    .await;
+    if let Err(e) = client.quit().await {
+        if plan.verbose && result.is_ok() {
+            eprintln!("smtp-send: warning: QUIT failed after the message was accepted: {e}");
+        }
+    }
+    result
+}
+
+/// The success line: `accepted by <server>: 250 ... (queue id X)`.
+pub fn accepted_line(label: &str, outcome: &SendOutcome) -> String {
+    let mut line = format!("accepted by {label}: {}", outcome.reply);
+    if let Some(id) = &outcome.queue_id {
+        line.push_str(&format!(" (queue id {id})"));
+    }
+    line
+}
+
+/// What the capture server received, for standard output: envelope, TLS, AUTH, then the message
+/// bytes as received (dot-unstuffed, CRLF line endings).
+pub fn capture_report(m: &Captured, tls: TlsMode) -> Vec<u8> {
+    let mut out = String::from("--- received by the capture server ---\n");
+    out.push_str(&format!("EHLO: {}\n", m.ehlo));
+    let tls = match (m.tls, tls) {
+        (false, _) => "no",
+        (true, TlsMode::Implicit) => "yes (implicit TLS)",
+        (true, _) => "yes (STARTTLS)",
+    };
+    out.push_str(&format!("TLS: {tls}\n"));
+    match &m.auth {
+        Some((mechanism, user)) => out.push_str(&format!("AUTH: {mechanism} as {user:?}\n")),
+        None => out.push_str("AUTH: none\n"),
+    }
+    out.push_str(&format!("MAIL FROM:<{}>", m.mail_from));
+    for p in &m.mail_params {
+        out.push(' ');
+        out.push_str(p);
+    }
+    out.push('\n');
+    for r in &m.rcpt_to {
+        out.push_str(&format!("RCPT TO:<{r}>\n"));
+    }
+    out.push_str(&format!(
+        "message ({} bytes, as received: dot-unstuffed, CRLF line endings):\n",
+        m.data.len()
+    ));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&m.data);
+    bytes.extend_from_slice(b"--- end of message ---\n");
+    bytes
+}
+
+/// Carry out `plan`, writing the result to `stdout`.
+pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
+    let secret = find_secret(plan, std::env::var_os(PASSWORD_ENV))?;
+    if plan.tls == TlsMode::None && plan.auth.is_some() && plan.target != Target::Capture {
+        eprintln!("smtp-send: warning: --tls none: the password crosses the network readable");
+    }
+    let mut body = open_message(plan).await?;
+    match &plan.target {
+        Target::Server { host, port } => {
+            let tls = match plan.tls {
+                TlsMode::None => TlsConfig::webpki_roots(),
+                _ => tls_config(plan, None)?,
+            };
+            let label = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            let outcome = deliver(plan, host, *port, None, tls, secret, &mut body, &label).await?;
+            let _ = writeln!(stdout, "{}", accepted_line(&label, &outcome));
+        }
+        Target::Capture => {
+            let server = CaptureServer::start(CaptureConfig {
+                tls: plan.tls,
+                ..CaptureConfig::default()
+            })
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    Exit::Internal,
+                    format!("cannot start the capture server: {e}"),
+                )
+            })?;
+            let tls = tls_config(plan, Some(server.ca_pem()))?;
+            let addr = server.addr();
+            let label = format!("capture server {addr}");
+            let outcome = deliver(
+                plan,
+                &addr.ip().to_string(),
+                addr.port(),
+                Some("localhost"),
+                tls,
+                secret,
+                &mut body,
+                &label,
+            )
+            .await?;
+            let _ = writeln!(stdout, "{}", accepted_line(&label, &outcome));
+            let messages = server.messages();
+            let received = messages
+                .iter()
+                .find(|m| Some(&m.queue_id) == outcome.queue_id.as_ref())
+                .or(messages.last());
+            if let Some(m) = received {
+                let _ = stdout.write_all(&capture_report(m, plan.tls));
+            }
+        }
+    }
+    let _ = stdout.flush();
+    Ok(())
+}
+
+/// The whole program after argument parsing: resolve the plan, run it on a tokio runtime (Ctrl-C
+/// interrupts), print the failure line if any, and return the exit code.
+pub fn main_with(cli: &Cli) -> u8 {
+    let result = cli.plan(std::io::stdin().is_terminal()).and_then(|plan| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::new(Exit::Internal, format!("cannot start tokio: {e}")))?;
+        let result = runtime.block_on(async {
+            let mut stdout = std::io::stdout();
+            tokio::select! {
+                r = run(&plan, &mut stdout) => r,
+                Ok(()) = tokio::signal::ctrl_c() => {
+                    Err(Failure::new(Exit::Interrupted, "interrupted"))
+                }
+            }
+        });
+        // A read of standard input may still be blocked in tokio's thread pool: do not wait
+        // for it.
+        runtime.shutdown_background();
+        result
+    });
+    match result {
+        Ok(()) => Exit::Accepted.code(),
+        Err(f) => {
+            eprintln!("{f}");
+            f.exit.code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::try_parse_from;
+
+    fn plan(args: &[&str]) -> Plan {
+        try_parse_from(std::iter::once("smtp-send").chain(args.iter().copied()))
+            .unwrap()
+            .plan(false)
+            .unwrap()
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_file_never_debug() {
+        let server = ["--server", "mx:25", "--from", "a@b", "--to", "c@d"];
+        let mut args = server.to_vec();
+        args.extend(["--user", "me"]);
+        let p = plan(&args);
+        let s = find_secret(&p, Some("hunter2".into())).unwrap().unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let missing = find_secret(&p, None).unwrap_err();
+        assert_eq!(missing.exit, Exit::Usage);
+        assert!(missing.message.contains("SMTP_PASSWORD"));
+        // Capture mode: a placeholder.
+        let p = plan(&["--user", "me"]);
+        assert_eq!(
+            find_secret(&p, None).unwrap().unwrap().expose(),
+            CAPTURE_PLACEHOLDER_SECRET
+        );
+        // No --user: no secret, even if set.
+        assert!(find_secret(&plan(&[]), Some("x".into())).unwrap().is_none());
+        // Password file: first line wins over the environment; unreadable is a local I/O error.
+        let dir = std::env::temp_dir().join(format!("smtp-send-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pw");
+        std::fs::write(&file, "from-file\r\nignored\n").unwrap();
+        let mut args = server.to_vec();
+        let file_arg = file.to_str().unwrap();
+        args.extend(["--user", "me", "--password-file", file_arg]);
+        let s = find_secret(&plan(&args), Some("env".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.expose(), "from-file");
+        std::fs::remove_file(&file).unwrap();
+        let err = find_secret(&plan(&args), None).unwrap_err();
+        assert_eq!(err.exit, Exit::LocalIo);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    #[tokio::test]
+    async fn unreadable_message_is_a_local_error() {
+        let p = plan(&["--file", "/nonexistent/message.eml"]);
+        let Err(err) = open_message(&p).await else {
+            panic!("opened a missing file")
+        };
+        assert_eq!(err.exit, Exit::LocalIo);
+        assert!(err.message.contains("/nonexistent/message.eml"), "{err}");
+        let p = plan(&["--file", "/"]);
+        assert!(matches!(open_message(&p).await, Err(f) if f.exit == Exit::LocalIo));
+    }
+
+    #[test]
+    fn bad_ca_files() {
+        let p = plan(&["--ca-file", "/nonexistent/ca.pem"]);
+        assert_eq!(tls_config(&p, None).unwrap_err().exit, Exit::LocalIo);
+        let p = plan(&["--ca-file", "/dev/null"]);
+        assert_eq!(tls_config(&p, None).unwrap_err().exit, Exit::Tls);
+    }
+
+    #[test]
+    fn report_shows_envelope_and_bytes() {
+        let m = Captured {
+            queue_id: "Q1".into(),
+            ehlo: "client.example".into(),
+            tls: true,
+            auth: Some(("PLAIN".into(), "me".into())),
+            mail_from: "a@b".into(),
+            mail_params: vec!["SIZE=5".into()],
+            rcpt_to: vec!["c@d".into(), "e@f".into()],
+            data: b"Subject: x\r\n\r\n.dot\r\n".to_vec(),
+        };
+        let text = String::from_utf8(capture_report(&m, TlsMode::StartTls)).unwrap();
+        for want in [
+            "TLS: yes (STARTTLS)\n",
+            "AUTH: PLAIN as \"me\"\n",
+            "MAIL FROM:<a@b> SIZE=5\n",
+            "RCPT TO:<c@d>\nRCPT TO:<e@f>\n",
+            "Subject: x\r\n\r\n.dot\r\n--- end of message ---\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in {text}");
+        }
+    }
+}
