@@ -248,3 +248,8 @@ pub async fn connect_plain(
         .connect(host, port, ehlo_domain)
         .await
 }
+
+/// The workspace README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
