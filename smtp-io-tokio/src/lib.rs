@@ -167,7 +167,7 @@ impl ConnectOptions {
     ///
     /// Errors: a connect failure is [`SmtpError::Io`] during [`SmtpOp::Connect`] (or
     /// [`SmtpError::Timeout`] when the connect timeout ran out); a bad certificate is
-    /// [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`] (implicit) or [`SmtpOp::StartTls`].
+    /// [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`] (implicit TLS and STARTTLS alike).
     pub async fn connect(
         self,
         host: &str,

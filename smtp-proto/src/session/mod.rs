@@ -481,6 +481,9 @@ impl Session {
                 return;
             }
             if self.awaiting_upgrade {
+                // The upgrade request of the same read is withdrawn: a driver must never start a
+                // handshake with a server that has already shown itself hostile.
+                self.events.retain(|e| *e != Event::UpgradeTls);
                 self.fail(ProtocolError::ResponseInjection { bytes: input.len() }.into());
                 return;
             }

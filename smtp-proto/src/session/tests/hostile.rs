@@ -210,6 +210,16 @@ fn bytes_after_the_starttls_220_are_injection_in_every_split() {
             h.session.tls_established().is_err(),
             "no upgrade after injection"
         );
+        if split == b"220 go ahead\r\n".len() {
+            // The 220 came alone first: the upgrade was requested before the injection showed.
+            assert_eq!(events.first(), Some(&Event::UpgradeTls), "split at {split}");
+        } else {
+            // Injection in the same read as the 220: no upgrade is ever requested.
+            assert!(
+                !events.contains(&Event::UpgradeTls),
+                "split at {split}: {events:?}"
+            );
+        }
     }
 }
 
