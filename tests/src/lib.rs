@@ -1,1 +1,67 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: a test PKI ([`certs`]), an in-process scripted SMTP
+//! server ([`server`]), a `tracing` capture ([`logcap`]) and a base64 encoder ([`b64`]).
+
+pub mod b64;
+pub mod certs;
+pub mod logcap;
+pub mod server;
+
+pub use server::{Report, ScriptServer};
+
+use std::time::Duration;
+
+use smtp_io_tokio::{ConnectOptions, SmtpClient, SmtpError, TlsConfig, TlsMode, TokioTransport};
+
+/// The EHLO domain every test client uses.
+pub const CLIENT: &str = "client.test";
+
+/// A reply timeout short enough to keep timeout tests fast, long enough for a loaded CI machine
+/// to answer every reply that does come.
+pub const SHORT: Duration = Duration::from_millis(300);
+
+/// Plaintext connection options (loopback test server).
+pub fn plain() -> ConnectOptions {
+    ConnectOptions::new(TlsMode::None)
+}
+
+/// The test CA as a client trust configuration.
+pub fn test_ca() -> TlsConfig {
+    TlsConfig::from_ca_pem(certs::ca_pem()).expect("test CA PEM")
+}
+
+/// Connect in plaintext to `server` with `options`.
+pub async fn connect(
+    server: &ScriptServer,
+    options: ConnectOptions,
+) -> Result<SmtpClient<TokioTransport>, SmtpError> {
+    options.connect("127.0.0.1", server.port(), CLIENT).await
+}
+
+/// Connect in plaintext to `server` with the default options.
+pub async fn connect_plain(server: &ScriptServer) -> Result<SmtpClient<TokioTransport>, SmtpError> {
+    connect(server, plain()).await
+}
+
+/// The opening of most scripts: the greeting, the client's EHLO and a `250` reply advertising
+/// `caps` (one per line, in order).
+pub fn greet(caps: &[&str]) -> String {
+    let mut s = format!("S: 220 mx.test ESMTP ready\nC: EHLO {CLIENT}\n");
+    if caps.is_empty() {
+        s.push_str("S: 250 mx.test\n");
+    } else {
+        s.push_str("S: 250-mx.test greets client.test\n");
+        for (i, cap) in caps.iter().enumerate() {
+            let sep = if i + 1 == caps.len() { ' ' } else { '-' };
+            s.push_str(&format!("S: 250{sep}{cap}\n"));
+        }
+    }
+    s
+}
+
+/// A bound on a whole client operation, so a hang fails the test instead of stalling the run.
+/// This is a safety net, not a timing assertion: the limit is far above any expected duration.
+pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .expect("the client hung (no result within 10 s)")
+}

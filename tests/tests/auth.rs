@@ -1,0 +1,408 @@
+//! Authentication over real loopback TCP: `login` auto-selection, `login_with`, XOAUTH2 and
+//! OAUTHBEARER (with their error challenges), refusals, wrong-state calls.
+
+use smtp_io_tokio::{
+    AuthError, AuthMechanism, InvalidInputError, SessionState, SmtpClient, SmtpError,
+    TokioTransport,
+};
+use smtp_tests::{ScriptServer, b64, bounded, greet};
+
+const USER: &str = "user@example.test";
+const PASS: &str = "correct horse battery staple";
+const TOKEN: &str = "ya29.a0AfH6SMBtoken-value_42";
+
+/// base64 of `{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}`.
+const JSON: &str = r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#;
+
+fn plain_blob() -> String {
+    b64::encode(format!("\0{USER}\0{PASS}"))
+}
+
+fn xoauth2_blob() -> String {
+    b64::encode(format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01"))
+}
+
+fn oauthbearer_blob() -> String {
+    b64::encode(format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01"))
+}
+
+async fn connect(server: &ScriptServer) -> SmtpClient<TokioTransport> {
+    bounded(smtp_tests::connect_plain(server)).await.unwrap()
+}
+
+fn quit() -> &'static str {
+    "C: QUIT\nS: 221 2.0.0 bye\n"
+}
+
+#[tokio::test]
+async fn login_prefers_plain() {
+    let script = format!(
+        "{}C: AUTH PLAIN {}\nS: 235 2.7.0 Authentication successful\n{}",
+        greet(&["AUTH LOGIN XOAUTH2 PLAIN"]),
+        plain_blob(),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.login(USER, PASS)).await.unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn login_falls_back_to_login() {
+    let script = format!(
+        "{}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 2.7.0 ok\n{}",
+        greet(&["AUTH LOGIN"]),
+        b64::encode(USER),
+        b64::encode(PASS),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.login(USER, PASS)).await.unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn login_without_plain_or_login_is_unsupported_and_sends_nothing() {
+    for caps in [vec!["AUTH XOAUTH2 OAUTHBEARER"], vec!["PIPELINING"], vec![]] {
+        // NOOP right after: proves no AUTH went out and the session stayed usable.
+        let script = format!("{}C: NOOP\nS: 250 ok\n{}", greet(&caps), quit());
+        let server = ScriptServer::start(&script).await;
+        let mut client = connect(&server).await;
+        let err = bounded(client.login(USER, PASS)).await.unwrap_err();
+        assert_eq!(
+            err,
+            SmtpError::Auth(AuthError::UnsupportedMechanism { mechanism: None }),
+            "{caps:?}"
+        );
+        assert_eq!(client.state(), SessionState::Authentication);
+        bounded(client.noop()).await.unwrap();
+        bounded(client.quit()).await.unwrap();
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn login_with_an_unadvertised_mechanism_is_unsupported() {
+    let script = format!("{}{}", greet(&["AUTH LOGIN"]), quit());
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    for mech in [
+        AuthMechanism::Plain,
+        AuthMechanism::XOAuth2,
+        AuthMechanism::OAuthBearer,
+    ] {
+        let err = bounded(client.login_with(mech, USER, PASS))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SmtpError::Auth(AuthError::UnsupportedMechanism {
+                mechanism: Some(mech)
+            })
+        );
+    }
+    assert_eq!(
+        bounded(client.login_xoauth2(USER, TOKEN))
+            .await
+            .unwrap_err(),
+        SmtpError::Auth(AuthError::UnsupportedMechanism {
+            mechanism: Some(AuthMechanism::XOAuth2)
+        })
+    );
+    assert_eq!(client.state(), SessionState::Authentication);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn login_with_forces_login_even_when_plain_is_offered() {
+    let script = format!(
+        "{}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 ok\n{}",
+        greet(&["AUTH PLAIN LOGIN"]),
+        b64::encode(USER),
+        b64::encode(PASS),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.login_with(AuthMechanism::Login, USER, PASS))
+        .await
+        .unwrap();
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn second_login_and_login_after_send_are_wrong_state() {
+    // login, login again.
+    let script = format!(
+        "{}C: AUTH PLAIN {}\nS: 235 ok\n{}",
+        greet(&["AUTH PLAIN"]),
+        plain_blob(),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.login(USER, PASS)).await.unwrap();
+    let err = bounded(client.login(USER, PASS)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::InvalidInput(InvalidInputError::WrongState { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(client.state(), SessionState::Ready, "still usable");
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+
+    // send_mail, then login.
+    let script = format!(
+        "{}C: MAIL FROM:<a@x.test>\nS: 250 ok\nC: RCPT TO:<b@y.test>\nS: 250 ok\nC: DATA\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
+        greet(&["AUTH PLAIN"]),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.send_mail("a@x.test", &["b@y.test"], "x\r\n"))
+        .await
+        .unwrap();
+    let err = bounded(client.login_with(AuthMechanism::Plain, USER, PASS))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::InvalidInput(InvalidInputError::WrongState { .. })
+        ),
+        "{err:?}"
+    );
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn rejected_credentials_keep_the_reply_and_allow_a_retry() {
+    let script = format!(
+        "{}C: AUTH PLAIN *\nS: 535 5.7.8 Authentication credentials invalid\n\
+         C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 ok\n{}",
+        greet(&["AUTH PLAIN LOGIN"]),
+        b64::encode(USER),
+        b64::encode(PASS),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    let err = bounded(client.login(USER, "wrong password"))
+        .await
+        .unwrap_err();
+    match &err {
+        SmtpError::Auth(AuthError::Rejected {
+            mechanism,
+            reply,
+            detail,
+        }) => {
+            assert_eq!(*mechanism, AuthMechanism::Plain);
+            assert_eq!(reply.code().get(), 535);
+            assert_eq!(
+                reply.enhanced().map(|e| e.to_string()).as_deref(),
+                Some("5.7.8")
+            );
+            assert!(reply.text().contains("credentials invalid"), "{reply}");
+            assert_eq!(detail, &None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(client.state(), SessionState::Authentication);
+    bounded(client.login_with(AuthMechanism::Login, USER, PASS))
+        .await
+        .unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn login_xoauth2_succeeds() {
+    let script = format!(
+        "{}C: AUTH XOAUTH2 {}\nS: 235 2.7.0 Accepted\n{}",
+        greet(&["AUTH PLAIN LOGIN XOAUTH2"]),
+        xoauth2_blob(),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.login_xoauth2(USER, TOKEN)).await.unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+/// Google / Microsoft style: a `334` with a base64 JSON error, the client answers with an empty
+/// line, the server's `535` follows and is kept in the error together with the decoded JSON.
+#[tokio::test]
+async fn login_xoauth2_error_challenge() {
+    let script = format!(
+        "{}C: AUTH XOAUTH2 {}\nS: 334 {}\nC: \nS: 535-5.7.8 Username and Password not accepted.\nS: 535 5.7.8 Learn more at https://support.example/\n{}",
+        greet(&["AUTH XOAUTH2"]),
+        xoauth2_blob(),
+        b64::encode(JSON),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    let err = bounded(client.login_xoauth2(USER, TOKEN))
+        .await
+        .unwrap_err();
+    match &err {
+        SmtpError::Auth(AuthError::Rejected {
+            mechanism,
+            reply,
+            detail,
+        }) => {
+            assert_eq!(*mechanism, AuthMechanism::XOAuth2);
+            assert_eq!(reply.code().get(), 535);
+            assert!(reply.text().contains("not accepted"), "{reply}");
+            let detail = detail.as_deref().expect("decoded error challenge kept");
+            assert!(detail.contains(r#""status":"401""#), "{detail}");
+            assert!(detail.contains("Bearer"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("401"), "{err}");
+    assert_eq!(client.state(), SessionState::Authentication);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn login_oauthbearer_succeeds() {
+    let script = format!(
+        "{}C: AUTH OAUTHBEARER {}\nS: 235 2.7.0 ok\n{}",
+        greet(&["AUTH OAUTHBEARER"]),
+        oauthbearer_blob(),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.login_oauthbearer(USER, TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+/// RFC 7628 section 3.2.3: the client answers an error challenge with `%x01` (`AQ==`).
+#[tokio::test]
+async fn login_oauthbearer_error_challenge() {
+    let json = r#"{"status":"invalid_token","scope":"mail","openid-configuration":"https://idp.example/.well-known/openid-configuration"}"#;
+    let script = format!(
+        "{}C: AUTH OAUTHBEARER {}\nS: 334 {}\nC: AQ==\nS: 535 5.7.8 invalid token\n{}",
+        greet(&["AUTH OAUTHBEARER XOAUTH2"]),
+        oauthbearer_blob(),
+        b64::encode(json),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    let err = bounded(client.login_with(AuthMechanism::OAuthBearer, USER, TOKEN))
+        .await
+        .unwrap_err();
+    match &err {
+        SmtpError::Auth(AuthError::Rejected {
+            mechanism,
+            reply,
+            detail,
+        }) => {
+            assert_eq!(*mechanism, AuthMechanism::OAuthBearer);
+            assert_eq!(reply.code().get(), 535);
+            assert!(
+                detail
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("invalid_token"),
+                "{detail:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn login_never_picks_the_oauth_mechanisms() {
+    // Only OAuth mechanisms besides LOGIN: login() uses LOGIN.
+    let script = format!(
+        "{}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 ok\n{}",
+        greet(&["AUTH XOAUTH2 OAUTHBEARER LOGIN"]),
+        b64::encode(USER),
+        b64::encode(PASS),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    bounded(client.login(USER, PASS)).await.unwrap();
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn credentials_with_line_breaks_are_refused_without_io() {
+    let script = format!(
+        "{}C: NOOP\nS: 250 ok\n{}",
+        greet(&["AUTH PLAIN LOGIN XOAUTH2"]),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    for result in [
+        bounded(client.login("us\r\ner", PASS)).await,
+        bounded(client.login(USER, "pa\0ss")).await,
+        bounded(client.login_xoauth2(USER, "tok\r\nQUIT")).await,
+    ] {
+        assert!(
+            matches!(result, Err(SmtpError::InvalidInput(_))),
+            "{result:?}"
+        );
+    }
+    assert_eq!(client.state(), SessionState::Authentication);
+    bounded(client.noop()).await.unwrap();
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn malformed_challenge_cancels_the_exchange() {
+    let script = format!(
+        "{}C: AUTH LOGIN\nS: 334 !!not base64!!\nC: *\nS: 501 5.7.0 cancelled\n{}",
+        greet(&["AUTH LOGIN"]),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server).await;
+    let err = bounded(client.login(USER, PASS)).await.unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Auth(AuthError::MalformedChallenge {
+            mechanism: AuthMechanism::Login
+        })
+    );
+    assert_eq!(client.state(), SessionState::Authentication);
+    bounded(client.quit()).await.unwrap();
+    let report = server.finish().await;
+    // The cancel line is "*" (RFC 4954 section 4), not a credential.
+    assert!(
+        report.transcript.iter().any(|l| l == "C: *"),
+        "{}",
+        report.explain()
+    );
+}

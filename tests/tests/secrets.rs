@@ -1,0 +1,267 @@
+//! No password or token, nor any base64 form of it, in the `tracing` log (captured at every level),
+//! nor in `Debug` / `Display` of the client, its options and every error, for each SASL
+//! mechanism, successful or refused. The scripted server checks the secrets really went over the
+//! wire, and the log is checked to hold the transcript, so the absence checks are meaningful.
+
+use smtp_io_tokio::{AuthMechanism, ConnectOptions, SmtpClient, SmtpError, TokioTransport};
+use smtp_tests::logcap::{LogBuffer, capture};
+use smtp_tests::{ScriptServer, b64, bounded, greet, plain};
+
+const USER: &str = "leaky.user@example.test";
+const PASS: &str = "Pa55-w0rd!hunter2-never-log";
+const WRONG_PASS: &str = "Wr0ng-pa55word-also-secret";
+const TOKEN: &str = "ya29.TOKEN-never-log-me_0123456789";
+const ERROR_JSON: &str =
+    r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#;
+
+/// Every form of `secret` that must never show: itself, and its base64 at each of the three
+/// alignments it can have inside a longer base64 blob (only the characters that depend on the
+/// secret's bytes alone), plus the base64 of each whole SASL `blob` it was sent in.
+fn forbidden(secret: &str, blobs: &[String]) -> Vec<String> {
+    let mut out = vec![secret.to_owned(), b64::encode(secret)];
+    for pad in 0..3 {
+        let mut bytes = vec![b'\0'; pad];
+        bytes.extend_from_slice(secret.as_bytes());
+        let enc = b64::encode(&bytes);
+        // Drop the group that mixes in the padding and the last (possibly padded) group.
+        let start = if pad == 0 { 0 } else { 4 };
+        let inner = &enc[start..enc.len() - 4];
+        assert!(inner.len() >= 12, "secret too short for a meaningful check");
+        out.push(inner.to_owned());
+    }
+    for blob in blobs {
+        out.push(b64::encode(blob));
+    }
+    out
+}
+
+fn assert_clean(what: &str, text: &str, forbidden: &[String]) {
+    for f in forbidden {
+        assert!(!text.contains(f.as_str()), "{what} leaks {f:?}:\n{text}");
+    }
+}
+
+struct Checker {
+    log: LogBuffer,
+    forbidden: Vec<String>,
+    texts: Vec<(String, String)>,
+}
+
+impl Checker {
+    fn new(log: LogBuffer, forbidden: Vec<String>) -> Checker {
+        Checker {
+            log,
+            forbidden,
+            texts: Vec::new(),
+        }
+    }
+
+    fn client(&mut self, client: &SmtpClient<TokioTransport>) {
+        self.texts.push((
+            "client Debug".into(),
+            format!("{client:?} {:?}", client.session()),
+        ));
+    }
+
+    fn error(&mut self, err: &SmtpError) {
+        self.texts.push(("error Debug".into(), format!("{err:?}")));
+        self.texts.push(("error Display".into(), format!("{err}")));
+        if let Some(reply) = err.reply() {
+            self.texts
+                .push(("error reply".into(), format!("{reply} {reply:?}")));
+        }
+    }
+
+    fn options(&mut self, options: &ConnectOptions) {
+        self.texts
+            .push(("options Debug".into(), format!("{options:?}")));
+    }
+
+    /// Check everything collected, and that the log did capture the session.
+    fn finish(self, must_log: &[&str]) {
+        let log = self.log.contents();
+        assert!(
+            log.contains("C: EHLO client.test"),
+            "the capture saw no transcript, the check would be void:\n{log}"
+        );
+        for m in must_log {
+            assert!(log.contains(m), "log lacks {m:?}:\n{log}");
+        }
+        assert_clean("the tracing log", &log, &self.forbidden);
+        for (what, text) in &self.texts {
+            assert_clean(what, text, &self.forbidden);
+        }
+    }
+}
+
+fn quit() -> &'static str {
+    "C: QUIT\nS: 221 2.0.0 bye\n"
+}
+
+async fn connect(server: &ScriptServer, checker: &mut Checker) -> SmtpClient<TokioTransport> {
+    let options = plain();
+    checker.options(&options);
+    let client = bounded(smtp_tests::connect(server, options)).await.unwrap();
+    checker.client(&client);
+    client
+}
+
+#[tokio::test]
+async fn plain_success_and_refusal_leak_nothing() {
+    let (log, _guard) = capture();
+    let good = format!("\0{USER}\0{PASS}");
+    let bad = format!("\0{USER}\0{WRONG_PASS}");
+    let mut forbidden_all = forbidden(PASS, std::slice::from_ref(&good));
+    forbidden_all.extend(forbidden(WRONG_PASS, std::slice::from_ref(&bad)));
+    let mut checker = Checker::new(log, forbidden_all);
+    // The exact lines prove the secrets were on the wire.
+    let script = format!(
+        "{}C: AUTH PLAIN {}\nS: 535 5.7.8 Authentication credentials invalid\nC: AUTH PLAIN {}\nS: 235 2.7.0 ok\n{}",
+        greet(&["AUTH PLAIN LOGIN"]),
+        b64::encode(&bad),
+        b64::encode(&good),
+        quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server, &mut checker).await;
+    let err = bounded(client.login(USER, WRONG_PASS)).await.unwrap_err();
+    checker.error(&err);
+    checker.client(&client);
+    bounded(client.login(USER, PASS)).await.unwrap();
+    checker.client(&client);
+    // A wrong-state error after login, too.
+    let again = bounded(client.login(USER, PASS)).await.unwrap_err();
+    checker.error(&again);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+    checker.finish(&["AUTH PLAIN", "535", "235"]);
+}
+
+#[tokio::test]
+async fn login_success_and_refusal_leak_nothing() {
+    let (log, _guard) = capture();
+    let mut forbidden_all = forbidden(PASS, &[]);
+    forbidden_all.extend(forbidden(WRONG_PASS, &[]));
+    let mut checker = Checker::new(log, forbidden_all);
+    let script = format!(
+        "{g}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {u}\nS: 334 UGFzc3dvcmQ6\nC: {w}\nS: 535 5.7.8 bad\n\
+         C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {u}\nS: 334 UGFzc3dvcmQ6\nC: {p}\nS: 235 ok\n{q}",
+        g = greet(&["AUTH LOGIN"]),
+        u = b64::encode(USER),
+        w = b64::encode(WRONG_PASS),
+        p = b64::encode(PASS),
+        q = quit()
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server, &mut checker).await;
+    let err = bounded(client.login(USER, WRONG_PASS)).await.unwrap_err();
+    checker.error(&err);
+    bounded(client.login_with(AuthMechanism::Login, USER, PASS))
+        .await
+        .unwrap();
+    checker.client(&client);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+    checker.finish(&["AUTH LOGIN", "334", "235"]);
+}
+
+#[tokio::test]
+async fn xoauth2_success_and_error_challenge_leak_nothing() {
+    let (log, _guard) = capture();
+    let blob = format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01");
+    let mut checker = Checker::new(log, forbidden(TOKEN, std::slice::from_ref(&blob)));
+    let script = format!(
+        "{}C: AUTH XOAUTH2 {b}\nS: 334 {}\nC: \nS: 535 5.7.8 Username and Password not accepted\n\
+         C: AUTH XOAUTH2 {b}\nS: 235 2.7.0 Accepted\n{}",
+        greet(&["AUTH XOAUTH2"]),
+        b64::encode(ERROR_JSON),
+        quit(),
+        b = b64::encode(&blob),
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server, &mut checker).await;
+    let err = bounded(client.login_xoauth2(USER, TOKEN))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err}").contains("401"),
+        "the detail is kept: {err}"
+    );
+    checker.error(&err);
+    checker.client(&client);
+    bounded(client.login_xoauth2(USER, TOKEN)).await.unwrap();
+    checker.client(&client);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+    checker.finish(&["AUTH XOAUTH2", "535", "235"]);
+}
+
+#[tokio::test]
+async fn oauthbearer_success_and_error_challenge_leak_nothing() {
+    let (log, _guard) = capture();
+    let blob = format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01");
+    let mut checker = Checker::new(log, forbidden(TOKEN, std::slice::from_ref(&blob)));
+    let script = format!(
+        "{}C: AUTH OAUTHBEARER {b}\nS: 334 {}\nC: AQ==\nS: 535 5.7.8 invalid token\n\
+         C: AUTH OAUTHBEARER {b}\nS: 235 2.7.0 ok\n{}",
+        greet(&["AUTH OAUTHBEARER"]),
+        b64::encode(r#"{"status":"invalid_token"}"#),
+        quit(),
+        b = b64::encode(&blob),
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server, &mut checker).await;
+    let err = bounded(client.login_oauthbearer(USER, TOKEN))
+        .await
+        .unwrap_err();
+    checker.error(&err);
+    bounded(client.login_with(AuthMechanism::OAuthBearer, USER, TOKEN))
+        .await
+        .unwrap();
+    checker.client(&client);
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+    checker.finish(&["AUTH OAUTHBEARER", "535", "235"]);
+}
+
+/// A connection that dies in the middle of AUTH: the I/O error and the log hold no secret.
+#[tokio::test]
+async fn connection_lost_during_auth_leaks_nothing() {
+    let (log, _guard) = capture();
+    let blob = format!("\0{USER}\0{PASS}");
+    let mut checker = Checker::new(log, forbidden(PASS, std::slice::from_ref(&blob)));
+    let script = format!(
+        "{}C: AUTH PLAIN {}\nX: close",
+        greet(&["AUTH PLAIN"]),
+        b64::encode(&blob)
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = connect(&server, &mut checker).await;
+    let err = bounded(client.login(USER, PASS)).await.unwrap_err();
+    assert!(
+        matches!(err, SmtpError::Protocol(_) | SmtpError::Io { .. }),
+        "{err:?}"
+    );
+    checker.error(&err);
+    checker.client(&client);
+    // The sticky error returned by a later call, too.
+    let later = bounded(client.noop()).await.unwrap_err();
+    checker.error(&later);
+    drop(client);
+    server.finish().await;
+    checker.finish(&["AUTH PLAIN"]);
+}
+
+#[test]
+fn forbidden_forms_catch_an_embedded_base64_secret() {
+    // Self-test of the checker: the secret's base64 inside a longer blob is caught at every
+    // alignment, so a leak of the SASL blob cannot slip through.
+    let forms = forbidden(PASS, &[]);
+    for prefix in ["", "a", "ab", "\0user\0"] {
+        let embedded = b64::encode(format!("{prefix}{PASS}\x01tail"));
+        assert!(
+            forms.iter().any(|f| embedded.contains(f.as_str())),
+            "{prefix:?}: {embedded}"
+        );
+    }
+}

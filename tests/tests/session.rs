@@ -1,0 +1,544 @@
+//! Connection lifecycle over real loopback TCP: greeting, EHLO / HELO, capabilities, state,
+//! RSET / NOOP, QUIT, 421 at every stage, timeouts, disconnects, connect failures.
+
+use std::io;
+use std::time::Duration;
+
+use smtp_io_tokio::{
+    InvalidInputError, ProtocolError, SessionState, SmtpClient, SmtpClientOptions, SmtpError,
+    SmtpOp, Timeouts, TokioTransport, connect_plain,
+};
+use smtp_tests::{CLIENT, SHORT, ScriptServer, bounded, greet, plain};
+
+fn reply_code(err: &SmtpError) -> Option<u16> {
+    err.reply().map(|r| r.code().get())
+}
+
+#[tokio::test]
+async fn greeting_554_is_an_error_with_the_server_text() {
+    let server = ScriptServer::start("S: 554 5.7.1 no SMTP service for you here\nX: eof").await;
+    let err = bounded(smtp_tests::connect_plain(&server))
+        .await
+        .unwrap_err();
+    match &err {
+        SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
+            assert_eq!(*during, SmtpOp::Greeting);
+            assert_eq!(reply.code().get(), 554);
+            assert!(reply.text().contains("no SMTP service for you"), "{reply}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("no SMTP service"), "{err}");
+    assert!(!err.is_transient());
+    let report = server.finish().await;
+    assert!(report.client_hung_up);
+}
+
+#[tokio::test]
+async fn multiline_greeting_then_ehlo_capabilities() {
+    let script = "
+        S: 220-mx.test ESMTP
+        S: 220 second greeting line
+        C: EHLO client.test
+        S: 250-mx.test
+        S: 250-PIPELINING
+        S: 250-SIZE 35882577
+        S: 250-8BITMIME
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250 AUTH PLAIN LOGIN
+        C: QUIT
+        S: 221 2.0.0 bye
+    ";
+    let server = ScriptServer::start(script).await;
+    let client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    assert_eq!(
+        client.capabilities(),
+        [
+            "PIPELINING",
+            "SIZE 35882577",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "AUTH PLAIN LOGIN"
+        ]
+    );
+    assert_eq!(client.state(), SessionState::Authentication);
+    assert!(!client.session().is_tls());
+    assert_eq!(
+        client.transport().peer_addr().map(|a| a.port()),
+        Some(server.port())
+    );
+    bounded(client.quit()).await.unwrap();
+    let report = server.finish().await;
+    assert!(report.client_hung_up, "quit() closes the transport");
+}
+
+#[tokio::test]
+async fn ehlo_500_falls_back_to_helo_and_sends_lockstep() {
+    let script = "
+        S: 220 old.test SMTP
+        C: EHLO client.test
+        S: 500 5.5.1 command unrecognized
+        C: HELO client.test
+        S: 250 old.test
+        C: MAIL FROM:<a@x.test>
+        S: 250 ok
+        C: RCPT TO:<b@y.test>
+        S: 250 ok
+        C: DATA
+        S: 354 go ahead
+        C: DATA-BODY
+        S: 250 ok
+        C: QUIT
+        S: 221 bye
+    ";
+    let server = ScriptServer::start(script).await;
+    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    assert!(client.capabilities().is_empty());
+    assert_eq!(client.state(), SessionState::Authentication);
+    bounded(client.send_mail("a@x.test", &["b@y.test"], "Subject: old\r\n\r\nhi\r\n"))
+        .await
+        .unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.quit()).await.unwrap();
+    let report = server.finish().await;
+    assert_eq!(report.bodies, [b"Subject: old\r\n\r\nhi\r\n".to_vec()]);
+}
+
+#[tokio::test]
+async fn ehlo_refused_with_550_is_fatal() {
+    let script = "
+        S: 220 mx.test
+        C: EHLO client.test
+        S: 550 5.7.1 go away
+        X: eof
+    ";
+    let server = ScriptServer::start(script).await;
+    let err = bounded(smtp_tests::connect_plain(&server))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::Protocol(ProtocolError::UnexpectedCode {
+                during: SmtpOp::Ehlo,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(reply_code(&err), Some(550));
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn malformed_greeting_is_a_typed_error() {
+    let server = ScriptServer::start("S: hello there, I am not SMTP\nX: eof").await;
+    let err = bounded(smtp_tests::connect_plain(&server))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::Protocol(ProtocolError::Malformed {
+                during: SmtpOp::Greeting,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn state_through_a_whole_session() {
+    let script = format!(
+        "{}
+        C: NOOP
+        S: 250 2.0.0 ok noop
+        C: RSET
+        S: 250 2.0.0 flushed
+        C: AUTH PLAIN *
+        S: 235 2.7.0 ok
+        C: MAIL FROM:<a@x.test>
+        C: RCPT TO:<b@y.test>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: DATA-BODY
+        S: 250 2.0.0 Ok: queued as ABC123
+        C: NOOP
+        S: 250 ok
+        C: QUIT
+        S: 221 2.0.0 bye
+        ",
+        greet(&["PIPELINING", "AUTH PLAIN"])
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    assert_eq!(client.state(), SessionState::Authentication);
+    let noop = bounded(client.noop()).await.unwrap();
+    assert_eq!(noop.code().get(), 250);
+    assert!(noop.text().contains("ok noop"), "{noop}");
+    let rset = bounded(client.rset()).await.unwrap();
+    assert_eq!(rset.code().get(), 250);
+    assert!(rset.text().contains("flushed"), "{rset}");
+    // RSET / NOOP before any message leave login allowed.
+    assert_eq!(client.state(), SessionState::Authentication);
+    bounded(client.login("user", "pass")).await.unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    let outcome = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.queue_id.as_deref(), Some("ABC123"));
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.noop()).await.unwrap();
+    assert_eq!(client.state(), SessionState::Ready);
+    bounded(client.quit()).await.unwrap();
+    let report = server.finish().await;
+    assert!(report.client_hung_up);
+    assert!(
+        report.transcript_text().contains("C: QUIT"),
+        "{}",
+        report.explain()
+    );
+}
+
+/// A 421 at each stage: a typed error carrying the reply, the session Closed, the connection
+/// closed by the client, and every later call failing with the same error.
+#[tokio::test]
+async fn code_421_at_any_point_closes_the_session() {
+    let ehlo = greet(&["PIPELINING", "AUTH PLAIN LOGIN"]);
+    let flight = "C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA";
+    let cases: Vec<(&str, String, SmtpOp)> = vec![
+        (
+            "greeting",
+            "S: 421 4.3.2 too busy\nX: eof".into(),
+            SmtpOp::Greeting,
+        ),
+        (
+            "ehlo",
+            "S: 220 mx.test\nC: EHLO client.test\nS: 421 4.3.2 shutting down\nX: eof".into(),
+            SmtpOp::Ehlo,
+        ),
+        (
+            "auth",
+            format!("{ehlo}C: AUTH PLAIN *\nS: 421 4.7.0 try later\nX: eof"),
+            SmtpOp::Auth,
+        ),
+        (
+            "mail",
+            format!("{ehlo}{flight}\nS: 421 4.3.2 closing\nX: eof"),
+            SmtpOp::MailFrom,
+        ),
+        (
+            "rcpt",
+            format!("{ehlo}{flight}\nS: 250 ok\nS: 421 4.4.2 timeout\nX: eof"),
+            SmtpOp::RcptTo,
+        ),
+        (
+            "data",
+            format!("{ehlo}{flight}\nS: 250 ok\nS: 250 ok\nS: 421 4.3.0 no\nX: eof"),
+            SmtpOp::Data,
+        ),
+        (
+            "end of data",
+            format!(
+                "{ehlo}{flight}\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 421 4.3.0 lost it\nX: eof"
+            ),
+            SmtpOp::DataEnd,
+        ),
+        (
+            "noop",
+            format!("{ehlo}C: NOOP\nS: 421 4.3.2 bye\nX: eof"),
+            SmtpOp::Noop,
+        ),
+    ];
+    for (stage, script, during) in cases {
+        let server = ScriptServer::start(&script).await;
+        // Keep the client (when connect succeeded) to check its state afterwards.
+        let (err, client) = match stage {
+            "greeting" | "ehlo" => (
+                bounded(smtp_tests::connect_plain(&server))
+                    .await
+                    .unwrap_err(),
+                None,
+            ),
+            _ => {
+                let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+                let err = match stage {
+                    "auth" => bounded(client.login("user", "pass")).await.unwrap_err(),
+                    "noop" => bounded(client.noop()).await.unwrap_err(),
+                    _ => bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
+                        .await
+                        .unwrap_err(),
+                };
+                (err, Some(client))
+            }
+        };
+        let expected_during = during;
+        match &err {
+            SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
+                assert_eq!(*during, expected_during, "{stage}: {err:?}");
+                assert_eq!(reply.code().get(), 421, "{stage}");
+            }
+            other => panic!("{stage}: {other:?}"),
+        }
+        assert!(err.is_transient(), "{stage}: 421 is transient");
+        if let Some(mut client) = client {
+            assert_eq!(client.state(), SessionState::Closed, "{stage}");
+            // Sticky: later calls fail fast with the same error, without I/O.
+            assert_eq!(bounded(client.noop()).await.unwrap_err(), err, "{stage}");
+            drop(client);
+        }
+        let report = server.report().await;
+        assert!(report.ok(), "{stage}:\n{}", report.explain());
+        assert!(report.client_hung_up, "{stage}");
+    }
+}
+
+#[tokio::test]
+async fn stalled_greeting_times_out() {
+    let server = ScriptServer::start("X: stall").await;
+    let err = bounded(smtp_tests::connect(
+        &server,
+        plain().with_reply_timeout(SHORT),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            after: SHORT
+        }
+    );
+    assert!(err.is_transient());
+    let report = server.finish().await;
+    assert!(report.client_hung_up, "the client closes after a timeout");
+}
+
+#[tokio::test]
+async fn stalled_ehlo_times_out() {
+    let server = ScriptServer::start("S: 220 mx.test\nC: EHLO client.test\nX: stall").await;
+    let err = bounded(smtp_tests::connect(
+        &server,
+        plain().with_reply_timeout(SHORT),
+    ))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::Timeout {
+                during: SmtpOp::Ehlo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(server.finish().await.client_hung_up);
+}
+
+/// The phase timeouts of `SmtpClientOptions::with_timeouts`, through `SmtpClient::connect_with`
+/// on a `TokioTransport`: here the wait for `354`.
+#[tokio::test]
+async fn stalled_data_times_out_with_client_options() {
+    let script = format!(
+        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nX: stall",
+        greet(&["PIPELINING"])
+    );
+    let server = ScriptServer::start(&script).await;
+    let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let timeouts = Timeouts {
+        data_init: SHORT,
+        ..Timeouts::default()
+    };
+    let options = SmtpClientOptions::new().with_timeouts(timeouts);
+    let mut client = bounded(SmtpClient::connect_with(
+        TokioTransport::plain(tcp),
+        CLIENT,
+        options,
+    ))
+    .await
+    .unwrap();
+    let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::Data,
+            after: SHORT
+        }
+    );
+    assert_eq!(client.state(), SessionState::Closed);
+    assert_eq!(bounded(client.noop()).await.unwrap_err(), err);
+    assert!(server.finish().await.client_hung_up);
+}
+
+#[tokio::test]
+async fn stalled_after_the_body_times_out() {
+    let script = format!(
+        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nX: stall",
+        greet(&["PIPELINING"])
+    );
+    let server = ScriptServer::start(&script).await;
+    // Only the wait for the final reply is short (via ConnectOptions::map_client_options).
+    let options = plain().map_client_options(|o| {
+        o.with_timeouts(Timeouts {
+            data_end: SHORT,
+            ..Timeouts::default()
+        })
+    });
+    let mut client = bounded(smtp_tests::connect(&server, options))
+        .await
+        .unwrap();
+    let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::DataEnd,
+            after: SHORT
+        }
+    );
+    assert_eq!(client.state(), SessionState::Closed);
+    let report = server.finish().await;
+    assert_eq!(report.bodies, [b"hi\r\n".to_vec()]);
+    assert!(report.client_hung_up);
+}
+
+#[tokio::test]
+async fn server_disconnect_after_the_body_is_connection_closed() {
+    let script = format!(
+        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nX: close",
+        greet(&["PIPELINING"])
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::Protocol(ProtocolError::ConnectionClosed {
+                during: SmtpOp::DataEnd
+            }) | SmtpError::Io {
+                during: SmtpOp::DataEnd,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient() || matches!(err, SmtpError::Protocol(_)));
+    assert_eq!(client.state(), SessionState::Closed);
+    server.finish().await;
+}
+
+/// The server hangs up right after `354` while a large body is still being written: a typed
+/// error (reset / broken pipe or connection closed), never a hang.
+#[tokio::test]
+async fn server_disconnect_in_the_middle_of_a_large_body() {
+    let script = format!(
+        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nX: close",
+        greet(&["PIPELINING"])
+    );
+    let server = ScriptServer::start(&script).await;
+    let mut client = bounded(smtp_tests::connect(
+        &server,
+        plain().with_reply_timeout(SHORT * 10),
+    ))
+    .await
+    .unwrap();
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+    let body = line.repeat(8 * 1024 * 1024 / line.len());
+    let err = bounded(client.send_mail("a@x.test", &["b@y.test"], &body))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::Io { .. } | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(client.state(), SessionState::Closed);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn connect_to_a_closed_port_is_io_during_connect() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let err = bounded(connect_plain("127.0.0.1", port, CLIENT))
+        .await
+        .unwrap_err();
+    match &err {
+        SmtpError::Io { during, error } => {
+            assert_eq!(*during, SmtpOp::Connect);
+            assert_eq!(error.kind, io::ErrorKind::ConnectionRefused, "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn invalid_ehlo_domain_is_refused_before_connecting() {
+    // A closed port: if the domain were not checked first, this would be an I/O error.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let err = bounded(plain().connect("127.0.0.1", port, "bad domain\r\nRSET"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::InvalidInput(InvalidInputError::Argument { .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn quit_after_a_fatal_error_only_closes() {
+    let server =
+        ScriptServer::start(&format!("{}C: NOOP\nS: 421 4.3.2 bye\nX: eof", greet(&[]))).await;
+    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    bounded(client.noop()).await.unwrap_err();
+    // No QUIT on the wire (X: eof is strict), and no error for closing a closed session.
+    bounded(client.quit()).await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn unsolicited_reply_is_not_taken_as_the_next_answer() {
+    // The server answers NOOP twice; the stray reply must not be read as the RSET reply.
+    let script = format!("{}C: NOOP\nS: 250 ok\nS: 250 surprise\nX: eof", greet(&[]));
+    let server = ScriptServer::start(&script).await;
+    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    bounded(client.noop()).await.unwrap();
+    let err = bounded(client.rset()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(client.state(), SessionState::Closed);
+    drop(client);
+    server.finish().await;
+}
+
+#[test]
+fn timeouts_constant_is_sane() {
+    // SHORT must stay far below the scripted server's idle bound, or timeout tests would race it.
+    assert!(SHORT * 5 < smtp_tests::server::IDLE);
+    assert!(SHORT >= Duration::from_millis(100));
+}
