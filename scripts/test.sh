@@ -26,6 +26,10 @@ cargo test --workspace
 step "fuzz targets: build and a short run of each (nightly, cargo fuzz)"
 ./scripts/fuzz-smoke.sh 100000
 
+step "smtp-io-tokio with the platform certificate store"
+cargo clippy -p smtp-io-tokio --features native-roots --all-targets --quiet -- -D warnings
+cargo test -p smtp-io-tokio --features native-roots --lib --quiet
+
 step "smtp-proto without the optional SASL features"
 cargo test -p smtp-proto --no-default-features --features client --lib --quiet
 

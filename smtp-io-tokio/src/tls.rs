@@ -24,6 +24,8 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trust {
     WebPki,
+    #[cfg(feature = "native-roots")]
+    Native,
     CustomCa,
     Insecure,
     Rustls,
@@ -65,6 +67,33 @@ impl TlsConfig {
             config: Arc::new(with_roots(roots)),
             trust: Trust::WebPki,
         }
+    }
+
+    /// Trust the operating system's certificate store (on Linux the CA bundle OpenSSL uses;
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` override it), with the host name checked. Needs the
+    /// `native-roots` feature.
+    ///
+    /// Fails with `NotFound` when no usable certificate is found; certificates that do not parse
+    /// are skipped.
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots() -> io::Result<TlsConfig> {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(found.certs);
+        if roots.is_empty() {
+            let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no usable certificate in the platform store ({})",
+                    why.join("; ")
+                ),
+            ));
+        }
+        Ok(TlsConfig {
+            config: Arc::new(with_roots(roots)),
+            trust: Trust::Native,
+        })
     }
 
     /// Trust only the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks), with the
@@ -221,6 +250,15 @@ mod tests {
         assert!(server_name("127.0.0.1").is_ok());
         assert!(server_name("[::1]").is_ok());
         assert!(server_name("bad host").is_err());
+    }
+
+    #[cfg(feature = "native-roots")]
+    #[test]
+    fn native_roots_load_the_system_store_or_say_why() {
+        match TlsConfig::native_roots() {
+            Ok(config) => assert!(format!("{config:?}").contains("Native")),
+            Err(e) => assert!(e.to_string().contains("platform store"), "{e}"),
+        }
     }
 
     #[test]
