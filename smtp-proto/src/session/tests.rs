@@ -478,6 +478,7 @@ fn auth_rejected_keeps_reply_and_allows_retry() {
     });
 }
 
+#[cfg(feature = "xoauth2")]
 #[test]
 fn xoauth2_error_challenge_is_answered_with_an_empty_line() {
     both_ways(config, |h| {
@@ -505,6 +506,7 @@ fn xoauth2_error_challenge_is_answered_with_an_empty_line() {
     });
 }
 
+#[cfg(feature = "oauthbearer")]
 #[test]
 fn oauthbearer_error_challenge_is_answered_with_ctrl_a() {
     both_ways(config, |h| {
