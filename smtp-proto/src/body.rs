@@ -29,15 +29,17 @@ struct LineState {
 }
 
 impl LineState {
-    /// Encode `chunk` into `out`; with `STUFF` a `.` at the start of a line is doubled.
+    /// Encode `chunk` into `out`; with `STUFF` a `.` at the start of a line is doubled. Returns
+    /// how many dots were inserted.
     ///
     /// Every byte of `chunk` is copied at most once: the output is built from whole runs of the
     /// input (already-correct CRLFs included) plus the few inserted bytes.
     #[inline]
-    fn encode<const STUFF: bool>(&mut self, chunk: &[u8], out: &mut BytesMut) {
+    fn encode<const STUFF: bool>(&mut self, chunk: &[u8], out: &mut BytesMut) -> usize {
         if chunk.is_empty() {
-            return;
+            return 0;
         }
+        let mut dots = 0usize;
         // Common case: nothing to change, so the output is the input plus the odd extra byte.
         out.reserve(chunk.len() + 2);
 
@@ -63,13 +65,14 @@ impl LineState {
                 // Copy up to the dot, add one more; the original dot stays in the next run.
                 out.extend_from_slice(rest.get(run..pos).unwrap_or_default());
                 out.extend_from_slice(b".");
+                dots += 1;
                 run = pos;
             }
             let Some(offset) = memchr::memchr2(b'\r', b'\n', tail) else {
                 out.extend_from_slice(rest.get(run..).unwrap_or_default());
                 // Anything after the last line break means we stop mid-line.
                 self.mid_line = !tail.is_empty() || !at_start;
-                return;
+                return dots;
             };
             let hit = pos + offset;
             let before = rest.get(run..hit).unwrap_or_default();
@@ -81,7 +84,7 @@ impl LineState {
                     out.extend_from_slice(before);
                     self.pending_cr = true;
                     self.mid_line = false;
-                    return;
+                    return dots;
                 }
                 // A bare CR, or a bare LF (an LF after a CR was taken with the CR above, and one
                 // after a held CR was swallowed on entry): replace it with CRLF.
@@ -126,10 +129,16 @@ impl DotStuffer {
 
     /// Encode one chunk of the message, appending to `out`. A CR at the end of the chunk is held
     /// until the next byte shows whether it starts a CRLF.
-    pub fn encode(&mut self, chunk: &[u8], out: &mut BytesMut) {
+    ///
+    /// Returns how many bytes of the *message* this call wrote: the output it appended minus the
+    /// dots it inserted, i.e. the chunk's contribution to the normalised body (what `SIZE`
+    /// measures and what the server stores).
+    pub fn encode(&mut self, chunk: &[u8], out: &mut BytesMut) -> usize {
         let before = out.len();
-        self.state.encode::<true>(chunk, out);
-        self.count(out.len().saturating_sub(before));
+        let dots = self.state.encode::<true>(chunk, out);
+        let appended = out.len().saturating_sub(before);
+        self.count(appended);
+        appended.saturating_sub(dots)
     }
 
     /// End the message: flush a held CR (as CRLF), add CRLF if the body did not end with one,
@@ -447,6 +456,21 @@ mod tests {
         fn unstuffing_gives_back_the_normalized_body(body in body_strategy(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
             let wire = stuff_chunks(&split(&body, &cuts));
             prop_assert_eq!(unstuff(&wire), reference_normalize(&body));
+        }
+
+        #[test]
+        fn encode_reports_message_bytes_without_stuffed_dots(body in body_strategy(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let mut stuffer = DotStuffer::new();
+            let mut out = BytesMut::new();
+            let mut reported = 0u64;
+            for chunk in split(&body, &cuts) {
+                reported += stuffer.encode(chunk, &mut out) as u64;
+            }
+            let before = out.len();
+            stuffer.finish(&mut out);
+            // `finish` adds at most a CRLF of message bytes, then the terminator.
+            reported += (out.len() - before - TERMINATOR.len()) as u64;
+            prop_assert_eq!(reported, normalized_len(&body));
         }
 
         #[test]

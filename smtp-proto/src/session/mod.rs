@@ -781,11 +781,9 @@ impl Session {
             return Err(self.wrong_state(SmtpOp::DataEnd));
         };
         let written = match mode {
-            BodyMode::Data => {
-                let before = self.out.len();
-                self.stuffer.encode(chunk, &mut self.out);
-                self.out.len() - before
-            }
+            // Count the message bytes, not the stuffed dots: the outcome's size is what the
+            // server stores, the same for DATA and BDAT.
+            BodyMode::Data => self.stuffer.encode(chunk, &mut self.out),
             BodyMode::BdatWhole { size } => {
                 if failed && !header {
                     return Ok(());
@@ -1160,8 +1158,25 @@ impl Session {
 
     fn on_reply(&mut self, reply: Reply) {
         let Some(InFlight { what, bytes }) = self.pending.pop_front() else {
-            let state = self.state;
-            self.fail(ProtocolError::UnsolicitedReply { state }.into());
+            if let Some(t) = &self.config.transcript {
+                t.server(&reply);
+            }
+            let in_body = self
+                .txn
+                .as_ref()
+                .is_some_and(|t| matches!(t.phase, Phase::Body | Phase::Finishing));
+            let err = if in_body && !reply.code().is_positive() {
+                // A refusal while the body is still being sent (some servers judge a message
+                // before its end): report it as the message's refusal, with the server's text.
+                // The framing is now unknown, so the session still closes.
+                ProtocolError::UnexpectedCode {
+                    during: SmtpOp::DataEnd,
+                    reply,
+                }
+            } else {
+                ProtocolError::UnsolicitedReply { state: self.state }
+            };
+            self.fail(err.into());
             return;
         };
         self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);

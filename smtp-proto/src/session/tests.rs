@@ -848,6 +848,33 @@ fn chunking_sends_bdat_last_in_the_same_flight() {
     });
 }
 
+/// The outcome's size counts message bytes (what the server stores), never the dots added by
+/// stuffing: a streamed DATA body and the same body by BDAT report the same size.
+#[test]
+fn streamed_data_size_excludes_stuffed_dots() {
+    let mut h = Harness::new(config());
+    h.run("S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 PIPELINING");
+    h.take_events();
+    let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
+    h.session
+        .start_mail(
+            env,
+            BodyInfo::Streamed { size_hint: None },
+            &MessageOptions::default(),
+        )
+        .unwrap();
+    h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go");
+    h.session.send_body(b".a\n..b\r").unwrap();
+    h.session.send_body(b"\n.").unwrap();
+    h.session.finish_body().unwrap();
+    assert_eq!(h.transmitted(), "..a\r\n...b\r\n..\r\n.\r\n");
+    h.feed(b"250 queued\r\n");
+    let body: &[u8] = b".a\n..b\r\n.";
+    let size = h.sent().size;
+    assert_eq!(size, crate::body::normalized_len(body));
+    assert_eq!(size, 12);
+}
+
 #[test]
 fn streamed_bdat_chunks_are_windowed() {
     let mut h = Harness::new(SessionConfig {
@@ -1096,6 +1123,55 @@ fn eof_mid_data_is_connection_closed() {
             during: SmtpOp::DataEnd
         })
     );
+}
+
+/// A server that refuses the message while the body is still being sent (Postfix's smtp-sink
+/// with `-A`, or a filter that judges the first bytes) must surface as that refusal, with its
+/// code and text, not as a generic protocol error.
+#[test]
+fn refusal_during_the_body_is_reported_as_the_message_refusal() {
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
+            .unwrap();
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example> SIZE=7
+            C: RCPT TO:<b@y.example>
+            C: DATA
+            S: 250 ok
+            S: 250 ok
+            S: 354 go ahead
+            S: 550 5.7.1 message refused
+            ",
+        );
+        match h.failure() {
+            SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
+                assert_eq!(during, SmtpOp::DataEnd);
+                assert_eq!(reply.code().get(), 550);
+                assert!(reply.text().contains("message refused"), "{reply:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h.session.state(), SessionState::Closed);
+        // Nothing more goes out: not the body, not a terminator.
+        assert!(h.session.send_body(b"more").is_err());
+        assert_eq!(h.transmitted(), "");
+    });
+}
+
+/// A positive reply nobody asked for during the body is still a protocol violation.
+#[test]
+fn positive_reply_during_the_body_is_unsolicited() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_FULL);
+    h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
+        .unwrap();
+    h.run("C: MAIL FROM:<a@x.example> SIZE=7\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go ahead\nS: 250 early");
+    assert!(matches!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
+    ));
 }
 
 #[test]
