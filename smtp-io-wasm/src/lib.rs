@@ -1,1 +1,181 @@
-//! placeholder
+//! # smtp-io-wasm: an SMTP client for Cloudflare Workers
+//!
+//! The [`smtp_proto`] engine and its async `SmtpClient`, driven over a socket from `connect()` of
+//! `cloudflare:sockets` (bound directly with `wasm-bindgen`; no `worker` crate needed), with
+//! implicit TLS (`secureTransport: "on"`) or STARTTLS (`secureTransport: "starttls"`, then
+//! `startTls()`). The engine's reply timeouts run on the runtime's `setTimeout`.
+//!
+//! The socket and timer parts exist only on `wasm32-unknown-unknown` (the target Workers run).
+//! On other targets the crate holds its host-side parts: [`TlsMode`], [`ConnectOptions`],
+//! [`check_port`] and the re-exports, so a workspace that contains it still builds and tests on
+//! the host.
+//!
+//! Every name of the client API is re-exported here, so one `use` line is enough:
+//!
+//! ```ignore
+//! use smtp_io_wasm::{SmtpError, connect_starttls};
+//!
+//! async fn send() -> Result<(), SmtpError> {
+//!     let mut client = connect_starttls("smtp.example.com", 587, "worker.example.com").await?;
+//!     client.login("me@example.com", "app-password").await?;
+//!     let outcome = client
+//!         .send_mail(
+//!             "me@example.com",
+//!             &["you@example.org"],
+//!             "From: me@example.com\r\nTo: you@example.org\r\nSubject: hi\r\n\r\nHello!\r\n",
+//!         )
+//!         .await?;
+//!     client.quit().await?;
+//!     let _ = outcome.queue_id;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A whole Worker (an HTTP endpoint that sends a message and answers with the outcome as JSON,
+//! streaming a raw request body as the message) is in `examples/worker` of this crate's
+//! repository; see the README.
+//!
+//! ## Port 25
+//!
+//! Cloudflare blocks outbound connections to port 25 from Workers. The connect helpers refuse it
+//! up front with [`SmtpError::InvalidInput`] (see [`check_port`]); send through a submission
+//! server on 587 (STARTTLS) or 465 (implicit TLS).
+//!
+//! ## Errors
+//!
+//! A failure of the runtime (connect refused, connection reset, TLS failure) is
+//! [`SmtpError::Io`] with the operation it happened in and the runtime's message. The runtime
+//! reports TLS failures late: an untrusted certificate shows up as an I/O error on the first read
+//! after the handshake starts (the greeting for implicit TLS, the `opened` promise or the EHLO
+//! after STARTTLS), with a generic message.
+
+mod options;
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod body;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod sys;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod transport;
+
+pub use options::{BLOCKED_PORT, ConnectOptions, TlsMode, check_port};
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use body::ReadableStreamBody;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use transport::{Sleep, WorkersTransport, sleep};
+
+pub use smtp_proto::{
+    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BoundedPolicy,
+    Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field, InvalidInputError, IoError,
+    MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError, Protocol, ProtocolError,
+    RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode, ReplyLimits, Secret,
+    SendOutcome, SessionConfig, SessionState, SliceBody, SmtpClientOptions, SmtpError, SmtpOp,
+    StartTlsCapable, Timeouts, TranscriptSink, Transport, Use,
+};
+
+/// The client type this crate produces (over `WorkersTransport` by default on the Workers
+/// target).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub type SmtpClient<T = WorkersTransport> = smtp_proto::SmtpClient<T>;
+
+/// The client type (on this target without a default transport: the Workers socket exists only
+/// on `wasm32-unknown-unknown`).
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub type SmtpClient<T> = smtp_proto::SmtpClient<T>;
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod connect {
+    use core::pin::pin;
+
+    use super::*;
+
+    impl ConnectOptions {
+        /// Open a socket to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
+        /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login`
+        /// or `send_mail`.
+        ///
+        /// Errors: port 25 is [`SmtpError::InvalidInput`] before any I/O; a connect failure is
+        /// [`SmtpError::Io`] during [`SmtpOp::Connect`] ([`SmtpError::Timeout`] when the connect
+        /// timeout ran out); a TLS failure is [`SmtpError::Io`] (see the crate docs on when it
+        /// shows).
+        pub async fn connect(
+            self,
+            host: &str,
+            port: u16,
+            ehlo_domain: &str,
+        ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
+            // Validate everything local before touching the network.
+            smtp_proto::command::Domain::new(ehlo_domain)?;
+            self.check_port(port)?;
+            let open = pin!(WorkersTransport::open(host, port, self.mode));
+            let transport = match transport::race(open, sleep(self.connect_timeout)).await {
+                Some(Ok(t)) => t,
+                Some(Err(e)) => {
+                    return Err(SmtpError::io(SmtpOp::Connect, e.kind(), e.to_string()));
+                }
+                None => {
+                    return Err(SmtpError::Timeout {
+                        during: SmtpOp::Connect,
+                        after: self.connect_timeout,
+                    });
+                }
+            };
+            match self.mode {
+                TlsMode::None => {
+                    smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, self.client).await
+                }
+                TlsMode::StartTls => {
+                    smtp_proto::SmtpClient::connect_starttls_with(
+                        transport,
+                        ehlo_domain,
+                        self.client,
+                    )
+                    .await
+                }
+                TlsMode::Implicit => {
+                    let options = self.client.with_implicit_tls(true);
+                    smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, options).await
+                }
+            }
+        }
+    }
+
+    /// Connect with implicit TLS (SMTPS, usually port 465).
+    pub async fn connect_smtps(
+        host: &str,
+        port: u16,
+        ehlo_domain: &str,
+    ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
+        ConnectOptions::new(TlsMode::Implicit)
+            .connect(host, port, ehlo_domain)
+            .await
+    }
+
+    /// Connect in plaintext and upgrade with STARTTLS (usually port 587). Fails closed when the
+    /// server does not offer STARTTLS.
+    pub async fn connect_starttls(
+        host: &str,
+        port: u16,
+        ehlo_domain: &str,
+    ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
+        ConnectOptions::new(TlsMode::StartTls)
+            .connect(host, port, ehlo_domain)
+            .await
+    }
+
+    /// Connect **without any encryption**. Passwords and mail cross the network readable: only
+    /// for loopback test servers and trusted relays.
+    pub async fn connect_plain(
+        host: &str,
+        port: u16,
+        ehlo_domain: &str,
+    ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
+        ConnectOptions::new(TlsMode::None)
+            .connect(host, port, ehlo_domain)
+            .await
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use connect::{connect_plain, connect_smtps, connect_starttls};

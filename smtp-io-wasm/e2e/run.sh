@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# End-to-end test of smtp-io-wasm: build the example Worker, run it in workerd (through
+# Miniflare's API) and send mail through a loopback SMTP server (plain, STARTTLS, implicit TLS,
+# AUTH, refused recipient, dropped connection, timeout, port 25, bad certificate).
+#
+# Installs what it needs, idempotently, from package registries only:
+#   rustup target wasm32-unknown-unknown; wasm-bindgen-cli at the exact version of the
+#   wasm-bindgen crate in examples/worker/Cargo.lock (cargo install); miniflare from
+#   e2e/package-lock.json (npm ci). Needs: rustup/cargo, node >= 20 with npm, openssl.
+#
+# Usage: smtp-io-wasm/e2e/run.sh          (exit status 0 only when every check passed)
+# Env:   CARGO_TARGET_DIR  where the Worker is built (default examples/worker/target)
+#        E2E_WORK          scratch folder (default e2e/work; wiped for each run)
+set -euo pipefail
+
+E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CRATE="$(dirname "$E2E")"
+EXAMPLE="$CRATE/examples/worker"
+WORK="${E2E_WORK:-$E2E/work}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$EXAMPLE/target}"
+
+step() { printf '\n== %s\n' "$*"; }
+die() { printf '\nE2E FAILED: %s\n' "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed ($2)"; }
+
+need cargo "install Rust with rustup: https://rustup.rs"
+need rustup "install Rust with rustup: https://rustup.rs"
+need node "install Node.js 20 or newer"
+need npm "install npm (comes with Node.js)"
+need openssl "install the openssl command-line tool (apt-get install openssl)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || die "Node.js 20 or newer is needed (found $(node --version))"
+
+SECONDS=0
+
+step "Rust target wasm32-unknown-unknown"
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "already installed"
+else
+  rustup target add wasm32-unknown-unknown
+fi
+
+step "wasm-bindgen-cli (must equal the wasm-bindgen crate in the lockfile)"
+LOCK="$EXAMPLE/Cargo.lock"
+[ -f "$LOCK" ] || die "$LOCK is missing (it pins wasm-bindgen; restore it from git)"
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$LOCK")"
+[ -n "$WB_VERSION" ] || die "no wasm-bindgen entry in $LOCK"
+have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+if [ "$have" = "$WB_VERSION" ]; then
+  echo "wasm-bindgen $WB_VERSION already installed"
+else
+  echo "installing wasm-bindgen-cli $WB_VERSION (found: ${have:-none}); a few minutes on 2 cores"
+  # Not --locked: the CLI's own lockfile pins a crate version the registry no longer serves.
+  cargo install wasm-bindgen-cli --version "$WB_VERSION" --force
+  have="$(wasm-bindgen --version | awk '{print $2}')"
+  [ "$have" = "$WB_VERSION" ] || die "wasm-bindgen on PATH is $have, not $WB_VERSION (is ~/.cargo/bin first on PATH?)"
+fi
+
+step "npm packages (pinned in e2e/package-lock.json)"
+want_mf="$(node -p 'require(process.argv[1]).packages["node_modules/miniflare"].version' "$E2E/package-lock.json")"
+have_mf="$(node -p 'try { require(process.argv[1]).version } catch { "" }' "$E2E/node_modules/miniflare/package.json" 2>/dev/null || true)"
+if [ "$have_mf" = "$want_mf" ]; then
+  echo "miniflare $want_mf already installed"
+else
+  (cd "$E2E" && npm ci --no-audit --no-fund)
+fi
+
+step "build the example Worker (release, opt-level s, LTO, 1 codegen unit)"
+CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --lib --locked \
+  --target wasm32-unknown-unknown --manifest-path "$EXAMPLE/Cargo.toml"
+RAW_WASM="$TARGET_DIR/wasm32-unknown-unknown/release/smtp_worker_example.wasm"
+rm -rf "$WORK"
+mkdir -p "$WORK/worker"
+wasm-bindgen --target module --out-dir "$WORK/worker/build" --out-name index "$RAW_WASM"
+# workerd takes a default import of a compiled wasm module, not the source-phase import.
+sed -i 's/^import source wasmModule from /import wasmModule from /' "$WORK/worker/build/index.js"
+grep -q '^import wasmModule from ' "$WORK/worker/build/index.js" \
+  || die "unexpected wasm-bindgen output: no wasm module import to rewrite in index.js"
+cp "$EXAMPLE/entry.mjs" "$WORK/worker/entry.mjs"
+WASM="$WORK/worker/build/index_bg.wasm"
+printf 'Worker .wasm: %s bytes raw, %s bytes gzip -9\n' "$(wc -c <"$WASM")" "$(gzip -9c "$WASM" | wc -c)"
+
+step "test CA and a certificate for localhost"
+(
+  cd "$WORK"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=smtp-io-wasm e2e test CA" -keyout ca.key -out ca.pem \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+  printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile server.ext -out server.pem 2>/dev/null
+) || die "could not create the test certificates with openssl"
+echo "done"
+
+step "run the Worker in workerd (Miniflare) against the loopback SMTP server"
+# Replaces any NODE_EXTRA_CA_CERTS of the environment: only the test CA is needed here.
+NODE_EXTRA_CA_CERTS="$WORK/ca.pem" node "$E2E/test.mjs" "$WORK" \
+  || die "some end-to-end checks failed (see above)"
+
+printf '\nE2E PASSED in %ss\n' "$SECONDS"

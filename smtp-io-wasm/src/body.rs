@@ -1,0 +1,115 @@
+//! [`ReadableStreamBody`]: a JavaScript `ReadableStream` of bytes as a streamed message body.
+
+use std::fmt;
+use std::io;
+
+use smtp_proto::MessageBody;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::sys::{self, ReadableStream};
+use crate::transport::ChunkReader;
+
+/// A message body read from a JavaScript `ReadableStream` of `Uint8Array` chunks (for example
+/// the body of the `Request` a Worker received), so a Worker can forward a message of any size
+/// without holding it in memory.
+///
+/// The stream must carry a complete RFC 5322 message (headers, blank line, body); the client
+/// normalises line endings to CRLF and dot-stuffs it on the way out.
+///
+/// ```ignore
+/// // In a fetch handler, `request` being the incoming web_sys::Request (or any JS object with a
+/// // `body` stream):
+/// let stream = request.body().expect("a message in the request body");
+/// let mut body = ReadableStreamBody::new(stream)?;
+/// client.send_mail_stream("me@example.com", &["you@example.org"], &mut body).await?;
+/// ```
+///
+/// The example Worker (`examples/worker`) does exactly this for a `POST` whose body is not JSON.
+pub struct ReadableStreamBody {
+    reader: Option<ChunkReader>,
+    chunk_size: usize,
+    size_hint: Option<u64>,
+}
+
+impl fmt::Debug for ReadableStreamBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadableStreamBody")
+            .field("chunk_size", &self.chunk_size)
+            .field("size_hint", &self.size_hint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadableStreamBody {
+    /// A body over `stream` (a `ReadableStream`, given as any JS value: a `web_sys` or `worker`
+    /// stream type converts with `.into()`), read 8 KiB at a time, of unknown size.
+    ///
+    /// Takes the stream's lock: fails when the value has no `getReader()` or the stream is
+    /// already locked or consumed.
+    pub fn new(stream: impl Into<JsValue>) -> io::Result<ReadableStreamBody> {
+        let stream: JsValue = stream.into();
+        if !stream.is_object() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the message body is not a ReadableStream",
+            ));
+        }
+        let reader = stream
+            .unchecked_into::<ReadableStream>()
+            .get_reader()
+            .map_err(|e| sys::io_error("opening the message body stream", &e))?;
+        Ok(ReadableStreamBody {
+            reader: Some(ChunkReader::new(reader)),
+            chunk_size: 8 * 1024,
+            size_hint: None,
+        })
+    }
+
+    /// Read `bytes` at a time (at least 1). Chunks larger than this from the stream are handed
+    /// out in pieces.
+    pub fn with_chunk_size(mut self, bytes: usize) -> ReadableStreamBody {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// Declare the body's size (e.g. from `Content-Length`): sent as `SIZE=` and checked
+    /// against the server's limit before any command.
+    pub fn with_size_hint(mut self, bytes: u64) -> ReadableStreamBody {
+        self.size_hint = Some(bytes);
+        self
+    }
+}
+
+impl MessageBody for ReadableStreamBody {
+    async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(0);
+        };
+        let n = reader.read(buf, "the message body").await?;
+        if n == 0 {
+            // The end: give the (now closed) stream's lock back.
+            if let Some(reader) = self.reader.take() {
+                reader.release();
+            }
+        }
+        Ok(n)
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.size_hint
+    }
+}
+
+impl Drop for ReadableStreamBody {
+    fn drop(&mut self) {
+        // Abandoned before its end (the send failed): cancel the source instead of leaving it
+        // half read and locked.
+        if let Some(reader) = self.reader.take() {
+            reader.cancel();
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! What a connection needs before it exists: the TLS mode, the connect options and the port
+//! check. Compiled on every target, so it is tested on the host.
+
+use core::time::Duration;
+
+use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
+use smtp_proto::{SmtpClientOptions, SmtpError, Timeouts};
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// TLS from the first byte (SMTPS, port 465; `secureTransport: "on"`). Recommended by
+    /// RFC 8314.
+    Implicit,
+    /// Plain TCP, then STARTTLS before anything else (submission on 587;
+    /// `secureTransport: "starttls"`, then `startTls()`). Fails closed: without STARTTLS nothing
+    /// is sent in plaintext.
+    StartTls,
+    /// No TLS at all: everything, passwords included, crosses the network readable. Only for
+    /// loopback test servers (`wrangler dev`, Miniflare) and trusted relays.
+    None,
+}
+
+impl TlsMode {
+    /// The usual port for this mode: 465, 587, or 2525 for plaintext (the usual alternative to
+    /// port 25, which Workers cannot reach).
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsMode::Implicit => 465,
+            TlsMode::StartTls => 587,
+            TlsMode::None => 2525,
+        }
+    }
+}
+
+/// The port Cloudflare blocks for outbound connections from Workers.
+pub const BLOCKED_PORT: u16 = 25;
+
+/// Refuse port 25 before connecting: Cloudflare blocks outbound connections to it from Workers
+/// in production (`connect()` would fail later and less clearly). Use 587 (STARTTLS) or 465
+/// (implicit TLS) of a submission server instead.
+///
+/// The error is [`SmtpError::InvalidInput`] (not transient: retrying cannot help). Every other
+/// port passes, so loopback tests use any other port.
+///
+/// ```
+/// use smtp_io_wasm::{SmtpError, check_port};
+///
+/// assert!(check_port(587).is_ok());
+/// assert!(matches!(check_port(25), Err(SmtpError::InvalidInput(_))));
+/// ```
+pub fn check_port(port: u16) -> Result<(), SmtpError> {
+    if port == BLOCKED_PORT {
+        return Err(InvalidInputError::Argument {
+            field: Field::Parameter,
+            reason: ArgumentError::Syntax(
+                "port 25 is blocked for outbound connections from Cloudflare Workers; use a \
+                 submission port: 587 (STARTTLS) or 465 (implicit TLS)",
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// How to open a connection: TLS mode, connect timeout, and the client's options.
+///
+/// The defaults: 30 s to open the socket, RFC 5321 reply timeouts (enforced with the runtime's
+/// `setTimeout`), certificates checked by the runtime against its roots and the host name, and
+/// port 25 refused.
+///
+/// ```
+/// use std::time::Duration;
+/// use smtp_io_wasm::{BoundedPolicy, ConnectOptions, SmtpClientOptions, TlsMode};
+///
+/// let options = ConnectOptions::new(TlsMode::StartTls)
+///     .with_connect_timeout(Duration::from_secs(10))
+///     .with_reply_timeout(Duration::from_secs(20))
+///     .map_client_options(|o| o.with_policy(Box::new(BoundedPolicy::new().max_recipients(20))));
+/// assert_eq!(options.mode(), TlsMode::StartTls);
+/// // In a Worker: options.connect("smtp.example.com", 587, "worker.example.com").await?
+/// ```
+#[derive(Debug)]
+pub struct ConnectOptions {
+    pub(crate) mode: TlsMode,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) allow_port_25: bool,
+    pub(crate) client: SmtpClientOptions,
+}
+
+impl ConnectOptions {
+    /// Defaults for `mode`.
+    pub fn new(mode: TlsMode) -> ConnectOptions {
+        ConnectOptions {
+            mode,
+            connect_timeout: Duration::from_secs(30),
+            allow_port_25: false,
+            client: SmtpClientOptions::new(),
+        }
+    }
+
+    /// The TLS mode.
+    pub fn mode(&self) -> TlsMode {
+        self.mode
+    }
+
+    /// The longest opening the socket may take.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectOptions {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The same per-reply timeout for every phase.
+    pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
+        self.map_client_options(|o| o.with_timeouts(Timeouts::uniform(timeout)))
+    }
+
+    /// The client's options (policy, audit sink, transcript, reply timeouts, extensions).
+    pub fn with_client_options(mut self, options: SmtpClientOptions) -> ConnectOptions {
+        self.client = options;
+        self
+    }
+
+    /// Change the client's options in place, keeping the others.
+    pub fn map_client_options(
+        mut self,
+        f: impl FnOnce(SmtpClientOptions) -> SmtpClientOptions,
+    ) -> ConnectOptions {
+        self.client = f(self.client);
+        self
+    }
+
+    /// Let port 25 through [`check_port`]: only for workerd run outside Cloudflare's network
+    /// (self-hosted, or local with a relay on 25). On Cloudflare the connection would fail.
+    pub fn allow_port_25(mut self, allow: bool) -> ConnectOptions {
+        self.allow_port_25 = allow;
+        self
+    }
+
+    /// Check the port against the rule above (and the override).
+    pub fn check_port(&self, port: u16) -> Result<(), SmtpError> {
+        if self.allow_port_25 {
+            Ok(())
+        } else {
+            check_port(port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_25_is_refused_before_connecting() {
+        let err = check_port(25).unwrap_err();
+        assert!(matches!(err, SmtpError::InvalidInput(_)), "{err:?}");
+        assert!(!err.is_transient());
+        let text = err.to_string();
+        assert!(text.contains("port 25") && text.contains("587"), "{text}");
+        for port in [2525, 587, 465, 1025, 0, 65535] {
+            assert!(check_port(port).is_ok(), "{port}");
+        }
+    }
+
+    #[test]
+    fn port_25_override() {
+        let options = ConnectOptions::new(TlsMode::None);
+        assert!(options.check_port(25).is_err());
+        let options = options.allow_port_25(true);
+        assert!(options.check_port(25).is_ok());
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(TlsMode::Implicit.default_port(), 465);
+        assert_eq!(TlsMode::StartTls.default_port(), 587);
+        assert_ne!(TlsMode::None.default_port(), BLOCKED_PORT);
+        let options = ConnectOptions::new(TlsMode::Implicit);
+        assert_eq!(options.mode(), TlsMode::Implicit);
+        assert_eq!(options.connect_timeout, Duration::from_secs(30));
+    }
+}

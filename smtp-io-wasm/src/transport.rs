@@ -1,0 +1,485 @@
+//! [`WorkersTransport`]: a `cloudflare:sockets` socket as the client's [`Transport`], and the
+//! runtime timer ([`Sleep`]).
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+use std::fmt;
+use std::io;
+
+use js_sys::{Promise, Reflect, Uint8Array};
+use smtp_proto::{StartTlsCapable, Transport};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::TlsMode;
+use crate::sys::{self, ReadableStreamDefaultReader, Socket, WritableStreamDefaultWriter};
+
+/// Reads from a `ReadableStream` reader, cancel-safe, keeping the part of a chunk that did not
+/// fit in the caller's buffer.
+///
+/// A read dropped before it completes (the client does that when a timeout fires) leaves its
+/// promise here; the next read awaits the same promise, so no chunk is ever lost.
+pub(crate) struct ChunkReader {
+    reader: ReadableStreamDefaultReader,
+    pending: Option<JsFuture>,
+    rest: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ChunkReader {
+    pub(crate) fn new(reader: ReadableStreamDefaultReader) -> ChunkReader {
+        ChunkReader {
+            reader,
+            pending: None,
+            rest: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+
+    /// Bytes received but not yet handed out.
+    pub(crate) fn buffered(&self) -> usize {
+        self.rest.len() - self.pos
+    }
+
+    /// True while a `read()` promise is outstanding.
+    pub(crate) fn read_in_flight(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Read into `buf`; `Ok(0)` at the end of the stream. `what` names the stream in errors.
+    pub(crate) async fn read(&mut self, buf: &mut [u8], what: &str) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.pos < self.rest.len() {
+                let n = buf.len().min(self.rest.len() - self.pos);
+                buf[..n].copy_from_slice(&self.rest[self.pos..self.pos + n]);
+                self.pos += n;
+                if self.pos == self.rest.len() {
+                    self.rest.clear();
+                    self.pos = 0;
+                }
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            if self.pending.is_none() {
+                let promise = self
+                    .reader
+                    .read()
+                    .map_err(|e| sys::io_error(&format!("reading {what}"), &e))?;
+                self.pending = Some(JsFuture::from(promise));
+            }
+            let result = match self.pending.as_mut() {
+                Some(pending) => pending.await,
+                None => continue,
+            };
+            self.pending = None;
+            let result = result.map_err(|e| sys::io_error(&format!("reading {what}"), &e))?;
+            let done = Reflect::get(&result, &JsValue::from_str("done"))
+                .map(|d| d.is_truthy())
+                .unwrap_or(true);
+            if done {
+                self.done = true;
+                return Ok(0);
+            }
+            let value = Reflect::get(&result, &JsValue::from_str("value"))
+                .map_err(|e| sys::io_error(&format!("reading {what}"), &e))?;
+            let Some(chunk) = value.dyn_ref_uint8array() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("reading {what}: the stream gave a chunk that is not a Uint8Array"),
+                ));
+            };
+            let len = chunk.length() as usize;
+            if len == 0 {
+                continue;
+            }
+            let n = buf.len().min(len);
+            chunk.subarray(0, n as u32).copy_to(&mut buf[..n]);
+            if n < len {
+                self.rest.resize(len - n, 0);
+                chunk.subarray(n as u32, len as u32).copy_to(&mut self.rest);
+                self.pos = 0;
+            }
+            return Ok(n);
+        }
+    }
+
+    /// Give the stream's lock back (a pending read, if any, is abandoned).
+    pub(crate) fn release(self) {
+        let _ = self.reader.release_lock();
+    }
+
+    /// Cancel the stream (best effort) and give its lock back.
+    pub(crate) fn cancel(self) {
+        if let Ok(p) = self.reader.cancel() {
+            settle_quietly(p);
+        }
+        let _ = self.reader.release_lock();
+    }
+}
+
+/// `dyn_ref` for `Uint8Array` without importing `JsCast` at every call site.
+trait AsUint8Array {
+    fn dyn_ref_uint8array(&self) -> Option<&Uint8Array>;
+}
+
+impl AsUint8Array for JsValue {
+    fn dyn_ref_uint8array(&self) -> Option<&Uint8Array> {
+        use wasm_bindgen::JsCast;
+        self.dyn_ref::<Uint8Array>()
+    }
+}
+
+struct Streams {
+    socket: Socket,
+    reader: ChunkReader,
+    writer: WritableStreamDefaultWriter,
+}
+
+impl Streams {
+    fn of(socket: Socket) -> io::Result<Streams> {
+        let reader = socket
+            .readable()
+            .and_then(|r| r.get_reader())
+            .map_err(|e| sys::io_error("opening the socket's readable stream", &e))?;
+        let writer = socket
+            .writable()
+            .and_then(|w| w.get_writer())
+            .map_err(|e| sys::io_error("opening the socket's writable stream", &e))?;
+        Ok(Streams {
+            socket,
+            reader: ChunkReader::new(reader),
+            writer,
+        })
+    }
+}
+
+/// A connection to an SMTP server from a Cloudflare Worker: a socket from `connect()` of
+/// `cloudflare:sockets`, plain, TLS from the start (`secureTransport: "on"`), or plain with a
+/// later in-place upgrade (`secureTransport: "starttls"`).
+///
+/// It implements [`Transport`] (read, write, close, and the timer: [`Sleep`], a `setTimeout`
+/// promise) and [`StartTlsCapable`] (the socket's `startTls()`). The runtime checks the server's
+/// certificate against the platform's roots and the host name that was dialled; there is no way
+/// to turn that off, and none is needed.
+///
+/// Reads are cancel-safe: a read dropped by a timeout keeps its promise, and the next read picks
+/// up its result.
+pub struct WorkersTransport {
+    streams: Option<Streams>,
+    mode: TlsMode,
+    upgraded: bool,
+    host: String,
+    port: u16,
+}
+
+impl fmt::Debug for WorkersTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkersTransport")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("mode", &self.mode)
+            .field("tls_active", &self.is_tls())
+            .finish_non_exhaustive()
+    }
+}
+
+fn broken() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the socket is closed (or was lost in a failed TLS upgrade)",
+    )
+}
+
+impl WorkersTransport {
+    /// Open a socket to `host:port` with `connect()` and wait until it is open.
+    /// [`TlsMode::Implicit`] opens it with `secureTransport: "on"`, [`TlsMode::StartTls`] with
+    /// `"starttls"` (so that [`StartTlsCapable::upgrade_to_tls`] can upgrade it),
+    /// [`TlsMode::None`] with `"off"`. Not bounded in time: race it with [`sleep`] (the connect
+    /// helpers do).
+    ///
+    /// This does not check the port: the connect helpers refuse port 25 before calling it.
+    ///
+    /// With implicit TLS, a certificate the runtime does not trust is reported by the first read
+    /// or write, not here: the socket opens before the handshake.
+    pub async fn open(host: &str, port: u16, mode: TlsMode) -> io::Result<WorkersTransport> {
+        let secure = match mode {
+            TlsMode::Implicit => "on",
+            TlsMode::StartTls => "starttls",
+            TlsMode::None => "off",
+        };
+        let hostname = host.trim_start_matches('[').trim_end_matches(']');
+        let address = sys::object(&[
+            ("hostname", JsValue::from_str(hostname)),
+            ("port", JsValue::from_f64(f64::from(port))),
+        ]);
+        let options = sys::object(&[
+            ("secureTransport", JsValue::from_str(secure)),
+            ("allowHalfOpen", JsValue::FALSE),
+        ]);
+        let context = || format!("connecting to {host}:{port}");
+        let socket = sys::connect(&address, &options).map_err(|e| sys::io_error(&context(), &e))?;
+        let opened = socket.opened().map_err(|e| sys::io_error(&context(), &e))?;
+        // If this future is dropped (the connect timeout), the runtime closes the socket when
+        // the request ends.
+        if let Err(e) = JsFuture::from(opened).await {
+            close_quietly(&socket);
+            return Err(sys::io_error(&context(), &e));
+        }
+        let streams = match Streams::of(socket.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                close_quietly(&socket);
+                return Err(e);
+            }
+        };
+        Ok(WorkersTransport {
+            streams: Some(streams),
+            mode,
+            upgraded: false,
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// True once the connection is encrypted (implicit TLS, or after a STARTTLS upgrade).
+    pub fn is_tls(&self) -> bool {
+        self.mode == TlsMode::Implicit || self.upgraded
+    }
+
+    /// The mode the socket was opened with.
+    pub fn mode(&self) -> TlsMode {
+        self.mode
+    }
+
+    /// The host and port dialled.
+    pub fn peer(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+}
+
+/// Close a socket without waiting, swallowing its result.
+fn close_quietly(socket: &Socket) {
+    if let Ok(p) = socket.close() {
+        settle_quietly(p);
+    }
+}
+
+/// Let a promise nobody waits for settle, keeping a rejection from being reported as unhandled.
+fn settle_quietly(promise: Promise) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = JsFuture::from(promise).await;
+    });
+}
+
+impl Transport for WorkersTransport {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let streams = self.streams.as_mut().ok_or_else(broken)?;
+        streams.reader.read(buf, "from the socket").await
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let streams = self.streams.as_mut().ok_or_else(broken)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        // A copy: the write completes later, and the wasm memory may move under a view.
+        let chunk = Uint8Array::from(buf);
+        let promise = streams
+            .writer
+            .write(&chunk)
+            .map_err(|e| sys::io_error("writing to the socket", &e))?;
+        JsFuture::from(promise)
+            .await
+            .map(drop)
+            .map_err(|e| sys::io_error("writing to the socket", &e))
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        let Some(streams) = self.streams.take() else {
+            return Ok(());
+        };
+        let Streams {
+            socket,
+            reader,
+            writer,
+        } = streams;
+        reader.release();
+        let _ = writer.release_lock();
+        let promise = socket
+            .close()
+            .map_err(|e| sys::io_error("closing the socket", &e))?;
+        match race(JsFuture::from(promise), sleep(Duration::from_secs(5))).await {
+            Some(Ok(_)) | None => Ok(()),
+            Some(Err(e)) => Err(sys::io_error("closing the socket", &e)),
+        }
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> {
+        sleep(duration)
+    }
+}
+
+impl StartTlsCapable for WorkersTransport {
+    /// Upgrade with the socket's `startTls()`. Refused (and the transport left as it was) when
+    /// the socket was not opened for STARTTLS, when TLS is already on, or when bytes arrived
+    /// after the server's `220` (they would be silently dropped by the upgrade: a response
+    /// injection, refused instead).
+    async fn upgrade_to_tls(&mut self) -> io::Result<()> {
+        if self.mode != TlsMode::StartTls {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this socket was not opened for STARTTLS (secureTransport: \"starttls\")",
+            ));
+        }
+        if self.upgraded {
+            return Err(io::Error::other("TLS is already established"));
+        }
+        let streams = self.streams.as_ref().ok_or_else(broken)?;
+        let residue = streams.reader.buffered();
+        if residue > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{residue} byte(s) arrived after the STARTTLS reply, before the TLS handshake \
+                     (possible response injection)"
+                ),
+            ));
+        }
+        if streams.reader.read_in_flight() {
+            // Its result could be plaintext from before the upgrade; the engine never leaves a
+            // read pending here, so this is a driver bug, reported instead of guessed at.
+            return Err(io::Error::other(
+                "a read was still pending when the TLS upgrade was asked for",
+            ));
+        }
+        let Some(Streams {
+            socket,
+            reader,
+            writer,
+        }) = self.streams.take()
+        else {
+            return Err(broken());
+        };
+        // startTls() detaches both streams: their locks must be free.
+        reader.release();
+        let _ = writer.release_lock();
+        let tls = match socket.start_tls() {
+            Ok(tls) => tls,
+            Err(e) => {
+                close_quietly(&socket);
+                return Err(sys::io_error("starting TLS", &e));
+            }
+        };
+        let streams = match Streams::of(tls.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                close_quietly(&tls);
+                return Err(e);
+            }
+        };
+        // Await the TLS socket's `opened` so that a failure it reports lands on this call. In
+        // workerd it can settle before the handshake ends: a certificate it does not trust then
+        // fails the first write after the upgrade (the second EHLO). The client bounds this call
+        // with the command timeout.
+        let opened = match tls.opened() {
+            Ok(p) => p,
+            Err(e) => {
+                close_quietly(&tls);
+                return Err(sys::io_error("the TLS handshake", &e));
+            }
+        };
+        if let Err(e) = JsFuture::from(opened).await {
+            close_quietly(&tls);
+            return Err(sys::io_error("the TLS handshake", &e));
+        }
+        self.streams = Some(streams);
+        self.upgraded = true;
+        Ok(())
+    }
+}
+
+/// Poll both futures; `Some` when `a` finishes first, `None` when `b` does.
+pub(crate) async fn race<A: Future + Unpin, B: Future + Unpin>(
+    mut a: A,
+    mut b: B,
+) -> Option<A::Output> {
+    core::future::poll_fn(|cx| {
+        if let Poll::Ready(x) = Pin::new(&mut a).poll(cx) {
+            return Poll::Ready(Some(x));
+        }
+        if Pin::new(&mut b).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The longest delay `setTimeout` takes (a signed 32-bit count of milliseconds); longer delays
+/// would fire at once.
+const MAX_TIMER_MS: u128 = i32::MAX as u128;
+
+/// A future that completes after a delay, from the runtime's `setTimeout`. Dropping it clears the
+/// timer.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    timer: JsFuture,
+    id: JsValue,
+    fired: bool,
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("fired", &self.fired)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sleep for `duration` on the runtime's timer (delays past ~24.8 days are clamped to that).
+pub fn sleep(duration: Duration) -> Sleep {
+    let ms = duration.as_millis().min(MAX_TIMER_MS) as f64;
+    let mut id = JsValue::UNDEFINED;
+    let promise = Promise::new(&mut |resolve, _reject| {
+        id = sys::set_timeout(&resolve, ms);
+    });
+    Sleep {
+        timer: JsFuture::from(promise),
+        id,
+        fired: false,
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.fired {
+            return Poll::Ready(());
+        }
+        match Pin::new(&mut self.timer).poll(cx) {
+            Poll::Ready(_) => {
+                self.fired = true;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if !self.fired {
+            sys::clear_timeout(&self.id);
+        }
+    }
+}
