@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, docs and every test of the workspace.
 # Installs what the tests need first (idempotent), so it runs on a fresh machine.
+#
+#   scripts/test.sh           everything: lints, unit/transcript/loopback tests, fuzz smoke runs,
+#                             the real-server interop matrix and the Worker end-to-end test
+#   scripts/test.sh --quick   only the Rust lints and tests (no fuzzing, no real servers, no wasm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+QUICK=
+[ "${1:-}" = "--quick" ] && QUICK=1
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain components"
 if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
+  rustup target list --installed | grep -qx wasm32-unknown-unknown \
+    || rustup target add wasm32-unknown-unknown
 fi
 
 step "cargo fmt --check"
@@ -23,15 +31,31 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "cargo test --workspace"
 cargo test --workspace
 
-step "fuzz targets: build and a short run of each (nightly, cargo fuzz)"
-./scripts/fuzz-smoke.sh 100000
+step "smtp-io-wasm for wasm32-unknown-unknown (the Workers target)"
+cargo clippy -p smtp-io-wasm --target wasm32-unknown-unknown --quiet -- -D warnings
 
 step "smtp-io-tokio with the platform certificate store"
 cargo clippy -p smtp-io-tokio --features native-roots --all-targets --quiet -- -D warnings
 cargo test -p smtp-io-tokio --features native-roots --lib --quiet
 
-step "smtp-proto without the optional SASL features"
+step "smtp-proto without the optional features"
 cargo test -p smtp-proto --no-default-features --features client --lib --quiet
+cargo test -p smtp-proto --no-default-features --lib --quiet
+
+if [ -n "$QUICK" ]; then
+  echo
+  echo "quick tests passed (fuzzing, real servers and the Worker test were skipped)"
+  exit 0
+fi
+
+step "fuzz targets: build and a short run of each (nightly, cargo fuzz)"
+./scripts/fuzz-smoke.sh 100000
+
+step "interop with real servers: Postfix+Dovecot, Exim, aiosmtpd, smtp-server, smtp-sink"
+tests/servers/run-interop.sh
+
+step "smtp-io-wasm end to end: the example Worker in workerd"
+smtp-io-wasm/e2e/run.sh
 
 echo
 echo "all tests passed"
