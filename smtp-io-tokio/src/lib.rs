@@ -59,12 +59,12 @@ pub use tls::TlsConfig;
 pub use transport::TokioTransport;
 
 pub use smtp_proto::{
-    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BoundedPolicy,
-    Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field, InvalidInputError, IoError,
-    MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError, Protocol, ProtocolError,
-    RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode, ReplyLimits,
-    SendOutcome, SessionConfig, SessionState, SliceBody, SmtpClientOptions, SmtpError, SmtpOp,
-    StartTlsCapable, Timeouts, TranscriptSink, Transport, Use,
+    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage,
+    BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
+    InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError,
+    Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode,
+    ReplyLimits, SendOutcome, SessionConfig, SessionState, SliceBody, SmtpClientOptions, SmtpError,
+    SmtpOp, StartTlsCapable, Timeouts, TranscriptSink, Transport, Use,
 };
 
 /// The client type this crate produces.

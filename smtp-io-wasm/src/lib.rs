@@ -66,12 +66,12 @@ pub use body::ReadableStreamBody;
 pub use transport::{Sleep, WorkersTransport, sleep};
 
 pub use smtp_proto::{
-    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BoundedPolicy,
-    Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field, InvalidInputError, IoError,
-    MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError, Protocol, ProtocolError,
-    RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode, ReplyLimits, Secret,
-    SendOutcome, SessionConfig, SessionState, SliceBody, SmtpClientOptions, SmtpError, SmtpOp,
-    StartTlsCapable, Timeouts, TranscriptSink, Transport, Use,
+    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage,
+    BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
+    InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError,
+    Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode,
+    ReplyLimits, Secret, SendOutcome, SessionConfig, SessionState, SliceBody, SmtpClientOptions,
+    SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink, Transport, Use,
 };
 
 /// The client type this crate produces (over `WorkersTransport` by default on the Workers

@@ -78,5 +78,5 @@ pub use transcript::TranscriptSink;
 
 #[cfg(feature = "client")]
 pub use client::{
-    MessageBody, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable, Transport,
+    BatchMessage, MessageBody, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable, Transport,
 };

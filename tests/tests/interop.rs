@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify};
 use smtp_io_tokio::{
-    ArgumentError, AuthError, AuthMechanism, ConnectOptions, Extension, InvalidInputError,
-    MessageOptions, Protocol, ProtocolError, RecipientPolicy, Reply, SendOutcome, SessionState,
-    SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode, TranscriptSink,
-    Use,
+    ArgumentError, AuthError, AuthMechanism, BatchMessage, ConnectOptions, Extension,
+    InvalidInputError, MessageOptions, Protocol, ProtocolError, RecipientPolicy, Reply,
+    SendOutcome, SessionState, SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts,
+    TlsConfig, TlsMode, TranscriptSink, Use,
 };
 
 const HOST: &str = "127.0.0.1";
@@ -648,6 +648,9 @@ enum Case {
     Oversize,
     /// 50 messages on one connection.
     Fifty,
+    /// 50 messages by `send_batch` (chained: no round trip between messages), one of them
+    /// with an invalid recipient refused locally in the middle.
+    Batch,
     /// DSN parameters (RET, ENVID, NOTIFY): sent when DSN is offered, refused locally otherwise.
     Dsn,
     /// LMTP: one recipient refused at RCPT, one after the message.
@@ -692,6 +695,7 @@ impl Case {
             Case::RequireAllRecipients => "require-all-recipients".into(),
             Case::Oversize => "over-size-refused-before-mail".into(),
             Case::Fifty => "50-messages-one-connection".into(),
+            Case::Batch => "batch-50-chained".into(),
             Case::Dsn => "dsn-parameters".into(),
             Case::LmtpPerRecipient { .. } => "lmtp-per-recipient-replies".into(),
             Case::Fault { label, .. } => (*label).into(),
@@ -1175,6 +1179,63 @@ async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> 
             ))
         }
 
+        Case::Batch => {
+            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+            let started = Instant::now();
+            let bad = ["broken\r\nRSET@example.org"];
+            let mut ids = Vec::new();
+            let mut bodies = Vec::new();
+            for i in 0..50 {
+                let id = new_id(t, &format!("{label}-{i}"));
+                let mut body = plain_body(&id);
+                if i % 7 == 0 {
+                    body.extend_from_slice(b".starts with a dot\r\n");
+                }
+                bodies.push(message(&id, "", &body));
+                ids.push(id);
+            }
+            let to = ["rcpt@example.org"];
+            let batch: Vec<BatchMessage<'_>> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    if i == 25 {
+                        BatchMessage::new(FROM, &bad, m)
+                    } else {
+                        BatchMessage::new(FROM, &to, m)
+                    }
+                })
+                .collect();
+            let results = conn.client.send_batch(&batch).await;
+            let elapsed = started.elapsed();
+            let mut wants = Vec::new();
+            for (i, (result, (id, sent))) in results
+                .into_iter()
+                .zip(ids.into_iter().zip(bodies.iter()))
+                .enumerate()
+            {
+                match (i, result) {
+                    (25, Err(SmtpError::InvalidInput(_))) => {}
+                    (25, other) => return Err(format!("message 25 (bad recipient): {other:?}")),
+                    (_, Ok(_)) => wants.push(Expect {
+                        id,
+                        sent: sent.clone(),
+                        from: FROM,
+                        rcpts: to.to_vec(),
+                        auth_user: None,
+                        auth_method: None,
+                    }),
+                    (_, Err(e)) => return Err(conn.fail(&format!("batch message {i}"), &e)),
+                }
+            }
+            conn.quit().await?;
+            verify(t, &wants).await?;
+            Ok(format!(
+                "49 sent in {:.0} ms by send_batch, the locally refused one skipped, all delivered intact",
+                elapsed.as_secs_f64() * 1000.0
+            ))
+        }
+
         Case::Dsn => {
             let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
             let offered = conn.client.session().capabilities().has(Extension::Dsn);
@@ -1530,6 +1591,7 @@ fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> V
     }
     v.push(Case::Dsn);
     v.push(Case::Fifty);
+    v.push(Case::Batch);
     v
 }
 
@@ -1753,6 +1815,7 @@ fn node_smtp_server_lmtp() {
         Case::RequireAllRecipients,
         Case::Oversize,
         Case::Fifty,
+        Case::Batch,
     ];
     run_matrix(&ctx, &t, &cases);
 }
@@ -1979,6 +2042,7 @@ fn smtp_sink() {
         Case::BareLf,
         Case::Dsn,
         Case::Fifty,
+        Case::Batch,
         Case::LmtpPerRecipient {
             port: sink("lmtp"),
             capture: false,

@@ -19,6 +19,7 @@
 //! When an error closes the session ([`SmtpClient::state`] is [`SessionState::Closed`]), the
 //! transport is closed too, and every later call fails with the same error.
 
+mod batch;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -27,6 +28,7 @@ use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::task::Poll;
 
+pub use batch::BatchMessage;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
 
 use crate::audit::AuditSink;
@@ -130,6 +132,14 @@ impl SmtpClientOptions {
     /// The most bytes of unanswered commands in one pipelined flight (default 4 KiB).
     pub fn with_max_flight_bytes(mut self, bytes: usize) -> SmtpClientOptions {
         self.config.max_flight_bytes = bytes.max(1);
+        self
+    }
+
+    /// How many sent messages may still be awaiting their final reply while
+    /// [`send_batch`](SmtpClient::send_batch) starts the next one (default 8; 0 sends a batch
+    /// one round trip at a time). Only used when the server offers PIPELINING.
+    pub fn with_max_chained(mut self, messages: usize) -> SmtpClientOptions {
+        self.config.max_chained = messages;
         self
     }
 

@@ -117,6 +117,10 @@ pub struct SessionConfig {
     /// How many non-final BDAT chunks may be unanswered before the engine stops asking for body
     /// data and the driver must read replies. Default 8.
     pub max_bdat_in_flight: usize,
+    /// How many finished messages may still be awaiting their final reply when the next one
+    /// starts (batch chaining with PIPELINING, RFC 2920 section 3.1). 0 turns chaining off.
+    /// Default 8.
+    pub max_chained: usize,
     /// What to do when some recipients are refused.
     pub recipient_policy: RecipientPolicy,
     /// True when the connection is already encrypted (implicit TLS).
@@ -139,6 +143,7 @@ impl Default for SessionConfig {
             chunking: Use::WhenOffered,
             max_flight_bytes: 4096,
             max_bdat_in_flight: 8,
+            max_chained: 8,
             recipient_policy: RecipientPolicy::RequireAll,
             tls: false,
             policy: Box::new(DefaultPolicy),
@@ -158,6 +163,7 @@ impl fmt::Debug for SessionConfig {
             .field("chunking", &self.chunking)
             .field("max_flight_bytes", &self.max_flight_bytes)
             .field("max_bdat_in_flight", &self.max_bdat_in_flight)
+            .field("max_chained", &self.max_chained)
             .field("recipient_policy", &self.recipient_policy)
             .field("tls", &self.tls)
             .finish_non_exhaustive()

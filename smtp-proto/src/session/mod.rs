@@ -172,6 +172,19 @@ enum Pending {
 }
 
 impl Pending {
+    /// Replies that belong to a mail transaction (counted in [`Transaction::owed`]).
+    fn is_txn(self) -> bool {
+        matches!(
+            self,
+            Pending::Rset { lazy: true }
+                | Pending::Mail
+                | Pending::Rcpt(_)
+                | Pending::Data
+                | Pending::DataEnd
+                | Pending::Bdat { .. }
+        )
+    }
+
     fn op(self) -> SmtpOp {
         match self {
             Pending::Greeting => SmtpOp::Greeting,
@@ -245,6 +258,10 @@ struct Transaction {
     lmtp_replies: Vec<Reply>,
     final_reply: Option<Reply>,
     failure: Option<SmtpError>,
+    /// Replies still owed to this transaction (its entries in the pending queue).
+    owed: usize,
+    /// The final dot or `BDAT ... LAST` is queued: the server will close the transaction.
+    final_queued: bool,
 }
 
 /// The sans-IO SMTP client engine.
@@ -316,6 +333,9 @@ pub struct Session {
     sasl_detail: Option<String>,
     sasl_failure: Option<AuthError>,
     txn: Option<Transaction>,
+    /// Earlier transactions whose body is complete and whose last replies are still owed
+    /// (batch chaining); their pending entries all come before those of `txn`.
+    finishing: VecDeque<Transaction>,
     needs_rset: bool,
     fatal: Option<SmtpError>,
     reply_seq: u64,
@@ -364,6 +384,7 @@ impl Session {
             sasl_detail: None,
             sasl_failure: None,
             txn: None,
+            finishing: VecDeque::new(),
             needs_rset: false,
             fatal: None,
             reply_seq: 0,
@@ -649,10 +670,12 @@ impl Session {
         options: &MessageOptions,
     ) -> Result<(), SmtpError> {
         self.check_open(SmtpOp::MailFrom)?;
-        if !matches!(
-            self.state,
-            SessionState::Authentication | SessionState::Ready
-        ) || !self.pending.is_empty()
+        let chain = self.can_chain();
+        if !chain
+            && (!matches!(
+                self.state,
+                SessionState::Authentication | SessionState::Ready
+            ) || !self.pending.is_empty())
         {
             return Err(self.wrong_state(SmtpOp::MailFrom));
         }
@@ -737,6 +760,13 @@ impl Session {
             orcpt: None,
         };
         let n = envelope.to.len();
+        if chain {
+            // RFC 2920 section 3.1: MAIL may follow the end of the previous message's data in
+            // the same group. That transaction's last replies are matched before ours.
+            if let Some(previous) = self.txn.take() {
+                self.finishing.push_back(previous);
+            }
+        }
         self.txn = Some(Transaction {
             envelope,
             mail_params,
@@ -764,6 +794,8 @@ impl Session {
             lmtp_replies: Vec::new(),
             final_reply: None,
             failure: None,
+            owed: 0,
+            final_queued: false,
         });
         self.stuffer = DotStuffer::new();
         self.normalizer = LineNormalizer::new();
@@ -806,10 +838,7 @@ impl Session {
                 if n > 0 {
                     self.write_bdat_header(n as u64, false);
                     self.out.extend_from_slice(&scratch);
-                    self.pending.push_back(InFlight {
-                        what: Pending::Bdat { last: false },
-                        bytes: 0,
-                    });
+                    self.push_pending(Pending::Bdat { last: false }, 0);
                     if let Some(t) = self.txn.as_mut() {
                         t.bdat_outstanding += 1;
                     }
@@ -843,10 +872,10 @@ impl Session {
                 self.log_client(&format!("[message body: {body} bytes, dot-stuffed]"));
                 self.log_client(".");
                 written = self.out.len() - before - 3;
-                self.pending.push_back(InFlight {
-                    what: Pending::DataEnd,
-                    bytes: 0,
-                });
+                self.push_pending(Pending::DataEnd, 0);
+                if let Some(t) = self.txn.as_mut() {
+                    t.final_queued = true;
+                }
             }
             BodyMode::BdatWhole { size } => {
                 if !failed || header {
@@ -879,10 +908,10 @@ impl Session {
                     self.write_bdat_header(written as u64, true);
                     self.out.extend_from_slice(&scratch);
                     self.scratch = scratch;
-                    self.pending.push_back(InFlight {
-                        what: Pending::Bdat { last: true },
-                        bytes: 0,
-                    });
+                    self.push_pending(Pending::Bdat { last: true }, 0);
+                    if let Some(t) = self.txn.as_mut() {
+                        t.final_queued = true;
+                    }
                 }
             }
         }
@@ -908,10 +937,10 @@ impl Session {
         }
         self.write_bdat_header(size, true);
         self.log_client(&format!("[message body: {size} bytes]"));
-        self.pending.push_back(InFlight {
-            what: Pending::Bdat { last: true },
-            bytes: 0,
-        });
+        self.push_pending(Pending::Bdat { last: true }, 0);
+        if let Some(t) = self.txn.as_mut() {
+            t.final_queued = true;
+        }
     }
 
     /// Send RSET (outside a transaction). Completes with [`Event::Done`].
@@ -992,9 +1021,40 @@ impl Session {
             })
     }
 
+    /// Queue the expectation of a reply; a transaction's replies are counted against it.
     fn push_pending(&mut self, what: Pending, bytes: usize) {
         self.in_flight_bytes += bytes;
+        if what.is_txn() {
+            if let Some(t) = self.txn.as_mut() {
+                t.owed += 1;
+            }
+        }
         self.pending.push_back(InFlight { what, bytes });
+    }
+
+    /// May the next transaction start before the current one's final reply (batch chaining)?
+    /// Only with PIPELINING, once the current body is complete and its end (dot or `BDAT LAST`)
+    /// is queued so the server will close that transaction whatever it answers, and while fewer
+    /// than [`SessionConfig::max_chained`] earlier transactions are still owed replies.
+    fn can_chain(&self) -> bool {
+        self.pipelining()
+            && !self.needs_rset
+            && self.finishing.len() < self.config.max_chained
+            && self.txn.as_ref().is_some_and(|t| {
+                t.phase == Phase::Finishing && t.final_queued && t.failure.is_none() && t.owed > 0
+            })
+    }
+
+    /// True when [`start_mail`](Self::start_mail) would be accepted now as far as the session's
+    /// state goes: the session is idle, or the current message's body is complete and the next
+    /// one may be chained behind it.
+    pub fn ready_for_mail(&self) -> bool {
+        self.fatal.is_none()
+            && (self.can_chain()
+                || (matches!(
+                    self.state,
+                    SessionState::Authentication | SessionState::Ready
+                ) && self.pending.is_empty()))
     }
 
     fn queue(&mut self, cmd: Command<'_>, what: Pending) {
@@ -1182,6 +1242,33 @@ impl Session {
         self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);
         if let Some(t) = &self.config.transcript {
             t.server(&reply);
+        }
+        if what.is_txn() && !self.finishing.is_empty() {
+            // The reply belongs to the oldest chained transaction: handle it with that one in
+            // place, then put the current one back.
+            let saved_state = self.state;
+            let oldest = self.finishing.pop_front();
+            let current = core::mem::replace(&mut self.txn, oldest);
+            self.on_reply_in_txn(what, reply);
+            if self.state == SessionState::Closed {
+                return;
+            }
+            if let Some(unfinished) = self.txn.take() {
+                self.finishing.push_front(unfinished);
+            }
+            self.txn = current;
+            self.state = saved_state;
+            self.pump();
+            return;
+        }
+        self.on_reply_in_txn(what, reply);
+    }
+
+    fn on_reply_in_txn(&mut self, what: Pending, reply: Reply) {
+        if what.is_txn() {
+            if let Some(t) = self.txn.as_mut() {
+                t.owed = t.owed.saturating_sub(1);
+            }
         }
         let code = reply.code();
         if code == ReplyCode::SERVICE_UNAVAILABLE && what != Pending::Quit {
@@ -1408,10 +1495,7 @@ impl Session {
                     t.phase = Phase::Finishing;
                 }
                 self.out.extend_from_slice(b".\r\n");
-                self.pending.push_back(InFlight {
-                    what: Pending::DataEnd,
-                    bytes: 0,
-                });
+                self.push_pending(Pending::DataEnd, 0);
             } else {
                 txn.phase = Phase::Body;
                 self.state = SessionState::Data;
@@ -1455,6 +1539,7 @@ impl Session {
             txn.lmtp_replies.push(reply);
             txn.lmtp_expected -= 1;
             if txn.lmtp_expected > 0 {
+                txn.owed += 1;
                 self.pending.push_front(InFlight {
                     what: Pending::DataEnd,
                     bytes: 0,
@@ -1530,10 +1615,11 @@ impl Session {
 
     /// Emit the transaction's result once every reply it is owed has arrived.
     fn maybe_complete_txn(&mut self) {
-        if !self.pending.is_empty() || self.state == SessionState::Closed {
+        if self.state == SessionState::Closed {
             return;
         }
         let done = match &self.txn {
+            Some(t) if t.owed > 0 => false,
             Some(t) => {
                 (t.failure.is_some() && t.phase != Phase::Body)
                     || (t.failure.is_some() && !self.wants_body())
@@ -1595,6 +1681,7 @@ impl Session {
         self.state = SessionState::Closed;
         self.pending.clear();
         self.txn = None;
+        self.finishing.clear();
         self.sasl = None;
         self.config.audit.record(&AuditEvent::Closed);
         self.events.push_back(Event::Closed);
@@ -1607,6 +1694,7 @@ impl Session {
         self.in_flight_bytes = 0;
         self.out.clear();
         self.txn = None;
+        self.finishing.clear();
         self.sasl = None;
         self.awaiting_upgrade = false;
         self.config.audit.record(&AuditEvent::Closed);

@@ -11,6 +11,7 @@ use crate::audit::AuditSink;
 use crate::command::{DsnReturn, EnvelopeId, Notify};
 use crate::error::ProtocolError;
 
+mod chaining;
 mod hostile;
 
 /// One side's lines of a transcript.

@@ -1,0 +1,181 @@
+//! [`SmtpClient::send_batch`]: many messages over one connection without a round trip between
+//! them (batch chaining, RFC 2920 section 3.1), each with its own result.
+
+use std::collections::VecDeque;
+
+use super::{SmtpClient, Transport};
+use crate::body::{has_8bit, normalized_len};
+use crate::error::SmtpError;
+use crate::session::{BodyInfo, Envelope, Event, MessageOptions, SendOutcome};
+use crate::state::SessionState;
+
+/// One message of a batch: envelope, a complete RFC 5322 message, and optional per-message
+/// options (the client's defaults otherwise).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchMessage<'a> {
+    /// The reverse-path (`""` for the null sender).
+    pub from: &'a str,
+    /// The recipients.
+    pub to: &'a [&'a str],
+    /// The message; line endings are normalised and dot-stuffing applied as for
+    /// [`SmtpClient::send_mail_bytes`].
+    pub body: &'a [u8],
+    /// Per-message options, or `None` for the client's defaults.
+    pub options: Option<&'a MessageOptions>,
+}
+
+impl<'a> BatchMessage<'a> {
+    /// A message with the client's default options.
+    pub fn new(from: &'a str, to: &'a [&'a str], body: &'a [u8]) -> BatchMessage<'a> {
+        BatchMessage {
+            from,
+            to,
+            body,
+            options: None,
+        }
+    }
+
+    /// The same message with its own options (DSN, REQUIRETLS, recipient policy, ...).
+    pub fn with_options(self, options: &'a MessageOptions) -> BatchMessage<'a> {
+        BatchMessage {
+            options: Some(options),
+            ..self
+        }
+    }
+}
+
+impl<T: Transport> SmtpClient<T> {
+    /// Send many messages over this connection, returning one result per message, in order.
+    ///
+    /// When the server offers PIPELINING, the next message's MAIL, RCPT and DATA go out in the
+    /// same flight as the previous message's end of data, so a batch costs about one round trip
+    /// per message with DATA, and less with CHUNKING (several whole `BDAT ... LAST`
+    /// transactions are in flight at once, up to [`SmtpClientOptions::with_max_chained`]).
+    /// Every reply is still matched to its own message.
+    ///
+    /// One message failing (refused by a local check, by the policy, or by the server at any
+    /// step) does not stop the others. Only an error that closes the session ends the batch:
+    /// the messages not yet confirmed, and those not yet started, all get that error (a message
+    /// whose final reply was lost may still have been delivered, as with any SMTP client).
+    ///
+    /// [`SmtpClientOptions::with_max_chained`]: super::SmtpClientOptions::with_max_chained
+    pub async fn send_batch(
+        &mut self,
+        messages: &[BatchMessage<'_>],
+    ) -> Vec<Result<SendOutcome, SmtpError>> {
+        let mut results: Vec<Option<Result<SendOutcome, SmtpError>>> =
+            messages.iter().map(|_| None).collect();
+        if let Err(e) = self.check_alive() {
+            return messages.iter().map(|_| Err(e.clone())).collect();
+        }
+        // Started messages whose result has not arrived, oldest first: results come back in
+        // this order, and only the newest can be asking for its body.
+        let mut waiting: VecDeque<usize> = VecDeque::new();
+        let mut next = 0;
+        let fatal = loop {
+            if let Some(err) = self.take_batch_events(messages, &mut waiting, &mut results) {
+                break Some(err);
+            }
+            if next < messages.len() && self.session.ready_for_mail() {
+                match self.start_batch_message(&messages[next]) {
+                    Ok(()) => waiting.push_back(next),
+                    Err(e) => results[next] = Some(Err(e)),
+                }
+                next += 1;
+                if self.session.state() == SessionState::Closed {
+                    break self.session.check_usable().err();
+                }
+                continue;
+            }
+            if waiting.is_empty() && next == messages.len() {
+                break None;
+            }
+            let more = next < messages.len();
+            if let Err(e) = self.drive(|s| more && s.ready_for_mail()).await {
+                break Some(e);
+            }
+        };
+        if let Some(err) = fatal {
+            self.close_transport().await;
+            for slot in results.iter_mut().filter(|r| r.is_none()) {
+                *slot = Some(Err(err.clone()));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(self.session.check_usable().err().unwrap_or_else(lost)))
+            })
+            .collect()
+    }
+
+    fn start_batch_message(&mut self, message: &BatchMessage<'_>) -> Result<(), SmtpError> {
+        let envelope = Envelope::new(message.from, message.to)?;
+        let info = BodyInfo::Known {
+            size: normalized_len(message.body),
+            eight_bit: has_8bit(message.body),
+        };
+        let options = message.options.unwrap_or(&self.message);
+        self.session.start_mail(envelope, info, options)
+    }
+
+    /// Hand out the queued events: results to their messages, bodies to the engine. Returns
+    /// the error that closed the session, if one did.
+    fn take_batch_events(
+        &mut self,
+        messages: &[BatchMessage<'_>],
+        waiting: &mut VecDeque<usize>,
+        results: &mut [Option<Result<SendOutcome, SmtpError>>],
+    ) -> Option<SmtpError> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Sent(outcome) => {
+                    if let Some(i) = waiting.pop_front() {
+                        results[i] = Some(Ok(outcome));
+                    }
+                }
+                // The engine reports the error that closes the session last.
+                Event::Failed(err)
+                    if self.session.state() == SessionState::Closed
+                        && !self.session.has_events() =>
+                {
+                    return Some(err);
+                }
+                Event::Failed(err) => {
+                    if let Some(i) = waiting.pop_front() {
+                        results[i] = Some(Err(err));
+                    }
+                }
+                Event::BodyWanted => {
+                    let Some(&i) = waiting.back() else { continue };
+                    let sent = self
+                        .session
+                        .send_body(messages[i].body)
+                        .and_then(|()| self.session.finish_body());
+                    if let Err(err) = sent {
+                        return Some(err);
+                    }
+                }
+                Event::UpgradeTls => {
+                    // Only starttls() asks for an upgrade: fail closed.
+                    self.session.handle_io_error(
+                        std::io::ErrorKind::Unsupported,
+                        "unexpected TLS upgrade request",
+                    );
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// The error for a message whose result never came (cannot happen while the engine keeps its
+/// contract; reported rather than panicking).
+fn lost() -> SmtpError {
+    SmtpError::io(
+        crate::state::SmtpOp::DataEnd,
+        std::io::ErrorKind::Other,
+        "no result was reported for this message",
+    )
+}

@@ -1,0 +1,254 @@
+//! Batch chaining (RFC 2920 section 3.1): the next MAIL goes out right after the previous
+//! message's end of data, and every reply is still matched to its own message.
+
+use super::*;
+
+const EHLO_CHUNKING: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example hello
+    S: 250-PIPELINING
+    S: 250 CHUNKING
+";
+
+/// Queue a complete single-recipient message (the body is given when asked for).
+fn start(h: &mut Harness, to: &str, body: &[u8]) {
+    h.mail("a@x.example", &[to], body).unwrap();
+}
+
+fn outcomes(h: &mut Harness) -> Vec<Result<SendOutcome, SmtpError>> {
+    h.take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Sent(o) => Some(Ok(o)),
+            Event::Failed(e) => Some(Err(e)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn data_messages_chain_one_round_trip_each() {
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        start(h, "b@y.example", b"one\r\n");
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example> SIZE=5
+            C: RCPT TO:<b@y.example>
+            C: DATA
+            S: 250 ok
+            S: 250 ok
+            S: 354 go
+            ",
+        );
+        h.body(b"one\r\n");
+        assert!(h.session.ready_for_mail(), "the next message may chain");
+        start(h, "c@y.example", b"two\r\n");
+        // The end of the first message and the whole envelope of the second: one flight.
+        h.run(
+            "
+            C: one
+            C: .
+            C: MAIL FROM:<a@x.example> SIZE=5
+            C: RCPT TO:<c@y.example>
+            C: DATA
+            S: 250 2.0.0 queued as ONE
+            S: 250 ok
+            S: 250 ok
+            S: 354 go
+            ",
+        );
+        let first = h.take_events();
+        assert!(
+            matches!(first.as_slice(), [Event::Sent(o), Event::BodyWanted] if o.queue_id.as_deref() == Some("ONE")),
+            "{first:?}"
+        );
+        h.session.send_body(b"two\r\n").unwrap();
+        h.session.finish_body().unwrap();
+        h.run(
+            "
+            C: two
+            C: .
+            S: 250 2.0.0 queued as TWO
+            ",
+        );
+        let second = h.sent();
+        assert_eq!(second.queue_id.as_deref(), Some("TWO"));
+        assert_eq!(second.recipients[0].recipient, "c@y.example");
+        assert_eq!(h.session.state(), SessionState::Ready);
+    });
+}
+
+#[test]
+fn bdat_messages_chain_without_waiting_for_any_reply() {
+    both_ways(config, |h| {
+        ready(h, EHLO_CHUNKING);
+        for (to, body) in [
+            ("b@y.example", "m1\r\n"),
+            ("c@y.example", "m2\r\n"),
+            ("d@y.example", "m3\r\n"),
+        ] {
+            assert!(h.session.ready_for_mail());
+            start(h, to, body.as_bytes());
+            h.body(body.as_bytes());
+        }
+        // Three complete transactions written before a single reply was read.
+        assert_eq!(
+            h.transmitted(),
+            "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nBDAT 4 LAST\r\nm1\r\n\
+             MAIL FROM:<a@x.example>\r\nRCPT TO:<c@y.example>\r\nBDAT 4 LAST\r\nm2\r\n\
+             MAIL FROM:<a@x.example>\r\nRCPT TO:<d@y.example>\r\nBDAT 4 LAST\r\nm3\r\n"
+        );
+        h.run(
+            "
+            S: 250 ok
+            S: 250 ok
+            S: 250 queued as Q1
+            S: 250 ok
+            S: 550 5.1.1 no such user
+            S: 503 5.5.1 no valid recipients
+            S: 250 ok
+            S: 250 ok
+            S: 250 queued as Q3
+            ",
+        );
+        let results = outcomes(h);
+        assert_eq!(results.len(), 3, "{results:?}");
+        assert_eq!(results[0].as_ref().unwrap().queue_id.as_deref(), Some("Q1"));
+        match &results[1] {
+            Err(SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, .. })) => {
+                assert_eq!(refused[0].recipient, "c@y.example");
+                assert_eq!(refused[0].reply.code().get(), 550);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(results[2].as_ref().unwrap().queue_id.as_deref(), Some("Q3"));
+        assert_eq!(h.session.state(), SessionState::Ready);
+        // Nothing more was sent: no RSET, since every transaction was ended by BDAT LAST.
+        assert_eq!(h.transmitted(), "");
+    });
+}
+
+#[test]
+fn a_message_refused_at_the_dot_does_not_fail_the_next() {
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        start(h, "b@y.example", b"one\r\n");
+        h.run("C: MAIL FROM:<a@x.example> SIZE=5\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go");
+        h.body(b"one\r\n");
+        start(h, "c@y.example", b"two\r\n");
+        h.run(
+            "
+            C: one
+            C: .
+            C: MAIL FROM:<a@x.example> SIZE=5
+            C: RCPT TO:<c@y.example>
+            C: DATA
+            S: 554 5.7.1 spam
+            S: 250 ok
+            S: 250 ok
+            S: 354 go
+            ",
+        );
+        let events = h.take_events();
+        assert!(
+            matches!(events.as_slice(), [Event::Failed(SmtpError::Protocol(ProtocolError::UnexpectedCode { during: SmtpOp::DataEnd, reply })), Event::BodyWanted] if reply.code().get() == 554),
+            "{events:?}"
+        );
+        h.session.send_body(b"two\r\n").unwrap();
+        h.session.finish_body().unwrap();
+        h.run("C: two\nC: .\nS: 250 queued");
+        assert_eq!(h.sent().reply.code().get(), 250);
+    });
+}
+
+#[test]
+fn a_421_while_chained_closes_the_session_once() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_CHUNKING);
+    start(&mut h, "b@y.example", b"m1\r\n");
+    h.body(b"m1\r\n");
+    start(&mut h, "c@y.example", b"m2\r\n");
+    h.body(b"m2\r\n");
+    h.transmitted();
+    h.feed(b"250 ok\r\n421 4.3.2 shutting down\r\n");
+    let results = outcomes(&mut h);
+    assert!(
+        matches!(results.as_slice(), [Err(SmtpError::Protocol(ProtocolError::UnexpectedCode { reply, .. }))] if reply.code().get() == 421),
+        "{results:?}"
+    );
+    assert_eq!(h.session.state(), SessionState::Closed);
+    assert!(!h.session.ready_for_mail());
+    assert!(
+        h.session
+            .start_mail(
+                Envelope::new("a@x.example", &["b@y.example"]).unwrap(),
+                BodyInfo::Known {
+                    size: 0,
+                    eight_bit: false
+                },
+                &MessageOptions::default()
+            )
+            .is_err()
+    );
+}
+
+#[test]
+fn no_chaining_without_pipelining() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_LOCKSTEP);
+    start(&mut h, "b@y.example", b"one\r\n");
+    h.run("C: MAIL FROM:<a@x.example>\nS: 250 ok\nC: RCPT TO:<b@y.example>\nS: 250 ok\nC: DATA\nS: 354 go");
+    h.body(b"one\r\n");
+    assert!(!h.session.ready_for_mail());
+    assert!(matches!(
+        h.session.start_mail(
+            Envelope::new("a@x.example", &["c@y.example"]).unwrap(),
+            BodyInfo::Known {
+                size: 5,
+                eight_bit: false
+            },
+            &MessageOptions::default()
+        ),
+        Err(SmtpError::InvalidInput(
+            InvalidInputError::WrongState { .. }
+        ))
+    ));
+    h.run("C: one\nC: .\nS: 250 queued");
+    h.sent();
+    assert!(h.session.ready_for_mail());
+}
+
+#[test]
+fn chaining_depth_is_bounded() {
+    let mut h = Harness::new(SessionConfig {
+        max_chained: 2,
+        ..config()
+    });
+    ready(&mut h, EHLO_CHUNKING);
+    let mut started = 0;
+    while h.session.ready_for_mail() && started < 10 {
+        start(&mut h, "b@y.example", b"m\r\n");
+        h.body(b"m\r\n");
+        started += 1;
+    }
+    // The current message plus two finished ones awaiting replies.
+    assert_eq!(started, 3);
+    h.transmitted();
+    h.feed(b"250 ok\r\n250 ok\r\n250 queued\r\n");
+    assert_eq!(outcomes(&mut h).len(), 1);
+    assert!(h.session.ready_for_mail());
+}
+
+#[test]
+fn max_chained_zero_turns_chaining_off() {
+    let mut h = Harness::new(SessionConfig {
+        max_chained: 0,
+        ..config()
+    });
+    ready(&mut h, EHLO_CHUNKING);
+    start(&mut h, "b@y.example", b"m\r\n");
+    h.body(b"m\r\n");
+    assert!(!h.session.ready_for_mail());
+}
