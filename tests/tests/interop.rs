@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify};
+use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use smtp_io_tokio::{
     ArgumentError, AuthError, AuthMechanism, BatchMessage, ConnectOptions, Extension,
     InvalidInputError, MessageOptions, Protocol, ProtocolError, RecipientPolicy, Reply,
@@ -1250,6 +1250,10 @@ async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> 
                     failure: true,
                     delay: true,
                 }),
+                original_recipients: vec![
+                    OriginalRecipient::new("orig+list@example.org")
+                        .map_err(|e| format!("OriginalRecipient: {e}"))?,
+                ],
                 ..MessageOptions::default()
             };
             let msg = message(&id, "", &plain_body(&id));
@@ -1264,9 +1268,11 @@ async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> 
                     let mail = lines.iter().any(|l| {
                         l.starts_with("MAIL FROM") && l.contains("RET=HDRS") && l.contains("ENVID=")
                     });
-                    let rcpt = lines
-                        .iter()
-                        .any(|l| l.starts_with("RCPT TO") && l.contains("NOTIFY=FAILURE,DELAY"));
+                    let rcpt = lines.iter().any(|l| {
+                        l.starts_with("RCPT TO")
+                            && l.contains("NOTIFY=FAILURE,DELAY")
+                            && l.contains("ORCPT=rfc822;orig+2Blist@example.org")
+                    });
                     if !(mail && rcpt) {
                         return Err(conn.explain("DSN parameters missing from MAIL / RCPT"));
                     }
@@ -1280,7 +1286,7 @@ async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> 
                         auth_method: None,
                     };
                     verify(t, &[want]).await?;
-                    Ok("RET=HDRS ENVID= NOTIFY=FAILURE,DELAY accepted and delivered".into())
+                    Ok("RET=HDRS ENVID= NOTIFY=FAILURE,DELAY ORCPT= accepted and delivered".into())
                 }
                 Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" }))
                     if !offered && !conn.log.sent("MAIL") =>

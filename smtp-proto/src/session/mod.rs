@@ -21,8 +21,8 @@ use crate::audit::AuditEvent;
 use crate::body::{DotStuffer, LineNormalizer};
 use crate::capabilities::{Capabilities, Extension};
 use crate::command::{
-    Address, BodyType, Command, Domain, DsnReturn, EnvelopeId, MailParams, Notify, RcptParams,
-    ReversePath,
+    Address, BodyType, Command, Domain, DsnReturn, EnvelopeId, MailParams, Notify,
+    OriginalRecipient, RcptParams, ReversePath,
 };
 use crate::error::{
     ArgumentError, AuthError, Field, InvalidInputError, ProtocolError, RecipientRefusal, SmtpError,
@@ -117,6 +117,10 @@ pub struct MessageOptions {
     pub body_type: Option<BodyType>,
     /// Override the session's [`RecipientPolicy`] for this message.
     pub recipient_policy: Option<RecipientPolicy>,
+    /// DSN `ORCPT=` (RFC 3461 section 4.2), one per recipient in the same order as the
+    /// recipients, or empty for none. Needs DSN; a list of another length is refused before
+    /// anything is sent.
+    pub original_recipients: Vec<OriginalRecipient>,
 }
 
 /// A validated envelope: sender and recipients.
@@ -243,6 +247,8 @@ struct Transaction {
     mail_accepted: bool,
     next_rcpt: usize,
     rcpt_replies: Vec<Option<Reply>>,
+    /// `ORCPT=` per recipient (empty for none); each is moved into the RCPT line that uses it.
+    original_recipients: Vec<Option<OriginalRecipient>>,
     rcpt_outstanding: usize,
     accepted: usize,
     refused: usize,
@@ -716,7 +722,17 @@ impl Session {
         // DSN (RFC 3461): never silently dropped.
         let wants_dsn = options.dsn_return.is_some()
             || options.envelope_id.is_some()
-            || options.notify.is_some();
+            || options.notify.is_some()
+            || !options.original_recipients.is_empty();
+        if !options.original_recipients.is_empty()
+            && options.original_recipients.len() != envelope.to.len()
+        {
+            return Err(InvalidInputError::argument(
+                Field::OriginalRecipient,
+                ArgumentError::Syntax("give one original recipient per recipient, or none"),
+            )
+            .into());
+        }
         if wants_dsn && !caps.has(Extension::Dsn) {
             return Err(ProtocolError::ExtensionUnavailable { name: "DSN" }.into());
         }
@@ -759,6 +775,12 @@ impl Session {
             notify: options.notify,
             orcpt: None,
         };
+        let original_recipients = options
+            .original_recipients
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect();
         let n = envelope.to.len();
         if chain {
             // RFC 2920 section 3.1: MAIL may follow the end of the previous message's data in
@@ -782,6 +804,7 @@ impl Session {
             mail_accepted: false,
             next_rcpt: 0,
             rcpt_replies: vec![None; n],
+            original_recipients,
             rcpt_outstanding: 0,
             accepted: 0,
             refused: 0,
@@ -1142,7 +1165,14 @@ impl Session {
                 continue;
             }
             if txn.next_rcpt < txn.envelope.to.len() {
-                let len = RCPT_LINE_OVERHEAD + txn.envelope.to[txn.next_rcpt].as_str().len();
+                // ` ORCPT=rfc822;` plus the address, each byte at most 3 once xtext-encoded.
+                let orcpt_len = txn
+                    .original_recipients
+                    .get(txn.next_rcpt)
+                    .and_then(Option::as_ref)
+                    .map_or(0, |o| 14 + 3 * o.as_str().len());
+                let len =
+                    RCPT_LINE_OVERHEAD + txn.envelope.to[txn.next_rcpt].as_str().len() + orcpt_len;
                 if !self.can_send(len) {
                     return;
                 }
@@ -1150,6 +1180,7 @@ impl Session {
                 let i = txn.next_rcpt;
                 txn.next_rcpt += 1;
                 txn.rcpt_outstanding += 1;
+                txn.rcpt_params.orcpt = txn.original_recipients.get_mut(i).and_then(Option::take);
                 let before = self.out.len();
                 Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).write_to(&mut self.out);
                 let n = self.out.len() - before;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::audit::AuditSink;
-use crate::command::{DsnReturn, EnvelopeId, Notify};
+use crate::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use crate::error::ProtocolError;
 
 mod chaining;
@@ -1007,6 +1007,50 @@ fn dsn_options_need_dsn() {
     ready(&mut h, EHLO_LOCKSTEP);
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
+            .unwrap_err(),
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" })
+    );
+}
+
+#[test]
+fn original_recipients_go_on_their_own_rcpt_lines() {
+    let opts = MessageOptions {
+        notify: Some(Notify::Never),
+        original_recipients: vec![
+            OriginalRecipient::new("b+list@y.example").unwrap(),
+            OriginalRecipient::new("<c=x@y.example>").unwrap(),
+        ],
+        ..MessageOptions::default()
+    };
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        h.session.config.recipient_policy = RecipientPolicy::AcceptPartial;
+        h.mail_with("a@x.example", &["b@y.example", "c@y.example"], b"x", &opts)
+            .unwrap();
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example> SIZE=3
+            C: RCPT TO:<b@y.example> NOTIFY=NEVER ORCPT=rfc822;b+2Blist@y.example
+            C: RCPT TO:<c@y.example> NOTIFY=NEVER ORCPT=rfc822;c+3Dx@y.example
+            C: DATA
+            ",
+        );
+    });
+    // The wrong number of original recipients, or no DSN: refused before anything is sent.
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_FULL);
+    assert!(matches!(
+        h.mail_with("a@x.example", &["b@y.example"], b"x", &opts),
+        Err(SmtpError::InvalidInput(InvalidInputError::Argument {
+            field: Field::OriginalRecipient,
+            ..
+        }))
+    ));
+    assert_eq!(h.transmitted(), "");
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_LOCKSTEP);
+    assert_eq!(
+        h.mail_with("a@x.example", &["b@y.example", "c@y.example"], b"x", &opts)
             .unwrap_err(),
         SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" })
     );
