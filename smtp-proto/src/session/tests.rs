@@ -957,6 +957,44 @@ fn size_limit_refuses_before_any_command() {
     assert_eq!(h.session.state(), SessionState::Authentication);
 }
 
+/// A streamed body with a size hint is checked against SIZE like a known one, before anything
+/// is sent, and the hint is what MAIL declares.
+#[test]
+fn streamed_size_hint_is_declared_and_checked() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_FULL);
+    let env = || Envelope::new("a@x.example", &["b@y.example"]).unwrap();
+    assert_eq!(
+        h.session
+            .start_mail(
+                env(),
+                BodyInfo::Streamed {
+                    size_hint: Some(5000)
+                },
+                &MessageOptions::default()
+            )
+            .unwrap_err(),
+        SmtpError::Protocol(ProtocolError::MessageTooLarge {
+            size: 5000,
+            limit: 1000
+        })
+    );
+    assert_eq!(h.transmitted(), "");
+    h.session
+        .start_mail(
+            env(),
+            BodyInfo::Streamed {
+                size_hint: Some(900),
+            },
+            &MessageOptions::default(),
+        )
+        .unwrap();
+    assert!(
+        h.transmitted()
+            .starts_with("MAIL FROM:<a@x.example> SIZE=900 BODY=8BITMIME\r\n")
+    );
+}
+
 #[test]
 fn smtputf8_and_8bitmime_are_declared() {
     let mut h = Harness::new(config());
