@@ -34,6 +34,12 @@ fuzz_target!(|data: &[u8]| {
                 if session.wants_body() {
                     let _ = session.send_body(b"hi\r\n");
                     let _ = session.finish_body();
+                    // Chain the next message behind the final dot when the engine allows it.
+                    if session.ready_for_mail() {
+                        let env = Envelope::new("a@example.com", &["d@example.org"]).unwrap();
+                        let body = BodyInfo::Known { size: 6, eight_bit: false };
+                        let _ = session.start_mail(env, body, &MessageOptions::default());
+                    }
                 }
             }
             _ => {}
