@@ -12,6 +12,7 @@ use crate::command::{DsnReturn, EnvelopeId, Notify};
 use crate::error::ProtocolError;
 
 mod hostile;
+mod scram;
 
 /// One side's lines of a transcript.
 enum Step {
