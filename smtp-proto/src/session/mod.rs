@@ -1256,7 +1256,14 @@ impl Session {
         };
         self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);
         if let Some(t) = &self.config.transcript {
-            t.server(&reply);
+            let scram = self.sasl.as_ref().is_some_and(|s| s.mechanism().is_scram());
+            if what == Pending::Auth && scram && reply.code() == ReplyCode::AUTH_CHALLENGE {
+                // The salt, iteration count and server signature together allow an offline
+                // dictionary attack on the password, like the client proof: not logged.
+                t.server(&Reply::new(reply.code(), None, "[redacted]"));
+            } else {
+                t.server(&reply);
+            }
         }
         let code = reply.code();
         if code == ReplyCode::SERVICE_UNAVAILABLE && what != Pending::Quit {

@@ -389,6 +389,11 @@ fn scram_transcript_and_audit_hold_no_proof() {
     let t = transcript.0.lock().unwrap().join("\n");
     assert!(t.contains("C: AUTH SCRAM-SHA-256 [redacted]"), "{t}");
     assert!(t.contains("C: [redacted]"), "{t}");
+    // The server's challenges too: salt + iterations + signature would allow a dictionary attack.
+    assert!(t.contains("S: 334 [redacted]"), "{t}");
+    assert!(!t.contains(&b64(SERVER_FIRST)), "{t}");
+    assert!(!t.contains(&b64(SERVER_FINAL)), "{t}");
+    assert!(t.contains("S: 235 ok"), "{t}");
     let a = audit.0.lock().unwrap().join("\n");
     assert!(
         a.contains("Authenticated { mechanism: ScramSha256 }"),
