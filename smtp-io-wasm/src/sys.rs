@@ -87,6 +87,11 @@ extern "C" {
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     pub(crate) fn clear_timeout(id: &JsValue);
+
+    /// Web Crypto's `crypto.getRandomValues`: fills the array from the platform's CSPRNG (at most
+    /// 65536 bytes a call). The slice is copied in and back out.
+    #[wasm_bindgen(catch, js_namespace = crypto, js_name = getRandomValues)]
+    pub(crate) fn get_random_values(buf: &mut [u8]) -> Result<JsValue, JsValue>;
 }
 
 /// A plain JavaScript object from `(key, value)` pairs.

@@ -326,6 +326,17 @@ impl Transport for WorkersTransport {
     fn sleep(duration: Duration) -> impl Future<Output = ()> {
         sleep(duration)
     }
+
+    /// Web Crypto's `crypto.getRandomValues` (the Workers runtime's CSPRNG), 65536 bytes a call.
+    /// There is no `tls_exporter`: Workers sockets do not expose TLS keying material, so
+    /// SCRAM-SHA-256-PLUS is never used here (SCRAM-SHA-256 is).
+    fn fill_random(&self, buf: &mut [u8]) -> io::Result<()> {
+        for chunk in buf.chunks_mut(65536) {
+            sys::get_random_values(chunk)
+                .map_err(|e| sys::io_error("crypto.getRandomValues", &e))?;
+        }
+        Ok(())
+    }
 }
 
 impl StartTlsCapable for WorkersTransport {

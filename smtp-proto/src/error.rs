@@ -196,10 +196,11 @@ pub struct RecipientRefusal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// The server did not advertise the mechanism (`None`: `login()` found neither PLAIN nor LOGIN).
+    /// The server did not advertise the mechanism (`None`: `login()` found no password mechanism
+    /// it can use: SCRAM-SHA-256(-PLUS), PLAIN or LOGIN).
     #[error("{}", match mechanism {
         Some(m) => format!("the server does not offer AUTH {m}"),
-        None => "the server offers neither AUTH PLAIN nor AUTH LOGIN".to_owned(),
+        None => "the server offers no usable password mechanism (SCRAM-SHA-256, PLAIN, LOGIN)".to_owned(),
     })]
     UnsupportedMechanism {
         /// The mechanism that was asked for, if one was.
@@ -228,6 +229,74 @@ pub enum AuthError {
         /// The mechanism in progress.
         mechanism: AuthMechanism,
     },
+    /// A SCRAM exchange failed on the client's side of the checks (see [`ScramError`]). When
+    /// [`ScramError::closes_session`] holds, the session is closed.
+    #[error("AUTH {mechanism}: {error}")]
+    Scram {
+        /// The mechanism in progress.
+        mechanism: AuthMechanism,
+        /// What was wrong.
+        error: ScramError,
+    },
+    /// SCRAM-SHA-256-PLUS was asked for, but the connection has no channel-binding data (not on
+    /// TLS 1.3, or the transport cannot export keying material). Nothing was sent.
+    #[error("AUTH {mechanism} needs TLS 1.3 channel binding, which this connection lacks")]
+    ChannelBindingUnavailable {
+        /// The mechanism asked for.
+        mechanism: AuthMechanism,
+    },
+}
+
+/// What was wrong in a SCRAM exchange (RFC 5802). Each names the server's fault; the ones for which
+/// [`closes_session`](ScramError::closes_session) is true mean the server has not proven it knows
+/// the password, so it may not be the server it claims to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScramError {
+    /// The server-first message is not base64, or lacks `r=`, `s=` or `i=` in that order, or its
+    /// nonce holds a character outside `printable`.
+    #[error("malformed server-first message")]
+    MalformedServerFirst,
+    /// The server asked for a mandatory extension (`m=`) this client does not know.
+    #[error("the server requires an unsupported mandatory extension (m=)")]
+    MandatoryExtension,
+    /// The server's nonce does not start with the client's nonce, or adds nothing to it.
+    #[error("the server nonce does not extend the client nonce")]
+    NonceMismatch,
+    /// The salt is empty or not valid base64.
+    #[error("the salt is empty or not valid base64")]
+    InvalidSalt,
+    /// The iteration count is outside the accepted range (see
+    /// [`sasl::SCRAM_MIN_ITERATIONS`](crate::sasl::SCRAM_MIN_ITERATIONS) and
+    /// [`sasl::SCRAM_MAX_ITERATIONS`](crate::sasl::SCRAM_MAX_ITERATIONS)). Saturates at
+    /// `u64::MAX`.
+    #[error("iteration count {count} is outside the accepted range")]
+    IterationCount {
+        /// The count the server asked for.
+        count: u64,
+    },
+    /// The server-final message is neither `v=` with base64 nor `e=`.
+    #[error("malformed server-final message")]
+    MalformedServerFinal,
+    /// The server's signature `v=` is wrong: it does not hold the keys derived from the password.
+    #[error("the server signature is wrong (the server does not know the password)")]
+    ServerSignatureMismatch,
+    /// The server replied success before proving it knows the password with `v=`.
+    #[error("the server reported success without proving it knows the password")]
+    ServerNotVerified,
+}
+
+impl ScramError {
+    /// True when the server failed to prove its identity after the client proof was sent
+    /// ([`ServerSignatureMismatch`](ScramError::ServerSignatureMismatch),
+    /// [`ServerNotVerified`](ScramError::ServerNotVerified)): the engine closes the session then,
+    /// so nothing more (no other AUTH attempt, no message) goes to that server.
+    pub fn closes_session(self) -> bool {
+        matches!(
+            self,
+            ScramError::ServerSignatureMismatch | ScramError::ServerNotVerified
+        )
+    }
 }
 
 /// The caller passed an invalid argument or called a method in the wrong state.
@@ -287,6 +356,8 @@ pub enum Field {
     UserName,
     /// A password or token. Errors about it never show its bytes.
     Secret,
+    /// The SCRAM client nonce.
+    Nonce,
     /// The message body.
     Body,
 }
@@ -303,6 +374,7 @@ impl fmt::Display for Field {
             Field::Recipients => "recipient list",
             Field::UserName => "user name",
             Field::Secret => "secret",
+            Field::Nonce => "SCRAM client nonce",
             Field::Body => "message body",
         })
     }
@@ -328,6 +400,13 @@ pub enum ArgumentError {
         /// The byte.
         byte: u8,
         /// Its index in the argument.
+        index: usize,
+    },
+    /// A character SASLprep (RFC 4013) prohibits, e.g. a private-use or display-changing code
+    /// point. Only its byte index is shown.
+    #[error("character prohibited by SASLprep at index {index}")]
+    Prohibited {
+        /// The byte index of the character.
         index: usize,
     },
     /// `<` and `>` do not pair up.

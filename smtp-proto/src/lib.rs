@@ -22,7 +22,8 @@
 //!
 //! ## RFCs
 //!
-//! 5321 (SMTP), 3207 (STARTTLS), 4954 (AUTH), 4616 (PLAIN), 7628 (OAUTHBEARER), the XOAUTH2 and
+//! 5321 (SMTP), 3207 (STARTTLS), 4954 (AUTH), 4616 (PLAIN), 7628 (OAUTHBEARER), 5802, 7677 and
+//! 9266 (SCRAM-SHA-256, -PLUS with `tls-exporter`), 4013 (SASLprep, in part), the XOAUTH2 and
 //! LOGIN mechanisms, 2920 (PIPELINING), 3030 (CHUNKING, BINARYMIME), 6152 (8BITMIME),
 //! 6531 (SMTPUTF8), 1870 (SIZE), 3461 (DSN), 2034 and 3463 (enhanced status codes),
 //! 8689 (REQUIRETLS), 2033 (LMTP).
@@ -63,11 +64,11 @@ pub use audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use capabilities::{Capabilities, Extension};
 pub use error::{
     ArgumentError, AuthError, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
-    RecipientRefusal, SmtpError,
+    RecipientRefusal, ScramError, SmtpError,
 };
 pub use policy::{BoundedPolicy, DefaultPolicy, Policy};
 pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyParser};
-pub use sasl::AuthMechanism;
+pub use sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce};
 pub use secret::Secret;
 pub use session::{
     Event, MessageOptions, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session,

@@ -1,4 +1,5 @@
-//! SASL mechanisms for AUTH (RFC 4954): PLAIN (RFC 4616), LOGIN, XOAUTH2, OAUTHBEARER (RFC 7628).
+//! SASL mechanisms for AUTH (RFC 4954): PLAIN (RFC 4616), LOGIN, XOAUTH2, OAUTHBEARER (RFC 7628),
+//! SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677, RFC 9266).
 //!
 //! A [`SaslExchange`] holds the credentials for the duration of one AUTH exchange only; the engine
 //! drops it when the exchange ends, and its secrets are overwritten on drop. Nothing here prints a
@@ -27,8 +28,18 @@
 //!   control byte (0x00–0x1F, 0x7F), since `^A` is the field separator. XOAUTH2 needs a user name;
 //!   for OAUTHBEARER it is the optional authorization identity (`a=`), left out when empty, and its
 //!   `=` and `,` are escaped as `=3D` and `=2C` (the `saslname` of RFC 5801) rather than refused.
-//! * A mechanism whose cargo feature (`xoauth2`, `oauthbearer`) is off is
+//! * SCRAM-SHA-256 and -PLUS: the user name and the password go through SASLprep (the subset
+//!   described in the `saslprep` module: non-ASCII spaces mapped, invisible characters removed,
+//!   controls, private-use, non-characters, display-changing and tagging characters refused with
+//!   [`ArgumentError::ForbiddenByte`] / [`ArgumentError::Prohibited`]; no NFKC), then `=` and
+//!   `,` in the user name are escaped as `=3D` and `=2C`. Both must be non-empty.
+//! * A mechanism whose cargo feature (`xoauth2`, `oauthbearer`, `scram`) is off is
 //!   [`InvalidInputError::FeatureDisabled`].
+//!
+//! SCRAM (RFC 5802, RFC 7677, RFC 9266) needs two things a sans-IO engine cannot make: a fresh
+//! random [`ClientNonce`] and, for -PLUS, the TLS `tls-exporter` channel-binding data. The driver
+//! obtains them (the `client` feature's `Transport` has hooks for both) and passes them in an
+//! [`AuthInput`]; see [`SaslExchange::new_scram`] for the exchange itself.
 
 use core::fmt;
 
@@ -42,6 +53,24 @@ use crate::error::{ArgumentError, AuthError, Field, InvalidInputError};
 use crate::reply::Reply;
 use crate::secret::Secret;
 
+#[cfg(feature = "scram")]
+mod saslprep;
+#[cfg(feature = "scram")]
+mod scram;
+
+/// The smallest SCRAM iteration count accepted from a server (RFC 7677 section 4: at least 4096).
+/// A smaller one is [`ScramError::IterationCount`](crate::error::ScramError::IterationCount): a
+/// server (or an impostor) asking for few iterations makes a captured proof cheap to brute-force.
+pub const SCRAM_MIN_ITERATIONS: u32 = 4096;
+
+/// The largest SCRAM iteration count accepted from a server, so a hostile server cannot make the
+/// client spend more than about half a second of CPU on PBKDF2.
+pub const SCRAM_MAX_ITERATIONS: u32 = 1_000_000;
+
+/// The label of the `tls-exporter` channel binding (RFC 9266 section 2): the binding data is 32
+/// bytes of TLS exporter output with this label and an empty context.
+pub const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+
 /// An AUTH mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -54,6 +83,12 @@ pub enum AuthMechanism {
     XOAuth2,
     /// OAUTHBEARER (RFC 7628): the IETF OAuth 2.0 mechanism with GS2 framing.
     OAuthBearer,
+    /// SCRAM-SHA-256 (RFC 5802, RFC 7677): the password never crosses the wire, and the server
+    /// proves it knows it too.
+    ScramSha256,
+    /// SCRAM-SHA-256-PLUS: SCRAM-SHA-256 bound to the TLS connection with `tls-exporter`
+    /// (RFC 9266), so a man in the middle terminating TLS cannot relay the exchange.
+    ScramSha256Plus,
 }
 
 impl AuthMechanism {
@@ -64,6 +99,38 @@ impl AuthMechanism {
             AuthMechanism::Login => "LOGIN",
             AuthMechanism::XOAuth2 => "XOAUTH2",
             AuthMechanism::OAuthBearer => "OAUTHBEARER",
+            AuthMechanism::ScramSha256 => "SCRAM-SHA-256",
+            AuthMechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+        }
+    }
+
+    /// True for SCRAM-SHA-256 and SCRAM-SHA-256-PLUS, the mechanisms that need an [`AuthInput`].
+    pub const fn is_scram(self) -> bool {
+        matches!(
+            self,
+            AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus
+        )
+    }
+
+    /// The cargo feature the mechanism needs, when it has one and it is off.
+    const fn disabled_feature(self) -> Option<&'static str> {
+        match self {
+            AuthMechanism::XOAuth2 if !cfg!(feature = "xoauth2") => Some("xoauth2"),
+            AuthMechanism::OAuthBearer if !cfg!(feature = "oauthbearer") => Some("oauthbearer"),
+            AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus
+                if !cfg!(feature = "scram") =>
+            {
+                Some("scram")
+            }
+            _ => None,
+        }
+    }
+
+    /// `Err(`[`InvalidInputError::FeatureDisabled`]`)` when the mechanism's cargo feature is off.
+    pub fn check_compiled_in(self) -> Result<(), InvalidInputError> {
+        match self.disabled_feature() {
+            Some(feature) => Err(InvalidInputError::FeatureDisabled { feature }),
+            None => Ok(()),
         }
     }
 
@@ -74,6 +141,8 @@ impl AuthMechanism {
             AuthMechanism::Login,
             AuthMechanism::XOAuth2,
             AuthMechanism::OAuthBearer,
+            AuthMechanism::ScramSha256,
+            AuthMechanism::ScramSha256Plus,
         ]
         .into_iter()
         .find(|m| m.name().eq_ignore_ascii_case(name))
@@ -83,6 +152,143 @@ impl AuthMechanism {
 impl fmt::Display for AuthMechanism {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A SCRAM client nonce (RFC 5802 `c-nonce`): printable ASCII except `,`, 16 to 255 characters.
+///
+/// It must be fresh and unpredictable for every exchange; the engine cannot make one (it has no
+/// random source), so the driver does: [`ClientNonce::from_random`] over 18 bytes from the
+/// operating system's CSPRNG is the usual way. Not secret, but never reused.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientNonce(String);
+
+impl ClientNonce {
+    /// The fewest characters accepted: 16 base64 characters carry 96 bits.
+    pub const MIN_LEN: usize = 16;
+    /// The most characters accepted.
+    pub const MAX_LEN: usize = 255;
+
+    /// The nonce made of the base64 of 18 random bytes (24 characters, 144 bits). The caller
+    /// guarantees the bytes come from a cryptographically secure generator.
+    pub fn from_random(bytes: [u8; 18]) -> ClientNonce {
+        ClientNonce(STANDARD.encode(bytes))
+    }
+
+    /// A nonce given as text (e.g. a test vector). Refuses, with [`Field::Nonce`], a nonce shorter
+    /// than [`MIN_LEN`](Self::MIN_LEN) ([`ArgumentError::Empty`] when empty), longer than
+    /// [`MAX_LEN`](Self::MAX_LEN), or holding a byte outside `%x21-2B / %x2D-7E`.
+    pub fn new(nonce: &str) -> Result<ClientNonce, InvalidInputError> {
+        let err = |reason| Err(InvalidInputError::argument(Field::Nonce, reason));
+        if nonce.is_empty() {
+            return err(ArgumentError::Empty);
+        }
+        if let Some(index) = nonce
+            .bytes()
+            .position(|b| !(0x21..=0x7e).contains(&b) || b == b',')
+        {
+            return err(ArgumentError::ForbiddenByte {
+                byte: nonce.as_bytes()[index],
+                index,
+            });
+        }
+        if nonce.len() < Self::MIN_LEN {
+            return err(ArgumentError::Syntax(
+                "a SCRAM nonce needs at least 16 characters",
+            ));
+        }
+        if nonce.len() > Self::MAX_LEN {
+            return err(ArgumentError::TooLong { max: Self::MAX_LEN });
+        }
+        Ok(ClientNonce(nonce.to_owned()))
+    }
+
+    /// The nonce.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientNonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ClientNonce").field(&self.0).finish()
+    }
+}
+
+/// The SCRAM GS2 channel-binding flag (RFC 5802 section 7), as the engine chooses it.
+///
+/// The engine picks it in [`Session::login_with_input`](crate::Session::login_with_input), so a
+/// downgrade is detected: a client that could bind but did not see `-PLUS` offered says `y`, and
+/// a server that does support binding then refuses the exchange (an attacker removed `-PLUS`
+/// from the EHLO reply).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ChannelBinding {
+    /// `n`: the client has no channel-binding data on this connection (not TLS 1.3, or the
+    /// transport cannot export keying material), or the server offers -PLUS and the caller chose
+    /// plain SCRAM-SHA-256 explicitly.
+    Unsupported,
+    /// `y`: the client could bind, but the server did not advertise SCRAM-SHA-256-PLUS.
+    NotOffered,
+    /// `p=tls-exporter`: SCRAM-SHA-256-PLUS bound to this `tls-exporter` value (RFC 9266).
+    TlsExporter([u8; 32]),
+}
+
+impl fmt::Debug for ChannelBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChannelBinding::Unsupported => "Unsupported",
+            ChannelBinding::NotOffered => "NotOffered",
+            ChannelBinding::TlsExporter(_) => "TlsExporter([redacted])",
+        })
+    }
+}
+
+/// What an AUTH exchange may need from the driver, because the sans-IO engine cannot make it: a
+/// fresh random nonce (SCRAM) and the TLS `tls-exporter` channel-binding data (SCRAM-PLUS).
+/// Mechanisms other than SCRAM ignore it; the default holds neither.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AuthInput {
+    nonce: Option<ClientNonce>,
+    tls_exporter: Option<[u8; 32]>,
+}
+
+impl AuthInput {
+    /// Neither a nonce nor channel-binding data.
+    pub fn new() -> AuthInput {
+        AuthInput::default()
+    }
+
+    /// The SCRAM client nonce to use.
+    pub fn with_nonce(mut self, nonce: ClientNonce) -> AuthInput {
+        self.nonce = Some(nonce);
+        self
+    }
+
+    /// The connection's RFC 9266 `tls-exporter` value: 32 bytes exported with
+    /// [`TLS_EXPORTER_LABEL`] and an empty context, from a TLS 1.3 connection only. The engine
+    /// ignores it on a connection it does not know to be TLS.
+    pub fn with_tls_exporter(mut self, data: [u8; 32]) -> AuthInput {
+        self.tls_exporter = Some(data);
+        self
+    }
+
+    /// The nonce, if one was given.
+    pub fn nonce(&self) -> Option<&ClientNonce> {
+        self.nonce.as_ref()
+    }
+
+    /// The channel-binding data, if given.
+    pub fn tls_exporter(&self) -> Option<&[u8; 32]> {
+        self.tls_exporter.as_ref()
+    }
+}
+
+impl fmt::Debug for AuthInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthInput")
+            .field("nonce", &self.nonce)
+            .field("tls_exporter", &self.tls_exporter.map(|_| "[redacted]"))
+            .finish()
     }
 }
 
@@ -110,6 +316,9 @@ pub struct SaslExchange {
     secret: Secret,
     /// How many `334` challenges have been answered (or refused) so far.
     challenges: u8,
+    /// The SCRAM state (SCRAM mechanisms only).
+    #[cfg(feature = "scram")]
+    scram: Option<scram::Scram>,
 }
 
 impl fmt::Debug for SaslExchange {
@@ -218,18 +427,15 @@ impl SaslExchange {
         user: &str,
         secret: &str,
     ) -> Result<SaslExchange, InvalidInputError> {
-        match mechanism {
-            AuthMechanism::XOAuth2 if !cfg!(feature = "xoauth2") => {
-                return Err(InvalidInputError::FeatureDisabled { feature: "xoauth2" });
-            }
-            AuthMechanism::OAuthBearer if !cfg!(feature = "oauthbearer") => {
-                return Err(InvalidInputError::FeatureDisabled {
-                    feature: "oauthbearer",
-                });
-            }
-            _ => {}
-        }
+        mechanism.check_compiled_in()?;
         let user = match mechanism {
+            AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus => {
+                // SCRAM needs a nonce: see `new_scram`.
+                return Err(InvalidInputError::argument(
+                    Field::Nonce,
+                    ArgumentError::Empty,
+                ));
+            }
             AuthMechanism::Plain | AuthMechanism::Login => {
                 check(Field::UserName, user, true, is_forbidden_in_password_mech)?;
                 check(Field::Secret, secret, true, is_forbidden_in_password_mech)?;
@@ -251,7 +457,95 @@ impl SaslExchange {
             user,
             secret: Secret::from(secret),
             challenges: 0,
+            #[cfg(feature = "scram")]
+            scram: None,
         })
+    }
+
+    /// Start a SCRAM exchange: SCRAM-SHA-256-PLUS when `binding` is
+    /// [`ChannelBinding::TlsExporter`], SCRAM-SHA-256 with the `n` or `y` flag otherwise.
+    ///
+    /// The user name and password go through SASLprep (the subset the module documentation
+    /// lists) and must be non-empty afterwards; `=` and `,` in the user name are escaped. No
+    /// authorization identity is sent. `nonce` must be fresh for this exchange.
+    ///
+    /// The exchange then checks the server: its nonce must extend ours, the salt must be base64,
+    /// the iteration count within [`SCRAM_MIN_ITERATIONS`]`..=`[`SCRAM_MAX_ITERATIONS`], and its
+    /// final signature must prove it holds the password's keys; see
+    /// [`ScramError`](crate::error::ScramError).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInputError::FeatureDisabled`] without the `scram` feature;
+    /// [`InvalidInputError::Argument`] for an empty or prohibited user name or password.
+    pub fn new_scram(
+        user: &str,
+        password: &str,
+        nonce: &ClientNonce,
+        binding: ChannelBinding,
+    ) -> Result<SaslExchange, InvalidInputError> {
+        let mechanism = match binding {
+            ChannelBinding::TlsExporter(_) => AuthMechanism::ScramSha256Plus,
+            _ => AuthMechanism::ScramSha256,
+        };
+        mechanism.check_compiled_in()?;
+        #[cfg(feature = "scram")]
+        {
+            let prepare = |field: Field, value: &str| {
+                let prepared = saslprep::prepare(value).map_err(|p| {
+                    let reason = match p.ascii_control {
+                        Some(byte) => ArgumentError::ForbiddenByte {
+                            byte,
+                            index: p.index,
+                        },
+                        None => ArgumentError::Prohibited { index: p.index },
+                    };
+                    InvalidInputError::argument(field, reason)
+                })?;
+                if prepared.is_empty() {
+                    return Err(InvalidInputError::argument(field, ArgumentError::Empty));
+                }
+                Ok(prepared)
+            };
+            let user = prepare(Field::UserName, user)?;
+            let password = prepare(Field::Secret, password)?;
+            // SASLprep output is valid UTF-8: it is built from whole characters.
+            let user = saslname(user.expose_str().unwrap_or_default());
+            let scram = scram::Scram::new(user.expose(), password, nonce, binding);
+            Ok(SaslExchange {
+                mechanism,
+                user,
+                secret: Secret::default(),
+                challenges: 0,
+                scram: Some(scram),
+            })
+        }
+        #[cfg(not(feature = "scram"))]
+        {
+            let _ = (user, password, nonce);
+            Err(InvalidInputError::FeatureDisabled { feature: "scram" })
+        }
+    }
+
+    /// Whether a success reply (`235`) may be believed now. For SCRAM it may only once the
+    /// server's signature has been verified; otherwise
+    /// [`ScramError::ServerNotVerified`](crate::error::ScramError::ServerNotVerified), and the
+    /// engine closes the session. Other mechanisms do not authenticate the server: always `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Scram`] as above.
+    pub fn check_success(&self) -> Result<(), AuthError> {
+        #[cfg(feature = "scram")]
+        if let Some(scram) = &self.scram {
+            if !scram.is_verified() {
+                return Err(AuthError::Scram {
+                    mechanism: self.mechanism,
+                    error: crate::error::ScramError::ServerNotVerified,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The mechanism.
@@ -266,6 +560,12 @@ impl SaslExchange {
         let secret = self.secret.expose();
         let parts: &[&[u8]] = match self.mechanism {
             AuthMechanism::Login => return None,
+            AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus => {
+                #[cfg(feature = "scram")]
+                return self.scram.as_ref().map(scram::Scram::client_first);
+                #[cfg(not(feature = "scram"))]
+                return None;
+            }
             AuthMechanism::Plain => &[b"\0", user, b"\0", secret],
             AuthMechanism::XOAuth2 => &[b"user=", user, b"\x01auth=Bearer ", secret, b"\x01\x01"],
             AuthMechanism::OAuthBearer if user.is_empty() => {
@@ -309,7 +609,7 @@ impl SaslExchange {
     pub fn respond(&mut self, reply: &Reply, out: &mut BytesMut) -> Result<SaslStep, AuthError> {
         let mechanism = self.mechanism;
         let allowed = match mechanism {
-            AuthMechanism::Login => 2,
+            AuthMechanism::Login | AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus => 2,
             AuthMechanism::Plain | AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer => 1,
         };
         if self.challenges >= allowed {
@@ -360,7 +660,33 @@ impl SaslExchange {
                 });
                 Ok(SaslStep::RespondToError { detail })
             }
+            AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus => {
+                self.respond_scram(&text, out)
+            }
         }
+    }
+}
+
+impl SaslExchange {
+    #[cfg(feature = "scram")]
+    fn respond_scram(&mut self, text: &str, out: &mut BytesMut) -> Result<SaslStep, AuthError> {
+        let mechanism = self.mechanism;
+        let Some(scram) = self.scram.as_mut() else {
+            return Err(AuthError::TooManyChallenges { mechanism });
+        };
+        match scram.respond(text, out) {
+            Ok(None | Some(scram::ServerFinal::Verified)) => Ok(SaslStep::Respond),
+            Ok(Some(scram::ServerFinal::Error(detail))) => Ok(SaslStep::RespondToError { detail }),
+            Err(error) => Err(AuthError::Scram { mechanism, error }),
+        }
+    }
+
+    #[cfg(not(feature = "scram"))]
+    fn respond_scram(&mut self, _text: &str, _out: &mut BytesMut) -> Result<SaslStep, AuthError> {
+        // `new` refuses SCRAM without its feature, so there is no such exchange.
+        Err(AuthError::TooManyChallenges {
+            mechanism: self.mechanism,
+        })
     }
 }
 
@@ -437,6 +763,8 @@ mod tests {
             AuthMechanism::Login,
             AuthMechanism::XOAuth2,
             AuthMechanism::OAuthBearer,
+            AuthMechanism::ScramSha256,
+            AuthMechanism::ScramSha256Plus,
         ] {
             assert_eq!(AuthMechanism::from_name(m.name()), Some(m));
             assert_eq!(AuthMechanism::from_name(&m.name().to_lowercase()), Some(m));
@@ -883,6 +1211,303 @@ mod tests {
             InvalidInputError::FeatureDisabled {
                 feature: "oauthbearer"
             }
+        );
+    }
+
+    // ---- SCRAM-SHA-256 ----
+
+    /// RFC 7677 section 3.
+    #[cfg(feature = "scram")]
+    mod scram_vector {
+        pub const NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
+        pub const CLIENT_FIRST: &str = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+        pub const SERVER_FIRST: &str = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                                        s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        pub const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                                        p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        pub const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    }
+
+    #[cfg(feature = "scram")]
+    fn scram(binding: ChannelBinding) -> SaslExchange {
+        let nonce = ClientNonce::new(scram_vector::NONCE).unwrap();
+        SaslExchange::new_scram("user", "pencil", &nonce, binding).unwrap()
+    }
+
+    #[cfg(feature = "scram")]
+    fn scram_err(error: crate::error::ScramError) -> AuthError {
+        AuthError::Scram {
+            mechanism: AuthMechanism::ScramSha256,
+            error,
+        }
+    }
+
+    #[cfg(feature = "scram")]
+    #[test]
+    fn scram_rfc_7677_test_vector() {
+        use scram_vector::*;
+        let mut ex = scram(ChannelBinding::Unsupported);
+        assert_eq!(ex.mechanism(), AuthMechanism::ScramSha256);
+        assert_eq!(initial(&mut ex).unwrap(), CLIENT_FIRST.as_bytes());
+        let (step, line) = answer(&mut ex, &b64(SERVER_FIRST.as_bytes())).unwrap();
+        assert_eq!(step, SaslStep::Respond);
+        assert_eq!(String::from_utf8(unb64(&line)).unwrap(), CLIENT_FINAL);
+        assert!(ex.check_success().is_err(), "not verified before v=");
+        let (step, line) = answer(&mut ex, &b64(SERVER_FINAL.as_bytes())).unwrap();
+        assert_eq!((step, line.as_str()), (SaslStep::Respond, ""));
+        assert_eq!(ex.check_success(), Ok(()));
+        assert_eq!(
+            answer(&mut ex, "").unwrap_err(),
+            AuthError::TooManyChallenges {
+                mechanism: AuthMechanism::ScramSha256
+            }
+        );
+    }
+
+    #[cfg(feature = "scram")]
+    #[test]
+    fn scram_gs2_headers() {
+        let mut ex = scram(ChannelBinding::NotOffered);
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+        );
+        let (_, line) = answer(&mut ex, &b64(scram_vector::SERVER_FIRST.as_bytes())).unwrap();
+        assert!(
+            String::from_utf8(unb64(&line))
+                .unwrap()
+                .starts_with("c=eSws,r=")
+        );
+
+        let mut ex = scram(ChannelBinding::TlsExporter([7; 32]));
+        assert_eq!(ex.mechanism(), AuthMechanism::ScramSha256Plus);
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            b"p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+        );
+        let (_, line) = answer(&mut ex, &b64(scram_vector::SERVER_FIRST.as_bytes())).unwrap();
+        let mut cbind = b"p=tls-exporter,,".to_vec();
+        cbind.extend_from_slice(&[7; 32]);
+        let want = format!("c={},r=", b64(&cbind));
+        let got = String::from_utf8(unb64(&line)).unwrap();
+        assert!(got.starts_with(&want), "{got}");
+        // The proof differs from the unbound one: the binding is in the AuthMessage.
+        assert!(!got.ends_with("p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="));
+    }
+
+    #[cfg(feature = "scram")]
+    #[test]
+    fn scram_user_names_are_prepared_and_escaped() {
+        let nonce = ClientNonce::new(scram_vector::NONCE).unwrap();
+        let mut ex = SaslExchange::new_scram(
+            "a=b,c\u{00AD}\u{00A0}d",
+            "pencil",
+            &nonce,
+            ChannelBinding::Unsupported,
+        )
+        .unwrap();
+        assert_eq!(
+            initial(&mut ex).unwrap(),
+            b"n,,n=a=3Db=2Cc d,r=rOprNGfwEbeRWgbNEkqO"
+        );
+        for (user, password, want) in [
+            ("", "p", arg_err(Field::UserName, ArgumentError::Empty)),
+            (
+                "\u{00AD}",
+                "p",
+                arg_err(Field::UserName, ArgumentError::Empty),
+            ),
+            ("u", "", arg_err(Field::Secret, ArgumentError::Empty)),
+            ("u\r", "p", forbidden(Field::UserName, b'\r', 1)),
+            ("u", "pa\0ss", forbidden(Field::Secret, 0, 2)),
+            (
+                "u",
+                "pa\u{E000}ss",
+                arg_err(Field::Secret, ArgumentError::Prohibited { index: 2 }),
+            ),
+        ] {
+            assert_eq!(
+                SaslExchange::new_scram(user, password, &nonce, ChannelBinding::Unsupported)
+                    .unwrap_err(),
+                want,
+                "{user:?}"
+            );
+        }
+        // Without a nonce SCRAM cannot start.
+        assert_eq!(
+            SaslExchange::new(AuthMechanism::ScramSha256, "u", "p").unwrap_err(),
+            arg_err(Field::Nonce, ArgumentError::Empty)
+        );
+    }
+
+    #[test]
+    fn client_nonces_are_checked() {
+        assert!(ClientNonce::new("rOprNGfwEbeRWgbNEkqO").is_ok());
+        assert_eq!(
+            ClientNonce::new("").unwrap_err(),
+            arg_err(Field::Nonce, ArgumentError::Empty)
+        );
+        assert_eq!(
+            ClientNonce::new("abcdefgh,ijklmnopq").unwrap_err(),
+            forbidden(Field::Nonce, b',', 8)
+        );
+        assert_eq!(
+            ClientNonce::new("abc def").unwrap_err(),
+            forbidden(Field::Nonce, b' ', 3)
+        );
+        assert!(ClientNonce::new("short").is_err());
+        assert!(ClientNonce::new(&"x".repeat(256)).is_err());
+        let n = ClientNonce::from_random([0xfb; 18]);
+        assert_eq!(n.as_str().len(), 24);
+        assert_eq!(ClientNonce::new(n.as_str()).unwrap(), n);
+    }
+
+    #[cfg(feature = "scram")]
+    #[test]
+    fn scram_refuses_bad_server_first_messages() {
+        use crate::error::ScramError as E;
+        let r = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+        let s = "s=W22ZaJ0SNY7soEsUEjb6gQ==";
+        let cases: Vec<(String, E)> = vec![
+            // The nonce does not extend ours, or adds nothing.
+            (
+                format!("r=XOprNGfwEbeRWgbNEkqOabc,{s},i=4096"),
+                E::NonceMismatch,
+            ),
+            (
+                format!("r=rOprNGfwEbeRWgbNEkqO,{s},i=4096"),
+                E::NonceMismatch,
+            ),
+            (format!("r=rOprNGfwEbe,{s},i=4096"), E::NonceMismatch),
+            // Iteration counts.
+            (format!("{r},{s},i=4095"), E::IterationCount { count: 4095 }),
+            (format!("{r},{s},i=0"), E::IterationCount { count: 0 }),
+            (
+                format!("{r},{s},i=1000001"),
+                E::IterationCount { count: 1_000_001 },
+            ),
+            (
+                format!("{r},{s},i=99999999999999999999999"),
+                E::IterationCount { count: u64::MAX },
+            ),
+            (format!("{r},{s},i=-4096"), E::MalformedServerFirst),
+            (format!("{r},{s},i="), E::MalformedServerFirst),
+            (format!("{r},{s},i=4096x"), E::MalformedServerFirst),
+            // Salt.
+            (format!("{r},s=not base64!,i=4096"), E::InvalidSalt),
+            (format!("{r},s=,i=4096"), E::InvalidSalt),
+            // Structure.
+            (format!("m=ext,{r},{s},i=4096"), E::MandatoryExtension),
+            (format!("{r},i=4096,{s}"), E::MalformedServerFirst),
+            (format!("{r},{s}"), E::MalformedServerFirst),
+            (String::new(), E::MalformedServerFirst),
+            (format!("{r}\x7f,{s},i=4096"), E::MalformedServerFirst),
+        ];
+        for (server_first, want) in cases {
+            let mut ex = scram(ChannelBinding::Unsupported);
+            assert_eq!(
+                answer(&mut ex, &b64(server_first.as_bytes())).unwrap_err(),
+                scram_err(want),
+                "{server_first:?}"
+            );
+        }
+        let mut ex = scram(ChannelBinding::Unsupported);
+        assert_eq!(
+            answer(&mut ex, "not base64 !!!").unwrap_err(),
+            scram_err(E::MalformedServerFirst)
+        );
+        // Extensions after the iteration count are ignored.
+        let mut ex = scram(ChannelBinding::Unsupported);
+        let first = format!("{},x=ext", scram_vector::SERVER_FIRST);
+        assert!(answer(&mut ex, &b64(first.as_bytes())).is_ok());
+    }
+
+    #[cfg(feature = "scram")]
+    #[test]
+    fn scram_checks_the_server_signature() {
+        use crate::error::ScramError as E;
+        let after_first = || {
+            let mut ex = scram(ChannelBinding::Unsupported);
+            answer(&mut ex, &b64(scram_vector::SERVER_FIRST.as_bytes())).unwrap();
+            ex
+        };
+        for (server_final, want) in [
+            // The last byte changed.
+            (
+                "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G8=",
+                E::ServerSignatureMismatch,
+            ),
+            // Truncated, empty.
+            (
+                "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl9",
+                E::ServerSignatureMismatch,
+            ),
+            ("v=", E::ServerSignatureMismatch),
+            ("v=!!!", E::MalformedServerFinal),
+            ("x=abc", E::MalformedServerFinal),
+            ("", E::MalformedServerFinal),
+        ] {
+            let mut ex = after_first();
+            assert_eq!(
+                answer(&mut ex, &b64(server_final.as_bytes())).unwrap_err(),
+                scram_err(want),
+                "{server_final:?}"
+            );
+            assert!(ex.check_success().is_err());
+        }
+        assert!(E::ServerSignatureMismatch.closes_session());
+        assert!(E::ServerNotVerified.closes_session());
+        assert!(!E::NonceMismatch.closes_session());
+        // e= is the server's refusal: answered with an empty line, detail kept.
+        let mut ex = after_first();
+        let (step, line) = answer(&mut ex, &b64(b"e=invalid-proof")).unwrap();
+        assert_eq!(
+            step,
+            SaslStep::RespondToError {
+                detail: "invalid-proof".into()
+            }
+        );
+        assert_eq!(line, "");
+        assert_eq!(
+            ex.check_success().unwrap_err(),
+            scram_err(E::ServerNotVerified)
+        );
+    }
+
+    #[cfg(feature = "scram")]
+    #[test]
+    fn scram_debug_never_shows_secrets() {
+        let mut ex = scram(ChannelBinding::TlsExporter([0x41; 32]));
+        let mut out = BytesMut::new();
+        ex.write_initial(&mut out);
+        let mut out = BytesMut::new();
+        let reply = challenge(&b64(scram_vector::SERVER_FIRST.as_bytes()));
+        ex.respond(&reply, &mut out).unwrap();
+        let d = format!("{ex:?} {ex:#?}");
+        assert!(!d.contains("pencil"), "{d}");
+        assert!(!d.contains("user"), "{d}");
+        assert!(!d.contains("p="), "{d}");
+        let input = AuthInput::new()
+            .with_nonce(ClientNonce::new(scram_vector::NONCE).unwrap())
+            .with_tls_exporter([0x41; 32]);
+        let d = format!("{input:?} {:?}", ChannelBinding::TlsExporter([0x41; 32]));
+        assert!(!d.contains("65"), "{d}");
+        assert!(d.contains("[redacted]"), "{d}");
+    }
+
+    #[cfg(not(feature = "scram"))]
+    #[test]
+    fn scram_feature_off_is_refused() {
+        let nonce = ClientNonce::new("rOprNGfwEbeRWgbNEkqO").unwrap();
+        for m in [AuthMechanism::ScramSha256, AuthMechanism::ScramSha256Plus] {
+            assert_eq!(
+                SaslExchange::new(m, "u", "p").unwrap_err(),
+                InvalidInputError::FeatureDisabled { feature: "scram" }
+            );
+        }
+        assert_eq!(
+            SaslExchange::new_scram("u", "p", &nonce, ChannelBinding::Unsupported).unwrap_err(),
+            InvalidInputError::FeatureDisabled { feature: "scram" }
         );
     }
 

@@ -1,8 +1,9 @@
 //! [`TranscriptSink`]: a readable, redacted log of a session, line by line.
 //!
 //! The engine decides what is secret, so every adapter logs the same safe text: AUTH lines show
-//! the mechanism only, SASL responses are replaced by `[redacted]`, and message bodies by their
-//! size. Adapters forward these lines to their logging (smtp-io-tokio: `tracing`).
+//! the mechanism only, SASL responses are replaced by `[redacted]` (and so are the server's SCRAM
+//! challenges, whose salt and signature would allow an offline dictionary attack), and message
+//! bodies by their size. Adapters forward these lines to their logging (smtp-io-tokio: `tracing`).
 
 use crate::reply::Reply;
 

@@ -68,7 +68,8 @@ pub enum AuthArg {
     Xoauth2,
     /// AUTH OAUTHBEARER (the secret is an OAuth 2.0 access token).
     Oauthbearer,
-    /// The best password mechanism the server offers: PLAIN, else LOGIN.
+    /// The best password mechanism the server offers: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, PLAIN,
+    /// else LOGIN.
     Auto,
 }
 

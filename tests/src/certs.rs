@@ -84,6 +84,12 @@ impl TestPki {
         server_config(&self.localhost)
     }
 
+    /// [`localhost_config`](Self::localhost_config) limited to TLS 1.2 (no `tls-exporter`
+    /// channel binding there).
+    pub fn localhost_tls12_config(&self) -> Arc<ServerConfig> {
+        server_config_with(&self.localhost, &[&rustls::version::TLS12])
+    }
+
     /// A server configuration presenting a certificate for `wrong.example` (valid chain, wrong
     /// name for a client dialling localhost).
     pub fn wrong_host_config(&self) -> Arc<ServerConfig> {
@@ -92,11 +98,18 @@ impl TestPki {
 }
 
 fn server_config(leaf: &Leaf) -> Arc<ServerConfig> {
+    server_config_with(leaf, rustls::DEFAULT_VERSIONS)
+}
+
+fn server_config_with(
+    leaf: &Leaf,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ServerConfig> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.key.clone()));
     let config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default versions")
+            .with_protocol_versions(versions)
+            .expect("ring supports these versions")
             .with_no_client_auth()
             .with_single_cert(vec![leaf.cert.clone()], key)
             .expect("valid server certificate and key");
@@ -117,6 +130,11 @@ pub fn ca_pem() -> &'static [u8] {
 /// A server configuration with the `localhost` leaf.
 pub fn localhost_server_config() -> Arc<ServerConfig> {
     pki().localhost_config()
+}
+
+/// A TLS 1.2-only server configuration with the `localhost` leaf.
+pub fn localhost_tls12_server_config() -> Arc<ServerConfig> {
+    pki().localhost_tls12_config()
 }
 
 /// A server configuration with the `wrong.example` leaf.

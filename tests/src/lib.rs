@@ -1,12 +1,14 @@
 //! Shared helpers for the end-to-end tests: a test PKI ([`certs`]), an in-process scripted SMTP
-//! server ([`server`]), a `tracing` capture ([`logcap`]) and a base64 encoder ([`b64`]).
+//! server ([`server`]) with the server side of SCRAM ([`scram`]), a `tracing` capture ([`logcap`])
+//! and a base64 encoder ([`b64`]).
 
 pub mod b64;
 pub mod certs;
 pub mod logcap;
+pub mod scram;
 pub mod server;
 
-pub use server::{Report, ScriptServer};
+pub use server::{Answer, Report, Responder, ScriptServer};
 
 use std::time::Duration;
 

@@ -15,6 +15,8 @@
 //! X: stall                      stop answering, keep the socket open until the client hangs up
 //! X: eof                        the client must hang up now, without sending anything
 //! X: close                      close the socket now
+//! H: respond                    hand the next client lines to the server's [`Responder`] (e.g.
+//!                               a SCRAM server, whose lines depend on the client's nonce)
 //! # comment                     ignored, as are blank lines
 //! ```
 //!
@@ -50,6 +52,26 @@ enum Step {
     Stall,
     Eof,
     Close,
+    Respond,
+}
+
+/// A dynamic part of a script, for lines no fixed script can hold (they depend on what the
+/// client sent). Run by an `H: respond` step.
+pub trait Responder: Send {
+    /// Called with each client line (without CRLF) until it returns [`Answer::Done`].
+    /// `tls_exporter` is the connection's RFC 9266 `tls-exporter` value (TLS 1.3 only).
+    fn line(&mut self, line: &[u8], tls_exporter: Option<[u8; 32]>) -> Answer;
+}
+
+/// What a [`Responder`] does with a client line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Send these reply lines, then give the responder the next client line.
+    Continue(Vec<String>),
+    /// Send these reply lines; the script goes on with its next step.
+    Done(Vec<String>),
+    /// The client got something wrong: the step fails with this message.
+    Fail(String),
 }
 
 impl Step {
@@ -68,6 +90,7 @@ impl Step {
             Step::Stall => "X: stall".into(),
             Step::Eof => "X: eof".into(),
             Step::Close => "X: close".into(),
+            Step::Respond => "H: respond".into(),
         }
     }
 }
@@ -98,6 +121,7 @@ fn parse(script: &str) -> Vec<Step> {
             "X:" if text.trim() == "stall" => steps.push(Step::Stall),
             "X:" if text.trim() == "eof" => steps.push(Step::Eof),
             "X:" if text.trim() == "close" => steps.push(Step::Close),
+            "H:" if text.trim() == "respond" => steps.push(Step::Respond),
             _ => panic!("bad script line {raw:?}"),
         }
     }
@@ -165,6 +189,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 struct Conn {
     io: Box<dyn Io>,
     buf: Vec<u8>,
+    /// The RFC 9266 `tls-exporter` value, once TLS 1.3 is up.
+    tls_exporter: Option<[u8; 32]>,
+    responder: Option<Box<dyn Responder>>,
 }
 
 enum Line {
@@ -248,10 +275,35 @@ impl ScriptServer {
         ScriptServer::spawn(steps, Some(tls)).await
     }
 
+    /// Serve `script` with `responder` for its `H: respond` steps; `tls` for its `T:` steps, and
+    /// with `implicit_tls` a handshake first.
+    pub async fn with_responder(
+        script: &str,
+        tls: Option<Arc<ServerConfig>>,
+        implicit_tls: bool,
+        responder: Box<dyn Responder>,
+    ) -> ScriptServer {
+        let mut steps = if implicit_tls {
+            vec![Step::Tls]
+        } else {
+            vec![]
+        };
+        steps.extend(parse(script));
+        ScriptServer::spawn_with(steps, tls, Some(responder)).await
+    }
+
     async fn spawn(steps: Vec<Step>, tls: Option<Arc<ServerConfig>>) -> ScriptServer {
+        ScriptServer::spawn_with(steps, tls, None).await
+    }
+
+    async fn spawn_with(
+        steps: Vec<Step>,
+        tls: Option<Arc<ServerConfig>>,
+        responder: Option<Box<dyn Responder>>,
+    ) -> ScriptServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(serve(listener, steps, tls));
+        let task = tokio::spawn(serve(listener, steps, tls, responder));
         ScriptServer { addr, task }
     }
 
@@ -287,7 +339,12 @@ fn shown(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-async fn serve(listener: TcpListener, steps: Vec<Step>, tls: Option<Arc<ServerConfig>>) -> Report {
+async fn serve(
+    listener: TcpListener,
+    steps: Vec<Step>,
+    tls: Option<Arc<ServerConfig>>,
+    responder: Option<Box<dyn Responder>>,
+) -> Report {
     let mut report = Report {
         steps: steps.iter().map(Step::describe).collect(),
         ..Report::default()
@@ -307,6 +364,8 @@ async fn serve(listener: TcpListener, steps: Vec<Step>, tls: Option<Arc<ServerCo
     let mut conn = Conn {
         io: Box::new(tcp),
         buf: Vec::new(),
+        tls_exporter: None,
+        responder,
     };
     for (i, step) in steps.iter().enumerate() {
         match run_step(&mut conn, step, tls.as_ref(), &mut report).await {
@@ -427,6 +486,16 @@ async fn run_step(
             match (step, result) {
                 (Step::Tls, Ok(tls)) => {
                     report.transcript.push("T: tls".into());
+                    let session = tls.get_ref().1;
+                    if session.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+                        conn.tls_exporter = session
+                            .export_keying_material(
+                                [0u8; 32],
+                                b"EXPORTER-Channel-Binding",
+                                Some(&[]),
+                            )
+                            .ok();
+                    }
                     conn.io = Box::new(tls);
                 }
                 (Step::Tls, Err((e, _))) => return Err(format!("TLS handshake failed: {e}")),
@@ -483,6 +552,38 @@ async fn run_step(
                 )),
                 None => Err(format!("the client did not hang up within {IDLE:?}")),
             };
+        }
+        Step::Respond => {
+            let mut responder = conn
+                .responder
+                .take()
+                .ok_or("an H: step needs a server started with a responder")?;
+            loop {
+                let line = match conn.read_line().await? {
+                    Line::Line(l) => l,
+                    Line::Eof => return Err("the client hung up".into()),
+                };
+                report.transcript.push(format!("C: {}", shown(&line)));
+                let (lines, done) = match responder.line(&line, conn.tls_exporter) {
+                    Answer::Continue(lines) => (lines, false),
+                    Answer::Done(lines) => (lines, true),
+                    Answer::Fail(why) => return Err(format!("responder: {why}")),
+                };
+                let mut bytes = Vec::new();
+                for l in lines {
+                    bytes.extend_from_slice(l.as_bytes());
+                    bytes.extend_from_slice(b"\r\n");
+                    report.transcript.push(format!("S: {l}"));
+                }
+                conn.io
+                    .write_all(&bytes)
+                    .await
+                    .map_err(|e| format!("write failed: {e}"))?;
+                if done {
+                    conn.responder = Some(responder);
+                    break;
+                }
+            }
         }
         Step::Close => {
             report.transcript.push("X: close".into());

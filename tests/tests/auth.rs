@@ -406,3 +406,225 @@ async fn malformed_challenge_cancels_the_exchange() {
         report.explain()
     );
 }
+
+// ---- SCRAM-SHA-256 and -PLUS, against the SCRAM server of `smtp_tests::scram` ----
+
+mod scram {
+    use smtp_io_tokio::{
+        AuthError, AuthMechanism, ConnectOptions, ScramError, SessionState, SmtpClient, SmtpError,
+        TlsMode, TokioTransport,
+    };
+    use smtp_tests::certs::{localhost_server_config, localhost_tls12_server_config};
+    use smtp_tests::scram::{Ending, ScramServer};
+    use smtp_tests::{CLIENT, ScriptServer, bounded, greet, test_ca};
+
+    use super::{PASS, USER, quit};
+
+    async fn serve(caps: &str, rest: &str, ending: Ending) -> (ScriptServer, SeenHandle) {
+        let (responder, seen) = ScramServer::new(PASS, ending);
+        let script = format!("{}H: respond\n{rest}", greet(&[caps]));
+        let server = ScriptServer::with_responder(&script, None, false, Box::new(responder)).await;
+        (server, seen)
+    }
+
+    type SeenHandle = std::sync::Arc<std::sync::Mutex<smtp_tests::scram::Seen>>;
+
+    async fn plain_client(server: &ScriptServer) -> SmtpClient<TokioTransport> {
+        bounded(smtp_tests::connect_plain(server)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn login_prefers_scram_over_plain_and_login() {
+        let (server, seen) = serve(
+            "AUTH PLAIN LOGIN XOAUTH2 SCRAM-SHA-256",
+            quit(),
+            Ending::Normal,
+        )
+        .await;
+        let mut client = plain_client(&server).await;
+        bounded(client.login(USER, PASS)).await.unwrap();
+        assert_eq!(
+            client.session().authenticated(),
+            Some(AuthMechanism::ScramSha256)
+        );
+        bounded(client.quit()).await.unwrap();
+        server.finish().await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.mechanism, "SCRAM-SHA-256");
+        // Plaintext: no binding data, so "n".
+        assert_eq!(seen.gs2_header, "n,,");
+        assert_eq!(seen.user, USER);
+        assert_eq!(seen.client_nonce.len(), 24, "18 random bytes in base64");
+        assert!(seen.proof_ok && seen.binding_ok);
+    }
+
+    #[tokio::test]
+    async fn nonces_differ_between_connections() {
+        let mut nonces = Vec::new();
+        for _ in 0..2 {
+            let (server, seen) = serve("AUTH SCRAM-SHA-256", quit(), Ending::Normal).await;
+            let mut client = plain_client(&server).await;
+            bounded(client.login_with(AuthMechanism::ScramSha256, USER, PASS))
+                .await
+                .unwrap();
+            bounded(client.quit()).await.unwrap();
+            server.finish().await;
+            nonces.push(seen.lock().unwrap().client_nonce.clone());
+        }
+        assert_ne!(nonces[0], nonces[1]);
+    }
+
+    #[tokio::test]
+    async fn wrong_password_is_rejected_with_the_server_error() {
+        let (server, seen) = serve(
+            "AUTH SCRAM-SHA-256 PLAIN",
+            &format!("C: NOOP\nS: 250 ok\n{}", quit()),
+            Ending::Normal,
+        )
+        .await;
+        let mut client = plain_client(&server).await;
+        let err = bounded(client.login(USER, "not the password"))
+            .await
+            .unwrap_err();
+        match err {
+            SmtpError::Auth(AuthError::Rejected { reply, detail, .. }) => {
+                assert_eq!(reply.code().get(), 535);
+                assert_eq!(detail.as_deref(), Some("invalid-proof"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(client.state(), SessionState::Authentication);
+        bounded(client.noop()).await.unwrap();
+        bounded(client.quit()).await.unwrap();
+        server.finish().await;
+        assert!(!seen.lock().unwrap().proof_ok);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_server_signature_closes_the_connection() {
+        for ending in [Ending::WrongSignature, Ending::SuccessWithoutSignature] {
+            let (server, _) = serve("AUTH SCRAM-SHA-256 PLAIN", "X: eof\n", ending.clone()).await;
+            let mut client = plain_client(&server).await;
+            let err = bounded(client.login(USER, PASS)).await.unwrap_err();
+            let want = match ending {
+                Ending::WrongSignature => ScramError::ServerSignatureMismatch,
+                _ => ScramError::ServerNotVerified,
+            };
+            assert_eq!(
+                err,
+                SmtpError::Auth(AuthError::Scram {
+                    mechanism: AuthMechanism::ScramSha256,
+                    error: want
+                })
+            );
+            assert_eq!(client.state(), SessionState::Closed);
+            // Nothing more goes to that server: every later call gets the same error.
+            assert_eq!(bounded(client.login(USER, PASS)).await.unwrap_err(), err);
+            let report = server.finish().await;
+            assert!(report.client_hung_up, "{}", report.explain());
+        }
+    }
+
+    #[tokio::test]
+    async fn plus_is_refused_without_io_on_plaintext() {
+        let script = format!(
+            "{}C: NOOP\nS: 250 ok\n{}",
+            greet(&["AUTH SCRAM-SHA-256 SCRAM-SHA-256-PLUS"]),
+            quit()
+        );
+        let server = ScriptServer::start(&script).await;
+        let mut client = plain_client(&server).await;
+        assert_eq!(
+            bounded(client.login_with(AuthMechanism::ScramSha256Plus, USER, PASS))
+                .await
+                .unwrap_err(),
+            SmtpError::Auth(AuthError::ChannelBindingUnavailable {
+                mechanism: AuthMechanism::ScramSha256Plus
+            })
+        );
+        bounded(client.noop()).await.unwrap();
+        bounded(client.quit()).await.unwrap();
+        server.finish().await;
+    }
+
+    /// `login` over implicit TLS with `caps` and the server's TLS `config`; returns what the
+    /// SCRAM server saw.
+    async fn over_tls(
+        caps: &str,
+        config: std::sync::Arc<rustls::ServerConfig>,
+        mode: TlsMode,
+    ) -> (smtp_tests::scram::Seen, AuthMechanism) {
+        let (responder, seen) = ScramServer::new(PASS, Ending::Normal);
+        let script = match mode {
+            TlsMode::Implicit => format!("{}H: respond\n{}", greet(&[caps]), quit()),
+            _ => format!(
+                "{}C: STARTTLS\nS: 220 go ahead\nT: tls\nC: EHLO {CLIENT}\nS: 250-mx.test\nS: 250 {caps}\nH: respond\n{}",
+                greet(&["STARTTLS"]),
+                quit()
+            ),
+        };
+        let server = ScriptServer::with_responder(
+            &script,
+            Some(config),
+            mode == TlsMode::Implicit,
+            Box::new(responder),
+        )
+        .await;
+        let mut client = bounded(
+            ConnectOptions::new(mode)
+                .with_tls_config(test_ca())
+                .connect("localhost", server.port(), CLIENT),
+        )
+        .await
+        .unwrap();
+        bounded(client.login(USER, PASS)).await.unwrap();
+        let mechanism = client.session().authenticated().unwrap();
+        bounded(client.quit()).await.unwrap();
+        server.finish().await;
+        let seen = seen.lock().unwrap().clone();
+        (seen, mechanism)
+    }
+
+    #[tokio::test]
+    async fn plus_binds_to_tls_1_3_implicit_and_starttls() {
+        for mode in [TlsMode::Implicit, TlsMode::StartTls] {
+            let (seen, mechanism) = over_tls(
+                "AUTH PLAIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS",
+                localhost_server_config(),
+                mode,
+            )
+            .await;
+            assert_eq!(mechanism, AuthMechanism::ScramSha256Plus, "{mode:?}");
+            assert_eq!(seen.mechanism, "SCRAM-SHA-256-PLUS");
+            assert_eq!(seen.gs2_header, "p=tls-exporter,,");
+            // The server compared c= with its own exporter value of the same connection.
+            assert!(seen.binding_ok && seen.proof_ok, "{seen:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tls_1_3_without_plus_offered_says_y() {
+        let (seen, mechanism) = over_tls(
+            "AUTH PLAIN SCRAM-SHA-256",
+            localhost_server_config(),
+            TlsMode::Implicit,
+        )
+        .await;
+        assert_eq!(mechanism, AuthMechanism::ScramSha256);
+        assert_eq!(seen.gs2_header, "y,,");
+        assert!(seen.binding_ok && seen.proof_ok, "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn tls_1_2_has_no_binding_so_plain_scram_with_n() {
+        let (seen, mechanism) = over_tls(
+            "AUTH PLAIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS",
+            localhost_tls12_server_config(),
+            TlsMode::Implicit,
+        )
+        .await;
+        assert_eq!(mechanism, AuthMechanism::ScramSha256);
+        assert_eq!(seen.gs2_header, "n,,");
+        assert!(seen.binding_ok && seen.proof_ok, "{seen:?}");
+    }
+}

@@ -619,6 +619,12 @@ enum Case {
         mode: TlsMode,
         mechanism: AuthMechanism,
     },
+    /// `login()` picks `want` among what the server offers, and it works.
+    AutoLogin {
+        port: u16,
+        mode: TlsMode,
+        want: AuthMechanism,
+    },
     /// A wrong XOAUTH2 token: `AuthError::Rejected` with the decoded JSON error.
     WrongToken {
         port: u16,
@@ -679,6 +685,7 @@ impl Case {
                     mechanism.name().to_lowercase()
                 )
             }
+            Case::AutoLogin { mode, .. } => format!("{}auth-auto-selection", mode_prefix(*mode)),
             Case::WrongToken { .. } => "wrong-xoauth2-token".into(),
             Case::AuthNeedsTls { .. } => "auth-before-starttls-refused".into(),
             Case::MailNeedsTls { .. } => "mail-before-starttls-refused".into(),
@@ -768,6 +775,26 @@ async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> 
             verify(t, &[want]).await?;
             let _ = write!(note, "final reply {}", outcome.reply);
             Ok(note)
+        }
+
+        Case::AutoLogin { port, mode, want } => {
+            let mut conn = connect_with(ctx, t, *port, *mode, SmtpClientOptions::new()).await?;
+            conn.client
+                .login(&ctx.user, &ctx.pass)
+                .await
+                .map_err(|e| conn.fail("login()", &e))?;
+            let got = conn.client.session().authenticated();
+            if got != Some(*want) {
+                return Err(conn.explain(&format!("login() chose {got:?}, expected {want}")));
+            }
+            let offered = conn
+                .client
+                .session()
+                .capabilities()
+                .auth_mechanism_names()
+                .join(" ");
+            conn.quit().await?;
+            Ok(format!("offered {offered}; login() chose {want}"))
         }
 
         Case::WrongPassword {
@@ -1896,6 +1923,37 @@ fn postfix() {
             port: tls,
             mode: TlsMode::Implicit,
             auth: Some(AuthMechanism::Login),
+        },
+        // Dovecot 2.3 derives the SCRAM keys from the stored plaintext password. It has no
+        // SCRAM-SHA-256-PLUS (and Postfix does not pass TLS channel-binding data to its SASL
+        // server), so -PLUS is not offered and not tested here.
+        Case::Send {
+            label: "submission+auth-scram-sha-256",
+            port: submit,
+            mode: TlsMode::StartTls,
+            auth: Some(AuthMechanism::ScramSha256),
+        },
+        Case::Send {
+            label: "implicit+auth-scram-sha-256",
+            port: tls,
+            mode: TlsMode::Implicit,
+            auth: Some(AuthMechanism::ScramSha256),
+        },
+        Case::Send {
+            label: "plain+auth-scram-sha-256",
+            port: p,
+            mode: TlsMode::None,
+            auth: Some(AuthMechanism::ScramSha256),
+        },
+        Case::AutoLogin {
+            port: submit,
+            mode: TlsMode::StartTls,
+            want: AuthMechanism::ScramSha256,
+        },
+        Case::WrongPassword {
+            port: submit,
+            mode: TlsMode::StartTls,
+            mechanism: AuthMechanism::ScramSha256,
         },
         Case::WrongPassword {
             port: submit,

@@ -224,6 +224,87 @@ async fn oauthbearer_success_and_error_challenge_leak_nothing() {
     checker.finish(&["AUTH OAUTHBEARER", "535", "235"]);
 }
 
+/// The client-final message (base64) and its proof (base64) from what the server saw: they
+/// change with every nonce, so they are read from the wire, then looked for in the log.
+fn scram_wire_secrets(report: &smtp_tests::Report) -> Vec<String> {
+    let lines = &report.transcript;
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.starts_with("C: AUTH SCRAM-SHA-256") {
+            continue;
+        }
+        // AUTH, then the server-first challenge, then the client-final message.
+        let Some(client_final) = lines.get(i + 2).and_then(|l| l.strip_prefix("C: ")) else {
+            continue;
+        };
+        let decoded = String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, client_final)
+                .unwrap(),
+        )
+        .unwrap();
+        let proof = decoded.rsplit_once(",p=").unwrap().1.to_owned();
+        out.push(client_final.to_owned());
+        out.push(proof);
+        // The server's signature (and challenges) are as sensitive: also never logged.
+        if let Some(challenge) = lines.get(i + 1).and_then(|l| l.strip_prefix("S: 334 ")) {
+            out.push(challenge.to_owned());
+        }
+        if let Some(v) = lines.get(i + 3).and_then(|l| l.strip_prefix("S: 334 ")) {
+            out.push(v.to_owned());
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "no SCRAM exchange seen:\n{}",
+        report.explain()
+    );
+    out
+}
+
+#[tokio::test]
+async fn scram_success_refusal_and_impostor_leak_nothing() {
+    use smtp_tests::scram::{Ending, ScramServer};
+    let (log, _guard) = capture();
+    let mut forbidden_all = forbidden(PASS, &[]);
+    forbidden_all.extend(forbidden(WRONG_PASS, &[]));
+    let mut checker = Checker::new(log, forbidden_all);
+    let mut reports = Vec::new();
+    for (password, ending, ok) in [
+        (WRONG_PASS, Ending::Normal, false),
+        (PASS, Ending::Normal, true),
+        (PASS, Ending::WrongSignature, false),
+    ] {
+        let (responder, _) = ScramServer::new(PASS, ending.clone());
+        let rest = match (ok, ending) {
+            (true, _) => quit(),
+            (false, Ending::Normal) => "C: QUIT\nS: 221 bye\n",
+            _ => "X: eof\n",
+        };
+        let script = format!("{}H: respond\n{rest}", greet(&["AUTH PLAIN SCRAM-SHA-256"]));
+        let server = ScriptServer::with_responder(&script, None, false, Box::new(responder)).await;
+        let mut client = connect(&server, &mut checker).await;
+        match bounded(client.login(USER, password)).await {
+            Ok(()) => assert!(ok),
+            Err(err) => {
+                assert!(!ok, "{err}");
+                checker.error(&err);
+            }
+        }
+        checker.client(&client);
+        let _ = bounded(client.quit()).await;
+        reports.push(server.finish().await);
+    }
+    for report in &reports {
+        checker.forbidden.extend(scram_wire_secrets(report));
+    }
+    checker.finish(&[
+        "AUTH SCRAM-SHA-256 [redacted]",
+        "334 [redacted]",
+        "535",
+        "235",
+    ]);
+}
+
 /// A connection that dies in the middle of AUTH: the I/O error and the log hold no secret.
 #[tokio::test]
 async fn connection_lost_during_auth_leaks_nothing() {

@@ -37,7 +37,7 @@ use crate::command::Domain;
 use crate::error::{InvalidInputError, SmtpError};
 use crate::policy::Policy;
 use crate::reply::{Reply, ReplyLimits};
-use crate::sasl::AuthMechanism;
+use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
 use crate::session::{
     BodyInfo, Envelope, Event, MessageOptions, Protocol, RecipientPolicy, SendOutcome, Session,
     SessionConfig, Timeouts, Use,
@@ -271,20 +271,37 @@ impl<T: Transport> SmtpClient<T> {
         &self.transport
     }
 
-    /// Authenticate with the best password mechanism offered: PLAIN, else LOGIN. Never picks
-    /// XOAUTH2 or OAUTHBEARER. Allowed only right after connect; a second login after success is
+    /// Authenticate with the best password mechanism the server offers, in this order:
+    ///
+    /// 1. SCRAM-SHA-256-PLUS, on TLS 1.3 when the transport exports the `tls-exporter` channel
+    ///    binding ([`Transport::tls_exporter`]);
+    /// 2. SCRAM-SHA-256, when the transport has a random source ([`Transport::fill_random`]);
+    /// 3. PLAIN;
+    /// 4. LOGIN.
+    ///
+    /// SCRAM is skipped when the `scram` feature is off. Never picks XOAUTH2 or OAUTHBEARER.
+    /// Allowed only right after connect; a second login after success is
     /// [`InvalidInputError::WrongState`]. The credentials are not kept after the call.
+    ///
+    /// A SCRAM server that does not prove it knows the password (a wrong or missing server
+    /// signature) fails with [`AuthError::Scram`](crate::AuthError::Scram) and closes the
+    /// connection, so nothing else is sent to it.
     pub async fn login(&mut self, user: &str, pass: &str) -> Result<(), SmtpError> {
         self.check_alive()?;
-        self.session.login_auto(user, pass)?;
+        let input = self.auth_input(None)?;
+        self.session.login_auto_with_input(user, pass, input)?;
         self.wait_for(|e| matches!(e, Event::Authenticated(_)))
             .await
             .map(drop)
     }
 
-    /// Authenticate with a given mechanism. `credential` is a password (PLAIN, LOGIN) or an
-    /// OAuth 2.0 access token (XOAUTH2, OAUTHBEARER). A mechanism whose cargo feature is off gives
-    /// [`InvalidInputError::FeatureDisabled`] without any I/O.
+    /// Authenticate with a given mechanism. `credential` is a password (PLAIN, LOGIN, SCRAM) or
+    /// an OAuth 2.0 access token (XOAUTH2, OAUTHBEARER). A mechanism whose cargo feature is off
+    /// gives [`InvalidInputError::FeatureDisabled`] without any I/O. SCRAM-SHA-256-PLUS without
+    /// channel-binding data (not TLS 1.3) is
+    /// [`AuthError::ChannelBindingUnavailable`](crate::AuthError::ChannelBindingUnavailable);
+    /// SCRAM over a transport without a random source is [`SmtpError::Io`] during AUTH. Both
+    /// before anything is sent.
     pub async fn login_with(
         &mut self,
         mechanism: AuthMechanism,
@@ -292,10 +309,50 @@ impl<T: Transport> SmtpClient<T> {
         credential: &str,
     ) -> Result<(), SmtpError> {
         self.check_alive()?;
-        self.session.login(mechanism, user, credential)?;
+        let input = self.auth_input(Some(mechanism))?;
+        self.session
+            .login_with_input(mechanism, user, credential, input)?;
         self.wait_for(|e| matches!(e, Event::Authenticated(_)))
             .await
             .map(drop)
+    }
+
+    /// What the engine needs from the transport for SCRAM: a fresh nonce and, on TLS, the
+    /// channel-binding data. Asked for only when SCRAM may be used: `mechanism` is a SCRAM one,
+    /// or (`None`, auto-selection) the server offers one. In auto-selection a transport without a
+    /// random source just leaves SCRAM out; any other failure of the random source is an error.
+    fn auth_input(&self, mechanism: Option<AuthMechanism>) -> Result<AuthInput, SmtpError> {
+        let mut input = AuthInput::new();
+        let caps = self.session.capabilities();
+        let wanted = match mechanism {
+            Some(m) => m.is_scram(),
+            None => {
+                caps.supports_auth(AuthMechanism::ScramSha256)
+                    || caps.supports_auth(AuthMechanism::ScramSha256Plus)
+            }
+        };
+        if !cfg!(feature = "scram") || !wanted {
+            return Ok(input);
+        }
+        let mut bytes = [0u8; 18];
+        match self.transport.fill_random(&mut bytes) {
+            Ok(()) => input = input.with_nonce(ClientNonce::from_random(bytes)),
+            Err(e) if mechanism.is_none() && e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(e) => {
+                return Err(SmtpError::io(
+                    SmtpOp::Auth,
+                    e.kind(),
+                    format!("no random SCRAM nonce: {e}"),
+                ));
+            }
+        }
+        bytes.fill(0);
+        if self.session.is_tls() {
+            if let Some(data) = self.transport.tls_exporter() {
+                input = input.with_tls_exporter(data);
+            }
+        }
+        Ok(input)
     }
 
     /// Authenticate with XOAUTH2 (Google / Microsoft). A refused token gives

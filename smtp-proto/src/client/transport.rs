@@ -28,6 +28,32 @@ pub trait Transport {
         let _ = duration;
         core::future::pending()
     }
+
+    /// Fill `buf` with bytes from a cryptographically secure random generator (the operating
+    /// system's, or the platform's `crypto.getRandomValues`). The client uses it for the SCRAM
+    /// nonce, which must be unpredictable.
+    ///
+    /// The default has no random source and returns [`io::ErrorKind::Unsupported`]: `login` then
+    /// never picks SCRAM, and `login_with` a SCRAM mechanism fails with [`SmtpError::Io`]
+    /// (during AUTH) before anything is sent.
+    ///
+    /// [`SmtpError::Io`]: crate::SmtpError::Io
+    fn fill_random(&self, buf: &mut [u8]) -> io::Result<()> {
+        let _ = buf;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this transport has no random source",
+        ))
+    }
+
+    /// The RFC 9266 `tls-exporter` channel binding of this connection: 32 bytes of TLS exporter
+    /// output with the label [`TLS_EXPORTER_LABEL`](crate::sasl::TLS_EXPORTER_LABEL) and an empty
+    /// context. Must be `None` unless TLS 1.3 is established (RFC 9266 section 4: with TLS 1.2
+    /// the exporter is not a safe binding). SCRAM-SHA-256-PLUS is used only when this is `Some`.
+    /// The default is `None`.
+    fn tls_exporter(&self) -> Option<[u8; 32]> {
+        None
+    }
 }
 
 /// A transport that can upgrade the same connection to TLS in place (STARTTLS, RFC 3207).

@@ -13,6 +13,7 @@ use crate::error::ProtocolError;
 
 mod chaining;
 mod hostile;
+mod scram;
 
 /// One side's lines of a transcript.
 enum Step {
