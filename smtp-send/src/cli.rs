@@ -68,6 +68,13 @@ pub enum AuthArg {
     Xoauth2,
     /// AUTH OAUTHBEARER (the secret is an OAuth 2.0 access token).
     Oauthbearer,
+    /// AUTH SCRAM-SHA-256 (RFC 7677): the password never crosses the wire and the server proves
+    /// it knows it.
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
+    /// AUTH SCRAM-SHA-256-PLUS: SCRAM bound to this TLS 1.3 connection (RFC 9266).
+    #[value(name = "scram-sha-256-plus")]
+    ScramSha256Plus,
     /// The best password mechanism the server offers: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, PLAIN,
     /// else LOGIN.
     Auto,
@@ -81,6 +88,8 @@ impl AuthArg {
             AuthArg::Login => Some(AuthMechanism::Login),
             AuthArg::Xoauth2 => Some(AuthMechanism::XOAuth2),
             AuthArg::Oauthbearer => Some(AuthMechanism::OAuthBearer),
+            AuthArg::ScramSha256 => Some(AuthMechanism::ScramSha256),
+            AuthArg::ScramSha256Plus => Some(AuthMechanism::ScramSha256Plus),
             AuthArg::Auto => None,
         }
     }
@@ -417,6 +426,16 @@ mod tests {
         assert_eq!(p.auth, Some(("me".to_owned(), None)));
         let p = plan("mx:2525", &["--user", "me", "--auth", "login"]);
         assert_eq!(p.auth, Some(("me".to_owned(), Some(AuthMechanism::Login))));
+        let p = plan("mx:2525", &["--user", "me", "--auth", "scram-sha-256"]);
+        assert_eq!(
+            p.auth,
+            Some(("me".to_owned(), Some(AuthMechanism::ScramSha256)))
+        );
+        let p = plan("mx:2525", &["--user", "me", "--auth", "scram-sha-256-plus"]);
+        assert_eq!(
+            p.auth,
+            Some(("me".to_owned(), Some(AuthMechanism::ScramSha256Plus)))
+        );
         assert!(parse(&["--auth", "plain"]).is_err(), "--auth needs --user");
         assert!(parse(&["--insecure", "--ca-file", "x.pem"]).is_err());
         assert!(parse(&["--tls", "ssl"]).is_err());
