@@ -36,9 +36,13 @@ fn row(label: &str, ours: String) {
 }
 
 pub fn run(args: &Args) {
-    let dir = Path::new(args.get("dir").expect("--dir TARGET/criterion")).to_path_buf();
+    print_rows(Path::new(args.get("dir").expect("--dir TARGET/criterion")));
+}
+
+/// One table row per encoder / parser benchmark, each against memcpy of the same bytes.
+pub fn print_rows(dir: &Path) {
     for input in ["crlf_1MiB", "bare_lf_1MiB"] {
-        let Some((copy_ns, bytes)) = read(&dir, &format!("body/memcpy/{input}")) else {
+        let Some((copy_ns, bytes)) = read(dir, &format!("body/memcpy/{input}")) else {
             eprintln!("no criterion results for body/memcpy/{input} under {}", dir.display());
             continue;
         };
@@ -46,7 +50,7 @@ pub fn run(args: &Args) {
             ("dot_stuffer_8KiB_chunks", "dot-stuffing + CRLF normalising"),
             ("line_normalizer_8KiB_chunks", "CRLF normalising only"),
         ] {
-            if let Some((ns, _)) = read(&dir, &format!("body/{name}/{input}")) {
+            if let Some((ns, _)) = read(dir, &format!("body/{name}/{input}")) {
                 row(
                     &format!("micro: {what}, 1 MiB text ({input}), 8 KiB chunks"),
                     format!(
@@ -60,14 +64,14 @@ pub fn run(args: &Args) {
         }
     }
     for input in ["single_line", "ehlo_12_lines", "pipelined_52_replies"] {
-        let Some((copy_ns, bytes)) = read(&dir, &format!("reply/memcpy/{input}")) else {
+        let Some((copy_ns, bytes)) = read(dir, &format!("reply/memcpy/{input}")) else {
             continue;
         };
         for (name, what) in [
             ("parse_one_read", "one read"),
             ("parse_7_byte_reads", "7-byte reads"),
         ] {
-            if let Some((ns, _)) = read(&dir, &format!("reply/{name}/{input}")) {
+            if let Some((ns, _)) = read(dir, &format!("reply/{name}/{input}")) {
                 row(
                     &format!("micro: reply parser, {input} ({bytes} B), {what}"),
                     format!(

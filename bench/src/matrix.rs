@@ -102,6 +102,8 @@ struct Case {
     size: usize,
     conns: usize,
     flavours: Vec<Flavour>,
+    /// Send to the bench's CHUNKING sink instead of smtp-sink.
+    chunking_sink: bool,
 }
 
 fn human(bytes: usize) -> String {
@@ -188,8 +190,20 @@ pub fn run(args: &Args) {
             size,
             conns,
             flavours: all.clone(),
+            chunking_sink: false,
         });
     }
+    let n = q(2000, 200);
+    cases.push(Case {
+        kind: Kind::Throughput,
+        label: format!("{n} × 1 KiB, 1 connection, bench sink (CHUNKING → BDAT for ours)"),
+        n,
+        n_nagle: n.min(nagle_cap),
+        size: 1024,
+        conns: 1,
+        flavours: vec![Flavour::Ours, Flavour::LettreNodelay, Flavour::MailSendNodelay],
+        chunking_sink: true,
+    });
     let rtt_n = q(200, 20);
     let rtt = 2.0 * delay_ms;
     cases.push(Case {
@@ -200,6 +214,7 @@ pub fn run(args: &Args) {
         size: 1024,
         conns: 1,
         flavours: all.clone(),
+        chunking_sink: false,
     });
     cases.push(Case {
         kind: Kind::RoundTrips { bdat: true },
@@ -211,6 +226,7 @@ pub fn run(args: &Args) {
         size: 1024,
         conns: 1,
         flavours: vec![Flavour::Ours, Flavour::LettreNodelay, Flavour::MailSendNodelay],
+        chunking_sink: true,
     });
     cases.push(Case {
         kind: Kind::Rss,
@@ -220,6 +236,7 @@ pub fn run(args: &Args) {
         size: big,
         conns: 1,
         flavours: vec![Flavour::Ours, Flavour::Lettre, Flavour::MailSend],
+        chunking_sink: false,
     });
 
     // results[case][flavour] = one value map per repetition
@@ -243,6 +260,7 @@ pub fn run(args: &Args) {
             for flavour in order {
                 let n = if flavour.nagle() { case.n_nagle } else { case.n };
                 let port = match case.kind {
+                    Kind::Throughput if case.chunking_sink => chunk_port,
                     Kind::Throughput | Kind::Rss => sink_port,
                     Kind::RoundTrips { bdat: false } => slow_sink,
                     Kind::RoundTrips { bdat: true } => slow_chunk,
@@ -360,6 +378,22 @@ pub fn run(args: &Args) {
             let v = cols.map(|f| med(ci, f, "cpu_us_per_msg"));
             row(format!("client CPU µs/msg: {}", case.label), v, &|v| format!("{v:.1}"));
         }
+    }
+    if let Some(dir) = args.get("criterion-dir") {
+        crate::criterion::print_rows(Path::new(dir));
+    }
+    if let Some(raw) = args.get("wasm-raw") {
+        let gz = args.str("wasm-gz", "?");
+        let mut text = format!("{} B raw, {} B gzip -9", thousands(raw.parse().unwrap_or(0.0)), thousands(gz.parse().unwrap_or(0.0)));
+        if let Some(bg) = args.get("wasm-bindgen-raw") {
+            let bg_gz = args.str("wasm-bindgen-gz", "?");
+            text.push_str(&format!(
+                "; after wasm-bindgen: {} B raw, {} B gzip -9",
+                thousands(bg.parse().unwrap_or(0.0)),
+                thousands(bg_gz.parse().unwrap_or(0.0))
+            ));
+        }
+        println!("| example Worker (smtp-io-wasm/examples/worker), wasm32 release | {text} | — | — | — | — | — | — | — | — |");
     }
     println!();
     println!(
