@@ -16,8 +16,6 @@ pub enum Flavour {
     /// smtp-io-tokio as shipped: `connect_plain` (TCP_NODELAY on, PIPELINING and CHUNKING used
     /// when offered, the default `tracing` transcript).
     Ours,
-    /// Diagnostic (not in the table): ours with one reply timeout for every phase.
-    OursUniformTimeout,
     /// lettre 0.11 `AsyncSmtpConnection::connect_tokio1` as shipped (Nagle on).
     Lettre,
     /// lettre on a socket we opened with TCP_NODELAY (`connect_with_transport`).
@@ -40,7 +38,6 @@ impl Flavour {
     pub fn name(self) -> &'static str {
         match self {
             Flavour::Ours => "ours",
-            Flavour::OursUniformTimeout => "ours-uniform-timeout",
             Flavour::Lettre => "lettre",
             Flavour::LettreNodelay => "lettre-nodelay",
             Flavour::MailSend => "mail-send",
@@ -51,7 +48,6 @@ impl Flavour {
     pub fn parse(s: &str) -> Flavour {
         Flavour::ALL
             .into_iter()
-            .chain([Flavour::OursUniformTimeout])
             .find(|f| f.name() == s)
             .unwrap_or_else(|| panic!("unknown flavour {s:?}"))
     }
@@ -64,7 +60,8 @@ impl Flavour {
 
 pub type Error = Box<dyn std::error::Error>;
 
-/// One open connection of some flavour.
+/// One open connection of some flavour (a handful per process: the size difference is moot).
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     Ours(smtp_io_tokio::SmtpClient),
     Lettre(AsyncSmtpConnection),
@@ -76,12 +73,6 @@ impl Conn {
     pub async fn connect(flavour: Flavour, host: &str, port: u16) -> Result<Conn, Error> {
         Ok(match flavour {
             Flavour::Ours => Conn::Ours(smtp_io_tokio::connect_plain(host, port, HELO).await?),
-            Flavour::OursUniformTimeout => Conn::Ours(
-                smtp_io_tokio::ConnectOptions::new(smtp_io_tokio::TlsMode::None)
-                    .with_reply_timeout(std::time::Duration::from_secs(600))
-                    .connect(host, port, HELO)
-                    .await?,
-            ),
             Flavour::Lettre => Conn::Lettre(
                 AsyncSmtpConnection::connect_tokio1(
                     (host, port),

@@ -14,7 +14,7 @@ pub fn message(size: usize) -> Vec<u8> {
     );
     let mut n = 0u32;
     while body.len() < size {
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             body.push(b'.');
         }
         body.extend((0..74).map(|i| b'a' + ((i + n) % 26) as u8));
@@ -28,15 +28,15 @@ pub fn message(size: usize) -> Vec<u8> {
     body
 }
 
-/// User + system CPU time of this process so far (all threads).
-pub fn cpu_time() -> Duration {
+/// User and system CPU time of this process so far (all threads), separately.
+pub fn cpu_times() -> (Duration, Duration) {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a rusage struct, RUSAGE_SELF is a valid `who`.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     assert_eq!(rc, 0, "getrusage failed");
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
 /// A field of /proc/self/status in KiB (VmHWM: peak resident set; VmRSS: current).

@@ -43,7 +43,10 @@ pub fn run(args: &Args) {
 pub fn print_rows(dir: &Path) {
     for input in ["crlf_1MiB", "bare_lf_1MiB"] {
         let Some((copy_ns, bytes)) = read(dir, &format!("body/memcpy/{input}")) else {
-            eprintln!("no criterion results for body/memcpy/{input} under {}", dir.display());
+            eprintln!(
+                "no criterion results for body/memcpy/{input} under {}",
+                dir.display()
+            );
             continue;
         };
         for (name, what) in [
@@ -92,9 +95,15 @@ mod tests {
     #[test]
     fn finds_numbers_in_criterion_json() {
         let est = r#"{"mean":{"confidence_interval":{"lower_bound":1.0},"point_estimate":12.5},"median":{"confidence_interval":{"lower_bound":2.0},"point_estimate":1.25e3,"standard_error":3}}"#;
-        assert_eq!(json_number(est, "\"median\"", "point_estimate"), Some(1250.0));
+        assert_eq!(
+            json_number(est, "\"median\"", "point_estimate"),
+            Some(1250.0)
+        );
         assert_eq!(json_number(est, "\"mean\"", "point_estimate"), Some(12.5));
         let bench = r#"{"group_id":"body","throughput":{"Bytes":1048576},"x":1}"#;
-        assert_eq!(json_number(bench, "\"throughput\"", "Bytes"), Some(1048576.0));
+        assert_eq!(
+            json_number(bench, "\"throughput\"", "Bytes"),
+            Some(1048576.0)
+        );
     }
 }

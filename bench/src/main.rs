@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clients::{Conn, Flavour};
-use common::{Args, cpu_time, print_result, proc_status_kib};
+use common::{Args, cpu_times, print_result, proc_status_kib};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -57,7 +57,7 @@ fn cmd_send(args: &Args) {
     let conns: usize = args.num("conns", 1).max(1);
     let body = common::message(size);
     let to = recipients(rcpt);
-    let (wall, cpu) = block_on(async {
+    let (wall, user, sys) = block_on(async {
         let mut clients = Vec::new();
         for _ in 0..conns {
             let mut conn = Conn::connect(flavour, &host, port).await.expect("connect");
@@ -65,7 +65,7 @@ fn cmd_send(args: &Args) {
             conn.send(FROM, &to, &body).await.expect("warm-up message");
             clients.push(conn);
         }
-        let cpu0 = cpu_time();
+        let (user0, sys0) = cpu_times();
         let t0 = Instant::now();
         let mut tasks = Vec::new();
         for (i, mut conn) in clients.into_iter().enumerate() {
@@ -86,18 +86,21 @@ fn cmd_send(args: &Args) {
             clients.push(t.await.expect("sender task"));
         }
         let wall = t0.elapsed();
-        let cpu = cpu_time() - cpu0;
+        let (user1, sys1) = cpu_times();
         for c in clients {
             let _ = c.quit().await;
         }
-        (wall, cpu)
+        (wall, user1 - user0, sys1 - sys0)
     });
+    let cpu = user + sys;
     print_result(&[
         ("n", n as f64),
         ("wall_s", wall.as_secs_f64()),
         ("cpu_s", cpu.as_secs_f64()),
         ("msgs_per_s", n as f64 / wall.as_secs_f64()),
         ("cpu_us_per_msg", cpu.as_secs_f64() * 1e6 / n as f64),
+        ("user_us_per_msg", user.as_secs_f64() * 1e6 / n as f64),
+        ("sys_us_per_msg", sys.as_secs_f64() * 1e6 / n as f64),
     ]);
 }
 
@@ -129,7 +132,9 @@ fn cmd_ping(args: &Args) {
     let port: u16 = args.num("port", 0);
     let count: usize = args.num("count", 20);
     let mut rtts: Vec<Duration> = block_on(async {
-        let mut conn = Conn::connect(Flavour::Ours, &host, port).await.expect("connect");
+        let mut conn = Conn::connect(Flavour::Ours, &host, port)
+            .await
+            .expect("connect");
         conn.noop().await.expect("noop");
         let mut rtts = Vec::new();
         for _ in 0..count {
@@ -145,7 +150,11 @@ fn cmd_ping(args: &Args) {
 }
 
 fn listen(args: &Args) -> tokio::net::TcpListener {
-    let addr = format!("{}:{}", args.str("host", "127.0.0.1"), args.num::<u16>("port", 0));
+    let addr = format!(
+        "{}:{}",
+        args.str("host", "127.0.0.1"),
+        args.num::<u16>("port", 0)
+    );
     let std = std::net::TcpListener::bind(&addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
     std.set_nonblocking(true).unwrap();
     eprintln!("listening on {}", std.local_addr().unwrap());

@@ -145,7 +145,10 @@ pub fn run(args: &Args) {
     let quick = args.flag("quick");
     let reps: usize = args.num("reps", if quick { 1 } else { 5 });
     let sink_port: u16 = args.num("sink-port", 0);
-    assert!(sink_port != 0, "--sink-port: the port of a running smtp-sink");
+    assert!(
+        sink_port != 0,
+        "--sink-port: the port of a running smtp-sink"
+    );
     let delay_ms: f64 = args.num("delay-ms", 5.0);
     let exe = std::env::current_exe().expect("current exe");
     let work = std::env::temp_dir().join(format!("smtp-bench-{}", std::process::id()));
@@ -181,7 +184,11 @@ pub fn run(args: &Args) {
         (q(200, 20), 100 * 1024, 1),
         (q(5, 1), 10 << 20, 1),
     ] {
-        let c = if conns == 1 { "connection" } else { "connections" };
+        let c = if conns == 1 {
+            "connection"
+        } else {
+            "connections"
+        };
         cases.push(Case {
             kind: Kind::Throughput,
             label: format!("{n} × {}, {conns} {c}", human(size)),
@@ -201,7 +208,11 @@ pub fn run(args: &Args) {
         n_nagle: n.min(nagle_cap),
         size: 1024,
         conns: 1,
-        flavours: vec![Flavour::Ours, Flavour::LettreNodelay, Flavour::MailSendNodelay],
+        flavours: vec![
+            Flavour::Ours,
+            Flavour::LettreNodelay,
+            Flavour::MailSendNodelay,
+        ],
         chunking_sink: true,
     });
     let rtt_n = q(200, 20);
@@ -225,7 +236,11 @@ pub fn run(args: &Args) {
         n_nagle: rtt_n.min(q(50, 10)),
         size: 1024,
         conns: 1,
-        flavours: vec![Flavour::Ours, Flavour::LettreNodelay, Flavour::MailSendNodelay],
+        flavours: vec![
+            Flavour::Ours,
+            Flavour::LettreNodelay,
+            Flavour::MailSendNodelay,
+        ],
         chunking_sink: true,
     });
     cases.push(Case {
@@ -245,7 +260,11 @@ pub fn run(args: &Args) {
     let mut rtts: HashMap<bool, Vec<f64>> = HashMap::new();
     let started = Instant::now();
     for rep in 0..reps {
-        eprintln!("repetition {}/{reps} ({:.0} s so far)", rep + 1, started.elapsed().as_secs_f64());
+        eprintln!(
+            "repetition {}/{reps} ({:.0} s so far)",
+            rep + 1,
+            started.elapsed().as_secs_f64()
+        );
         for (bdat, port) in [(false, slow_sink), (true, slow_chunk)] {
             let p = port.to_string();
             if let Some(r) = measure(&exe, &s(&["ping", "--port", &p, "--count", "20"])) {
@@ -258,7 +277,11 @@ pub fn run(args: &Args) {
             let len = order.len();
             order.rotate_left(rep % len);
             for flavour in order {
-                let n = if flavour.nagle() { case.n_nagle } else { case.n };
+                let n = if flavour.nagle() {
+                    case.n_nagle
+                } else {
+                    case.n
+                };
                 let port = match case.kind {
                     Kind::Throughput if case.chunking_sink => chunk_port,
                     Kind::Throughput | Kind::Rss => sink_port,
@@ -345,7 +368,9 @@ pub fn run(args: &Args) {
         let get = |key: &str| cols.map(|f| med(ci, f, key));
         match case.kind {
             Kind::Throughput => {
-                row(format!("msgs/s: {}", case.label), get("msgs_per_s"), &|v| thousands(v));
+                row(format!("msgs/s: {}", case.label), get("msgs_per_s"), &|v| {
+                    thousands(v)
+                });
             }
             Kind::RoundTrips { bdat } => {
                 let rtt = if bdat { rtt_bdat } else { rtt_data };
@@ -365,7 +390,9 @@ pub fn run(args: &Args) {
                 } else {
                     data_row_peers = v;
                 }
-                row(format!("round trips/msg: {}", case.label), v, &|v| format!("{v:.2}"));
+                row(format!("round trips/msg: {}", case.label), v, &|v| {
+                    format!("{v:.2}")
+                });
             }
             Kind::Rss => {
                 let v = get("hwm_kib").map(|x| x.map(|k| k / 1024.0));
@@ -376,7 +403,9 @@ pub fn run(args: &Args) {
     for (ci, case) in cases.iter().enumerate() {
         if case.kind == Kind::Throughput {
             let v = cols.map(|f| med(ci, f, "cpu_us_per_msg"));
-            row(format!("client CPU µs/msg: {}", case.label), v, &|v| format!("{v:.1}"));
+            row(format!("client CPU µs/msg: {}", case.label), v, &|v| {
+                format!("{v:.1}")
+            });
         }
     }
     if let Some(dir) = args.get("criterion-dir") {
@@ -384,7 +413,11 @@ pub fn run(args: &Args) {
     }
     if let Some(raw) = args.get("wasm-raw") {
         let gz = args.str("wasm-gz", "?");
-        let mut text = format!("{} B raw, {} B gzip -9", thousands(raw.parse().unwrap_or(0.0)), thousands(gz.parse().unwrap_or(0.0)));
+        let mut text = format!(
+            "{} B raw, {} B gzip -9",
+            thousands(raw.parse().unwrap_or(0.0)),
+            thousands(gz.parse().unwrap_or(0.0))
+        );
         if let Some(bg) = args.get("wasm-bindgen-raw") {
             let bg_gz = args.str("wasm-bindgen-gz", "?");
             text.push_str(&format!(
@@ -393,7 +426,9 @@ pub fn run(args: &Args) {
                 thousands(bg_gz.parse().unwrap_or(0.0))
             ));
         }
-        println!("| example Worker (smtp-io-wasm/examples/worker), wasm32 release | {text} | — | — | — | — | — | — | — | — |");
+        println!(
+            "| example Worker (smtp-io-wasm/examples/worker), wasm32 release | {text} | — | — | — | — | — | — | — | — |"
+        );
     }
     println!();
     println!(

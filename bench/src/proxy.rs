@@ -10,7 +10,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub async fn serve(listener: TcpListener, upstream: String, delay: Duration) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    upstream: String,
+    delay: Duration,
+) -> std::io::Result<()> {
     loop {
         let (client, _) = listener.accept().await?;
         let upstream = upstream.clone();
@@ -35,7 +39,10 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) 
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }

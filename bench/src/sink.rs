@@ -9,9 +9,14 @@ use tokio::net::{TcpListener, TcpStream};
 enum State {
     Command,
     /// Inside DATA; `at_line_start`: the previous byte consumed was the end of a line.
-    Data { at_line_start: bool },
+    Data {
+        at_line_start: bool,
+    },
     /// Inside a BDAT chunk with this many bytes still to come.
-    Bdat { left: u64, last: bool },
+    Bdat {
+        left: u64,
+        last: bool,
+    },
 }
 
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
@@ -25,7 +30,9 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
 }
 
 async fn session(mut stream: TcpStream) -> std::io::Result<()> {
-    stream.write_all(b"220 bench.test ESMTP bench sink\r\n").await?;
+    stream
+        .write_all(b"220 bench.test ESMTP bench sink\r\n")
+        .await?;
     let mut input: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut state = State::Command;
@@ -71,9 +78,8 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
                             let mut args = text.split_whitespace().skip(1);
                             match args.next().and_then(|s| s.parse::<u64>().ok()) {
                                 Some(left) => {
-                                    let last = args
-                                        .next()
-                                        .is_some_and(|a| a.eq_ignore_ascii_case("LAST"));
+                                    let last =
+                                        args.next().is_some_and(|a| a.eq_ignore_ascii_case("LAST"));
                                     state = State::Bdat { left, last };
                                 }
                                 None => out.extend_from_slice(b"501 5.5.4 Syntax: BDAT n\r\n"),
