@@ -2,7 +2,7 @@
 # Benchmark smtp-io-tokio against lettre and mail-send on loopback and print one markdown table.
 #
 #   bench/run.sh            full run: criterion micro-benchmarks, Worker wasm size, then the
-#                           matrix, 5 repetitions (about 20 minutes on 2 cores)
+#                           matrix, 5 repetitions (about 15 minutes on 2 cores)
 #   bench/run.sh --quick    smoke run: small N, 1 repetition, no criterion run (reuses earlier
 #                           criterion results if there are any), no wasm build; under a minute
 #                           once built

@@ -212,14 +212,17 @@ const TIMER_STEP: Duration = Duration::from_secs(1);
 /// 10). Registering at most `now + 1 s` makes each registration later than the one before, so
 /// that wake-up never happens. A wait longer than a second wakes once a second to re-arm, which
 /// is nothing beside what it waits for. The deadline is the same as `sleep(duration)`'s.
+/// A duration too large for the clock (e.g. `Duration::MAX` for "no limit") never ends.
 pub(crate) async fn stepped_sleep(duration: Duration) {
-    let deadline = tokio::time::Instant::now() + duration;
+    let deadline = tokio::time::Instant::now().checked_add(duration);
     loop {
         let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return;
+        let step = now + TIMER_STEP;
+        match deadline {
+            Some(deadline) if now >= deadline => return,
+            Some(deadline) => tokio::time::sleep_until(deadline.min(step)).await,
+            None => tokio::time::sleep_until(step).await,
         }
-        tokio::time::sleep_until(deadline.min(now + TIMER_STEP)).await;
     }
 }
 
@@ -260,6 +263,15 @@ mod tests {
         let start = Instant::now();
         stepped_sleep(Duration::ZERO).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stepped_sleep_of_an_unrepresentable_duration_never_ends() {
+        // tokio::time::sleep(Duration::MAX) sleeps "forever"; so must this (no overflow panic).
+        tokio::select! {
+            _ = stepped_sleep(Duration::MAX) => panic!("Duration::MAX ended"),
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
     }
 
     #[tokio::test(start_paused = true)]
