@@ -195,7 +195,34 @@ impl Transport for TokioTransport {
     }
 
     fn sleep(duration: Duration) -> impl Future<Output = ()> {
-        tokio::time::sleep(duration)
+        stepped_sleep(duration)
+    }
+}
+
+/// The longest single timer [`stepped_sleep`] registers.
+const TIMER_STEP: Duration = Duration::from_secs(1);
+
+/// Sleep for `duration`, registering timers of at most [`TIMER_STEP`] each.
+///
+/// The client arms a new timer for every reply it awaits, with RFC 5321's limit for that phase:
+/// 5 minutes for the envelope, 10 for the final dot. Tokio writes to its driver's eventfd
+/// whenever a timer is registered earlier than the wake-up time the driver last parked with, so
+/// with plain `tokio::time::sleep` every message after the first costs one extra `write(2)` and
+/// one extra `epoll_wait` event (the envelope's 5 minutes come before the previous message's
+/// 10). Registering at most `now + 1 s` makes each registration later than the one before, so
+/// that wake-up never happens. A wait longer than a second wakes once a second to re-arm, which
+/// is nothing beside what it waits for. The deadline is the same as `sleep(duration)`'s.
+/// A duration too large for the clock (e.g. `Duration::MAX` for "no limit") never ends.
+pub(crate) async fn stepped_sleep(duration: Duration) {
+    let deadline = tokio::time::Instant::now().checked_add(duration);
+    loop {
+        let now = tokio::time::Instant::now();
+        let step = now + TIMER_STEP;
+        match deadline {
+            Some(deadline) if now >= deadline => return,
+            Some(deadline) => tokio::time::sleep_until(deadline.min(step)).await,
+            None => tokio::time::sleep_until(step).await,
+        }
     }
 
     /// The operating system's CSPRNG, through `getrandom`.
@@ -221,5 +248,61 @@ impl Transport for TokioTransport {
 impl StartTlsCapable for TokioTransport {
     async fn upgrade_to_tls(&mut self) -> io::Result<()> {
         self.handshake().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn stepped_sleep_ends_at_the_deadline_for_long_waits() {
+        for secs in [600, 300, 61] {
+            let start = Instant::now();
+            stepped_sleep(Duration::from_secs(secs)).await;
+            let slept = start.elapsed();
+            assert!(
+                slept >= Duration::from_secs(secs),
+                "{secs} s: woke after {slept:?}"
+            );
+            assert!(
+                slept < Duration::from_secs(secs) + Duration::from_millis(5),
+                "{slept:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stepped_sleep_short_and_zero_waits() {
+        let start = Instant::now();
+        stepped_sleep(Duration::from_millis(250)).await;
+        let slept = start.elapsed();
+        assert!(slept >= Duration::from_millis(250) && slept < Duration::from_millis(255));
+        let start = Instant::now();
+        stepped_sleep(Duration::ZERO).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stepped_sleep_of_an_unrepresentable_duration_never_ends() {
+        // tokio::time::sleep(Duration::MAX) sleeps "forever"; so must this (no overflow panic).
+        tokio::select! {
+            _ = stepped_sleep(Duration::MAX) => panic!("Duration::MAX ended"),
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stepped_sleep_is_not_woken_early_by_other_timers() {
+        // A competing shorter timer completing first must not end the long wait.
+        let long = stepped_sleep(Duration::from_secs(5));
+        let short = tokio::time::sleep(Duration::from_millis(1500));
+        let start = Instant::now();
+        tokio::select! {
+            _ = long => panic!("the 5 s wait ended before the 1.5 s one"),
+            _ = short => {}
+        }
+        assert!(start.elapsed() >= Duration::from_millis(1500));
     }
 }
