@@ -16,6 +16,8 @@ pub enum Flavour {
     /// smtp-io-tokio as shipped: `connect_plain` (TCP_NODELAY on, PIPELINING and CHUNKING used
     /// when offered, the default `tracing` transcript).
     Ours,
+    /// Ours with `send_batch`: all N messages of a connection in one call (batch chaining).
+    OursBatch,
     /// lettre 0.11 `AsyncSmtpConnection::connect_tokio1` as shipped (Nagle on).
     Lettre,
     /// lettre on a socket we opened with TCP_NODELAY (`connect_with_transport`).
@@ -27,8 +29,9 @@ pub enum Flavour {
 }
 
 impl Flavour {
-    pub const ALL: [Flavour; 5] = [
+    pub const ALL: [Flavour; 6] = [
         Flavour::Ours,
+        Flavour::OursBatch,
         Flavour::Lettre,
         Flavour::LettreNodelay,
         Flavour::MailSend,
@@ -38,6 +41,7 @@ impl Flavour {
     pub fn name(self) -> &'static str {
         match self {
             Flavour::Ours => "ours",
+            Flavour::OursBatch => "ours-batch",
             Flavour::Lettre => "lettre",
             Flavour::LettreNodelay => "lettre-nodelay",
             Flavour::MailSend => "mail-send",
@@ -72,7 +76,9 @@ impl Conn {
     /// Connect, read the greeting and EHLO.
     pub async fn connect(flavour: Flavour, host: &str, port: u16) -> Result<Conn, Error> {
         Ok(match flavour {
-            Flavour::Ours => Conn::Ours(smtp_io_tokio::connect_plain(host, port, HELO).await?),
+            Flavour::Ours | Flavour::OursBatch => {
+                Conn::Ours(smtp_io_tokio::connect_plain(host, port, HELO).await?)
+            }
             Flavour::Lettre => Conn::Lettre(
                 AsyncSmtpConnection::connect_tokio1(
                     (host, port),
@@ -149,6 +155,36 @@ impl Conn {
                 self.send(from, to, &body).await
             }
         }
+    }
+
+    /// Send `count` copies of one message: ours by `send_batch` (in groups of 256, so memory
+    /// stays bounded), the peers one by one.
+    pub async fn send_batch(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &[u8],
+        count: usize,
+    ) -> Result<(), Error> {
+        match self {
+            Conn::Ours(c) => {
+                let mut left = count;
+                while left > 0 {
+                    let group = left.min(256);
+                    let batch = vec![smtp_io_tokio::BatchMessage::new(from, to, body); group];
+                    for result in c.send_batch(&batch).await {
+                        result?;
+                    }
+                    left -= group;
+                }
+            }
+            _ => {
+                for _ in 0..count {
+                    self.send(from, to, body).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One NOOP round trip (used to measure the path's RTT).

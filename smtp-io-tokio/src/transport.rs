@@ -197,6 +197,25 @@ impl Transport for TokioTransport {
     fn sleep(duration: Duration) -> impl Future<Output = ()> {
         stepped_sleep(duration)
     }
+
+    /// The operating system's CSPRNG, through `getrandom`.
+    fn fill_random(&self, buf: &mut [u8]) -> io::Result<()> {
+        getrandom::fill(buf).map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    /// rustls' keying material exporter (RFC 8446 section 7.5) with the RFC 9266 label and an
+    /// empty context, on TLS 1.3 only; `None` on plaintext and on TLS 1.2.
+    fn tls_exporter(&self) -> Option<[u8; 32]> {
+        let Stream::Tls(s) = &self.stream else {
+            return None;
+        };
+        let conn = s.get_ref().1;
+        if conn.protocol_version()? != rustls::ProtocolVersion::TLSv1_3 {
+            return None;
+        }
+        conn.export_keying_material([0u8; 32], smtp_proto::sasl::TLS_EXPORTER_LABEL, Some(&[]))
+            .ok()
+    }
 }
 
 /// The longest single timer [`stepped_sleep`] registers.
@@ -223,25 +242,6 @@ pub(crate) async fn stepped_sleep(duration: Duration) {
             Some(deadline) => tokio::time::sleep_until(deadline.min(step)).await,
             None => tokio::time::sleep_until(step).await,
         }
-    }
-
-    /// The operating system's CSPRNG, through `getrandom`.
-    fn fill_random(&self, buf: &mut [u8]) -> io::Result<()> {
-        getrandom::fill(buf).map_err(|e| io::Error::other(e.to_string()))
-    }
-
-    /// rustls' keying material exporter (RFC 8446 section 7.5) with the RFC 9266 label and an
-    /// empty context, on TLS 1.3 only; `None` on plaintext and on TLS 1.2.
-    fn tls_exporter(&self) -> Option<[u8; 32]> {
-        let Stream::Tls(s) = &self.stream else {
-            return None;
-        };
-        let conn = s.get_ref().1;
-        if conn.protocol_version()? != rustls::ProtocolVersion::TLSv1_3 {
-            return None;
-        }
-        conn.export_keying_material([0u8; 32], smtp_proto::sasl::TLS_EXPORTER_LABEL, Some(&[]))
-            .ok()
     }
 }
 
