@@ -4,15 +4,15 @@
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
-use smtp_proto::body::{DotStuffer, LineNormalizer};
+use smtp_proto::body::{DotStuffer, LineNormalizer, normalized_len};
 
-/// A text message of about `size` bytes: 76-character lines, CRLF endings, some lines starting
-/// with a dot.
-fn text_body(size: usize) -> Vec<u8> {
+/// A text message of about `size` bytes: 76-character lines, CRLF endings, with `dots` every
+/// 20th line starting with a dot.
+fn text_body(size: usize, dots: bool) -> Vec<u8> {
     let mut body = Vec::with_capacity(size + 80);
     let mut n = 0u32;
     while body.len() < size {
-        if n % 20 == 0 {
+        if dots && n % 20 == 0 {
             body.push(b'.');
         }
         body.extend((0..74).map(|i| b'a' + ((i + n) % 26) as u8));
@@ -24,7 +24,7 @@ fn text_body(size: usize) -> Vec<u8> {
 
 /// The same text with bare LF line endings (every line needs fixing).
 fn lf_body(size: usize) -> Vec<u8> {
-    let mut body = text_body(size);
+    let mut body = text_body(size, true);
     body.retain(|&b| b != b'\r');
     body
 }
@@ -32,7 +32,8 @@ fn lf_body(size: usize) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("body");
     for (name, body) in [
-        ("crlf_1MiB", text_body(1 << 20)),
+        ("crlf_1MiB", text_body(1 << 20, true)),
+        ("crlf_no_dots_1MiB", text_body(1 << 20, false)),
         ("bare_lf_1MiB", lf_body(1 << 20)),
     ] {
         group.throughput(Throughput::Bytes(body.len() as u64));
@@ -73,6 +74,11 @@ fn bench(c: &mut Criterion) {
                     black_box(out.len())
                 })
             },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("normalized_len", name),
+            &body,
+            |b, body| b.iter(|| normalized_len(black_box(body))),
         );
     }
     group.finish();
