@@ -41,7 +41,7 @@ pub fn run(args: &Args) {
 
 /// One table row per encoder / parser benchmark, each against memcpy of the same bytes.
 pub fn print_rows(dir: &Path) {
-    for input in ["crlf_1MiB", "bare_lf_1MiB"] {
+    for input in ["crlf_1MiB", "crlf_no_dots_1MiB", "bare_lf_1MiB"] {
         let Some((copy_ns, bytes)) = read(dir, &format!("body/memcpy/{input}")) else {
             eprintln!(
                 "no criterion results for body/memcpy/{input} under {}",
@@ -52,6 +52,7 @@ pub fn print_rows(dir: &Path) {
         for (name, what) in [
             ("dot_stuffer_8KiB_chunks", "dot-stuffing + CRLF normalising"),
             ("line_normalizer_8KiB_chunks", "CRLF normalising only"),
+            ("normalized_len", "normalised length (SIZE=) only"),
         ] {
             if let Some((ns, _)) = read(dir, &format!("body/{name}/{input}")) {
                 row(

@@ -76,7 +76,9 @@ fn cmd_send(args: &Args) {
             tasks.push(tokio::task::spawn_local(async move {
                 let to: Vec<&str> = to.iter().map(String::as_str).collect();
                 if flavour == Flavour::OursBatch {
-                    conn.send_batch(FROM, &to, &body, share).await.expect("send");
+                    conn.send_batch(FROM, &to, &body, share)
+                        .await
+                        .expect("send");
                 } else {
                     for _ in 0..share {
                         conn.send(FROM, &to, &body).await.expect("send");

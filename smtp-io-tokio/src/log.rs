@@ -15,6 +15,10 @@ impl TranscriptSink for TracingTranscript {
         tracing::debug!(target: "smtp_io_tokio::transcript", "C: {line}");
     }
 
+    fn enabled(&self) -> bool {
+        tracing::enabled!(target: "smtp_io_tokio::transcript", tracing::Level::DEBUG)
+    }
+
     fn server(&self, reply: &Reply) {
         let code = reply.code();
         let mut lines = reply.lines().peekable();

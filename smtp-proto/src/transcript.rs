@@ -13,4 +13,10 @@ pub trait TranscriptSink: Send + Sync {
     fn client(&self, line: &str);
     /// A complete reply from the server.
     fn server(&self, reply: &Reply);
+    /// Whether lines are wanted at all right now. The engine asks before building each line,
+    /// so a sink whose output is switched off (say, a logger below its level) costs nothing per
+    /// command. Defaults to always.
+    fn enabled(&self) -> bool {
+        true
+    }
 }

@@ -30,6 +30,7 @@ use crate::error::{
 use crate::reply::{Reply, ReplyCode, ReplyParser};
 use crate::sasl::{AuthInput, AuthMechanism, ChannelBinding, SaslExchange, SaslStep};
 use crate::state::{SessionState, SmtpOp};
+use crate::transcript::TranscriptSink;
 
 /// Upper bound of a MAIL line without the sender: `MAIL FROM:<>`, SIZE, BODY, SMTPUTF8, RET,
 /// REQUIRETLS and an ENVID of 100 characters xtext-encoded (300 bytes), with CRLF.
@@ -1163,9 +1164,17 @@ impl Session {
         self.push_pending(what, n);
     }
 
+    /// The transcript sink, when there is one and it wants lines now.
+    fn transcript(&self) -> Option<&dyn TranscriptSink> {
+        self.config
+            .transcript
+            .as_deref()
+            .filter(|sink| sink.enabled())
+    }
+
     /// Log the command line(s) written to `out` from `from` on (never used for AUTH payloads).
     fn log_written(&self, from: usize) {
-        if let Some(t) = &self.config.transcript {
+        if let Some(t) = self.transcript() {
             let bytes = &self.out[from..];
             let line = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
             t.client(&String::from_utf8_lossy(line));
@@ -1173,7 +1182,7 @@ impl Session {
     }
 
     fn log_client(&self, line: &str) {
-        if let Some(t) = &self.config.transcript {
+        if let Some(t) = self.transcript() {
             t.client(line);
         }
     }
@@ -1324,7 +1333,7 @@ impl Session {
 
     fn on_reply(&mut self, reply: Reply) {
         let Some(InFlight { what, bytes }) = self.pending.pop_front() else {
-            if let Some(t) = &self.config.transcript {
+            if let Some(t) = self.transcript() {
                 t.server(&reply);
             }
             let in_body = self
@@ -1346,7 +1355,7 @@ impl Session {
             return;
         };
         self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);
-        if let Some(t) = &self.config.transcript {
+        if let Some(t) = self.transcript() {
             let scram = self.sasl.as_ref().is_some_and(|s| s.mechanism().is_scram());
             if what == Pending::Auth && scram && reply.code() == ReplyCode::AUTH_CHALLENGE {
                 // The salt, iteration count and server signature together allow an offline

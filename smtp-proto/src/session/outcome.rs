@@ -50,16 +50,18 @@ impl SendOutcome {
 /// `queued as <id>` variants. `None` when no known pattern is present.
 pub fn queue_id(reply: &Reply) -> Option<String> {
     let text = reply.text();
-    let lower = text.to_ascii_lowercase();
     for marker in ["queued as ", "id="] {
-        if let Some(pos) = lower.find(marker) {
-            let rest = &text[pos + marker.len()..];
-            let id: String = rest
-                .trim_start_matches('<')
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '@'))
-                .collect();
-            let id = id.trim_end_matches('.');
+        // The marker is ASCII, so a match starts and ends on character boundaries.
+        let found = text
+            .as_bytes()
+            .windows(marker.len())
+            .position(|window| window.eq_ignore_ascii_case(marker.as_bytes()));
+        if let Some(rest) = found.and_then(|pos| text.get(pos + marker.len()..)) {
+            let rest = rest.trim_start_matches('<');
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '@')))
+                .unwrap_or(rest.len());
+            let id = rest.get(..end).unwrap_or_default().trim_end_matches('.');
             if !id.is_empty() {
                 return Some(id.to_owned());
             }
@@ -90,6 +92,15 @@ mod tests {
         assert_eq!(
             queue_id(&ok("Message queued as <abc.def>")).as_deref(),
             Some("abc.def")
+        );
+        assert_eq!(
+            queue_id(&ok("2.0.0 Ok: QUEUED AS 9Q")).as_deref(),
+            Some("9Q")
+        );
+        assert_eq!(
+            queue_id(&ok("d\u{e9}j\u{e0} queued as \u{e9}t\u{e9}")),
+            None,
+            "non-ASCII never makes an id"
         );
         assert_eq!(queue_id(&ok("OK")), None);
         assert_eq!(queue_id(&ok("queued as ")), None);

@@ -1516,3 +1516,38 @@ fn audit_and_transcript_never_hold_secrets() {
     assert!(a.contains("MessageSent"), "{a}");
     assert!(!format!("{:?}", h.session).contains("hunter2"));
 }
+
+/// A transcript sink that is switched off, counting what it is still handed.
+#[derive(Default, Clone)]
+struct SilentSink(Arc<Mutex<usize>>);
+
+impl crate::transcript::TranscriptSink for SilentSink {
+    fn client(&self, _line: &str) {
+        *self.0.lock().unwrap() += 1;
+    }
+    fn server(&self, _reply: &Reply) {
+        *self.0.lock().unwrap() += 1;
+    }
+    fn enabled(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_disabled_transcript_sink_is_handed_no_lines() {
+    let silent = SilentSink::default();
+    let mut h = Harness::new(SessionConfig {
+        transcript: Some(Box::new(silent.clone())),
+        ..config()
+    });
+    ready(&mut h, EHLO_FULL);
+    h.mail("a@x.example", &["b@y.example"], b"body\r\n")
+        .unwrap();
+    h.transmitted();
+    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.body(b"body\r\n");
+    h.transmitted();
+    h.feed(b"250 queued as Q1\r\n");
+    h.sent();
+    assert_eq!(*silent.0.lock().unwrap(), 0);
+}
