@@ -1598,6 +1598,66 @@ fn spool(name: &str) -> Option<PathBuf> {
     Some(p)
 }
 
+/// The connection and AUTH cases every server with a plain port `p` (STARTTLS offered) and an
+/// implicit-TLS port `tls` shares: a send in each TLS mode, a send after AUTH with each of
+/// `mechanisms` over STARTTLS and over implicit TLS, and a wrong password over STARTTLS for each
+/// password mechanism among them.
+fn tls_and_auth_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Case> {
+    let mut cases = vec![
+        Case::Send {
+            label: "plain",
+            port: p,
+            mode: TlsMode::None,
+            auth: None,
+        },
+        Case::Send {
+            label: "starttls",
+            port: p,
+            mode: TlsMode::StartTls,
+            auth: None,
+        },
+        Case::Send {
+            label: "implicit-tls",
+            port: tls,
+            mode: TlsMode::Implicit,
+            auth: None,
+        },
+    ];
+    for (port, mode) in [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)] {
+        cases.extend(mechanisms.iter().map(|&mechanism| Case::Send {
+            label: auth_label(mode, mechanism),
+            port,
+            mode,
+            auth: Some(mechanism),
+        }));
+    }
+    cases.extend(
+        mechanisms
+            .iter()
+            .filter(|m| matches!(m, AuthMechanism::Plain | AuthMechanism::Login))
+            .map(|&mechanism| Case::WrongPassword {
+                port: p,
+                mode: TlsMode::StartTls,
+                mechanism,
+            }),
+    );
+    cases
+}
+
+/// The matrix label of a send after AUTH with `mechanism` in `mode`.
+fn auth_label(mode: TlsMode, mechanism: AuthMechanism) -> &'static str {
+    use AuthMechanism::{Login, Plain, XOAuth2};
+    match (mode, mechanism) {
+        (TlsMode::StartTls, Plain) => "starttls+auth-plain",
+        (TlsMode::StartTls, Login) => "starttls+auth-login",
+        (TlsMode::StartTls, XOAuth2) => "starttls+auth-xoauth2",
+        (TlsMode::Implicit, Plain) => "implicit+auth-plain",
+        (TlsMode::Implicit, Login) => "implicit+auth-login",
+        (TlsMode::Implicit, XOAuth2) => "implicit+auth-xoauth2",
+        _ => "auth (other)",
+    }
+}
+
 /// The cases every SMTP server with a capture folder gets (body, envelope, limits).
 fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> Vec<Case> {
     let mut v = Vec::new();
@@ -1646,62 +1706,15 @@ fn aiosmtpd() {
         spool: spool("SMTP_INTEROP_AIOSMTPD_SPOOL"),
         capture: Capture::Exact,
     };
-    let mut cases = vec![
-        Case::Capabilities(&["SIZE", "8BITMIME", "SMTPUTF8", "STARTTLS"]),
-        Case::Send {
-            label: "plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: None,
-        },
-        Case::Send {
-            label: "implicit-tls",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls+auth-plain",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "starttls+auth-login",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Login),
-        },
-        Case::Send {
-            label: "implicit+auth-plain",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "implicit+auth-login",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Login),
-        },
-        Case::WrongPassword {
-            port: p,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Plain,
-        },
-        Case::WrongPassword {
-            port: p,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Login,
-        },
-        Case::AuthNeedsTls { port: p },
-    ];
+    let mut cases = vec![Case::Capabilities(&[
+        "SIZE", "8BITMIME", "SMTPUTF8", "STARTTLS",
+    ])];
+    cases.extend(tls_and_auth_cases(
+        p,
+        tls,
+        &[AuthMechanism::Plain, AuthMechanism::Login],
+    ));
+    cases.extend([Case::AuthNeedsTls { port: p }]);
     cases.extend(body_cases(false, false, true, true));
     run_matrix(&ctx, &t, &cases);
 }
@@ -1722,81 +1735,26 @@ fn node_smtp_server() {
         spool: spool("SMTP_INTEROP_NODE_SPOOL"),
         capture: Capture::Exact,
     };
-    let mut cases = vec![
-        Case::Capabilities(&[
-            "PIPELINING",
-            "8BITMIME",
-            "SMTPUTF8",
-            "ENHANCEDSTATUSCODES",
-            "DSN",
-            "STARTTLS",
-            "SIZE",
-            "AUTH",
-        ]),
-        Case::Send {
-            label: "plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: None,
-        },
-        Case::Send {
-            label: "implicit-tls",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls+auth-plain",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "starttls+auth-login",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Login),
-        },
-        Case::Send {
-            label: "starttls+auth-xoauth2",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::XOAuth2),
-        },
-        Case::Send {
-            label: "implicit+auth-plain",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "implicit+auth-login",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Login),
-        },
-        Case::Send {
-            label: "implicit+auth-xoauth2",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::XOAuth2),
-        },
-        Case::WrongPassword {
-            port: p,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Plain,
-        },
-        Case::WrongPassword {
-            port: p,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Login,
-        },
+    let mut cases = vec![Case::Capabilities(&[
+        "PIPELINING",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "DSN",
+        "STARTTLS",
+        "SIZE",
+        "AUTH",
+    ])];
+    cases.extend(tls_and_auth_cases(
+        p,
+        tls,
+        &[
+            AuthMechanism::Plain,
+            AuthMechanism::Login,
+            AuthMechanism::XOAuth2,
+        ],
+    ));
+    cases.extend([
         Case::WrongPassword {
             port: tls,
             mode: TlsMode::Implicit,
@@ -1807,7 +1765,7 @@ fn node_smtp_server() {
             mode: TlsMode::StartTls,
         },
         Case::AuthNeedsTls { port: p },
-    ];
+    ]);
     cases.extend(body_cases(true, false, true, true));
     run_matrix(&ctx, &t, &cases);
 }
@@ -1993,70 +1951,21 @@ fn exim() {
         spool: spool("SMTP_INTEROP_EXIM_SPOOL"),
         capture: Capture::ReceivedCrlf,
     };
-    let mut cases = vec![
-        Case::Capabilities(&[
-            "SIZE",
-            "8BITMIME",
-            "DSN",
-            "PIPELINING",
-            "AUTH",
-            "CHUNKING",
-            "STARTTLS",
-            "SMTPUTF8",
-        ]),
-        Case::Send {
-            label: "plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: None,
-        },
-        Case::Send {
-            label: "implicit-tls",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls+auth-plain",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "starttls+auth-login",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Login),
-        },
-        Case::Send {
-            label: "implicit+auth-plain",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "implicit+auth-login",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Login),
-        },
-        Case::WrongPassword {
-            port: p,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Plain,
-        },
-        Case::WrongPassword {
-            port: p,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Login,
-        },
-    ];
+    let mut cases = vec![Case::Capabilities(&[
+        "SIZE",
+        "8BITMIME",
+        "DSN",
+        "PIPELINING",
+        "AUTH",
+        "CHUNKING",
+        "STARTTLS",
+        "SMTPUTF8",
+    ])];
+    cases.extend(tls_and_auth_cases(
+        p,
+        tls,
+        &[AuthMechanism::Plain, AuthMechanism::Login],
+    ));
     cases.extend(body_cases(true, true, true, true));
     run_matrix(&ctx, &t, &cases);
 }
