@@ -45,6 +45,9 @@ use crate::session::{
 use crate::state::{SessionState, SmtpOp};
 use crate::transcript::TranscriptSink;
 
+/// How much of a body held in memory `send_mail_bytes` encodes before writing it out.
+const BODY_SLICE: usize = 256 * 1024;
+
 /// Options for [`SmtpClient::connect_with`]: policy, audit sink, timeouts, limits and extension
 /// use. Every option has a safe default.
 ///
@@ -385,7 +388,8 @@ impl<T: Transport> SmtpClient<T> {
     }
 
     /// Send one message held in bytes (need not be UTF-8). The size declared to the server and
-    /// given to the policy is the size after line-ending normalisation.
+    /// given to the policy is the size after line-ending normalisation. The body is encoded and
+    /// written 256 KiB at a time, so sending it takes O(256 KiB) of memory beyond the body itself.
     pub async fn send_mail_bytes(
         &mut self,
         from: &str,
@@ -417,11 +421,34 @@ impl<T: Transport> SmtpClient<T> {
         {
             Event::Sent(outcome) => return Ok(outcome),
             _ => {
-                self.session.send_body(body)?;
+                self.send_body_slices(body).await?;
                 self.session.finish_body()?;
             }
         }
         self.wait_sent().await
+    }
+
+    /// Hand a body held in memory to the engine [`BODY_SLICE`] bytes at a time, writing each
+    /// slice out before encoding the next: the encoded copy stays O(slice) however large the
+    /// message (no second, stuffed copy of a 10 MiB body), while a message of one slice still
+    /// leaves in a single write together with its end of data.
+    async fn send_body_slices(&mut self, body: &[u8]) -> Result<(), SmtpError> {
+        let mut slices = body.chunks(BODY_SLICE).peekable();
+        while let Some(slice) = slices.next() {
+            if !self.session.wants_body() {
+                // Too many BDAT chunks unanswered, or the transaction failed: read replies.
+                self.drive(|s| s.wants_body()).await?;
+                if !self.session.wants_body() {
+                    // The transaction failed; its result is the next event.
+                    return Ok(());
+                }
+            }
+            self.session.send_body(slice)?;
+            if slices.peek().is_some() {
+                self.flush().await?;
+            }
+        }
+        Ok(())
     }
 
     /// Send a message read from a stream in chunks of `body.chunk_size()`: memory stays

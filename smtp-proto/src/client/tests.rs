@@ -20,6 +20,8 @@ struct Scripted {
     steps: VecDeque<Step>,
     closed: bool,
     tls: bool,
+    /// The size of each `write_all` call, shared so a test can read it after the client is gone.
+    writes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 impl Scripted {
@@ -49,6 +51,7 @@ impl Scripted {
             steps,
             closed: false,
             tls: false,
+            writes: Default::default(),
         }
     }
 }
@@ -93,6 +96,7 @@ impl Transport for Scripted {
 
     async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
         assert!(!self.closed, "write after close");
+        self.writes.lock().unwrap().push(buf.len());
         while !buf.is_empty() {
             match self.steps.front_mut() {
                 Some(Step::Client(expected)) => {
@@ -201,6 +205,55 @@ fn full_session_connect_login_send_quit() {
         ));
         client.quit().await.unwrap();
     });
+}
+
+/// A large body given as bytes goes out in bounded slices, each written before the next is
+/// encoded (the client never holds a second, stuffed copy of the whole message), and arrives
+/// intact: stuffed across slice boundaries, one end of data.
+#[test]
+fn send_mail_bytes_writes_a_large_body_in_bounded_slices() {
+    let lines: Vec<String> = (0..1600)
+        .map(|i| {
+            let lead = if i % 7 == 0 { "." } else { "" };
+            format!("{lead}line {i:04} {}", "x".repeat(990))
+        })
+        .collect();
+    let body = lines.join("\r\n");
+    let mut script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        "
+    );
+    for line in &lines {
+        let stuffed = if line.starts_with('.') { "." } else { "" };
+        script.push_str(&format!("C: {stuffed}{line}\n"));
+    }
+    script.push_str("C: .\nS: 250 2.0.0 queued as BIG\n");
+    let transport = Scripted::new(&script);
+    let writes = transport.writes.clone();
+    block_on(async {
+        let mut client = SmtpClient::connect(transport, "client.example")
+            .await
+            .unwrap();
+        let outcome = client
+            .send_mail_bytes("a@x.example", &["b@y.example"], body.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(outcome.queue_id.as_deref(), Some("BIG"));
+    });
+    let writes = writes.lock().unwrap();
+    let largest = writes.iter().copied().max().unwrap();
+    assert!(body.len() > 6 * BODY_SLICE, "the body spans several slices");
+    assert!(
+        largest <= BODY_SLICE + BODY_SLICE / 8,
+        "largest write {largest} bytes: the body was not sliced"
+    );
+    assert!(writes.len() > body.len() / BODY_SLICE, "{writes:?}");
 }
 
 #[test]
