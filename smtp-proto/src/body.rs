@@ -190,24 +190,26 @@ fn clean_lines<const STUFF: bool>(text: &[u8]) -> usize {
     }
     let mut start = 0usize;
     // Invariant: every pair of bytes (i, i + 1) with i < start needs no change.
-    let mut first_change = text.len();
+    let mut first_change = None;
     while let Some(window) = text.get(start..start + BLOCK + 1) {
         if any_change::<STUFF>(window) {
-            first_change = start + first_change_in::<STUFF>(window);
+            first_change = Some(start + first_change_in::<STUFF>(window));
             break;
         }
         start += BLOCK;
     }
-    if STUFF && text.get(first_change) == Some(&b'\n') && text.get(first_change + 1) == Some(&b'.')
-    {
+    // Every pair before `clean_to` needs no change (the tail after the last whole block is
+    // left unchecked).
+    let clean_to = first_change.unwrap_or(start);
+    if STUFF && text.get(clean_to) == Some(&b'\n') && text.get(clean_to + 1) == Some(&b'.') {
         // A CRLF then a line starting with a dot: everything up to the dot is clean, and the
         // caller stuffs the dot.
-        return first_change + 1;
+        return clean_to + 1;
     }
-    // Every LF at index <= min(start, first_change) has a CR before it and no line-starting dot
-    // after it, so the text up to and including the last of them is whole lines that need no
-    // change. (Index 0 is not an LF: checked on entry.)
-    let checked = text.get(..=start.min(first_change)).unwrap_or(text);
+    // Every LF at an index <= clean_to has a CR before it and no line-starting dot after it
+    // (index 0 is not an LF: checked on entry), so the text up to and including the last of
+    // them is whole lines that need no change.
+    let checked = text.get(..=clean_to).unwrap_or(text);
     memchr::memrchr(b'\n', checked).map_or(0, |lf| lf + 1)
 }
 
