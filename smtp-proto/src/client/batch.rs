@@ -73,8 +73,22 @@ impl<T: Transport> SmtpClient<T> {
         let mut waiting: VecDeque<usize> = VecDeque::new();
         let mut next = 0;
         let fatal = loop {
-            if let Some(err) = self.take_batch_events(messages, &mut waiting, &mut results) {
+            let mut body_wanted = None;
+            if let Some(err) = self.take_batch_events(&mut waiting, &mut results, &mut body_wanted)
+            {
                 break Some(err);
+            }
+            if let Some(i) = body_wanted {
+                // Written in slices like `send_mail_bytes`, so a large message in a batch is
+                // never copied whole into the output buffer.
+                let sent = match self.send_body_slices(messages[i].body).await {
+                    Ok(()) => self.session.finish_body(),
+                    Err(e) => Err(e),
+                };
+                if let Err(err) = sent {
+                    break Some(err);
+                }
+                continue;
             }
             if next < messages.len() && self.session.ready_for_mail() {
                 match self.start_batch_message(&messages[next]) {
@@ -119,13 +133,14 @@ impl<T: Transport> SmtpClient<T> {
         self.session.start_mail(envelope, info, options)
     }
 
-    /// Hand out the queued events: results to their messages, bodies to the engine. Returns
-    /// the error that closed the session, if one did.
+    /// Hand out the queued events: results to their messages. Stops at a request for a body,
+    /// with the index of the message that wants it in `body_wanted`. Returns the error that
+    /// closed the session, if one did.
     fn take_batch_events(
         &mut self,
-        messages: &[BatchMessage<'_>],
         waiting: &mut VecDeque<usize>,
         results: &mut [Option<Result<SendOutcome, SmtpError>>],
+        body_wanted: &mut Option<usize>,
     ) -> Option<SmtpError> {
         while let Some(event) = self.session.poll_event() {
             match event {
@@ -147,13 +162,9 @@ impl<T: Transport> SmtpClient<T> {
                     }
                 }
                 Event::BodyWanted => {
-                    let Some(&i) = waiting.back() else { continue };
-                    let sent = self
-                        .session
-                        .send_body(messages[i].body)
-                        .and_then(|()| self.session.finish_body());
-                    if let Err(err) = sent {
-                        return Some(err);
+                    if let Some(&i) = waiting.back() {
+                        *body_wanted = Some(i);
+                        return None;
                     }
                 }
                 Event::UpgradeTls => {

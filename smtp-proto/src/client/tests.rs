@@ -212,13 +212,7 @@ fn full_session_connect_login_send_quit() {
 /// intact: stuffed across slice boundaries, one end of data.
 #[test]
 fn send_mail_bytes_writes_a_large_body_in_bounded_slices() {
-    let lines: Vec<String> = (0..1600)
-        .map(|i| {
-            let lead = if i % 7 == 0 { "." } else { "" };
-            format!("{lead}line {i:04} {}", "x".repeat(990))
-        })
-        .collect();
-    let body = lines.join("\r\n");
+    let (lines, body) = large_body();
     let mut script = format!(
         "{GREETING}
         C: MAIL FROM:<a@x.example>
@@ -229,10 +223,7 @@ fn send_mail_bytes_writes_a_large_body_in_bounded_slices() {
         S: 354 go
         "
     );
-    for line in &lines {
-        let stuffed = if line.starts_with('.') { "." } else { "" };
-        script.push_str(&format!("C: {stuffed}{line}\n"));
-    }
+    push_stuffed(&mut script, &lines);
     script.push_str("C: .\nS: 250 2.0.0 queued as BIG\n");
     let transport = Scripted::new(&script);
     let writes = transport.writes.clone();
@@ -246,14 +237,90 @@ fn send_mail_bytes_writes_a_large_body_in_bounded_slices() {
             .unwrap();
         assert_eq!(outcome.queue_id.as_deref(), Some("BIG"));
     });
-    let writes = writes.lock().unwrap();
-    let largest = writes.iter().copied().max().unwrap();
+    assert_sliced(&writes.lock().unwrap(), body.len());
+}
+
+/// A body of about 1.6 MB (several [`BODY_SLICE`]s) with a dotted line every 7 lines: its lines
+/// and the body (CRLF-separated, no final CRLF).
+fn large_body() -> (Vec<String>, String) {
+    let lines: Vec<String> = (0..1600)
+        .map(|i| {
+            let lead = if i % 7 == 0 { "." } else { "" };
+            format!("{lead}line {i:04} {}", "x".repeat(990))
+        })
+        .collect();
+    let body = lines.join("\r\n");
     assert!(body.len() > 6 * BODY_SLICE, "the body spans several slices");
+    (lines, body)
+}
+
+/// Append `lines` to a script as the client sends them: dot-stuffed.
+fn push_stuffed(script: &mut String, lines: &[String]) {
+    for line in lines {
+        let stuffed = if line.starts_with('.') { "." } else { "" };
+        script.push_str(&format!("C: {stuffed}{line}\n"));
+    }
+}
+
+/// No write much larger than a slice, and enough writes to carry a body of `body_len`.
+fn assert_sliced(writes: &[usize], body_len: usize) {
+    let largest = writes.iter().copied().max().unwrap();
     assert!(
         largest <= BODY_SLICE + BODY_SLICE / 8,
         "largest write {largest} bytes: the body was not sliced"
     );
-    assert!(writes.len() > body.len() / BODY_SLICE, "{writes:?}");
+    assert!(writes.len() > body_len / BODY_SLICE, "{writes:?}");
+}
+
+/// The same in a batch: the large message is written in slices, and the next message is still
+/// chained behind its end of data.
+#[test]
+fn send_batch_writes_a_large_body_in_bounded_slices() {
+    let (lines, body) = large_body();
+    let mut script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        "
+    );
+    push_stuffed(&mut script, &lines);
+    script.push_str(
+        "C: .
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<c@y.example>
+        C: DATA
+        S: 250 2.0.0 queued as BIG
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: small
+        C: .
+        S: 250 2.0.0 queued as SMALL
+        ",
+    );
+    let transport = Scripted::new(&script);
+    let writes = transport.writes.clone();
+    block_on(async {
+        let mut client = SmtpClient::connect(transport, "client.example")
+            .await
+            .unwrap();
+        let results = client
+            .send_batch(&[
+                BatchMessage::new("a@x.example", &["b@y.example"], body.as_bytes()),
+                BatchMessage::new("a@x.example", &["c@y.example"], b"small\r\n"),
+            ])
+            .await;
+        let ids: Vec<_> = results
+            .into_iter()
+            .map(|r| r.unwrap().queue_id.unwrap())
+            .collect();
+        assert_eq!(ids, ["BIG", "SMALL"]);
+    });
+    assert_sliced(&writes.lock().unwrap(), body.len());
 }
 
 #[test]
