@@ -63,7 +63,7 @@ pub use smtp_proto::{
     BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
     InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError,
     Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode,
-    ReplyLimits, ScramError, SendOutcome, SessionConfig, SessionState, SliceBody,
+    ReplyLimits, ReplyLine, ScramError, SendOutcome, SessionConfig, SessionState, SliceBody,
     SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink, Transport,
     Use,
 };

@@ -20,18 +20,8 @@ impl TranscriptSink for TracingTranscript {
     }
 
     fn server(&self, reply: &Reply) {
-        let code = reply.code();
-        let mut lines = reply.lines().peekable();
-        while let Some(line) = lines.next() {
-            let sep = if lines.peek().is_some() { '-' } else { ' ' };
-            match reply.enhanced() {
-                Some(e) => {
-                    tracing::debug!(target: "smtp_io_tokio::transcript", "S: {code}{sep}{e} {line}")
-                }
-                None => {
-                    tracing::debug!(target: "smtp_io_tokio::transcript", "S: {code}{sep}{line}")
-                }
-            }
+        for line in reply.wire_lines() {
+            tracing::debug!(target: "smtp_io_tokio::transcript", "S: {line}");
         }
     }
 }

@@ -70,9 +70,9 @@ pub use smtp_proto::{
     BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
     InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError,
     Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode,
-    ReplyLimits, ScramError, Secret, SendOutcome, SessionConfig, SessionState, SliceBody,
-    SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink, Transport,
-    Use,
+    ReplyLimits, ReplyLine, ScramError, Secret, SendOutcome, SessionConfig, SessionState,
+    SliceBody, SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink,
+    Transport, Use,
 };
 
 /// The client type this crate produces (over `WorkersTransport` by default on the Workers

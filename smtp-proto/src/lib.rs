@@ -67,7 +67,7 @@ pub use error::{
     RecipientRefusal, ScramError, SmtpError,
 };
 pub use policy::{BoundedPolicy, DefaultPolicy, Policy};
-pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyParser};
+pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLine, ReplyParser};
 pub use sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce};
 pub use secret::Secret;
 pub use session::{

@@ -152,6 +152,42 @@ impl Reply {
     pub fn is_multiline(&self) -> bool {
         self.text.contains('\n')
     }
+
+    /// Each line in the shape a server sends it (`250-first`, ..., `250 last`, with the enhanced
+    /// code after the code on every line when the reply has one), without CRLF: what a
+    /// transcript shows.
+    pub fn wire_lines(&self) -> impl Iterator<Item = ReplyLine<'_>> {
+        let mut lines = self.lines().peekable();
+        core::iter::from_fn(move || {
+            let text = lines.next()?;
+            Some(ReplyLine {
+                code: self.code,
+                enhanced: self.enhanced,
+                last: lines.peek().is_none(),
+                text,
+            })
+        })
+    }
+}
+
+/// One line of a [`Reply`] as sent on the wire; its `Display` is `250-text` for a continuation
+/// line and `250 text` for the last (`250 2.0.0 text` with an enhanced code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyLine<'a> {
+    code: ReplyCode,
+    enhanced: Option<EnhancedCode>,
+    last: bool,
+    text: &'a str,
+}
+
+impl fmt::Display for ReplyLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sep = if self.last { ' ' } else { '-' };
+        match self.enhanced {
+            Some(e) => write!(f, "{}{sep}{e} {}", self.code, self.text),
+            None => write!(f, "{}{sep}{}", self.code, self.text),
+        }
+    }
 }
 
 impl fmt::Display for Reply {
@@ -533,6 +569,30 @@ mod tests {
 
     fn code(n: u16) -> ReplyCode {
         ReplyCode::new(n).unwrap()
+    }
+
+    #[test]
+    fn wire_lines_give_each_line_its_code_and_separator() {
+        let multi = Reply::new(code(250), None, "mx greets you\nPIPELINING\nSIZE 10");
+        let lines: Vec<String> = multi.wire_lines().map(|l| l.to_string()).collect();
+        assert_eq!(
+            lines,
+            ["250-mx greets you", "250-PIPELINING", "250 SIZE 10"]
+        );
+        let enhanced = Reply::new(
+            code(550),
+            Some(EnhancedCode {
+                class: 5,
+                subject: 1,
+                detail: 1,
+            }),
+            "no such user\ntry again",
+        );
+        let lines: Vec<String> = enhanced.wire_lines().map(|l| l.to_string()).collect();
+        assert_eq!(lines, ["550-5.1.1 no such user", "550 5.1.1 try again"]);
+        let empty = Reply::new(code(354), None, "");
+        let lines: Vec<String> = empty.wire_lines().map(|l| l.to_string()).collect();
+        assert_eq!(lines, ["354 "]);
     }
 
     fn reply(n: u16, enhanced: Option<(u8, u16, u16)>, text: &str) -> Reply {

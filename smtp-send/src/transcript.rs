@@ -13,18 +13,9 @@ pub struct StderrTranscript;
 
 /// The `S:` lines for a reply, as a server would have sent them (`250-...` then `250 ...`).
 pub fn server_lines(reply: &Reply) -> Vec<String> {
-    let code = reply.code();
-    let count = reply.lines().count();
     reply
-        .lines()
-        .enumerate()
-        .map(|(i, line)| {
-            let sep = if i + 1 < count { '-' } else { ' ' };
-            match reply.enhanced() {
-                Some(e) => format!("S: {code}{sep}{e} {line}"),
-                None => format!("S: {code}{sep}{line}"),
-            }
-        })
+        .wire_lines()
+        .map(|line| format!("S: {line}"))
         .collect()
 }
 
