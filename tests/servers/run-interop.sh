@@ -6,7 +6,7 @@
 #   tests/servers/run-interop.sh [extra arguments for the test binary, e.g. a test name]
 #
 # Environment: SMTP_INTEROP_KEEP=1 keeps the state folder (logs, captured mail);
-# SMTP_INTEROP_PORT_BASE moves the ports (default 42500); SMTP_INTEROP_SKIP_INSTALL=1 skips
+# SMTP_INTEROP_PORT_BASE moves the ports (default 24500); SMTP_INTEROP_SKIP_INSTALL=1 skips
 # install.sh; CARGO_TARGET_DIR is honoured as usual.
 set -euo pipefail
 
