@@ -4,7 +4,8 @@ use std::io;
 use std::path::Path;
 
 use smtp_proto::MessageBody;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use smtp_proto::body::SizeCounter;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 /// A message body read from an [`AsyncRead`] in chunks, so sending a file of any size holds only
 /// one chunk in memory.
@@ -38,7 +39,10 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
         self
     }
 
-    /// Declare the body's size (sent as `SIZE=` and checked against the server's limit first).
+    /// Declare the body's size as sent: CRLF line endings (a bare LF counts two bytes) and a
+    /// final CRLF, without dot-stuffing (RFC 1870), e.g. from [`size_as_sent`]. It is sent as
+    /// `SIZE=`, checked against the server's limit first, and enforced: a body that yields more
+    /// is abandoned before its end of data.
     pub fn with_size_hint(mut self, bytes: u64) -> ReaderBody<R> {
         self.size_hint = Some(bytes);
         self
@@ -51,12 +55,31 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
 }
 
 impl ReaderBody<tokio::fs::File> {
-    /// Open a file as a body; its length is the size hint.
+    /// Open a file as a body; its size as sent ([`size_as_sent`], one pass over the file) is the
+    /// size hint.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<ReaderBody<tokio::fs::File>> {
-        let file = tokio::fs::File::open(path).await?;
-        let len = file.metadata().await?.len();
-        Ok(ReaderBody::new(file).with_size_hint(len))
+        let mut file = tokio::fs::File::open(path).await?;
+        let size = size_as_sent(&mut file).await?;
+        Ok(ReaderBody::new(file).with_size_hint(size))
     }
+}
+
+/// The size `file` will have on the wire, from its current position to its end: CRLF line
+/// endings and a final CRLF, without dot-stuffing (RFC 1870's `SIZE`). Reads the file once
+/// (64 KiB at a time) and seeks back to where it started.
+pub async fn size_as_sent(file: &mut tokio::fs::File) -> io::Result<u64> {
+    let start = file.stream_position().await?;
+    let mut counter = SizeCounter::new();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        counter.update(&buf[..n]);
+    }
+    file.seek(io::SeekFrom::Start(start)).await?;
+    Ok(counter.total())
 }
 
 impl<R: AsyncRead + Unpin> MessageBody for ReaderBody<R> {

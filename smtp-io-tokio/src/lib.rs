@@ -53,19 +53,20 @@ mod transport;
 
 use std::time::Duration;
 
-pub use body::ReaderBody;
+pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
+pub use smtp_proto::body::{SizeCounter, normalized_len};
 pub use tls::TlsConfig;
 pub use transport::TokioTransport;
 
 pub use smtp_proto::{
     self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage,
     BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
-    InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError,
-    Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode,
-    ReplyLimits, ReplyLine, ScramError, SendOutcome, SessionConfig, SessionState, SliceBody,
-    SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink, Transport,
-    Use,
+    InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, PlaintextAuth, Policy,
+    PolicyError, Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal,
+    Reply, ReplyCode, ReplyLimits, ReplyLine, ScramError, SendOutcome, SessionConfig, SessionState,
+    SliceBody, SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink,
+    Transport, Use,
 };
 
 /// The client type this crate produces.
@@ -157,9 +158,31 @@ impl ConnectOptions {
         self
     }
 
-    /// The same per-reply timeout for every phase (convenient for command-line tools).
+    /// The same per-reply timeout for every phase (convenient for command-line tools). Keeps
+    /// the deadline and the write-progress rule.
     pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
-        self.map_client_options(|o| o.with_timeouts(Timeouts::uniform(timeout)))
+        self.map_client_options(|o| {
+            let kept = o.session_config().timeouts;
+            o.with_timeouts(Timeouts {
+                total: kept.total,
+                min_write_rate: kept.min_write_rate,
+                ..Timeouts::uniform(timeout)
+            })
+        })
+    }
+
+    /// A deadline for the whole run: TCP connect, TLS handshake, the SMTP session up to the end
+    /// of QUIT. Past it every call fails with [`SmtpError::DeadlineExceeded`] and the
+    /// connection is closed.
+    pub fn with_deadline(self, limit: Duration) -> ConnectOptions {
+        self.map_client_options(|o| o.with_deadline(limit))
+    }
+
+    /// Allow AUTH without TLS (see [`SmtpClientOptions::allow_plaintext_auth`]): by default
+    /// `login*` on a [`TlsMode::None`] connection fails with
+    /// [`AuthError::PlaintextRefused`] before anything is sent.
+    pub fn allow_plaintext_auth(self) -> ConnectOptions {
+        self.map_client_options(SmtpClientOptions::allow_plaintext_auth)
     }
 
     /// Connect to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
@@ -177,13 +200,33 @@ impl ConnectOptions {
     ) -> Result<SmtpClient<TokioTransport>, SmtpError> {
         // Validate the EHLO argument before touching the network.
         smtp_proto::command::Domain::new(ehlo_domain)?;
-        let tcp = transport::tcp_connect(host, port, self.connect_timeout)
+        // The session's deadline covers the connect and the TLS handshake too.
+        let started = tokio::time::Instant::now();
+        let total = self.client.session_config().timeouts.total;
+        let bound = |limit: Duration, during: SmtpOp| {
+            let left = total.map(|t| t.saturating_sub(started.elapsed()));
+            match left {
+                Some(left) if left < limit => (
+                    left,
+                    SmtpError::DeadlineExceeded {
+                        during,
+                        after: total.unwrap_or_default(),
+                    },
+                ),
+                _ => (
+                    limit,
+                    SmtpError::Timeout {
+                        during,
+                        after: limit,
+                    },
+                ),
+            }
+        };
+        let (limit, timed_out) = bound(self.connect_timeout, SmtpOp::Connect);
+        let tcp = transport::tcp_connect(host, port, limit)
             .await
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::TimedOut => SmtpError::Timeout {
-                    during: SmtpOp::Connect,
-                    after: self.connect_timeout,
-                },
+                std::io::ErrorKind::TimedOut => timed_out,
                 _ => SmtpError::io(SmtpOp::Connect, e.kind(), e.to_string()),
             })?;
         let name = self.tls_server_name.as_deref().unwrap_or(host);
@@ -191,23 +234,26 @@ impl ConnectOptions {
         match self.mode {
             TlsMode::None => {
                 let transport = TokioTransport::plain(tcp);
-                SmtpClient::connect_with(transport, ehlo_domain, self.client).await
+                let options = self.client.with_time_already_spent(started.elapsed());
+                SmtpClient::connect_with(transport, ehlo_domain, options).await
             }
             TlsMode::StartTls => {
                 let transport = TokioTransport::plain_with_starttls(tcp, name, self.tls)
                     .map_err(|e| io_err(SmtpOp::StartTls, e))?;
-                SmtpClient::connect_starttls_with(transport, ehlo_domain, self.client).await
+                let options = self.client.with_time_already_spent(started.elapsed());
+                SmtpClient::connect_starttls_with(transport, ehlo_domain, options).await
             }
             TlsMode::Implicit => {
                 let handshake = TokioTransport::implicit_tls(tcp, name, self.tls);
-                let transport = tokio::time::timeout(self.connect_timeout, handshake)
+                let (limit, timed_out) = bound(self.connect_timeout, SmtpOp::TlsHandshake);
+                let transport = tokio::time::timeout(limit, handshake)
                     .await
-                    .map_err(|_| SmtpError::Timeout {
-                        during: SmtpOp::TlsHandshake,
-                        after: self.connect_timeout,
-                    })?
+                    .map_err(|_| timed_out)?
                     .map_err(|e| io_err(SmtpOp::TlsHandshake, e))?;
-                let options = self.client.with_implicit_tls(true);
+                let options = self
+                    .client
+                    .with_implicit_tls(true)
+                    .with_time_already_spent(started.elapsed());
                 SmtpClient::connect_with(transport, ehlo_domain, options).await
             }
         }

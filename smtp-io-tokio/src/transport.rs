@@ -198,6 +198,13 @@ impl Transport for TokioTransport {
         stepped_sleep(duration)
     }
 
+    /// tokio's clock (so a test runtime with paused time moves it too), from the first call.
+    fn now() -> Duration {
+        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        let origin = *ORIGIN.get_or_init(tokio::time::Instant::now);
+        tokio::time::Instant::now().saturating_duration_since(origin)
+    }
+
     /// The operating system's CSPRNG, through `getrandom`.
     fn fill_random(&self, buf: &mut [u8]) -> io::Result<()> {
         getrandom::fill(buf).map_err(|e| io::Error::other(e.to_string()))

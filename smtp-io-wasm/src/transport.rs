@@ -327,6 +327,12 @@ impl Transport for WorkersTransport {
         sleep(duration)
     }
 
+    /// `Date.now()`: the Workers runtime's clock (it moves on across I/O, which is what the
+    /// deadline measures).
+    fn now() -> Duration {
+        Duration::from_secs_f64(js_sys::Date::now().max(0.0) / 1000.0)
+    }
+
     /// Web Crypto's `crypto.getRandomValues` (the Workers runtime's CSPRNG), 65536 bytes a call.
     /// There is no `tls_exporter`: Workers sockets do not expose TLS keying material, so
     /// SCRAM-SHA-256-PLUS is never used here (SCRAM-SHA-256 is).

@@ -298,6 +298,74 @@ impl LineNormalizer {
     }
 }
 
+/// [`normalized_len`] for a body that arrives in pieces: the size as sent (RFC 1870's `SIZE`:
+/// CRLF line endings and the final CRLF, no dot-stuffing) of everything given to
+/// [`update`](Self::update), whatever the split. For a streamed body's size hint, e.g. a pass
+/// over a file before sending it.
+///
+/// ```
+/// use smtp_proto::body::{SizeCounter, normalized_len};
+///
+/// let mut counter = SizeCounter::new();
+/// counter.update(b"Subject: hi\r");
+/// counter.update(b"\n\nbare LF\nend");
+/// assert_eq!(counter.total(), normalized_len(b"Subject: hi\r\n\nbare LF\nend"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SizeCounter {
+    len: u64,
+    extra: u64,
+    /// The last byte seen, if any.
+    last: Option<u8>,
+}
+
+impl SizeCounter {
+    /// A counter at zero.
+    pub fn new() -> SizeCounter {
+        SizeCounter::default()
+    }
+
+    /// Count the next piece of the body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        let Some(&end) = chunk.last() else { return };
+        if self.last == Some(b'\r') && chunk[0] != b'\n' {
+            // A CR at the end of the previous piece was bare.
+            self.extra = self.extra.saturating_add(1);
+        }
+        for i in memchr::memchr2_iter(b'\r', b'\n', chunk) {
+            let bare = if chunk[i] == b'\n' {
+                let before = if i == 0 {
+                    self.last
+                } else {
+                    Some(chunk[i - 1])
+                };
+                before != Some(b'\r')
+            } else {
+                // A CR at the very end is decided by the next piece (or by `total`).
+                chunk.get(i + 1).is_some_and(|&next| next != b'\n')
+            };
+            self.extra = self.extra.saturating_add(u64::from(bare));
+        }
+        self.len = self
+            .len
+            .saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+        self.last = Some(end);
+    }
+
+    /// The size as sent of everything counted so far, as if the body ended here.
+    pub fn total(&self) -> u64 {
+        let ending = match self.last {
+            None => 0,
+            // A bare CR at the end becomes CRLF.
+            Some(b'\r') => 1,
+            Some(b'\n') => 0,
+            // No line break at the end: a CRLF is added.
+            Some(_) => 2,
+        };
+        self.len.saturating_add(self.extra).saturating_add(ending)
+    }
+}
+
 /// The length of `body` after CRLF normalisation and the final CRLF (exactly what
 /// [`LineNormalizer`] writes for it, `encode` then `finish`), without stuffing: the size to declare
 /// in `SIZE=` and `BDAT`.
@@ -641,6 +709,15 @@ mod tests {
             let out = normalize_chunks(&split(&body, &cuts));
             prop_assert_eq!(&out, &reference_normalize(&body));
             prop_assert_eq!(out.len() as u64, normalized_len(&body));
+        }
+
+        #[test]
+        fn size_counter_matches_normalized_len_in_any_split(body in any_body(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let mut counter = SizeCounter::new();
+            for chunk in split(&body, &cuts) {
+                counter.update(chunk);
+            }
+            prop_assert_eq!(counter.total(), normalized_len(&body));
         }
     }
 }

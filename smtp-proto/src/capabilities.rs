@@ -3,9 +3,23 @@
 //! Each line after the first is one keyword (matched case-insensitively) and optional parameters
 //! separated by spaces, e.g. `SIZE 10240000` or `AUTH PLAIN LOGIN`. The old form `AUTH=PLAIN LOGIN`
 //! (sent by servers for clients written before RFC 2554 was final) is read as `AUTH PLAIN LOGIN`.
+//!
+//! Parsing is linear in the size of the reply, whatever the server sends: AUTH mechanism names are
+//! de-duplicated against a list that never holds more than [`MAX_UNKNOWN_AUTH_NAMES`] names the
+//! engine does not implement (plus the few it does), so a hostile EHLO listing thousands of
+//! distinct names costs no more per byte than an ordinary one, and keeps bounded memory.
 
 use crate::reply::Reply;
 use crate::sasl::AuthMechanism;
+
+/// The most AUTH mechanism names that the engine does not implement kept in
+/// [`Capabilities::auth_mechanism_names`]; later unknown names are dropped. Known mechanisms
+/// ([`AuthMechanism`]) are always kept, wherever they appear.
+///
+/// Real servers list a handful of mechanisms. The bound keeps the de-duplication of each name a
+/// bounded amount of work, so an EHLO reply with thousands of distinct names parses in linear time
+/// and memory.
+pub const MAX_UNKNOWN_AUTH_NAMES: usize = 64;
 
 /// A service extension the engine knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,14 +155,7 @@ impl Capabilities {
         match Extension::from_keyword(keyword) {
             Some(Extension::Auth) => {
                 for name in params.split_ascii_whitespace() {
-                    let upper = name.to_ascii_uppercase();
-                    if self.auth_names.contains(&upper) {
-                        continue;
-                    }
-                    if let Some(mechanism) = AuthMechanism::from_name(&upper) {
-                        self.auth.push(mechanism);
-                    }
-                    self.auth_names.push(upper);
+                    self.add_auth_name(name);
                 }
                 if !self.auth_names.is_empty() {
                     self.known |= Extension::Auth.bit();
@@ -169,6 +176,30 @@ impl Capabilities {
         }
         self.keywords
             .push((keyword.to_ascii_uppercase(), params.to_owned()));
+    }
+
+    /// Record one AUTH mechanism name, unless already listed (case-insensitively) or past
+    /// [`MAX_UNKNOWN_AUTH_NAMES`] unknown ones. A known mechanism is looked up among the few known
+    /// ones; an unknown name among at most [`MAX_UNKNOWN_AUTH_NAMES`] kept names, and not at all
+    /// once that many are kept: each name is a bounded amount of work, so the whole parse stays
+    /// linear. The name is upper-cased (allocated) only when kept.
+    fn add_auth_name(&mut self, name: &str) {
+        match AuthMechanism::from_name(name) {
+            Some(mechanism) if self.auth.contains(&mechanism) => {}
+            Some(mechanism) => {
+                self.auth.push(mechanism);
+                self.auth_names.push(name.to_ascii_uppercase());
+            }
+            None => {
+                // Every kept name that is not a known mechanism is an unknown one.
+                let unknown = self.auth_names.len() - self.auth.len();
+                if unknown < MAX_UNKNOWN_AUTH_NAMES
+                    && !self.auth_names.iter().any(|n| n.eq_ignore_ascii_case(name))
+                {
+                    self.auth_names.push(name.to_ascii_uppercase());
+                }
+            }
+        }
     }
 
     /// The capability lines as the server sent them, without the first (greeting) line.
@@ -199,7 +230,9 @@ impl Capabilities {
         self.auth_mechanisms().contains(&mechanism)
     }
 
-    /// Every AUTH mechanism name listed, known or not, upper-cased, deduplicated.
+    /// Every AUTH mechanism name listed, known or not, upper-cased, deduplicated, in the order first
+    /// seen; of the names the engine does not implement, only the first
+    /// [`MAX_UNKNOWN_AUTH_NAMES`] are kept.
     pub fn auth_mechanism_names(&self) -> &[String] {
         &self.auth_names
     }
@@ -220,7 +253,7 @@ impl Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reply::{ReplyCode, ReplyParser};
+    use crate::reply::{ReplyCode, ReplyLimits, ReplyParser};
 
     /// Parse a reply from wire text, then its capabilities.
     fn caps(wire: &str) -> Capabilities {
@@ -454,6 +487,85 @@ mod tests {
         assert_ne!(a, Capabilities::default());
         assert_eq!(a.size_limit(), Some(10));
         assert!(a.has(Extension::Pipelining));
+    }
+
+    /// `n` distinct three-character mechanism names (`AAA`, `AAB`, ...), 1,000 to an `AUTH` line
+    /// (about 4 KB, under the default line limit), as wire text after a greeting line.
+    fn many_auth_names(n: usize) -> (String, Vec<String>) {
+        const DIGITS: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let names: Vec<String> = (0..n)
+            .map(|i| {
+                [i / 1296, i / 36 % 36, i % 36]
+                    .iter()
+                    .map(|&d| char::from(DIGITS[d]))
+                    .collect()
+            })
+            .collect();
+        let mut wire = String::from("250-mx\r\n");
+        for chunk in names.chunks(1000) {
+            wire.push_str("250-AUTH ");
+            wire.push_str(&chunk.join(" "));
+            wire.push_str("\r\n");
+        }
+        (wire, names)
+    }
+
+    /// A hostile EHLO (62 KB, within the default `ReplyLimits`) listing 15,500 distinct names:
+    /// the kept list is bounded (which bounds the de-duplication work per name, so the parse is
+    /// linear; no timing needed), keeps the first unknown names in order, and still finds the known
+    /// mechanisms listed after them, once each.
+    #[test]
+    fn hostile_auth_list_is_bounded() {
+        let (mut wire, listed) = many_auth_names(15_500);
+        wire.push_str("250-AUTH plain aaa PLAIN AAB\r\n");
+        wire.push_str("250 auth=SCRAM-SHA-256 Login xoauth2 login\r\n");
+        assert!(
+            wire.len() < ReplyLimits::default().max_reply_bytes,
+            "{}",
+            wire.len()
+        );
+        let c = caps(&wire);
+        assert!(c.has(Extension::Auth));
+        assert_eq!(
+            c.auth_mechanisms(),
+            [
+                AuthMechanism::Plain,
+                AuthMechanism::ScramSha256,
+                AuthMechanism::Login,
+                AuthMechanism::XOAuth2
+            ]
+        );
+        let kept = names(&c);
+        assert_eq!(kept.len(), MAX_UNKNOWN_AUTH_NAMES + 4, "bounded");
+        assert_eq!(
+            kept[..MAX_UNKNOWN_AUTH_NAMES],
+            listed[..MAX_UNKNOWN_AUTH_NAMES]
+        );
+        assert_eq!(
+            kept[MAX_UNKNOWN_AUTH_NAMES..],
+            ["PLAIN", "SCRAM-SHA-256", "LOGIN", "XOAUTH2"]
+        );
+        // Every kept name appears once.
+        let mut sorted = kept.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), kept.len());
+        // The raw lines and keyword parameters are still all there.
+        assert_eq!(c.raw_lines().len(), 18);
+        assert_eq!(c.keyword_params("AUTH").map(|p| p.len()), Some(3999));
+    }
+
+    /// Below the bound nothing is dropped: de-duplication is exact and case-insensitive, and the
+    /// first spelling seen decides the position.
+    #[test]
+    fn auth_names_up_to_the_bound_are_all_kept() {
+        let (mut wire, listed) = many_auth_names(MAX_UNKNOWN_AUTH_NAMES);
+        let lower = listed.join(" ").to_ascii_lowercase();
+        wire.push_str(&format!("250 AUTH {lower} CRAM-MD5 PLAIN\r\n"));
+        let c = caps(&wire);
+        assert_eq!(names(&c)[..MAX_UNKNOWN_AUTH_NAMES], listed[..]);
+        assert_eq!(names(&c)[MAX_UNKNOWN_AUTH_NAMES..], ["PLAIN"]);
+        assert_eq!(c.auth_mechanisms(), [AuthMechanism::Plain]);
     }
 
     #[test]

@@ -39,6 +39,15 @@ pub enum SmtpError {
         /// The limit that ran out.
         after: Duration,
     },
+    /// The session's total deadline ([`Timeouts::total`](crate::Timeouts::total)) ran out,
+    /// whatever the server was doing at the time.
+    #[error("the session's deadline of {}s ran out during {during}", after.as_secs_f64())]
+    DeadlineExceeded {
+        /// What the client was doing when the deadline passed.
+        during: SmtpOp,
+        /// The deadline.
+        after: Duration,
+    },
     /// The server refused a command or broke the protocol.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
@@ -66,7 +75,9 @@ impl SmtpError {
     /// True when retrying later may succeed: a 4xx reply, a timeout or an I/O failure.
     pub fn is_transient(&self) -> bool {
         match self {
-            SmtpError::Io { .. } | SmtpError::Timeout { .. } => true,
+            SmtpError::Io { .. }
+            | SmtpError::Timeout { .. }
+            | SmtpError::DeadlineExceeded { .. } => true,
             SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, .. }) => {
                 refused.iter().all(|r| r.reply.code().is_transient())
             }
@@ -238,6 +249,18 @@ pub enum AuthError {
         /// What was wrong.
         error: ScramError,
     },
+    /// The connection is not encrypted, so the credentials were not sent: a password or token
+    /// would cross the network readable (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER), and SCRAM's
+    /// advertisement could have been stripped by an attacker. Opt in with
+    /// [`PlaintextAuth::Allow`](crate::session::PlaintextAuth::Allow) (in `SmtpClientOptions`:
+    /// `allow_plaintext_auth`). Nothing was sent.
+    #[error(
+        "AUTH {mechanism} refused locally: the connection is not encrypted (use TLS, or allow plaintext authentication explicitly)"
+    )]
+    PlaintextRefused {
+        /// The mechanism that would have been used.
+        mechanism: AuthMechanism,
+    },
     /// SCRAM-SHA-256-PLUS was asked for, but the connection has no channel-binding data (not on
     /// TLS 1.3, or the transport cannot export keying material). Nothing was sent.
     #[error("AUTH {mechanism} needs TLS 1.3 channel binding, which this connection lacks")]
@@ -318,6 +341,14 @@ pub enum InvalidInputError {
         op: SmtpOp,
         /// The state the session was in.
         state: SessionState,
+    },
+    /// A streamed body yielded more bytes than it declared (its size hint, the size as sent:
+    /// CRLF line endings, without dot-stuffing). The transaction was abandoned before its end of
+    /// data, so nothing was delivered, and the session is closed.
+    #[error("the message body is longer than the {declared} bytes it declared")]
+    BodyLongerThanDeclared {
+        /// The declared size.
+        declared: u64,
     },
     /// The feature was compiled out (cargo feature off).
     #[error("{feature} support is not compiled in (enable the `{feature}` cargo feature)")]

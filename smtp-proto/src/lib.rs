@@ -23,7 +23,7 @@
 //! ## RFCs
 //!
 //! 5321 (SMTP), 3207 (STARTTLS), 4954 (AUTH), 4616 (PLAIN), 7628 (OAUTHBEARER), 5802, 7677 and
-//! 9266 (SCRAM-SHA-256, -PLUS with `tls-exporter`), 4013 (SASLprep, in part), the XOAUTH2 and
+//! 9266 (SCRAM-SHA-256, -PLUS with `tls-exporter`), 4013 (SASLprep), the XOAUTH2 and
 //! LOGIN mechanisms, 2920 (PIPELINING), 3030 (CHUNKING, BINARYMIME), 6152 (8BITMIME),
 //! 6531 (SMTPUTF8), 1870 (SIZE), 3461 (DSN), 2034 and 3463 (enhanced status codes),
 //! 8689 (REQUIRETLS), 2033 (LMTP).
@@ -71,8 +71,8 @@ pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLi
 pub use sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce};
 pub use secret::Secret;
 pub use session::{
-    Event, MessageOptions, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session,
-    SessionConfig, Timeouts, Use,
+    Event, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome,
+    Session, SessionConfig, Timeouts, Use,
 };
 pub use state::{SessionState, SmtpOp};
 pub use transcript::TranscriptSink;

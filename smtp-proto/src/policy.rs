@@ -30,6 +30,13 @@ pub trait Policy: Send + Sync {
         let _ = size;
         Ok(())
     }
+
+    /// The largest message this policy allows, in bytes as sent (CRLF line endings, without
+    /// dot-stuffing), if it has a bound. The engine counts a streamed body as it goes out and
+    /// abandons the message past this bound, even when the stream declared a smaller size.
+    fn max_message_size(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Allows everything.
@@ -149,5 +156,9 @@ impl Policy for BoundedPolicy {
             )),
             _ => Ok(()),
         }
+    }
+
+    fn max_message_size(&self) -> Option<u64> {
+        self.max_message_size
     }
 }

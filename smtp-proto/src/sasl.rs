@@ -28,10 +28,11 @@
 //!   control byte (0x00–0x1F, 0x7F), since `^A` is the field separator. XOAUTH2 needs a user name;
 //!   for OAUTHBEARER it is the optional authorization identity (`a=`), left out when empty, and its
 //!   `=` and `,` are escaped as `=3D` and `=2C` (the `saslname` of RFC 5801) rather than refused.
-//! * SCRAM-SHA-256 and -PLUS: the user name and the password go through SASLprep (the subset
-//!   described in the `saslprep` module: non-ASCII spaces mapped, invisible characters removed,
-//!   controls, private-use, non-characters, display-changing and tagging characters refused with
-//!   [`ArgumentError::ForbiddenByte`] / [`ArgumentError::Prohibited`]; no NFKC), then `=` and
+//! * SCRAM-SHA-256 and -PLUS: the user name and the password go through SASLprep (RFC 4013, by the
+//!   `stringprep` crate: non-ASCII spaces mapped, invisible characters removed, NFKC; controls,
+//!   private-use, non-characters, display-changing, tagging and unassigned characters and text
+//!   breaking the bidi rules refused with [`ArgumentError::ForbiddenByte`] /
+//!   [`ArgumentError::Prohibited`]), then `=` and
 //!   `,` in the user name are escaped as `=3D` and `=2C`. Both must be non-empty.
 //! * A mechanism whose cargo feature (`xoauth2`, `oauthbearer`, `scram`) is off is
 //!   [`InvalidInputError::FeatureDisabled`].
@@ -470,7 +471,9 @@ impl SaslExchange {
     /// authorization identity is sent. `nonce` must be fresh for this exchange.
     ///
     /// The exchange then checks the server: its nonce must extend ours, the salt must be base64,
-    /// the iteration count within [`SCRAM_MIN_ITERATIONS`]`..=`[`SCRAM_MAX_ITERATIONS`], and its
+    /// the iteration count within [`SCRAM_MIN_ITERATIONS`]`..=max_iterations` (itself capped at
+    /// [`SCRAM_MAX_ITERATIONS`]; the key derivation runs in
+    /// [`respond`](Self::respond), so this bounds the CPU a server can make it spend), and its
     /// final signature must prove it holds the password's keys; see
     /// [`ScramError`](crate::error::ScramError).
     ///
@@ -483,6 +486,7 @@ impl SaslExchange {
         password: &str,
         nonce: &ClientNonce,
         binding: ChannelBinding,
+        max_iterations: u32,
     ) -> Result<SaslExchange, InvalidInputError> {
         let mechanism = match binding {
             ChannelBinding::TlsExporter(_) => AuthMechanism::ScramSha256Plus,
@@ -511,7 +515,7 @@ impl SaslExchange {
             let password = prepare(Field::Secret, password)?;
             // SASLprep output is valid UTF-8: it is built from whole characters.
             let user = saslname(user.expose_str().unwrap_or_default());
-            let scram = scram::Scram::new(user.expose(), password, nonce, binding);
+            let scram = scram::Scram::new(user.expose(), password, nonce, binding, max_iterations);
             Ok(SaslExchange {
                 mechanism,
                 user,
@@ -522,7 +526,7 @@ impl SaslExchange {
         }
         #[cfg(not(feature = "scram"))]
         {
-            let _ = (user, password, nonce);
+            let _ = (user, password, nonce, max_iterations);
             Err(InvalidInputError::FeatureDisabled { feature: "scram" })
         }
     }
@@ -1231,7 +1235,7 @@ mod tests {
     #[cfg(feature = "scram")]
     fn scram(binding: ChannelBinding) -> SaslExchange {
         let nonce = ClientNonce::new(scram_vector::NONCE).unwrap();
-        SaslExchange::new_scram("user", "pencil", &nonce, binding).unwrap()
+        SaslExchange::new_scram("user", "pencil", &nonce, binding, SCRAM_MAX_ITERATIONS).unwrap()
     }
 
     #[cfg(feature = "scram")]
@@ -1304,6 +1308,7 @@ mod tests {
             "pencil",
             &nonce,
             ChannelBinding::Unsupported,
+            SCRAM_MAX_ITERATIONS,
         )
         .unwrap();
         assert_eq!(
@@ -1327,8 +1332,14 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                SaslExchange::new_scram(user, password, &nonce, ChannelBinding::Unsupported)
-                    .unwrap_err(),
+                SaslExchange::new_scram(
+                    user,
+                    password,
+                    &nonce,
+                    ChannelBinding::Unsupported,
+                    SCRAM_MAX_ITERATIONS,
+                )
+                .unwrap_err(),
                 want,
                 "{user:?}"
             );
@@ -1506,7 +1517,14 @@ mod tests {
             );
         }
         assert_eq!(
-            SaslExchange::new_scram("u", "p", &nonce, ChannelBinding::Unsupported).unwrap_err(),
+            SaslExchange::new_scram(
+                "u",
+                "p",
+                &nonce,
+                ChannelBinding::Unsupported,
+                SCRAM_MAX_ITERATIONS,
+            )
+            .unwrap_err(),
             InvalidInputError::FeatureDisabled { feature: "scram" }
         );
     }

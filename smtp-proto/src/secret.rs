@@ -8,20 +8,22 @@
 //! * reading the value takes an explicit, easy to grep call: [`Secret::expose`] (or its alias
 //!   [`Secret::as_bytes`]);
 //! * on drop, every byte of the buffer (its whole capacity, not only its length) is overwritten with
-//!   zeros.
+//!   zeros, with the [`zeroize`] crate (volatile writes and a compiler fence, which the optimiser
+//!   may not remove as dead stores); [`Secret`] implements [`Zeroize`] and [`ZeroizeOnDrop`];
+//! * when [`extend_from_slice`](Secret::extend_from_slice) must grow the buffer, the old one is
+//!   zeroed before it is freed.
 //!
-//! The zeroing is **best effort**. It is done in safe code (this crate forbids `unsafe`): a plain
-//! loop of writes followed by [`core::hint::black_box`] and a compiler fence, which in practice keeps
-//! the optimiser from removing the writes as dead stores, but is not a guarantee the language
-//! makes. It also cannot reach copies made elsewhere: a `String` the caller still holds, a buffer
-//! the allocator moved when it grew, the bytes already written to a socket buffer, swap, or core
-//! dumps. It shortens the life of the secret in memory; it does not make memory safe to disclose.
+//! The zeroing cannot reach copies made elsewhere: a `String` the caller still holds, intermediate
+//! buffers of a computation that produced the value, the bytes already written to a socket buffer,
+//! swap, or core dumps. It shortens the life of the secret in memory; it does not make memory safe
+//! to disclose.
 //!
 //! `Secret` deliberately implements neither `Clone` nor `PartialEq`: copies are made explicitly,
 //! and comparing secrets is not something this crate needs (nor something to do in variable time).
 
 use core::fmt;
-use core::sync::atomic::{Ordering, compiler_fence};
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Bytes whose `Debug` and `Display` print `[redacted]`, overwritten with zeros on drop.
 ///
@@ -72,39 +74,43 @@ impl Secret {
         self.bytes.is_empty()
     }
 
-    /// Append bytes. If the capacity is too small the buffer grows, and the old allocation is freed
-    /// without being zeroed: size the secret with [`with_capacity`](Secret::with_capacity) first.
+    /// Append bytes. When the capacity is too small the value moves to a larger buffer and the old
+    /// one is zeroed before it is freed, so no stale copy of a prefix is left behind; sizing the
+    /// secret with [`with_capacity`](Secret::with_capacity) first still saves the copy.
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let needed = self.bytes.len().saturating_add(bytes.len());
+        if needed > self.bytes.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(self.bytes.capacity().saturating_mul(2)));
+            grown.extend_from_slice(&self.bytes);
+            self.bytes.zeroize();
+            // The old, now zeroed, buffer is freed here.
+            self.bytes = grown;
+        }
         self.bytes.extend_from_slice(bytes);
     }
 
-    /// Overwrite the whole buffer (its capacity, not only its length) with zeros and empty it.
-    /// Best effort; see the [module documentation](self). Called on drop.
+    /// Overwrite the whole buffer (its capacity, not only its length) with zeros and empty it; the
+    /// same as [`Zeroize::zeroize`]. Called on drop.
     pub fn clear(&mut self) {
-        wipe(&mut self.bytes);
-        self.bytes.clear();
+        self.bytes.zeroize();
     }
 }
 
-/// Overwrite every byte of `bytes`, up to its capacity, with zeros; leaves `len == capacity`.
-fn wipe(bytes: &mut Vec<u8>) {
-    // `resize` within the capacity never reallocates; it makes the spare capacity (which may hold
-    // bytes left by an earlier, longer value) reachable from safe code.
-    let capacity = bytes.capacity();
-    bytes.resize(capacity, 0);
-    for b in bytes.iter_mut() {
-        *b = 0;
+/// Zeroes the whole buffer (its capacity) and empties the secret.
+impl Zeroize for Secret {
+    fn zeroize(&mut self) {
+        self.bytes.zeroize();
     }
-    // Make the zeroed buffer "observed" so the stores are not removed as dead.
-    core::hint::black_box(bytes.as_slice());
-    compiler_fence(Ordering::SeqCst);
 }
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        self.clear();
+        self.bytes.zeroize();
     }
 }
+
+/// [`Secret`]'s `Drop` zeroes it.
+impl ZeroizeOnDrop for Secret {}
 
 impl From<&str> for Secret {
     fn from(value: &str) -> Secret {
@@ -212,13 +218,33 @@ mod tests {
         assert!(s.bytes.capacity() >= 16, "clear keeps the buffer");
     }
 
+    /// `Secret` is wiped by `zeroize` on drop (the type says so), and an explicit `zeroize()`
+    /// empties it and keeps the buffer, whose spare capacity `zeroize` also overwrites.
     #[test]
-    fn wipe_reaches_spare_capacity() {
-        let mut v = b"hunter2-and-more".to_vec();
-        v.truncate(3);
-        wipe(&mut v);
-        assert_eq!(v.len(), v.capacity());
-        assert!(v.len() >= 16);
-        assert!(v.iter().all(|&b| b == 0));
+    fn secret_is_zeroize_on_drop() {
+        fn zeroize_on_drop<T: Zeroize + ZeroizeOnDrop>(_: &T) {}
+        let mut s = Secret::from("hunter2");
+        zeroize_on_drop(&s);
+        s.zeroize();
+        assert!(s.is_empty());
+        assert!(s.bytes.capacity() >= 7);
+        s.extend_from_slice(b"again");
+        assert_eq!(s.expose(), b"again");
+    }
+
+    /// Growing keeps the value, in a larger buffer (the old one was zeroed, which only the code
+    /// shows: its memory is freed).
+    #[test]
+    fn extend_grows_and_keeps_the_value() {
+        let mut s = Secret::with_capacity(2);
+        s.extend_from_slice(b"ab");
+        s.extend_from_slice(b"cdefgh");
+        s.extend_from_slice(b"");
+        s.extend_from_slice(b"i");
+        assert_eq!(s.expose(), b"abcdefghi");
+        assert!(s.bytes.capacity() >= 9);
+        let mut e = Secret::default();
+        e.extend_from_slice(b"x");
+        assert_eq!(e.expose(), b"x");
     }
 }

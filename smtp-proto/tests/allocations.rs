@@ -82,6 +82,15 @@ impl Transport for FakeServer {
     async fn close(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Every reply is already there: the timer never fires.
+    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
+        core::future::pending()
+    }
+
+    fn now() -> core::time::Duration {
+        core::time::Duration::ZERO
+    }
 }
 
 /// The fake transport never returns Pending, so polling once runs a call to completion.

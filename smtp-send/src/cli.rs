@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use smtp_io_tokio::smtp_proto::command::Domain;
 use smtp_io_tokio::smtp_proto::session::Envelope;
-use smtp_io_tokio::{AuthMechanism, TlsMode};
+use smtp_io_tokio::{AuthMechanism, PlaintextAuth, TlsMode};
 
 use crate::exit::{Exit, Failure};
 
@@ -142,6 +142,18 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
+    /// A deadline in seconds for the whole run, from connecting to the end of QUIT, however the
+    /// time is spent (a server that answers or reads very slowly cannot hold the run longer).
+    /// Exit code 8 when it passes.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub deadline: Option<Duration>,
+
+    /// Send the credentials even though the connection is not encrypted (--tls none). Without
+    /// it, AUTH over plaintext is refused before anything is sent: the password would cross
+    /// the network readable. (The capture server on loopback allows it by itself.)
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+
     /// Print the SMTP transcript (C: / S: lines, credentials redacted) to standard error.
     #[arg(short, long)]
     pub verbose: bool,
@@ -235,6 +247,10 @@ pub struct Plan {
     pub trust: Trust,
     /// The per-reply and connect timeout, when given.
     pub timeout: Option<Duration>,
+    /// The deadline for the whole run, when given.
+    pub deadline: Option<Duration>,
+    /// Whether AUTH may be sent without TLS.
+    pub plaintext_auth: PlaintextAuth,
     /// Print the transcript to standard error.
     pub verbose: bool,
     /// The EHLO name.
@@ -341,6 +357,13 @@ impl Cli {
             to,
             trust,
             timeout: self.timeout,
+            deadline: self.deadline,
+            // The capture server runs on loopback in this process: nothing crosses a network.
+            plaintext_auth: if self.allow_plaintext_auth || capture {
+                PlaintextAuth::Allow
+            } else {
+                PlaintextAuth::Refuse
+            },
             verbose: self.verbose,
             ehlo: self.ehlo.clone(),
             message,

@@ -26,7 +26,8 @@ pub enum Exit {
     Recipients,
     /// 7: the server refused the sender or the message, or broke the protocol.
     Refused,
-    /// 8: the server did not answer in time (`--timeout`, or the RFC 5321 defaults).
+    /// 8: the server did not answer in time (`--timeout`, or the RFC 5321 defaults), or the
+    /// whole run took longer than `--deadline`.
     Timeout,
     /// 9: a local file could not be read (message, CA file, password file, standard input).
     LocalIo,
@@ -74,7 +75,10 @@ impl Exit {
             Exit::Refused,
             "sender or message refused, or other protocol error",
         ),
-        (Exit::Timeout, "timed out waiting for the server"),
+        (
+            Exit::Timeout,
+            "timed out waiting for the server, or --deadline ran out",
+        ),
         (
             Exit::LocalIo,
             "local I/O error (message file, CA file, password file unreadable)",
@@ -129,6 +133,13 @@ impl Failure {
                 ),
             },
             SmtpError::Timeout { .. } => (Exit::Timeout, format!("{server}: {err}")),
+            SmtpError::DeadlineExceeded { .. } => {
+                (Exit::Timeout, format!("{server}: {err} (--deadline)"))
+            }
+            SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { .. }) => (
+                Exit::LocalIo,
+                format!("the message file changed while it was sent: {err}"),
+            ),
             SmtpError::Protocol(p) => classify_protocol(p, server),
             SmtpError::Auth(a) => (Exit::Auth, describe_auth(a, server)),
             SmtpError::InvalidInput(InvalidInputError::Argument { .. }) => {
@@ -201,19 +212,21 @@ fn classify_protocol(p: &ProtocolError, server: &str) -> (Exit, String) {
 
 fn describe_auth(a: &AuthError, server: &str) -> String {
     match a {
+        AuthError::PlaintextRefused { mechanism } => format!(
+            "not sending the credentials to {server}: the connection is not encrypted, so AUTH \
+             {mechanism} would expose them (use --tls starttls or implicit, or pass \
+             --allow-plaintext-auth to send them anyway); nothing was sent"
+        ),
         AuthError::Rejected { .. } => format!("{server}: {a}"),
         _ => format!("authentication with {server} failed: {a}"),
     }
 }
 
 impl fmt::Display for Failure {
-    /// `smtp-send: error: <message>` on one line (line breaks in server text become spaces).
+    /// `smtp-send: error: <message>` on one line (line breaks in server text become spaces, other
+    /// control characters are spelled out, see [`sanitize`](crate::sanitize)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let one_line: String = self
-            .message
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let one_line = crate::sanitize::one_line(&self.message);
         write!(f, "smtp-send: error: {one_line}")
     }
 }

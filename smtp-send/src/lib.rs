@@ -10,6 +10,7 @@
 //! * [`capture`]: the local capture SMTP server used when no `--server` is given (and by the
 //!   tests);
 //! * [`transcript`]: the `-v` transcript on standard error;
+//! * [`sanitize`]: server text made safe for the terminal (control characters spelled out);
 //! * [`base64`]: the little base64 the capture server's AUTH needs.
 
 pub mod base64;
@@ -17,4 +18,5 @@ pub mod capture;
 pub mod cli;
 pub mod exit;
 pub mod run;
+pub mod sanitize;
 pub mod transcript;

@@ -3,11 +3,14 @@
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use smtp_io_tokio::{
-    ConnectOptions, ReaderBody, SendOutcome, SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
+    ConnectOptions, PlaintextAuth, ReaderBody, SendOutcome, SmtpClientOptions, SmtpError,
+    TlsConfig, TlsMode,
 };
 use tokio::io::AsyncRead;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::capture::{CaptureConfig, CaptureServer, Captured};
 use crate::cli::{Cli, MessageSource, PASSWORD_ENV, Plan, Target, Trust, sample_message};
@@ -18,13 +21,14 @@ use crate::transcript::StderrTranscript;
 /// accepts any).
 pub const CAPTURE_PLACEHOLDER_SECRET: &str = "capture-mode-placeholder";
 
-/// A password or token: never shown by `Debug`, overwritten when dropped.
-pub struct Secret(String);
+/// A password or token: never shown by `Debug`, zeroed (its whole buffer) when dropped, by
+/// `zeroize`.
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
-    /// Wrap a secret.
+    /// Wrap a secret; its buffer is taken over, not copied.
     pub fn new(s: String) -> Secret {
-        Secret(s)
+        Secret(Zeroizing::new(s))
     }
 
     /// The secret itself, to hand to the AUTH exchange.
@@ -39,13 +43,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-impl Drop for Secret {
-    fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        bytes.fill(0);
-        std::hint::black_box(&bytes);
+/// Zeroes the whole buffer and empties the secret.
+impl Zeroize for Secret {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
     }
 }
+
+/// The [`Zeroizing`] inside zeroes it on drop.
+impl ZeroizeOnDrop for Secret {}
 
 /// Find the secret for `--user`: `--password-file` (its first line), else `SMTP_PASSWORD`.
 /// `env` is the value of `SMTP_PASSWORD`, if set.
@@ -76,10 +82,10 @@ pub fn find_secret(
     match env {
         Some(v) if !v.is_empty() => match v.into_string() {
             Ok(s) => Ok(Some(Secret::new(s))),
-            Err(_) => Err(Failure::new(
-                Exit::Usage,
-                format!("{PASSWORD_ENV} is not valid UTF-8"),
-            )),
+            Err(not_utf8) => Err({
+                drop(Zeroizing::new(not_utf8.into_encoded_bytes()));
+                Failure::new(Exit::Usage, format!("{PASSWORD_ENV} is not valid UTF-8"))
+            }),
         },
         _ if plan.target == Target::Capture => {
             Ok(Some(Secret::new(CAPTURE_PLACEHOLDER_SECRET.to_owned())))
@@ -108,10 +114,10 @@ pub async fn open_message(plan: &Plan) -> Result<Body, Failure> {
             let bytes = sample_message(&plan.from, &plan.to)
                 .replace('\n', "\r\n")
                 .into_bytes();
-            let len = bytes.len() as u64;
+            let size = smtp_io_tokio::normalized_len(&bytes);
             Ok(
                 ReaderBody::new(Box::new(std::io::Cursor::new(bytes)) as Box<_>)
-                    .with_size_hint(len),
+                    .with_size_hint(size),
             )
         }
     }
@@ -124,18 +130,28 @@ async fn open_file(path: &Path) -> Result<Body, Failure> {
             format!("cannot read the message file {}: {e}", path.display()),
         )
     };
-    let file = tokio::fs::File::open(path)
+    let mut file = tokio::fs::File::open(path)
         .await
         .map_err(|e| unreadable(&e))?;
     let meta = file.metadata().await.map_err(|e| unreadable(&e))?;
     if meta.is_dir() {
         return Err(unreadable(&"it is a directory"));
     }
-    let body = ReaderBody::new(Box::new(file) as Box<_>);
-    Ok(if meta.is_file() {
-        body.with_size_hint(meta.len())
+    // A regular file is read once first for its size as sent (RFC 1870's SIZE counts CRLF line
+    // endings, so a file with bare LFs is larger on the wire than on disk).
+    let size = if meta.is_file() {
+        Some(
+            smtp_io_tokio::size_as_sent(&mut file)
+                .await
+                .map_err(|e| unreadable(&e))?,
+        )
     } else {
-        body
+        None
+    };
+    let body = ReaderBody::new(Box::new(file) as Box<_>);
+    Ok(match size {
+        Some(size) => body.with_size_hint(size),
+        None => body,
     })
 }
 
@@ -180,6 +196,9 @@ pub async fn deliver(
     label: &str,
 ) -> Result<SendOutcome, Failure> {
     let mut client_options = SmtpClientOptions::new();
+    if plan.plaintext_auth == PlaintextAuth::Allow {
+        client_options = client_options.allow_plaintext_auth();
+    }
     if plan.verbose {
         client_options = client_options.with_transcript(Box::new(StderrTranscript));
     }
@@ -188,6 +207,9 @@ pub async fn deliver(
         .with_client_options(client_options);
     if let Some(t) = plan.timeout {
         options = options.with_connect_timeout(t).with_reply_timeout(t);
+    }
+    if let Some(d) = plan.deadline {
+        options = options.with_deadline(d);
     }
     if let Some(name) = tls_name {
         options = options.with_tls_server_name(name);
@@ -215,26 +237,30 @@ pub async fn deliver(
     .await;
     if let Err(e) = client.quit().await {
         if plan.verbose && result.is_ok() {
+            let e = crate::sanitize::one_line(&e.to_string()).into_owned();
             eprintln!("smtp-send: warning: QUIT failed after the message was accepted: {e}");
         }
     }
     result
 }
 
-/// The success line: `accepted by <server>: 250 ... (queue id X)`.
+/// The success line: `accepted by <server>: 250 ... (queue id X)`, control characters from the
+/// server spelled out.
 pub fn accepted_line(label: &str, outcome: &SendOutcome) -> String {
     let mut line = format!("accepted by {label}: {}", outcome.reply);
     if let Some(id) = &outcome.queue_id {
         line.push_str(&format!(" (queue id {id})"));
     }
-    line
+    crate::sanitize::one_line(&line).into_owned()
 }
 
-/// What the capture server received, for standard output: envelope, TLS, AUTH, then the message
-/// bytes as received (dot-unstuffed, CRLF line endings).
+/// What the capture server received, for standard output: envelope, TLS, AUTH (control
+/// characters spelled out), then the message bytes as received (dot-unstuffed, CRLF line endings:
+/// the user's own message, left as it is).
 pub fn capture_report(m: &Captured, tls: TlsMode) -> Vec<u8> {
     let mut out = String::from("--- received by the capture server ---\n");
-    out.push_str(&format!("EHLO: {}\n", m.ehlo));
+    let visible = crate::sanitize::visible;
+    out.push_str(&format!("EHLO: {}\n", visible(&m.ehlo)));
     let tls = match (m.tls, tls) {
         (false, _) => "no",
         (true, TlsMode::Implicit) => "yes (implicit TLS)",
@@ -242,17 +268,19 @@ pub fn capture_report(m: &Captured, tls: TlsMode) -> Vec<u8> {
     };
     out.push_str(&format!("TLS: {tls}\n"));
     match &m.auth {
-        Some((mechanism, user)) => out.push_str(&format!("AUTH: {mechanism} as {user:?}\n")),
+        Some((mechanism, user)) => {
+            out.push_str(&format!("AUTH: {} as {user:?}\n", visible(mechanism)))
+        }
         None => out.push_str("AUTH: none\n"),
     }
-    out.push_str(&format!("MAIL FROM:<{}>", m.mail_from));
+    out.push_str(&format!("MAIL FROM:<{}>", visible(&m.mail_from)));
     for p in &m.mail_params {
         out.push(' ');
-        out.push_str(p);
+        out.push_str(&visible(p));
     }
     out.push('\n');
     for r in &m.rcpt_to {
-        out.push_str(&format!("RCPT TO:<{r}>\n"));
+        out.push_str(&format!("RCPT TO:<{}>\n", visible(r)));
     }
     out.push_str(&format!(
         "message ({} bytes, as received: dot-unstuffed, CRLF line endings):\n",
@@ -267,8 +295,14 @@ pub fn capture_report(m: &Captured, tls: TlsMode) -> Vec<u8> {
 /// Carry out `plan`, writing the result to `stdout`.
 pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
     let secret = find_secret(plan, std::env::var_os(PASSWORD_ENV))?;
-    if plan.tls == TlsMode::None && plan.auth.is_some() && plan.target != Target::Capture {
-        eprintln!("smtp-send: warning: --tls none: the password crosses the network readable");
+    if plan.tls == TlsMode::None
+        && plan.auth.is_some()
+        && plan.target != Target::Capture
+        && plan.plaintext_auth == PlaintextAuth::Allow
+    {
+        eprintln!(
+            "smtp-send: warning: --allow-plaintext-auth: the password crosses the network readable"
+        );
     }
     let mut body = open_message(plan).await?;
     match &plan.target {
@@ -336,8 +370,24 @@ pub fn main_with(cli: &Cli) -> u8 {
             .map_err(|e| Failure::new(Exit::Internal, format!("cannot start tokio: {e}")))?;
         let result = runtime.block_on(async {
             let mut stdout = std::io::stdout();
+            // The client enforces --deadline itself (a typed error, the connection closed);
+            // this outer bound, a moment later, also covers reading the message and anything
+            // outside the SMTP session.
+            let backstop = async {
+                match plan.deadline {
+                    Some(d) => tokio::time::sleep(d + Duration::from_millis(500)).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 r = run(&plan, &mut stdout) => r,
+                () = backstop => Err(Failure::new(
+                    Exit::Timeout,
+                    format!(
+                        "the deadline of {}s (--deadline) ran out",
+                        plan.deadline.unwrap_or_default().as_secs_f64()
+                    ),
+                )),
                 Ok(()) = tokio::signal::ctrl_c() => {
                     Err(Failure::new(Exit::Interrupted, "interrupted"))
                 }
@@ -405,6 +455,17 @@ mod tests {
         let err = find_secret(&plan(&args), None).unwrap_err();
         assert_eq!(err.exit, Exit::LocalIo);
         let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// The secret is wiped by `zeroize` on drop (the type says so); an explicit `zeroize()`
+    /// empties it.
+    #[test]
+    fn secret_is_zeroized() {
+        fn zeroize_on_drop<T: Zeroize + ZeroizeOnDrop>(_: &T) {}
+        let mut s = Secret::new("hunter2".to_owned());
+        zeroize_on_drop(&s);
+        s.zeroize();
+        assert_eq!(s.expose(), "");
     }
 
     #[tokio::test]

@@ -4,8 +4,10 @@ use std::io::Write;
 
 use smtp_io_tokio::{Reply, TranscriptSink};
 
+use crate::sanitize::visible;
+
 /// Prints each command sent as `C: ...` and each reply line received as `S: ...` on standard
-/// error. The engine redacts the lines before they get here: AUTH shows only the mechanism
+/// error, control characters spelled out ([`visible`]). The engine redacts the lines before they get here: AUTH shows only the mechanism
 /// (`C: AUTH PLAIN [redacted]`), SASL responses are `C: [redacted]`, and the body is shown as its
 /// size.
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,13 +17,13 @@ pub struct StderrTranscript;
 pub fn server_lines(reply: &Reply) -> Vec<String> {
     reply
         .wire_lines()
-        .map(|line| format!("S: {line}"))
+        .map(|line| format!("S: {}", visible(&line.to_string())))
         .collect()
 }
 
 impl TranscriptSink for StderrTranscript {
     fn client(&self, line: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "C: {line}");
+        let _ = writeln!(std::io::stderr().lock(), "C: {}", visible(line));
     }
 
     fn server(&self, reply: &Reply) {

@@ -595,3 +595,263 @@ fn stalled_server_gives_the_timeout_code() {
     assert!(line.contains("timed out"), "{line}");
     holder.join().unwrap();
 }
+
+/// A plain-text server whose every reply that smtp-send may print carries terminal escapes: ESC
+/// (a CSI and an OSC title change), BEL, DEL, a C1 CSI (U+009B) and a bare CR. It serves one
+/// session: `rcpt` answers RCPT TO, `quit` answers QUIT.
+fn hostile_server(rcpt: &'static str, quit: &'static str) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(socket.try_clone().unwrap());
+        let mut w = socket;
+        let send = |w: &mut std::net::TcpStream, reply: &str| {
+            let _ = w.write_all(reply.as_bytes());
+        };
+        send(&mut w, "220 mx\x1b]0;pwned\x07 ESMTP\x1b[2J\r\n");
+        let mut in_data = false;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if in_data {
+                if line == b".\r\n" {
+                    in_data = false;
+                    send(
+                        &mut w,
+                        "250 2.0.0 Ok: queued as Q1\x1b[2J\x07\x7f\u{9b}31m\rFAKE\r\n",
+                    );
+                }
+                continue;
+            }
+            let verb = String::from_utf8_lossy(&line[..line.len().min(4)]).to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" => send(&mut w, "250-mx\x1b[1A\x07\r\n250 8BITMIME\r\n"),
+                "MAIL" | "RSET" => send(&mut w, "250 2.1.0 ok\x07\r\n"),
+                "RCPT" => send(&mut w, rcpt),
+                "DATA" => {
+                    in_data = true;
+                    send(&mut w, "354 go\x1b[K\r\n");
+                }
+                "QUIT" => {
+                    send(&mut w, quit);
+                    break;
+                }
+                _ => send(&mut w, "502 5.5.2 what\x1b[0m\r\n"),
+            }
+        }
+    });
+    (addr, handle)
+}
+
+/// Server text reaches the terminal with its control characters spelled out (`\x1b`, `\x07`, ...),
+/// never raw: on the success line, in the error line and in the `-v` transcript (greeting, EHLO,
+/// the 250 after the dot, the reply to QUIT).
+#[test]
+fn server_terminal_escapes_are_spelled_out() {
+    const ACCEPT: &str = "250 2.1.5 ok\r\n";
+    const REFUSE: &str = "550 5.1.1 no\x1b[31m such\x07 user\x1b]0;x\x07\r\n";
+    const BYE: &str = "221 2.0.0 bye\x1b[0m\x07\r\n";
+    const QUIT_554: &str = "554 5.0.0 no\x1b]2;pwned\x07 quit\r\n";
+    for (rcpt, quit, verbose, exit) in [
+        (ACCEPT, BYE, false, Exit::Accepted),
+        (ACCEPT, BYE, true, Exit::Accepted),
+        (REFUSE, BYE, false, Exit::Recipients),
+        (REFUSE, BYE, true, Exit::Recipients),
+        (ACCEPT, QUIT_554, true, Exit::Accepted),
+    ] {
+        let (addr, server) = hostile_server(rcpt, quit);
+        let mut args = vec![
+            "--server",
+            &addr,
+            "--tls",
+            "none",
+            "--timeout",
+            "5",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.org",
+        ];
+        if verbose {
+            args.push("-v");
+        }
+        let out = smtp_send(&args, &[], Some(MESSAGE));
+        server.join().unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let context = format!("{rcpt:?} {quit:?} -v {verbose}\nstdout: {stdout}\nstderr: {stderr}");
+        assert_eq!(code(&out), i32::from(exit.code()), "{context}");
+        for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            for raw in [0x1b, 0x07, 0x7f, b'\r'] {
+                assert!(
+                    !bytes.contains(&raw),
+                    "raw 0x{raw:02x} on {name}: {context}"
+                );
+            }
+        }
+        for shown in [&stdout, &stderr] {
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{context}"
+            );
+        }
+        if exit == Exit::Accepted {
+            assert!(
+                stdout.contains("queued as Q1\\x1b[2J\\x07\\x7f\\u{9b}31m\\rFAKE"),
+                "{context}"
+            );
+        } else {
+            let line = assert_one_error_line(&out);
+            assert!(line.contains("no\\x1b[31m such\\x07 user"), "{context}");
+        }
+        if verbose {
+            for want in [
+                "S: 220 mx\\x1b]0;pwned\\x07 ESMTP\\x1b[2J\n",
+                "S: 250-mx\\x1b[1A\\x07\n",
+            ] {
+                assert!(stderr.contains(want), "missing {want:?}: {context}");
+            }
+            // Any reply to QUIT ends the session (no warning): it is shown in the transcript.
+            let want = if quit == BYE {
+                "S: 221 2.0.0 bye\\x1b[0m\\x07\n"
+            } else {
+                "S: 554 5.0.0 no\\x1b]2;pwned\\x07 quit\n"
+            };
+            assert!(stderr.contains(want), "missing {want:?}: {context}");
+        }
+    }
+}
+
+/// `--tls none --user U` against a plain server that offers AUTH: no AUTH is sent, the exit code
+/// is the auth code and the message names `--allow-plaintext-auth`; with that flag it goes.
+#[tokio::test]
+async fn plaintext_auth_needs_the_explicit_flag() {
+    let config = CaptureConfig {
+        tls: smtp_io_tokio::TlsMode::None,
+        ..CaptureConfig::default()
+    };
+    let (server, ca) = external(config, "plain-auth").await;
+    let args = server_args(
+        &server,
+        &ca,
+        &["--tls", "none", "--user", "me", "--to", "bob@example.org"],
+    );
+    let env = vec![("SMTP_PASSWORD".to_owned(), PASSWORD.to_owned())];
+    let out = smtp_send_async(args.clone(), env.clone(), Some(MESSAGE.to_vec())).await;
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Auth.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("--allow-plaintext-auth"), "{line}");
+    assert!(!text(&out.stderr).contains(PASSWORD));
+    assert!(server.messages().is_empty(), "nothing was sent");
+
+    let mut allowed = args;
+    allowed.push("--allow-plaintext-auth".to_owned());
+    let out = smtp_send_async(allowed, env, Some(MESSAGE.to_vec())).await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0]
+            .auth
+            .as_ref()
+            .map(|a| (a.0.as_str(), a.1.as_str())),
+        Some(("PLAIN", "me"))
+    );
+}
+
+/// `--deadline 3` against a server that greets, then reads one byte a second and never answers
+/// (with a per-reply timeout far longer): exit 8 within 4 seconds.
+#[test]
+fn deadline_ends_a_run_held_by_a_slow_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.write_all(b"220 slow.test ESMTP\r\n").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let started = Instant::now();
+        let mut byte = [0u8; 1];
+        while started.elapsed() < Duration::from_secs(15) {
+            match std::io::Read::read(&mut socket, &mut byte) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return,
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let start = Instant::now();
+    let out = smtp_send(
+        &[
+            "--server",
+            &addr.to_string(),
+            "--tls",
+            "none",
+            "--timeout",
+            "100",
+            "--deadline",
+            "3",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.org",
+        ],
+        &[],
+        Some(MESSAGE),
+    );
+    let elapsed = start.elapsed();
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Timeout.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("deadline"), "{line}");
+    holder.join().unwrap();
+}
+
+/// The SIZE declared for a file with bare LF line endings is its size as sent (each LF becomes
+/// CRLF), so the server never receives more than was declared.
+#[tokio::test]
+async fn size_declared_for_a_file_is_its_size_as_sent() {
+    let (server, ca) = external(CaptureConfig::default(), "size").await;
+    let body = b"Subject: lf\n\nline one\nline two\n";
+    let file = temp_file("lf.eml", body);
+    let args = server_args(
+        &server,
+        &ca,
+        &["--to", "bob@example.org", "--file", file.to_str().unwrap()],
+    );
+    let out = smtp_send_async(args, vec![], None).await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    let messages = server.messages();
+    let expected = body.len() + body.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(messages[0].data.len(), expected);
+    assert!(
+        messages[0]
+            .mail_params
+            .contains(&format!("SIZE={expected}")),
+        "{:?}",
+        messages[0].mail_params
+    );
+}

@@ -21,9 +21,10 @@ pub const CLIENT: &str = "client.test";
 /// to answer every reply that does come.
 pub const SHORT: Duration = Duration::from_millis(300);
 
-/// Plaintext connection options (loopback test server).
+/// Plaintext connection options (loopback test server), with AUTH allowed without TLS (the
+/// default refuses it; `tests/auth.rs` checks that).
 pub fn plain() -> ConnectOptions {
-    ConnectOptions::new(TlsMode::None)
+    ConnectOptions::new(TlsMode::None).allow_plaintext_auth()
 }
 
 /// The test CA as a client trust configuration.

@@ -129,7 +129,8 @@ async fn starttls_after_login_is_wrong_state_without_io() {
     let server = ScriptServer::start(&script).await;
     let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let transport = TokioTransport::plain_with_starttls(tcp, "localhost", test_ca()).unwrap();
-    let mut client = bounded(SmtpClient::connect(transport, CLIENT))
+    let options = smtp_io_tokio::SmtpClientOptions::new().allow_plaintext_auth();
+    let mut client = bounded(SmtpClient::connect_with(transport, CLIENT, options))
         .await
         .unwrap();
     bounded(client.login("user", "pass")).await.unwrap();

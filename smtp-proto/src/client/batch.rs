@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 
 use super::{SmtpClient, Transport};
-use crate::body::{has_8bit, normalized_len};
 use crate::error::SmtpError;
 use crate::session::{BodyInfo, Envelope, Event, MessageOptions, SendOutcome};
 use crate::state::SessionState;
@@ -81,8 +80,12 @@ impl<T: Transport> SmtpClient<T> {
             if let Some(i) = body_wanted {
                 // Written in slices like `send_mail_bytes`, so a large message in a batch is
                 // never copied whole into the output buffer.
+                self.start_progress();
                 let sent = match self.send_body_slices(messages[i].body).await {
-                    Ok(()) => self.session.finish_body(),
+                    Ok(()) => {
+                        let finished = self.session.finish_body();
+                        self.closing(finished).await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err(err) = sent {
@@ -125,11 +128,8 @@ impl<T: Transport> SmtpClient<T> {
 
     fn start_batch_message(&mut self, message: &BatchMessage<'_>) -> Result<(), SmtpError> {
         let envelope = Envelope::new(message.from, message.to)?;
-        let info = BodyInfo::Known {
-            size: normalized_len(message.body),
-            eight_bit: has_8bit(message.body),
-        };
         let options = message.options.unwrap_or(&self.message);
+        let info = BodyInfo::in_memory(message.body, options);
         self.session.start_mail(envelope, info, options)
     }
 

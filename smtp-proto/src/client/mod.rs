@@ -32,12 +32,12 @@ pub use batch::BatchMessage;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
 
 use crate::audit::AuditSink;
-use crate::body::{has_8bit, normalized_len};
 use crate::command::Domain;
 use crate::error::{InvalidInputError, SmtpError};
 use crate::policy::Policy;
 use crate::reply::{Reply, ReplyLimits};
 use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
+use crate::session::PlaintextAuth;
 use crate::session::{
     BodyInfo, Envelope, Event, MessageOptions, Protocol, RecipientPolicy, SendOutcome, Session,
     SessionConfig, Timeouts, Use,
@@ -64,6 +64,7 @@ pub struct SmtpClientOptions {
     config: SessionConfig,
     message: MessageOptions,
     read_buffer: Option<usize>,
+    already_spent: core::time::Duration,
 }
 
 impl SmtpClientOptions {
@@ -123,6 +124,40 @@ impl SmtpClientOptions {
     /// Speak LMTP (RFC 2033) instead of SMTP.
     pub fn with_protocol(mut self, protocol: Protocol) -> SmtpClientOptions {
         self.config.protocol = protocol;
+        self
+    }
+
+    /// Allow AUTH on a connection without TLS: the password or token then crosses the network
+    /// readable, and an attacker on the path can strip SCRAM from the EHLO reply. Without this,
+    /// `login*` on such a connection fails with
+    /// [`AuthError::PlaintextRefused`](crate::AuthError::PlaintextRefused) before anything is
+    /// sent. There is no automatic exception, not even for loopback.
+    pub fn allow_plaintext_auth(mut self) -> SmtpClientOptions {
+        self.config.plaintext_auth = PlaintextAuth::Allow;
+        self
+    }
+
+    /// A deadline for the whole session, from the wait for the greeting until QUIT has been
+    /// answered, on top of the per-reply limits ([`Timeouts::total`]). When it passes, the
+    /// session ends with [`SmtpError::DeadlineExceeded`] and the transport is closed.
+    pub fn with_deadline(mut self, limit: core::time::Duration) -> SmtpClientOptions {
+        self.config.timeouts.total = Some(limit);
+        self
+    }
+
+    /// Count `spent` against the session's deadline from the start: the time an adapter already
+    /// took to open the connection (TCP connect, a TLS handshake) before
+    /// [`SmtpClient::connect_with`], so that the deadline covers the whole run.
+    pub fn with_time_already_spent(mut self, spent: core::time::Duration) -> SmtpClientOptions {
+        self.already_spent = spent;
+        self
+    }
+
+    /// The most PBKDF2 iterations a SCRAM server may ask for
+    /// ([`SessionConfig::max_scram_iterations`]: the derivation runs on the task that drives the
+    /// client; default 100,000).
+    pub fn with_max_scram_iterations(mut self, iterations: u32) -> SmtpClientOptions {
+        self.config.max_scram_iterations = iterations;
         self
     }
 
@@ -186,6 +221,28 @@ pub struct SmtpClient<T: Transport> {
     body_buf: Vec<u8>,
     message: MessageOptions,
     transport_closed: bool,
+    /// When the session's total deadline passes, on [`Transport::now`]'s clock.
+    deadline: Option<core::time::Duration>,
+    /// The body going out now, for the write-progress rule.
+    progress: Option<Progress>,
+}
+
+/// How a message body has been going out: since when, and how many bytes so far.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    start: core::time::Duration,
+    bytes: u64,
+}
+
+/// Why a bounded wait ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// The limit for this one wait.
+    Wait,
+    /// The session's total deadline.
+    Deadline,
+    /// The write-progress rule.
+    Progress(core::time::Duration),
 }
 
 impl<T: Transport> core::fmt::Debug for SmtpClient<T> {
@@ -235,6 +292,7 @@ impl<T: Transport> SmtpClient<T> {
             config,
             message,
             read_buffer,
+            already_spent,
         } = options;
         let mut client = SmtpClient {
             transport,
@@ -243,7 +301,15 @@ impl<T: Transport> SmtpClient<T> {
             body_buf: Vec::new(),
             message,
             transport_closed: false,
+            deadline: None,
+            progress: None,
         };
+        client.deadline = client
+            .session
+            .config()
+            .timeouts
+            .total
+            .map(|total| T::now().saturating_add(total.saturating_sub(already_spent)));
         match client.wait_for(|e| matches!(e, Event::Ready)).await {
             Ok(_) => Ok(client),
             Err(e) => {
@@ -410,10 +476,7 @@ impl<T: Transport> SmtpClient<T> {
     ) -> Result<SendOutcome, SmtpError> {
         self.check_alive()?;
         let envelope = Envelope::new(from, to)?;
-        let info = BodyInfo::Known {
-            size: normalized_len(body),
-            eight_bit: has_8bit(body),
-        };
+        let info = BodyInfo::in_memory(body, options);
         self.session.start_mail(envelope, info, options)?;
         match self
             .wait_for(|e| matches!(e, Event::BodyWanted | Event::Sent(_)))
@@ -421,8 +484,10 @@ impl<T: Transport> SmtpClient<T> {
         {
             Event::Sent(outcome) => return Ok(outcome),
             _ => {
+                self.start_progress();
                 self.send_body_slices(body).await?;
-                self.session.finish_body()?;
+                let finished = self.session.finish_body();
+                self.closing(finished).await?;
             }
         }
         self.wait_sent().await
@@ -443,7 +508,8 @@ impl<T: Transport> SmtpClient<T> {
                     return Ok(());
                 }
             }
-            self.session.send_body(slice)?;
+            let sent = self.session.send_body(slice);
+            self.closing(sent).await?;
             if slices.peek().is_some() {
                 self.flush().await?;
             }
@@ -453,7 +519,9 @@ impl<T: Transport> SmtpClient<T> {
 
     /// Send a message read from a stream in chunks of `body.chunk_size()`: memory stays
     /// O(chunk), whatever the message size. The policy sees the stream's size hint (`None` when
-    /// unknown). A failing `read_chunk` closes the session with [`SmtpError::Io`] (during
+    /// unknown), and what the stream yields is counted: past its hint (or the policy's or the
+    /// server's limit) the message is abandoned before its end of data and the session closed
+    /// (see [`Session::send_body`]). A failing `read_chunk` closes the session with [`SmtpError::Io`] (during
     /// [`SmtpOp::ReadBody`]): the message cannot be ended cleanly.
     pub async fn send_mail_stream<B>(
         &mut self,
@@ -491,13 +559,15 @@ impl<T: Transport> SmtpClient<T> {
         {
             return Ok(outcome);
         }
+        self.start_progress();
         let chunk = body.chunk_size().max(1);
         let mut buf = core::mem::take(&mut self.body_buf);
         buf.resize(chunk, 0);
         let result = self.stream_body(body, &mut buf).await;
         self.body_buf = buf;
         result?;
-        self.session.finish_body()?;
+        let finished = self.session.finish_body();
+        self.closing(finished).await?;
         self.wait_sent().await
     }
 
@@ -528,12 +598,14 @@ impl<T: Transport> SmtpClient<T> {
             if n == 0 {
                 return Ok(());
             }
-            self.session.send_body(&buf[..n.min(buf.len())])?;
+            let sent = self.session.send_body(&buf[..n.min(buf.len())]);
+            self.closing(sent).await?;
             self.flush().await?;
         }
     }
 
     async fn wait_sent(&mut self) -> Result<SendOutcome, SmtpError> {
+        self.progress = None;
         match self.wait_for(|e| matches!(e, Event::Sent(_))).await? {
             Event::Sent(outcome) => Ok(outcome),
             _ => unreachable!("wait_for returns only the awaited event"),
@@ -593,6 +665,15 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
+    /// Pass an engine result through, closing the transport when the error closed the session
+    /// (e.g. a body past its declared size).
+    async fn closing<R>(&mut self, result: Result<R, SmtpError>) -> Result<R, SmtpError> {
+        if result.is_err() && self.session.state() == SessionState::Closed {
+            self.close_transport().await;
+        }
+        result
+    }
+
     async fn close_transport(&mut self) {
         if !self.transport_closed {
             self.transport_closed = true;
@@ -600,18 +681,78 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
-    /// Write everything the engine has queued, each write bounded by the data-block timeout.
+    /// Start the write-progress clock for the body about to go out.
+    fn start_progress(&mut self) {
+        self.progress = Some(Progress {
+            start: T::now(),
+            bytes: 0,
+        });
+    }
+
+    /// The time left before the session's deadline, if it has one (zero once passed).
+    fn until_deadline(&self) -> Option<core::time::Duration> {
+        self.deadline.map(|d| d.saturating_sub(T::now()))
+    }
+
+    /// The bound of a wait whose own limit is `limit`: the smallest of that limit, the time
+    /// left before the deadline and, for a body write of `len` bytes, the time the
+    /// write-progress rule allows.
+    fn bound(
+        &self,
+        limit: core::time::Duration,
+        len: Option<usize>,
+    ) -> (core::time::Duration, Bound) {
+        let mut bound = (limit, Bound::Wait);
+        if let Some(left) = self.until_deadline() {
+            if left <= bound.0 {
+                bound = (left, Bound::Deadline);
+            }
+        }
+        let timeouts = &self.session.config().timeouts;
+        if let (Some(p), Some(rate), Some(len)) = (self.progress, timeouts.min_write_rate, len) {
+            // The body may take `data_block` plus one second per `rate` bytes, counted from its
+            // first byte, including this write.
+            let bytes = p.bytes.saturating_add(len as u64);
+            let allowed = timeouts
+                .data_block
+                .saturating_add(core::time::Duration::from_secs_f64(
+                    bytes as f64 / f64::from(rate.max(1)),
+                ));
+            let left = p.start.saturating_add(allowed).saturating_sub(T::now());
+            if left < bound.0 {
+                bound = (left, Bound::Progress(allowed));
+            }
+        }
+        bound
+    }
+
+    /// Tell the engine which bound ended a wait.
+    fn expire(&mut self, bound: Bound, limit: core::time::Duration, write: bool) {
+        match bound {
+            Bound::Deadline => self.session.handle_deadline(),
+            Bound::Progress(allowed) => self.session.handle_write_timeout(allowed),
+            Bound::Wait if write => self.session.handle_write_timeout(limit),
+            Bound::Wait => self.session.handle_timeout(),
+        }
+    }
+
+    /// Write everything the engine has queued, each write bounded by the data-block timeout,
+    /// the session's deadline and, for a body, the write-progress rule.
     async fn flush(&mut self) -> Result<(), SmtpError> {
         while let Some(bytes) = self.session.poll_transmit() {
-            let limit = self.session.write_timeout();
+            let (limit, bound) = self.bound(self.session.write_timeout(), Some(bytes.len()));
             match race(self.transport.write_all(&bytes), T::sleep(limit)).await {
-                Either::Left(Ok(())) => {}
+                Either::Left(Ok(())) => {
+                    if let Some(p) = self.progress.as_mut() {
+                        p.bytes = p.bytes.saturating_add(bytes.len() as u64);
+                    }
+                }
                 Either::Left(Err(e)) => {
                     self.session.handle_io_error(e.kind(), &e.to_string());
                     return Err(self.take_failure().await);
                 }
                 Either::Right(()) => {
-                    self.session.handle_write_timeout();
+                    self.expire(bound, limit, true);
                     return Err(self.take_failure().await);
                 }
             }
@@ -653,13 +794,14 @@ impl<T: Transport> SmtpClient<T> {
                 }
                 .into());
             };
-            let mut sleep = pin!(T::sleep(wait.limit));
+            let (limit, bound) = self.bound(wait.limit, None);
+            let mut sleep = pin!(T::sleep(limit));
             loop {
                 match race(self.transport.read(&mut self.read_buf), sleep.as_mut()).await {
                     Either::Left(Ok(0)) => self.session.handle_eof(),
                     Either::Left(Ok(n)) => self.session.feed(&self.read_buf[..n]),
                     Either::Left(Err(e)) => self.session.handle_io_error(e.kind(), &e.to_string()),
-                    Either::Right(()) => self.session.handle_timeout(),
+                    Either::Right(()) => self.expire(bound, limit, false),
                 }
                 let same_reply = self.session.timeout().map(|w| w.seq) == Some(wait.seq);
                 if self.session.has_events()
@@ -741,12 +883,16 @@ impl<T: StartTlsCapable> SmtpClient<T> {
             return Err(e);
         }
         self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
-        let limit = self.session.config().timeouts.command;
+        let (limit, bound) = self.bound(self.session.config().timeouts.command, None);
         let upgrade = race(self.transport.upgrade_to_tls(), T::sleep(limit)).await;
         match upgrade {
             Either::Left(Ok(())) => {}
             Either::Left(Err(e)) => {
                 self.session.handle_io_error(e.kind(), &e.to_string());
+                return Err(self.take_failure().await);
+            }
+            Either::Right(()) if bound == Bound::Deadline => {
+                self.session.handle_deadline();
                 return Err(self.take_failure().await);
             }
             Either::Right(()) => {

@@ -122,6 +122,15 @@ impl Transport for Scripted {
         self.closed = true;
         Ok(())
     }
+
+    /// The script answers at once; its timer never fires.
+    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
+        core::future::pending()
+    }
+
+    fn now() -> core::time::Duration {
+        core::time::Duration::ZERO
+    }
 }
 
 impl StartTlsCapable for Scripted {
@@ -134,6 +143,12 @@ impl StartTlsCapable for Scripted {
             _ => panic!("unexpected TLS upgrade"),
         }
     }
+}
+
+/// The options of these tests: AUTH is allowed on the scripted (plaintext) connection, which
+/// the default refuses (see `plaintext_auth_is_refused_by_default`).
+fn options() -> SmtpClientOptions {
+    SmtpClientOptions::new().allow_plaintext_auth()
 }
 
 /// Run a future that never truly waits (the scripted transport is always ready).
@@ -179,9 +194,10 @@ fn full_session_connect_login_send_quit() {
         "
     );
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
         assert_eq!(client.state(), SessionState::Authentication);
         assert_eq!(
             client.capabilities(),
@@ -228,7 +244,7 @@ fn send_mail_bytes_writes_a_large_body_in_bounded_slices() {
     let transport = Scripted::new(&script);
     let writes = transport.writes.clone();
     block_on(async {
-        let mut client = SmtpClient::connect(transport, "client.example")
+        let mut client = SmtpClient::connect_with(transport, "client.example", options())
             .await
             .unwrap();
         let outcome = client
@@ -305,7 +321,7 @@ fn send_batch_writes_a_large_body_in_bounded_slices() {
     let transport = Scripted::new(&script);
     let writes = transport.writes.clone();
     block_on(async {
-        let mut client = SmtpClient::connect(transport, "client.example")
+        let mut client = SmtpClient::connect_with(transport, "client.example", options())
             .await
             .unwrap();
         let results = client
@@ -355,9 +371,10 @@ fn starttls_missing_fails_closed_and_closes_the_transport() {
         S: 250 AUTH PLAIN
     ";
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(script), "client.example", options())
+                .await
+                .unwrap();
         let err = client.starttls().await.unwrap_err();
         assert_eq!(
             err,
@@ -388,9 +405,10 @@ fn stream_body_is_stuffed_across_chunks() {
         "
     );
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
         let body = b"line one\r\n.two\n..";
         let mut stream = SliceBody::new(body).with_chunk_size(3);
         let outcome = client
@@ -414,9 +432,10 @@ fn auth_rejected_is_typed() {
         "
     );
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
         let err = client
             .login_with(AuthMechanism::Login, "user", "wrong")
             .await
@@ -442,9 +461,10 @@ fn eof_mid_data_is_a_typed_error_and_closes() {
         "
     );
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
         let err = client
             .send_mail("a@x.example", &["b@y.example"], "hi")
             .await
@@ -476,11 +496,19 @@ impl Transport for Stalled {
     fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
         core::future::ready(())
     }
+    fn now() -> core::time::Duration {
+        core::time::Duration::ZERO
+    }
 }
 
 #[test]
 fn stalled_server_times_out_instead_of_hanging() {
-    let err = block_on(SmtpClient::connect(Stalled, "client.example")).unwrap_err();
+    let err = block_on(SmtpClient::connect_with(
+        Stalled,
+        "client.example",
+        options(),
+    ))
+    .unwrap_err();
     assert_eq!(
         err,
         SmtpError::Timeout {
@@ -511,9 +539,10 @@ fn body_read_error_is_io_and_closes() {
         "
     );
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
         let err = client
             .send_mail_stream("a@x.example", &["b@y.example"], &mut FailingBody)
             .await
@@ -533,9 +562,10 @@ fn body_read_error_is_io_and_closes() {
 #[test]
 fn invalid_arguments_are_refused_without_io() {
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(GREETING), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(GREETING), "client.example", options())
+                .await
+                .unwrap();
         for (from, to) in [
             ("a@x.example\r\nRSET", "b@y.example"),
             ("a@x.example", "b@y.example>\r\nDATA"),
@@ -597,6 +627,9 @@ impl Transport for Drip {
     }
     async fn close(&mut self) -> io::Result<()> {
         Ok(())
+    }
+    fn now() -> core::time::Duration {
+        core::time::Duration::from_secs(NOW.with(|n| n.get()))
     }
     fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
         let deadline = NOW.with(|n| n.get()) + duration.as_secs();
@@ -692,9 +725,10 @@ fn send_batch_chains_messages_and_reports_each() {
         "
     );
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
         let bad = ["c@y.example\r\nRSET"];
         let messages = [
             BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
@@ -758,9 +792,10 @@ fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
         S: 250 queued as Q3
         ";
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(script), "client.example", options())
+                .await
+                .unwrap();
         let messages = [
             BatchMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
             BatchMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
@@ -797,9 +832,10 @@ fn send_batch_connection_lost_fails_the_rest() {
         "
     );
     block_on(async {
-        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
-            .await
-            .unwrap();
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
         let messages = [
             BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
             BatchMessage::new("a@x.example", &["c@y.example"], b"two"),
@@ -824,4 +860,205 @@ fn send_batch_connection_lost_fails_the_rest() {
             Err(SmtpError::Protocol(ProtocolError::ConnectionClosed { .. }))
         ));
     });
+}
+
+/// `login` on a plaintext connection sends nothing unless the caller allowed it by name.
+#[test]
+fn plaintext_auth_is_refused_by_default() {
+    let script = format!("{GREETING}\nC: QUIT\nS: 221 bye");
+    block_on(async {
+        let mut client = SmtpClient::connect(Scripted::new(&script), "client.example")
+            .await
+            .unwrap();
+        for result in [
+            client.login("user", "pass").await,
+            client
+                .login_with(AuthMechanism::Login, "user", "pass")
+                .await,
+            client.login_xoauth2("user", "token").await,
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(SmtpError::Auth(AuthError::PlaintextRefused { .. }))
+                ),
+                "{result:?}"
+            );
+        }
+        // Still usable: the script's next step is QUIT, so no AUTH line was written.
+        client.quit().await.unwrap();
+    });
+}
+
+/// A body stream that yields far more than its size hint declared.
+struct LyingBody {
+    left: usize,
+}
+
+impl MessageBody for LyingBody {
+    async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.left);
+        buf[..n].fill(b'x');
+        self.left -= n;
+        Ok(n)
+    }
+
+    fn chunk_size(&self) -> usize {
+        4
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(10)
+    }
+}
+
+/// The size hint is enforced by the client: a stream that said 10 bytes and yields 1 MiB is cut
+/// off before its end of data, and the connection is closed.
+#[test]
+fn a_stream_longer_than_its_hint_is_not_delivered() {
+    let script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: xxxx
+        C: xxxx"
+    );
+    // The script has no final dot: writing one fails the test.
+    let mut transport = Scripted::new(&script);
+    // Each 4-byte chunk is one write; the first two fit the 10-byte hint, the third does not.
+    transport.steps.iter_mut().for_each(|s| {
+        if let Step::Client(bytes) = s {
+            if bytes == b"xxxx\r\nxxxx\r\n" {
+                *bytes = b"xxxxxxxx".to_vec();
+            }
+        }
+    });
+    block_on(async {
+        let mut client = SmtpClient::connect_with(transport, "client.example", options())
+            .await
+            .unwrap();
+        let mut body = LyingBody { left: 1 << 20 };
+        let err = client
+            .send_mail_stream("a@x.example", &["b@y.example"], &mut body)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { declared: 10 })
+        );
+        assert_eq!(client.state(), SessionState::Closed);
+        assert!(client.transport().closed);
+        assert!(body.left > (1 << 20) - 16, "stopped reading at once");
+    });
+}
+
+/// The session's total deadline ends a session whose every reply is within its own limit.
+#[test]
+fn the_total_deadline_bounds_a_session_of_slow_replies() {
+    NOW.with(|n| n.set(0));
+    let drip = Drip {
+        bytes: b"220 a\r\n250 b\r\n".iter().copied().collect(),
+        waited: false,
+    };
+    // Each reply takes 7 virtual seconds, within its 10 s; the two take 14 s, past the 10 s total.
+    let options = SmtpClientOptions::new()
+        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)))
+        .with_deadline(core::time::Duration::from_secs(10));
+    let err = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::DeadlineExceeded {
+            during: SmtpOp::Ehlo,
+            after: core::time::Duration::from_secs(10)
+        }
+    );
+    assert_eq!(NOW.with(|n| n.get()), 10, "stopped at the deadline");
+}
+
+std::thread_local! {
+    /// Virtual seconds for [`SlowReader`].
+    static SLOW_NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A server that answers at once, one reply per read, but reads what it is sent at 50 bytes a
+/// (virtual) second.
+struct SlowReader {
+    replies: VecDeque<&'static [u8]>,
+    written: usize,
+}
+
+impl Transport for SlowReader {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let reply = self.replies.pop_front().unwrap_or_default();
+        buf[..reply.len()].copy_from_slice(reply);
+        Ok(reply.len())
+    }
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut waited = false;
+        let seconds = buf.len().div_ceil(50) as u64;
+        core::future::poll_fn(|_| {
+            if waited {
+                return Poll::Ready(());
+            }
+            waited = true;
+            SLOW_NOW.with(|n| n.set(n.get() + seconds));
+            Poll::Pending
+        })
+        .await;
+        self.written += buf.len();
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn now() -> core::time::Duration {
+        core::time::Duration::from_secs(SLOW_NOW.with(|n| n.get()))
+    }
+    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+        let deadline = SLOW_NOW.with(|n| n.get()) + duration.as_secs();
+        core::future::poll_fn(move |_| {
+            if SLOW_NOW.with(|n| n.get()) >= deadline {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// The write-progress rule: each 1 KiB write finishes within the 3-minute block limit, but the
+/// body as a whole falls below 1 KiB/s, so the session ends long before the 200 KiB are out.
+#[test]
+fn a_server_that_reads_slowly_cannot_hold_a_body_forever() {
+    SLOW_NOW.with(|n| n.set(0));
+    let server = SlowReader {
+        replies: [
+            &b"220 mx\r\n"[..],
+            b"250 mx\r\n",
+            b"250 ok\r\n",
+            b"250 ok\r\n",
+            b"354 go\r\n",
+        ]
+        .into(),
+        written: 0,
+    };
+    let body = vec![b'a'; 200 * 1024];
+    block_on(async {
+        let mut client = SmtpClient::connect(server, "client.example").await.unwrap();
+        let mut stream = SliceBody::new(&body).with_chunk_size(1024);
+        let err = client
+            .send_mail_stream("a@x.example", &["b@y.example"], &mut stream)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SmtpError::Timeout { during: SmtpOp::DataEnd, after } if after > core::time::Duration::from_secs(180)),
+            "{err:?}"
+        );
+        assert!(client.transport().written < 20 * 1024, "cut off early");
+    });
+    assert!(SLOW_NOW.with(|n| n.get()) < 400);
 }

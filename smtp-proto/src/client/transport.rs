@@ -9,6 +9,36 @@ use std::io;
 ///
 /// The futures need not be `Send`; when an implementation's futures are `Send`, so are the
 /// client's (tokio users can spawn them), because the compiler sees the concrete types.
+///
+/// The timer is part of the contract: a transport that gives none does not compile (without it
+/// every wait for the server would be unbounded).
+///
+/// ```
+/// use core::time::Duration;
+/// use smtp_proto::client::Transport;
+///
+/// struct Loopback;
+/// impl Transport for Loopback {
+///     async fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> { Ok(0) }
+///     async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) }
+///     async fn close(&mut self) -> std::io::Result<()> { Ok(()) }
+///     fn sleep(_: Duration) -> impl Future<Output = ()> { core::future::ready(()) }
+///     fn now() -> Duration { Duration::ZERO }
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use core::time::Duration;
+/// use smtp_proto::client::Transport;
+///
+/// struct NoTimer;
+/// impl Transport for NoTimer {
+///     async fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> { Ok(0) }
+///     async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) }
+///     async fn close(&mut self) -> std::io::Result<()> { Ok(()) }
+///     fn now() -> Duration { Duration::ZERO }
+/// }
+/// ```
 #[allow(async_fn_in_trait)]
 pub trait Transport {
     /// Read some bytes into `buf`. `Ok(0)` means the peer closed the connection. Must be
@@ -22,12 +52,18 @@ pub trait Transport {
     async fn close(&mut self) -> io::Result<()>;
 
     /// A future that completes after `duration`, from the runtime's timer. The client races it
-    /// against each wait for a reply, so every wait is bounded by the engine's timeout for it.
-    /// The default never completes: no timeouts (for tests and runtimes without a timer).
-    fn sleep(duration: Duration) -> impl Future<Output = ()> {
-        let _ = duration;
-        core::future::pending()
-    }
+    /// against each wait for a reply and each write, so every wait is bounded by the engine's
+    /// limit for it. Required: a transport without a timer would have no timeouts at all, and a
+    /// silent server would hold the client forever. (A test transport may return a future that
+    /// completes at once, or one driven by a fake clock.)
+    fn sleep(duration: Duration) -> impl Future<Output = ()>;
+
+    /// The runtime's monotonic clock: the time since an arbitrary origin that stays fixed while
+    /// the process runs. The client reads it to enforce the session's total deadline
+    /// ([`Timeouts::total`](crate::Timeouts::total)) and the write-progress rule
+    /// ([`Timeouts::min_write_rate`](crate::Timeouts::min_write_rate)); it must agree with
+    /// [`sleep`](Self::sleep) (what `sleep(d)` waits for is `now()` advancing by `d`).
+    fn now() -> Duration;
 
     /// Fill `buf` with bytes from a cryptographically secure random generator (the operating
     /// system's, or the platform's `crypto.getRandomValues`). The client uses it for the SCRAM
@@ -91,12 +127,13 @@ pub struct SliceBody<'a> {
 }
 
 impl<'a> SliceBody<'a> {
-    /// A body over `bytes`, read 8 KiB at a time.
+    /// A body over `bytes`, read 8 KiB at a time. Its size hint is the size as sent
+    /// ([`normalized_len`](crate::body::normalized_len)).
     pub fn new(bytes: &'a [u8]) -> SliceBody<'a> {
         SliceBody {
             rest: bytes,
             chunk_size: 8 * 1024,
-            total: bytes.len() as u64,
+            total: crate::body::normalized_len(bytes),
         }
     }
 

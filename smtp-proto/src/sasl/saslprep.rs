@@ -1,24 +1,27 @@
-//! The subset of SASLprep (RFC 4013) that SCRAM user names and passwords go through.
+//! SASLprep (RFC 4013), which SCRAM user names and passwords go through, done by the `stringprep`
+//! crate: mapping (non-ASCII spaces to U+0020, "commonly mapped to nothing" characters removed),
+//! Unicode normalisation form KC, the prohibited-output tables, the bidirectional rules and the
+//! refusal of code points unassigned in Unicode 3.2 (strings are treated as "stored strings").
 //!
-//! Done, in this order, one character at a time:
+//! This module only adapts it: the result goes into a [`Secret`], and a refusal is located in the
+//! input (a byte index, never the character itself) for the caller's error.
 //!
-//! * **mapping** (RFC 4013 section 2.1): the non-ASCII space characters (table C.1.2) become
-//!   U+0020, and the "commonly mapped to nothing" characters (table B.1: soft hyphen, zero-width
-//!   joiners, variation selectors, BOM, ...) are removed;
-//! * **prohibition** (section 2.3): ASCII and non-ASCII control characters (C.2.1, C.2.2),
-//!   private-use code points (C.3), non-characters (C.4), characters that change display
-//!   properties or are deprecated (C.8) and tagging characters (C.9) are refused.
-//!
-//! Not done: Unicode normalisation form KC (it needs the Unicode tables, which this crate does
-//! not carry) and the bidirectional checks. ASCII text is therefore prepared exactly as SASLprep
-//! prepares it (it is left unchanged, controls refused); non-ASCII text is mapped and checked as
-//! above but not normalised, so a password must be typed in the form the server stored it (in
-//! practice NFC, which NFKC leaves alone except for compatibility characters).
+//! Zeroing is best effort: the prepared value is a [`Secret`], but the normalisation's own
+//! intermediate buffers are not wiped.
+
+use std::borrow::Cow;
+
+use stringprep::tables;
+use zeroize::Zeroize;
 
 use crate::secret::Secret;
 
 /// Why a string was refused: the byte index of the first prohibited character, and whether it is
 /// an ASCII control (C.2.1), which callers report as a forbidden byte.
+///
+/// For text that breaks the bidirectional rules (RFC 3454 section 6) the index is that of the
+/// first left-to-right character in text holding right-to-left ones, or else of the first or last
+/// character when it is not right-to-left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Prohibited {
     /// Byte index of the character in the input.
@@ -27,97 +30,48 @@ pub(crate) struct Prohibited {
     pub(crate) ascii_control: Option<u8>,
 }
 
-/// Non-ASCII space characters (RFC 3454 table C.1.2): mapped to U+0020.
-fn is_non_ascii_space(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200B}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
-    )
-}
-
-/// "Commonly mapped to nothing" (RFC 3454 table B.1): removed.
-fn is_mapped_to_nothing(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{1806}'
-            | '\u{180B}'..='\u{180D}'
-            | '\u{200C}'
-            | '\u{200D}'
-            | '\u{2060}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-    )
-}
-
-/// Prohibited output (RFC 4013 section 2.3), less the tables that cannot occur in a Rust `str`
-/// (surrogates, C.5) or that NFKC would have removed (C.6, C.7, inappropriate for plain text or
-/// canonical representation: they are refused anyway, C.6 and C.7 are listed below).
-fn is_prohibited(c: char) -> bool {
-    matches!(
-        c,
-        // C.2.1 ASCII control characters.
-        '\u{0000}'..='\u{001F}' | '\u{007F}'
-        // C.2.2 non-ASCII control characters.
-        | '\u{0080}'..='\u{009F}'
-        | '\u{06DD}'
-        | '\u{070F}'
-        | '\u{180E}'
-        | '\u{200C}'
-        | '\u{200D}'
-        | '\u{2028}'
-        | '\u{2029}'
-        | '\u{2060}'..='\u{2063}'
-        | '\u{206A}'..='\u{206F}'
-        | '\u{FEFF}'
-        | '\u{FFF9}'..='\u{FFFC}'
-        | '\u{1D173}'..='\u{1D17A}'
-        // C.3 private use.
-        | '\u{E000}'..='\u{F8FF}'
-        | '\u{F0000}'..='\u{FFFFD}'
-        | '\u{100000}'..='\u{10FFFD}'
-        // C.4 non-character code points.
-        | '\u{FDD0}'..='\u{FDEF}'
-        // C.6 inappropriate for plain text, C.7 inappropriate for canonical representation.
-        | '\u{FFF9}'..='\u{FFFD}'
-        | '\u{2FF0}'..='\u{2FFB}'
-        // C.8 change display properties or deprecated.
-        | '\u{0340}'
-        | '\u{0341}'
-        | '\u{200E}'
-        | '\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        // C.9 tagging characters.
-        | '\u{E0001}'
-        | '\u{E0020}'..='\u{E007F}'
-    ) || (c as u32 & 0xFFFE) == 0xFFFE // C.4: U+xFFFE and U+xFFFF in every plane.
-}
-
-/// Prepare `input`: map, then refuse prohibited characters. The result lives in a [`Secret`]
-/// sized for the input (mapping never makes text longer: a mapped space is shorter than the
-/// character it replaces), so the buffer never reallocates.
+/// Prepare `input` with SASLprep. The result lives in a [`Secret`].
 pub(crate) fn prepare(input: &str) -> Result<Secret, Prohibited> {
-    let mut out = Secret::with_capacity(input.len());
-    let mut utf8 = [0u8; 4];
-    for (index, c) in input.char_indices() {
-        let c = if is_non_ascii_space(c) {
-            ' '
-        } else if is_mapped_to_nothing(c) {
-            continue;
-        } else {
-            c
-        };
-        if is_prohibited(c) {
-            return Err(Prohibited {
-                index,
-                ascii_control: u8::try_from(c).ok().filter(u8::is_ascii),
-            });
-        }
-        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    match stringprep::saslprep(input) {
+        Ok(Cow::Borrowed(same)) => Ok(Secret::from(same)),
+        // Takes the buffer over: it is zeroed when the secret is dropped.
+        Ok(Cow::Owned(prepared)) => Ok(Secret::from(prepared)),
+        Err(_) => Err(locate(input)),
     }
-    utf8.fill(0);
-    Ok(out)
+}
+
+/// Where in `input` SASLprep failed: the first ASCII control, else the first character refused on
+/// its own (prohibited or unassigned once mapped and normalised), else where the bidirectional
+/// rules break.
+fn locate(input: &str) -> Prohibited {
+    let at = |index| Prohibited {
+        index,
+        ascii_control: None,
+    };
+    if let Some(index) = input.find(|c: char| c.is_ascii_control()) {
+        return Prohibited {
+            index,
+            ascii_control: Some(input.as_bytes()[index]),
+        };
+    }
+    for (index, c) in input.char_indices() {
+        match stringprep::saslprep(&input[index..index + c.len_utf8()]) {
+            Err(_) => return at(index),
+            Ok(Cow::Owned(mut one)) => one.zeroize(),
+            Ok(Cow::Borrowed(_)) => {}
+        }
+    }
+    // Only the bidirectional rules are left: text with a right-to-left character may hold no
+    // left-to-right one, and must start and end with a right-to-left one.
+    let mut chars = input.char_indices();
+    if let Some((index, _)) = input.char_indices().find(|&(_, c)| tables::bidi_l(c)) {
+        return at(index);
+    }
+    match (chars.next(), chars.next_back()) {
+        (Some((first, c)), _) if !tables::bidi_r_or_al(c) => at(first),
+        (_, Some((last, _))) => at(last),
+        _ => at(0),
+    }
 }
 
 #[cfg(test)]
@@ -128,19 +82,59 @@ mod tests {
         prepare(s).unwrap().expose_str().unwrap().to_owned()
     }
 
+    fn refused_at(s: &str, index: usize) {
+        assert_eq!(
+            prepare(s).unwrap_err(),
+            Prohibited {
+                index,
+                ascii_control: None
+            },
+            "{s:?}"
+        );
+    }
+
+    /// RFC 4013 section 3, every example.
     #[test]
     fn rfc_4013_examples() {
-        // RFC 4013 section 3, less the NFKC ones.
-        assert_eq!(ok("I\u{00AD}X"), "IX");
-        assert_eq!(ok("user"), "user");
-        assert_eq!(ok("USER"), "USER");
+        assert_eq!(ok("I\u{00AD}X"), "IX", "SOFT HYPHEN mapped to nothing");
+        assert_eq!(ok("user"), "user", "no transformation");
+        assert_eq!(ok("USER"), "USER", "case preserved, will not match #2");
+        assert_eq!(ok("\u{00AA}"), "a", "output is NFKC, input in ISO 8859-1");
+        assert_eq!(ok("\u{2168}"), "IX", "output is NFKC, will match #1");
         assert_eq!(
             prepare("\u{0007}").unwrap_err(),
             Prohibited {
                 index: 0,
                 ascii_control: Some(7)
-            }
+            },
+            "error - prohibited character"
         );
+        refused_at("\u{0627}\u{0031}", 2); // error - bidirectional check
+    }
+
+    /// Passwords typed in a compatibility form are normalised to the form the server stored
+    /// (NFKC), so they derive the same SCRAM keys; the hand-written subset left them unchanged.
+    #[test]
+    fn compatibility_forms_are_normalised() {
+        assert_eq!(
+            ok("\u{FF50}\u{FF45}\u{FF4E}\u{FF43}\u{FF49}\u{FF4C}"),
+            "pencil"
+        ); // full width
+        assert_eq!(ok("\u{FB01}le"), "file"); // the "fi" ligature
+        assert_eq!(ok("x\u{00B2}"), "x2"); // superscript two
+        assert_eq!(ok("cafe\u{0301}"), "caf\u{00E9}"); // combining acute, composed
+        assert_eq!(ok("\u{212B}ngstr\u{00F6}m"), "\u{00C5}ngstr\u{00F6}m"); // ANGSTROM SIGN
+    }
+
+    #[test]
+    fn bidirectional_rules() {
+        // Right-to-left text alone, or with digits and spaces inside, is fine.
+        assert_eq!(ok("\u{0627}\u{0644}\u{0639}"), "\u{0627}\u{0644}\u{0639}");
+        assert_eq!(ok("\u{05D0}1 2\u{05D1}"), "\u{05D0}1 2\u{05D1}");
+        // Mixed with a left-to-right letter: refused at the first such letter.
+        refused_at("\u{05D0}ab\u{05D1}", 2);
+        // Not starting with a right-to-left character.
+        refused_at("1\u{05D0}", 0);
     }
 
     #[test]
@@ -163,6 +157,8 @@ mod tests {
             ("\u{202E}evil", 0, None),
             ("tag\u{E0041}", 3, None),
             ("\u{2028}", 0, None),
+            // Unassigned in Unicode 3.2 (the version SASLprep is defined on).
+            ("pw\u{1F600}", 2, None),
         ] {
             assert_eq!(
                 prepare(input).unwrap_err(),

@@ -24,15 +24,16 @@
 //!   compute, compared in constant time. A missing, malformed or wrong signature, or a success
 //!   reply before it, means the server has not proven it knows the password.
 //!
-//! The password and every key derived from it are overwritten as soon as the client proof is
-//! written (best effort, like [`Secret`]); only the expected server signature is kept until the
-//! server has shown it.
+//! The password and every key derived from it are zeroed (with `zeroize`, like [`Secret`]) as soon
+//! as the client proof is written; only the expected server signature is kept until the server has
+//! shown it. Intermediate state inside the `hmac`, `sha2` and `pbkdf2` crates is not reached.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::BytesMut;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::{
     ChannelBinding, ClientNonce, LENIENT, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, put_base64,
@@ -42,15 +43,23 @@ use crate::secret::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// 32 bytes of key material, overwritten on drop (best effort, see [`Secret`]).
+/// 32 bytes of key material (salted password, client and server keys, signatures, proof),
+/// zeroed on drop with `zeroize`.
 struct Key([u8; 32]);
+
+impl Zeroize for Key {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl Drop for Key {
     fn drop(&mut self) {
-        self.0.fill(0);
-        core::hint::black_box(&self.0);
+        self.0.zeroize();
     }
 }
+
+impl ZeroizeOnDrop for Key {}
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> Key {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
@@ -89,6 +98,8 @@ pub(crate) struct Scram {
     client_first_bare: Secret,
     /// Length of the client nonce, the tail of `client_first_bare`.
     nonce_len: usize,
+    /// The most PBKDF2 iterations this client will run (at most [`SCRAM_MAX_ITERATIONS`]).
+    max_iterations: u32,
 }
 
 /// What the server's final message said.
@@ -106,6 +117,7 @@ impl Scram {
         password: Secret,
         nonce: &ClientNonce,
         binding: ChannelBinding,
+        max_iterations: u32,
     ) -> Scram {
         let (gs2_header, cbind_data) = match binding {
             ChannelBinding::Unsupported => ("n,,", None),
@@ -124,6 +136,7 @@ impl Scram {
             cbind_data,
             client_first_bare: bare,
             nonce_len: nonce.len(),
+            max_iterations,
         }
     }
 
@@ -198,7 +211,7 @@ impl Scram {
         if salt.is_empty() {
             return Err(ScramError::InvalidSalt);
         }
-        let iterations = parse_iterations(first.iterations)?;
+        let iterations = parse_iterations(first.iterations, self.max_iterations)?;
 
         // c=base64(gs2-header [cbind-data])
         let mut cbind_input = Vec::with_capacity(self.gs2_header.len() + 32);
@@ -243,7 +256,7 @@ impl Scram {
             .encode_slice(proof.0, &mut encoded)
             .expect("44 bytes hold the base64 of 32");
         line.extend_from_slice(&encoded[..n]);
-        encoded.fill(0);
+        encoded.zeroize();
         Ok((line, server_signature))
     }
 }
@@ -281,8 +294,9 @@ fn parse_server_first(message: &[u8]) -> Result<ServerFirst<'_>, ScramError> {
     })
 }
 
-/// A decimal iteration count within the bounds.
-fn parse_iterations(text: &[u8]) -> Result<u32, ScramError> {
+/// A decimal iteration count from [`SCRAM_MIN_ITERATIONS`] to `max` (itself capped at
+/// [`SCRAM_MAX_ITERATIONS`]).
+fn parse_iterations(text: &[u8], max: u32) -> Result<u32, ScramError> {
     if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
         return Err(ScramError::MalformedServerFirst);
     }
@@ -290,7 +304,7 @@ fn parse_iterations(text: &[u8]) -> Result<u32, ScramError> {
         n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
     });
     match u32::try_from(count) {
-        Ok(c) if (SCRAM_MIN_ITERATIONS..=SCRAM_MAX_ITERATIONS).contains(&c) => Ok(c),
+        Ok(c) if (SCRAM_MIN_ITERATIONS..=max.min(SCRAM_MAX_ITERATIONS)).contains(&c) => Ok(c),
         _ => Err(ScramError::IterationCount { count }),
     }
 }
@@ -321,5 +335,22 @@ fn check_server_final(message: &[u8], expected: &Key) -> Result<ServerFinal, Scr
         Ok(ServerFinal::Verified)
     } else {
         Err(ScramError::ServerSignatureMismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key is wiped by `zeroize` on drop (the type says so); an explicit `zeroize()` shows
+    /// the bytes become zeros.
+    #[test]
+    fn keys_are_zeroized() {
+        fn zeroize_on_drop<T: Zeroize + ZeroizeOnDrop>(_: &T) {}
+        let mut key = hmac(b"salted password", &[b"Client Key"]);
+        zeroize_on_drop(&key);
+        assert_ne!(key.0, [0; 32]);
+        key.zeroize();
+        assert_eq!(key.0, [0; 32]);
     }
 }

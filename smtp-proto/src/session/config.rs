@@ -24,6 +24,18 @@ pub struct Timeouts {
     pub data_block: Duration,
     /// The reply after the final dot or `BDAT ... LAST`. RFC: 10 minutes.
     pub data_end: Duration,
+    /// The whole session, from the wait for the greeting to the end of QUIT, however the time
+    /// is spent (`None`, the default: no bound beyond the per-reply limits). Without it a server
+    /// that answers each reply just before its limit holds a small message for an hour. Enforced
+    /// by the driver with the transport's clock; the engine reports it with
+    /// [`Session::handle_deadline`](super::Session::handle_deadline).
+    pub total: Option<Duration>,
+    /// The write-progress rule: once a message's body has been going out for longer than
+    /// `data_block`, it must have averaged at least this many bytes a second since its first
+    /// byte, or the session ends with [`SmtpError::Timeout`](crate::SmtpError::Timeout). Each
+    /// write still gets at most `data_block` on its own. Without the rule a server that reads
+    /// 50 bytes a second holds a 100 MiB message for weeks. Default 1 KiB/s; `None` turns it off.
+    pub min_write_rate: Option<u32>,
 }
 
 impl Default for Timeouts {
@@ -35,12 +47,15 @@ impl Default for Timeouts {
             data_init: Duration::from_secs(120),
             data_block: Duration::from_secs(180),
             data_end: Duration::from_secs(600),
+            total: None,
+            min_write_rate: Some(1024),
         }
     }
 }
 
 impl Timeouts {
-    /// The same limit for every wait (what a command-line `--timeout` means).
+    /// The same limit for every wait (what a command-line `--timeout` means); no total deadline,
+    /// the default write-progress rule.
     pub fn uniform(limit: Duration) -> Timeouts {
         Timeouts {
             greeting: limit,
@@ -48,7 +63,14 @@ impl Timeouts {
             data_init: limit,
             data_block: limit,
             data_end: limit,
+            ..Timeouts::default()
         }
+    }
+
+    /// These limits with a deadline for the whole session (see [`total`](Self::total)).
+    pub fn with_total(mut self, limit: Duration) -> Timeouts {
+        self.total = Some(limit);
+        self
     }
 
     /// The limit for the reply to `op`.
@@ -62,6 +84,9 @@ impl Timeouts {
         }
     }
 }
+
+/// The default of [`SessionConfig::max_scram_iterations`].
+pub const DEFAULT_MAX_SCRAM_ITERATIONS: u32 = 100_000;
 
 /// SMTP or LMTP (RFC 2033).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,6 +122,22 @@ pub enum RecipientPolicy {
     AcceptPartial,
 }
 
+/// Whether credentials may be sent on a connection without TLS.
+///
+/// Every mechanism this crate speaks reveals something an eavesdropper can reuse (PLAIN, LOGIN:
+/// the password; XOAUTH2, OAUTHBEARER: a bearer token) or can be downgraded by an attacker who
+/// edits the EHLO reply (SCRAM, whose advertisement can be stripped to force PLAIN). So the
+/// default refuses AUTH before a byte is sent unless the connection is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlaintextAuth {
+    /// Refuse AUTH without TLS with [`AuthError::PlaintextRefused`](crate::AuthError::PlaintextRefused).
+    #[default]
+    Refuse,
+    /// Send credentials without TLS (a test server, a socket already protected otherwise). There
+    /// is no exception for loopback: the caller must say so.
+    Allow,
+}
+
 /// Everything the engine needs to know up front.
 pub struct SessionConfig {
     /// Bounds on server replies.
@@ -117,6 +158,10 @@ pub struct SessionConfig {
     /// How many non-final BDAT chunks may be unanswered before the engine stops asking for body
     /// data and the driver must read replies. Default 8.
     pub max_bdat_in_flight: usize,
+    /// The size of each `BDAT` chunk of a streamed body (the last one may be smaller; it carries
+    /// `LAST`). Larger chunks mean fewer replies: a 10 MiB stream is 40 chunks at the default
+    /// 256 KiB. The engine holds up to one chunk plus one input chunk in memory.
+    pub bdat_chunk_size: usize,
     /// How many finished messages may still be awaiting their final reply when the next one
     /// starts (batch chaining with PIPELINING, RFC 2920 section 3.1). 0 turns chaining off.
     /// Default 8.
@@ -125,6 +170,16 @@ pub struct SessionConfig {
     pub recipient_policy: RecipientPolicy,
     /// True when the connection is already encrypted (implicit TLS).
     pub tls: bool,
+    /// Whether AUTH may run without TLS (default: refused).
+    pub plaintext_auth: PlaintextAuth,
+    /// The most PBKDF2 iterations a SCRAM server may ask for. The key derivation runs inside
+    /// [`Session::feed`](super::Session::feed), on the caller's thread (on one core of an async
+    /// executor, or in a Worker's request), and costs about 0.15 µs per iteration natively, much
+    /// more in wasm. Default 100,000, well above what real servers use (Dovecot: 4096, the
+    /// RFC 7677 minimum: 4096); the hard ceiling is
+    /// [`SCRAM_MAX_ITERATIONS`](crate::sasl::SCRAM_MAX_ITERATIONS). A larger request fails the
+    /// exchange with [`ScramError::IterationCount`](crate::ScramError::IterationCount).
+    pub max_scram_iterations: u32,
     /// Checks run before each message.
     pub policy: Box<dyn Policy>,
     /// Receives audit events.
@@ -143,9 +198,12 @@ impl Default for SessionConfig {
             chunking: Use::WhenOffered,
             max_flight_bytes: 4096,
             max_bdat_in_flight: 8,
+            bdat_chunk_size: 256 * 1024,
             max_chained: 8,
             recipient_policy: RecipientPolicy::RequireAll,
             tls: false,
+            plaintext_auth: PlaintextAuth::Refuse,
+            max_scram_iterations: DEFAULT_MAX_SCRAM_ITERATIONS,
             policy: Box::new(DefaultPolicy),
             audit: Box::new(NoopAuditSink),
             transcript: None,
@@ -163,9 +221,12 @@ impl fmt::Debug for SessionConfig {
             .field("chunking", &self.chunking)
             .field("max_flight_bytes", &self.max_flight_bytes)
             .field("max_bdat_in_flight", &self.max_bdat_in_flight)
+            .field("bdat_chunk_size", &self.bdat_chunk_size)
             .field("max_chained", &self.max_chained)
             .field("recipient_policy", &self.recipient_policy)
             .field("tls", &self.tls)
+            .field("plaintext_auth", &self.plaintext_auth)
+            .field("max_scram_iterations", &self.max_scram_iterations)
             .finish_non_exhaustive()
     }
 }

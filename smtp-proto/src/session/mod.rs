@@ -14,7 +14,10 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
-pub use config::{Protocol, RecipientPolicy, SessionConfig, Timeouts, Use};
+pub use config::{
+    DEFAULT_MAX_SCRAM_ITERATIONS, PlaintextAuth, Protocol, RecipientPolicy, SessionConfig,
+    Timeouts, Use,
+};
 pub use outcome::{RecipientOutcome, SendOutcome, queue_id};
 
 use crate::audit::AuditEvent;
@@ -24,6 +27,7 @@ use crate::command::{
     Address, BodyType, Command, Domain, DsnReturn, EnvelopeId, MailParams, Notify,
     OriginalRecipient, RcptParams, ReversePath,
 };
+use crate::error::PolicyError;
 use crate::error::{
     ArgumentError, AuthError, Field, InvalidInputError, ProtocolError, RecipientRefusal, SmtpError,
 };
@@ -97,10 +101,77 @@ pub enum BodyInfo {
     },
     /// The body is streamed; its size may be hinted.
     Streamed {
-        /// The expected size, when known (declared in `SIZE=` and checked against the server's
-        /// limit and the policy).
+        /// The size as sent, when known: CRLF line endings, without dot-stuffing (RFC 1870), or
+        /// the raw length for `BODY=BINARYMIME`. Declared in `SIZE=`, checked against the
+        /// server's limit and the policy, and enforced: a body that yields more is abandoned
+        /// before its end of data with [`InvalidInputError::BodyLongerThanDeclared`].
         size_hint: Option<u64>,
     },
+}
+
+impl BodyInfo {
+    /// What the engine needs to know of a body held in memory that will be sent with `options`:
+    /// its size as sent ([`normalized_len`](crate::body::normalized_len), or the raw length for
+    /// `BODY=BINARYMIME`, which goes out byte for byte) and whether it has 8-bit bytes.
+    pub fn in_memory(body: &[u8], options: &MessageOptions) -> BodyInfo {
+        let size = if options.body_type == Some(BodyType::BinaryMime) {
+            u64::try_from(body.len()).unwrap_or(u64::MAX)
+        } else {
+            crate::body::normalized_len(body)
+        };
+        BodyInfo::Known {
+            size,
+            eight_bit: crate::body::has_8bit(body),
+        }
+    }
+}
+
+/// The most body bytes a transaction may send, and who set that bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BodyLimit {
+    bytes: u64,
+    source: LimitSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LimitSource {
+    /// The size the caller declared (in memory: computed; streamed: the hint).
+    Declared,
+    /// [`Policy::max_message_size`](crate::policy::Policy::max_message_size).
+    Policy,
+    /// The server's `SIZE` limit.
+    Server,
+}
+
+impl BodyLimit {
+    /// The error for a body that went past this bound after `sent` bytes.
+    fn exceeded(self, sent: u64) -> SmtpError {
+        match self.source {
+            LimitSource::Declared => InvalidInputError::BodyLongerThanDeclared {
+                declared: self.bytes,
+            }
+            .into(),
+            LimitSource::Policy => PolicyError::new(format!(
+                "message too large (more than {} bytes)",
+                self.bytes
+            ))
+            .into(),
+            LimitSource::Server => ProtocolError::MessageTooLarge {
+                size: sent,
+                limit: self.bytes,
+            }
+            .into(),
+        }
+    }
+}
+
+/// How body bytes are put on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyEncoding {
+    /// Bare CR and LF become CRLF, and a final CRLF is added when missing.
+    Lines,
+    /// `BODY=BINARYMIME` over BDAT: byte for byte (RFC 3030 section 3).
+    Binary,
 }
 
 /// Per-message options beyond the envelope.
@@ -257,6 +328,10 @@ struct Transaction {
     bdat_header_written: bool,
     bdat_outstanding: usize,
     body_written: u64,
+    /// The most body bytes this transaction may send.
+    limit: Option<BodyLimit>,
+    /// How the body is encoded.
+    encoding: BodyEncoding,
     /// Set when the body ended with the final dot / `BDAT LAST` (the server closed the
     /// transaction, successfully or not).
     ended: bool,
@@ -348,6 +423,12 @@ pub struct Session {
     reply_seq: u64,
     stuffer: DotStuffer,
     normalizer: LineNormalizer,
+    /// True while `out` holds an AUTH payload: it is handed out in a buffer that wipes itself
+    /// when dropped, and `out` is wiped before reuse.
+    out_holds_secret: bool,
+    /// Bytes wiped by [`Session::wipe_out`] (tests check that secrets are wiped).
+    #[cfg(test)]
+    wiped: usize,
 }
 
 impl core::fmt::Debug for Session {
@@ -397,6 +478,9 @@ impl Session {
             reply_seq: 0,
             stuffer: DotStuffer::new(),
             normalizer: LineNormalizer::new(),
+            out_holds_secret: false,
+            #[cfg(test)]
+            wiped: 0,
         }
     }
 
@@ -469,11 +553,37 @@ impl Session {
     // ---------------------------------------------------------------- outputs
 
     /// The next bytes to write to the server, if any. Write them in order, completely.
+    ///
+    /// Bytes that carry an AUTH payload (a password or token in base64, a SCRAM proof) come in a
+    /// buffer of their own that is overwritten with zeros when the last handle to it is dropped,
+    /// and the engine's buffer is wiped too; keep no copy of them. (What the transport does
+    /// with them, e.g. a TLS library's record buffers, is out of the engine's reach.)
+    #[must_use = "the bytes must be written to the server"]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if self.out.is_empty() {
             None
+        } else if self.out_holds_secret {
+            let wiping = WipeOnDrop(self.out.to_vec());
+            self.wipe_out(0);
+            Some(Bytes::from_owner(wiping))
         } else {
             Some(self.out.split().freeze())
+        }
+    }
+
+    /// Zero `out` from `from` on and drop those bytes (the secret they may hold must not
+    /// linger in the buffer's spare capacity).
+    fn wipe_out(&mut self, from: usize) {
+        if self.out_holds_secret {
+            zeroize::Zeroize::zeroize(&mut self.out[from..]);
+            #[cfg(test)]
+            {
+                self.wiped += self.out.len() - from;
+            }
+        }
+        self.out.truncate(from);
+        if from == 0 {
+            self.out_holds_secret = false;
         }
     }
 
@@ -561,16 +671,29 @@ impl Session {
         }
     }
 
-    /// Writing to the server took longer than [`write_timeout`](Self::write_timeout). Fatal.
-    pub fn handle_write_timeout(&mut self) {
+    /// Writing to the server did not finish within `after`: one write took longer than
+    /// [`write_timeout`](Self::write_timeout), or the body fell behind the write-progress rule
+    /// ([`Timeouts::min_write_rate`]). Fatal.
+    pub fn handle_write_timeout(&mut self, after: Duration) {
         if self.state == SessionState::Closed {
             return;
         }
         let during = self.current_op();
-        self.fail(SmtpError::Timeout {
-            during,
-            after: self.config.timeouts.data_block,
-        });
+        self.fail(SmtpError::Timeout { during, after });
+    }
+
+    /// The session's total deadline ([`Timeouts::total`]) passed. Fatal; harmless once closed.
+    pub fn handle_deadline(&mut self) {
+        if self.state == SessionState::Closed {
+            return;
+        }
+        let during = if self.awaiting_upgrade {
+            SmtpOp::TlsHandshake
+        } else {
+            self.current_op()
+        };
+        let after = self.config.timeouts.total.unwrap_or_default();
+        self.fail(SmtpError::DeadlineExceeded { during, after });
     }
 
     /// The transport failed (a write, a read, the TLS upgrade). Fatal.
@@ -679,7 +802,9 @@ impl Session {
     /// Authenticate with `mechanism`, with what the driver supplies for SCRAM in `input`.
     ///
     /// Checks, in order, each failing with nothing queued: the session state; the mechanism's
-    /// cargo feature ([`InvalidInputError::FeatureDisabled`]); the arguments, and for SCRAM a
+    /// cargo feature ([`InvalidInputError::FeatureDisabled`]); that the connection is encrypted
+    /// or [`SessionConfig::plaintext_auth`] allows AUTH without TLS
+    /// ([`AuthError::PlaintextRefused`]); the arguments, and for SCRAM a
     /// nonce in `input` ([`InvalidInputError::Argument`] with [`Field::Nonce`]); that the server
     /// offers the mechanism ([`AuthError::UnsupportedMechanism`]); for SCRAM-SHA-256-PLUS, a TLS
     /// connection and `tls-exporter` data in `input` ([`AuthError::ChannelBindingUnavailable`]).
@@ -698,6 +823,9 @@ impl Session {
     ) -> Result<(), SmtpError> {
         self.check_login_state()?;
         mechanism.check_compiled_in()?;
+        if !self.tls && self.config.plaintext_auth == PlaintextAuth::Refuse {
+            return Err(AuthError::PlaintextRefused { mechanism }.into());
+        }
         let mut exchange = if mechanism.is_scram() {
             let nonce = input.nonce().ok_or(InvalidInputError::argument(
                 Field::Nonce,
@@ -712,7 +840,13 @@ impl Session {
                 }
                 _ => ChannelBinding::Unsupported,
             };
-            let exchange = SaslExchange::new_scram(user, secret, nonce, binding)?;
+            let exchange = SaslExchange::new_scram(
+                user,
+                secret,
+                nonce,
+                binding,
+                self.config.max_scram_iterations,
+            )?;
             if exchange.mechanism() != mechanism && self.caps.supports_auth(mechanism) {
                 return Err(AuthError::ChannelBindingUnavailable { mechanism }.into());
             }
@@ -728,6 +862,7 @@ impl Session {
         }
         let before = self.out.len();
         exchange.write_initial(&mut self.out);
+        self.out_holds_secret = true;
         let initial_response = self.out.len() - before > mechanism.name().len() + 7;
         self.log_client(&format!(
             "AUTH {mechanism}{}",
@@ -857,6 +992,33 @@ impl Session {
             .cloned()
             .map(Some)
             .collect();
+        let encoding = if body_type == Some(BodyType::BinaryMime) {
+            BodyEncoding::Binary
+        } else {
+            BodyEncoding::Lines
+        };
+        // What is sent is counted against the tightest known bound, so a stream cannot send
+        // more than it declared, nor more than the policy or the server allow.
+        let limit = [
+            known_size.map(|bytes| BodyLimit {
+                bytes,
+                source: LimitSource::Declared,
+            }),
+            self.config
+                .policy
+                .max_message_size()
+                .map(|bytes| BodyLimit {
+                    bytes,
+                    source: LimitSource::Policy,
+                }),
+            caps.size_limit().map(|bytes| BodyLimit {
+                bytes,
+                source: LimitSource::Server,
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|l| l.bytes);
         let n = envelope.to.len();
         if chain {
             // RFC 2920 section 3.1: MAIL may follow the end of the previous message's data in
@@ -888,6 +1050,8 @@ impl Session {
             bdat_header_written: false,
             bdat_outstanding: 0,
             body_written: 0,
+            limit,
+            encoding,
             ended: false,
             lmtp_expected: 0,
             lmtp_replies: Vec::new(),
@@ -898,19 +1062,36 @@ impl Session {
         });
         self.stuffer = DotStuffer::new();
         self.normalizer = LineNormalizer::new();
+        self.scratch.clear();
         self.state = SessionState::Transaction;
         self.pump();
         Ok(())
     }
 
-    /// Give body bytes (any chunking; CRLF normalisation and dot-stuffing are applied). Call only
-    /// while [`wants_body`](Self::wants_body) is true; bytes given after the transaction failed
-    /// before any body byte was committed are discarded.
+    /// Give body bytes (any chunking; CRLF normalisation and dot-stuffing are applied, except
+    /// for `BODY=BINARYMIME`, which goes out byte for byte). Call only while
+    /// [`wants_body`](Self::wants_body) is true; bytes given after the transaction failed before
+    /// any body byte was committed are discarded.
+    ///
+    /// The bytes sent are counted: past the size the message declared (its [`BodyInfo`]), the
+    /// policy's [`max_message_size`](crate::policy::Policy::max_message_size) or the server's
+    /// `SIZE`, whichever is smallest, the message is abandoned before its end of data (nothing
+    /// of this chunk is sent, no final dot, no `BDAT LAST`) and the session is closed with
+    /// [`InvalidInputError::BodyLongerThanDeclared`], a [`PolicyError`] or
+    /// [`ProtocolError::MessageTooLarge`].
+    ///
+    /// With streamed BDAT the bytes are gathered into chunks of
+    /// [`SessionConfig::bdat_chunk_size`], and the last chunk is held back until
+    /// [`finish_body`](Self::finish_body) so that it carries `LAST`.
     pub fn send_body(&mut self, chunk: &[u8]) -> Result<(), SmtpError> {
         self.check_open(SmtpOp::DataEnd)?;
         let Some((mode, failed, header)) = self.body_phase() else {
             return Err(self.wrong_state(SmtpOp::DataEnd));
         };
+        let encoding = self
+            .txn
+            .as_ref()
+            .map_or(BodyEncoding::Lines, |t| t.encoding);
         let written = match mode {
             // Count the message bytes, not the stuffed dots: the outcome's size is what the
             // server stores, the same for DATA and BDAT.
@@ -923,7 +1104,7 @@ impl Session {
                     self.start_bdat_whole(size);
                 }
                 let before = self.out.len();
-                self.normalizer.encode(chunk, &mut self.out);
+                encode_bdat(encoding, &mut self.normalizer, chunk, &mut self.out);
                 self.out.len() - before
             }
             BodyMode::BdatChunked => {
@@ -931,12 +1112,15 @@ impl Session {
                     return Ok(());
                 }
                 let mut scratch = core::mem::take(&mut self.scratch);
-                scratch.clear();
-                self.normalizer.encode(chunk, &mut scratch);
-                let n = scratch.len();
-                if n > 0 {
-                    self.write_bdat_header(n as u64, false);
-                    self.out.extend_from_slice(&scratch);
+                let before = scratch.len();
+                encode_bdat(encoding, &mut self.normalizer, chunk, &mut scratch);
+                let n = scratch.len() - before;
+                // Keep at least one byte back: the last chunk goes out with LAST.
+                let size = self.config.bdat_chunk_size.max(1);
+                while scratch.len() > size {
+                    let piece = scratch.split_to(size);
+                    self.write_bdat_header(size as u64, false);
+                    self.out.extend_from_slice(&piece);
                     self.push_pending(Pending::Bdat { last: false }, 0);
                     if let Some(t) = self.txn.as_mut() {
                         t.bdat_outstanding += 1;
@@ -946,10 +1130,25 @@ impl Session {
                 n
             }
         };
-        if let Some(t) = self.txn.as_mut() {
-            t.body_written += written as u64;
+        self.count_body(written)
+    }
+
+    /// Add `written` body bytes to the transaction's count; past its limit, abandon the message.
+    fn count_body(&mut self, written: usize) -> Result<(), SmtpError> {
+        let Some(t) = self.txn.as_mut() else {
+            return Ok(());
+        };
+        t.body_written = t.body_written.saturating_add(written as u64);
+        match t.limit {
+            Some(limit) if t.body_written > limit.bytes => {
+                // Nothing queued is sent: `fail` drops the unsent bytes, this chunk and any end
+                // of data with them, so the server never sees the end of this message.
+                let err = limit.exceeded(t.body_written);
+                self.fail(err.clone());
+                Err(err)
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// End the body: the terminator (`.`) or the last BDAT is queued and the final reply awaited.
@@ -958,6 +1157,10 @@ impl Session {
         let Some((mode, failed, header)) = self.body_phase() else {
             return Err(self.wrong_state(SmtpOp::DataEnd));
         };
+        let encoding = self
+            .txn
+            .as_ref()
+            .map_or(BodyEncoding::Lines, |t| t.encoding);
         if let Some(t) = self.txn.as_mut() {
             t.phase = Phase::Finishing;
         }
@@ -981,9 +1184,11 @@ impl Session {
                     if !header {
                         self.start_bdat_whole(size);
                     }
-                    let before = self.out.len();
-                    self.normalizer.finish(&mut self.out);
-                    written = self.out.len() - before;
+                    if encoding == BodyEncoding::Lines {
+                        let before = self.out.len();
+                        self.normalizer.finish(&mut self.out);
+                        written = self.out.len() - before;
+                    }
                     let total = self.txn.as_ref().map_or(0, |t| t.body_written) + written as u64;
                     if total != size {
                         // The body differs from the size declared in BDAT: the framing is now
@@ -1001,11 +1206,14 @@ impl Session {
             BodyMode::BdatChunked => {
                 if !failed {
                     let mut scratch = core::mem::take(&mut self.scratch);
-                    scratch.clear();
-                    self.normalizer.finish(&mut scratch);
-                    written = scratch.len();
-                    self.write_bdat_header(written as u64, true);
+                    let before = scratch.len();
+                    if encoding == BodyEncoding::Lines {
+                        self.normalizer.finish(&mut scratch);
+                    }
+                    written = scratch.len() - before;
+                    self.write_bdat_header(scratch.len() as u64, true);
                     self.out.extend_from_slice(&scratch);
+                    scratch.clear();
                     self.scratch = scratch;
                     self.push_pending(Pending::Bdat { last: true }, 0);
                     if let Some(t) = self.txn.as_mut() {
@@ -1014,9 +1222,7 @@ impl Session {
                 }
             }
         }
-        if let Some(t) = self.txn.as_mut() {
-            t.body_written += written as u64;
-        }
+        self.count_body(written)?;
         self.maybe_complete_txn();
         Ok(())
     }
@@ -1538,6 +1744,7 @@ impl Session {
         };
         if code == ReplyCode::AUTH_CHALLENGE && self.sasl_failure.is_none() {
             let before = self.out.len();
+            self.out_holds_secret = true;
             let step = self.sasl.as_mut().map(|s| s.respond(&reply, &mut self.out));
             match step {
                 Some(Ok(SaslStep::Respond)) => {}
@@ -1545,14 +1752,14 @@ impl Session {
                 Some(Err(AuthError::Scram { mechanism, error })) if error.closes_session() => {
                     // The server failed to prove it knows the password: it may be an impostor,
                     // so nothing more goes to it.
-                    self.out.truncate(before);
+                    self.wipe_out(before);
                     self.auth_fatal(mechanism, error);
                     return;
                 }
                 Some(Err(e)) => {
                     // Cancel the exchange (RFC 4954 section 4) and report once the server has
                     // answered the cancellation, so the session stays in sync.
-                    self.out.truncate(before);
+                    self.wipe_out(before);
                     self.out.extend_from_slice(b"*\r\n");
                     self.sasl_failure = Some(e);
                 }
@@ -1840,6 +2047,7 @@ impl Session {
         self.fatal = Some(err);
         self.pending.clear();
         self.in_flight_bytes = 0;
+        self.wipe_out(0);
         self.out.clear();
         self.txn = None;
         self.finishing.clear();
@@ -1860,5 +2068,34 @@ impl Envelope {
             ReversePath::Null => 0,
             ReversePath::Address(a) => a.as_str().len(),
         }
+    }
+}
+
+/// A transmit buffer that holds an AUTH payload: zeroed when the last [`Bytes`] handle to it is
+/// dropped.
+struct WipeOnDrop(Vec<u8>);
+
+impl AsRef<[u8]> for WipeOnDrop {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// Put body bytes for BDAT into `out`: line endings normalised, or as they are for BINARYMIME.
+fn encode_bdat(
+    encoding: BodyEncoding,
+    normalizer: &mut LineNormalizer,
+    chunk: &[u8],
+    out: &mut BytesMut,
+) {
+    match encoding {
+        BodyEncoding::Lines => normalizer.encode(chunk, out),
+        BodyEncoding::Binary => out.extend_from_slice(chunk),
     }
 }

@@ -14,6 +14,7 @@ use crate::error::ProtocolError;
 mod chaining;
 mod hostile;
 mod scram;
+mod secure_defaults;
 
 /// One side's lines of a transcript.
 enum Step {
@@ -56,8 +57,13 @@ struct Harness {
     byte_at_a_time: bool,
 }
 
+/// The configuration of most transcripts: AUTH is allowed without TLS, which the default
+/// refuses (see `plaintext_auth_is_refused_by_default`).
 fn config() -> SessionConfig {
-    SessionConfig::default()
+    SessionConfig {
+        plaintext_auth: PlaintextAuth::Allow,
+        ..SessionConfig::default()
+    }
 }
 
 impl Harness {
@@ -881,6 +887,7 @@ fn streamed_data_size_excludes_stuffed_dots() {
 fn streamed_bdat_chunks_are_windowed() {
     let mut h = Harness::new(SessionConfig {
         max_bdat_in_flight: 2,
+        bdat_chunk_size: 4,
         ..config()
     });
     h.run("S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 CHUNKING");
@@ -894,20 +901,25 @@ fn streamed_bdat_chunks_are_windowed() {
         )
         .unwrap();
     assert!(h.take_events().contains(&Event::BodyWanted));
+    // Input chunks are gathered into BDAT chunks of 4 bytes; the last bytes are always held
+    // back for the chunk that carries LAST.
     h.session.send_body(b"abc\r").unwrap();
     assert!(h.session.wants_body());
-    h.session.send_body(b"\ndef").unwrap();
-    assert!(!h.session.wants_body(), "window of 2 is full");
     assert_eq!(
         h.transmitted(),
-        "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nBDAT 3\r\nabcBDAT 5\r\n\r\ndef"
+        "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
     );
+    h.session.send_body(b"\ndef").unwrap();
+    assert!(h.session.wants_body());
+    h.session.send_body(b"gh").unwrap();
+    assert!(!h.session.wants_body(), "window of 2 is full");
+    assert_eq!(h.transmitted(), "BDAT 4\r\nabc\rBDAT 4\r\n\ndef");
     h.feed(b"250 ok\r\n250 ok\r\n250 chunk\r\n");
     assert!(h.session.wants_body());
     h.session.finish_body().unwrap();
-    assert_eq!(h.transmitted(), "BDAT 2 LAST\r\n\r\n");
+    assert_eq!(h.transmitted(), "BDAT 4 LAST\r\ngh\r\n");
     h.feed(b"250 chunk\r\n250 done\r\n");
-    assert_eq!(h.sent().size, 10);
+    assert_eq!(h.sent().size, 12);
 }
 
 #[test]
