@@ -875,7 +875,9 @@ fn plaintext_auth_is_refused_by_default() {
             client
                 .login_with(AuthMechanism::Login, "user", "pass")
                 .await,
-            client.login_xoauth2("user", "token").await,
+            client
+                .login_with(AuthMechanism::Plain, "user", "pass")
+                .await,
         ] {
             assert!(
                 matches!(

@@ -1,0 +1,919 @@
+//! Tests of the `sasl` module.
+
+use super::*;
+use crate::error::{ArgumentError, Field};
+use crate::reply::ReplyCode;
+use proptest::prelude::*;
+
+fn challenge(text: &str) -> Reply {
+    Reply::new(ReplyCode::new(334).unwrap(), None, text)
+}
+
+fn b64(raw: &[u8]) -> String {
+    STANDARD.encode(raw)
+}
+
+fn unb64(s: &str) -> Vec<u8> {
+    STANDARD.decode(s).expect("valid base64")
+}
+
+/// The initial line, checked for `AUTH <MECH>` and CRLF; returns the decoded initial response.
+fn initial(ex: &mut SaslExchange) -> Option<Vec<u8>> {
+    let mut out = BytesMut::new();
+    ex.write_initial(&mut out);
+    let line = core::str::from_utf8(&out).unwrap();
+    let line = line.strip_suffix("\r\n").expect("CRLF at the end");
+    assert!(!line.contains(['\r', '\n']), "{line:?}");
+    let rest = line
+        .strip_prefix("AUTH ")
+        .unwrap()
+        .strip_prefix(ex.mechanism().name())
+        .unwrap();
+    if rest.is_empty() {
+        None
+    } else {
+        Some(unb64(rest.strip_prefix(' ').unwrap()))
+    }
+}
+
+/// Answer `text`; returns the step and the line written (without its CRLF).
+fn answer(ex: &mut SaslExchange, text: &str) -> Result<(SaslStep, String), AuthError> {
+    let mut out = BytesMut::from(&b"previous"[..]);
+    match ex.respond(&challenge(text), &mut out) {
+        Ok(step) => {
+            let line = core::str::from_utf8(&out[8..]).unwrap().to_owned();
+            let line = line
+                .strip_suffix("\r\n")
+                .expect("CRLF at the end")
+                .to_owned();
+            assert!(!line.contains(['\r', '\n']), "{line:?}");
+            Ok((step, line))
+        }
+        Err(e) => {
+            assert_eq!(&out[..], b"previous", "nothing appended on error");
+            Err(e)
+        }
+    }
+}
+
+fn arg_err(field: Field, reason: ArgumentError) -> InvalidInputError {
+    InvalidInputError::Argument { field, reason }
+}
+
+fn forbidden(field: Field, byte: u8, index: usize) -> InvalidInputError {
+    arg_err(field, ArgumentError::ForbiddenByte { byte, index })
+}
+
+#[test]
+fn mechanism_names_round_trip() {
+    for m in [
+        AuthMechanism::Plain,
+        AuthMechanism::Login,
+        AuthMechanism::XOAuth2,
+        AuthMechanism::OAuthBearer,
+        AuthMechanism::ScramSha256,
+        AuthMechanism::ScramSha256Plus,
+    ] {
+        assert_eq!(AuthMechanism::from_name(m.name()), Some(m));
+        assert_eq!(AuthMechanism::from_name(&m.name().to_lowercase()), Some(m));
+        assert_eq!(m.to_string(), m.name());
+    }
+    assert_eq!(AuthMechanism::from_name("CRAM-MD5"), None);
+}
+
+// ---- PLAIN ----
+
+#[test]
+fn plain_initial_line_matches_the_engine_contract() {
+    let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+    let mut out = BytesMut::new();
+    ex.write_initial(&mut out);
+    assert_eq!(&out[..], b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+    assert_eq!(initial(&mut ex).unwrap(), b"\0user\0secret");
+}
+
+#[test]
+fn plain_appends_after_existing_bytes() {
+    let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "wrong").unwrap();
+    let mut out = BytesMut::from(&b"EHLO x\r\n"[..]);
+    ex.write_initial(&mut out);
+    assert_eq!(&out[..], b"EHLO x\r\nAUTH PLAIN AHVzZXIAd3Jvbmc=\r\n");
+}
+
+#[test]
+fn plain_utf8_credentials() {
+    let mut ex = SaslExchange::new(AuthMechanism::Plain, "jörg", "pässwörd €").unwrap();
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        "\0jörg\0pässwörd €".as_bytes().to_vec()
+    );
+}
+
+#[test]
+fn plain_empty_challenge_resends_once_then_too_many() {
+    let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+    initial(&mut ex);
+    let (step, line) = answer(&mut ex, "").unwrap();
+    assert_eq!(step, SaslStep::Respond);
+    assert_eq!(line, "AHVzZXIAc2VjcmV0");
+    assert_eq!(
+        answer(&mut ex, "").unwrap_err(),
+        AuthError::TooManyChallenges {
+            mechanism: AuthMechanism::Plain
+        }
+    );
+    assert_eq!(
+        answer(&mut ex, "").unwrap_err(),
+        AuthError::TooManyChallenges {
+            mechanism: AuthMechanism::Plain
+        }
+    );
+}
+
+#[test]
+fn plain_whitespace_only_challenge_is_empty() {
+    let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+    assert_eq!(answer(&mut ex, " ").unwrap().1, "AHVzZXIAc2VjcmV0");
+}
+
+#[test]
+fn plain_non_empty_challenge_is_malformed() {
+    let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
+    assert_eq!(
+        answer(&mut ex, "VXNlcm5hbWU6").unwrap_err(),
+        AuthError::MalformedChallenge {
+            mechanism: AuthMechanism::Plain
+        }
+    );
+}
+
+// ---- LOGIN ----
+
+#[test]
+fn login_sequence() {
+    let mut ex = SaslExchange::new(AuthMechanism::Login, "user", "secret").unwrap();
+    let mut out = BytesMut::new();
+    ex.write_initial(&mut out);
+    assert_eq!(&out[..], b"AUTH LOGIN\r\n");
+    let (step, line) = answer(&mut ex, "VXNlcm5hbWU6").unwrap();
+    assert_eq!((step, line.as_str()), (SaslStep::Respond, "dXNlcg=="));
+    let (step, line) = answer(&mut ex, "UGFzc3dvcmQ6").unwrap();
+    assert_eq!((step, line.as_str()), (SaslStep::Respond, "c2VjcmV0"));
+    assert_eq!(
+        answer(&mut ex, "UGFzc3dvcmQ6").unwrap_err(),
+        AuthError::TooManyChallenges {
+            mechanism: AuthMechanism::Login
+        }
+    );
+}
+
+#[test]
+fn login_does_not_interpret_the_prompt() {
+    // Both prompts swapped, empty, or unpadded: the order of answers is what counts.
+    for (first, second) in [
+        ("UGFzc3dvcmQ6", "VXNlcm5hbWU6"),
+        ("", ""),
+        ("dXNlcm5hbWU", "cGFzc3dvcmQ"),
+    ] {
+        let mut ex = SaslExchange::new(AuthMechanism::Login, "me@example.com", "pw").unwrap();
+        assert_eq!(unb64(&answer(&mut ex, first).unwrap().1), b"me@example.com");
+        assert_eq!(unb64(&answer(&mut ex, second).unwrap().1), b"pw");
+    }
+}
+
+#[test]
+fn login_malformed_challenge() {
+    for bad in ["not base64 !!!", "VXNlcm5hbWU6!", "%%%", "A"] {
+        let mut ex = SaslExchange::new(AuthMechanism::Login, "user", "secret").unwrap();
+        assert_eq!(
+            answer(&mut ex, bad).unwrap_err(),
+            AuthError::MalformedChallenge {
+                mechanism: AuthMechanism::Login
+            },
+            "{bad:?}"
+        );
+    }
+    // On the second challenge too.
+    let mut ex = SaslExchange::new(AuthMechanism::Login, "user", "secret").unwrap();
+    answer(&mut ex, "VXNlcm5hbWU6").unwrap();
+    assert_eq!(
+        answer(&mut ex, "Password:").unwrap_err(),
+        AuthError::MalformedChallenge {
+            mechanism: AuthMechanism::Login
+        }
+    );
+}
+
+// ---- validation, PLAIN and LOGIN ----
+
+#[test]
+fn password_mechanisms_refuse_nul_cr_lf() {
+    for mech in [AuthMechanism::Plain, AuthMechanism::Login] {
+        for byte in [0u8, b'\r', b'\n'] {
+            let bad = format!("ab{}c", byte as char);
+            assert_eq!(
+                SaslExchange::new(mech, &bad, "secret").unwrap_err(),
+                forbidden(Field::UserName, byte, 2),
+                "{mech} user {byte:#x}"
+            );
+            assert_eq!(
+                SaslExchange::new(mech, "user", &bad).unwrap_err(),
+                forbidden(Field::Secret, byte, 2),
+                "{mech} secret {byte:#x}"
+            );
+        }
+        // Other controls are passed through (base64 keeps them off the wire).
+        assert!(SaslExchange::new(mech, "us\ter", "se\x01cr\x7fet").is_ok());
+        // The first forbidden byte is reported.
+        assert_eq!(
+            SaslExchange::new(mech, "\n\0", "x").unwrap_err(),
+            forbidden(Field::UserName, b'\n', 0)
+        );
+        // The user name is checked before the secret.
+        assert_eq!(
+            SaslExchange::new(mech, "a\rb", "c\nd").unwrap_err(),
+            forbidden(Field::UserName, b'\r', 1)
+        );
+    }
+}
+
+#[test]
+fn password_mechanisms_refuse_empty_values() {
+    for mech in [AuthMechanism::Plain, AuthMechanism::Login] {
+        assert_eq!(
+            SaslExchange::new(mech, "", "secret").unwrap_err(),
+            arg_err(Field::UserName, ArgumentError::Empty)
+        );
+        assert_eq!(
+            SaslExchange::new(mech, "user", "").unwrap_err(),
+            arg_err(Field::Secret, ArgumentError::Empty)
+        );
+    }
+}
+
+#[test]
+fn secret_errors_do_not_show_the_secret() {
+    let e = SaslExchange::new(AuthMechanism::Plain, "user", "hunter2\nmore").unwrap_err();
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("more"), "{text}");
+    }
+}
+
+// ---- Debug ----
+
+#[test]
+fn debug_never_shows_secrets() {
+    let password = "hunter2-secret";
+    for mech in [
+        AuthMechanism::Plain,
+        AuthMechanism::Login,
+        AuthMechanism::XOAuth2,
+        AuthMechanism::OAuthBearer,
+    ] {
+        let Ok(mut ex) = SaslExchange::new(mech, "user", password) else {
+            continue; // feature off
+        };
+        let mut out = BytesMut::new();
+        ex.write_initial(&mut out);
+        for d in [format!("{ex:?}"), format!("{ex:#?}")] {
+            assert!(
+                d.contains(mech.name()) || d.contains(&format!("{mech:?}")),
+                "{d}"
+            );
+            assert!(!d.contains("hunter2"), "{d}");
+            assert!(!d.contains(&b64(password.as_bytes())), "{d}");
+            // base64 of "hunter2" at every alignment
+            for prefix in ["", "\0", "\0\0"] {
+                let aligned = b64(format!("{prefix}{password}").as_bytes());
+                assert!(!d.contains(&aligned[4..12]), "{d}");
+            }
+            assert!(!d.contains("AHVzZXIAaHVudGVyMi1zZWNyZXQ="), "{d}");
+            assert!(!d.contains("user"), "{d}");
+        }
+    }
+}
+
+// ---- XOAUTH2 ----
+
+#[cfg(feature = "xoauth2")]
+#[test]
+fn xoauth2_initial_line() {
+    let mut ex = SaslExchange::new(
+        AuthMechanism::XOAuth2,
+        "someuser@example.com",
+        "ya29.vF9dft4",
+    )
+    .unwrap();
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4\x01\x01"
+    );
+    // Google's documented example.
+    let mut ex = SaslExchange::new(
+        AuthMechanism::XOAuth2,
+        "someuser@example.com",
+        "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
+    )
+    .unwrap();
+    let mut out = BytesMut::new();
+    ex.write_initial(&mut out);
+    assert_eq!(
+            &out[..],
+            &b"AUTH XOAUTH2 dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==\r\n"[..]
+        );
+}
+
+#[cfg(feature = "xoauth2")]
+#[test]
+fn xoauth2_error_challenge_then_too_many() {
+    let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
+    initial(&mut ex);
+    let json = r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#;
+    let (step, line) = answer(&mut ex, &b64(json.as_bytes())).unwrap();
+    assert_eq!(
+        step,
+        SaslStep::RespondToError {
+            detail: json.to_owned()
+        }
+    );
+    assert_eq!(line, "", "an empty line");
+    assert_eq!(
+        answer(&mut ex, &b64(json.as_bytes())).unwrap_err(),
+        AuthError::TooManyChallenges {
+            mechanism: AuthMechanism::XOAuth2
+        }
+    );
+}
+
+#[cfg(feature = "xoauth2")]
+#[test]
+fn xoauth2_undecodable_challenge_keeps_raw_text() {
+    let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
+    let (step, line) = answer(&mut ex, "not base64: token expired").unwrap();
+    assert_eq!(
+        step,
+        SaslStep::RespondToError {
+            detail: "not base64: token expired".to_owned()
+        }
+    );
+    assert_eq!(line, "");
+    // Invalid UTF-8 inside valid base64 is decoded lossily.
+    let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
+    let (step, _) = answer(&mut ex, &b64(b"{\xff}")).unwrap();
+    assert_eq!(
+        step,
+        SaslStep::RespondToError {
+            detail: "{\u{fffd}}".to_owned()
+        }
+    );
+}
+
+#[cfg(feature = "xoauth2")]
+#[test]
+fn xoauth2_validation() {
+    let m = AuthMechanism::XOAuth2;
+    for byte in (0u8..0x20).chain([0x7f]) {
+        let bad = format!("ab{}", byte as char);
+        assert_eq!(
+            SaslExchange::new(m, &bad, "tok").unwrap_err(),
+            forbidden(Field::UserName, byte, 2)
+        );
+        assert_eq!(
+            SaslExchange::new(m, "u@example.com", &bad).unwrap_err(),
+            forbidden(Field::Secret, byte, 2)
+        );
+    }
+    assert_eq!(
+        SaslExchange::new(m, "", "tok").unwrap_err(),
+        arg_err(Field::UserName, ArgumentError::Empty)
+    );
+    assert_eq!(
+        SaslExchange::new(m, "u@example.com", "").unwrap_err(),
+        arg_err(Field::Secret, ArgumentError::Empty)
+    );
+    // `=` and `,` need no escaping in XOAUTH2.
+    let mut ex = SaslExchange::new(m, "a=b,c", "tok").unwrap();
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        b"user=a=b,c\x01auth=Bearer tok\x01\x01"
+    );
+}
+
+#[cfg(not(feature = "xoauth2"))]
+#[test]
+fn xoauth2_feature_off_is_refused() {
+    assert_eq!(
+        SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap_err(),
+        InvalidInputError::FeatureDisabled { feature: "xoauth2" }
+    );
+    // Refused before validation: even bad input gets the feature error.
+    assert_eq!(
+        SaslExchange::new(AuthMechanism::XOAuth2, "", "\r\n").unwrap_err(),
+        InvalidInputError::FeatureDisabled { feature: "xoauth2" }
+    );
+    // The other mechanisms still work.
+    assert!(SaslExchange::new(AuthMechanism::Plain, "u", "p").is_ok());
+}
+
+// ---- OAUTHBEARER ----
+
+#[cfg(feature = "oauthbearer")]
+#[test]
+fn oauthbearer_initial_line() {
+    let mut ex =
+        SaslExchange::new(AuthMechanism::OAuthBearer, "user@example.com", "vF9dft4qmT").unwrap();
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        b"n,a=user@example.com,\x01auth=Bearer vF9dft4qmT\x01\x01"
+    );
+    // RFC 7628 section 4.1 example (without host and port).
+    let mut out = BytesMut::new();
+    SaslExchange::new(
+        AuthMechanism::OAuthBearer,
+        "user@example.com",
+        "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
+    )
+    .unwrap()
+    .write_initial(&mut out);
+    let line = core::str::from_utf8(&out).unwrap();
+    assert!(line.starts_with("AUTH OAUTHBEARER bixhPXVzZXJAZXhhbXBsZS5jb20sAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB"), "{line}");
+}
+
+#[cfg(feature = "oauthbearer")]
+#[test]
+fn oauthbearer_escapes_the_saslname() {
+    let mut ex = SaslExchange::new(AuthMechanism::OAuthBearer, "a=b,c==,", "tok").unwrap();
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        b"n,a=a=3Db=2Cc=3D=3D=2C,\x01auth=Bearer tok\x01\x01"
+    );
+    assert_eq!(saslname("").expose(), b"");
+    assert_eq!(saslname("plain").expose(), b"plain");
+    assert_eq!(saslname(",").expose(), b"=2C");
+    assert_eq!(saslname("ü=").expose(), "ü=3D".as_bytes());
+}
+
+#[cfg(feature = "oauthbearer")]
+#[test]
+fn oauthbearer_without_user_omits_authzid() {
+    let mut ex = SaslExchange::new(AuthMechanism::OAuthBearer, "", "tok").unwrap();
+    assert_eq!(initial(&mut ex).unwrap(), b"n,,\x01auth=Bearer tok\x01\x01");
+}
+
+#[cfg(feature = "oauthbearer")]
+#[test]
+fn oauthbearer_error_challenge_answered_with_ctrl_a() {
+    let mut ex = SaslExchange::new(AuthMechanism::OAuthBearer, "u@example.com", "tok").unwrap();
+    initial(&mut ex);
+    let (step, line) = answer(&mut ex, "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=").unwrap();
+    assert_eq!(
+        step,
+        SaslStep::RespondToError {
+            detail: r#"{"status":"invalid_token"}"#.to_owned()
+        }
+    );
+    assert_eq!(line, "AQ==");
+    assert_eq!(unb64(&line), b"\x01");
+    assert_eq!(
+        answer(&mut ex, "").unwrap_err(),
+        AuthError::TooManyChallenges {
+            mechanism: AuthMechanism::OAuthBearer
+        }
+    );
+}
+
+#[cfg(feature = "oauthbearer")]
+#[test]
+fn oauthbearer_validation() {
+    let m = AuthMechanism::OAuthBearer;
+    for byte in (0u8..0x20).chain([0x7f]) {
+        let bad = format!("x{}", byte as char);
+        assert_eq!(
+            SaslExchange::new(m, &bad, "tok").unwrap_err(),
+            forbidden(Field::UserName, byte, 1)
+        );
+        assert_eq!(
+            SaslExchange::new(m, "u@example.com", &bad).unwrap_err(),
+            forbidden(Field::Secret, byte, 1)
+        );
+    }
+    assert_eq!(
+        SaslExchange::new(m, "u@example.com", "").unwrap_err(),
+        arg_err(Field::Secret, ArgumentError::Empty)
+    );
+}
+
+#[cfg(not(feature = "oauthbearer"))]
+#[test]
+fn oauthbearer_feature_off_is_refused() {
+    assert_eq!(
+        SaslExchange::new(AuthMechanism::OAuthBearer, "u@example.com", "tok").unwrap_err(),
+        InvalidInputError::FeatureDisabled {
+            feature: "oauthbearer"
+        }
+    );
+    assert_eq!(
+        SaslExchange::new(AuthMechanism::OAuthBearer, "", "").unwrap_err(),
+        InvalidInputError::FeatureDisabled {
+            feature: "oauthbearer"
+        }
+    );
+}
+
+// ---- SCRAM-SHA-256 ----
+
+/// RFC 7677 section 3.
+#[cfg(feature = "scram")]
+mod scram_vector {
+    pub const NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
+    pub const CLIENT_FIRST: &str = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+    pub const SERVER_FIRST: &str = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                                        s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    pub const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                                        p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    pub const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+}
+
+#[cfg(feature = "scram")]
+fn scram(binding: ChannelBinding) -> SaslExchange {
+    let nonce = ClientNonce::new(scram_vector::NONCE).unwrap();
+    SaslExchange::new_scram("user", "pencil", &nonce, binding, SCRAM_MAX_ITERATIONS).unwrap()
+}
+
+#[cfg(feature = "scram")]
+fn scram_err(error: crate::error::ScramError) -> AuthError {
+    AuthError::Scram {
+        mechanism: AuthMechanism::ScramSha256,
+        error,
+    }
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn scram_rfc_7677_test_vector() {
+    use scram_vector::*;
+    let mut ex = scram(ChannelBinding::Unsupported);
+    assert_eq!(ex.mechanism(), AuthMechanism::ScramSha256);
+    assert_eq!(initial(&mut ex).unwrap(), CLIENT_FIRST.as_bytes());
+    let (step, line) = answer(&mut ex, &b64(SERVER_FIRST.as_bytes())).unwrap();
+    assert_eq!(step, SaslStep::Respond);
+    assert_eq!(String::from_utf8(unb64(&line)).unwrap(), CLIENT_FINAL);
+    assert!(ex.check_success().is_err(), "not verified before v=");
+    let (step, line) = answer(&mut ex, &b64(SERVER_FINAL.as_bytes())).unwrap();
+    assert_eq!((step, line.as_str()), (SaslStep::Respond, ""));
+    assert_eq!(ex.check_success(), Ok(()));
+    assert_eq!(
+        answer(&mut ex, "").unwrap_err(),
+        AuthError::TooManyChallenges {
+            mechanism: AuthMechanism::ScramSha256
+        }
+    );
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn scram_gs2_headers() {
+    let mut ex = scram(ChannelBinding::NotOffered);
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+    );
+    let (_, line) = answer(&mut ex, &b64(scram_vector::SERVER_FIRST.as_bytes())).unwrap();
+    assert!(
+        String::from_utf8(unb64(&line))
+            .unwrap()
+            .starts_with("c=eSws,r=")
+    );
+
+    let mut ex = scram(ChannelBinding::TlsExporter([7; 32]));
+    assert_eq!(ex.mechanism(), AuthMechanism::ScramSha256Plus);
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        b"p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+    );
+    let (_, line) = answer(&mut ex, &b64(scram_vector::SERVER_FIRST.as_bytes())).unwrap();
+    let mut cbind = b"p=tls-exporter,,".to_vec();
+    cbind.extend_from_slice(&[7; 32]);
+    let want = format!("c={},r=", b64(&cbind));
+    let got = String::from_utf8(unb64(&line)).unwrap();
+    assert!(got.starts_with(&want), "{got}");
+    // The proof differs from the unbound one: the binding is in the AuthMessage.
+    assert!(!got.ends_with("p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="));
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn scram_user_names_are_prepared_and_escaped() {
+    let nonce = ClientNonce::new(scram_vector::NONCE).unwrap();
+    let mut ex = SaslExchange::new_scram(
+        "a=b,c\u{00AD}\u{00A0}d",
+        "pencil",
+        &nonce,
+        ChannelBinding::Unsupported,
+        SCRAM_MAX_ITERATIONS,
+    )
+    .unwrap();
+    assert_eq!(
+        initial(&mut ex).unwrap(),
+        b"n,,n=a=3Db=2Cc d,r=rOprNGfwEbeRWgbNEkqO"
+    );
+    for (user, password, want) in [
+        ("", "p", arg_err(Field::UserName, ArgumentError::Empty)),
+        (
+            "\u{00AD}",
+            "p",
+            arg_err(Field::UserName, ArgumentError::Empty),
+        ),
+        ("u", "", arg_err(Field::Secret, ArgumentError::Empty)),
+        ("u\r", "p", forbidden(Field::UserName, b'\r', 1)),
+        ("u", "pa\0ss", forbidden(Field::Secret, 0, 2)),
+        (
+            "u",
+            "pa\u{E000}ss",
+            arg_err(Field::Secret, ArgumentError::Prohibited { index: 2 }),
+        ),
+    ] {
+        assert_eq!(
+            SaslExchange::new_scram(
+                user,
+                password,
+                &nonce,
+                ChannelBinding::Unsupported,
+                SCRAM_MAX_ITERATIONS,
+            )
+            .unwrap_err(),
+            want,
+            "{user:?}"
+        );
+    }
+    // Without a nonce SCRAM cannot start.
+    assert_eq!(
+        SaslExchange::new(AuthMechanism::ScramSha256, "u", "p").unwrap_err(),
+        arg_err(Field::Nonce, ArgumentError::Empty)
+    );
+}
+
+#[test]
+fn client_nonces_are_checked() {
+    assert!(ClientNonce::new("rOprNGfwEbeRWgbNEkqO").is_ok());
+    assert_eq!(
+        ClientNonce::new("").unwrap_err(),
+        arg_err(Field::Nonce, ArgumentError::Empty)
+    );
+    assert_eq!(
+        ClientNonce::new("abcdefgh,ijklmnopq").unwrap_err(),
+        forbidden(Field::Nonce, b',', 8)
+    );
+    assert_eq!(
+        ClientNonce::new("abc def").unwrap_err(),
+        forbidden(Field::Nonce, b' ', 3)
+    );
+    assert!(ClientNonce::new("short").is_err());
+    assert!(ClientNonce::new(&"x".repeat(256)).is_err());
+    let n = ClientNonce::from_random([0xfb; 18]);
+    assert_eq!(n.as_str().len(), 24);
+    assert_eq!(ClientNonce::new(n.as_str()).unwrap(), n);
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn scram_refuses_bad_server_first_messages() {
+    use crate::error::ScramError as E;
+    let r = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    let s = "s=W22ZaJ0SNY7soEsUEjb6gQ==";
+    let cases: Vec<(String, E)> = vec![
+        // The nonce does not extend ours, or adds nothing.
+        (
+            format!("r=XOprNGfwEbeRWgbNEkqOabc,{s},i=4096"),
+            E::NonceMismatch,
+        ),
+        (
+            format!("r=rOprNGfwEbeRWgbNEkqO,{s},i=4096"),
+            E::NonceMismatch,
+        ),
+        (format!("r=rOprNGfwEbe,{s},i=4096"), E::NonceMismatch),
+        // Iteration counts.
+        (format!("{r},{s},i=4095"), E::IterationCount { count: 4095 }),
+        (format!("{r},{s},i=0"), E::IterationCount { count: 0 }),
+        (
+            format!("{r},{s},i=1000001"),
+            E::IterationCount { count: 1_000_001 },
+        ),
+        (
+            format!("{r},{s},i=99999999999999999999999"),
+            E::IterationCount { count: u64::MAX },
+        ),
+        (format!("{r},{s},i=-4096"), E::MalformedServerFirst),
+        (format!("{r},{s},i="), E::MalformedServerFirst),
+        (format!("{r},{s},i=4096x"), E::MalformedServerFirst),
+        // Salt.
+        (format!("{r},s=not base64!,i=4096"), E::InvalidSalt),
+        (format!("{r},s=,i=4096"), E::InvalidSalt),
+        // Structure.
+        (format!("m=ext,{r},{s},i=4096"), E::MandatoryExtension),
+        (format!("{r},i=4096,{s}"), E::MalformedServerFirst),
+        (format!("{r},{s}"), E::MalformedServerFirst),
+        (String::new(), E::MalformedServerFirst),
+        (format!("{r}\x7f,{s},i=4096"), E::MalformedServerFirst),
+    ];
+    for (server_first, want) in cases {
+        let mut ex = scram(ChannelBinding::Unsupported);
+        assert_eq!(
+            answer(&mut ex, &b64(server_first.as_bytes())).unwrap_err(),
+            scram_err(want),
+            "{server_first:?}"
+        );
+    }
+    let mut ex = scram(ChannelBinding::Unsupported);
+    assert_eq!(
+        answer(&mut ex, "not base64 !!!").unwrap_err(),
+        scram_err(E::MalformedServerFirst)
+    );
+    // Extensions after the iteration count are ignored.
+    let mut ex = scram(ChannelBinding::Unsupported);
+    let first = format!("{},x=ext", scram_vector::SERVER_FIRST);
+    assert!(answer(&mut ex, &b64(first.as_bytes())).is_ok());
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn scram_checks_the_server_signature() {
+    use crate::error::ScramError as E;
+    let after_first = || {
+        let mut ex = scram(ChannelBinding::Unsupported);
+        answer(&mut ex, &b64(scram_vector::SERVER_FIRST.as_bytes())).unwrap();
+        ex
+    };
+    for (server_final, want) in [
+        // The last byte changed.
+        (
+            "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G8=",
+            E::ServerSignatureMismatch,
+        ),
+        // Truncated, empty.
+        (
+            "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl9",
+            E::ServerSignatureMismatch,
+        ),
+        ("v=", E::ServerSignatureMismatch),
+        ("v=!!!", E::MalformedServerFinal),
+        ("x=abc", E::MalformedServerFinal),
+        ("", E::MalformedServerFinal),
+    ] {
+        let mut ex = after_first();
+        assert_eq!(
+            answer(&mut ex, &b64(server_final.as_bytes())).unwrap_err(),
+            scram_err(want),
+            "{server_final:?}"
+        );
+        assert!(ex.check_success().is_err());
+    }
+    assert!(E::ServerSignatureMismatch.closes_session());
+    assert!(E::ServerNotVerified.closes_session());
+    assert!(!E::NonceMismatch.closes_session());
+    // e= is the server's refusal: answered with an empty line, detail kept.
+    let mut ex = after_first();
+    let (step, line) = answer(&mut ex, &b64(b"e=invalid-proof")).unwrap();
+    assert_eq!(
+        step,
+        SaslStep::RespondToError {
+            detail: "invalid-proof".into()
+        }
+    );
+    assert_eq!(line, "");
+    assert_eq!(
+        ex.check_success().unwrap_err(),
+        scram_err(E::ServerNotVerified)
+    );
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn scram_debug_never_shows_secrets() {
+    let mut ex = scram(ChannelBinding::TlsExporter([0x41; 32]));
+    let mut out = BytesMut::new();
+    ex.write_initial(&mut out);
+    let mut out = BytesMut::new();
+    let reply = challenge(&b64(scram_vector::SERVER_FIRST.as_bytes()));
+    ex.respond(&reply, &mut out).unwrap();
+    let d = format!("{ex:?} {ex:#?}");
+    assert!(!d.contains("pencil"), "{d}");
+    assert!(!d.contains("user"), "{d}");
+    assert!(!d.contains("p="), "{d}");
+    let input = AuthInput::new()
+        .with_nonce(ClientNonce::new(scram_vector::NONCE).unwrap())
+        .with_tls_exporter([0x41; 32]);
+    let d = format!("{input:?} {:?}", ChannelBinding::TlsExporter([0x41; 32]));
+    assert!(!d.contains("65"), "{d}");
+    assert!(d.contains("[redacted]"), "{d}");
+}
+
+#[cfg(not(feature = "scram"))]
+#[test]
+fn scram_feature_off_is_refused() {
+    let nonce = ClientNonce::new("rOprNGfwEbeRWgbNEkqO").unwrap();
+    for m in [AuthMechanism::ScramSha256, AuthMechanism::ScramSha256Plus] {
+        assert_eq!(
+            SaslExchange::new(m, "u", "p").unwrap_err(),
+            InvalidInputError::FeatureDisabled { feature: "scram" }
+        );
+    }
+    assert_eq!(
+        SaslExchange::new_scram(
+            "u",
+            "p",
+            &nonce,
+            ChannelBinding::Unsupported,
+            SCRAM_MAX_ITERATIONS,
+        )
+        .unwrap_err(),
+        InvalidInputError::FeatureDisabled { feature: "scram" }
+    );
+}
+
+// ---- properties ----
+
+/// Strings biased towards the bytes the mechanisms care about.
+fn credential() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), "[a-zA-Z0-9@.=,\\x00-\\x1f\\x7f ü€]{0,24}",]
+}
+
+/// Each write appends exactly one line: one CRLF, at its end, and no other CR or LF.
+fn assert_one_line(bytes: &[u8]) {
+    assert!(bytes.ends_with(b"\r\n"), "{bytes:?}");
+    let body = &bytes[..bytes.len() - 2];
+    assert!(
+        !body.contains(&b'\r') && !body.contains(&b'\n'),
+        "{bytes:?}"
+    );
+}
+
+proptest! {
+    #[test]
+    fn new_refuses_or_every_line_is_one_crlf_line(
+        user in credential(),
+        secret in credential(),
+        mech in prop_oneof![
+            Just(AuthMechanism::Plain),
+            Just(AuthMechanism::Login),
+            Just(AuthMechanism::XOAuth2),
+            Just(AuthMechanism::OAuthBearer),
+        ],
+        challenges in proptest::collection::vec(
+            prop_oneof![Just(String::new()), "[A-Za-z0-9+/]{0,8}={0,2}", any::<String>()],
+            0..4,
+        ),
+    ) {
+        let Ok(mut ex) = SaslExchange::new(mech, &user, &secret) else {
+            return Ok(());
+        };
+        let mut out = BytesMut::new();
+        ex.write_initial(&mut out);
+        assert_one_line(&out);
+        for c in &challenges {
+            let mut out = BytesMut::new();
+            match ex.respond(&challenge(c), &mut out) {
+                Ok(_) => assert_one_line(&out),
+                Err(_) => prop_assert!(out.is_empty()),
+            }
+        }
+    }
+
+    #[test]
+    fn plain_and_login_carry_exactly_the_credentials(
+        user in credential(),
+        secret in credential(),
+    ) {
+        if let Ok(mut ex) = SaslExchange::new(AuthMechanism::Plain, &user, &secret) {
+            let mut blob = vec![0u8];
+            blob.extend_from_slice(user.as_bytes());
+            blob.push(0);
+            blob.extend_from_slice(secret.as_bytes());
+            prop_assert_eq!(initial(&mut ex).unwrap(), blob);
+        }
+        if let Ok(mut ex) = SaslExchange::new(AuthMechanism::Login, &user, &secret) {
+            prop_assert_eq!(initial(&mut ex), None);
+            prop_assert_eq!(unb64(&answer(&mut ex, "VXNlcm5hbWU6").unwrap().1), user.as_bytes());
+            prop_assert_eq!(unb64(&answer(&mut ex, "UGFzc3dvcmQ6").unwrap().1), secret.as_bytes());
+        }
+    }
+
+    #[test]
+    fn validation_matches_the_rules(user in credential(), secret in credential()) {
+        let nul_cr_lf = |s: &str| s.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n'));
+        let control = |s: &str| s.bytes().any(|b| b < 0x20 || b == 0x7f);
+        let plain_ok = !user.is_empty() && !secret.is_empty() && !nul_cr_lf(&user) && !nul_cr_lf(&secret);
+        prop_assert_eq!(SaslExchange::new(AuthMechanism::Plain, &user, &secret).is_ok(), plain_ok);
+        prop_assert_eq!(SaslExchange::new(AuthMechanism::Login, &user, &secret).is_ok(), plain_ok);
+        let oauth_ok = !secret.is_empty() && !control(&user) && !control(&secret);
+        prop_assert_eq!(
+            SaslExchange::new(AuthMechanism::XOAuth2, &user, &secret).is_ok(),
+            cfg!(feature = "xoauth2") && oauth_ok && !user.is_empty()
+        );
+        prop_assert_eq!(
+            SaslExchange::new(AuthMechanism::OAuthBearer, &user, &secret).is_ok(),
+            cfg!(feature = "oauthbearer") && oauth_ok
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! Transcripts of the session as a whole: timeouts, closed connections, unsolicited and malformed replies, flights, QUIT, RSET/NOOP, LMTP, what audit and transcript sinks see.
+
+use super::*;
+
+#[test]
+fn timeouts_by_phase_and_expiry() {
+    let mut h = Harness::new(config());
+    let wait = h.session.timeout().unwrap();
+    assert_eq!(
+        (wait.op, wait.limit),
+        (SmtpOp::Greeting, Duration::from_secs(300))
+    );
+    ready(&mut h, EHLO_FULL);
+    h.mail("a@x.example", &["b@y.example"], b"x").unwrap();
+    h.transmitted();
+    h.feed(b"250 ok\r\n250 ok\r\n");
+    let wait = h.session.timeout().unwrap();
+    assert_eq!(
+        (wait.op, wait.limit),
+        (SmtpOp::Data, Duration::from_secs(120))
+    );
+    h.session.handle_timeout();
+    assert_eq!(
+        h.failure(),
+        SmtpError::Timeout {
+            during: SmtpOp::Data,
+            after: Duration::from_secs(120)
+        }
+    );
+    assert_eq!(h.session.state(), SessionState::Closed);
+    h.session.handle_timeout(); // late and repeated: harmless
+    assert!(h.take_events().is_empty());
+}
+
+#[test]
+fn reply_seq_changes_per_reply_not_per_byte() {
+    let mut h = Harness::new(config());
+    let seq = h.session.timeout().unwrap().seq;
+    h.feed(b"220 m");
+    assert_eq!(
+        h.session.timeout().unwrap().seq,
+        seq,
+        "a partial reply is the same wait"
+    );
+    h.feed(b"x\r\n");
+    assert_ne!(h.session.timeout().unwrap().seq, seq);
+}
+
+#[test]
+fn eof_mid_data_is_connection_closed() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_FULL);
+    h.mail("a@x.example", &["b@y.example"], b"x").unwrap();
+    h.transmitted();
+    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.body(b"x");
+    h.transmitted();
+    h.session.handle_eof();
+    assert_eq!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::ConnectionClosed {
+            during: SmtpOp::DataEnd
+        })
+    );
+}
+
+/// A server that refuses the message while the body is still being sent (Postfix's smtp-sink
+/// with `-A`, or a filter that judges the first bytes) must surface as that refusal, with its
+/// code and text, not as a generic protocol error.
+#[test]
+fn refusal_during_the_body_is_reported_as_the_message_refusal() {
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
+            .unwrap();
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example> SIZE=7
+            C: RCPT TO:<b@y.example>
+            C: DATA
+            S: 250 ok
+            S: 250 ok
+            S: 354 go ahead
+            S: 550 5.7.1 message refused
+            ",
+        );
+        match h.failure() {
+            SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
+                assert_eq!(during, SmtpOp::DataEnd);
+                assert_eq!(reply.code().get(), 550);
+                assert!(reply.text().contains("message refused"), "{reply:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h.session.state(), SessionState::Closed);
+        // Nothing more goes out: not the body, not a terminator.
+        assert!(h.session.send_body(b"more").is_err());
+        assert_eq!(h.transmitted(), "");
+    });
+}
+
+/// A positive reply nobody asked for during the body is still a protocol violation.
+#[test]
+fn positive_reply_during_the_body_is_unsolicited() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_FULL);
+    h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
+        .unwrap();
+    h.run("C: MAIL FROM:<a@x.example> SIZE=7\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go ahead\nS: 250 early");
+    assert!(matches!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
+    ));
+}
+
+#[test]
+fn unsolicited_reply_while_idle_is_fatal() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_FULL);
+    h.feed(b"250 surprise\r\n");
+    assert!(matches!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
+    ));
+}
+
+#[test]
+fn malformed_and_oversized_replies_are_typed_errors() {
+    let mut h = Harness::new(config());
+    h.feed(b"hello there\r\n");
+    assert!(matches!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::Malformed {
+            during: SmtpOp::Greeting,
+            ..
+        })
+    ));
+    let mut h = Harness::new(config());
+    h.feed(b"220-");
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..160 {
+        h.session.feed(&chunk); // 10 MB in total
+    }
+    assert!(matches!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::Malformed { .. })
+    ));
+    let mut h = Harness::new(config());
+    for _ in 0..100_000 {
+        h.session.feed(b"220-more\r\n");
+    }
+    assert!(matches!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn mixed_codes_across_continuation_lines_are_refused() {
+    let mut h = Harness::new(config());
+    h.feed(b"220-mx\r\n250 ok\r\n");
+    assert!(matches!(
+        h.failure(),
+        SmtpError::Protocol(ProtocolError::Malformed { .. })
+    ));
+}
+
+/// RFC 2920 section 3.1: a huge recipient list goes out in flights bounded by max_flight_bytes.
+#[test]
+fn flights_are_capped_for_long_recipient_lists() {
+    let mut h = Harness::new(SessionConfig {
+        recipient_policy: RecipientPolicy::AcceptPartial,
+        ..config()
+    });
+    ready(&mut h, EHLO_FULL);
+    let rcpts: Vec<String> = (0..1000).map(|i| format!("user{i}@y.example")).collect();
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    h.mail("a@x.example", &refs, b"x").unwrap();
+    let mut flights = 0;
+    let mut sent_rcpts = 0;
+    let mut replies_owed = 0usize;
+    loop {
+        let flight = h.transmitted();
+        if flight.is_empty() {
+            break;
+        }
+        flights += 1;
+        assert!(
+            flight.len() <= 4096 + 64,
+            "flight of {} bytes",
+            flight.len()
+        );
+        let cmds = flight.matches("\r\n").count();
+        sent_rcpts += flight.matches("RCPT TO").count();
+        replies_owed += cmds;
+        if flight.contains("DATA\r\n") {
+            break;
+        }
+        // Answer half of what is owed, as a slow server would.
+        let n = replies_owed.div_ceil(2);
+        h.feed("250 ok\r\n".repeat(n).as_bytes());
+        replies_owed -= n;
+    }
+    assert_eq!(sent_rcpts, 1000);
+    assert!(flights > 5, "{flights} flights");
+}
+
+#[test]
+fn quit_closes() {
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        h.session.quit().unwrap();
+        h.run("C: QUIT\nS: 221 2.0.0 bye");
+        assert_eq!(h.take_events(), vec![Event::Closed]);
+        assert_eq!(h.session.state(), SessionState::Closed);
+        assert!(matches!(
+            h.session.noop(),
+            Err(SmtpError::InvalidInput(
+                InvalidInputError::WrongState { .. }
+            ))
+        ));
+    });
+}
+
+#[test]
+fn rset_and_noop() {
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        h.session.rset().unwrap();
+        h.run("C: RSET\nS: 250 2.0.0 ok");
+        h.session.noop().unwrap();
+        h.run("C: NOOP\nS: 250 2.0.0 ok");
+        let events = h.take_events();
+        assert!(matches!(
+            events[0],
+            Event::Done {
+                op: SmtpOp::Rset,
+                ..
+            }
+        ));
+        assert!(matches!(
+            events[1],
+            Event::Done {
+                op: SmtpOp::Noop,
+                ..
+            }
+        ));
+        // Login is still allowed after RSET / NOOP before any message.
+        assert_eq!(h.session.state(), SessionState::Authentication);
+    });
+}
+
+#[test]
+fn lmtp_reports_per_recipient_after_data() {
+    both_ways(
+        || SessionConfig {
+            protocol: Protocol::Lmtp,
+            recipient_policy: RecipientPolicy::AcceptPartial,
+            ..config()
+        },
+        |h| {
+            h.run(
+                "
+                S: 220 lmtp.example LMTP
+                C: LHLO client.example
+                S: 250-lmtp.example
+                S: 250 PIPELINING
+                ",
+            );
+            h.take_events();
+            h.mail(
+                "a@x.example",
+                &["one@y.example", "two@y.example", "three@y.example"],
+                b"hi\r\n",
+            )
+            .unwrap();
+            h.run(
+                "
+                C: MAIL FROM:<a@x.example>
+                C: RCPT TO:<one@y.example>
+                C: RCPT TO:<two@y.example>
+                C: RCPT TO:<three@y.example>
+                C: DATA
+                S: 250 ok
+                S: 250 ok
+                S: 550 no such user
+                S: 250 ok
+                S: 354 go
+                ",
+            );
+            h.body(b"hi\r\n");
+            h.run(
+                "
+                C: hi
+                C: .
+                S: 250 2.0.0 delivered to one
+                S: 452 4.2.2 mailbox full
+                ",
+            );
+            let outcome = h.sent();
+            let codes: Vec<u16> = outcome
+                .recipients
+                .iter()
+                .map(|r| r.reply.code().get())
+                .collect();
+            assert_eq!(codes, [250, 550, 452]);
+            assert_eq!(outcome.accepted().count(), 1);
+        },
+    );
+}
+
+#[test]
+fn audit_and_transcript_never_hold_secrets() {
+    let audit = Recorder::default();
+    let transcript = Recorder::default();
+    let mut h = Harness::new(SessionConfig {
+        audit: Box::new(audit.clone()),
+        transcript: Some(Box::new(transcript.clone())),
+        ..config()
+    });
+    ready(&mut h, EHLO_FULL);
+    h.session.login_auto("user", "hunter2-secret").unwrap();
+    h.transmitted();
+    h.feed(b"334 \r\n");
+    h.transmitted();
+    h.feed(b"235 ok\r\n");
+    h.mail("a@x.example", &["b@y.example"], b"body\r\n")
+        .unwrap();
+    h.transmitted();
+    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.body(b"body\r\n");
+    h.transmitted();
+    h.feed(b"250 queued as Q1\r\n");
+    h.sent();
+    let plain_b64 = "AHVzZXIAaHVudGVyMi1zZWNyZXQ=";
+    for line in audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(transcript.0.lock().unwrap().iter())
+    {
+        assert!(!line.contains("hunter2"), "{line}");
+        assert!(!line.contains(plain_b64), "{line}");
+        assert!(!line.contains("aHVudGVy"), "{line}");
+    }
+    let t = transcript.0.lock().unwrap().join("\n");
+    assert!(t.contains("C: AUTH PLAIN [redacted]"), "{t}");
+    assert!(t.contains("C: [redacted]"), "{t}");
+    assert!(t.contains("C: MAIL FROM:<a@x.example>"), "{t}");
+    let a = audit.0.lock().unwrap().join("\n");
+    assert!(a.contains("Authenticated { mechanism: Plain }"), "{a}");
+    assert!(a.contains("MessageSent"), "{a}");
+    assert!(!format!("{:?}", h.session).contains("hunter2"));
+}
+
+/// A transcript sink that is switched off, counting what it is still handed.
+#[derive(Default, Clone)]
+struct SilentSink(Arc<Mutex<usize>>);
+
+impl crate::transcript::TranscriptSink for SilentSink {
+    fn client(&self, _line: &str) {
+        *self.0.lock().unwrap() += 1;
+    }
+    fn server(&self, _reply: &Reply) {
+        *self.0.lock().unwrap() += 1;
+    }
+    fn enabled(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_disabled_transcript_sink_is_handed_no_lines() {
+    let silent = SilentSink::default();
+    let mut h = Harness::new(SessionConfig {
+        transcript: Some(Box::new(silent.clone())),
+        ..config()
+    });
+    ready(&mut h, EHLO_FULL);
+    h.mail("a@x.example", &["b@y.example"], b"body\r\n")
+        .unwrap();
+    h.transmitted();
+    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.body(b"body\r\n");
+    h.transmitted();
+    h.feed(b"250 queued as Q1\r\n");
+    h.sent();
+    assert_eq!(*silent.0.lock().unwrap(), 0);
+}

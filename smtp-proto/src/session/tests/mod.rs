@@ -1,0 +1,239 @@
+//! Transcript tests of the engine: each test reads like the session it checks.
+//!
+//! `S:` lines are fed to the engine (consecutive ones in one read), `C:` lines must be exactly
+//! what the engine has queued at that point (consecutive ones form one pipelined flight). Every
+//! script also runs fed one byte at a time, and must give the same bytes and events.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::audit::AuditSink;
+use crate::command::BodyType;
+use crate::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
+use crate::error::ProtocolError;
+use crate::error::{ArgumentError, AuthError, Field, InvalidInputError};
+use crate::sasl::AuthInput;
+
+mod auth;
+mod chaining;
+mod handshake;
+mod hostile;
+mod lifecycle;
+mod scram;
+mod secure_defaults;
+mod transaction;
+
+/// One side's lines of a transcript.
+enum Step {
+    Server(String),
+    Client(String),
+}
+
+fn parse_script(script: &str) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    for raw in script.lines() {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        // "C:" alone is an empty line (editors strip the trailing space).
+        let padded;
+        let line = if trimmed == "C:" || trimmed == "S:" {
+            padded = format!("{trimmed} ");
+            padded.as_str()
+        } else {
+            raw.trim_start()
+        };
+        let (side, text) = line.split_at(3.min(line.len()));
+        let text = format!("{text}\r\n");
+        match (side, steps.last_mut()) {
+            ("S: ", Some(Step::Server(buf))) => buf.push_str(&text),
+            ("S: ", _) => steps.push(Step::Server(text)),
+            ("C: ", Some(Step::Client(buf))) => buf.push_str(&text),
+            ("C: ", _) => steps.push(Step::Client(text)),
+            _ => panic!("transcript line must start with 'S: ' or 'C: ': {raw:?}"),
+        }
+    }
+    steps
+}
+
+/// A session under test plus everything it emitted.
+struct Harness {
+    session: Session,
+    events: Vec<Event>,
+    byte_at_a_time: bool,
+}
+
+/// The configuration of most transcripts: AUTH is allowed without TLS, which the default
+/// refuses (see `plaintext_auth_is_refused_by_default`).
+fn config() -> SessionConfig {
+    SessionConfig {
+        plaintext_auth: PlaintextAuth::Allow,
+        ..SessionConfig::default()
+    }
+}
+
+impl Harness {
+    fn new(config: SessionConfig) -> Harness {
+        Harness {
+            session: Session::new(Domain::new("client.example").unwrap(), config),
+            events: Vec::new(),
+            byte_at_a_time: false,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.byte_at_a_time {
+            for b in bytes {
+                self.session.feed(core::slice::from_ref(b));
+            }
+        } else {
+            self.session.feed(bytes);
+        }
+        self.drain_events();
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.session.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn transmitted(&mut self) -> String {
+        let mut out = Vec::new();
+        while let Some(b) = self.session.poll_transmit() {
+            out.extend_from_slice(&b);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Run a transcript: feed `S:` lines, check `C:` lines, and check nothing else was sent.
+    fn run(&mut self, script: &str) {
+        for step in parse_script(script) {
+            match step {
+                Step::Server(text) => {
+                    let sent = self.transmitted();
+                    assert_eq!(sent, "", "client sent bytes the transcript does not show");
+                    self.feed(text.as_bytes());
+                }
+                Step::Client(text) => {
+                    self.drain_events();
+                    assert_eq!(
+                        self.transmitted(),
+                        text,
+                        "client bytes differ from transcript"
+                    );
+                }
+            }
+        }
+        self.drain_events();
+        assert_eq!(self.transmitted(), "", "unexpected trailing client bytes");
+    }
+
+    fn take_events(&mut self) -> Vec<Event> {
+        self.drain_events();
+        core::mem::take(&mut self.events)
+    }
+
+    /// The last event, which must be a failure; returns its error.
+    fn failure(&mut self) -> SmtpError {
+        match self.take_events().pop() {
+            Some(Event::Failed(e)) => e,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    fn sent(&mut self) -> SendOutcome {
+        match self.take_events().pop() {
+            Some(Event::Sent(o)) => o,
+            other => panic!("expected Sent, got {other:?}"),
+        }
+    }
+
+    fn mail(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<(), SmtpError> {
+        self.mail_with(from, to, body, &MessageOptions::default())
+    }
+
+    fn mail_with(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &[u8],
+        opts: &MessageOptions,
+    ) -> Result<(), SmtpError> {
+        let env = Envelope::new(from, to)?;
+        let info = BodyInfo::Known {
+            size: crate::body::normalized_len(body),
+            eight_bit: !body.is_ascii(),
+        };
+        self.session.start_mail(env, info, opts)
+    }
+
+    /// Supply the body when the engine asks for it.
+    fn body(&mut self, body: &[u8]) {
+        assert!(
+            self.take_events().contains(&Event::BodyWanted),
+            "engine did not ask for the body"
+        );
+        self.session.send_body(body).unwrap();
+        self.session.finish_body().unwrap();
+    }
+}
+
+/// Run `f` twice: reads whole, and reads one byte at a time. Both must pass.
+fn both_ways(config: fn() -> SessionConfig, f: impl Fn(&mut Harness)) {
+    for byte_at_a_time in [false, true] {
+        let mut h = Harness::new(config());
+        h.byte_at_a_time = byte_at_a_time;
+        f(&mut h);
+    }
+}
+
+const EHLO_FULL: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example hello
+    S: 250-PIPELINING
+    S: 250-SIZE 1000
+    S: 250-8BITMIME
+    S: 250-SMTPUTF8
+    S: 250-DSN
+    S: 250-ENHANCEDSTATUSCODES
+    S: 250-STARTTLS
+    S: 250 AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER
+";
+
+const EHLO_LOCKSTEP: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example
+    S: 250 AUTH LOGIN
+";
+
+fn ready(h: &mut Harness, ehlo: &str) {
+    h.run(ehlo);
+    let events = h.take_events();
+    assert!(
+        matches!(events.as_slice(), [Event::Greeting(_), Event::Ready]),
+        "{events:?}"
+    );
+    assert_eq!(h.session.state(), SessionState::Authentication);
+}
+
+#[derive(Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl AuditSink for Recorder {
+    fn record(&self, event: &AuditEvent) {
+        self.0.lock().unwrap().push(format!("{event:?}"));
+    }
+}
+
+impl crate::transcript::TranscriptSink for Recorder {
+    fn client(&self, line: &str) {
+        self.0.lock().unwrap().push(format!("C: {line}"));
+    }
+    fn server(&self, reply: &Reply) {
+        self.0.lock().unwrap().push(format!("S: {reply}"));
+    }
+}

@@ -1,0 +1,722 @@
+//! The mail transaction: MAIL, RCPT and DATA / BDAT queued as pipelining allows, their replies,
+//! LMTP's reply per recipient, and batch chaining (the next message's envelope behind the
+//! previous end of data).
+
+use super::{
+    BodyInfo, Envelope, Event, InFlight, MessageOptions, Pending, Protocol, RecipientOutcome,
+    RecipientPolicy, SendOutcome, Session, Use, queue_id,
+};
+use crate::audit::AuditEvent;
+use crate::body::{DotStuffer, LineNormalizer};
+use crate::capabilities::Extension;
+use crate::command::{Address, BodyType, Command, MailParams, OriginalRecipient, RcptParams};
+use crate::error::{
+    ArgumentError, Field, InvalidInputError, PolicyError, ProtocolError, RecipientRefusal,
+    SmtpError,
+};
+use crate::reply::{Reply, ReplyCode};
+use crate::state::{SessionState, SmtpOp};
+
+/// Upper bound of a MAIL line without the sender: `MAIL FROM:<>`, SIZE, BODY, SMTPUTF8, RET,
+/// REQUIRETLS and an ENVID of 100 characters xtext-encoded (300 bytes), with CRLF.
+pub(super) const MAIL_LINE_OVERHEAD: usize = 400;
+
+/// Upper bound of a RCPT line without the address: `RCPT TO:<>`, the longest NOTIFY and CRLF.
+pub(super) const RCPT_LINE_OVERHEAD: usize = 48;
+
+/// The most body bytes a transaction may send, and who set that bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BodyLimit {
+    pub(super) bytes: u64,
+    pub(super) source: LimitSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LimitSource {
+    /// The size the caller declared (in memory: computed; streamed: the hint).
+    Declared,
+    /// [`Policy::max_message_size`](crate::policy::Policy::max_message_size).
+    Policy,
+    /// The server's `SIZE` limit.
+    Server,
+}
+
+impl BodyLimit {
+    /// The error for a body that went past this bound after `sent` bytes.
+    pub(super) fn exceeded(self, sent: u64) -> SmtpError {
+        match self.source {
+            LimitSource::Declared => InvalidInputError::BodyLongerThanDeclared {
+                declared: self.bytes,
+            }
+            .into(),
+            LimitSource::Policy => PolicyError::new(format!(
+                "message too large (more than {} bytes)",
+                self.bytes
+            ))
+            .into(),
+            LimitSource::Server => ProtocolError::MessageTooLarge {
+                size: sent,
+                limit: self.bytes,
+            }
+            .into(),
+        }
+    }
+}
+
+/// How body bytes are put on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyEncoding {
+    /// Bare CR and LF become CRLF, and a final CRLF is added when missing.
+    Lines,
+    /// `BODY=BINARYMIME` over BDAT: byte for byte (RFC 3030 section 3).
+    Binary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyMode {
+    /// DATA with dot-stuffing.
+    Data,
+    /// One `BDAT size LAST` whose size is known up front.
+    BdatWhole { size: u64 },
+    /// One `BDAT n` per chunk, then `BDAT m LAST`.
+    BdatChunked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// MAIL / RCPT / DATA being queued or answered.
+    Envelope,
+    /// Waiting for body bytes from the caller.
+    Body,
+    /// The body is complete; waiting for the final reply(ies).
+    Finishing,
+}
+
+#[derive(Debug)]
+pub(super) struct Transaction {
+    pub(super) envelope: Envelope,
+    pub(super) mail_params: MailParams,
+    pub(super) rcpt_params: RcptParams,
+    pub(super) mode: BodyMode,
+    pub(super) size: Option<u64>,
+    pub(super) policy: RecipientPolicy,
+    pub(super) phase: Phase,
+    pub(super) rset_queued: bool,
+    pub(super) mail_queued: bool,
+    pub(super) mail_accepted: bool,
+    pub(super) next_rcpt: usize,
+    pub(super) rcpt_replies: Vec<Option<Reply>>,
+    /// `ORCPT=` per recipient (empty for none); each is moved into the RCPT line that uses it.
+    pub(super) original_recipients: Vec<Option<OriginalRecipient>>,
+    pub(super) rcpt_outstanding: usize,
+    pub(super) accepted: usize,
+    pub(super) refused: usize,
+    pub(super) data_queued: bool,
+    pub(super) bdat_header_written: bool,
+    pub(super) bdat_outstanding: usize,
+    pub(super) body_written: u64,
+    /// The most body bytes this transaction may send.
+    pub(super) limit: Option<BodyLimit>,
+    /// How the body is encoded.
+    pub(super) encoding: BodyEncoding,
+    /// Set when the body ended with the final dot / `BDAT LAST` (the server closed the
+    /// transaction, successfully or not).
+    pub(super) ended: bool,
+    /// LMTP: per-recipient replies still expected after the body.
+    pub(super) lmtp_expected: usize,
+    pub(super) lmtp_replies: Vec<Reply>,
+    pub(super) final_reply: Option<Reply>,
+    pub(super) failure: Option<SmtpError>,
+    /// Replies still owed to this transaction (its entries in the pending queue).
+    pub(super) owed: usize,
+    /// The final dot or `BDAT ... LAST` is queued: the server will close the transaction.
+    pub(super) final_queued: bool,
+}
+
+impl Session {
+    /// Start a message: checks (policy, SIZE, SMTPUTF8, DSN, REQUIRETLS) run first and queue
+    /// nothing on failure; then MAIL, RCPT and DATA / BDAT are queued as pipelining allows.
+    /// The body is asked for with [`Event::BodyWanted`]; the result is [`Event::Sent`] or
+    /// [`Event::Failed`].
+    pub fn start_mail(
+        &mut self,
+        envelope: Envelope,
+        body: BodyInfo,
+        options: &MessageOptions,
+    ) -> Result<(), SmtpError> {
+        self.check_open(SmtpOp::MailFrom)?;
+        let chain = self.can_chain();
+        if !chain
+            && (!matches!(
+                self.state,
+                SessionState::Authentication | SessionState::Ready
+            ) || !self.pending.is_empty())
+        {
+            return Err(self.wrong_state(SmtpOp::MailFrom));
+        }
+        let known_size = match body {
+            BodyInfo::Known { size, .. } => Some(size),
+            BodyInfo::Streamed { size_hint } => size_hint,
+        };
+        // Local policy first: nothing about this message reaches the server if it refuses.
+        let policy = &self.config.policy;
+        if let Err(e) = policy
+            .check_sender(&envelope.from)
+            .and_then(|_| policy.check_recipients(&envelope.to))
+            .and_then(|_| policy.check_message_size(known_size))
+        {
+            self.config.audit.record(&AuditEvent::PolicyRefused {
+                reason: e.reason.clone(),
+            });
+            return Err(e.into());
+        }
+        let caps = &self.caps;
+        // SMTPUTF8 (RFC 6531).
+        let needs_utf8 =
+            envelope.from.needs_smtputf8() || envelope.to.iter().any(Address::needs_smtputf8);
+        if needs_utf8 && !caps.has(Extension::SmtpUtf8) {
+            let field = if envelope.from.needs_smtputf8() {
+                Field::ReversePath
+            } else {
+                Field::ForwardPath
+            };
+            return Err(InvalidInputError::argument(field, ArgumentError::NeedsSmtpUtf8).into());
+        }
+        // SIZE (RFC 1870): refuse before anything is sent.
+        if let (Some(size), Some(limit)) = (known_size, caps.size_limit()) {
+            if size > limit {
+                return Err(ProtocolError::MessageTooLarge { size, limit }.into());
+            }
+        }
+        // DSN (RFC 3461): never silently dropped.
+        let wants_dsn = options.dsn_return.is_some()
+            || options.envelope_id.is_some()
+            || options.notify.is_some()
+            || !options.original_recipients.is_empty();
+        if !options.original_recipients.is_empty()
+            && options.original_recipients.len() != envelope.to.len()
+        {
+            return Err(InvalidInputError::argument(
+                Field::OriginalRecipient,
+                ArgumentError::Syntax("give one original recipient per recipient, or none"),
+            )
+            .into());
+        }
+        if wants_dsn && !caps.has(Extension::Dsn) {
+            return Err(ProtocolError::ExtensionUnavailable { name: "DSN" }.into());
+        }
+        // REQUIRETLS (RFC 8689): only on TLS, only when offered.
+        if options.require_tls && (!self.tls || !caps.has(Extension::RequireTls)) {
+            return Err(ProtocolError::ExtensionUnavailable { name: "REQUIRETLS" }.into());
+        }
+        let chunking = self.config.chunking == Use::WhenOffered && caps.has(Extension::Chunking);
+        let body_type = options.body_type.or(match body {
+            BodyInfo::Known {
+                eight_bit: true, ..
+            } if caps.has(Extension::EightBitMime) => Some(BodyType::EightBitMime),
+            BodyInfo::Streamed { .. } if caps.has(Extension::EightBitMime) => {
+                Some(BodyType::EightBitMime)
+            }
+            _ => None,
+        });
+        if body_type == Some(BodyType::BinaryMime) && !(chunking && caps.has(Extension::BinaryMime))
+        {
+            return Err(ProtocolError::ExtensionUnavailable { name: "BINARYMIME" }.into());
+        }
+        let mode = match (chunking, body) {
+            (false, _) => BodyMode::Data,
+            (true, BodyInfo::Known { size, .. }) => BodyMode::BdatWhole { size },
+            (true, BodyInfo::Streamed { .. }) => BodyMode::BdatChunked,
+        };
+        let mail_params = MailParams {
+            size: if caps.has(Extension::Size) {
+                known_size
+            } else {
+                None
+            },
+            body: body_type,
+            smtputf8: needs_utf8,
+            ret: options.dsn_return,
+            envid: options.envelope_id.clone(),
+            requiretls: options.require_tls,
+        };
+        let rcpt_params = RcptParams {
+            notify: options.notify,
+            orcpt: None,
+        };
+        let original_recipients = options
+            .original_recipients
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect();
+        let encoding = if body_type == Some(BodyType::BinaryMime) {
+            BodyEncoding::Binary
+        } else {
+            BodyEncoding::Lines
+        };
+        // What is sent is counted against the tightest known bound, so a stream cannot send
+        // more than it declared, nor more than the policy or the server allow.
+        let limit = [
+            known_size.map(|bytes| BodyLimit {
+                bytes,
+                source: LimitSource::Declared,
+            }),
+            self.config
+                .policy
+                .max_message_size()
+                .map(|bytes| BodyLimit {
+                    bytes,
+                    source: LimitSource::Policy,
+                }),
+            caps.size_limit().map(|bytes| BodyLimit {
+                bytes,
+                source: LimitSource::Server,
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|l| l.bytes);
+        let n = envelope.to.len();
+        if chain {
+            // RFC 2920 section 3.1: MAIL may follow the end of the previous message's data in
+            // the same group. That transaction's last replies are matched before ours.
+            if let Some(previous) = self.txn.take() {
+                self.finishing.push_back(previous);
+            }
+        }
+        self.txn = Some(Transaction {
+            envelope,
+            mail_params,
+            rcpt_params,
+            mode,
+            size: known_size,
+            policy: options
+                .recipient_policy
+                .unwrap_or(self.config.recipient_policy),
+            phase: Phase::Envelope,
+            rset_queued: false,
+            mail_queued: false,
+            mail_accepted: false,
+            next_rcpt: 0,
+            rcpt_replies: vec![None; n],
+            original_recipients,
+            rcpt_outstanding: 0,
+            accepted: 0,
+            refused: 0,
+            data_queued: false,
+            bdat_header_written: false,
+            bdat_outstanding: 0,
+            body_written: 0,
+            limit,
+            encoding,
+            ended: false,
+            lmtp_expected: 0,
+            lmtp_replies: Vec::new(),
+            final_reply: None,
+            failure: None,
+            owed: 0,
+            final_queued: false,
+        });
+        self.stuffer = DotStuffer::new();
+        self.normalizer = LineNormalizer::new();
+        self.scratch.clear();
+        self.state = SessionState::Transaction;
+        self.pump();
+        Ok(())
+    }
+
+    /// May the next transaction start before the current one's final reply (batch chaining)?
+    /// Only with PIPELINING, once the current body is complete and its end (dot or `BDAT LAST`)
+    /// is queued so the server will close that transaction whatever it answers, and while fewer
+    /// than [`SessionConfig::max_chained`] earlier transactions are still owed replies.
+    pub(super) fn can_chain(&self) -> bool {
+        self.pipelining()
+            && !self.needs_rset
+            && self.finishing.len() < self.config.max_chained
+            && self.txn.as_ref().is_some_and(|t| {
+                t.phase == Phase::Finishing && t.final_queued && t.failure.is_none() && t.owed > 0
+            })
+    }
+
+    /// True when [`start_mail`](Self::start_mail) would be accepted now as far as the session's
+    /// state goes: the session is idle, or the current message's body is complete and the next
+    /// one may be chained behind it.
+    pub fn ready_for_mail(&self) -> bool {
+        self.fatal.is_none()
+            && (self.can_chain()
+                || (matches!(
+                    self.state,
+                    SessionState::Authentication | SessionState::Ready
+                ) && self.pending.is_empty()))
+    }
+
+    /// Queue whatever the transaction may send now.
+    pub(super) fn pump(&mut self) {
+        let pipelining = self.pipelining();
+        loop {
+            let Some(txn) = self.txn.as_ref() else { return };
+            if txn.failure.is_some() || txn.phase != Phase::Envelope {
+                return;
+            }
+            if self.needs_rset && !txn.rset_queued {
+                if !self.can_send(6) {
+                    return;
+                }
+                if let Some(t) = self.txn.as_mut() {
+                    t.rset_queued = true;
+                }
+                self.queue(Command::Rset, Pending::Rset { lazy: true });
+                continue;
+            }
+            if !txn.mail_queued {
+                // Worst case length of a MAIL line is bounded by the address and params; the
+                // first command of a flight always goes.
+                // (ENVID alone is up to 300 bytes once xtext-encoded.)
+                if !self.can_send(MAIL_LINE_OVERHEAD + txn.envelope.sender_len()) {
+                    return;
+                }
+                let txn = self.txn.as_mut().expect("transaction present");
+                txn.mail_queued = true;
+                let before = self.out.len();
+                Command::MailFrom(&txn.envelope.from, &txn.mail_params).write_to(&mut self.out);
+                let n = self.out.len() - before;
+                self.log_written(before);
+                self.push_pending(Pending::Mail, n);
+                continue;
+            }
+            if txn.next_rcpt < txn.envelope.to.len() {
+                // ` ORCPT=rfc822;` plus the address, each byte at most 3 once xtext-encoded.
+                let orcpt_len = txn
+                    .original_recipients
+                    .get(txn.next_rcpt)
+                    .and_then(Option::as_ref)
+                    .map_or(0, |o| 14 + 3 * o.as_str().len());
+                let len =
+                    RCPT_LINE_OVERHEAD + txn.envelope.to[txn.next_rcpt].as_str().len() + orcpt_len;
+                if !self.can_send(len) {
+                    return;
+                }
+                let txn = self.txn.as_mut().expect("transaction present");
+                let i = txn.next_rcpt;
+                txn.next_rcpt += 1;
+                txn.rcpt_outstanding += 1;
+                txn.rcpt_params.orcpt = txn.original_recipients.get_mut(i).and_then(Option::take);
+                let before = self.out.len();
+                Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).write_to(&mut self.out);
+                let n = self.out.len() - before;
+                self.log_written(before);
+                self.push_pending(Pending::Rcpt(i), n);
+                continue;
+            }
+            if txn.data_queued {
+                return;
+            }
+            let all_answered = txn.rcpt_outstanding == 0 && txn.mail_accepted;
+            if all_answered {
+                let refused_ok = txn.policy == RecipientPolicy::AcceptPartial || txn.refused == 0;
+                if txn.accepted == 0 || !refused_ok {
+                    let err = self.recipients_refused();
+                    let txn = self.txn.as_mut().expect("transaction present");
+                    txn.failure = Some(err);
+                    self.maybe_complete_txn();
+                    return;
+                }
+            } else {
+                let may_pipeline_data = pipelining
+                    && (txn.policy == RecipientPolicy::AcceptPartial || txn.envelope.to.len() == 1);
+                if !may_pipeline_data || !self.can_send(6) {
+                    return;
+                }
+            }
+            let txn = self.txn.as_mut().expect("transaction present");
+            txn.data_queued = true;
+            match txn.mode {
+                BodyMode::Data => {
+                    self.queue(Command::Data, Pending::Data);
+                }
+                BodyMode::BdatWhole { .. } | BodyMode::BdatChunked => {
+                    txn.phase = Phase::Body;
+                    self.state = SessionState::Data;
+                    self.events.push_back(Event::BodyWanted);
+                }
+            }
+            return;
+        }
+    }
+
+    pub(super) fn recipients_refused(&self) -> SmtpError {
+        let txn = self.txn.as_ref().expect("transaction present");
+        let refused = txn
+            .rcpt_replies
+            .iter()
+            .enumerate()
+            .filter_map(|(index, r)| {
+                r.as_ref()
+                    .filter(|r| !r.code().is_positive())
+                    .map(|reply| RecipientRefusal {
+                        index,
+                        recipient: txn.envelope.to[index].as_str().to_owned(),
+                        reply: reply.clone(),
+                    })
+            })
+            .collect();
+        ProtocolError::RecipientsRefused {
+            refused,
+            accepted: txn.accepted,
+        }
+        .into()
+    }
+
+    pub(super) fn on_data_reply(&mut self, reply: Reply) {
+        let Some(txn) = self.txn.as_mut() else {
+            return;
+        };
+        if reply.code() == ReplyCode::START_DATA {
+            let refused_ok = txn.policy == RecipientPolicy::AcceptPartial || txn.refused == 0;
+            if txn.failure.is_some() || txn.accepted == 0 || !refused_ok {
+                // The server wants data we must not send (a refused MAIL or recipients): end the
+                // data at once with a lone dot, and report the failure after its reply.
+                if txn.failure.is_none() {
+                    let err = self.recipients_refused();
+                    if let Some(t) = self.txn.as_mut() {
+                        t.failure = Some(err);
+                    }
+                }
+                if let Some(t) = self.txn.as_mut() {
+                    t.phase = Phase::Finishing;
+                }
+                self.out.extend_from_slice(b".\r\n");
+                self.push_pending(Pending::DataEnd, 0);
+            } else {
+                txn.phase = Phase::Body;
+                self.state = SessionState::Data;
+                self.events.push_back(Event::BodyWanted);
+            }
+        } else {
+            if txn.failure.is_none() {
+                let err = if txn.accepted == 0 && txn.mail_accepted && txn.rcpt_outstanding == 0 {
+                    self.recipients_refused()
+                } else {
+                    ProtocolError::UnexpectedCode {
+                        during: SmtpOp::Data,
+                        reply,
+                    }
+                    .into()
+                };
+                if let Some(t) = self.txn.as_mut() {
+                    t.failure = Some(err);
+                }
+            }
+            self.maybe_complete_txn();
+        }
+    }
+
+    pub(super) fn on_final_reply(&mut self, reply: Reply) {
+        let lmtp = self.config.protocol == Protocol::Lmtp;
+        let Some(txn) = self.txn.as_mut() else {
+            return;
+        };
+        txn.ended = true;
+        if txn.failure.is_some() {
+            // The reply to a lone dot after refused recipients, or to a body sent anyway.
+            self.maybe_complete_txn();
+            return;
+        }
+        if lmtp && txn.accepted > 0 {
+            // RFC 2033: one reply per accepted recipient, in RCPT order.
+            if txn.lmtp_expected == 0 && txn.lmtp_replies.is_empty() {
+                txn.lmtp_expected = txn.accepted;
+            }
+            txn.lmtp_replies.push(reply);
+            txn.lmtp_expected -= 1;
+            if txn.lmtp_expected > 0 {
+                txn.owed += 1;
+                self.pending.push_front(InFlight {
+                    what: Pending::DataEnd,
+                    bytes: 0,
+                });
+                return;
+            }
+            self.finish_lmtp();
+            return;
+        }
+        if reply.code().is_positive() && txn.accepted > 0 {
+            txn.final_reply = Some(reply);
+        } else if txn.accepted == 0 {
+            let err = self.recipients_refused();
+            if let Some(t) = self.txn.as_mut() {
+                t.failure = Some(err);
+            }
+        } else {
+            txn.failure = Some(
+                ProtocolError::UnexpectedCode {
+                    during: SmtpOp::DataEnd,
+                    reply,
+                }
+                .into(),
+            );
+        }
+        self.maybe_complete_txn();
+    }
+
+    pub(super) fn finish_lmtp(&mut self) {
+        let Some(txn) = self.txn.as_mut() else { return };
+        let replies = core::mem::take(&mut txn.lmtp_replies);
+        let mut it = replies.into_iter();
+        let mut first_ok = None;
+        let mut delivered = 0;
+        for slot in txn.rcpt_replies.iter_mut() {
+            if slot.as_ref().is_some_and(|r| r.code().is_positive()) {
+                if let Some(r) = it.next() {
+                    if r.code().is_positive() {
+                        delivered += 1;
+                        first_ok.get_or_insert_with(|| r.clone());
+                    }
+                    *slot = Some(r);
+                }
+            }
+        }
+        txn.accepted = delivered;
+        txn.refused = txn.rcpt_replies.len() - delivered;
+        let refused_ok = txn.policy == RecipientPolicy::AcceptPartial || txn.refused == 0;
+        match first_ok {
+            Some(reply) if refused_ok => txn.final_reply = Some(reply),
+            _ => {
+                let err = self.recipients_refused();
+                if let Some(t) = self.txn.as_mut() {
+                    t.failure = Some(err);
+                }
+            }
+        }
+        self.maybe_complete_txn();
+    }
+
+    pub(super) fn txn_fail(&mut self, during: SmtpOp, reply: Reply) {
+        if let Some(t) = self.txn.as_mut() {
+            if t.failure.is_none() {
+                t.failure = Some(ProtocolError::UnexpectedCode { during, reply }.into());
+            }
+        }
+    }
+
+    pub(super) fn after_txn_reply(&mut self) {
+        self.pump();
+        self.maybe_complete_txn();
+    }
+
+    /// Emit the transaction's result once every reply it is owed has arrived.
+    pub(super) fn maybe_complete_txn(&mut self) {
+        if self.state == SessionState::Closed {
+            return;
+        }
+        let done = match &self.txn {
+            Some(t) if t.owed > 0 => false,
+            Some(t) => {
+                (t.failure.is_some() && t.phase != Phase::Body)
+                    || (t.failure.is_some() && !self.wants_body())
+                    || t.final_reply.is_some()
+            }
+            None => false,
+        };
+        if !done {
+            return;
+        }
+        let txn = self.txn.take().expect("transaction present");
+        self.state = SessionState::Ready;
+        match txn.failure {
+            Some(err) => {
+                // A transaction the server still holds open must be reset before the next MAIL.
+                self.needs_rset = txn.mail_accepted && !txn.ended;
+                let (during, code) = match &err {
+                    SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
+                        (*during, Some(reply.code()))
+                    }
+                    _ => (SmtpOp::RcptTo, None),
+                };
+                self.config
+                    .audit
+                    .record(&AuditEvent::MessageRefused { during, code });
+                self.events.push_back(Event::Failed(err));
+            }
+            None => {
+                let reply = txn.final_reply.expect("final reply present");
+                let queue_id = queue_id(&reply);
+                let size = txn.size.unwrap_or(txn.body_written);
+                let recipients: Vec<RecipientOutcome> = txn
+                    .envelope
+                    .to
+                    .into_iter()
+                    .zip(txn.rcpt_replies)
+                    .map(|(addr, reply)| RecipientOutcome {
+                        recipient: addr.as_str().to_owned(),
+                        reply: reply.unwrap_or_else(|| Reply::new(ReplyCode::OK, None, "")),
+                    })
+                    .collect();
+                self.config.audit.record(&AuditEvent::MessageSent {
+                    recipients: txn.accepted,
+                    refused: txn.refused,
+                    size,
+                    queue_id: queue_id.clone(),
+                });
+                self.events.push_back(Event::Sent(SendOutcome {
+                    recipients,
+                    reply,
+                    queue_id,
+                    size,
+                }));
+            }
+        }
+    }
+
+    /// A reply to one of the transaction's commands (`what.is_txn()`).
+    pub(super) fn on_txn_reply(&mut self, what: Pending, reply: Reply) {
+        let code = reply.code();
+        match what {
+            Pending::Rset { lazy: true } => {
+                if code.is_positive() {
+                    self.needs_rset = false;
+                } else {
+                    self.txn_fail(SmtpOp::Rset, reply);
+                }
+                self.after_txn_reply();
+            }
+            Pending::Mail => {
+                if code.is_positive() {
+                    if let Some(t) = self.txn.as_mut() {
+                        t.mail_accepted = true;
+                    }
+                } else {
+                    self.txn_fail(SmtpOp::MailFrom, reply);
+                }
+                self.after_txn_reply();
+            }
+            Pending::Rcpt(i) => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.rcpt_outstanding = t.rcpt_outstanding.saturating_sub(1);
+                    if code.is_positive() {
+                        t.accepted += 1;
+                    } else {
+                        t.refused += 1;
+                    }
+                    if let Some(slot) = t.rcpt_replies.get_mut(i) {
+                        *slot = Some(reply);
+                    }
+                }
+                self.after_txn_reply();
+            }
+            Pending::Data => self.on_data_reply(reply),
+            Pending::DataEnd | Pending::Bdat { last: true } => self.on_final_reply(reply),
+            Pending::Bdat { last: false } => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.bdat_outstanding = t.bdat_outstanding.saturating_sub(1);
+                }
+                if !code.is_positive() {
+                    self.txn_fail(SmtpOp::Bdat, reply);
+                }
+                self.after_txn_reply();
+            }
+            _ => {}
+        }
+    }
+}
