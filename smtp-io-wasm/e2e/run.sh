@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of smtp-io-wasm: build the example Worker, run it in workerd (through
-# Miniflare's API) and send mail through a loopback SMTP server (plain, STARTTLS, implicit TLS,
-# AUTH, refused recipient, dropped connection, timeout, port 25, bad certificate).
+# Miniflare's API) with its settings bound as vars and secrets, and send mail through a loopback
+# SMTP server: bearer token (401 without it, no connection made), 405, plaintext refused,
+# STARTTLS and implicit TLS delivery with AUTH, body cap (413), refused recipients, dropped
+# connection, timeout, port 25, bad certificate. The Worker's request logic is unit-tested on the
+# host first (cargo test).
 #
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-unknown-unknown; wasm-bindgen-cli at the exact version of the
@@ -65,17 +68,15 @@ else
   (cd "$E2E" && npm ci --no-audit --no-fund)
 fi
 
-step "build the example Worker (release, opt-level s, LTO, 1 codegen unit)"
-CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --lib --locked \
-  --target wasm32-unknown-unknown --manifest-path "$EXAMPLE/Cargo.toml"
-RAW_WASM="$TARGET_DIR/wasm32-unknown-unknown/release/smtp_worker_example.wasm"
+step "unit tests of the Worker's request logic (host)"
+CARGO_TARGET_DIR="$TARGET_DIR" cargo test --locked --manifest-path "$EXAMPLE/Cargo.toml" \
+  || die "the Worker's unit tests failed"
+
+step "build the example Worker (examples/worker/build.sh: release, opt-level s, LTO, 1 codegen unit)"
 rm -rf "$WORK"
 mkdir -p "$WORK/worker"
-wasm-bindgen --target module --out-dir "$WORK/worker/build" --out-name index "$RAW_WASM"
-# workerd takes a default import of a compiled wasm module, not the source-phase import.
-sed -i 's/^import source wasmModule from /import wasmModule from /' "$WORK/worker/build/index.js"
-grep -q '^import wasmModule from ' "$WORK/worker/build/index.js" \
-  || die "unexpected wasm-bindgen output: no wasm module import to rewrite in index.js"
+CARGO_TARGET_DIR="$TARGET_DIR" "$EXAMPLE/build.sh" "$WORK/worker/build" \
+  || die "the Worker did not build"
 cp "$EXAMPLE/entry.mjs" "$WORK/worker/entry.mjs"
 WASM="$WORK/worker/build/index_bg.wasm"
 printf 'Worker .wasm: %s bytes raw, %s bytes gzip -9\n' "$(wc -c <"$WASM")" "$(gzip -9c "$WASM" | wc -c)"

@@ -5,13 +5,15 @@
 //   starttls    STARTTLS offered; AUTH PLAIN LOGIN offered (and required) only after it
 //   implicit    TLS from the first byte; only AUTH LOGIN offered (so LOGIN is exercised)
 //   inject      like starttls, but sends an extra reply in the same write as its STARTTLS 220
-//   disconnect  drops the connection (no reply) when it reads MAIL FROM
+//   disconnect  STARTTLS offered, no AUTH; drops the connection (no reply) when it reads MAIL FROM
 //   silent      accepts connections and never says anything (for timeouts)
 //
 // Every listener offers PIPELINING, 8BITMIME, SIZE and ENHANCEDSTATUSCODES, refuses a recipient
-// whose local part starts with "reject" (550 5.1.1), and records each message it accepts with
-// the envelope and the exact data bytes after dot-unstuffing (the final CRLF before the dot is
-// part of the message).
+// whose local part starts with "reject" (550 5.1.1), refuses one starting with "ctl" with a
+// reply whose text holds control characters (ESC, BEL, DEL, a C1 control and a bidi override),
+// and records each message it accepts with the envelope and the exact data bytes after
+// dot-unstuffing (the final CRLF before the dot is part of the message). `connections` counts
+// the TCP connections each listener accepted (to prove that a refused request opened none).
 
 import net from "node:net";
 import tls from "node:tls";
@@ -21,6 +23,7 @@ const CRLF = "\r\n";
 export async function startSmtpServers({ key, cert, user, pass }) {
   const messages = [];
   const events = [];
+  const connections = { plain: 0, starttls: 0, implicit: 0, inject: 0, disconnect: 0, silent: 0 };
   const secureContext = tls.createSecureContext({ key, cert });
   const sockets = new Set();
   let queueCounter = 0;
@@ -198,6 +201,8 @@ export async function startSmtpServers({ key, cert, user, pass }) {
           if (!m) return say("501 5.5.4 Syntax: RCPT TO:<address>"), true;
           if (m[1].toLowerCase().startsWith("reject")) {
             say(`550 5.1.1 <${m[1]}>: Recipient address rejected: User unknown`);
+          } else if (m[1].toLowerCase().startsWith("ctl")) {
+            say(`550 5.1.1 <${m[1]}>: \x1b[2J\x1b[31mred\x07 del\x7f c1\u0085 \u202eevil`);
           } else {
             txn.to.push(m[1]);
             say("250 2.1.5 Ok");
@@ -266,9 +271,11 @@ export async function startSmtpServers({ key, cert, user, pass }) {
       session(s, { name: "implicit", auth: true, implicit: true, loginOnly: true }),
     ),
     inject: net.createServer((s) => session(s, { name: "inject", auth: true, starttls: true, inject: true })),
-    disconnect: net.createServer((s) => session(s, { name: "disconnect", dropAtMail: true })),
+    disconnect: net.createServer((s) => session(s, { name: "disconnect", starttls: true, dropAtMail: true })),
     silent: net.createServer((s) => track(s)),
   };
+  // Every TCP connection, counted before any TLS handshake.
+  for (const [name, server] of Object.entries(servers)) server.on("connection", () => connections[name]++);
   servers.implicit.on("tlsClientError", (err) => events.push({ listener: "implicit", event: "tls-client-error", message: err.message }));
 
   const ports = {};
@@ -278,6 +285,7 @@ export async function startSmtpServers({ key, cert, user, pass }) {
     ports,
     messages,
     events,
+    connections,
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all(Object.values(servers).map((s) => new Promise((r) => s.close(() => r()))));

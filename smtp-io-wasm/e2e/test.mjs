@@ -1,11 +1,19 @@
 // End-to-end test: the example Worker (built by run.sh into WORK/worker) runs in workerd through
 // Miniflare's API and sends mail through the loopback SMTP servers of smtp-server.mjs.
 //
+// The Worker takes its SMTP server, TLS mode, credentials and token from its environment, so
+// each configuration under test is its own Worker (same script, different bindings: strings
+// become workerd `text` bindings, as wrangler secrets and string vars do; a number becomes a
+// `json` binding, as a wrangler `[vars]` number does).
+//
 // Usage: NODE_EXTRA_CA_CERTS=WORK/ca.pem node test.mjs WORK
 // (the CA must be set before Node starts: Miniflare reads it when it is imported).
 
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { Miniflare } from "miniflare";
 import { startSmtpServers } from "./smtp-server.mjs";
 
@@ -17,21 +25,60 @@ if (!work) {
 
 const USER = "worker@example.com";
 const PASS = "s3cret pass"; // a space, to check nothing trims it
+const TOKEN = `e2e-${randomBytes(24).toString("base64url")}`;
 const smtp = await startSmtpServers({
   key: readFileSync(path.join(work, "server.key")),
   cert: readFileSync(path.join(work, "server.pem")),
   user: USER,
   pass: PASS,
 });
+const P = smtp.ports;
+
+// A port that was just free: open and close a listener to find one.
+const closedPort = await new Promise((resolve) => {
+  const s = net.createServer();
+  s.listen(0, "127.0.0.1", () => {
+    const p = s.address().port;
+    s.close(() => resolve(p));
+  });
+});
+
+const secrets = { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_PASSWORD: PASS };
+// name -> bindings (the Worker's vars and secrets)
+const configs = {
+  starttls: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  // A number, as `SMTP_PORT = 465` in wrangler's [vars] gives.
+  implicit: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: P.implicit },
+  capped: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), MAX_BODY_BYTES: "4096" },
+  plaintext: { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "none", SMTP_PORT: String(P.plain) },
+  "no-token": { SMTP_USER: USER, SMTP_PASSWORD: PASS, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  disconnect: { API_TOKEN: TOKEN, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.disconnect) },
+  silent: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.silent), SMTP_TIMEOUT_MS: "1500" },
+  "wrong-password": { ...secrets, SMTP_PASSWORD: "wrong", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  port25: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: "25" },
+  "other-name-implicit": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_TIMEOUT_MS: "5000" },
+  "other-name-starttls": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_TIMEOUT_MS: "5000" },
+  inject: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.inject) },
+  refused: { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "starttls", SMTP_PORT: String(closedPort), SMTP_TIMEOUT_MS: "5000" },
+};
 
 const mf = new Miniflare({
-  modules: true,
-  scriptPath: path.join(work, "worker", "entry.mjs"),
-  modulesRules: [
-    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-    { type: "CompiledWasm", include: ["**/*.wasm"] },
-  ],
-  compatibilityDate: "2025-01-01",
+  workers: Object.entries(configs).map(([name, bindings]) => ({
+    name,
+    modules: true,
+    scriptPath: path.join(work, "worker", "entry.mjs"),
+    // Module names are relative to this root (the default, the current directory, fails when
+    // WORK lies outside it).
+    modulesRoot: path.join(work, "worker"),
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-01-01",
+    bindings,
+    // dispatchFetch("http://<name>.test/...") reaches this Worker (and keeps Content-Length).
+    routes: [`${name}.test/*`],
+  })),
 });
 
 let failures = 0;
@@ -42,27 +89,47 @@ function check(cond, what, detail) {
   if (!cond) throw new Error(`${what}${detail === undefined ? "" : `: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`}`);
 }
 
-async function send(job, { stream } = {}) {
-  let res;
-  if (stream) {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(job)) {
-      if (k === "body") continue;
-      if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
-      else if (v !== undefined) q.append(k, String(v));
-    }
-    res = await mf.dispatchFetch(`http://worker.test/send?${q}`, {
-      method: "POST",
-      headers: { "content-type": "message/rfc822" },
-      body: job.body,
-    });
-  } else {
-    res = await mf.dispatchFetch("http://worker.test/send", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(job),
-    });
+// Every string in a JSON value.
+function strings(v, out = []) {
+  if (typeof v === "string") out.push(v);
+  else if (Array.isArray(v)) v.forEach((x) => strings(x, out));
+  else if (v && typeof v === "object") Object.entries(v).forEach(([k, x]) => (out.push(k), strings(x, out)));
+  return out;
+}
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+// One request to a Worker. `body` a string (sent with Content-Length) or, with `chunked`, sent
+// as a stream without Content-Length; `from: null` / `token: null` leave them out. Checks what every answer must satisfy: JSON, no secret,
+// no control character.
+async function call(worker, { method = "POST", path: p = "/send", from = USER, to = ["friend@example.org"], query, token = TOKEN, auth, body, chunked = false } = {}) {
+  const q = new URLSearchParams();
+  if (query) for (const [k, v] of query) q.append(k, v);
+  else {
+    if (from !== null) q.append("from", from);
+    for (const t of to) q.append("to", t);
   }
+  const headers = { "content-type": "message/rfc822" };
+  if (auth !== undefined) headers.authorization = auth;
+  else if (token !== null) headers.authorization = `Bearer ${token}`;
+  const init = { method, headers };
+  if (body !== undefined && method !== "GET" && method !== "HEAD") {
+    if (chunked) {
+      const bytes = Buffer.from(body, "utf8");
+      init.body = new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 1000) controller.enqueue(new Uint8Array(bytes.subarray(i, i + 1000)));
+          controller.close();
+        },
+      });
+      init.duplex = "half";
+    } else {
+      // As curl does (Miniflare's dispatchFetch would otherwise send it chunked).
+      init.body = body;
+      headers["content-length"] = String(Buffer.byteLength(body));
+    }
+  }
+  const res = await mf.dispatchFetch(`http://${worker}.test${p}?${q}`, init);
   const text = await res.text();
   let json;
   try {
@@ -70,7 +137,11 @@ async function send(job, { stream } = {}) {
   } catch {
     throw new Error(`the Worker answered ${res.status} with non-JSON: ${text.slice(0, 500)}`);
   }
-  return { status: res.status, json };
+  check(!text.includes(PASS) && !text.includes(TOKEN), "the answer holds no password or token", text);
+  const bad = strings(json).find((s) => CONTROL.test(s));
+  check(bad === undefined, "no control or bidi character in the answer", bad);
+  check((res.headers.get("content-type") || "").startsWith("application/json"), "JSON content type", res.headers.get("content-type"));
+  return { status: res.status, json, headers: res.headers, text };
 }
 
 async function test(name, fn) {
@@ -97,74 +168,207 @@ function message(subject, extra = "") {
   );
 }
 
-function base(port, tls, extra = {}) {
-  return { host: tls === "none" ? "127.0.0.1" : "localhost", port, tls, user: USER, pass: PASS, from: USER, ...extra };
+// A message of exactly `size` bytes (ASCII, CRLF line endings).
+function messageOfSize(size) {
+  const head = `From: ${USER}\r\nTo: friend@example.org\r\nSubject: sized\r\n\r\n`;
+  const rest = size - head.length; // at least 100
+  const full = Math.floor(rest / 50) - 1;
+  const r = rest - 50 * full; // 50..99, split in two lines
+  const line = (n) => `${"y".repeat(n - 2)}\r\n`;
+  const m = head + line(50).repeat(full) + line(Math.floor(r / 2)) + line(r - Math.floor(r / 2));
+  if (m.length !== size || !m.endsWith("\r\n")) throw new Error(`messageOfSize(${size}) made ${m.length} bytes`);
+  return m;
 }
 
-function lastMessage() {
-  return smtp.messages[smtp.messages.length - 1];
+const totalConnections = () => Object.values(smtp.connections).reduce((a, b) => a + b, 0);
+
+// Runs `fn`, then checks that no listener saw a TCP connection meanwhile (after a short grace
+// period for a connection in flight) and nothing was delivered.
+async function expectNoSmtp(fn) {
+  const conns = totalConnections();
+  const msgs = smtp.messages.length;
+  const r = await fn();
+  await delay(150);
+  check(totalConnections() === conns, "no SMTP connection was made", smtp.connections);
+  check(smtp.messages.length === msgs, "nothing delivered");
+  return r;
 }
 
-async function expectDelivered(job, opts, { listener, tls, ehloCount }) {
+async function expectRefused(worker, opts, status, error) {
+  return expectNoSmtp(async () => {
+    const r = await call(worker, opts);
+    check(r.status === status && r.json.ok === false && r.json.error === error, `${status} ${error}`, { status: r.status, body: r.json });
+    return r;
+  });
+}
+
+async function expectDelivered(worker, opts, { listener, tls, ehloCount, authUser = USER }) {
   const before = smtp.messages.length;
-  const { status, json } = await send(job, opts);
-  check(status === 200 && json.ok, "the Worker reports success", json);
+  const { status, json } = await call(worker, opts);
+  check(status === 200 && json.ok, "the Worker reports success", { status, json });
   check(smtp.messages.length === before + 1, "the server recorded one message", smtp.messages.length - before);
-  const got = lastMessage();
+  const got = smtp.messages[smtp.messages.length - 1];
   check(got.listener === listener, "listener", got.listener);
   check(got.tls === tls, "TLS at MAIL FROM", got.tls);
-  check(got.authUser === USER, "authenticated user", got.authUser);
+  check(got.authUser === authUser, "authenticated user", got.authUser);
   if (ehloCount !== undefined) check(got.ehloCount === ehloCount, "EHLO count", got.ehloCount);
-  check(got.from === job.from, "MAIL FROM", got.from);
-  check(JSON.stringify(got.to) === JSON.stringify(job.to), "RCPT TO", got.to);
-  const sent = Buffer.from(job.body, "utf8");
+  const to = opts.to || ["friend@example.org"];
+  check(got.from === (opts.from || USER), "MAIL FROM", got.from);
+  check(JSON.stringify(got.to) === JSON.stringify(to), "RCPT TO", got.to);
+  const sent = Buffer.from(opts.body, "utf8");
   check(got.data.equals(sent), "received bytes equal the message sent", `${got.data.length} vs ${sent.length} bytes`);
   const o = json.outcome;
   check(o.queue_id === got.queueId, "queue id", o.queue_id);
   check(o.reply.code === 250 && o.reply.enhanced === "2.0.0", "final reply", o.reply);
-  // The size counts message bytes, never the dots added by stuffing (streamed or not).
+  // The size counts message bytes, never the dots added by stuffing.
   check(o.size === sent.length, "size", `${o.size}, expected ${sent.length}`);
-  check(o.recipients.length === job.to.length && o.recipients.every((r) => r.accepted && r.code === 250), "recipients", o.recipients);
+  check(o.recipients.length === to.length && o.recipients.every((r) => r.accepted && r.code === 250), "recipients", o.recipients);
   return got;
 }
 
-async function expectError(job, want, opts) {
-  const { status, json } = await send(job, opts);
-  check(status === 502 && json.ok === false && json.error, "the Worker reports an SMTP error", json);
-  const e = json.error;
+async function expectError(worker, opts, status, want) {
+  const { status: got, json } = await call(worker, opts);
+  check(got === status && json.ok === false, `HTTP ${status} with ok: false`, { status: got, json });
   for (const [k, v] of Object.entries(want)) {
-    check(JSON.stringify(e[k]) === JSON.stringify(v), `error.${k} = ${JSON.stringify(v)}`, e);
+    check(JSON.stringify(json[k]) === JSON.stringify(v), `${k} = ${JSON.stringify(v)}`, json);
   }
-  return e;
+  return json;
 }
 
-const P = smtp.ports;
+// ---------------------------------------------------------------- who may call, and how
 
-await test("plain: AUTH PLAIN, exact bytes delivered", async () => {
-  await expectDelivered(base(P.plain, "none", { to: ["friend@example.org"], body: message("plain") }), {}, { listener: "plain", tls: false, ehloCount: 1 });
+await test("no Authorization header: 401 with no detail, no SMTP connection", async () => {
+  const r = await expectRefused("starttls", { token: null, body: message("no token") }, 401, "unauthorized");
+  check(r.text === '{"ok":false,"error":"unauthorized"}', "the body is only the class", r.text);
+  check(r.headers.get("www-authenticate") === "Bearer", "WWW-Authenticate: Bearer", r.headers.get("www-authenticate"));
 });
 
+await test("wrong token (same length, prefix, longer, empty, other scheme): 401, no SMTP connection", async () => {
+  const flipped = TOKEN.slice(0, -1) + (TOKEN.endsWith("A") ? "B" : "A");
+  for (const auth of [`Bearer ${flipped}`, `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN}x`, "Bearer ", `Basic ${TOKEN}`, TOKEN]) {
+    const r = await expectRefused("starttls", { auth, body: message("wrong token") }, 401, "unauthorized");
+    check(r.text === '{"ok":false,"error":"unauthorized"}', "no detail", r.text);
+  }
+});
+
+await test("token in the query string instead of the header: 401, no SMTP connection", async () => {
+  await expectRefused("starttls", { token: null, query: [["from", USER], ["to", "friend@example.org"], ["token", TOKEN]], body: message("query token") }, 401, "unauthorized");
+});
+
+await test("yesterday's open-relay request (no token; host, port, tls=none, user, pass in the query): 401, no SMTP connection", async () => {
+  const query = [["host", "127.0.0.1"], ["port", String(P.plain)], ["tls", "none"], ["user", USER], ["pass", PASS], ["from", USER], ["to", "friend@example.org"]];
+  await expectRefused("starttls", { token: null, query, body: message("open relay") }, 401, "unauthorized");
+});
+
+await test("GET (and PUT): 405 with Allow: POST, no SMTP connection", async () => {
+  const r = await expectRefused("starttls", { method: "GET" }, 405, "method_not_allowed");
+  check(r.headers.get("allow") === "POST", "Allow: POST", r.headers.get("allow"));
+  await expectRefused("starttls", { method: "PUT", body: message("put") }, 405, "method_not_allowed");
+});
+
+await test("another path: 404", async () => {
+  await expectRefused("starttls", { path: "/", body: message("root") }, 404, "not_found");
+});
+
+await test("no API_TOKEN configured: every request refused (500 config), no SMTP connection", async () => {
+  const r = await expectRefused("no-token", { body: message("unconfigured") }, 500, "config");
+  check(r.text === '{"ok":false,"error":"config"}', "no detail", r.text);
+  await expectRefused("no-token", { token: null, body: message("unconfigured") }, 500, "config");
+});
+
+// ---------------------------------------------------------------- delivery
+
 await test("STARTTLS: upgrade, EHLO again, AUTH PLAIN, exact bytes delivered", async () => {
-  await expectDelivered(base(P.starttls, "starttls", { to: ["friend@example.org", "other@example.net"], body: message("starttls") }), {}, { listener: "starttls", tls: true, ehloCount: 2 });
+  await expectDelivered("starttls", { to: ["friend@example.org", "other@example.net"], body: message("starttls") }, { listener: "starttls", tls: true, ehloCount: 2 });
   check(smtp.events.some((e) => e.listener === "starttls" && e.event === "tls-up"), "the server saw the TLS handshake");
   check(!smtp.events.some((e) => e.event === "bytes-after-starttls"), "nothing was pipelined after STARTTLS", smtp.events);
 });
 
-await test("implicit TLS: AUTH LOGIN, exact bytes delivered", async () => {
-  await expectDelivered(base(P.implicit, "implicit", { to: ["friend@example.org"], body: message("implicit") }), {}, { listener: "implicit", tls: true, ehloCount: 1 });
+await test("implicit TLS (port as a JSON number binding): AUTH LOGIN, exact bytes delivered", async () => {
+  await expectDelivered("implicit", { body: message("implicit") }, { listener: "implicit", tls: true, ehloCount: 1 });
 });
 
-await test("streamed request body (ReadableStream, ~570 KiB, STARTTLS): exact bytes delivered", async () => {
+await test("streamed request body (~570 KiB, STARTTLS): exact bytes delivered, no SIZE= from Content-Length", async () => {
   const lines = [];
   for (let i = 0; i < 12000; i++) lines.push(i % 7 === 0 ? `.line ${i} starts with a dot` : `line ${i} ${"abcdefghij".repeat(4)}`);
   const body = `From: ${USER}\r\nTo: a@example.org\r\nSubject: streamed\r\n\r\n${lines.join("\r\n")}\r\n`;
-  const got = await expectDelivered(base(P.starttls, "starttls", { to: ["a@example.org", "b@example.org", "c@example.org"], body }), { stream: true }, { listener: "starttls", tls: true, ehloCount: 2 });
-  console.log(`      (MAIL FROM parameters: ${got.mailParams || "none"})`);
+  const got = await expectDelivered("starttls", { to: ["a@example.org", "b@example.org", "c@example.org"], body }, { listener: "starttls", tls: true, ehloCount: 2 });
+  check(!/SIZE=/i.test(got.mailParams), "Content-Length is not declared as SIZE=", got.mailParams);
 });
 
-await test("every recipient refused: typed RecipientsRefused error with the 550 reply", async () => {
+await test("bare-LF message with Content-Length: delivered with CRLF line endings", async () => {
   const before = smtp.messages.length;
-  const e = await expectError(base(P.plain, "none", { to: ["reject-me@example.org"], body: message("refused") }), {
+  const body = `From: ${USER}\nTo: friend@example.org\nSubject: lf\n\nline one\nline two\n`;
+  const { status, json } = await call("starttls", { body });
+  check(status === 200 && json.ok, "the Worker reports success", { status, json });
+  check(smtp.messages.length === before + 1, "one message recorded", smtp.messages.length - before);
+  const got = smtp.messages[smtp.messages.length - 1];
+  const expected = Buffer.from(body.replace(/\n/g, "\r\n"), "utf8");
+  check(got.data.equals(expected), "received the message with CRLF line endings", `${got.data.length} vs ${expected.length}`);
+});
+
+await test("chunked request body (no Content-Length, implicit TLS): exact bytes delivered", async () => {
+  const got = await expectDelivered("implicit", { body: message("chunked", "z\r\n".repeat(3000)), chunked: true }, { listener: "implicit", tls: true });
+  check(!/SIZE=/i.test(got.mailParams), "no SIZE= without a declared length", got.mailParams);
+});
+
+// ---------------------------------------------------------------- plaintext is not offered
+
+await test("plaintext asked in the query (tls=none, host, port, pass): 400, no SMTP connection", async () => {
+  const query = [["from", USER], ["to", "friend@example.org"], ["tls", "none"], ["host", "127.0.0.1"], ["port", String(P.plain)]];
+  const r = await expectRefused("starttls", { query, body: message("tls none") }, 400, "bad_request");
+  check(r.json.reason.includes('"tls"'), "the reason names the parameter", r.json);
+  await expectRefused("starttls", { query: [["from", USER], ["to", "friend@example.org"], ["pass", PASS]], body: message("pass") }, 400, "bad_request");
+});
+
+await test("SMTP_TLS=none in the environment: 500 config, no SMTP connection", async () => {
+  const plainBefore = smtp.connections.plain;
+  const r = await expectRefused("plaintext", { body: message("env none") }, 500, "config");
+  check(r.text === '{"ok":false,"error":"config"}', "no detail", r.text);
+  check(smtp.connections.plain === plainBefore, "the plaintext listener saw nothing");
+});
+
+await test("port 25 in the environment: 500 config before connecting", async () => {
+  await expectRefused("port25", { body: message("port 25") }, 500, "config");
+});
+
+// ---------------------------------------------------------------- request checks
+
+await test("envelope errors (no from, no to, CRLF in an address) and an empty body: 400, no SMTP connection", async () => {
+  await expectRefused("starttls", { from: null, body: message("x") }, 400, "bad_request");
+  await expectRefused("starttls", { to: [], body: message("x") }, 400, "bad_request");
+  const r = await expectRefused("starttls", { to: ["a@example.org>\r\nRCPT TO:<evil@example.org"], body: message("x") }, 400, "bad_request");
+  check(r.json.reason.includes("recipient address"), "the reason names the field", r.json);
+  const r2 = await expectRefused("starttls", { body: undefined }, 400, "bad_request");
+  check(r2.json.reason.includes("empty"), "an empty body is refused", r2.json);
+  await expectRefused("starttls", { body: "" }, 400, "bad_request");
+});
+
+await test("MAX_BODY_BYTES=4096: a body of exactly 4096 bytes is delivered", async () => {
+  await expectDelivered("capped", { body: messageOfSize(4096) }, { listener: "starttls", tls: true });
+});
+
+await test("MAX_BODY_BYTES=4096: Content-Length 4097 is 413 before any SMTP connection", async () => {
+  const r = await expectRefused("capped", { body: messageOfSize(4097) }, 413, "too_large");
+  check(r.json.max_bytes === 4096, "max_bytes", r.json);
+});
+
+await test("MAX_BODY_BYTES=4096: a chunked body of 4097+ bytes is cut off (413), nothing delivered", async () => {
+  const before = smtp.messages.length;
+  const r = await call("capped", { body: messageOfSize(6000), chunked: true });
+  check(r.status === 413 && r.json.error === "too_large", "413 too_large", { status: r.status, json: r.json });
+  await delay(150);
+  check(smtp.messages.length === before, "nothing delivered", smtp.messages.length - before);
+  // A chunked body within the cap still goes through.
+  await expectDelivered("capped", { body: messageOfSize(3000), chunked: true }, { listener: "starttls", tls: true });
+});
+
+// ---------------------------------------------------------------- SMTP failures, mapped
+
+await test("every recipient refused: 422 recipients_refused with the 550 reply, nothing delivered", async () => {
+  const before = smtp.messages.length;
+  const e = await expectError("starttls", { to: ["reject-me@example.org"], body: message("refused") }, 422, {
+    error: "recipients_refused",
     kind: "Protocol",
     detail: "RecipientsRefused",
     op: "RcptTo",
@@ -176,41 +380,40 @@ await test("every recipient refused: typed RecipientsRefused error with the 550 
   check(smtp.messages.length === before, "nothing delivered");
 });
 
-await test("one of two recipients refused: typed RecipientsRefused error, no message delivered", async () => {
+await test("one of two recipients refused: 422, the message body not delivered", async () => {
   const before = smtp.messages.length;
-  const e = await expectError(base(P.plain, "none", { to: ["ok@example.org", "reject-2@example.org"], body: message("partial") }), {
-    kind: "Protocol",
-    detail: "RecipientsRefused",
-    op: "RcptTo",
+  const e = await expectError("starttls", { to: ["ok@example.org", "reject-2@example.org"], body: message("partial") }, 422, {
+    error: "recipients_refused",
     accepted: 1,
   });
   check(e.refused.length === 1 && e.refused[0].index === 1 && e.refused[0].code === 550, "refused recipient", e.refused);
   const delivered = smtp.messages.slice(before);
   check(delivered.every((m) => m.data.length === 0), "the message body was not delivered", delivered.map((m) => m.data.length));
-  if (delivered.length) console.log(`      note: the engine ended DATA with a lone dot, so the server recorded ${delivered.length} empty message(s)`);
 });
 
-await test("server drops the connection at MAIL FROM: typed error during MailFrom", async () => {
-  const e = await expectError({ host: "127.0.0.1", port: P.disconnect, tls: "none", from: USER, to: ["friend@example.org"], body: message("dropped") }, { op: "MailFrom" });
-  const closed = e.kind === "Protocol" && e.detail === "ConnectionClosed";
-  const io = e.kind === "Io";
-  check(closed || io, "ConnectionClosed (or an I/O error) during MAIL FROM", e);
-  console.log(`      (reported as ${e.kind}${e.detail ? "/" + e.detail : ""}: ${e.message})`);
+await test("server reply with control characters: escaped in the answer", async () => {
+  const e = await expectError("starttls", { to: ["ctl@example.org"], body: message("ctl") }, 422, { error: "recipients_refused" });
+  const text = e.refused[0].text;
+  // call() already checked that no control or bidi character is left; the escapes show them.
+  for (const esc of ["\\u001b[2J", "\\u0007", "\\u007f", "\\u0085", "\\u202e"]) check(text.includes(esc), `escaped ${esc}`, text);
 });
 
-await test("silent server: the engine's greeting timeout fires on the runtime timer", async () => {
+await test("server drops the connection at MAIL FROM (no AUTH configured): 502 during MailFrom", async () => {
+  const e = await expectError("disconnect", { body: message("dropped") }, 502, { op: "MailFrom" });
+  check((e.kind === "Protocol" && e.detail === "ConnectionClosed") || e.kind === "Io", "ConnectionClosed (or an I/O error)", e);
+  console.log(`      (reported as ${e.error}: ${e.kind}${e.detail ? "/" + e.detail : ""})`);
+});
+
+await test("silent server: 504 timeout during Greeting after SMTP_TIMEOUT_MS=1500 (runtime timer)", async () => {
   const t0 = Date.now();
-  await expectError({ host: "127.0.0.1", port: P.silent, tls: "none", from: USER, to: ["friend@example.org"], body: "x\r\n", timeout_ms: 1500 }, {
-    kind: "Timeout",
-    op: "Greeting",
-    after_ms: 1500,
-  });
+  await expectError("silent", { body: "x\r\n" }, 504, { error: "timeout", kind: "Timeout", op: "Greeting", after_ms: 1500 });
   const took = Date.now() - t0;
   check(took >= 1400 && took < 10000, "took about the timeout", `${took} ms`);
 });
 
-await test("wrong password: typed Auth/Rejected error with the 535 reply", async () => {
-  await expectError(base(P.starttls, "starttls", { pass: "wrong", to: ["friend@example.org"], body: message("auth") }), {
+await test("wrong SMTP_PASSWORD: 502 auth, Rejected with the 535 reply, no password in the answer", async () => {
+  await expectError("wrong-password", { body: message("auth") }, 502, {
+    error: "auth",
     kind: "Auth",
     detail: "Rejected",
     op: "Auth",
@@ -219,49 +422,26 @@ await test("wrong password: typed Auth/Rejected error with the 535 reply", async
   });
 });
 
-await test("port 25: refused before connecting with an InvalidInput error", async () => {
-  const e = await expectError({ host: "127.0.0.1", port: 25, tls: "none", from: USER, to: ["friend@example.org"], body: "x\r\n" }, {
-    kind: "InvalidInput",
-    transient: false,
-  });
-  check(e.message.includes("port 25"), "message names port 25", e.message);
-});
-
-await test("certificate for another name (implicit TLS to 127.0.0.1, cert for localhost): I/O error", async () => {
+await test("certificate for another name (implicit TLS to 127.0.0.1): 502 io, nothing delivered", async () => {
   const before = smtp.messages.length;
-  const e = await expectError({ host: "127.0.0.1", port: P.implicit, tls: "implicit", from: USER, to: ["friend@example.org"], body: "x\r\n", timeout_ms: 5000 }, { kind: "Io" });
+  await expectError("other-name-implicit", { body: "x\r\n" }, 502, { error: "io", kind: "Io" });
   check(smtp.messages.length === before, "nothing delivered");
-  console.log(`      (${e.message})`);
 });
 
-await test("STARTTLS with a certificate for another name: I/O error, nothing sent in plaintext", async () => {
+await test("STARTTLS with a certificate for another name: 502 io, nothing delivered", async () => {
   const before = smtp.messages.length;
-  const e = await expectError(base(P.starttls, "starttls", { host: "127.0.0.1", to: ["friend@example.org"], body: "x\r\n", timeout_ms: 5000 }), { kind: "Io" });
+  const e = await expectError("other-name-starttls", { body: "x\r\n" }, 502, { error: "io", kind: "Io" });
   check(["StartTls", "TlsHandshake", "Ehlo"].includes(e.op), "during the upgrade or the EHLO after it", e);
   check(smtp.messages.length === before, "nothing delivered");
-  console.log(`      (during ${e.op}: ${e.message})`);
 });
 
-await test("bytes injected after the STARTTLS 220: ResponseInjection, session closed", async () => {
-  await expectError(base(P.inject, "starttls", { to: ["friend@example.org"], body: "x\r\n" }), {
-    kind: "Protocol",
-    detail: "ResponseInjection",
-  });
+await test("bytes injected after the STARTTLS 220: 502 protocol, ResponseInjection", async () => {
+  await expectError("inject", { body: "x\r\n" }, 502, { error: "protocol", kind: "Protocol", detail: "ResponseInjection" });
 });
 
-await test("connection refused: I/O error during Connect", async () => {
-  // A port that was just free: open and close a listener to find one.
-  const net = await import("node:net");
-  const port = await new Promise((r) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => r(p));
-    });
-  });
-  const e = await expectError({ host: "127.0.0.1", port, tls: "none", from: USER, to: ["friend@example.org"], body: "x\r\n", timeout_ms: 5000 }, { kind: "Io" });
+await test("connection refused: 502 io during Connect", async () => {
+  const e = await expectError("refused", { body: "x\r\n" }, 502, { error: "io", kind: "Io" });
   check(["Connect", "Greeting"].includes(e.op), "during Connect (or the first read)", e);
-  console.log(`      (during ${e.op}: ${e.message})`);
 });
 
 await mf.dispose();

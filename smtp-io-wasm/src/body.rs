@@ -24,7 +24,7 @@ use crate::transport::ChunkReader;
 /// client.send_mail_stream("me@example.com", &["you@example.org"], &mut body).await?;
 /// ```
 ///
-/// The example Worker (`examples/worker`) does exactly this for a `POST` whose body is not JSON.
+/// The example Worker (`examples/worker`) sends its `POST` request body this way.
 pub struct ReadableStreamBody {
     reader: Option<ChunkReader>,
     chunk_size: usize,

@@ -1,0 +1,289 @@
+//! The Worker's settings, read from its environment (wrangler `[vars]` and secrets).
+//!
+//! Every value is looked up by name through a function, so the rules are tested on the host and
+//! the Worker passes a lookup into its `env` object. Errors name the setting and the rule, never
+//! the value (it may be a secret).
+
+use std::fmt;
+use std::time::Duration;
+
+use smtp_io_wasm::smtp_proto::command::Domain;
+use smtp_io_wasm::{TlsMode, check_port};
+
+/// The secret the caller's bearer token must equal.
+pub const API_TOKEN: &str = "API_TOKEN";
+/// The SMTP server's host name (the certificate is checked against it).
+pub const SMTP_HOST: &str = "SMTP_HOST";
+/// `implicit` (TLS from the first byte) or `starttls`. Plaintext is not offered.
+pub const SMTP_TLS: &str = "SMTP_TLS";
+/// The port: default 465 for `implicit`, 587 for `starttls`. 25 is refused.
+pub const SMTP_PORT: &str = "SMTP_PORT";
+/// The AUTH user name; without it, no AUTH.
+pub const SMTP_USER: &str = "SMTP_USER";
+/// The AUTH password (a secret); required with `SMTP_USER`.
+pub const SMTP_PASSWORD: &str = "SMTP_PASSWORD";
+/// The EHLO name; default: the host name the Worker was called on.
+pub const SMTP_EHLO: &str = "SMTP_EHLO";
+/// Connect and per-reply timeout in milliseconds; default: the engine's RFC 5321 defaults.
+pub const SMTP_TIMEOUT_MS: &str = "SMTP_TIMEOUT_MS";
+/// The largest request body accepted, in bytes; default [`DEFAULT_MAX_BODY_BYTES`].
+pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+
+/// 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+/// The shortest `API_TOKEN` accepted: a short shared secret can be guessed.
+pub const MIN_TOKEN_LEN: usize = 16;
+/// The longest `SMTP_TIMEOUT_MS` accepted (10 minutes).
+pub const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// A setting that is missing or breaks its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable's name.
+    pub name: &'static str,
+    /// What is wrong (never the value).
+    pub problem: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.problem)
+    }
+}
+
+fn fail<T>(name: &'static str, problem: &'static str) -> Result<T, ConfigError> {
+    Err(ConfigError { name, problem })
+}
+
+/// A set, non-empty value (an empty variable counts as unset).
+fn get(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).filter(|v| !v.is_empty())
+}
+
+/// The `API_TOKEN` secret (used as is: no trimming).
+pub fn api_token(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let Some(token) = get(lookup, API_TOKEN) else {
+        return fail(API_TOKEN, "not set (wrangler secret put API_TOKEN)");
+    };
+    if token.len() < MIN_TOKEN_LEN {
+        return fail(API_TOKEN, "shorter than 16 bytes");
+    }
+    Ok(token)
+}
+
+/// Where and how to send: everything but the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub mode: TlsMode,
+    /// User name and password, or `None` for no AUTH.
+    pub credentials: Option<(String, String)>,
+    /// `None`: the host name of the request.
+    pub ehlo: Option<String>,
+    pub timeout: Option<Duration>,
+    pub max_body_bytes: u64,
+}
+
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+    problem: &'static str,
+) -> Result<Option<u64>, ConfigError> {
+    match get(lookup, name) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => fail(name, problem),
+        },
+    }
+}
+
+impl Smtp {
+    /// Read and check every SMTP setting.
+    pub fn from_env(lookup: &impl Fn(&str) -> Option<String>) -> Result<Smtp, ConfigError> {
+        let Some(host) = get(lookup, SMTP_HOST).map(|h| h.trim().to_owned()) else {
+            return fail(SMTP_HOST, "not set");
+        };
+        if host.is_empty()
+            || host
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '@' | '?' | '#'))
+        {
+            return fail(SMTP_HOST, "not a host name");
+        }
+        let mode = match get(lookup, SMTP_TLS).map(|m| m.trim().to_ascii_lowercase()) {
+            Some(m) if m == "implicit" => TlsMode::Implicit,
+            Some(m) if m == "starttls" => TlsMode::StartTls,
+            Some(_) => {
+                return fail(
+                    SMTP_TLS,
+                    "must be implicit or starttls (plaintext is not offered)",
+                );
+            }
+            None => return fail(SMTP_TLS, "not set (implicit or starttls)"),
+        };
+        let port = match number(lookup, SMTP_PORT, 1..=65535, "not a port number")? {
+            Some(p) => p as u16,
+            None => mode.default_port(),
+        };
+        if check_port(port).is_err() {
+            return fail(
+                SMTP_PORT,
+                "port 25 is blocked from Workers: use 587 (starttls) or 465 (implicit)",
+            );
+        }
+        let credentials = match (get(lookup, SMTP_USER), get(lookup, SMTP_PASSWORD)) {
+            (Some(user), Some(pass)) => Some((user, pass)),
+            (Some(_), None) => {
+                return fail(SMTP_PASSWORD, "not set while SMTP_USER is");
+            }
+            (None, Some(_)) => return fail(SMTP_USER, "not set while SMTP_PASSWORD is"),
+            (None, None) => None,
+        };
+        let ehlo = match get(lookup, SMTP_EHLO) {
+            Some(e) if Domain::new(e.trim()).is_ok() => Some(e.trim().to_owned()),
+            Some(_) => return fail(SMTP_EHLO, "not a domain name"),
+            None => None,
+        };
+        let timeout = number(
+            lookup,
+            SMTP_TIMEOUT_MS,
+            1..=MAX_TIMEOUT_MS,
+            "not a number of milliseconds from 1 to 600000",
+        )?
+        .map(Duration::from_millis);
+        let max_body_bytes = number(
+            lookup,
+            MAX_BODY_BYTES,
+            1..=u64::MAX,
+            "not a positive number of bytes",
+        )?
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        Ok(Smtp {
+            host,
+            port,
+            mode,
+            credentials,
+            ehlo,
+            timeout,
+            max_body_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    fn problem(pairs: &[(&str, &str)]) -> ConfigError {
+        Smtp::from_env(&env(pairs)).unwrap_err()
+    }
+
+    const BASE: [(&str, &str); 2] = [("SMTP_HOST", "smtp.example.com"), ("SMTP_TLS", "starttls")];
+
+    #[test]
+    fn minimal_and_defaults() {
+        let s = Smtp::from_env(&env(&BASE)).unwrap();
+        assert_eq!(s.host, "smtp.example.com");
+        assert_eq!(s.mode, TlsMode::StartTls);
+        assert_eq!(s.port, 587);
+        assert_eq!(s.credentials, None);
+        assert_eq!(s.ehlo, None);
+        assert_eq!(s.timeout, None);
+        assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
+        let s = Smtp::from_env(&env(&[("SMTP_HOST", "h"), ("SMTP_TLS", "Implicit")])).unwrap();
+        assert_eq!((s.mode, s.port), (TlsMode::Implicit, 465));
+    }
+
+    #[test]
+    fn everything_set() {
+        let s = Smtp::from_env(&env(&[
+            ("SMTP_HOST", "mx.example.org"),
+            ("SMTP_TLS", "implicit"),
+            ("SMTP_PORT", "2465"),
+            ("SMTP_USER", "me@example.org"),
+            ("SMTP_PASSWORD", " pass with spaces "),
+            ("SMTP_EHLO", "worker.example.org"),
+            ("SMTP_TIMEOUT_MS", "1500"),
+            ("MAX_BODY_BYTES", "4096"),
+        ]))
+        .unwrap();
+        assert_eq!(s.port, 2465);
+        assert_eq!(
+            s.credentials,
+            Some(("me@example.org".into(), " pass with spaces ".into()))
+        );
+        assert_eq!(s.ehlo.as_deref(), Some("worker.example.org"));
+        assert_eq!(s.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(s.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn plaintext_is_refused() {
+        for mode in ["none", "plain", "off", "", "tls"] {
+            let e = problem(&[("SMTP_HOST", "h"), ("SMTP_TLS", mode)]);
+            assert_eq!(e.name, "SMTP_TLS", "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn bad_settings() {
+        assert_eq!(problem(&[("SMTP_TLS", "starttls")]).name, "SMTP_HOST");
+        assert_eq!(
+            problem(&[("SMTP_HOST", "a b"), ("SMTP_TLS", "starttls")]).name,
+            "SMTP_HOST"
+        );
+        for port in ["0", "65536", "x", "-1", "25"] {
+            let mut e = BASE.to_vec();
+            e.push(("SMTP_PORT", port));
+            assert_eq!(problem(&e).name, "SMTP_PORT", "{port}");
+        }
+        let mut e = BASE.to_vec();
+        e.push(("SMTP_USER", "u"));
+        assert_eq!(problem(&e).name, "SMTP_PASSWORD");
+        let mut e = BASE.to_vec();
+        e.push(("SMTP_PASSWORD", "p"));
+        assert_eq!(problem(&e).name, "SMTP_USER");
+        let mut e = BASE.to_vec();
+        e.push(("SMTP_EHLO", "bad name\r\n"));
+        assert_eq!(problem(&e).name, "SMTP_EHLO");
+        let mut e = BASE.to_vec();
+        e.push(("SMTP_TIMEOUT_MS", "0"));
+        assert_eq!(problem(&e).name, "SMTP_TIMEOUT_MS");
+        let mut e = BASE.to_vec();
+        e.push(("MAX_BODY_BYTES", "0"));
+        assert_eq!(problem(&e).name, "MAX_BODY_BYTES");
+    }
+
+    #[test]
+    fn token_rules() {
+        assert!(api_token(&env(&[])).is_err());
+        assert!(api_token(&env(&[("API_TOKEN", "")])).is_err());
+        assert!(api_token(&env(&[("API_TOKEN", "too-short")])).is_err());
+        assert_eq!(
+            api_token(&env(&[("API_TOKEN", "0123456789abcdef")])).unwrap(),
+            "0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn errors_never_show_values() {
+        let e = problem(&[("SMTP_HOST", "h"), ("SMTP_TLS", "hunter2-secret")]);
+        assert!(!e.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,245 @@
+//! The fetch handler: JavaScript bindings, the request checks in order, and the delivery.
+
+use std::io;
+
+use js_sys::{Array, Object, Reflect};
+use smtp_io_wasm::smtp_proto::command::Domain;
+use smtp_io_wasm::{ConnectOptions, MessageBody, ReadableStreamBody, SendOutcome, SmtpError};
+use wasm_bindgen::prelude::*;
+
+use crate::answer::{self, Answer, Envelope};
+use crate::auth::{bearer_token, constant_time_eq};
+use crate::config::{self, ConfigError, Smtp};
+use crate::json::clean;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The incoming `Request`.
+    pub type Request;
+    #[wasm_bindgen(method, getter)]
+    fn method(this: &Request) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn url(this: &Request) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn headers(this: &Request) -> Headers;
+    /// `null` or a `ReadableStream`.
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &Request) -> JsValue;
+
+    type Headers;
+    #[wasm_bindgen(method)]
+    fn get(this: &Headers, name: &str) -> Option<String>;
+
+    /// The outgoing `Response`.
+    pub type Response;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(body: &str, init: &JsValue) -> Result<Response, JsValue>;
+
+    #[wasm_bindgen(js_name = URL)]
+    type Url;
+    #[wasm_bindgen(constructor, catch, js_class = "URL")]
+    fn new(url: &str) -> Result<Url, JsValue>;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn pathname(this: &Url) -> String;
+    #[wasm_bindgen(method, getter, js_class = "URL")]
+    fn hostname(this: &Url) -> String;
+    /// A `URLSearchParams`: iterable over `[name, value]` pairs.
+    #[wasm_bindgen(method, getter, js_class = "URL", js_name = searchParams)]
+    fn search_params(this: &Url) -> JsValue;
+
+    /// `console.error`: the Worker's log (`wrangler tail`), for its operator.
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn log_error(message: &str);
+}
+
+/// The Worker's fetch handler; `entry.mjs` passes the request and the Worker's `env` (its vars
+/// and secrets).
+#[wasm_bindgen]
+pub async fn fetch(request: Request, env: JsValue) -> Result<Response, JsValue> {
+    let answer = handle(&request, &env).await;
+    let headers = Object::new();
+    Reflect::set(&headers, &"content-type".into(), &"application/json".into())?;
+    Reflect::set(&headers, &"cache-control".into(), &"no-store".into())?;
+    for (name, value) in &answer.headers {
+        Reflect::set(&headers, &(*name).into(), &(*value).into())?;
+    }
+    let init = Object::new();
+    Reflect::set(&init, &"status".into(), &answer.status.into())?;
+    Reflect::set(&init, &"headers".into(), &headers)?;
+    Response::new(&answer.body, &init)
+}
+
+/// A string (or, for a wrangler `[vars]` number, its decimal form) from `env`.
+fn env_value(env: &JsValue, name: &str) -> Option<String> {
+    let value = Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    value
+        .as_string()
+        .or_else(|| value.as_f64().map(|n| n.to_string()))
+}
+
+fn config_failure(e: &ConfigError) -> Answer {
+    log_error(&format!("smtp worker: bad setting {e}"));
+    answer::config_error()
+}
+
+/// The query string's `(name, value)` pairs, in order.
+fn query_pairs(url: &Url) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    if let Ok(Some(iter)) = js_sys::try_iter(&url.search_params()) {
+        for pair in iter.flatten() {
+            let pair = Array::from(&pair);
+            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                pairs.push((name, value));
+            }
+        }
+    }
+    pairs
+}
+
+/// The checks, in order: path, method, token (before anything else is read), settings,
+/// envelope, declared size; then the delivery.
+async fn handle(request: &Request, env: &JsValue) -> Answer {
+    let Ok(url) = Url::new(&request.url()) else {
+        return answer::bad_request("bad URL");
+    };
+    if url.pathname() != "/send" {
+        return answer::not_found();
+    }
+    if request.method() != "POST" {
+        return answer::method_not_allowed();
+    }
+    let lookup = |name: &str| env_value(env, name);
+    let token = match config::api_token(&lookup) {
+        Ok(token) => token,
+        Err(e) => return config_failure(&e),
+    };
+    let headers = request.headers();
+    let authorized = bearer_token(headers.get("authorization").as_deref())
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()));
+    if !authorized {
+        return answer::unauthorized();
+    }
+    let smtp = match Smtp::from_env(&lookup) {
+        Ok(smtp) => smtp,
+        Err(e) => return config_failure(&e),
+    };
+    let envelope = match answer::envelope(&query_pairs(&url)) {
+        Ok(envelope) => envelope,
+        Err(refused) => return refused,
+    };
+    let declared = match answer::declared_length(
+        headers.get("content-length").as_deref(),
+        smtp.max_body_bytes,
+    ) {
+        Ok(declared) => declared,
+        Err(refused) => return refused,
+    };
+    let stream = request.body();
+    if stream.is_null() || stream.is_undefined() {
+        return answer::bad_request("the message must be the request body");
+    }
+    let Ok(mut stream) = ReadableStreamBody::new(stream) else {
+        return answer::bad_request("the request body cannot be read");
+    };
+    // `Content-Length` counts the bytes uploaded, not the message as sent (bare LFs become CRLF
+    // on the wire), so it is not declared as SIZE=: it only decides a 413 before connecting. The
+    // upload itself is capped by `CappedBody`.
+    let _ = declared;
+    // Read the first bytes before connecting: an empty or unreadable body is the caller's
+    // error, found without opening a connection.
+    let mut first = vec![0; stream.chunk_size()];
+    match stream.read_chunk(&mut first).await {
+        Ok(0) => return answer::bad_request("the message (the request body) is empty"),
+        Ok(n) => first.truncate(n),
+        Err(_) => return answer::bad_request("the request body cannot be read"),
+    }
+    if first.len() as u64 > smtp.max_body_bytes {
+        return answer::too_large(smtp.max_body_bytes);
+    }
+    let mut body = CappedBody {
+        seen: first.len() as u64,
+        first,
+        inner: stream,
+        max_bytes: smtp.max_body_bytes,
+        over: false,
+    };
+    let ehlo = smtp.ehlo.clone().unwrap_or_else(|| {
+        let host = url.hostname();
+        if Domain::new(&host).is_ok() {
+            host
+        } else {
+            "localhost".to_owned()
+        }
+    });
+    match deliver(&smtp, &ehlo, &envelope, &mut body).await {
+        Ok(outcome) => answer::sent(&outcome),
+        Err(_) if body.over => answer::too_large(smtp.max_body_bytes),
+        Err(e) => {
+            log_error(&format!("smtp worker: {}", clean(&e.to_string(), 500)));
+            answer::smtp_failure(&e)
+        }
+    }
+}
+
+async fn deliver(
+    smtp: &Smtp,
+    ehlo: &str,
+    envelope: &Envelope,
+    body: &mut CappedBody,
+) -> Result<SendOutcome, SmtpError> {
+    let mut options = ConnectOptions::new(smtp.mode);
+    if let Some(t) = smtp.timeout {
+        options = options.with_connect_timeout(t).with_reply_timeout(t);
+    }
+    let mut client = options.connect(&smtp.host, smtp.port, ehlo).await?;
+    if let Some((user, password)) = &smtp.credentials {
+        client.login(user, password).await?;
+    }
+    let to: Vec<&str> = envelope.to.iter().map(String::as_str).collect();
+    let outcome = client.send_mail_stream(&envelope.from, &to, body).await?;
+    // The message is accepted; a failing QUIT does not change that.
+    let _ = client.quit().await;
+    Ok(outcome)
+}
+
+/// The request body (its first bytes already read), refused past `max_bytes` even when it came
+/// without a `Content-Length` (chunked): the read fails, so the client abandons the message
+/// before its end of data and nothing is delivered.
+struct CappedBody {
+    /// Read before connecting, handed out first.
+    first: Vec<u8>,
+    inner: ReadableStreamBody,
+    max_bytes: u64,
+    /// Bytes read from the stream so far, `first` included.
+    seen: u64,
+    over: bool,
+}
+
+impl MessageBody for CappedBody {
+    async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.first.is_empty() {
+            let n = self.first.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.first[..n]);
+            self.first.drain(..n);
+            return Ok(n);
+        }
+        let n = self.inner.read_chunk(buf).await?;
+        self.seen += n as u64;
+        if self.seen > self.max_bytes {
+            self.over = true;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the request body is larger than MAX_BODY_BYTES",
+            ));
+        }
+        Ok(n)
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.inner.chunk_size()
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.inner.size_hint()
+    }
+}
