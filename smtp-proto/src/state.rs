@@ -97,6 +97,9 @@ pub enum SmtpOp {
     ReadBody,
     /// Closing the transport.
     Close,
+    /// No command in particular: the session was between commands (e.g. its deadline passed
+    /// while nothing was awaited, or a call came after QUIT).
+    Idle,
 }
 
 impl fmt::Display for SmtpOp {
@@ -120,6 +123,7 @@ impl fmt::Display for SmtpOp {
             SmtpOp::Quit => "QUIT",
             SmtpOp::ReadBody => "reading the message body",
             SmtpOp::Close => "close",
+            SmtpOp::Idle => "idle",
         })
     }
 }

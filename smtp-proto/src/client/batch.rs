@@ -1,12 +1,11 @@
 //! [`SmtpClient::send_batch`]: many messages over one connection without a round trip between
 //! them (batch chaining, RFC 2920 section 3.1), each with its own result.
 
-use std::collections::VecDeque;
-
 use super::{SmtpClient, Transport};
 use crate::error::SmtpError;
-use crate::session::{BodyInfo, Envelope, Event, MessageOptions, SendOutcome};
-use crate::state::SessionState;
+use crate::session::{
+    BodyInfo, Envelope, Event, MessageId, MessageOptions, SendOutcome, SessionStatus,
+};
 
 /// One message of a batch: envelope, a complete RFC 5322 message, and optional per-message
 /// options (the client's defaults otherwise).
@@ -67,9 +66,9 @@ impl<T: Transport> SmtpClient<T> {
         if let Err(e) = self.check_alive() {
             return messages.iter().map(|_| Err(e.clone())).collect();
         }
-        // Started messages whose result has not arrived, oldest first: results come back in
-        // this order, and only the newest can be asking for its body.
-        let mut waiting: VecDeque<usize> = VecDeque::new();
+        // Started messages whose result has not arrived: the engine's handle and the index in
+        // `messages`. Results are matched by handle.
+        let mut waiting: Vec<(MessageId, usize)> = Vec::new();
         let mut next = 0;
         let fatal = loop {
             let mut body_wanted = None;
@@ -95,11 +94,11 @@ impl<T: Transport> SmtpClient<T> {
             }
             if next < messages.len() && self.session.ready_for_mail() {
                 match self.start_batch_message(&messages[next]) {
-                    Ok(()) => waiting.push_back(next),
+                    Ok(id) => waiting.push((id, next)),
                     Err(e) => results[next] = Some(Err(e)),
                 }
                 next += 1;
-                if self.session.state() == SessionState::Closed {
+                if self.session.is_failed() {
                     break self.session.check_usable().err();
                 }
                 continue;
@@ -126,44 +125,46 @@ impl<T: Transport> SmtpClient<T> {
             .collect()
     }
 
-    fn start_batch_message(&mut self, message: &BatchMessage<'_>) -> Result<(), SmtpError> {
+    fn start_batch_message(&mut self, message: &BatchMessage<'_>) -> Result<MessageId, SmtpError> {
         let envelope = Envelope::new(message.from, message.to)?;
         let options = message.options.unwrap_or(&self.message);
         let info = BodyInfo::in_memory(message.body, options);
         self.session.start_mail(envelope, info, options)
     }
 
-    /// Hand out the queued events: results to their messages. Stops at a request for a body,
-    /// with the index of the message that wants it in `body_wanted`. Returns the error that
-    /// closed the session, if one did.
+    /// Hand out the queued events: each result to the message whose handle it carries. Stops at
+    /// a request for a body, with the index of the message that wants it in `body_wanted`.
+    /// Returns the error that closed the session, if one did.
     fn take_batch_events(
         &mut self,
-        waiting: &mut VecDeque<usize>,
+        waiting: &mut Vec<(MessageId, usize)>,
         results: &mut [Option<Result<SendOutcome, SmtpError>>],
         body_wanted: &mut Option<usize>,
     ) -> Option<SmtpError> {
+        fn settle(
+            waiting: &mut Vec<(MessageId, usize)>,
+            results: &mut [Option<Result<SendOutcome, SmtpError>>],
+            id: MessageId,
+            result: Result<SendOutcome, SmtpError>,
+        ) {
+            if let Some(at) = waiting.iter().position(|&(w, _)| w == id) {
+                let (_, index) = waiting.swap_remove(at);
+                results[index] = Some(result);
+            }
+        }
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::Sent(outcome) => {
-                    if let Some(i) = waiting.pop_front() {
-                        results[i] = Some(Ok(outcome));
-                    }
+                Event::Sent(outcome) => settle(waiting, results, outcome.message, Ok(outcome)),
+                Event::MessageFailed { message, error, .. } => {
+                    settle(waiting, results, message, Err(error))
                 }
-                // The engine reports the error that closes the session last.
-                Event::Failed(err)
-                    if self.session.state() == SessionState::Closed
-                        && !self.session.has_events() =>
-                {
-                    return Some(err);
-                }
-                Event::Failed(err) => {
-                    if let Some(i) = waiting.pop_front() {
-                        results[i] = Some(Err(err));
-                    }
-                }
-                Event::BodyWanted => {
-                    if let Some(&i) = waiting.back() {
-                        *body_wanted = Some(i);
+                Event::Failed {
+                    error,
+                    session: SessionStatus::Closed,
+                } => return Some(error),
+                Event::BodyWanted(id) => {
+                    if let Some(&(_, index)) = waiting.iter().find(|&&(w, _)| w == id) {
+                        *body_wanted = Some(index);
                         return None;
                     }
                 }

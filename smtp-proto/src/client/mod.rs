@@ -310,7 +310,7 @@ impl<T: Transport> SmtpClient<T> {
             .timeouts
             .total
             .map(|total| T::now().saturating_add(total.saturating_sub(already_spent)));
-        match client.wait_for(|e| matches!(e, Event::Ready)).await {
+        match client.wait_for(|e| matches!(e, Event::HelloDone)).await {
             Ok(_) => Ok(client),
             Err(e) => {
                 client.close_transport().await;
@@ -479,7 +479,7 @@ impl<T: Transport> SmtpClient<T> {
         let info = BodyInfo::in_memory(body, options);
         self.session.start_mail(envelope, info, options)?;
         match self
-            .wait_for(|e| matches!(e, Event::BodyWanted | Event::Sent(_)))
+            .wait_for(|e| matches!(e, Event::BodyWanted(_) | Event::Sent(_)))
             .await?
         {
             Event::Sent(outcome) => return Ok(outcome),
@@ -554,7 +554,7 @@ impl<T: Transport> SmtpClient<T> {
         };
         self.session.start_mail(envelope, info, options)?;
         if let Event::Sent(outcome) = self
-            .wait_for(|e| matches!(e, Event::BodyWanted | Event::Sent(_)))
+            .wait_for(|e| matches!(e, Event::BodyWanted(_) | Event::Sent(_)))
             .await?
         {
             return Ok(outcome);
@@ -765,8 +765,8 @@ impl<T: Transport> SmtpClient<T> {
         self.close_transport().await;
         let mut err = None;
         while let Some(event) = self.session.poll_event() {
-            if let Event::Failed(e) = event {
-                err.get_or_insert(e);
+            if let Event::Failed { error, .. } | Event::MessageFailed { error, .. } = event {
+                err.get_or_insert(error);
             }
         }
         err.unwrap_or_else(|| {
@@ -789,7 +789,7 @@ impl<T: Transport> SmtpClient<T> {
                 // Nothing is awaited and nothing happened: a driver bug, reported rather than
                 // hanging.
                 return Err(InvalidInputError::WrongState {
-                    op: SmtpOp::Noop,
+                    op: SmtpOp::Idle,
                     state: self.session.state(),
                 }
                 .into());
@@ -822,7 +822,7 @@ impl<T: Transport> SmtpClient<T> {
             self.drive(|_| false).await?;
             while let Some(event) = self.session.poll_event() {
                 match event {
-                    Event::Failed(e) => {
+                    Event::Failed { error: e, .. } | Event::MessageFailed { error: e, .. } => {
                         // Drop any other queued events of this operation.
                         while self.session.poll_event().is_some() {}
                         if self.session.state() == SessionState::Closed {
@@ -902,6 +902,8 @@ impl<T: StartTlsCapable> SmtpClient<T> {
             }
         }
         self.session.tls_established()?;
-        self.wait_for(|e| matches!(e, Event::Ready)).await.map(drop)
+        self.wait_for(|e| matches!(e, Event::HelloDone))
+            .await
+            .map(drop)
     }
 }

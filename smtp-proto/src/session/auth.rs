@@ -207,7 +207,7 @@ impl Session {
         drop(exchange);
         if let Some(err) = self.sasl_failure.take() {
             self.state = SessionState::Authentication;
-            self.events.push_back(Event::Failed(err.into()));
+            self.fail_open(err.into());
             return;
         }
         if code == ReplyCode::AUTH_OK {
@@ -220,23 +220,21 @@ impl Session {
         } else if code == ReplyCode::AUTH_CHALLENGE {
             // A challenge after we cancelled or answered an error challenge.
             self.state = SessionState::Authentication;
-            self.events.push_back(Event::Failed(
-                AuthError::TooManyChallenges { mechanism }.into(),
-            ));
+            self.fail_open(AuthError::TooManyChallenges { mechanism }.into());
         } else {
             self.state = SessionState::Authentication;
             self.config.audit.record(&AuditEvent::AuthenticationFailed {
                 mechanism,
                 code: Some(code),
             });
-            self.events.push_back(Event::Failed(
+            self.fail_open(
                 AuthError::Rejected {
                     mechanism,
                     reply,
                     detail,
                 }
                 .into(),
-            ));
+            );
         }
     }
 

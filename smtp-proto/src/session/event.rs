@@ -14,20 +14,32 @@ use crate::state::SmtpOp;
 pub enum Event {
     /// The server's `220` greeting (informational; EHLO has been queued).
     Greeting(Reply),
-    /// The EHLO (or HELO / LHLO) handshake is complete; [`Session::capabilities`] is current.
-    /// Emitted after connecting and again after STARTTLS.
-    Ready,
+    /// The EHLO (or HELO / LHLO) exchange is complete; [`Session::capabilities`] is current.
+    /// Emitted after connecting and again after STARTTLS. (Not to be confused with
+    /// [`SessionState::Ready`](crate::SessionState::Ready), the state after AUTH or a message.)
+    HelloDone,
     /// The server accepted STARTTLS: upgrade the transport now, then call
     /// [`Session::tls_established`]. Until then the engine sends nothing, and any byte fed to it is
     /// a response-injection error.
     UpgradeTls,
     /// AUTH succeeded.
     Authenticated(AuthMechanism),
-    /// The engine is ready for the message body: call [`Session::send_body`] while
+    /// The engine is ready for this message's body: call [`Session::send_body`] while
     /// [`Session::wants_body`] is true, then [`Session::finish_body`].
-    BodyWanted,
-    /// The server accepted the message.
+    BodyWanted(MessageId),
+    /// The server accepted the message ([`SendOutcome::message`] says which).
     Sent(SendOutcome),
+    /// A message failed: refused by the server at some step, or lost with the session. Every
+    /// message started with [`Session::start_mail`] ends with exactly one `Sent` or
+    /// `MessageFailed`, matched by its id, never by order.
+    MessageFailed {
+        /// Which message.
+        message: MessageId,
+        /// Why.
+        error: SmtpError,
+        /// Whether the session is still usable.
+        session: SessionStatus,
+    },
     /// A RSET or NOOP completed with this reply.
     Done {
         /// RSET or NOOP.
@@ -37,8 +49,62 @@ pub enum Event {
     },
     /// The session ended cleanly (QUIT answered, or the connection closed after QUIT).
     Closed,
-    /// The current operation failed. Check [`Session::state`]: `Closed` means the failure was fatal.
-    Failed(SmtpError),
+    /// An operation that is not a message failed (AUTH, RSET, NOOP, ...), or the session did:
+    /// `session` says which. When a failure closes the session, every message still in flight
+    /// gets its [`MessageFailed`](Event::MessageFailed) first, and this comes last.
+    Failed {
+        /// Why.
+        error: SmtpError,
+        /// Whether the session is still usable.
+        session: SessionStatus,
+    },
+}
+
+impl Event {
+    /// The error of a `Failed` or `MessageFailed` event.
+    pub fn error(&self) -> Option<&SmtpError> {
+        match self {
+            Event::Failed { error, .. } | Event::MessageFailed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// A handle on one message of a session, given by [`Session::start_mail`] and carried by its
+/// [`Event::BodyWanted`], [`Event::Sent`] (in [`SendOutcome::message`] and each
+/// [`RecipientOutcome`](super::RecipientOutcome)) and [`Event::MessageFailed`]. Ids increase
+/// from 1 within a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(u64);
+
+impl MessageId {
+    /// The id after `self`.
+    pub(super) fn next(self) -> MessageId {
+        MessageId(self.0.wrapping_add(1))
+    }
+
+    /// The number behind the id (1 for a session's first message).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The id before any message.
+    pub(super) const NONE: MessageId = MessageId(0);
+}
+
+impl core::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "message #{}", self.0)
+    }
+}
+
+/// Whether the session can still be used after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionStatus {
+    /// Still usable: the next command may be given.
+    Open,
+    /// Closed by the failure; every later command returns the same error.
+    Closed,
 }
 
 /// The current wait: which reply is awaited and how long it may take.

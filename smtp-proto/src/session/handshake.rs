@@ -80,7 +80,7 @@ impl Session {
                 Capabilities::from_ehlo(&reply)
             };
             self.state = SessionState::Authentication;
-            self.events.push_back(Event::Ready);
+            self.events.push_back(Event::HelloDone);
         } else if op == SmtpOp::Ehlo && (code == 500 || code == 502) {
             // RFC 5321 section 3.2: fall back to HELO only when EHLO is not recognised.
             let domain = self.ehlo_domain.clone();

@@ -25,7 +25,7 @@ pub use config::{
     DEFAULT_MAX_SCRAM_ITERATIONS, PlaintextAuth, Protocol, RecipientPolicy, SessionConfig,
     Timeouts, Use,
 };
-pub use event::{Event, Wait};
+pub use event::{Event, MessageId, SessionStatus, Wait};
 pub use message::{BodyInfo, Envelope, MessageOptions};
 pub use outcome::{RecipientOutcome, SendOutcome, queue_id};
 
@@ -87,7 +87,7 @@ use crate::transcript::TranscriptSink;
 /// session.feed(b"250-mx.example\r\n250 PIPELINING\r\n");
 /// let mut ready = false;
 /// while let Some(event) = session.poll_event() {
-///     ready |= event == Event::Ready;
+///     ready |= event == Event::HelloDone;
 /// }
 /// assert!(ready);
 /// ```
@@ -114,6 +114,10 @@ pub struct Session {
     /// Earlier transactions whose body is complete and whose last replies are still owed
     /// (batch chaining); their pending entries all come before those of `txn`.
     finishing: VecDeque<Transaction>,
+    /// The newest transaction, set aside while a reply to an older chained one is handled.
+    parked: Option<Transaction>,
+    /// The id of the last message started.
+    last_message: MessageId,
     needs_rset: bool,
     fatal: Option<SmtpError>,
     reply_seq: u64,
@@ -169,6 +173,8 @@ impl Session {
             sasl_failure: None,
             txn: None,
             finishing: VecDeque::new(),
+            parked: None,
+            last_message: MessageId::NONE,
             needs_rset: false,
             fatal: None,
             reply_seq: 0,
@@ -221,7 +227,7 @@ impl Session {
     /// `Ok` while the session is open; otherwise the error every command would return (the fatal
     /// error that closed it, or [`InvalidInputError::WrongState`] after QUIT).
     pub fn check_usable(&self) -> Result<(), SmtpError> {
-        self.check_open(SmtpOp::Noop)
+        self.check_open(SmtpOp::Idle)
     }
 
     /// True when a fatal error has closed the session.
@@ -456,7 +462,7 @@ impl Session {
             .unwrap_or(match self.state {
                 SessionState::Greeting => SmtpOp::Greeting,
                 SessionState::Data => SmtpOp::DataEnd,
-                _ => SmtpOp::Noop,
+                _ => SmtpOp::Idle,
             })
     }
 
@@ -553,11 +559,12 @@ impl Session {
             // place, then put the current one back.
             let saved_state = self.state;
             let oldest = self.finishing.pop_front();
-            let current = core::mem::replace(&mut self.txn, oldest);
+            self.parked = core::mem::replace(&mut self.txn, oldest);
             self.on_reply_in_txn(what, reply);
             if self.state == SessionState::Closed {
                 return;
             }
+            let current = self.parked.take();
             if let Some(unfinished) = self.txn.take() {
                 self.finishing.push_front(unfinished);
             }
@@ -600,13 +607,13 @@ impl Session {
                         reply,
                     });
                 } else {
-                    self.events.push_back(Event::Failed(
+                    self.fail_open(
                         ProtocolError::UnexpectedCode {
                             during: what.op(),
                             reply,
                         }
                         .into(),
-                    ));
+                    );
                 }
             }
             Pending::Quit => self.close_cleanly(),
@@ -629,6 +636,36 @@ impl Session {
         self.events.push_back(Event::Closed);
     }
 
+    /// An operation failed and the session goes on.
+    fn fail_open(&mut self, error: SmtpError) {
+        self.events.push_back(Event::Failed {
+            error,
+            session: SessionStatus::Open,
+        });
+    }
+
+    /// The messages started and not yet reported, oldest first.
+    fn in_flight_messages(&self) -> Vec<MessageId> {
+        let ids = |t: &Transaction| t.id;
+        match &self.parked {
+            // While a chained transaction's reply is handled, it is in `txn`, the newer ones in
+            // `finishing` and the newest in `parked`.
+            Some(parked) => self
+                .txn
+                .iter()
+                .chain(self.finishing.iter())
+                .chain(core::iter::once(parked))
+                .map(ids)
+                .collect(),
+            None => self
+                .finishing
+                .iter()
+                .chain(self.txn.iter())
+                .map(ids)
+                .collect(),
+        }
+    }
+
     fn fail_silently(&mut self, err: SmtpError) {
         self.state = SessionState::Closed;
         self.fatal = Some(err);
@@ -637,15 +674,27 @@ impl Session {
         self.wipe_out(0);
         self.out.clear();
         self.txn = None;
+        self.parked = None;
         self.finishing.clear();
         self.sasl = None;
         self.awaiting_upgrade = false;
         self.config.audit.record(&AuditEvent::Closed);
     }
 
+    /// A fatal failure: every message in flight fails with it, then the session.
     fn fail(&mut self, err: SmtpError) {
+        for message in self.in_flight_messages() {
+            self.events.push_back(Event::MessageFailed {
+                message,
+                error: err.clone(),
+                session: SessionStatus::Closed,
+            });
+        }
         self.fail_silently(err.clone());
-        self.events.push_back(Event::Failed(err));
+        self.events.push_back(Event::Failed {
+            error: err,
+            session: SessionStatus::Closed,
+        });
     }
 }
 

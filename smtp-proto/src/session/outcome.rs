@@ -1,10 +1,13 @@
 //! What a sent message reports: [`SendOutcome`] and [`RecipientOutcome`].
 
+use super::MessageId;
 use crate::reply::Reply;
 
 /// The server's answer for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientOutcome {
+    /// The message this result belongs to.
+    pub message: MessageId,
     /// The recipient as given.
     pub recipient: String,
     /// The reply to its RCPT TO (and, for LMTP, the per-recipient reply after the message when
@@ -22,6 +25,8 @@ impl RecipientOutcome {
 /// The result of a message the server accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendOutcome {
+    /// Which message of the session this is.
+    pub message: MessageId,
     /// One entry per recipient, in the order given.
     pub recipients: Vec<RecipientOutcome>,
     /// The server's reply after the message (for LMTP, the first accepted recipient's).

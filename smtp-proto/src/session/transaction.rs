@@ -3,8 +3,8 @@
 //! previous end of data).
 
 use super::{
-    BodyInfo, Envelope, Event, InFlight, MessageOptions, Pending, Protocol, RecipientOutcome,
-    RecipientPolicy, SendOutcome, Session, Use, queue_id,
+    BodyInfo, Envelope, Event, InFlight, MessageId, MessageOptions, Pending, Protocol,
+    RecipientOutcome, RecipientPolicy, SendOutcome, Session, SessionStatus, Use, queue_id,
 };
 use crate::audit::AuditEvent;
 use crate::body::{DotStuffer, LineNormalizer};
@@ -94,6 +94,8 @@ pub(super) enum Phase {
 
 #[derive(Debug)]
 pub(super) struct Transaction {
+    /// The message's handle.
+    pub(super) id: MessageId,
     pub(super) envelope: Envelope,
     pub(super) mail_params: MailParams,
     pub(super) rcpt_params: RcptParams,
@@ -137,13 +139,13 @@ impl Session {
     /// Start a message: checks (policy, SIZE, SMTPUTF8, DSN, REQUIRETLS) run first and queue
     /// nothing on failure; then MAIL, RCPT and DATA / BDAT are queued as pipelining allows.
     /// The body is asked for with [`Event::BodyWanted`]; the result is [`Event::Sent`] or
-    /// [`Event::Failed`].
+    /// [`Event::MessageFailed`], both carrying the returned [`MessageId`].
     pub fn start_mail(
         &mut self,
         envelope: Envelope,
         body: BodyInfo,
         options: &MessageOptions,
-    ) -> Result<(), SmtpError> {
+    ) -> Result<MessageId, SmtpError> {
         self.check_open(SmtpOp::MailFrom)?;
         let chain = self.can_chain();
         if !chain
@@ -285,7 +287,10 @@ impl Session {
                 self.finishing.push_back(previous);
             }
         }
+        let id = self.last_message.next();
+        self.last_message = id;
         self.txn = Some(Transaction {
+            id,
             envelope,
             mail_params,
             rcpt_params,
@@ -323,7 +328,7 @@ impl Session {
         self.scratch.clear();
         self.state = SessionState::Transaction;
         self.pump();
-        Ok(())
+        Ok(id)
     }
 
     /// May the next transaction start before the current one's final reply (batch chaining)?
@@ -437,8 +442,9 @@ impl Session {
                 }
                 BodyMode::BdatWhole { .. } | BodyMode::BdatChunked => {
                     txn.phase = Phase::Body;
+                    let id = txn.id;
                     self.state = SessionState::Data;
-                    self.events.push_back(Event::BodyWanted);
+                    self.events.push_back(Event::BodyWanted(id));
                 }
             }
             return;
@@ -490,8 +496,9 @@ impl Session {
                 self.push_pending(Pending::DataEnd, 0);
             } else {
                 txn.phase = Phase::Body;
+                let id = txn.id;
                 self.state = SessionState::Data;
-                self.events.push_back(Event::BodyWanted);
+                self.events.push_back(Event::BodyWanted(id));
             }
         } else {
             if txn.failure.is_none() {
@@ -637,7 +644,11 @@ impl Session {
                 self.config
                     .audit
                     .record(&AuditEvent::MessageRefused { during, code });
-                self.events.push_back(Event::Failed(err));
+                self.events.push_back(Event::MessageFailed {
+                    message: txn.id,
+                    error: err,
+                    session: SessionStatus::Open,
+                });
             }
             None => {
                 let reply = txn.final_reply.expect("final reply present");
@@ -649,6 +660,7 @@ impl Session {
                     .into_iter()
                     .zip(txn.rcpt_replies)
                     .map(|(addr, reply)| RecipientOutcome {
+                        message: txn.id,
                         recipient: addr.as_str().to_owned(),
                         reply: reply.unwrap_or_else(|| Reply::new(ReplyCode::OK, None, "")),
                     })
@@ -660,6 +672,7 @@ impl Session {
                     queue_id: queue_id.clone(),
                 });
                 self.events.push_back(Event::Sent(SendOutcome {
+                    message: txn.id,
                     recipients,
                     reply,
                     queue_id,

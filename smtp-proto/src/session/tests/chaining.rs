@@ -21,7 +21,7 @@ fn outcomes(h: &mut Harness) -> Vec<Result<SendOutcome, SmtpError>> {
         .into_iter()
         .filter_map(|e| match e {
             Event::Sent(o) => Some(Ok(o)),
-            Event::Failed(e) => Some(Err(e)),
+            Event::Failed { error, .. } | Event::MessageFailed { error, .. } => Some(Err(error)),
             _ => None,
         })
         .collect()
@@ -61,7 +61,7 @@ fn data_messages_chain_one_round_trip_each() {
         );
         let first = h.take_events();
         assert!(
-            matches!(first.as_slice(), [Event::Sent(o), Event::BodyWanted] if o.queue_id.as_deref() == Some("ONE")),
+            matches!(first.as_slice(), [Event::Sent(o), Event::BodyWanted(_)] if o.queue_id.as_deref() == Some("ONE")),
             "{first:?}"
         );
         h.session.send_body(b"two\r\n").unwrap();
@@ -153,7 +153,7 @@ fn a_message_refused_at_the_dot_does_not_fail_the_next() {
         );
         let events = h.take_events();
         assert!(
-            matches!(events.as_slice(), [Event::Failed(SmtpError::Protocol(ProtocolError::UnexpectedCode { during: SmtpOp::DataEnd, reply })), Event::BodyWanted] if reply.code().get() == 554),
+            matches!(events.as_slice(), [Event::MessageFailed { error: SmtpError::Protocol(ProtocolError::UnexpectedCode { during: SmtpOp::DataEnd, reply }), .. }, Event::BodyWanted(_)] if reply.code().get() == 554),
             "{events:?}"
         );
         h.session.send_body(b"two\r\n").unwrap();
@@ -173,10 +173,17 @@ fn a_421_while_chained_closes_the_session_once() {
     h.body(b"m2\r\n");
     h.transmitted();
     h.feed(b"250 ok\r\n421 4.3.2 shutting down\r\n");
-    let results = outcomes(&mut h);
+    // Each message in flight fails by its own handle, oldest first, saying the session is
+    // gone; the session's own failure comes last, once.
+    let events = h.take_events();
+    let is_421 = |e: &SmtpError| e.reply().is_some_and(|r| r.code().get() == 421);
     assert!(
-        matches!(results.as_slice(), [Err(SmtpError::Protocol(ProtocolError::UnexpectedCode { reply, .. }))] if reply.code().get() == 421),
-        "{results:?}"
+        matches!(events.as_slice(), [
+            Event::MessageFailed { message: m1, error: e1, session: SessionStatus::Closed },
+            Event::MessageFailed { message: m2, error: e2, session: SessionStatus::Closed },
+            Event::Failed { error: e3, session: SessionStatus::Closed },
+        ] if m1.get() == 1 && m2.get() == 2 && is_421(e1) && is_421(e2) && is_421(e3)),
+        "{events:?}"
     );
     assert_eq!(h.session.state(), SessionState::Closed);
     assert!(!h.session.ready_for_mail());
@@ -251,4 +258,37 @@ fn max_chained_zero_turns_chaining_off() {
     start(&mut h, "b@y.example", b"m\r\n");
     h.body(b"m\r\n");
     assert!(!h.session.ready_for_mail());
+}
+
+#[test]
+fn every_event_of_a_message_carries_its_handle() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_CHUNKING);
+    let first = h.mail("a@x.example", &["b@y.example"], b"m1\r\n").unwrap();
+    assert_eq!(
+        h.take_events(),
+        vec![Event::BodyWanted(first)],
+        "the body request names its message"
+    );
+    h.session.send_body(b"m1\r\n").unwrap();
+    h.session.finish_body().unwrap();
+    let second = h.mail("a@x.example", &["c@y.example"], b"m2\r\n").unwrap();
+    assert_eq!((first.get(), second.get()), (1, 2));
+    assert_eq!(h.take_events(), vec![Event::BodyWanted(second)]);
+    h.session.send_body(b"m2\r\n").unwrap();
+    h.session.finish_body().unwrap();
+    h.transmitted();
+    // The first message is refused at its end, the second accepted: each result by its handle.
+    h.feed(b"250 ok\r\n250 ok\r\n554 no\r\n250 ok\r\n250 ok\r\n250 queued\r\n");
+    let events = h.take_events();
+    assert!(
+        matches!(&events[0], Event::MessageFailed { message, session: SessionStatus::Open, .. } if *message == first),
+        "{events:?}"
+    );
+    let Event::Sent(outcome) = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(outcome.message, second);
+    assert!(outcome.recipients.iter().all(|r| r.message == second));
+    assert_eq!(events.len(), 2);
 }

@@ -40,7 +40,7 @@ fn ehlo_502_falls_back_to_helo() {
             S: 250 old.example
             ",
         );
-        assert_eq!(h.take_events().last(), Some(&Event::Ready));
+        assert_eq!(h.take_events().last(), Some(&Event::HelloDone));
         assert!(h.session.capabilities().raw_lines().is_empty());
     });
 }
@@ -95,7 +95,7 @@ fn starttls_upgrade_forgets_capabilities_and_redoes_ehlo() {
             S: 250 AUTH PLAIN
             ",
         );
-        assert_eq!(h.take_events(), vec![Event::Ready]);
+        assert_eq!(h.take_events(), vec![Event::HelloDone]);
         assert!(!h.session.capabilities().has(Extension::StartTls));
         // STARTTLS only once.
         assert!(matches!(

@@ -138,7 +138,7 @@ impl Harness {
     /// The last event, which must be a failure; returns its error.
     fn failure(&mut self) -> SmtpError {
         match self.take_events().pop() {
-            Some(Event::Failed(e)) => e,
+            Some(Event::Failed { error, .. } | Event::MessageFailed { error, .. }) => error,
             other => panic!("expected a failure, got {other:?}"),
         }
     }
@@ -150,7 +150,7 @@ impl Harness {
         }
     }
 
-    fn mail(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<(), SmtpError> {
+    fn mail(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<MessageId, SmtpError> {
         self.mail_with(from, to, body, &MessageOptions::default())
     }
 
@@ -160,7 +160,7 @@ impl Harness {
         to: &[&str],
         body: &[u8],
         opts: &MessageOptions,
-    ) -> Result<(), SmtpError> {
+    ) -> Result<MessageId, SmtpError> {
         let env = Envelope::new(from, to)?;
         let info = BodyInfo::Known {
             size: crate::body::normalized_len(body),
@@ -172,7 +172,9 @@ impl Harness {
     /// Supply the body when the engine asks for it.
     fn body(&mut self, body: &[u8]) {
         assert!(
-            self.take_events().contains(&Event::BodyWanted),
+            self.take_events()
+                .iter()
+                .any(|e| matches!(e, Event::BodyWanted(_))),
             "engine did not ask for the body"
         );
         self.session.send_body(body).unwrap();
@@ -214,7 +216,7 @@ fn ready(h: &mut Harness, ehlo: &str) {
     h.run(ehlo);
     let events = h.take_events();
     assert!(
-        matches!(events.as_slice(), [Event::Greeting(_), Event::Ready]),
+        matches!(events.as_slice(), [Event::Greeting(_), Event::HelloDone]),
         "{events:?}"
     );
     assert_eq!(h.session.state(), SessionState::Authentication);

@@ -124,7 +124,11 @@ fn a_stream_longer_than_its_hint_is_abandoned_before_its_end() {
          S: 250 ok
          S: 354 go",
     );
-    assert!(h.take_events().contains(&Event::BodyWanted));
+    assert!(
+        h.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::BodyWanted(_)))
+    );
     h.session.send_body(b"12345678\r\n").unwrap();
     assert_eq!(h.transmitted(), "12345678\r\n");
     let big = vec![b'x'; 1 << 20];
