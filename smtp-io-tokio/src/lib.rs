@@ -61,7 +61,7 @@ pub use transport::TokioTransport;
 
 pub use smtp_proto::{
     self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage,
-    BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
+    Blame, BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
     InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, PlaintextAuth, Policy,
     PolicyError, Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal,
     Reply, ReplyCode, ReplyLimits, ReplyLine, ScramError, SendOutcome, SessionConfig, SessionState,

@@ -1,12 +1,18 @@
-//! Errors: one [`SmtpError`] whose variants say who is to blame.
+//! Errors: one [`SmtpError`], and [`SmtpError::blame`] to say who is to blame ([`Blame`]: the
+//! server refused, the server misbehaved, a local check refused, the caller misused the API, I/O,
+//! a timeout, or a bug here), so no caller has to work it out from the error's shape.
 //!
-//! * [`SmtpError::Io`] / [`SmtpError::Timeout`]: the transport or the clock ended the wait.
+//! * [`SmtpError::Io`] / [`SmtpError::Timeout`] / [`SmtpError::DeadlineExceeded`]: the transport or
+//!   the clock ended the wait.
 //! * [`SmtpError::Protocol`]: the server refused ([`ProtocolError::UnexpectedCode`], with its code,
-//!   enhanced code and text) or broke the protocol (malformed reply, bytes after the STARTTLS `220`, ...).
+//!   enhanced code and text) or broke the protocol (malformed reply, bytes after the STARTTLS
+//!   `220`, ...), or a check against its capabilities refused before sending
+//!   ([`ProtocolError::ExtensionUnavailable`], [`ProtocolError::MessageTooLarge`]).
 //! * [`SmtpError::Auth`]: authentication could not be done or was refused.
 //! * [`SmtpError::InvalidInput`]: the caller passed a bad argument or called in the wrong state. Never
 //!   caused by server data.
 //! * [`SmtpError::Policy`]: the local [`Policy`](crate::Policy) refused before anything was sent.
+//! * [`SmtpError::Internal`]: a bug here, reported instead of a panic.
 //!
 //! No variant ever holds a password, token or SASL payload.
 
@@ -14,7 +20,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::reply::{Reply, ReplyError};
-use crate::sasl::AuthMechanism;
+use crate::mechanism::AuthMechanism;
 use crate::state::{SessionState, SmtpOp};
 
 /// Every error the engine and the client return.
@@ -60,9 +66,102 @@ pub enum SmtpError {
     /// The configured policy refused the message before any command was sent.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// An invariant of this crate broke (a bug, reported rather than a panic). The session is
+    /// closed.
+    #[error("internal error: {what} (a bug in smtp-proto; please report it)")]
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
+}
+
+/// Who is to blame for an [`SmtpError`], from [`SmtpError::blame`]: what a caller, a retry loop
+/// or an exit code needs, without looking into the error's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Blame {
+    /// The server refused: a reply that does not let the operation go on (its code, enhanced
+    /// code and text are in the error, with the step it answered).
+    ServerRefused,
+    /// The server broke the protocol: a malformed or unsolicited reply, bytes after the
+    /// STARTTLS `220`, a SASL challenge the mechanism cannot take, a SCRAM server that could not
+    /// prove it knows the password.
+    ServerMisbehaved,
+    /// A check made here refused before anything was sent: an extension the server does not
+    /// offer, a message larger than a limit, the policy, credentials on a connection without
+    /// TLS.
+    LocalCheck,
+    /// The caller misused the API: an invalid argument, a call in the wrong state, a feature
+    /// compiled out, a body longer than it declared.
+    Caller,
+    /// The transport failed: connect, read, write, TLS handshake, or the connection closed.
+    Io,
+    /// A wait ran out: a reply, a write, or the session's deadline.
+    Timeout,
+    /// A bug in this crate ([`SmtpError::Internal`]).
+    Internal,
 }
 
 impl SmtpError {
+    /// Who is to blame.
+    pub fn blame(&self) -> Blame {
+        match self {
+            SmtpError::Io { .. } => Blame::Io,
+            SmtpError::Timeout { .. } | SmtpError::DeadlineExceeded { .. } => Blame::Timeout,
+            SmtpError::Protocol(p) => match p {
+                ProtocolError::UnexpectedCode { .. } | ProtocolError::RecipientsRefused { .. } => {
+                    Blame::ServerRefused
+                }
+                ProtocolError::ExtensionUnavailable { .. }
+                | ProtocolError::MessageTooLarge { .. } => Blame::LocalCheck,
+                ProtocolError::ConnectionClosed { .. } => Blame::Io,
+                ProtocolError::Malformed { .. }
+                | ProtocolError::ResponseInjection { .. }
+                | ProtocolError::UnsolicitedReply { .. } => Blame::ServerMisbehaved,
+            },
+            SmtpError::Auth(a) => match a {
+                AuthError::Rejected { .. } => Blame::ServerRefused,
+                AuthError::UnsupportedMechanism { .. }
+                | AuthError::PlaintextRefused { .. }
+                | AuthError::ChannelBindingUnavailable { .. } => Blame::LocalCheck,
+                AuthError::MalformedChallenge { .. }
+                | AuthError::TooManyChallenges { .. }
+                | AuthError::Scram { .. } => Blame::ServerMisbehaved,
+            },
+            SmtpError::InvalidInput(_) => Blame::Caller,
+            SmtpError::Policy(_) => Blame::LocalCheck,
+            SmtpError::Internal { .. } => Blame::Internal,
+        }
+    }
+
+    /// The step the error is about, when it is about one: the command whose reply was awaited
+    /// or refused, [`SmtpOp::Auth`] for authentication, [`SmtpOp::StartTls`] for the STARTTLS
+    /// barrier, [`SmtpOp::RcptTo`] for refused recipients, [`SmtpOp::MailFrom`] for the checks
+    /// made before a message's first command.
+    pub fn during(&self) -> Option<SmtpOp> {
+        match self {
+            SmtpError::Io { during, .. }
+            | SmtpError::Timeout { during, .. }
+            | SmtpError::DeadlineExceeded { during, .. } => Some(*during),
+            SmtpError::Protocol(p) => Some(match p {
+                ProtocolError::UnexpectedCode { during, .. }
+                | ProtocolError::Malformed { during, .. }
+                | ProtocolError::ConnectionClosed { during } => *during,
+                ProtocolError::ResponseInjection { .. } => SmtpOp::StartTls,
+                ProtocolError::ExtensionUnavailable { name } if *name == "STARTTLS" => {
+                    SmtpOp::StartTls
+                }
+                ProtocolError::RecipientsRefused { .. } => SmtpOp::RcptTo,
+                ProtocolError::UnsolicitedReply { .. } => return None,
+                ProtocolError::ExtensionUnavailable { .. }
+                | ProtocolError::MessageTooLarge { .. } => SmtpOp::MailFrom,
+            }),
+            SmtpError::Auth(_) => Some(SmtpOp::Auth),
+            SmtpError::InvalidInput(InvalidInputError::WrongState { op, .. }) => Some(*op),
+            SmtpError::InvalidInput(_) | SmtpError::Policy(_) | SmtpError::Internal { .. } => None,
+        }
+    }
+
     /// The server reply behind this error, when there is one.
     pub fn reply(&self) -> Option<&Reply> {
         match self {
@@ -464,6 +563,90 @@ impl PolicyError {
     pub fn new(reason: impl Into<String>) -> Self {
         PolicyError {
             reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::ReplyCode;
+
+    fn reply(code: u16) -> Reply {
+        Reply::new(ReplyCode::new(code).unwrap(), None, "text")
+    }
+
+    /// Each class of error says who is to blame and which step it is about, so a caller never
+    /// works it out from the error's shape.
+    #[test]
+    fn blame_and_step_by_class() {
+        let cases: Vec<(SmtpError, Blame, Option<SmtpOp>)> = vec![
+            (
+                SmtpError::io(SmtpOp::Connect, std::io::ErrorKind::ConnectionRefused, "no"),
+                Blame::Io,
+                Some(SmtpOp::Connect),
+            ),
+            (
+                ProtocolError::UnexpectedCode {
+                    during: SmtpOp::MailFrom,
+                    reply: reply(550),
+                }
+                .into(),
+                Blame::ServerRefused,
+                Some(SmtpOp::MailFrom),
+            ),
+            (
+                ProtocolError::ResponseInjection { bytes: 3 }.into(),
+                Blame::ServerMisbehaved,
+                Some(SmtpOp::StartTls),
+            ),
+            (
+                ProtocolError::ExtensionUnavailable { name: "STARTTLS" }.into(),
+                Blame::LocalCheck,
+                Some(SmtpOp::StartTls),
+            ),
+            (
+                ProtocolError::MessageTooLarge { size: 2, limit: 1 }.into(),
+                Blame::LocalCheck,
+                Some(SmtpOp::MailFrom),
+            ),
+            (
+                AuthError::PlaintextRefused {
+                    mechanism: AuthMechanism::Plain,
+                }
+                .into(),
+                Blame::LocalCheck,
+                Some(SmtpOp::Auth),
+            ),
+            (
+                AuthError::Rejected {
+                    mechanism: AuthMechanism::Login,
+                    reply: reply(535),
+                    detail: None,
+                }
+                .into(),
+                Blame::ServerRefused,
+                Some(SmtpOp::Auth),
+            ),
+            (
+                InvalidInputError::argument(Field::ForwardPath, ArgumentError::Empty).into(),
+                Blame::Caller,
+                None,
+            ),
+            (PolicyError::new("no").into(), Blame::LocalCheck, None),
+            (
+                SmtpError::DeadlineExceeded {
+                    during: SmtpOp::DataEnd,
+                    after: Duration::from_secs(1),
+                },
+                Blame::Timeout,
+                Some(SmtpOp::DataEnd),
+            ),
+            (SmtpError::Internal { what: "x" }, Blame::Internal, None),
+        ];
+        for (error, blame, during) in cases {
+            assert_eq!(error.blame(), blame, "{error:?}");
+            assert_eq!(error.during(), during, "{error:?}");
         }
     }
 }

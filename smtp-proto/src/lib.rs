@@ -49,6 +49,7 @@ pub mod body;
 pub mod capabilities;
 pub mod command;
 pub mod error;
+mod mechanism;
 pub mod policy;
 pub mod reply;
 pub mod sasl;
@@ -63,7 +64,7 @@ pub mod client;
 pub use audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use capabilities::{Capabilities, Extension};
 pub use error::{
-    ArgumentError, AuthError, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
+    ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
     RecipientRefusal, ScramError, SmtpError,
 };
 pub use policy::{BoundedPolicy, DefaultPolicy, Policy};

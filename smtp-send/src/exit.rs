@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use smtp_io_tokio::{AuthError, InvalidInputError, ProtocolError, SmtpError, SmtpOp};
+use smtp_io_tokio::{AuthError, Blame, InvalidInputError, ProtocolError, SmtpError, SmtpOp};
 
 /// The process exit codes of `smtp-send`. Each failure class has its own code, so scripts can tell
 /// "try again later" (connect, timeout) from "fix the command" (usage, auth, recipients).
@@ -114,99 +114,116 @@ impl Failure {
         }
     }
 
-    /// Classify an [`SmtpError`] from a session with `server` (shown in the message).
+    /// Classify an [`SmtpError`] from a session with `server` (shown in the message): the exit
+    /// code comes from who is to blame ([`SmtpError::blame`]) and the step it is about
+    /// ([`SmtpError::during`]), nothing else.
     pub fn from_smtp(err: &SmtpError, server: &str) -> Failure {
-        let (exit, message) = match err {
-            SmtpError::Io { during, error } => match during {
-                SmtpOp::Connect => (
-                    Exit::Connect,
-                    format!("cannot connect to {server}: {error}"),
-                ),
-                SmtpOp::TlsHandshake | SmtpOp::StartTls => (
-                    Exit::Tls,
-                    format!("TLS failure with {server} ({during}): {error}"),
-                ),
-                SmtpOp::ReadBody => (Exit::LocalIo, format!("cannot read the message: {error}")),
-                _ => (
-                    Exit::Connect,
-                    format!("connection to {server} failed during {during}: {error}"),
-                ),
-            },
-            SmtpError::Timeout { .. } => (Exit::Timeout, format!("{server}: {err}")),
-            SmtpError::DeadlineExceeded { .. } => {
-                (Exit::Timeout, format!("{server}: {err} (--deadline)"))
+        use SmtpOp as Op;
+        let exit = match (err.blame(), err.during()) {
+            (Blame::Timeout, _) => Exit::Timeout,
+            (Blame::Io, Some(Op::ReadBody)) => Exit::LocalIo,
+            (
+                Blame::Io | Blame::ServerRefused | Blame::ServerMisbehaved | Blame::LocalCheck,
+                Some(Op::TlsHandshake | Op::StartTls),
+            ) => Exit::Tls,
+            (Blame::Io, _) => Exit::Connect,
+            (
+                Blame::ServerRefused | Blame::ServerMisbehaved | Blame::LocalCheck,
+                Some(Op::Auth),
+            ) => Exit::Auth,
+            (Blame::ServerRefused, Some(Op::RcptTo)) => Exit::Recipients,
+            (Blame::ServerRefused | Blame::ServerMisbehaved | Blame::LocalCheck, _) => {
+                Exit::Refused
             }
-            SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { .. }) => (
-                Exit::LocalIo,
-                format!("the message file changed while it was sent: {err}"),
-            ),
-            SmtpError::Protocol(p) => classify_protocol(p, server),
-            SmtpError::Auth(a) => (Exit::Auth, describe_auth(a, server)),
-            SmtpError::InvalidInput(InvalidInputError::Argument { .. }) => {
-                (Exit::Usage, err.to_string())
+            // The body stream yielded more than the file's size: the file changed under us.
+            (Blame::Caller, _)
+                if matches!(
+                    err,
+                    SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { .. })
+                ) =>
+            {
+                Exit::LocalIo
             }
-            SmtpError::InvalidInput(_) => (Exit::Internal, format!("internal error: {err}")),
-            SmtpError::Policy(_) => (Exit::Refused, err.to_string()),
-            _ => (Exit::Internal, format!("unexpected error: {err}")),
+            (Blame::Caller, None) => Exit::Usage,
+            // A call in the wrong state, or a bug.
+            _ => Exit::Internal,
         };
-        Failure::new(exit, message)
+        Failure::new(exit, describe(err, server))
     }
 }
 
-fn classify_protocol(p: &ProtocolError, server: &str) -> (Exit, String) {
+/// The one-line explanation of `err`: the error's own text with the server named, and advice
+/// where there is one to give.
+fn describe(err: &SmtpError, server: &str) -> String {
+    match err {
+        SmtpError::Io {
+            during: SmtpOp::Connect,
+            error,
+        } => {
+            format!("cannot connect to {server}: {error}")
+        }
+        SmtpError::Io {
+            during: during @ (SmtpOp::TlsHandshake | SmtpOp::StartTls),
+            error,
+        } => {
+            format!("TLS failure with {server} ({during}): {error}")
+        }
+        SmtpError::Io {
+            during: SmtpOp::ReadBody,
+            error,
+        } => {
+            format!("cannot read the message: {error}")
+        }
+        SmtpError::Io { during, error } => {
+            format!("connection to {server} failed during {during}: {error}")
+        }
+        SmtpError::DeadlineExceeded { .. } => format!("{server}: {err} (--deadline)"),
+        SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { .. }) => {
+            format!("the message file changed while it was sent: {err}")
+        }
+        SmtpError::InvalidInput(InvalidInputError::Argument { .. }) | SmtpError::Policy(_) => {
+            err.to_string()
+        }
+        SmtpError::Protocol(p) => describe_protocol(p, server),
+        SmtpError::Auth(a) => describe_auth(a, server),
+        _ => format!("{server}: {err}"),
+    }
+}
+
+fn describe_protocol(p: &ProtocolError, server: &str) -> String {
     match p {
         ProtocolError::UnexpectedCode { during, reply } => match during {
             SmtpOp::StartTls | SmtpOp::TlsHandshake => {
-                (Exit::Tls, format!("{server} refused STARTTLS: {reply}"))
+                format!("{server} refused STARTTLS: {reply}")
             }
-            SmtpOp::Auth => (Exit::Auth, format!("{server} refused AUTH: {reply}")),
-            SmtpOp::RcptTo => (
-                Exit::Recipients,
-                format!("{server} refused the recipient: {reply}"),
-            ),
-            SmtpOp::MailFrom => (
-                Exit::Refused,
-                format!("{server} refused the sender: {reply}"),
-            ),
-            SmtpOp::Data | SmtpOp::DataEnd | SmtpOp::Bdat => (
-                Exit::Refused,
-                format!("{server} refused the message: {reply}"),
-            ),
-            _ => (
-                Exit::Refused,
-                format!("{server} replied {reply} to {during}"),
-            ),
+            SmtpOp::Auth => format!("{server} refused AUTH: {reply}"),
+            SmtpOp::RcptTo => format!("{server} refused the recipient: {reply}"),
+            SmtpOp::MailFrom => format!("{server} refused the sender: {reply}"),
+            SmtpOp::Data | SmtpOp::DataEnd | SmtpOp::Bdat => {
+                format!("{server} refused the message: {reply}")
+            }
+            _ => format!("{server} replied {reply} to {during}"),
         },
-        ProtocolError::ExtensionUnavailable { name } if *name == "STARTTLS" => (
-            Exit::Tls,
-            format!(
-                "{server} does not offer STARTTLS; nothing was sent in plaintext \
-                 (use --tls implicit for port 465, or --tls none for a trusted local relay)"
-            ),
+        ProtocolError::ExtensionUnavailable { name } if *name == "STARTTLS" => format!(
+            "{server} does not offer STARTTLS; nothing was sent in plaintext \
+             (use --tls implicit for port 465, or --tls none for a trusted local relay)"
         ),
-        ProtocolError::ResponseInjection { .. } => (Exit::Tls, format!("{server}: {p}")),
         ProtocolError::RecipientsRefused { refused, accepted } => {
             let list: Vec<String> = refused
                 .iter()
                 .map(|r| format!("<{}>: {}", r.recipient, r.reply))
                 .collect();
-            (
-                Exit::Recipients,
-                format!(
-                    "{server} refused {} recipient(s) ({accepted} accepted), message not sent: {}",
-                    refused.len(),
-                    list.join("; ")
-                ),
+            format!(
+                "{server} refused {} recipient(s) ({accepted} accepted), message not sent: {}",
+                refused.len(),
+                list.join("; ")
             )
         }
-        ProtocolError::ConnectionClosed { during } => (
-            Exit::Connect,
-            format!("{server} closed the connection during {during}"),
-        ),
-        ProtocolError::MessageTooLarge { .. } => {
-            (Exit::Refused, format!("{server} refused the message: {p}"))
+        ProtocolError::ConnectionClosed { during } => {
+            format!("{server} closed the connection during {during}")
         }
-        _ => (Exit::Refused, format!("protocol error with {server}: {p}")),
+        ProtocolError::MessageTooLarge { .. } => format!("{server} refused the message: {p}"),
+        _ => format!("protocol error with {server}: {p}"),
     }
 }
 

@@ -185,9 +185,7 @@ impl<T: Transport> SmtpClient<T> {
 /// The error for a message whose result never came (cannot happen while the engine keeps its
 /// contract; reported rather than panicking).
 fn lost() -> SmtpError {
-    SmtpError::io(
-        crate::state::SmtpOp::DataEnd,
-        std::io::ErrorKind::Other,
-        "no result was reported for this message",
-    )
+    SmtpError::Internal {
+        what: "no result was reported for a message of the batch",
+    }
 }

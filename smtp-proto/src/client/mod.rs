@@ -33,7 +33,7 @@ pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
 
 use crate::audit::AuditSink;
 use crate::command::Domain;
-use crate::error::{InvalidInputError, SmtpError};
+use crate::error::SmtpError;
 use crate::policy::Policy;
 use crate::reply::{Reply, ReplyLimits};
 use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
@@ -350,7 +350,7 @@ impl<T: Transport> SmtpClient<T> {
     ///
     /// SCRAM is skipped when the `scram` feature is off. Never picks XOAUTH2 or OAUTHBEARER.
     /// Allowed only right after connect; a second login after success is
-    /// [`InvalidInputError::WrongState`]. The credentials are not kept after the call.
+    /// [`InvalidInputError::WrongState`](crate::InvalidInputError::WrongState). The credentials are not kept after the call.
     ///
     /// A SCRAM server that does not prove it knows the password (a wrong or missing server
     /// signature) fails with [`AuthError::Scram`](crate::AuthError::Scram) and closes the
@@ -366,7 +366,7 @@ impl<T: Transport> SmtpClient<T> {
 
     /// Authenticate with a given mechanism. `credential` is a password (PLAIN, LOGIN, SCRAM) or
     /// an OAuth 2.0 access token (XOAUTH2, OAUTHBEARER). A mechanism whose cargo feature is off
-    /// gives [`InvalidInputError::FeatureDisabled`] without any I/O. SCRAM-SHA-256-PLUS without
+    /// gives [`InvalidInputError::FeatureDisabled`](crate::InvalidInputError::FeatureDisabled) without any I/O. SCRAM-SHA-256-PLUS without
     /// channel-binding data (not TLS 1.3) is
     /// [`AuthError::ChannelBindingUnavailable`](crate::AuthError::ChannelBindingUnavailable);
     /// SCRAM over a transport without a random source is [`SmtpError::Io`] during AUTH. Both
@@ -773,7 +773,9 @@ impl<T: Transport> SmtpClient<T> {
             self.session
                 .check_usable()
                 .err()
-                .unwrap_or_else(|| SmtpError::io(SmtpOp::Close, std::io::ErrorKind::Other, ""))
+                .unwrap_or(SmtpError::Internal {
+                    what: "the engine closed without reporting an error",
+                })
         })
     }
 
@@ -788,11 +790,9 @@ impl<T: Transport> SmtpClient<T> {
             let Some(wait) = self.session.timeout() else {
                 // Nothing is awaited and nothing happened: a driver bug, reported rather than
                 // hanging.
-                return Err(InvalidInputError::WrongState {
-                    op: SmtpOp::Idle,
-                    state: self.session.state(),
-                }
-                .into());
+                return Err(SmtpError::Internal {
+                    what: "the client waits for a reply the engine does not expect",
+                });
             };
             let (limit, bound) = self.bound(wait.limit, None);
             let mut sleep = pin!(T::sleep(limit));

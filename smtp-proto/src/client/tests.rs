@@ -6,7 +6,7 @@ use std::io;
 use std::task::{Context, Poll, Waker};
 
 use super::*;
-use crate::error::{AuthError, ProtocolError};
+use crate::error::{AuthError, InvalidInputError, ProtocolError};
 
 enum Step {
     Server(Vec<u8>),

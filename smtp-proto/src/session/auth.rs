@@ -65,7 +65,7 @@ impl Session {
     ///
     /// Checks, in order, each failing with nothing queued: the session state; the mechanism's
     /// cargo feature ([`InvalidInputError::FeatureDisabled`]); that the connection is encrypted
-    /// or [`SessionConfig::plaintext_auth`] allows AUTH without TLS
+    /// or [`SessionConfig::plaintext_auth`](super::SessionConfig::plaintext_auth) allows AUTH without TLS
     /// ([`AuthError::PlaintextRefused`]); the arguments, and for SCRAM a
     /// nonce in `input` ([`InvalidInputError::Argument`] with [`Field::Nonce`]); that the server
     /// offers the mechanism ([`AuthError::UnsupportedMechanism`]); for SCRAM-SHA-256-PLUS, a TLS

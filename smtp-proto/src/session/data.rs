@@ -33,15 +33,15 @@ impl Session {
     /// [`wants_body`](Self::wants_body) is true; bytes given after the transaction failed before
     /// any body byte was committed are discarded.
     ///
-    /// The bytes sent are counted: past the size the message declared (its [`BodyInfo`]), the
+    /// The bytes sent are counted: past the size the message declared (its [`BodyInfo`](super::BodyInfo)), the
     /// policy's [`max_message_size`](crate::policy::Policy::max_message_size) or the server's
     /// `SIZE`, whichever is smallest, the message is abandoned before its end of data (nothing
     /// of this chunk is sent, no final dot, no `BDAT LAST`) and the session is closed with
-    /// [`InvalidInputError::BodyLongerThanDeclared`], a [`PolicyError`] or
-    /// [`ProtocolError::MessageTooLarge`].
+    /// [`InvalidInputError::BodyLongerThanDeclared`], a [`PolicyError`](crate::PolicyError) or
+    /// [`ProtocolError::MessageTooLarge`](crate::ProtocolError::MessageTooLarge).
     ///
     /// With streamed BDAT the bytes are gathered into chunks of
-    /// [`SessionConfig::bdat_chunk_size`], and the last chunk is held back until
+    /// [`SessionConfig::bdat_chunk_size`](super::SessionConfig::bdat_chunk_size), and the last chunk is held back until
     /// [`finish_body`](Self::finish_body) so that it carries `LAST`.
     pub fn send_body(&mut self, chunk: &[u8]) -> Result<(), SmtpError> {
         self.check_open(SmtpOp::DataEnd)?;

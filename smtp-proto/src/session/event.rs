@@ -8,29 +8,29 @@ use crate::sasl::AuthMechanism;
 use crate::session::SendOutcome;
 use crate::state::SmtpOp;
 
-/// What the engine tells its driver. Drain [`Session::poll_event`] after every input.
+/// What the engine tells its driver. Drain [`Session::poll_event`](super::Session::poll_event) after every input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
     /// The server's `220` greeting (informational; EHLO has been queued).
     Greeting(Reply),
-    /// The EHLO (or HELO / LHLO) exchange is complete; [`Session::capabilities`] is current.
+    /// The EHLO (or HELO / LHLO) exchange is complete; [`Session::capabilities`](super::Session::capabilities) is current.
     /// Emitted after connecting and again after STARTTLS. (Not to be confused with
     /// [`SessionState::Ready`](crate::SessionState::Ready), the state after AUTH or a message.)
     HelloDone,
     /// The server accepted STARTTLS: upgrade the transport now, then call
-    /// [`Session::tls_established`]. Until then the engine sends nothing, and any byte fed to it is
+    /// [`Session::tls_established`](super::Session::tls_established). Until then the engine sends nothing, and any byte fed to it is
     /// a response-injection error.
     UpgradeTls,
     /// AUTH succeeded.
     Authenticated(AuthMechanism),
-    /// The engine is ready for this message's body: call [`Session::send_body`] while
-    /// [`Session::wants_body`] is true, then [`Session::finish_body`].
+    /// The engine is ready for this message's body: call [`Session::send_body`](super::Session::send_body) while
+    /// [`Session::wants_body`](super::Session::wants_body) is true, then [`Session::finish_body`](super::Session::finish_body).
     BodyWanted(MessageId),
     /// The server accepted the message ([`SendOutcome::message`] says which).
     Sent(SendOutcome),
     /// A message failed: refused by the server at some step, or lost with the session. Every
-    /// message started with [`Session::start_mail`] ends with exactly one `Sent` or
+    /// message started with [`Session::start_mail`](super::Session::start_mail) ends with exactly one `Sent` or
     /// `MessageFailed`, matched by its id, never by order.
     MessageFailed {
         /// Which message.
@@ -70,7 +70,7 @@ impl Event {
     }
 }
 
-/// A handle on one message of a session, given by [`Session::start_mail`] and carried by its
+/// A handle on one message of a session, given by [`Session::start_mail`](super::Session::start_mail) and carried by its
 /// [`Event::BodyWanted`], [`Event::Sent`] (in [`SendOutcome::message`] and each
 /// [`RecipientOutcome`](super::RecipientOutcome)) and [`Event::MessageFailed`]. Ids increase
 /// from 1 within a session.
