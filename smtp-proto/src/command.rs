@@ -241,8 +241,29 @@ fn check_mailbox(a: &str, field: Field, base: usize) -> Result<(), InvalidInputE
     check_domain_or_literal(domain, field, base + at + 1, false)
 }
 
+/// Where an encoder writes: a buffer, or a counter that only measures (so a command's length is
+/// known from the encoder itself, never from a second formula that could drift from it).
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for BytesMut {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Counts the bytes an encoder would write.
+struct Count(usize);
+
+impl Sink for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
 /// Append `n` in decimal, without allocating.
-fn put_u64(out: &mut BytesMut, mut n: u64) {
+fn put_u64(out: &mut impl Sink, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -253,7 +274,7 @@ fn put_u64(out: &mut BytesMut, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    out.put(&buf[i..]);
 }
 
 /// The argument of EHLO / HELO / LHLO: a domain name (ASCII, LDH labels, `_` tolerated) or an
@@ -591,47 +612,59 @@ impl Command<'_> {
     /// `NOTIFY` parameter at all (the server's default applies; it is *not* `NOTIFY=NEVER`).
     /// Nothing is allocated besides growing `out`.
     pub fn write_to(&self, out: &mut BytesMut) {
+        self.encode(out);
+    }
+
+    /// The exact length of the line [`write_to`](Self::write_to) writes, CRLF included, without
+    /// writing it (the engine sizes pipelined flights with it).
+    pub fn encoded_len(&self) -> usize {
+        let mut count = Count(0);
+        self.encode(&mut count);
+        count.0
+    }
+
+    fn encode(&self, out: &mut impl Sink) {
         match *self {
             Command::Ehlo(d) => {
-                out.extend_from_slice(b"EHLO ");
-                out.extend_from_slice(d.0.as_bytes());
+                out.put(b"EHLO ");
+                out.put(d.0.as_bytes());
             }
             Command::Helo(d) => {
-                out.extend_from_slice(b"HELO ");
-                out.extend_from_slice(d.0.as_bytes());
+                out.put(b"HELO ");
+                out.put(d.0.as_bytes());
             }
             Command::Lhlo(d) => {
-                out.extend_from_slice(b"LHLO ");
-                out.extend_from_slice(d.0.as_bytes());
+                out.put(b"LHLO ");
+                out.put(d.0.as_bytes());
             }
-            Command::StartTls => out.extend_from_slice(b"STARTTLS"),
+            Command::StartTls => out.put(b"STARTTLS"),
             Command::MailFrom(path, params) => {
-                out.extend_from_slice(b"MAIL FROM:<");
+                out.put(b"MAIL FROM:<");
                 if let ReversePath::Address(a) = path {
-                    out.extend_from_slice(a.0.as_bytes());
+                    out.put(a.0.as_bytes());
                 }
-                out.extend_from_slice(b">");
+                out.put(b">");
                 write_mail_params(params, out);
             }
             Command::RcptTo(addr, params) => {
-                out.extend_from_slice(b"RCPT TO:<");
-                out.extend_from_slice(addr.0.as_bytes());
-                out.extend_from_slice(b">");
+                out.put(b"RCPT TO:<");
+                out.put(addr.0.as_bytes());
+                out.put(b">");
                 write_rcpt_params(params, out);
             }
-            Command::Data => out.extend_from_slice(b"DATA"),
+            Command::Data => out.put(b"DATA"),
             Command::Bdat { size, last } => {
-                out.extend_from_slice(b"BDAT ");
+                out.put(b"BDAT ");
                 put_u64(out, size);
                 if last {
-                    out.extend_from_slice(b" LAST");
+                    out.put(b" LAST");
                 }
             }
-            Command::Rset => out.extend_from_slice(b"RSET"),
-            Command::Noop => out.extend_from_slice(b"NOOP"),
-            Command::Quit => out.extend_from_slice(b"QUIT"),
+            Command::Rset => out.put(b"RSET"),
+            Command::Noop => out.put(b"NOOP"),
+            Command::Quit => out.put(b"QUIT"),
         }
-        out.extend_from_slice(b"\r\n");
+        out.put(b"\r\n");
     }
 
     /// The operation this command performs.
@@ -656,55 +689,59 @@ impl Command<'_> {
 /// Append `s` xtext-encoded (RFC 3461 section 4): bytes outside `!`..=`~`, and `+` and `=`,
 /// become `+XX` (upper-case hex).
 pub fn write_xtext(s: &str, out: &mut BytesMut) {
+    out.reserve(s.len());
+    put_xtext(s, out);
+}
+
+fn put_xtext(s: &str, out: &mut impl Sink) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = s.as_bytes();
-    out.reserve(bytes.len());
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if (0x21..=0x7e).contains(&b) && b != b'+' && b != b'=' {
             continue;
         }
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(&[b'+', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        out.put(&bytes[start..i]);
+        out.put(&[b'+', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.put(&bytes[start..]);
 }
 
-fn write_mail_params(p: &MailParams, out: &mut BytesMut) {
+fn write_mail_params(p: &MailParams, out: &mut impl Sink) {
     if let Some(size) = p.size {
-        out.extend_from_slice(b" SIZE=");
+        out.put(b" SIZE=");
         put_u64(out, size);
     }
     if let Some(body) = p.body {
-        out.extend_from_slice(match body {
+        out.put(match body {
             BodyType::SevenBit => b" BODY=7BIT".as_slice(),
             BodyType::EightBitMime => b" BODY=8BITMIME",
             BodyType::BinaryMime => b" BODY=BINARYMIME",
         });
     }
     if p.smtputf8 {
-        out.extend_from_slice(b" SMTPUTF8");
+        out.put(b" SMTPUTF8");
     }
     if let Some(ret) = p.ret {
-        out.extend_from_slice(match ret {
+        out.put(match ret {
             DsnReturn::Full => b" RET=FULL".as_slice(),
             DsnReturn::Headers => b" RET=HDRS",
         });
     }
     if let Some(id) = &p.envid {
-        out.extend_from_slice(b" ENVID=");
-        write_xtext(&id.0, out);
+        out.put(b" ENVID=");
+        put_xtext(&id.0, out);
     }
     if p.requiretls {
-        out.extend_from_slice(b" REQUIRETLS");
+        out.put(b" REQUIRETLS");
     }
 }
 
-fn write_rcpt_params(p: &RcptParams, out: &mut BytesMut) {
+fn write_rcpt_params(p: &RcptParams, out: &mut impl Sink) {
     match p.notify {
         None => {}
-        Some(Notify::Never) => out.extend_from_slice(b" NOTIFY=NEVER"),
+        Some(Notify::Never) => out.put(b" NOTIFY=NEVER"),
         Some(Notify::On {
             success,
             failure,
@@ -717,16 +754,16 @@ fn write_rcpt_params(p: &RcptParams, out: &mut BytesMut) {
                 (delay, b"DELAY"),
             ] {
                 if on {
-                    out.extend_from_slice(sep);
-                    out.extend_from_slice(name);
+                    out.put(sep);
+                    out.put(name);
                     sep = b",";
                 }
             }
         }
     }
     if let Some(orcpt) = &p.orcpt {
-        out.extend_from_slice(b" ORCPT=rfc822;");
-        write_xtext(&orcpt.0, out);
+        out.put(b" ORCPT=rfc822;");
+        put_xtext(&orcpt.0, out);
     }
 }
 

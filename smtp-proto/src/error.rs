@@ -19,8 +19,8 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::reply::{Reply, ReplyError};
 use crate::mechanism::AuthMechanism;
+use crate::reply::{Reply, ReplyError};
 use crate::state::{SessionState, SmtpOp};
 
 /// Every error the engine and the client return.

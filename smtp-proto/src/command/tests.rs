@@ -3,9 +3,11 @@
 use super::*;
 use proptest::prelude::*;
 
+/// The line `cmd` writes; also checks that `encoded_len` predicts its length exactly.
 fn line(cmd: Command<'_>) -> String {
     let mut out = BytesMut::new();
     cmd.write_to(&mut out);
+    assert_eq!(cmd.encoded_len(), out.len(), "encoded_len of {cmd:?}");
     String::from_utf8(out.to_vec()).unwrap()
 }
 
@@ -827,24 +829,31 @@ proptest! {
                 out.clear();
                 cmd.write_to(&mut out);
                 assert_one_line(&out);
+                prop_assert_eq!(cmd.encoded_len(), out.len());
             }
         }
         if let Ok(a) = Address::new(&s, Field::ForwardPath) {
             out.clear();
-            Command::RcptTo(&a, &RcptParams::default()).write_to(&mut out);
+            let cmd = Command::RcptTo(&a, &RcptParams::default());
+            cmd.write_to(&mut out);
+            prop_assert_eq!(cmd.encoded_len(), out.len());
             assert_one_line(&out);
             prop_assert_eq!(out.iter().filter(|&&b| b == b'<').count(), 1);
             prop_assert_eq!(out.iter().filter(|&&b| b == b'>').count(), 1);
         }
         if let Ok(p) = ReversePath::new(&s) {
             out.clear();
-            Command::MailFrom(&p, &MailParams::default()).write_to(&mut out);
+            let cmd = Command::MailFrom(&p, &MailParams::default());
+            cmd.write_to(&mut out);
+            prop_assert_eq!(cmd.encoded_len(), out.len());
             assert_one_line(&out);
         }
         if let Ok(id) = EnvelopeId::new(&s) {
             let params = MailParams { envid: Some(id), ..MailParams::default() };
             out.clear();
-            Command::MailFrom(&ReversePath::Null, &params).write_to(&mut out);
+            let cmd = Command::MailFrom(&ReversePath::Null, &params);
+            cmd.write_to(&mut out);
+            prop_assert_eq!(cmd.encoded_len(), out.len());
             assert_one_line(&out);
             // `MAIL FROM:<> ENVID=...`: no space inside the id.
             prop_assert_eq!(out.iter().filter(|&&b| b == b' ').count(), 2);
@@ -853,7 +862,9 @@ proptest! {
             let a = Address::new("a@b", Field::ForwardPath).unwrap();
             let params = RcptParams { notify: None, orcpt: Some(o) };
             out.clear();
-            Command::RcptTo(&a, &params).write_to(&mut out);
+            let cmd = Command::RcptTo(&a, &params);
+            cmd.write_to(&mut out);
+            prop_assert_eq!(cmd.encoded_len(), out.len());
             assert_one_line(&out);
             // `RCPT TO:<a@b> ORCPT=...`: no space inside the address.
             prop_assert_eq!(out.iter().filter(|&&b| b == b' ').count(), 2);

@@ -126,7 +126,7 @@ impl Session {
         exchange.write_initial(&mut self.out);
         self.out_holds_secret = true;
         let initial_response = self.out.len() - before > mechanism.name().len() + 7;
-        self.log_client(&format!(
+        self.log_client(format_args!(
             "AUTH {mechanism}{}",
             if initial_response { " [redacted]" } else { "" }
         ));
@@ -184,11 +184,11 @@ impl Session {
                 None => {}
             }
             let n = self.out.len() - before;
-            self.log_client(if self.sasl_failure.is_some() {
-                "*"
+            if self.sasl_failure.is_some() {
+                self.log_client(format_args!("*"));
             } else {
-                "[redacted]"
-            });
+                self.log_client(format_args!("[redacted]"));
+            }
             self.push_pending(Pending::Auth, n);
             return;
         }

@@ -131,8 +131,8 @@ impl Session {
                 let before = self.out.len();
                 self.stuffer.finish(&mut self.out);
                 let body = self.txn.as_ref().map_or(0, |t| t.body_written);
-                self.log_client(&format!("[message body: {body} bytes, dot-stuffed]"));
-                self.log_client(".");
+                self.log_client(format_args!("[message body: {body} bytes, dot-stuffed]"));
+                self.log_client(format_args!("."));
                 written = self.out.len() - before - 3;
                 self.push_pending(Pending::DataEnd, 0);
                 if let Some(t) = self.txn.as_mut() {
@@ -201,7 +201,7 @@ impl Session {
             t.bdat_header_written = true;
         }
         self.write_bdat_header(size, true);
-        self.log_client(&format!("[message body: {size} bytes]"));
+        self.log_client(format_args!("[message body: {size} bytes]"));
         self.push_pending(Pending::Bdat { last: true }, 0);
         if let Some(t) = self.txn.as_mut() {
             t.final_queued = true;

@@ -99,12 +99,3 @@ impl Envelope {
         &self.to
     }
 }
-
-impl Envelope {
-    pub(super) fn sender_len(&self) -> usize {
-        match &self.from {
-            ReversePath::Null => 0,
-            ReversePath::Address(a) => a.as_str().len(),
-        }
-    }
-}

@@ -502,9 +502,13 @@ impl Session {
         }
     }
 
-    fn log_client(&self, line: &str) {
+    /// Log a line of our own (a summary, a redaction); formatted only when a sink wants it.
+    fn log_client(&self, line: core::fmt::Arguments<'_>) {
         if let Some(t) = self.transcript() {
-            t.client(line);
+            match line.as_str() {
+                Some(text) => t.client(text),
+                None => t.client(&line.to_string()),
+            }
         }
     }
 

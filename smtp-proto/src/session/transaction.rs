@@ -17,13 +17,6 @@ use crate::error::{
 use crate::reply::{Reply, ReplyCode};
 use crate::state::{SessionState, SmtpOp};
 
-/// Upper bound of a MAIL line without the sender: `MAIL FROM:<>`, SIZE, BODY, SMTPUTF8, RET,
-/// REQUIRETLS and an ENVID of 100 characters xtext-encoded (300 bytes), with CRLF.
-pub(super) const MAIL_LINE_OVERHEAD: usize = 400;
-
-/// Upper bound of a RCPT line without the address: `RCPT TO:<>`, the longest NOTIFY and CRLF.
-pub(super) const RCPT_LINE_OVERHEAD: usize = 48;
-
 /// The most body bytes a transaction may send, and who set that bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct BodyLimit {
@@ -365,7 +358,7 @@ impl Session {
                 return;
             }
             if self.needs_rset && !txn.rset_queued {
-                if !self.can_send(6) {
+                if !self.can_send(Command::Rset.encoded_len()) {
                     return;
                 }
                 if let Some(t) = self.txn.as_mut() {
@@ -375,10 +368,9 @@ impl Session {
                 continue;
             }
             if !txn.mail_queued {
-                // Worst case length of a MAIL line is bounded by the address and params; the
-                // first command of a flight always goes.
-                // (ENVID alone is up to 300 bytes once xtext-encoded.)
-                if !self.can_send(MAIL_LINE_OVERHEAD + txn.envelope.sender_len()) {
+                // The first command of a flight always goes.
+                let len = Command::MailFrom(&txn.envelope.from, &txn.mail_params).encoded_len();
+                if !self.can_send(len) {
                     return;
                 }
                 let txn = self.txn.as_mut().expect("transaction present");
@@ -391,22 +383,21 @@ impl Session {
                 continue;
             }
             if txn.next_rcpt < txn.envelope.to.len() {
-                // ` ORCPT=rfc822;` plus the address, each byte at most 3 once xtext-encoded.
-                let orcpt_len = txn
-                    .original_recipients
-                    .get(txn.next_rcpt)
-                    .and_then(Option::as_ref)
-                    .map_or(0, |o| 14 + 3 * o.as_str().len());
-                let len =
-                    RCPT_LINE_OVERHEAD + txn.envelope.to[txn.next_rcpt].as_str().len() + orcpt_len;
+                let txn = self.txn.as_mut().expect("transaction present");
+                let i = txn.next_rcpt;
+                // This recipient's ORCPT, if any, is moved into the parameters for its line.
+                txn.rcpt_params.orcpt = txn.original_recipients.get_mut(i).and_then(Option::take);
+                let len = Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).encoded_len();
                 if !self.can_send(len) {
+                    let txn = self.txn.as_mut().expect("transaction present");
+                    if let Some(slot) = txn.original_recipients.get_mut(i) {
+                        *slot = txn.rcpt_params.orcpt.take();
+                    }
                     return;
                 }
                 let txn = self.txn.as_mut().expect("transaction present");
-                let i = txn.next_rcpt;
                 txn.next_rcpt += 1;
                 txn.rcpt_outstanding += 1;
-                txn.rcpt_params.orcpt = txn.original_recipients.get_mut(i).and_then(Option::take);
                 let before = self.out.len();
                 Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).write_to(&mut self.out);
                 let n = self.out.len() - before;
@@ -430,7 +421,7 @@ impl Session {
             } else {
                 let may_pipeline_data = pipelining
                     && (txn.policy == RecipientPolicy::AcceptPartial || txn.envelope.to.len() == 1);
-                if !may_pipeline_data || !self.can_send(6) {
+                if !may_pipeline_data || !self.can_send(Command::Data.encoded_len()) {
                     return;
                 }
             }
