@@ -3,7 +3,8 @@
 # Installs what the tests need first (idempotent), so it runs on a fresh machine.
 #
 #   scripts/test.sh           everything: lints, unit/transcript/loopback tests, fuzz smoke runs,
-#                             the real-server interop matrix and the Worker end-to-end test
+#                             the real-server interop matrix, the Worker end-to-end test and the
+#                             WASI 0.2 component end-to-end test
 #   scripts/test.sh --quick   only the Rust lints and tests (no fuzzing, no real servers, no wasm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,9 @@ tests/servers/run-interop.sh
 
 step "smtp-io-wasm end to end: the example Worker in workerd"
 smtp-io-wasm/e2e/run.sh
+
+step "smtp-io-wasm end to end on WASI 0.2: the component's WIT interface from JavaScript under jco"
+smtp-io-wasm/wasi-e2e/run.sh
 
 echo
 echo "all tests passed"

@@ -5,6 +5,10 @@
 //! implicit TLS (`secureTransport: "on"`) or STARTTLS (`secureTransport: "starttls"`, then
 //! `startTls()`). The engine's reply timeouts run on the runtime's `setTimeout`.
 //!
+//! On `wasm32-wasip2` the module `wasi` holds the same client for a WASI 0.2 component:
+//! `wasi:sockets` TCP, `wasi:clocks` timers, `wasi:random`, and rustls in the guest for implicit
+//! TLS and STARTTLS (it exists only on that target).
+//!
 //! The socket and timer parts exist only on `wasm32-unknown-unknown` (the target Workers run).
 //! On other targets the crate holds its host-side parts: [`TlsMode`], [`ConnectOptions`],
 //! [`check_port`] and the re-exports, so a workspace that contains it still builds and tests on
@@ -51,6 +55,9 @@
 
 mod options;
 
+#[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+pub mod wasi;
+
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod body;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
@@ -80,9 +87,16 @@ pub use smtp_proto::{
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub type SmtpClient<T = WorkersTransport> = smtp_proto::SmtpClient<T>;
 
+/// The client type (over [`wasi::WasiTransport`] by default on `wasm32-wasip2`).
+#[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+pub type SmtpClient<T = wasi::WasiTransport> = smtp_proto::SmtpClient<T>;
+
 /// The client type (on this target without a default transport: the Workers socket exists only
-/// on `wasm32-unknown-unknown`).
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+/// on `wasm32-unknown-unknown`, the WASI one on `wasm32-wasip2`).
+#[cfg(not(any(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")
+)))]
 pub type SmtpClient<T> = smtp_proto::SmtpClient<T>;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

@@ -1,0 +1,298 @@
+//! [`WasiTransport`]: a `wasi:sockets` TCP connection, plain or inside rustls, as the client's
+//! [`Transport`] and [`StartTlsCapable`].
+
+use core::future::Future;
+use core::time::Duration;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use rustls::ClientConnection;
+use rustls::pki_types::ServerName;
+use smtp_proto::{StartTlsCapable, Transport};
+
+use super::reactor;
+use super::tcp::{READ_CHUNK, TcpConn};
+use super::tls::{TlsConfig, server_name};
+
+/// A connection to an SMTP server from a WASI 0.2 component: TCP through `wasi:sockets`,
+/// optionally TLS with rustls in the guest.
+///
+/// It implements [`Transport`] (read, write and flush, close; the timer is
+/// `wasi:clocks/monotonic-clock`, the random source `wasi:random/random`, and on TLS 1.3 the
+/// `tls-exporter` channel binding for SCRAM-SHA-256-PLUS) and [`StartTlsCapable`] (the rustls
+/// handshake on the same socket, checking the certificate against the [`TlsConfig`] and the host
+/// name it was given).
+///
+/// Reads are cancel-safe (the client drops a read when a timeout fires): bytes leave the host
+/// only when a read returns, and TLS records are decrypted in the same step. Its futures run
+/// under [`block_on`](super::block_on).
+pub struct WasiTransport {
+    tcp: Option<TcpConn>,
+    tls: Option<Box<ClientConnection>>,
+    settings: Option<(TlsConfig, ServerName<'static>)>,
+    /// TLS records produced by rustls and not yet taken by the host.
+    out: Vec<u8>,
+    peer: SocketAddr,
+}
+
+impl fmt::Debug for WasiTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WasiTransport")
+            .field("peer", &self.peer)
+            .field("tls_active", &self.is_tls())
+            .finish_non_exhaustive()
+    }
+}
+
+fn broken() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the connection is closed (or was lost in a failed TLS handshake)",
+    )
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
+}
+
+impl WasiTransport {
+    /// Open a plain TCP connection to `host:port` (the first resolved address that accepts). It
+    /// cannot upgrade: STARTTLS fails closed. Not bounded in time; the connect helpers race it
+    /// with a timer.
+    pub async fn connect_plain(host: &str, port: u16) -> io::Result<WasiTransport> {
+        let tcp = TcpConn::connect(host, port).await?;
+        Ok(WasiTransport {
+            peer: tcp.peer(),
+            tcp: Some(tcp),
+            tls: None,
+            settings: None,
+            out: Vec::new(),
+        })
+    }
+
+    /// Open a plain TCP connection that will upgrade with STARTTLS, checking the server's
+    /// certificate for `host` against `tls`.
+    pub async fn connect_starttls(
+        host: &str,
+        port: u16,
+        tls: TlsConfig,
+    ) -> io::Result<WasiTransport> {
+        let name = server_name(host)?;
+        let mut transport = WasiTransport::connect_plain(host, port).await?;
+        transport.settings = Some((tls, name));
+        Ok(transport)
+    }
+
+    /// Open a TCP connection and run the TLS handshake at once (implicit TLS, port 465),
+    /// checking the certificate for `host` against `tls`.
+    pub async fn connect_implicit_tls(
+        host: &str,
+        port: u16,
+        tls: TlsConfig,
+    ) -> io::Result<WasiTransport> {
+        let mut transport = WasiTransport::connect_starttls(host, port, tls).await?;
+        transport.handshake().await?;
+        Ok(transport)
+    }
+
+    /// True once TLS is established.
+    pub fn is_tls(&self) -> bool {
+        self.tls.as_ref().is_some_and(|c| !c.is_handshaking())
+    }
+
+    /// The server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The negotiated TLS version and cipher suite, once TLS is established.
+    pub fn tls_info(&self) -> Option<(rustls::ProtocolVersion, rustls::SupportedCipherSuite)> {
+        let conn = self.tls.as_ref()?;
+        Some((conn.protocol_version()?, conn.negotiated_cipher_suite()?))
+    }
+
+    /// Move the records rustls wants to send into `out`.
+    fn queue_tls(&mut self) -> io::Result<()> {
+        if let Some(conn) = self.tls.as_mut() {
+            while conn.wants_write() {
+                conn.write_tls(&mut self.out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write `out` to the network. Cancel-safe: what the host took is removed as it goes.
+    async fn flush_out(&mut self) -> io::Result<()> {
+        let tcp = self.tcp.as_mut().ok_or_else(broken)?;
+        while !self.out.is_empty() {
+            let n = tcp.write_some(&self.out).await?;
+            self.out.drain(..n);
+        }
+        tcp.flush().await
+    }
+
+    /// Read from the network once and feed it to rustls. `Ok(false)`: the peer closed.
+    async fn receive_tls(&mut self) -> io::Result<bool> {
+        let tcp = self.tcp.as_mut().ok_or_else(broken)?;
+        let bytes = tcp.read(READ_CHUNK).await?;
+        if bytes.is_empty() {
+            return Ok(false);
+        }
+        let conn = self.tls.as_mut().ok_or_else(broken)?;
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            conn.read_tls(&mut rest)?;
+            if let Err(e) = conn.process_new_packets() {
+                // Send the alert rustls queued (best effort), then fail.
+                let _ = self.queue_tls();
+                let _ = self.flush_out().await;
+                return Err(tls_error(e));
+            }
+        }
+        Ok(true)
+    }
+
+    async fn handshake(&mut self) -> io::Result<()> {
+        let Some((config, name)) = self.settings.clone() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this connection was opened without TLS settings",
+            ));
+        };
+        if self.tls.is_some() {
+            return Err(io::Error::other("TLS is already established"));
+        }
+        let conn = ClientConnection::new(config.rustls_config(), name).map_err(tls_error)?;
+        self.tls = Some(Box::new(conn));
+        let result = self.drive_handshake().await;
+        if result.is_err() {
+            // The socket is in an unknown TLS state: nothing more may go through it.
+            self.tls = None;
+            if let Some(mut tcp) = self.tcp.take() {
+                let _ = tcp.shutdown();
+            }
+        }
+        result
+    }
+
+    async fn drive_handshake(&mut self) -> io::Result<()> {
+        loop {
+            self.queue_tls()?;
+            self.flush_out().await?;
+            let conn = self.tls.as_ref().ok_or_else(broken)?;
+            if !conn.is_handshaking() {
+                return Ok(());
+            }
+            if conn.wants_read() && !self.receive_tls().await? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection during the TLS handshake",
+                ));
+            }
+        }
+    }
+}
+
+impl Transport for WasiTransport {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.tls.is_none() {
+            let tcp = self.tcp.as_mut().ok_or_else(broken)?;
+            let bytes = tcp
+                .read(u64::try_from(buf.len()).unwrap_or(READ_CHUNK))
+                .await?;
+            buf[..bytes.len()].copy_from_slice(&bytes);
+            return Ok(bytes.len());
+        }
+        loop {
+            let conn = self.tls.as_mut().ok_or_else(broken)?;
+            match conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // A server that closes without close_notify: for SMTP that is the end of the
+                // conversation, and every reply is self-delimiting, so no truncation goes unseen.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            // Anything rustls has to say first (a key update, an alert).
+            self.queue_tls()?;
+            self.flush_out().await?;
+            if !self.receive_tls().await? {
+                return Ok(0);
+            }
+        }
+    }
+
+    async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        if self.tls.is_none() {
+            return self.tcp.as_mut().ok_or_else(broken)?.write_all(buf).await;
+        }
+        while !buf.is_empty() {
+            let conn = self.tls.as_mut().ok_or_else(broken)?;
+            let n = conn.writer().write(buf)?;
+            buf = &buf[n..];
+            self.queue_tls()?;
+            self.flush_out().await?;
+        }
+        self.queue_tls()?;
+        self.flush_out().await
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        if let Some(conn) = self.tls.as_mut() {
+            conn.send_close_notify();
+            let sent = match self.queue_tls() {
+                Ok(()) => self.flush_out().await,
+                Err(e) => Err(e),
+            };
+            self.tls = None;
+            if let Some(mut tcp) = self.tcp.take() {
+                let _ = tcp.shutdown();
+            }
+            return sent;
+        }
+        match self.tcp.take() {
+            Some(mut tcp) => tcp.shutdown(),
+            None => Ok(()),
+        }
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> {
+        reactor::sleep(duration)
+    }
+
+    /// `wasi:clocks/monotonic-clock`, the clock [`sleep`](Self::sleep) waits on.
+    fn now() -> Duration {
+        reactor::now()
+    }
+
+    /// `wasi:random/random`, the host's cryptographically secure generator.
+    fn fill_random(&self, buf: &mut [u8]) -> io::Result<()> {
+        let bytes = wasip2::random::random::get_random_bytes(buf.len() as u64);
+        if bytes.len() != buf.len() {
+            return Err(io::Error::other("wasi:random returned too few bytes"));
+        }
+        buf.copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// rustls' keying material exporter (RFC 8446 section 7.5) with the RFC 9266 label and an
+    /// empty context, on TLS 1.3 only; `None` on plaintext and on TLS 1.2.
+    fn tls_exporter(&self) -> Option<[u8; 32]> {
+        let conn = self.tls.as_ref()?;
+        if conn.protocol_version()? != rustls::ProtocolVersion::TLSv1_3 {
+            return None;
+        }
+        conn.export_keying_material([0u8; 32], smtp_proto::sasl::TLS_EXPORTER_LABEL, Some(&[]))
+            .ok()
+    }
+}
+
+impl StartTlsCapable for WasiTransport {
+    async fn upgrade_to_tls(&mut self) -> io::Result<()> {
+        self.handshake().await
+    }
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# End-to-end test of smtp-io-wasm on WASI 0.2: run the WASI adapter's unit tests inside the
+# guest, build the WASI client and the component (component/, exporting wit/smtp.wit) for
+# wasm32-wasip2, transpile it with jco, and call its WIT interface from a JavaScript host
+# (Node + @bytecodealliance/preview2-shim) against loopback SMTP servers: plain, STARTTLS and implicit TLS with AUTH (exact bytes delivered), and the
+# typed errors of a wrong certificate, a refused recipient, a closed port, a silent server, a
+# wrong password, plaintext AUTH, STARTTLS response injection, a dropped connection and
+# invalid input.
+#
+# Installs what it needs, idempotently, from package registries only:
+#   rustup target wasm32-wasip2; clang (for ring's C, only when missing, with apt-get);
+#   jco and preview2-shim from wasi-e2e/package-lock.json (npm ci).
+# Needs: rustup/cargo, node >= 20 with npm, openssl.
+#
+# Usage: smtp-io-wasm/wasi-e2e/run.sh        (exit status 0 only when every check passed)
+# Env:   CARGO_TARGET_DIR  where the component is built (default component/target)
+#        E2E_WORK          scratch folder (default wasi-e2e/work; wiped for each run)
+set -euo pipefail
+
+E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CRATE="$(dirname "$E2E")"
+COMPONENT="$CRATE/component"
+WORK="${E2E_WORK:-$E2E/work}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$COMPONENT/target}"
+
+step() { printf '\n== %s\n' "$*"; }
+die() { printf '\nWASI E2E FAILED: %s\n' "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed ($2)"; }
+
+need cargo "install Rust with rustup: https://rustup.rs"
+need rustup "install Rust with rustup: https://rustup.rs"
+need node "install Node.js 20 or newer"
+need npm "install npm (comes with Node.js)"
+need openssl "install the openssl command-line tool (apt-get install openssl)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || die "Node.js 20 or newer is needed (found $(node --version))"
+
+SECONDS=0
+
+step "Rust target wasm32-wasip2"
+if rustup target list --installed | grep -qx wasm32-wasip2; then
+  echo "already installed"
+else
+  rustup target add wasm32-wasip2
+fi
+
+step "clang (ring compiles its C for wasm32 with it; gcc cannot)"
+if command -v clang >/dev/null 2>&1; then
+  echo "already installed: $(clang --version | head -n1)"
+elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get install -y --no-install-recommends clang >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends clang >/dev/null; }
+  command -v clang >/dev/null 2>&1 || die "clang did not install"
+  echo "installed: $(clang --version | head -n1)"
+else
+  die "clang is needed to build ring for wasm32 (apt-get install clang)"
+fi
+
+step "npm packages (jco, preview2-shim; pinned in wasi-e2e/package-lock.json)"
+want_jco="$(node -p 'require(process.argv[1]).packages["node_modules/@bytecodealliance/jco"].version' "$E2E/package-lock.json")"
+have_jco="$(node -p 'try { require(process.argv[1]).version } catch { "" }' "$E2E/node_modules/@bytecodealliance/jco/package.json" 2>/dev/null || true)"
+if [ "$have_jco" = "$want_jco" ]; then
+  echo "jco $want_jco already installed"
+else
+  (cd "$E2E" && npm ci --no-audit --no-fund)
+fi
+JCO="$E2E/node_modules/.bin/jco"
+
+step "clippy: the WASI client and the component for wasm32-wasip2 (-D warnings)"
+CARGO_TARGET_DIR="$TARGET_DIR" cargo clippy --target wasm32-wasip2 --all-targets \
+  --manifest-path "$CRATE/Cargo.toml" -p smtp-io-wasm -- -D warnings
+CARGO_TARGET_DIR="$TARGET_DIR" cargo clippy --target wasm32-wasip2 \
+  --manifest-path "$COMPONENT/Cargo.toml" -- -D warnings
+
+step "the WASI adapter's own tests, inside the guest (built for wasm32-wasip2, run by jco)"
+TEST_WASM="$(CARGO_TARGET_DIR="$TARGET_DIR" cargo test --target wasm32-wasip2 --lib --no-run \
+  --manifest-path "$CRATE/Cargo.toml" -p smtp-io-wasm --message-format=json \
+  | node -e 'let exe = ""; require("readline").createInterface({ input: process.stdin })
+      .on("line", (l) => { try { const m = JSON.parse(l); if (m.executable && m.profile && m.profile.test) exe = m.executable; } catch {} })
+      .on("close", () => console.log(exe));')"
+[ -n "$TEST_WASM" ] && [ -f "$TEST_WASM" ] || die "no test binary for wasm32-wasip2"
+"$JCO" run "$TEST_WASM" || die "the in-guest tests failed"
+
+step "build the component (release, opt-level s, LTO, 1 codegen unit)"
+CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --target wasm32-wasip2 \
+  --manifest-path "$COMPONENT/Cargo.toml"
+WASM="$TARGET_DIR/wasm32-wasip2/release/smtp_wasi_component.wasm"
+[ -f "$WASM" ] || die "no component at $WASM"
+printf 'component: %s bytes raw, %s bytes gzip -9\n' "$(wc -c <"$WASM")" "$(gzip -9c "$WASM" | wc -c)"
+
+step "transpile it with jco (ES module + core wasm for Node)"
+rm -rf "$WORK"
+mkdir -p "$WORK"
+"$JCO" transpile "$WASM" -o "$WORK/component" --name smtp --no-typescript --quiet \
+  || die "jco transpile failed"
+grep -q "smtp-rs:smtp/client@0.1.0" "$WORK/component/smtp.js" \
+  || die "the transpiled component does not export smtp-rs:smtp/client@0.1.0"
+
+step "test CAs and a certificate for localhost"
+(
+  cd "$WORK"
+  for ca in ca other-ca; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -subj "/CN=smtp-io-wasm wasi e2e $ca" -keyout "$ca.key" -out "$ca.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      2>/dev/null
+  done
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+  printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile server.ext -out server.pem 2>/dev/null
+) || die "could not create the test certificates with openssl"
+echo "done"
+
+step "call the component's WIT interface from JavaScript against loopback SMTP servers"
+node "$E2E/test.mjs" "$WORK" || die "some end-to-end checks failed (see above)"
+
+printf '\nWASI E2E PASSED in %ss\n' "$SECONDS"
