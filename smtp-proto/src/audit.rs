@@ -1,5 +1,7 @@
 //! Audit events: what happened in a session, for logs and abuse monitoring. Never a secret.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::reply::ReplyCode;
 use crate::sasl::AuthMechanism;
 use crate::state::SmtpOp;

@@ -422,6 +422,8 @@ pub fn has_8bit(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use proptest::prelude::*;
 
     fn stuff_chunks(chunks: &[&[u8]]) -> Vec<u8> {

@@ -9,6 +9,8 @@
 //! engine does not implement (plus the few it does), so a hostile EHLO listing thousands of
 //! distinct names costs no more per byte than an ordinary one, and keeps bounded memory.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::reply::Reply;
 use crate::sasl::AuthMechanism;
 

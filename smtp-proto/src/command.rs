@@ -17,6 +17,8 @@
 //! The limits are [`MAX_DOMAIN_LEN`], [`MAX_LABEL_LEN`], [`MAX_ADDRESS_LEN`], [`MAX_ENVID_LEN`]
 //! and [`MAX_ORCPT_LEN`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::BytesMut;

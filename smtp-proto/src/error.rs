@@ -16,6 +16,8 @@
 //!
 //! No variant ever holds a password, token or SASL payload.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::fmt;
 use core::time::Duration;
 
@@ -185,7 +187,7 @@ impl SmtpError {
     }
 
     /// A shorthand for an I/O error.
-    pub fn io(during: SmtpOp, kind: std::io::ErrorKind, message: impl Into<String>) -> Self {
+    pub fn io(during: SmtpOp, kind: IoErrorKind, message: impl Into<String>) -> Self {
         SmtpError::Io {
             during,
             error: IoError {
@@ -199,8 +201,8 @@ impl SmtpError {
 /// A transport failure, kept as its kind and message so errors stay `Clone` and comparable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IoError {
-    /// The `std::io::ErrorKind` the transport reported.
-    pub kind: std::io::ErrorKind,
+    /// The kind of failure the transport reported.
+    pub kind: IoErrorKind,
     /// The transport's message.
     pub message: String,
 }
@@ -215,6 +217,45 @@ impl fmt::Display for IoError {
     }
 }
 
+/// The kind of an I/O failure: `std::io::ErrorKind` with the `std` feature (the default).
+#[cfg(feature = "std")]
+pub type IoErrorKind = std::io::ErrorKind;
+
+/// The kind of an I/O failure, without the standard library: the kinds a driver on a bare-metal
+/// target is likely to report, named as in `std::io::ErrorKind` (with the `std` feature this is
+/// that type, so code written against these names builds either way).
+#[cfg(not(feature = "std"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoErrorKind {
+    /// The peer refused the connection.
+    ConnectionRefused,
+    /// The peer reset the connection.
+    ConnectionReset,
+    /// The connection was aborted.
+    ConnectionAborted,
+    /// Not connected.
+    NotConnected,
+    /// The operation timed out.
+    TimedOut,
+    /// The stream ended early.
+    UnexpectedEof,
+    /// The data was not valid (e.g. a TLS certificate).
+    InvalidData,
+    /// The operation is not supported here.
+    Unsupported,
+    /// Anything else.
+    Other,
+}
+
+#[cfg(not(feature = "std"))]
+impl fmt::Display for IoErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(feature = "std")]
 impl From<&std::io::Error> for IoError {
     fn from(e: &std::io::Error) -> Self {
         IoError {
@@ -570,6 +611,8 @@ impl PolicyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::reply::ReplyCode;
 
     fn reply(code: u16) -> Reply {
@@ -582,7 +625,7 @@ mod tests {
     fn blame_and_step_by_class() {
         let cases: Vec<(SmtpError, Blame, Option<SmtpOp>)> = vec![
             (
-                SmtpError::io(SmtpOp::Connect, std::io::ErrorKind::ConnectionRefused, "no"),
+                SmtpError::io(SmtpOp::Connect, IoErrorKind::ConnectionRefused, "no"),
                 Blame::Io,
                 Some(SmtpOp::Connect),
             ),

@@ -20,6 +20,14 @@
 //! * engine: [`session::Session`], the only place with session state and protocol rules.
 //! * driver: [`client::SmtpClient`], which only moves bytes.
 //!
+//! ## `no_std`
+//!
+//! The engine and the codec need only `core` and `alloc`: build with `default-features = false`
+//! for a bare-metal target (the test suite builds `thumbv7em-none-eabihf`), and drive
+//! [`Session`](session::Session) from your own loop. The `std` feature (default) adds
+//! `std::io::ErrorKind` in I/O errors and memchr's run-time CPU detection; `client` (the async
+//! driver) and `scram` (whose SASLprep needs `std`) turn it on.
+//!
 //! ## RFCs
 //!
 //! 5321 (SMTP), 3207 (STARTTLS), 4954 (AUTH), 4616 (PLAIN), 7628 (OAUTHBEARER), 5802, 7677 and
@@ -43,6 +51,22 @@
 //! * **No leaks.** Passwords and tokens live only in the AUTH exchange, are overwritten when it
 //!   ends, and never appear in `Debug`, `Display`, errors, transcripts or audit events.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![no_std]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+/// What `std`'s prelude would give every module, from `alloc`.
+#[allow(unused_imports)]
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
+    pub(crate) use alloc::vec::Vec;
+}
 
 pub mod audit;
 pub mod body;
@@ -64,8 +88,8 @@ pub mod client;
 pub use audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use capabilities::{Capabilities, Extension};
 pub use error::{
-    ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
-    RecipientRefusal, ScramError, SmtpError,
+    ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, IoErrorKind, PolicyError,
+    ProtocolError, RecipientRefusal, ScramError, SmtpError,
 };
 pub use policy::{BoundedPolicy, DefaultPolicy, Policy};
 pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLine, ReplyParser};

@@ -7,6 +7,8 @@
 
 use crate::command::{Address, ReversePath};
 use crate::error::PolicyError;
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 /// Checks a message's envelope and size before anything is sent.
 ///

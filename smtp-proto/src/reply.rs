@@ -16,6 +16,8 @@
 //!   class to match keeps text such as `554 2.0 ready` from being misread.
 //! * Text that is not UTF-8 is replaced with U+FFFD.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::fmt;
 
 /// A three-digit SMTP reply code, first digit 2–5, second 0–5, third 0–9.

@@ -42,6 +42,8 @@
 //! obtains them (the `client` feature's `Transport` has hooks for both) and passes them in an
 //! [`AuthInput`]; see [`SaslExchange::new_scram`] for the exchange itself.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::fmt;
 
 use base64::Engine as _;

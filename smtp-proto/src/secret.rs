@@ -21,6 +21,8 @@
 //! `Secret` deliberately implements neither `Clone` nor `PartialEq`: copies are made explicitly,
 //! and comparing secrets is not something this crate needs (nor something to do in variable time).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};

@@ -3,6 +3,8 @@
 
 use super::{SmtpClient, Transport};
 use crate::error::SmtpError;
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::session::{
     BodyInfo, Envelope, Event, MessageId, MessageOptions, SendOutcome, SessionStatus,
 };

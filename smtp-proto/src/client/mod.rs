@@ -24,6 +24,8 @@ mod batch;
 mod tests;
 mod transport;
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::task::Poll;

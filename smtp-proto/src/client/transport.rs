@@ -1,6 +1,8 @@
 //! What an adapter implements: [`Transport`], [`StartTlsCapable`]; and what a streamed body is:
 //! [`MessageBody`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::future::Future;
 use core::time::Duration;
 use std::io;

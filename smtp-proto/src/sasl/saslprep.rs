@@ -9,6 +9,8 @@
 //! Zeroing is best effort: the prepared value is a [`Secret`], but the normalisation's own
 //! intermediate buffers are not wiped.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use std::borrow::Cow;
 
 use stringprep::tables;

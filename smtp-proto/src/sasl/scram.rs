@@ -28,6 +28,8 @@
 //! as the client proof is written; only the expected server signature is kept until the server has
 //! shown it. Intermediate state inside the `hmac`, `sha2` and `pbkdf2` crates is not reached.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::BytesMut;

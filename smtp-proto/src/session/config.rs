@@ -1,5 +1,7 @@
 //! Engine configuration: [`SessionConfig`], [`Timeouts`] and the mode enums.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::fmt;
 use core::time::Duration;
 

@@ -5,6 +5,8 @@ use crate::command::{
     Address, BodyType, DsnReturn, EnvelopeId, Notify, OriginalRecipient, ReversePath,
 };
 use crate::error::{ArgumentError, Field, InvalidInputError};
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::session::RecipientPolicy;
 
 /// How the body of a message will be supplied, as far as known before it is sent.

@@ -16,7 +16,9 @@ mod pending;
 mod tests;
 mod transaction;
 
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;
@@ -382,7 +384,7 @@ impl Session {
     }
 
     /// The transport failed (a write, a read, the TLS upgrade). Fatal.
-    pub fn handle_io_error(&mut self, kind: std::io::ErrorKind, message: &str) {
+    pub fn handle_io_error(&mut self, kind: crate::error::IoErrorKind, message: &str) {
         if self.state == SessionState::Closed {
             return;
         }

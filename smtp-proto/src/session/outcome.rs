@@ -1,6 +1,8 @@
 //! What a sent message reports: [`SendOutcome`] and [`RecipientOutcome`].
 
 use super::MessageId;
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::reply::Reply;
 
 /// The server's answer for one recipient.

@@ -14,6 +14,8 @@ use crate::error::{
     ArgumentError, Field, InvalidInputError, PolicyError, ProtocolError, RecipientRefusal,
     SmtpError,
 };
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::reply::{Reply, ReplyCode};
 use crate::state::{SessionState, SmtpOp};
 
