@@ -18,6 +18,8 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
   rustup target list --installed | grep -qx wasm32-unknown-unknown \
     || rustup target add wasm32-unknown-unknown
+  rustup target list --installed | grep -qx thumbv7em-none-eabihf \
+    || rustup target add thumbv7em-none-eabihf
 fi
 
 step "cargo fmt --check"
@@ -43,11 +45,18 @@ step "smtp-proto without the optional features"
 cargo test -p smtp-proto --no-default-features --features client --lib --quiet
 cargo test -p smtp-proto --no-default-features --lib --quiet
 
+step "smtp-proto on a bare-metal target: no_std + alloc (thumbv7em-none-eabihf)"
+cargo clippy -p smtp-proto --no-default-features --target thumbv7em-none-eabihf --quiet -- -D warnings
+cargo build -p smtp-proto --no-default-features --target thumbv7em-none-eabihf --quiet
+
 if [ -n "$QUICK" ]; then
   echo
   echo "quick tests passed (fuzzing, real servers and the Worker test were skipped)"
   exit 0
 fi
+
+step "examples: each run against a local aiosmtpd, delivery checked"
+./scripts/examples.sh
 
 step "fuzz targets: build and a short run of each (nightly, cargo fuzz)"
 ./scripts/fuzz-smoke.sh 100000

@@ -250,10 +250,7 @@ impl ConnectOptions {
                     .await
                     .map_err(|_| timed_out)?
                     .map_err(|e| io_err(SmtpOp::TlsHandshake, e))?;
-                let options = self
-                    .client
-                    .with_implicit_tls(true)
-                    .with_time_already_spent(started.elapsed());
+                let options = self.client.with_time_already_spent(started.elapsed());
                 SmtpClient::connect_with(transport, ehlo_domain, options).await
             }
         }

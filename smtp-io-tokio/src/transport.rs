@@ -205,6 +205,10 @@ impl Transport for TokioTransport {
         tokio::time::Instant::now().saturating_duration_since(origin)
     }
 
+    fn is_encrypted(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
     /// The operating system's CSPRNG, through `getrandom`.
     fn fill_random(&self, buf: &mut [u8]) -> io::Result<()> {
         getrandom::fill(buf).map_err(|e| io::Error::other(e.to_string()))

@@ -149,8 +149,7 @@ mod connect {
                     .await
                 }
                 TlsMode::Implicit => {
-                    let options = self.client.with_implicit_tls(true);
-                    smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, options).await
+                    smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, self.client).await
                 }
             }
         }

@@ -327,6 +327,10 @@ impl Transport for WorkersTransport {
         sleep(duration)
     }
 
+    fn is_encrypted(&self) -> bool {
+        self.mode == TlsMode::Implicit || self.upgraded
+    }
+
     /// `Date.now()`: the Workers runtime's clock (it moves on across I/O, which is what the
     /// deadline measures).
     fn now() -> Duration {

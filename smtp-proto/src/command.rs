@@ -613,8 +613,14 @@ impl Command<'_> {
     /// `ENVID` and `ORCPT` are xtext-encoded. A [`Notify::On`] with every flag false writes no
     /// `NOTIFY` parameter at all (the server's default applies; it is *not* `NOTIFY=NEVER`).
     /// Nothing is allocated besides growing `out`.
-    pub fn write_to(&self, out: &mut BytesMut) {
+    pub(crate) fn write_to(&self, out: &mut BytesMut) {
         self.encode(out);
+    }
+
+    /// [`write_to`](Self::write_to), public only to the fuzz targets (`--cfg fuzzing`).
+    #[cfg(fuzzing)]
+    pub fn write_for_fuzzing(&self, out: &mut BytesMut) {
+        self.write_to(out);
     }
 
     /// The exact length of the line [`write_to`](Self::write_to) writes, CRLF included, without
@@ -690,7 +696,8 @@ impl Command<'_> {
 
 /// Append `s` xtext-encoded (RFC 3461 section 4): bytes outside `!`..=`~`, and `+` and `=`,
 /// become `+XX` (upper-case hex).
-pub fn write_xtext(s: &str, out: &mut BytesMut) {
+#[cfg(test)]
+pub(crate) fn write_xtext(s: &str, out: &mut BytesMut) {
     out.reserve(s.len());
     put_xtext(s, out);
 }

@@ -225,7 +225,7 @@ impl fmt::Debug for AuthInput {
 
 /// What the client must do after a `334` challenge.
 #[derive(Debug, PartialEq, Eq)]
-pub enum SaslStep {
+pub(crate) enum SaslStep {
     /// The response line (base64, or empty) has been appended to `out`, CRLF included. It holds
     /// secret material: do not log it.
     Respond,
@@ -239,7 +239,7 @@ pub enum SaslStep {
 }
 
 /// One AUTH exchange in progress. Created with the credentials; dropped when the exchange ends.
-pub struct SaslExchange {
+pub(crate) struct SaslExchange {
     mechanism: AuthMechanism,
     /// The user name as it goes into the payload (for OAUTHBEARER: already a `saslname`).
     user: Secret,

@@ -176,8 +176,7 @@ impl ConnectOptions {
                     .await
             }
             TlsMode::Implicit => {
-                let options = self.client.with_implicit_tls(true);
-                smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, options).await
+                smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, self.client).await
             }
         }
     }

@@ -264,6 +264,10 @@ impl Transport for WasiTransport {
         reactor::sleep(duration)
     }
 
+    fn is_encrypted(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// `wasi:clocks/monotonic-clock`, the clock [`sleep`](Self::sleep) waits on.
     fn now() -> Duration {
         reactor::now()

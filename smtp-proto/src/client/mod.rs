@@ -163,7 +163,8 @@ impl SmtpClientOptions {
         self
     }
 
-    /// Declare the transport already encrypted (implicit TLS). Adapters set this for you.
+    /// Declare the transport already encrypted (implicit TLS). Not needed with a transport that
+    /// reports it ([`Transport::is_encrypted`]), as every adapter of this workspace does.
     pub fn with_implicit_tls(mut self, tls: bool) -> SmtpClientOptions {
         self.config.tls = tls;
         self
@@ -291,11 +292,13 @@ impl<T: Transport> SmtpClient<T> {
     ) -> Result<SmtpClient<T>, SmtpError> {
         let domain = Domain::new(ehlo_domain)?;
         let SmtpClientOptions {
-            config,
+            mut config,
             message,
             read_buffer,
             already_spent,
         } = options;
+        // The transport knows whether it is encrypted: implicit TLS needs no flag.
+        config.tls |= transport.is_encrypted();
         let mut client = SmtpClient {
             transport,
             session: Session::new(domain, config),

@@ -84,6 +84,15 @@ pub trait Transport {
         ))
     }
 
+    /// True when the connection is encrypted now (implicit TLS, or after
+    /// [`upgrade_to_tls`](StartTlsCapable::upgrade_to_tls)). The client asks it when it
+    /// connects, so a caller never has to declare implicit TLS by hand; the engine refuses AUTH
+    /// on a connection that is not encrypted unless allowed. The default is `false`: a transport
+    /// that does not say gets the plaintext rules.
+    fn is_encrypted(&self) -> bool {
+        false
+    }
+
     /// The RFC 9266 `tls-exporter` channel binding of this connection: 32 bytes of TLS exporter
     /// output with the label [`TLS_EXPORTER_LABEL`](crate::sasl::TLS_EXPORTER_LABEL) and an empty
     /// context. Must be `None` unless TLS 1.3 is established (RFC 9266 section 4: with TLS 1.2

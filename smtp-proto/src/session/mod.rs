@@ -29,7 +29,8 @@ pub use config::{
 };
 pub use event::{Event, MessageId, SessionStatus, Wait};
 pub use message::{BodyInfo, Envelope, MessageOptions};
-pub use outcome::{RecipientOutcome, SendOutcome, queue_id};
+pub use outcome::{RecipientOutcome, SendOutcome};
+pub(crate) use outcome::queue_id;
 
 use pending::{InFlight, Pending};
 use transaction::{Phase, Transaction};
@@ -275,6 +276,7 @@ impl Session {
     }
 
     /// The next event, if any.
+    #[must_use = "events must be drained after every input"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -55,7 +55,7 @@ impl SendOutcome {
 
 /// Find a queue id in a final reply: Postfix `queued as ABC123`, Exim `id=1abc-000`, and
 /// `queued as <id>` variants. `None` when no known pattern is present.
-pub fn queue_id(reply: &Reply) -> Option<String> {
+pub(crate) fn queue_id(reply: &Reply) -> Option<String> {
     let text = reply.text();
     for marker in ["queued as ", "id="] {
         // The marker is ASCII, so a match starts and ends on character boundaries.

@@ -1,0 +1,139 @@
+//! Send N generated messages over one connection with `send_batch`, and print each message's
+//! result. With PIPELINING the next message's envelope leaves together with the previous
+//! message's end of data; every reply is still matched to its own message.
+//!
+//! ```sh
+//! # A local test server without TLS (e.g. `python3 -m aiosmtpd -n`, on port 8025):
+//! cargo run -p smtp-io-tokio --example batch -- --server 127.0.0.1:8025 --count 20
+//!
+//! # A submission server: STARTTLS, then AUTH with the password from the environment.
+//! SMTP_PASSWORD=app-password cargo run -p smtp-io-tokio --example batch -- \
+//!     --server smtp.example.com:587 --starttls --user me@example.com \
+//!     --from me@example.com --to you@example.org --count 3
+//! ```
+//!
+//! Without `--starttls`, `--user` needs `--allow-plaintext-auth` (trusted local servers only).
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use smtp_io_tokio::{BatchMessage, ConnectOptions, TlsConfig, TlsMode};
+
+/// Send generated messages through an SMTP server in one batch.
+#[derive(Parser)]
+struct Args {
+    /// The server, as HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:8025")]
+    server: String,
+    /// Upgrade the connection with STARTTLS (fails if the server does not offer it).
+    #[arg(long)]
+    starttls: bool,
+    /// Trust the CA certificates of this PEM file instead of the Mozilla roots.
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// Log in as USER, with the password from the SMTP_PASSWORD environment variable.
+    #[arg(long)]
+    user: Option<String>,
+    /// Allow AUTH on a connection without TLS (trusted local servers only).
+    #[arg(long)]
+    allow_plaintext_auth: bool,
+    /// The envelope sender.
+    #[arg(long, default_value = "alice@example.com")]
+    from: String,
+    /// The recipient of every message.
+    #[arg(long, default_value = "bob@example.org")]
+    to: String,
+    /// How many messages to send.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+}
+
+/// Send the batch; returns how many messages were not sent.
+async fn run(args: Args) -> Result<usize, Box<dyn Error>> {
+    let (host, port) = args
+        .server
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
+        .ok_or("--server must be HOST:PORT")?;
+    let password = match &args.user {
+        None => None,
+        Some(_) if !args.starttls && !args.allow_plaintext_auth => {
+            return Err("no password is sent without TLS: add --starttls \
+                        (or --allow-plaintext-auth for a trusted local server)"
+                .into());
+        }
+        Some(_) => Some(std::env::var("SMTP_PASSWORD").map_err(|_| "set SMTP_PASSWORD")?),
+    };
+
+    let mode = if args.starttls {
+        TlsMode::StartTls
+    } else {
+        TlsMode::None
+    };
+    let mut options = ConnectOptions::new(mode);
+    if let Some(ca) = &args.ca {
+        options = options.with_tls_config(TlsConfig::from_ca_file(ca)?);
+    }
+    if args.allow_plaintext_auth {
+        options = options.allow_plaintext_auth();
+    }
+    let mut client = options.connect(host, port, "localhost").await?;
+    if let (Some(user), Some(password)) = (&args.user, &password) {
+        client.login(user, password).await?;
+    }
+
+    let n = args.count;
+    let bodies: Vec<String> = (1..=n)
+        .map(|i| {
+            format!(
+                "From: {from}\r\nTo: {to}\r\nSubject: batch message {i} of {n}\r\n\r\n\
+                 Message {i} of {n}, sent with send_batch.\r\n",
+                from = args.from,
+                to = args.to,
+            )
+        })
+        .collect();
+    let to = [args.to.as_str()];
+    let batch: Vec<BatchMessage<'_>> = bodies
+        .iter()
+        .map(|body| BatchMessage::new(&args.from, &to, body.as_bytes()))
+        .collect();
+
+    // One result per message, in order. An accepted message's outcome carries the id the engine
+    // gave it (`SendOutcome::message`), the id every reply was matched by.
+    let results = client.send_batch(&batch).await;
+    let mut failed = 0;
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(outcome) => println!(
+                "{} (batch {}/{n}): {}",
+                outcome.message,
+                i + 1,
+                outcome.reply
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("batch {}/{n}: not sent: {e}", i + 1);
+            }
+        }
+    }
+    client.quit().await?;
+    Ok(failed)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("{failed} message(s) not sent");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
