@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let mut out = BytesMut::new();
     if let Ok(d) = Domain::new(&s) {
-        Command::Ehlo(&d).write_to(&mut out);
+        Command::Ehlo(&d).write_for_fuzzing(&mut out);
         one_line(&out);
     }
     if let Ok(path) = ReversePath::new(&s) {
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             envid: EnvelopeId::new(&s).ok(),
             ..MailParams::default()
         };
-        Command::MailFrom(&path, &params).write_to(&mut out);
+        Command::MailFrom(&path, &params).write_for_fuzzing(&mut out);
         one_line(&out);
     }
     if let Ok(a) = Address::new(&s, Field::ForwardPath) {
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
             orcpt: OriginalRecipient::new(&s).ok(),
             ..RcptParams::default()
         };
-        Command::RcptTo(&a, &params).write_to(&mut out);
+        Command::RcptTo(&a, &params).write_for_fuzzing(&mut out);
         one_line(&out);
     }
 });
