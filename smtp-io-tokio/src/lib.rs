@@ -60,8 +60,8 @@ pub use tls::TlsConfig;
 pub use transport::TokioTransport;
 
 pub use smtp_proto::{
-    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage,
-    Blame, BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
+    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage, Blame,
+    BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
     InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, PlaintextAuth, Policy,
     PolicyError, Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal,
     Reply, ReplyCode, ReplyLimits, ReplyLine, ScramError, SendOutcome, SessionConfig, SessionState,

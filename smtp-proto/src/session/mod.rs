@@ -29,8 +29,8 @@ pub use config::{
 };
 pub use event::{Event, MessageId, SessionStatus, Wait};
 pub use message::{BodyInfo, Envelope, MessageOptions};
-pub use outcome::{RecipientOutcome, SendOutcome};
 pub(crate) use outcome::queue_id;
+pub use outcome::{RecipientOutcome, SendOutcome};
 
 use pending::{InFlight, Pending};
 use transaction::{Phase, Transaction};
