@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use super::transaction::{BodyEncoding, BodyMode, Phase};
+use super::transaction::{BodyEncoding, BodyMode, Phase, Step};
 use super::{Pending, Session};
 use crate::body::LineNormalizer;
 use crate::command::Command;
@@ -16,12 +16,12 @@ impl Session {
     /// transaction failed before any body byte was committed.
     pub fn wants_body(&self) -> bool {
         let Some(txn) = &self.txn else { return false };
-        if txn.phase != Phase::Body || self.state == SessionState::Closed {
+        if txn.phase() != Phase::Body || self.state == SessionState::Closed {
             return false;
         }
         match txn.mode {
             BodyMode::Data => true,
-            BodyMode::BdatWhole { .. } => txn.failure.is_none() || txn.bdat_header_written,
+            BodyMode::BdatWhole { .. } => txn.failure.is_none() || txn.bdat_header_sent(),
             BodyMode::BdatChunked => {
                 txn.failure.is_none() && txn.bdat_outstanding < self.config.max_bdat_in_flight
             }
@@ -122,7 +122,10 @@ impl Session {
             .as_ref()
             .map_or(BodyEncoding::Lines, |t| t.encoding);
         if let Some(t) = self.txn.as_mut() {
-            t.phase = Phase::Finishing;
+            // A whole BDAT's header (sent with the first body bytes) already carries LAST.
+            t.step = Step::Finishing {
+                end_queued: t.bdat_header_sent(),
+            };
         }
         self.state = SessionState::Data;
         let mut written = 0;
@@ -136,7 +139,7 @@ impl Session {
                 written = self.out.len() - before - 3;
                 self.push_pending(Pending::DataEnd, 0);
                 if let Some(t) = self.txn.as_mut() {
-                    t.final_queued = true;
+                    t.step = Step::Finishing { end_queued: true };
                 }
             }
             BodyMode::BdatWhole { size } => {
@@ -177,7 +180,7 @@ impl Session {
                     self.scratch = scratch;
                     self.push_pending(Pending::Bdat { last: true }, 0);
                     if let Some(t) = self.txn.as_mut() {
-                        t.final_queued = true;
+                        t.step = Step::Finishing { end_queued: true };
                     }
                 }
             }
@@ -192,19 +195,21 @@ impl Session {
     pub(super) fn body_phase(&self) -> Option<(BodyMode, bool, bool)> {
         self.txn
             .as_ref()
-            .filter(|t| t.phase == Phase::Body)
-            .map(|t| (t.mode, t.failure.is_some(), t.bdat_header_written))
+            .filter(|t| t.phase() == Phase::Body)
+            .map(|t| (t.mode, t.failure.is_some(), t.bdat_header_sent()))
     }
 
+    /// Write the one `BDAT size LAST` header of a body whose size is known: during the body
+    /// (before its first bytes) or at its end (an empty body).
     pub(super) fn start_bdat_whole(&mut self, size: u64) {
-        if let Some(t) = self.txn.as_mut() {
-            t.bdat_header_written = true;
-        }
         self.write_bdat_header(size, true);
         self.log_client(format_args!("[message body: {size} bytes]"));
         self.push_pending(Pending::Bdat { last: true }, 0);
         if let Some(t) = self.txn.as_mut() {
-            t.final_queued = true;
+            t.step = match t.step {
+                Step::Body { .. } => Step::Body { bdat_header: true },
+                _ => Step::Finishing { end_queued: true },
+            };
         }
     }
 

@@ -536,7 +536,7 @@ impl Session {
             let in_body = self
                 .txn
                 .as_ref()
-                .is_some_and(|t| matches!(t.phase, Phase::Body | Phase::Finishing));
+                .is_some_and(|t| matches!(t.phase(), Phase::Body | Phase::Finishing));
             let err = if in_body && !reply.code().is_positive() {
                 // A refusal while the body is still being sent (some servers judge a message
                 // before its end): report it as the message's refusal, with the server's text.

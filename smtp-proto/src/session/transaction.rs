@@ -77,6 +77,7 @@ pub(super) enum BodyMode {
     BdatChunked,
 }
 
+/// The coarse phase of a transaction, derived from its [`Step`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
     /// MAIL / RCPT / DATA being queued or answered.
@@ -85,6 +86,27 @@ pub(super) enum Phase {
     Body,
     /// The body is complete; waiting for the final reply(ies).
     Finishing,
+}
+
+/// How far a transaction has been sent, as one value: each step only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Nothing queued yet (RSET first when the previous transaction was left open).
+    Start,
+    /// RSET queued; MAIL next.
+    Reset,
+    /// MAIL queued, and the RCPTs of the recipients before `next_rcpt`.
+    Envelope { next_rcpt: usize },
+    /// DATA queued: its `354` is awaited.
+    DataQueued,
+    /// The caller gives the body. `bdat_header`: the header of the one `BDAT n LAST` of a body
+    /// whose size is known is out.
+    Body { bdat_header: bool },
+    /// The body is over. `end_queued`: its end (the final dot or `BDAT LAST`) is queued, so the
+    /// server will close the transaction whatever it answers.
+    Finishing { end_queued: bool },
+    /// The server answered the end of data: it closed the transaction.
+    Ended,
 }
 
 #[derive(Debug)]
@@ -97,28 +119,22 @@ pub(super) struct Transaction {
     pub(super) mode: BodyMode,
     pub(super) size: Option<u64>,
     pub(super) policy: RecipientPolicy,
-    pub(super) phase: Phase,
-    pub(super) rset_queued: bool,
-    pub(super) mail_queued: bool,
+    /// How far the transaction has been sent.
+    pub(super) step: Step,
+    /// The server accepted MAIL FROM.
     pub(super) mail_accepted: bool,
-    pub(super) next_rcpt: usize,
     pub(super) rcpt_replies: Vec<Option<Reply>>,
     /// `ORCPT=` per recipient (empty for none); each is moved into the RCPT line that uses it.
     pub(super) original_recipients: Vec<Option<OriginalRecipient>>,
     pub(super) rcpt_outstanding: usize,
     pub(super) accepted: usize,
     pub(super) refused: usize,
-    pub(super) data_queued: bool,
-    pub(super) bdat_header_written: bool,
     pub(super) bdat_outstanding: usize,
     pub(super) body_written: u64,
     /// The most body bytes this transaction may send.
     pub(super) limit: Option<BodyLimit>,
     /// How the body is encoded.
     pub(super) encoding: BodyEncoding,
-    /// Set when the body ended with the final dot / `BDAT LAST` (the server closed the
-    /// transaction, successfully or not).
-    pub(super) ended: bool,
     /// LMTP: per-recipient replies still expected after the body.
     pub(super) lmtp_expected: usize,
     pub(super) lmtp_replies: Vec<Reply>,
@@ -126,8 +142,36 @@ pub(super) struct Transaction {
     pub(super) failure: Option<SmtpError>,
     /// Replies still owed to this transaction (its entries in the pending queue).
     pub(super) owed: usize,
-    /// The final dot or `BDAT ... LAST` is queued: the server will close the transaction.
-    pub(super) final_queued: bool,
+}
+
+impl Transaction {
+    /// The coarse phase of [`step`](Self::step).
+    pub(super) fn phase(&self) -> Phase {
+        match self.step {
+            Step::Start | Step::Reset | Step::Envelope { .. } | Step::DataQueued => Phase::Envelope,
+            Step::Body { .. } => Phase::Body,
+            Step::Finishing { .. } | Step::Ended => Phase::Finishing,
+        }
+    }
+
+    /// The end of data is queued (or answered): the server will close the transaction.
+    pub(super) fn end_queued(&self) -> bool {
+        matches!(
+            self.step,
+            Step::Finishing { end_queued: true } | Step::Ended
+        )
+    }
+
+    /// The header of a whole `BDAT n LAST` is out.
+    pub(super) fn bdat_header_sent(&self) -> bool {
+        matches!(self.step, Step::Body { bdat_header: true })
+    }
+
+    /// The server still holds this transaction open (MAIL accepted, end of data not answered):
+    /// the next MAIL needs a RSET first.
+    pub(super) fn left_open(&self) -> bool {
+        self.mail_accepted && self.step != Step::Ended
+    }
 }
 
 impl Session {
@@ -294,29 +338,22 @@ impl Session {
             policy: options
                 .recipient_policy
                 .unwrap_or(self.config.recipient_policy),
-            phase: Phase::Envelope,
-            rset_queued: false,
-            mail_queued: false,
+            step: Step::Start,
             mail_accepted: false,
-            next_rcpt: 0,
             rcpt_replies: vec![None; n],
             original_recipients,
             rcpt_outstanding: 0,
             accepted: 0,
             refused: 0,
-            data_queued: false,
-            bdat_header_written: false,
             bdat_outstanding: 0,
             body_written: 0,
             limit,
             encoding,
-            ended: false,
             lmtp_expected: 0,
             lmtp_replies: Vec::new(),
             final_reply: None,
             failure: None,
             owed: 0,
-            final_queued: false,
         });
         self.stuffer = DotStuffer::new();
         self.normalizer = LineNormalizer::new();
@@ -334,9 +371,10 @@ impl Session {
         self.pipelining()
             && !self.needs_rset
             && self.finishing.len() < self.config.max_chained
-            && self.txn.as_ref().is_some_and(|t| {
-                t.phase == Phase::Finishing && t.final_queued && t.failure.is_none() && t.owed > 0
-            })
+            && self
+                .txn
+                .as_ref()
+                .is_some_and(|t| t.end_queued() && t.failure.is_none() && t.owed > 0)
     }
 
     /// True when [`start_mail`](Self::start_mail) would be accepted now as far as the session's
@@ -356,92 +394,99 @@ impl Session {
         let pipelining = self.pipelining();
         loop {
             let Some(txn) = self.txn.as_ref() else { return };
-            if txn.failure.is_some() || txn.phase != Phase::Envelope {
+            if txn.failure.is_some() {
                 return;
             }
-            if self.needs_rset && !txn.rset_queued {
-                if !self.can_send(Command::Rset.encoded_len()) {
-                    return;
+            match txn.step {
+                Step::Start if self.needs_rset => {
+                    // The previous transaction was left open: RSET first.
+                    if !self.can_send(Command::Rset.encoded_len()) {
+                        return;
+                    }
+                    self.txn_mut().step = Step::Reset;
+                    self.queue(Command::Rset, Pending::Rset { lazy: true });
                 }
-                if let Some(t) = self.txn.as_mut() {
-                    t.rset_queued = true;
-                }
-                self.queue(Command::Rset, Pending::Rset { lazy: true });
-                continue;
-            }
-            if !txn.mail_queued {
-                // The first command of a flight always goes.
-                let len = Command::MailFrom(&txn.envelope.from, &txn.mail_params).encoded_len();
-                if !self.can_send(len) {
-                    return;
-                }
-                let txn = self.txn.as_mut().expect("transaction present");
-                txn.mail_queued = true;
-                let before = self.out.len();
-                Command::MailFrom(&txn.envelope.from, &txn.mail_params).write_to(&mut self.out);
-                let n = self.out.len() - before;
-                self.log_written(before);
-                self.push_pending(Pending::Mail, n);
-                continue;
-            }
-            if txn.next_rcpt < txn.envelope.to.len() {
-                let txn = self.txn.as_mut().expect("transaction present");
-                let i = txn.next_rcpt;
-                // This recipient's ORCPT, if any, is moved into the parameters for its line.
-                txn.rcpt_params.orcpt = txn.original_recipients.get_mut(i).and_then(Option::take);
-                let len = Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).encoded_len();
-                if !self.can_send(len) {
+                Step::Start | Step::Reset => {
+                    // The first command of a flight always goes.
+                    let len = Command::MailFrom(&txn.envelope.from, &txn.mail_params).encoded_len();
+                    if !self.can_send(len) {
+                        return;
+                    }
                     let txn = self.txn.as_mut().expect("transaction present");
-                    if let Some(slot) = txn.original_recipients.get_mut(i) {
-                        *slot = txn.rcpt_params.orcpt.take();
+                    txn.step = Step::Envelope { next_rcpt: 0 };
+                    let before = self.out.len();
+                    Command::MailFrom(&txn.envelope.from, &txn.mail_params).write_to(&mut self.out);
+                    let n = self.out.len() - before;
+                    self.log_written(before);
+                    self.push_pending(Pending::Mail, n);
+                }
+                Step::Envelope { next_rcpt: i } if i < txn.envelope.to.len() => {
+                    let txn = self.txn.as_mut().expect("transaction present");
+                    // This recipient's ORCPT, if any, is moved into the parameters for its line.
+                    txn.rcpt_params.orcpt =
+                        txn.original_recipients.get_mut(i).and_then(Option::take);
+                    let len = Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).encoded_len();
+                    if !self.can_send(len) {
+                        let txn = self.txn_mut();
+                        if let Some(slot) = txn.original_recipients.get_mut(i) {
+                            *slot = txn.rcpt_params.orcpt.take();
+                        }
+                        return;
+                    }
+                    let txn = self.txn.as_mut().expect("transaction present");
+                    txn.step = Step::Envelope { next_rcpt: i + 1 };
+                    txn.rcpt_outstanding += 1;
+                    let before = self.out.len();
+                    Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).write_to(&mut self.out);
+                    let n = self.out.len() - before;
+                    self.log_written(before);
+                    self.push_pending(Pending::Rcpt(i), n);
+                }
+                Step::Envelope { .. } => {
+                    // Every RCPT is queued: DATA (or the body, for BDAT) when allowed.
+                    let all_answered = txn.rcpt_outstanding == 0 && txn.mail_accepted;
+                    if all_answered {
+                        let refused_ok =
+                            txn.policy == RecipientPolicy::AcceptPartial || txn.refused == 0;
+                        if txn.accepted == 0 || !refused_ok {
+                            let err = self.recipients_refused();
+                            self.txn_mut().failure = Some(err);
+                            self.maybe_complete_txn();
+                            return;
+                        }
+                    } else {
+                        let may_pipeline_data = pipelining
+                            && (txn.policy == RecipientPolicy::AcceptPartial
+                                || txn.envelope.to.len() == 1);
+                        if !may_pipeline_data || !self.can_send(Command::Data.encoded_len()) {
+                            return;
+                        }
+                    }
+                    let txn = self.txn_mut();
+                    match txn.mode {
+                        BodyMode::Data => {
+                            txn.step = Step::DataQueued;
+                            self.queue(Command::Data, Pending::Data);
+                        }
+                        BodyMode::BdatWhole { .. } | BodyMode::BdatChunked => {
+                            txn.step = Step::Body { bdat_header: false };
+                            let id = txn.id;
+                            self.state = SessionState::Data;
+                            self.events.push_back(Event::BodyWanted(id));
+                        }
                     }
                     return;
                 }
-                let txn = self.txn.as_mut().expect("transaction present");
-                txn.next_rcpt += 1;
-                txn.rcpt_outstanding += 1;
-                let before = self.out.len();
-                Command::RcptTo(&txn.envelope.to[i], &txn.rcpt_params).write_to(&mut self.out);
-                let n = self.out.len() - before;
-                self.log_written(before);
-                self.push_pending(Pending::Rcpt(i), n);
-                continue;
-            }
-            if txn.data_queued {
-                return;
-            }
-            let all_answered = txn.rcpt_outstanding == 0 && txn.mail_accepted;
-            if all_answered {
-                let refused_ok = txn.policy == RecipientPolicy::AcceptPartial || txn.refused == 0;
-                if txn.accepted == 0 || !refused_ok {
-                    let err = self.recipients_refused();
-                    let txn = self.txn.as_mut().expect("transaction present");
-                    txn.failure = Some(err);
-                    self.maybe_complete_txn();
-                    return;
-                }
-            } else {
-                let may_pipeline_data = pipelining
-                    && (txn.policy == RecipientPolicy::AcceptPartial || txn.envelope.to.len() == 1);
-                if !may_pipeline_data || !self.can_send(Command::Data.encoded_len()) {
+                Step::DataQueued | Step::Body { .. } | Step::Finishing { .. } | Step::Ended => {
                     return;
                 }
             }
-            let txn = self.txn.as_mut().expect("transaction present");
-            txn.data_queued = true;
-            match txn.mode {
-                BodyMode::Data => {
-                    self.queue(Command::Data, Pending::Data);
-                }
-                BodyMode::BdatWhole { .. } | BodyMode::BdatChunked => {
-                    txn.phase = Phase::Body;
-                    let id = txn.id;
-                    self.state = SessionState::Data;
-                    self.events.push_back(Event::BodyWanted(id));
-                }
-            }
-            return;
         }
+    }
+
+    /// The current transaction (there is one whenever this is called).
+    pub(super) fn txn_mut(&mut self) -> &mut Transaction {
+        self.txn.as_mut().expect("transaction present")
     }
 
     pub(super) fn recipients_refused(&self) -> SmtpError {
@@ -483,12 +528,12 @@ impl Session {
                     }
                 }
                 if let Some(t) = self.txn.as_mut() {
-                    t.phase = Phase::Finishing;
+                    t.step = Step::Finishing { end_queued: true };
                 }
                 self.out.extend_from_slice(b".\r\n");
                 self.push_pending(Pending::DataEnd, 0);
             } else {
-                txn.phase = Phase::Body;
+                txn.step = Step::Body { bdat_header: false };
                 let id = txn.id;
                 self.state = SessionState::Data;
                 self.events.push_back(Event::BodyWanted(id));
@@ -517,7 +562,7 @@ impl Session {
         let Some(txn) = self.txn.as_mut() else {
             return;
         };
-        txn.ended = true;
+        txn.step = Step::Ended;
         if txn.failure.is_some() {
             // The reply to a lone dot after refused recipients, or to a body sent anyway.
             self.maybe_complete_txn();
@@ -613,7 +658,7 @@ impl Session {
         let done = match &self.txn {
             Some(t) if t.owed > 0 => false,
             Some(t) => {
-                (t.failure.is_some() && t.phase != Phase::Body)
+                (t.failure.is_some() && t.phase() != Phase::Body)
                     || (t.failure.is_some() && !self.wants_body())
                     || t.final_reply.is_some()
             }
@@ -624,10 +669,11 @@ impl Session {
         }
         let txn = self.txn.take().expect("transaction present");
         self.state = SessionState::Ready;
+        // A failed transaction the server still holds open must be reset before the next MAIL.
+        let left_open = txn.left_open();
         match txn.failure {
             Some(err) => {
-                // A transaction the server still holds open must be reset before the next MAIL.
-                self.needs_rset = txn.mail_accepted && !txn.ended;
+                self.needs_rset = left_open;
                 let (during, code) = match &err {
                     SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
                         (*during, Some(reply.code()))
