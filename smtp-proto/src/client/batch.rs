@@ -89,6 +89,9 @@ impl<T: Transport> SmtpClient<T> {
                     }
                     Err(e) => Err(e),
                 };
+                // The write-progress rule is about one body: waiting for replies afterwards is
+                // bounded by the reply limits instead.
+                self.progress = None;
                 if let Err(err) = sent {
                     break Some(err);
                 }

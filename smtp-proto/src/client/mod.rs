@@ -480,6 +480,8 @@ impl<T: Transport> SmtpClient<T> {
         options: &MessageOptions,
     ) -> Result<SendOutcome, SmtpError> {
         self.check_alive()?;
+        // A body that failed half-way must not leave its progress clock running.
+        self.progress = None;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::in_memory(body, options);
         self.session.start_mail(envelope, info, options)?;
@@ -553,6 +555,8 @@ impl<T: Transport> SmtpClient<T> {
         B: MessageBody,
     {
         self.check_alive()?;
+        // A body that failed half-way must not leave its progress clock running.
+        self.progress = None;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::Streamed {
             size_hint: body.size_hint(),

@@ -1064,3 +1064,123 @@ fn a_server_that_reads_slowly_cannot_hold_a_body_forever() {
     });
     assert!(SLOW_NOW.with(|n| n.get()) < 400);
 }
+
+std::thread_local! {
+    /// Virtual seconds for [`SlowReplies`].
+    static REPLY_NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A server that reads at once but takes a (virtual) minute before each reply: slow, yet
+/// within every per-reply limit.
+struct SlowReplies {
+    server: VecDeque<u8>,
+    line: Vec<u8>,
+    in_data: bool,
+    waited: bool,
+}
+
+impl SlowReplies {
+    fn answer(&mut self) {
+        let reply: &[u8] = if self.in_data {
+            if self.line != b".\r\n" {
+                return;
+            }
+            self.in_data = false;
+            b"250 queued\r\n"
+        } else if self.line.starts_with(b"EHLO") {
+            b"250 mx\r\n"
+        } else if self.line.starts_with(b"DATA") {
+            self.in_data = true;
+            b"354 go\r\n"
+        } else {
+            b"250 ok\r\n"
+        };
+        self.server.extend(reply);
+    }
+}
+
+impl Transport for SlowReplies {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        core::future::poll_fn(|_| {
+            if !self.waited {
+                self.waited = true;
+                REPLY_NOW.with(|n| n.set(n.get() + 60));
+                return Poll::Pending;
+            }
+            self.waited = false;
+            let n = buf.len().min(self.server.len());
+            for (slot, b) in buf.iter_mut().zip(self.server.drain(..n)) {
+                *slot = b;
+            }
+            Poll::Ready(Ok(n))
+        })
+        .await
+    }
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        // Every write takes a moment (no virtual time), so an expired bound would win the race.
+        let mut yielded = false;
+        core::future::poll_fn(|_| {
+            if yielded {
+                Poll::Ready(())
+            } else {
+                yielded = true;
+                Poll::Pending
+            }
+        })
+        .await;
+        for &b in buf {
+            self.line.push(b);
+            if b == b'\n' {
+                self.answer();
+                self.line.clear();
+            }
+        }
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn now() -> core::time::Duration {
+        core::time::Duration::from_secs(REPLY_NOW.with(|n| n.get()))
+    }
+    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+        let deadline = REPLY_NOW.with(|n| n.get()) + duration.as_secs();
+        core::future::poll_fn(move |_| {
+            if REPLY_NOW.with(|n| n.get()) >= deadline {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// The write-progress rule is about one body being written: a batch whose server takes a
+/// minute per reply runs for far longer than the rule's grace, and still succeeds.
+#[test]
+fn slow_replies_in_a_batch_are_not_a_slow_write() {
+    REPLY_NOW.with(|n| n.set(0));
+    let mut server = SlowReplies {
+        server: VecDeque::new(),
+        line: Vec::new(),
+        in_data: false,
+        waited: false,
+    };
+    server.server.extend(b"220 mx\r\n");
+    let bodies: Vec<Vec<u8>> = (0..4)
+        .map(|i| format!("message {i}\r\n").into_bytes())
+        .collect();
+    let batch: Vec<BatchMessage<'_>> = bodies
+        .iter()
+        .map(|b| BatchMessage::new("a@x.example", &["b@y.example"], b))
+        .collect();
+    let results = block_on(async {
+        let mut client = SmtpClient::connect(server, "client.example").await.unwrap();
+        client.send_batch(&batch).await
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        REPLY_NOW.with(|n| n.get()) > 600,
+        "the batch took virtual minutes"
+    );
+}
