@@ -2,7 +2,7 @@
 //!
 //! Every argument type refuses, at construction, any byte that could end the command line or start
 //! another one (CR, LF, NUL, other C0 controls, DEL) and anything the grammar forbids. A value of
-//! these types can therefore never inject a command: [`Command::write_to`] always writes exactly
+//! these types can therefore never inject a command: the encoder always writes exactly
 //! one CRLF-terminated line.
 //!
 //! ## Validation rules in short
@@ -574,7 +574,7 @@ pub struct RcptParams {
     pub orcpt: Option<OriginalRecipient>,
 }
 
-/// A command the engine sends (AUTH lines are written by [`crate::sasl::SaslExchange`]).
+/// A command the engine sends (AUTH lines are written by the SASL exchange).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
     /// `EHLO domain`.
@@ -623,7 +623,7 @@ impl Command<'_> {
         self.write_to(out);
     }
 
-    /// The exact length of the line [`write_to`](Self::write_to) writes, CRLF included, without
+    /// The exact length of the line the engine writes for this command, CRLF included, without
     /// writing it (the engine sizes pipelined flights with it).
     pub fn encoded_len(&self) -> usize {
         let mut count = Count(0);

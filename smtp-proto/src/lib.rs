@@ -24,7 +24,7 @@
 //!
 //! The engine and the codec need only `core` and `alloc`: build with `default-features = false`
 //! for a bare-metal target (the test suite builds `thumbv7em-none-eabihf`), and drive
-//! [`Session`](session::Session) from your own loop. The `std` feature (default) adds
+//! [`Session`] from your own loop. The `std` feature (default) adds
 //! `std::io::ErrorKind` in I/O errors and memchr's run-time CPU detection; `client` (the async
 //! driver) and `scram` (whose SASLprep needs `std`) turn it on.
 //!

@@ -1,7 +1,7 @@
 //! SASL mechanisms for AUTH (RFC 4954): PLAIN (RFC 4616), LOGIN, XOAUTH2, OAUTHBEARER (RFC 7628),
 //! SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677, RFC 9266).
 //!
-//! A [`SaslExchange`] holds the credentials for the duration of one AUTH exchange only; the engine
+//! An exchange holds the credentials for the duration of one AUTH exchange only; the engine
 //! drops it when the exchange ends, and its secrets are overwritten on drop. Nothing here prints a
 //! secret: `Debug` redacts.
 //!
@@ -20,7 +20,7 @@
 //! Any challenge beyond these is [`AuthError::TooManyChallenges`]; a challenge that is not base64
 //! where base64 is required is [`AuthError::MalformedChallenge`]. The engine then cancels with `*`.
 //!
-//! Validation in [`SaslExchange::new`], before anything is written:
+//! Validation when an exchange starts, before anything is written:
 //!
 //! * PLAIN and LOGIN: the user name and the password must be non-empty and hold no NUL, CR or LF
 //!   (NUL is PLAIN's separator; CR / LF would end the line).
@@ -40,7 +40,8 @@
 //! SCRAM (RFC 5802, RFC 7677, RFC 9266) needs two things a sans-IO engine cannot make: a fresh
 //! random [`ClientNonce`] and, for -PLUS, the TLS `tls-exporter` channel-binding data. The driver
 //! obtains them (the `client` feature's `Transport` has hooks for both) and passes them in an
-//! [`AuthInput`]; see [`SaslExchange::new_scram`] for the exchange itself.
+//! [`AuthInput`]. The engine then checks the server at every step: its nonce must extend ours,
+//! the salt must be base64, the iteration count bounded, and its final signature right.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
