@@ -104,5 +104,6 @@ pub use transcript::TranscriptSink;
 
 #[cfg(feature = "client")]
 pub use client::{
-    BatchMessage, MessageBody, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable, Transport,
+    BatchMessage, MessageBody, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable, TlsMode,
+    Transport,
 };

@@ -20,6 +20,7 @@
 //! transport is closed too, and every later call fails with the same error.
 
 mod batch;
+mod connect;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -31,6 +32,7 @@ use core::pin::pin;
 use core::task::Poll;
 
 pub use batch::BatchMessage;
+pub use connect::TlsMode;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
 
 use crate::audit::AuditSink;

@@ -128,6 +128,10 @@ impl Transport for Scripted {
         core::future::pending()
     }
 
+    fn is_encrypted(&self) -> bool {
+        self.tls
+    }
+
     fn now() -> core::time::Duration {
         core::time::Duration::ZERO
     }
@@ -1183,4 +1187,47 @@ fn slow_replies_in_a_batch_are_not_a_slow_write() {
         REPLY_NOW.with(|n| n.get()) > 600,
         "the batch took virtual minutes"
     );
+}
+
+/// `open` dispatches by TLS mode, and the transport says whether it is encrypted: over implicit
+/// TLS the default options allow AUTH with no flag; over STARTTLS the upgrade comes first.
+#[test]
+fn open_by_mode_and_encryption_from_the_transport() {
+    let implicit = "
+        S: 220 mx.example ESMTP
+        C: EHLO client.example
+        S: 250-mx.example
+        S: 250 AUTH PLAIN
+        C: AUTH PLAIN AHUAcA==
+        S: 235 ok
+    ";
+    block_on(async {
+        let mut transport = Scripted::new(implicit);
+        transport.tls = true;
+        let mut client = SmtpClient::open(
+            transport,
+            TlsMode::Implicit,
+            "client.example",
+            SmtpClientOptions::new(),
+        )
+        .await
+        .unwrap();
+        assert!(client.session().is_tls());
+        client.login("u", "p").await.unwrap();
+    });
+    let starttls = format!(
+        "{GREETING}\nC: STARTTLS\nS: 220 go\nT: upgrade\nC: EHLO client.example\nS: 250-mx.example\nS: 250 AUTH PLAIN"
+    );
+    block_on(async {
+        let client = SmtpClient::open(
+            Scripted::new(&starttls),
+            TlsMode::StartTls,
+            "client.example",
+            SmtpClientOptions::new(),
+        )
+        .await
+        .unwrap();
+        assert!(client.session().is_tls());
+        assert_eq!(TlsMode::StartTls.default_port(), 587);
+    });
 }
