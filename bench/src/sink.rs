@@ -145,3 +145,58 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use smtp_testkit::ScriptClient;
+
+    /// A pipelined DATA transaction and a BDAT one (two chunks), in the script format of the
+    /// workspace tests: the sink must answer every command, in order.
+    #[tokio::test]
+    async fn pipelined_data_and_bdat_transactions() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            super::session(stream).await
+        });
+        let script = "
+            S: 220 bench.test ESMTP bench sink
+            C: EHLO client.test
+            C: MAIL FROM:<a@bench.test>
+            C: RCPT TO:<b@bench.test>
+            C: DATA
+            S: 250-bench.test
+            S: 250-PIPELINING
+            S: 250-CHUNKING
+            S: 250-8BITMIME
+            S: 250-ENHANCEDSTATUSCODES
+            S: 250 SIZE 0
+            S: 250 2.0.0 Ok
+            S: 250 2.0.0 Ok
+            S: 354 *
+            C: line
+            C: ..dot
+            C: .
+            C: MAIL FROM:<a@bench.test>
+            C: RCPT TO:<b@bench.test>
+            C: BDAT 7
+            C: hello
+            C: BDAT 5 LAST
+            C: ...
+            S: 250 2.0.0 Ok: queued
+            S: 250 2.0.0 Ok
+            S: 250 2.0.0 Ok
+            S: 250 2.0.0 Ok: chunk received
+            S: 250 2.0.0 Ok: queued
+            C: NOOP
+            C: QUIT
+            S: 250 2.0.0 Ok
+            S: 221 2.0.0 Bye
+            X: eof
+        ";
+        let exchange = ScriptClient::new(script).run(addr).await;
+        assert!(exchange.ok(), "{}", exchange.explain());
+        server.await.unwrap().unwrap();
+    }
+}

@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use smtp_io_tokio::TlsMode;
+use smtp_testkit::certs::TestCa;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -121,67 +121,22 @@ impl Drop for CaptureServer {
     }
 }
 
-/// A fresh CA and a `localhost` / `127.0.0.1` server certificate it signed.
-struct Pki {
-    ca_pem: String,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-fn generate_pki() -> Result<Pki, rcgen::Error> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "smtp-send capture CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = ca_params.self_signed(&ca_key)?;
-
-    let leaf_key = KeyPair::generate()?;
-    let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
-
-    Ok(Pki {
-        ca_pem: ca.pem(),
-        chain: vec![leaf.der().clone(), ca.der().clone()],
-        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-    })
-}
-
-fn tls_acceptor(pki: &Pki) -> io::Result<TlsAcceptor> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(pki.chain.clone(), pki.key.clone_key())
-        .map_err(io::Error::other)?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+/// A fresh CA (its PEM, for the client to trust) and a TLS acceptor presenting a `localhost` /
+/// `127.0.0.1` certificate it signed, from `smtp-testkit`'s certificate generator.
+fn generate_tls() -> io::Result<(String, TlsAcceptor)> {
+    let ca = TestCa::new("smtp-send capture CA")?;
+    let config = ca.issue(&["localhost", "127.0.0.1"])?.server_config()?;
+    Ok((ca.pem(), TlsAcceptor::from(config)))
 }
 
 impl CaptureServer {
     /// Generate the CA and certificate, bind `127.0.0.1:0` and start serving in the background
     /// (needs a running tokio runtime).
     pub async fn start(config: CaptureConfig) -> io::Result<CaptureServer> {
-        let pki = generate_pki().map_err(io::Error::other)?;
+        let (ca_pem, acceptor) = generate_tls()?;
         let acceptor = match config.tls {
             TlsMode::None => None,
-            _ => Some(tls_acceptor(&pki)?),
+            _ => Some(acceptor),
         };
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -203,7 +158,7 @@ impl CaptureServer {
         });
         Ok(CaptureServer {
             addr,
-            ca_pem: pki.ca_pem,
+            ca_pem,
             shared,
             task,
         })
@@ -707,7 +662,7 @@ async fn auth<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use smtp_testkit::ScriptClient;
 
     async fn lines(input: &[u8], max: usize) -> Vec<Line> {
         let mut reader = BufReader::with_capacity(4, input);
@@ -751,39 +706,66 @@ mod tests {
         assert_eq!(parse_path("T", "TO:"), None);
     }
 
-    /// Talk to the server over a raw socket, pipelining the envelope, and check the replies and
-    /// what was stored.
-    #[tokio::test]
-    async fn raw_pipelined_session_without_tls() {
-        let server = CaptureServer::start(CaptureConfig {
+    /// The capture server's EHLO reply to `client`, as script lines.
+    fn ehlo(client: &str, starttls: bool) -> String {
+        let starttls = if starttls { "S: 250-STARTTLS\n" } else { "" };
+        format!(
+            "S: 250-localhost greets {client}\nS: 250-PIPELINING\nS: 250-8BITMIME\n\
+             S: 250-SMTPUTF8\nS: 250-SIZE 10485760\n{starttls}S: 250-AUTH PLAIN LOGIN\n\
+             S: 250 ENHANCEDSTATUSCODES\n"
+        )
+    }
+
+    const GREETING: &str = "S: 220 localhost ESMTP smtp-send capture server\n";
+
+    async fn plain_server(config: CaptureConfig) -> CaptureServer {
+        CaptureServer::start(CaptureConfig {
             tls: TlsMode::None,
-            ..CaptureConfig::default()
+            ..config
         })
         .await
-        .unwrap();
-        let mut s = TcpStream::connect(server.addr()).await.unwrap();
+        .unwrap()
+    }
+
+    /// Run `script` (the client's side) against `server`; it must pass.
+    async fn run(server: &CaptureServer, script: &str) -> Vec<String> {
+        let exchange = ScriptClient::new(script).run(server.addr()).await;
+        assert!(exchange.ok(), "{}", exchange.explain());
+        exchange.transcript
+    }
+
+    /// Pipeline the whole session after the greeting, and check every reply and what was
+    /// stored.
+    #[tokio::test]
+    async fn raw_pipelined_session_without_tls() {
+        let server = plain_server(CaptureConfig::default()).await;
         let plain = base64::encode(b"\0user\0secret");
         let script = format!(
-            "EHLO tester\r\nAUTH PLAIN {plain}\r\nMAIL FROM:<a@example.com> SIZE=20\r\n\
-             RCPT TO:<b@example.org>\r\nRCPT TO:<reject-me@example.org>\r\nDATA\r\n\
-             Subject: x\r\n\r\n..dot\r\nline\r\n.\r\nQUIT\r\n"
+            "{GREETING}
+            C: EHLO tester
+            C: AUTH PLAIN {plain}
+            C: MAIL FROM:<a@example.com> SIZE=20
+            C: RCPT TO:<b@example.org>
+            C: RCPT TO:<reject-me@example.org>
+            C: DATA
+            C: Subject: x
+            C:
+            C: ..dot
+            C: line
+            C: .
+            C: QUIT
+            {}
+            S: 235 2.7.0 Authentication successful
+            S: 250 2.1.0 Ok
+            S: 250 2.1.5 Ok
+            S: 550 5.1.1 *
+            S: 354 End data with <CR><LF>.<CR><LF>
+            S: 250 2.0.0 Ok: queued as *
+            S: 221 2.0.0 Bye
+            X: eof",
+            ehlo("tester", false)
         );
-        s.write_all(script.as_bytes()).await.unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        let codes: Vec<&str> = out
-            .lines()
-            .filter(|l| l.as_bytes().get(3) == Some(&b' '))
-            .map(|l| &l[..3])
-            .collect();
-        assert_eq!(
-            codes,
-            [
-                "220", "250", "235", "250", "250", "550", "354", "250", "221"
-            ],
-            "{out}"
-        );
-        assert!(!out.contains("STARTTLS"), "{out}");
+        let transcript = run(&server, &script).await;
         let messages = server.messages();
         assert_eq!(messages.len(), 1);
         let m = &messages[0];
@@ -793,80 +775,46 @@ mod tests {
         assert_eq!(m.auth, Some(("PLAIN".to_owned(), "user".to_owned())));
         assert!(!m.tls);
         assert_eq!(m.data, b"Subject: x\r\n\r\n.dot\r\nline\r\n");
-        assert!(out.contains(&format!("queued as {}", m.queue_id)));
+        let queued = format!("S: 250 2.0.0 Ok: queued as {}", m.queue_id);
+        assert!(transcript.contains(&queued), "{transcript:?}");
     }
 
-    /// Read replies until a final line (`NNN `), returning everything read.
-    async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> String {
-        let mut all = String::new();
-        loop {
-            let mut line = String::new();
-            assert!(
-                r.read_line(&mut line).await.unwrap() > 0,
-                "EOF after {all:?}"
-            );
-            all.push_str(&line);
-            if line.as_bytes().get(3) == Some(&b' ') {
-                return all;
-            }
-        }
-    }
-
-    /// STARTTLS with a plain rustls client that trusts only the generated CA and checks the name
+    /// STARTTLS with a rustls client that trusts only the generated CA and checks the name
     /// `localhost`: the upgrade works, and STARTTLS is no longer offered afterwards.
     #[tokio::test]
     async fn starttls_upgrade_with_the_generated_ca() {
         let server = CaptureServer::start(CaptureConfig::default())
             .await
             .unwrap();
-        let mut io = BufReader::new(TcpStream::connect(server.addr()).await.unwrap());
-        assert!(read_reply(&mut io).await.starts_with("220 "));
-        io.write_all(b"EHLO t\r\n").await.unwrap();
-        let ehlo = read_reply(&mut io).await;
-        for ext in [
-            "PIPELINING",
-            "8BITMIME",
-            "SMTPUTF8",
-            "SIZE 10485760",
-            "STARTTLS",
-            "AUTH PLAIN LOGIN",
-            "ENHANCEDSTATUSCODES",
-        ] {
-            assert!(ehlo.contains(ext), "{ext} missing in {ehlo}");
-        }
-        io.write_all(b"STARTTLS\r\n").await.unwrap();
-        assert!(read_reply(&mut io).await.starts_with("220 2.0.0"));
-
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(server.ca_pem().as_bytes()) {
-            let cert: CertificateDer<'static> = cert.unwrap();
-            roots.add(cert).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let tls = connector.connect(name, io.into_inner()).await.unwrap();
-        let mut io = BufReader::new(tls);
-        io.write_all(b"EHLO t\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
-            .await
-            .unwrap();
-        let ehlo = read_reply(&mut io).await;
-        assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
-        assert!(read_reply(&mut io).await.starts_with("250 2.1.0"));
-        assert!(read_reply(&mut io).await.starts_with("250 2.1.5"));
-        assert!(read_reply(&mut io).await.starts_with("354 "));
-        io.write_all(b"hi\r\n.\r\nQUIT\r\n").await.unwrap();
-        assert!(
-            read_reply(&mut io)
-                .await
-                .starts_with("250 2.0.0 Ok: queued as ")
+        let script = format!(
+            "{GREETING}
+            C: EHLO t
+            {}
+            C: STARTTLS
+            S: 220 2.0.0 Ready to start TLS
+            T: tls
+            C: EHLO t
+            C: MAIL FROM:<a@b>
+            C: RCPT TO:<c@d>
+            C: DATA
+            {}
+            S: 250 2.1.0 Ok
+            S: 250 2.1.5 Ok
+            S: 354 *
+            C: hi
+            C: .
+            C: QUIT
+            S: 250 2.0.0 Ok: queued as *
+            S: 221 *",
+            ehlo("t", true),
+            ehlo("t", false)
         );
-        assert!(read_reply(&mut io).await.starts_with("221 "));
+        let tls = smtp_testkit::certs::client_config(server.ca_pem().as_bytes()).unwrap();
+        let exchange = ScriptClient::new(&script)
+            .with_tls(tls, "localhost")
+            .run(server.addr())
+            .await;
+        assert!(exchange.ok(), "{}", exchange.explain());
         let m = &server.messages()[0];
         assert!(m.tls);
         assert_eq!(m.data, b"hi\r\n");
@@ -874,58 +822,63 @@ mod tests {
 
     #[tokio::test]
     async fn refused_password_and_login_exchange() {
-        let server = CaptureServer::start(CaptureConfig {
-            tls: TlsMode::None,
+        let server = plain_server(CaptureConfig {
             refuse_password: Some("wrong".into()),
             ..CaptureConfig::default()
         })
-        .await
-        .unwrap();
-        let mut s = TcpStream::connect(server.addr()).await.unwrap();
+        .await;
         let script = format!(
-            "EHLO t\r\nAUTH LOGIN\r\n{}\r\n{}\r\nAUTH LOGIN {}\r\n{}\r\nQUIT\r\n",
+            "{GREETING}
+            C: EHLO t
+            C: AUTH LOGIN
+            C: {}
+            C: {}
+            C: AUTH LOGIN {}
+            C: {}
+            C: QUIT
+            {}
+            S: 334 VXNlcm5hbWU6
+            S: 334 UGFzc3dvcmQ6
+            S: 535 5.7.8 Error: authentication failed
+            S: 334 UGFzc3dvcmQ6
+            S: 235 2.7.0 Authentication successful
+            S: 221 *",
             base64::encode(b"u"),
             base64::encode(b"wrong"),
             base64::encode(b"u"),
             base64::encode(b"right"),
+            ehlo("t", false)
         );
-        s.write_all(script.as_bytes()).await.unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        assert!(
-            out.contains("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 "),
-            "{out}"
-        );
-        assert!(out.contains("235 2.7.0"), "{out}");
+        run(&server, &script).await;
     }
 
     #[tokio::test]
     async fn data_without_recipients_and_oversized_lines() {
-        let server = CaptureServer::start(CaptureConfig {
-            tls: TlsMode::None,
+        let server = plain_server(CaptureConfig {
             max_line_length: 64,
             ..CaptureConfig::default()
         })
-        .await
-        .unwrap();
-        let mut s = TcpStream::connect(server.addr()).await.unwrap();
+        .await;
         let long = "x".repeat(200);
         let script = format!(
-            "MAIL FROM:<a@b>\r\nEHLO t\r\nMAIL FROM:<a@b>\r\nDATA\r\n{long}\r\nRSET\r\nQUIT\r\n"
+            "{GREETING}
+            C: MAIL FROM:<a@b>
+            C: EHLO t
+            C: MAIL FROM:<a@b>
+            C: DATA
+            C: {long}
+            C: RSET
+            C: QUIT
+            S: 503 *
+            {}
+            S: 250 2.1.0 Ok
+            S: 554 5.5.1 Error: no valid recipients
+            S: 500 5.5.2 Error: line too long
+            S: 250 2.0.0 Ok
+            S: 221 *",
+            ehlo("t", false)
         );
-        s.write_all(script.as_bytes()).await.unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        let finals: Vec<&str> = out
-            .lines()
-            .filter(|l| l.as_bytes().get(3) == Some(&b' '))
-            .map(|l| &l[..3])
-            .collect();
-        assert_eq!(
-            finals,
-            ["220", "503", "250", "250", "554", "500", "250", "221"],
-            "{out}"
-        );
+        run(&server, &script).await;
         assert!(server.messages().is_empty());
     }
 }

@@ -1,14 +1,13 @@
-//! Shared helpers for the end-to-end tests: a test PKI ([`certs`]), an in-process scripted SMTP
-//! server ([`server`]) with the server side of SCRAM ([`scram`]), a `tracing` capture ([`logcap`])
-//! and a base64 encoder ([`b64`]).
+//! Shared helpers for the end-to-end tests: the test PKI ([`certs`]) and the in-process scripted
+//! SMTP server ([`server`]) of `smtp-testkit` (re-exported under their old paths), the server
+//! side of SCRAM ([`scram`]), a `tracing` capture ([`logcap`]) and a base64 encoder ([`b64`]).
 
 pub mod b64;
-pub mod certs;
 pub mod logcap;
 pub mod scram;
-pub mod server;
 
-pub use server::{Answer, Report, Responder, ScriptServer};
+pub use smtp_testkit::{Answer, Report, Responder, ScriptServer};
+pub use smtp_testkit::{certs, server};
 
 use std::time::Duration;
 
@@ -48,17 +47,7 @@ pub async fn connect_plain(server: &ScriptServer) -> Result<SmtpClient<TokioTran
 /// The opening of most scripts: the greeting, the client's EHLO and a `250` reply advertising
 /// `caps` (one per line, in order).
 pub fn greet(caps: &[&str]) -> String {
-    let mut s = format!("S: 220 mx.test ESMTP ready\nC: EHLO {CLIENT}\n");
-    if caps.is_empty() {
-        s.push_str("S: 250 mx.test\n");
-    } else {
-        s.push_str("S: 250-mx.test greets client.test\n");
-        for (i, cap) in caps.iter().enumerate() {
-            let sep = if i + 1 == caps.len() { ' ' } else { '-' };
-            s.push_str(&format!("S: 250{sep}{cap}\n"));
-        }
-    }
-    s
+    smtp_testkit::greet(CLIENT, caps)
 }
 
 /// A bound on a whole client operation, so a hang fails the test instead of stalling the run.

@@ -722,656 +722,706 @@ fn code(reply: &Reply) -> u16 {
     reply.code().get()
 }
 
+/// Run one case: each kind of case is one `case_*` function below (faults: [`run_fault`]).
 async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> {
     let label = case.label();
     match case {
-        Case::Capabilities(want) => {
-            let conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let caps = conn.client.capabilities().to_vec();
-            let keywords: BTreeSet<String> = caps
-                .iter()
-                .filter_map(|l| l.split_whitespace().next())
-                .map(str::to_ascii_uppercase)
-                .collect();
-            let missing: Vec<_> = want.iter().filter(|k| !keywords.contains(**k)).collect();
-            conn.quit().await?;
-            if !missing.is_empty() {
-                return Err(format!("not advertised: {missing:?}; EHLO said {caps:?}"));
-            }
-            Ok(caps.join(", "))
-        }
-
+        Case::Capabilities(want) => case_capabilities(ctx, t, want).await,
         Case::Send {
             port, mode, auth, ..
-        } => {
-            let mut conn = connect_with(ctx, t, *port, *mode, SmtpClientOptions::new()).await?;
-            let mut note = String::new();
-            if let Some(m) = auth {
-                let cred = if *m == AuthMechanism::XOAuth2 {
-                    &ctx.token
-                } else {
-                    &ctx.pass
-                };
-                conn.client
-                    .login_with(*m, &ctx.user, cred)
-                    .await
-                    .map_err(|e| conn.fail(&format!("AUTH {m}"), &e))?;
-                if conn.client.session().authenticated() != Some(*m) {
-                    return Err(
-                        conn.explain("login succeeded but session().authenticated() differs")
-                    );
-                }
-                let _ = write!(note, "AUTH {m} ok; ");
-            }
-            let id = new_id(t, &label);
-            let body = plain_body(&id);
-            let (outcome, mut want) =
-                send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-            if auth.is_some() {
-                want.auth_user = Some(&ctx.user);
-                want.auth_method = *auth;
-            }
-            conn.quit().await?;
-            verify(t, &[want]).await?;
-            let _ = write!(note, "final reply {}", outcome.reply);
-            Ok(note)
-        }
-
-        Case::AutoLogin { port, mode, want } => {
-            let mut conn = connect_with(ctx, t, *port, *mode, SmtpClientOptions::new()).await?;
-            conn.client
-                .login(&ctx.user, &ctx.pass)
-                .await
-                .map_err(|e| conn.fail("login()", &e))?;
-            let got = conn.client.session().authenticated();
-            if got != Some(*want) {
-                return Err(conn.explain(&format!("login() chose {got:?}, expected {want}")));
-            }
-            let offered = conn
-                .client
-                .session()
-                .capabilities()
-                .auth_mechanism_names()
-                .join(" ");
-            conn.quit().await?;
-            Ok(format!("offered {offered}; login() chose {want}"))
-        }
-
+        } => case_send(ctx, t, &label, *port, *mode, *auth).await,
+        Case::AutoLogin { port, mode, want } => case_auto_login(ctx, t, *port, *mode, *want).await,
         Case::WrongPassword {
             port,
             mode,
             mechanism,
-        } => {
-            let mut conn = connect_with(ctx, t, *port, *mode, SmtpClientOptions::new()).await?;
-            let err = match conn
-                .client
-                .login_with(*mechanism, &ctx.user, "wrong-password")
-                .await
-            {
-                Ok(()) => return Err(conn.explain("a wrong password was accepted")),
-                Err(e) => e,
-            };
-            let SmtpError::Auth(AuthError::Rejected { reply, .. }) = &err else {
-                return Err(conn.fail("expected AuthError::Rejected", &err));
-            };
-            if !(500..600).contains(&code(reply)) || reply.text().trim().is_empty() {
-                return Err(conn.fail("expected a 5xx refusal with the server's text", &err));
-            }
-            let refused = reply.to_string();
-            // A refused attempt leaves the session able to try again.
-            conn.client
-                .login_with(*mechanism, &ctx.user, &ctx.pass)
-                .await
-                .map_err(|e| conn.fail("AUTH again with the right password", &e))?;
-            conn.quit().await?;
-            Ok(format!(
-                "Rejected: {refused}; retry with the right password ok"
-            ))
-        }
-
-        Case::WrongToken { port, mode } => {
-            let mut conn = connect_with(ctx, t, *port, *mode, SmtpClientOptions::new()).await?;
-            let err = match conn
-                .client
-                .login_xoauth2(&ctx.user, "not-a-valid-token")
-                .await
-            {
-                Ok(()) => return Err(conn.explain("a wrong token was accepted")),
-                Err(e) => e,
-            };
-            let SmtpError::Auth(AuthError::Rejected { reply, detail, .. }) = &err else {
-                return Err(conn.fail("expected AuthError::Rejected", &err));
-            };
-            if !detail.as_deref().is_some_and(|d| d.contains("401")) {
-                return Err(conn.fail(
-                    "expected the decoded JSON error (status 401) in detail",
-                    &err,
-                ));
-            }
-            let note = format!(
-                "Rejected: {reply}; detail {}",
-                detail.as_deref().unwrap_or("")
-            );
-            conn.quit().await?;
-            Ok(note)
-        }
-
-        Case::AuthNeedsTls { port } => {
-            let mut conn =
-                connect_with(ctx, t, *port, TlsMode::None, SmtpClientOptions::new()).await?;
-            match conn.client.login(&ctx.user, &ctx.pass).await {
-                Ok(()) => {
-                    Err(conn.explain("AUTH succeeded in plaintext on a server that requires TLS"))
-                }
-                Err(SmtpError::Auth(AuthError::UnsupportedMechanism { .. })) => {
-                    let caps = conn.client.capabilities().join(", ");
-                    conn.quit().await?;
-                    Ok(format!("AUTH not offered before STARTTLS ({caps})"))
-                }
-                Err(ref e @ SmtpError::Auth(AuthError::Rejected { ref reply, .. }))
-                    if (500..600).contains(&code(reply)) =>
-                {
-                    let note = format!("refused: {e}");
-                    conn.quit().await?;
-                    Ok(note)
-                }
-                Err(e) => Err(conn.fail("expected a refusal or AUTH not offered", &e)),
-            }
-        }
-
-        Case::MailNeedsTls { port } => {
-            let mut conn =
-                connect_with(ctx, t, *port, TlsMode::None, SmtpClientOptions::new()).await?;
-            let id = new_id(t, &label);
-            let msg = message(&id, "", &plain_body(&id));
-            match conn
-                .client
-                .send_mail_bytes(FROM, &["rcpt@example.org"], &msg)
-                .await
-            {
-                Ok(_) => {
-                    Err(conn
-                        .explain("a message was accepted in plaintext on a STARTTLS-required port"))
-                }
-                Err(SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }))
-                    if during == SmtpOp::MailFrom && code(&reply) == 530 =>
-                {
-                    conn.quit().await?;
-                    Ok(format!("MAIL refused: {reply}"))
-                }
-                Err(e) => Err(conn.fail("expected 530 to MAIL", &e)),
-            }
-        }
-
-        Case::Pipelining(mode) => {
-            let opts = SmtpClientOptions::new().with_pipelining(*mode);
-            let mut conn = connect(ctx, t, opts).await?;
-            let offered = conn
-                .client
-                .session()
-                .capabilities()
-                .has(Extension::Pipelining);
-            let to = [
-                "rcpt1@example.org",
-                "rcpt2@example.org",
-                "rcpt3@example.org",
-            ];
-            let id = new_id(t, &label);
-            let body = plain_body(&id);
-            let (_, want) = send(&mut conn, id, FROM, &to, "", &body).await?;
-            conn.quit().await?;
-            verify(t, &[want]).await?;
-            Ok(format!(
-                "3 recipients delivered; PIPELINING {}",
-                if offered { "offered" } else { "not offered" }
-            ))
-        }
-
-        Case::Chunking(mode) => {
-            let opts = SmtpClientOptions::new().with_chunking(*mode);
-            let mut conn = connect(ctx, t, opts).await?;
-            let offered = conn
-                .client
-                .session()
-                .capabilities()
-                .has(Extension::Chunking);
-            let id = new_id(t, &label);
-            // Dots and a big body: BDAT must not stuff, and several chunks may be needed.
-            let mut body = dot_body();
-            for i in 0..2000 {
-                body.extend_from_slice(
-                    format!("line {i:05} of a long body for BDAT chunks\r\n").as_bytes(),
-                );
-            }
-            let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-            let bdat = conn.log.sent("BDAT");
-            let data = conn.log.sent("DATA");
-            let log = conn.log.clone();
-            conn.quit().await?;
-            let want_bdat = offered && *mode == Use::WhenOffered;
-            if bdat != want_bdat || data == want_bdat {
-                return Err(format!(
-                    "CHUNKING {} and {mode:?}: BDAT used = {bdat}, DATA used = {data}\n    transcript:\n{}",
-                    if offered { "offered" } else { "not offered" },
-                    log.tail(12)
-                ));
-            }
-            verify(t, &[want]).await?;
-            Ok(format!(
-                "{} bytes via {}",
-                normalize(&body).len(),
-                if bdat { "BDAT" } else { "DATA" }
-            ))
-        }
-
-        Case::EightBit => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let offered = conn
-                .client
-                .session()
-                .capabilities()
-                .has(Extension::EightBitMime);
-            let id = new_id(t, &label);
-            let mut body = "Grüße aus Köln — 日本語のテキスト — emoji 🎉\r\n"
-                .as_bytes()
-                .to_vec();
-            body.extend_from_slice(b"Latin-1 byte: caf\xe9, and \xff\xfe raw\r\n");
-            let headers = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
-                           Content-Transfer-Encoding: 8bit\r\n";
-            let (_, want) =
-                send(&mut conn, id, FROM, &["rcpt@example.org"], headers, &body).await?;
-            let declared = conn
-                .log
-                .client_lines()
-                .iter()
-                .any(|l| l.starts_with("MAIL FROM") && l.contains("BODY=8BITMIME"));
-            let log = conn.log.clone();
-            conn.quit().await?;
-            if declared != offered {
-                return Err(format!(
-                    "8BITMIME offered = {offered} but BODY=8BITMIME declared = {declared}\n    transcript:\n{}",
-                    log.tail(8)
-                ));
-            }
-            verify(t, &[want]).await?;
-            Ok(format!(
-                "BODY=8BITMIME {}",
-                if declared { "declared" } else { "not offered" }
-            ))
-        }
-
-        Case::Utf8Address => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let from = "josé.ñandú@example.com";
-            let to = ["用户@example.org", "rcpt@example.org"];
-            let id = new_id(t, &label);
-            let headers = "X-Utf8-Subject: Grüße, 世界\r\n";
-            let body = "Ünïcödé body ✓\r\n".as_bytes();
-            let (_, want) = send(&mut conn, id, from, &to, headers, body).await?;
-            let declared = conn
-                .log
-                .client_lines()
-                .iter()
-                .any(|l| l.starts_with("MAIL FROM") && l.contains("SMTPUTF8"));
-            let log = conn.log.clone();
-            conn.quit().await?;
-            if !declared {
-                return Err(format!("MAIL without SMTPUTF8:\n{}", log.tail(8)));
-            }
-            verify(t, &[want]).await?;
-            Ok("UTF-8 sender and recipient delivered with SMTPUTF8".into())
-        }
-
-        Case::Utf8RefusedLocally => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let id = new_id(t, &label);
-            let msg = message(&id, "", &plain_body(&id));
-            match conn
-                .client
-                .send_mail_bytes(FROM, &["用户@example.org"], &msg)
-                .await
-            {
-                Err(SmtpError::InvalidInput(InvalidInputError::Argument {
-                    reason: ArgumentError::NeedsSmtpUtf8,
-                    ..
-                })) => {}
-                Ok(_) => {
-                    return Err(
-                        conn.explain("a UTF-8 address was sent to a server without SMTPUTF8")
-                    );
-                }
-                Err(e) => return Err(conn.fail("expected InvalidInput NeedsSmtpUtf8", &e)),
-            }
-            if conn.log.sent("MAIL") {
-                return Err(conn.explain("MAIL was sent before the local refusal"));
-            }
-            // Nothing was sent; the session is still usable.
-            let id = new_id(t, &label);
-            let body = plain_body(&id);
-            let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-            conn.quit().await?;
-            verify(t, &[want]).await?;
-            Ok("NeedsSmtpUtf8 before any command; next message ok".into())
-        }
-
-        Case::DotLines => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let id = new_id(t, &label);
-            let body = dot_body();
-            let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-            conn.quit().await?;
-            verify(t, &[want]).await?;
-            Ok("lines of '.', '..', '.x' delivered un-stuffed".into())
-        }
-
-        Case::BareLf => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let id = new_id(t, &label);
-            let body = b"bare LF here\nthen CRLF\r\nbare CR here\rand LF LF\n\n.dot after LF\n\
-                         ..two dots\n.\nCR LF LF\r\n\nno final newline"
-                .to_vec();
-            let (outcome, want) =
-                send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-            conn.quit().await?;
-            let normalized = normalize(&want.sent).len() as u64;
-            if outcome.size != normalized {
-                return Err(format!(
-                    "SendOutcome.size = {}, expected the normalised size {normalized}",
-                    outcome.size
-                ));
-            }
-            verify(t, &[want]).await?;
-            Ok("bare LF / CR delivered as CRLF".into())
-        }
-
-        Case::PartialRecipients => {
-            let opts =
-                SmtpClientOptions::new().with_recipient_policy(RecipientPolicy::AcceptPartial);
-            let mut conn = connect(ctx, t, opts).await?;
-            let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
-            let id = new_id(t, &label);
-            let body = plain_body(&id);
-            let (outcome, mut want) = send(&mut conn, id, FROM, &to, "", &body).await?;
-            let refused: Vec<_> = outcome.refused().collect();
-            if refused.len() != 1
-                || refused[0].recipient != "reject1@example.org"
-                || code(&refused[0].reply) / 100 != 5
-            {
-                return Err(conn.explain(&format!(
-                    "expected reject1 refused with 5xx, got {:?}",
-                    outcome.recipients
-                )));
-            }
-            let note = format!("refused: {}", refused[0].reply);
-            conn.quit().await?;
-            want.rcpts = vec!["ok1@example.org", "ok2@example.org"];
-            verify(t, &[want]).await?;
-            Ok(note)
-        }
-
-        Case::RequireAllRecipients => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
-            let first = new_id(t, &label);
-            let msg = message(&first, "", &plain_body(&first));
-            let note = match conn.client.send_mail_bytes(FROM, &to, &msg).await {
-                Err(SmtpError::Protocol(ProtocolError::RecipientsRefused {
-                    refused,
-                    accepted,
-                })) if refused.len() == 1 && accepted == 2 && refused[0].index == 1 => {
-                    format!("RecipientsRefused: {}", refused[0].reply)
-                }
-                Ok(o) => {
-                    return Err(conn.explain(&format!("sent despite a refused recipient: {o:?}")));
-                }
-                Err(e) => {
-                    return Err(conn.fail("expected RecipientsRefused (1 refused, 2 accepted)", &e));
-                }
-            };
-            // The session stays usable, and the refused message must not be delivered.
-            let id = new_id(t, &label);
-            let body = plain_body(&id);
-            let (_, want) = send(&mut conn, id, FROM, &["ok1@example.org"], "", &body).await?;
-            conn.quit().await?;
-            verify(t, &[want]).await?;
-            if !absent(t, &first)? {
-                return Err(format!("{first} was delivered although the send failed"));
-            }
-            Ok(format!("{note}; nothing delivered; next message ok"))
-        }
-
-        Case::Oversize => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let Some(limit) = conn.client.session().capabilities().size_limit() else {
-                return Err(conn.explain("the server advertises no SIZE limit"));
-            };
-            let id = new_id(t, &label);
-            let line =
-                b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
-            let body: Vec<u8> = line
-                .iter()
-                .copied()
-                .cycle()
-                .take(limit as usize + 10 * line.len())
-                .collect();
-            let msg = message(&id, "", &body);
-            let size = normalize(&msg).len() as u64;
-            match conn
-                .client
-                .send_mail_bytes(FROM, &["rcpt@example.org"], &msg)
-                .await
-            {
-                Err(SmtpError::Protocol(ProtocolError::MessageTooLarge { size: s, limit: l }))
-                    if s == size && l == limit => {}
-                Ok(_) => return Err(conn.explain("an over-size message was sent")),
-                Err(e) => {
-                    return Err(conn.fail(
-                        &format!("expected MessageTooLarge {{ size: {size}, limit: {limit} }}"),
-                        &e,
-                    ));
-                }
-            }
-            if conn.log.sent("MAIL") {
-                return Err(conn.explain("MAIL was sent for an over-size message"));
-            }
-            let id = new_id(t, &label);
-            let body = plain_body(&id);
-            let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-            conn.quit().await?;
-            verify(t, &[want]).await?;
-            Ok(format!(
-                "{size} > SIZE {limit}: refused before MAIL; next message ok"
-            ))
-        }
-
-        Case::Fifty => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let started = Instant::now();
-            let mut wants = Vec::new();
-            for i in 0..50 {
-                let id = new_id(t, &format!("{label}-{i}"));
-                let mut body = plain_body(&id);
-                if i % 7 == 0 {
-                    body.extend_from_slice(b".starts with a dot\r\n");
-                }
-                let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-                wants.push(want);
-            }
-            let elapsed = started.elapsed();
-            conn.quit().await?;
-            verify(t, &wants).await?;
-            Ok(format!(
-                "50 sent in {:.0} ms, all delivered intact",
-                elapsed.as_secs_f64() * 1000.0
-            ))
-        }
-
-        Case::Batch => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let started = Instant::now();
-            let bad = ["broken\r\nRSET@example.org"];
-            let mut ids = Vec::new();
-            let mut bodies = Vec::new();
-            for i in 0..50 {
-                let id = new_id(t, &format!("{label}-{i}"));
-                let mut body = plain_body(&id);
-                if i % 7 == 0 {
-                    body.extend_from_slice(b".starts with a dot\r\n");
-                }
-                bodies.push(message(&id, "", &body));
-                ids.push(id);
-            }
-            let to = ["rcpt@example.org"];
-            let batch: Vec<BatchMessage<'_>> = bodies
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    if i == 25 {
-                        BatchMessage::new(FROM, &bad, m)
-                    } else {
-                        BatchMessage::new(FROM, &to, m)
-                    }
-                })
-                .collect();
-            let results = conn.client.send_batch(&batch).await;
-            let elapsed = started.elapsed();
-            let mut wants = Vec::new();
-            for (i, (result, (id, sent))) in results
-                .into_iter()
-                .zip(ids.into_iter().zip(bodies.iter()))
-                .enumerate()
-            {
-                match (i, result) {
-                    (25, Err(SmtpError::InvalidInput(_))) => {}
-                    (25, other) => return Err(format!("message 25 (bad recipient): {other:?}")),
-                    (_, Ok(_)) => wants.push(Expect {
-                        id,
-                        sent: sent.clone(),
-                        from: FROM,
-                        rcpts: to.to_vec(),
-                        auth_user: None,
-                        auth_method: None,
-                    }),
-                    (_, Err(e)) => return Err(conn.fail(&format!("batch message {i}"), &e)),
-                }
-            }
-            conn.quit().await?;
-            verify(t, &wants).await?;
-            Ok(format!(
-                "49 sent in {:.0} ms by send_batch, the locally refused one skipped, all delivered intact",
-                elapsed.as_secs_f64() * 1000.0
-            ))
-        }
-
-        Case::Dsn => {
-            let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-            let offered = conn.client.session().capabilities().has(Extension::Dsn);
-            let id = new_id(t, &label);
-            let envid = EnvelopeId::new(&format!("env.{}", SEQ.fetch_add(1, Ordering::Relaxed)))
-                .map_err(|e| format!("EnvelopeId: {e}"))?;
-            let options = MessageOptions {
-                dsn_return: Some(DsnReturn::Headers),
-                envelope_id: Some(envid),
-                notify: Some(Notify::On {
-                    success: false,
-                    failure: true,
-                    delay: true,
-                }),
-                original_recipients: vec![
-                    OriginalRecipient::new("orig+list@example.org")
-                        .map_err(|e| format!("OriginalRecipient: {e}"))?,
-                ],
-                ..MessageOptions::default()
-            };
-            let msg = message(&id, "", &plain_body(&id));
-            let to = ["rcpt@example.org"];
-            let result = conn
-                .client
-                .send_mail_bytes_with(FROM, &to, &msg, &options)
-                .await;
-            let lines = conn.log.client_lines();
-            match result {
-                Ok(_) if offered => {
-                    let mail = lines.iter().any(|l| {
-                        l.starts_with("MAIL FROM") && l.contains("RET=HDRS") && l.contains("ENVID=")
-                    });
-                    let rcpt = lines.iter().any(|l| {
-                        l.starts_with("RCPT TO")
-                            && l.contains("NOTIFY=FAILURE,DELAY")
-                            && l.contains("ORCPT=rfc822;orig+2Blist@example.org")
-                    });
-                    if !(mail && rcpt) {
-                        return Err(conn.explain("DSN parameters missing from MAIL / RCPT"));
-                    }
-                    conn.quit().await?;
-                    let want = Expect {
-                        id,
-                        sent: msg,
-                        from: FROM,
-                        rcpts: to.to_vec(),
-                        auth_user: None,
-                        auth_method: None,
-                    };
-                    verify(t, &[want]).await?;
-                    Ok("RET=HDRS ENVID= NOTIFY=FAILURE,DELAY ORCPT= accepted and delivered".into())
-                }
-                Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" }))
-                    if !offered && !conn.log.sent("MAIL") =>
-                {
-                    conn.quit().await?;
-                    Ok("DSN not offered: refused locally before MAIL".into())
-                }
-                Ok(_) => Err(conn.explain("DSN parameters sent to a server without DSN")),
-                Err(e) => Err(conn.fail("DSN message", &e)),
-            }
-        }
-
+        } => case_wrong_password(ctx, t, *port, *mode, *mechanism).await,
+        Case::WrongToken { port, mode } => case_wrong_token(ctx, t, *port, *mode).await,
+        Case::AuthNeedsTls { port } => case_auth_needs_tls(ctx, t, *port).await,
+        Case::MailNeedsTls { port } => case_mail_needs_tls(ctx, t, &label, *port).await,
+        Case::Pipelining(mode) => case_pipelining(ctx, t, &label, *mode).await,
+        Case::Chunking(mode) => case_chunking(ctx, t, &label, *mode).await,
+        Case::EightBit => case_eight_bit(ctx, t, &label).await,
+        Case::Utf8Address => case_utf8_address(ctx, t, &label).await,
+        Case::Utf8RefusedLocally => case_utf8_refused_locally(ctx, t, &label).await,
+        Case::DotLines => case_dot_lines(ctx, t, &label).await,
+        Case::BareLf => case_bare_lf(ctx, t, &label).await,
+        Case::PartialRecipients => case_partial_recipients(ctx, t, &label).await,
+        Case::RequireAllRecipients => case_require_all_recipients(ctx, t, &label).await,
+        Case::Oversize => case_oversize(ctx, t, &label).await,
+        Case::Fifty => case_fifty(ctx, t, &label).await,
+        Case::Batch => case_batch(ctx, t, &label).await,
+        Case::Dsn => case_dsn(ctx, t, &label).await,
         Case::LmtpPerRecipient { port, capture } => {
-            let opts = SmtpClientOptions::new()
-                .with_protocol(Protocol::Lmtp)
-                .with_recipient_policy(RecipientPolicy::AcceptPartial);
-            let mut conn = connect_with(ctx, t, *port, TlsMode::None, opts).await?;
-            if !conn.log.sent("LHLO") {
-                return Err(conn.explain("no LHLO sent"));
-            }
-            let to = if *capture {
-                vec![
-                    "ok1@example.org",
-                    "reject1@example.org",
-                    "lmtpfail1@example.org",
-                    "ok2@example.org",
-                ]
-            } else {
-                vec!["ok1@example.org", "ok2@example.org"]
-            };
-            let id = new_id(t, &label);
-            let body = plain_body(&id);
-            let (outcome, mut want) = send(&mut conn, id, FROM, &to, "", &body).await?;
-            let status: Vec<(String, u16)> = outcome
-                .recipients
-                .iter()
-                .map(|r| (r.recipient.clone(), code(&r.reply)))
-                .collect();
-            let ok = |r: &str| r.starts_with("ok");
-            let bad = status.iter().any(|(r, c)| ok(r) != (*c / 100 == 2));
-            if bad || status.len() != to.len() {
-                return Err(conn.explain(&format!("per-recipient results {status:?}")));
-            }
-            conn.quit().await?;
-            if *capture {
-                // The server saves the message once, with every recipient accepted at RCPT.
-                want.rcpts = vec![
-                    "ok1@example.org",
-                    "lmtpfail1@example.org",
-                    "ok2@example.org",
-                ];
-                verify(t, &[want]).await?;
-            }
-            Ok(format!("{status:?}"))
+            case_lmtp_per_recipient(ctx, t, &label, *port, *capture).await
         }
-
         Case::Fault { port, fault, .. } => run_fault(ctx, t, *port, *fault, &label).await,
     }
+}
+
+async fn case_capabilities(ctx: &Ctx, t: &Target, want: &[&str]) -> Result<String, String> {
+    let conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let caps = conn.client.capabilities().to_vec();
+    let keywords: BTreeSet<String> = caps
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let missing: Vec<_> = want.iter().filter(|k| !keywords.contains(**k)).collect();
+    conn.quit().await?;
+    if !missing.is_empty() {
+        return Err(format!("not advertised: {missing:?}; EHLO said {caps:?}"));
+    }
+    Ok(caps.join(", "))
+}
+
+async fn case_send(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+    port: u16,
+    mode: TlsMode,
+    auth: Option<AuthMechanism>,
+) -> Result<String, String> {
+    // `plain+auth-*` cases: AUTH on a plaintext port that offers it, allowed explicitly (the
+    // engine refuses plaintext AUTH by default).
+    let opts = SmtpClientOptions::new().allow_plaintext_auth();
+    let mut conn = connect_with(ctx, t, port, mode, opts).await?;
+    let mut note = String::new();
+    if let Some(m) = auth {
+        let cred = if m == AuthMechanism::XOAuth2 {
+            &ctx.token
+        } else {
+            &ctx.pass
+        };
+        conn.client
+            .login_with(m, &ctx.user, cred)
+            .await
+            .map_err(|e| conn.fail(&format!("AUTH {m}"), &e))?;
+        if conn.client.session().authenticated() != Some(m) {
+            return Err(conn.explain("login succeeded but session().authenticated() differs"));
+        }
+        let _ = write!(note, "AUTH {m} ok; ");
+    }
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (outcome, mut want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    if auth.is_some() {
+        want.auth_user = Some(&ctx.user);
+        want.auth_method = auth;
+    }
+    conn.quit().await?;
+    verify(t, &[want]).await?;
+    let _ = write!(note, "final reply {}", outcome.reply);
+    Ok(note)
+}
+
+async fn case_auto_login(
+    ctx: &Ctx,
+    t: &Target,
+    port: u16,
+    mode: TlsMode,
+    want: AuthMechanism,
+) -> Result<String, String> {
+    let mut conn = connect_with(ctx, t, port, mode, SmtpClientOptions::new()).await?;
+    conn.client
+        .login(&ctx.user, &ctx.pass)
+        .await
+        .map_err(|e| conn.fail("login()", &e))?;
+    let got = conn.client.session().authenticated();
+    if got != Some(want) {
+        return Err(conn.explain(&format!("login() chose {got:?}, expected {want}")));
+    }
+    let offered = conn
+        .client
+        .session()
+        .capabilities()
+        .auth_mechanism_names()
+        .join(" ");
+    conn.quit().await?;
+    Ok(format!("offered {offered}; login() chose {want}"))
+}
+
+async fn case_wrong_password(
+    ctx: &Ctx,
+    t: &Target,
+    port: u16,
+    mode: TlsMode,
+    mechanism: AuthMechanism,
+) -> Result<String, String> {
+    let mut conn = connect_with(ctx, t, port, mode, SmtpClientOptions::new()).await?;
+    let err = match conn
+        .client
+        .login_with(mechanism, &ctx.user, "wrong-password")
+        .await
+    {
+        Ok(()) => return Err(conn.explain("a wrong password was accepted")),
+        Err(e) => e,
+    };
+    let SmtpError::Auth(AuthError::Rejected { reply, .. }) = &err else {
+        return Err(conn.fail("expected AuthError::Rejected", &err));
+    };
+    if !(500..600).contains(&code(reply)) || reply.text().trim().is_empty() {
+        return Err(conn.fail("expected a 5xx refusal with the server's text", &err));
+    }
+    let refused = reply.to_string();
+    // A refused attempt leaves the session able to try again.
+    conn.client
+        .login_with(mechanism, &ctx.user, &ctx.pass)
+        .await
+        .map_err(|e| conn.fail("AUTH again with the right password", &e))?;
+    conn.quit().await?;
+    Ok(format!(
+        "Rejected: {refused}; retry with the right password ok"
+    ))
+}
+
+async fn case_wrong_token(
+    ctx: &Ctx,
+    t: &Target,
+    port: u16,
+    mode: TlsMode,
+) -> Result<String, String> {
+    let mut conn = connect_with(ctx, t, port, mode, SmtpClientOptions::new()).await?;
+    let err = match conn
+        .client
+        .login_xoauth2(&ctx.user, "not-a-valid-token")
+        .await
+    {
+        Ok(()) => return Err(conn.explain("a wrong token was accepted")),
+        Err(e) => e,
+    };
+    let SmtpError::Auth(AuthError::Rejected { reply, detail, .. }) = &err else {
+        return Err(conn.fail("expected AuthError::Rejected", &err));
+    };
+    if !detail.as_deref().is_some_and(|d| d.contains("401")) {
+        return Err(conn.fail(
+            "expected the decoded JSON error (status 401) in detail",
+            &err,
+        ));
+    }
+    let note = format!(
+        "Rejected: {reply}; detail {}",
+        detail.as_deref().unwrap_or("")
+    );
+    conn.quit().await?;
+    Ok(note)
+}
+
+async fn case_auth_needs_tls(ctx: &Ctx, t: &Target, port: u16) -> Result<String, String> {
+    // The client is allowed to try, so that what is checked is the server's answer (the
+    // engine's own refusal of plaintext AUTH, the default, is tested in smtp-proto).
+    let opts = SmtpClientOptions::new().allow_plaintext_auth();
+    let mut conn = connect_with(ctx, t, port, TlsMode::None, opts).await?;
+    match conn.client.login(&ctx.user, &ctx.pass).await {
+        Ok(()) => Err(conn.explain("AUTH succeeded in plaintext on a server that requires TLS")),
+        Err(SmtpError::Auth(AuthError::UnsupportedMechanism { .. })) => {
+            let caps = conn.client.capabilities().join(", ");
+            conn.quit().await?;
+            Ok(format!("AUTH not offered before STARTTLS ({caps})"))
+        }
+        Err(ref e @ SmtpError::Auth(AuthError::Rejected { ref reply, .. }))
+            if (500..600).contains(&code(reply)) =>
+        {
+            let note = format!("refused: {e}");
+            conn.quit().await?;
+            Ok(note)
+        }
+        Err(e) => Err(conn.fail("expected a refusal or AUTH not offered", &e)),
+    }
+}
+
+async fn case_mail_needs_tls(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+    port: u16,
+) -> Result<String, String> {
+    let mut conn = connect_with(ctx, t, port, TlsMode::None, SmtpClientOptions::new()).await?;
+    let id = new_id(t, label);
+    let msg = message(&id, "", &plain_body(&id));
+    match conn
+        .client
+        .send_mail_bytes(FROM, &["rcpt@example.org"], &msg)
+        .await
+    {
+        Ok(_) => {
+            Err(conn.explain("a message was accepted in plaintext on a STARTTLS-required port"))
+        }
+        Err(SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }))
+            if during == SmtpOp::MailFrom && code(&reply) == 530 =>
+        {
+            conn.quit().await?;
+            Ok(format!("MAIL refused: {reply}"))
+        }
+        Err(e) => Err(conn.fail("expected 530 to MAIL", &e)),
+    }
+}
+
+async fn case_pipelining(ctx: &Ctx, t: &Target, label: &str, mode: Use) -> Result<String, String> {
+    let opts = SmtpClientOptions::new().with_pipelining(mode);
+    let mut conn = connect(ctx, t, opts).await?;
+    let offered = conn
+        .client
+        .session()
+        .capabilities()
+        .has(Extension::Pipelining);
+    let to = [
+        "rcpt1@example.org",
+        "rcpt2@example.org",
+        "rcpt3@example.org",
+    ];
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (_, want) = send(&mut conn, id, FROM, &to, "", &body).await?;
+    conn.quit().await?;
+    verify(t, &[want]).await?;
+    Ok(format!(
+        "3 recipients delivered; PIPELINING {}",
+        if offered { "offered" } else { "not offered" }
+    ))
+}
+
+async fn case_chunking(ctx: &Ctx, t: &Target, label: &str, mode: Use) -> Result<String, String> {
+    let opts = SmtpClientOptions::new().with_chunking(mode);
+    let mut conn = connect(ctx, t, opts).await?;
+    let offered = conn
+        .client
+        .session()
+        .capabilities()
+        .has(Extension::Chunking);
+    let id = new_id(t, label);
+    // Dots and a big body: BDAT must not stuff, and several chunks may be needed.
+    let mut body = dot_body();
+    for i in 0..2000 {
+        body.extend_from_slice(
+            format!("line {i:05} of a long body for BDAT chunks\r\n").as_bytes(),
+        );
+    }
+    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    let bdat = conn.log.sent("BDAT");
+    let data = conn.log.sent("DATA");
+    let log = conn.log.clone();
+    conn.quit().await?;
+    let want_bdat = offered && mode == Use::WhenOffered;
+    if bdat != want_bdat || data == want_bdat {
+        return Err(format!(
+            "CHUNKING {} and {mode:?}: BDAT used = {bdat}, DATA used = {data}\n    transcript:\n{}",
+            if offered { "offered" } else { "not offered" },
+            log.tail(12)
+        ));
+    }
+    verify(t, &[want]).await?;
+    Ok(format!(
+        "{} bytes via {}",
+        normalize(&body).len(),
+        if bdat { "BDAT" } else { "DATA" }
+    ))
+}
+
+async fn case_eight_bit(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let offered = conn
+        .client
+        .session()
+        .capabilities()
+        .has(Extension::EightBitMime);
+    let id = new_id(t, label);
+    let mut body = "Grüße aus Köln — 日本語のテキスト — emoji 🎉\r\n"
+        .as_bytes()
+        .to_vec();
+    body.extend_from_slice(b"Latin-1 byte: caf\xe9, and \xff\xfe raw\r\n");
+    let headers = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                       Content-Transfer-Encoding: 8bit\r\n";
+    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], headers, &body).await?;
+    let declared = conn
+        .log
+        .client_lines()
+        .iter()
+        .any(|l| l.starts_with("MAIL FROM") && l.contains("BODY=8BITMIME"));
+    let log = conn.log.clone();
+    conn.quit().await?;
+    if declared != offered {
+        return Err(format!(
+            "8BITMIME offered = {offered} but BODY=8BITMIME declared = {declared}\n    transcript:\n{}",
+            log.tail(8)
+        ));
+    }
+    verify(t, &[want]).await?;
+    Ok(format!(
+        "BODY=8BITMIME {}",
+        if declared { "declared" } else { "not offered" }
+    ))
+}
+
+async fn case_utf8_address(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let from = "josé.ñandú@example.com";
+    let to = ["用户@example.org", "rcpt@example.org"];
+    let id = new_id(t, label);
+    let headers = "X-Utf8-Subject: Grüße, 世界\r\n";
+    let body = "Ünïcödé body ✓\r\n".as_bytes();
+    let (_, want) = send(&mut conn, id, from, &to, headers, body).await?;
+    let declared = conn
+        .log
+        .client_lines()
+        .iter()
+        .any(|l| l.starts_with("MAIL FROM") && l.contains("SMTPUTF8"));
+    let log = conn.log.clone();
+    conn.quit().await?;
+    if !declared {
+        return Err(format!("MAIL without SMTPUTF8:\n{}", log.tail(8)));
+    }
+    verify(t, &[want]).await?;
+    Ok("UTF-8 sender and recipient delivered with SMTPUTF8".into())
+}
+
+async fn case_utf8_refused_locally(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let id = new_id(t, label);
+    let msg = message(&id, "", &plain_body(&id));
+    match conn
+        .client
+        .send_mail_bytes(FROM, &["用户@example.org"], &msg)
+        .await
+    {
+        Err(SmtpError::InvalidInput(InvalidInputError::Argument {
+            reason: ArgumentError::NeedsSmtpUtf8,
+            ..
+        })) => {}
+        Ok(_) => {
+            return Err(conn.explain("a UTF-8 address was sent to a server without SMTPUTF8"));
+        }
+        Err(e) => return Err(conn.fail("expected InvalidInput NeedsSmtpUtf8", &e)),
+    }
+    if conn.log.sent("MAIL") {
+        return Err(conn.explain("MAIL was sent before the local refusal"));
+    }
+    // Nothing was sent; the session is still usable.
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    conn.quit().await?;
+    verify(t, &[want]).await?;
+    Ok("NeedsSmtpUtf8 before any command; next message ok".into())
+}
+
+async fn case_dot_lines(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let id = new_id(t, label);
+    let body = dot_body();
+    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    conn.quit().await?;
+    verify(t, &[want]).await?;
+    Ok("lines of '.', '..', '.x' delivered un-stuffed".into())
+}
+
+async fn case_bare_lf(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let id = new_id(t, label);
+    let body = b"bare LF here\nthen CRLF\r\nbare CR here\rand LF LF\n\n.dot after LF\n\
+                     ..two dots\n.\nCR LF LF\r\n\nno final newline"
+        .to_vec();
+    let (outcome, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    conn.quit().await?;
+    let normalized = normalize(&want.sent).len() as u64;
+    if outcome.size != normalized {
+        return Err(format!(
+            "SendOutcome.size = {}, expected the normalised size {normalized}",
+            outcome.size
+        ));
+    }
+    verify(t, &[want]).await?;
+    Ok("bare LF / CR delivered as CRLF".into())
+}
+
+async fn case_partial_recipients(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let opts = SmtpClientOptions::new().with_recipient_policy(RecipientPolicy::AcceptPartial);
+    let mut conn = connect(ctx, t, opts).await?;
+    let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (outcome, mut want) = send(&mut conn, id, FROM, &to, "", &body).await?;
+    let refused: Vec<_> = outcome.refused().collect();
+    if refused.len() != 1
+        || refused[0].recipient != "reject1@example.org"
+        || code(&refused[0].reply) / 100 != 5
+    {
+        return Err(conn.explain(&format!(
+            "expected reject1 refused with 5xx, got {:?}",
+            outcome.recipients
+        )));
+    }
+    let note = format!("refused: {}", refused[0].reply);
+    conn.quit().await?;
+    want.rcpts = vec!["ok1@example.org", "ok2@example.org"];
+    verify(t, &[want]).await?;
+    Ok(note)
+}
+
+async fn case_require_all_recipients(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
+    let first = new_id(t, label);
+    let msg = message(&first, "", &plain_body(&first));
+    let note = match conn.client.send_mail_bytes(FROM, &to, &msg).await {
+        Err(SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }))
+            if refused.len() == 1 && accepted == 2 && refused[0].index == 1 =>
+        {
+            format!("RecipientsRefused: {}", refused[0].reply)
+        }
+        Ok(o) => {
+            return Err(conn.explain(&format!("sent despite a refused recipient: {o:?}")));
+        }
+        Err(e) => {
+            return Err(conn.fail("expected RecipientsRefused (1 refused, 2 accepted)", &e));
+        }
+    };
+    // The session stays usable, and the refused message must not be delivered.
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (_, want) = send(&mut conn, id, FROM, &["ok1@example.org"], "", &body).await?;
+    conn.quit().await?;
+    verify(t, &[want]).await?;
+    if !absent(t, &first)? {
+        return Err(format!("{first} was delivered although the send failed"));
+    }
+    Ok(format!("{note}; nothing delivered; next message ok"))
+}
+
+async fn case_oversize(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let Some(limit) = conn.client.session().capabilities().size_limit() else {
+        return Err(conn.explain("the server advertises no SIZE limit"));
+    };
+    let id = new_id(t, label);
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+    let body: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(limit as usize + 10 * line.len())
+        .collect();
+    let msg = message(&id, "", &body);
+    let size = normalize(&msg).len() as u64;
+    match conn
+        .client
+        .send_mail_bytes(FROM, &["rcpt@example.org"], &msg)
+        .await
+    {
+        Err(SmtpError::Protocol(ProtocolError::MessageTooLarge { size: s, limit: l }))
+            if s == size && l == limit => {}
+        Ok(_) => return Err(conn.explain("an over-size message was sent")),
+        Err(e) => {
+            return Err(conn.fail(
+                &format!("expected MessageTooLarge {{ size: {size}, limit: {limit} }}"),
+                &e,
+            ));
+        }
+    }
+    if conn.log.sent("MAIL") {
+        return Err(conn.explain("MAIL was sent for an over-size message"));
+    }
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    conn.quit().await?;
+    verify(t, &[want]).await?;
+    Ok(format!(
+        "{size} > SIZE {limit}: refused before MAIL; next message ok"
+    ))
+}
+
+async fn case_fifty(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let started = Instant::now();
+    let mut wants = Vec::new();
+    for i in 0..50 {
+        let id = new_id(t, &format!("{label}-{i}"));
+        let mut body = plain_body(&id);
+        if i % 7 == 0 {
+            body.extend_from_slice(b".starts with a dot\r\n");
+        }
+        let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+        wants.push(want);
+    }
+    let elapsed = started.elapsed();
+    conn.quit().await?;
+    verify(t, &wants).await?;
+    Ok(format!(
+        "50 sent in {:.0} ms, all delivered intact",
+        elapsed.as_secs_f64() * 1000.0
+    ))
+}
+
+async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let started = Instant::now();
+    let bad = ["broken\r\nRSET@example.org"];
+    let mut ids = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..50 {
+        let id = new_id(t, &format!("{label}-{i}"));
+        let mut body = plain_body(&id);
+        if i % 7 == 0 {
+            body.extend_from_slice(b".starts with a dot\r\n");
+        }
+        bodies.push(message(&id, "", &body));
+        ids.push(id);
+    }
+    let to = ["rcpt@example.org"];
+    let batch: Vec<BatchMessage<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if i == 25 {
+                BatchMessage::new(FROM, &bad, m)
+            } else {
+                BatchMessage::new(FROM, &to, m)
+            }
+        })
+        .collect();
+    let results = conn.client.send_batch(&batch).await;
+    let elapsed = started.elapsed();
+    let mut wants = Vec::new();
+    for (i, (result, (id, sent))) in results
+        .into_iter()
+        .zip(ids.into_iter().zip(bodies.iter()))
+        .enumerate()
+    {
+        match (i, result) {
+            (25, Err(SmtpError::InvalidInput(_))) => {}
+            (25, other) => return Err(format!("message 25 (bad recipient): {other:?}")),
+            (_, Ok(_)) => wants.push(Expect {
+                id,
+                sent: sent.clone(),
+                from: FROM,
+                rcpts: to.to_vec(),
+                auth_user: None,
+                auth_method: None,
+            }),
+            (_, Err(e)) => return Err(conn.fail(&format!("batch message {i}"), &e)),
+        }
+    }
+    conn.quit().await?;
+    verify(t, &wants).await?;
+    Ok(format!(
+        "49 sent in {:.0} ms by send_batch, the locally refused one skipped, all delivered intact",
+        elapsed.as_secs_f64() * 1000.0
+    ))
+}
+
+async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let offered = conn.client.session().capabilities().has(Extension::Dsn);
+    let id = new_id(t, label);
+    let envid = EnvelopeId::new(&format!("env.{}", SEQ.fetch_add(1, Ordering::Relaxed)))
+        .map_err(|e| format!("EnvelopeId: {e}"))?;
+    let options = MessageOptions {
+        dsn_return: Some(DsnReturn::Headers),
+        envelope_id: Some(envid),
+        notify: Some(Notify::On {
+            success: false,
+            failure: true,
+            delay: true,
+        }),
+        original_recipients: vec![
+            OriginalRecipient::new("orig+list@example.org")
+                .map_err(|e| format!("OriginalRecipient: {e}"))?,
+        ],
+        ..MessageOptions::default()
+    };
+    let msg = message(&id, "", &plain_body(&id));
+    let to = ["rcpt@example.org"];
+    let result = conn
+        .client
+        .send_mail_bytes_with(FROM, &to, &msg, &options)
+        .await;
+    let lines = conn.log.client_lines();
+    match result {
+        Ok(_) if offered => {
+            let mail = lines.iter().any(|l| {
+                l.starts_with("MAIL FROM") && l.contains("RET=HDRS") && l.contains("ENVID=")
+            });
+            let rcpt = lines.iter().any(|l| {
+                l.starts_with("RCPT TO")
+                    && l.contains("NOTIFY=FAILURE,DELAY")
+                    && l.contains("ORCPT=rfc822;orig+2Blist@example.org")
+            });
+            if !(mail && rcpt) {
+                return Err(conn.explain("DSN parameters missing from MAIL / RCPT"));
+            }
+            conn.quit().await?;
+            let want = Expect {
+                id,
+                sent: msg,
+                from: FROM,
+                rcpts: to.to_vec(),
+                auth_user: None,
+                auth_method: None,
+            };
+            verify(t, &[want]).await?;
+            Ok("RET=HDRS ENVID= NOTIFY=FAILURE,DELAY ORCPT= accepted and delivered".into())
+        }
+        Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" }))
+            if !offered && !conn.log.sent("MAIL") =>
+        {
+            conn.quit().await?;
+            Ok("DSN not offered: refused locally before MAIL".into())
+        }
+        Ok(_) => Err(conn.explain("DSN parameters sent to a server without DSN")),
+        Err(e) => Err(conn.fail("DSN message", &e)),
+    }
+}
+
+async fn case_lmtp_per_recipient(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+    port: u16,
+    capture: bool,
+) -> Result<String, String> {
+    let opts = SmtpClientOptions::new()
+        .with_protocol(Protocol::Lmtp)
+        .with_recipient_policy(RecipientPolicy::AcceptPartial);
+    let mut conn = connect_with(ctx, t, port, TlsMode::None, opts).await?;
+    if !conn.log.sent("LHLO") {
+        return Err(conn.explain("no LHLO sent"));
+    }
+    let to = if capture {
+        vec![
+            "ok1@example.org",
+            "reject1@example.org",
+            "lmtpfail1@example.org",
+            "ok2@example.org",
+        ]
+    } else {
+        vec!["ok1@example.org", "ok2@example.org"]
+    };
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (outcome, mut want) = send(&mut conn, id, FROM, &to, "", &body).await?;
+    let status: Vec<(String, u16)> = outcome
+        .recipients
+        .iter()
+        .map(|r| (r.recipient.clone(), code(&r.reply)))
+        .collect();
+    let ok = |r: &str| r.starts_with("ok");
+    let bad = status.iter().any(|(r, c)| ok(r) != (*c / 100 == 2));
+    if bad || status.len() != to.len() {
+        return Err(conn.explain(&format!("per-recipient results {status:?}")));
+    }
+    conn.quit().await?;
+    if capture {
+        // The server saves the message once, with every recipient accepted at RCPT.
+        want.rcpts = vec![
+            "ok1@example.org",
+            "lmtpfail1@example.org",
+            "ok2@example.org",
+        ];
+        verify(t, &[want]).await?;
+    }
+    Ok(format!("{status:?}"))
 }
 
 /// A body whose lines start with dots in every way that matters for dot-stuffing.

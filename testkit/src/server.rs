@@ -1,24 +1,5 @@
-//! An in-process scripted SMTP server on `127.0.0.1:0`, for one connection.
-//!
-//! The script reads like a session transcript:
-//!
-//! ```text
-//! S: 220 mx.test ESMTP          a reply line; consecutive S: lines go out in ONE write
-//! C: EHLO client.test           the next line the client must send (exact, without CRLF)
-//! C: AUTH PLAIN *               a trailing `*` matches any rest of the line
-//! C:                            an empty line
-//! C: DATA-BODY                  a dot-terminated message body (recorded as sent on the wire,
-//!                               still dot-stuffed, without the final ".\r\n")
-//! T: tls                        the server side of a TLS handshake (implicit TLS: put it first)
-//! T: tls-fail                   a TLS handshake the client must abort (bad certificate); then
-//!                               the client must hang up without sending a single byte more
-//! X: stall                      stop answering, keep the socket open until the client hangs up
-//! X: eof                        the client must hang up now, without sending anything
-//! X: close                      close the socket now
-//! H: respond                    hand the next client lines to the server's [`Responder`] (e.g.
-//!                               a SCRAM server, whose lines depend on the client's nonce)
-//! # comment                     ignored, as are blank lines
-//! ```
+//! An in-process scripted SMTP server on `127.0.0.1:0`, for one connection, running a
+//! [`Script`](crate::script) (S:/C: lines, TLS, stalls, hang-ups and responders).
 //!
 //! When the script is done the server waits for the client to hang up: anything the client sends
 //! then is a mismatch. So a test drops (or `quit()`s) its client before [`ScriptServer::finish`].
@@ -35,25 +16,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::script::{Script, Step};
+
 /// The longest the server waits for anything from the client.
 pub const IDLE: Duration = Duration::from_secs(5);
 
 /// The longest client line accepted.
 const MAX_LINE: usize = 256 * 1024;
-
-#[derive(Debug, Clone)]
-enum Step {
-    Reply(Vec<String>),
-    Exact(String),
-    Prefix(String),
-    DataBody,
-    Tls,
-    TlsFail,
-    Stall,
-    Eof,
-    Close,
-    Respond,
-}
 
 /// A dynamic part of a script, for lines no fixed script can hold (they depend on what the
 /// client sent). Run by an `H: respond` step.
@@ -72,60 +41,6 @@ pub enum Answer {
     Done(Vec<String>),
     /// The client got something wrong: the step fails with this message.
     Fail(String),
-}
-
-impl Step {
-    fn describe(&self) -> String {
-        match self {
-            Step::Reply(lines) => lines
-                .iter()
-                .map(|l| format!("S: {l}"))
-                .collect::<Vec<_>>()
-                .join("\n      "),
-            Step::Exact(l) => format!("C: {l}"),
-            Step::Prefix(p) => format!("C: {p}*"),
-            Step::DataBody => "C: DATA-BODY".into(),
-            Step::Tls => "T: tls".into(),
-            Step::TlsFail => "T: tls-fail".into(),
-            Step::Stall => "X: stall".into(),
-            Step::Eof => "X: eof".into(),
-            Step::Close => "X: close".into(),
-            Step::Respond => "H: respond".into(),
-        }
-    }
-}
-
-fn parse(script: &str) -> Vec<Step> {
-    let mut steps: Vec<Step> = Vec::new();
-    for raw in script.lines() {
-        let line = raw.trim_start();
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (tag, rest) = line.split_at(2.min(line.len()));
-        // One optional space after the tag; everything else (trailing spaces too) is content.
-        let text = rest.strip_prefix(' ').unwrap_or(rest);
-        match tag {
-            "S:" => match steps.last_mut() {
-                Some(Step::Reply(lines)) => lines.push(text.to_owned()),
-                _ => steps.push(Step::Reply(vec![text.to_owned()])),
-            },
-            "C:" if text == "DATA-BODY" => steps.push(Step::DataBody),
-            "C:" => match text.strip_suffix('*') {
-                Some(prefix) => steps.push(Step::Prefix(prefix.to_owned())),
-                None => steps.push(Step::Exact(text.to_owned())),
-            },
-            "T:" if text.trim() == "tls" => steps.push(Step::Tls),
-            "T:" if text.trim() == "tls-fail" => steps.push(Step::TlsFail),
-            "X:" if text.trim() == "stall" => steps.push(Step::Stall),
-            "X:" if text.trim() == "eof" => steps.push(Step::Eof),
-            "X:" if text.trim() == "close" => steps.push(Step::Close),
-            "H:" if text.trim() == "respond" => steps.push(Step::Respond),
-            _ => panic!("bad script line {raw:?}"),
-        }
-    }
-    steps
 }
 
 /// What the server saw.
@@ -183,7 +98,8 @@ impl Report {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A byte stream the server (or the script client) talks over: TCP, or TLS over TCP.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 struct Conn {
@@ -260,19 +176,17 @@ pub struct ScriptServer {
 impl ScriptServer {
     /// Serve `script` in plaintext (`T:` steps are not allowed without a TLS configuration).
     pub async fn start(script: &str) -> ScriptServer {
-        ScriptServer::spawn(parse(script), None).await
+        ScriptServer::serve(Script::parse(script), None, None).await
     }
 
     /// Serve `script`, using `tls` for its `T:` steps (STARTTLS).
     pub async fn with_tls(script: &str, tls: Arc<ServerConfig>) -> ScriptServer {
-        ScriptServer::spawn(parse(script), Some(tls)).await
+        ScriptServer::serve(Script::parse(script), Some(tls), None).await
     }
 
     /// Implicit TLS: the handshake right after accept, then `script`.
     pub async fn implicit_tls(script: &str, tls: Arc<ServerConfig>) -> ScriptServer {
-        let mut steps = vec![Step::Tls];
-        steps.extend(parse(script));
-        ScriptServer::spawn(steps, Some(tls)).await
+        ScriptServer::serve(Script::parse(script).after_implicit_tls(), Some(tls), None).await
     }
 
     /// Serve `script` with `responder` for its `H: respond` steps; `tls` for its `T:` steps, and
@@ -283,17 +197,21 @@ impl ScriptServer {
         implicit_tls: bool,
         responder: Box<dyn Responder>,
     ) -> ScriptServer {
-        let mut steps = if implicit_tls {
-            vec![Step::Tls]
-        } else {
-            vec![]
-        };
-        steps.extend(parse(script));
-        ScriptServer::spawn_with(steps, tls, Some(responder)).await
+        let mut script = Script::parse(script);
+        if implicit_tls {
+            script = script.after_implicit_tls();
+        }
+        ScriptServer::serve(script, tls, Some(responder)).await
     }
 
-    async fn spawn(steps: Vec<Step>, tls: Option<Arc<ServerConfig>>) -> ScriptServer {
-        ScriptServer::spawn_with(steps, tls, None).await
+    /// Serve an already parsed `script`: `tls` for its `T:` steps, `responder` for its
+    /// `H: respond` steps.
+    pub async fn serve(
+        script: Script,
+        tls: Option<Arc<ServerConfig>>,
+        responder: Option<Box<dyn Responder>>,
+    ) -> ScriptServer {
+        ScriptServer::spawn_with(script.steps().to_vec(), tls, responder).await
     }
 
     async fn spawn_with(
@@ -346,7 +264,7 @@ async fn serve(
     responder: Option<Box<dyn Responder>>,
 ) -> Report {
     let mut report = Report {
-        steps: steps.iter().map(Step::describe).collect(),
+        steps: steps.iter().map(Step::to_string).collect(),
         ..Report::default()
     };
     let tcp = match tokio::time::timeout(IDLE, listener.accept()).await {
@@ -379,7 +297,7 @@ async fn serve(
             }
             Err(e) => {
                 report.failed_step = Some(i);
-                report.failure = Some(format!("step {} ({}): {e}", i + 1, step.describe()));
+                report.failure = Some(format!("step {} ({}): {e}", i + 1, step));
                 return report;
             }
         }
@@ -417,10 +335,8 @@ async fn run_step(
 ) -> Result<Flow, String> {
     match step {
         Step::Reply(lines) => {
-            let mut bytes = Vec::new();
+            let bytes = step.reply_bytes();
             for l in lines {
-                bytes.extend_from_slice(l.as_bytes());
-                bytes.extend_from_slice(b"\r\n");
                 report.transcript.push(format!("S: {l}"));
             }
             // One write: several replies in one segment, as a pipelining server does.
@@ -440,15 +356,10 @@ async fn run_step(
             };
             let text = shown(&line);
             report.transcript.push(format!("C: {text}"));
-            let matched = match step {
-                Step::Exact(want) => line == want.as_bytes(),
-                Step::Prefix(p) => line.starts_with(p.as_bytes()),
-                _ => unreachable!(),
-            };
-            if !matched {
+            if !step.matches(&line) {
                 return Err(format!(
                     "mismatch\n    expected: {}\n    got:      C: {text}",
-                    step.describe()
+                    step
                 ));
             }
         }
@@ -478,7 +389,7 @@ async fn run_step(
                     shown(&conn.buf)
                 ));
             }
-            let io = std::mem::replace(&mut conn.io, Box::new(placeholder::Empty));
+            let io = std::mem::replace(&mut conn.io, Box::new(tokio::io::empty()));
             let accept = TlsAcceptor::from(config.clone()).accept(io).into_fallible();
             let result = tokio::time::timeout(IDLE, accept)
                 .await
@@ -592,41 +503,4 @@ async fn run_step(
         }
     }
     Ok(Flow::Continue)
-}
-
-/// A no-op placeholder stream, used only while the real one is inside the TLS acceptor.
-mod placeholder {
-    use std::io;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-    pub struct Empty;
-
-    impl AsyncRead for Empty {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            _buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl AsyncWrite for Empty {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            _buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
 }

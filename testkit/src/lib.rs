@@ -1,0 +1,29 @@
+//! Test support shared by the workspace's end-to-end tests (`tests/`), `smtp-send`'s capture
+//! server and the bench:
+//!
+//! - [`certs`]: a throw-away test CA and server certificates it signs, as rustls configurations;
+//! - [`script`]: the S:/C: script format, one parser for everything below;
+//! - `server` (feature `server`): a scripted SMTP server on loopback TCP, with TLS, and `client`:
+//!   the same scripts run from the client's side against a server;
+//! - `transcript` (feature `transcript`): the same scripts run in memory through both
+//!   `smtp_proto::Session` and `SmtpClient`, recording the client's bytes.
+//!
+//! Not published; `smtp-proto`'s own transcript tests keep their in-crate harness (the engine
+//! cannot depend on a crate that depends on it).
+
+pub mod certs;
+#[cfg(feature = "server")]
+pub mod client;
+pub mod script;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "transcript")]
+pub mod transcript;
+
+#[cfg(feature = "server")]
+pub use client::{Exchange, ScriptClient};
+pub use script::{Script, Step, greet};
+#[cfg(feature = "server")]
+pub use server::{Answer, Report, Responder, ScriptServer};
+#[cfg(feature = "transcript")]
+pub use transcript::{Run, ScriptedTransport, run_session};

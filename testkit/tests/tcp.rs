@@ -1,0 +1,127 @@
+//! The scripted server and the script client over loopback TCP, with TLS from the generated
+//! certificates: one script per side, checked against each other.
+
+use smtp_testkit::certs::{TestCa, client_config, shared};
+use smtp_testkit::{ScriptClient, ScriptServer};
+
+/// The server's side of a STARTTLS session with a pipelined flight.
+const SERVER: &str = "
+    S: 220 mx.test ESMTP
+    C: EHLO c.test
+    S: 250-mx.test
+    S: 250-PIPELINING
+    S: 250 STARTTLS
+    C: STARTTLS
+    S: 220 go ahead
+    T: tls
+    C: EHLO c.test
+    S: 250 mx.test
+    C: MAIL FROM:<a@b.test>
+    C: RCPT TO:<c@d.test>
+    C: DATA
+    S: 250 ok
+    S: 250 ok
+    S: 354 go
+    C: DATA-BODY
+    S: 250 queued as 42
+    C: QUIT
+    S: 221 bye
+";
+
+/// The client's side of the same session (the body written out, replies partly by prefix).
+const CLIENT: &str = "
+    S: 220 mx.test*
+    C: EHLO c.test
+    S: 250-mx.test
+    S: 250-PIPELINING
+    S: 250 STARTTLS
+    C: STARTTLS
+    S: 220 *
+    T: tls
+    C: EHLO c.test
+    S: 250 mx.test
+    C: MAIL FROM:<a@b.test>
+    C: RCPT TO:<c@d.test>
+    C: DATA
+    S: 250 ok
+    S: 250 ok
+    S: 354 go
+    C: Subject: x
+    C:
+    C: ..dot
+    C: .
+    S: 250 queued as *
+    C: QUIT
+    S: 221 bye
+";
+
+#[tokio::test]
+async fn starttls_session_between_the_two_sides() {
+    let pki = shared();
+    let server = ScriptServer::with_tls(SERVER, pki.localhost_config()).await;
+    let exchange = ScriptClient::new(CLIENT)
+        .with_tls(pki.client_config(), "localhost")
+        .run(server.addr())
+        .await;
+    assert!(exchange.ok(), "{}", exchange.explain());
+    let report = server.finish().await;
+    assert_eq!(report.bodies, [b"Subject: x\r\n\r\n..dot\r\n".to_vec()]);
+    assert!(report.client_hung_up);
+    assert!(exchange.transcript.contains(&"T: tls".to_owned()));
+}
+
+#[tokio::test]
+async fn the_client_catches_a_wrong_reply() {
+    let server = ScriptServer::start("S: 220 mx.test\nC: QUIT\nS: 221 bye").await;
+    let exchange = ScriptClient::new("S: 220 mx.test\nC: QUIT\nS: 250 ok")
+        .run(server.addr())
+        .await;
+    let failure = exchange.failure.expect("a mismatch");
+    assert!(
+        failure.contains("expected: S: 250 ok") && failure.contains("got:      S: 221 bye"),
+        "{failure}"
+    );
+    assert!(server.finish().await.ok());
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused() {
+    let other = TestCa::new("another CA").unwrap();
+    let server = ScriptServer::implicit_tls("S: 220 never seen", shared().localhost_config()).await;
+    let exchange = ScriptClient::new("T: tls\nS: 220 never seen")
+        .with_tls(client_config(other.pem().as_bytes()).unwrap(), "localhost")
+        .run(server.addr())
+        .await;
+    let failure = exchange.failure.expect("the handshake must fail");
+    assert!(failure.contains("TLS handshake failed"), "{failure}");
+    assert!(!server.report().await.ok());
+}
+
+#[tokio::test]
+async fn the_wrong_name_is_refused() {
+    let server =
+        ScriptServer::implicit_tls("S: 220 never seen", shared().wrong_host_config()).await;
+    let exchange = ScriptClient::new("T: tls\nS: 220 never seen")
+        .with_tls(shared().client_config(), "localhost")
+        .run(server.addr())
+        .await;
+    assert!(
+        exchange
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.contains("TLS handshake failed")),
+        "{}",
+        exchange.explain()
+    );
+    assert!(!server.report().await.ok());
+}
+
+#[tokio::test]
+async fn the_client_sees_the_server_close() {
+    let server = ScriptServer::start("S: 421 go away\nX: close").await;
+    let exchange = ScriptClient::new("S: 421 *\nX: eof")
+        .run(server.addr())
+        .await;
+    assert!(exchange.ok(), "{}", exchange.explain());
+    assert!(server.finish().await.ok());
+}
