@@ -6,32 +6,11 @@ use core::time::Duration;
 use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
 use smtp_proto::{SmtpClientOptions, SmtpError, Timeouts};
 
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TlsMode {
-    /// TLS from the first byte (SMTPS, port 465; `secureTransport: "on"`). Recommended by
-    /// RFC 8314.
-    Implicit,
-    /// Plain TCP, then STARTTLS before anything else (submission on 587;
-    /// `secureTransport: "starttls"`, then `startTls()`). Fails closed: without STARTTLS nothing
-    /// is sent in plaintext.
-    StartTls,
-    /// No TLS at all: everything, passwords included, crosses the network readable. Only for
-    /// loopback test servers (`wrangler dev`, Miniflare) and trusted relays.
-    None,
-}
-
-impl TlsMode {
-    /// The usual port for this mode: 465, 587, or 2525 for plaintext (the usual alternative to
-    /// port 25, which Workers cannot reach).
-    pub fn default_port(self) -> u16 {
-        match self {
-            TlsMode::Implicit => 465,
-            TlsMode::StartTls => 587,
-            TlsMode::None => 2525,
-        }
-    }
-}
+/// How the connection is protected: smtp-proto's, shared by every adapter. On Workers,
+/// [`TlsMode::Implicit`] opens the socket with `secureTransport: "on"` and [`TlsMode::StartTls`]
+/// with `"starttls"`; [`TlsMode::None`]'s usual port 25 is blocked there ([`check_port`]), so a
+/// plaintext test server listens elsewhere (2525 is common).
+pub use smtp_proto::TlsMode;
 
 /// The port Cloudflare blocks for outbound connections from Workers.
 pub const BLOCKED_PORT: u16 = 25;
@@ -175,7 +154,9 @@ mod tests {
     fn defaults() {
         assert_eq!(TlsMode::Implicit.default_port(), 465);
         assert_eq!(TlsMode::StartTls.default_port(), 587);
-        assert_ne!(TlsMode::None.default_port(), BLOCKED_PORT);
+        // The shared mode's usual plaintext port is the one Workers cannot reach.
+        assert_eq!(TlsMode::None.default_port(), BLOCKED_PORT);
+        assert!(check_port(TlsMode::None.default_port()).is_err());
         let options = ConnectOptions::new(TlsMode::Implicit);
         assert_eq!(options.mode(), TlsMode::Implicit);
         assert_eq!(options.connect_timeout, Duration::from_secs(30));

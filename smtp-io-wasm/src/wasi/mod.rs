@@ -167,18 +167,7 @@ impl ConnectOptions {
                 });
             }
         };
-        match self.mode {
-            TlsMode::None => {
-                smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, self.client).await
-            }
-            TlsMode::StartTls => {
-                smtp_proto::SmtpClient::connect_starttls_with(transport, ehlo_domain, self.client)
-                    .await
-            }
-            TlsMode::Implicit => {
-                smtp_proto::SmtpClient::connect_with(transport, ehlo_domain, self.client).await
-            }
-        }
+        smtp_proto::SmtpClient::open(transport, self.mode, ehlo_domain, self.client).await
     }
 }
 
