@@ -21,6 +21,7 @@ use crate::prelude::*;
 use core::fmt;
 use core::time::Duration;
 
+use crate::capabilities::Extension;
 use crate::mechanism::AuthMechanism;
 use crate::reply::{Reply, ReplyError};
 use crate::state::{SessionState, SmtpOp};
@@ -150,9 +151,9 @@ impl SmtpError {
                 | ProtocolError::Malformed { during, .. }
                 | ProtocolError::ConnectionClosed { during } => *during,
                 ProtocolError::ResponseInjection { .. } => SmtpOp::StartTls,
-                ProtocolError::ExtensionUnavailable { name } if *name == "STARTTLS" => {
-                    SmtpOp::StartTls
-                }
+                ProtocolError::ExtensionUnavailable {
+                    name: Extension::StartTls,
+                } => SmtpOp::StartTls,
                 ProtocolError::RecipientsRefused { .. } => SmtpOp::RcptTo,
                 ProtocolError::UnsolicitedReply { .. } => return None,
                 ProtocolError::ExtensionUnavailable { .. }
@@ -278,11 +279,13 @@ pub enum ProtocolError {
         /// The server's reply: code, enhanced code and text.
         reply: Reply,
     },
-    /// An extension the operation needs was not advertised in the EHLO reply.
-    #[error("the server does not offer {name}")]
+    /// An extension the operation needs was not advertised in the EHLO reply (a check made
+    /// here, before anything was sent): STARTTLS, SMTPUTF8 for a UTF-8 address, DSN, REQUIRETLS,
+    /// BINARYMIME.
+    #[error("the server does not offer {}", name.keyword())]
     ExtensionUnavailable {
-        /// The EHLO keyword, e.g. `"STARTTLS"`.
-        name: &'static str,
+        /// The extension.
+        name: Extension,
     },
     /// A reply could not be parsed or went past a bound.
     #[error("malformed reply during {during}: {error}")]
@@ -586,9 +589,6 @@ pub enum ArgumentError {
     /// The value does not match the grammar.
     #[error("syntax: {0}")]
     Syntax(&'static str),
-    /// The value holds non-ASCII characters and the server does not offer SMTPUTF8.
-    #[error("non-ASCII, and the server does not offer SMTPUTF8")]
-    NeedsSmtpUtf8,
 }
 
 /// A local policy refused the message. Never sent to the server.
@@ -644,7 +644,10 @@ mod tests {
                 Some(SmtpOp::StartTls),
             ),
             (
-                ProtocolError::ExtensionUnavailable { name: "STARTTLS" }.into(),
+                ProtocolError::ExtensionUnavailable {
+                    name: Extension::StartTls,
+                }
+                .into(),
                 Blame::LocalCheck,
                 Some(SmtpOp::StartTls),
             ),

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use smtp_io_tokio::{AuthError, Blame, InvalidInputError, ProtocolError, SmtpError, SmtpOp};
+use smtp_io_tokio::{
+    AuthError, Blame, Extension, InvalidInputError, ProtocolError, SmtpError, SmtpOp,
+};
 
 /// The process exit codes of `smtp-send`. Each failure class has its own code, so scripts can tell
 /// "try again later" (connect, timeout) from "fix the command" (usage, auth, recipients).
@@ -204,7 +206,9 @@ fn describe_protocol(p: &ProtocolError, server: &str) -> String {
             }
             _ => format!("{server} replied {reply} to {during}"),
         },
-        ProtocolError::ExtensionUnavailable { name } if *name == "STARTTLS" => format!(
+        ProtocolError::ExtensionUnavailable {
+            name: Extension::StartTls,
+        } => format!(
             "{server} does not offer STARTTLS; nothing was sent in plaintext \
              (use --tls implicit for port 465, or --tls none for a trusted local relay)"
         ),
@@ -331,7 +335,10 @@ mod tests {
         }
         .into();
         assert_eq!(Failure::from_smtp(&auth, "s").exit, Exit::Auth);
-        let no_tls: SmtpError = ProtocolError::ExtensionUnavailable { name: "STARTTLS" }.into();
+        let no_tls: SmtpError = ProtocolError::ExtensionUnavailable {
+            name: Extension::StartTls,
+        }
+        .into();
         assert_eq!(Failure::from_smtp(&no_tls, "s").exit, Exit::Tls);
         let data: SmtpError = ProtocolError::UnexpectedCode {
             during: SmtpOp::DataEnd,

@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 
 use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use smtp_io_tokio::{
-    ArgumentError, AuthError, AuthMechanism, BatchMessage, ConnectOptions, Extension,
-    InvalidInputError, MessageOptions, Protocol, ProtocolError, RecipientPolicy, Reply,
-    SendOutcome, SessionState, SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts,
-    TlsConfig, TlsMode, TranscriptSink, Use,
+    AuthError, AuthMechanism, BatchMessage, ConnectOptions, Extension, MessageOptions, Protocol,
+    ProtocolError, RecipientPolicy, Reply, SendOutcome, SessionState, SmtpClient,
+    SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode, TranscriptSink, Use,
 };
 
 const HOST: &str = "127.0.0.1";
@@ -1085,14 +1084,13 @@ async fn case_utf8_refused_locally(ctx: &Ctx, t: &Target, label: &str) -> Result
         .send_mail_bytes(FROM, &["用户@example.org"], &msg)
         .await
     {
-        Err(SmtpError::InvalidInput(InvalidInputError::Argument {
-            reason: ArgumentError::NeedsSmtpUtf8,
-            ..
+        Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::SmtpUtf8,
         })) => {}
         Ok(_) => {
             return Err(conn.explain("a UTF-8 address was sent to a server without SMTPUTF8"));
         }
-        Err(e) => return Err(conn.fail("expected InvalidInput NeedsSmtpUtf8", &e)),
+        Err(e) => return Err(conn.fail("expected ExtensionUnavailable SMTPUTF8", &e)),
     }
     if conn.log.sent("MAIL") {
         return Err(conn.explain("MAIL was sent before the local refusal"));
@@ -1103,7 +1101,7 @@ async fn case_utf8_refused_locally(ctx: &Ctx, t: &Target, label: &str) -> Result
     let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
     conn.quit().await?;
     verify(t, &[want]).await?;
-    Ok("NeedsSmtpUtf8 before any command; next message ok".into())
+    Ok("SMTPUTF8 unavailable, refused before any command; next message ok".into())
 }
 
 async fn case_dot_lines(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
@@ -1363,9 +1361,9 @@ async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> 
             verify(t, &[want]).await?;
             Ok("RET=HDRS ENVID= NOTIFY=FAILURE,DELAY ORCPT= accepted and delivered".into())
         }
-        Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" }))
-            if !offered && !conn.log.sent("MAIL") =>
-        {
+        Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::Dsn,
+        })) if !offered && !conn.log.sent("MAIL") => {
             conn.quit().await?;
             Ok("DSN not offered: refused locally before MAIL".into())
         }

@@ -4,8 +4,8 @@
 use std::io;
 
 use smtp_io_tokio::{
-    ConnectOptions, InvalidInputError, ProtocolError, SessionState, SmtpClient, SmtpError, SmtpOp,
-    TlsConfig, TlsMode, TokioTransport, connect_smtps, connect_starttls,
+    ConnectOptions, Extension, InvalidInputError, ProtocolError, SessionState, SmtpClient,
+    SmtpError, SmtpOp, TlsConfig, TlsMode, TokioTransport, connect_smtps, connect_starttls,
 };
 use smtp_tests::certs::{localhost_server_config, pki, wrong_host_server_config};
 use smtp_tests::{CLIENT, SHORT, ScriptServer, b64, bounded, greet, test_ca};
@@ -159,7 +159,9 @@ async fn starttls_not_advertised_fails_closed_via_connect_options() {
     .unwrap_err();
     assert_eq!(
         err,
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "STARTTLS" })
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::StartTls
+        })
     );
     // X: eof: nothing more in plaintext (no AUTH, no MAIL, no QUIT), and the socket closed.
     server.finish().await;
@@ -177,7 +179,9 @@ async fn starttls_not_advertised_closes_the_session() {
     let err = bounded(client.starttls()).await.unwrap_err();
     assert_eq!(
         err,
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "STARTTLS" })
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::StartTls
+        })
     );
     assert_eq!(client.state(), SessionState::Closed);
     // No plaintext fallback: login fails with the same error, without I/O.

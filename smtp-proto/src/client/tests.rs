@@ -6,6 +6,7 @@ use std::io;
 use std::task::{Context, Poll, Waker};
 
 use super::*;
+use crate::capabilities::Extension;
 use crate::error::{AuthError, InvalidInputError, ProtocolError};
 
 enum Step {
@@ -382,7 +383,9 @@ fn starttls_missing_fails_closed_and_closes_the_transport() {
         let err = client.starttls().await.unwrap_err();
         assert_eq!(
             err,
-            SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "STARTTLS" })
+            SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+                name: Extension::StartTls
+            })
         );
         assert_eq!(client.state(), SessionState::Closed);
         assert!(client.transport().closed);

@@ -37,7 +37,10 @@ impl Session {
             return Err(self.wrong_state(SmtpOp::StartTls));
         }
         if !self.caps.has(Extension::StartTls) {
-            let err: SmtpError = ProtocolError::ExtensionUnavailable { name: "STARTTLS" }.into();
+            let err: SmtpError = ProtocolError::ExtensionUnavailable {
+                name: Extension::StartTls,
+            }
+            .into();
             self.fail_silently(err.clone());
             return Err(err);
         }

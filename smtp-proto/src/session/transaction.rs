@@ -174,6 +174,14 @@ impl Transaction {
     }
 }
 
+/// What the checks before a message found out.
+struct Checked {
+    known_size: Option<u64>,
+    needs_utf8: bool,
+    chunking: bool,
+    body_type: Option<BodyType>,
+}
+
 impl Session {
     /// Start a message: checks (policy, SIZE, SMTPUTF8, DSN, REQUIRETLS) run first and queue
     /// nothing on failure; then MAIL, RCPT and DATA / BDAT are queued as pipelining allows.
@@ -195,75 +203,13 @@ impl Session {
         {
             return Err(self.wrong_state(SmtpOp::MailFrom));
         }
-        let known_size = match body {
-            BodyInfo::Known { size, .. } => Some(size),
-            BodyInfo::Streamed { size_hint } => size_hint,
-        };
-        // Local policy first: nothing about this message reaches the server if it refuses.
-        let policy = &self.config.policy;
-        if let Err(e) = policy
-            .check_sender(&envelope.from)
-            .and_then(|_| policy.check_recipients(&envelope.to))
-            .and_then(|_| policy.check_message_size(known_size))
-        {
-            self.config.audit.record(&AuditEvent::PolicyRefused {
-                reason: e.reason.clone(),
-            });
-            return Err(e.into());
-        }
+        let Checked {
+            known_size,
+            needs_utf8,
+            chunking,
+            body_type,
+        } = self.check_message(&envelope, body, options)?;
         let caps = &self.caps;
-        // SMTPUTF8 (RFC 6531).
-        let needs_utf8 =
-            envelope.from.needs_smtputf8() || envelope.to.iter().any(Address::needs_smtputf8);
-        if needs_utf8 && !caps.has(Extension::SmtpUtf8) {
-            let field = if envelope.from.needs_smtputf8() {
-                Field::ReversePath
-            } else {
-                Field::ForwardPath
-            };
-            return Err(InvalidInputError::argument(field, ArgumentError::NeedsSmtpUtf8).into());
-        }
-        // SIZE (RFC 1870): refuse before anything is sent.
-        if let (Some(size), Some(limit)) = (known_size, caps.size_limit()) {
-            if size > limit {
-                return Err(ProtocolError::MessageTooLarge { size, limit }.into());
-            }
-        }
-        // DSN (RFC 3461): never silently dropped.
-        let wants_dsn = options.dsn_return.is_some()
-            || options.envelope_id.is_some()
-            || options.notify.is_some()
-            || !options.original_recipients.is_empty();
-        if !options.original_recipients.is_empty()
-            && options.original_recipients.len() != envelope.to.len()
-        {
-            return Err(InvalidInputError::argument(
-                Field::OriginalRecipient,
-                ArgumentError::Syntax("give one original recipient per recipient, or none"),
-            )
-            .into());
-        }
-        if wants_dsn && !caps.has(Extension::Dsn) {
-            return Err(ProtocolError::ExtensionUnavailable { name: "DSN" }.into());
-        }
-        // REQUIRETLS (RFC 8689): only on TLS, only when offered.
-        if options.require_tls && (!self.tls || !caps.has(Extension::RequireTls)) {
-            return Err(ProtocolError::ExtensionUnavailable { name: "REQUIRETLS" }.into());
-        }
-        let chunking = self.config.chunking == Use::WhenOffered && caps.has(Extension::Chunking);
-        let body_type = options.body_type.or(match body {
-            BodyInfo::Known {
-                eight_bit: true, ..
-            } if caps.has(Extension::EightBitMime) => Some(BodyType::EightBitMime),
-            BodyInfo::Streamed { .. } if caps.has(Extension::EightBitMime) => {
-                Some(BodyType::EightBitMime)
-            }
-            _ => None,
-        });
-        if body_type == Some(BodyType::BinaryMime) && !(chunking && caps.has(Extension::BinaryMime))
-        {
-            return Err(ProtocolError::ExtensionUnavailable { name: "BINARYMIME" }.into());
-        }
         let mode = match (chunking, body) {
             (false, _) => BodyMode::Data,
             (true, BodyInfo::Known { size, .. }) => BodyMode::BdatWhole { size },
@@ -361,6 +307,116 @@ impl Session {
         self.state = SessionState::Transaction;
         self.pump();
         Ok(id)
+    }
+
+    /// Run every check [`start_mail`](Self::start_mail) makes before sending anything, without
+    /// starting the message: the policy, and the server's capabilities (SMTPUTF8 for UTF-8
+    /// addresses, SIZE, DSN, REQUIRETLS, BINARYMIME). A caller can run it right after the
+    /// handshake, before authenticating, to refuse a message the server cannot take.
+    pub fn check_mail(
+        &self,
+        envelope: &Envelope,
+        body: BodyInfo,
+        options: &MessageOptions,
+    ) -> Result<(), SmtpError> {
+        self.check_message(envelope, body, options).map(drop)
+    }
+
+    /// The checks of [`check_mail`](Self::check_mail), and what they found out.
+    fn check_message(
+        &self,
+        envelope: &Envelope,
+        body: BodyInfo,
+        options: &MessageOptions,
+    ) -> Result<Checked, SmtpError> {
+        let known_size = match body {
+            BodyInfo::Known { size, .. } => Some(size),
+            BodyInfo::Streamed { size_hint } => size_hint,
+        };
+        // Local policy first: nothing about this message reaches the server if it refuses.
+        let policy = &self.config.policy;
+        if let Err(e) = policy
+            .check_sender(&envelope.from)
+            .and_then(|_| policy.check_recipients(&envelope.to))
+            .and_then(|_| policy.check_message_size(known_size))
+        {
+            self.config.audit.record(&AuditEvent::PolicyRefused {
+                reason: e.reason.clone(),
+            });
+            return Err(e.into());
+        }
+        let caps = &self.caps;
+        // SMTPUTF8 (RFC 6531).
+        let needs_utf8 =
+            envelope.from.needs_smtputf8() || envelope.to.iter().any(Address::needs_smtputf8);
+        if needs_utf8 && !caps.has(Extension::SmtpUtf8) {
+            let field = if envelope.from.needs_smtputf8() {
+                Field::ReversePath
+            } else {
+                Field::ForwardPath
+            };
+            let _ = field;
+            return Err(ProtocolError::ExtensionUnavailable {
+                name: Extension::SmtpUtf8,
+            }
+            .into());
+        }
+        // SIZE (RFC 1870): refuse before anything is sent.
+        if let (Some(size), Some(limit)) = (known_size, caps.size_limit()) {
+            if size > limit {
+                return Err(ProtocolError::MessageTooLarge { size, limit }.into());
+            }
+        }
+        // DSN (RFC 3461): never silently dropped.
+        let wants_dsn = options.dsn_return.is_some()
+            || options.envelope_id.is_some()
+            || options.notify.is_some()
+            || !options.original_recipients.is_empty();
+        if !options.original_recipients.is_empty()
+            && options.original_recipients.len() != envelope.to.len()
+        {
+            return Err(InvalidInputError::argument(
+                Field::OriginalRecipient,
+                ArgumentError::Syntax("give one original recipient per recipient, or none"),
+            )
+            .into());
+        }
+        if wants_dsn && !caps.has(Extension::Dsn) {
+            return Err(ProtocolError::ExtensionUnavailable {
+                name: Extension::Dsn,
+            }
+            .into());
+        }
+        // REQUIRETLS (RFC 8689): only on TLS, only when offered.
+        if options.require_tls && (!self.tls || !caps.has(Extension::RequireTls)) {
+            return Err(ProtocolError::ExtensionUnavailable {
+                name: Extension::RequireTls,
+            }
+            .into());
+        }
+        let chunking = self.config.chunking == Use::WhenOffered && caps.has(Extension::Chunking);
+        let body_type = options.body_type.or(match body {
+            BodyInfo::Known {
+                eight_bit: true, ..
+            } if caps.has(Extension::EightBitMime) => Some(BodyType::EightBitMime),
+            BodyInfo::Streamed { .. } if caps.has(Extension::EightBitMime) => {
+                Some(BodyType::EightBitMime)
+            }
+            _ => None,
+        });
+        if body_type == Some(BodyType::BinaryMime) && !(chunking && caps.has(Extension::BinaryMime))
+        {
+            return Err(ProtocolError::ExtensionUnavailable {
+                name: Extension::BinaryMime,
+            }
+            .into());
+        }
+        Ok(Checked {
+            known_size,
+            needs_utf8,
+            chunking,
+            body_type,
+        })
     }
 
     /// May the next transaction start before the current one's final reply (batch chaining)?

@@ -112,7 +112,9 @@ fn starttls_not_advertised_closes_the_session() {
     let err = h.session.start_tls().unwrap_err();
     assert_eq!(
         err,
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "STARTTLS" })
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::StartTls
+        })
     );
     assert_eq!(h.session.state(), SessionState::Closed);
     assert_eq!(h.session.poll_transmit(), None);

@@ -450,9 +450,8 @@ fn smtputf8_and_8bitmime_are_declared() {
     ready(&mut h, EHLO_LOCKSTEP);
     assert!(matches!(
         h.mail("jöran@bücher.example", &["b@y.example"], b"x"),
-        Err(SmtpError::InvalidInput(InvalidInputError::Argument {
-            reason: ArgumentError::NeedsSmtpUtf8,
-            ..
+        Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::SmtpUtf8
         }))
     ));
 }
@@ -483,7 +482,9 @@ fn dsn_options_need_dsn() {
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
             .unwrap_err(),
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" })
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::Dsn
+        })
     );
 }
 
@@ -527,7 +528,9 @@ fn original_recipients_go_on_their_own_rcpt_lines() {
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example", "c@y.example"], b"x", &opts)
             .unwrap_err(),
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "DSN" })
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::Dsn
+        })
     );
 }
 
@@ -545,7 +548,9 @@ fn requiretls_needs_tls_and_the_extension() {
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
             .unwrap_err(),
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable { name: "REQUIRETLS" })
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::RequireTls
+        })
     );
     let mut h = Harness::new(SessionConfig {
         tls: true,
@@ -581,4 +586,33 @@ fn policy_refusal_sends_nothing() {
     ));
     assert_eq!(h.transmitted(), "");
     h.mail("a@x.example", &["b@Y.EXAMPLE"], b"x").unwrap();
+}
+
+#[test]
+fn check_mail_refuses_before_auth_what_the_server_cannot_take() {
+    let mut h = Harness::new(config());
+    ready(&mut h, EHLO_LOCKSTEP);
+    let utf8 = Envelope::new("a@x.example", &["用户@example.org"]).unwrap();
+    let body = BodyInfo::Known {
+        size: 10,
+        eight_bit: false,
+    };
+    // Right after EHLO, before any AUTH: a local check against the capabilities.
+    let err = h
+        .session
+        .check_mail(&utf8, body, &MessageOptions::default())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::SmtpUtf8
+        })
+    );
+    assert_eq!(err.blame(), crate::Blame::LocalCheck);
+    let ascii = Envelope::new("a@x.example", &["b@example.org"]).unwrap();
+    h.session
+        .check_mail(&ascii, body, &MessageOptions::default())
+        .unwrap();
+    assert_eq!(h.transmitted(), "", "checking sends nothing");
+    assert_eq!(h.session.state(), SessionState::Authentication);
 }
