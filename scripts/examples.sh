@@ -57,6 +57,7 @@ fi
 log "building the examples"
 cargo build --quiet -p smtp-proto --example blocking
 cargo build --quiet -p smtp-io-tokio --examples
+cargo build --quiet -p smtp-io-tokio --features mail-builder --example mail_builder
 
 # ------------------------------------------------------------------ the server
 WORK=$(mktemp -d)
@@ -206,6 +207,10 @@ expect() {
 blocking() { cargo run --quiet -p smtp-proto --example blocking -- "$@"; }
 send() { cargo run --quiet -p smtp-io-tokio --example send -- "$@"; }
 batch() { cargo run --quiet -p smtp-io-tokio --example batch -- "$@"; }
+lettre_example() { cargo run --quiet -p smtp-io-tokio --example lettre -- "$@"; }
+mail_builder_example() {
+    cargo run --quiet -p smtp-io-tokio --features mail-builder --example mail_builder -- "$@"
+}
 # Read by send and batch with --user.
 export SMTP_PASSWORD=$USER_PASS
 
@@ -252,6 +257,32 @@ check "batch: last result" printed "batch message" "message #$COUNT (batch $COUN
 check "batch: one line per message" \
     test "$(grep -c ': 250 ' "$WORK/batch message.out")" = "$COUNT"
 check "batch: over TLS with AUTH" test "$(stored "tls=yes auth=$USER_NAME")" -ge "$COUNT"
+
+# Messages built by lettre and by mail-builder: delivered to every recipient, Bcc never written.
+run_built() {
+    local name=$1 subject=$2 rc=0 before after
+    shift 2
+    before=$(stored "Subject: $subject")
+    "$@" > "$WORK/$name.out" 2>&1 || rc=$?
+    after=$(stored "Subject: $subject")
+    if [ "$rc" != 0 ] || [ "$after" -ne $((before + 1)) ]; then
+        bad "$name: exit code $rc, $((after - before)) message(s) stored"
+        sed 's/^/    /' "$WORK/$name.out" >&2
+        return 0
+    fi
+    PASSED=$((PASSED + 1))
+    log "ok: $name (exit 0, 1 stored)"
+    check "$name: every recipient in the envelope" sh -c \
+        "grep -l -F -e 'Subject: $subject' '$SPOOL'/*.eml | xargs grep -h '^X-Examples-Envelope:' \
+         | grep -q -F -e 'bob@example.org' && grep -l -F -e 'Subject: $subject' '$SPOOL'/*.eml \
+         | xargs grep -h '^X-Examples-Envelope:' | grep -q -F -e 'hidden@example.org'"
+    check "$name: no Bcc header" sh -c \
+        "! grep -l -F -e 'Subject: $subject' '$SPOOL'/*.eml | xargs grep -q -i '^Bcc:'"
+}
+run_built lettre "Sent with lettre" lettre_example --server "$SERVER" \
+    --to bob@example.org --bcc hidden@example.org
+run_built mail-builder "Sent with mail-builder" mail_builder_example --server "$SERVER" \
+    --to bob@example.org --bcc hidden@example.org
 
 echo
 echo "examples: $PASSED passed, $FAILED failed"

@@ -42,12 +42,18 @@
 //! # drop(client); Ok(()) }
 //! ```
 //!
+//! Messages built with `mail-builder` (feature `mail-builder`): `message::SendMessage` takes
+//! the envelope from the headers and never sends the `Bcc` header. A message built with
+//! lettre's builder goes through `send_mail_bytes` (`examples/lettre.rs`).
+//!
 //! Logging: with [`ConnectOptions`] (and the `connect_*` helpers) each command and reply is a
 //! `tracing` event at `DEBUG` under the target `smtp_io_tokio::transcript`, with AUTH payloads
 //! redacted by the engine.
 
 mod body;
 mod log;
+#[cfg(feature = "mail-builder")]
+pub mod message;
 mod tls;
 mod transport;
 
@@ -59,42 +65,22 @@ pub use smtp_proto::body::{SizeCounter, normalized_len};
 pub use tls::TlsConfig;
 pub use transport::TokioTransport;
 
+/// The `mail-builder` crate [`message`] works with, so messages are built with the same version.
+#[cfg(feature = "mail-builder")]
+pub use mail_builder;
+
 pub use smtp_proto::{
     self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage, Blame,
     BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
     InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, PlaintextAuth, Policy,
     PolicyError, Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal,
     Reply, ReplyCode, ReplyLimits, ReplyLine, ScramError, SendOutcome, SessionConfig, SessionState,
-    SliceBody, SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink,
-    Transport, Use,
+    SliceBody, SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TlsMode,
+    TranscriptSink, Transport, Use,
 };
 
 /// The client type this crate produces.
 pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
-
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TlsMode {
-    /// TLS from the first byte (SMTPS, port 465). Recommended by RFC 8314.
-    Implicit,
-    /// Plain TCP, then STARTTLS before anything else (submission on 587, relay on 25). Fails
-    /// closed: without STARTTLS nothing is sent in plaintext.
-    StartTls,
-    /// No TLS at all: everything, passwords included, crosses the network readable. Only for
-    /// loopback test servers and trusted local relays.
-    None,
-}
-
-impl TlsMode {
-    /// The usual port for this mode: 465, 587 or 25.
-    pub fn default_port(self) -> u16 {
-        match self {
-            TlsMode::Implicit => 465,
-            TlsMode::StartTls => 587,
-            TlsMode::None => 25,
-        }
-    }
-}
 
 /// How to open a connection: TLS mode and trust, connect timeout, and the client's options.
 ///
@@ -231,29 +217,22 @@ impl ConnectOptions {
             })?;
         let name = self.tls_server_name.as_deref().unwrap_or(host);
         let io_err = |op, e: std::io::Error| SmtpError::io(op, e.kind(), e.to_string());
-        match self.mode {
-            TlsMode::None => {
-                let transport = TokioTransport::plain(tcp);
-                let options = self.client.with_time_already_spent(started.elapsed());
-                SmtpClient::connect_with(transport, ehlo_domain, options).await
-            }
-            TlsMode::StartTls => {
-                let transport = TokioTransport::plain_with_starttls(tcp, name, self.tls)
-                    .map_err(|e| io_err(SmtpOp::StartTls, e))?;
-                let options = self.client.with_time_already_spent(started.elapsed());
-                SmtpClient::connect_starttls_with(transport, ehlo_domain, options).await
-            }
+        // Only the socket differs by mode; the SMTP side is smtp-proto's `SmtpClient::open`.
+        let transport = match self.mode {
+            TlsMode::None => TokioTransport::plain(tcp),
+            TlsMode::StartTls => TokioTransport::plain_with_starttls(tcp, name, self.tls)
+                .map_err(|e| io_err(SmtpOp::StartTls, e))?,
             TlsMode::Implicit => {
                 let handshake = TokioTransport::implicit_tls(tcp, name, self.tls);
                 let (limit, timed_out) = bound(self.connect_timeout, SmtpOp::TlsHandshake);
-                let transport = tokio::time::timeout(limit, handshake)
+                tokio::time::timeout(limit, handshake)
                     .await
                     .map_err(|_| timed_out)?
-                    .map_err(|e| io_err(SmtpOp::TlsHandshake, e))?;
-                let options = self.client.with_time_already_spent(started.elapsed());
-                SmtpClient::connect_with(transport, ehlo_domain, options).await
+                    .map_err(|e| io_err(SmtpOp::TlsHandshake, e))?
             }
-        }
+        };
+        let options = self.client.with_time_already_spent(started.elapsed());
+        SmtpClient::open(transport, self.mode, ehlo_domain, options).await
     }
 }
 

@@ -475,10 +475,10 @@ fn rcpt(conn: &mut Conn, config: &CaptureConfig, arg: &str) -> String {
     if path.is_empty() {
         return "501 5.1.3 Bad recipient address syntax\r\n".to_owned();
     }
-    if let Some(prefix) = &config.reject_recipient_prefix {
-        if strip_prefix_ci(path, prefix).is_some() {
-            return format!("550 5.1.1 <{path}>: Recipient address rejected: User unknown\r\n");
-        }
+    if let Some(prefix) = &config.reject_recipient_prefix
+        && strip_prefix_ci(path, prefix).is_some()
+    {
+        return format!("550 5.1.1 <{path}>: Recipient address rejected: User unknown\r\n");
     }
     if conn.rcpt.len() >= MAX_RECIPIENTS {
         return "452 4.5.3 Error: too many recipients\r\n".to_owned();

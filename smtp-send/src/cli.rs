@@ -8,6 +8,7 @@ use smtp_io_tokio::smtp_proto::command::Domain;
 use smtp_io_tokio::smtp_proto::session::Envelope;
 use smtp_io_tokio::{AuthMechanism, PlaintextAuth, TlsMode};
 
+use crate::compose::{Compose, TextBody, parse_header};
 use crate::exit::{Exit, Failure};
 
 /// The environment variable holding the password or OAuth token.
@@ -28,11 +29,15 @@ const AFTER_HELP: &str = "The password (or OAuth token for xoauth2 / oauthbearer
 SMTP_PASSWORD environment variable or --password-file, never from a flag value.
 
 Message: the file given with --file, else standard input (streamed, not loaded in memory). In \
-capture mode, when standard input is a terminal, a built-in sample message is sent instead.
+capture mode, when standard input is a terminal, a built-in sample message is sent instead. \
+With --subject, --body, --body-file, --html, --attach or --header the message is built instead \
+(From and To from --from and --to; Date and Message-ID added). A message larger than 4 MiB \
+shows a progress bar on standard error when it is a terminal.
 
 Examples:
   smtp-send                                          # capture mode, sample message
   smtp-send -v --user me < message.eml               # capture mode, with AUTH and transcript
+  smtp-send --subject Hi --body Hello --attach report.pdf   # capture mode, a built message
   SMTP_PASSWORD=... smtp-send --server smtp.example.com:587 --user me@example.com \\
       --from me@example.com --to you@example.org --file message.eml";
 
@@ -162,9 +167,48 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     pub ehlo: String,
 
-    /// The message file (a complete RFC 5322 message) [default: standard input]
-    #[arg(long, value_name = "PATH")]
+    /// The message file (a complete RFC 5322 message) [default: standard input, unless the
+    /// message is built with the flags below]
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with_all = ["subject", "body", "body_file", "html", "attach", "header"]
+    )]
     pub file: Option<PathBuf>,
+
+    /// Build the message (instead of reading it): its Subject.
+    #[arg(long, value_name = "TEXT", help_heading = "Building the message")]
+    pub subject: Option<String>,
+
+    /// The plain-text body.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "body_file",
+        help_heading = "Building the message"
+    )]
+    pub body: Option<String>,
+
+    /// The plain-text body, read from a UTF-8 file.
+    #[arg(long, value_name = "PATH", help_heading = "Building the message")]
+    pub body_file: Option<PathBuf>,
+
+    /// An HTML body, read from a UTF-8 file (with a text body: multipart/alternative).
+    #[arg(long, value_name = "PATH", help_heading = "Building the message")]
+    pub html: Option<PathBuf>,
+
+    /// Attach a file (repeatable); its content type comes from its extension.
+    #[arg(long, value_name = "PATH", help_heading = "Building the message")]
+    pub attach: Vec<PathBuf>,
+
+    /// Add a header, or replace one smtp-send writes (From, To, Subject, Date, Message-ID);
+    /// repeatable. Bcc is refused: hidden recipients are given with --to only.
+    #[arg(
+        long,
+        value_name = "'NAME: VALUE'",
+        help_heading = "Building the message"
+    )]
+    pub header: Vec<String>,
 }
 
 /// The clap command, with the notes and the exit-code table after the options in `--help`.
@@ -220,6 +264,8 @@ pub enum Trust {
 /// Where the message comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageSource {
+    /// Built from the message flags (`--subject`, `--body`, `--attach`, ...).
+    Compose(Compose),
     /// A file.
     File(PathBuf),
     /// Standard input, streamed.
@@ -300,6 +346,25 @@ pub fn parse_server(s: &str) -> Result<(String, Option<u16>), Failure> {
 }
 
 impl Cli {
+    /// The message-building flags, headers checked.
+    fn compose(&self) -> Result<Compose, Failure> {
+        Ok(Compose {
+            subject: self.subject.clone(),
+            text: match (&self.body, &self.body_file) {
+                (Some(text), _) => Some(TextBody::Inline(text.clone())),
+                (None, Some(path)) => Some(TextBody::File(path.clone())),
+                (None, None) => None,
+            },
+            html: self.html.clone(),
+            attachments: self.attach.clone(),
+            headers: self
+                .header
+                .iter()
+                .map(|h| parse_header(h))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Resolve the defaults. `stdin_is_terminal` decides the capture-mode sample message.
     pub fn plan(&self, stdin_is_terminal: bool) -> Result<Plan, Failure> {
         let (target, tls) = match &self.server {
@@ -343,8 +408,10 @@ impl Cli {
             (None, true) => Trust::Insecure,
             (None, false) => Trust::Default,
         };
+        let compose = self.compose()?;
         let message = match &self.file {
             Some(p) => MessageSource::File(p.clone()),
+            None if compose.is_requested() => MessageSource::Compose(compose),
             None if capture && stdin_is_terminal => MessageSource::Sample,
             None => MessageSource::Stdin,
         };
@@ -502,6 +569,44 @@ mod tests {
                 .plan(false)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn message_flags_build_the_message() {
+        let plan = parse(&["--subject", "Hi", "--body", "Hello", "--attach", "r.pdf"])
+            .unwrap()
+            .plan(true)
+            .unwrap();
+        let MessageSource::Compose(c) = plan.message else {
+            panic!("{:?}", plan.message)
+        };
+        assert_eq!(c.subject.as_deref(), Some("Hi"));
+        assert_eq!(c.text, Some(TextBody::Inline("Hello".to_owned())));
+        assert_eq!(c.attachments, [PathBuf::from("r.pdf")]);
+        let plan = parse(&["--header", "X-A: 1", "--header", "X-B: 2"])
+            .unwrap()
+            .plan(false)
+            .unwrap();
+        let MessageSource::Compose(c) = plan.message else {
+            panic!("{:?}", plan.message)
+        };
+        assert_eq!(c.headers.len(), 2);
+        // Without them: the file or standard input, as before.
+        let plan = parse(&[]).unwrap().plan(false).unwrap();
+        assert_eq!(plan.message, MessageSource::Stdin);
+        // --file and a message flag, or both body flags: usage errors.
+        assert_eq!(
+            parse(&["--file", "m.eml", "--subject", "x"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert!(parse(&["--body", "a", "--body-file", "b"]).is_err());
+        let f = parse(&["--header", "X: a\r\nBcc: e@x"])
+            .unwrap()
+            .plan(false)
+            .unwrap_err();
+        assert_eq!(f.exit, Exit::Usage);
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //!
 //! * [`cli`]: the arguments ([`cli::Cli`]) and what they mean once defaults are resolved
 //!   ([`cli::Plan`]);
+//! * [`compose`]: building the message from `--subject`, `--body`, `--html`, `--attach` and
+//!   `--header`, with `mail-builder`;
+//! * [`progress`]: the progress bar of a large send, on a terminal only;
 //! * [`run`]: connecting with `smtp-io-tokio`, authenticating, streaming the message, reporting;
 //! * [`exit`]: the exit codes ([`exit::Exit`]) and the mapping from
 //!   [`SmtpError`](smtp_io_tokio::SmtpError) to them;
@@ -16,7 +19,9 @@
 pub mod base64;
 pub mod capture;
 pub mod cli;
+pub mod compose;
 pub mod exit;
+pub mod progress;
 pub mod run;
 pub mod sanitize;
 pub mod transcript;

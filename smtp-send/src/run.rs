@@ -5,9 +5,10 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use smtp_io_tokio::smtp_proto::session::{BodyInfo, Envelope};
 use smtp_io_tokio::{
-    ConnectOptions, PlaintextAuth, ReaderBody, SendOutcome, SmtpClientOptions, SmtpError,
-    TlsConfig, TlsMode,
+    ConnectOptions, MessageBody, MessageOptions, PlaintextAuth, ReaderBody, SendOutcome,
+    SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
 };
 use tokio::io::AsyncRead;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -15,11 +16,16 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::capture::{CaptureConfig, CaptureServer, Captured};
 use crate::cli::{Cli, MessageSource, PASSWORD_ENV, Plan, Target, Trust, sample_message};
 use crate::exit::{Exit, Failure};
+use crate::progress;
 use crate::transcript::StderrTranscript;
 
 /// The secret used in capture mode when `--user` is given without one (the capture server
 /// accepts any).
 pub const CAPTURE_PLACEHOLDER_SECRET: &str = "capture-mode-placeholder";
+
+/// The largest message the capture mode's server takes (1 GiB: it is held in memory and
+/// printed), so a large send can be tried without a server.
+pub const CAPTURE_MAX_MESSAGE_SIZE: u64 = 1 << 30;
 
 /// A password or token: never shown by `Debug`, zeroed (its whole buffer) when dropped, by
 /// `zeroize`.
@@ -108,19 +114,24 @@ pub async fn open_message(plan: &Plan) -> Result<Body, Failure> {
             if std::io::stdin().is_terminal() {
                 eprintln!("smtp-send: reading the message from standard input (end with Ctrl-D)");
             }
-            Ok(ReaderBody::new(Box::new(tokio::io::stdin()) as Box<_>))
+            Ok(ReaderBody::new(progress::wrap(tokio::io::stdin(), None)))
         }
-        MessageSource::Sample => {
-            let bytes = sample_message(&plan.from, &plan.to)
+        MessageSource::Sample => Ok(in_memory(
+            sample_message(&plan.from, &plan.to)
                 .replace('\n', "\r\n")
-                .into_bytes();
-            let size = smtp_io_tokio::normalized_len(&bytes);
-            Ok(
-                ReaderBody::new(Box::new(std::io::Cursor::new(bytes)) as Box<_>)
-                    .with_size_hint(size),
-            )
-        }
+                .into_bytes(),
+        )),
+        MessageSource::Compose(compose) => Ok(in_memory(
+            compose.build(&plan.from, &plan.to, &plan.ehlo).await?,
+        )),
     }
+}
+
+/// A message held in memory: its size as sent is known exactly.
+fn in_memory(bytes: Vec<u8>) -> Body {
+    let size = smtp_io_tokio::normalized_len(&bytes);
+    let len = bytes.len() as u64;
+    ReaderBody::new(progress::wrap(std::io::Cursor::new(bytes), Some(len))).with_size_hint(size)
 }
 
 async fn open_file(path: &Path) -> Result<Body, Failure> {
@@ -148,7 +159,7 @@ async fn open_file(path: &Path) -> Result<Body, Failure> {
     } else {
         None
     };
-    let body = ReaderBody::new(Box::new(file) as Box<_>);
+    let body = ReaderBody::new(progress::wrap(file, meta.is_file().then_some(meta.len())));
     Ok(match size {
         Some(size) => body.with_size_hint(size),
         None => body,
@@ -220,6 +231,17 @@ pub async fn deliver(
         .await
         .map_err(fail)?;
     let result = async {
+        let to: Vec<&str> = plan.to.iter().map(String::as_str).collect();
+        // What the server cannot take (a UTF-8 address without SMTPUTF8, a size over its limit,
+        // ...) is refused now, before the credentials are sent.
+        let envelope = Envelope::new(&plan.from, &to).map_err(|e| fail(e.into()))?;
+        let info = BodyInfo::Streamed {
+            size_hint: body.size_hint(),
+        };
+        client
+            .session()
+            .check_mail(&envelope, info, &MessageOptions::default())
+            .map_err(fail)?;
         if let Some((user, mechanism)) = &plan.auth {
             let secret = secret.ok_or_else(|| Failure::new(Exit::Internal, "no secret"))?;
             match mechanism {
@@ -228,18 +250,18 @@ pub async fn deliver(
             }
             .map_err(fail)?;
         }
-        let to: Vec<&str> = plan.to.iter().map(String::as_str).collect();
         client
             .send_mail_stream(&plan.from, &to, body)
             .await
             .map_err(fail)
     }
     .await;
-    if let Err(e) = client.quit().await {
-        if plan.verbose && result.is_ok() {
-            let e = crate::sanitize::one_line(&e.to_string()).into_owned();
-            eprintln!("smtp-send: warning: QUIT failed after the message was accepted: {e}");
-        }
+    if let Err(e) = client.quit().await
+        && plan.verbose
+        && result.is_ok()
+    {
+        let e = crate::sanitize::one_line(&e.to_string()).into_owned();
+        eprintln!("smtp-send: warning: QUIT failed after the message was accepted: {e}");
     }
     result
 }
@@ -322,6 +344,7 @@ pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
         Target::Capture => {
             let server = CaptureServer::start(CaptureConfig {
                 tls: plan.tls,
+                max_message_size: CAPTURE_MAX_MESSAGE_SIZE,
                 ..CaptureConfig::default()
             })
             .await

@@ -1,0 +1,147 @@
+//! Send a message built with lettre's `Message` builder through our client: the envelope from
+//! `Message::envelope()`, the bytes from `Message::formatted()` (lettre leaves the `Bcc` header
+//! out of them), sent with `send_mail_bytes`. A lettre user keeps building mail as before and
+//! only changes the transport. lettre is used with its `builder` feature only, no transport.
+//!
+//! ```sh
+//! # A local test server without TLS (e.g. `python3 -m aiosmtpd -n`, on port 8025):
+//! cargo run -p smtp-io-tokio --example lettre -- --server 127.0.0.1:8025 \
+//!     --from alice@example.com --to bob@example.org --bcc archive@example.com
+//! ```
+//!
+//! With `--starttls` the connection is upgraded first (`--ca PEM` to trust a test CA), and with
+//! `--user` the password comes from `SMTP_PASSWORD` (refused without TLS unless
+//! `--allow-plaintext-auth`).
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, MultiPart, SinglePart};
+use smtp_io_tokio::{ConnectOptions, SendOutcome, TlsConfig, TlsMode};
+
+/// Build a message with lettre and send it with smtp-io-tokio.
+#[derive(Parser)]
+struct Args {
+    /// The server, as HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:8025")]
+    server: String,
+    /// Upgrade the connection with STARTTLS (fails if the server does not offer it).
+    #[arg(long)]
+    starttls: bool,
+    /// Trust the CA certificates of this PEM file instead of the Mozilla roots.
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// Log in as USER, with the password from the SMTP_PASSWORD environment variable.
+    #[arg(long)]
+    user: Option<String>,
+    /// Allow AUTH on a connection without TLS (trusted local servers only).
+    #[arg(long)]
+    allow_plaintext_auth: bool,
+    /// The From mailbox.
+    #[arg(long, default_value = "alice@example.com")]
+    from: String,
+    /// A To mailbox (repeat for several).
+    #[arg(long, default_value = "bob@example.org")]
+    to: Vec<String>,
+    /// A Bcc mailbox (repeat for several): it gets the message, nobody sees it in the headers.
+    #[arg(long)]
+    bcc: Vec<String>,
+}
+
+/// The message, built the way a lettre user builds it: text and HTML alternatives and an
+/// attachment.
+fn build(args: &Args) -> Result<Message, Box<dyn Error>> {
+    let mut builder = Message::builder()
+        .from(args.from.parse()?)
+        .subject("Sent with lettre's builder and smtp-io-tokio")
+        // lettre adds Date itself; a Message-ID only when asked (None: a generated one).
+        .message_id(None);
+    for to in &args.to {
+        builder = builder.to(to.parse()?);
+    }
+    for bcc in &args.bcc {
+        builder = builder.bcc(bcc.parse()?);
+    }
+    let body = MultiPart::mixed()
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain("Hello from lettre's Message.".to_owned()))
+                .singlepart(SinglePart::html(
+                    "<p>Hello from lettre's <b>Message</b>.</p>".to_owned(),
+                )),
+        )
+        .singlepart(
+            Attachment::new("notes.txt".to_owned())
+                .body("attached notes\n".to_owned(), ContentType::TEXT_PLAIN),
+        );
+    Ok(builder.multipart(body)?)
+}
+
+async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
+    let (host, port) = args
+        .server
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
+        .ok_or("--server must be HOST:PORT")?;
+    let password = match &args.user {
+        None => None,
+        Some(_) if !args.starttls && !args.allow_plaintext_auth => {
+            return Err("no password is sent without TLS: add --starttls \
+                        (or --allow-plaintext-auth for a trusted local server)"
+                .into());
+        }
+        Some(_) => Some(std::env::var("SMTP_PASSWORD").map_err(|_| "set SMTP_PASSWORD")?),
+    };
+    let message = build(&args)?;
+
+    // lettre's envelope: the From (or Sender) mailbox, and To + Cc + Bcc.
+    let envelope = message.envelope();
+    let from = envelope.from().map(|a| a.to_string()).unwrap_or_default();
+    let to: Vec<String> = envelope.to().iter().map(|a| a.to_string()).collect();
+    let to: Vec<&str> = to.iter().map(String::as_str).collect();
+    // The message as lettre formats it, CRLF line endings, without Bcc.
+    let bytes = message.formatted();
+
+    let mode = if args.starttls {
+        TlsMode::StartTls
+    } else {
+        TlsMode::None
+    };
+    let mut options = ConnectOptions::new(mode);
+    if let Some(ca) = &args.ca {
+        options = options.with_tls_config(TlsConfig::from_ca_file(ca)?);
+    }
+    if args.allow_plaintext_auth {
+        options = options.allow_plaintext_auth();
+    }
+    let mut client = options.connect(host, port, "localhost").await?;
+    let sent = async {
+        if let (Some(user), Some(password)) = (&args.user, &password) {
+            client.login(user, password).await?;
+        }
+        client.send_mail_bytes(&from, &to, &bytes).await
+    }
+    .await;
+    let quit = client.quit().await;
+    let outcome = sent?;
+    quit?;
+    Ok(outcome)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(outcome) => {
+            println!("{} accepted: {}", outcome.message, outcome.reply);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

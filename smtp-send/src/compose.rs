@@ -1,0 +1,319 @@
+//! Building the message from flags, as swaks does: `--subject`, `--body` / `--body-file`,
+//! `--html`, `--attach` (repeatable), `--header` (repeatable), with `mail-builder`.
+//!
+//! The headers written: `From` (the envelope sender), `To` (the envelope recipients),
+//! `Subject`, then each `--header` in order, and `Date`, `Message-ID` (its domain that of the
+//! sender, else the EHLO name) and `MIME-Version` when missing. A `--header` replaces the header
+//! of the same name smtp-send would write (`From`, `To`, `Subject`, `Date`, `Message-ID`); any
+//! other name is added. The structure is mail-builder's: a single part, or
+//! `multipart/alternative` (text and HTML), inside `multipart/mixed` when there are
+//! attachments. Attachments are read whole into memory, their content type guessed from the
+//! file name's extension (`application/octet-stream` when unknown).
+
+use std::path::{Path, PathBuf};
+
+use smtp_io_tokio::mail_builder::MessageBuilder;
+use smtp_io_tokio::mail_builder::headers::HeaderType;
+use smtp_io_tokio::mail_builder::headers::message_id::{MessageId, generate_message_id_header};
+use smtp_io_tokio::mail_builder::headers::raw::Raw;
+use smtp_io_tokio::mail_builder::headers::text::Text;
+
+use crate::exit::{Exit, Failure};
+
+/// The plain-text body: given on the command line or read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextBody {
+    /// `--body TEXT`.
+    Inline(String),
+    /// `--body-file PATH`.
+    File(PathBuf),
+}
+
+/// What the message-building flags asked for, checked (header names and values) but with no
+/// file read yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compose {
+    /// `--subject`.
+    pub subject: Option<String>,
+    /// `--body` or `--body-file`.
+    pub text: Option<TextBody>,
+    /// `--html PATH`.
+    pub html: Option<PathBuf>,
+    /// `--attach PATH`, in order.
+    pub attachments: Vec<PathBuf>,
+    /// `--header 'Name: value'`, split and checked, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Split and check one `--header 'Name: value'`. The name is printable ASCII without `:`; the
+/// value has no control character but tab (no CR or LF: one flag is one header). `Bcc` is
+/// refused: the envelope comes from `--to`, and a `Bcc` header would show the hidden recipients
+/// to everyone.
+pub fn parse_header(flag: &str) -> Result<(String, String), Failure> {
+    let bad = |why: &str| {
+        Failure::new(
+            Exit::Usage,
+            format!(
+                "invalid --header {}: {why}",
+                crate::sanitize::one_line(&format!("{flag:?}"))
+            ),
+        )
+    };
+    let (name, value) = flag
+        .split_once(':')
+        .ok_or_else(|| bad("expected 'Name: value'"))?;
+    let name = name.trim_end();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "the name must be printable ASCII, without spaces or ':'",
+        ));
+    }
+    let value = value.trim_start_matches([' ', '\t']);
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(bad(
+            "the value must not contain control characters (CR and LF included)",
+        ));
+    }
+    if name.eq_ignore_ascii_case("Bcc") {
+        return Err(bad(
+            "give hidden recipients as --to without naming them in a header: a Bcc header \
+             would show them to every recipient",
+        ));
+    }
+    Ok((canonical_name(name), value.to_owned()))
+}
+
+/// The spelling mail-builder looks for, for the headers it adds when missing (`Date`,
+/// `Message-ID`, `MIME-Version`) and those this module writes; other names stay as given.
+fn canonical_name(name: &str) -> String {
+    for known in [
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "From",
+        "To",
+        "Subject",
+    ] {
+        if name.eq_ignore_ascii_case(known) {
+            return known.to_owned();
+        }
+    }
+    name.to_owned()
+}
+
+impl Compose {
+    /// Whether any message-building flag was given.
+    pub fn is_requested(&self) -> bool {
+        self.subject.is_some()
+            || self.text.is_some()
+            || self.html.is_some()
+            || !self.attachments.is_empty()
+            || !self.headers.is_empty()
+    }
+
+    fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Read the files and build the message (CRLF line endings) from `from` to `to`;
+    /// `ehlo` names the Message-ID's domain when the sender has none. An unreadable file is
+    /// [`Exit::LocalIo`].
+    pub async fn build(&self, from: &str, to: &[String], ehlo: &str) -> Result<Vec<u8>, Failure> {
+        let mut message = MessageBuilder::new();
+        if !self.has_header("From") && !from.is_empty() {
+            message = message.from(from);
+        }
+        if !self.has_header("To") {
+            let to: Vec<&str> = to.iter().map(String::as_str).collect();
+            message = message.to(to);
+        }
+        if let Some(subject) = self
+            .subject
+            .as_deref()
+            .filter(|_| !self.has_header("Subject"))
+        {
+            message = message.subject(subject);
+        }
+        if !self.has_header("Message-ID") {
+            message = message.message_id(new_message_id(from, ehlo));
+        }
+        for (name, value) in &self.headers {
+            // ASCII goes as written (folded if long); anything else as RFC 2047 encoded words.
+            let value: HeaderType<'_> = if value.is_ascii() {
+                Raw::new(value.as_str()).into()
+            } else {
+                Text::new(value.as_str()).into()
+            };
+            message = message.header(name.as_str(), value);
+        }
+        match &self.text {
+            Some(TextBody::Inline(text)) => message = message.text_body(text.as_str()),
+            Some(TextBody::File(path)) => message = message.text_body(read_text(path).await?),
+            None => {}
+        }
+        if let Some(path) = &self.html {
+            message = message.html_body(read_text(path).await?);
+        }
+        for path in &self.attachments {
+            let bytes = read(path).await?;
+            let content_type = mime_guess::from_path(path)
+                .first_or_octet_stream()
+                .essence_str()
+                .to_owned();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "attachment".to_owned());
+            message = message.attachment(content_type, name, bytes);
+        }
+        let mut bytes = Vec::new();
+        message.serialize(&mut bytes);
+        Ok(bytes)
+    }
+}
+
+/// A fresh Message-ID (without angle brackets) in the sender's domain, else `ehlo`'s.
+fn new_message_id(from: &str, ehlo: &str) -> MessageId<'static> {
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_graphic() && b != b'>'))
+        .unwrap_or(ehlo);
+    let mut id = Vec::new();
+    generate_message_id_header(&mut id, domain);
+    let id = String::from_utf8_lossy(&id);
+    MessageId::new(id.trim_matches(['<', '>']).to_owned())
+}
+
+async fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    tokio::fs::read(path).await.map_err(|e| {
+        Failure::new(
+            Exit::LocalIo,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })
+}
+
+async fn read_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read(path).await?).map_err(|_| {
+        Failure::new(
+            Exit::LocalIo,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn headers_are_split_checked_and_canonicalised() {
+        assert_eq!(
+            parse_header("X-Tag:  one two").unwrap(),
+            ("X-Tag".to_owned(), "one two".to_owned())
+        );
+        assert_eq!(parse_header("message-id: <a@b>").unwrap().0, "Message-ID");
+        assert_eq!(parse_header("DATE: x").unwrap().0, "Date");
+        assert_eq!(parse_header("X-Empty:").unwrap().1, "");
+        for bad in [
+            "no colon",
+            ": no name",
+            "Two Words: x",
+            "X: a\r\nBcc: evil@example.com",
+            "X: a\nb",
+            "X: nul\0",
+            "Bcc: hidden@example.com",
+            "bcc : hidden@example.com",
+        ] {
+            let f = parse_header(bad).unwrap_err();
+            assert_eq!(f.exit, Exit::Usage, "{bad:?}");
+            assert!(
+                !f.message.contains('\n') && !f.message.contains('\r'),
+                "{f}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn generated_headers_and_overrides() {
+        let compose = Compose {
+            subject: Some("Héllo".to_owned()),
+            text: Some(TextBody::Inline("body\n".to_owned())),
+            headers: vec![
+                parse_header("X-Mailer: smtp-send").unwrap(),
+                parse_header("to: Team <team@example.org>").unwrap(),
+            ],
+            ..Compose::default()
+        };
+        let to = vec!["b@example.org".to_owned(), "c@example.net".to_owned()];
+        let wire = text(
+            &compose
+                .build("a@example.com", &to, "client.test")
+                .await
+                .unwrap(),
+        );
+        let (head, body) = wire.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("From: <a@example.com>\r\n"), "{head}");
+        // --header To replaces the generated one: the envelope still has both recipients.
+        assert!(head.contains("To: Team <team@example.org>\r\n"), "{head}");
+        assert!(!head.contains("b@example.org"), "{head}");
+        assert!(head.contains("Subject: =?utf-8?"), "{head}");
+        assert!(head.contains("X-Mailer: smtp-send\r\n"), "{head}");
+        assert_eq!(head.matches("\r\nDate: ").count(), 1, "{head}");
+        assert_eq!(head.matches("Message-ID: <").count(), 1, "{head}");
+        assert!(head.contains("@example.com>\r\n"), "{head}");
+        assert!(head.contains("MIME-Version: 1.0"), "{head}");
+        assert!(!head.to_ascii_lowercase().contains("bcc"), "{head}");
+        assert!(body.contains("body"), "{body}");
+        assert!(!wire.replace("\r\n", "").contains('\n'));
+    }
+
+    #[tokio::test]
+    async fn given_date_and_message_id_are_not_duplicated() {
+        let compose = Compose {
+            headers: vec![
+                parse_header("date: Thu, 3 Dec 2026 12:00:00 +0000").unwrap(),
+                parse_header("MESSAGE-ID: <fixed@example.com>").unwrap(),
+            ],
+            ..Compose::default()
+        };
+        let wire = text(
+            &compose
+                .build("", &["b@example.org".to_owned()], "h.test")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(wire.matches("Date:").count(), 1, "{wire}");
+        assert_eq!(wire.matches("Message-ID:").count(), 1, "{wire}");
+        assert!(wire.contains("Message-ID: <fixed@example.com>"), "{wire}");
+        // The null sender writes no From header.
+        assert!(!wire.contains("From:"), "{wire}");
+    }
+
+    #[test]
+    fn message_id_domain() {
+        let id = new_message_id("a@example.com", "h.test");
+        assert!(id.id[0].ends_with("@example.com"), "{:?}", id.id);
+        let id = new_message_id("", "h.test");
+        assert!(id.id[0].ends_with("@h.test"), "{:?}", id.id);
+        assert_ne!(new_message_id("", "h").id[0], new_message_id("", "h").id[0]);
+    }
+
+    #[tokio::test]
+    async fn unreadable_files_are_local_errors() {
+        let compose = Compose {
+            attachments: vec![PathBuf::from("/nonexistent/report.pdf")],
+            ..Compose::default()
+        };
+        let f = compose.build("a@b", &[], "h").await.unwrap_err();
+        assert_eq!(f.exit, Exit::LocalIo);
+        assert!(f.message.contains("/nonexistent/report.pdf"), "{f}");
+    }
+}
