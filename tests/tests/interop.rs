@@ -603,6 +603,8 @@ enum Fault {
 
 #[derive(Debug, Clone)]
 enum Case {
+    /// A mail-builder message (text, HTML, an attachment, Cc, Bcc) through `send_message`.
+    MailBuilder,
     /// EHLO: these keywords must be advertised.
     Capabilities(&'static [&'static str]),
     /// Send one message over `port` / `mode`, after AUTH with `auth` if given.
@@ -703,6 +705,7 @@ impl Case {
             Case::Fifty => "50-messages-one-connection".into(),
             Case::Batch => "batch-50-chained".into(),
             Case::Dsn => "dsn-parameters".into(),
+            Case::MailBuilder => "mail-builder-message (cc, bcc, html, attachment)".into(),
             Case::LmtpPerRecipient { .. } => "lmtp-per-recipient-replies".into(),
             Case::Fault { label, .. } => (*label).into(),
         }
@@ -751,6 +754,7 @@ async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> 
         Case::Fifty => case_fifty(ctx, t, &label).await,
         Case::Batch => case_batch(ctx, t, &label).await,
         Case::Dsn => case_dsn(ctx, t, &label).await,
+        Case::MailBuilder => case_mail_builder(ctx, t, &label).await,
         Case::LmtpPerRecipient { port, capture } => {
             case_lmtp_per_recipient(ctx, t, &label, *port, *capture).await
         }
@@ -1252,6 +1256,72 @@ async fn case_fifty(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String
     ))
 }
 
+/// A message built with mail-builder, sent with `send_message`: the envelope comes from From,
+/// To, Cc and Bcc; every recipient gets it; no Bcc header is delivered; the parts arrive.
+async fn case_mail_builder(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    use smtp_io_tokio::mail_builder::MessageBuilder;
+    use smtp_io_tokio::mail_builder::headers::raw::Raw;
+    use smtp_io_tokio::message::SendMessage;
+
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let id = new_id(t, label);
+    let message = MessageBuilder::new()
+        .from(("Interop Sender", FROM))
+        .to(("Recipient", "rcpt@example.org"))
+        .cc(("Copy", "cc@example.org"))
+        .bcc("hidden@example.org")
+        .subject(format!("interop {id}"))
+        .header("X-Interop-Id", Raw::new(format!("<{id}>")))
+        .text_body("The text part.\r\n.A line with a leading dot.")
+        .html_body("<p>The HTML part.</p>")
+        .attachment("application/pdf", "report.pdf", &b"%PDF-1.4 interop"[..]);
+    let outcome = conn
+        .client
+        .send_message(&message)
+        .await
+        .map_err(|e| conn.fail("send_message", &e))?;
+    conn.quit().await?;
+    if outcome.recipients.len() != 3 {
+        return Err(format!(
+            "{id}: {} recipient results, expected 3",
+            outcome.recipients.len()
+        ));
+    }
+    if t.spool.is_none() {
+        return Ok(format!("final reply {}", outcome.reply));
+    }
+    let found = wait_captures(t, std::slice::from_ref(&id)).await?;
+    let got = &found[&id];
+    let data = extract(t.capture, &got.data)?;
+    let text = String::from_utf8_lossy(&data);
+    let rcpts: BTreeSet<&str> = got.rcpts.iter().map(String::as_str).collect();
+    let want: BTreeSet<&str> = ["rcpt@example.org", "cc@example.org", "hidden@example.org"].into();
+    if got.from != FROM || rcpts != want {
+        return Err(format!("{id}: envelope {} -> {rcpts:?}", got.from));
+    }
+    if text
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("bcc:"))
+    {
+        return Err(format!("{id}: a Bcc header was delivered"));
+    }
+    for part in [
+        "text/plain",
+        "text/html",
+        "report.pdf",
+        "multipart/mixed",
+        "Cc: ",
+    ] {
+        if !text.contains(part) {
+            return Err(format!("{id}: {part:?} missing from the delivered message"));
+        }
+    }
+    Ok(format!(
+        "3 recipients, no Bcc header, parts delivered; final reply {}",
+        outcome.reply
+    ))
+}
+
 async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let started = Instant::now();
@@ -1733,6 +1803,7 @@ fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> V
     v.push(Case::Dsn);
     v.push(Case::Fifty);
     v.push(Case::Batch);
+    v.push(Case::MailBuilder);
     v
 }
 
