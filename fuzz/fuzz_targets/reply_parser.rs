@@ -28,8 +28,13 @@ fn parse(chunks: &[&[u8]], limits: ReplyLimits) -> (Vec<Reply>, Option<ReplyErro
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, data)) = data.split_first() else { return };
-    let limits = ReplyLimits { max_line_len: 128, max_lines: 8, max_reply_bytes: 512 };
+    let Some((&split, data)) = data.split_first() else {
+        return;
+    };
+    let mut limits = ReplyLimits::default();
+    limits.max_line_len = 128;
+    limits.max_lines = 8;
+    limits.max_reply_bytes = 512;
     let at = (split as usize).min(data.len());
     let whole = parse(&[data], limits);
     let split = parse(&[&data[..at], &data[at..]], limits);

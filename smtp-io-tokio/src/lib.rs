@@ -149,11 +149,10 @@ impl ConnectOptions {
     pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
         self.map_client_options(|o| {
             let kept = o.session_config().timeouts;
-            o.with_timeouts(Timeouts {
-                total: kept.total,
-                min_write_rate: kept.min_write_rate,
-                ..Timeouts::uniform(timeout)
-            })
+            let mut timeouts = Timeouts::uniform(timeout);
+            timeouts.total = kept.total;
+            timeouts.min_write_rate = kept.min_write_rate;
+            o.with_timeouts(timeouts)
         })
     }
 

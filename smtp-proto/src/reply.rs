@@ -207,8 +207,10 @@ impl fmt::Display for Reply {
     }
 }
 
-/// Bounds on what a server may make the parser hold.
+/// Bounds on what a server may make the parser hold. Fields may be added: start from
+/// [`ReplyLimits::default`] and set the ones you need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplyLimits {
     /// Longest accepted line, including its line ending. Default 4096 (RFC 5321 allows 512; real
     /// servers send longer lines).

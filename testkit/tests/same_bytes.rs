@@ -15,10 +15,9 @@ const FROM: &str = "alice@example.com";
 const BODY: &[u8] = b"Subject: hi\r\n\r\nHello\r\n.leading dot\r\n";
 
 fn config() -> SessionConfig {
-    SessionConfig {
-        plaintext_auth: PlaintextAuth::Allow,
-        ..SessionConfig::default()
-    }
+    let mut config = SessionConfig::default();
+    config.plaintext_auth = PlaintextAuth::Allow;
+    config
 }
 
 fn options() -> SmtpClientOptions {

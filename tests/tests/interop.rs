@@ -1385,20 +1385,18 @@ async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> 
     let id = new_id(t, label);
     let envid = EnvelopeId::new(&format!("env.{}", SEQ.fetch_add(1, Ordering::Relaxed)))
         .map_err(|e| format!("EnvelopeId: {e}"))?;
-    let options = MessageOptions {
-        dsn_return: Some(DsnReturn::Headers),
-        envelope_id: Some(envid),
-        notify: Some(Notify::On {
-            success: false,
-            failure: true,
-            delay: true,
-        }),
-        original_recipients: vec![
-            OriginalRecipient::new("orig+list@example.org")
-                .map_err(|e| format!("OriginalRecipient: {e}"))?,
-        ],
-        ..MessageOptions::default()
-    };
+    let mut options = MessageOptions::default();
+    options.dsn_return = Some(DsnReturn::Headers);
+    options.envelope_id = Some(envid);
+    options.notify = Some(Notify::On {
+        success: false,
+        failure: true,
+        delay: true,
+    });
+    options.original_recipients = vec![
+        OriginalRecipient::new("orig+list@example.org")
+            .map_err(|e| format!("OriginalRecipient: {e}"))?,
+    ];
     let msg = message(&id, "", &plain_body(&id));
     let to = ["rcpt@example.org"];
     let result = conn

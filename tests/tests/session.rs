@@ -350,10 +350,8 @@ async fn stalled_data_times_out_with_client_options() {
     );
     let server = ScriptServer::start(&script).await;
     let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let timeouts = Timeouts {
-        data_init: SHORT,
-        ..Timeouts::default()
-    };
+    let mut timeouts = Timeouts::default();
+    timeouts.data_init = SHORT;
     let options = SmtpClientOptions::new().with_timeouts(timeouts);
     let mut client = bounded(SmtpClient::connect_with(
         TokioTransport::plain(tcp),
@@ -386,10 +384,9 @@ async fn stalled_after_the_body_times_out() {
     let server = ScriptServer::start(&script).await;
     // Only the wait for the final reply is short (via ConnectOptions::map_client_options).
     let options = plain().map_client_options(|o| {
-        o.with_timeouts(Timeouts {
-            data_end: SHORT,
-            ..Timeouts::default()
-        })
+        let mut timeouts = Timeouts::default();
+        timeouts.data_end = SHORT;
+        o.with_timeouts(timeouts)
     });
     let mut client = bounded(smtp_tests::connect(&server, options))
         .await

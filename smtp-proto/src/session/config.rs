@@ -14,7 +14,11 @@ use crate::transcript::TranscriptSink;
 /// How long each wait may last, by phase (RFC 5321 section 4.5.3.2). The engine never reads a
 /// clock: it reports the limit for the current wait through [`Session::timeout`](super::Session::timeout)
 /// and the driver enforces it.
+///
+/// Fields may be added: start from [`Timeouts::default`] (or [`uniform`](Timeouts::uniform)) and
+/// set the ones you need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// The `220` greeting. RFC: 5 minutes.
     pub greeting: Duration,
@@ -141,6 +145,9 @@ pub enum PlaintextAuth {
 }
 
 /// Everything the engine needs to know up front.
+///
+/// Fields may be added: start from [`SessionConfig::default`] and set the ones you need.
+#[non_exhaustive]
 pub struct SessionConfig {
     /// Bounds on server replies.
     pub limits: ReplyLimits,

@@ -46,8 +46,10 @@ impl BodyInfo {
     }
 }
 
-/// Per-message options beyond the envelope.
+/// Per-message options beyond the envelope. Fields may be added: start from
+/// [`MessageOptions::default`] and set the ones you need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MessageOptions {
     /// DSN `RET=` (RFC 3461). Needs DSN.
     pub dsn_return: Option<DsnReturn>,

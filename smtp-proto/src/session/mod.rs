@@ -283,6 +283,7 @@ impl Session {
 
     /// The current wait, when a reply is awaited: the driver must call
     /// [`handle_timeout`](Self::handle_timeout) if it is not complete within `limit`.
+    #[must_use = "the wait must be bounded by this limit"]
     pub fn timeout(&self) -> Option<Wait> {
         if self.state == SessionState::Closed || self.awaiting_upgrade {
             return None;
