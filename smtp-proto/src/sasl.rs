@@ -233,6 +233,10 @@ pub(crate) enum SaslStep {
     /// The challenge was an error challenge (XOAUTH2 / OAUTHBEARER); the mandated reply (empty line
     /// or `^A`) has been appended; the server's final `535` follows. `detail` is the decoded
     /// challenge (JSON text), kept for [`AuthError::Rejected`].
+    #[cfg_attr(
+        not(any(feature = "xoauth2", feature = "oauthbearer")),
+        allow(dead_code)
+    )]
     RespondToError {
         /// The decoded error challenge.
         detail: String,
@@ -274,6 +278,7 @@ fn is_forbidden_in_password_mech(b: u8) -> bool {
 }
 
 /// XOAUTH2 / OAUTHBEARER: every C0 control (0x01 separates fields) and DEL.
+#[cfg(any(feature = "xoauth2", feature = "oauthbearer"))]
 fn is_forbidden_in_oauth_mech(b: u8) -> bool {
     b < 0x20 || b == 0x7f
 }
@@ -301,6 +306,7 @@ fn check(
 }
 
 /// The RFC 5801 `saslname` of `user`: `=` becomes `=3D` and `,` becomes `=2C`.
+#[cfg(any(feature = "oauthbearer", feature = "scram"))]
 fn saslname(user: &str) -> Secret {
     let escaped = user.bytes().filter(|b| matches!(b, b'=' | b',')).count();
     let mut out = Secret::with_capacity(user.len() + 2 * escaped);
@@ -373,15 +379,24 @@ impl SaslExchange {
                 check(Field::Secret, secret, true, is_forbidden_in_password_mech)?;
                 Secret::from(user)
             }
+            #[cfg(feature = "xoauth2")]
             AuthMechanism::XOAuth2 => {
                 check(Field::UserName, user, true, is_forbidden_in_oauth_mech)?;
                 check(Field::Secret, secret, true, is_forbidden_in_oauth_mech)?;
                 Secret::from(user)
             }
+            #[cfg(feature = "oauthbearer")]
             AuthMechanism::OAuthBearer => {
                 check(Field::UserName, user, false, is_forbidden_in_oauth_mech)?;
                 check(Field::Secret, secret, true, is_forbidden_in_oauth_mech)?;
                 saslname(user)
+            }
+            // A mechanism whose feature is off was refused by `check_compiled_in` above.
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(InvalidInputError::FeatureDisabled {
+                    feature: "this mechanism",
+                });
             }
         };
         Ok(SaslExchange {
@@ -502,13 +517,19 @@ impl SaslExchange {
                 return None;
             }
             AuthMechanism::Plain => &[b"\0", user, b"\0", secret],
+            #[cfg(feature = "xoauth2")]
             AuthMechanism::XOAuth2 => &[b"user=", user, b"\x01auth=Bearer ", secret, b"\x01\x01"],
+            #[cfg(feature = "oauthbearer")]
             AuthMechanism::OAuthBearer if user.is_empty() => {
                 &[b"n,,\x01auth=Bearer ", secret, b"\x01\x01"]
             }
+            #[cfg(feature = "oauthbearer")]
             AuthMechanism::OAuthBearer => {
                 &[b"n,a=", user, b",\x01auth=Bearer ", secret, b"\x01\x01"]
             }
+            // Never built without its feature.
+            #[allow(unreachable_patterns)]
+            _ => return None,
         };
         let mut raw = Secret::with_capacity(parts.iter().map(|p| p.len()).sum());
         for part in parts {
@@ -580,6 +601,7 @@ impl SaslExchange {
                 out.extend_from_slice(b"\r\n");
                 Ok(SaslStep::Respond)
             }
+            #[cfg(any(feature = "xoauth2", feature = "oauthbearer"))]
             AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer => {
                 // The only challenge these mechanisms get is the error challenge (base64 JSON).
                 let detail = match LENIENT.decode(text.as_bytes()) {
@@ -598,6 +620,9 @@ impl SaslExchange {
             AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus => {
                 self.respond_scram(&text, out)
             }
+            // Never built without its feature.
+            #[allow(unreachable_patterns)]
+            _ => Err(AuthError::TooManyChallenges { mechanism }),
         }
     }
 }
