@@ -54,6 +54,7 @@ mod body;
 mod log;
 #[cfg(feature = "mail-builder")]
 pub mod message;
+pub mod pool;
 mod tls;
 mod transport;
 
@@ -61,6 +62,7 @@ use std::time::Duration;
 
 pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
+pub use pool::{Mailer, MailerBuilder, PoolStats, SendError};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
 pub use tls::TlsConfig;
 pub use transport::TokioTransport;
@@ -69,6 +71,7 @@ pub use transport::TokioTransport;
 #[cfg(feature = "mail-builder")]
 pub use mail_builder;
 
+pub use smtp_proto::client::{Delivery, IdleStatus};
 pub use smtp_proto::{
     self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage, Blame,
     BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,

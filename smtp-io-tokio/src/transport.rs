@@ -129,6 +129,25 @@ impl TokioTransport {
         }
     }
 
+    /// The TCP socket under the connection (under TLS too), while it has one.
+    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
+        match &self.stream {
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().0),
+            Stream::Broken => None,
+        }
+    }
+
+    /// Whether the TLS handshake was a full one or resumed an earlier session (rustls shares
+    /// its session cache between connections made with the same `ClientConfig`); `None`
+    /// before TLS.
+    pub fn tls_handshake_kind(&self) -> Option<rustls::HandshakeKind> {
+        match &self.stream {
+            Stream::Tls(s) => s.get_ref().1.handshake_kind(),
+            _ => None,
+        }
+    }
+
     async fn handshake(&mut self) -> io::Result<()> {
         let Some((config, name)) = self.tls.clone() else {
             return Err(io::Error::new(

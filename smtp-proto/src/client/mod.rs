@@ -21,6 +21,7 @@
 
 mod batch;
 mod connect;
+mod reuse;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -33,6 +34,7 @@ use core::task::Poll;
 
 pub use batch::BatchMessage;
 pub use connect::TlsMode;
+pub use reuse::{Delivery, IdleStatus};
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
 
 use crate::audit::AuditSink;
@@ -230,6 +232,9 @@ pub struct SmtpClient<T: Transport> {
     deadline: Option<core::time::Duration>,
     /// The body going out now, for the write-progress rule.
     progress: Option<Progress>,
+    /// Whether the latest message's end of data (final dot or `BDAT LAST`) was handed to the
+    /// transport: from then on a lost reply leaves its delivery unknown.
+    end_of_data: bool,
 }
 
 /// How a message body has been going out: since when, and how many bytes so far.
@@ -310,6 +315,7 @@ impl<T: Transport> SmtpClient<T> {
             transport_closed: false,
             deadline: None,
             progress: None,
+            end_of_data: false,
         };
         client.deadline = client
             .session
@@ -481,6 +487,7 @@ impl<T: Transport> SmtpClient<T> {
         body: &[u8],
         options: &MessageOptions,
     ) -> Result<SendOutcome, SmtpError> {
+        self.end_of_data = false;
         self.check_alive()?;
         // A body that failed half-way must not leave its progress clock running.
         self.progress = None;
@@ -496,6 +503,7 @@ impl<T: Transport> SmtpClient<T> {
                 self.start_progress();
                 self.send_body_slices(body).await?;
                 let finished = self.session.finish_body();
+                self.end_of_data = finished.is_ok();
                 self.closing(finished).await?;
             }
         }
@@ -556,6 +564,7 @@ impl<T: Transport> SmtpClient<T> {
     where
         B: MessageBody,
     {
+        self.end_of_data = false;
         self.check_alive()?;
         // A body that failed half-way must not leave its progress clock running.
         self.progress = None;
@@ -578,6 +587,7 @@ impl<T: Transport> SmtpClient<T> {
         self.body_buf = buf;
         result?;
         let finished = self.session.finish_body();
+        self.end_of_data = finished.is_ok();
         self.closing(finished).await?;
         self.wait_sent().await
     }

@@ -1,0 +1,722 @@
+//! [`Mailer`]: a pool of SMTP connections that any number of tasks share.
+//!
+//! Cloning a `Mailer` is cheap (one `Arc`), and it is `Send + Sync`: every request handler keeps
+//! a clone and calls [`send`](Mailer::send). Each call takes a connection for the length of one
+//! message (an idle one, or a new one when none is idle and the pool is not full), so up to
+//! [`max_connections`](MailerBuilder::max_connections) messages are on the wire at once.
+//!
+//! # Reuse
+//!
+//! A connection coming back from a message goes to the idle list unless its session closed, it
+//! carried [`max_messages_per_connection`](MailerBuilder::max_messages_per_connection) messages
+//! (it is ended with QUIT before the server's own cap), or the pool is shutting down. Before an
+//! idle connection is used again:
+//!
+//! 1. past the [idle timeout](MailerBuilder::idle_timeout) it is ended with QUIT;
+//! 2. it is checked **without blocking** for anything the server sent while it was idle: a
+//!    `421` before the server hung up, a stray reply, an end of stream. Two looks, both
+//!    non-blocking: a `MSG_PEEK` of the socket itself (the kernel's view, not the readiness
+//!    tokio's reactor cached, which can be stale until its event loop turns), then
+//!    [`SmtpClient::check_idle`] (what TLS already decrypted). Anything at all means the
+//!    connection is out of step, and it is closed without QUIT: those bytes are never read
+//!    as the reply to the next command;
+//! 3. only when it sat idle longer than the [probe threshold](MailerBuilder::probe_after) is a
+//!    `NOOP` sent (one round trip), and anything but a `250`-class reply other than `221`
+//!    closes it.
+//!
+//! # Retries
+//!
+//! A message that failed before its end of data (final dot or `BDAT LAST`) was written (a lost
+//! connection, a `421`, a `4xx` at MAIL, a timeout before the body) provably was not delivered:
+//! it is sent once more, on a new connection. A message whose end of data was written and whose
+//! reply never came is [`SendError::Unknown`] and is never sent again: a duplicate is worse than
+//! a clear report. A `5xx` is final. See [`Delivery`].
+//!
+//! # TLS
+//!
+//! Every connection of a pool uses the same rustls `ClientConfig` (from the one [`TlsConfig`]
+//! given to the builder), so its session cache is shared and a new connection resumes the TLS
+//! session of an earlier one instead of a full handshake. [`Mailer::stats`] counts both.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use smtp_proto::client::{Delivery, IdleStatus};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::{
+    BatchMessage, ConnectOptions, MessageOptions, SendOutcome, SmtpClient, SmtpClientOptions,
+    SmtpError, TlsConfig, TlsMode, TokioTransport, TracingTranscript,
+};
+
+/// Why [`Mailer::send`] did not deliver a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The message was not delivered: refused by the server (a `5xx`, or a `4xx` to its end of
+    /// data), refused by a local check, or failed before its end of data on every attempt.
+    NotSent {
+        /// The last attempt's error.
+        error: SmtpError,
+        /// How many connections it was tried on (1 or 2).
+        attempts: u32,
+    },
+    /// The message's end of data was written but its reply never came: it may or may not have
+    /// been delivered. It was not sent again.
+    Unknown {
+        /// What ended the wait for the reply.
+        error: SmtpError,
+    },
+    /// No connection became free within the [wait limit](MailerBuilder::wait_timeout). Nothing
+    /// was sent.
+    Busy {
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// The pool was shut down. Nothing was sent.
+    Closed,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NotSent { error, attempts } => {
+                write!(f, "not delivered ({attempts} attempt(s)): {error}")
+            }
+            SendError::Unknown { error } => write!(
+                f,
+                "delivery unknown (the end of data was sent, no reply came): {error}"
+            ),
+            SendError::Busy { waited } => write!(
+                f,
+                "no SMTP connection became free within {}s",
+                waited.as_secs_f64()
+            ),
+            SendError::Closed => f.write_str("the mail pool is shut down"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::NotSent { error, .. } | SendError::Unknown { error } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl SendError {
+    /// The SMTP error behind it, if there is one.
+    pub fn smtp_error(&self) -> Option<&SmtpError> {
+        match self {
+            SendError::NotSent { error, .. } | SendError::Unknown { error } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// What a pool did so far, from [`Mailer::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Connections opened (greeting and EHLO done).
+    pub opened: u64,
+    /// Connections closed, by QUIT or otherwise.
+    pub closed: u64,
+    /// Connections ended with QUIT answered.
+    pub quit: u64,
+    /// Full TLS handshakes.
+    pub full_handshakes: u64,
+    /// Resumed TLS handshakes.
+    pub resumed_handshakes: u64,
+    /// Messages sent on a connection that had already carried one.
+    pub reused: u64,
+    /// NOOP probes of connections idle longer than the probe threshold.
+    pub probes: u64,
+    /// Idle connections closed because the server sent something or hung up while they were
+    /// idle (or failed a probe).
+    pub out_of_step: u64,
+    /// Idle connections ended past the idle timeout.
+    pub expired: u64,
+    /// Messages sent a second time after failing before their end of data.
+    pub retries: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    opened: AtomicU64,
+    closed: AtomicU64,
+    quit: AtomicU64,
+    full_handshakes: AtomicU64,
+    resumed_handshakes: AtomicU64,
+    reused: AtomicU64,
+    probes: AtomicU64,
+    out_of_step: AtomicU64,
+    expired: AtomicU64,
+    retries: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The username and password a pool logs in with on every new connection.
+#[derive(Clone)]
+struct Credentials {
+    user: String,
+    password: String,
+}
+
+/// Builds a [`Mailer`]: where to connect, how, and the pool's limits.
+pub struct MailerBuilder {
+    host: String,
+    port: u16,
+    mode: TlsMode,
+    ehlo_domain: String,
+    tls: TlsConfig,
+    connect_timeout: Duration,
+    tls_server_name: Option<String>,
+    options: Box<dyn Fn() -> SmtpClientOptions + Send + Sync>,
+    credentials: Option<Credentials>,
+    settings: Settings,
+}
+
+impl fmt::Debug for MailerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailerBuilder")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("mode", &self.mode)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    max_connections: usize,
+    max_messages: usize,
+    idle_timeout: Duration,
+    probe_after: Duration,
+    wait_timeout: Duration,
+}
+
+impl MailerBuilder {
+    /// At most this many connections at once (default 4, at least 1).
+    pub fn max_connections(mut self, n: usize) -> MailerBuilder {
+        self.settings.max_connections = n.max(1);
+        self
+    }
+
+    /// End a connection with QUIT after this many messages (default 100, at least 1), before a
+    /// server's own cap closes it in the middle of one.
+    pub fn max_messages_per_connection(mut self, n: usize) -> MailerBuilder {
+        self.settings.max_messages = n.max(1);
+        self
+    }
+
+    /// End a connection idle this long (default 60 s; RFC 5321 servers wait at least 5 min).
+    pub fn idle_timeout(mut self, limit: Duration) -> MailerBuilder {
+        self.settings.idle_timeout = limit;
+        self
+    }
+
+    /// Probe with NOOP before reusing a connection idle longer than this (default 10 s). A
+    /// connection reused sooner costs no round trip; it is still checked without blocking for
+    /// anything the server sent meanwhile.
+    pub fn probe_after(mut self, threshold: Duration) -> MailerBuilder {
+        self.settings.probe_after = threshold;
+        self
+    }
+
+    /// The longest [`Mailer::send`] waits for a free connection before failing with
+    /// [`SendError::Busy`] (default 30 s). The wait is never unbounded.
+    pub fn wait_timeout(mut self, limit: Duration) -> MailerBuilder {
+        self.settings.wait_timeout = limit;
+        self
+    }
+
+    /// Which certificates to trust. Every connection of the pool shares this configuration
+    /// (and its TLS session cache).
+    pub fn tls_config(mut self, tls: TlsConfig) -> MailerBuilder {
+        self.tls = tls;
+        self
+    }
+
+    /// The longest DNS + TCP connect (+ implicit TLS handshake) may take (default 30 s).
+    pub fn connect_timeout(mut self, limit: Duration) -> MailerBuilder {
+        self.connect_timeout = limit;
+        self
+    }
+
+    /// Check the certificate for this name instead of the host dialled.
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> MailerBuilder {
+        self.tls_server_name = Some(name.into());
+        self
+    }
+
+    /// Log in with `user` and `password` on every new connection (`login`: the best password
+    /// mechanism the server offers).
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials {
+            user: user.into(),
+            password: password.into(),
+        });
+        self
+    }
+
+    /// How to make the client options of each new connection (policy, audit sink, timeouts,
+    /// default message options). A function, because those options own boxed sinks and
+    /// policies that cannot be cloned. The default is [`SmtpClientOptions::new`] with the
+    /// `tracing` transcript.
+    pub fn client_options(
+        mut self,
+        make: impl Fn() -> SmtpClientOptions + Send + Sync + 'static,
+    ) -> MailerBuilder {
+        self.options = Box::new(make);
+        self
+    }
+
+    /// The pool. Checks the EHLO domain; connects lazily, on the first message. Inside a tokio
+    /// runtime, a background task also ends connections idle past the idle timeout.
+    pub fn build(self) -> Result<Mailer, SmtpError> {
+        smtp_proto::command::Domain::new(&self.ehlo_domain)?;
+        let settings = self.settings;
+        let inner = Arc::new(Inner {
+            host: self.host,
+            port: self.port,
+            mode: self.mode,
+            ehlo_domain: self.ehlo_domain,
+            tls: self.tls,
+            connect_timeout: self.connect_timeout,
+            tls_server_name: self.tls_server_name,
+            options: self.options,
+            credentials: self.credentials,
+            settings,
+            permits: Semaphore::new(settings.max_connections),
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(reap(Arc::downgrade(&inner)));
+        }
+        Ok(Mailer { inner })
+    }
+}
+
+/// A shared pool of SMTP connections: clone it into every task, call [`send`](Mailer::send)
+/// from any of them, [`shutdown`](Mailer::shutdown) once at the end (dropping the last clone
+/// instead closes the idle connections without QUIT).
+///
+/// ```no_run
+/// use smtp_io_tokio::{Mailer, TlsMode};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let mailer = Mailer::builder("smtp.example.com", 587, TlsMode::StartTls, "app.example.com")
+///     .credentials("me@example.com", "app-password")
+///     .max_connections(8)
+///     .build()?;
+/// let mut tasks = Vec::new();
+/// for n in 0..100 {
+///     let mailer = mailer.clone();
+///     tasks.push(tokio::spawn(async move {
+///         let body = format!("Subject: note {n}\r\n\r\nHello\r\n");
+///         mailer.send("me@example.com", &["you@example.org"], body.as_bytes()).await
+///     }));
+/// }
+/// for task in tasks {
+///     task.await??;
+/// }
+/// mailer.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Mailer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailer")
+            .field("host", &self.inner.host)
+            .field("port", &self.inner.port)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    host: String,
+    port: u16,
+    mode: TlsMode,
+    ehlo_domain: String,
+    tls: TlsConfig,
+    connect_timeout: Duration,
+    tls_server_name: Option<String>,
+    options: Box<dyn Fn() -> SmtpClientOptions + Send + Sync>,
+    credentials: Option<Credentials>,
+    settings: Settings,
+    /// One permit per connection in use: at most `max_connections` messages at once.
+    permits: Semaphore,
+    /// Connections between messages, the most recently used last.
+    idle: Mutex<Vec<Pooled>>,
+    closed: AtomicBool,
+    counters: Counters,
+}
+
+/// A connection of the pool.
+struct Pooled {
+    client: SmtpClient<TokioTransport>,
+    /// Messages started on it.
+    messages: usize,
+    /// When it was last put back.
+    since: Instant,
+}
+
+impl Mailer {
+    /// A builder for a pool of connections to `host:port` in `mode`, saying EHLO as
+    /// `ehlo_domain`.
+    pub fn builder(
+        host: impl Into<String>,
+        port: u16,
+        mode: TlsMode,
+        ehlo_domain: impl Into<String>,
+    ) -> MailerBuilder {
+        MailerBuilder {
+            host: host.into(),
+            port,
+            mode,
+            ehlo_domain: ehlo_domain.into(),
+            tls: TlsConfig::default(),
+            connect_timeout: Duration::from_secs(30),
+            tls_server_name: None,
+            options: Box::new(|| {
+                SmtpClientOptions::new().with_transcript(Box::new(TracingTranscript))
+            }),
+            credentials: None,
+            settings: Settings {
+                max_connections: 4,
+                max_messages: 100,
+                idle_timeout: Duration::from_secs(60),
+                probe_after: Duration::from_secs(10),
+                wait_timeout: Duration::from_secs(30),
+            },
+        }
+    }
+
+    /// Send one message (a complete RFC 5322 message; line endings are normalised and lines
+    /// starting with `.` dot-stuffed) with the connections' default message options.
+    ///
+    /// Errors are typed by what became of the message: [`SendError::NotSent`] (after at most
+    /// one retry on a new connection, see the [module docs](self)), [`SendError::Unknown`],
+    /// [`SendError::Busy`], [`SendError::Closed`]. Dropping the future before it finishes
+    /// closes the connection it was using (without QUIT); whether the message went out is
+    /// then unknown.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &[&str],
+        body: &[u8],
+    ) -> Result<SendOutcome, SendError> {
+        self.send_message(&BatchMessage::new(from, to, body)).await
+    }
+
+    /// [`send`](Self::send) with per-message options (DSN, REQUIRETLS, ...).
+    pub async fn send_with(
+        &self,
+        from: &str,
+        to: &[&str],
+        body: &[u8],
+        options: &MessageOptions,
+    ) -> Result<SendOutcome, SendError> {
+        self.send_message(&BatchMessage::new(from, to, body).with_options(options))
+            .await
+    }
+
+    async fn send_message(&self, message: &BatchMessage<'_>) -> Result<SendOutcome, SendError> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        let waited = inner.settings.wait_timeout;
+        let _permit = match tokio::time::timeout(waited, inner.permits.acquire()).await {
+            Err(_) => return Err(SendError::Busy { waited }),
+            Ok(Err(_)) => return Err(SendError::Closed),
+            Ok(Ok(permit)) => permit,
+        };
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // The retry always gets a new connection.
+            let conn = if attempts == 1 {
+                inner.checkout().await
+            } else {
+                bump(&inner.counters.retries);
+                inner.open().await
+            };
+            let mut conn = match conn {
+                Ok(conn) => conn,
+                Err(error) => {
+                    // Nothing of the message was sent.
+                    let retry = error.is_transient() || error.blame() == crate::Blame::Io;
+                    if retry && attempts == 1 {
+                        continue;
+                    }
+                    return Err(SendError::NotSent { error, attempts });
+                }
+            };
+            if conn.messages > 0 {
+                bump(&inner.counters.reused);
+            }
+            conn.messages += 1;
+            let delivery = conn.client.deliver(message).await;
+            inner.checkin(conn).await;
+            match delivery {
+                Delivery::Sent(outcome) => return Ok(outcome),
+                Delivery::Unknown(error) => return Err(SendError::Unknown { error }),
+                d if d.is_retryable() && attempts == 1 => continue,
+                Delivery::NotSent { error, .. } => {
+                    return Err(SendError::NotSent { error, attempts });
+                }
+            }
+        }
+    }
+
+    /// What the pool did so far: connections opened and closed, TLS handshakes (full and
+    /// resumed), reuse, probes, out-of-step connections, retries.
+    pub fn stats(&self) -> PoolStats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        PoolStats {
+            opened: get(&c.opened),
+            closed: get(&c.closed),
+            quit: get(&c.quit),
+            full_handshakes: get(&c.full_handshakes),
+            resumed_handshakes: get(&c.resumed_handshakes),
+            reused: get(&c.reused),
+            probes: get(&c.probes),
+            out_of_step: get(&c.out_of_step),
+            expired: get(&c.expired),
+            retries: get(&c.retries),
+        }
+    }
+
+    /// Connections open now and idle ones among them.
+    pub fn connections(&self) -> (u64, usize) {
+        let s = self.stats();
+        let idle = self.inner.idle.lock().map(|i| i.len()).unwrap_or(0);
+        (s.opened.saturating_sub(s.closed), idle)
+    }
+
+    /// Shut the pool down gracefully: new calls fail with [`SendError::Closed`] at once (as do
+    /// calls still waiting for a connection), messages on the wire finish, then every
+    /// connection is ended with QUIT. Returns when all are closed. Calling it again returns at
+    /// once.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Every connection in use gives its permit back when its message is done; callers
+        // queued before us get theirs, see `closed` and give it back at once.
+        let all = u32::try_from(inner.settings.max_connections).unwrap_or(u32::MAX);
+        let held = inner.permits.acquire_many(all).await;
+        inner.permits.close();
+        drop(held);
+        let idle = std::mem::take(&mut *inner.lock_idle());
+        for conn in idle {
+            inner.retire(conn).await;
+        }
+    }
+}
+
+impl Inner {
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
+        // A panic while holding the lock leaves a valid Vec: keep going.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new connection, logged in when the pool has credentials.
+    async fn open(&self) -> Result<Pooled, SmtpError> {
+        let mut options = ConnectOptions::new(self.mode)
+            .with_tls_config(self.tls.clone())
+            .with_connect_timeout(self.connect_timeout)
+            .with_client_options((self.options)());
+        if let Some(name) = &self.tls_server_name {
+            options = options.with_tls_server_name(name.clone());
+        }
+        let mut client = options
+            .connect(&self.host, self.port, &self.ehlo_domain)
+            .await?;
+        bump(&self.counters.opened);
+        match client.transport().tls_handshake_kind() {
+            Some(rustls::HandshakeKind::Resumed) => bump(&self.counters.resumed_handshakes),
+            Some(_) => bump(&self.counters.full_handshakes),
+            None => {}
+        }
+        if let Some(c) = &self.credentials {
+            if let Err(e) = client.login(&c.user, &c.password).await {
+                self.end(client).await;
+                return Err(e);
+            }
+        }
+        Ok(Pooled {
+            client,
+            messages: 0,
+            since: Instant::now(),
+        })
+    }
+
+    /// An idle connection fit for another message, or a new one.
+    async fn checkout(&self) -> Result<Pooled, SmtpError> {
+        loop {
+            let popped = self.lock_idle().pop();
+            let Some(mut conn) = popped else {
+                return self.open().await;
+            };
+            let idle_for = conn.since.elapsed();
+            if idle_for >= self.settings.idle_timeout {
+                bump(&self.counters.expired);
+                self.retire(conn).await;
+                continue;
+            }
+            if sent_while_idle(&conn.client) || conn.client.check_idle().await != IdleStatus::Quiet
+            {
+                bump(&self.counters.out_of_step);
+                self.end(conn.client).await;
+                continue;
+            }
+            if idle_for >= self.settings.probe_after {
+                bump(&self.counters.probes);
+                let healthy = match conn.client.noop().await {
+                    // A 221 to NOOP means the server is closing: not healthy (lettre #743).
+                    Ok(reply) => {
+                        reply.code().is_positive() && reply.code() != crate::ReplyCode::CLOSING
+                    }
+                    Err(_) => false,
+                };
+                if !healthy {
+                    bump(&self.counters.out_of_step);
+                    self.end(conn.client).await;
+                    continue;
+                }
+            }
+            return Ok(conn);
+        }
+    }
+
+    /// Put a connection back after a message, or end it.
+    async fn checkin(&self, mut conn: Pooled) {
+        if conn.client.state() == crate::SessionState::Closed {
+            self.end(conn.client).await;
+        } else if self.closed.load(Ordering::Acquire) || conn.messages >= self.settings.max_messages
+        {
+            self.retire(conn).await;
+        } else {
+            conn.since = Instant::now();
+            self.lock_idle().push(conn);
+        }
+    }
+
+    /// End a connection politely: QUIT when it is still in step, otherwise just close it.
+    async fn retire(&self, mut conn: Pooled) {
+        if sent_while_idle(&conn.client) || conn.client.check_idle().await != IdleStatus::Quiet {
+            self.end(conn.client).await;
+            return;
+        }
+        if conn.client.quit().await.is_ok() {
+            bump(&self.counters.quit);
+        }
+        bump(&self.counters.closed);
+    }
+
+    /// Close a connection without QUIT (its session is closed or out of step).
+    async fn end(&self, client: SmtpClient<TokioTransport>) {
+        client.close().await;
+        bump(&self.counters.closed);
+    }
+}
+
+/// Whether the server sent anything (or hung up) since the connection's last read, asked of
+/// the operating system directly.
+///
+/// [`SmtpClient::check_idle`] polls the transport's read once; tokio answers that from the
+/// readiness its reactor cached, which is stale until the event loop has turned since the bytes
+/// arrived. A `MSG_PEEK` of the socket itself is not: it sees a `421` the moment it is in the
+/// socket's buffer (under TLS: any record, which idle SMTP never gets). The peek goes through a
+/// duplicate of the socket's descriptor (same open socket, non-blocking like it), closed at
+/// once, so no bytes are consumed and no unsafe code is needed.
+fn sent_while_idle(client: &SmtpClient<TokioTransport>) -> bool {
+    let Some(tcp) = client.transport().tcp() else {
+        return true;
+    };
+    let dup = match duplicate(tcp).and_then(|d| d.set_nonblocking(true).map(|()| d)) {
+        Ok(dup) => dup,
+        // No way to look here: check_idle still does.
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return false,
+        // Cannot look: do not trust it.
+        Err(_) => return true,
+    };
+    let mut byte = [0u8; 1];
+    match dup.peek(&mut byte) {
+        // Bytes, or the end of the stream.
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// A second handle on the same socket, as a std `TcpStream` (closed when dropped).
+#[cfg(unix)]
+fn duplicate(tcp: &tokio::net::TcpStream) -> std::io::Result<std::net::TcpStream> {
+    std::os::fd::AsFd::as_fd(tcp)
+        .try_clone_to_owned()
+        .map(std::net::TcpStream::from)
+}
+
+/// A second handle on the same socket, as a std `TcpStream` (closed when dropped).
+#[cfg(windows)]
+fn duplicate(tcp: &tokio::net::TcpStream) -> std::io::Result<std::net::TcpStream> {
+    std::os::windows::io::AsSocket::as_socket(tcp)
+        .try_clone_to_owned()
+        .map(std::net::TcpStream::from)
+}
+
+/// Elsewhere the socket cannot be duplicated: rely on [`SmtpClient::check_idle`] alone.
+#[cfg(not(any(unix, windows)))]
+fn duplicate(_tcp: &tokio::net::TcpStream) -> std::io::Result<std::net::TcpStream> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// The background task of a pool: ends connections idle past the idle timeout, until the pool
+/// is dropped or shut down.
+async fn reap(pool: Weak<Inner>) {
+    loop {
+        let Some(inner) = pool.upgrade() else { return };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let limit = inner.settings.idle_timeout;
+        let expired: Vec<Pooled> = {
+            let mut idle = inner.lock_idle();
+            let (old, fresh): (Vec<Pooled>, Vec<Pooled>) =
+                idle.drain(..).partition(|c| c.since.elapsed() >= limit);
+            *idle = fresh;
+            old
+        };
+        for conn in expired {
+            bump(&inner.counters.expired);
+            inner.retire(conn).await;
+        }
+        let period = (limit / 2).max(Duration::from_millis(100));
+        drop(inner);
+        tokio::time::sleep(period).await;
+    }
+}

@@ -1,0 +1,782 @@
+//! The pool ([`Mailer`]) against a loopback server that misbehaves at random: it drops
+//! connections, answers `421`, goes silent, and sends stray replies while a connection is idle.
+//! Every message must end in exactly one of: delivered once, not delivered with a typed error,
+//! or unknown (only where the server dropped or went silent after the message's data began).
+//!
+//! The runtime's clock is paused: every wait (the server's idle timers, the client's reply
+//! timeouts, the callers' pauses) passes in virtual time, and no assertion depends on the wall
+//! clock.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smtp_io_tokio::{
+    Mailer, ProtocolError, SendError, SmtpClientOptions, SmtpError, Timeouts, TlsConfig, TlsMode,
+};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// A small deterministic generator (xorshift64*), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// True with probability `per_mille` / 1000.
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+/// What the server saw.
+#[derive(Default)]
+struct Log {
+    /// How many times each message id was delivered (its final dot received and logged).
+    delivered: Mutex<HashMap<u64, u32>>,
+    /// Messages whose connection the server dropped, or on which it went silent, after it
+    /// answered DATA with 354: the only ones whose fate the client may not know.
+    data_faults: Mutex<HashSet<u64>>,
+    /// How many times each message id's MAIL FROM was received.
+    mails: Mutex<HashMap<u64, u32>>,
+    /// Connections open now, accepted in all, and ended by QUIT.
+    open: AtomicUsize,
+    accepted: AtomicUsize,
+    quits: AtomicUsize,
+    /// Faults injected, by kind.
+    faults: Mutex<HashMap<&'static str, usize>>,
+}
+
+impl Log {
+    fn fault(&self, kind: &'static str) {
+        *self.faults.lock().unwrap().entry(kind).or_default() += 1;
+    }
+}
+
+/// How a connection ends early.
+enum End {
+    /// Hang up now.
+    Drop,
+    /// Never answer again; read until the client hangs up.
+    Silent,
+}
+
+/// Which faults a server injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// None: a well-behaved server.
+    Calm,
+    /// Each at random, at its own rate, on every connection.
+    Random,
+    /// This one fault, on the first connection only, at its first chance.
+    Once(&'static str),
+}
+
+/// Decides, at each chance, whether a fault happens, and logs it.
+struct Faults {
+    rng: Rng,
+    mode: Mode,
+    first_connection: bool,
+    used: bool,
+}
+
+impl Faults {
+    fn hit(&mut self, log: &Log, kind: &'static str, per_mille: u64) -> bool {
+        let hit = match self.mode {
+            Mode::Calm => false,
+            Mode::Random => self.rng.chance(per_mille),
+            Mode::Once(k) => {
+                k == kind && self.first_connection && !std::mem::replace(&mut self.used, true)
+            }
+        };
+        if hit {
+            log.fault(kind);
+        }
+        hit
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A loopback server injecting the faults of `mode` (each connection gets its own generator).
+/// `tls` wraps each connection in implicit TLS.
+async fn server(
+    log: Arc<Log>,
+    mode: Mode,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut seed = 0;
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            // Like a real server's replies, each fault leaves at once (no Nagle delay).
+            tcp.set_nodelay(true).unwrap();
+            seed += 1;
+            let log = log.clone();
+            let tls = tls.clone();
+            log.open.fetch_add(1, Ordering::SeqCst);
+            log.accepted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let io: Box<dyn Io> = match tls {
+                    None => Box::new(tcp),
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(s) => Box::new(s),
+                        Err(_) => {
+                            log.open.fetch_sub(1, Ordering::SeqCst);
+                            return;
+                        }
+                    },
+                };
+                let mut io = BufReader::new(io);
+                let faults = Faults {
+                    rng: Rng::new(seed),
+                    mode,
+                    first_connection: seed == 1,
+                    used: false,
+                };
+                let end = serve(&mut io, &log, faults).await;
+                if let Some(End::Silent) = end {
+                    let mut sink = Vec::new();
+                    while matches!(io.read_until(b'\n', &mut sink).await, Ok(n) if n > 0) {
+                        sink.clear();
+                    }
+                }
+                let _ = io.get_mut().shutdown().await;
+                log.open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    addr
+}
+
+/// One SMTP conversation. Returns how it ended early, if it did (`None`: QUIT or EOF).
+async fn serve(io: &mut BufReader<Box<dyn Io>>, log: &Log, mut faults: Faults) -> Option<End> {
+    macro_rules! send {
+        ($($arg:tt)*) => {
+            if io.get_mut().write_all(format!($($arg)*).as_bytes()).await.is_err() {
+                return Some(End::Drop);
+            }
+        };
+    }
+    send!("220 pool.test ESMTP\r\n");
+    let mut line = Vec::new();
+    let mut current: Option<u64> = None;
+    let mut recipients = 0;
+    loop {
+        // While waiting for a command, a timer may fire: the server then sends a 421 and hangs
+        // up, or sends a stray reply and carries on. Its times are odd microseconds, the
+        // callers' pauses whole milliseconds, so the two never meet at one instant.
+        let idle = Duration::from_micros(faults.rng.below(1_000_000) * 2 + 200_001);
+        let timer = faults.mode == Mode::Random;
+        let got = tokio::select! {
+            biased;
+            got = io.read_until(b'\n', &mut line) => Some(got),
+            () = tokio::time::sleep(idle), if timer => None,
+        };
+        let Some(got) = got else {
+            if faults.rng.chance(500) {
+                log.fault("421 while idle");
+                send!("421 4.4.2 pool.test idle too long, closing\r\n");
+                return Some(End::Drop);
+            }
+            log.fault("stray reply while idle");
+            send!("250 2.0.0 stray\r\n");
+            continue;
+        };
+        match got {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+        line.clear();
+        let upper = text.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            send!("250-pool.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        } else if let Some(from) = upper.strip_prefix("MAIL FROM:<M") {
+            let id: u64 = from.split('@').next().unwrap().parse().unwrap();
+            *log.mails.lock().unwrap().entry(id).or_default() += 1;
+            if faults.hit(log, "drop at MAIL", 15) {
+                return Some(End::Drop);
+            } else if faults.hit(log, "421 at MAIL", 15) {
+                send!("421 4.3.2 pool.test shutting down\r\n");
+                return Some(End::Drop);
+            } else if faults.hit(log, "451 at MAIL", 20) {
+                send!("451 4.3.0 try again later\r\n");
+            } else if faults.hit(log, "silent at MAIL", 8) {
+                return Some(End::Silent);
+            } else {
+                current = Some(id);
+                recipients = 0;
+                send!("250 2.1.0 ok\r\n");
+            }
+        } else if upper.starts_with("RCPT TO:") {
+            if faults.hit(log, "drop at RCPT", 8) {
+                return Some(End::Drop);
+            }
+            if current.is_none() {
+                send!("503 5.5.1 need MAIL first\r\n");
+            } else if upper.contains("REJECT@") {
+                send!("550 5.1.1 no such user\r\n");
+            } else {
+                recipients += 1;
+                send!("250 2.1.5 ok\r\n");
+            }
+        } else if upper == "DATA" {
+            let Some(id) = current.filter(|_| recipients > 0) else {
+                send!("554 5.5.1 no valid recipients\r\n");
+                continue;
+            };
+            send!("354 go ahead\r\n");
+            if faults.hit(log, "drop after 354", 8) {
+                log.data_faults.lock().unwrap().insert(id);
+                return Some(End::Drop);
+            }
+            let drop_in_body = faults.hit(log, "drop in the body", 8);
+            loop {
+                match io.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+                let done = line == b".\r\n";
+                line.clear();
+                if drop_in_body {
+                    log.data_faults.lock().unwrap().insert(id);
+                    return Some(End::Drop);
+                }
+                if done {
+                    break;
+                }
+            }
+            current = None;
+            if faults.hit(log, "451 after the dot", 15) {
+                send!("451 4.3.0 local error\r\n");
+                continue;
+            }
+            *log.delivered.lock().unwrap().entry(id).or_default() += 1;
+            if faults.hit(log, "drop after the dot", 15) {
+                log.data_faults.lock().unwrap().insert(id);
+                return Some(End::Drop);
+            } else if faults.hit(log, "silent after the dot", 10) {
+                log.data_faults.lock().unwrap().insert(id);
+                return Some(End::Silent);
+            }
+            send!("250 2.0.0 queued as {id}\r\n");
+        } else if upper == "RSET" {
+            current = None;
+            send!("250 2.0.0 ok\r\n");
+        } else if upper == "NOOP" {
+            if faults.hit(log, "221 to NOOP", 200) {
+                // A server on its way out (lettre's pool took this for a healthy connection).
+                send!("221 2.0.0 closing\r\n");
+                return Some(End::Drop);
+            }
+            send!("250 2.0.0 ok\r\n");
+        } else if upper == "QUIT" {
+            log.quits.fetch_add(1, Ordering::SeqCst);
+            send!("221 2.0.0 bye\r\n");
+            return None;
+        } else {
+            send!("500 5.5.2 what?\r\n");
+        }
+    }
+}
+
+fn client_options() -> SmtpClientOptions {
+    SmtpClientOptions::new().with_timeouts(Timeouts::uniform(Duration::from_secs(20)))
+}
+
+/// Wait (in virtual time) until the server has seen every connection close.
+async fn all_closed(log: &Log) -> bool {
+    for _ in 0..600 {
+        if log.open.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The pool handle can be shared by any number of tasks.
+#[test]
+fn the_handle_is_cheap_to_share() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<Mailer>();
+    shared::<SendError>();
+}
+
+#[derive(Debug)]
+enum Fate {
+    Sent,
+    NotSent(SmtpError),
+    Unknown,
+    Busy,
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_thousand_messages_through_a_faulty_server_end_exactly_once() {
+    const TASKS: u64 = 64;
+    const MESSAGES: u64 = 2000;
+    let log = Arc::new(Log::default());
+    let addr = server(log.clone(), Mode::Random, None).await;
+    let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+        .max_connections(8)
+        .max_messages_per_connection(20)
+        .idle_timeout(Duration::from_secs(10))
+        .probe_after(Duration::from_secs(1))
+        .wait_timeout(Duration::from_secs(600))
+        .client_options(client_options)
+        .build()
+        .unwrap();
+    let fates = Arc::new(Mutex::new(HashMap::new()));
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let mailer = mailer.clone();
+        let fates = fates.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(1000 + t);
+            for id in (t..MESSAGES).step_by(TASKS as usize) {
+                tokio::time::sleep(Duration::from_millis(rng.below(2500))).await;
+                let from = format!("m{id}@test.example");
+                let to = if id % 97 == 0 {
+                    "reject@test.example"
+                } else {
+                    "rcpt@test.example"
+                };
+                let body = format!("Subject: message {id}\r\n\r\nHello {id}\r\n.dot line\r\n");
+                let fate = match mailer.send(&from, &[to], body.as_bytes()).await {
+                    Ok(_) => Fate::Sent,
+                    Err(SendError::NotSent { error, .. }) => Fate::NotSent(error),
+                    Err(SendError::Unknown { .. }) => Fate::Unknown,
+                    Err(SendError::Busy { .. }) => Fate::Busy,
+                    Err(e) => panic!("message {id}: {e}"),
+                };
+                assert!(fates.lock().unwrap().insert(id, fate).is_none());
+            }
+        }));
+    }
+    // No task is left waiting: all finish well within a virtual hour.
+    let joined = tokio::time::timeout(Duration::from_secs(3600), async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    })
+    .await;
+    if joined.is_err() {
+        let fates = fates.lock().unwrap();
+        let missing: Vec<u64> = (0..MESSAGES).filter(|id| !fates.contains_key(id)).collect();
+        panic!(
+            "a sending task was left waiting: no fate for {missing:?}; pool {:?}",
+            mailer.stats()
+        );
+    }
+    mailer.shutdown().await;
+    assert!(
+        matches!(
+            mailer.send("a@b", &["c@d"], b"x").await,
+            Err(SendError::Closed)
+        ),
+        "a shut down pool refuses"
+    );
+    assert!(all_closed(&log).await, "a connection was left open");
+    let stats = mailer.stats();
+    assert_eq!(stats.opened, stats.closed, "{stats:?}");
+
+    let fates = fates.lock().unwrap();
+    let delivered = log.delivered.lock().unwrap();
+    let data_faults = log.data_faults.lock().unwrap();
+    assert_eq!(fates.len() as u64, MESSAGES, "every message has one fate");
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in 0..MESSAGES {
+        let times = delivered.get(&id).copied().unwrap_or(0);
+        assert!(times <= 1, "message {id} delivered {times} times");
+        let fate = &fates[&id];
+        match fate {
+            Fate::Sent => assert_eq!(times, 1, "message {id} reported sent"),
+            Fate::NotSent(e) => {
+                assert_eq!(times, 0, "message {id} reported not sent: {e}");
+                if id % 97 == 0 {
+                    assert!(
+                        matches!(
+                            e,
+                            SmtpError::Protocol(ProtocolError::RecipientsRefused { .. })
+                        ),
+                        "{e}"
+                    );
+                }
+            }
+            Fate::Unknown => assert!(
+                data_faults.contains(&id),
+                "message {id} unknown, but the server never failed it after its data began"
+            ),
+            Fate::Busy => assert_eq!(times, 0),
+        }
+        if id % 97 == 0 {
+            assert!(matches!(fate, Fate::NotSent(_)), "{id}: {fate:?}");
+        }
+        let name = match fate {
+            Fate::Sent => "delivered",
+            Fate::NotSent(_) => "not sent (typed error)",
+            Fate::Unknown => "unknown",
+            Fate::Busy => "busy",
+        };
+        *counts.entry(name).or_default() += 1;
+    }
+    let faults = log.faults.lock().unwrap();
+    println!("fates: {counts:?}");
+    println!("faults injected: {faults:?}");
+    println!("pool: {stats:?}");
+    println!(
+        "server: {} connections, {} ended by QUIT",
+        log.accepted.load(Ordering::SeqCst),
+        log.quits.load(Ordering::SeqCst)
+    );
+    // The faults really happened, and the pool really reused, probed and retried.
+    for kind in [
+        "421 while idle",
+        "stray reply while idle",
+        "drop at MAIL",
+        "421 at MAIL",
+        "silent at MAIL",
+        "drop after the dot",
+        "silent after the dot",
+    ] {
+        assert!(faults.get(kind).copied().unwrap_or(0) > 0, "no {kind}");
+    }
+    assert!(
+        stats.out_of_step > 0 && stats.retries > 0 && stats.probes > 0,
+        "{stats:?}"
+    );
+    assert!(stats.reused > stats.opened, "{stats:?}");
+    assert!(counts.get("unknown").copied().unwrap_or(0) > 0);
+    assert!(counts["delivered"] > 1500, "{counts:?}");
+}
+
+/// A 421 the server sent while the connection sat idle is seen before reuse: the connection is
+/// closed, not paired with the next MAIL, and the message goes out on a new one.
+#[tokio::test]
+async fn a_421_sent_while_idle_is_seen_before_reuse() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (idle_tx, idle_rx) = tokio::sync::oneshot::channel::<()>();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+    let log = Arc::new(Log::default());
+    let server_log = log.clone();
+    tokio::spawn(async move {
+        // The first connection: one message, then a 421 once the client is idle.
+        let (tcp, _) = listener.accept().await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mut io = BufReader::new(Box::new(tcp) as Box<dyn Io>);
+        io.get_mut().write_all(b"220 t\r\n").await.unwrap();
+        let mut line = Vec::new();
+        for reply in ["250 t\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
+            io.read_until(b'\n', &mut line).await.unwrap();
+            line.clear();
+            io.get_mut().write_all(reply.as_bytes()).await.unwrap();
+        }
+        while line != b".\r\n" {
+            line.clear();
+            io.read_until(b'\n', &mut line).await.unwrap();
+        }
+        io.get_mut().write_all(b"250 queued\r\n").await.unwrap();
+        idle_rx.await.unwrap();
+        io.get_mut()
+            .write_all(b"421 4.4.2 idle too long\r\n")
+            .await
+            .unwrap();
+        sent_tx.send(()).unwrap();
+        // Keep the socket open: only the 421 tells the client.
+        line.clear();
+        let n = io.read_until(b'\n', &mut line).await.unwrap_or(0);
+        assert_eq!(
+            n,
+            0,
+            "the client sent {:?} after the 421",
+            String::from_utf8_lossy(&line)
+        );
+        // The second connection: a well-behaved server.
+        let (tcp, _) = listener.accept().await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        server_log.open.fetch_add(1, Ordering::SeqCst);
+        let mut io = BufReader::new(Box::new(tcp) as Box<dyn Io>);
+        let calm = Faults {
+            rng: Rng::new(7),
+            mode: Mode::Calm,
+            first_connection: false,
+            used: false,
+        };
+        serve(&mut io, &server_log, calm).await;
+        server_log.open.fetch_sub(1, Ordering::SeqCst);
+    });
+    let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+        .max_connections(1)
+        .build()
+        .unwrap();
+    mailer
+        .send("a@test.example", &["b@test.example"], b"first\r\n")
+        .await
+        .unwrap();
+    idle_tx.send(()).unwrap();
+    sent_rx.await.unwrap();
+    mailer
+        .send("m2@test.example", &["b@test.example"], b"second\r\n")
+        .await
+        .unwrap();
+    let stats = mailer.stats();
+    assert_eq!(
+        (stats.opened, stats.out_of_step, stats.retries),
+        (2, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(log.delivered.lock().unwrap().get(&2), Some(&1));
+    mailer.shutdown().await;
+    assert_eq!(log.quits.load(Ordering::SeqCst), 1);
+}
+
+/// Callers wait a bounded time for a connection, then get a typed error; nothing is queued
+/// forever.
+#[tokio::test(start_paused = true)]
+async fn a_full_pool_makes_callers_wait_a_bounded_time() {
+    // A server that accepts and never greets: the one connection stays busy until the
+    // client's greeting timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+        .max_connections(1)
+        .wait_timeout(Duration::from_secs(5))
+        .client_options(client_options)
+        .build()
+        .unwrap();
+    let first = tokio::spawn({
+        let mailer = mailer.clone();
+        async move {
+            mailer
+                .send("a@test.example", &["b@test.example"], b"x\r\n")
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let err = mailer
+        .send("a@test.example", &["b@test.example"], b"y\r\n")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SendError::Busy {
+            waited: Duration::from_secs(5)
+        }
+    );
+    // The first caller gets its own typed error when the greeting never comes (and its retry
+    // on a new connection fails the same way).
+    let first = first.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&first, SendError::NotSent { attempts: 2, error } if error.blame() == smtp_io_tokio::Blame::Timeout),
+        "{first:?}"
+    );
+    mailer.shutdown().await;
+}
+
+/// Connections share one rustls configuration, so reconnects resume the TLS session: one full
+/// handshake for ten connections.
+#[tokio::test]
+async fn reconnects_resume_tls_sessions() {
+    let pki = smtp_testkit::certs::TestPki::generate().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.localhost_config());
+    let log = Arc::new(Log::default());
+    let addr = server(log.clone(), Mode::Calm, Some(acceptor)).await;
+    let mailer = Mailer::builder("localhost", addr.port(), TlsMode::Implicit, "client.test")
+        .tls_config(TlsConfig::from_ca_pem(pki.ca_pem()).unwrap())
+        .max_connections(1)
+        .max_messages_per_connection(10)
+        .build()
+        .unwrap();
+    for id in 0..100 {
+        let from = format!("m{id}@test.example");
+        mailer
+            .send(&from, &["b@test.example"], b"Subject: hi\r\n\r\nhi\r\n")
+            .await
+            .unwrap();
+    }
+    mailer.shutdown().await;
+    let stats = mailer.stats();
+    println!(
+        "100 messages over TLS, 10 per connection: {} full handshakes, {} resumed",
+        stats.full_handshakes, stats.resumed_handshakes
+    );
+    assert_eq!(stats.opened, 10, "{stats:?}");
+    assert_eq!(stats.full_handshakes + stats.resumed_handshakes, 10);
+    assert_eq!(stats.full_handshakes, 1, "{stats:?}");
+    assert_eq!(log.quits.load(Ordering::SeqCst), 10);
+    assert_eq!(log.delivered.lock().unwrap().len(), 100);
+}
+
+/// A pool over a server that injects `fault` once, on its first connection.
+async fn pool_with_one_fault(fault: &'static str) -> (Mailer, Arc<Log>) {
+    let log = Arc::new(Log::default());
+    let addr = server(log.clone(), Mode::Once(fault), None).await;
+    let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+        .max_connections(1)
+        .client_options(client_options)
+        .build()
+        .unwrap();
+    (mailer, log)
+}
+
+/// A message refused before its end of data is sent again, once, on a new connection.
+#[tokio::test(start_paused = true)]
+async fn a_failure_before_the_end_of_data_is_retried_once_on_a_new_connection() {
+    for fault in [
+        "421 at MAIL",
+        "451 at MAIL",
+        "drop at RCPT",
+        "silent at MAIL",
+    ] {
+        let (mailer, log) = pool_with_one_fault(fault).await;
+        mailer
+            .send("m1@test.example", &["b@test.example"], b"hi\r\n")
+            .await
+            .unwrap_or_else(|e| panic!("{fault}: {e}"));
+        let stats = mailer.stats();
+        assert_eq!(stats.retries, 1, "{fault}: {stats:?}");
+        assert_eq!(log.mails.lock().unwrap()[&1], 2, "{fault}");
+        assert_eq!(log.delivered.lock().unwrap()[&1], 1, "{fault}");
+        mailer.shutdown().await;
+        assert!(all_closed(&log).await);
+    }
+}
+
+/// A message whose end of data was written and whose reply never came is reported unknown and
+/// never sent again.
+#[tokio::test(start_paused = true)]
+async fn no_reply_after_the_end_of_data_is_unknown_and_never_resent() {
+    for fault in [
+        "drop after the dot",
+        "silent after the dot",
+        "drop in the body",
+    ] {
+        let (mailer, log) = pool_with_one_fault(fault).await;
+        let err = mailer
+            .send("m1@test.example", &["b@test.example"], b"hi\r\n")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SendError::Unknown { .. }), "{fault}: {err:?}");
+        assert_eq!(mailer.stats().retries, 0, "{fault}");
+        assert_eq!(log.mails.lock().unwrap()[&1], 1, "{fault}: sent again");
+        // The pool goes on with a new connection.
+        mailer
+            .send("m2@test.example", &["b@test.example"], b"hi\r\n")
+            .await
+            .unwrap();
+        mailer.shutdown().await;
+        assert!(all_closed(&log).await);
+    }
+}
+
+/// A 5xx, or a 4xx to the end of data, is final: not sent again.
+#[tokio::test(start_paused = true)]
+async fn refusals_are_final() {
+    let (mailer, log) = pool_with_one_fault("451 after the dot").await;
+    let err = mailer
+        .send("m1@test.example", &["b@test.example"], b"hi\r\n")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SendError::NotSent { attempts: 1, .. }),
+        "{err:?}"
+    );
+    let err = mailer
+        .send("m2@test.example", &["reject@test.example"], b"hi\r\n")
+        .await
+        .unwrap_err();
+    let SendError::NotSent { error, attempts: 1 } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(
+        matches!(
+            error,
+            SmtpError::Protocol(ProtocolError::RecipientsRefused { .. })
+        ),
+        "{error}"
+    );
+    assert_eq!(log.mails.lock().unwrap()[&1], 1);
+    assert_eq!(log.mails.lock().unwrap()[&2], 1);
+    assert!(log.delivered.lock().unwrap().is_empty());
+    // Both refusals left the connection usable: one connection all along.
+    assert_eq!(mailer.stats().opened, 1);
+    mailer.shutdown().await;
+    assert_eq!(log.quits.load(Ordering::SeqCst), 1);
+}
+
+/// Only a connection idle longer than the probe threshold gets a NOOP, and a 221 to it is not
+/// taken for a healthy connection.
+#[tokio::test(start_paused = true)]
+async fn long_idle_connections_are_probed_and_a_221_is_not_healthy() {
+    for (fault, opened) in [("none", 1), ("221 to NOOP", 2)] {
+        let (mailer, log) = pool_with_one_fault(fault).await;
+        let send = |id: u64| {
+            let mailer = mailer.clone();
+            async move {
+                let from = format!("m{id}@test.example");
+                mailer.send(&from, &["b@test.example"], b"hi\r\n").await
+            }
+        };
+        send(1).await.unwrap();
+        // Reused at once: no probe.
+        send(2).await.unwrap();
+        assert_eq!(mailer.stats().probes, 0, "{fault}");
+        // Past the probe threshold (10 s by default), before the idle timeout (60 s).
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        send(3).await.unwrap();
+        let stats = mailer.stats();
+        assert_eq!(
+            (stats.probes, stats.opened),
+            (1, opened),
+            "{fault}: {stats:?}"
+        );
+        assert_eq!(log.delivered.lock().unwrap().len(), 3, "{fault}");
+        mailer.shutdown().await;
+        assert!(all_closed(&log).await);
+    }
+}
+
+/// A connection idle past the idle timeout is ended with QUIT by the pool's background task.
+#[tokio::test(start_paused = true)]
+async fn idle_connections_are_ended_after_the_idle_timeout() {
+    let log = Arc::new(Log::default());
+    let addr = server(log.clone(), Mode::Calm, None).await;
+    let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    mailer
+        .send("m1@test.example", &["b@test.example"], b"hi\r\n")
+        .await
+        .unwrap();
+    assert_eq!(mailer.connections(), (1, 1));
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    assert_eq!(mailer.connections(), (0, 0));
+    assert_eq!(mailer.stats().expired, 1);
+    assert_eq!(log.quits.load(Ordering::SeqCst), 1);
+    assert!(all_closed(&log).await);
+}

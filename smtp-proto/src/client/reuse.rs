@@ -1,0 +1,185 @@
+//! What a connection pool needs from one client: whether an idle connection is still in step
+//! ([`SmtpClient::check_idle`]), and whether a failed message may have been delivered
+//! ([`SmtpClient::deliver`] and its [`Delivery`]).
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
+
+use super::{BatchMessage, SmtpClient, Transport};
+use crate::error::{Blame, SmtpError};
+use crate::session::SendOutcome;
+use crate::state::SessionState;
+
+/// The most unsolicited bytes [`IdleStatus::Unsolicited`] keeps, for a log line.
+const KEPT: usize = 512;
+
+/// What [`SmtpClient::check_idle`] found on a connection between two operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdleStatus {
+    /// Nothing arrived: the connection can be used.
+    Quiet,
+    /// The server closed the connection (or the session was already closed).
+    Closed,
+    /// The server sent bytes nobody asked for (a `421` before it hangs up, or a stray reply).
+    /// The connection is out of step: any reply read from now on could belong to the wrong
+    /// command, so the client has been closed.
+    Unsolicited {
+        /// The first bytes that arrived (at most 512), for a log line.
+        bytes: Vec<u8>,
+    },
+}
+
+/// The result of one message sent with [`SmtpClient::deliver`]: accepted, provably not
+/// delivered, or unknown.
+///
+/// The line between the last two is the message's end of data (the final `.` of DATA, or
+/// `BDAT ... LAST`). A message that failed before its end of data was handed to the transport
+/// cannot have been delivered, whatever happened to the connection; neither can one the server
+/// refused with a reply. A message whose end of data was written and whose final reply never
+/// came (the connection dropped, the server went silent, the reply was garbled) may have been
+/// delivered: sending it again could deliver it twice (RFC 1047), so it is
+/// [`Unknown`](Delivery::Unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Delivery {
+    /// The server accepted the message.
+    Sent(SendOutcome),
+    /// The message was not delivered.
+    NotSent {
+        /// Why.
+        error: SmtpError,
+        /// True when the message failed before its end of data was written (so a new
+        /// connection may succeed where this one failed); false when the server refused the
+        /// message with a reply to its end of data.
+        before_end_of_data: bool,
+    },
+    /// The end of data was written but no reply to it came: the message may or may not have
+    /// been delivered. Never send it again automatically.
+    Unknown(SmtpError),
+}
+
+impl Delivery {
+    /// Whether sending the message again, once, on a new connection is safe and may succeed:
+    /// it provably was not delivered (it failed before its end of data), and the failure was
+    /// the connection's or temporary (I/O, a timeout, a closed connection, a `4xx` reply such
+    /// as a `421` or a `451` to MAIL). A `5xx`, a local check or a caller error is final.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Delivery::NotSent {
+                error,
+                before_end_of_data: true,
+            } => error.is_transient() || error.blame() == Blame::Io,
+            _ => false,
+        }
+    }
+
+    /// The error, unless the message was sent.
+    pub fn error(&self) -> Option<&SmtpError> {
+        match self {
+            Delivery::Sent(_) => None,
+            Delivery::NotSent { error, .. } | Delivery::Unknown(error) => Some(error),
+        }
+    }
+}
+
+impl<T: Transport> SmtpClient<T> {
+    /// Look, without waiting, whether the server sent anything since the last operation ended,
+    /// for a client that sat idle (in a pool). Anything at all means the connection cannot be
+    /// reused: an end of stream ([`IdleStatus::Closed`]) or unsolicited bytes
+    /// ([`IdleStatus::Unsolicited`], e.g. a `421` the server sent before hanging up). Those
+    /// bytes are never fed to the engine or paired with the next command: the session is
+    /// closed and the transport closed with it. Call it only between operations (nothing
+    /// awaited).
+    ///
+    /// How: the transport's [`read`](Transport::read) future is polled exactly once, with a
+    /// waker that does nothing, and dropped; `read` is cancel-safe by contract, so nothing is
+    /// lost when it is pending. This works with every transport, without a new trait method,
+    /// and sees what a TLS layer already decrypted. Its limit: a runtime that caches readiness
+    /// (tokio's reactor does, after a read that found nothing) reports new bytes only once its
+    /// event loop has seen them. An adapter that can ask the operating system directly should
+    /// do that too (the pool of `smtp-io-tokio` peeks the socket first).
+    pub async fn check_idle(&mut self) -> IdleStatus {
+        if self.session.state() == SessionState::Closed || self.transport_closed {
+            self.close_transport().await;
+            return IdleStatus::Closed;
+        }
+        let polled = {
+            let mut read = pin!(self.transport.read(&mut self.read_buf));
+            let mut cx = Context::from_waker(Waker::noop());
+            read.as_mut().poll(&mut cx)
+        };
+        let status = match polled {
+            Poll::Pending => return IdleStatus::Quiet,
+            Poll::Ready(Ok(0)) => {
+                self.session.handle_eof();
+                IdleStatus::Closed
+            }
+            Poll::Ready(Ok(n)) => {
+                let bytes = self.read_buf[..n.min(KEPT)].to_vec();
+                self.session.handle_io_error(
+                    std::io::ErrorKind::InvalidData,
+                    &format!("{n} unsolicited byte(s) from the server while idle"),
+                );
+                IdleStatus::Unsolicited { bytes }
+            }
+            Poll::Ready(Err(e)) => {
+                self.session.handle_io_error(e.kind(), &e.to_string());
+                IdleStatus::Closed
+            }
+        };
+        // The engine has recorded why it closed; nothing of it is owed to anyone.
+        while self.session.poll_event().is_some() {}
+        self.close_transport().await;
+        status
+    }
+
+    /// Send one message (with its options, or the client's defaults) and say what became of
+    /// it, distinguishing a message that provably was not delivered from one whose fate is
+    /// unknown (see [`Delivery`]). Otherwise like
+    /// [`send_mail_bytes_with`](Self::send_mail_bytes_with).
+    pub async fn deliver(&mut self, message: &BatchMessage<'_>) -> Delivery {
+        let options = match message.options {
+            Some(o) => o.clone(),
+            None => self.message.clone(),
+        };
+        let result = self
+            .send_mail_bytes_with(message.from, message.to, message.body, &options)
+            .await;
+        match result {
+            Ok(outcome) => Delivery::Sent(outcome),
+            Err(error) if !self.end_of_data => Delivery::NotSent {
+                error,
+                before_end_of_data: true,
+            },
+            // The server answered the end of data (a 4xx or 5xx): a definite refusal.
+            Err(error) if error.reply().is_some() => Delivery::NotSent {
+                error,
+                before_end_of_data: false,
+            },
+            Err(error) => Delivery::Unknown(error),
+        }
+    }
+
+    /// Close the connection without QUIT: for a connection that is out of step, where a QUIT
+    /// could be answered by a reply meant for something else. Best effort, like
+    /// [`Transport::close`].
+    pub async fn close(mut self) {
+        if self.session.state() != SessionState::Closed {
+            self.session.handle_io_error(
+                std::io::ErrorKind::ConnectionAborted,
+                "connection closed by the client",
+            );
+            while self.session.poll_event().is_some() {}
+        }
+        self.close_transport().await;
+    }
+
+    /// Whether the latest `send_mail*` call handed its end of data (final dot or `BDAT LAST`)
+    /// to the transport. After a failure, false means the message cannot have been delivered.
+    pub fn end_of_data_written(&self) -> bool {
+        self.end_of_data
+    }
+}
