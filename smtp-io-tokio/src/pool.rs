@@ -61,7 +61,7 @@ pub enum SendError {
     NotSent {
         /// The last attempt's error.
         error: SmtpError,
-        /// How many connections it was tried on (1 or 2).
+        /// How many connections it was tried on (0 when refused before any, 1 or 2).
         attempts: u32,
     },
     /// The message's end of data was written but its reply never came: it may or may not have
@@ -423,7 +423,8 @@ impl Mailer {
         to: &[&str],
         body: &[u8],
     ) -> Result<SendOutcome, SendError> {
-        self.send_message(&BatchMessage::new(from, to, body)).await
+        self.send_batch_message(&BatchMessage::new(from, to, body))
+            .await
     }
 
     /// [`send`](Self::send) with per-message options (DSN, REQUIRETLS, ...).
@@ -434,11 +435,30 @@ impl Mailer {
         body: &[u8],
         options: &MessageOptions,
     ) -> Result<SendOutcome, SendError> {
-        self.send_message(&BatchMessage::new(from, to, body).with_options(options))
+        self.send_batch_message(&BatchMessage::new(from, to, body).with_options(options))
             .await
     }
 
-    async fn send_message(&self, message: &BatchMessage<'_>) -> Result<SendOutcome, SendError> {
+    /// Send a message built with mail-builder (feature `mail-builder`), the envelope taken from
+    /// its headers as [`SendMessage::send_message`](crate::message::SendMessage::send_message)
+    /// does (Bcc recipients in the envelope, never in the message). A message whose headers
+    /// give no usable envelope is [`SendError::NotSent`] with no attempt.
+    #[cfg(feature = "mail-builder")]
+    pub async fn send_message(
+        &self,
+        message: &crate::mail_builder::MessageBuilder<'_>,
+    ) -> Result<SendOutcome, SendError> {
+        let prepared = crate::message::prepare(message)
+            .map_err(|error| SendError::NotSent { error, attempts: 0 })?;
+        let to = prepared.recipients();
+        self.send_batch_message(&BatchMessage::new(&prepared.from, &to, &prepared.bytes))
+            .await
+    }
+
+    async fn send_batch_message(
+        &self,
+        message: &BatchMessage<'_>,
+    ) -> Result<SendOutcome, SendError> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);

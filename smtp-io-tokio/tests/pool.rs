@@ -780,3 +780,39 @@ async fn idle_connections_are_ended_after_the_idle_timeout() {
     assert_eq!(log.quits.load(Ordering::SeqCst), 1);
     assert!(all_closed(&log).await);
 }
+
+/// A mail-builder message through the pool: the envelope from its headers (Bcc included), the
+/// Bcc header never sent, and the pool's retry rules as for any message.
+#[cfg(feature = "mail-builder")]
+#[tokio::test(start_paused = true)]
+async fn a_built_message_goes_through_the_pool() {
+    use smtp_io_tokio::mail_builder::MessageBuilder;
+
+    let (mailer, log) = pool_with_one_fault("421 at MAIL").await;
+    let message = MessageBuilder::new()
+        .from("m7@test.example")
+        .to("b@test.example")
+        .bcc("hidden@test.example")
+        .subject("built")
+        .text_body("hi");
+    let outcome = mailer.send_message(&message).await.unwrap();
+    let recipients: Vec<&str> = outcome
+        .recipients
+        .iter()
+        .map(|r| r.recipient.as_str())
+        .collect();
+    assert_eq!(recipients, ["b@test.example", "hidden@test.example"]);
+    assert_eq!(mailer.stats().retries, 1, "retried once after the 421");
+    assert_eq!(log.delivered.lock().unwrap()[&7], 1);
+    // No envelope: refused before any attempt.
+    let err = mailer
+        .send_message(&MessageBuilder::new().subject("no one").text_body("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SendError::NotSent { attempts: 0, .. }),
+        "{err:?}"
+    );
+    mailer.shutdown().await;
+    assert!(all_closed(&log).await);
+}
