@@ -164,11 +164,11 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The username and password a pool logs in with on every new connection.
-#[derive(Clone)]
+/// The username and password a pool logs in with on every new connection; the password is
+/// wiped when the pool is dropped.
 struct Credentials {
     user: String,
-    password: String,
+    password: smtp_proto::Secret,
 }
 
 /// Builds a [`Mailer`]: where to connect, how, and the pool's limits.
@@ -264,7 +264,7 @@ impl MailerBuilder {
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some(Credentials {
             user: user.into(),
-            password: password.into(),
+            password: smtp_proto::Secret::from(password.into().as_str()),
         });
         self
     }
@@ -583,7 +583,9 @@ impl Inner {
             None => {}
         }
         if let Some(c) = &self.credentials {
-            if let Err(e) = client.login(&c.user, &c.password).await {
+            // The password came in as a `String`: always valid UTF-8.
+            let password = c.password.expose_str().unwrap_or_default();
+            if let Err(e) = client.login(&c.user, password).await {
                 self.end(client).await;
                 return Err(e);
             }
