@@ -1,0 +1,181 @@
+//! What a pool relies on: the idle check before reuse and a message's `Delivery`.
+
+use super::*;
+
+fn connected(script: &str) -> SmtpClient<Scripted> {
+    block_on(SmtpClient::connect_with(
+        Scripted::new(script),
+        "client.example",
+        options(),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn check_idle_on_a_quiet_connection_changes_nothing() {
+    let script = format!(
+        "{GREETING}
+        T: idle
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: hi
+        C: .
+        S: 250 2.0.0 queued
+        "
+    );
+    let mut client = connected(&script);
+    assert_eq!(block_on(client.check_idle()), IdleStatus::Quiet);
+    assert_eq!(block_on(client.check_idle()), IdleStatus::Quiet);
+    let sent = block_on(client.deliver(&BatchMessage::new("a@x.example", &["b@y.example"], b"hi")));
+    assert!(matches!(sent, Delivery::Sent(_)), "{sent:?}");
+    assert!(client.end_of_data_written());
+}
+
+/// A 421 that arrived while the connection sat idle is never paired with the next command:
+/// the client closes, and the next call fails without writing anything.
+#[test]
+fn check_idle_closes_on_a_reply_sent_while_idle() {
+    // The 421 comes in a read of its own, after the EHLO reply was handled.
+    let mut transport = Scripted::new(GREETING);
+    transport.steps.push_back(Step::Server(
+        b"421 4.4.2 mx.example idle too long\r\n".to_vec(),
+    ));
+    let mut client = block_on(SmtpClient::connect_with(
+        transport,
+        "client.example",
+        options(),
+    ))
+    .unwrap();
+    assert_eq!(client.state(), SessionState::Authentication);
+    let status = block_on(client.check_idle());
+    let IdleStatus::Unsolicited { bytes } = status else {
+        panic!("{status:?}");
+    };
+    assert!(bytes.starts_with(b"421 4.4.2"), "{bytes:?}");
+    assert_eq!(client.state(), SessionState::Closed);
+    assert!(client.transport().closed);
+    // The Scripted transport panics on any write: nothing is sent.
+    let err = block_on(client.send_mail("a@x.example", &["b@y.example"], "hi")).unwrap_err();
+    assert_eq!(err.blame(), crate::Blame::Io, "{err}");
+    assert_eq!(block_on(client.check_idle()), IdleStatus::Closed);
+}
+
+#[test]
+fn check_idle_sees_a_hang_up() {
+    let mut client = connected(GREETING);
+    assert_eq!(block_on(client.check_idle()), IdleStatus::Closed);
+    assert_eq!(client.state(), SessionState::Closed);
+    assert!(client.transport().closed);
+}
+
+const ENVELOPE: &str = "
+    C: MAIL FROM:<a@x.example>
+    C: RCPT TO:<b@y.example>
+    C: DATA
+";
+
+fn deliver_hi(script: &str) -> (Delivery, bool) {
+    let mut client = connected(script);
+    let d = block_on(client.deliver(&BatchMessage::new("a@x.example", &["b@y.example"], b"hi")));
+    (d, client.end_of_data_written())
+}
+
+#[test]
+fn a_421_at_mail_is_not_sent_and_retryable() {
+    let (d, eod) = deliver_hi(&format!(
+        "{GREETING}{ENVELOPE}
+        S: 421 4.3.2 shutting down
+        "
+    ));
+    assert!(!eod);
+    assert!(
+        matches!(
+            &d,
+            Delivery::NotSent {
+                before_end_of_data: true,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    assert!(d.is_retryable());
+}
+
+#[test]
+fn a_hang_up_before_the_dot_is_not_sent_and_retryable() {
+    let (d, eod) = deliver_hi(&format!(
+        "{GREETING}{ENVELOPE}
+        S: 250 ok
+        "
+    ));
+    assert!(!eod);
+    assert_eq!(d.error().map(SmtpError::blame), Some(crate::Blame::Io));
+    assert!(d.is_retryable(), "{d:?}");
+}
+
+#[test]
+fn a_hang_up_after_the_dot_is_unknown() {
+    let (d, eod) = deliver_hi(&format!(
+        "{GREETING}{ENVELOPE}
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: hi
+        C: .
+        "
+    ));
+    assert!(eod);
+    assert_eq!(
+        d,
+        Delivery::Unknown(SmtpError::Protocol(ProtocolError::ConnectionClosed {
+            during: SmtpOp::DataEnd
+        }))
+    );
+    assert!(!d.is_retryable());
+}
+
+#[test]
+fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
+    for code in ["451 4.3.0 try later", "554 5.6.0 rejected"] {
+        let (d, eod) = deliver_hi(&format!(
+            "{GREETING}{ENVELOPE}
+            S: 250 ok
+            S: 250 ok
+            S: 354 go
+            C: hi
+            C: .
+            S: {code}
+            "
+        ));
+        assert!(eod);
+        assert!(
+            matches!(
+                &d,
+                Delivery::NotSent {
+                    before_end_of_data: false,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+        assert!(!d.is_retryable());
+    }
+}
+
+#[test]
+fn a_5xx_before_the_dot_is_final() {
+    let (d, eod) = deliver_hi(&format!(
+        "{GREETING}{ENVELOPE}
+        S: 550 5.7.1 sender refused
+        S: 503 5.5.1 no valid sender
+        S: 503 5.5.1 no valid recipients
+        "
+    ));
+    assert!(!eod);
+    assert!(matches!(&d, Delivery::NotSent { .. }), "{d:?}");
+    assert!(!d.is_retryable());
+}

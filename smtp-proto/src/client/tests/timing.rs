@@ -1,0 +1,369 @@
+//! The client against time: per-reply deadlines, the session's deadline, the write-progress
+//! rule, a server that never answers, drips, reads slowly or answers slowly (fake clocks).
+
+use std::collections::VecDeque;
+use std::io;
+use std::task::Poll;
+
+use super::*;
+use crate::session::Timeouts;
+
+/// A server that never answers: every read waits forever, and the runtime's timer fires at once.
+struct Stalled;
+
+impl Transport for Stalled {
+    async fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        core::future::pending().await
+    }
+    async fn write_all(&mut self, _buf: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
+        core::future::ready(())
+    }
+    fn now() -> core::time::Duration {
+        core::time::Duration::ZERO
+    }
+}
+
+#[test]
+fn stalled_server_times_out_instead_of_hanging() {
+    let err = block_on(SmtpClient::connect_with(
+        Stalled,
+        "client.example",
+        options(),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            after: core::time::Duration::from_secs(300)
+        }
+    );
+}
+
+std::thread_local! {
+    /// Virtual seconds for [`Drip`]: its reads move time on, its timer reads it.
+    static NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A server that sends its bytes one per (virtual) second: every read first waits a second, then
+/// gives one byte. Each read makes progress, so only a deadline per reply (not per read) stops it.
+struct Drip {
+    bytes: VecDeque<u8>,
+    waited: bool,
+}
+
+impl Transport for Drip {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        core::future::poll_fn(|_| {
+            if !self.waited {
+                self.waited = true;
+                NOW.with(|n| n.set(n.get() + 1));
+                return Poll::Pending;
+            }
+            self.waited = false;
+            match self.bytes.pop_front() {
+                Some(b) => {
+                    buf[0] = b;
+                    Poll::Ready(Ok(1))
+                }
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+    async fn write_all(&mut self, _buf: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn now() -> core::time::Duration {
+        core::time::Duration::from_secs(NOW.with(|n| n.get()))
+    }
+    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+        let deadline = NOW.with(|n| n.get()) + duration.as_secs();
+        core::future::poll_fn(move |_| {
+            if NOW.with(|n| n.get()) >= deadline {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// The slow-drip attack (aiosmtplib's and lettre's "timeout per read" weakness): a reply that
+/// keeps arriving a byte at a time is still bounded by one deadline for the whole reply.
+#[test]
+fn a_reply_dripping_past_its_deadline_times_out() {
+    NOW.with(|n| n.set(0));
+    let bytes: VecDeque<u8> = b"220 mx.example ESMTP slowly, very slowly\r\n"
+        .iter()
+        .copied()
+        .collect();
+    let drip = Drip {
+        bytes,
+        waited: false,
+    };
+    let options = SmtpClientOptions::new()
+        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)));
+    let err = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            after: core::time::Duration::from_secs(10)
+        }
+    );
+    // Time stopped at the deadline, not after the whole 42-byte greeting.
+    assert!(NOW.with(|n| n.get()) <= 11);
+}
+
+/// The same drip within the deadline completes: the deadline is per reply, and restarts for the
+/// next one.
+#[test]
+fn a_slow_reply_within_its_deadline_is_fine() {
+    NOW.with(|n| n.set(0));
+    let bytes: VecDeque<u8> = b"220 a\r\n250 b\r\n".iter().copied().collect();
+    let drip = Drip {
+        bytes,
+        waited: false,
+    };
+    let options = SmtpClientOptions::new()
+        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)));
+    let client = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap();
+    assert_eq!(client.state(), SessionState::Authentication);
+}
+
+/// The session's total deadline ends a session whose every reply is within its own limit.
+#[test]
+fn the_total_deadline_bounds_a_session_of_slow_replies() {
+    NOW.with(|n| n.set(0));
+    let drip = Drip {
+        bytes: b"220 a\r\n250 b\r\n".iter().copied().collect(),
+        waited: false,
+    };
+    // Each reply takes 7 virtual seconds, within its 10 s; the two take 14 s, past the 10 s total.
+    let options = SmtpClientOptions::new()
+        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)))
+        .with_deadline(core::time::Duration::from_secs(10));
+    let err = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap_err();
+    assert_eq!(
+        err,
+        SmtpError::DeadlineExceeded {
+            during: SmtpOp::Ehlo,
+            after: core::time::Duration::from_secs(10)
+        }
+    );
+    assert_eq!(NOW.with(|n| n.get()), 10, "stopped at the deadline");
+}
+
+std::thread_local! {
+    /// Virtual seconds for [`SlowReader`].
+    static SLOW_NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A server that answers at once, one reply per read, but reads what it is sent at 50 bytes a
+/// (virtual) second.
+struct SlowReader {
+    replies: VecDeque<&'static [u8]>,
+    written: usize,
+}
+
+impl Transport for SlowReader {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let reply = self.replies.pop_front().unwrap_or_default();
+        buf[..reply.len()].copy_from_slice(reply);
+        Ok(reply.len())
+    }
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut waited = false;
+        let seconds = buf.len().div_ceil(50) as u64;
+        core::future::poll_fn(|_| {
+            if waited {
+                return Poll::Ready(());
+            }
+            waited = true;
+            SLOW_NOW.with(|n| n.set(n.get() + seconds));
+            Poll::Pending
+        })
+        .await;
+        self.written += buf.len();
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn now() -> core::time::Duration {
+        core::time::Duration::from_secs(SLOW_NOW.with(|n| n.get()))
+    }
+    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+        let deadline = SLOW_NOW.with(|n| n.get()) + duration.as_secs();
+        core::future::poll_fn(move |_| {
+            if SLOW_NOW.with(|n| n.get()) >= deadline {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// The write-progress rule: each 1 KiB write finishes within the 3-minute block limit, but the
+/// body as a whole falls below 1 KiB/s, so the session ends long before the 200 KiB are out.
+#[test]
+fn a_server_that_reads_slowly_cannot_hold_a_body_forever() {
+    SLOW_NOW.with(|n| n.set(0));
+    let server = SlowReader {
+        replies: [
+            &b"220 mx\r\n"[..],
+            b"250 mx\r\n",
+            b"250 ok\r\n",
+            b"250 ok\r\n",
+            b"354 go\r\n",
+        ]
+        .into(),
+        written: 0,
+    };
+    let body = vec![b'a'; 200 * 1024];
+    block_on(async {
+        let mut client = SmtpClient::connect(server, "client.example").await.unwrap();
+        let mut stream = SliceBody::new(&body).with_chunk_size(1024);
+        let err = client
+            .send_mail_stream("a@x.example", &["b@y.example"], &mut stream)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SmtpError::Timeout { during: SmtpOp::DataEnd, after } if after > core::time::Duration::from_secs(180)),
+            "{err:?}"
+        );
+        assert!(client.transport().written < 20 * 1024, "cut off early");
+    });
+    assert!(SLOW_NOW.with(|n| n.get()) < 400);
+}
+
+std::thread_local! {
+    /// Virtual seconds for [`SlowReplies`].
+    static REPLY_NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A server that reads at once but takes a (virtual) minute before each reply: slow, yet
+/// within every per-reply limit.
+struct SlowReplies {
+    server: VecDeque<u8>,
+    line: Vec<u8>,
+    in_data: bool,
+    waited: bool,
+}
+
+impl SlowReplies {
+    fn answer(&mut self) {
+        let reply: &[u8] = if self.in_data {
+            if self.line != b".\r\n" {
+                return;
+            }
+            self.in_data = false;
+            b"250 queued\r\n"
+        } else if self.line.starts_with(b"EHLO") {
+            b"250 mx\r\n"
+        } else if self.line.starts_with(b"DATA") {
+            self.in_data = true;
+            b"354 go\r\n"
+        } else {
+            b"250 ok\r\n"
+        };
+        self.server.extend(reply);
+    }
+}
+
+impl Transport for SlowReplies {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        core::future::poll_fn(|_| {
+            if !self.waited {
+                self.waited = true;
+                REPLY_NOW.with(|n| n.set(n.get() + 60));
+                return Poll::Pending;
+            }
+            self.waited = false;
+            let n = buf.len().min(self.server.len());
+            for (slot, b) in buf.iter_mut().zip(self.server.drain(..n)) {
+                *slot = b;
+            }
+            Poll::Ready(Ok(n))
+        })
+        .await
+    }
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        // Every write takes a moment (no virtual time), so an expired bound would win the race.
+        let mut yielded = false;
+        core::future::poll_fn(|_| {
+            if yielded {
+                Poll::Ready(())
+            } else {
+                yielded = true;
+                Poll::Pending
+            }
+        })
+        .await;
+        for &b in buf {
+            self.line.push(b);
+            if b == b'\n' {
+                self.answer();
+                self.line.clear();
+            }
+        }
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn now() -> core::time::Duration {
+        core::time::Duration::from_secs(REPLY_NOW.with(|n| n.get()))
+    }
+    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+        let deadline = REPLY_NOW.with(|n| n.get()) + duration.as_secs();
+        core::future::poll_fn(move |_| {
+            if REPLY_NOW.with(|n| n.get()) >= deadline {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// The write-progress rule is about one body being written: a batch whose server takes a
+/// minute per reply runs for far longer than the rule's grace, and still succeeds.
+#[test]
+fn slow_replies_in_a_batch_are_not_a_slow_write() {
+    REPLY_NOW.with(|n| n.set(0));
+    let mut server = SlowReplies {
+        server: VecDeque::new(),
+        line: Vec::new(),
+        in_data: false,
+        waited: false,
+    };
+    server.server.extend(b"220 mx\r\n");
+    let bodies: Vec<Vec<u8>> = (0..4)
+        .map(|i| format!("message {i}\r\n").into_bytes())
+        .collect();
+    let batch: Vec<BatchMessage<'_>> = bodies
+        .iter()
+        .map(|b| BatchMessage::new("a@x.example", &["b@y.example"], b))
+        .collect();
+    let results = block_on(async {
+        let mut client = SmtpClient::connect(server, "client.example").await.unwrap();
+        client.send_batch(&batch).await
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        REPLY_NOW.with(|n| n.get()) > 600,
+        "the batch took virtual minutes"
+    );
+}
