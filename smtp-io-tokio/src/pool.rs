@@ -618,13 +618,9 @@ impl Inner {
             }
             if idle_for >= self.settings.probe_after {
                 bump(&self.counters.probes);
-                let healthy = match conn.client.noop().await {
-                    // A 221 to NOOP means the server is closing: not healthy (lettre #743).
-                    Ok(reply) => {
-                        reply.code().is_positive() && reply.code() != crate::ReplyCode::CLOSING
-                    }
-                    Err(_) => false,
-                };
+                // The engine takes a 221 to NOOP for what it is, the server closing (lettre
+                // #743): an error like any other failed probe.
+                let healthy = conn.client.noop().await.is_ok();
                 if !healthy {
                     bump(&self.counters.out_of_step);
                     self.end(conn.client).await;

@@ -608,6 +608,18 @@ impl Session {
             Pending::Hello(op) => self.on_hello(op, reply),
             Pending::StartTls => self.on_starttls(reply),
             Pending::Auth => self.on_auth(reply),
+            Pending::Rset { lazy: false } | Pending::Noop if code == ReplyCode::CLOSING => {
+                // A 221 to RSET or NOOP: the server is closing the channel, so the connection
+                // is not healthy, whatever the positive code says (lettre's pool took it for
+                // healthy, its issue #743).
+                self.fail(
+                    ProtocolError::UnexpectedCode {
+                        during: what.op(),
+                        reply,
+                    }
+                    .into(),
+                );
+            }
             Pending::Rset { lazy: false } | Pending::Noop => {
                 self.state = self.idle_state;
                 if code.is_positive() {

@@ -388,3 +388,23 @@ fn a_disabled_transcript_sink_is_handed_no_lines() {
     h.sent();
     assert_eq!(*silent.0.lock().unwrap(), 0);
 }
+
+#[test]
+fn a_221_to_noop_or_rset_is_the_server_closing() {
+    for command in ["NOOP", "RSET"] {
+        let mut h = Harness::new(config());
+        ready(&mut h, EHLO_FULL);
+        if command == "NOOP" {
+            h.session.noop().unwrap();
+        } else {
+            h.session.rset().unwrap();
+        }
+        h.run(&format!("C: {command}\nS: 221 2.0.0 closing"));
+        let err = h.failure();
+        assert!(
+            matches!(&err, SmtpError::Protocol(ProtocolError::UnexpectedCode { reply, .. }) if reply.code().get() == 221),
+            "{command}: {err:?}"
+        );
+        assert_eq!(h.session.state(), SessionState::Closed, "{command}");
+    }
+}
