@@ -48,8 +48,8 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::{
-    BatchMessage, ConnectOptions, MessageOptions, SendOutcome, SmtpClient, SmtpClientOptions,
-    SmtpError, TlsConfig, TlsMode, TokioTransport, TracingTranscript,
+    BatchMessage, ConnectOptions, DataPipelining, MessageOptions, SendOutcome, SmtpClient,
+    SmtpClientOptions, SmtpError, TlsConfig, TlsMode, TokioTransport, TracingTranscript,
 };
 
 /// Why [`Mailer::send`] did not deliver a message.
@@ -203,6 +203,7 @@ struct Settings {
     idle_timeout: Duration,
     probe_after: Duration,
     wait_timeout: Duration,
+    data_pipelining: DataPipelining,
 }
 
 impl MailerBuilder {
@@ -237,6 +238,18 @@ impl MailerBuilder {
     /// [`SendError::Busy`] (default 30 s). The wait is never unbounded.
     pub fn wait_timeout(mut self, limit: Duration) -> MailerBuilder {
         self.settings.wait_timeout = limit;
+        self
+    }
+
+    /// When DATA joins the envelope's pipelined flight on the pool's connections. The default
+    /// is [`DataPipelining::Always`] (the engine's own default is
+    /// [`WhenSafe`](DataPipelining::WhenSafe)): a message to several recipients costs one
+    /// round trip less, and when the server refuses some of them while it already waits for
+    /// data, the connection is closed before the body (nothing is delivered to the accepted
+    /// part) and the pool opens another for the next message. This setting wins over the one in
+    /// [`client_options`](Self::client_options).
+    pub fn data_pipelining(mut self, mode: DataPipelining) -> MailerBuilder {
+        self.settings.data_pipelining = mode;
         self
     }
 
@@ -405,6 +418,7 @@ impl Mailer {
                 idle_timeout: Duration::from_secs(60),
                 probe_after: Duration::from_secs(10),
                 wait_timeout: Duration::from_secs(30),
+                data_pipelining: DataPipelining::Always,
             },
         }
     }
@@ -569,7 +583,9 @@ impl Inner {
         let mut options = ConnectOptions::new(self.mode)
             .with_tls_config(self.tls.clone())
             .with_connect_timeout(self.connect_timeout)
-            .with_client_options((self.options)());
+            .with_client_options(
+                (self.options)().with_data_pipelining(self.settings.data_pipelining),
+            );
         if let Some(name) = &self.tls_server_name {
             options = options.with_tls_server_name(name.clone());
         }

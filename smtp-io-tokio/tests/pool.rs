@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_io_tokio::{
-    Mailer, ProtocolError, SendError, SmtpClientOptions, SmtpError, Timeouts, TlsConfig, TlsMode,
+    DataPipelining, Mailer, ProtocolError, SendError, SmtpClientOptions, SmtpError, Timeouts,
+    TlsConfig, TlsMode,
 };
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -353,13 +354,22 @@ async fn two_thousand_messages_through_a_faulty_server_end_exactly_once() {
             for id in (t..MESSAGES).step_by(TASKS as usize) {
                 tokio::time::sleep(Duration::from_millis(rng.below(2500))).await;
                 let from = format!("m{id}@test.example");
-                let to = if id % 97 == 0 {
-                    "reject@test.example"
+                // Every 97th message has a refused recipient among accepted ones (with DATA
+                // pipelined, the pool closes that connection before the body); every 5th has
+                // three recipients; the others one.
+                let to: &[&str] = if id % 97 == 0 {
+                    &[
+                        "rcpt@test.example",
+                        "reject@test.example",
+                        "r2@test.example",
+                    ]
+                } else if id % 5 == 0 {
+                    &["rcpt@test.example", "r2@test.example", "r3@test.example"]
                 } else {
-                    "rcpt@test.example"
+                    &["rcpt@test.example"]
                 };
                 let body = format!("Subject: message {id}\r\n\r\nHello {id}\r\n.dot line\r\n");
-                let fate = match mailer.send(&from, &[to], body.as_bytes()).await {
+                let fate = match mailer.send(&from, to, body.as_bytes()).await {
                     Ok(_) => Fate::Sent,
                     Err(SendError::NotSent { error, .. }) => Fate::NotSent(error),
                     Err(SendError::Unknown { .. }) => Fate::Unknown,
@@ -726,6 +736,53 @@ async fn refusals_are_final() {
     assert_eq!(mailer.stats().opened, 1);
     mailer.shutdown().await;
     assert_eq!(log.quits.load(Ordering::SeqCst), 1);
+}
+
+/// The pool pipelines DATA with the envelope: when the server refuses one recipient of three
+/// and already waits for data, the connection is closed before the body, nothing is delivered,
+/// the refusal is final, and the next message gets a new connection. With
+/// `DataPipelining::WhenSafe` the same refusal keeps the connection.
+#[tokio::test(start_paused = true)]
+async fn a_partial_refusal_closes_the_connection_before_the_body() {
+    const TO: [&str; 3] = ["b@test.example", "reject@test.example", "c@test.example"];
+    for (mode, opened) in [(DataPipelining::Always, 2), (DataPipelining::WhenSafe, 1)] {
+        let log = Arc::new(Log::default());
+        let addr = server(log.clone(), Mode::Calm, None).await;
+        let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+            .max_connections(1)
+            .data_pipelining(mode)
+            .client_options(client_options)
+            .build()
+            .unwrap();
+        let err = mailer
+            .send("m1@test.example", &TO, b"not for a partial list\r\n")
+            .await
+            .unwrap_err();
+        let SendError::NotSent { error, attempts: 1 } = &err else {
+            panic!("{mode:?}: {err:?}");
+        };
+        assert!(
+            matches!(
+                error,
+                SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 2, .. })
+            ),
+            "{mode:?}: {error}"
+        );
+        mailer
+            .send("m2@test.example", &TO[..1], b"hi\r\n")
+            .await
+            .unwrap();
+        let delivered = log.delivered.lock().unwrap().clone();
+        assert_eq!(
+            delivered.get(&1),
+            None,
+            "{mode:?}: delivered to a partial list"
+        );
+        assert_eq!(delivered.get(&2), Some(&1), "{mode:?}");
+        assert_eq!(mailer.stats().opened, opened, "{mode:?}");
+        mailer.shutdown().await;
+        assert!(all_closed(&log).await);
+    }
 }
 
 /// Only a connection idle longer than the probe threshold gets a NOOP, and a 221 to it is not

@@ -96,8 +96,8 @@ pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLi
 pub use sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce};
 pub use secret::Secret;
 pub use session::{
-    Event, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome,
-    Session, SessionConfig, Timeouts, Use,
+    DataPipelining, Event, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome,
+    RecipientPolicy, SendOutcome, Session, SessionConfig, Timeouts, Use,
 };
 pub use state::{SessionState, SmtpOp};
 pub use transcript::TranscriptSink;

@@ -12,7 +12,8 @@ use crate::error::SmtpError;
 use crate::policy::Policy;
 use crate::reply::ReplyLimits;
 use crate::session::{
-    MessageOptions, PlaintextAuth, Protocol, RecipientPolicy, SessionConfig, Timeouts, Use,
+    DataPipelining, MessageOptions, PlaintextAuth, Protocol, RecipientPolicy, SessionConfig,
+    Timeouts, Use,
 };
 use crate::transcript::TranscriptSink;
 
@@ -74,6 +75,12 @@ impl SmtpClientOptions {
     /// What to do when some recipients are refused (default: send nothing unless all are accepted).
     pub fn with_recipient_policy(mut self, policy: RecipientPolicy) -> SmtpClientOptions {
         self.config.recipient_policy = policy;
+        self
+    }
+
+    /// When DATA joins the envelope's pipelined flight; see [`DataPipelining`].
+    pub fn with_data_pipelining(mut self, mode: DataPipelining) -> SmtpClientOptions {
+        self.config.data_pipelining = mode;
         self
     }
 

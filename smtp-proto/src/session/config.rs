@@ -128,6 +128,31 @@ pub enum RecipientPolicy {
     AcceptPartial,
 }
 
+/// When DATA joins the envelope's pipelined flight (MAIL, RCPT..., DATA in one write).
+///
+/// Under [`RecipientPolicy::RequireAll`] with several recipients, a refused recipient must stop
+/// the message. DATA sent in the same flight as the RCPTs may be answered `354` before the
+/// engine has read those refusals, and once the server waits for data the only ways out are an
+/// end of data (which delivers to the accepted recipients) or closing the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataPipelining {
+    /// DATA joins the flight only when no RCPT reply can change the decision to send: one
+    /// recipient, or [`RecipientPolicy::AcceptPartial`]. Otherwise it waits for the RCPT
+    /// replies: one round trip more per message, the connection always survives a refusal.
+    #[default]
+    WhenSafe,
+    /// DATA always joins the flight when PIPELINING is used. If the replies then refuse a
+    /// recipient the policy requires while the server waits for data, the engine closes the
+    /// session without writing a byte of the body: the server never sees an end of data, so
+    /// nothing is delivered to the accepted part of the list (RFC 5321 section 3.3 leaves a
+    /// transaction whose connection closes before its end undelivered). The message fails with
+    /// [`RecipientsRefused`](crate::ProtocolError::RecipientsRefused) and
+    /// [`SessionStatus::Closed`](super::SessionStatus::Closed). For callers that reconnect
+    /// cheaply (a pool): a round trip saved per message, a reconnect per partial refusal. BDAT
+    /// needs no such choice: its body goes after the RCPT replies in both modes.
+    Always,
+}
+
 /// Whether credentials may be sent on a connection without TLS.
 ///
 /// Every mechanism this crate speaks reveals something an eavesdropper can reuse (PLAIN, LOGIN:
@@ -177,6 +202,8 @@ pub struct SessionConfig {
     pub max_chained: usize,
     /// What to do when some recipients are refused.
     pub recipient_policy: RecipientPolicy,
+    /// When DATA is pipelined with the envelope (default [`DataPipelining::WhenSafe`]).
+    pub data_pipelining: DataPipelining,
     /// True when the connection is already encrypted (implicit TLS).
     pub tls: bool,
     /// Whether AUTH may run without TLS (default: refused).
@@ -210,6 +237,7 @@ impl Default for SessionConfig {
             bdat_chunk_size: 256 * 1024,
             max_chained: 8,
             recipient_policy: RecipientPolicy::RequireAll,
+            data_pipelining: DataPipelining::WhenSafe,
             tls: false,
             plaintext_auth: PlaintextAuth::Refuse,
             max_scram_iterations: DEFAULT_MAX_SCRAM_ITERATIONS,
@@ -233,6 +261,7 @@ impl fmt::Debug for SessionConfig {
             .field("bdat_chunk_size", &self.bdat_chunk_size)
             .field("max_chained", &self.max_chained)
             .field("recipient_policy", &self.recipient_policy)
+            .field("data_pipelining", &self.data_pipelining)
             .field("tls", &self.tls)
             .field("plaintext_auth", &self.plaintext_auth)
             .field("max_scram_iterations", &self.max_scram_iterations)

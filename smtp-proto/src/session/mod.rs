@@ -24,8 +24,8 @@ use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
 pub use config::{
-    DEFAULT_MAX_SCRAM_ITERATIONS, PlaintextAuth, Protocol, RecipientPolicy, SessionConfig,
-    Timeouts, Use,
+    DEFAULT_MAX_SCRAM_ITERATIONS, DataPipelining, PlaintextAuth, Protocol, RecipientPolicy,
+    SessionConfig, Timeouts, Use,
 };
 pub use event::{Event, MessageId, SessionStatus, Wait};
 pub use message::{BodyInfo, Envelope, MessageOptions};

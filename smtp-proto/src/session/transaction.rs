@@ -3,8 +3,9 @@
 //! previous end of data).
 
 use super::{
-    BodyInfo, Envelope, Event, InFlight, MessageId, MessageOptions, Pending, Protocol,
-    RecipientOutcome, RecipientPolicy, SendOutcome, Session, SessionStatus, Use, queue_id,
+    BodyInfo, DataPipelining, Envelope, Event, InFlight, MessageId, MessageOptions, Pending,
+    Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session, SessionStatus, Use,
+    queue_id,
 };
 use crate::audit::AuditEvent;
 use crate::body::{DotStuffer, LineNormalizer};
@@ -513,7 +514,8 @@ impl Session {
                     } else {
                         let may_pipeline_data = pipelining
                             && (txn.policy == RecipientPolicy::AcceptPartial
-                                || txn.envelope.to.len() == 1);
+                                || txn.envelope.to.len() == 1
+                                || self.config.data_pipelining == DataPipelining::Always);
                         if !may_pipeline_data || !self.can_send(Command::Data.encoded_len()) {
                             return;
                         }
@@ -575,8 +577,20 @@ impl Session {
         if reply.code() == ReplyCode::START_DATA {
             let refused_ok = txn.policy == RecipientPolicy::AcceptPartial || txn.refused == 0;
             if txn.failure.is_some() || txn.accepted == 0 || !refused_ok {
-                // The server wants data we must not send (a refused MAIL or recipients): end the
-                // data at once with a lone dot, and report the failure after its reply.
+                if txn.accepted > 0 {
+                    // The server waits for data addressed to some accepted recipients, which
+                    // must not get it (a pipelined DATA under `RequireAll`): any end of data
+                    // would deliver to them. Close without writing a body byte instead.
+                    let err = match txn.failure.take() {
+                        Some(err) => err,
+                        None => self.recipients_refused(),
+                    };
+                    self.fail(err);
+                    return;
+                }
+                // The server wants data no recipient will get (a refused MAIL or every
+                // recipient refused): end the data at once with a lone dot, and report the
+                // failure after its reply.
                 if txn.failure.is_none() {
                     let err = self.recipients_refused();
                     if let Some(t) = self.txn.as_mut() {

@@ -179,3 +179,44 @@ fn a_5xx_before_the_dot_is_final() {
     assert!(matches!(&d, Delivery::NotSent { .. }), "{d:?}");
     assert!(!d.is_retryable());
 }
+
+/// `DataPipelining::Always`: DATA went with the RCPTs, one recipient was refused and the server
+/// waits for data. The client closes the transport without a body byte (the scripted transport
+/// panics on any write not in the script): nothing delivered, the message not sent.
+#[test]
+fn a_partial_refusal_with_pipelined_data_closes_before_the_body() {
+    let script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: RCPT TO:<c@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 550 5.1.1 no such user
+        S: 354 go
+        "
+    );
+    let mut client = block_on(SmtpClient::connect_with(
+        Scripted::new(&script),
+        "client.example",
+        options().with_data_pipelining(crate::DataPipelining::Always),
+    ))
+    .unwrap();
+    let d = block_on(client.deliver(&BatchMessage::new(
+        "a@x.example",
+        &["b@y.example", "c@y.example"],
+        b"hi",
+    )));
+    assert!(!client.end_of_data_written());
+    match &d {
+        Delivery::NotSent {
+            error: SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 1, .. }),
+            before_end_of_data: true,
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(!d.is_retryable(), "a 5xx refusal is final");
+    assert_eq!(client.state(), SessionState::Closed);
+    assert!(client.transport().closed);
+}

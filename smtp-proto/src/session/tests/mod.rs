@@ -16,6 +16,7 @@ use crate::sasl::AuthInput;
 
 mod auth;
 mod chaining;
+mod data_pipelining;
 mod handshake;
 mod hostile;
 mod lifecycle;

@@ -1,0 +1,176 @@
+//! `DataPipelining::Always`: DATA in the envelope's flight under `RequireAll`, and a partial
+//! refusal answered by closing before any body byte.
+
+use super::*;
+
+fn always() -> SessionConfig {
+    SessionConfig {
+        data_pipelining: DataPipelining::Always,
+        ..config()
+    }
+}
+
+const THREE: [&str; 3] = ["one@y.example", "two@y.example", "three@y.example"];
+
+#[test]
+fn data_joins_the_envelope_flight_with_several_recipients() {
+    both_ways(always, |h| {
+        ready(h, EHLO_FULL);
+        let id = h.mail("a@x.example", &THREE, b"hi\r\n").unwrap();
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example> SIZE=4
+            C: RCPT TO:<one@y.example>
+            C: RCPT TO:<two@y.example>
+            C: RCPT TO:<three@y.example>
+            C: DATA
+            S: 250 ok
+            S: 250 ok
+            S: 250 ok
+            S: 250 ok
+            S: 354 go
+            ",
+        );
+        h.body(b"hi\r\n");
+        h.run("C: hi\nC: .\nS: 250 2.0.0 queued as Q7");
+        let outcome = h.sent();
+        assert_eq!(outcome.message, id);
+        assert_eq!(outcome.recipients.len(), 3);
+        assert_eq!(h.session.state(), SessionState::Ready);
+    });
+}
+
+#[test]
+fn a_partial_refusal_closes_before_any_body_byte() {
+    both_ways(always, |h| {
+        ready(h, EHLO_FULL);
+        let id = h
+            .mail("a@x.example", &THREE, b"must not be delivered\r\n")
+            .unwrap();
+        // No dot, no body: the script ends with nothing more written.
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example> SIZE=23
+            C: RCPT TO:<one@y.example>
+            C: RCPT TO:<two@y.example>
+            C: RCPT TO:<three@y.example>
+            C: DATA
+            S: 250 ok
+            S: 250 ok
+            S: 550 5.1.1 two: no such user
+            S: 250 ok
+            S: 354 go
+            ",
+        );
+        let events = h.take_events();
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::BodyWanted(_))),
+            "the body must not be asked for: {events:?}"
+        );
+        match events.as_slice() {
+            [
+                Event::MessageFailed {
+                    message,
+                    error:
+                        SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }),
+                    session: SessionStatus::Closed,
+                },
+                Event::Failed {
+                    session: SessionStatus::Closed,
+                    ..
+                },
+            ] => {
+                assert_eq!(*message, id);
+                assert_eq!(*accepted, 2);
+                assert_eq!(refused.len(), 1);
+                assert_eq!(refused[0].recipient, "two@y.example");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h.session.state(), SessionState::Closed);
+        assert!(h.session.send_body(b"x").is_err());
+        assert_eq!(h.transmitted(), "");
+    });
+}
+
+#[test]
+fn every_recipient_refused_keeps_the_session() {
+    both_ways(always, |h| {
+        ready(h, EHLO_FULL);
+        h.mail("a@x.example", &THREE, b"hi\r\n").unwrap();
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example> SIZE=4
+            C: RCPT TO:<one@y.example>
+            C: RCPT TO:<two@y.example>
+            C: RCPT TO:<three@y.example>
+            C: DATA
+            S: 250 ok
+            S: 550 no
+            S: 550 no
+            S: 550 no
+            S: 554 5.5.1 no valid recipients
+            ",
+        );
+        assert!(matches!(
+            h.failure(),
+            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. })
+        ));
+        assert_eq!(h.session.state(), SessionState::Ready);
+        h.session.noop().unwrap();
+        h.run("C: NOOP\nS: 250 ok");
+    });
+}
+
+#[test]
+fn without_pipelining_data_still_waits() {
+    both_ways(always, |h| {
+        ready(h, EHLO_LOCKSTEP);
+        h.mail("a@x.example", &THREE[..2], b"hi\r\n").unwrap();
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example>
+            S: 250 ok
+            C: RCPT TO:<one@y.example>
+            S: 250 ok
+            C: RCPT TO:<two@y.example>
+            S: 550 no
+            ",
+        );
+        assert!(matches!(
+            h.failure(),
+            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 1, .. })
+        ));
+        assert_eq!(h.session.state(), SessionState::Ready);
+    });
+}
+
+#[test]
+fn bdat_bodies_still_wait_for_the_recipients() {
+    both_ways(always, |h| {
+        h.run(
+            "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250-PIPELINING
+            S: 250 CHUNKING
+            ",
+        );
+        h.take_events();
+        h.mail("a@x.example", &THREE[..2], b"hi\r\n").unwrap();
+        h.run(
+            "
+            C: MAIL FROM:<a@x.example>
+            C: RCPT TO:<one@y.example>
+            C: RCPT TO:<two@y.example>
+            S: 250 ok
+            S: 250 ok
+            S: 250 ok
+            ",
+        );
+        h.body(b"hi\r\n");
+        h.run("C: BDAT 4 LAST\nC: hi\nS: 250 ok");
+        h.sent();
+    });
+}
