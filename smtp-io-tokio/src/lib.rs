@@ -55,6 +55,7 @@ mod log;
 #[cfg(feature = "mail-builder")]
 pub mod message;
 pub mod pool;
+mod tls;
 mod transport;
 
 use std::time::Duration;
@@ -63,7 +64,7 @@ pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
 pub use pool::{Mailer, MailerBuilder, PoolStats, SendError};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
-pub use smtp_rustls::TlsConfig;
+pub use tls::TlsConfig;
 pub use transport::TokioTransport;
 
 /// The `mail-builder` crate [`message`] works with, so messages are built with the same version.
