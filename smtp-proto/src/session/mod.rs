@@ -9,6 +9,7 @@ mod config;
 mod data;
 mod event;
 mod handshake;
+mod mail;
 mod message;
 mod outcome;
 mod pending;
@@ -117,8 +118,6 @@ pub struct Session {
     /// Earlier transactions whose body is complete and whose last replies are still owed
     /// (batch chaining); their pending entries all come before those of `txn`.
     finishing: VecDeque<Transaction>,
-    /// The newest transaction, set aside while a reply to an older chained one is handled.
-    parked: Option<Transaction>,
     /// The id of the last message started.
     last_message: MessageId,
     needs_rset: bool,
@@ -176,7 +175,6 @@ impl Session {
             sasl_failure: None,
             txn: None,
             finishing: VecDeque::new(),
-            parked: None,
             last_message: MessageId::NONE,
             needs_rset: false,
             fatal: None,
@@ -563,34 +561,10 @@ impl Session {
                 t.server(&reply);
             }
         }
-        if what.is_txn() && !self.finishing.is_empty() {
-            // The reply belongs to the oldest chained transaction: handle it with that one in
-            // place, then put the current one back.
-            let saved_state = self.state;
-            let oldest = self.finishing.pop_front();
-            self.parked = core::mem::replace(&mut self.txn, oldest);
-            self.on_reply_in_txn(what, reply);
-            if self.state == SessionState::Closed {
-                return;
-            }
-            let current = self.parked.take();
-            if let Some(unfinished) = self.txn.take() {
-                self.finishing.push_front(unfinished);
-            }
-            self.txn = current;
-            self.state = saved_state;
-            self.pump();
-            return;
-        }
-        self.on_reply_in_txn(what, reply);
+        self.dispatch_reply(what, reply);
     }
 
-    fn on_reply_in_txn(&mut self, what: Pending, reply: Reply) {
-        if what.is_txn() {
-            if let Some(t) = self.txn.as_mut() {
-                t.owed = t.owed.saturating_sub(1);
-            }
-        }
+    fn dispatch_reply(&mut self, what: Pending, reply: Reply) {
         let code = reply.code();
         if code == ReplyCode::SERVICE_UNAVAILABLE && what != Pending::Quit {
             // 421: the server is shutting the channel (RFC 5321 section 3.8).
@@ -667,24 +641,11 @@ impl Session {
 
     /// The messages started and not yet reported, oldest first.
     fn in_flight_messages(&self) -> Vec<MessageId> {
-        let ids = |t: &Transaction| t.id;
-        match &self.parked {
-            // While a chained transaction's reply is handled, it is in `txn`, the newer ones in
-            // `finishing` and the newest in `parked`.
-            Some(parked) => self
-                .txn
-                .iter()
-                .chain(self.finishing.iter())
-                .chain(core::iter::once(parked))
-                .map(ids)
-                .collect(),
-            None => self
-                .finishing
-                .iter()
-                .chain(self.txn.iter())
-                .map(ids)
-                .collect(),
-        }
+        self.finishing
+            .iter()
+            .chain(self.txn.iter())
+            .map(|t| t.id)
+            .collect()
     }
 
     fn fail_silently(&mut self, err: SmtpError) {
@@ -695,7 +656,6 @@ impl Session {
         self.wipe_out(0);
         self.out.clear();
         self.txn = None;
-        self.parked = None;
         self.finishing.clear();
         self.sasl = None;
         self.awaiting_upgrade = false;
