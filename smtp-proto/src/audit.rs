@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 use crate::reply::ReplyCode;
-use crate::sasl::AuthMechanism;
+use crate::mechanism::AuthMechanism;
 use crate::state::SmtpOp;
 
 /// One thing worth recording. Holds no credentials, no message content and no SASL payloads.

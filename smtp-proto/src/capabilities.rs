@@ -12,7 +12,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 use crate::reply::Reply;
-use crate::sasl::AuthMechanism;
+use crate::mechanism::AuthMechanism;
 
 /// The most AUTH mechanism names that the engine does not implement kept in
 /// [`Capabilities::auth_mechanism_names`]; later unknown names are dropped. Known mechanisms

@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use crate::error::SmtpError;
 use crate::reply::Reply;
-use crate::sasl::AuthMechanism;
+use crate::mechanism::AuthMechanism;
 use crate::session::SendOutcome;
 use crate::state::SmtpOp;
 
