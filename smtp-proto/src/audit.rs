@@ -1,9 +1,9 @@
 //! Audit events: what happened in a session, for logs and abuse monitoring. Never a secret.
 
+use crate::mechanism::AuthMechanism;
 #[allow(unused_imports)]
 use crate::prelude::*;
 use crate::reply::ReplyCode;
-use crate::mechanism::AuthMechanism;
 use crate::state::SmtpOp;
 
 /// One thing worth recording. Holds no credentials, no message content and no SASL payloads.

@@ -9,10 +9,10 @@
 //! engine does not implement (plus the few it does), so a hostile EHLO listing thousands of
 //! distinct names costs no more per byte than an ordinary one, and keeps bounded memory.
 
+use crate::mechanism::AuthMechanism;
 #[allow(unused_imports)]
 use crate::prelude::*;
 use crate::reply::Reply;
-use crate::mechanism::AuthMechanism;
 
 /// The most AUTH mechanism names that the engine does not implement kept in
 /// [`Capabilities::auth_mechanism_names`]; later unknown names are dropped. Known mechanisms

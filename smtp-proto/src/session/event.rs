@@ -3,8 +3,8 @@
 use core::time::Duration;
 
 use crate::error::SmtpError;
-use crate::reply::Reply;
 use crate::mechanism::AuthMechanism;
+use crate::reply::Reply;
 use crate::session::SendOutcome;
 use crate::state::SmtpOp;
 
