@@ -37,9 +37,9 @@ cargo test --workspace
 step "smtp-io-wasm for wasm32-unknown-unknown (the Workers target)"
 cargo clippy -p smtp-io-wasm --target wasm32-unknown-unknown --quiet -- -D warnings
 
-step "smtp-io-tokio with the platform certificate store"
+step "smtp-io-tokio with the platform certificate store (TlsConfig::native_roots, in smtp-rustls)"
 cargo clippy -p smtp-io-tokio --features native-roots --all-targets --quiet -- -D warnings
-cargo test -p smtp-io-tokio --features native-roots --lib --quiet
+cargo test -p smtp-rustls --features native-roots --lib --quiet
 
 step "smtp-proto without the optional features"
 cargo test -p smtp-proto --no-default-features --features client --lib --quiet

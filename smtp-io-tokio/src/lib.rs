@@ -55,7 +55,6 @@ mod log;
 #[cfg(feature = "mail-builder")]
 pub mod message;
 pub mod pool;
-mod tls;
 mod transport;
 
 use std::time::Duration;
@@ -64,23 +63,15 @@ pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
 pub use pool::{Mailer, MailerBuilder, PoolStats, SendError};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
-pub use tls::TlsConfig;
+pub use smtp_rustls::TlsConfig;
 pub use transport::TokioTransport;
 
 /// The `mail-builder` crate [`message`] works with, so messages are built with the same version.
 #[cfg(feature = "mail-builder")]
 pub use mail_builder;
 
-pub use smtp_proto::client::{Delivery, IdleStatus};
-pub use smtp_proto::{
-    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage, Blame,
-    BoundedPolicy, Capabilities, DataPipelining, DefaultPolicy, EnhancedCode, Event, Extension,
-    Field, InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, PlaintextAuth,
-    Policy, PolicyError, Protocol, ProtocolError, RecipientOutcome, RecipientPolicy,
-    RecipientRefusal, Reply, ReplyCode, ReplyLimits, ReplyLine, ScramError, SendOutcome,
-    SessionConfig, SessionState, SliceBody, SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable,
-    Timeouts, TlsMode, TranscriptSink, Transport, Use,
-};
+pub use ::smtp_proto;
+pub use ::smtp_proto::adapter_api::*;
 
 /// The client type this crate produces.
 pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;

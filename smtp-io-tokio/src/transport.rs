@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use smtp_proto::{StartTlsCapable, Transport};
+use smtp_rustls::{TlsConfig, server_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-use crate::tls::{TlsConfig, server_name};
 
 enum Stream {
     Plain(TcpStream),
@@ -239,12 +238,7 @@ impl Transport for TokioTransport {
         let Stream::Tls(s) = &self.stream else {
             return None;
         };
-        let conn = s.get_ref().1;
-        if conn.protocol_version()? != rustls::ProtocolVersion::TLSv1_3 {
-            return None;
-        }
-        conn.export_keying_material([0u8; 32], smtp_proto::sasl::TLS_EXPORTER_LABEL, Some(&[]))
-            .ok()
+        smtp_rustls::tls_exporter(s.get_ref().1)
     }
 }
 

@@ -58,6 +58,12 @@ mod options;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 pub mod wasi;
 
+#[cfg(any(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")
+))]
+mod connect;
+
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod body;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
@@ -72,15 +78,14 @@ pub use body::ReadableStreamBody;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub use transport::{Sleep, WorkersTransport, sleep};
 
-pub use smtp_proto::{
-    self, ArgumentError, AuditEvent, AuditSink, AuthError, AuthMechanism, BatchMessage,
-    BoundedPolicy, Capabilities, DefaultPolicy, EnhancedCode, Event, Extension, Field,
-    InvalidInputError, IoError, MessageBody, MessageOptions, NoopAuditSink, Policy, PolicyError,
-    Protocol, ProtocolError, RecipientOutcome, RecipientPolicy, RecipientRefusal, Reply, ReplyCode,
-    ReplyLimits, ReplyLine, ScramError, Secret, SendOutcome, SessionConfig, SessionState,
-    SliceBody, SmtpClientOptions, SmtpError, SmtpOp, StartTlsCapable, Timeouts, TranscriptSink,
-    Transport, Use,
-};
+#[cfg(any(
+    all(target_arch = "wasm32", target_os = "unknown"),
+    all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")
+))]
+pub use connect::{connect_plain, connect_smtps, connect_starttls};
+
+pub use ::smtp_proto;
+pub use ::smtp_proto::adapter_api::*;
 
 /// The client type this crate produces (over `WorkersTransport` by default on the Workers
 /// target).
@@ -98,83 +103,3 @@ pub type SmtpClient<T = wasi::WasiTransport> = smtp_proto::SmtpClient<T>;
     all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")
 )))]
 pub type SmtpClient<T> = smtp_proto::SmtpClient<T>;
-
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-mod connect {
-    use core::pin::pin;
-
-    use super::*;
-
-    impl ConnectOptions {
-        /// Open a socket to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
-        /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login`
-        /// or `send_mail`.
-        ///
-        /// Errors: port 25 is [`SmtpError::InvalidInput`] before any I/O; a connect failure is
-        /// [`SmtpError::Io`] during [`SmtpOp::Connect`] ([`SmtpError::Timeout`] when the connect
-        /// timeout ran out); a TLS failure is [`SmtpError::Io`] (see the crate docs on when it
-        /// shows).
-        pub async fn connect(
-            self,
-            host: &str,
-            port: u16,
-            ehlo_domain: &str,
-        ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
-            // Validate everything local before touching the network.
-            smtp_proto::command::Domain::new(ehlo_domain)?;
-            self.check_port(port)?;
-            let open = pin!(WorkersTransport::open(host, port, self.mode));
-            let transport = match transport::race(open, sleep(self.connect_timeout)).await {
-                Some(Ok(t)) => t,
-                Some(Err(e)) => {
-                    return Err(SmtpError::io(SmtpOp::Connect, e.kind(), e.to_string()));
-                }
-                None => {
-                    return Err(SmtpError::Timeout {
-                        during: SmtpOp::Connect,
-                        after: self.connect_timeout,
-                    });
-                }
-            };
-            smtp_proto::SmtpClient::open(transport, self.mode, ehlo_domain, self.client).await
-        }
-    }
-
-    /// Connect with implicit TLS (SMTPS, usually port 465).
-    pub async fn connect_smtps(
-        host: &str,
-        port: u16,
-        ehlo_domain: &str,
-    ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
-        ConnectOptions::new(TlsMode::Implicit)
-            .connect(host, port, ehlo_domain)
-            .await
-    }
-
-    /// Connect in plaintext and upgrade with STARTTLS (usually port 587). Fails closed when the
-    /// server does not offer STARTTLS.
-    pub async fn connect_starttls(
-        host: &str,
-        port: u16,
-        ehlo_domain: &str,
-    ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
-        ConnectOptions::new(TlsMode::StartTls)
-            .connect(host, port, ehlo_domain)
-            .await
-    }
-
-    /// Connect **without any encryption**. Passwords and mail cross the network readable: only
-    /// for loopback test servers and trusted relays.
-    pub async fn connect_plain(
-        host: &str,
-        port: u16,
-        ehlo_domain: &str,
-    ) -> Result<SmtpClient<WorkersTransport>, SmtpError> {
-        ConnectOptions::new(TlsMode::None)
-            .connect(host, port, ehlo_domain)
-            .await
-    }
-}
-
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-pub use connect::{connect_plain, connect_smtps, connect_starttls};

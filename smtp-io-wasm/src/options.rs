@@ -1,5 +1,5 @@
-//! What a connection needs before it exists: the TLS mode, the connect options and the port
-//! check. Compiled on every target, so it is tested on the host.
+//! What a connection needs before it exists: the TLS mode, the connect options (one type for
+//! Workers and WASI) and the port check. Compiled on every target, so it is tested on the host.
 
 use core::time::Duration;
 
@@ -42,11 +42,14 @@ pub fn check_port(port: u16) -> Result<(), SmtpError> {
     Ok(())
 }
 
-/// How to open a connection: TLS mode, connect timeout, and the client's options.
+/// How to open a connection, on either runtime: TLS mode, connect timeout, the client's options,
+/// and what only one runtime has (Workers: the port-25 rule; WASI: the rustls trust).
 ///
-/// The defaults: 30 s to open the socket, RFC 5321 reply timeouts (enforced with the runtime's
-/// `setTimeout`), certificates checked by the runtime against its roots and the host name, and
-/// port 25 refused.
+/// The defaults: 30 s to open the connection, RFC 5321 reply timeouts (on the runtime's timer:
+/// `setTimeout` on Workers, `wasi:clocks` on WASI). On Workers the runtime checks certificates
+/// against its roots and the host name, and port 25 is refused ([`check_port`],
+/// `allow_port_25`). On WASI rustls checks them, against `webpki-roots` by
+/// default (`with_tls`), and port 25 is not refused: a WASI host may well reach it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -57,14 +60,19 @@ pub fn check_port(port: u16) -> Result<(), SmtpError> {
 ///     .with_reply_timeout(Duration::from_secs(20))
 ///     .map_client_options(|o| o.with_policy(Box::new(BoundedPolicy::new().max_recipients(20))));
 /// assert_eq!(options.mode(), TlsMode::StartTls);
-/// // In a Worker: options.connect("smtp.example.com", 587, "worker.example.com").await?
+/// // In a Worker or a WASI component: options.connect("smtp.example.com", 587, "me.example").await?
 /// ```
 #[derive(Debug)]
 pub struct ConnectOptions {
     pub(crate) mode: TlsMode,
     pub(crate) connect_timeout: Duration,
-    pub(crate) allow_port_25: bool,
     pub(crate) client: SmtpClientOptions,
+    /// Workers only: let port 25 through [`check_port`].
+    #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
+    pub(crate) allow_port_25: bool,
+    /// WASI only: the certificates rustls trusts.
+    #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+    pub(crate) tls: crate::wasi::TlsConfig,
 }
 
 impl ConnectOptions {
@@ -73,8 +81,11 @@ impl ConnectOptions {
         ConnectOptions {
             mode,
             connect_timeout: Duration::from_secs(30),
-            allow_port_25: false,
             client: SmtpClientOptions::new(),
+            #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
+            allow_port_25: false,
+            #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+            tls: crate::wasi::TlsConfig::default(),
         }
     }
 
@@ -83,7 +94,8 @@ impl ConnectOptions {
         self.mode
     }
 
-    /// The longest opening the socket may take.
+    /// The longest opening the connection may take: the socket on Workers (its TLS handshake
+    /// comes later, on the first read), the socket and, for implicit TLS, the handshake on WASI.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectOptions {
         self.connect_timeout = timeout;
         self
@@ -108,7 +120,11 @@ impl ConnectOptions {
         self.client = f(self.client);
         self
     }
+}
 
+/// The Workers part: Cloudflare's port-25 rule (here and on the host, where it is tested).
+#[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
+impl ConnectOptions {
     /// Let port 25 through [`check_port`]: only for workerd run outside Cloudflare's network
     /// (self-hosted, or local with a relay on 25). On Cloudflare the connection would fail.
     pub fn allow_port_25(mut self, allow: bool) -> ConnectOptions {
@@ -123,6 +139,16 @@ impl ConnectOptions {
         } else {
             check_port(port)
         }
+    }
+}
+
+/// The WASI part: the certificates rustls trusts.
+#[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+impl ConnectOptions {
+    /// Trust these certificates instead of `webpki-roots`.
+    pub fn with_tls(mut self, tls: crate::wasi::TlsConfig) -> ConnectOptions {
+        self.tls = tls;
+        self
     }
 }
 
@@ -142,6 +168,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
     #[test]
     fn port_25_override() {
         let options = ConnectOptions::new(TlsMode::None);

@@ -9,6 +9,7 @@ use std::fmt;
 use std::io;
 
 use js_sys::{Promise, Reflect, Uint8Array};
+use smtp_proto::client::future::{Either, race};
 use smtp_proto::{StartTlsCapable, Transport};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -318,8 +319,8 @@ impl Transport for WorkersTransport {
             .close()
             .map_err(|e| sys::io_error("closing the socket", &e))?;
         match race(JsFuture::from(promise), sleep(Duration::from_secs(5))).await {
-            Some(Ok(_)) | None => Ok(()),
-            Some(Err(e)) => Err(sys::io_error("closing the socket", &e)),
+            Either::Left(Ok(_)) | Either::Right(()) => Ok(()),
+            Either::Left(Err(e)) => Err(sys::io_error("closing the socket", &e)),
         }
     }
 
@@ -426,23 +427,6 @@ impl StartTlsCapable for WorkersTransport {
         self.upgraded = true;
         Ok(())
     }
-}
-
-/// Poll both futures; `Some` when `a` finishes first, `None` when `b` does.
-pub(crate) async fn race<A: Future + Unpin, B: Future + Unpin>(
-    mut a: A,
-    mut b: B,
-) -> Option<A::Output> {
-    core::future::poll_fn(|cx| {
-        if let Poll::Ready(x) = Pin::new(&mut a).poll(cx) {
-            return Poll::Ready(Some(x));
-        }
-        if Pin::new(&mut b).poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// The longest delay `setTimeout` takes (a signed 32-bit count of milliseconds); longer delays

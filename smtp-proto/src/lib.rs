@@ -83,6 +83,8 @@ pub mod state;
 pub mod transcript;
 
 #[cfg(feature = "client")]
+pub mod adapter_api;
+#[cfg(feature = "client")]
 pub mod client;
 
 pub use audit::{AuditEvent, AuditSink, NoopAuditSink};

@@ -11,12 +11,13 @@ use std::io;
 use std::net::SocketAddr;
 
 use smtp_proto::Transport;
+use smtp_proto::client::future::{Either, race};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
 use wasip2::sockets::tcp::TcpSocket;
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
-use super::reactor::{Either, now, race, ready};
+use super::reactor::{now, ready};
 use super::tcp::TcpConn;
 use super::{WasiTransport, block_on, sleep};
 
@@ -128,8 +129,10 @@ fn sleep_lasts_its_duration_on_the_wasi_clock() {
     assert!(a <= b && b <= c, "{a:?} {b:?} {c:?}");
 }
 
+/// `race` itself is tested in smtp-proto (`client::future`); this is the executor waking for the
+/// first of two timers and dropping the other.
 #[test]
-fn race_ends_with_the_first_future() {
+fn block_on_ends_a_race_with_the_first_timer() {
     let start = now();
     let first = block_on(race(
         sleep(Duration::from_millis(10)),

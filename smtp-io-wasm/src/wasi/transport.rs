@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 use smtp_proto::{StartTlsCapable, Transport};
+use smtp_rustls::{TlsConfig, server_name};
 
 use super::reactor;
 use super::tcp::{READ_CHUNK, TcpConn};
-use super::tls::{TlsConfig, server_name};
+use crate::TlsMode;
 
 /// A connection to an SMTP server from a WASI 0.2 component: TCP through `wasi:sockets`,
 /// optionally TLS with rustls in the guest.
@@ -94,6 +95,21 @@ impl WasiTransport {
         let mut transport = WasiTransport::connect_starttls(host, port, tls).await?;
         transport.handshake().await?;
         Ok(transport)
+    }
+
+    /// Open a connection for `mode`: plain, plain ready for STARTTLS, or implicit TLS (the
+    /// handshake done), checking certificates against `tls`. Not bounded in time.
+    pub(crate) async fn open(
+        host: &str,
+        port: u16,
+        mode: TlsMode,
+        tls: &TlsConfig,
+    ) -> io::Result<WasiTransport> {
+        match mode {
+            TlsMode::None => WasiTransport::connect_plain(host, port).await,
+            TlsMode::StartTls => WasiTransport::connect_starttls(host, port, tls.clone()).await,
+            TlsMode::Implicit => WasiTransport::connect_implicit_tls(host, port, tls.clone()).await,
+        }
     }
 
     /// True once TLS is established.
@@ -286,12 +302,7 @@ impl Transport for WasiTransport {
     /// rustls' keying material exporter (RFC 8446 section 7.5) with the RFC 9266 label and an
     /// empty context, on TLS 1.3 only; `None` on plaintext and on TLS 1.2.
     fn tls_exporter(&self) -> Option<[u8; 32]> {
-        let conn = self.tls.as_ref()?;
-        if conn.protocol_version()? != rustls::ProtocolVersion::TLSv1_3 {
-            return None;
-        }
-        conn.export_keying_material([0u8; 32], smtp_proto::sasl::TLS_EXPORTER_LABEL, Some(&[]))
-            .ok()
+        smtp_rustls::tls_exporter(self.tls.as_ref()?)
     }
 }
 

@@ -21,6 +21,7 @@
 
 mod batch;
 mod connect;
+pub mod future;
 mod options;
 mod reuse;
 #[cfg(test)]
@@ -29,9 +30,7 @@ mod transport;
 
 #[allow(unused_imports)]
 use crate::prelude::*;
-use core::future::{Future, poll_fn};
 use core::pin::pin;
-use core::task::Poll;
 
 pub use batch::BatchMessage;
 pub use connect::TlsMode;
@@ -45,6 +44,7 @@ use crate::reply::Reply;
 use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
 use crate::session::{BodyInfo, Envelope, Event, MessageOptions, SendOutcome, Session};
 use crate::state::{SessionState, SmtpOp};
+use future::{Either, race};
 
 /// How much of a body held in memory `send_mail_bytes` encodes before writing it out.
 const BODY_SLICE: usize = 256 * 1024;
@@ -104,27 +104,6 @@ impl<T: Transport> core::fmt::Debug for SmtpClient<T> {
             .field("session", &self.session)
             .finish_non_exhaustive()
     }
-}
-
-enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// Poll both futures; the first to finish wins (the other is dropped).
-async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    poll_fn(|cx| {
-        if let Poll::Ready(x) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(x));
-        }
-        if let Poll::Ready(y) = b.as_mut().poll(cx) {
-            return Poll::Ready(Either::Right(y));
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 impl<T: Transport> SmtpClient<T> {

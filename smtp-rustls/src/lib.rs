@@ -1,4 +1,13 @@
-//! [`TlsConfig`]: which certificates the client trusts, turned into a rustls configuration.
+//! # smtp-rustls: the rustls side of the smtp-rs adapters
+//!
+//! What every adapter that runs rustls itself (`smtp-io-tokio` over tokio-rustls, the WASI 0.2
+//! client of `smtp-io-wasm` in the guest) needs, written once: which certificates to trust
+//! ([`TlsConfig`], re-exported by both), the name the certificate must carry ([`server_name`]),
+//! and the RFC 9266 `tls-exporter` channel binding for SCRAM-SHA-256-PLUS ([`tls_exporter`]).
+//! The sockets, the handshake loop and the timers stay in each adapter.
+//!
+//! Every configuration uses rustls' `ring` provider and its safe default protocol versions
+//! (TLS 1.3 and 1.2), and checks that the certificate names the host that was dialled.
 
 use std::fmt;
 use std::io;
@@ -8,13 +17,17 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 /// The trust settings for TLS connections (implicit TLS and STARTTLS).
 ///
 /// The default, [`TlsConfig::webpki_roots`], verifies the server's certificate chain against the
-/// Mozilla root program (bundled by `webpki-roots`) and checks that the certificate names the host
-/// that was dialled. Cloning is cheap (the rustls configuration is shared).
+/// Mozilla root program (bundled by `webpki-roots`, so no file system is needed: it works in a
+/// WASI guest too) and checks that the certificate names the host that was dialled. The clock
+/// for validity dates is the system time (`wasi:clocks/wall-clock` in a WASI guest). Cloning is
+/// cheap (the rustls configuration is shared).
 #[derive(Clone)]
 pub struct TlsConfig {
     config: Arc<ClientConfig>,
@@ -167,8 +180,11 @@ impl TlsConfig {
     }
 }
 
-/// Parse the name the certificate must carry: a DNS name or an IP address.
-pub(crate) fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+/// Parse the name the certificate must carry: a DNS name or an IP address (an IPv6 literal may
+/// keep its brackets, `[::1]`).
+///
+/// Fails with `InvalidInput`, naming the host, when it is neither.
+pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(host.to_owned()).map_err(|e| {
         io::Error::new(
@@ -176,6 +192,18 @@ pub(crate) fn server_name(host: &str) -> io::Result<ServerName<'static>> {
             format!("{host:?} is not a valid TLS server name: {e}"),
         )
     })
+}
+
+/// The connection's RFC 9266 `tls-exporter` channel binding: rustls' keying material exporter
+/// (RFC 8446 section 7.5) with the label [`TLS_EXPORTER_LABEL`](smtp_proto::sasl::TLS_EXPORTER_LABEL)
+/// and an empty context, 32 bytes, on TLS 1.3 only: `None` on TLS 1.2 (RFC 9266 binds TLS 1.3)
+/// and while no version is negotiated yet.
+pub fn tls_exporter(conn: &ClientConnection) -> Option<[u8; 32]> {
+    if conn.protocol_version()? != rustls::ProtocolVersion::TLSv1_3 {
+        return None;
+    }
+    conn.export_keying_material([0u8; 32], smtp_proto::sasl::TLS_EXPORTER_LABEL, Some(&[]))
+        .ok()
 }
 
 /// The verifier of [`TlsConfig::insecure_accept_any_certificate_for_tests_only`]: signatures are

@@ -1,0 +1,26 @@
+//! The one list of items every adapter crate (`smtp-io-tokio`, `smtp-io-wasm`) re-exports at its
+//! root with `pub use smtp_proto::adapter_api::*;`, so that an adapter's users write
+//! `smtp_io_tokio::SmtpError` without depending on this crate themselves, and both adapters
+//! offer the same names. An adapter adds only what is its own (its transport, its connect
+//! options, its TLS configuration).
+
+pub use crate::audit::{AuditEvent, AuditSink, NoopAuditSink};
+pub use crate::capabilities::{Capabilities, Extension};
+pub use crate::client::{
+    BatchMessage, Delivery, IdleStatus, MessageBody, SliceBody, SmtpClientOptions, StartTlsCapable,
+    TlsMode, Transport,
+};
+pub use crate::error::{
+    ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
+    RecipientRefusal, ScramError, SmtpError,
+};
+pub use crate::policy::{BoundedPolicy, DefaultPolicy, Policy};
+pub use crate::reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyLine};
+pub use crate::sasl::AuthMechanism;
+pub use crate::secret::Secret;
+pub use crate::session::{
+    DataPipelining, Event, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome,
+    RecipientPolicy, SendOutcome, SessionConfig, Timeouts, Use,
+};
+pub use crate::state::{SessionState, SmtpOp};
+pub use crate::transcript::TranscriptSink;
