@@ -141,13 +141,7 @@ impl ConnectOptions {
     /// The same per-reply timeout for every phase (convenient for command-line tools). Keeps
     /// the deadline and the write-progress rule.
     pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
-        self.map_client_options(|o| {
-            let kept = o.session_config().timeouts;
-            let mut timeouts = Timeouts::uniform(timeout);
-            timeouts.total = kept.total;
-            timeouts.min_write_rate = kept.min_write_rate;
-            o.with_timeouts(timeouts)
-        })
+        self.map_client_options(|o| o.with_reply_timeout(timeout))
     }
 
     /// A deadline for the whole run: TCP connect, TLS handshake, the SMTP session up to the end

@@ -4,7 +4,7 @@
 use core::time::Duration;
 
 use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
-use smtp_proto::{SmtpClientOptions, SmtpError, Timeouts};
+use smtp_proto::{SmtpClientOptions, SmtpError};
 
 /// How the connection is protected: smtp-proto's, shared by every adapter. On Workers,
 /// [`TlsMode::Implicit`] opens the socket with `secureTransport: "on"` and [`TlsMode::StartTls`]
@@ -103,7 +103,7 @@ impl ConnectOptions {
 
     /// The same per-reply timeout for every phase.
     pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
-        self.map_client_options(|o| o.with_timeouts(Timeouts::uniform(timeout)))
+        self.map_client_options(|o| o.with_reply_timeout(timeout))
     }
 
     /// The client's options (policy, audit sink, transcript, reply timeouts, extensions).
@@ -187,5 +187,22 @@ mod tests {
         let options = ConnectOptions::new(TlsMode::Implicit);
         assert_eq!(options.mode(), TlsMode::Implicit);
         assert_eq!(options.connect_timeout, Duration::from_secs(30));
+    }
+
+    /// A reply timeout set after a deadline keeps the deadline and the write-progress rule
+    /// (it used to replace every timeout, dropping both).
+    #[test]
+    fn reply_timeout_keeps_the_deadline() {
+        let options = ConnectOptions::new(TlsMode::Implicit)
+            .map_client_options(|o| o.with_deadline(Duration::from_secs(90)))
+            .with_reply_timeout(Duration::from_secs(7));
+        let timeouts = options.client.session_config().timeouts;
+        assert_eq!(timeouts.total, Some(Duration::from_secs(90)));
+        assert_eq!(timeouts.command, Duration::from_secs(7));
+        assert_eq!(timeouts.data_end, Duration::from_secs(7));
+        assert_eq!(
+            timeouts.min_write_rate,
+            smtp_proto::Timeouts::default().min_write_rate
+        );
     }
 }

@@ -66,6 +66,13 @@ impl SmtpClientOptions {
         self
     }
 
+    /// The same limit for every wait on a server reply, keeping the session deadline and the
+    /// write-progress rule already set ([`Timeouts::with_reply_limit`]).
+    pub fn with_reply_timeout(mut self, limit: core::time::Duration) -> SmtpClientOptions {
+        self.config.timeouts = self.config.timeouts.with_reply_limit(limit);
+        self
+    }
+
     /// Bounds on server replies.
     pub fn with_reply_limits(mut self, limits: ReplyLimits) -> SmtpClientOptions {
         self.config.limits = limits;

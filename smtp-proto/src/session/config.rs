@@ -73,6 +73,17 @@ impl Timeouts {
         }
     }
 
+    /// These limits with every per-reply wait (greeting, command, DATA, each body block, end of
+    /// data) set to `limit`; the session deadline ([`total`](Self::total)) and the
+    /// write-progress rule ([`min_write_rate`](Self::min_write_rate)) are kept.
+    pub fn with_reply_limit(self, limit: Duration) -> Timeouts {
+        Timeouts {
+            total: self.total,
+            min_write_rate: self.min_write_rate,
+            ..Timeouts::uniform(limit)
+        }
+    }
+
     /// These limits with a deadline for the whole session (see [`total`](Self::total)).
     pub fn with_total(mut self, limit: Duration) -> Timeouts {
         self.total = Some(limit);

@@ -408,3 +408,17 @@ fn a_221_to_noop_or_rset_is_the_server_closing() {
         assert_eq!(h.session.state(), SessionState::Closed, "{command}");
     }
 }
+
+#[test]
+fn a_reply_limit_keeps_the_deadline_and_the_write_rule() {
+    let base = Timeouts {
+        min_write_rate: Some(4096),
+        ..Timeouts::default().with_total(Duration::from_secs(90))
+    };
+    let t = base.with_reply_limit(Duration::from_secs(7));
+    for wait in [t.greeting, t.command, t.data_init, t.data_block, t.data_end] {
+        assert_eq!(wait, Duration::from_secs(7));
+    }
+    assert_eq!(t.total, Some(Duration::from_secs(90)));
+    assert_eq!(t.min_write_rate, Some(4096));
+}
