@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 
 use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use smtp_io_tokio::{
-    AuthError, AuthMechanism, BatchMessage, ConnectOptions, Extension, MessageOptions, Protocol,
-    ProtocolError, RecipientPolicy, Reply, SendOutcome, SessionState, SmtpClient,
-    SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode, TranscriptSink, Use,
+    AuthError, AuthMechanism, BatchMessage, ConnectOptions, DataPipelining, Extension,
+    MessageOptions, Protocol, ProtocolError, RecipientPolicy, Reply, SendOutcome, SessionState,
+    SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode, TranscriptSink,
+    Use,
 };
 
 const HOST: &str = "127.0.0.1";
@@ -651,6 +652,9 @@ enum Case {
     PartialRecipients,
     /// The same with the default `RequireAll`: nothing sent, the session stays usable.
     RequireAllRecipients,
+    /// `DataPipelining::Always` (the pool's mode): one refused recipient among accepted ones;
+    /// DATA went with the envelope, so the connection closes before the body.
+    RequireAllPipelinedData,
     /// A message over the advertised SIZE: `ProtocolError::MessageTooLarge` before MAIL.
     Oversize,
     /// 50 messages on one connection.
@@ -701,6 +705,7 @@ impl Case {
             Case::BareLf => "bare-lf-and-cr".into(),
             Case::PartialRecipients => "partial-recipients (1 of 3 refused)".into(),
             Case::RequireAllRecipients => "require-all-recipients".into(),
+            Case::RequireAllPipelinedData => "require-all-pipelined-data (pool mode)".into(),
             Case::Oversize => "over-size-refused-before-mail".into(),
             Case::Fifty => "50-messages-one-connection".into(),
             Case::Batch => "batch-50-chained".into(),
@@ -750,6 +755,7 @@ async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> 
         Case::BareLf => case_bare_lf(ctx, t, &label).await,
         Case::PartialRecipients => case_partial_recipients(ctx, t, &label).await,
         Case::RequireAllRecipients => case_require_all_recipients(ctx, t, &label).await,
+        Case::RequireAllPipelinedData => case_require_all_pipelined_data(ctx, t, &label).await,
         Case::Oversize => case_oversize(ctx, t, &label).await,
         Case::Fifty => case_fifty(ctx, t, &label).await,
         Case::Batch => case_batch(ctx, t, &label).await,
@@ -1189,6 +1195,75 @@ async fn case_require_all_recipients(ctx: &Ctx, t: &Target, label: &str) -> Resu
         return Err(format!("{first} was delivered although the send failed"));
     }
     Ok(format!("{note}; nothing delivered; next message ok"))
+}
+
+/// The pool's `DataPipelining::Always`, with the body over DATA and over BDAT: the server
+/// refuses one recipient of three. Over DATA with PIPELINING, DATA leaves with MAIL and the
+/// RCPTs, the server answers `354`, and the client closes without a body byte; over BDAT the
+/// body waits for the RCPT replies and is never sent. Either way nothing is delivered, and the
+/// next message goes through (on a new connection where the first one closed).
+async fn case_require_all_pipelined_data(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+) -> Result<String, String> {
+    let mut notes = Vec::new();
+    for chunking in [Use::WhenOffered, Use::Never] {
+        let opts = SmtpClientOptions::new()
+            .with_data_pipelining(DataPipelining::Always)
+            .with_chunking(chunking);
+        let mut conn = connect(ctx, t, opts).await?;
+        let caps = conn.client.session().capabilities();
+        let pipelining = caps.has(Extension::Pipelining);
+        let bdat = chunking == Use::WhenOffered && caps.has(Extension::Chunking);
+        let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
+        let first = new_id(t, label);
+        let msg = message(&first, "", &plain_body(&first));
+        match conn.client.send_mail_bytes(FROM, &to, &msg).await {
+            Err(SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }))
+                if refused.len() == 1 && accepted == 2 && refused[0].index == 1 => {}
+            Ok(o) => {
+                return Err(conn.explain(&format!("sent despite a refused recipient: {o:?}")));
+            }
+            Err(e) => {
+                return Err(conn.fail("expected RecipientsRefused (1 refused, 2 accepted)", &e));
+            }
+        }
+        let lines = conn.log.client_lines();
+        let data_sent = lines.iter().any(|l| l == "DATA");
+        let body_sent = lines
+            .iter()
+            .any(|l| l == "." || l.starts_with("BDAT") || l.starts_with("[message body"));
+        let closed = conn.client.state() == SessionState::Closed;
+        let expect_data = pipelining && !bdat;
+        if data_sent != expect_data || body_sent || closed != expect_data {
+            return Err(conn.explain(&format!(
+                "PIPELINING {pipelining}, BDAT {bdat}: DATA sent {data_sent} (expected \
+                 {expect_data}), body sent {body_sent}, session closed {closed}"
+            )));
+        }
+        if closed {
+            conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+        }
+        let id = new_id(t, label);
+        let body = plain_body(&id);
+        let (_, want) = send(&mut conn, id, FROM, &["ok1@example.org"], "", &body).await?;
+        conn.quit().await?;
+        verify(t, &[want]).await?;
+        if !absent(t, &first)? {
+            return Err(format!("{first} was delivered to a partial list"));
+        }
+        notes.push(match (bdat, closed) {
+            (true, _) => "BDAT: body held back",
+            (false, true) => "DATA pipelined, closed before the body",
+            (false, false) => "no PIPELINING: DATA never sent",
+        });
+    }
+    notes.dedup();
+    Ok(format!(
+        "{}; nothing delivered; next message ok",
+        notes.join("; ")
+    ))
 }
 
 async fn case_oversize(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
@@ -1795,6 +1870,7 @@ fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> V
     v.push(Case::BareLf);
     v.push(Case::PartialRecipients);
     v.push(Case::RequireAllRecipients);
+    v.push(Case::RequireAllPipelinedData);
     if size {
         v.push(Case::Oversize);
     }

@@ -289,10 +289,13 @@ impl Transaction {
             }
             Step::Envelope { .. } => {
                 // Replies are still owed: DATA joins their flight only when no refusal among
-                // them could stop the message, or when such a refusal may close the session.
+                // them could stop the message, or when such a refusal may close the session
+                // (DATA only: the server answers DATA with 354 and waits, while a BDAT body
+                // would carry its LAST and be delivered to whoever was accepted).
                 let safe = self.policy == RecipientPolicy::AcceptPartial
                     || self.envelope.to.len() == 1
-                    || flight.data_pipelining == DataPipelining::Always;
+                    || (flight.data_pipelining == DataPipelining::Always
+                        && self.mode == BodyMode::Data);
                 if flight.pipelining && safe {
                     Next::Body { pipelined: true }
                 } else {
