@@ -679,54 +679,24 @@ impl Inner {
     }
 }
 
-/// Whether the server sent anything (or hung up) since the connection's last read, asked of
-/// the operating system directly.
-///
-/// [`SmtpClient::check_idle`] polls the transport's read once; tokio answers that from the
+/// Whether the server sent anything (bytes, or the end of the stream) to an idle connection,
+/// seen by the kernel. tokio's own readiness (what [`SmtpClient::check_idle`] sees) is the
 /// readiness its reactor cached, which is stale until the event loop has turned since the bytes
 /// arrived. A `MSG_PEEK` of the socket itself is not: it sees a `421` the moment it is in the
-/// socket's buffer (under TLS: any record, which idle SMTP never gets). The peek goes through a
-/// duplicate of the socket's descriptor (same open socket, non-blocking like it), closed at
-/// once, so no bytes are consumed and no unsafe code is needed.
+/// socket's buffer (under TLS: any record, which idle SMTP never gets). One `recv` call with
+/// `MSG_PEEK` on the socket (non-blocking, as tokio keeps it) through a borrowed `socket2`
+/// handle: no bytes consumed, no descriptor duplicated, no unsafe code.
 fn sent_while_idle(client: &SmtpClient<TokioTransport>) -> bool {
     let Some(tcp) = client.transport().tcp() else {
         return true;
     };
-    let dup = match duplicate(tcp).and_then(|d| d.set_nonblocking(true).map(|()| d)) {
-        Ok(dup) => dup,
-        // No way to look here: check_idle still does.
-        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return false,
-        // Cannot look: do not trust it.
-        Err(_) => return true,
-    };
-    let mut byte = [0u8; 1];
-    match dup.peek(&mut byte) {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match socket2::SockRef::from(tcp).peek(&mut byte) {
         // Bytes, or the end of the stream.
         Ok(_) => true,
+        // Nothing there; anything else (a reset): do not trust it.
         Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     }
-}
-
-/// A second handle on the same socket, as a std `TcpStream` (closed when dropped).
-#[cfg(unix)]
-fn duplicate(tcp: &tokio::net::TcpStream) -> std::io::Result<std::net::TcpStream> {
-    std::os::fd::AsFd::as_fd(tcp)
-        .try_clone_to_owned()
-        .map(std::net::TcpStream::from)
-}
-
-/// A second handle on the same socket, as a std `TcpStream` (closed when dropped).
-#[cfg(windows)]
-fn duplicate(tcp: &tokio::net::TcpStream) -> std::io::Result<std::net::TcpStream> {
-    std::os::windows::io::AsSocket::as_socket(tcp)
-        .try_clone_to_owned()
-        .map(std::net::TcpStream::from)
-}
-
-/// Elsewhere the socket cannot be duplicated: rely on [`SmtpClient::check_idle`] alone.
-#[cfg(not(any(unix, windows)))]
-fn duplicate(_tcp: &tokio::net::TcpStream) -> std::io::Result<std::net::TcpStream> {
-    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// The background task of a pool: ends connections idle past the idle timeout, until the pool
