@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Benchmark smtp-io-tokio against lettre and mail-send on loopback and print one markdown table.
+# Benchmark smtp-io-tokio against lettre and mail-send on loopback and print markdown tables.
 #
 #   bench/run.sh            full run: criterion micro-benchmarks, Worker wasm size, then the
-#                           matrix, 5 repetitions (about 15 minutes on 2 cores)
+#                           matrix, 5 repetitions (about 15 minutes on 2 cores), then the pool
+#                           measurements, 5 repetitions (about 10 minutes more)
 #   bench/run.sh --quick    smoke run: small N, 1 repetition, no criterion run (reuses earlier
 #                           criterion results if there are any), no wasm build; under a minute
 #                           once built
-#   options: --reps K, --no-micro, --no-wasm
+#   bench/run.sh --only-pool
+#                           only the pool measurements (issue 15), full repetitions
+#   options: --reps K, --no-micro, --no-wasm, --no-pool (skip the pool measurements)
+#
+# After the matrix, the pool measurements (smtp-bench pool: our Mailer against lettre's pooled
+# transport and bare clients, plaintext and STARTTLS) print a second table; they use only the
+# bench's own sinks, so --only-pool needs no smtp-sink.
 #
 # Needs Postfix's smtp-sink (tests/servers/install.sh installs it; run as root). Starts one
 # smtp-sink on loopback (no dumping) and the bench's own helpers (a CHUNKING sink and two delay
@@ -18,13 +25,15 @@ ROOT="$(dirname "$HERE")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 ARGS_ORIG="$*"
-QUICK=0 REPS="" MICRO=1 WASM=1
+QUICK=0 REPS="" MICRO=1 WASM=1 POOL=1 MATRIX=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; MICRO=0; WASM=0 ;;
     --reps) REPS="$2"; shift ;;
     --no-micro) MICRO=0 ;;
     --no-wasm) WASM=0 ;;
+    --no-pool) POOL=0 ;;
+    --only-pool) MATRIX=0; MICRO=0; WASM=0; POOL=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -33,7 +42,7 @@ done
 log() { echo "== $*" >&2; }
 
 SINK_BIN="$(command -v smtp-sink || echo /usr/sbin/smtp-sink)"
-if [ ! -x "$SINK_BIN" ]; then
+if [ "$MATRIX" = 1 ] && [ ! -x "$SINK_BIN" ]; then
   log "smtp-sink missing: installing Postfix with tests/servers/install.sh"
   "$ROOT/tests/servers/install.sh" >&2
   SINK_BIN=/usr/sbin/smtp-sink
@@ -70,30 +79,32 @@ if [ "$WASM" = 1 ]; then
   fi
 fi
 
-# A free loopback port for smtp-sink.
-PORT=""
-for p in $(seq 25300 25399); do
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || { echo "no free port in 25300-25399" >&2; exit 1; }
+if [ "$MATRIX" = 1 ]; then
+  # A free loopback port for smtp-sink.
+  PORT=""
+  for p in $(seq 25300 25399); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; break; fi
+  done
+  [ -n "$PORT" ] || { echo "no free port in 25300-25399" >&2; exit 1; }
 
-SINK_USER=()
-[ "$(id -u)" = 0 ] && SINK_USER=(-u nobody)
-log "starting smtp-sink on 127.0.0.1:$PORT (PIPELINING, no dumping)"
-"$SINK_BIN" "${SINK_USER[@]}" -h sink.bench.test "127.0.0.1:$PORT" 1024 >&2 &
-SINK_PID=$!
-stop_sink() {
-  # Only the process this script started, and only if it is still that smtp-sink.
-  if [ -n "${SINK_PID:-}" ] && grep -q smtp-sink "/proc/$SINK_PID/cmdline" 2>/dev/null; then
-    kill "$SINK_PID" 2>/dev/null || true
-    wait "$SINK_PID" 2>/dev/null || true
-  fi
-}
-trap stop_sink EXIT
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.05
-done
+  SINK_USER=()
+  [ "$(id -u)" = 0 ] && SINK_USER=(-u nobody)
+  log "starting smtp-sink on 127.0.0.1:$PORT (PIPELINING, no dumping)"
+  "$SINK_BIN" "${SINK_USER[@]}" -h sink.bench.test "127.0.0.1:$PORT" 1024 >&2 &
+  SINK_PID=$!
+  stop_sink() {
+    # Only the process this script started, and only if it is still that smtp-sink.
+    if [ -n "${SINK_PID:-}" ] && grep -q smtp-sink "/proc/$SINK_PID/cmdline" 2>/dev/null; then
+      kill "$SINK_PID" 2>/dev/null || true
+      wait "$SINK_PID" 2>/dev/null || true
+    fi
+  }
+  trap stop_sink EXIT
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    sleep 0.05
+  done
+fi
 
 MODE=()
 [ "$QUICK" = 1 ] && MODE+=(--quick)
@@ -101,8 +112,15 @@ MODE=()
 
 echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), \
 $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), Linux $(uname -r); \
-load average $(cut -d' ' -f1-3 /proc/loadavg); $(rustc --version); commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $(date -u +%Y-%m-%dT%H:%MZ)"
+load average $(cut -d' ' -f1-3 /proc/loadavg); $(rustc --version); commit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "Command: bench/run.sh ${ARGS_ORIG}"
 echo
-log "running the matrix"
-"$BIN" matrix --sink-port "$PORT" "${MODE[@]}" "${EXTRA[@]}"
+if [ "$MATRIX" = 1 ]; then
+  log "running the matrix"
+  "$BIN" matrix --sink-port "$PORT" "${MODE[@]}" "${EXTRA[@]}"
+fi
+if [ "$POOL" = 1 ]; then
+  [ "$MATRIX" = 1 ] && echo
+  log "running the pool measurements"
+  "$BIN" pool "${MODE[@]}"
+fi

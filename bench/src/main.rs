@@ -9,16 +9,24 @@
 //! - `rss --flavour F --port P --file PATH`: send one message from a file (ours streams it, the
 //!   peers read it into memory), print the peak RSS (VmHWM).
 //! - `ping --port P [--count K]`: median NOOP round-trip time on one warm connection.
-//! - `sink --port P`: a sink offering PIPELINING and CHUNKING.
+//! - `sink --port P [--no-chunking] [--starttls --ca-out PATH] [--close-after N]`: a sink offering
+//!   PIPELINING and CHUNKING (or not), optionally STARTTLS (its throw-away CA written to PATH),
+//!   optionally closing a connection after N messages.
 //! - `proxy --port P --to HOST:PORT --delay-ms D`: a delay line, D ms each way.
 //! - `matrix --sink-port P [--reps K] [--quick]`: everything above, alternately, medians, one
 //!   markdown table.
 //! - `criterion --dir TARGET/criterion`: summarise `cargo bench -p smtp-proto` as table rows.
+//! - `pool [--reps K] [--quick]`: the pool measurements (issue 15), one table; its children are
+//!   `pool-send` and `pool-rss` (see `pool_child.rs`).
 
 mod clients;
 mod common;
 mod criterion;
+mod harness;
 mod matrix;
+mod pool;
+mod pool_child;
+mod pool_table;
 mod proxy;
 mod sink;
 
@@ -170,7 +178,7 @@ fn listen(args: &Args) -> tokio::net::TcpListener {
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
-        eprintln!("usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion [--options]");
+        eprintln!("usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion|pool [--options]");
         std::process::exit(2);
     };
     let args = Args::parse(rest);
@@ -178,7 +186,17 @@ fn main() {
         "send" => cmd_send(&args),
         "rss" => cmd_rss(&args),
         "ping" => cmd_ping(&args),
-        "sink" => block_on(async { sink::serve(listen(&args)).await.expect("sink") }),
+        "sink" => {
+            let tls = args
+                .flag("starttls")
+                .then(|| sink::tls_acceptor(args.str("ca-out", "ca.pem").as_ref()).expect("TLS"));
+            let options = sink::Options {
+                chunking: !args.flag("no-chunking"),
+                tls,
+                close_after: args.get("close-after").map(|_| args.num("close-after", 0)),
+            };
+            block_on(async { sink::serve(listen(&args), options).await.expect("sink") })
+        }
         "proxy" => {
             let to = args.str("to", "");
             let delay = Duration::from_secs_f64(args.num::<f64>("delay-ms", 5.0) / 1e3);
@@ -186,6 +204,9 @@ fn main() {
         }
         "matrix" => matrix::run(&args),
         "criterion" => criterion::run(&args),
+        "pool" => pool::run(&args),
+        "pool-send" => pool_child::cmd_send(&args),
+        "pool-rss" => pool_child::cmd_rss(&args),
         other => {
             eprintln!("unknown subcommand {other:?}");
             std::process::exit(2);

@@ -3,84 +3,12 @@
 //! markdown table of medians with ratios against the peers.
 
 use std::collections::HashMap;
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::clients::Flavour;
-use crate::common::{Args, message, parse_result};
-
-/// Processes this run started; each is killed (by its own handle) when the guard drops.
-struct Kids(Vec<Child>);
-
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().unwrap().port()
-}
-
-fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn spawn_helper(kids: &mut Kids, exe: &Path, args: &[String]) -> u16 {
-    let port = free_port();
-    let mut cmd = Command::new(exe);
-    cmd.args(args).args(["--port", &port.to_string()]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    kids.0.push(cmd.spawn().expect("spawn helper"));
-    wait_ready(port);
-    port
-}
-
-/// Run one measurement in a child process; `None` (and a message) when it failed.
-fn measure(exe: &Path, args: &[String]) -> Option<HashMap<String, f64>> {
-    let mut child = Command::new(exe)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn measurement");
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            eprintln!("  timed out: {}", args.join(" "));
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().expect("child output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    match parse_result(&stdout) {
-        Some(r) if out.status.success() => Some(r),
-        _ => {
-            eprintln!(
-                "  FAILED: {}\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            None
-        }
-    }
-}
+use crate::common::{Args, message};
+use crate::harness::{Kids, human, measure, median, spawn_helper, thousands};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -104,41 +32,6 @@ struct Case {
     flavours: Vec<Flavour>,
     /// Send to the bench's CHUNKING sink instead of smtp-sink.
     chunking_sink: bool,
-}
-
-fn human(bytes: usize) -> String {
-    if bytes >= 1 << 20 {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} B")
-    }
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    })
-}
-
-fn thousands(x: f64) -> String {
-    let s = format!("{:.0}", x);
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub fn run(args: &Args) {

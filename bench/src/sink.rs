@@ -1,10 +1,57 @@
-//! A minimal SMTP sink that offers PIPELINING and CHUNKING (Postfix's smtp-sink has no BDAT).
+//! A minimal SMTP sink that offers PIPELINING and CHUNKING (Postfix's smtp-sink has no BDAT),
+//! optionally STARTTLS, optionally without CHUNKING, optionally closing a connection after N
+//! messages.
 //!
 //! It discards every message. Like a real server it answers a pipelined group of commands with
 //! one write: all complete commands in the input are processed, then the replies go out together.
+//! `XSTATS` (a bench extension) answers what the sink saw so far: connections, TLS handshakes
+//! (full and resumed), messages, connections it closed at the cap.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::cell::Cell;
+use std::rc::Rc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+/// How the sink behaves.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Offer CHUNKING (BDAT).
+    pub chunking: bool,
+    /// Offer STARTTLS with this server configuration.
+    pub tls: Option<TlsAcceptor>,
+    /// After this many messages on one connection, answer the last one, then `421` and close
+    /// (as servers with a per-connection message cap do).
+    pub close_after: Option<u64>,
+}
+
+/// What the sink saw (one process, one thread).
+#[derive(Default)]
+pub struct Stats {
+    accepted: Cell<u64>,
+    full_handshakes: Cell<u64>,
+    resumed_handshakes: Cell<u64>,
+    messages: Cell<u64>,
+    capped: Cell<u64>,
+}
+
+fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
+}
+
+impl Stats {
+    fn line(&self) -> String {
+        format!(
+            "250 accepted={} full={} resumed={} messages={} capped={}\r\n",
+            self.accepted.get(),
+            self.full_handshakes.get(),
+            self.resumed_handshakes.get(),
+            self.messages.get(),
+            self.capped.get()
+        )
+    }
+}
 
 enum State {
     Command,
@@ -19,33 +66,79 @@ enum State {
     },
 }
 
-pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
+/// How a dialogue ended.
+enum End {
+    Closed,
+    StartTls,
+}
+
+pub async fn serve(listener: TcpListener, options: Options) -> std::io::Result<()> {
+    let options = Rc::new(options);
+    let stats = Rc::new(Stats::default());
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
+        bump(&stats.accepted);
+        let (options, stats) = (options.clone(), stats.clone());
         tokio::task::spawn_local(async move {
-            let _ = session(stream).await;
+            let _ = session(stream, &options, &stats).await;
         });
     }
 }
 
-async fn session(mut stream: TcpStream) -> std::io::Result<()> {
+async fn session(mut stream: TcpStream, options: &Options, stats: &Stats) -> std::io::Result<()> {
     stream
         .write_all(b"220 bench.test ESMTP bench sink\r\n")
         .await?;
+    let starttls = options.tls.is_some();
+    if let End::StartTls = dialogue(&mut stream, options, stats, starttls).await?
+        && let Some(acceptor) = &options.tls
+    {
+        let mut tls = acceptor.accept(stream).await?;
+        match tls.get_ref().1.handshake_kind() {
+            Some(rustls::HandshakeKind::Resumed) => bump(&stats.resumed_handshakes),
+            _ => bump(&stats.full_handshakes),
+        }
+        dialogue(&mut tls, options, stats, false).await?;
+    }
+    Ok(())
+}
+
+/// One SMTP dialogue on `stream` (before STARTTLS, or all of it after).
+async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    options: &Options,
+    stats: &Stats,
+    offer_starttls: bool,
+) -> std::io::Result<End> {
     let mut input: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut state = State::Command;
     let mut buf = vec![0u8; 256 * 1024];
+    let mut messages = 0u64;
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(End::Closed);
         }
         input.extend_from_slice(&buf[..n]);
         let mut pos = 0;
-        let mut quit = false;
+        let mut end = None;
+        let mut queued = false;
         loop {
+            if queued {
+                queued = false;
+                bump(&stats.messages);
+                messages += 1;
+                if options.close_after.is_some_and(|cap| messages >= cap) {
+                    bump(&stats.capped);
+                    out.extend_from_slice(
+                        b"421 4.7.0 bench.test closing: message cap of this connection\r\n",
+                    );
+                    end = Some(End::Closed);
+                    break;
+                }
+            }
             match &mut state {
                 State::Command => {
                     let Some(eol) = memchr::memchr(b'\n', &input[pos..]) else {
@@ -61,12 +154,27 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
                         .unwrap_or("")
                         .to_ascii_uppercase();
                     match verb.as_str() {
-                        "EHLO" => out.extend_from_slice(
-                            b"250-bench.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n\
-                              250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE 0\r\n",
-                        ),
+                        "EHLO" => {
+                            out.extend_from_slice(b"250-bench.test\r\n250-PIPELINING\r\n");
+                            if options.chunking {
+                                out.extend_from_slice(b"250-CHUNKING\r\n");
+                            }
+                            if offer_starttls {
+                                out.extend_from_slice(b"250-STARTTLS\r\n");
+                            }
+                            out.extend_from_slice(
+                                b"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE 0\r\n",
+                            );
+                        }
                         "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => {
                             out.extend_from_slice(b"250 2.0.0 Ok\r\n")
+                        }
+                        "XSTATS" => out.extend_from_slice(stats.line().as_bytes()),
+                        "STARTTLS" if offer_starttls => {
+                            // Anything pipelined after STARTTLS is discarded (RFC 3207).
+                            out.extend_from_slice(b"220 2.0.0 Ready to start TLS\r\n");
+                            end = Some(End::StartTls);
+                            break;
                         }
                         "DATA" => {
                             out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
@@ -74,7 +182,7 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
                                 at_line_start: true,
                             };
                         }
-                        "BDAT" => {
+                        "BDAT" if options.chunking => {
                             let mut args = text.split_whitespace().skip(1);
                             match args.next().and_then(|s| s.parse::<u64>().ok()) {
                                 Some(left) => {
@@ -87,7 +195,7 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
                         }
                         "QUIT" => {
                             out.extend_from_slice(b"221 2.0.0 Bye\r\n");
-                            quit = true;
+                            end = Some(End::Closed);
                             break;
                         }
                         _ => out.extend_from_slice(b"502 5.5.2 Unknown command\r\n"),
@@ -104,6 +212,7 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
                             pos += 3;
                             out.extend_from_slice(b"250 2.0.0 Ok: queued\r\n");
                             state = State::Command;
+                            queued = true;
                             continue;
                         }
                     }
@@ -126,11 +235,12 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
                     if *left > 0 {
                         break;
                     }
-                    out.extend_from_slice(if *last {
-                        b"250 2.0.0 Ok: queued\r\n"
+                    if *last {
+                        out.extend_from_slice(b"250 2.0.0 Ok: queued\r\n");
+                        queued = true;
                     } else {
-                        b"250 2.0.0 Ok: chunk received\r\n"
-                    });
+                        out.extend_from_slice(b"250 2.0.0 Ok: chunk received\r\n");
+                    }
                     state = State::Command;
                 }
             }
@@ -138,12 +248,29 @@ async fn session(mut stream: TcpStream) -> std::io::Result<()> {
         input.drain(..pos);
         if !out.is_empty() {
             stream.write_all(&out).await?;
+            stream.flush().await?;
             out.clear();
         }
-        if quit {
-            return Ok(());
+        if let Some(end) = end {
+            if let End::Closed = end {
+                let _ = stream.shutdown().await;
+            }
+            return Ok(end);
         }
     }
+}
+
+/// A STARTTLS configuration for the sink: a throw-away CA (its PEM written to `ca_out` for the
+/// clients to trust) and a `localhost` / `127.0.0.1` certificate it signs. Resumption works both
+/// ways rustls offers: the default session cache (TLS 1.2 session IDs, TLS 1.3 stateful tickets)
+/// and, set here, a ticketer for stateless TLS 1.3 tickets (what rustls sends when one is set).
+pub fn tls_acceptor(ca_out: &std::path::Path) -> std::io::Result<TlsAcceptor> {
+    let ca = smtp_testkit::certs::TestCa::new("smtp-bench throw-away CA")?;
+    let leaf = ca.issue(&["localhost", "127.0.0.1"])?;
+    std::fs::write(ca_out, ca.pem())?;
+    let mut config = rustls::ServerConfig::clone(&*leaf.server_config()?);
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(std::io::Error::other)?;
+    Ok(TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
 #[cfg(test)]
@@ -156,10 +283,15 @@ mod tests {
     async fn pipelined_data_and_bdat_transactions() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
+        let options = super::Options {
+            chunking: true,
+            ..Default::default()
+        };
+        let stats = super::Stats::default();
+        let server = async {
             let (stream, _) = listener.accept().await.unwrap();
-            super::session(stream).await
-        });
+            super::session(stream, &options, &stats).await
+        };
         let script = "
             S: 220 bench.test ESMTP bench sink
             C: EHLO client.test
@@ -195,8 +327,70 @@ mod tests {
             S: 221 2.0.0 Bye
             X: eof
         ";
-        let exchange = ScriptClient::new(script).run(addr).await;
+        let client = ScriptClient::new(script);
+        let (exchange, served) = tokio::join!(client.run(addr), server);
         assert!(exchange.ok(), "{}", exchange.explain());
-        server.await.unwrap().unwrap();
+        served.unwrap();
+    }
+
+    /// STARTTLS, a cap of 2 messages per connection, resumed handshakes on reconnects: the pool
+    /// sends 5 messages (3 connections, the first a full handshake) and the sink's `XSTATS`
+    /// agrees with the pool's own counters.
+    #[test]
+    fn starttls_cap_and_resumption() {
+        let dir = std::env::temp_dir().join(format!("smtp-bench-sink-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        let options = super::Options {
+            chunking: false,
+            tls: Some(super::tls_acceptor(&ca).unwrap()),
+            close_after: Some(2),
+        };
+        let pem = std::fs::read(&ca).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        let (stats, line) = local.block_on(&rt, async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::task::spawn_local(super::serve(listener, options));
+            let tls = smtp_io_tokio::TlsConfig::from_ca_pem(&pem).unwrap();
+            let mailer = smtp_io_tokio::Mailer::builder(
+                "localhost",
+                port,
+                smtp_io_tokio::TlsMode::StartTls,
+                "c.test",
+            )
+            .tls_config(tls)
+            .max_connections(1)
+            .build()
+            .unwrap();
+            for _ in 0..5 {
+                mailer
+                    .send(
+                        "a@bench.test",
+                        &["b@bench.test"],
+                        b"Subject: x\r\n\r\n.dot\r\n",
+                    )
+                    .await
+                    .unwrap();
+            }
+            mailer.shutdown().await;
+            let line = crate::pool_child::sink_stats(port).await.unwrap();
+            (mailer.stats(), line)
+        });
+        assert_eq!(stats.opened, 3, "{stats:?}");
+        assert_eq!(
+            (stats.full_handshakes, stats.resumed_handshakes),
+            (1, 2),
+            "{stats:?}"
+        );
+        assert_eq!(line["full"], 1.0, "{line:?}");
+        assert_eq!(line["resumed"], 2.0, "{line:?}");
+        assert_eq!(line["messages"], 5.0, "{line:?}");
+        assert_eq!(line["capped"], 2.0, "{line:?}");
     }
 }
