@@ -14,12 +14,13 @@
 //!
 //! 1. past the [idle timeout](MailerBuilder::idle_timeout) it is ended with QUIT;
 //! 2. it is checked **without blocking** for anything the server sent while it was idle: a
-//!    `421` before the server hung up, a stray reply, an end of stream. Two looks, both
-//!    non-blocking: a `MSG_PEEK` of the socket itself (the kernel's view, not the readiness
-//!    tokio's reactor cached, which can be stale until its event loop turns), then
-//!    [`SmtpClient::check_idle`] (what TLS already decrypted). Anything at all means the
-//!    connection is out of step, and it is closed without QUIT: those bytes are never read
-//!    as the reply to the next command;
+//!    `421` before the server hung up, a stray reply, an end of stream
+//!    ([`SmtpClient::check_idle`]: part of a reply the engine holds, what TLS already
+//!    decrypted, and a `MSG_PEEK` of the socket itself, the kernel's view rather than the
+//!    readiness tokio's reactor cached, which can be stale until its event loop turns; see
+//!    [`TokioTransport`]'s `input_pending`). Anything at all means the connection is out of
+//!    step, and it is closed without QUIT: those bytes are never read as the reply to the next
+//!    command;
 //! 3. only when it sat idle longer than the [probe threshold](MailerBuilder::probe_after) is a
 //!    `NOOP` sent (one round trip), and anything but a `250`-class reply other than `221`
 //!    closes it.
@@ -626,8 +627,7 @@ impl Inner {
                 self.retire(conn).await;
                 continue;
             }
-            if sent_while_idle(&conn.client) || conn.client.check_idle().await != IdleStatus::Quiet
-            {
+            if conn.client.check_idle().await != IdleStatus::Quiet {
                 bump(&self.counters.out_of_step);
                 self.end(conn.client).await;
                 continue;
@@ -662,7 +662,7 @@ impl Inner {
 
     /// End a connection politely: QUIT when it is still in step, otherwise just close it.
     async fn retire(&self, mut conn: Pooled) {
-        if sent_while_idle(&conn.client) || conn.client.check_idle().await != IdleStatus::Quiet {
+        if conn.client.check_idle().await != IdleStatus::Quiet {
             self.end(conn.client).await;
             return;
         }
@@ -676,26 +676,6 @@ impl Inner {
     async fn end(&self, client: SmtpClient<TokioTransport>) {
         client.close().await;
         bump(&self.counters.closed);
-    }
-}
-
-/// Whether the server sent anything (bytes, or the end of the stream) to an idle connection,
-/// seen by the kernel. tokio's own readiness (what [`SmtpClient::check_idle`] sees) is the
-/// readiness its reactor cached, which is stale until the event loop has turned since the bytes
-/// arrived. A `MSG_PEEK` of the socket itself is not: it sees a `421` the moment it is in the
-/// socket's buffer (under TLS: any record, which idle SMTP never gets). One `recv` call with
-/// `MSG_PEEK` on the socket (non-blocking, as tokio keeps it) through a borrowed `socket2`
-/// handle: no bytes consumed, no descriptor duplicated, no unsafe code.
-fn sent_while_idle(client: &SmtpClient<TokioTransport>) -> bool {
-    let Some(tcp) = client.transport().tcp() else {
-        return true;
-    };
-    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-    match socket2::SockRef::from(tcp).peek(&mut byte) {
-        // Bytes, or the end of the stream.
-        Ok(_) => true,
-        // Nothing there; anything else (a reset): do not trust it.
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     }
 }
 

@@ -128,15 +128,6 @@ impl TokioTransport {
         }
     }
 
-    /// The TCP socket under the connection (under TLS too), while it has one.
-    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
-        match &self.stream {
-            Stream::Plain(s) => Some(s),
-            Stream::Tls(s) => Some(s.get_ref().0),
-            Stream::Broken => None,
-        }
-    }
-
     /// Whether the TLS handshake was a full one or resumed an earlier session (rustls shares
     /// its session cache between connections made with the same `ClientConfig`); `None`
     /// before TLS.
@@ -221,6 +212,31 @@ impl Transport for TokioTransport {
         static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
         let origin = *ORIGIN.get_or_init(tokio::time::Instant::now);
         tokio::time::Instant::now().saturating_duration_since(origin)
+    }
+
+    /// A `MSG_PEEK` of the socket (one non-blocking `recv` through a borrowed `socket2` handle,
+    /// nothing consumed), and under TLS whether rustls already holds decrypted input. Unlike a
+    /// poll of `read`, the peek does not depend on the readiness tokio's reactor cached, which
+    /// lags until its event loop has turned since the bytes arrived. Under TLS any record counts
+    /// (idle SMTP gets none).
+    fn input_pending(&self) -> Option<bool> {
+        let (tcp, buffered) = match &self.stream {
+            Stream::Plain(s) => (s, false),
+            // rustls wants more from the socket unless it holds plaintext (or a close) already.
+            Stream::Tls(s) => (s.get_ref().0, !s.get_ref().1.wants_read()),
+            Stream::Broken => return Some(true),
+        };
+        if buffered {
+            return Some(true);
+        }
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(tcp).peek(&mut byte) {
+            // Bytes, or the end of the stream.
+            Ok(_) => Some(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(false),
+            // A reset or another error: a read would report it.
+            Err(_) => Some(true),
+        }
     }
 
     fn is_encrypted(&self) -> bool {

@@ -106,12 +106,26 @@ impl<T: Transport> SmtpClient<T> {
             self.close_transport().await;
             return IdleStatus::Closed;
         }
+        // A part of a reply the engine already holds, with nothing asked: out of step.
+        let partial = self.session.holds_partial_reply();
+        let pending = self.transport.input_pending();
+        if !partial && pending == Some(false) {
+            return IdleStatus::Quiet;
+        }
         let polled = {
             let mut read = pin!(self.transport.read(&mut self.read_buf));
             let mut cx = Context::from_waker(Waker::noop());
             read.as_mut().poll(&mut cx)
         };
         let status = match polled {
+            // The transport saw input its runtime has not noticed yet: out of step all the same.
+            Poll::Pending if partial || pending == Some(true) => {
+                self.session.handle_io_error(
+                    std::io::ErrorKind::InvalidData,
+                    "unsolicited input from the server while idle",
+                );
+                IdleStatus::Unsolicited { bytes: Vec::new() }
+            }
             Poll::Pending => return IdleStatus::Quiet,
             Poll::Ready(Ok(0)) => {
                 self.session.handle_eof();

@@ -84,6 +84,16 @@ pub trait Transport {
         ))
     }
 
+    /// Whether anything (bytes, or the end of the stream) waits to be read, when the transport
+    /// can tell at once, without consuming it: a look at the socket's buffer in the kernel and
+    /// at what a TLS layer already holds decrypted. `Some(false)` must mean that a
+    /// [`read`](Self::read) now would find nothing. `None` (the default): it cannot tell, and
+    /// [`SmtpClient::check_idle`](super::SmtpClient::check_idle) polls `read` once instead, which
+    /// only sees what the runtime already knows is readable.
+    fn input_pending(&self) -> Option<bool> {
+        None
+    }
+
     /// True when the connection is encrypted now (implicit TLS, or after
     /// [`upgrade_to_tls`](StartTlsCapable::upgrade_to_tls)). The client asks it when it
     /// connects, so a caller never has to declare implicit TLS by hand; the engine refuses AUTH

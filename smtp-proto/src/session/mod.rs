@@ -220,6 +220,13 @@ impl Session {
         !self.events.is_empty()
     }
 
+    /// True while the engine holds part of a reply (a line without its end, or the first lines
+    /// of a multiline reply). Between operations that means the server sent something nobody
+    /// asked for, which the next command's reply would be paired with.
+    pub fn holds_partial_reply(&self) -> bool {
+        !self.parser.is_idle()
+    }
+
     /// True when [`poll_transmit`](Self::poll_transmit) has something.
     pub fn has_transmit(&self) -> bool {
         !self.out.is_empty()

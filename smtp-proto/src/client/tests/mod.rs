@@ -12,6 +12,7 @@ use crate::error::{AuthError, InvalidInputError, ProtocolError};
 mod reuse;
 mod timing;
 
+#[derive(Debug)]
 enum Step {
     Server(Vec<u8>),
     Client(Vec<u8>),
@@ -28,6 +29,8 @@ struct Scripted {
     tls: bool,
     /// The size of each `write_all` call, shared so a test can read it after the client is gone.
     writes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    /// What `input_pending` answers.
+    pending: Option<bool>,
 }
 
 impl Scripted {
@@ -62,6 +65,7 @@ impl Scripted {
             closed: false,
             tls: false,
             writes: Default::default(),
+            pending: None,
         }
     }
 }
@@ -69,6 +73,10 @@ impl Scripted {
 impl Drop for Scripted {
     fn drop(&mut self) {
         if !std::thread::panicking() {
+            // A script may end with `T: idle`: the server says nothing more.
+            while matches!(self.steps.back(), Some(Step::Idle)) {
+                self.steps.pop_back();
+            }
             let left: Vec<String> = self
                 .steps
                 .iter()
@@ -141,6 +149,10 @@ impl Transport for Scripted {
     /// The script answers at once; its timer never fires.
     fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
         core::future::pending()
+    }
+
+    fn input_pending(&self) -> Option<bool> {
+        self.pending
     }
 
     fn is_encrypted(&self) -> bool {

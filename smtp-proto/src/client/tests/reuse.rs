@@ -64,6 +64,68 @@ fn check_idle_closes_on_a_reply_sent_while_idle() {
     assert_eq!(block_on(client.check_idle()), IdleStatus::Closed);
 }
 
+/// Input the transport sees (a kernel peek) but the runtime has not noticed yet, so a poll of
+/// `read` is still pending: out of step all the same.
+#[test]
+fn check_idle_believes_the_transport_over_a_pending_read() {
+    let mut transport = Scripted::new(GREETING);
+    transport.steps.push_back(Step::Idle);
+    transport.pending = Some(true);
+    let mut client = block_on(SmtpClient::connect_with(
+        transport,
+        "client.example",
+        options(),
+    ))
+    .unwrap();
+    let status = block_on(client.check_idle());
+    assert_eq!(status, IdleStatus::Unsolicited { bytes: Vec::new() });
+    assert_eq!(client.state(), SessionState::Closed);
+    assert!(client.transport().closed);
+}
+
+/// A transport that can tell there is nothing to read is not polled at all.
+#[test]
+fn check_idle_trusts_a_transport_that_says_nothing_is_pending() {
+    let mut transport = Scripted::new(GREETING);
+    transport.pending = Some(false);
+    let mut client = block_on(SmtpClient::connect_with(
+        transport,
+        "client.example",
+        options(),
+    ))
+    .unwrap();
+    // The script is over: a poll of `read` would return the end of the stream.
+    assert_eq!(block_on(client.check_idle()), IdleStatus::Quiet);
+    assert_eq!(client.state(), SessionState::Authentication);
+}
+
+/// Part of a reply that came in the same read as the last expected one: the engine holds it,
+/// and the next command's reply would be paired with it. Out of step, whatever the transport
+/// says.
+#[test]
+fn check_idle_sees_a_partial_reply_the_engine_holds() {
+    let mut transport = Scripted::new(GREETING);
+    match transport.steps.back_mut() {
+        Some(Step::Server(bytes)) => bytes.extend_from_slice(b"250 stra"),
+        other => panic!("the greeting script ends with {other:?}"),
+    }
+    transport.steps.push_back(Step::Idle);
+    transport.pending = Some(false);
+    let mut client = block_on(SmtpClient::connect_with(
+        transport,
+        "client.example",
+        options(),
+    ))
+    .unwrap();
+    assert!(client.session().holds_partial_reply());
+    let status = block_on(client.check_idle());
+    assert!(
+        matches!(status, IdleStatus::Unsolicited { .. }),
+        "{status:?}"
+    );
+    assert_eq!(client.state(), SessionState::Closed);
+}
+
 #[test]
 fn check_idle_sees_a_hang_up() {
     let mut client = connected(GREETING);
