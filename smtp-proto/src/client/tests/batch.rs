@@ -1,0 +1,180 @@
+//! `send_batch`: chained envelopes over DATA and BDAT, one result per message, a lost
+//! connection failing the rest.
+
+use super::*;
+
+/// A batch over DATA: each message's envelope rides in the same flight as the previous
+/// message's end of data (the script panics if the client reads before writing it), a locally
+/// invalid message and a message refused at the dot do not affect the others.
+#[test]
+fn send_batch_chains_messages_and_reports_each() {
+    let script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: one
+        C: .
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<d@y.example>
+        C: DATA
+        S: 250 2.0.0 queued as ONE
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: three
+        C: .
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<e@y.example>
+        C: DATA
+        S: 554 5.7.1 rejected as spam
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: four
+        C: .
+        S: 250 2.0.0 queued as FOUR
+        C: QUIT
+        S: 221 bye
+        "
+    );
+    block_on(async {
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
+        let bad = ["c@y.example\r\nRSET"];
+        let messages = [
+            BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
+            BatchMessage::new("a@x.example", &bad, b"two"),
+            BatchMessage::new("a@x.example", &["d@y.example"], b"three"),
+            BatchMessage::new("a@x.example", &["e@y.example"], b"four"),
+        ];
+        let results = client.send_batch(&messages).await;
+        assert_eq!(results.len(), 4);
+        assert_eq!(
+            results[0].as_ref().unwrap().queue_id.as_deref(),
+            Some("ONE")
+        );
+        assert!(matches!(results[1], Err(SmtpError::InvalidInput(_))));
+        match &results[2] {
+            Err(SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply })) => {
+                assert_eq!(*during, SmtpOp::DataEnd);
+                assert_eq!(reply.code().get(), 554);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            results[3].as_ref().unwrap().queue_id.as_deref(),
+            Some("FOUR")
+        );
+        assert_eq!(client.state(), SessionState::Ready);
+        client.quit().await.unwrap();
+    });
+}
+
+/// With CHUNKING every message is a complete `BDAT ... LAST` transaction, so the whole batch is
+/// written before the first reply is read.
+#[test]
+fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
+    let script = "
+        S: 220 mx.example ESMTP
+        C: EHLO client.example
+        S: 250-mx.example
+        S: 250-PIPELINING
+        S: 250 CHUNKING
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: BDAT 4 LAST
+        C: m1
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<c@y.example>
+        C: BDAT 4 LAST
+        C: m2
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<d@y.example>
+        C: BDAT 4 LAST
+        C: m3
+        S: 250 ok
+        S: 250 ok
+        S: 250 queued as Q1
+        S: 250 ok
+        S: 250 ok
+        S: 250 queued as Q2
+        S: 250 ok
+        S: 250 ok
+        S: 250 queued as Q3
+        ";
+    block_on(async {
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(script), "client.example", options())
+                .await
+                .unwrap();
+        let messages = [
+            BatchMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
+            BatchMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
+            BatchMessage::new("a@x.example", &["d@y.example"], b"m3\r\n"),
+        ];
+        let ids: Vec<String> = client
+            .send_batch(&messages)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().queue_id.unwrap())
+            .collect();
+        assert_eq!(ids, ["Q1", "Q2", "Q3"]);
+    });
+}
+
+/// A connection lost in the middle of a batch: the unconfirmed and the unstarted messages all
+/// get the error that closed the session; the confirmed one keeps its outcome.
+#[test]
+fn send_batch_connection_lost_fails_the_rest() {
+    let script = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: one
+        C: .
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<c@y.example>
+        C: DATA
+        S: 250 2.0.0 queued as ONE
+        "
+    );
+    block_on(async {
+        let mut client =
+            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
+                .await
+                .unwrap();
+        let messages = [
+            BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
+            BatchMessage::new("a@x.example", &["c@y.example"], b"two"),
+            BatchMessage::new("a@x.example", &["d@y.example"], b"three"),
+        ];
+        let results = client.send_batch(&messages).await;
+        assert!(results[0].is_ok());
+        for r in &results[1..] {
+            assert!(
+                matches!(
+                    r,
+                    Err(SmtpError::Protocol(ProtocolError::ConnectionClosed { .. }))
+                ),
+                "{r:?}"
+            );
+        }
+        assert_eq!(client.state(), SessionState::Closed);
+        // Later calls give the same error without I/O.
+        let again = client.send_batch(&messages[..1]).await;
+        assert!(matches!(
+            again[0],
+            Err(SmtpError::Protocol(ProtocolError::ConnectionClosed { .. }))
+        ));
+    });
+}
