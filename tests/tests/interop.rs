@@ -1656,8 +1656,16 @@ async fn run_fault(
                     ref reply,
                 }),
             ),
-        ) if code(reply) == 550 && state == SessionState::Closed => {
-            Ok(format!("{e}; session closed"))
+        ) if code(reply) == 550 => {
+            // smtp-sink writes the 550 right after the 354. Read together with the 354 (the
+            // usual case), it arrives while the body is going out and closes the session; read
+            // alone after the client already sent the body and its dot, it is the reply to the
+            // dot. Either way the message is refused with the server's 550 and not delivered.
+            if state == SessionState::Closed {
+                Ok(format!("{e}; session closed"))
+            } else {
+                Ok(format!("{e}; read after the dot (timing)"))
+            }
         }
         (
             Fault::Dot5xx,
