@@ -18,7 +18,11 @@ pub enum Col {
     /// Our `Mailer` with no per-connection message cap (the pool's mechanics alone).
     OursUncapped,
     Lettre,
+    /// One `SmtpClient` per task, never reconnecting.
     Bare,
+    /// One `SmtpClient` per task, ending its connection with QUIT and opening a new one every
+    /// 100 messages, as the `Mailer` does by default (the pool's cost at the same work).
+    BareCapped,
 }
 
 impl Col {
@@ -27,7 +31,7 @@ impl Col {
         match self {
             Col::Ours | Col::OursUncapped => "ours",
             Col::Lettre => "lettre",
-            Col::Bare => "bare",
+            Col::Bare | Col::BareCapped => "bare",
         }
     }
 
@@ -35,6 +39,7 @@ impl Col {
     pub fn name(self) -> &'static str {
         match self {
             Col::OursUncapped => "ours-uncapped",
+            Col::BareCapped => "bare-capped",
             c => c.flavour(),
         }
     }
@@ -146,13 +151,22 @@ pub fn run(args: &Args) {
             a.insert(Col::OursUncapped, send(Col::Ours, n, &uncapped));
             a.insert(Col::Lettre, send(Col::Lettre, n_lettre(tasks), &common));
             a.insert(Col::Bare, send(Col::Bare, n, &common));
+            let mut capped = common.clone();
+            capped.extend(["--max-messages", "100"]);
+            a.insert(Col::BareCapped, send(Col::Bare, n, &capped));
             let s = if tasks == 1 { "" } else { "s" };
             cases.push(Case {
                 kind: Kind::Throughput { tls: tls_on, tasks },
                 label: format!(
                     "msgs/s: {via}, {tasks} task{s} × 1 KiB, pools of {k}, bare: {tasks} connection{s}"
                 ),
-                cols: vec![Col::Ours, Col::OursUncapped, Col::Lettre, Col::Bare],
+                cols: vec![
+                    Col::Ours,
+                    Col::OursUncapped,
+                    Col::Lettre,
+                    Col::Bare,
+                    Col::BareCapped,
+                ],
                 args: a,
             });
         }

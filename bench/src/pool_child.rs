@@ -5,7 +5,9 @@
 //!   --pool K --n N --rcpt R --size S [--data-pipelining always|when-safe] [--max-messages M]`:
 //!   T tokio tasks share
 //!   the flavour's sender (bare: one `SmtpClient` per task, no pool); each task sends one
-//!   warm-up message, then N messages spread over the tasks are timed. `--ca` means STARTTLS,
+//!   warm-up message, then N messages spread over the tasks are timed. `--max-messages`: ours
+//!   and bare reconnect after M messages on a connection (ours: the pool's setting, default
+//!   100; bare: QUIT and a new client, default never). `--ca` means STARTTLS,
 //!   trusting that CA. Prints msgs/s, CPU, the pool's counters and what the sink saw (`XSTATS`
 //!   on `--stats-port`, the sink's own port when the measurement goes through the delay line).
 //! - `pool-rss --flavour ours|lettre --port P --ca PATH --conns C`: open C pooled STARTTLS
@@ -223,16 +225,27 @@ pub fn cmd_send(args: &Args) {
             pool_stats.push(("warm_accepted", mid["accepted"] - before["accepted"] - 1.0));
             (user0, sys0) = cpu_times();
             t0 = Instant::now();
+            // A bare client ends its connection with QUIT and opens a new one after
+            // `--max-messages` (the warm-up counts), as the pool does with that setting.
+            let cap: usize = args.num("max-messages", usize::MAX).max(1);
             let mut timed = Vec::new();
             for (i, mut client) in clients.into_iter().enumerate() {
                 let (body, to, count) = (body.clone(), to.clone(), share(n, tasks, i));
+                let ca = ca.clone();
                 timed.push(tokio::spawn(async move {
                     let to: Vec<&str> = to.iter().map(String::as_str).collect();
+                    let mut on_this = 1;
                     for _ in 0..count {
+                        if on_this >= cap {
+                            let _ = client.quit().await;
+                            client = connect_bare(port, ca.as_deref()).await;
+                            on_this = 0;
+                        }
                         client
                             .send_mail_bytes(FROM, &to, &body)
                             .await
                             .expect("send");
+                        on_this += 1;
                     }
                     client
                 }));
