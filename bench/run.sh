@@ -123,4 +123,7 @@ if [ "$POOL" = 1 ]; then
   [ "$MATRIX" = 1 ] && echo
   log "running the pool measurements"
   "$BIN" pool "${MODE[@]}"
+  echo
+  log "counting the pool's cost per message (callgrind, strace)"
+  "$BIN" pool-cost "${MODE[@]}"
 fi

@@ -18,6 +18,8 @@
 //! - `criterion --dir TARGET/criterion`: summarise `cargo bench -p smtp-proto` as table rows.
 //! - `pool [--reps K] [--quick]`: the pool measurements (issue 15), one table; its children are
 //!   `pool-send` and `pool-rss` (see `pool_child.rs`).
+//! - `pool-cost [--quick]`: the pool's cost against bare clients in instructions and syscalls
+//!   per message (callgrind, strace; see `pool_cost.rs`).
 
 mod clients;
 mod common;
@@ -26,6 +28,7 @@ mod harness;
 mod matrix;
 mod pool;
 mod pool_child;
+mod pool_cost;
 mod pool_table;
 mod proxy;
 mod sink;
@@ -178,7 +181,9 @@ fn listen(args: &Args) -> tokio::net::TcpListener {
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
-        eprintln!("usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion|pool [--options]");
+        eprintln!(
+            "usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion|pool|pool-cost [--options]"
+        );
         std::process::exit(2);
     };
     let args = Args::parse(rest);
@@ -207,6 +212,7 @@ fn main() {
         "pool" => pool::run(&args),
         "pool-send" => pool_child::cmd_send(&args),
         "pool-rss" => pool_child::cmd_rss(&args),
+        "pool-cost" => pool_cost::run(&args),
         other => {
             eprintln!("unknown subcommand {other:?}");
             std::process::exit(2);
