@@ -1,0 +1,257 @@
+//! Cases about whole messages: SIZE, many messages on one connection, `send_batch`, a built
+//! message, DSN parameters.
+
+use crate::*;
+
+pub(crate) async fn case_oversize(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let Some(limit) = conn.client.session().capabilities().size_limit() else {
+        return Err(conn.explain("the server advertises no SIZE limit"));
+    };
+    let id = new_id(t, label);
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+    let body: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(limit as usize + 10 * line.len())
+        .collect();
+    let msg = message(&id, "", &body);
+    let size = normalize(&msg).len() as u64;
+    match conn
+        .client
+        .send_mail_bytes(FROM, &["rcpt@example.org"], &msg)
+        .await
+    {
+        Err(SmtpError::Protocol(ProtocolError::MessageTooLarge { size: s, limit: l }))
+            if s == size && l == limit => {}
+        Ok(_) => return Err(conn.explain("an over-size message was sent")),
+        Err(e) => {
+            return Err(conn.fail(
+                &format!("expected MessageTooLarge {{ size: {size}, limit: {limit} }}"),
+                &e,
+            ));
+        }
+    }
+    if conn.log.sent("MAIL") {
+        return Err(conn.explain("MAIL was sent for an over-size message"));
+    }
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    conn.quit().await?;
+    verify(t, &[want]).await?;
+    Ok(format!(
+        "{size} > SIZE {limit}: refused before MAIL; next message ok"
+    ))
+}
+
+pub(crate) async fn case_fifty(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let started = Instant::now();
+    let mut wants = Vec::new();
+    for i in 0..50 {
+        let id = new_id(t, &format!("{label}-{i}"));
+        let mut body = plain_body(&id);
+        if i % 7 == 0 {
+            body.extend_from_slice(b".starts with a dot\r\n");
+        }
+        let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+        wants.push(want);
+    }
+    let elapsed = started.elapsed();
+    conn.quit().await?;
+    verify(t, &wants).await?;
+    Ok(format!(
+        "50 sent in {:.0} ms, all delivered intact",
+        elapsed.as_secs_f64() * 1000.0
+    ))
+}
+
+/// A message built with mail-builder, sent with `send_message`: the envelope comes from From,
+/// To, Cc and Bcc; every recipient gets it; no Bcc header is delivered; the parts arrive.
+pub(crate) async fn case_mail_builder(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+) -> Result<String, String> {
+    use smtp_io_tokio::mail_builder::MessageBuilder;
+    use smtp_io_tokio::mail_builder::headers::raw::Raw;
+    use smtp_io_tokio::message::SendMessage;
+
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let id = new_id(t, label);
+    let message = MessageBuilder::new()
+        .from(("Interop Sender", FROM))
+        .to(("Recipient", "rcpt@example.org"))
+        .cc(("Copy", "cc@example.org"))
+        .bcc("hidden@example.org")
+        .subject(format!("interop {id}"))
+        .header("X-Interop-Id", Raw::new(format!("<{id}>")))
+        .text_body("The text part.\r\n.A line with a leading dot.")
+        .html_body("<p>The HTML part.</p>")
+        .attachment("application/pdf", "report.pdf", &b"%PDF-1.4 interop"[..]);
+    let outcome = conn
+        .client
+        .send_message(&message)
+        .await
+        .map_err(|e| conn.fail("send_message", &e))?;
+    conn.quit().await?;
+    if outcome.recipients.len() != 3 {
+        return Err(format!(
+            "{id}: {} recipient results, expected 3",
+            outcome.recipients.len()
+        ));
+    }
+    if t.spool.is_none() {
+        return Ok(format!("final reply {}", outcome.reply));
+    }
+    let found = wait_captures(t, std::slice::from_ref(&id)).await?;
+    let got = &found[&id];
+    let data = extract(t.capture, &got.data)?;
+    let text = String::from_utf8_lossy(&data);
+    let rcpts: BTreeSet<&str> = got.rcpts.iter().map(String::as_str).collect();
+    let want: BTreeSet<&str> = ["rcpt@example.org", "cc@example.org", "hidden@example.org"].into();
+    if got.from != FROM || rcpts != want {
+        return Err(format!("{id}: envelope {} -> {rcpts:?}", got.from));
+    }
+    if text
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("bcc:"))
+    {
+        return Err(format!("{id}: a Bcc header was delivered"));
+    }
+    for part in [
+        "text/plain",
+        "text/html",
+        "report.pdf",
+        "multipart/mixed",
+        "Cc: ",
+    ] {
+        if !text.contains(part) {
+            return Err(format!("{id}: {part:?} missing from the delivered message"));
+        }
+    }
+    Ok(format!(
+        "3 recipients, no Bcc header, parts delivered; final reply {}",
+        outcome.reply
+    ))
+}
+
+pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let started = Instant::now();
+    let bad = ["broken\r\nRSET@example.org"];
+    let mut ids = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..50 {
+        let id = new_id(t, &format!("{label}-{i}"));
+        let mut body = plain_body(&id);
+        if i % 7 == 0 {
+            body.extend_from_slice(b".starts with a dot\r\n");
+        }
+        bodies.push(message(&id, "", &body));
+        ids.push(id);
+    }
+    let to = ["rcpt@example.org"];
+    let batch: Vec<BatchMessage<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if i == 25 {
+                BatchMessage::new(FROM, &bad, m)
+            } else {
+                BatchMessage::new(FROM, &to, m)
+            }
+        })
+        .collect();
+    let results = conn.client.send_batch(&batch).await;
+    let elapsed = started.elapsed();
+    let mut wants = Vec::new();
+    for (i, (result, (id, sent))) in results
+        .into_iter()
+        .zip(ids.into_iter().zip(bodies.iter()))
+        .enumerate()
+    {
+        match (i, result) {
+            (25, Err(SmtpError::InvalidInput(_))) => {}
+            (25, other) => return Err(format!("message 25 (bad recipient): {other:?}")),
+            (_, Ok(_)) => wants.push(Expect {
+                id,
+                sent: sent.clone(),
+                from: FROM,
+                rcpts: to.to_vec(),
+                auth_user: None,
+                auth_method: None,
+            }),
+            (_, Err(e)) => return Err(conn.fail(&format!("batch message {i}"), &e)),
+        }
+    }
+    conn.quit().await?;
+    verify(t, &wants).await?;
+    Ok(format!(
+        "49 sent in {:.0} ms by send_batch, the locally refused one skipped, all delivered intact",
+        elapsed.as_secs_f64() * 1000.0
+    ))
+}
+
+pub(crate) async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+    let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
+    let offered = conn.client.session().capabilities().has(Extension::Dsn);
+    let id = new_id(t, label);
+    let envid = EnvelopeId::new(&format!("env.{}", SEQ.fetch_add(1, Ordering::Relaxed)))
+        .map_err(|e| format!("EnvelopeId: {e}"))?;
+    let mut options = MessageOptions::default();
+    options.dsn_return = Some(DsnReturn::Headers);
+    options.envelope_id = Some(envid);
+    options.notify = Some(Notify::On {
+        success: false,
+        failure: true,
+        delay: true,
+    });
+    options.original_recipients = vec![
+        OriginalRecipient::new("orig+list@example.org")
+            .map_err(|e| format!("OriginalRecipient: {e}"))?,
+    ];
+    let msg = message(&id, "", &plain_body(&id));
+    let to = ["rcpt@example.org"];
+    let result = conn
+        .client
+        .send_mail_bytes_with(FROM, &to, &msg, &options)
+        .await;
+    let lines = conn.log.client_lines();
+    match result {
+        Ok(_) if offered => {
+            let mail = lines.iter().any(|l| {
+                l.starts_with("MAIL FROM") && l.contains("RET=HDRS") && l.contains("ENVID=")
+            });
+            let rcpt = lines.iter().any(|l| {
+                l.starts_with("RCPT TO")
+                    && l.contains("NOTIFY=FAILURE,DELAY")
+                    && l.contains("ORCPT=rfc822;orig+2Blist@example.org")
+            });
+            if !(mail && rcpt) {
+                return Err(conn.explain("DSN parameters missing from MAIL / RCPT"));
+            }
+            conn.quit().await?;
+            let want = Expect {
+                id,
+                sent: msg,
+                from: FROM,
+                rcpts: to.to_vec(),
+                auth_user: None,
+                auth_method: None,
+            };
+            verify(t, &[want]).await?;
+            Ok("RET=HDRS ENVID= NOTIFY=FAILURE,DELAY ORCPT= accepted and delivered".into())
+        }
+        Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::Dsn,
+        })) if !offered && !conn.log.sent("MAIL") => {
+            conn.quit().await?;
+            Ok("DSN not offered: refused locally before MAIL".into())
+        }
+        Ok(_) => Err(conn.explain("DSN parameters sent to a server without DSN")),
+        Err(e) => Err(conn.fail("DSN message", &e)),
+    }
+}

@@ -1,0 +1,202 @@
+//! The cases: what each one is ([`Case`]), its label in the table, and which function runs it.
+//! The functions themselves are in this folder's rooms, by subject.
+
+mod body;
+mod messages;
+mod recipients;
+mod session;
+
+use crate::*;
+use body::*;
+use messages::*;
+use recipients::*;
+use session::*;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fault {
+    /// `smtp-sink -p`: no PIPELINING keyword.
+    NoPipelining,
+    /// `smtp-sink -f EHLO`: EHLO refused, HELO must be used.
+    NoEhlo,
+    /// `smtp-sink -f RCPT`: every RCPT refused (5xx).
+    RcptRefused,
+    /// `smtp-sink -r MAIL`: MAIL deferred (4xx).
+    MailDeferred,
+    /// `smtp-sink -q DATA`: hang up on DATA without a reply.
+    DataHangup,
+    /// `smtp-sink -Q RCPT`: 421 and hang up on RCPT.
+    Rcpt421,
+    /// `smtp-sink -A 0`: 550 right after the 354, before the end of data.
+    Abort550,
+    /// `smtp-sink -f .`: the final dot refused (5xx).
+    Dot5xx,
+    /// `smtp-sink -r .`: the final dot deferred (4xx).
+    Dot4xx,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Case {
+    /// A mail-builder message (text, HTML, an attachment, Cc, Bcc) through `send_message`.
+    MailBuilder,
+    /// EHLO: these keywords must be advertised.
+    Capabilities(&'static [&'static str]),
+    /// Send one message over `port` / `mode`, after AUTH with `auth` if given.
+    Send {
+        label: &'static str,
+        port: u16,
+        mode: TlsMode,
+        auth: Option<AuthMechanism>,
+    },
+    /// A wrong password: `AuthError::Rejected` with the server's text, then the right one works.
+    WrongPassword {
+        port: u16,
+        mode: TlsMode,
+        mechanism: AuthMechanism,
+    },
+    /// `login()` picks `want` among what the server offers, and it works.
+    AutoLogin {
+        port: u16,
+        mode: TlsMode,
+        want: AuthMechanism,
+    },
+    /// A wrong XOAUTH2 token: `AuthError::Rejected` with the decoded JSON error.
+    WrongToken {
+        port: u16,
+        mode: TlsMode,
+    },
+    /// AUTH on a plaintext connection to a server that wants TLS first: refused or not offered.
+    AuthNeedsTls {
+        port: u16,
+    },
+    /// MAIL on a plaintext connection to a port that requires STARTTLS: 530.
+    MailNeedsTls {
+        port: u16,
+    },
+    Pipelining(Use),
+    Chunking(Use),
+    EightBit,
+    Utf8Address,
+    /// A UTF-8 address to a server without SMTPUTF8: refused locally, nothing sent.
+    Utf8RefusedLocally,
+    DotLines,
+    BareLf,
+    /// One recipient of three refused at RCPT, with `RecipientPolicy::AcceptPartial`.
+    PartialRecipients,
+    /// The same with the default `RequireAll`: nothing sent, the session stays usable.
+    RequireAllRecipients,
+    /// `DataPipelining::Always` (the pool's mode): one refused recipient among accepted ones;
+    /// DATA went with the envelope, so the connection closes before the body.
+    RequireAllPipelinedData,
+    /// A message over the advertised SIZE: `ProtocolError::MessageTooLarge` before MAIL.
+    Oversize,
+    /// 50 messages on one connection.
+    Fifty,
+    /// 50 messages by `send_batch` (chained: no round trip between messages), one of them
+    /// with an invalid recipient refused locally in the middle.
+    Batch,
+    /// DSN parameters (RET, ENVID, NOTIFY): sent when DSN is offered, refused locally otherwise.
+    Dsn,
+    /// LMTP: one recipient refused at RCPT, one after the message.
+    LmtpPerRecipient {
+        port: u16,
+        capture: bool,
+    },
+    Fault {
+        label: &'static str,
+        port: u16,
+        fault: Fault,
+    },
+}
+
+impl Case {
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Case::Capabilities(_) => "ehlo-capabilities".into(),
+            Case::Send { label, .. } => (*label).into(),
+            Case::WrongPassword {
+                mode, mechanism, ..
+            } => {
+                format!(
+                    "{}wrong-password-{}",
+                    mode_prefix(*mode),
+                    mechanism.name().to_lowercase()
+                )
+            }
+            Case::AutoLogin { mode, .. } => format!("{}auth-auto-selection", mode_prefix(*mode)),
+            Case::WrongToken { .. } => "wrong-xoauth2-token".into(),
+            Case::AuthNeedsTls { .. } => "auth-before-starttls-refused".into(),
+            Case::MailNeedsTls { .. } => "mail-before-starttls-refused".into(),
+            Case::Pipelining(Use::Never) => "pipelining-off".into(),
+            Case::Pipelining(_) => "pipelining-on".into(),
+            Case::Chunking(Use::Never) => "chunking-off (DATA)".into(),
+            Case::Chunking(_) => "chunking-on (BDAT)".into(),
+            Case::EightBit => "8bit-body".into(),
+            Case::Utf8Address => "smtputf8-address".into(),
+            Case::Utf8RefusedLocally => "utf8-address-refused-locally".into(),
+            Case::DotLines => "dot-lines".into(),
+            Case::BareLf => "bare-lf-and-cr".into(),
+            Case::PartialRecipients => "partial-recipients (1 of 3 refused)".into(),
+            Case::RequireAllRecipients => "require-all-recipients".into(),
+            Case::RequireAllPipelinedData => "require-all-pipelined-data (pool mode)".into(),
+            Case::Oversize => "over-size-refused-before-mail".into(),
+            Case::Fifty => "50-messages-one-connection".into(),
+            Case::Batch => "batch-50-chained".into(),
+            Case::Dsn => "dsn-parameters".into(),
+            Case::MailBuilder => "mail-builder-message (cc, bcc, html, attachment)".into(),
+            Case::LmtpPerRecipient { .. } => "lmtp-per-recipient-replies".into(),
+            Case::Fault { label, .. } => (*label).into(),
+        }
+    }
+}
+
+pub(crate) fn mode_prefix(mode: TlsMode) -> &'static str {
+    match mode {
+        TlsMode::None => "plain-",
+        TlsMode::StartTls => "starttls-",
+        TlsMode::Implicit => "implicit-",
+    }
+}
+
+pub(crate) fn code(reply: &Reply) -> u16 {
+    reply.code().get()
+}
+
+/// Run one case: each kind of case is one `case_*` function in this folder's rooms (faults:
+/// [`run_fault`], in `faults.rs`).
+pub(crate) async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> {
+    let label = case.label();
+    match case {
+        Case::Capabilities(want) => case_capabilities(ctx, t, want).await,
+        Case::Send {
+            port, mode, auth, ..
+        } => case_send(ctx, t, &label, *port, *mode, *auth).await,
+        Case::AutoLogin { port, mode, want } => case_auto_login(ctx, t, *port, *mode, *want).await,
+        Case::WrongPassword {
+            port,
+            mode,
+            mechanism,
+        } => case_wrong_password(ctx, t, *port, *mode, *mechanism).await,
+        Case::WrongToken { port, mode } => case_wrong_token(ctx, t, *port, *mode).await,
+        Case::AuthNeedsTls { port } => case_auth_needs_tls(ctx, t, *port).await,
+        Case::MailNeedsTls { port } => case_mail_needs_tls(ctx, t, &label, *port).await,
+        Case::Pipelining(mode) => case_pipelining(ctx, t, &label, *mode).await,
+        Case::Chunking(mode) => case_chunking(ctx, t, &label, *mode).await,
+        Case::EightBit => case_eight_bit(ctx, t, &label).await,
+        Case::Utf8Address => case_utf8_address(ctx, t, &label).await,
+        Case::Utf8RefusedLocally => case_utf8_refused_locally(ctx, t, &label).await,
+        Case::DotLines => case_dot_lines(ctx, t, &label).await,
+        Case::BareLf => case_bare_lf(ctx, t, &label).await,
+        Case::PartialRecipients => case_partial_recipients(ctx, t, &label).await,
+        Case::RequireAllRecipients => case_require_all_recipients(ctx, t, &label).await,
+        Case::RequireAllPipelinedData => case_require_all_pipelined_data(ctx, t, &label).await,
+        Case::Oversize => case_oversize(ctx, t, &label).await,
+        Case::Fifty => case_fifty(ctx, t, &label).await,
+        Case::Batch => case_batch(ctx, t, &label).await,
+        Case::Dsn => case_dsn(ctx, t, &label).await,
+        Case::MailBuilder => case_mail_builder(ctx, t, &label).await,
+        Case::LmtpPerRecipient { port, capture } => {
+            case_lmtp_per_recipient(ctx, t, &label, *port, *capture).await
+        }
+        Case::Fault { port, fault, .. } => run_fault(ctx, t, *port, *fault, &label).await,
+    }
+}

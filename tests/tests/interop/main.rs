@@ -1,0 +1,604 @@
+//! Interoperability tests: the client (smtp-io-tokio) against real servers on loopback —
+//! aiosmtpd, nodemailer's smtp-server (SMTP and LMTP), Postfix with Dovecot SASL, Exim, and
+//! Postfix's smtp-sink as a fault injector.
+//!
+//! Opt-in. Without `SMTP_INTEROP=1` every test prints a notice and passes, so a plain
+//! `cargo test --workspace` needs no server. `tests/servers/run-interop.sh` installs and starts
+//! the servers, exports their ports, spools and test CA (see `tests/servers/start-servers.sh`),
+//! runs this binary and stops the servers. With `SMTP_INTEROP=1`, a server whose variables are
+//! missing fails its test.
+//!
+//! Each test runs every case of one server and prints a table; a case that fails does not stop
+//! the others. Delivered messages are read back from the server's capture folder and compared
+//! byte for byte with what was sent, after the normalisation SMTP itself implies (CRLF line
+//! endings, dot-unstuffing) and after removing the trace header the server prepends.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
+use smtp_io_tokio::{
+    AuthError, AuthMechanism, BatchMessage, ConnectOptions, DataPipelining, Extension,
+    MessageOptions, Protocol, ProtocolError, RecipientPolicy, Reply, SendOutcome, SessionState,
+    SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode, TranscriptSink,
+    Use,
+};
+
+const HOST: &str = "127.0.0.1";
+const EHLO: &str = "client.interop.test";
+const FROM: &str = "sender@example.com";
+/// How long a delivered message may take to show up in a capture folder (Postfix and Exim
+/// deliver from their queue, a little after the final reply).
+const CAPTURE_WAIT: Duration = Duration::from_secs(20);
+/// The most one case may take.
+const CASE_LIMIT: Duration = Duration::from_secs(120);
+
+// ------------------------------------------------------------------------------------ setup
+
+fn enabled(test: &str) -> bool {
+    if std::env::var("SMTP_INTEROP").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    println!(
+        "interop::{test}: skipped (opt-in): run tests/servers/run-interop.sh, which starts the \
+         real servers and sets SMTP_INTEROP=1"
+    );
+    false
+}
+
+fn var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "SMTP_INTEROP=1 but {name} is not set: the server it describes was not started. \
+             Run tests/servers/run-interop.sh (it installs and starts every server, exports \
+             their variables and runs these tests)."
+        ),
+    }
+}
+
+fn port(name: &str) -> u16 {
+    let v = var(name);
+    v.parse()
+        .unwrap_or_else(|_| panic!("{name}={v:?} is not a port number"))
+}
+
+/// Credentials and trust shared by every server.
+struct Ctx {
+    tls: TlsConfig,
+    user: String,
+    pass: String,
+    token: String,
+    results: Option<PathBuf>,
+}
+
+impl Ctx {
+    fn from_env() -> Ctx {
+        let ca = var("SMTP_INTEROP_CA");
+        let tls = TlsConfig::from_ca_file(&ca)
+            .unwrap_or_else(|e| panic!("SMTP_INTEROP_CA={ca}: cannot load the test CA: {e}"));
+        Ctx {
+            tls,
+            user: var("SMTP_INTEROP_USER"),
+            pass: var("SMTP_INTEROP_PASS"),
+            token: var("SMTP_INTEROP_TOKEN"),
+            results: std::env::var_os("SMTP_INTEROP_RESULTS").map(PathBuf::from),
+        }
+    }
+}
+
+/// How a server stores what it received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    /// `<id>.eml` holds exactly the un-stuffed bytes received (aiosmtpd, smtp-server).
+    Exact,
+    /// A `Received:` header is prepended and CRLF became LF (Postfix's pipe).
+    ReceivedLf,
+    /// A `Received:` header is prepended, CRLF kept (Exim's pipe with `use_crlf`).
+    ReceivedCrlf,
+    /// smtp-sink's dump: `X-*` envelope headers and a `Received:` header, LF line ends, and one
+    /// empty line appended.
+    SinkDump,
+}
+
+/// One server endpoint and what it offers.
+struct Target {
+    name: &'static str,
+    /// Where the body cases connect (no AUTH).
+    port: u16,
+    mode: TlsMode,
+    protocol: Protocol,
+    /// The capture folder, if the server keeps what it receives.
+    spool: Option<PathBuf>,
+    capture: Capture,
+}
+
+mod capture;
+mod case;
+mod conn;
+mod faults;
+mod runner;
+
+use capture::*;
+use case::*;
+use conn::*;
+use faults::*;
+use runner::*;
+
+/// The connection and AUTH cases every server with a plain port `p` (STARTTLS offered) and an
+/// implicit-TLS port `tls` shares: a send in each TLS mode, a send after AUTH with each of
+/// `mechanisms` over STARTTLS and over implicit TLS, and a wrong password over STARTTLS for each
+/// password mechanism among them.
+fn tls_and_auth_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Case> {
+    let mut cases = vec![
+        Case::Send {
+            label: "plain",
+            port: p,
+            mode: TlsMode::None,
+            auth: None,
+        },
+        Case::Send {
+            label: "starttls",
+            port: p,
+            mode: TlsMode::StartTls,
+            auth: None,
+        },
+        Case::Send {
+            label: "implicit-tls",
+            port: tls,
+            mode: TlsMode::Implicit,
+            auth: None,
+        },
+    ];
+    for (port, mode) in [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)] {
+        cases.extend(mechanisms.iter().map(|&mechanism| Case::Send {
+            label: auth_label(mode, mechanism),
+            port,
+            mode,
+            auth: Some(mechanism),
+        }));
+    }
+    cases.extend(
+        mechanisms
+            .iter()
+            .filter(|m| matches!(m, AuthMechanism::Plain | AuthMechanism::Login))
+            .map(|&mechanism| Case::WrongPassword {
+                port: p,
+                mode: TlsMode::StartTls,
+                mechanism,
+            }),
+    );
+    cases
+}
+
+/// The matrix label of a send after AUTH with `mechanism` in `mode`.
+fn auth_label(mode: TlsMode, mechanism: AuthMechanism) -> &'static str {
+    use AuthMechanism::{Login, Plain, XOAuth2};
+    match (mode, mechanism) {
+        (TlsMode::StartTls, Plain) => "starttls+auth-plain",
+        (TlsMode::StartTls, Login) => "starttls+auth-login",
+        (TlsMode::StartTls, XOAuth2) => "starttls+auth-xoauth2",
+        (TlsMode::Implicit, Plain) => "implicit+auth-plain",
+        (TlsMode::Implicit, Login) => "implicit+auth-login",
+        (TlsMode::Implicit, XOAuth2) => "implicit+auth-xoauth2",
+        _ => "auth (other)",
+    }
+}
+
+/// The cases every SMTP server with a capture folder gets (body, envelope, limits).
+fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> Vec<Case> {
+    let mut v = Vec::new();
+    if pipelining {
+        v.push(Case::Pipelining(Use::WhenOffered));
+    }
+    v.push(Case::Pipelining(Use::Never));
+    if chunking {
+        v.push(Case::Chunking(Use::WhenOffered));
+        v.push(Case::Chunking(Use::Never));
+    }
+    v.push(Case::EightBit);
+    v.push(if smtputf8 {
+        Case::Utf8Address
+    } else {
+        Case::Utf8RefusedLocally
+    });
+    v.push(Case::DotLines);
+    v.push(Case::BareLf);
+    v.push(Case::PartialRecipients);
+    v.push(Case::RequireAllRecipients);
+    v.push(Case::RequireAllPipelinedData);
+    if size {
+        v.push(Case::Oversize);
+    }
+    v.push(Case::Dsn);
+    v.push(Case::Fifty);
+    v.push(Case::Batch);
+    v.push(Case::MailBuilder);
+    v
+}
+
+// ------------------------------------------------------------------------------------ tests
+
+#[test]
+fn aiosmtpd() {
+    if !enabled("aiosmtpd") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let p = port("SMTP_INTEROP_AIOSMTPD_PORT");
+    let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
+    let t = Target {
+        name: "aiosmtpd",
+        port: p,
+        mode: TlsMode::None,
+        protocol: Protocol::Smtp,
+        spool: spool("SMTP_INTEROP_AIOSMTPD_SPOOL"),
+        capture: Capture::Exact,
+    };
+    let mut cases = vec![Case::Capabilities(&[
+        "SIZE", "8BITMIME", "SMTPUTF8", "STARTTLS",
+    ])];
+    cases.extend(tls_and_auth_cases(
+        p,
+        tls,
+        &[AuthMechanism::Plain, AuthMechanism::Login],
+    ));
+    cases.extend([Case::AuthNeedsTls { port: p }]);
+    cases.extend(body_cases(false, false, true, true));
+    run_matrix(&ctx, &t, &cases);
+}
+
+#[test]
+fn node_smtp_server() {
+    if !enabled("node_smtp_server") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let p = port("SMTP_INTEROP_NODE_PORT");
+    let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
+    let t = Target {
+        name: "node",
+        port: p,
+        mode: TlsMode::None,
+        protocol: Protocol::Smtp,
+        spool: spool("SMTP_INTEROP_NODE_SPOOL"),
+        capture: Capture::Exact,
+    };
+    let mut cases = vec![Case::Capabilities(&[
+        "PIPELINING",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "DSN",
+        "STARTTLS",
+        "SIZE",
+        "AUTH",
+    ])];
+    cases.extend(tls_and_auth_cases(
+        p,
+        tls,
+        &[
+            AuthMechanism::Plain,
+            AuthMechanism::Login,
+            AuthMechanism::XOAuth2,
+        ],
+    ));
+    cases.extend([
+        Case::WrongPassword {
+            port: tls,
+            mode: TlsMode::Implicit,
+            mechanism: AuthMechanism::Plain,
+        },
+        Case::WrongToken {
+            port: p,
+            mode: TlsMode::StartTls,
+        },
+        Case::AuthNeedsTls { port: p },
+    ]);
+    cases.extend(body_cases(true, false, true, true));
+    run_matrix(&ctx, &t, &cases);
+}
+
+#[test]
+fn node_smtp_server_lmtp() {
+    if !enabled("node_smtp_server_lmtp") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let p = port("SMTP_INTEROP_NODE_LMTP_PORT");
+    let t = Target {
+        name: "node-lmtp",
+        port: p,
+        mode: TlsMode::None,
+        protocol: Protocol::Lmtp,
+        spool: spool("SMTP_INTEROP_NODE_SPOOL"),
+        capture: Capture::Exact,
+    };
+    let cases = vec![
+        Case::Capabilities(&["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]),
+        Case::Send {
+            label: "lmtp-plain",
+            port: p,
+            mode: TlsMode::None,
+            auth: None,
+        },
+        Case::LmtpPerRecipient {
+            port: p,
+            capture: true,
+        },
+        Case::Pipelining(Use::WhenOffered),
+        Case::Pipelining(Use::Never),
+        Case::EightBit,
+        Case::Utf8Address,
+        Case::DotLines,
+        Case::BareLf,
+        Case::RequireAllRecipients,
+        Case::Oversize,
+        Case::Fifty,
+        Case::Batch,
+    ];
+    run_matrix(&ctx, &t, &cases);
+}
+
+#[test]
+fn postfix() {
+    if !enabled("postfix") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let p = port("SMTP_INTEROP_POSTFIX_PORT");
+    let submit = port("SMTP_INTEROP_POSTFIX_SUBMIT_PORT");
+    let tls = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
+    let t = Target {
+        name: "postfix",
+        port: p,
+        mode: TlsMode::None,
+        protocol: Protocol::Smtp,
+        spool: spool("SMTP_INTEROP_POSTFIX_SPOOL"),
+        capture: Capture::ReceivedLf,
+    };
+    let mut cases = vec![
+        Case::Capabilities(&[
+            "PIPELINING",
+            "SIZE",
+            "STARTTLS",
+            "AUTH",
+            "ENHANCEDSTATUSCODES",
+            "8BITMIME",
+            "DSN",
+            "SMTPUTF8",
+            "CHUNKING",
+        ]),
+        Case::Send {
+            label: "plain",
+            port: p,
+            mode: TlsMode::None,
+            auth: None,
+        },
+        Case::Send {
+            label: "starttls",
+            port: p,
+            mode: TlsMode::StartTls,
+            auth: None,
+        },
+        Case::Send {
+            label: "plain+auth-plain",
+            port: p,
+            mode: TlsMode::None,
+            auth: Some(AuthMechanism::Plain),
+        },
+        Case::Send {
+            label: "submission+auth-plain",
+            port: submit,
+            mode: TlsMode::StartTls,
+            auth: Some(AuthMechanism::Plain),
+        },
+        Case::Send {
+            label: "submission+auth-login",
+            port: submit,
+            mode: TlsMode::StartTls,
+            auth: Some(AuthMechanism::Login),
+        },
+        Case::Send {
+            label: "implicit+auth-plain",
+            port: tls,
+            mode: TlsMode::Implicit,
+            auth: Some(AuthMechanism::Plain),
+        },
+        Case::Send {
+            label: "implicit+auth-login",
+            port: tls,
+            mode: TlsMode::Implicit,
+            auth: Some(AuthMechanism::Login),
+        },
+        // Dovecot 2.3 derives the SCRAM keys from the stored plaintext password. It has no
+        // SCRAM-SHA-256-PLUS (and Postfix does not pass TLS channel-binding data to its SASL
+        // server), so -PLUS is not offered and not tested here.
+        Case::Send {
+            label: "submission+auth-scram-sha-256",
+            port: submit,
+            mode: TlsMode::StartTls,
+            auth: Some(AuthMechanism::ScramSha256),
+        },
+        Case::Send {
+            label: "implicit+auth-scram-sha-256",
+            port: tls,
+            mode: TlsMode::Implicit,
+            auth: Some(AuthMechanism::ScramSha256),
+        },
+        Case::Send {
+            label: "plain+auth-scram-sha-256",
+            port: p,
+            mode: TlsMode::None,
+            auth: Some(AuthMechanism::ScramSha256),
+        },
+        Case::AutoLogin {
+            port: submit,
+            mode: TlsMode::StartTls,
+            want: AuthMechanism::ScramSha256,
+        },
+        Case::WrongPassword {
+            port: submit,
+            mode: TlsMode::StartTls,
+            mechanism: AuthMechanism::ScramSha256,
+        },
+        Case::WrongPassword {
+            port: submit,
+            mode: TlsMode::StartTls,
+            mechanism: AuthMechanism::Plain,
+        },
+        Case::WrongPassword {
+            port: submit,
+            mode: TlsMode::StartTls,
+            mechanism: AuthMechanism::Login,
+        },
+        Case::WrongPassword {
+            port: tls,
+            mode: TlsMode::Implicit,
+            mechanism: AuthMechanism::Plain,
+        },
+        Case::AuthNeedsTls { port: submit },
+        Case::MailNeedsTls { port: submit },
+    ];
+    cases.extend(body_cases(true, true, true, true));
+    run_matrix(&ctx, &t, &cases);
+}
+
+#[test]
+fn exim() {
+    if !enabled("exim") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let p = port("SMTP_INTEROP_EXIM_PORT");
+    let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
+    let t = Target {
+        name: "exim",
+        port: p,
+        mode: TlsMode::None,
+        protocol: Protocol::Smtp,
+        spool: spool("SMTP_INTEROP_EXIM_SPOOL"),
+        capture: Capture::ReceivedCrlf,
+    };
+    let mut cases = vec![Case::Capabilities(&[
+        "SIZE",
+        "8BITMIME",
+        "DSN",
+        "PIPELINING",
+        "AUTH",
+        "CHUNKING",
+        "STARTTLS",
+        "SMTPUTF8",
+    ])];
+    cases.extend(tls_and_auth_cases(
+        p,
+        tls,
+        &[AuthMechanism::Plain, AuthMechanism::Login],
+    ));
+    cases.extend(body_cases(true, true, true, true));
+    run_matrix(&ctx, &t, &cases);
+}
+
+#[test]
+fn smtp_sink() {
+    if !enabled("smtp_sink") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let ports: BTreeMap<String, u16> = var("SMTP_INTEROP_SINK_PORTS")
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.to_owned(),
+                v.parse().expect("SMTP_INTEROP_SINK_PORTS: a bad port"),
+            )
+        })
+        .collect();
+    let sink = |name: &str| -> u16 {
+        *ports.get(name).unwrap_or_else(|| {
+            panic!("SMTP_INTEROP_SINK_PORTS has no {name:?} sink: run tests/servers/run-interop.sh")
+        })
+    };
+    let t = Target {
+        name: "smtp-sink",
+        port: sink("basic"),
+        mode: TlsMode::None,
+        protocol: Protocol::Smtp,
+        spool: spool("SMTP_INTEROP_SINK_SPOOL"),
+        capture: Capture::SinkDump,
+    };
+    let cases = vec![
+        Case::Capabilities(&["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"]),
+        Case::Send {
+            label: "plain",
+            port: sink("basic"),
+            mode: TlsMode::None,
+            auth: None,
+        },
+        Case::Pipelining(Use::WhenOffered),
+        Case::Pipelining(Use::Never),
+        Case::EightBit,
+        Case::Utf8RefusedLocally,
+        Case::DotLines,
+        Case::BareLf,
+        Case::Dsn,
+        Case::Fifty,
+        Case::Batch,
+        Case::LmtpPerRecipient {
+            port: sink("lmtp"),
+            capture: false,
+        },
+        Case::Fault {
+            label: "fault: no PIPELINING (-p)",
+            port: sink("nopipe"),
+            fault: Fault::NoPipelining,
+        },
+        Case::Fault {
+            label: "fault: EHLO refused (-f EHLO)",
+            port: sink("noesmtp"),
+            fault: Fault::NoEhlo,
+        },
+        Case::Fault {
+            label: "fault: RCPT 5xx (-f RCPT)",
+            port: sink("rcpt5xx"),
+            fault: Fault::RcptRefused,
+        },
+        Case::Fault {
+            label: "fault: MAIL 4xx (-r MAIL)",
+            port: sink("mail4xx"),
+            fault: Fault::MailDeferred,
+        },
+        Case::Fault {
+            label: "fault: hang up on DATA (-q DATA)",
+            port: sink("datahangup"),
+            fault: Fault::DataHangup,
+        },
+        Case::Fault {
+            label: "fault: 421 on RCPT (-Q RCPT)",
+            port: sink("rcpt421"),
+            fault: Fault::Rcpt421,
+        },
+        Case::Fault {
+            label: "fault: 550 after 354 (-A 0)",
+            port: sink("abort550"),
+            fault: Fault::Abort550,
+        },
+        Case::Fault {
+            label: "fault: 5xx after dot (-f .)",
+            port: sink("dot5xx"),
+            fault: Fault::Dot5xx,
+        },
+        Case::Fault {
+            label: "fault: 4xx after dot (-r .)",
+            port: sink("dot4xx"),
+            fault: Fault::Dot4xx,
+        },
+    ];
+    run_matrix(&ctx, &t, &cases);
+}
