@@ -1,0 +1,360 @@
+//! End-to-end tests of the `smtp-send` binary: capture mode, the transcript and its redaction,
+//! and each failure class with its exit code, against the capture server used as an external
+//! server and against sockets that refuse or stall.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use smtp_send::base64;
+use smtp_send::capture::{CaptureConfig, CaptureServer};
+use smtp_send::exit::Exit;
+
+mod built;
+mod large;
+mod servers;
+
+const PASSWORD: &str = "S3cr3t-pa55word!";
+
+/// Run the binary with `args`, `env` set (and SMTP_PASSWORD removed unless given), and `stdin`
+/// piped in (`None`: no standard input).
+fn smtp_send(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smtp-send"));
+    cmd.args(args)
+        .env_remove("SMTP_PASSWORD")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run smtp-send");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // The program may exit (e.g. on a failure) before reading its input: a broken pipe here
+        // is expected then.
+        let _ = pipe.write_all(input);
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// [`smtp_send`] from inside a tokio test, so an in-process capture server keeps running.
+async fn smtp_send_async(
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Option<Vec<u8>>,
+) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        smtp_send(&args, &env, stdin.as_deref())
+    })
+    .await
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+/// The failure report is exactly one `smtp-send: error:` line (warnings may precede it).
+fn assert_one_error_line(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("smtp-send: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "stderr: {stderr}");
+    errors[0].to_owned()
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("smtp-send-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+const MESSAGE: &[u8] = b"From: <alice@example.com>\nTo: <bob@example.org>\nSubject: test\n\n\
+Hello Bob,\n.hidden line starting with a dot\n..two dots\n.\nend\n";
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// An external capture server and the CA file to trust it.
+async fn external(config: CaptureConfig, name: &str) -> (CaptureServer, PathBuf) {
+    let server = CaptureServer::start(config).await.unwrap();
+    let ca = temp_file(&format!("{name}-ca.pem"), server.ca_pem().as_bytes());
+    (server, ca)
+}
+
+fn server_args(server: &CaptureServer, ca: &Path, more: &[&str]) -> Vec<String> {
+    let mut args = strings(&[
+        "--server",
+        &server.addr().to_string(),
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--from",
+        "alice@example.com",
+    ]);
+    args.extend(strings(more));
+    args
+}
+
+#[test]
+fn capture_mode_sends_and_shows_what_was_received() {
+    let out = smtp_send(
+        &[
+            "--from",
+            "alice@example.com",
+            "--to",
+            "bob@example.org",
+            "--to",
+            "carol@example.net",
+        ],
+        &[],
+        Some(MESSAGE),
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        code(&out),
+        0,
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with("accepted by capture server 127.0.0.1:")
+            && first.contains(": 250 2.0.0 Ok: queued as CAP")
+            && first.contains("(queue id CAP"),
+        "{first}"
+    );
+    for want in [
+        "TLS: yes (STARTTLS)\n",
+        "AUTH: none\n",
+        "EHLO: localhost\n",
+        "MAIL FROM:<alice@example.com>",
+        "RCPT TO:<bob@example.org>\nRCPT TO:<carol@example.net>\n",
+        // CRLF-normalised, dot-unstuffed, the lone dot inside the body preserved.
+        "Subject: test\r\n\r\nHello Bob,\r\n.hidden line starting with a dot\r\n..two dots\r\n.\r\nend\r\n",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("...two dots"), "{stdout}");
+}
+
+#[test]
+fn capture_mode_with_no_input_uses_the_sample_or_stdin() {
+    // Standard input is not a terminal here (null): an empty message is sent, and still accepted.
+    let out = smtp_send(&[], &[], None);
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("MAIL FROM:<sender@example.com>"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("RCPT TO:<recipient@example.org>"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn capture_mode_with_implicit_tls_and_a_file() {
+    let file = temp_file("implicit.eml", MESSAGE);
+    let out = smtp_send(
+        &["--tls", "implicit", "--file", file.to_str().unwrap()],
+        &[],
+        None,
+    );
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("TLS: yes (implicit TLS)\n"), "{stdout}");
+    assert!(
+        stdout.contains(".hidden line starting with a dot\r\n"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn verbose_transcript_is_redacted() {
+    for (mechanism, auth_line) in [
+        ("auto", "C: AUTH PLAIN [redacted]"),
+        ("login", "C: AUTH LOGIN"),
+    ] {
+        let out = smtp_send(
+            &["-v", "--user", "alice", "--auth", mechanism],
+            &[("SMTP_PASSWORD", PASSWORD)],
+            Some(MESSAGE),
+        );
+        let stderr = text(&out.stderr);
+        let stdout = text(&out.stdout);
+        assert_eq!(code(&out), 0, "stderr: {stderr}");
+        for want in [
+            "C: EHLO localhost",
+            "C: STARTTLS",
+            "S: 220 2.0.0",
+            auth_line,
+            "S: 235 2.7.0",
+            "C: MAIL FROM:<sender@example.com>",
+            "C: QUIT",
+        ] {
+            assert!(
+                stderr.contains(want),
+                "{mechanism}: missing {want:?} in:\n{stderr}"
+            );
+        }
+        assert!(
+            stdout.contains(&format!(
+                "AUTH: {} as \"alice\"",
+                if mechanism == "login" {
+                    "LOGIN"
+                } else {
+                    "PLAIN"
+                }
+            )),
+            "{stdout}"
+        );
+        let forbidden = [
+            PASSWORD.to_owned(),
+            base64::encode(PASSWORD.as_bytes()),
+            base64::encode(format!("\0alice\0{PASSWORD}").as_bytes()),
+            base64::encode(b"alice"),
+        ];
+        for secret in &forbidden {
+            assert!(
+                !stderr.contains(secret.as_str()),
+                "{secret} leaked on stderr:\n{stderr}"
+            );
+            assert!(
+                !stdout.contains(secret.as_str()),
+                "{secret} leaked on stdout:\n{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_to_is_a_usage_error() {
+    let out = smtp_send(
+        &["--server", "127.0.0.1:1", "--from", "a@example.com"],
+        &[],
+        None,
+    );
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("--to"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn user_without_secret_is_a_usage_error() {
+    let out = smtp_send(
+        &[
+            "--server",
+            "127.0.0.1:1",
+            "--from",
+            "a@b.example",
+            "--to",
+            "c@d.example",
+            "--user",
+            "me",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(code(&out), i32::from(Exit::Usage.code()));
+    assert!(assert_one_error_line(&out).contains("SMTP_PASSWORD"));
+}
+
+#[test]
+fn unreachable_server_is_a_connect_error() {
+    let out = smtp_send(
+        &[
+            "--server",
+            "127.0.0.1:1",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.org",
+        ],
+        &[],
+        Some(MESSAGE),
+    );
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Connect.code()),
+        "{}",
+        text(&out.stderr)
+    );
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("cannot connect to 127.0.0.1:1"), "{line}");
+}
+
+#[test]
+fn unreadable_message_file_is_a_local_io_error() {
+    let out = smtp_send(&["--file", "/nonexistent/message.eml"], &[], None);
+    assert_eq!(code(&out), i32::from(Exit::LocalIo.code()));
+    assert!(assert_one_error_line(&out).contains("/nonexistent/message.eml"));
+}
+
+#[test]
+fn invalid_address_is_a_usage_error_before_connecting() {
+    // Port 1 would give the connect code: the usage code proves nothing was dialled.
+    let out = smtp_send(
+        &[
+            "--server",
+            "127.0.0.1:1",
+            "--from",
+            "a@example.com",
+            "--to",
+            "not an address",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(code(&out), i32::from(Exit::Usage.code()));
+    assert!(assert_one_error_line(&out).contains("recipient address"));
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let out = smtp_send(&["--help"], &[], None);
+    assert_eq!(code(&out), 0);
+    let help = text(&out.stdout);
+    for (exit, _) in Exit::ALL {
+        assert!(
+            help.contains(&format!("  {:>3}  ", exit.code())),
+            "code {} missing:\n{help}",
+            exit.code()
+        );
+    }
+    for flag in [
+        "--server",
+        "--tls",
+        "--auth",
+        "--user",
+        "--password-file",
+        "--from",
+        "--to",
+        "--ca-file",
+        "--insecure",
+        "--timeout",
+        "--verbose",
+        "--ehlo",
+        "--file",
+    ] {
+        assert!(help.contains(flag), "{flag} missing");
+    }
+}

@@ -1,0 +1,572 @@
+//! The binary against servers: the capture server used as an external server (CA file, refusals,
+//! password file, untrusted certificates, no STARTTLS, plaintext AUTH), and hand-written sockets
+//! that stall, send terminal escapes, or lack SMTPUTF8. Each failure class with its exit code.
+
+use super::*;
+
+#[tokio::test]
+async fn external_server_with_ca_file_accepts() {
+    let (server, ca) = external(CaptureConfig::default(), "ok").await;
+    let args = server_args(
+        &server,
+        &ca,
+        &[
+            "--to",
+            "bob@example.org",
+            "--user",
+            "alice",
+            "--timeout",
+            "10",
+        ],
+    );
+    let out = smtp_send_async(
+        args,
+        vec![("SMTP_PASSWORD".into(), PASSWORD.into())],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(
+        stdout.trim_end(),
+        format!(
+            "accepted by {}: 250 2.0.0 Ok: queued as {id} (queue id {id})",
+            server.addr(),
+            id = m.queue_id
+        )
+    );
+    assert!(m.tls);
+    assert_eq!(m.auth, Some(("PLAIN".to_owned(), "alice".to_owned())));
+    assert_eq!(m.rcpt_to, ["bob@example.org"]);
+    assert!(m.data.ends_with(b"\r\n.\r\nend\r\n"));
+    let _ = std::fs::remove_file(ca);
+}
+
+#[tokio::test]
+async fn refused_recipient_gives_the_recipient_code() {
+    let (server, ca) = external(CaptureConfig::default(), "rcpt").await;
+    let args = server_args(
+        &server,
+        &ca,
+        &["--to", "bob@example.org", "--to", "reject-me@example.org"],
+    );
+    let out = smtp_send_async(args, vec![], Some(MESSAGE.to_vec())).await;
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Recipients.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let line = assert_one_error_line(&out);
+    assert!(
+        line.contains("reject-me@example.org") && line.contains("550 5.1.1"),
+        "{line}"
+    );
+    assert!(server.messages().is_empty(), "nothing may be delivered");
+    assert!(out.stdout.is_empty());
+    let _ = std::fs::remove_file(ca);
+}
+
+#[tokio::test]
+async fn refused_password_gives_the_auth_code() {
+    let config = CaptureConfig {
+        refuse_password: Some(PASSWORD.to_owned()),
+        ..CaptureConfig::default()
+    };
+    let (server, ca) = external(config, "auth").await;
+    let args = server_args(
+        &server,
+        &ca,
+        &["--to", "bob@example.org", "--user", "alice", "-v"],
+    );
+    let out = smtp_send_async(
+        args,
+        vec![("SMTP_PASSWORD".into(), PASSWORD.into())],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Auth.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("535"), "{line}");
+    assert!(!text(&out.stderr).contains(PASSWORD));
+    assert!(server.messages().is_empty());
+    let _ = std::fs::remove_file(ca);
+}
+
+#[tokio::test]
+async fn password_file_is_used() {
+    let config = CaptureConfig {
+        refuse_password: Some("from-env".to_owned()),
+        ..CaptureConfig::default()
+    };
+    let (server, ca) = external(config, "pwfile").await;
+    let pw = temp_file("pw", b"from-file\n");
+    let args = server_args(
+        &server,
+        &ca,
+        &[
+            "--to",
+            "b@example.org",
+            "--user",
+            "u",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    // The file wins over the environment (whose value the server would refuse).
+    let out = smtp_send_async(
+        args,
+        vec![("SMTP_PASSWORD".into(), "from-env".into())],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    assert_eq!(server.messages().len(), 1);
+    let _ = std::fs::remove_file(pw);
+    let _ = std::fs::remove_file(ca);
+}
+
+#[tokio::test]
+async fn untrusted_certificate_gives_the_tls_code_and_insecure_warns() {
+    let server = CaptureServer::start(CaptureConfig::default())
+        .await
+        .unwrap();
+    let base = strings(&[
+        "--server",
+        &server.addr().to_string(),
+        "--from",
+        "a@example.com",
+        "--to",
+        "b@example.org",
+    ]);
+    // The Mozilla roots do not know the capture CA.
+    let out = smtp_send_async(base.clone(), vec![], Some(MESSAGE.to_vec())).await;
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Tls.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("TLS"), "{line}");
+    assert!(server.messages().is_empty());
+    // --insecure: accepted, with a warning.
+    let mut args = base;
+    args.push("--insecure".into());
+    let out = smtp_send_async(args, vec![], Some(MESSAGE.to_vec())).await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("smtp-send: warning: --insecure"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn server_without_starttls_fails_closed() {
+    let config = CaptureConfig {
+        tls: smtp_io_tokio::TlsMode::None,
+        ..CaptureConfig::default()
+    };
+    let server = CaptureServer::start(config).await.unwrap();
+    let base = strings(&[
+        "--server",
+        &server.addr().to_string(),
+        "--from",
+        "a@example.com",
+        "--to",
+        "b@example.org",
+    ]);
+    let out = smtp_send_async(base.clone(), vec![], Some(MESSAGE.to_vec())).await;
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Tls.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert!(assert_one_error_line(&out).contains("STARTTLS"));
+    assert!(server.messages().is_empty());
+    // Explicitly without TLS it goes through.
+    let mut args = base;
+    args.extend(strings(&["--tls", "none"]));
+    let out = smtp_send_async(args, vec![], Some(MESSAGE.to_vec())).await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    assert!(!server.messages()[0].tls);
+}
+
+#[test]
+fn stalled_server_gives_the_timeout_code() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accept and say nothing: the greeting never comes. Hold the socket until the client leaves
+    // (or 10 s pass).
+    let holder = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let _ = std::io::Read::read(&mut socket, &mut buf);
+    });
+    let start = Instant::now();
+    let out = smtp_send(
+        &[
+            "--server",
+            &addr.to_string(),
+            "--timeout",
+            "1",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.org",
+        ],
+        &[],
+        Some(MESSAGE),
+    );
+    let elapsed = start.elapsed();
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Timeout.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}");
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("timed out"), "{line}");
+    holder.join().unwrap();
+}
+
+/// A plain-text server whose every reply that smtp-send may print carries terminal escapes: ESC
+/// (a CSI and an OSC title change), BEL, DEL, a C1 CSI (U+009B) and a bare CR. It serves one
+/// session: `rcpt` answers RCPT TO, `quit` answers QUIT.
+fn hostile_server(rcpt: &'static str, quit: &'static str) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(socket.try_clone().unwrap());
+        let mut w = socket;
+        let send = |w: &mut std::net::TcpStream, reply: &str| {
+            let _ = w.write_all(reply.as_bytes());
+        };
+        send(&mut w, "220 mx\x1b]0;pwned\x07 ESMTP\x1b[2J\r\n");
+        let mut in_data = false;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if in_data {
+                if line == b".\r\n" {
+                    in_data = false;
+                    send(
+                        &mut w,
+                        "250 2.0.0 Ok: queued as Q1\x1b[2J\x07\x7f\u{9b}31m\rFAKE\r\n",
+                    );
+                }
+                continue;
+            }
+            let verb = String::from_utf8_lossy(&line[..line.len().min(4)]).to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" => send(&mut w, "250-mx\x1b[1A\x07\r\n250 8BITMIME\r\n"),
+                "MAIL" | "RSET" => send(&mut w, "250 2.1.0 ok\x07\r\n"),
+                "RCPT" => send(&mut w, rcpt),
+                "DATA" => {
+                    in_data = true;
+                    send(&mut w, "354 go\x1b[K\r\n");
+                }
+                "QUIT" => {
+                    send(&mut w, quit);
+                    break;
+                }
+                _ => send(&mut w, "502 5.5.2 what\x1b[0m\r\n"),
+            }
+        }
+    });
+    (addr, handle)
+}
+
+/// Server text reaches the terminal with its control characters spelled out (`\x1b`, `\x07`, ...),
+/// never raw: on the success line, in the error line and in the `-v` transcript (greeting, EHLO,
+/// the 250 after the dot, the reply to QUIT).
+#[test]
+fn server_terminal_escapes_are_spelled_out() {
+    const ACCEPT: &str = "250 2.1.5 ok\r\n";
+    const REFUSE: &str = "550 5.1.1 no\x1b[31m such\x07 user\x1b]0;x\x07\r\n";
+    const BYE: &str = "221 2.0.0 bye\x1b[0m\x07\r\n";
+    const QUIT_554: &str = "554 5.0.0 no\x1b]2;pwned\x07 quit\r\n";
+    for (rcpt, quit, verbose, exit) in [
+        (ACCEPT, BYE, false, Exit::Accepted),
+        (ACCEPT, BYE, true, Exit::Accepted),
+        (REFUSE, BYE, false, Exit::Recipients),
+        (REFUSE, BYE, true, Exit::Recipients),
+        (ACCEPT, QUIT_554, true, Exit::Accepted),
+    ] {
+        let (addr, server) = hostile_server(rcpt, quit);
+        let mut args = vec![
+            "--server",
+            &addr,
+            "--tls",
+            "none",
+            "--timeout",
+            "5",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.org",
+        ];
+        if verbose {
+            args.push("-v");
+        }
+        let out = smtp_send(&args, &[], Some(MESSAGE));
+        server.join().unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let context = format!("{rcpt:?} {quit:?} -v {verbose}\nstdout: {stdout}\nstderr: {stderr}");
+        assert_eq!(code(&out), i32::from(exit.code()), "{context}");
+        for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            for raw in [0x1b, 0x07, 0x7f, b'\r'] {
+                assert!(
+                    !bytes.contains(&raw),
+                    "raw 0x{raw:02x} on {name}: {context}"
+                );
+            }
+        }
+        for shown in [&stdout, &stderr] {
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{context}"
+            );
+        }
+        if exit == Exit::Accepted {
+            assert!(
+                stdout.contains("queued as Q1\\x1b[2J\\x07\\x7f\\u{9b}31m\\rFAKE"),
+                "{context}"
+            );
+        } else {
+            let line = assert_one_error_line(&out);
+            assert!(line.contains("no\\x1b[31m such\\x07 user"), "{context}");
+        }
+        if verbose {
+            for want in [
+                "S: 220 mx\\x1b]0;pwned\\x07 ESMTP\\x1b[2J\n",
+                "S: 250-mx\\x1b[1A\\x07\n",
+            ] {
+                assert!(stderr.contains(want), "missing {want:?}: {context}");
+            }
+            // Any reply to QUIT ends the session (no warning): it is shown in the transcript.
+            let want = if quit == BYE {
+                "S: 221 2.0.0 bye\\x1b[0m\\x07\n"
+            } else {
+                "S: 554 5.0.0 no\\x1b]2;pwned\\x07 quit\n"
+            };
+            assert!(stderr.contains(want), "missing {want:?}: {context}");
+        }
+    }
+}
+
+/// `--tls none --user U` against a plain server that offers AUTH: no AUTH is sent, the exit code
+/// is the auth code and the message names `--allow-plaintext-auth`; with that flag it goes.
+#[tokio::test]
+async fn plaintext_auth_needs_the_explicit_flag() {
+    let config = CaptureConfig {
+        tls: smtp_io_tokio::TlsMode::None,
+        ..CaptureConfig::default()
+    };
+    let (server, ca) = external(config, "plain-auth").await;
+    let args = server_args(
+        &server,
+        &ca,
+        &["--tls", "none", "--user", "me", "--to", "bob@example.org"],
+    );
+    let env = vec![("SMTP_PASSWORD".to_owned(), PASSWORD.to_owned())];
+    let out = smtp_send_async(args.clone(), env.clone(), Some(MESSAGE.to_vec())).await;
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Auth.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("--allow-plaintext-auth"), "{line}");
+    assert!(!text(&out.stderr).contains(PASSWORD));
+    assert!(server.messages().is_empty(), "nothing was sent");
+
+    let mut allowed = args;
+    allowed.push("--allow-plaintext-auth".to_owned());
+    let out = smtp_send_async(allowed, env, Some(MESSAGE.to_vec())).await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0]
+            .auth
+            .as_ref()
+            .map(|a| (a.0.as_str(), a.1.as_str())),
+        Some(("PLAIN", "me"))
+    );
+}
+
+/// `--deadline 3` against a server that greets, then reads one byte a second and never answers
+/// (with a per-reply timeout far longer): exit 8 within 4 seconds.
+#[test]
+fn deadline_ends_a_run_held_by_a_slow_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.write_all(b"220 slow.test ESMTP\r\n").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let started = Instant::now();
+        let mut byte = [0u8; 1];
+        while started.elapsed() < Duration::from_secs(15) {
+            match std::io::Read::read(&mut socket, &mut byte) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return,
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let start = Instant::now();
+    let out = smtp_send(
+        &[
+            "--server",
+            &addr.to_string(),
+            "--tls",
+            "none",
+            "--timeout",
+            "100",
+            "--deadline",
+            "3",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.org",
+        ],
+        &[],
+        Some(MESSAGE),
+    );
+    let elapsed = start.elapsed();
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Timeout.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("deadline"), "{line}");
+    holder.join().unwrap();
+}
+
+/// The SIZE declared for a file with bare LF line endings is its size as sent (each LF becomes
+/// CRLF), so the server never receives more than was declared.
+#[tokio::test]
+async fn size_declared_for_a_file_is_its_size_as_sent() {
+    let (server, ca) = external(CaptureConfig::default(), "size").await;
+    let body = b"Subject: lf\n\nline one\nline two\n";
+    let file = temp_file("lf.eml", body);
+    let args = server_args(
+        &server,
+        &ca,
+        &["--to", "bob@example.org", "--file", file.to_str().unwrap()],
+    );
+    let out = smtp_send_async(args, vec![], None).await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    let messages = server.messages();
+    let expected = body.len() + body.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(messages[0].data.len(), expected);
+    assert!(
+        messages[0]
+            .mail_params
+            .contains(&format!("SIZE={expected}")),
+        "{:?}",
+        messages[0].mail_params
+    );
+}
+
+/// A UTF-8 recipient on a server without SMTPUTF8 is a local check against its capabilities:
+/// refused right after EHLO, before any credential is sent (exit 7, not a usage error).
+#[test]
+fn utf8_recipient_without_smtputf8_is_refused_before_auth() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = std::io::BufReader::new(socket.try_clone().unwrap());
+        let mut writer = socket;
+        let mut seen = Vec::new();
+        writer.write_all(b"220 plain.test ESMTP\r\n").unwrap();
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+            let command = line.trim_end().to_owned();
+            line.clear();
+            let reply: &[u8] = if command.starts_with("EHLO") {
+                b"250-plain.test\r\n250 AUTH PLAIN\r\n"
+            } else if command == "QUIT" {
+                b"221 bye\r\n"
+            } else {
+                b"502 unexpected\r\n"
+            };
+            seen.push(command);
+            writer.write_all(reply).unwrap();
+            if reply.starts_with(b"221") {
+                break;
+            }
+        }
+        seen
+    });
+    let out = smtp_send(
+        &[
+            "--server",
+            &addr.to_string(),
+            "--tls",
+            "none",
+            "--allow-plaintext-auth",
+            "--user",
+            "me",
+            "--from",
+            "a@example.com",
+            "--to",
+            "用户@example.org",
+        ],
+        &[("SMTP_PASSWORD", PASSWORD)],
+        Some(MESSAGE),
+    );
+    assert_eq!(
+        code(&out),
+        i32::from(Exit::Refused.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let line = assert_one_error_line(&out);
+    assert!(line.contains("SMTPUTF8"), "{line}");
+    let seen = server.join().unwrap();
+    assert!(
+        !seen.iter().any(|c| c.starts_with("AUTH")),
+        "no AUTH: {seen:?}"
+    );
+}
