@@ -1,6 +1,6 @@
 //! What a connection pool needs from one client: whether an idle connection is still in step
 //! ([`SmtpClient::check_idle`]), and whether a failed message may have been delivered
-//! ([`SmtpClient::deliver`] and its [`Delivery`]).
+//! ([`SmtpClient::deliver`], [`SmtpClient::deliver_stream`] and their [`Delivery`]).
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -8,9 +8,9 @@ use core::future::Future;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 
-use super::{BatchMessage, SmtpClient, Transport};
+use super::{BatchMessage, MessageBody, SmtpClient, Transport};
 use crate::error::{Blame, SmtpError};
-use crate::session::SendOutcome;
+use crate::session::{MessageOptions, SendOutcome};
 use crate::state::SessionState;
 
 /// The most unsolicited bytes [`IdleStatus::Unsolicited`] keeps, for a log line.
@@ -94,13 +94,14 @@ impl<T: Transport> SmtpClient<T> {
     /// closed and the transport closed with it. Call it only between operations (nothing
     /// awaited).
     ///
-    /// How: the transport's [`read`](Transport::read) future is polled exactly once, with a
-    /// waker that does nothing, and dropped; `read` is cancel-safe by contract, so nothing is
-    /// lost when it is pending. This works with every transport, without a new trait method,
-    /// and sees what a TLS layer already decrypted. Its limit: a runtime that caches readiness
-    /// (tokio's reactor does, after a read that found nothing) reports new bytes only once its
-    /// event loop has seen them. An adapter that can ask the operating system directly should
-    /// do that too (the pool of `smtp-io-tokio` peeks the socket first).
+    /// How: first the engine ([`Session::holds_partial_reply`](crate::session::Session::holds_partial_reply))
+    /// and the transport ([`Transport::input_pending`]: the tokio transport peeks its socket and
+    /// looks at what TLS already decrypted). When the transport cannot tell, its
+    /// [`read`](Transport::read) future is polled exactly once, with a waker that does nothing,
+    /// and dropped; `read` is cancel-safe by contract, so nothing is lost when it is pending.
+    /// That fallback's limit: a runtime that caches readiness (tokio's reactor does, after a
+    /// read that found nothing) reports new bytes only once its event loop has seen them, which
+    /// is why a transport that can ask the operating system should answer `input_pending`.
     pub async fn check_idle(&mut self) -> IdleStatus {
         if self.session.state() == SessionState::Closed || self.transport_closed {
             self.close_transport().await;
@@ -162,6 +163,31 @@ impl<T: Transport> SmtpClient<T> {
         let result = self
             .send_mail_bytes_with(message.from, message.to, message.body, &options)
             .await;
+        self.delivery(result)
+    }
+
+    /// [`deliver`](Self::deliver) for a body read from a stream (see
+    /// [`send_mail_stream_with`](Self::send_mail_stream_with)), with `options` or the client's
+    /// defaults. A body that fails to read before its end is [`Delivery::NotSent`] with
+    /// `before_end_of_data: true` (the session is closed, nothing was delivered); sending it
+    /// again needs the body again from its start, which only the caller can provide.
+    pub async fn deliver_stream<B: MessageBody>(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &mut B,
+        options: Option<&MessageOptions>,
+    ) -> Delivery {
+        let options = match options {
+            Some(o) => o.clone(),
+            None => self.message.clone(),
+        };
+        let result = self.send_mail_stream_with(from, to, body, &options).await;
+        self.delivery(result)
+    }
+
+    /// What became of the message whose `send_mail*` call returned `result`.
+    fn delivery(&self, result: Result<SendOutcome, SmtpError>) -> Delivery {
         match result {
             Ok(outcome) => Delivery::Sent(outcome),
             Err(error) if !self.end_of_data => Delivery::NotSent {

@@ -282,3 +282,66 @@ fn a_partial_refusal_with_pipelined_data_closes_before_the_body() {
     assert_eq!(client.state(), SessionState::Closed);
     assert!(client.transport().closed);
 }
+
+/// A streamed body gets the same classification: sent, unknown after its dot, not sent when it
+/// failed to read before its end.
+#[test]
+fn deliver_stream_classifies_like_deliver() {
+    let sent = format!(
+        "{GREETING}{ENVELOPE}
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: hi
+        C: .
+        S: 250 2.0.0 queued
+        "
+    );
+    let mut client = connected(&sent);
+    let mut body = SliceBody::new(b"hi");
+    let d = block_on(client.deliver_stream("a@x.example", &["b@y.example"], &mut body, None));
+    assert!(matches!(d, Delivery::Sent(_)), "{d:?}");
+
+    let silent = format!(
+        "{GREETING}{ENVELOPE}
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: hi
+        C: .
+        "
+    );
+    let mut client = connected(&silent);
+    let mut body = SliceBody::new(b"hi");
+    let d = block_on(client.deliver_stream("a@x.example", &["b@y.example"], &mut body, None));
+    assert!(matches!(d, Delivery::Unknown(_)), "{d:?}");
+    assert!(!d.is_retryable());
+
+    let unread = format!(
+        "{GREETING}{ENVELOPE}
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        "
+    );
+    let mut client = connected(&unread);
+    let d = block_on(client.deliver_stream(
+        "a@x.example",
+        &["b@y.example"],
+        &mut FailingBody,
+        Some(&MessageOptions::default()),
+    ));
+    assert!(!client.end_of_data_written());
+    match &d {
+        Delivery::NotSent {
+            error:
+                SmtpError::Io {
+                    during: SmtpOp::ReadBody,
+                    ..
+                },
+            before_end_of_data: true,
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.state(), SessionState::Closed);
+}

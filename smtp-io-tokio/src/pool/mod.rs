@@ -34,7 +34,9 @@
 //! connection, a `421`, a `4xx` at MAIL, a timeout before the body) provably was not delivered:
 //! it is sent once more, on a new connection. A message whose end of data was written and whose
 //! reply never came is [`SendError::Unknown`] and is never sent again: a duplicate is worse than
-//! a clear report. A `5xx` is final. See [`Delivery`].
+//! a clear report. A `5xx` is final. See [`Delivery`]. A streamed body
+//! ([`send_stream`](Mailer::send_stream), [`send_file`](Mailer::send_file)) is opened again
+//! from its start for the retry.
 //!
 //! # TLS
 //!
@@ -43,6 +45,8 @@
 //! session of an earlier one instead of a full handshake. [`Mailer::stats`] counts both.
 
 use std::fmt;
+use std::future::Future;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -51,9 +55,14 @@ use smtp_proto::client::{Delivery, IdleStatus};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+mod source;
+
+use source::{InMemory, Reopened, Source};
+
 use crate::{
-    BatchMessage, ConnectOptions, DataPipelining, MessageOptions, SendOutcome, SmtpClient,
-    SmtpClientOptions, SmtpError, TlsConfig, TlsMode, TokioTransport, TracingTranscript,
+    BatchMessage, ConnectOptions, DataPipelining, MessageBody, MessageOptions, ReaderBody,
+    SendOutcome, SmtpClient, SmtpClientOptions, SmtpError, TlsConfig, TlsMode, TokioTransport,
+    TracingTranscript,
 };
 
 /// Why [`Mailer::send`] did not deliver a message.
@@ -476,14 +485,103 @@ impl Mailer {
             .await
     }
 
+    /// Send a message whose body is read from a stream, for messages too large to hold in
+    /// memory. `open` yields the body from its start and is called once per attempt, so that a
+    /// retry on a new connection (see the [module docs](self)) sends it whole again; it is
+    /// called before a connection is taken. The body's size hint is declared as `SIZE=` and
+    /// checked against the server's limit; what it yields is counted against that hint.
+    ///
+    /// An `open` that fails is [`SendError::NotSent`] with the error as an
+    /// [`SmtpError::Io`] during [`SmtpOp::ReadBody`](crate::SmtpOp::ReadBody) (`attempts`: the
+    /// connections tried before it); a body that fails to read half-way closes its connection
+    /// before the end of data (nothing delivered) and is retried like any other failure before
+    /// the end of data.
+    ///
+    /// ```no_run
+    /// use smtp_io_tokio::{Mailer, ReaderBody};
+    ///
+    /// # async fn demo(mailer: Mailer) -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = std::path::Path::new("/var/spool/app/report.eml");
+    /// mailer
+    ///     .send_stream("reports@example.com", &["ops@example.org"], || ReaderBody::open(path))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_stream<F, Fut, B>(
+        &self,
+        from: &str,
+        to: &[&str],
+        open: F,
+    ) -> Result<SendOutcome, SendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::io::Result<B>>,
+        B: MessageBody,
+    {
+        self.send_source(Reopened {
+            from,
+            to,
+            options: None,
+            open,
+        })
+        .await
+    }
+
+    /// [`send_stream`](Self::send_stream) with per-message options.
+    pub async fn send_stream_with<F, Fut, B>(
+        &self,
+        from: &str,
+        to: &[&str],
+        options: &MessageOptions,
+        open: F,
+    ) -> Result<SendOutcome, SendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::io::Result<B>>,
+        B: MessageBody,
+    {
+        self.send_source(Reopened {
+            from,
+            to,
+            options: Some(options),
+            open,
+        })
+        .await
+    }
+
+    /// Send the message in the file at `path` (a complete RFC 5322 message), streamed: the file
+    /// is opened (and its size as sent counted, see [`ReaderBody::open`]) for each attempt.
+    /// [`send_stream`](Self::send_stream) with [`ReaderBody::open`].
+    pub async fn send_file(
+        &self,
+        from: &str,
+        to: &[&str],
+        path: impl AsRef<Path>,
+    ) -> Result<SendOutcome, SendError> {
+        let path = path.as_ref();
+        self.send_stream(from, to, || ReaderBody::open(path)).await
+    }
+
     async fn send_batch_message(
         &self,
         message: &BatchMessage<'_>,
     ) -> Result<SendOutcome, SendError> {
+        self.send_source(InMemory(message)).await
+    }
+
+    /// The send loop: a permit, a connection, one attempt, at most one retry on a new
+    /// connection, the connection back to the idle list or ended.
+    async fn send_source<S: Source>(&self, mut source: S) -> Result<SendOutcome, SendError> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
         }
+        // The first attempt is made ready before a connection is taken: opening a body may take
+        // a while (a file is read once to count its size).
+        let mut ready = source
+            .prepare()
+            .await
+            .map_err(|error| SendError::NotSent { error, attempts: 0 })?;
         let waited = inner.settings.wait_timeout;
         let permit = inner.permits.clone().acquire_owned();
         let permit = match tokio::time::timeout(waited, permit).await {
@@ -497,6 +595,13 @@ impl Mailer {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            if attempts > 1 {
+                // The first attempt may have consumed the body: it starts again.
+                ready = source.prepare().await.map_err(|error| SendError::NotSent {
+                    error,
+                    attempts: attempts - 1,
+                })?;
+            }
             // The retry always gets a new connection.
             let conn = if attempts == 1 {
                 inner.checkout().await
@@ -519,7 +624,7 @@ impl Mailer {
                 bump(&inner.counters.reused);
             }
             conn.messages += 1;
-            let delivery = conn.client.deliver(message).await;
+            let delivery = source.deliver(&mut ready, &mut conn.client).await;
             let result = match delivery {
                 Delivery::Sent(outcome) => Ok(outcome),
                 Delivery::Unknown(error) => Err(SendError::Unknown { error }),

@@ -1,0 +1,73 @@
+//! What a [`Mailer`](super::Mailer) sends: a message it can hand to a connection a second time,
+//! for its one retry. Bytes in memory are simply sent again; a streamed body is opened again
+//! from its start by the caller's function, because the first attempt consumed it.
+
+use std::future::Future;
+use std::io;
+
+use smtp_proto::client::Delivery;
+
+use crate::{
+    BatchMessage, MessageBody, MessageOptions, SmtpClient, SmtpError, SmtpOp, TokioTransport,
+};
+
+/// A message the pool can try on a connection, more than once.
+pub(super) trait Source {
+    /// What one attempt needs besides the connection (the body, opened for it).
+    type Ready;
+
+    /// Make an attempt ready. An error ends the send before anything of this attempt was
+    /// written.
+    async fn prepare(&mut self) -> Result<Self::Ready, SmtpError>;
+
+    /// One attempt on `client`.
+    async fn deliver(
+        &self,
+        ready: &mut Self::Ready,
+        client: &mut SmtpClient<TokioTransport>,
+    ) -> Delivery;
+}
+
+/// A complete message in memory.
+pub(super) struct InMemory<'a>(pub(super) &'a BatchMessage<'a>);
+
+impl Source for InMemory<'_> {
+    type Ready = ();
+
+    async fn prepare(&mut self) -> Result<(), SmtpError> {
+        Ok(())
+    }
+
+    async fn deliver(&self, _: &mut (), client: &mut SmtpClient<TokioTransport>) -> Delivery {
+        client.deliver(self.0).await
+    }
+}
+
+/// A message whose body `open` yields from its start, once per attempt.
+pub(super) struct Reopened<'a, F> {
+    pub(super) from: &'a str,
+    pub(super) to: &'a [&'a str],
+    pub(super) options: Option<&'a MessageOptions>,
+    pub(super) open: F,
+}
+
+impl<F, Fut, B> Source for Reopened<'_, F>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = io::Result<B>>,
+    B: MessageBody,
+{
+    type Ready = B;
+
+    async fn prepare(&mut self) -> Result<B, SmtpError> {
+        (self.open)()
+            .await
+            .map_err(|e| SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string()))
+    }
+
+    async fn deliver(&self, body: &mut B, client: &mut SmtpClient<TokioTransport>) -> Delivery {
+        client
+            .deliver_stream(self.from, self.to, body, self.options)
+            .await
+    }
+}
