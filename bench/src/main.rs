@@ -27,6 +27,7 @@ mod criterion;
 mod harness;
 mod matrix;
 mod pool;
+mod pool_case;
 mod pool_child;
 mod pool_cost;
 mod pool_table;

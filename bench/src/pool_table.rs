@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::harness::{median, thousands};
-use crate::pool::{Case, Col, Kind};
+use crate::pool_case::{Case, Col, Kind};
 
 type Runs = HashMap<Col, Vec<HashMap<String, f64>>>;
 
