@@ -73,6 +73,9 @@ pub struct SmtpClient<T: Transport> {
     transport_closed: bool,
     /// When the session's total deadline passes, on [`Transport::now`]'s clock.
     deadline: Option<core::time::Duration>,
+    /// A deadline the caller set for the calls that follow ([`SmtpClient::set_deadline`]):
+    /// when it passes, on [`Transport::now`]'s clock, and the limit it was set with.
+    call_deadline: Option<(core::time::Duration, core::time::Duration)>,
     /// The body going out now, for the write-progress rule.
     progress: Option<Progress>,
     /// Whether the latest message's end of data (final dot or `BDAT LAST`) was handed to the
@@ -92,8 +95,9 @@ struct Progress {
 enum Bound {
     /// The limit for this one wait.
     Wait,
-    /// The session's total deadline.
-    Deadline,
+    /// A deadline: the session's total one (`None`), or one set with
+    /// [`SmtpClient::set_deadline`] with this limit.
+    Deadline(Option<core::time::Duration>),
     /// The write-progress rule.
     Progress(core::time::Duration),
 }
@@ -136,6 +140,7 @@ impl<T: Transport> SmtpClient<T> {
             message,
             transport_closed: false,
             deadline: None,
+            call_deadline: None,
             progress: None,
             end_of_data: false,
         };
@@ -532,9 +537,41 @@ impl<T: Transport> SmtpClient<T> {
         });
     }
 
-    /// The time left before the session's deadline, if it has one (zero once passed).
-    fn until_deadline(&self) -> Option<core::time::Duration> {
-        self.deadline.map(|d| d.saturating_sub(T::now()))
+    /// Bound every call from now on by a deadline of `limit`, counted from a start
+    /// `already_spent` ago (zero: from now), on top of the session's own
+    /// ([`Timeouts::total`](crate::Timeouts::total); the earlier of the two wins), until it is
+    /// lifted with `None`. For a caller that owns a long-lived connection and wants one
+    /// message, or one login, done within a limit: a pool gives each message its own deadline
+    /// this way, counted from the call (its wait for a connection included). Past it the call
+    /// fails like past the session deadline, with [`SmtpError::DeadlineExceeded`] whose `after`
+    /// is `limit`, and the session is closed (the connection is out of step); a message whose
+    /// end of data was already written is then [`Delivery::Unknown`], one that was not is
+    /// [`Delivery::NotSent`].
+    pub fn set_deadline(
+        &mut self,
+        limit: Option<core::time::Duration>,
+        already_spent: core::time::Duration,
+    ) {
+        self.call_deadline = limit.map(|limit| {
+            let left = limit.saturating_sub(already_spent);
+            (T::now().saturating_add(left), limit)
+        });
+    }
+
+    /// The nearest deadline, if any: the time left before it (zero once passed) and which one
+    /// it is.
+    fn until_deadline(&self) -> Option<(core::time::Duration, Bound)> {
+        let now = T::now();
+        let session = self
+            .deadline
+            .map(|at| (at.saturating_sub(now), Bound::Deadline(None)));
+        let call = self
+            .call_deadline
+            .map(|(at, limit)| (at.saturating_sub(now), Bound::Deadline(Some(limit))));
+        match (session, call) {
+            (Some(s), Some(c)) => Some(if c.0 < s.0 { c } else { s }),
+            (s, c) => s.or(c),
+        }
     }
 
     /// The bound of a wait whose own limit is `limit`: the smallest of that limit, the time
@@ -546,9 +583,9 @@ impl<T: Transport> SmtpClient<T> {
         len: Option<usize>,
     ) -> (core::time::Duration, Bound) {
         let mut bound = (limit, Bound::Wait);
-        if let Some(left) = self.until_deadline() {
-            if left <= bound.0 {
-                bound = (left, Bound::Deadline);
+        if let Some(deadline) = self.until_deadline() {
+            if deadline.0 <= bound.0 {
+                bound = deadline;
             }
         }
         let timeouts = &self.session.config().timeouts;
@@ -572,7 +609,8 @@ impl<T: Transport> SmtpClient<T> {
     /// Tell the engine which bound ended a wait.
     fn expire(&mut self, bound: Bound, limit: core::time::Duration, write: bool) {
         match bound {
-            Bound::Deadline => self.session.handle_deadline(),
+            Bound::Deadline(None) => self.session.handle_deadline(),
+            Bound::Deadline(Some(after)) => self.session.handle_deadline_after(after),
             Bound::Progress(allowed) => self.session.handle_write_timeout(allowed),
             Bound::Wait if write => self.session.handle_write_timeout(limit),
             Bound::Wait => self.session.handle_timeout(),
@@ -734,8 +772,8 @@ impl<T: StartTlsCapable> SmtpClient<T> {
                 self.session.handle_io_error(e.kind(), &e.to_string());
                 return Err(self.take_failure().await);
             }
-            Either::Right(()) if bound == Bound::Deadline => {
-                self.session.handle_deadline();
+            Either::Right(()) if matches!(bound, Bound::Deadline(_)) => {
+                self.expire(bound, limit, false);
                 return Err(self.take_failure().await);
             }
             Either::Right(()) => {

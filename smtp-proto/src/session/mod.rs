@@ -379,6 +379,15 @@ impl Session {
 
     /// The session's total deadline ([`Timeouts::total`]) passed. Fatal; harmless once closed.
     pub fn handle_deadline(&mut self) {
+        let after = self.config.timeouts.total.unwrap_or_default();
+        self.handle_deadline_after(after);
+    }
+
+    /// A deadline the embedder set for part of the session (one message of a pooled
+    /// connection, say) passed, `after` from its start: like
+    /// [`handle_deadline`](Self::handle_deadline), with that limit in the error. Fatal;
+    /// harmless once closed.
+    pub fn handle_deadline_after(&mut self, after: Duration) {
         if self.state == SessionState::Closed {
             return;
         }
@@ -387,7 +396,6 @@ impl Session {
         } else {
             self.current_op()
         };
-        let after = self.config.timeouts.total.unwrap_or_default();
         self.fail(SmtpError::DeadlineExceeded { during, after });
     }
 
