@@ -1,0 +1,249 @@
+//! [`MailerBuilder`]: where a pool connects, how, and its limits.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use super::{Inner, Mailer, Tally};
+use crate::{DataPipelining, SmtpClientOptions, SmtpError, TlsConfig, TlsMode, TracingTranscript};
+
+/// The most connections a pool may have: what its semaphore can count, and what
+/// [`Mailer::shutdown`] can take back in one call.
+const MOST_CONNECTIONS: usize = {
+    let u32_max = u32::MAX as usize;
+    if Semaphore::MAX_PERMITS < u32_max {
+        Semaphore::MAX_PERMITS
+    } else {
+        u32_max
+    }
+};
+
+/// The username and password a pool logs in with on every new connection; the password is
+/// wiped when the pool is dropped.
+pub(super) struct Credentials {
+    pub(super) user: String,
+    pub(super) password: smtp_proto::Secret,
+}
+
+/// How the client options of each new connection are made from the pool's defaults.
+pub(super) type OptionsFn = dyn Fn(SmtpClientOptions) -> SmtpClientOptions + Send + Sync;
+
+/// Builds a [`Mailer`]: where to connect, how, and the pool's limits.
+pub struct MailerBuilder {
+    host: String,
+    port: u16,
+    mode: TlsMode,
+    ehlo_domain: String,
+    tls: TlsConfig,
+    connect_timeout: Duration,
+    tls_server_name: Option<String>,
+    options: Box<OptionsFn>,
+    credentials: Option<Credentials>,
+    settings: Settings,
+}
+
+impl fmt::Debug for MailerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailerBuilder")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("mode", &self.mode)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pool's limits.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    pub(super) max_connections: usize,
+    pub(super) max_messages: usize,
+    pub(super) idle_timeout: Duration,
+    pub(super) probe_after: Duration,
+    pub(super) wait_timeout: Duration,
+    pub(super) send_deadline: Option<Duration>,
+    pub(super) data_pipelining: DataPipelining,
+}
+
+impl MailerBuilder {
+    pub(super) fn new(host: String, port: u16, mode: TlsMode, ehlo_domain: String) -> Self {
+        MailerBuilder {
+            host,
+            port,
+            mode,
+            ehlo_domain,
+            tls: TlsConfig::default(),
+            connect_timeout: Duration::from_secs(30),
+            tls_server_name: None,
+            options: Box::new(|options| options),
+            credentials: None,
+            settings: Settings {
+                max_connections: 4,
+                max_messages: 100,
+                idle_timeout: Duration::from_secs(60),
+                probe_after: Duration::from_secs(10),
+                wait_timeout: Duration::from_secs(30),
+                send_deadline: None,
+                data_pipelining: DataPipelining::Always,
+            },
+        }
+    }
+
+    /// At most this many connections at once (default 4, at least 1, at most `u32::MAX`),
+    /// counting every connection the pool holds: being opened, carrying a message, idle, or
+    /// being ended with QUIT.
+    pub fn max_connections(mut self, n: usize) -> MailerBuilder {
+        self.settings.max_connections = n.clamp(1, MOST_CONNECTIONS);
+        self
+    }
+
+    /// End a connection with QUIT after this many messages (default 100, at least 1), before a
+    /// server's own cap closes it in the middle of one.
+    pub fn max_messages_per_connection(mut self, n: usize) -> MailerBuilder {
+        self.settings.max_messages = n.max(1);
+        self
+    }
+
+    /// End a connection idle this long (default 60 s; RFC 5321 servers wait at least 5 min).
+    pub fn idle_timeout(mut self, limit: Duration) -> MailerBuilder {
+        self.settings.idle_timeout = limit;
+        self
+    }
+
+    /// Probe with NOOP before reusing a connection idle longer than this (default 10 s). A
+    /// connection reused sooner costs no round trip; it is still checked without blocking for
+    /// anything the server sent meanwhile.
+    pub fn probe_after(mut self, threshold: Duration) -> MailerBuilder {
+        self.settings.probe_after = threshold;
+        self
+    }
+
+    /// The longest [`Mailer::send`] waits for a free connection before failing with
+    /// [`SendError::Busy`](super::SendError::Busy) (default 30 s). The wait is never unbounded.
+    pub fn wait_timeout(mut self, limit: Duration) -> MailerBuilder {
+        self.settings.wait_timeout = limit;
+        self
+    }
+
+    /// A deadline for each message (default none): from the call to its answer, covering the
+    /// wait for a connection, connecting, logging in, a retry and the message itself. Unlike
+    /// [`Timeouts::total`](crate::Timeouts::total), which counts from a connection's start and so
+    /// spans every message a pooled connection carries, it counts from each call. Past it the
+    /// message is [`SendError::NotSent`](super::SendError::NotSent) (with
+    /// [`SmtpError::DeadlineExceeded`]) when its end of data had not been written, and
+    /// [`SendError::Unknown`](super::SendError::Unknown) when it had; the connection it was
+    /// on is closed. Unlike dropping the future, the caller learns which. For some calls only:
+    /// [`Mailer::with_send_deadline`].
+    pub fn send_deadline(mut self, limit: Duration) -> MailerBuilder {
+        self.settings.send_deadline = Some(limit);
+        self
+    }
+
+    /// When DATA joins the envelope's pipelined flight on the pool's connections. The default
+    /// is [`DataPipelining::Always`] (the engine's own default is
+    /// [`WhenSafe`](DataPipelining::WhenSafe)): a message to several recipients costs one
+    /// round trip less, and when the server refuses some of them while it already waits for
+    /// data, the connection is closed before the body (nothing is delivered to the accepted
+    /// part) and the pool opens another for the next message. A setting made in
+    /// [`client_options`](Self::client_options) wins over this one.
+    pub fn data_pipelining(mut self, mode: DataPipelining) -> MailerBuilder {
+        self.settings.data_pipelining = mode;
+        self
+    }
+
+    /// Which certificates to trust. Every connection of the pool shares this configuration
+    /// (and its TLS session cache).
+    pub fn tls_config(mut self, tls: TlsConfig) -> MailerBuilder {
+        self.tls = tls;
+        self
+    }
+
+    /// The longest DNS + TCP connect (+ implicit TLS handshake) may take (default 30 s).
+    pub fn connect_timeout(mut self, limit: Duration) -> MailerBuilder {
+        self.connect_timeout = limit;
+        self
+    }
+
+    /// Check the certificate for this name instead of the host dialled.
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> MailerBuilder {
+        self.tls_server_name = Some(name.into());
+        self
+    }
+
+    /// Log in with `user` and `password` on every new connection (`login`: the best password
+    /// mechanism the server offers). A `String` password is taken over, not copied, and wiped
+    /// when the pool is dropped.
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials {
+            user: user.into(),
+            password: smtp_proto::Secret::from(password.into()),
+        });
+        self
+    }
+
+    /// Change the client options of each new connection (policy, audit sink, timeouts, default
+    /// message options), starting from the pool's defaults: [`SmtpClientOptions::new`] with
+    /// the `tracing` transcript and the pool's [`data_pipelining`](Self::data_pipelining). A
+    /// function, called once per connection, because those options own boxed sinks and
+    /// policies that cannot be cloned.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use smtp_io_tokio::{Mailer, Timeouts, TlsMode};
+    ///
+    /// let mailer = Mailer::builder("smtp.example.com", 587, TlsMode::StartTls, "app.example.com")
+    ///     .client_options(|o| o.with_timeouts(Timeouts::uniform(Duration::from_secs(20))))
+    ///     .build();
+    /// # drop(mailer);
+    /// ```
+    pub fn client_options(
+        mut self,
+        change: impl Fn(SmtpClientOptions) -> SmtpClientOptions + Send + Sync + 'static,
+    ) -> MailerBuilder {
+        self.options = Box::new(change);
+        self
+    }
+
+    /// The pool. Checks the EHLO domain; connects lazily, on the first message. Needs no
+    /// runtime: the background task that ends connections idle past the idle timeout starts
+    /// with the first message, inside the runtime that sends it.
+    pub fn build(self) -> Result<Mailer, SmtpError> {
+        smtp_proto::command::Domain::new(&self.ehlo_domain)?;
+        let settings = self.settings;
+        let inner = Arc::new(Inner {
+            host: self.host,
+            port: self.port,
+            mode: self.mode,
+            ehlo_domain: self.ehlo_domain,
+            tls: self.tls,
+            connect_timeout: self.connect_timeout,
+            tls_server_name: self.tls_server_name,
+            options: self.options,
+            credentials: self.credentials,
+            settings,
+            permits: Arc::new(Semaphore::new(settings.max_connections)),
+            idle: Default::default(),
+            closed: Default::default(),
+            reaping: Default::default(),
+            tally: Arc::new(Tally::default()),
+        });
+        Ok(Mailer {
+            inner,
+            send_deadline: settings.send_deadline,
+        })
+    }
+}
+
+/// The options of a new connection: the pool's defaults, then the caller's changes.
+pub(super) fn client_options(
+    change: &OptionsFn,
+    data_pipelining: DataPipelining,
+) -> SmtpClientOptions {
+    change(
+        SmtpClientOptions::new()
+            .with_transcript(Box::new(TracingTranscript))
+            .with_data_pipelining(data_pipelining),
+    )
+}
