@@ -7,8 +7,15 @@ use smtp_proto::MessageBody;
 use smtp_proto::body::SizeCounter;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
+/// How much a [`ReaderBody`] reads at a time by default, and [`size_as_sent`] too: the same
+/// slice the client encodes and writes a body in memory by, so a streamed body costs about as
+/// many reads, writes and (for a file) hops through tokio's blocking pool as there are slices
+/// (40 for 10 MiB), not one per 8 KiB (1,280 for 10 MiB, measured at 4.4 times the CPU of the
+/// same bytes in memory).
+const CHUNK: usize = 256 * 1024;
+
 /// A message body read from an [`AsyncRead`] in chunks, so sending a file of any size holds only
-/// one chunk in memory.
+/// one chunk in memory (256 KiB by default, see [`with_chunk_size`](ReaderBody::with_chunk_size)).
 ///
 /// ```no_run
 /// # async fn demo(client: &mut smtp_io_tokio::SmtpClient<smtp_io_tokio::TokioTransport>) -> Result<(), Box<dyn std::error::Error>> {
@@ -24,11 +31,11 @@ pub struct ReaderBody<R> {
 }
 
 impl<R: AsyncRead + Unpin> ReaderBody<R> {
-    /// A body over `reader`, read 8 KiB at a time, of unknown size.
+    /// A body over `reader`, read 256 KiB at a time, of unknown size.
     pub fn new(reader: R) -> ReaderBody<R> {
         ReaderBody {
             reader,
-            chunk_size: 8 * 1024,
+            chunk_size: CHUNK,
             size_hint: None,
         }
     }
@@ -66,11 +73,11 @@ impl ReaderBody<tokio::fs::File> {
 
 /// The size `file` will have on the wire, from its current position to its end: CRLF line
 /// endings and a final CRLF, without dot-stuffing (RFC 1870's `SIZE`). Reads the file once
-/// (64 KiB at a time) and seeks back to where it started.
+/// (256 KiB at a time) and seeks back to where it started.
 pub async fn size_as_sent(file: &mut tokio::fs::File) -> io::Result<u64> {
     let start = file.stream_position().await?;
     let mut counter = SizeCounter::new();
-    let mut buf = vec![0; 64 * 1024];
+    let mut buf = vec![0; CHUNK];
     loop {
         let n = file.read(&mut buf).await?;
         if n == 0 {
