@@ -5,8 +5,8 @@
 //! * [`SmtpError::Io`] / [`SmtpError::Timeout`] / [`SmtpError::DeadlineExceeded`]: the transport or
 //!   the clock ended the wait.
 //! * [`SmtpError::Protocol`]: the server refused ([`ProtocolError::UnexpectedCode`], with its code,
-//!   enhanced code and text) or broke the protocol (malformed reply, bytes after the STARTTLS
-//!   `220`, ...), or a check against its capabilities refused before sending
+//!   enhanced code and text) or broke the protocol (malformed reply, a reply out of step with the
+//!   commands, bytes after the STARTTLS `220`, ...), or a check against its capabilities refused before sending
 //!   ([`ProtocolError::ExtensionUnavailable`], [`ProtocolError::MessageTooLarge`]).
 //! * [`SmtpError::Auth`]: authentication could not be done or was refused.
 //! * [`SmtpError::InvalidInput`]: the caller passed a bad argument or called in the wrong state. Never
@@ -119,6 +119,7 @@ impl SmtpError {
                 | ProtocolError::MessageTooLarge { .. } => Blame::LocalCheck,
                 ProtocolError::ConnectionClosed { .. } => Blame::Io,
                 ProtocolError::Malformed { .. }
+                | ProtocolError::OutOfSync { .. }
                 | ProtocolError::ResponseInjection { .. }
                 | ProtocolError::UnsolicitedReply { .. } => Blame::ServerMisbehaved,
             },
@@ -149,6 +150,7 @@ impl SmtpError {
             SmtpError::Protocol(p) => Some(match p {
                 ProtocolError::UnexpectedCode { during, .. }
                 | ProtocolError::Malformed { during, .. }
+                | ProtocolError::OutOfSync { during, .. }
                 | ProtocolError::ConnectionClosed { during } => *during,
                 ProtocolError::ResponseInjection { .. } => SmtpOp::StartTls,
                 ProtocolError::ExtensionUnavailable {
@@ -165,7 +167,10 @@ impl SmtpError {
         }
     }
 
-    /// The server reply behind this error, when there is one.
+    /// The server reply behind this error, when there is one: the reply that refused the
+    /// step. `None` for [`ProtocolError::OutOfSync`]: that reply was paired with a command it
+    /// cannot answer (it belongs to another command, or to none), so it says nothing about
+    /// the step and must not be read as a refusal; the error itself holds it.
     pub fn reply(&self) -> Option<&Reply> {
         match self {
             SmtpError::Protocol(ProtocolError::UnexpectedCode { reply, .. }) => Some(reply),
@@ -174,12 +179,15 @@ impl SmtpError {
         }
     }
 
-    /// True when retrying later may succeed: a 4xx reply, a timeout or an I/O failure.
+    /// True when retrying later may succeed: a 4xx reply, a timeout, an I/O failure, or a reply
+    /// out of step with the commands ([`ProtocolError::OutOfSync`]: the connection is lost, not
+    /// the message; on a new connection the replies pair up again).
     pub fn is_transient(&self) -> bool {
         match self {
             SmtpError::Io { .. }
             | SmtpError::Timeout { .. }
-            | SmtpError::DeadlineExceeded { .. } => true,
+            | SmtpError::DeadlineExceeded { .. }
+            | SmtpError::Protocol(ProtocolError::OutOfSync { .. }) => true,
             SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, .. }) => {
                 refused.iter().all(|r| r.reply.code().is_transient())
             }
@@ -294,6 +302,21 @@ pub enum ProtocolError {
         during: SmtpOp,
         /// What was wrong.
         error: ReplyError,
+    },
+    /// A reply whose class cannot answer the command it was paired with: a `2xx` to DATA, a
+    /// `3xx` to anything but DATA (`354`) or an AUTH step (`334`), any `1xx`. The server's
+    /// replies and the client's commands are out of step (a reply too many, or one lost), so
+    /// every later reply would answer the wrong command and the server may be reading commands
+    /// as message text: the session is closed, never kept as after a refusal. The server
+    /// refused nothing ([`SmtpError::reply`] is `None`); a message that failed with it before
+    /// its end of data was not delivered, and may be sent again on a new connection
+    /// ([`SmtpError::is_transient`] is true).
+    #[error("replies out of step: the server replied {reply} to {during}, which cannot answer it")]
+    OutOfSync {
+        /// The command the reply was paired with.
+        during: SmtpOp,
+        /// The reply that cannot answer it.
+        reply: Reply,
     },
     /// Bytes arrived after the STARTTLS `220` and before the TLS handshake: a response-injection
     /// attempt (CVE-2021-38371 / "NO STARTTLS" class). The session is closed.
@@ -644,6 +667,15 @@ mod tests {
                 Some(SmtpOp::StartTls),
             ),
             (
+                ProtocolError::OutOfSync {
+                    during: SmtpOp::Data,
+                    reply: reply(250),
+                }
+                .into(),
+                Blame::ServerMisbehaved,
+                Some(SmtpOp::Data),
+            ),
+            (
                 ProtocolError::ExtensionUnavailable {
                     name: Extension::StartTls,
                 }
@@ -694,5 +726,23 @@ mod tests {
             assert_eq!(error.blame(), blame, "{error:?}");
             assert_eq!(error.during(), during, "{error:?}");
         }
+    }
+
+    /// A reply out of step is the server's fault and the connection's, not a refusal: no reply
+    /// behind it (a driver must not read a refusal into it), and transient (a new connection
+    /// may succeed).
+    #[test]
+    fn out_of_sync_is_no_refusal_and_transient() {
+        let error: SmtpError = ProtocolError::OutOfSync {
+            during: SmtpOp::Data,
+            reply: reply(250),
+        }
+        .into();
+        assert_eq!(error.reply(), None);
+        assert!(error.is_transient());
+        assert_eq!(
+            error.to_string(),
+            "replies out of step: the server replied 250 text to DATA, which cannot answer it"
+        );
     }
 }

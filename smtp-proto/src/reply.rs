@@ -3,7 +3,9 @@
 //! ## Parsing rules (RFC 5321 section 4.2)
 //!
 //! * Every line starts with a three-digit code ([`ReplyCode::new`] must accept it, else
-//!   [`ReplyError::BadCode`]), followed by `-` (more lines follow), a space (last line), or nothing
+//!   [`ReplyError::BadCode`]; a `1yz` code is accepted so that the engine can name the reply when
+//!   it closes the session for it, see [`ReplyCode`]), followed by `-` (more lines follow), a space
+//!   (last line), or nothing
 //!   at all (`250\r\n` is a last line with empty text). Anything else is
 //!   [`ReplyError::BadSeparator`]. Every line of a reply must carry the first line's code
 //!   ([`ReplyError::InconsistentCode`]).
@@ -20,7 +22,13 @@
 use crate::prelude::*;
 use core::fmt;
 
-/// A three-digit SMTP reply code, first digit 2–5, second 0–5, third 0–9.
+/// A three-digit SMTP reply code, first digit 1–5, second 0–5, third 0–9.
+///
+/// SMTP never sends a `1yz` (positive preliminary) reply (RFC 5321 section 4.2.1, and its
+/// grammar allows only 2–5), but one is kept as a reply rather than refused as malformed: it can
+/// answer no command, so the engine closes the session on it as a loss of sync
+/// ([`ProtocolError::OutOfSync`](crate::error::ProtocolError::OutOfSync)), with the reply in the
+/// error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReplyCode(u16);
 
@@ -40,10 +48,11 @@ impl ReplyCode {
     /// `421` service not available, closing.
     pub const SERVICE_UNAVAILABLE: ReplyCode = ReplyCode(421);
 
-    /// A code from its number, or `None` when it is not a valid SMTP reply code.
+    /// A code from its number, or `None` when it is not a reply code (first digit 1–5, second
+    /// 0–5).
     pub const fn new(code: u16) -> Option<ReplyCode> {
         let (a, b) = (code / 100, (code / 10) % 10);
-        if a >= 2 && a <= 5 && b <= 5 {
+        if a >= 1 && a <= 5 && b <= 5 {
             Some(ReplyCode(code))
         } else {
             None
@@ -55,7 +64,7 @@ impl ReplyCode {
         self.0
     }
 
-    /// The first digit: 2, 3, 4 or 5.
+    /// The first digit: 1, 2, 3, 4 or 5.
     pub const fn class(self) -> u8 {
         (self.0 / 100) as u8
     }

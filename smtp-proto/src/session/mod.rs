@@ -551,9 +551,11 @@ impl Session {
                 .txn
                 .as_ref()
                 .is_some_and(|t| matches!(t.phase(), Phase::Body | Phase::Finishing));
-            let err = if in_body && !reply.code().is_positive() {
-                // A refusal while the body is still being sent (some servers judge a message
-                // before its end): report it as the message's refusal, with the server's text.
+            let refusal = reply.code().is_transient() || reply.code().is_permanent();
+            let err = if in_body && refusal {
+                // A refusal (4xx, 5xx) while the body is still being sent (some servers judge a
+                // message before its end): report it as the message's refusal, with the
+                // server's text.
                 // The framing is now unknown, so the session still closes.
                 ProtocolError::UnexpectedCode {
                     during: SmtpOp::DataEnd,
@@ -581,6 +583,21 @@ impl Session {
 
     fn dispatch_reply(&mut self, what: Pending, reply: Reply) {
         let code = reply.code();
+        if !what.can_answer(code) {
+            // A reply that cannot belong to its command (a 2xx to DATA, a 3xx to anything but
+            // DATA or an AUTH step, any 1xx): the replies are out of step with the commands, so
+            // every later reply would answer the wrong one, and the server may be reading our
+            // commands as message text. Only closing the connection ends that; treated as a
+            // refusal, the next RSET and MAIL would go into a message body.
+            self.fail(
+                ProtocolError::OutOfSync {
+                    during: what.op(),
+                    reply,
+                }
+                .into(),
+            );
+            return;
+        }
         if code == ReplyCode::SERVICE_UNAVAILABLE && what != Pending::Quit {
             // 421: the server is shutting the channel (RFC 5321 section 3.8).
             self.fail(

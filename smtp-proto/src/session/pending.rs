@@ -1,5 +1,6 @@
 //! The ledger of replies owed by the server: one [`InFlight`] entry per command sent, in order.
 
+use crate::reply::ReplyCode;
 use crate::state::SmtpOp;
 
 /// What a queued command's reply will answer.
@@ -31,6 +32,22 @@ impl Pending {
                 | Pending::DataEnd
                 | Pending::Bdat { .. }
         )
+    }
+
+    /// Whether a reply with `code` can answer this command at all. One that cannot means the
+    /// replies are out of step with the commands: a `2xx` to DATA; a `3xx` to anything but
+    /// DATA (`354`) or an AUTH step (`334`); any `1xx`, which SMTP never sends. Every other
+    /// code can answer it, as an acceptance or a refusal.
+    pub(super) fn can_answer(self, code: ReplyCode) -> bool {
+        match code.class() {
+            2 => self != Pending::Data,
+            3 => matches!(
+                (self, code),
+                (Pending::Data, ReplyCode::START_DATA) | (Pending::Auth, ReplyCode::AUTH_CHALLENGE)
+            ),
+            4 | 5 => true,
+            _ => false,
+        }
     }
 
     pub(super) fn op(self) -> SmtpOp {

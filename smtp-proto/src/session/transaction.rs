@@ -365,7 +365,8 @@ impl Transaction {
     }
 
     /// Take a reply to one of this transaction's commands (`what.is_txn()`; a `421` never gets
-    /// here: it closes the session). `lmtp`: the session speaks LMTP.
+    /// here, nor a reply that cannot answer its command such as a `2xx` to DATA or a `3xx` to
+    /// anything else: both close the session). `lmtp`: the session speaks LMTP.
     pub(super) fn on_reply(&mut self, what: Pending, reply: Reply, lmtp: bool) -> Reaction {
         self.owed = self.owed.saturating_sub(1);
         let positive = reply.code().is_positive();

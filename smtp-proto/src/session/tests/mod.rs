@@ -22,6 +22,7 @@ mod hostile;
 mod lifecycle;
 mod scram;
 mod secure_defaults;
+mod sync;
 mod transaction;
 
 /// One side's lines of a transcript.
