@@ -72,6 +72,7 @@ pub use mail_builder;
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::adapter_api::*;
+use smtp_proto::client::ConnectClock;
 
 /// The client type this crate produces.
 pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
@@ -174,51 +175,24 @@ impl ConnectOptions {
         // Validate the EHLO argument before touching the network.
         smtp_proto::command::Domain::new(ehlo_domain)?;
         // The session's deadline covers the connect and the TLS handshake too.
-        let started = tokio::time::Instant::now();
-        let total = self.client.session_config().timeouts.total;
-        let bound = |limit: Duration, during: SmtpOp| {
-            let left = total.map(|t| t.saturating_sub(started.elapsed()));
-            match left {
-                Some(left) if left < limit => (
-                    left,
-                    SmtpError::DeadlineExceeded {
-                        during,
-                        after: total.unwrap_or_default(),
-                    },
-                ),
-                _ => (
-                    limit,
-                    SmtpError::Timeout {
-                        during,
-                        after: limit,
-                    },
-                ),
-            }
-        };
-        let (limit, timed_out) = bound(self.connect_timeout, SmtpOp::Connect);
-        let tcp = transport::tcp_connect(host, port, limit)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::TimedOut => timed_out,
-                _ => SmtpError::io(SmtpOp::Connect, e.kind(), e.to_string()),
-            })?;
+        let (clock, options) = ConnectClock::start::<TokioTransport>(self.client);
+        let limit = self.connect_timeout;
+        let tcp = clock
+            .step::<TokioTransport, _>(SmtpOp::Connect, limit, transport::tcp_connect(host, port))
+            .await?;
         let name = self.tls_server_name.as_deref().unwrap_or(host);
-        let io_err = |op, e: std::io::Error| SmtpError::io(op, e.kind(), e.to_string());
         // Only the socket differs by mode; the SMTP side is smtp-proto's `SmtpClient::open`.
         let transport = match self.mode {
             TlsMode::None => TokioTransport::plain(tcp),
             TlsMode::StartTls => TokioTransport::plain_with_starttls(tcp, name, self.tls)
-                .map_err(|e| io_err(SmtpOp::StartTls, e))?,
+                .map_err(|e| SmtpError::io(SmtpOp::StartTls, e.kind(), e.to_string()))?,
             TlsMode::Implicit => {
                 let handshake = TokioTransport::implicit_tls(tcp, name, self.tls);
-                let (limit, timed_out) = bound(self.connect_timeout, SmtpOp::TlsHandshake);
-                tokio::time::timeout(limit, handshake)
-                    .await
-                    .map_err(|_| timed_out)?
-                    .map_err(|e| io_err(SmtpOp::TlsHandshake, e))?
+                clock
+                    .step::<TokioTransport, _>(SmtpOp::TlsHandshake, limit, handshake)
+                    .await?
             }
         };
-        let options = self.client.with_time_already_spent(started.elapsed());
         SmtpClient::open(transport, self.mode, ehlo_domain, options).await
     }
 }

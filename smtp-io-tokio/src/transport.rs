@@ -40,35 +40,28 @@ impl fmt::Debug for TokioTransport {
     }
 }
 
-/// Resolve `host` and open a TCP connection to the first address that answers, within `timeout`
-/// overall, with Nagle's algorithm off.
-pub(crate) async fn tcp_connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+/// Resolve `host` and open a TCP connection to the first address that answers, with Nagle's
+/// algorithm off. Unbounded: the caller bounds it (see `ConnectClock::step`).
+pub(crate) async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let attempt = async {
-        let mut last = None;
-        for addr in tokio::net::lookup_host((host, port)).await? {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) => last = Some(e),
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                // Without this every command that fits in one segment waits for the previous
+                // ACK (~40 ms per round trip on loopback with delayed ACKs).
+                stream.set_nodelay(true)?;
+                return Ok(stream);
             }
+            Err(e) => last = Some(e),
         }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{host} has no address to connect to"),
-            )
-        }))
-    };
-    let stream = tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+    }
+    Err(last.unwrap_or_else(|| {
         io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("connecting to {host}:{port} took longer than {timeout:?}"),
+            io::ErrorKind::NotFound,
+            format!("{host} has no address to connect to"),
         )
-    })??;
-    // Without this every command that fits in one segment waits for the previous ACK
-    // (~40 ms per round trip on loopback with delayed ACKs).
-    stream.set_nodelay(true)?;
-    Ok(stream)
+    }))
 }
 
 impl TokioTransport {

@@ -1,10 +1,11 @@
 //! Opening a connection, written once for both runtimes: [`ConnectOptions::connect`] and the
 //! three helpers. Only opening the socket differs: `cloudflare:sockets` on Workers
 //! ([`WorkersTransport`](crate::WorkersTransport)), `wasi:sockets` and rustls on WASI
-//! ([`WasiTransport`](crate::wasi::WasiTransport)); each bounds it with its own timer.
+//! ([`WasiTransport`](crate::wasi::WasiTransport)); each is bounded by its own timer through
+//! the engine's [`ConnectClock`], which also starts the session's deadline.
 
-use smtp_proto::client::future::{Either, race};
-use smtp_proto::{SmtpError, SmtpOp, Transport};
+use smtp_proto::client::ConnectClock;
+use smtp_proto::{SmtpError, SmtpOp};
 
 use crate::{ConnectOptions, SmtpClient, TlsMode};
 
@@ -38,19 +39,13 @@ impl ConnectOptions {
         let open = Socket::open(host, port, self.mode);
         #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
         let open = Socket::open(host, port, self.mode, &self.tls);
-        let transport = match race(open, Socket::sleep(self.connect_timeout)).await {
-            Either::Left(Ok(t)) => t,
-            Either::Left(Err(e)) => {
-                return Err(SmtpError::io(SmtpOp::Connect, e.kind(), e.to_string()));
-            }
-            Either::Right(()) => {
-                return Err(SmtpError::Timeout {
-                    during: SmtpOp::Connect,
-                    after: self.connect_timeout,
-                });
-            }
-        };
-        smtp_proto::SmtpClient::open(transport, self.mode, ehlo_domain, self.client).await
+        // The session's deadline counts from here: the connect (and on WASI an implicit-TLS
+        // handshake) count against it, as on every adapter.
+        let (clock, options) = ConnectClock::start::<Socket>(self.client);
+        let transport = clock
+            .step::<Socket, _>(SmtpOp::Connect, self.connect_timeout, open)
+            .await?;
+        smtp_proto::SmtpClient::open(transport, self.mode, ehlo_domain, options).await
     }
 }
 

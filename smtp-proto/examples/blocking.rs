@@ -11,71 +11,105 @@
 //!     --from alice@example.com --to bob@example.org --file examples/hello.eml
 //! ```
 //!
-//! The loop is the engine's whole calling contract: write everything `poll_transmit` yields,
-//! `feed` what is read, drain `poll_event`, and bound each awaited reply by `timeout()` (one
-//! deadline per reply, however many reads it takes: a server dripping one byte at a time still
-//! times out).
+//! The loop is the engine's whole calling contract: write everything `poll_transmit` yields and
+//! report each write with `wrote`, `feed` what is read, drain `poll_event`, and bound every
+//! write and read by the engine's `poll_timeout`, calling `handle_timeout` when it is due. The
+//! engine owns every clock: the per-reply limits (one per reply, however many reads it takes: a
+//! server dripping one byte at a time still times out), the write-progress rule for the body and
+//! the session deadline (`--deadline SECS`, counted from before the TCP connect). This loop only
+//! reads its clock and hands the time in.
 
 use std::error::Error;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant as StdInstant};
 
 use smtp_proto::command::Domain;
 use smtp_proto::session::{
     BodyInfo, Envelope, Event, MessageOptions, SendOutcome, Session, SessionConfig,
 };
+use smtp_proto::{Instant, SmtpError, Timeouts};
 
-const USAGE: &str =
-    "usage: blocking [--server HOST:PORT] [--from ADDR] [--to ADDR]... [--file FILE]";
+const USAGE: &str = "usage: blocking [--server HOST:PORT] [--from ADDR] [--to ADDR]... [--file FILE] \
+[--timeout SECS] [--deadline SECS]";
 
 const SAMPLE: &[u8] = b"From: alice@example.com\r\nTo: bob@example.org\r\n\
 Subject: hello from the blocking example\r\n\r\nHello over a plain std::net::TcpStream.\r\n";
+
+/// The loop's monotonic clock, as the engine's instants.
+#[derive(Clone, Copy)]
+struct Clock(StdInstant);
+
+impl Clock {
+    fn now(self) -> Instant {
+        Instant::from_duration(self.0.elapsed())
+    }
+}
 
 /// A session and the socket it runs on.
 struct Connection {
     stream: TcpStream,
     session: Session,
+    clock: Clock,
     buf: Vec<u8>,
-    /// The deadline of the awaited reply, keyed by its `Wait::seq`.
-    deadline: Option<(u64, Instant)>,
 }
 
 impl Connection {
-    /// Write what the engine queued. A failed (or timed out) write closes the session, which
-    /// then has nothing more to send.
+    /// What is left until the engine's next timer, or `None` once it is due (the engine has
+    /// been told). `None` as well when nothing is awaited.
+    fn left(&mut self) -> Option<Duration> {
+        let now = self.clock.now();
+        let timer = self.session.poll_timeout(now)?;
+        let left = timer.left(now);
+        if left.is_zero() {
+            self.session.handle_timeout(now);
+            return None;
+        }
+        Some(left)
+    }
+
+    /// Write what the engine queued, each `write` bounded by the engine's timer. A failed (or
+    /// timed out) write closes the session, which then has nothing more to send.
     fn flush(&mut self) {
         while let Some(bytes) = self.session.poll_transmit() {
-            match self.stream.write_all(&bytes) {
-                Ok(()) => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    self.session
-                        .handle_write_timeout(self.session.write_timeout());
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                // `set_write_timeout` refuses zero: a due timer was handed to the engine.
+                let Some(left) = self.left() else { return };
+                let written = self
+                    .stream
+                    .set_write_timeout(Some(left))
+                    .and_then(|()| self.stream.write(rest));
+                match written {
+                    Ok(0) => {
+                        self.session
+                            .handle_io_error(ErrorKind::WriteZero, "the socket took nothing");
+                        return;
+                    }
+                    Ok(n) => {
+                        rest = &rest[n..];
+                        self.session.wrote(self.clock.now(), n);
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        self.session.handle_timeout(self.clock.now());
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.session.handle_io_error(e.kind(), &e.to_string());
+                        return;
+                    }
                 }
-                Err(e) => self.session.handle_io_error(e.kind(), &e.to_string()),
+                if self.session.is_failed() {
+                    return;
+                }
             }
         }
     }
 
-    /// One read, bounded by what is left of the awaited reply's deadline, fed to the engine.
+    /// One read, bounded by the engine's timer, fed to the engine.
     fn read(&mut self) {
-        let Some(wait) = self.session.timeout() else {
-            return;
-        };
-        let deadline = match self.deadline {
-            Some((seq, at)) if seq == wait.seq => at,
-            _ => {
-                let at = Instant::now() + wait.limit;
-                self.deadline = Some((wait.seq, at));
-                at
-            }
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return self.session.handle_timeout();
-        }
-        // `set_read_timeout` refuses zero, hence the check above.
+        let Some(left) = self.left() else { return };
         let read = self
             .stream
             .set_read_timeout(Some(left))
@@ -84,7 +118,7 @@ impl Connection {
             Ok(0) => self.session.handle_eof(),
             Ok(n) => self.session.feed(&self.buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                self.session.handle_timeout();
+                self.session.handle_timeout(self.clock.now());
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => self.session.handle_io_error(e.kind(), &e.to_string()),
@@ -92,13 +126,13 @@ impl Connection {
     }
 
     /// Run the I/O until an event `want` accepts; a failure event is returned as an error.
-    fn until(&mut self, want: impl Fn(&Event) -> bool) -> Result<Event, Box<dyn Error>> {
+    fn until(&mut self, want: impl Fn(&Event) -> bool) -> Result<Event, SmtpError> {
         loop {
             self.flush();
             while let Some(event) = self.session.poll_event() {
                 match event {
                     Event::Failed { error, .. } | Event::MessageFailed { error, .. } => {
-                        return Err(error.into());
+                        return Err(error);
                     }
                     event if want(&event) => return Ok(event),
                     _ => {} // informational: the greeting, ...
@@ -106,19 +140,26 @@ impl Connection {
             }
             // No event yet: a reply is awaited, or the session is over.
             self.session.check_usable()?;
-            if self.session.timeout().is_none() {
-                return Err("nothing to wait for (a bug in this loop)".into());
+            if self.session.poll_timeout(self.clock.now()).is_none() {
+                return Err(SmtpError::Internal {
+                    what: "nothing to wait for (a bug in this loop)",
+                });
             }
             self.read();
         }
     }
 }
 
-struct Args {
-    server: String,
-    from: String,
-    to: Vec<String>,
-    file: Option<String>,
+/// The command line (`pub(crate)` for `tests/blocking_example.rs`, which runs this file).
+pub(crate) struct Args {
+    pub(crate) server: String,
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) file: Option<String>,
+    /// The limit of each reply (default: RFC 5321's, by phase).
+    pub(crate) timeout: Option<Duration>,
+    /// The whole run's deadline, the TCP connect included.
+    pub(crate) deadline: Option<Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -127,6 +168,8 @@ fn parse_args() -> Result<Args, String> {
         from: "alice@example.com".into(),
         to: Vec::new(),
         file: None,
+        timeout: None,
+        deadline: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -136,6 +179,8 @@ fn parse_args() -> Result<Args, String> {
             "--from" => args.from = value()?,
             "--to" => args.to.push(value()?),
             "--file" => args.file = Some(value()?),
+            "--timeout" => args.timeout = Some(seconds(&value()?)?),
+            "--deadline" => args.deadline = Some(seconds(&value()?)?),
             _ => return Err(format!("unknown argument {flag:?}\n{USAGE}")),
         }
     }
@@ -145,22 +190,20 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds"))
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let body = match &args.file {
         Some(path) => std::fs::read(path).map_err(|e| format!("{path}: {e}"))?,
         None => SAMPLE.to_vec(),
     };
-    let stream = TcpStream::connect(&args.server).map_err(|e| format!("{}: {e}", args.server))?;
-    stream.set_nodelay(true)?;
-    let session = Session::new(Domain::new("localhost")?, SessionConfig::default());
-    stream.set_write_timeout(Some(session.write_timeout()))?;
-    let mut conn = Connection {
-        stream,
-        session,
-        buf: vec![0; 8192],
-        deadline: None,
-    };
-
+    let mut conn = open(args)?;
     // Greeting and EHLO.
     conn.until(|e| matches!(e, Event::HelloDone))?;
 
@@ -171,11 +214,55 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         Err(_) => Ok(()),
     };
     let outcome = sent?;
+    quit?;
     println!("{} accepted: {}", outcome.message, outcome.reply);
     if let Some(queue_id) = &outcome.queue_id {
         println!("queue id: {queue_id}");
     }
-    quit
+    Ok(())
+}
+
+/// Start the session and connect: the deadline (if any) counts from before the TCP connect, and
+/// bounds the connect itself.
+fn open(args: &Args) -> Result<Connection, Box<dyn Error>> {
+    let clock = Clock(StdInstant::now());
+    let mut timeouts = Timeouts::default();
+    if let Some(limit) = args.timeout {
+        timeouts = timeouts.with_reply_limit(limit);
+    }
+    timeouts.total = args.deadline;
+    let mut config = SessionConfig::default();
+    config.timeouts = timeouts;
+    let mut session = Session::new(Domain::new("localhost")?, config);
+    session.start(clock.now());
+    let addr = args
+        .server
+        .to_socket_addrs()
+        .map_err(|e| format!("{}: {e}", args.server))?
+        .next()
+        .ok_or_else(|| format!("{}: no address", args.server))?;
+    // The connect is bounded by the engine's first timer: the greeting's limit or the
+    // deadline, whichever is nearer; when it runs out, the engine says which it was.
+    let now = clock.now();
+    let timer = session.poll_timeout(now);
+    let limit = timer.map_or(Duration::from_secs(300), |t| t.left(now));
+    let stream = match TcpStream::connect_timeout(&addr, limit.max(Duration::from_millis(1))) {
+        Ok(stream) => stream,
+        Err(e) if e.kind() == ErrorKind::TimedOut => {
+            let due = timer.map_or(clock.now(), |t| t.at.max(clock.now()));
+            session.handle_timeout(due);
+            session.check_usable()?;
+            return Err(format!("{}: {e}", args.server).into());
+        }
+        Err(e) => return Err(format!("{}: {e}", args.server).into()),
+    };
+    stream.set_nodelay(true)?;
+    Ok(Connection {
+        stream,
+        session,
+        clock,
+        buf: vec![0; 8192],
+    })
 }
 
 /// MAIL, RCPT and DATA (pipelined when the server offers it), the body, the final reply.

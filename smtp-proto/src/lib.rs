@@ -4,8 +4,10 @@
 //! opens a socket, never reads a clock and never depends on an async runtime**: bytes go in with
 //! [`Session::feed`](session::Session::feed), bytes to write come out of
 //! [`poll_transmit`](session::Session::poll_transmit), typed events out of
-//! [`poll_event`](session::Session::poll_event), and the engine says how long the current wait may
-//! last ([`timeout`](session::Session::timeout)) instead of keeping time itself.
+//! [`poll_event`](session::Session::poll_event). Time comes in too: the driver hands its clock's
+//! [`Instant`] to every call that can start or end a wait, and the engine says when the next
+//! thing is due ([`poll_timeout`](session::Session::poll_timeout)) and decides what ran out
+//! ([`handle_timeout`](session::Session::handle_timeout)).
 //!
 //! On top of the engine, the `client` feature (on by default) provides [`client::SmtpClient`], an
 //! async driver written once over two small traits ([`client::Transport`],
@@ -80,6 +82,7 @@ pub mod sasl;
 pub mod secret;
 pub mod session;
 pub mod state;
+pub mod time;
 pub mod transcript;
 
 #[cfg(feature = "client")]
@@ -102,6 +105,7 @@ pub use session::{
     RecipientPolicy, SendOutcome, Session, SessionConfig, Timeouts, Use,
 };
 pub use state::{SessionState, SmtpOp};
+pub use time::{Instant, Timer, TimerReason};
 pub use transcript::TranscriptSink;
 
 #[cfg(feature = "client")]

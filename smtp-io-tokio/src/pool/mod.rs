@@ -290,7 +290,7 @@ impl Mailer {
     /// server's limit; what it yields is counted against that hint.
     ///
     /// An `open` that fails is [`SendError::NotSent`] with the error as an
-    /// [`SmtpError::Io`] during [`SmtpOp::ReadBody`](crate::SmtpOp::ReadBody) (`attempts`: the
+    /// [`SmtpError::Io`] during [`SmtpOp::ReadBody`] (`attempts`: the
     /// connections tried before it); a body that fails to read half-way closes its connection
     /// before the end of data (nothing delivered) and is retried like any other failure before
     /// the end of data.

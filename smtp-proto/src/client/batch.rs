@@ -81,7 +81,6 @@ impl<T: Transport> SmtpClient<T> {
             if let Some(i) = body_wanted {
                 // Written in slices like `send_mail_bytes`, so a large message in a batch is
                 // never copied whole into the output buffer.
-                self.start_progress();
                 let sent = match self.send_body_slices(messages[i].body).await {
                     Ok(()) => {
                         let finished = self.session.finish_body();
@@ -89,9 +88,6 @@ impl<T: Transport> SmtpClient<T> {
                     }
                     Err(e) => Err(e),
                 };
-                // The write-progress rule is about one body: waiting for replies afterwards is
-                // bounded by the reply limits instead.
-                self.progress = None;
                 if let Err(err) = sent {
                     break Some(err);
                 }

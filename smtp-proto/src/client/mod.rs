@@ -33,7 +33,7 @@ use crate::prelude::*;
 use core::pin::pin;
 
 pub use batch::BatchMessage;
-pub use connect::TlsMode;
+pub use connect::{ConnectClock, TlsMode};
 pub use options::SmtpClientOptions;
 pub use reuse::{Delivery, IdleStatus};
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
@@ -44,7 +44,13 @@ use crate::reply::Reply;
 use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
 use crate::session::{BodyInfo, Envelope, Event, MessageOptions, SendOutcome, Session};
 use crate::state::{SessionState, SmtpOp};
+use crate::time::{Instant, Timer};
 use future::{Either, race};
+
+/// Now, on the transport's clock, as the engine's instant.
+fn now<T: Transport>() -> Instant {
+    Instant::from(T::now())
+}
 
 /// How much of a body held in memory `send_mail_bytes` encodes before writing it out.
 const BODY_SLICE: usize = 256 * 1024;
@@ -71,35 +77,9 @@ pub struct SmtpClient<T: Transport> {
     body_buf: Vec<u8>,
     message: MessageOptions,
     transport_closed: bool,
-    /// When the session's total deadline passes, on [`Transport::now`]'s clock.
-    deadline: Option<core::time::Duration>,
-    /// A deadline the caller set for the calls that follow ([`SmtpClient::set_deadline`]):
-    /// when it passes, on [`Transport::now`]'s clock, and the limit it was set with.
-    call_deadline: Option<(core::time::Duration, core::time::Duration)>,
-    /// The body going out now, for the write-progress rule.
-    progress: Option<Progress>,
     /// Whether the latest message's end of data (final dot or `BDAT LAST`) was handed to the
     /// transport: from then on a lost reply leaves its delivery unknown.
     end_of_data: bool,
-}
-
-/// How a message body has been going out: since when, and how many bytes so far.
-#[derive(Debug, Clone, Copy)]
-struct Progress {
-    start: core::time::Duration,
-    bytes: u64,
-}
-
-/// Why a bounded wait ended early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bound {
-    /// The limit for this one wait.
-    Wait,
-    /// A deadline: the session's total one (`None`), or one set with
-    /// [`SmtpClient::set_deadline`] with this limit.
-    Deadline(Option<core::time::Duration>),
-    /// The write-progress rule.
-    Progress(core::time::Duration),
 }
 
 impl<T: Transport> core::fmt::Debug for SmtpClient<T> {
@@ -128,7 +108,7 @@ impl<T: Transport> SmtpClient<T> {
             mut config,
             message,
             read_buffer,
-            already_spent,
+            started,
         } = options;
         // The transport knows whether it is encrypted: implicit TLS needs no flag.
         config.tls |= transport.is_encrypted();
@@ -139,17 +119,10 @@ impl<T: Transport> SmtpClient<T> {
             body_buf: Vec::new(),
             message,
             transport_closed: false,
-            deadline: None,
-            call_deadline: None,
-            progress: None,
             end_of_data: false,
         };
-        client.deadline = client
-            .session
-            .config()
-            .timeouts
-            .total
-            .map(|total| T::now().saturating_add(total.saturating_sub(already_spent)));
+        // The deadline counts from when the adapter began to connect, if it says.
+        client.session.start(started.unwrap_or_else(now::<T>));
         match client.wait_for(|e| matches!(e, Event::HelloDone)).await {
             Ok(_) => Ok(client),
             Err(e) => {
@@ -316,8 +289,6 @@ impl<T: Transport> SmtpClient<T> {
     ) -> Result<SendOutcome, SmtpError> {
         self.end_of_data = false;
         self.check_alive()?;
-        // A body that failed half-way must not leave its progress clock running.
-        self.progress = None;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::in_memory(body, options);
         self.session.start_mail(envelope, info, options)?;
@@ -327,7 +298,6 @@ impl<T: Transport> SmtpClient<T> {
         {
             Event::Sent(outcome) => return Ok(outcome),
             _ => {
-                self.start_progress();
                 self.send_body_slices(body).await?;
                 let finished = self.session.finish_body();
                 self.end_of_data = finished.is_ok();
@@ -393,8 +363,6 @@ impl<T: Transport> SmtpClient<T> {
     {
         self.end_of_data = false;
         self.check_alive()?;
-        // A body that failed half-way must not leave its progress clock running.
-        self.progress = None;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::Streamed {
             size_hint: body.size_hint(),
@@ -406,7 +374,6 @@ impl<T: Transport> SmtpClient<T> {
         {
             return Ok(outcome);
         }
-        self.start_progress();
         let chunk = body.chunk_size().max(1);
         let mut buf = core::mem::take(&mut self.body_buf);
         buf.resize(chunk, 0);
@@ -453,7 +420,6 @@ impl<T: Transport> SmtpClient<T> {
     }
 
     async fn wait_sent(&mut self) -> Result<SendOutcome, SmtpError> {
-        self.progress = None;
         match self.wait_for(|e| matches!(e, Event::Sent(_))).await? {
             Event::Sent(outcome) => Ok(outcome),
             _ => unreachable!("wait_for returns only the awaited event"),
@@ -529,14 +495,6 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
-    /// Start the write-progress clock for the body about to go out.
-    fn start_progress(&mut self) {
-        self.progress = Some(Progress {
-            start: T::now(),
-            bytes: 0,
-        });
-    }
-
     /// Bound every call from now on by a deadline of `limit`, counted from a start
     /// `already_spent` ago (zero: from now), on top of the session's own
     /// ([`Timeouts::total`](crate::Timeouts::total); the earlier of the two wins), until it is
@@ -546,94 +504,58 @@ impl<T: Transport> SmtpClient<T> {
     /// fails like past the session deadline, with [`SmtpError::DeadlineExceeded`] whose `after`
     /// is `limit`, and the session is closed (the connection is out of step); a message whose
     /// end of data was already written is then [`Delivery::Unknown`], one that was not is
-    /// [`Delivery::NotSent`].
+    /// [`Delivery::NotSent`]. The engine keeps it ([`Session::set_deadline`]).
     pub fn set_deadline(
         &mut self,
         limit: Option<core::time::Duration>,
         already_spent: core::time::Duration,
     ) {
-        self.call_deadline = limit.map(|limit| {
-            let left = limit.saturating_sub(already_spent);
-            (T::now().saturating_add(left), limit)
-        });
-    }
-
-    /// The nearest deadline, if any: the time left before it (zero once passed) and which one
-    /// it is.
-    fn until_deadline(&self) -> Option<(core::time::Duration, Bound)> {
-        let now = T::now();
-        let session = self
-            .deadline
-            .map(|at| (at.saturating_sub(now), Bound::Deadline(None)));
-        let call = self
-            .call_deadline
-            .map(|(at, limit)| (at.saturating_sub(now), Bound::Deadline(Some(limit))));
-        match (session, call) {
-            (Some(s), Some(c)) => Some(if c.0 < s.0 { c } else { s }),
-            (s, c) => s.or(c),
+        match limit {
+            Some(limit) => self.session.set_deadline(now::<T>() - already_spent, limit),
+            None => self.session.clear_deadline(),
         }
     }
 
-    /// The bound of a wait whose own limit is `limit`: the smallest of that limit, the time
-    /// left before the deadline and, for a body write of `len` bytes, the time the
-    /// write-progress rule allows.
-    fn bound(
-        &self,
-        limit: core::time::Duration,
-        len: Option<usize>,
-    ) -> (core::time::Duration, Bound) {
-        let mut bound = (limit, Bound::Wait);
-        if let Some(deadline) = self.until_deadline() {
-            if deadline.0 <= bound.0 {
-                bound = deadline;
+    /// Sleep until the engine's next timer is due (forever when there is none: the future it
+    /// races against must end the wait), and return the instant to hand to
+    /// [`Session::handle_timeout`]: the timer's own, should the transport's clock lag behind its
+    /// sleep, since a sleep that ran its course means the timer is due.
+    async fn until_due(timer: Option<Timer>) -> Instant {
+        match timer {
+            Some(timer) => {
+                T::sleep(timer.left(now::<T>())).await;
+                now::<T>().max(timer.at)
             }
-        }
-        let timeouts = &self.session.config().timeouts;
-        if let (Some(p), Some(rate), Some(len)) = (self.progress, timeouts.min_write_rate, len) {
-            // The body may take `data_block` plus one second per `rate` bytes, counted from its
-            // first byte, including this write.
-            let bytes = p.bytes.saturating_add(len as u64);
-            let allowed = timeouts
-                .data_block
-                .saturating_add(core::time::Duration::from_secs_f64(
-                    bytes as f64 / f64::from(rate.max(1)),
-                ));
-            let left = p.start.saturating_add(allowed).saturating_sub(T::now());
-            if left < bound.0 {
-                bound = (left, Bound::Progress(allowed));
-            }
-        }
-        bound
-    }
-
-    /// Tell the engine which bound ended a wait.
-    fn expire(&mut self, bound: Bound, limit: core::time::Duration, write: bool) {
-        match bound {
-            Bound::Deadline(None) => self.session.handle_deadline(),
-            Bound::Deadline(Some(after)) => self.session.handle_deadline_after(after),
-            Bound::Progress(allowed) => self.session.handle_write_timeout(allowed),
-            Bound::Wait if write => self.session.handle_write_timeout(limit),
-            Bound::Wait => self.session.handle_timeout(),
+            None => core::future::pending().await,
         }
     }
 
-    /// Write everything the engine has queued, each write bounded by the data-block timeout,
-    /// the session's deadline and, for a body, the write-progress rule.
+    /// Write everything the engine has queued, each write bounded by the engine's timer (the
+    /// write's limit, the body's write-progress rule, the deadlines).
     async fn flush(&mut self) -> Result<(), SmtpError> {
         while let Some(bytes) = self.session.poll_transmit() {
-            let (limit, bound) = self.bound(self.session.write_timeout(), Some(bytes.len()));
-            match race(self.transport.write_all(&bytes), T::sleep(limit)).await {
-                Either::Left(Ok(())) => {
-                    if let Some(p) = self.progress.as_mut() {
-                        p.bytes = p.bytes.saturating_add(bytes.len() as u64);
+            let result = {
+                let mut write = pin!(self.transport.write_all(&bytes));
+                loop {
+                    let timer = self.session.poll_timeout(now::<T>());
+                    match race(write.as_mut(), Self::until_due(timer)).await {
+                        Either::Left(result) => break result,
+                        Either::Right(due) => {
+                            self.session.handle_timeout(due);
+                            if self.session.state() == SessionState::Closed {
+                                break Ok(());
+                            }
+                        }
                     }
                 }
-                Either::Left(Err(e)) => {
-                    self.session.handle_io_error(e.kind(), &e.to_string());
+            };
+            match result {
+                Ok(()) if self.session.state() == SessionState::Closed => {
                     return Err(self.take_failure().await);
                 }
-                Either::Right(()) => {
-                    self.expire(bound, limit, true);
+                Ok(()) => self.session.wrote(now::<T>(), bytes.len()),
+                Err(e) => {
+                    self.session.handle_io_error(e.kind(), &e.to_string());
                     return Err(self.take_failure().await);
                 }
             }
@@ -660,38 +582,31 @@ impl<T: Transport> SmtpClient<T> {
         })
     }
 
-    /// Flush, then read and feed until an event is queued or `done` holds. Each awaited reply gets
-    /// one deadline (the engine's limit for it), however many reads it takes.
+    /// Flush, then read and feed until an event is queued or `done` holds. Each read is
+    /// bounded by the engine's timer, whose instant stays the same across reads of one reply.
     async fn drive(&mut self, done: impl Fn(&Session) -> bool) -> Result<(), SmtpError> {
         loop {
             self.flush().await?;
             if self.session.has_events() || done(&self.session) {
                 return Ok(());
             }
-            let Some(wait) = self.session.timeout() else {
+            let Some(timer) = self.session.poll_timeout(now::<T>()) else {
                 // Nothing is awaited and nothing happened: a driver bug, reported rather than
                 // hanging.
                 return Err(SmtpError::Internal {
                     what: "the client waits for a reply the engine does not expect",
                 });
             };
-            let (limit, bound) = self.bound(wait.limit, None);
-            let mut sleep = pin!(T::sleep(limit));
-            loop {
-                match race(self.transport.read(&mut self.read_buf), sleep.as_mut()).await {
-                    Either::Left(Ok(0)) => self.session.handle_eof(),
-                    Either::Left(Ok(n)) => self.session.feed(&self.read_buf[..n]),
-                    Either::Left(Err(e)) => self.session.handle_io_error(e.kind(), &e.to_string()),
-                    Either::Right(()) => self.expire(bound, limit, false),
-                }
-                let same_reply = self.session.timeout().map(|w| w.seq) == Some(wait.seq);
-                if self.session.has_events()
-                    || self.session.has_transmit()
-                    || done(&self.session)
-                    || !same_reply
-                {
-                    break;
-                }
+            match race(
+                self.transport.read(&mut self.read_buf),
+                Self::until_due(Some(timer)),
+            )
+            .await
+            {
+                Either::Left(Ok(0)) => self.session.handle_eof(),
+                Either::Left(Ok(n)) => self.session.feed(&self.read_buf[..n]),
+                Either::Left(Err(e)) => self.session.handle_io_error(e.kind(), &e.to_string()),
+                Either::Right(due) => self.session.handle_timeout(due),
             }
         }
     }
@@ -764,23 +679,26 @@ impl<T: StartTlsCapable> SmtpClient<T> {
             return Err(e);
         }
         self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
-        let (limit, bound) = self.bound(self.session.config().timeouts.command, None);
-        let upgrade = race(self.transport.upgrade_to_tls(), T::sleep(limit)).await;
-        match upgrade {
-            Either::Left(Ok(())) => {}
-            Either::Left(Err(e)) => {
-                self.session.handle_io_error(e.kind(), &e.to_string());
-                return Err(self.take_failure().await);
+        let result = {
+            let mut upgrade = pin!(self.transport.upgrade_to_tls());
+            loop {
+                let timer = self.session.poll_timeout(now::<T>());
+                match race(upgrade.as_mut(), Self::until_due(timer)).await {
+                    Either::Left(result) => break result,
+                    Either::Right(due) => {
+                        self.session.handle_timeout(due);
+                        if self.session.state() == SessionState::Closed {
+                            break Ok(());
+                        }
+                    }
+                }
             }
-            Either::Right(()) if matches!(bound, Bound::Deadline(_)) => {
-                self.expire(bound, limit, false);
-                return Err(self.take_failure().await);
-            }
-            Either::Right(()) => {
-                self.session
-                    .handle_io_error(std::io::ErrorKind::TimedOut, "TLS handshake timed out");
-                return Err(self.take_failure().await);
-            }
+        };
+        if let Err(e) = result {
+            self.session.handle_io_error(e.kind(), &e.to_string());
+        }
+        if self.session.state() == SessionState::Closed {
+            return Err(self.take_failure().await);
         }
         self.session.tls_established()?;
         self.wait_for(|e| matches!(e, Event::HelloDone))

@@ -33,7 +33,7 @@ pub struct SmtpClientOptions {
     pub(super) config: SessionConfig,
     pub(super) message: MessageOptions,
     pub(super) read_buffer: Option<usize>,
-    pub(super) already_spent: core::time::Duration,
+    pub(super) started: Option<crate::time::Instant>,
 }
 
 impl SmtpClientOptions {
@@ -127,11 +127,12 @@ impl SmtpClientOptions {
         self
     }
 
-    /// Count `spent` against the session's deadline from the start: the time an adapter already
-    /// took to open the connection (TCP connect, a TLS handshake) before
-    /// [`SmtpClient::connect_with`], so that the deadline covers the whole run.
-    pub fn with_time_already_spent(mut self, spent: core::time::Duration) -> SmtpClientOptions {
-        self.already_spent = spent;
+    /// The session began at `at`, on the transport's clock ([`Transport::now`]), before the
+    /// adapter opened the connection: the deadline ([`Timeouts::total`]) counts from there, so
+    /// the TCP connect and a TLS handshake count against it in every adapter. Without it the
+    /// deadline counts from [`SmtpClient::connect_with`].
+    pub fn with_start(mut self, at: crate::time::Instant) -> SmtpClientOptions {
+        self.started = Some(at);
         self
     }
 

@@ -12,8 +12,9 @@ use crate::state::SmtpOp;
 use crate::transcript::TranscriptSink;
 
 /// How long each wait may last, by phase (RFC 5321 section 4.5.3.2). The engine never reads a
-/// clock: it reports the limit for the current wait through [`Session::timeout`](super::Session::timeout)
-/// and the driver enforces it.
+/// clock: the driver hands in the time, the engine answers with its next timer
+/// ([`Session::poll_timeout`](super::Session::poll_timeout)) and decides what ran out
+/// ([`Session::handle_timeout`](super::Session::handle_timeout)).
 ///
 /// Fields may be added: start from [`Timeouts::default`] (or [`uniform`](Timeouts::uniform)) and
 /// set the ones you need.
@@ -32,9 +33,9 @@ pub struct Timeouts {
     pub data_end: Duration,
     /// The whole session, from the wait for the greeting to the end of QUIT, however the time
     /// is spent (`None`, the default: no bound beyond the per-reply limits). Without it a server
-    /// that answers each reply just before its limit holds a small message for an hour. Enforced
-    /// by the driver with the transport's clock; the engine reports it with
-    /// [`Session::handle_deadline`](super::Session::handle_deadline).
+    /// that answers each reply just before its limit holds a small message for an hour. Counted
+    /// from [`Session::start`](super::Session::start) (an adapter calls it before connecting),
+    /// kept by the engine like every other timer.
     pub total: Option<Duration>,
     /// The write-progress rule: once a message's body has been going out for longer than
     /// `data_block`, it must have averaged at least this many bytes a second since its first

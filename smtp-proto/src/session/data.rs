@@ -48,6 +48,7 @@ impl Session {
         let Some((mode, failed, header)) = self.body_phase() else {
             return Err(self.wrong_state(SmtpOp::DataEnd));
         };
+        self.clock.body_started();
         let encoding = self
             .txn
             .as_ref()
@@ -113,6 +114,7 @@ impl Session {
 
     /// End the body: the terminator (`.`) or the last BDAT is queued and the final reply awaited.
     pub fn finish_body(&mut self) -> Result<(), SmtpError> {
+        self.clock.body_finishing();
         self.check_open(SmtpOp::DataEnd)?;
         let Some((mode, failed, header)) = self.body_phase() else {
             return Err(self.wrong_state(SmtpOp::DataEnd));

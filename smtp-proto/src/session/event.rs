@@ -1,6 +1,4 @@
-//! What the engine tells its driver: [`Event`]s and the current [`Wait`].
-
-use core::time::Duration;
+//! What the engine tells its driver: [`Event`]s.
 
 use crate::error::SmtpError;
 use crate::mechanism::AuthMechanism;
@@ -105,18 +103,4 @@ pub enum SessionStatus {
     Open,
     /// Closed by the failure; every later command returns the same error.
     Closed,
-}
-
-/// The current wait: which reply is awaited and how long it may take.
-///
-/// `seq` changes every time a reply completes, so a driver can keep one deadline per reply (not
-/// per read): a server that drips one byte at a time still times out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wait {
-    /// The operation whose reply is awaited.
-    pub op: SmtpOp,
-    /// How long the wait may last.
-    pub limit: Duration,
-    /// Identifies the awaited reply.
-    pub seq: u64,
 }

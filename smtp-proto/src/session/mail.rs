@@ -53,6 +53,9 @@ impl Session {
             chunking,
             body_type,
         } = self.check_message(&envelope, body, options)?;
+        // This message's body, when it goes out, is held to the write-progress rule from its
+        // own first byte.
+        self.clock.body_ended();
         let caps = &self.caps;
         let mode = match (chunking, body) {
             (false, _) => BodyMode::Data,

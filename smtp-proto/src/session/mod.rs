@@ -5,6 +5,7 @@
 //! and which failures close the session.
 
 mod auth;
+mod clock;
 mod config;
 mod data;
 mod event;
@@ -28,11 +29,12 @@ pub use config::{
     DEFAULT_MAX_SCRAM_ITERATIONS, DataPipelining, PlaintextAuth, Protocol, RecipientPolicy,
     SessionConfig, Timeouts, Use,
 };
-pub use event::{Event, MessageId, SessionStatus, Wait};
+pub use event::{Event, MessageId, SessionStatus};
 pub use message::{BodyInfo, Envelope, MessageOptions};
 pub(crate) use outcome::queue_id;
 pub use outcome::{RecipientOutcome, SendOutcome};
 
+use clock::Clock;
 use pending::{InFlight, Pending};
 use transaction::{Phase, Transaction};
 
@@ -48,26 +50,45 @@ use crate::transcript::TranscriptSink;
 
 /// The sans-IO SMTP client engine.
 ///
-/// # Calling contract
+/// # Calling contract, in calling order
 ///
-/// * **Inputs**: [`feed`](Self::feed) (bytes read from the server), [`handle_eof`](Self::handle_eof),
-///   [`handle_timeout`](Self::handle_timeout), [`handle_io_error`](Self::handle_io_error) and
-///   [`tls_established`](Self::tls_established).
-/// * **Commands**: [`login`](Self::login), [`login_auto`](Self::login_auto),
-///   [`start_tls`](Self::start_tls), [`start_mail`](Self::start_mail),
-///   [`send_body`](Self::send_body), [`finish_body`](Self::finish_body), [`rset`](Self::rset),
-///   [`noop`](Self::noop), [`quit`](Self::quit). A command that returns `Err` queued nothing
-///   (except where its doc says the session was closed).
-/// * **Outputs**: [`poll_transmit`](Self::poll_transmit) (bytes to write, in order),
-///   [`poll_event`](Self::poll_event) and [`timeout`](Self::timeout). After every input or command,
-///   write everything `poll_transmit` yields and drain `poll_event`. `None` means "nothing now";
-///   only a later input or command can change that.
-/// * **Getters**: [`state`](Self::state), [`capabilities`](Self::capabilities),
-///   [`is_tls`](Self::is_tls), [`wants_body`](Self::wants_body).
+/// 1. [`new`](Self::new), then [`start`](Self::start) with the time the connection attempt
+///    began (the session deadline counts from there).
+/// 2. A loop, until the session is closed:
+///    1. write everything [`poll_transmit`](Self::poll_transmit) yields, in order, reporting
+///       each completed write with [`wrote`](Self::wrote);
+///    2. drain [`poll_event`](Self::poll_event) ([`has_events`](Self::has_events) says whether
+///       there is one);
+///    3. ask [`poll_timeout`](Self::poll_timeout) when the next thing is due; read (or finish
+///       the write) until then at most, and hand in what happened: [`feed`](Self::feed) the
+///       bytes read, [`handle_eof`](Self::handle_eof), [`handle_io_error`](Self::handle_io_error),
+///       or [`handle_timeout`](Self::handle_timeout) once the timer's instant has passed;
+///    4. on [`Event::UpgradeTls`], upgrade the transport and call
+///       [`tls_established`](Self::tls_established) (or `handle_io_error`).
+/// 3. Commands, given when the previous one's event arrived: [`start_tls`](Self::start_tls);
+///    [`login`](Self::login) / [`login_with_input`](Self::login_with_input),
+///    [`login_auto`](Self::login_auto) / [`login_auto_with_input`](Self::login_auto_with_input);
+///    [`start_mail`](Self::start_mail) (after [`check_mail`](Self::check_mail) if you want the
+///    local checks alone; [`ready_for_mail`](Self::ready_for_mail) says whether another may be
+///    chained now), then on [`Event::BodyWanted`] [`send_body`](Self::send_body) while
+///    [`wants_body`](Self::wants_body) holds and [`finish_body`](Self::finish_body);
+///    [`rset`](Self::rset), [`noop`](Self::noop); finally [`quit`](Self::quit). A command that
+///    returns `Err` queued nothing (except where its doc says the session was closed). A caller
+///    that wants one part of the session done within a limit brackets it with
+///    [`set_deadline`](Self::set_deadline) and [`clear_deadline`](Self::clear_deadline).
+/// 4. Getters, at any time: [`state`](Self::state), [`check_usable`](Self::check_usable),
+///    [`is_failed`](Self::is_failed), [`capabilities`](Self::capabilities),
+///    [`is_tls`](Self::is_tls), [`authenticated`](Self::authenticated),
+///    [`config`](Self::config), [`has_transmit`](Self::has_transmit) and
+///    [`holds_partial_reply`](Self::holds_partial_reply) (for a connection pool's idle check).
 ///
-/// The engine never performs I/O and never reads a clock. A fatal error is sticky: the session
-/// moves to [`SessionState::Closed`], emits [`Event::Failed`], discards unsent bytes, and every
-/// later command returns the same error. The only thing left to do then is to close the transport.
+/// `None` from a `poll_*` means "nothing now"; only a later input or command can change that.
+/// The engine never performs I/O and never reads a clock: time comes in as an
+/// [`Instant`](crate::time::Instant) on every call that can start or end a wait, and the
+/// engine alone decides when a reply, a write, the body's write-progress rule, the TLS upgrade
+/// or a deadline has run out. A fatal error is sticky: the session moves to
+/// [`SessionState::Closed`], emits [`Event::Failed`], discards unsent bytes, and every later
+/// command returns the same error. The only thing left to do then is to close the transport.
 ///
 /// # Pipelining and the TCP window
 ///
@@ -128,6 +149,8 @@ pub struct Session {
     /// True while `out` holds an AUTH payload: it is handed out in a buffer that wipes itself
     /// when dropped, and `out` is wiped before reuse.
     out_holds_secret: bool,
+    /// Every wait's limit, the deadlines and the write-progress rule.
+    clock: Clock,
     /// Bytes wiped by [`Session::wipe_out`] (tests check that secrets are wiped).
     #[cfg(test)]
     wiped: usize,
@@ -182,6 +205,7 @@ impl Session {
             stuffer: DotStuffer::new(),
             normalizer: LineNormalizer::new(),
             out_holds_secret: false,
+            clock: Clock::default(),
             #[cfg(test)]
             wiped: 0,
         }
@@ -245,7 +269,9 @@ impl Session {
 
     // ---------------------------------------------------------------- outputs
 
-    /// The next bytes to write to the server, if any. Write them in order, completely.
+    /// The next bytes to write to the server, if any. Write them in order, completely, and
+    /// report each write with [`wrote`](Self::wrote): until then they count as a write in
+    /// progress, bounded by [`poll_timeout`](Self::poll_timeout).
     ///
     /// Bytes that carry an AUTH payload (a password or token in base64, a SCRAM proof) come in a
     /// buffer of their own that is overwritten with zeros when the last handle to it is dropped,
@@ -254,8 +280,10 @@ impl Session {
     #[must_use = "the bytes must be written to the server"]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if self.out.is_empty() {
-            None
-        } else if self.out_holds_secret {
+            return None;
+        }
+        self.clock.handed_out(self.out.len());
+        if self.out_holds_secret {
             let wiping = WipeOnDrop(self.out.to_vec());
             self.wipe_out(0);
             Some(Bytes::from_owner(wiping))
@@ -284,25 +312,6 @@ impl Session {
     #[must_use = "events must be drained after every input"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// The current wait, when a reply is awaited: the driver must call
-    /// [`handle_timeout`](Self::handle_timeout) if it is not complete within `limit`.
-    #[must_use = "the wait must be bounded by this limit"]
-    pub fn timeout(&self) -> Option<Wait> {
-        if self.state == SessionState::Closed || self.awaiting_upgrade {
-            return None;
-        }
-        self.pending.front().map(|p| Wait {
-            op: p.what.op(),
-            limit: self.config.timeouts.for_reply(p.what.op()),
-            seq: self.reply_seq,
-        })
-    }
-
-    /// How long writing one block of data may take (RFC 5321's data block timeout).
-    pub fn write_timeout(&self) -> Duration {
-        self.config.timeouts.data_block
     }
 
     // ---------------------------------------------------------------- inputs
@@ -353,41 +362,9 @@ impl Session {
         }
     }
 
-    /// The current wait's limit ran out. Harmless when nothing is awaited.
-    pub fn handle_timeout(&mut self) {
-        if self.state == SessionState::Closed {
-            return;
-        }
-        if let Some(wait) = self.timeout() {
-            self.fail(SmtpError::Timeout {
-                during: wait.op,
-                after: wait.limit,
-            });
-        }
-    }
-
-    /// Writing to the server did not finish within `after`: one write took longer than
-    /// [`write_timeout`](Self::write_timeout), or the body fell behind the write-progress rule
-    /// ([`Timeouts::min_write_rate`]). Fatal.
-    pub fn handle_write_timeout(&mut self, after: Duration) {
-        if self.state == SessionState::Closed {
-            return;
-        }
-        let during = self.current_op();
-        self.fail(SmtpError::Timeout { during, after });
-    }
-
-    /// The session's total deadline ([`Timeouts::total`]) passed. Fatal; harmless once closed.
-    pub fn handle_deadline(&mut self) {
-        let after = self.config.timeouts.total.unwrap_or_default();
-        self.handle_deadline_after(after);
-    }
-
-    /// A deadline the embedder set for part of the session (one message of a pooled
-    /// connection, say) passed, `after` from its start: like
-    /// [`handle_deadline`](Self::handle_deadline), with that limit in the error. Fatal;
+    /// A deadline of `after` passed (the session's or a caller's, see [`clock`]). Fatal;
     /// harmless once closed.
-    pub fn handle_deadline_after(&mut self, after: Duration) {
+    fn handle_deadline_after(&mut self, after: Duration) {
         if self.state == SessionState::Closed {
             return;
         }
@@ -416,16 +393,19 @@ impl Session {
 
     /// Send RSET (outside a transaction). Completes with [`Event::Done`].
     pub fn rset(&mut self) -> Result<(), SmtpError> {
+        self.clock.body_ended();
         self.simple_command(Command::Rset, Pending::Rset { lazy: false })
     }
 
     /// Send NOOP. Completes with [`Event::Done`].
     pub fn noop(&mut self) -> Result<(), SmtpError> {
+        self.clock.body_ended();
         self.simple_command(Command::Noop, Pending::Noop)
     }
 
     /// Send QUIT. Completes with [`Event::Closed`] when the server answers or closes.
     pub fn quit(&mut self) -> Result<(), SmtpError> {
+        self.clock.body_ended();
         self.check_open(SmtpOp::Quit)?;
         if !self.pending.is_empty() || self.awaiting_upgrade || self.state == SessionState::Quit {
             return Err(self.wrong_state(SmtpOp::Quit));

@@ -3,50 +3,6 @@
 use super::*;
 
 #[test]
-fn timeouts_by_phase_and_expiry() {
-    let mut h = Harness::new(config());
-    let wait = h.session.timeout().unwrap();
-    assert_eq!(
-        (wait.op, wait.limit),
-        (SmtpOp::Greeting, Duration::from_secs(300))
-    );
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"x").unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n250 ok\r\n");
-    let wait = h.session.timeout().unwrap();
-    assert_eq!(
-        (wait.op, wait.limit),
-        (SmtpOp::Data, Duration::from_secs(120))
-    );
-    h.session.handle_timeout();
-    assert_eq!(
-        h.failure(),
-        SmtpError::Timeout {
-            during: SmtpOp::Data,
-            after: Duration::from_secs(120)
-        }
-    );
-    assert_eq!(h.session.state(), SessionState::Closed);
-    h.session.handle_timeout(); // late and repeated: harmless
-    assert!(h.take_events().is_empty());
-}
-
-#[test]
-fn reply_seq_changes_per_reply_not_per_byte() {
-    let mut h = Harness::new(config());
-    let seq = h.session.timeout().unwrap().seq;
-    h.feed(b"220 m");
-    assert_eq!(
-        h.session.timeout().unwrap().seq,
-        seq,
-        "a partial reply is the same wait"
-    );
-    h.feed(b"x\r\n");
-    assert_ne!(h.session.timeout().unwrap().seq, seq);
-}
-
-#[test]
 fn eof_mid_data_is_connection_closed() {
     let mut h = Harness::new(config());
     ready(&mut h, EHLO_FULL);

@@ -13,6 +13,7 @@ use crate::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use crate::error::ProtocolError;
 use crate::error::{ArgumentError, AuthError, Field, InvalidInputError};
 use crate::sasl::AuthInput;
+use crate::time::{Instant, TimerReason};
 
 mod auth;
 mod chaining;
@@ -23,6 +24,7 @@ mod lifecycle;
 mod scram;
 mod secure_defaults;
 mod sync;
+mod time;
 mod transaction;
 
 /// One side's lines of a transcript.
@@ -64,6 +66,8 @@ struct Harness {
     session: Session,
     events: Vec<Event>,
     byte_at_a_time: bool,
+    /// The time the harness reports its writes at (it starts at the clock's origin).
+    now: Instant,
 }
 
 /// The configuration of most transcripts: AUTH is allowed without TLS, which the default
@@ -81,6 +85,7 @@ impl Harness {
             session: Session::new(Domain::new("client.example").unwrap(), config),
             events: Vec::new(),
             byte_at_a_time: false,
+            now: Instant::ZERO,
         }
     }
 
@@ -105,6 +110,7 @@ impl Harness {
         let mut out = Vec::new();
         while let Some(b) = self.session.poll_transmit() {
             out.extend_from_slice(&b);
+            self.session.wrote(self.now, b.len());
         }
         String::from_utf8_lossy(&out).into_owned()
     }

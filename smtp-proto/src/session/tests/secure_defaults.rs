@@ -360,23 +360,3 @@ fn scram_iteration_cap_is_an_option_with_a_safe_default() {
         }
     }
 }
-
-#[test]
-fn the_total_deadline_closes_the_session() {
-    let mut h = Harness::new(SessionConfig {
-        timeouts: Timeouts::default().with_total(Duration::from_secs(3)),
-        ..config()
-    });
-    ready(&mut h, EHLO_PLAIN_DATA);
-    h.session.noop().unwrap();
-    h.transmitted();
-    h.session.handle_deadline();
-    assert_eq!(
-        h.failure(),
-        SmtpError::DeadlineExceeded {
-            during: SmtpOp::Noop,
-            after: Duration::from_secs(3)
-        }
-    );
-    assert_eq!(h.session.state(), SessionState::Closed);
-}
