@@ -63,30 +63,63 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
 
 impl ReaderBody<tokio::fs::File> {
     /// Open a file as a body; its size as sent ([`size_as_sent`], one pass over the file) is the
-    /// size hint.
+    /// size hint. Opening and counting run as one task on tokio's blocking pool.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<ReaderBody<tokio::fs::File>> {
-        let mut file = tokio::fs::File::open(path).await?;
-        let size = size_as_sent(&mut file).await?;
-        Ok(ReaderBody::new(file).with_size_hint(size))
+        let path = path.as_ref().to_owned();
+        let (file, size) = blocking(move || {
+            let mut file = std::fs::File::open(&path)?;
+            let size = count_as_sent(&mut file)?;
+            Ok((file, size))
+        })
+        .await?;
+        Ok(ReaderBody::new(tokio::fs::File::from_std(file)).with_size_hint(size))
     }
 }
 
 /// The size `file` will have on the wire, from its current position to its end: CRLF line
 /// endings and a final CRLF, without dot-stuffing (RFC 1870's `SIZE`). Reads the file once
-/// (256 KiB at a time) and seeks back to where it started.
+/// (256 KiB at a time, in one task on tokio's blocking pool rather than one hop per read) and
+/// seeks back to where it started.
 pub async fn size_as_sent(file: &mut tokio::fs::File) -> io::Result<u64> {
+    // Where tokio's file stands (any read-ahead it holds is accounted for).
     let start = file.stream_position().await?;
+    let mut copy = file.try_clone().await?.into_std().await;
+    let size = blocking(move || {
+        std::io::Seek::seek(&mut copy, io::SeekFrom::Start(start))?;
+        count_as_sent(&mut copy)
+    })
+    .await?;
+    // The copy shares the file's offset: put it back through tokio's handle.
+    file.seek(io::SeekFrom::Start(start)).await?;
+    Ok(size)
+}
+
+/// Count what `file` holds from its position on, as sent, and seek back.
+fn count_as_sent(file: &mut std::fs::File) -> io::Result<u64> {
+    use std::io::{Read, Seek};
+    let start = file.stream_position()?;
     let mut counter = SizeCounter::new();
     let mut buf = vec![0; CHUNK];
     loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         counter.update(&buf[..n]);
     }
-    file.seek(io::SeekFrom::Start(start)).await?;
+    file.seek(io::SeekFrom::Start(start))?;
     Ok(counter.total())
+}
+
+/// Run blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| io::Error::other(format!("the file task failed: {e}")))?
 }
 
 impl<R: AsyncRead + Unpin> MessageBody for ReaderBody<R> {
@@ -100,5 +133,38 @@ impl<R: AsyncRead + Unpin> MessageBody for ReaderBody<R> {
 
     fn size_hint(&self) -> Option<u64> {
         self.size_hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size pass counts from where the file stands, leaves it there, and agrees with
+    /// `normalized_len`; `open` declares the whole file's size.
+    #[tokio::test]
+    async fn the_size_pass_counts_from_the_position_and_leaves_it() {
+        let mut bytes = b"Subject: sizes\n\r\nbare LF\nbare CR\rCRLF\r\n".to_vec();
+        for n in 0..100_000u32 {
+            bytes.extend_from_slice(if n % 7 == 0 { b"line\n" } else { b"line\r\n" });
+        }
+        let path = std::env::temp_dir().join(format!("size-as-sent-{}", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+
+        let body = ReaderBody::open(&path).await.unwrap();
+        assert_eq!(
+            body.size_hint(),
+            Some(smtp_proto::body::normalized_len(&bytes))
+        );
+
+        let mut file = tokio::fs::File::open(&path).await.unwrap();
+        let mut head = [0; 9];
+        file.read_exact(&mut head).await.unwrap();
+        let size = size_as_sent(&mut file).await.unwrap();
+        assert_eq!(size, smtp_proto::body::normalized_len(&bytes[9..]));
+        let mut rest = Vec::new();
+        file.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, bytes[9..]);
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -325,27 +325,23 @@ impl SizeCounter {
         SizeCounter::default()
     }
 
-    /// Count the next piece of the body.
+    /// Count the next piece of the body. Linear and vectorised like [`normalized_len`]: a
+    /// block of text without a bare CR or LF costs one branch-free pass, however many line
+    /// breaks it holds.
     pub fn update(&mut self, chunk: &[u8]) {
-        let Some(&end) = chunk.last() else { return };
-        if self.last == Some(b'\r') && chunk[0] != b'\n' {
-            // A CR at the end of the previous piece was bare.
-            self.extra = self.extra.saturating_add(1);
-        }
-        for i in memchr::memchr2_iter(b'\r', b'\n', chunk) {
-            let bare = if chunk[i] == b'\n' {
-                let before = if i == 0 {
-                    self.last
-                } else {
-                    Some(chunk[i - 1])
-                };
-                before != Some(b'\r')
-            } else {
-                // A CR at the very end is decided by the next piece (or by `total`).
-                chunk.get(i + 1).is_some_and(|&next| next != b'\n')
-            };
-            self.extra = self.extra.saturating_add(u64::from(bare));
-        }
+        let (Some(&first), Some(&end)) = (chunk.first(), chunk.last()) else {
+            return;
+        };
+        // The pair across the boundary: the previous piece's last byte and this one's first
+        // (a CR there was left for this piece to decide). At the very start an LF is bare.
+        let boundary = match self.last {
+            Some(previous) => needs_change::<false>(previous, first),
+            None => first == b'\n',
+        };
+        self.extra = self
+            .extra
+            .saturating_add(u64::from(boundary))
+            .saturating_add(changes_within(chunk));
         self.len = self
             .len
             .saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
@@ -379,18 +375,7 @@ pub fn normalized_len(body: &[u8]) -> u64 {
     // CR or LF shows as an adjacent pair that `needs_change`, except an LF at the very start
     // and a CR at the very end, which have no pair on that side.
     let mut extra = u64::from(first == b'\n') + u64::from(last == b'\r');
-    let mut start = 0usize;
-    loop {
-        let window = body.get(start..).unwrap_or_default();
-        let window = window.get(..=BLOCK).unwrap_or(window);
-        if window.len() < 2 {
-            break;
-        }
-        if any_change::<false>(window) {
-            extra = extra.saturating_add(count_changes(window));
-        }
-        start += BLOCK;
-    }
+    extra = extra.saturating_add(changes_within(body));
     // A body whose last byte is not a line break gets a closing CRLF.
     if last != b'\r' && last != b'\n' {
         extra = extra.saturating_add(2);
@@ -398,6 +383,25 @@ pub fn normalized_len(body: &[u8]) -> u64 {
     u64::try_from(body.len())
         .unwrap_or(u64::MAX)
         .saturating_add(extra)
+}
+
+/// How many adjacent pairs of bytes in `body` [`needs_change`] (each is one bare CR or bare LF
+/// that grows to CRLF): [`BLOCK`]-byte windows overlapping by one byte, each checked with one
+/// branch-free pass and counted only when it has a change.
+fn changes_within(body: &[u8]) -> u64 {
+    let mut extra = 0u64;
+    let mut start = 0usize;
+    loop {
+        let window = body.get(start..).unwrap_or_default();
+        let window = window.get(..=BLOCK).unwrap_or(window);
+        if window.len() < 2 {
+            return extra;
+        }
+        if any_change::<false>(window) {
+            extra = extra.saturating_add(count_changes(window));
+        }
+        start += BLOCK;
+    }
 }
 
 /// How many adjacent pairs of bytes in `window` (at most [`BLOCK`] + 1 bytes) need a
