@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use smtp_io_wasm::smtp_proto::command::Domain;
+use smtp_io_wasm::smtp_proto::secret::Secret;
 use smtp_io_wasm::{TlsMode, check_port};
 
 /// The secret the caller's bearer token must equal.
@@ -71,14 +72,44 @@ pub fn api_token(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, Con
     Ok(token)
 }
 
-/// Where and how to send: everything but the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The AUTH password from `SMTP_PASSWORD`: `Debug` prints `[redacted]`, and its buffer (the
+/// very `String` the environment lookup returned, taken over, not copied) is overwritten with
+/// zeros when it is dropped (`smtp_proto::secret::Secret`). Neither `Clone` nor `PartialEq`:
+/// no stray copy, no comparison in variable time.
+#[derive(Debug)]
+pub struct Password(Secret);
+
+impl Password {
+    /// Take `password`'s buffer over.
+    pub fn new(password: String) -> Password {
+        Password(Secret::from(password))
+    }
+
+    /// The password, for the AUTH exchange. Every call site reveals it.
+    pub fn expose(&self) -> &str {
+        // Built from a `String` only, so always UTF-8.
+        self.0.expose_str().unwrap_or_default()
+    }
+}
+
+/// The AUTH user name and its password.
+#[derive(Debug)]
+pub struct Credentials {
+    /// `SMTP_USER`.
+    pub user: String,
+    /// `SMTP_PASSWORD`.
+    pub password: Password,
+}
+
+/// Where and how to send: everything but the token. Its `Debug` never shows the password
+/// ([`Password`]), and the password is wiped when the settings are dropped (after each request).
+#[derive(Debug)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
     pub mode: TlsMode,
     /// User name and password, or `None` for no AUTH.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<Credentials>,
     /// `None`: the host name of the request.
     pub ehlo: Option<String>,
     pub timeout: Option<Duration>,
@@ -135,7 +166,10 @@ impl Smtp {
             );
         }
         let credentials = match (get(lookup, SMTP_USER), get(lookup, SMTP_PASSWORD)) {
-            (Some(user), Some(pass)) => Some((user, pass)),
+            (Some(user), Some(password)) => Some(Credentials {
+                user,
+                password: Password::new(password),
+            }),
             (Some(_), None) => {
                 return fail(SMTP_PASSWORD, "not set while SMTP_USER is");
             }
@@ -202,7 +236,7 @@ mod tests {
         assert_eq!(s.host, "smtp.example.com");
         assert_eq!(s.mode, TlsMode::StartTls);
         assert_eq!(s.port, 587);
-        assert_eq!(s.credentials, None);
+        assert!(s.credentials.is_none());
         assert_eq!(s.ehlo, None);
         assert_eq!(s.timeout, None);
         assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
@@ -224,10 +258,9 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.port, 2465);
-        assert_eq!(
-            s.credentials,
-            Some(("me@example.org".into(), " pass with spaces ".into()))
-        );
+        let credentials = s.credentials.as_ref().unwrap();
+        assert_eq!(credentials.user, "me@example.org");
+        assert_eq!(credentials.password.expose(), " pass with spaces ");
         assert_eq!(s.ehlo.as_deref(), Some("worker.example.org"));
         assert_eq!(s.timeout, Some(Duration::from_millis(1500)));
         assert_eq!(s.max_body_bytes, 4096);
@@ -279,6 +312,27 @@ mod tests {
             api_token(&env(&[("API_TOKEN", "0123456789abcdef")])).unwrap(),
             "0123456789abcdef"
         );
+    }
+
+    /// The settings' `Debug` (what a stray `{:?}` in a log line would print) shows the user but
+    /// never the password, and the password is a type that wipes itself on drop.
+    #[test]
+    fn the_password_is_redacted_and_wiped() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let s = Smtp::from_env(&env(&[
+            ("SMTP_HOST", "mx.example.org"),
+            ("SMTP_TLS", "starttls"),
+            ("SMTP_USER", "me@example.org"),
+            ("SMTP_PASSWORD", "hunter2-secret"),
+        ]))
+        .unwrap();
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("me@example.org"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+        let credentials = s.credentials.as_ref().unwrap();
+        wiped_on_drop(&credentials.password.0);
+        assert_eq!(credentials.password.expose(), "hunter2-secret");
     }
 
     #[test]

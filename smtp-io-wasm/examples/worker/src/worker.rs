@@ -192,8 +192,10 @@ async fn deliver(
         options = options.with_connect_timeout(t).with_reply_timeout(t);
     }
     let mut client = options.connect(&smtp.host, smtp.port, ehlo).await?;
-    if let Some((user, password)) = &smtp.credentials {
-        client.login(user, password).await?;
+    if let Some(credentials) = &smtp.credentials {
+        client
+            .login(&credentials.user, credentials.password.expose())
+            .await?;
     }
     let to: Vec<&str> = envelope.to.iter().map(String::as_str).collect();
     let outcome = client.send_mail_stream(&envelope.from, &to, body).await?;
