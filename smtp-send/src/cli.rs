@@ -202,7 +202,8 @@ pub struct Cli {
     pub attach: Vec<PathBuf>,
 
     /// Add a header, or replace one smtp-send writes (From, To, Subject, Date, Message-ID);
-    /// repeatable. Bcc is refused: hidden recipients are given with --to only.
+    /// repeatable. Bcc and Resent-Bcc are refused (hidden recipients are given with --to
+    /// only), and so are MIME-Version and Content-* (smtp-send writes the structure).
     #[arg(
         long,
         value_name = "'NAME: VALUE'",

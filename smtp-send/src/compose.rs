@@ -5,10 +5,13 @@
 //! `Subject`, then each `--header` in order, and `Date`, `Message-ID` (its domain that of the
 //! sender, else the EHLO name) and `MIME-Version` when missing. A `--header` replaces the header
 //! of the same name smtp-send would write (`From`, `To`, `Subject`, `Date`, `Message-ID`); any
-//! other name is added. The structure is mail-builder's: a single part, or
-//! `multipart/alternative` (text and HTML), inside `multipart/mixed` when there are
-//! attachments. Attachments are read whole into memory, their content type guessed from the
-//! file name's extension (`application/octet-stream` when unknown).
+//! other name is added, except those that would break the message: `Bcc` and `Resent-Bcc` (they
+//! would show hidden recipients to everyone), and `MIME-Version` and any `Content-*` (the
+//! builder writes the structure: a second `Content-Type` makes the message ambiguous). The
+//! structure is mail-builder's: a single part, or `multipart/alternative` (text and HTML),
+//! inside `multipart/mixed` when there are attachments. Attachments are read whole into
+//! memory, their content type guessed from the file name's extension
+//! (`application/octet-stream` when unknown).
 
 use std::path::{Path, PathBuf};
 
@@ -46,9 +49,11 @@ pub struct Compose {
 }
 
 /// Split and check one `--header 'Name: value'`. The name is printable ASCII without `:`; the
-/// value has no control character but tab (no CR or LF: one flag is one header). `Bcc` is
-/// refused: the envelope comes from `--to`, and a `Bcc` header would show the hidden recipients
-/// to everyone.
+/// value has no control character but tab (no CR or LF: one flag is one header). Refused, with
+/// a [`Exit::Usage`] that says why: `Bcc` and `Resent-Bcc` (the envelope comes from `--to`, and
+/// such a header would show the hidden recipients to everyone), `MIME-Version` and every
+/// `Content-*` header (the message's structure is the builder's: a second `Content-Type` or
+/// `Content-Transfer-Encoding` would leave two answers to how the body is to be read).
 pub fn parse_header(flag: &str) -> Result<(String, String), Failure> {
     let bad = |why: &str| {
         Failure::new(
@@ -74,26 +79,30 @@ pub fn parse_header(flag: &str) -> Result<(String, String), Failure> {
             "the value must not contain control characters (CR and LF included)",
         ));
     }
-    if name.eq_ignore_ascii_case("Bcc") {
+    if name.eq_ignore_ascii_case("Bcc") || name.eq_ignore_ascii_case("Resent-Bcc") {
         return Err(bad(
-            "give hidden recipients as --to without naming them in a header: a Bcc header \
-             would show them to every recipient",
+            "give hidden recipients as --to without naming them in a header: a Bcc or \
+             Resent-Bcc header would show them to every recipient",
+        ));
+    }
+    let structure = name.eq_ignore_ascii_case("MIME-Version")
+        || name
+            .get(..8)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("Content-"));
+    if structure {
+        return Err(bad(
+            "MIME-Version and Content-* headers describe the message's structure, which \
+             smtp-send writes itself (--body, --html, --attach); to send your own structure, \
+             give the whole message with --file",
         ));
     }
     Ok((canonical_name(name), value.to_owned()))
 }
 
 /// The spelling mail-builder looks for, for the headers it adds when missing (`Date`,
-/// `Message-ID`, `MIME-Version`) and those this module writes; other names stay as given.
+/// `Message-ID`) and those this module writes; other names stay as given.
 fn canonical_name(name: &str) -> String {
-    for known in [
-        "Date",
-        "Message-ID",
-        "MIME-Version",
-        "From",
-        "To",
-        "Subject",
-    ] {
+    for known in ["Date", "Message-ID", "From", "To", "Subject"] {
         if name.eq_ignore_ascii_case(known) {
             return known.to_owned();
         }
@@ -222,6 +231,16 @@ mod tests {
         assert_eq!(parse_header("message-id: <a@b>").unwrap().0, "Message-ID");
         assert_eq!(parse_header("DATE: x").unwrap().0, "Date");
         assert_eq!(parse_header("X-Empty:").unwrap().1, "");
+        // Only the structure headers themselves: look-alike names are ordinary headers.
+        for fine in [
+            "Resent-To: a@example.com",
+            "Resent-From: a@example.com",
+            "X-Content-Type: x",
+            "Contents: x",
+            "Content: x",
+        ] {
+            assert!(parse_header(fine).is_ok(), "{fine:?}");
+        }
         for bad in [
             "no colon",
             ": no name",
@@ -231,6 +250,13 @@ mod tests {
             "X: nul\0",
             "Bcc: hidden@example.com",
             "bcc : hidden@example.com",
+            "Resent-Bcc: hidden@example.com",
+            "resent-bcc: hidden@example.com",
+            "Content-Type: text/html",
+            "content-transfer-encoding: 8bit",
+            "CONTENT-DISPOSITION: inline",
+            "MIME-Version: 1.0",
+            "mime-version: 1.0",
         ] {
             let f = parse_header(bad).unwrap_err();
             assert_eq!(f.exit, Exit::Usage, "{bad:?}");

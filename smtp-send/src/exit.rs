@@ -8,7 +8,9 @@ use smtp_io_tokio::{
 };
 
 /// The process exit codes of `smtp-send`. Each failure class has its own code, so scripts can tell
-/// "try again later" (connect, timeout) from "fix the command" (usage, auth, recipients).
+/// "try again later" (connect, timeout) from "fix the command" (usage, auth, recipients), and
+/// both from "it may have been delivered" ([`Exit::DeliveryUnknown`]: never retry that one
+/// blindly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Exit {
@@ -18,7 +20,8 @@ pub enum Exit {
     Internal,
     /// 2: the command line is wrong (clap's usual code, also used for invalid addresses).
     Usage,
-    /// 3: cannot connect (DNS, refused, unreachable), or the connection broke.
+    /// 3: cannot connect (DNS, refused, unreachable), or the connection broke before the end of
+    /// the message was written (nothing was delivered).
     Connect,
     /// 4: TLS failed: certificate not trusted, handshake error, STARTTLS missing or refused.
     Tls,
@@ -29,10 +32,16 @@ pub enum Exit {
     /// 7: the server refused the sender or the message, or broke the protocol.
     Refused,
     /// 8: the server did not answer in time (`--timeout`, or the RFC 5321 defaults), or the
-    /// whole run took longer than `--deadline`.
+    /// whole run took longer than `--deadline` (a wait for the reply to the end of the message
+    /// is [`Exit::DeliveryUnknown`] instead).
     Timeout,
     /// 9: a local file could not be read (message, CA file, password file, standard input).
     LocalIo,
+    /// 10: delivery unknown. The end of the message (the final dot) was written, and the
+    /// server's reply to it never came (the connection closed, the server went silent, the
+    /// reply was garbled, or `--deadline` ran out): the server may have queued the message.
+    /// Sending it again may deliver it twice.
+    DeliveryUnknown,
     /// 130: interrupted by Ctrl-C.
     Interrupted,
 }
@@ -51,12 +60,13 @@ impl Exit {
             Exit::Refused => 7,
             Exit::Timeout => 8,
             Exit::LocalIo => 9,
+            Exit::DeliveryUnknown => 10,
             Exit::Interrupted => 130,
         }
     }
 
     /// Every exit code, in numeric order, with a short description (used for `--help` and tests).
-    pub const ALL: [(Exit, &'static str); 11] = [
+    pub const ALL: [(Exit, &'static str); 12] = [
         (Exit::Accepted, "the server accepted the message"),
         (Exit::Internal, "internal error"),
         (
@@ -65,7 +75,7 @@ impl Exit {
         ),
         (
             Exit::Connect,
-            "cannot connect (DNS, refused, unreachable) or connection lost",
+            "cannot connect (DNS, refused, unreachable) or connection lost; nothing was delivered",
         ),
         (
             Exit::Tls,
@@ -84,6 +94,11 @@ impl Exit {
         (
             Exit::LocalIo,
             "local I/O error (message file, CA file, password file unreadable)",
+        ),
+        (
+            Exit::DeliveryUnknown,
+            "delivery unknown: no reply once the message was sent; it may have been \
+             delivered, do not send it again blindly",
         ),
         (Exit::Interrupted, "interrupted (Ctrl-C)"),
     ];
@@ -151,6 +166,23 @@ impl Failure {
             _ => Exit::Internal,
         };
         Failure::new(exit, describe(err, server))
+    }
+
+    /// The failure of a message whose end of data was written and whose reply never came
+    /// ([`Delivery::Unknown`](smtp_io_tokio::Delivery::Unknown)): [`Exit::DeliveryUnknown`]
+    /// whatever `err` is (a closed connection, a timeout, a garbled reply), with a message that
+    /// says the message may have been delivered and must not be sent again blindly.
+    pub fn delivery_unknown(err: &SmtpError, server: &str) -> Failure {
+        Failure::new(
+            Exit::DeliveryUnknown,
+            format!(
+                "delivery unknown: the whole message was sent to {server}, but no reply to its \
+                 end came ({}); the server may have accepted it, so do not send it again \
+                 without checking (the recipient's mailbox, the server's log), or it may be \
+                 delivered twice",
+                describe(err, server)
+            ),
+        )
     }
 }
 
@@ -352,6 +384,30 @@ mod tests {
         }
         .into();
         assert_eq!(Failure::from_smtp(&starttls, "s").exit, Exit::Tls);
+    }
+
+    /// Whatever ended the wait for the reply to the end of data, the code is 10 and the
+    /// message says the message may have been delivered.
+    #[test]
+    fn delivery_unknown_has_its_own_code() {
+        let closed: SmtpError = ProtocolError::ConnectionClosed {
+            during: SmtpOp::DataEnd,
+        }
+        .into();
+        let silent = SmtpError::Timeout {
+            during: SmtpOp::DataEnd,
+            after: Duration::from_secs(1),
+        };
+        for err in [closed, silent, io(SmtpOp::DataEnd)] {
+            assert_ne!(Failure::from_smtp(&err, "mx").exit, Exit::DeliveryUnknown);
+            let f = Failure::delivery_unknown(&err, "mx");
+            assert_eq!(f.exit, Exit::DeliveryUnknown);
+            assert_eq!(f.exit.code(), 10);
+            assert!(f.message.contains("may have accepted it"), "{f}");
+            assert!(f.message.contains("do not send it again"), "{f}");
+            assert!(!f.to_string().contains('\n'), "{f}");
+        }
+        assert!(exit_code_help().contains(" 10  delivery unknown"));
     }
 
     #[test]

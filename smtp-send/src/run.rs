@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use smtp_io_tokio::smtp_proto::session::{BodyInfo, Envelope};
 use smtp_io_tokio::{
-    ConnectOptions, MessageBody, MessageOptions, PlaintextAuth, ReaderBody, SendOutcome,
+    ConnectOptions, Delivery, MessageBody, MessageOptions, PlaintextAuth, ReaderBody, SendOutcome,
     SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
 };
 use tokio::io::AsyncRead;
@@ -194,7 +194,8 @@ pub fn tls_config(plan: &Plan, capture_ca: Option<&str>) -> Result<TlsConfig, Fa
 }
 
 /// Connect to `host:port`, authenticate if asked, send `body`, and QUIT (also after a refusal,
-/// when the session is still usable). `label` names the server in messages.
+/// when the session is still usable). `label` names the server in messages. A message whose end
+/// of data was written and whose reply never came fails with [`Exit::DeliveryUnknown`].
 #[allow(clippy::too_many_arguments)]
 pub async fn deliver(
     plan: &Plan,
@@ -250,10 +251,14 @@ pub async fn deliver(
             }
             .map_err(fail)?;
         }
-        client
-            .send_mail_stream(&plan.from, &to, body)
-            .await
-            .map_err(fail)
+        // A message whose end of data was written and whose reply never came may have been
+        // delivered: it gets its own exit code, never "connection lost" or "timeout", so that
+        // a wrapper that retries those does not deliver it twice.
+        match client.deliver_stream(&plan.from, &to, body, None).await {
+            Delivery::Sent(outcome) => Ok(outcome),
+            Delivery::NotSent { error, .. } => Err(fail(error)),
+            Delivery::Unknown(error) => Err(Failure::delivery_unknown(&error, label)),
+        }
     }
     .await;
     if let Err(e) = client.quit().await

@@ -184,6 +184,34 @@ fn message_flag_errors() {
     let _ = std::fs::remove_file(latin1);
 }
 
+/// `--header` cannot add what would break the message: `Resent-Bcc` (it would show a hidden
+/// address to every recipient, as `Bcc` would), `MIME-Version` and any `Content-*` header (the
+/// builder writes the structure; a second `Content-Type` makes the message ambiguous). Each is
+/// refused before anything is sent, with a message that names the header and says why.
+#[test]
+fn header_refuses_structure_and_resent_bcc() {
+    for (header, why) in [
+        ("Resent-Bcc: hidden@example.com", "Resent-Bcc"),
+        ("resent-bcc: hidden@example.com", "Resent-Bcc"),
+        ("Content-Type: text/html", "Content-*"),
+        ("Content-Transfer-Encoding: 8bit", "Content-*"),
+        ("content-disposition: inline", "Content-*"),
+        ("MIME-Version: 1.0", "MIME-Version"),
+    ] {
+        let out = smtp_send(
+            &["--subject", "x", "--body", "hello", "--header", header],
+            &[],
+            None,
+        );
+        let context = format!("{header:?}: stderr: {}", text(&out.stderr));
+        assert_eq!(code(&out), Exit::Usage.code() as i32, "{context}");
+        let line = assert_one_error_line(&out);
+        assert!(line.contains("--header"), "{context}");
+        assert!(line.contains(why), "{context}");
+        assert!(text(&out.stdout).is_empty(), "nothing sent: {context}");
+    }
+}
+
 /// `send_message` with a mail-builder message (text, HTML, an attachment, Cc and Bcc) through
 /// the capture server: the envelope holds every recipient, the message the same parts and no
 /// Bcc header.

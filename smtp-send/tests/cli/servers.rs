@@ -570,3 +570,120 @@ fn utf8_recipient_without_smtputf8_is_refused_before_auth() {
         "no AUTH: {seen:?}"
     );
 }
+
+/// What a server of [`after_dot_server`] does once it has the whole message.
+#[derive(Clone, Copy, Debug)]
+enum AfterDot {
+    /// Close the connection without a reply (it may have queued the message).
+    HangUp,
+    /// Keep the connection open and say nothing.
+    Silent,
+}
+
+/// A plain-text server that takes one message and never answers its final dot. It returns the
+/// message as received (up to the dot), so a test can check that all of it went out.
+fn after_dot_server(after: AfterDot) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(socket.try_clone().unwrap());
+        let mut w = socket;
+        let _ = w.write_all(b"220 mx.test ESMTP\r\n");
+        let mut data = Vec::new();
+        let mut in_data = false;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return data;
+            }
+            if in_data {
+                if line == b".\r\n" {
+                    break;
+                }
+                data.extend_from_slice(&line);
+                continue;
+            }
+            let reply: &[u8] = match line.get(..4).map(|v| v.to_ascii_uppercase()).as_deref() {
+                Some(b"EHLO") => b"250-mx.test\r\n250 8BITMIME\r\n",
+                Some(b"MAIL") => b"250 2.1.0 ok\r\n",
+                Some(b"RCPT") => b"250 2.1.5 ok\r\n",
+                Some(b"DATA") => {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                }
+                _ => b"502 5.5.2 what\r\n",
+            };
+            let _ = w.write_all(reply);
+        }
+        match after {
+            AfterDot::HangUp => {
+                let _ = w.shutdown(std::net::Shutdown::Both);
+            }
+            AfterDot::Silent => {
+                // Hold the connection until the client leaves (or 10 s pass).
+                let mut rest = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
+            }
+        }
+        data
+    });
+    (addr, handle)
+}
+
+/// A message whose final dot went out and whose reply never came may have been delivered: a
+/// server that hangs up right after the dot (having queued the message, say) and one that goes
+/// silent both give exit 10, "delivery unknown", with a message that says not to send it again
+/// blindly; never 3 ("connection lost") or 8 ("timeout"), which a wrapper may retry.
+#[test]
+fn no_reply_after_the_final_dot_is_delivery_unknown() {
+    for after in [AfterDot::HangUp, AfterDot::Silent] {
+        let (addr, server) = after_dot_server(after);
+        let started = Instant::now();
+        let out = smtp_send(
+            &[
+                "--server",
+                &addr,
+                "--tls",
+                "none",
+                "--timeout",
+                "1",
+                "--from",
+                "a@example.com",
+                "--to",
+                "b@example.org",
+            ],
+            &[],
+            Some(MESSAGE),
+        );
+        let received = server.join().unwrap();
+        let context = format!("{after:?}: stderr: {}", text(&out.stderr));
+        assert_eq!(
+            code(&out),
+            i32::from(Exit::DeliveryUnknown.code()),
+            "{context}"
+        );
+        assert_eq!(Exit::DeliveryUnknown.code(), 10);
+        assert!(started.elapsed() < Duration::from_secs(8), "{context}");
+        let line = assert_one_error_line(&out);
+        for want in [
+            "delivery unknown",
+            "may have accepted it",
+            "do not send it again",
+        ] {
+            assert!(line.contains(want), "missing {want:?}: {context}");
+        }
+        assert!(text(&out.stdout).is_empty(), "{context}");
+        // The whole message reached the server before it stopped answering.
+        assert!(
+            text(&received).contains("Hello Bob,\r\n"),
+            "{after:?}: {}",
+            text(&received)
+        );
+    }
+}
