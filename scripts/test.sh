@@ -2,10 +2,12 @@
 # The whole test suite: formatting, lints, docs and every test of the workspace.
 # Installs what the tests need first (idempotent), so it runs on a fresh machine.
 #
-#   scripts/test.sh           everything: lints, unit/transcript/loopback tests, fuzz smoke runs,
-#                             the real-server interop matrix, the Worker end-to-end test and the
+#   scripts/test.sh           everything: lints, unit/transcript/loopback tests, the publishing
+#                             dry run (cargo package) and cargo deny, fuzz smoke runs, the
+#                             real-server interop matrix, the Worker end-to-end test and the
 #                             WASI 0.2 component end-to-end test
-#   scripts/test.sh --quick   only the Rust lints and tests (no fuzzing, no real servers, no wasm)
+#   scripts/test.sh --quick   only the Rust lints and tests (no publishing dry run, no cargo deny,
+#                             no fuzzing, no real servers, no wasm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=
@@ -57,9 +59,37 @@ cargo build -p smtp-proto --no-default-features --target thumbv7em-none-eabihf -
 
 if [ -n "$QUICK" ]; then
   echo
-  echo "quick tests passed (fuzzing, real servers and the Worker test were skipped)"
+  echo "quick tests passed (packaging, cargo deny, fuzzing, real servers and the Worker test were skipped)"
   exit 0
 fi
+
+step "publishing: each published crate packaged, then built from its package alone (cargo package)"
+# The crates for users, in dependency order, packaged together: each is verified against the
+# packages of the others (an overlay of crates.io), since none is on crates.io yet. This is what
+# `cargo publish` checks before uploading: every dependency has a version and can come from
+# crates.io (no unpublished test support, no path-only crate), the README each manifest names
+# exists, and the crate builds from what its package holds, with its own features only.
+# Two names are taken on crates.io by other projects: smtp-proto (a parser by another author,
+# whose 0.1.x the verification would pick instead of ours) and smtp-send (as smtp_send). Until
+# those crates are renamed, the verification builds take smtp-proto from this tree (the patch
+# below), and a real `cargo publish` of either would be refused.
+# Cargo unpacks each verified package into its registry cache under a directory named after the
+# local overlay, and reuses it while the version stays 0.1.0: a second run would verify the
+# first run's sources. Drop those copies of our own crates first.
+for crate in smtp-proto smtp-rustls smtp-io-tokio smtp-io-wasm smtp-send; do
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$crate"-[0-9]*
+done
+cargo package --locked --allow-dirty \
+  -p smtp-proto -p smtp-rustls -p smtp-io-tokio -p smtp-io-wasm -p smtp-send \
+  --config "patch.crates-io.smtp-proto.path='$PWD/smtp-proto'"
+
+step "cargo deny check licenses bans sources (deny.toml)"
+# Advisories are left out: their database is fetched from the network, which CI cannot reach.
+CARGO_DENY_VERSION=0.20.2
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+  cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION"
+fi
+cargo deny check licenses bans sources
 
 step "examples: each run against a local aiosmtpd, delivery checked"
 ./scripts/examples.sh

@@ -50,6 +50,9 @@
 //! `tracing` event at `DEBUG` under the target `smtp_io_tokio::transcript`, with AUTH payloads
 //! redacted by the engine.
 
+// docs.rs (`--cfg docsrs`, see Cargo.toml): each item that needs a feature says so.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod body;
 mod log;
 #[cfg(feature = "mail-builder")]

@@ -52,6 +52,8 @@
 //! reports TLS failures late: an untrusted certificate shows up as an I/O error on the first read
 //! after the handshake starts (the greeting for implicit TLS, the `opened` promise or the EHLO
 //! after STARTTLS), with a generic message.
+// docs.rs (`--cfg docsrs`, see Cargo.toml): each item that needs a feature or a target says so.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod options;
 

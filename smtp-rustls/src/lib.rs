@@ -8,6 +8,8 @@
 //!
 //! Every configuration uses rustls' `ring` provider and its safe default protocol versions
 //! (TLS 1.3 and 1.2), and checks that the certificate names the host that was dialled.
+// docs.rs (`--cfg docsrs`, see Cargo.toml): each item that needs a feature says so.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
 use std::io;

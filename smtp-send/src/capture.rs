@@ -29,8 +29,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::ServerConfig;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use smtp_io_tokio::TlsMode;
-use smtp_testkit::certs::TestCa;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -122,11 +127,43 @@ impl Drop for CaptureServer {
 }
 
 /// A fresh CA (its PEM, for the client to trust) and a TLS acceptor presenting a `localhost` /
-/// `127.0.0.1` certificate it signed, from `smtp-testkit`'s certificate generator.
+/// `127.0.0.1` certificate it signed, made with `rcgen`. The CA's private key never leaves this
+/// function: it signs the one certificate and is dropped, so nothing else can carry its name.
 fn generate_tls() -> io::Result<(String, TlsAcceptor)> {
-    let ca = TestCa::new("smtp-send capture CA")?;
-    let config = ca.issue(&["localhost", "127.0.0.1"])?.server_config()?;
-    Ok((ca.pem(), TlsAcceptor::from(config)))
+    let failed = |e: rcgen::Error| io::Error::other(format!("certificate generation: {e}"));
+    let ca_key = KeyPair::generate().map_err(failed)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "smtp-send capture CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca.self_signed(&ca_key).map_err(failed)?;
+
+    let leaf_key = KeyPair::generate().map_err(failed)?;
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .map_err(failed)?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    let leaf = leaf.signed_by(&leaf_key, &ca, &ca_key).map_err(failed)?;
+
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .and_then(|b| {
+                b.with_no_client_auth()
+                    .with_single_cert(vec![leaf.der().clone()], key)
+            })
+            .map_err(|e| io::Error::other(format!("TLS server configuration: {e}")))?;
+    Ok((ca.pem(), TlsAcceptor::from(Arc::new(config))))
 }
 
 impl CaptureServer {

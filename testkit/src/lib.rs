@@ -1,5 +1,5 @@
-//! Test support shared by the workspace's end-to-end tests (`tests/`), `smtp-send`'s capture
-//! server and the bench:
+//! Test support shared by the workspace's end-to-end tests (`tests/`), the tests of
+//! `smtp-send` and `smtp-io-tokio`, and the bench:
 //!
 //! - [`certs`]: a throw-away test CA and server certificates it signs, as rustls configurations;
 //! - [`script`]: the S:/C: script format, one parser for everything below;
@@ -8,8 +8,10 @@
 //! - `transcript` (feature `transcript`): the same scripts run in memory through both
 //!   `smtp_proto::Session` and `SmtpClient`, recording the client's bytes.
 //!
-//! Not published; `smtp-proto`'s own transcript tests keep their in-crate harness (the engine
-//! cannot depend on a crate that depends on it).
+//! Not published, and never a dependency of a published crate (only a dev-dependency, which
+//! `cargo package` leaves out): `smtp-send`'s capture server makes its own certificates.
+//! `smtp-proto`'s own transcript tests keep their in-crate harness (the engine cannot depend on
+//! a crate that depends on it).
 
 pub mod certs;
 #[cfg(feature = "server")]
