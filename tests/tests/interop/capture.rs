@@ -288,22 +288,22 @@ pub(crate) fn check_captured(t: &Target, want: &Expect<'_>, got: &Captured) -> R
             want.id
         ));
     }
-    if let Some(user) = want.auth_user {
-        if got.auth_user.as_deref() != Some(user) {
-            return Err(format!(
-                "{}: the server recorded AUTH user {:?}, expected {user:?}",
-                want.id, got.auth_user
-            ));
-        }
+    if let Some(user) = want.auth_user
+        && got.auth_user.as_deref() != Some(user)
+    {
+        return Err(format!(
+            "{}: the server recorded AUTH user {:?}, expected {user:?}",
+            want.id, got.auth_user
+        ));
     }
-    if let (Some(m), Some(recorded)) = (want.auth_method, got.auth_method.as_deref()) {
-        if !recorded.eq_ignore_ascii_case(m.name()) {
-            return Err(format!(
-                "{}: the server recorded AUTH method {recorded:?}, expected {}",
-                want.id,
-                m.name()
-            ));
-        }
+    if let (Some(m), Some(recorded)) = (want.auth_method, got.auth_method.as_deref())
+        && !recorded.eq_ignore_ascii_case(m.name())
+    {
+        return Err(format!(
+            "{}: the server recorded AUTH method {recorded:?}, expected {}",
+            want.id,
+            m.name()
+        ));
     }
     Ok(())
 }
