@@ -179,6 +179,15 @@ impl SmtpError {
         }
     }
 
+    /// True when sending a message that failed with this error before its end of data again,
+    /// once, on a new connection may succeed: the failure was the connection's or temporary
+    /// (I/O, a timeout, a closed connection, a `4xx`, replies out of step), not a `5xx`, a local
+    /// check or a caller error. The one retry rule of [`Delivery`](crate::client::Delivery) and
+    /// of a pool.
+    pub fn is_retryable_on_new_connection(&self) -> bool {
+        self.is_transient() || self.blame() == Blame::Io
+    }
+
     /// True when retrying later may succeed: a 4xx reply, a timeout, an I/O failure, or a reply
     /// out of step with the commands ([`ProtocolError::OutOfSync`]: the connection is lost, not
     /// the message; on a new connection the replies pair up again).

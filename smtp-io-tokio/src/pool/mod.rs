@@ -429,8 +429,7 @@ impl Mailer {
                 Some(Ok(conn)) => conn,
                 Some(Err(error)) => {
                     // Nothing of the message was sent.
-                    let retry = error.is_transient() || error.blame() == crate::Blame::Io;
-                    if retry && attempts == 1 && !clock.passed() {
+                    if error.is_retryable_on_new_connection() && attempts == 1 && !clock.passed() {
                         continue;
                     }
                     return Err(SendError::NotSent { error, attempts });

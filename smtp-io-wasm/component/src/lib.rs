@@ -181,37 +181,29 @@ fn error(err: &smtp::SmtpError) -> wit::SmtpError {
         }
         smtp::SmtpError::Protocol(p) => {
             use wit::ProtocolErrorKind as K;
-            let (kind, during, refused) = match p {
-                ProtocolError::UnexpectedCode { during, .. } => {
-                    (K::UnexpectedCode, Some(*during), Vec::new())
-                }
-                ProtocolError::ExtensionUnavailable { .. } => {
-                    (K::ExtensionUnavailable, None, Vec::new())
-                }
-                ProtocolError::Malformed { during, .. } => {
-                    (K::Malformed, Some(*during), Vec::new())
-                }
-                ProtocolError::ResponseInjection { .. } => {
-                    (K::ResponseInjection, Some(SmtpOp::StartTls), Vec::new())
-                }
-                ProtocolError::UnsolicitedReply { .. } => (K::UnsolicitedReply, None, Vec::new()),
-                ProtocolError::ConnectionClosed { during } => {
-                    (K::ConnectionClosed, Some(*during), Vec::new())
-                }
+            let (kind, refused) = match p {
+                ProtocolError::UnexpectedCode { .. } => (K::UnexpectedCode, Vec::new()),
+                ProtocolError::ExtensionUnavailable { .. } => (K::ExtensionUnavailable, Vec::new()),
+                ProtocolError::Malformed { .. } => (K::Malformed, Vec::new()),
+                ProtocolError::OutOfSync { .. } => (K::OutOfSync, Vec::new()),
+                ProtocolError::ResponseInjection { .. } => (K::ResponseInjection, Vec::new()),
+                ProtocolError::UnsolicitedReply { .. } => (K::UnsolicitedReply, Vec::new()),
+                ProtocolError::ConnectionClosed { .. } => (K::ConnectionClosed, Vec::new()),
                 ProtocolError::RecipientsRefused { refused, .. } => (
                     K::RecipientsRefused,
-                    Some(SmtpOp::RcptTo),
                     refused
                         .iter()
                         .map(|r| recipient(&r.recipient, &r.reply))
                         .collect(),
                 ),
-                ProtocolError::MessageTooLarge { .. } => (K::MessageTooLarge, None, Vec::new()),
-                _ => (K::Other, None, Vec::new()),
+                ProtocolError::MessageTooLarge { .. } => (K::MessageTooLarge, Vec::new()),
+                _ => (K::Other, Vec::new()),
             };
+            // The operation is the engine's own answer (`SmtpError::during`), never a table of
+            // this component's.
             wit::SmtpError::Protocol(wit::ProtocolError {
                 kind,
-                during: during.map(operation),
+                during: err.during().map(operation),
                 reply: err.reply().map(reply),
                 refused,
                 message,

@@ -42,7 +42,7 @@ use crate::command::Domain;
 use crate::error::SmtpError;
 use crate::reply::Reply;
 use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
-use crate::session::{BodyInfo, Envelope, Event, MessageOptions, SendOutcome, Session};
+use crate::session::{BodyInfo, Envelope, Event, Fate, MessageOptions, SendOutcome, Session};
 use crate::state::{SessionState, SmtpOp};
 use crate::time::{Instant, Timer};
 use future::{Either, race};
@@ -77,9 +77,9 @@ pub struct SmtpClient<T: Transport> {
     body_buf: Vec<u8>,
     message: MessageOptions,
     transport_closed: bool,
-    /// Whether the latest message's end of data (final dot or `BDAT LAST`) was handed to the
-    /// transport: from then on a lost reply leaves its delivery unknown.
-    end_of_data: bool,
+    /// The fate the engine gave the latest message that failed in a `send_mail*` call (reset
+    /// when one starts): what [`Delivery`] reports.
+    fate: Option<Fate>,
 }
 
 impl<T: Transport> core::fmt::Debug for SmtpClient<T> {
@@ -119,7 +119,7 @@ impl<T: Transport> SmtpClient<T> {
             body_buf: Vec::new(),
             message,
             transport_closed: false,
-            end_of_data: false,
+            fate: None,
         };
         // The deadline counts from when the adapter began to connect, if it says.
         client.session.start(started.unwrap_or_else(now::<T>));
@@ -287,7 +287,7 @@ impl<T: Transport> SmtpClient<T> {
         body: &[u8],
         options: &MessageOptions,
     ) -> Result<SendOutcome, SmtpError> {
-        self.end_of_data = false;
+        self.fate = None;
         self.check_alive()?;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::in_memory(body, options);
@@ -300,7 +300,6 @@ impl<T: Transport> SmtpClient<T> {
             _ => {
                 self.send_body_slices(body).await?;
                 let finished = self.session.finish_body();
-                self.end_of_data = finished.is_ok();
                 self.closing(finished).await?;
             }
         }
@@ -361,7 +360,7 @@ impl<T: Transport> SmtpClient<T> {
     where
         B: MessageBody,
     {
-        self.end_of_data = false;
+        self.fate = None;
         self.check_alive()?;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::Streamed {
@@ -381,7 +380,6 @@ impl<T: Transport> SmtpClient<T> {
         self.body_buf = buf;
         result?;
         let finished = self.session.finish_body();
-        self.end_of_data = finished.is_ok();
         self.closing(finished).await?;
         self.wait_sent().await
     }
@@ -568,6 +566,9 @@ impl<T: Transport> SmtpClient<T> {
         self.close_transport().await;
         let mut err = None;
         while let Some(event) = self.session.poll_event() {
+            if let Event::MessageFailed { fate, .. } = &event {
+                self.fate = Some(*fate);
+            }
             if let Event::Failed { error, .. } | Event::MessageFailed { error, .. } = event {
                 err.get_or_insert(error);
             }
@@ -611,6 +612,16 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
+    /// An operation failed with `error`: drop its other queued events, close the transport if
+    /// the session closed, and hand the error back.
+    async fn failed(&mut self, error: SmtpError) -> SmtpError {
+        while self.session.poll_event().is_some() {}
+        if self.session.state() == SessionState::Closed {
+            self.close_transport().await;
+        }
+        error
+    }
+
     /// Drive until an event matching `want` arrives. Informational events are skipped; a failure
     /// is returned (closing the transport if the session closed).
     async fn wait_for(&mut self, want: impl Fn(&Event) -> bool) -> Result<Event, SmtpError> {
@@ -618,14 +629,11 @@ impl<T: Transport> SmtpClient<T> {
             self.drive(|_| false).await?;
             while let Some(event) = self.session.poll_event() {
                 match event {
-                    Event::Failed { error: e, .. } | Event::MessageFailed { error: e, .. } => {
-                        // Drop any other queued events of this operation.
-                        while self.session.poll_event().is_some() {}
-                        if self.session.state() == SessionState::Closed {
-                            self.close_transport().await;
-                        }
-                        return Err(e);
+                    Event::MessageFailed { error, fate, .. } => {
+                        self.fate = Some(fate);
+                        return Err(self.failed(error).await);
                     }
+                    Event::Failed { error, .. } => return Err(self.failed(error).await),
                     e if want(&e) => return Ok(e),
                     Event::UpgradeTls => {
                         // Only starttls() asks for an upgrade; reaching here means a caller

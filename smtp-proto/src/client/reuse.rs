@@ -9,8 +9,8 @@ use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 
 use super::{BatchMessage, MessageBody, SmtpClient, Transport};
-use crate::error::{Blame, SmtpError};
-use crate::session::{MessageOptions, SendOutcome};
+use crate::error::SmtpError;
+use crate::session::{Fate, MessageOptions, SendOutcome};
 use crate::state::SessionState;
 
 /// The most unsolicited bytes [`IdleStatus::Unsolicited`] keeps, for a log line.
@@ -62,6 +62,21 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// The delivery of a message that failed with `error`, by the engine's verdict.
+    pub fn failed(error: SmtpError, fate: Fate) -> Delivery {
+        match fate {
+            Fate::NotSent => Delivery::NotSent {
+                error,
+                before_end_of_data: true,
+            },
+            Fate::Refused => Delivery::NotSent {
+                error,
+                before_end_of_data: false,
+            },
+            Fate::Unknown => Delivery::Unknown(error),
+        }
+    }
+
     /// Whether sending the message again, once, on a new connection is safe and may succeed:
     /// it provably was not delivered (it failed before its end of data), and the failure was
     /// the connection's or temporary (I/O, a timeout, a closed connection, a `4xx` reply such
@@ -71,7 +86,7 @@ impl Delivery {
             Delivery::NotSent {
                 error,
                 before_end_of_data: true,
-            } => error.is_transient() || error.blame() == Blame::Io,
+            } => error.is_retryable_on_new_connection(),
             _ => false,
         }
     }
@@ -186,20 +201,13 @@ impl<T: Transport> SmtpClient<T> {
         self.delivery(result)
     }
 
-    /// What became of the message whose `send_mail*` call returned `result`.
+    /// What became of the message whose `send_mail*` call returned `result`: the engine's
+    /// verdict ([`Fate`]) on the message; an error with no message behind it (a local check,
+    /// a session already closed) sent nothing.
     fn delivery(&self, result: Result<SendOutcome, SmtpError>) -> Delivery {
         match result {
             Ok(outcome) => Delivery::Sent(outcome),
-            Err(error) if !self.end_of_data => Delivery::NotSent {
-                error,
-                before_end_of_data: true,
-            },
-            // The server answered the end of data (a 4xx or 5xx): a definite refusal.
-            Err(error) if error.reply().is_some() => Delivery::NotSent {
-                error,
-                before_end_of_data: false,
-            },
-            Err(error) => Delivery::Unknown(error),
+            Err(error) => Delivery::failed(error, self.fate.unwrap_or(Fate::NotSent)),
         }
     }
 
@@ -215,11 +223,5 @@ impl<T: Transport> SmtpClient<T> {
             while self.session.poll_event().is_some() {}
         }
         self.close_transport().await;
-    }
-
-    /// Whether the latest `send_mail*` call handed its end of data (final dot or `BDAT LAST`)
-    /// to the transport. After a failure, false means the message cannot have been delivered.
-    pub fn end_of_data_written(&self) -> bool {
-        self.end_of_data
     }
 }

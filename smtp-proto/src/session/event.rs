@@ -35,6 +35,8 @@ pub enum Event {
         message: MessageId,
         /// Why.
         error: SmtpError,
+        /// What became of it: provably not delivered, refused after its content, or unknown.
+        fate: Fate,
         /// Whether the session is still usable.
         session: SessionStatus,
     },
@@ -94,6 +96,26 @@ impl core::fmt::Display for MessageId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "message #{}", self.0)
     }
+}
+
+/// What became of a message that failed, as far as the client can know; the line between
+/// [`NotSent`](Fate::NotSent) and [`Unknown`](Fate::Unknown) is its end of data (the final `.`
+/// of DATA, or `BDAT ... LAST`) being queued for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fate {
+    /// Not delivered, and never at the point where it could have been: it failed before its
+    /// end of data was queued (a refused MAIL, RCPT or DATA, a local check, a connection lost
+    /// or a timeout during the envelope or the body), or every recipient was refused. Sending
+    /// it again cannot deliver it twice.
+    NotSent,
+    /// Not delivered: the server refused it in its reply to the end of data (for LMTP, every
+    /// accepted recipient's reply was a refusal, or the policy refuses a partial delivery). A
+    /// definite answer about this message.
+    Refused,
+    /// Unknown: its end of data was queued and no reply to it came (the connection dropped,
+    /// the server went silent, a deadline passed, a reply out of step arrived). It may have
+    /// been delivered; sending it again may deliver it twice (RFC 1047).
+    Unknown,
 }
 
 /// Whether the session can still be used after a failure.

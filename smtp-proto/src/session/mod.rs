@@ -29,7 +29,7 @@ pub use config::{
     DEFAULT_MAX_SCRAM_ITERATIONS, DataPipelining, PlaintextAuth, Protocol, RecipientPolicy,
     SessionConfig, Timeouts, Use,
 };
-pub use event::{Event, MessageId, SessionStatus};
+pub use event::{Event, Fate, MessageId, SessionStatus};
 pub use message::{BodyInfo, Envelope, MessageOptions};
 pub(crate) use outcome::queue_id;
 pub use outcome::{RecipientOutcome, SendOutcome};
@@ -651,12 +651,13 @@ impl Session {
         });
     }
 
-    /// The messages started and not yet reported, oldest first.
-    fn in_flight_messages(&self) -> Vec<MessageId> {
+    /// The messages started and not yet reported, oldest first, each with its fate should the
+    /// session end now.
+    fn in_flight_messages(&self) -> Vec<(MessageId, Fate)> {
         self.finishing
             .iter()
             .chain(self.txn.iter())
-            .map(|t| t.id)
+            .map(|t| (t.id, t.fate_if_lost()))
             .collect()
     }
 
@@ -676,10 +677,11 @@ impl Session {
 
     /// A fatal failure: every message in flight fails with it, then the session.
     fn fail(&mut self, err: SmtpError) {
-        for message in self.in_flight_messages() {
+        for (message, fate) in self.in_flight_messages() {
             self.events.push_back(Event::MessageFailed {
                 message,
                 error: err.clone(),
+                fate,
                 session: SessionStatus::Closed,
             });
         }

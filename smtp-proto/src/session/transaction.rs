@@ -4,7 +4,7 @@
 //! the [`Reaction`]s (`mail.rs`); a transaction never sees the session.
 
 use super::{
-    DataPipelining, Envelope, Event, MessageId, Pending, RecipientOutcome, RecipientPolicy,
+    DataPipelining, Envelope, Event, Fate, MessageId, Pending, RecipientOutcome, RecipientPolicy,
     SendOutcome, SessionStatus, queue_id,
 };
 use crate::audit::AuditEvent;
@@ -137,6 +137,10 @@ pub(super) struct Transaction {
     pub(super) lmtp_replies: Vec<Reply>,
     pub(super) final_reply: Option<Reply>,
     pub(super) failure: Option<SmtpError>,
+    /// The server judged the message itself: its reply to the end of data (for LMTP, the
+    /// recipients' replies) came with no earlier failure. A failure from then on is a refusal
+    /// of this message, not a message that never got that far.
+    end_answered: bool,
     /// Replies still owed to this transaction (its entries in the pending queue).
     pub(super) owed: usize,
 }
@@ -148,6 +152,17 @@ impl Transaction {
             Step::Start | Step::Reset | Step::Envelope { .. } | Step::DataQueued => Phase::Envelope,
             Step::Body { .. } => Phase::Body,
             Step::Finishing { .. } | Step::Ended => Phase::Finishing,
+        }
+    }
+
+    /// What became of the message should the session end now, before its result: unknown once
+    /// its own end of data is queued (not the lone dot that ends the data of a message already
+    /// refused), otherwise provably not delivered.
+    pub(super) fn fate_if_lost(&self) -> Fate {
+        if self.end_queued() && self.failure.is_none() {
+            Fate::Unknown
+        } else {
+            Fate::NotSent
         }
     }
 
@@ -257,6 +272,7 @@ impl Transaction {
             lmtp_replies: Vec::new(),
             final_reply: None,
             failure: None,
+            end_answered: false,
             owed: 0,
         }
     }
@@ -452,6 +468,7 @@ impl Transaction {
             // The reply to a lone dot after refused recipients, or to a body sent anyway.
             return Reaction::Continue;
         }
+        self.end_answered = true;
         if lmtp && self.accepted > 0 {
             // RFC 2033: one reply per accepted recipient, in RCPT order.
             if self.lmtp_expected == 0 && self.lmtp_replies.is_empty() {
@@ -518,9 +535,15 @@ impl Transaction {
                 }
                 _ => (SmtpOp::RcptTo, None),
             };
+            let fate = if self.end_answered {
+                Fate::Refused
+            } else {
+                Fate::NotSent
+            };
             let event = Event::MessageFailed {
                 message: self.id,
                 error,
+                fate,
                 session: SessionStatus::Open,
             };
             return (AuditEvent::MessageRefused { during, code }, event);

@@ -130,23 +130,6 @@ fn variant_name(debug: &str) -> &str {
     &debug[..end]
 }
 
-/// The operation an error happened in, when the error names one.
-fn operation(err: &SmtpError) -> Option<SmtpOp> {
-    match err {
-        SmtpError::Io { during, .. } | SmtpError::Timeout { during, .. } => Some(*during),
-        SmtpError::Protocol(p) => match p {
-            ProtocolError::UnexpectedCode { during, .. }
-            | ProtocolError::Malformed { during, .. }
-            | ProtocolError::ConnectionClosed { during } => Some(*during),
-            ProtocolError::RecipientsRefused { .. } => Some(SmtpOp::RcptTo),
-            _ => None,
-        },
-        SmtpError::Auth(_) => Some(SmtpOp::Auth),
-        SmtpError::InvalidInput(InvalidInputError::WrongState { op, .. }) => Some(*op),
-        _ => None,
-    }
-}
-
 /// The status and class of an SMTP failure.
 fn classify(err: &SmtpError) -> (u16, &'static str) {
     match err {
@@ -156,7 +139,7 @@ fn classify(err: &SmtpError) -> (u16, &'static str) {
             ..
         } => (400, "body"),
         SmtpError::Io { .. } => (502, "io"),
-        SmtpError::Timeout { .. } => (504, "timeout"),
+        SmtpError::Timeout { .. } | SmtpError::DeadlineExceeded { .. } => (504, "timeout"),
         SmtpError::Protocol(ProtocolError::RecipientsRefused { .. }) => (422, "recipients_refused"),
         SmtpError::Protocol(ProtocolError::MessageTooLarge { .. }) => (413, "too_large"),
         SmtpError::Protocol(_) => (502, "protocol"),
@@ -166,16 +149,13 @@ fn classify(err: &SmtpError) -> (u16, &'static str) {
             field: Field::ReversePath | Field::ForwardPath | Field::Recipients | Field::Body,
             ..
         }) => (400, "invalid_input"),
-        SmtpError::InvalidInput(i)
-            if variant_name(&format!("{i:?}")) == "BodyLongerThanDeclared" =>
-        {
+        SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { .. }) => {
             (400, "invalid_input")
         }
         // A user name, password or EHLO name the engine refused: the settings.
         SmtpError::InvalidInput(_) => (500, "config"),
         SmtpError::Policy(_) => (422, "policy"),
-        // The session's total deadline, and anything newer.
-        other if variant_name(&format!("{other:?}")) == "DeadlineExceeded" => (504, "timeout"),
+        // Anything newer.
         _ => (502, "smtp"),
     }
 }
@@ -198,7 +178,7 @@ pub fn smtp_failure(err: &SmtpError) -> Answer {
     let mut o = failure(class)
         .str("kind", kind)
         .opt_str("detail", inner.as_deref().map(variant_name))
-        .opt_str("op", operation(err).map(|op| format!("{op:?}")).as_deref())
+        .opt_str("op", err.during().map(|op| format!("{op:?}")).as_deref())
         .bool("transient", err.is_transient());
     match err {
         SmtpError::Timeout { after, .. } => {

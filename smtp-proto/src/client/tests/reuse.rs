@@ -32,7 +32,6 @@ fn check_idle_on_a_quiet_connection_changes_nothing() {
     assert_eq!(block_on(client.check_idle()), IdleStatus::Quiet);
     let sent = block_on(client.deliver(&BatchMessage::new("a@x.example", &["b@y.example"], b"hi")));
     assert!(matches!(sent, Delivery::Sent(_)), "{sent:?}");
-    assert!(client.end_of_data_written());
 }
 
 /// A 421 that arrived while the connection sat idle is never paired with the next command:
@@ -140,20 +139,18 @@ const ENVELOPE: &str = "
     C: DATA
 ";
 
-fn deliver_hi(script: &str) -> (Delivery, bool) {
+fn deliver_hi(script: &str) -> Delivery {
     let mut client = connected(script);
-    let d = block_on(client.deliver(&BatchMessage::new("a@x.example", &["b@y.example"], b"hi")));
-    (d, client.end_of_data_written())
+    block_on(client.deliver(&BatchMessage::new("a@x.example", &["b@y.example"], b"hi")))
 }
 
 #[test]
 fn a_421_at_mail_is_not_sent_and_retryable() {
-    let (d, eod) = deliver_hi(&format!(
+    let d = deliver_hi(&format!(
         "{GREETING}{ENVELOPE}
         S: 421 4.3.2 shutting down
         "
     ));
-    assert!(!eod);
     assert!(
         matches!(
             &d,
@@ -169,19 +166,18 @@ fn a_421_at_mail_is_not_sent_and_retryable() {
 
 #[test]
 fn a_hang_up_before_the_dot_is_not_sent_and_retryable() {
-    let (d, eod) = deliver_hi(&format!(
+    let d = deliver_hi(&format!(
         "{GREETING}{ENVELOPE}
         S: 250 ok
         "
     ));
-    assert!(!eod);
     assert_eq!(d.error().map(SmtpError::blame), Some(crate::Blame::Io));
     assert!(d.is_retryable(), "{d:?}");
 }
 
 #[test]
 fn a_hang_up_after_the_dot_is_unknown() {
-    let (d, eod) = deliver_hi(&format!(
+    let d = deliver_hi(&format!(
         "{GREETING}{ENVELOPE}
         S: 250 ok
         S: 250 ok
@@ -190,7 +186,6 @@ fn a_hang_up_after_the_dot_is_unknown() {
         C: .
         "
     ));
-    assert!(eod);
     assert_eq!(
         d,
         Delivery::Unknown(SmtpError::Protocol(ProtocolError::ConnectionClosed {
@@ -203,7 +198,7 @@ fn a_hang_up_after_the_dot_is_unknown() {
 #[test]
 fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
     for code in ["451 4.3.0 try later", "554 5.6.0 rejected"] {
-        let (d, eod) = deliver_hi(&format!(
+        let d = deliver_hi(&format!(
             "{GREETING}{ENVELOPE}
             S: 250 ok
             S: 250 ok
@@ -213,7 +208,6 @@ fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
             S: {code}
             "
         ));
-        assert!(eod);
         assert!(
             matches!(
                 &d,
@@ -230,14 +224,13 @@ fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
 
 #[test]
 fn a_5xx_before_the_dot_is_final() {
-    let (d, eod) = deliver_hi(&format!(
+    let d = deliver_hi(&format!(
         "{GREETING}{ENVELOPE}
         S: 550 5.7.1 sender refused
         S: 503 5.5.1 no valid sender
         S: 503 5.5.1 no valid recipients
         "
     ));
-    assert!(!eod);
     assert!(matches!(&d, Delivery::NotSent { .. }), "{d:?}");
     assert!(!d.is_retryable());
 }
@@ -270,7 +263,6 @@ fn a_partial_refusal_with_pipelined_data_closes_before_the_body() {
         &["b@y.example", "c@y.example"],
         b"hi",
     )));
-    assert!(!client.end_of_data_written());
     match &d {
         Delivery::NotSent {
             error: SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 1, .. }),
@@ -331,7 +323,6 @@ fn deliver_stream_classifies_like_deliver() {
         &mut FailingBody,
         Some(&MessageOptions::default()),
     ));
-    assert!(!client.end_of_data_written());
     match &d {
         Delivery::NotSent {
             error:

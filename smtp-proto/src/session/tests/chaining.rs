@@ -179,8 +179,8 @@ fn a_421_while_chained_closes_the_session_once() {
     let is_421 = |e: &SmtpError| e.reply().is_some_and(|r| r.code().get() == 421);
     assert!(
         matches!(events.as_slice(), [
-            Event::MessageFailed { message: m1, error: e1, session: SessionStatus::Closed },
-            Event::MessageFailed { message: m2, error: e2, session: SessionStatus::Closed },
+            Event::MessageFailed { message: m1, error: e1, fate: Fate::Unknown, session: SessionStatus::Closed },
+            Event::MessageFailed { message: m2, error: e2, fate: Fate::Unknown, session: SessionStatus::Closed },
             Event::Failed { error: e3, session: SessionStatus::Closed },
         ] if m1.get() == 1 && m2.get() == 2 && is_421(e1) && is_421(e2) && is_421(e3)),
         "{events:?}"

@@ -73,6 +73,7 @@ fn a_partial_refusal_closes_before_any_body_byte() {
                     message,
                     error:
                         SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }),
+                    fate: Fate::NotSent,
                     session: SessionStatus::Closed,
                 },
                 Event::Failed {

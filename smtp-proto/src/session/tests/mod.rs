@@ -18,6 +18,7 @@ use crate::time::{Instant, TimerReason};
 mod auth;
 mod chaining;
 mod data_pipelining;
+mod fate;
 mod handshake;
 mod hostile;
 mod lifecycle;
