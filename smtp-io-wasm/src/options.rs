@@ -120,6 +120,22 @@ impl ConnectOptions {
         self.client = f(self.client);
         self
     }
+
+    /// A deadline for the whole run, counted from before the connect: opening the socket (and
+    /// on WASI an implicit-TLS handshake), the SMTP session, up to the end of QUIT. Past it
+    /// every call fails with [`SmtpError::DeadlineExceeded`] and the connection is closed. The
+    /// same as on `smtp-io-tokio`: the engine keeps it ([`smtp_proto::client::ConnectClock`]).
+    pub fn with_deadline(self, limit: Duration) -> ConnectOptions {
+        self.map_client_options(|o| o.with_deadline(limit))
+    }
+
+    /// Allow AUTH without TLS (see [`SmtpClientOptions::allow_plaintext_auth`]): by default
+    /// `login*` on a [`TlsMode::None`] connection fails with
+    /// [`AuthError::PlaintextRefused`](crate::AuthError::PlaintextRefused) before anything is
+    /// sent.
+    pub fn allow_plaintext_auth(self) -> ConnectOptions {
+        self.map_client_options(SmtpClientOptions::allow_plaintext_auth)
+    }
 }
 
 /// The Workers part: Cloudflare's port-25 rule (here and on the host, where it is tested).
@@ -145,10 +161,15 @@ impl ConnectOptions {
 /// The WASI part: the certificates rustls trusts.
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 impl ConnectOptions {
-    /// Trust these certificates instead of `webpki-roots`.
-    pub fn with_tls(mut self, tls: crate::wasi::TlsConfig) -> ConnectOptions {
+    /// Trust these certificates instead of `webpki-roots` (the name `smtp-io-tokio` uses).
+    pub fn with_tls_config(mut self, tls: crate::wasi::TlsConfig) -> ConnectOptions {
         self.tls = tls;
         self
+    }
+
+    /// The former name of [`with_tls_config`](Self::with_tls_config), kept for existing callers.
+    pub fn with_tls(self, tls: crate::wasi::TlsConfig) -> ConnectOptions {
+        self.with_tls_config(tls)
     }
 }
 

@@ -101,8 +101,9 @@ pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLi
 pub use sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce};
 pub use secret::Secret;
 pub use session::{
-    DataPipelining, Event, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome,
-    RecipientPolicy, SendOutcome, Session, SessionConfig, Timeouts, Use,
+    BodyInfo, DataPipelining, Envelope, Event, Fate, MessageId, MessageOptions, PlaintextAuth,
+    Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session, SessionConfig, Timeouts,
+    Use,
 };
 pub use state::{SessionState, SmtpOp};
 pub use time::{Instant, Timer, TimerReason};

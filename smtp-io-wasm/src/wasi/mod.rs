@@ -16,7 +16,7 @@
 //!     block_on(async {
 //!         let tls = TlsConfig::from_ca_pem(ca_pem).expect("a CA certificate");
 //!         let mut client = ConnectOptions::new(TlsMode::StartTls)
-//!             .with_tls(tls)
+//!             .with_tls_config(tls)
 //!             .connect("smtp.example.com", 587, "component.example.com")
 //!             .await?;
 //!         client.login("me@example.com", "app-password").await?;

@@ -21,6 +21,7 @@
 
 mod batch;
 mod connect;
+mod delivery;
 pub mod future;
 mod options;
 mod reuse;
@@ -30,12 +31,14 @@ mod transport;
 
 #[allow(unused_imports)]
 use crate::prelude::*;
+use core::future::Future;
 use core::pin::pin;
 
 pub use batch::BatchMessage;
 pub use connect::{ConnectClock, TlsMode};
+pub use delivery::Delivery;
 pub use options::SmtpClientOptions;
-pub use reuse::{Delivery, IdleStatus};
+pub use reuse::IdleStatus;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
 
 use crate::command::Domain;
@@ -50,6 +53,27 @@ use future::{Either, race};
 /// Now, on the transport's clock, as the engine's instant.
 fn now<T: Transport>() -> Instant {
     Instant::from(T::now())
+}
+
+/// Run `work` (a write, the TLS upgrade) until it ends or the engine's timer fires: its result,
+/// or `None` when a timer ended it (the engine has recorded why and closed the session).
+async fn within_timer<T: Transport>(
+    session: &mut Session,
+    work: impl Future<Output = std::io::Result<()>>,
+) -> Option<std::io::Result<()>> {
+    let mut work = pin!(work);
+    loop {
+        let timer = session.poll_timeout(now::<T>());
+        match race(work.as_mut(), SmtpClient::<T>::until_due(timer)).await {
+            Either::Left(result) => return Some(result),
+            Either::Right(due) => {
+                session.handle_timeout(due);
+                if session.state() == SessionState::Closed {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// How much of a body held in memory `send_mail_bytes` encodes before writing it out.
@@ -532,27 +556,11 @@ impl<T: Transport> SmtpClient<T> {
     /// write's limit, the body's write-progress rule, the deadlines).
     async fn flush(&mut self) -> Result<(), SmtpError> {
         while let Some(bytes) = self.session.poll_transmit() {
-            let result = {
-                let mut write = pin!(self.transport.write_all(&bytes));
-                loop {
-                    let timer = self.session.poll_timeout(now::<T>());
-                    match race(write.as_mut(), Self::until_due(timer)).await {
-                        Either::Left(result) => break result,
-                        Either::Right(due) => {
-                            self.session.handle_timeout(due);
-                            if self.session.state() == SessionState::Closed {
-                                break Ok(());
-                            }
-                        }
-                    }
-                }
-            };
-            match result {
-                Ok(()) if self.session.state() == SessionState::Closed => {
-                    return Err(self.take_failure().await);
-                }
-                Ok(()) => self.session.wrote(now::<T>(), bytes.len()),
-                Err(e) => {
+            let written = within_timer::<T>(&mut self.session, self.transport.write_all(&bytes));
+            match written.await {
+                None => return Err(self.take_failure().await),
+                Some(Ok(())) => self.session.wrote(now::<T>(), bytes.len()),
+                Some(Err(e)) => {
                     self.session.handle_io_error(e.kind(), &e.to_string());
                     return Err(self.take_failure().await);
                 }
@@ -687,26 +695,14 @@ impl<T: StartTlsCapable> SmtpClient<T> {
             return Err(e);
         }
         self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
-        let result = {
-            let mut upgrade = pin!(self.transport.upgrade_to_tls());
-            loop {
-                let timer = self.session.poll_timeout(now::<T>());
-                match race(upgrade.as_mut(), Self::until_due(timer)).await {
-                    Either::Left(result) => break result,
-                    Either::Right(due) => {
-                        self.session.handle_timeout(due);
-                        if self.session.state() == SessionState::Closed {
-                            break Ok(());
-                        }
-                    }
-                }
+        let upgraded = within_timer::<T>(&mut self.session, self.transport.upgrade_to_tls());
+        match upgraded.await {
+            None => return Err(self.take_failure().await),
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                self.session.handle_io_error(e.kind(), &e.to_string());
+                return Err(self.take_failure().await);
             }
-        };
-        if let Err(e) = result {
-            self.session.handle_io_error(e.kind(), &e.to_string());
-        }
-        if self.session.state() == SessionState::Closed {
-            return Err(self.take_failure().await);
         }
         self.session.tls_established()?;
         self.wait_for(|e| matches!(e, Event::HelloDone))
