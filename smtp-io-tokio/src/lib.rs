@@ -64,7 +64,10 @@ use std::time::Duration;
 
 pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
-pub use pool::{Connections, Mailer, MailerBuilder, PoolStats, SendError};
+pub use pool::{
+    Connections, Mailer, MailerBuilder, PoolStats, SendError, TokenFuture, TokenMechanism,
+    TokenSource,
+};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
 pub use smtp_rustls::TlsConfig;
 pub use transport::TokioTransport;

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::credentials::{Credentials, TokenMechanism, TokenSource};
 use super::{Inner, Mailer, Tally};
-use crate::{DataPipelining, SmtpClientOptions, SmtpError, TlsConfig, TlsMode, TracingTranscript};
+use crate::{
+    AuthMechanism, DataPipelining, SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
+    TracingTranscript,
+};
 
 /// The most connections a pool may have: what its semaphore can count, and what
 /// [`Mailer::shutdown`] can take back in one call.
@@ -19,13 +23,6 @@ const MOST_CONNECTIONS: usize = {
         u32_max
     }
 };
-
-/// The username and password a pool logs in with on every new connection; the password is
-/// wiped when the pool is dropped.
-pub(super) struct Credentials {
-    pub(super) user: String,
-    pub(super) password: smtp_proto::Secret,
-}
 
 /// How the client options of each new connection are made from the pool's defaults.
 pub(super) type OptionsFn = dyn Fn(SmtpClientOptions) -> SmtpClientOptions + Send + Sync;
@@ -50,6 +47,7 @@ impl fmt::Debug for MailerBuilder {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("mode", &self.mode)
+            .field("credentials", &self.credentials)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -176,9 +174,47 @@ impl MailerBuilder {
     /// mechanism the server offers). A `String` password is taken over, not copied, and wiped
     /// when the pool is dropped.
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
-        self.credentials = Some(Credentials {
+        self.credentials = Some(Credentials::Password {
             user: user.into(),
             password: smtp_proto::Secret::from(password.into()),
+            mechanism: None,
+        });
+        self
+    }
+
+    /// [`credentials`](Self::credentials) with this mechanism, whatever else the server offers
+    /// (a server that does not offer it fails the connection with
+    /// [`AuthError::UnsupportedMechanism`](crate::AuthError::UnsupportedMechanism)).
+    pub fn credentials_with(
+        mut self,
+        mechanism: AuthMechanism,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.credentials = Some(Credentials::Password {
+            user: user.into(),
+            password: smtp_proto::Secret::from(password.into()),
+            mechanism: Some(mechanism),
+        });
+        self
+    }
+
+    /// Log in with an OAuth 2.0 access token on every new connection (Google Workspace,
+    /// Microsoft 365): `source` is asked for a token for each new connection, and once more,
+    /// with `refresh: true`, when the server rejects the one it gave (an expired token); the
+    /// pool then logs in on a fresh connection. A token rejected twice fails the connection
+    /// with [`AuthError::Rejected`](crate::AuthError::Rejected). Tokens are held as secrets:
+    /// never in `Debug`, logs or errors. See [`TokenSource`].
+    pub fn oauth2(
+        mut self,
+        mechanism: TokenMechanism,
+        user: impl Into<String>,
+        source: impl TokenSource,
+    ) -> Self {
+        self.credentials = Some(Credentials::Token {
+            user: user.into(),
+            mechanism,
+            source: Arc::new(source),
         });
         self
     }

@@ -73,15 +73,18 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 mod builder;
+mod credentials;
 mod error;
 mod source;
 mod tally;
 
 pub use builder::MailerBuilder;
+pub use credentials::{TokenFuture, TokenMechanism, TokenSource};
 pub use error::SendError;
 pub use tally::{Connections, PoolStats};
 
-use builder::{Credentials, OptionsFn, Settings};
+use builder::{OptionsFn, Settings};
+use credentials::{Credentials, Login};
 use source::{InMemory, Reopened, Source};
 use tally::{Slot, Tally, bump};
 
@@ -554,9 +557,34 @@ impl Inner {
         }
     }
 
-    /// A new connection in `slot`, logged in when the pool has credentials. On failure the slot
+    /// A new connection in `slot`, logged in when the pool has credentials. A rejected OAuth
+    /// token is asked for afresh and tried once more on a new connection. On failure the slot
     /// is given back.
     async fn open(&self, mut slot: Slot) -> Result<Pooled, SmtpError> {
+        let mut refresh = false;
+        loop {
+            let mut conn = self.connect(slot).await?;
+            let Some(credentials) = &self.credentials else {
+                return Ok(conn);
+            };
+            match credentials.login(&mut conn.client, refresh).await {
+                Ok(Login::Done) => return Ok(conn),
+                Ok(Login::TokenRejected) => {
+                    // The server may hold the connection in any state after a failed AUTH:
+                    // a fresh one, in the same place, for the fresh token.
+                    slot = self.release(conn).await;
+                    refresh = true;
+                }
+                Err(e) => {
+                    self.end(conn).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Connect in `slot` (greeting, EHLO, STARTTLS); on failure the slot is given back.
+    async fn connect(&self, mut slot: Slot) -> Result<Pooled, SmtpError> {
         let mut options = ConnectOptions::new(self.mode)
             .with_tls_config(self.tls.clone())
             .with_connect_timeout(self.connect_timeout)
@@ -576,21 +604,12 @@ impl Inner {
             Some(_) => bump(&self.tally.full_handshakes),
             None => {}
         }
-        let mut conn = Pooled {
+        Ok(Pooled {
             client: Box::new(client),
             slot,
             messages: 0,
             since: Instant::now(),
-        };
-        if let Some(c) = &self.credentials {
-            // The password came in as a `String`: always valid UTF-8.
-            let password = c.password.expose_str().unwrap_or_default();
-            if let Err(e) = conn.client.login(&c.user, password).await {
-                self.end(conn).await;
-                return Err(e);
-            }
-        }
-        Ok(conn)
+        })
     }
 
     /// An idle connection fit for another message, or a new one when the pool has room. When

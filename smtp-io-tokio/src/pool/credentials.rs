@@ -1,0 +1,374 @@
+//! How a pool logs in on each new connection: a password with the mechanism the engine picks or
+//! one named, or an OAuth 2.0 token from a [`TokenSource`] (XOAUTH2, OAUTHBEARER), fetched for
+//! each new connection and once more, fresh, when the server rejects it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use smtp_proto::Secret;
+
+use crate::{AuthError, AuthMechanism, SmtpClient, SmtpError, SmtpOp, TokioTransport};
+
+/// The SASL mechanisms that carry an OAuth 2.0 token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenMechanism {
+    /// XOAUTH2 (Google, Microsoft).
+    XOAuth2,
+    /// OAUTHBEARER (RFC 7628).
+    OAuthBearer,
+}
+
+impl From<TokenMechanism> for AuthMechanism {
+    fn from(m: TokenMechanism) -> AuthMechanism {
+        match m {
+            TokenMechanism::XOAuth2 => AuthMechanism::XOAuth2,
+            TokenMechanism::OAuthBearer => AuthMechanism::OAuthBearer,
+        }
+    }
+}
+
+/// A token request's future, as a [`TokenSource`] returns it.
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = std::io::Result<Secret>> + Send + 'a>>;
+
+/// Where a [`Mailer`](super::Mailer) gets an OAuth 2.0 access token for XOAUTH2 or
+/// OAUTHBEARER: asked once for each new connection, and once more with `refresh: true` when
+/// the server rejected the token it gave (an expired token: the pool then logs in again on a
+/// fresh connection). A source that caches tokens should drop its cached one on `refresh`.
+///
+/// Any `Fn(bool) -> impl Future<Output = io::Result<String>>` is a source:
+///
+/// ```no_run
+/// use smtp_io_tokio::{Mailer, TlsMode, TokenMechanism};
+///
+/// # fn demo() -> Result<(), smtp_io_tokio::SmtpError> {
+/// let mailer = Mailer::builder("smtp.office365.com", 587, TlsMode::StartTls, "app.example.com")
+///     .oauth2(TokenMechanism::XOAuth2, "me@example.com", |refresh: bool| async move {
+///         // Ask the identity provider (a cached token unless `refresh`).
+///         Ok::<_, std::io::Error>(format!("token-{refresh}"))
+///     })
+///     .build()?;
+/// # drop(mailer); Ok(()) }
+/// ```
+pub trait TokenSource: Send + Sync + 'static {
+    /// An access token; `refresh`: the server rejected the previous one.
+    fn token(&self, refresh: bool) -> TokenFuture<'_>;
+}
+
+impl<F, Fut, T> TokenSource for F
+where
+    F: Fn(bool) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = std::io::Result<T>> + Send + 'static,
+    T: Into<String>,
+{
+    fn token(&self, refresh: bool) -> TokenFuture<'_> {
+        let future = self(refresh);
+        Box::pin(async move { future.await.map(|token| Secret::from(token.into())) })
+    }
+}
+
+/// What a pool logs in with; never shown by `Debug`.
+pub(super) enum Credentials {
+    /// A password, with the mechanism to use (`None`: the best the server offers).
+    Password {
+        user: String,
+        password: Secret,
+        mechanism: Option<AuthMechanism>,
+    },
+    /// An OAuth 2.0 token from a source, for XOAUTH2 or OAUTHBEARER.
+    Token {
+        user: String,
+        mechanism: TokenMechanism,
+        source: Arc<dyn TokenSource>,
+    },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Password {
+                user, mechanism, ..
+            } => f
+                .debug_struct("Password")
+                .field("user", user)
+                .field("mechanism", mechanism)
+                .finish_non_exhaustive(),
+            Credentials::Token {
+                user, mechanism, ..
+            } => f
+                .debug_struct("Token")
+                .field("user", user)
+                .field("mechanism", mechanism)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// How a login attempt on a new connection ended.
+pub(super) enum Login {
+    /// Logged in.
+    Done,
+    /// The server rejected the token: get a fresh one and log in on a new connection.
+    TokenRejected,
+}
+
+impl Credentials {
+    /// Log in on `client`; `refresh`: the previous token was rejected.
+    pub(super) async fn login(
+        &self,
+        client: &mut SmtpClient<TokioTransport>,
+        refresh: bool,
+    ) -> Result<Login, SmtpError> {
+        match self {
+            Credentials::Password {
+                user,
+                password,
+                mechanism,
+            } => {
+                // The password came in as a `String`: always valid UTF-8.
+                let password = password.expose_str().unwrap_or_default();
+                match mechanism {
+                    None => client.login(user, password).await?,
+                    Some(m) => client.login_with(*m, user, password).await?,
+                }
+                Ok(Login::Done)
+            }
+            Credentials::Token {
+                user,
+                mechanism,
+                source,
+            } => {
+                let token = source.token(refresh).await.map_err(|e| {
+                    SmtpError::io(
+                        SmtpOp::Auth,
+                        e.kind(),
+                        format!("the token source failed: {e}"),
+                    )
+                })?;
+                let token = token.expose_str().ok_or_else(|| {
+                    SmtpError::io(
+                        SmtpOp::Auth,
+                        std::io::ErrorKind::InvalidData,
+                        "the token source gave a token that is not UTF-8",
+                    )
+                })?;
+                match client.login_with((*mechanism).into(), user, token).await {
+                    Ok(()) => Ok(Login::Done),
+                    Err(SmtpError::Auth(AuthError::Rejected { .. })) if !refresh => {
+                        Ok(Login::TokenRejected)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::{Mailer, SmtpClientOptions, TlsMode};
+
+    /// What the server saw: per connection, the AUTH mechanism and credential of each attempt.
+    #[derive(Default)]
+    struct Seen {
+        auths: Mutex<Vec<(usize, String, String)>>,
+        delivered: Mutex<usize>,
+    }
+
+    /// A server that offers PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER, takes any password, and
+    /// only the token "fresh" (any other gets XOAUTH2's JSON error challenge, then 535).
+    async fn server(seen: Arc<Seen>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((tcp, _)) = listener.accept().await {
+                n += 1;
+                tokio::spawn(serve(tcp, n, seen.clone()));
+            }
+        });
+        port
+    }
+
+    async fn serve(tcp: TcpStream, conn: usize, seen: Arc<Seen>) {
+        let mut io = BufReader::new(tcp);
+        let _ = io.get_mut().write_all(b"220 oauth.test\r\n").await;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if io.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let verb = words
+                .first()
+                .map(|w| w.to_ascii_uppercase())
+                .unwrap_or_default();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-oauth.test\r\n250 AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n",
+                "AUTH" => {
+                    let mechanism = words.get(1).copied().unwrap_or_default().to_string();
+                    let initial = words.get(2).copied().unwrap_or_default();
+                    let decoded = B64.decode(initial).unwrap_or_default();
+                    let text = String::from_utf8_lossy(&decoded).into_owned();
+                    let credential = match text.split_once("auth=Bearer ") {
+                        Some((_, rest)) => rest.trim_end_matches('\u{1}').to_string(),
+                        None => text,
+                    };
+                    seen.auths
+                        .lock()
+                        .unwrap()
+                        .push((conn, mechanism.clone(), credential.clone()));
+                    match mechanism.as_str() {
+                        "LOGIN" => {
+                            // User name, then password: both taken.
+                            for _ in 0..2 {
+                                let _ = io.get_mut().write_all(b"334 VXNlcm5hbWU6\r\n").await;
+                                line.clear();
+                                let _ = io.read_line(&mut line).await;
+                            }
+                            b"235 2.7.0 ok\r\n"
+                        }
+                        "XOAUTH2" | "OAUTHBEARER" if credential != "fresh" => {
+                            let json = B64.encode(r#"{"status":"401","schemes":"Bearer"}"#);
+                            let challenge = format!("334 {json}\r\n");
+                            let _ = io.get_mut().write_all(challenge.as_bytes()).await;
+                            line.clear();
+                            let _ = io.read_line(&mut line).await;
+                            b"535 5.7.8 token expired\r\n"
+                        }
+                        _ => b"235 2.7.0 ok\r\n",
+                    }
+                }
+                "DATA" => {
+                    let _ = io.get_mut().write_all(b"354 go\r\n").await;
+                    loop {
+                        line.clear();
+                        if io.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                    }
+                    *seen.delivered.lock().unwrap() += 1;
+                    b"250 queued\r\n"
+                }
+                "QUIT" => {
+                    let _ = io.get_mut().write_all(b"221 bye\r\n").await;
+                    return;
+                }
+                _ => b"250 ok\r\n",
+            };
+            if io.get_mut().write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn builder(port: u16) -> crate::MailerBuilder {
+        Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
+            .max_connections(1)
+            .client_options(SmtpClientOptions::allow_plaintext_auth)
+    }
+
+    /// An expired token: rejected with the JSON challenge, asked for afresh, and the message
+    /// goes through on a new connection; the source saw one plain and one refresh request.
+    #[tokio::test]
+    async fn an_expired_token_is_refreshed_once_on_a_new_connection() {
+        let seen = Arc::new(Seen::default());
+        let port = server(seen.clone()).await;
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let source = {
+            let asked = asked.clone();
+            move |refresh: bool| {
+                asked.lock().unwrap().push(refresh);
+                async move { Ok::<_, std::io::Error>(if refresh { "fresh" } else { "stale" }) }
+            }
+        };
+        let builder = builder(port).oauth2(TokenMechanism::XOAuth2, "me@test.example", source);
+        let shown = format!("{builder:?}");
+        let mailer = builder.build().unwrap();
+        mailer
+            .send("me@test.example", ["you@test.example"], b"hi\r\n")
+            .await
+            .unwrap();
+        assert_eq!(*asked.lock().unwrap(), [false, true]);
+        let auths = seen.auths.lock().unwrap().clone();
+        assert_eq!(
+            auths,
+            [
+                (1, "XOAUTH2".to_string(), "stale".to_string()),
+                (2, "XOAUTH2".to_string(), "fresh".to_string()),
+            ]
+        );
+        assert_eq!(*seen.delivered.lock().unwrap(), 1);
+        assert!(mailer.connections().open <= 1);
+        assert!(
+            shown.contains("me@test.example") && !shown.contains("stale"),
+            "{shown}"
+        );
+        mailer.shutdown().await;
+    }
+
+    /// A token rejected twice fails the send with the rejection, without a third try.
+    #[tokio::test]
+    async fn a_token_rejected_twice_fails_the_send() {
+        let seen = Arc::new(Seen::default());
+        let port = server(seen.clone()).await;
+        let mailer = builder(port)
+            .oauth2(TokenMechanism::OAuthBearer, "me@test.example", |_| async {
+                Ok::<_, std::io::Error>("never-valid")
+            })
+            .build()
+            .unwrap();
+        let error = mailer
+            .send("me@test.example", ["you@test.example"], b"hi\r\n")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error.smtp_error(),
+                Some(SmtpError::Auth(AuthError::Rejected { .. }))
+            ),
+            "{error:?}"
+        );
+        assert!(!format!("{error:?}{error}").contains("never-valid"));
+        // One refresh per connection attempt, and a rejected login is not a retried message.
+        assert_eq!(seen.auths.lock().unwrap().len(), 2);
+        assert_eq!(*seen.delivered.lock().unwrap(), 0);
+    }
+
+    /// A password mechanism asked for by name is used even though the server prefers another.
+    #[tokio::test]
+    async fn a_named_password_mechanism_is_used() {
+        let seen = Arc::new(Seen::default());
+        let port = server(seen.clone()).await;
+        let mailer = builder(port)
+            .credentials_with(AuthMechanism::Login, "me@test.example", "app-password")
+            .build()
+            .unwrap();
+        mailer
+            .send("me@test.example", ["you@test.example"], b"hi\r\n")
+            .await
+            .unwrap();
+        let mechanisms: Vec<String> = seen
+            .auths
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, m, _)| m.clone())
+            .collect();
+        assert_eq!(mechanisms, ["LOGIN"]);
+        mailer.shutdown().await;
+    }
+}
