@@ -203,6 +203,60 @@ impl ConnectOptions {
     }
 }
 
+impl ConnectOptions {
+    /// Options from a connection URL ([`SmtpUrl`]): its TLS mode, LMTP, reply timeout, connect
+    /// timeout and deadline. Its host, port, EHLO name and credentials are for
+    /// [`connect`](Self::connect) and `login`; [`connect_url`] uses them all.
+    pub fn from_url(url: &SmtpUrl) -> ConnectOptions {
+        let protocol = url.protocol;
+        let mut options =
+            ConnectOptions::new(url.tls).map_client_options(|o| o.with_protocol(protocol));
+        if let Some(limit) = url.timeout {
+            options = options.with_reply_timeout(limit);
+        }
+        if let Some(limit) = url.connect_timeout {
+            options = options.with_connect_timeout(limit);
+        }
+        if let Some(limit) = url.deadline {
+            options = options.with_deadline(limit);
+        }
+        options
+    }
+}
+
+/// Connect to the server a connection URL names, with its options ([`ConnectOptions::from_url`]),
+/// saying EHLO as its `helo` (or `ehlo_domain`), and log in when it has a user and a password
+/// (with its `auth` mechanism, or the best password mechanism). With a user and no password,
+/// log in yourself with a secret kept apart (an environment variable).
+///
+/// ```no_run
+/// use smtp_io_tokio::{SmtpUrl, connect_url};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let url: SmtpUrl = std::env::var("SMTP_URL")?.parse()?;
+/// let mut client = connect_url(&url, "app.example.com").await?;
+/// client.send_mail("app@example.com", &["you@example.org"], "Subject: hi\r\n\r\nHi\r\n").await?;
+/// client.quit().await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_url(
+    url: &SmtpUrl,
+    ehlo_domain: &str,
+) -> Result<SmtpClient<TokioTransport>, SmtpError> {
+    let ehlo = url.helo.as_ref().map_or(ehlo_domain, |d| d.as_str());
+    let mut client = ConnectOptions::from_url(url)
+        .connect(&url.host, url.port, ehlo)
+        .await?;
+    let password = url.password.as_ref().and_then(|p| p.expose_str());
+    if let (Some(user), Some(password)) = (&url.user, password) {
+        match url.mechanism {
+            Some(mechanism) => client.login_with(mechanism, user, password).await?,
+            None => client.login(user, password).await?,
+        }
+    }
+    Ok(client)
+}
+
 /// Connect with implicit TLS (SMTPS, usually port 465), certificates checked against
 /// `webpki-roots`.
 pub async fn connect_smtps(

@@ -7,8 +7,8 @@
 pub use crate::audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use crate::capabilities::{Capabilities, Extension};
 pub use crate::client::{
-    BatchMessage, Delivery, IdleStatus, MessageBody, SliceBody, SmtpClientOptions, StartTlsCapable,
-    TlsMode, Transport,
+    BatchMessage, Delivery, IdleStatus, MessageBody, SliceBody, SmtpClientOptions, SmtpUrl,
+    StartTlsCapable, TlsMode, Transport, UrlError,
 };
 pub use crate::error::{
     ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
@@ -19,7 +19,7 @@ pub use crate::reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyLine};
 pub use crate::sasl::AuthMechanism;
 pub use crate::secret::Secret;
 pub use crate::session::{
-    DataPipelining, Event, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome,
+    DataPipelining, Event, Fate, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome,
     RecipientPolicy, SendOutcome, SessionConfig, Timeouts, Use,
 };
 pub use crate::state::{SessionState, SmtpOp};

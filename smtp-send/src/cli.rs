@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use smtp_io_tokio::smtp_proto::command::Domain;
 use smtp_io_tokio::smtp_proto::session::Envelope;
-use smtp_io_tokio::{AuthMechanism, PlaintextAuth, TlsMode};
+use smtp_io_tokio::{AuthMechanism, PlaintextAuth, Protocol, SmtpUrl, TlsMode};
 
 use crate::compose::{Compose, TextBody, parse_header};
 use crate::exit::{Exit, Failure};
@@ -108,6 +108,19 @@ pub struct Cli {
     /// capture server is used.
     #[arg(long, value_name = "HOST:PORT", requires_all = ["from", "to"])]
     pub server: Option<String>,
+
+    /// The server as a connection URL instead of --server, --tls, --user and --auth:
+    /// smtp://user:password@host:port (STARTTLS; user, password and port optional), smtps://...
+    /// (implicit TLS), smtp://host:25?tls=none, lmtp://...; parameters helo, auth, timeout,
+    /// connect_timeout, deadline. A password in the URL shows wherever the command line does:
+    /// prefer SMTP_PASSWORD beside a URL with the user only.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires_all = ["from", "to"],
+        conflicts_with_all = ["server", "tls", "user", "auth"]
+    )]
+    pub url: Option<String>,
 
     /// Connection security [default: implicit for port 465, else starttls]
     #[arg(long, value_enum, value_name = "MODE")]
@@ -275,6 +288,16 @@ pub enum MessageSource {
     Sample,
 }
 
+/// A password given in `--url`: kept out of `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UrlPassword(pub String);
+
+impl std::fmt::Debug for UrlPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UrlPassword([redacted])")
+    }
+}
+
 /// What to do, with every default resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -286,6 +309,10 @@ pub struct Plan {
     pub auth: Option<(String, Option<AuthMechanism>)>,
     /// The secret file, when given.
     pub password_file: Option<PathBuf>,
+    /// The password of `--url`, when it has one.
+    pub url_password: Option<UrlPassword>,
+    /// SMTP, or LMTP (`--url lmtp://...`).
+    pub protocol: Protocol,
     /// The envelope sender.
     pub from: String,
     /// The envelope recipients (at least one).
@@ -294,6 +321,8 @@ pub struct Plan {
     pub trust: Trust,
     /// The per-reply and connect timeout, when given.
     pub timeout: Option<Duration>,
+    /// The connect timeout alone (`--url ...?connect_timeout=`), when given.
+    pub connect_timeout: Option<Duration>,
     /// The deadline for the whole run, when given.
     pub deadline: Option<Duration>,
     /// Whether AUTH may be sent without TLS.
@@ -368,6 +397,9 @@ impl Cli {
 
     /// Resolve the defaults. `stdin_is_terminal` decides the capture-mode sample message.
     pub fn plan(&self, stdin_is_terminal: bool) -> Result<Plan, Failure> {
+        if let Some(url) = &self.url {
+            return self.plan_url(url, stdin_is_terminal);
+        }
         let (target, tls) = match &self.server {
             Some(s) => {
                 let (host, port) = parse_server(s)?;
@@ -421,10 +453,13 @@ impl Cli {
             tls,
             auth,
             password_file: self.password_file.clone(),
+            url_password: None,
+            protocol: Protocol::Smtp,
             from,
             to,
             trust,
             timeout: self.timeout,
+            connect_timeout: None,
             deadline: self.deadline,
             // The capture server runs on loopback in this process: nothing crosses a network.
             plaintext_auth: if self.allow_plaintext_auth || capture {
@@ -436,6 +471,42 @@ impl Cli {
             ehlo: self.ehlo.clone(),
             message,
         })
+    }
+}
+
+impl Cli {
+    /// The plan of `--url`: the server, TLS mode, user, mechanism, protocol, EHLO name and
+    /// limits from the URL (a flag given beside it for a limit wins), the rest as usual.
+    fn plan_url(&self, url: &str, stdin_is_terminal: bool) -> Result<Plan, Failure> {
+        // The error names the part that is wrong, never the URL (it may hold a password).
+        let parsed = SmtpUrl::parse(url)
+            .map_err(|e| Failure::new(Exit::Usage, format!("invalid --url: {e}")))?;
+        let mut plan = Cli {
+            url: None,
+            server: Some(format!("[{}]:{}", parsed.host, parsed.port)),
+            tls: None,
+            ..self.clone()
+        }
+        .plan(stdin_is_terminal)?;
+        plan.target = Target::Server {
+            host: parsed.host.clone(),
+            port: parsed.port,
+        };
+        plan.tls = parsed.tls;
+        plan.protocol = parsed.protocol;
+        plan.auth = parsed.user.clone().map(|user| (user, parsed.mechanism));
+        plan.url_password = parsed
+            .password
+            .as_ref()
+            .and_then(|p| p.expose_str())
+            .map(|p| UrlPassword(p.to_owned()));
+        plan.timeout = self.timeout.or(parsed.timeout);
+        plan.connect_timeout = parsed.connect_timeout;
+        plan.deadline = self.deadline.or(parsed.deadline);
+        if let Some(helo) = &parsed.helo {
+            plan.ehlo = helo.as_str().to_owned();
+        }
+        Ok(plan)
     }
 }
 
@@ -617,5 +688,92 @@ mod tests {
         assert!(help.contains("Exit codes:"), "{help}");
         assert!(help.contains("  8  timed out"), "{help}");
         assert!(help.contains("--password-file"));
+    }
+
+    /// `--url`: the server, TLS mode, user, mechanism, protocol, EHLO name and limits come
+    /// from the URL; its password never shows in the plan's `Debug`.
+    #[test]
+    fn a_url_gives_the_whole_connection() {
+        let cli = parse(&[
+            "--url",
+            "smtps://me%40x.example:pa%3Ass@Mail.Example.com?auth=login&timeout=5&deadline=60&helo=client.example",
+            "--from",
+            "a@b.example",
+            "--to",
+            "c@d.example",
+        ])
+        .unwrap();
+        let plan = cli.plan(false).unwrap();
+        assert_eq!(
+            plan.target,
+            Target::Server {
+                host: "mail.example.com".into(),
+                port: 465
+            }
+        );
+        assert_eq!(plan.tls, TlsMode::Implicit);
+        assert_eq!(
+            plan.auth,
+            Some(("me@x.example".to_owned(), Some(AuthMechanism::Login)))
+        );
+        assert_eq!(plan.url_password, Some(UrlPassword("pa:ss".into())));
+        assert_eq!(plan.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(plan.deadline, Some(Duration::from_secs(60)));
+        assert_eq!(plan.ehlo, "client.example");
+        assert_eq!(plan.protocol, Protocol::Smtp);
+        assert!(!format!("{plan:?}").contains("pa:ss"));
+
+        let lmtp = parse(&[
+            "--url",
+            "lmtp://store.example?tls=none",
+            "--from",
+            "a@b.example",
+            "--to",
+            "c@d.example",
+        ])
+        .unwrap()
+        .plan(false)
+        .unwrap();
+        assert_eq!(lmtp.protocol, Protocol::Lmtp);
+        assert_eq!((lmtp.tls, lmtp.auth), (TlsMode::None, None));
+        assert_eq!(
+            lmtp.target,
+            Target::Server {
+                host: "store.example".into(),
+                port: 24
+            }
+        );
+    }
+
+    /// A bad URL is a usage error that names the wrong part and never repeats the password;
+    /// --url with --server is refused by the parser.
+    #[test]
+    fn a_bad_url_is_a_usage_error_without_the_password() {
+        for url in [
+            "smtp://me:hunter2@mail.example.com:99999",
+            "smtp://me:hunter2@mail.example.com?tls=sometimes",
+            "ftp://me:hunter2@mail.example.com",
+        ] {
+            let err = parse(&["--url", url, "--from", "a@b.example", "--to", "c@d.example"])
+                .unwrap()
+                .plan(false)
+                .unwrap_err();
+            assert_eq!(err.exit, Exit::Usage, "{url}");
+            assert!(!err.to_string().contains("hunter2"), "{url}: {err}");
+            assert!(err.to_string().contains("--url"), "{url}: {err}");
+        }
+        assert!(
+            parse(&[
+                "--url",
+                "smtp://h.example",
+                "--server",
+                "h.example:25",
+                "--from",
+                "a@b.example",
+                "--to",
+                "c@d.example"
+            ])
+            .is_err()
+        );
     }
 }

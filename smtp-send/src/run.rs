@@ -59,7 +59,8 @@ impl Zeroize for Secret {
 /// The [`Zeroizing`] inside zeroes it on drop.
 impl ZeroizeOnDrop for Secret {}
 
-/// Find the secret for `--user`: `--password-file` (its first line), else `SMTP_PASSWORD`.
+/// Find the secret for `--user` (or the user of `--url`): the password of `--url`, else
+/// `--password-file` (its first line), else `SMTP_PASSWORD`.
 /// `env` is the value of `SMTP_PASSWORD`, if set.
 pub fn find_secret(
     plan: &Plan,
@@ -67,6 +68,9 @@ pub fn find_secret(
 ) -> Result<Option<Secret>, Failure> {
     if plan.auth.is_none() {
         return Ok(None);
+    }
+    if let Some(password) = &plan.url_password {
+        return Ok(Some(Secret::new(password.0.clone())));
     }
     if let Some(path) = &plan.password_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -207,7 +211,7 @@ pub async fn deliver(
     body: &mut Body,
     label: &str,
 ) -> Result<SendOutcome, Failure> {
-    let mut client_options = SmtpClientOptions::new();
+    let mut client_options = SmtpClientOptions::new().with_protocol(plan.protocol);
     if plan.plaintext_auth == PlaintextAuth::Allow {
         client_options = client_options.allow_plaintext_auth();
     }
@@ -219,6 +223,9 @@ pub async fn deliver(
         .with_client_options(client_options);
     if let Some(t) = plan.timeout {
         options = options.with_connect_timeout(t).with_reply_timeout(t);
+    }
+    if let Some(t) = plan.connect_timeout {
+        options = options.with_connect_timeout(t);
     }
     if let Some(d) = plan.deadline {
         options = options.with_deadline(d);

@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use super::credentials::{Credentials, TokenMechanism, TokenSource};
 use super::{Inner, Mailer, Tally};
 use crate::{
-    AuthMechanism, DataPipelining, SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
+    AuthMechanism, DataPipelining, SmtpClientOptions, SmtpError, SmtpUrl, TlsConfig, TlsMode,
     TracingTranscript,
 };
 
@@ -87,6 +87,38 @@ impl MailerBuilder {
                 data_pipelining: DataPipelining::Always,
             },
         }
+    }
+
+    /// A pool for the server a connection URL names ([`SmtpUrl`]): its host, port, TLS mode,
+    /// EHLO name (its `helo`, or `ehlo_domain`), LMTP, reply and connect timeouts, and its user
+    /// and password with its `auth` mechanism when it has both. Its `deadline` becomes the
+    /// [send deadline](Self::send_deadline) of each message (a pooled connection outlives any
+    /// one message). The rest of the builder's settings are added as usual.
+    pub fn from_url(url: &SmtpUrl, ehlo_domain: &str) -> MailerBuilder {
+        let ehlo = url.helo.as_ref().map_or(ehlo_domain, |d| d.as_str());
+        let mut builder = MailerBuilder::new(url.host.clone(), url.port, url.tls, ehlo.to_owned());
+        let (protocol, timeout) = (url.protocol, url.timeout);
+        builder = builder.client_options(move |o| {
+            let o = o.with_protocol(protocol);
+            match timeout {
+                Some(limit) => o.with_reply_timeout(limit),
+                None => o,
+            }
+        });
+        if let Some(limit) = url.connect_timeout {
+            builder = builder.connect_timeout(limit);
+        }
+        if let Some(limit) = url.deadline {
+            builder = builder.send_deadline(limit);
+        }
+        if let (Some(user), Some(password)) = (&url.user, &url.password) {
+            builder.credentials = Some(Credentials::Password {
+                user: user.clone(),
+                password: smtp_proto::Secret::from(password.expose()),
+                mechanism: url.mechanism,
+            });
+        }
+        builder
     }
 
     /// At most this many connections at once (default 4, at least 1, at most `u32::MAX`),
@@ -223,7 +255,8 @@ impl MailerBuilder {
     /// message options), starting from the pool's defaults: [`SmtpClientOptions::new`] with
     /// the `tracing` transcript and the pool's [`data_pipelining`](Self::data_pipelining). A
     /// function, called once per connection, because those options own boxed sinks and
-    /// policies that cannot be cloned.
+    /// policies that cannot be cloned. Calls add up: each change applies after the earlier
+    /// ones (and after [`from_url`](Self::from_url)'s).
     ///
     /// ```
     /// use std::time::Duration;
@@ -238,7 +271,8 @@ impl MailerBuilder {
         mut self,
         change: impl Fn(SmtpClientOptions) -> SmtpClientOptions + Send + Sync + 'static,
     ) -> MailerBuilder {
-        self.options = Box::new(change);
+        let before = self.options;
+        self.options = Box::new(move |options| change(before(options)));
         self
     }
 

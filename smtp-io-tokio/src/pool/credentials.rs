@@ -371,4 +371,40 @@ mod tests {
         assert_eq!(mechanisms, ["LOGIN"]);
         mailer.shutdown().await;
     }
+
+    /// A pool from a connection URL: its user, password (percent-decoded) and mechanism log
+    /// in; `connect_url` does the same for one client.
+    #[tokio::test]
+    async fn a_url_names_the_server_and_the_login() {
+        let seen = Arc::new(Seen::default());
+        let port = server(seen.clone()).await;
+        let url: crate::SmtpUrl = format!(
+            "smtp://me%40test.example:app%20pw@127.0.0.1:{port}?tls=none&auth=login&timeout=5"
+        )
+        .parse()
+        .unwrap();
+        let mailer = crate::MailerBuilder::from_url(&url, "client.test")
+            .client_options(SmtpClientOptions::allow_plaintext_auth)
+            .build()
+            .unwrap();
+        mailer
+            .send("me@test.example", ["you@test.example"], b"hi\r\n")
+            .await
+            .unwrap();
+        mailer.shutdown().await;
+        let url: crate::SmtpUrl =
+            format!("smtp://me%40test.example:app%20pw@127.0.0.1:{port}?tls=none&auth=plain")
+                .parse()
+                .unwrap();
+        // One client: without opting in, a plaintext login is refused before it is sent.
+        let refused = crate::connect_url(&url, "client.test").await.unwrap_err();
+        assert!(
+            matches!(refused, SmtpError::Auth(AuthError::PlaintextRefused { .. })),
+            "{refused:?}"
+        );
+        let auths = seen.auths.lock().unwrap().clone();
+        assert_eq!(auths.len(), 1, "{auths:?}");
+        assert_eq!(auths[0].1, "LOGIN");
+        assert_eq!(*seen.delivered.lock().unwrap(), 1);
+    }
 }

@@ -28,6 +28,7 @@ mod reuse;
 #[cfg(test)]
 mod tests;
 mod transport;
+mod url;
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -40,6 +41,7 @@ pub use delivery::Delivery;
 pub use options::SmtpClientOptions;
 pub use reuse::IdleStatus;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
+pub use url::{SmtpUrl, UrlError};
 
 use crate::command::Domain;
 use crate::error::SmtpError;
