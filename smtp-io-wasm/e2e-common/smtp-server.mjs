@@ -24,6 +24,11 @@
 //   inject      sends an extra reply in the same write as its STARTTLS 220
 //   dropAtMail  drops the connection (no reply) when it reads MAIL FROM
 //   silent      accepts connections and never says anything (for timeouts)
+//   handshakeDelayMs  with implicit: the TCP connection is accepted at once, but the TLS
+//               handshake starts only this long after it (the ClientHello waits unanswered), so
+//               a client's connect step (TLS included) takes at least this long
+//   greetingDelayMs   the 220 greeting comes this long after the session starts (after the TLS
+//               handshake with implicit)
 
 import crypto from "node:crypto";
 import net from "node:net";
@@ -37,12 +42,15 @@ const CRLF = "\r\n";
 //   implicit    TLS from the first byte; only AUTH LOGIN offered (so LOGIN is exercised)
 //   inject      like starttls, but sends an extra reply in the same write as its STARTTLS 220
 //   silent      accepts connections and never says anything (for timeouts)
+//   slowTls     like implicit, but answers the ClientHello only after 1 s and greets 1.5 s after
+//               the handshake (for the session deadline: connect time must count against it)
 export const commonListeners = {
   plain: { auth: true },
   starttls: { auth: true, starttls: true },
   implicit: { auth: true, implicit: true, loginOnly: true },
   inject: { auth: true, starttls: true, inject: true },
   silent: { silent: true },
+  slowTls: { auth: true, implicit: true, loginOnly: true, handshakeDelayMs: 1000, greetingDelayMs: 1500 },
 };
 
 // Start one listener per entry of `listeners` (name -> options, above), each on a free port of
@@ -86,7 +94,16 @@ export async function startSmtpServers({ key, cert, user, pass, banner, listener
       pump();
     };
     raw.on("data", onData);
-    say(`220 localhost ESMTP ${banner}-${opts.name}`);
+    const greeting = `220 localhost ESMTP ${banner}-${opts.name}`;
+    if (opts.greetingDelayMs) {
+      const timer = setTimeout(() => {
+        events.push({ listener: opts.name, event: "greeting" });
+        say(greeting);
+      }, opts.greetingDelayMs);
+      raw.on("close", () => clearTimeout(timer));
+    } else {
+      say(greeting);
+    }
 
     const authOffered = () => opts.auth && (secure || !opts.starttls);
 
@@ -361,13 +378,34 @@ export async function startSmtpServers({ key, cert, user, pass, banner, listener
       server.listen(0, "127.0.0.1", () => resolve(server.address().port));
     });
 
+  // Implicit TLS whose handshake starts `delay` ms after the TCP accept: the client's
+  // ClientHello waits in the socket, unanswered, meanwhile.
+  function delayedTls(raw, opts, delay) {
+    track(raw);
+    const timer = setTimeout(() => {
+      if (raw.destroyed) return;
+      const tlsSock = new tls.TLSSocket(raw, { isServer: true, secureContext });
+      tlsSock.on("error", (e) => events.push({ listener: opts.name, event: "tls-error", message: e.message }));
+      tlsSock.on("secure", () => {
+        events.push({ listener: opts.name, event: "tls-up" });
+        session(tlsSock, opts);
+      });
+    }, delay);
+    raw.on("close", () => clearTimeout(timer));
+  }
+
   const servers = {};
   for (const [name, opts] of Object.entries(listeners)) {
-    const handler = opts.silent ? (s) => track(s) : (s) => session(s, { ...opts, name });
-    servers[name] = opts.implicit ? tls.createServer({ key, cert }, handler) : net.createServer(handler);
+    const handler = opts.silent
+      ? (s) => track(s)
+      : opts.implicit && opts.handshakeDelayMs
+        ? (s) => delayedTls(s, { ...opts, name }, opts.handshakeDelayMs)
+        : (s) => session(s, { ...opts, name });
+    servers[name] =
+      opts.implicit && !opts.handshakeDelayMs ? tls.createServer({ key, cert }, handler) : net.createServer(handler);
     // Every TCP connection, counted before any TLS handshake.
     servers[name].on("connection", () => connections[name]++);
-    if (opts.implicit) {
+    if (opts.implicit && !opts.handshakeDelayMs) {
       servers[name].on("tlsClientError", (err) =>
         events.push({ listener: name, event: "tls-client-error", message: err.message }),
       );

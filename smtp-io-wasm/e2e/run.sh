@@ -3,7 +3,7 @@
 # Miniflare's API) with its settings bound as vars and secrets, and send mail through a loopback
 # SMTP server: bearer token (401 without it, no connection made), 405, plaintext refused,
 # STARTTLS and implicit TLS delivery with AUTH, body cap (413), refused recipients, dropped
-# connection, timeout, port 25, bad certificate. The Worker's request logic is unit-tested on the
+# connection, timeout, the session deadline (connect time counted), port 25, bad certificate. The Worker's request logic is unit-tested on the
 # host first (cargo test).
 #
 # Installs what it needs, idempotently, from package registries only:

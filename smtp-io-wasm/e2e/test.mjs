@@ -60,6 +60,12 @@ const configs = {
   "other-name-starttls": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_TIMEOUT_MS: "5000" },
   inject: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.inject) },
   refused: { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "starttls", SMTP_PORT: String(closedPort), SMTP_TIMEOUT_MS: "5000" },
+  // The session deadline (SMTP_DEADLINE_MS), always shorter than the connect and reply timeout
+  // (SMTP_TIMEOUT_MS), so only the deadline can end these sessions early.
+  "deadline-silent": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.silent), SMTP_TIMEOUT_MS: "20000", SMTP_DEADLINE_MS: "1000" },
+  "deadline-no-server-hello": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.silent), SMTP_TIMEOUT_MS: "20000", SMTP_DEADLINE_MS: "1000" },
+  "deadline-slow-tls": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.slowTls), SMTP_TIMEOUT_MS: "20000", SMTP_DEADLINE_MS: "2000" },
+  "deadline-slow-tls-enough": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.slowTls), SMTP_TIMEOUT_MS: "20000", SMTP_DEADLINE_MS: "8000" },
 };
 
 const mf = new Miniflare({
@@ -442,6 +448,56 @@ await test("bytes injected after the STARTTLS 220: 502 protocol, ResponseInjecti
 await test("connection refused: 502 io during Connect", async () => {
   const e = await expectError("refused", { body: "x\r\n" }, 502, { error: "io", kind: "Io" });
   check(["Connect", "Greeting"].includes(e.op), "during Connect (or the first read)", e);
+});
+
+// ---------------------------------------------------------------- the session deadline
+
+await test("silent server, SMTP_DEADLINE_MS=1000 under SMTP_TIMEOUT_MS=20000: 504 DeadlineExceeded during Greeting", async () => {
+  const t0 = Date.now();
+  await expectError("deadline-silent", { body: "x\r\n" }, 504, {
+    error: "timeout", kind: "DeadlineExceeded", op: "Greeting", transient: true, after_ms: 1000,
+  });
+  const took = Date.now() - t0;
+  check(took >= 900 && took < 15000, "took about the deadline, far less than the reply timeout", `${took} ms`);
+});
+
+// workerd does implicit TLS itself, and the socket's `opened` promise (the adapter's connect
+// step) settles only after the handshake: a ClientHello never answered is a connect that never
+// ends.
+await test("implicit TLS, ClientHello never answered, SMTP_DEADLINE_MS=1000 under SMTP_TIMEOUT_MS=20000: 504 DeadlineExceeded during Connect", async () => {
+  const conns = smtp.connections.silent;
+  const t0 = Date.now();
+  await expectError("deadline-no-server-hello", { body: "x\r\n" }, 504, {
+    error: "timeout", kind: "DeadlineExceeded", op: "Connect", transient: true, after_ms: 1000,
+  });
+  const took = Date.now() - t0;
+  check(took >= 900 && took < 15000, "took about the deadline, far less than the connect timeout", `${took} ms`);
+  check(smtp.connections.silent === conns + 1, "the TCP connection was accepted (the TLS handshake is what hung)", smtp.connections);
+});
+
+// The slowTls listener answers the ClientHello 1 s after the TCP accept and greets 1.5 s after
+// the handshake. A 2 s deadline counted from before the connect runs out while the greeting is
+// awaited (one counted from after the connect would have 0.5 s to spare and deliver); an 8 s
+// deadline delivers, which shows the listener works and the deadline alone ended the first call.
+await test("implicit TLS, handshake 1 s late, greeting 1.5 s after it, SMTP_DEADLINE_MS=2000: 504 DeadlineExceeded (connect time counted)", async () => {
+  const before = smtp.events.length;
+  const t0 = Date.now();
+  const e = await expectError("deadline-slow-tls", { body: "x\r\n" }, 504, {
+    error: "timeout", kind: "DeadlineExceeded", after_ms: 2000,
+  });
+  const took = Date.now() - t0;
+  // Normally during the greeting; during the connect only on a machine so loaded that the
+  // handshake itself ends past 2 s. Either way the connect counted.
+  check(["Greeting", "Connect"].includes(e.op), "during the greeting (or the connect)", e);
+  check(took >= 1900 && took < 15000, "took about the deadline", `${took} ms`);
+  await delay(100);
+  const mine = smtp.events.slice(before).filter((x) => x.listener === "slowTls");
+  check(!mine.some((x) => x.event === "greeting"), "the server had not greeted yet", mine);
+  console.log(`      (DeadlineExceeded during ${e.op} after ${took} ms; server: ${mine.map((x) => x.event).join(", ")})`);
+});
+
+await test("implicit TLS, the same slow server, SMTP_DEADLINE_MS=8000: delivered", async () => {
+  await expectDelivered("deadline-slow-tls-enough", { body: message("slow tls") }, { listener: "slowTls", tls: true, ehloCount: 1 });
 });
 
 await mf.dispose();

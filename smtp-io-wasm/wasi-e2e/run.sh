@@ -5,7 +5,7 @@
 # (Node + @bytecodealliance/preview2-shim) against loopback SMTP servers: plain, STARTTLS and implicit TLS with AUTH (exact bytes delivered), and the
 # typed errors of a wrong certificate, a refused recipient, a closed port, a silent server, a
 # wrong password, plaintext AUTH, STARTTLS response injection, a dropped connection and
-# invalid input.
+# invalid input; and the session deadline, connect time (TLS handshake included) counted.
 #
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-wasip2; clang (for ring's C, only when missing, with apt-get);

@@ -4,7 +4,7 @@
 // while the guest waits in wasi:io/poll, so a server on the main thread would never answer.
 //
 // Listeners (each on a free port of 127.0.0.1; the certificate names "localhost"): the common
-// ones (plain, starttls, implicit, inject, silent) and
+// ones (plain, starttls, implicit, inject, silent, slowTls) and
 //   scram       TLS from the first byte; only AUTH SCRAM-SHA-256-PLUS and SCRAM-SHA-256 offered,
 //               the -PLUS channel binding checked against this TLS session's tls-exporter
 //   disconnect  plaintext, no AUTH; drops the connection (no reply) when it reads MAIL FROM

@@ -270,6 +270,48 @@ await test("invalid input: a CR LF in the sender, and a CA PEM without certifica
   await expectError(options(P.starttls, "starttls", { caPem: "not a certificate" }), env(), message("x"), "invalid-input", {});
 });
 
+// --- the session deadline (deadline-ms), counted from before the connect --------------------
+// Each deadline is shorter than the connect and reply timeouts, so only the deadline can end
+// these calls early.
+await test("silent server, deadline 800 ms under a 10 s reply timeout: deadline-exceeded during greeting", async () => {
+  const r = await expectError(options(P.silent, "none", { credentials: undefined, deadlineMs: 800 }), env(), message("x"), "deadline-exceeded", {
+    during: "greeting", afterMs: 800n,
+  });
+  check(r.ms >= 750 && r.ms < 6000, "the call took about the deadline, far less than the reply timeout", Math.round(r.ms));
+});
+
+await test("implicit TLS, ClientHello never answered, deadline 800 ms under a 10 s connect timeout: deadline-exceeded during connect", async () => {
+  const r = await expectError(options(P.silent, "implicit", { deadlineMs: 800, connectTimeoutMs: 10000 }), env(), message("x"), "deadline-exceeded", {
+    during: "connect", afterMs: 800n,
+  });
+  check(r.ms >= 750 && r.ms < 6000, "the call took about the deadline, far less than the connect timeout", Math.round(r.ms));
+});
+
+// The slowTls listener answers the ClientHello 1 s after the TCP accept and greets 1.5 s after
+// the handshake. A 2 s deadline counted from before the connect runs out while the greeting is
+// awaited (one counted from after the connect would have 0.5 s to spare and deliver); an 8 s
+// deadline delivers, which shows the listener works and the deadline alone ended the first call.
+await test("implicit TLS, handshake 1 s late, greeting 1.5 s after it, deadline 2 s: deadline-exceeded (connect time counted)", async () => {
+  const { events: before } = await serverState();
+  const r = await expectError(options(P.slowTls, "implicit", { deadlineMs: 2000 }), env(), message("x"), "deadline-exceeded", {
+    afterMs: 2000n,
+  });
+  // Normally during the greeting; during connect only on a machine so loaded that the handshake
+  // itself ends past 2 s. Either way the connect counted.
+  check(["greeting", "connect"].includes(r.err?.val?.during), "during the greeting (or the connect)", r.err);
+  check(r.ms >= 1900 && r.ms < 8000, "the call took about the deadline", Math.round(r.ms));
+  const { events } = await serverState();
+  const mine = events.slice(before.length).filter((e) => e.listener === "slowTls");
+  check(!mine.some((e) => e.event === "greeting"), "the server had not greeted yet", mine);
+  console.log(`     (deadline-exceeded during ${r.err?.val?.during} after ${Math.round(r.ms)} ms; server: ${mine.map((e) => e.event).join(", ")})`);
+});
+
+await test("implicit TLS, the same slow server, deadline 8 s: delivered", async () => {
+  await expectDelivered(options(P.slowTls, "implicit", { deadlineMs: 8000 }), env(), message("slow tls"), {
+    listener: "slowTls", tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech: "LOGIN",
+  });
+});
+
 // --- done ---------------------------------------------------------------------------------
 worker.postMessage("close");
 await reply("closed");

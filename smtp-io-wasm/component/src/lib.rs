@@ -60,6 +60,12 @@ async fn send(
     if let Some(ms) = options.reply_timeout_ms {
         connect = connect.with_reply_timeout(Duration::from_millis(ms.into()));
     }
+    if let Some(ms) = options.deadline_ms {
+        // The session's deadline counts from before the connect (`ConnectClock`): the TCP
+        // connect and an implicit-TLS handshake count against it.
+        let deadline = Duration::from_millis(ms.into());
+        connect = connect.with_deadline(deadline);
+    }
     let mut client = connect
         .connect(&options.host, options.port, &options.ehlo_domain)
         .await

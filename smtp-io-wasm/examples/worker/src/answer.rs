@@ -181,7 +181,7 @@ pub fn smtp_failure(err: &SmtpError) -> Answer {
         .opt_str("op", err.during().map(|op| format!("{op:?}")).as_deref())
         .bool("transient", err.is_transient());
     match err {
-        SmtpError::Timeout { after, .. } => {
+        SmtpError::Timeout { after, .. } | SmtpError::DeadlineExceeded { after, .. } => {
             o = o.num("after_ms", after.as_millis() as u64);
         }
         SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }) => {
@@ -387,6 +387,18 @@ mod tests {
         assert_eq!(
             a.body,
             r#"{"ok":false,"error":"timeout","kind":"Timeout","detail":null,"op":"Greeting","transient":true,"after_ms":1500}"#
+        );
+
+        // The session's deadline: the same class, its own kind, the deadline in `after_ms`.
+        let e = SmtpError::DeadlineExceeded {
+            during: SmtpOp::Connect,
+            after: Duration::from_millis(2000),
+        };
+        let a = smtp_failure(&e);
+        assert_eq!(a.status, 504);
+        assert_eq!(
+            a.body,
+            r#"{"ok":false,"error":"timeout","kind":"DeadlineExceeded","detail":null,"op":"Connect","transient":true,"after_ms":2000}"#
         );
 
         let e = SmtpError::io(

@@ -27,6 +27,9 @@ pub const SMTP_PASSWORD: &str = "SMTP_PASSWORD";
 pub const SMTP_EHLO: &str = "SMTP_EHLO";
 /// Connect and per-reply timeout in milliseconds; default: the engine's RFC 5321 defaults.
 pub const SMTP_TIMEOUT_MS: &str = "SMTP_TIMEOUT_MS";
+/// The session's deadline in milliseconds: the whole delivery, from before the connection is
+/// opened (the connect and the TLS handshake count) to the end of QUIT; default: none.
+pub const SMTP_DEADLINE_MS: &str = "SMTP_DEADLINE_MS";
 /// The largest request body accepted, in bytes; default [`DEFAULT_MAX_BODY_BYTES`].
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 
@@ -36,6 +39,8 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 pub const MIN_TOKEN_LEN: usize = 16;
 /// The longest `SMTP_TIMEOUT_MS` accepted (10 minutes).
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
+/// The longest `SMTP_DEADLINE_MS` accepted (1 hour).
+pub const MAX_DEADLINE_MS: u64 = 3_600_000;
 
 /// A setting that is missing or breaks its rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +118,8 @@ pub struct Smtp {
     /// `None`: the host name of the request.
     pub ehlo: Option<String>,
     pub timeout: Option<Duration>,
+    /// The session's deadline, counted from before the connect; `None`: no deadline.
+    pub deadline: Option<Duration>,
     pub max_body_bytes: u64,
 }
 
@@ -188,6 +195,13 @@ impl Smtp {
             "not a number of milliseconds from 1 to 600000",
         )?
         .map(Duration::from_millis);
+        let deadline = number(
+            lookup,
+            SMTP_DEADLINE_MS,
+            1..=MAX_DEADLINE_MS,
+            "not a number of milliseconds from 1 to 3600000",
+        )?
+        .map(Duration::from_millis);
         let max_body_bytes = number(
             lookup,
             MAX_BODY_BYTES,
@@ -202,6 +216,7 @@ impl Smtp {
             credentials,
             ehlo,
             timeout,
+            deadline,
             max_body_bytes,
         })
     }
@@ -239,6 +254,7 @@ mod tests {
         assert!(s.credentials.is_none());
         assert_eq!(s.ehlo, None);
         assert_eq!(s.timeout, None);
+        assert_eq!(s.deadline, None);
         assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
         let s = Smtp::from_env(&env(&[("SMTP_HOST", "h"), ("SMTP_TLS", "Implicit")])).unwrap();
         assert_eq!((s.mode, s.port), (TlsMode::Implicit, 465));
@@ -254,6 +270,7 @@ mod tests {
             ("SMTP_PASSWORD", " pass with spaces "),
             ("SMTP_EHLO", "worker.example.org"),
             ("SMTP_TIMEOUT_MS", "1500"),
+            ("SMTP_DEADLINE_MS", "90000"),
             ("MAX_BODY_BYTES", "4096"),
         ]))
         .unwrap();
@@ -263,6 +280,7 @@ mod tests {
         assert_eq!(credentials.password.expose(), " pass with spaces ");
         assert_eq!(s.ehlo.as_deref(), Some("worker.example.org"));
         assert_eq!(s.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(s.deadline, Some(Duration::from_secs(90)));
         assert_eq!(s.max_body_bytes, 4096);
     }
 
@@ -298,6 +316,17 @@ mod tests {
         let mut e = BASE.to_vec();
         e.push(("SMTP_TIMEOUT_MS", "0"));
         assert_eq!(problem(&e).name, "SMTP_TIMEOUT_MS");
+        for deadline in ["0", "3600001", "x", "-5", "1.5"] {
+            let mut e = BASE.to_vec();
+            e.push(("SMTP_DEADLINE_MS", deadline));
+            assert_eq!(problem(&e).name, "SMTP_DEADLINE_MS", "{deadline}");
+        }
+        let mut e = BASE.to_vec();
+        e.push(("SMTP_DEADLINE_MS", "3600000"));
+        assert_eq!(
+            Smtp::from_env(&env(&e)).unwrap().deadline,
+            Some(Duration::from_secs(3600))
+        );
         let mut e = BASE.to_vec();
         e.push(("MAX_BODY_BYTES", "0"));
         assert_eq!(problem(&e).name, "MAX_BODY_BYTES");

@@ -191,6 +191,10 @@ async fn deliver(
     if let Some(t) = smtp.timeout {
         options = options.with_connect_timeout(t).with_reply_timeout(t);
     }
+    if let Some(deadline) = smtp.deadline {
+        // Counted from before the connect: `connect` starts the session's clock first.
+        options = options.with_deadline(deadline);
+    }
     let mut client = options.connect(&smtp.host, smtp.port, ehlo).await?;
     if let Some(credentials) = &smtp.credentials {
         client
