@@ -16,8 +16,12 @@ use smtp_io_tokio::{
     DataPipelining, Mailer, ProtocolError, SendError, SmtpClientOptions, SmtpError, Timeouts,
     TlsConfig, TlsMode,
 };
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use smtp_testkit::mock::{Act, Conversation, MockServer};
+use std::net::SocketAddr;
+use tokio_rustls::rustls::ServerConfig;
+
+mod common;
+use common::send_in_background;
 
 /// A small deterministic generator (xorshift64*), so a failure can be replayed.
 struct Rng(u64);
@@ -65,14 +69,6 @@ impl Log {
     }
 }
 
-/// How a connection ends early.
-enum End {
-    /// Hang up now.
-    Drop,
-    /// Never answer again; read until the client hangs up.
-    Silent,
-}
-
 /// Which faults a server injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -108,193 +104,165 @@ impl Faults {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 /// A loopback server injecting the faults of `mode` (each connection gets its own generator).
 /// `tls` wraps each connection in implicit TLS.
-async fn server(
-    log: Arc<Log>,
-    mode: Mode,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut seed = 0;
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            // Like a real server's replies, each fault leaves at once (no Nagle delay).
-            tcp.set_nodelay(true).unwrap();
-            seed += 1;
-            let log = log.clone();
-            let tls = tls.clone();
-            log.open.fetch_add(1, Ordering::SeqCst);
-            log.accepted.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let io: Box<dyn Io> = match tls {
-                    None => Box::new(tcp),
-                    Some(acceptor) => match acceptor.accept(tcp).await {
-                        Ok(s) => Box::new(s),
-                        Err(_) => {
-                            log.open.fetch_sub(1, Ordering::SeqCst);
-                            return;
-                        }
-                    },
-                };
-                let mut io = BufReader::new(io);
-                let faults = Faults {
-                    rng: Rng::new(seed),
-                    mode,
-                    first_connection: seed == 1,
-                    used: false,
-                };
-                let end = serve(&mut io, &log, faults).await;
-                if let Some(End::Silent) = end {
-                    let mut sink = Vec::new();
-                    while matches!(io.read_until(b'\n', &mut sink).await, Ok(n) if n > 0) {
-                        sink.clear();
-                    }
-                }
-                let _ = io.get_mut().shutdown().await;
-                log.open.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
-    });
-    addr
+async fn server(log: Arc<Log>, mode: Mode, tls: Option<Arc<ServerConfig>>) -> SocketAddr {
+    let conversation = move |seed: usize| {
+        log.open.fetch_add(1, Ordering::SeqCst);
+        log.accepted.fetch_add(1, Ordering::SeqCst);
+        let faults = Faults {
+            rng: Rng::new(seed as u64),
+            mode,
+            first_connection: seed == 1,
+            used: false,
+        };
+        Conn::new(log.clone(), faults)
+    };
+    match tls {
+        None => MockServer::start(conversation).await.addr(),
+        Some(tls) => MockServer::implicit_tls(tls, conversation).await.addr(),
+    }
 }
 
-/// One SMTP conversation. Returns how it ended early, if it did (`None`: QUIT or EOF).
-async fn serve(io: &mut BufReader<Box<dyn Io>>, log: &Log, mut faults: Faults) -> Option<End> {
-    macro_rules! send {
-        ($($arg:tt)*) => {
-            if io.get_mut().write_all(format!($($arg)*).as_bytes()).await.is_err() {
-                return Some(End::Drop);
-            }
-        };
-    }
-    send!("220 pool.test ESMTP\r\n");
-    let mut line = Vec::new();
-    let mut current: Option<u64> = None;
-    let mut recipients = 0;
-    loop {
-        // While waiting for a command, a timer may fire: the server then sends a 421 and hangs
-        // up, or sends a stray reply and carries on. Its times are odd microseconds, the
-        // callers' pauses whole milliseconds, so the two never meet at one instant.
-        let idle = Duration::from_micros(faults.rng.below(1_000_000) * 2 + 200_001);
-        let timer = faults.mode == Mode::Random;
-        let got = tokio::select! {
-            biased;
-            got = io.read_until(b'\n', &mut line) => Some(got),
-            () = tokio::time::sleep(idle), if timer => None,
-        };
-        let Some(got) = got else {
-            if faults.rng.chance(500) {
-                log.fault("421 while idle");
-                send!("421 4.4.2 pool.test idle too long, closing\r\n");
-                return Some(End::Drop);
-            }
-            log.fault("stray reply while idle");
-            send!("250 2.0.0 stray\r\n");
-            continue;
-        };
-        match got {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
+/// One SMTP conversation, faults and all.
+struct Conn {
+    log: Arc<Log>,
+    faults: Faults,
+    current: Option<u64>,
+    recipients: usize,
+    /// The message whose body comes, and whether the connection drops inside it.
+    data: Option<(u64, bool)>,
+}
+
+impl Conn {
+    fn new(log: Arc<Log>, faults: Faults) -> Conn {
+        Conn {
+            log,
+            faults,
+            current: None,
+            recipients: 0,
+            data: None,
         }
-        let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-        line.clear();
+    }
+
+    /// A fault after the message's data began: its fate may be unknown to the client.
+    fn data_fault(&self, id: u64, end: Act) -> Act {
+        self.log.data_faults.lock().unwrap().insert(id);
+        end
+    }
+}
+
+impl Conversation for Conn {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 pool.test ESMTP\r\n")
+    }
+
+    /// While waiting for a command, a timer may fire: the server then sends a 421 and hangs up,
+    /// or sends a stray reply and carries on. Its times are odd microseconds, the callers'
+    /// pauses whole milliseconds, so the two never meet at one instant.
+    fn idle(&mut self) -> Option<Duration> {
+        let idle = Duration::from_micros(self.faults.rng.below(1_000_000) * 2 + 200_001);
+        (self.faults.mode == Mode::Random).then_some(idle)
+    }
+
+    fn idle_fired(&mut self) -> Act {
+        if self.faults.rng.chance(500) {
+            self.log.fault("421 while idle");
+            return Act::close("421 4.4.2 pool.test idle too long, closing\r\n");
+        }
+        self.log.fault("stray reply while idle");
+        Act::send("250 2.0.0 stray\r\n")
+    }
+
+    fn command(&mut self, text: &str) -> Act {
+        let (log, faults) = (&*self.log, &mut self.faults);
         let upper = text.to_ascii_uppercase();
         if upper.starts_with("EHLO") {
-            send!("250-pool.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+            Act::send("250-pool.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
         } else if let Some(from) = upper.strip_prefix("MAIL FROM:<M") {
             let id: u64 = from.split('@').next().unwrap().parse().unwrap();
             *log.mails.lock().unwrap().entry(id).or_default() += 1;
             if faults.hit(log, "drop at MAIL", 15) {
-                return Some(End::Drop);
+                Act::close("")
             } else if faults.hit(log, "421 at MAIL", 15) {
-                send!("421 4.3.2 pool.test shutting down\r\n");
-                return Some(End::Drop);
+                Act::close("421 4.3.2 pool.test shutting down\r\n")
             } else if faults.hit(log, "451 at MAIL", 20) {
-                send!("451 4.3.0 try again later\r\n");
+                Act::send("451 4.3.0 try again later\r\n")
             } else if faults.hit(log, "silent at MAIL", 8) {
-                return Some(End::Silent);
+                Act::Silent
             } else {
-                current = Some(id);
-                recipients = 0;
-                send!("250 2.1.0 ok\r\n");
+                self.current = Some(id);
+                self.recipients = 0;
+                Act::send("250 2.1.0 ok\r\n")
             }
         } else if upper.starts_with("RCPT TO:") {
             if faults.hit(log, "drop at RCPT", 8) {
-                return Some(End::Drop);
-            }
-            if current.is_none() {
-                send!("503 5.5.1 need MAIL first\r\n");
+                Act::close("")
+            } else if self.current.is_none() {
+                Act::send("503 5.5.1 need MAIL first\r\n")
             } else if upper.contains("REJECT@") {
-                send!("550 5.1.1 no such user\r\n");
+                Act::send("550 5.1.1 no such user\r\n")
             } else {
-                recipients += 1;
-                send!("250 2.1.5 ok\r\n");
+                self.recipients += 1;
+                Act::send("250 2.1.5 ok\r\n")
             }
         } else if upper == "DATA" {
-            let Some(id) = current.filter(|_| recipients > 0) else {
-                send!("554 5.5.1 no valid recipients\r\n");
-                continue;
+            let Some(id) = self.current.filter(|_| self.recipients > 0) else {
+                return Act::send("554 5.5.1 no valid recipients\r\n");
             };
-            send!("354 go ahead\r\n");
             if faults.hit(log, "drop after 354", 8) {
-                log.data_faults.lock().unwrap().insert(id);
-                return Some(End::Drop);
+                let drop = self.data_fault(id, Act::close(""));
+                return Act::Seq(vec![Act::send("354 go ahead\r\n"), drop]);
             }
             let drop_in_body = faults.hit(log, "drop in the body", 8);
-            loop {
-                match io.read_until(b'\n', &mut line).await {
-                    Ok(0) | Err(_) => return None,
-                    Ok(_) => {}
-                }
-                let done = line == b".\r\n";
-                line.clear();
-                if drop_in_body {
-                    log.data_faults.lock().unwrap().insert(id);
-                    return Some(End::Drop);
-                }
-                if done {
-                    break;
-                }
-            }
-            current = None;
-            if faults.hit(log, "451 after the dot", 15) {
-                send!("451 4.3.0 local error\r\n");
-                continue;
-            }
-            *log.delivered.lock().unwrap().entry(id).or_default() += 1;
-            if faults.hit(log, "drop after the dot", 15) {
-                log.data_faults.lock().unwrap().insert(id);
-                return Some(End::Drop);
-            } else if faults.hit(log, "silent after the dot", 10) {
-                log.data_faults.lock().unwrap().insert(id);
-                return Some(End::Silent);
-            }
-            send!("250 2.0.0 queued as {id}\r\n");
+            self.data = Some((id, drop_in_body));
+            Act::body("354 go ahead\r\n")
         } else if upper == "RSET" {
-            current = None;
-            send!("250 2.0.0 ok\r\n");
+            self.current = None;
+            Act::send("250 2.0.0 ok\r\n")
         } else if upper == "NOOP" {
             if faults.hit(log, "221 to NOOP", 200) {
                 // A server on its way out (lettre's pool took this for a healthy connection).
-                send!("221 2.0.0 closing\r\n");
-                return Some(End::Drop);
+                return Act::close("221 2.0.0 closing\r\n");
             }
-            send!("250 2.0.0 ok\r\n");
+            Act::send("250 2.0.0 ok\r\n")
         } else if upper == "QUIT" {
             log.quits.fetch_add(1, Ordering::SeqCst);
-            send!("221 2.0.0 bye\r\n");
-            return None;
+            Act::close("221 2.0.0 bye\r\n")
         } else {
-            send!("500 5.5.2 what?\r\n");
+            Act::send("500 5.5.2 what?\r\n")
         }
+    }
+
+    fn body_line(&mut self, _line: &[u8]) -> Option<Act> {
+        match self.data {
+            Some((id, true)) => Some(self.data_fault(id, Act::close(""))),
+            _ => None,
+        }
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        let (id, drop_in_body) = self.data.take().expect("a body after DATA");
+        if drop_in_body {
+            return self.data_fault(id, Act::close(""));
+        }
+        self.current = None;
+        let (log, faults) = (&*self.log, &mut self.faults);
+        if faults.hit(log, "451 after the dot", 15) {
+            return Act::send("451 4.3.0 local error\r\n");
+        }
+        *log.delivered.lock().unwrap().entry(id).or_default() += 1;
+        if faults.hit(log, "drop after the dot", 15) {
+            self.data_fault(id, Act::close(""))
+        } else if faults.hit(log, "silent after the dot", 10) {
+            self.data_fault(id, Act::Silent)
+        } else {
+            Act::send(format!("250 2.0.0 queued as {id}\r\n"))
+        }
+    }
+
+    fn ended(&mut self) {
+        self.log.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -481,59 +449,36 @@ async fn two_thousand_messages_through_a_faulty_server_end_exactly_once() {
 /// closed, not paired with the next MAIL, and the message goes out on a new one.
 #[tokio::test]
 async fn a_421_sent_while_idle_is_seen_before_reuse() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let (idle_tx, idle_rx) = tokio::sync::oneshot::channel::<()>();
     let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
     let log = Arc::new(Log::default());
-    let server_log = log.clone();
-    tokio::spawn(async move {
-        // The first connection: one message, then a 421 once the client is idle.
-        let (tcp, _) = listener.accept().await.unwrap();
-        tcp.set_nodelay(true).unwrap();
-        let mut io = BufReader::new(Box::new(tcp) as Box<dyn Io>);
-        io.get_mut().write_all(b"220 t\r\n").await.unwrap();
-        let mut line = Vec::new();
-        for reply in ["250 t\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
-            io.read_until(b'\n', &mut line).await.unwrap();
-            line.clear();
-            io.get_mut().write_all(reply.as_bytes()).await.unwrap();
-        }
-        while line != b".\r\n" {
-            line.clear();
-            io.read_until(b'\n', &mut line).await.unwrap();
-        }
-        io.get_mut().write_all(b"250 queued\r\n").await.unwrap();
-        idle_rx.await.unwrap();
-        io.get_mut()
-            .write_all(b"421 4.4.2 idle too long\r\n")
-            .await
-            .unwrap();
-        sent_tx.send(()).unwrap();
-        // Keep the socket open: only the 421 tells the client.
-        line.clear();
-        let n = io.read_until(b'\n', &mut line).await.unwrap_or(0);
-        assert_eq!(
-            n,
-            0,
-            "the client sent {:?} after the 421",
-            String::from_utf8_lossy(&line)
-        );
-        // The second connection: a well-behaved server.
-        let (tcp, _) = listener.accept().await.unwrap();
-        tcp.set_nodelay(true).unwrap();
-        server_log.open.fetch_add(1, Ordering::SeqCst);
-        let mut io = BufReader::new(Box::new(tcp) as Box<dyn Io>);
-        let calm = Faults {
-            rng: Rng::new(7),
-            mode: Mode::Calm,
-            first_connection: false,
-            used: false,
-        };
-        serve(&mut io, &server_log, calm).await;
-        server_log.open.fetch_sub(1, Ordering::SeqCst);
+    let after_421 = Arc::new(Mutex::new(Vec::new()));
+    let (server_log, seen) = (log.clone(), after_421.clone());
+    let mut first = Some(IdleThen421 {
+        commands: 0,
+        idle: Some(idle_rx),
+        sent: Some(sent_tx),
+        after_421: seen,
     });
-    let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+    let server = MockServer::start(move |_| -> Box<dyn Conversation> {
+        // The first connection: one message, then a 421 once the client is idle. The second:
+        // a well-behaved server.
+        match first.take() {
+            Some(first) => Box::new(first),
+            None => {
+                server_log.open.fetch_add(1, Ordering::SeqCst);
+                let calm = Faults {
+                    rng: Rng::new(7),
+                    mode: Mode::Calm,
+                    first_connection: false,
+                    used: false,
+                };
+                Box::new(Conn::new(server_log.clone(), calm))
+            }
+        }
+    })
+    .await;
+    let mailer = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
         .max_connections(1)
         .build()
         .unwrap();
@@ -556,6 +501,51 @@ async fn a_421_sent_while_idle_is_seen_before_reuse() {
     assert_eq!(log.delivered.lock().unwrap().get(&2), Some(&1));
     mailer.shutdown().await;
     assert_eq!(log.quits.load(Ordering::SeqCst), 1);
+    // Only the 421 told the client: it sent nothing more on that connection.
+    assert!(server.until_ended(2, Duration::from_secs(5)).await);
+    assert_eq!(*after_421.lock().unwrap(), Vec::<String>::new());
+}
+
+/// A connection that takes one message, then sends a 421 once `idle` fires (and says so on
+/// `sent`), keeping the socket open: whatever the client sends after it is kept in `after_421`.
+struct IdleThen421 {
+    /// Commands received so far.
+    commands: usize,
+    idle: Option<tokio::sync::oneshot::Receiver<()>>,
+    sent: Option<tokio::sync::oneshot::Sender<()>>,
+    after_421: Arc<Mutex<Vec<String>>>,
+}
+
+impl Conversation for IdleThen421 {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 t\r\n")
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        self.commands += 1;
+        // Any EHLO, MAIL, RCPT and DATA, in that order.
+        match self.commands {
+            1 => Act::send("250 t\r\n"),
+            2 | 3 => Act::send("250 ok\r\n"),
+            4 => Act::body("354 go\r\n"),
+            _ => {
+                self.after_421.lock().unwrap().push(line.to_owned());
+                Act::close("")
+            }
+        }
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        let (idle, sent) = (self.idle.take().unwrap(), self.sent.take().unwrap());
+        Act::Seq(vec![
+            Act::send("250 queued\r\n"),
+            Act::wait(
+                async move { idle.await.unwrap() },
+                Act::send("421 4.4.2 idle too long\r\n"),
+            ),
+            Act::wait(async move { sent.send(()).unwrap() }, Act::send("")),
+        ])
+    }
 }
 
 /// Callers wait a bounded time for a connection, then get a typed error; nothing is queued
@@ -564,28 +554,14 @@ async fn a_421_sent_while_idle_is_seen_before_reuse() {
 async fn a_full_pool_makes_callers_wait_a_bounded_time() {
     // A server that accepts and never greets: the one connection stays busy until the
     // client's greeting timeout.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((tcp, _)) = listener.accept().await {
-            held.push(tcp);
-        }
-    });
-    let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+    let server = MockServer::start(|_| Mute).await;
+    let mailer = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
         .max_connections(1)
         .wait_timeout(Duration::from_secs(5))
         .client_options(client_options)
         .build()
         .unwrap();
-    let first = tokio::spawn({
-        let mailer = mailer.clone();
-        async move {
-            mailer
-                .send("a@test.example", &["b@test.example"], b"x\r\n")
-                .await
-        }
-    });
+    let first = send_in_background(&mailer, "a@test.example", "b@test.example", b"x\r\n");
     tokio::time::sleep(Duration::from_millis(1)).await;
     let err = mailer
         .send("a@test.example", &["b@test.example"], b"y\r\n")
@@ -607,14 +583,26 @@ async fn a_full_pool_makes_callers_wait_a_bounded_time() {
     mailer.shutdown().await;
 }
 
+/// A server that accepts and never says a word, nor reads one.
+struct Mute;
+
+impl Conversation for Mute {
+    fn greeting(&mut self) -> Act {
+        Act::Stall
+    }
+
+    fn command(&mut self, _line: &str) -> Act {
+        Act::Stall
+    }
+}
+
 /// Connections share one rustls configuration, so reconnects resume the TLS session: one full
 /// handshake for ten connections.
 #[tokio::test]
 async fn reconnects_resume_tls_sessions() {
     let pki = smtp_testkit::certs::TestPki::generate().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(pki.localhost_config());
     let log = Arc::new(Log::default());
-    let addr = server(log.clone(), Mode::Calm, Some(acceptor)).await;
+    let addr = server(log.clone(), Mode::Calm, Some(pki.localhost_config())).await;
     let mailer = Mailer::builder("localhost", addr.port(), TlsMode::Implicit, "client.test")
         .tls_config(TlsConfig::from_ca_pem(pki.ca_pem()).unwrap())
         .max_connections(1)

@@ -16,9 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_io_tokio::{Mailer, MailerBuilder, SendError, SmtpError, SmtpOp, TlsMode};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use smtp_testkit::mock::{Act, Conversation, MockServer};
 use tokio::sync::Semaphore;
+
+mod common;
+use common::send_in_background;
 
 /// What the server does besides accepting mail.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,10 +43,9 @@ enum Behaviour {
     RefuseRcpt,
 }
 
-/// A loopback server and what it saw.
-struct Server {
+/// What a loopback server saw.
+struct Seen {
     behaviour: Behaviour,
-    port: u16,
     /// Connections open now (a connection stops counting at its QUIT or its end of stream),
     /// and the most that were ever open at once.
     open: AtomicUsize,
@@ -61,12 +62,32 @@ struct Server {
     release: Semaphore,
 }
 
+/// A loopback server and what it saw.
+struct Server {
+    mock: MockServer,
+    seen: Arc<Seen>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Seen;
+    fn deref(&self) -> &Seen {
+        &self.seen
+    }
+}
+
+/// One connection of a [`Server`].
+struct Conn {
+    seen: Arc<Seen>,
+    /// Still counted open (until its QUIT or its end).
+    counted: bool,
+    sender: String,
+    first_try: bool,
+}
+
 impl Server {
-    async fn start(behaviour: Behaviour) -> Arc<Server> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Arc::new(Server {
+    async fn start(behaviour: Behaviour) -> Server {
+        let seen = Arc::new(Seen {
             behaviour,
-            port: listener.local_addr().unwrap().port(),
             open: AtomicUsize::new(0),
             most_open: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
@@ -76,102 +97,94 @@ impl Server {
             greylisted: Mutex::new(HashSet::new()),
             release: Semaphore::new(0),
         });
-        let accepting = server.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                tcp.set_nodelay(true).unwrap();
-                accepting.accepted.fetch_add(1, Ordering::SeqCst);
-                let now = accepting.open.fetch_add(1, Ordering::SeqCst) + 1;
-                accepting.most_open.fetch_max(now, Ordering::SeqCst);
-                tokio::spawn(accepting.clone().serve(tcp));
+        let accepting = seen.clone();
+        let mock = MockServer::start(move |_| {
+            accepting.accepted.fetch_add(1, Ordering::SeqCst);
+            let now = accepting.open.fetch_add(1, Ordering::SeqCst) + 1;
+            accepting.most_open.fetch_max(now, Ordering::SeqCst);
+            Conn {
+                seen: accepting.clone(),
+                counted: true,
+                sender: String::new(),
+                first_try: false,
             }
-        });
-        server
+        })
+        .await;
+        Server { mock, seen }
     }
 
     fn mailer(&self) -> MailerBuilder {
-        Mailer::builder("127.0.0.1", self.port, TlsMode::None, "client.test")
-    }
-
-    async fn serve(self: Arc<Server>, tcp: TcpStream) {
-        let mut counted = true;
-        self.converse(tcp, &mut counted).await;
-        if counted {
-            self.open.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    async fn converse(&self, tcp: TcpStream, counted: &mut bool) {
-        let mut io = BufReader::new(tcp);
-        let _ = io.get_mut().write_all(b"220 promises.test\r\n").await;
-        let mut line = Vec::new();
-        let mut sender = String::new();
-        let mut first_try = false;
-        loop {
-            line.clear();
-            if io.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let text = String::from_utf8_lossy(&line).trim_end().to_string();
-            let verb = text.get(..4).unwrap_or("").to_ascii_uppercase();
-            let reply: &[u8] = match verb.as_str() {
-                "EHLO" => b"250-promises.test\r\n250 8BITMIME\r\n",
-                "MAIL" => {
-                    sender = text.clone();
-                    first_try = self.greylisted.lock().unwrap().insert(sender.clone());
-                    match self.behaviour {
-                        Behaviour::StallAtMail => std::future::pending().await,
-                        Behaviour::GreylistMail if first_try => b"451 4.7.1 greylisted\r\n",
-                        _ => b"250 ok\r\n",
-                    }
-                }
-                "RCPT" if self.behaviour == Behaviour::GreylistRcpt && first_try => {
-                    b"450 4.7.1 greylisted\r\n"
-                }
-                "RCPT" if self.behaviour == Behaviour::RefuseRcpt => b"550 5.1.1 no such user\r\n",
-                "RCPT" | "RSET" | "NOOP" => b"250 ok\r\n",
-                "DATA" => {
-                    let _ = io.get_mut().write_all(b"354 go\r\n").await;
-                    loop {
-                        line.clear();
-                        if io.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == b".\r\n" {
-                            break;
-                        }
-                    }
-                    self.dots.fetch_add(1, Ordering::SeqCst);
-                    match self.behaviour {
-                        Behaviour::StallAfterDot => std::future::pending().await,
-                        Behaviour::HoldAfterDot => self.release.acquire().await.unwrap().forget(),
-                        _ => {}
-                    }
-                    self.delivered.lock().unwrap().push(sender.clone());
-                    b"250 queued\r\n"
-                }
-                "QUIT" => {
-                    self.quits.fetch_add(1, Ordering::SeqCst);
-                    // The client opens no new connection before this one's 221: it stops
-                    // counting now.
-                    self.open.fetch_sub(1, Ordering::SeqCst);
-                    *counted = false;
-                    if let Behaviour::SlowQuit(after) = self.behaviour {
-                        tokio::time::sleep(after).await;
-                    }
-                    let _ = io.get_mut().write_all(b"221 bye\r\n").await;
-                    return;
-                }
-                _ => b"500 what\r\n",
-            };
-            if io.get_mut().write_all(reply).await.is_err() {
-                return;
-            }
-        }
+        Mailer::builder("127.0.0.1", self.mock.port(), TlsMode::None, "client.test")
     }
 
     fn most_open(&self) -> usize {
         self.most_open.load(Ordering::SeqCst)
+    }
+}
+
+impl Conversation for Conn {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 promises.test\r\n")
+    }
+
+    fn command(&mut self, text: &str) -> Act {
+        let seen = &self.seen;
+        let verb = text.get(..4).unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" => Act::send("250-promises.test\r\n250 8BITMIME\r\n"),
+            "MAIL" => {
+                self.sender = text.to_owned();
+                self.first_try = seen.greylisted.lock().unwrap().insert(self.sender.clone());
+                match seen.behaviour {
+                    Behaviour::StallAtMail => Act::Stall,
+                    Behaviour::GreylistMail if self.first_try => {
+                        Act::send("451 4.7.1 greylisted\r\n")
+                    }
+                    _ => Act::send("250 ok\r\n"),
+                }
+            }
+            "RCPT" if seen.behaviour == Behaviour::GreylistRcpt && self.first_try => {
+                Act::send("450 4.7.1 greylisted\r\n")
+            }
+            "RCPT" if seen.behaviour == Behaviour::RefuseRcpt => {
+                Act::send("550 5.1.1 no such user\r\n")
+            }
+            "RCPT" | "RSET" | "NOOP" => Act::send("250 ok\r\n"),
+            "DATA" => Act::body("354 go\r\n"),
+            "QUIT" => {
+                seen.quits.fetch_add(1, Ordering::SeqCst);
+                // The client opens no new connection before this one's 221: it stops counting
+                // now.
+                seen.open.fetch_sub(1, Ordering::SeqCst);
+                self.counted = false;
+                match seen.behaviour {
+                    Behaviour::SlowQuit(after) => Act::after(after, Act::close("221 bye\r\n")),
+                    _ => Act::close("221 bye\r\n"),
+                }
+            }
+            _ => Act::send("500 what\r\n"),
+        }
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        let seen = self.seen.clone();
+        seen.dots.fetch_add(1, Ordering::SeqCst);
+        let sender = self.sender.clone();
+        let queued = async move {
+            match seen.behaviour {
+                Behaviour::StallAfterDot => std::future::pending().await,
+                Behaviour::HoldAfterDot => seen.release.acquire().await.unwrap().forget(),
+                _ => {}
+            }
+            seen.delivered.lock().unwrap().push(sender);
+        };
+        Act::wait(queued, Act::send("250 queued\r\n"))
+    }
+
+    fn ended(&mut self) {
+        if self.counted {
+            self.seen.open.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -335,23 +348,38 @@ fn deadline_error(error: &SmtpError) -> (SmtpOp, Duration) {
     }
 }
 
-/// A send deadline that passes before the end of data: not sent, not retried, the connection
-/// closed.
-#[tokio::test]
-async fn a_send_deadline_before_the_end_of_data_is_not_sent() {
-    let server = Server::start(Behaviour::StallAtMail).await;
-    let limit = Duration::from_millis(300);
-    let mailer = server.mailer().send_deadline(limit).build().unwrap();
+/// The send deadline of [`send_with_a_deadline`].
+const LIMIT: Duration = Duration::from_millis(300);
+
+/// One message through a pool with a send deadline of [`LIMIT`], against a server that behaves
+/// so; the call must end well before 10 s.
+async fn send_with_a_deadline(
+    behaviour: Behaviour,
+) -> (
+    Server,
+    Mailer,
+    Result<smtp_io_tokio::SendOutcome, SendError>,
+) {
+    let server = Server::start(behaviour).await;
+    let mailer = server.mailer().send_deadline(LIMIT).build().unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(10),
         mailer.send("a@test.example", ["b@test.example"], b"hi\r\n"),
     )
     .await
     .expect("the send deadline did not end the call");
+    (server, mailer, result)
+}
+
+/// A send deadline that passes before the end of data: not sent, not retried, the connection
+/// closed.
+#[tokio::test]
+async fn a_send_deadline_before_the_end_of_data_is_not_sent() {
+    let (server, mailer, result) = send_with_a_deadline(Behaviour::StallAtMail).await;
     let Err(SendError::NotSent { error, attempts }) = result else {
         panic!("{result:?}");
     };
-    assert_eq!(deadline_error(&error), (SmtpOp::MailFrom, limit));
+    assert_eq!(deadline_error(&error), (SmtpOp::MailFrom, LIMIT));
     assert_eq!(attempts, 1);
     assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "it was retried");
     // Closed in the background once the caller had its answer.
@@ -361,19 +389,11 @@ async fn a_send_deadline_before_the_end_of_data_is_not_sent() {
 /// A send deadline that passes after the end of data was written: the outcome is unknown.
 #[tokio::test]
 async fn a_send_deadline_after_the_end_of_data_is_unknown() {
-    let server = Server::start(Behaviour::StallAfterDot).await;
-    let limit = Duration::from_millis(300);
-    let mailer = server.mailer().send_deadline(limit).build().unwrap();
-    let result = tokio::time::timeout(
-        Duration::from_secs(10),
-        mailer.send("a@test.example", ["b@test.example"], b"hi\r\n"),
-    )
-    .await
-    .expect("the send deadline did not end the call");
+    let (server, mailer, result) = send_with_a_deadline(Behaviour::StallAfterDot).await;
     let Err(SendError::Unknown { error }) = result else {
         panic!("{result:?}");
     };
-    assert_eq!(deadline_error(&error), (SmtpOp::DataEnd, limit));
+    assert_eq!(deadline_error(&error), (SmtpOp::DataEnd, LIMIT));
     assert_eq!(server.dots.load(Ordering::SeqCst), 1);
     assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "it was retried");
     // Closed in the background once the caller had its answer.
@@ -386,14 +406,7 @@ async fn a_send_deadline_after_the_end_of_data_is_unknown() {
 async fn a_send_deadline_covers_the_wait_for_a_connection() {
     let server = Server::start(Behaviour::HoldAfterDot).await;
     let mailer = server.mailer().max_connections(1).build().unwrap();
-    let first = tokio::spawn({
-        let mailer = mailer.clone();
-        async move {
-            mailer
-                .send("first@test.example", ["b@test.example"], b"hi\r\n")
-                .await
-        }
-    });
+    let first = send_in_background(&mailer, "first@test.example", "b@test.example", b"hi\r\n");
     until(|| server.dots.load(Ordering::SeqCst) == 1).await;
     let limit = Duration::from_millis(300);
     let second = mailer

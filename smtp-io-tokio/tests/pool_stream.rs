@@ -6,76 +6,55 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use smtp_io_tokio::{Blame, Mailer, ReaderBody, SendError, SmtpError, SmtpOp, TlsMode};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
 
-/// What the server saw.
-#[derive(Default)]
-struct Seen {
-    connections: AtomicUsize,
-    /// The bodies of the messages it accepted, as received (dot-stuffed, CRLF).
-    delivered: Mutex<Vec<Vec<u8>>>,
+/// The bodies of the messages the server accepted, as received (dot-stuffed, CRLF).
+type Delivered = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// One connection; when `hang_up_in_body` is set, it hangs up after the third line of the body,
+/// without reading the rest.
+struct Conn {
+    delivered: Delivered,
+    hang_up_in_body: bool,
+    body_lines: usize,
 }
 
-/// Serve one connection; when `hang_up_in_body` is set, hang up after the third line of the
-/// body, without reading the rest.
-async fn serve(tcp: TcpStream, seen: Arc<Seen>, hang_up_in_body: bool) {
-    let mut io = BufReader::new(tcp);
-    io.get_mut()
-        .write_all(b"220 stream.test\r\n")
-        .await
-        .unwrap();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if io.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
-            return;
+impl Conversation for Conn {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 stream.test\r\n")
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+            Some("EHLO" | "MAIL" | "RCPT" | "DATA" | "QUIT") => {
+                well_behaved("stream.test", &["PIPELINING", "SIZE 100000000"], line)
+            }
+            _ => Act::send("500 what\r\n"),
         }
-        let reply: &[u8] = match line.get(..4).map(|w| w.to_ascii_uppercase()).as_deref() {
-            Some(b"EHLO") => b"250-stream.test\r\n250-PIPELINING\r\n250 SIZE 100000000\r\n",
-            Some(b"MAIL") | Some(b"RCPT") => b"250 ok\r\n",
-            Some(b"DATA") => {
-                io.get_mut().write_all(b"354 go\r\n").await.unwrap();
-                let mut body = Vec::new();
-                loop {
-                    line.clear();
-                    if io.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if line == b".\r\n" {
-                        break;
-                    }
-                    body.extend_from_slice(&line);
-                    if hang_up_in_body && body.iter().filter(|&&b| b == b'\n').count() == 3 {
-                        return;
-                    }
-                }
-                seen.delivered.lock().unwrap().push(body);
-                b"250 queued\r\n"
-            }
-            Some(b"QUIT") => {
-                let _ = io.get_mut().write_all(b"221 bye\r\n").await;
-                return;
-            }
-            _ => b"500 what\r\n",
-        };
-        io.get_mut().write_all(reply).await.unwrap();
+    }
+
+    fn body_line(&mut self, _line: &[u8]) -> Option<Act> {
+        self.body_lines += 1;
+        (self.hang_up_in_body && self.body_lines == 3).then(|| Act::close(""))
+    }
+
+    fn end_of_data(&mut self, body: Vec<u8>) -> Act {
+        self.delivered.lock().unwrap().push(body);
+        Act::send("250 queued\r\n")
     }
 }
 
 /// A server whose first connection hangs up inside the body when `hang_up_once` is set.
-async fn server(hang_up_once: bool) -> (u16, Arc<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Seen::default());
-    let accepting = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let first = accepting.connections.fetch_add(1, Ordering::SeqCst) == 0;
-            tokio::spawn(serve(tcp, accepting.clone(), hang_up_once && first));
-        }
-    });
-    (port, seen)
+async fn server(hang_up_once: bool) -> (MockServer, Delivered) {
+    let delivered = Delivered::default();
+    let seen = delivered.clone();
+    let server = MockServer::start(move |n| Conn {
+        delivered: seen.clone(),
+        hang_up_in_body: hang_up_once && n == 1,
+        body_lines: 0,
+    })
+    .await;
+    (server, delivered)
 }
 
 fn mailer(port: u16) -> Mailer {
@@ -116,9 +95,9 @@ fn on_the_wire(text: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_file_is_sent_streamed_and_whole() {
-    let (port, seen) = server(false).await;
+    let (server, delivered) = server(false).await;
     let (path, text) = message_file("pool-file", 5_000);
-    let mailer = mailer(port);
+    let mailer = mailer(server.port());
     // The future can go to another task: `send_file` is `Send`.
     let sent = tokio::spawn({
         let (mailer, path) = (mailer.clone(), path.clone());
@@ -132,18 +111,18 @@ async fn a_file_is_sent_streamed_and_whole() {
     .unwrap();
     assert!(sent.is_ok(), "{sent:?}");
     mailer.shutdown().await;
-    assert_eq!(*seen.delivered.lock().unwrap(), vec![on_the_wire(&text)]);
+    assert_eq!(*delivered.lock().unwrap(), vec![on_the_wire(&text)]);
     let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
 async fn a_retry_after_a_hang_up_in_the_body_sends_the_body_again_from_its_start() {
-    let (port, seen) = server(true).await;
+    let (server, delivered) = server(true).await;
     // 16 MiB: more than the socket buffers on both sides can hold, so the hang-up is seen
     // before the client could write the end of data (else the message would be unknown, and
     // rightly not retried).
     let (path, text) = message_file("pool-retry", 400_000);
-    let mailer = mailer(port);
+    let mailer = mailer(server.port());
     let opened = AtomicUsize::new(0);
     let sent = mailer
         .send_stream("a@test.example", &["b@test.example"], || {
@@ -157,15 +136,15 @@ async fn a_retry_after_a_hang_up_in_the_body_sends_the_body_again_from_its_start
     assert_eq!((stats.opened, stats.retries), (2, 1), "{stats:?}");
     mailer.shutdown().await;
     // Only the second attempt was delivered, and whole.
-    assert_eq!(*seen.delivered.lock().unwrap(), vec![on_the_wire(&text)]);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(*delivered.lock().unwrap(), vec![on_the_wire(&text)]);
+    assert_eq!(server.accepted(), 2);
     let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
 async fn a_body_that_cannot_be_opened_sends_nothing() {
-    let (port, seen) = server(false).await;
-    let mailer = mailer(port);
+    let (server, _) = server(false).await;
+    let mailer = mailer(server.port());
     let missing = std::env::temp_dir().join("no-such-message-file.eml");
     let err = mailer
         .send_file("a@test.example", &["b@test.example"], &missing)
@@ -183,6 +162,6 @@ async fn a_body_that_cannot_be_opened_sends_nothing() {
         other => panic!("{other:?}"),
     }
     mailer.shutdown().await;
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(server.accepted(), 0);
     assert_eq!(mailer.stats().opened, 0);
 }

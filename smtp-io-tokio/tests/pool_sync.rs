@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_io_tokio::{Mailer, ProtocolError, SendError, SmtpError, TlsMode};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use smtp_testkit::mock::{Act, Conversation, MockServer};
 
 /// When the server sends its `250 ok` too many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,142 +80,119 @@ fn is_command(line: &str) -> bool {
 
 /// Start the server; its address.
 async fn start(server: Server, log: Arc<Mutex<Log>>) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            tcp.set_nodelay(true).unwrap();
-            let conn = {
-                let mut log = log.lock().unwrap();
-                log.connections += 1;
-                log.connections
-            };
-            let log = log.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = tcp.into_split();
-                serve(conn, server, &mut BufReader::new(read), &mut write, &log).await;
-                let _ = write.shutdown().await;
-            });
+    let conversation = move |conn| {
+        log.lock().unwrap().connections = conn;
+        Conn {
+            conn,
+            server,
+            log: log.clone(),
+            owed: false,
+            out_of_step: false,
+            body: None,
         }
-    });
-    addr
+    };
+    MockServer::start(conversation).await.addr()
 }
 
 /// One connection's conversation, until QUIT, the client's close, or a command in a body.
-async fn serve(
+struct Conn {
     conn: usize,
     server: Server,
-    read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    write: &mut tokio::net::tcp::OwnedWriteHalf,
-    log: &Mutex<Log>,
-) {
-    macro_rules! send {
-        ($text:expr) => {
-            if write.write_all($text.as_bytes()).await.is_err() {
-                return;
-            }
-        };
+    log: Arc<Mutex<Log>>,
+    /// An extra `250` is owed before the next reply (`Extra::BeforeNextReply`).
+    owed: bool,
+    /// The extra `250` is out and the command it came before was handled.
+    out_of_step: bool,
+    /// The lines of the body being received.
+    body: Option<Vec<String>>,
+}
+
+impl Conversation for Conn {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 sync.test ESMTP\r\n")
     }
-    send!("220 sync.test ESMTP\r\n");
-    let mut line = String::new();
-    // An extra `250` is owed before the next reply (`Extra::BeforeNextReply`).
-    let mut owed = false;
-    // The extra `250` is out and the command it came before was handled.
-    let mut out_of_step = false;
-    loop {
-        line.clear();
-        match read.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let text = line.trim_end().to_owned();
+
+    fn command(&mut self, text: &str) -> Act {
         let upper = text.to_ascii_uppercase();
-        if out_of_step && (upper.starts_with("MAIL") || upper.starts_with("RSET")) {
-            log.lock().unwrap().after_extra.push((conn, text.clone()));
+        if self.out_of_step && (upper.starts_with("MAIL") || upper.starts_with("RSET")) {
+            let after = (self.conn, text.to_owned());
+            self.log.lock().unwrap().after_extra.push(after);
         }
-        let extra_now = std::mem::take(&mut owed);
-        if extra_now {
-            send!("250 ok\r\n");
-        }
-        if upper.starts_with("EHLO") {
-            if server.pipelining {
-                send!("250-sync.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        let extra_now = std::mem::take(&mut self.owed);
+        let reply = if upper.starts_with("EHLO") {
+            if self.server.pipelining {
+                Act::send("250-sync.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
             } else {
-                send!("250-sync.test\r\n250 8BITMIME\r\n");
+                Act::send("250-sync.test\r\n250 8BITMIME\r\n")
             }
         } else if upper.starts_with("HELO") || upper == "NOOP" {
-            send!("250 ok\r\n");
+            Act::send("250 ok\r\n")
         } else if upper.starts_with("MAIL FROM:") {
-            send!("250 2.1.0 sender ok\r\n");
+            Act::send("250 2.1.0 sender ok\r\n")
         } else if upper.starts_with("RCPT TO:") {
-            send!("250 2.1.5 recipient ok\r\n");
+            Act::send("250 2.1.5 recipient ok\r\n")
         } else if upper == "RSET" {
-            log.lock().unwrap().rsets += 1;
-            send!("250 2.0.0 reset\r\n");
+            self.log.lock().unwrap().rsets += 1;
+            Act::send("250 2.0.0 reset\r\n")
         } else if upper == "QUIT" {
-            send!("221 2.0.0 bye\r\n");
-            return;
+            Act::close("221 2.0.0 bye\r\n")
         } else if upper == "DATA" {
-            tokio::time::sleep(server.data_delay).await;
-            send!("354 go ahead\r\n");
-            let mut body = Vec::new();
-            let ended = loop {
-                line.clear();
-                match read.read_line(&mut line).await {
-                    Ok(0) | Err(_) => break false,
-                    Ok(_) => {}
-                }
-                let text = line.trim_end().to_owned();
-                if text == "." {
-                    break true;
-                }
-                if is_command(&text) {
-                    // A command read as message text: record it and hang up (the client
-                    // would wait for replies the server never sends).
-                    let mut log = log.lock().unwrap();
-                    log.in_body.push((conn, text.clone()));
-                    body.push(text);
-                    log.bodies.push((conn, body));
-                    return;
-                }
-                body.push(text);
-            };
-            let id = body
-                .iter()
-                .find_map(|l| l.strip_prefix("X-Id: "))
-                .map(|id| id.parse::<u32>().unwrap());
-            log.lock().unwrap().bodies.push((conn, body));
-            if !ended {
-                return;
-            }
-            if let Some(id) = id {
-                log.lock()
-                    .unwrap()
-                    .delivered
-                    .entry(id)
-                    .or_default()
-                    .push(conn);
-            }
-            match server.extra {
-                // Both lines in one write: the extra one is there as soon as the reply is.
-                Extra::SameWrite => {
-                    send!("250 2.0.0 queued\r\n250 ok\r\n");
-                    out_of_step = true;
-                }
-                Extra::BeforeNextReply => {
-                    send!("250 2.0.0 queued\r\n");
-                    owed = true;
-                }
-            }
-            continue;
+            self.body = Some(Vec::new());
+            Act::after(self.server.data_delay, Act::body("354 go ahead\r\n"))
         } else {
-            send!("500 5.5.2 what?\r\n");
+            Act::send("500 5.5.2 what?\r\n")
+        };
+        if extra_now && upper != "QUIT" && upper != "DATA" {
+            self.out_of_step = true;
         }
-        if extra_now {
-            out_of_step = true;
+        match extra_now {
+            true => Act::Seq(vec![Act::send("250 ok\r\n"), reply]),
+            false => reply,
+        }
+    }
+
+    fn body_line(&mut self, line: &[u8]) -> Option<Act> {
+        let text = String::from_utf8_lossy(line).trim_end().to_owned();
+        let command = is_command(&text);
+        let body = self.body.as_mut().expect("a body after DATA");
+        body.push(text.clone());
+        if !command {
+            return None;
+        }
+        // A command read as message text: record it and hang up (the client would wait for
+        // replies the server never sends).
+        self.log.lock().unwrap().in_body.push((self.conn, text));
+        Some(Act::close(""))
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        let body = self.body.take().expect("a body after DATA");
+        let id = body
+            .iter()
+            .find_map(|l| l.strip_prefix("X-Id: "))
+            .map(|id| id.parse::<u32>().unwrap());
+        let mut log = self.log.lock().unwrap();
+        log.bodies.push((self.conn, body));
+        if let Some(id) = id {
+            log.delivered.entry(id).or_default().push(self.conn);
+        }
+        match self.server.extra {
+            // Both lines in one write: the extra one is there as soon as the reply is.
+            Extra::SameWrite => {
+                self.out_of_step = true;
+                Act::send("250 2.0.0 queued\r\n250 ok\r\n")
+            }
+            Extra::BeforeNextReply => {
+                self.owed = true;
+                Act::send("250 2.0.0 queued\r\n")
+            }
+        }
+    }
+
+    /// A body cut short (by the client's close, or a command in it) is kept too.
+    fn ended(&mut self) {
+        if let Some(body) = self.body.take() {
+            self.log.lock().unwrap().bodies.push((self.conn, body));
         }
     }
 }

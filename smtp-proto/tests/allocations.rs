@@ -6,40 +6,38 @@
 
 use std::alloc::System;
 use std::collections::VecDeque;
-use std::io;
-use std::task::{Context, Poll, Waker};
 
-use smtp_proto::{SmtpClient, Transport};
+use smtp_proto::SmtpClient;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+mod support;
+use support::{InMemory, Server, run};
+
 /// A fake server: replies to each complete command line (and to the end of DATA) at once.
 struct FakeServer {
-    replies: VecDeque<u8>,
     line: Vec<u8>,
     in_data: bool,
 }
 
 impl FakeServer {
-    fn new() -> FakeServer {
-        let mut replies = VecDeque::with_capacity(64 * 1024);
-        replies.extend(b"220 fake.test ESMTP\r\n");
-        FakeServer {
-            replies,
+    fn connect() -> InMemory<FakeServer> {
+        let server = FakeServer {
             line: Vec::with_capacity(64 * 1024),
             in_data: false,
-        }
+        };
+        InMemory::new(server, b"220 fake.test ESMTP\r\n", 64 * 1024)
     }
 
-    fn answer(&mut self) {
-        let reply: &[u8] = if self.in_data {
+    fn answer(&mut self) -> &'static [u8] {
+        if self.in_data {
             if self.line == b".\r\n" {
                 self.in_data = false;
                 b"250 2.0.0 Ok: queued as ABC123\r\n"
             } else {
-                return;
+                b""
             }
         } else if self.line.starts_with(b"EHLO") {
             b"250-fake.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 10000000\r\n250 ENHANCEDSTATUSCODES\r\n"
@@ -54,52 +52,19 @@ impl FakeServer {
             b"221 2.0.0 Bye\r\n"
         } else {
             b"250 2.0.0 Ok\r\n"
-        };
-        self.replies.extend(reply);
+        }
     }
 }
 
-impl Transport for FakeServer {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.replies.len());
-        for (slot, byte) in buf.iter_mut().zip(self.replies.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(n)
-    }
-
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        for &b in buf {
+impl Server for FakeServer {
+    fn written(&mut self, bytes: &[u8], replies: &mut VecDeque<u8>) {
+        for &b in bytes {
             self.line.push(b);
             if b == b'\n' {
-                self.answer();
+                replies.extend(self.answer());
                 self.line.clear();
             }
         }
-        Ok(())
-    }
-
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    /// Every reply is already there: the timer never fires.
-    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
-        core::future::pending()
-    }
-
-    fn now() -> core::time::Duration {
-        core::time::Duration::ZERO
-    }
-}
-
-/// The fake transport never returns Pending, so polling once runs a call to completion.
-fn run<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the in-memory transport never blocks"),
     }
 }
 
@@ -108,7 +73,8 @@ Hello,\r\n.a line that needs stuffing\r\nand a bare LF\nbye\r\n";
 
 #[test]
 fn a_warm_session_allocates_a_small_constant_per_message() {
-    let mut client = run(SmtpClient::connect(FakeServer::new(), "client.test")).expect("connect");
+    let mut client =
+        run(SmtpClient::connect(FakeServer::connect(), "client.test")).expect("connect");
     let to = ["b@example.org", "c@example.org", "d@example.org"];
     // Warm up: buffers grow to their working size.
     for _ in 0..20 {

@@ -6,15 +6,15 @@
 //! chunk carries `LAST`: 40 replies.
 
 use std::collections::VecDeque;
-use std::io;
-use std::task::{Context, Poll, Waker};
 
-use smtp_proto::{SliceBody, SmtpClient, Transport};
+use smtp_proto::{SliceBody, SmtpClient};
+
+mod support;
+use support::{InMemory, Server, run};
 
 /// A CHUNKING server in memory: parses BDAT framing, counts chunks, keeps the body.
 #[derive(Default)]
 struct ChunkingServer {
-    replies: VecDeque<u8>,
     input: Vec<u8>,
     /// Bytes of the current BDAT chunk still to come.
     chunk_left: usize,
@@ -23,13 +23,11 @@ struct ChunkingServer {
 }
 
 impl ChunkingServer {
-    fn new() -> ChunkingServer {
-        let mut server = ChunkingServer::default();
-        server.replies.extend(b"220 chunky.test ESMTP\r\n");
-        server
+    fn connect() -> InMemory<ChunkingServer> {
+        InMemory::new(ChunkingServer::default(), b"220 chunky.test ESMTP\r\n", 0)
     }
 
-    fn take_input(&mut self) {
+    fn take_input(&mut self, replies: &mut VecDeque<u8>) {
         loop {
             if self.chunk_left > 0 {
                 let n = self.chunk_left.min(self.input.len());
@@ -63,45 +61,15 @@ impl ChunkingServer {
             } else {
                 "250 ok\r\n"
             };
-            self.replies.extend(reply.as_bytes());
+            replies.extend(reply.as_bytes());
         }
     }
 }
 
-impl Transport for ChunkingServer {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.replies.len());
-        for (slot, b) in buf.iter_mut().zip(self.replies.drain(..n)) {
-            *slot = b;
-        }
-        Ok(n)
-    }
-
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.input.extend_from_slice(buf);
-        self.take_input();
-        Ok(())
-    }
-
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
-        core::future::pending()
-    }
-
-    fn now() -> core::time::Duration {
-        core::time::Duration::ZERO
-    }
-}
-
-fn run<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the in-memory server never blocks"),
+impl Server for ChunkingServer {
+    fn written(&mut self, bytes: &[u8], replies: &mut VecDeque<u8>) {
+        self.input.extend_from_slice(bytes);
+        self.take_input(replies);
     }
 }
 
@@ -110,7 +78,7 @@ fn a_10_mib_stream_costs_40_bdat_replies_and_arrives_whole() {
     let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
     let body: Vec<u8> = line.repeat((10 << 20) / line.len());
     let (server, outcome) = run(async {
-        let mut client = SmtpClient::connect(ChunkingServer::new(), "client.test")
+        let mut client = SmtpClient::connect(ChunkingServer::connect(), "client.test")
             .await
             .unwrap();
         let mut stream = SliceBody::new(&body).with_chunk_size(8 * 1024);
@@ -120,7 +88,7 @@ fn a_10_mib_stream_costs_40_bdat_replies_and_arrives_whole() {
             .unwrap();
         (client, outcome)
     });
-    let server = server.transport();
+    let server = &server.transport().server;
     assert_eq!(outcome.queue_id.as_deref(), Some("BIG"));
     // The body ends with CRLF: it arrives byte for byte.
     assert_eq!(server.body.len(), body.len());

@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::script::{Script, Step};
-use crate::server::{IDLE, Io};
+use crate::server::{IDLE, Io, within_idle};
 
 /// What a client run saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,17 +88,14 @@ impl ScriptClient {
     /// Connect to `addr` and run the script; every wait is bounded by [`IDLE`].
     pub async fn run(&self, addr: SocketAddr) -> Exchange {
         let mut exchange = Exchange::default();
-        let tcp = match tokio::time::timeout(IDLE, TcpStream::connect(addr)).await {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => {
-                exchange.failure = Some(format!("connect to {addr}: {e}"));
-                return exchange;
-            }
-            Err(_) => {
-                exchange.failure = Some(format!("connect to {addr}: no answer within {IDLE:?}"));
-                return exchange;
-            }
-        };
+        let tcp =
+            match within_idle(format_args!("connect to {addr}"), TcpStream::connect(addr)).await {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    exchange.failure = Some(e);
+                    return exchange;
+                }
+            };
         let mut conn = Conn {
             io: Box::new(tcp),
             buf: Vec::new(),

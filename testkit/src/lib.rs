@@ -5,6 +5,8 @@
 //! - [`script`]: the S:/C: script format, one parser for everything below;
 //! - `server` (feature `server`): a scripted SMTP server on loopback TCP, with TLS, and `client`:
 //!   the same scripts run from the client's side against a server;
+//! - [`mock`] (always): a server for many connections whose replies and faults (hang-ups,
+//!   silences, stalls, held replies, cut bodies) a test decides as the client's commands come;
 //! - `transcript` (feature `transcript`): the same scripts run in memory through both
 //!   `smtp_proto::Session` and `SmtpClient`, recording the client's bytes.
 //!
@@ -16,6 +18,7 @@
 pub mod certs;
 #[cfg(feature = "server")]
 pub mod client;
+pub mod mock;
 pub mod script;
 #[cfg(feature = "server")]
 pub mod server;
@@ -24,6 +27,7 @@ pub mod transcript;
 
 #[cfg(feature = "server")]
 pub use client::{Exchange, ScriptClient};
+pub use mock::{Act, Conversation, MockServer};
 pub use script::{Script, Step, greet};
 #[cfg(feature = "server")]
 pub use server::{Answer, Report, Responder, ScriptServer};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -98,9 +98,7 @@ impl Report {
     }
 }
 
-/// A byte stream the server (or the script client) talks over: TCP, or TLS over TCP.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub(crate) use crate::mock::Io;
 
 struct Conn {
     io: Box<dyn Io>,
@@ -253,6 +251,18 @@ impl ScriptServer {
     }
 }
 
+/// `io`, bounded by [`IDLE`]; a failure says what was being done (`what`).
+pub(crate) async fn within_idle<T>(
+    what: impl std::fmt::Display,
+    io: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(IDLE, io).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: nothing within {IDLE:?}")),
+    }
+}
+
 fn shown(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -267,14 +277,10 @@ async fn serve(
         steps: steps.iter().map(Step::to_string).collect(),
         ..Report::default()
     };
-    let tcp = match tokio::time::timeout(IDLE, listener.accept()).await {
-        Ok(Ok((tcp, _))) => tcp,
-        Ok(Err(e)) => {
-            report.failure = Some(format!("accept failed: {e}"));
-            return report;
-        }
-        Err(_) => {
-            report.failure = Some(format!("no client connected within {IDLE:?}"));
+    let tcp = match within_idle("accept a client", listener.accept()).await {
+        Ok((tcp, _)) => tcp,
+        Err(e) => {
+            report.failure = Some(e);
             return report;
         }
     };
@@ -325,6 +331,24 @@ async fn serve(
 enum Flow {
     Continue,
     Closed,
+}
+
+/// The client must hang up now (`when`, for the failure), without sending a byte more.
+async fn hang_up(conn: &mut Conn, report: &mut Report, when: &str) -> Result<Flow, String> {
+    match conn.until_eof().await {
+        Some(extra) if extra.is_empty() => {
+            report.client_hung_up = true;
+            Ok(Flow::Closed)
+        }
+        Some(extra) => Err(format!(
+            "{when} the client was to hang up; it sent {} more byte(s): {:?}",
+            extra.len(),
+            shown(&extra)
+        )),
+        None => Err(format!(
+            "{when} the client was to hang up; it did not within {IDLE:?}"
+        )),
+    }
 }
 
 async fn run_step(
@@ -418,20 +442,7 @@ async fn run_step(
                 (_, Err((e, io))) => {
                     report.transcript.push(format!("T: tls-fail ({e})"));
                     conn.io = io;
-                    return match conn.until_eof().await {
-                        Some(extra) if extra.is_empty() => {
-                            report.client_hung_up = true;
-                            Ok(Flow::Closed)
-                        }
-                        Some(extra) => Err(format!(
-                            "after refusing the certificate the client sent {} more byte(s): {:?}",
-                            extra.len(),
-                            shown(&extra)
-                        )),
-                        None => Err(format!(
-                            "the client did not hang up within {IDLE:?} after refusing the certificate"
-                        )),
-                    };
+                    return hang_up(conn, report, "after refusing the certificate").await;
                 }
             }
         }
@@ -452,17 +463,7 @@ async fn run_step(
         }
         Step::Eof => {
             report.transcript.push("X: eof".into());
-            return match conn.until_eof().await {
-                Some(extra) if extra.is_empty() => {
-                    report.client_hung_up = true;
-                    Ok(Flow::Closed)
-                }
-                Some(extra) => Err(format!(
-                    "expected the client to hang up, it sent {:?}",
-                    shown(&extra)
-                )),
-                None => Err(format!("the client did not hang up within {IDLE:?}")),
-            };
+            return hang_up(conn, report, "at X: eof").await;
         }
         Step::Respond => {
             let mut responder = conn

@@ -57,3 +57,28 @@ pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
         .await
         .expect("the client hung (no result within 10 s)")
 }
+
+/// A scripted server for `script`, and a client connected to it in plaintext with the default
+/// options.
+pub async fn start(script: &str) -> (ScriptServer, SmtpClient<TokioTransport>) {
+    let server = ScriptServer::start(script).await;
+    let client = bounded(connect_plain(&server)).await.unwrap();
+    (server, client)
+}
+
+/// The end of a session: the client's QUIT must succeed, and the server must have seen its
+/// whole script.
+pub async fn quit(client: SmtpClient<TokioTransport>, server: ScriptServer) -> Report {
+    bounded(client.quit()).await.unwrap();
+    server.finish().await
+}
+
+/// The end of a session that must still be usable (after a refusal, say): a NOOP is answered,
+/// then [`quit`].
+pub async fn noop_then_quit(
+    mut client: SmtpClient<TokioTransport>,
+    server: ScriptServer,
+) -> Report {
+    bounded(client.noop()).await.unwrap();
+    quit(client, server).await
+}

@@ -1,11 +1,8 @@
 //! Authentication over real loopback TCP: `login` auto-selection, `login_with`, XOAUTH2 and
 //! OAUTHBEARER (with their error challenges), refusals, wrong-state calls.
 
-use smtp_io_tokio::{
-    AuthError, AuthMechanism, InvalidInputError, SessionState, SmtpClient, SmtpError,
-    TokioTransport,
-};
-use smtp_tests::{ScriptServer, b64, bounded, greet};
+use smtp_io_tokio::{AuthError, AuthMechanism, InvalidInputError, SessionState, SmtpError};
+use smtp_tests::{b64, bounded, greet};
 
 const USER: &str = "user@example.test";
 const PASS: &str = "correct horse battery staple";
@@ -26,10 +23,6 @@ fn oauthbearer_blob() -> String {
     b64::encode(format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01"))
 }
 
-async fn connect(server: &ScriptServer) -> SmtpClient<TokioTransport> {
-    bounded(smtp_tests::connect_plain(server)).await.unwrap()
-}
-
 fn quit() -> &'static str {
     "C: QUIT\nS: 221 2.0.0 bye\n"
 }
@@ -42,12 +35,10 @@ async fn login_prefers_plain() {
         plain_blob(),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.login(USER, PASS)).await.unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -59,12 +50,10 @@ async fn login_falls_back_to_login() {
         b64::encode(PASS),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.login(USER, PASS)).await.unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -72,8 +61,7 @@ async fn login_without_plain_or_login_is_unsupported_and_sends_nothing() {
     for caps in [vec!["AUTH XOAUTH2 OAUTHBEARER"], vec!["PIPELINING"], vec![]] {
         // NOOP right after: proves no AUTH went out and the session stayed usable.
         let script = format!("{}C: NOOP\nS: 250 ok\n{}", greet(&caps), quit());
-        let server = ScriptServer::start(&script).await;
-        let mut client = connect(&server).await;
+        let (server, mut client) = smtp_tests::start(&script).await;
         let err = bounded(client.login(USER, PASS)).await.unwrap_err();
         assert_eq!(
             err,
@@ -81,17 +69,14 @@ async fn login_without_plain_or_login_is_unsupported_and_sends_nothing() {
             "{caps:?}"
         );
         assert_eq!(client.state(), SessionState::Authentication);
-        bounded(client.noop()).await.unwrap();
-        bounded(client.quit()).await.unwrap();
-        server.finish().await;
+        smtp_tests::noop_then_quit(client, server).await;
     }
 }
 
 #[tokio::test]
 async fn login_with_an_unadvertised_mechanism_is_unsupported() {
     let script = format!("{}{}", greet(&["AUTH LOGIN"]), quit());
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     for mech in [
         AuthMechanism::Plain,
         AuthMechanism::XOAuth2,
@@ -116,8 +101,7 @@ async fn login_with_an_unadvertised_mechanism_is_unsupported() {
         })
     );
     assert_eq!(client.state(), SessionState::Authentication);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -129,13 +113,11 @@ async fn login_with_forces_login_even_when_plain_is_offered() {
         b64::encode(PASS),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.login_with(AuthMechanism::Login, USER, PASS))
         .await
         .unwrap();
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -147,8 +129,7 @@ async fn second_login_and_login_after_send_are_wrong_state() {
         plain_blob(),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.login(USER, PASS)).await.unwrap();
     let err = bounded(client.login(USER, PASS)).await.unwrap_err();
     assert!(
@@ -159,8 +140,7 @@ async fn second_login_and_login_after_send_are_wrong_state() {
         "{err:?}"
     );
     assert_eq!(client.state(), SessionState::Ready, "still usable");
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 
     // send_mail, then login.
     let script = format!(
@@ -168,8 +148,7 @@ async fn second_login_and_login_after_send_are_wrong_state() {
         greet(&["AUTH PLAIN"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.send_mail("a@x.test", &["b@y.test"], "x\r\n"))
         .await
         .unwrap();
@@ -183,8 +162,7 @@ async fn second_login_and_login_after_send_are_wrong_state() {
         ),
         "{err:?}"
     );
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -197,8 +175,7 @@ async fn rejected_credentials_keep_the_reply_and_allow_a_retry() {
         b64::encode(PASS),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.login(USER, "wrong password"))
         .await
         .unwrap_err();
@@ -225,8 +202,7 @@ async fn rejected_credentials_keep_the_reply_and_allow_a_retry() {
         .await
         .unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -237,12 +213,10 @@ async fn login_xoauth2_succeeds() {
         xoauth2_blob(),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.login_xoauth2(USER, TOKEN)).await.unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 /// Google / Microsoft style: a `334` with a base64 JSON error, the client answers with an empty
@@ -256,8 +230,7 @@ async fn login_xoauth2_error_challenge() {
         b64::encode(JSON),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.login_xoauth2(USER, TOKEN))
         .await
         .unwrap_err();
@@ -278,8 +251,7 @@ async fn login_xoauth2_error_challenge() {
     }
     assert!(err.to_string().contains("401"), "{err}");
     assert_eq!(client.state(), SessionState::Authentication);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -290,14 +262,12 @@ async fn login_oauthbearer_succeeds() {
         oauthbearer_blob(),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.login_oauthbearer(USER, TOKEN))
         .await
         .unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 /// RFC 7628 section 3.2.3: the client answers an error challenge with `%x01` (`AQ==`).
@@ -311,8 +281,7 @@ async fn login_oauthbearer_error_challenge() {
         b64::encode(json),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.login_with(AuthMechanism::OAuthBearer, USER, TOKEN))
         .await
         .unwrap_err();
@@ -334,8 +303,7 @@ async fn login_oauthbearer_error_challenge() {
         }
         other => panic!("{other:?}"),
     }
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -348,11 +316,9 @@ async fn login_never_picks_the_oauth_mechanisms() {
         b64::encode(PASS),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.login(USER, PASS)).await.unwrap();
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -362,8 +328,7 @@ async fn credentials_with_line_breaks_are_refused_without_io() {
         greet(&["AUTH PLAIN LOGIN XOAUTH2"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     for result in [
         bounded(client.login("us\r\ner", PASS)).await,
         bounded(client.login(USER, "pa\0ss")).await,
@@ -375,9 +340,7 @@ async fn credentials_with_line_breaks_are_refused_without_io() {
         );
     }
     assert_eq!(client.state(), SessionState::Authentication);
-    bounded(client.noop()).await.unwrap();
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::noop_then_quit(client, server).await;
 }
 
 #[tokio::test]
@@ -387,8 +350,7 @@ async fn malformed_challenge_cancels_the_exchange() {
         greet(&["AUTH LOGIN"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.login(USER, PASS)).await.unwrap_err();
     assert_eq!(
         err,
@@ -397,8 +359,7 @@ async fn malformed_challenge_cancels_the_exchange() {
         })
     );
     assert_eq!(client.state(), SessionState::Authentication);
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     // The cancel line is "*" (RFC 4954 section 4), not a credential.
     assert!(
         report.transcript.iter().any(|l| l == "C: *"),
@@ -447,8 +408,7 @@ mod scram {
             client.session().authenticated(),
             Some(AuthMechanism::ScramSha256)
         );
-        bounded(client.quit()).await.unwrap();
-        server.finish().await;
+        smtp_tests::quit(client, server).await;
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.mechanism, "SCRAM-SHA-256");
         // Plaintext: no binding data, so "n".
@@ -467,8 +427,7 @@ mod scram {
             bounded(client.login_with(AuthMechanism::ScramSha256, USER, PASS))
                 .await
                 .unwrap();
-            bounded(client.quit()).await.unwrap();
-            server.finish().await;
+            smtp_tests::quit(client, server).await;
             nonces.push(seen.lock().unwrap().client_nonce.clone());
         }
         assert_ne!(nonces[0], nonces[1]);
@@ -494,9 +453,7 @@ mod scram {
             other => panic!("{other:?}"),
         }
         assert_eq!(client.state(), SessionState::Authentication);
-        bounded(client.noop()).await.unwrap();
-        bounded(client.quit()).await.unwrap();
-        server.finish().await;
+        smtp_tests::noop_then_quit(client, server).await;
         assert!(!seen.lock().unwrap().proof_ok);
     }
 
@@ -542,9 +499,7 @@ mod scram {
                 mechanism: AuthMechanism::ScramSha256Plus
             })
         );
-        bounded(client.noop()).await.unwrap();
-        bounded(client.quit()).await.unwrap();
-        server.finish().await;
+        smtp_tests::noop_then_quit(client, server).await;
     }
 
     /// `login` over implicit TLS with `caps` and the server's TLS `config`; returns what the
@@ -579,8 +534,7 @@ mod scram {
         .unwrap();
         bounded(client.login(USER, PASS)).await.unwrap();
         let mechanism = client.session().authenticated().unwrap();
-        bounded(client.quit()).await.unwrap();
-        server.finish().await;
+        smtp_tests::quit(client, server).await;
         let seen = seen.lock().unwrap().clone();
         (seen, mechanism)
     }

@@ -6,16 +6,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use smtp_io_tokio::{
-    ProtocolError, ReaderBody, RecipientPolicy, SessionState, SmtpClient, SmtpError, SmtpOp,
-    TokioTransport,
-};
+use smtp_io_tokio::{ProtocolError, ReaderBody, RecipientPolicy, SessionState, SmtpError, SmtpOp};
 use smtp_tests::{ScriptServer, bounded, greet, plain};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-
-async fn connect(server: &ScriptServer) -> SmtpClient<TokioTransport> {
-    bounded(smtp_tests::connect_plain(server)).await.unwrap()
-}
 
 fn quit() -> &'static str {
     "C: QUIT\nS: 221 2.0.0 bye\n"
@@ -39,8 +32,7 @@ async fn send_mail_pipelined_with_queue_id() {
         greet(&["PIPELINING", "ENHANCEDSTATUSCODES"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let body = "From: alice@x.test\r\nTo: bob@y.test\r\nSubject: hi\r\n\r\nHello!\r\n";
     let outcome = bounded(client.send_mail("alice@x.test", &["bob@y.test", "carol@y.test"], body))
         .await
@@ -57,8 +49,7 @@ async fn send_mail_pipelined_with_queue_id() {
     assert_eq!(outcome.accepted().count(), 2);
     assert_eq!(outcome.refused().count(), 0);
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [body.as_bytes().to_vec()]);
 }
 
@@ -70,8 +61,7 @@ async fn queue_id_is_none_without_a_known_pattern() {
         greet(&["PIPELINING"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let first = bounded(client.send_mail("a@x.test", &["b@y.test"], "one\r\n"))
         .await
         .unwrap();
@@ -80,8 +70,7 @@ async fn queue_id_is_none_without_a_known_pattern() {
         .await
         .unwrap();
     assert_eq!(second.queue_id.as_deref(), Some("1t9Zk2-000123-Ab"));
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [b"one\r\n".to_vec(), b"two\r\n".to_vec()]);
 }
 
@@ -113,8 +102,7 @@ async fn require_all_is_the_default_and_refuses_the_message() {
         greet(&["PIPELINING"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.send_mail(
         "a@x.test",
         &["one@y.test", "two@y.test", "three@y.test"],
@@ -143,8 +131,7 @@ async fn require_all_is_the_default_and_refuses_the_message() {
         .await
         .unwrap();
     assert_eq!(outcome.queue_id.as_deref(), Some("Q2"));
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     // Only the second message was sent.
     assert_eq!(report.bodies, [b"second\r\n".to_vec()]);
 }
@@ -199,8 +186,7 @@ async fn accept_partial_delivers_to_the_accepted_recipients() {
     assert_eq!(accepted, ["one@y.test"]);
     assert_eq!(refused, ["two@y.test", "three@y.test"]);
     assert_eq!(outcome.queue_id.as_deref(), Some("PART1"));
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [b"partial\r\n".to_vec()]);
 }
 
@@ -242,8 +228,7 @@ async fn sender_refused_is_unexpected_code_during_mail_from() {
         greet(&["PIPELINING"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.send_mail("bad@x.test", &["b@y.test"], "x\r\n"))
         .await
         .unwrap_err();
@@ -255,8 +240,7 @@ async fn sender_refused_is_unexpected_code_during_mail_from() {
         other => panic!("{other:?}"),
     }
     assert_ne!(client.state(), SessionState::Closed);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 /// Bare LF and bare CR become CRLF, lines starting with a dot are stuffed (a lone "." line
@@ -272,8 +256,7 @@ async fn send_mail_bytes_is_crlf_normalised_and_dot_stuffed() {
         greet(&["PIPELINING", "8BITMIME"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let outcome = bounded(client.send_mail_bytes("a@x.test", &["b@y.test"], body))
         .await
         .unwrap();
@@ -282,8 +265,7 @@ async fn send_mail_bytes_is_crlf_normalised_and_dot_stuffed() {
         b"Subject: t\r\n\r\n.leading\r\nbare\r\ncr\r\n..two\r\n.\r\nx\xff\xfey\r\nend\r\n";
     assert_eq!(outcome.size, normalised.len() as u64);
     assert_eq!(outcome.queue_id.as_deref(), Some("BYTES1"));
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies.len(), 1);
     assert_eq!(
         String::from_utf8_lossy(&report.bodies[0]),
@@ -303,8 +285,7 @@ async fn smuggled_end_of_data_sequences_are_neutralised() {
         greet(&["PIPELINING"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.send_mail("a@x.test", &["b@y.test"], body))
         .await
         .unwrap();
@@ -328,8 +309,7 @@ async fn send_mail_declares_size_and_refuses_an_oversized_message_without_io() {
         body.len(),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let big = "x".repeat(200);
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], &big))
         .await
@@ -344,16 +324,14 @@ async fn send_mail_declares_size_and_refuses_an_oversized_message_without_io() {
     bounded(client.send_mail("a@x.test", &["b@y.test"], body))
         .await
         .unwrap();
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [body.as_bytes().to_vec()]);
 }
 
 #[tokio::test]
 async fn invalid_envelopes_are_refused_without_io() {
     let script = format!("{}C: NOOP\nS: 250 ok\n{}", greet(&["PIPELINING"]), quit());
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     for (from, to) in [
         ("a@x.test\r\nRSET", vec!["b@y.test"]),
         ("a@x.test", vec!["b@y.test>\r\nDATA"]),
@@ -367,9 +345,7 @@ async fn invalid_envelopes_are_refused_without_io() {
         );
     }
     assert_eq!(client.state(), SessionState::Authentication);
-    bounded(client.noop()).await.unwrap();
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::noop_then_quit(client, server).await;
 }
 
 /// A file body read in small chunks: stuffing is right across chunk boundaries, and the file's
@@ -391,15 +367,13 @@ async fn send_mail_stream_from_a_file() {
         content.len(),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let mut body = ReaderBody::open(&path).await.unwrap().with_chunk_size(5);
     let result = bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body)).await;
     let _ = tokio::fs::remove_file(&path).await;
     let outcome = result.unwrap();
     assert_eq!(outcome.queue_id.as_deref(), Some("FILE1"));
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(
         String::from_utf8_lossy(&report.bodies[0]),
         "Subject: file\r\n\r\n..dot at start\r\nmiddle\r\n...two dots\r\n..\r\nlast line\r\n"
@@ -416,8 +390,7 @@ async fn send_mail_stream_from_a_duplex_pipe() {
         greet(&["PIPELINING", "SIZE 10000"]),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let (mut writer, reader) = tokio::io::duplex(16);
     let pieces: Vec<&[u8]> = vec![
         b"Subject: pipe\r",
@@ -441,8 +414,7 @@ async fn send_mail_stream_from_a_duplex_pipe() {
         .unwrap();
     feeder.await.unwrap();
     assert_eq!(outcome.accepted().count(), 1);
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(
         String::from_utf8_lossy(&report.bodies[0]),
         "Subject: pipe\r\n\r\n..a\r\n..\r\nend\r\nno final newline\r\n"
@@ -478,8 +450,7 @@ async fn stream_read_error_is_io_and_never_terminates_the_message() {
         "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nX: stall",
         greet(&["PIPELINING"])
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     let mut body = ReaderBody::new(FailingReader { sent: false });
     let err = bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body))
         .await
@@ -511,8 +482,7 @@ async fn several_messages_on_one_connection() {
         ));
     }
     script.push_str(quit());
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server).await;
+    let (server, mut client) = smtp_tests::start(&script).await;
     for i in 0..3 {
         let to = format!("b{i}@y.test");
         let outcome =
@@ -522,8 +492,7 @@ async fn several_messages_on_one_connection() {
         assert_eq!(outcome.queue_id, Some(format!("M{i}")));
         assert_eq!(client.state(), SessionState::Ready);
     }
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies.len(), 3);
     assert_eq!(report.bodies[2], b"msg 2\r\n");
 }

@@ -132,8 +132,7 @@ async fn plain_success_and_refusal_leak_nothing() {
     // A wrong-state error after login, too.
     let again = bounded(client.login(USER, PASS)).await.unwrap_err();
     checker.error(&again);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
     checker.finish(&["AUTH PLAIN", "535", "235"]);
 }
 
@@ -160,8 +159,7 @@ async fn login_success_and_refusal_leak_nothing() {
         .await
         .unwrap();
     checker.client(&client);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
     checker.finish(&["AUTH LOGIN", "334", "235"]);
 }
 
@@ -191,8 +189,7 @@ async fn xoauth2_success_and_error_challenge_leak_nothing() {
     checker.client(&client);
     bounded(client.login_xoauth2(USER, TOKEN)).await.unwrap();
     checker.client(&client);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
     checker.finish(&["AUTH XOAUTH2", "535", "235"]);
 }
 
@@ -219,8 +216,7 @@ async fn oauthbearer_success_and_error_challenge_leak_nothing() {
         .await
         .unwrap();
     checker.client(&client);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
     checker.finish(&["AUTH OAUTHBEARER", "535", "235"]);
 }
 

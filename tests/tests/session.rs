@@ -67,8 +67,7 @@ async fn multiline_greeting_then_ehlo_capabilities() {
         client.transport().peer_addr().map(|a| a.port()),
         Some(server.port())
     );
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert!(report.client_hung_up, "quit() closes the transport");
 }
 
@@ -91,16 +90,14 @@ async fn ehlo_500_falls_back_to_helo_and_sends_lockstep() {
         C: QUIT
         S: 221 bye
     ";
-    let server = ScriptServer::start(script).await;
-    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    let (server, mut client) = smtp_tests::start(script).await;
     assert!(client.capabilities().is_empty());
     assert_eq!(client.state(), SessionState::Authentication);
     bounded(client.send_mail("a@x.test", &["b@y.test"], "Subject: old\r\n\r\nhi\r\n"))
         .await
         .unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [b"Subject: old\r\n\r\nhi\r\n".to_vec()]);
 }
 
@@ -174,8 +171,7 @@ async fn state_through_a_whole_session() {
         ",
         greet(&["PIPELINING", "AUTH PLAIN"])
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    let (server, mut client) = smtp_tests::start(&script).await;
     assert_eq!(client.state(), SessionState::Authentication);
     let noop = bounded(client.noop()).await.unwrap();
     assert_eq!(noop.code().get(), 250);
@@ -194,8 +190,7 @@ async fn state_through_a_whole_session() {
     assert_eq!(client.state(), SessionState::Ready);
     bounded(client.noop()).await.unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert!(report.client_hung_up);
     assert!(
         report.transcript_text().contains("C: QUIT"),
@@ -413,8 +408,7 @@ async fn server_disconnect_after_the_body_is_connection_closed() {
         "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nX: close",
         greet(&["PIPELINING"])
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
         .await
         .unwrap_err();
@@ -509,16 +503,14 @@ async fn quit_after_a_fatal_error_only_closes() {
     let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
     bounded(client.noop()).await.unwrap_err();
     // No QUIT on the wire (X: eof is strict), and no error for closing a closed session.
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
 async fn unsolicited_reply_is_not_taken_as_the_next_answer() {
     // The server answers NOOP twice; the stray reply must not be read as the RSET reply.
     let script = format!("{}C: NOOP\nS: 250 ok\nS: 250 surprise\nX: eof", greet(&[]));
-    let server = ScriptServer::start(&script).await;
-    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.noop()).await.unwrap();
     let err = bounded(client.rset()).await.unwrap_err();
     assert!(

@@ -68,8 +68,7 @@ async fn starttls_upgrades_with_the_test_ca_and_forgets_plaintext_capabilities()
         .await
         .unwrap();
     assert_eq!(outcome.queue_id.as_deref(), Some("TLS1"));
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [b"over TLS\r\n".to_vec()]);
 }
 
@@ -90,8 +89,7 @@ async fn smtp_client_connect_starttls_on_a_tokio_transport() {
     assert!(client.transport().is_tls());
     assert!(client.capabilities().is_empty());
     assert_eq!(client.state(), SessionState::Authentication);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -114,8 +112,7 @@ async fn starttls_method_only_once_and_only_right_after_connect() {
     let err = bounded(client.starttls()).await.unwrap_err();
     assert!(matches!(err, SmtpError::InvalidInput(_)), "{err:?}");
     assert_ne!(client.state(), SessionState::Closed);
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -142,8 +139,7 @@ async fn starttls_after_login_is_wrong_state_without_io() {
         ),
         "{err:?}"
     );
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -268,8 +264,7 @@ async fn implicit_tls_with_the_test_ca() {
     bounded(client.send_mail("a@x.test", &["b@y.test"], ".secret\r\n"))
         .await
         .unwrap();
-    bounded(client.quit()).await.unwrap();
-    let report = server.finish().await;
+    let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [b"..secret\r\n".to_vec()]);
 }
 
@@ -335,8 +330,7 @@ async fn tls_server_name_override_checks_the_given_name() {
     .await
     .unwrap();
     assert!(client.session().is_tls());
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
@@ -518,8 +512,7 @@ async fn audit_events_of_a_starttls_session() {
     bounded(client.send_mail("a@x.test", &["b@y.test"], "audited\r\n"))
         .await
         .unwrap();
-    bounded(client.quit()).await.unwrap();
-    server.finish().await;
+    smtp_tests::quit(client, server).await;
     let events = events.lock().unwrap().clone();
     let expected_start = [AuditEvent::Connected, AuditEvent::TlsUpgraded];
     assert_eq!(&events[..2], &expected_start, "{events:?}");

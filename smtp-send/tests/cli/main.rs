@@ -3,7 +3,6 @@
 //! server and against sockets that refuse or stall.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -65,6 +64,16 @@ fn text(bytes: &[u8]) -> String {
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exited normally")
+}
+
+/// The run ended with `exit`'s code (its standard error shown if not).
+fn assert_exit(out: &Output, exit: Exit) {
+    assert_eq!(
+        code(out),
+        i32::from(exit.code()),
+        "stderr: {}",
+        text(&out.stderr)
+    );
 }
 
 /// The failure report is exactly one `smtp-send: error:` line (warnings may precede it).
@@ -258,46 +267,25 @@ fn missing_to_is_a_usage_error() {
     assert!(out.stdout.is_empty());
 }
 
+/// Run the binary against port 1 of the loopback (nothing listens there) with `from`, `to` and
+/// `more` arguments.
+fn to_port_1(from: &str, to: &str, more: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut args = vec!["--server", "127.0.0.1:1", "--from", from, "--to", to];
+    args.extend_from_slice(more);
+    smtp_send(&args, &[], stdin)
+}
+
 #[test]
 fn user_without_secret_is_a_usage_error() {
-    let out = smtp_send(
-        &[
-            "--server",
-            "127.0.0.1:1",
-            "--from",
-            "a@b.example",
-            "--to",
-            "c@d.example",
-            "--user",
-            "me",
-        ],
-        &[],
-        None,
-    );
-    assert_eq!(code(&out), i32::from(Exit::Usage.code()));
+    let out = to_port_1("a@b.example", "c@d.example", &["--user", "me"], None);
+    assert_exit(&out, Exit::Usage);
     assert!(assert_one_error_line(&out).contains("SMTP_PASSWORD"));
 }
 
 #[test]
 fn unreachable_server_is_a_connect_error() {
-    let out = smtp_send(
-        &[
-            "--server",
-            "127.0.0.1:1",
-            "--from",
-            "a@example.com",
-            "--to",
-            "b@example.org",
-        ],
-        &[],
-        Some(MESSAGE),
-    );
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Connect.code()),
-        "{}",
-        text(&out.stderr)
-    );
+    let out = to_port_1("a@example.com", "b@example.org", &[], Some(MESSAGE));
+    assert_exit(&out, Exit::Connect);
     let line = assert_one_error_line(&out);
     assert!(line.contains("cannot connect to 127.0.0.1:1"), "{line}");
 }
@@ -305,26 +293,15 @@ fn unreachable_server_is_a_connect_error() {
 #[test]
 fn unreadable_message_file_is_a_local_io_error() {
     let out = smtp_send(&["--file", "/nonexistent/message.eml"], &[], None);
-    assert_eq!(code(&out), i32::from(Exit::LocalIo.code()));
+    assert_exit(&out, Exit::LocalIo);
     assert!(assert_one_error_line(&out).contains("/nonexistent/message.eml"));
 }
 
 #[test]
 fn invalid_address_is_a_usage_error_before_connecting() {
     // Port 1 would give the connect code: the usage code proves nothing was dialled.
-    let out = smtp_send(
-        &[
-            "--server",
-            "127.0.0.1:1",
-            "--from",
-            "a@example.com",
-            "--to",
-            "not an address",
-        ],
-        &[],
-        None,
-    );
-    assert_eq!(code(&out), i32::from(Exit::Usage.code()));
+    let out = to_port_1("a@example.com", "not an address", &[], None);
+    assert_exit(&out, Exit::Usage);
     assert!(assert_one_error_line(&out).contains("recipient address"));
 }
 

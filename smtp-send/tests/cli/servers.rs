@@ -2,6 +2,10 @@
 //! password file, untrusted certificates, no STARTTLS, plaintext AUTH), and hand-written sockets
 //! that stall, send terminal escapes, or lack SMTPUTF8. Each failure class with its exit code.
 
+use std::sync::{Arc, Mutex};
+
+use smtp_testkit::mock::{Act, Conversation, MockServer};
+
 use super::*;
 
 #[tokio::test]
@@ -54,12 +58,7 @@ async fn refused_recipient_gives_the_recipient_code() {
         &["--to", "bob@example.org", "--to", "reject-me@example.org"],
     );
     let out = smtp_send_async(args, vec![], Some(MESSAGE.to_vec())).await;
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Recipients.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, Exit::Recipients);
     let line = assert_one_error_line(&out);
     assert!(
         line.contains("reject-me@example.org") && line.contains("550 5.1.1"),
@@ -88,12 +87,7 @@ async fn refused_password_gives_the_auth_code() {
         Some(MESSAGE.to_vec()),
     )
     .await;
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Auth.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, Exit::Auth);
     let line = assert_one_error_line(&out);
     assert!(line.contains("535"), "{line}");
     assert!(!text(&out.stderr).contains(PASSWORD));
@@ -139,22 +133,10 @@ async fn untrusted_certificate_gives_the_tls_code_and_insecure_warns() {
     let server = CaptureServer::start(CaptureConfig::default())
         .await
         .unwrap();
-    let base = strings(&[
-        "--server",
-        &server.addr().to_string(),
-        "--from",
-        "a@example.com",
-        "--to",
-        "b@example.org",
-    ]);
+    let base = to_server(&server.addr().to_string(), "b@example.org", &[]);
     // The Mozilla roots do not know the capture CA.
     let out = smtp_send_async(base.clone(), vec![], Some(MESSAGE.to_vec())).await;
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Tls.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, Exit::Tls);
     let line = assert_one_error_line(&out);
     assert!(line.contains("TLS"), "{line}");
     assert!(server.messages().is_empty());
@@ -178,21 +160,9 @@ async fn server_without_starttls_fails_closed() {
         ..CaptureConfig::default()
     };
     let server = CaptureServer::start(config).await.unwrap();
-    let base = strings(&[
-        "--server",
-        &server.addr().to_string(),
-        "--from",
-        "a@example.com",
-        "--to",
-        "b@example.org",
-    ]);
+    let base = to_server(&server.addr().to_string(), "b@example.org", &[]);
     let out = smtp_send_async(base.clone(), vec![], Some(MESSAGE.to_vec())).await;
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Tls.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, Exit::Tls);
     assert!(assert_one_error_line(&out).contains("STARTTLS"));
     assert!(server.messages().is_empty());
     // Explicitly without TLS it goes through.
@@ -203,108 +173,83 @@ async fn server_without_starttls_fails_closed() {
     assert!(!server.messages()[0].tls);
 }
 
-#[test]
-fn stalled_server_gives_the_timeout_code() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Accept and say nothing: the greeting never comes. Hold the socket until the client leaves
-    // (or 10 s pass).
-    let holder = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut buf = [0u8; 64];
-        let _ = std::io::Read::read(&mut socket, &mut buf);
-    });
+#[tokio::test]
+async fn stalled_server_gives_the_timeout_code() {
+    // Accept and say nothing: the greeting never comes. Hold the socket until the client leaves.
+    let server = MockServer::start(|_| Quiet(Act::Silent)).await;
     let start = Instant::now();
-    let out = smtp_send(
-        &[
-            "--server",
-            &addr.to_string(),
-            "--timeout",
-            "1",
-            "--from",
-            "a@example.com",
-            "--to",
+    let out = smtp_send_async(
+        to_server(
+            &server.addr().to_string(),
             "b@example.org",
-        ],
-        &[],
-        Some(MESSAGE),
-    );
+            &["--timeout", "1"],
+        ),
+        vec![],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
     let elapsed = start.elapsed();
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Timeout.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, Exit::Timeout);
     assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}");
     let line = assert_one_error_line(&out);
     assert!(line.contains("timed out"), "{line}");
-    holder.join().unwrap();
+    assert!(server.until_ended(1, Duration::from_secs(10)).await);
+}
+
+/// Arguments to send from `a@example.com` to `to` through the server at `addr`, and `more`.
+fn to_server(addr: &str, to: &str, more: &[&str]) -> Vec<String> {
+    let mut args = strings(&["--server", addr, "--from", "a@example.com", "--to", to]);
+    args.extend(strings(more));
+    args
+}
+
+/// A server that greets with `Quiet`'s act (a silence, a trickle) and never says more.
+struct Quiet(Act);
+
+impl Conversation for Quiet {
+    fn greeting(&mut self) -> Act {
+        std::mem::replace(&mut self.0, Act::Silent)
+    }
+
+    fn command(&mut self, _line: &str) -> Act {
+        Act::Silent
+    }
 }
 
 /// A plain-text server whose every reply that smtp-send may print carries terminal escapes: ESC
-/// (a CSI and an OSC title change), BEL, DEL, a C1 CSI (U+009B) and a bare CR. It serves one
-/// session: `rcpt` answers RCPT TO, `quit` answers QUIT.
-fn hostile_server(rcpt: &'static str, quit: &'static str) -> (String, std::thread::JoinHandle<()>) {
-    use std::io::{BufRead, BufReader};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let handle = std::thread::spawn(move || {
-        let (socket, _) = listener.accept().unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut reader = BufReader::new(socket.try_clone().unwrap());
-        let mut w = socket;
-        let send = |w: &mut std::net::TcpStream, reply: &str| {
-            let _ = w.write_all(reply.as_bytes());
-        };
-        send(&mut w, "220 mx\x1b]0;pwned\x07 ESMTP\x1b[2J\r\n");
-        let mut in_data = false;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            if in_data {
-                if line == b".\r\n" {
-                    in_data = false;
-                    send(
-                        &mut w,
-                        "250 2.0.0 Ok: queued as Q1\x1b[2J\x07\x7f\u{9b}31m\rFAKE\r\n",
-                    );
-                }
-                continue;
-            }
-            let verb = String::from_utf8_lossy(&line[..line.len().min(4)]).to_ascii_uppercase();
-            match verb.as_str() {
-                "EHLO" => send(&mut w, "250-mx\x1b[1A\x07\r\n250 8BITMIME\r\n"),
-                "MAIL" | "RSET" => send(&mut w, "250 2.1.0 ok\x07\r\n"),
-                "RCPT" => send(&mut w, rcpt),
-                "DATA" => {
-                    in_data = true;
-                    send(&mut w, "354 go\x1b[K\r\n");
-                }
-                "QUIT" => {
-                    send(&mut w, quit);
-                    break;
-                }
-                _ => send(&mut w, "502 5.5.2 what\x1b[0m\r\n"),
-            }
+/// (a CSI and an OSC title change), BEL, DEL, a C1 CSI (U+009B) and a bare CR. `rcpt` answers
+/// RCPT TO, `quit` answers QUIT.
+struct Hostile {
+    rcpt: &'static str,
+    quit: &'static str,
+}
+
+impl Conversation for Hostile {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 mx\x1b]0;pwned\x07 ESMTP\x1b[2J\r\n")
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        match line.get(..4).unwrap_or(line).to_ascii_uppercase().as_str() {
+            "EHLO" => Act::send("250-mx\x1b[1A\x07\r\n250 8BITMIME\r\n"),
+            "MAIL" | "RSET" => Act::send("250 2.1.0 ok\x07\r\n"),
+            "RCPT" => Act::send(self.rcpt),
+            "DATA" => Act::body("354 go\x1b[K\r\n"),
+            "QUIT" => Act::close(self.quit),
+            _ => Act::send("502 5.5.2 what\x1b[0m\r\n"),
         }
-    });
-    (addr, handle)
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        Act::send("250 2.0.0 Ok: queued as Q1\x1b[2J\x07\x7f\u{9b}31m\rFAKE\r\n")
+    }
 }
 
 /// Server text reaches the terminal with its control characters spelled out (`\x1b`, `\x07`, ...),
 /// never raw: on the success line, in the error line and in the `-v` transcript (greeting, EHLO,
 /// the 250 after the dot, the reply to QUIT).
-#[test]
-fn server_terminal_escapes_are_spelled_out() {
+#[tokio::test]
+async fn server_terminal_escapes_are_spelled_out() {
     const ACCEPT: &str = "250 2.1.5 ok\r\n";
     const REFUSE: &str = "550 5.1.1 no\x1b[31m such\x07 user\x1b]0;x\x07\r\n";
     const BYE: &str = "221 2.0.0 bye\x1b[0m\x07\r\n";
@@ -316,24 +261,14 @@ fn server_terminal_escapes_are_spelled_out() {
         (REFUSE, BYE, true, Exit::Recipients),
         (ACCEPT, QUIT_554, true, Exit::Accepted),
     ] {
-        let (addr, server) = hostile_server(rcpt, quit);
-        let mut args = vec![
-            "--server",
-            &addr,
-            "--tls",
-            "none",
-            "--timeout",
-            "5",
-            "--from",
-            "a@example.com",
-            "--to",
-            "b@example.org",
-        ];
+        let server = MockServer::start(move |_| Hostile { rcpt, quit }).await;
+        let addr = server.addr().to_string();
+        let mut args = to_server(&addr, "b@example.org", &["--tls", "none", "--timeout", "5"]);
         if verbose {
-            args.push("-v");
+            args.push("-v".into());
         }
-        let out = smtp_send(&args, &[], Some(MESSAGE));
-        server.join().unwrap();
+        let out = smtp_send_async(args, vec![], Some(MESSAGE.to_vec())).await;
+        assert!(server.until_ended(1, Duration::from_secs(10)).await);
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         let context = format!("{rcpt:?} {quit:?} -v {verbose}\nstdout: {stdout}\nstderr: {stderr}");
         assert_eq!(code(&out), i32::from(exit.code()), "{context}");
@@ -396,12 +331,7 @@ async fn plaintext_auth_needs_the_explicit_flag() {
     );
     let env = vec![("SMTP_PASSWORD".to_owned(), PASSWORD.to_owned())];
     let out = smtp_send_async(args.clone(), env.clone(), Some(MESSAGE.to_vec())).await;
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Auth.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, Exit::Auth);
     let line = assert_one_error_line(&out);
     assert!(line.contains("--allow-plaintext-auth"), "{line}");
     assert!(!text(&out.stderr).contains(PASSWORD));
@@ -424,59 +354,34 @@ async fn plaintext_auth_needs_the_explicit_flag() {
 
 /// `--deadline 3` against a server that greets, then reads one byte a second and never answers
 /// (with a per-reply timeout far longer): exit 8 within 4 seconds.
-#[test]
-fn deadline_ends_a_run_held_by_a_slow_server() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let holder = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        socket.write_all(b"220 slow.test ESMTP\r\n").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        let started = Instant::now();
-        let mut byte = [0u8; 1];
-        while started.elapsed() < Duration::from_secs(15) {
-            match std::io::Read::read(&mut socket, &mut byte) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => return,
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    });
+#[tokio::test]
+async fn deadline_ends_a_run_held_by_a_slow_server() {
+    // It greets, then reads one byte a second and never answers.
+    let greet_then_trickle = || {
+        Quiet(Act::Seq(vec![
+            Act::send("220 slow.test ESMTP\r\n"),
+            Act::Trickle(Duration::from_secs(1)),
+        ]))
+    };
+    let server = MockServer::start(move |_| greet_then_trickle()).await;
+    let addr = server.addr();
     let start = Instant::now();
-    let out = smtp_send(
-        &[
-            "--server",
+    let out = smtp_send_async(
+        to_server(
             &addr.to_string(),
-            "--tls",
-            "none",
-            "--timeout",
-            "100",
-            "--deadline",
-            "3",
-            "--from",
-            "a@example.com",
-            "--to",
             "b@example.org",
-        ],
-        &[],
-        Some(MESSAGE),
-    );
+            &["--tls", "none", "--timeout", "100", "--deadline", "3"],
+        ),
+        vec![],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
     let elapsed = start.elapsed();
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Timeout.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, Exit::Timeout);
     assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
     let line = assert_one_error_line(&out);
     assert!(line.contains("deadline"), "{line}");
-    holder.join().unwrap();
+    assert!(server.until_ended(1, Duration::from_secs(15)).await);
 }
 
 /// The SIZE declared for a file with bare LF line endings is its size as sent (each LF becomes
@@ -507,71 +412,54 @@ async fn size_declared_for_a_file_is_its_size_as_sent() {
 
 /// A UTF-8 recipient on a server without SMTPUTF8 is a local check against its capabilities:
 /// refused right after EHLO, before any credential is sent (exit 7, not a usage error).
-#[test]
-fn utf8_recipient_without_smtputf8_is_refused_before_auth() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = std::thread::spawn(move || {
-        let (socket, _) = listener.accept().unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut reader = std::io::BufReader::new(socket.try_clone().unwrap());
-        let mut writer = socket;
-        let mut seen = Vec::new();
-        writer.write_all(b"220 plain.test ESMTP\r\n").unwrap();
-        let mut line = String::new();
-        while std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
-            let command = line.trim_end().to_owned();
-            line.clear();
-            let reply: &[u8] = if command.starts_with("EHLO") {
-                b"250-plain.test\r\n250 AUTH PLAIN\r\n"
-            } else if command == "QUIT" {
-                b"221 bye\r\n"
-            } else {
-                b"502 unexpected\r\n"
-            };
-            seen.push(command);
-            writer.write_all(reply).unwrap();
-            if reply.starts_with(b"221") {
-                break;
-            }
-        }
-        seen
-    });
-    let out = smtp_send(
-        &[
-            "--server",
+#[tokio::test]
+async fn utf8_recipient_without_smtputf8_is_refused_before_auth() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let commands = seen.clone();
+    let server = MockServer::start(move |_| NoSmtputf8(commands.clone())).await;
+    let addr = server.addr();
+    let out = smtp_send_async(
+        to_server(
             &addr.to_string(),
-            "--tls",
-            "none",
-            "--allow-plaintext-auth",
-            "--user",
-            "me",
-            "--from",
-            "a@example.com",
-            "--to",
             "用户@example.org",
-        ],
-        &[("SMTP_PASSWORD", PASSWORD)],
-        Some(MESSAGE),
-    );
-    assert_eq!(
-        code(&out),
-        i32::from(Exit::Refused.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
+            &["--tls", "none", "--allow-plaintext-auth", "--user", "me"],
+        ),
+        vec![("SMTP_PASSWORD".into(), PASSWORD.into())],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    assert_exit(&out, Exit::Refused);
     let line = assert_one_error_line(&out);
     assert!(line.contains("SMTPUTF8"), "{line}");
-    let seen = server.join().unwrap();
+    assert!(server.until_ended(1, Duration::from_secs(10)).await);
+    let seen = seen.lock().unwrap();
     assert!(
         !seen.iter().any(|c| c.starts_with("AUTH")),
         "no AUTH: {seen:?}"
     );
 }
 
-/// What a server of [`after_dot_server`] does once it has the whole message.
+/// A plain-text server without SMTPUTF8 (it offers AUTH PLAIN) that keeps every command it gets.
+struct NoSmtputf8(Arc<Mutex<Vec<String>>>);
+
+impl Conversation for NoSmtputf8 {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 plain.test ESMTP\r\n")
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        self.0.lock().unwrap().push(line.to_owned());
+        if line.starts_with("EHLO") {
+            Act::send("250-plain.test\r\n250 AUTH PLAIN\r\n")
+        } else if line == "QUIT" {
+            Act::close("221 bye\r\n")
+        } else {
+            Act::send("502 unexpected\r\n")
+        }
+    }
+}
+
+/// What a [`NoReplyAfterDot`] server does once it has the whole message.
 #[derive(Clone, Copy, Debug)]
 enum AfterDot {
     /// Close the connection without a reply (it may have queued the message).
@@ -580,88 +468,66 @@ enum AfterDot {
     Silent,
 }
 
-/// A plain-text server that takes one message and never answers its final dot. It returns the
+/// A plain-text server that takes one message and never answers its final dot. It keeps the
 /// message as received (up to the dot), so a test can check that all of it went out.
-fn after_dot_server(after: AfterDot) -> (String, std::thread::JoinHandle<Vec<u8>>) {
-    use std::io::{BufRead, BufReader};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let handle = std::thread::spawn(move || {
-        let (socket, _) = listener.accept().unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut reader = BufReader::new(socket.try_clone().unwrap());
-        let mut w = socket;
-        let _ = w.write_all(b"220 mx.test ESMTP\r\n");
-        let mut data = Vec::new();
-        let mut in_data = false;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                return data;
-            }
-            if in_data {
-                if line == b".\r\n" {
-                    break;
-                }
-                data.extend_from_slice(&line);
-                continue;
-            }
-            let reply: &[u8] = match line.get(..4).map(|v| v.to_ascii_uppercase()).as_deref() {
-                Some(b"EHLO") => b"250-mx.test\r\n250 8BITMIME\r\n",
-                Some(b"MAIL") => b"250 2.1.0 ok\r\n",
-                Some(b"RCPT") => b"250 2.1.5 ok\r\n",
-                Some(b"DATA") => {
-                    in_data = true;
-                    b"354 go ahead\r\n"
-                }
-                _ => b"502 5.5.2 what\r\n",
-            };
-            let _ = w.write_all(reply);
+struct NoReplyAfterDot {
+    after: AfterDot,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Conversation for NoReplyAfterDot {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 mx.test ESMTP\r\n")
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        match line.get(..4).unwrap_or(line).to_ascii_uppercase().as_str() {
+            "EHLO" => Act::send("250-mx.test\r\n250 8BITMIME\r\n"),
+            "MAIL" => Act::send("250 2.1.0 ok\r\n"),
+            "RCPT" => Act::send("250 2.1.5 ok\r\n"),
+            "DATA" => Act::body("354 go ahead\r\n"),
+            _ => Act::send("502 5.5.2 what\r\n"),
         }
-        match after {
-            AfterDot::HangUp => {
-                let _ = w.shutdown(std::net::Shutdown::Both);
-            }
-            AfterDot::Silent => {
-                // Hold the connection until the client leaves (or 10 s pass).
-                let mut rest = Vec::new();
-                let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
-            }
+    }
+
+    fn body_line(&mut self, line: &[u8]) -> Option<Act> {
+        self.received.lock().unwrap().extend_from_slice(line);
+        None
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        match self.after {
+            AfterDot::HangUp => Act::close(""),
+            // Hold the connection until the client leaves.
+            AfterDot::Silent => Act::Silent,
         }
-        data
-    });
-    (addr, handle)
+    }
 }
 
 /// A message whose final dot went out and whose reply never came may have been delivered: a
 /// server that hangs up right after the dot (having queued the message, say) and one that goes
 /// silent both give exit 10, "delivery unknown", with a message that says not to send it again
 /// blindly; never 3 ("connection lost") or 8 ("timeout"), which a wrapper may retry.
-#[test]
-fn no_reply_after_the_final_dot_is_delivery_unknown() {
+#[tokio::test]
+async fn no_reply_after_the_final_dot_is_delivery_unknown() {
     for after in [AfterDot::HangUp, AfterDot::Silent] {
-        let (addr, server) = after_dot_server(after);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let kept = received.clone();
+        let server = MockServer::start(move |_| NoReplyAfterDot {
+            after,
+            received: kept.clone(),
+        })
+        .await;
+        let addr = server.addr().to_string();
         let started = Instant::now();
-        let out = smtp_send(
-            &[
-                "--server",
-                &addr,
-                "--tls",
-                "none",
-                "--timeout",
-                "1",
-                "--from",
-                "a@example.com",
-                "--to",
-                "b@example.org",
-            ],
-            &[],
-            Some(MESSAGE),
-        );
-        let received = server.join().unwrap();
+        let out = smtp_send_async(
+            to_server(&addr, "b@example.org", &["--tls", "none", "--timeout", "1"]),
+            vec![],
+            Some(MESSAGE.to_vec()),
+        )
+        .await;
+        assert!(server.until_ended(1, Duration::from_secs(10)).await);
+        let received = received.lock().unwrap().clone();
         let context = format!("{after:?}: stderr: {}", text(&out.stderr));
         assert_eq!(
             code(&out),

@@ -42,10 +42,7 @@ fn send_batch_chains_messages_and_reports_each() {
         "
     );
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(&script).await;
         let bad = ["c@y.example\r\nRSET"];
         let messages = [
             BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
@@ -109,10 +106,7 @@ fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
         S: 250 queued as Q3
         ";
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(script).await;
         let messages = [
             BatchMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
             BatchMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
@@ -149,10 +143,7 @@ fn send_batch_connection_lost_fails_the_rest() {
         "
     );
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(&script).await;
         let messages = [
             BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
             BatchMessage::new("a@x.example", &["c@y.example"], b"two"),

@@ -11,6 +11,11 @@ use crate::error::{AuthError, InvalidInputError, ProtocolError};
 
 mod batch;
 mod reuse;
+/// The transcript parser of the engine's tests, shared: by path, because `session::tests` is
+/// private to `session`.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../session/tests/script.rs"]
+mod script;
 mod timing;
 
 #[derive(Debug)]
@@ -36,31 +41,15 @@ struct Scripted {
 
 impl Scripted {
     fn new(script: &str) -> Scripted {
-        let mut steps: VecDeque<Step> = VecDeque::new();
-        for raw in script.lines() {
-            let line = raw.trim();
-            if line.is_empty() {
-                continue;
-            }
-            if line == "T: upgrade" {
-                steps.push_back(Step::Tls);
-                continue;
-            }
-            if line == "T: idle" {
-                steps.push_back(Step::Idle);
-                continue;
-            }
-            let (side, text) = line.split_at(2);
-            let mut bytes = text.strip_prefix(' ').unwrap_or(text).as_bytes().to_vec();
-            bytes.extend_from_slice(b"\r\n");
-            match (side, steps.back_mut()) {
-                ("S:", Some(Step::Server(b))) => b.extend_from_slice(&bytes),
-                ("S:", _) => steps.push_back(Step::Server(bytes)),
-                ("C:", Some(Step::Client(b))) => b.extend_from_slice(&bytes),
-                ("C:", _) => steps.push_back(Step::Client(bytes)),
-                _ => panic!("bad script line {raw:?}"),
-            }
-        }
+        let steps = script::parse(script)
+            .into_iter()
+            .map(|line| match line {
+                script::Line::Server(text) => Step::Server(text.into_bytes()),
+                script::Line::Client(text) => Step::Client(text.into_bytes()),
+                script::Line::Upgrade => Step::Tls,
+                script::Line::Idle => Step::Idle,
+            })
+            .collect();
         Scripted {
             steps,
             closed: false,
@@ -183,6 +172,13 @@ fn options() -> SmtpClientOptions {
     SmtpClientOptions::new().allow_plaintext_auth()
 }
 
+/// A client connected with [`options`] over a transport that plays `script`.
+async fn connect(script: &str) -> SmtpClient<Scripted> {
+    SmtpClient::connect_with(Scripted::new(script), "client.example", options())
+        .await
+        .unwrap()
+}
+
 /// Run a future that never truly waits (the scripted transport is always ready).
 fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
@@ -226,10 +222,7 @@ fn full_session_connect_login_send_quit() {
         "
     );
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(&script).await;
         assert_eq!(client.state(), SessionState::Authentication);
         assert_eq!(
             client.capabilities(),
@@ -403,10 +396,7 @@ fn starttls_missing_fails_closed_and_closes_the_transport() {
         S: 250 AUTH PLAIN
     ";
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(script).await;
         let err = client.starttls().await.unwrap_err();
         assert_eq!(
             err,
@@ -439,10 +429,7 @@ fn stream_body_is_stuffed_across_chunks() {
         "
     );
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(&script).await;
         let body = b"line one\r\n.two\n..";
         let mut stream = SliceBody::new(body).with_chunk_size(3);
         let outcome = client
@@ -466,10 +453,7 @@ fn auth_rejected_is_typed() {
         "
     );
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(&script).await;
         let err = client
             .login_with(AuthMechanism::Login, "user", "wrong")
             .await
@@ -495,10 +479,7 @@ fn eof_mid_data_is_a_typed_error_and_closes() {
         "
     );
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(&script).await;
         let err = client
             .send_mail("a@x.example", &["b@y.example"], "hi")
             .await
@@ -535,10 +516,7 @@ fn body_read_error_is_io_and_closes() {
         "
     );
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(&script), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(&script).await;
         let err = client
             .send_mail_stream("a@x.example", &["b@y.example"], &mut FailingBody)
             .await
@@ -558,10 +536,7 @@ fn body_read_error_is_io_and_closes() {
 #[test]
 fn invalid_arguments_are_refused_without_io() {
     block_on(async {
-        let mut client =
-            SmtpClient::connect_with(Scripted::new(GREETING), "client.example", options())
-                .await
-                .unwrap();
+        let mut client = connect(GREETING).await;
         for (from, to) in [
             ("a@x.example\r\nRSET", "b@y.example"),
             ("a@x.example", "b@y.example>\r\nDATA"),

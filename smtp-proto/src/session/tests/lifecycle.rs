@@ -267,13 +267,7 @@ fn lmtp_reports_per_recipient_after_data() {
 
 #[test]
 fn audit_and_transcript_never_hold_secrets() {
-    let audit = Recorder::default();
-    let transcript = Recorder::default();
-    let mut h = Harness::new(SessionConfig {
-        audit: Box::new(audit.clone()),
-        transcript: Some(Box::new(transcript.clone())),
-        ..config()
-    });
+    let (mut h, audit, transcript) = Recorder::harness();
     ready(&mut h, EHLO_FULL);
     h.session.login_auto("user", "hunter2-secret").unwrap();
     h.transmitted();

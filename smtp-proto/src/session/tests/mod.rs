@@ -23,44 +23,11 @@ mod handshake;
 mod hostile;
 mod lifecycle;
 mod scram;
+mod script;
 mod secure_defaults;
 mod sync;
 mod time;
 mod transaction;
-
-/// One side's lines of a transcript.
-enum Step {
-    Server(String),
-    Client(String),
-}
-
-fn parse_script(script: &str) -> Vec<Step> {
-    let mut steps: Vec<Step> = Vec::new();
-    for raw in script.lines() {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        // "C:" alone is an empty line (editors strip the trailing space).
-        let padded;
-        let line = if trimmed == "C:" || trimmed == "S:" {
-            padded = format!("{trimmed} ");
-            padded.as_str()
-        } else {
-            raw.trim_start()
-        };
-        let (side, text) = line.split_at(3.min(line.len()));
-        let text = format!("{text}\r\n");
-        match (side, steps.last_mut()) {
-            ("S: ", Some(Step::Server(buf))) => buf.push_str(&text),
-            ("S: ", _) => steps.push(Step::Server(text)),
-            ("C: ", Some(Step::Client(buf))) => buf.push_str(&text),
-            ("C: ", _) => steps.push(Step::Client(text)),
-            _ => panic!("transcript line must start with 'S: ' or 'C: ': {raw:?}"),
-        }
-    }
-    steps
-}
 
 /// A session under test plus everything it emitted.
 struct Harness {
@@ -118,20 +85,23 @@ impl Harness {
 
     /// Run a transcript: feed `S:` lines, check `C:` lines, and check nothing else was sent.
     fn run(&mut self, script: &str) {
-        for step in parse_script(script) {
+        for step in script::parse(script) {
             match step {
-                Step::Server(text) => {
+                script::Line::Server(text) => {
                     let sent = self.transmitted();
                     assert_eq!(sent, "", "client sent bytes the transcript does not show");
                     self.feed(text.as_bytes());
                 }
-                Step::Client(text) => {
+                script::Line::Client(text) => {
                     self.drain_events();
                     assert_eq!(
                         self.transmitted(),
                         text,
                         "client bytes differ from transcript"
                     );
+                }
+                step @ (script::Line::Upgrade | script::Line::Idle) => {
+                    panic!("{step:?}: the engine's transcripts have no TLS or idle steps")
                 }
             }
         }
@@ -237,6 +207,19 @@ struct Recorder(Arc<Mutex<Vec<String>>>);
 impl AuditSink for Recorder {
     fn record(&self, event: &AuditEvent) {
         self.0.lock().unwrap().push(format!("{event:?}"));
+    }
+}
+
+impl Recorder {
+    /// A harness whose audit sink and transcript sink are two recorders, and the recorders.
+    fn harness() -> (Harness, Recorder, Recorder) {
+        let (audit, transcript) = (Recorder::default(), Recorder::default());
+        let h = Harness::new(SessionConfig {
+            audit: Box::new(audit.clone()),
+            transcript: Some(Box::new(transcript.clone())),
+            ..config()
+        });
+        (h, audit, transcript)
     }
 }
 

@@ -370,13 +370,7 @@ fn scram_feature_off_is_refused_without_sending() {
 #[cfg(feature = "scram")]
 #[test]
 fn scram_transcript_and_audit_hold_no_proof() {
-    let audit = Recorder::default();
-    let transcript = Recorder::default();
-    let mut h = Harness::new(SessionConfig {
-        audit: Box::new(audit.clone()),
-        transcript: Some(Box::new(transcript.clone())),
-        ..config()
-    });
+    let (mut h, audit, transcript) = Recorder::harness();
     ready(&mut h, EHLO_SCRAM);
     h.session
         .login_auto_with_input("user", "pencil", input())

@@ -1,0 +1,15 @@
+//! What the pool tests share.
+
+use smtp_io_tokio::{Mailer, SendError, SendOutcome};
+use tokio::task::JoinHandle;
+
+/// `mailer.send(from, [to], body)` in a task of its own, to look at the pool while it waits.
+pub fn send_in_background(
+    mailer: &Mailer,
+    from: &'static str,
+    to: &'static str,
+    body: &'static [u8],
+) -> JoinHandle<Result<SendOutcome, SendError>> {
+    let mailer = mailer.clone();
+    tokio::spawn(async move { mailer.send(from, [to], body).await })
+}
