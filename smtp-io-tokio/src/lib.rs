@@ -58,6 +58,7 @@ mod log;
 #[cfg(feature = "mail-builder")]
 pub mod message;
 pub mod pool;
+mod sender;
 mod transport;
 
 use std::time::Duration;
@@ -68,6 +69,7 @@ pub use pool::{
     Connections, Mailer, MailerBuilder, PoolStats, SendError, TokenFuture, TokenMechanism,
     TokenSource,
 };
+pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
 pub use smtp_rustls::TlsConfig;
 pub use transport::TokioTransport;

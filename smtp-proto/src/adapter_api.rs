@@ -19,8 +19,8 @@ pub use crate::reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyLine};
 pub use crate::sasl::AuthMechanism;
 pub use crate::secret::Secret;
 pub use crate::session::{
-    DataPipelining, Event, Fate, MessageOptions, PlaintextAuth, Protocol, RecipientOutcome,
-    RecipientPolicy, SendOutcome, SessionConfig, Timeouts, Use,
+    DataPipelining, Event, Fate, MessageId, MessageOptions, PlaintextAuth, Protocol,
+    RecipientOutcome, RecipientPolicy, SendOutcome, SessionConfig, Timeouts, Use,
 };
 pub use crate::state::{SessionState, SmtpOp};
 pub use crate::transcript::TranscriptSink;

@@ -78,6 +78,12 @@ impl Event {
 pub struct MessageId(u64);
 
 impl MessageId {
+    /// The id numbered `n` (a session's first message is 1): for tools that build outcomes of
+    /// their own, such as a test transport. A session hands out its own ids.
+    pub const fn new(n: u64) -> MessageId {
+        MessageId(n)
+    }
+
     /// The id after `self`.
     pub(super) fn next(self) -> MessageId {
         MessageId(self.0.wrapping_add(1))
