@@ -30,6 +30,9 @@ if command -v rustup >/dev/null 2>&1; then
     || rustup target add thumbv7em-none-eabihf
 fi
 
+step "python packages the Rust tests use (pproxy: real SOCKS5 and HTTP CONNECT proxies)"
+python3 -c 'import pproxy' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pproxy
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -58,6 +58,7 @@ mod log;
 #[cfg(feature = "mail-builder")]
 pub mod message;
 pub mod pool;
+mod route;
 mod sender;
 mod transport;
 
@@ -69,6 +70,7 @@ pub use pool::{
     Connections, Mailer, MailerBuilder, PoolStats, SendError, TokenFuture, TokenMechanism,
     TokenSource,
 };
+pub use route::{Proxy, ProxyKind, ProxyUrlError};
 pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
 pub use smtp_rustls::TlsConfig;
@@ -96,6 +98,7 @@ pub struct ConnectOptions {
     tls: TlsConfig,
     connect_timeout: Duration,
     tls_server_name: Option<String>,
+    route: route::Route,
     client: SmtpClientOptions,
 }
 
@@ -107,6 +110,7 @@ impl ConnectOptions {
             tls: TlsConfig::default(),
             connect_timeout: Duration::from_secs(30),
             tls_server_name: None,
+            route: route::Route::default(),
             client: SmtpClientOptions::new().with_transcript(Box::new(TracingTranscript)),
         }
     }
@@ -127,6 +131,21 @@ impl ConnectOptions {
     /// an IP address of a server whose certificate names its host).
     pub fn with_tls_server_name(mut self, name: impl Into<String>) -> ConnectOptions {
         self.tls_server_name = Some(name.into());
+        self
+    }
+
+    /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT). TLS still runs end to end
+    /// with the SMTP server, and its certificate is checked for the SMTP server's name. The
+    /// proxy's handshake counts as part of the connect (its timeout and the deadline).
+    pub fn with_proxy(mut self, proxy: Proxy) -> ConnectOptions {
+        self.route.proxy = Some(proxy);
+        self
+    }
+
+    /// Connect from this local address (a sender managing its IP reputation); with a proxy,
+    /// the connection to the proxy starts from it.
+    pub fn with_local_address(mut self, address: std::net::IpAddr) -> ConnectOptions {
+        self.route.local_address = Some(address);
         self
     }
 
@@ -186,7 +205,7 @@ impl ConnectOptions {
         let (clock, options) = ConnectClock::start::<TokioTransport>(self.client);
         let limit = self.connect_timeout;
         let tcp = clock
-            .step::<TokioTransport, _>(SmtpOp::Connect, limit, transport::tcp_connect(host, port))
+            .step::<TokioTransport, _>(SmtpOp::Connect, limit, self.route.connect(host, port))
             .await?;
         let name = self.tls_server_name.as_deref().unwrap_or(host);
         // Only the socket differs by mode; the SMTP side is smtp-proto's `SmtpClient::open`.

@@ -40,30 +40,6 @@ impl fmt::Debug for TokioTransport {
     }
 }
 
-/// Resolve `host` and open a TCP connection to the first address that answers, with Nagle's
-/// algorithm off. Unbounded: the caller bounds it (see `ConnectClock::step`).
-pub(crate) async fn tcp_connect(host: &str, port: u16) -> io::Result<TcpStream> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let mut last = None;
-    for addr in tokio::net::lookup_host((host, port)).await? {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => {
-                // Without this every command that fits in one segment waits for the previous
-                // ACK (~40 ms per round trip on loopback with delayed ACKs).
-                stream.set_nodelay(true)?;
-                return Ok(stream);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{host} has no address to connect to"),
-        )
-    }))
-}
-
 impl TokioTransport {
     /// A plain connection that cannot upgrade to TLS (STARTTLS will fail closed).
     pub fn plain(stream: TcpStream) -> TokioTransport {

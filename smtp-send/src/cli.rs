@@ -122,6 +122,17 @@ pub struct Cli {
     )]
     pub url: Option<String>,
 
+    /// Reach the server through a proxy: socks5://user@host:port or http://user@host:port
+    /// (HTTP CONNECT; the user is optional). The proxy's password comes from SMTP_PROXY_PASSWORD (a password in the
+    /// URL works too, and shows wherever the command line does). TLS runs end to end with the
+    /// SMTP server, and its certificate is checked for the server's name.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Connect from this local address (IPv4 or IPv6).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::IpAddr>,
+
     /// Connection security [default: implicit for port 465, else starttls]
     #[arg(long, value_enum, value_name = "MODE")]
     pub tls: Option<TlsArg>,
@@ -288,6 +299,16 @@ pub enum MessageSource {
     Sample,
 }
 
+/// The `--proxy` URL, checked; kept out of `Debug` (it may hold a password).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(pub String);
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProxyUrl([redacted])")
+    }
+}
+
 /// A password given in `--url`: kept out of `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UrlPassword(pub String);
@@ -313,6 +334,10 @@ pub struct Plan {
     pub url_password: Option<UrlPassword>,
     /// SMTP, or LMTP (`--url lmtp://...`).
     pub protocol: Protocol,
+    /// The proxy to go through, when given.
+    pub proxy: Option<ProxyUrl>,
+    /// The local address to connect from, when given.
+    pub bind: Option<std::net::IpAddr>,
     /// The envelope sender.
     pub from: String,
     /// The envelope recipients (at least one).
@@ -441,6 +466,15 @@ impl Cli {
             (None, true) => Trust::Insecure,
             (None, false) => Trust::Default,
         };
+        let proxy = match &self.proxy {
+            None => None,
+            Some(url) => {
+                // The error names what is wrong, never the URL (it may hold a password).
+                smtp_io_tokio::Proxy::parse(url)
+                    .map_err(|e| Failure::new(Exit::Usage, format!("invalid --proxy: {e}")))?;
+                Some(ProxyUrl(url.clone()))
+            }
+        };
         let compose = self.compose()?;
         let message = match &self.file {
             Some(p) => MessageSource::File(p.clone()),
@@ -455,6 +489,8 @@ impl Cli {
             password_file: self.password_file.clone(),
             url_password: None,
             protocol: Protocol::Smtp,
+            proxy,
+            bind: self.bind,
             from,
             to,
             trust,

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use smtp_io_tokio::smtp_proto::session::{BodyInfo, Envelope};
 use smtp_io_tokio::{
-    ConnectOptions, Delivery, MessageBody, MessageOptions, PlaintextAuth, ReaderBody, SendOutcome,
-    SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
+    ConnectOptions, Delivery, MessageBody, MessageOptions, PlaintextAuth, Proxy, ReaderBody,
+    SendOutcome, SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
 };
 use tokio::io::AsyncRead;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::capture::{CaptureConfig, CaptureServer, Captured};
-use crate::cli::{Cli, MessageSource, PASSWORD_ENV, Plan, Target, Trust, sample_message};
+use crate::cli::{Cli, MessageSource, PASSWORD_ENV, Plan, ProxyUrl, Target, Trust, sample_message};
 use crate::exit::{Exit, Failure};
 use crate::progress;
 use crate::transcript::StderrTranscript;
@@ -104,6 +104,29 @@ pub fn find_secret(
             Exit::Usage,
             format!("--user needs a secret: set {PASSWORD_ENV} or use --password-file"),
         )),
+    }
+}
+
+/// The environment variable with the proxy's password.
+pub const PROXY_PASSWORD_ENV: &str = "SMTP_PROXY_PASSWORD";
+
+/// The proxy of `--proxy`, with its password from `env` (`SMTP_PROXY_PASSWORD`) when the URL
+/// names a user without one.
+pub fn proxy_of(url: &ProxyUrl, env: Option<std::ffi::OsString>) -> Result<Proxy, Failure> {
+    let proxy = Proxy::parse(&url.0)
+        .map_err(|e| Failure::new(Exit::Usage, format!("invalid --proxy: {e}")))?;
+    match (proxy.user().map(str::to_owned), proxy.has_password(), env) {
+        (Some(user), false, Some(password)) => {
+            let password = password.into_string().map_err(|not_utf8| {
+                drop(Zeroizing::new(not_utf8.into_encoded_bytes()));
+                Failure::new(
+                    Exit::Usage,
+                    format!("{PROXY_PASSWORD_ENV} is not valid UTF-8"),
+                )
+            })?;
+            Ok(proxy.with_credentials(user, password))
+        }
+        _ => Ok(proxy),
     }
 }
 
@@ -232,6 +255,12 @@ pub async fn deliver(
     }
     if let Some(name) = tls_name {
         options = options.with_tls_server_name(name);
+    }
+    if let Some(proxy) = &plan.proxy {
+        options = options.with_proxy(proxy_of(proxy, std::env::var_os(PROXY_PASSWORD_ENV))?);
+    }
+    if let Some(address) = plan.bind {
+        options = options.with_local_address(address);
     }
     let fail = |e: SmtpError| Failure::from_smtp(&e, label);
     let mut client = options

@@ -8,9 +8,10 @@ use tokio::sync::Semaphore;
 
 use super::credentials::{Credentials, TokenMechanism, TokenSource};
 use super::{Inner, Mailer, Tally};
+use crate::route::Route;
 use crate::{
-    AuthMechanism, DataPipelining, SmtpClientOptions, SmtpError, SmtpUrl, TlsConfig, TlsMode,
-    TracingTranscript,
+    AuthMechanism, DataPipelining, Proxy, SmtpClientOptions, SmtpError, SmtpUrl, TlsConfig,
+    TlsMode, TracingTranscript,
 };
 
 /// The most connections a pool may have: what its semaphore can count, and what
@@ -36,6 +37,7 @@ pub struct MailerBuilder {
     tls: TlsConfig,
     connect_timeout: Duration,
     tls_server_name: Option<String>,
+    route: Route,
     options: Box<OptionsFn>,
     credentials: Option<Credentials>,
     settings: Settings,
@@ -75,6 +77,7 @@ impl MailerBuilder {
             tls: TlsConfig::default(),
             connect_timeout: Duration::from_secs(30),
             tls_server_name: None,
+            route: Route::default(),
             options: Box::new(|options| options),
             credentials: None,
             settings: Settings {
@@ -196,6 +199,19 @@ impl MailerBuilder {
         self
     }
 
+    /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT), every connection of the
+    /// pool; see [`ConnectOptions::with_proxy`](crate::ConnectOptions::with_proxy).
+    pub fn proxy(mut self, proxy: Proxy) -> MailerBuilder {
+        self.route.proxy = Some(proxy);
+        self
+    }
+
+    /// Connect from this local address, every connection of the pool.
+    pub fn local_address(mut self, address: std::net::IpAddr) -> MailerBuilder {
+        self.route.local_address = Some(address);
+        self
+    }
+
     /// Check the certificate for this name instead of the host dialled.
     pub fn tls_server_name(mut self, name: impl Into<String>) -> MailerBuilder {
         self.tls_server_name = Some(name.into());
@@ -290,6 +306,7 @@ impl MailerBuilder {
             tls: self.tls,
             connect_timeout: self.connect_timeout,
             tls_server_name: self.tls_server_name,
+            route: self.route,
             options: self.options,
             credentials: self.credentials,
             settings,

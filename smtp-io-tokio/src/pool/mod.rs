@@ -145,6 +145,7 @@ struct Inner {
     tls: TlsConfig,
     connect_timeout: Duration,
     tls_server_name: Option<String>,
+    route: crate::route::Route,
     options: Box<OptionsFn>,
     credentials: Option<Credentials>,
     settings: Settings,
@@ -594,6 +595,12 @@ impl Inner {
             ));
         if let Some(name) = &self.tls_server_name {
             options = options.with_tls_server_name(name.clone());
+        }
+        if let Some(proxy) = &self.route.proxy {
+            options = options.with_proxy(proxy.clone());
+        }
+        if let Some(address) = self.route.local_address {
+            options = options.with_local_address(address);
         }
         let client = options
             .connect(&self.host, self.port, &self.ehlo_domain)

@@ -13,6 +13,7 @@ use smtp_send::exit::Exit;
 
 mod built;
 mod large;
+mod proxy;
 mod servers;
 
 const PASSWORD: &str = "S3cr3t-pa55word!";

@@ -1,0 +1,107 @@
+//! `--proxy` and `--bind` through the whole CLI: STARTTLS to the capture server through a real
+//! SOCKS5 proxy (`pproxy`, started here; `scripts/test.sh` installs it) with its password from
+//! `SMTP_PROXY_PASSWORD`, the certificate checked for the SMTP server, never the proxy; a wrong
+//! proxy password fails as a connect error without showing it; a bad proxy URL is a usage error.
+
+use super::*;
+
+/// `pproxy` serving SOCKS5 with credentials `user:secret` on `port` (asked on every connection:
+/// `--auth 0`, or pproxy trusts an address for 30 days once it logged in), killed when dropped; its log goes to
+/// the file beside it.
+struct Pproxy(std::process::Child, PathBuf);
+
+impl Drop for Pproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pproxy(port: u16, name: &str) -> Pproxy {
+    let log = temp_file(&format!("{name}-pproxy.log"), b"");
+    let child = std::process::Command::new("python3")
+        .args(["-u", "-m", "pproxy", "-v", "--auth", "0", "-l"])
+        .arg(format!("socks5://127.0.0.1:{port}#user:secret"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 -m pproxy: install it with `pip install pproxy`");
+    // Held at once, so that it is killed and waited for on every path.
+    let proxy = Pproxy(child, log);
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return proxy;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("pproxy did not start on port {port} (is it installed?)");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn starttls_through_a_socks5_proxy_with_its_password_from_the_environment() {
+    let port = free_port();
+    let proxy = pproxy(port, "ok");
+    let (server, ca) = external(CaptureConfig::default(), "proxy-ok").await;
+    let proxy_url = format!("socks5://user@127.0.0.1:{port}");
+    let args = server_args(
+        &server,
+        &ca,
+        &[
+            "--to",
+            "bob@example.org",
+            "--proxy",
+            &proxy_url,
+            "--timeout",
+            "10",
+        ],
+    );
+    let out = smtp_send_async(
+        args.clone(),
+        vec![("SMTP_PROXY_PASSWORD".into(), "secret".into())],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    assert_exit(&out, Exit::Accepted);
+    assert_eq!(server.messages().len(), 1);
+    let log = std::fs::read_to_string(&proxy.1).unwrap();
+    let tunnel = format!("-> {}", server.addr());
+    assert!(log.lines().any(|l| l.contains(&tunnel)), "{log}");
+
+    // The wrong proxy password: a connect error that does not show it; nothing delivered.
+    let out = smtp_send_async(
+        args,
+        vec![("SMTP_PROXY_PASSWORD".into(), "not-the-secret".into())],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    assert_exit(&out, Exit::Connect);
+    assert!(!text(&out.stderr).contains("not-the-secret"));
+    assert_eq!(server.messages().len(), 1);
+    let _ = std::fs::remove_file(ca);
+}
+
+#[test]
+fn a_bad_proxy_or_bind_is_a_usage_error_before_connecting() {
+    for (flag, value) in [
+        ("--proxy", "ftp://me:hunter2@proxy.example:21"),
+        ("--proxy", "socks5://proxy.example"),
+        ("--bind", "not-an-address"),
+    ] {
+        let out = to_port_1(
+            "alice@example.com",
+            "bob@example.org",
+            &[flag, value],
+            Some(MESSAGE),
+        );
+        assert_exit(&out, Exit::Usage);
+        assert!(!text(&out.stderr).contains("hunter2"));
+    }
+}
