@@ -14,6 +14,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 /// same bytes in memory).
 const CHUNK: usize = 256 * 1024;
 
+/// How much [`ReaderBody::open`] reads from a file at a time: each read of a `tokio::fs::File`
+/// is a trip through tokio's blocking pool (two thread switches), which at 256 KiB still cost a
+/// streamed 10 MiB file about as much CPU as its whole send from memory (bench/README.md,
+/// "Issue 22"); 1 MiB reads cut those trips to 10. Memory stays O(1 MiB) per send.
+const FILE_CHUNK: usize = 1024 * 1024;
+
 /// A message body read from an [`AsyncRead`] in chunks, so sending a file of any size holds only
 /// one chunk in memory (256 KiB by default, see [`with_chunk_size`](ReaderBody::with_chunk_size)).
 ///
@@ -62,8 +68,9 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
 }
 
 impl ReaderBody<tokio::fs::File> {
-    /// Open a file as a body; its size as sent ([`size_as_sent`], one pass over the file) is the
-    /// size hint. Opening and counting run as one task on tokio's blocking pool.
+    /// Open a file as a body, read 1 MiB at a time; its size as sent ([`size_as_sent`], one pass
+    /// over the file) is the size hint. Opening and counting run as one task on tokio's
+    /// blocking pool.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<ReaderBody<tokio::fs::File>> {
         let path = path.as_ref().to_owned();
         let (file, size) = blocking(move || {
@@ -72,7 +79,9 @@ impl ReaderBody<tokio::fs::File> {
             Ok((file, size))
         })
         .await?;
-        Ok(ReaderBody::new(tokio::fs::File::from_std(file)).with_size_hint(size))
+        Ok(ReaderBody::new(tokio::fs::File::from_std(file))
+            .with_chunk_size(FILE_CHUNK)
+            .with_size_hint(size))
     }
 }
 
