@@ -3,17 +3,25 @@
 #
 #   bench/run.sh            full run: criterion micro-benchmarks, Worker wasm size, then the
 #                           matrix, 5 repetitions (about 15 minutes on 2 cores), then the pool
-#                           measurements, 5 repetitions (about 10 minutes more)
+#                           measurements, 5 repetitions (about 10 minutes more), then the
+#                           issue 22 measurements (about a minute more)
 #   bench/run.sh --quick    smoke run: small N, 1 repetition, no criterion run (reuses earlier
 #                           criterion results if there are any), no wasm build; under a minute
 #                           once built
 #   bench/run.sh --only-pool
 #                           only the pool measurements (issue 15), full repetitions
-#   options: --reps K, --no-micro, --no-wasm, --no-pool (skip the pool measurements)
+#   bench/run.sh --only-issue22
+#                           only the issue 22 measurements (streamed bodies' CPU, the pool's
+#                           shutdown at +20 ms RTT), full repetitions; about a minute
+#   options: --reps K, --no-micro, --no-wasm, --no-pool (skip the pool measurements),
+#            --no-issue22 (skip the issue 22 measurements)
 #
 # After the matrix, the pool measurements (smtp-bench pool: our Mailer against lettre's pooled
 # transport and bare clients, plaintext and STARTTLS) print a second table; they use only the
-# bench's own sinks, so --only-pool needs no smtp-sink.
+# bench's own sinks, so --only-pool needs no smtp-sink. Then the issue 22 measurements print two
+# more (smtp-bench stream-cpu: one 10 MiB message in memory, streamed, through the pool's
+# send_file; smtp-bench pool-shutdown: Mailer::shutdown of 64 idle connections); they too use
+# only the bench's own sink and delay line.
 #
 # Needs Postfix's smtp-sink (tests/servers/install.sh installs it; run as root). Starts one
 # smtp-sink on loopback (no dumping) and the bench's own helpers (a CHUNKING sink and two delay
@@ -25,7 +33,7 @@ ROOT="$(dirname "$HERE")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 ARGS_ORIG="$*"
-QUICK=0 REPS="" MICRO=1 WASM=1 POOL=1 MATRIX=1
+QUICK=0 REPS="" MICRO=1 WASM=1 POOL=1 MATRIX=1 ISSUE22=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; MICRO=0; WASM=0 ;;
@@ -33,7 +41,9 @@ while [ $# -gt 0 ]; do
     --no-micro) MICRO=0 ;;
     --no-wasm) WASM=0 ;;
     --no-pool) POOL=0 ;;
-    --only-pool) MATRIX=0; MICRO=0; WASM=0; POOL=1 ;;
+    --only-pool) MATRIX=0; MICRO=0; WASM=0; POOL=1; ISSUE22=0 ;;
+    --no-issue22) ISSUE22=0 ;;
+    --only-issue22) MATRIX=0; MICRO=0; WASM=0; POOL=0; ISSUE22=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -126,4 +136,12 @@ if [ "$POOL" = 1 ]; then
   echo
   log "counting the pool's cost per message (callgrind, strace)"
   "$BIN" pool-cost "${MODE[@]}"
+fi
+if [ "$ISSUE22" = 1 ]; then
+  if [ "$MATRIX" = 1 ] || [ "$POOL" = 1 ]; then echo; fi
+  log "streamed bodies against bodies in memory, CPU (issue 22, item 6)"
+  "$BIN" stream-cpu "${MODE[@]}"
+  echo
+  log "Mailer::shutdown of 64 idle connections at +20 ms RTT (issue 22, item 7)"
+  "$BIN" pool-shutdown "${MODE[@]}"
 fi

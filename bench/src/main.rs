@@ -20,6 +20,12 @@
 //!   `pool-send` and `pool-rss` (see `pool_child.rs`).
 //! - `pool-cost [--quick]`: the pool's cost against bare clients in instructions and syscalls
 //!   per message (callgrind, strace; see `pool_cost.rs`).
+//! - `stream-cpu [--reps K] [--quick] [--size S]`: the client CPU time of one 10 MiB message in
+//!   memory, streamed from a file, and through the pool's `send_file` (issue 22, item 6); its
+//!   child is `stream-cpu-child` (see `stream_cpu_child.rs`).
+//! - `pool-shutdown [--reps K] [--quick] [--conns C] [--delay-ms D]`: `Mailer::shutdown` of C
+//!   idle connections at +2D ms RTT, in round trips (issue 22, item 7); its child is
+//!   `pool-shutdown-child` (see `pool_shutdown_child.rs`).
 
 mod clients;
 mod common;
@@ -30,9 +36,13 @@ mod pool;
 mod pool_case;
 mod pool_child;
 mod pool_cost;
+mod pool_shutdown;
+mod pool_shutdown_child;
 mod pool_table;
 mod proxy;
 mod sink;
+mod stream_cpu;
+mod stream_cpu_child;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -183,7 +193,7 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
         eprintln!(
-            "usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion|pool|pool-cost [--options]"
+            "usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion|pool|pool-cost|stream-cpu|pool-shutdown [--options]"
         );
         std::process::exit(2);
     };
@@ -214,6 +224,10 @@ fn main() {
         "pool-send" => pool_child::cmd_send(&args),
         "pool-rss" => pool_child::cmd_rss(&args),
         "pool-cost" => pool_cost::run(&args),
+        "stream-cpu" => stream_cpu::run(&args),
+        "stream-cpu-child" => stream_cpu_child::cmd(&args),
+        "pool-shutdown" => pool_shutdown::run(&args),
+        "pool-shutdown-child" => pool_shutdown_child::cmd(&args),
         other => {
             eprintln!("unknown subcommand {other:?}");
             std::process::exit(2);

@@ -37,7 +37,7 @@ const FROM: &str = "sender@bench.test";
 
 /// The runtime of every pool child: multi-threaded, 2 workers (a service's shape; the machine
 /// has 2 cores).
-fn runtime(args: &Args) -> tokio::runtime::Runtime {
+pub fn runtime(args: &Args) -> tokio::runtime::Runtime {
     match args.num("workers", 2) {
         0 => tokio::runtime::Builder::new_current_thread(),
         w => {
