@@ -214,7 +214,12 @@ impl ConnectOptions {
             TlsMode::StartTls => TokioTransport::plain_with_starttls(tcp, name, self.tls)
                 .map_err(|e| SmtpError::io(SmtpOp::StartTls, e.kind(), e.to_string()))?,
             TlsMode::Implicit => {
-                let handshake = TokioTransport::implicit_tls(tcp, name, self.tls);
+                // A plaintext server's greeting is explained as the 465/587 mix-up it is.
+                let handshake = async {
+                    TokioTransport::implicit_tls(tcp, name, self.tls)
+                        .await
+                        .map_err(smtp_rustls::explain_handshake_error)
+                };
                 clock
                     .step::<TokioTransport, _>(SmtpOp::TlsHandshake, limit, handshake)
                     .await?

@@ -262,6 +262,32 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// An implicit-TLS handshake's I/O error, explained when the server is not speaking TLS at all:
+/// a plaintext SMTP server answers the ClientHello with its `220` greeting (or a `500`), which
+/// rustls reads as a record of no known content type. That is the 465/587 mix-up (implicit TLS
+/// to a port that expects STARTTLS or no TLS), and the error then says what to change. Any
+/// other error is returned as it is.
+pub fn explain_handshake_error(error: io::Error) -> io::Error {
+    let plaintext = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+            )
+        });
+    if !plaintext {
+        return error;
+    }
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the server answered the TLS handshake in plain text: this port speaks SMTP before TLS \
+         (submission, usually 587, or 25). Connect with STARTTLS (TlsMode::StartTls, \
+         smtp-send --tls starttls), or use the server's implicit-TLS port (usually 465)",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use smtp_io_tokio::smtp_proto::session::{BodyInfo, Envelope};
 use smtp_io_tokio::{
     ConnectOptions, Delivery, MessageBody, MessageOptions, PlaintextAuth, Proxy, ReaderBody,
-    SendOutcome, SmtpClientOptions, SmtpError, TlsConfig, TlsMode,
+    SendOutcome, SmtpClientOptions, SmtpError, SmtpOp, TlsConfig, TlsMode,
 };
 use tokio::io::AsyncRead;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -105,6 +105,31 @@ pub fn find_secret(
             format!("--user needs a secret: set {PASSWORD_ENV} or use --password-file"),
         )),
     }
+}
+
+/// The failure of a connect, with the 465/587 mix-up named: a server that expects implicit TLS
+/// waits in silence for a TLS handshake, so a plaintext or STARTTLS client times out waiting
+/// for the greeting. (The other way round, implicit TLS to a plaintext port, the error itself
+/// already says so.)
+pub fn connect_failure(error: &SmtpError, tls: TlsMode, label: &str) -> Failure {
+    let mut failure = Failure::from_smtp(error, label);
+    let no_greeting = matches!(
+        error,
+        SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            ..
+        } | SmtpError::DeadlineExceeded {
+            during: SmtpOp::Greeting,
+            ..
+        }
+    );
+    if no_greeting && tls != TlsMode::Implicit {
+        failure.message.push_str(
+            "; no greeting came: if this port expects implicit TLS (usually 465), use --tls \
+             implicit",
+        );
+    }
+    failure
 }
 
 /// The environment variable with the proxy's password.
@@ -266,7 +291,7 @@ pub async fn deliver(
     let mut client = options
         .connect(host, port, &plan.ehlo)
         .await
-        .map_err(fail)?;
+        .map_err(|e| connect_failure(&e, plan.tls, label))?;
     let result = async {
         let to: Vec<&str> = plan.to.iter().map(String::as_str).collect();
         // What the server cannot take (a UTF-8 address without SMTPUTF8, a size over its limit,
@@ -574,5 +599,27 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in {text}");
         }
+    }
+
+    /// No greeting from a port that may expect implicit TLS: the failure names the fix, unless
+    /// the client already used implicit TLS.
+    #[test]
+    fn a_missing_greeting_names_the_465_mix_up() {
+        let silent = SmtpError::Timeout {
+            during: SmtpOp::Greeting,
+            after: Duration::from_secs(5),
+        };
+        let f = connect_failure(&silent, TlsMode::StartTls, "mx.example:465");
+        assert_eq!(f.exit, Exit::Timeout);
+        assert!(f.message.contains("--tls implicit"), "{f}");
+        assert!(!f.to_string().contains('\n'));
+        let f = connect_failure(&silent, TlsMode::Implicit, "mx.example:465");
+        assert!(!f.message.contains("--tls implicit"), "{f}");
+        let later = SmtpError::Timeout {
+            during: SmtpOp::Ehlo,
+            after: Duration::from_secs(5),
+        };
+        let f = connect_failure(&later, TlsMode::StartTls, "mx.example:587");
+        assert!(!f.message.contains("--tls implicit"), "{f}");
     }
 }

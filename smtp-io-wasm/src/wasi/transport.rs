@@ -54,6 +54,13 @@ fn broken() -> io::Error {
 }
 
 fn tls_error(e: rustls::Error) -> io::Error {
+    if matches!(
+        e,
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+    ) {
+        // A plaintext server's greeting read as a TLS record: the 465/587 mix-up, explained.
+        return smtp_rustls::explain_handshake_error(io::Error::new(io::ErrorKind::InvalidData, e));
+    }
     io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
 }
 

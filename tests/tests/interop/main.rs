@@ -469,6 +469,63 @@ fn postfix() {
     run_matrix(&ctx, &t, &cases);
 }
 
+/// The 465/587 mix-up against Postfix's own ports (issue 25): implicit TLS to the plain port
+/// is an error that says to use STARTTLS or the implicit-TLS port; STARTTLS and no TLS to the
+/// implicit-TLS port meet a server waiting in silence for a handshake, so the greeting's limit
+/// ends them (the CLI then names `--tls implicit`).
+#[test]
+fn postfix_port_mixups() {
+    if !enabled("postfix_port_mixups") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let plain = port("SMTP_INTEROP_POSTFIX_PORT");
+    let implicit = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let error = ConnectOptions::new(TlsMode::Implicit)
+            .with_tls_config(ctx.tls.clone())
+            .with_connect_timeout(Duration::from_secs(10))
+            .connect(HOST, plain, EHLO)
+            .await
+            .expect_err("implicit TLS to Postfix's plain port connected");
+        let text = error.to_string();
+        assert!(
+            matches!(
+                error,
+                SmtpError::Io {
+                    during: SmtpOp::TlsHandshake,
+                    ..
+                }
+            ) && text.contains("STARTTLS")
+                && text.contains("465"),
+            "implicit TLS to the plain port: {error:?}"
+        );
+        for mode in [TlsMode::StartTls, TlsMode::None] {
+            let error = ConnectOptions::new(mode)
+                .with_tls_config(ctx.tls.clone())
+                .with_reply_timeout(Duration::from_secs(2))
+                .connect(HOST, implicit, EHLO)
+                .await
+                .expect_err("a plaintext greeting from the implicit-TLS port");
+            assert!(
+                matches!(
+                    error,
+                    SmtpError::Timeout {
+                        during: SmtpOp::Greeting,
+                        ..
+                    }
+                ),
+                "{mode:?} to the implicit-TLS port: {error:?}"
+            );
+        }
+    });
+    println!("postfix_port_mixups: both mix-ups give the errors that name the fix");
+}
+
 #[test]
 fn exim() {
     if !enabled("exim") {
