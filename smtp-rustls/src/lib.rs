@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -34,6 +34,8 @@ use rustls::{
 pub struct TlsConfig {
     config: Arc<ClientConfig>,
     trust: Trust,
+    /// Whether a client certificate is presented (mutual TLS).
+    client_certificate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,7 @@ impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")
             .field("trust", &self.trust)
+            .field("client_certificate", &self.client_certificate)
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +88,7 @@ impl TlsConfig {
         TlsConfig {
             config: Arc::new(with_roots(roots)),
             trust: Trust::WebPki,
+            client_certificate: false,
         }
     }
 
@@ -112,6 +116,7 @@ impl TlsConfig {
         Ok(TlsConfig {
             config: Arc::new(with_roots(roots)),
             trust: Trust::Native,
+            client_certificate: false,
         })
     }
 
@@ -136,6 +141,7 @@ impl TlsConfig {
         Ok(TlsConfig {
             config: Arc::new(with_roots(roots)),
             trust: Trust::CustomCa,
+            client_certificate: false,
         })
     }
 
@@ -154,6 +160,7 @@ impl TlsConfig {
         TlsConfig {
             config,
             trust: Trust::Rustls,
+            client_certificate: false,
         }
     }
 
@@ -172,7 +179,96 @@ impl TlsConfig {
         TlsConfig {
             config: Arc::new(config),
             trust: Trust::Insecure,
+            client_certificate: false,
         }
+    }
+
+    /// The same trust, presenting this client certificate (mutual TLS: relays that
+    /// authenticate clients by certificate, with or without AUTH after it). `chain` is the
+    /// certificate first, then any intermediates; `key` its private key (PKCS #8, PKCS #1 or
+    /// SEC1). The key is never shown by `Debug` or in errors.
+    ///
+    /// Fails with `InvalidInput` when the chain is empty or the key is not one the crypto
+    /// provider can sign with; a key that does not match the certificate fails at the
+    /// handshake.
+    pub fn with_client_certificate(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> io::Result<TlsConfig> {
+        if chain.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the client certificate chain is empty",
+            ));
+        }
+        let provider = self.config.crypto_provider().clone();
+        let signing_key = provider.key_provider.load_private_key(key).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the client key is not a private key this TLS library can sign with",
+            )
+        })?;
+        let mut config = (*self.config).clone();
+        config.client_auth_cert_resolver = Arc::new(ClientCertificate(Arc::new(
+            rustls::sign::CertifiedKey::new(chain, signing_key),
+        )));
+        Ok(TlsConfig {
+            config: Arc::new(config),
+            trust: self.trust,
+            client_certificate: true,
+        })
+    }
+
+    /// [`with_client_certificate`](Self::with_client_certificate) from PEM: the certificate
+    /// (and any intermediates) in `cert_pem`, its private key in `key_pem`.
+    pub fn with_client_certificate_pem(
+        &self,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> io::Result<TlsConfig> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("client certificate PEM: {e}"),
+                )
+            })?;
+        // The key's own error text could quote it: say only what was wrong.
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no private key (PKCS #8, PKCS #1 or SEC1 PEM) in the client key data",
+            )
+        })?;
+        self.with_client_certificate(chain, key)
+    }
+
+    /// [`with_client_certificate_pem`](Self::with_client_certificate_pem) with both read from
+    /// files.
+    pub fn with_client_certificate_files(
+        &self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> io::Result<TlsConfig> {
+        let read = |path: &Path, what: &str| {
+            std::fs::read(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("reading the client {what} {}: {e}", path.display()),
+                )
+            })
+        };
+        let cert_pem = read(cert.as_ref(), "certificate")?;
+        // The key's bytes are wiped when dropped.
+        let key_pem = zeroize::Zeroizing::new(read(key.as_ref(), "key")?);
+        self.with_client_certificate_pem(&cert_pem, &key_pem)
+    }
+
+    /// Whether a client certificate is presented.
+    pub fn has_client_certificate(&self) -> bool {
+        self.client_certificate
     }
 
     /// True for [`insecure_accept_any_certificate_for_tests_only`](Self::insecure_accept_any_certificate_for_tests_only).
@@ -183,6 +279,24 @@ impl TlsConfig {
     /// The rustls configuration.
     pub fn rustls_config(&self) -> Arc<ClientConfig> {
         self.config.clone()
+    }
+}
+
+/// A client certificate presented to whatever the server asks.
+#[derive(Debug)]
+struct ClientCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 

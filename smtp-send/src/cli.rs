@@ -129,6 +129,15 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 
+    /// Present this client certificate (PEM: the certificate, then any intermediates) to
+    /// servers that authenticate clients by certificate (mutual TLS). Needs --client-key.
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM). Needs --client-cert.
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
     /// Connect from this local address (IPv4 or IPv6).
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<std::net::IpAddr>,
@@ -338,6 +347,8 @@ pub struct Plan {
     pub proxy: Option<ProxyUrl>,
     /// The local address to connect from, when given.
     pub bind: Option<std::net::IpAddr>,
+    /// The client certificate and key files (mutual TLS), when given.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
     /// The envelope sender.
     pub from: String,
     /// The envelope recipients (at least one).
@@ -491,6 +502,7 @@ impl Cli {
             protocol: Protocol::Smtp,
             proxy,
             bind: self.bind,
+            client_certificate: self.client_cert.clone().zip(self.client_key.clone()),
             from,
             to,
             trust,

@@ -221,6 +221,21 @@ async fn open_file(path: &Path) -> Result<Body, Failure> {
 /// The TLS trust for `plan`; `capture_ca` is the capture server's CA (the default trust in
 /// capture mode).
 pub fn tls_config(plan: &Plan, capture_ca: Option<&str>) -> Result<TlsConfig, Failure> {
+    let trust = trust_config(plan, capture_ca)?;
+    match &plan.client_certificate {
+        None => Ok(trust),
+        Some((cert, key)) => trust.with_client_certificate_files(cert, key).map_err(|e| {
+            let exit = match e.kind() {
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => Exit::Usage,
+                _ => Exit::LocalIo,
+            };
+            Failure::new(exit, format!("--client-cert / --client-key: {e}"))
+        }),
+    }
+}
+
+/// Which certificates to trust, from the plan.
+fn trust_config(plan: &Plan, capture_ca: Option<&str>) -> Result<TlsConfig, Failure> {
     match &plan.trust {
         Trust::Insecure => {
             eprintln!(

@@ -123,6 +123,49 @@ impl TestCa {
         })
     }
 
+    /// A client certificate (extended key usage `clientAuth`) for `common_name`, signed by this
+    /// CA, for mutual TLS; with its certificate and key in PEM too, for files a CLI reads.
+    pub fn issue_client(&self, common_name: &str) -> Result<ClientLeaf, CertError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name.to_owned());
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        Ok(ClientLeaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert: cert.der().clone(),
+            key: key.serialize_der(),
+        })
+    }
+
+    /// A server configuration presenting `leaf` that requires every client to present a
+    /// certificate signed by this CA (mutual TLS).
+    pub fn server_config_requiring_clients(
+        &self,
+        leaf: &Leaf,
+    ) -> Result<Arc<ServerConfig>, CertError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(self.cert.der().clone())?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| CertError::Tls(rustls::Error::General(e.to_string())))?;
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![leaf.cert.clone()], leaf.key())?;
+        Ok(Arc::new(config))
+    }
+
     /// The CA certificate in PEM (what a client trusts, e.g. `TlsConfig::from_ca_pem`).
     pub fn pem(&self) -> String {
         self.cert.pem()
@@ -131,6 +174,35 @@ impl TestCa {
     /// The CA certificate in DER.
     pub fn der(&self) -> &CertificateDer<'static> {
         self.cert.der()
+    }
+}
+
+/// A client certificate with its private key, in DER and PEM.
+#[derive(Clone)]
+pub struct ClientLeaf {
+    /// The certificate in PEM.
+    pub cert_pem: String,
+    /// The private key in PEM (PKCS #8).
+    pub key_pem: String,
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientLeaf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientLeaf").finish_non_exhaustive()
+    }
+}
+
+impl ClientLeaf {
+    /// The certificate in DER.
+    pub fn cert(&self) -> &CertificateDer<'static> {
+        &self.cert
+    }
+
+    /// The private key (PKCS #8).
+    pub fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()))
     }
 }
 

@@ -66,6 +66,32 @@ EXT
 pki
 setenv SMTP_INTEROP_CA "$STATE/pki/ca.pem"
 
+# ------------------------------------------------------------------ client certificates (mutual TLS)
+# One signed by the test CA (what the mutual-TLS port accepts) and one from a CA of its own (what
+# it must refuse).
+client_pki() {
+    local d=$STATE/pki
+    [ -f "$d/client.pem" ] && return 0
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=interop client" \
+        -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null
+    cat > "$d/client.ext" <<EXT
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth
+EXT
+    openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -sha256 -extfile "$d/client.ext" -out "$d/client.pem" 2>/dev/null
+    openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=stranger" \
+        -addext "extendedKeyUsage=clientAuth" \
+        -keyout "$d/stranger.key" -out "$d/stranger.pem" 2>/dev/null
+    chmod 600 "$d/client.key" "$d/stranger.key"
+}
+client_pki
+setenv SMTP_INTEROP_CLIENT_CERT "$STATE/pki/client.pem"
+setenv SMTP_INTEROP_CLIENT_KEY "$STATE/pki/client.key"
+setenv SMTP_INTEROP_STRANGER_CERT "$STATE/pki/stranger.pem"
+setenv SMTP_INTEROP_STRANGER_KEY "$STATE/pki/stranger.key"
+
 check_free() {
     local p
     for p in "$@"; do
@@ -75,17 +101,19 @@ check_free() {
 
 # ------------------------------------------------------------------ aiosmtpd
 start_aiosmtpd() {
-    local p=$((BASE + 0)) t=$((BASE + 1)) spool=$STATE/spool/aiosmtpd pid
-    check_free "$p" "$t"
+    local p=$((BASE + 0)) t=$((BASE + 1)) m=$((BASE + 2)) spool=$STATE/spool/aiosmtpd pid
+    check_free "$p" "$t" "$m"
     mkdir -p "$spool"
     "$TOOLS/venv/bin/python" "$HERE/aiosmtpd/runner.py" --port "$p" --tls-port "$t" \
+        --mtls-port "$m" --client-ca "$STATE/pki/ca.pem" \
         --spool "$spool" --cert "$STATE/pki/server-fullchain.pem" --key "$STATE/pki/server.key" \
         --size "$SIZE" --user "$USER_NAME" --password "$USER_PASS" \
         > "$STATE/logs/aiosmtpd.log" 2>&1 &
     pid=$!
     record_pid aiosmtpd "$pid"
-    wait_port aiosmtpd "$p" "$pid"; wait_port aiosmtpd "$t" "$pid"
+    wait_port aiosmtpd "$p" "$pid"; wait_port aiosmtpd "$t" "$pid"; wait_port aiosmtpd "$m" "$pid"
     setenv SMTP_INTEROP_AIOSMTPD_PORT "$p"
+    setenv SMTP_INTEROP_AIOSMTPD_MTLS_PORT "$m"
     setenv SMTP_INTEROP_AIOSMTPD_TLS_PORT "$t"
     setenv SMTP_INTEROP_AIOSMTPD_SPOOL "$spool"
     setenv SMTP_INTEROP_AIOSMTPD_SIZE "$SIZE"

@@ -1,13 +1,14 @@
 """aiosmtpd instances for the interop tests.
 
-Two listeners on 127.0.0.1:
+Three listeners on 127.0.0.1:
   --port       plain SMTP offering STARTTLS; AUTH PLAIN/LOGIN offered only after STARTTLS
   --tls-port   implicit TLS; AUTH PLAIN/LOGIN offered at once
+  --mtls-port  implicit TLS requiring a client certificate signed by --client-ca
 
 Every accepted message is saved in --spool as <id>.eml (the exact bytes received, after
 dot-unstuffing, CRLF kept) and <id>.env (envelope, one "key: value" per line). The .eml appears
 last (written then renamed). Recipients whose local part starts with "reject" get 550 at RCPT,
-"defer" 451. The pid file is written once both listeners are up.
+"defer" 451. The pid file is written once every listener is up.
 """
 
 import argparse
@@ -80,6 +81,8 @@ async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--tls-port", type=int, required=True)
+    p.add_argument("--mtls-port", type=int, required=True)
+    p.add_argument("--client-ca", required=True)
     p.add_argument("--spool", required=True)
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
@@ -111,6 +114,14 @@ async def main():
     tls = await loop.create_server(
         factory("aiosmtpd-tls", auth_require_tls=False), "127.0.0.1", a.tls_port, ssl=ctx
     )
+    # Mutual TLS: implicit TLS that requires a client certificate signed by the test CA.
+    mctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    mctx.load_cert_chain(a.cert, a.key)
+    mctx.load_verify_locations(a.client_ca)
+    mctx.verify_mode = ssl.CERT_REQUIRED
+    mtls = await loop.create_server(
+        factory("aiosmtpd-mtls", auth_require_tls=False), "127.0.0.1", a.mtls_port, ssl=mctx
+    )
     if a.pidfile:
         with open(a.pidfile, "w") as f:
             f.write(f"{os.getpid()}\n")
@@ -120,6 +131,7 @@ async def main():
     await stop.wait()
     plain.close()
     tls.close()
+    mtls.close()
 
 
 if __name__ == "__main__":

@@ -253,6 +253,80 @@ fn aiosmtpd() {
     run_matrix(&ctx, &t, &cases);
 }
 
+/// Mutual TLS against aiosmtpd's port that requires a client certificate signed by the test CA
+/// (issue 25): the client's certificate is accepted and the message delivered; a certificate
+/// from another CA, or none, fails with a typed error and delivers nothing.
+#[test]
+fn aiosmtpd_client_certificates() {
+    if !enabled("aiosmtpd_client_certificates") {
+        return;
+    }
+    let ctx = Ctx::from_env();
+    let port = port("SMTP_INTEROP_AIOSMTPD_MTLS_PORT");
+    let spool = PathBuf::from(var("SMTP_INTEROP_AIOSMTPD_SPOOL"));
+    let delivered = |id: &str| {
+        std::fs::read_dir(&spool)
+            .map(|dir| {
+                dir.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter(|e| {
+                        std::fs::read(e.path()).is_ok_and(|b| find(&b, id.as_bytes()).is_some())
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let with_cert = |cert: &str, key: &str| {
+        ctx.tls
+            .with_client_certificate_files(var(cert), var(key))
+            .expect("the client certificate and key load")
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let send = |tls: TlsConfig, id: &'static str| async move {
+            let mut client = ConnectOptions::new(TlsMode::Implicit)
+                .with_tls_config(tls)
+                .with_reply_timeout(Duration::from_secs(10))
+                .connect(HOST, port, EHLO)
+                .await?;
+            let body =
+                format!("Subject: {id}\r\nMessage-ID: <{id}@interop.test>\r\n\r\nmutual TLS\r\n");
+            client.send_mail(FROM, &["mtls@example.org"], &body).await?;
+            client.quit().await
+        };
+        let accepted = with_cert("SMTP_INTEROP_CLIENT_CERT", "SMTP_INTEROP_CLIENT_KEY");
+        assert!(accepted.has_client_certificate());
+        send(accepted, "mtls-signed")
+            .await
+            .expect("a client certificate signed by the test CA is accepted");
+        let stranger = with_cert("SMTP_INTEROP_STRANGER_CERT", "SMTP_INTEROP_STRANGER_KEY");
+        for (tls, id) in [(stranger, "mtls-stranger"), (ctx.tls.clone(), "mtls-none")] {
+            let error = send(tls, id).await.expect_err(id);
+            assert!(
+                matches!(
+                    error,
+                    SmtpError::Io { .. }
+                        | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
+                ),
+                "{id}: {error:?}"
+            );
+        }
+    });
+    // The spool is written after the reply: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while delivered("mtls-signed") == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(delivered("mtls-signed"), 1);
+    assert_eq!(delivered("mtls-stranger") + delivered("mtls-none"), 0);
+    println!(
+        "aiosmtpd_client_certificates: accepted with the CA's client certificate, refused without"
+    );
+}
+
 #[test]
 fn node_smtp_server() {
     if !enabled("node_smtp_server") {
