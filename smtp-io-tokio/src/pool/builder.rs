@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::credentials::{Credentials, TokenMechanism, TokenSource};
+use super::throttle::{RateLimit, Throttle};
 use super::{Inner, Mailer, Tally};
 use crate::route::Route;
 use crate::{
@@ -40,6 +41,7 @@ pub struct MailerBuilder {
     route: Route,
     options: Box<OptionsFn>,
     credentials: Option<Credentials>,
+    throttle: Option<Arc<dyn Throttle>>,
     settings: Settings,
 }
 
@@ -80,6 +82,7 @@ impl MailerBuilder {
             route: Route::default(),
             options: Box::new(|options| options),
             credentials: None,
+            throttle: None,
             settings: Settings {
                 max_connections: 4,
                 max_messages: 100,
@@ -199,6 +202,23 @@ impl MailerBuilder {
         self
     }
 
+    /// Pace the pool's messages with an in-process rate limit (see [`RateLimit`]): every
+    /// message, a retry included, waits its turn before it waits for a connection. The wait
+    /// counts against the [wait limit](Self::wait_timeout) (past it: [`SendError::Busy`]) or
+    /// the [send deadline](Self::send_deadline).
+    ///
+    /// [`SendError::Busy`]: super::SendError::Busy
+    pub fn rate_limit(self, limit: RateLimit) -> MailerBuilder {
+        self.throttle(limit)
+    }
+
+    /// Pace the pool's messages with any [`Throttle`] (a limit shared by several processes,
+    /// say), as [`rate_limit`](Self::rate_limit) does.
+    pub fn throttle(mut self, throttle: impl Throttle) -> MailerBuilder {
+        self.throttle = Some(Arc::new(throttle));
+        self
+    }
+
     /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT), every connection of the
     /// pool; see [`ConnectOptions::with_proxy`](crate::ConnectOptions::with_proxy).
     pub fn proxy(mut self, proxy: Proxy) -> MailerBuilder {
@@ -309,6 +329,7 @@ impl MailerBuilder {
             route: self.route,
             options: self.options,
             credentials: self.credentials,
+            throttle: self.throttle,
             settings,
             permits: Arc::new(Semaphore::new(settings.max_connections)),
             idle: Default::default(),

@@ -77,11 +77,13 @@ mod credentials;
 mod error;
 mod source;
 mod tally;
+mod throttle;
 
 pub use builder::MailerBuilder;
 pub use credentials::{TokenFuture, TokenMechanism, TokenSource};
 pub use error::SendError;
 pub use tally::{Connections, PoolStats};
+pub use throttle::{RateLimit, Throttle, ThrottleFuture};
 
 use builder::{OptionsFn, Settings};
 use credentials::{Credentials, Login};
@@ -148,6 +150,8 @@ struct Inner {
     route: crate::route::Route,
     options: Box<OptionsFn>,
     credentials: Option<Credentials>,
+    /// What paces the messages, if anything.
+    throttle: Option<Arc<dyn Throttle>>,
     settings: Settings,
     /// One permit per call holding a connection's place (a message on the wire, or a
     /// connection being ended with QUIT after its last one): the callers beyond
@@ -382,6 +386,7 @@ impl Mailer {
         inner.start_reaper();
         let clock = SendClock::start(self.send_deadline);
         let wait = inner.settings.wait_timeout;
+        inner.take_turn(&clock, wait).await?;
         let (limit, by_deadline) = match clock.left() {
             Some(left) if left < wait => (left, true),
             _ => (wait, false),
@@ -425,6 +430,11 @@ impl Mailer {
             let conn = match failed.take() {
                 None => clock.within(inner.checkout()).await,
                 Some(failed) => {
+                    // A retry is one more message for the server: it waits its turn too.
+                    if let Err(e) = inner.take_turn(&clock, wait).await {
+                        drop(failed);
+                        return Err(e);
+                    }
                     bump(&inner.tally.retries);
                     clock.within(inner.reconnect(failed)).await
                 }
@@ -546,6 +556,30 @@ impl Mailer {
 }
 
 impl Inner {
+    /// Wait until the throttle lets one more message go, within the send deadline or the
+    /// wait limit.
+    async fn take_turn(&self, clock: &SendClock, wait: Duration) -> Result<(), SendError> {
+        let Some(throttle) = &self.throttle else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        loop {
+            let Err(pause) = throttle.acquire().await else {
+                return Ok(());
+            };
+            if let Some(left) = clock.left() {
+                if left <= pause {
+                    tokio::time::sleep(left).await;
+                    let error = clock.exceeded(SmtpOp::Connect);
+                    return Err(SendError::NotSent { error, attempts: 0 });
+                }
+            } else if started.elapsed() + pause > wait {
+                return Err(SendError::Busy { waited: wait });
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
         // A panic while holding the lock leaves a valid Vec: keep going.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
