@@ -67,8 +67,8 @@ use std::time::Duration;
 pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
 pub use pool::{
-    Connections, Mailer, MailerBuilder, PoolStats, RateLimit, SendError, Throttle, ThrottleFuture,
-    TokenFuture, TokenMechanism, TokenSource,
+    Backoff, Connections, Mailer, MailerBuilder, PoolStats, RateLimit, SendError, Throttle,
+    ThrottleFuture, TokenFuture, TokenMechanism, TokenSource,
 };
 pub use route::{Proxy, ProxyKind, ProxyUrlError};
 pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};

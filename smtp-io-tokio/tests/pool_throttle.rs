@@ -1,13 +1,14 @@
 //! A pool under a rate limit (`MailerBuilder::rate_limit`): against a server that answers `421`
 //! to a sender above its own limit, the pool keeps under it with no message lost or sent twice;
 //! a caller the throttle would hold past its wait limit gets `Busy`, past its send deadline
-//! `NotSent` with `DeadlineExceeded`, without waiting the whole turn.
+//! `NotSent` with `DeadlineExceeded`, without waiting the whole turn. With a backoff, a server's
+//! `421` pauses the pool instead of a burst of reconnects, and callers learn when to try again.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use smtp_io_tokio::{Mailer, RateLimit, SendError, SmtpError, TlsMode};
+use smtp_io_tokio::{Backoff, Mailer, RateLimit, SendError, SmtpError, TlsMode};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -20,8 +21,8 @@ struct Seen {
 }
 
 /// A server that takes at most `per_second` MAIL commands in any one second, and answers `421`
-/// (closing the connection) to any more.
-async fn server(seen: Arc<Seen>, per_second: usize) -> u16 {
+/// (closing the connection) to any more, and to its first `refuse_first` MAIL commands.
+async fn server(seen: Arc<Seen>, per_second: usize, refuse_first: usize) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -48,7 +49,7 @@ async fn server(seen: Arc<Seen>, per_second: usize) -> u16 {
                                     .iter()
                                     .filter(|t| now.duration_since(**t) < Duration::from_secs(1))
                                     .count();
-                                recent > per_second
+                                recent > per_second || mails.len() <= refuse_first
                             };
                             if over {
                                 *seen.refused.lock().unwrap() += 1;
@@ -93,7 +94,7 @@ fn n(v: u32) -> NonZeroU32 {
 async fn a_rate_limited_pool_stays_under_the_servers_limit() {
     let seen = Arc::new(Seen::default());
     // The server allows 6 a second; the pool sends 5 a second, one at a time.
-    let port = server(seen.clone(), 6).await;
+    let port = server(seen.clone(), 6, 0).await;
     let mailer = Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
         .max_connections(4)
         .rate_limit(RateLimit::per_second(n(5)).with_burst(n(1)))
@@ -131,7 +132,7 @@ async fn a_rate_limited_pool_stays_under_the_servers_limit() {
 #[tokio::test]
 async fn a_turn_past_the_wait_limit_or_the_deadline_is_not_waited_for() {
     let seen = Arc::new(Seen::default());
-    let port = server(seen.clone(), 100).await;
+    let port = server(seen.clone(), 100, 0).await;
     let mailer = Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
         .rate_limit(RateLimit::per_minute(n(1)))
         .wait_timeout(Duration::from_millis(500))
@@ -161,6 +162,62 @@ async fn a_turn_past_the_wait_limit_or_the_deadline_is_not_waited_for() {
         "{late:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(seen.delivered.lock().unwrap().len(), 1);
+    mailer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_down_pauses_the_pool_instead_of_reconnecting_at_once() {
+    let seen = Arc::new(Seen::default());
+    let port = server(seen.clone(), 100, 1).await;
+    let mailer = Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
+        .backoff(Backoff::new(
+            Duration::from_millis(400),
+            Duration::from_secs(5),
+        ))
+        .build()
+        .unwrap();
+    // The server's 421: not retried on a new connection, but a pause with its length.
+    let first = mailer
+        .send("a@test.example", ["b@test.example"], b"hi\r\n")
+        .await;
+    let Err(SendError::Throttled { retry_after, .. }) = &first else {
+        panic!("{first:?}");
+    };
+    assert!(
+        *retry_after <= Duration::from_millis(400),
+        "{retry_after:?}"
+    );
+    assert_eq!(
+        first.as_ref().unwrap_err().retry_after(),
+        Some(*retry_after)
+    );
+    assert_eq!(
+        seen.mails.lock().unwrap().len(),
+        1,
+        "it reconnected at once"
+    );
+    // A caller that cannot wait out the pause is told when to try again, without a connection.
+    let impatient = mailer
+        .with_send_deadline(Duration::from_millis(50))
+        .send("c@test.example", ["b@test.example"], b"hi\r\n")
+        .await;
+    assert!(
+        matches!(impatient, Err(SendError::Throttled { .. })),
+        "{impatient:?}"
+    );
+    assert_eq!(seen.mails.lock().unwrap().len(), 1);
+    // One that can waits for the pause, then goes through.
+    let started = Instant::now();
+    mailer
+        .send("d@test.example", ["b@test.example"], b"hi\r\n")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(seen.delivered.lock().unwrap().len(), 1);
     mailer.shutdown().await;
 }

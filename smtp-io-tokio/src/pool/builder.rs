@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::backoff::{Backoff, Pause};
 use super::credentials::{Credentials, TokenMechanism, TokenSource};
 use super::throttle::{RateLimit, Throttle};
 use super::{Inner, Mailer, Tally};
@@ -42,6 +43,7 @@ pub struct MailerBuilder {
     options: Box<OptionsFn>,
     credentials: Option<Credentials>,
     throttle: Option<Arc<dyn Throttle>>,
+    backoff: Option<Backoff>,
     settings: Settings,
 }
 
@@ -83,6 +85,7 @@ impl MailerBuilder {
             options: Box::new(|options| options),
             credentials: None,
             throttle: None,
+            backoff: None,
             settings: Settings {
                 max_connections: 4,
                 max_messages: 100,
@@ -219,6 +222,19 @@ impl MailerBuilder {
         self
     }
 
+    /// Pause when the server says to slow down (a `421`, or a `4xx` to MAIL or to every
+    /// RCPT: rate limits, greylisting) instead of retrying at once on a new connection: the
+    /// message that met it is [`SendError::Throttled`] with the time to try again, and every
+    /// caller waits for the pause to end before its message (within its wait limit or send
+    /// deadline, else `Throttled` at once). The pause doubles while the server keeps asking
+    /// and starts again from `initial` once a message gets through. Off by default.
+    ///
+    /// [`SendError::Throttled`]: super::SendError::Throttled
+    pub fn backoff(mut self, backoff: Backoff) -> MailerBuilder {
+        self.backoff = Some(backoff);
+        self
+    }
+
     /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT), every connection of the
     /// pool; see [`ConnectOptions::with_proxy`](crate::ConnectOptions::with_proxy).
     pub fn proxy(mut self, proxy: Proxy) -> MailerBuilder {
@@ -330,6 +346,7 @@ impl MailerBuilder {
             options: self.options,
             credentials: self.credentials,
             throttle: self.throttle,
+            pause: self.backoff.map(Pause::new),
             settings,
             permits: Arc::new(Semaphore::new(settings.max_connections)),
             idle: Default::default(),

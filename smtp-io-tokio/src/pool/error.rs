@@ -34,6 +34,15 @@ pub enum SendError {
     },
     /// The pool was shut down. Nothing was sent.
     Closed,
+    /// The server asked the pool to slow down (a `421`, or a `4xx` to MAIL or to every RCPT)
+    /// and the pool is pausing ([`MailerBuilder::backoff`](super::MailerBuilder::backoff)):
+    /// this message was not sent. Try again after `retry_after`.
+    Throttled {
+        /// What the server said.
+        error: SmtpError,
+        /// How long the pause still lasts.
+        retry_after: Duration,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -52,6 +61,11 @@ impl fmt::Display for SendError {
                 waited.as_secs_f64()
             ),
             SendError::Closed => f.write_str("the mail pool is shut down"),
+            SendError::Throttled { error, retry_after } => write!(
+                f,
+                "not sent: the server asked to slow down ({error}); try again in {}s",
+                retry_after.as_secs_f64()
+            ),
         }
     }
 }
@@ -59,7 +73,9 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SendError::NotSent { error, .. } | SendError::Unknown { error } => Some(error),
+            SendError::NotSent { error, .. }
+            | SendError::Unknown { error }
+            | SendError::Throttled { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -69,7 +85,17 @@ impl SendError {
     /// The SMTP error behind it, if there is one.
     pub fn smtp_error(&self) -> Option<&SmtpError> {
         match self {
-            SendError::NotSent { error, .. } | SendError::Unknown { error } => Some(error),
+            SendError::NotSent { error, .. }
+            | SendError::Unknown { error }
+            | SendError::Throttled { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// When to try again, when the server asked to slow down ([`SendError::Throttled`]).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::Throttled { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

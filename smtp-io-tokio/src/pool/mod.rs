@@ -72,6 +72,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+mod backoff;
 mod builder;
 mod credentials;
 mod error;
@@ -79,6 +80,7 @@ mod source;
 mod tally;
 mod throttle;
 
+pub use backoff::Backoff;
 pub use builder::MailerBuilder;
 pub use credentials::{TokenFuture, TokenMechanism, TokenSource};
 pub use error::SendError;
@@ -152,6 +154,8 @@ struct Inner {
     credentials: Option<Credentials>,
     /// What paces the messages, if anything.
     throttle: Option<Arc<dyn Throttle>>,
+    /// The pause after the server said to slow down, when the pool backs off.
+    pause: Option<backoff::Pause>,
     settings: Settings,
     /// One permit per call holding a connection's place (a message on the wire, or a
     /// connection being ended with QUIT after its last one): the callers beyond
@@ -443,6 +447,9 @@ impl Mailer {
                 Some(Ok(conn)) => conn,
                 Some(Err(error)) => {
                     // Nothing of the message was sent.
+                    if let Some(throttled) = inner.slowed_down(&error) {
+                        return Err(throttled);
+                    }
                     if error.is_retryable_on_new_connection() && attempts == 1 && !clock.passed() {
                         continue;
                     }
@@ -461,9 +468,19 @@ impl Mailer {
                 .set_deadline(clock.limit, clock.started.elapsed());
             let delivery = source.deliver(&mut ready, &mut conn.client).await;
             conn.client.set_deadline(None, Duration::ZERO);
+            let slowed = match &delivery {
+                Delivery::NotSent { error, .. } => inner.slowed_down(error),
+                _ => None,
+            };
             let result = match delivery {
-                Delivery::Sent(outcome) => Ok(outcome),
+                Delivery::Sent(outcome) => {
+                    if let Some(pause) = &inner.pause {
+                        pause.got_through();
+                    }
+                    Ok(outcome)
+                }
                 Delivery::Unknown(error) => Err(SendError::Unknown { error }),
+                _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
                 d if d.is_retryable() && attempts == 1 && !clock.passed() => {
                     failed = Some(conn);
                     continue;
@@ -556,9 +573,33 @@ impl Mailer {
 }
 
 impl Inner {
-    /// Wait until the throttle lets one more message go, within the send deadline or the
-    /// wait limit.
+    /// When the pool backs off and `error` is the server asking to slow down: pause, and the
+    /// caller's answer.
+    fn slowed_down(&self, error: &SmtpError) -> Option<SendError> {
+        let pause = self.pause.as_ref()?;
+        if !backoff::is_slow_down(error) {
+            return None;
+        }
+        let retry_after = pause.slow_down(error);
+        Some(SendError::Throttled {
+            error: error.clone(),
+            retry_after,
+        })
+    }
+
+    /// Wait until the pool's pause (if any) is over and the throttle lets one more message go,
+    /// within the send deadline or the wait limit.
     async fn take_turn(&self, clock: &SendClock, wait: Duration) -> Result<(), SendError> {
+        if let Some((left, because)) = self.pause.as_ref().and_then(backoff::Pause::remaining) {
+            let allowed = clock.left().unwrap_or(wait);
+            if left > allowed {
+                return Err(SendError::Throttled {
+                    error: because,
+                    retry_after: left,
+                });
+            }
+            tokio::time::sleep(left).await;
+        }
         let Some(throttle) = &self.throttle else {
             return Ok(());
         };

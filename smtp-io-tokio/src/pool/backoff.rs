@@ -1,0 +1,102 @@
+//! Backing off when the server says to slow down: a `421` (at any step), or a `4xx` to MAIL or
+//! to every RCPT (rate limits and greylisting). With a [`Backoff`], the pool then does not retry
+//! at once, and holds every caller until the pause is over; the caller that met it, and those
+//! the pause would hold past their wait limit or deadline, get
+//! [`SendError::Throttled`](super::SendError::Throttled) with the time to try again.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::{ProtocolError, ReplyCode, SmtpError, SmtpOp};
+
+/// How long a pool pauses after the server asked it to slow down: `initial` the first time,
+/// doubling each time it asks again before a message gets through, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    /// A pause of `initial`, doubling up to `max` while the server keeps asking.
+    pub fn new(initial: Duration, max: Duration) -> Backoff {
+        Backoff {
+            initial,
+            max: max.max(initial),
+        }
+    }
+}
+
+/// Whether `error` is the server asking to slow down: a `421` anywhere, or a temporary
+/// refusal of MAIL or of every recipient.
+pub(super) fn is_slow_down(error: &SmtpError) -> bool {
+    match error {
+        SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
+            reply.code() == ReplyCode::SERVICE_UNAVAILABLE
+                || (reply.code().is_transient()
+                    && matches!(during, SmtpOp::MailFrom | SmtpOp::RcptTo))
+        }
+        SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. }) => {
+            error.is_transient()
+        }
+        _ => false,
+    }
+}
+
+/// A pool's pause: how many times in a row the server asked, until when, and what it said.
+pub(super) struct Pause {
+    policy: Backoff,
+    state: Mutex<PauseState>,
+}
+
+#[derive(Default)]
+struct PauseState {
+    level: u32,
+    until: Option<Instant>,
+    because: Option<SmtpError>,
+}
+
+impl Pause {
+    pub(super) fn new(policy: Backoff) -> Pause {
+        Pause {
+            policy,
+            state: Mutex::new(PauseState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PauseState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The server asked to slow down: pause (longer each time in a row). Returns the pause.
+    pub(super) fn slow_down(&self, because: &SmtpError) -> Duration {
+        let mut state = self.lock();
+        let pause = self
+            .policy
+            .initial
+            .saturating_mul(1u32 << state.level.min(16))
+            .min(self.policy.max);
+        state.level = state.level.saturating_add(1);
+        let until = Instant::now() + pause;
+        state.until = Some(state.until.map_or(until, |u| u.max(until)));
+        state.because = Some(because.clone());
+        pause
+    }
+
+    /// A message got through: the next slow-down starts from the first pause again.
+    pub(super) fn got_through(&self) {
+        self.lock().level = 0;
+    }
+
+    /// What is left of the pause, and why it was made; `None` when there is none.
+    pub(super) fn remaining(&self) -> Option<(Duration, SmtpError)> {
+        let state = self.lock();
+        let left = state.until?.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        Some((left, state.because.clone()?))
+    }
+}
