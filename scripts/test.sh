@@ -52,6 +52,15 @@ step "smtp-io-tokio with the platform certificate store (TlsConfig::native_roots
 cargo clippy -p smtp-io-tokio --features native-roots --all-targets --quiet -- -D warnings
 cargo test -p smtp-rustls --features native-roots --lib --quiet
 
+step "smtp-io-tokio with Redis: one rate limit shared by two processes (feature redis, a real redis-server)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  (apt-get install -y -q redis-server >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; })
+  # The package may start a system instance: the test starts its own on a Unix socket.
+fi
+cargo clippy -p smtp-io-tokio --features redis --all-targets --quiet -- -D warnings
+cargo test -p smtp-io-tokio --features redis --test pool_shared_limit --quiet
+
 step "smtp-proto without the optional features"
 cargo test -p smtp-proto --no-default-features --features client --lib --quiet
 cargo test -p smtp-proto --no-default-features --lib --quiet

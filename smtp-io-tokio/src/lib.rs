@@ -66,9 +66,11 @@ use std::time::Duration;
 
 pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
+#[cfg(feature = "redis")]
+pub use pool::SharedRateLimit;
 pub use pool::{
     Backoff, Connections, Mailer, MailerBuilder, PoolStats, RateLimit, SendError, Throttle,
-    ThrottleFuture, TokenFuture, TokenMechanism, TokenSource,
+    ThrottleFuture, TokenFuture, TokenMechanism, TokenSource, Turn,
 };
 pub use route::{Proxy, ProxyKind, ProxyUrlError};
 pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};

@@ -76,6 +76,8 @@ mod backoff;
 mod builder;
 mod credentials;
 mod error;
+#[cfg(feature = "redis")]
+mod shared_limit;
 mod source;
 mod tally;
 mod throttle;
@@ -84,8 +86,10 @@ pub use backoff::Backoff;
 pub use builder::MailerBuilder;
 pub use credentials::{TokenFuture, TokenMechanism, TokenSource};
 pub use error::SendError;
+#[cfg(feature = "redis")]
+pub use shared_limit::SharedRateLimit;
 pub use tally::{Connections, PoolStats};
-pub use throttle::{RateLimit, Throttle, ThrottleFuture};
+pub use throttle::{RateLimit, Throttle, ThrottleFuture, Turn};
 
 use builder::{OptionsFn, Settings};
 use credentials::{Credentials, Login};
@@ -605,8 +609,17 @@ impl Inner {
         };
         let started = Instant::now();
         loop {
-            let Err(pause) = throttle.acquire().await else {
-                return Ok(());
+            let pause = match throttle.acquire().await {
+                Ok(Turn::Go) => return Ok(()),
+                Ok(Turn::WaitFor(pause)) => pause,
+                Err(e) => {
+                    let error = SmtpError::io(
+                        SmtpOp::Connect,
+                        e.kind(),
+                        format!("the rate limit could not be asked: {e}"),
+                    );
+                    return Err(SendError::NotSent { error, attempts: 0 });
+                }
             };
             if let Some(left) = clock.left() {
                 if left <= pause {

@@ -13,14 +13,22 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
 
 /// A throttle's answer's future.
-pub type ThrottleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Duration>> + Send + 'a>>;
+pub type ThrottleFuture<'a> = Pin<Box<dyn Future<Output = std::io::Result<Turn>> + Send + 'a>>;
 
-/// Decides when a pool's next message may go. `acquire` counts one message and answers `Ok`
-/// when it may go now, or `Err(wait)` when it may not before `wait` has passed (nothing is
-/// counted then; the pool asks again after the wait). The pool asks before it waits for a
-/// connection, so callers held back by the throttle hold none.
+/// A throttle's answer: the message may go now (it is counted), or not before a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Go now; the message is counted.
+    Go,
+    /// Not before this has passed; nothing is counted (the pool asks again then).
+    WaitFor(Duration),
+}
+
+/// Decides when a pool's next message may go. The pool asks before it waits for a connection,
+/// so callers held back hold none. An error (a shared limit that cannot be reached) fails the
+/// message, unsent: a limit is never exceeded because it could not be asked.
 pub trait Throttle: Send + Sync + 'static {
-    /// Count one message now, or say how long until one may go.
+    /// Count one message now ([`Turn::Go`]), or say how long until one may go.
     fn acquire(&self) -> ThrottleFuture<'_>;
 }
 
@@ -79,11 +87,14 @@ impl RateLimit {
 
 impl Throttle for RateLimit {
     fn acquire(&self) -> ThrottleFuture<'_> {
-        let answer = self.limiter.check().map_err(|not_until| {
-            not_until
-                .wait_time_from(DefaultClock::default().now())
-                .max(Duration::from_millis(1))
-        });
-        Box::pin(std::future::ready(answer))
+        let turn = match self.limiter.check() {
+            Ok(()) => Turn::Go,
+            Err(not_until) => Turn::WaitFor(
+                not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .max(Duration::from_millis(1)),
+            ),
+        };
+        Box::pin(std::future::ready(Ok(turn)))
     }
 }

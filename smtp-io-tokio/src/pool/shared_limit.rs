@@ -1,0 +1,137 @@
+//! [`SharedRateLimit`]: one rate limit for every process that sends through the same provider
+//! account (SES: so many messages a second per account, whatever the number of replicas), kept
+//! in Redis (feature `redis`).
+//!
+//! The limit is GCRA, like the in-process [`RateLimit`](super::RateLimit), run as one Lua script
+//! on one key, on Redis' own clock (`TIME`), so that the processes' clocks never matter and two
+//! of them can never both take the last place.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use tokio::sync::OnceCell;
+
+use super::throttle::{Throttle, ThrottleFuture, Turn};
+
+/// GCRA on one key: `ARGV[1]` the interval between messages and `ARGV[2]` the burst's
+/// tolerance, both in microseconds. Returns 0 when a message may go now (it is counted), else
+/// the microseconds to wait. The key holds the theoretical arrival time and expires once idle.
+const GCRA: &str = r#"
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allowed_at = tat - tolerance
+if now < allowed_at then
+  return allowed_at - now
+end
+local new_tat = tat + interval
+local ttl_ms = math.ceil((new_tat - now + tolerance) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
+return 0
+"#;
+
+/// A rate limit shared through Redis by every pool (in any number of processes) built with
+/// the same URL and key: at most `n` messages per period together, in bursts of at most
+/// `burst`. A Redis that cannot be reached fails the message unsent (the limit is never
+/// exceeded for want of asking).
+///
+/// ```no_run
+/// use std::num::NonZeroU32;
+/// use smtp_io_tokio::{Mailer, SharedRateLimit, TlsMode};
+///
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// // SES: 14 messages a second for the account, shared by every replica.
+/// let limit = SharedRateLimit::per_second(
+///     "redis://127.0.0.1:6379",
+///     "smtp:ses:account-1",
+///     NonZeroU32::new(14).unwrap(),
+/// )?;
+/// let mailer = Mailer::builder("email-smtp.eu-west-1.amazonaws.com", 587, TlsMode::StartTls, "app.example.com")
+///     .throttle(limit)
+///     .build()?;
+/// # drop(mailer); Ok(()) }
+/// ```
+pub struct SharedRateLimit {
+    client: redis::Client,
+    connection: OnceCell<MultiplexedConnection>,
+    key: String,
+    interval: Duration,
+    tolerance: Duration,
+    script: Arc<redis::Script>,
+}
+
+impl std::fmt::Debug for SharedRateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold Redis' password: only the key and the rate.
+        f.debug_struct("SharedRateLimit")
+            .field("key", &self.key)
+            .field("interval", &self.interval)
+            .field("tolerance", &self.tolerance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedRateLimit {
+    /// At most `n` messages per `period` through Redis at `url` (`redis://host:port`,
+    /// `redis+unix:///path`), on `key`, in bursts of up to `burst`. Connects on first use.
+    pub fn new(
+        url: &str,
+        key: impl Into<String>,
+        n: NonZeroU32,
+        period: Duration,
+        burst: NonZeroU32,
+    ) -> redis::RedisResult<SharedRateLimit> {
+        let interval = period / n.get();
+        Ok(SharedRateLimit {
+            client: redis::Client::open(url)?,
+            connection: OnceCell::new(),
+            key: key.into(),
+            interval,
+            tolerance: interval * (burst.get() - 1),
+            script: Arc::new(redis::Script::new(GCRA)),
+        })
+    }
+
+    /// At most `n` messages a second, one at a time (no burst).
+    pub fn per_second(
+        url: &str,
+        key: impl Into<String>,
+        n: NonZeroU32,
+    ) -> redis::RedisResult<SharedRateLimit> {
+        SharedRateLimit::new(url, key, n, Duration::from_secs(1), NonZeroU32::MIN)
+    }
+
+    async fn ask(&self) -> redis::RedisResult<Turn> {
+        let connection = self
+            .connection
+            .get_or_try_init(|| self.client.get_multiplexed_async_connection())
+            .await?;
+        let mut connection = connection.clone();
+        let wait_us: u64 = self
+            .script
+            .key(&self.key)
+            .arg(self.interval.as_micros() as u64)
+            .arg(self.tolerance.as_micros() as u64)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(match wait_us {
+            0 => Turn::Go,
+            us => Turn::WaitFor(Duration::from_micros(us)),
+        })
+    }
+}
+
+impl Throttle for SharedRateLimit {
+    fn acquire(&self) -> ThrottleFuture<'_> {
+        Box::pin(async move {
+            self.ask()
+                .await
+                .map_err(|e| std::io::Error::other(format!("redis: {e}")))
+        })
+    }
+}

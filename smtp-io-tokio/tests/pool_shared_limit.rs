@@ -1,0 +1,219 @@
+//! One rate limit for two processes (feature `redis`): two pools, each in a process of its own,
+//! share a `SharedRateLimit` kept in a real `redis-server` this test starts on a Unix socket.
+//! Against an SMTP server that answers `421` above its own limit, together they never reach
+//! it: every message is delivered once, none refused, in no less than the ideal time. (The test
+//! runs its own binary twice as the senders.)
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use smtp_io_tokio::{Mailer, SharedRateLimit, TlsMode};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+const PER_SECOND: u32 = 10;
+const EACH: usize = 10;
+
+/// A `redis-server` on a Unix socket in `dir`, no persistence; killed when dropped.
+struct Redis(Child, PathBuf);
+
+impl Redis {
+    fn start(dir: &Path) -> Redis {
+        let socket = dir.join("redis.sock");
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server; scripts/test.sh installs it)");
+        let redis = Redis(child, socket);
+        for _ in 0..200 {
+            if redis.1.exists() {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not open its socket");
+    }
+
+    fn url(&self) -> String {
+        format!("redis+unix://{}", self.1.display())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What the SMTP server saw.
+#[derive(Default)]
+struct Seen {
+    mails: Mutex<Vec<Instant>>,
+    refused: Mutex<usize>,
+    delivered: Mutex<Vec<String>>,
+}
+
+/// At most `PER_SECOND + 1` MAIL commands in any second, `421` to any more.
+async fn server(seen: Arc<Seen>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut io = BufReader::new(tcp);
+                let _ = io.get_mut().write_all(b"220 shared.test\r\n").await;
+                let mut line = String::new();
+                let mut from = String::new();
+                loop {
+                    line.clear();
+                    if io.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let reply: &[u8] = match line.get(..4).unwrap_or("") {
+                        "EHLO" => b"250 shared.test\r\n",
+                        "MAIL" => {
+                            let now = Instant::now();
+                            let over = {
+                                let mut mails = seen.mails.lock().unwrap();
+                                mails.push(now);
+                                let window = Duration::from_secs(1);
+                                let recent = mails
+                                    .iter()
+                                    .filter(|t| now.duration_since(**t) < window)
+                                    .count();
+                                recent > PER_SECOND as usize + 1
+                            };
+                            if over {
+                                *seen.refused.lock().unwrap() += 1;
+                                let _ = io.get_mut().write_all(b"421 4.7.0 slow down\r\n").await;
+                                return;
+                            }
+                            from = line.trim_end().to_owned();
+                            b"250 ok\r\n"
+                        }
+                        "DATA" => {
+                            let _ = io.get_mut().write_all(b"354 go\r\n").await;
+                            while line != ".\r\n" {
+                                line.clear();
+                                if io.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                            }
+                            seen.delivered.lock().unwrap().push(from.clone());
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = io.get_mut().write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    if io.get_mut().write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// One sending process: `EACH` messages through a pool limited by the shared limit.
+#[test]
+fn sender_process() {
+    let Ok(port) = std::env::var("SHARED_LIMIT_SMTP_PORT") else {
+        return; // Run by the test below as a child process only.
+    };
+    let url = std::env::var("SHARED_LIMIT_REDIS").unwrap();
+    let name = std::env::var("SHARED_LIMIT_NAME").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let limit = SharedRateLimit::per_second(
+            &url,
+            "smtp:test:shared",
+            NonZeroU32::new(PER_SECOND).unwrap(),
+        )
+        .unwrap();
+        let mailer = Mailer::builder("127.0.0.1", port.parse().unwrap(), TlsMode::None, "c.test")
+            .max_connections(3)
+            .throttle(limit)
+            .build()
+            .unwrap();
+        let tasks: Vec<_> = (0..EACH)
+            .map(|i| {
+                let mailer = mailer.clone();
+                let from = format!("{name}-{i}@test.example");
+                tokio::spawn(async move { mailer.send(&from, ["b@test.example"], b"hi\r\n").await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        mailer.shutdown().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_limit() {
+    let dir = std::env::temp_dir().join(format!("shared-limit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let redis = Redis::start(&dir);
+    let seen = Arc::new(Seen::default());
+    let port = server(seen.clone()).await;
+    let started = Instant::now();
+    let children: Vec<Child> = ["one", "two"]
+        .into_iter()
+        .map(|name| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "sender_process",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("SHARED_LIMIT_SMTP_PORT", port.to_string())
+                .env("SHARED_LIMIT_REDIS", redis.url())
+                .env("SHARED_LIMIT_NAME", name)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "a sender failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let took = started.elapsed();
+    assert_eq!(
+        *seen.refused.lock().unwrap(),
+        0,
+        "the server's limit was exceeded"
+    );
+    let mut delivered = seen.delivered.lock().unwrap().clone();
+    delivered.sort();
+    delivered.dedup();
+    assert_eq!(delivered.len(), 2 * EACH, "lost or twice: {delivered:?}");
+    // 20 messages at 10 a second, one at a time: at least 1.9 s whatever the processes.
+    assert!(took >= Duration::from_millis(1850), "{took:?}");
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}
