@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use super::transaction::{BodyEncoding, BodyMode, Phase, Step};
+use super::transaction::{BodyEncoding, BodyMode, Phase};
 use super::{Pending, Session};
 use crate::body::LineNormalizer;
 use crate::command::Command;
@@ -49,14 +49,14 @@ impl Session {
             return Err(self.wrong_state(SmtpOp::DataEnd));
         };
         self.clock.body_started();
-        let encoding = self
-            .txn
-            .as_ref()
-            .map_or(BodyEncoding::Lines, |t| t.encoding);
+        let Some(txn) = self.txn.as_mut() else {
+            return Err(self.wrong_state(SmtpOp::DataEnd));
+        };
+        let encoding = txn.encoding;
         let written = match mode {
             // Count the message bytes, not the stuffed dots: the outcome's size is what the
             // server stores, the same for DATA and BDAT.
-            BodyMode::Data => self.stuffer.encode(chunk, &mut self.out),
+            BodyMode::Data => txn.encoder.stuffer.encode(chunk, &mut self.out),
             BodyMode::BdatWhole { size } => {
                 if failed && !header {
                     return Ok(());
@@ -65,21 +65,23 @@ impl Session {
                     self.start_bdat_whole(size);
                 }
                 let before = self.out.len();
-                encode_bdat(encoding, &mut self.normalizer, chunk, &mut self.out);
+                if let Some(txn) = self.txn.as_mut() {
+                    encode_bdat(encoding, &mut txn.encoder.normalizer, chunk, &mut self.out);
+                }
                 self.out.len() - before
             }
             BodyMode::BdatChunked => {
                 if failed {
                     return Ok(());
                 }
-                let mut scratch = core::mem::take(&mut self.scratch);
-                let before = scratch.len();
-                encode_bdat(encoding, &mut self.normalizer, chunk, &mut scratch);
-                let n = scratch.len() - before;
+                let mut held = core::mem::take(&mut txn.encoder.held);
+                let before = held.len();
+                encode_bdat(encoding, &mut txn.encoder.normalizer, chunk, &mut held);
+                let n = held.len() - before;
                 // Keep at least one byte back: the last chunk goes out with LAST.
                 let size = self.config.bdat_chunk_size.max(1);
-                while scratch.len() > size {
-                    let piece = scratch.split_to(size);
+                while held.len() > size {
+                    let piece = held.split_to(size);
                     self.write_bdat_header(size as u64, false);
                     self.out.extend_from_slice(&piece);
                     self.push_pending(Pending::Bdat { last: false }, 0);
@@ -87,7 +89,9 @@ impl Session {
                         t.bdat_outstanding += 1;
                     }
                 }
-                self.scratch = scratch;
+                if let Some(t) = self.txn.as_mut() {
+                    t.encoder.held = held;
+                }
                 n
             }
         };
@@ -125,23 +129,24 @@ impl Session {
             .map_or(BodyEncoding::Lines, |t| t.encoding);
         if let Some(t) = self.txn.as_mut() {
             // A whole BDAT's header (sent with the first body bytes) already carries LAST.
-            t.step = Step::Finishing {
-                end_queued: t.bdat_header_sent(),
-            };
+            let end_queued = t.bdat_header_sent();
+            t.body_over(end_queued);
         }
         self.state = SessionState::Data;
         let mut written = 0;
         match mode {
             BodyMode::Data => {
                 let before = self.out.len();
-                self.stuffer.finish(&mut self.out);
+                if let Some(t) = self.txn.as_mut() {
+                    t.encoder.stuffer.finish(&mut self.out);
+                }
                 let body = self.txn.as_ref().map_or(0, |t| t.body_written);
                 self.log_client(format_args!("[message body: {body} bytes, dot-stuffed]"));
                 self.log_client(format_args!("."));
                 written = self.out.len() - before - 3;
                 self.push_pending(Pending::DataEnd, 0);
                 if let Some(t) = self.txn.as_mut() {
-                    t.step = Step::Finishing { end_queued: true };
+                    t.body_over(true);
                 }
             }
             BodyMode::BdatWhole { size } => {
@@ -149,9 +154,11 @@ impl Session {
                     if !header {
                         self.start_bdat_whole(size);
                     }
-                    if encoding == BodyEncoding::Lines {
+                    if let Some(t) = self.txn.as_mut()
+                        && encoding == BodyEncoding::Lines
+                    {
                         let before = self.out.len();
-                        self.normalizer.finish(&mut self.out);
+                        t.encoder.normalizer.finish(&mut self.out);
                         written = self.out.len() - before;
                     }
                     let total = self.txn.as_ref().map_or(0, |t| t.body_written) + written as u64;
@@ -170,19 +177,20 @@ impl Session {
             }
             BodyMode::BdatChunked => {
                 if !failed {
-                    let mut scratch = core::mem::take(&mut self.scratch);
-                    let before = scratch.len();
-                    if encoding == BodyEncoding::Lines {
-                        self.normalizer.finish(&mut scratch);
+                    let mut held = BytesMut::new();
+                    if let Some(t) = self.txn.as_mut() {
+                        held = core::mem::take(&mut t.encoder.held);
+                        if encoding == BodyEncoding::Lines {
+                            let before = held.len();
+                            t.encoder.normalizer.finish(&mut held);
+                            written = held.len() - before;
+                        }
                     }
-                    written = scratch.len() - before;
-                    self.write_bdat_header(scratch.len() as u64, true);
-                    self.out.extend_from_slice(&scratch);
-                    scratch.clear();
-                    self.scratch = scratch;
+                    self.write_bdat_header(held.len() as u64, true);
+                    self.out.extend_from_slice(&held);
                     self.push_pending(Pending::Bdat { last: true }, 0);
                     if let Some(t) = self.txn.as_mut() {
-                        t.step = Step::Finishing { end_queued: true };
+                        t.body_over(true);
                     }
                 }
             }
@@ -208,10 +216,7 @@ impl Session {
         self.log_client(format_args!("[message body: {size} bytes]"));
         self.push_pending(Pending::Bdat { last: true }, 0);
         if let Some(t) = self.txn.as_mut() {
-            t.step = match t.step {
-                Step::Body { .. } => Step::Body { bdat_header: true },
-                _ => Step::Finishing { end_queued: true },
-            };
+            t.bdat_whole_started();
         }
     }
 

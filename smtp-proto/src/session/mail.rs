@@ -9,7 +9,6 @@ use super::{
     BodyInfo, Envelope, Event, InFlight, MessageId, MessageOptions, Pending, Protocol, Session, Use,
 };
 use crate::audit::AuditEvent;
-use crate::body::{DotStuffer, LineNormalizer};
 use crate::capabilities::Extension;
 use crate::command::{Address, BodyType, Command, MailParams};
 use crate::error::{ArgumentError, Field, InvalidInputError, ProtocolError, SmtpError};
@@ -123,9 +122,6 @@ impl Session {
             encoding,
         };
         self.txn = Some(Transaction::new(id, envelope, setup));
-        self.stuffer = DotStuffer::new();
-        self.normalizer = LineNormalizer::new();
-        self.scratch.clear();
         self.state = SessionState::Transaction;
         self.pump();
         Ok(id)

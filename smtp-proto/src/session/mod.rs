@@ -39,7 +39,6 @@ use pending::{InFlight, Pending};
 use transaction::{Phase, Transaction};
 
 use crate::audit::AuditEvent;
-use crate::body::{DotStuffer, LineNormalizer};
 use crate::capabilities::{Capabilities, Extension};
 use crate::command::{Command, Domain};
 use crate::error::{AuthError, InvalidInputError, ProtocolError, SmtpError};
@@ -121,7 +120,6 @@ pub struct Session {
     ehlo_domain: Domain,
     parser: ReplyParser,
     out: BytesMut,
-    scratch: BytesMut,
     events: VecDeque<Event>,
     pending: VecDeque<InFlight>,
     in_flight_bytes: usize,
@@ -144,8 +142,6 @@ pub struct Session {
     needs_rset: bool,
     fatal: Option<SmtpError>,
     reply_seq: u64,
-    stuffer: DotStuffer,
-    normalizer: LineNormalizer,
     /// True while `out` holds an AUTH payload: it is handed out in a buffer that wipes itself
     /// when dropped, and `out` is wiped before reuse.
     out_holds_secret: bool,
@@ -183,7 +179,6 @@ impl Session {
             ehlo_domain,
             parser,
             out: BytesMut::with_capacity(4096),
-            scratch: BytesMut::new(),
             events: VecDeque::with_capacity(8),
             pending,
             in_flight_bytes: 0,
@@ -202,8 +197,6 @@ impl Session {
             needs_rset: false,
             fatal: None,
             reply_seq: 0,
-            stuffer: DotStuffer::new(),
-            normalizer: LineNormalizer::new(),
             out_holds_secret: false,
             clock: Clock::default(),
             #[cfg(test)]

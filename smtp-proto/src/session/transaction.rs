@@ -7,7 +7,10 @@ use super::{
     DataPipelining, Envelope, Event, Fate, MessageId, Pending, RecipientOutcome, RecipientPolicy,
     SendOutcome, SessionStatus, queue_id,
 };
+use bytes::BytesMut;
+
 use crate::audit::AuditEvent;
+use crate::body::{DotStuffer, LineNormalizer};
 use crate::command::{MailParams, Notify, OriginalRecipient, RcptParams};
 use crate::error::{InvalidInputError, PolicyError, ProtocolError, RecipientRefusal, SmtpError};
 #[allow(unused_imports)]
@@ -105,6 +108,28 @@ pub(super) enum Step {
     Ended,
 }
 
+/// How far along `step` is, for the rule that a step only moves forward.
+fn step_rank(step: Step) -> (u8, usize) {
+    match step {
+        Step::Start => (0, 0),
+        Step::Reset => (1, 0),
+        Step::Envelope { next_rcpt } => (2, next_rcpt),
+        Step::DataQueued => (3, 0),
+        Step::Body { bdat_header } => (4, usize::from(bdat_header)),
+        Step::Finishing { end_queued } => (5, usize::from(end_queued)),
+        Step::Ended => (6, 0),
+    }
+}
+
+/// A message body's encoder state: the DATA dot-stuffer, the BDAT line normaliser, and the
+/// streamed BDAT chunk being gathered (the last one is held back to carry `LAST`).
+#[derive(Debug, Default)]
+pub(super) struct BodyEncoder {
+    pub(super) stuffer: DotStuffer,
+    pub(super) normalizer: LineNormalizer,
+    pub(super) held: BytesMut,
+}
+
 #[derive(Debug)]
 pub(super) struct Transaction {
     /// The message's handle.
@@ -132,6 +157,9 @@ pub(super) struct Transaction {
     pub(super) limit: Option<BodyLimit>,
     /// How the body is encoded.
     pub(super) encoding: BodyEncoding,
+    /// The body's encoder state (dot-stuffing, CRLF normalisation, a streamed BDAT chunk being
+    /// gathered): this message's own, so nothing carries over from one message to the next.
+    pub(super) encoder: BodyEncoder,
     /// LMTP: per-recipient replies still expected after the body.
     pub(super) lmtp_expected: usize,
     pub(super) lmtp_replies: Vec<Reply>,
@@ -164,6 +192,31 @@ impl Transaction {
         } else {
             Fate::NotSent
         }
+    }
+
+    /// The body is over; `end_queued`: its end (final dot or `BDAT LAST`) is queued with it.
+    pub(super) fn body_over(&mut self, end_queued: bool) {
+        self.advance(Step::Finishing { end_queued });
+    }
+
+    /// The header of the body's one `BDAT n LAST` is queued: with its first bytes, or at the
+    /// end of an empty body.
+    pub(super) fn bdat_whole_started(&mut self) {
+        let next = match self.step {
+            Step::Body { .. } => Step::Body { bdat_header: true },
+            _ => Step::Finishing { end_queued: true },
+        };
+        self.advance(next);
+    }
+
+    /// Move to `next`: the one place a step changes, and it only moves forward.
+    fn advance(&mut self, next: Step) {
+        debug_assert!(
+            step_rank(next) >= step_rank(self.step),
+            "a transaction's step moved back: {:?} -> {next:?}",
+            self.step
+        );
+        self.step = next;
     }
 
     /// The end of data is queued (or answered): the server will close the transaction.
@@ -268,6 +321,7 @@ impl Transaction {
             body_written: 0,
             limit: setup.limit,
             encoding: setup.encoding,
+            encoder: BodyEncoder::default(),
             lmtp_expected: 0,
             lmtp_replies: Vec::new(),
             final_reply: None,
@@ -327,7 +381,7 @@ impl Transaction {
     /// Record that `next` was queued: for [`Next::Body`], DATA was written (DATA mode) or the
     /// body is asked for (BDAT).
     pub(super) fn queued(&mut self, next: Next) {
-        self.step = match next {
+        let next = match next {
             Next::Rset => Step::Reset,
             Next::Mail => Step::Envelope { next_rcpt: 0 },
             Next::Rcpt(i) => {
@@ -338,6 +392,7 @@ impl Transaction {
             Next::Body { .. } => Step::Body { bdat_header: false },
             Next::Refused | Next::Wait => self.step,
         };
+        self.advance(next);
     }
 
     /// The recipients refused so far are ones the policy lets the message go without.
@@ -440,7 +495,7 @@ impl Transaction {
             return Reaction::Continue;
         }
         if self.failure.is_none() && self.accepted > 0 && self.refusals_acceptable() {
-            self.step = Step::Body { bdat_header: false };
+            self.advance(Step::Body { bdat_header: false });
             return Reaction::WantBody;
         }
         // The server wants data that must not be sent (a refused MAIL or recipients).
@@ -458,12 +513,12 @@ impl Transaction {
         if self.failure.is_none() {
             self.refuse();
         }
-        self.step = Step::Finishing { end_queued: true };
+        self.advance(Step::Finishing { end_queued: true });
         Reaction::LoneDot
     }
 
     fn on_final_reply(&mut self, reply: Reply, lmtp: bool) -> Reaction {
-        self.step = Step::Ended;
+        self.advance(Step::Ended);
         if self.failure.is_some() {
             // The reply to a lone dot after refused recipients, or to a body sent anyway.
             return Reaction::Continue;
