@@ -7,12 +7,14 @@
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common/limited.rs"]
+mod limited;
+
+use limited::{Seen, limited_server};
 use smtp_io_tokio::{Mailer, SharedRateLimit, TlsMode};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 const PER_SECOND: u32 = 10;
 const EACH: usize = 10;
@@ -50,80 +52,6 @@ impl Drop for Redis {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// What the SMTP server saw.
-#[derive(Default)]
-struct Seen {
-    mails: Mutex<Vec<Instant>>,
-    refused: Mutex<usize>,
-    delivered: Mutex<Vec<String>>,
-}
-
-/// At most `PER_SECOND + 1` MAIL commands in any second, `421` to any more.
-async fn server(seen: Arc<Seen>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut io = BufReader::new(tcp);
-                let _ = io.get_mut().write_all(b"220 shared.test\r\n").await;
-                let mut line = String::new();
-                let mut from = String::new();
-                loop {
-                    line.clear();
-                    if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let reply: &[u8] = match line.get(..4).unwrap_or("") {
-                        "EHLO" => b"250 shared.test\r\n",
-                        "MAIL" => {
-                            let now = Instant::now();
-                            let over = {
-                                let mut mails = seen.mails.lock().unwrap();
-                                mails.push(now);
-                                let window = Duration::from_secs(1);
-                                let recent = mails
-                                    .iter()
-                                    .filter(|t| now.duration_since(**t) < window)
-                                    .count();
-                                recent > PER_SECOND as usize + 1
-                            };
-                            if over {
-                                *seen.refused.lock().unwrap() += 1;
-                                let _ = io.get_mut().write_all(b"421 4.7.0 slow down\r\n").await;
-                                return;
-                            }
-                            from = line.trim_end().to_owned();
-                            b"250 ok\r\n"
-                        }
-                        "DATA" => {
-                            let _ = io.get_mut().write_all(b"354 go\r\n").await;
-                            while line != ".\r\n" {
-                                line.clear();
-                                if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                    return;
-                                }
-                            }
-                            seen.delivered.lock().unwrap().push(from.clone());
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = io.get_mut().write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    if io.get_mut().write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 /// One sending process: `EACH` messages through a pool limited by the shared limit.
@@ -170,7 +98,7 @@ async fn two_processes_share_one_limit() {
     std::fs::create_dir_all(&dir).unwrap();
     let redis = Redis::start(&dir);
     let seen = Arc::new(Seen::default());
-    let port = server(seen.clone()).await;
+    let port = limited_server(seen.clone(), PER_SECOND as usize + 1, 0).await;
     let started = Instant::now();
     let children: Vec<Child> = ["one", "two"]
         .into_iter()

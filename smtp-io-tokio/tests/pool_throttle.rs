@@ -5,86 +5,14 @@
 //! `421` pauses the pool instead of a burst of reconnects, and callers learn when to try again.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common/limited.rs"]
+mod limited;
+
+use limited::{Seen, limited_server};
 use smtp_io_tokio::{Backoff, Mailer, RateLimit, SendError, SmtpError, TlsMode};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-
-/// What the server saw: when each MAIL came, and how many it refused with 421.
-#[derive(Default)]
-struct Seen {
-    mails: Mutex<Vec<Instant>>,
-    refused: Mutex<usize>,
-    delivered: Mutex<Vec<String>>,
-}
-
-/// A server that takes at most `per_second` MAIL commands in any one second, and answers `421`
-/// (closing the connection) to any more, and to its first `refuse_first` MAIL commands.
-async fn server(seen: Arc<Seen>, per_second: usize, refuse_first: usize) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut io = BufReader::new(tcp);
-                let _ = io.get_mut().write_all(b"220 limited.test\r\n").await;
-                let mut line = String::new();
-                let mut from = String::new();
-                loop {
-                    line.clear();
-                    if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let reply: &[u8] = match line.get(..4).unwrap_or("") {
-                        "EHLO" => b"250 limited.test\r\n",
-                        "MAIL" => {
-                            let now = Instant::now();
-                            let over = {
-                                let mut mails = seen.mails.lock().unwrap();
-                                mails.push(now);
-                                let recent = mails
-                                    .iter()
-                                    .filter(|t| now.duration_since(**t) < Duration::from_secs(1))
-                                    .count();
-                                recent > per_second || mails.len() <= refuse_first
-                            };
-                            if over {
-                                *seen.refused.lock().unwrap() += 1;
-                                let _ = io.get_mut().write_all(b"421 4.7.0 slow down\r\n").await;
-                                return;
-                            }
-                            from = line.trim_end().to_owned();
-                            b"250 ok\r\n"
-                        }
-                        "DATA" => {
-                            let _ = io.get_mut().write_all(b"354 go\r\n").await;
-                            while line != ".\r\n" {
-                                line.clear();
-                                if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                    return;
-                                }
-                            }
-                            seen.delivered.lock().unwrap().push(from.clone());
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = io.get_mut().write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    if io.get_mut().write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
 
 fn n(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap()
@@ -94,7 +22,7 @@ fn n(v: u32) -> NonZeroU32 {
 async fn a_rate_limited_pool_stays_under_the_servers_limit() {
     let seen = Arc::new(Seen::default());
     // The server allows 6 a second; the pool sends 5 a second, one at a time.
-    let port = server(seen.clone(), 6, 0).await;
+    let port = limited_server(seen.clone(), 6, 0).await;
     let mailer = Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
         .max_connections(4)
         .rate_limit(RateLimit::per_second(n(5)).with_burst(n(1)))
@@ -132,7 +60,7 @@ async fn a_rate_limited_pool_stays_under_the_servers_limit() {
 #[tokio::test]
 async fn a_turn_past_the_wait_limit_or_the_deadline_is_not_waited_for() {
     let seen = Arc::new(Seen::default());
-    let port = server(seen.clone(), 100, 0).await;
+    let port = limited_server(seen.clone(), 100, 0).await;
     let mailer = Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
         .rate_limit(RateLimit::per_minute(n(1)))
         .wait_timeout(Duration::from_millis(500))
@@ -169,7 +97,7 @@ async fn a_turn_past_the_wait_limit_or_the_deadline_is_not_waited_for() {
 #[tokio::test]
 async fn a_slow_down_pauses_the_pool_instead_of_reconnecting_at_once() {
     let seen = Arc::new(Seen::default());
-    let port = server(seen.clone(), 100, 1).await;
+    let port = limited_server(seen.clone(), 100, 1).await;
     let mailer = Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
         .backoff(Backoff::new(
             Duration::from_millis(400),
