@@ -188,6 +188,23 @@ impl SmtpError {
         self.is_transient() || self.blame() == Blame::Io
     }
 
+    /// True when this is the server asking the client to slow down: a `421` at any step, or a
+    /// temporary refusal of MAIL or of every recipient (rate limits, greylisting). A pool backs
+    /// off on it rather than reconnecting at once.
+    pub fn is_slow_down(&self) -> bool {
+        match self {
+            SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
+                reply.code() == crate::reply::ReplyCode::SERVICE_UNAVAILABLE
+                    || (reply.code().is_transient()
+                        && matches!(during, SmtpOp::MailFrom | SmtpOp::RcptTo))
+            }
+            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. }) => {
+                self.is_transient()
+            }
+            _ => false,
+        }
+    }
+
     /// True when retrying later may succeed: a 4xx reply, a timeout, an I/O failure, or a reply
     /// out of step with the commands ([`ProtocolError::OutOfSync`]: the connection is lost, not
     /// the message; on a new connection the replies pair up again).
@@ -735,6 +752,40 @@ mod tests {
             assert_eq!(error.blame(), blame, "{error:?}");
             assert_eq!(error.during(), during, "{error:?}");
         }
+    }
+
+    /// The server asking to slow down: a 421 anywhere, a 4xx to MAIL or to every RCPT; not a
+    /// 4xx to DATA, a 5xx, or a connection lost.
+    #[test]
+    fn slow_down_is_a_421_or_a_temporary_envelope_refusal() {
+        let code = |during, n| -> SmtpError {
+            ProtocolError::UnexpectedCode {
+                during,
+                reply: reply(n),
+            }
+            .into()
+        };
+        assert!(code(SmtpOp::Greeting, 421).is_slow_down());
+        assert!(code(SmtpOp::DataEnd, 421).is_slow_down());
+        assert!(code(SmtpOp::MailFrom, 451).is_slow_down());
+        assert!(code(SmtpOp::RcptTo, 450).is_slow_down());
+        assert!(!code(SmtpOp::Data, 451).is_slow_down());
+        assert!(!code(SmtpOp::MailFrom, 550).is_slow_down());
+        let all_deferred: SmtpError = ProtocolError::RecipientsRefused {
+            refused: vec![RecipientRefusal {
+                index: 0,
+                recipient: "a@b.example".into(),
+                reply: reply(450),
+            }],
+            accepted: 0,
+        }
+        .into();
+        assert!(all_deferred.is_slow_down());
+        let lost: SmtpError = ProtocolError::ConnectionClosed {
+            during: SmtpOp::MailFrom,
+        }
+        .into();
+        assert!(!lost.is_slow_down());
     }
 
     /// A reply out of step is the server's fault and the connection's, not a refusal: no reply

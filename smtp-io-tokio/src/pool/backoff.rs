@@ -1,5 +1,5 @@
-//! Backing off when the server says to slow down: a `421` (at any step), or a `4xx` to MAIL or
-//! to every RCPT (rate limits and greylisting). With a [`Backoff`], the pool then does not retry
+//! Backing off when the server says to slow down (the engine's
+//! [`SmtpError::is_slow_down`]: a `421`, or a `4xx` to MAIL or to every RCPT). With a [`Backoff`], the pool then does not retry
 //! at once, and holds every caller until the pause is over; the caller that met it, and those
 //! the pause would hold past their wait limit or deadline, get
 //! [`SendError::Throttled`](super::SendError::Throttled) with the time to try again.
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::{ProtocolError, ReplyCode, SmtpError, SmtpOp};
+use crate::SmtpError;
 
 /// How long a pool pauses after the server asked it to slow down: `initial` the first time,
 /// doubling each time it asks again before a message gets through, at most `max`.
@@ -26,22 +26,6 @@ impl Backoff {
             initial,
             max: max.max(initial),
         }
-    }
-}
-
-/// Whether `error` is the server asking to slow down: a `421` anywhere, or a temporary
-/// refusal of MAIL or of every recipient.
-pub(super) fn is_slow_down(error: &SmtpError) -> bool {
-    match error {
-        SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
-            reply.code() == ReplyCode::SERVICE_UNAVAILABLE
-                || (reply.code().is_transient()
-                    && matches!(during, SmtpOp::MailFrom | SmtpOp::RcptTo))
-        }
-        SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. }) => {
-            error.is_transient()
-        }
-        _ => false,
     }
 }
 

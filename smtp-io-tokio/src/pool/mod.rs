@@ -581,7 +581,7 @@ impl Inner {
     /// caller's answer.
     fn slowed_down(&self, error: &SmtpError) -> Option<SendError> {
         let pause = self.pause.as_ref()?;
-        if !backoff::is_slow_down(error) {
+        if !error.is_slow_down() {
             return None;
         }
         let retry_after = pause.slow_down(error);
