@@ -1,12 +1,12 @@
 //! [`SmtpClient::send_batch`]: many messages over one connection without a round trip between
 //! them (batch chaining, RFC 2920 section 3.1), each with its own result.
 
-use super::{SmtpClient, Transport};
+use super::{Delivery, SmtpClient, Transport};
 use crate::error::SmtpError;
 #[allow(unused_imports)]
 use crate::prelude::*;
 use crate::session::{
-    BodyInfo, Envelope, Event, MessageId, MessageOptions, SendOutcome, SessionStatus,
+    BodyInfo, Envelope, Event, Fate, MessageId, MessageOptions, SendOutcome, SessionStatus,
 };
 
 /// One message of a batch: envelope, a complete RFC 5322 message, and optional per-message
@@ -63,11 +63,28 @@ impl<T: Transport> SmtpClient<T> {
         &mut self,
         messages: &[BatchMessage<'_>],
     ) -> Vec<Result<SendOutcome, SmtpError>> {
-        let mut results: Vec<Option<Result<SendOutcome, SmtpError>>> =
-            messages.iter().map(|_| None).collect();
+        self.deliver_batch(messages)
+            .await
+            .into_iter()
+            .map(Delivery::into_result)
+            .collect()
+    }
+
+    /// [`send_batch`](Self::send_batch), saying for each message what became of it (see
+    /// [`Delivery`]): accepted, provably not delivered, or unknown. The engine decides each
+    /// message's fate, also when one error ends the session with several messages in flight: a
+    /// message whose end of data was written is [`Delivery::Unknown`], one that was not yet
+    /// started or whose body was not finished is [`Delivery::NotSent`]. For a pool that chains
+    /// several callers' messages on one connection and must know which it may send again.
+    pub async fn deliver_batch(&mut self, messages: &[BatchMessage<'_>]) -> Vec<Delivery> {
+        self.fates.clear();
         if let Err(e) = self.check_alive() {
-            return messages.iter().map(|_| Err(e.clone())).collect();
+            return messages
+                .iter()
+                .map(|_| Delivery::failed(e.clone(), Fate::NotSent))
+                .collect();
         }
+        let mut results: Vec<Option<Delivery>> = messages.iter().map(|_| None).collect();
         // Started messages whose result has not arrived: the engine's handle and the index in
         // `messages`. Results are matched by handle.
         let mut waiting: Vec<(MessageId, usize)> = Vec::new();
@@ -96,7 +113,7 @@ impl<T: Transport> SmtpClient<T> {
             if next < messages.len() && self.session.ready_for_mail() {
                 match self.start_batch_message(&messages[next]) {
                     Ok(id) => waiting.push((id, next)),
-                    Err(e) => results[next] = Some(Err(e)),
+                    Err(e) => results[next] = Some(Delivery::failed(e, Fate::NotSent)),
                 }
                 next += 1;
                 if self.session.is_failed() {
@@ -113,15 +130,34 @@ impl<T: Transport> SmtpClient<T> {
             }
         };
         if let Some(err) = fatal {
+            // The fates of the messages the error ended: from the events still queued, and
+            // from those the driver read while failing (`fates`).
+            while let Some(event) = self.session.poll_event() {
+                if let Event::MessageFailed { message, fate, .. } = event {
+                    self.fates.push((message, fate));
+                }
+            }
             self.close_transport().await;
+            for (id, index) in waiting.drain(..) {
+                let fate = self
+                    .fates
+                    .iter()
+                    .find(|&&(failed, _)| failed == id)
+                    .map_or(Fate::Unknown, |&(_, fate)| fate);
+                results[index].get_or_insert_with(|| Delivery::failed(err.clone(), fate));
+            }
+            // Not started: nothing of them was written.
             for slot in results.iter_mut().filter(|r| r.is_none()) {
-                *slot = Some(Err(err.clone()));
+                *slot = Some(Delivery::failed(err.clone(), Fate::NotSent));
             }
         }
         results
             .into_iter()
             .map(|r| {
-                r.unwrap_or_else(|| Err(self.session.check_usable().err().unwrap_or_else(lost)))
+                r.unwrap_or_else(|| {
+                    let error = self.session.check_usable().err().unwrap_or_else(lost);
+                    Delivery::failed(error, Fate::Unknown)
+                })
             })
             .collect()
     }
@@ -139,14 +175,14 @@ impl<T: Transport> SmtpClient<T> {
     fn take_batch_events(
         &mut self,
         waiting: &mut Vec<(MessageId, usize)>,
-        results: &mut [Option<Result<SendOutcome, SmtpError>>],
+        results: &mut [Option<Delivery>],
         body_wanted: &mut Option<usize>,
     ) -> Option<SmtpError> {
         fn settle(
             waiting: &mut Vec<(MessageId, usize)>,
-            results: &mut [Option<Result<SendOutcome, SmtpError>>],
+            results: &mut [Option<Delivery>],
             id: MessageId,
-            result: Result<SendOutcome, SmtpError>,
+            result: Delivery,
         ) {
             if let Some(at) = waiting.iter().position(|&(w, _)| w == id) {
                 let (_, index) = waiting.swap_remove(at);
@@ -155,10 +191,15 @@ impl<T: Transport> SmtpClient<T> {
         }
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::Sent(outcome) => settle(waiting, results, outcome.message, Ok(outcome)),
-                Event::MessageFailed { message, error, .. } => {
-                    settle(waiting, results, message, Err(error))
+                Event::Sent(outcome) => {
+                    settle(waiting, results, outcome.message, Delivery::Sent(outcome))
                 }
+                Event::MessageFailed {
+                    message,
+                    error,
+                    fate,
+                    ..
+                } => settle(waiting, results, message, Delivery::failed(error, fate)),
                 Event::Failed {
                     error,
                     session: SessionStatus::Closed,

@@ -66,6 +66,15 @@ impl Delivery {
         }
     }
 
+    /// The outcome, or the error whatever the fate: what
+    /// [`send_batch`](super::SmtpClient::send_batch) reports for each message.
+    pub fn into_result(self) -> Result<SendOutcome, SmtpError> {
+        match self {
+            Delivery::Sent(outcome) => Ok(outcome),
+            Delivery::NotSent { error, .. } | Delivery::Unknown(error) => Err(error),
+        }
+    }
+
     /// The error, unless the message was sent.
     pub fn error(&self) -> Option<&SmtpError> {
         match self {

@@ -47,7 +47,9 @@ use crate::command::Domain;
 use crate::error::SmtpError;
 use crate::reply::Reply;
 use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
-use crate::session::{BodyInfo, Envelope, Event, Fate, MessageOptions, SendOutcome, Session};
+use crate::session::{
+    BodyInfo, Envelope, Event, Fate, MessageId, MessageOptions, SendOutcome, Session,
+};
 use crate::state::{SessionState, SmtpOp};
 use crate::time::{Instant, Timer};
 use future::{Either, race};
@@ -103,9 +105,10 @@ pub struct SmtpClient<T: Transport> {
     body_buf: Vec<u8>,
     message: MessageOptions,
     transport_closed: bool,
-    /// The fate the engine gave the latest message that failed in a `send_mail*` call (reset
-    /// when one starts): what [`Delivery`] reports.
-    fate: Option<Fate>,
+    /// The fates the engine gave the messages that failed since the latest `send_mail*` or
+    /// batch began (cleared when one begins), by message: what [`Delivery`] reports, also for
+    /// the messages a fatal error ended together.
+    fates: Vec<(MessageId, Fate)>,
 }
 
 impl<T: Transport> core::fmt::Debug for SmtpClient<T> {
@@ -145,7 +148,7 @@ impl<T: Transport> SmtpClient<T> {
             body_buf: Vec::new(),
             message,
             transport_closed: false,
-            fate: None,
+            fates: Vec::new(),
         };
         // The deadline counts from when the adapter began to connect, if it says.
         client.session.start(started.unwrap_or_else(now::<T>));
@@ -313,7 +316,7 @@ impl<T: Transport> SmtpClient<T> {
         body: &[u8],
         options: &MessageOptions,
     ) -> Result<SendOutcome, SmtpError> {
-        self.fate = None;
+        self.fates.clear();
         self.check_alive()?;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::in_memory(body, options);
@@ -386,7 +389,7 @@ impl<T: Transport> SmtpClient<T> {
     where
         B: MessageBody,
     {
-        self.fate = None;
+        self.fates.clear();
         self.check_alive()?;
         let envelope = Envelope::new(from, to)?;
         let info = BodyInfo::Streamed {
@@ -576,8 +579,8 @@ impl<T: Transport> SmtpClient<T> {
         self.close_transport().await;
         let mut err = None;
         while let Some(event) = self.session.poll_event() {
-            if let Event::MessageFailed { fate, .. } = &event {
-                self.fate = Some(*fate);
+            if let Event::MessageFailed { message, fate, .. } = &event {
+                self.fates.push((*message, *fate));
             }
             if let Event::Failed { error, .. } | Event::MessageFailed { error, .. } = event {
                 err.get_or_insert(error);
@@ -639,8 +642,13 @@ impl<T: Transport> SmtpClient<T> {
             self.drive(|_| false).await?;
             while let Some(event) = self.session.poll_event() {
                 match event {
-                    Event::MessageFailed { error, fate, .. } => {
-                        self.fate = Some(fate);
+                    Event::MessageFailed {
+                        message,
+                        error,
+                        fate,
+                        ..
+                    } => {
+                        self.fates.push((message, fate));
                         return Err(self.failed(error).await);
                     }
                     Event::Failed { error, .. } => return Err(self.failed(error).await),

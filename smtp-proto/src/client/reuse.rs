@@ -140,7 +140,10 @@ impl<T: Transport> SmtpClient<T> {
     fn delivery(&self, result: Result<SendOutcome, SmtpError>) -> Delivery {
         match result {
             Ok(outcome) => Delivery::Sent(outcome),
-            Err(error) => Delivery::failed(error, self.fate.unwrap_or(Fate::NotSent)),
+            Err(error) => {
+                let fate = self.fates.last().map_or(Fate::NotSent, |&(_, fate)| fate);
+                Delivery::failed(error, fate)
+            }
         }
     }
 

@@ -169,3 +169,80 @@ fn send_batch_connection_lost_fails_the_rest() {
         ));
     });
 }
+
+/// `deliver_batch` says what became of each message when the connection is lost: over BDAT
+/// every message's `BDAT ... LAST` was written before the hang-up, so the unconfirmed ones are
+/// unknown (never to be sent again); over DATA the message whose body was not yet asked for,
+/// and the one not yet started, provably were not delivered.
+#[test]
+fn deliver_batch_gives_each_message_its_fate_when_the_connection_is_lost() {
+    let bdat = "
+        S: 220 mx.example ESMTP
+        C: EHLO client.example
+        S: 250-mx.example
+        S: 250-PIPELINING
+        S: 250 CHUNKING
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: BDAT 4 LAST
+        C: m1
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<c@y.example>
+        C: BDAT 4 LAST
+        C: m2
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<d@y.example>
+        C: BDAT 4 LAST
+        C: m3
+        S: 250 ok
+        S: 250 ok
+        S: 250 queued as Q1
+        ";
+    let data = format!(
+        "{GREETING}
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        C: m1
+        C: .
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<c@y.example>
+        C: DATA
+        S: 250 2.0.0 queued as Q1
+        "
+    );
+    let messages = [
+        BatchMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
+        BatchMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
+        BatchMessage::new("a@x.example", &["d@y.example"], b"m3\r\n"),
+    ];
+    block_on(async {
+        let mut client = connect(bdat).await;
+        let fates = client.deliver_batch(&messages).await;
+        assert!(matches!(&fates[0], Delivery::Sent(o) if o.queue_id.as_deref() == Some("Q1")));
+        for fate in &fates[1..] {
+            assert!(matches!(fate, Delivery::Unknown(_)), "{fate:?}");
+            assert!(!fate.is_retryable());
+        }
+
+        let mut client = connect(&data).await;
+        let fates = client.deliver_batch(&messages).await;
+        assert!(matches!(&fates[0], Delivery::Sent(_)));
+        for fate in &fates[1..] {
+            assert!(
+                matches!(
+                    fate,
+                    Delivery::NotSent {
+                        before_end_of_data: true,
+                        ..
+                    }
+                ),
+                "{fate:?}"
+            );
+            assert!(fate.is_retryable(), "{fate:?}");
+        }
+    });
+}
