@@ -74,6 +74,7 @@ use tokio::time::Instant;
 
 mod backoff;
 mod builder;
+mod chain;
 mod credentials;
 mod error;
 #[cfg(feature = "redis")]
@@ -172,6 +173,8 @@ struct Inner {
     reaping: AtomicBool,
     /// Every connection's place ([`Slot`]) and the pool's counters.
     tally: Arc<Tally>,
+    /// Messages waiting for a chained flight ([`MailerBuilder::chain_messages`]).
+    lobby: chain::Lobby,
 }
 
 /// A connection of the pool. The client is boxed: a `Pooled` moves in and out of the idle list
@@ -188,6 +191,7 @@ struct Pooled {
 }
 
 /// The send deadline of one call, when the pool has one.
+#[derive(Clone, Copy)]
 struct SendClock {
     started: Instant,
     limit: Option<Duration>,
@@ -258,7 +262,7 @@ impl Mailer {
     ) -> Result<SendOutcome, SendError> {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_source(InMemory(&BatchMessage::new(from, &to, body)))
+        self.send_in_memory(&BatchMessage::new(from, &to, body))
             .await
     }
 
@@ -272,10 +276,8 @@ impl Mailer {
     ) -> Result<SendOutcome, SendError> {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_source(InMemory(
-            &BatchMessage::new(from, &to, body).with_options(options),
-        ))
-        .await
+        self.send_in_memory(&BatchMessage::new(from, &to, body).with_options(options))
+            .await
     }
 
     /// Send a message built with mail-builder (feature `mail-builder`), the envelope taken from
@@ -290,12 +292,8 @@ impl Mailer {
         let prepared = crate::message::prepare(message)
             .map_err(|error| SendError::NotSent { error, attempts: 0 })?;
         let to = prepared.recipients();
-        self.send_source(InMemory(&BatchMessage::new(
-            &prepared.from,
-            &to,
-            &prepared.bytes,
-        )))
-        .await
+        self.send_in_memory(&BatchMessage::new(&prepared.from, &to, &prepared.bytes))
+            .await
     }
 
     /// Send a message whose body is read from a stream, for messages too large to hold in
@@ -381,6 +379,20 @@ impl Mailer {
     ) -> Result<SendOutcome, SendError> {
         let path = path.as_ref();
         self.send_stream(from, to, || ReaderBody::open(path)).await
+    }
+
+    /// A message in memory: in a chained flight when the pool chains
+    /// ([`MailerBuilder::chain_messages`]), otherwise on a connection of its own.
+    async fn send_in_memory(&self, message: &BatchMessage<'_>) -> Result<SendOutcome, SendError> {
+        if self.inner.settings.chain < 2 {
+            return self.send_source(InMemory(message)).await;
+        }
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        self.inner.start_reaper();
+        let clock = SendClock::start(self.send_deadline);
+        self.inner.send_chained(message, clock).await
     }
 
     /// The send loop: a permit, the message made ready, a connection, one attempt, at most one
@@ -558,6 +570,10 @@ impl Mailer {
         let held = inner.permits.acquire_many(all).await;
         inner.permits.close();
         drop(held);
+        // Messages still waiting for a chained flight (their workers answer those they see).
+        for job in inner.lobby.drain() {
+            job.reply(Err(SendError::Closed));
+        }
         let idle = std::mem::take(&mut *inner.lock_idle());
         let mut quitting = JoinSet::new();
         for conn in idle {

@@ -1,0 +1,406 @@
+//! Chained flights ([`MailerBuilder::chain_messages`](super::MailerBuilder::chain_messages)):
+//! when more messages wait than connections are free, one connection carries several callers'
+//! messages as one flight ([`SmtpClient::deliver_batch`]: the next MAIL rides behind the
+//! previous end of data, and with CHUNKING whole `BDAT ... LAST` transactions follow each
+//! other), each caller still getting its own answer and its own retry rule.
+//!
+//! Callers put their message in the [`Lobby`] and wait for its answer. A free connection place
+//! starts a worker ([`Inner::work`]), a task of its own, so that a caller who stops waiting
+//! never takes the other callers' messages down with it: the worker takes the longest-waiting
+//! messages, up to the flight size, sends them, answers each caller, and goes on while messages
+//! wait. A message taken into a flight is sent even if its caller stopped waiting; one still in
+//! the lobby is withdrawn when its caller stops waiting (dropped future, wait limit, deadline).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smtp_proto::client::Delivery;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
+use super::tally::bump;
+use super::{Inner, Pooled, SendClock, SendError};
+use crate::{BatchMessage, MessageOptions, SendOutcome, SmtpError, SmtpOp};
+
+/// What a caller waits for.
+type Answer = Result<SendOutcome, SendError>;
+
+/// One caller's message, owned: it crosses from the caller's task to a worker's.
+pub(super) struct Job {
+    id: u64,
+    from: String,
+    to: Vec<String>,
+    body: Vec<u8>,
+    options: Option<MessageOptions>,
+    clock: SendClock,
+    /// The connections it was tried on so far.
+    attempts: u32,
+    answer: oneshot::Sender<Answer>,
+}
+
+impl Job {
+    pub(super) fn reply(self, answer: Answer) {
+        // A caller who stopped waiting no longer hears it.
+        let _ = self.answer.send(answer);
+    }
+}
+
+/// The messages waiting for a flight, the longest-waiting first.
+#[derive(Default)]
+pub(super) struct Lobby {
+    queue: Mutex<VecDeque<Job>>,
+    next_id: AtomicU64,
+}
+
+impl Lobby {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
+        // A panic while holding the lock leaves a valid queue: keep going.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Withdraw a message that no flight took yet; false when one did.
+    fn withdraw(&self, id: u64) -> bool {
+        let mut queue = self.lock();
+        match queue.iter().position(|job| job.id == id) {
+            Some(at) => {
+                queue.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every waiting message, for a pool that shuts down.
+    pub(super) fn drain(&self) -> Vec<Job> {
+        self.lock().drain(..).collect()
+    }
+
+    /// The clock of the longest-waiting message, if any waits.
+    fn head(&self) -> Option<SendClock> {
+        self.lock().front().map(|job| job.clock)
+    }
+
+    /// A flight: the longest-waiting message and, behind it, up to `most - 1` more whose
+    /// send deadline is of the same kind (none, or the same length): a flight runs under its
+    /// first message's deadline, which then passes no later than any other's. Messages whose
+    /// deadline already passed are answered instead.
+    fn take(&self, most: usize) -> Vec<Job> {
+        let mut flight = Vec::new();
+        let mut expired = Vec::new();
+        {
+            let mut queue = self.lock();
+            let mut at = 0;
+            while at < queue.len() && flight.len() < most {
+                let fits = flight
+                    .first()
+                    .is_none_or(|first: &Job| first.clock.limit == queue[at].clock.limit);
+                if queue[at].clock.passed() {
+                    expired.extend(queue.remove(at));
+                } else if fits {
+                    flight.extend(queue.remove(at));
+                } else {
+                    at += 1;
+                }
+            }
+        }
+        answer_expired(expired);
+        flight
+    }
+
+    /// Answer the messages whose send deadline passed while they waited.
+    fn expire(&self) {
+        let expired: Vec<Job> = {
+            let mut queue = self.lock();
+            let mut gone = Vec::new();
+            let mut kept = VecDeque::with_capacity(queue.len());
+            for job in queue.drain(..) {
+                if job.clock.passed() {
+                    gone.push(job);
+                } else {
+                    kept.push_back(job);
+                }
+            }
+            *queue = kept;
+            gone
+        };
+        answer_expired(expired);
+    }
+
+    /// Put messages back at the front, for their retry, in their order.
+    fn requeue(&self, jobs: Vec<Job>) {
+        let mut queue = self.lock();
+        for job in jobs.into_iter().rev() {
+            queue.push_front(job);
+        }
+    }
+}
+
+/// Messages whose send deadline passed before anything of them was written.
+fn answer_expired(expired: Vec<Job>) {
+    for job in expired {
+        let error = job.clock.exceeded(SmtpOp::Connect);
+        let attempts = job.attempts;
+        job.reply(Err(SendError::NotSent { error, attempts }));
+    }
+}
+
+/// A caller's message in the lobby: withdrawn when the caller stops waiting before a flight
+/// took it.
+struct Waiting<'a> {
+    lobby: &'a Lobby,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.lobby.withdraw(self.id);
+    }
+}
+
+impl Inner {
+    /// Send `message` in a chained flight: wait in the lobby until a worker takes it, within
+    /// the wait limit or the send deadline, then for its answer.
+    pub(super) async fn send_chained(
+        self: &Arc<Self>,
+        message: &BatchMessage<'_>,
+        clock: SendClock,
+    ) -> Answer {
+        let wait = self.settings.wait_timeout;
+        self.take_turn(&clock, wait).await?;
+        let (answer, mut answered) = oneshot::channel();
+        let id = self.lobby.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lobby.lock().push_back(Job {
+            id,
+            from: message.from.to_owned(),
+            to: message.to.iter().map(|&r| r.to_owned()).collect(),
+            body: message.body.to_vec(),
+            options: message.options.cloned(),
+            clock,
+            attempts: 0,
+            answer,
+        });
+        let waiting = Waiting {
+            lobby: &self.lobby,
+            id,
+        };
+        // Shut down meanwhile: no worker would take it.
+        if self.closed.load(Ordering::Acquire) && self.lobby.withdraw(id) {
+            return Err(SendError::Closed);
+        }
+        self.dispatch();
+        let (limit, by_deadline) = match clock.left() {
+            Some(left) if left < wait => (left, true),
+            _ => (wait, false),
+        };
+        let lost = || SendError::Unknown {
+            error: SmtpError::Internal {
+                what: "the flight carrying the message ended without an answer",
+            },
+        };
+        match tokio::time::timeout(limit, &mut answered).await {
+            Ok(answer) => return answer.unwrap_or_else(|_| Err(lost())),
+            Err(_) if self.lobby.withdraw(id) => {
+                return Err(if by_deadline {
+                    let error = clock.exceeded(SmtpOp::Connect);
+                    SendError::NotSent { error, attempts: 0 }
+                } else {
+                    SendError::Busy { waited: wait }
+                });
+            }
+            // Taken: its flight answers within the flight's deadline, no later than ours.
+            Err(_) => {}
+        }
+        drop(waiting);
+        answered.await.unwrap_or_else(|_| Err(lost()))
+    }
+
+    /// Start a worker when messages wait and a connection's place is free.
+    pub(super) fn dispatch(self: &Arc<Self>) {
+        if self.lobby.is_empty() {
+            return;
+        }
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            tokio::spawn(Arc::clone(self).work(permit));
+        }
+    }
+
+    /// A worker: flights on one connection's place while messages wait, then the connection
+    /// back to the idle list and the place given back.
+    async fn work(self: Arc<Self>, permit: OwnedSemaphorePermit) {
+        let mut conn: Option<Pooled> = None;
+        // The connection a flight failed on, for the retries to replace.
+        let mut failed: Option<Pooled> = None;
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                for job in self.lobby.drain() {
+                    job.reply(Err(SendError::Closed));
+                }
+                break;
+            }
+            let Some(clock) = self.lobby.head() else {
+                break;
+            };
+            let got = match (conn.take(), failed.take()) {
+                (Some(conn), _) => Some(Ok(conn)),
+                (None, Some(failed)) => clock.within(self.reconnect(failed)).await,
+                (None, None) => clock.within(self.checkout()).await,
+            };
+            let mut open = match got {
+                Some(Ok(open)) => open,
+                Some(Err(error)) => {
+                    self.connect_failed(error).await;
+                    continue;
+                }
+                None => {
+                    // The first message's deadline passed while connecting.
+                    self.lobby.expire();
+                    continue;
+                }
+            };
+            let room = self
+                .settings
+                .max_messages
+                .saturating_sub(open.messages)
+                .max(1);
+            let flight = self.lobby.take(self.settings.chain.min(room));
+            if flight.is_empty() {
+                conn = Some(open);
+                break;
+            }
+            let retries = self.fly(&mut open, flight).await;
+            if retries.is_empty() {
+                conn = Some(open);
+            } else {
+                failed = Some(open);
+                self.requeue(retries).await;
+            }
+            if let Some(open) = conn.take() {
+                conn = self.park_or_retire(open).await;
+            }
+        }
+        for open in conn.into_iter().chain(failed) {
+            if let Some(spent) = self.park(open) {
+                self.retire(spent).await;
+            }
+        }
+        drop(permit);
+        // A message queued while this worker held the last place: start its worker.
+        self.dispatch();
+    }
+
+    /// Keep a connection for the next flight, unless it is spent or closed (then ended).
+    async fn park_or_retire(&self, open: Pooled) -> Option<Pooled> {
+        let spent = open.messages >= self.settings.max_messages;
+        if spent || open.client.state() == crate::SessionState::Closed {
+            if let Some(open) = self.park(open) {
+                self.retire(open).await;
+            }
+            return None;
+        }
+        Some(open)
+    }
+
+    /// One flight on `open`: every message's answer, and the messages to try once more.
+    async fn fly(&self, open: &mut Pooled, flight: Vec<Job>) -> Vec<Job> {
+        let clock = flight[0].clock;
+        if open.messages > 0 {
+            for _ in &flight {
+                bump(&self.tally.reused);
+            }
+        }
+        open.messages += flight.len();
+        let recipients: Vec<Vec<&str>> = flight
+            .iter()
+            .map(|job| job.to.iter().map(String::as_str).collect())
+            .collect();
+        let messages: Vec<BatchMessage<'_>> = flight
+            .iter()
+            .zip(&recipients)
+            .map(|(job, to)| BatchMessage {
+                from: &job.from,
+                to,
+                body: &job.body,
+                options: job.options.as_ref(),
+            })
+            .collect();
+        open.client
+            .set_deadline(clock.limit, clock.started.elapsed());
+        let deliveries = open.client.deliver_batch(&messages).await;
+        open.client.set_deadline(None, Duration::ZERO);
+        drop(messages);
+        let mut retries = Vec::new();
+        for (mut job, delivery) in flight.into_iter().zip(deliveries) {
+            job.attempts += 1;
+            let slowed = match &delivery {
+                Delivery::NotSent { error, .. } => self.slowed_down(error),
+                _ => None,
+            };
+            let answer = match delivery {
+                Delivery::Sent(outcome) => {
+                    if let Some(pause) = &self.pause {
+                        pause.got_through();
+                    }
+                    Ok(outcome)
+                }
+                Delivery::Unknown(error) => Err(SendError::Unknown { error }),
+                _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
+                d if d.is_retryable() && job.attempts == 1 && !job.clock.passed() => {
+                    retries.push(job);
+                    continue;
+                }
+                Delivery::NotSent { error, .. } => Err(SendError::NotSent {
+                    error,
+                    attempts: job.attempts,
+                }),
+            };
+            job.reply(answer);
+        }
+        retries
+    }
+
+    /// No connection for the flight (nothing of it was written): the waiting messages with
+    /// one attempt behind them each get it counted, and are tried once more or answered.
+    async fn connect_failed(&self, error: SmtpError) {
+        let flight = self.lobby.take(self.settings.chain);
+        let mut retries = Vec::new();
+        for mut job in flight {
+            job.attempts += 1;
+            if let Some(throttled) = self.slowed_down(&error) {
+                job.reply(Err(throttled));
+            } else if error.is_retryable_on_new_connection()
+                && job.attempts == 1
+                && !job.clock.passed()
+            {
+                retries.push(job);
+            } else {
+                let attempts = job.attempts;
+                job.reply(Err(SendError::NotSent {
+                    error: error.clone(),
+                    attempts,
+                }));
+            }
+        }
+        self.requeue(retries).await;
+    }
+
+    /// Messages to try once more: each waits its turn (a retry is one more message for the
+    /// server), then goes back to the front of the lobby.
+    async fn requeue(&self, jobs: Vec<Job>) {
+        let mut ready = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match self.take_turn(&job.clock, self.settings.wait_timeout).await {
+                Ok(()) => {
+                    bump(&self.tally.retries);
+                    ready.push(job);
+                }
+                Err(e) => job.reply(Err(e)),
+            }
+        }
+        self.lobby.requeue(ready);
+    }
+}

@@ -1,0 +1,308 @@
+//! Chained flights ([`MailerBuilder::chain_messages`]): messages waiting for a connection ride
+//! one flight on a connection that comes free, each caller with its own answer and the pool's
+//! exactly-once rule, against a loopback server whose first final dot the test holds until the
+//! other callers are waiting.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smtp_io_tokio::{
+    Mailer, MailerBuilder, Reply, SendError, SendOutcome, TlsMode, TranscriptSink,
+};
+use smtp_testkit::mock::{Act, Conversation, MockServer};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+/// What the server saw, and the test's handle on its first final dot.
+struct Seen {
+    /// Subjects of the messages whose final dot arrived, in order.
+    received: Mutex<Vec<String>>,
+    /// The most connections open at once, and open now.
+    open: AtomicUsize,
+    most_open: AtomicUsize,
+    /// Permits for the first final dot's reply.
+    release: Semaphore,
+    /// Hang up, without a reply, after the final dot of the message with this subject.
+    hang_up_after: Mutex<Option<String>>,
+}
+
+struct Conn {
+    seen: Arc<Seen>,
+}
+
+impl Conversation for Conn {
+    fn command(&mut self, line: &str) -> Act {
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" => Act::send("250-chain.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"),
+            "MAIL" | "RCPT" | "RSET" | "NOOP" => Act::send("250 ok\r\n"),
+            "DATA" => Act::body("354 go\r\n"),
+            "QUIT" => Act::close("221 bye\r\n"),
+            _ => Act::send("500 what\r\n"),
+        }
+    }
+
+    fn end_of_data(&mut self, body: Vec<u8>) -> Act {
+        let text = String::from_utf8_lossy(&body);
+        let subject = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or("?")
+            .to_owned();
+        let first = {
+            let mut received = self.seen.received.lock().unwrap();
+            received.push(subject.clone());
+            received.len() == 1
+        };
+        let mut hang_up = self.seen.hang_up_after.lock().unwrap();
+        if hang_up.as_deref() == Some(subject.as_str()) {
+            *hang_up = None;
+            return Act::close("");
+        }
+        let reply = Act::send(format!("250 queued as {subject}\r\n"));
+        if first {
+            let seen = self.seen.clone();
+            return Act::wait(
+                async move { seen.release.acquire().await.unwrap().forget() },
+                reply,
+            );
+        }
+        reply
+    }
+
+    fn ended(&mut self) {
+        self.seen.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Every line the pool's connections wrote and read, in order (`C: ...`, `S: ...`).
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl TranscriptSink for Lines {
+    fn client(&self, line: &str) {
+        self.0.lock().unwrap().push(format!("C: {line}"));
+    }
+    fn server(&self, reply: &Reply) {
+        let text = reply.lines().collect::<Vec<_>>().join(" ");
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("S: {} {text}", reply.code().get()));
+    }
+}
+
+impl Lines {
+    fn position(&self, line: &str) -> usize {
+        let lines = self.0.lock().unwrap();
+        lines
+            .iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("no {line:?} in {lines:#?}"))
+    }
+}
+
+struct Server {
+    mock: MockServer,
+    seen: Arc<Seen>,
+    lines: Lines,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let seen = Arc::new(Seen {
+            received: Mutex::default(),
+            open: AtomicUsize::new(0),
+            most_open: AtomicUsize::new(0),
+            release: Semaphore::new(0),
+            hang_up_after: Mutex::default(),
+        });
+        let accepting = seen.clone();
+        let mock = MockServer::start(move |_| {
+            let now = accepting.open.fetch_add(1, Ordering::SeqCst) + 1;
+            accepting.most_open.fetch_max(now, Ordering::SeqCst);
+            Conn {
+                seen: accepting.clone(),
+            }
+        })
+        .await;
+        Server {
+            mock,
+            seen,
+            lines: Lines::default(),
+        }
+    }
+
+    /// A pool of one connection chaining up to 8 messages, its lines recorded.
+    fn mailer(&self) -> MailerBuilder {
+        let lines = self.lines.clone();
+        Mailer::builder("127.0.0.1", self.mock.port(), TlsMode::None, "client.test")
+            .max_connections(1)
+            .chain_messages(8)
+            .client_options(move |o| o.with_transcript(Box::new(lines.clone())))
+    }
+
+    fn received(&self) -> Vec<String> {
+        self.seen.received.lock().unwrap().clone()
+    }
+}
+
+fn send(mailer: &Mailer, n: usize) -> JoinHandle<Result<SendOutcome, SendError>> {
+    let mailer = mailer.clone();
+    tokio::spawn(async move {
+        let body = format!("Subject: m{n}\r\n\r\nhello {n}\r\n");
+        let from = format!("m{n}@sender.test");
+        mailer
+            .send(&from, ["rcpt@chain.test"], body.as_bytes())
+            .await
+    })
+}
+
+/// Wait until `done` holds, polling (at most 10 s).
+async fn until(done: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the condition never held");
+}
+
+/// m0 goes out alone; m1..m3 wait meanwhile, then share one flight on the same connection:
+/// each next MAIL is written before the reply to the previous final dot is read (one round
+/// trip a message instead of two), and every caller gets its own queue id.
+#[tokio::test]
+async fn waiting_messages_share_one_flight() {
+    let server = Server::start().await;
+    let mailer = server.mailer().build().unwrap();
+    let first = send(&mailer, 0);
+    until(|| server.received().len() == 1).await;
+    let rest: Vec<_> = (1..4).map(|n| send(&mailer, n)).collect();
+    // Let the three callers reach the pool's waiting room.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.seen.release.add_permits(1);
+
+    assert_eq!(
+        first.await.unwrap().unwrap().queue_id.as_deref(),
+        Some("m0")
+    );
+    for (n, task) in (1..4).zip(rest) {
+        let outcome = task.await.unwrap().unwrap();
+        assert_eq!(outcome.queue_id, Some(format!("m{n}")));
+    }
+    assert_eq!(server.received(), ["m0", "m1", "m2", "m3"]);
+    assert_eq!(server.seen.most_open.load(Ordering::SeqCst), 1);
+    let lines = &server.lines;
+    // m0 went alone: m1's MAIL only after m0's answer.
+    assert!(
+        lines.position("S: 250 queued as m0") < lines.position("C: MAIL FROM:<m1@sender.test>")
+    );
+    // m1..m3 chained: each next MAIL before the previous message's answer.
+    for n in 1..3 {
+        let next_mail = lines.position(&format!("C: MAIL FROM:<m{}@sender.test>", n + 1));
+        let answer = lines.position(&format!("S: 250 queued as m{n}"));
+        assert!(next_mail < answer, "m{} waited for m{n}'s answer", n + 1);
+    }
+    assert_eq!(mailer.stats().opened, 1);
+    mailer.shutdown().await;
+}
+
+/// The server hangs up right after m1's final dot in a chained flight: m1's end of data was
+/// written, so its caller hears "unknown" and it is never sent again; m2 (its MAIL was written,
+/// its body was not) and m3 (not started) provably were not delivered and go out once more on
+/// a new connection. Every message arrives exactly once.
+#[tokio::test]
+async fn a_connection_lost_mid_flight_retries_only_what_provably_was_not_sent() {
+    let server = Server::start().await;
+    *server.seen.hang_up_after.lock().unwrap() = Some("m1".to_owned());
+    let mailer = server.mailer().build().unwrap();
+    let first = send(&mailer, 0);
+    until(|| server.received().len() == 1).await;
+    let rest: Vec<_> = (1..4).map(|n| send(&mailer, n)).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.seen.release.add_permits(1);
+
+    assert!(first.await.unwrap().is_ok());
+    let mut answers = Vec::new();
+    for task in rest {
+        answers.push(task.await.unwrap());
+    }
+    assert!(
+        matches!(answers[0], Err(SendError::Unknown { .. })),
+        "{:?}",
+        answers[0]
+    );
+    assert_eq!(answers[1].as_ref().unwrap().queue_id.as_deref(), Some("m2"));
+    assert_eq!(answers[2].as_ref().unwrap().queue_id.as_deref(), Some("m3"));
+    assert_eq!(server.received(), ["m0", "m1", "m2", "m3"]);
+    let stats = mailer.stats();
+    assert_eq!(stats.opened, 2);
+    assert_eq!(stats.retries, 2);
+    mailer.shutdown().await;
+}
+
+/// A caller who stops waiting before a flight takes its message withdraws it: it is never
+/// sent, and the callers behind it are not held up.
+#[tokio::test]
+async fn a_caller_who_stops_waiting_withdraws_its_message() {
+    let server = Server::start().await;
+    let mailer = server.mailer().build().unwrap();
+    let first = send(&mailer, 0);
+    until(|| server.received().len() == 1).await;
+    let dropped = send(&mailer, 1);
+    let kept = send(&mailer, 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    dropped.abort();
+    assert!(dropped.await.unwrap_err().is_cancelled());
+    server.seen.release.add_permits(1);
+
+    assert!(first.await.unwrap().is_ok());
+    assert_eq!(kept.await.unwrap().unwrap().queue_id.as_deref(), Some("m2"));
+    assert_eq!(server.received(), ["m0", "m2"]);
+    mailer.shutdown().await;
+}
+
+/// A message that waits past the wait limit is `Busy` and withdrawn: it is not sent later.
+#[tokio::test]
+async fn a_message_waiting_past_the_wait_limit_is_busy_and_never_sent() {
+    let server = Server::start().await;
+    let mailer = server
+        .mailer()
+        .wait_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let first = send(&mailer, 0);
+    until(|| server.received().len() == 1).await;
+    let late = send(&mailer, 1).await.unwrap();
+    assert!(matches!(late, Err(SendError::Busy { .. })), "{late:?}");
+    server.seen.release.add_permits(1);
+    assert!(first.await.unwrap().is_ok());
+    // One more message after it: m1 did not sneak into its flight.
+    assert!(send(&mailer, 2).await.unwrap().is_ok());
+    assert_eq!(server.received(), ["m0", "m2"]);
+    mailer.shutdown().await;
+}
+
+/// Many callers on a pool of two: never more than two connections, every message delivered
+/// once, and shutdown leaves nothing open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaining_keeps_the_connection_limit() {
+    let server = Server::start().await;
+    server.seen.release.add_permits(1);
+    let mailer = server.mailer().max_connections(2).build().unwrap();
+    let tasks: Vec<_> = (0..40).map(|n| send(&mailer, n)).collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let mut received = server.received();
+    received.sort();
+    received.dedup();
+    assert_eq!(received.len(), 40);
+    assert!(server.seen.most_open.load(Ordering::SeqCst) <= 2);
+    assert!(mailer.stats().opened <= 2);
+    mailer.shutdown().await;
+    assert_eq!(mailer.connections().open, 0);
+    until(|| server.seen.open.load(Ordering::SeqCst) == 0).await;
+}
