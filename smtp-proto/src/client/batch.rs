@@ -2,7 +2,7 @@
 //! them (batch chaining, RFC 2920 section 3.1), each with its own result.
 
 use super::{Delivery, SmtpClient, Transport};
-use crate::error::SmtpError;
+use crate::error::{InvalidInputError, SmtpError};
 #[allow(unused_imports)]
 use crate::prelude::*;
 use crate::session::{
@@ -74,31 +74,64 @@ impl<T: Transport> SmtpClient<T> {
     /// [`Delivery`]): accepted, provably not delivered, or unknown. The engine decides each
     /// message's fate, also when one error ends the session with several messages in flight: a
     /// message whose end of data was written is [`Delivery::Unknown`], one that was not yet
-    /// started or whose body was not finished is [`Delivery::NotSent`]. For a pool that chains
-    /// several callers' messages on one connection and must know which it may send again.
+    /// started or whose body was not finished is [`Delivery::NotSent`].
     pub async fn deliver_batch(&mut self, messages: &[BatchMessage<'_>]) -> Vec<Delivery> {
+        let mut batch = Batch {
+            messages: messages
+                .iter()
+                .map(|m| Envelope::new(m.from, m.to).map(|envelope| (envelope, m)))
+                .collect(),
+            next: 0,
+            results: messages.iter().map(|_| None).collect(),
+        };
+        self.deliver_flight(&mut batch).await;
+        batch
+            .results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Delivery::failed(lost(), Fate::Unknown)))
+            .collect()
+    }
+
+    /// Carry the messages `flight` hands out, one after another, on this connection without a
+    /// round trip between them (as [`send_batch`](Self::send_batch) does), for as long as it
+    /// has more: it is asked for the next message each time the connection can take one, and
+    /// told each message's fate ([`Delivery`]) as soon as its reply arrives, so a caller can
+    /// hear its answer while the flight goes on, and a message that becomes ready while the
+    /// others are on the wire joins them. For a pool that chains several callers' messages on
+    /// one connection; every message the flight handed out is settled exactly once before
+    /// this returns.
+    pub async fn deliver_flight<F: Flight + ?Sized>(&mut self, flight: &mut F) {
         self.fates.clear();
         if let Err(e) = self.check_alive() {
-            return messages
-                .iter()
-                .map(|_| Delivery::failed(e.clone(), Fate::NotSent))
-                .collect();
+            while let Some(n) = flight.next() {
+                flight.settle(n, Delivery::failed(e.clone(), Fate::NotSent));
+            }
+            return;
         }
-        let mut results: Vec<Option<Delivery>> = messages.iter().map(|_| None).collect();
-        // Started messages whose result has not arrived: the engine's handle and the index in
-        // `messages`. Results are matched by handle.
+        // Started messages whose result has not arrived: the engine's handle and the flight's
+        // number. Results are matched by handle.
         let mut waiting: Vec<(MessageId, usize)> = Vec::new();
-        let mut next = 0;
         let fatal = loop {
+            if let Some((limit, spent)) = flight.deadline() {
+                self.set_deadline(Some(limit), spent);
+            }
             let mut body_wanted = None;
-            if let Some(err) = self.take_batch_events(&mut waiting, &mut results, &mut body_wanted)
-            {
+            if let Some(err) = self.take_batch_events(&mut waiting, flight, &mut body_wanted) {
                 break Some(err);
             }
-            if let Some(i) = body_wanted {
+            if let Some(n) = body_wanted {
                 // Written in slices like `send_mail_bytes`, so a large message in a batch is
                 // never copied whole into the output buffer.
-                let sent = match self.send_body_slices(messages[i].body).await {
+                let Some(body) = flight.message(n).map(|m| m.body) else {
+                    // Never an empty body in its place: the message is abandoned before its
+                    // end of data, with the session.
+                    self.session.handle_io_error(
+                        std::io::ErrorKind::InvalidInput,
+                        "the flight no longer holds the message whose body is wanted",
+                    );
+                    break Some(self.take_failure().await);
+                };
+                let sent = match self.send_body_slices(body).await {
                     Ok(()) => {
                         let finished = self.session.finish_body();
                         self.closing(finished).await
@@ -110,22 +143,35 @@ impl<T: Transport> SmtpClient<T> {
                 }
                 continue;
             }
-            if next < messages.len() && self.session.ready_for_mail() {
-                match self.start_batch_message(&messages[next]) {
-                    Ok(id) => waiting.push((id, next)),
-                    Err(e) => results[next] = Some(Delivery::failed(e, Fate::NotSent)),
+            // Whether the flight has nothing more to start now.
+            let mut drained = false;
+            if self.session.ready_for_mail() {
+                match flight.next() {
+                    Some(n) => {
+                        let started = match flight.message(n) {
+                            Some(message) => self.start_flight_message(&message),
+                            None => Err(SmtpError::Internal {
+                                what: "the flight handed out a message it does not hold",
+                            }),
+                        };
+                        match started {
+                            Ok(id) => waiting.push((id, n)),
+                            Err(e) => flight.settle(n, Delivery::failed(e, Fate::NotSent)),
+                        }
+                        if self.session.is_failed() {
+                            break self.session.check_usable().err();
+                        }
+                        continue;
+                    }
+                    None => drained = true,
                 }
-                next += 1;
-                if self.session.is_failed() {
-                    break self.session.check_usable().err();
-                }
-                continue;
             }
-            if waiting.is_empty() && next == messages.len() {
+            if waiting.is_empty() && drained {
                 break None;
             }
-            let more = next < messages.len();
-            if let Err(e) = self.drive(|s| more && s.ready_for_mail()).await {
+            // With nothing more to start, wait for a reply; otherwise also for the connection
+            // to take the next message.
+            if let Err(e) = self.drive(|s| !drained && s.ready_for_mail()).await {
                 break Some(e);
             }
         };
@@ -138,75 +184,69 @@ impl<T: Transport> SmtpClient<T> {
                 }
             }
             self.close_transport().await;
-            for (id, index) in waiting.drain(..) {
+            for (id, n) in waiting.drain(..) {
                 let fate = self
                     .fates
                     .iter()
                     .find(|&&(failed, _)| failed == id)
                     .map_or(Fate::Unknown, |&(_, fate)| fate);
-                results[index].get_or_insert_with(|| Delivery::failed(err.clone(), fate));
+                flight.settle(n, Delivery::failed(err.clone(), fate));
             }
             // Not started: nothing of them was written.
-            for slot in results.iter_mut().filter(|r| r.is_none()) {
-                *slot = Some(Delivery::failed(err.clone(), Fate::NotSent));
+            while let Some(n) = flight.next() {
+                flight.settle(n, Delivery::failed(err.clone(), Fate::NotSent));
             }
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    let error = self.session.check_usable().err().unwrap_or_else(lost);
-                    Delivery::failed(error, Fate::Unknown)
-                })
-            })
-            .collect()
     }
 
-    fn start_batch_message(&mut self, message: &BatchMessage<'_>) -> Result<MessageId, SmtpError> {
-        let envelope = Envelope::new(message.from, message.to)?;
+    fn start_flight_message(
+        &mut self,
+        message: &FlightMessage<'_>,
+    ) -> Result<MessageId, SmtpError> {
         let options = message.options.unwrap_or(&self.message);
         let info = BodyInfo::in_memory(message.body, options);
-        self.session.start_mail(envelope, info, options)
+        self.session
+            .start_mail(message.envelope.clone(), info, options)
     }
 
     /// Hand out the queued events: each result to the message whose handle it carries. Stops at
-    /// a request for a body, with the index of the message that wants it in `body_wanted`.
+    /// a request for a body, with the number of the message that wants it in `body_wanted`.
     /// Returns the error that closed the session, if one did.
-    fn take_batch_events(
+    fn take_batch_events<F: Flight + ?Sized>(
         &mut self,
         waiting: &mut Vec<(MessageId, usize)>,
-        results: &mut [Option<Delivery>],
+        flight: &mut F,
         body_wanted: &mut Option<usize>,
     ) -> Option<SmtpError> {
-        fn settle(
+        fn settle<F: Flight + ?Sized>(
             waiting: &mut Vec<(MessageId, usize)>,
-            results: &mut [Option<Delivery>],
+            flight: &mut F,
             id: MessageId,
-            result: Delivery,
+            delivery: Delivery,
         ) {
             if let Some(at) = waiting.iter().position(|&(w, _)| w == id) {
-                let (_, index) = waiting.swap_remove(at);
-                results[index] = Some(result);
+                let (_, n) = waiting.swap_remove(at);
+                flight.settle(n, delivery);
             }
         }
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Sent(outcome) => {
-                    settle(waiting, results, outcome.message, Delivery::Sent(outcome))
+                    settle(waiting, flight, outcome.message, Delivery::Sent(outcome))
                 }
                 Event::MessageFailed {
                     message,
                     error,
                     fate,
                     ..
-                } => settle(waiting, results, message, Delivery::failed(error, fate)),
+                } => settle(waiting, flight, message, Delivery::failed(error, fate)),
                 Event::Failed {
                     error,
                     session: SessionStatus::Closed,
                 } => return Some(error),
                 Event::BodyWanted(id) => {
-                    if let Some(&(_, index)) = waiting.iter().find(|&&(w, _)| w == id) {
-                        *body_wanted = Some(index);
+                    if let Some(&(_, n)) = waiting.iter().find(|&&(w, _)| w == id) {
+                        *body_wanted = Some(n);
                         return None;
                     }
                 }
@@ -221,6 +261,83 @@ impl<T: Transport> SmtpClient<T> {
             }
         }
         None
+    }
+}
+
+/// The messages of one chained flight ([`SmtpClient::deliver_flight`]), handed out one at a
+/// time as the connection can take them, each told its fate.
+pub trait Flight {
+    /// The next message to start, if one is ready now: a number of the flight's choosing, for
+    /// [`message`](Flight::message) and [`settle`](Flight::settle). `None` ends the flight once
+    /// the messages already started are answered; until then it is asked again after each
+    /// answer, so a message that became ready meanwhile still joins.
+    fn next(&mut self) -> Option<usize>;
+
+    /// Message `n`, a number [`next`](Flight::next) handed out and not yet settled (`None`
+    /// for any other: that message is then settled as not sent).
+    fn message(&self, n: usize) -> Option<FlightMessage<'_>>;
+
+    /// What became of message `n`; called exactly once for each number handed out.
+    fn settle(&mut self, n: usize, delivery: Delivery);
+
+    /// The deadline the connection should work under now, as for
+    /// [`SmtpClient::set_deadline`] (its limit, and how much of it is already spent), asked
+    /// before each step; `None` (the default) leaves the connection's deadline as it is.
+    fn deadline(&self) -> Option<(core::time::Duration, core::time::Duration)> {
+        None
+    }
+}
+
+/// One message of a [`Flight`]: its envelope (checked when the flight took the message in),
+/// the complete message, and its options (`None`: the client's defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct FlightMessage<'a> {
+    /// Sender and recipients.
+    pub envelope: &'a Envelope,
+    /// The message; line endings are normalised and dot-stuffing applied as for
+    /// [`SmtpClient::send_mail_bytes`].
+    pub body: &'a [u8],
+    /// Per-message options, or `None` for the client's defaults.
+    pub options: Option<&'a MessageOptions>,
+}
+
+/// A fixed list of messages as a flight: what [`SmtpClient::deliver_batch`] carries. A message
+/// whose envelope is invalid is settled as not sent without being handed out.
+struct Batch<'m, 'a> {
+    messages: Vec<Result<(Envelope, &'m BatchMessage<'a>), InvalidInputError>>,
+    next: usize,
+    results: Vec<Option<Delivery>>,
+}
+
+impl Flight for Batch<'_, '_> {
+    fn next(&mut self) -> Option<usize> {
+        while let Some(message) = self.messages.get(self.next) {
+            let n = self.next;
+            self.next += 1;
+            match message {
+                Ok(_) => return Some(n),
+                Err(e) => {
+                    let error = SmtpError::from(e.clone());
+                    self.results[n] = Some(Delivery::failed(error, Fate::NotSent));
+                }
+            }
+        }
+        None
+    }
+
+    fn message(&self, n: usize) -> Option<FlightMessage<'_>> {
+        let (envelope, message) = self.messages.get(n)?.as_ref().ok()?;
+        Some(FlightMessage {
+            envelope,
+            body: message.body,
+            options: message.options,
+        })
+    }
+
+    fn settle(&mut self, n: usize, delivery: Delivery) {
+        if let Some(slot) = self.results.get_mut(n) {
+            slot.get_or_insert(delivery);
+        }
     }
 }
 

@@ -35,7 +35,7 @@ use crate::prelude::*;
 use core::future::Future;
 use core::pin::pin;
 
-pub use batch::BatchMessage;
+pub use batch::{BatchMessage, Flight, FlightMessage};
 pub use connect::{ConnectClock, TlsMode};
 pub use delivery::Delivery;
 pub use options::SmtpClientOptions;
