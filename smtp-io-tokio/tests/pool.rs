@@ -299,11 +299,25 @@ enum Fate {
 
 #[tokio::test(start_paused = true)]
 async fn two_thousand_messages_through_a_faulty_server_end_exactly_once() {
+    exactly_once_through_a_faulty_server(1).await;
+}
+
+/// The same with chained flights ([`MailerBuilder::chain_messages`]): several callers'
+/// messages on one connection at once, and still each message's fate exactly as it happened.
+#[tokio::test(start_paused = true)]
+async fn two_thousand_messages_in_chained_flights_end_exactly_once() {
+    exactly_once_through_a_faulty_server(8).await;
+}
+
+/// 64 tasks send 2,000 messages through a pool of 8 to a server that injects every kind of
+/// fault: every message ends with one fate, and that fate is what happened to it.
+async fn exactly_once_through_a_faulty_server(chain: usize) {
     const TASKS: u64 = 64;
     const MESSAGES: u64 = 2000;
     let log = Arc::new(Log::default());
     let addr = server(log.clone(), Mode::Random, None).await;
     let mailer = Mailer::builder("127.0.0.1", addr.port(), TlsMode::None, "client.test")
+        .chain_messages(chain)
         .max_connections(8)
         .max_messages_per_connection(20)
         .idle_timeout(Duration::from_secs(10))
@@ -388,7 +402,10 @@ async fn two_thousand_messages_through_a_faulty_server_end_exactly_once() {
             Fate::Sent => assert_eq!(times, 1, "message {id} reported sent"),
             Fate::NotSent(e) => {
                 assert_eq!(times, 0, "message {id} reported not sent: {e}");
-                if id % 97 == 0 {
+                // In a chained flight a fault of the message ahead ends the ones behind it
+                // too, so its one retry may also be spent that way: the refusal is then not
+                // the last error seen, though the message still never went out.
+                if id % 97 == 0 && chain == 1 {
                     assert!(
                         matches!(
                             e,
@@ -436,8 +453,9 @@ async fn two_thousand_messages_through_a_faulty_server_end_exactly_once() {
     ] {
         assert!(faults.get(kind).copied().unwrap_or(0) > 0, "no {kind}");
     }
+    // Chained flights keep connections busy: none sits idle long enough to be probed.
     assert!(
-        stats.out_of_step > 0 && stats.retries > 0 && stats.probes > 0,
+        stats.out_of_step > 0 && stats.retries > 0 && (stats.probes > 0 || chain > 1),
         "{stats:?}"
     );
     assert!(stats.reused > stats.opened, "{stats:?}");

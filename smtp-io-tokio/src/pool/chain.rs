@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smtp_proto::client::Delivery;
+use smtp_proto::client::{Delivery, Flight, FlightMessage};
+use smtp_proto::session::Envelope;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::tally::bump;
@@ -29,8 +30,7 @@ type Answer = Result<SendOutcome, SendError>;
 /// One caller's message, owned: it crosses from the caller's task to a worker's.
 pub(super) struct Job {
     id: u64,
-    from: String,
-    to: Vec<String>,
+    envelope: Envelope,
     body: Vec<u8>,
     options: Option<MessageOptions>,
     clock: SendClock,
@@ -85,31 +85,28 @@ impl Lobby {
         self.lock().front().map(|job| job.clock)
     }
 
-    /// A flight: the longest-waiting message and, behind it, up to `most - 1` more whose
-    /// send deadline is of the same kind (none, or the same length): a flight runs under its
-    /// first message's deadline, which then passes no later than any other's. Messages whose
-    /// deadline already passed are answered instead.
-    fn take(&self, most: usize) -> Vec<Job> {
-        let mut flight = Vec::new();
+    /// The longest-waiting message whose send deadline is of the `kind` given (none, or the
+    /// same length; any kind when `None`): a flight runs under the deadline of its oldest
+    /// message, which then passes no later than any other's. Messages whose deadline already
+    /// passed are answered instead.
+    fn take_next(&self, kind: Option<Option<Duration>>) -> Option<Job> {
         let mut expired = Vec::new();
-        {
+        let taken = {
             let mut queue = self.lock();
             let mut at = 0;
-            while at < queue.len() && flight.len() < most {
-                let fits = flight
-                    .first()
-                    .is_none_or(|first: &Job| first.clock.limit == queue[at].clock.limit);
-                if queue[at].clock.passed() {
+            loop {
+                let Some(job) = queue.get(at) else { break None };
+                if job.clock.passed() {
                     expired.extend(queue.remove(at));
-                } else if fits {
-                    flight.extend(queue.remove(at));
+                } else if kind.is_none_or(|limit| limit == job.clock.limit) {
+                    break queue.remove(at);
                 } else {
                     at += 1;
                 }
             }
-        }
+        };
         answer_expired(expired);
-        flight
+        taken
     }
 
     /// Answer the messages whose send deadline passed while they waited.
@@ -170,14 +167,17 @@ impl Inner {
         message: &BatchMessage<'_>,
         clock: SendClock,
     ) -> Answer {
+        let envelope = Envelope::new(message.from, message.to).map_err(|e| SendError::NotSent {
+            error: e.into(),
+            attempts: 0,
+        })?;
         let wait = self.settings.wait_timeout;
         self.take_turn(&clock, wait).await?;
         let (answer, mut answered) = oneshot::channel();
         let id = self.lobby.next_id.fetch_add(1, Ordering::Relaxed);
         self.lobby.lock().push_back(Job {
             id,
-            from: message.from.to_owned(),
-            to: message.to.iter().map(|&r| r.to_owned()).collect(),
+            envelope,
             body: message.body.to_vec(),
             options: message.options.cloned(),
             clock,
@@ -262,25 +262,38 @@ impl Inner {
                     continue;
                 }
             };
-            let room = self
-                .settings
-                .max_messages
-                .saturating_sub(open.messages)
-                .max(1);
-            let flight = self.lobby.take(self.settings.chain.min(room));
-            if flight.is_empty() {
+            let room = self.settings.max_messages.saturating_sub(open.messages);
+            if room == 0 {
+                self.retire(open).await;
+                continue;
+            }
+            let mut carried = Carried {
+                inner: &self,
+                jobs: Vec::new(),
+                unsettled: 0,
+                room,
+                kind: None,
+                retries: Vec::new(),
+            };
+            open.client.set_deadline(None, Duration::ZERO);
+            open.client.deliver_flight(&mut carried).await;
+            open.client.set_deadline(None, Duration::ZERO);
+            let (count, retries) = (carried.jobs.len(), carried.retries);
+            if count == 0 {
+                // Another worker took what waited.
                 conn = Some(open);
                 break;
             }
-            let retries = self.fly(&mut open, flight).await;
+            let reused = if open.messages > 0 { count } else { count - 1 };
+            for _ in 0..reused {
+                bump(&self.tally.reused);
+            }
+            open.messages += count;
             if retries.is_empty() {
-                conn = Some(open);
+                conn = self.park_or_retire(open).await;
             } else {
                 failed = Some(open);
                 self.requeue(retries).await;
-            }
-            if let Some(open) = conn.take() {
-                conn = self.park_or_retire(open).await;
             }
         }
         for open in conn.into_iter().chain(failed) {
@@ -305,68 +318,17 @@ impl Inner {
         Some(open)
     }
 
-    /// One flight on `open`: every message's answer, and the messages to try once more.
-    async fn fly(&self, open: &mut Pooled, flight: Vec<Job>) -> Vec<Job> {
-        let clock = flight[0].clock;
-        if open.messages > 0 {
-            for _ in &flight {
-                bump(&self.tally.reused);
-            }
-        }
-        open.messages += flight.len();
-        let recipients: Vec<Vec<&str>> = flight
-            .iter()
-            .map(|job| job.to.iter().map(String::as_str).collect())
-            .collect();
-        let messages: Vec<BatchMessage<'_>> = flight
-            .iter()
-            .zip(&recipients)
-            .map(|(job, to)| BatchMessage {
-                from: &job.from,
-                to,
-                body: &job.body,
-                options: job.options.as_ref(),
-            })
-            .collect();
-        open.client
-            .set_deadline(clock.limit, clock.started.elapsed());
-        let deliveries = open.client.deliver_batch(&messages).await;
-        open.client.set_deadline(None, Duration::ZERO);
-        drop(messages);
-        let mut retries = Vec::new();
-        for (mut job, delivery) in flight.into_iter().zip(deliveries) {
-            job.attempts += 1;
-            let slowed = match &delivery {
-                Delivery::NotSent { error, .. } => self.slowed_down(error),
-                _ => None,
-            };
-            let answer = match delivery {
-                Delivery::Sent(outcome) => {
-                    if let Some(pause) = &self.pause {
-                        pause.got_through();
-                    }
-                    Ok(outcome)
-                }
-                Delivery::Unknown(error) => Err(SendError::Unknown { error }),
-                _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
-                d if d.is_retryable() && job.attempts == 1 && !job.clock.passed() => {
-                    retries.push(job);
-                    continue;
-                }
-                Delivery::NotSent { error, .. } => Err(SendError::NotSent {
-                    error,
-                    attempts: job.attempts,
-                }),
-            };
-            job.reply(answer);
-        }
-        retries
-    }
-
     /// No connection for the flight (nothing of it was written): the waiting messages with
     /// one attempt behind them each get it counted, and are tried once more or answered.
     async fn connect_failed(&self, error: SmtpError) {
-        let flight = self.lobby.take(self.settings.chain);
+        let mut flight = Vec::new();
+        while flight.len() < self.settings.chain {
+            let kind = flight.first().map(|job: &Job| job.clock.limit);
+            match self.lobby.take_next(kind) {
+                Some(job) => flight.push(job),
+                None => break,
+            }
+        }
         let mut retries = Vec::new();
         for mut job in flight {
             job.attempts += 1;
@@ -402,5 +364,85 @@ impl Inner {
             }
         }
         self.lobby.requeue(ready);
+    }
+}
+
+/// The messages one connection carries in one flight, taken from the lobby while the
+/// connection can take more: at most the pool's chain length unanswered at once, at most
+/// `room` in all (the connection's message cap).
+struct Carried<'p> {
+    inner: &'p Inner,
+    /// Every message taken, by number; `None` once answered.
+    jobs: Vec<Option<Job>>,
+    unsettled: usize,
+    room: usize,
+    /// The deadline kind of the flight (its first message's).
+    kind: Option<Option<Duration>>,
+    /// Messages to try once more, on another connection.
+    retries: Vec<Job>,
+}
+
+impl Flight for Carried<'_> {
+    fn next(&mut self) -> Option<usize> {
+        let inner = self.inner;
+        if self.unsettled >= inner.settings.chain
+            || self.jobs.len() >= self.room
+            || inner.closed.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        let job = inner.lobby.take_next(self.kind)?;
+        self.kind.get_or_insert(job.clock.limit);
+        self.unsettled += 1;
+        self.jobs.push(Some(job));
+        Some(self.jobs.len() - 1)
+    }
+
+    fn message(&self, n: usize) -> Option<FlightMessage<'_>> {
+        let job = self.jobs.get(n)?.as_ref()?;
+        Some(FlightMessage {
+            envelope: &job.envelope,
+            body: &job.body,
+            options: job.options.as_ref(),
+        })
+    }
+
+    fn settle(&mut self, n: usize, delivery: Delivery) {
+        let Some(mut job) = self.jobs.get_mut(n).and_then(Option::take) else {
+            return;
+        };
+        self.unsettled -= 1;
+        job.attempts += 1;
+        let inner = self.inner;
+        let slowed = match &delivery {
+            Delivery::NotSent { error, .. } => inner.slowed_down(error),
+            _ => None,
+        };
+        let answer = match delivery {
+            Delivery::Sent(outcome) => {
+                if let Some(pause) = &inner.pause {
+                    pause.got_through();
+                }
+                Ok(outcome)
+            }
+            Delivery::Unknown(error) => Err(SendError::Unknown { error }),
+            _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
+            d if d.is_retryable() && job.attempts == 1 && !job.clock.passed() => {
+                self.retries.push(job);
+                return;
+            }
+            Delivery::NotSent { error, .. } => Err(SendError::NotSent {
+                error,
+                attempts: job.attempts,
+            }),
+        };
+        job.reply(answer);
+    }
+
+    /// The deadline of the oldest message still unanswered: it passes first.
+    fn deadline(&self) -> Option<(Duration, Duration)> {
+        let oldest = self.jobs.iter().flatten().next()?;
+        let limit = oldest.clock.limit?;
+        Some((limit, oldest.clock.started.elapsed()))
     }
 }
