@@ -26,6 +26,9 @@
 //! - `pool-shutdown [--reps K] [--quick] [--conns C] [--delay-ms D]`: `Mailer::shutdown` of C
 //!   idle connections at +2D ms RTT, in round trips (issue 22, item 7); its child is
 //!   `pool-shutdown-child` (see `pool_shutdown_child.rs`).
+//! - `pool-wan [--reps K] [--quick] [--tasks T] [--pool P] [--n N] [--delay-ms D]`: T tasks
+//!   sharing a pool of P at +2D ms RTT, our pool with and without chained flights and lettre's
+//!   (issue 23, item 4); its children are `pool-send` (see `pool_wan.rs`).
 
 mod clients;
 mod common;
@@ -39,6 +42,7 @@ mod pool_cost;
 mod pool_shutdown;
 mod pool_shutdown_child;
 mod pool_table;
+mod pool_wan;
 mod proxy;
 mod sink;
 mod stream_cpu;
@@ -193,7 +197,7 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
         eprintln!(
-            "usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion|pool|pool-cost|stream-cpu|pool-shutdown [--options]"
+            "usage: smtp-bench send|rss|ping|sink|proxy|matrix|criterion|pool|pool-cost|stream-cpu|pool-shutdown|pool-wan [--options]"
         );
         std::process::exit(2);
     };
@@ -228,6 +232,7 @@ fn main() {
         "stream-cpu-child" => stream_cpu_child::cmd(&args),
         "pool-shutdown" => pool_shutdown::run(&args),
         "pool-shutdown-child" => pool_shutdown_child::cmd(&args),
+        "pool-wan" => pool_wan::run(&args),
         other => {
             eprintln!("unknown subcommand {other:?}");
             std::process::exit(2);

@@ -2,12 +2,14 @@
 //! process.
 //!
 //! - `pool-send --flavour ours|lettre|bare --port P [--stats-port P2] [--ca PATH] --tasks T
-//!   --pool K --n N --rcpt R --size S [--data-pipelining always|when-safe] [--max-messages M]`:
+//!   --pool K --n N --rcpt R --size S [--data-pipelining always|when-safe] [--max-messages M]
+//!   [--chain C]`:
 //!   T tokio tasks share
 //!   the flavour's sender (bare: one `SmtpClient` per task, no pool); each task sends one
 //!   warm-up message, then N messages spread over the tasks are timed. `--max-messages`: ours
 //!   and bare reconnect after M messages on a connection (ours: the pool's setting, default
-//!   100; bare: QUIT and a new client, default never). `--ca` means STARTTLS,
+//!   100; bare: QUIT and a new client, default never). `--chain`: ours chains up to C waiting
+//!   messages per flight (`MailerBuilder::chain_messages`). `--ca` means STARTTLS,
 //!   trusting that CA. Prints msgs/s, CPU, the pool's counters and what the sink saw (`XSTATS`
 //!   on `--stats-port`, the sink's own port when the measurement goes through the delay line).
 //! - `pool-rss --flavour ours|lettre --port P --ca PATH --conns C`: open C pooled STARTTLS
@@ -99,6 +101,9 @@ impl Pool {
                 }
                 if let Some(m) = args.get("max-messages") {
                     b = b.max_messages_per_connection(m.parse().expect("--max-messages"));
+                }
+                if let Some(n) = args.get("chain") {
+                    b = b.chain_messages(n.parse().expect("--chain"));
                 }
                 match args.get("data-pipelining") {
                     Some("always") => b = b.data_pipelining(DataPipelining::Always),
