@@ -243,6 +243,37 @@ pub struct Cli {
         help_heading = "Building the message"
     )]
     pub header: Vec<String>,
+
+    /// Sign the message with DKIM using this private key (PEM: RSA as PKCS#1 or PKCS#8, of at
+    /// least 1024 bits; Ed25519 as PKCS#8). Needs --dkim-selector and --dkim-domain. The
+    /// signature covers the message as sent (relaxed/relaxed); a message read from standard
+    /// input is then held in memory (a file is read twice instead).
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires_all = ["dkim_selector", "dkim_domain"],
+        help_heading = "DKIM signing"
+    )]
+    pub dkim_key: Option<PathBuf>,
+
+    /// The DKIM selector (s=): the key's public half is published at
+    /// SELECTOR._domainkey.DOMAIN. Needs --dkim-key and --dkim-domain.
+    #[arg(
+        long,
+        value_name = "SELECTOR",
+        requires_all = ["dkim_key", "dkim_domain"],
+        help_heading = "DKIM signing"
+    )]
+    pub dkim_selector: Option<String>,
+
+    /// The signing domain (d=). Needs --dkim-key and --dkim-selector.
+    #[arg(
+        long,
+        value_name = "DOMAIN",
+        requires_all = ["dkim_key", "dkim_selector"],
+        help_heading = "DKIM signing"
+    )]
+    pub dkim_domain: Option<String>,
 }
 
 /// The clap command, with the notes and the exit-code table after the options in `--help`.
@@ -328,6 +359,38 @@ impl std::fmt::Debug for UrlPassword {
     }
 }
 
+/// The DKIM signer of `--dkim-key`, `--dkim-selector` and `--dkim-domain`, its key loaded and
+/// checked. `Debug` never shows the key; two are equal when they sign for the same domain and
+/// selector with the same key (the same public key).
+#[derive(Debug, Clone)]
+pub struct Dkim(pub smtp_dkim::DkimSigner);
+
+impl PartialEq for Dkim {
+    fn eq(&self, other: &Dkim) -> bool {
+        self.0.domain() == other.0.domain()
+            && self.0.selector() == other.0.selector()
+            && self.0.key().dns_txt_record() == other.0.key().dns_txt_record()
+    }
+}
+
+impl Eq for Dkim {}
+
+/// Load the DKIM key and build the signer, before any connection: an unreadable key file is a
+/// local I/O error, a malformed key or name a usage error (never showing the key).
+pub fn load_dkim(key: &std::path::Path, selector: &str, domain: &str) -> Result<Dkim, Failure> {
+    let pem = zeroize::Zeroizing::new(std::fs::read_to_string(key).map_err(|e| {
+        Failure::new(
+            Exit::LocalIo,
+            format!("cannot read the DKIM key {}: {e}", key.display()),
+        )
+    })?);
+    let key = smtp_dkim::DkimKey::from_pem(&pem)
+        .map_err(|e| Failure::new(Exit::Usage, format!("--dkim-key {}: {e}", key.display())))?;
+    smtp_dkim::DkimSigner::new(key, domain, selector)
+        .map(Dkim)
+        .map_err(|e| Failure::new(Exit::Usage, format!("DKIM: {e}")))
+}
+
 /// What to do, with every default resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -369,6 +432,8 @@ pub struct Plan {
     pub ehlo: String,
     /// The message.
     pub message: MessageSource,
+    /// Sign the message with DKIM, when asked.
+    pub dkim: Option<Dkim>,
 }
 
 /// Split `HOST:PORT` (or `[V6]:PORT`, or `HOST` alone: port `None`).
@@ -487,6 +552,16 @@ impl Cli {
             }
         };
         let compose = self.compose()?;
+        let dkim = match (&self.dkim_key, &self.dkim_selector, &self.dkim_domain) {
+            (Some(key), Some(selector), Some(domain)) => Some(load_dkim(key, selector, domain)?),
+            (None, None, None) => None,
+            _ => {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    "--dkim-key, --dkim-selector and --dkim-domain go together",
+                ));
+            }
+        };
         let message = match &self.file {
             Some(p) => MessageSource::File(p.clone()),
             None if compose.is_requested() => MessageSource::Compose(compose),
@@ -518,6 +593,7 @@ impl Cli {
             verbose: self.verbose,
             ehlo: self.ehlo.clone(),
             message,
+            dkim,
         })
     }
 }
@@ -823,5 +899,49 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    /// The three DKIM flags go together; the key is loaded into the plan (and never shown),
+    /// through `--url` too.
+    #[test]
+    fn dkim_flags_load_the_key_into_the_plan() {
+        let key = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../smtp-dkim/tests/keys/ed25519-pkcs8.pem"
+        );
+        let dkim = [
+            "--dkim-key",
+            key,
+            "--dkim-selector",
+            "s1",
+            "--dkim-domain",
+            "Example.COM",
+        ];
+        let plan = parse(&dkim).unwrap().plan(false).unwrap();
+        let signer = &plan.dkim.as_ref().expect("a signer").0;
+        assert_eq!((signer.domain(), signer.selector()), ("example.com", "s1"));
+        assert!(format!("{plan:?}").contains("[redacted]"));
+        let pem = std::fs::read_to_string(key).unwrap();
+        let secret = pem.lines().nth(1).unwrap();
+        assert!(!format!("{plan:?}").contains(secret));
+        let mut url = vec![
+            "--url",
+            "smtp://h.example",
+            "--from",
+            "a@b.example",
+            "--to",
+            "c@d.example",
+        ];
+        url.extend(dkim);
+        assert_eq!(parse(&url).unwrap().plan(false).unwrap().dkim, plan.dkim);
+        assert!(parse(&[]).unwrap().plan(false).unwrap().dkim.is_none());
+        for partial in [&dkim[..2], &dkim[2..], &dkim[..4]] {
+            let err = parse(partial).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{partial:?}"
+            );
+        }
     }
 }

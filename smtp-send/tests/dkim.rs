@@ -1,0 +1,353 @@
+//! `--dkim-key`, `--dkim-selector`, `--dkim-domain`: the message the capture server received
+//! verifies with dkimpy (Python, a verifier nobody here wrote), whether it came from a file
+//! (read twice), standard input or the message flags; a bad key or an incomplete set of flags
+//! fails before connecting.
+//!
+//! Needs `python3` with `pip install dkimpy cryptography pynacl`: without them these tests fail,
+//! they never skip.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use smtp_send::capture::{CaptureConfig, CaptureServer};
+use smtp_send::exit::Exit;
+
+const SELECTOR: &str = "cli2026";
+const DOMAIN: &str = "example.com";
+
+/// A key of smtp-dkim's test keys.
+fn key(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../smtp-dkim/tests/keys")
+        .join(name)
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("smtp-send-dkim-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Run the binary (from a blocking thread, so that the test's capture server keeps running).
+async fn smtp_send(args: Vec<String>, stdin: Option<Vec<u8>>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+            .args(&args)
+            .env_remove("SMTP_PASSWORD")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run smtp-send");
+        if let Some(input) = stdin {
+            let _ = child.stdin.take().unwrap().write_all(&input);
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn assert_exit(out: &Output, exit: Exit) {
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(exit.code())),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// dkimpy's verdict on each message, with the public key derived from `key_file` by Python.
+fn dkimpy(key_file: &Path, name: &str, messages: &[Vec<u8>]) -> Vec<bool> {
+    let paths: Vec<PathBuf> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| temp_file(&format!("{name}-{i}.eml"), m))
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smtp-dkim/tests/dkim_verify.py");
+    let python = std::env::var("DKIM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(key_file)
+        .args([SELECTOR, DOMAIN])
+        .args(&paths)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (needed for the DKIM tests): {e}"));
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "dkim_verify.py failed; pip install dkimpy cryptography pynacl\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for p in &paths {
+        let _ = std::fs::remove_file(p);
+    }
+    stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.ends_with(" True"))
+        .collect()
+}
+
+fn dkim_args(key_file: &Path) -> Vec<String> {
+    vec![
+        "--dkim-key".into(),
+        key_file.to_str().unwrap().into(),
+        "--dkim-selector".into(),
+        SELECTOR.into(),
+        "--dkim-domain".into(),
+        DOMAIN.into(),
+    ]
+}
+
+/// A message with bare LF line endings, dot lines, an 8-bit body and a folded header, about
+/// `lines` lines long.
+fn message(lines: usize) -> Vec<u8> {
+    let mut m = "From: Alice <alice@example.com>\nTo: <bob@example.org>\nSubject: caf\u{e9}\n \
+                 folded\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
+        .as_bytes()
+        .to_vec();
+    for i in 0..lines {
+        match i % 4 {
+            0 => m.extend_from_slice(b".a line starting with a dot\n"),
+            1 => m.extend_from_slice("na\u{ef}ve \t spaces  \r\n".as_bytes()),
+            2 => m.extend_from_slice(b"\n"),
+            _ => m.extend_from_slice(format!("line {i}\n").as_bytes()),
+        }
+    }
+    m.extend_from_slice(b".\nlast line without an end");
+    m
+}
+
+/// One body byte changed (after the signature): dkimpy must say False.
+fn tampered(m: &[u8]) -> Vec<u8> {
+    let mut t = m.to_vec();
+    let at = t.windows(4).rposition(|w| w == b"last").unwrap();
+    t[at] = b'L';
+    t
+}
+
+#[tokio::test]
+async fn signed_file_stdin_and_built_messages_verify_as_received() {
+    let server = CaptureServer::start(CaptureConfig::default())
+        .await
+        .unwrap();
+    let ca = temp_file("ca.pem", server.ca_pem().as_bytes());
+    let base = |more: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--server",
+            &server.addr().to_string(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--from",
+            "alice@example.com",
+            "--to",
+            "bob@example.org",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(more.iter().map(|s| s.to_string()));
+        args
+    };
+    let rsa = key("rsa2048-pkcs1.pem");
+    let ed = key("ed25519-pkcs8.pem");
+
+    // A file of about 3 MiB, read twice (hashed, then sent), with the RSA key.
+    let big = message(300_000);
+    assert!(big.len() > 3 << 20);
+    let file = temp_file("big.eml", &big);
+    let mut args = base(&["--file", file.to_str().unwrap()]);
+    args.extend(dkim_args(&rsa));
+    assert_exit(&smtp_send(args, None).await, Exit::Accepted);
+
+    // Standard input (held in memory to be signed), with the Ed25519 key.
+    let mut args = base(&[]);
+    args.extend(dkim_args(&ed));
+    assert_exit(&smtp_send(args, Some(message(20))).await, Exit::Accepted);
+
+    // A message built from the flags, Ed25519.
+    let mut args = base(&["--subject", "built", "--body", "Hello\n.dot line\n"]);
+    args.extend(dkim_args(&ed));
+    assert_exit(&smtp_send(args, None).await, Exit::Accepted);
+
+    let received: Vec<Vec<u8>> = server.messages().into_iter().map(|m| m.data).collect();
+    assert_eq!(received.len(), 3);
+    for m in &received {
+        assert!(
+            m.starts_with(b"DKIM-Signature: v=1; a="),
+            "{}",
+            text(&m[..200.min(m.len())])
+        );
+        // As received: CRLF line endings only (the signature covers this form).
+        assert!(!m.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
+    }
+    assert!(text(&received[0]).contains("a=rsa-sha256"));
+    assert!(text(&received[1]).contains("a=ed25519-sha256"));
+    assert_eq!(
+        dkimpy(&rsa, "rsa", &[received[0].clone(), tampered(&received[0])]),
+        [true, false]
+    );
+    assert_eq!(
+        dkimpy(
+            &ed,
+            "ed",
+            &[
+                received[1].clone(),
+                tampered(&received[1]),
+                received[2].clone()
+            ]
+        ),
+        [true, false, true]
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+/// Capture mode: the printed copy of what the in-process server received verifies too.
+#[tokio::test]
+async fn capture_mode_prints_a_message_that_verifies() {
+    let file = temp_file("capture.eml", &message(10));
+    let ed = key("ed25519-pkcs8.pem");
+    let mut args = vec!["--file".to_owned(), file.to_str().unwrap().to_owned()];
+    args.extend(dkim_args(&ed));
+    let out = smtp_send(args, None).await;
+    assert_exit(&out, Exit::Accepted);
+    let stdout = out.stdout;
+    let start = stdout.windows(3).position(|w| w == b"):\n").unwrap() + 3;
+    let end = stdout
+        .windows(23)
+        .rposition(|w| w == b"--- end of message ---\n")
+        .unwrap();
+    let printed = stdout[start..end].to_vec();
+    assert!(printed.starts_with(b"DKIM-Signature: "));
+    assert_eq!(dkimpy(&ed, "capture", &[printed]), [true]);
+    let _ = std::fs::remove_file(file);
+}
+
+/// Flags that do not go together, a malformed key, a bad domain, a message without From: each a
+/// usage error before any connection (the server is a port that refuses: a connection would be
+/// exit 3); an unreadable key file is a local I/O error. The key never shows.
+#[tokio::test]
+async fn dkim_errors_come_before_connecting() {
+    let to_port_1 = |more: Vec<String>| {
+        let mut args: Vec<String> = [
+            "--server",
+            "127.0.0.1:1",
+            "--tls",
+            "none",
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.org",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(more);
+        args
+    };
+    let rsa = key("rsa2048-pkcs1.pem");
+    let pem = std::fs::read_to_string(&rsa).unwrap();
+    let good = temp_file("from.eml", b"From: a@example.com\n\nx\n");
+    let file_args = |more: &[&str]| -> Vec<String> {
+        let mut v = vec!["--file".to_owned(), good.to_str().unwrap().to_owned()];
+        v.extend(more.iter().map(|s| s.to_string()));
+        v
+    };
+
+    // Only some of the three flags: clap's usage error naming the missing one.
+    let out = smtp_send(
+        to_port_1(file_args(&["--dkim-key", rsa.to_str().unwrap()])),
+        None,
+    )
+    .await;
+    assert_exit(&out, Exit::Usage);
+    assert!(
+        text(&out.stderr).contains("--dkim-selector"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = smtp_send(to_port_1(file_args(&["--dkim-domain", DOMAIN])), None).await;
+    assert_exit(&out, Exit::Usage);
+
+    // A malformed key: truncated, so it is not the key any more; its text never shows.
+    let broken: String = pem.lines().take(8).collect::<Vec<_>>().join("\n");
+    let broken_file = temp_file("broken.pem", broken.as_bytes());
+    let cert = temp_file(
+        "cert.pem",
+        b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    for (bad, want) in [(&broken_file, "--dkim-key"), (&cert, "CERTIFICATE")] {
+        let out = smtp_send(to_port_1([file_args(&[]), dkim_args(bad)].concat()), None).await;
+        assert_exit(&out, Exit::Usage);
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(want), "{stderr}");
+        for line in pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 20)
+        {
+            assert!(!stderr.contains(&line[..20]), "key material in {stderr}");
+        }
+    }
+
+    // A missing key file: a local I/O error.
+    let out = smtp_send(
+        to_port_1([file_args(&[]), dkim_args(Path::new("/nonexistent/k.pem"))].concat()),
+        None,
+    )
+    .await;
+    assert_exit(&out, Exit::LocalIo);
+
+    // A bad domain, then a message without From: usage errors, still before connecting.
+    let mut args = file_args(&[]);
+    args.extend(
+        [
+            "--dkim-key",
+            rsa.to_str().unwrap(),
+            "--dkim-selector",
+            "s",
+            "--dkim-domain",
+            "bad domain",
+        ]
+        .map(String::from),
+    );
+    let out = smtp_send(to_port_1(args), None).await;
+    assert_exit(&out, Exit::Usage);
+    assert!(
+        text(&out.stderr).contains("invalid DKIM domain"),
+        "{}",
+        text(&out.stderr)
+    );
+    let no_from = temp_file("nofrom.eml", b"To: b@example.org\n\nx\n");
+    let mut args = vec!["--file".to_owned(), no_from.to_str().unwrap().to_owned()];
+    args.extend(dkim_args(&rsa));
+    let out = smtp_send(to_port_1(args), None).await;
+    assert_exit(&out, Exit::Usage);
+    assert!(
+        text(&out.stderr).contains("no From header field"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The same message from standard input fails the same way.
+    let out = smtp_send(
+        to_port_1(dkim_args(&rsa)),
+        Some(b"Subject: none\n\nx\n".to_vec()),
+    )
+    .await;
+    assert_exit(&out, Exit::Usage);
+    for f in [good, broken_file, cert, no_from] {
+        let _ = std::fs::remove_file(f);
+    }
+}
