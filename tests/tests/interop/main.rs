@@ -1,6 +1,7 @@
 //! Interoperability tests: the client (smtp-io-tokio) against real servers on loopback —
 //! aiosmtpd, nodemailer's smtp-server (SMTP and LMTP), Postfix with Dovecot SASL, Exim, and
-//! Postfix's smtp-sink as a fault injector.
+//! Postfix's smtp-sink as a fault injector. `blocking.rs` runs the blocking client (smtp-io-std)
+//! against the same servers, as a column of its own (`<server>-std` rows).
 //!
 //! Opt-in. Without `SMTP_INTEROP=1` every test prints a notice and passes, so a plain
 //! `cargo test --workspace` needs no server. `tests/servers/run-interop.sh` installs and starts
@@ -118,6 +119,7 @@ struct Target {
     capture: Capture,
 }
 
+mod blocking;
 mod capture;
 mod case;
 mod conn;

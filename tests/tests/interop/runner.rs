@@ -36,8 +36,15 @@ pub(crate) fn run_matrix(ctx: &Ctx, t: &Target, cases: &[Case]) {
         rows.push((case.label(), result));
     }
 
+    report_rows(ctx, t, &rows);
+}
+
+/// Print the table of one server's results, append them to the results file, and fail the
+/// test if any case failed (shared by the async cases and the blocking client's,
+/// `blocking.rs`).
+pub(crate) fn report_rows(ctx: &Ctx, t: &Target, rows: &[(String, Result<String, String>)]) {
     println!("\n  {:<12} {:<38} result", "server", "case");
-    for (label, r) in &rows {
+    for (label, r) in rows {
         println!(
             "  {:<12} {:<38} {}",
             t.name,
@@ -47,7 +54,7 @@ pub(crate) fn run_matrix(ctx: &Ctx, t: &Target, cases: &[Case]) {
     }
     if let Some(path) = &ctx.results {
         let mut out = String::new();
-        for (label, r) in &rows {
+        for (label, r) in rows {
             let (status, note) = match r {
                 Ok(n) => ("pass", n.as_str()),
                 Err(e) => ("FAIL", e.lines().next().unwrap_or("")),
