@@ -8,8 +8,8 @@
 #
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-unknown-unknown; wasm-bindgen-cli at the exact version of the
-#   wasm-bindgen crate in examples/worker/Cargo.lock (cargo install); miniflare from
-#   e2e/package-lock.json (npm ci). Needs: rustup/cargo, node >= 20 with npm, openssl.
+#   wasm-bindgen crate in examples/worker/Cargo.lock (cargo install); miniflare and smtp-server
+#   from e2e/package-lock.json (npm ci). Needs: rustup/cargo, node >= 20 with npm, openssl.
 #
 # Usage: smtp-io-wasm/e2e/run.sh          (exit status 0 only when every check passed)
 # Env:   CARGO_TARGET_DIR  where the Worker is built (default examples/worker/target)
@@ -62,6 +62,8 @@ fi
 step "npm packages (pinned in e2e/package-lock.json)"
 want_mf="$(node -p 'require(process.argv[1]).packages["node_modules/miniflare"].version' "$E2E/package-lock.json")"
 have_mf="$(node -p 'try { require(process.argv[1]).version } catch { "" }' "$E2E/node_modules/miniflare/package.json" 2>/dev/null || true)"
+# smtp-server (nodemailer's, for XOAUTH2) too: a tree installed before it was added lacks it.
+[ -f "$E2E/node_modules/smtp-server/package.json" ] || have_mf=""
 if [ "$have_mf" = "$want_mf" ]; then
   echo "miniflare $want_mf already installed"
 else

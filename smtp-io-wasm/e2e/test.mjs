@@ -16,6 +16,7 @@ import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { Miniflare } from "miniflare";
 import { startSmtpServers } from "./smtp-server.mjs";
+import { startOAuthServer } from "./oauth-server.mjs";
 
 const work = process.argv[2];
 if (!work) {
@@ -33,6 +34,16 @@ const smtp = await startSmtpServers({
   pass: PASS,
 });
 const P = smtp.ports;
+// An OAuth 2.0 access token for USER, and nodemailer's smtp-server that checks it (XOAUTH2).
+const OAUTH_TOKEN = `ya29.${randomBytes(18).toString("base64url")}`;
+const WRONG_OAUTH_TOKEN = `ya29.wrong-${randomBytes(9).toString("base64url")}`;
+const oauth = await startOAuthServer({
+  key: readFileSync(path.join(work, "server.key")),
+  cert: readFileSync(path.join(work, "server.pem")),
+  user: USER,
+  pass: PASS,
+  token: OAUTH_TOKEN,
+});
 
 // A port that was just free: open and close a listener to find one.
 const closedPort = await new Promise((resolve) => {
@@ -66,6 +77,11 @@ const configs = {
   "deadline-no-server-hello": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.silent), SMTP_TIMEOUT_MS: "20000", SMTP_DEADLINE_MS: "1000" },
   "deadline-slow-tls": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.slowTls), SMTP_TIMEOUT_MS: "20000", SMTP_DEADLINE_MS: "2000" },
   "deadline-slow-tls-enough": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.slowTls), SMTP_TIMEOUT_MS: "20000", SMTP_DEADLINE_MS: "8000" },
+  // The AUTH mechanism by name (SMTP_AUTH_MECHANISM), and OAuth 2.0 tokens (XOAUTH2).
+  "login-by-name": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_AUTH_MECHANISM: "LOGIN" },
+  "xoauth2-request": { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_AUTH_MECHANISM: "XOAUTH2", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(oauth.port) },
+  "xoauth2-configured": { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_PASSWORD: OAUTH_TOKEN, SMTP_AUTH_MECHANISM: "xoauth2", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(oauth.port) },
+  "bad-mechanism": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_AUTH_MECHANISM: "CRAM-MD5" },
 };
 
 const mf = new Miniflare({
@@ -108,14 +124,14 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u20
 // One request to a Worker. `body` a string (sent with Content-Length) or, with `chunked`, sent
 // as a stream without Content-Length; `from: null` / `token: null` leave them out. Checks what every answer must satisfy: JSON, no secret,
 // no control character.
-async function call(worker, { method = "POST", path: p = "/send", from = USER, to = ["friend@example.org"], query, token = TOKEN, auth, body, chunked = false } = {}) {
+async function call(worker, { method = "POST", path: p = "/send", from = USER, to = ["friend@example.org"], query, token = TOKEN, auth, body, chunked = false, headers: extra = {} } = {}) {
   const q = new URLSearchParams();
   if (query) for (const [k, v] of query) q.append(k, v);
   else {
     if (from !== null) q.append("from", from);
     for (const t of to) q.append("to", t);
   }
-  const headers = { "content-type": "message/rfc822" };
+  const headers = { "content-type": "message/rfc822", ...extra };
   if (auth !== undefined) headers.authorization = auth;
   else if (token !== null) headers.authorization = `Bearer ${token}`;
   const init = { method, headers };
@@ -143,7 +159,11 @@ async function call(worker, { method = "POST", path: p = "/send", from = USER, t
   } catch {
     throw new Error(`the Worker answered ${res.status} with non-JSON: ${text.slice(0, 500)}`);
   }
-  check(!text.includes(PASS) && !text.includes(TOKEN), "the answer holds no password or token", text);
+  check(
+    [PASS, TOKEN, OAUTH_TOKEN, WRONG_OAUTH_TOKEN].every((secret) => !text.includes(secret)),
+    "the answer holds no password or token",
+    text,
+  );
   const bad = strings(json).find((s) => CONTROL.test(s));
   check(bad === undefined, "no control or bidi character in the answer", bad);
   check((res.headers.get("content-type") || "").startsWith("application/json"), "JSON content type", res.headers.get("content-type"));
@@ -186,7 +206,7 @@ function messageOfSize(size) {
   return m;
 }
 
-const totalConnections = () => Object.values(smtp.connections).reduce((a, b) => a + b, 0);
+const totalConnections = () => Object.values(smtp.connections).reduce((a, b) => a + b, 0) + oauth.connections();
 
 // Runs `fn`, then checks that no listener saw a TCP connection meanwhile (after a short grace
 // period for a connection in flight) and nothing was delivered.
@@ -500,8 +520,53 @@ await test("implicit TLS, the same slow server, SMTP_DEADLINE_MS=8000: delivered
   await expectDelivered("deadline-slow-tls-enough", { body: message("slow tls") }, { listener: "slowTls", tls: true, ehloCount: 1 });
 });
 
+// ---------------------------------------------------------------- AUTH mechanism and OAuth tokens
+
+await test("SMTP_AUTH_MECHANISM=LOGIN where PLAIN is offered too: the server sees AUTH LOGIN", async () => {
+  const got = await expectDelivered("login-by-name", { body: message("login by name") }, { listener: "starttls", tls: true, ehloCount: 2 });
+  check(got.authMech === "LOGIN", "AUTH LOGIN", got.authMech);
+});
+
+await test("XOAUTH2 with the token from the request (SMTP-Access-Token): delivered as the token's user", async () => {
+  const before = oauth.messages.length;
+  const body = message("xoauth2 request token");
+  const { status, json } = await call("xoauth2-request", { body, headers: { "SMTP-Access-Token": OAUTH_TOKEN } });
+  check(status === 200 && json.ok, "the Worker reports success", { status, json });
+  const got = oauth.messages.slice(before);
+  check(got.length === 1 && got[0].authMethod === "XOAUTH2" && got[0].authUser === USER, "XOAUTH2 for USER", got);
+  check(got[0]?.data.equals(Buffer.from(body, "utf8")), "exact bytes delivered");
+});
+
+await test("XOAUTH2 with the token from the Worker's secret (SMTP_PASSWORD): delivered", async () => {
+  const before = oauth.messages.length;
+  const { status, json } = await call("xoauth2-configured", { body: message("xoauth2 configured token") });
+  check(status === 200 && json.ok, "the Worker reports success", { status, json });
+  check(oauth.messages.length === before + 1 && oauth.messages.at(-1).authMethod === "XOAUTH2", "XOAUTH2", oauth.messages.at(-1));
+});
+
+await test("XOAUTH2 with a token the server refuses: 502 auth Rejected (535), nothing delivered, no token in the answer", async () => {
+  const before = oauth.messages.length;
+  await expectError("xoauth2-request", { body: message("bad token"), headers: { "SMTP-Access-Token": WRONG_OAUTH_TOKEN } }, 502, {
+    error: "auth",
+    kind: "Auth",
+    detail: "Rejected",
+    code: 535,
+  });
+  check(oauth.messages.length === before, "nothing delivered");
+});
+
+await test("SMTP-Access-Token to a Worker that logs in with a password, or no token where one is needed: 400, no SMTP connection", async () => {
+  await expectRefused("starttls", { body: message("token to a password worker"), headers: { "SMTP-Access-Token": OAUTH_TOKEN } }, 400, "bad_request");
+  await expectRefused("xoauth2-request", { body: message("no token") }, 400, "bad_request");
+});
+
+await test("SMTP_AUTH_MECHANISM not one the Worker knows: 500 config, no SMTP connection", async () => {
+  await expectRefused("bad-mechanism", { body: message("bad mechanism") }, 500, "config");
+});
+
 await mf.dispose();
 await smtp.close();
+await oauth.close();
 
 console.log(`\n${passed} passed, ${failures} failed`);
 if (failures) {

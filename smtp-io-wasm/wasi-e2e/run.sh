@@ -2,14 +2,19 @@
 # End-to-end test of smtp-io-wasm on WASI 0.2: run the WASI adapter's unit tests inside the
 # guest, build the WASI client and the component (component/, exporting wit/smtp.wit) for
 # wasm32-wasip2, transpile it with jco, and call its WIT interface from a JavaScript host
-# (Node + @bytecodealliance/preview2-shim) against loopback SMTP servers: plain, STARTTLS and implicit TLS with AUTH (exact bytes delivered), and the
+# (Node + @bytecodealliance/preview2-shim) against loopback SMTP servers: plain, STARTTLS and
+# implicit TLS with AUTH (exact bytes delivered), and the
 # typed errors of a wrong certificate, a refused recipient, a closed port, a silent server, a
 # wrong password, plaintext AUTH, STARTTLS response injection, a dropped connection and
-# invalid input; and the session deadline, connect time (TLS handshake included) counted.
+# invalid input; the session deadline, connect time (TLS handshake included) counted; and the
+# `session` resource against nodemailer's smtp-server: ten messages on one TLS connection (one
+# handshake, ten MAIL FROMs), per-message options and per-recipient results, send-batch, a
+# 20 MiB body from a wasi:io input stream in bounded guest memory, the AUTH mechanism by name,
+# an XOAUTH2 token accepted and refused, client certificates.
 #
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-wasip2; clang (for ring's C, only when missing, with apt-get);
-#   jco and preview2-shim from wasi-e2e/package-lock.json (npm ci).
+#   jco, preview2-shim and smtp-server from wasi-e2e/package-lock.json (npm ci).
 # Needs: rustup/cargo, node >= 20 with npm, openssl.
 #
 # Usage: smtp-io-wasm/wasi-e2e/run.sh        (exit status 0 only when every check passed)
@@ -59,6 +64,8 @@ fi
 step "npm packages (jco, preview2-shim; pinned in wasi-e2e/package-lock.json)"
 want_jco="$(node -p 'require(process.argv[1]).packages["node_modules/@bytecodealliance/jco"].version' "$E2E/package-lock.json")"
 have_jco="$(node -p 'try { require(process.argv[1]).version } catch { "" }' "$E2E/node_modules/@bytecodealliance/jco/package.json" 2>/dev/null || true)"
+# smtp-server (nodemailer's) too: a tree installed before it was added lacks it.
+[ -f "$E2E/node_modules/smtp-server/package.json" ] || have_jco=""
 if [ "$have_jco" = "$want_jco" ]; then
   echo "jco $want_jco already installed"
 else

@@ -1,13 +1,18 @@
 // End-to-end test of the WASI 0.2 client: the smtp-wasi-component, transpiled by jco, called
-// from this JavaScript host through its WIT interface (smtp-rs:smtp/client.send), against
-// loopback SMTP servers running in a worker thread. Checks the exact bytes each server received
-// in every TLS mode, and the typed errors of the failure cases.
+// from this JavaScript host through its WIT interface (smtp-rs:smtp/client: the one-shot `send`
+// and the `session` resource), against loopback SMTP servers running in a worker thread (our own
+// of ../e2e-common and nodemailer's smtp-server). Checks the exact bytes each server received in
+// every TLS mode, the typed errors of the failure cases, ten messages on one session over one
+// TLS connection, a 20 MiB body from a wasi:io input stream in bounded guest memory, the AUTH
+// mechanism chosen by name and an XOAUTH2 token accepted and refused.
 //
 // Usage: node test.mjs WORK_DIR   (WORK_DIR holds component/smtp.js and the test certificates)
 import { Worker } from "node:worker_threads";
-import { readFileSync } from "node:fs";
+import crypto from "node:crypto";
+import { readFileSync, writeFileSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { filesystem } from "@bytecodealliance/preview2-shim";
 
 const work = path.resolve(process.argv[2] ?? "work");
 const read = (name) => readFileSync(path.join(work, name), "utf8");
@@ -15,10 +20,11 @@ const CA = read("ca.pem");
 const OTHER_CA = read("other-ca.pem");
 const USER = "wasi-user@example.com";
 const PASS = "correct horse battery staple";
+const TOKEN = "ya29.wasi-e2e-access-token";
 
 // --- servers in a worker thread -----------------------------------------------------------
 const worker = new Worker(new URL("./server-worker.mjs", import.meta.url), {
-  workerData: { key: read("server.key"), cert: read("server.pem"), user: USER, pass: PASS },
+  workerData: { key: read("server.key"), cert: read("server.pem"), user: USER, pass: PASS, token: TOKEN },
 });
 worker.on("error", (e) => {
   console.error("server worker failed:", e);
@@ -34,7 +40,7 @@ const reply = (field) =>
     };
     worker.on("message", handler);
   });
-const { ports: P } = await reply("ports");
+const { ports: P, nodePorts: N } = await reply("ports");
 async function serverState() {
   const state = reply("messages");
   worker.postMessage("state");
@@ -42,7 +48,20 @@ async function serverState() {
 }
 
 // --- the component ------------------------------------------------------------------------
+// The guest's linear memories, seen from the host: jco's module keeps
+// `WebAssembly.instantiate` when it loads, so wrapping it first shows every core instance it
+// makes (the component's memory is the one its main module exports).
+const memories = [];
+const instantiate = WebAssembly.instantiate;
+WebAssembly.instantiate = async function (...args) {
+  const made = await instantiate.apply(this, args);
+  const instance = made instanceof WebAssembly.Instance ? made : made.instance;
+  for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) memories.push(v);
+  return made;
+};
 const { client } = await import(pathToFileURL(path.join(work, "component", "smtp.js")).href);
+WebAssembly.instantiate = instantiate;
+const guestMemory = () => memories.reduce((n, m) => n + m.buffer.byteLength, 0);
 
 /** Call the WIT function; a WIT `result` error arrives as a thrown ComponentError's payload. */
 function send(options, envelope, message) {
@@ -220,7 +239,7 @@ await test("STARTTLS with the bundled webpki roots only (test CA not trusted): i
 
 await test("refused recipient: protocol error recipients-refused with the server's 550", async () => {
   const r = await expectError(options(P.starttls, "starttls"), env("reject-me@example.org"), message("x"), "protocol", {
-    kind: "recipients-refused", during: "rcpt-to",
+    kind: "recipients-refused", during: "rcpt-to", blame: "server-refused",
   });
   const refused = r.err?.val?.refused ?? [];
   check(refused.length === 1 && refused[0].recipient === "reject-me@example.org", "the refused recipient", refused);
@@ -230,14 +249,14 @@ await test("refused recipient: protocol error recipients-refused with the server
 
 await test("bytes injected after the STARTTLS 220: protocol error response-injection, no TLS, nothing sent", async () => {
   const { events: before } = await serverState();
-  await expectError(options(P.inject, "starttls"), env(), message("x"), "protocol", { kind: "response-injection" });
+  await expectError(options(P.inject, "starttls"), env(), message("x"), "protocol", { kind: "response-injection", blame: "server-misbehaved", during: "starttls" });
   const { events } = await serverState();
   check(!events.slice(before.length).some((e) => e.event === "tls-up"), "no TLS handshake was attempted", events.slice(before.length));
 });
 
 await test("a server that drops the connection at MAIL: protocol error connection-closed during mail-from", async () => {
   await expectError(options(P.disconnect, "none", { credentials: undefined }), env(), message("x"), "protocol", {
-    kind: "connection-closed", during: "mail-from",
+    kind: "connection-closed", during: "mail-from", blame: "io",
   });
 });
 
@@ -256,13 +275,13 @@ await test("silent server: timeout waiting for the greeting, after the reply tim
 
 await test("wrong password: auth error rejected with the server's 535", async () => {
   const r = await expectError(options(P.starttls, "starttls", { credentials: { user: USER, password: "wrong" } }), env(), message("x"), "auth", {
-    kind: "rejected",
+    kind: "rejected", blame: "server-refused",
   });
   check(r.err?.val?.reply?.code === 535 && r.err?.val?.reply?.enhanced === "5.7.8", "the 535 reply", r.err?.val?.reply);
 });
 
 await test("plaintext AUTH not opted in: auth error plaintext-refused, no credentials sent", async () => {
-  await expectError(options(P.plain, "none"), env(), message("x"), "auth", { kind: "plaintext-refused" });
+  await expectError(options(P.plain, "none"), env(), message("x"), "auth", { kind: "plaintext-refused", blame: "local-check" });
 });
 
 await test("invalid input: a CR LF in the sender, and a CA PEM without certificates", async () => {
@@ -310,6 +329,230 @@ await test("implicit TLS, the same slow server, deadline 8 s: delivered", async 
   await expectDelivered(options(P.slowTls, "implicit", { deadlineMs: 8000 }), env(), message("slow tls"), {
     listener: "slowTls", tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech: "LOGIN",
   });
+});
+
+// --- the session resource (nodemailer's smtp-server counts connections, handshakes, MAILs) ---
+
+/** Call a method that returns a WIT `result`: { ok } or { err } (the thrown payload). */
+function call(f) {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    if (e && e.payload !== undefined) return { err: e.payload };
+    throw e;
+  }
+}
+const sha256 = (bytes) => crypto.createHash("sha256").update(bytes).digest("hex");
+const bytesOf = (text) => new TextEncoder().encode(text);
+const nodeState = async () => (await serverState()).node;
+const noOptions = { requireTls: false, acceptPartial: false };
+
+await test("session: ten messages on one STARTTLS connection (one TCP connection, one TLS handshake, ten MAIL FROMs), exact bytes", async () => {
+  const before = await nodeState();
+  const session = client.Session.open(options(N.starttls, "starttls"));
+  const caps = session.capabilities();
+  check(caps.some((c) => /^AUTH\b/i.test(c)) && caps.some((c) => /^SIZE\b/i.test(c)), "capabilities after STARTTLS", caps);
+  const sent = [];
+  for (let i = 0; i < 10; i++) {
+    const body = bytesOf(message(`session ${i}`));
+    sent.push(body);
+    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: body }));
+    check(r.ok !== undefined, `message ${i} sent`, r.err);
+    check(r.ok?.reply.code === 250 && r.ok?.queueId, `message ${i}: 250 with a queue id`, r.ok?.reply);
+    check(r.ok?.tlsVersion === "TLSv1_3" && r.ok?.authMechanism === "PLAIN", `message ${i}: TLS 1.3, PLAIN`, r.ok);
+  }
+  check(call(() => session.noop()).ok?.code === 250, "NOOP on the same connection", null);
+  check(call(() => session.quit()).err === undefined, "QUIT", null);
+  const after = await nodeState();
+  check(after.connections - before.connections === 1, "one TCP connection", after.connections - before.connections);
+  check(after.tls - before.tls === 1, "one TLS handshake", after.tls - before.tls);
+  check(after.mailFrom - before.mailFrom === 10, "ten MAIL FROMs", after.mailFrom - before.mailFrom);
+  check(after.authMethods.length - before.authMethods.length === 1, "one AUTH", after.authMethods.slice(before.authMethods.length));
+  const got = after.messages.slice(before.messages.length);
+  check(got.length === 10 && got.every((m, i) => m.sha256 === sha256(sent[i]) && m.length === sent[i].length), "ten messages, each byte-exact, in order", got.map((m) => m.length));
+  const late = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("late")) }));
+  check(late.err?.tag === "invalid-input", "a send after quit is invalid-input", late);
+});
+
+await test("session: per-message options and results: partial acceptance lists each recipient; require-all refuses; the session goes on", async () => {
+  const before = await nodeState();
+  const session = client.Session.open(options(N.implicit, "implicit"));
+  const partial = call(() =>
+    session.send(env("friend@example.org", "reject-me@example.org", "other@example.net"), { ...noOptions, acceptPartial: true, envelopeId: "wasi-envid-1", dsnReturn: "headers", notify: { success: false, failure: true, delay: false }, originalRecipients: ["a+b@example.org", "c@example.org", "d@example.org"] }, { tag: "bytes", val: bytesOf(message("partial")) }),
+  );
+  const rs = partial.ok?.recipients ?? [];
+  check(rs.length === 3 && rs[0].accepted && !rs[1].accepted && rs[2].accepted, "accepted, refused, accepted", rs);
+  check(rs[1]?.reply.code === 550 && rs[1]?.reply.enhanced === "5.1.1", "the refusal's reply", rs[1]);
+  const all = call(() => session.send(env("friend@example.org", "reject-me@example.org"), noOptions, { tag: "bytes", val: bytesOf(message("require all")) }));
+  check(all.err?.tag === "protocol" && all.err.val.kind === "recipients-refused" && all.err.val.during === "rcpt-to", "require-all: recipients-refused during rcpt-to", all);
+  check(all.err?.val.refused?.[0]?.recipient === "reject-me@example.org", "the refused recipient", all.err?.val.refused);
+  const next = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("after refusal")) }));
+  check(next.ok?.reply.code === 250, "the next message on the same session is delivered", next);
+  const wrongSize = call(() => session.send(env(), { ...noOptions, size: 3n }, { tag: "bytes", val: bytesOf(message("wrong size")) }));
+  check(wrongSize.err?.tag === "invalid-input", "a declared size that is not the message's: invalid-input", wrongSize);
+  const badEnvid = call(() => session.send(env(), { ...noOptions, envelopeId: "has space" }, { tag: "bytes", val: bytesOf(message("bad envid")) }));
+  check(badEnvid.err?.tag === "invalid-input", "an ENVID with a space: invalid-input", badEnvid);
+  const badOrcpt = call(() => session.send(env(), { ...noOptions, originalRecipients: ["x@example.org", "y@example.org"] }, { tag: "bytes", val: bytesOf(message("orcpt count")) }));
+  check(badOrcpt.err?.tag === "invalid-input", "ORCPT count differing from the recipients: invalid-input", badOrcpt);
+  session.quit();
+  const after = await nodeState();
+  const got = after.messages.slice(before.messages.length);
+  check(got.length === 2, "two messages delivered (partial, after refusal)", got.length);
+  check(JSON.stringify(got[0]?.to) === JSON.stringify(["friend@example.org", "other@example.net"]), "partial: delivered to the accepted two", got[0]?.to);
+  check(got[0]?.mailArgs?.ENVID === "wasi-envid-1" && got[0]?.mailArgs?.RET === "HDRS", "DSN ENVID and RET reached the server", got[0]?.mailArgs);
+  const firstRcpt = got[0]?.rcptArgs?.[0] ?? {};
+  check(firstRcpt.NOTIFY === "FAILURE" && /^rfc822;a(\+2B|\+)b@example\.org$/i.test(firstRcpt.ORCPT ?? ""), "NOTIFY and ORCPT on RCPT (smtp-server decodes the xtext)", got[0]?.rcptArgs);
+  check(after.connections - before.connections === 1, "one connection for all of it", after.connections - before.connections);
+});
+
+await test("session: send-batch of four, one refused, each with its own result, one connection", async () => {
+  const before = await nodeState();
+  const session = client.Session.open(options(N.starttls, "starttls"));
+  const bodies = [0, 1, 2, 3].map((i) => bytesOf(message(`batch ${i}`)));
+  const results = session.sendBatch(
+    // Options left out entirely ({}): every field is an option or a bool that defaults to false.
+    bodies.map((b, i) => ({ envelope: i === 2 ? env("reject-batch@example.org") : env(), options: {}, message: b })),
+  );
+  check(results.length === 4, "four results", results.length);
+  check([0, 1, 3].every((i) => results[i]?.tag === "ok" && results[i].val.reply.code === 250), "three delivered", results);
+  check(results[2]?.tag === "err" && results[2].val.tag === "protocol" && results[2].val.val.kind === "recipients-refused", "the third refused", results[2]);
+  session.quit();
+  const after = await nodeState();
+  const got = after.messages.slice(before.messages.length);
+  check(got.length === 3 && [0, 1, 3].every((i, k) => got[k]?.sha256 === sha256(bodies[i])), "the three delivered byte-exact, in order", got.length);
+  check(after.connections - before.connections === 1, "one connection", after.connections - before.connections);
+});
+
+/** A message of about `mib` MiB with CRLF lines, a dot line on every 8 KiB boundary. */
+function largeMessage(mib) {
+  const head = bytesOf(`From: ${USER}\r\nTo: friend@example.org\r\nSubject: WASI stream\r\n\r\n`);
+  const out = Buffer.alloc(mib * 1024 * 1024);
+  head.forEach((b, i) => (out[i] = b));
+  let at = head.length;
+  let n = 0;
+  while (at < out.length - 200) {
+    const line = Buffer.from(`${at % 8192 < 80 ? "." : ""}line ${String(n++).padStart(8, "0")} ${"0123456789abcdefghijklmnopqrstuvwxyz".repeat(2)}\r\n`);
+    line.copy(out, at);
+    at += line.length;
+  }
+  return out.subarray(0, at);
+}
+
+/** An input-stream over a file, made by the same preview2 shim the component runs on. */
+function fileStream(file) {
+  filesystem._setPreopens({ "/work": work });
+  const [[dir]] = filesystem.preopens.getDirectories();
+  const fd = dir.openAt({ symlinkFollow: false }, path.basename(file), {}, { read: true });
+  return fd.readViaStream(0n);
+}
+
+await test("session: a 20 MiB message from a wasi:io input stream, declared size, in bounded guest memory, exact bytes", async () => {
+  const big = largeMessage(20);
+  const file = path.join(work, "big.eml");
+  writeFileSync(file, big);
+  const before = await nodeState();
+  const session = client.Session.open(options(N.implicit, "implicit"));
+  const memBefore = guestMemory();
+  const start = performance.now();
+  const r = call(() => session.send(env(), { ...noOptions, size: BigInt(big.length) }, { tag: "stream", val: fileStream(file) }));
+  const ms = Math.round(performance.now() - start);
+  const memAfter = guestMemory();
+  check(r.ok?.reply.code === 250 && r.ok?.size === BigInt(big.length), "delivered, size as declared", r.err ?? r.ok?.size);
+  session.quit();
+  const got = (await nodeState()).messages.slice(before.messages.length);
+  check(got.length === 1 && got[0].length === big.length && got[0].sha256 === sha256(big), "the server got exactly the 20 MiB", got.map((m) => m.length));
+  check(got[0]?.mailArgs?.SIZE === String(big.length), "SIZE= declared", got[0]?.mailArgs);
+  check(memBefore > 0 && memAfter - memBefore <= 2 * 1024 * 1024, "guest memory grew by at most 2 MiB", [memBefore, memAfter]);
+  check(memAfter < 8 * 1024 * 1024, "guest memory stayed under 8 MiB (the message is 20 MiB)", memAfter);
+  console.log(`     (20 MiB in ${ms} ms; guest memory ${memBefore} -> ${memAfter} bytes)`);
+
+  // The measure can see growth: the same message as bytes must be copied into the guest.
+  const s2 = client.Session.open(options(N.implicit, "implicit"));
+  const r2 = call(() => s2.send(env(), noOptions, { tag: "bytes", val: big }));
+  check(r2.ok?.reply.code === 250, "the same message as bytes is delivered too", r2.err);
+  s2.quit();
+  check(guestMemory() >= big.length, "as bytes, guest memory holds at least the message (so the check above can fail)", [memAfter, guestMemory()]);
+  unlinkSync(file);
+});
+
+await test("session: a stream longer than its declared size is abandoned before its end of data: invalid-input, nothing delivered, session closed", async () => {
+  const text = bytesOf(message("too long"));
+  const file = path.join(work, "long.eml");
+  writeFileSync(file, text);
+  const before = await nodeState();
+  const session = client.Session.open(options(N.starttls, "starttls"));
+  const r = call(() => session.send(env(), { ...noOptions, size: BigInt(text.length - 10) }, { tag: "stream", val: fileStream(file) }));
+  check(r.err?.tag === "invalid-input", "invalid-input", r);
+  const again = call(() => session.noop());
+  check(again.err !== undefined, "the session is closed: later calls fail", again);
+  const after = await nodeState();
+  check(after.messages.length === before.messages.length, "nothing delivered", after.messages.length - before.messages.length);
+  unlinkSync(file);
+});
+
+// --- AUTH: the mechanism by name, tokens -----------------------------------------------------
+await test("one-shot send, auth-mechanism login where PLAIN is offered too: the server sees LOGIN", async () => {
+  await expectDelivered(options(P.starttls, "starttls", { authMechanism: "login" }), env(), message("login by name"), {
+    listener: "starttls", tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech: "LOGIN",
+  });
+});
+
+await test("session.login by name on nodemailer (PLAIN, LOGIN, XOAUTH2 offered): LOGIN, then a message", async () => {
+  const before = await nodeState();
+  const session = client.Session.open(options(N.starttls, "starttls", { credentials: undefined }));
+  const used = call(() => session.login(USER, PASS, "login"));
+  check(used.ok === "LOGIN", "login() returns LOGIN", used);
+  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("session login")) }));
+  check(r.ok?.authMechanism === "LOGIN", "the delivery says LOGIN", r);
+  session.quit();
+  const after = await nodeState();
+  check(JSON.stringify(after.authMethods.slice(before.authMethods.length)) === '["LOGIN"]', "the server saw AUTH LOGIN only", after.authMethods.slice(before.authMethods.length));
+  check(after.messages.at(-1)?.authMethod === "LOGIN" && after.messages.at(-1)?.authUser === USER, "the message was sent as the LOGIN user", after.messages.at(-1));
+});
+
+await test("XOAUTH2 token accepted (connect options token): delivered as the token's user", async () => {
+  const before = await nodeState();
+  const r = send(options(N.starttls, "starttls", { credentials: undefined, token: { user: USER, token: TOKEN } }), env(), message("xoauth2"));
+  check(r.ok?.authMechanism === "XOAUTH2" && r.ok?.reply.code === 250, "delivered after XOAUTH2", r);
+  const after = await nodeState();
+  const m = after.messages.at(-1);
+  check(after.messages.length === before.messages.length + 1 && m.authMethod === "XOAUTH2" && m.authUser === USER, "the server saw XOAUTH2 for the user", m);
+});
+
+await test("XOAUTH2 token rejected: auth error rejected with the server's 535, nothing delivered, the token in no message", async () => {
+  const before = await nodeState();
+  const wrong = "ya29.a-token-the-server-refuses";
+  const r = send(options(N.starttls, "starttls", { credentials: undefined, token: { user: USER, token: wrong }, authMechanism: "xoauth2" }), env(), message("bad token"));
+  check(r.err?.tag === "auth" && r.err.val.kind === "rejected", "auth error rejected", r.err);
+  check(r.err?.val.reply?.code === 535, "the 535", r.err?.val.reply);
+  check(!json(r.err).includes(wrong), "the token appears nowhere in the error", r.err);
+  const after = await nodeState();
+  check(after.messages.length === before.messages.length, "nothing delivered", after.messages.length - before.messages.length);
+});
+
+await test("credentials and a token together, or a token mechanism with a password: invalid-input, nothing connected, no secret in the message", async () => {
+  const before = await nodeState();
+  const both = send(options(N.starttls, "starttls", { token: { user: USER, token: TOKEN } }), env(), message("x"));
+  check(both.err?.tag === "invalid-input", "both: invalid-input", both.err);
+  const mixed = send(options(N.starttls, "starttls", { authMechanism: "xoauth2" }), env(), message("x"));
+  check(mixed.err?.tag === "invalid-input", "xoauth2 with a password: invalid-input", mixed.err);
+  const session = call(() => client.Session.open(options(N.starttls, "starttls", { credentials: undefined, token: { user: USER, token: TOKEN }, authMechanism: "plain" })));
+  check(session.err?.tag === "invalid-input", "a token with plain: invalid-input (session.open)", session);
+  for (const e of [both.err, mixed.err, session.err]) check(!json(e).includes(PASS) && !json(e).includes(TOKEN), "no secret in the error", e);
+  const after = await nodeState();
+  check(after.connections === before.connections, "no connection was opened", after.connections - before.connections);
+});
+
+await test("client certificate: a key that is not PEM is invalid-input before connecting, and the key is not quoted", async () => {
+  const key = "-----BEGIN PRIVATE KEY-----\nnot-really-a-key-SECRETBYTES\n-----END PRIVATE KEY-----\n";
+  const r = send(options(N.implicit, "implicit", { clientCertificate: { certPem: read("server.pem"), keyPem: key } }), env(), message("x"));
+  check(r.err?.tag === "invalid-input" && /client-certificate/.test(r.err.val), "invalid-input naming the client certificate", r.err);
+  check(!json(r.err).includes("SECRETBYTES"), "the key is not quoted", r.err);
+});
+
+await test("client certificate offered to a server that does not ask for one: delivered", async () => {
+  const r = send(options(N.implicit, "implicit", { clientCertificate: { certPem: read("server.pem"), keyPem: read("server.key") } }), env(), message("client cert"));
+  check(r.ok?.reply.code === 250, "delivered", r.err);
 });
 
 // --- done ---------------------------------------------------------------------------------

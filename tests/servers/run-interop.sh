@@ -5,9 +5,15 @@
 #
 #   tests/servers/run-interop.sh [extra arguments for the test binary, e.g. a test name]
 #
+# After the Rust tests, while the servers still run, the WASI column: the WASI 0.2 component
+# through jco (smtp-io-wasm/wasi-e2e/interop.sh), its rows under the server names "<server>-wasi".
+#
 # Environment: SMTP_INTEROP_KEEP=1 keeps the state folder (logs, captured mail);
 # SMTP_INTEROP_PORT_BASE moves the ports (default 24500); SMTP_INTEROP_SKIP_INSTALL=1 skips
-# install.sh; CARGO_TARGET_DIR is honoured as usual.
+# install.sh; SMTP_INTEROP_WASI=0 skips the WASI column (it needs the wasm32-wasip2 target,
+# clang and npm), =1 runs it even when arguments select Rust tests (by default it runs only
+# with no arguments: the whole matrix); CARGO_TARGET_DIR is honoured as usual (the component
+# builds in its own smtp-io-wasm/component/target).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +29,12 @@ t_install=$(date +%s)
 
 # Build the test binary before starting anything: the servers run only while tests run.
 (cd "$ROOT" && cargo test -p smtp-tests --test interop --no-run --quiet)
+WASI_INTEROP=$ROOT/smtp-io-wasm/wasi-e2e/interop.sh
+if [ $# -eq 0 ]; then wasi_default=1; else wasi_default=0; fi
+SMTP_INTEROP_WASI=${SMTP_INTEROP_WASI:-$wasi_default}
+if [ "$SMTP_INTEROP_WASI" != 0 ]; then
+    env -u CARGO_TARGET_DIR "$WASI_INTEROP" build
+fi
 t_build=$(date +%s)
 
 STATE=$(mktemp -d /tmp/smtp-interop.XXXXXX)
@@ -45,6 +57,11 @@ t_start=$(date +%s)
 . "$STATE/env"
 rc=0
 (cd "$ROOT" && cargo test -p smtp-tests --test interop -- --nocapture --test-threads=1 "$@") || rc=$?
+if [ "$SMTP_INTEROP_WASI" != 0 ]; then
+    echo
+    echo "== WASI column: the WASI 0.2 component through jco =="
+    "$WASI_INTEROP" run || rc=1
+fi
 t_test=$(date +%s)
 
 if [ -s "$SMTP_INTEROP_RESULTS" ]; then

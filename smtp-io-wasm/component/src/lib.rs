@@ -2,20 +2,34 @@
 //! smtp-io-wasm) and does the work with smtp-io-wasm's WASI client. Everything here is glue
 //! between the WIT types and the Rust API; the protocol is the engine's.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use smtp_io_wasm as smtp;
-use smtp_io_wasm::wasi::{ConnectOptions, TlsConfig, block_on};
-use smtp_io_wasm::{AuthError, ProtocolError, Reply, SmtpOp, TlsMode};
+use smtp_io_wasm::smtp_proto::body::normalized_len;
+use smtp_io_wasm::smtp_proto::command::{
+    BodyType, DsnReturn, EnvelopeId, Notify, OriginalRecipient,
+};
+use smtp_io_wasm::wasi::{ConnectOptions, InputStreamBody, SmtpClient, TlsConfig, block_on};
+use smtp_io_wasm::{
+    AuthError, AuthMechanism, BatchMessage, Blame, MessageOptions, ProtocolError, RecipientPolicy,
+    Reply, Secret, SendOutcome, SmtpOp, TlsMode,
+};
 
 use bindings::exports::smtp_rs::smtp::client as wit;
 
-/// The generated bindings (canonical ABI glue: the only unsafe code of the crate).
+/// The generated bindings (canonical ABI glue: the only unsafe code of the crate). The
+/// `wasi:io` types are the `wasip2` crate's, the ones smtp-io-wasm reads.
 #[allow(unsafe_code, missing_docs, clippy::all)]
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
         world: "smtp-sender",
+        with: {
+            "wasi:io/error@0.2.4": wasip2::io::error,
+            "wasi:io/poll@0.2.4": wasip2::io::poll,
+            "wasi:io/streams@0.2.4": wasip2::io::streams,
+        },
     });
 
     use super::Component;
@@ -26,29 +40,268 @@ mod bindings {
 struct Component;
 
 impl wit::Guest for Component {
+    type Session = Session;
+
     fn send(
         options: wit::ConnectOptions,
         envelope: wit::Envelope,
         message: Vec<u8>,
     ) -> Result<wit::Delivery, wit::SmtpError> {
-        block_on(send(options, envelope, message))
+        block_on(async {
+            let mut client = open(options).await?;
+            let delivery = send(
+                &mut client,
+                envelope,
+                &MessageOptions::default(),
+                None,
+                wit::Body::Bytes(message),
+            )
+            .await?;
+            // The message is accepted: a failed QUIT changes nothing for it.
+            let _ = client.quit().await;
+            Ok(delivery)
+        })
     }
 }
 
-async fn send(
-    options: wit::ConnectOptions,
-    envelope: wit::Envelope,
-    message: Vec<u8>,
-) -> Result<wit::Delivery, wit::SmtpError> {
+/// The `session` resource: one connection for many messages. `None` once QUIT was sent.
+struct Session {
+    client: RefCell<Option<SmtpClient>>,
+}
+
+impl Session {
+    /// Run `f` on the open connection, or fail when the session has ended.
+    fn with<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut SmtpClient) -> Result<T, wit::SmtpError>,
+    ) -> Result<T, wit::SmtpError> {
+        let mut slot = self.client.borrow_mut();
+        let client = slot.as_mut().ok_or_else(ended)?;
+        block_on(f(client))
+    }
+}
+
+fn ended() -> wit::SmtpError {
+    wit::SmtpError::InvalidInput("the session has ended (quit was called)".to_owned())
+}
+
+impl wit::GuestSession for Session {
+    fn open(options: wit::ConnectOptions) -> Result<wit::Session, wit::SmtpError> {
+        let client = block_on(open(options))?;
+        Ok(wit::Session::new(Session {
+            client: RefCell::new(Some(client)),
+        }))
+    }
+
+    fn login(
+        &self,
+        user: String,
+        secret: String,
+        mechanism: Option<wit::AuthMechanism>,
+    ) -> Result<String, wit::SmtpError> {
+        let secret = Secret::from(secret);
+        self.with(async |client| {
+            login(client, &user, &secret, mechanism.map(mechanism_of)).await?;
+            Ok(auth_mechanism(client).unwrap_or_default())
+        })
+    }
+
+    fn send(
+        &self,
+        envelope: wit::Envelope,
+        options: wit::MessageOptions,
+        body: wit::Body,
+    ) -> Result<wit::Delivery, wit::SmtpError> {
+        let (message_options, size) = message_options(&options)?;
+        self.with(async |client| send(client, envelope, &message_options, size, body).await)
+    }
+
+    fn send_batch(
+        &self,
+        messages: Vec<wit::Outgoing>,
+    ) -> Vec<Result<wit::Delivery, wit::SmtpError>> {
+        let mut slot = self.client.borrow_mut();
+        let Some(client) = slot.as_mut() else {
+            return messages.iter().map(|_| Err(ended())).collect();
+        };
+        // Each message's options and size checked here: one that fails gets its error and stays
+        // out of the batch; the others go.
+        let mut results: Vec<Option<Result<wit::Delivery, wit::SmtpError>>> =
+            messages.iter().map(|_| None).collect();
+        let mut prepared: Vec<(usize, MessageOptions, Vec<&str>)> = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let checked = message_options(&m.options)
+                .and_then(|(o, size)| check_size(&m.message, &o, size).map(|()| o));
+            match checked {
+                Ok(o) => {
+                    let to = m.envelope.recipients.iter().map(String::as_str).collect();
+                    prepared.push((i, o, to));
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let batch: Vec<BatchMessage<'_>> = prepared
+            .iter()
+            .map(|(i, o, to)| {
+                let m = &messages[*i];
+                BatchMessage::new(&m.envelope.sender, to, &m.message).with_options(o)
+            })
+            .collect();
+        let sent = block_on(client.send_batch(&batch));
+        for ((i, _, _), result) in prepared.iter().zip(sent) {
+            results[*i] = Some(match result {
+                Ok(outcome) => Ok(delivery(client, outcome)),
+                Err(e) => Err(error(&e)),
+            });
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(wit::SmtpError::Other("no result".to_owned()))))
+            .collect()
+    }
+
+    fn noop(&self) -> Result<wit::ServerReply, wit::SmtpError> {
+        self.with(async |client| {
+            client
+                .noop()
+                .await
+                .map(|r| reply(&r))
+                .map_err(|e| error(&e))
+        })
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        self.client
+            .borrow()
+            .as_ref()
+            .map(|c| c.capabilities().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn quit(&self) -> Result<(), wit::SmtpError> {
+        let client = self.client.borrow_mut().take().ok_or_else(ended)?;
+        block_on(client.quit()).map_err(|e| error(&e))
+    }
+}
+
+/// How to log in, from the connect options: checked before anything is opened.
+enum Login {
+    None,
+    Password {
+        user: String,
+        password: Secret,
+        mechanism: Option<AuthMechanism>,
+    },
+    Token {
+        user: String,
+        token: Secret,
+        mechanism: AuthMechanism,
+    },
+}
+
+fn is_token(m: AuthMechanism) -> bool {
+    matches!(m, AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer)
+}
+
+fn login_plan(
+    credentials: Option<wit::Credentials>,
+    token: Option<wit::TokenCredentials>,
+    mechanism: Option<wit::AuthMechanism>,
+) -> Result<Login, wit::SmtpError> {
+    let mechanism = mechanism.map(mechanism_of);
+    let invalid = |what: &str| Err(wit::SmtpError::InvalidInput(what.to_owned()));
+    match (credentials, token, mechanism) {
+        (Some(_), Some(_), _) => invalid("give credentials or a token, not both"),
+        (None, None, Some(_)) => invalid("auth-mechanism without credentials or a token"),
+        (None, None, None) => Ok(Login::None),
+        (Some(c), None, m) => {
+            // Taken over at once, so the password is wiped even when the plan is refused.
+            let password = Secret::from(c.password);
+            match m {
+                Some(m) if is_token(m) => {
+                    invalid("auth-mechanism xoauth2 / oauthbearer takes a token, not a password")
+                }
+                m => Ok(Login::Password {
+                    user: c.user,
+                    password,
+                    mechanism: m,
+                }),
+            }
+        }
+        (None, Some(t), m) => {
+            let token = Secret::from(t.token);
+            match m {
+                None => Ok(Login::Token {
+                    user: t.user,
+                    token,
+                    mechanism: AuthMechanism::XOAuth2,
+                }),
+                Some(m) if is_token(m) => Ok(Login::Token {
+                    user: t.user,
+                    token,
+                    mechanism: m,
+                }),
+                Some(_) => invalid("a token needs auth-mechanism xoauth2 or oauthbearer"),
+            }
+        }
+    }
+}
+
+fn mechanism_of(m: wit::AuthMechanism) -> AuthMechanism {
+    match m {
+        wit::AuthMechanism::Plain => AuthMechanism::Plain,
+        wit::AuthMechanism::Login => AuthMechanism::Login,
+        wit::AuthMechanism::Xoauth2 => AuthMechanism::XOAuth2,
+        wit::AuthMechanism::Oauthbearer => AuthMechanism::OAuthBearer,
+        wit::AuthMechanism::ScramSha256 => AuthMechanism::ScramSha256,
+        wit::AuthMechanism::ScramSha256Plus => AuthMechanism::ScramSha256Plus,
+    }
+}
+
+async fn login(
+    client: &mut SmtpClient,
+    user: &str,
+    secret: &Secret,
+    mechanism: Option<AuthMechanism>,
+) -> Result<(), wit::SmtpError> {
+    let Some(secret) = secret.expose_str() else {
+        return Err(wit::SmtpError::InvalidInput(
+            "the secret is not UTF-8".to_owned(),
+        ));
+    };
+    match mechanism {
+        None => client.login(user, secret).await,
+        Some(m) => client.login_with(m, user, secret).await,
+    }
+    .map_err(|e| error(&e))
+}
+
+/// Connect, greet, and log in as the options say.
+async fn open(options: wit::ConnectOptions) -> Result<SmtpClient, wit::SmtpError> {
+    let plan = login_plan(options.credentials, options.token, options.auth_mechanism)?;
     let mode = match options.tls {
         wit::TlsMode::Implicit => TlsMode::Implicit,
         wit::TlsMode::Starttls => TlsMode::StartTls,
         wit::TlsMode::None => TlsMode::None,
     };
     let mut connect = ConnectOptions::new(mode);
-    if let Some(pem) = &options.ca_pem {
-        let tls = TlsConfig::from_ca_pem(pem.as_bytes())
-            .map_err(|e| wit::SmtpError::InvalidInput(format!("ca-pem: {e}")))?;
+    let mut tls = match &options.ca_pem {
+        Some(pem) => Some(
+            TlsConfig::from_ca_pem(pem.as_bytes())
+                .map_err(|e| wit::SmtpError::InvalidInput(format!("ca-pem: {e}")))?,
+        ),
+        None => None,
+    };
+    if let Some(cert) = options.client_certificate {
+        let key = Secret::from(cert.key_pem);
+        let base = tls.take().unwrap_or_else(TlsConfig::webpki_roots);
+        let with_cert = base
+            .with_client_certificate_pem(cert.cert_pem.as_bytes(), key.expose())
+            // The error never quotes the key (smtp-rustls says only what was wrong).
+            .map_err(|e| wit::SmtpError::InvalidInput(format!("client-certificate: {e}")))?;
+        tls = Some(with_cert);
+    }
+    if let Some(tls) = tls {
         connect = connect.with_tls(tls);
     }
     if let Some(ms) = options.connect_timeout_ms {
@@ -63,35 +316,132 @@ async fn send(
     if let Some(ms) = options.deadline_ms {
         // The session's deadline counts from before the connect (`ConnectClock`): the TCP
         // connect and an implicit-TLS handshake count against it.
-        let deadline = Duration::from_millis(ms.into());
-        connect = connect.with_deadline(deadline);
+        connect = connect.with_deadline(Duration::from_millis(ms.into()));
     }
     let mut client = connect
         .connect(&options.host, options.port, &options.ehlo_domain)
         .await
         .map_err(|e| error(&e))?;
-    if let Some(credentials) = &options.credentials {
-        client
-            .login(&credentials.user, &credentials.password)
-            .await
-            .map_err(|e| error(&e))?;
+    match plan {
+        Login::None => {}
+        Login::Password {
+            user,
+            password,
+            mechanism,
+        } => login(&mut client, &user, &password, mechanism).await?,
+        Login::Token {
+            user,
+            token,
+            mechanism,
+        } => login(&mut client, &user, &token, Some(mechanism)).await?,
     }
+    Ok(client)
+}
+
+/// The engine's per-message options for the WIT ones, and the declared size.
+fn message_options(
+    o: &wit::MessageOptions,
+) -> Result<(MessageOptions, Option<u64>), wit::SmtpError> {
+    let mut m = MessageOptions::default();
+    m.dsn_return = o.dsn_return.map(|r| match r {
+        wit::DsnReturn::Full => DsnReturn::Full,
+        wit::DsnReturn::Headers => DsnReturn::Headers,
+    });
+    m.envelope_id = o
+        .envelope_id
+        .as_deref()
+        .map(EnvelopeId::new)
+        .transpose()
+        .map_err(|e| error(&e.into()))?;
+    m.notify = o.notify.map(|n| {
+        if n.success || n.failure || n.delay {
+            Notify::On {
+                success: n.success,
+                failure: n.failure,
+                delay: n.delay,
+            }
+        } else {
+            Notify::Never
+        }
+    });
+    if let Some(list) = &o.original_recipients {
+        m.original_recipients = list
+            .iter()
+            .map(|a| OriginalRecipient::new(a))
+            .collect::<Result<_, _>>()
+            .map_err(|e| error(&e.into()))?;
+    }
+    m.require_tls = o.require_tls;
+    m.body_type = o.body_type.map(|b| match b {
+        wit::BodyType::SevenBit => BodyType::SevenBit,
+        wit::BodyType::EightBitMime => BodyType::EightBitMime,
+        wit::BodyType::BinaryMime => BodyType::BinaryMime,
+    });
+    if o.accept_partial {
+        m.recipient_policy = Some(RecipientPolicy::AcceptPartial);
+    }
+    Ok((m, o.size))
+}
+
+/// A size given with a body in memory must be the size it will be sent with.
+fn check_size(
+    body: &[u8],
+    options: &MessageOptions,
+    size: Option<u64>,
+) -> Result<(), wit::SmtpError> {
+    let Some(size) = size else { return Ok(()) };
+    let actual = if options.body_type == Some(BodyType::BinaryMime) {
+        u64::try_from(body.len()).unwrap_or(u64::MAX)
+    } else {
+        normalized_len(body)
+    };
+    if size == actual {
+        Ok(())
+    } else {
+        Err(wit::SmtpError::InvalidInput(format!(
+            "size {size} was declared, but the message is {actual} bytes as sent"
+        )))
+    }
+}
+
+async fn send(
+    client: &mut SmtpClient,
+    envelope: wit::Envelope,
+    options: &MessageOptions,
+    size: Option<u64>,
+    body: wit::Body,
+) -> Result<wit::Delivery, wit::SmtpError> {
     let to: Vec<&str> = envelope.recipients.iter().map(String::as_str).collect();
-    let outcome = client
-        .send_mail_bytes(&envelope.sender, &to, &message)
-        .await
-        .map_err(|e| error(&e))?;
-    let tls_version = client
-        .transport()
-        .tls_info()
-        .map(|(version, _)| format!("{version:?}"));
-    let auth_mechanism = client
+    let outcome = match body {
+        wit::Body::Bytes(bytes) => {
+            check_size(&bytes, options, size)?;
+            client
+                .send_mail_bytes_with(&envelope.sender, &to, &bytes, options)
+                .await
+        }
+        wit::Body::Stream(stream) => {
+            let mut body = InputStreamBody::new(stream);
+            if let Some(size) = size {
+                body = body.with_size_hint(size);
+            }
+            client
+                .send_mail_stream_with(&envelope.sender, &to, &mut body, options)
+                .await
+        }
+    }
+    .map_err(|e| error(&e))?;
+    Ok(delivery(client, outcome))
+}
+
+fn auth_mechanism(client: &SmtpClient) -> Option<String> {
+    client
         .session()
         .authenticated()
-        .map(|m| m.name().to_owned());
-    // The message is accepted: a failed QUIT changes nothing for it.
-    let _ = client.quit().await;
-    Ok(wit::Delivery {
+        .map(|m| m.name().to_owned())
+}
+
+fn delivery(client: &SmtpClient, outcome: SendOutcome) -> wit::Delivery {
+    wit::Delivery {
         queue_id: outcome.queue_id,
         reply: reply(&outcome.reply),
         recipients: outcome
@@ -100,9 +450,12 @@ async fn send(
             .map(|r| recipient(&r.recipient, &r.reply))
             .collect(),
         size: outcome.size,
-        tls_version,
-        auth_mechanism,
-    })
+        tls_version: client
+            .transport()
+            .tls_info()
+            .map(|(version, _)| format!("{version:?}")),
+        auth_mechanism: auth_mechanism(client),
+    }
 }
 
 fn reply(reply: &Reply) -> wit::ServerReply {
@@ -166,22 +519,41 @@ fn io_kind(kind: std::io::ErrorKind) -> wit::IoKind {
     }
 }
 
+/// The operation an error happened in: the engine's own answer (`SmtpError::during`), never a
+/// table of this component's.
+fn during(err: &smtp::SmtpError) -> wit::Operation {
+    err.during().map_or(wit::Operation::Other, operation)
+}
+
+/// Who is to blame: the engine's answer (`SmtpError::blame`).
+fn blame(err: &smtp::SmtpError) -> wit::Blame {
+    match err.blame() {
+        Blame::ServerRefused => wit::Blame::ServerRefused,
+        Blame::ServerMisbehaved => wit::Blame::ServerMisbehaved,
+        Blame::LocalCheck => wit::Blame::LocalCheck,
+        Blame::Caller => wit::Blame::Caller,
+        Blame::Io => wit::Blame::Io,
+        Blame::Timeout => wit::Blame::Timeout,
+        _ => wit::Blame::Other,
+    }
+}
+
 /// The typed WIT error for a client error: the same classes, the same blame.
 fn error(err: &smtp::SmtpError) -> wit::SmtpError {
     let message = err.to_string();
     match err {
-        smtp::SmtpError::Io { during, error } => wit::SmtpError::Io(wit::IoError {
-            during: operation(*during),
+        smtp::SmtpError::Io { error, .. } => wit::SmtpError::Io(wit::IoError {
+            during: during(err),
             kind: io_kind(error.kind),
             message,
         }),
-        smtp::SmtpError::Timeout { during, after } => wit::SmtpError::Timeout(wit::TimeoutError {
-            during: operation(*during),
+        smtp::SmtpError::Timeout { after, .. } => wit::SmtpError::Timeout(wit::TimeoutError {
+            during: during(err),
             after_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
         }),
-        smtp::SmtpError::DeadlineExceeded { during, after } => {
+        smtp::SmtpError::DeadlineExceeded { after, .. } => {
             wit::SmtpError::DeadlineExceeded(wit::TimeoutError {
-                during: operation(*during),
+                during: during(err),
                 after_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
             })
         }
@@ -209,6 +581,7 @@ fn error(err: &smtp::SmtpError) -> wit::SmtpError {
             // this component's.
             wit::SmtpError::Protocol(wit::ProtocolError {
                 kind,
+                blame: blame(err),
                 during: err.during().map(operation),
                 reply: err.reply().map(reply),
                 refused,
@@ -229,6 +602,7 @@ fn error(err: &smtp::SmtpError) -> wit::SmtpError {
             };
             wit::SmtpError::Auth(wit::AuthError {
                 kind,
+                blame: blame(err),
                 reply: err.reply().map(reply),
                 message,
             })

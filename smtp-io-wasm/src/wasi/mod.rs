@@ -46,16 +46,21 @@
 //!
 //! ## Not supported
 //!
-//! `wasi:sockets` 0.2 has no `TCP_NODELAY` switch (the host decides); TLS client certificates
-//! need a caller-built rustls configuration ([`TlsConfig::from_rustls`]); the futures run only
-//! under [`block_on`] (not under another WASI executor).
+//! `wasi:sockets` 0.2 has no `TCP_NODELAY` switch (the host decides); the futures run only
+//! under [`block_on`] (not under another WASI executor). (TLS client certificates work:
+//! [`TlsConfig::with_client_certificate_pem`].)
+//!
+//! A message body larger than memory can come from a `wasi:io` input stream
+//! ([`InputStreamBody`], for `send_mail_stream`).
 
+mod body;
 mod reactor;
 mod tcp;
 #[cfg(test)]
 mod tests;
 mod transport;
 
+pub use body::InputStreamBody;
 pub use reactor::{block_on, sleep};
 pub use smtp_rustls::TlsConfig;
 pub use transport::WasiTransport;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use smtp_io_wasm::smtp_proto::command::Domain;
 use smtp_io_wasm::smtp_proto::secret::Secret;
-use smtp_io_wasm::{TlsMode, check_port};
+use smtp_io_wasm::{AuthMechanism, TlsMode, check_port};
 
 /// The secret the caller's bearer token must equal.
 pub const API_TOKEN: &str = "API_TOKEN";
@@ -21,8 +21,17 @@ pub const SMTP_TLS: &str = "SMTP_TLS";
 pub const SMTP_PORT: &str = "SMTP_PORT";
 /// The AUTH user name; without it, no AUTH.
 pub const SMTP_USER: &str = "SMTP_USER";
-/// The AUTH password (a secret); required with `SMTP_USER`.
+/// The AUTH password (a secret); required with `SMTP_USER`. With a token mechanism
+/// (`SMTP_AUTH_MECHANISM` XOAUTH2 or OAUTHBEARER): the OAuth 2.0 access token, optional (a
+/// request may bring its own in [`ACCESS_TOKEN_HEADER`]).
 pub const SMTP_PASSWORD: &str = "SMTP_PASSWORD";
+/// The SASL mechanism by name: PLAIN, LOGIN, SCRAM-SHA-256, XOAUTH2 or OAUTHBEARER; default:
+/// the best password mechanism the server offers.
+pub const SMTP_AUTH_MECHANISM: &str = "SMTP_AUTH_MECHANISM";
+/// The request header that may carry the OAuth 2.0 access token for `SMTP_USER` when
+/// `SMTP_AUTH_MECHANISM` is XOAUTH2 or OAUTHBEARER (access tokens live about an hour: the
+/// caller refreshes it, the Worker never stores it). Refused with any other mechanism.
+pub const ACCESS_TOKEN_HEADER: &str = "smtp-access-token";
 /// The EHLO name; default: the host name the Worker was called on.
 pub const SMTP_EHLO: &str = "SMTP_EHLO";
 /// Connect and per-reply timeout in milliseconds; default: the engine's RFC 5321 defaults.
@@ -97,13 +106,26 @@ impl Password {
     }
 }
 
-/// The AUTH user name and its password.
+/// The AUTH user name, its password (or access token) and the mechanism.
 #[derive(Debug)]
 pub struct Credentials {
     /// `SMTP_USER`.
     pub user: String,
-    /// `SMTP_PASSWORD`.
-    pub password: Password,
+    /// `SMTP_PASSWORD`: a password, or for a token mechanism an access token; `None` only with
+    /// a token mechanism, when each request brings its token ([`ACCESS_TOKEN_HEADER`]).
+    pub password: Option<Password>,
+    /// `SMTP_AUTH_MECHANISM`; `None`: the best password mechanism the server offers.
+    pub mechanism: Option<AuthMechanism>,
+}
+
+impl Credentials {
+    /// True when the secret is an OAuth 2.0 access token (XOAUTH2, OAUTHBEARER).
+    pub fn takes_token(&self) -> bool {
+        matches!(
+            self.mechanism,
+            Some(AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer)
+        )
+    }
 }
 
 /// Where and how to send: everything but the token. Its `Debug` never shows the password
@@ -172,15 +194,42 @@ impl Smtp {
                 "port 25 is blocked from Workers: use 587 (starttls) or 465 (implicit)",
             );
         }
+        let mechanism = match get(lookup, SMTP_AUTH_MECHANISM) {
+            None => None,
+            Some(name) => match AuthMechanism::from_name(name.trim()) {
+                // Workers sockets give no TLS exporter: -PLUS could never bind.
+                Some(AuthMechanism::ScramSha256Plus) => {
+                    return fail(
+                        SMTP_AUTH_MECHANISM,
+                        "SCRAM-SHA-256-PLUS needs TLS channel binding, which Workers sockets do not give",
+                    );
+                }
+                Some(m) => Some(m),
+                None => {
+                    return fail(
+                        SMTP_AUTH_MECHANISM,
+                        "must be PLAIN, LOGIN, SCRAM-SHA-256, XOAUTH2 or OAUTHBEARER",
+                    );
+                }
+            },
+        };
+        let token_mechanism = matches!(
+            mechanism,
+            Some(AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer)
+        );
         let credentials = match (get(lookup, SMTP_USER), get(lookup, SMTP_PASSWORD)) {
-            (Some(user), Some(password)) => Some(Credentials {
+            (Some(user), password) if password.is_some() || token_mechanism => Some(Credentials {
                 user,
-                password: Password::new(password),
+                password: password.map(Password::new),
+                mechanism,
             }),
-            (Some(_), None) => {
+            (Some(_), _) => {
                 return fail(SMTP_PASSWORD, "not set while SMTP_USER is");
             }
             (None, Some(_)) => return fail(SMTP_USER, "not set while SMTP_PASSWORD is"),
+            (None, None) if mechanism.is_some() => {
+                return fail(SMTP_USER, "not set while SMTP_AUTH_MECHANISM is");
+            }
             (None, None) => None,
         };
         let ehlo = match get(lookup, SMTP_EHLO) {
@@ -277,7 +326,11 @@ mod tests {
         assert_eq!(s.port, 2465);
         let credentials = s.credentials.as_ref().unwrap();
         assert_eq!(credentials.user, "me@example.org");
-        assert_eq!(credentials.password.expose(), " pass with spaces ");
+        assert_eq!(
+            credentials.password.as_ref().unwrap().expose(),
+            " pass with spaces "
+        );
+        assert_eq!(credentials.mechanism, None);
         assert_eq!(s.ehlo.as_deref(), Some("worker.example.org"));
         assert_eq!(s.timeout, Some(Duration::from_millis(1500)));
         assert_eq!(s.deadline, Some(Duration::from_secs(90)));
@@ -333,6 +386,48 @@ mod tests {
     }
 
     #[test]
+    fn mechanism_by_name() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut e = BASE.to_vec();
+            e.extend_from_slice(pairs);
+            e
+        };
+        let s = Smtp::from_env(&env(&with(&[
+            ("SMTP_USER", "u"),
+            ("SMTP_PASSWORD", "p"),
+            ("SMTP_AUTH_MECHANISM", " login "),
+        ])))
+        .unwrap();
+        let c = s.credentials.unwrap();
+        assert_eq!(c.mechanism, Some(AuthMechanism::Login));
+        assert!(!c.takes_token());
+        // A token mechanism: the token may come with each request instead.
+        let s = Smtp::from_env(&env(&with(&[
+            ("SMTP_USER", "u"),
+            ("SMTP_AUTH_MECHANISM", "XOAUTH2"),
+        ])))
+        .unwrap();
+        let c = s.credentials.unwrap();
+        assert!(c.takes_token() && c.password.is_none());
+        // A password mechanism still needs its password; a mechanism needs a user.
+        let e = problem(&with(&[
+            ("SMTP_USER", "u"),
+            ("SMTP_AUTH_MECHANISM", "PLAIN"),
+        ]));
+        assert_eq!(e.name, "SMTP_PASSWORD");
+        let e = problem(&with(&[("SMTP_AUTH_MECHANISM", "OAUTHBEARER")]));
+        assert_eq!(e.name, "SMTP_USER");
+        for bad in ["CRAM-MD5", "SCRAM-SHA-256-PLUS", "plain login"] {
+            let e = problem(&with(&[
+                ("SMTP_USER", "u"),
+                ("SMTP_PASSWORD", "p"),
+                ("SMTP_AUTH_MECHANISM", bad),
+            ]));
+            assert_eq!(e.name, "SMTP_AUTH_MECHANISM", "{bad}");
+        }
+    }
+
+    #[test]
     fn token_rules() {
         assert!(api_token(&env(&[])).is_err());
         assert!(api_token(&env(&[("API_TOKEN", "")])).is_err());
@@ -359,9 +454,9 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("me@example.org"), "{shown}");
         assert!(shown.contains("[redacted]"), "{shown}");
-        let credentials = s.credentials.as_ref().unwrap();
-        wiped_on_drop(&credentials.password.0);
-        assert_eq!(credentials.password.expose(), "hunter2-secret");
+        let password = s.credentials.as_ref().unwrap().password.as_ref().unwrap();
+        wiped_on_drop(&password.0);
+        assert_eq!(password.expose(), "hunter2-secret");
     }
 
     #[test]

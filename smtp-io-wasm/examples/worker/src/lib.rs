@@ -6,9 +6,11 @@
 //! and the message (RFC 5322, CRLF line endings) as the request body, streamed to the server
 //! without being held in memory.
 //!
-//! * The server, TLS mode (`implicit` or `starttls`; plaintext is not offered), user and password
-//!   come from the Worker's environment ([`config`]), never from the request; any query
-//!   parameter other than `from` and `to` is refused.
+//! * The server, TLS mode (`implicit` or `starttls`; plaintext is not offered), user, password
+//!   and AUTH mechanism come from the Worker's environment ([`config`]), never from the request;
+//!   any query parameter other than `from` and `to` is refused. The one exception: with
+//!   `SMTP_AUTH_MECHANISM` XOAUTH2 or OAUTHBEARER, a request may bring the current OAuth 2.0
+//!   access token for the configured user in an `SMTP-Access-Token` header (refused otherwise).
 //! * The token is checked (in constant time) before anything else is read and before any
 //!   connection: a missing or wrong one is `401` with no detail.
 //! * The body is capped (`MAX_BODY_BYTES`, 10 MiB by default): a larger `Content-Length` is

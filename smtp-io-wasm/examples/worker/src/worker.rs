@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::answer::{self, Answer, Envelope};
 use crate::auth::{bearer_token, constant_time_eq};
-use crate::config::{self, ConfigError, Smtp};
+use crate::config::{self, ConfigError, Password, Smtp};
 use crate::json::clean;
 
 #[wasm_bindgen]
@@ -123,6 +123,24 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
         Ok(smtp) => smtp,
         Err(e) => return config_failure(&e),
     };
+    // An OAuth 2.0 access token brought by the request: only where the configured mechanism
+    // takes one (never silently ignored), taken over into a buffer wiped on drop.
+    let request_token = headers.get(config::ACCESS_TOKEN_HEADER).map(Password::new);
+    let takes_token = smtp.credentials.as_ref().is_some_and(|c| c.takes_token());
+    if request_token.is_some() && !takes_token {
+        return answer::bad_request(
+            "SMTP-Access-Token is accepted only when SMTP_AUTH_MECHANISM is XOAUTH2 or OAUTHBEARER",
+        );
+    }
+    if takes_token
+        && request_token.is_none()
+        && smtp
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.password.is_none())
+    {
+        return answer::bad_request("send the OAuth 2.0 access token in SMTP-Access-Token");
+    }
     let envelope = match answer::envelope(&query_pairs(&url)) {
         Ok(envelope) => envelope,
         Err(refused) => return refused,
@@ -171,7 +189,7 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
             "localhost".to_owned()
         }
     });
-    match deliver(&smtp, &ehlo, &envelope, &mut body).await {
+    match deliver(&smtp, request_token.as_ref(), &ehlo, &envelope, &mut body).await {
         Ok(outcome) => answer::sent(&outcome),
         Err(_) if body.over => answer::too_large(smtp.max_body_bytes),
         Err(e) => {
@@ -183,6 +201,7 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
 
 async fn deliver(
     smtp: &Smtp,
+    request_token: Option<&Password>,
     ehlo: &str,
     envelope: &Envelope,
     body: &mut CappedBody,
@@ -197,9 +216,19 @@ async fn deliver(
     }
     let mut client = options.connect(&smtp.host, smtp.port, ehlo).await?;
     if let Some(credentials) = &smtp.credentials {
-        client
-            .login(&credentials.user, credentials.password.expose())
-            .await?;
+        // The request's token first (checked above: only with a token mechanism).
+        let secret = request_token
+            .or(credentials.password.as_ref())
+            .map(Password::expose)
+            .unwrap_or_default();
+        match credentials.mechanism {
+            Some(mechanism) => {
+                client
+                    .login_with(mechanism, &credentials.user, secret)
+                    .await?
+            }
+            None => client.login(&credentials.user, secret).await?,
+        }
     }
     let to: Vec<&str> = envelope.to.iter().map(String::as_str).collect();
     let outcome = client.send_mail_stream(&envelope.from, &to, body).await?;
