@@ -148,22 +148,27 @@ impl MailerBuilder {
         self
     }
 
-    /// Chain waiting messages (default 1: off): when more messages sent with
-    /// [`send`](Mailer::send), [`send_with`](Mailer::send_with) or `send_message` wait than
-    /// connections are free, a connection carries up to `n` of them as one flight, as
+    /// Chain waiting messages (default 1: off): when messages sent with
+    /// [`send`](Mailer::send), [`send_with`](Mailer::send_with) or `send_message` wait for a
+    /// connection, a connection that comes free carries them one after another as one flight,
+    /// with up to `n` unanswered at once, as
     /// [`SmtpClient::send_batch`](crate::SmtpClient::send_batch) does: each message's MAIL
     /// rides behind the previous one's end of data (with CHUNKING, whole `BDAT ... LAST`
-    /// transactions follow each other), about one round trip per message instead of two, which
-    /// is what decides throughput to a relay across a WAN. Each caller still gets its own answer
-    /// and the same retry rule (a message that provably was not delivered is tried once more,
-    /// on another connection; one whose end of data was written is never sent twice).
+    /// transactions follow each other), and the flight goes on while messages wait. About one
+    /// round trip a message instead of two over DATA, several messages a round trip over BDAT:
+    /// what decides throughput to a relay across a WAN (bench/README.md, "pool-wan"). Each
+    /// caller hears its own answer as soon as its reply arrives, under the same retry rule (a
+    /// message that provably was not delivered is tried once more, on another connection; one
+    /// whose end of data was written is never sent twice).
     ///
     /// What changes: the message is copied (it waits in the pool, not in the caller's future);
-    /// a flight runs under the [send deadline](Self::send_deadline) of its longest-waiting
-    /// message, and chains only messages with the same kind of deadline; and a message taken
-    /// into a flight is sent even if its caller stops waiting (one still waiting is withdrawn).
-    /// Streamed bodies ([`send_stream`](Mailer::send_stream), [`send_file`](Mailer::send_file))
-    /// are never chained. Values above the pool's per-connection message cap are held to it.
+    /// a flight runs under the [send deadline](Self::send_deadline) of its oldest unanswered
+    /// message, and carries only messages with the same kind of deadline; a failure that ends
+    /// the connection ends every message on it at that moment (each with its own fate, and its
+    /// own one retry); and a message taken into a flight is sent even if its caller stops
+    /// waiting (one still waiting is withdrawn). Streamed bodies
+    /// ([`send_stream`](Mailer::send_stream), [`send_file`](Mailer::send_file)) are never
+    /// chained.
     pub fn chain_messages(mut self, n: usize) -> MailerBuilder {
         self.settings.chain = n.max(1);
         self
