@@ -3,7 +3,8 @@
 #
 #   scripts/examples.sh
 #
-# Builds the examples (smtp-proto: blocking; smtp-io-tokio: send, batch), starts aiosmtpd on
+# Builds the examples (smtp-proto: blocking; smtp-io-tokio: send, batch; smtp-io-std: send, the
+# blocking client), starts aiosmtpd on
 # 127.0.0.1 (a port the kernel picks; STARTTLS with a throwaway test CA made by openssl; AUTH
 # PLAIN/LOGIN offered before TLS too, so that --allow-plaintext-auth can be tested), runs each
 # example, and checks its exit code and the messages the server stored. Nothing leaves loopback.
@@ -58,6 +59,7 @@ log "building the examples"
 cargo build --quiet -p smtp-proto --example blocking
 cargo build --quiet -p smtp-io-tokio --examples
 cargo build --quiet -p smtp-io-tokio --features mail-builder --example mail_builder
+cargo build --quiet -p smtp-io-std --example send
 
 # ------------------------------------------------------------------ the server
 WORK=$(mktemp -d)
@@ -207,6 +209,7 @@ expect() {
 blocking() { cargo run --quiet -p smtp-proto --example blocking -- "$@"; }
 send() { cargo run --quiet -p smtp-io-tokio --example send -- "$@"; }
 batch() { cargo run --quiet -p smtp-io-tokio --example batch -- "$@"; }
+std_send() { cargo run --quiet -p smtp-io-std --example send -- "$@"; }
 lettre_example() { cargo run --quiet -p smtp-io-tokio --example lettre -- "$@"; }
 mail_builder_example() {
     cargo run --quiet -p smtp-io-tokio --features mail-builder --example mail_builder -- "$@"
@@ -215,7 +218,8 @@ mail_builder_example() {
 export SMTP_PASSWORD=$USER_PASS
 
 for name in blocking-plain blocking-refused send-noauth send-starttls-auth \
-    send-plaintext-auth-refused send-plaintext-auth-allowed; do
+    send-plaintext-auth-refused send-plaintext-auth-allowed std-send-noauth std-send-starttls-auth \
+    std-send-refused; do
     message "$name"
 done
 
@@ -249,6 +253,23 @@ expect send-plaintext-auth-allowed 0 1 -- send --server "$SERVER" --user "$USER_
     --allow-plaintext-auth --file "$WORK/send-plaintext-auth-allowed.eml"
 check "send: AUTH without TLS" stored_envelope send-plaintext-auth-allowed \
     "tls=no auth=$USER_NAME"
+
+# The blocking client (smtp-io-std): the same example without an async runtime.
+expect std-send-noauth 0 1 -- std_send --server "$SERVER" --to bob@example.org \
+    --to carol@example.org --file "$WORK/std-send-noauth.eml"
+check "std send: result line" printed std-send-noauth "message #1 accepted: 250"
+check "std send: envelope" stored_envelope std-send-noauth \
+    "to=bob@example.org,carol@example.org tls=no auth=-"
+check "std send: dot-stuffing" stored_line std-send-noauth ".A line starting with a dot."
+
+expect std-send-starttls-auth 0 1 -- std_send --server "$SERVER" --starttls --ca "$WORK/ca.pem" \
+    --user "$USER_NAME" --file "$WORK/std-send-starttls-auth.eml"
+check "std send: STARTTLS and AUTH" stored_envelope std-send-starttls-auth \
+    "tls=yes auth=$USER_NAME"
+
+expect std-send-refused fail 0 -- std_send --server "$SERVER" --to reject@example.org \
+    --file "$WORK/std-send-refused.eml"
+check "std send: refusal reported" printed std-send-refused "550"
 
 COUNT=20
 expect "batch message" 0 "$COUNT" -- batch --server "$SERVER" --starttls --ca "$WORK/ca.pem" \
