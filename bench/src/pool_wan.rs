@@ -158,9 +158,13 @@ pub fn run(args: &Args) {
             })
             .unwrap_or_default();
         let conns = med(i, "accepted_all");
-        // Each connection carries rate ÷ conns messages a second, one every
-        // conns ÷ rate seconds: that many RTTs each.
-        let open = conns.map(|c| c.min(tasks as f64).max(1.0));
+        // Each of the connections open at once carries rate ÷ open messages a second, one
+        // every open ÷ rate seconds: that many RTTs each. Ours keeps `pool` open (it opens new
+        // ones only in place of those ended after 100 messages); lettre one per task.
+        let open = match way.flavour {
+            "ours" => Some(pool as f64),
+            _ => conns.map(|c| c.min(tasks as f64).max(1.0)),
+        };
         let trips = match (rate, open, rtt) {
             (Some(r), Some(c), Some(t)) if r > 0.0 && t > 0.0 => {
                 format!("{:.2}", c / r * 1e3 / t)
@@ -187,8 +191,9 @@ pub fn run(args: &Args) {
          sends one warm-up message, then {n} messages spread over the tasks are timed. Measured \
          RTT through the delay line ({delay_ms} ms each way; NOOP on a warm connection, median \
          of 20, one per repetition): median {} ms (every repetition: {every_rtt}). Round trips \
-         per message per connection = connections ÷ msgs/s ÷ RTT, the connections counted as \
-         at most {tasks}. Before each measurement the runner waited for the machine to be \
+         per message per connection = connections open at once ÷ msgs/s ÷ RTT: {pool} for \
+         ours (a connection is replaced after 100 messages, the default cap, hence more \
+         accepted), one per task for lettre. Before each measurement the runner waited for the machine to be \
          quiet: {:.0} s in all; {noisy} measurement(s) ran without a quiet moment within {} s.",
         num(rtt, 2),
         quiet_wait.as_secs_f64(),
