@@ -33,7 +33,7 @@ ROOT="$(dirname "$HERE")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 ARGS_ORIG="$*"
-QUICK=0 REPS="" MICRO=1 WASM=1 POOL=1 MATRIX=1 ISSUE22=1
+QUICK=0 REPS="" MICRO=1 WASM=1 POOL=1 MATRIX=1 ISSUE22=1 WAN=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; MICRO=0; WASM=0 ;;
@@ -41,9 +41,11 @@ while [ $# -gt 0 ]; do
     --no-micro) MICRO=0 ;;
     --no-wasm) WASM=0 ;;
     --no-pool) POOL=0 ;;
-    --only-pool) MATRIX=0; MICRO=0; WASM=0; POOL=1; ISSUE22=0 ;;
+    --only-pool) MATRIX=0; MICRO=0; WASM=0; POOL=1; ISSUE22=0; WAN=0 ;;
     --no-issue22) ISSUE22=0 ;;
-    --only-issue22) MATRIX=0; MICRO=0; WASM=0; POOL=0; ISSUE22=1 ;;
+    --only-issue22) MATRIX=0; MICRO=0; WASM=0; POOL=0; ISSUE22=1; WAN=0 ;;
+    --no-wan) WAN=0 ;;
+    --only-wan) MATRIX=0; MICRO=0; WASM=0; POOL=0; ISSUE22=0; WAN=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -144,4 +146,9 @@ if [ "$ISSUE22" = 1 ]; then
   echo
   log "Mailer::shutdown of 64 idle connections at +20 ms RTT (issue 22, item 7)"
   "$BIN" pool-shutdown "${MODE[@]}"
+fi
+if [ "$WAN" = 1 ]; then
+  if [ "$MATRIX" = 1 ] || [ "$POOL" = 1 ] || [ "$ISSUE22" = 1 ]; then echo; fi
+  log "64 tasks on a pool of 8 at +20 ms RTT, chained flights (issue 23, item 4)"
+  "$BIN" pool-wan "${MODE[@]}"
 fi
