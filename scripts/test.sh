@@ -33,6 +33,10 @@ fi
 step "python packages the Rust tests use (pproxy: real SOCKS5 and HTTP CONNECT proxies)"
 python3 -c 'import pproxy' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pproxy
 
+step "python packages for DKIM: dkimpy (with cryptography, and pynacl for ed25519) verifies every signature"
+python3 -c 'import dkim, nacl, cryptography' 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check dkimpy cryptography pynacl
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -48,6 +52,11 @@ cargo test --workspace
 step "smtp-io-wasm for wasm32-unknown-unknown (the Workers target)"
 cargo clippy -p smtp-io-wasm --target wasm32-unknown-unknown --quiet -- -D warnings
 
+step "smtp-dkim without std: no_std + alloc, for the Workers target and bare metal"
+cargo clippy -p smtp-dkim --no-default-features --all-targets --quiet -- -D warnings
+cargo build -p smtp-dkim --no-default-features --target wasm32-unknown-unknown --quiet
+cargo build -p smtp-dkim --no-default-features --target thumbv7em-none-eabihf --quiet
+
 step "smtp-io-tokio with the platform certificate store (TlsConfig::native_roots, in smtp-rustls)"
 cargo clippy -p smtp-io-tokio --features native-roots --all-targets --quiet -- -D warnings
 cargo test -p smtp-rustls --features native-roots --lib --quiet
@@ -60,6 +69,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 cargo clippy -p smtp-io-tokio --features redis --all-targets --quiet -- -D warnings
 cargo test -p smtp-io-tokio --features redis --test pool_shared_limit --quiet
+# The README's shared-limit example compiles only with the feature.
+cargo test -p smtp-io-tokio --features redis --doc --quiet
 
 step "smtp-proto without the optional features"
 cargo test -p smtp-proto --no-default-features --features client --lib --quiet
@@ -88,11 +99,11 @@ step "publishing: each published crate packaged, then built from its package alo
 # Cargo unpacks each verified package into its registry cache under a directory named after the
 # local overlay, and reuses it while the version stays 0.1.0: a second run would verify the
 # first run's sources. Drop those copies of our own crates first.
-for crate in smtp-proto smtp-rustls smtp-io-tokio smtp-io-wasm smtp-send; do
+for crate in smtp-proto smtp-rustls smtp-io-tokio smtp-io-wasm smtp-io-std smtp-dkim smtp-send; do
   rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$crate"-[0-9]*
 done
 cargo package --locked --allow-dirty \
-  -p smtp-proto -p smtp-rustls -p smtp-io-tokio -p smtp-io-wasm -p smtp-send \
+  -p smtp-proto -p smtp-rustls -p smtp-io-tokio -p smtp-io-wasm -p smtp-io-std -p smtp-dkim -p smtp-send \
   --config "patch.crates-io.smtp-proto.path='$PWD/smtp-proto'"
 
 step "cargo deny check licenses bans sources (deny.toml)"
@@ -109,7 +120,7 @@ step "examples: each run against a local aiosmtpd, delivery checked"
 step "fuzz targets: build and a short run of each (nightly, cargo fuzz)"
 ./scripts/fuzz-smoke.sh 100000
 
-step "interop with real servers: Postfix+Dovecot, Exim, aiosmtpd, smtp-server, smtp-sink"
+step "interop with real servers: Postfix+Dovecot, Exim, aiosmtpd, smtp-server, smtp-sink; the tokio, blocking (-std) and WASI (-wasi) clients"
 tests/servers/run-interop.sh
 
 step "smtp-io-wasm end to end: the example Worker in workerd"
