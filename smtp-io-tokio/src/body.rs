@@ -34,6 +34,9 @@ pub struct ReaderBody<R> {
     reader: R,
     chunk_size: usize,
     size_hint: Option<u64>,
+    /// For a file not yet read: its most bytes as sent, and a second handle on it to count
+    /// them exactly on demand.
+    file: Option<(u64, std::fs::File)>,
 }
 
 impl<R: AsyncRead + Unpin> ReaderBody<R> {
@@ -43,6 +46,7 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
             reader,
             chunk_size: CHUNK,
             size_hint: None,
+            file: None,
         }
     }
 
@@ -68,20 +72,26 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
 }
 
 impl ReaderBody<tokio::fs::File> {
-    /// Open a file as a body, read 1 MiB at a time; its size as sent ([`size_as_sent`], one pass
-    /// over the file) is the size hint. Opening and counting run as one task on tokio's
-    /// blocking pool.
+    /// Open a file as a body, read 1 MiB at a time. Its size as sent is counted (one more pass
+    /// over the file, as [`size_as_sent`] does) only when it can matter: when the server's SIZE
+    /// limit lies below the most the file can take as sent (twice its length, plus two). It is
+    /// then declared as `SIZE=`, checked against the limit before anything is sent, and
+    /// enforced; otherwise the file fits whatever its exact size, and it goes out without a
+    /// `SIZE=` (the parameter is optional) and without the extra pass.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<ReaderBody<tokio::fs::File>> {
         let path = path.as_ref().to_owned();
-        let (file, size) = blocking(move || {
-            let mut file = std::fs::File::open(&path)?;
-            let size = count_as_sent(&mut file)?;
-            Ok((file, size))
+        let (file, counter, len) = blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            let len = file.metadata()?.len();
+            let counter = file.try_clone()?;
+            Ok((file, counter, len))
         })
         .await?;
-        Ok(ReaderBody::new(tokio::fs::File::from_std(file))
-            .with_chunk_size(FILE_CHUNK)
-            .with_size_hint(size))
+        let most = len.saturating_mul(2).saturating_add(2);
+        let mut body =
+            ReaderBody::new(tokio::fs::File::from_std(file)).with_chunk_size(FILE_CHUNK);
+        body.file = Some((most, counter));
+        Ok(body)
     }
 }
 
@@ -133,6 +143,9 @@ async fn blocking<T: Send + 'static>(
 
 impl<R: AsyncRead + Unpin> MessageBody for ReaderBody<R> {
     async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The size is asked for before the body is read, never after: the second handle on
+        // the file goes, so a body being sent holds the file open once.
+        self.file = None;
         self.reader.read(buf).await
     }
 
@@ -142,6 +155,29 @@ impl<R: AsyncRead + Unpin> MessageBody for ReaderBody<R> {
 
     fn size_hint(&self) -> Option<u64> {
         self.size_hint
+    }
+
+    fn max_size(&self) -> Option<u64> {
+        match (self.size_hint, &self.file) {
+            (None, Some((most, _))) => Some(*most),
+            _ => None,
+        }
+    }
+
+    /// For a body from [`ReaderBody::open`]: the file counted from where it stands (nothing was
+    /// read yet), on tokio's blocking pool, and put back there.
+    async fn exact_size(&mut self) -> io::Result<Option<u64>> {
+        if self.size_hint.is_some() {
+            return Ok(self.size_hint);
+        }
+        let Some((_, counter)) = &self.file else {
+            return Ok(None);
+        };
+        // A second handle on the same open file: the count goes back to where it began.
+        let mut copy = counter.try_clone()?;
+        let size = blocking(move || count_as_sent(&mut copy)).await?;
+        self.size_hint = Some(size);
+        Ok(Some(size))
     }
 }
 
@@ -160,11 +196,17 @@ mod tests {
         let path = std::env::temp_dir().join(format!("size-as-sent-{}", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
 
-        let body = ReaderBody::open(&path).await.unwrap();
-        assert_eq!(
-            body.size_hint(),
-            Some(smtp_proto::body::normalized_len(&bytes))
-        );
+        let mut body = ReaderBody::open(&path).await.unwrap();
+        // Counted only on demand.
+        assert_eq!(body.size_hint(), None);
+        assert_eq!(body.max_size(), Some(2 * bytes.len() as u64 + 2));
+        let exact = body.exact_size().await.unwrap();
+        assert_eq!(exact, Some(smtp_proto::body::normalized_len(&bytes)));
+        assert_eq!(body.size_hint(), exact);
+        // And the file still reads from its start.
+        let mut whole = Vec::new();
+        body.into_inner().read_to_end(&mut whole).await.unwrap();
+        assert_eq!(whole, bytes);
 
         let mut file = tokio::fs::File::open(&path).await.unwrap();
         let mut head = [0; 9];

@@ -348,8 +348,9 @@ async fn invalid_envelopes_are_refused_without_io() {
     smtp_tests::noop_then_quit(client, server).await;
 }
 
-/// A file body read in small chunks: stuffing is right across chunk boundaries, and the file's
-/// length is declared as SIZE.
+/// A file body read in small chunks: stuffing is right across chunk boundaries, and, the
+/// server's SIZE limit lying below the most the file could take (twice its length, plus two),
+/// its size as sent is counted and declared as SIZE.
 #[tokio::test]
 async fn send_mail_stream_from_a_file() {
     let content =
@@ -363,7 +364,7 @@ async fn send_mail_stream_from_a_file() {
     let script = format!(
         "{}C: MAIL FROM:<a@x.test> SIZE={}\nC: RCPT TO:<b@y.test>\nC: DATA\n\
          S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as FILE1\n{}",
-        greet(&["PIPELINING", "SIZE 10000"]),
+        greet(&["PIPELINING", "SIZE 100"]),
         content.len(),
         quit()
     );
@@ -378,6 +379,55 @@ async fn send_mail_stream_from_a_file() {
         String::from_utf8_lossy(&report.bodies[0]),
         "Subject: file\r\n\r\n..dot at start\r\nmiddle\r\n...two dots\r\n..\r\nlast line\r\n"
     );
+}
+
+/// A file that fits the server's SIZE limit whatever its exact size (twice its length plus two
+/// is below it), or goes to a server without a limit, is not counted first: it goes out without
+/// a SIZE parameter. One whose exact size is over the limit is refused before MAIL.
+#[tokio::test]
+async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
+    let content = b"Subject: file\n\nbare LF lines\n.dot\n";
+    let path = std::env::temp_dir().join(format!(
+        "smtp-tests-uncounted-{}-{:?}.eml",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    tokio::fs::write(&path, content).await.unwrap();
+    for caps in [&["PIPELINING", "SIZE 10000"][..], &["PIPELINING", "SIZE 0"][..]] {
+        let script = format!(
+            "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
+             S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
+            greet(caps),
+            quit()
+        );
+        let (server, mut client) = smtp_tests::start(&script).await;
+        let mut body = ReaderBody::open(&path).await.unwrap();
+        bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body))
+            .await
+            .unwrap();
+        let report = smtp_tests::quit(client, server).await;
+        assert_eq!(
+            report.bodies[0],
+            b"Subject: file\r\n\r\nbare LF lines\r\n..dot\r\n"
+        );
+    }
+    // Counted: 38 bytes as sent (each LF becomes CRLF) against a limit of 37.
+    let script = format!("{}{}", greet(&["PIPELINING", "SIZE 37"]), quit());
+    let (server, mut client) = smtp_tests::start(&script).await;
+    let mut body = ReaderBody::open(&path).await.unwrap();
+    let refused = bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body)).await;
+    let _ = tokio::fs::remove_file(&path).await;
+    assert!(
+        matches!(
+            refused,
+            Err(SmtpError::Protocol(ProtocolError::MessageTooLarge {
+                size: 38,
+                limit: 37
+            }))
+        ),
+        "{refused:?}"
+    );
+    smtp_tests::quit(client, server).await;
 }
 
 /// A body streamed from a pipe whose writer is another task, in pieces that split CRLF pairs

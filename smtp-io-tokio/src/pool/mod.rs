@@ -368,7 +368,8 @@ impl Mailer {
     }
 
     /// Send the message in the file at `path` (a complete RFC 5322 message), streamed: the file
-    /// is opened (and its size as sent counted, see [`ReaderBody::open`]) for each attempt,
+    /// is opened (its size as sent counted only when the server's SIZE limit makes it matter,
+    /// see [`ReaderBody::open`]) for each attempt,
     /// once the call has a connection's place.
     /// [`send_stream`](Self::send_stream) with [`ReaderBody::open`].
     pub async fn send_file<R: AsRef<str>>(
@@ -429,8 +430,8 @@ impl Mailer {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            // Made ready only now, with a place held: opening a body may take a while (a file
-            // is read once to count its size), and the first attempt may have consumed it.
+            // Made ready only now, with a place held: opening a body may take a while, and the
+            // first attempt may have consumed it.
             let ready = clock.within(source.prepare()).await;
             let mut ready = match ready {
                 Some(Ok(ready)) => ready,

@@ -137,6 +137,24 @@ pub trait MessageBody {
     fn size_hint(&self) -> Option<u64> {
         None
     }
+
+    /// The most bytes the body can take as sent, when known without reading it: for a file of
+    /// `n` bytes, `2n + 2` (every line end may become CRLF, and a final CRLF may be added). With
+    /// it and no [`size_hint`](Self::size_hint), the client asks for
+    /// [`exact_size`](Self::exact_size) only when the server's SIZE limit is below it
+    /// ([`Session::needs_exact_size`](crate::session::Session::needs_exact_size)).
+    fn max_size(&self) -> Option<u64> {
+        None
+    }
+
+    /// The body's exact size as sent (CRLF line ends, a final CRLF, no dot-stuffing), counted
+    /// on demand, for example by reading a file once from where it stands and going back. Asked
+    /// once, before the message starts, and only when [`max_size`](Self::max_size) exceeds
+    /// the server's SIZE limit; the answer is then declared as `SIZE=` and enforced like a
+    /// [`size_hint`](Self::size_hint). The default is the size hint.
+    async fn exact_size(&mut self) -> io::Result<Option<u64>> {
+        Ok(self.size_hint())
+    }
 }
 
 /// A body held in memory, read in chunks (mostly for tests and for adapting `&[u8]`).

@@ -127,6 +127,15 @@ impl Session {
         Ok(id)
     }
 
+    /// Whether a streamed body's exact size as sent, known to be at most `at_most` bytes, can
+    /// change what happens to it: only when the server advertised a SIZE limit (RFC 1870) that
+    /// `at_most` exceeds. Otherwise the body fits whatever its exact size, and counting it first
+    /// (a file read once more) would be work for nothing: the client then declares no `SIZE=`
+    /// (the parameter is optional) and the body is sent as it comes.
+    pub fn needs_exact_size(&self, at_most: u64) -> bool {
+        matches!(self.caps.size_limit(), Some(limit) if at_most > limit)
+    }
+
     /// Run every check [`start_mail`](Self::start_mail) makes before sending anything, without
     /// starting the message: the policy, and the server's capabilities (SMTPUTF8 for UTF-8
     /// addresses, SIZE, DSN, REQUIRETLS, BINARYMIME). A caller can run it right after the
