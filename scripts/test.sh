@@ -99,11 +99,12 @@ step "publishing: each published crate packaged, then built from its package alo
 # Cargo unpacks each verified package into its registry cache under a directory named after the
 # local overlay, and reuses it while the version stays 0.1.0: a second run would verify the
 # first run's sources. Drop those copies of our own crates first.
-for crate in smtp-proto smtp-rustls smtp-io-tokio smtp-io-wasm smtp-io-std smtp-dkim smtp-send; do
+for crate in smtp-proto smtp-rustls smtp-io-tokio smtp-io-wasm smtp-io-std smtp-dkim smtp-capture smtp-send; do
   rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$crate"-[0-9]*
 done
 cargo package --locked --allow-dirty \
-  -p smtp-proto -p smtp-rustls -p smtp-io-tokio -p smtp-io-wasm -p smtp-io-std -p smtp-dkim -p smtp-send \
+  -p smtp-proto -p smtp-rustls -p smtp-io-tokio -p smtp-io-wasm -p smtp-io-std -p smtp-dkim \
+  -p smtp-capture -p smtp-send \
   --config "patch.crates-io.smtp-proto.path='$PWD/smtp-proto'"
 
 step "cargo deny check licenses bans sources (deny.toml)"

@@ -11,10 +11,10 @@
 //! * [`exit`]: the exit codes ([`exit::Exit`]) and the mapping from
 //!   [`SmtpError`](smtp_io_tokio::SmtpError) to them;
 //! * [`capture`]: the local capture SMTP server used when no `--server` is given (and by the
-//!   tests);
+//!   tests): the [`smtp_capture`] crate;
 //! * [`transcript`]: the `-v` transcript on standard error;
 //! * [`sanitize`]: server text made safe for the terminal (control characters spelled out);
-//! * [`base64`]: the little base64 the capture server's AUTH needs.
+//! * [`base64`]: standard base64, for the tests' AUTH exchanges.
 
 pub mod base64;
 pub mod capture;

@@ -516,7 +516,10 @@ pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
         Target::Capture => {
             let server = CaptureServer::start(CaptureConfig {
                 tls: plan.tls,
+                greeting: crate::capture::GREETING.to_owned(),
                 max_message_size: CAPTURE_MAX_MESSAGE_SIZE,
+                // Room for the one message of the run at its largest, with its envelope.
+                max_stored_bytes: 2 * CAPTURE_MAX_MESSAGE_SIZE,
                 ..CaptureConfig::default()
             })
             .await
@@ -685,16 +688,15 @@ mod tests {
 
     #[test]
     fn report_shows_envelope_and_bytes() {
-        let m = Captured {
-            queue_id: "Q1".into(),
-            ehlo: "client.example".into(),
-            tls: true,
-            auth: Some(("PLAIN".into(), "me".into())),
-            mail_from: "a@b".into(),
-            mail_params: vec!["SIZE=5".into()],
-            rcpt_to: vec!["c@d".into(), "e@f".into()],
-            data: b"Subject: x\r\n\r\n.dot\r\n".to_vec(),
-        };
+        let mut m = Captured::default();
+        m.queue_id = "Q1".into();
+        m.ehlo = "client.example".into();
+        m.tls = true;
+        m.auth = Some(("PLAIN".into(), "me".into()));
+        m.mail_from = "a@b".into();
+        m.mail_params = vec!["SIZE=5".into()];
+        m.rcpt_to = vec!["c@d".into(), "e@f".into()];
+        m.data = b"Subject: x\r\n\r\n.dot\r\n".to_vec();
         let text = String::from_utf8(capture_report(&m, TlsMode::StartTls)).unwrap();
         for want in [
             "TLS: yes (STARTTLS)\n",
