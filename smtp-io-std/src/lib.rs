@@ -149,8 +149,8 @@ pub use ::smtp_proto;
 pub use ::smtp_proto::adapter_api::*;
 pub use body::{ReaderBody, size_as_sent};
 pub use client::SmtpClient;
-pub use route::{Proxy, ProxyKind, ProxyUrlError};
 pub use smtp_proto::Session;
+pub use smtp_proto::client::{Proxy, ProxyKind, ProxyUrlError};
 pub use smtp_rustls::TlsConfig;
 pub use stream::Stream;
 

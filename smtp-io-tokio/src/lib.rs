@@ -72,7 +72,7 @@ pub use pool::{
     Backoff, Connections, Mailer, MailerBuilder, PoolStats, RateLimit, SendError, Throttle,
     ThrottleFuture, TokenFuture, TokenMechanism, TokenSource, Turn,
 };
-pub use route::{Proxy, ProxyKind, ProxyUrlError};
+pub use smtp_proto::client::{Proxy, ProxyKind, ProxyUrlError};
 pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
 pub use smtp_rustls::TlsConfig;

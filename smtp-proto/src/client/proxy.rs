@@ -1,0 +1,376 @@
+//! [`Proxy`]: a SOCKS5 or HTTP CONNECT proxy to reach the SMTP server through, its URL, and the
+//! HTTP CONNECT exchange as bytes ([`Proxy::connect_request`], [`ConnectAnswer`]), written once
+//! for every adapter that dials TCP itself (tokio, the blocking client). The sockets stay in the
+//! adapters; TLS always runs end to end with the SMTP server, never with the proxy.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+use crate::secret::Secret;
+
+/// The most bytes of an HTTP proxy's answer to CONNECT taken before giving up on it.
+pub const MAX_CONNECT_ANSWER: usize = 8 * 1024;
+
+/// A proxy to reach the SMTP server through. `Debug` never shows its password.
+#[derive(Clone)]
+pub struct Proxy {
+    kind: ProxyKind,
+    host: String,
+    port: u16,
+    credentials: Option<Arc<(String, Secret)>>,
+}
+
+/// Which proxy protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyKind {
+    /// SOCKS5 (RFC 1928), with user and password (RFC 1929) when given. The proxy resolves the
+    /// SMTP server's name.
+    Socks5,
+    /// An HTTP proxy's CONNECT tunnel, with Basic authentication when given.
+    HttpConnect,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("kind", &self.kind)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a proxy URL was refused (never repeating its password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyUrlError {
+    /// Not `socks5://` or `http://`.
+    #[error("the proxy must be socks5://[user@]host:port or http://[user@]host:port")]
+    Scheme,
+    /// No host, or no valid port.
+    #[error("the proxy URL needs a host and a port from 1 to 65535")]
+    Address,
+    /// The user or password holds a bad percent escape or a control character.
+    #[error("the proxy URL's user or password is badly encoded")]
+    Userinfo,
+}
+
+impl Proxy {
+    /// A SOCKS5 proxy at `host:port`.
+    pub fn socks5(host: impl Into<String>, port: u16) -> Proxy {
+        Proxy::new(ProxyKind::Socks5, host.into(), port)
+    }
+
+    /// An HTTP proxy at `host:port`, used through CONNECT.
+    pub fn http(host: impl Into<String>, port: u16) -> Proxy {
+        Proxy::new(ProxyKind::HttpConnect, host.into(), port)
+    }
+
+    fn new(kind: ProxyKind, host: String, port: u16) -> Proxy {
+        Proxy {
+            kind,
+            host,
+            port,
+            credentials: None,
+        }
+    }
+
+    /// Log in to the proxy as `user` with `password` (taken over, wiped when the last copy of
+    /// the proxy goes).
+    pub fn with_credentials(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Proxy {
+        self.credentials = Some(Arc::new((user.into(), Secret::from(password.into()))));
+        self
+    }
+
+    /// `socks5://[user[:password]@]host:port` or `http://[user[:password]@]host:port` (user and
+    /// password percent-encoded). Keep a password out of URLs where you can:
+    /// [`with_credentials`](Self::with_credentials) takes one from elsewhere.
+    pub fn parse(url: &str) -> Result<Proxy, ProxyUrlError> {
+        let (scheme, rest) = url.split_once("://").ok_or(ProxyUrlError::Scheme)?;
+        let kind = match scheme.to_ascii_lowercase().as_str() {
+            "socks5" | "socks5h" => ProxyKind::Socks5,
+            "http" => ProxyKind::HttpConnect,
+            _ => return Err(ProxyUrlError::Scheme),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (userinfo, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            v6.split_once("]:").ok_or(ProxyUrlError::Address)?
+        } else {
+            hostport.rsplit_once(':').ok_or(ProxyUrlError::Address)?
+        };
+        let port = match port.parse::<u16>() {
+            Ok(0) | Err(_) => return Err(ProxyUrlError::Address),
+            Ok(port) => port,
+        };
+        let valid_host = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
+        if !valid_host {
+            return Err(ProxyUrlError::Address);
+        }
+        let mut proxy = Proxy::new(kind, host.to_owned(), port);
+        if let Some(info) = userinfo {
+            let (user, password) = info.split_once(':').unwrap_or((info, ""));
+            let user = percent_decode(user).ok_or(ProxyUrlError::Userinfo)?;
+            let password = percent_decode(password).ok_or(ProxyUrlError::Userinfo)?;
+            if !user.is_empty() {
+                proxy = proxy.with_credentials(user, password);
+            }
+        }
+        Ok(proxy)
+    }
+
+    /// The protocol.
+    pub fn kind(&self) -> ProxyKind {
+        self.kind
+    }
+
+    /// The proxy's host (a name or an IP address, without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The proxy's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The user it logs in as, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|c| c.0.as_str())
+    }
+
+    /// Whether a password is set (for a CLI that takes it from the environment otherwise).
+    pub fn has_password(&self) -> bool {
+        self.credentials.as_ref().is_some_and(|c| !c.1.is_empty())
+    }
+
+    /// The user and password to log in with, for an adapter's SOCKS5 handshake.
+    pub fn credentials(&self) -> Option<(&str, &Secret)> {
+        self.credentials
+            .as_deref()
+            .map(|(user, password)| (user.as_str(), password))
+    }
+
+    /// The CONNECT request for a tunnel to `host:port` (with Basic credentials when given), as
+    /// a [`Secret`]: it may hold the proxy's password. A host that would put a space, a control
+    /// character, CR or LF into the request is refused.
+    pub fn connect_request(&self, host: &str, port: u16) -> io::Result<Secret> {
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        if authority.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the SMTP server's name cannot go into a CONNECT request",
+            ));
+        }
+        let mut request = Secret::from(format!(
+            "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+        ));
+        if let Some((user, password)) = self.credentials() {
+            let mut pair = Secret::from(user);
+            pair.extend_from_slice(b":");
+            pair.extend_from_slice(password.expose());
+            let token =
+                Secret::from(base64::engine::general_purpose::STANDARD.encode(pair.expose()));
+            request.extend_from_slice(b"Proxy-Authorization: Basic ");
+            request.extend_from_slice(token.expose());
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"\r\n");
+        Ok(request)
+    }
+}
+
+/// The head of an HTTP proxy's answer to CONNECT, taken one byte at a time, so that not a byte
+/// of the tunnel behind it is read: [`push`](ConnectAnswer::push) says when it is complete and
+/// whether the tunnel is open. At most [`MAX_CONNECT_ANSWER`] bytes.
+#[derive(Debug, Default)]
+pub struct ConnectAnswer {
+    head: Vec<u8>,
+}
+
+impl ConnectAnswer {
+    /// An answer not yet begun.
+    pub fn new() -> ConnectAnswer {
+        ConnectAnswer::default()
+    }
+
+    /// Take the answer's next byte: `None` while its head goes on; then `Ok` when the proxy
+    /// opened the tunnel (a `2xx`), or the refusal as an I/O error (`PermissionDenied` for a
+    /// `407`, `ConnectionRefused` otherwise, `InvalidData` for a head past the limit) naming
+    /// the status line, control characters left out.
+    pub fn push(&mut self, byte: u8) -> Option<io::Result<()>> {
+        if self.head.len() >= MAX_CONNECT_ANSWER {
+            return Some(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the HTTP proxy's answer to CONNECT is too long",
+            )));
+        }
+        self.head.push(byte);
+        if !self.head.ends_with(b"\r\n\r\n") {
+            return None;
+        }
+        let status_line = self.head.split(|&b| b == b'\r').next().unwrap_or_default();
+        let status_line = String::from_utf8_lossy(status_line);
+        let status = status_line.split(' ').nth(1).unwrap_or("");
+        if status_line.starts_with("HTTP/1.") && status.starts_with('2') {
+            return Some(Ok(()));
+        }
+        let shown: String = status_line
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(120)
+            .collect();
+        let kind = match status {
+            "407" => io::ErrorKind::PermissionDenied,
+            _ => io::ErrorKind::ConnectionRefused,
+        };
+        Some(Err(io::Error::new(
+            kind,
+            format!("the HTTP proxy refused the tunnel: {shown}"),
+        )))
+    }
+}
+
+/// Percent-decode; `None` on a bad escape, invalid UTF-8 or a control character.
+fn percent_decode(text: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            // Two hex digits, nothing else (`from_str_radix` alone would take "+4").
+            let hex = text.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(out).ok()?;
+    (!text.chars().any(char::is_control)).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_urls() {
+        let p = Proxy::parse("socks5://127.0.0.1:1080").unwrap();
+        assert_eq!(
+            (p.kind(), p.host(), p.port(), p.user()),
+            (ProxyKind::Socks5, "127.0.0.1", 1080, None)
+        );
+        let p = Proxy::parse("http://me%40corp:p%3Ass@proxy.corp.example:3128/").unwrap();
+        assert_eq!(
+            (p.kind(), p.host(), p.port()),
+            (ProxyKind::HttpConnect, "proxy.corp.example", 3128)
+        );
+        assert_eq!(p.user(), Some("me@corp"));
+        assert!(p.has_password());
+        assert!(!format!("{p:?}").contains("p:ss"));
+        let p = Proxy::parse("socks5://user@[::1]:1080").unwrap();
+        assert_eq!(
+            (p.host(), p.user(), p.has_password()),
+            ("::1", Some("user"), false)
+        );
+        for (bad, want) in [
+            ("ftp://h:1", ProxyUrlError::Scheme),
+            ("h:1", ProxyUrlError::Scheme),
+            ("socks5://h", ProxyUrlError::Address),
+            ("socks5://h:0", ProxyUrlError::Address),
+            ("http://:8080", ProxyUrlError::Address),
+            ("http://bad host:8080", ProxyUrlError::Address),
+            ("http://u:p%zz@h:1", ProxyUrlError::Userinfo),
+            ("http://u:p%4@h:1", ProxyUrlError::Userinfo),
+            ("http://u:p%+4@h:1", ProxyUrlError::Userinfo),
+            ("http://u%0d%0a:p@h:1", ProxyUrlError::Userinfo),
+        ] {
+            assert_eq!(Proxy::parse(bad).err(), Some(want), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_connect_request_carries_basic_credentials_and_refuses_line_breaks() {
+        let plain = Proxy::http("proxy", 3128).connect_request("mx.example", 587);
+        assert_eq!(
+            plain.unwrap().expose(),
+            b"CONNECT mx.example:587 HTTP/1.1\r\nHost: mx.example:587\r\n\r\n"
+        );
+        let v6 = Proxy::http("proxy", 3128)
+            .connect_request("::1", 25)
+            .unwrap();
+        assert!(v6.expose().starts_with(b"CONNECT [::1]:25 HTTP/1.1\r\n"));
+        let with = Proxy::http("proxy", 3128)
+            .with_credentials("me", "pw")
+            .connect_request("mx.example", 25)
+            .unwrap();
+        // "me:pw" in Base64.
+        let header: &[u8] = b"\r\nProxy-Authorization: Basic bWU6cHc=\r\n\r\n";
+        assert!(with.expose().ends_with(header));
+        for host in ["mx.example\r\nX-Evil: 1", "mx example", "mx\0"] {
+            let refused = Proxy::http("proxy", 3128).connect_request(host, 25);
+            assert_eq!(
+                refused.err().map(|e| e.kind()),
+                Some(io::ErrorKind::InvalidInput)
+            );
+        }
+    }
+
+    fn answer(bytes: &[u8]) -> Vec<Option<io::ErrorKind>> {
+        let mut answer = ConnectAnswer::new();
+        bytes
+            .iter()
+            .filter_map(|&b| answer.push(b))
+            .map(|r| r.err().map(|e| e.kind()))
+            .collect()
+    }
+
+    #[test]
+    fn the_connect_answer_is_complete_at_its_blank_line() {
+        assert_eq!(
+            answer(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+            [None]
+        );
+        assert_eq!(
+            answer(b"HTTP/1.1 407 Proxy Authentication Required\r\nX: y\r\n\r\n"),
+            [Some(io::ErrorKind::PermissionDenied)]
+        );
+        assert_eq!(
+            answer(b"HTTP/1.0 403 Forbidden\r\n\r\n"),
+            [Some(io::ErrorKind::ConnectionRefused)]
+        );
+        assert_eq!(
+            answer(b"SSH-2.0-OpenSSH\r\n\r\n"),
+            [Some(io::ErrorKind::ConnectionRefused)]
+        );
+        // Not complete: nothing said yet.
+        assert!(answer(b"HTTP/1.1 200 OK\r\n").is_empty());
+        let endless = vec![b'a'; MAX_CONNECT_ANSWER + 1];
+        assert_eq!(answer(&endless), [Some(io::ErrorKind::InvalidData)]);
+    }
+}
