@@ -88,8 +88,7 @@ impl ReaderBody<tokio::fs::File> {
         })
         .await?;
         let most = len.saturating_mul(2).saturating_add(2);
-        let mut body =
-            ReaderBody::new(tokio::fs::File::from_std(file)).with_chunk_size(FILE_CHUNK);
+        let mut body = ReaderBody::new(tokio::fs::File::from_std(file)).with_chunk_size(FILE_CHUNK);
         body.file = Some((most, counter));
         Ok(body)
     }
