@@ -26,6 +26,9 @@ pub struct ReaderBody<R> {
     reader: R,
     chunk_size: usize,
     size_hint: Option<u64>,
+    /// For a file not yet read: its most bytes as sent, and a second handle on it to count
+    /// them exactly on demand.
+    file: Option<(u64, File)>,
 }
 
 impl<R: Read> ReaderBody<R> {
@@ -35,6 +38,7 @@ impl<R: Read> ReaderBody<R> {
             reader,
             chunk_size: CHUNK,
             size_hint: None,
+            file: None,
         }
     }
 
@@ -68,8 +72,35 @@ impl<R: Read> ReaderBody<R> {
         self.size_hint
     }
 
+    /// The most bytes the body can take as sent, when known without reading it and no size is
+    /// declared (a file from [`ReaderBody::open`]: twice its length, plus two).
+    pub fn max_size(&self) -> Option<u64> {
+        match (self.size_hint, &self.file) {
+            (None, Some((most, _))) => Some(*most),
+            _ => None,
+        }
+    }
+
+    /// The exact size as sent, counted on demand for a file from [`ReaderBody::open`] (one
+    /// pass from where it stands, then back there), and declared from then on; the size hint
+    /// otherwise. The client asks only when the server's SIZE limit lies below
+    /// [`max_size`](Self::max_size).
+    pub fn exact_size(&mut self) -> io::Result<Option<u64>> {
+        if self.size_hint.is_some() {
+            return Ok(self.size_hint);
+        }
+        let Some((_, counter)) = &mut self.file else {
+            return Ok(None);
+        };
+        let size = size_as_sent(counter)?;
+        self.size_hint = Some(size);
+        Ok(Some(size))
+    }
+
     /// The next bytes (`Ok(0)` at the end); an interrupted read is retried.
     pub(crate) fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The size is asked for before the body is read, never after: the second handle goes.
+        self.file = None;
         loop {
             match self.reader.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -80,12 +111,18 @@ impl<R: Read> ReaderBody<R> {
 }
 
 impl ReaderBody<File> {
-    /// Open a file as a body; its size as sent ([`size_as_sent`], one pass over the file) is
-    /// the size hint.
+    /// Open a file as a body. Its size as sent is counted (one more pass over the file, as
+    /// [`size_as_sent`] does) only when it can matter: when the server's SIZE limit lies below
+    /// the most the file can take as sent (twice its length, plus two). It is then declared as
+    /// `SIZE=`, checked against the limit before anything is sent, and enforced; otherwise the
+    /// file fits whatever its exact size, and goes without a `SIZE=` and without the extra pass.
     pub fn open(path: impl AsRef<Path>) -> io::Result<ReaderBody<File>> {
-        let mut file = File::open(path)?;
-        let size = size_as_sent(&mut file)?;
-        Ok(ReaderBody::new(file).with_size_hint(size))
+        let file = File::open(path)?;
+        let most = file.metadata()?.len().saturating_mul(2).saturating_add(2);
+        let counter = file.try_clone()?;
+        let mut body = ReaderBody::new(file);
+        body.file = Some((most, counter));
+        Ok(body)
     }
 }
 
@@ -113,7 +150,7 @@ mod tests {
     use super::*;
 
     /// The size pass counts from where the file stands, leaves it there, and agrees with
-    /// `normalized_len`; `open` declares the whole file's size.
+    /// `normalized_len`; `open` counts the whole file's size on demand.
     #[test]
     fn the_size_pass_counts_from_the_position_and_leaves_it() {
         let mut bytes = b"Subject: sizes\n\r\nbare LF\nbare CR\rCRLF\r\n".to_vec();
@@ -122,11 +159,17 @@ mod tests {
         }
         let path = std::env::temp_dir().join(format!("std-size-as-sent-{}", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
-        let body = ReaderBody::open(&path).unwrap();
-        assert_eq!(
-            body.size_hint(),
-            Some(smtp_proto::body::normalized_len(&bytes))
-        );
+        let mut body = ReaderBody::open(&path).unwrap();
+        // Counted only on demand.
+        assert_eq!(body.size_hint(), None);
+        assert_eq!(body.max_size(), Some(2 * bytes.len() as u64 + 2));
+        let exact = body.exact_size().unwrap();
+        assert_eq!(exact, Some(smtp_proto::body::normalized_len(&bytes)));
+        assert_eq!(body.size_hint(), exact);
+        // And the file still reads from its start.
+        let mut whole = Vec::new();
+        body.into_inner().read_to_end(&mut whole).unwrap();
+        assert_eq!(whole, bytes);
         let mut file = File::open(&path).unwrap();
         let mut head = [0; 9];
         file.read_exact(&mut head).unwrap();

@@ -380,9 +380,18 @@ impl SmtpClient {
         self.fate = None;
         self.check_alive()?;
         let envelope = Envelope::new(from, to)?;
-        let info = BodyInfo::Streamed {
-            size_hint: body.size_hint(),
-        };
+        let mut size_hint = body.size_hint();
+        if size_hint.is_none()
+            && body
+                .max_size()
+                .is_some_and(|most| self.session.needs_exact_size(most))
+        {
+            // Nothing is sent yet: a body that cannot be counted leaves the session as it was.
+            size_hint = body
+                .exact_size()
+                .map_err(|e| SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string()))?;
+        }
+        let info = BodyInfo::Streamed { size_hint };
         self.session.start_mail(envelope, info, options)?;
         if let Event::Sent(outcome) =
             self.wait_for(|e| matches!(e, Event::BodyWanted(_) | Event::Sent(_)))?
