@@ -46,6 +46,10 @@
 //! the envelope from the headers and never sends the `Bcc` header. A message built with
 //! lettre's builder goes through `send_mail_bytes` (`examples/lettre.rs`).
 //!
+//! DKIM signing (feature `dkim`, which needs Rust 1.88): `MailerBuilder::dkim` signs every
+//! message a pool sends; the `dkim` module signs what a connected client sends (in memory, or a
+//! file read once to sign it and once to send it).
+//!
 //! Logging: with [`ConnectOptions`] (and the `connect_*` helpers) each command and reply is a
 //! `tracing` event at `DEBUG` under the target `smtp_io_tokio::transcript`, with AUTH payloads
 //! redacted by the engine.
@@ -54,6 +58,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+#[cfg(feature = "dkim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dkim")))]
+pub mod dkim;
 mod log;
 #[cfg(feature = "mail-builder")]
 pub mod message;
@@ -72,9 +79,9 @@ pub use pool::{
     Backoff, Connections, Mailer, MailerBuilder, PoolStats, RateLimit, SendError, Throttle,
     ThrottleFuture, TokenFuture, TokenMechanism, TokenSource, Turn,
 };
-pub use smtp_proto::client::{Proxy, ProxyKind, ProxyUrlError};
 pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
+pub use smtp_proto::client::{Proxy, ProxyKind, ProxyUrlError};
 pub use smtp_rustls::TlsConfig;
 pub use transport::TokioTransport;
 

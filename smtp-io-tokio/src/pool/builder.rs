@@ -44,18 +44,22 @@ pub struct MailerBuilder {
     credentials: Option<Credentials>,
     throttle: Option<Arc<dyn Throttle>>,
     backoff: Option<Backoff>,
+    #[cfg(feature = "dkim")]
+    dkim: Option<crate::dkim::DkimSigner>,
     settings: Settings,
 }
 
 impl fmt::Debug for MailerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MailerBuilder")
-            .field("host", &self.host)
+        let mut f = f.debug_struct("MailerBuilder");
+        f.field("host", &self.host)
             .field("port", &self.port)
             .field("mode", &self.mode)
             .field("credentials", &self.credentials)
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+            .field("settings", &self.settings);
+        #[cfg(feature = "dkim")]
+        f.field("dkim", &self.dkim.as_ref().map(super::DkimName));
+        f.finish_non_exhaustive()
     }
 }
 
@@ -88,6 +92,8 @@ impl MailerBuilder {
             credentials: None,
             throttle: None,
             backoff: None,
+            #[cfg(feature = "dkim")]
+            dkim: None,
             settings: Settings {
                 max_connections: 4,
                 max_messages: 100,
@@ -357,6 +363,43 @@ impl MailerBuilder {
         self
     }
 
+    /// Sign every message the pool sends with DKIM (feature `dkim`, which needs Rust 1.88):
+    /// each message is signed **once per call**, before its first attempt, so a retry on a
+    /// new connection sends the same bytes with the same signature.
+    ///
+    /// - In memory ([`send`](Mailer::send), [`send_with`](Mailer::send_with), `send_message`,
+    ///   chained flights too): the `DKIM-Signature` field is put in front of a copy of the
+    ///   message.
+    /// - Streamed ([`send_stream`](Mailer::send_stream), [`send_file`](Mailer::send_file)): the
+    ///   body is opened **once more** than without signing, and read whole to hash it (memory
+    ///   stays constant); each attempt then sends the field followed by the body opened
+    ///   afresh. A body whose `open` cannot yield the same bytes again (standard input, a
+    ///   network stream) cannot be signed this way: keep it in memory or in a file first.
+    ///
+    /// A message that cannot be signed (no `From` field, a malformed header section) is
+    /// [`SendError::NotSent`](super::SendError::NotSent) with `attempts: 0` and an
+    /// [`SmtpError::InvalidInput`] about the message body; a body that fails to read while it
+    /// is hashed is an [`SmtpError::Io`] during [`SmtpOp::ReadBody`](crate::SmtpOp::ReadBody).
+    /// The signer's key never appears in the pool's or the builder's `Debug` output.
+    ///
+    /// ```no_run
+    /// use smtp_io_tokio::dkim::{DkimKey, DkimSigner};
+    /// use smtp_io_tokio::{Mailer, TlsMode};
+    ///
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = DkimKey::from_pem(&std::fs::read_to_string("/etc/app/dkim.pem")?)?;
+    /// let mailer = Mailer::builder("smtp.example.com", 587, TlsMode::StartTls, "app.example.com")
+    ///     .dkim(DkimSigner::new(key, "example.com", "sel2026")?)
+    ///     .build()?;
+    /// # drop(mailer); Ok(()) }
+    /// ```
+    #[cfg(feature = "dkim")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dkim")))]
+    pub fn dkim(mut self, signer: crate::dkim::DkimSigner) -> MailerBuilder {
+        self.dkim = Some(signer);
+        self
+    }
+
     /// The pool. Checks the EHLO domain; connects lazily, on the first message. Needs no
     /// runtime: the background task that ends connections idle past the idle timeout starts
     /// with the first message, inside the runtime that sends it.
@@ -383,6 +426,8 @@ impl MailerBuilder {
             reaping: Default::default(),
             tally: Arc::new(Tally::default()),
             lobby: Default::default(),
+            #[cfg(feature = "dkim")]
+            dkim: self.dkim,
         });
         Ok(Mailer {
             inner,

@@ -138,11 +138,13 @@ pub struct Mailer {
 
 impl fmt::Debug for Mailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mailer")
-            .field("host", &self.inner.host)
+        let mut f = f.debug_struct("Mailer");
+        f.field("host", &self.inner.host)
             .field("port", &self.inner.port)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+            .field("stats", &self.stats());
+        #[cfg(feature = "dkim")]
+        f.field("dkim", &self.inner.dkim.as_ref().map(DkimName));
+        f.finish_non_exhaustive()
     }
 }
 
@@ -175,6 +177,24 @@ struct Inner {
     tally: Arc<Tally>,
     /// Messages waiting for a chained flight ([`MailerBuilder::chain_messages`]).
     lobby: chain::Lobby,
+    /// Signs every message ([`MailerBuilder::dkim`]).
+    #[cfg(feature = "dkim")]
+    dkim: Option<crate::dkim::DkimSigner>,
+}
+
+/// What `Debug` shows of a pool's DKIM signer: its domain and selector, never its key.
+#[cfg(feature = "dkim")]
+struct DkimName<'a>(&'a crate::dkim::DkimSigner);
+
+#[cfg(feature = "dkim")]
+impl fmt::Debug for DkimName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DkimSigner")
+            .field("domain", &self.0.domain())
+            .field("selector", &self.0.selector())
+            .field("algorithm", &self.0.key().algorithm())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A connection of the pool. The client is boxed: a `Pooled` moves in and out of the idle list
@@ -301,7 +321,9 @@ impl Mailer {
     /// retry on a new connection (see the [module docs](self)) sends it whole again; it is
     /// called only once the call has a connection's place, so callers waiting for a connection
     /// hold no body open. The body's size hint is declared as `SIZE=` and checked against the
-    /// server's limit; what it yields is counted against that hint.
+    /// server's limit; what it yields is counted against that hint. A pool that signs
+    /// (`MailerBuilder::dkim`, feature `dkim`) calls `open` once more, first, to hash the
+    /// message: it must yield the same bytes every time.
     ///
     /// An `open` that fails is [`SendError::NotSent`] with the error as an
     /// [`SmtpError::Io`] during [`SmtpOp::ReadBody`] (`attempts`: the
@@ -333,7 +355,7 @@ impl Mailer {
     {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_source(Reopened {
+        self.send_reopened(Reopened {
             from,
             to: &to,
             options: None,
@@ -358,7 +380,7 @@ impl Mailer {
     {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_source(Reopened {
+        self.send_reopened(Reopened {
             from,
             to: &to,
             options: Some(options),
@@ -382,9 +404,52 @@ impl Mailer {
         self.send_stream(from, to, || ReaderBody::open(path)).await
     }
 
-    /// A message in memory: in a chained flight when the pool chains
-    /// ([`MailerBuilder::chain_messages`]), otherwise on a connection of its own.
+    /// A streamed message, signed first when the pool signs ([`MailerBuilder::dkim`]).
+    async fn send_reopened<F, Fut, B>(
+        &self,
+        message: Reopened<'_, F>,
+    ) -> Result<SendOutcome, SendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::io::Result<B>>,
+        B: MessageBody,
+    {
+        #[cfg(feature = "dkim")]
+        if let Some(signer) = &self.inner.dkim {
+            return self
+                .send_source(source::Signed {
+                    message,
+                    signer,
+                    header: None,
+                })
+                .await;
+        }
+        self.send_source(message).await
+    }
+
+    /// A message in memory, signed first when the pool signs ([`MailerBuilder::dkim`]): once,
+    /// so that a retry (or a chained flight's) sends the same signature.
     async fn send_in_memory(&self, message: &BatchMessage<'_>) -> Result<SendOutcome, SendError> {
+        #[cfg(feature = "dkim")]
+        if let Some(signer) = &self.inner.dkim {
+            let signed = crate::dkim::unix_now()
+                .and_then(|now| signer.prepend(message.body, now))
+                .map_err(|e| SendError::NotSent {
+                    error: crate::dkim::unsignable(&e),
+                    attempts: 0,
+                })?;
+            let message = BatchMessage {
+                body: &signed,
+                ..*message
+            };
+            return self.send_unsigned(&message).await;
+        }
+        self.send_unsigned(message).await
+    }
+
+    /// A message in memory (signed already, if at all): in a chained flight when the pool
+    /// chains ([`MailerBuilder::chain_messages`]), otherwise on a connection of its own.
+    async fn send_unsigned(&self, message: &BatchMessage<'_>) -> Result<SendOutcome, SendError> {
         if self.inner.settings.chain < 2 {
             return self.send_source(InMemory(message)).await;
         }

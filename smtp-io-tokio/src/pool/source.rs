@@ -71,3 +71,51 @@ where
             .await
     }
 }
+
+/// A streamed message signed with DKIM ([`MailerBuilder::dkim`](super::MailerBuilder::dkim)):
+/// on its first attempt its body is opened once more and read whole to hash it; every attempt
+/// then sends the same `DKIM-Signature` field before the body, opened afresh.
+#[cfg(feature = "dkim")]
+pub(super) struct Signed<'a, F> {
+    pub(super) message: Reopened<'a, F>,
+    pub(super) signer: &'a crate::dkim::DkimSigner,
+    /// The field, once computed: a retry resends these very bytes.
+    pub(super) header: Option<Vec<u8>>,
+}
+
+#[cfg(feature = "dkim")]
+impl<F, Fut, B> Source for Signed<'_, F>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = io::Result<B>>,
+    B: MessageBody,
+{
+    type Ready = crate::dkim::PrefixedBody<B>;
+
+    async fn prepare(&mut self) -> Result<Self::Ready, SmtpError> {
+        let header = match &self.header {
+            Some(header) => header.clone(),
+            None => {
+                let mut copy = self.message.prepare().await?;
+                let header = crate::dkim::sign_stream(self.signer, &mut copy).await?;
+                drop(copy);
+                let header = header.into_string().into_bytes();
+                self.header = Some(header.clone());
+                header
+            }
+        };
+        let body = self.message.prepare().await?;
+        Ok(crate::dkim::PrefixedBody::new(header, body))
+    }
+
+    async fn deliver(
+        &self,
+        body: &mut Self::Ready,
+        client: &mut SmtpClient<TokioTransport>,
+    ) -> Delivery {
+        let Reopened {
+            from, to, options, ..
+        } = &self.message;
+        client.deliver_stream(from, to, body, *options).await
+    }
+}

@@ -24,6 +24,7 @@ mod connect;
 mod delivery;
 pub mod future;
 mod options;
+mod prefixed;
 mod proxy;
 mod reuse;
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use batch::{BatchMessage, Flight, FlightMessage};
 pub use connect::{ConnectClock, TlsMode};
 pub use delivery::Delivery;
 pub use options::SmtpClientOptions;
+pub use prefixed::PrefixedBody;
 pub use proxy::{ConnectAnswer, MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};
 pub use reuse::IdleStatus;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};

@@ -221,6 +221,7 @@ fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> V
     v.push(Case::Fifty);
     v.push(Case::Batch);
     v.push(Case::MailBuilder);
+    v.push(Case::Dkim);
     v
 }
 

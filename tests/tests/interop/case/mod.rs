@@ -2,12 +2,14 @@
 //! The functions themselves are in this folder's rooms, by subject.
 
 mod body;
+mod dkim;
 mod messages;
 mod recipients;
 mod session;
 
 use crate::*;
 use body::*;
+use dkim::*;
 use messages::*;
 use recipients::*;
 use session::*;
@@ -96,6 +98,9 @@ pub(crate) enum Case {
     Batch,
     /// DSN parameters (RET, ENVID, NOTIFY): sent when DSN is offered, refused locally otherwise.
     Dsn,
+    /// DKIM-signed messages (in memory, a streamed file, the pool) verify from the delivered
+    /// copy.
+    Dkim,
     /// LMTP: one recipient refused at RCPT, one after the message.
     LmtpPerRecipient {
         port: u16,
@@ -143,6 +148,7 @@ impl Case {
             Case::Batch => "batch-50-chained".into(),
             Case::Dsn => "dsn-parameters".into(),
             Case::MailBuilder => "mail-builder-message (cc, bcc, html, attachment)".into(),
+            Case::Dkim => "dkim-signed-verifies (memory, file, pool)".into(),
             Case::LmtpPerRecipient { .. } => "lmtp-per-recipient-replies".into(),
             Case::Fault { label, .. } => (*label).into(),
         }
@@ -194,6 +200,7 @@ pub(crate) async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<Strin
         Case::Batch => case_batch(ctx, t, &label).await,
         Case::Dsn => case_dsn(ctx, t, &label).await,
         Case::MailBuilder => case_mail_builder(ctx, t, &label).await,
+        Case::Dkim => case_dkim(ctx, t, &label).await,
         Case::LmtpPerRecipient { port, capture } => {
             case_lmtp_per_recipient(ctx, t, &label, *port, *capture).await
         }

@@ -1,0 +1,508 @@
+//! DKIM signing on the tokio send paths (feature `dkim`): the pool in memory, in a chained
+//! flight, streamed from a 5 MiB file, a retry after a hang-up inside the body, and a connected
+//! `SmtpClient` with `DkimSigner::prepend_now` and `dkim::sign_file`. Every message the loopback
+//! server receives is un-dot-stuffed and checked by Python's dkimpy (smtp-dkim's
+//! `tests/dkim_verify.py`, the public key derived by Python's `cryptography`), and one changed
+//! byte must fail.
+//!
+//! These tests need `python3` with `pip install dkimpy cryptography pynacl`; without them they
+//! fail, they never skip.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smtp_io_tokio::dkim::{DkimKey, DkimSigner, sign_file};
+use smtp_io_tokio::{
+    Mailer, MailerBuilder, ReaderBody, SendError, SmtpError, TlsMode, connect_plain,
+};
+use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
+
+const SELECTOR: &str = "sel2026";
+const DOMAIN: &str = "example.com";
+const RSA: &str = "rsa2048-pkcs8.pem";
+const ED25519: &str = "ed25519-pkcs8.pem";
+
+/// smtp-dkim's test files: its keys and the dkimpy script.
+fn dkim_tests(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../smtp-dkim/tests")
+        .join(name)
+}
+
+fn key_pem(key: &str) -> String {
+    std::fs::read_to_string(dkim_tests("keys").join(key)).expect("smtp-dkim's test key")
+}
+
+fn signer(key: &str) -> DkimSigner {
+    let key = DkimKey::from_pem(&key_pem(key)).expect("a valid key");
+    DkimSigner::new(key, DOMAIN, SELECTOR).expect("a valid signer")
+}
+
+/// A scratch directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("smtp-io-tokio-dkim-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// dkimpy's verdict on each message (as the server stored it, dot-stuffing undone).
+fn dkimpy(key: &str, test: &str, messages: &[Vec<u8>]) -> Vec<bool> {
+    let dir = scratch(test);
+    let paths: Vec<PathBuf> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = dir.join(format!("{i}.eml"));
+            std::fs::write(&path, m).unwrap();
+            path
+        })
+        .collect();
+    let python = std::env::var("DKIM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let output = Command::new(&python)
+        .arg(dkim_tests("dkim_verify.py"))
+        .arg(dkim_tests("keys").join(key))
+        .arg(SELECTOR)
+        .arg(DOMAIN)
+        .args(&paths)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (needed for the DKIM tests): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "dkim_verify.py failed ({}); pip install dkimpy cryptography pynacl\n{}\n{}",
+        output.status,
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verdicts: Vec<bool> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("record "))
+        .map(|l| match l.rsplit_once(' ') {
+            Some((_, "True")) => true,
+            Some((_, "False")) => false,
+            _ => panic!("unexpected output line {l:?}"),
+        })
+        .collect();
+    assert_eq!(verdicts.len(), messages.len(), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+    verdicts
+}
+
+/// The message a server stores: its body as received (CRLF lines, dot-stuffed, without the
+/// final dot), each line's leading dot taken off (RFC 5321, section 4.5.2).
+fn unstuff(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut at_line_start = true;
+    for (i, &b) in body.iter().enumerate() {
+        if !(at_line_start && b == b'.') {
+            out.push(b);
+        }
+        at_line_start = b == b'\n' && i > 0 && body[i - 1] == b'\r';
+    }
+    out
+}
+
+/// The `DKIM-Signature` field at the start of a stored message (with its folded lines).
+fn signature_field(message: &[u8]) -> Vec<u8> {
+    assert!(
+        message.starts_with(b"DKIM-Signature: "),
+        "not signed: {:?}",
+        String::from_utf8_lossy(&message[..message.len().min(80)])
+    );
+    let mut end = 0;
+    while let Some(at) = message[end..].windows(2).position(|w| w == b"\r\n") {
+        end += at + 2;
+        if !matches!(message.get(end), Some(b' ' | b'\t')) {
+            break;
+        }
+    }
+    message[..end].to_vec()
+}
+
+/// What the server saw.
+#[derive(Default)]
+struct Seen {
+    /// Each message whose final dot arrived, as stored (dot-stuffing undone).
+    messages: Mutex<Vec<Vec<u8>>>,
+    /// The body lines of a body the server cut short.
+    cut: Mutex<Vec<u8>>,
+}
+
+struct Conn {
+    seen: Arc<Seen>,
+    /// Hang up after this many body lines of the first message (the first connection only).
+    hang_up_after: Option<usize>,
+    lines: usize,
+}
+
+impl Conversation for Conn {
+    fn command(&mut self, line: &str) -> Act {
+        well_behaved(
+            "dkim.test",
+            &["PIPELINING", "8BITMIME", "SIZE 100000000"],
+            line,
+        )
+    }
+
+    fn body_line(&mut self, line: &[u8]) -> Option<Act> {
+        let limit = self.hang_up_after?;
+        self.seen.cut.lock().unwrap().extend_from_slice(line);
+        self.lines += 1;
+        // A second and more before the hang-up: a signature made again for the retry would
+        // carry another signing time (t=), so the same bytes prove it was made once.
+        (self.lines >= limit).then(|| Act::after(Duration::from_millis(1100), Act::close("")))
+    }
+
+    fn end_of_data(&mut self, body: Vec<u8>) -> Act {
+        self.seen.messages.lock().unwrap().push(unstuff(&body));
+        Act::send("250 queued\r\n")
+    }
+}
+
+struct Server {
+    mock: MockServer,
+    seen: Arc<Seen>,
+}
+
+impl Server {
+    /// A server that keeps every message; with `hang_up_after`, its first connection hangs up
+    /// after that many body lines.
+    async fn start(hang_up_after: Option<usize>) -> Server {
+        let seen = Arc::new(Seen::default());
+        let shared = seen.clone();
+        let mock = MockServer::start(move |n| Conn {
+            seen: shared.clone(),
+            hang_up_after: hang_up_after.filter(|_| n == 1),
+            lines: 0,
+        })
+        .await;
+        Server { mock, seen }
+    }
+
+    fn mailer(&self) -> MailerBuilder {
+        Mailer::builder("127.0.0.1", self.mock.port(), TlsMode::None, "client.test")
+    }
+
+    fn messages(&self) -> Vec<Vec<u8>> {
+        self.seen.messages.lock().unwrap().clone()
+    }
+}
+
+/// Messages with the cases that matter: dot lines, bare LF, a bare CR, 8-bit text.
+fn messages() -> Vec<Vec<u8>> {
+    vec![
+        b"From: Me <me@example.com>\r\nTo: you@example.org\r\nSubject: plain\r\nDate: Mon, 7 Dec 2026 03:00:00 +0000\r\n\r\nHello!\r\n".to_vec(),
+        b"From: me@example.com\r\nTo: you@example.org\r\nSubject: dots\r\n\r\n.\r\n..two\r\n.leading dot\r\nmid . dot\r\n.\r\n".to_vec(),
+        b"From: me@example.com\nTo: you@example.org\nSubject: bare LF\n\nline one\n.dot after LF\nmixed\r\nbare\rCR\n\n\n".to_vec(),
+        "From: J\u{f6}rg <me@example.com>\r\nTo: you@example.org\r\nSubject: caf\u{e9}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nna\u{ef}ve \u{fc}ber\r\nno final line end"
+            .as_bytes()
+            .to_vec(),
+    ]
+}
+
+/// A message of about `size` bytes with dot lines and bare LF line ends all through it.
+fn big_message(size: usize) -> Vec<u8> {
+    let mut m = b"From: me@example.com\nTo: you@example.org\nSubject: big\n\n".to_vec();
+    let mut n = 0;
+    while m.len() < size {
+        let line = match n % 5 {
+            0 => format!(".line {n} starts with a dot\n"),
+            1 => format!("line {n} ends with a bare LF\n"),
+            2 => format!("..line {n} starts with two dots\r\n"),
+            3 => ".\r\n".to_owned(),
+            _ => format!("line {n}   with  spaces \t \r\n"),
+        };
+        m.extend_from_slice(line.as_bytes());
+        n += 1;
+    }
+    m
+}
+
+/// The first message with one byte of its body changed.
+fn tampered(message: &[u8]) -> Vec<u8> {
+    let mut m = message.to_vec();
+    let last = m
+        .iter()
+        .rposition(u8::is_ascii_alphabetic)
+        .expect("a letter");
+    m[last] ^= 0x20;
+    m
+}
+
+/// The pool signs each message it sends from memory, with RSA and with Ed25519; each stored
+/// copy verifies, and the same copy with one byte changed does not.
+#[tokio::test]
+async fn pool_in_memory_messages_verify() {
+    for key in [RSA, ED25519] {
+        let server = Server::start(None).await;
+        let mailer = server.mailer().dkim(signer(key)).build().unwrap();
+        for message in messages() {
+            mailer
+                .send("me@example.com", ["you@example.org"], &message)
+                .await
+                .unwrap();
+        }
+        mailer.shutdown().await;
+        let mut received = server.messages();
+        assert_eq!(received.len(), messages().len());
+        for m in &received {
+            assert!(signature_field(m).iter().filter(|&&b| b == b'\n').count() > 1);
+        }
+        let control = tampered(&received[0]);
+        received.push(control);
+        let verdicts = dkimpy(key, "in-memory", &received);
+        assert_eq!(verdicts, [true, true, true, true, false], "{key}");
+    }
+}
+
+/// Messages that wait for a connection ride one chained flight; each is signed before it
+/// enters the pool's waiting room, and each verifies.
+#[tokio::test]
+async fn pool_chained_messages_verify() {
+    let server = Server::start(None).await;
+    let mailer = server
+        .mailer()
+        .max_connections(1)
+        .chain_messages(8)
+        .dkim(signer(RSA))
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|n| {
+            let mailer = mailer.clone();
+            tokio::spawn(async move {
+                let body = format!(
+                    "From: me@example.com\nTo: you@example.org\nSubject: chained {n}\n\n.dot {n}\nbye\n"
+                );
+                mailer
+                    .send("me@example.com", ["you@example.org"], body.as_bytes())
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    mailer.shutdown().await;
+    let received = server.messages();
+    assert_eq!(received.len(), 6);
+    assert_eq!(server.mock.most_open(), 1);
+    let verdicts = dkimpy(RSA, "chained", &received);
+    assert_eq!(verdicts, [true; 6]);
+}
+
+/// A 5 MiB file with dot lines and bare LF, streamed by `send_file`: the file is read once more
+/// to hash it, the message never held in memory by the client, and the stored copy verifies.
+#[tokio::test]
+async fn pool_send_file_of_5_mib_verifies() {
+    let dir = scratch("send-file");
+    let path = dir.join("big.eml");
+    let message = big_message(5 << 20);
+    std::fs::write(&path, &message).unwrap();
+    let server = Server::start(None).await;
+    let mailer = server.mailer().dkim(signer(ED25519)).build().unwrap();
+    mailer
+        .send_file("me@example.com", ["you@example.org"], &path)
+        .await
+        .unwrap();
+    mailer.shutdown().await;
+    let mut received = server.messages();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].len() > 5 << 20);
+    let control = tampered(&received[0]);
+    received.push(control);
+    assert_eq!(dkimpy(ED25519, "send-file", &received), [true, false]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The first connection hangs up inside the body (after the signature was written): the
+/// message is retried on a new connection with the very same signature, signed once, and the
+/// copy delivered verifies. In memory and streamed; a streamed body is opened once to hash it
+/// and once per attempt.
+#[tokio::test]
+async fn a_retry_resends_the_same_signature() {
+    // In memory.
+    let server = Server::start(Some(8)).await;
+    let mailer = server.mailer().dkim(signer(RSA)).build().unwrap();
+    // 16 MiB: more than the socket buffers on both sides can hold, so the hang-up is seen
+    // before the client could write the end of data (else the message would be unknown, and
+    // rightly not retried).
+    let message = big_message(16 << 20);
+    mailer
+        .send("me@example.com", ["you@example.org"], &message)
+        .await
+        .unwrap();
+    assert_eq!(mailer.stats().retries, 1);
+    assert_eq!(server.mock.accepted(), 2);
+    mailer.shutdown().await;
+    let received = server.messages();
+    assert_eq!(received.len(), 1);
+    let field = signature_field(&received[0]);
+    let cut = server.seen.cut.lock().unwrap().clone();
+    assert!(cut.len() > field.len(), "the cut came after the signature");
+    assert_eq!(
+        cut[..field.len()],
+        field[..],
+        "the retry carries the same signature"
+    );
+    assert_eq!(dkimpy(RSA, "retry", &received), [true]);
+
+    // Streamed.
+    let dir = scratch("retry-stream");
+    let path = dir.join("m.eml");
+    std::fs::write(&path, &message).unwrap();
+    let server = Server::start(Some(8)).await;
+    let mailer = server.mailer().dkim(signer(RSA)).build().unwrap();
+    let opened = AtomicUsize::new(0);
+    mailer
+        .send_stream("me@example.com", ["you@example.org"], || {
+            opened.fetch_add(1, Ordering::SeqCst);
+            ReaderBody::open(&path)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.load(Ordering::SeqCst),
+        3,
+        "one hash pass and two attempts"
+    );
+    assert_eq!(mailer.stats().retries, 1);
+    mailer.shutdown().await;
+    let received = server.messages();
+    assert_eq!(received.len(), 1);
+    let field = signature_field(&received[0]);
+    let cut = server.seen.cut.lock().unwrap().clone();
+    assert_eq!(
+        cut[..field.len()],
+        field[..],
+        "the retry carries the same signature"
+    );
+    assert_eq!(dkimpy(RSA, "retry-stream", &received), [true]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A connected client: a message signed in memory with `prepend_now`, a file with `sign_file`;
+/// both verify as stored.
+#[tokio::test]
+async fn a_connected_client_signs_in_memory_and_streamed() {
+    let dir = scratch("client");
+    let path = dir.join("m.eml");
+    std::fs::write(&path, big_message(300_000)).unwrap();
+    let server = Server::start(None).await;
+    let signer = signer(RSA);
+    let mut client = connect_plain("127.0.0.1", server.mock.port(), "client.test")
+        .await
+        .unwrap();
+    for message in messages() {
+        let signed = signer.prepend_now(&message).unwrap();
+        client
+            .send_mail_bytes("me@example.com", &["you@example.org"], &signed)
+            .await
+            .unwrap();
+    }
+    let mut body = sign_file(&signer, &path).await.unwrap();
+    assert!(
+        body.prefix()
+            .starts_with(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    );
+    client
+        .send_mail_stream("me@example.com", &["you@example.org"], &mut body)
+        .await
+        .unwrap();
+    client.quit().await.unwrap();
+    let received = server.messages();
+    assert_eq!(received.len(), 5);
+    assert_eq!(dkimpy(RSA, "client", &received), [true; 5]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A message that cannot be signed (no From field) is not sent, no connection opened: in
+/// memory and streamed, `NotSent` with no attempt and an invalid-input error.
+#[tokio::test]
+async fn an_unsignable_message_is_not_sent() {
+    let server = Server::start(None).await;
+    let mailer = server.mailer().dkim(signer(RSA)).build().unwrap();
+    let message = b"To: you@example.org\r\nSubject: no From\r\n\r\nHi\r\n";
+    let error = mailer
+        .send("me@example.com", ["you@example.org"], message)
+        .await
+        .unwrap_err();
+    let SendError::NotSent { error, attempts } = error else {
+        panic!("expected NotSent, got {error:?}");
+    };
+    assert_eq!(attempts, 0);
+    assert!(matches!(error, SmtpError::InvalidInput(_)), "{error:?}");
+    assert!(error.to_string().contains("From"), "{error}");
+
+    let dir = scratch("unsignable");
+    let path = dir.join("m.eml");
+    std::fs::write(&path, message).unwrap();
+    let error = mailer
+        .send_file("me@example.com", ["you@example.org"], &path)
+        .await
+        .unwrap_err();
+    let SendError::NotSent { error, attempts } = error else {
+        panic!("expected NotSent, got {error:?}");
+    };
+    assert_eq!(attempts, 0);
+    assert!(matches!(error, SmtpError::InvalidInput(_)), "{error:?}");
+
+    // A file that is not there: a read error, not sent either.
+    let error = mailer
+        .send_file(
+            "me@example.com",
+            ["you@example.org"],
+            dir.join("missing.eml"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SendError::NotSent {
+                attempts: 0,
+                error: SmtpError::Io { .. }
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        server.mock.accepted(),
+        0,
+        "no connection for a message not signed"
+    );
+    mailer.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The key never shows in the `Debug` output of the builder or the pool (its domain and
+/// selector do).
+#[test]
+fn the_key_never_shows_in_debug() {
+    for key in [RSA, ED25519] {
+        let pem = key_pem(key);
+        let builder =
+            Mailer::builder("127.0.0.1", 25, TlsMode::None, "client.test").dkim(signer(key));
+        let shown_builder = format!("{builder:?} {builder:#?}");
+        let mailer = builder.build().unwrap();
+        let shown_mailer = format!("{mailer:?} {mailer:#?}");
+        for shown in [&shown_builder, &shown_mailer] {
+            assert!(
+                shown.contains(SELECTOR) && shown.contains(DOMAIN),
+                "{shown}"
+            );
+            assert!(!shown.contains("PRIVATE"), "{shown}");
+            for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+                // Any 12 characters of the key's base64.
+                for piece in line.as_bytes().chunks(12).filter(|p| p.len() == 12) {
+                    let piece = std::str::from_utf8(piece).unwrap();
+                    assert!(!shown.contains(piece), "key bytes in {shown}");
+                }
+            }
+        }
+    }
+}
