@@ -4,7 +4,9 @@
 // of ../e2e-common and nodemailer's smtp-server). Checks the exact bytes each server received in
 // every TLS mode, the typed errors of the failure cases, ten messages on one session over one
 // TLS connection, a 20 MiB body from a wasi:io input stream in bounded guest memory, the AUTH
-// mechanism chosen by name and an XOAUTH2 token accepted and refused.
+// mechanism chosen by name and an XOAUTH2 token accepted and refused; and the connect options
+// that switch the engine (pipelining, chunking, data-pipelining, protocol lmtp, transcript-lines)
+// against feature-server.mjs, which records how the commands arrived.
 //
 // Usage: node test.mjs WORK_DIR   (WORK_DIR holds component/smtp.js and the test certificates)
 import { Worker } from "node:worker_threads";
@@ -40,7 +42,7 @@ const reply = (field) =>
     };
     worker.on("message", handler);
   });
-const { ports: P, nodePorts: N } = await reply("ports");
+const { ports: P, nodePorts: N, featurePorts: F } = await reply("ports");
 async function serverState() {
   const state = reply("messages");
   worker.postMessage("state");
@@ -553,6 +555,131 @@ await test("client certificate: a key that is not PEM is invalid-input before co
 await test("client certificate offered to a server that does not ask for one: delivered", async () => {
   const r = send(options(N.implicit, "implicit", { clientCertificate: { certPem: read("server.pem"), keyPem: read("server.key") } }), env(), message("client cert"));
   check(r.ok?.reply.code === 250, "delivered", r.err);
+});
+
+// --- the extension and protocol switches (feature-server.mjs sees how commands arrive) -------
+const featureState = async () => (await serverState()).features;
+/** What the feature server saw on the connections opened since `before`. */
+const since = (before, after) => ({
+  connections: after.connections.slice(before.connections.length),
+  messages: after.messages.slice(before.messages.length),
+});
+const plainOptions = (port, extra = {}) => options(port, "none", { credentials: undefined, ...extra });
+const three = env("one@example.org", "two@example.org", "three@example.org");
+const flightOf = (reads) => reads.some((r) => r.join(" ").includes("MAIL RCPT RCPT RCPT"));
+
+await test("pipelining: when-offered (and the default) sends MAIL and three RCPTs in one flight; never: the server reads one command at a time", async () => {
+  for (const use of [undefined, "when-offered", "never"]) {
+    const before = await featureState();
+    const session = client.Session.open(plainOptions(F.smtp, { pipelining: use, transcriptLines: 100 }));
+    const body = bytesOf(message(`pipelining ${use}`));
+    const r = call(() => session.send(three, noOptions, { tag: "bytes", val: body }));
+    check(r.ok?.reply.code === 250 && r.ok.recipients.length === 3, `${use}: delivered to three`, r.err ?? r.ok);
+    session.quit();
+    const { connections, messages } = since(before, await featureState());
+    const reads = connections[0]?.reads ?? [];
+    check(connections.length === 1 && messages.length === 1, `${use}: one connection, one message`, [connections.length, messages.length]);
+    check(messages[0] && Buffer.from(messages[0].data, "base64").equals(Buffer.from(body)), `${use}: byte-exact`, messages[0]?.via);
+    if (use === "never") {
+      check(reads.length > 0 && reads.every((verbs) => verbs.length === 1), "never: every read holds one command", reads);
+      const lines = session.transcript();
+      const mail = lines.findIndex((l) => l.startsWith("C: MAIL FROM"));
+      check(mail >= 0 && lines[mail + 1]?.startsWith("S: 250"), "never: the transcript shows MAIL's reply before the first RCPT", lines.slice(mail, mail + 3));
+    } else {
+      check(flightOf(reads), `${use}: MAIL and the three RCPTs arrived in one read`, reads);
+    }
+  }
+});
+
+await test("chunking: when-offered (and the default) sends the body with BDAT as is; never: DATA, dot-stuffed; both byte-exact", async () => {
+  for (const [use, via] of [[undefined, "BDAT"], ["when-offered", "BDAT"], ["never", "DATA"]]) {
+    const before = await featureState();
+    const session = client.Session.open(plainOptions(F.smtp, { chunking: use, transcriptLines: 100 }));
+    const body = bytesOf(message(`chunking ${use}`));
+    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: body }));
+    check(r.ok?.reply.code === 250, `${use}: delivered`, r.err);
+    session.quit();
+    const { messages } = since(before, await featureState());
+    check(messages.length === 1 && messages[0].via === via, `${use}: the body came with ${via}`, messages.map((m) => m.via));
+    check(messages[0] && Buffer.from(messages[0].data, "base64").equals(Buffer.from(body)), `${use}: byte-exact`, messages[0]?.data.length);
+    const lines = session.transcript();
+    check(lines.some((l) => l.startsWith(via === "BDAT" ? "C: BDAT" : "C: DATA")) && !lines.some((l) => l.startsWith(via === "BDAT" ? "C: DATA" : "C: BDAT")), `${use}: the transcript shows ${via} only`, lines.filter((l) => /^C: (BDAT|DATA)/.test(l)));
+  }
+});
+
+await test("data-pipelining always: DATA leaves with the envelope; one of three refused closes the session before a body byte, nothing delivered; when-safe: DATA never sent, the session goes on", async () => {
+  const refusing = env("one@example.org", "reject-me@example.org", "two@example.org");
+  // always (over DATA: chunking never)
+  let before = await featureState();
+  const always = client.Session.open(plainOptions(F.smtp, { dataPipelining: "always", chunking: "never" }));
+  const r = call(() => always.send(refusing, noOptions, { tag: "bytes", val: bytesOf(message("data pipelined")) }));
+  check(r.err?.tag === "protocol" && r.err.val.kind === "recipients-refused" && r.err.val.refused[0]?.recipient === "reject-me@example.org", "recipients-refused, reject-me", r.err ?? r.ok);
+  check(call(() => always.noop()).err !== undefined, "the session is closed", null);
+  call(() => always.quit());
+  let seen = since(before, await featureState());
+  check(seen.connections[0]?.reads.some((v) => v.join(" ").includes("MAIL RCPT RCPT RCPT DATA")), "MAIL, the RCPTs and DATA arrived in one read", seen.connections[0]?.reads);
+  check(seen.messages.length === 0, "nothing delivered", seen.messages.length);
+  // when-safe (the default)
+  before = await featureState();
+  const safe = client.Session.open(plainOptions(F.smtp, { chunking: "never" }));
+  const r2 = call(() => safe.send(refusing, noOptions, { tag: "bytes", val: bytesOf(message("data safe")) }));
+  check(r2.err?.tag === "protocol" && r2.err.val.kind === "recipients-refused", "when-safe: recipients-refused", r2.err ?? r2.ok);
+  const next = call(() => safe.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("after refusal")) }));
+  check(next.ok?.reply.code === 250, "when-safe: the next message on the same session is delivered", next.err);
+  safe.quit();
+  seen = since(before, await featureState());
+  const cmds = seen.connections[0]?.commands ?? [];
+  check(cmds.filter((c) => c === "DATA").length === 1 && cmds.includes("RSET"), "when-safe: DATA only for the second message, RSET after the refusal", cmds);
+  check(seen.messages.length === 1 && JSON.stringify(seen.messages[0].to) === '["friend@example.org"]', "when-safe: only the second message delivered", seen.messages.map((m) => m.to));
+});
+
+await test("protocol lmtp: LHLO, one reply per recipient after the message (a refusal at RCPT and one after the data), one-shot and session", async () => {
+  const before = await featureState();
+  const to = ["ok1@example.org", "reject1@example.org", "lmtpfail1@example.org", "ok2@example.org"];
+  const session = client.Session.open(plainOptions(F.lmtp, { protocol: "lmtp", transcriptLines: 100 }));
+  const body = bytesOf(message("lmtp"));
+  const r = call(() => session.send({ sender: USER, recipients: to }, { ...noOptions, acceptPartial: true }, { tag: "bytes", val: body }));
+  const got = (r.ok?.recipients ?? []).map((x) => [x.recipient, x.reply.code, x.accepted]);
+  check(
+    json(got) === json([["ok1@example.org", 250, true], ["reject1@example.org", 550, false], ["lmtpfail1@example.org", 550, false], ["ok2@example.org", 250, true]]),
+    "each recipient's own result",
+    got,
+  );
+  check(/mailbox unavailable/.test(r.ok?.recipients?.[2]?.reply.text ?? ""), "lmtpfail1's reply is the one after the message", r.ok?.recipients?.[2]);
+  check(session.transcript().some((l) => l.startsWith("C: LHLO component.example")), "LHLO in the transcript", session.transcript().slice(0, 3));
+  session.quit();
+  const one = send(plainOptions(F.lmtp, { protocol: "lmtp" }), env(), message("lmtp one-shot"));
+  check(one.ok?.reply.code === 250 && one.ok.recipients[0]?.reply.code === 250, "one-shot send over LMTP", one.err ?? one.ok);
+  const smtp = send(plainOptions(F.lmtp), env(), message("smtp to lmtp"));
+  check(smtp.err !== undefined, "protocol smtp (the default) to the LMTP server fails (EHLO and HELO refused)", smtp.ok);
+  const seen = since(before, await featureState());
+  check(seen.connections.length === 3 && seen.connections.slice(0, 2).every((c) => c.commands[0]?.startsWith("LHLO ")), "LHLO first on both LMTP connections", seen.connections.map((c) => c.commands[0]));
+  check(seen.connections[2]?.commands[0]?.startsWith("EHLO "), "EHLO without the option", seen.connections[2]?.commands);
+  check(seen.messages.length === 2 && json(seen.messages[0].to) === json(["ok1@example.org", "lmtpfail1@example.org", "ok2@example.org"]), "the server stored the message once, for the three accepted at RCPT", seen.messages.map((m) => m.to));
+  check(seen.messages[0] && Buffer.from(seen.messages[0].data, "base64").equals(Buffer.from(body)), "byte-exact", null);
+});
+
+await test("transcript: commands and replies, redacted (AUTH mechanism only, the body's size), only the last transcript-lines kept, none unless asked", async () => {
+  const session = client.Session.open(options(P.starttls, "starttls", { transcriptLines: 200 }));
+  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("transcript")) }));
+  check(r.ok?.reply.code === 250, "delivered", r.err);
+  session.quit();
+  const lines = session.transcript();
+  for (const want of ["C: EHLO component.example", "C: STARTTLS", "C: AUTH PLAIN", "C: MAIL FROM:<wasi-user@example.com>", "C: QUIT"]) {
+    check(lines.some((l) => l.startsWith(want)), `a line starting ${want}`, lines);
+  }
+  check(lines.some((l) => /^C: \[message body: \d+ bytes/.test(l)), "the body as its size", lines);
+  check(lines.some((l) => l.startsWith("S: 220")) && lines.every((l) => /^[CS]: /.test(l)), "replies too, every line C: or S:", lines.slice(0, 4));
+  const plainB64 = Buffer.from(`\0${USER}\0${PASS}`).toString("base64");
+  check(!json(lines).includes(PASS) && !json(lines).includes(plainB64) && !json(lines).includes("Hello from a WASI"), "no password, no SASL response, no body text", null);
+  const short = client.Session.open(options(P.starttls, "starttls", { transcriptLines: 3 }));
+  short.noop();
+  const last = short.transcript();
+  check(last.length === 3 && last[1] === "C: NOOP" && last[2].startsWith("S: 250"), "transcript-lines 3 keeps the last three", last);
+  short.quit();
+  const none = client.Session.open(options(P.starttls, "starttls"));
+  check(none.transcript().length === 0, "none kept without transcript-lines", none.transcript());
+  none.quit();
 });
 
 // --- done ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 //! between the WIT types and the Rust API; the protocol is the engine's.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_io_wasm as smtp;
@@ -12,8 +14,9 @@ use smtp_io_wasm::smtp_proto::command::{
 };
 use smtp_io_wasm::wasi::{ConnectOptions, InputStreamBody, SmtpClient, TlsConfig, block_on};
 use smtp_io_wasm::{
-    AuthError, AuthMechanism, BatchMessage, Blame, MessageOptions, ProtocolError, RecipientPolicy,
-    Reply, Secret, SendOutcome, SmtpOp, TlsMode,
+    AuthError, AuthMechanism, BatchMessage, Blame, DataPipelining, MessageOptions, Protocol,
+    ProtocolError, RecipientPolicy, Reply, Secret, SendOutcome, SmtpOp, TlsMode, TranscriptSink,
+    Use,
 };
 
 use bindings::exports::smtp_rs::smtp::client as wit;
@@ -48,7 +51,7 @@ impl wit::Guest for Component {
         message: Vec<u8>,
     ) -> Result<wit::Delivery, wit::SmtpError> {
         block_on(async {
-            let mut client = open(options).await?;
+            let (mut client, _) = open(options).await?;
             let delivery = send(
                 &mut client,
                 envelope,
@@ -67,6 +70,67 @@ impl wit::Guest for Component {
 /// The `session` resource: one connection for many messages. `None` once QUIT was sent.
 struct Session {
     client: RefCell<Option<SmtpClient>>,
+    /// The transcript's last lines, when the connect options asked for them.
+    transcript: Option<Transcript>,
+}
+
+/// The most transcript lines a session keeps, and the longest line kept (longer ones are cut):
+/// a hostile server's replies cannot grow it past about 10 MB.
+const MAX_TRANSCRIPT_LINES: u32 = 10_000;
+const MAX_TRANSCRIPT_LINE: usize = 1_000;
+
+/// The last lines of a session's transcript, as the engine redacts them (AUTH payloads, bodies).
+#[derive(Clone)]
+struct Transcript {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    keep: usize,
+}
+
+impl Transcript {
+    fn new(keep: u32) -> Transcript {
+        let keep = keep.min(MAX_TRANSCRIPT_LINES) as usize;
+        Transcript {
+            lines: Arc::new(Mutex::new(VecDeque::with_capacity(keep.min(64)))),
+            keep,
+        }
+    }
+
+    fn push(&self, mut line: String) {
+        if self.keep == 0 {
+            return;
+        }
+        if line.len() > MAX_TRANSCRIPT_LINE {
+            let mut cut = MAX_TRANSCRIPT_LINE;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push_str(" [cut]");
+        }
+        // A poisoned lock only means an earlier push panicked; the lines are still whole.
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() == self.keep {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().cloned().collect()
+    }
+}
+
+impl TranscriptSink for Transcript {
+    fn client(&self, line: &str) {
+        self.push(format!("C: {line}"));
+    }
+    fn server(&self, reply: &Reply) {
+        self.push(format!("S: {reply}"));
+    }
+    fn enabled(&self) -> bool {
+        self.keep > 0
+    }
 }
 
 impl Session {
@@ -87,9 +151,10 @@ fn ended() -> wit::SmtpError {
 
 impl wit::GuestSession for Session {
     fn open(options: wit::ConnectOptions) -> Result<wit::Session, wit::SmtpError> {
-        let client = block_on(open(options))?;
+        let (client, transcript) = block_on(open(options))?;
         Ok(wit::Session::new(Session {
             client: RefCell::new(Some(client)),
+            transcript,
         }))
     }
 
@@ -175,6 +240,13 @@ impl wit::GuestSession for Session {
             .borrow()
             .as_ref()
             .map(|c| c.capabilities().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn transcript(&self) -> Vec<String> {
+        self.transcript
+            .as_ref()
+            .map(Transcript::lines)
             .unwrap_or_default()
     }
 
@@ -276,8 +348,17 @@ async fn login(
     .map_err(|e| error(&e))
 }
 
-/// Connect, greet, and log in as the options say.
-async fn open(options: wit::ConnectOptions) -> Result<SmtpClient, wit::SmtpError> {
+fn use_of(u: wit::ExtensionUse) -> Use {
+    match u {
+        wit::ExtensionUse::WhenOffered => Use::WhenOffered,
+        wit::ExtensionUse::Never => Use::Never,
+    }
+}
+
+/// Connect, greet, and log in as the options say; the transcript when one was asked for.
+async fn open(
+    options: wit::ConnectOptions,
+) -> Result<(SmtpClient, Option<Transcript>), wit::SmtpError> {
     let plan = login_plan(options.credentials, options.token, options.auth_mechanism)?;
     let mode = match options.tls {
         wit::TlsMode::Implicit => TlsMode::Implicit,
@@ -310,6 +391,31 @@ async fn open(options: wit::ConnectOptions) -> Result<SmtpClient, wit::SmtpError
     if options.allow_plaintext_auth {
         connect = connect.map_client_options(|o| o.allow_plaintext_auth());
     }
+    if let Some(u) = options.pipelining {
+        connect = connect.map_client_options(|o| o.with_pipelining(use_of(u)));
+    }
+    if let Some(u) = options.chunking {
+        connect = connect.map_client_options(|o| o.with_chunking(use_of(u)));
+    }
+    if let Some(d) = options.data_pipelining {
+        let d = match d {
+            wit::DataPipelining::WhenSafe => DataPipelining::WhenSafe,
+            wit::DataPipelining::Always => DataPipelining::Always,
+        };
+        connect = connect.map_client_options(|o| o.with_data_pipelining(d));
+    }
+    if let Some(p) = options.protocol {
+        let p = match p {
+            wit::Protocol::Smtp => Protocol::Smtp,
+            wit::Protocol::Lmtp => Protocol::Lmtp,
+        };
+        connect = connect.map_client_options(|o| o.with_protocol(p));
+    }
+    let transcript = options.transcript_lines.map(Transcript::new);
+    if let Some(t) = &transcript {
+        let sink = t.clone();
+        connect = connect.map_client_options(|o| o.with_transcript(Box::new(sink)));
+    }
     if let Some(ms) = options.reply_timeout_ms {
         connect = connect.with_reply_timeout(Duration::from_millis(ms.into()));
     }
@@ -335,7 +441,7 @@ async fn open(options: wit::ConnectOptions) -> Result<SmtpClient, wit::SmtpError
             mechanism,
         } => login(&mut client, &user, &token, Some(mechanism)).await?,
     }
-    Ok(client)
+    Ok((client, transcript))
 }
 
 /// The engine's per-message options for the WIT ones, and the declared size.
