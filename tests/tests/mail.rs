@@ -393,7 +393,10 @@ async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
         std::thread::current().id()
     ));
     tokio::fs::write(&path, content).await.unwrap();
-    for caps in [&["PIPELINING", "SIZE 10000"][..], &["PIPELINING", "SIZE 0"][..]] {
+    for caps in [
+        &["PIPELINING", "SIZE 10000"][..],
+        &["PIPELINING", "SIZE 0"][..],
+    ] {
         let script = format!(
             "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
              S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
