@@ -375,6 +375,10 @@ fn node_smtp_server() {
             port: p,
             mode: TlsMode::StartTls,
         },
+        Case::PoolOAuth2 {
+            port: p,
+            mode: TlsMode::StartTls,
+        },
         Case::AuthNeedsTls { port: p },
     ]);
     cases.extend(body_cases(true, false, true, true));

@@ -101,6 +101,12 @@ pub(crate) enum Case {
     /// DKIM-signed messages (in memory, a streamed file, the pool) verify from the delivered
     /// copy.
     Dkim,
+    /// The pool with an OAuth 2.0 token source (XOAUTH2): a stale token refused, a fresh one
+    /// asked for once, every message delivered once.
+    PoolOAuth2 {
+        port: u16,
+        mode: TlsMode,
+    },
     /// LMTP: one recipient refused at RCPT, one after the message.
     LmtpPerRecipient {
         port: u16,
@@ -149,6 +155,7 @@ impl Case {
             Case::Dsn => "dsn-parameters".into(),
             Case::MailBuilder => "mail-builder-message (cc, bcc, html, attachment)".into(),
             Case::Dkim => "dkim-signed-verifies (memory, file, pool)".into(),
+            Case::PoolOAuth2 { .. } => "pool-oauth2-token-refreshed".into(),
             Case::LmtpPerRecipient { .. } => "lmtp-per-recipient-replies".into(),
             Case::Fault { label, .. } => (*label).into(),
         }
@@ -201,6 +208,7 @@ pub(crate) async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<Strin
         Case::Dsn => case_dsn(ctx, t, &label).await,
         Case::MailBuilder => case_mail_builder(ctx, t, &label).await,
         Case::Dkim => case_dkim(ctx, t, &label).await,
+        Case::PoolOAuth2 { port, mode } => case_pool_oauth2(ctx, t, *port, *mode, &label).await,
         Case::LmtpPerRecipient { port, capture } => {
             case_lmtp_per_recipient(ctx, t, &label, *port, *capture).await
         }

@@ -209,3 +209,86 @@ pub(crate) async fn case_mail_needs_tls(
         Err(e) => Err(conn.fail("expected 530 to MAIL", &e)),
     }
 }
+
+/// The pool logging in with OAuth 2.0 (`MailerBuilder::oauth2`, XOAUTH2) against a server that
+/// checks tokens: the source's first token is stale, so the server refuses it; the pool asks
+/// the source once more, fresh, on a new connection, and every message goes out on that one.
+/// The source is asked exactly twice for three messages, and each arrives once, authenticated.
+pub(crate) async fn case_pool_oauth2(
+    ctx: &Ctx,
+    t: &Target,
+    port: u16,
+    mode: TlsMode,
+    label: &str,
+) -> Result<String, String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use smtp_io_tokio::{Mailer, TokenMechanism};
+
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (counted, fresh) = (asked.clone(), ctx.token.clone());
+    let mailer = Mailer::builder(HOST, port, mode, EHLO)
+        .tls_config(ctx.tls.clone())
+        .max_connections(1)
+        .oauth2(
+            TokenMechanism::XOAuth2,
+            ctx.user.clone(),
+            move |refresh: bool| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let token = if refresh {
+                    fresh.clone()
+                } else {
+                    "stale-token".to_owned()
+                };
+                async move { Ok::<_, std::io::Error>(token) }
+            },
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let ids: Vec<String> = (0..3).map(|n| new_id(t, &format!("{label}-{n}"))).collect();
+    let mut sent = Vec::new();
+    for id in &ids {
+        let body = message(
+            id,
+            "",
+            b"Sent through a pool that logs in with a token.\r\n",
+        );
+        sent.push(mailer.send(FROM, ["rcpt@example.org"], &body).await);
+    }
+    let stats = mailer.stats();
+    mailer.shutdown().await;
+    for (id, result) in ids.iter().zip(&sent) {
+        if let Err(e) = result {
+            return Err(format!("{id}: {e}"));
+        }
+    }
+    let asked = asked.load(Ordering::SeqCst);
+    if asked != 2 {
+        return Err(format!(
+            "the token source was asked {asked} times, expected 2 (stale, then fresh)"
+        ));
+    }
+    if stats.opened != 2 {
+        return Err(format!(
+            "{} connections opened, expected 2 (the refused one and the one that sent): {stats:?}",
+            stats.opened
+        ));
+    }
+    if t.spool.is_some() {
+        let found = wait_captures(t, &ids).await?;
+        for id in &ids {
+            let got = &found[id];
+            if got.auth_user.as_deref() != Some(ctx.user.as_str()) {
+                return Err(format!(
+                    "{id}: delivered with AUTH user {:?}",
+                    got.auth_user
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "stale token refused, fresh one asked once; 3 messages on one connection ({} opened)",
+        stats.opened
+    ))
+}
