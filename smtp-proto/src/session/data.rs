@@ -1,7 +1,10 @@
 //! The message body going out: dot-stuffed after DATA, or framed in BDAT chunks (one whole
 //! `BDAT n LAST`, or gathered chunks whose last carries `LAST`), counted against its limit.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
+
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 use super::transaction::{BodyEncoding, BodyMode, Phase};
 use super::{Pending, Session};
@@ -74,25 +77,7 @@ impl Session {
                 if failed {
                     return Ok(());
                 }
-                let mut held = core::mem::take(&mut txn.encoder.held);
-                let before = held.len();
-                encode_bdat(encoding, &mut txn.encoder.normalizer, chunk, &mut held);
-                let n = held.len() - before;
-                // Keep at least one byte back: the last chunk goes out with LAST.
-                let size = self.config.bdat_chunk_size.max(1);
-                while held.len() > size {
-                    let piece = held.split_to(size);
-                    self.write_bdat_header(size as u64, false);
-                    self.out.extend_from_slice(&piece);
-                    self.push_pending(Pending::Bdat { last: false }, 0);
-                    if let Some(t) = self.txn.as_mut() {
-                        t.bdat_outstanding += 1;
-                    }
-                }
-                if let Some(t) = self.txn.as_mut() {
-                    t.encoder.held = held;
-                }
-                n
+                self.gather_bdat(encoding, chunk)
             }
         };
         self.count_body(written)
@@ -180,15 +165,16 @@ impl Session {
                     let mut held = BytesMut::new();
                     if let Some(t) = self.txn.as_mut() {
                         held = core::mem::take(&mut t.encoder.held);
+                        if held.is_empty() {
+                            held.resize(FRAME_HEAD, 0);
+                        }
                         if encoding == BodyEncoding::Lines {
                             let before = held.len();
                             t.encoder.normalizer.finish(&mut held);
                             written = held.len() - before;
                         }
                     }
-                    self.write_bdat_header(held.len() as u64, true);
-                    self.out.extend_from_slice(&held);
-                    self.push_pending(Pending::Bdat { last: true }, 0);
+                    self.queue_bdat_frame(held, true);
                     if let Some(t) = self.txn.as_mut() {
                         t.body_over(true);
                     }
@@ -220,12 +206,94 @@ impl Session {
         }
     }
 
+    /// Streamed BDAT: encode `chunk` into the chunk being gathered (`held`: [`FRAME_HEAD`]
+    /// bytes kept free for its header, then its data), and queue each chunk of
+    /// `bdat_chunk_size` bytes as soon as a byte beyond it arrives (the last chunk is held back
+    /// to carry `LAST`). A chunk goes out as one buffer with its header written in front of its
+    /// data, not copied again. Returns the body bytes written.
+    fn gather_bdat(&mut self, encoding: BodyEncoding, chunk: &[u8]) -> usize {
+        let size = self.config.bdat_chunk_size.max(1);
+        let Some(txn) = self.txn.as_mut() else {
+            return 0;
+        };
+        let mut held = core::mem::take(&mut txn.encoder.held);
+        let mut rest = chunk;
+        let mut written = 0;
+        loop {
+            if held.is_empty() {
+                held.reserve(FRAME_HEAD + size);
+                held.resize(FRAME_HEAD, 0);
+            }
+            let gathered = held.len() - FRAME_HEAD;
+            // A byte beyond a full chunk means it is not the last: it goes out, and what lies
+            // beyond it (line ends the normaliser grew) starts the next one.
+            if gathered > size {
+                let beyond = held.split_off(FRAME_HEAD + size);
+                self.queue_bdat_frame(held, false);
+                held = BytesMut::with_capacity(FRAME_HEAD + size.max(beyond.len()));
+                held.resize(FRAME_HEAD, 0);
+                held.extend_from_slice(&beyond);
+                continue;
+            }
+            if rest.is_empty() {
+                break;
+            }
+            // Up to the chunk's end; a full chunk takes one byte at a time until one comes out
+            // of the normaliser (a CR may be held back until the next byte says what it ends).
+            let room = (size - gathered).max(1);
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            let before = held.len();
+            if let Some(txn) = self.txn.as_mut() {
+                encode_bdat(encoding, &mut txn.encoder.normalizer, now, &mut held);
+            }
+            written += held.len() - before;
+            rest = later;
+        }
+        if let Some(txn) = self.txn.as_mut() {
+            txn.encoder.held = held;
+        }
+        written
+    }
+
+    /// Queue a gathered BDAT chunk (`frame`: [`FRAME_HEAD`] free bytes, then its data) with its
+    /// header written just before the data, as one buffer: handed to `out` as it is when
+    /// nothing else waits there.
+    fn queue_bdat_frame(&mut self, mut frame: BytesMut, last: bool) {
+        let size = frame.len().saturating_sub(FRAME_HEAD);
+        let mut header = BytesMut::with_capacity(FRAME_HEAD);
+        Command::Bdat {
+            size: size as u64,
+            last,
+        }
+        .write_to(&mut header);
+        let at = FRAME_HEAD.saturating_sub(header.len());
+        frame[at..FRAME_HEAD].copy_from_slice(&header[..FRAME_HEAD - at]);
+        frame.advance(at);
+        if let Some(t) = self.transcript() {
+            let line = header.strip_suffix(b"\r\n").unwrap_or(&header);
+            t.client(&String::from_utf8_lossy(line));
+        }
+        if self.out.is_empty() {
+            self.out = frame;
+        } else {
+            self.out.extend_from_slice(&frame);
+        }
+        self.push_pending(Pending::Bdat { last }, 0);
+        if let (false, Some(t)) = (last, self.txn.as_mut()) {
+            t.bdat_outstanding += 1;
+        }
+    }
+
     pub(super) fn write_bdat_header(&mut self, size: u64, last: bool) {
         let before = self.out.len();
         Command::Bdat { size, last }.write_to(&mut self.out);
         self.log_written(before);
     }
 }
+
+/// The room kept in front of a gathered BDAT chunk for its header: `BDAT `, 20 digits (a
+/// `u64`), ` LAST` and CRLF.
+const FRAME_HEAD: usize = 32;
 
 /// Put body bytes for BDAT into `out`: line endings normalised, or as they are for BINARYMIME.
 pub(super) fn encode_bdat(

@@ -616,3 +616,72 @@ fn check_mail_refuses_before_auth_what_the_server_cannot_take() {
     assert_eq!(h.transmitted(), "", "checking sends nothing");
     assert_eq!(h.session.state(), SessionState::Authentication);
 }
+
+proptest::proptest! {
+    /// Streamed BDAT framing whatever the input's chunking and line ends: every chunk but the
+    /// last carries exactly `bdat_chunk_size` bytes, the last carries `LAST` and what remains
+    /// (with the final CRLF the normaliser adds), and the data is the message as sent.
+    #[test]
+    fn streamed_bdat_frames_are_exact(
+        body in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(b'\r'),
+                proptest::strategy::Just(b'\n'),
+                proptest::strategy::Just(b'.'),
+                proptest::strategy::Just(b'a'),
+                proptest::strategy::Just(b'b')
+            ],
+            0..200,
+        ),
+        cuts in proptest::collection::vec(1usize..40, 1..20),
+        size in 1usize..16,
+    ) {
+        let mut h = Harness::new(SessionConfig {
+            max_bdat_in_flight: usize::MAX,
+            bdat_chunk_size: size,
+            ..config()
+        });
+        h.run("S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 CHUNKING");
+        h.take_events();
+        let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
+        h.session
+            .start_mail(env, BodyInfo::Streamed { size_hint: None }, &MessageOptions::default())
+            .unwrap();
+        h.take_events();
+        let mut wire = Vec::new();
+        let mut rest = &body[..];
+        let mut cut = cuts.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*cut.next().unwrap()).min(rest.len());
+            h.session.send_body(&rest[..n]).unwrap();
+            wire.extend_from_slice(h.transmitted().as_bytes());
+            rest = &rest[n..];
+        }
+        h.session.finish_body().unwrap();
+        wire.extend_from_slice(h.transmitted().as_bytes());
+
+        // What it must be: the normalised message before its end, cut into full chunks while
+        // more than one chunk remains, then the rest and the normaliser's end with LAST.
+        let mut normalizer = crate::body::LineNormalizer::new();
+        let mut data = bytes::BytesMut::new();
+        normalizer.encode(&body, &mut data);
+        let mut end = bytes::BytesMut::new();
+        normalizer.finish(&mut end);
+        let mut want = Vec::new();
+        let mut data = &data[..];
+        while data.len() > size {
+            want.extend_from_slice(format!("BDAT {size}\r\n").as_bytes());
+            want.extend_from_slice(&data[..size]);
+            data = &data[size..];
+        }
+        want.extend_from_slice(format!("BDAT {} LAST\r\n", data.len() + end.len()).as_bytes());
+        want.extend_from_slice(data);
+        want.extend_from_slice(&end);
+        let envelope = b"MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n";
+        let wire = wire.strip_prefix(&envelope[..]).unwrap_or(&wire[..]);
+        proptest::prop_assert_eq!(
+            String::from_utf8_lossy(wire),
+            String::from_utf8_lossy(&want)
+        );
+    }
+}
