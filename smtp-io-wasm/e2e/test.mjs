@@ -10,7 +10,8 @@
 // (the CA must be set before Node starts: Miniflare reads it when it is imported).
 
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync, unlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -55,6 +56,12 @@ const closedPort = await new Promise((resolve) => {
 });
 
 const secrets = { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_PASSWORD: PASS };
+// DKIM: smtp-dkim's test key; dkimpy checks the signatures (smtp-dkim/tests/dkim_verify.py).
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
+const DKIM_KEY_FILE = path.join(ROOT, "smtp-dkim", "tests", "keys", "rsa2048-pkcs8.pem");
+const DKIM_KEY = readFileSync(DKIM_KEY_FILE, "utf8");
+const BOGUS_DKIM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC-SECRETBYTES\n-----END PRIVATE KEY-----\n";
+const dkimVars = { DKIM_PRIVATE_KEY: DKIM_KEY, DKIM_SELECTOR: "sel2026", DKIM_DOMAIN: "example.com" };
 // name -> bindings (the Worker's vars and secrets)
 const configs = {
   starttls: { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
@@ -81,6 +88,9 @@ const configs = {
   "login-by-name": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_AUTH_MECHANISM: "LOGIN" },
   "xoauth2-request": { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_AUTH_MECHANISM: "XOAUTH2", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(oauth.port) },
   "xoauth2-configured": { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_PASSWORD: OAUTH_TOKEN, SMTP_AUTH_MECHANISM: "xoauth2", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(oauth.port) },
+  dkim: { ...secrets, ...dkimVars, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  "dkim-bad-key": { ...secrets, ...dkimVars, DKIM_PRIVATE_KEY: BOGUS_DKIM_KEY, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  "dkim-no-selector": { ...secrets, DKIM_PRIVATE_KEY: DKIM_KEY, DKIM_DOMAIN: "example.com", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
   "bad-mechanism": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_AUTH_MECHANISM: "CRAM-MD5" },
 };
 
@@ -562,6 +572,50 @@ await test("SMTP-Access-Token to a Worker that logs in with a password, or no to
 
 await test("SMTP_AUTH_MECHANISM not one the Worker knows: 500 config, no SMTP connection", async () => {
   await expectRefused("bad-mechanism", { body: message("bad mechanism") }, 500, "config");
+});
+
+// dkimpy's verdict on each message (Buffers): "True" or "False".
+let dkimFiles = 0;
+function dkimVerify(messages) {
+  const files = messages.map((m) => {
+    const file = path.join(work, `dkim-${dkimFiles++}.eml`);
+    writeFileSync(file, m);
+    return file;
+  });
+  const out = execFileSync(process.env.DKIM_PYTHON || "python3", [path.join(ROOT, "smtp-dkim", "tests", "dkim_verify.py"), DKIM_KEY_FILE, "sel2026", "example.com", ...files], { encoding: "utf8" });
+  for (const f of files) unlinkSync(f);
+  return files.map((f) => (out.split("\n").find((l) => l.startsWith(`${f} `)) ?? "missing").slice(f.length + 1));
+}
+
+await test("DKIM configured (DKIM_PRIVATE_KEY, DKIM_SELECTOR, DKIM_DOMAIN): signed with Date.now(), Content-Length and chunked uploads; the delivered copies verify with dkimpy, a tampered one does not", async () => {
+  const copies = [];
+  for (const chunked of [false, true]) {
+    const body = message(`dkim ${chunked ? "chunked" : "content-length"}`);
+    const before = smtp.messages.length;
+    const { status, json } = await call("dkim", { body, chunked });
+    check(status === 200 && json.ok, "the Worker reports success", { status, json });
+    check(smtp.messages.length === before + 1, "one message delivered", smtp.messages.length - before);
+    const got = smtp.messages.at(-1).data;
+    const text = got.toString("latin1").replace(/\r\n[ \t]+/g, " ");
+    check(text.startsWith("DKIM-Signature: v=1; a=rsa-sha256;") && /d=example\.com;/.test(text) && /s=sel2026;/.test(text), "a DKIM-Signature in front (rsa-sha256, d=, s=)", text.slice(0, 200));
+    const t = Number(/\bt=(\d+);/.exec(text)?.[1]);
+    check(Math.abs(t - Date.now() / 1000) < 120, "t= is the current time", t);
+    check(got.subarray(got.indexOf("From: ")).equals(Buffer.from(body, "utf8")), "the message after the signature is the one sent", got.length);
+    check(json.outcome.size === got.length, "the size is the signed message's", json.outcome.size);
+    copies.push(got);
+  }
+  const tampered = Buffer.from(copies[0].toString("latin1").replace("Hello from a Worker", "Jello from a Worker"), "latin1");
+  const verdicts = dkimVerify([...copies, tampered]);
+  check(JSON.stringify(verdicts) === JSON.stringify(["True", "True", "False"]), "dkimpy: both verify, the tampered copy does not", verdicts);
+});
+
+await test("DKIM: a malformed DKIM_PRIVATE_KEY or a missing DKIM_SELECTOR is 500 config before any connection, the key in no answer; a message without From is 400", async () => {
+  for (const worker of ["dkim-bad-key", "dkim-no-selector"]) {
+    const r = await expectRefused(worker, { body: message(worker) }, 500, "config");
+    check(!r.text.includes("SECRETBYTES") && !r.text.includes("MIIEvQIBADAN") && !r.text.includes(DKIM_KEY.split("\n")[1]), "no key byte in the answer", r.text);
+  }
+  const r = await expectRefused("dkim", { body: "To: friend@example.org\r\nSubject: no from\r\n\r\nbody\r\n" }, 400, "bad_request");
+  check(/DKIM/.test(r.json.reason ?? "") && /From/.test(r.json.reason ?? ""), "the reason says the message cannot be signed without From", r.json);
 });
 
 await mf.dispose();

@@ -10,8 +10,10 @@
 // Rows go to stdout and, tab-separated (server, case, pass|FAIL, detail), to the file named by
 // SMTP_INTEROP_RESULTS: the same matrix as the Rust interop tests, with the server column
 // "<server>-wasi" and the tokio column's case labels where the case is the same: every case the
-// tokio column runs on these servers except mail-builder and DKIM (Rust-only APIs), and a few of
-// its own (a session over TLS with AUTH, a streamed body, a client certificate). Where the
+// tokio column runs on these servers except mail-builder (a Rust-only API), and a few of its own
+// (a session over TLS with AUTH, a streamed body, a client certificate). DKIM is signed here in
+// memory only (a streamed body cannot be signed through the WIT interface), so its label says
+// "(memory, session, batch)" where the tokio one says "(memory, file, pool)". Where the
 // tokio case reads the client's transcript (PIPELINING, CHUNKING, DSN parameters, HELO, LHLO),
 // this one reads the component's (connect option transcript-lines). Exit status 1 when a case
 // failed.
@@ -19,6 +21,7 @@
 // Usage: node interop.mjs COMPONENT_DIR   (the folder holding jco's smtp.js; it must sit under
 //        this folder so that its imports find node_modules/@bytecodealliance/preview2-shim)
 import crypto from "node:crypto";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -692,6 +695,88 @@ async function caseClientCertificate(t, port) {
   return `accepted with the CA's certificate; another CA's: ${stranger.err.tag} ${stranger.err.val.kind ?? ""}`;
 }
 
+/** DKIM (issue 24): messages signed in the guest (connect options dkim) verify with Python's
+ *  dkimpy (smtp-dkim/tests/dkim_verify.py, as the tokio case) from the copies the server
+ *  delivered: the one-shot `send`, a session's `send` and its `send-batch`, all bodies in memory
+ *  (a streamed body cannot be signed: refused with invalid-input, nothing sent, the session goes
+ *  on). Each copy, trace header removed and line ends as sent, must start with the signature and
+ *  hold the message as given after it; the first with one letter changed must not verify. */
+const DKIM_TESTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "smtp-dkim", "tests");
+const DKIM_KEY_FILE = path.join(DKIM_TESTS, "keys", "rsa2048-pkcs8.pem");
+const DKIM_SELECTOR = "sel2026";
+const DKIM_DOMAIN = "example.com";
+const DKIM_HEADERS = "Date: Mon, 7 Dec 2026 03:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n";
+const DKIM_BODY = "Gr\u00fc\u00dfe, caf\u00e9.\r\n.one dot\r\n..two dots\r\n.\r\nbare LF\nbare CR\rtrailing space   \r\n";
+
+/** dkimpy's verdict on each message, as the tokio case gets it. */
+function dkimpy(t, messages) {
+  const dir = fs.mkdtempSync(path.join(SCRATCH, `dkim-${t.name}-`));
+  const files = messages.map((m, i) => {
+    const file = path.join(dir, `${i}.eml`);
+    fs.writeFileSync(file, m);
+    return file;
+  });
+  const python = process.env.DKIM_PYTHON || "python3";
+  const r = spawnSync(python, [path.join(DKIM_TESTS, "dkim_verify.py"), DKIM_KEY_FILE, DKIM_SELECTOR, DKIM_DOMAIN, ...files], { encoding: "utf8" });
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (r.error) throw new Error(`cannot run ${python} (pip install dkimpy cryptography pynacl): ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`dkim_verify.py failed (${r.status}): ${(r.stderr ?? "").trim()}`);
+  const verdicts = r.stdout.split("\n").filter((l) => l && !l.startsWith("record ")).map((l) => l.endsWith(" True"));
+  if (verdicts.length !== messages.length) throw new Error(`dkim_verify.py gave ${verdicts.length} verdicts: ${r.stdout}`);
+  return verdicts;
+}
+
+async function caseDkim(t, port) {
+  const dkim = { keyPem: fs.readFileSync(DKIM_KEY_FILE, "utf8"), domain: DKIM_DOMAIN, selector: DKIM_SELECTOR };
+  const to = ["rcpt@example.org"];
+  const envelope = { sender: FROM, recipients: to };
+  const ids = ["memory", "session", "batch"].map((l) => newId(t.name, `dkim-${l}`));
+  const sent = ids.map((id) => message(id, DKIM_HEADERS, DKIM_BODY));
+  const one = call(() => client.send(connectOptions(port, "none", { dkim }), envelope, new Uint8Array(sent[0])));
+  if (one.err) throw new Error(`one-shot send: ${describe(one.err)}`);
+  const session = client.Session.open(connectOptions(port, "none", { dkim, transcriptLines: 40 }));
+  try {
+    const r = call(() => session.send(envelope, NO_OPTIONS, bodyOf(sent[1])));
+    if (r.err) throw new Error(`session send: ${describe(r.err)}${tail(session)}`);
+    const file = path.join(SCRATCH, `dkim-stream-${process.pid}.eml`);
+    fs.writeFileSync(file, sent[1]);
+    const streamed = call(() => session.send(envelope, NO_OPTIONS, { tag: "stream", val: fileStream(file) }));
+    fs.rmSync(file, { force: true });
+    if (streamed.err?.tag !== "invalid-input") throw new Error(`a streamed body on a signing session: ${streamed.err ? describe(streamed.err) : "sent"}, expected invalid-input`);
+    const [b] = session.sendBatch([{ envelope, options: NO_OPTIONS, message: new Uint8Array(sent[2]) }]);
+    if (b.tag !== "ok") throw new Error(`send-batch: ${describe(b.val)}${tail(session)}`);
+    const q = call(() => session.quit());
+    if (q.err) throw new Error(`quit: ${describe(q.err)}`);
+  } finally {
+    call(() => session.quit());
+  }
+  const found = new Map();
+  const deadline = Date.now() + CAPTURE_WAIT_MS;
+  for (;;) {
+    scan(t, ids, found);
+    if (found.size === ids.length) break;
+    if (Date.now() > deadline) throw new Error(`${ids.filter((id) => !found.has(id)).join(", ")} never reached ${t.spool}`);
+    await sleep(50);
+  }
+  const delivered = ids.map((id, i) => {
+    // Trace header removed, CRLF line ends (a capture with LF line ends had CRLF on the wire).
+    const copy = normalize(extract(t.capture, found.get(id).data));
+    if (!copy.subarray(0, 16).equals(Buffer.from("DKIM-Signature: "))) throw new Error(`${id}: the delivered copy does not start with the signature`);
+    const rest = copy.subarray(copy.indexOf("\r\nFrom: ") + 2);
+    if (!rest.equals(normalize(sent[i]))) throw new Error(`${id}: the message after the signature is not the one sent`);
+    return copy;
+  });
+  const tampered = Buffer.from(delivered[0]);
+  let at = tampered.length - 1;
+  while (at >= 0 && !/[A-Za-z]/.test(String.fromCharCode(tampered[at]))) at--;
+  tampered[at] ^= 0x20;
+  const verdicts = dkimpy(t, [...delivered, tampered]);
+  if (json(verdicts) !== json([true, true, true, false])) {
+    throw new Error(`dkimpy on the delivered copies (one-shot, session, batch, tampered): ${json(verdicts)}, expected [true,true,true,false]`);
+  }
+  return "signed in the guest (one-shot, session, batch; bytes): delivered copies verify (dkimpy), a changed byte fails; a stream is refused";
+}
+
 // ----------------------------------------------------------------------------------- servers
 
 const port = (name) => Number(env(name));
@@ -726,6 +811,7 @@ const bodyCases = (p, { pipelining, chunking, utf8 = true, size = true }) => [
   ["50-messages-one-connection", () => (t) => caseSession(t, p, "none", 50)],
   ["batch-50-chained", () => (t) => caseBatch(t, p)],
   ["stream-body", () => (t) => caseStream(t, p)],
+  ["dkim-signed-verifies (memory, session, batch)", () => (t) => caseDkim(t, p)],
 ];
 
 function targets() {

@@ -12,6 +12,7 @@
 import { Worker } from "node:worker_threads";
 import crypto from "node:crypto";
 import { readFileSync, writeFileSync, unlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { filesystem } from "@bytecodealliance/preview2-shim";
@@ -680,6 +681,132 @@ await test("transcript: commands and replies, redacted (AUTH mechanism only, the
   const none = client.Session.open(options(P.starttls, "starttls"));
   check(none.transcript().length === 0, "none kept without transcript-lines", none.transcript());
   none.quit();
+});
+
+// --- DKIM: signed in the guest, verified by dkimpy (an implementation nobody here wrote) ------
+// smtp-dkim/tests/dkim_verify.py derives the public key from the private one and hands it to
+// dkimpy through its DNS hook; it prints one "<file> True|False" line per message.
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
+const DKIM_KEY_FILE = path.join(ROOT, "smtp-dkim", "tests", "keys", "rsa2048-pkcs8.pem");
+const DKIM_ED_KEY_FILE = path.join(ROOT, "smtp-dkim", "tests", "keys", "ed25519-pkcs8.pem");
+const DKIM_KEY = readFileSync(DKIM_KEY_FILE, "utf8");
+const DKIM_ED_KEY = readFileSync(DKIM_ED_KEY_FILE, "utf8");
+const dkimOptions = (extra = {}) => ({ keyPem: DKIM_KEY, domain: "example.com", selector: "sel2026", ...extra });
+// The key's base64 lines: none of them may appear in an error.
+const keyLines = (pem) => pem.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"));
+let dkimFiles = 0;
+
+/** dkimpy's verdict on each message (Buffers), with the public key of `keyFile`. */
+function dkimVerify(keyFile, messages, selector = "sel2026", domain = "example.com") {
+  const files = messages.map((m) => {
+    const file = path.join(work, `dkim-${dkimFiles++}.eml`);
+    writeFileSync(file, m);
+    return file;
+  });
+  const out = execFileSync(process.env.DKIM_PYTHON || "python3", [path.join(ROOT, "smtp-dkim", "tests", "dkim_verify.py"), keyFile, selector, domain, ...files], { encoding: "utf8" });
+  const verdicts = files.map((f) => {
+    const line = out.split("\n").find((l) => l.startsWith(`${f} `));
+    return line === undefined ? "missing" : line.slice(f.length + 1).trim();
+  });
+  for (const f of files) unlinkSync(f);
+  return verdicts;
+}
+/** A copy with one byte of the body (or the Subject) changed: dkimpy must refuse it. */
+function tampered(data, what) {
+  const text = data.toString("latin1");
+  const changed = what === "body" ? text.replace("Hello from", "Jello from") : text.replace("Subject: WASI", "Subject: WASX");
+  return Buffer.from(changed, "latin1");
+}
+/** The DKIM-Signature field (unfolded) in front of a delivered copy. */
+const signatureOf = (data) => {
+  const text = data.toString("latin1").replace(/\r\n[ \t]+/g, " ");
+  return text.startsWith("DKIM-Signature: ") ? text.slice(0, text.indexOf("\r\n")) : "";
+};
+const received = async (count) => (await serverState()).messages.slice(-count).map((m) => Buffer.from(m.data, "base64"));
+
+await test("dkim, one-shot send: rsa-sha256 relaxed/relaxed signed in the guest; the delivered copy verifies with dkimpy; a tampered body or Subject does not", async () => {
+  const body = message("dkim one-shot");
+  const r = send(options(P.starttls, "starttls", { dkim: dkimOptions() }), env(), body);
+  check(r.ok?.reply.code === 250, "delivered", r.err);
+  if (!r.ok) return;
+  const [got] = await received(1);
+  const text = signatureOf(got);
+  check(text.startsWith("DKIM-Signature: v=1; a=rsa-sha256;") && /d=example\.com;/.test(text) && /s=sel2026;/.test(text) && /c=relaxed\/relaxed;/.test(text), "a DKIM-Signature field in front (rsa-sha256, d=, s=, c=)", text.slice(0, 200));
+  check(got.subarray(got.indexOf("From: ")).equals(Buffer.from(body, "utf8")), "the message after the signature is the one given, byte for byte", got.length);
+  const t = Number(/\bt=(\d+);/.exec(text)?.[1]);
+  check(Math.abs(t - Date.now() / 1000) < 120, "t= is the WASI wall clock's time", t);
+  check(r.ok.size === BigInt(got.length), "the size reported is the signed message's", [r.ok.size, got.length]);
+  const verdicts = dkimVerify(DKIM_KEY_FILE, [got, tampered(got, "body"), tampered(got, "subject")]);
+  check(json(verdicts) === json(["True", "False", "False"]), "dkimpy: the copy verifies, the tampered body and Subject do not", verdicts);
+});
+
+await test("dkim, session: simple/simple with a header list and x=, two sends and a batch of two on one connection, ed25519 on another; each verifies; a stream is refused, the session goes on", async () => {
+  const before = (await serverState()).connections.starttls;
+  const session = client.Session.open(options(P.starttls, "starttls", {
+    dkim: dkimOptions({ headers: ["From", "To", "Subject"], headerCanonicalization: "simple", bodyCanonicalization: "simple", expireAfterSecs: 3600n }),
+  }));
+  const sent = [];
+  for (let i = 0; i < 2; i++) {
+    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message(`dkim session ${i}`)) }));
+    check(r.ok?.reply.code === 250, `message ${i} delivered`, r.err);
+    sent.push(message(`dkim session ${i}`));
+  }
+  // A streamed body cannot be read twice: refused before anything of it is sent.
+  const file = path.join(work, "dkim-stream.eml");
+  writeFileSync(file, message("dkim stream"));
+  const beforeStream = (await serverState()).messages.length;
+  const streamed = call(() => session.send(env(), noOptions, { tag: "stream", val: fileStream(file) }));
+  unlinkSync(file);
+  check(streamed.err?.tag === "invalid-input" && /stream/.test(streamed.err.val) && /dkim/.test(streamed.err.val), "a streamed body on a signing session: invalid-input naming dkim and the stream", streamed);
+  check((await serverState()).messages.length === beforeStream, "nothing delivered for the stream", null);
+  const batch = session.sendBatch([0, 1].map((i) => ({ envelope: env(), options: noOptions, message: bytesOf(message(`dkim batch ${i}`)) })));
+  check(batch.length === 2 && batch.every((b) => b.tag === "ok" && b.val.reply.code === 250), "the batch after it delivered (the session went on)", batch);
+  sent.push(message("dkim batch 0"), message("dkim batch 1"));
+  session.quit();
+  check((await serverState()).connections.starttls - before === 1, "one connection", null);
+  const got = await received(4);
+  check(got.every((g) => /^DKIM-Signature: v=1; a=rsa-sha256; c=simple\/simple;/.test(signatureOf(g)) && /h=from:to:subject;/i.test(signatureOf(g).replace(/\s+/g, "")) && /x=\d+;/.test(signatureOf(g))), "simple/simple, h=from:to:subject, x= in every signature", got.map(signatureOf));
+  check(got.every((g, i) => g.subarray(g.indexOf("From: ")).equals(Buffer.from(sent[i], "utf8"))), "each message after its signature as given, in order", null);
+  const verdicts = dkimVerify(DKIM_KEY_FILE, [...got, tampered(got[0], "body"), tampered(got[3], "subject")]);
+  check(json(verdicts) === json(["True", "True", "True", "True", "False", "False"]), "dkimpy: four verify, the tampered copies do not", verdicts);
+  // Ed25519 (RFC 8463) on the one-shot send.
+  const ed = send(options(P.implicit, "implicit", { dkim: { keyPem: DKIM_ED_KEY, domain: "example.com", selector: "ed2026" } }), env(), message("dkim ed25519"));
+  check(ed.ok?.reply.code === 250, "ed25519: delivered", ed.err);
+  const [edGot] = await received(1);
+  check(signatureOf(edGot).startsWith("DKIM-Signature: v=1; a=ed25519-sha256;"), "ed25519-sha256", signatureOf(edGot));
+  const edVerdicts = dkimVerify(DKIM_ED_KEY_FILE, [edGot, tampered(edGot, "body")], "ed2026");
+  check(json(edVerdicts) === json(["True", "False"]), "dkimpy: ed25519 verifies, tampered does not", edVerdicts);
+});
+
+await test("dkim: a malformed key, a bad selector or a header list without From is invalid-input before any connection; no key byte in any error", async () => {
+  const before = (await serverState()).connections.starttls;
+  const bogus = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ-SECRETBYTES\n-----END PRIVATE KEY-----\n";
+  const bad = send(options(P.starttls, "starttls", { dkim: dkimOptions({ keyPem: bogus }) }), env(), message("x"));
+  check(bad.err?.tag === "invalid-input" && /^dkim: /.test(bad.err.val) && /key/.test(bad.err.val), "malformed key: invalid-input naming the dkim key", bad.err);
+  const notPem = call(() => client.Session.open(options(P.starttls, "starttls", { dkim: dkimOptions({ keyPem: "SECRETBYTES" }) })));
+  check(notPem.err?.tag === "invalid-input" && /dkim/.test(notPem.err.val), "not PEM (session.open): invalid-input", notPem);
+  const small = send(options(P.starttls, "starttls", { dkim: dkimOptions({ keyPem: readFileSync(path.join(ROOT, "smtp-dkim", "tests", "keys", "rsa512-pkcs1.pem"), "utf8") }) }), env(), message("x"));
+  check(small.err?.tag === "invalid-input" && /1024/.test(small.err.val), "a 512-bit RSA key: invalid-input", small.err);
+  const selector = send(options(P.starttls, "starttls", { dkim: dkimOptions({ selector: "bad selector" }) }), env(), message("x"));
+  check(selector.err?.tag === "invalid-input" && /selector/.test(selector.err.val), "a bad selector: invalid-input", selector.err);
+  const noFrom = send(options(P.starttls, "starttls", { dkim: dkimOptions({ headers: ["To", "Subject"] }) }), env(), message("x"));
+  check(noFrom.err?.tag === "invalid-input" && /From/.test(noFrom.err.val), "headers without From: invalid-input", noFrom.err);
+  for (const e of [bad.err, notPem.err, small.err, selector.err, noFrom.err]) {
+    const text = json(e);
+    check(!text.includes("SECRETBYTES") && !text.includes("MIIEvQIBADAN") && keyLines(DKIM_KEY).every((l) => !text.includes(l)), "no key byte in the error", e);
+  }
+  // The one-shot send signs before connecting: a message without From opens nothing either.
+  const oneNoFrom = send(options(P.starttls, "starttls", { dkim: dkimOptions() }), env(), "To: friend@example.org\r\nSubject: no from\r\n\r\nbody\r\n");
+  check(oneNoFrom.err?.tag === "invalid-input" && /From/.test(oneNoFrom.err.val), "one-shot, a message without From: invalid-input", oneNoFrom.err);
+  check((await serverState()).connections.starttls === before, "no connection was opened", (await serverState()).connections.starttls - before);
+  // A message without From cannot be signed: refused before MAIL, the session goes on.
+  const session = client.Session.open(options(P.starttls, "starttls", { dkim: dkimOptions() }));
+  const beforeMsgs = (await serverState()).messages.length;
+  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf("To: friend@example.org\r\nSubject: no from\r\n\r\nbody\r\n") }));
+  check(r.err?.tag === "invalid-input" && /From/.test(r.err.val), "a message without From: invalid-input", r.err);
+  check(call(() => session.noop()).ok?.code === 250, "the session goes on", null);
+  session.quit();
+  check((await serverState()).messages.length === beforeMsgs, "nothing delivered", null);
 });
 
 // --- done ---------------------------------------------------------------------------------

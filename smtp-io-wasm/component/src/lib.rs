@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use smtp_dkim::{Canonicalization, DkimKey, DkimSigner};
 use smtp_io_wasm as smtp;
 use smtp_io_wasm::smtp_proto::body::normalized_len;
 use smtp_io_wasm::smtp_proto::command::{
@@ -46,14 +47,20 @@ impl wit::Guest for Component {
     type Session = Session;
 
     fn send(
-        options: wit::ConnectOptions,
+        mut options: wit::ConnectOptions,
         envelope: wit::Envelope,
         message: Vec<u8>,
     ) -> Result<wit::Delivery, wit::SmtpError> {
+        // Signed before connecting: a key or a message that cannot be signed opens nothing.
+        let message = match options.dkim.take() {
+            Some(dkim) => dkim_sign(&dkim_signer(dkim)?, &message)?,
+            None => message,
+        };
         block_on(async {
-            let (mut client, _) = open(options).await?;
+            let (mut client, _, _) = open(options).await?;
             let delivery = send(
                 &mut client,
+                None,
                 envelope,
                 &MessageOptions::default(),
                 None,
@@ -72,6 +79,9 @@ struct Session {
     client: RefCell<Option<SmtpClient>>,
     /// The transcript's last lines, when the connect options asked for them.
     transcript: Option<Transcript>,
+    /// Signs every message with DKIM, when the connect options asked for it. Its key is wiped
+    /// when the session is dropped.
+    signer: Option<DkimSigner>,
 }
 
 /// The most transcript lines a session keeps, and the longest line kept (longer ones are cut):
@@ -151,10 +161,11 @@ fn ended() -> wit::SmtpError {
 
 impl wit::GuestSession for Session {
     fn open(options: wit::ConnectOptions) -> Result<wit::Session, wit::SmtpError> {
-        let (client, transcript) = block_on(open(options))?;
+        let (client, transcript, signer) = block_on(open(options))?;
         Ok(wit::Session::new(Session {
             client: RefCell::new(Some(client)),
             transcript,
+            signer,
         }))
     }
 
@@ -178,7 +189,8 @@ impl wit::GuestSession for Session {
         body: wit::Body,
     ) -> Result<wit::Delivery, wit::SmtpError> {
         let (message_options, size) = message_options(&options)?;
-        self.with(async |client| send(client, envelope, &message_options, size, body).await)
+        let signer = self.signer.as_ref();
+        self.with(async |client| send(client, signer, envelope, &message_options, size, body).await)
     }
 
     fn send_batch(
@@ -193,27 +205,35 @@ impl wit::GuestSession for Session {
         // out of the batch; the others go.
         let mut results: Vec<Option<Result<wit::Delivery, wit::SmtpError>>> =
             messages.iter().map(|_| None).collect();
-        let mut prepared: Vec<(usize, MessageOptions, Vec<&str>)> = Vec::new();
+        // With DKIM, each message signed here (its own copy, signature in front).
+        let mut prepared: Vec<Prepared<'_>> = Vec::new();
         for (i, m) in messages.iter().enumerate() {
-            let checked = message_options(&m.options)
-                .and_then(|(o, size)| check_size(&m.message, &o, size).map(|()| o));
+            let checked = message_options(&m.options).and_then(|(o, size)| {
+                check_size(&m.message, &o, size)?;
+                let signed = match &self.signer {
+                    Some(signer) => Some(dkim_sign(signer, &m.message)?),
+                    None => None,
+                };
+                Ok((o, signed))
+            });
             match checked {
-                Ok(o) => {
+                Ok((o, signed)) => {
                     let to = m.envelope.recipients.iter().map(String::as_str).collect();
-                    prepared.push((i, o, to));
+                    prepared.push((i, o, to, signed));
                 }
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
         let batch: Vec<BatchMessage<'_>> = prepared
             .iter()
-            .map(|(i, o, to)| {
+            .map(|(i, o, to, signed)| {
                 let m = &messages[*i];
-                BatchMessage::new(&m.envelope.sender, to, &m.message).with_options(o)
+                let body = signed.as_deref().unwrap_or(&m.message);
+                BatchMessage::new(&m.envelope.sender, to, body).with_options(o)
             })
             .collect();
         let sent = block_on(client.send_batch(&batch));
-        for ((i, _, _), result) in prepared.iter().zip(sent) {
+        for ((i, _, _, _), result) in prepared.iter().zip(sent) {
             results[*i] = Some(match result {
                 Ok(outcome) => Ok(delivery(client, outcome)),
                 Err(e) => Err(error(&e)),
@@ -255,6 +275,10 @@ impl wit::GuestSession for Session {
         block_on(client.quit()).map_err(|e| error(&e))
     }
 }
+
+/// A message of a batch that passed its checks: its index, options, recipients, and its signed
+/// copy when the session signs with DKIM.
+type Prepared<'a> = (usize, MessageOptions, Vec<&'a str>, Option<Vec<u8>>);
 
 /// How to log in, from the connect options: checked before anything is opened.
 enum Login {
@@ -355,11 +379,13 @@ fn use_of(u: wit::ExtensionUse) -> Use {
     }
 }
 
-/// Connect, greet, and log in as the options say; the transcript when one was asked for.
+/// Connect, greet, and log in as the options say; the transcript when one was asked for, and
+/// the DKIM signer (its key checked before anything is opened).
 async fn open(
     options: wit::ConnectOptions,
-) -> Result<(SmtpClient, Option<Transcript>), wit::SmtpError> {
+) -> Result<(SmtpClient, Option<Transcript>, Option<DkimSigner>), wit::SmtpError> {
     let plan = login_plan(options.credentials, options.token, options.auth_mechanism)?;
+    let signer = options.dkim.map(dkim_signer).transpose()?;
     let mode = match options.tls {
         wit::TlsMode::Implicit => TlsMode::Implicit,
         wit::TlsMode::Starttls => TlsMode::StartTls,
@@ -441,7 +467,53 @@ async fn open(
             mechanism,
         } => login(&mut client, &user, &token, Some(mechanism)).await?,
     }
-    Ok((client, transcript))
+    Ok((client, transcript, signer))
+}
+
+fn canonicalization(c: wit::DkimCanonicalization) -> Canonicalization {
+    match c {
+        wit::DkimCanonicalization::Relaxed => Canonicalization::Relaxed,
+        wit::DkimCanonicalization::Simple => Canonicalization::Simple,
+    }
+}
+
+/// The DKIM signer of the connect options. The key's PEM is taken over at once (wiped when
+/// dropped, even when refused); no error quotes it (smtp-dkim's errors say only what is wrong).
+fn dkim_signer(o: wit::DkimOptions) -> Result<DkimSigner, wit::SmtpError> {
+    let pem = Secret::from(o.key_pem);
+    let invalid = |e: smtp_dkim::Error| wit::SmtpError::InvalidInput(format!("dkim: {e}"));
+    let pem = pem
+        .expose_str()
+        .ok_or_else(|| wit::SmtpError::InvalidInput("dkim: the key is not UTF-8".to_owned()))?;
+    let key = DkimKey::from_pem(pem).map_err(|e| invalid(e.into()))?;
+    let mut signer = DkimSigner::new(key, &o.domain, &o.selector).map_err(invalid)?;
+    if let Some(headers) = &o.headers {
+        signer = signer.with_headers(headers).map_err(invalid)?;
+    }
+    if o.header_canonicalization.is_some() || o.body_canonicalization.is_some() {
+        let header = o
+            .header_canonicalization
+            .map_or_else(Default::default, canonicalization);
+        let body = o
+            .body_canonicalization
+            .map_or_else(Default::default, canonicalization);
+        signer = signer.with_canonicalization(header, body);
+    }
+    if let Some(seconds) = o.expire_after_secs {
+        signer = signer.with_expiry(seconds).map_err(invalid)?;
+    }
+    Ok(signer)
+}
+
+/// `message` with its DKIM-Signature in front, signed at the WASI wall clock's time.
+fn dkim_sign(signer: &DkimSigner, message: &[u8]) -> Result<Vec<u8>, wit::SmtpError> {
+    signer.prepend_now(message).map_err(|e| match e {
+        // The message cannot be signed (no From, a malformed header section): the caller's.
+        smtp_dkim::Error::MissingFrom | smtp_dkim::Error::MalformedHeader { .. } => {
+            wit::SmtpError::InvalidInput(format!("dkim: {e}"))
+        }
+        _ => wit::SmtpError::Other(format!("dkim: {e}")),
+    })
 }
 
 /// The engine's per-message options for the WIT ones, and the declared size.
@@ -512,6 +584,7 @@ fn check_size(
 
 async fn send(
     client: &mut SmtpClient,
+    signer: Option<&DkimSigner>,
     envelope: wit::Envelope,
     options: &MessageOptions,
     size: Option<u64>,
@@ -519,11 +592,23 @@ async fn send(
 ) -> Result<wit::Delivery, wit::SmtpError> {
     let to: Vec<&str> = envelope.recipients.iter().map(String::as_str).collect();
     let outcome = match body {
-        wit::Body::Bytes(bytes) => {
+        wit::Body::Bytes(mut bytes) => {
             check_size(&bytes, options, size)?;
+            if let Some(signer) = signer {
+                bytes = dkim_sign(signer, &bytes)?;
+            }
             client
                 .send_mail_bytes_with(&envelope.sender, &to, &bytes, options)
                 .await
+        }
+        // A stream is read once, as it is sent: it cannot be hashed first. Refused before
+        // anything of the message goes out; the session goes on.
+        wit::Body::Stream(_) if signer.is_some() => {
+            return Err(wit::SmtpError::InvalidInput(
+                "dkim: a streamed body cannot be signed (it cannot be read twice); \
+                 give the message as bytes, or send it on a session without dkim"
+                    .to_owned(),
+            ));
         }
         wit::Body::Stream(stream) => {
             let mut body = InputStreamBody::new(stream);

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use smtp_dkim::{DkimKey, DkimSigner};
 use smtp_io_wasm::smtp_proto::command::Domain;
 use smtp_io_wasm::smtp_proto::secret::Secret;
 use smtp_io_wasm::{AuthMechanism, TlsMode, check_port};
@@ -41,6 +42,14 @@ pub const SMTP_TIMEOUT_MS: &str = "SMTP_TIMEOUT_MS";
 pub const SMTP_DEADLINE_MS: &str = "SMTP_DEADLINE_MS";
 /// The largest request body accepted, in bytes; default [`DEFAULT_MAX_BODY_BYTES`].
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+
+/// The DKIM private key (a secret), PEM: sign every message with it. With it, `DKIM_SELECTOR`
+/// and `DKIM_DOMAIN` are required; without it, nothing is signed.
+pub const DKIM_PRIVATE_KEY: &str = "DKIM_PRIVATE_KEY";
+/// The DKIM selector (`s=`): the public key is published at `<selector>._domainkey.<domain>`.
+pub const DKIM_SELECTOR: &str = "DKIM_SELECTOR";
+/// The DKIM signing domain (`d=`).
+pub const DKIM_DOMAIN: &str = "DKIM_DOMAIN";
 
 /// 10 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
@@ -143,6 +152,48 @@ pub struct Smtp {
     /// The session's deadline, counted from before the connect; `None`: no deadline.
     pub deadline: Option<Duration>,
     pub max_body_bytes: u64,
+    /// Signs every message with DKIM (its `Debug` shows no key; the key is wiped when dropped);
+    /// `None`: nothing is signed.
+    pub dkim: Option<DkimSigner>,
+}
+
+/// The DKIM signer of `DKIM_PRIVATE_KEY`, `DKIM_SELECTOR` and `DKIM_DOMAIN` (all three, or none).
+/// The key's text is taken over into a buffer wiped on drop, and no error quotes it.
+pub fn dkim(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<DkimSigner>, ConfigError> {
+    let key = get(lookup, DKIM_PRIVATE_KEY).map(Password::new);
+    let selector = get(lookup, DKIM_SELECTOR);
+    let domain = get(lookup, DKIM_DOMAIN);
+    let Some(key) = key else {
+        if selector.is_some() || domain.is_some() {
+            return fail(
+                DKIM_PRIVATE_KEY,
+                "not set while DKIM_SELECTOR or DKIM_DOMAIN is (wrangler secret put DKIM_PRIVATE_KEY)",
+            );
+        }
+        return Ok(None);
+    };
+    let Some(selector) = selector else {
+        return fail(DKIM_SELECTOR, "not set while DKIM_PRIVATE_KEY is");
+    };
+    let Some(domain) = domain else {
+        return fail(DKIM_DOMAIN, "not set while DKIM_PRIVATE_KEY is");
+    };
+    let Ok(key) = DkimKey::from_pem(key.expose()) else {
+        return fail(
+            DKIM_PRIVATE_KEY,
+            "not a usable DKIM key: give an unencrypted PEM RSA (at least 1024 bits) or Ed25519 private key",
+        );
+    };
+    match DkimSigner::new(key, domain.trim(), selector.trim()) {
+        Ok(signer) => Ok(Some(signer)),
+        Err(smtp_dkim::Error::InvalidSelector(_)) => {
+            fail(DKIM_SELECTOR, "not labels of letters, digits and hyphens")
+        }
+        Err(_) => fail(
+            DKIM_DOMAIN,
+            "not an ASCII domain name (an IDN as its xn-- form)",
+        ),
+    }
 }
 
 fn number(
@@ -258,6 +309,7 @@ impl Smtp {
             "not a positive number of bytes",
         )?
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let dkim = dkim(lookup)?;
         Ok(Smtp {
             host,
             port,
@@ -267,6 +319,7 @@ impl Smtp {
             timeout,
             deadline,
             max_body_bytes,
+            dkim,
         })
     }
 }
@@ -293,6 +346,97 @@ mod tests {
     }
 
     const BASE: [(&str, &str); 2] = [("SMTP_HOST", "smtp.example.com"), ("SMTP_TLS", "starttls")];
+
+    /// smtp-dkim's test key (shared, not copied).
+    const DKIM_KEY: &str = include_str!("../../../../smtp-dkim/tests/keys/rsa2048-pkcs8.pem");
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        BASE.iter().chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn dkim_settings() {
+        // None set: nothing signed.
+        assert!(Smtp::from_env(&env(&BASE)).unwrap().dkim.is_none());
+        let all = with(&[
+            (DKIM_PRIVATE_KEY, DKIM_KEY),
+            (DKIM_SELECTOR, "sel2026"),
+            (DKIM_DOMAIN, "Example.COM"),
+        ]);
+        let s = Smtp::from_env(&env(&all)).unwrap();
+        let signer = s.dkim.as_ref().unwrap();
+        assert_eq!(
+            (signer.domain(), signer.selector()),
+            ("example.com", "sel2026")
+        );
+        let signed = signer
+            .prepend(
+                b"From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n",
+                1_700_000_000,
+            )
+            .unwrap();
+        assert!(signed.starts_with(b"DKIM-Signature: v=1; a=rsa-sha256;"));
+        // The key's base64 never in Debug.
+        let line = DKIM_KEY.lines().nth(1).unwrap();
+        assert!(!format!("{s:?}").contains(line));
+
+        // One without the others, each named.
+        let e = problem(&with(&[
+            (DKIM_PRIVATE_KEY, DKIM_KEY),
+            (DKIM_DOMAIN, "example.com"),
+        ]));
+        assert_eq!(e.name, DKIM_SELECTOR);
+        let e = problem(&with(&[(DKIM_PRIVATE_KEY, DKIM_KEY), (DKIM_SELECTOR, "s")]));
+        assert_eq!(e.name, DKIM_DOMAIN);
+        let e = problem(&with(&[(DKIM_SELECTOR, "s"), (DKIM_DOMAIN, "example.com")]));
+        assert_eq!(e.name, DKIM_PRIVATE_KEY);
+
+        // A malformed key, a bad selector or domain: named, the value never shown.
+        let bogus =
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANSECRETBYTES\n-----END PRIVATE KEY-----\n";
+        for (pairs, name) in [
+            (
+                with(&[
+                    (DKIM_PRIVATE_KEY, bogus),
+                    (DKIM_SELECTOR, "s"),
+                    (DKIM_DOMAIN, "example.com"),
+                ]),
+                DKIM_PRIVATE_KEY,
+            ),
+            (
+                with(&[
+                    (DKIM_PRIVATE_KEY, "SECRETBYTES"),
+                    (DKIM_SELECTOR, "s"),
+                    (DKIM_DOMAIN, "example.com"),
+                ]),
+                DKIM_PRIVATE_KEY,
+            ),
+            (
+                with(&[
+                    (DKIM_PRIVATE_KEY, DKIM_KEY),
+                    (DKIM_SELECTOR, "bad selector"),
+                    (DKIM_DOMAIN, "example.com"),
+                ]),
+                DKIM_SELECTOR,
+            ),
+            (
+                with(&[
+                    (DKIM_PRIVATE_KEY, DKIM_KEY),
+                    (DKIM_SELECTOR, "s"),
+                    (DKIM_DOMAIN, "exa mple.com"),
+                ]),
+                DKIM_DOMAIN,
+            ),
+        ] {
+            let e = problem(&pairs);
+            assert_eq!(e.name, name);
+            let text = e.to_string();
+            assert!(
+                !text.contains("SECRETBYTES") && !text.contains(line),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn minimal_and_defaults() {

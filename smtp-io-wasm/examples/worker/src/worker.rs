@@ -181,6 +181,27 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
         max_bytes: smtp.max_body_bytes,
         over: false,
     };
+    // With DKIM the signature goes in front of the message, so every byte must be hashed before
+    // the first is sent: the message (at most MAX_BODY_BYTES) is read and signed here, before
+    // connecting. A message that cannot be signed (no From) is the caller's error.
+    let signed = match &smtp.dkim {
+        None => None,
+        Some(signer) => {
+            let message = match read_all(&mut body).await {
+                Ok(message) => message,
+                Err(_) if body.over => return answer::too_large(smtp.max_body_bytes),
+                Err(_) => return answer::bad_request("the request body cannot be read"),
+            };
+            // JavaScript's clock (milliseconds since 1970); `as` saturates, never panics.
+            let now = (js_sys::Date::now() / 1000.0) as u64;
+            match signer.prepend(&message, now) {
+                Ok(signed) => Some(signed),
+                Err(e) => {
+                    return answer::bad_request(&format!("the message cannot be DKIM-signed: {e}"));
+                }
+            }
+        }
+    };
     let ehlo = smtp.ehlo.clone().unwrap_or_else(|| {
         let host = url.hostname();
         if Domain::new(&host).is_ok() {
@@ -189,13 +210,36 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
             "localhost".to_owned()
         }
     });
-    match deliver(&smtp, request_token.as_ref(), &ehlo, &envelope, &mut body).await {
+    let message = match &signed {
+        Some(signed) => Message::Signed(signed),
+        None => Message::Stream(&mut body),
+    };
+    match deliver(&smtp, request_token.as_ref(), &ehlo, &envelope, message).await {
         Ok(outcome) => answer::sent(&outcome),
-        Err(_) if body.over => answer::too_large(smtp.max_body_bytes),
+        Err(_) if signed.is_none() && body.over => answer::too_large(smtp.max_body_bytes),
         Err(e) => {
             log_error(&format!("smtp worker: {}", clean(&e.to_string(), 500)));
             answer::smtp_failure(&e)
         }
+    }
+}
+
+/// What is sent: the request body streamed as it arrives, or the DKIM-signed message.
+enum Message<'a> {
+    Stream(&'a mut CappedBody),
+    Signed(&'a [u8]),
+}
+
+/// The whole request body, for signing (bounded by `CappedBody`'s cap).
+async fn read_all(body: &mut CappedBody) -> io::Result<Vec<u8>> {
+    let mut message = Vec::new();
+    let mut chunk = vec![0; body.chunk_size()];
+    loop {
+        let n = body.read_chunk(&mut chunk).await?;
+        if n == 0 {
+            return Ok(message);
+        }
+        message.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -204,7 +248,7 @@ async fn deliver(
     request_token: Option<&Password>,
     ehlo: &str,
     envelope: &Envelope,
-    body: &mut CappedBody,
+    message: Message<'_>,
 ) -> Result<SendOutcome, SmtpError> {
     let mut options = ConnectOptions::new(smtp.mode);
     if let Some(t) = smtp.timeout {
@@ -231,7 +275,10 @@ async fn deliver(
         }
     }
     let to: Vec<&str> = envelope.to.iter().map(String::as_str).collect();
-    let outcome = client.send_mail_stream(&envelope.from, &to, body).await?;
+    let outcome = match message {
+        Message::Stream(body) => client.send_mail_stream(&envelope.from, &to, body).await?,
+        Message::Signed(bytes) => client.send_mail_bytes(&envelope.from, &to, bytes).await?,
+    };
     // The message is accepted; a failing QUIT does not change that.
     let _ = client.quit().await;
     Ok(outcome)
