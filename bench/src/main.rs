@@ -214,6 +214,7 @@ fn main() {
                 chunking: !args.flag("no-chunking"),
                 tls,
                 close_after: args.get("close-after").map(|_| args.num("close-after", 0)),
+                size_limit: args.num("size-limit", 0),
             };
             block_on(async { sink::serve(listen(&args), options).await.expect("sink") })
         }

@@ -24,6 +24,8 @@ pub struct Options {
     /// After this many messages on one connection, answer the last one, then `421` and close
     /// (as servers with a per-connection message cap do).
     pub close_after: Option<u64>,
+    /// The SIZE limit it advertises (0: none).
+    pub size_limit: u64,
 }
 
 /// What the sink saw (one process, one thread).
@@ -162,8 +164,9 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                             if offer_starttls {
                                 out.extend_from_slice(b"250-STARTTLS\r\n");
                             }
+                            out.extend_from_slice(b"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n");
                             out.extend_from_slice(
-                                b"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE 0\r\n",
+                                format!("250 SIZE {}\r\n", options.size_limit).as_bytes(),
                             );
                         }
                         "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => {
@@ -345,6 +348,7 @@ mod tests {
             chunking: false,
             tls: Some(super::tls_acceptor(&ca).unwrap()),
             close_after: Some(2),
+            size_limit: 0,
         };
         let pem = std::fs::read(&ca).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

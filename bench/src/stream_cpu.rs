@@ -13,7 +13,16 @@ use crate::common::{Args, message};
 use crate::harness::{Kids, human, measure, median, spawn_helper, wait_quiet};
 use crate::stream_cpu_child::How;
 
-type Runs = HashMap<(bool, How), Vec<HashMap<String, f64>>>;
+/// The sinks: DATA without a SIZE limit, BDAT without one, DATA with a limit between the file's
+/// length and twice it (so a streamed file's size as sent is counted before MAIL).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Sink {
+    Data,
+    Bdat,
+    DataLimited,
+}
+
+type Runs = HashMap<(Sink, How), Vec<HashMap<String, f64>>>;
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
@@ -33,6 +42,12 @@ pub fn run(args: &Args) {
     let mut kids = Kids(Vec::new());
     let data = spawn_helper(&mut kids, &exe, &strings(&["sink", "--no-chunking"]));
     let bdat = spawn_helper(&mut kids, &exe, &strings(&["sink"]));
+    let limit = (size + size / 2).to_string();
+    let limited = spawn_helper(
+        &mut kids,
+        &exe,
+        &strings(&["sink", "--no-chunking", "--size-limit", &limit]),
+    );
 
     let mut runs = Runs::new();
     let (mut quiet_wait, mut noisy) = (Duration::ZERO, 0);
@@ -44,20 +59,28 @@ pub fn run(args: &Args) {
             rep + 1,
             started.elapsed().as_secs_f64()
         );
-        for (chunking, port) in [(false, data), (true, bdat)] {
+        for (sink, port) in [
+            (Sink::Data, data),
+            (Sink::Bdat, bdat),
+            (Sink::DataLimited, limited),
+        ] {
             let mut order = How::ALL.to_vec();
             order.rotate_left(rep % How::ALL.len());
             for how in order {
                 let (waited, quiet) = wait_quiet(max_wait);
                 quiet_wait += waited;
                 noisy += usize::from(!quiet);
-                let sink = if chunking { "BDAT" } else { "DATA" };
-                eprintln!("  {:<10} {sink}", how.name());
+                let name = match sink {
+                    Sink::Data => "DATA",
+                    Sink::Bdat => "BDAT",
+                    Sink::DataLimited => "DATA, SIZE limit",
+                };
+                eprintln!("  {:<10} {name}", how.name());
                 let p = port.to_string();
                 let a = ["stream-cpu-child", "--how", how.name(), "--port", &p];
                 let a = strings(&a).into_iter().chain(strings(&["--file", &file]));
                 if let Some(r) = measure(&exe, &a.collect::<Vec<_>>()) {
-                    runs.entry((chunking, how)).or_default().push(r);
+                    runs.entry((sink, how)).or_default().push(r);
                 }
             }
         }
@@ -76,9 +99,9 @@ pub fn run(args: &Args) {
 }
 
 fn print(runs: &Runs, reps: usize, size: usize) {
-    let med = |chunking: bool, how: How, k: &str| {
+    let med = |sink: Sink, how: How, k: &str| {
         median(
-            runs.get(&(chunking, how))?
+            runs.get(&(sink, how))?
                 .iter()
                 .filter_map(|r| r.get(k).copied())
                 .collect(),
@@ -91,21 +114,24 @@ fn print(runs: &Runs, reps: usize, size: usize) {
         human(size)
     );
     println!("|---|---:|---:|---:|---|");
-    for chunking in [false, true] {
-        let sink = if chunking {
-            "BDAT (bench sink with CHUNKING)"
-        } else {
-            "DATA (bench sink without CHUNKING: dot-stuffed)"
+    for kind in [Sink::Data, Sink::Bdat, Sink::DataLimited] {
+        let sink = match kind {
+            Sink::Data => "DATA (bench sink without CHUNKING: dot-stuffed)".to_owned(),
+            Sink::Bdat => "BDAT (bench sink with CHUNKING)".to_owned(),
+            Sink::DataLimited => format!(
+                "DATA, `SIZE {}` (a file's size as sent counted before MAIL)",
+                size + size / 2
+            ),
         };
-        let base = med(chunking, How::Bytes, "cpu_ms");
+        let base = med(kind, How::Bytes, "cpu_ms");
         for how in How::ALL {
-            let cpu = med(chunking, how, "cpu_ms");
+            let cpu = med(kind, how, "cpu_ms");
             let ratio = match (cpu, base) {
                 (Some(c), Some(b)) if b > 0.0 => format!("{:.2}×", c / b),
                 _ => "—".into(),
             };
             let every = runs
-                .get(&(chunking, how))
+                .get(&(kind, how))
                 .map(|v| {
                     v.iter()
                         .filter_map(|r| r.get("cpu_ms"))
@@ -118,7 +144,7 @@ fn print(runs: &Runs, reps: usize, size: usize) {
                 "| {sink}: {} | {} | {ratio} | {} | {every} |",
                 how.label(),
                 ms(cpu),
-                ms(med(chunking, how, "wall_ms")),
+                ms(med(kind, how, "wall_ms")),
             );
         }
     }
@@ -132,8 +158,10 @@ fn print(runs: &Runs, reps: usize, size: usize) {
          + system around the timed send, every thread (tokio's blocking pool, which reads the \
          file, included; the kernel samples the split between user and system at its tick, so \
          only the sum is given); the sink is a process of its own. (b) and (c) include opening the \
-         file and counting its size as sent (`ReaderBody::open`); (a) has the bytes in memory \
-         before the timer starts. \"before\": `ReaderBody::open` as it was before commit \
+         file (`ReaderBody::open`) and, against the sink with a SIZE limit between the file's \
+         length and twice it, counting its size as sent before MAIL (the other two sinks \
+         advertise no limit: nothing to count); (a) has the bytes in memory before the timer \
+         starts. \"before\": `ReaderBody::open` as it was before commit \
          `fc56b6e`, rebuilt from the public API (size pass in 64 KiB reads, then \
          `with_chunk_size(8 * 1024)`). Ratio: the way's median ÷ (a)'s median on the same sink.",
         human(size)
