@@ -211,6 +211,18 @@ pub trait SendMessage {
         message: &MessageBuilder<'_>,
         options: &MessageOptions,
     ) -> Result<SendOutcome, SmtpError>;
+
+    /// [`send_message`](Self::send_message), DKIM-signed with `signer` at the system clock's
+    /// time (feature `dkim`): the signature covers the message as sent, without its `Bcc`
+    /// header. A message that cannot be signed is [`SmtpError::InvalidInput`], and nothing is
+    /// sent.
+    #[cfg(feature = "dkim")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dkim")))]
+    async fn send_message_signed(
+        &mut self,
+        message: &MessageBuilder<'_>,
+        signer: &crate::dkim::DkimSigner,
+    ) -> Result<SendOutcome, SmtpError>;
 }
 
 impl<T: Transport> SendMessage for smtp_proto::SmtpClient<T> {
@@ -236,6 +248,20 @@ impl<T: Transport> SendMessage for smtp_proto::SmtpClient<T> {
             options,
         )
         .await
+    }
+
+    #[cfg(feature = "dkim")]
+    async fn send_message_signed(
+        &mut self,
+        message: &MessageBuilder<'_>,
+        signer: &crate::dkim::DkimSigner,
+    ) -> Result<SendOutcome, SmtpError> {
+        let prepared = prepare(message)?;
+        let signed = crate::dkim::unix_now()
+            .and_then(|now| signer.prepend(&prepared.bytes, now))
+            .map_err(|e| crate::dkim::unsignable(&e))?;
+        self.send_mail_bytes(&prepared.from, &prepared.recipients(), &signed)
+            .await
     }
 }
 

@@ -420,6 +420,49 @@ async fn a_connected_client_signs_in_memory_and_streamed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A message built with mail-builder, sent signed by a connected client
+/// (`SendMessage::send_message_signed`): it verifies as stored, without its Bcc header. One
+/// without From is refused before anything is sent.
+#[cfg(feature = "mail-builder")]
+#[tokio::test]
+async fn a_built_message_is_sent_signed() {
+    use smtp_io_tokio::mail_builder::MessageBuilder;
+    use smtp_io_tokio::message::SendMessage;
+
+    let server = Server::start(None).await;
+    let signer = signer(ED25519);
+    let mut client = connect_plain("127.0.0.1", server.mock.port(), "client.test")
+        .await
+        .unwrap();
+    let message = MessageBuilder::new()
+        .from("me@example.com")
+        .to("you@example.org")
+        .bcc("hidden@example.org")
+        .subject("built and signed")
+        .text_body(".a line with a dot\nand a bare LF\n");
+    client.send_message_signed(&message, &signer).await.unwrap();
+    let unsigned = MessageBuilder::new()
+        .to("you@example.org")
+        .text_body("no From");
+    let refused = client.send_message_signed(&unsigned, &signer).await;
+    assert!(
+        matches!(refused, Err(SmtpError::InvalidInput(_))),
+        "{refused:?}"
+    );
+    client.quit().await.unwrap();
+    let received = server.messages();
+    assert_eq!(received.len(), 1);
+    assert!(!String::from_utf8_lossy(&received[0]).contains("hidden@"));
+    assert_eq!(
+        dkimpy(
+            ED25519,
+            "built",
+            &[received[0].clone(), tampered(&received[0])]
+        ),
+        [true, false]
+    );
+}
+
 /// A message that cannot be signed (no From field) is not sent, no connection opened: in
 /// memory and streamed, `NotSent` with no attempt and an invalid-input error.
 #[tokio::test]
