@@ -139,9 +139,8 @@ impl Session {
                     if !header {
                         self.start_bdat_whole(size);
                     }
-                    if let Some(t) = self.txn.as_mut()
-                        && encoding == BodyEncoding::Lines
-                    {
+                    // Not a let chain: the MSRV (1.85) predates them.
+                    if let (Some(t), BodyEncoding::Lines) = (self.txn.as_mut(), encoding) {
                         let before = self.out.len();
                         t.encoder.normalizer.finish(&mut self.out);
                         written = self.out.len() - before;
