@@ -69,7 +69,9 @@ use crate::transcript::TranscriptSink;
 ///    [`login_auto`](Self::login_auto) / [`login_auto_with_input`](Self::login_auto_with_input);
 ///    [`start_mail`](Self::start_mail) (after [`check_mail`](Self::check_mail) if you want the
 ///    local checks alone; [`ready_for_mail`](Self::ready_for_mail) says whether another may be
-///    chained now), then on [`Event::BodyWanted`] [`send_body`](Self::send_body) while
+///    chained now; for a streamed body known only by its bounds,
+///    [`needs_exact_size`](Self::needs_exact_size) says whether to count it first), then on
+///    [`Event::BodyWanted`] [`send_body`](Self::send_body) while
 ///    [`wants_body`](Self::wants_body) holds and [`finish_body`](Self::finish_body);
 ///    [`rset`](Self::rset), [`noop`](Self::noop); finally [`quit`](Self::quit). A command that
 ///    returns `Err` queued nothing (except where its doc says the session was closed). A caller
