@@ -1,6 +1,9 @@
 //! Authentication: choosing a mechanism, refusing to send credentials without TLS, and running
 //! the SASL exchange (challenges, cancellation, SCRAM's proof of the server).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::{Event, Pending, PlaintextAuth, Session};
 use crate::audit::AuditEvent;
 use crate::error::{ArgumentError, AuthError, Field, InvalidInputError, ProtocolError, SmtpError};
@@ -131,9 +134,7 @@ impl Session {
             if initial_response { " [redacted]" } else { "" }
         ));
         self.push_pending(Pending::Auth, self.out.len() - before);
-        self.sasl = Some(exchange);
-        self.sasl_detail = None;
-        self.sasl_failure = None;
+        self.auth = Some(AuthExchange::new(exchange));
         self.state = SessionState::Authenticating;
         Ok(())
     }
@@ -148,93 +149,61 @@ impl Session {
 
     pub(super) fn on_auth(&mut self, reply: Reply) {
         let code = reply.code();
-        let mechanism = match &self.sasl {
-            Some(s) => s.mechanism(),
-            None => {
-                self.fail(
-                    ProtocolError::UnsolicitedReply {
-                        state: SessionState::Authenticating,
-                    }
-                    .into(),
-                );
-                return;
-            }
+        let Some(mut exchange) = self.auth.take() else {
+            self.fail(
+                ProtocolError::UnsolicitedReply {
+                    state: SessionState::Authenticating,
+                }
+                .into(),
+            );
+            return;
         };
-        if code == ReplyCode::AUTH_CHALLENGE && self.sasl_failure.is_none() {
+        if code == ReplyCode::AUTH_CHALLENGE && !exchange.cancelled() {
             let before = self.out.len();
             self.out_holds_secret = true;
-            let step = self.sasl.as_mut().map(|s| s.respond(&reply, &mut self.out));
-            match step {
-                Some(Ok(SaslStep::Respond)) => {}
-                Some(Ok(SaslStep::RespondToError { detail })) => self.sasl_detail = Some(detail),
-                Some(Err(AuthError::Scram { mechanism, error })) if error.closes_session() => {
+            match exchange.challenge(&reply, &mut self.out) {
+                Challenge::Answered => self.log_client(format_args!("[redacted]")),
+                Challenge::Cancelled => {
+                    // Cancelled (RFC 4954 section 4): the failure is reported once the server
+                    // has answered the `*`, so the session stays in sync.
+                    self.wipe_out(before);
+                    self.out.extend_from_slice(b"*\r\n");
+                    self.log_client(format_args!("*"));
+                }
+                Challenge::Impostor(mechanism, error) => {
                     // The server failed to prove it knows the password: it may be an impostor,
                     // so nothing more goes to it.
                     self.wipe_out(before);
                     self.auth_fatal(mechanism, error);
                     return;
                 }
-                Some(Err(e)) => {
-                    // Cancel the exchange (RFC 4954 section 4) and report once the server has
-                    // answered the cancellation, so the session stays in sync.
-                    self.wipe_out(before);
-                    self.out.extend_from_slice(b"*\r\n");
-                    self.sasl_failure = Some(e);
-                }
-                None => {}
             }
             let n = self.out.len() - before;
-            if self.sasl_failure.is_some() {
-                self.log_client(format_args!("*"));
-            } else {
-                self.log_client(format_args!("[redacted]"));
-            }
             self.push_pending(Pending::Auth, n);
+            self.auth = Some(exchange);
             return;
         }
-        // The exchange is over: drop the credentials now.
-        let exchange = self.sasl.take();
-        let detail = self.sasl_detail.take();
-        if code == ReplyCode::AUTH_OK && self.sasl_failure.is_none() {
-            if let Some(Err(AuthError::Scram { mechanism, error })) =
-                exchange.as_ref().map(SaslExchange::check_success)
-            {
-                drop(exchange);
-                self.auth_fatal(mechanism, error);
-                return;
+        // The exchange is over: its credentials go with it.
+        match exchange.finish(reply) {
+            Verdict::Authenticated(mechanism) => {
+                self.authenticated = Some(mechanism);
+                self.state = SessionState::Ready;
+                self.config
+                    .audit
+                    .record(&AuditEvent::Authenticated { mechanism });
+                self.events.push_back(Event::Authenticated(mechanism));
             }
-        }
-        drop(exchange);
-        if let Some(err) = self.sasl_failure.take() {
-            self.state = SessionState::Authentication;
-            self.fail_open(err.into());
-            return;
-        }
-        if code == ReplyCode::AUTH_OK {
-            self.authenticated = Some(mechanism);
-            self.state = SessionState::Ready;
-            self.config
-                .audit
-                .record(&AuditEvent::Authenticated { mechanism });
-            self.events.push_back(Event::Authenticated(mechanism));
-        } else if code == ReplyCode::AUTH_CHALLENGE {
-            // A challenge after we cancelled or answered an error challenge.
-            self.state = SessionState::Authentication;
-            self.fail_open(AuthError::TooManyChallenges { mechanism }.into());
-        } else {
-            self.state = SessionState::Authentication;
-            self.config.audit.record(&AuditEvent::AuthenticationFailed {
-                mechanism,
-                code: Some(code),
-            });
-            self.fail_open(
-                AuthError::Rejected {
-                    mechanism,
-                    reply,
-                    detail,
+            Verdict::Impostor(mechanism, error) => self.auth_fatal(mechanism, error),
+            Verdict::Failed { error, refused } => {
+                self.state = SessionState::Authentication;
+                if let Some((mechanism, code)) = refused {
+                    self.config.audit.record(&AuditEvent::AuthenticationFailed {
+                        mechanism,
+                        code: Some(code),
+                    });
                 }
-                .into(),
-            );
+                self.fail_open(error.into());
+            }
         }
     }
 
@@ -245,5 +214,112 @@ impl Session {
             code: None,
         });
         self.fail(AuthError::Scram { mechanism, error }.into());
+    }
+}
+
+/// One AUTH exchange in progress: the mechanism's state (it holds the credentials until the
+/// exchange ends), the error a server explained in a challenge, and the failure to report once
+/// the server has answered a cancellation. Its moves are its own: a challenge answered or
+/// cancelled, then one verdict.
+pub(super) struct AuthExchange {
+    sasl: SaslExchange,
+    /// The server's decoded error (XOAUTH2 / OAUTHBEARER), for the refusal that follows.
+    detail: Option<String>,
+    /// Why the client cancelled, reported when the server answers the `*`.
+    failure: Option<AuthError>,
+}
+
+/// What answering a `334` challenge did.
+pub(super) enum Challenge {
+    /// The answer is queued.
+    Answered,
+    /// The challenge could not be answered: the caller cancels with `*`.
+    Cancelled,
+    /// A SCRAM server failed to prove it knows the password: close the session.
+    Impostor(AuthMechanism, crate::error::ScramError),
+}
+
+/// How an exchange ended.
+pub(super) enum Verdict {
+    /// `235`, and a SCRAM server proved itself.
+    Authenticated(AuthMechanism),
+    /// A SCRAM server's final proof failed: close the session.
+    Impostor(AuthMechanism, crate::error::ScramError),
+    /// Refused, cancelled, or a challenge too many: the session stays open. `refused` is the
+    /// server's code when the server refused the exchange itself (for the audit).
+    Failed {
+        error: AuthError,
+        refused: Option<(AuthMechanism, ReplyCode)>,
+    },
+}
+
+impl AuthExchange {
+    fn new(sasl: SaslExchange) -> AuthExchange {
+        AuthExchange {
+            sasl,
+            detail: None,
+            failure: None,
+        }
+    }
+
+    /// The mechanism being run.
+    pub(super) fn mechanism(&self) -> AuthMechanism {
+        self.sasl.mechanism()
+    }
+
+    /// Whether the client cancelled, and waits for the server's answer to the `*`.
+    fn cancelled(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Answer a `334` challenge into `out`.
+    fn challenge(&mut self, reply: &Reply, out: &mut bytes::BytesMut) -> Challenge {
+        match self.sasl.respond(reply, out) {
+            Ok(SaslStep::Respond) => Challenge::Answered,
+            Ok(SaslStep::RespondToError { detail }) => {
+                self.detail = Some(detail);
+                Challenge::Answered
+            }
+            Err(AuthError::Scram { mechanism, error }) if error.closes_session() => {
+                Challenge::Impostor(mechanism, error)
+            }
+            Err(e) => {
+                self.failure = Some(e);
+                Challenge::Cancelled
+            }
+        }
+    }
+
+    /// The exchange ends with `reply` (anything but a challenge still to answer).
+    fn finish(self, reply: Reply) -> Verdict {
+        let mechanism = self.mechanism();
+        let code = reply.code();
+        if let Some(error) = self.failure {
+            return Verdict::Failed {
+                error,
+                refused: None,
+            };
+        }
+        if code == ReplyCode::AUTH_OK {
+            return match self.sasl.check_success() {
+                Err(AuthError::Scram { mechanism, error }) => Verdict::Impostor(mechanism, error),
+                _ => Verdict::Authenticated(mechanism),
+            };
+        }
+        if code == ReplyCode::AUTH_CHALLENGE {
+            // A challenge after an error challenge was answered.
+            return Verdict::Failed {
+                error: AuthError::TooManyChallenges { mechanism },
+                refused: None,
+            };
+        }
+        Verdict::Failed {
+            error: AuthError::Rejected {
+                mechanism,
+                reply,
+                detail: self.detail,
+            },
+            refused: Some((mechanism, code)),
+        }
     }
 }

@@ -41,9 +41,9 @@ use transaction::{Phase, Transaction};
 use crate::audit::AuditEvent;
 use crate::capabilities::{Capabilities, Extension};
 use crate::command::{Command, Domain};
-use crate::error::{AuthError, InvalidInputError, ProtocolError, SmtpError};
+use crate::error::{InvalidInputError, ProtocolError, SmtpError};
 use crate::reply::{Reply, ReplyCode, ReplyParser};
-use crate::sasl::{AuthMechanism, SaslExchange};
+use crate::sasl::AuthMechanism;
 use crate::state::{SessionState, SmtpOp};
 use crate::transcript::TranscriptSink;
 
@@ -132,9 +132,8 @@ pub struct Session {
     tls: bool,
     awaiting_upgrade: bool,
     authenticated: Option<AuthMechanism>,
-    sasl: Option<SaslExchange>,
-    sasl_detail: Option<String>,
-    sasl_failure: Option<AuthError>,
+    /// The AUTH exchange in progress, if any.
+    auth: Option<auth::AuthExchange>,
     txn: Option<Transaction>,
     /// Earlier transactions whose body is complete and whose last replies are still owed
     /// (batch chaining); their pending entries all come before those of `txn`.
@@ -190,9 +189,7 @@ impl Session {
             tls,
             awaiting_upgrade: false,
             authenticated: None,
-            sasl: None,
-            sasl_detail: None,
-            sasl_failure: None,
+            auth: None,
             txn: None,
             finishing: VecDeque::new(),
             last_message: MessageId::NONE,
@@ -544,7 +541,7 @@ impl Session {
         };
         self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);
         if let Some(t) = self.transcript() {
-            let scram = self.sasl.as_ref().is_some_and(|s| s.mechanism().is_scram());
+            let scram = self.auth.as_ref().is_some_and(|a| a.mechanism().is_scram());
             if what == Pending::Auth && scram && reply.code() == ReplyCode::AUTH_CHALLENGE {
                 // The salt, iteration count and server signature together allow an offline
                 // dictionary attack on the password, like the client proof: not logged.
@@ -633,7 +630,7 @@ impl Session {
         self.pending.clear();
         self.txn = None;
         self.finishing.clear();
-        self.sasl = None;
+        self.auth = None;
         self.config.audit.record(&AuditEvent::Closed);
         self.events.push_back(Event::Closed);
     }
@@ -665,7 +662,7 @@ impl Session {
         self.out.clear();
         self.txn = None;
         self.finishing.clear();
-        self.sasl = None;
+        self.auth = None;
         self.awaiting_upgrade = false;
         self.config.audit.record(&AuditEvent::Closed);
     }
