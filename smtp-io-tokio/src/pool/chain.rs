@@ -21,7 +21,7 @@ use smtp_proto::session::Envelope;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::tally::bump;
-use super::{Inner, Pooled, SendClock, SendError};
+use super::{Inner, Next, Pooled, SendClock, SendError};
 use crate::{BatchMessage, MessageOptions, SendOutcome, SmtpError, SmtpOp};
 
 /// What a caller waits for.
@@ -332,19 +332,13 @@ impl Inner {
         let mut retries = Vec::new();
         for mut job in flight {
             job.attempts += 1;
-            if let Some(throttled) = self.slowed_down(&error) {
-                job.reply(Err(throttled));
-            } else if error.is_retryable_on_new_connection()
-                && job.attempts == 1
-                && !job.clock.passed()
-            {
-                retries.push(job);
-            } else {
-                let attempts = job.attempts;
-                job.reply(Err(SendError::NotSent {
-                    error: error.clone(),
-                    attempts,
-                }));
+            let delivery = Delivery::NotSent {
+                error: error.clone(),
+                before_end_of_data: true,
+            };
+            match self.next_step(delivery, job.attempts, &job.clock) {
+                Next::Retry => retries.push(job),
+                Next::Answer(answer) => job.reply(answer),
             }
         }
         self.requeue(retries).await;
@@ -413,30 +407,10 @@ impl Flight for Carried<'_> {
         };
         self.unsettled -= 1;
         job.attempts += 1;
-        let inner = self.inner;
-        let slowed = match &delivery {
-            Delivery::NotSent { error, .. } => inner.slowed_down(error),
-            _ => None,
-        };
-        let answer = match delivery {
-            Delivery::Sent(outcome) => {
-                if let Some(pause) = &inner.pause {
-                    pause.got_through();
-                }
-                Ok(outcome)
-            }
-            Delivery::Unknown(error) => Err(SendError::Unknown { error }),
-            _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
-            d if d.is_retryable() && job.attempts == 1 && !job.clock.passed() => {
-                self.retries.push(job);
-                return;
-            }
-            Delivery::NotSent { error, .. } => Err(SendError::NotSent {
-                error,
-                attempts: job.attempts,
-            }),
-        };
-        job.reply(answer);
+        match self.inner.next_step(delivery, job.attempts, &job.clock) {
+            Next::Retry => self.retries.push(job),
+            Next::Answer(answer) => job.reply(answer),
+        }
     }
 
     /// The deadline of the oldest message still unanswered: it passes first.

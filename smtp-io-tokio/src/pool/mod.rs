@@ -529,13 +529,14 @@ impl Mailer {
                 Some(Ok(conn)) => conn,
                 Some(Err(error)) => {
                     // Nothing of the message was sent.
-                    if let Some(throttled) = inner.slowed_down(&error) {
-                        return Err(throttled);
+                    let delivery = Delivery::NotSent {
+                        error,
+                        before_end_of_data: true,
+                    };
+                    match inner.next_step(delivery, attempts, &clock) {
+                        Next::Retry => continue,
+                        Next::Answer(answer) => return answer,
                     }
-                    if error.is_retryable_on_new_connection() && attempts == 1 && !clock.passed() {
-                        continue;
-                    }
-                    return Err(SendError::NotSent { error, attempts });
                 }
                 None => {
                     let error = clock.exceeded(SmtpOp::Connect);
@@ -550,24 +551,12 @@ impl Mailer {
                 .set_deadline(clock.limit, clock.started.elapsed());
             let delivery = source.deliver(&mut ready, &mut conn.client).await;
             conn.client.set_deadline(None, Duration::ZERO);
-            let slowed = match &delivery {
-                Delivery::NotSent { error, .. } => inner.slowed_down(error),
-                _ => None,
-            };
-            let result = match delivery {
-                Delivery::Sent(outcome) => {
-                    if let Some(pause) = &inner.pause {
-                        pause.got_through();
-                    }
-                    Ok(outcome)
-                }
-                Delivery::Unknown(error) => Err(SendError::Unknown { error }),
-                _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
-                d if d.is_retryable() && attempts == 1 && !clock.passed() => {
+            let result = match inner.next_step(delivery, attempts, &clock) {
+                Next::Retry => {
                     failed = Some(conn);
                     continue;
                 }
-                Delivery::NotSent { error, .. } => Err(SendError::NotSent { error, attempts }),
+                Next::Answer(answer) => answer,
             };
             // The caller has its answer now: a connection that is not going back to the idle
             // list (closed, at its message cap, or the pool shutting down) is ended in the
@@ -658,7 +647,38 @@ impl Mailer {
     }
 }
 
+/// What the pool does after an attempt: answer the caller, or try the message once more.
+enum Next {
+    Answer(Result<SendOutcome, SendError>),
+    Retry,
+}
+
 impl Inner {
+    /// The pool's one rule for what became of a message's `attempts`-th attempt (a connection
+    /// that could not be had counts as `NotSent` before the end of data): sent; unknown, never
+    /// sent again; the server asking to slow down (when the pool backs off); provably not
+    /// delivered and worth one more try on another connection, when it was the first and the
+    /// send deadline has not passed; otherwise not sent. Used alike by a call on a connection
+    /// of its own and by a chained flight.
+    fn next_step(&self, delivery: Delivery, attempts: u32, clock: &SendClock) -> Next {
+        let slowed = match &delivery {
+            Delivery::NotSent { error, .. } => self.slowed_down(error),
+            _ => None,
+        };
+        Next::Answer(match delivery {
+            Delivery::Sent(outcome) => {
+                if let Some(pause) = &self.pause {
+                    pause.got_through();
+                }
+                Ok(outcome)
+            }
+            Delivery::Unknown(error) => Err(SendError::Unknown { error }),
+            _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
+            d if d.is_retryable() && attempts == 1 && !clock.passed() => return Next::Retry,
+            Delivery::NotSent { error, .. } => Err(SendError::NotSent { error, attempts }),
+        })
+    }
+
     /// When the pool backs off and `error` is the server asking to slow down: pause, and the
     /// caller's answer.
     fn slowed_down(&self, error: &SmtpError) -> Option<SendError> {
