@@ -171,7 +171,7 @@ impl Conn {
                 let mut left = count;
                 while left > 0 {
                     let group = left.min(256);
-                    let batch = vec![smtp_io_tokio::BatchMessage::new(from, to, body); group];
+                    let batch = vec![smtp_io_tokio::OutgoingMessage::new(from, to, body); group];
                     for result in c.send_batch(&batch).await {
                         result?;
                     }

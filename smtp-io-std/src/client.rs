@@ -12,9 +12,9 @@ use std::time::Duration;
 use smtp_proto::client::Transport;
 use smtp_proto::client::{Delivery, IdleStatus};
 use smtp_proto::command::Domain;
-use smtp_proto::session::{BodyInfo, Envelope, Event, Fate, MessageId, SessionStatus};
+use smtp_proto::session::{BodyInfo, Envelope, Event, Fate, MessageId, SessionAfter};
 use smtp_proto::{
-    AuthInput, AuthMechanism, BatchMessage, ClientNonce, Instant, MessageOptions, Reply,
+    AuthInput, AuthMechanism, ClientNonce, Instant, MessageOptions, OutgoingMessage, Reply,
     SendOutcome, Session, SessionConfig, SessionState, SmtpError, SmtpOp,
 };
 
@@ -512,7 +512,7 @@ impl SmtpClient {
 
     /// Send one message and say what became of it, telling a message that provably was not
     /// delivered from one whose fate is unknown ([`Delivery`]), for a caller that retries.
-    pub fn deliver(&mut self, message: &BatchMessage<'_>) -> Delivery {
+    pub fn deliver(&mut self, message: &OutgoingMessage<'_>) -> Delivery {
         let options = message
             .options
             .cloned()
@@ -531,7 +531,7 @@ impl SmtpClient {
     /// batch, and every message without a result gets it.
     pub fn send_batch(
         &mut self,
-        messages: &[BatchMessage<'_>],
+        messages: &[OutgoingMessage<'_>],
     ) -> Vec<Result<SendOutcome, SmtpError>> {
         let mut results: Vec<Option<Result<SendOutcome, SmtpError>>> =
             messages.iter().map(|_| None).collect();
@@ -635,7 +635,7 @@ impl SmtpClient {
                 }
                 Event::Failed {
                     error,
-                    session: SessionStatus::Closed,
+                    session: SessionAfter::Closed,
                 } => return Some(error),
                 Event::BodyWanted(id) => {
                     if let Some(&(_, index)) = waiting.iter().find(|&&(w, _)| w == id) {

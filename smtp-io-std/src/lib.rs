@@ -146,7 +146,7 @@ use smtp_proto::client::ConnectClock;
 use smtp_proto::command::Domain;
 
 pub use ::smtp_proto;
-pub use ::smtp_proto::adapter_api::*;
+pub use ::smtp_proto::prelude::*;
 pub use body::{ReaderBody, size_as_sent};
 pub use client::SmtpClient;
 pub use smtp_proto::Session;
@@ -311,12 +311,12 @@ impl ConnectOptions {
     }
 
     /// Whether to pipeline when the server offers PIPELINING.
-    pub fn with_pipelining(self, mode: Use) -> ConnectOptions {
+    pub fn with_pipelining(self, mode: ExtensionUse) -> ConnectOptions {
         self.map_session_config(|c| c.pipelining = mode)
     }
 
     /// Whether to use BDAT when the server offers CHUNKING.
-    pub fn with_chunking(self, mode: Use) -> ConnectOptions {
+    pub fn with_chunking(self, mode: ExtensionUse) -> ConnectOptions {
         self.map_session_config(|c| c.chunking = mode)
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smtp_io_std::{
-    AuthError, AuthMechanism, BatchMessage, ConnectOptions, InvalidInputError, ProtocolError,
+    AuthError, AuthMechanism, ConnectOptions, InvalidInputError, OutgoingMessage, ProtocolError,
     ReaderBody, SessionState, SmtpClient, SmtpError, SmtpOp, TlsConfig, TlsMode,
 };
 use smtp_testkit::certs::{localhost_server_config, pki};
@@ -354,9 +354,9 @@ fn a_refused_recipient_is_typed_and_the_session_stays_usable() {
     let to: &[&str] = &["b@y.test"];
     let bad: &[&str] = &["b@y.test\r\nQUIT"];
     let results = client.send_batch(&[
-        BatchMessage::new("a@x.test", to, b"one\r\n"),
-        BatchMessage::new("a@x.test", bad, b"never\r\n"),
-        BatchMessage::new("a@x.test", to, b"three\r\n"),
+        OutgoingMessage::new("a@x.test", to, b"one\r\n"),
+        OutgoingMessage::new("a@x.test", bad, b"never\r\n"),
+        OutgoingMessage::new("a@x.test", to, b"three\r\n"),
     ]);
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
     assert!(matches!(results[1], Err(SmtpError::InvalidInput(_))));

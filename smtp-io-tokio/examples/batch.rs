@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use smtp_io_tokio::{BatchMessage, ConnectOptions, TlsConfig, TlsMode};
+use smtp_io_tokio::{ConnectOptions, OutgoingMessage, TlsConfig, TlsMode};
 
 /// Send generated messages through an SMTP server in one batch.
 #[derive(Parser)]
@@ -96,9 +96,9 @@ async fn run(args: Args) -> Result<usize, Box<dyn Error>> {
         })
         .collect();
     let to = [args.to.as_str()];
-    let batch: Vec<BatchMessage<'_>> = bodies
+    let batch: Vec<OutgoingMessage<'_>> = bodies
         .iter()
-        .map(|body| BatchMessage::new(&args.from, &to, body.as_bytes()))
+        .map(|body| OutgoingMessage::new(&args.from, &to, body.as_bytes()))
         .collect();
 
     // One result per message, in order. An accepted message's outcome carries the id the engine

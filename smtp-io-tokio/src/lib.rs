@@ -90,7 +90,7 @@ pub use transport::TokioTransport;
 pub use mail_builder;
 
 pub use ::smtp_proto;
-pub use ::smtp_proto::adapter_api::*;
+pub use ::smtp_proto::prelude::*;
 use smtp_proto::client::ConnectClock;
 
 /// The client type this crate produces.

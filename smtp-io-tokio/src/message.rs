@@ -62,7 +62,7 @@ pub struct PreparedMessage {
 }
 
 impl PreparedMessage {
-    /// The recipients as string slices, as `send_mail_bytes` and `BatchMessage` take them.
+    /// The recipients as string slices, as `send_mail_bytes` and `OutgoingMessage` take them.
     pub fn recipients(&self) -> Vec<&str> {
         self.to.iter().map(String::as_str).collect()
     }

@@ -11,8 +11,9 @@ use smtp_proto::body::{DotStuffer, LineNormalizer, normalized_len};
 use smtp_proto::session::Envelope;
 
 use crate::{
-    BatchMessage, Delivery, Mailer, MessageId, ProtocolError, RecipientOutcome, RecipientRefusal,
-    Reply, ReplyCode, SendError, SendOutcome, SmtpClient, SmtpError, SmtpOp, TokioTransport,
+    Delivery, Mailer, MessageId, OutgoingMessage, ProtocolError, RecipientOutcome,
+    RecipientRefusal, Reply, ReplyCode, SendError, SendOutcome, SmtpClient, SmtpError, SmtpOp,
+    TokioTransport,
 };
 
 /// Something that sends one message and says what became of it, with the pool's typed answer
@@ -67,7 +68,10 @@ impl MailSender for tokio::sync::Mutex<SmtpClient<TokioTransport>> {
         message: &'a [u8],
     ) -> Result<SendOutcome, SendError> {
         let mut client = self.lock().await;
-        match client.deliver(&BatchMessage::new(from, to, message)).await {
+        match client
+            .deliver(&OutgoingMessage::new(from, to, message))
+            .await
+        {
             Delivery::Sent(outcome) => Ok(outcome),
             Delivery::NotSent { error, .. } => Err(SendError::NotSent { error, attempts: 1 }),
             Delivery::Unknown(error) => Err(SendError::Unknown { error }),

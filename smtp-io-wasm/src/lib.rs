@@ -87,7 +87,7 @@ pub use transport::{Sleep, WorkersTransport, sleep};
 pub use connect::{connect_plain, connect_smtps, connect_starttls};
 
 pub use ::smtp_proto;
-pub use ::smtp_proto::adapter_api::*;
+pub use ::smtp_proto::prelude::*;
 
 /// The client type this crate produces (over `WorkersTransport` by default on the Workers
 /// target).

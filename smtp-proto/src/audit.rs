@@ -1,8 +1,8 @@
 //! Audit events: what happened in a session, for logs and abuse monitoring. Never a secret.
 
-use crate::mechanism::AuthMechanism;
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
+use crate::mechanism::AuthMechanism;
 use crate::reply::ReplyCode;
 use crate::state::SmtpOp;
 

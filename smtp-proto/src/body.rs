@@ -427,7 +427,7 @@ pub fn has_8bit(body: &[u8]) -> bool {
 mod tests {
     use super::*;
     #[allow(unused_imports)]
-    use crate::prelude::*;
+    use crate::alloc_prelude::*;
     use proptest::prelude::*;
 
     fn stuff_chunks(chunks: &[&[u8]]) -> Vec<u8> {

@@ -9,9 +9,9 @@
 //! engine does not implement (plus the few it does), so a hostile EHLO listing thousands of
 //! distinct names costs no more per byte than an ordinary one, and keeps bounded memory.
 
-use crate::mechanism::AuthMechanism;
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
+use crate::mechanism::AuthMechanism;
 use crate::reply::Reply;
 
 /// The most AUTH mechanism names that the engine does not implement kept in

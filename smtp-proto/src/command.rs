@@ -18,7 +18,7 @@
 //! and [`MAX_ORCPT_LEN`].
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::BytesMut;

@@ -17,7 +17,7 @@
 //! No variant ever holds a password, token or SASL payload.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::fmt;
 use core::time::Duration;
 
@@ -661,7 +661,7 @@ impl PolicyError {
 mod tests {
     use super::*;
     #[allow(unused_imports)]
-    use crate::prelude::*;
+    use crate::alloc_prelude::*;
     use crate::reply::ReplyCode;
 
     fn reply(code: u16) -> Reply {

@@ -61,7 +61,7 @@ extern crate std;
 
 /// What `std`'s prelude would give every module, from `alloc`.
 #[allow(unused_imports)]
-mod prelude {
+mod alloc_prelude {
     pub(crate) use alloc::borrow::ToOwned;
     pub(crate) use alloc::boxed::Box;
     pub(crate) use alloc::format;
@@ -86,9 +86,9 @@ pub mod time;
 pub mod transcript;
 
 #[cfg(feature = "client")]
-pub mod adapter_api;
-#[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod prelude;
 
 pub use audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use capabilities::{Capabilities, Extension};
@@ -101,9 +101,9 @@ pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLi
 pub use sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce};
 pub use secret::Secret;
 pub use session::{
-    BodyInfo, DataPipelining, Envelope, Event, Fate, MessageId, MessageOptions, PlaintextAuth,
-    Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session, SessionConfig, Timeouts,
-    Use,
+    BodyInfo, DataPipelining, Envelope, Event, ExtensionUse, Fate, MessageId, MessageOptions,
+    PlaintextAuth, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session,
+    SessionConfig, Timeouts,
 };
 pub use state::{SessionState, SmtpOp};
 pub use time::{Instant, Timer, TimerReason};
@@ -111,6 +111,6 @@ pub use transcript::TranscriptSink;
 
 #[cfg(feature = "client")]
 pub use client::{
-    BatchMessage, MessageBody, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable, TlsMode,
-    Transport,
+    MessageBody, OutgoingMessage, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable,
+    TlsMode, Transport,
 };

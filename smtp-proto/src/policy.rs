@@ -5,10 +5,10 @@
 //! usable. Typical use: a Worker that relays user input caps recipients, size and domains so it
 //! cannot be turned into a spam cannon.
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
 use crate::command::{Address, ReversePath};
 use crate::error::PolicyError;
-#[allow(unused_imports)]
-use crate::prelude::*;
 
 /// Checks a message's envelope and size before anything is sent.
 ///

@@ -19,7 +19,7 @@
 //! * Text that is not UTF-8 is replaced with U+FFFD.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::fmt;
 
 /// A three-digit SMTP reply code, first digit 1–5, second 0–5, third 0–9.

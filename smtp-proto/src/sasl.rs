@@ -44,7 +44,7 @@
 //! the salt must be base64, the iteration count bounded, and its final signature right.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::fmt;
 
 use base64::Engine as _;

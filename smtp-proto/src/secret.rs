@@ -22,7 +22,7 @@
 //! and comparing secrets is not something this crate needs (nor something to do in variable time).
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};

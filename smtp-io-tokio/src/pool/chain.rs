@@ -22,7 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::tally::bump;
 use super::{Inner, Next, Pooled, SendClock, SendError};
-use crate::{BatchMessage, MessageOptions, SendOutcome, SmtpError, SmtpOp};
+use crate::{MessageOptions, OutgoingMessage, SendOutcome, SmtpError, SmtpOp};
 
 /// What a caller waits for.
 type Answer = Result<SendOutcome, SendError>;
@@ -164,7 +164,7 @@ impl Inner {
     /// the wait limit or the send deadline, then for its answer.
     pub(super) async fn send_chained(
         self: &Arc<Self>,
-        message: &BatchMessage<'_>,
+        message: &OutgoingMessage<'_>,
         clock: SendClock,
     ) -> Answer {
         let envelope = Envelope::new(message.from, message.to).map_err(|e| SendError::NotSent {

@@ -98,7 +98,7 @@ use source::{InMemory, Reopened, Source};
 use tally::{Slot, Tally, bump};
 
 use crate::{
-    BatchMessage, ConnectOptions, MessageBody, MessageOptions, ReaderBody, SendOutcome,
+    ConnectOptions, MessageBody, MessageOptions, OutgoingMessage, ReaderBody, SendOutcome,
     SessionState, SmtpClient, SmtpError, SmtpOp, TlsConfig, TlsMode, TokioTransport,
 };
 
@@ -282,7 +282,7 @@ impl Mailer {
     ) -> Result<SendOutcome, SendError> {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_in_memory(&BatchMessage::new(from, &to, body))
+        self.send_in_memory(&OutgoingMessage::new(from, &to, body))
             .await
     }
 
@@ -296,7 +296,7 @@ impl Mailer {
     ) -> Result<SendOutcome, SendError> {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_in_memory(&BatchMessage::new(from, &to, body).with_options(options))
+        self.send_in_memory(&OutgoingMessage::new(from, &to, body).with_options(options))
             .await
     }
 
@@ -312,7 +312,7 @@ impl Mailer {
         let prepared = crate::message::prepare(message)
             .map_err(|error| SendError::NotSent { error, attempts: 0 })?;
         let to = prepared.recipients();
-        self.send_in_memory(&BatchMessage::new(&prepared.from, &to, &prepared.bytes))
+        self.send_in_memory(&OutgoingMessage::new(&prepared.from, &to, &prepared.bytes))
             .await
     }
 
@@ -429,7 +429,10 @@ impl Mailer {
 
     /// A message in memory, signed first when the pool signs ([`MailerBuilder::dkim`]): once,
     /// so that a retry (or a chained flight's) sends the same signature.
-    async fn send_in_memory(&self, message: &BatchMessage<'_>) -> Result<SendOutcome, SendError> {
+    async fn send_in_memory(
+        &self,
+        message: &OutgoingMessage<'_>,
+    ) -> Result<SendOutcome, SendError> {
         #[cfg(feature = "dkim")]
         if let Some(signer) = &self.inner.dkim {
             let signed = crate::dkim::unix_now()
@@ -438,7 +441,7 @@ impl Mailer {
                     error: crate::dkim::unsignable(&e),
                     attempts: 0,
                 })?;
-            let message = BatchMessage {
+            let message = OutgoingMessage {
                 body: &signed,
                 ..*message
             };
@@ -449,7 +452,7 @@ impl Mailer {
 
     /// A message in memory (signed already, if at all): in a chained flight when the pool
     /// chains ([`MailerBuilder::chain_messages`]), otherwise on a connection of its own.
-    async fn send_unsigned(&self, message: &BatchMessage<'_>) -> Result<SendOutcome, SendError> {
+    async fn send_unsigned(&self, message: &OutgoingMessage<'_>) -> Result<SendOutcome, SendError> {
         if self.inner.settings.chain < 2 {
             return self.send_source(InMemory(message)).await;
         }

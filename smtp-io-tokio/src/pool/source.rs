@@ -8,7 +8,7 @@ use std::io;
 use smtp_proto::client::Delivery;
 
 use crate::{
-    BatchMessage, MessageBody, MessageOptions, SmtpClient, SmtpError, SmtpOp, TokioTransport,
+    MessageBody, MessageOptions, OutgoingMessage, SmtpClient, SmtpError, SmtpOp, TokioTransport,
 };
 
 /// A message the pool can try on a connection, more than once.
@@ -29,7 +29,7 @@ pub(super) trait Source {
 }
 
 /// A complete message in memory.
-pub(super) struct InMemory<'a>(pub(super) &'a BatchMessage<'a>);
+pub(super) struct InMemory<'a>(pub(super) &'a OutgoingMessage<'a>);
 
 impl Source for InMemory<'_> {
     type Ready = ();

@@ -15,9 +15,9 @@ use smtp_io_wasm::smtp_proto::command::{
 };
 use smtp_io_wasm::wasi::{ConnectOptions, InputStreamBody, SmtpClient, TlsConfig, block_on};
 use smtp_io_wasm::{
-    AuthError, AuthMechanism, BatchMessage, Blame, DataPipelining, MessageOptions, Protocol,
+    AuthError, AuthMechanism, OutgoingMessage, Blame, DataPipelining, MessageOptions, Protocol,
     ProtocolError, RecipientPolicy, Reply, Secret, SendOutcome, SmtpOp, TlsMode, TranscriptSink,
-    Use,
+    ExtensionUse,
 };
 
 use bindings::exports::smtp_rs::smtp::client as wit;
@@ -224,12 +224,12 @@ impl wit::GuestSession for Session {
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let batch: Vec<BatchMessage<'_>> = prepared
+        let batch: Vec<OutgoingMessage<'_>> = prepared
             .iter()
             .map(|(i, o, to, signed)| {
                 let m = &messages[*i];
                 let body = signed.as_deref().unwrap_or(&m.message);
-                BatchMessage::new(&m.envelope.sender, to, body).with_options(o)
+                OutgoingMessage::new(&m.envelope.sender, to, body).with_options(o)
             })
             .collect();
         let sent = block_on(client.send_batch(&batch));
@@ -372,10 +372,10 @@ async fn login(
     .map_err(|e| error(&e))
 }
 
-fn use_of(u: wit::ExtensionUse) -> Use {
+fn use_of(u: wit::ExtensionUse) -> ExtensionUse {
     match u {
-        wit::ExtensionUse::WhenOffered => Use::WhenOffered,
-        wit::ExtensionUse::Never => Use::Never,
+        wit::ExtensionUse::WhenOffered => ExtensionUse::WhenOffered,
+        wit::ExtensionUse::Never => ExtensionUse::Never,
     }
 }
 

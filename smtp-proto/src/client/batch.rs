@@ -2,17 +2,17 @@
 //! them (batch chaining, RFC 2920 section 3.1), each with its own result.
 
 use super::{Delivery, SmtpClient, Transport};
-use crate::error::{InvalidInputError, SmtpError};
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
+use crate::error::{InvalidInputError, SmtpError};
 use crate::session::{
-    BodyInfo, Envelope, Event, Fate, MessageId, MessageOptions, SendOutcome, SessionStatus,
+    BodyInfo, Envelope, Event, Fate, MessageId, MessageOptions, SendOutcome, SessionAfter,
 };
 
 /// One message of a batch: envelope, a complete RFC 5322 message, and optional per-message
 /// options (the client's defaults otherwise).
 #[derive(Debug, Clone, Copy)]
-pub struct BatchMessage<'a> {
+pub struct OutgoingMessage<'a> {
     /// The reverse-path (`""` for the null sender).
     pub from: &'a str,
     /// The recipients.
@@ -24,10 +24,10 @@ pub struct BatchMessage<'a> {
     pub options: Option<&'a MessageOptions>,
 }
 
-impl<'a> BatchMessage<'a> {
+impl<'a> OutgoingMessage<'a> {
     /// A message with the client's default options.
-    pub fn new(from: &'a str, to: &'a [&'a str], body: &'a [u8]) -> BatchMessage<'a> {
-        BatchMessage {
+    pub fn new(from: &'a str, to: &'a [&'a str], body: &'a [u8]) -> OutgoingMessage<'a> {
+        OutgoingMessage {
             from,
             to,
             body,
@@ -36,8 +36,8 @@ impl<'a> BatchMessage<'a> {
     }
 
     /// The same message with its own options (DSN, REQUIRETLS, recipient policy, ...).
-    pub fn with_options(self, options: &'a MessageOptions) -> BatchMessage<'a> {
-        BatchMessage {
+    pub fn with_options(self, options: &'a MessageOptions) -> OutgoingMessage<'a> {
+        OutgoingMessage {
             options: Some(options),
             ..self
         }
@@ -61,7 +61,7 @@ impl<T: Transport> SmtpClient<T> {
     /// [`SmtpClientOptions::with_max_chained`]: super::SmtpClientOptions::with_max_chained
     pub async fn send_batch(
         &mut self,
-        messages: &[BatchMessage<'_>],
+        messages: &[OutgoingMessage<'_>],
     ) -> Vec<Result<SendOutcome, SmtpError>> {
         self.deliver_batch(messages)
             .await
@@ -75,7 +75,7 @@ impl<T: Transport> SmtpClient<T> {
     /// message's fate, also when one error ends the session with several messages in flight: a
     /// message whose end of data was written is [`Delivery::Unknown`], one that was not yet
     /// started or whose body was not finished is [`Delivery::NotSent`].
-    pub async fn deliver_batch(&mut self, messages: &[BatchMessage<'_>]) -> Vec<Delivery> {
+    pub async fn deliver_batch(&mut self, messages: &[OutgoingMessage<'_>]) -> Vec<Delivery> {
         let mut batch = Batch {
             messages: messages
                 .iter()
@@ -242,7 +242,7 @@ impl<T: Transport> SmtpClient<T> {
                 } => settle(waiting, flight, message, Delivery::failed(error, fate)),
                 Event::Failed {
                     error,
-                    session: SessionStatus::Closed,
+                    session: SessionAfter::Closed,
                 } => return Some(error),
                 Event::BodyWanted(id) => {
                     if let Some(&(_, n)) = waiting.iter().find(|&&(w, _)| w == id) {
@@ -304,7 +304,7 @@ pub struct FlightMessage<'a> {
 /// A fixed list of messages as a flight: what [`SmtpClient::deliver_batch`] carries. A message
 /// whose envelope is invalid is settled as not sent without being handed out.
 struct Batch<'m, 'a> {
-    messages: Vec<Result<(Envelope, &'m BatchMessage<'a>), InvalidInputError>>,
+    messages: Vec<Result<(Envelope, &'m OutgoingMessage<'a>), InvalidInputError>>,
     next: usize,
     results: Vec<Option<Delivery>>,
 }

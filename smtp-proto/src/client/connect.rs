@@ -7,9 +7,9 @@ use core::time::Duration;
 
 use super::future::{Either, race};
 use super::{SmtpClient, SmtpClientOptions, StartTlsCapable, Transport};
-use crate::error::SmtpError;
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
+use crate::error::SmtpError;
 use crate::state::SmtpOp;
 use crate::time::Instant;
 

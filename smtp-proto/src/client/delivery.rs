@@ -2,7 +2,7 @@
 //! rule for sending it again.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 
 use crate::error::SmtpError;
 use crate::session::{Fate, SendOutcome};

@@ -33,11 +33,11 @@ mod transport;
 mod url;
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::future::Future;
 use core::pin::pin;
 
-pub use batch::{BatchMessage, Flight, FlightMessage};
+pub use batch::{Flight, FlightMessage, OutgoingMessage};
 pub use connect::{ConnectClock, TlsMode};
 pub use delivery::Delivery;
 pub use options::SmtpClientOptions;

@@ -2,7 +2,7 @@
 //! configuration, default message options, buffer size).
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 
 #[allow(unused_imports)] // for the doc links
 use super::{SmtpClient, Transport};
@@ -12,8 +12,8 @@ use crate::error::SmtpError;
 use crate::policy::Policy;
 use crate::reply::ReplyLimits;
 use crate::session::{
-    DataPipelining, MessageOptions, PlaintextAuth, Protocol, RecipientPolicy, SessionConfig,
-    Timeouts, Use,
+    DataPipelining, ExtensionUse, MessageOptions, PlaintextAuth, Protocol, RecipientPolicy,
+    SessionConfig, Timeouts,
 };
 use crate::transcript::TranscriptSink;
 
@@ -92,13 +92,13 @@ impl SmtpClientOptions {
     }
 
     /// Whether to pipeline when the server offers PIPELINING.
-    pub fn with_pipelining(mut self, mode: Use) -> SmtpClientOptions {
+    pub fn with_pipelining(mut self, mode: ExtensionUse) -> SmtpClientOptions {
         self.config.pipelining = mode;
         self
     }
 
     /// Whether to use BDAT when the server offers CHUNKING.
-    pub fn with_chunking(mut self, mode: Use) -> SmtpClientOptions {
+    pub fn with_chunking(mut self, mode: ExtensionUse) -> SmtpClientOptions {
         self.config.chunking = mode;
         self
     }

@@ -2,7 +2,7 @@
 //! `Received` line), without copying the body.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use std::io;
 
 use super::transport::MessageBody;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use crate::secret::Secret;
 
 /// The most bytes of an HTTP proxy's answer to CONNECT taken before giving up on it.

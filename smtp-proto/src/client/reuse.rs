@@ -4,12 +4,12 @@
 //! [`Delivery`](super::Delivery)).
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::future::Future;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 
-use super::{BatchMessage, Delivery, MessageBody, SmtpClient, Transport};
+use super::{Delivery, MessageBody, OutgoingMessage, SmtpClient, Transport};
 use crate::error::SmtpError;
 use crate::session::{Fate, MessageOptions, SendOutcome};
 use crate::state::SessionState;
@@ -103,7 +103,7 @@ impl<T: Transport> SmtpClient<T> {
     /// it, distinguishing a message that provably was not delivered from one whose fate is
     /// unknown (see [`Delivery`]). Otherwise like
     /// [`send_mail_bytes_with`](Self::send_mail_bytes_with).
-    pub async fn deliver(&mut self, message: &BatchMessage<'_>) -> Delivery {
+    pub async fn deliver(&mut self, message: &OutgoingMessage<'_>) -> Delivery {
         let options = match message.options {
             Some(o) => o.clone(),
             None => self.message.clone(),

@@ -2,7 +2,7 @@
 //! [`MessageBody`].
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::future::Future;
 use core::time::Duration;
 use std::io;

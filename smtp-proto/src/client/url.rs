@@ -1,7 +1,7 @@
 //! [`SmtpUrl`]: a connection described by one string.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::fmt;
 use core::time::Duration;
 

@@ -10,7 +10,7 @@
 //! intermediate buffers are not wiped.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use std::borrow::Cow;
 
 use stringprep::tables;

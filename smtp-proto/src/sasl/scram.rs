@@ -29,7 +29,7 @@
 //! shown it. Intermediate state inside the `hmac`, `sha2` and `pbkdf2` crates is not reached.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::BytesMut;

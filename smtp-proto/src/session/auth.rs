@@ -2,7 +2,7 @@
 //! the SASL exchange (challenges, cancellation, SCRAM's proof of the server).
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 
 use super::{Event, Pending, PlaintextAuth, Session};
 use crate::audit::AuditEvent;

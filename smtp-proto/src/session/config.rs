@@ -1,7 +1,7 @@
 //! Engine configuration: [`SessionConfig`], [`Timeouts`] and the mode enums.
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use core::fmt;
 use core::time::Duration;
 
@@ -118,7 +118,7 @@ pub enum Protocol {
 
 /// Whether to use an extension the server offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Use {
+pub enum ExtensionUse {
     /// Use it when the server advertises it.
     #[default]
     WhenOffered,
@@ -159,7 +159,7 @@ pub enum DataPipelining {
     /// nothing is delivered to the accepted part of the list (RFC 5321 section 3.3 leaves a
     /// transaction whose connection closes before its end undelivered). The message fails with
     /// [`RecipientsRefused`](crate::ProtocolError::RecipientsRefused) and
-    /// [`SessionStatus::Closed`](super::SessionStatus::Closed). For callers that reconnect
+    /// [`SessionAfter::Closed`](super::SessionAfter::Closed). For callers that reconnect
     /// cheaply (a pool): a round trip saved per message, a reconnect per partial refusal. BDAT
     /// needs no such choice: its body goes after the RCPT replies in both modes.
     Always,
@@ -193,9 +193,9 @@ pub struct SessionConfig {
     /// SMTP or LMTP.
     pub protocol: Protocol,
     /// Use PIPELINING (RFC 2920) when offered.
-    pub pipelining: Use,
+    pub pipelining: ExtensionUse,
     /// Use CHUNKING / BDAT (RFC 3030) when offered.
-    pub chunking: Use,
+    pub chunking: ExtensionUse,
     /// The most bytes of commands sent and not yet answered in one pipelined flight (RFC 2920
     /// section 3.1: a flight larger than the TCP window can deadlock a client that writes before
     /// it reads). A longer recipient list goes out in several flights. At least one command is
@@ -242,8 +242,8 @@ impl Default for SessionConfig {
             limits: ReplyLimits::default(),
             timeouts: Timeouts::default(),
             protocol: Protocol::Smtp,
-            pipelining: Use::WhenOffered,
-            chunking: Use::WhenOffered,
+            pipelining: ExtensionUse::WhenOffered,
+            chunking: ExtensionUse::WhenOffered,
             max_flight_bytes: 4096,
             max_bdat_in_flight: 8,
             bdat_chunk_size: 256 * 1024,

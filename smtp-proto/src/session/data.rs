@@ -4,7 +4,7 @@
 use bytes::{Buf, BytesMut};
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 
 use super::transaction::{BodyEncoding, BodyMode, Phase};
 use super::{Pending, Session};

@@ -38,7 +38,7 @@ pub enum Event {
         /// What became of it: provably not delivered, refused after its content, or unknown.
         fate: Fate,
         /// Whether the session is still usable.
-        session: SessionStatus,
+        session: SessionAfter,
     },
     /// A RSET or NOOP completed with this reply.
     Done {
@@ -56,7 +56,7 @@ pub enum Event {
         /// Why.
         error: SmtpError,
         /// Whether the session is still usable.
-        session: SessionStatus,
+        session: SessionAfter,
     },
 }
 
@@ -126,7 +126,7 @@ pub enum Fate {
 
 /// Whether the session can still be used after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SessionStatus {
+pub enum SessionAfter {
     /// Still usable: the next command may be given.
     Open,
     /// Closed by the failure; every later command returns the same error.

@@ -6,14 +6,15 @@ use super::transaction::{
     BodyEncoding, BodyLimit, BodyMode, Flight, LimitSource, Next, Reaction, Setup, Transaction,
 };
 use super::{
-    BodyInfo, Envelope, Event, InFlight, MessageId, MessageOptions, Pending, Protocol, Session, Use,
+    BodyInfo, Envelope, Event, ExtensionUse, InFlight, MessageId, MessageOptions, Pending,
+    Protocol, Session,
 };
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
 use crate::audit::AuditEvent;
 use crate::capabilities::Extension;
 use crate::command::{Address, BodyType, Command, MailParams};
 use crate::error::{ArgumentError, Field, InvalidInputError, ProtocolError, SmtpError};
-#[allow(unused_imports)]
-use crate::prelude::*;
 use crate::reply::Reply;
 use crate::state::{SessionState, SmtpOp};
 
@@ -221,7 +222,8 @@ impl Session {
             }
             .into());
         }
-        let chunking = self.config.chunking == Use::WhenOffered && caps.has(Extension::Chunking);
+        let chunking =
+            self.config.chunking == ExtensionUse::WhenOffered && caps.has(Extension::Chunking);
         let body_type = options.body_type.or(match body {
             BodyInfo::Known {
                 eight_bit: true, ..

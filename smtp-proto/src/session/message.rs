@@ -1,12 +1,12 @@
 //! What the caller gives the engine for one message: the [`Envelope`], the [`MessageOptions`]
 //! and what is known of the body ([`BodyInfo`]).
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
 use crate::command::{
     Address, BodyType, DsnReturn, EnvelopeId, Notify, OriginalRecipient, ReversePath,
 };
 use crate::error::{ArgumentError, Field, InvalidInputError};
-#[allow(unused_imports)]
-use crate::prelude::*;
 use crate::session::RecipientPolicy;
 
 /// How the body of a message will be supplied, as far as known before it is sent.

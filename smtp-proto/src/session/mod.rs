@@ -19,17 +19,17 @@ mod tests;
 mod transaction;
 
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use alloc::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
 pub use config::{
-    DEFAULT_MAX_SCRAM_ITERATIONS, DataPipelining, PlaintextAuth, Protocol, RecipientPolicy,
-    SessionConfig, Timeouts, Use,
+    DEFAULT_MAX_SCRAM_ITERATIONS, DataPipelining, ExtensionUse, PlaintextAuth, Protocol,
+    RecipientPolicy, SessionConfig, Timeouts,
 };
-pub use event::{Event, Fate, MessageId, SessionStatus};
+pub use event::{Event, Fate, MessageId, SessionAfter};
 pub use message::{BodyInfo, Envelope, MessageOptions};
 pub(crate) use outcome::queue_id;
 pub use outcome::{RecipientOutcome, SendOutcome};
@@ -503,7 +503,7 @@ impl Session {
     }
 
     fn pipelining(&self) -> bool {
-        self.config.pipelining == Use::WhenOffered && self.caps.has(Extension::Pipelining)
+        self.config.pipelining == ExtensionUse::WhenOffered && self.caps.has(Extension::Pipelining)
     }
 
     /// May a command of at most `len` bytes be sent now?
@@ -639,7 +639,7 @@ impl Session {
     fn fail_open(&mut self, error: SmtpError) {
         self.events.push_back(Event::Failed {
             error,
-            session: SessionStatus::Open,
+            session: SessionAfter::Open,
         });
     }
 
@@ -674,13 +674,13 @@ impl Session {
                 message,
                 error: err.clone(),
                 fate,
-                session: SessionStatus::Closed,
+                session: SessionAfter::Closed,
             });
         }
         self.fail_silently(err.clone());
         self.events.push_back(Event::Failed {
             error: err,
-            session: SessionStatus::Closed,
+            session: SessionAfter::Closed,
         });
     }
 }

@@ -2,7 +2,7 @@
 
 use super::MessageId;
 #[allow(unused_imports)]
-use crate::prelude::*;
+use crate::alloc_prelude::*;
 use crate::reply::Reply;
 
 /// The server's answer for one recipient.

@@ -5,16 +5,16 @@
 
 use super::{
     DataPipelining, Envelope, Event, Fate, MessageId, Pending, RecipientOutcome, RecipientPolicy,
-    SendOutcome, SessionStatus, queue_id,
+    SendOutcome, SessionAfter, queue_id,
 };
 use bytes::BytesMut;
 
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
 use crate::audit::AuditEvent;
 use crate::body::{DotStuffer, LineNormalizer};
 use crate::command::{MailParams, Notify, OriginalRecipient, RcptParams};
 use crate::error::{InvalidInputError, PolicyError, ProtocolError, RecipientRefusal, SmtpError};
-#[allow(unused_imports)]
-use crate::prelude::*;
 use crate::reply::{Reply, ReplyCode};
 use crate::state::SmtpOp;
 
@@ -599,7 +599,7 @@ impl Transaction {
                 message: self.id,
                 error,
                 fate,
-                session: SessionStatus::Open,
+                session: SessionAfter::Open,
             };
             return (AuditEvent::MessageRefused { during, code }, event);
         }

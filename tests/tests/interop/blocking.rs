@@ -297,9 +297,9 @@ fn std_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
             (id, msg)
         })
         .collect();
-    let batch: Vec<BatchMessage<'_>> = messages
+    let batch: Vec<OutgoingMessage<'_>> = messages
         .iter()
-        .map(|(_, msg)| BatchMessage::new(FROM, to, msg))
+        .map(|(_, msg)| OutgoingMessage::new(FROM, to, msg))
         .collect();
     let results = conn.client.send_batch(&batch);
     for (i, r) in results.iter().enumerate() {

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use smtp_io_tokio::{
-    AuthError, AuthMechanism, BatchMessage, ConnectOptions, DataPipelining, Extension,
-    MessageOptions, Protocol, ProtocolError, RecipientPolicy, Reply, SendOutcome, SessionState,
-    SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode, TranscriptSink,
-    Use,
+    AuthError, AuthMechanism, ConnectOptions, DataPipelining, Extension, ExtensionUse,
+    MessageOptions, OutgoingMessage, Protocol, ProtocolError, RecipientPolicy, Reply, SendOutcome,
+    SessionState, SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode,
+    TranscriptSink,
 };
 
 const HOST: &str = "127.0.0.1";
@@ -196,12 +196,12 @@ fn auth_label(mode: TlsMode, mechanism: AuthMechanism) -> &'static str {
 fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> Vec<Case> {
     let mut v = Vec::new();
     if pipelining {
-        v.push(Case::Pipelining(Use::WhenOffered));
+        v.push(Case::Pipelining(ExtensionUse::WhenOffered));
     }
-    v.push(Case::Pipelining(Use::Never));
+    v.push(Case::Pipelining(ExtensionUse::Never));
     if chunking {
-        v.push(Case::Chunking(Use::WhenOffered));
-        v.push(Case::Chunking(Use::Never));
+        v.push(Case::Chunking(ExtensionUse::WhenOffered));
+        v.push(Case::Chunking(ExtensionUse::Never));
     }
     v.push(Case::EightBit);
     v.push(if smtputf8 {
@@ -412,8 +412,8 @@ fn node_smtp_server_lmtp() {
             port: p,
             capture: true,
         },
-        Case::Pipelining(Use::WhenOffered),
-        Case::Pipelining(Use::Never),
+        Case::Pipelining(ExtensionUse::WhenOffered),
+        Case::Pipelining(ExtensionUse::Never),
         Case::EightBit,
         Case::Utf8Address,
         Case::DotLines,
@@ -679,8 +679,8 @@ fn smtp_sink() {
             mode: TlsMode::None,
             auth: None,
         },
-        Case::Pipelining(Use::WhenOffered),
-        Case::Pipelining(Use::Never),
+        Case::Pipelining(ExtensionUse::WhenOffered),
+        Case::Pipelining(ExtensionUse::Never),
         Case::EightBit,
         Case::Utf8RefusedLocally,
         Case::DotLines,

@@ -45,10 +45,10 @@ fn send_batch_chains_messages_and_reports_each() {
         let mut client = connect(&script).await;
         let bad = ["c@y.example\r\nRSET"];
         let messages = [
-            BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
-            BatchMessage::new("a@x.example", &bad, b"two"),
-            BatchMessage::new("a@x.example", &["d@y.example"], b"three"),
-            BatchMessage::new("a@x.example", &["e@y.example"], b"four"),
+            OutgoingMessage::new("a@x.example", &["b@y.example"], b"one"),
+            OutgoingMessage::new("a@x.example", &bad, b"two"),
+            OutgoingMessage::new("a@x.example", &["d@y.example"], b"three"),
+            OutgoingMessage::new("a@x.example", &["e@y.example"], b"four"),
         ];
         let results = client.send_batch(&messages).await;
         assert_eq!(results.len(), 4);
@@ -108,9 +108,9 @@ fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
     block_on(async {
         let mut client = connect(script).await;
         let messages = [
-            BatchMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
-            BatchMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
-            BatchMessage::new("a@x.example", &["d@y.example"], b"m3\r\n"),
+            OutgoingMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
+            OutgoingMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
+            OutgoingMessage::new("a@x.example", &["d@y.example"], b"m3\r\n"),
         ];
         let ids: Vec<String> = client
             .send_batch(&messages)
@@ -145,9 +145,9 @@ fn send_batch_connection_lost_fails_the_rest() {
     block_on(async {
         let mut client = connect(&script).await;
         let messages = [
-            BatchMessage::new("a@x.example", &["b@y.example"], b"one"),
-            BatchMessage::new("a@x.example", &["c@y.example"], b"two"),
-            BatchMessage::new("a@x.example", &["d@y.example"], b"three"),
+            OutgoingMessage::new("a@x.example", &["b@y.example"], b"one"),
+            OutgoingMessage::new("a@x.example", &["c@y.example"], b"two"),
+            OutgoingMessage::new("a@x.example", &["d@y.example"], b"three"),
         ];
         let results = client.send_batch(&messages).await;
         assert!(results[0].is_ok());
@@ -215,9 +215,9 @@ fn deliver_batch_gives_each_message_its_fate_when_the_connection_is_lost() {
         "
     );
     let messages = [
-        BatchMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
-        BatchMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
-        BatchMessage::new("a@x.example", &["d@y.example"], b"m3\r\n"),
+        OutgoingMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),
+        OutgoingMessage::new("a@x.example", &["c@y.example"], b"m2\r\n"),
+        OutgoingMessage::new("a@x.example", &["d@y.example"], b"m3\r\n"),
     ];
     block_on(async {
         let mut client = connect(bdat).await;

@@ -351,8 +351,8 @@ fn send_batch_writes_a_large_body_in_bounded_slices() {
             .unwrap();
         let results = client
             .send_batch(&[
-                BatchMessage::new("a@x.example", &["b@y.example"], body.as_bytes()),
-                BatchMessage::new("a@x.example", &["c@y.example"], b"small\r\n"),
+                OutgoingMessage::new("a@x.example", &["b@y.example"], body.as_bytes()),
+                OutgoingMessage::new("a@x.example", &["c@y.example"], b"small\r\n"),
             ])
             .await;
         let ids: Vec<_> = results

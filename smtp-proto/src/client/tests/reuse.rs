@@ -30,7 +30,11 @@ fn check_idle_on_a_quiet_connection_changes_nothing() {
     let mut client = connected(&script);
     assert_eq!(block_on(client.check_idle()), IdleStatus::Quiet);
     assert_eq!(block_on(client.check_idle()), IdleStatus::Quiet);
-    let sent = block_on(client.deliver(&BatchMessage::new("a@x.example", &["b@y.example"], b"hi")));
+    let sent = block_on(client.deliver(&OutgoingMessage::new(
+        "a@x.example",
+        &["b@y.example"],
+        b"hi",
+    )));
     assert!(matches!(sent, Delivery::Sent(_)), "{sent:?}");
 }
 
@@ -141,7 +145,11 @@ const ENVELOPE: &str = "
 
 fn deliver_hi(script: &str) -> Delivery {
     let mut client = connected(script);
-    block_on(client.deliver(&BatchMessage::new("a@x.example", &["b@y.example"], b"hi")))
+    block_on(client.deliver(&OutgoingMessage::new(
+        "a@x.example",
+        &["b@y.example"],
+        b"hi",
+    )))
 }
 
 #[test]
@@ -258,7 +266,7 @@ fn a_partial_refusal_with_pipelined_data_closes_before_the_body() {
         options().with_data_pipelining(crate::DataPipelining::Always),
     ))
     .unwrap();
-    let d = block_on(client.deliver(&BatchMessage::new(
+    let d = block_on(client.deliver(&OutgoingMessage::new(
         "a@x.example",
         &["b@y.example", "c@y.example"],
         b"hi",

@@ -353,9 +353,9 @@ fn slow_replies_in_a_batch_are_not_a_slow_write() {
     let bodies: Vec<Vec<u8>> = (0..4)
         .map(|i| format!("message {i}\r\n").into_bytes())
         .collect();
-    let batch: Vec<BatchMessage<'_>> = bodies
+    let batch: Vec<OutgoingMessage<'_>> = bodies
         .iter()
-        .map(|b| BatchMessage::new("a@x.example", &["b@y.example"], b))
+        .map(|b| OutgoingMessage::new("a@x.example", &["b@y.example"], b))
         .collect();
     let results = block_on(async {
         let mut client = SmtpClient::connect(server, "client.example").await.unwrap();

@@ -179,9 +179,9 @@ fn a_421_while_chained_closes_the_session_once() {
     let is_421 = |e: &SmtpError| e.reply().is_some_and(|r| r.code().get() == 421);
     assert!(
         matches!(events.as_slice(), [
-            Event::MessageFailed { message: m1, error: e1, fate: Fate::Unknown, session: SessionStatus::Closed },
-            Event::MessageFailed { message: m2, error: e2, fate: Fate::Unknown, session: SessionStatus::Closed },
-            Event::Failed { error: e3, session: SessionStatus::Closed },
+            Event::MessageFailed { message: m1, error: e1, fate: Fate::Unknown, session: SessionAfter::Closed },
+            Event::MessageFailed { message: m2, error: e2, fate: Fate::Unknown, session: SessionAfter::Closed },
+            Event::Failed { error: e3, session: SessionAfter::Closed },
         ] if m1.get() == 1 && m2.get() == 2 && is_421(e1) && is_421(e2) && is_421(e3)),
         "{events:?}"
     );
@@ -282,7 +282,7 @@ fn every_event_of_a_message_carries_its_handle() {
     h.feed(b"250 ok\r\n250 ok\r\n554 no\r\n250 ok\r\n250 ok\r\n250 queued\r\n");
     let events = h.take_events();
     assert!(
-        matches!(&events[0], Event::MessageFailed { message, session: SessionStatus::Open, .. } if *message == first),
+        matches!(&events[0], Event::MessageFailed { message, session: SessionAfter::Open, .. } if *message == first),
         "{events:?}"
     );
     let Event::Sent(outcome) = &events[1] else {

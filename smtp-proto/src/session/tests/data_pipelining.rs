@@ -74,10 +74,10 @@ fn a_partial_refusal_closes_before_any_body_byte() {
                     error:
                         SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }),
                     fate: Fate::NotSent,
-                    session: SessionStatus::Closed,
+                    session: SessionAfter::Closed,
                 },
                 Event::Failed {
-                    session: SessionStatus::Closed,
+                    session: SessionAfter::Closed,
                     ..
                 },
             ] => {

@@ -102,7 +102,7 @@ fn a_disconnect_at_every_point_is_a_typed_error() {
             let failed = events.iter().find_map(|e| match e {
                 Event::Failed {
                     error,
-                    session: SessionStatus::Closed,
+                    session: SessionAfter::Closed,
                 } => Some(error.clone()),
                 _ => None,
             });
@@ -133,7 +133,7 @@ fn code_421_at_every_reply_closes() {
             .find_map(|e| match e {
                 Event::Failed {
                     error,
-                    session: SessionStatus::Closed,
+                    session: SessionAfter::Closed,
                 } => Some(error.clone()),
                 _ => None,
             })
@@ -212,7 +212,7 @@ fn bytes_after_the_starttls_220_are_injection_in_every_split() {
                 e,
                 Event::Failed {
                     error: SmtpError::Protocol(ProtocolError::ResponseInjection { .. }),
-                    session: SessionStatus::Closed,
+                    session: SessionAfter::Closed,
                 }
             )),
             "split at {split}: {events:?}"

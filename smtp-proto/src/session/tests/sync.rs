@@ -15,14 +15,14 @@ fn assert_out_of_sync(h: &mut Harness, op: SmtpOp, code: u16) {
             if *during == op && reply.code().get() == code)
     };
     assert!(
-        matches!(events.last(), Some(Event::Failed { error, session: SessionStatus::Closed }) if is_it(error)),
+        matches!(events.last(), Some(Event::Failed { error, session: SessionAfter::Closed }) if is_it(error)),
         "{op} / {code}: {events:?}"
     );
     for event in &events {
         match event {
             Event::MessageFailed { error, session, .. } => {
                 assert!(is_it(error), "{op} / {code}: {events:?}");
-                assert_eq!(*session, SessionStatus::Closed, "{op} / {code}");
+                assert_eq!(*session, SessionAfter::Closed, "{op} / {code}");
             }
             Event::BodyWanted(_) => panic!("{op} / {code}: the body was asked for: {events:?}"),
             _ => {}

@@ -185,7 +185,7 @@ fn all_recipients_refused_but_354_sends_a_lone_dot() {
             events.last(),
             Some(Event::MessageFailed {
                 error: SmtpError::Protocol(ProtocolError::RecipientsRefused { .. }),
-                session: SessionStatus::Open,
+                session: SessionAfter::Open,
                 ..
             })
         ));

@@ -7,7 +7,7 @@ pub(crate) async fn case_pipelining(
     ctx: &Ctx,
     t: &Target,
     label: &str,
-    mode: Use,
+    mode: ExtensionUse,
 ) -> Result<String, String> {
     let opts = SmtpClientOptions::new().with_pipelining(mode);
     let mut conn = connect(ctx, t, opts).await?;
@@ -36,7 +36,7 @@ pub(crate) async fn case_chunking(
     ctx: &Ctx,
     t: &Target,
     label: &str,
-    mode: Use,
+    mode: ExtensionUse,
 ) -> Result<String, String> {
     let opts = SmtpClientOptions::new().with_chunking(mode);
     let mut conn = connect(ctx, t, opts).await?;
@@ -58,7 +58,7 @@ pub(crate) async fn case_chunking(
     let data = conn.log.sent("DATA");
     let log = conn.log.clone();
     conn.quit().await?;
-    let want_bdat = offered && mode == Use::WhenOffered;
+    let want_bdat = offered && mode == ExtensionUse::WhenOffered;
     if bdat != want_bdat || data == want_bdat {
         return Err(format!(
             "CHUNKING {} and {mode:?}: BDAT used = {bdat}, DATA used = {data}\n    transcript:\n{}",

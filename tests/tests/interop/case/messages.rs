@@ -154,14 +154,14 @@ pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
         ids.push(id);
     }
     let to = ["rcpt@example.org"];
-    let batch: Vec<BatchMessage<'_>> = bodies
+    let batch: Vec<OutgoingMessage<'_>> = bodies
         .iter()
         .enumerate()
         .map(|(i, m)| {
             if i == 25 {
-                BatchMessage::new(FROM, &bad, m)
+                OutgoingMessage::new(FROM, &bad, m)
             } else {
-                BatchMessage::new(FROM, &to, m)
+                OutgoingMessage::new(FROM, &to, m)
             }
         })
         .collect();

@@ -74,8 +74,8 @@ pub(crate) enum Case {
     MailNeedsTls {
         port: u16,
     },
-    Pipelining(Use),
-    Chunking(Use),
+    Pipelining(ExtensionUse),
+    Chunking(ExtensionUse),
     EightBit,
     Utf8Address,
     /// A UTF-8 address to a server without SMTPUTF8: refused locally, nothing sent.
@@ -137,9 +137,9 @@ impl Case {
             Case::WrongToken { .. } => "wrong-xoauth2-token".into(),
             Case::AuthNeedsTls { .. } => "auth-before-starttls-refused".into(),
             Case::MailNeedsTls { .. } => "mail-before-starttls-refused".into(),
-            Case::Pipelining(Use::Never) => "pipelining-off".into(),
+            Case::Pipelining(ExtensionUse::Never) => "pipelining-off".into(),
             Case::Pipelining(_) => "pipelining-on".into(),
-            Case::Chunking(Use::Never) => "chunking-off (DATA)".into(),
+            Case::Chunking(ExtensionUse::Never) => "chunking-off (DATA)".into(),
             Case::Chunking(_) => "chunking-on (BDAT)".into(),
             Case::EightBit => "8bit-body".into(),
             Case::Utf8Address => "smtputf8-address".into(),

@@ -94,14 +94,14 @@ pub(crate) async fn case_require_all_pipelined_data(
     label: &str,
 ) -> Result<String, String> {
     let mut notes = Vec::new();
-    for chunking in [Use::WhenOffered, Use::Never] {
+    for chunking in [ExtensionUse::WhenOffered, ExtensionUse::Never] {
         let opts = SmtpClientOptions::new()
             .with_data_pipelining(DataPipelining::Always)
             .with_chunking(chunking);
         let mut conn = connect(ctx, t, opts).await?;
         let caps = conn.client.session().capabilities();
         let pipelining = caps.has(Extension::Pipelining);
-        let bdat = chunking == Use::WhenOffered && caps.has(Extension::Chunking);
+        let bdat = chunking == ExtensionUse::WhenOffered && caps.has(Extension::Chunking);
         let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
         let first = new_id(t, label);
         let msg = message(&first, "", &plain_body(&first));

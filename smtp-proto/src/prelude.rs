@@ -1,5 +1,5 @@
 //! The one list of items every adapter crate (`smtp-io-tokio`, `smtp-io-wasm`) re-exports at its
-//! root with `pub use smtp_proto::adapter_api::*;`, so that an adapter's users write
+//! root with `pub use smtp_proto::prelude::*;`, so that an adapter's users write
 //! `smtp_io_tokio::SmtpError` without depending on this crate themselves, and both adapters
 //! offer the same names. An adapter adds only what is its own (its transport, its connect
 //! options, its TLS configuration).
@@ -7,7 +7,7 @@
 pub use crate::audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use crate::capabilities::{Capabilities, Extension};
 pub use crate::client::{
-    BatchMessage, Delivery, IdleStatus, MessageBody, SliceBody, SmtpClientOptions, SmtpUrl,
+    Delivery, IdleStatus, MessageBody, OutgoingMessage, SliceBody, SmtpClientOptions, SmtpUrl,
     StartTlsCapable, TlsMode, Transport, UrlError,
 };
 pub use crate::error::{
@@ -19,8 +19,8 @@ pub use crate::reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyLine};
 pub use crate::sasl::AuthMechanism;
 pub use crate::secret::Secret;
 pub use crate::session::{
-    DataPipelining, Event, Fate, MessageId, MessageOptions, PlaintextAuth, Protocol,
-    RecipientOutcome, RecipientPolicy, SendOutcome, SessionConfig, Timeouts, Use,
+    DataPipelining, Event, ExtensionUse, Fate, MessageId, MessageOptions, PlaintextAuth, Protocol,
+    RecipientOutcome, RecipientPolicy, SendOutcome, SessionConfig, Timeouts,
 };
 pub use crate::state::{SessionState, SmtpOp};
 pub use crate::transcript::TranscriptSink;
