@@ -571,10 +571,18 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
+    /// Tell the transport when the wait it starts next must end: the engine's next timer.
+    fn limit_next_wait(&mut self) {
+        let timer = self.session.poll_timeout(now::<T>());
+        self.transport
+            .set_wait_limit(timer.map(|t| t.at.as_duration()));
+    }
+
     /// Write everything the engine has queued, each write bounded by the engine's timer (the
     /// write's limit, the body's write-progress rule, the deadlines).
     async fn flush(&mut self) -> Result<(), SmtpError> {
         while let Some(bytes) = self.session.poll_transmit() {
+            self.limit_next_wait();
             let written = within_timer::<T>(&mut self.session, self.transport.write_all(&bytes));
             match written.await {
                 None => return Err(self.take_failure().await),
@@ -625,6 +633,7 @@ impl<T: Transport> SmtpClient<T> {
                     what: "the client waits for a reply the engine does not expect",
                 });
             };
+            self.transport.set_wait_limit(Some(timer.at.as_duration()));
             match race(
                 self.transport.read(&mut self.read_buf),
                 Self::until_due(Some(timer)),
@@ -719,6 +728,7 @@ impl<T: StartTlsCapable> SmtpClient<T> {
             return Err(e);
         }
         self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
+        self.limit_next_wait();
         let upgraded = within_timer::<T>(&mut self.session, self.transport.upgrade_to_tls());
         match upgraded.await {
             None => return Err(self.take_failure().await),

@@ -61,6 +61,8 @@ impl<T: Transport> SmtpClient<T> {
         if !partial && pending == Some(false) {
             return IdleStatus::Quiet;
         }
+        // A blocking transport must not wait here: the look is at what is there now.
+        self.transport.set_wait_limit(Some(T::now()));
         let polled = {
             let mut read = pin!(self.transport.read(&mut self.read_buf));
             let mut cx = Context::from_waker(Waker::noop());

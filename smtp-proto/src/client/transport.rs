@@ -67,6 +67,21 @@ pub trait Transport {
     /// [`sleep`](Self::sleep) (what `sleep(d)` waits for is `now()` advancing by `d`).
     fn now() -> Duration;
 
+    /// When the read, write or TLS upgrade the client starts next must end, on
+    /// [`now`](Self::now)'s clock (`None`: nothing bounds it). The client says it before each
+    /// of them: it is the engine's next timer ([`Session::poll_timeout`](crate::Session::poll_timeout)).
+    ///
+    /// A transport whose futures a runtime wakes ignores it (the default does nothing): the
+    /// client races each of them against [`sleep`](Self::sleep). It is for a *blocking*
+    /// transport, whose futures do their work in their first poll: it bounds the blocking call
+    /// by this instant (a socket timeout) and, once the instant has passed, returns
+    /// `Poll::Pending` instead of an error. The client then polls its timer, which is due, and
+    /// the engine reports the timeout or the deadline as its own error. `smtp-io-std` runs the
+    /// whole client this way, with a loop that polls it and no runtime.
+    fn set_wait_limit(&mut self, until: Option<Duration>) {
+        let _ = until;
+    }
+
     /// Fill `buf` with bytes from a cryptographically secure random generator (the operating
     /// system's, or the platform's `crypto.getRandomValues`). The client uses it for the SCRAM
     /// nonce, which must be unpredictable.
