@@ -135,13 +135,13 @@ impl Session {
         ));
         self.push_pending(Pending::Auth, self.out.len() - before);
         self.auth = Some(AuthExchange::new(exchange));
-        self.state = SessionState::Authenticating;
+        self.standing.auth_started();
         Ok(())
     }
 
     pub(super) fn check_login_state(&self) -> Result<(), SmtpError> {
         self.check_open(SmtpOp::Auth)?;
-        if self.state != SessionState::Authentication || !self.pending.is_empty() {
+        if !self.standing.is_fresh() || !self.pending.is_empty() {
             return Err(self.wrong_state(SmtpOp::Auth));
         }
         Ok(())
@@ -187,7 +187,7 @@ impl Session {
         match exchange.finish(reply) {
             Verdict::Authenticated(mechanism) => {
                 self.authenticated = Some(mechanism);
-                self.state = SessionState::Ready;
+                self.standing.auth_ended(true);
                 self.config
                     .audit
                     .record(&AuditEvent::Authenticated { mechanism });
@@ -195,7 +195,7 @@ impl Session {
             }
             Verdict::Impostor(mechanism, error) => self.auth_fatal(mechanism, error),
             Verdict::Failed { error, refused } => {
-                self.state = SessionState::Authentication;
+                self.standing.auth_ended(false);
                 if let Some((mechanism, code)) = refused {
                     self.config.audit.record(&AuditEvent::AuthenticationFailed {
                         mechanism,

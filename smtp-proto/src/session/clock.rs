@@ -13,7 +13,7 @@ use core::time::Duration;
 use super::Session;
 use crate::error::SmtpError;
 use crate::session::Timeouts;
-use crate::state::{SessionState, SmtpOp};
+use crate::state::SmtpOp;
 use crate::time::{Instant, Timer, TimerReason};
 
 /// What the session waits for now, besides a write in progress.
@@ -265,7 +265,7 @@ impl Session {
     /// its limit an I/O error during the handshake; each is fatal. Nothing happens when nothing
     /// is due yet (a timer woke early) or the session is closed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.state == SessionState::Closed {
+        if self.standing.is_closed() {
             return;
         }
         let awaiting = self.awaiting();
@@ -293,10 +293,10 @@ impl Session {
 
     /// What the session waits for now.
     fn awaiting(&self) -> Awaiting {
-        if self.state == SessionState::Closed {
+        if self.standing.is_closed() {
             return Awaiting::Nothing;
         }
-        if self.awaiting_upgrade {
+        if self.standing.awaiting_upgrade() {
             return Awaiting::Upgrade;
         }
         match self.pending.front() {

@@ -11,7 +11,7 @@ use super::{Pending, Session};
 use crate::body::LineNormalizer;
 use crate::command::Command;
 use crate::error::{ArgumentError, Field, InvalidInputError, SmtpError};
-use crate::state::{SessionState, SmtpOp};
+use crate::state::SmtpOp;
 
 impl Session {
     /// True while the engine accepts body bytes through [`send_body`](Self::send_body). Becomes
@@ -19,14 +19,14 @@ impl Session {
     /// transaction failed before any body byte was committed.
     pub fn wants_body(&self) -> bool {
         let Some(txn) = &self.txn else { return false };
-        if txn.phase() != Phase::Body || self.state == SessionState::Closed {
+        if txn.phase() != Phase::Body || self.standing.is_closed() {
             return false;
         }
         match txn.mode {
             BodyMode::Data => true,
             BodyMode::BdatWhole { .. } => txn.failure.is_none() || txn.bdat_header_sent(),
             BodyMode::BdatChunked => {
-                txn.failure.is_none() && txn.bdat_outstanding < self.config.max_bdat_in_flight
+                txn.failure.is_none() && txn.bdat_in_flight() < self.config.max_bdat_in_flight
             }
         }
     }
@@ -88,17 +88,13 @@ impl Session {
         let Some(t) = self.txn.as_mut() else {
             return Ok(());
         };
-        t.body_written = t.body_written.saturating_add(written as u64);
-        match t.limit {
-            Some(limit) if t.body_written > limit.bytes => {
-                // Nothing queued is sent: `fail` drops the unsent bytes, this chunk and any end
-                // of data with them, so the server never sees the end of this message.
-                let err = limit.exceeded(t.body_written);
-                self.fail(err.clone());
-                Err(err)
-            }
-            _ => Ok(()),
+        let counted = t.count_body(written);
+        if let Err(err) = &counted {
+            // Nothing queued is sent: `fail` drops the unsent bytes, this chunk and any end of
+            // data with them, so the server never sees the end of this message.
+            self.fail(err.clone());
         }
+        counted
     }
 
     /// End the body: the terminator (`.`) or the last BDAT is queued and the final reply awaited.
@@ -117,7 +113,7 @@ impl Session {
             let end_queued = t.bdat_header_sent();
             t.body_over(end_queued);
         }
-        self.state = SessionState::Data;
+        self.standing.body_started();
         let mut written = 0;
         match mode {
             BodyMode::Data => {
@@ -125,7 +121,10 @@ impl Session {
                 if let Some(t) = self.txn.as_mut() {
                     t.encoder.stuffer.finish(&mut self.out);
                 }
-                let body = self.txn.as_ref().map_or(0, |t| t.body_written);
+                let body = self
+                    .txn
+                    .as_ref()
+                    .map_or(0, super::Transaction::body_written);
                 self.log_client(format_args!("[message body: {body} bytes, dot-stuffed]"));
                 self.log_client(format_args!("."));
                 written = self.out.len() - before - 3;
@@ -145,7 +144,11 @@ impl Session {
                         t.encoder.normalizer.finish(&mut self.out);
                         written = self.out.len() - before;
                     }
-                    let total = self.txn.as_ref().map_or(0, |t| t.body_written) + written as u64;
+                    let total = self
+                        .txn
+                        .as_ref()
+                        .map_or(0, super::Transaction::body_written)
+                        + written as u64;
                     if total != size {
                         // The body differs from the size declared in BDAT: the framing is now
                         // wrong, so the connection cannot be trusted any more.
@@ -279,7 +282,7 @@ impl Session {
         }
         self.push_pending(Pending::Bdat { last }, 0);
         if let (false, Some(t)) = (last, self.txn.as_mut()) {
-            t.bdat_outstanding += 1;
+            t.bdat_queued();
         }
     }
 

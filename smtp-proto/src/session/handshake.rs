@@ -7,17 +7,17 @@ use crate::capabilities::{Capabilities, Extension};
 use crate::command::Command;
 use crate::error::{ProtocolError, SmtpError};
 use crate::reply::{Reply, ReplyCode};
-use crate::state::{SessionState, SmtpOp};
+use crate::state::SmtpOp;
 
 impl Session {
     /// The transport finished the TLS handshake after [`Event::UpgradeTls`]. Capabilities are
     /// forgotten and EHLO is sent again.
     pub fn tls_established(&mut self) -> Result<(), SmtpError> {
         self.check_open(SmtpOp::TlsHandshake)?;
-        if !self.awaiting_upgrade {
+        if !self.standing.awaiting_upgrade() {
             return Err(self.wrong_state(SmtpOp::TlsHandshake));
         }
-        self.awaiting_upgrade = false;
+        self.standing.upgrade_done();
         self.tls = true;
         self.caps = Capabilities::default();
         self.parser.reset();
@@ -33,7 +33,7 @@ impl Session {
     /// a refusal of the command closes it too.
     pub fn start_tls(&mut self) -> Result<(), SmtpError> {
         self.check_open(SmtpOp::StartTls)?;
-        if self.state != SessionState::Authentication || self.tls || !self.pending.is_empty() {
+        if !self.standing.is_fresh() || self.tls || !self.pending.is_empty() {
             return Err(self.wrong_state(SmtpOp::StartTls));
         }
         if !self.caps.has(Extension::StartTls) {
@@ -44,13 +44,13 @@ impl Session {
             self.fail_silently(err.clone());
             return Err(err);
         }
-        self.state = SessionState::StartTls;
+        self.standing.starttls_sent();
         self.queue(Command::StartTls, Pending::StartTls);
         Ok(())
     }
 
     pub(super) fn send_hello(&mut self) {
-        self.state = SessionState::Ehlo;
+        self.standing.hello_sent();
         let domain = self.ehlo_domain.clone();
         match self.config.protocol {
             Protocol::Smtp => self.queue(Command::Ehlo(&domain), Pending::Hello(SmtpOp::Ehlo)),
@@ -82,7 +82,7 @@ impl Session {
             } else {
                 Capabilities::from_ehlo(&reply)
             };
-            self.state = SessionState::Authentication;
+            self.standing.hello_done();
             self.events.push_back(Event::HelloDone);
         } else if op == SmtpOp::Ehlo && (code == 500 || code == 502) {
             // RFC 5321 section 3.2: fall back to HELO only when EHLO is not recognised.
@@ -96,7 +96,7 @@ impl Session {
     /// The reply to STARTTLS: `220` asks the driver for the upgrade, anything else closes.
     pub(super) fn on_starttls(&mut self, reply: Reply) {
         if reply.code() == ReplyCode::SERVICE_READY {
-            self.awaiting_upgrade = true;
+            self.standing.upgrade_due();
             self.parser.reset();
             self.events.push_back(Event::UpgradeTls);
         } else {

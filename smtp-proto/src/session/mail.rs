@@ -16,7 +16,7 @@ use crate::capabilities::Extension;
 use crate::command::{Address, BodyType, Command, MailParams};
 use crate::error::{ArgumentError, Field, InvalidInputError, ProtocolError, SmtpError};
 use crate::reply::Reply;
-use crate::state::{SessionState, SmtpOp};
+use crate::state::SmtpOp;
 
 /// What the checks before a message found out.
 struct Checked {
@@ -39,12 +39,7 @@ impl Session {
     ) -> Result<MessageId, SmtpError> {
         self.check_open(SmtpOp::MailFrom)?;
         let chain = self.can_chain();
-        if !chain
-            && (!matches!(
-                self.state,
-                SessionState::Authentication | SessionState::Ready
-            ) || !self.pending.is_empty())
-        {
+        if !chain && (!self.standing.is_idle() || !self.pending.is_empty()) {
             return Err(self.wrong_state(SmtpOp::MailFrom));
         }
         let Checked {
@@ -123,7 +118,7 @@ impl Session {
             encoding,
         };
         self.txn = Some(Transaction::new(id, envelope, setup));
-        self.state = SessionState::Transaction;
+        self.standing.mail_started();
         self.pump();
         Ok(id)
     }
@@ -254,31 +249,27 @@ impl Session {
     /// than [`SessionConfig::max_chained`] earlier transactions are still owed replies.
     pub(super) fn can_chain(&self) -> bool {
         self.pipelining()
-            && !self.needs_rset
+            && !self.standing.needs_rset()
             && self.finishing.len() < self.config.max_chained
             && self
                 .txn
                 .as_ref()
-                .is_some_and(|t| t.end_queued() && t.failure.is_none() && t.owed > 0)
+                .is_some_and(|t| t.end_queued() && t.failure.is_none() && t.owes_replies())
     }
 
     /// True when [`start_mail`](Self::start_mail) would be accepted now as far as the session's
     /// state goes: the session is idle, or the current message's body is complete and the next
     /// one may be chained behind it.
     pub fn ready_for_mail(&self) -> bool {
-        self.fatal.is_none()
-            && (self.can_chain()
-                || (matches!(
-                    self.state,
-                    SessionState::Authentication | SessionState::Ready
-                ) && self.pending.is_empty()))
+        self.standing.fatal().is_none()
+            && (self.can_chain() || (self.standing.is_idle() && self.pending.is_empty()))
     }
 
     /// Queue whatever the current transaction may send now.
     pub(super) fn pump(&mut self) {
         let flight = Flight {
             pipelining: self.pipelining(),
-            needs_rset: self.needs_rset,
+            needs_rset: self.standing.needs_rset(),
             data_pipelining: self.config.data_pipelining,
         };
         loop {
@@ -333,7 +324,7 @@ impl Session {
                 Next::Body { .. } if mode == BodyMode::Data => Pending::Data,
                 Next::Body { .. } | Next::Refused | Next::Wait => {
                     // BDAT: the body goes after the envelope, framed by `send_body`.
-                    self.state = SessionState::Data;
+                    self.standing.body_started();
                     self.events.push_back(Event::BodyWanted(id));
                     return;
                 }
@@ -366,9 +357,9 @@ impl Session {
         let id = txn.id;
         match txn.on_reply(what, reply, lmtp) {
             Reaction::Continue => {}
-            Reaction::ResetDone => self.needs_rset = false,
+            Reaction::ResetDone => self.standing.set_needs_rset(false),
             Reaction::WantBody => {
-                self.state = SessionState::Data;
+                self.standing.body_started();
                 self.events.push_back(Event::BodyWanted(id));
             }
             Reaction::LoneDot => {
@@ -394,7 +385,7 @@ impl Session {
 
     /// Report the current transaction once every reply it is owed has arrived.
     pub(super) fn maybe_complete_txn(&mut self) {
-        if self.state == SessionState::Closed {
+        if self.standing.is_closed() {
             return;
         }
         let body_wanted = self.wants_body();
@@ -406,7 +397,7 @@ impl Session {
             return;
         }
         let txn = self.txn.take().expect("checked");
-        self.state = SessionState::Ready;
+        self.standing.mail_ended();
         self.report(txn);
     }
 
@@ -415,7 +406,7 @@ impl Session {
         if txn.failure.is_some() {
             // A failed transaction the server still holds open must be reset before the next
             // MAIL.
-            self.needs_rset = txn.left_open();
+            self.standing.set_needs_rset(txn.left_open());
         }
         let (audit, event) = txn.into_report();
         self.config.audit.record(&audit);

@@ -14,6 +14,7 @@ mod mail;
 mod message;
 mod outcome;
 mod pending;
+mod standing;
 #[cfg(test)]
 mod tests;
 mod transaction;
@@ -36,6 +37,7 @@ pub use outcome::{RecipientOutcome, SendOutcome};
 
 use clock::Clock;
 use pending::{InFlight, Pending};
+use standing::Standing;
 use transaction::{Phase, Transaction};
 
 use crate::audit::AuditEvent;
@@ -125,12 +127,8 @@ pub struct Session {
     events: VecDeque<Event>,
     pending: VecDeque<InFlight>,
     in_flight_bytes: usize,
-    state: SessionState,
-    /// The state to return to after RSET / NOOP.
-    idle_state: SessionState,
     caps: Capabilities,
     tls: bool,
-    awaiting_upgrade: bool,
     authenticated: Option<AuthMechanism>,
     /// The AUTH exchange in progress, if any.
     auth: Option<auth::AuthExchange>,
@@ -140,8 +138,8 @@ pub struct Session {
     finishing: VecDeque<Transaction>,
     /// The id of the last message started.
     last_message: MessageId,
-    needs_rset: bool,
-    fatal: Option<SmtpError>,
+    /// Where the session stands: its state, the upgrade awaited, RSET owed, the fatal error.
+    standing: Standing,
     reply_seq: u64,
     /// True while `out` holds an AUTH payload: it is handed out in a buffer that wipes itself
     /// when dropped, and `out` is wiped before reuse.
@@ -156,7 +154,7 @@ pub struct Session {
 impl core::fmt::Debug for Session {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Session")
-            .field("state", &self.state)
+            .field("state", &self.standing.state())
             .field("tls", &self.tls)
             .field("authenticated", &self.authenticated)
             .field("pending", &self.pending)
@@ -183,18 +181,14 @@ impl Session {
             events: VecDeque::with_capacity(8),
             pending,
             in_flight_bytes: 0,
-            state: SessionState::Greeting,
-            idle_state: SessionState::Authentication,
             caps: Capabilities::default(),
             tls,
-            awaiting_upgrade: false,
             authenticated: None,
             auth: None,
             txn: None,
             finishing: VecDeque::new(),
             last_message: MessageId::NONE,
-            needs_rset: false,
-            fatal: None,
+            standing: Standing::new(),
             reply_seq: 0,
             out_holds_secret: false,
             clock: Clock::default(),
@@ -207,7 +201,7 @@ impl Session {
 
     /// The session state.
     pub fn state(&self) -> SessionState {
-        self.state
+        self.standing.state()
     }
 
     /// What the server advertised in its latest EHLO reply (empty before it, after HELO, and
@@ -256,7 +250,7 @@ impl Session {
 
     /// True when a fatal error has closed the session.
     pub fn is_failed(&self) -> bool {
-        self.fatal.is_some()
+        self.standing.fatal().is_some()
     }
 
     // ---------------------------------------------------------------- outputs
@@ -311,10 +305,10 @@ impl Session {
     /// Bytes read from the server, in any split. Replies are matched to commands in order.
     pub fn feed(&mut self, mut input: &[u8]) {
         while !input.is_empty() {
-            if self.state == SessionState::Closed {
+            if self.standing.is_closed() {
                 return;
             }
-            if self.awaiting_upgrade {
+            if self.standing.awaiting_upgrade() {
                 // The upgrade request of the same read is withdrawn: a driver must never start a
                 // handshake with a server that has already shown itself hostile.
                 self.events.retain(|e| *e != Event::UpgradeTls);
@@ -344,7 +338,7 @@ impl Session {
 
     /// The server closed the connection (a read returned 0 bytes).
     pub fn handle_eof(&mut self) {
-        match self.state {
+        match self.standing.state() {
             SessionState::Closed => {}
             SessionState::Quit => self.close_cleanly(),
             _ => {
@@ -357,10 +351,10 @@ impl Session {
     /// A deadline of `after` passed (the session's or a caller's, see [`clock`]). Fatal;
     /// harmless once closed.
     fn handle_deadline_after(&mut self, after: Duration) {
-        if self.state == SessionState::Closed {
+        if self.standing.is_closed() {
             return;
         }
-        let during = if self.awaiting_upgrade {
+        let during = if self.standing.awaiting_upgrade() {
             SmtpOp::TlsHandshake
         } else {
             self.current_op()
@@ -370,10 +364,10 @@ impl Session {
 
     /// The transport failed (a write, a read, the TLS upgrade). Fatal.
     pub fn handle_io_error(&mut self, kind: crate::error::IoErrorKind, message: &str) {
-        if self.state == SessionState::Closed {
+        if self.standing.is_closed() {
             return;
         }
-        let during = if self.awaiting_upgrade {
+        let during = if self.standing.awaiting_upgrade() {
             SmtpOp::TlsHandshake
         } else {
             self.current_op()
@@ -399,10 +393,13 @@ impl Session {
     pub fn quit(&mut self) -> Result<(), SmtpError> {
         self.clock.body_ended();
         self.check_open(SmtpOp::Quit)?;
-        if !self.pending.is_empty() || self.awaiting_upgrade || self.state == SessionState::Quit {
+        if !self.pending.is_empty()
+            || self.standing.awaiting_upgrade()
+            || self.standing.state() == SessionState::Quit
+        {
             return Err(self.wrong_state(SmtpOp::Quit));
         }
-        self.state = SessionState::Quit;
+        self.standing.quit_sent();
         self.queue(Command::Quit, Pending::Quit);
         Ok(())
     }
@@ -412,27 +409,22 @@ impl Session {
     fn simple_command(&mut self, cmd: Command<'_>, what: Pending) -> Result<(), SmtpError> {
         let op = cmd.op();
         self.check_open(op)?;
-        if !matches!(
-            self.state,
-            SessionState::Authentication | SessionState::Ready
-        ) || !self.pending.is_empty()
-        {
+        if !self.standing.is_idle() || !self.pending.is_empty() {
             return Err(self.wrong_state(op));
         }
-        self.idle_state = self.state;
-        self.state = SessionState::Command;
+        self.standing.command_started();
         if what == (Pending::Rset { lazy: false }) {
             // An explicit RSET also clears a transaction left open by a failure.
-            self.needs_rset = false;
+            self.standing.set_needs_rset(false);
         }
         self.queue(cmd, what);
         Ok(())
     }
 
     fn check_open(&self, op: SmtpOp) -> Result<(), SmtpError> {
-        match &self.fatal {
+        match self.standing.fatal() {
             Some(err) => Err(err.clone()),
-            None if self.state == SessionState::Closed => Err(self.wrong_state(op)),
+            None if self.standing.is_closed() => Err(self.wrong_state(op)),
             None => Ok(()),
         }
     }
@@ -440,7 +432,7 @@ impl Session {
     fn wrong_state(&self, op: SmtpOp) -> SmtpError {
         InvalidInputError::WrongState {
             op,
-            state: self.state,
+            state: self.standing.state(),
         }
         .into()
     }
@@ -449,7 +441,7 @@ impl Session {
         self.pending
             .front()
             .map(|p| p.what.op())
-            .unwrap_or(match self.state {
+            .unwrap_or(match self.standing.state() {
                 SessionState::Greeting => SmtpOp::Greeting,
                 SessionState::Data => SmtpOp::DataEnd,
                 _ => SmtpOp::Idle,
@@ -461,7 +453,7 @@ impl Session {
         self.in_flight_bytes += bytes;
         if what.is_txn() {
             if let Some(t) = self.txn.as_mut() {
-                t.owed += 1;
+                t.owe_reply();
             }
         }
         self.pending.push_back(InFlight { what, bytes });
@@ -534,7 +526,9 @@ impl Session {
                     reply,
                 }
             } else {
-                ProtocolError::UnsolicitedReply { state: self.state }
+                ProtocolError::UnsolicitedReply {
+                    state: self.standing.state(),
+                }
             };
             self.fail(err.into());
             return;
@@ -599,7 +593,7 @@ impl Session {
                 );
             }
             Pending::Rset { lazy: false } | Pending::Noop => {
-                self.state = self.idle_state;
+                self.standing.command_ended();
                 if code.is_positive() {
                     self.events.push_back(Event::Done {
                         op: what.op(),
@@ -626,7 +620,7 @@ impl Session {
     }
 
     fn close_cleanly(&mut self) {
-        self.state = SessionState::Closed;
+        self.standing.close(None);
         self.pending.clear();
         self.txn = None;
         self.finishing.clear();
@@ -654,8 +648,7 @@ impl Session {
     }
 
     fn fail_silently(&mut self, err: SmtpError) {
-        self.state = SessionState::Closed;
-        self.fatal = Some(err);
+        self.standing.close(Some(err));
         self.pending.clear();
         self.in_flight_bytes = 0;
         self.wipe_out(0);
@@ -663,7 +656,6 @@ impl Session {
         self.txn = None;
         self.finishing.clear();
         self.auth = None;
-        self.awaiting_upgrade = false;
         self.config.audit.record(&AuditEvent::Closed);
     }
 

@@ -151,8 +151,8 @@ pub(super) struct Transaction {
     pub(super) rcpt_outstanding: usize,
     pub(super) accepted: usize,
     pub(super) refused: usize,
-    pub(super) bdat_outstanding: usize,
-    pub(super) body_written: u64,
+    bdat_outstanding: usize,
+    body_written: u64,
     /// The most body bytes this transaction may send.
     pub(super) limit: Option<BodyLimit>,
     /// How the body is encoded.
@@ -170,7 +170,7 @@ pub(super) struct Transaction {
     /// of this message, not a message that never got that far.
     end_answered: bool,
     /// Replies still owed to this transaction (its entries in the pending queue).
-    pub(super) owed: usize,
+    owed: usize,
 }
 
 impl Transaction {
@@ -192,6 +192,43 @@ impl Transaction {
         } else {
             Fate::NotSent
         }
+    }
+
+    /// `n` more body bytes went out: `Err` with the error for the bound they passed, if any
+    /// (the message is then abandoned before its end).
+    pub(super) fn count_body(&mut self, n: usize) -> Result<(), SmtpError> {
+        self.body_written = self.body_written.saturating_add(n as u64);
+        match self.limit {
+            Some(limit) if self.body_written > limit.bytes => {
+                Err(limit.exceeded(self.body_written))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// How many body bytes went out so far.
+    pub(super) fn body_written(&self) -> u64 {
+        self.body_written
+    }
+
+    /// A `BDAT n` (not `LAST`) chunk is queued: one more chunk reply owed.
+    pub(super) fn bdat_queued(&mut self) {
+        self.bdat_outstanding += 1;
+    }
+
+    /// `BDAT n` chunks queued and not yet answered.
+    pub(super) fn bdat_in_flight(&self) -> usize {
+        self.bdat_outstanding
+    }
+
+    /// Whether replies to this transaction's commands are still owed.
+    pub(super) fn owes_replies(&self) -> bool {
+        self.owed > 0
+    }
+
+    /// A command of this transaction is queued: one more reply owed to it.
+    pub(super) fn owe_reply(&mut self) {
+        self.owed += 1;
     }
 
     /// The body is over; `end_queued`: its end (final dot or `BDAT LAST`) is queued with it.
