@@ -6,7 +6,7 @@ use bytes::{Buf, BytesMut};
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 
-use super::transaction::{BodyEncoding, BodyMode, Phase};
+use super::transaction::{BodyEncoding, BodyMode};
 use super::{Pending, Session};
 use crate::body::LineNormalizer;
 use crate::command::Command;
@@ -19,7 +19,7 @@ impl Session {
     /// transaction failed before any body byte was committed.
     pub fn wants_body(&self) -> bool {
         let Some(txn) = &self.txn else { return false };
-        if txn.phase() != Phase::Body || self.standing.is_closed() {
+        if !txn.takes_body() || self.standing.is_closed() {
             return false;
         }
         match txn.mode {
@@ -193,7 +193,7 @@ impl Session {
     pub(super) fn body_phase(&self) -> Option<(BodyMode, bool, bool)> {
         self.txn
             .as_ref()
-            .filter(|t| t.phase() == Phase::Body)
+            .filter(|t| t.takes_body())
             .map(|t| (t.mode, t.failure.is_some(), t.bdat_header_sent()))
     }
 

@@ -38,7 +38,7 @@ pub use outcome::{RecipientOutcome, SendOutcome};
 use clock::Clock;
 use pending::{InFlight, Pending};
 use standing::Standing;
-use transaction::{Phase, Transaction};
+use transaction::Transaction;
 
 use crate::audit::AuditEvent;
 use crate::capabilities::{Capabilities, Extension};
@@ -511,10 +511,7 @@ impl Session {
             if let Some(t) = self.transcript() {
                 t.server(&reply);
             }
-            let in_body = self
-                .txn
-                .as_ref()
-                .is_some_and(|t| matches!(t.phase(), Phase::Body | Phase::Finishing));
+            let in_body = self.txn.as_ref().is_some_and(Transaction::body_begun);
             let refusal = reply.code().is_transient() || reply.code().is_permanent();
             let err = if in_body && refusal {
                 // A refusal (4xx, 5xx) while the body is still being sent (some servers judge a

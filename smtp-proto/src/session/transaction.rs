@@ -76,17 +76,6 @@ pub(super) enum BodyMode {
     BdatChunked,
 }
 
-/// The coarse phase of a transaction, derived from its [`Step`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// MAIL / RCPT / DATA being queued or answered.
-    Envelope,
-    /// Waiting for body bytes from the caller.
-    Body,
-    /// The body is complete; waiting for the final reply(ies).
-    Finishing,
-}
-
 /// How far a transaction has been sent, as one value: each step only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Step {
@@ -174,13 +163,17 @@ pub(super) struct Transaction {
 }
 
 impl Transaction {
-    /// The coarse phase of [`step`](Self::step).
-    pub(super) fn phase(&self) -> Phase {
-        match self.step {
-            Step::Start | Step::Reset | Step::Envelope { .. } | Step::DataQueued => Phase::Envelope,
-            Step::Body { .. } => Phase::Body,
-            Step::Finishing { .. } | Step::Ended => Phase::Finishing,
-        }
+    /// The caller is giving the body now.
+    pub(super) fn takes_body(&self) -> bool {
+        matches!(self.step, Step::Body { .. })
+    }
+
+    /// The body has begun (it is being given, or it is over).
+    pub(super) fn body_begun(&self) -> bool {
+        matches!(
+            self.step,
+            Step::Body { .. } | Step::Finishing { .. } | Step::Ended
+        )
     }
 
     /// What became of the message should the session end now, before its result: unknown once
@@ -615,7 +608,7 @@ impl Transaction {
     pub(super) fn is_complete(&self, body_wanted: bool) -> bool {
         self.owed == 0
             && (self.final_reply.is_some()
-                || (self.failure.is_some() && (self.phase() != Phase::Body || !body_wanted)))
+                || (self.failure.is_some() && (!self.takes_body() || !body_wanted)))
     }
 
     /// The message's result, once [complete](Self::is_complete): its audit record and event.
