@@ -233,20 +233,12 @@ impl<T: Transport> SmtpClient<T> {
     }
 
     /// What the engine needs from the transport for SCRAM: a fresh nonce and, on TLS, the
-    /// channel-binding data. Asked for only when SCRAM may be used: `mechanism` is a SCRAM one,
-    /// or (`None`, auto-selection) the server offers one. In auto-selection a transport without a
+    /// channel-binding data, only when the engine says SCRAM may be used
+    /// ([`Session::wants_auth_input`]). In auto-selection a transport without a
     /// random source just leaves SCRAM out; any other failure of the random source is an error.
     fn auth_input(&self, mechanism: Option<AuthMechanism>) -> Result<AuthInput, SmtpError> {
         let mut input = AuthInput::new();
-        let caps = self.session.capabilities();
-        let wanted = match mechanism {
-            Some(m) => m.is_scram(),
-            None => {
-                caps.supports_auth(AuthMechanism::ScramSha256)
-                    || caps.supports_auth(AuthMechanism::ScramSha256Plus)
-            }
-        };
-        if !cfg!(feature = "scram") || !wanted {
+        if !self.session.wants_auth_input(mechanism) {
             return Ok(input);
         }
         let mut bytes = [0u8; 18];

@@ -12,6 +12,23 @@ use crate::sasl::{AuthInput, AuthMechanism, ChannelBinding, SaslExchange, SaslSt
 use crate::state::{SessionState, SmtpOp};
 
 impl Session {
+    /// Whether a login with `mechanism` (`None`: the best password mechanism, as
+    /// [`login_auto_with_input`](Self::login_auto_with_input) picks it) can use an
+    /// [`AuthInput`]'s nonce and channel binding: the mechanism is a SCRAM one, or it is chosen
+    /// here and the server offers SCRAM. Always false without the `scram` feature. A driver asks
+    /// it before drawing a nonce from its random source, so a login that will not use SCRAM
+    /// never needs one.
+    pub fn wants_auth_input(&self, mechanism: Option<AuthMechanism>) -> bool {
+        cfg!(feature = "scram")
+            && match mechanism {
+                Some(m) => m.is_scram(),
+                None => {
+                    self.caps.supports_auth(AuthMechanism::ScramSha256)
+                        || self.caps.supports_auth(AuthMechanism::ScramSha256Plus)
+                }
+            }
+    }
+
     /// Authenticate with PLAIN, or LOGIN when PLAIN is not offered. Never picks XOAUTH2 or
     /// OAUTHBEARER: a token is not a password. Never picks SCRAM either, which needs a nonce: see
     /// [`login_auto_with_input`](Self::login_auto_with_input).

@@ -68,7 +68,9 @@ use crate::transcript::TranscriptSink;
 ///       [`tls_established`](Self::tls_established) (or `handle_io_error`).
 /// 3. Commands, given when the previous one's event arrived: [`start_tls`](Self::start_tls);
 ///    [`login`](Self::login) / [`login_with_input`](Self::login_with_input),
-///    [`login_auto`](Self::login_auto) / [`login_auto_with_input`](Self::login_auto_with_input);
+///    [`login_auto`](Self::login_auto) / [`login_auto_with_input`](Self::login_auto_with_input)
+///    (draw a SCRAM nonce for the `_with_input` forms only when
+///    [`wants_auth_input`](Self::wants_auth_input) says it can be used);
 ///    [`start_mail`](Self::start_mail) (after [`check_mail`](Self::check_mail) if you want the
 ///    local checks alone; [`ready_for_mail`](Self::ready_for_mail) says whether another may be
 ///    chained now; for a streamed body known only by its bounds,
