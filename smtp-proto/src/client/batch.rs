@@ -178,11 +178,7 @@ impl<T: Transport> SmtpClient<T> {
         if let Some(err) = fatal {
             // The fates of the messages the error ended: from the events still queued, and
             // from those the driver read while failing (`fates`).
-            while let Some(event) = self.session.poll_event() {
-                if let Event::MessageFailed { message, fate, .. } = event {
-                    self.fates.push((message, fate));
-                }
-            }
+            while self.next_event().is_some() {}
             self.close_transport().await;
             for (id, n) in waiting.drain(..) {
                 let fate = self
@@ -229,7 +225,7 @@ impl<T: Transport> SmtpClient<T> {
                 flight.settle(n, delivery);
             }
         }
-        while let Some(event) = self.session.poll_event() {
+        while let Some(event) = self.next_event() {
             match event {
                 Event::Sent(outcome) => {
                     settle(waiting, flight, outcome.message, Delivery::Sent(outcome))

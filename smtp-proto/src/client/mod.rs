@@ -312,23 +312,58 @@ impl<T: Transport> SmtpClient<T> {
         body: &[u8],
         options: &MessageOptions,
     ) -> Result<SendOutcome, SmtpError> {
+        let envelope = self.envelope(from, to)?;
+        let info = BodyInfo::in_memory(body, options);
+        if let Some(outcome) = self.start(envelope, info, options).await? {
+            return Ok(outcome);
+        }
+        self.send_body_slices(body).await?;
+        self.finish().await
+    }
+
+    /// A new message's envelope, once the session can still take one.
+    fn envelope(&mut self, from: &str, to: &[&str]) -> Result<Envelope, SmtpError> {
         self.fates.clear();
         self.check_alive()?;
-        let envelope = Envelope::new(from, to)?;
-        let info = BodyInfo::in_memory(body, options);
+        Ok(Envelope::new(from, to)?)
+    }
+
+    /// Start a message and wait until the engine wants its body, or has its result already
+    /// (`Some`: refused before the body, or every recipient refused).
+    async fn start(
+        &mut self,
+        envelope: Envelope,
+        info: BodyInfo,
+        options: &MessageOptions,
+    ) -> Result<Option<SendOutcome>, SmtpError> {
         self.session.start_mail(envelope, info, options)?;
         match self
             .wait_for(|e| matches!(e, Event::BodyWanted(_) | Event::Sent(_)))
             .await?
         {
-            Event::Sent(outcome) => return Ok(outcome),
-            _ => {
-                self.send_body_slices(body).await?;
-                let finished = self.session.finish_body();
-                self.closing(finished).await?;
-            }
+            Event::Sent(outcome) => Ok(Some(outcome)),
+            _ => Ok(None),
         }
-        self.wait_sent().await
+    }
+
+    /// End the body and wait for the message's result.
+    async fn finish(&mut self) -> Result<SendOutcome, SmtpError> {
+        let finished = self.session.finish_body();
+        self.closing(finished).await?;
+        match self.wait_for(|e| matches!(e, Event::Sent(_))).await? {
+            Event::Sent(outcome) => Ok(outcome),
+            _ => unreachable!("wait_for returns only the awaited event"),
+        }
+    }
+
+    /// Whether the engine takes more body now, after reading the replies it waits for first
+    /// (too many BDAT chunks unanswered). `false`: the message failed, and its result is the
+    /// next event.
+    async fn body_room(&mut self) -> Result<bool, SmtpError> {
+        if !self.session.wants_body() {
+            self.drive(|s| s.wants_body()).await?;
+        }
+        Ok(self.session.wants_body())
     }
 
     /// Hand a body held in memory to the engine [`BODY_SLICE`] bytes at a time, writing each
@@ -338,13 +373,8 @@ impl<T: Transport> SmtpClient<T> {
     async fn send_body_slices(&mut self, body: &[u8]) -> Result<(), SmtpError> {
         let mut slices = body.chunks(BODY_SLICE).peekable();
         while let Some(slice) = slices.next() {
-            if !self.session.wants_body() {
-                // Too many BDAT chunks unanswered, or the transaction failed: read replies.
-                self.drive(|s| s.wants_body()).await?;
-                if !self.session.wants_body() {
-                    // The transaction failed; its result is the next event.
-                    return Ok(());
-                }
+            if !self.body_room().await? {
+                return Ok(());
             }
             let sent = self.session.send_body(slice);
             self.closing(sent).await?;
@@ -385,9 +415,7 @@ impl<T: Transport> SmtpClient<T> {
     where
         B: MessageBody,
     {
-        self.fates.clear();
-        self.check_alive()?;
-        let envelope = Envelope::new(from, to)?;
+        let envelope = self.envelope(from, to)?;
         let mut size_hint = body.size_hint();
         if size_hint.is_none()
             && body
@@ -401,11 +429,7 @@ impl<T: Transport> SmtpClient<T> {
                 .map_err(|e| SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string()))?;
         }
         let info = BodyInfo::Streamed { size_hint };
-        self.session.start_mail(envelope, info, options)?;
-        if let Event::Sent(outcome) = self
-            .wait_for(|e| matches!(e, Event::BodyWanted(_) | Event::Sent(_)))
-            .await?
-        {
+        if let Some(outcome) = self.start(envelope, info, options).await? {
             return Ok(outcome);
         }
         let chunk = body.chunk_size().max(1);
@@ -414,9 +438,7 @@ impl<T: Transport> SmtpClient<T> {
         let result = self.stream_body(body, &mut buf).await;
         self.body_buf = buf;
         result?;
-        let finished = self.session.finish_body();
-        self.closing(finished).await?;
-        self.wait_sent().await
+        self.finish().await
     }
 
     async fn stream_body<B: MessageBody>(
@@ -425,13 +447,8 @@ impl<T: Transport> SmtpClient<T> {
         buf: &mut [u8],
     ) -> Result<(), SmtpError> {
         loop {
-            if !self.session.wants_body() {
-                // Too many BDAT chunks unanswered, or the transaction failed: read replies.
-                self.drive(|s| s.wants_body()).await?;
-                if !self.session.wants_body() {
-                    // The transaction failed; its result is the next event.
-                    return Ok(());
-                }
+            if !self.body_room().await? {
+                return Ok(());
             }
             let n = match body.read_chunk(buf).await {
                 Ok(n) => n,
@@ -449,13 +466,6 @@ impl<T: Transport> SmtpClient<T> {
             let sent = self.session.send_body(&buf[..n.min(buf.len())]);
             self.closing(sent).await?;
             self.flush().await?;
-        }
-    }
-
-    async fn wait_sent(&mut self) -> Result<SendOutcome, SmtpError> {
-        match self.wait_for(|e| matches!(e, Event::Sent(_))).await? {
-            Event::Sent(outcome) => Ok(outcome),
-            _ => unreachable!("wait_for returns only the awaited event"),
         }
     }
 
@@ -588,14 +598,20 @@ impl<T: Transport> SmtpClient<T> {
         Ok(())
     }
 
+    /// The engine's next event, with the fate of a failed message noted for [`Delivery`].
+    fn next_event(&mut self) -> Option<Event> {
+        let event = self.session.poll_event()?;
+        if let Event::MessageFailed { message, fate, .. } = &event {
+            self.fates.push((*message, *fate));
+        }
+        Some(event)
+    }
+
     /// After a fatal input, fetch the error the engine recorded and close the transport.
     async fn take_failure(&mut self) -> SmtpError {
         self.close_transport().await;
         let mut err = None;
-        while let Some(event) = self.session.poll_event() {
-            if let Event::MessageFailed { message, fate, .. } = &event {
-                self.fates.push((*message, *fate));
-            }
+        while let Some(event) = self.next_event() {
             if let Event::Failed { error, .. } | Event::MessageFailed { error, .. } = event {
                 err.get_or_insert(error);
             }
@@ -643,7 +659,7 @@ impl<T: Transport> SmtpClient<T> {
     /// An operation failed with `error`: drop its other queued events, close the transport if
     /// the session closed, and hand the error back.
     async fn failed(&mut self, error: SmtpError) -> SmtpError {
-        while self.session.poll_event().is_some() {}
+        while self.next_event().is_some() {}
         if self.session.state() == SessionState::Closed {
             self.close_transport().await;
         }
@@ -655,18 +671,11 @@ impl<T: Transport> SmtpClient<T> {
     async fn wait_for(&mut self, want: impl Fn(&Event) -> bool) -> Result<Event, SmtpError> {
         loop {
             self.drive(|_| false).await?;
-            while let Some(event) = self.session.poll_event() {
+            while let Some(event) = self.next_event() {
                 match event {
-                    Event::MessageFailed {
-                        message,
-                        error,
-                        fate,
-                        ..
-                    } => {
-                        self.fates.push((message, fate));
+                    Event::MessageFailed { error, .. } | Event::Failed { error, .. } => {
                         return Err(self.failed(error).await);
                     }
-                    Event::Failed { error, .. } => return Err(self.failed(error).await),
                     e if want(&e) => return Ok(e),
                     Event::UpgradeTls => {
                         // Only starttls() asks for an upgrade; reaching here means a caller
