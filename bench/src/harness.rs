@@ -44,6 +44,35 @@ pub fn spawn_helper(kids: &mut Kids, exe: &Path, args: &[String]) -> u16 {
     port
 }
 
+/// The progress line of repetition `rep` (from 0) of `reps`, on standard error; `what` names
+/// the run ("pool ", or "" for the matrix).
+pub fn repetition(what: &str, rep: usize, reps: usize, started: Instant) {
+    eprintln!(
+        "{what}repetition {}/{reps} ({:.0} s so far)",
+        rep + 1,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The round trip through the delaying proxy on `port`, in ms (one `ping` child of 20 trips),
+/// or `None` when it failed.
+pub fn ping_rtt(exe: &Path, port: &str) -> Option<f64> {
+    let args: Vec<String> = ["ping", "--port", port, "--count", "20"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    measure(exe, &args).map(|r| r["rtt_ms"])
+}
+
+/// Every value with two decimals, comma-separated (each repetition's round trip).
+pub fn every(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|x| format!("{x:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Run one measurement in a child process; `None` (and a message) when it failed.
 pub fn measure(exe: &Path, args: &[String]) -> Option<HashMap<String, f64>> {
     let mut child = Command::new(exe)

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::clients::Flavour;
 use crate::common::{Args, message};
-use crate::harness::{Kids, human, measure, median, spawn_helper, thousands};
+use crate::harness::{Kids, human, measure, median, ping_rtt, repetition, spawn_helper, thousands};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -155,15 +155,11 @@ pub fn run(args: &Args) {
     let mut rtts: HashMap<bool, Vec<f64>> = HashMap::new();
     let started = Instant::now();
     for rep in 0..reps {
-        eprintln!(
-            "repetition {}/{reps} ({:.0} s so far)",
-            rep + 1,
-            started.elapsed().as_secs_f64()
-        );
+        repetition("", rep, reps, started);
         for (bdat, port) in [(false, slow_sink), (true, slow_chunk)] {
             let p = port.to_string();
-            if let Some(r) = measure(&exe, &s(&["ping", "--port", &p, "--count", "20"])) {
-                rtts.entry(bdat).or_default().push(r["rtt_ms"]);
+            if let Some(rtt) = ping_rtt(&exe, &p) {
+                rtts.entry(bdat).or_default().push(rtt);
             }
         }
         for (ci, case) in cases.iter().enumerate() {

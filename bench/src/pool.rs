@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::common::Args;
-use crate::harness::{Kids, measure, median, spawn_helper, wait_quiet};
+use crate::harness::{Kids, measure, median, ping_rtt, repetition, spawn_helper, wait_quiet};
 use crate::pool_case::{Case, Col, Kind};
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -194,17 +194,8 @@ pub fn run(args: &Args) {
     let (mut quiet_wait, mut noisy) = (Duration::ZERO, 0);
     let started = Instant::now();
     for rep in 0..reps {
-        eprintln!(
-            "pool repetition {}/{reps} ({:.0} s so far)",
-            rep + 1,
-            started.elapsed().as_secs_f64()
-        );
-        if let Some(r) = measure(
-            &exe,
-            &strings(&["ping", "--port", &slow_p, "--count", "20"]),
-        ) {
-            rtts.push(r["rtt_ms"]);
-        }
+        repetition("pool ", rep, reps, started);
+        rtts.extend(ping_rtt(&exe, &slow_p));
         for (ci, case) in cases.iter().enumerate() {
             let mut order = case.cols.clone();
             let len = order.len();

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::common::Args;
-use crate::harness::{Kids, measure, median, spawn_helper, wait_quiet};
+use crate::harness::{
+    Kids, every, measure, median, ping_rtt, repetition, spawn_helper, wait_quiet,
+};
 
 const HOWS: [&str; 3] = ["pool", "bare-one-by-one", "bare-at-once"];
 
@@ -54,17 +56,8 @@ pub fn run(args: &Args) {
     let max_wait = Duration::from_secs(if quick { 0 } else { 60 });
     let started = Instant::now();
     for rep in 0..reps {
-        eprintln!(
-            "pool-shutdown repetition {}/{reps} ({:.0} s so far)",
-            rep + 1,
-            started.elapsed().as_secs_f64()
-        );
-        if let Some(r) = measure(
-            &exe,
-            &strings(&["ping", "--port", &slow_p, "--count", "20"]),
-        ) {
-            rtts.push(r["rtt_ms"]);
-        }
+        repetition("pool-shutdown ", rep, reps, started);
+        rtts.extend(ping_rtt(&exe, &slow_p));
         let mut order = HOWS.to_vec();
         order.rotate_left(rep % HOWS.len());
         for how in order {
@@ -140,11 +133,7 @@ pub fn run(args: &Args) {
         );
     }
     println!();
-    let every_rtt = rtts
-        .iter()
-        .map(|x| format!("{x:.2}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let every_rtt = every(&rtts);
     println!(
         "Medians of {reps} repetition(s), the three alternating, each a child process on a \
          multi-threaded tokio runtime with 2 workers. {conns} messages of 1 KiB sent at once \

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::common::Args;
-use crate::harness::{Kids, measure, median, spawn_helper, wait_quiet};
+use crate::harness::{
+    Kids, every, measure, median, ping_rtt, repetition, spawn_helper, wait_quiet,
+};
 
 /// One way of sending: a label, the sink (`true`: with CHUNKING), the child's extra arguments.
 struct Way {
@@ -85,15 +87,9 @@ pub fn run(args: &Args) {
     let started = Instant::now();
     let (t, p, count) = (tasks.to_string(), pool.to_string(), n.to_string());
     for rep in 0..reps {
-        eprintln!(
-            "pool-wan repetition {}/{reps} ({:.0} s so far)",
-            rep + 1,
-            started.elapsed().as_secs_f64()
-        );
+        repetition("pool-wan ", rep, reps, started);
         let slow = &ports[&false].0;
-        if let Some(r) = measure(&exe, &strings(&["ping", "--port", slow, "--count", "20"])) {
-            rtts.push(r["rtt_ms"]);
-        }
+        rtts.extend(ping_rtt(&exe, slow));
         let mut order: Vec<usize> = (0..WAYS.len()).collect();
         order.rotate_left(rep % WAYS.len());
         for i in order {
@@ -179,11 +175,7 @@ pub fn run(args: &Args) {
         );
     }
     println!();
-    let every_rtt = rtts
-        .iter()
-        .map(|x| format!("{x:.2}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let every_rtt = every(&rtts);
     println!(
         "Medians of {reps} repetition(s), the ways alternating, each a `pool-send` child process \
          on a multi-threaded tokio runtime with 2 workers: {tasks} tasks share one pool of \

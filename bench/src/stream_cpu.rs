@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::common::{Args, message};
-use crate::harness::{Kids, human, measure, median, spawn_helper, wait_quiet};
+use crate::harness::{Kids, human, measure, median, repetition, spawn_helper, wait_quiet};
 use crate::stream_cpu_child::How;
 
 /// The sinks: DATA without a SIZE limit, BDAT without one, DATA with a limit between the file's
@@ -54,11 +54,7 @@ pub fn run(args: &Args) {
     let max_wait = Duration::from_secs(if quick { 0 } else { 60 });
     let started = Instant::now();
     for rep in 0..reps {
-        eprintln!(
-            "stream-cpu repetition {}/{reps} ({:.0} s so far)",
-            rep + 1,
-            started.elapsed().as_secs_f64()
-        );
+        repetition("stream-cpu ", rep, reps, started);
         for (sink, port) in [
             (Sink::Data, data),
             (Sink::Bdat, bdat),

@@ -15,30 +15,19 @@
 //! Without `--starttls`, `--user` needs `--allow-plaintext-auth` (trusted local servers only).
 
 use std::error::Error;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use smtp_io_tokio::{ConnectOptions, OutgoingMessage, TlsConfig, TlsMode};
+use smtp_io_tokio::OutgoingMessage;
+
+mod common;
 
 /// Send generated messages through an SMTP server in one batch.
 #[derive(Parser)]
 struct Args {
-    /// The server, as HOST:PORT.
-    #[arg(long, default_value = "127.0.0.1:8025")]
-    server: String,
-    /// Upgrade the connection with STARTTLS (fails if the server does not offer it).
-    #[arg(long)]
-    starttls: bool,
-    /// Trust the CA certificates of this PEM file instead of the Mozilla roots.
-    #[arg(long, value_name = "PEM")]
-    ca: Option<PathBuf>,
-    /// Log in as USER, with the password from the SMTP_PASSWORD environment variable.
-    #[arg(long)]
-    user: Option<String>,
-    /// Allow AUTH on a connection without TLS (trusted local servers only).
-    #[arg(long)]
-    allow_plaintext_auth: bool,
+    // The server flags, shared by the examples (examples/common).
+    #[command(flatten)]
+    server: common::ServerArgs,
     /// The envelope sender.
     #[arg(long, default_value = "alice@example.com")]
     from: String,
@@ -52,36 +41,10 @@ struct Args {
 
 /// Send the batch; returns how many messages were not sent.
 async fn run(args: Args) -> Result<usize, Box<dyn Error>> {
-    let (host, port) = args
-        .server
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
-        .ok_or("--server must be HOST:PORT")?;
-    let password = match &args.user {
-        None => None,
-        Some(_) if !args.starttls && !args.allow_plaintext_auth => {
-            return Err("no password is sent without TLS: add --starttls \
-                        (or --allow-plaintext-auth for a trusted local server)"
-                .into());
-        }
-        Some(_) => Some(std::env::var("SMTP_PASSWORD").map_err(|_| "set SMTP_PASSWORD")?),
-    };
-
-    let mode = if args.starttls {
-        TlsMode::StartTls
-    } else {
-        TlsMode::None
-    };
-    let mut options = ConnectOptions::new(mode);
-    if let Some(ca) = &args.ca {
-        options = options.with_tls_config(TlsConfig::from_ca_file(ca)?);
-    }
-    if args.allow_plaintext_auth {
-        options = options.allow_plaintext_auth();
-    }
-    let mut client = options.connect(host, port, "localhost").await?;
-    if let (Some(user), Some(password)) = (&args.user, &password) {
-        client.login(user, password).await?;
+    let login = args.server.login()?;
+    let mut client = args.server.connect().await?;
+    if let Some(login) = &login {
+        client.login(&login.user, &login.password).await?;
     }
 
     let n = args.count;

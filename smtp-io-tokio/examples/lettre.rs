@@ -14,33 +14,21 @@
 //! `--allow-plaintext-auth`).
 
 use std::error::Error;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
-use smtp_io_tokio::{ConnectOptions, SendOutcome, TlsConfig, TlsMode};
+use smtp_io_tokio::SendOutcome;
+
+mod common;
 
 /// Build a message with lettre and send it with smtp-io-tokio.
 #[derive(Parser)]
 struct Args {
-    /// The server, as HOST:PORT.
-    #[arg(long, default_value = "127.0.0.1:8025")]
-    server: String,
-    /// Upgrade the connection with STARTTLS (fails if the server does not offer it).
-    #[arg(long)]
-    starttls: bool,
-    /// Trust the CA certificates of this PEM file instead of the Mozilla roots.
-    #[arg(long, value_name = "PEM")]
-    ca: Option<PathBuf>,
-    /// Log in as USER, with the password from the SMTP_PASSWORD environment variable.
-    #[arg(long)]
-    user: Option<String>,
-    /// Allow AUTH on a connection without TLS (trusted local servers only).
-    #[arg(long)]
-    allow_plaintext_auth: bool,
+    #[command(flatten)]
+    server: common::ServerArgs,
     /// The From mailbox.
     #[arg(long, default_value = "alice@example.com")]
     from: String,
@@ -82,20 +70,8 @@ fn build(args: &Args) -> Result<Message, Box<dyn Error>> {
 }
 
 async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
-    let (host, port) = args
-        .server
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
-        .ok_or("--server must be HOST:PORT")?;
-    let password = match &args.user {
-        None => None,
-        Some(_) if !args.starttls && !args.allow_plaintext_auth => {
-            return Err("no password is sent without TLS: add --starttls \
-                        (or --allow-plaintext-auth for a trusted local server)"
-                .into());
-        }
-        Some(_) => Some(std::env::var("SMTP_PASSWORD").map_err(|_| "set SMTP_PASSWORD")?),
-    };
+    // The server flags and the connection are shared by the examples (examples/common).
+    let login = args.server.login()?;
     let message = build(&args)?;
 
     // lettre's envelope: the From (or Sender) mailbox, and To + Cc + Bcc.
@@ -106,42 +82,19 @@ async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
     // The message as lettre formats it, CRLF line endings, without Bcc.
     let bytes = message.formatted();
 
-    let mode = if args.starttls {
-        TlsMode::StartTls
-    } else {
-        TlsMode::None
-    };
-    let mut options = ConnectOptions::new(mode);
-    if let Some(ca) = &args.ca {
-        options = options.with_tls_config(TlsConfig::from_ca_file(ca)?);
-    }
-    if args.allow_plaintext_auth {
-        options = options.allow_plaintext_auth();
-    }
-    let mut client = options.connect(host, port, "localhost").await?;
+    let mut client = args.server.connect().await?;
     let sent = async {
-        if let (Some(user), Some(password)) = (&args.user, &password) {
-            client.login(user, password).await?;
+        if let Some(login) = &login {
+            client.login(&login.user, &login.password).await?;
         }
         client.send_mail_bytes(&from, &to, &bytes).await
     }
     .await;
-    let quit = client.quit().await;
-    let outcome = sent?;
-    quit?;
-    Ok(outcome)
+    // QUIT also after a refused message; the send error comes first.
+    common::quit_after(client, sent).await
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(outcome) => {
-            println!("{} accepted: {}", outcome.message, outcome.reply);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::report(run(Args::parse()).await)
 }

@@ -16,6 +16,9 @@ use smtp_io_tokio::mail_builder::MessageBuilder;
 use smtp_io_tokio::message::SendMessage;
 use smtp_io_tokio::{ConnectOptions, SendOutcome, TlsMode};
 
+// HOST:PORT parsing and the result line, shared by the examples.
+mod common;
+
 /// Build a message with mail-builder and send it with smtp-io-tokio (no TLS: local servers).
 #[derive(Parser)]
 struct Args {
@@ -37,11 +40,7 @@ struct Args {
 }
 
 async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
-    let (host, port) = args
-        .server
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
-        .ok_or("--server must be HOST:PORT")?;
+    let (host, port) = common::host_port(&args.server)?;
     let mut message = MessageBuilder::new()
         .from(("Alice", args.from.as_str()))
         .to(args.to.iter().map(String::as_str).collect::<Vec<_>>())
@@ -59,22 +58,11 @@ async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
         .connect(host, port, "localhost")
         .await?;
     let sent = client.send_message(&message).await;
-    let quit = client.quit().await;
-    let outcome = sent?;
-    quit?;
-    Ok(outcome)
+    // QUIT also after a refused message; the send error comes first.
+    common::quit_after(client, sent).await
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(outcome) => {
-            println!("{} accepted: {}", outcome.message, outcome.reply);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::report(run(Args::parse()).await)
 }

@@ -16,32 +16,24 @@
 //! `--allow-plaintext-auth` is given (for a trusted server on loopback only: the password would
 //! cross the network readable). The client refuses it too: `ConnectOptions` only allows AUTH
 //! without TLS after `allow_plaintext_auth()`.
+//!
+//! The server flags and the connection (`ServerArgs`) are shared by the examples, in
+//! `examples/common/mod.rs`.
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use smtp_io_tokio::{ConnectOptions, SendOutcome, TlsConfig, TlsMode};
+use smtp_io_tokio::SendOutcome;
+
+mod common;
 
 /// Send one message through an SMTP server.
 #[derive(Parser)]
 struct Args {
-    /// The server, as HOST:PORT.
-    #[arg(long, default_value = "127.0.0.1:8025")]
-    server: String,
-    /// Upgrade the connection with STARTTLS (fails if the server does not offer it).
-    #[arg(long)]
-    starttls: bool,
-    /// Trust the CA certificates of this PEM file instead of the Mozilla roots.
-    #[arg(long, value_name = "PEM")]
-    ca: Option<PathBuf>,
-    /// Log in as USER, with the password from the SMTP_PASSWORD environment variable.
-    #[arg(long)]
-    user: Option<String>,
-    /// Allow AUTH on a connection without TLS (trusted local servers only).
-    #[arg(long)]
-    allow_plaintext_auth: bool,
+    #[command(flatten)]
+    server: common::ServerArgs,
     /// The envelope sender.
     #[arg(long, default_value = "alice@example.com")]
     from: String,
@@ -54,65 +46,26 @@ struct Args {
 }
 
 async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
-    let (host, port) = args
-        .server
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
-        .ok_or("--server must be HOST:PORT")?;
-    let password = match &args.user {
-        None => None,
-        Some(_) if !args.starttls && !args.allow_plaintext_auth => {
-            return Err("no password is sent without TLS: add --starttls \
-                        (or --allow-plaintext-auth for a trusted local server)"
-                .into());
-        }
-        Some(_) => Some(std::env::var("SMTP_PASSWORD").map_err(|_| "set SMTP_PASSWORD")?),
-    };
+    // `--user` without TLS is refused here, before anything is read or sent.
+    let login = args.server.login()?;
     let body = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-
-    let mode = if args.starttls {
-        TlsMode::StartTls
-    } else {
-        TlsMode::None
-    };
-    let mut options = ConnectOptions::new(mode);
-    if let Some(ca) = &args.ca {
-        options = options.with_tls_config(TlsConfig::from_ca_file(ca)?);
-    }
-    if args.allow_plaintext_auth {
-        options = options.allow_plaintext_auth();
-    }
     // Greeting, EHLO and, with STARTTLS, the TLS handshake and EHLO again.
-    let mut client = options.connect(host, port, "localhost").await?;
+    let mut client = args.server.connect().await?;
 
     let to: Vec<&str> = args.to.iter().map(String::as_str).collect();
     let sent = async {
-        if let (Some(user), Some(password)) = (&args.user, &password) {
-            client.login(user, password).await?; // the best mechanism offered
+        if let Some(login) = &login {
+            client.login(&login.user, &login.password).await?; // the best mechanism offered
         }
         client.send_mail_bytes(&args.from, &to, &body).await
     }
     .await;
     // QUIT also after a refused message; the send error comes first.
-    let quit = client.quit().await;
-    let outcome = sent?;
-    quit?;
-    Ok(outcome)
+    common::quit_after(client, sent).await
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(outcome) => {
-            println!("{} accepted: {}", outcome.message, outcome.reply);
-            for refused in outcome.refused() {
-                println!("  refused {}: {}", refused.recipient, refused.reply);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    // "message #N accepted: <reply>", each refused recipient, or the error.
+    common::report(run(Args::parse()).await)
 }

@@ -1,8 +1,14 @@
 //! Authentication over real loopback TCP: `login` auto-selection, `login_with`, XOAUTH2 and
 //! OAUTHBEARER (with their error challenges), refusals, wrong-state calls.
 
-use smtp_io_tokio::{AuthError, AuthMechanism, InvalidInputError, SessionState, SmtpError};
+use smtp_io_tokio::{
+    AuthError, AuthMechanism, SessionState, SmtpClient, SmtpError, TokioTransport,
+};
 use smtp_tests::{b64, bounded, greet};
+
+mod common;
+
+use common::{assert_matches, assert_rejected, assert_wrong_state, auth_login};
 
 const USER: &str = "user@example.test";
 const PASS: &str = "correct horse battery staple";
@@ -24,36 +30,57 @@ fn oauthbearer_blob() -> String {
 }
 
 fn quit() -> &'static str {
-    "C: QUIT\nS: 221 2.0.0 bye\n"
+    common::QUIT
+}
+
+/// The AUTH LOGIN exchange of `USER` and `PASS`, accepted.
+fn login_accepted() -> String {
+    auth_login(USER, PASS, "235 ok")
+}
+
+/// Which of the client's login calls a test makes, with `USER` and `PASS` (or `TOKEN`).
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    Login,
+    With(AuthMechanism),
+    XOAuth2,
+    OAuthBearer,
+}
+
+impl Call {
+    async fn run(self, client: &mut SmtpClient<TokioTransport>) -> Result<(), SmtpError> {
+        match self {
+            Call::Login => bounded(client.login(USER, PASS)).await,
+            Call::With(mechanism) => bounded(client.login_with(mechanism, USER, PASS)).await,
+            Call::XOAuth2 => bounded(client.login_xoauth2(USER, TOKEN)).await,
+            Call::OAuthBearer => bounded(client.login_oauthbearer(USER, TOKEN)).await,
+        }
+    }
+}
+
+/// A server offering `caps` that expects the AUTH `exchange`: `call` succeeds and leaves the
+/// session `Ready`, and the server saw its whole script (the AUTH exchange, then QUIT).
+async fn logs_in(caps: &str, exchange: &str, call: Call) {
+    let script = format!("{}{exchange}{}", greet(&[caps]), quit());
+    let (server, mut client) = smtp_tests::start(&script).await;
+    call.run(&mut client).await.unwrap();
+    assert_eq!(client.state(), SessionState::Ready, "{call:?}");
+    smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
 async fn login_prefers_plain() {
-    let script = format!(
-        "{}C: AUTH PLAIN {}\nS: 235 2.7.0 Authentication successful\n{}",
-        greet(&["AUTH LOGIN XOAUTH2 PLAIN"]),
-        plain_blob(),
-        quit()
+    let exchange = format!(
+        "C: AUTH PLAIN {}\nS: 235 2.7.0 Authentication successful\n",
+        plain_blob()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
-    bounded(client.login(USER, PASS)).await.unwrap();
-    assert_eq!(client.state(), SessionState::Ready);
-    smtp_tests::quit(client, server).await;
+    logs_in("AUTH LOGIN XOAUTH2 PLAIN", &exchange, Call::Login).await;
 }
 
 #[tokio::test]
 async fn login_falls_back_to_login() {
-    let script = format!(
-        "{}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 2.7.0 ok\n{}",
-        greet(&["AUTH LOGIN"]),
-        b64::encode(USER),
-        b64::encode(PASS),
-        quit()
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
-    bounded(client.login(USER, PASS)).await.unwrap();
-    assert_eq!(client.state(), SessionState::Ready);
-    smtp_tests::quit(client, server).await;
+    let exchange = auth_login(USER, PASS, "235 2.7.0 ok");
+    logs_in("AUTH LOGIN", &exchange, Call::Login).await;
 }
 
 #[tokio::test]
@@ -77,47 +104,32 @@ async fn login_without_plain_or_login_is_unsupported_and_sends_nothing() {
 async fn login_with_an_unadvertised_mechanism_is_unsupported() {
     let script = format!("{}{}", greet(&["AUTH LOGIN"]), quit());
     let (server, mut client) = smtp_tests::start(&script).await;
-    for mech in [
-        AuthMechanism::Plain,
-        AuthMechanism::XOAuth2,
-        AuthMechanism::OAuthBearer,
+    for (call, mech) in [
+        (Call::With(AuthMechanism::Plain), AuthMechanism::Plain),
+        (Call::With(AuthMechanism::XOAuth2), AuthMechanism::XOAuth2),
+        (
+            Call::With(AuthMechanism::OAuthBearer),
+            AuthMechanism::OAuthBearer,
+        ),
+        (Call::XOAuth2, AuthMechanism::XOAuth2),
     ] {
-        let err = bounded(client.login_with(mech, USER, PASS))
-            .await
-            .unwrap_err();
+        let err = call.run(&mut client).await.unwrap_err();
         assert_eq!(
             err,
             SmtpError::Auth(AuthError::UnsupportedMechanism {
                 mechanism: Some(mech)
-            })
+            }),
+            "{call:?}"
         );
     }
-    assert_eq!(
-        bounded(client.login_xoauth2(USER, TOKEN))
-            .await
-            .unwrap_err(),
-        SmtpError::Auth(AuthError::UnsupportedMechanism {
-            mechanism: Some(AuthMechanism::XOAuth2)
-        })
-    );
     assert_eq!(client.state(), SessionState::Authentication);
     smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
 async fn login_with_forces_login_even_when_plain_is_offered() {
-    let script = format!(
-        "{}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 ok\n{}",
-        greet(&["AUTH PLAIN LOGIN"]),
-        b64::encode(USER),
-        b64::encode(PASS),
-        quit()
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
-    bounded(client.login_with(AuthMechanism::Login, USER, PASS))
-        .await
-        .unwrap();
-    smtp_tests::quit(client, server).await;
+    let call = Call::With(AuthMechanism::Login);
+    logs_in("AUTH PLAIN LOGIN", &login_accepted(), call).await;
 }
 
 #[tokio::test]
@@ -130,15 +142,8 @@ async fn second_login_and_login_after_send_are_wrong_state() {
         quit()
     );
     let (server, mut client) = smtp_tests::start(&script).await;
-    bounded(client.login(USER, PASS)).await.unwrap();
-    let err = bounded(client.login(USER, PASS)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::InvalidInput(InvalidInputError::WrongState { .. })
-        ),
-        "{err:?}"
-    );
+    Call::Login.run(&mut client).await.unwrap();
+    assert_wrong_state(&Call::Login.run(&mut client).await.unwrap_err());
     assert_eq!(client.state(), SessionState::Ready, "still usable");
     smtp_tests::quit(client, server).await;
 
@@ -152,53 +157,34 @@ async fn second_login_and_login_after_send_are_wrong_state() {
     bounded(client.send_mail("a@x.test", &["b@y.test"], "x\r\n"))
         .await
         .unwrap();
-    let err = bounded(client.login_with(AuthMechanism::Plain, USER, PASS))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::InvalidInput(InvalidInputError::WrongState { .. })
-        ),
-        "{err:?}"
-    );
+    let call = Call::With(AuthMechanism::Plain);
+    assert_wrong_state(&call.run(&mut client).await.unwrap_err());
     smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
 async fn rejected_credentials_keep_the_reply_and_allow_a_retry() {
     let script = format!(
-        "{}C: AUTH PLAIN *\nS: 535 5.7.8 Authentication credentials invalid\n\
-         C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 ok\n{}",
+        "{}C: AUTH PLAIN *\nS: 535 5.7.8 Authentication credentials invalid\n{}{}",
         greet(&["AUTH PLAIN LOGIN"]),
-        b64::encode(USER),
-        b64::encode(PASS),
+        login_accepted(),
         quit()
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.login(USER, "wrong password"))
         .await
         .unwrap_err();
-    match &err {
-        SmtpError::Auth(AuthError::Rejected {
-            mechanism,
-            reply,
-            detail,
-        }) => {
-            assert_eq!(*mechanism, AuthMechanism::Plain);
-            assert_eq!(reply.code().get(), 535);
-            assert_eq!(
-                reply.enhanced().map(|e| e.to_string()).as_deref(),
-                Some("5.7.8")
-            );
-            assert!(reply.text().contains("credentials invalid"), "{reply}");
-            assert_eq!(detail, &None);
-        }
-        other => panic!("{other:?}"),
-    }
+    let (reply, detail) = assert_rejected(&err, AuthMechanism::Plain, 535);
+    assert_eq!(
+        reply.enhanced().map(|e| e.to_string()).as_deref(),
+        Some("5.7.8")
+    );
+    assert!(reply.text().contains("credentials invalid"), "{reply}");
+    assert_eq!(detail, None);
     assert!(!err.is_transient());
     assert_eq!(client.state(), SessionState::Authentication);
-    bounded(client.login_with(AuthMechanism::Login, USER, PASS))
+    Call::With(AuthMechanism::Login)
+        .run(&mut client)
         .await
         .unwrap();
     assert_eq!(client.state(), SessionState::Ready);
@@ -207,16 +193,11 @@ async fn rejected_credentials_keep_the_reply_and_allow_a_retry() {
 
 #[tokio::test]
 async fn login_xoauth2_succeeds() {
-    let script = format!(
-        "{}C: AUTH XOAUTH2 {}\nS: 235 2.7.0 Accepted\n{}",
-        greet(&["AUTH PLAIN LOGIN XOAUTH2"]),
-        xoauth2_blob(),
-        quit()
+    let exchange = format!(
+        "C: AUTH XOAUTH2 {}\nS: 235 2.7.0 Accepted\n",
+        xoauth2_blob()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
-    bounded(client.login_xoauth2(USER, TOKEN)).await.unwrap();
-    assert_eq!(client.state(), SessionState::Ready);
-    smtp_tests::quit(client, server).await;
+    logs_in("AUTH PLAIN LOGIN XOAUTH2", &exchange, Call::XOAuth2).await;
 }
 
 /// Google / Microsoft style: a `334` with a base64 JSON error, the client answers with an empty
@@ -231,24 +212,12 @@ async fn login_xoauth2_error_challenge() {
         quit()
     );
     let (server, mut client) = smtp_tests::start(&script).await;
-    let err = bounded(client.login_xoauth2(USER, TOKEN))
-        .await
-        .unwrap_err();
-    match &err {
-        SmtpError::Auth(AuthError::Rejected {
-            mechanism,
-            reply,
-            detail,
-        }) => {
-            assert_eq!(*mechanism, AuthMechanism::XOAuth2);
-            assert_eq!(reply.code().get(), 535);
-            assert!(reply.text().contains("not accepted"), "{reply}");
-            let detail = detail.as_deref().expect("decoded error challenge kept");
-            assert!(detail.contains(r#""status":"401""#), "{detail}");
-            assert!(detail.contains("Bearer"), "{detail}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let err = Call::XOAuth2.run(&mut client).await.unwrap_err();
+    let (reply, detail) = assert_rejected(&err, AuthMechanism::XOAuth2, 535);
+    assert!(reply.text().contains("not accepted"), "{reply}");
+    let detail = detail.expect("decoded error challenge kept");
+    assert!(detail.contains(r#""status":"401""#), "{detail}");
+    assert!(detail.contains("Bearer"), "{detail}");
     assert!(err.to_string().contains("401"), "{err}");
     assert_eq!(client.state(), SessionState::Authentication);
     smtp_tests::quit(client, server).await;
@@ -256,18 +225,11 @@ async fn login_xoauth2_error_challenge() {
 
 #[tokio::test]
 async fn login_oauthbearer_succeeds() {
-    let script = format!(
-        "{}C: AUTH OAUTHBEARER {}\nS: 235 2.7.0 ok\n{}",
-        greet(&["AUTH OAUTHBEARER"]),
-        oauthbearer_blob(),
-        quit()
+    let exchange = format!(
+        "C: AUTH OAUTHBEARER {}\nS: 235 2.7.0 ok\n",
+        oauthbearer_blob()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
-    bounded(client.login_oauthbearer(USER, TOKEN))
-        .await
-        .unwrap();
-    assert_eq!(client.state(), SessionState::Ready);
-    smtp_tests::quit(client, server).await;
+    logs_in("AUTH OAUTHBEARER", &exchange, Call::OAuthBearer).await;
 }
 
 /// RFC 7628 section 3.2.3: the client answers an error challenge with `%x01` (`AQ==`).
@@ -285,40 +247,23 @@ async fn login_oauthbearer_error_challenge() {
     let err = bounded(client.login_with(AuthMechanism::OAuthBearer, USER, TOKEN))
         .await
         .unwrap_err();
-    match &err {
-        SmtpError::Auth(AuthError::Rejected {
-            mechanism,
-            reply,
-            detail,
-        }) => {
-            assert_eq!(*mechanism, AuthMechanism::OAuthBearer);
-            assert_eq!(reply.code().get(), 535);
-            assert!(
-                detail
-                    .as_deref()
-                    .unwrap_or_default()
-                    .contains("invalid_token"),
-                "{detail:?}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (_, detail) = assert_rejected(&err, AuthMechanism::OAuthBearer, 535);
+    assert!(
+        detail.unwrap_or_default().contains("invalid_token"),
+        "{detail:?}"
+    );
     smtp_tests::quit(client, server).await;
 }
 
 #[tokio::test]
 async fn login_never_picks_the_oauth_mechanisms() {
     // Only OAuth mechanisms besides LOGIN: login() uses LOGIN.
-    let script = format!(
-        "{}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 ok\n{}",
-        greet(&["AUTH XOAUTH2 OAUTHBEARER LOGIN"]),
-        b64::encode(USER),
-        b64::encode(PASS),
-        quit()
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
-    bounded(client.login(USER, PASS)).await.unwrap();
-    smtp_tests::quit(client, server).await;
+    logs_in(
+        "AUTH XOAUTH2 OAUTHBEARER LOGIN",
+        &login_accepted(),
+        Call::Login,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -334,10 +279,7 @@ async fn credentials_with_line_breaks_are_refused_without_io() {
         bounded(client.login(USER, "pa\0ss")).await,
         bounded(client.login_xoauth2(USER, "tok\r\nQUIT")).await,
     ] {
-        assert!(
-            matches!(result, Err(SmtpError::InvalidInput(_))),
-            "{result:?}"
-        );
+        assert_matches!(result, Err(SmtpError::InvalidInput(_)));
     }
     assert_eq!(client.state(), SessionState::Authentication);
     smtp_tests::noop_then_quit(client, server).await;
@@ -372,14 +314,15 @@ async fn malformed_challenge_cancels_the_exchange() {
 
 mod scram {
     use smtp_io_tokio::{
-        AuthError, AuthMechanism, ConnectOptions, ScramError, SessionState, SmtpClient, SmtpError,
-        TlsMode, TokioTransport,
+        AuthError, AuthMechanism, ScramError, SessionState, SmtpClient, SmtpError, TlsMode,
+        TokioTransport,
     };
     use smtp_tests::certs::{localhost_server_config, localhost_tls12_server_config};
     use smtp_tests::scram::{Ending, ScramServer};
-    use smtp_tests::{CLIENT, ScriptServer, bounded, greet, test_ca};
+    use smtp_tests::{CLIENT, ScriptServer, bounded, greet};
 
     use super::{PASS, USER, quit};
+    use crate::common::tls_options;
 
     async fn serve(caps: &str, rest: &str, ending: Ending) -> (ScriptServer, SeenHandle) {
         let (responder, seen) = ScramServer::new(PASS, ending);
@@ -525,13 +468,9 @@ mod scram {
             Box::new(responder),
         )
         .await;
-        let mut client = bounded(
-            ConnectOptions::new(mode)
-                .with_tls_config(test_ca())
-                .connect("localhost", server.port(), CLIENT),
-        )
-        .await
-        .unwrap();
+        let mut client = crate::common::connect_localhost(&server, tls_options(mode))
+            .await
+            .unwrap();
         bounded(client.login(USER, PASS)).await.unwrap();
         let mechanism = client.session().authenticated().unwrap();
         smtp_tests::quit(client, server).await;

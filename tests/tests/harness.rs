@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use smtp_tests::certs::{ca_pem, localhost_server_config};
-use smtp_tests::{ScriptServer, bounded};
+use smtp_tests::{Report, ScriptServer, bounded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -12,6 +12,22 @@ async fn read_some(tcp: &mut TcpStream) -> String {
     let mut buf = vec![0; 4096];
     let n = bounded(tcp.read(&mut buf)).await.unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// A server for `script` and a raw client that read its greeting, then wrote `bytes`.
+async fn greeted_then_wrote(script: &str, bytes: &[u8]) -> (ScriptServer, TcpStream) {
+    let server = ScriptServer::start(script).await;
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    read_some(&mut tcp).await;
+    tcp.write_all(bytes).await.unwrap();
+    (server, tcp)
+}
+
+/// The server's report names a failure that says `text`.
+#[track_caller]
+fn assert_failure_says(report: &Report, text: &str) {
+    let failure = report.failure.as_deref().unwrap_or_default();
+    assert!(failure.contains(text), "{}", report.explain());
 }
 
 #[tokio::test]
@@ -42,10 +58,7 @@ async fn replies_of_one_block_arrive_in_one_write_and_bodies_are_recorded() {
 
 #[tokio::test]
 async fn a_wrong_line_is_reported_with_expected_and_got() {
-    let server = ScriptServer::start("S: 220 hi\nC: EHLO x\nS: 250 ok").await;
-    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    read_some(&mut tcp).await;
-    tcp.write_all(b"HELO x\r\n").await.unwrap();
+    let (server, _tcp) = greeted_then_wrote("S: 220 hi\nC: EHLO x\nS: 250 ok", b"HELO x\r\n").await;
     let report = server.report().await;
     assert!(!report.ok());
     let explained = report.explain();
@@ -57,37 +70,21 @@ async fn a_wrong_line_is_reported_with_expected_and_got() {
 
 #[tokio::test]
 async fn bytes_after_the_script_and_at_eof_steps_are_reported() {
-    let server = ScriptServer::start("S: 220 hi").await;
-    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    read_some(&mut tcp).await;
-    tcp.write_all(b"QUIT\r\n").await.unwrap();
+    let (server, tcp) = greeted_then_wrote("S: 220 hi", b"QUIT\r\n").await;
     drop(tcp);
     let report = server.report().await;
-    assert!(
-        report
-            .failure
-            .as_deref()
-            .unwrap_or_default()
-            .contains("after the script ended"),
-        "{}",
-        report.explain()
-    );
+    assert_failure_says(&report, "after the script ended");
 
-    let server = ScriptServer::start("S: 220 hi\nX: eof").await;
-    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    read_some(&mut tcp).await;
-    tcp.write_all(b"NOOP\r\n").await.unwrap();
+    let (server, tcp) = greeted_then_wrote("S: 220 hi\nX: eof", b"NOOP\r\n").await;
     drop(tcp);
     assert!(!server.report().await.ok());
 }
 
 #[tokio::test]
 async fn a_line_without_crlf_does_not_match() {
-    let server = ScriptServer::start("S: 220 hi\nC: EHLO x\nC: NOOP").await;
-    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    read_some(&mut tcp).await;
     // Bare LF: the two commands read as one line, which matches neither.
-    tcp.write_all(b"EHLO x\nNOOP\r\n").await.unwrap();
+    let (server, tcp) =
+        greeted_then_wrote("S: 220 hi\nC: EHLO x\nC: NOOP", b"EHLO x\nNOOP\r\n").await;
     drop(tcp);
     assert!(!server.report().await.ok());
 }
@@ -113,14 +110,6 @@ async fn tls_fail_step_reports_an_accepted_certificate() {
         .await
         .unwrap();
     let report = server.report().await;
-    assert!(
-        report
-            .failure
-            .as_deref()
-            .unwrap_or_default()
-            .contains("should have refused"),
-        "{}",
-        report.explain()
-    );
+    assert_failure_says(&report, "should have refused");
     let _ = tls.shutdown().await;
 }

@@ -10,9 +10,9 @@ use smtp_io_tokio::{ProtocolError, ReaderBody, RecipientPolicy, SessionState, Sm
 use smtp_tests::{ScriptServer, bounded, greet, plain};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
-fn quit() -> &'static str {
-    "C: QUIT\nS: 221 2.0.0 bye\n"
-}
+mod common;
+
+use common::{FLIGHT, QUIT, assert_matches, assert_unexpected_code};
 
 #[tokio::test]
 async fn send_mail_pipelined_with_queue_id() {
@@ -30,7 +30,7 @@ async fn send_mail_pipelined_with_queue_id() {
         S: 250 2.0.0 Ok: queued as ABC123
         {}",
         greet(&["PIPELINING", "ENHANCEDSTATUSCODES"]),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let body = "From: alice@x.test\r\nTo: bob@y.test\r\nSubject: hi\r\n\r\nHello!\r\n";
@@ -56,10 +56,10 @@ async fn send_mail_pipelined_with_queue_id() {
 #[tokio::test]
 async fn queue_id_is_none_without_a_known_pattern() {
     let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 accepted\n\
-         C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 OK id=1t9Zk2-000123-Ab\n{}",
+        "{}{FLIGHT}S: 250 accepted\n\
+         {FLIGHT}S: 250 OK id=1t9Zk2-000123-Ab\n{}",
         greet(&["PIPELINING"]),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let first = bounded(client.send_mail("a@x.test", &["b@y.test"], "one\r\n"))
@@ -100,7 +100,7 @@ async fn require_all_is_the_default_and_refuses_the_message() {
         S: 250 2.0.0 Ok: queued as Q2
         {}",
         greet(&["PIPELINING"]),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.send_mail(
@@ -153,7 +153,7 @@ async fn accept_partial_delivers_to_the_accepted_recipients() {
         S: 250 2.0.0 Ok: queued as PART1
         {}",
         greet(&["PIPELINING"]),
-        quit()
+        QUIT
     );
     let server = ScriptServer::start(&script).await;
     let options =
@@ -197,7 +197,7 @@ async fn every_recipient_refused_is_an_error_and_the_session_stays_usable() {
          S: 250 ok\nS: 550 5.1.1 unknown\nS: 554 5.5.1 no valid recipients\n\
          C: NOOP\nS: 250 ok\n{}",
         greet(&["PIPELINING"]),
-        quit()
+        QUIT
     );
     let server = ScriptServer::start(&script).await;
     let options =
@@ -208,12 +208,9 @@ async fn every_recipient_refused_is_an_error_and_the_session_stays_usable() {
     let err = bounded(client.send_mail("a@x.test", &["nobody@y.test"], "x\r\n"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. })
-        ),
-        "{err:?}"
+    assert_matches!(
+        err,
+        SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. })
     );
     bounded(client.noop()).await.unwrap();
     bounded(client.quit()).await.unwrap();
@@ -226,19 +223,13 @@ async fn sender_refused_is_unexpected_code_during_mail_from() {
         "{}C: MAIL FROM:<bad@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
          S: 553 5.7.1 sender rejected\nS: 503 5.5.1 need MAIL\nS: 503 5.5.1 need RCPT\n{}",
         greet(&["PIPELINING"]),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.send_mail("bad@x.test", &["b@y.test"], "x\r\n"))
         .await
         .unwrap_err();
-    match &err {
-        SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
-            assert_eq!(*during, SmtpOp::MailFrom);
-            assert_eq!(reply.code().get(), 553);
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_unexpected_code(&err, SmtpOp::MailFrom, 553);
     assert_ne!(client.state(), SessionState::Closed);
     smtp_tests::quit(client, server).await;
 }
@@ -254,7 +245,7 @@ async fn send_mail_bytes_is_crlf_normalised_and_dot_stuffed() {
         "{}C: MAIL FROM:<a@x.test> BODY=8BITMIME\nC: RCPT TO:<b@y.test>\nC: DATA\n\
          S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as BYTES1\n{}",
         greet(&["PIPELINING", "8BITMIME"]),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let outcome = bounded(client.send_mail_bytes("a@x.test", &["b@y.test"], body))
@@ -279,12 +270,7 @@ async fn send_mail_bytes_is_crlf_normalised_and_dot_stuffed() {
 #[tokio::test]
 async fn smuggled_end_of_data_sequences_are_neutralised() {
     let body = "a\r\n.\r\nMAIL FROM:<evil@x.test>\r\nb\n.\nc\r.\rd\n.\r\ne";
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
-        greet(&["PIPELINING"]),
-        quit()
-    );
+    let script = format!("{}{FLIGHT}S: 250 ok\n{}", greet(&["PIPELINING"]), QUIT);
     let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.send_mail("a@x.test", &["b@y.test"], body))
         .await
@@ -307,7 +293,7 @@ async fn send_mail_declares_size_and_refuses_an_oversized_message_without_io() {
          S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
         greet(&["PIPELINING", "SIZE 100"]),
         body.len(),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let big = "x".repeat(200);
@@ -330,7 +316,7 @@ async fn send_mail_declares_size_and_refuses_an_oversized_message_without_io() {
 
 #[tokio::test]
 async fn invalid_envelopes_are_refused_without_io() {
-    let script = format!("{}C: NOOP\nS: 250 ok\n{}", greet(&["PIPELINING"]), quit());
+    let script = format!("{}C: NOOP\nS: 250 ok\n{}", greet(&["PIPELINING"]), QUIT);
     let (server, mut client) = smtp_tests::start(&script).await;
     for (from, to) in [
         ("a@x.test\r\nRSET", vec!["b@y.test"]),
@@ -366,7 +352,7 @@ async fn send_mail_stream_from_a_file() {
          S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as FILE1\n{}",
         greet(&["PIPELINING", "SIZE 100"]),
         content.len(),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let mut body = ReaderBody::open(&path).await.unwrap().with_chunk_size(5);
@@ -397,12 +383,7 @@ async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
         &["PIPELINING", "SIZE 10000"][..],
         &["PIPELINING", "SIZE 0"][..],
     ] {
-        let script = format!(
-            "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-             S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
-            greet(caps),
-            quit()
-        );
+        let script = format!("{}{FLIGHT}S: 250 ok\n{}", greet(caps), QUIT);
         let (server, mut client) = smtp_tests::start(&script).await;
         let mut body = ReaderBody::open(&path).await.unwrap();
         bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body))
@@ -415,20 +396,17 @@ async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
         );
     }
     // Counted: 38 bytes as sent (each LF becomes CRLF) against a limit of 37.
-    let script = format!("{}{}", greet(&["PIPELINING", "SIZE 37"]), quit());
+    let script = format!("{}{}", greet(&["PIPELINING", "SIZE 37"]), QUIT);
     let (server, mut client) = smtp_tests::start(&script).await;
     let mut body = ReaderBody::open(&path).await.unwrap();
     let refused = bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body)).await;
     let _ = tokio::fs::remove_file(&path).await;
-    assert!(
-        matches!(
-            refused,
-            Err(SmtpError::Protocol(ProtocolError::MessageTooLarge {
-                size: 38,
-                limit: 37
-            }))
-        ),
-        "{refused:?}"
+    assert_matches!(
+        refused,
+        Err(SmtpError::Protocol(ProtocolError::MessageTooLarge {
+            size: 38,
+            limit: 37
+        }))
     );
     smtp_tests::quit(client, server).await;
 }
@@ -438,10 +416,9 @@ async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
 #[tokio::test]
 async fn send_mail_stream_from_a_duplex_pipe() {
     let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
+        "{}{FLIGHT}S: 250 ok\n{}",
         greet(&["PIPELINING", "SIZE 10000"]),
-        quit()
+        QUIT
     );
     let (server, mut client) = smtp_tests::start(&script).await;
     let (mut writer, reader) = tokio::io::duplex(16);
@@ -534,7 +511,7 @@ async fn several_messages_on_one_connection() {
              S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 queued as M{i}\n"
         ));
     }
-    script.push_str(quit());
+    script.push_str(QUIT);
     let (server, mut client) = smtp_tests::start(&script).await;
     for i in 0..3 {
         let to = format!("b{i}@y.test");

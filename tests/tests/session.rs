@@ -5,29 +5,34 @@ use std::io;
 use std::time::Duration;
 
 use smtp_io_tokio::{
-    InvalidInputError, ProtocolError, SessionState, SmtpClient, SmtpClientOptions, SmtpError,
-    SmtpOp, Timeouts, TokioTransport, connect_plain,
+    ConnectOptions, InvalidInputError, ProtocolError, SessionState, SmtpClient, SmtpClientOptions,
+    SmtpError, SmtpOp, Timeouts, TokioTransport, connect_plain,
 };
 use smtp_tests::{CLIENT, SHORT, ScriptServer, bounded, greet, plain};
+
+mod common;
+
+use common::{FLIGHT, assert_matches, assert_unexpected_code};
 
 fn reply_code(err: &SmtpError) -> Option<u16> {
     err.reply().map(|r| r.code().get())
 }
 
-#[tokio::test]
-async fn greeting_554_is_an_error_with_the_server_text() {
-    let server = ScriptServer::start("S: 554 5.7.1 no SMTP service for you here\nX: eof").await;
-    let err = bounded(smtp_tests::connect_plain(&server))
+/// A server for `script` that the client fails to connect to with `options`; the error.
+async fn connect_fails(script: &str, options: ConnectOptions) -> (ScriptServer, SmtpError) {
+    let server = ScriptServer::start(script).await;
+    let err = bounded(smtp_tests::connect(&server, options))
         .await
         .unwrap_err();
-    match &err {
-        SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
-            assert_eq!(*during, SmtpOp::Greeting);
-            assert_eq!(reply.code().get(), 554);
-            assert!(reply.text().contains("no SMTP service for you"), "{reply}");
-        }
-        other => panic!("{other:?}"),
-    }
+    (server, err)
+}
+
+#[tokio::test]
+async fn greeting_554_is_an_error_with_the_server_text() {
+    let (server, err) =
+        connect_fails("S: 554 5.7.1 no SMTP service for you here\nX: eof", plain()).await;
+    let reply = assert_unexpected_code(&err, SmtpOp::Greeting, 554);
+    assert!(reply.text().contains("no SMTP service for you"), "{reply}");
     assert!(err.to_string().contains("no SMTP service"), "{err}");
     assert!(!err.is_transient());
     let report = server.finish().await;
@@ -109,19 +114,13 @@ async fn ehlo_refused_with_550_is_fatal() {
         S: 550 5.7.1 go away
         X: eof
     ";
-    let server = ScriptServer::start(script).await;
-    let err = bounded(smtp_tests::connect_plain(&server))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Protocol(ProtocolError::UnexpectedCode {
-                during: SmtpOp::Ehlo,
-                ..
-            })
-        ),
-        "{err:?}"
+    let (server, err) = connect_fails(script, plain()).await;
+    assert_matches!(
+        err,
+        SmtpError::Protocol(ProtocolError::UnexpectedCode {
+            during: SmtpOp::Ehlo,
+            ..
+        })
     );
     assert_eq!(reply_code(&err), Some(550));
     server.finish().await;
@@ -129,19 +128,13 @@ async fn ehlo_refused_with_550_is_fatal() {
 
 #[tokio::test]
 async fn malformed_greeting_is_a_typed_error() {
-    let server = ScriptServer::start("S: hello there, I am not SMTP\nX: eof").await;
-    let err = bounded(smtp_tests::connect_plain(&server))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Protocol(ProtocolError::Malformed {
-                during: SmtpOp::Greeting,
-                ..
-            })
-        ),
-        "{err:?}"
+    let (server, err) = connect_fails("S: hello there, I am not SMTP\nX: eof", plain()).await;
+    assert_matches!(
+        err,
+        SmtpError::Protocol(ProtocolError::Malformed {
+            during: SmtpOp::Greeting,
+            ..
+        })
     );
     server.finish().await;
 }
@@ -294,13 +287,7 @@ async fn code_421_at_any_point_closes_the_session() {
 
 #[tokio::test]
 async fn stalled_greeting_times_out() {
-    let server = ScriptServer::start("X: stall").await;
-    let err = bounded(smtp_tests::connect(
-        &server,
-        plain().with_reply_timeout(SHORT),
-    ))
-    .await
-    .unwrap_err();
+    let (server, err) = connect_fails("X: stall", plain().with_reply_timeout(SHORT)).await;
     assert_eq!(
         err,
         SmtpError::Timeout {
@@ -315,22 +302,17 @@ async fn stalled_greeting_times_out() {
 
 #[tokio::test]
 async fn stalled_ehlo_times_out() {
-    let server = ScriptServer::start("S: 220 mx.test\nC: EHLO client.test\nX: stall").await;
-    let err = bounded(smtp_tests::connect(
-        &server,
+    let (server, err) = connect_fails(
+        "S: 220 mx.test\nC: EHLO client.test\nX: stall",
         plain().with_reply_timeout(SHORT),
-    ))
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Timeout {
-                during: SmtpOp::Ehlo,
-                ..
-            }
-        ),
-        "{err:?}"
+    )
+    .await;
+    assert_matches!(
+        err,
+        SmtpError::Timeout {
+            during: SmtpOp::Ehlo,
+            ..
+        }
     );
     assert!(server.finish().await.client_hung_up);
 }
@@ -372,10 +354,7 @@ async fn stalled_data_times_out_with_client_options() {
 
 #[tokio::test]
 async fn stalled_after_the_body_times_out() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nX: stall",
-        greet(&["PIPELINING"])
-    );
+    let script = format!("{}{FLIGHT}X: stall", greet(&["PIPELINING"]));
     let server = ScriptServer::start(&script).await;
     // Only the wait for the final reply is short (via ConnectOptions::map_client_options).
     let options = plain().map_client_options(|o| {
@@ -404,25 +383,19 @@ async fn stalled_after_the_body_times_out() {
 
 #[tokio::test]
 async fn server_disconnect_after_the_body_is_connection_closed() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nX: close",
-        greet(&["PIPELINING"])
-    );
+    let script = format!("{}{FLIGHT}X: close", greet(&["PIPELINING"]));
     let (server, mut client) = smtp_tests::start(&script).await;
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Protocol(ProtocolError::ConnectionClosed {
-                during: SmtpOp::DataEnd
-            }) | SmtpError::Io {
-                during: SmtpOp::DataEnd,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_matches!(
+        err,
+        SmtpError::Protocol(ProtocolError::ConnectionClosed {
+            during: SmtpOp::DataEnd
+        }) | SmtpError::Io {
+            during: SmtpOp::DataEnd,
+            ..
+        }
     );
     assert!(err.is_transient() || matches!(err, SmtpError::Protocol(_)));
     assert_eq!(client.state(), SessionState::Closed);
@@ -449,12 +422,9 @@ async fn server_disconnect_in_the_middle_of_a_large_body() {
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], &body))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Io { .. } | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
-        ),
-        "{err:?}"
+    assert_matches!(
+        err,
+        SmtpError::Io { .. } | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
     );
     assert_eq!(client.state(), SessionState::Closed);
     server.finish().await;
@@ -487,12 +457,9 @@ async fn invalid_ehlo_domain_is_refused_before_connecting() {
     let err = bounded(plain().connect("127.0.0.1", port, "bad domain\r\nRSET"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::InvalidInput(InvalidInputError::Argument { .. })
-        ),
-        "{err:?}"
+    assert_matches!(
+        err,
+        SmtpError::InvalidInput(InvalidInputError::Argument { .. })
     );
 }
 
@@ -513,12 +480,9 @@ async fn unsolicited_reply_is_not_taken_as_the_next_answer() {
     let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.noop()).await.unwrap();
     let err = bounded(client.rset()).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
-        ),
-        "{err:?}"
+    assert_matches!(
+        err,
+        SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
     );
     assert_eq!(client.state(), SessionState::Closed);
     drop(client);

@@ -4,11 +4,18 @@
 use std::io;
 
 use smtp_io_tokio::{
-    ConnectOptions, Extension, InvalidInputError, ProtocolError, SessionState, SmtpClient,
-    SmtpError, SmtpOp, TlsConfig, TlsMode, TokioTransport, connect_smtps, connect_starttls,
+    ConnectOptions, Extension, ProtocolError, SessionState, SmtpClient, SmtpError, SmtpOp,
+    TlsConfig, TlsMode, TokioTransport, connect_smtps, connect_starttls,
 };
 use smtp_tests::certs::{localhost_server_config, pki, wrong_host_server_config};
 use smtp_tests::{CLIENT, SHORT, ScriptServer, b64, bounded, greet, test_ca};
+
+mod common;
+
+use common::{
+    FLIGHT, assert_matches, assert_unexpected_code, assert_wrong_state, auth_login,
+    connect_localhost, starttls_client, starttls_transport, tls_options,
+};
 
 fn starttls_prelude() -> String {
     format!(
@@ -50,13 +57,9 @@ async fn starttls_upgrades_with_the_test_ca_and_forgets_plaintext_capabilities()
         b64::encode("\0user\0pass")
     );
     let server = ScriptServer::with_tls(&script, localhost_server_config()).await;
-    let mut client = bounded(
-        ConnectOptions::new(TlsMode::StartTls)
-            .with_tls_config(test_ca())
-            .connect("localhost", server.port(), CLIENT),
-    )
-    .await
-    .unwrap();
+    let mut client = connect_localhost(&server, tls_options(TlsMode::StartTls))
+        .await
+        .unwrap();
     assert_eq!(client.state(), SessionState::Authentication);
     assert!(client.session().is_tls());
     assert!(client.transport().is_tls());
@@ -99,18 +102,14 @@ async fn starttls_method_only_once_and_only_right_after_connect() {
         starttls_prelude()
     );
     let server = ScriptServer::with_tls(&script, localhost_server_config()).await;
-    let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let transport = TokioTransport::plain_with_starttls(tcp, "localhost", test_ca()).unwrap();
-    let mut client = bounded(SmtpClient::connect(transport, CLIENT))
-        .await
-        .unwrap();
+    let mut client = starttls_client(&server).await;
     assert!(!client.session().is_tls());
     bounded(client.starttls()).await.unwrap();
     assert!(client.session().is_tls());
     assert_eq!(client.capabilities(), ["STARTTLS", "AUTH PLAIN"]);
     // A second STARTTLS, even if (wrongly) advertised on TLS, is refused without I/O.
     let err = bounded(client.starttls()).await.unwrap_err();
-    assert!(matches!(err, SmtpError::InvalidInput(_)), "{err:?}");
+    assert_matches!(err, SmtpError::InvalidInput(_));
     assert_ne!(client.state(), SessionState::Closed);
     smtp_tests::quit(client, server).await;
 }
@@ -118,27 +117,18 @@ async fn starttls_method_only_once_and_only_right_after_connect() {
 #[tokio::test]
 async fn starttls_after_login_is_wrong_state_without_io() {
     let script = format!(
-        "{}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {}\nS: 334 UGFzc3dvcmQ6\nC: {}\nS: 235 ok\nC: QUIT\nS: 221 bye",
+        "{}{}C: QUIT\nS: 221 bye",
         greet(&["STARTTLS", "AUTH LOGIN"]),
-        b64::encode("user"),
-        b64::encode("pass"),
+        auth_login("user", "pass", "235 ok"),
     );
     let server = ScriptServer::start(&script).await;
-    let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let transport = TokioTransport::plain_with_starttls(tcp, "localhost", test_ca()).unwrap();
+    let transport = starttls_transport(&server).await;
     let options = smtp_io_tokio::SmtpClientOptions::new().allow_plaintext_auth();
     let mut client = bounded(SmtpClient::connect_with(transport, CLIENT, options))
         .await
         .unwrap();
     bounded(client.login("user", "pass")).await.unwrap();
-    let err = bounded(client.starttls()).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::InvalidInput(InvalidInputError::WrongState { .. })
-        ),
-        "{err:?}"
-    );
+    assert_wrong_state(&bounded(client.starttls()).await.unwrap_err());
     smtp_tests::quit(client, server).await;
 }
 
@@ -167,11 +157,7 @@ async fn starttls_not_advertised_fails_closed_via_connect_options() {
 async fn starttls_not_advertised_closes_the_session() {
     let script = format!("{}X: eof", greet(&["AUTH PLAIN"]));
     let server = ScriptServer::start(&script).await;
-    let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let transport = TokioTransport::plain_with_starttls(tcp, "localhost", test_ca()).unwrap();
-    let mut client = bounded(SmtpClient::connect(transport, CLIENT))
-        .await
-        .unwrap();
+    let mut client = starttls_client(&server).await;
     let err = bounded(client.starttls()).await.unwrap_err();
     assert_eq!(
         err,
@@ -195,20 +181,10 @@ async fn starttls_refused_454_closes_the_session() {
         greet(&["STARTTLS", "AUTH PLAIN"])
     );
     let server = ScriptServer::start(&script).await;
-    let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let transport = TokioTransport::plain_with_starttls(tcp, "localhost", test_ca()).unwrap();
-    let mut client = bounded(SmtpClient::connect(transport, CLIENT))
-        .await
-        .unwrap();
+    let mut client = starttls_client(&server).await;
     let err = bounded(client.starttls()).await.unwrap_err();
-    match &err {
-        SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
-            assert_eq!(*during, SmtpOp::StartTls);
-            assert_eq!(reply.code().get(), 454);
-            assert!(reply.text().contains("TLS not available"));
-        }
-        other => panic!("{other:?}"),
-    }
+    let reply = assert_unexpected_code(&err, SmtpOp::StartTls, 454);
+    assert!(reply.text().contains("TLS not available"));
     assert_eq!(client.state(), SessionState::Closed);
     assert_eq!(
         bounded(client.login("user", "pass")).await.unwrap_err(),
@@ -224,22 +200,15 @@ async fn starttls_refused_via_connect_starttls() {
         greet(&["STARTTLS"])
     );
     let server = ScriptServer::start(&script).await;
-    let err = bounded(
-        ConnectOptions::new(TlsMode::StartTls)
-            .with_tls_config(test_ca())
-            .connect("localhost", server.port(), CLIENT),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Protocol(ProtocolError::UnexpectedCode {
-                during: SmtpOp::StartTls,
-                ..
-            })
-        ),
-        "{err:?}"
+    let err = connect_localhost(&server, tls_options(TlsMode::StartTls))
+        .await
+        .unwrap_err();
+    assert_matches!(
+        err,
+        SmtpError::Protocol(ProtocolError::UnexpectedCode {
+            during: SmtpOp::StartTls,
+            ..
+        })
     );
     server.finish().await;
 }
@@ -247,7 +216,7 @@ async fn starttls_refused_via_connect_starttls() {
 #[tokio::test]
 async fn implicit_tls_with_the_test_ca() {
     let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\nC: QUIT\nS: 221 bye",
+        "{}{FLIGHT}S: 250 ok\nC: QUIT\nS: 221 bye",
         greet(&["PIPELINING", "AUTH PLAIN"])
     );
     let server = ScriptServer::implicit_tls(&script, localhost_server_config()).await;
@@ -271,22 +240,15 @@ async fn implicit_tls_with_the_test_ca() {
 #[tokio::test]
 async fn implicit_tls_certificate_for_the_wrong_host_is_refused() {
     let server = ScriptServer::with_tls("T: tls-fail", wrong_host_server_config()).await;
-    let err = bounded(
-        ConnectOptions::new(TlsMode::Implicit)
-            .with_tls_config(test_ca())
-            .connect("localhost", server.port(), CLIENT),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Io {
-                during: SmtpOp::TlsHandshake,
-                ..
-            }
-        ),
-        "{err:?}"
+    let err = connect_localhost(&server, tls_options(TlsMode::Implicit))
+        .await
+        .unwrap_err();
+    assert_matches!(
+        err,
+        SmtpError::Io {
+            during: SmtpOp::TlsHandshake,
+            ..
+        }
     );
     // T: tls-fail checks the client sent not one byte after refusing the certificate.
     assert!(server.finish().await.client_hung_up);
@@ -296,13 +258,9 @@ async fn implicit_tls_certificate_for_the_wrong_host_is_refused() {
 async fn starttls_certificate_for_the_wrong_host_is_refused() {
     let script = format!("{}T: tls-fail", starttls_prelude());
     let server = ScriptServer::with_tls(&script, wrong_host_server_config()).await;
-    let err = bounded(
-        ConnectOptions::new(TlsMode::StartTls)
-            .with_tls_config(test_ca())
-            .connect("localhost", server.port(), CLIENT),
-    )
-    .await
-    .unwrap_err();
+    let err = connect_localhost(&server, tls_options(TlsMode::StartTls))
+        .await
+        .unwrap_err();
     match &err {
         SmtpError::Io { during, error } => {
             assert!(
@@ -339,15 +297,12 @@ async fn default_webpki_roots_refuse_the_test_ca_implicit() {
     let err = bounded(connect_smtps("localhost", server.port(), CLIENT))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Io {
-                during: SmtpOp::TlsHandshake,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_matches!(
+        err,
+        SmtpError::Io {
+            during: SmtpOp::TlsHandshake,
+            ..
+        }
     );
     assert!(
         err.to_string().to_lowercase().contains("certificate"),
@@ -363,15 +318,12 @@ async fn default_webpki_roots_refuse_the_test_ca_starttls() {
     let err = bounded(connect_starttls("localhost", server.port(), CLIENT))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SmtpError::Io {
-                during: SmtpOp::StartTls | SmtpOp::TlsHandshake,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_matches!(
+        err,
+        SmtpError::Io {
+            during: SmtpOp::StartTls | SmtpOp::TlsHandshake,
+            ..
+        }
     );
     server.finish().await;
 }
@@ -386,12 +338,11 @@ async fn starttls_response_injection_is_refused() {
         greet(&["STARTTLS"])
     );
     let server = ScriptServer::with_tls(&script, localhost_server_config()).await;
-    let err = bounded(
-        ConnectOptions::new(TlsMode::StartTls)
-            .with_tls_config(test_ca())
+    let err = connect_localhost(
+        &server,
+        tls_options(TlsMode::StartTls)
             // Bounds the handshake the client must not start, so a regression fails fast.
-            .with_reply_timeout(SHORT)
-            .connect("localhost", server.port(), CLIENT),
+            .with_reply_timeout(SHORT),
     )
     .await
     .unwrap_err();
@@ -413,11 +364,9 @@ async fn starttls_response_injection_is_refused() {
 async fn stalled_starttls_handshake_times_out() {
     let script = format!("{}X: stall", starttls_prelude());
     let server = ScriptServer::with_tls(&script, localhost_server_config()).await;
-    let err = bounded(
-        ConnectOptions::new(TlsMode::StartTls)
-            .with_tls_config(test_ca())
-            .with_reply_timeout(SHORT)
-            .connect("localhost", server.port(), CLIENT),
+    let err = connect_localhost(
+        &server,
+        tls_options(TlsMode::StartTls).with_reply_timeout(SHORT),
     )
     .await
     .unwrap_err();
@@ -437,11 +386,9 @@ async fn stalled_starttls_handshake_times_out() {
 #[tokio::test]
 async fn stalled_implicit_handshake_hits_the_connect_timeout() {
     let server = ScriptServer::start("X: stall").await;
-    let err = bounded(
-        ConnectOptions::new(TlsMode::Implicit)
-            .with_tls_config(test_ca())
-            .with_connect_timeout(SHORT)
-            .connect("localhost", server.port(), CLIENT),
+    let err = connect_localhost(
+        &server,
+        tls_options(TlsMode::Implicit).with_connect_timeout(SHORT),
     )
     .await
     .unwrap_err();
@@ -491,18 +438,12 @@ async fn audit_events_of_a_starttls_session() {
         let events = events.clone();
         move |e: &AuditEvent| events.lock().unwrap().push(e.clone())
     };
-    let mut client = bounded(
-        ConnectOptions::new(TlsMode::StartTls)
-            .with_tls_config(test_ca())
-            .with_client_options(
-                SmtpClientOptions::new()
-                    .with_audit_sink(Box::new(sink))
-                    .with_transcript(Box::new(TracingTranscript)),
-            )
-            .connect("localhost", server.port(), CLIENT),
-    )
-    .await
-    .unwrap();
+    let options = tls_options(TlsMode::StartTls).with_client_options(
+        SmtpClientOptions::new()
+            .with_audit_sink(Box::new(sink))
+            .with_transcript(Box::new(TracingTranscript)),
+    );
+    let mut client = connect_localhost(&server, options).await.unwrap();
     bounded(client.login("user", "s3cret-pass"))
         .await
         .unwrap_err();

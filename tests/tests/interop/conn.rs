@@ -58,6 +58,16 @@ impl Conn {
         format!("{what}\n    transcript:\n{}", self.log.tail(30))
     }
 
+    /// The session must still be usable after what `note` says: a NOOP is answered, then QUIT.
+    pub(crate) async fn noop_then_quit(mut self, note: &str) -> Result<String, String> {
+        self.client
+            .noop()
+            .await
+            .map_err(|e| self.fail("NOOP afterwards", &e))?;
+        self.quit().await?;
+        Ok(format!("{note}; session usable"))
+    }
+
     pub(crate) async fn quit(self) -> Result<(), String> {
         let log = self.log.clone();
         self.client

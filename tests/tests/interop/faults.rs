@@ -38,12 +38,7 @@ pub(crate) async fn run_fault(
             && refused.iter().all(|r| code(&r.reply) / 100 == 5) =>
         {
             let note = format!("RecipientsRefused: {}", refused[0].reply);
-            conn.client
-                .noop()
-                .await
-                .map_err(|e| conn.fail("NOOP afterwards", &e))?;
-            conn.quit().await?;
-            Ok(format!("{note}; session usable"))
+            conn.noop_then_quit(&note).await
         }
         (
             Fault::MailDeferred,
@@ -90,39 +85,24 @@ pub(crate) async fn run_fault(
                 Ok(format!("{e}; read after the dot (timing)"))
             }
         }
+        // The final dot refused: permanently (5xx) or for now (4xx); the session stays usable.
         (
-            Fault::Dot5xx,
+            Fault::Dot5xx | Fault::Dot4xx,
             Err(
                 ref e @ SmtpError::Protocol(ProtocolError::UnexpectedCode {
                     during: SmtpOp::DataEnd,
                     ref reply,
                 }),
             ),
-        ) if code(reply) / 100 == 5 && !e.is_transient() => {
-            let note = format!("permanent: {reply}");
-            conn.client
-                .noop()
-                .await
-                .map_err(|e| conn.fail("NOOP afterwards", &e))?;
-            conn.quit().await?;
-            Ok(format!("{note}; session usable"))
-        }
-        (
-            Fault::Dot4xx,
-            Err(
-                ref e @ SmtpError::Protocol(ProtocolError::UnexpectedCode {
-                    during: SmtpOp::DataEnd,
-                    ref reply,
-                }),
-            ),
-        ) if code(reply) / 100 == 4 && e.is_transient() => {
-            let note = format!("transient: {reply}");
-            conn.client
-                .noop()
-                .await
-                .map_err(|e| conn.fail("NOOP afterwards", &e))?;
-            conn.quit().await?;
-            Ok(format!("{note}; session usable"))
+        ) if (matches!(fault, Fault::Dot4xx), code(reply) / 100)
+            == (e.is_transient(), if e.is_transient() { 4 } else { 5 }) =>
+        {
+            let kind = if e.is_transient() {
+                "transient"
+            } else {
+                "permanent"
+            };
+            conn.noop_then_quit(&format!("{kind}: {reply}")).await
         }
         (fault, Ok(o)) => Err(conn.explain(&format!("{fault:?}: unexpected success {o:?}"))),
         (fault, Err(e)) => Err(conn.fail(

@@ -119,6 +119,34 @@ struct Target {
     capture: Capture,
 }
 
+impl Target {
+    /// A server reached without TLS on `port` for the body cases.
+    fn new(
+        name: &'static str,
+        port: u16,
+        protocol: Protocol,
+        spool: Option<PathBuf>,
+        capture: Capture,
+    ) -> Target {
+        Target {
+            name,
+            port,
+            mode: TlsMode::None,
+            protocol,
+            spool,
+            capture,
+        }
+    }
+}
+
+/// A runtime for the async client on the test's own thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 mod blocking;
 mod capture;
 mod case;
@@ -138,24 +166,9 @@ use runner::*;
 /// password mechanism among them.
 fn tls_and_auth_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Case> {
     let mut cases = vec![
-        Case::Send {
-            label: "plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: None,
-        },
-        Case::Send {
-            label: "implicit-tls",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: None,
-        },
+        Case::send("plain", p, TlsMode::None, None),
+        Case::send("starttls", p, TlsMode::StartTls, None),
+        Case::send("implicit-tls", tls, TlsMode::Implicit, None),
     ];
     for (port, mode) in [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)] {
         cases.extend(mechanisms.iter().map(|&mechanism| Case::Send {
@@ -235,14 +248,13 @@ fn aiosmtpd() {
     let ctx = Ctx::from_env();
     let p = port("SMTP_INTEROP_AIOSMTPD_PORT");
     let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
-    let t = Target {
-        name: "aiosmtpd",
-        port: p,
-        mode: TlsMode::None,
-        protocol: Protocol::Smtp,
-        spool: spool("SMTP_INTEROP_AIOSMTPD_SPOOL"),
-        capture: Capture::Exact,
-    };
+    let t = Target::new(
+        "aiosmtpd",
+        p,
+        Protocol::Smtp,
+        spool("SMTP_INTEROP_AIOSMTPD_SPOOL"),
+        Capture::Exact,
+    );
     let mut cases = vec![Case::Capabilities(&[
         "SIZE", "8BITMIME", "SMTPUTF8", "STARTTLS",
     ])];
@@ -284,10 +296,7 @@ fn aiosmtpd_client_certificates() {
             .with_client_certificate_files(var(cert), var(key))
             .expect("the client certificate and key load")
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = runtime();
     rt.block_on(async {
         let send = |tls: TlsConfig, id: &'static str| async move {
             let mut client = ConnectOptions::new(TlsMode::Implicit)
@@ -338,14 +347,13 @@ fn node_smtp_server() {
     let ctx = Ctx::from_env();
     let p = port("SMTP_INTEROP_NODE_PORT");
     let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
-    let t = Target {
-        name: "node",
-        port: p,
-        mode: TlsMode::None,
-        protocol: Protocol::Smtp,
-        spool: spool("SMTP_INTEROP_NODE_SPOOL"),
-        capture: Capture::Exact,
-    };
+    let t = Target::new(
+        "node",
+        p,
+        Protocol::Smtp,
+        spool("SMTP_INTEROP_NODE_SPOOL"),
+        Capture::Exact,
+    );
     let mut cases = vec![Case::Capabilities(&[
         "PIPELINING",
         "8BITMIME",
@@ -366,11 +374,7 @@ fn node_smtp_server() {
         ],
     ));
     cases.extend([
-        Case::WrongPassword {
-            port: tls,
-            mode: TlsMode::Implicit,
-            mechanism: AuthMechanism::Plain,
-        },
+        Case::wrong_password(tls, TlsMode::Implicit, AuthMechanism::Plain),
         Case::WrongToken {
             port: p,
             mode: TlsMode::StartTls,
@@ -392,22 +396,16 @@ fn node_smtp_server_lmtp() {
     }
     let ctx = Ctx::from_env();
     let p = port("SMTP_INTEROP_NODE_LMTP_PORT");
-    let t = Target {
-        name: "node-lmtp",
-        port: p,
-        mode: TlsMode::None,
-        protocol: Protocol::Lmtp,
-        spool: spool("SMTP_INTEROP_NODE_SPOOL"),
-        capture: Capture::Exact,
-    };
+    let t = Target::new(
+        "node-lmtp",
+        p,
+        Protocol::Lmtp,
+        spool("SMTP_INTEROP_NODE_SPOOL"),
+        Capture::Exact,
+    );
     let cases = vec![
         Case::Capabilities(&["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]),
-        Case::Send {
-            label: "lmtp-plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
+        Case::send("lmtp-plain", p, TlsMode::None, None),
         Case::LmtpPerRecipient {
             port: p,
             capture: true,
@@ -435,14 +433,13 @@ fn postfix() {
     let p = port("SMTP_INTEROP_POSTFIX_PORT");
     let submit = port("SMTP_INTEROP_POSTFIX_SUBMIT_PORT");
     let tls = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
-    let t = Target {
-        name: "postfix",
-        port: p,
-        mode: TlsMode::None,
-        protocol: Protocol::Smtp,
-        spool: spool("SMTP_INTEROP_POSTFIX_SPOOL"),
-        capture: Capture::ReceivedLf,
-    };
+    let t = Target::new(
+        "postfix",
+        p,
+        Protocol::Smtp,
+        spool("SMTP_INTEROP_POSTFIX_SPOOL"),
+        Capture::ReceivedLf,
+    );
     let mut cases = vec![
         Case::Capabilities(&[
             "PIPELINING",
@@ -455,94 +452,68 @@ fn postfix() {
             "SMTPUTF8",
             "CHUNKING",
         ]),
-        Case::Send {
-            label: "plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
-        Case::Send {
-            label: "starttls",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: None,
-        },
-        Case::Send {
-            label: "plain+auth-plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "submission+auth-plain",
-            port: submit,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "submission+auth-login",
-            port: submit,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::Login),
-        },
-        Case::Send {
-            label: "implicit+auth-plain",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Plain),
-        },
-        Case::Send {
-            label: "implicit+auth-login",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::Login),
-        },
+        Case::send("plain", p, TlsMode::None, None),
+        Case::send("starttls", p, TlsMode::StartTls, None),
+        Case::send(
+            "plain+auth-plain",
+            p,
+            TlsMode::None,
+            Some(AuthMechanism::Plain),
+        ),
+        Case::send(
+            "submission+auth-plain",
+            submit,
+            TlsMode::StartTls,
+            Some(AuthMechanism::Plain),
+        ),
+        Case::send(
+            "submission+auth-login",
+            submit,
+            TlsMode::StartTls,
+            Some(AuthMechanism::Login),
+        ),
+        Case::send(
+            "implicit+auth-plain",
+            tls,
+            TlsMode::Implicit,
+            Some(AuthMechanism::Plain),
+        ),
+        Case::send(
+            "implicit+auth-login",
+            tls,
+            TlsMode::Implicit,
+            Some(AuthMechanism::Login),
+        ),
         // Dovecot 2.3 derives the SCRAM keys from the stored plaintext password. It has no
         // SCRAM-SHA-256-PLUS (and Postfix does not pass TLS channel-binding data to its SASL
         // server), so -PLUS is not offered and not tested here.
-        Case::Send {
-            label: "submission+auth-scram-sha-256",
-            port: submit,
-            mode: TlsMode::StartTls,
-            auth: Some(AuthMechanism::ScramSha256),
-        },
-        Case::Send {
-            label: "implicit+auth-scram-sha-256",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: Some(AuthMechanism::ScramSha256),
-        },
-        Case::Send {
-            label: "plain+auth-scram-sha-256",
-            port: p,
-            mode: TlsMode::None,
-            auth: Some(AuthMechanism::ScramSha256),
-        },
+        Case::send(
+            "submission+auth-scram-sha-256",
+            submit,
+            TlsMode::StartTls,
+            Some(AuthMechanism::ScramSha256),
+        ),
+        Case::send(
+            "implicit+auth-scram-sha-256",
+            tls,
+            TlsMode::Implicit,
+            Some(AuthMechanism::ScramSha256),
+        ),
+        Case::send(
+            "plain+auth-scram-sha-256",
+            p,
+            TlsMode::None,
+            Some(AuthMechanism::ScramSha256),
+        ),
         Case::AutoLogin {
             port: submit,
             mode: TlsMode::StartTls,
             want: AuthMechanism::ScramSha256,
         },
-        Case::WrongPassword {
-            port: submit,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::ScramSha256,
-        },
-        Case::WrongPassword {
-            port: submit,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Plain,
-        },
-        Case::WrongPassword {
-            port: submit,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Login,
-        },
-        Case::WrongPassword {
-            port: tls,
-            mode: TlsMode::Implicit,
-            mechanism: AuthMechanism::Plain,
-        },
+        Case::wrong_password(submit, TlsMode::StartTls, AuthMechanism::ScramSha256),
+        Case::wrong_password(submit, TlsMode::StartTls, AuthMechanism::Plain),
+        Case::wrong_password(submit, TlsMode::StartTls, AuthMechanism::Login),
+        Case::wrong_password(tls, TlsMode::Implicit, AuthMechanism::Plain),
         Case::AuthNeedsTls { port: submit },
         Case::MailNeedsTls { port: submit },
     ];
@@ -562,10 +533,7 @@ fn postfix_port_mixups() {
     let ctx = Ctx::from_env();
     let plain = port("SMTP_INTEROP_POSTFIX_PORT");
     let implicit = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = runtime();
     rt.block_on(async {
         let error = ConnectOptions::new(TlsMode::Implicit)
             .with_tls_config(ctx.tls.clone())
@@ -615,14 +583,13 @@ fn exim() {
     let ctx = Ctx::from_env();
     let p = port("SMTP_INTEROP_EXIM_PORT");
     let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
-    let t = Target {
-        name: "exim",
-        port: p,
-        mode: TlsMode::None,
-        protocol: Protocol::Smtp,
-        spool: spool("SMTP_INTEROP_EXIM_SPOOL"),
-        capture: Capture::ReceivedCrlf,
-    };
+    let t = Target::new(
+        "exim",
+        p,
+        Protocol::Smtp,
+        spool("SMTP_INTEROP_EXIM_SPOOL"),
+        Capture::ReceivedCrlf,
+    );
     let mut cases = vec![Case::Capabilities(&[
         "SIZE",
         "8BITMIME",
@@ -663,22 +630,16 @@ fn smtp_sink() {
             panic!("SMTP_INTEROP_SINK_PORTS has no {name:?} sink: run tests/servers/run-interop.sh")
         })
     };
-    let t = Target {
-        name: "smtp-sink",
-        port: sink("basic"),
-        mode: TlsMode::None,
-        protocol: Protocol::Smtp,
-        spool: spool("SMTP_INTEROP_SINK_SPOOL"),
-        capture: Capture::SinkDump,
-    };
+    let t = Target::new(
+        "smtp-sink",
+        sink("basic"),
+        Protocol::Smtp,
+        spool("SMTP_INTEROP_SINK_SPOOL"),
+        Capture::SinkDump,
+    );
     let cases = vec![
         Case::Capabilities(&["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"]),
-        Case::Send {
-            label: "plain",
-            port: sink("basic"),
-            mode: TlsMode::None,
-            auth: None,
-        },
+        Case::send("plain", sink("basic"), TlsMode::None, None),
         Case::Pipelining(ExtensionUse::WhenOffered),
         Case::Pipelining(ExtensionUse::Never),
         Case::EightBit,
@@ -692,51 +653,43 @@ fn smtp_sink() {
             port: sink("lmtp"),
             capture: false,
         },
-        Case::Fault {
-            label: "fault: no PIPELINING (-p)",
-            port: sink("nopipe"),
-            fault: Fault::NoPipelining,
-        },
-        Case::Fault {
-            label: "fault: EHLO refused (-f EHLO)",
-            port: sink("noesmtp"),
-            fault: Fault::NoEhlo,
-        },
-        Case::Fault {
-            label: "fault: RCPT 5xx (-f RCPT)",
-            port: sink("rcpt5xx"),
-            fault: Fault::RcptRefused,
-        },
-        Case::Fault {
-            label: "fault: MAIL 4xx (-r MAIL)",
-            port: sink("mail4xx"),
-            fault: Fault::MailDeferred,
-        },
-        Case::Fault {
-            label: "fault: hang up on DATA (-q DATA)",
-            port: sink("datahangup"),
-            fault: Fault::DataHangup,
-        },
-        Case::Fault {
-            label: "fault: 421 on RCPT (-Q RCPT)",
-            port: sink("rcpt421"),
-            fault: Fault::Rcpt421,
-        },
-        Case::Fault {
-            label: "fault: 550 after 354 (-A 0)",
-            port: sink("abort550"),
-            fault: Fault::Abort550,
-        },
-        Case::Fault {
-            label: "fault: 5xx after dot (-f .)",
-            port: sink("dot5xx"),
-            fault: Fault::Dot5xx,
-        },
-        Case::Fault {
-            label: "fault: 4xx after dot (-r .)",
-            port: sink("dot4xx"),
-            fault: Fault::Dot4xx,
-        },
+        Case::fault(
+            "fault: no PIPELINING (-p)",
+            sink("nopipe"),
+            Fault::NoPipelining,
+        ),
+        Case::fault(
+            "fault: EHLO refused (-f EHLO)",
+            sink("noesmtp"),
+            Fault::NoEhlo,
+        ),
+        Case::fault(
+            "fault: RCPT 5xx (-f RCPT)",
+            sink("rcpt5xx"),
+            Fault::RcptRefused,
+        ),
+        Case::fault(
+            "fault: MAIL 4xx (-r MAIL)",
+            sink("mail4xx"),
+            Fault::MailDeferred,
+        ),
+        Case::fault(
+            "fault: hang up on DATA (-q DATA)",
+            sink("datahangup"),
+            Fault::DataHangup,
+        ),
+        Case::fault(
+            "fault: 421 on RCPT (-Q RCPT)",
+            sink("rcpt421"),
+            Fault::Rcpt421,
+        ),
+        Case::fault(
+            "fault: 550 after 354 (-A 0)",
+            sink("abort550"),
+            Fault::Abort550,
+        ),
+        Case::fault("fault: 5xx after dot (-f .)", sink("dot5xx"), Fault::Dot5xx),
+        Case::fault("fault: 4xx after dot (-r .)", sink("dot4xx"), Fault::Dot4xx),
     ];
     run_matrix(&ctx, &t, &cases);
 }

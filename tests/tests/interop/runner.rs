@@ -6,10 +6,7 @@ use crate::*;
 /// Run every case against one server, print its table, record the results, and fail the test
 /// if any case failed.
 pub(crate) fn run_matrix(ctx: &Ctx, t: &Target, cases: &[Case]) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = crate::runtime();
     let mut rows = Vec::new();
     for case in cases {
         let started = Instant::now();

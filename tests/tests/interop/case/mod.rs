@@ -120,6 +120,35 @@ pub(crate) enum Case {
 }
 
 impl Case {
+    /// [`Case::Send`]: one message over `port` / `mode`, after AUTH with `auth` if given.
+    pub(crate) fn send(
+        label: &'static str,
+        port: u16,
+        mode: TlsMode,
+        auth: Option<AuthMechanism>,
+    ) -> Case {
+        Case::Send {
+            label,
+            port,
+            mode,
+            auth,
+        }
+    }
+
+    /// [`Case::WrongPassword`] with `mechanism` over `port` / `mode`.
+    pub(crate) fn wrong_password(port: u16, mode: TlsMode, mechanism: AuthMechanism) -> Case {
+        Case::WrongPassword {
+            port,
+            mode,
+            mechanism,
+        }
+    }
+
+    /// [`Case::Fault`]: smtp-sink's `fault` on `port`, shown as `label`.
+    pub(crate) fn fault(label: &'static str, port: u16, fault: Fault) -> Case {
+        Case::Fault { label, port, fault }
+    }
+
     pub(crate) fn label(&self) -> String {
         match self {
             Case::Capabilities(_) => "ehlo-capabilities".into(),
