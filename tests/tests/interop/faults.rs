@@ -94,8 +94,11 @@ pub(crate) async fn run_fault(
                     ref reply,
                 }),
             ),
-        ) if (matches!(fault, Fault::Dot4xx), code(reply) / 100)
-            == (e.is_transient(), if e.is_transient() { 4 } else { 5 }) =>
+        ) if {
+            // The class the fault sends, and a transient error exactly for a 4xx.
+            let class = if matches!(fault, Fault::Dot4xx) { 4 } else { 5 };
+            code(reply) / 100 == class && e.is_transient() == (class == 4)
+        } =>
         {
             let kind = if e.is_transient() {
                 "transient"
