@@ -6,6 +6,7 @@ use std::io::{self, Read, Seek};
 use std::path::Path;
 
 use smtp_proto::body::SizeCounter;
+use smtp_proto::client::MessageBody;
 
 /// How much a [`ReaderBody`] reads at a time by default: the slice the client encodes and
 /// writes a body in memory by.
@@ -96,9 +97,12 @@ impl<R: Read> ReaderBody<R> {
         self.size_hint = Some(size);
         Ok(Some(size))
     }
+}
 
-    /// The next bytes (`Ok(0)` at the end); an interrupted read is retried.
-    pub(crate) fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+/// The body as the shared driver reads it: each `read_chunk` is one blocking
+/// [`Read::read`] (an interrupted one is retried), done in the future's first poll.
+impl<R: Read> MessageBody for ReaderBody<R> {
+    async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // The size is asked for before the body is read, never after: the second handle goes.
         self.file = None;
         loop {
@@ -107,6 +111,22 @@ impl<R: Read> ReaderBody<R> {
                 other => return other,
             }
         }
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.size_hint
+    }
+
+    fn max_size(&self) -> Option<u64> {
+        ReaderBody::max_size(self)
+    }
+
+    async fn exact_size(&mut self) -> io::Result<Option<u64>> {
+        ReaderBody::exact_size(self)
     }
 }
 

@@ -94,18 +94,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## How it runs
+//!
+//! [`SmtpClient`] is `smtp_proto`'s async driver, the one the tokio and WASI clients run, over
+//! a blocking transport, each call polled to its end on the caller's thread with a waker that
+//! does nothing: no runtime, no thread of its own. The transport's futures do their blocking
+//! work in their first poll, so every protocol decision, every wait and every error is the
+//! shared driver's and the engine's, the same as in the async clients.
+//!
 //! ## Timeouts
 //!
-//! The engine keeps every clock: before each socket read or write the client asks it how long
-//! it may wait ([`Session::poll_timeout`]), sets that as the socket's timeout, and when the
-//! socket times out tells the engine ([`Session::handle_timeout`]), which says what fired. So
-//! each reply has its limit however many reads it takes (a server dripping one byte at a time
-//! still times out), the body obeys the write-progress rule, and the session deadline
-//! ([`ConnectOptions::with_deadline`]) counts from before the TCP connect: the connect and an
-//! implicit-TLS handshake are bounded by `smtp_proto::client::ConnectClock`, like in every
-//! adapter. Under TLS each socket call is bounded on its own too (rustls' `StreamOwned` would
-//! loop over reads until a whole record is in). The one wait nothing bounds is the DNS lookup:
-//! `std` resolves names with the system's blocking resolver, which has its own timeouts.
+//! The engine keeps every clock: before each socket read, write or TLS upgrade the driver
+//! gives the transport the engine's next timer ([`Transport::set_wait_limit`]), which bounds
+//! each socket call as its timeout; when it passes, the engine's timer fires and the engine
+//! says what it was ([`Session::handle_timeout`]). So each reply has its limit however many
+//! reads it takes (a server dripping one byte at a time still times out), the body obeys the
+//! write-progress rule, and the session deadline ([`ConnectOptions::with_deadline`]) counts
+//! from before the TCP connect: the connect and an implicit-TLS handshake are bounded by
+//! `smtp_proto::client::ConnectClock`, like in every adapter. Under TLS each socket call is
+//! bounded on its own too (rustls' `StreamOwned` would loop over reads until a whole record is
+//! in). The one wait nothing bounds is the DNS lookup: `std` resolves names with the system's
+//! blocking resolver, which has its own timeouts.
 //!
 //! ## Proxies, a source address, client certificates
 //!
@@ -134,10 +143,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod block;
 mod body;
 mod client;
+mod options;
 mod route;
 mod stream;
+mod transport;
 
 use std::net::{IpAddr, TcpStream};
 use std::time::Duration;
@@ -154,7 +166,8 @@ pub use smtp_proto::client::{Proxy, ProxyKind, ProxyUrlError};
 pub use smtp_rustls::TlsConfig;
 pub use stream::Stream;
 
-use client::{StdClock, now};
+use block::block_on;
+use transport::{StdTransport, now};
 
 /// How to open a connection: TLS mode and trust, connect timeout, and the engine's settings.
 ///
@@ -253,7 +266,11 @@ impl ConnectOptions {
         self
     }
 
-    /// Change the engine's settings in place (any field of [`SessionConfig`]).
+    /// Change the engine's settings in place (any field of [`SessionConfig`]; for now
+    /// [`max_bdat_in_flight`](SessionConfig::max_bdat_in_flight) and
+    /// [`bdat_chunk_size`](SessionConfig::bdat_chunk_size) must keep their defaults: the
+    /// driver's options cannot carry them yet, and `connect` refuses them rather than drop
+    /// them).
     pub fn map_session_config(mut self, f: impl FnOnce(&mut SessionConfig)) -> ConnectOptions {
         f(&mut self.config);
         self
@@ -340,31 +357,24 @@ impl ConnectOptions {
     /// [`SmtpError::Io`] during [`SmtpOp::Connect`] ([`SmtpError::Timeout`] when the connect
     /// timeout ran out, [`SmtpError::DeadlineExceeded`] when the deadline did); a bad
     /// certificate, or a server that does not speak TLS on an implicit-TLS port (the error then
-    /// names the fix), is [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`].
+    /// names the fix), is [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`]; a setting the
+    /// driver cannot take (see [`map_session_config`](Self::map_session_config)) is
+    /// [`SmtpError::Internal`], before any I/O.
     pub fn connect(
         self,
         host: &str,
         port: u16,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        let domain = Domain::new(ehlo_domain)?;
+        Domain::new(ehlo_domain)?;
+        let options = options::client_options(self.config, self.message, self.read_buffer)?;
         // The session's deadline covers the connect and the TLS handshake too: the clock of
         // the connect steps and the session start together.
-        let mut marker = SmtpClientOptions::new();
-        if let Some(total) = self.config.timeouts.total {
-            marker = marker.with_deadline(total);
-        }
-        let (clock, _) = ConnectClock::start::<StdClock>(marker);
-        let started = now();
+        let (clock, options) = ConnectClock::start::<StdTransport>(options);
         let tcp = connect_tcp(&clock, &self.route, host, port, self.connect_timeout)?;
-        let name = self.tls_server_name.clone();
-        self.open(
-            tcp,
-            &clock,
-            started,
-            name.as_deref().unwrap_or(host),
-            domain,
-        )
+        let name = self.tls_server_name.as_deref().unwrap_or(host);
+        let transport = secure(self.mode, tcp, name, self.tls, &clock, self.connect_timeout)?;
+        SmtpClient::open(transport, self.mode, ehlo_domain, options)
     }
 
     /// Run the session on a TCP connection the caller opened (its own socket options, a
@@ -378,52 +388,12 @@ impl ConnectOptions {
         server_name: &str,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        let domain = Domain::new(ehlo_domain)?;
-        let mut marker = SmtpClientOptions::new();
-        if let Some(total) = self.config.timeouts.total {
-            marker = marker.with_deadline(total);
-        }
-        let (clock, _) = ConnectClock::start::<StdClock>(marker);
-        let started = now();
-        let name = self.tls_server_name.clone();
-        self.open(
-            tcp,
-            &clock,
-            started,
-            name.as_deref().unwrap_or(server_name),
-            domain,
-        )
-    }
-
-    /// The TLS side by mode, then the SMTP session.
-    fn open(
-        self,
-        tcp: TcpStream,
-        clock: &ConnectClock,
-        started: smtp_proto::Instant,
-        name: &str,
-        domain: Domain,
-    ) -> Result<SmtpClient, SmtpError> {
-        let stream = match self.mode {
-            TlsMode::None => Stream::plain(tcp),
-            TlsMode::StartTls => Stream::with_tls(tcp, name, self.tls)
-                .map_err(|e| SmtpError::io(SmtpOp::StartTls, e.kind(), e.to_string()))?,
-            TlsMode::Implicit => {
-                let mut stream = Stream::with_tls(tcp, name, self.tls)
-                    .map_err(|e| SmtpError::io(SmtpOp::TlsHandshake, e.kind(), e.to_string()))?;
-                implicit_handshake(clock, &mut stream, self.connect_timeout)?;
-                stream
-            }
-        };
-        SmtpClient::open(
-            stream,
-            domain,
-            self.config,
-            self.message,
-            self.read_buffer,
-            started,
-            self.mode == TlsMode::StartTls,
-        )
+        Domain::new(ehlo_domain)?;
+        let options = options::client_options(self.config, self.message, self.read_buffer)?;
+        let (clock, options) = ConnectClock::start::<StdTransport>(options);
+        let name = self.tls_server_name.as_deref().unwrap_or(server_name);
+        let transport = secure(self.mode, tcp, name, self.tls, &clock, self.connect_timeout)?;
+        SmtpClient::open(transport, self.mode, ehlo_domain, options)
     }
 }
 
@@ -451,34 +421,44 @@ fn connect_tcp(
     }
 }
 
-/// The implicit-TLS handshake, within the step's bound.
-fn implicit_handshake(
+/// The socket as the transport `mode` needs: plain, ready to upgrade (STARTTLS, which the
+/// session runs), or past its implicit-TLS handshake, which is bounded by `limit` and what is
+/// left of the deadline (a plaintext server's greeting explained as the 465/587 mix-up it is).
+fn secure(
+    mode: TlsMode,
+    tcp: TcpStream,
+    name: &str,
+    tls: TlsConfig,
     clock: &ConnectClock,
-    stream: &mut Stream,
     limit: Duration,
-) -> Result<(), SmtpError> {
-    let io_error = |e: std::io::Error| SmtpError::io(SmtpOp::TlsHandshake, e.kind(), e.to_string());
-    let step = now();
-    let (left, expired) = clock.bound(step, SmtpOp::TlsHandshake, limit);
-    let until = step + left;
-    stream.begin_tls().map_err(io_error)?;
-    while stream.is_handshaking() || stream.pending_tls() {
-        let left = until.saturating_duration_since(now());
-        if left.is_zero() {
-            let _ = stream.close();
-            return Err(expired);
-        }
-        match stream.handshake_step(left) {
-            Ok(()) => {}
-            Err(e) if stream::is_timeout(&e) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                let _ = stream.close();
-                return Err(io_error(smtp_rustls::explain_handshake_error(e)));
-            }
+) -> Result<StdTransport, SmtpError> {
+    let during = match mode {
+        TlsMode::None => return Ok(StdTransport::new(Stream::plain(tcp))),
+        TlsMode::StartTls => SmtpOp::StartTls,
+        TlsMode::Implicit => SmtpOp::TlsHandshake,
+    };
+    let stream = Stream::with_tls(tcp, name, tls)
+        .map_err(|e| SmtpError::io(during, e.kind(), e.to_string()))?;
+    let mut transport = StdTransport::new(stream);
+    if mode == TlsMode::StartTls {
+        return Ok(transport);
+    }
+    // The handshake's socket calls end when the step does; `step` then sees its timer due.
+    let at = now();
+    let (left, _) = clock.bound(at, SmtpOp::TlsHandshake, limit);
+    transport.set_wait_limit(Some((at + left).as_duration()));
+    let handshake = async {
+        let done = transport.upgrade_to_tls().await;
+        done.map_err(smtp_rustls::explain_handshake_error)
+    };
+    let step = clock.step::<StdTransport, _>(SmtpOp::TlsHandshake, limit, handshake);
+    match block_on(step) {
+        Ok(()) => Ok(transport),
+        Err(e) => {
+            let _ = block_on(transport.close());
+            Err(e)
         }
     }
-    Ok(())
 }
 
 /// Connect to the server a connection URL names, with its options

@@ -11,7 +11,7 @@ use std::time::Duration;
 use smtp_proto::client::{ConnectAnswer, Proxy, ProxyKind};
 use smtp_proto::{Instant, Secret};
 
-use crate::client::now;
+use crate::transport::now;
 
 /// The end of the connect step: every socket call of the route is bounded by the time left.
 #[derive(Clone, Copy)]

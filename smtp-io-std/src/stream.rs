@@ -1,10 +1,11 @@
 //! [`Stream`]: a blocking `TcpStream`, plain or inside a rustls [`ClientConnection`], where
-//! every system call is bounded by a limit the caller gives (the engine's next timer).
+//! every system call waits at most as long as the caller says ([`Wait`]: the time left until
+//! the engine's next timer).
 //!
 //! rustls' `StreamOwned` is not used for reading and writing: its `read` loops over socket
 //! reads until a whole TLS record has arrived, so a server that drips one byte at a time would
 //! get the full limit again for each byte. Here each call makes at most one socket read or one
-//! socket write, and the driver asks the engine for the time left before the next one.
+//! socket write, and the caller works out the time left before the next one.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,7 +19,18 @@ use smtp_rustls::{TlsConfig, server_name};
 /// The longest a best-effort TLS `close_notify` may take when a connection is closed.
 const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
-/// What one bounded read produced.
+/// How long one socket call may block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Until it completes (nothing bounds it).
+    Forever,
+    /// This long at most (never zero).
+    For(Duration),
+    /// Not at all: what the socket can do at once, or `WouldBlock`.
+    NotAtAll,
+}
+
+/// What one read produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Got {
     /// This many bytes of plaintext (at least one).
@@ -59,12 +71,8 @@ impl fmt::Debug for Stream {
     }
 }
 
-/// A limit for a socket call: `set_read_timeout` and `set_write_timeout` refuse zero.
-fn positive(limit: Duration) -> Duration {
-    limit.max(Duration::from_millis(1))
-}
-
-/// A socket timeout, as std reports it (`WouldBlock` on Unix, `TimedOut` on Windows).
+/// A socket timeout, as std reports it (`WouldBlock` on Unix, `TimedOut` on Windows), or a
+/// socket in non-blocking mode with nothing to do.
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -77,6 +85,44 @@ fn broken() -> io::Error {
         io::ErrorKind::NotConnected,
         "the connection was lost in a failed TLS handshake",
     )
+}
+
+/// Run one socket call on `tcp` within `wait`. The socket is left in blocking mode whatever
+/// happens (a [`Wait::NotAtAll`] call switches it to non-blocking for its own duration), and
+/// std never sees a zero timeout (it refuses one).
+fn within<R>(
+    tcp: &TcpStream,
+    wait: Wait,
+    set_timeout: fn(&TcpStream, Option<Duration>) -> io::Result<()>,
+    call: impl FnOnce() -> io::Result<R>,
+) -> io::Result<R> {
+    match wait {
+        Wait::Forever => set_timeout(tcp, None)?,
+        Wait::For(limit) => set_timeout(tcp, Some(limit.max(Duration::from_nanos(1))))?,
+        Wait::NotAtAll => {
+            tcp.set_nonblocking(true)?;
+            let result = call();
+            tcp.set_nonblocking(false)?;
+            return result;
+        }
+    }
+    call()
+}
+
+fn read_within<R>(
+    tcp: &TcpStream,
+    wait: Wait,
+    call: impl FnOnce() -> io::Result<R>,
+) -> io::Result<R> {
+    within(tcp, wait, TcpStream::set_read_timeout, call)
+}
+
+fn write_within<R>(
+    tcp: &TcpStream,
+    wait: Wait,
+    call: impl FnOnce() -> io::Result<R>,
+) -> io::Result<R> {
+    within(tcp, wait, TcpStream::set_write_timeout, call)
 }
 
 impl Stream {
@@ -158,41 +204,34 @@ impl Stream {
         matches!(&self.inner, Inner::Tls(s) if s.conn.is_handshaking())
     }
 
-    /// One socket write or read of the TLS handshake, bounded by `limit`. A timeout is an
-    /// error of kind `WouldBlock` or `TimedOut` ([`is_timeout`]); a refused certificate or a
-    /// peer that does not speak TLS is `InvalidData` wrapping the `rustls::Error`.
-    pub(crate) fn handshake_step(&mut self, limit: Duration) -> io::Result<()> {
+    /// One socket write or read of the TLS handshake, within `wait`. A timeout is an error of
+    /// kind `WouldBlock` or `TimedOut` ([`is_timeout`]); a refused certificate or a peer that
+    /// does not speak TLS is `InvalidData` wrapping the `rustls::Error`.
+    pub(crate) fn handshake_step(&mut self, wait: Wait) -> io::Result<()> {
         let Inner::Tls(s) = &mut self.inner else {
             return Err(broken());
         };
         if s.conn.wants_write() {
-            return s.write_records(limit);
+            return s.write_records(wait);
         }
         if !s.conn.is_handshaking() {
             return Ok(());
         }
-        s.tcp.set_read_timeout(Some(positive(limit)))?;
-        if s.conn.read_tls(&mut s.tcp)? == 0 {
+        if s.read_records(wait)? == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the server closed the connection during the TLS handshake",
             ));
         }
-        if let Err(e) = s.conn.process_new_packets() {
-            // Tell the server why (the alert rustls queued), best effort.
-            let _ = s.tcp.set_write_timeout(Some(CLOSE_LIMIT));
-            let _ = s.conn.write_tls(&mut s.tcp);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
         Ok(())
     }
 
-    /// One bounded read.
-    pub(crate) fn read(&mut self, buf: &mut [u8], limit: Duration) -> io::Result<Got> {
+    /// One read within `wait`: plaintext rustls already holds, else one socket read.
+    pub(crate) fn read(&mut self, buf: &mut [u8], wait: Wait) -> io::Result<Got> {
         match &mut self.inner {
             Inner::Plain(tcp) => {
-                tcp.set_read_timeout(Some(positive(limit)))?;
-                match tcp.read(buf)? {
+                let mut reader: &TcpStream = tcp;
+                match read_within(tcp, wait, || reader.read(buf))? {
                     0 => Ok(Got::Eof),
                     n => Ok(Got::Data(n)),
                 }
@@ -201,13 +240,7 @@ impl Stream {
                 if let Some(got) = s.plaintext(buf)? {
                     return Ok(got);
                 }
-                s.tcp.set_read_timeout(Some(positive(limit)))?;
-                let n = s.conn.read_tls(&mut s.tcp)?;
-                if let Err(e) = s.conn.process_new_packets() {
-                    let _ = s.tcp.set_write_timeout(Some(CLOSE_LIMIT));
-                    let _ = s.conn.write_tls(&mut s.tcp);
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                }
+                let n = s.read_records(wait)?;
                 match s.plaintext(buf)? {
                     Some(got) => Ok(got),
                     None if n == 0 => Ok(Got::Eof),
@@ -218,58 +251,35 @@ impl Stream {
         }
     }
 
-    /// What has arrived without being asked for, without waiting: `None` when nothing has.
-    /// Reads what is there (the caller closes the connection when anything was).
-    pub(crate) fn poll_idle(&mut self, buf: &mut [u8]) -> io::Result<Option<Got>> {
-        fn at_once<R>(tcp: &TcpStream, read: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-            tcp.set_nonblocking(true)?;
-            let result = read();
-            tcp.set_nonblocking(false)?;
-            result
-        }
-        let would_block = |e: io::Error| match e.kind() {
-            io::ErrorKind::WouldBlock => Ok(None),
-            _ => Err(e),
+    /// Whether a read would find something now (bytes, the end of the stream, an error),
+    /// without consuming it: plaintext or a `close_notify` rustls holds, else a look at the
+    /// socket's buffer that does not wait. `None` when the socket cannot be asked.
+    pub(crate) fn input_pending(&self) -> Option<bool> {
+        let tcp = match &self.inner {
+            Inner::Plain(tcp) => tcp,
+            // rustls wants more from the socket unless it holds plaintext (or a close) already.
+            Inner::Tls(s) if !s.conn.wants_read() => return Some(true),
+            Inner::Tls(s) => &s.tcp,
+            Inner::Broken => return Some(true),
         };
-        match &mut self.inner {
-            Inner::Plain(tcp) => {
-                let mut reader: &TcpStream = tcp;
-                match at_once(tcp, || reader.read(buf)) {
-                    Ok(0) => Ok(Some(Got::Eof)),
-                    Ok(n) => Ok(Some(Got::Data(n))),
-                    Err(e) => would_block(e),
-                }
-            }
-            Inner::Tls(s) => {
-                if let Some(got) = s.plaintext(buf)? {
-                    return Ok(Some(got));
-                }
-                let TlsStream { conn, tcp } = &mut **s;
-                let mut reader: &TcpStream = tcp;
-                match at_once(tcp, || conn.read_tls(&mut reader)) {
-                    Ok(0) => return Ok(Some(Got::Eof)),
-                    Ok(_) => {}
-                    Err(e) => return would_block(e),
-                }
-                if s.conn.process_new_packets().is_err() {
-                    return Ok(Some(Got::Partial));
-                }
-                Ok(Some(s.plaintext(buf)?.unwrap_or(Got::Partial)))
-            }
-            Inner::Broken => Ok(Some(Got::Eof)),
+        match read_within(tcp, Wait::NotAtAll, || tcp.peek(&mut [0u8; 1])) {
+            // Bytes, or the end of the stream.
+            Ok(_) => Some(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(false),
+            // A reset or another error: a read would report it.
+            Err(_) => Some(true),
         }
     }
 
-    /// One bounded socket write. Returns how many bytes of `buf` were taken: at least one,
-    /// or 0 under TLS when the write sent records of bytes taken earlier (the caller tries
-    /// again, with the time left). Under TLS bytes are taken into rustls (at most its buffer
-    /// limit ahead of the socket) and their records written at once; the caller sends what is
-    /// left with [`flush_step`](Self::flush_step) before it waits for a reply.
-    pub(crate) fn write(&mut self, buf: &[u8], limit: Duration) -> io::Result<usize> {
+    /// One write within `wait`. Returns how many bytes of `buf` were taken: at least one on a
+    /// plain connection; under TLS either bytes taken into rustls (at most its buffer limit
+    /// ahead of the socket), or 0 after one socket write of the records already waiting (see
+    /// [`pending_tls`](Self::pending_tls)), which the caller sends before it is done.
+    pub(crate) fn write(&mut self, buf: &[u8], wait: Wait) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Plain(tcp) => {
-                tcp.set_write_timeout(Some(positive(limit)))?;
-                match tcp.write(buf)? {
+                let mut writer: &TcpStream = tcp;
+                match write_within(tcp, wait, || writer.write(buf))? {
                     0 => Err(io::Error::new(
                         io::ErrorKind::WriteZero,
                         "the socket took nothing",
@@ -277,27 +287,9 @@ impl Stream {
                     n => Ok(n),
                 }
             }
-            Inner::Tls(s) => {
-                if s.conn.wants_write() {
-                    s.write_records(limit)?;
-                    return Ok(0);
-                }
-                let n = s.conn.writer().write(buf)?;
-                if s.conn.wants_write() {
-                    s.write_records(limit)?;
-                }
-                Ok(n)
-            }
+            Inner::Tls(s) if s.conn.wants_write() => s.write_records(wait).map(|()| 0),
+            Inner::Tls(s) => s.conn.writer().write(buf),
             Inner::Broken => Err(broken()),
-        }
-    }
-
-    /// Under TLS, one bounded socket write of the records still waiting (see
-    /// [`pending_tls`](Self::pending_tls)).
-    pub(crate) fn flush_step(&mut self, limit: Duration) -> io::Result<()> {
-        match &mut self.inner {
-            Inner::Tls(s) if s.conn.wants_write() => s.write_records(limit),
-            _ => Ok(()),
         }
     }
 
@@ -326,16 +318,32 @@ impl Stream {
 }
 
 impl TlsStream {
-    /// One socket write of waiting TLS records, bounded by `limit`.
-    fn write_records(&mut self, limit: Duration) -> io::Result<()> {
-        self.tcp.set_write_timeout(Some(positive(limit)))?;
-        match self.conn.write_tls(&mut self.tcp)? {
+    /// One socket write of waiting TLS records, within `wait`.
+    fn write_records(&mut self, wait: Wait) -> io::Result<()> {
+        let TlsStream { conn, tcp } = self;
+        let mut writer: &TcpStream = tcp;
+        match write_within(tcp, wait, || conn.write_tls(&mut writer))? {
             0 => Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 "the socket took nothing",
             )),
             _ => Ok(()),
         }
+    }
+
+    /// One socket read of TLS records within `wait`, processed at once: how many bytes came
+    /// (0: the end of the stream). A record rustls refuses is `InvalidData`, after the alert it
+    /// queued was sent (best effort).
+    fn read_records(&mut self, wait: Wait) -> io::Result<usize> {
+        let TlsStream { conn, tcp } = self;
+        let mut reader: &TcpStream = tcp;
+        let n = read_within(tcp, wait, || conn.read_tls(&mut reader))?;
+        if let Err(e) = self.conn.process_new_packets() {
+            let _ = self.tcp.set_write_timeout(Some(CLOSE_LIMIT));
+            let _ = self.conn.write_tls(&mut self.tcp);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        Ok(n)
     }
 
     /// Plaintext rustls already holds, or the end of the stream; `None` when it needs more from

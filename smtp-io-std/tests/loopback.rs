@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smtp_io_std::{
-    AuthError, AuthMechanism, ConnectOptions, InvalidInputError, OutgoingMessage, ProtocolError,
-    ReaderBody, SessionState, SmtpClient, SmtpError, SmtpOp, TlsConfig, TlsMode,
+    AuthError, AuthMechanism, ConnectOptions, Delivery, InvalidInputError, OutgoingMessage,
+    ProtocolError, ReaderBody, SessionState, SmtpClient, SmtpError, SmtpOp, TlsConfig, TlsMode,
 };
 use smtp_testkit::certs::{localhost_server_config, pki};
 use smtp_testkit::{Act, Conversation, MockServer, Report, ScriptServer, greet};
@@ -798,4 +798,123 @@ fn a_large_body_over_tls_arrives_whole() {
     assert!(body.len() > 2_000_000);
     assert_eq!(got.len(), 2);
     assert!(got[0] == stuffed && got[1] == stuffed, "the bodies differ");
+}
+
+// ------------------------------------------------- what the shared driver gives for free
+
+/// The client can move to another thread (one behind a `Mutex`, shared by threads).
+#[test]
+fn the_client_is_send() {
+    fn send<T: Send>() {}
+    send::<SmtpClient>();
+}
+
+/// `deliver_batch` says what became of each message: sent, refused by the server before its
+/// end of data (retry would not help: a 5xx), refused locally.
+#[test]
+fn deliver_batch_gives_each_message_its_delivery() {
+    let rt = runtime();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let server = rt.block_on(MockServer::start(move |_| Refusing {
+        bodies: kept.clone(),
+    }));
+    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let to: &[&str] = &["b@y.test"];
+    let refused: &[&str] = &["nobody@y.test"];
+    let bad: &[&str] = &["b@y.test\r\nQUIT"];
+    let results = client.deliver_batch(&[
+        OutgoingMessage::new("a@x.test", to, b"one\r\n"),
+        OutgoingMessage::new("a@x.test", refused, b"never\r\n"),
+        OutgoingMessage::new("a@x.test", bad, b"never either\r\n"),
+        OutgoingMessage::new("a@x.test", to, b"four\r\n"),
+    ]);
+    assert!(matches!(results[0], Delivery::Sent(_)), "{results:?}");
+    assert!(
+        matches!(
+            &results[1],
+            Delivery::NotSent {
+                error: SmtpError::Protocol(ProtocolError::RecipientsRefused { .. }),
+                before_end_of_data: true,
+            }
+        ),
+        "{results:?}"
+    );
+    assert!(!results[1].is_retryable());
+    assert!(
+        matches!(
+            &results[2],
+            Delivery::NotSent {
+                error: SmtpError::InvalidInput(_),
+                ..
+            }
+        ),
+        "{results:?}"
+    );
+    assert!(matches!(results[3], Delivery::Sent(_)), "{results:?}");
+    client.quit().unwrap();
+    // The refused message's content never left (this mock takes the DATA pipelined behind
+    // the refused RCPT, whose `354` the client can only answer with an empty message).
+    let bodies = bodies.lock().unwrap();
+    let delivered: Vec<&[u8]> = bodies
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(Vec::as_slice)
+        .collect();
+    assert_eq!(delivered, [&b"one\r\n"[..], b"four\r\n"]);
+}
+
+/// A `Read` that yields `good` bytes, then fails.
+struct FailingReader {
+    good: &'static [u8],
+}
+
+impl Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.good.is_empty() {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(self.good.len());
+        buf[..n].copy_from_slice(&self.good[..n]);
+        self.good = &self.good[n..];
+        Ok(n)
+    }
+}
+
+/// `deliver_stream` sends a body from a `Read`; one that fails half-way is not delivered (its
+/// end of data never left), and the session is closed.
+#[test]
+fn deliver_stream_tells_a_failed_read_from_a_sent_message() {
+    let rt = runtime();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let server = rt.block_on(MockServer::start(move |_| Refusing {
+        bodies: kept.clone(),
+    }));
+    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let mut body = ReaderBody::new(&b"streamed\r\n"[..]);
+    let sent = client.deliver_stream("a@x.test", &["b@y.test"], &mut body, None);
+    assert!(matches!(sent, Delivery::Sent(_)), "{sent:?}");
+
+    let mut failing = ReaderBody::new(FailingReader {
+        good: b"Subject: half\r\n\r\nthe first half\r\n",
+    })
+    .with_chunk_size(8);
+    let failed = client.deliver_stream("a@x.test", &["b@y.test"], &mut failing, None);
+    assert!(
+        matches!(
+            &failed,
+            Delivery::NotSent {
+                error: SmtpError::Io {
+                    during: SmtpOp::ReadBody,
+                    ..
+                },
+                before_end_of_data: true,
+            }
+        ),
+        "{failed:?}"
+    );
+    assert_eq!(client.state(), SessionState::Closed);
+    client.quit().unwrap();
+    assert_eq!(*bodies.lock().unwrap(), [b"streamed\r\n".to_vec()]);
 }

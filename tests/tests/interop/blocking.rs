@@ -365,20 +365,7 @@ fn run_std_matrix(ctx: &Ctx, t: &Target, cases: &[StdCase]) {
 /// A send in each TLS mode and a send after AUTH with each of `mechanisms` over STARTTLS and
 /// over implicit TLS, then the body and envelope cases.
 fn std_cases(p: u16, tls: Option<u16>, mechanisms: &[AuthMechanism]) -> Vec<StdCase> {
-    let mut cases = vec![
-        StdCase::Send {
-            label: "plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
-        StdCase::Send {
-            label: "starttls",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: None,
-        },
-    ];
+    let mut cases = std_plain_and_starttls(p);
     let mut modes = vec![(p, TlsMode::StartTls)];
     if let Some(tls) = tls {
         cases.push(StdCase::Send {
@@ -389,14 +376,7 @@ fn std_cases(p: u16, tls: Option<u16>, mechanisms: &[AuthMechanism]) -> Vec<StdC
         });
         modes.push((tls, TlsMode::Implicit));
     }
-    for (port, mode) in modes {
-        cases.extend(mechanisms.iter().map(|&mechanism| StdCase::Send {
-            label: std_auth_label(mode, mechanism),
-            port,
-            mode,
-            auth: Some(mechanism),
-        }));
-    }
+    cases.extend(std_auth_sends(&modes, mechanisms));
     if let Some(&mechanism) = mechanisms.iter().find(|m| **m == AuthMechanism::Plain) {
         cases.push(StdCase::WrongPassword {
             port: p,
@@ -404,13 +384,45 @@ fn std_cases(p: u16, tls: Option<u16>, mechanisms: &[AuthMechanism]) -> Vec<StdC
             mechanism,
         });
     }
-    cases.extend([
+    cases.extend(std_body_cases());
+    cases
+}
+
+/// A send without AUTH on `p`, in plaintext and over STARTTLS.
+fn std_plain_and_starttls(p: u16) -> Vec<StdCase> {
+    [("plain", TlsMode::None), ("starttls", TlsMode::StartTls)]
+        .into_iter()
+        .map(|(label, mode)| StdCase::Send {
+            label,
+            port: p,
+            mode,
+            auth: None,
+        })
+        .collect()
+}
+
+/// A send after AUTH with each of `mechanisms` on each of `modes` (a port and its TLS mode).
+fn std_auth_sends(modes: &[(u16, TlsMode)], mechanisms: &[AuthMechanism]) -> Vec<StdCase> {
+    let mut cases = Vec::new();
+    for &(port, mode) in modes {
+        cases.extend(mechanisms.iter().map(|&mechanism| StdCase::Send {
+            label: std_auth_label(mode, mechanism),
+            port,
+            mode,
+            auth: Some(mechanism),
+        }));
+    }
+    cases
+}
+
+/// The body and envelope cases every server runs last.
+fn std_body_cases() -> [StdCase; 4] {
+    [
         StdCase::Recipients,
         StdCase::DotLinesBareLf,
         StdCase::File,
         StdCase::Batch,
-    ]);
-    cases
+    ]
 }
 
 fn std_auth_label(mode: TlsMode, mechanism: AuthMechanism) -> &'static str {
@@ -425,182 +437,150 @@ fn std_auth_label(mode: TlsMode, mechanism: AuthMechanism) -> &'static str {
     }
 }
 
-fn std_target(
+/// One server of the blocking column: the test's name (for [`enabled`]), the row name, the
+/// variables naming its plain port and its spool, and how its deliveries are captured.
+struct StdServer {
+    test: &'static str,
     name: &'static str,
-    port: u16,
+    port: &'static str,
     protocol: Protocol,
-    spool: &str,
+    spool: &'static str,
     capture: Capture,
-) -> Target {
-    Target {
-        name,
-        port,
-        mode: TlsMode::None,
-        protocol,
-        spool: crate::spool(spool),
-        capture,
+}
+
+impl StdServer {
+    /// When its test is enabled, run the cases `cases` makes from its plain port against it.
+    fn run(self, cases: impl FnOnce(u16) -> Vec<StdCase>) {
+        if !enabled(self.test) {
+            return;
+        }
+        let ctx = Ctx::from_env();
+        let p = port(self.port);
+        let t = Target {
+            name: self.name,
+            port: p,
+            mode: TlsMode::None,
+            protocol: self.protocol,
+            spool: crate::spool(self.spool),
+            capture: self.capture,
+        };
+        run_std_matrix(&ctx, &t, &cases(p));
     }
 }
 
 #[test]
 fn aiosmtpd_blocking() {
-    if !enabled("aiosmtpd_blocking") {
-        return;
+    StdServer {
+        test: "aiosmtpd_blocking",
+        name: "aiosmtpd-std",
+        port: "SMTP_INTEROP_AIOSMTPD_PORT",
+        protocol: Protocol::Smtp,
+        spool: "SMTP_INTEROP_AIOSMTPD_SPOOL",
+        capture: Capture::Exact,
     }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_AIOSMTPD_PORT");
-    let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
-    let t = std_target(
-        "aiosmtpd-std",
-        p,
-        Protocol::Smtp,
-        "SMTP_INTEROP_AIOSMTPD_SPOOL",
-        Capture::Exact,
-    );
-    let cases = std_cases(p, Some(tls), &[AuthMechanism::Plain, AuthMechanism::Login]);
-    run_std_matrix(&ctx, &t, &cases);
+    .run(|p| {
+        let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
+        std_cases(p, Some(tls), &[AuthMechanism::Plain, AuthMechanism::Login])
+    });
 }
 
 #[test]
 fn node_smtp_server_blocking() {
-    if !enabled("node_smtp_server_blocking") {
-        return;
+    StdServer {
+        test: "node_smtp_server_blocking",
+        name: "node-std",
+        port: "SMTP_INTEROP_NODE_PORT",
+        protocol: Protocol::Smtp,
+        spool: "SMTP_INTEROP_NODE_SPOOL",
+        capture: Capture::Exact,
     }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_NODE_PORT");
-    let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
-    let t = std_target(
-        "node-std",
-        p,
-        Protocol::Smtp,
-        "SMTP_INTEROP_NODE_SPOOL",
-        Capture::Exact,
-    );
-    let cases = std_cases(
-        p,
-        Some(tls),
-        &[
+    .run(|p| {
+        let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
+        let mechanisms = [
             AuthMechanism::Plain,
             AuthMechanism::Login,
             AuthMechanism::XOAuth2,
-        ],
-    );
-    run_std_matrix(&ctx, &t, &cases);
+        ];
+        std_cases(p, Some(tls), &mechanisms)
+    });
 }
 
 #[test]
 fn node_smtp_server_lmtp_blocking() {
-    if !enabled("node_smtp_server_lmtp_blocking") {
-        return;
+    StdServer {
+        test: "node_smtp_server_lmtp_blocking",
+        name: "node-lmtp-std",
+        port: "SMTP_INTEROP_NODE_LMTP_PORT",
+        protocol: Protocol::Lmtp,
+        spool: "SMTP_INTEROP_NODE_SPOOL",
+        capture: Capture::Exact,
     }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_NODE_LMTP_PORT");
-    let t = std_target(
-        "node-lmtp-std",
-        p,
-        Protocol::Lmtp,
-        "SMTP_INTEROP_NODE_SPOOL",
-        Capture::Exact,
-    );
-    let cases = vec![
-        StdCase::Send {
+    .run(|p| {
+        let mut cases = vec![StdCase::Send {
             label: "lmtp-plain",
             port: p,
             mode: TlsMode::None,
             auth: None,
-        },
-        StdCase::Recipients,
-        StdCase::DotLinesBareLf,
-        StdCase::File,
-        StdCase::Batch,
-    ];
-    run_std_matrix(&ctx, &t, &cases);
+        }];
+        cases.extend(std_body_cases());
+        cases
+    });
 }
 
 #[test]
 fn postfix_blocking() {
-    if !enabled("postfix_blocking") {
-        return;
+    StdServer {
+        test: "postfix_blocking",
+        name: "postfix-std",
+        port: "SMTP_INTEROP_POSTFIX_PORT",
+        protocol: Protocol::Smtp,
+        spool: "SMTP_INTEROP_POSTFIX_SPOOL",
+        capture: Capture::ReceivedLf,
     }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_POSTFIX_PORT");
-    let submit = port("SMTP_INTEROP_POSTFIX_SUBMIT_PORT");
-    let tls = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
-    let t = std_target(
-        "postfix-std",
-        p,
-        Protocol::Smtp,
-        "SMTP_INTEROP_POSTFIX_SPOOL",
-        Capture::ReceivedLf,
-    );
-    let mechanisms = [
-        AuthMechanism::Plain,
-        AuthMechanism::Login,
-        AuthMechanism::ScramSha256,
-    ];
-    let mut cases = vec![
-        StdCase::Send {
-            label: "plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        },
-        StdCase::Send {
-            label: "starttls",
-            port: p,
-            mode: TlsMode::StartTls,
-            auth: None,
-        },
-    ];
-    for (port, mode) in [(submit, TlsMode::StartTls), (tls, TlsMode::Implicit)] {
-        cases.extend(mechanisms.iter().map(|&mechanism| StdCase::Send {
-            label: std_auth_label(mode, mechanism),
-            port,
-            mode,
-            auth: Some(mechanism),
-        }));
-    }
-    cases.extend([
-        StdCase::AutoLogin {
+    .run(|p| {
+        let submit = port("SMTP_INTEROP_POSTFIX_SUBMIT_PORT");
+        let tls = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
+        let mechanisms = [
+            AuthMechanism::Plain,
+            AuthMechanism::Login,
+            AuthMechanism::ScramSha256,
+        ];
+        let modes = [(submit, TlsMode::StartTls), (tls, TlsMode::Implicit)];
+        let mut cases = std_plain_and_starttls(p);
+        cases.extend(std_auth_sends(&modes, &mechanisms));
+        cases.push(StdCase::AutoLogin {
             port: submit,
             mode: TlsMode::StartTls,
             want: AuthMechanism::ScramSha256,
-        },
-        StdCase::WrongPassword {
-            port: submit,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::Plain,
-        },
-        StdCase::WrongPassword {
-            port: submit,
-            mode: TlsMode::StartTls,
-            mechanism: AuthMechanism::ScramSha256,
-        },
-        StdCase::Recipients,
-        StdCase::DotLinesBareLf,
-        StdCase::File,
-        StdCase::Batch,
-    ]);
-    run_std_matrix(&ctx, &t, &cases);
+        });
+        cases.extend(
+            [AuthMechanism::Plain, AuthMechanism::ScramSha256].map(|mechanism| {
+                StdCase::WrongPassword {
+                    port: submit,
+                    mode: TlsMode::StartTls,
+                    mechanism,
+                }
+            }),
+        );
+        cases.extend(std_body_cases());
+        cases
+    });
 }
 
 #[test]
 fn exim_blocking() {
-    if !enabled("exim_blocking") {
-        return;
+    StdServer {
+        test: "exim_blocking",
+        name: "exim-std",
+        port: "SMTP_INTEROP_EXIM_PORT",
+        protocol: Protocol::Smtp,
+        spool: "SMTP_INTEROP_EXIM_SPOOL",
+        capture: Capture::ReceivedCrlf,
     }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_EXIM_PORT");
-    let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
-    let t = std_target(
-        "exim-std",
-        p,
-        Protocol::Smtp,
-        "SMTP_INTEROP_EXIM_SPOOL",
-        Capture::ReceivedCrlf,
-    );
-    let cases = std_cases(p, Some(tls), &[AuthMechanism::Plain, AuthMechanism::Login]);
-    run_std_matrix(&ctx, &t, &cases);
+    .run(|p| {
+        let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
+        std_cases(p, Some(tls), &[AuthMechanism::Plain, AuthMechanism::Login])
+    });
 }
 
 #[test]
