@@ -183,6 +183,8 @@ impl ScriptClient {
                 let _ = conn.io.shutdown().await;
                 return Ok(false);
             }
+            // The server says nothing now: nothing to read, the next step goes on.
+            Step::Idle => {}
             Step::Prefix(_) | Step::DataBody | Step::TlsFail | Step::Stall | Step::Respond => {
                 return Err("this step has no meaning for a client".into());
             }

@@ -12,8 +12,10 @@
 //!
 //! Not published, and never a dependency of a published crate (only a dev-dependency, which
 //! `cargo package` leaves out): `smtp-send`'s capture server makes its own certificates.
-//! `smtp-proto`'s own transcript tests keep their in-crate harness (the engine cannot depend on
-//! a crate that depends on it).
+//! `smtp-proto`'s own engine and driver transcripts read their scripts with [`script`] too,
+//! through a dev-dependency on this crate without default features: without `transcript` this
+//! crate does not depend on `smtp-proto`, so that dev-dependency turns on none of its features
+//! (its `--no-default-features` test runs stay as they are) and no second copy of it is built.
 
 pub mod certs;
 #[cfg(feature = "server")]

@@ -7,12 +7,15 @@
 //! S: 220 mx.test ESMTP          a reply line; consecutive S: lines go out in ONE write
 //! C: EHLO client.test           the next line the client must send (exact, without CRLF)
 //! C: AUTH PLAIN *               a trailing `*` matches any rest of the line
+//! C: *                          the line `*` itself (the client cancelling an AUTH exchange)
 //! C:                            an empty line
 //! C: DATA-BODY                  a dot-terminated message body (recorded as sent on the wire,
 //!                               still dot-stuffed, without the final ".\r\n")
 //! T: tls                        the server side of a TLS handshake (implicit TLS: put it first)
 //! T: tls-fail                   a TLS handshake the client must abort (bad certificate); then
 //!                               the client must hang up without sending a single byte more
+//! T: idle                       the server sends nothing now: the client's next line comes
+//!                               first (a pause the client must not wait out for a reply)
 //! X: stall                      stop answering, keep the socket open until the client hangs up
 //! X: eof                        the client must hang up now, without sending anything
 //! X: close                      close the socket now
@@ -23,6 +26,11 @@
 //!
 //! Client lines sent before the script reaches them are kept and matched in order, so a
 //! pipelined flight is written as its `C:` lines followed by the `S:` replies to them.
+//!
+//! `smtp-proto`'s own engine and driver tests read the same format (through a dev-dependency on
+//! this crate without its default features): there each run of consecutive `C:` lines is one
+//! flight the engine must have queued, each run of `S:` lines one read, and every `C:` line is
+//! exact.
 
 use std::fmt;
 
@@ -41,6 +49,9 @@ pub enum Step {
     Tls,
     /// `T: tls-fail`: a TLS handshake the client must refuse.
     TlsFail,
+    /// `T: idle`: the server sends nothing now (a no-op for the scripted server and client; in
+    /// `smtp-proto`'s driver tests a read that stays pending until the client writes).
+    Idle,
     /// `X: stall`: no answer until the client hangs up.
     Stall,
     /// `X: eof`: the client must hang up now.
@@ -97,6 +108,7 @@ impl fmt::Display for Step {
             Step::DataBody => f.write_str("C: DATA-BODY"),
             Step::Tls => f.write_str("T: tls"),
             Step::TlsFail => f.write_str("T: tls-fail"),
+            Step::Idle => f.write_str("T: idle"),
             Step::Stall => f.write_str("X: stall"),
             Step::Eof => f.write_str("X: eof"),
             Step::Close => f.write_str("X: close"),
@@ -154,12 +166,15 @@ impl Script {
                     Step::Reply(vec![text.to_owned()])
                 }
                 "C:" if text == "DATA-BODY" => Step::DataBody,
+                // `*` alone is a real line (RFC 4954's cancel), not a wildcard for any line.
+                "C:" if text == "*" => Step::Exact(text.to_owned()),
                 "C:" => match text.strip_suffix('*') {
                     Some(prefix) => Step::Prefix(prefix.to_owned()),
                     None => Step::Exact(text.to_owned()),
                 },
                 "T:" if word == "tls" => Step::Tls,
                 "T:" if word == "tls-fail" => Step::TlsFail,
+                "T:" if word == "idle" => Step::Idle,
                 "X:" if word == "stall" => Step::Stall,
                 "X:" if word == "eof" => Step::Eof,
                 "X:" if word == "close" => Step::Close,
@@ -226,10 +241,12 @@ mod tests {
             S: 250-next line of the same write
             C: EHLO client.test
             C: AUTH PLAIN *
+            C: *
             C:
             C: DATA-BODY
             T: tls
             T: tls-fail
+            T: idle
             X: stall
             X: eof
             X: close
@@ -245,10 +262,12 @@ mod tests {
                 ]),
                 Step::Exact("EHLO client.test".into()),
                 Step::Prefix("AUTH PLAIN ".into()),
+                Step::Exact("*".into()),
                 Step::Exact(String::new()),
                 Step::DataBody,
                 Step::Tls,
                 Step::TlsFail,
+                Step::Idle,
                 Step::Stall,
                 Step::Eof,
                 Step::Close,
@@ -258,6 +277,18 @@ mod tests {
         );
         assert!(Step::Prefix("AUTH ".into()).matches(b"AUTH PLAIN x"));
         assert!(!Step::Exact("QUIT".into()).matches(b"QUIT "));
+        assert!(
+            !script.steps()[3].matches(b"QUIT"),
+            "`C: *` is the line `*`"
+        );
+        assert!(script.steps()[3].matches(b"*"));
+        for step in script.steps() {
+            // Every step prints as it is written (and parses back to itself).
+            assert_eq!(
+                Script::parse(&step.to_string()).steps(),
+                std::slice::from_ref(step)
+            );
+        }
         assert_eq!(
             script.steps()[0].reply_bytes(),
             b"220 mx.test\r\n250-next line of the same write\r\n"

@@ -446,6 +446,8 @@ async fn run_step(
                 }
             }
         }
+        // The server says nothing now: the script's next step decides what comes.
+        Step::Idle => {}
         Step::Stall => {
             report.transcript.push("X: stall".into());
             match conn.until_eof().await {

@@ -180,7 +180,7 @@ impl Matcher {
                     self.run.transcript.push("X: eof".into());
                     return Ok(Next::ExpectHangUp);
                 }
-                Step::Tls | Step::TlsFail | Step::Stall | Step::Respond => {
+                Step::Tls | Step::TlsFail | Step::Idle | Step::Stall | Step::Respond => {
                     return Err(self.fail(format!(
                         "step {} ({step}) needs the scripted TCP server, not an in-memory run",
                         self.next + 1

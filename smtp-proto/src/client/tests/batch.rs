@@ -3,6 +3,29 @@
 
 use super::*;
 
+/// Three messages of a batch over CHUNKING, written before the first reply is read: a greeting
+/// with PIPELINING and CHUNKING, then each message's MAIL, RCPT and `BDAT 4 LAST` with its
+/// body (`m1`, `m2`, `m3` to `b@`, `c@` and `d@y.example`).
+const BDAT_BATCH: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example
+    S: 250-PIPELINING
+    S: 250 CHUNKING
+    C: MAIL FROM:<a@x.example>
+    C: RCPT TO:<b@y.example>
+    C: BDAT 4 LAST
+    C: m1
+    C: MAIL FROM:<a@x.example>
+    C: RCPT TO:<c@y.example>
+    C: BDAT 4 LAST
+    C: m2
+    C: MAIL FROM:<a@x.example>
+    C: RCPT TO:<d@y.example>
+    C: BDAT 4 LAST
+    C: m3
+";
+
 /// A batch over DATA: each message's envelope rides in the same flight as the previous
 /// message's end of data (the script panics if the client reads before writing it), a locally
 /// invalid message and a message refused at the dot do not affect the others.
@@ -10,12 +33,7 @@ use super::*;
 fn send_batch_chains_messages_and_reports_each() {
     let script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: one
         C: .
         C: MAIL FROM:<a@x.example>
@@ -77,24 +95,8 @@ fn send_batch_chains_messages_and_reports_each() {
 /// written before the first reply is read.
 #[test]
 fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
-    let script = "
-        S: 220 mx.example ESMTP
-        C: EHLO client.example
-        S: 250-mx.example
-        S: 250-PIPELINING
-        S: 250 CHUNKING
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: BDAT 4 LAST
-        C: m1
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<c@y.example>
-        C: BDAT 4 LAST
-        C: m2
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<d@y.example>
-        C: BDAT 4 LAST
-        C: m3
+    let script = &format!(
+        "{BDAT_BATCH}
         S: 250 ok
         S: 250 ok
         S: 250 queued as Q1
@@ -104,7 +106,8 @@ fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
         S: 250 ok
         S: 250 ok
         S: 250 queued as Q3
-        ";
+        "
+    );
     block_on(async {
         let mut client = connect(script).await;
         let messages = [
@@ -128,12 +131,7 @@ fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
 fn send_batch_connection_lost_fails_the_rest() {
     let script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: one
         C: .
         C: MAIL FROM:<a@x.example>
@@ -176,36 +174,16 @@ fn send_batch_connection_lost_fails_the_rest() {
 /// and the one not yet started, provably were not delivered.
 #[test]
 fn deliver_batch_gives_each_message_its_fate_when_the_connection_is_lost() {
-    let bdat = "
-        S: 220 mx.example ESMTP
-        C: EHLO client.example
-        S: 250-mx.example
-        S: 250-PIPELINING
-        S: 250 CHUNKING
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: BDAT 4 LAST
-        C: m1
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<c@y.example>
-        C: BDAT 4 LAST
-        C: m2
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<d@y.example>
-        C: BDAT 4 LAST
-        C: m3
+    let bdat = &format!(
+        "{BDAT_BATCH}
         S: 250 ok
         S: 250 ok
         S: 250 queued as Q1
-        ";
+        "
+    );
     let data = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: m1
         C: .
         C: MAIL FROM:<a@x.example>

@@ -5,17 +5,14 @@ use std::collections::VecDeque;
 use std::io;
 use std::task::{Context, Poll, Waker};
 
+use smtp_testkit::Step as ScriptStep;
+
 use super::*;
 use crate::capabilities::Extension;
 use crate::error::{AuthError, InvalidInputError, ProtocolError};
 
 mod batch;
 mod reuse;
-/// The transcript parser of the engine's tests, shared: by path, because `session::tests` is
-/// private to `session`.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../session/tests/script.rs"]
-mod script;
 mod timing;
 
 #[derive(Debug)]
@@ -27,7 +24,7 @@ enum Step {
     Idle,
 }
 
-/// A transport that plays the `S:` lines and checks the `C:` lines; `T: upgrade` marks the TLS
+/// A transport that plays the `S:` lines and checks the `C:` lines; `T: tls` marks the TLS
 /// handshake. Dropping it with script left over fails the test.
 struct Scripted {
     steps: VecDeque<Step>,
@@ -41,15 +38,24 @@ struct Scripted {
 
 impl Scripted {
     fn new(script: &str) -> Scripted {
-        let steps = script::parse(script)
-            .into_iter()
-            .map(|line| match line {
-                script::Line::Server(text) => Step::Server(text.into_bytes()),
-                script::Line::Client(text) => Step::Client(text.into_bytes()),
-                script::Line::Upgrade => Step::Tls,
-                script::Line::Idle => Step::Idle,
-            })
-            .collect();
+        // The testkit's S:/C: format: a run of `S:` lines is one read, a run of `C:` lines one
+        // flight (every `C:` line exact, with its CRLF).
+        let mut steps = VecDeque::new();
+        for step in smtp_testkit::Script::parse(script).steps() {
+            match (step, steps.back_mut()) {
+                (ScriptStep::Reply(_), _) => steps.push_back(Step::Server(step.reply_bytes())),
+                (ScriptStep::Exact(line), Some(Step::Client(flight))) => {
+                    flight.extend_from_slice(line.as_bytes());
+                    flight.extend_from_slice(b"\r\n");
+                }
+                (ScriptStep::Exact(line), _) => {
+                    steps.push_back(Step::Client(format!("{line}\r\n").into_bytes()))
+                }
+                (ScriptStep::Tls, _) => steps.push_back(Step::Tls),
+                (ScriptStep::Idle, _) => steps.push_back(Step::Idle),
+                (other, _) => panic!("{other}: not a step of the driver's transcripts"),
+            }
+        }
         Scripted {
             steps,
             closed: false,
@@ -73,7 +79,7 @@ impl Drop for Scripted {
                 .map(|s| match s {
                     Step::Server(b) => format!("S: {}", String::from_utf8_lossy(b)),
                     Step::Client(b) => format!("C: {}", String::from_utf8_lossy(b)),
-                    Step::Tls => "T: upgrade".into(),
+                    Step::Tls => "T: tls".into(),
                     Step::Idle => "T: idle".into(),
                 })
                 .collect();
@@ -179,6 +185,16 @@ async fn connect(script: &str) -> SmtpClient<Scripted> {
         .unwrap()
 }
 
+/// A client connected with [`options`] over `transport` (a [`Scripted`] set up by hand).
+fn connected_over(transport: Scripted) -> SmtpClient<Scripted> {
+    block_on(SmtpClient::connect_with(
+        transport,
+        "client.example",
+        options(),
+    ))
+    .unwrap()
+}
+
 /// Run a future that never truly waits (the scripted transport is always ready).
 fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
@@ -190,6 +206,16 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
     panic!("future did not complete: the client is waiting on something the script never gives");
 }
+
+/// The envelope of most messages here, one flight after PIPELINING, and its replies up to
+/// the `354`.
+const ENVELOPE: &str = "C: MAIL FROM:<a@x.example>
+    C: RCPT TO:<b@y.example>
+    C: DATA
+    S: 250 ok
+    S: 250 ok
+    S: 354 go
+";
 
 const GREETING: &str = "
     S: 220 mx.example ESMTP
@@ -206,12 +232,7 @@ fn full_session_connect_login_send_quit() {
         "{GREETING}
         C: AUTH PLAIN AHVzZXIAcGFzcw==
         S: 235 2.7.0 ok
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: Subject: hi
         C: 
         C: ..leading dot
@@ -256,12 +277,7 @@ fn send_mail_bytes_writes_a_large_body_in_bounded_slices() {
     let (lines, body) = large_body();
     let mut script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         "
     );
     push_stuffed(&mut script, &lines);
@@ -320,12 +336,7 @@ fn send_batch_writes_a_large_body_in_bounded_slices() {
     let (lines, body) = large_body();
     let mut script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         "
     );
     push_stuffed(&mut script, &lines);
@@ -370,7 +381,7 @@ fn connect_starttls_redoes_ehlo() {
         "{GREETING}
         C: STARTTLS
         S: 220 go ahead
-        T: upgrade
+        T: tls
         C: EHLO client.example
         S: 250-mx.example
         S: 250 AUTH PLAIN
@@ -415,12 +426,7 @@ fn starttls_missing_fails_closed_and_closes_the_transport() {
 fn stream_body_is_stuffed_across_chunks() {
     let script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: line one
         C: ..two
         C: ...
@@ -468,12 +474,7 @@ fn auth_rejected_is_typed() {
 fn eof_mid_data_is_a_typed_error_and_closes() {
     let script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: hi
         C: .
         "
@@ -507,12 +508,7 @@ impl MessageBody for FailingBody {
 fn body_read_error_is_io_and_closes() {
     let script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         "
     );
     block_on(async {
@@ -620,12 +616,7 @@ impl MessageBody for LyingBody {
 fn a_stream_longer_than_its_hint_is_not_delivered() {
     let script = format!(
         "{GREETING}
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: xxxx
         C: xxxx"
     );
@@ -685,7 +676,7 @@ fn open_by_mode_and_encryption_from_the_transport() {
         client.login("u", "p").await.unwrap();
     });
     let starttls = format!(
-        "{GREETING}\nC: STARTTLS\nS: 220 go\nT: upgrade\nC: EHLO client.example\nS: 250-mx.example\nS: 250 AUTH PLAIN"
+        "{GREETING}\nC: STARTTLS\nS: 220 go\nT: tls\nC: EHLO client.example\nS: 250-mx.example\nS: 250 AUTH PLAIN"
     );
     block_on(async {
         let client = SmtpClient::open(

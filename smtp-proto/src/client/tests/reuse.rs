@@ -16,12 +16,7 @@ fn check_idle_on_a_quiet_connection_changes_nothing() {
     let script = format!(
         "{GREETING}
         T: idle
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
+        {ENVELOPE}
         C: hi
         C: .
         S: 250 2.0.0 queued
@@ -47,12 +42,7 @@ fn check_idle_closes_on_a_reply_sent_while_idle() {
     transport.steps.push_back(Step::Server(
         b"421 4.4.2 mx.example idle too long\r\n".to_vec(),
     ));
-    let mut client = block_on(SmtpClient::connect_with(
-        transport,
-        "client.example",
-        options(),
-    ))
-    .unwrap();
+    let mut client = connected_over(transport);
     assert_eq!(client.state(), SessionState::Authentication);
     let status = block_on(client.check_idle());
     let IdleStatus::Unsolicited { bytes } = status else {
@@ -74,12 +64,7 @@ fn check_idle_believes_the_transport_over_a_pending_read() {
     let mut transport = Scripted::new(GREETING);
     transport.steps.push_back(Step::Idle);
     transport.pending = Some(true);
-    let mut client = block_on(SmtpClient::connect_with(
-        transport,
-        "client.example",
-        options(),
-    ))
-    .unwrap();
+    let mut client = connected_over(transport);
     let status = block_on(client.check_idle());
     assert_eq!(status, IdleStatus::Unsolicited { bytes: Vec::new() });
     assert_eq!(client.state(), SessionState::Closed);
@@ -91,12 +76,7 @@ fn check_idle_believes_the_transport_over_a_pending_read() {
 fn check_idle_trusts_a_transport_that_says_nothing_is_pending() {
     let mut transport = Scripted::new(GREETING);
     transport.pending = Some(false);
-    let mut client = block_on(SmtpClient::connect_with(
-        transport,
-        "client.example",
-        options(),
-    ))
-    .unwrap();
+    let mut client = connected_over(transport);
     // The script is over: a poll of `read` would return the end of the stream.
     assert_eq!(block_on(client.check_idle()), IdleStatus::Quiet);
     assert_eq!(client.state(), SessionState::Authentication);
@@ -114,12 +94,7 @@ fn check_idle_sees_a_partial_reply_the_engine_holds() {
     }
     transport.steps.push_back(Step::Idle);
     transport.pending = Some(false);
-    let mut client = block_on(SmtpClient::connect_with(
-        transport,
-        "client.example",
-        options(),
-    ))
-    .unwrap();
+    let mut client = connected_over(transport);
     assert!(client.session().holds_partial_reply());
     let status = block_on(client.check_idle());
     assert!(
@@ -137,7 +112,7 @@ fn check_idle_sees_a_hang_up() {
     assert!(client.transport().closed);
 }
 
-const ENVELOPE: &str = "
+const FLIGHT: &str = "
     C: MAIL FROM:<a@x.example>
     C: RCPT TO:<b@y.example>
     C: DATA
@@ -155,7 +130,7 @@ fn deliver_hi(script: &str) -> Delivery {
 #[test]
 fn a_421_at_mail_is_not_sent_and_retryable() {
     let d = deliver_hi(&format!(
-        "{GREETING}{ENVELOPE}
+        "{GREETING}{FLIGHT}
         S: 421 4.3.2 shutting down
         "
     ));
@@ -175,7 +150,7 @@ fn a_421_at_mail_is_not_sent_and_retryable() {
 #[test]
 fn a_hang_up_before_the_dot_is_not_sent_and_retryable() {
     let d = deliver_hi(&format!(
-        "{GREETING}{ENVELOPE}
+        "{GREETING}{FLIGHT}
         S: 250 ok
         "
     ));
@@ -186,7 +161,7 @@ fn a_hang_up_before_the_dot_is_not_sent_and_retryable() {
 #[test]
 fn a_hang_up_after_the_dot_is_unknown() {
     let d = deliver_hi(&format!(
-        "{GREETING}{ENVELOPE}
+        "{GREETING}{FLIGHT}
         S: 250 ok
         S: 250 ok
         S: 354 go
@@ -207,7 +182,7 @@ fn a_hang_up_after_the_dot_is_unknown() {
 fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
     for code in ["451 4.3.0 try later", "554 5.6.0 rejected"] {
         let d = deliver_hi(&format!(
-            "{GREETING}{ENVELOPE}
+            "{GREETING}{FLIGHT}
             S: 250 ok
             S: 250 ok
             S: 354 go
@@ -233,7 +208,7 @@ fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
 #[test]
 fn a_5xx_before_the_dot_is_final() {
     let d = deliver_hi(&format!(
-        "{GREETING}{ENVELOPE}
+        "{GREETING}{FLIGHT}
         S: 550 5.7.1 sender refused
         S: 503 5.5.1 no valid sender
         S: 503 5.5.1 no valid recipients
@@ -288,7 +263,7 @@ fn a_partial_refusal_with_pipelined_data_closes_before_the_body() {
 #[test]
 fn deliver_stream_classifies_like_deliver() {
     let sent = format!(
-        "{GREETING}{ENVELOPE}
+        "{GREETING}{FLIGHT}
         S: 250 ok
         S: 250 ok
         S: 354 go
@@ -303,7 +278,7 @@ fn deliver_stream_classifies_like_deliver() {
     assert!(matches!(d, Delivery::Sent(_)), "{d:?}");
 
     let silent = format!(
-        "{GREETING}{ENVELOPE}
+        "{GREETING}{FLIGHT}
         S: 250 ok
         S: 250 ok
         S: 354 go
@@ -318,7 +293,7 @@ fn deliver_stream_classifies_like_deliver() {
     assert!(!d.is_retryable());
 
     let unread = format!(
-        "{GREETING}{ENVELOPE}
+        "{GREETING}{FLIGHT}
         S: 250 ok
         S: 250 ok
         S: 354 go

@@ -177,8 +177,7 @@ fn malformed_challenge_cancels_the_exchange() {
 
 #[test]
 fn endless_challenges_are_cut_off() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.session.login_auto("user", "secret").unwrap();
     h.run(
         "

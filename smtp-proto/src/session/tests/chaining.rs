@@ -165,8 +165,7 @@ fn a_message_refused_at_the_dot_does_not_fail_the_next() {
 
 #[test]
 fn a_421_while_chained_closes_the_session_once() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_CHUNKING);
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
     start(&mut h, "b@y.example", b"m1\r\n");
     h.body(b"m1\r\n");
     start(&mut h, "c@y.example", b"m2\r\n");
@@ -203,8 +202,7 @@ fn a_421_while_chained_closes_the_session_once() {
 
 #[test]
 fn no_chaining_without_pipelining() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_LOCKSTEP);
+    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
     start(&mut h, "b@y.example", b"one\r\n");
     h.run("C: MAIL FROM:<a@x.example>\nS: 250 ok\nC: RCPT TO:<b@y.example>\nS: 250 ok\nC: DATA\nS: 354 go");
     h.body(b"one\r\n");
@@ -229,11 +227,13 @@ fn no_chaining_without_pipelining() {
 
 #[test]
 fn chaining_depth_is_bounded() {
-    let mut h = Harness::new(SessionConfig {
-        max_chained: 2,
-        ..config()
-    });
-    ready(&mut h, EHLO_CHUNKING);
+    let mut h = Harness::ready(
+        SessionConfig {
+            max_chained: 2,
+            ..config()
+        },
+        EHLO_CHUNKING,
+    );
     let mut started = 0;
     while h.session.ready_for_mail() && started < 10 {
         start(&mut h, "b@y.example", b"m\r\n");
@@ -250,11 +250,13 @@ fn chaining_depth_is_bounded() {
 
 #[test]
 fn max_chained_zero_turns_chaining_off() {
-    let mut h = Harness::new(SessionConfig {
-        max_chained: 0,
-        ..config()
-    });
-    ready(&mut h, EHLO_CHUNKING);
+    let mut h = Harness::ready(
+        SessionConfig {
+            max_chained: 0,
+            ..config()
+        },
+        EHLO_CHUNKING,
+    );
     start(&mut h, "b@y.example", b"m\r\n");
     h.body(b"m\r\n");
     assert!(!h.session.ready_for_mail());
@@ -262,8 +264,7 @@ fn max_chained_zero_turns_chaining_off() {
 
 #[test]
 fn every_event_of_a_message_carries_its_handle() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_CHUNKING);
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
     let first = h.mail("a@x.example", &["b@y.example"], b"m1\r\n").unwrap();
     assert_eq!(
         h.take_events(),

@@ -16,23 +16,12 @@ const THREE: [&str; 3] = ["one@y.example", "two@y.example", "three@y.example"];
 fn data_joins_the_envelope_flight_with_several_recipients() {
     both_ways(always, |h| {
         ready(h, EHLO_FULL);
-        let id = h.mail("a@x.example", &THREE, b"hi\r\n").unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=4
-            C: RCPT TO:<one@y.example>
-            C: RCPT TO:<two@y.example>
-            C: RCPT TO:<three@y.example>
-            C: DATA
-            S: 250 ok
-            S: 250 ok
-            S: 250 ok
-            S: 250 ok
-            S: 354 go
-            ",
+        let id = h.offer(
+            &THREE,
+            b"hi\r\n",
+            "S: 250 ok\nS: 250 ok\nS: 250 ok\nS: 250 ok\nS: 354 go",
         );
-        h.body(b"hi\r\n");
-        h.run("C: hi\nC: .\nS: 250 2.0.0 queued as Q7");
+        h.deliver("hi", "250 2.0.0 queued as Q7");
         let outcome = h.sent();
         assert_eq!(outcome.message, id);
         assert_eq!(outcome.recipients.len(), 3);
@@ -44,23 +33,11 @@ fn data_joins_the_envelope_flight_with_several_recipients() {
 fn a_partial_refusal_closes_before_any_body_byte() {
     both_ways(always, |h| {
         ready(h, EHLO_FULL);
-        let id = h
-            .mail("a@x.example", &THREE, b"must not be delivered\r\n")
-            .unwrap();
         // No dot, no body: the script ends with nothing more written.
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=23
-            C: RCPT TO:<one@y.example>
-            C: RCPT TO:<two@y.example>
-            C: RCPT TO:<three@y.example>
-            C: DATA
-            S: 250 ok
-            S: 250 ok
-            S: 550 5.1.1 two: no such user
-            S: 250 ok
-            S: 354 go
-            ",
+        let id = h.offer(
+            &THREE,
+            b"must not be delivered\r\n",
+            "S: 250 ok\nS: 250 ok\nS: 550 5.1.1 two: no such user\nS: 250 ok\nS: 354 go",
         );
         let events = h.take_events();
         assert!(
@@ -98,20 +75,10 @@ fn a_partial_refusal_closes_before_any_body_byte() {
 fn every_recipient_refused_keeps_the_session() {
     both_ways(always, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@x.example", &THREE, b"hi\r\n").unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=4
-            C: RCPT TO:<one@y.example>
-            C: RCPT TO:<two@y.example>
-            C: RCPT TO:<three@y.example>
-            C: DATA
-            S: 250 ok
-            S: 550 no
-            S: 550 no
-            S: 550 no
-            S: 554 5.5.1 no valid recipients
-            ",
+        h.offer(
+            &THREE,
+            b"hi\r\n",
+            "S: 250 ok\nS: 550 no\nS: 550 no\nS: 550 no\nS: 554 5.5.1 no valid recipients",
         );
         assert!(matches!(
             h.failure(),

@@ -17,19 +17,16 @@ fn fate_of(events: &[Event]) -> Fate {
 }
 
 /// A message whose envelope was accepted and whose body and final dot are queued.
-fn dot_queued(h: &mut Harness) {
-    ready(h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"hi\r\n").unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+fn dot_queued() -> Harness {
+    let mut h = Harness::answered(b"hi\r\n", b"250 ok\r\n250 ok\r\n354 go\r\n");
     h.body(b"hi\r\n");
     assert_eq!(h.transmitted(), "hi\r\n.\r\n");
+    h
 }
 
 #[test]
 fn a_refusal_of_the_dot_is_refused() {
-    let mut h = Harness::new(config());
-    dot_queued(&mut h);
+    let mut h = dot_queued();
     h.feed(b"554 5.6.0 rejected\r\n");
     assert_eq!(fate_of(&h.take_events()), Fate::Refused);
     assert_ne!(h.session.state(), SessionState::Closed);
@@ -37,16 +34,14 @@ fn a_refusal_of_the_dot_is_refused() {
 
 #[test]
 fn a_connection_lost_after_the_dot_is_unknown() {
-    let mut h = Harness::new(config());
-    dot_queued(&mut h);
+    let mut h = dot_queued();
     h.session.handle_eof();
     assert_eq!(fate_of(&h.take_events()), Fate::Unknown);
 }
 
 #[test]
 fn a_reply_out_of_step_after_the_dot_is_unknown() {
-    let mut h = Harness::new(config());
-    dot_queued(&mut h);
+    let mut h = dot_queued();
     // A 354 cannot answer the end of data: whatever the server did with the message is not
     // known.
     h.feed(b"354 go ahead\r\n");
@@ -55,11 +50,7 @@ fn a_reply_out_of_step_after_the_dot_is_unknown() {
 
 #[test]
 fn a_connection_lost_in_the_body_is_not_sent() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"hi\r\n").unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    let mut h = Harness::answered(b"hi\r\n", b"250 ok\r\n250 ok\r\n354 go\r\n");
     assert!(
         h.take_events()
             .iter()
@@ -75,11 +66,7 @@ fn a_connection_lost_in_the_body_is_not_sent() {
 /// at once. That dot delivers nothing, and the message is not sent, not unknown.
 #[test]
 fn the_lone_dot_after_refused_recipients_is_not_sent() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"hi\r\n").unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n");
+    let mut h = Harness::answered(b"hi\r\n", b"250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n");
     assert_eq!(h.transmitted(), ".\r\n");
     // Lost before the lone dot's reply: still nothing delivered.
     h.session.handle_eof();
@@ -88,10 +75,9 @@ fn the_lone_dot_after_refused_recipients_is_not_sent() {
 
 #[test]
 fn a_refused_sender_is_not_sent() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"hi\r\n").unwrap();
-    h.transmitted();
-    h.feed(b"451 4.7.1 greylisted\r\n503 5.5.1 no sender\r\n503 5.5.1 no sender\r\n");
+    let mut h = Harness::answered(
+        b"hi\r\n",
+        b"451 4.7.1 greylisted\r\n503 5.5.1 no sender\r\n503 5.5.1 no sender\r\n",
+    );
     assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
 }

@@ -113,8 +113,7 @@ fn starttls_upgrade_forgets_capabilities_and_redoes_ehlo() {
 
 #[test]
 fn starttls_not_advertised_closes_the_session() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_LOCKSTEP);
+    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
     let err = h.session.start_tls().unwrap_err();
     assert_eq!(
         err,
@@ -136,22 +135,10 @@ fn starttls_refused_closes_the_session() {
         "502 no",
         "500 what",
     ] {
-        let mut h = Harness::new(config());
-        ready(&mut h, EHLO_FULL);
+        let mut h = Harness::ready(config(), EHLO_FULL);
         h.session.start_tls().unwrap();
         h.run(&format!("C: STARTTLS\nS: {code}"));
-        let err = h.failure();
-        assert!(
-            matches!(
-                err,
-                SmtpError::Protocol(ProtocolError::UnexpectedCode {
-                    during: SmtpOp::StartTls,
-                    ..
-                })
-            ),
-            "{err:?}"
-        );
-        assert_eq!(h.session.state(), SessionState::Closed);
+        assert_closed_on_unexpected(&mut h, SmtpOp::StartTls, code);
     }
 }
 
@@ -160,8 +147,7 @@ fn starttls_refused_closes_the_session() {
 #[test]
 fn starttls_response_injection_is_refused() {
     // Same read.
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.session.start_tls().unwrap();
     assert_eq!(h.transmitted(), "STARTTLS\r\n");
     h.feed(b"220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n");
@@ -174,8 +160,7 @@ fn starttls_response_injection_is_refused() {
     assert!(h.session.tls_established().is_err());
 
     // A partial line, in a later read.
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.session.start_tls().unwrap();
     h.transmitted();
     h.feed(b"220 go ahead\r\n");

@@ -4,11 +4,7 @@ use super::*;
 
 #[test]
 fn eof_mid_data_is_connection_closed() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"x").unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    let mut h = Harness::answered(b"x", b"250 ok\r\n250 ok\r\n354 go\r\n");
     h.body(b"x");
     h.transmitted();
     h.session.handle_eof();
@@ -27,18 +23,10 @@ fn eof_mid_data_is_connection_closed() {
 fn refusal_during_the_body_is_reported_as_the_message_refusal() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
-            .unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=7
-            C: RCPT TO:<b@y.example>
-            C: DATA
-            S: 250 ok
-            S: 250 ok
-            S: 354 go ahead
-            S: 550 5.7.1 message refused
-            ",
+        h.offer(
+            &["b@y.example"],
+            b"hello\r\n",
+            "S: 250 ok\nS: 250 ok\nS: 354 go ahead\nS: 550 5.7.1 message refused",
         );
         match h.failure() {
             SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
@@ -58,11 +46,12 @@ fn refusal_during_the_body_is_reported_as_the_message_refusal() {
 /// A positive reply nobody asked for during the body is still a protocol violation.
 #[test]
 fn positive_reply_during_the_body_is_unsolicited() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
-        .unwrap();
-    h.run("C: MAIL FROM:<a@x.example> SIZE=7\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go ahead\nS: 250 early");
+    let mut h = Harness::ready(config(), EHLO_FULL);
+    h.offer(
+        &["b@y.example"],
+        b"hello\r\n",
+        "S: 250 ok\nS: 250 ok\nS: 354 go ahead\nS: 250 early",
+    );
     assert!(matches!(
         h.failure(),
         SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
@@ -71,8 +60,7 @@ fn positive_reply_during_the_body_is_unsolicited() {
 
 #[test]
 fn unsolicited_reply_while_idle_is_fatal() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.feed(b"250 surprise\r\n");
     assert!(matches!(
         h.failure(),
@@ -124,11 +112,13 @@ fn mixed_codes_across_continuation_lines_are_refused() {
 /// RFC 2920 section 3.1: a huge recipient list goes out in flights bounded by max_flight_bytes.
 #[test]
 fn flights_are_capped_for_long_recipient_lists() {
-    let mut h = Harness::new(SessionConfig {
-        recipient_policy: RecipientPolicy::AcceptPartial,
-        ..config()
-    });
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(
+        SessionConfig {
+            recipient_policy: RecipientPolicy::AcceptPartial,
+            ..config()
+        },
+        EHLO_FULL,
+    );
     let rcpts: Vec<String> = (0..1000).map(|i| format!("user{i}@y.example")).collect();
     let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
     h.mail("a@x.example", &refs, b"x").unwrap();
@@ -274,14 +264,7 @@ fn audit_and_transcript_never_hold_secrets() {
     h.feed(b"334 \r\n");
     h.transmitted();
     h.feed(b"235 ok\r\n");
-    h.mail("a@x.example", &["b@y.example"], b"body\r\n")
-        .unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
-    h.body(b"body\r\n");
-    h.transmitted();
-    h.feed(b"250 queued as Q1\r\n");
-    h.sent();
+    h.send_unchecked(b"body\r\n");
     let plain_b64 = "AHVzZXIAaHVudGVyMi1zZWNyZXQ=";
     for line in audit
         .0
@@ -323,27 +306,21 @@ impl crate::transcript::TranscriptSink for SilentSink {
 #[test]
 fn a_disabled_transcript_sink_is_handed_no_lines() {
     let silent = SilentSink::default();
-    let mut h = Harness::new(SessionConfig {
-        transcript: Some(Box::new(silent.clone())),
-        ..config()
-    });
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"body\r\n")
-        .unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
-    h.body(b"body\r\n");
-    h.transmitted();
-    h.feed(b"250 queued as Q1\r\n");
-    h.sent();
+    let mut h = Harness::ready(
+        SessionConfig {
+            transcript: Some(Box::new(silent.clone())),
+            ..config()
+        },
+        EHLO_FULL,
+    );
+    h.send_unchecked(b"body\r\n");
     assert_eq!(*silent.0.lock().unwrap(), 0);
 }
 
 #[test]
 fn a_221_to_noop_or_rset_is_the_server_closing() {
     for command in ["NOOP", "RSET"] {
-        let mut h = Harness::new(config());
-        ready(&mut h, EHLO_FULL);
+        let mut h = Harness::ready(config(), EHLO_FULL);
         if command == "NOOP" {
             h.session.noop().unwrap();
         } else {

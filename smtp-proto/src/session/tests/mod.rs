@@ -6,12 +6,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use smtp_testkit::{Script, Step};
+
 use super::*;
 use crate::audit::AuditSink;
 use crate::command::BodyType;
 use crate::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use crate::error::ProtocolError;
-use crate::error::{ArgumentError, AuthError, Field, InvalidInputError};
+use crate::error::{AuthError, Field, InvalidInputError};
 use crate::sasl::AuthInput;
 use crate::time::{Instant, TimerReason};
 
@@ -23,11 +25,38 @@ mod handshake;
 mod hostile;
 mod lifecycle;
 mod scram;
-mod script;
 mod secure_defaults;
 mod sync;
 mod time;
 mod transaction;
+
+/// A transcript in the testkit's S:/C: format, as the engine sees it: each run of `S:` lines is
+/// one read, each run of `C:` lines one flight the engine must have queued (every `C:` line is
+/// exact, with its CRLF).
+enum Flight {
+    Server(String),
+    Client(String),
+    /// Any other step (`T: tls`, `T: idle`...): not the engine's to run.
+    Other(Step),
+}
+
+fn flights(script: &str) -> Vec<Flight> {
+    let mut out: Vec<Flight> = Vec::new();
+    for step in Script::parse(script).steps() {
+        match (step, out.last_mut()) {
+            (Step::Reply(_), _) => out.push(Flight::Server(
+                String::from_utf8(step.reply_bytes()).unwrap(),
+            )),
+            (Step::Exact(line), Some(Flight::Client(flight))) => {
+                flight.push_str(line);
+                flight.push_str("\r\n");
+            }
+            (Step::Exact(line), _) => out.push(Flight::Client(format!("{line}\r\n"))),
+            (other, _) => out.push(Flight::Other(other.clone())),
+        }
+    }
+    out
+}
 
 /// A session under test plus everything it emitted.
 struct Harness {
@@ -85,14 +114,14 @@ impl Harness {
 
     /// Run a transcript: feed `S:` lines, check `C:` lines, and check nothing else was sent.
     fn run(&mut self, script: &str) {
-        for step in script::parse(script) {
+        for step in flights(script) {
             match step {
-                script::Line::Server(text) => {
+                Flight::Server(text) => {
                     let sent = self.transmitted();
                     assert_eq!(sent, "", "client sent bytes the transcript does not show");
                     self.feed(text.as_bytes());
                 }
-                script::Line::Client(text) => {
+                Flight::Client(text) => {
                     self.drain_events();
                     assert_eq!(
                         self.transmitted(),
@@ -100,13 +129,56 @@ impl Harness {
                         "client bytes differ from transcript"
                     );
                 }
-                step @ (script::Line::Upgrade | script::Line::Idle) => {
-                    panic!("{step:?}: the engine's transcripts have no TLS or idle steps")
+                Flight::Other(step) => {
+                    panic!("{step}: the engine's transcripts have no TLS or idle steps")
                 }
             }
         }
         self.drain_events();
         assert_eq!(self.transmitted(), "", "unexpected trailing client bytes");
+    }
+
+    /// A harness with `config`, past the greeting and `ehlo` (see [`ready`]).
+    fn ready(config: SessionConfig, ehlo: &str) -> Harness {
+        let mut h = Harness::new(config);
+        ready(&mut h, ehlo);
+        h
+    }
+
+    /// Start a message from `a@x.example` to `to` and run its pipelined envelope (the
+    /// [`envelope`] flight after `EHLO_FULL`), then the server's `replies`.
+    fn offer(&mut self, to: &[&str], body: &[u8], replies: &str) -> MessageId {
+        let id = self.mail("a@x.example", to, body).unwrap();
+        self.run(&format!("{}{replies}", envelope("a@x.example", to, body)));
+        id
+    }
+
+    /// Give `body` (one line, without its CRLF) when asked, and run it, the dot and `reply`.
+    fn deliver(&mut self, body: &str, reply: &str) {
+        self.body(format!("{body}\r\n").as_bytes());
+        self.run(&format!("C: {body}\nC: .\nS: {reply}"));
+    }
+
+    /// Start a message of `body` from `a@x.example` to `b@y.example` after `EHLO_FULL`, take its
+    /// envelope without checking it (see [`Harness::offer`] for that), and feed `replies`.
+    fn answered(body: &[u8], replies: &[u8]) -> Harness {
+        let mut h = Harness::ready(config(), EHLO_FULL);
+        h.mail("a@x.example", &["b@y.example"], body).unwrap();
+        h.transmitted();
+        h.feed(replies);
+        h
+    }
+
+    /// Send `body` from `a@x.example` to `b@y.example` through a server that takes it, without
+    /// checking what is written (for tests that look elsewhere: the sinks, the timers).
+    fn send_unchecked(&mut self, body: &[u8]) -> SendOutcome {
+        self.mail("a@x.example", &["b@y.example"], body).unwrap();
+        self.transmitted();
+        self.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+        self.body(body);
+        self.transmitted();
+        self.feed(b"250 queued as Q1\r\n");
+        self.sent()
     }
 
     fn take_events(&mut self) -> Vec<Event> {
@@ -199,6 +271,28 @@ fn ready(h: &mut Harness, ehlo: &str) {
         "{events:?}"
     );
     assert_eq!(h.session.state(), SessionState::Authentication);
+}
+
+/// The `C:` lines of a pipelined envelope after `EHLO_FULL`, one flight: MAIL with the body's
+/// SIZE, a RCPT a recipient, DATA.
+fn envelope(from: &str, to: &[&str], body: &[u8]) -> String {
+    let size = crate::body::normalized_len(body);
+    let mut lines = format!("C: MAIL FROM:<{from}> SIZE={size}\n");
+    for rcpt in to {
+        lines.push_str(&format!("C: RCPT TO:<{rcpt}>\n"));
+    }
+    lines + "C: DATA\n"
+}
+
+/// The session failed on a reply to `op` that cannot answer it and is closed (`context` names
+/// the case in the messages).
+fn assert_closed_on_unexpected(h: &mut Harness, op: SmtpOp, context: &str) {
+    let err = h.failure();
+    assert!(
+        matches!(&err, SmtpError::Protocol(ProtocolError::UnexpectedCode { during, .. }) if *during == op),
+        "{context}: {err:?}"
+    );
+    assert_eq!(h.session.state(), SessionState::Closed, "{context}");
 }
 
 #[derive(Default, Clone)]

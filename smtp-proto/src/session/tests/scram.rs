@@ -60,6 +60,15 @@ fn up_to_proof() -> String {
     )
 }
 
+/// Past `EHLO_SCRAM`, a SCRAM-SHA-256 login of `user` / `pencil` started with [`input`].
+#[cfg(feature = "scram")]
+fn scram_login(h: &mut Harness) {
+    ready(h, EHLO_SCRAM);
+    h.session
+        .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", input())
+        .unwrap();
+}
+
 #[cfg(feature = "scram")]
 fn scram_failure(error: ScramError) -> SmtpError {
     SmtpError::Auth(AuthError::Scram {
@@ -94,10 +103,7 @@ fn scram_rfc_7677_exchange_succeeds() {
 #[test]
 fn scram_wrong_server_signature_closes_the_session() {
     both_ways(config, |h| {
-        ready(h, EHLO_SCRAM);
-        h.session
-            .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", input())
-            .unwrap();
+        scram_login(h);
         // Nothing is sent after the bad signature: not even the cancellation.
         h.run(&format!(
             "{}S: 334 {}\n",
@@ -117,10 +123,7 @@ fn scram_wrong_server_signature_closes_the_session() {
 #[test]
 fn scram_success_without_server_signature_closes_the_session() {
     both_ways(config, |h| {
-        ready(h, EHLO_SCRAM);
-        h.session
-            .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", input())
-            .unwrap();
+        scram_login(h);
         h.run(&format!("{}S: 235 2.7.0 ok\n", up_to_proof()));
         assert_eq!(h.failure(), scram_failure(ScramError::ServerNotVerified));
         assert_eq!(h.session.state(), SessionState::Closed);
@@ -132,10 +135,7 @@ fn scram_success_without_server_signature_closes_the_session() {
 #[test]
 fn scram_server_error_is_a_rejection_with_detail() {
     both_ways(config, |h| {
-        ready(h, EHLO_SCRAM);
-        h.session
-            .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", input())
-            .unwrap();
+        scram_login(h);
         h.run(&format!(
             "{}S: 334 {}\nC:\nS: 535 5.7.8 Authentication credentials invalid\n",
             up_to_proof(),
@@ -162,10 +162,7 @@ fn scram_server_error_is_a_rejection_with_detail() {
 #[test]
 fn scram_535_after_the_proof_is_a_rejection() {
     both_ways(config, |h| {
-        ready(h, EHLO_SCRAM);
-        h.session
-            .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", input())
-            .unwrap();
+        scram_login(h);
         h.run(&format!(
             "{}S: 535 5.7.8 Authentication credentials invalid\n",
             up_to_proof()
@@ -206,10 +203,7 @@ fn scram_bad_server_first_cancels_the_exchange() {
         ),
     ] {
         both_ways(config, |h| {
-            ready(h, EHLO_SCRAM);
-            h.session
-                .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", input())
-                .unwrap();
+            scram_login(h);
             h.run(&format!(
                 "C: AUTH SCRAM-SHA-256 {}\nS: 334 {}\nC: *\nS: 501 5.7.0 cancelled\n",
                 b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
@@ -250,16 +244,14 @@ fn scram_gs2_flag_follows_rfc_5802_section_6() {
         )
     };
     // TLS with binding data, -PLUS not offered: "y" (a stripped -PLUS is detected).
-    let mut h = Harness::new(tls_config());
-    ready(&mut h, EHLO_SCRAM);
+    let mut h = Harness::ready(tls_config(), EHLO_SCRAM);
     h.session
         .login_auto_with_input("user", "pencil", input().with_tls_exporter([9; 32]))
         .unwrap();
     assert_eq!(h.transmitted(), first("y"));
 
     // TLS with binding data, -PLUS offered but plain SCRAM asked for: "n".
-    let mut h = Harness::new(tls_config());
-    ready(&mut h, EHLO_PLUS);
+    let mut h = Harness::ready(tls_config(), EHLO_PLUS);
     h.session
         .login_with_input(
             AuthMechanism::ScramSha256,
@@ -272,8 +264,7 @@ fn scram_gs2_flag_follows_rfc_5802_section_6() {
 
     // Binding data on a connection the engine does not know as TLS is ignored: "n", and
     // -PLUS is neither chosen nor allowed.
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_PLUS);
+    let mut h = Harness::ready(config(), EHLO_PLUS);
     assert_eq!(
         h.session
             .login_with_input(
@@ -294,8 +285,7 @@ fn scram_gs2_flag_follows_rfc_5802_section_6() {
     assert_eq!(h.transmitted(), first("n"));
 
     // TLS without binding data (e.g. TLS 1.2): "n", and -PLUS refused before anything is sent.
-    let mut h = Harness::new(tls_config());
-    ready(&mut h, EHLO_PLUS);
+    let mut h = Harness::ready(tls_config(), EHLO_PLUS);
     assert_eq!(
         h.session
             .login_with_input(AuthMechanism::ScramSha256Plus, "user", "pencil", input())
@@ -313,15 +303,14 @@ fn scram_gs2_flag_follows_rfc_5802_section_6() {
 #[cfg(feature = "scram")]
 #[test]
 fn scram_needs_a_nonce() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_SCRAM);
+    let mut h = Harness::ready(config(), EHLO_SCRAM);
     assert_eq!(
         h.session
             .login(AuthMechanism::ScramSha256, "user", "pencil")
             .unwrap_err(),
         SmtpError::InvalidInput(InvalidInputError::argument(
             Field::Nonce,
-            ArgumentError::Empty
+            crate::error::ArgumentError::Empty
         ))
     );
     // Without a nonce auto-selection skips SCRAM.
@@ -349,8 +338,7 @@ fn scram_only_server_and_no_usable_mechanism() {
 #[cfg(not(feature = "scram"))]
 #[test]
 fn scram_feature_off_is_refused_without_sending() {
-    let mut h = Harness::new(tls_config());
-    ready(&mut h, EHLO_PLUS);
+    let mut h = Harness::ready(tls_config(), EHLO_PLUS);
     for m in [AuthMechanism::ScramSha256, AuthMechanism::ScramSha256Plus] {
         assert_eq!(
             h.session

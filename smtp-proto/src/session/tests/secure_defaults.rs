@@ -37,8 +37,7 @@ const EHLO_BINARY: &str = "
 
 #[test]
 fn plaintext_auth_is_refused_by_default() {
-    let mut h = Harness::new(SessionConfig::default());
-    ready(&mut h, EHLO_AUTH);
+    let mut h = Harness::ready(SessionConfig::default(), EHLO_AUTH);
     let refused = |m| SmtpError::Auth(AuthError::PlaintextRefused { mechanism: m });
     assert_eq!(
         h.session.login_auto("user", "pass").unwrap_err(),
@@ -88,8 +87,7 @@ fn plaintext_auth_is_sent_when_allowed_or_on_tls() {
             ..SessionConfig::default()
         },
     ] {
-        let mut h = Harness::new(config);
-        ready(&mut h, EHLO_AUTH);
+        let mut h = Harness::ready(config, EHLO_AUTH);
         h.session.login(AuthMechanism::Plain, "u", "p").unwrap();
         h.run("C: AUTH PLAIN AHUAcA==\nS: 235 ok");
         assert_eq!(
@@ -113,8 +111,7 @@ fn start_stream(h: &mut Harness, size_hint: Option<u64>) {
 
 #[test]
 fn a_stream_longer_than_its_hint_is_abandoned_before_its_end() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_PLAIN_DATA);
+    let mut h = Harness::ready(config(), EHLO_PLAIN_DATA);
     start_stream(&mut h, Some(10));
     h.run(
         "C: MAIL FROM:<a@x.example>
@@ -148,8 +145,7 @@ fn a_stream_longer_than_its_hint_is_abandoned_before_its_end() {
 #[test]
 fn a_hint_that_forgets_the_crlf_of_bare_line_feeds_is_caught() {
     // Eight bytes on disk, ten as sent: the hint must be the size as sent.
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_PLAIN_DATA);
+    let mut h = Harness::ready(config(), EHLO_PLAIN_DATA);
     start_stream(&mut h, Some(8));
     h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go");
     h.take_events();
@@ -159,11 +155,13 @@ fn a_hint_that_forgets_the_crlf_of_bare_line_feeds_is_caught() {
 
 #[test]
 fn without_a_hint_the_policy_limit_bounds_the_stream() {
-    let mut h = Harness::new(SessionConfig {
-        policy: Box::new(BoundedPolicy::new().max_message_size(100)),
-        ..config()
-    });
-    ready(&mut h, EHLO_BINARY);
+    let mut h = Harness::ready(
+        SessionConfig {
+            policy: Box::new(BoundedPolicy::new().max_message_size(100)),
+            ..config()
+        },
+        EHLO_BINARY,
+    );
     start_stream(&mut h, None);
     h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>");
     h.take_events();
@@ -198,8 +196,7 @@ fn the_server_size_limit_bounds_a_stream_without_a_hint() {
 
 #[test]
 fn an_in_memory_body_longer_than_declared_cannot_break_bdat_framing() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_BINARY);
+    let mut h = Harness::ready(config(), EHLO_BINARY);
     let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
     let info = BodyInfo::Known {
         size: 6,
@@ -230,8 +227,7 @@ fn binarymime_goes_out_byte_for_byte() {
         ..MessageOptions::default()
     };
     // In memory: one BDAT LAST of exactly the body, no added line end.
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_BINARY);
+    let mut h = Harness::ready(config(), EHLO_BINARY);
     let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
     h.session
         .start_mail(env, BodyInfo::in_memory(BINARY_BODY, &options), &options)
@@ -246,11 +242,13 @@ fn binarymime_goes_out_byte_for_byte() {
     assert_eq!(h.sent().size, 15);
 
     // Streamed, in pieces that split the CR from what follows: the same bytes.
-    let mut h = Harness::new(SessionConfig {
-        bdat_chunk_size: 8,
-        ..config()
-    });
-    ready(&mut h, EHLO_BINARY);
+    let mut h = Harness::ready(
+        SessionConfig {
+            bdat_chunk_size: 8,
+            ..config()
+        },
+        EHLO_BINARY,
+    );
     let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
     h.session
         .start_mail(
@@ -281,8 +279,7 @@ fn binarymime_goes_out_byte_for_byte() {
 
 #[test]
 fn auth_payloads_are_wiped_from_the_engine_buffer() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_AUTH);
+    let mut h = Harness::ready(config(), EHLO_AUTH);
     h.session
         .login(AuthMechanism::Plain, "user", "hunter2")
         .unwrap();
@@ -291,8 +288,7 @@ fn auth_payloads_are_wiped_from_the_engine_buffer() {
     assert_eq!(h.session.wiped, line.len(), "the engine's copy was zeroed");
     assert!(!h.session.out_holds_secret);
     // The LOGIN exchange's answers are secrets too.
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_AUTH);
+    let mut h = Harness::ready(config(), EHLO_AUTH);
     h.session
         .login(AuthMechanism::Login, "user", "hunter2")
         .unwrap();
@@ -332,12 +328,14 @@ fn scram_iteration_cap_is_an_option_with_a_safe_default() {
         (None, 150_000, false),
         (Some(200_000), 150_000, true),
     ] {
-        let mut h = Harness::new(SessionConfig {
-            tls: true,
-            max_scram_iterations: max.unwrap_or(DEFAULT_MAX_SCRAM_ITERATIONS),
-            ..SessionConfig::default()
-        });
-        ready(&mut h, EHLO_AUTH);
+        let mut h = Harness::ready(
+            SessionConfig {
+                tls: true,
+                max_scram_iterations: max.unwrap_or(DEFAULT_MAX_SCRAM_ITERATIONS),
+                ..SessionConfig::default()
+            },
+            EHLO_AUTH,
+        );
         let input = AuthInput::new().with_nonce(ClientNonce::new(nonce).unwrap());
         h.session
             .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", input)

@@ -79,8 +79,7 @@ fn one_message(h: &mut Harness, pipelined: bool) {
             ",
         );
     }
-    h.body(b"one\r\n");
-    h.run("C: one\nC: .\nS: 250 2.0.0 queued as Q1");
+    h.deliver("one", "250 2.0.0 queued as Q1");
     assert_eq!(h.sent().queue_id.as_deref(), Some("Q1"));
 }
 
@@ -94,15 +93,13 @@ fn an_extra_250_after_a_message_is_caught_at_data_pipelined() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
         one_message(h, true);
-        h.mail("a@x.example", &["c@y.example"], b"two\r\n").unwrap();
-        h.run(
+        h.offer(
+            &["c@y.example"],
+            b"two\r\n",
             "
-            C: MAIL FROM:<a@x.example> SIZE=5
-            C: RCPT TO:<c@y.example>
-            C: DATA
-            S: 250 ok
-            S: 250 2.1.0 ok
-            S: 250 2.1.5 ok
+                S: 250 ok
+                S: 250 2.1.0 ok
+                S: 250 2.1.5 ok
             ",
         );
         assert_out_of_sync(h, SmtpOp::Data, 250);
@@ -182,15 +179,13 @@ fn a_354_to_mail_closes_the_session() {
     // Pipelined: the first reply of the flight decides; the rest are not read.
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@x.example", &["b@y.example"], b"one\r\n").unwrap();
-        h.run(
+        h.offer(
+            &["b@y.example"],
+            b"one\r\n",
             "
-            C: MAIL FROM:<a@x.example> SIZE=5
-            C: RCPT TO:<b@y.example>
-            C: DATA
-            S: 354 go ahead
-            S: 250 ok
-            S: 250 ok
+                S: 354 go ahead
+                S: 250 ok
+                S: 250 ok
             ",
         );
         assert_out_of_sync(h, SmtpOp::MailFrom, 354);

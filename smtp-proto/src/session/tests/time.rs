@@ -121,8 +121,7 @@ fn a_caller_deadline_bounds_what_follows_and_can_be_lifted() {
 
 #[test]
 fn an_unfinished_write_is_bounded_then_the_reply() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.session.noop().unwrap();
     // Handed out, not yet reported written: the write's own limit (data_block).
     let bytes = h.session.poll_transmit().unwrap();
@@ -138,8 +137,7 @@ fn an_unfinished_write_is_bounded_then_the_reply() {
 
 #[test]
 fn a_stalled_write_is_a_write_timeout() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.session.noop().unwrap();
     let _ = h.session.poll_transmit().unwrap();
     let _ = h.session.poll_timeout(at(0));

@@ -6,22 +6,12 @@ use super::*;
 fn pipelined_transaction_with_queue_id() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail(
-            "a@example.com",
-            &["b@example.org"],
-            b"Subject: x\r\n\r\n.hi\r\n",
-        )
-        .unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@example.com> SIZE=19
-            C: RCPT TO:<b@example.org>
-            C: DATA
-            S: 250 2.1.0 Ok
-            S: 250 2.1.5 Ok
-            S: 354 End data with <CR><LF>.<CR><LF>
-            ",
-        );
+        let body = b"Subject: x\r\n\r\n.hi\r\n";
+        h.mail("a@example.com", &["b@example.org"], body).unwrap();
+        h.run(&format!(
+            "{}S: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\nS: 354 End data with <CR><LF>.<CR><LF>",
+            envelope("a@example.com", &["b@example.org"], body)
+        ));
         h.body(b"Subject: x\r\n\r\n.hi\r\n");
         h.run(
             "
@@ -49,28 +39,12 @@ fn pipelined_refused_recipient_in_the_middle_accept_partial() {
         },
         |h| {
             ready(h, EHLO_FULL);
-            h.mail(
-                "a@x.example",
+            h.offer(
                 &["one@y.example", "two@y.example", "three@y.example"],
                 b"hi\r\n",
-            )
-            .unwrap();
-            h.run(
-                "
-                C: MAIL FROM:<a@x.example> SIZE=4
-                C: RCPT TO:<one@y.example>
-                C: RCPT TO:<two@y.example>
-                C: RCPT TO:<three@y.example>
-                C: DATA
-                S: 250 ok
-                S: 250 ok
-                S: 550 5.1.1 no such user
-                S: 250 ok
-                S: 354 go
-                ",
+                "S: 250 ok\nS: 250 ok\nS: 550 5.1.1 no such user\nS: 250 ok\nS: 354 go",
             );
-            h.body(b"hi\r\n");
-            h.run("C: hi\nC: .\nS: 250 queued");
+            h.deliver("hi", "250 queued");
             let outcome = h.sent();
             let refused: Vec<_> = outcome.refused().map(|r| r.recipient.as_str()).collect();
             assert_eq!(refused, ["two@y.example"]);
@@ -125,8 +99,7 @@ fn require_all_waits_for_rcpt_replies_and_resets_lazily() {
             S: 354 go
             ",
         );
-        h.body(b"hi\r\n");
-        h.run("C: hi\nC: .\nS: 250 ok");
+        h.deliver("hi", "250 ok");
         h.sent();
     });
 }
@@ -135,17 +108,10 @@ fn require_all_waits_for_rcpt_replies_and_resets_lazily() {
 fn all_recipients_refused_data_refused() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@x.example", &["nobody@y.example"], b"hi\r\n")
-            .unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=4
-            C: RCPT TO:<nobody@y.example>
-            C: DATA
-            S: 250 ok
-            S: 550 5.1.1 unknown
-            S: 554 5.5.1 no valid recipients
-            ",
+        h.offer(
+            &["nobody@y.example"],
+            b"hi\r\n",
+            "S: 250 ok\nS: 550 5.1.1 unknown\nS: 554 5.5.1 no valid recipients",
         );
         assert!(matches!(
             h.failure(),
@@ -162,19 +128,11 @@ fn all_recipients_refused_data_refused() {
 fn all_recipients_refused_but_354_sends_a_lone_dot() {
     both_ways(config, |h| {
         ready(h, EHLO_FULL);
-        h.mail("a@x.example", &["nobody@y.example"], b"secret body\r\n")
-            .unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=13
-            C: RCPT TO:<nobody@y.example>
-            C: DATA
-            S: 250 ok
-            S: 550 5.1.1 unknown
-            S: 354 go ahead anyway
-            C: .
-            S: 554 5.5.1 no valid recipients
-            ",
+        h.offer(
+            &["nobody@y.example"],
+            b"secret body\r\n",
+            "S: 250 ok\nS: 550 5.1.1 unknown\nS: 354 go ahead anyway\n\
+             C: .\nS: 554 5.5.1 no valid recipients",
         );
         let events = h.take_events();
         assert!(
@@ -201,16 +159,10 @@ fn mail_from_refused_with_pipelined_commands() {
         ready(h, EHLO_FULL);
         h.mail("bad@x.example", &["b@y.example"], b"hi\r\n")
             .unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<bad@x.example> SIZE=4
-            C: RCPT TO:<b@y.example>
-            C: DATA
-            S: 553 5.7.1 sender rejected
-            S: 503 5.5.1 need MAIL
-            S: 503 5.5.1 need RCPT
-            ",
-        );
+        h.run(&format!(
+            "{}S: 553 5.7.1 sender rejected\nS: 503 5.5.1 need MAIL\nS: 503 5.5.1 need RCPT",
+            envelope("bad@x.example", &["b@y.example"], b"hi\r\n")
+        ));
         match h.failure() {
             SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
                 assert_eq!(during, SmtpOp::MailFrom);
@@ -363,11 +315,7 @@ fn code_421_at_any_stage_closes() {
         );
         assert_eq!(h.session.state(), SessionState::Closed);
     }
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
-    h.mail("a@x.example", &["b@y.example"], b"hi\r\n").unwrap();
-    h.transmitted();
-    h.feed(b"250 ok\r\n421 4.4.2 timeout\r\n");
+    let mut h = Harness::answered(b"hi\r\n", b"250 ok\r\n421 4.4.2 timeout\r\n");
     assert!(matches!(
         h.failure(),
         SmtpError::Protocol(ProtocolError::UnexpectedCode {
@@ -380,8 +328,7 @@ fn code_421_at_any_stage_closes() {
 
 #[test]
 fn size_limit_refuses_before_any_command() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     let body = vec![b'a'; 2000];
     assert_eq!(
         h.mail("a@x.example", &["b@y.example"], &body).unwrap_err(),
@@ -398,8 +345,7 @@ fn size_limit_refuses_before_any_command() {
 /// is sent, and the hint is what MAIL declares.
 #[test]
 fn streamed_size_hint_is_declared_and_checked() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     let env = || Envelope::new("a@x.example", &["b@y.example"]).unwrap();
     assert_eq!(
         h.session
@@ -434,8 +380,7 @@ fn streamed_size_hint_is_declared_and_checked() {
 
 #[test]
 fn smtputf8_and_8bitmime_are_declared() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.mail(
         "jöran@bücher.example",
         &["b@y.example"],
@@ -446,8 +391,7 @@ fn smtputf8_and_8bitmime_are_declared() {
         h.transmitted()
             .starts_with("MAIL FROM:<jöran@bücher.example> SIZE=8 BODY=8BITMIME SMTPUTF8\r\n")
     );
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_LOCKSTEP);
+    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
     assert!(matches!(
         h.mail("jöran@bücher.example", &["b@y.example"], b"x"),
         Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
@@ -468,8 +412,7 @@ fn dsn_options_need_dsn() {
         }),
         ..MessageOptions::default()
     };
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
         .unwrap();
     assert_eq!(
@@ -477,8 +420,7 @@ fn dsn_options_need_dsn() {
         "MAIL FROM:<a@x.example> SIZE=3 RET=HDRS ENVID=id+2B1\r\n\
          RCPT TO:<b@y.example> NOTIFY=SUCCESS,FAILURE\r\nDATA\r\n"
     );
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_LOCKSTEP);
+    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
             .unwrap_err(),
@@ -513,8 +455,7 @@ fn original_recipients_go_on_their_own_rcpt_lines() {
         );
     });
     // The wrong number of original recipients, or no DSN: refused before anything is sent.
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(config(), EHLO_FULL);
     assert!(matches!(
         h.mail_with("a@x.example", &["b@y.example"], b"x", &opts),
         Err(SmtpError::InvalidInput(InvalidInputError::Argument {
@@ -523,8 +464,7 @@ fn original_recipients_go_on_their_own_rcpt_lines() {
         }))
     ));
     assert_eq!(h.transmitted(), "");
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_LOCKSTEP);
+    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example", "c@y.example"], b"x", &opts)
             .unwrap_err(),
@@ -567,15 +507,17 @@ fn requiretls_needs_tls_and_the_extension() {
 
 #[test]
 fn policy_refusal_sends_nothing() {
-    let mut h = Harness::new(SessionConfig {
-        policy: Box::new(
-            crate::BoundedPolicy::new()
-                .max_recipients(1)
-                .allowed_recipient_domains(["y.example"]),
-        ),
-        ..config()
-    });
-    ready(&mut h, EHLO_FULL);
+    let mut h = Harness::ready(
+        SessionConfig {
+            policy: Box::new(
+                crate::BoundedPolicy::new()
+                    .max_recipients(1)
+                    .allowed_recipient_domains(["y.example"]),
+            ),
+            ..config()
+        },
+        EHLO_FULL,
+    );
     assert!(matches!(
         h.mail("a@x.example", &["b@y.example", "c@y.example"], b"x"),
         Err(SmtpError::Policy(_))
@@ -590,8 +532,7 @@ fn policy_refusal_sends_nothing() {
 
 #[test]
 fn check_mail_refuses_before_auth_what_the_server_cannot_take() {
-    let mut h = Harness::new(config());
-    ready(&mut h, EHLO_LOCKSTEP);
+    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
     let utf8 = Envelope::new("a@x.example", &["用户@example.org"]).unwrap();
     let body = BodyInfo::Known {
         size: 10,
