@@ -69,7 +69,7 @@ mod route;
 mod sender;
 mod transport;
 
-use std::time::Duration;
+use std::future::Future;
 
 pub use body::{ReaderBody, size_as_sent};
 pub use log::TracingTranscript;
@@ -91,7 +91,7 @@ pub use mail_builder;
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
-use smtp_proto::client::ConnectClock;
+use smtp_proto::client::{AdapterOptions, Connect, ConnectParts, ConnectSettings};
 
 /// The client type this crate produces.
 pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
@@ -101,131 +101,100 @@ pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
 /// The defaults: certificates checked against `webpki-roots`, 30 s to connect (DNS, TCP and the
 /// implicit TLS handshake together), RFC 5321 reply timeouts, and the redacted transcript sent to
 /// `tracing`.
+///
+/// The settings every adapter shares (the same names on `smtp-io-wasm`) come from
+/// [`smtp_proto::client::ConnectSettings`]; the trust ([`with_tls_config`](Self::with_tls_config),
+/// a client certificate with it) is this crate's own. A pool opens all its connections with
+/// one: [`MailerBuilder::new`].
 #[derive(Debug)]
 pub struct ConnectOptions {
-    mode: TlsMode,
-    tls: TlsConfig,
-    connect_timeout: Duration,
-    tls_server_name: Option<String>,
-    route: route::Route,
-    client: SmtpClientOptions,
+    pub(crate) settings: ConnectSettings,
+    pub(crate) tls: TlsConfig,
 }
 
-impl ConnectOptions {
-    /// Defaults for `mode`.
-    pub fn new(mode: TlsMode) -> ConnectOptions {
+impl AdapterOptions for ConnectOptions {
+    fn from_settings(settings: ConnectSettings) -> ConnectOptions {
         ConnectOptions {
-            mode,
+            settings,
             tls: TlsConfig::default(),
-            connect_timeout: Duration::from_secs(30),
-            tls_server_name: None,
-            route: route::Route::default(),
-            client: SmtpClientOptions::new().with_transcript(Box::new(TracingTranscript)),
         }
     }
 
-    /// Which certificates to trust.
+    fn settings(&self) -> &ConnectSettings {
+        &self.settings
+    }
+
+    fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
+        self.settings = f(self.settings);
+        self
+    }
+
+    /// The engine's defaults and the redacted transcript sent to `tracing`.
+    fn default_client_options() -> SmtpClientOptions {
+        SmtpClientOptions::new().with_transcript(Box::new(TracingTranscript))
+    }
+}
+
+impl ConnectOptions {
+    smtp_proto::connect_options_methods!();
+
+    /// Which certificates to trust (and a client certificate to present, see
+    /// [`TlsConfig::with_client_certificate_files`]).
     pub fn with_tls_config(mut self, tls: TlsConfig) -> ConnectOptions {
         self.tls = tls;
         self
     }
 
-    /// The longest DNS + TCP connect (+ implicit TLS handshake) may take.
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectOptions {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Check the certificate for this name instead of the host dialled (e.g. when connecting to
-    /// an IP address of a server whose certificate names its host).
-    pub fn with_tls_server_name(mut self, name: impl Into<String>) -> ConnectOptions {
-        self.tls_server_name = Some(name.into());
-        self
-    }
-
-    /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT). TLS still runs end to end
-    /// with the SMTP server, and its certificate is checked for the SMTP server's name. The
-    /// proxy's handshake counts as part of the connect (its timeout and the deadline).
-    pub fn with_proxy(mut self, proxy: Proxy) -> ConnectOptions {
-        self.route.proxy = Some(proxy);
-        self
-    }
-
-    /// Connect from this local address (a sender managing its IP reputation); with a proxy,
-    /// the connection to the proxy starts from it.
-    pub fn with_local_address(mut self, address: std::net::IpAddr) -> ConnectOptions {
-        self.route.local_address = Some(address);
-        self
-    }
-
-    /// The client's options (policy, audit sink, reply timeouts, extensions). They replace the
-    /// defaults entirely, including the `tracing` transcript: add
-    /// `.with_transcript(Box::new(TracingTranscript))` to keep it.
-    pub fn with_client_options(mut self, options: SmtpClientOptions) -> ConnectOptions {
-        self.client = options;
-        self
-    }
-
-    /// Change the client's options in place, keeping the others.
-    pub fn map_client_options(
-        mut self,
-        f: impl FnOnce(SmtpClientOptions) -> SmtpClientOptions,
-    ) -> ConnectOptions {
-        self.client = f(self.client);
-        self
-    }
-
-    /// The same per-reply timeout for every phase (convenient for command-line tools). Keeps
-    /// the deadline and the write-progress rule.
-    pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
-        self.map_client_options(|o| o.with_reply_timeout(timeout))
-    }
-
-    /// A deadline for the whole run: TCP connect, TLS handshake, the SMTP session up to the end
-    /// of QUIT. Past it every call fails with [`SmtpError::DeadlineExceeded`] and the
-    /// connection is closed.
-    pub fn with_deadline(self, limit: Duration) -> ConnectOptions {
-        self.map_client_options(|o| o.with_deadline(limit))
-    }
-
-    /// Allow AUTH without TLS (see [`SmtpClientOptions::allow_plaintext_auth`]): by default
-    /// `login*` on a [`TlsMode::None`] connection fails with
-    /// [`AuthError::PlaintextRefused`] before anything is sent.
-    pub fn allow_plaintext_auth(self) -> ConnectOptions {
-        self.map_client_options(SmtpClientOptions::allow_plaintext_auth)
+    /// The TLS configuration.
+    pub fn tls_config(&self) -> &TlsConfig {
+        &self.tls
     }
 
     /// Connect to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
     /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login` or
     /// `send_mail`.
     ///
-    /// Errors: a connect failure is [`SmtpError::Io`] during [`SmtpOp::Connect`] (or
-    /// [`SmtpError::Timeout`] when the connect timeout ran out); a bad certificate is
-    /// [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`] (implicit TLS and STARTTLS alike).
+    /// Errors: a bad `ehlo_domain` is [`SmtpError::InvalidInput`] before any I/O; a connect
+    /// failure is [`SmtpError::Io`] during [`SmtpOp::Connect`] (or [`SmtpError::Timeout`] when
+    /// the connect timeout ran out); a bad certificate is [`SmtpError::Io`] during
+    /// [`SmtpOp::TlsHandshake`] (implicit TLS and STARTTLS alike).
     pub async fn connect(
         self,
         host: &str,
         port: u16,
         ehlo_domain: &str,
     ) -> Result<SmtpClient<TokioTransport>, SmtpError> {
-        // Validate the EHLO argument before touching the network.
-        smtp_proto::command::Domain::new(ehlo_domain)?;
-        // The session's deadline covers the connect and the TLS handshake too.
-        let (clock, options) = ConnectClock::start::<TokioTransport>(self.client);
-        let limit = self.connect_timeout;
+        // The EHLO argument is checked before touching the network, and the session's
+        // deadline covers the connect and the TLS handshake too.
+        let (clock, parts) = self.settings.start::<TokioTransport>(ehlo_domain)?;
+        let tls = self.tls;
+        // Every shared setting is honoured here: destructured whole, a new one cannot be
+        // missed.
+        let ConnectParts {
+            mode,
+            connect_timeout: limit,
+            tls_server_name,
+            proxy,
+            local_address,
+            client,
+        } = parts;
+        let route = route::Route {
+            proxy,
+            local_address,
+        };
         let tcp = clock
-            .step::<TokioTransport, _>(SmtpOp::Connect, limit, self.route.connect(host, port))
+            .step::<TokioTransport, _>(SmtpOp::Connect, limit, route.connect(host, port))
             .await?;
-        let name = self.tls_server_name.as_deref().unwrap_or(host);
+        let name = tls_server_name.as_deref().unwrap_or(host);
         // Only the socket differs by mode; the SMTP side is smtp-proto's `SmtpClient::open`.
-        let transport = match self.mode {
+        let transport = match mode {
             TlsMode::None => TokioTransport::plain(tcp),
-            TlsMode::StartTls => TokioTransport::plain_with_starttls(tcp, name, self.tls)
+            TlsMode::StartTls => TokioTransport::plain_with_starttls(tcp, name, tls)
                 .map_err(|e| SmtpError::io(SmtpOp::StartTls, e.kind(), e.to_string()))?,
             TlsMode::Implicit => {
                 // A plaintext server's greeting is explained as the 465/587 mix-up it is.
                 let handshake = async {
-                    TokioTransport::implicit_tls(tcp, name, self.tls)
+                    TokioTransport::implicit_tls(tcp, name, tls)
                         .await
                         .map_err(smtp_rustls::explain_handshake_error)
                 };
@@ -234,28 +203,20 @@ impl ConnectOptions {
                     .await?
             }
         };
-        SmtpClient::open(transport, self.mode, ehlo_domain, options).await
+        SmtpClient::open(transport, mode, ehlo_domain, client).await
     }
 }
 
-impl ConnectOptions {
-    /// Options from a connection URL ([`SmtpUrl`]): its TLS mode, LMTP, reply timeout, connect
-    /// timeout and deadline. Its host, port, EHLO name and credentials are for
-    /// [`connect`](Self::connect) and `login`; [`connect_url`] uses them all.
-    pub fn from_url(url: &SmtpUrl) -> ConnectOptions {
-        let protocol = url.protocol;
-        let mut options =
-            ConnectOptions::new(url.tls).map_client_options(|o| o.with_protocol(protocol));
-        if let Some(limit) = url.timeout {
-            options = options.with_reply_timeout(limit);
-        }
-        if let Some(limit) = url.connect_timeout {
-            options = options.with_connect_timeout(limit);
-        }
-        if let Some(limit) = url.deadline {
-            options = options.with_deadline(limit);
-        }
-        options
+impl Connect for ConnectOptions {
+    type Transport = TokioTransport;
+
+    fn connect(
+        self,
+        host: &str,
+        port: u16,
+        ehlo_domain: &str,
+    ) -> impl Future<Output = Result<SmtpClient<TokioTransport>, SmtpError>> {
+        ConnectOptions::connect(self, host, port, ehlo_domain)
     }
 }
 
@@ -278,18 +239,7 @@ pub async fn connect_url(
     url: &SmtpUrl,
     ehlo_domain: &str,
 ) -> Result<SmtpClient<TokioTransport>, SmtpError> {
-    let ehlo = url.helo.as_ref().map_or(ehlo_domain, |d| d.as_str());
-    let mut client = ConnectOptions::from_url(url)
-        .connect(&url.host, url.port, ehlo)
-        .await?;
-    let password = url.password.as_ref().and_then(|p| p.expose_str());
-    if let (Some(user), Some(password)) = (&url.user, password) {
-        match url.mechanism {
-            Some(mechanism) => client.login_with(mechanism, user, password).await?,
-            None => client.login(user, password).await?,
-        }
-    }
-    Ok(client)
+    smtp_proto::client::connect_url::<ConnectOptions>(url, ehlo_domain).await
 }
 
 /// Connect with implicit TLS (SMTPS, usually port 465), certificates checked against
@@ -326,6 +276,44 @@ pub async fn connect_plain(
     ConnectOptions::new(TlsMode::None)
         .connect(host, port, ehlo_domain)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The connect futures can be spawned on a multi-threaded runtime, the one written once in
+    /// smtp-proto (`connect_url`, generic over the adapter) included.
+    #[test]
+    fn connect_futures_are_send() {
+        let url = SmtpUrl::parse("smtps://me:pw@mx.example").unwrap();
+        assert_send(&connect_url(&url, "app.example"));
+        assert_send(&ConnectOptions::new(TlsMode::StartTls).connect(
+            "mx.example",
+            587,
+            "a.example",
+        ));
+        assert_send(&connect_plain("mx.example", 25, "app.example"));
+    }
+
+    /// The shared methods reach the shared settings; the trust stays this crate's.
+    #[test]
+    fn options_keep_the_trust_beside_the_shared_settings() {
+        let options = ConnectOptions::new(TlsMode::Implicit)
+            .with_tls_config(TlsConfig::insecure_accept_any_certificate_for_tests_only())
+            .with_tls_server_name("cert.example")
+            .with_connect_timeout(Duration::from_secs(3));
+        assert!(options.tls_config().is_insecure());
+        assert_eq!(options.settings().tls_server_name(), Some("cert.example"));
+        assert_eq!(options.settings().connect_timeout(), Duration::from_secs(3));
+        // The default transcript goes to `tracing`.
+        let client = options.settings.into_parts().client.into_parts();
+        assert!(client.config.transcript.is_some());
+    }
 }
 
 /// The workspace README's Rust examples, compiled as doctests so they cannot rot.

@@ -4,7 +4,9 @@
 //! ([`WasiTransport`](crate::wasi::WasiTransport)); each is bounded by its own timer through
 //! the engine's [`ConnectClock`], which also starts the session's deadline.
 
-use smtp_proto::client::ConnectClock;
+use core::future::Future;
+
+use smtp_proto::client::{Connect, ConnectParts, ConnectSetting, SmtpUrl};
 use smtp_proto::{SmtpError, SmtpOp};
 
 use crate::{ConnectOptions, SmtpClient, TlsMode};
@@ -14,39 +16,86 @@ use crate::WorkersTransport as Socket;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 use crate::wasi::WasiTransport as Socket;
 
+/// What the runtime cannot do, refused before any I/O: neither runtime chooses a proxy or a
+/// local address, and the Workers socket checks the certificate for the host it dials only.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+const UNSUPPORTED: &[ConnectSetting] = &[
+    ConnectSetting::Proxy,
+    ConnectSetting::LocalAddress,
+    ConnectSetting::TlsServerName,
+];
+#[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+const UNSUPPORTED: &[ConnectSetting] = &[ConnectSetting::Proxy, ConnectSetting::LocalAddress];
+
 impl ConnectOptions {
     /// Open a connection to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
     /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login` or
     /// `send_mail`. On WASI, run it under `wasi::block_on`.
     ///
-    /// Errors: a bad `ehlo_domain` (and on Workers port 25, see [`check_port`](crate::check_port))
-    /// is [`SmtpError::InvalidInput`] before any I/O; on WASI a host name that cannot be a TLS
-    /// server name is [`SmtpError::Io`] before any I/O too. A connect failure is [`SmtpError::Io`]
-    /// during [`SmtpOp::Connect`] ([`SmtpError::Timeout`] when the connect timeout ran out); so
-    /// is a failed implicit-TLS handshake on WASI. On Workers a TLS failure shows later (see the
-    /// crate docs).
+    /// Errors: a bad `ehlo_domain`, a setting the runtime cannot honour (a proxy, a local
+    /// address; on Workers a TLS server name) and on Workers port 25 (see
+    /// [`check_port`](crate::check_port)) are [`SmtpError::InvalidInput`] before any I/O; on
+    /// WASI a host name that cannot be a TLS server name is [`SmtpError::Io`] before any I/O
+    /// too. A connect failure is [`SmtpError::Io`] during [`SmtpOp::Connect`]
+    /// ([`SmtpError::Timeout`] when the connect timeout ran out); so is a failed implicit-TLS
+    /// handshake on WASI. On Workers a TLS failure shows later (see the crate docs).
     pub async fn connect(
         self,
         host: &str,
         port: u16,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        // Validate everything local before touching the network.
-        smtp_proto::command::Domain::new(ehlo_domain)?;
+        // Everything local is validated before touching the network. The session's deadline
+        // counts from here: the connect (and on WASI an implicit-TLS handshake) count against
+        // it, as on every adapter.
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
         self.check_port(port)?;
+        let (clock, parts) = self.settings.start::<Socket>(ehlo_domain)?;
+        parts.refuse(UNSUPPORTED)?;
+        // Destructured whole: a shared setting added later cannot be missed here.
+        let ConnectParts {
+            mode,
+            connect_timeout,
+            tls_server_name,
+            proxy: _,
+            local_address: _,
+            client,
+        } = parts;
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-        let open = Socket::open(host, port, self.mode);
+        let open = {
+            let _ = tls_server_name;
+            Socket::open(host, port, mode)
+        };
         #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
-        let open = Socket::open(host, port, self.mode, &self.tls);
-        // The session's deadline counts from here: the connect (and on WASI an implicit-TLS
-        // handshake) count against it, as on every adapter.
-        let (clock, options) = ConnectClock::start::<Socket>(self.client);
+        let open = {
+            let name = tls_server_name.as_deref().unwrap_or(host);
+            Socket::open(host, port, name, mode, &self.tls)
+        };
         let transport = clock
-            .step::<Socket, _>(SmtpOp::Connect, self.connect_timeout, open)
+            .step::<Socket, _>(SmtpOp::Connect, connect_timeout, open)
             .await?;
-        smtp_proto::SmtpClient::open(transport, self.mode, ehlo_domain, options).await
+        smtp_proto::SmtpClient::open(transport, mode, ehlo_domain, client).await
     }
+}
+
+impl Connect for ConnectOptions {
+    type Transport = Socket;
+
+    fn connect(
+        self,
+        host: &str,
+        port: u16,
+        ehlo_domain: &str,
+    ) -> impl Future<Output = Result<SmtpClient, SmtpError>> {
+        ConnectOptions::connect(self, host, port, ehlo_domain)
+    }
+}
+
+/// Connect to the server a connection URL names, with its options
+/// ([`ConnectOptions::from_url`]), saying EHLO as its `helo` (or `ehlo_domain`), and log in when
+/// it has a user and a password (with its `auth` mechanism, or the best password mechanism).
+pub async fn connect_url(url: &SmtpUrl, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
+    smtp_proto::client::connect_url::<ConnectOptions>(url, ehlo_domain).await
 }
 
 /// Connect with implicit TLS (SMTPS, usually port 465), with the default trust (on Workers the

@@ -84,7 +84,7 @@ pub use transport::{Sleep, WorkersTransport, sleep};
     all(target_arch = "wasm32", target_os = "unknown"),
     all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")
 ))]
-pub use connect::{connect_plain, connect_smtps, connect_starttls};
+pub use connect::{connect_plain, connect_smtps, connect_starttls, connect_url};
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;

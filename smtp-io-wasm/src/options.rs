@@ -1,10 +1,9 @@
 //! What a connection needs before it exists: the TLS mode, the connect options (one type for
 //! Workers and WASI) and the port check. Compiled on every target, so it is tested on the host.
 
-use core::time::Duration;
-
+use smtp_proto::SmtpError;
+use smtp_proto::client::{AdapterOptions, ConnectSettings};
 use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
-use smtp_proto::{SmtpClientOptions, SmtpError};
 
 /// How the connection is protected: smtp-proto's, shared by every adapter. On Workers,
 /// [`TlsMode::Implicit`] opens the socket with `secureTransport: "on"` and [`TlsMode::StartTls`]
@@ -45,11 +44,16 @@ pub fn check_port(port: u16) -> Result<(), SmtpError> {
 /// How to open a connection, on either runtime: TLS mode, connect timeout, the client's options,
 /// and what only one runtime has (Workers: the port-25 rule; WASI: the rustls trust).
 ///
+/// The settings every adapter shares, with the same names as `smtp-io-tokio`'s, come from
+/// [`smtp_proto::client::ConnectSettings`]. What a runtime cannot do is refused before any I/O
+/// with [`SmtpError::InvalidInput`], never skipped: a proxy and a local address on both, a TLS
+/// server name on Workers (WASI checks the certificate for it).
+///
 /// The defaults: 30 s to open the connection, RFC 5321 reply timeouts (on the runtime's timer:
 /// `setTimeout` on Workers, `wasi:clocks` on WASI). On Workers the runtime checks certificates
 /// against its roots and the host name, and port 25 is refused ([`check_port`],
 /// `allow_port_25`). On WASI rustls checks them, against `webpki-roots` by
-/// default (`with_tls`), and port 25 is not refused: a WASI host may well reach it.
+/// default (`with_tls_config`), and port 25 is not refused: a WASI host may well reach it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -64,9 +68,7 @@ pub fn check_port(port: u16) -> Result<(), SmtpError> {
 /// ```
 #[derive(Debug)]
 pub struct ConnectOptions {
-    pub(crate) mode: TlsMode,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) client: SmtpClientOptions,
+    pub(crate) settings: ConnectSettings,
     /// Workers only: let port 25 through [`check_port`].
     #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
     pub(crate) allow_port_25: bool,
@@ -75,13 +77,10 @@ pub struct ConnectOptions {
     pub(crate) tls: crate::wasi::TlsConfig,
 }
 
-impl ConnectOptions {
-    /// Defaults for `mode`.
-    pub fn new(mode: TlsMode) -> ConnectOptions {
+impl AdapterOptions for ConnectOptions {
+    fn from_settings(settings: ConnectSettings) -> ConnectOptions {
         ConnectOptions {
-            mode,
-            connect_timeout: Duration::from_secs(30),
-            client: SmtpClientOptions::new(),
+            settings,
             #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
             allow_port_25: false,
             #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
@@ -89,53 +88,18 @@ impl ConnectOptions {
         }
     }
 
-    /// The TLS mode.
-    pub fn mode(&self) -> TlsMode {
-        self.mode
+    fn settings(&self) -> &ConnectSettings {
+        &self.settings
     }
 
-    /// The longest opening the connection may take: the socket on Workers (its TLS handshake
-    /// comes later, on the first read), the socket and, for implicit TLS, the handshake on WASI.
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectOptions {
-        self.connect_timeout = timeout;
+    fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
+        self.settings = f(self.settings);
         self
     }
+}
 
-    /// The same per-reply timeout for every phase.
-    pub fn with_reply_timeout(self, timeout: Duration) -> ConnectOptions {
-        self.map_client_options(|o| o.with_reply_timeout(timeout))
-    }
-
-    /// The client's options (policy, audit sink, transcript, reply timeouts, extensions).
-    pub fn with_client_options(mut self, options: SmtpClientOptions) -> ConnectOptions {
-        self.client = options;
-        self
-    }
-
-    /// Change the client's options in place, keeping the others.
-    pub fn map_client_options(
-        mut self,
-        f: impl FnOnce(SmtpClientOptions) -> SmtpClientOptions,
-    ) -> ConnectOptions {
-        self.client = f(self.client);
-        self
-    }
-
-    /// A deadline for the whole run, counted from before the connect: opening the socket (and
-    /// on WASI an implicit-TLS handshake), the SMTP session, up to the end of QUIT. Past it
-    /// every call fails with [`SmtpError::DeadlineExceeded`] and the connection is closed. The
-    /// same as on `smtp-io-tokio`: the engine keeps it ([`smtp_proto::client::ConnectClock`]).
-    pub fn with_deadline(self, limit: Duration) -> ConnectOptions {
-        self.map_client_options(|o| o.with_deadline(limit))
-    }
-
-    /// Allow AUTH without TLS (see [`SmtpClientOptions::allow_plaintext_auth`]): by default
-    /// `login*` on a [`TlsMode::None`] connection fails with
-    /// [`AuthError::PlaintextRefused`](crate::AuthError::PlaintextRefused) before anything is
-    /// sent.
-    pub fn allow_plaintext_auth(self) -> ConnectOptions {
-        self.map_client_options(SmtpClientOptions::allow_plaintext_auth)
-    }
+impl ConnectOptions {
+    smtp_proto::connect_options_methods!();
 }
 
 /// The Workers part: Cloudflare's port-25 rule (here and on the host, where it is tested).
@@ -175,6 +139,8 @@ impl ConnectOptions {
 
 #[cfg(test)]
 mod tests {
+    use core::time::Duration;
+
     use super::*;
 
     #[test]
@@ -207,7 +173,10 @@ mod tests {
         assert!(check_port(TlsMode::None.default_port()).is_err());
         let options = ConnectOptions::new(TlsMode::Implicit);
         assert_eq!(options.mode(), TlsMode::Implicit);
-        assert_eq!(options.connect_timeout, Duration::from_secs(30));
+        assert_eq!(
+            options.settings().connect_timeout(),
+            Duration::from_secs(30)
+        );
     }
 
     /// A reply timeout set after a deadline keeps the deadline and the write-progress rule
@@ -217,7 +186,7 @@ mod tests {
         let options = ConnectOptions::new(TlsMode::Implicit)
             .map_client_options(|o| o.with_deadline(Duration::from_secs(90)))
             .with_reply_timeout(Duration::from_secs(7));
-        let timeouts = options.client.session_config().timeouts;
+        let timeouts = options.settings().session_config().timeouts;
         assert_eq!(timeouts.total, Some(Duration::from_secs(90)));
         assert_eq!(timeouts.command, Duration::from_secs(7));
         assert_eq!(timeouts.data_end, Duration::from_secs(7));

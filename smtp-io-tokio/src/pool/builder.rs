@@ -10,10 +10,9 @@ use super::backoff::{Backoff, Pause};
 use super::credentials::{Credentials, TokenMechanism, TokenSource};
 use super::throttle::{RateLimit, Throttle};
 use super::{Inner, Mailer, Tally};
-use crate::route::Route;
 use crate::{
-    AuthMechanism, DataPipelining, Proxy, SmtpClientOptions, SmtpError, SmtpUrl, TlsConfig,
-    TlsMode, TracingTranscript,
+    AuthMechanism, ConnectOptions, DataPipelining, Proxy, SmtpClientOptions, SmtpError, SmtpUrl,
+    TlsConfig,
 };
 
 /// The most connections a pool may have: what its semaphore can count, and what
@@ -27,19 +26,16 @@ const MOST_CONNECTIONS: usize = {
     }
 };
 
-/// How the client options of each new connection are made from the pool's defaults.
+/// The caller's change of each new connection's client options ([`MailerBuilder::client_options`]).
 pub(super) type OptionsFn = dyn Fn(SmtpClientOptions) -> SmtpClientOptions + Send + Sync;
 
-/// Builds a [`Mailer`]: where to connect, how, and the pool's limits.
+/// Builds a [`Mailer`]: where to connect, how (one [`ConnectOptions`] for every connection),
+/// and the pool's limits.
 pub struct MailerBuilder {
     host: String,
     port: u16,
-    mode: TlsMode,
     ehlo_domain: String,
-    tls: TlsConfig,
-    connect_timeout: Duration,
-    tls_server_name: Option<String>,
-    route: Route,
+    connect: ConnectOptions,
     options: Box<OptionsFn>,
     credentials: Option<Credentials>,
     throttle: Option<Arc<dyn Throttle>>,
@@ -54,7 +50,7 @@ impl fmt::Debug for MailerBuilder {
         let mut f = f.debug_struct("MailerBuilder");
         f.field("host", &self.host)
             .field("port", &self.port)
-            .field("mode", &self.mode)
+            .field("mode", &self.connect.mode())
             .field("credentials", &self.credentials)
             .field("settings", &self.settings);
         #[cfg(feature = "dkim")]
@@ -72,22 +68,53 @@ pub(super) struct Settings {
     pub(super) probe_after: Duration,
     pub(super) wait_timeout: Duration,
     pub(super) send_deadline: Option<Duration>,
-    pub(super) data_pipelining: DataPipelining,
     /// The most messages of a chained flight (1: no chaining).
     pub(super) chain: usize,
 }
 
 impl MailerBuilder {
-    pub(super) fn new(host: String, port: u16, mode: TlsMode, ehlo_domain: String) -> Self {
+    /// A builder for a pool of connections to `host:port`, saying EHLO as `ehlo_domain`, each
+    /// opened with `connect` (TLS mode and trust, connect timeout, TLS server name, proxy,
+    /// local address, client options): the same options as one connection's, given once.
+    /// [`Mailer::builder`] is this with [`ConnectOptions::new`].
+    ///
+    /// The options are taken as given: the pool changes none of their settings. So the pool's
+    /// default DATA pipelining ([`DataPipelining::Always`], see
+    /// [`data_pipelining`](Self::data_pipelining)) applies only to the options the pool makes
+    /// itself ([`Mailer::builder`], [`from_url`](Self::from_url)); with options of your own,
+    /// DATA pipelining is what their client options say (the engine's `WhenSafe` unless
+    /// changed).
+    ///
+    /// Every connection gets the same settings and shares the policy, the audit sink and the
+    /// transcript sink of the client options (each is `Send + Sync`; for one of each per
+    /// connection, use [`client_options`](Self::client_options)). A deadline in them
+    /// ([`ConnectOptions::with_deadline`]) bounds each connection from its start, every message
+    /// it carries included: for a limit per message, use
+    /// [`send_deadline`](Self::send_deadline).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use smtp_io_tokio::{ConnectOptions, MailerBuilder, TlsMode};
+    ///
+    /// let options = ConnectOptions::new(TlsMode::StartTls)
+    ///     .with_connect_timeout(Duration::from_secs(10))
+    ///     .with_reply_timeout(Duration::from_secs(20));
+    /// let mailer = MailerBuilder::new("smtp.example.com", 587, "app.example.com", options)
+    ///     .max_connections(8)
+    ///     .build();
+    /// # drop(mailer);
+    /// ```
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        ehlo_domain: impl Into<String>,
+        connect: ConnectOptions,
+    ) -> MailerBuilder {
         MailerBuilder {
-            host,
+            host: host.into(),
             port,
-            mode,
-            ehlo_domain,
-            tls: TlsConfig::default(),
-            connect_timeout: Duration::from_secs(30),
-            tls_server_name: None,
-            route: Route::default(),
+            ehlo_domain: ehlo_domain.into(),
+            connect,
             options: Box::new(|options| options),
             credentials: None,
             throttle: None,
@@ -101,31 +128,31 @@ impl MailerBuilder {
                 probe_after: Duration::from_secs(10),
                 wait_timeout: Duration::from_secs(30),
                 send_deadline: None,
-                data_pipelining: DataPipelining::Always,
                 chain: 1,
             },
         }
     }
 
-    /// A pool for the server a connection URL names ([`SmtpUrl`]): its host, port, TLS mode,
-    /// EHLO name (its `helo`, or `ehlo_domain`), LMTP, reply and connect timeouts, and its user
-    /// and password with its `auth` mechanism when it has both. Its `deadline` becomes the
+    /// A pool for the server a connection URL names ([`SmtpUrl`]): its host, port, EHLO name
+    /// (its `helo`, or `ehlo_domain`), the options it gives ([`ConnectOptions::from_url`]: TLS
+    /// mode, LMTP, reply and connect timeouts) with the pool's DATA pipelining
+    /// ([`data_pipelining`](Self::data_pipelining)), and its user and password with its `auth`
+    /// mechanism when it has both. Its `deadline` becomes the
     /// [send deadline](Self::send_deadline) of each message (a pooled connection outlives any
-    /// one message). The rest of the builder's settings are added as usual.
+    /// one message). The rest of the builder's settings are added as usual
+    /// ([`map_connect_options`](Self::map_connect_options) for the connect options).
     pub fn from_url(url: &SmtpUrl, ehlo_domain: &str) -> MailerBuilder {
-        let ehlo = url.helo.as_ref().map_or(ehlo_domain, |d| d.as_str());
-        let mut builder = MailerBuilder::new(url.host.clone(), url.port, url.tls, ehlo.to_owned());
-        let (protocol, timeout) = (url.protocol, url.timeout);
-        builder = builder.client_options(move |o| {
-            let o = o.with_protocol(protocol);
-            match timeout {
-                Some(limit) => o.with_reply_timeout(limit),
-                None => o,
-            }
+        let connect = pool_defaults(ConnectOptions::from_url(url)).map_client_options(|o| {
+            let mut timeouts = o.session_config().timeouts;
+            timeouts.total = None;
+            o.with_timeouts(timeouts)
         });
-        if let Some(limit) = url.connect_timeout {
-            builder = builder.connect_timeout(limit);
-        }
+        let mut builder = MailerBuilder::new(
+            url.host.clone(),
+            url.port,
+            url.ehlo_domain(ehlo_domain),
+            connect,
+        );
         if let Some(limit) = url.deadline {
             builder = builder.send_deadline(limit);
         }
@@ -137,6 +164,27 @@ impl MailerBuilder {
             });
         }
         builder
+    }
+
+    /// Change the connect options of every connection (given to [`new`](Self::new), or made
+    /// by [`from_url`](Self::from_url) or [`Mailer::builder`]), keeping the others.
+    ///
+    /// ```
+    /// use smtp_io_tokio::{MailerBuilder, SmtpUrl, TlsConfig};
+    ///
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let url: SmtpUrl = "smtp://relay.internal:587".parse()?;
+    /// let mailer = MailerBuilder::from_url(&url, "app.example.com")
+    ///     .map_connect_options(|o| o.with_tls_config(TlsConfig::webpki_roots()))
+    ///     .build()?;
+    /// # drop(mailer); Ok(()) }
+    /// ```
+    pub fn map_connect_options(
+        mut self,
+        f: impl FnOnce(ConnectOptions) -> ConnectOptions,
+    ) -> MailerBuilder {
+        self.connect = f(self.connect);
+        self
     }
 
     /// At most this many connections at once (default 4, at least 1, at most `u32::MAX`),
@@ -215,29 +263,35 @@ impl MailerBuilder {
         self
     }
 
-    /// When DATA joins the envelope's pipelined flight on the pool's connections. The default
-    /// is [`DataPipelining::Always`] (the engine's own default is
+    /// When DATA joins the envelope's pipelined flight on the pool's connections:
+    /// `with_data_pipelining(mode)` on the client options of the connect options. The pool's
+    /// default is [`DataPipelining::Always`] (the engine's own default is
     /// [`WhenSafe`](DataPipelining::WhenSafe)): a message to several recipients costs one
     /// round trip less, and when the server refuses some of them while it already waits for
     /// data, the connection is closed before the body (nothing is delivered to the accepted
-    /// part) and the pool opens another for the next message. A setting made in
-    /// [`client_options`](Self::client_options) wins over this one.
-    pub fn data_pipelining(mut self, mode: DataPipelining) -> MailerBuilder {
-        self.settings.data_pipelining = mode;
-        self
+    /// part) and the pool opens another for the next message.
+    ///
+    /// The default is set when the pool makes the connect options ([`Mailer::builder`],
+    /// [`from_url`](Self::from_url)), before any change of yours, and never on options you
+    /// give ([`new`](Self::new)): a choice made anywhere (here, in the connect options, in
+    /// [`map_connect_options`](Self::map_connect_options)) is never overridden; the last one
+    /// made wins, and a change in [`client_options`](Self::client_options), made for each
+    /// connection, comes after all of them.
+    pub fn data_pipelining(self, mode: DataPipelining) -> MailerBuilder {
+        self.map_connect_options(|o| o.map_client_options(|c| c.with_data_pipelining(mode)))
     }
 
-    /// Which certificates to trust. Every connection of the pool shares this configuration
-    /// (and its TLS session cache).
-    pub fn tls_config(mut self, tls: TlsConfig) -> MailerBuilder {
-        self.tls = tls;
-        self
+    /// Which certificates to trust: [`ConnectOptions::with_tls_config`] on the connect
+    /// options. Every connection of the pool shares this configuration (and its TLS session
+    /// cache).
+    pub fn tls_config(self, tls: TlsConfig) -> MailerBuilder {
+        self.map_connect_options(|o| o.with_tls_config(tls))
     }
 
-    /// The longest DNS + TCP connect (+ implicit TLS handshake) may take (default 30 s).
-    pub fn connect_timeout(mut self, limit: Duration) -> MailerBuilder {
-        self.connect_timeout = limit;
-        self
+    /// The longest each step of opening a connection may take (default 30 s):
+    /// [`ConnectOptions::with_connect_timeout`] on the connect options.
+    pub fn connect_timeout(self, limit: Duration) -> MailerBuilder {
+        self.map_connect_options(|o| o.with_connect_timeout(limit))
     }
 
     /// Pace the pool's messages with an in-process rate limit (see [`RateLimit`]): every
@@ -271,22 +325,22 @@ impl MailerBuilder {
     }
 
     /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT), every connection of the
-    /// pool; see [`ConnectOptions::with_proxy`](crate::ConnectOptions::with_proxy).
-    pub fn proxy(mut self, proxy: Proxy) -> MailerBuilder {
-        self.route.proxy = Some(proxy);
-        self
+    /// pool: [`ConnectOptions::with_proxy`] on the connect options.
+    pub fn proxy(self, proxy: Proxy) -> MailerBuilder {
+        self.map_connect_options(|o| o.with_proxy(proxy))
     }
 
-    /// Connect from this local address, every connection of the pool.
-    pub fn local_address(mut self, address: std::net::IpAddr) -> MailerBuilder {
-        self.route.local_address = Some(address);
-        self
+    /// Connect from this local address, every connection of the pool:
+    /// [`ConnectOptions::with_local_address`] on the connect options.
+    pub fn local_address(self, address: std::net::IpAddr) -> MailerBuilder {
+        self.map_connect_options(|o| o.with_local_address(address))
     }
 
-    /// Check the certificate for this name instead of the host dialled.
-    pub fn tls_server_name(mut self, name: impl Into<String>) -> MailerBuilder {
-        self.tls_server_name = Some(name.into());
-        self
+    /// Check the certificate for this name instead of the host dialled:
+    /// [`ConnectOptions::with_tls_server_name`] on the connect options.
+    pub fn tls_server_name(self, name: impl Into<String>) -> MailerBuilder {
+        let name = name.into();
+        self.map_connect_options(|o| o.with_tls_server_name(name))
     }
 
     /// Log in with `user` and `password` on every new connection (`login`: the best password
@@ -339,11 +393,12 @@ impl MailerBuilder {
     }
 
     /// Change the client options of each new connection (policy, audit sink, timeouts, default
-    /// message options), starting from the pool's defaults: [`SmtpClientOptions::new`] with
-    /// the `tracing` transcript and the pool's [`data_pipelining`](Self::data_pipelining). A
-    /// function, called once per connection, because those options own boxed sinks and
-    /// policies that cannot be cloned. Calls add up: each change applies after the earlier
-    /// ones (and after [`from_url`](Self::from_url)'s).
+    /// message options), starting from those of the connect options (from
+    /// [`Mailer::builder`]: [`SmtpClientOptions::new`] with the `tracing` transcript and the
+    /// pool's [`data_pipelining`](Self::data_pipelining)). A function, called once per
+    /// connection: a sink or policy made here is one per connection, where one set in the
+    /// connect options is shared by all. Calls add up: each change applies after the earlier
+    /// ones.
     ///
     /// ```
     /// use std::time::Duration;
@@ -406,15 +461,16 @@ impl MailerBuilder {
     pub fn build(self) -> Result<Mailer, SmtpError> {
         smtp_proto::command::Domain::new(&self.ehlo_domain)?;
         let settings = self.settings;
+        let ConnectOptions {
+            settings: connect,
+            tls,
+        } = self.connect;
         let inner = Arc::new(Inner {
             host: self.host,
             port: self.port,
-            mode: self.mode,
             ehlo_domain: self.ehlo_domain,
-            tls: self.tls,
-            connect_timeout: self.connect_timeout,
-            tls_server_name: self.tls_server_name,
-            route: self.route,
+            connect: connect.into_shared(),
+            tls,
             options: self.options,
             credentials: self.credentials,
             throttle: self.throttle,
@@ -436,14 +492,195 @@ impl MailerBuilder {
     }
 }
 
-/// The options of a new connection: the pool's defaults, then the caller's changes.
-pub(super) fn client_options(
-    change: &OptionsFn,
-    data_pipelining: DataPipelining,
-) -> SmtpClientOptions {
-    change(
-        SmtpClientOptions::new()
-            .with_transcript(Box::new(TracingTranscript))
-            .with_data_pipelining(data_pipelining),
-    )
+/// The pool's defaults on connect options it makes itself ([`Mailer::builder`],
+/// [`MailerBuilder::from_url`]): DATA pipelined with the envelope
+/// ([`MailerBuilder::data_pipelining`]). Never applied to options a caller gives.
+pub(super) fn pool_defaults(options: ConnectOptions) -> ConnectOptions {
+    options.map_client_options(|o| o.with_data_pipelining(DataPipelining::Always))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::{Mailer, Protocol, TlsMode};
+
+    /// The client options a new connection of the pool would get.
+    fn connection_options(builder: MailerBuilder) -> ConnectOptions {
+        builder.build().unwrap().inner.connect_options()
+    }
+
+    fn data_pipelining(builder: MailerBuilder) -> DataPipelining {
+        connection_options(builder)
+            .settings()
+            .session_config()
+            .data_pipelining
+    }
+
+    fn pool() -> MailerBuilder {
+        Mailer::builder("mx.example", 587, TlsMode::StartTls, "app.example")
+    }
+
+    /// The pool's default DATA pipelining applies to the options it makes, before any change,
+    /// and never overrides a choice.
+    #[test]
+    fn the_pools_data_pipelining_never_overrides_a_choice() {
+        assert_eq!(data_pipelining(pool()), DataPipelining::Always);
+        let url = SmtpUrl::parse("smtp://mx.example").unwrap();
+        assert_eq!(
+            data_pipelining(MailerBuilder::from_url(&url, "app.example")),
+            DataPipelining::Always
+        );
+        // Chosen with the builder, in the connect options, or per connection.
+        assert_eq!(
+            data_pipelining(pool().data_pipelining(DataPipelining::WhenSafe)),
+            DataPipelining::WhenSafe
+        );
+        assert_eq!(
+            data_pipelining(pool().map_connect_options(|o| {
+                o.map_client_options(|c| c.with_data_pipelining(DataPipelining::WhenSafe))
+            })),
+            DataPipelining::WhenSafe
+        );
+        assert_eq!(
+            data_pipelining(
+                pool()
+                    .data_pipelining(DataPipelining::WhenSafe)
+                    .client_options(|c| c.with_data_pipelining(DataPipelining::Always))
+            ),
+            DataPipelining::Always
+        );
+        // Options the caller gives are taken as they are: the engine's default stays.
+        let given = |options: ConnectOptions| {
+            data_pipelining(MailerBuilder::new(
+                "mx.example",
+                587,
+                "app.example",
+                options,
+            ))
+        };
+        assert_eq!(
+            given(ConnectOptions::new(TlsMode::StartTls)),
+            DataPipelining::WhenSafe
+        );
+        assert_eq!(
+            given(
+                ConnectOptions::new(TlsMode::StartTls).map_client_options(|c| {
+                    c.with_data_pipelining(DataPipelining::WhenSafe)
+                        .with_max_chained(2)
+                })
+            ),
+            DataPipelining::WhenSafe
+        );
+        assert_eq!(
+            given(
+                ConnectOptions::new(TlsMode::StartTls)
+                    .map_client_options(|c| c.with_data_pipelining(DataPipelining::Always))
+            ),
+            DataPipelining::Always
+        );
+        // The last choice wins.
+        assert_eq!(
+            data_pipelining(
+                MailerBuilder::new(
+                    "mx.example",
+                    587,
+                    "app.example",
+                    ConnectOptions::new(TlsMode::StartTls)
+                        .map_client_options(|c| c.with_data_pipelining(DataPipelining::Always))
+                )
+                .data_pipelining(DataPipelining::WhenSafe)
+            ),
+            DataPipelining::WhenSafe
+        );
+    }
+
+    /// The builder's connection methods are the connect options' own.
+    #[test]
+    fn the_builders_connection_methods_set_the_connect_options() {
+        let local: IpAddr = "192.0.2.9".parse().unwrap();
+        let options = connection_options(
+            pool()
+                .connect_timeout(Duration::from_secs(4))
+                .tls_server_name("cert.example")
+                .proxy(Proxy::parse("socks5://proxy.example:1080").unwrap())
+                .local_address(local)
+                .tls_config(TlsConfig::insecure_accept_any_certificate_for_tests_only()),
+        );
+        let settings = options.settings();
+        assert_eq!(options.mode(), TlsMode::StartTls);
+        assert_eq!(settings.connect_timeout(), Duration::from_secs(4));
+        assert_eq!(settings.tls_server_name(), Some("cert.example"));
+        assert_eq!(
+            settings.proxy().map(|p| p.host().to_owned()),
+            Some("proxy.example".to_owned())
+        );
+        assert_eq!(settings.local_address(), Some(local));
+        assert!(options.tls_config().is_insecure());
+        // The default transcript (to `tracing`) is kept.
+        let client = options.settings.into_parts().client.into_parts();
+        assert!(client.config.transcript.is_some());
+    }
+
+    /// From a URL: its deadline bounds each message, not each pooled connection.
+    #[test]
+    fn from_url_makes_the_deadline_a_send_deadline() {
+        let url =
+            SmtpUrl::parse("lmtp://u:p@mx.example:24?timeout=9&connect_timeout=3&deadline=60")
+                .unwrap();
+        let builder = MailerBuilder::from_url(&url, "app.example");
+        assert_eq!(
+            builder.settings.send_deadline,
+            Some(Duration::from_secs(60))
+        );
+        assert!(builder.credentials.is_some());
+        let options = connection_options(builder);
+        let config = options.settings().session_config();
+        assert_eq!(config.timeouts.total, None);
+        assert_eq!(config.timeouts.command, Duration::from_secs(9));
+        assert_eq!(config.protocol, Protocol::Lmtp);
+        assert_eq!(options.settings().connect_timeout(), Duration::from_secs(3));
+    }
+
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl smtp_proto::TranscriptSink for Count {
+        fn client(&self, _: &str) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn server(&self, _: &smtp_proto::Reply) {}
+    }
+
+    struct ToCount(Arc<Count>);
+
+    impl smtp_proto::TranscriptSink for ToCount {
+        fn client(&self, line: &str) {
+            self.0.client(line)
+        }
+        fn server(&self, _: &smtp_proto::Reply) {}
+    }
+
+    /// Every connection gets the given options, their transcript sink shared.
+    #[test]
+    fn every_connection_shares_the_given_sinks() {
+        let count = Arc::new(Count::default());
+        let options = ConnectOptions::new(TlsMode::StartTls)
+            .map_client_options(|c| c.with_transcript(Box::new(ToCount(count.clone()))));
+        let mailer = MailerBuilder::new("mx.example", 587, "app.example", options)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let client = mailer
+                .inner
+                .connect_options()
+                .settings
+                .into_parts()
+                .client
+                .into_parts();
+            client.config.transcript.unwrap().client("EHLO app.example");
+        }
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
 }

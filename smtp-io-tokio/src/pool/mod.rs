@@ -151,12 +151,12 @@ impl fmt::Debug for Mailer {
 struct Inner {
     host: String,
     port: u16,
-    mode: TlsMode,
     ehlo_domain: String,
+    /// The connect options of every connection ([`MailerBuilder::new`]), copied for each.
+    connect: smtp_proto::client::SharedConnectSettings,
     tls: TlsConfig,
-    connect_timeout: Duration,
-    tls_server_name: Option<String>,
-    route: crate::route::Route,
+    /// The caller's change to each connection's client options
+    /// ([`MailerBuilder::client_options`]).
     options: Box<OptionsFn>,
     credentials: Option<Credentials>,
     /// What paces the messages, if anything.
@@ -254,14 +254,21 @@ impl SendClock {
 
 impl Mailer {
     /// A builder for a pool of connections to `host:port` in `mode`, saying EHLO as
-    /// `ehlo_domain`.
+    /// `ehlo_domain`, with the default connect options for `mode` ([`ConnectOptions::new`])
+    /// and the pool's default DATA pipelining ([`MailerBuilder::data_pipelining`]);
+    /// [`MailerBuilder::new`] takes connect options of your own, as they are.
     pub fn builder(
         host: impl Into<String>,
         port: u16,
         mode: TlsMode,
         ehlo_domain: impl Into<String>,
     ) -> MailerBuilder {
-        MailerBuilder::new(host.into(), port, mode, ehlo_domain.into())
+        MailerBuilder::new(
+            host,
+            port,
+            ehlo_domain,
+            builder::pool_defaults(ConnectOptions::new(mode)),
+        )
     }
 
     /// Send one message (a complete RFC 5322 message; line endings are normalised and lines
@@ -777,24 +784,18 @@ impl Inner {
         }
     }
 
+    /// The options of a new connection: the pool's connect options (a copy sharing their
+    /// policy and sinks), then the caller's change of each connection's client options.
+    fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            settings: self.connect.settings().map_client_options(&*self.options),
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Connect in `slot` (greeting, EHLO, STARTTLS); on failure the slot is given back.
     async fn connect(&self, mut slot: Slot) -> Result<Pooled, SmtpError> {
-        let mut options = ConnectOptions::new(self.mode)
-            .with_tls_config(self.tls.clone())
-            .with_connect_timeout(self.connect_timeout)
-            .with_client_options(builder::client_options(
-                &*self.options,
-                self.settings.data_pipelining,
-            ));
-        if let Some(name) = &self.tls_server_name {
-            options = options.with_tls_server_name(name.clone());
-        }
-        if let Some(proxy) = &self.route.proxy {
-            options = options.with_proxy(proxy.clone());
-        }
-        if let Some(address) = self.route.local_address {
-            options = options.with_local_address(address);
-        }
+        let options = self.connect_options();
         let client = options
             .connect(&self.host, self.port, &self.ehlo_domain)
             .await?;

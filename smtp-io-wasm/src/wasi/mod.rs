@@ -68,7 +68,7 @@ pub use transport::WasiTransport;
 /// The crate's [`ConnectOptions`] and connect helpers, the same on both
 /// runtimes; here they open a [`WasiTransport`], trust [`TlsConfig`] (`with_tls`) and do not
 /// refuse port 25.
-pub use crate::{ConnectOptions, connect_plain, connect_smtps, connect_starttls};
+pub use crate::{ConnectOptions, connect_plain, connect_smtps, connect_starttls, connect_url};
 
 /// The client over a WASI socket.
 pub type SmtpClient = smtp_proto::SmtpClient<WasiTransport>;

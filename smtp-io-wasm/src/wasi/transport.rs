@@ -104,19 +104,27 @@ impl WasiTransport {
         Ok(transport)
     }
 
-    /// Open a connection for `mode`: plain, plain ready for STARTTLS, or implicit TLS (the
-    /// handshake done), checking certificates against `tls`. Not bounded in time.
+    /// Open a connection to `host:port` for `mode`: plain, plain ready for STARTTLS, or
+    /// implicit TLS (the handshake done), checking the certificate for `name` (the host, or
+    /// the name the caller set) against `tls`. A `name` that cannot be a server name fails
+    /// before any I/O. Not bounded in time.
     pub(crate) async fn open(
         host: &str,
         port: u16,
+        name: &str,
         mode: TlsMode,
         tls: &TlsConfig,
     ) -> io::Result<WasiTransport> {
-        match mode {
-            TlsMode::None => WasiTransport::connect_plain(host, port).await,
-            TlsMode::StartTls => WasiTransport::connect_starttls(host, port, tls.clone()).await,
-            TlsMode::Implicit => WasiTransport::connect_implicit_tls(host, port, tls.clone()).await,
+        if mode == TlsMode::None {
+            return WasiTransport::connect_plain(host, port).await;
         }
+        let name = server_name(name)?;
+        let mut transport = WasiTransport::connect_plain(host, port).await?;
+        transport.settings = Some((tls.clone(), name));
+        if mode == TlsMode::Implicit {
+            transport.handshake().await?;
+        }
+        Ok(transport)
     }
 
     /// True once TLS is established.

@@ -21,6 +21,7 @@
 
 mod batch;
 mod connect;
+mod connect_options;
 mod delivery;
 pub mod future;
 mod options;
@@ -39,6 +40,10 @@ use core::pin::pin;
 
 pub use batch::{Flight, FlightMessage, OutgoingMessage};
 pub use connect::{ConnectClock, TlsMode};
+pub use connect_options::{
+    AdapterOptions, ClientOptionsParts, Connect, ConnectParts, ConnectSetting, ConnectSettings,
+    DEFAULT_CONNECT_TIMEOUT, SharedClientOptions, SharedConnectSettings, connect_url,
+};
 pub use delivery::Delivery;
 pub use options::SmtpClientOptions;
 pub use prefixed::PrefixedBody;

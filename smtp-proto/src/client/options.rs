@@ -6,10 +6,16 @@ use crate::alloc_prelude::*;
 
 #[allow(unused_imports)] // for the doc links
 use super::{SmtpClient, Transport};
-use crate::audit::AuditSink;
+use alloc::sync::Arc;
+use core::fmt;
+
+use crate::audit::{AuditEvent, AuditSink, NoopAuditSink};
+use crate::command::{Address, ReversePath};
+use crate::error::PolicyError;
 #[allow(unused_imports)] // for the doc links
 use crate::error::SmtpError;
-use crate::policy::Policy;
+use crate::policy::{DefaultPolicy, Policy};
+use crate::reply::Reply;
 use crate::reply::ReplyLimits;
 use crate::session::{
     DataPipelining, ExtensionUse, MessageOptions, PlaintextAuth, Protocol, RecipientPolicy,
@@ -180,5 +186,179 @@ impl SmtpClientOptions {
     /// The engine configuration these options describe.
     pub fn session_config(&self) -> &SessionConfig {
         &self.config
+    }
+}
+
+impl SmtpClientOptions {
+    /// These options in a form that can be copied ([`SharedClientOptions`]), for a caller that
+    /// opens many connections from one set of options (a pool): the policy, the audit sink and
+    /// the transcript sink are then shared by every copy (each is `Send + Sync` and is only
+    /// called through `&self`), every other setting is copied.
+    pub fn into_shared(self) -> SharedClientOptions {
+        let SmtpClientOptions {
+            mut config,
+            message,
+            read_buffer,
+            started,
+        } = self;
+        let policy: Arc<dyn Policy> = Arc::from(core::mem::replace(
+            &mut config.policy,
+            Box::new(DefaultPolicy),
+        ));
+        let audit: Arc<dyn AuditSink> = Arc::from(core::mem::replace(
+            &mut config.audit,
+            Box::new(NoopAuditSink),
+        ));
+        let transcript = config.transcript.take().map(Arc::from);
+        SharedClientOptions {
+            config,
+            policy,
+            audit,
+            transcript,
+            message,
+            read_buffer,
+            started,
+        }
+    }
+
+    /// Take these options apart, for an adapter that drives a [`Session`](crate::Session)
+    /// itself instead of through [`SmtpClient`] (a blocking client): the engine's
+    /// configuration, the default message options, the read buffer size asked for and the
+    /// start of the session's deadline ([`with_start`](Self::with_start)), if set.
+    pub fn into_parts(self) -> ClientOptionsParts {
+        ClientOptionsParts {
+            config: self.config,
+            message: self.message,
+            read_buffer: self.read_buffer,
+            started: self.started,
+        }
+    }
+}
+
+/// [`SmtpClientOptions`] taken apart ([`SmtpClientOptions::into_parts`]).
+#[derive(Debug)]
+pub struct ClientOptionsParts {
+    /// The engine's configuration.
+    pub config: SessionConfig,
+    /// The default per-message options.
+    pub message: MessageOptions,
+    /// The read buffer size asked for ([`SmtpClientOptions::with_read_buffer`]), if any.
+    pub read_buffer: Option<usize>,
+    /// When the session began ([`SmtpClientOptions::with_start`]), if said.
+    pub started: Option<crate::time::Instant>,
+}
+
+/// [`SmtpClientOptions`] that can be copied ([`SmtpClientOptions::into_shared`]): every
+/// [`options`](Self::options) made from it has the same settings, and the same policy, audit
+/// sink and transcript sink (shared, not copied: a sink's output from every connection made
+/// with them goes to the one sink).
+pub struct SharedClientOptions {
+    /// Every setting but the three shared objects, which are placeholders here.
+    config: SessionConfig,
+    policy: Arc<dyn Policy>,
+    audit: Arc<dyn AuditSink>,
+    transcript: Option<Arc<dyn TranscriptSink>>,
+    message: MessageOptions,
+    read_buffer: Option<usize>,
+    started: Option<crate::time::Instant>,
+}
+
+impl SharedClientOptions {
+    /// A new [`SmtpClientOptions`] with these settings, sharing the policy and the sinks.
+    pub fn options(&self) -> SmtpClientOptions {
+        SmtpClientOptions {
+            config: self.copy_config(),
+            message: self.message.clone(),
+            read_buffer: self.read_buffer,
+            started: self.started,
+        }
+    }
+
+    /// The engine's configuration (the policy and sinks are not in it: they are shared).
+    pub fn session_config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// A copy of the configuration: every field but the three shared objects is `Copy`, so a
+    /// field added to [`SessionConfig`] is copied here too (or, if it cannot be copied, stops
+    /// this from compiling until it is handled).
+    fn copy_config(&self) -> SessionConfig {
+        SessionConfig {
+            policy: Box::new(Shared(self.policy.clone())),
+            audit: Box::new(Shared(self.audit.clone())),
+            transcript: self
+                .transcript
+                .clone()
+                .map(|sink| Box::new(Shared(sink)) as Box<dyn TranscriptSink>),
+            ..self.config
+        }
+    }
+}
+
+impl Clone for SharedClientOptions {
+    fn clone(&self) -> Self {
+        SharedClientOptions {
+            config: SessionConfig {
+                policy: Box::new(DefaultPolicy),
+                audit: Box::new(NoopAuditSink),
+                transcript: None,
+                ..self.config
+            },
+            policy: self.policy.clone(),
+            audit: self.audit.clone(),
+            transcript: self.transcript.clone(),
+            message: self.message.clone(),
+            read_buffer: self.read_buffer,
+            started: self.started,
+        }
+    }
+}
+
+/// One policy or sink behind an `Arc`, as the engine's boxed one: every method is forwarded
+/// (the traits' default methods too, so a sink that overrides one keeps its own).
+struct Shared<T: ?Sized>(Arc<T>);
+
+impl Policy for Shared<dyn Policy> {
+    fn check_sender(&self, from: &ReversePath) -> Result<(), PolicyError> {
+        self.0.check_sender(from)
+    }
+    fn check_recipients(&self, to: &[Address]) -> Result<(), PolicyError> {
+        self.0.check_recipients(to)
+    }
+    fn check_message_size(&self, size: Option<u64>) -> Result<(), PolicyError> {
+        self.0.check_message_size(size)
+    }
+    fn max_message_size(&self) -> Option<u64> {
+        self.0.max_message_size()
+    }
+}
+
+impl AuditSink for Shared<dyn AuditSink> {
+    fn record(&self, event: &AuditEvent) {
+        self.0.record(event)
+    }
+}
+
+impl TranscriptSink for Shared<dyn TranscriptSink> {
+    fn client(&self, line: &str) {
+        self.0.client(line)
+    }
+    fn server(&self, reply: &Reply) {
+        self.0.server(reply)
+    }
+    fn enabled(&self) -> bool {
+        self.0.enabled()
+    }
+}
+
+impl fmt::Debug for SharedClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedClientOptions")
+            .field("config", &self.config)
+            .field("transcript", &self.transcript.is_some())
+            .field("message", &self.message)
+            .field("read_buffer", &self.read_buffer)
+            .field("started", &self.started)
+            .finish_non_exhaustive()
     }
 }
