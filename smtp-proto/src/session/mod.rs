@@ -356,11 +356,7 @@ impl Session {
         if self.standing.is_closed() {
             return;
         }
-        let during = if self.standing.awaiting_upgrade() {
-            SmtpOp::TlsHandshake
-        } else {
-            self.current_op()
-        };
+        let during = self.failing_op();
         self.fail(SmtpError::DeadlineExceeded { during, after });
     }
 
@@ -369,12 +365,18 @@ impl Session {
         if self.standing.is_closed() {
             return;
         }
-        let during = if self.standing.awaiting_upgrade() {
+        let during = self.failing_op();
+        self.fail(SmtpError::io(during, kind, message));
+    }
+
+    /// What a transport failure or a deadline interrupts: the TLS handshake while the upgrade
+    /// is awaited, otherwise the operation whose reply is awaited.
+    fn failing_op(&self) -> SmtpOp {
+        if self.standing.awaiting_upgrade() {
             SmtpOp::TlsHandshake
         } else {
             self.current_op()
-        };
-        self.fail(SmtpError::io(during, kind, message));
+        }
     }
 
     // ---------------------------------------------------------------- commands
