@@ -5,27 +5,20 @@
 //! These tests need `python3` with `pip install dkimpy cryptography pynacl`; without them they
 //! fail (CI installs them), they never skip.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use smtp_dkim::{Canonicalization, DkimKey, DkimSigner};
 use smtp_proto::body::LineNormalizer;
 
-const RSA_PKCS1: &str = "keys/rsa2048-pkcs1.pem";
-const RSA_PKCS8: &str = "keys/rsa2048-pkcs8.pem";
-const ED25519: &str = "keys/ed25519-pkcs8.pem";
-const SELECTOR: &str = "sel2026";
-const DOMAIN: &str = "example.com";
+#[path = "support/dkimpy.rs"]
+mod verifier;
+use verifier::{DOMAIN, key_pem};
 
-fn key_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join(name)
-}
+const RSA_PKCS1: &str = "rsa2048-pkcs1.pem";
+const RSA_PKCS8: &str = "rsa2048-pkcs8.pem";
+const ED25519: &str = "ed25519-pkcs8.pem";
+const SELECTOR: &str = "sel2026";
 
 fn signer(key: &str) -> DkimSigner {
-    let pem = std::fs::read_to_string(key_path(key)).unwrap();
-    DkimSigner::new(DkimKey::from_pem(&pem).unwrap(), DOMAIN, SELECTOR).unwrap()
+    DkimSigner::new(DkimKey::from_pem(&key_pem(key)).unwrap(), DOMAIN, SELECTOR).unwrap()
 }
 
 fn now() -> u64 {
@@ -44,59 +37,11 @@ fn wire(message: &[u8]) -> Vec<u8> {
     out.to_vec()
 }
 
-/// A scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("smtp-dkim-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// dkimpy's verdict on each message, and the DNS record it was given (derived from the key by
 /// Python's `cryptography`).
 fn dkimpy(key: &str, test: &str, messages: &[Vec<u8>]) -> (String, Vec<bool>) {
-    let dir = scratch(test);
-    let paths: Vec<PathBuf> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let path = dir.join(format!("{i}.eml"));
-            std::fs::write(&path, m).unwrap();
-            path
-        })
-        .collect();
-    let python = std::env::var("DKIM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let output = Command::new(&python)
-        .arg(key_path("dkim_verify.py"))
-        .arg(key_path(key))
-        .arg(SELECTOR)
-        .arg(DOMAIN)
-        .args(&paths)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (needed for the DKIM tests): {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "dkim_verify.py failed ({}); pip install dkimpy cryptography pynacl\n{}\n{}",
-        output.status,
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut lines = stdout.lines();
-    let record = lines
-        .next()
-        .and_then(|l| l.strip_prefix("record "))
-        .expect("record line")
-        .to_owned();
-    let verdicts: Vec<bool> = lines
-        .map(|l| match l.rsplit_once(' ') {
-            Some((_, "True")) => true,
-            Some((_, "False")) => false,
-            _ => panic!("unexpected output line {l:?}"),
-        })
-        .collect();
-    assert_eq!(verdicts.len(), messages.len(), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
-    (record, verdicts)
+    let verdicts = verifier::verify(&verifier::key_path(key), SELECTOR, test, messages);
+    (verdicts.record, verdicts.each)
 }
 
 const CANONS: [(Canonicalization, Canonicalization); 4] = [
@@ -155,7 +100,7 @@ fn all_cases_verify(key: &str) {
             names.push(format!("{name} c={}/{}", h.as_str(), b.as_str()));
         }
     }
-    let (record, verdicts) = dkimpy(key, &format!("cases-{}", key.replace('/', "-")), &messages);
+    let (record, verdicts) = dkimpy(key, &format!("cases-{key}"), &messages);
     assert_eq!(
         record,
         signer(key).key().dns_txt_record(),
@@ -340,7 +285,7 @@ fn random_messages_agree_with_dkimpy() {
             sent.extend_from_slice(&message);
             messages.push(wire(&sent));
         }
-        let (_, verdicts) = dkimpy(key, &format!("random-{}", key.replace('/', "-")), &messages);
+        let (_, verdicts) = dkimpy(key, &format!("random-{key}"), &messages);
         for (i, ok) in verdicts.iter().enumerate() {
             assert!(
                 ok,

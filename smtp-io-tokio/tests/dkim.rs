@@ -8,8 +8,6 @@
 //! These tests need `python3` with `pip install dkimpy cryptography pynacl`; without them they
 //! fail, they never skip.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,76 +18,23 @@ use smtp_io_tokio::{
 };
 use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
 
+// smtp-dkim's keys and dkimpy runner, shared by every crate's DKIM tests.
+#[path = "../../smtp-dkim/tests/support/dkimpy.rs"]
+mod verifier;
+use verifier::{DOMAIN, key_pem, scratch, tampered};
+
 const SELECTOR: &str = "sel2026";
-const DOMAIN: &str = "example.com";
 const RSA: &str = "rsa2048-pkcs8.pem";
 const ED25519: &str = "ed25519-pkcs8.pem";
-
-/// smtp-dkim's test files: its keys and the dkimpy script.
-fn dkim_tests(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../smtp-dkim/tests")
-        .join(name)
-}
-
-fn key_pem(key: &str) -> String {
-    std::fs::read_to_string(dkim_tests("keys").join(key)).expect("smtp-dkim's test key")
-}
 
 fn signer(key: &str) -> DkimSigner {
     let key = DkimKey::from_pem(&key_pem(key)).expect("a valid key");
     DkimSigner::new(key, DOMAIN, SELECTOR).expect("a valid signer")
 }
 
-/// A scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("smtp-io-tokio-dkim-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// dkimpy's verdict on each message (as the server stored it, dot-stuffing undone).
 fn dkimpy(key: &str, test: &str, messages: &[Vec<u8>]) -> Vec<bool> {
-    let dir = scratch(test);
-    let paths: Vec<PathBuf> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let path = dir.join(format!("{i}.eml"));
-            std::fs::write(&path, m).unwrap();
-            path
-        })
-        .collect();
-    let python = std::env::var("DKIM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let output = Command::new(&python)
-        .arg(dkim_tests("dkim_verify.py"))
-        .arg(dkim_tests("keys").join(key))
-        .arg(SELECTOR)
-        .arg(DOMAIN)
-        .args(&paths)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (needed for the DKIM tests): {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "dkim_verify.py failed ({}); pip install dkimpy cryptography pynacl\n{}\n{}",
-        output.status,
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let verdicts: Vec<bool> = stdout
-        .lines()
-        .filter(|l| !l.starts_with("record "))
-        .map(|l| match l.rsplit_once(' ') {
-            Some((_, "True")) => true,
-            Some((_, "False")) => false,
-            _ => panic!("unexpected output line {l:?}"),
-        })
-        .collect();
-    assert_eq!(verdicts.len(), messages.len(), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
-    verdicts
+    verifier::verify(&verifier::key_path(key), SELECTOR, test, messages).each
 }
 
 /// The message a server stores: its body as received (CRLF lines, dot-stuffed, without the
@@ -219,17 +164,6 @@ fn big_message(size: usize) -> Vec<u8> {
         m.extend_from_slice(line.as_bytes());
         n += 1;
     }
-    m
-}
-
-/// The first message with one byte of its body changed.
-fn tampered(message: &[u8]) -> Vec<u8> {
-    let mut m = message.to_vec();
-    let last = m
-        .iter()
-        .rposition(u8::is_ascii_alphabetic)
-        .expect("a letter");
-    m[last] ^= 0x20;
     m
 }
 

@@ -14,6 +14,9 @@ use smtp_testkit::mock::{Act, Conversation, MockServer};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+mod common;
+use common::until;
+
 /// What the server saw, and the test's handle on its first final dot.
 struct Seen {
     /// Subjects of the messages whose final dot arrived, in order.
@@ -159,15 +162,23 @@ fn send(mailer: &Mailer, n: usize) -> JoinHandle<Result<SendOutcome, SendError>>
     })
 }
 
-/// Wait until `done` holds, polling (at most 10 s).
-async fn until(done: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the condition never held");
+/// The start of most tests here: a server, a pool on it (`Server::mailer` as `configure`
+/// leaves it), and m0 sent, its final dot arrived and its reply held until the test calls
+/// [`release`].
+async fn first_held(
+    configure: impl FnOnce(MailerBuilder) -> MailerBuilder,
+) -> (Server, Mailer, JoinHandle<Result<SendOutcome, SendError>>) {
+    let server = Server::start().await;
+    let mailer = configure(server.mailer()).build().unwrap();
+    let first = send(&mailer, 0);
+    until(|| server.received().len() == 1).await;
+    (server, mailer, first)
+}
+
+/// Let the callers sent meanwhile reach the pool's waiting room, then let m0's reply go.
+async fn release(server: &Server) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.seen.release.add_permits(1);
 }
 
 /// m0 goes out alone; m1..m3 wait meanwhile, then share one flight on the same connection:
@@ -175,14 +186,9 @@ async fn until(done: impl Fn() -> bool) {
 /// trip a message instead of two), and every caller gets its own queue id.
 #[tokio::test]
 async fn waiting_messages_share_one_flight() {
-    let server = Server::start().await;
-    let mailer = server.mailer().build().unwrap();
-    let first = send(&mailer, 0);
-    until(|| server.received().len() == 1).await;
+    let (server, mailer, first) = first_held(|b| b).await;
     let rest: Vec<_> = (1..4).map(|n| send(&mailer, n)).collect();
-    // Let the three callers reach the pool's waiting room.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    server.seen.release.add_permits(1);
+    release(&server).await;
 
     assert_eq!(
         first.await.unwrap().unwrap().queue_id.as_deref(),
@@ -215,14 +221,10 @@ async fn waiting_messages_share_one_flight() {
 /// a new connection. Every message arrives exactly once.
 #[tokio::test]
 async fn a_connection_lost_mid_flight_retries_only_what_provably_was_not_sent() {
-    let server = Server::start().await;
+    let (server, mailer, first) = first_held(|b| b).await;
     *server.seen.hang_up_after.lock().unwrap() = Some("m1".to_owned());
-    let mailer = server.mailer().build().unwrap();
-    let first = send(&mailer, 0);
-    until(|| server.received().len() == 1).await;
     let rest: Vec<_> = (1..4).map(|n| send(&mailer, n)).collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    server.seen.release.add_permits(1);
+    release(&server).await;
 
     assert!(first.await.unwrap().is_ok());
     let mut answers = Vec::new();
@@ -247,10 +249,7 @@ async fn a_connection_lost_mid_flight_retries_only_what_provably_was_not_sent() 
 /// sent, and the callers behind it are not held up.
 #[tokio::test]
 async fn a_caller_who_stops_waiting_withdraws_its_message() {
-    let server = Server::start().await;
-    let mailer = server.mailer().build().unwrap();
-    let first = send(&mailer, 0);
-    until(|| server.received().len() == 1).await;
+    let (server, mailer, first) = first_held(|b| b).await;
     let dropped = send(&mailer, 1);
     let kept = send(&mailer, 2);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -267,14 +266,7 @@ async fn a_caller_who_stops_waiting_withdraws_its_message() {
 /// A message that waits past the wait limit is `Busy` and withdrawn: it is not sent later.
 #[tokio::test]
 async fn a_message_waiting_past_the_wait_limit_is_busy_and_never_sent() {
-    let server = Server::start().await;
-    let mailer = server
-        .mailer()
-        .wait_timeout(Duration::from_millis(150))
-        .build()
-        .unwrap();
-    let first = send(&mailer, 0);
-    until(|| server.received().len() == 1).await;
+    let (server, mailer, first) = first_held(|b| b.wait_timeout(Duration::from_millis(150))).await;
     let late = send(&mailer, 1).await.unwrap();
     assert!(matches!(late, Err(SendError::Busy { .. })), "{late:?}");
     server.seen.release.add_permits(1);

@@ -20,7 +20,7 @@ use smtp_testkit::mock::{Act, Conversation, MockServer};
 use tokio::sync::Semaphore;
 
 mod common;
-use common::send_in_background;
+use common::{send_in_background, until};
 
 /// What the server does besides accepting mail.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -186,17 +186,6 @@ impl Conversation for Conn {
             self.seen.open.fetch_sub(1, Ordering::SeqCst);
         }
     }
-}
-
-/// Wait until `done` holds, polling (at most 10 s of the runtime's time).
-async fn until(done: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the condition never held");
 }
 
 /// A server that greylists each new sender once: every message is delivered by its retry, and

@@ -177,11 +177,30 @@ async fn send_through(options: ConnectOptions, port: u16, from: &str) -> Result<
     client.quit().await
 }
 
-#[tokio::test]
-async fn socks5_and_http_tunnels_deliver_with_and_without_credentials() {
+/// The start of the tests through pproxy: the proxy, and the SMTP server with what it saw and
+/// its port.
+async fn proxy_and_server() -> (Pproxy, Arc<Seen>, u16) {
     let proxy = Pproxy::start().await;
     let seen = Arc::new(Seen::default());
     let port = smtp_server(seen.clone()).await;
+    (proxy, seen, port)
+}
+
+/// Options without TLS that go through the proxy of `url`.
+fn via(url: &str) -> ConnectOptions {
+    ConnectOptions::new(TlsMode::None).with_proxy(Proxy::parse(url).unwrap())
+}
+
+/// How many tunnels to the SMTP server on `port` the proxy's `log` shows.
+fn tunnels_to(log: &str, port: u16) -> usize {
+    log.lines()
+        .filter(|l| l.contains(&format!("-> 127.0.0.1:{port}")))
+        .count()
+}
+
+#[tokio::test]
+async fn socks5_and_http_tunnels_deliver_with_and_without_credentials() {
+    let (proxy, seen, port) = proxy_and_server().await;
     let routes = [
         ("socks", format!("socks5://127.0.0.1:{}", proxy.socks)),
         ("http", format!("http://127.0.0.1:{}", proxy.http)),
@@ -195,8 +214,7 @@ async fn socks5_and_http_tunnels_deliver_with_and_without_credentials() {
         ),
     ];
     for (name, url) in &routes {
-        let options = ConnectOptions::new(TlsMode::None).with_proxy(Proxy::parse(url).unwrap());
-        send_through(options, port, &format!("{name}@test.example"))
+        send_through(via(url), port, &format!("{name}@test.example"))
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
@@ -204,28 +222,21 @@ async fn socks5_and_http_tunnels_deliver_with_and_without_credentials() {
     assert_eq!(delivered.len(), 4, "{delivered:?}");
     // Each tunnel is in the proxy's own log, to the SMTP server's port.
     let log = proxy.log();
-    let tunnels = log
-        .lines()
-        .filter(|l| l.contains(&format!("-> 127.0.0.1:{port}")))
-        .count();
-    assert_eq!(tunnels, 4, "{log}");
+    assert_eq!(tunnels_to(&log, port), 4, "{log}");
     assert!(log.lines().any(|l| l.starts_with("socks5 ")), "{log}");
     assert!(log.lines().any(|l| l.starts_with("http ")), "{log}");
 }
 
 #[tokio::test]
 async fn wrong_proxy_credentials_and_refusals_are_typed_connect_errors() {
-    let proxy = Pproxy::start().await;
-    let seen = Arc::new(Seen::default());
-    let port = smtp_server(seen.clone()).await;
+    let (proxy, seen, port) = proxy_and_server().await;
     let cases = [
         format!("http://user:wrong@127.0.0.1:{}", proxy.http_auth),
         format!("http://127.0.0.1:{}", proxy.http_auth),
         format!("socks5://user:wrong@127.0.0.1:{}", proxy.socks_auth),
     ];
     for url in &cases {
-        let options = ConnectOptions::new(TlsMode::None).with_proxy(Proxy::parse(url).unwrap());
-        let error = send_through(options, port, "a@test.example")
+        let error = send_through(via(url), port, "a@test.example")
             .await
             .unwrap_err();
         match &error {
@@ -245,8 +256,7 @@ async fn wrong_proxy_credentials_and_refusals_are_typed_connect_errors() {
         format!("socks5://127.0.0.1:{}", proxy.socks),
         format!("http://127.0.0.1:{}", proxy.http),
     ] {
-        let options = ConnectOptions::new(TlsMode::None).with_proxy(Proxy::parse(&url).unwrap());
-        let error = send_through(options, closed, "a@test.example")
+        let error = send_through(via(&url), closed, "a@test.example")
             .await
             .unwrap_err();
         assert!(
@@ -281,38 +291,38 @@ async fn a_proxy_that_hangs_is_bounded_by_the_connect_timeout_and_the_deadline()
     });
     for kind in ["socks5", "http"] {
         let proxy = Proxy::parse(&format!("{kind}://127.0.0.1:{hang}")).unwrap();
-        let options = ConnectOptions::new(TlsMode::None)
-            .with_proxy(proxy.clone())
-            .with_connect_timeout(Duration::from_millis(400));
-        let error = send_through(options, 25, "a@test.example")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                SmtpError::Timeout {
-                    during: SmtpOp::Connect,
-                    ..
-                }
+        let through = || ConnectOptions::new(TlsMode::None).with_proxy(proxy.clone());
+        // Each bound, and the error it must end the wait with.
+        type Ends = fn(&SmtpError) -> bool;
+        let bounds: [(ConnectOptions, Ends); 2] = [
+            (
+                through().with_connect_timeout(Duration::from_millis(400)),
+                |e| {
+                    matches!(
+                        e,
+                        SmtpError::Timeout {
+                            during: SmtpOp::Connect,
+                            ..
+                        }
+                    )
+                },
             ),
-            "{kind}: {error:?}"
-        );
-        let options = ConnectOptions::new(TlsMode::None)
-            .with_proxy(proxy)
-            .with_deadline(Duration::from_millis(300));
-        let error = send_through(options, 25, "a@test.example")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                SmtpError::DeadlineExceeded {
-                    during: SmtpOp::Connect,
-                    ..
-                }
-            ),
-            "{kind}: {error:?}"
-        );
+            (through().with_deadline(Duration::from_millis(300)), |e| {
+                matches!(
+                    e,
+                    SmtpError::DeadlineExceeded {
+                        during: SmtpOp::Connect,
+                        ..
+                    }
+                )
+            }),
+        ];
+        for (options, expected) in bounds {
+            let error = send_through(options, 25, "a@test.example")
+                .await
+                .unwrap_err();
+            assert!(expected(&error), "{kind}: {error:?}");
+        }
     }
 }
 
@@ -341,9 +351,7 @@ async fn the_local_address_is_the_source_the_server_sees() {
 /// A pool's connections all go through its proxy.
 #[tokio::test]
 async fn a_pool_sends_through_its_proxy() {
-    let proxy = Pproxy::start().await;
-    let seen = Arc::new(Seen::default());
-    let port = smtp_server(seen.clone()).await;
+    let (proxy, seen, port) = proxy_and_server().await;
     let mailer = Mailer::builder("127.0.0.1", port, TlsMode::None, "client.test")
         .proxy(
             Proxy::parse(&format!("socks5://127.0.0.1:{}", proxy.socks_auth))
@@ -361,10 +369,10 @@ async fn a_pool_sends_through_its_proxy() {
     }
     mailer.shutdown().await;
     assert_eq!(seen.delivered.lock().unwrap().len(), 3);
-    let tunnels = proxy
-        .log()
-        .lines()
-        .filter(|l| l.contains(&format!("-> 127.0.0.1:{port}")))
-        .count();
-    assert_eq!(tunnels, 2, "two connections of the pool: {}", proxy.log());
+    let log = proxy.log();
+    assert_eq!(
+        tunnels_to(&log, port),
+        2,
+        "two connections of the pool: {log}"
+    );
 }

@@ -6,98 +6,39 @@
 //! Needs `python3` with `pip install dkimpy cryptography pynacl`: without them these tests fail,
 //! they never skip.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use smtp_send::capture::{CaptureConfig, CaptureServer};
 use smtp_send::exit::Exit;
 
+mod common;
+use common::{assert_exit, server_args, smtp_send_async, strings, temp_file, text};
+
+// smtp-dkim's keys and dkimpy runner, shared by every crate's DKIM tests.
+#[path = "../../smtp-dkim/tests/support/dkimpy.rs"]
+mod verifier;
+use verifier::{DOMAIN, key_path as key};
+
 const SELECTOR: &str = "cli2026";
-const DOMAIN: &str = "example.com";
-
-/// A key of smtp-dkim's test keys.
-fn key(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../smtp-dkim/tests/keys")
-        .join(name)
-}
-
-fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("smtp-send-dkim-{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).unwrap();
-    path
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Run the binary (from a blocking thread, so that the test's capture server keeps running).
 async fn smtp_send(args: Vec<String>, stdin: Option<Vec<u8>>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
-            .args(&args)
-            .env_remove("SMTP_PASSWORD")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run smtp-send");
-        if let Some(input) = stdin {
-            let _ = child.stdin.take().unwrap().write_all(&input);
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn assert_exit(out: &Output, exit: Exit) {
-    assert_eq!(
-        out.status.code(),
-        Some(i32::from(exit.code())),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    smtp_send_async(args, Vec::new(), stdin).await
 }
 
 /// dkimpy's verdict on each message, with the public key derived from `key_file` by Python.
 fn dkimpy(key_file: &Path, name: &str, messages: &[Vec<u8>]) -> Vec<bool> {
-    let paths: Vec<PathBuf> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| temp_file(&format!("{name}-{i}.eml"), m))
-        .collect();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smtp-dkim/tests/dkim_verify.py");
-    let python = std::env::var("DKIM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let out = Command::new(&python)
-        .arg(script)
-        .arg(key_file)
-        .args([SELECTOR, DOMAIN])
-        .args(&paths)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (needed for the DKIM tests): {e}"));
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "dkim_verify.py failed; pip install dkimpy cryptography pynacl\n{stdout}\n{}",
-        text(&out.stderr)
-    );
-    for p in &paths {
-        let _ = std::fs::remove_file(p);
-    }
-    stdout
-        .lines()
-        .skip(1)
-        .map(|l| l.ends_with(" True"))
-        .collect()
+    verifier::verify(key_file, SELECTOR, name, messages).each
+}
+
+/// A usage error whose message says `want`; returns the standard error.
+#[track_caller]
+fn assert_usage_error(out: &Output, want: &str) -> String {
+    assert_exit(out, Exit::Usage);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(want), "{stderr}");
+    stderr
 }
 
 fn dkim_args(key_file: &Path) -> Vec<String> {
@@ -144,23 +85,8 @@ async fn signed_file_stdin_and_built_messages_verify_as_received() {
         .await
         .unwrap();
     let ca = temp_file("ca.pem", server.ca_pem().as_bytes());
-    let base = |more: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--server",
-            &server.addr().to_string(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-            "--from",
-            "alice@example.com",
-            "--to",
-            "bob@example.org",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(more.iter().map(|s| s.to_string()));
-        args
-    };
+    let base =
+        |more: &[&str]| server_args(&server, &ca, &[&["--to", "bob@example.org"], more].concat());
     let rsa = key("rsa2048-pkcs1.pem");
     let ed = key("ed25519-pkcs8.pem");
 
@@ -241,7 +167,7 @@ async fn capture_mode_prints_a_message_that_verifies() {
 #[tokio::test]
 async fn dkim_errors_come_before_connecting() {
     let to_port_1 = |more: Vec<String>| {
-        let mut args: Vec<String> = [
+        let mut args = strings(&[
             "--server",
             "127.0.0.1:1",
             "--tls",
@@ -250,10 +176,7 @@ async fn dkim_errors_come_before_connecting() {
             "a@example.com",
             "--to",
             "b@example.org",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ]);
         args.extend(more);
         args
     };
@@ -272,12 +195,7 @@ async fn dkim_errors_come_before_connecting() {
         None,
     )
     .await;
-    assert_exit(&out, Exit::Usage);
-    assert!(
-        text(&out.stderr).contains("--dkim-selector"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_usage_error(&out, "--dkim-selector");
     let out = smtp_send(to_port_1(file_args(&["--dkim-domain", DOMAIN])), None).await;
     assert_exit(&out, Exit::Usage);
 
@@ -290,9 +208,7 @@ async fn dkim_errors_come_before_connecting() {
     );
     for (bad, want) in [(&broken_file, "--dkim-key"), (&cert, "CERTIFICATE")] {
         let out = smtp_send(to_port_1([file_args(&[]), dkim_args(bad)].concat()), None).await;
-        assert_exit(&out, Exit::Usage);
-        let stderr = text(&out.stderr);
-        assert!(stderr.contains(want), "{stderr}");
+        let stderr = assert_usage_error(&out, want);
         for line in pem
             .lines()
             .filter(|l| !l.starts_with("-----") && l.len() >= 20)
@@ -323,22 +239,12 @@ async fn dkim_errors_come_before_connecting() {
         .map(String::from),
     );
     let out = smtp_send(to_port_1(args), None).await;
-    assert_exit(&out, Exit::Usage);
-    assert!(
-        text(&out.stderr).contains("invalid DKIM domain"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_usage_error(&out, "invalid DKIM domain");
     let no_from = temp_file("nofrom.eml", b"To: b@example.org\n\nx\n");
     let mut args = vec!["--file".to_owned(), no_from.to_str().unwrap().to_owned()];
     args.extend(dkim_args(&rsa));
     let out = smtp_send(to_port_1(args), None).await;
-    assert_exit(&out, Exit::Usage);
-    assert!(
-        text(&out.stderr).contains("no From header field"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_usage_error(&out, "no From header field");
 
     // The same message from standard input fails the same way.
     let out = smtp_send(

@@ -35,6 +35,13 @@ fn forbidden(secret: &str, blobs: &[String]) -> Vec<String> {
     out
 }
 
+/// [`forbidden`] for both passwords: [`PASS`] as sent in `good` blobs, [`WRONG_PASS`] in `bad`.
+fn forbidden_passwords(good: &[String], bad: &[String]) -> Vec<String> {
+    let mut out = forbidden(PASS, good);
+    out.extend(forbidden(WRONG_PASS, bad));
+    out
+}
+
 fn assert_clean(what: &str, text: &str, forbidden: &[String]) {
     for f in forbidden {
         assert!(!text.contains(f.as_str()), "{what} leaks {f:?}:\n{text}");
@@ -106,14 +113,39 @@ async fn connect(server: &ScriptServer, checker: &mut Checker) -> SmtpClient<Tok
     client
 }
 
+/// The start of most tests here: a checker that nothing of `forbidden` shows (in `log`, and
+/// in what it is given), `script`'s server, and a client connected to it (its options and
+/// state given to the checker).
+async fn start(
+    log: LogBuffer,
+    forbidden: Vec<String>,
+    script: &str,
+) -> (Checker, ScriptServer, SmtpClient<TokioTransport>) {
+    let mut checker = Checker::new(log, forbidden);
+    let server = ScriptServer::start(script).await;
+    let client = connect(&server, &mut checker).await;
+    (checker, server, client)
+}
+
+/// The end of those tests: the client's state to the checker, QUIT as the script expects, then
+/// every check, the log holding each of `must_log`.
+async fn finish(
+    mut checker: Checker,
+    client: SmtpClient<TokioTransport>,
+    server: ScriptServer,
+    must_log: &[&str],
+) {
+    checker.client(&client);
+    smtp_tests::quit(client, server).await;
+    checker.finish(must_log);
+}
+
 #[tokio::test]
 async fn plain_success_and_refusal_leak_nothing() {
     let (log, _guard) = capture();
     let good = format!("\0{USER}\0{PASS}");
     let bad = format!("\0{USER}\0{WRONG_PASS}");
-    let mut forbidden_all = forbidden(PASS, std::slice::from_ref(&good));
-    forbidden_all.extend(forbidden(WRONG_PASS, std::slice::from_ref(&bad)));
-    let mut checker = Checker::new(log, forbidden_all);
+    let forbidden = forbidden_passwords(std::slice::from_ref(&good), std::slice::from_ref(&bad));
     // The exact lines prove the secrets were on the wire.
     let script = format!(
         "{}C: AUTH PLAIN {}\nS: 535 5.7.8 Authentication credentials invalid\nC: AUTH PLAIN {}\nS: 235 2.7.0 ok\n{}",
@@ -122,8 +154,7 @@ async fn plain_success_and_refusal_leak_nothing() {
         b64::encode(&good),
         quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server, &mut checker).await;
+    let (mut checker, server, mut client) = start(log, forbidden, &script).await;
     let err = bounded(client.login(USER, WRONG_PASS)).await.unwrap_err();
     checker.error(&err);
     checker.client(&client);
@@ -132,16 +163,12 @@ async fn plain_success_and_refusal_leak_nothing() {
     // A wrong-state error after login, too.
     let again = bounded(client.login(USER, PASS)).await.unwrap_err();
     checker.error(&again);
-    smtp_tests::quit(client, server).await;
-    checker.finish(&["AUTH PLAIN", "535", "235"]);
+    finish(checker, client, server, &["AUTH PLAIN", "535", "235"]).await;
 }
 
 #[tokio::test]
 async fn login_success_and_refusal_leak_nothing() {
     let (log, _guard) = capture();
-    let mut forbidden_all = forbidden(PASS, &[]);
-    forbidden_all.extend(forbidden(WRONG_PASS, &[]));
-    let mut checker = Checker::new(log, forbidden_all);
     let script = format!(
         "{g}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {u}\nS: 334 UGFzc3dvcmQ6\nC: {w}\nS: 535 5.7.8 bad\n\
          C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {u}\nS: 334 UGFzc3dvcmQ6\nC: {p}\nS: 235 ok\n{q}",
@@ -151,23 +178,20 @@ async fn login_success_and_refusal_leak_nothing() {
         p = b64::encode(PASS),
         q = quit()
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server, &mut checker).await;
+    let forbidden = forbidden_passwords(&[], &[]);
+    let (mut checker, server, mut client) = start(log, forbidden, &script).await;
     let err = bounded(client.login(USER, WRONG_PASS)).await.unwrap_err();
     checker.error(&err);
     bounded(client.login_with(AuthMechanism::Login, USER, PASS))
         .await
         .unwrap();
-    checker.client(&client);
-    smtp_tests::quit(client, server).await;
-    checker.finish(&["AUTH LOGIN", "334", "235"]);
+    finish(checker, client, server, &["AUTH LOGIN", "334", "235"]).await;
 }
 
 #[tokio::test]
 async fn xoauth2_success_and_error_challenge_leak_nothing() {
     let (log, _guard) = capture();
     let blob = format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01");
-    let mut checker = Checker::new(log, forbidden(TOKEN, std::slice::from_ref(&blob)));
     let script = format!(
         "{}C: AUTH XOAUTH2 {b}\nS: 334 {}\nC: \nS: 535 5.7.8 Username and Password not accepted\n\
          C: AUTH XOAUTH2 {b}\nS: 235 2.7.0 Accepted\n{}",
@@ -176,8 +200,8 @@ async fn xoauth2_success_and_error_challenge_leak_nothing() {
         quit(),
         b = b64::encode(&blob),
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server, &mut checker).await;
+    let forbidden = forbidden(TOKEN, std::slice::from_ref(&blob));
+    let (mut checker, server, mut client) = start(log, forbidden, &script).await;
     let err = bounded(client.login_xoauth2(USER, TOKEN))
         .await
         .unwrap_err();
@@ -188,16 +212,13 @@ async fn xoauth2_success_and_error_challenge_leak_nothing() {
     checker.error(&err);
     checker.client(&client);
     bounded(client.login_xoauth2(USER, TOKEN)).await.unwrap();
-    checker.client(&client);
-    smtp_tests::quit(client, server).await;
-    checker.finish(&["AUTH XOAUTH2", "535", "235"]);
+    finish(checker, client, server, &["AUTH XOAUTH2", "535", "235"]).await;
 }
 
 #[tokio::test]
 async fn oauthbearer_success_and_error_challenge_leak_nothing() {
     let (log, _guard) = capture();
     let blob = format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01");
-    let mut checker = Checker::new(log, forbidden(TOKEN, std::slice::from_ref(&blob)));
     let script = format!(
         "{}C: AUTH OAUTHBEARER {b}\nS: 334 {}\nC: AQ==\nS: 535 5.7.8 invalid token\n\
          C: AUTH OAUTHBEARER {b}\nS: 235 2.7.0 ok\n{}",
@@ -206,8 +227,8 @@ async fn oauthbearer_success_and_error_challenge_leak_nothing() {
         quit(),
         b = b64::encode(&blob),
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server, &mut checker).await;
+    let forbidden = forbidden(TOKEN, std::slice::from_ref(&blob));
+    let (mut checker, server, mut client) = start(log, forbidden, &script).await;
     let err = bounded(client.login_oauthbearer(USER, TOKEN))
         .await
         .unwrap_err();
@@ -215,9 +236,7 @@ async fn oauthbearer_success_and_error_challenge_leak_nothing() {
     bounded(client.login_with(AuthMechanism::OAuthBearer, USER, TOKEN))
         .await
         .unwrap();
-    checker.client(&client);
-    smtp_tests::quit(client, server).await;
-    checker.finish(&["AUTH OAUTHBEARER", "535", "235"]);
+    finish(checker, client, server, &["AUTH OAUTHBEARER", "535", "235"]).await;
 }
 
 /// The client-final message (base64) and its proof (base64) from what the server saw: they
@@ -261,9 +280,7 @@ fn scram_wire_secrets(report: &smtp_tests::Report) -> Vec<String> {
 async fn scram_success_refusal_and_impostor_leak_nothing() {
     use smtp_tests::scram::{Ending, ScramServer};
     let (log, _guard) = capture();
-    let mut forbidden_all = forbidden(PASS, &[]);
-    forbidden_all.extend(forbidden(WRONG_PASS, &[]));
-    let mut checker = Checker::new(log, forbidden_all);
+    let mut checker = Checker::new(log, forbidden_passwords(&[], &[]));
     let mut reports = Vec::new();
     for (password, ending, ok) in [
         (WRONG_PASS, Ending::Normal, false),
@@ -306,14 +323,13 @@ async fn scram_success_refusal_and_impostor_leak_nothing() {
 async fn connection_lost_during_auth_leaks_nothing() {
     let (log, _guard) = capture();
     let blob = format!("\0{USER}\0{PASS}");
-    let mut checker = Checker::new(log, forbidden(PASS, std::slice::from_ref(&blob)));
     let script = format!(
         "{}C: AUTH PLAIN {}\nX: close",
         greet(&["AUTH PLAIN"]),
         b64::encode(&blob)
     );
-    let server = ScriptServer::start(&script).await;
-    let mut client = connect(&server, &mut checker).await;
+    let forbidden = forbidden(PASS, std::slice::from_ref(&blob));
+    let (mut checker, server, mut client) = start(log, forbidden, &script).await;
     let err = bounded(client.login(USER, PASS)).await.unwrap_err();
     assert!(
         matches!(err, SmtpError::Protocol(_) | SmtpError::Io { .. }),

@@ -2,8 +2,7 @@
 //! and each failure class with its exit code, against the capture server used as an external
 //! server and against sockets that refuse or stall.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,71 +10,16 @@ use smtp_send::base64;
 use smtp_send::capture::{CaptureConfig, CaptureServer};
 use smtp_send::exit::Exit;
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::*;
+
 mod built;
 mod large;
 mod proxy;
 mod servers;
 
 const PASSWORD: &str = "S3cr3t-pa55word!";
-
-/// Run the binary with `args`, `env` set (and SMTP_PASSWORD removed unless given), and `stdin`
-/// piped in (`None`: no standard input).
-fn smtp_send(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smtp-send"));
-    cmd.args(args)
-        .env_remove("SMTP_PASSWORD")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("run smtp-send");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        // The program may exit (e.g. on a failure) before reading its input: a broken pipe here
-        // is expected then.
-        let _ = pipe.write_all(input);
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// [`smtp_send`] from inside a tokio test, so an in-process capture server keeps running.
-async fn smtp_send_async(
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    stdin: Option<Vec<u8>>,
-) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        smtp_send(&args, &env, stdin.as_deref())
-    })
-    .await
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited normally")
-}
-
-/// The run ended with `exit`'s code (its standard error shown if not).
-fn assert_exit(out: &Output, exit: Exit) {
-    assert_eq!(
-        code(out),
-        i32::from(exit.code()),
-        "stderr: {}",
-        text(&out.stderr)
-    );
-}
 
 /// The failure report is exactly one `smtp-send: error:` line (warnings may precede it).
 fn assert_one_error_line(out: &Output) -> String {
@@ -88,38 +32,14 @@ fn assert_one_error_line(out: &Output) -> String {
     errors[0].to_owned()
 }
 
-fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("smtp-send-{}-{name}", std::process::id()));
-    std::fs::write(&path, contents).unwrap();
-    path
-}
-
 const MESSAGE: &[u8] = b"From: <alice@example.com>\nTo: <bob@example.org>\nSubject: test\n\n\
 Hello Bob,\n.hidden line starting with a dot\n..two dots\n.\nend\n";
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 /// An external capture server and the CA file to trust it.
 async fn external(config: CaptureConfig, name: &str) -> (CaptureServer, PathBuf) {
     let server = CaptureServer::start(config).await.unwrap();
     let ca = temp_file(&format!("{name}-ca.pem"), server.ca_pem().as_bytes());
     (server, ca)
-}
-
-fn server_args(server: &CaptureServer, ca: &Path, more: &[&str]) -> Vec<String> {
-    let mut args = strings(&[
-        "--server",
-        &server.addr().to_string(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        "--from",
-        "alice@example.com",
-    ]);
-    args.extend(strings(more));
-    args
 }
 
 #[test]

@@ -110,50 +110,45 @@ fn a_bad_proxy_or_bind_is_a_usage_error_before_connecting() {
 /// are a local I/O error, a key that is no key a usage error, both before connecting.
 #[test]
 fn client_certificate_flags_are_checked_before_connecting() {
-    let out = to_port_1(
-        "alice@example.com",
-        "bob@example.org",
-        &[
-            "--tls",
-            "implicit",
-            "--client-cert",
-            "/nonexistent/cert.pem",
-        ],
-        Some(MESSAGE),
-    );
-    assert_exit(&out, Exit::Usage);
-    let out = to_port_1(
-        "alice@example.com",
-        "bob@example.org",
-        &[
-            "--tls",
-            "implicit",
-            "--client-cert",
-            "/nonexistent/cert.pem",
-            "--client-key",
-            "/nonexistent/key.pem",
-        ],
-        Some(MESSAGE),
-    );
-    assert_exit(&out, Exit::LocalIo);
     let cert = temp_file(
         "client-cert.pem",
         b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     );
     let key = temp_file("client-key.pem", b"not a key at all");
-    let out = to_port_1(
-        "alice@example.com",
-        "bob@example.org",
-        &[
-            "--tls",
-            "implicit",
-            "--client-cert",
-            cert.to_str().unwrap(),
-            "--client-key",
-            key.to_str().unwrap(),
-        ],
-        Some(MESSAGE),
-    );
-    assert_exit(&out, Exit::Usage);
-    assert!(text(&out.stderr).contains("--client-cert"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    // The client certificate flags, the exit they end with, and what standard error names.
+    let cases: [(&[&str], Exit, Option<&str>); 3] = [
+        (
+            &["--client-cert", "/nonexistent/cert.pem"],
+            Exit::Usage,
+            None,
+        ),
+        (
+            &[
+                "--client-cert",
+                "/nonexistent/cert.pem",
+                "--client-key",
+                "/nonexistent/key.pem",
+            ],
+            Exit::LocalIo,
+            None,
+        ),
+        (
+            &["--client-cert", cert, "--client-key", key],
+            Exit::Usage,
+            Some("--client-cert"),
+        ),
+    ];
+    for (flags, exit, names) in cases {
+        let out = to_port_1(
+            "alice@example.com",
+            "bob@example.org",
+            &[&["--tls", "implicit"], flags].concat(),
+            Some(MESSAGE),
+        );
+        assert_exit(&out, exit);
+        if let Some(names) = names {
+            assert!(text(&out.stderr).contains(names));
+        }
+    }
 }

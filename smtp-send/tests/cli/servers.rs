@@ -177,23 +177,26 @@ async fn server_without_starttls_fails_closed() {
 async fn stalled_server_gives_the_timeout_code() {
     // Accept and say nothing: the greeting never comes. Hold the socket until the client leaves.
     let server = MockServer::start(|_| Quiet(Act::Silent)).await;
+    assert_times_out(&server, &["--timeout", "1"], 6, "timed out", 10).await;
+}
+
+/// A run to `server` with `more` arguments ends with the timeout code within `within`
+/// seconds, its one error line says `says`, and the server sees the connection end within
+/// `ended` seconds.
+async fn assert_times_out(server: &MockServer, more: &[&str], within: u64, says: &str, ended: u64) {
     let start = Instant::now();
     let out = smtp_send_async(
-        to_server(
-            &server.addr().to_string(),
-            "b@example.org",
-            &["--timeout", "1"],
-        ),
+        to_server(&server.addr().to_string(), "b@example.org", more),
         vec![],
         Some(MESSAGE.to_vec()),
     )
     .await;
     let elapsed = start.elapsed();
     assert_exit(&out, Exit::Timeout);
-    assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(within), "took {elapsed:?}");
     let line = assert_one_error_line(&out);
-    assert!(line.contains("timed out"), "{line}");
-    assert!(server.until_ended(1, Duration::from_secs(10)).await);
+    assert!(line.contains(says), "{line}");
+    assert!(server.until_ended(1, Duration::from_secs(ended)).await);
 }
 
 /// Arguments to send from `a@example.com` to `to` through the server at `addr`, and `more`.
@@ -364,24 +367,8 @@ async fn deadline_ends_a_run_held_by_a_slow_server() {
         ]))
     };
     let server = MockServer::start(move |_| greet_then_trickle()).await;
-    let addr = server.addr();
-    let start = Instant::now();
-    let out = smtp_send_async(
-        to_server(
-            &addr.to_string(),
-            "b@example.org",
-            &["--tls", "none", "--timeout", "100", "--deadline", "3"],
-        ),
-        vec![],
-        Some(MESSAGE.to_vec()),
-    )
-    .await;
-    let elapsed = start.elapsed();
-    assert_exit(&out, Exit::Timeout);
-    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
-    let line = assert_one_error_line(&out);
-    assert!(line.contains("deadline"), "{line}");
-    assert!(server.until_ended(1, Duration::from_secs(15)).await);
+    let more = ["--tls", "none", "--timeout", "100", "--deadline", "3"];
+    assert_times_out(&server, &more, 4, "deadline", 15).await;
 }
 
 /// The SIZE declared for a file with bare LF line endings is its size as sent (each LF becomes

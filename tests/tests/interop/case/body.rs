@@ -11,11 +11,7 @@ pub(crate) async fn case_pipelining(
 ) -> Result<String, String> {
     let opts = SmtpClientOptions::new().with_pipelining(mode);
     let mut conn = connect(ctx, t, opts).await?;
-    let offered = conn
-        .client
-        .session()
-        .capabilities()
-        .has(Extension::Pipelining);
+    let offered = offers(&conn, Extension::Pipelining);
     let to = [
         "rcpt1@example.org",
         "rcpt2@example.org",
@@ -40,11 +36,7 @@ pub(crate) async fn case_chunking(
 ) -> Result<String, String> {
     let opts = SmtpClientOptions::new().with_chunking(mode);
     let mut conn = connect(ctx, t, opts).await?;
-    let offered = conn
-        .client
-        .session()
-        .capabilities()
-        .has(Extension::Chunking);
+    let offered = offers(&conn, Extension::Chunking);
     let id = new_id(t, label);
     // Dots and a big body: BDAT must not stuff, and several chunks may be needed.
     let mut body = dot_body();
@@ -76,11 +68,7 @@ pub(crate) async fn case_chunking(
 
 pub(crate) async fn case_eight_bit(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-    let offered = conn
-        .client
-        .session()
-        .capabilities()
-        .has(Extension::EightBitMime);
+    let offered = offers(&conn, Extension::EightBitMime);
     let id = new_id(t, label);
     let mut body = "Grüße aus Köln — 日本語のテキスト — emoji 🎉\r\n"
         .as_bytes()
@@ -156,15 +144,8 @@ pub(crate) async fn case_utf8_refused_locally(
         }
         Err(e) => return Err(conn.fail("expected ExtensionUnavailable SMTPUTF8", &e)),
     }
-    if conn.log.sent("MAIL") {
-        return Err(conn.explain("MAIL was sent before the local refusal"));
-    }
     // Nothing was sent; the session is still usable.
-    let id = new_id(t, label);
-    let body = plain_body(&id);
-    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-    conn.quit().await?;
-    verify(t, &[want]).await?;
+    nothing_sent_then_one_more(conn, t, label, "MAIL was sent before the local refusal").await?;
     Ok("SMTPUTF8 unavailable, refused before any command; next message ok".into())
 }
 

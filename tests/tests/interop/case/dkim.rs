@@ -6,67 +6,22 @@ use smtp_io_tokio::dkim::{DkimKey, DkimSigner, sign_file};
 
 use crate::*;
 
-const SELECTOR: &str = "sel2026";
-const DOMAIN: &str = "example.com";
-/// smtp-dkim's test key and verifier script (shared, not copied).
-const KEY: &str = "keys/rsa2048-pkcs8.pem";
-const VERIFIER: &str = "dkim_verify.py";
+use super::verifier::{self, DOMAIN, tampered};
 
-fn dkim_tests(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../smtp-dkim/tests")
-        .join(name)
-}
+const SELECTOR: &str = "sel2026";
+/// smtp-dkim's test key (shared, not copied).
+const KEY: &str = "rsa2048-pkcs8.pem";
 
 fn signer() -> Result<DkimSigner, String> {
-    let pem = std::fs::read_to_string(dkim_tests(KEY)).map_err(|e| format!("{KEY}: {e}"))?;
+    let pem =
+        std::fs::read_to_string(verifier::key_path(KEY)).map_err(|e| format!("{KEY}: {e}"))?;
     let key = DkimKey::from_pem(&pem).map_err(|e| format!("{KEY}: {e}"))?;
     DkimSigner::new(key, DOMAIN, SELECTOR).map_err(|e| e.to_string())
 }
 
 /// dkimpy's verdict on each message, through smtp-dkim's `tests/dkim_verify.py`.
 fn dkimpy(label: &str, messages: &[Vec<u8>]) -> Result<Vec<bool>, String> {
-    let dir =
-        std::env::temp_dir().join(format!("smtp-interop-dkim-{}-{label}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut paths = Vec::new();
-    for (i, m) in messages.iter().enumerate() {
-        let path = dir.join(format!("{i}.eml"));
-        std::fs::write(&path, m).map_err(|e| format!("{}: {e}", path.display()))?;
-        paths.push(path);
-    }
-    let python = std::env::var("DKIM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let output = std::process::Command::new(&python)
-        .arg(dkim_tests(VERIFIER))
-        .arg(dkim_tests(KEY))
-        .arg(SELECTOR)
-        .arg(DOMAIN)
-        .args(&paths)
-        .output()
-        .map_err(|e| {
-            format!("cannot run {python} (pip install dkimpy cryptography pynacl): {e}")
-        })?;
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "{VERIFIER} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let verdicts: Vec<bool> = stdout
-        .lines()
-        .filter(|l| !l.starts_with("record "))
-        .map(|l| l.ends_with(" True"))
-        .collect();
-    if verdicts.len() != messages.len() {
-        return Err(format!(
-            "{VERIFIER} gave {} verdicts: {stdout}",
-            verdicts.len()
-        ));
-    }
-    Ok(verdicts)
+    verifier::try_verify(&verifier::key_path(KEY), SELECTOR, label, messages).map(|v| v.each)
 }
 
 /// A body with what a signature must survive: dot lines, bare LF and CR, 8-bit text, trailing
@@ -149,13 +104,7 @@ pub(crate) async fn case_dkim(ctx: &Ctx, t: &Target, label: &str) -> Result<Stri
         }
         delivered.push(copy);
     }
-    let mut tampered = delivered[0].clone();
-    let at = tampered
-        .iter()
-        .rposition(u8::is_ascii_alphabetic)
-        .ok_or("no letter to change")?;
-    tampered[at] ^= 0x20;
-    delivered.push(tampered);
+    delivered.push(tampered(&delivered[0]));
     let verdicts = dkimpy(t.name, &delivered)?;
     if verdicts != [true, true, true, false] {
         return Err(format!(

@@ -33,14 +33,7 @@ pub(crate) async fn case_oversize(ctx: &Ctx, t: &Target, label: &str) -> Result<
             ));
         }
     }
-    if conn.log.sent("MAIL") {
-        return Err(conn.explain("MAIL was sent for an over-size message"));
-    }
-    let id = new_id(t, label);
-    let body = plain_body(&id);
-    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
-    conn.quit().await?;
-    verify(t, &[want]).await?;
+    nothing_sent_then_one_more(conn, t, label, "MAIL was sent for an over-size message").await?;
     Ok(format!(
         "{size} > SIZE {limit}: refused before MAIL; next message ok"
     ))
@@ -50,12 +43,7 @@ pub(crate) async fn case_fifty(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let started = Instant::now();
     let mut wants = Vec::new();
-    for i in 0..50 {
-        let id = new_id(t, &format!("{label}-{i}"));
-        let mut body = plain_body(&id);
-        if i % 7 == 0 {
-            body.extend_from_slice(b".starts with a dot\r\n");
-        }
+    for (id, body) in fifty_bodies(t, label) {
         let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
         wants.push(want);
     }
@@ -144,12 +132,7 @@ pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
     let bad = ["broken\r\nRSET@example.org"];
     let mut ids = Vec::new();
     let mut bodies = Vec::new();
-    for i in 0..50 {
-        let id = new_id(t, &format!("{label}-{i}"));
-        let mut body = plain_body(&id);
-        if i % 7 == 0 {
-            body.extend_from_slice(b".starts with a dot\r\n");
-        }
+    for (id, body) in fifty_bodies(t, label) {
         bodies.push(message(&id, "", &body));
         ids.push(id);
     }
@@ -197,7 +180,7 @@ pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
 
 pub(crate) async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-    let offered = conn.client.session().capabilities().has(Extension::Dsn);
+    let offered = offers(&conn, Extension::Dsn);
     let id = new_id(t, label);
     let envid = EnvelopeId::new(&format!("env.{}", SEQ.fetch_add(1, Ordering::Relaxed)))
         .map_err(|e| format!("EnvelopeId: {e}"))?;

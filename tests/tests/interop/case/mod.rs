@@ -6,6 +6,9 @@ mod dkim;
 mod messages;
 mod recipients;
 mod session;
+// smtp-dkim's keys and dkimpy runner, shared by every crate's DKIM tests.
+#[path = "../../../../smtp-dkim/tests/support/dkimpy.rs"]
+mod verifier;
 
 use crate::*;
 use body::*;
@@ -201,6 +204,45 @@ pub(crate) fn mode_prefix(mode: TlsMode) -> &'static str {
 
 pub(crate) fn code(reply: &Reply) -> u16 {
     reply.code().get()
+}
+
+/// Whether the server of `conn` offered `extension` (in its EHLO reply).
+pub(crate) fn offers(conn: &Conn, extension: Extension) -> bool {
+    conn.client.session().capabilities().has(extension)
+}
+
+/// The end of a case whose message was refused locally: no MAIL reached the server (else the
+/// error explains that `mail_sent`), and the session still delivers one plain message, quits
+/// and the copy is verified.
+pub(crate) async fn nothing_sent_then_one_more(
+    mut conn: Conn,
+    t: &Target,
+    label: &str,
+    mail_sent: &str,
+) -> Result<(), String> {
+    if conn.log.sent("MAIL") {
+        return Err(conn.explain(mail_sent));
+    }
+    let id = new_id(t, label);
+    let body = plain_body(&id);
+    let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], "", &body).await?;
+    conn.quit().await?;
+    verify(t, &[want]).await
+}
+
+/// The fifty messages of a many-messages case: each one's id and body, every seventh body with
+/// a line that starts with a dot.
+pub(crate) fn fifty_bodies(t: &Target, label: &str) -> Vec<(String, Vec<u8>)> {
+    (0..50)
+        .map(|i| {
+            let id = new_id(t, &format!("{label}-{i}"));
+            let mut body = plain_body(&id);
+            if i % 7 == 0 {
+                body.extend_from_slice(b".starts with a dot\r\n");
+            }
+            (id, body)
+        })
+        .collect()
 }
 
 /// Run one case: each kind of case is one `case_*` function in this folder's rooms (faults:
