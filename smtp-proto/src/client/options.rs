@@ -187,6 +187,27 @@ impl SmtpClientOptions {
     pub fn session_config(&self) -> &SessionConfig {
         &self.config
     }
+
+    /// Use `config` as the engine's configuration, every field of it (the builders above set
+    /// one field each; this sets the ones they do not name too, such as
+    /// [`SessionConfig::max_bdat_in_flight`] and [`SessionConfig::bdat_chunk_size`]).
+    pub fn with_session_config(mut self, config: SessionConfig) -> SmtpClientOptions {
+        self.config = config;
+        self
+    }
+
+    /// Change the engine's configuration in place, keeping every other option.
+    ///
+    /// ```
+    /// use smtp_proto::client::SmtpClientOptions;
+    ///
+    /// let options = SmtpClientOptions::new().map_session_config(|c| c.bdat_chunk_size = 64 * 1024);
+    /// assert_eq!(options.session_config().bdat_chunk_size, 64 * 1024);
+    /// ```
+    pub fn map_session_config(mut self, f: impl FnOnce(&mut SessionConfig)) -> SmtpClientOptions {
+        f(&mut self.config);
+        self
+    }
 }
 
 impl SmtpClientOptions {
