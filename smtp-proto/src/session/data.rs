@@ -8,7 +8,6 @@ use crate::alloc_prelude::*;
 
 use super::transaction::{BodyEncoding, BodyMode};
 use super::{Pending, Session};
-use crate::body::LineNormalizer;
 use crate::command::Command;
 use crate::error::{ArgumentError, Field, InvalidInputError, SmtpError};
 use crate::state::SmtpOp;
@@ -59,7 +58,7 @@ impl Session {
         let written = match mode {
             // Count the message bytes, not the stuffed dots: the outcome's size is what the
             // server stores, the same for DATA and BDAT.
-            BodyMode::Data => txn.encoder.stuffer.encode(chunk, &mut self.out),
+            BodyMode::Data => txn.encoder().stuff(chunk, &mut self.out),
             BodyMode::BdatWhole { size } => {
                 if failed && !header {
                     return Ok(());
@@ -69,7 +68,7 @@ impl Session {
                 }
                 let before = self.out.len();
                 if let Some(txn) = self.txn.as_mut() {
-                    encode_bdat(encoding, &mut txn.encoder.normalizer, chunk, &mut self.out);
+                    txn.encoder().frame(encoding, chunk, &mut self.out);
                 }
                 self.out.len() - before
             }
@@ -119,7 +118,7 @@ impl Session {
             BodyMode::Data => {
                 let before = self.out.len();
                 if let Some(t) = self.txn.as_mut() {
-                    t.encoder.stuffer.finish(&mut self.out);
+                    t.encoder().stuff_end(&mut self.out);
                 }
                 let body = self
                     .txn
@@ -139,10 +138,8 @@ impl Session {
                         self.start_bdat_whole(size);
                     }
                     // Not a let chain: the MSRV (1.85) predates them.
-                    if let (Some(t), BodyEncoding::Lines) = (self.txn.as_mut(), encoding) {
-                        let before = self.out.len();
-                        t.encoder.normalizer.finish(&mut self.out);
-                        written = self.out.len() - before;
+                    if let Some(t) = self.txn.as_mut() {
+                        written = t.encoder().frame_end(encoding, &mut self.out);
                     }
                     let total = self
                         .txn
@@ -166,15 +163,11 @@ impl Session {
                 if !failed {
                     let mut held = BytesMut::new();
                     if let Some(t) = self.txn.as_mut() {
-                        held = core::mem::take(&mut t.encoder.held);
+                        held = t.encoder().take_held();
                         if held.is_empty() {
                             held.resize(FRAME_HEAD, 0);
                         }
-                        if encoding == BodyEncoding::Lines {
-                            let before = held.len();
-                            t.encoder.normalizer.finish(&mut held);
-                            written = held.len() - before;
-                        }
+                        written = t.encoder().frame_end(encoding, &mut held);
                     }
                     self.queue_bdat_frame(held, true);
                     if let Some(t) = self.txn.as_mut() {
@@ -218,7 +211,7 @@ impl Session {
         let Some(txn) = self.txn.as_mut() else {
             return 0;
         };
-        let mut held = core::mem::take(&mut txn.encoder.held);
+        let mut held = txn.encoder().take_held();
         let mut rest = chunk;
         let mut written = 0;
         loop {
@@ -246,13 +239,13 @@ impl Session {
             let (now, later) = rest.split_at(room.min(rest.len()));
             let before = held.len();
             if let Some(txn) = self.txn.as_mut() {
-                encode_bdat(encoding, &mut txn.encoder.normalizer, now, &mut held);
+                txn.encoder().frame(encoding, now, &mut held);
             }
             written += held.len() - before;
             rest = later;
         }
         if let Some(txn) = self.txn.as_mut() {
-            txn.encoder.held = held;
+            txn.encoder().hold(held);
         }
         written
     }
@@ -296,16 +289,3 @@ impl Session {
 /// The room kept in front of a gathered BDAT chunk for its header: `BDAT `, 20 digits (a
 /// `u64`), ` LAST` and CRLF.
 const FRAME_HEAD: usize = 32;
-
-/// Put body bytes for BDAT into `out`: line endings normalised, or as they are for BINARYMIME.
-pub(super) fn encode_bdat(
-    encoding: BodyEncoding,
-    normalizer: &mut LineNormalizer,
-    chunk: &[u8],
-    out: &mut BytesMut,
-) {
-    match encoding {
-        BodyEncoding::Lines => normalizer.encode(chunk, out),
-        BodyEncoding::Binary => out.extend_from_slice(chunk),
-    }
-}

@@ -111,12 +111,53 @@ fn step_rank(step: Step) -> (u8, usize) {
 }
 
 /// A message body's encoder state: the DATA dot-stuffer, the BDAT line normaliser, and the
-/// streamed BDAT chunk being gathered (the last one is held back to carry `LAST`).
+/// streamed BDAT chunk being gathered (the last one is held back to carry `LAST`). Its state
+/// changes only through its methods.
 #[derive(Debug, Default)]
 pub(super) struct BodyEncoder {
-    pub(super) stuffer: DotStuffer,
-    pub(super) normalizer: LineNormalizer,
-    pub(super) held: BytesMut,
+    stuffer: DotStuffer,
+    normalizer: LineNormalizer,
+    held: BytesMut,
+}
+
+impl BodyEncoder {
+    /// DATA: `chunk` dot-stuffed into `out`; the message bytes taken (not the added dots).
+    pub(super) fn stuff(&mut self, chunk: &[u8], out: &mut BytesMut) -> usize {
+        self.stuffer.encode(chunk, out)
+    }
+
+    /// DATA: the end of the body (a final CRLF if missing) and the lone dot.
+    pub(super) fn stuff_end(&mut self, out: &mut BytesMut) {
+        self.stuffer.finish(out);
+    }
+
+    /// BDAT: `chunk` into `out`, line ends normalised, or as it is for BINARYMIME.
+    pub(super) fn frame(&mut self, encoding: BodyEncoding, chunk: &[u8], out: &mut BytesMut) {
+        match encoding {
+            BodyEncoding::Lines => self.normalizer.encode(chunk, out),
+            BodyEncoding::Binary => out.extend_from_slice(chunk),
+        }
+    }
+
+    /// BDAT: the end of the body into `out` (a final CRLF if missing, for lines); the bytes
+    /// added.
+    pub(super) fn frame_end(&mut self, encoding: BodyEncoding, out: &mut BytesMut) -> usize {
+        let before = out.len();
+        if encoding == BodyEncoding::Lines {
+            self.normalizer.finish(out);
+        }
+        out.len() - before
+    }
+
+    /// Streamed BDAT: the chunk being gathered, taken out to add to it.
+    pub(super) fn take_held(&mut self) -> BytesMut {
+        core::mem::take(&mut self.held)
+    }
+
+    /// Streamed BDAT: the chunk being gathered, put back.
+    pub(super) fn hold(&mut self, held: BytesMut) {
+        self.held = held;
+    }
 }
 
 #[derive(Debug)]
@@ -148,7 +189,7 @@ pub(super) struct Transaction {
     pub(super) encoding: BodyEncoding,
     /// The body's encoder state (dot-stuffing, CRLF normalisation, a streamed BDAT chunk being
     /// gathered): this message's own, so nothing carries over from one message to the next.
-    pub(super) encoder: BodyEncoder,
+    encoder: BodyEncoder,
     /// LMTP: per-recipient replies still expected after the body.
     pub(super) lmtp_expected: usize,
     pub(super) lmtp_replies: Vec<Reply>,
@@ -185,6 +226,11 @@ impl Transaction {
         } else {
             Fate::NotSent
         }
+    }
+
+    /// The body's encoder.
+    pub(super) fn encoder(&mut self) -> &mut BodyEncoder {
+        &mut self.encoder
     }
 
     /// `n` more body bytes went out: `Err` with the error for the bound they passed, if any
