@@ -101,9 +101,9 @@ pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLi
 pub use sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce};
 pub use secret::Secret;
 pub use session::{
-    BodyInfo, DataPipelining, Envelope, Event, ExtensionUse, Fate, MessageId, MessageOptions,
-    PlaintextAuth, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome, Session,
-    SessionConfig, Timeouts,
+    BodyInfo, DataPipelining, Delivery, Envelope, Event, ExtensionUse, Fate, MessageId,
+    MessageOptions, PlaintextAuth, Protocol, RecipientOutcome, RecipientPolicy, SendOutcome,
+    Session, SessionConfig, Timeouts,
 };
 pub use state::{SessionState, SmtpOp};
 pub use time::{Instant, Timer, TimerReason};

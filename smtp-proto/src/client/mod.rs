@@ -22,7 +22,6 @@
 mod batch;
 mod connect;
 mod connect_options;
-mod delivery;
 pub mod future;
 mod options;
 mod prefixed;
@@ -38,13 +37,13 @@ use crate::alloc_prelude::*;
 use core::future::Future;
 use core::pin::pin;
 
+pub use crate::session::Delivery;
 pub use batch::{Flight, FlightMessage, OutgoingMessage};
 pub use connect::{ConnectClock, TlsMode};
 pub use connect_options::{
     AdapterOptions, ClientOptionsParts, Connect, ConnectParts, ConnectSetting, ConnectSettings,
     DEFAULT_CONNECT_TIMEOUT, SharedClientOptions, SharedConnectSettings, connect_url,
 };
-pub use delivery::Delivery;
 pub use options::SmtpClientOptions;
 pub use prefixed::PrefixedBody;
 pub use proxy::{ConnectAnswer, MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};

@@ -8,6 +8,7 @@ mod auth;
 mod clock;
 mod config;
 mod data;
+mod delivery;
 mod event;
 mod handshake;
 mod mail;
@@ -30,6 +31,7 @@ pub use config::{
     DEFAULT_MAX_SCRAM_ITERATIONS, DataPipelining, ExtensionUse, PlaintextAuth, Protocol,
     RecipientPolicy, SessionConfig, Timeouts,
 };
+pub use delivery::Delivery;
 pub use event::{Event, Fate, MessageId, SessionAfter};
 pub use message::{BodyInfo, Envelope, MessageOptions};
 pub(crate) use outcome::queue_id;

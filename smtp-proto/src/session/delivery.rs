@@ -7,7 +7,7 @@ use crate::alloc_prelude::*;
 use crate::error::SmtpError;
 use crate::session::{Fate, SendOutcome};
 
-/// The result of one message sent with [`SmtpClient::deliver`](super::SmtpClient::deliver): accepted, provably not
+/// The result of one message sent with [`SmtpClient::deliver`](crate::SmtpClient::deliver): accepted, provably not
 /// delivered, or unknown.
 ///
 /// The line between the last two is the message's end of data (the final `.` of DATA, or
@@ -67,7 +67,7 @@ impl Delivery {
     }
 
     /// The outcome, or the error whatever the fate: what
-    /// [`send_batch`](super::SmtpClient::send_batch) reports for each message.
+    /// [`send_batch`](crate::SmtpClient::send_batch) reports for each message.
     pub fn into_result(self) -> Result<SendOutcome, SmtpError> {
         match self {
             Delivery::Sent(outcome) => Ok(outcome),
