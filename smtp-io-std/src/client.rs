@@ -9,7 +9,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use smtp_proto::client::{self, Delivery, IdleStatus, SmtpClientOptions, TlsMode};
+use smtp_proto::client::{self, Delivery, IdleStatus, SmtpClientOptions, SmtpUrl, TlsMode};
 use smtp_proto::{
     AuthMechanism, MessageOptions, OutgoingMessage, Reply, SendOutcome, Session, SessionState,
     SmtpError, SmtpOp,
@@ -125,6 +125,13 @@ impl SmtpClient {
     /// Authenticate with OAUTHBEARER (RFC 7628).
     pub fn login_oauthbearer(&mut self, user: &str, access_token: &str) -> Result<(), SmtpError> {
         block_on(self.inner.login_oauthbearer(user, access_token))
+    }
+
+    /// Log in as a connection URL ([`SmtpUrl`]) says: with its user and password when it has
+    /// both, with its `auth` mechanism or else the best password mechanism the server offers
+    /// ([`login`](Self::login)); without them, do nothing.
+    pub fn login_url(&mut self, url: &SmtpUrl) -> Result<(), SmtpError> {
+        block_on(self.inner.login_url(url))
     }
 
     /// Send one message held in a string (a complete RFC 5322 message). Line endings are

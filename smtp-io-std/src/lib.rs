@@ -146,16 +146,14 @@
 mod block;
 mod body;
 mod client;
-mod options;
 mod route;
 mod stream;
 mod transport;
 
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
-use smtp_proto::client::ConnectClock;
-use smtp_proto::command::Domain;
+use smtp_proto::client::{AdapterOptions, ConnectClock, ConnectParts, ConnectSettings};
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
@@ -174,55 +172,40 @@ use transport::{StdTransport, now};
 /// The defaults: certificates checked against `webpki-roots`, 30 s for the TCP connect and 30 s
 /// for an implicit-TLS handshake, RFC 5321 reply timeouts, no deadline.
 ///
-/// The engine's settings are a [`SessionConfig`] (every knob of
-/// [`SmtpClientOptions`], the async driver's options,
-/// is one of its fields): the common ones have a method here, the rest go through
-/// [`map_session_config`](Self::map_session_config).
+/// The settings every adapter shares, with the same names as `smtp-io-tokio`'s and
+/// `smtp-io-wasm`'s (TLS mode, connect timeout, TLS server name, proxy, local address, the
+/// client's options), come from [`smtp_proto::client::ConnectSettings`]; the trust
+/// ([`with_tls_config`](Self::with_tls_config), a client certificate with it) is this
+/// crate's own. The engine's settings are the client's options ([`SmtpClientOptions`]): the
+/// common ones have a method here, the rest go through
+/// [`map_client_options`](Self::map_client_options) or, field by field of the
+/// [`SessionConfig`], [`map_session_config`](Self::map_session_config).
 #[derive(Debug)]
 pub struct ConnectOptions {
-    mode: TlsMode,
+    settings: ConnectSettings,
     tls: TlsConfig,
-    connect_timeout: Duration,
-    tls_server_name: Option<String>,
-    route: route::Route,
-    config: SessionConfig,
-    message: MessageOptions,
-    read_buffer: usize,
+}
+
+impl AdapterOptions for ConnectOptions {
+    fn from_settings(settings: ConnectSettings) -> ConnectOptions {
+        ConnectOptions {
+            settings,
+            tls: TlsConfig::default(),
+        }
+    }
+
+    fn settings(&self) -> &ConnectSettings {
+        &self.settings
+    }
+
+    fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
+        self.settings = f(self.settings);
+        self
+    }
 }
 
 impl ConnectOptions {
-    /// Defaults for `mode`.
-    pub fn new(mode: TlsMode) -> ConnectOptions {
-        ConnectOptions {
-            mode,
-            tls: TlsConfig::default(),
-            connect_timeout: Duration::from_secs(30),
-            tls_server_name: None,
-            route: route::Route::default(),
-            config: SessionConfig::default(),
-            message: MessageOptions::default(),
-            read_buffer: 8 * 1024,
-        }
-    }
-
-    /// Options from a connection URL ([`SmtpUrl`]): its TLS mode, LMTP, reply timeout, connect
-    /// timeout and deadline. Its host, port, EHLO name and credentials are for
-    /// [`connect_url`].
-    pub fn from_url(url: &SmtpUrl) -> ConnectOptions {
-        let protocol = url.protocol;
-        let mut options =
-            ConnectOptions::new(url.tls).map_session_config(|c| c.protocol = protocol);
-        if let Some(limit) = url.timeout {
-            options = options.with_reply_timeout(limit);
-        }
-        if let Some(limit) = url.connect_timeout {
-            options = options.with_connect_timeout(limit);
-        }
-        if let Some(limit) = url.deadline {
-            options = options.with_deadline(limit);
-        }
-        options
-    }
+    smtp_proto::connect_options_methods!();
 
     /// Which certificates to trust (and a client certificate to present, see
     /// [`TlsConfig::with_client_certificate_files`]).
@@ -231,122 +214,71 @@ impl ConnectOptions {
         self
     }
 
-    /// The longest the TCP connect may take, and then the longest an implicit-TLS handshake
-    /// may take (each also bounded by what is left of the deadline).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectOptions {
-        self.connect_timeout = timeout;
-        self
+    /// The TLS configuration.
+    pub fn tls_config(&self) -> &TlsConfig {
+        &self.tls
     }
 
-    /// Check the certificate for this name instead of the host dialled.
-    pub fn with_tls_server_name(mut self, name: impl Into<String>) -> ConnectOptions {
-        self.tls_server_name = Some(name.into());
-        self
+    /// The engine's settings, replacing the ones set so far (the message options and the
+    /// read buffer stay).
+    pub fn with_session_config(self, config: SessionConfig) -> ConnectOptions {
+        self.map_client_options(|o| o.with_session_config(config))
     }
 
-    /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT). TLS still runs end to end
-    /// with the SMTP server, and its certificate is checked for the SMTP server's name. The
-    /// proxy's handshake is part of the connect (its timeout and the deadline); a refusal is
-    /// [`SmtpError::Io`] during [`SmtpOp::Connect`], which never shows the proxy's password.
-    pub fn with_proxy(mut self, proxy: Proxy) -> ConnectOptions {
-        self.route.proxy = Some(proxy);
-        self
-    }
-
-    /// Connect from this local address; with a proxy, the connection to the proxy starts
-    /// from it.
-    pub fn with_local_address(mut self, address: IpAddr) -> ConnectOptions {
-        self.route.local_address = Some(address);
-        self
-    }
-
-    /// The engine's settings, replacing the ones set so far.
-    pub fn with_session_config(mut self, config: SessionConfig) -> ConnectOptions {
-        self.config = config;
-        self
-    }
-
-    /// Change the engine's settings in place (any field of [`SessionConfig`]; for now
-    /// [`max_bdat_in_flight`](SessionConfig::max_bdat_in_flight) and
-    /// [`bdat_chunk_size`](SessionConfig::bdat_chunk_size) must keep their defaults: the
-    /// driver's options cannot carry them yet, and `connect` refuses them rather than drop
-    /// them).
-    pub fn map_session_config(mut self, f: impl FnOnce(&mut SessionConfig)) -> ConnectOptions {
-        f(&mut self.config);
-        self
+    /// Change the engine's settings in place (any field of [`SessionConfig`]).
+    pub fn map_session_config(self, f: impl FnOnce(&mut SessionConfig)) -> ConnectOptions {
+        self.map_client_options(|o| o.map_session_config(f))
     }
 
     /// Wait limits by phase ([`Timeouts`]); keeps nothing of the earlier ones.
     pub fn with_timeouts(self, timeouts: Timeouts) -> ConnectOptions {
-        self.map_session_config(|c| c.timeouts = timeouts)
-    }
-
-    /// The same limit for every wait on a server reply, keeping the deadline and the
-    /// write-progress rule.
-    pub fn with_reply_timeout(self, limit: Duration) -> ConnectOptions {
-        self.map_session_config(|c| c.timeouts = c.timeouts.with_reply_limit(limit))
-    }
-
-    /// A deadline for the whole run: TCP connect, TLS handshake, the SMTP session up to the end
-    /// of QUIT. Past it every call fails with [`SmtpError::DeadlineExceeded`] and the
-    /// connection is closed.
-    pub fn with_deadline(self, limit: Duration) -> ConnectOptions {
-        self.map_session_config(|c| c.timeouts.total = Some(limit))
-    }
-
-    /// Allow AUTH without TLS: the password then crosses the network readable. Without it,
-    /// `login*` on a [`TlsMode::None`] connection fails with [`AuthError::PlaintextRefused`]
-    /// before anything is sent.
-    pub fn allow_plaintext_auth(self) -> ConnectOptions {
-        self.map_session_config(|c| c.plaintext_auth = PlaintextAuth::Allow)
+        self.map_client_options(|o| o.with_timeouts(timeouts))
     }
 
     /// Check every message with this policy before sending.
     pub fn with_policy(self, policy: Box<dyn Policy>) -> ConnectOptions {
-        self.map_session_config(|c| c.policy = policy)
+        self.map_client_options(|o| o.with_policy(policy))
     }
 
     /// Send audit events to this sink.
     pub fn with_audit_sink(self, sink: Box<dyn AuditSink>) -> ConnectOptions {
-        self.map_session_config(|c| c.audit = sink)
+        self.map_client_options(|o| o.with_audit_sink(sink))
     }
 
     /// Send a redacted transcript (one line per command and reply) to this sink.
     pub fn with_transcript(self, sink: Box<dyn TranscriptSink>) -> ConnectOptions {
-        self.map_session_config(|c| c.transcript = Some(sink))
+        self.map_client_options(|o| o.with_transcript(sink))
     }
 
     /// What to do when some recipients are refused (default: send nothing unless all are
     /// accepted).
     pub fn with_recipient_policy(self, policy: RecipientPolicy) -> ConnectOptions {
-        self.map_session_config(|c| c.recipient_policy = policy)
+        self.map_client_options(|o| o.with_recipient_policy(policy))
     }
 
     /// Speak LMTP (RFC 2033) instead of SMTP.
     pub fn with_protocol(self, protocol: Protocol) -> ConnectOptions {
-        self.map_session_config(|c| c.protocol = protocol)
+        self.map_client_options(|o| o.with_protocol(protocol))
     }
 
     /// Whether to pipeline when the server offers PIPELINING.
     pub fn with_pipelining(self, mode: ExtensionUse) -> ConnectOptions {
-        self.map_session_config(|c| c.pipelining = mode)
+        self.map_client_options(|o| o.with_pipelining(mode))
     }
 
     /// Whether to use BDAT when the server offers CHUNKING.
     pub fn with_chunking(self, mode: ExtensionUse) -> ConnectOptions {
-        self.map_session_config(|c| c.chunking = mode)
+        self.map_client_options(|o| o.with_chunking(mode))
     }
 
     /// Default per-message options (DSN, REQUIRETLS, ...), used by every `send_mail*` call.
-    pub fn with_message_options(mut self, options: MessageOptions) -> ConnectOptions {
-        self.message = options;
-        self
+    pub fn with_message_options(self, options: MessageOptions) -> ConnectOptions {
+        self.map_client_options(|o| o.with_message_options(options))
     }
 
     /// Size of the read buffer (default 8 KiB, at least 512 bytes).
-    pub fn with_read_buffer(mut self, bytes: usize) -> ConnectOptions {
-        self.read_buffer = bytes.max(512);
-        self
+    pub fn with_read_buffer(self, bytes: usize) -> ConnectOptions {
+        self.map_client_options(|o| o.with_read_buffer(bytes))
     }
 
     /// Connect to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
@@ -355,26 +287,35 @@ impl ConnectOptions {
     ///
     /// Errors: an invalid `ehlo_domain` before any I/O; a connect failure is
     /// [`SmtpError::Io`] during [`SmtpOp::Connect`] ([`SmtpError::Timeout`] when the connect
-    /// timeout ran out, [`SmtpError::DeadlineExceeded`] when the deadline did); a bad
-    /// certificate, or a server that does not speak TLS on an implicit-TLS port (the error then
-    /// names the fix), is [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`]; a setting the
-    /// driver cannot take (see [`map_session_config`](Self::map_session_config)) is
-    /// [`SmtpError::Internal`], before any I/O.
+    /// timeout ran out, [`SmtpError::DeadlineExceeded`] when the deadline did; through a
+    /// proxy, a refusal never shows the proxy's password); a bad certificate, or a server
+    /// that does not speak TLS on an implicit-TLS port (the error then names the fix), is
+    /// [`SmtpError::Io`] during [`SmtpOp::TlsHandshake`].
     pub fn connect(
         self,
         host: &str,
         port: u16,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        Domain::new(ehlo_domain)?;
-        let options = options::client_options(self.config, self.message, self.read_buffer)?;
-        // The session's deadline covers the connect and the TLS handshake too: the clock of
-        // the connect steps and the session start together.
-        let (clock, options) = ConnectClock::start::<StdTransport>(options);
-        let tcp = connect_tcp(&clock, &self.route, host, port, self.connect_timeout)?;
-        let name = self.tls_server_name.as_deref().unwrap_or(host);
-        let transport = secure(self.mode, tcp, name, self.tls, &clock, self.connect_timeout)?;
-        SmtpClient::open(transport, self.mode, ehlo_domain, options)
+        let (clock, parts, tls) = self.start(ehlo_domain)?;
+        // Every shared setting is honoured here: destructured whole, a new one cannot be
+        // missed.
+        let ConnectParts {
+            mode,
+            connect_timeout,
+            tls_server_name,
+            proxy,
+            local_address,
+            client,
+        } = parts;
+        let route = route::Route {
+            proxy,
+            local_address,
+        };
+        let tcp = connect_tcp(&clock, &route, host, port, connect_timeout)?;
+        let name = tls_server_name.as_deref().unwrap_or(host);
+        let transport = secure(mode, tcp, name, tls, &clock, connect_timeout)?;
+        SmtpClient::open(transport, mode, ehlo_domain, client)
     }
 
     /// Run the session on a TCP connection the caller opened (its own socket options, a
@@ -388,12 +329,30 @@ impl ConnectOptions {
         server_name: &str,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        Domain::new(ehlo_domain)?;
-        let options = options::client_options(self.config, self.message, self.read_buffer)?;
-        let (clock, options) = ConnectClock::start::<StdTransport>(options);
-        let name = self.tls_server_name.as_deref().unwrap_or(server_name);
-        let transport = secure(self.mode, tcp, name, self.tls, &clock, self.connect_timeout)?;
-        SmtpClient::open(transport, self.mode, ehlo_domain, options)
+        let (clock, parts, tls) = self.start(ehlo_domain)?;
+        let ConnectParts {
+            mode,
+            connect_timeout,
+            tls_server_name,
+            // The caller's socket is its own route.
+            proxy: _,
+            local_address: _,
+            client,
+        } = parts;
+        let name = tls_server_name.as_deref().unwrap_or(server_name);
+        let transport = secure(mode, tcp, name, tls, &clock, connect_timeout)?;
+        SmtpClient::open(transport, mode, ehlo_domain, client)
+    }
+
+    /// Before any I/O: the EHLO name checked, then the clock started (the session's deadline covers the connect and the TLS handshake too),
+    /// with every setting taken apart.
+    fn start(
+        self,
+        ehlo_domain: &str,
+    ) -> Result<(ConnectClock, ConnectParts, TlsConfig), SmtpError> {
+        let ConnectOptions { settings, tls } = self;
+        let (clock, parts) = settings.start::<StdTransport>(ehlo_domain)?;
+        Ok((clock, parts, tls))
     }
 }
 
@@ -463,17 +422,12 @@ fn secure(
 
 /// Connect to the server a connection URL names, with its options
 /// ([`ConnectOptions::from_url`]), saying EHLO as its `helo` (or `ehlo_domain`), and log in
-/// when it has a user and a password (with its `auth` mechanism, or the best password one).
+/// when it has a user and a password ([`SmtpClient::login_url`]: with its `auth` mechanism, or
+/// the best password one). The same as every adapter's `connect_url`, blocking.
 pub fn connect_url(url: &SmtpUrl, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
-    let ehlo = url.helo.as_ref().map_or(ehlo_domain, |d| d.as_str());
-    let mut client = ConnectOptions::from_url(url).connect(&url.host, url.port, ehlo)?;
-    let password = url.password.as_ref().and_then(|p| p.expose_str());
-    if let (Some(user), Some(password)) = (&url.user, password) {
-        match url.mechanism {
-            Some(mechanism) => client.login_with(mechanism, user, password)?,
-            None => client.login(user, password)?,
-        }
-    }
+    let mut client =
+        ConnectOptions::from_url(url).connect(&url.host, url.port, url.ehlo_domain(ehlo_domain))?;
+    client.login_url(url)?;
     Ok(client)
 }
 

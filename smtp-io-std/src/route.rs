@@ -60,7 +60,7 @@ impl Until {
 }
 
 /// How to reach a server: the proxy (if any) and the local address to connect from (if any).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub(crate) struct Route {
     pub(crate) proxy: Option<Proxy>,
     pub(crate) local_address: Option<IpAddr>,

@@ -512,6 +512,91 @@ fn a_closed_port_is_an_io_error_during_connect() {
     );
 }
 
+/// The shared builders reach the connection: the certificate is checked for the name set
+/// with `with_tls_server_name`, not the host dialled (accepted for a server whose certificate
+/// names it, refused for one whose certificate names the host), and the reply timeout and
+/// deadline set beside it are the session's.
+#[test]
+fn the_tls_server_name_of_the_shared_builder_is_the_name_checked() {
+    let rt = runtime();
+    let script = format!("{}C: QUIT\nS: 221 bye\n", greet(CLIENT, &[]));
+    let server = rt.block_on(ScriptServer::implicit_tls(
+        &script,
+        smtp_testkit::certs::wrong_host_server_config(),
+    ));
+    let options = ConnectOptions::new(TlsMode::Implicit)
+        .with_tls_config(test_ca())
+        .with_tls_server_name("wrong.example")
+        .with_reply_timeout(Duration::from_secs(9))
+        .with_deadline(Duration::from_secs(90));
+    assert_eq!(options.settings().tls_server_name(), Some("wrong.example"));
+    let client = options.connect("localhost", server.port(), CLIENT).unwrap();
+    assert!(client.session().is_tls());
+    let timeouts = client.session().config().timeouts;
+    assert_eq!(timeouts.command, Duration::from_secs(9));
+    assert_eq!(timeouts.total, Some(Duration::from_secs(90)));
+    finish(&rt, client, server);
+
+    let server = rt.block_on(ScriptServer::implicit_tls(
+        "S: 220 never seen",
+        localhost_server_config(),
+    ));
+    let error = ConnectOptions::new(TlsMode::Implicit)
+        .with_tls_config(test_ca())
+        .with_tls_server_name("wrong.example")
+        .connect("localhost", server.port(), CLIENT)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SmtpError::Io {
+                during: SmtpOp::TlsHandshake,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+/// `connect_url`: the URL's host, port, mode and EHLO name; without credentials no login.
+#[test]
+fn connect_url_says_ehlo_as_the_urls_helo() {
+    let rt = runtime();
+    let script = format!(
+        "{}C: QUIT\nS: 221 bye\n",
+        greet("url.test", &["AUTH PLAIN"])
+    );
+    let server = rt.block_on(ScriptServer::start(&script));
+    let url = format!(
+        "smtp://127.0.0.1:{}?tls=none&helo=url.test&timeout=10",
+        server.port()
+    );
+    let client = smtp_io_std::connect_url(&url.parse().unwrap(), CLIENT).unwrap();
+    assert_eq!(client.state(), SessionState::Authentication);
+    finish(&rt, client, server);
+}
+
+/// Every field of the engine's settings reaches the session, also those no builder names.
+#[test]
+fn every_engine_setting_reaches_the_session() {
+    let rt = runtime();
+    let script = format!("{}C: QUIT\nS: 221 bye\n", greet(CLIENT, &[]));
+    let server = rt.block_on(ScriptServer::start(&script));
+    let client = plain()
+        .map_session_config(|c| {
+            c.bdat_chunk_size = 4096;
+            c.max_bdat_in_flight = 3;
+        })
+        .connect("127.0.0.1", server.port(), CLIENT)
+        .unwrap();
+    let config = client.session().config();
+    assert_eq!(
+        (config.bdat_chunk_size, config.max_bdat_in_flight),
+        (4096, 3)
+    );
+    finish(&rt, client, server);
+}
+
 #[test]
 fn plaintext_auth_is_refused_before_anything_is_sent() {
     let rt = runtime();
