@@ -4,62 +4,53 @@
 use smtp_testkit::certs::{TestCa, client_config, shared};
 use smtp_testkit::{ScriptClient, ScriptServer};
 
-/// The server's side of a STARTTLS session with a pipelined flight.
-const SERVER: &str = "
-    S: 220 mx.test ESMTP
-    C: EHLO c.test
-    S: 250-mx.test
-    S: 250-PIPELINING
-    S: 250 STARTTLS
-    C: STARTTLS
-    S: 220 go ahead
-    T: tls
-    C: EHLO c.test
-    S: 250 mx.test
-    C: MAIL FROM:<a@b.test>
-    C: RCPT TO:<c@d.test>
-    C: DATA
-    S: 250 ok
-    S: 250 ok
-    S: 354 go
-    C: DATA-BODY
-    S: 250 queued as 42
-    C: QUIT
-    S: 221 bye
-";
-
-/// The client's side of the same session (the body written out, replies partly by prefix).
-const CLIENT: &str = "
-    S: 220 mx.test*
-    C: EHLO c.test
-    S: 250-mx.test
-    S: 250-PIPELINING
-    S: 250 STARTTLS
-    C: STARTTLS
-    S: 220 *
-    T: tls
-    C: EHLO c.test
-    S: 250 mx.test
-    C: MAIL FROM:<a@b.test>
-    C: RCPT TO:<c@d.test>
-    C: DATA
-    S: 250 ok
-    S: 250 ok
-    S: 354 go
-    C: Subject: x
-    C:
-    C: ..dot
-    C: .
-    S: 250 queued as *
-    C: QUIT
-    S: 221 bye
-";
+/// A STARTTLS session with a pipelined flight, as one side's script: the sides differ in the
+/// greeting, the reply to STARTTLS, the body and its reply (the server's exact, the client's
+/// partly by prefix, its body written out).
+fn starttls_session(greeting: &str, go_ahead: &str, body: &str, queued: &str) -> String {
+    format!(
+        "
+        S: {greeting}
+        C: EHLO c.test
+        S: 250-mx.test
+        S: 250-PIPELINING
+        S: 250 STARTTLS
+        C: STARTTLS
+        S: {go_ahead}
+        T: tls
+        C: EHLO c.test
+        S: 250 mx.test
+        C: MAIL FROM:<a@b.test>
+        C: RCPT TO:<c@d.test>
+        C: DATA
+        S: 250 ok
+        S: 250 ok
+        S: 354 go
+        {body}
+        S: {queued}
+        C: QUIT
+        S: 221 bye
+        "
+    )
+}
 
 #[tokio::test]
 async fn starttls_session_between_the_two_sides() {
     let pki = shared();
-    let server = ScriptServer::with_tls(SERVER, pki.localhost_config()).await;
-    let exchange = ScriptClient::new(CLIENT)
+    let server_side = starttls_session(
+        "220 mx.test ESMTP",
+        "220 go ahead",
+        "C: DATA-BODY",
+        "250 queued as 42",
+    );
+    let client_side = starttls_session(
+        "220 mx.test*",
+        "220 *",
+        "C: Subject: x\n C:\n C: ..dot\n C: .",
+        "250 queued as *",
+    );
+    let server = ScriptServer::with_tls(&server_side, pki.localhost_config()).await;
+    let exchange = ScriptClient::new(&client_side)
         .with_tls(pki.client_config(), "localhost")
         .run(server.addr())
         .await;

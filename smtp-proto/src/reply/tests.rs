@@ -67,6 +67,15 @@ fn parse_all(input: &[u8]) -> Result<Vec<Reply>, ReplyError> {
     parse_chunks(&mut ReplyParser::default(), [input])
 }
 
+/// Each input parses to one reply: the one paired with it.
+#[track_caller]
+fn assert_parses(cases: &[(&[u8], Reply)]) {
+    for (input, expected) in cases {
+        let parsed = parse_one(input).unwrap();
+        assert_eq!(&parsed, expected, "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
 fn parse_one(input: &[u8]) -> Result<Reply, ReplyError> {
     let mut parser = ReplyParser::default();
     let pushed = parser.push(input)?;
@@ -110,26 +119,21 @@ fn multi_line() {
 
 #[test]
 fn code_alone_is_a_final_line_with_empty_text() {
-    assert_eq!(parse_one(b"250\r\n").unwrap(), reply(250, None, ""));
-    assert_eq!(parse_one(b"250 \r\n").unwrap(), reply(250, None, ""));
-    assert_eq!(
-        parse_one(b"250-a\r\n250\r\n").unwrap(),
-        reply(250, None, "a\n")
-    );
-    assert_eq!(parse_one(b"354\n").unwrap(), reply(354, None, ""));
+    assert_parses(&[
+        (&b"250\r\n"[..], reply(250, None, "")),
+        (&b"250 \r\n"[..], reply(250, None, "")),
+        (&b"250-a\r\n250\r\n"[..], reply(250, None, "a\n")),
+        (&b"354\n"[..], reply(354, None, "")),
+    ]);
 }
 
 #[test]
 fn bare_lf_and_lone_cr() {
-    assert_eq!(
-        parse_one(b"250-a\n250-b\r\n250 c\n").unwrap(),
-        reply(250, None, "a\nb\nc")
-    );
-    // A CR not followed by LF is text; only the CR just before LF is dropped.
-    assert_eq!(
-        parse_one(b"250 a\rb\r\r\n").unwrap(),
-        reply(250, None, "a\rb\r")
-    );
+    assert_parses(&[
+        (&b"250-a\n250-b\r\n250 c\n"[..], reply(250, None, "a\nb\nc")),
+        // A CR not followed by LF is text; only the CR just before LF is dropped.
+        (&b"250 a\rb\r\r\n"[..], reply(250, None, "a\rb\r")),
+    ]);
     // The CR before the LF is dropped even when split from it.
     let mut p = ReplyParser::default();
     let replies = parse_chunks(&mut p, [&b"250 ok\r"[..], b"\n"]).unwrap();
@@ -239,39 +243,34 @@ fn enhanced_codes_are_parsed_and_stripped() {
     // Stripped from every line carrying one; taken from the first.
     let r = parse_one(b"550-5.7.1 first\r\n550-5.7.2 second\r\n550 plain\r\n").unwrap();
     assert_eq!(r, reply(550, Some((5, 7, 1)), "first\nsecond\nplain"));
-    // Code followed by the end of the line.
-    assert_eq!(
-        parse_one(b"250 2.0.0\r\n").unwrap(),
-        reply(250, Some((2, 0, 0)), "")
-    );
-    // Three-digit subject and detail.
-    assert_eq!(
-        parse_one(b"451 4.123.999 later\r\n").unwrap(),
-        reply(451, Some((4, 123, 999)), "later")
-    );
-    // Only one following space is removed.
-    assert_eq!(
-        parse_one(b"250 2.0.0  two spaces\r\n").unwrap(),
-        reply(250, Some((2, 0, 0)), " two spaces")
-    );
-    // A later line's code does not set `enhanced` when the first line has none.
-    assert_eq!(
-        parse_one(b"250-hello\r\n250 2.0.0 ok\r\n").unwrap(),
-        reply(250, None, "hello\nok")
-    );
+    assert_parses(&[
+        // Code followed by the end of the line.
+        (&b"250 2.0.0\r\n"[..], reply(250, Some((2, 0, 0)), "")),
+        // Three-digit subject and detail.
+        (
+            &b"451 4.123.999 later\r\n"[..],
+            reply(451, Some((4, 123, 999)), "later"),
+        ),
+        // Only one following space is removed.
+        (
+            &b"250 2.0.0  two spaces\r\n"[..],
+            reply(250, Some((2, 0, 0)), " two spaces"),
+        ),
+        // A later line's code does not set `enhanced` when the first line has none.
+        (
+            &b"250-hello\r\n250 2.0.0 ok\r\n"[..],
+            reply(250, None, "hello\nok"),
+        ),
+    ]);
 }
 
 #[test]
 fn enhanced_codes_not_recognised() {
-    // Class differs from the reply code's first digit.
-    assert_eq!(
-        parse_one(b"554 2.0.0 ready\r\n").unwrap(),
-        reply(554, None, "2.0.0 ready")
-    );
-    assert_eq!(
-        parse_one(b"354 3.0.0 go\r\n").unwrap(),
-        reply(354, None, "3.0.0 go")
-    );
+    assert_parses(&[
+        // Class differs from the reply code's first digit.
+        (&b"554 2.0.0 ready\r\n"[..], reply(554, None, "2.0.0 ready")),
+        (&b"354 3.0.0 go\r\n"[..], reply(354, None, "3.0.0 go")),
+    ]);
     for text in [
         "2.0 ready",
         "2.0.0ok",

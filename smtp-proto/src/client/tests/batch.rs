@@ -32,14 +32,9 @@ const BDAT_BATCH: &str = "
 #[test]
 fn send_batch_chains_messages_and_reports_each() {
     let script = format!(
-        "{GREETING}
-        {ENVELOPE}
+        "{GREETING}{ENVELOPE}
         C: one
-        C: .
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<d@y.example>
-        C: DATA
-        S: 250 2.0.0 queued as ONE
+        {}
         S: 250 ok
         S: 250 ok
         S: 354 go
@@ -57,7 +52,8 @@ fn send_batch_chains_messages_and_reports_each() {
         S: 250 2.0.0 queued as FOUR
         C: QUIT
         S: 221 bye
-        "
+        ",
+        chained("d@y.example", "ONE")
     );
     block_on(async {
         let mut client = connect(&script).await;
@@ -130,15 +126,8 @@ fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
 #[test]
 fn send_batch_connection_lost_fails_the_rest() {
     let script = format!(
-        "{GREETING}
-        {ENVELOPE}
-        C: one
-        C: .
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<c@y.example>
-        C: DATA
-        S: 250 2.0.0 queued as ONE
-        "
+        "{GREETING}{ENVELOPE}C: one\n{}",
+        chained("c@y.example", "ONE")
     );
     block_on(async {
         let mut client = connect(&script).await;
@@ -182,15 +171,8 @@ fn deliver_batch_gives_each_message_its_fate_when_the_connection_is_lost() {
         "
     );
     let data = format!(
-        "{GREETING}
-        {ENVELOPE}
-        C: m1
-        C: .
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<c@y.example>
-        C: DATA
-        S: 250 2.0.0 queued as Q1
-        "
+        "{GREETING}{ENVELOPE}C: m1\n{}",
+        chained("c@y.example", "Q1")
     );
     let messages = [
         OutgoingMessage::new("a@x.example", &["b@y.example"], b"m1\r\n"),

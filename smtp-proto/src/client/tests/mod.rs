@@ -274,27 +274,16 @@ fn full_session_connect_login_send_quit() {
 /// intact: stuffed across slice boundaries, one end of data.
 #[test]
 fn send_mail_bytes_writes_a_large_body_in_bounded_slices() {
-    let (lines, body) = large_body();
-    let mut script = format!(
-        "{GREETING}
-        {ENVELOPE}
-        "
+    send_large_body(
+        "C: .\nS: 250 2.0.0 queued as BIG\n",
+        async |client, body| {
+            let outcome = client
+                .send_mail_bytes("a@x.example", &["b@y.example"], body)
+                .await
+                .unwrap();
+            assert_eq!(outcome.queue_id.as_deref(), Some("BIG"));
+        },
     );
-    push_stuffed(&mut script, &lines);
-    script.push_str("C: .\nS: 250 2.0.0 queued as BIG\n");
-    let transport = Scripted::new(&script);
-    let writes = transport.writes.clone();
-    block_on(async {
-        let mut client = SmtpClient::connect_with(transport, "client.example", options())
-            .await
-            .unwrap();
-        let outcome = client
-            .send_mail_bytes("a@x.example", &["b@y.example"], body.as_bytes())
-            .await
-            .unwrap();
-        assert_eq!(outcome.queue_id.as_deref(), Some("BIG"));
-    });
-    assert_sliced(&writes.lock().unwrap(), body.len());
 }
 
 /// A body of about 1.6 MB (several [`BODY_SLICE`]s) with a dotted line every 7 lines: its lines
@@ -311,12 +300,23 @@ fn large_body() -> (Vec<String>, String) {
     (lines, body)
 }
 
-/// Append `lines` to a script as the client sends them: dot-stuffed.
-fn push_stuffed(script: &mut String, lines: &[String]) {
+/// Run `send` with the [`large_body`] on a client connected with [`options`] over a script of
+/// `GREETING`, `ENVELOPE`, the body's lines dot-stuffed and `rest`; then check that the body
+/// went out in slices.
+fn send_large_body(rest: &str, send: impl AsyncFnOnce(&mut SmtpClient<Scripted>, &[u8])) {
+    let (lines, body) = large_body();
+    let mut script = format!("{GREETING}{ENVELOPE}");
     for line in lines {
         let stuffed = if line.starts_with('.') { "." } else { "" };
         script.push_str(&format!("C: {stuffed}{line}\n"));
     }
+    script.push_str(rest);
+    let transport = Scripted::new(&script);
+    let writes = transport.writes.clone();
+    let mut client = connected_over(transport);
+    block_on(send(&mut client, body.as_bytes()));
+    drop(client);
+    assert_sliced(&writes.lock().unwrap(), body.len());
 }
 
 /// No write much larger than a slice, and enough writes to carry a body of `body_len`.
@@ -329,40 +329,24 @@ fn assert_sliced(writes: &[usize], body_len: usize) {
     assert!(writes.len() > body_len / BODY_SLICE, "{writes:?}");
 }
 
+/// The end of a message's data and the envelope of the next one, to `to`, in one flight (a
+/// batch chains them), then the reply to the first: queued as `id`.
+fn chained(to: &str, id: &str) -> String {
+    format!(
+        "C: .\nC: MAIL FROM:<a@x.example>\nC: RCPT TO:<{to}>\nC: DATA\nS: 250 2.0.0 queued as {id}\n"
+    )
+}
+
 /// The same in a batch: the large message is written in slices, and the next message is still
 /// chained behind its end of data.
 #[test]
 fn send_batch_writes_a_large_body_in_bounded_slices() {
-    let (lines, body) = large_body();
-    let mut script = format!(
-        "{GREETING}
-        {ENVELOPE}
-        "
-    );
-    push_stuffed(&mut script, &lines);
-    script.push_str(
-        "C: .
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<c@y.example>
-        C: DATA
-        S: 250 2.0.0 queued as BIG
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
-        C: small
-        C: .
-        S: 250 2.0.0 queued as SMALL
-        ",
-    );
-    let transport = Scripted::new(&script);
-    let writes = transport.writes.clone();
-    block_on(async {
-        let mut client = SmtpClient::connect_with(transport, "client.example", options())
-            .await
-            .unwrap();
+    let rest = chained("c@y.example", "BIG")
+        + "S: 250 ok\nS: 250 ok\nS: 354 go\nC: small\nC: .\nS: 250 2.0.0 queued as SMALL\n";
+    send_large_body(&rest, async |client, body| {
         let results = client
             .send_batch(&[
-                OutgoingMessage::new("a@x.example", &["b@y.example"], body.as_bytes()),
+                OutgoingMessage::new("a@x.example", &["b@y.example"], body),
                 OutgoingMessage::new("a@x.example", &["c@y.example"], b"small\r\n"),
             ])
             .await;
@@ -372,7 +356,6 @@ fn send_batch_writes_a_large_body_in_bounded_slices() {
             .collect();
         assert_eq!(ids, ["BIG", "SMALL"]);
     });
-    assert_sliced(&writes.lock().unwrap(), body.len());
 }
 
 #[test]

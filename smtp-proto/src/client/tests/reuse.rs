@@ -118,6 +118,12 @@ const FLIGHT: &str = "
     C: DATA
 ";
 
+/// The script of a message `hi` sent after `GREETING`: its envelope, the body and the dot,
+/// then `rest`.
+fn hi_then(rest: &str) -> String {
+    format!("{GREETING}{ENVELOPE}C: hi\nC: .\n{rest}")
+}
+
 fn deliver_hi(script: &str) -> Delivery {
     let mut client = connected(script);
     block_on(client.deliver(&OutgoingMessage::new(
@@ -160,15 +166,7 @@ fn a_hang_up_before_the_dot_is_not_sent_and_retryable() {
 
 #[test]
 fn a_hang_up_after_the_dot_is_unknown() {
-    let d = deliver_hi(&format!(
-        "{GREETING}{FLIGHT}
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
-        C: hi
-        C: .
-        "
-    ));
+    let d = deliver_hi(&hi_then(""));
     assert_eq!(
         d,
         Delivery::Unknown(SmtpError::Protocol(ProtocolError::ConnectionClosed {
@@ -181,16 +179,7 @@ fn a_hang_up_after_the_dot_is_unknown() {
 #[test]
 fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
     for code in ["451 4.3.0 try later", "554 5.6.0 rejected"] {
-        let d = deliver_hi(&format!(
-            "{GREETING}{FLIGHT}
-            S: 250 ok
-            S: 250 ok
-            S: 354 go
-            C: hi
-            C: .
-            S: {code}
-            "
-        ));
+        let d = deliver_hi(&hi_then(&format!("S: {code}\n")));
         assert!(
             matches!(
                 &d,
@@ -262,44 +251,19 @@ fn a_partial_refusal_with_pipelined_data_closes_before_the_body() {
 /// failed to read before its end.
 #[test]
 fn deliver_stream_classifies_like_deliver() {
-    let sent = format!(
-        "{GREETING}{FLIGHT}
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
-        C: hi
-        C: .
-        S: 250 2.0.0 queued
-        "
-    );
-    let mut client = connected(&sent);
-    let mut body = SliceBody::new(b"hi");
-    let d = block_on(client.deliver_stream("a@x.example", &["b@y.example"], &mut body, None));
+    let stream_hi = |script: &str| {
+        let mut client = connected(script);
+        let mut body = SliceBody::new(b"hi");
+        block_on(client.deliver_stream("a@x.example", &["b@y.example"], &mut body, None))
+    };
+    let d = stream_hi(&hi_then("S: 250 2.0.0 queued\n"));
     assert!(matches!(d, Delivery::Sent(_)), "{d:?}");
 
-    let silent = format!(
-        "{GREETING}{FLIGHT}
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
-        C: hi
-        C: .
-        "
-    );
-    let mut client = connected(&silent);
-    let mut body = SliceBody::new(b"hi");
-    let d = block_on(client.deliver_stream("a@x.example", &["b@y.example"], &mut body, None));
+    let d = stream_hi(&hi_then(""));
     assert!(matches!(d, Delivery::Unknown(_)), "{d:?}");
     assert!(!d.is_retryable());
 
-    let unread = format!(
-        "{GREETING}{FLIGHT}
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
-        "
-    );
-    let mut client = connected(&unread);
+    let mut client = connected(&format!("{GREETING}{ENVELOPE}"));
     let d = block_on(client.deliver_stream(
         "a@x.example",
         &["b@y.example"],

@@ -47,8 +47,45 @@ fn stalled_server_times_out_instead_of_hanging() {
 }
 
 std::thread_local! {
-    /// Virtual seconds for [`Drip`]: its reads move time on, its timer reads it.
+    /// Virtual seconds for the transports below (each test runs on its own thread): their
+    /// reads or writes move time on, their timer reads it.
     static NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// The virtual time, in seconds.
+fn clock() -> u64 {
+    NOW.with(|n| n.get())
+}
+
+fn set_clock(secs: u64) {
+    NOW.with(|n| n.set(secs));
+}
+
+/// A transport's `close` (nothing to do), and its clock and timer: the virtual clock's.
+macro_rules! virtual_clock {
+    () => {
+        async fn close(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn now() -> core::time::Duration {
+            core::time::Duration::from_secs(clock())
+        }
+        fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+            virtual_sleep(duration)
+        }
+    };
+}
+
+/// A timer of the virtual clock: ready once the clock has moved `duration` on.
+fn virtual_sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
+    let deadline = clock() + duration.as_secs();
+    core::future::poll_fn(move |_| {
+        if clock() >= deadline {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
 }
 
 /// A server that sends its bytes one per (virtual) second: every read first waits a second, then
@@ -63,7 +100,7 @@ impl Transport for Drip {
         core::future::poll_fn(|_| {
             if !self.waited {
                 self.waited = true;
-                NOW.with(|n| n.set(n.get() + 1));
+                set_clock(clock() + 1);
                 return Poll::Pending;
             }
             self.waited = false;
@@ -80,40 +117,34 @@ impl Transport for Drip {
     async fn write_all(&mut self, _buf: &[u8]) -> io::Result<()> {
         Ok(())
     }
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
+    virtual_clock!();
+}
+
+/// Connect over a [`Drip`] of `bytes`, the clock starting at 0, every reply limited to 10 s
+/// and the session to `deadline` if one is given.
+fn connect_drip(
+    bytes: &[u8],
+    deadline: Option<core::time::Duration>,
+) -> Result<SmtpClient<Drip>, SmtpError> {
+    set_clock(0);
+    let drip = Drip {
+        bytes: bytes.iter().copied().collect(),
+        waited: false,
+    };
+    let mut options = SmtpClientOptions::new()
+        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)));
+    if let Some(deadline) = deadline {
+        options = options.with_deadline(deadline);
     }
-    fn now() -> core::time::Duration {
-        core::time::Duration::from_secs(NOW.with(|n| n.get()))
-    }
-    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
-        let deadline = NOW.with(|n| n.get()) + duration.as_secs();
-        core::future::poll_fn(move |_| {
-            if NOW.with(|n| n.get()) >= deadline {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-    }
+    block_on(SmtpClient::connect_with(drip, "client.example", options))
 }
 
 /// The slow-drip attack (aiosmtplib's and lettre's "timeout per read" weakness): a reply that
 /// keeps arriving a byte at a time is still bounded by one deadline for the whole reply.
 #[test]
 fn a_reply_dripping_past_its_deadline_times_out() {
-    NOW.with(|n| n.set(0));
-    let bytes: VecDeque<u8> = b"220 mx.example ESMTP slowly, very slowly\r\n"
-        .iter()
-        .copied()
-        .collect();
-    let drip = Drip {
-        bytes,
-        waited: false,
-    };
-    let options = SmtpClientOptions::new()
-        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)));
-    let err = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap_err();
+    let greeting = b"220 mx.example ESMTP slowly, very slowly\r\n";
+    let err = connect_drip(greeting, None).unwrap_err();
     assert_eq!(
         err,
         SmtpError::Timeout {
@@ -122,38 +153,23 @@ fn a_reply_dripping_past_its_deadline_times_out() {
         }
     );
     // Time stopped at the deadline, not after the whole 42-byte greeting.
-    assert!(NOW.with(|n| n.get()) <= 11);
+    assert!(clock() <= 11);
 }
 
 /// The same drip within the deadline completes: the deadline is per reply, and restarts for the
 /// next one.
 #[test]
 fn a_slow_reply_within_its_deadline_is_fine() {
-    NOW.with(|n| n.set(0));
-    let bytes: VecDeque<u8> = b"220 a\r\n250 b\r\n".iter().copied().collect();
-    let drip = Drip {
-        bytes,
-        waited: false,
-    };
-    let options = SmtpClientOptions::new()
-        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)));
-    let client = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap();
+    let client = connect_drip(b"220 a\r\n250 b\r\n", None).unwrap();
     assert_eq!(client.state(), SessionState::Authentication);
 }
 
 /// The session's total deadline ends a session whose every reply is within its own limit.
 #[test]
 fn the_total_deadline_bounds_a_session_of_slow_replies() {
-    NOW.with(|n| n.set(0));
-    let drip = Drip {
-        bytes: b"220 a\r\n250 b\r\n".iter().copied().collect(),
-        waited: false,
-    };
     // Each reply takes 7 virtual seconds, within its 10 s; the two take 14 s, past the 10 s total.
-    let options = SmtpClientOptions::new()
-        .with_timeouts(Timeouts::uniform(core::time::Duration::from_secs(10)))
-        .with_deadline(core::time::Duration::from_secs(10));
-    let err = block_on(SmtpClient::connect_with(drip, "client.example", options)).unwrap_err();
+    let deadline = Some(core::time::Duration::from_secs(10));
+    let err = connect_drip(b"220 a\r\n250 b\r\n", deadline).unwrap_err();
     assert_eq!(
         err,
         SmtpError::DeadlineExceeded {
@@ -161,12 +177,7 @@ fn the_total_deadline_bounds_a_session_of_slow_replies() {
             after: core::time::Duration::from_secs(10)
         }
     );
-    assert_eq!(NOW.with(|n| n.get()), 10, "stopped at the deadline");
-}
-
-std::thread_local! {
-    /// Virtual seconds for [`SlowReader`].
-    static SLOW_NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    assert_eq!(clock(), 10, "stopped at the deadline");
 }
 
 /// A server that answers at once, one reply per read, but reads what it is sent at 50 bytes a
@@ -190,36 +201,21 @@ impl Transport for SlowReader {
                 return Poll::Ready(());
             }
             waited = true;
-            SLOW_NOW.with(|n| n.set(n.get() + seconds));
+            set_clock(clock() + seconds);
             Poll::Pending
         })
         .await;
         self.written += buf.len();
         Ok(())
     }
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    fn now() -> core::time::Duration {
-        core::time::Duration::from_secs(SLOW_NOW.with(|n| n.get()))
-    }
-    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
-        let deadline = SLOW_NOW.with(|n| n.get()) + duration.as_secs();
-        core::future::poll_fn(move |_| {
-            if SLOW_NOW.with(|n| n.get()) >= deadline {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-    }
+    virtual_clock!();
 }
 
 /// The write-progress rule: each 1 KiB write finishes within the 3-minute block limit, but the
 /// body as a whole falls below 1 KiB/s, so the session ends long before the 200 KiB are out.
 #[test]
 fn a_server_that_reads_slowly_cannot_hold_a_body_forever() {
-    SLOW_NOW.with(|n| n.set(0));
+    set_clock(0);
     let server = SlowReader {
         replies: [
             &b"220 mx\r\n"[..],
@@ -245,12 +241,7 @@ fn a_server_that_reads_slowly_cannot_hold_a_body_forever() {
         );
         assert!(client.transport().written < 20 * 1024, "cut off early");
     });
-    assert!(SLOW_NOW.with(|n| n.get()) < 400);
-}
-
-std::thread_local! {
-    /// Virtual seconds for [`SlowReplies`].
-    static REPLY_NOW: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    assert!(clock() < 400);
 }
 
 /// A server that reads at once but takes a (virtual) minute before each reply: slow, yet
@@ -287,7 +278,7 @@ impl Transport for SlowReplies {
         core::future::poll_fn(|_| {
             if !self.waited {
                 self.waited = true;
-                REPLY_NOW.with(|n| n.set(n.get() + 60));
+                set_clock(clock() + 60);
                 return Poll::Pending;
             }
             self.waited = false;
@@ -320,29 +311,14 @@ impl Transport for SlowReplies {
         }
         Ok(())
     }
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    fn now() -> core::time::Duration {
-        core::time::Duration::from_secs(REPLY_NOW.with(|n| n.get()))
-    }
-    fn sleep(duration: core::time::Duration) -> impl Future<Output = ()> {
-        let deadline = REPLY_NOW.with(|n| n.get()) + duration.as_secs();
-        core::future::poll_fn(move |_| {
-            if REPLY_NOW.with(|n| n.get()) >= deadline {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-    }
+    virtual_clock!();
 }
 
 /// The write-progress rule is about one body being written: a batch whose server takes a
 /// minute per reply runs for far longer than the rule's grace, and still succeeds.
 #[test]
 fn slow_replies_in_a_batch_are_not_a_slow_write() {
-    REPLY_NOW.with(|n| n.set(0));
+    set_clock(0);
     let mut server = SlowReplies {
         server: VecDeque::new(),
         line: Vec::new(),
@@ -362,8 +338,5 @@ fn slow_replies_in_a_batch_are_not_a_slow_write() {
         client.send_batch(&batch).await
     });
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    assert!(
-        REPLY_NOW.with(|n| n.get()) > 600,
-        "the batch took virtual minutes"
-    );
+    assert!(clock() > 600, "the batch took virtual minutes");
 }

@@ -2,12 +2,19 @@
 
 use super::*;
 
+/// Past `ehlo`, a `login_auto` of `user` / `secret`, then the rest of the exchange: `script`.
+fn auto_login(h: &mut Harness, ehlo: &str, script: &str) {
+    ready(h, ehlo);
+    h.session.login_auto("user", "secret").unwrap();
+    h.run(script);
+}
+
 #[test]
 fn login_plain_then_second_login_is_wrong_state() {
     both_ways(config, |h| {
-        ready(h, EHLO_FULL);
-        h.session.login_auto("user", "secret").unwrap();
-        h.run(
+        auto_login(
+            h,
+            EHLO_FULL,
             "
             C: AUTH PLAIN AHVzZXIAc2VjcmV0
             S: 235 2.7.0 Authentication successful
@@ -18,21 +25,16 @@ fn login_plain_then_second_login_is_wrong_state() {
             vec![Event::Authenticated(AuthMechanism::Plain)]
         );
         assert_eq!(h.session.state(), SessionState::Ready);
-        assert!(matches!(
-            h.session.login_auto("user", "secret"),
-            Err(SmtpError::InvalidInput(
-                InvalidInputError::WrongState { .. }
-            ))
-        ));
+        assert_wrong_state(h.session.login_auto("user", "secret"));
     });
 }
 
 #[test]
 fn login_falls_back_to_login_mechanism() {
     both_ways(config, |h| {
-        ready(h, EHLO_LOCKSTEP);
-        h.session.login_auto("user", "secret").unwrap();
-        h.run(
+        auto_login(
+            h,
+            EHLO_LOCKSTEP,
             "
             C: AUTH LOGIN
             S: 334 VXNlcm5hbWU6
@@ -155,9 +157,9 @@ fn oauthbearer_error_challenge_is_answered_with_ctrl_a() {
 #[test]
 fn malformed_challenge_cancels_the_exchange() {
     both_ways(config, |h| {
-        ready(h, EHLO_LOCKSTEP);
-        h.session.login_auto("user", "secret").unwrap();
-        h.run(
+        auto_login(
+            h,
+            EHLO_LOCKSTEP,
             "
             C: AUTH LOGIN
             S: 334 not base64 !!!
@@ -177,9 +179,10 @@ fn malformed_challenge_cancels_the_exchange() {
 
 #[test]
 fn endless_challenges_are_cut_off() {
-    let mut h = Harness::ready(config(), EHLO_FULL);
-    h.session.login_auto("user", "secret").unwrap();
-    h.run(
+    let mut h = Harness::new(config());
+    auto_login(
+        &mut h,
+        EHLO_FULL,
         "
         C: AUTH PLAIN AHVzZXIAc2VjcmV0
         S: 334 

@@ -30,35 +30,8 @@ fn outcomes(h: &mut Harness) -> Vec<Result<SendOutcome, SmtpError>> {
 #[test]
 fn data_messages_chain_one_round_trip_each() {
     both_ways(config, |h| {
-        ready(h, EHLO_FULL);
-        start(h, "b@y.example", b"one\r\n");
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=5
-            C: RCPT TO:<b@y.example>
-            C: DATA
-            S: 250 ok
-            S: 250 ok
-            S: 354 go
-            ",
-        );
-        h.body(b"one\r\n");
-        assert!(h.session.ready_for_mail(), "the next message may chain");
-        start(h, "c@y.example", b"two\r\n");
         // The end of the first message and the whole envelope of the second: one flight.
-        h.run(
-            "
-            C: one
-            C: .
-            C: MAIL FROM:<a@x.example> SIZE=5
-            C: RCPT TO:<c@y.example>
-            C: DATA
-            S: 250 2.0.0 queued as ONE
-            S: 250 ok
-            S: 250 ok
-            S: 354 go
-            ",
-        );
+        h.chain_two("S: 250 2.0.0 queued as ONE\nS: 250 ok\nS: 250 ok\nS: 354 go");
         let first = h.take_events();
         assert!(
             matches!(first.as_slice(), [Event::Sent(o), Event::BodyWanted(_)] if o.queue_id.as_deref() == Some("ONE")),
@@ -133,24 +106,7 @@ fn bdat_messages_chain_without_waiting_for_any_reply() {
 #[test]
 fn a_message_refused_at_the_dot_does_not_fail_the_next() {
     both_ways(config, |h| {
-        ready(h, EHLO_FULL);
-        start(h, "b@y.example", b"one\r\n");
-        h.run("C: MAIL FROM:<a@x.example> SIZE=5\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go");
-        h.body(b"one\r\n");
-        start(h, "c@y.example", b"two\r\n");
-        h.run(
-            "
-            C: one
-            C: .
-            C: MAIL FROM:<a@x.example> SIZE=5
-            C: RCPT TO:<c@y.example>
-            C: DATA
-            S: 554 5.7.1 spam
-            S: 250 ok
-            S: 250 ok
-            S: 354 go
-            ",
-        );
+        h.chain_two("S: 554 5.7.1 spam\nS: 250 ok\nS: 250 ok\nS: 354 go");
         let events = h.take_events();
         assert!(
             matches!(events.as_slice(), [Event::MessageFailed { error: SmtpError::Protocol(ProtocolError::UnexpectedCode { during: SmtpOp::DataEnd, reply }), .. }, Event::BodyWanted(_)] if reply.code().get() == 554),
@@ -207,18 +163,13 @@ fn no_chaining_without_pipelining() {
     h.run("C: MAIL FROM:<a@x.example>\nS: 250 ok\nC: RCPT TO:<b@y.example>\nS: 250 ok\nC: DATA\nS: 354 go");
     h.body(b"one\r\n");
     assert!(!h.session.ready_for_mail());
-    assert!(matches!(
-        h.session.start_mail(
-            Envelope::new("a@x.example", &["c@y.example"]).unwrap(),
-            BodyInfo::Known {
-                size: 5,
-                eight_bit: false
-            },
-            &MessageOptions::default()
-        ),
-        Err(SmtpError::InvalidInput(
-            InvalidInputError::WrongState { .. }
-        ))
+    assert_wrong_state(h.session.start_mail(
+        Envelope::new("a@x.example", &["c@y.example"]).unwrap(),
+        BodyInfo::Known {
+            size: 5,
+            eight_bit: false,
+        },
+        &MessageOptions::default(),
     ));
     h.run("C: one\nC: .\nS: 250 queued");
     h.sent();

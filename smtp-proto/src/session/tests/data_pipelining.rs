@@ -80,13 +80,8 @@ fn every_recipient_refused_keeps_the_session() {
             b"hi\r\n",
             "S: 250 ok\nS: 550 no\nS: 550 no\nS: 550 no\nS: 554 5.5.1 no valid recipients",
         );
-        assert!(matches!(
-            h.failure(),
-            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. })
-        ));
-        assert_eq!(h.session.state(), SessionState::Ready);
-        h.session.noop().unwrap();
-        h.run("C: NOOP\nS: 250 ok");
+        h.assert_refused(0);
+        h.noop_answered();
     });
 }
 
@@ -94,22 +89,8 @@ fn every_recipient_refused_keeps_the_session() {
 fn without_pipelining_data_still_waits() {
     both_ways(always, |h| {
         ready(h, EHLO_LOCKSTEP);
-        h.mail("a@x.example", &THREE[..2], b"hi\r\n").unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example>
-            S: 250 ok
-            C: RCPT TO:<one@y.example>
-            S: 250 ok
-            C: RCPT TO:<two@y.example>
-            S: 550 no
-            ",
-        );
-        assert!(matches!(
-            h.failure(),
-            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 1, .. })
-        ));
-        assert_eq!(h.session.state(), SessionState::Ready);
+        h.offer_lockstep(&THREE[..2], b"hi\r\n", &["250 ok", "250 ok", "550 no"]);
+        h.assert_refused(1);
     });
 }
 
@@ -146,13 +127,8 @@ fn bdat_bodies_still_wait_for_the_recipients() {
             assert!(!h.session.wants_body());
             if refuse {
                 h.run("S: 250 ok\nS: 250 ok\nS: 550 no");
-                assert!(matches!(
-                    h.failure(),
-                    SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 1, .. })
-                ));
-                assert_eq!(h.session.state(), SessionState::Ready);
-                h.session.noop().unwrap();
-                h.run("C: NOOP\nS: 250 ok");
+                h.assert_refused(1);
+                h.noop_answered();
             } else {
                 h.run("S: 250 ok\nS: 250 ok\nS: 250 ok");
                 h.body(b"hi\r\n");

@@ -166,8 +166,5 @@ fn starttls_response_injection_is_refused() {
     h.feed(b"220 go ahead\r\n");
     assert_eq!(h.take_events(), vec![Event::UpgradeTls]);
     h.feed(b"25");
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::ResponseInjection { bytes: 2 })
-    ));
+    assert_protocol_failure!(h, ProtocolError::ResponseInjection { bytes: 2 });
 }

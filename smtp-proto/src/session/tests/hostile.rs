@@ -178,13 +178,13 @@ fn starttls_refused_with_any_code_fails_closed() {
 fn starttls_garbage_reply_fails_closed() {
     let mut h = played(2);
     h.feed(b"hello, I am not SMTP\r\n");
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::Malformed {
+    assert_protocol_failure!(
+        h,
+        ProtocolError::Malformed {
             during: SmtpOp::StartTls,
             ..
-        })
-    ));
+        }
+    );
     assert_eq!(h.session.state(), SessionState::Closed);
 }
 

@@ -52,61 +52,46 @@ fn positive_reply_during_the_body_is_unsolicited() {
         b"hello\r\n",
         "S: 250 ok\nS: 250 ok\nS: 354 go ahead\nS: 250 early",
     );
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
-    ));
+    assert_protocol_failure!(h, ProtocolError::UnsolicitedReply { .. });
 }
 
 #[test]
 fn unsolicited_reply_while_idle_is_fatal() {
     let mut h = Harness::ready(config(), EHLO_FULL);
     h.feed(b"250 surprise\r\n");
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::UnsolicitedReply { .. })
-    ));
+    assert_protocol_failure!(h, ProtocolError::UnsolicitedReply { .. });
 }
 
 #[test]
 fn malformed_and_oversized_replies_are_typed_errors() {
     let mut h = Harness::new(config());
     h.feed(b"hello there\r\n");
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::Malformed {
+    assert_protocol_failure!(
+        h,
+        ProtocolError::Malformed {
             during: SmtpOp::Greeting,
             ..
-        })
-    ));
+        }
+    );
     let mut h = Harness::new(config());
     h.feed(b"220-");
     let chunk = vec![b'a'; 64 * 1024];
     for _ in 0..160 {
         h.session.feed(&chunk); // 10 MB in total
     }
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::Malformed { .. })
-    ));
+    assert_protocol_failure!(h, ProtocolError::Malformed { .. });
     let mut h = Harness::new(config());
     for _ in 0..100_000 {
         h.session.feed(b"220-more\r\n");
     }
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::Malformed { .. })
-    ));
+    assert_protocol_failure!(h, ProtocolError::Malformed { .. });
 }
 
 #[test]
 fn mixed_codes_across_continuation_lines_are_refused() {
     let mut h = Harness::new(config());
     h.feed(b"220-mx\r\n250 ok\r\n");
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::Malformed { .. })
-    ));
+    assert_protocol_failure!(h, ProtocolError::Malformed { .. });
 }
 
 /// RFC 2920 section 3.1: a huge recipient list goes out in flights bounded by max_flight_bytes.
@@ -159,12 +144,7 @@ fn quit_closes() {
         h.run("C: QUIT\nS: 221 2.0.0 bye");
         assert_eq!(h.take_events(), vec![Event::Closed]);
         assert_eq!(h.session.state(), SessionState::Closed);
-        assert!(matches!(
-            h.session.noop(),
-            Err(SmtpError::InvalidInput(
-                InvalidInputError::WrongState { .. }
-            ))
-        ));
+        assert_wrong_state(h.session.noop());
     });
 }
 

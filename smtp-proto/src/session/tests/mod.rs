@@ -17,6 +17,14 @@ use crate::error::{AuthError, Field, InvalidInputError};
 use crate::sasl::AuthInput;
 use crate::time::{Instant, TimerReason};
 
+/// The last event is a failure whose error is `SmtpError::Protocol` of `pattern`.
+macro_rules! assert_protocol_failure {
+    ($h:expr, $pattern:pat) => {{
+        let err = $h.failure();
+        assert!(matches!(&err, SmtpError::Protocol($pattern)), "{err:?}");
+    }};
+}
+
 mod auth;
 mod chaining;
 mod data_pipelining;
@@ -159,6 +167,68 @@ impl Harness {
         self.run(&format!("C: {body}\nC: .\nS: {reply}"));
     }
 
+    /// Start a message from `a@x.example` to `to` on a server without PIPELINING and run its
+    /// envelope in lock-step (the [`lockstep`] transcript of `replies`).
+    fn offer_lockstep(&mut self, to: &[&str], body: &[u8], replies: &[&str]) -> MessageId {
+        let id = self.mail("a@x.example", to, body).unwrap();
+        self.run(&lockstep("a@x.example", to, replies));
+        id
+    }
+
+    /// Two chained messages after `EHLO_FULL`: the first (`one` to `b@y.example`) is offered
+    /// and given its body, then the second (`two` to `c@y.example`) is started, and the end of
+    /// the first with the whole envelope of the second must go out as one flight, answered by
+    /// `replies`. Returns the second message's id.
+    fn chain_two(&mut self, replies: &str) -> MessageId {
+        ready(self, EHLO_FULL);
+        self.offer(
+            &["b@y.example"],
+            b"one\r\n",
+            "S: 250 ok\nS: 250 ok\nS: 354 go",
+        );
+        self.body(b"one\r\n");
+        assert!(self.session.ready_for_mail(), "the next message may chain");
+        let second = self
+            .mail("a@x.example", &["c@y.example"], b"two\r\n")
+            .unwrap();
+        self.run(&format!(
+            "C: one\nC: .\n{}{replies}",
+            envelope("a@x.example", &["c@y.example"], b"two\r\n")
+        ));
+        second
+    }
+
+    /// Start a message from `a@x.example` to `b@y.example` whose body is streamed, its size
+    /// unknown.
+    fn start_streamed(&mut self) -> MessageId {
+        let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
+        self.session
+            .start_mail(
+                env,
+                BodyInfo::Streamed { size_hint: None },
+                &MessageOptions::default(),
+            )
+            .unwrap()
+    }
+
+    /// The last event is the message's failure with `accepted` recipients taken and the others
+    /// refused, and the session is ready for the next message.
+    #[track_caller]
+    fn assert_refused(&mut self, accepted: usize) {
+        let err = self.failure();
+        assert!(
+            matches!(&err, SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: n, .. }) if *n == accepted),
+            "{err:?}"
+        );
+        assert_eq!(self.session.state(), SessionState::Ready);
+    }
+
+    /// The session is still usable: a NOOP goes out and is answered.
+    fn noop_answered(&mut self) {
+        self.session.noop().unwrap();
+        self.run("C: NOOP\nS: 250 ok");
+    }
+
     /// Start a message of `body` from `a@x.example` to `b@y.example` after `EHLO_FULL`, take its
     /// envelope without checking it (see [`Harness::offer`] for that), and feed `replies`.
     fn answered(body: &[u8], replies: &[u8]) -> Harness {
@@ -282,6 +352,34 @@ fn envelope(from: &str, to: &[&str], body: &[u8]) -> String {
         lines.push_str(&format!("C: RCPT TO:<{rcpt}>\n"));
     }
     lines + "C: DATA\n"
+}
+
+/// The `C:` and `S:` lines of an envelope in lock-step (no PIPELINING, so no SIZE either):
+/// MAIL, a RCPT a recipient, DATA, each command followed by its reply from `replies`, up to
+/// the last reply given.
+fn lockstep(from: &str, to: &[&str], replies: &[&str]) -> String {
+    assert!(replies.len() <= to.len() + 2, "more replies than commands");
+    let commands = core::iter::once(format!("MAIL FROM:<{from}>"))
+        .chain(to.iter().map(|rcpt| format!("RCPT TO:<{rcpt}>")))
+        .chain(core::iter::once("DATA".to_string()));
+    commands
+        .zip(replies)
+        .map(|(command, reply)| format!("C: {command}\nS: {reply}\n"))
+        .collect()
+}
+
+/// A command refused because the session is not in a state that allows it.
+#[track_caller]
+fn assert_wrong_state<T: core::fmt::Debug>(result: Result<T, SmtpError>) {
+    assert!(
+        matches!(
+            result,
+            Err(SmtpError::InvalidInput(
+                InvalidInputError::WrongState { .. }
+            ))
+        ),
+        "{result:?}"
+    );
 }
 
 /// The session failed on a reply to `op` that cannot answer it and is closed (`context` names

@@ -55,29 +55,16 @@ fn assert_out_of_sync(h: &mut Harness, op: SmtpOp, code: u16) {
 
 /// Send one message in lockstep or pipelined, whole.
 fn one_message(h: &mut Harness, pipelined: bool) {
-    h.mail("a@x.example", &["b@y.example"], b"one\r\n").unwrap();
+    let to = ["b@y.example"];
     if pipelined {
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example> SIZE=5
-            C: RCPT TO:<b@y.example>
-            C: DATA
-            S: 250 2.1.0 ok
-            S: 250 2.1.5 ok
-            S: 354 go
-            ",
+        h.offer(
+            &to,
+            b"one\r\n",
+            "S: 250 2.1.0 ok\nS: 250 2.1.5 ok\nS: 354 go",
         );
     } else {
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example>
-            S: 250 2.1.0 ok
-            C: RCPT TO:<b@y.example>
-            S: 250 2.1.5 ok
-            C: DATA
-            S: 354 go
-            ",
-        );
+        let replies = ["250 2.1.0 ok", "250 2.1.5 ok", "354 go"];
+        h.offer_lockstep(&to, b"one\r\n", &replies);
     }
     h.deliver("one", "250 2.0.0 queued as Q1");
     assert_eq!(h.sent().queue_id.as_deref(), Some("Q1"));
@@ -113,16 +100,10 @@ fn an_extra_250_after_a_message_is_caught_at_data_in_lockstep() {
     both_ways(config, |h| {
         ready(h, EHLO_LOCKSTEP);
         one_message(h, false);
-        h.mail("a@x.example", &["c@y.example"], b"two\r\n").unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example>
-            S: 250 ok
-            C: RCPT TO:<c@y.example>
-            S: 250 2.1.0 ok
-            C: DATA
-            S: 250 2.1.5 ok
-            ",
+        h.offer_lockstep(
+            &["c@y.example"],
+            b"two\r\n",
+            &["250 ok", "250 2.1.0 ok", "250 2.1.5 ok"],
         );
         assert_out_of_sync(h, SmtpOp::Data, 250);
     });
@@ -134,24 +115,8 @@ fn an_extra_250_after_a_message_is_caught_at_data_in_lockstep() {
 #[test]
 fn an_extra_250_between_chained_messages_fails_only_the_second() {
     both_ways(config, |h| {
-        ready(h, EHLO_FULL);
-        h.mail("a@x.example", &["b@y.example"], b"one\r\n").unwrap();
-        h.run("C: MAIL FROM:<a@x.example> SIZE=5\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go");
-        h.body(b"one\r\n");
-        let second = h.mail("a@x.example", &["c@y.example"], b"two\r\n").unwrap();
-        h.run(
-            "
-            C: one
-            C: .
-            C: MAIL FROM:<a@x.example> SIZE=5
-            C: RCPT TO:<c@y.example>
-            C: DATA
-            S: 250 2.0.0 queued as ONE
-            S: 250 ok
-            S: 250 2.1.0 ok
-            S: 250 2.1.5 ok
-            ",
-        );
+        let second =
+            h.chain_two("S: 250 2.0.0 queued as ONE\nS: 250 ok\nS: 250 2.1.0 ok\nS: 250 2.1.5 ok");
         let events = h.take_events();
         assert!(
             matches!(events.first(), Some(Event::Sent(o)) if o.queue_id.as_deref() == Some("ONE")),
@@ -340,14 +305,7 @@ fn awaiting(stage: Stage) -> Harness {
         }
         Stage::Bdat | Stage::BdatLast => {
             ready(&mut h, EHLO_CHUNKING);
-            let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
-            h.session
-                .start_mail(
-                    env,
-                    BodyInfo::Streamed { size_hint: None },
-                    &MessageOptions::default(),
-                )
-                .unwrap();
+            h.start_streamed();
             h.session.send_body(b"abcde").unwrap();
             if stage == Stage::BdatLast {
                 h.session.finish_body().unwrap();

@@ -8,6 +8,20 @@ fn at(secs: u64) -> Instant {
     Instant::from_duration(Duration::from_secs(secs))
 }
 
+/// Asked at `now`, the engine's next timer is `reason`, due at `due`.
+#[track_caller]
+fn assert_timer(h: &mut Harness, now: Instant, reason: TimerReason, due: Instant) {
+    let timer = h.session.poll_timeout(now).unwrap();
+    assert_eq!((timer.reason, timer.at), (reason, due));
+}
+
+/// The timer fires at `now`, and the session fails with `error`.
+#[track_caller]
+fn assert_fires(h: &mut Harness, now: Instant, error: SmtpError) {
+    h.session.handle_timeout(now);
+    assert_eq!(h.failure(), error);
+}
+
 /// A session whose greeting, EHLO and MAIL / RCPT replies arrived, waiting for DATA's.
 fn waiting_for_data(h: &mut Harness) {
     waiting_for_data_of(h, b"x");
@@ -23,28 +37,25 @@ fn waiting_for_data_of(h: &mut Harness, body: &[u8]) {
 #[test]
 fn each_reply_has_the_limit_of_its_phase() {
     let mut h = Harness::new(config());
-    let timer = h.session.poll_timeout(at(0)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::Reply(SmtpOp::Greeting), at(300))
-    );
+    assert_timer(&mut h, at(0), TimerReason::Reply(SmtpOp::Greeting), at(300));
     waiting_for_data(&mut h);
-    let timer = h.session.poll_timeout(at(1_000)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::Reply(SmtpOp::Data), at(1_120))
+    assert_timer(
+        &mut h,
+        at(1_000),
+        TimerReason::Reply(SmtpOp::Data),
+        at(1_120),
     );
     // Not due yet: a timer that woke early changes nothing.
     h.session.handle_timeout(at(1_119));
     assert!(h.take_events().is_empty());
     assert_ne!(h.session.state(), SessionState::Closed);
-    h.session.handle_timeout(at(1_120));
-    assert_eq!(
-        h.failure(),
+    assert_fires(
+        &mut h,
+        at(1_120),
         SmtpError::Timeout {
             during: SmtpOp::Data,
-            after: Duration::from_secs(120)
-        }
+            after: Duration::from_secs(120),
+        },
     );
     assert_eq!(h.session.state(), SessionState::Closed);
     assert_eq!(h.session.poll_timeout(at(1_200)), None);
@@ -63,11 +74,7 @@ fn a_reply_dripping_in_keeps_its_first_deadline() {
     h.now = at(250);
     assert_eq!(h.transmitted(), "EHLO client.example\r\n");
     // The EHLO reply's own wait starts when it is first asked about.
-    let timer = h.session.poll_timeout(at(250)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::Reply(SmtpOp::Ehlo), at(550))
-    );
+    assert_timer(&mut h, at(250), TimerReason::Reply(SmtpOp::Ehlo), at(550));
 }
 
 #[test]
@@ -78,18 +85,14 @@ fn the_session_deadline_counts_from_the_start_and_wins() {
     });
     // The adapter began connecting at 0; the greeting is awaited from 10.
     h.session.start(at(0));
-    let timer = h.session.poll_timeout(at(10)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::SessionDeadline, at(30))
-    );
-    h.session.handle_timeout(at(30));
-    assert_eq!(
-        h.failure(),
+    assert_timer(&mut h, at(10), TimerReason::SessionDeadline, at(30));
+    assert_fires(
+        &mut h,
+        at(30),
         SmtpError::DeadlineExceeded {
             during: SmtpOp::Greeting,
-            after: Duration::from_secs(30)
-        }
+            after: Duration::from_secs(30),
+        },
     );
 }
 
@@ -98,24 +101,20 @@ fn a_caller_deadline_bounds_what_follows_and_can_be_lifted() {
     let mut h = Harness::new(config());
     waiting_for_data(&mut h);
     h.session.set_deadline(at(100), Duration::from_secs(5));
-    let timer = h.session.poll_timeout(at(101)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::CallDeadline, at(105))
-    );
+    assert_timer(&mut h, at(101), TimerReason::CallDeadline, at(105));
     h.session.clear_deadline();
     assert_eq!(
         h.session.poll_timeout(at(101)).unwrap().reason,
         TimerReason::Reply(SmtpOp::Data)
     );
     h.session.set_deadline(at(100), Duration::from_secs(5));
-    h.session.handle_timeout(at(105));
-    assert_eq!(
-        h.failure(),
+    assert_fires(
+        &mut h,
+        at(105),
         SmtpError::DeadlineExceeded {
             during: SmtpOp::Data,
-            after: Duration::from_secs(5)
-        }
+            after: Duration::from_secs(5),
+        },
     );
 }
 
@@ -125,14 +124,9 @@ fn an_unfinished_write_is_bounded_then_the_reply() {
     h.session.noop().unwrap();
     // Handed out, not yet reported written: the write's own limit (data_block).
     let bytes = h.session.poll_transmit().unwrap();
-    let timer = h.session.poll_timeout(at(0)).unwrap();
-    assert_eq!((timer.reason, timer.at), (TimerReason::Write, at(180)));
+    assert_timer(&mut h, at(0), TimerReason::Write, at(180));
     h.session.wrote(at(2), bytes.len());
-    let timer = h.session.poll_timeout(at(2)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::Reply(SmtpOp::Noop), at(302))
-    );
+    assert_timer(&mut h, at(2), TimerReason::Reply(SmtpOp::Noop), at(302));
 }
 
 #[test]
@@ -141,13 +135,13 @@ fn a_stalled_write_is_a_write_timeout() {
     h.session.noop().unwrap();
     let _ = h.session.poll_transmit().unwrap();
     let _ = h.session.poll_timeout(at(0));
-    h.session.handle_timeout(at(180));
-    assert_eq!(
-        h.failure(),
+    assert_fires(
+        &mut h,
+        at(180),
         SmtpError::Timeout {
             during: SmtpOp::Noop,
-            after: Duration::from_secs(180)
-        }
+            after: Duration::from_secs(180),
+        },
     );
 }
 
@@ -177,18 +171,14 @@ fn a_body_behind_the_write_progress_rule_times_out() {
     for second in 1..=17 {
         h.session.wrote(at(second), 10);
     }
-    let timer = h.session.poll_timeout(at(17)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::WriteProgress, at(0) + allowed)
-    );
-    h.session.handle_timeout(at(0) + allowed);
-    assert_eq!(
-        h.failure(),
+    assert_timer(&mut h, at(17), TimerReason::WriteProgress, at(0) + allowed);
+    assert_fires(
+        &mut h,
+        at(0) + allowed,
         SmtpError::Timeout {
             during: SmtpOp::DataEnd,
-            after: allowed
-        }
+            after: allowed,
+        },
     );
 }
 
@@ -208,11 +198,7 @@ fn the_upgrade_after_starttls_is_bounded() {
          S: 220 go ahead",
     );
     assert_eq!(h.take_events(), vec![Event::UpgradeTls]);
-    let timer = h.session.poll_timeout(at(7)).unwrap();
-    assert_eq!(
-        (timer.reason, timer.at),
-        (TimerReason::TlsHandshake, at(307))
-    );
+    assert_timer(&mut h, at(7), TimerReason::TlsHandshake, at(307));
     h.session.handle_timeout(at(307));
     assert!(matches!(
         h.failure(),

@@ -113,14 +113,9 @@ fn all_recipients_refused_data_refused() {
             b"hi\r\n",
             "S: 250 ok\nS: 550 5.1.1 unknown\nS: 554 5.5.1 no valid recipients",
         );
-        assert!(matches!(
-            h.failure(),
-            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. })
-        ));
-        assert_eq!(h.session.state(), SessionState::Ready);
+        h.assert_refused(0);
         // Session still usable.
-        h.session.noop().unwrap();
-        h.run("C: NOOP\nS: 250 ok");
+        h.noop_answered();
     });
 }
 
@@ -148,8 +143,7 @@ fn all_recipients_refused_but_354_sends_a_lone_dot() {
             })
         ));
         // The dot ended the transaction: no RSET needed.
-        h.session.noop().unwrap();
-        h.run("C: NOOP\nS: 250 ok");
+        h.noop_answered();
     });
 }
 
@@ -180,19 +174,10 @@ fn mail_from_refused_with_pipelined_commands() {
 fn lockstep_without_pipelining() {
     both_ways(config, |h| {
         ready(h, EHLO_LOCKSTEP);
-        h.mail("a@x.example", &["b@y.example", "c@y.example"], b"hi")
-            .unwrap();
-        h.run(
-            "
-            C: MAIL FROM:<a@x.example>
-            S: 250 ok
-            C: RCPT TO:<b@y.example>
-            S: 250 ok
-            C: RCPT TO:<c@y.example>
-            S: 250 ok
-            C: DATA
-            S: 354 go
-            ",
+        h.offer_lockstep(
+            &["b@y.example", "c@y.example"],
+            b"hi",
+            &["250 ok", "250 ok", "250 ok", "354 go"],
         );
         h.body(b"hi");
         h.run("C: hi\nC: .\nS: 250 ok");
@@ -235,14 +220,7 @@ fn streamed_data_size_excludes_stuffed_dots() {
     let mut h = Harness::new(config());
     h.run("S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 PIPELINING");
     h.take_events();
-    let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
-    h.session
-        .start_mail(
-            env,
-            BodyInfo::Streamed { size_hint: None },
-            &MessageOptions::default(),
-        )
-        .unwrap();
+    h.start_streamed();
     h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go");
     h.session.send_body(b".a\n..b\r").unwrap();
     h.session.send_body(b"\n.").unwrap();
@@ -264,14 +242,7 @@ fn streamed_bdat_chunks_are_windowed() {
     });
     h.run("S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 CHUNKING");
     h.take_events();
-    let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
-    h.session
-        .start_mail(
-            env,
-            BodyInfo::Streamed { size_hint: None },
-            &MessageOptions::default(),
-        )
-        .unwrap();
+    h.start_streamed();
     assert!(
         h.take_events()
             .iter()
@@ -316,13 +287,13 @@ fn code_421_at_any_stage_closes() {
         assert_eq!(h.session.state(), SessionState::Closed);
     }
     let mut h = Harness::answered(b"hi\r\n", b"250 ok\r\n421 4.4.2 timeout\r\n");
-    assert!(matches!(
-        h.failure(),
-        SmtpError::Protocol(ProtocolError::UnexpectedCode {
+    assert_protocol_failure!(
+        h,
+        ProtocolError::UnexpectedCode {
             during: SmtpOp::RcptTo,
             ..
-        })
-    ));
+        }
+    );
     assert_eq!(h.session.state(), SessionState::Closed);
 }
 
@@ -584,10 +555,7 @@ proptest::proptest! {
         });
         h.run("S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 CHUNKING");
         h.take_events();
-        let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
-        h.session
-            .start_mail(env, BodyInfo::Streamed { size_hint: None }, &MessageOptions::default())
-            .unwrap();
+        h.start_streamed();
         h.take_events();
         let mut wire = Vec::new();
         let mut rest = &body[..];
