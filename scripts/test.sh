@@ -131,6 +131,7 @@ msrv_check 1.85 -p smtp-proto --no-default-features
 msrv_check 1.88 -p smtp-dkim -p smtp-capture --all-features
 msrv_check 1.88 -p smtp-io-tokio --features dkim
 msrv_check 1.89 -p smtp-send
+msrv_check 1.89 -p smtp-io-tokio --features mail-builder
 
 step "examples: each run against a local aiosmtpd, delivery checked"
 ./scripts/examples.sh
