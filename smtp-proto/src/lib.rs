@@ -88,6 +88,8 @@ pub mod transcript;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "client")]
+pub mod connect;
+#[cfg(feature = "client")]
 pub mod prelude;
 
 pub use audit::{AuditEvent, AuditSink, NoopAuditSink};

@@ -20,36 +20,29 @@
 //! transport is closed too, and every later call fails with the same error.
 
 mod batch;
-mod connect;
-mod connect_options;
 pub mod future;
-mod options;
 mod prefixed;
-mod proxy;
 mod reuse;
 #[cfg(test)]
 mod tests;
 mod transport;
-mod url;
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 use core::future::Future;
 use core::pin::pin;
 
+pub use crate::connect::{
+    AdapterOptions, ClientOptionsParts, Connect, ConnectAnswer, ConnectClock, ConnectParts,
+    ConnectSetting, ConnectSettings, DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_ANSWER, Proxy, ProxyKind,
+    ProxyUrlError, SharedClientOptions, SharedConnectSettings, SmtpClientOptions, SmtpUrl, TlsMode,
+    UrlError, connect_url,
+};
 pub use crate::session::Delivery;
 pub use batch::{Flight, FlightMessage, OutgoingMessage};
-pub use connect::{ConnectClock, TlsMode};
-pub use connect_options::{
-    AdapterOptions, ClientOptionsParts, Connect, ConnectParts, ConnectSetting, ConnectSettings,
-    DEFAULT_CONNECT_TIMEOUT, SharedClientOptions, SharedConnectSettings, connect_url,
-};
-pub use options::SmtpClientOptions;
 pub use prefixed::PrefixedBody;
-pub use proxy::{ConnectAnswer, MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};
 pub use reuse::IdleStatus;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
-pub use url::{SmtpUrl, UrlError};
 
 use crate::command::Domain;
 use crate::error::SmtpError;

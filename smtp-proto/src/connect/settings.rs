@@ -43,14 +43,13 @@ use core::future::Future;
 use core::net::IpAddr;
 use core::time::Duration;
 
-use super::{ConnectClock, Proxy, SmtpClient, SmtpClientOptions, SmtpUrl, TlsMode, Transport};
+use super::{ConnectClock, Proxy, SharedClientOptions, SmtpClientOptions, SmtpUrl, TlsMode};
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
+use crate::client::{SmtpClient, Transport};
 use crate::command::Domain;
 use crate::error::{ArgumentError, Field, InvalidInputError, SmtpError};
 use crate::session::SessionConfig;
-
-pub use super::options::{ClientOptionsParts, SharedClientOptions};
 
 /// How long opening a connection may take by default (DNS, TCP connect, a proxy's handshake,
 /// an implicit-TLS handshake: each step gets this long, within the session's deadline).

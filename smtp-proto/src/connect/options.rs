@@ -5,7 +5,7 @@
 use crate::alloc_prelude::*;
 
 #[allow(unused_imports)] // for the doc links
-use super::{SmtpClient, Transport};
+use crate::client::{SmtpClient, Transport};
 use alloc::sync::Arc;
 use core::fmt;
 
@@ -36,10 +36,10 @@ use crate::transcript::TranscriptSink;
 /// ```
 #[derive(Debug, Default)]
 pub struct SmtpClientOptions {
-    pub(super) config: SessionConfig,
-    pub(super) message: MessageOptions,
-    pub(super) read_buffer: Option<usize>,
-    pub(super) started: Option<crate::time::Instant>,
+    pub(crate) config: SessionConfig,
+    pub(crate) message: MessageOptions,
+    pub(crate) read_buffer: Option<usize>,
+    pub(crate) started: Option<crate::time::Instant>,
 }
 
 impl SmtpClientOptions {

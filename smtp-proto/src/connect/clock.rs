@@ -5,10 +5,11 @@
 use core::future::Future;
 use core::time::Duration;
 
-use super::future::{Either, race};
-use super::{SmtpClient, SmtpClientOptions, StartTlsCapable, Transport};
+use super::SmtpClientOptions;
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
+use crate::client::future::{Either, race};
+use crate::client::{SmtpClient, StartTlsCapable, Transport};
 use crate::error::SmtpError;
 use crate::state::SmtpOp;
 use crate::time::Instant;
