@@ -3,8 +3,13 @@
 # Miniflare's API) with its settings bound as vars and secrets, and send mail through a loopback
 # SMTP server: bearer token (401 without it, no connection made), 405, plaintext refused,
 # STARTTLS and implicit TLS delivery with AUTH, body cap (413), refused recipients, dropped
-# connection, timeout, the session deadline (connect time counted), port 25, bad certificate. The Worker's request logic is unit-tested on the
-# host first (cargo test).
+# connection, timeout, the session deadline (connect time counted), port 25, bad certificate,
+# AUTH mechanism by name and XOAUTH2, DKIM. The Worker's request logic is unit-tested on the
+# host first (cargo test, with and without the `dkim` feature).
+#
+# The Worker is built twice: as deployed by default (no DKIM), which runs every test but the
+# signing ones and must refuse a DKIM configuration, and with `--features dkim` for the signing
+# tests (and one delivery without a DKIM setting).
 #
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-unknown-unknown; wasm-bindgen-cli at the exact version of the
@@ -70,18 +75,35 @@ else
   (cd "$E2E" && npm ci --no-audit --no-fund)
 fi
 
-step "unit tests of the Worker's request logic (host)"
+step "unit tests of the Worker's request logic (host), without and with the dkim feature"
 CARGO_TARGET_DIR="$TARGET_DIR" cargo test --locked --manifest-path "$EXAMPLE/Cargo.toml" \
   || die "the Worker's unit tests failed"
+CARGO_TARGET_DIR="$TARGET_DIR" cargo test --locked --features dkim --manifest-path "$EXAMPLE/Cargo.toml" \
+  || die "the Worker's unit tests (--features dkim) failed"
 
-step "build the example Worker (examples/worker/build.sh: release, opt-level s, LTO, 1 codegen unit)"
+step "build the example Worker twice (examples/worker/build.sh: release, opt-level s, LTO, 1 codegen unit)"
 rm -rf "$WORK"
-mkdir -p "$WORK/worker"
-CARGO_TARGET_DIR="$TARGET_DIR" "$EXAMPLE/build.sh" "$WORK/worker/build" \
-  || die "the Worker did not build"
-cp "$EXAMPLE/entry.mjs" "$WORK/worker/entry.mjs"
-WASM="$WORK/worker/build/index_bg.wasm"
-printf 'Worker .wasm: %s bytes raw, %s bytes gzip -9\n' "$(wc -c <"$WASM")" "$(gzip -9c "$WASM" | wc -c)"
+# worker/: the default build (no DKIM); worker-dkim/: built with --features dkim.
+for variant in worker worker-dkim; do
+  features=()
+  [ "$variant" = worker-dkim ] && features=(--features dkim)
+  mkdir -p "$WORK/$variant"
+  CARGO_TARGET_DIR="$TARGET_DIR" "$EXAMPLE/build.sh" ${features[@]+"${features[@]}"} "$WORK/$variant/build" \
+    || die "the Worker ($variant) did not build"
+  cp "$EXAMPLE/entry.mjs" "$WORK/$variant/entry.mjs"
+done
+for variant in worker worker-dkim; do
+  WASM="$WORK/$variant/build/index_bg.wasm"
+  printf 'Worker .wasm (%s): %s bytes raw, %s bytes gzip -9\n' \
+    "$([ "$variant" = worker ] && echo "default features" || echo "--features dkim")" \
+    "$(wc -c <"$WASM")" "$(gzip -9c "$WASM" | wc -c)"
+done
+# The default build holds no DKIM code: no signer's header name, no PEM parser.
+if grep -aq -e 'DKIM-Signature' -e 'PRIVATE KEY' "$WORK/worker/build/index_bg.wasm"; then
+  die "the default build (no dkim feature) contains DKIM signing code"
+fi
+grep -aq 'DKIM-Signature' "$WORK/worker-dkim/build/index_bg.wasm" \
+  || die "the --features dkim build holds no DKIM signer"
 
 step "test CA and a certificate for localhost"
 (

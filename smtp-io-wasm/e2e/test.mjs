@@ -1,5 +1,7 @@
-// End-to-end test: the example Worker (built by run.sh into WORK/worker) runs in workerd through
-// Miniflare's API and sends mail through the loopback SMTP servers of smtp-server.mjs.
+// End-to-end test: the example Worker (built by run.sh into WORK/worker, and with the `dkim`
+// feature into WORK/worker-dkim) runs in workerd through Miniflare's API and sends mail through
+// the loopback SMTP servers of smtp-server.mjs. Every configuration runs the default build but
+// those of DKIM_BUILD.
 //
 // The Worker takes its SMTP server, TLS mode, credentials and token from its environment, so
 // each configuration under test is its own Worker (same script, different bindings: strings
@@ -14,6 +16,7 @@ import { readFileSync, writeFileSync, unlinkSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
+import readline from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
 import { Miniflare } from "miniflare";
 import { startSmtpServers } from "./smtp-server.mjs";
@@ -88,20 +91,37 @@ const configs = {
   "login-by-name": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_AUTH_MECHANISM: "LOGIN" },
   "xoauth2-request": { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_AUTH_MECHANISM: "XOAUTH2", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(oauth.port) },
   "xoauth2-configured": { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_PASSWORD: OAUTH_TOKEN, SMTP_AUTH_MECHANISM: "xoauth2", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(oauth.port) },
+  // DKIM, on the build with the `dkim` feature (DKIM_BUILD)...
   dkim: { ...secrets, ...dkimVars, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
   "dkim-bad-key": { ...secrets, ...dkimVars, DKIM_PRIVATE_KEY: BOGUS_DKIM_KEY, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
   "dkim-no-selector": { ...secrets, DKIM_PRIVATE_KEY: DKIM_KEY, DKIM_DOMAIN: "example.com", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  "dkim-build-unsigned": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  // ... and on the default build, which has no signer and must refuse them.
+  "no-dkim-build": { ...secrets, ...dkimVars, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
+  "no-dkim-build-domain": { ...secrets, DKIM_DOMAIN: "example.com", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
   "bad-mechanism": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_AUTH_MECHANISM: "CRAM-MD5" },
 };
 
+// The configurations run by the build with the `dkim` feature (WORK/worker-dkim).
+const DKIM_BUILD = new Set(["dkim", "dkim-bad-key", "dkim-no-selector", "dkim-build-unsigned"]);
+
+// Every line workerd prints (the Workers' console.error among them), passed on as Miniflare does
+// by default, and kept for the checks of what the Worker logged.
+const runtimeLog = [];
+function handleRuntimeStdio(stdout, stderr) {
+  readline.createInterface(stdout).on("line", (line) => (runtimeLog.push(line), console.log(line)));
+  readline.createInterface(stderr).on("line", (line) => (runtimeLog.push(line), console.error(line)));
+}
+
 const mf = new Miniflare({
+  handleRuntimeStdio,
   workers: Object.entries(configs).map(([name, bindings]) => ({
     name,
     modules: true,
-    scriptPath: path.join(work, "worker", "entry.mjs"),
+    scriptPath: path.join(work, DKIM_BUILD.has(name) ? "worker-dkim" : "worker", "entry.mjs"),
     // Module names are relative to this root (the default, the current directory, fails when
     // WORK lies outside it).
-    modulesRoot: path.join(work, "worker"),
+    modulesRoot: path.join(work, DKIM_BUILD.has(name) ? "worker-dkim" : "worker"),
     modulesRules: [
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
@@ -616,6 +636,30 @@ await test("DKIM: a malformed DKIM_PRIVATE_KEY or a missing DKIM_SELECTOR is 500
   }
   const r = await expectRefused("dkim", { body: "To: friend@example.org\r\nSubject: no from\r\n\r\nbody\r\n" }, 400, "bad_request");
   check(/DKIM/.test(r.json.reason ?? "") && /From/.test(r.json.reason ?? ""), "the reason says the message cannot be signed without From", r.json);
+});
+
+await test("DKIM build without a DKIM setting: delivered unsigned, byte for byte (streamed)", async () => {
+  const got = await expectDelivered("dkim-build-unsigned", { body: message("dkim build, no key"), chunked: true }, { listener: "starttls", tls: true });
+  check(!got.data.includes("DKIM-Signature"), "no signature", got.data.subarray(0, 100).toString("latin1"));
+});
+
+// Polls the runtime's log for a line holding every one of `parts` (console.error may come after
+// the answer).
+async function expectLogged(parts) {
+  for (let i = 0; i < 40; i++) {
+    if (runtimeLog.some((l) => parts.every((p) => l.includes(p)))) return;
+    await delay(50);
+  }
+  check(false, `the Worker's log holds ${JSON.stringify(parts)}`, runtimeLog.slice(-10));
+}
+
+await test("default build (no dkim feature) with DKIM settings: 500 config before any connection, the log names the setting and the feature; nothing sent unsigned", async () => {
+  for (const [worker, name] of [["no-dkim-build", "DKIM_PRIVATE_KEY"], ["no-dkim-build-domain", "DKIM_DOMAIN"]]) {
+    const r = await expectRefused(worker, { body: message(worker) }, 500, "config");
+    check(r.text === '{"ok":false,"error":"config"}', "the body is only the class", r.text);
+    await expectLogged([`bad setting ${name}: set, but this Worker was built without DKIM signing`, "`dkim` feature", "--features dkim"]);
+  }
+  check(!runtimeLog.some((l) => l.includes(DKIM_KEY.split("\n")[1])), "no key byte in the log");
 });
 
 await mf.dispose();

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(feature = "dkim")]
 use smtp_dkim::{DkimKey, DkimSigner};
 use smtp_io_wasm::smtp_proto::command::Domain;
 use smtp_io_wasm::smtp_proto::secret::Secret;
@@ -44,7 +45,8 @@ pub const SMTP_DEADLINE_MS: &str = "SMTP_DEADLINE_MS";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 
 /// The DKIM private key (a secret), PEM: sign every message with it. With it, `DKIM_SELECTOR`
-/// and `DKIM_DOMAIN` are required; without it, nothing is signed.
+/// and `DKIM_DOMAIN` are required; without it, nothing is signed. Signing needs the `dkim`
+/// feature: a Worker built without it refuses to run with any of the three DKIM settings set.
 pub const DKIM_PRIVATE_KEY: &str = "DKIM_PRIVATE_KEY";
 /// The DKIM selector (`s=`): the public key is published at `<selector>._domainkey.<domain>`.
 pub const DKIM_SELECTOR: &str = "DKIM_SELECTOR";
@@ -154,11 +156,33 @@ pub struct Smtp {
     pub max_body_bytes: u64,
     /// Signs every message with DKIM (its `Debug` shows no key; the key is wiped when dropped);
     /// `None`: nothing is signed.
+    #[cfg(feature = "dkim")]
     pub dkim: Option<DkimSigner>,
+}
+
+/// What a Worker built without the `dkim` feature says when a DKIM setting is set: it cannot
+/// sign, and must not send unsigned what its operator wanted signed.
+#[cfg(not(feature = "dkim"))]
+pub const DKIM_NOT_BUILT: &str = "set, but this Worker was built without DKIM signing: build it with the `dkim` feature \
+     (./build.sh --features dkim, or cargo build --features dkim), or unset DKIM_PRIVATE_KEY, \
+     DKIM_SELECTOR and DKIM_DOMAIN";
+
+/// Without the `dkim` feature: refuse any of `DKIM_PRIVATE_KEY`, `DKIM_SELECTOR` and
+/// `DKIM_DOMAIN` (the first one set is named), so a Worker never sends unsigned mail its
+/// operator configured to be signed.
+#[cfg(not(feature = "dkim"))]
+pub fn dkim(lookup: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    for name in [DKIM_PRIVATE_KEY, DKIM_SELECTOR, DKIM_DOMAIN] {
+        if get(lookup, name).is_some() {
+            return fail(name, DKIM_NOT_BUILT);
+        }
+    }
+    Ok(())
 }
 
 /// The DKIM signer of `DKIM_PRIVATE_KEY`, `DKIM_SELECTOR` and `DKIM_DOMAIN` (all three, or none).
 /// The key's text is taken over into a buffer wiped on drop, and no error quotes it.
+#[cfg(feature = "dkim")]
 pub fn dkim(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<DkimSigner>, ConfigError> {
     let key = get(lookup, DKIM_PRIVATE_KEY).map(Password::new);
     let selector = get(lookup, DKIM_SELECTOR);
@@ -214,6 +238,9 @@ fn number(
 impl Smtp {
     /// Read and check every SMTP setting.
     pub fn from_env(lookup: &impl Fn(&str) -> Option<String>) -> Result<Smtp, ConfigError> {
+        // Built without DKIM: a DKIM setting is refused first, whatever else is wrong.
+        #[cfg(not(feature = "dkim"))]
+        dkim(lookup)?;
         let Some(host) = get(lookup, SMTP_HOST).map(|h| h.trim().to_owned()) else {
             return fail(SMTP_HOST, "not set");
         };
@@ -309,6 +336,7 @@ impl Smtp {
             "not a positive number of bytes",
         )?
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        #[cfg(feature = "dkim")]
         let dkim = dkim(lookup)?;
         Ok(Smtp {
             host,
@@ -319,6 +347,7 @@ impl Smtp {
             timeout,
             deadline,
             max_body_bytes,
+            #[cfg(feature = "dkim")]
             dkim,
         })
     }
@@ -348,12 +377,52 @@ mod tests {
     const BASE: [(&str, &str); 2] = [("SMTP_HOST", "smtp.example.com"), ("SMTP_TLS", "starttls")];
 
     /// smtp-dkim's test key (shared, not copied).
+    #[cfg(feature = "dkim")]
     const DKIM_KEY: &str = include_str!("../../../../smtp-dkim/tests/keys/rsa2048-pkcs8.pem");
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
         BASE.iter().chain(extra).copied().collect()
     }
 
+    /// Built without the `dkim` feature: each DKIM setting alone, or all three, is refused with a
+    /// problem that names the feature; empty ones count as unset.
+    #[cfg(not(feature = "dkim"))]
+    #[test]
+    fn dkim_settings_need_the_feature() {
+        let key = "-----BEGIN PRIVATE KEY-----\nSECRETBYTES\n-----END PRIVATE KEY-----\n";
+        for (pairs, name) in [
+            (with(&[(DKIM_PRIVATE_KEY, key)]), DKIM_PRIVATE_KEY),
+            (with(&[(DKIM_SELECTOR, "s")]), DKIM_SELECTOR),
+            (with(&[(DKIM_DOMAIN, "example.com")]), DKIM_DOMAIN),
+            (
+                with(&[
+                    (DKIM_PRIVATE_KEY, key),
+                    (DKIM_SELECTOR, "s"),
+                    (DKIM_DOMAIN, "example.com"),
+                ]),
+                DKIM_PRIVATE_KEY,
+            ),
+            // Refused before any other setting is looked at.
+            (vec![(DKIM_DOMAIN, "example.com")], DKIM_DOMAIN),
+        ] {
+            let e = problem(&pairs);
+            assert_eq!((e.name, e.problem), (name, DKIM_NOT_BUILT));
+            let text = e.to_string();
+            assert!(
+                text.contains("`dkim` feature") && text.contains("--features dkim"),
+                "{text}"
+            );
+            assert!(!text.contains("SECRETBYTES"), "{text}");
+        }
+        let empty = with(&[
+            (DKIM_PRIVATE_KEY, ""),
+            (DKIM_SELECTOR, ""),
+            (DKIM_DOMAIN, ""),
+        ]);
+        assert!(Smtp::from_env(&env(&empty)).is_ok());
+    }
+
+    #[cfg(feature = "dkim")]
     #[test]
     fn dkim_settings() {
         // None set: nothing signed.

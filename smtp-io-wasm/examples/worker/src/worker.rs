@@ -183,7 +183,9 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
     };
     // With DKIM the signature goes in front of the message, so every byte must be hashed before
     // the first is sent: the message (at most MAX_BODY_BYTES) is read and signed here, before
-    // connecting. A message that cannot be signed (no From) is the caller's error.
+    // connecting. A message that cannot be signed (no From) is the caller's error. Built without
+    // the `dkim` feature, nothing is signed: `Smtp::from_env` refused any DKIM setting above.
+    #[cfg(feature = "dkim")]
     let signed = match &smtp.dkim {
         None => None,
         Some(signer) => {
@@ -210,13 +212,17 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
             "localhost".to_owned()
         }
     });
-    let message = match &signed {
-        Some(signed) => Message::Signed(signed),
-        None => Message::Stream(&mut body),
+    #[cfg(feature = "dkim")]
+    let (streamed, message) = match &signed {
+        Some(signed) => (false, Message::Signed(signed)),
+        None => (true, Message::Stream(&mut body)),
     };
+    // Without `dkim` there is no signed message, and no code to send one.
+    #[cfg(not(feature = "dkim"))]
+    let (streamed, message) = (true, Message::Stream(&mut body));
     match deliver(&smtp, request_token.as_ref(), &ehlo, &envelope, message).await {
         Ok(outcome) => answer::sent(&outcome),
-        Err(_) if signed.is_none() && body.over => answer::too_large(smtp.max_body_bytes),
+        Err(_) if streamed && body.over => answer::too_large(smtp.max_body_bytes),
         Err(e) => {
             log_error(&format!("smtp worker: {}", clean(&e.to_string(), 500)));
             answer::smtp_failure(&e)
@@ -224,13 +230,16 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
     }
 }
 
-/// What is sent: the request body streamed as it arrives, or the DKIM-signed message.
+/// What is sent: the request body streamed as it arrives, or (feature `dkim`) the DKIM-signed
+/// message.
 enum Message<'a> {
     Stream(&'a mut CappedBody),
+    #[cfg(feature = "dkim")]
     Signed(&'a [u8]),
 }
 
 /// The whole request body, for signing (bounded by `CappedBody`'s cap).
+#[cfg(feature = "dkim")]
 async fn read_all(body: &mut CappedBody) -> io::Result<Vec<u8>> {
     let mut message = Vec::new();
     let mut chunk = vec![0; body.chunk_size()];
@@ -277,6 +286,7 @@ async fn deliver(
     let to: Vec<&str> = envelope.to.iter().map(String::as_str).collect();
     let outcome = match message {
         Message::Stream(body) => client.send_mail_stream(&envelope.from, &to, body).await?,
+        #[cfg(feature = "dkim")]
         Message::Signed(bytes) => client.send_mail_bytes(&envelope.from, &to, bytes).await?,
     };
     // The message is accepted; a failing QUIT does not change that.
