@@ -117,7 +117,17 @@ pub async fn sign_stream<B: MessageBody>(
     signer: &DkimSigner,
     body: &mut B,
 ) -> Result<DkimHeader, SignError> {
+    sign_and_count(signer, body).await.map(|(header, _)| header)
+}
+
+/// [`sign_stream`], and the message's size as sent (CRLF line ends and a final CRLF, as the
+/// engine counts it), from the same pass.
+pub(crate) async fn sign_and_count<B: MessageBody>(
+    signer: &DkimSigner,
+    body: &mut B,
+) -> Result<(DkimHeader, u64), SignError> {
     let mut hasher = signer.message_hasher();
+    let mut counter = SizeCounter::new();
     let mut buf = vec![0; body.chunk_size().max(1)];
     loop {
         let n = body.read_chunk(&mut buf).await.map_err(SignError::Read)?;
@@ -125,8 +135,9 @@ pub async fn sign_stream<B: MessageBody>(
             break;
         };
         hasher.update(chunk)?;
+        counter.update(chunk);
     }
-    Ok(hasher.finish(unix_now()?)?)
+    Ok((hasher.finish(unix_now()?)?, counter.total()))
 }
 
 /// Sign the message in the file at `path` and make it ready to send with

@@ -75,6 +75,8 @@ struct Seen {
     messages: Mutex<Vec<Vec<u8>>>,
     /// The body lines of a body the server cut short.
     cut: Mutex<Vec<u8>>,
+    /// Every MAIL FROM line.
+    mail: Mutex<Vec<String>>,
 }
 
 struct Conn {
@@ -86,6 +88,9 @@ struct Conn {
 
 impl Conversation for Conn {
     fn command(&mut self, line: &str) -> Act {
+        if line.starts_with("MAIL FROM:") {
+            self.seen.mail.lock().unwrap().push(line.to_owned());
+        }
         well_behaved(
             "dkim.test",
             &["PIPELINING", "8BITMIME", "SIZE 100000000"],
@@ -231,6 +236,7 @@ async fn pool_chained_messages_verify() {
 
 /// A 5 MiB file with dot lines and bare LF, streamed by `send_file`: the file is read once more
 /// to hash it, the message never held in memory by the client, and the stored copy verifies.
+/// The hashing pass counted its size as sent, which MAIL declares (no pass to count it).
 #[tokio::test]
 async fn pool_send_file_of_5_mib_verifies() {
     let dir = scratch("send-file");
@@ -247,6 +253,12 @@ async fn pool_send_file_of_5_mib_verifies() {
     let mut received = server.messages();
     assert_eq!(received.len(), 1);
     assert!(received[0].len() > 5 << 20);
+    let mail = server.seen.mail.lock().unwrap().clone();
+    let declared = format!("SIZE={}", received[0].len());
+    assert!(
+        mail.len() == 1 && mail[0].split(' ').any(|p| p == declared),
+        "{mail:?}, {declared}"
+    );
     let control = tampered(&received[0]);
     received.push(control);
     assert_eq!(dkimpy(ED25519, "send-file", &received), [true, false]);

@@ -73,14 +73,16 @@ where
 }
 
 /// A streamed message signed with DKIM ([`MailerBuilder::dkim`](super::MailerBuilder::dkim)):
-/// on its first attempt its body is opened once more and read whole to hash it; every attempt
-/// then sends the same `DKIM-Signature` field before the body, opened afresh.
+/// on its first attempt its body is opened once more and read whole to hash it, which counts
+/// its size as sent too; every attempt then sends the same `DKIM-Signature` field before the
+/// body, opened afresh, with that size as its hint (so it is never read a third time to be
+/// counted against the server's SIZE limit).
 #[cfg(feature = "dkim")]
 pub(super) struct Signed<'a, F> {
     pub(super) message: Reopened<'a, F>,
     pub(super) signer: &'a crate::dkim::DkimSigner,
-    /// The field, once computed: a retry resends these very bytes.
-    pub(super) header: Option<Vec<u8>>,
+    /// The field and the body's size as sent, once computed: a retry resends these very bytes.
+    pub(super) header: Option<(Vec<u8>, u64)>,
 }
 
 #[cfg(feature = "dkim")]
@@ -93,19 +95,19 @@ where
     type Ready = crate::dkim::PrefixedBody<B>;
 
     async fn prepare(&mut self) -> Result<Self::Ready, SmtpError> {
-        let header = match &self.header {
-            Some(header) => header.clone(),
+        let (header, size) = match &self.header {
+            Some(signed) => signed.clone(),
             None => {
                 let mut copy = self.message.prepare().await?;
-                let header = crate::dkim::sign_stream(self.signer, &mut copy).await?;
+                let (header, size) = crate::dkim::sign_and_count(self.signer, &mut copy).await?;
                 drop(copy);
-                let header = header.into_string().into_bytes();
-                self.header = Some(header.clone());
-                header
+                let signed = (header.into_string().into_bytes(), size);
+                self.header = Some(signed.clone());
+                signed
             }
         };
         let body = self.message.prepare().await?;
-        Ok(crate::dkim::PrefixedBody::new(header, body))
+        Ok(crate::dkim::PrefixedBody::new(header, body).with_inner_size(size))
     }
 
     async fn deliver(

@@ -42,6 +42,8 @@ pub struct PrefixedBody<B> {
     /// How much of `prefix` was yielded.
     at: usize,
     inner: B,
+    /// `inner`'s size as sent, when known from elsewhere ([`PrefixedBody::with_inner_size`]).
+    inner_size: Option<u64>,
 }
 
 impl<B: MessageBody> PrefixedBody<B> {
@@ -51,7 +53,17 @@ impl<B: MessageBody> PrefixedBody<B> {
             prefix,
             at: 0,
             inner,
+            inner_size: None,
         }
+    }
+
+    /// Say `inner`'s size as sent (CRLF line ends and a final CRLF, no dot-stuffing), known
+    /// from elsewhere, e.g. counted while the body was hashed for a signature: it then stands
+    /// for `inner`'s own hint, so the client never reads `inner` to count it. Like any size
+    /// hint it is declared and enforced: a body that yields more is abandoned before its end.
+    pub fn with_inner_size(mut self, bytes: u64) -> PrefixedBody<B> {
+        self.inner_size = Some(bytes);
+        self
     }
 
     /// The bytes yielded before the body.
@@ -87,12 +99,12 @@ impl<B: MessageBody> MessageBody for PrefixedBody<B> {
     }
 
     fn size_hint(&self) -> Option<u64> {
-        let inner = self.inner.size_hint()?;
+        let inner = self.inner_size.or_else(|| self.inner.size_hint())?;
         Some(crate::body::normalized_len(&self.prefix).saturating_add(inner))
     }
 
     fn max_size(&self) -> Option<u64> {
-        if self.inner.size_hint().is_some() {
+        if self.size_hint().is_some() {
             return None;
         }
         let inner = self.inner.max_size()?;
@@ -100,6 +112,9 @@ impl<B: MessageBody> MessageBody for PrefixedBody<B> {
     }
 
     async fn exact_size(&mut self) -> io::Result<Option<u64>> {
+        if self.inner_size.is_some() {
+            return Ok(self.size_hint());
+        }
         let Some(inner) = self.inner.exact_size().await? else {
             return Ok(None);
         };
@@ -147,5 +162,27 @@ mod tests {
         assert_eq!(body.size_hint(), None);
         assert_eq!(body.max_size(), Some(10 + 202));
         assert_eq!(block_on(body.exact_size()).unwrap(), Some(110));
+    }
+
+    /// A size known from elsewhere stands for the body's own: it is the hint, with the prefix,
+    /// and the body is never asked to count itself.
+    #[test]
+    fn a_known_inner_size_is_the_hint_and_nothing_is_counted() {
+        struct MustNotCount;
+        impl MessageBody for MustNotCount {
+            async fn read_chunk(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Ok(0)
+            }
+            fn max_size(&self) -> Option<u64> {
+                Some(1_000)
+            }
+            async fn exact_size(&mut self) -> io::Result<Option<u64>> {
+                panic!("the body was counted although its size was given");
+            }
+        }
+        let mut body = PrefixedBody::new(b"X-Tag: 1\n".to_vec(), MustNotCount).with_inner_size(42);
+        assert_eq!(body.size_hint(), Some(10 + 42));
+        assert_eq!(body.max_size(), None);
+        assert_eq!(block_on(body.exact_size()).unwrap(), Some(10 + 42));
     }
 }
