@@ -70,6 +70,13 @@ pub fn run(args: &Args) {
     let q = |full: usize, quick_n: usize| if quick { quick_n } else { full };
     let nagle_cap = q(200, 40);
     let all = Flavour::ALL.to_vec();
+    // Against the bench sink (CHUNKING): ours, and the peers with Nagle off.
+    let nodelay = vec![
+        Flavour::Ours,
+        Flavour::OursBatch,
+        Flavour::LettreNodelay,
+        Flavour::MailSendNodelay,
+    ];
     let mut cases = Vec::new();
     for (n, size, conns) in [
         (q(2000, 200), 1024, 1),
@@ -101,12 +108,7 @@ pub fn run(args: &Args) {
         n_nagle: n.min(nagle_cap),
         size: 1024,
         conns: 1,
-        flavours: vec![
-            Flavour::Ours,
-            Flavour::OursBatch,
-            Flavour::LettreNodelay,
-            Flavour::MailSendNodelay,
-        ],
+        flavours: nodelay.clone(),
         chunking_sink: true,
     });
     let rtt_n = q(200, 20);
@@ -130,12 +132,7 @@ pub fn run(args: &Args) {
         n_nagle: rtt_n.min(q(50, 10)),
         size: 1024,
         conns: 1,
-        flavours: vec![
-            Flavour::Ours,
-            Flavour::OursBatch,
-            Flavour::LettreNodelay,
-            Flavour::MailSendNodelay,
-        ],
+        flavours: nodelay.clone(),
         chunking_sink: true,
     });
     cases.push(Case {
@@ -229,14 +226,7 @@ pub fn run(args: &Args) {
          | ours ÷ mail-send + NODELAY | ours ÷ mail-send |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let cols = [
-        Flavour::Ours,
-        Flavour::OursBatch,
-        Flavour::Lettre,
-        Flavour::LettreNodelay,
-        Flavour::MailSend,
-        Flavour::MailSendNodelay,
-    ];
+    let cols = Flavour::ALL;
     let row = |label: String, vals: [Option<f64>; 6], fmt: &dyn Fn(f64) -> String| {
         let cell = |v: Option<f64>| v.map(fmt).unwrap_or_else(|| "—".into());
         let ratio = |ours: Option<f64>, peer: Option<f64>| match (ours, peer) {

@@ -13,6 +13,8 @@ use smtp_io_std::{
     ProtocolError, ReaderBody, SessionState, SmtpClient, SmtpError, SmtpOp, TlsConfig, TlsMode,
 };
 use smtp_testkit::certs::{localhost_server_config, pki};
+use smtp_testkit::expect::{assert_io_during, timeout};
+use smtp_testkit::script::FLIGHT;
 use smtp_testkit::{Act, Conversation, MockServer, Report, ScriptServer, greet};
 
 const CLIENT: &str = "client.test";
@@ -27,6 +29,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn test_ca() -> TlsConfig {
     TlsConfig::from_ca_pem(pki().ca_pem()).expect("test CA")
+}
+
+/// Options of a TLS `mode` that trust the test CA.
+fn tls(mode: TlsMode) -> ConnectOptions {
+    ConnectOptions::new(mode).with_tls_config(test_ca())
 }
 
 fn plain() -> ConnectOptions {
@@ -145,14 +152,7 @@ fn starttls_then_auth_plain() {
         S: 250 AUTH PLAIN LOGIN
         C: AUTH PLAIN {}
         S: 235 2.7.0 ok
-        C: MAIL FROM:<a@x.test>
-        C: RCPT TO:<b@y.test>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
-        C: DATA-BODY
-        S: 250 2.0.0 Ok: queued as TLS1
+        {FLIGHT}S: 250 2.0.0 Ok: queued as TLS1
         C: QUIT
         S: 221 bye
         ",
@@ -160,8 +160,7 @@ fn starttls_then_auth_plain() {
         b64(b"\0user\0pass")
     );
     let server = rt.block_on(ScriptServer::with_tls(&script, localhost_server_config()));
-    let mut client = ConnectOptions::new(TlsMode::StartTls)
-        .with_tls_config(test_ca())
+    let mut client = tls(TlsMode::StartTls)
         .with_reply_timeout(Duration::from_secs(10))
         .connect("localhost", server.port(), CLIENT)
         .unwrap();
@@ -204,8 +203,7 @@ fn implicit_tls_with_xoauth2_and_a_streamed_body() {
         &script,
         localhost_server_config(),
     ));
-    let mut client = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let mut client = tls(TlsMode::Implicit)
         .with_reply_timeout(Duration::from_secs(10))
         .connect("localhost", server.port(), CLIENT)
         .unwrap();
@@ -236,20 +234,10 @@ fn a_certificate_for_another_host_fails_the_handshake_typed() {
         "S: 220 never seen",
         smtp_testkit::certs::wrong_host_server_config(),
     ));
-    let error = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let error = tls(TlsMode::Implicit)
         .connect("localhost", server.port(), CLIENT)
         .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            SmtpError::Io {
-                during: SmtpOp::TlsHandshake,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_io_during(&error, SmtpOp::TlsHandshake);
     drop(rt);
 }
 
@@ -327,14 +315,20 @@ impl Conversation for Refusing {
     }
 }
 
-#[test]
-fn a_refused_recipient_is_typed_and_the_session_stays_usable() {
-    let rt = runtime();
+/// A [`Refusing`] server on `rt`, and the bodies it keeps.
+fn refusing(rt: &tokio::runtime::Runtime) -> (MockServer, Arc<Mutex<Vec<Vec<u8>>>>) {
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let kept = bodies.clone();
     let server = rt.block_on(MockServer::start(move |_| Refusing {
         bodies: kept.clone(),
     }));
+    (server, bodies)
+}
+
+#[test]
+fn a_refused_recipient_is_typed_and_the_session_stays_usable() {
+    let rt = runtime();
+    let (server, bodies) = refusing(&rt);
     let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
     let error = client
         .send_mail("a@x.test", &["b@y.test", "nobody@y.test"], "refused\r\n")
@@ -443,8 +437,7 @@ fn the_connect_counts_against_the_session_deadline() {
     // connect timeout, the deadline is what ends it.
     let (port, server) = silent_listener();
     let deadline = Duration::from_millis(500);
-    let error = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let error = tls(TlsMode::Implicit)
         .with_connect_timeout(Duration::from_secs(30))
         .with_deadline(deadline)
         .connect("localhost", port, CLIENT)
@@ -463,19 +456,12 @@ fn the_connect_counts_against_the_session_deadline() {
 fn the_connect_timeout_bounds_the_handshake_and_the_greeting_its_reply_limit() {
     let (port, server) = silent_listener();
     let limit = Duration::from_millis(300);
-    let error = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let error = tls(TlsMode::Implicit)
         .with_connect_timeout(limit)
         .with_deadline(Duration::from_secs(60))
         .connect("localhost", port, CLIENT)
         .unwrap_err();
-    assert_eq!(
-        error,
-        SmtpError::Timeout {
-            during: SmtpOp::TlsHandshake,
-            after: limit
-        }
-    );
+    assert_eq!(error, timeout(SmtpOp::TlsHandshake, limit));
     server.join().unwrap();
 
     let (port, server) = silent_listener();
@@ -483,33 +469,15 @@ fn the_connect_timeout_bounds_the_handshake_and_the_greeting_its_reply_limit() {
         .with_reply_timeout(limit)
         .connect("127.0.0.1", port, CLIENT)
         .unwrap_err();
-    assert_eq!(
-        error,
-        SmtpError::Timeout {
-            during: SmtpOp::Greeting,
-            after: limit
-        }
-    );
+    assert_eq!(error, timeout(SmtpOp::Greeting, limit));
     server.join().unwrap();
 }
 
 #[test]
 fn a_closed_port_is_an_io_error_during_connect() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = smtp_testkit::proxy::free_port();
     let error = plain().connect("127.0.0.1", port, CLIENT).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            SmtpError::Io {
-                during: SmtpOp::Connect,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_io_during(&error, SmtpOp::Connect);
 }
 
 /// The shared builders reach the connection: the certificate is checked for the name set
@@ -524,8 +492,7 @@ fn the_tls_server_name_of_the_shared_builder_is_the_name_checked() {
         &script,
         smtp_testkit::certs::wrong_host_server_config(),
     ));
-    let options = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let options = tls(TlsMode::Implicit)
         .with_tls_server_name("wrong.example")
         .with_reply_timeout(Duration::from_secs(9))
         .with_deadline(Duration::from_secs(90));
@@ -541,21 +508,11 @@ fn the_tls_server_name_of_the_shared_builder_is_the_name_checked() {
         "S: 220 never seen",
         localhost_server_config(),
     ));
-    let error = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let error = tls(TlsMode::Implicit)
         .with_tls_server_name("wrong.example")
         .connect("localhost", server.port(), CLIENT)
         .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            SmtpError::Io {
-                during: SmtpOp::TlsHandshake,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_io_during(&error, SmtpOp::TlsHandshake);
 }
 
 /// `connect_url`: the URL's host, port, mode and EHLO name; without credentials no login.
@@ -655,18 +612,11 @@ fn a_tls_record_dripped_byte_by_byte_still_times_out_the_reply() {
         }
     });
     let limit = Duration::from_millis(500);
-    let error = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let error = tls(TlsMode::Implicit)
         .with_reply_timeout(limit)
         .connect("localhost", port, CLIENT)
         .unwrap_err();
-    assert_eq!(
-        error,
-        SmtpError::Timeout {
-            during: SmtpOp::Greeting,
-            after: limit
-        }
-    );
+    assert_eq!(error, timeout(SmtpOp::Greeting, limit));
     server.join().unwrap();
 }
 
@@ -738,8 +688,7 @@ fn client_certificates_authenticate_and_a_wrong_one_fails_typed() {
 fn implicit_tls_to_a_plaintext_port_names_the_fix() {
     let rt = runtime();
     let server = rt.block_on(ScriptServer::start("S: 220 mx.test ESMTP plaintext"));
-    let error = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let error = tls(TlsMode::Implicit)
         .connect("localhost", server.port(), CLIENT)
         .unwrap_err();
     let text = error.to_string();
@@ -769,8 +718,7 @@ fn a_callers_own_socket_runs_the_session() {
     );
     let server = rt.block_on(ScriptServer::with_tls(&script, localhost_server_config()));
     let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
-    let client = ConnectOptions::new(TlsMode::StartTls)
-        .with_tls_config(test_ca())
+    let client = tls(TlsMode::StartTls)
         .with_reply_timeout(Duration::from_secs(10))
         .connect_on(tcp, "localhost", CLIENT)
         .unwrap();
@@ -854,8 +802,7 @@ fn a_large_body_over_tls_arrives_whole() {
             body.extend_from_slice(b".starts with a dot\r\n");
         }
     }
-    let mut client = ConnectOptions::new(TlsMode::Implicit)
-        .with_tls_config(test_ca())
+    let mut client = tls(TlsMode::Implicit)
         .with_reply_timeout(Duration::from_secs(30))
         .connect("localhost", server.port(), CLIENT)
         .unwrap();
@@ -899,11 +846,7 @@ fn the_client_is_send() {
 #[test]
 fn deliver_batch_gives_each_message_its_delivery() {
     let rt = runtime();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    let server = rt.block_on(MockServer::start(move |_| Refusing {
-        bodies: kept.clone(),
-    }));
+    let (server, bodies) = refusing(&rt);
     let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
     let to: &[&str] = &["b@y.test"];
     let refused: &[&str] = &["nobody@y.test"];
@@ -971,11 +914,7 @@ impl Read for FailingReader {
 #[test]
 fn deliver_stream_tells_a_failed_read_from_a_sent_message() {
     let rt = runtime();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    let server = rt.block_on(MockServer::start(move |_| Refusing {
-        bodies: kept.clone(),
-    }));
+    let (server, bodies) = refusing(&rt);
     let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
     let mut body = ReaderBody::new(&b"streamed\r\n"[..]);
     let sent = client.deliver_stream("a@x.test", &["b@y.test"], &mut body, None);

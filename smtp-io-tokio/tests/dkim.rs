@@ -140,6 +140,33 @@ impl Server {
     fn messages(&self) -> Vec<Vec<u8>> {
         self.seen.messages.lock().unwrap().clone()
     }
+
+    /// Shuts `mailer` down, then what the server kept, which must be `count` messages.
+    async fn received_from(&self, mailer: Mailer, count: usize) -> Vec<Vec<u8>> {
+        mailer.shutdown().await;
+        let received = self.messages();
+        assert_eq!(received.len(), count);
+        received
+    }
+
+    /// The first connection's body, cut by the hang-up, starts with the very signature field of
+    /// the one message delivered (the retry carried the same one).
+    fn assert_retry_carries_the_signature(&self, received: &[Vec<u8>]) {
+        let field = signature_field(&received[0]);
+        let cut = self.seen.cut.lock().unwrap().clone();
+        assert_eq!(
+            cut[..field.len()],
+            field[..],
+            "the retry carries the same signature"
+        );
+    }
+}
+
+/// `received` and, last, a tampered copy of its first message (the control that must fail).
+fn with_control(mut received: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let control = tampered(&received[0]);
+    received.push(control);
+    received
 }
 
 /// Messages with the cases that matter: dot lines, bare LF, a bare CR, 8-bit text.
@@ -185,14 +212,11 @@ async fn pool_in_memory_messages_verify() {
                 .await
                 .unwrap();
         }
-        mailer.shutdown().await;
-        let mut received = server.messages();
-        assert_eq!(received.len(), messages().len());
+        let received = server.received_from(mailer, messages().len()).await;
         for m in &received {
             assert!(signature_field(m).iter().filter(|&&b| b == b'\n').count() > 1);
         }
-        let control = tampered(&received[0]);
-        received.push(control);
+        let received = with_control(received);
         let verdicts = dkimpy(key, "in-memory", &received);
         assert_eq!(verdicts, [true, true, true, true, false], "{key}");
     }
@@ -226,9 +250,7 @@ async fn pool_chained_messages_verify() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    mailer.shutdown().await;
-    let received = server.messages();
-    assert_eq!(received.len(), 6);
+    let received = server.received_from(mailer, 6).await;
     assert_eq!(server.mock.most_open(), 1);
     let verdicts = dkimpy(RSA, "chained", &received);
     assert_eq!(verdicts, [true; 6]);
@@ -249,9 +271,7 @@ async fn pool_send_file_of_5_mib_verifies() {
         .send_file("me@example.com", ["you@example.org"], &path)
         .await
         .unwrap();
-    mailer.shutdown().await;
-    let mut received = server.messages();
-    assert_eq!(received.len(), 1);
+    let received = server.received_from(mailer, 1).await;
     assert!(received[0].len() > 5 << 20);
     let mail = server.seen.mail.lock().unwrap().clone();
     let declared = format!("SIZE={}", received[0].len());
@@ -259,8 +279,7 @@ async fn pool_send_file_of_5_mib_verifies() {
         mail.len() == 1 && mail[0].split(' ').any(|p| p == declared),
         "{mail:?}, {declared}"
     );
-    let control = tampered(&received[0]);
-    received.push(control);
+    let received = with_control(received);
     assert_eq!(dkimpy(ED25519, "send-file", &received), [true, false]);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -284,17 +303,11 @@ async fn a_retry_resends_the_same_signature() {
         .unwrap();
     assert_eq!(mailer.stats().retries, 1);
     assert_eq!(server.mock.accepted(), 2);
-    mailer.shutdown().await;
-    let received = server.messages();
-    assert_eq!(received.len(), 1);
+    let received = server.received_from(mailer, 1).await;
     let field = signature_field(&received[0]);
     let cut = server.seen.cut.lock().unwrap().clone();
     assert!(cut.len() > field.len(), "the cut came after the signature");
-    assert_eq!(
-        cut[..field.len()],
-        field[..],
-        "the retry carries the same signature"
-    );
+    server.assert_retry_carries_the_signature(&received);
     assert_eq!(dkimpy(RSA, "retry", &received), [true]);
 
     // Streamed.
@@ -317,16 +330,8 @@ async fn a_retry_resends_the_same_signature() {
         "one hash pass and two attempts"
     );
     assert_eq!(mailer.stats().retries, 1);
-    mailer.shutdown().await;
-    let received = server.messages();
-    assert_eq!(received.len(), 1);
-    let field = signature_field(&received[0]);
-    let cut = server.seen.cut.lock().unwrap().clone();
-    assert_eq!(
-        cut[..field.len()],
-        field[..],
-        "the retry carries the same signature"
-    );
+    let received = server.received_from(mailer, 1).await;
+    server.assert_retry_carries_the_signature(&received);
     assert_eq!(dkimpy(RSA, "retry-stream", &received), [true]);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -409,6 +414,17 @@ async fn a_built_message_is_sent_signed() {
     );
 }
 
+/// `error` is `NotSent` after no attempt, for invalid input: that input error.
+#[track_caller]
+fn not_sent_as_invalid(error: SendError) -> SmtpError {
+    let SendError::NotSent { error, attempts } = error else {
+        panic!("expected NotSent, got {error:?}");
+    };
+    assert_eq!(attempts, 0);
+    assert!(matches!(error, SmtpError::InvalidInput(_)), "{error:?}");
+    error
+}
+
 /// A message that cannot be signed (no From field) is not sent, no connection opened: in
 /// memory and streamed, `NotSent` with no attempt and an invalid-input error.
 #[tokio::test]
@@ -420,11 +436,7 @@ async fn an_unsignable_message_is_not_sent() {
         .send("me@example.com", ["you@example.org"], message)
         .await
         .unwrap_err();
-    let SendError::NotSent { error, attempts } = error else {
-        panic!("expected NotSent, got {error:?}");
-    };
-    assert_eq!(attempts, 0);
-    assert!(matches!(error, SmtpError::InvalidInput(_)), "{error:?}");
+    let error = not_sent_as_invalid(error);
     assert!(error.to_string().contains("From"), "{error}");
 
     let dir = scratch("unsignable");
@@ -434,11 +446,7 @@ async fn an_unsignable_message_is_not_sent() {
         .send_file("me@example.com", ["you@example.org"], &path)
         .await
         .unwrap_err();
-    let SendError::NotSent { error, attempts } = error else {
-        panic!("expected NotSent, got {error:?}");
-    };
-    assert_eq!(attempts, 0);
-    assert!(matches!(error, SmtpError::InvalidInput(_)), "{error:?}");
+    not_sent_as_invalid(error);
 
     // A file that is not there: a read error, not sent either.
     let error = mailer

@@ -272,13 +272,10 @@ fn client_options(options: SmtpClientOptions) -> SmtpClientOptions {
 
 /// Wait (in virtual time) until the server has seen every connection close.
 async fn all_closed(log: &Log) -> bool {
-    for _ in 0..600 {
-        if log.open.load(Ordering::SeqCst) == 0 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    smtp_testkit::wait::poll(600, Duration::from_millis(100), || {
+        log.open.load(Ordering::SeqCst) == 0
+    })
+    .await
 }
 
 /// The pool handle can be shared by any number of tasks.

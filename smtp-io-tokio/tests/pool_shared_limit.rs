@@ -33,13 +33,10 @@ impl Redis {
             .spawn()
             .expect("redis-server (apt-get install redis-server; scripts/test.sh installs it)");
         let redis = Redis(child, socket);
-        for _ in 0..200 {
-            if redis.1.exists() {
-                return redis;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not open its socket");
+        let up =
+            smtp_testkit::wait::poll_blocking(200, Duration::from_millis(25), || redis.1.exists());
+        assert!(up, "redis-server did not open its socket");
+        redis
     }
 
     fn url(&self) -> String {

@@ -7,6 +7,11 @@
 //!   the same scripts run from the client's side against a server;
 //! - [`mock`] (always): a server for many connections whose replies and faults (hang-ups,
 //!   silences, stalls, held replies, cut bodies) a test decides as the client's commands come;
+//! - [`proxy`] (always): `pproxy` on loopback with SOCKS5 and HTTP CONNECT listeners, a small SMTP
+//!   server behind it that records what it saw, and `free_port`, for the route tests;
+//! - `expect` (feature `transcript`): checks of the client's errors (an I/O error during a
+//!   step, a timeout) that the tests of several adapters repeat;
+//! - [`wait`] (always): polling until a condition holds, blocking or async;
 //! - `transcript` (feature `transcript`): the same scripts run in memory through both
 //!   `smtp_proto::Session` and `SmtpClient`, recording the client's bytes.
 //!
@@ -20,12 +25,16 @@
 pub mod certs;
 #[cfg(feature = "server")]
 pub mod client;
+#[cfg(feature = "transcript")]
+pub mod expect;
 pub mod mock;
+pub mod proxy;
 pub mod script;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "transcript")]
 pub mod transcript;
+pub mod wait;
 
 #[cfg(feature = "server")]
 pub use client::{Exchange, ScriptClient};

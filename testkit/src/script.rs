@@ -212,6 +212,12 @@ impl Script {
     }
 }
 
+/// One pipelined message from `a@x.test` to `b@y.test` up to its body (MAIL, RCPT and DATA in
+/// one flight, their `250`, `250` and `354`, then the body): the end-of-data reply is the
+/// caller's.
+pub const FLIGHT: &str = "C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
+                          S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\n";
+
 /// The opening of most scripts: the greeting `220 mx.test ESMTP ready`, the client's
 /// `EHLO {client}` and a `250` reply advertising `caps` (one per line, in order).
 pub fn greet(client: &str, caps: &[&str]) -> String {

@@ -6,7 +6,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use smtp_io_tokio::{ProtocolError, ReaderBody, RecipientPolicy, SessionState, SmtpError, SmtpOp};
+use smtp_io_tokio::{
+    ProtocolError, ReaderBody, RecipientPolicy, SessionState, SmtpClient, SmtpError, SmtpOp,
+    TokioTransport,
+};
 use smtp_tests::{ScriptServer, bounded, greet, plain};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
@@ -136,6 +139,18 @@ async fn require_all_is_the_default_and_refuses_the_message() {
     assert_eq!(report.bodies, [b"second\r\n".to_vec()]);
 }
 
+/// A server for `script` and a client connected to it that accepts a message when some of
+/// its recipients are refused (`RecipientPolicy::AcceptPartial`).
+async fn start_accepting_partial(script: &str) -> (ScriptServer, SmtpClient<TokioTransport>) {
+    let server = ScriptServer::start(script).await;
+    let options =
+        plain().map_client_options(|o| o.with_recipient_policy(RecipientPolicy::AcceptPartial));
+    let client = bounded(smtp_tests::connect(&server, options))
+        .await
+        .unwrap();
+    (server, client)
+}
+
 #[tokio::test]
 async fn accept_partial_delivers_to_the_accepted_recipients() {
     let script = format!(
@@ -155,12 +170,7 @@ async fn accept_partial_delivers_to_the_accepted_recipients() {
         greet(&["PIPELINING"]),
         QUIT
     );
-    let server = ScriptServer::start(&script).await;
-    let options =
-        plain().map_client_options(|o| o.with_recipient_policy(RecipientPolicy::AcceptPartial));
-    let mut client = bounded(smtp_tests::connect(&server, options))
-        .await
-        .unwrap();
+    let (server, mut client) = start_accepting_partial(&script).await;
     let outcome = bounded(client.send_mail(
         "a@x.test",
         &["one@y.test", "two@y.test", "three@y.test"],
@@ -199,12 +209,7 @@ async fn every_recipient_refused_is_an_error_and_the_session_stays_usable() {
         greet(&["PIPELINING"]),
         QUIT
     );
-    let server = ScriptServer::start(&script).await;
-    let options =
-        plain().map_client_options(|o| o.with_recipient_policy(RecipientPolicy::AcceptPartial));
-    let mut client = bounded(smtp_tests::connect(&server, options))
-        .await
-        .unwrap();
+    let (server, mut client) = start_accepting_partial(&script).await;
     let err = bounded(client.send_mail("a@x.test", &["nobody@y.test"], "x\r\n"))
         .await
         .unwrap_err();

@@ -8,6 +8,7 @@ use smtp_io_tokio::{
     ConnectOptions, InvalidInputError, ProtocolError, SessionState, SmtpClient, SmtpClientOptions,
     SmtpError, SmtpOp, Timeouts, TokioTransport, connect_plain,
 };
+use smtp_testkit::expect::timeout;
 use smtp_tests::{CLIENT, SHORT, ScriptServer, bounded, greet, plain};
 
 mod common;
@@ -149,14 +150,7 @@ async fn state_through_a_whole_session() {
         S: 250 2.0.0 flushed
         C: AUTH PLAIN *
         S: 235 2.7.0 ok
-        C: MAIL FROM:<a@x.test>
-        C: RCPT TO:<b@y.test>
-        C: DATA
-        S: 250 ok
-        S: 250 ok
-        S: 354 go
-        C: DATA-BODY
-        S: 250 2.0.0 Ok: queued as ABC123
+        {FLIGHT}S: 250 2.0.0 Ok: queued as ABC123
         C: NOOP
         S: 250 ok
         C: QUIT
@@ -288,13 +282,7 @@ async fn code_421_at_any_point_closes_the_session() {
 #[tokio::test]
 async fn stalled_greeting_times_out() {
     let (server, err) = connect_fails("X: stall", plain().with_reply_timeout(SHORT)).await;
-    assert_eq!(
-        err,
-        SmtpError::Timeout {
-            during: SmtpOp::Greeting,
-            after: SHORT
-        }
-    );
+    assert_eq!(err, timeout(SmtpOp::Greeting, SHORT));
     assert!(err.is_transient());
     let report = server.finish().await;
     assert!(report.client_hung_up, "the client closes after a timeout");
@@ -340,13 +328,7 @@ async fn stalled_data_times_out_with_client_options() {
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
         .await
         .unwrap_err();
-    assert_eq!(
-        err,
-        SmtpError::Timeout {
-            during: SmtpOp::Data,
-            after: SHORT
-        }
-    );
+    assert_eq!(err, timeout(SmtpOp::Data, SHORT));
     assert_eq!(client.state(), SessionState::Closed);
     assert_eq!(bounded(client.noop()).await.unwrap_err(), err);
     assert!(server.finish().await.client_hung_up);
@@ -368,13 +350,7 @@ async fn stalled_after_the_body_times_out() {
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
         .await
         .unwrap_err();
-    assert_eq!(
-        err,
-        SmtpError::Timeout {
-            during: SmtpOp::DataEnd,
-            after: SHORT
-        }
-    );
+    assert_eq!(err, timeout(SmtpOp::DataEnd, SHORT));
     assert_eq!(client.state(), SessionState::Closed);
     let report = server.finish().await;
     assert_eq!(report.bodies, [b"hi\r\n".to_vec()]);

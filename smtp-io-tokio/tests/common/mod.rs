@@ -3,8 +3,6 @@
 // Each test file uses a part of it.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use smtp_io_tokio::{Mailer, SendError, SendOutcome};
 use tokio::task::JoinHandle;
 
@@ -21,11 +19,5 @@ pub fn send_in_background(
 
 /// Wait until `done` holds, polling every 10 ms (at most 10 s of the runtime's time).
 pub async fn until(done: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the condition never held");
+    smtp_testkit::wait::until(done).await;
 }

@@ -5,50 +5,12 @@
 
 use super::*;
 
-/// `pproxy` serving SOCKS5 with credentials `user:secret` on `port` (asked on every connection:
-/// `--auth 0`, or pproxy trusts an address for 30 days once it logged in), killed when dropped; its log goes to
-/// the file beside it.
-struct Pproxy(std::process::Child, PathBuf);
-
-impl Drop for Pproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn pproxy(port: u16, name: &str) -> Pproxy {
-    let log = temp_file(&format!("{name}-pproxy.log"), b"");
-    let child = std::process::Command::new("python3")
-        .args(["-u", "-m", "pproxy", "-v", "--auth", "0", "-l"])
-        .arg(format!("socks5://127.0.0.1:{port}#user:secret"))
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 -m pproxy: install it with `pip install pproxy`");
-    // Held at once, so that it is killed and waited for on every path.
-    let proxy = Pproxy(child, log);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return proxy;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("pproxy did not start on port {port} (is it installed?)");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use smtp_testkit::proxy::{Listen, Pproxy};
 
 #[tokio::test]
 async fn starttls_through_a_socks5_proxy_with_its_password_from_the_environment() {
-    let port = free_port();
-    let proxy = pproxy(port, "ok");
+    let proxy = Pproxy::start(&[Listen::Socks5Auth]);
+    let port = proxy.port(Listen::Socks5Auth);
     let (server, ca) = external(CaptureConfig::default(), "proxy-ok").await;
     let proxy_url = format!("socks5://user@127.0.0.1:{port}");
     let args = server_args(
@@ -71,9 +33,8 @@ async fn starttls_through_a_socks5_proxy_with_its_password_from_the_environment(
     .await;
     assert_exit(&out, Exit::Accepted);
     assert_eq!(server.messages().len(), 1);
-    let log = std::fs::read_to_string(&proxy.1).unwrap();
-    let tunnel = format!("-> {}", server.addr());
-    assert!(log.lines().any(|l| l.contains(&tunnel)), "{log}");
+    let tunnels = proxy.tunnels_to(&server.addr().to_string());
+    assert!(tunnels > 0, "{}", proxy.log());
 
     // The wrong proxy password: a connect error that does not show it; nothing delivered.
     let out = smtp_send_async(

@@ -23,11 +23,9 @@ pub(crate) use assert_matches;
 /// The end of most scripts: QUIT and its reply.
 pub const QUIT: &str = "C: QUIT\nS: 221 2.0.0 bye\n";
 
-/// One pipelined message from `a@x.test` to `b@y.test` up to its body (MAIL, RCPT and DATA in
-/// one flight, their `250`, `250` and `354`, then the body): the end-of-data reply is the
-/// caller's.
-pub const FLIGHT: &str = "C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-                          S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\n";
+/// One pipelined message from `a@x.test` to `b@y.test` up to its body, the end-of-data reply
+/// the caller's (the testkit's, shared with the blocking client's tests).
+pub const FLIGHT: &str = smtp_testkit::script::FLIGHT;
 
 /// An AUTH LOGIN exchange of `user` and `pass`, the server's last reply `done` (e.g.
 /// `235 ok`).

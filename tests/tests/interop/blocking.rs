@@ -589,61 +589,28 @@ fn aiosmtpd_client_certificates_blocking() {
         return;
     }
     let ctx = Ctx::from_env();
-    let port = port("SMTP_INTEROP_AIOSMTPD_MTLS_PORT");
-    let spool = PathBuf::from(var("SMTP_INTEROP_AIOSMTPD_SPOOL"));
-    let delivered = |id: &str| {
-        std::fs::read_dir(&spool)
-            .map(|dir| {
-                dir.flatten()
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                    .filter(|e| {
-                        std::fs::read(e.path()).is_ok_and(|b| find(&b, id.as_bytes()).is_some())
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
-    };
-    let with_cert = |cert: &str, key: &str| {
-        ctx.tls
-            .with_client_certificate_files(var(cert), var(key))
-            .expect("the client certificate and key load")
-    };
+    let mtls = Mtls::from_env();
+    let port = mtls.port;
     let send = |tls: TlsConfig, id: &str| -> Result<(), SmtpError> {
         let mut client = StdOptions::new(TlsMode::Implicit)
             .with_tls_config(tls)
             .with_reply_timeout(Duration::from_secs(10))
             .with_deadline(CASE_LIMIT)
             .connect(HOST, port, EHLO)?;
-        let body =
-            format!("Subject: {id}\r\nMessage-ID: <{id}@interop.test>\r\n\r\nmutual TLS\r\n");
-        client.send_mail(FROM, &["mtls@example.org"], &body)?;
+        client.send_mail(FROM, &["mtls@example.org"], &Mtls::body(id))?;
         client.quit()
     };
-    let accepted = with_cert("SMTP_INTEROP_CLIENT_CERT", "SMTP_INTEROP_CLIENT_KEY");
+    let accepted = mtls.accepted(&ctx);
     send(accepted, "mtls-std-signed")
         .expect("a client certificate signed by the test CA is accepted");
-    let stranger = with_cert("SMTP_INTEROP_STRANGER_CERT", "SMTP_INTEROP_STRANGER_KEY");
+    let stranger = mtls.stranger(&ctx);
     for (tls, id) in [
         (stranger, "mtls-std-stranger"),
         (ctx.tls.clone(), "mtls-std-none"),
     ] {
         let error = send(tls, id).expect_err(id);
-        assert!(
-            matches!(
-                error,
-                SmtpError::Io { .. } | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
-            ),
-            "{id}: {error:?}"
-        );
+        Mtls::assert_refused(&error, id);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while delivered("mtls-std-signed") == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(delivered("mtls-std-signed"), 1);
-    assert_eq!(
-        delivered("mtls-std-stranger") + delivered("mtls-std-none"),
-        0
-    );
+    mtls.assert_delivered_only("mtls-std-signed", ["mtls-std-stranger", "mtls-std-none"]);
     println!("aiosmtpd_client_certificates_blocking: accepted with the CA's certificate only");
 }

@@ -277,10 +277,82 @@ fn aiosmtpd_client_certificates() {
         return;
     }
     let ctx = Ctx::from_env();
-    let port = port("SMTP_INTEROP_AIOSMTPD_MTLS_PORT");
-    let spool = PathBuf::from(var("SMTP_INTEROP_AIOSMTPD_SPOOL"));
-    let delivered = |id: &str| {
-        std::fs::read_dir(&spool)
+    let mtls = Mtls::from_env();
+    let port = mtls.port;
+    let rt = runtime();
+    rt.block_on(async {
+        let send = |tls: TlsConfig, id: &'static str| async move {
+            let mut client = ConnectOptions::new(TlsMode::Implicit)
+                .with_tls_config(tls)
+                .with_reply_timeout(Duration::from_secs(10))
+                .connect(HOST, port, EHLO)
+                .await?;
+            client
+                .send_mail(FROM, &["mtls@example.org"], &Mtls::body(id))
+                .await?;
+            client.quit().await
+        };
+        let accepted = mtls.accepted(&ctx);
+        assert!(accepted.has_client_certificate());
+        send(accepted, "mtls-signed")
+            .await
+            .expect("a client certificate signed by the test CA is accepted");
+        let stranger = mtls.stranger(&ctx);
+        for (tls, id) in [(stranger, "mtls-stranger"), (ctx.tls.clone(), "mtls-none")] {
+            let error = send(tls, id).await.expect_err(id);
+            Mtls::assert_refused(&error, id);
+        }
+    });
+    mtls.assert_delivered_only("mtls-signed", ["mtls-stranger", "mtls-none"]);
+    println!(
+        "aiosmtpd_client_certificates: accepted with the CA's client certificate, refused without"
+    );
+}
+
+/// What the client-certificate tests of both clients share: aiosmtpd's port that requires a
+/// client certificate signed by the test CA, and its spool.
+struct Mtls {
+    port: u16,
+    spool: PathBuf,
+}
+
+impl Mtls {
+    fn from_env() -> Mtls {
+        Mtls {
+            port: port("SMTP_INTEROP_AIOSMTPD_MTLS_PORT"),
+            spool: PathBuf::from(var("SMTP_INTEROP_AIOSMTPD_SPOOL")),
+        }
+    }
+
+    /// The test's trust with the client certificate and key named by these variables.
+    fn with_cert(ctx: &Ctx, cert: &str, key: &str) -> TlsConfig {
+        ctx.tls
+            .with_client_certificate_files(var(cert), var(key))
+            .expect("the client certificate and key load")
+    }
+
+    /// With the client certificate the test CA signed.
+    fn accepted(&self, ctx: &Ctx) -> TlsConfig {
+        Mtls::with_cert(ctx, "SMTP_INTEROP_CLIENT_CERT", "SMTP_INTEROP_CLIENT_KEY")
+    }
+
+    /// With a client certificate from another CA.
+    fn stranger(&self, ctx: &Ctx) -> TlsConfig {
+        Mtls::with_cert(
+            ctx,
+            "SMTP_INTEROP_STRANGER_CERT",
+            "SMTP_INTEROP_STRANGER_KEY",
+        )
+    }
+
+    /// The message sent as `id`.
+    fn body(id: &str) -> String {
+        format!("Subject: {id}\r\nMessage-ID: <{id}@interop.test>\r\n\r\nmutual TLS\r\n")
+    }
+
+    /// How many messages of the spool carry `id`.
+    fn delivered(&self, id: &str) -> usize {
+        std::fs::read_dir(&self.spool)
             .map(|dir| {
                 dir.flatten()
                     .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
@@ -290,53 +362,29 @@ fn aiosmtpd_client_certificates() {
                     .count()
             })
             .unwrap_or(0)
-    };
-    let with_cert = |cert: &str, key: &str| {
-        ctx.tls
-            .with_client_certificate_files(var(cert), var(key))
-            .expect("the client certificate and key load")
-    };
-    let rt = runtime();
-    rt.block_on(async {
-        let send = |tls: TlsConfig, id: &'static str| async move {
-            let mut client = ConnectOptions::new(TlsMode::Implicit)
-                .with_tls_config(tls)
-                .with_reply_timeout(Duration::from_secs(10))
-                .connect(HOST, port, EHLO)
-                .await?;
-            let body =
-                format!("Subject: {id}\r\nMessage-ID: <{id}@interop.test>\r\n\r\nmutual TLS\r\n");
-            client.send_mail(FROM, &["mtls@example.org"], &body).await?;
-            client.quit().await
-        };
-        let accepted = with_cert("SMTP_INTEROP_CLIENT_CERT", "SMTP_INTEROP_CLIENT_KEY");
-        assert!(accepted.has_client_certificate());
-        send(accepted, "mtls-signed")
-            .await
-            .expect("a client certificate signed by the test CA is accepted");
-        let stranger = with_cert("SMTP_INTEROP_STRANGER_CERT", "SMTP_INTEROP_STRANGER_KEY");
-        for (tls, id) in [(stranger, "mtls-stranger"), (ctx.tls.clone(), "mtls-none")] {
-            let error = send(tls, id).await.expect_err(id);
-            assert!(
-                matches!(
-                    error,
-                    SmtpError::Io { .. }
-                        | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
-                ),
-                "{id}: {error:?}"
-            );
-        }
-    });
-    // The spool is written after the reply: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while delivered("mtls-signed") == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(delivered("mtls-signed"), 1);
-    assert_eq!(delivered("mtls-stranger") + delivered("mtls-none"), 0);
-    println!(
-        "aiosmtpd_client_certificates: accepted with the CA's client certificate, refused without"
-    );
+
+    /// A refused certificate (or none) ends in a typed error before SMTP.
+    fn assert_refused(error: &SmtpError, id: &str) {
+        assert!(
+            matches!(
+                error,
+                SmtpError::Io { .. } | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
+            ),
+            "{id}: {error:?}"
+        );
+    }
+
+    /// `signed` was delivered once, `refused` never.
+    fn assert_delivered_only(&self, signed: &str, refused: [&str; 2]) {
+        // The spool is written after the reply: give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.delivered(signed) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(self.delivered(signed), 1);
+        assert_eq!(self.delivered(refused[0]) + self.delivered(refused[1]), 0);
+    }
 }
 
 #[test]
