@@ -242,10 +242,11 @@ impl SmtpClientOptions {
         }
     }
 
-    /// Take these options apart, for an adapter that drives a [`Session`](crate::Session)
-    /// itself instead of through [`SmtpClient`] (a blocking client): the engine's
-    /// configuration, the default message options, the read buffer size asked for and the
-    /// start of the session's deadline ([`with_start`](Self::with_start)), if set.
+    /// Take these options apart, for code that drives a [`Session`](crate::Session) itself
+    /// instead of through [`SmtpClient`] (its own event loop) or keeps the options apart (a
+    /// pool): the engine's configuration, the default message options, the read buffer size
+    /// asked for and the start of the session's deadline ([`with_start`](Self::with_start)),
+    /// if set.
     pub fn into_parts(self) -> ClientOptionsParts {
         ClientOptionsParts {
             config: self.config,
@@ -337,7 +338,7 @@ impl Clone for SharedClientOptions {
 
 /// One policy or sink behind an `Arc`, as the engine's boxed one: every method is forwarded
 /// (the traits' default methods too, so a sink that overrides one keeps its own).
-struct Shared<T: ?Sized>(Arc<T>);
+pub(crate) struct Shared<T: ?Sized>(pub(crate) Arc<T>);
 
 impl Policy for Shared<dyn Policy> {
     fn check_sender(&self, from: &ReversePath) -> Result<(), PolicyError> {

@@ -234,8 +234,8 @@ impl ConnectSettings {
         Ok((clock, parts))
     }
 
-    /// Every setting, taken apart, for an adapter that starts its clock itself (the blocking
-    /// client keeps the engine's configuration apart: [`SmtpClientOptions::into_parts`]).
+    /// Every setting, taken apart, for an adapter that starts its clock itself (most call
+    /// [`start`](Self::start), which does both).
     pub fn into_parts(self) -> ConnectParts {
         let ConnectSettings {
             mode,
@@ -652,6 +652,7 @@ mod tests {
 
     use super::*;
     use crate::client::ProxyKind;
+    use crate::connect::options::Shared;
     use crate::policy::BoundedPolicy;
     use crate::reply::Reply;
     use crate::session::{DataPipelining, Protocol};
@@ -922,20 +923,6 @@ mod tests {
         }
     }
 
-    struct Shared(Arc<Lines>);
-
-    impl TranscriptSink for Shared {
-        fn client(&self, line: &str) {
-            self.0.client(line)
-        }
-        fn server(&self, reply: &Reply) {
-            self.0.server(reply)
-        }
-        fn enabled(&self) -> bool {
-            self.0.enabled()
-        }
-    }
-
     /// Copies of shared settings have the same values and share the policy and the sinks,
     /// each of whose methods is forwarded (the traits' provided ones too).
     #[test]
@@ -947,7 +934,7 @@ mod tests {
             .map_client_options(|o| {
                 o.with_data_pipelining(DataPipelining::Always)
                     .with_policy(Box::new(BoundedPolicy::new().max_message_size(1000)))
-                    .with_transcript(Box::new(Shared(lines.clone())))
+                    .with_transcript(Box::new(Shared(lines.clone() as Arc<dyn TranscriptSink>)))
                     .with_read_buffer(4096)
             })
             .into_shared();
