@@ -408,9 +408,7 @@ async fn server_disconnect_in_the_middle_of_a_large_body() {
 
 #[tokio::test]
 async fn connect_to_a_closed_port_is_io_during_connect() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = smtp_testkit::proxy::free_port();
     let err = bounded(connect_plain("127.0.0.1", port, CLIENT))
         .await
         .unwrap_err();
@@ -427,9 +425,7 @@ async fn connect_to_a_closed_port_is_io_during_connect() {
 #[tokio::test]
 async fn invalid_ehlo_domain_is_refused_before_connecting() {
     // A closed port: if the domain were not checked first, this would be an I/O error.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = smtp_testkit::proxy::free_port();
     let err = bounded(plain().connect("127.0.0.1", port, "bad domain\r\nRSET"))
         .await
         .unwrap_err();
