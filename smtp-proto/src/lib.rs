@@ -12,7 +12,9 @@
 //! On top of the engine, the `client` feature (on by default) provides [`client::SmtpClient`], an
 //! async driver written once over two small traits ([`client::Transport`],
 //! [`client::StartTlsCapable`]) that adapters implement: `smtp-io-tokio` for tokio + rustls,
-//! `smtp-io-wasm` for Cloudflare Workers sockets.
+//! `smtp-io-wasm` for Cloudflare Workers and WASI sockets, `smtp-io-std` for blocking sockets
+//! (it polls the same driver to its end on the calling thread). [`connect`] holds what every
+//! adapter needs to open a connection: the options they share, URLs, proxies, the connect clock.
 //!
 //! ## Layers
 //!
@@ -20,7 +22,8 @@
 //!   [`capabilities`] (EHLO keywords), [`command`] (typed, validated commands), [`body`]
 //!   (dot-stuffing and CRLF normalisation), [`sasl`] (AUTH mechanisms), [`secret`].
 //! * engine: [`session::Session`], the only place with session state and protocol rules.
-//! * driver: [`client::SmtpClient`], which only moves bytes.
+//! * driver: [`client::SmtpClient`], which only moves bytes; [`connect`], the opening of a
+//!   connection around it.
 //!
 //! ## `no_std`
 //!
