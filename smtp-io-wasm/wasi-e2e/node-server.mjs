@@ -1,8 +1,9 @@
 // nodemailer's smtp-server (the SMTP server of the Node ecosystem, a second implementation
 // beside ../e2e-common) for the session, stream and token checks of the WASI end-to-end test.
 // It runs in the server worker thread (see server-worker.mjs) and counts what a client did on it:
-// TCP connections, TLS handshakes (STARTTLS or implicit), MAIL FROMs, and for each message its
-// length and SHA-256 (computed while it streams in: a 20 MiB message is never held whole).
+// TCP connections, TLS handshakes (STARTTLS or implicit) and the SNI each asked for, MAIL FROMs,
+// and for each message its length and SHA-256 (computed while it streams in: a 20 MiB message is
+// never held whole).
 //
 // Listeners (127.0.0.1, free ports; the certificate names "localhost"):
 //   starttls   STARTTLS offered; AUTH PLAIN LOGIN XOAUTH2 only after it and required before MAIL
@@ -18,7 +19,8 @@ export const NODE_SIZE = 64 * 1024 * 1024;
 
 /** `{ key, cert, user, pass, token }` -> `{ ports, stats(), close() }`. */
 export async function startNodeServers({ key, cert, user, pass, token }) {
-  const counts = { connections: 0, tls: 0, mailFrom: 0, authMethods: [] };
+  // serverNames: the SNI each TLS handshake asked for (null: none sent, as for an IP address).
+  const counts = { connections: 0, tls: 0, mailFrom: 0, authMethods: [], serverNames: [] };
   const messages = [];
 
   function onAuth(auth, session, callback) {
@@ -85,6 +87,7 @@ export async function startNodeServers({ key, cert, user, pass, token }) {
     },
     onSecure(socket, session, callback) {
       counts.tls++;
+      counts.serverNames.push(socket.servername || null);
       callback();
     },
     onAuth(auth, session, callback) {
@@ -122,7 +125,7 @@ export async function startNodeServers({ key, cert, user, pass, token }) {
   }
   return {
     ports,
-    stats: () => ({ ...counts, authMethods: counts.authMethods.slice(), messages: messages.slice() }),
+    stats: () => ({ ...counts, authMethods: counts.authMethods.slice(), serverNames: counts.serverNames.slice(), messages: messages.slice() }),
     // smtp-server's close waits for its connections; a test that left one open must not hang.
     close: () =>
       Promise.race([

@@ -10,9 +10,10 @@
 # `session` resource against nodemailer's smtp-server: ten messages on one TLS connection (one
 # handshake, ten MAIL FROMs), per-message options and per-recipient results, send-batch, a
 # 20 MiB body from a wasi:io input stream in bounded guest memory, the AUTH mechanism by name,
-# an XOAUTH2 token accepted and refused, client certificates; and, against a scripted server that
-# records how commands arrive (feature-server.mjs), the connect options pipelining, chunking,
-# data-pipelining, protocol (LMTP) and transcript-lines.
+# an XOAUTH2 token accepted and refused, client certificates, tls-server-name (127.0.0.1 dialled,
+# the certificate checked for localhost; a wrong name; one that cannot be a name); and, against a
+# scripted server that records how commands arrive (feature-server.mjs), the connect options
+# pipelining, chunking, data-pipelining, protocol (LMTP) and transcript-lines.
 #
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-wasip2; clang (for ring's C, only when missing, with apt-get);

@@ -4,8 +4,9 @@
 // of ../e2e-common and nodemailer's smtp-server). Checks the exact bytes each server received in
 // every TLS mode, the typed errors of the failure cases, ten messages on one session over one
 // TLS connection, a 20 MiB body from a wasi:io input stream in bounded guest memory, the AUTH
-// mechanism chosen by name and an XOAUTH2 token accepted and refused; and the connect options
-// that switch the engine (pipelining, chunking, data-pipelining, protocol lmtp, transcript-lines)
+// mechanism chosen by name and an XOAUTH2 token accepted and refused; the certificate checked
+// for tls-server-name instead of the host dialled (127.0.0.1); and the connect options that
+// switch the engine (pipelining, chunking, data-pipelining, protocol lmtp, transcript-lines)
 // against feature-server.mjs, which records how the commands arrived.
 //
 // Usage: node test.mjs WORK_DIR   (WORK_DIR holds component/smtp.js and the test certificates)
@@ -556,6 +557,79 @@ await test("client certificate: a key that is not PEM is invalid-input before co
 await test("client certificate offered to a server that does not ask for one: delivered", async () => {
   const r = send(options(N.implicit, "implicit", { clientCertificate: { certPem: read("server.pem"), keyPem: read("server.key") } }), env(), message("client cert"));
   check(r.ok?.reply.code === 250, "delivered", r.err);
+});
+
+// --- tls-server-name: the certificate checked for a name other than the host dialled ---------
+// The test certificate names only localhost (subjectAltName DNS:localhost, no IP address): dialled
+// as 127.0.0.1 the name check fails, unless tls-server-name says localhost. Every other test
+// leaves the field out, which jco passes as none.
+const NOT_LOCALHOST = "mail.example.org";
+const tlsUp = (events, from) => events.slice(from).filter((e) => e.event === "tls-up");
+
+await test("tls-server-name, implicit TLS to 127.0.0.1 (the certificate names only localhost): refused without it, delivered with tlsServerName localhost", async () => {
+  const r = await expectError(options(P.implicit, "implicit", { host: "127.0.0.1" }), env(), message("x"), "io", {
+    during: "connect", kind: "invalid-data",
+  });
+  check(/not valid for name/.test(r.err?.val?.message ?? ""), "without it: the name does not match", r.err);
+  await expectDelivered(options(P.implicit, "implicit", { host: "127.0.0.1", tlsServerName: "localhost" }), env(), message("tls-server-name implicit"), {
+    listener: "implicit", tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech: "LOGIN",
+  });
+});
+
+await test("tls-server-name, STARTTLS to 127.0.0.1: one-shot send and session refused without it (during tls-handshake), delivered with it, SNI localhost", async () => {
+  await expectError(options(P.starttls, "starttls", { host: "127.0.0.1" }), env(), message("x"), "io", {
+    during: "tls-handshake", kind: "invalid-data",
+  });
+  await expectDelivered(options(P.starttls, "starttls", { host: "127.0.0.1", tlsServerName: "localhost" }), env(), message("tls-server-name starttls"), {
+    listener: "starttls", tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech: "PLAIN",
+  });
+  // The session resource, on nodemailer's server (which records the SNI it was asked for).
+  const before = await nodeState();
+  const refused = call(() => client.Session.open(options(N.starttls, "starttls", { host: "127.0.0.1" })));
+  check(refused.err?.tag === "io" && refused.err.val.during === "tls-handshake" && refused.err.val.kind === "invalid-data", "session.open without it: io error invalid-data during tls-handshake", refused);
+  check(/not valid for name/.test(refused.err?.val?.message ?? ""), "the message says the name does not match", refused.err);
+  const session = client.Session.open(options(N.starttls, "starttls", { host: "127.0.0.1", tlsServerName: "localhost" }));
+  const sent = bytesOf(message("tls-server-name session"));
+  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: sent }));
+  check(r.ok?.reply.code === 250 && r.ok.tlsVersion === "TLSv1_3" && r.ok.authMechanism === "PLAIN", "session with it: delivered over TLS 1.3 after AUTH PLAIN", r.err ?? r.ok);
+  session.quit();
+  const after = await nodeState();
+  check(after.connections - before.connections === 2, "two connections (the refused one, the session)", after.connections - before.connections);
+  check(json(after.serverNames.slice(before.serverNames.length)) === json(["localhost"]), "one TLS session established, and its SNI was localhost", after.serverNames.slice(before.serverNames.length));
+  const got = after.messages.slice(before.messages.length);
+  check(got.length === 1 && got[0].sha256 === sha256(sent), "the message delivered byte-exact", got.map((m) => m.length));
+});
+
+await test("tls-server-name naming another host (localhost dialled): io error invalid-data, during tls-handshake (STARTTLS) or connect (implicit), no TLS established, nothing delivered", async () => {
+  const { events: before } = await serverState();
+  const names = (r) => /not valid for name/.test(r.err?.val?.message ?? "") && r.err.val.message.includes(NOT_LOCALHOST);
+  const s = await expectError(options(P.starttls, "starttls", { tlsServerName: NOT_LOCALHOST }), env(), message("x"), "io", {
+    during: "tls-handshake", kind: "invalid-data",
+  });
+  check(names(s), "STARTTLS: the message names the name checked", s.err);
+  const i = await expectError(options(P.implicit, "implicit", { tlsServerName: NOT_LOCALHOST }), env(), message("x"), "io", {
+    during: "connect", kind: "invalid-data",
+  });
+  check(names(i), "implicit: the message names the name checked", i.err);
+  const o = call(() => client.Session.open(options(P.implicit, "implicit", { tlsServerName: NOT_LOCALHOST })));
+  check(o.err?.tag === "io" && o.err.val.during === "connect" && o.err.val.kind === "invalid-data" && names(o), "session.open: the same typed error", o);
+  const { events } = await serverState();
+  check(tlsUp(events, before.length).length === 0, "the servers never saw TLS established", events.slice(before.length));
+});
+
+await test("tls-server-name that cannot be a server name: io error invalid-input during connect before anything is connected; unused with tls none", async () => {
+  const before = (await serverState()).connections;
+  const r = await expectError(options(P.starttls, "starttls", { tlsServerName: "not a host name!" }), env(), message("x"), "io", {
+    during: "connect", kind: "invalid-input",
+  });
+  check(/not a valid TLS server name/.test(r.err?.val?.message ?? ""), "the message says why", r.err);
+  const o = call(() => client.Session.open(options(P.implicit, "implicit", { tlsServerName: "" })));
+  check(o.err?.tag === "io" && o.err.val.during === "connect" && o.err.val.kind === "invalid-input", "an empty name (session.open): the same", o);
+  const after = (await serverState()).connections;
+  check(after.starttls === before.starttls && after.implicit === before.implicit, "no connection was opened", [before, after]);
+  await expectDelivered(options(P.plain, "none", { allowPlaintextAuth: true, tlsServerName: NOT_LOCALHOST }), env(), message("tls-server-name plain"), {
+    listener: "plain", tls: false, serverTls: null, clientTls: undefined, mech: "PLAIN",
+  });
 });
 
 // --- the extension and protocol switches (feature-server.mjs sees how commands arrive) -------

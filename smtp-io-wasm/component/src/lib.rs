@@ -15,9 +15,9 @@ use smtp_io_wasm::smtp_proto::command::{
 };
 use smtp_io_wasm::wasi::{ConnectOptions, InputStreamBody, SmtpClient, TlsConfig, block_on};
 use smtp_io_wasm::{
-    AuthError, AuthMechanism, OutgoingMessage, Blame, DataPipelining, MessageOptions, Protocol,
-    ProtocolError, RecipientPolicy, Reply, Secret, SendOutcome, SmtpOp, TlsMode, TranscriptSink,
-    ExtensionUse,
+    AuthError, AuthMechanism, Blame, DataPipelining, ExtensionUse, MessageOptions, OutgoingMessage,
+    Protocol, ProtocolError, RecipientPolicy, Reply, Secret, SendOutcome, SmtpOp, TlsMode,
+    TranscriptSink,
 };
 
 use bindings::exports::smtp_rs::smtp::client as wit;
@@ -410,6 +410,11 @@ async fn open(
     }
     if let Some(tls) = tls {
         connect = connect.with_tls(tls);
+    }
+    if let Some(name) = options.tls_server_name {
+        // Checked when the connection opens: a name that cannot be a server name is an io
+        // error (invalid-input) during connect, before any I/O.
+        connect = connect.with_tls_server_name(name);
     }
     if let Some(ms) = options.connect_timeout_ms {
         connect = connect.with_connect_timeout(Duration::from_millis(ms.into()));
