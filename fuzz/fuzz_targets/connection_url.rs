@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtp_proto::client::SmtpUrl;
+use smtp_proto::connect::SmtpUrl;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -119,7 +119,7 @@ use tokio::task::{JoinHandle, JoinSet};
 /// How a client reaches the server: [`TlsMode::StartTls`] (the default), [`TlsMode::Implicit`]
 /// (TLS from the first byte) or [`TlsMode::None`]. The client's own type, so
 /// `ConnectOptions::new(server.config().tls)` picks the matching client mode.
-pub use smtp_proto::client::TlsMode;
+pub use smtp_proto::connect::TlsMode;
 
 /// The one user and password AUTH accepts, when given ([`CaptureConfig::credentials`]).
 /// `Debug` never shows the password.

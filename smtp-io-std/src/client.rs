@@ -9,7 +9,9 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use smtp_proto::client::{self, Delivery, IdleStatus, SmtpClientOptions, SmtpUrl, TlsMode};
+use smtp_proto::client::{self, Delivery, IdleStatus, SmtpClientOptions};
+
+use smtp_proto::connect::{SmtpUrl, TlsMode};
 use smtp_proto::{
     AuthMechanism, MessageOptions, OutgoingMessage, Reply, SendOutcome, Session, SessionState,
     SmtpError, SmtpOp,

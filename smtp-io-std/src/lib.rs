@@ -111,7 +111,7 @@
 //! reads it takes (a server dripping one byte at a time still times out), the body obeys the
 //! write-progress rule, and the session deadline ([`ConnectOptions::with_deadline`]) counts
 //! from before the TCP connect: the connect and an implicit-TLS handshake are bounded by
-//! `smtp_proto::client::ConnectClock`, like in every adapter. Under TLS each socket call is
+//! `smtp_proto::connect::ConnectClock`, like in every adapter. Under TLS each socket call is
 //! bounded on its own too (rustls' `StreamOwned` would loop over reads until a whole record is
 //! in). The one wait nothing bounds is the DNS lookup: `std` resolves names with the system's
 //! blocking resolver, which has its own timeouts.
@@ -153,14 +153,14 @@ mod transport;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use smtp_proto::client::{AdapterOptions, ConnectClock, ConnectParts, ConnectSettings};
+use smtp_proto::connect::{AdapterOptions, ConnectClock, ConnectParts, ConnectSettings};
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
 pub use body::{ReaderBody, size_as_sent};
 pub use client::SmtpClient;
 pub use smtp_proto::Session;
-pub use smtp_proto::client::{Proxy, ProxyKind, ProxyUrlError};
+pub use smtp_proto::connect::{Proxy, ProxyKind, ProxyUrlError};
 pub use smtp_rustls::TlsConfig;
 pub use stream::Stream;
 
@@ -174,7 +174,7 @@ use transport::{StdTransport, now};
 ///
 /// The settings every adapter shares, with the same names as `smtp-io-tokio`'s and
 /// `smtp-io-wasm`'s (TLS mode, connect timeout, TLS server name, proxy, local address, the
-/// client's options), come from [`smtp_proto::client::ConnectSettings`]; the trust
+/// client's options), come from [`smtp_proto::connect::ConnectSettings`]; the trust
 /// ([`with_tls_config`](Self::with_tls_config), a client certificate with it) is this
 /// crate's own. The engine's settings are the client's options ([`SmtpClientOptions`]): the
 /// common ones have a method here, the rest go through

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use smtp_proto::client::{ConnectAnswer, Proxy, ProxyKind};
+use smtp_proto::connect::{ConnectAnswer, Proxy, ProxyKind};
 use smtp_proto::{Instant, Secret};
 
 use crate::transport::now;

@@ -81,7 +81,7 @@ pub use pool::{
 };
 pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};
 pub use smtp_proto::body::{SizeCounter, normalized_len};
-pub use smtp_proto::client::{Proxy, ProxyKind, ProxyUrlError};
+pub use smtp_proto::connect::{Proxy, ProxyKind, ProxyUrlError};
 pub use smtp_rustls::TlsConfig;
 pub use transport::TokioTransport;
 
@@ -91,7 +91,7 @@ pub use mail_builder;
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
-use smtp_proto::client::{AdapterOptions, Connect, ConnectParts, ConnectSettings};
+use smtp_proto::connect::{AdapterOptions, Connect, ConnectParts, ConnectSettings};
 
 /// The client type this crate produces.
 pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
@@ -103,7 +103,7 @@ pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
 /// `tracing`.
 ///
 /// The settings every adapter shares (the same names on `smtp-io-wasm`) come from
-/// [`smtp_proto::client::ConnectSettings`]; the trust ([`with_tls_config`](Self::with_tls_config),
+/// [`smtp_proto::connect::ConnectSettings`]; the trust ([`with_tls_config`](Self::with_tls_config),
 /// a client certificate with it) is this crate's own. A pool opens all its connections with
 /// one: [`MailerBuilder::new`].
 #[derive(Debug)]
@@ -239,7 +239,7 @@ pub async fn connect_url(
     url: &SmtpUrl,
     ehlo_domain: &str,
 ) -> Result<SmtpClient<TokioTransport>, SmtpError> {
-    smtp_proto::client::connect_url::<ConnectOptions>(url, ehlo_domain).await
+    smtp_proto::connect::connect_url::<ConnectOptions>(url, ehlo_domain).await
 }
 
 /// Connect with implicit TLS (SMTPS, usually port 465), certificates checked against

@@ -6,7 +6,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use smtp_proto::client::{ConnectAnswer, Proxy, ProxyKind};
+use smtp_proto::connect::{ConnectAnswer, Proxy, ProxyKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -6,7 +6,7 @@
 
 use core::future::Future;
 
-use smtp_proto::client::{Connect, ConnectParts, ConnectSetting, SmtpUrl};
+use smtp_proto::connect::{Connect, ConnectParts, ConnectSetting, SmtpUrl};
 use smtp_proto::{SmtpError, SmtpOp};
 
 use crate::{ConnectOptions, SmtpClient, TlsMode};
@@ -95,7 +95,7 @@ impl Connect for ConnectOptions {
 /// ([`ConnectOptions::from_url`]), saying EHLO as its `helo` (or `ehlo_domain`), and log in when
 /// it has a user and a password (with its `auth` mechanism, or the best password mechanism).
 pub async fn connect_url(url: &SmtpUrl, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
-    smtp_proto::client::connect_url::<ConnectOptions>(url, ehlo_domain).await
+    smtp_proto::connect::connect_url::<ConnectOptions>(url, ehlo_domain).await
 }
 
 /// Connect with implicit TLS (SMTPS, usually port 465), with the default trust (on Workers the

@@ -2,7 +2,7 @@
 //! Workers and WASI) and the port check. Compiled on every target, so it is tested on the host.
 
 use smtp_proto::SmtpError;
-use smtp_proto::client::{AdapterOptions, ConnectSettings};
+use smtp_proto::connect::{AdapterOptions, ConnectSettings};
 use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
 
 /// How the connection is protected: smtp-proto's, shared by every adapter. On Workers,
@@ -45,7 +45,7 @@ pub fn check_port(port: u16) -> Result<(), SmtpError> {
 /// and what only one runtime has (Workers: the port-25 rule; WASI: the rustls trust).
 ///
 /// The settings every adapter shares, with the same names as `smtp-io-tokio`'s, come from
-/// [`smtp_proto::client::ConnectSettings`]. What a runtime cannot do is refused before any I/O
+/// [`smtp_proto::connect::ConnectSettings`]. What a runtime cannot do is refused before any I/O
 /// with [`SmtpError::InvalidInput`], never skipped: a proxy and a local address on both, a TLS
 /// server name on Workers (WASI checks the certificate for it).
 ///

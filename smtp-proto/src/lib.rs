@@ -117,5 +117,7 @@ pub use transcript::TranscriptSink;
 #[cfg(feature = "client")]
 pub use client::{
     MessageBody, OutgoingMessage, SliceBody, SmtpClient, SmtpClientOptions, StartTlsCapable,
-    TlsMode, Transport,
+    Transport,
 };
+#[cfg(feature = "client")]
+pub use connect::TlsMode;

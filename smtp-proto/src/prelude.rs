@@ -7,9 +7,10 @@
 pub use crate::audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use crate::capabilities::{Capabilities, Extension};
 pub use crate::client::{
-    Delivery, IdleStatus, MessageBody, OutgoingMessage, SliceBody, SmtpClientOptions, SmtpUrl,
-    StartTlsCapable, TlsMode, Transport, UrlError,
+    Delivery, IdleStatus, MessageBody, OutgoingMessage, SliceBody, SmtpClientOptions,
+    StartTlsCapable, Transport,
 };
+pub use crate::connect::{SmtpUrl, TlsMode, UrlError};
 pub use crate::error::{
     ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
     RecipientRefusal, ScramError, SmtpError,

@@ -153,7 +153,7 @@ struct Inner {
     port: u16,
     ehlo_domain: String,
     /// The connect options of every connection ([`MailerBuilder::new`]), copied for each.
-    connect: smtp_proto::client::SharedConnectSettings,
+    connect: smtp_proto::connect::SharedConnectSettings,
     tls: TlsConfig,
     /// The caller's change to each connection's client options
     /// ([`MailerBuilder::client_options`]).

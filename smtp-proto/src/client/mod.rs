@@ -21,6 +21,7 @@
 
 mod batch;
 pub mod future;
+pub(crate) mod options;
 mod prefixed;
 mod reuse;
 #[cfg(test)]
@@ -32,14 +33,9 @@ use crate::alloc_prelude::*;
 use core::future::Future;
 use core::pin::pin;
 
-pub use crate::connect::{
-    AdapterOptions, ClientOptionsParts, Connect, ConnectAnswer, ConnectClock, ConnectParts,
-    ConnectSetting, ConnectSettings, DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_ANSWER, Proxy, ProxyKind,
-    ProxyUrlError, SharedClientOptions, SharedConnectSettings, SmtpClientOptions, SmtpUrl, TlsMode,
-    UrlError, connect_url,
-};
 pub use crate::session::Delivery;
 pub use batch::{Flight, FlightMessage, OutgoingMessage};
+pub use options::{ClientOptionsParts, SharedClientOptions, SmtpClientOptions};
 pub use prefixed::PrefixedBody;
 pub use reuse::IdleStatus;
 pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};

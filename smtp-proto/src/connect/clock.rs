@@ -5,11 +5,10 @@
 use core::future::Future;
 use core::time::Duration;
 
-use super::SmtpClientOptions;
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 use crate::client::future::{Either, race};
-use crate::client::{SmtpClient, StartTlsCapable, Transport};
+use crate::client::{SmtpClient, SmtpClientOptions, StartTlsCapable, Transport};
 use crate::error::SmtpError;
 use crate::state::SmtpOp;
 use crate::time::Instant;
@@ -69,7 +68,8 @@ impl<T: StartTlsCapable> SmtpClient<T> {
 /// ```
 /// # async fn demo<T: smtp_proto::client::Transport>(open_socket: impl core::future::Future<Output = std::io::Result<T>>) -> Result<(), smtp_proto::SmtpError> {
 /// use core::time::Duration;
-/// use smtp_proto::client::{ConnectClock, SmtpClientOptions};
+/// use smtp_proto::client::SmtpClientOptions;
+/// use smtp_proto::connect::ConnectClock;
 /// use smtp_proto::SmtpOp;
 ///
 /// let options = SmtpClientOptions::new().with_deadline(Duration::from_secs(60));

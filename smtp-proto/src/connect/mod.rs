@@ -5,24 +5,21 @@
 //!   timeout, the name the certificate is checked for, proxy, local address, the client's
 //!   options), the builder methods each adapter's `ConnectOptions` gets from
 //!   [`connect_options_methods!`](crate::connect_options_methods), and [`connect_url`];
-//! - [`SmtpClientOptions`] (`options.rs`): what a client is opened with (the engine's
-//!   configuration, default message options, buffer size, when the session began);
 //! - [`ConnectClock`] and [`TlsMode`] (`clock.rs`): each connect step bounded against the
 //!   session's deadline, and opening by TLS mode;
 //! - [`Proxy`] (`proxy.rs`): a proxy URL and the HTTP CONNECT exchange as bytes;
 //! - [`SmtpUrl`] (`url.rs`): connection URLs.
 //!
-//! Every item is also re-exported from [`client`](crate::client), where adapters have always
-//! found them.
+//! It sits above the driver: it opens connections for [`SmtpClient`](crate::SmtpClient), whose
+//! own options ([`SmtpClientOptions`](crate::client::SmtpClientOptions)) it carries; the driver
+//! knows nothing of it.
 
 mod clock;
-mod options;
 mod proxy;
 mod settings;
 mod url;
 
 pub use clock::{ConnectClock, TlsMode};
-pub use options::{ClientOptionsParts, SharedClientOptions, SmtpClientOptions};
 pub use proxy::{ConnectAnswer, MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};
 pub use settings::{
     AdapterOptions, Connect, ConnectParts, ConnectSetting, ConnectSettings,

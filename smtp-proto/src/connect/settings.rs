@@ -43,10 +43,10 @@ use core::future::Future;
 use core::net::IpAddr;
 use core::time::Duration;
 
-use super::{ConnectClock, Proxy, SharedClientOptions, SmtpClientOptions, SmtpUrl, TlsMode};
+use super::{ConnectClock, Proxy, SmtpUrl, TlsMode};
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::client::{SmtpClient, Transport};
+use crate::client::{SharedClientOptions, SmtpClient, SmtpClientOptions, Transport};
 use crate::command::Domain;
 use crate::error::{ArgumentError, Field, InvalidInputError, SmtpError};
 use crate::session::SessionConfig;
@@ -62,7 +62,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// ```
 /// use std::time::Duration;
-/// use smtp_proto::client::{ConnectSettings, TlsMode};
+/// use smtp_proto::connect::{ConnectSettings, TlsMode};
 ///
 /// let settings = ConnectSettings::new(TlsMode::StartTls)
 ///     .with_connect_timeout(Duration::from_secs(10))
@@ -360,7 +360,7 @@ impl ConnectParts {
 /// [`ConnectSettings`] that can be copied ([`ConnectSettings::into_shared`]): each
 /// [`settings`](Self::settings) is a new [`ConnectSettings`] with the same values, whose
 /// client options share one policy, audit sink and transcript sink
-/// ([`SharedClientOptions`](super::SharedClientOptions)).
+/// ([`SharedClientOptions`](crate::client::SharedClientOptions)).
 #[derive(Debug, Clone)]
 pub struct SharedConnectSettings {
     mode: TlsMode,
@@ -497,7 +497,7 @@ impl<T: Transport> SmtpClient<T> {
 /// every adapter shows.
 ///
 /// ```
-/// use smtp_proto::client::{AdapterOptions, ConnectSettings, TlsMode};
+/// use smtp_proto::connect::{AdapterOptions, ConnectSettings, TlsMode};
 ///
 /// /// An adapter's options: the shared settings and one extra of its own.
 /// pub struct ConnectOptions {
@@ -539,33 +539,33 @@ macro_rules! connect_options_methods {
         /// Defaults for `mode`: 30 s for each step of opening the connection, the certificate
         /// checked for the host dialled, a direct connection from the system's address, RFC
         /// 5321 reply timeouts, and this adapter's defaults for the rest.
-        pub fn new(mode: $crate::client::TlsMode) -> Self {
-            <Self as $crate::client::AdapterOptions>::defaults(mode)
+        pub fn new(mode: $crate::connect::TlsMode) -> Self {
+            <Self as $crate::connect::AdapterOptions>::defaults(mode)
         }
 
         /// Options from a connection URL (`SmtpUrl`): its TLS mode, LMTP, reply timeout,
         /// connect timeout and deadline. Its host, port, EHLO name and credentials are for
         /// `connect` and `login`; `connect_url` uses them all.
-        pub fn from_url(url: &$crate::client::SmtpUrl) -> Self {
-            <Self as $crate::client::AdapterOptions>::for_url(url)
+        pub fn from_url(url: &$crate::connect::SmtpUrl) -> Self {
+            <Self as $crate::connect::AdapterOptions>::for_url(url)
         }
 
         /// The TLS mode.
-        pub fn mode(&self) -> $crate::client::TlsMode {
-            <Self as $crate::client::AdapterOptions>::settings(self).mode()
+        pub fn mode(&self) -> $crate::connect::TlsMode {
+            <Self as $crate::connect::AdapterOptions>::settings(self).mode()
         }
 
         /// The settings every adapter shares (connect timeout, TLS server name, proxy, local
         /// address, client options), to read them back.
-        pub fn settings(&self) -> &$crate::client::ConnectSettings {
-            <Self as $crate::client::AdapterOptions>::settings(self)
+        pub fn settings(&self) -> &$crate::connect::ConnectSettings {
+            <Self as $crate::connect::AdapterOptions>::settings(self)
         }
 
         /// The longest each step of opening the connection may take (default 30 s): DNS and
         /// the TCP connect (with a proxy's handshake), then for implicit TLS the handshake
         /// where this adapter runs it. The session's deadline bounds them too.
         pub fn with_connect_timeout(self, timeout: ::core::time::Duration) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_connect_timeout(timeout)
             })
         }
@@ -573,7 +573,7 @@ macro_rules! connect_options_methods {
         /// The same per-reply timeout for every phase, keeping the deadline and the
         /// write-progress rule.
         pub fn with_reply_timeout(self, timeout: ::core::time::Duration) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_reply_timeout(timeout)
             })
         }
@@ -582,14 +582,16 @@ macro_rules! connect_options_methods {
         /// connection, the TLS handshake, the SMTP session up to the end of QUIT. Past it
         /// every call fails with `SmtpError::DeadlineExceeded` and the connection is closed.
         pub fn with_deadline(self, limit: ::core::time::Duration) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| s.with_deadline(limit))
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
+                s.with_deadline(limit)
+            })
         }
 
         /// Allow AUTH without TLS (`SmtpClientOptions::allow_plaintext_auth`): by default
         /// `login*` on a `TlsMode::None` connection fails with `AuthError::PlaintextRefused`
         /// before anything is sent.
         pub fn allow_plaintext_auth(self) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.allow_plaintext_auth()
             })
         }
@@ -598,7 +600,7 @@ macro_rules! connect_options_methods {
         /// They replace the defaults entirely, this adapter's included; to keep them, use
         /// [`map_client_options`](Self::map_client_options).
         pub fn with_client_options(self, options: $crate::client::SmtpClientOptions) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_client_options(options)
             })
         }
@@ -608,7 +610,7 @@ macro_rules! connect_options_methods {
             self,
             f: impl FnOnce($crate::client::SmtpClientOptions) -> $crate::client::SmtpClientOptions,
         ) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.map_client_options(f)
             })
         }
@@ -618,7 +620,7 @@ macro_rules! connect_options_methods {
         /// adapter that cannot (Workers) refuses to connect with it.
         pub fn with_tls_server_name(self, name: impl Into<::std::string::String>) -> Self {
             let name = name.into();
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_tls_server_name(name)
             })
         }
@@ -627,15 +629,15 @@ macro_rules! connect_options_methods {
         /// to end with the SMTP server, and its certificate is checked for the SMTP server's
         /// name. The proxy's handshake counts as part of the connect (its timeout and the
         /// deadline). An adapter that cannot (Workers, WASI) refuses to connect with it.
-        pub fn with_proxy(self, proxy: $crate::client::Proxy) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| s.with_proxy(proxy))
+        pub fn with_proxy(self, proxy: $crate::connect::Proxy) -> Self {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| s.with_proxy(proxy))
         }
 
         /// Connect from this local address (a sender managing its IP reputation); with a
         /// proxy, the connection to the proxy starts from it. An adapter that cannot (Workers,
         /// WASI) refuses to connect with it.
         pub fn with_local_address(self, address: ::core::net::IpAddr) -> Self {
-            <Self as $crate::client::AdapterOptions>::map_settings(self, |s| {
+            <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_local_address(address)
             })
         }
@@ -651,8 +653,8 @@ mod tests {
     use std::thread_local;
 
     use super::*;
-    use crate::client::ProxyKind;
-    use crate::connect::options::Shared;
+    use crate::client::options::Shared;
+    use crate::connect::ProxyKind;
     use crate::policy::BoundedPolicy;
     use crate::reply::Reply;
     use crate::session::{DataPipelining, Protocol};

@@ -29,7 +29,7 @@ use crate::session::Protocol;
 /// repeat the password, nor the part of the URL it was in.
 ///
 /// ```
-/// use smtp_proto::client::{SmtpUrl, TlsMode};
+/// use smtp_proto::connect::{SmtpUrl, TlsMode};
 ///
 /// let url: SmtpUrl = "smtps://me%40example.com@mail.example.com?timeout=20".parse().unwrap();
 /// assert_eq!((url.tls, url.port), (TlsMode::Implicit, 465));

@@ -9,6 +9,7 @@ use smtp_testkit::Step as ScriptStep;
 
 use super::*;
 use crate::capabilities::Extension;
+use crate::connect::TlsMode;
 use crate::error::{AuthError, InvalidInputError, ProtocolError};
 
 mod batch;

@@ -5,7 +5,7 @@
 use crate::alloc_prelude::*;
 
 #[allow(unused_imports)] // for the doc links
-use crate::client::{SmtpClient, Transport};
+use super::{SmtpClient, Transport};
 use alloc::sync::Arc;
 use core::fmt;
 
