@@ -8,8 +8,10 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use smtp_proto::connect::{ConnectAnswer, Proxy, ProxyKind};
-use smtp_proto::{Instant, Secret};
+use smtp_proto::Instant;
+use smtp_proto::connect::{
+    ConnectAnswer, MAX_SOCKS5_READ, Proxy, ProxyKind, Socks5Handshake, Socks5Progress,
+};
 
 use crate::transport::now;
 
@@ -132,8 +134,9 @@ impl Route {
     }
 }
 
-/// RFC 1928 (and RFC 1929 for the user and password): a tunnel to `host:port`, the name
-/// resolved by the proxy.
+/// A SOCKS5 tunnel to `host:port`, the name resolved by the proxy: the handshake is the
+/// engine's ([`Socks5Handshake`]); this writes what it says and reads exactly what it asks for,
+/// so not a byte of the tunnel is taken.
 fn socks5(
     proxy: &Proxy,
     mut socket: TcpStream,
@@ -141,125 +144,19 @@ fn socks5(
     port: u16,
     until: Until,
 ) -> io::Result<TcpStream> {
-    let who = "the SOCKS5 proxy";
-    let refused = |kind: io::ErrorKind, why: &str| io::Error::new(kind, format!("{who}: {why}"));
-    // Methods: no authentication, and user/password when we have them.
-    let methods: &[u8] = if proxy.credentials().is_some() {
-        &[5, 2, 0, 2]
-    } else {
-        &[5, 1, 0]
-    };
-    until.write_all(&mut socket, methods)?;
-    let mut chosen = [0u8; 2];
-    until.read_exact(&mut socket, &mut chosen, who)?;
-    match chosen {
-        [5, 0] => {}
-        [5, 2] => {
-            let Some((user, password)) = proxy.credentials() else {
-                return Err(refused(
-                    io::ErrorKind::PermissionDenied,
-                    "asks for a user and password, and none was given",
-                ));
-            };
-            let (user, password) = (user.as_bytes(), password.expose());
-            let (Ok(ulen), Ok(plen)) = (u8::try_from(user.len()), u8::try_from(password.len()))
-            else {
-                return Err(refused(
-                    io::ErrorKind::InvalidInput,
-                    "the user or password is longer than 255 bytes",
-                ));
-            };
-            let mut login = Secret::from(&[1, ulen][..]);
-            login.extend_from_slice(user);
-            login.extend_from_slice(&[plen]);
-            login.extend_from_slice(password);
-            until.write_all(&mut socket, login.expose())?;
-            let mut status = [0u8; 2];
-            until.read_exact(&mut socket, &mut status, who)?;
-            if status[1] != 0 {
-                return Err(refused(
-                    io::ErrorKind::PermissionDenied,
-                    "refused the user and password",
-                ));
-            }
+    let mut handshake = Socks5Handshake::new(proxy, host, port)?;
+    let mut answer = [0u8; MAX_SOCKS5_READ];
+    loop {
+        // The login holds the proxy password: a Secret, wiped when dropped.
+        if let Some(bytes) = handshake.poll_transmit() {
+            until.write_all(&mut socket, bytes.expose())?;
         }
-        [5, 0xff] => {
-            return Err(refused(
-                io::ErrorKind::PermissionDenied,
-                "accepts none of the authentication methods offered",
-            ));
-        }
-        _ => {
-            return Err(refused(
-                io::ErrorKind::InvalidData,
-                "answered the greeting with something that is not SOCKS5",
-            ));
+        let answer = &mut answer[..handshake.wants()];
+        until.read_exact(&mut socket, answer, "the SOCKS5 proxy")?;
+        if handshake.feed(answer)? == Socks5Progress::Open {
+            return Ok(socket);
         }
     }
-    let mut request = vec![5, 1, 0];
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
-            request.push(1);
-            request.extend_from_slice(&ip.octets());
-        }
-        Ok(IpAddr::V6(ip)) => {
-            request.push(4);
-            request.extend_from_slice(&ip.octets());
-        }
-        Err(_) => {
-            let name = u8::try_from(host.len())
-                .map_err(|_| refused(io::ErrorKind::InvalidInput, "the host name is too long"))?;
-            request.extend_from_slice(&[3, name]);
-            request.extend_from_slice(host.as_bytes());
-        }
-    }
-    request.extend_from_slice(&port.to_be_bytes());
-    until.write_all(&mut socket, &request)?;
-    let mut head = [0u8; 4];
-    until.read_exact(&mut socket, &mut head, who)?;
-    if head[0] != 5 {
-        return Err(refused(
-            io::ErrorKind::InvalidData,
-            "answered CONNECT with something that is not SOCKS5",
-        ));
-    }
-    if head[1] != 0 {
-        let (kind, why) = match head[1] {
-            2 => (
-                io::ErrorKind::ConnectionRefused,
-                "connection not allowed by its rules",
-            ),
-            3 => (io::ErrorKind::NetworkUnreachable, "network unreachable"),
-            4 => (io::ErrorKind::HostUnreachable, "host unreachable"),
-            5 => (
-                io::ErrorKind::ConnectionRefused,
-                "connection refused by the server",
-            ),
-            6 => (io::ErrorKind::TimedOut, "TTL expired"),
-            7 | 8 => (io::ErrorKind::Unsupported, "request not supported"),
-            _ => (io::ErrorKind::ConnectionRefused, "general failure"),
-        };
-        return Err(refused(kind, why));
-    }
-    // The address it bound: skipped (IPv4, IPv6 or a name, then the port).
-    let rest = match head[3] {
-        1 => 4 + 2,
-        4 => 16 + 2,
-        3 => {
-            let mut len = [0u8; 1];
-            until.read_exact(&mut socket, &mut len, who)?;
-            usize::from(len[0]) + 2
-        }
-        _ => {
-            return Err(refused(
-                io::ErrorKind::InvalidData,
-                "answered with an unknown address type",
-            ));
-        }
-    };
-    let mut bound = [0u8; 258];
-    until.read_exact(&mut socket, &mut bound[..rest], who)?;
-    Ok(socket)
 }
 
 /// An HTTP CONNECT tunnel to `host:port`, with Basic credentials when given: the request and

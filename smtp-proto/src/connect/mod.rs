@@ -8,6 +8,7 @@
 //! - [`ConnectClock`] and [`TlsMode`] (`clock.rs`): each connect step bounded against the
 //!   session's deadline, and opening by TLS mode;
 //! - [`Proxy`] (`proxy.rs`): a proxy URL and the HTTP CONNECT exchange as bytes;
+//! - [`Socks5Handshake`] (`socks5.rs`): the SOCKS5 handshake (RFC 1928, RFC 1929) as bytes;
 //! - [`SmtpUrl`] (`url.rs`): connection URLs.
 //!
 //! It sits above the driver: it opens connections for [`SmtpClient`](crate::SmtpClient), whose
@@ -17,6 +18,7 @@
 mod clock;
 mod proxy;
 mod settings;
+mod socks5;
 mod url;
 
 pub use clock::{ConnectClock, TlsMode};
@@ -25,4 +27,5 @@ pub use settings::{
     AdapterOptions, Connect, ConnectParts, ConnectSetting, ConnectSettings,
     DEFAULT_CONNECT_TIMEOUT, SharedConnectSettings, connect_url,
 };
+pub use socks5::{MAX_SOCKS5_READ, Socks5Handshake, Socks5Progress};
 pub use url::{SmtpUrl, UrlError};

@@ -1,7 +1,8 @@
 //! [`Proxy`]: a SOCKS5 or HTTP CONNECT proxy to reach the SMTP server through, its URL, and the
 //! HTTP CONNECT exchange as bytes ([`Proxy::connect_request`], [`ConnectAnswer`]), written once
-//! for every adapter that dials TCP itself (tokio, the blocking client). The sockets stay in the
-//! adapters; TLS always runs end to end with the SMTP server, never with the proxy.
+//! for every adapter that dials TCP itself (tokio, the blocking client); the SOCKS5 handshake is
+//! [`Socks5Handshake`](super::Socks5Handshake) (`socks5.rs`). The sockets stay in the adapters;
+//! TLS always runs end to end with the SMTP server, never with the proxy.
 
 use std::fmt;
 use std::io;
@@ -160,7 +161,8 @@ impl Proxy {
         self.credentials.as_ref().is_some_and(|c| !c.1.is_empty())
     }
 
-    /// The user and password to log in with, for an adapter's SOCKS5 handshake.
+    /// The user and password to log in with (the password only as a [`Secret`]), as
+    /// [`Socks5Handshake`](super::Socks5Handshake) sends them.
     pub fn credentials(&self) -> Option<(&str, &Secret)> {
         self.credentials
             .as_deref()
