@@ -6,28 +6,50 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use smtp_proto::connect::{ConnectAnswer, Proxy, ProxyKind};
+use smtp_proto::connect::{
+    ConnectAnswer, MAX_SOCKS5_READ, Proxy, ProxyKind, Socks5Handshake, Socks5Progress,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// A tunnel to `host:port` through `proxy`, over `socket` (connected to the proxy).
 async fn tunnel(proxy: &Proxy, socket: TcpStream, host: &str, port: u16) -> io::Result<TcpStream> {
     match proxy.kind() {
-        ProxyKind::Socks5 => {
-            let target = (host, port);
-            let stream = match proxy.credentials() {
-                None => tokio_socks::tcp::Socks5Stream::connect_with_socket(socket, target).await,
-                Some((user, password)) => {
-                    let password = password.expose_str().unwrap_or_default();
-                    tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
-                        socket, target, user, password,
-                    )
-                    .await
-                }
-            };
-            stream.map(|s| s.into_inner()).map_err(socks_error)
-        }
+        ProxyKind::Socks5 => socks5(proxy, socket, host, port).await,
         ProxyKind::HttpConnect => http_connect(proxy, socket, host, port).await,
+    }
+}
+
+/// A SOCKS5 tunnel to `host:port` through `proxy`, the name resolved by the proxy: the
+/// handshake is the engine's ([`Socks5Handshake`]); this writes what it says and reads exactly
+/// as many bytes as it asks for, so not a byte of the tunnel is taken.
+async fn socks5(
+    proxy: &Proxy,
+    mut socket: TcpStream,
+    host: &str,
+    port: u16,
+) -> io::Result<TcpStream> {
+    let mut handshake = Socks5Handshake::new(proxy, host, port)?;
+    let mut buf = [0u8; MAX_SOCKS5_READ];
+    loop {
+        // Credentials, when sent, are in a Secret, wiped when dropped.
+        while let Some(bytes) = handshake.poll_transmit() {
+            socket.write_all(bytes.expose()).await?;
+        }
+        let want = handshake.wants().min(buf.len());
+        socket.read_exact(&mut buf[..want]).await.map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    e.kind(),
+                    "the SOCKS5 proxy closed the connection mid-handshake",
+                )
+            } else {
+                e
+            }
+        })?;
+        if handshake.feed(&buf[..want])? == Socks5Progress::Open {
+            return Ok(socket);
+        }
     }
 }
 
@@ -57,20 +79,6 @@ async fn http_connect(
             return opened.map(|()| socket);
         }
     }
-}
-
-/// A SOCKS error as an I/O error of its own kind.
-fn socks_error(e: tokio_socks::Error) -> io::Error {
-    use tokio_socks::Error as E;
-    let kind = match &e {
-        E::Io(io) => io.kind(),
-        E::PasswordAuthFailure(_) | E::NoAcceptableAuthMethods => io::ErrorKind::PermissionDenied,
-        E::ConnectionRefused | E::ConnectionNotAllowedByRuleset => io::ErrorKind::ConnectionRefused,
-        E::HostUnreachable | E::NetworkUnreachable => io::ErrorKind::HostUnreachable,
-        E::TtlExpired => io::ErrorKind::TimedOut,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, format!("the SOCKS5 proxy: {e}"))
 }
 
 /// How to reach a server: the proxy (if any) and the local address to connect from (if any).
