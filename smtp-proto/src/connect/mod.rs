@@ -3,7 +3,9 @@
 //!
 //! - [`ConnectSettings`] (`settings.rs`): the options every adapter shares (TLS mode, connect
 //!   timeout, the name the certificate is checked for, proxy, local address, the client's
-//!   options), the builder methods each adapter's `ConnectOptions` gets from
+//!   options);
+//! - [`AdapterOptions`] and [`Connect`] (`adapter.rs`): what an adapter's `ConnectOptions`
+//!   implements, the builder methods it gets from
 //!   [`connect_options_methods!`](crate::connect_options_methods), and [`connect_url`];
 //! - [`ConnectClock`] and [`TlsMode`] (`clock.rs`): each connect step bounded against the
 //!   session's deadline, and opening by TLS mode;
@@ -15,17 +17,20 @@
 //! own options ([`SmtpClientOptions`](crate::client::SmtpClientOptions)) it carries; the driver
 //! knows nothing of it.
 
+mod adapter;
 mod clock;
 mod proxy;
 mod settings;
 mod socks5;
+#[cfg(test)]
+mod tests;
 mod url;
 
+pub use adapter::{AdapterOptions, Connect, connect_url};
 pub use clock::{ConnectClock, TlsMode};
 pub use proxy::{ConnectAnswer, MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};
 pub use settings::{
-    AdapterOptions, Connect, ConnectParts, ConnectSetting, ConnectSettings,
-    DEFAULT_CONNECT_TIMEOUT, SharedConnectSettings, connect_url,
+    ConnectParts, ConnectSetting, ConnectSettings, DEFAULT_CONNECT_TIMEOUT, SharedConnectSettings,
 };
 pub use socks5::{MAX_SOCKS5_READ, Socks5Handshake, Socks5Progress};
 pub use url::{SmtpUrl, UrlError};
