@@ -9,9 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use smtp_proto::Instant;
-use smtp_proto::connect::{
-    ConnectAnswer, MAX_SOCKS5_READ, Proxy, ProxyKind, Socks5Handshake, Socks5Progress,
-};
+use smtp_proto::connect::{MAX_PROXY_READ, Proxy, ProxyHandshake, TunnelProgress};
 
 use crate::transport::now;
 
@@ -42,22 +40,15 @@ impl Until {
         Ok(())
     }
 
-    fn read_exact(self, socket: &mut TcpStream, mut buf: &mut [u8], who: &str) -> io::Result<()> {
-        while !buf.is_empty() {
+    /// One read, bounded by the time left; `Ok(0)` at the end of the stream.
+    fn read(self, socket: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
             socket.set_read_timeout(Some(self.left()?))?;
             match socket.read(buf) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("{who} closed the connection in its handshake"),
-                    ));
-                }
-                Ok(n) => buf = &mut buf[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                result => return result,
             }
         }
-        Ok(())
     }
 }
 
@@ -86,10 +77,7 @@ impl Route {
                         ),
                     )
                 })?;
-                match proxy.kind() {
-                    ProxyKind::Socks5 => socks5(proxy, socket, host, port, until),
-                    ProxyKind::HttpConnect => http_connect(proxy, socket, host, port, until),
-                }
+                tunnel(proxy, socket, host, port, until)
             }
         }
     }
@@ -134,51 +122,29 @@ impl Route {
     }
 }
 
-/// A SOCKS5 tunnel to `host:port`, the name resolved by the proxy: the handshake is the
-/// engine's ([`Socks5Handshake`]); this writes what it says and reads exactly what it asks for,
-/// so not a byte of the tunnel is taken.
-fn socks5(
+/// A tunnel to `host:port` through `proxy` over `socket` (connected to the proxy): the
+/// handshake is the engine's ([`ProxyHandshake`], SOCKS5 or HTTP CONNECT); this writes what it
+/// says and reads no more than it asks for, so not a byte of the tunnel is taken.
+fn tunnel(
     proxy: &Proxy,
     mut socket: TcpStream,
     host: &str,
     port: u16,
     until: Until,
 ) -> io::Result<TcpStream> {
-    let mut handshake = Socks5Handshake::new(proxy, host, port)?;
-    let mut answer = [0u8; MAX_SOCKS5_READ];
+    let mut handshake = ProxyHandshake::new(proxy, host, port)?;
+    let mut answer = [0u8; MAX_PROXY_READ];
     loop {
-        // The login holds the proxy password: a Secret, wiped when dropped.
+        // What is written may hold the proxy password: a Secret, wiped when dropped.
         if let Some(bytes) = handshake.poll_transmit() {
             until.write_all(&mut socket, bytes.expose())?;
         }
-        let answer = &mut answer[..handshake.wants()];
-        until.read_exact(&mut socket, answer, "the SOCKS5 proxy")?;
-        if handshake.feed(answer)? == Socks5Progress::Open {
-            return Ok(socket);
+        let n = until.read(&mut socket, &mut answer[..handshake.wants()])?;
+        if n == 0 {
+            return Err(handshake.closed_early());
         }
-    }
-}
-
-/// An HTTP CONNECT tunnel to `host:port`, with Basic credentials when given: the request and
-/// the reading of the answer are the engine's ([`Proxy::connect_request`], [`ConnectAnswer`]).
-fn http_connect(
-    proxy: &Proxy,
-    mut socket: TcpStream,
-    host: &str,
-    port: u16,
-    until: Until,
-) -> io::Result<TcpStream> {
-    // The request may hold the proxy password: a Secret, wiped when dropped.
-    let request = proxy.connect_request(host, port)?;
-    until.write_all(&mut socket, request.expose())?;
-    drop(request);
-    // The answer's head, a byte at a time: not a byte of the tunnel may be taken from it.
-    let mut answer = ConnectAnswer::new();
-    loop {
-        let mut byte = [0u8; 1];
-        until.read_exact(&mut socket, &mut byte, "the HTTP proxy")?;
-        if let Some(opened) = answer.push(byte[0]) {
-            return opened.map(|()| socket);
+        if handshake.feed(&answer[..n])? == TunnelProgress::Open {
+            return Ok(socket);
         }
     }
 }

@@ -6,77 +6,32 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use smtp_proto::connect::{
-    ConnectAnswer, MAX_SOCKS5_READ, Proxy, ProxyKind, Socks5Handshake, Socks5Progress,
-};
+use smtp_proto::connect::{MAX_PROXY_READ, Proxy, ProxyHandshake, TunnelProgress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// A tunnel to `host:port` through `proxy`, over `socket` (connected to the proxy).
-async fn tunnel(proxy: &Proxy, socket: TcpStream, host: &str, port: u16) -> io::Result<TcpStream> {
-    match proxy.kind() {
-        ProxyKind::Socks5 => socks5(proxy, socket, host, port).await,
-        ProxyKind::HttpConnect => http_connect(proxy, socket, host, port).await,
-    }
-}
-
-/// A SOCKS5 tunnel to `host:port` through `proxy`, the name resolved by the proxy: the
-/// handshake is the engine's ([`Socks5Handshake`]); this writes what it says and reads exactly
-/// as many bytes as it asks for, so not a byte of the tunnel is taken.
-async fn socks5(
+/// A tunnel to `host:port` through `proxy` over `socket` (connected to the proxy): the
+/// handshake is the engine's ([`ProxyHandshake`], SOCKS5 or HTTP CONNECT); this writes what it
+/// says and reads no more than it asks for, so not a byte of the tunnel is taken.
+async fn tunnel(
     proxy: &Proxy,
     mut socket: TcpStream,
     host: &str,
     port: u16,
 ) -> io::Result<TcpStream> {
-    let mut handshake = Socks5Handshake::new(proxy, host, port)?;
-    let mut buf = [0u8; MAX_SOCKS5_READ];
+    let mut handshake = ProxyHandshake::new(proxy, host, port)?;
+    let mut answer = [0u8; MAX_PROXY_READ];
     loop {
-        // Credentials, when sent, are in a Secret, wiped when dropped.
-        while let Some(bytes) = handshake.poll_transmit() {
+        // What is written may hold the proxy password: a Secret, wiped when dropped.
+        if let Some(bytes) = handshake.poll_transmit() {
             socket.write_all(bytes.expose()).await?;
         }
-        let want = handshake.wants().min(buf.len());
-        socket.read_exact(&mut buf[..want]).await.map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                io::Error::new(
-                    e.kind(),
-                    "the SOCKS5 proxy closed the connection mid-handshake",
-                )
-            } else {
-                e
-            }
-        })?;
-        if handshake.feed(&buf[..want])? == Socks5Progress::Open {
+        let n = socket.read(&mut answer[..handshake.wants()]).await?;
+        if n == 0 {
+            return Err(handshake.closed_early());
+        }
+        if handshake.feed(&answer[..n])? == TunnelProgress::Open {
             return Ok(socket);
-        }
-    }
-}
-
-/// An HTTP CONNECT tunnel to `host:port` through `proxy`: the request and the reading of the
-/// answer are the engine's ([`Proxy::connect_request`], [`ConnectAnswer`]).
-async fn http_connect(
-    proxy: &Proxy,
-    mut socket: TcpStream,
-    host: &str,
-    port: u16,
-) -> io::Result<TcpStream> {
-    // The request may hold the proxy password: a Secret, wiped when dropped.
-    let request = proxy.connect_request(host, port)?;
-    socket.write_all(request.expose()).await?;
-    drop(request);
-    // The answer's head byte by byte: not a byte of the tunnel may be taken from it.
-    let mut answer = ConnectAnswer::new();
-    loop {
-        let mut byte = [0u8; 1];
-        if socket.read(&mut byte).await? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the HTTP proxy closed the connection before answering CONNECT",
-            ));
-        }
-        if let Some(opened) = answer.push(byte[0]) {
-            return opened.map(|()| socket);
         }
     }
 }

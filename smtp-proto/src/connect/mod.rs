@@ -9,8 +9,10 @@
 //!   [`connect_options_methods!`](crate::connect_options_methods), and [`connect_url`];
 //! - [`ConnectClock`] and [`TlsMode`] (`clock.rs`): each connect step bounded against the
 //!   session's deadline, and opening by TLS mode;
-//! - [`Proxy`] (`proxy.rs`): a proxy URL and the HTTP CONNECT exchange as bytes;
-//! - [`Socks5Handshake`] (`socks5.rs`): the SOCKS5 handshake (RFC 1928, RFC 1929) as bytes;
+//! - [`Proxy`] (`proxy.rs`): a proxy and its URL, and the HTTP CONNECT exchange as bytes;
+//!   `socks5.rs`: the SOCKS5 handshake (RFC 1928, RFC 1929) as bytes;
+//! - [`ProxyHandshake`] and [`open_tunnel`] (`tunnel.rs`): either handshake behind one calling
+//!   order, and driven over any [`Transport`](crate::client::Transport);
 //! - [`SmtpUrl`] (`url.rs`): connection URLs.
 //!
 //! It sits above the driver: it opens connections for [`SmtpClient`](crate::SmtpClient), whose
@@ -24,13 +26,14 @@ mod settings;
 mod socks5;
 #[cfg(test)]
 mod tests;
+mod tunnel;
 mod url;
 
 pub use adapter::{AdapterOptions, Connect, connect_url};
 pub use clock::{ConnectClock, TlsMode};
-pub use proxy::{ConnectAnswer, MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};
+pub use proxy::{MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};
 pub use settings::{
     ConnectParts, ConnectSetting, ConnectSettings, DEFAULT_CONNECT_TIMEOUT, SharedConnectSettings,
 };
-pub use socks5::{MAX_SOCKS5_READ, Socks5Handshake, Socks5Progress};
+pub use tunnel::{MAX_PROXY_READ, ProxyHandshake, TunnelProgress, open_tunnel};
 pub use url::{SmtpUrl, UrlError};

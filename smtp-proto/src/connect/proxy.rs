@@ -1,9 +1,8 @@
 //! [`Proxy`]: a SOCKS5 or HTTP CONNECT proxy to reach the SMTP server through, its URL, and the
-//! HTTP CONNECT exchange as bytes ([`Proxy::connect_request`], [`ConnectAnswer`]), written once
-//! for every adapter that dials TCP itself (tokio, the blocking client); the SOCKS5 handshake is
-//! [`Socks5Handshake`](super::Socks5Handshake) (`socks5.rs`). The sockets stay in the adapters;
-//! TLS always runs end to end with the SMTP server, never with the proxy.
-
+//! HTTP CONNECT exchange as bytes (the request, and `ConnectAnswer` reading the answer's head);
+//! [`ProxyHandshake`](super::ProxyHandshake) drives it, and the SOCKS5 handshake (`socks5.rs`),
+//! for every adapter. The sockets stay in the adapters; TLS always runs end to end with the
+//! SMTP server, never with the proxy.
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -162,7 +161,7 @@ impl Proxy {
     }
 
     /// The user and password to log in with (the password only as a [`Secret`]), as
-    /// [`Socks5Handshake`](super::Socks5Handshake) sends them.
+    /// the SOCKS5 handshake sends them.
     pub fn credentials(&self) -> Option<(&str, &Secret)> {
         self.credentials
             .as_deref()
@@ -172,7 +171,7 @@ impl Proxy {
     /// The CONNECT request for a tunnel to `host:port` (with Basic credentials when given), as
     /// a [`Secret`]: it may hold the proxy's password. A host that would put a space, a control
     /// character, CR or LF into the request is refused.
-    pub fn connect_request(&self, host: &str, port: u16) -> io::Result<Secret> {
+    pub(crate) fn connect_request(&self, host: &str, port: u16) -> io::Result<Secret> {
         let authority = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
@@ -206,13 +205,13 @@ impl Proxy {
 /// of the tunnel behind it is read: [`push`](ConnectAnswer::push) says when it is complete and
 /// whether the tunnel is open. At most [`MAX_CONNECT_ANSWER`] bytes.
 #[derive(Debug, Default)]
-pub struct ConnectAnswer {
+pub(crate) struct ConnectAnswer {
     head: Vec<u8>,
 }
 
 impl ConnectAnswer {
     /// An answer not yet begun.
-    pub fn new() -> ConnectAnswer {
+    pub(crate) fn new() -> ConnectAnswer {
         ConnectAnswer::default()
     }
 
@@ -220,7 +219,7 @@ impl ConnectAnswer {
     /// opened the tunnel (a `2xx`), or the refusal as an I/O error (`PermissionDenied` for a
     /// `407`, `ConnectionRefused` otherwise, `InvalidData` for a head past the limit) naming
     /// the status line, control characters left out.
-    pub fn push(&mut self, byte: u8) -> Option<io::Result<()>> {
+    pub(crate) fn push(&mut self, byte: u8) -> Option<io::Result<()>> {
         if self.head.len() >= MAX_CONNECT_ANSWER {
             return Some(Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -1,9 +1,7 @@
-//! [`Socks5Handshake`]: the client side of a SOCKS5 handshake (RFC 1928, with RFC 1929's user
-//! and password) as bytes, written once for every adapter that dials TCP itself. The adapter
-//! writes what [`poll_transmit`](Socks5Handshake::poll_transmit) hands out, reads exactly
-//! [`wants`](Socks5Handshake::wants) bytes (never a byte of the tunnel behind the handshake)
-//! and [`feed`](Socks5Handshake::feed)s them, until the tunnel is open or an error says why not.
-
+//! `Socks5Handshake`: the client side of a SOCKS5 handshake (RFC 1928, with RFC 1929's user
+//! and password) as bytes, one of the two kinds [`ProxyHandshake`](super::ProxyHandshake)
+//! drives: what to write, exactly how many bytes to read (never a byte of the tunnel behind the
+//! handshake), and what the answer means.
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
@@ -13,23 +11,12 @@ use crate::alloc_prelude::*;
 use crate::secret::Secret;
 
 use super::proxy::{Proxy, ProxyKind};
+use super::tunnel::TunnelProgress;
 
 /// The most bytes [`Socks5Handshake::wants`] ever asks for at once (a bound address given as a
 /// name: up to 255 bytes of it, then the port), so an adapter's read buffer of this size is
 /// always enough.
-pub const MAX_SOCKS5_READ: usize = 255 + 2;
-
-/// Where a [`Socks5Handshake`] stands after [`feed`](Socks5Handshake::feed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
-pub enum Socks5Progress {
-    /// Not done: write what [`poll_transmit`](Socks5Handshake::poll_transmit) hands out, if
-    /// anything, then read [`wants`](Socks5Handshake::wants) bytes.
-    Continue,
-    /// The proxy opened the tunnel: every byte read from the socket from now on is the SMTP
-    /// server's.
-    Open,
-}
+pub(crate) const MAX_SOCKS5_READ: usize = 255 + 2;
 
 /// The step the handshake waits in, and so what the proxy's next bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +61,13 @@ impl Step {
 ///   byte of the tunnel;
 /// - bounded: the handshake holds at most the request (262 bytes), the login (513 bytes) and a
 ///   4-byte head, and never stores the bound address it skips;
-/// - it ends in [`Socks5Progress::Open`] or in an I/O error, `the SOCKS5 proxy: ...`, of kind
+/// - it ends in [`TunnelProgress::Open`] or in an I/O error, `the SOCKS5 proxy: ...`, of kind
 ///   `PermissionDenied` (credentials missing or refused, no acceptable method), `InvalidData`
 ///   (an answer that is not SOCKS5, an unknown address type), `InvalidInput` (a host name or
 ///   user or password past 255 bytes, a caller that breaks the calling order), or the kind
 ///   each RFC 1928 reply code maps to (`ConnectionRefused`, `NetworkUnreachable`,
 ///   `HostUnreachable`, `TimedOut`, `Unsupported`).
-pub struct Socks5Handshake {
+pub(crate) struct Socks5Handshake {
     step: Step,
     /// Bytes to write next, not yet handed out.
     output: Option<Secret>,
@@ -113,7 +100,7 @@ impl Socks5Handshake {
     /// IPv4 or IPv6 address (without brackets) or a name the proxy resolves. Refused before
     /// any I/O, as `InvalidInput`: a proxy that is not SOCKS5, a name longer than 255 bytes, a
     /// user or password longer than 255 bytes.
-    pub fn new(proxy: &Proxy, host: &str, port: u16) -> io::Result<Socks5Handshake> {
+    pub(crate) fn new(proxy: &Proxy, host: &str, port: u16) -> io::Result<Socks5Handshake> {
         if proxy.kind() != ProxyKind::Socks5 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -178,19 +165,19 @@ impl Socks5Handshake {
 
     /// The bytes to write to the proxy next, handed out once (a [`Secret`]: the login holds
     /// the password); `None` when there is nothing to write. Write them all before reading.
-    pub fn poll_transmit(&mut self) -> Option<Secret> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Secret> {
         self.output.take()
     }
 
     /// Exactly how many bytes of the proxy's answer to read next, at most
     /// [`MAX_SOCKS5_READ`]; 0 once the tunnel is open or the handshake failed. Reading no more
     /// than this never takes a byte of the tunnel.
-    pub fn wants(&self) -> usize {
+    pub(crate) fn wants(&self) -> usize {
         self.step.len() - self.have
     }
 
     /// Whether the proxy opened the tunnel.
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.step == Step::Open
     }
 
@@ -200,7 +187,7 @@ impl Socks5Handshake {
     /// [`Socks5Handshake`]); after an error, every later call fails too. More bytes than
     /// asked for, or bytes fed before the pending output was taken, are refused as
     /// `InvalidInput`.
-    pub fn feed(&mut self, bytes: &[u8]) -> io::Result<Socks5Progress> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> io::Result<TunnelProgress> {
         if self.step == Step::Failed {
             return Err(refused(
                 io::ErrorKind::InvalidInput,
@@ -221,16 +208,16 @@ impl Socks5Handshake {
         }
         match self.step {
             Step::Bound { .. } => {}
-            Step::Open => return Ok(Socks5Progress::Open),
+            Step::Open => return Ok(TunnelProgress::Open),
             _ => self.head[self.have..self.have + bytes.len()].copy_from_slice(bytes),
         }
         self.have += bytes.len();
         if self.wants() > 0 {
-            return Ok(Socks5Progress::Continue);
+            return Ok(TunnelProgress::Continue);
         }
         match self.advance() {
-            Ok(()) if self.step == Step::Open => Ok(Socks5Progress::Open),
-            Ok(()) => Ok(Socks5Progress::Continue),
+            Ok(()) if self.step == Step::Open => Ok(TunnelProgress::Open),
+            Ok(()) => Ok(TunnelProgress::Continue),
             Err(e) => {
                 self.step = Step::Failed;
                 self.output = None;
@@ -350,7 +337,7 @@ mod tests {
         proxy: &Proxy,
         host: &str,
         answers: &[&[u8]],
-    ) -> (Vec<Vec<u8>>, io::Result<Socks5Progress>) {
+    ) -> (Vec<Vec<u8>>, io::Result<TunnelProgress>) {
         let mut handshake = Socks5Handshake::new(proxy, host, 25).unwrap();
         let mut written = Vec::new();
         let mut answers = answers.iter();
@@ -359,15 +346,15 @@ mod tests {
                 written.push(out.expose().to_vec());
             }
             let Some(answer) = answers.next() else {
-                return (written, Ok(Socks5Progress::Continue));
+                return (written, Ok(TunnelProgress::Continue));
             };
             assert!(answer.len() <= handshake.wants(), "{handshake:?}");
             match handshake.feed(answer) {
-                Ok(Socks5Progress::Continue) => {}
-                Ok(Socks5Progress::Open) => {
+                Ok(TunnelProgress::Continue) => {}
+                Ok(TunnelProgress::Open) => {
                     assert!(handshake.is_open());
                     assert_eq!(handshake.wants(), 0);
-                    return (written, Ok(Socks5Progress::Open));
+                    return (written, Ok(TunnelProgress::Open));
                 }
                 Err(e) => {
                     assert_eq!(handshake.wants(), 0);
@@ -378,7 +365,7 @@ mod tests {
         }
     }
 
-    fn kind(result: io::Result<Socks5Progress>) -> Option<io::ErrorKind> {
+    fn kind(result: io::Result<TunnelProgress>) -> Option<io::ErrorKind> {
         result.err().map(|e| e.kind())
     }
 
@@ -393,7 +380,7 @@ mod tests {
             written,
             [vec![5, 1, 0], vec![5, 1, 0, 1, 192, 0, 2, 7, 0, 25],]
         );
-        assert_eq!(end.unwrap(), Socks5Progress::Open);
+        assert_eq!(end.unwrap(), TunnelProgress::Open);
     }
 
     #[test]
@@ -408,12 +395,12 @@ mod tests {
                 vec![5, 1, 0, 1, 192, 0, 2, 7, 0, 25],
             ]
         );
-        assert_eq!(end.unwrap(), Socks5Progress::Open);
+        assert_eq!(end.unwrap(), TunnelProgress::Open);
         // Offered, but the proxy needs none: no login is written.
         let (written, end) = run(&proxy, "192.0.2.7", &[&[5, 0], OK_V4, BOUND_V4]);
         assert_eq!(written.len(), 2);
         assert_eq!(written[1][..3], [5, 1, 0]);
-        assert_eq!(end.unwrap(), Socks5Progress::Open);
+        assert_eq!(end.unwrap(), TunnelProgress::Open);
     }
 
     #[test]
@@ -439,34 +426,34 @@ mod tests {
         let mut v6 = [0u8; 18];
         v6[15] = 1;
         let (_, end) = run(&proxy, "mx.example", &[&[5, 0], &[5, 0, 0, 4], &v6]);
-        assert_eq!(end.unwrap(), Socks5Progress::Open);
+        assert_eq!(end.unwrap(), TunnelProgress::Open);
         // A name: its length, then the name and port, the longest one asked in one read.
         let mut handshake = Socks5Handshake::new(&proxy, "mx.example", 25).unwrap();
         let _ = handshake.poll_transmit();
         assert_eq!(handshake.wants(), 2);
-        assert_eq!(handshake.feed(&[5, 0]).unwrap(), Socks5Progress::Continue);
+        assert_eq!(handshake.feed(&[5, 0]).unwrap(), TunnelProgress::Continue);
         let _ = handshake.poll_transmit();
         assert_eq!(handshake.wants(), 4);
         assert_eq!(
             handshake.feed(&[5, 0, 0, 3]).unwrap(),
-            Socks5Progress::Continue
+            TunnelProgress::Continue
         );
         assert_eq!(handshake.wants(), 1);
-        assert_eq!(handshake.feed(&[255]).unwrap(), Socks5Progress::Continue);
+        assert_eq!(handshake.feed(&[255]).unwrap(), TunnelProgress::Continue);
         assert_eq!(handshake.wants(), MAX_SOCKS5_READ);
         // A byte at a time works the same.
         for left in (1..MAX_SOCKS5_READ).rev() {
-            assert_eq!(handshake.feed(b"x").unwrap(), Socks5Progress::Continue);
+            assert_eq!(handshake.feed(b"x").unwrap(), TunnelProgress::Continue);
             assert_eq!(handshake.wants(), left);
         }
-        assert_eq!(handshake.feed(b"x").unwrap(), Socks5Progress::Open);
+        assert_eq!(handshake.feed(b"x").unwrap(), TunnelProgress::Open);
         assert_eq!(handshake.wants(), 0);
         // Not a byte of the tunnel is taken.
         assert_eq!(
             handshake.feed(b"2").err().map(|e| e.kind()),
             Some(io::ErrorKind::InvalidInput)
         );
-        assert_eq!(handshake.feed(b"").unwrap(), Socks5Progress::Open);
+        assert_eq!(handshake.feed(b"").unwrap(), TunnelProgress::Open);
     }
 
     #[test]
@@ -581,7 +568,7 @@ mod tests {
         assert!(!format!("{handshake:?}").contains("hunter2"));
         let greeting = handshake.poll_transmit().unwrap();
         assert_eq!(greeting.expose(), [5, 2, 0, 2]);
-        assert_eq!(handshake.feed(&[5, 2]).unwrap(), Socks5Progress::Continue);
+        assert_eq!(handshake.feed(&[5, 2]).unwrap(), TunnelProgress::Continue);
         assert!(!format!("{handshake:?}").contains("hunter2"));
         let login = handshake.poll_transmit().unwrap();
         assert!(!format!("{login:?} {login}").contains("hunter2"));

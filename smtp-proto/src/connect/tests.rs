@@ -98,6 +98,17 @@ impl Transport for Memory {
     }
 }
 
+impl Memory {
+    /// A server that says nothing until written to, then gives `replies` one per write.
+    fn replying(replies: &[&'static [u8]]) -> Memory {
+        Memory {
+            replies: replies.to_vec(),
+            ready: Vec::new(),
+            written: Arc::default(),
+        }
+    }
+}
+
 /// The replies of a server that greets, offers AUTH PLAIN and accepts it.
 const SERVER: [&[u8]; 3] = [
     b"220 mx.example\r\n",
@@ -383,4 +394,97 @@ fn an_adapter_refusal_stops_connect_url() {
     let options = Options::from_url(&url).with_proxy(Proxy::parse("socks5://p.example:1").unwrap());
     let err = block_on(Connect::connect(options, "mx.example", 465, "c.example")).unwrap_err();
     assert!(matches!(err, SmtpError::InvalidInput(_)), "{err:?}");
+}
+
+/// Through either kind of proxy whose last answer arrives in one piece with the server's
+/// greeting: the tunnel takes the proxy's answer and not a byte more, and the session that
+/// follows on the same transport reads the greeting and says EHLO.
+#[test]
+fn a_tunnel_takes_no_byte_of_the_server() {
+    const HTTP: &[&[u8]] = &[b"HTTP/1.1 200 Connection established\r\n\r\n220 mx.example\r\n"];
+    const SOCKS5: &[&[u8]] = &[
+        &[5, 0],
+        &[
+            5, 0, 0, 1, 127, 0, 0, 1, 0, 25, b'2', b'2', b'0', b' ', b'm', b'x', b'\r', b'\n',
+        ],
+    ];
+    for (proxy, answers, request) in [
+        (
+            Proxy::http("proxy", 3128),
+            HTTP,
+            &b"CONNECT mx.example:25 HTTP/1.1\r\nHost: mx.example:25\r\n\r\n"[..],
+        ),
+        (
+            Proxy::socks5("proxy", 1080),
+            SOCKS5,
+            &[
+                5, 1, 0, 5, 1, 0, 3, 10, b'm', b'x', b'.', b'e', b'x', b'a', b'm', b'p', b'l',
+                b'e', 0, 25,
+            ][..],
+        ),
+    ] {
+        let replies: Vec<&'static [u8]> = answers.iter().chain(&SERVER[1..]).copied().collect();
+        let mut transport = Memory::replying(&replies);
+        let written = Arc::clone(&transport.written);
+        block_on(open_tunnel(&mut transport, &proxy, "mx.example", 25)).unwrap();
+        assert_eq!(written.lock().unwrap().as_slice(), request);
+        written.lock().unwrap().clear();
+        let client = block_on(SmtpClient::connect_with(
+            transport,
+            "client.example",
+            SmtpClientOptions::new(),
+        ))
+        .unwrap();
+        assert_eq!(client.capabilities(), ["AUTH PLAIN"]);
+        assert_eq!(
+            written.lock().unwrap().as_slice(),
+            b"EHLO client.example\r\n"
+        );
+    }
+}
+
+/// A proxy that closes the connection mid-handshake, or refuses the tunnel, ends it with an
+/// error naming it; nothing is read past its answer.
+#[test]
+fn a_tunnel_that_fails_says_why() {
+    let mut closed = Eof(Memory::replying(&[]));
+    let err = block_on(open_tunnel(
+        &mut closed,
+        &Proxy::socks5("p", 1),
+        "mx.example",
+        25,
+    ));
+    let err = err.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert!(err.to_string().contains("SOCKS5"), "{err}");
+    let mut refused = Memory::replying(&[b"HTTP/1.1 403 Forbidden\r\n\r\n220 mx\r\n"]);
+    let err = block_on(open_tunnel(
+        &mut refused,
+        &Proxy::http("p", 1),
+        "mx.example",
+        25,
+    ));
+    assert_eq!(err.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(refused.ready, b"220 mx\r\n");
+}
+
+/// A memory server whose reads find the end of the stream.
+struct Eof(Memory);
+
+impl Transport for Eof {
+    async fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf).await
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn sleep(_: Duration) -> impl Future<Output = ()> {
+        core::future::pending()
+    }
+    fn now() -> Duration {
+        Duration::ZERO
+    }
 }
