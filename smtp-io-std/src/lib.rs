@@ -177,7 +177,7 @@ use transport::{StdTransport, now};
 /// client's options), come from [`smtp_proto::connect::ConnectSettings`]; the trust
 /// ([`with_tls_config`](Self::with_tls_config), a client certificate with it) is this
 /// crate's own. The engine's settings are the client's options ([`SmtpClientOptions`]): the
-/// common ones have a method here, the rest go through
+/// common ones have a method here, by the same name on every adapter, the rest go through
 /// [`map_client_options`](Self::map_client_options) or, field by field of the
 /// [`SessionConfig`], [`map_session_config`](Self::map_session_config).
 #[derive(Debug)]
@@ -217,68 +217,6 @@ impl ConnectOptions {
     /// The TLS configuration.
     pub fn tls_config(&self) -> &TlsConfig {
         &self.tls
-    }
-
-    /// The engine's settings, replacing the ones set so far (the message options and the
-    /// read buffer stay).
-    pub fn with_session_config(self, config: SessionConfig) -> ConnectOptions {
-        self.map_client_options(|o| o.with_session_config(config))
-    }
-
-    /// Change the engine's settings in place (any field of [`SessionConfig`]).
-    pub fn map_session_config(self, f: impl FnOnce(&mut SessionConfig)) -> ConnectOptions {
-        self.map_client_options(|o| o.map_session_config(f))
-    }
-
-    /// Wait limits by phase ([`Timeouts`]); keeps nothing of the earlier ones.
-    pub fn with_timeouts(self, timeouts: Timeouts) -> ConnectOptions {
-        self.map_client_options(|o| o.with_timeouts(timeouts))
-    }
-
-    /// Check every message with this policy before sending.
-    pub fn with_policy(self, policy: Box<dyn Policy>) -> ConnectOptions {
-        self.map_client_options(|o| o.with_policy(policy))
-    }
-
-    /// Send audit events to this sink.
-    pub fn with_audit_sink(self, sink: Box<dyn AuditSink>) -> ConnectOptions {
-        self.map_client_options(|o| o.with_audit_sink(sink))
-    }
-
-    /// Send a redacted transcript (one line per command and reply) to this sink.
-    pub fn with_transcript(self, sink: Box<dyn TranscriptSink>) -> ConnectOptions {
-        self.map_client_options(|o| o.with_transcript(sink))
-    }
-
-    /// What to do when some recipients are refused (default: send nothing unless all are
-    /// accepted).
-    pub fn with_recipient_policy(self, policy: RecipientPolicy) -> ConnectOptions {
-        self.map_client_options(|o| o.with_recipient_policy(policy))
-    }
-
-    /// Speak LMTP (RFC 2033) instead of SMTP.
-    pub fn with_protocol(self, protocol: Protocol) -> ConnectOptions {
-        self.map_client_options(|o| o.with_protocol(protocol))
-    }
-
-    /// Whether to pipeline when the server offers PIPELINING.
-    pub fn with_pipelining(self, mode: ExtensionUse) -> ConnectOptions {
-        self.map_client_options(|o| o.with_pipelining(mode))
-    }
-
-    /// Whether to use BDAT when the server offers CHUNKING.
-    pub fn with_chunking(self, mode: ExtensionUse) -> ConnectOptions {
-        self.map_client_options(|o| o.with_chunking(mode))
-    }
-
-    /// Default per-message options (DSN, REQUIRETLS, ...), used by every `send_mail*` call.
-    pub fn with_message_options(self, options: MessageOptions) -> ConnectOptions {
-        self.map_client_options(|o| o.with_message_options(options))
-    }
-
-    /// Size of the read buffer (default 8 KiB, at least 512 bytes).
-    pub fn with_read_buffer(self, bytes: usize) -> ConnectOptions {
-        self.map_client_options(|o| o.with_read_buffer(bytes))
     }
 
     /// Connect to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for

@@ -265,9 +265,71 @@ macro_rules! connect_options_methods {
             })
         }
 
+        /// The engine's settings, replacing the ones set so far (the message options and the
+        /// read buffer stay).
+        pub fn with_session_config(self, config: $crate::SessionConfig) -> Self {
+            self.map_client_options(|o| o.with_session_config(config))
+        }
+
+        /// Change the engine's settings in place (any field of `SessionConfig`).
+        pub fn map_session_config(self, f: impl FnOnce(&mut $crate::SessionConfig)) -> Self {
+            self.map_client_options(|o| o.map_session_config(f))
+        }
+
+        /// Wait limits by phase (`Timeouts`); keeps nothing of the earlier ones.
+        pub fn with_timeouts(self, timeouts: $crate::Timeouts) -> Self {
+            self.map_client_options(|o| o.with_timeouts(timeouts))
+        }
+
+        /// Check every message with this policy before sending.
+        pub fn with_policy(self, policy: ::std::boxed::Box<dyn $crate::Policy>) -> Self {
+            self.map_client_options(|o| o.with_policy(policy))
+        }
+
+        /// Send audit events to this sink.
+        pub fn with_audit_sink(self, sink: ::std::boxed::Box<dyn $crate::AuditSink>) -> Self {
+            self.map_client_options(|o| o.with_audit_sink(sink))
+        }
+
+        /// Send a redacted transcript (one line per command and reply) to this sink, in place
+        /// of this adapter's default one.
+        pub fn with_transcript(self, sink: ::std::boxed::Box<dyn $crate::TranscriptSink>) -> Self {
+            self.map_client_options(|o| o.with_transcript(sink))
+        }
+
+        /// What to do when some recipients are refused (default: send nothing unless all are
+        /// accepted).
+        pub fn with_recipient_policy(self, policy: $crate::RecipientPolicy) -> Self {
+            self.map_client_options(|o| o.with_recipient_policy(policy))
+        }
+
+        /// Speak LMTP (RFC 2033) instead of SMTP.
+        pub fn with_protocol(self, protocol: $crate::Protocol) -> Self {
+            self.map_client_options(|o| o.with_protocol(protocol))
+        }
+
+        /// Whether to pipeline when the server offers PIPELINING.
+        pub fn with_pipelining(self, mode: $crate::ExtensionUse) -> Self {
+            self.map_client_options(|o| o.with_pipelining(mode))
+        }
+
+        /// Whether to use BDAT when the server offers CHUNKING.
+        pub fn with_chunking(self, mode: $crate::ExtensionUse) -> Self {
+            self.map_client_options(|o| o.with_chunking(mode))
+        }
+
+        /// Default per-message options (DSN, REQUIRETLS, ...), used by every `send_mail*` call.
+        pub fn with_message_options(self, options: $crate::MessageOptions) -> Self {
+            self.map_client_options(|o| o.with_message_options(options))
+        }
+
+        /// Size of the read buffer (default 8 KiB, at least 512 bytes).
+        pub fn with_read_buffer(self, bytes: usize) -> Self {
+            self.map_client_options(|o| o.with_read_buffer(bytes))
+        }
+
         /// Check the certificate for this name instead of the host dialled (e.g. when
-        /// connecting to an IP address of a server whose certificate names its host). An
-        /// adapter that cannot (Workers) refuses to connect with it.
+        /// connecting to an IP address of a server whose certificate names its host).
         pub fn with_tls_server_name(self, name: impl Into<::std::string::String>) -> Self {
             let name = name.into();
             <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
@@ -278,14 +340,14 @@ macro_rules! connect_options_methods {
         /// Reach the server through this proxy (SOCKS5 or HTTP CONNECT). TLS still runs end
         /// to end with the SMTP server, and its certificate is checked for the SMTP server's
         /// name. The proxy's handshake counts as part of the connect (its timeout and the
-        /// deadline). An adapter that cannot (Workers, WASI) refuses to connect with it.
+        /// deadline).
         pub fn with_proxy(self, proxy: $crate::connect::Proxy) -> Self {
             <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| s.with_proxy(proxy))
         }
 
         /// Connect from this local address (a sender managing its IP reputation); with a
-        /// proxy, the connection to the proxy starts from it. An adapter that cannot (Workers,
-        /// WASI) refuses to connect with it.
+        /// proxy, the connection to the proxy starts from it. An adapter that cannot (Workers)
+        /// refuses to connect with it, before any I/O.
         pub fn with_local_address(self, address: ::core::net::IpAddr) -> Self {
             <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_local_address(address)

@@ -194,6 +194,56 @@ fn the_shared_methods_set_the_shared_settings() {
     );
 }
 
+/// The client's settings every adapter offers by name reach the session's configuration, each
+/// keeping the others.
+#[test]
+fn the_client_methods_reach_the_session() {
+    let timeouts = crate::Timeouts {
+        greeting: Duration::from_secs(3),
+        ..crate::Timeouts::default()
+    };
+    let options = Options::new(TlsMode::Implicit)
+        .with_timeouts(timeouts)
+        .with_protocol(Protocol::Lmtp)
+        .with_pipelining(crate::ExtensionUse::Never)
+        .with_chunking(crate::ExtensionUse::Never)
+        .with_recipient_policy(crate::RecipientPolicy::AcceptPartial)
+        .with_policy(Box::new(BoundedPolicy::new().max_recipients(2)))
+        .with_message_options(crate::MessageOptions {
+            require_tls: true,
+            ..crate::MessageOptions::default()
+        })
+        .with_read_buffer(1)
+        .with_audit_sink(Box::new(crate::NoopAuditSink))
+        .with_transcript(Box::new(Lines::default()))
+        .map_session_config(|c| c.max_chained = 5);
+    let config = options.settings().session_config();
+    assert_eq!(config.timeouts.greeting, Duration::from_secs(3));
+    assert_eq!(config.protocol, Protocol::Lmtp);
+    assert_eq!(config.pipelining, crate::ExtensionUse::Never);
+    assert_eq!(config.chunking, crate::ExtensionUse::Never);
+    assert_eq!(
+        config.recipient_policy,
+        crate::RecipientPolicy::AcceptPartial
+    );
+    assert_eq!(config.max_chained, 5);
+    assert!(config.transcript.is_some());
+    let three = crate::Envelope::new(
+        "a@x.example",
+        &["b@y.example", "c@y.example", "d@y.example"],
+    );
+    let refused = config.policy.check_recipients(three.unwrap().to());
+    assert!(refused.is_err(), "the policy is kept");
+    let client = options.settings().client_options();
+    assert!(client.message.require_tls);
+    assert_eq!(client.read_buffer, Some(512));
+    let replaced = options.with_session_config(crate::SessionConfig::default());
+    assert_eq!(
+        replaced.settings().session_config().protocol,
+        Protocol::Smtp
+    );
+}
+
 #[test]
 fn defaults() {
     let options = Options::new(TlsMode::Implicit);
