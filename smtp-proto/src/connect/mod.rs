@@ -31,9 +31,9 @@ mod url;
 
 pub use adapter::{AdapterOptions, Connect, connect_url};
 pub use clock::{ConnectClock, TlsMode};
-pub use proxy::{MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError};
+pub use proxy::{MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError, TunnelProgress};
 pub use settings::{
     ConnectParts, ConnectSetting, ConnectSettings, DEFAULT_CONNECT_TIMEOUT, SharedConnectSettings,
 };
-pub use tunnel::{MAX_PROXY_READ, ProxyHandshake, TunnelProgress, open_tunnel};
+pub use tunnel::{MAX_PROXY_READ, ProxyHandshake, open_tunnel};
 pub use url::{SmtpUrl, UrlError};

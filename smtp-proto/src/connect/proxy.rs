@@ -16,6 +16,18 @@ use crate::secret::Secret;
 /// The most bytes of an HTTP proxy's answer to CONNECT taken before giving up on it.
 pub const MAX_CONNECT_ANSWER: usize = 8 * 1024;
 
+/// Where a [`ProxyHandshake`](super::ProxyHandshake) stands after [`feed`](super::ProxyHandshake::feed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum TunnelProgress {
+    /// Not done: write what [`poll_transmit`](super::ProxyHandshake::poll_transmit) hands out, if
+    /// anything, then read [`wants`](super::ProxyHandshake::wants) bytes.
+    Continue,
+    /// The proxy opened the tunnel: every byte read from the socket from now on is the SMTP
+    /// server's.
+    Open,
+}
+
 /// A proxy to reach the SMTP server through. `Debug` never shows its password.
 #[derive(Clone)]
 pub struct Proxy {

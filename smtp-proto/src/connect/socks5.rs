@@ -10,8 +10,7 @@ use std::net::IpAddr;
 use crate::alloc_prelude::*;
 use crate::secret::Secret;
 
-use super::proxy::{Proxy, ProxyKind};
-use super::tunnel::TunnelProgress;
+use super::proxy::{Proxy, ProxyKind, TunnelProgress};
 
 /// The most bytes [`Socks5Handshake::wants`] ever asks for at once (a bound address given as a
 /// name: up to 255 bytes of it, then the port), so an adapter's read buffer of this size is

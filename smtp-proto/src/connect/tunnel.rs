@@ -10,24 +10,12 @@ use crate::alloc_prelude::*;
 use crate::client::Transport;
 use crate::secret::Secret;
 
-use super::proxy::{ConnectAnswer, Proxy, ProxyKind};
+use super::proxy::{ConnectAnswer, Proxy, ProxyKind, TunnelProgress};
 use super::socks5::{MAX_SOCKS5_READ, Socks5Handshake};
 
 /// The most bytes [`ProxyHandshake::wants`] ever asks for at once, so an adapter's read buffer
 /// of this size is always enough.
 pub const MAX_PROXY_READ: usize = MAX_SOCKS5_READ;
-
-/// Where a [`ProxyHandshake`] stands after [`feed`](ProxyHandshake::feed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
-pub enum TunnelProgress {
-    /// Not done: write what [`poll_transmit`](ProxyHandshake::poll_transmit) hands out, if
-    /// anything, then read [`wants`](ProxyHandshake::wants) bytes.
-    Continue,
-    /// The proxy opened the tunnel: every byte read from the socket from now on is the SMTP
-    /// server's.
-    Open,
-}
 
 /// The HTTP CONNECT exchange: the request once, then the answer's head a byte at a time.
 #[derive(Debug)]
