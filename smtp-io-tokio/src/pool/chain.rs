@@ -20,8 +20,10 @@ use smtp_proto::client::{Delivery, Flight, FlightMessage};
 use smtp_proto::session::Envelope;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use super::attempt::{Next, SendClock};
+use super::connections::Pooled;
 use super::tally::bump;
-use super::{Inner, Next, Pooled, SendClock, SendError};
+use super::{Inner, SendError};
 use crate::{MessageOptions, OutgoingMessage, SendOutcome, SmtpError, SmtpOp};
 
 /// What a caller waits for.

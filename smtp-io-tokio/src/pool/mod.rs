@@ -64,17 +64,18 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smtp_proto::client::{Delivery, IdleStatus};
+use smtp_proto::client::Delivery;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
+mod attempt;
 mod backoff;
 mod builder;
 mod chain;
+mod connections;
 mod credentials;
 mod error;
 #[cfg(feature = "redis")]
@@ -92,14 +93,16 @@ pub use shared_limit::SharedRateLimit;
 pub use tally::{Connections, PoolStats};
 pub use throttle::{RateLimit, Throttle, ThrottleFuture, Turn};
 
+use attempt::{Next, SendClock};
 use builder::{OptionsFn, Settings};
-use credentials::{Credentials, Login};
+use connections::Pooled;
+use credentials::Credentials;
 use source::{InMemory, Reopened, Source};
-use tally::{Slot, Tally, bump};
+use tally::{Tally, bump};
 
 use crate::{
-    ConnectOptions, MessageBody, MessageOptions, OutgoingMessage, ReaderBody, SendOutcome,
-    SessionState, SmtpClient, SmtpError, SmtpOp, TlsConfig, TlsMode, TokioTransport,
+    ConnectOptions, MessageBody, MessageOptions, OutgoingMessage, ReaderBody, SendOutcome, SmtpOp,
+    TlsConfig, TlsMode,
 };
 
 /// A shared pool of SMTP connections: clone it into every task, call [`send`](Mailer::send)
@@ -194,61 +197,6 @@ impl fmt::Debug for DkimName<'_> {
             .field("selector", &self.0.selector())
             .field("algorithm", &self.0.key().algorithm())
             .finish_non_exhaustive()
-    }
-}
-
-/// A connection of the pool. The client is boxed: a `Pooled` moves in and out of the idle list
-/// and through the futures of every message, and an unboxed client (~1.7 KB) made those moves
-/// cost more than the pool's own work (measured: ~2,000 instructions a message).
-struct Pooled {
-    // Dropped first: the socket is closed before the slot counts it closed.
-    client: Box<SmtpClient<TokioTransport>>,
-    slot: Slot,
-    /// Messages started on it.
-    messages: usize,
-    /// When it was last put back.
-    since: Instant,
-}
-
-/// The send deadline of one call, when the pool has one.
-#[derive(Clone, Copy)]
-struct SendClock {
-    started: Instant,
-    limit: Option<Duration>,
-}
-
-impl SendClock {
-    fn start(limit: Option<Duration>) -> SendClock {
-        SendClock {
-            started: Instant::now(),
-            limit,
-        }
-    }
-
-    /// The time left (zero once passed), or `None` without a deadline.
-    fn left(&self) -> Option<Duration> {
-        self.limit
-            .map(|limit| limit.saturating_sub(self.started.elapsed()))
-    }
-
-    fn passed(&self) -> bool {
-        self.left() == Some(Duration::ZERO)
-    }
-
-    /// The error of a deadline that passed `during` an operation.
-    fn exceeded(&self, during: SmtpOp) -> SmtpError {
-        SmtpError::DeadlineExceeded {
-            during,
-            after: self.limit.unwrap_or_default(),
-        }
-    }
-
-    /// `work`, unless the deadline passes first (`None`; `work` is dropped).
-    async fn within<F: Future>(&self, work: F) -> Option<F::Output> {
-        match self.left() {
-            None => Some(work.await),
-            Some(left) => tokio::time::timeout(left, work).await.ok(),
-        }
     }
 }
 
@@ -654,307 +602,5 @@ impl Mailer {
             }
             freed.await;
         }
-    }
-}
-
-/// What the pool does after an attempt: answer the caller, or try the message once more.
-enum Next {
-    Answer(Result<SendOutcome, SendError>),
-    Retry,
-}
-
-impl Inner {
-    /// The pool's one rule for what became of a message's `attempts`-th attempt (a connection
-    /// that could not be had counts as `NotSent` before the end of data): sent; unknown, never
-    /// sent again; the server asking to slow down (when the pool backs off); provably not
-    /// delivered and worth one more try on another connection, when it was the first and the
-    /// send deadline has not passed; otherwise not sent. Used alike by a call on a connection
-    /// of its own and by a chained flight.
-    fn next_step(&self, delivery: Delivery, attempts: u32, clock: &SendClock) -> Next {
-        let slowed = match &delivery {
-            Delivery::NotSent { error, .. } => self.slowed_down(error),
-            _ => None,
-        };
-        Next::Answer(match delivery {
-            Delivery::Sent(outcome) => {
-                if let Some(pause) = &self.pause {
-                    pause.got_through();
-                }
-                Ok(outcome)
-            }
-            Delivery::Unknown(error) => Err(SendError::Unknown { error }),
-            _ if slowed.is_some() => Err(slowed.unwrap_or(SendError::Closed)),
-            d if d.is_retryable() && attempts == 1 && !clock.passed() => return Next::Retry,
-            Delivery::NotSent { error, .. } => Err(SendError::NotSent { error, attempts }),
-        })
-    }
-
-    /// When the pool backs off and `error` is the server asking to slow down: pause, and the
-    /// caller's answer.
-    fn slowed_down(&self, error: &SmtpError) -> Option<SendError> {
-        let pause = self.pause.as_ref()?;
-        if !error.is_slow_down() {
-            return None;
-        }
-        let retry_after = pause.slow_down(error);
-        Some(SendError::Throttled {
-            error: error.clone(),
-            retry_after,
-        })
-    }
-
-    /// Wait until the pool's pause (if any) is over and the throttle lets one more message go,
-    /// within the send deadline or the wait limit.
-    async fn take_turn(&self, clock: &SendClock, wait: Duration) -> Result<(), SendError> {
-        if let Some((left, because)) = self.pause.as_ref().and_then(backoff::Pause::remaining) {
-            let allowed = clock.left().unwrap_or(wait);
-            if left > allowed {
-                return Err(SendError::Throttled {
-                    error: because,
-                    retry_after: left,
-                });
-            }
-            tokio::time::sleep(left).await;
-        }
-        let Some(throttle) = &self.throttle else {
-            return Ok(());
-        };
-        let started = Instant::now();
-        loop {
-            let pause = match throttle.acquire().await {
-                Ok(Turn::Go) => return Ok(()),
-                Ok(Turn::WaitFor(pause)) => pause,
-                Err(e) => {
-                    let error = SmtpError::io(
-                        SmtpOp::Connect,
-                        e.kind(),
-                        format!("the rate limit could not be asked: {e}"),
-                    );
-                    return Err(SendError::NotSent { error, attempts: 0 });
-                }
-            };
-            if let Some(left) = clock.left() {
-                if left <= pause {
-                    tokio::time::sleep(left).await;
-                    let error = clock.exceeded(SmtpOp::Connect);
-                    return Err(SendError::NotSent { error, attempts: 0 });
-                }
-            } else if started.elapsed() + pause > wait {
-                return Err(SendError::Busy { waited: wait });
-            }
-            tokio::time::sleep(pause).await;
-        }
-    }
-
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
-        // A panic while holding the lock leaves a valid Vec: keep going.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Start the idle reaper, once, in the runtime of the first message.
-    fn start_reaper(self: &Arc<Inner>) {
-        if !self.reaping.swap(true, Ordering::AcqRel) {
-            tokio::spawn(reap(Arc::downgrade(self)));
-        }
-    }
-
-    /// A new connection in `slot`, logged in when the pool has credentials. A rejected OAuth
-    /// token is asked for afresh and tried once more on a new connection. On failure the slot
-    /// is given back.
-    async fn open(&self, mut slot: Slot) -> Result<Pooled, SmtpError> {
-        let mut refresh = false;
-        loop {
-            let mut conn = self.connect(slot).await?;
-            let Some(credentials) = &self.credentials else {
-                return Ok(conn);
-            };
-            match credentials.login(&mut conn.client, refresh).await {
-                Ok(Login::Done) => return Ok(conn),
-                Ok(Login::TokenRejected) => {
-                    // The server may hold the connection in any state after a failed AUTH:
-                    // a fresh one, in the same place, for the fresh token.
-                    slot = self.release(conn).await;
-                    refresh = true;
-                }
-                Err(e) => {
-                    self.end(conn).await;
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    /// The options of a new connection: the pool's connect options (a copy sharing their
-    /// policy and sinks), then the caller's change of each connection's client options.
-    fn connect_options(&self) -> ConnectOptions {
-        ConnectOptions {
-            settings: self.connect.settings().map_client_options(&*self.options),
-            tls: self.tls.clone(),
-        }
-    }
-
-    /// Connect in `slot` (greeting, EHLO, STARTTLS); on failure the slot is given back.
-    async fn connect(&self, mut slot: Slot) -> Result<Pooled, SmtpError> {
-        let options = self.connect_options();
-        let client = options
-            .connect(&self.host, self.port, &self.ehlo_domain)
-            .await?;
-        slot.mark_opened();
-        match client.transport().tls_handshake_kind() {
-            Some(rustls::HandshakeKind::Resumed) => bump(&self.tally.resumed_handshakes),
-            Some(_) => bump(&self.tally.full_handshakes),
-            None => {}
-        }
-        Ok(Pooled {
-            client: Box::new(client),
-            slot,
-            messages: 0,
-            since: Instant::now(),
-        })
-    }
-
-    /// An idle connection fit for another message, or a new one when the pool has room. When
-    /// it has neither (only for as long as another caller takes to give a place back), waits.
-    async fn checkout(&self) -> Result<Pooled, SmtpError> {
-        loop {
-            // Registered before looking, so that a place given back meanwhile is not missed.
-            let freed = self.tally.freed.notified();
-            let popped = self.lock_idle().pop();
-            if let Some(conn) = popped {
-                match self.revive(conn).await {
-                    Some(conn) => return Ok(conn),
-                    None => continue,
-                }
-            }
-            if let Some(slot) = self.tally.reserve(self.settings.max_connections) {
-                return self.open(slot).await;
-            }
-            freed.await;
-        }
-    }
-
-    /// An idle connection made ready for a message, or ended: past the idle timeout, out of
-    /// step, or failing its probe.
-    async fn revive(&self, mut conn: Pooled) -> Option<Pooled> {
-        let idle_for = conn.since.elapsed();
-        if idle_for >= self.settings.idle_timeout {
-            bump(&self.tally.expired);
-            self.retire(conn).await;
-            return None;
-        }
-        if conn.client.check_idle().await != IdleStatus::Quiet {
-            bump(&self.tally.out_of_step);
-            self.end(conn).await;
-            return None;
-        }
-        if idle_for >= self.settings.probe_after {
-            bump(&self.tally.probes);
-            // The engine takes a 221 to NOOP for what it is, the server closing (lettre
-            // #743): an error like any other failed probe.
-            if conn.client.noop().await.is_err() {
-                bump(&self.tally.out_of_step);
-                self.end(conn).await;
-                return None;
-            }
-        }
-        Some(conn)
-    }
-
-    /// A new connection for a retry, in place of `failed`, the one the first attempt failed
-    /// on: `failed` goes back to the idle list when it is still fit and the pool has room for
-    /// both; otherwise it is ended first and the new connection takes its place.
-    async fn reconnect(&self, failed: Pooled) -> Result<Pooled, SmtpError> {
-        let fit = failed.client.state() != SessionState::Closed;
-        let slot = match self.tally.reserve(self.settings.max_connections) {
-            Some(slot) if fit => {
-                if let Some(spent) = self.park(failed) {
-                    self.retire(spent).await;
-                }
-                slot
-            }
-            // The new one needs no room of its own.
-            Some(slot) => {
-                drop(self.release(failed).await);
-                slot
-            }
-            None => self.release(failed).await,
-        };
-        self.open(slot).await
-    }
-
-    /// Put a connection fit for another message on the idle list; hand back one that must be
-    /// ended.
-    #[must_use]
-    fn park(&self, mut conn: Pooled) -> Option<Pooled> {
-        let spent = conn.messages >= self.settings.max_messages;
-        if spent
-            || conn.client.state() == SessionState::Closed
-            || self.closed.load(Ordering::Acquire)
-        {
-            return Some(conn);
-        }
-        conn.since = Instant::now();
-        self.lock_idle().push(conn);
-        self.tally.freed.notify_waiters();
-        None
-    }
-
-    /// End a connection and keep its place for another: QUIT when its session is open and in
-    /// step, otherwise just close it.
-    async fn release(&self, conn: Pooled) -> Slot {
-        let Pooled {
-            mut client,
-            mut slot,
-            ..
-        } = conn;
-        // `check_idle` closes a closed or out-of-step connection itself.
-        if client.check_idle().await == IdleStatus::Quiet {
-            if client.quit().await.is_ok() {
-                bump(&self.tally.quit);
-            }
-        } else {
-            client.close().await;
-        }
-        slot.mark_closed();
-        slot
-    }
-
-    /// End a connection politely (see [`release`](Self::release)) and give its place back.
-    async fn retire(&self, conn: Pooled) {
-        drop(self.release(conn).await);
-    }
-
-    /// Close a connection without QUIT (its session is closed or out of step) and give its
-    /// place back.
-    async fn end(&self, conn: Pooled) {
-        let Pooled { client, slot, .. } = conn;
-        client.close().await;
-        drop(slot);
-    }
-}
-
-/// The background task of a pool: ends connections idle past the idle timeout, until the pool
-/// is dropped or shut down.
-async fn reap(pool: Weak<Inner>) {
-    loop {
-        let Some(inner) = pool.upgrade() else { return };
-        if inner.closed.load(Ordering::Acquire) {
-            return;
-        }
-        let limit = inner.settings.idle_timeout;
-        let expired: Vec<Pooled> = {
-            let mut idle = inner.lock_idle();
-            let (old, fresh): (Vec<Pooled>, Vec<Pooled>) =
-                idle.drain(..).partition(|c| c.since.elapsed() >= limit);
-            *idle = fresh;
-            old
-        };
-        for conn in expired {
-            bump(&inner.tally.expired);
-            inner.retire(conn).await;
-        }
-        let period = (limit / 2).max(Duration::from_millis(100));
-        drop(inner);
-        tokio::time::sleep(period).await;
     }
 }
