@@ -59,18 +59,21 @@ impl AuthMechanism {
         }
     }
 
+    /// Every mechanism this crate implements, in declaration order.
+    pub(crate) const ALL: [AuthMechanism; 6] = [
+        AuthMechanism::Plain,
+        AuthMechanism::Login,
+        AuthMechanism::XOAuth2,
+        AuthMechanism::OAuthBearer,
+        AuthMechanism::ScramSha256,
+        AuthMechanism::ScramSha256Plus,
+    ];
+
     /// The mechanism for a wire name (case-insensitive), if it is one we implement.
     pub fn from_name(name: &str) -> Option<AuthMechanism> {
-        [
-            AuthMechanism::Plain,
-            AuthMechanism::Login,
-            AuthMechanism::XOAuth2,
-            AuthMechanism::OAuthBearer,
-            AuthMechanism::ScramSha256,
-            AuthMechanism::ScramSha256Plus,
-        ]
-        .into_iter()
-        .find(|m| m.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
     }
 }
 

@@ -88,28 +88,17 @@ mod tests {
 
     #[test]
     fn queue_ids_of_common_servers() {
-        assert_eq!(
-            queue_id(&ok("Ok: queued as 4Xyz1abC")).as_deref(),
-            Some("4Xyz1abC")
-        );
-        assert_eq!(
-            queue_id(&ok("OK id=1t9Zk2-000123-Ab")).as_deref(),
-            Some("1t9Zk2-000123-Ab")
-        );
-        assert_eq!(
-            queue_id(&ok("Message queued as <abc.def>")).as_deref(),
-            Some("abc.def")
-        );
-        assert_eq!(
-            queue_id(&ok("2.0.0 Ok: QUEUED AS 9Q")).as_deref(),
-            Some("9Q")
-        );
-        assert_eq!(
-            queue_id(&ok("d\u{e9}j\u{e0} queued as \u{e9}t\u{e9}")),
-            None,
-            "non-ASCII never makes an id"
-        );
-        assert_eq!(queue_id(&ok("OK")), None);
-        assert_eq!(queue_id(&ok("queued as ")), None);
+        for (text, id) in [
+            ("Ok: queued as 4Xyz1abC", Some("4Xyz1abC")),
+            ("OK id=1t9Zk2-000123-Ab", Some("1t9Zk2-000123-Ab")),
+            ("Message queued as <abc.def>", Some("abc.def")),
+            ("2.0.0 Ok: QUEUED AS 9Q", Some("9Q")),
+            // Non-ASCII never makes an id.
+            ("d\u{e9}j\u{e0} queued as \u{e9}t\u{e9}", None),
+            ("OK", None),
+            ("queued as ", None),
+        ] {
+            assert_eq!(queue_id(&ok(text)).as_deref(), id, "{text:?}");
+        }
     }
 }

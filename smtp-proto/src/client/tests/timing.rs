@@ -61,6 +61,15 @@ fn set_clock(secs: u64) {
     NOW.with(|n| n.set(secs));
 }
 
+/// Half a virtual wait of `secs`: true (pend) after moving the clock on, false on the next call.
+fn pend_once(waited: &mut bool, secs: u64) -> bool {
+    *waited = !*waited;
+    if *waited {
+        set_clock(clock() + secs);
+    }
+    *waited
+}
+
 /// A transport's `close` (nothing to do), and its clock and timer: the virtual clock's.
 macro_rules! virtual_clock {
     () => {
@@ -98,12 +107,9 @@ struct Drip {
 impl Transport for Drip {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         core::future::poll_fn(|_| {
-            if !self.waited {
-                self.waited = true;
-                set_clock(clock() + 1);
+            if pend_once(&mut self.waited, 1) {
                 return Poll::Pending;
             }
-            self.waited = false;
             match self.bytes.pop_front() {
                 Some(b) => {
                     buf[0] = b;
@@ -197,12 +203,11 @@ impl Transport for SlowReader {
         let mut waited = false;
         let seconds = buf.len().div_ceil(50) as u64;
         core::future::poll_fn(|_| {
-            if waited {
-                return Poll::Ready(());
+            if pend_once(&mut waited, seconds) {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
             }
-            waited = true;
-            set_clock(clock() + seconds);
-            Poll::Pending
         })
         .await;
         self.written += buf.len();
@@ -276,12 +281,9 @@ impl SlowReplies {
 impl Transport for SlowReplies {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         core::future::poll_fn(|_| {
-            if !self.waited {
-                self.waited = true;
-                set_clock(clock() + 60);
+            if pend_once(&mut self.waited, 60) {
                 return Poll::Pending;
             }
-            self.waited = false;
             let n = buf.len().min(self.server.len());
             for (slot, b) in buf.iter_mut().zip(self.server.drain(..n)) {
                 *slot = b;

@@ -16,6 +16,17 @@ fn start(h: &mut Harness, to: &str, body: &[u8]) {
     h.mail("a@x.example", &[to], body).unwrap();
 }
 
+/// A session past `EHLO_CHUNKING` that lets at most `max_chained` finished messages wait.
+fn chunking_chained(max_chained: usize) -> Harness {
+    Harness::ready(
+        SessionConfig {
+            max_chained,
+            ..config()
+        },
+        EHLO_CHUNKING,
+    )
+}
+
 fn outcomes(h: &mut Harness) -> Vec<Result<SendOutcome, SmtpError>> {
     h.take_events()
         .into_iter()
@@ -146,10 +157,7 @@ fn a_421_while_chained_closes_the_session_once() {
         h.session
             .start_mail(
                 Envelope::new("a@x.example", &["b@y.example"]).unwrap(),
-                BodyInfo::Known {
-                    size: 0,
-                    eight_bit: false
-                },
+                seven_bit(0),
                 &MessageOptions::default()
             )
             .is_err()
@@ -165,10 +173,7 @@ fn no_chaining_without_pipelining() {
     assert!(!h.session.ready_for_mail());
     assert_wrong_state(h.session.start_mail(
         Envelope::new("a@x.example", &["c@y.example"]).unwrap(),
-        BodyInfo::Known {
-            size: 5,
-            eight_bit: false,
-        },
+        seven_bit(5),
         &MessageOptions::default(),
     ));
     h.run("C: one\nC: .\nS: 250 queued");
@@ -178,13 +183,7 @@ fn no_chaining_without_pipelining() {
 
 #[test]
 fn chaining_depth_is_bounded() {
-    let mut h = Harness::ready(
-        SessionConfig {
-            max_chained: 2,
-            ..config()
-        },
-        EHLO_CHUNKING,
-    );
+    let mut h = chunking_chained(2);
     let mut started = 0;
     while h.session.ready_for_mail() && started < 10 {
         start(&mut h, "b@y.example", b"m\r\n");
@@ -201,13 +200,7 @@ fn chaining_depth_is_bounded() {
 
 #[test]
 fn max_chained_zero_turns_chaining_off() {
-    let mut h = Harness::ready(
-        SessionConfig {
-            max_chained: 0,
-            ..config()
-        },
-        EHLO_CHUNKING,
-    );
+    let mut h = chunking_chained(0);
     start(&mut h, "b@y.example", b"m\r\n");
     h.body(b"m\r\n");
     assert!(!h.session.ready_for_mail());

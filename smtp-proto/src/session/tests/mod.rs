@@ -303,6 +303,14 @@ impl Harness {
     }
 }
 
+/// A body of `size` bytes, all 7-bit, declared before it is given.
+fn seven_bit(size: u64) -> BodyInfo {
+    BodyInfo::Known {
+        size,
+        eight_bit: false,
+    }
+}
+
 /// Run `f` twice: reads whole, and reads one byte at a time. Both must pass.
 fn both_ways(config: fn() -> SessionConfig, f: impl Fn(&mut Harness)) {
     for byte_at_a_time in [false, true] {

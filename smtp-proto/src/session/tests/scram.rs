@@ -43,6 +43,11 @@ fn input() -> AuthInput {
     AuthInput::new().with_nonce(ClientNonce::new(NONCE).unwrap())
 }
 
+/// [`input`] with TLS exporter binding data.
+fn bound_input() -> AuthInput {
+    input().with_tls_exporter([9; 32])
+}
+
 fn tls_config() -> SessionConfig {
     SessionConfig {
         tls: true,
@@ -50,14 +55,31 @@ fn tls_config() -> SessionConfig {
     }
 }
 
+/// The client-first message of `user` with [`NONCE`] under the GS2 flag `gs2`.
+fn client_first(gs2: &str) -> String {
+    format!("{gs2},,n=user,r={NONCE}")
+}
+
 /// The opening of the RFC exchange, up to the client proof, as a transcript.
 fn up_to_proof() -> String {
     format!(
         "C: AUTH SCRAM-SHA-256 {}\nS: 334 {}\nC: {}\n",
-        b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
+        b64(&client_first("n")),
         b64(SERVER_FIRST),
         b64(CLIENT_FINAL)
     )
+}
+
+/// [`up_to_proof`], then the server's final message `server_final` (base64), as a transcript.
+fn up_to_server_final(server_final: &str) -> String {
+    format!("{}S: 334 {}\n", up_to_proof(), b64(server_final))
+}
+
+/// A `login_auto` of `user` / `pencil` with `input`, which the session must take.
+fn auto_login(h: &mut Harness, input: AuthInput) {
+    h.session
+        .login_auto_with_input("user", "pencil", input)
+        .unwrap();
 }
 
 /// Past `EHLO_SCRAM`, a SCRAM-SHA-256 login of `user` / `pencil` started with [`input`].
@@ -82,13 +104,10 @@ fn scram_failure(error: ScramError) -> SmtpError {
 fn scram_rfc_7677_exchange_succeeds() {
     both_ways(config, |h| {
         ready(h, EHLO_SCRAM);
-        h.session
-            .login_auto_with_input("user", "pencil", input())
-            .unwrap();
+        auto_login(h, input());
         h.run(&format!(
-            "{}S: 334 {}\nC:\nS: 235 2.7.0 Authentication successful\n",
-            up_to_proof(),
-            b64(SERVER_FINAL)
+            "{}C:\nS: 235 2.7.0 Authentication successful\n",
+            up_to_server_final(SERVER_FINAL)
         ));
         assert_eq!(
             h.take_events(),
@@ -105,10 +124,8 @@ fn scram_wrong_server_signature_closes_the_session() {
     both_ways(config, |h| {
         scram_login(h);
         // Nothing is sent after the bad signature: not even the cancellation.
-        h.run(&format!(
-            "{}S: 334 {}\n",
-            up_to_proof(),
-            b64("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        h.run(&up_to_server_final(
+            "v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
         ));
         assert_eq!(
             h.failure(),
@@ -137,9 +154,8 @@ fn scram_server_error_is_a_rejection_with_detail() {
     both_ways(config, |h| {
         scram_login(h);
         h.run(&format!(
-            "{}S: 334 {}\nC:\nS: 535 5.7.8 Authentication credentials invalid\n",
-            up_to_proof(),
-            b64("e=invalid-proof")
+            "{}C:\nS: 535 5.7.8 Authentication credentials invalid\n",
+            up_to_server_final("e=invalid-proof")
         ));
         match h.failure() {
             SmtpError::Auth(AuthError::Rejected {
@@ -206,7 +222,7 @@ fn scram_bad_server_first_cancels_the_exchange() {
             scram_login(h);
             h.run(&format!(
                 "C: AUTH SCRAM-SHA-256 {}\nS: 334 {}\nC: *\nS: 501 5.7.0 cancelled\n",
-                b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
+                b64(&client_first("n")),
                 b64(&server_first)
             ));
             assert_eq!(h.failure(), scram_failure(error), "{server_first}");
@@ -221,14 +237,12 @@ fn scram_bad_server_first_cancels_the_exchange() {
 fn scram_plus_is_preferred_on_tls_with_binding_data() {
     both_ways(tls_config, |h| {
         ready(h, EHLO_PLUS);
-        h.session
-            .login_auto_with_input("user", "pencil", input().with_tls_exporter([9; 32]))
-            .unwrap();
+        auto_login(h, bound_input());
         assert_eq!(
             h.transmitted(),
             format!(
                 "AUTH SCRAM-SHA-256-PLUS {}\r\n",
-                b64("p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO")
+                b64(&client_first("p=tls-exporter"))
             )
         );
     });
@@ -237,28 +251,16 @@ fn scram_plus_is_preferred_on_tls_with_binding_data() {
 #[cfg(feature = "scram")]
 #[test]
 fn scram_gs2_flag_follows_rfc_5802_section_6() {
-    let first = |flag: &str| {
-        format!(
-            "AUTH SCRAM-SHA-256 {}\r\n",
-            b64(&format!("{flag},,n=user,r=rOprNGfwEbeRWgbNEkqO"))
-        )
-    };
+    let first = |flag: &str| format!("AUTH SCRAM-SHA-256 {}\r\n", b64(&client_first(flag)));
     // TLS with binding data, -PLUS not offered: "y" (a stripped -PLUS is detected).
     let mut h = Harness::ready(tls_config(), EHLO_SCRAM);
-    h.session
-        .login_auto_with_input("user", "pencil", input().with_tls_exporter([9; 32]))
-        .unwrap();
+    auto_login(&mut h, bound_input());
     assert_eq!(h.transmitted(), first("y"));
 
     // TLS with binding data, -PLUS offered but plain SCRAM asked for: "n".
     let mut h = Harness::ready(tls_config(), EHLO_PLUS);
     h.session
-        .login_with_input(
-            AuthMechanism::ScramSha256,
-            "user",
-            "pencil",
-            input().with_tls_exporter([9; 32]),
-        )
+        .login_with_input(AuthMechanism::ScramSha256, "user", "pencil", bound_input())
         .unwrap();
     assert_eq!(h.transmitted(), first("n"));
 
@@ -271,7 +273,7 @@ fn scram_gs2_flag_follows_rfc_5802_section_6() {
                 AuthMechanism::ScramSha256Plus,
                 "user",
                 "pencil",
-                input().with_tls_exporter([9; 32]),
+                bound_input(),
             )
             .unwrap_err(),
         SmtpError::Auth(AuthError::ChannelBindingUnavailable {
@@ -279,9 +281,7 @@ fn scram_gs2_flag_follows_rfc_5802_section_6() {
         })
     );
     assert_eq!(h.transmitted(), "");
-    h.session
-        .login_auto_with_input("user", "pencil", input().with_tls_exporter([9; 32]))
-        .unwrap();
+    auto_login(&mut h, bound_input());
     assert_eq!(h.transmitted(), first("n"));
 
     // TLS without binding data (e.g. TLS 1.2): "n", and -PLUS refused before anything is sent.
@@ -294,9 +294,7 @@ fn scram_gs2_flag_follows_rfc_5802_section_6() {
             mechanism: AuthMechanism::ScramSha256Plus
         })
     );
-    h.session
-        .login_auto_with_input("user", "pencil", input())
-        .unwrap();
+    auto_login(&mut h, input());
     assert_eq!(h.transmitted(), first("n"));
 }
 
@@ -320,9 +318,8 @@ fn scram_needs_a_nonce() {
 
 #[test]
 fn scram_only_server_and_no_usable_mechanism() {
-    let mut h = Harness::new(config());
-    ready(
-        &mut h,
+    let mut h = Harness::ready(
+        config(),
         "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 AUTH SCRAM-SHA-256-PLUS",
     );
     // Not on TLS: -PLUS is out; nothing else is offered.
@@ -342,16 +339,14 @@ fn scram_feature_off_is_refused_without_sending() {
     for m in [AuthMechanism::ScramSha256, AuthMechanism::ScramSha256Plus] {
         assert_eq!(
             h.session
-                .login_with_input(m, "user", "pencil", input().with_tls_exporter([9; 32]))
+                .login_with_input(m, "user", "pencil", bound_input())
                 .unwrap_err(),
             SmtpError::InvalidInput(InvalidInputError::FeatureDisabled { feature: "scram" })
         );
     }
     assert_eq!(h.transmitted(), "");
     // Auto-selection skips SCRAM.
-    h.session
-        .login_auto_with_input("user", "pencil", input().with_tls_exporter([9; 32]))
-        .unwrap();
+    auto_login(&mut h, bound_input());
     assert_eq!(h.transmitted(), "AUTH PLAIN AHVzZXIAcGVuY2ls\r\n");
 }
 
@@ -360,13 +355,10 @@ fn scram_feature_off_is_refused_without_sending() {
 fn scram_transcript_and_audit_hold_no_proof() {
     let (mut h, audit, transcript) = Recorder::harness();
     ready(&mut h, EHLO_SCRAM);
-    h.session
-        .login_auto_with_input("user", "pencil", input())
-        .unwrap();
+    auto_login(&mut h, input());
     h.run(&format!(
-        "{}S: 334 {}\nC:\nS: 235 ok\n",
-        up_to_proof(),
-        b64(SERVER_FINAL)
+        "{}C:\nS: 235 ok\n",
+        up_to_server_final(SERVER_FINAL)
     ));
     let t = transcript.0.lock().unwrap().join("\n");
     assert!(t.contains("C: AUTH SCRAM-SHA-256 [redacted]"), "{t}");

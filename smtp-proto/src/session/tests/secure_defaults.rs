@@ -175,9 +175,8 @@ fn without_a_hint_the_policy_limit_bounds_the_stream() {
 
 #[test]
 fn the_server_size_limit_bounds_a_stream_without_a_hint() {
-    let mut h = Harness::new(config());
-    ready(
-        &mut h,
+    let mut h = Harness::ready(
+        config(),
         "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 SIZE 50",
     );
     start_stream(&mut h, None);
@@ -198,10 +197,7 @@ fn the_server_size_limit_bounds_a_stream_without_a_hint() {
 fn an_in_memory_body_longer_than_declared_cannot_break_bdat_framing() {
     let mut h = Harness::ready(config(), EHLO_BINARY);
     let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
-    let info = BodyInfo::Known {
-        size: 6,
-        eight_bit: false,
-    };
+    let info = seven_bit(6);
     h.session
         .start_mail(env, info, &MessageOptions::default())
         .unwrap();

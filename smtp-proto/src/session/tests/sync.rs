@@ -42,10 +42,7 @@ fn assert_out_of_sync(h: &mut Harness, op: SmtpOp, code: u16) {
         .session
         .start_mail(
             Envelope::new("a@x.example", &["b@y.example"]).unwrap(),
-            BodyInfo::Known {
-                size: 4,
-                eight_bit: false,
-            },
+            seven_bit(4),
             &MessageOptions::default(),
         )
         .unwrap_err();

@@ -371,6 +371,18 @@ fn smtputf8_and_8bitmime_are_declared() {
     ));
 }
 
+/// Past `EHLO_LOCKSTEP` (no DSN), a message to `to` with `opts` is refused for want of DSN.
+#[track_caller]
+fn assert_needs_dsn(to: &[&str], opts: &MessageOptions) {
+    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
+    assert_eq!(
+        h.mail_with("a@x.example", to, b"x", opts).unwrap_err(),
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::Dsn
+        })
+    );
+}
+
 #[test]
 fn dsn_options_need_dsn() {
     let opts = MessageOptions {
@@ -391,14 +403,7 @@ fn dsn_options_need_dsn() {
         "MAIL FROM:<a@x.example> SIZE=3 RET=HDRS ENVID=id+2B1\r\n\
          RCPT TO:<b@y.example> NOTIFY=SUCCESS,FAILURE\r\nDATA\r\n"
     );
-    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
-    assert_eq!(
-        h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
-            .unwrap_err(),
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
-            name: Extension::Dsn
-        })
-    );
+    assert_needs_dsn(&["b@y.example"], &opts);
 }
 
 #[test]
@@ -435,27 +440,17 @@ fn original_recipients_go_on_their_own_rcpt_lines() {
         }))
     ));
     assert_eq!(h.transmitted(), "");
-    let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
-    assert_eq!(
-        h.mail_with("a@x.example", &["b@y.example", "c@y.example"], b"x", &opts)
-            .unwrap_err(),
-        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
-            name: Extension::Dsn
-        })
-    );
+    assert_needs_dsn(&["b@y.example", "c@y.example"], &opts);
 }
 
 #[test]
 fn requiretls_needs_tls_and_the_extension() {
+    const EHLO_REQUIRETLS: &str = "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 REQUIRETLS";
     let opts = MessageOptions {
         require_tls: true,
         ..MessageOptions::default()
     };
-    let mut h = Harness::new(config());
-    ready(
-        &mut h,
-        "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 REQUIRETLS",
-    );
+    let mut h = Harness::ready(config(), EHLO_REQUIRETLS);
     assert_eq!(
         h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
             .unwrap_err(),
@@ -463,13 +458,12 @@ fn requiretls_needs_tls_and_the_extension() {
             name: Extension::RequireTls
         })
     );
-    let mut h = Harness::new(SessionConfig {
-        tls: true,
-        ..config()
-    });
-    ready(
-        &mut h,
-        "S: 220 x\nC: EHLO client.example\nS: 250-x\nS: 250 REQUIRETLS",
+    let mut h = Harness::ready(
+        SessionConfig {
+            tls: true,
+            ..config()
+        },
+        EHLO_REQUIRETLS,
     );
     h.mail_with("a@x.example", &["b@y.example"], b"x", &opts)
         .unwrap();
@@ -505,10 +499,7 @@ fn policy_refusal_sends_nothing() {
 fn check_mail_refuses_before_auth_what_the_server_cannot_take() {
     let mut h = Harness::ready(config(), EHLO_LOCKSTEP);
     let utf8 = Envelope::new("a@x.example", &["用户@example.org"]).unwrap();
-    let body = BodyInfo::Known {
-        size: 10,
-        eight_bit: false,
-    };
+    let body = seven_bit(10);
     // Right after EHLO, before any AUTH: a local check against the capabilities.
     let err = h
         .session
