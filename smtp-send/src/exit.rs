@@ -316,26 +316,16 @@ mod tests {
 
     #[test]
     fn io_errors_by_phase() {
-        assert_eq!(
-            Failure::from_smtp(&io(SmtpOp::Connect), "s").exit,
-            Exit::Connect
-        );
-        assert_eq!(
-            Failure::from_smtp(&io(SmtpOp::TlsHandshake), "s").exit,
-            Exit::Tls
-        );
-        assert_eq!(
-            Failure::from_smtp(&io(SmtpOp::StartTls), "s").exit,
-            Exit::Tls
-        );
-        assert_eq!(
-            Failure::from_smtp(&io(SmtpOp::ReadBody), "s").exit,
-            Exit::LocalIo
-        );
-        assert_eq!(
-            Failure::from_smtp(&io(SmtpOp::MailFrom), "s").exit,
-            Exit::Connect
-        );
+        for (during, exit) in [
+            (SmtpOp::Connect, Exit::Connect),
+            (SmtpOp::TlsHandshake, Exit::Tls),
+            (SmtpOp::StartTls, Exit::Tls),
+            (SmtpOp::ReadBody, Exit::LocalIo),
+            (SmtpOp::MailFrom, Exit::Connect),
+        ] {
+            let got = Failure::from_smtp(&io(during), "s").exit;
+            assert_eq!(got, exit, "{during:?}");
+        }
     }
 
     #[test]

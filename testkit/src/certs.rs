@@ -106,42 +106,42 @@ impl TestCa {
         let first = names
             .first()
             .ok_or(rcgen::Error::CouldNotParseCertificate)?;
-        let key = KeyPair::generate()?;
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, (*first).to_owned());
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        Ok(Leaf {
-            cert: cert.der().clone(),
-            key: key.serialize_der(),
-        })
+        let names = names.iter().map(|n| (*n).to_owned()).collect();
+        let (cert, key) = self.sign(names, first, ExtendedKeyUsagePurpose::ServerAuth)?;
+        Ok(Leaf::new(&cert, &key))
     }
 
     /// A client certificate (extended key usage `clientAuth`) for `common_name`, signed by this
     /// CA, for mutual TLS; with its certificate and key in PEM too, for files a CLI reads.
     pub fn issue_client(&self, common_name: &str) -> Result<ClientLeaf, CertError> {
+        let (cert, key) =
+            self.sign(Vec::new(), common_name, ExtendedKeyUsagePurpose::ClientAuth)?;
+        Ok(ClientLeaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            leaf: Leaf::new(&cert, &key),
+        })
+    }
+
+    /// A fresh key and a certificate for it signed by this CA: not a CA itself, for `names`
+    /// (subject alternative names) and `common_name`, with the extended key usage `usage`.
+    fn sign(
+        &self,
+        names: Vec<String>,
+        common_name: &str,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Result<(rcgen::Certificate, KeyPair), CertError> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut params = CertificateParams::new(names)?;
         params
             .distinguished_name
             .push(DnType::CommonName, common_name.to_owned());
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![usage];
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        Ok(ClientLeaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert: cert.der().clone(),
-            key: key.serialize_der(),
-        })
+        Ok((cert, key))
     }
 
     /// A server configuration presenting `leaf` that requires every client to present a
@@ -184,8 +184,8 @@ pub struct ClientLeaf {
     pub cert_pem: String,
     /// The private key in PEM (PKCS #8).
     pub key_pem: String,
-    cert: CertificateDer<'static>,
-    key: Vec<u8>,
+    /// The same certificate and key in DER.
+    leaf: Leaf,
 }
 
 impl std::fmt::Debug for ClientLeaf {
@@ -197,12 +197,12 @@ impl std::fmt::Debug for ClientLeaf {
 impl ClientLeaf {
     /// The certificate in DER.
     pub fn cert(&self) -> &CertificateDer<'static> {
-        &self.cert
+        self.leaf.cert()
     }
 
     /// The private key (PKCS #8).
     pub fn key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()))
+        self.leaf.key()
     }
 }
 
@@ -220,6 +220,14 @@ impl std::fmt::Debug for Leaf {
 }
 
 impl Leaf {
+    /// `cert` and its `key`, in DER.
+    fn new(cert: &rcgen::Certificate, key: &KeyPair) -> Leaf {
+        Leaf {
+            cert: cert.der().clone(),
+            key: key.serialize_der(),
+        }
+    }
+
     /// The certificate in DER.
     pub fn cert(&self) -> &CertificateDer<'static> {
         &self.cert

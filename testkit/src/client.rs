@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::script::{Script, Step};
-use crate::server::{IDLE, Io, within_idle};
+use crate::server::{IDLE, Io, within_idle, write_flushed};
 
 /// What a client run saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -206,14 +206,7 @@ impl Conn {
             return Ok(());
         }
         let bytes = std::mem::take(&mut self.queued);
-        self.io
-            .write_all(&bytes)
-            .await
-            .map_err(|e| format!("write failed: {e}"))?;
-        self.io
-            .flush()
-            .await
-            .map_err(|e| format!("flush failed: {e}"))
+        write_flushed(&mut *self.io, &bytes).await
     }
 
     /// The next line from the server without its CRLF, or `None` at a clean end of stream.

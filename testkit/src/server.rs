@@ -263,6 +263,14 @@ pub(crate) async fn within_idle<T>(
     }
 }
 
+/// Write all of `bytes` to `io` and flush it; a failure says which of the two failed.
+pub(crate) async fn write_flushed(io: &mut dyn Io, bytes: &[u8]) -> Result<(), String> {
+    io.write_all(bytes)
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    io.flush().await.map_err(|e| format!("flush failed: {e}"))
+}
+
 fn shown(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -364,14 +372,7 @@ async fn run_step(
                 report.transcript.push(format!("S: {l}"));
             }
             // One write: several replies in one segment, as a pipelining server does.
-            conn.io
-                .write_all(&bytes)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
-            conn.io
-                .flush()
-                .await
-                .map_err(|e| format!("flush failed: {e}"))?;
+            write_flushed(&mut *conn.io, &bytes).await?;
         }
         Step::Exact(_) | Step::Prefix(_) => {
             let line = match conn.read_line().await? {

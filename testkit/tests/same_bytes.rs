@@ -14,10 +14,11 @@ const CLIENT: &str = "client.test";
 const FROM: &str = "alice@example.com";
 const BODY: &[u8] = b"Subject: hi\r\n\r\nHello\r\n.leading dot\r\n";
 
-fn config() -> SessionConfig {
+/// A session for `CLIENT` that may authenticate in plaintext.
+fn new_session() -> smtp_proto::Session {
     let mut config = SessionConfig::default();
     config.plaintext_auth = PlaintextAuth::Allow;
-    config
+    smtp_proto::Session::new(Domain::new(CLIENT).unwrap(), config)
 }
 
 fn options() -> SmtpClientOptions {
@@ -35,7 +36,7 @@ enum Plan {
 
 /// Drive a `Session` through `script` by hand, `plan` in its event loop; every event is kept.
 fn engine(script: &Script, plan: Plan, byte_at_a_time: bool) -> (Run, Vec<Event>) {
-    let mut session = smtp_proto::Session::new(Domain::new(CLIENT).unwrap(), config());
+    let mut session = new_session();
     let mut events = Vec::new();
     let start = |s: &mut smtp_proto::Session, to: &[&str]| {
         let info = BodyInfo::Known {
@@ -123,6 +124,22 @@ async fn same_bytes(script: &str, plan: Plan) -> (Result<(), SmtpError>, Vec<Eve
     (result, events)
 }
 
+/// At least one of `events` is `wanted` (all of them shown if none is).
+#[track_caller]
+fn assert_some_event(events: &[Event], wanted: impl Fn(&Event) -> bool) {
+    assert!(events.iter().any(wanted), "{events:?}");
+}
+
+/// `run` failed, and its failure mentions `needle` (the whole run shown if not).
+#[track_caller]
+fn assert_failed_with(run: &Run, needle: &str) {
+    assert!(
+        run.failure.as_deref().is_some_and(|f| f.contains(needle)),
+        "{}",
+        run.explain()
+    );
+}
+
 #[tokio::test]
 async fn pipelined_message_same_bytes() {
     let script = format!(
@@ -141,11 +158,9 @@ async fn pipelined_message_same_bytes() {
     );
     let (result, events) = same_bytes(&script, Plan::Send(&["bob@example.org"])).await;
     result.unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::Sent(o) if o.queue_id.as_deref() == Some("Q1"))),
-        "{events:?}"
+    assert_some_event(
+        &events,
+        |e| matches!(e, Event::Sent(o) if o.queue_id.as_deref() == Some("Q1")),
     );
 }
 
@@ -200,12 +215,9 @@ async fn auth_plain_then_message() {
     );
     let (result, events) = same_bytes(&script, Plan::LoginThenSend(&["bob@example.org"])).await;
     result.unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::Authenticated(AuthMechanism::Plain))),
-        "{events:?}"
-    );
+    assert_some_event(&events, |e| {
+        matches!(e, Event::Authenticated(AuthMechanism::Plain))
+    });
 }
 
 #[tokio::test]
@@ -232,12 +244,7 @@ async fn refused_recipient_fails_the_message_the_same_way() {
         matches!(result, Err(SmtpError::Protocol(_))),
         "expected a protocol error, got {result:?}"
     );
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::MessageFailed { .. })),
-        "{events:?}"
-    );
+    assert_some_event(&events, |e| matches!(e, Event::MessageFailed { .. }));
 }
 
 #[tokio::test]
@@ -251,7 +258,7 @@ async fn server_hang_up_mid_session() {
     ));
     let (engine_run, events) = engine(&script, Plan::Send(&["bob@example.org"]), false);
     assert!(engine_run.ok(), "{}", engine_run.explain());
-    assert!(events.iter().any(|e| e.error().is_some()), "{events:?}");
+    assert_some_event(&events, |e| e.error().is_some());
     let (driver_run, result) = driver(&script, Plan::Send(&["bob@example.org"])).await;
     assert!(driver_run.ok(), "{}", driver_run.explain());
     assert!(result.is_err(), "a 421 must fail the send");
@@ -286,15 +293,9 @@ async fn a_wrong_line_is_reported_both_ways() {
 async fn a_missing_client_line_is_reported_both_ways() {
     // The script wants a NOOP the client never sends: the engine goes quiet, the driver reads.
     let script = Script::parse(&format!("{}C: NOOP\nS: 250 ok", greet(CLIENT, &[])));
-    let mut session = smtp_proto::Session::new(Domain::new(CLIENT).unwrap(), config());
+    let mut session = new_session();
     let run = run_session(&script, &mut session, false, |_, _| {});
-    assert!(
-        run.failure
-            .as_deref()
-            .is_some_and(|f| f.contains("C: NOOP")),
-        "{}",
-        run.explain()
-    );
+    assert_failed_with(&run, "C: NOOP");
 
     let transport = ScriptedTransport::new(&script);
     let handle = transport.handle();
@@ -304,23 +305,13 @@ async fn a_missing_client_line_is_reported_both_ways() {
     let err = client.rset().await.unwrap_err();
     assert!(matches!(err, SmtpError::Io { .. }), "{err:?}");
     let run = handle.run();
-    assert!(
-        run.failure
-            .as_deref()
-            .is_some_and(|f| f.contains("mismatch")),
-        "{}",
-        run.explain()
-    );
+    assert_failed_with(&run, "mismatch");
 }
 
 #[test]
 fn in_memory_runs_refuse_tls_steps() {
     let script = Script::parse("S: 220 mx.test\nT: tls");
-    let mut session = smtp_proto::Session::new(Domain::new(CLIENT).unwrap(), config());
+    let mut session = new_session();
     let run = run_session(&script, &mut session, false, |_, _| {});
-    assert!(
-        run.failure.as_deref().is_some_and(|f| f.contains("T: tls")),
-        "{}",
-        run.explain()
-    );
+    assert_failed_with(&run, "T: tls");
 }

@@ -42,6 +42,21 @@ setenv SMTP_INTEROP_TOKEN "$USER_TOKEN"
 setenv SMTP_INTEROP_RESULTS "$STATE/results.tsv"
 
 # ------------------------------------------------------------------ test CA and server certificate
+# NAME.key, NAME.csr, NAME.ext and NAME.pem under STATE/pki: a leaf for CN, signed by the test CA,
+# with extended key usage USAGE and any further extension lines (e.g. a subjectAltName).
+#   issue_leaf NAME CN USAGE [EXTENSION...]
+issue_leaf() {
+    local d=$STATE/pki name=$1 cn=$2 usage=$3
+    shift 3
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=$cn" \
+        -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=$usage" "$@" > "$d/$name.ext"
+    openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -sha256 -extfile "$d/$name.ext" -out "$d/$name.pem" 2>/dev/null
+}
+
 pki() {
     local d=$STATE/pki
     [ -f "$d/ca.pem" ] && return 0
@@ -50,16 +65,7 @@ pki() {
         -addext "basicConstraints=critical,CA:TRUE" \
         -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
-    openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
-        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
-    cat > "$d/server.ext" <<EXT
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
-EXT
-    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-        -CAcreateserial -days 2 -sha256 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+    issue_leaf server localhost serverAuth "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
     cat "$d/server.pem" "$d/ca.pem" > "$d/server-fullchain.pem"
     chmod 600 "$d/server.key" "$d/ca.key"
 }
@@ -72,15 +78,7 @@ setenv SMTP_INTEROP_CA "$STATE/pki/ca.pem"
 client_pki() {
     local d=$STATE/pki
     [ -f "$d/client.pem" ] && return 0
-    openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=interop client" \
-        -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null
-    cat > "$d/client.ext" <<EXT
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth
-EXT
-    openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-        -CAcreateserial -days 2 -sha256 -extfile "$d/client.ext" -out "$d/client.pem" 2>/dev/null
+    issue_leaf client "interop client" clientAuth
     openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=stranger" \
         -addext "extendedKeyUsage=clientAuth" \
         -keyout "$d/stranger.key" -out "$d/stranger.pem" 2>/dev/null
@@ -99,9 +97,17 @@ check_free() {
     done
 }
 
+# started NAME PID PORT...: record PID as server NAME's, then wait until it listens on each PORT.
+started() {
+    local name=$1 pid=$2 port
+    shift 2
+    record_pid "$name" "$pid"
+    for port in "$@"; do wait_port "$name" "$port" "$pid"; done
+}
+
 # ------------------------------------------------------------------ aiosmtpd
 start_aiosmtpd() {
-    local p=$((BASE + 0)) t=$((BASE + 1)) m=$((BASE + 2)) spool=$STATE/spool/aiosmtpd pid
+    local p=$((BASE + 0)) t=$((BASE + 1)) m=$((BASE + 2)) spool=$STATE/spool/aiosmtpd
     check_free "$p" "$t" "$m"
     mkdir -p "$spool"
     "$TOOLS/venv/bin/python" "$HERE/aiosmtpd/runner.py" --port "$p" --tls-port "$t" \
@@ -109,9 +115,7 @@ start_aiosmtpd() {
         --spool "$spool" --cert "$STATE/pki/server-fullchain.pem" --key "$STATE/pki/server.key" \
         --size "$SIZE" --user "$USER_NAME" --password "$USER_PASS" \
         > "$STATE/logs/aiosmtpd.log" 2>&1 &
-    pid=$!
-    record_pid aiosmtpd "$pid"
-    wait_port aiosmtpd "$p" "$pid"; wait_port aiosmtpd "$t" "$pid"; wait_port aiosmtpd "$m" "$pid"
+    started aiosmtpd $! "$p" "$t" "$m"
     setenv SMTP_INTEROP_AIOSMTPD_PORT "$p"
     setenv SMTP_INTEROP_AIOSMTPD_MTLS_PORT "$m"
     setenv SMTP_INTEROP_AIOSMTPD_TLS_PORT "$t"
@@ -121,16 +125,14 @@ start_aiosmtpd() {
 
 # ------------------------------------------------------------------ nodemailer smtp-server
 start_node() {
-    local p=$((BASE + 10)) t=$((BASE + 11)) l=$((BASE + 12)) spool=$STATE/spool/node pid
+    local p=$((BASE + 10)) t=$((BASE + 11)) l=$((BASE + 12)) spool=$STATE/spool/node
     check_free "$p" "$t" "$l"
     mkdir -p "$spool"
     SPOOL=$spool TLS_CERT=$STATE/pki/server-fullchain.pem TLS_KEY=$STATE/pki/server.key \
         PORT_SMTP=$p PORT_SMTPS=$t PORT_LMTP=$l SIZE=$SIZE \
         USER_NAME=$USER_NAME USER_PASS=$USER_PASS USER_TOKEN=$USER_TOKEN \
         node "$HERE/node/runner.js" > "$STATE/logs/node.log" 2>&1 &
-    pid=$!
-    record_pid node "$pid"
-    wait_port node "$p" "$pid"; wait_port node "$t" "$pid"; wait_port node "$l" "$pid"
+    started node $! "$p" "$t" "$l"
     setenv SMTP_INTEROP_NODE_PORT "$p"
     setenv SMTP_INTEROP_NODE_TLS_PORT "$t"
     setenv SMTP_INTEROP_NODE_LMTP_PORT "$l"
@@ -174,8 +176,7 @@ start_postfix() {
         || die "postfix start failed: $(tail -5 "$pf/postfix.log" 2>/dev/null)"
     for i in $(seq 1 100); do [ -s "$pf/queue/pid/master.pid" ] && break; sleep 0.1; done
     pid=$(tr -d ' \n' < "$pf/queue/pid/master.pid")
-    record_pid postfix "$pid"
-    wait_port postfix "$p" "$pid"; wait_port postfix "$s" "$pid"; wait_port postfix "$t" "$pid"
+    started postfix "$pid" "$p" "$s" "$t"
     setenv SMTP_INTEROP_POSTFIX_PORT "$p"
     setenv SMTP_INTEROP_POSTFIX_SUBMIT_PORT "$s"
     setenv SMTP_INTEROP_POSTFIX_TLS_PORT "$t"
@@ -221,7 +222,7 @@ start_sink() {
 
 # ------------------------------------------------------------------ Exim (unpacked)
 start_exim() {
-    local p=$((BASE + 30)) t=$((BASE + 31)) e=$STATE/exim spool=$STATE/spool/exim pid
+    local p=$((BASE + 30)) t=$((BASE + 31)) e=$STATE/exim spool=$STATE/spool/exim
     local bin=$TOOLS/exim/root/usr/sbin/exim4
     [ -x "$bin" ] || die "exim4 is not unpacked in $TOOLS/exim (run install.sh)"
     check_free "$p" "$t"
@@ -234,9 +235,7 @@ start_exim() {
     chown -R Debian-exim:Debian-exim "$e" "$spool"
     chown root:root "$e/exim.conf"
     "$bin" -C "$e/exim.conf" -bdf > "$STATE/logs/exim.log" 2>&1 &
-    pid=$!
-    record_pid exim "$pid"
-    wait_port exim "$p" "$pid"; wait_port exim "$t" "$pid"
+    started exim $! "$p" "$t"
     setenv SMTP_INTEROP_EXIM_PORT "$p"
     setenv SMTP_INTEROP_EXIM_TLS_PORT "$t"
     setenv SMTP_INTEROP_EXIM_SPOOL "$spool"

@@ -339,6 +339,17 @@ async fn invalid_envelopes_are_refused_without_io() {
     smtp_tests::noop_then_quit(client, server).await;
 }
 
+/// A scratch `.eml` file holding `content`, its name made of `name`, this process and this thread.
+async fn temp_eml(name: &str, content: &[u8]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "smtp-tests-{name}-{}-{:?}.eml",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    tokio::fs::write(&path, content).await.unwrap();
+    path
+}
+
 /// A file body read in small chunks: stuffing is right across chunk boundaries, and, the
 /// server's SIZE limit lying below the most the file could take (twice its length, plus two),
 /// its size as sent is counted and declared as SIZE.
@@ -346,12 +357,7 @@ async fn invalid_envelopes_are_refused_without_io() {
 async fn send_mail_stream_from_a_file() {
     let content =
         b"Subject: file\r\n\r\n.dot at start\r\nmiddle\r\n..two dots\r\n.\r\nlast line\r\n";
-    let path = std::env::temp_dir().join(format!(
-        "smtp-tests-body-{}-{:?}.eml",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    tokio::fs::write(&path, content).await.unwrap();
+    let path = temp_eml("body", content).await;
     let script = format!(
         "{}C: MAIL FROM:<a@x.test> SIZE={}\nC: RCPT TO:<b@y.test>\nC: DATA\n\
          S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as FILE1\n{}",
@@ -378,12 +384,7 @@ async fn send_mail_stream_from_a_file() {
 #[tokio::test]
 async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
     let content = b"Subject: file\n\nbare LF lines\n.dot\n";
-    let path = std::env::temp_dir().join(format!(
-        "smtp-tests-uncounted-{}-{:?}.eml",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    tokio::fs::write(&path, content).await.unwrap();
+    let path = temp_eml("uncounted", content).await;
     for caps in [
         &["PIPELINING", "SIZE 10000"][..],
         &["PIPELINING", "SIZE 0"][..],

@@ -150,8 +150,7 @@ fn std_send(
         }
         let _ = write!(note, "AUTH {m} ok; ");
     }
-    let id = new_id(t, label);
-    let msg = message(&id, "", &plain_body(&id));
+    let (id, msg) = new_plain_message(t, label);
     let to = ["rcpt@example.org"];
     let outcome = conn
         .client
@@ -218,8 +217,7 @@ fn std_wrong_password(
 
 fn std_recipients(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     let mut conn = std_connect(ctx, t, t.port, t.mode)?;
-    let id = new_id(t, label);
-    let msg = message(&id, "", &plain_body(&id));
+    let (id, msg) = new_plain_message(t, label);
     let to = ["one@example.org", "two@example.org", "three@example.org"];
     let outcome = conn
         .client
@@ -290,13 +288,7 @@ fn std_file(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
 fn std_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     let mut conn = std_connect(ctx, t, t.port, t.mode)?;
     let to: &[&str] = &["rcpt@example.org"];
-    let messages: Vec<(String, Vec<u8>)> = (0..5)
-        .map(|_| {
-            let id = new_id(t, label);
-            let msg = message(&id, "", &plain_body(&id));
-            (id, msg)
-        })
-        .collect();
+    let messages: Vec<(String, Vec<u8>)> = (0..5).map(|_| new_plain_message(t, label)).collect();
     let batch: Vec<OutgoingMessage<'_>> = messages
         .iter()
         .map(|(_, msg)| OutgoingMessage::new(FROM, to, msg))

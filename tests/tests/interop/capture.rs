@@ -29,6 +29,14 @@ pub(crate) fn plain_body(id: &str) -> Vec<u8> {
     format!("Hello from the interop test {id}.\r\nSecond line.\r\n").into_bytes()
 }
 
+/// A fresh id for `label` ([`new_id`]) and the message with that id, no extra header and the
+/// [`plain_body`].
+pub(crate) fn new_plain_message(t: &Target, label: &str) -> (String, Vec<u8>) {
+    let id = new_id(t, label);
+    let msg = message(&id, "", &plain_body(&id));
+    (id, msg)
+}
+
 /// What SMTP delivers for `sent`: every bare CR and bare LF becomes CRLF, and the message ends
 /// with CRLF.
 pub(crate) fn normalize(sent: &[u8]) -> Vec<u8> {

@@ -11,8 +11,7 @@ pub(crate) async fn run_fault(
     label: &str,
 ) -> Result<String, String> {
     let mut conn = connect_with(ctx, t, port, TlsMode::None, SmtpClientOptions::new()).await?;
-    let id = new_id(t, label);
-    let msg = message(&id, "", &plain_body(&id));
+    let (_, msg) = new_plain_message(t, label);
     let to = ["rcpt1@example.org", "rcpt2@example.org"];
     let result = conn.client.send_mail_bytes(FROM, &to, &msg).await;
     let state = conn.client.state();

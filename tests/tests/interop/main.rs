@@ -474,6 +474,7 @@ fn node_smtp_server_lmtp() {
 
 #[test]
 fn postfix() {
+    use AuthMechanism::{Login, Plain, ScramSha256};
     if !enabled("postfix") {
         return;
     }
@@ -502,69 +503,41 @@ fn postfix() {
         ]),
         Case::send("plain", p, TlsMode::None, None),
         Case::send("starttls", p, TlsMode::StartTls, None),
-        Case::send(
-            "plain+auth-plain",
-            p,
-            TlsMode::None,
-            Some(AuthMechanism::Plain),
-        ),
-        Case::send(
-            "submission+auth-plain",
-            submit,
-            TlsMode::StartTls,
-            Some(AuthMechanism::Plain),
-        ),
-        Case::send(
-            "submission+auth-login",
-            submit,
-            TlsMode::StartTls,
-            Some(AuthMechanism::Login),
-        ),
-        Case::send(
-            "implicit+auth-plain",
-            tls,
-            TlsMode::Implicit,
-            Some(AuthMechanism::Plain),
-        ),
-        Case::send(
-            "implicit+auth-login",
-            tls,
-            TlsMode::Implicit,
-            Some(AuthMechanism::Login),
-        ),
+    ];
+    let (plaintext, submission, implicit) = (
+        (p, TlsMode::None),
+        (submit, TlsMode::StartTls),
+        (tls, TlsMode::Implicit),
+    );
+    let auth_sends = [
+        ("plain+auth-plain", plaintext, Plain),
+        ("submission+auth-plain", submission, Plain),
+        ("submission+auth-login", submission, Login),
+        ("implicit+auth-plain", implicit, Plain),
+        ("implicit+auth-login", implicit, Login),
         // Dovecot 2.3 derives the SCRAM keys from the stored plaintext password. It has no
         // SCRAM-SHA-256-PLUS (and Postfix does not pass TLS channel-binding data to its SASL
         // server), so -PLUS is not offered and not tested here.
-        Case::send(
-            "submission+auth-scram-sha-256",
-            submit,
-            TlsMode::StartTls,
-            Some(AuthMechanism::ScramSha256),
-        ),
-        Case::send(
-            "implicit+auth-scram-sha-256",
-            tls,
-            TlsMode::Implicit,
-            Some(AuthMechanism::ScramSha256),
-        ),
-        Case::send(
-            "plain+auth-scram-sha-256",
-            p,
-            TlsMode::None,
-            Some(AuthMechanism::ScramSha256),
-        ),
+        ("submission+auth-scram-sha-256", submission, ScramSha256),
+        ("implicit+auth-scram-sha-256", implicit, ScramSha256),
+        ("plain+auth-scram-sha-256", plaintext, ScramSha256),
+    ];
+    cases.extend(
+        auth_sends.map(|(label, (port, mode), auth)| Case::send(label, port, mode, Some(auth))),
+    );
+    cases.extend([
         Case::AutoLogin {
             port: submit,
             mode: TlsMode::StartTls,
-            want: AuthMechanism::ScramSha256,
+            want: ScramSha256,
         },
-        Case::wrong_password(submit, TlsMode::StartTls, AuthMechanism::ScramSha256),
-        Case::wrong_password(submit, TlsMode::StartTls, AuthMechanism::Plain),
-        Case::wrong_password(submit, TlsMode::StartTls, AuthMechanism::Login),
-        Case::wrong_password(tls, TlsMode::Implicit, AuthMechanism::Plain),
+        Case::wrong_password(submit, TlsMode::StartTls, ScramSha256),
+        Case::wrong_password(submit, TlsMode::StartTls, Plain),
+        Case::wrong_password(submit, TlsMode::StartTls, Login),
+        Case::wrong_password(tls, TlsMode::Implicit, Plain),
         Case::AuthNeedsTls { port: submit },
         Case::MailNeedsTls { port: submit },
-    ];
+    ]);
     cases.extend(body_cases(true, true, true, true));
     run_matrix(&ctx, &t, &cases);
 }
@@ -685,7 +658,7 @@ fn smtp_sink() {
         spool("SMTP_INTEROP_SINK_SPOOL"),
         Capture::SinkDump,
     );
-    let cases = vec![
+    let mut cases = vec![
         Case::Capabilities(&["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"]),
         Case::send("plain", sink("basic"), TlsMode::None, None),
         Case::Pipelining(ExtensionUse::WhenOffered),
@@ -701,43 +674,23 @@ fn smtp_sink() {
             port: sink("lmtp"),
             capture: false,
         },
-        Case::fault(
-            "fault: no PIPELINING (-p)",
-            sink("nopipe"),
-            Fault::NoPipelining,
-        ),
-        Case::fault(
-            "fault: EHLO refused (-f EHLO)",
-            sink("noesmtp"),
-            Fault::NoEhlo,
-        ),
-        Case::fault(
-            "fault: RCPT 5xx (-f RCPT)",
-            sink("rcpt5xx"),
-            Fault::RcptRefused,
-        ),
-        Case::fault(
-            "fault: MAIL 4xx (-r MAIL)",
-            sink("mail4xx"),
-            Fault::MailDeferred,
-        ),
-        Case::fault(
+    ];
+    // smtp-sink's fault injection: each fault on the sink of its own name.
+    let faults = [
+        ("fault: no PIPELINING (-p)", "nopipe", Fault::NoPipelining),
+        ("fault: EHLO refused (-f EHLO)", "noesmtp", Fault::NoEhlo),
+        ("fault: RCPT 5xx (-f RCPT)", "rcpt5xx", Fault::RcptRefused),
+        ("fault: MAIL 4xx (-r MAIL)", "mail4xx", Fault::MailDeferred),
+        (
             "fault: hang up on DATA (-q DATA)",
-            sink("datahangup"),
+            "datahangup",
             Fault::DataHangup,
         ),
-        Case::fault(
-            "fault: 421 on RCPT (-Q RCPT)",
-            sink("rcpt421"),
-            Fault::Rcpt421,
-        ),
-        Case::fault(
-            "fault: 550 after 354 (-A 0)",
-            sink("abort550"),
-            Fault::Abort550,
-        ),
-        Case::fault("fault: 5xx after dot (-f .)", sink("dot5xx"), Fault::Dot5xx),
-        Case::fault("fault: 4xx after dot (-r .)", sink("dot4xx"), Fault::Dot4xx),
+        ("fault: 421 on RCPT (-Q RCPT)", "rcpt421", Fault::Rcpt421),
+        ("fault: 550 after 354 (-A 0)", "abort550", Fault::Abort550),
+        ("fault: 5xx after dot (-f .)", "dot5xx", Fault::Dot5xx),
+        ("fault: 4xx after dot (-r .)", "dot4xx", Fault::Dot4xx),
     ];
+    cases.extend(faults.map(|(label, name, fault)| Case::fault(label, sink(name), fault)));
     run_matrix(&ctx, &t, &cases);
 }

@@ -129,8 +129,7 @@ pub(crate) async fn case_utf8_refused_locally(
     label: &str,
 ) -> Result<String, String> {
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
-    let id = new_id(t, label);
-    let msg = message(&id, "", &plain_body(&id));
+    let (_, msg) = new_plain_message(t, label);
     match conn
         .client
         .send_mail_bytes(FROM, &["用户@example.org"], &msg)

@@ -181,7 +181,7 @@ pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
 pub(crate) async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let offered = offers(&conn, Extension::Dsn);
-    let id = new_id(t, label);
+    let (id, msg) = new_plain_message(t, label);
     let envid = EnvelopeId::new(&format!("env.{}", SEQ.fetch_add(1, Ordering::Relaxed)))
         .map_err(|e| format!("EnvelopeId: {e}"))?;
     let mut options = MessageOptions::default();
@@ -196,7 +196,6 @@ pub(crate) async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<Strin
         OriginalRecipient::new("orig+list@example.org")
             .map_err(|e| format!("OriginalRecipient: {e}"))?,
     ];
-    let msg = message(&id, "", &plain_body(&id));
     let to = ["rcpt@example.org"];
     let result = conn
         .client

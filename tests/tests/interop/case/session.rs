@@ -190,8 +190,7 @@ pub(crate) async fn case_mail_needs_tls(
     port: u16,
 ) -> Result<String, String> {
     let mut conn = connect_with(ctx, t, port, TlsMode::None, SmtpClientOptions::new()).await?;
-    let id = new_id(t, label);
-    let msg = message(&id, "", &plain_body(&id));
+    let (_, msg) = new_plain_message(t, label);
     match conn
         .client
         .send_mail_bytes(FROM, &["rcpt@example.org"], &msg)
