@@ -64,6 +64,19 @@ impl Flavour {
 
 pub type Error = Box<dyn std::error::Error>;
 
+/// lettre's envelope of the sender `from` and the recipients `to`, parsed.
+pub fn lettre_envelope<E>(from: &str, to: &[&str]) -> Result<Envelope, E>
+where
+    E: From<lettre::address::AddressError> + From<lettre::error::Error>,
+{
+    Ok(Envelope::new(
+        Some(from.parse::<LettreAddress>()?),
+        to.iter()
+            .map(|t| t.parse::<LettreAddress>())
+            .collect::<Result<_, _>>()?,
+    )?)
+}
+
 /// One open connection of some flavour (a handful per process: the size difference is moot).
 #[allow(clippy::large_enum_variant)]
 pub enum Conn {
@@ -121,12 +134,7 @@ impl Conn {
                 c.send_mail_bytes(from, to, body).await?;
             }
             Conn::Lettre(c) => {
-                let envelope = Envelope::new(
-                    Some(from.parse::<LettreAddress>()?),
-                    to.iter()
-                        .map(|t| t.parse::<LettreAddress>())
-                        .collect::<Result<_, _>>()?,
-                )?;
+                let envelope = lettre_envelope::<Error>(from, to)?;
                 c.send(&envelope, body).await?;
             }
             Conn::MailSend(c) => {

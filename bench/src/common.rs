@@ -3,6 +3,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// What each task returned, in order (panics if one panicked).
+pub async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.expect("task"));
+    }
+    out
+}
+
 /// A text message of exactly `size` bytes (at least the headers): headers, then 76-character
 /// lines with CRLF endings, every 20th starting with a dot (so every client has to dot-stuff).
 pub fn message(size: usize) -> Vec<u8> {

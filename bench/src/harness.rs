@@ -57,11 +57,7 @@ pub fn repetition(what: &str, rep: usize, reps: usize, started: Instant) {
 /// The round trip through the delaying proxy on `port`, in ms (one `ping` child of 20 trips),
 /// or `None` when it failed.
 pub fn ping_rtt(exe: &Path, port: &str) -> Option<f64> {
-    let args: Vec<String> = ["ping", "--port", port, "--count", "20"]
-        .iter()
-        .map(|a| (*a).to_owned())
-        .collect();
-    measure(exe, &args).map(|r| r["rtt_ms"])
+    measure(exe, &strings(&["ping", "--port", port, "--count", "20"])).map(|r| r["rtt_ms"])
 }
 
 /// Every value with two decimals, comma-separated (each repetition's round trip).
@@ -71,6 +67,23 @@ pub fn every(values: &[f64]) -> String {
         .map(|x| format!("{x:.2}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Each run's `key` with `decimals` decimals, comma-separated (empty without runs).
+pub fn every_run(runs: Option<&Vec<HashMap<String, f64>>>, key: &str, decimals: usize) -> String {
+    runs.map(|v| {
+        v.iter()
+            .filter_map(|r| r.get(key))
+            .map(|x| format!("{x:.decimals$}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+    .unwrap_or_default()
+}
+
+/// The arguments of a child process, owned.
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
 }
 
 /// Run one measurement in a child process; `None` (and a message) when it failed.

@@ -52,7 +52,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clients::{Conn, Flavour};
-use common::{Args, cpu_times, print_result, proc_status_kib};
+use common::{Args, cpu_times, join_all, print_result, proc_status_kib};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -113,10 +113,7 @@ fn cmd_send(args: &Args) {
                 conn
             }));
         }
-        let mut clients = Vec::new();
-        for t in tasks {
-            clients.push(t.await.expect("sender task"));
-        }
+        let clients = join_all(tasks).await;
         let wall = t0.elapsed();
         let (user1, sys1) = cpu_times();
         for c in clients {

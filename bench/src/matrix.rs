@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use crate::clients::Flavour;
 use crate::common::{Args, message};
-use crate::harness::{Kids, human, measure, median, ping_rtt, repetition, spawn_helper, thousands};
+use crate::harness::{
+    Kids, human, measure, median, ping_rtt, repetition, spawn_helper, strings, thousands,
+};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -51,20 +53,19 @@ pub fn run(args: &Args) {
     std::fs::write(&big_file, message(big)).expect("write the big message");
 
     let mut kids = Kids(Vec::new());
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let chunk_port = spawn_helper(&mut kids, &exe, &s(&["sink"]));
+    let chunk_port = spawn_helper(&mut kids, &exe, &strings(&["sink"]));
     let delay = delay_ms.to_string();
     let to_sink = format!("127.0.0.1:{sink_port}");
     let to_chunk = format!("127.0.0.1:{chunk_port}");
     let slow_sink = spawn_helper(
         &mut kids,
         &exe,
-        &s(&["proxy", "--to", &to_sink, "--delay-ms", &delay]),
+        &strings(&["proxy", "--to", &to_sink, "--delay-ms", &delay]),
     );
     let slow_chunk = spawn_helper(
         &mut kids,
         &exe,
-        &s(&["proxy", "--to", &to_chunk, "--delay-ms", &delay]),
+        &strings(&["proxy", "--to", &to_chunk, "--delay-ms", &delay]),
     );
 
     let q = |full: usize, quick_n: usize| if quick { quick_n } else { full };
@@ -185,12 +186,12 @@ pub fn run(args: &Args) {
                 let a = match case.kind {
                     Kind::Rss => {
                         a.insert(0, "rss".into());
-                        a.extend(s(&["--file", big_file.to_str().unwrap()]));
+                        a.extend(strings(&["--file", big_file.to_str().unwrap()]));
                         a
                     }
                     _ => {
                         a.insert(0, "send".into());
-                        a.extend(s(&[
+                        a.extend(strings(&[
                             "--n",
                             &n.to_string(),
                             "--size",

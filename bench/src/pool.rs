@@ -8,12 +8,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::common::Args;
-use crate::harness::{Kids, measure, median, ping_rtt, repetition, spawn_helper, wait_quiet};
+use crate::harness::{
+    Kids, measure, median, ping_rtt, repetition, spawn_helper, strings, wait_quiet,
+};
 use crate::pool_case::{Case, Col, Kind};
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
 
 pub fn run(args: &Args) {
     let quick = args.flag("quick");

@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lettre::address::{Address as LettreAddress, Envelope};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -29,7 +28,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use smtp_io_tokio::{ConnectOptions, DataPipelining, Mailer, SmtpClient, TlsConfig, TlsMode};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::common::{Args, cpu_times, print_result, proc_status_kib};
+use crate::clients::lettre_envelope;
+use crate::common::{Args, cpu_times, join_all, print_result, proc_status_kib};
 
 const HOST: &str = "127.0.0.1";
 /// The name the sink's certificate is checked against (it also carries 127.0.0.1).
@@ -138,12 +138,7 @@ impl Pool {
                 m.send(FROM, to, body).await?;
             }
             Pool::Lettre(t) => {
-                let envelope = Envelope::new(
-                    Some(FROM.parse::<LettreAddress>()?),
-                    to.iter()
-                        .map(|t| t.parse::<LettreAddress>())
-                        .collect::<Result<_, _>>()?,
-                )?;
+                let envelope = lettre_envelope::<Error>(FROM, to)?;
                 t.send_raw(&envelope, body).await?;
             }
         }
@@ -222,10 +217,7 @@ pub fn cmd_send(args: &Args) {
                     client
                 }));
             }
-            let mut clients = Vec::new();
-            for h in warm {
-                clients.push(h.await.expect("task"));
-            }
+            let clients = join_all(warm).await;
             let mid = sink_stats(stats_port).await.expect("sink stats");
             pool_stats.push(("warm_accepted", mid["accepted"] - before["accepted"] - 1.0));
             (user0, sys0) = cpu_times();
@@ -255,10 +247,7 @@ pub fn cmd_send(args: &Args) {
                     client
                 }));
             }
-            let mut clients = Vec::new();
-            for h in timed {
-                clients.push(h.await.expect("task"));
-            }
+            let clients = join_all(timed).await;
             let wall = t0.elapsed();
             let (user1, sys1) = cpu_times();
             for c in clients {

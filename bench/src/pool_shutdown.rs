@@ -10,14 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::common::Args;
 use crate::harness::{
-    Kids, every, measure, median, ping_rtt, repetition, spawn_helper, wait_quiet,
+    Kids, every, every_run, measure, median, ping_rtt, repetition, spawn_helper, strings,
+    wait_quiet,
 };
 
 const HOWS: [&str; 3] = ["pool", "bare-one-by-one", "bare-at-once"];
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
 
 fn label(how: &str, conns: usize) -> String {
     match how {
@@ -106,16 +103,7 @@ pub fn run(args: &Args) {
             (Some(w), Some(r)) if r > 0.0 => format!("{w:.0} ms ÷ {r:.2} ms = **{:.2}**", w / r),
             _ => "—".into(),
         };
-        let every = runs
-            .get(how)
-            .map(|v| {
-                v.iter()
-                    .filter_map(|r| r.get("wall_ms"))
-                    .map(|x| format!("{x:.1}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let every = every_run(runs.get(how), "wall_ms", 1);
         let mut conns_note = num(med(how, "accepted"), 0);
         if how == "pool" {
             conns_note.push_str(&format!(

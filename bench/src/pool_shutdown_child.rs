@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use smtp_io_tokio::{Mailer, TlsMode};
 
-use crate::common::{Args, print_result};
+use crate::common::{Args, join_all, print_result};
 use crate::pool_child::{runtime, sink_stats};
 
 const HOST: &str = "127.0.0.1";
@@ -73,10 +73,7 @@ pub fn cmd(args: &Args) {
                     c
                 }));
             }
-            let mut clients = Vec::new();
-            for o in opening {
-                clients.push(o.await.expect("task"));
-            }
+            let clients = join_all(opening).await;
             let t0 = Instant::now();
             match how.as_str() {
                 "bare-one-by-one" => {

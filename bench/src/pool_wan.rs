@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::Args;
 use crate::harness::{
-    Kids, every, measure, median, ping_rtt, repetition, spawn_helper, wait_quiet,
+    Kids, every, every_run, measure, median, ping_rtt, repetition, spawn_helper, strings,
+    wait_quiet,
 };
 
 /// One way of sending: a label, the sink (`true`: with CHUNKING), the child's extra arguments.
@@ -47,10 +48,6 @@ const WAYS: [Way; 4] = [
         extra: &[],
     },
 ];
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
 
 pub fn run(args: &Args) {
     let quick = args.flag("quick");
@@ -143,16 +140,7 @@ pub fn run(args: &Args) {
     println!("|---|---:|---|---:|---:|");
     for (i, way) in WAYS.iter().enumerate() {
         let rate = med(i, "msgs_per_s");
-        let every = runs
-            .get(&i)
-            .map(|v| {
-                v.iter()
-                    .filter_map(|r| r.get("msgs_per_s"))
-                    .map(|x| format!("{x:.0}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let every = every_run(runs.get(&i), "msgs_per_s", 0);
         let conns = med(i, "accepted_all");
         // Each of the connections open at once carries rate ÷ open messages a second, one
         // every open ÷ rate seconds: that many RTTs each. Ours keeps `pool` open (it opens new

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::common::{Args, message};
-use crate::harness::{Kids, human, measure, median, repetition, spawn_helper, wait_quiet};
+use crate::harness::{
+    Kids, every_run, human, measure, median, repetition, spawn_helper, strings, wait_quiet,
+};
 use crate::stream_cpu_child::How;
 
 /// The sinks: DATA without a SIZE limit, BDAT without one, DATA with a limit between the file's
@@ -23,10 +25,6 @@ enum Sink {
 }
 
 type Runs = HashMap<(Sink, How), Vec<HashMap<String, f64>>>;
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
 
 pub fn run(args: &Args) {
     let quick = args.flag("quick");
@@ -126,16 +124,7 @@ fn print(runs: &Runs, reps: usize, size: usize) {
                 (Some(c), Some(b)) if b > 0.0 => format!("{:.2}×", c / b),
                 _ => "—".into(),
             };
-            let every = runs
-                .get(&(kind, how))
-                .map(|v| {
-                    v.iter()
-                        .filter_map(|r| r.get("cpu_ms"))
-                        .map(|x| format!("{x:.1}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let every = every_run(runs.get(&(kind, how)), "cpu_ms", 1);
             println!(
                 "| {sink}: {} | {} | {ratio} | {} | {every} |",
                 how.label(),

@@ -13,7 +13,7 @@ use smtp_io_std::{
     ProtocolError, ReaderBody, SessionState, SmtpClient, SmtpError, SmtpOp, TlsConfig, TlsMode,
 };
 use smtp_testkit::certs::{localhost_server_config, pki};
-use smtp_testkit::expect::{assert_io_during, timeout};
+use smtp_testkit::expect::{assert_io_during, is_io_during, timeout};
 use smtp_testkit::script::FLIGHT;
 use smtp_testkit::{Act, Conversation, MockServer, Report, ScriptServer, greet};
 
@@ -39,6 +39,29 @@ fn tls(mode: TlsMode) -> ConnectOptions {
 fn plain() -> ConnectOptions {
     ConnectOptions::new(TlsMode::None).with_reply_timeout(Duration::from_secs(10))
 }
+
+/// A client without TLS, from [`plain`], connected to the server on loopback `port`.
+fn connect_plain(port: u16) -> SmtpClient {
+    plain().connect("127.0.0.1", port, CLIENT).unwrap()
+}
+
+/// A client of TLS `mode` trusting the test CA (10 s reply limit), connected to `localhost:port`.
+fn connect_tls(mode: TlsMode, port: u16) -> SmtpClient {
+    tls(mode)
+        .with_reply_timeout(Duration::from_secs(10))
+        .connect("localhost", port, CLIENT)
+        .unwrap()
+}
+
+/// A script that greets with `caps`, then takes only QUIT.
+fn quit_only(caps: &[&str]) -> String {
+    format!("{}C: QUIT\nS: 221 bye\n", greet(CLIENT, caps))
+}
+
+/// One message from `a@x.test` to `b@y.test` up to its body without PIPELINING (each command
+/// waits for its reply): the end-of-data reply is the caller's.
+const LOCKSTEP: &str = "C: MAIL FROM:<a@x.test>\nS: 250 ok\nC: RCPT TO:<b@y.test>\nS: 250 ok\n\
+                        C: DATA\nS: 354 go\nC: DATA-BODY\n";
 
 fn b64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -69,6 +92,17 @@ fn finish(rt: &tokio::runtime::Runtime, client: SmtpClient, server: ScriptServer
     report
 }
 
+/// [`finish`], and the scripted server received `body` as its only message.
+fn finish_with_body(
+    rt: &tokio::runtime::Runtime,
+    client: SmtpClient,
+    server: ScriptServer,
+    body: &[u8],
+) {
+    let report = finish(rt, client, server);
+    assert_eq!(report.bodies, [body.to_vec()]);
+}
+
 // --------------------------------------------------------------------------- scripted servers
 
 #[test]
@@ -91,7 +125,7 @@ fn plain_send_pipelines_the_envelope_and_is_byte_exact() {
         greet(CLIENT, &["PIPELINING", "SIZE 1000"])
     );
     let server = rt.block_on(ScriptServer::start(&script));
-    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let mut client = connect_plain(server.port());
     assert_eq!(client.state(), SessionState::Authentication);
     assert_eq!(client.capabilities(), ["PIPELINING", "SIZE 1000"]);
     let sent = client.send_mail(
@@ -105,38 +139,29 @@ fn plain_send_pipelines_the_envelope_and_is_byte_exact() {
     };
     assert_eq!(outcome.queue_id.as_deref(), Some("PLAIN1"));
     assert_eq!(outcome.recipients.len(), 2);
-    let report = finish(&rt, client, server);
-    assert_eq!(report.bodies, [b"Subject: hi\r\n\r\nhello\r\n".to_vec()]);
+    finish_with_body(&rt, client, server, b"Subject: hi\r\n\r\nhello\r\n");
 }
 
 #[test]
 fn dot_lines_and_bare_lf_arrive_stuffed_and_normalised() {
     let rt = runtime();
     let script = format!(
-        "{}C: MAIL FROM:<a@x.test>
-        S: 250 ok
-        C: RCPT TO:<b@y.test>
-        S: 250 ok
-        C: DATA
-        S: 354 go
-        C: DATA-BODY
-        S: 250 queued
+        "{}{LOCKSTEP}S: 250 queued
         C: QUIT
         S: 221 bye
         ",
         greet(CLIENT, &[])
     );
     let server = rt.block_on(ScriptServer::start(&script));
-    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let mut client = connect_plain(server.port());
     let body = b"Subject: dots\n\n.leading dot\r\n..two dots\nbare LF\n.\nlast line without end";
     client
         .send_mail_bytes("a@x.test", &["b@y.test"], body)
         .unwrap();
-    let report = finish(&rt, client, server);
     // As on the wire: CRLF everywhere, each leading dot doubled, a final CRLF added.
     let want: &[u8] = b"Subject: dots\r\n\r\n..leading dot\r\n...two dots\r\nbare LF\r\n..\r\n\
         last line without end\r\n";
-    assert_eq!(report.bodies, [want.to_vec()]);
+    finish_with_body(&rt, client, server, want);
 }
 
 #[test]
@@ -160,10 +185,7 @@ fn starttls_then_auth_plain() {
         b64(b"\0user\0pass")
     );
     let server = rt.block_on(ScriptServer::with_tls(&script, localhost_server_config()));
-    let mut client = tls(TlsMode::StartTls)
-        .with_reply_timeout(Duration::from_secs(10))
-        .connect("localhost", server.port(), CLIENT)
-        .unwrap();
+    let mut client = connect_tls(TlsMode::StartTls, server.port());
     assert!(client.session().is_tls());
     assert!(client.stream().is_tls());
     assert!(client.stream().tls_info().is_some());
@@ -175,8 +197,7 @@ fn starttls_then_auth_plain() {
         .send_mail("a@x.test", &["b@y.test"], "over TLS\r\n")
         .unwrap();
     assert_eq!(outcome.queue_id.as_deref(), Some("TLS1"));
-    let report = finish(&rt, client, server);
-    assert_eq!(report.bodies, [b"over TLS\r\n".to_vec()]);
+    finish_with_body(&rt, client, server, b"over TLS\r\n");
 }
 
 #[test]
@@ -185,14 +206,7 @@ fn implicit_tls_with_xoauth2_and_a_streamed_body() {
     let script = format!(
         "{}C: AUTH XOAUTH2 {}
         S: 235 2.7.0 ok
-        C: MAIL FROM:<a@x.test>
-        S: 250 ok
-        C: RCPT TO:<b@y.test>
-        S: 250 ok
-        C: DATA
-        S: 354 go
-        C: DATA-BODY
-        S: 250 queued as IMPL1
+        {LOCKSTEP}S: 250 queued as IMPL1
         C: QUIT
         S: 221 bye
         ",
@@ -203,10 +217,7 @@ fn implicit_tls_with_xoauth2_and_a_streamed_body() {
         &script,
         localhost_server_config(),
     ));
-    let mut client = tls(TlsMode::Implicit)
-        .with_reply_timeout(Duration::from_secs(10))
-        .connect("localhost", server.port(), CLIENT)
-        .unwrap();
+    let mut client = connect_tls(TlsMode::Implicit, server.port());
     assert!(client.session().is_tls());
     client.login_xoauth2("me@x.test", "tok3n").unwrap();
     assert_eq!(
@@ -220,11 +231,7 @@ fn implicit_tls_with_xoauth2_and_a_streamed_body() {
         .send_mail_stream("a@x.test", &["b@y.test"], &mut body)
         .unwrap();
     assert_eq!(outcome.queue_id.as_deref(), Some("IMPL1"));
-    let report = finish(&rt, client, server);
-    assert_eq!(
-        report.bodies,
-        [b"Subject: s\r\n\r\n..dot\r\nline\r\n".to_vec()]
-    );
+    finish_with_body(&rt, client, server, b"Subject: s\r\n\r\n..dot\r\nline\r\n");
 }
 
 #[test]
@@ -245,9 +252,8 @@ fn a_certificate_for_another_host_fails_the_handshake_typed() {
 fn cr_lf_in_an_address_is_refused_before_any_byte_is_written() {
     let rt = runtime();
     // After EHLO the server expects QUIT and nothing else: a MAIL line would be a mismatch.
-    let script = format!("{}C: QUIT\nS: 221 bye\n", greet(CLIENT, &["PIPELINING"]));
-    let server = rt.block_on(ScriptServer::start(&script));
-    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let server = rt.block_on(ScriptServer::start(&quit_only(&["PIPELINING"])));
+    let mut client = connect_plain(server.port());
     for (from, to) in [
         ("a@x.test\r\nRCPT TO:<evil@z.test>", "b@y.test"),
         ("a@x.test", "b@y.test>\r\nDATA"),
@@ -329,7 +335,7 @@ fn refusing(rt: &tokio::runtime::Runtime) -> (MockServer, Arc<Mutex<Vec<Vec<u8>>
 fn a_refused_recipient_is_typed_and_the_session_stays_usable() {
     let rt = runtime();
     let (server, bodies) = refusing(&rt);
-    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let mut client = connect_plain(server.port());
     let error = client
         .send_mail("a@x.test", &["b@y.test", "nobody@y.test"], "refused\r\n")
         .unwrap_err();
@@ -487,7 +493,7 @@ fn a_closed_port_is_an_io_error_during_connect() {
 #[test]
 fn the_tls_server_name_of_the_shared_builder_is_the_name_checked() {
     let rt = runtime();
-    let script = format!("{}C: QUIT\nS: 221 bye\n", greet(CLIENT, &[]));
+    let script = quit_only(&[]);
     let server = rt.block_on(ScriptServer::implicit_tls(
         &script,
         smtp_testkit::certs::wrong_host_server_config(),
@@ -537,8 +543,7 @@ fn connect_url_says_ehlo_as_the_urls_helo() {
 #[test]
 fn every_engine_setting_reaches_the_session() {
     let rt = runtime();
-    let script = format!("{}C: QUIT\nS: 221 bye\n", greet(CLIENT, &[]));
-    let server = rt.block_on(ScriptServer::start(&script));
+    let server = rt.block_on(ScriptServer::start(&quit_only(&[])));
     let client = plain()
         .map_session_config(|c| {
             c.bdat_chunk_size = 4096;
@@ -557,9 +562,8 @@ fn every_engine_setting_reaches_the_session() {
 #[test]
 fn plaintext_auth_is_refused_before_anything_is_sent() {
     let rt = runtime();
-    let script = format!("{}C: QUIT\nS: 221 bye\n", greet(CLIENT, &["AUTH PLAIN"]));
-    let server = rt.block_on(ScriptServer::start(&script));
-    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let server = rt.block_on(ScriptServer::start(&quit_only(&["AUTH PLAIN"])));
+    let mut client = connect_plain(server.port());
     let error = client.login("user", "secret-pass").unwrap_err();
     assert!(
         matches!(error, SmtpError::Auth(AuthError::PlaintextRefused { .. })),
@@ -624,7 +628,7 @@ fn a_tls_record_dripped_byte_by_byte_still_times_out_the_reply() {
 /// presenting one; one from another CA, or none, fails typed and never reaches SMTP.
 #[test]
 fn client_certificates_authenticate_and_a_wrong_one_fails_typed() {
-    use smtp_testkit::certs::TestCa;
+    use smtp_testkit::certs::{TestCa, stranger_client};
 
     struct Counting(Arc<Mutex<usize>>);
     impl Conversation for Counting {
@@ -663,10 +667,7 @@ fn client_certificates_authenticate_and_a_wrong_one_fails_typed() {
     send(with_cert).unwrap();
     assert_eq!(*delivered.lock().unwrap(), 1);
 
-    let stranger = TestCa::new("another CA")
-        .unwrap()
-        .issue_client("x")
-        .unwrap();
+    let stranger = stranger_client("x");
     let wrong = trust
         .with_client_certificate(vec![stranger.cert().clone()], stranger.key())
         .unwrap();
@@ -693,13 +694,8 @@ fn implicit_tls_to_a_plaintext_port_names_the_fix() {
         .unwrap_err();
     let text = error.to_string();
     assert!(
-        matches!(
-            error,
-            SmtpError::Io {
-                during: SmtpOp::TlsHandshake,
-                ..
-            }
-        ) && text.contains("STARTTLS")
+        is_io_during(&error, SmtpOp::TlsHandshake)
+            && text.contains("STARTTLS")
             && text.contains("465"),
         "{error:?}"
     );
@@ -750,7 +746,7 @@ fn an_idle_connection_is_checked_without_waiting() {
     let quiet = rt.block_on(MockServer::start(|_| Refusing {
         bodies: Arc::default(),
     }));
-    let mut client = plain().connect("127.0.0.1", quiet.port(), CLIENT).unwrap();
+    let mut client = connect_plain(quiet.port());
     assert_eq!(client.check_idle(), smtp_io_std::IdleStatus::Quiet);
     client
         .send_mail("a@x.test", &["b@y.test"], "x\r\n")
@@ -760,9 +756,7 @@ fn an_idle_connection_is_checked_without_waiting() {
 
     // A server that leaves: its 421 is seen (never taken as a reply) and the client closed.
     let leaving = rt.block_on(MockServer::start(|_| Leaving));
-    let mut client = plain()
-        .connect("127.0.0.1", leaving.port(), CLIENT)
-        .unwrap();
+    let mut client = connect_plain(leaving.port());
     let started = Instant::now();
     let mut status = client.check_idle();
     while status == smtp_io_std::IdleStatus::Quiet && started.elapsed() < Duration::from_secs(10) {
@@ -847,7 +841,7 @@ fn the_client_is_send() {
 fn deliver_batch_gives_each_message_its_delivery() {
     let rt = runtime();
     let (server, bodies) = refusing(&rt);
-    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let mut client = connect_plain(server.port());
     let to: &[&str] = &["b@y.test"];
     let refused: &[&str] = &["nobody@y.test"];
     let bad: &[&str] = &["b@y.test\r\nQUIT"];
@@ -915,7 +909,7 @@ impl Read for FailingReader {
 fn deliver_stream_tells_a_failed_read_from_a_sent_message() {
     let rt = runtime();
     let (server, bodies) = refusing(&rt);
-    let mut client = plain().connect("127.0.0.1", server.port(), CLIENT).unwrap();
+    let mut client = connect_plain(server.port());
     let mut body = ReaderBody::new(&b"streamed\r\n"[..]);
     let sent = client.deliver_stream("a@x.test", &["b@y.test"], &mut body, None);
     assert!(matches!(sent, Delivery::Sent(_)), "{sent:?}");

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_io_tokio::{ConnectOptions, ProtocolError, SmtpError, TlsConfig, TlsMode};
-use smtp_testkit::certs::TestCa;
+use smtp_testkit::certs::{TestCa, stranger_client};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -111,10 +111,7 @@ async fn a_client_certificate_is_presented_and_a_wrong_one_fails_typed() {
         [client.cert().to_vec()]
     );
 
-    let stranger = TestCa::new("another CA")
-        .unwrap()
-        .issue_client("stranger")
-        .unwrap();
+    let stranger = stranger_client("stranger");
     let wrong = trust
         .with_client_certificate(vec![stranger.cert().clone()], stranger.key())
         .unwrap();

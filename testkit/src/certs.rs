@@ -375,6 +375,13 @@ pub fn wrong_host_server_config() -> Arc<ServerConfig> {
     shared().wrong_host_config()
 }
 
+/// A client certificate for `common_name` from a fresh CA ("another CA") that no server trusts.
+pub fn stranger_client(common_name: &str) -> ClientLeaf {
+    TestCa::new("another CA")
+        .and_then(|ca| ca.issue_client(common_name))
+        .expect("a client certificate from another CA")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
