@@ -1,7 +1,8 @@
 //! The blocking client (`smtp-io-std`) as a column of the matrix, beside the async client: the
 //! common cases against every real server (a send in each TLS mode, AUTH by each mechanism the
 //! server offers that the client speaks, several recipients, dot lines and bare LF, a file, a
-//! batch, a wrong password), each delivered message read back and compared byte for byte like
+//! batch, a wrong password; for Postfix, sends through real SOCKS5 and HTTP CONNECT proxies and
+//! wrong proxy credentials, see `proxy.rs`), each delivered message read back and compared byte for byte like
 //! the async cases. Its rows carry the server's name with `-std` (`aiosmtpd-std`, ...).
 //!
 //! No tokio runs the client here: each case is plain blocking code on the test's thread, bounded
@@ -21,6 +22,16 @@ enum StdCase {
         mode: TlsMode,
         auth: Option<AuthMechanism>,
     },
+    /// Send one message through the proxy `via` after AUTH with `auth` (see `proxy.rs`).
+    Proxied {
+        label: &'static str,
+        port: u16,
+        mode: TlsMode,
+        auth: AuthMechanism,
+        via: Listen,
+    },
+    /// Wrong proxy credentials: a typed connect error without the password, no tunnel.
+    ProxyWrongCredentials { port: u16, mode: TlsMode },
     /// `login()` picks `want` among what the server offers.
     AutoLogin {
         port: u16,
@@ -46,7 +57,8 @@ enum StdCase {
 impl StdCase {
     fn label(&self) -> String {
         match self {
-            StdCase::Send { label, .. } => (*label).into(),
+            StdCase::Send { label, .. } | StdCase::Proxied { label, .. } => (*label).into(),
+            StdCase::ProxyWrongCredentials { .. } => WRONG_PROXY_LABEL.into(),
             StdCase::AutoLogin { mode, .. } => format!("{}auth-auto-selection", mode_prefix(*mode)),
             StdCase::WrongPassword {
                 mode, mechanism, ..
@@ -81,6 +93,17 @@ impl StdConn {
 }
 
 fn std_connect(ctx: &Ctx, t: &Target, port: u16, mode: TlsMode) -> Result<StdConn, String> {
+    std_connect_route(ctx, t, port, mode, None)
+}
+
+/// [`std_connect`], through `proxy` when given (the TLS name stays [`HOST`]).
+fn std_connect_route(
+    ctx: &Ctx,
+    t: &Target,
+    port: u16,
+    mode: TlsMode,
+    proxy: Option<Proxy>,
+) -> Result<StdConn, String> {
     let log = Transcript::default();
     let mut options = StdOptions::new(mode)
         .with_tls_config(ctx.tls.clone())
@@ -92,6 +115,9 @@ fn std_connect(ctx: &Ctx, t: &Target, port: u16, mode: TlsMode) -> Result<StdCon
         .allow_plaintext_auth();
     if t.protocol == Protocol::Lmtp {
         options = options.with_protocol(Protocol::Lmtp);
+    }
+    if let Some(proxy) = proxy {
+        options = options.with_proxy(proxy);
     }
     let client = options
         .connect(HOST, port, EHLO)
@@ -134,7 +160,19 @@ fn std_send(
     mode: TlsMode,
     auth: Option<AuthMechanism>,
 ) -> Result<String, String> {
-    let mut conn = std_connect(ctx, t, port, mode)?;
+    let conn = std_connect(ctx, t, port, mode)?;
+    std_login_send_verify(ctx, t, label, conn, auth)
+}
+
+/// On an open connection: AUTH with `auth` if given, one message, QUIT, and the delivered
+/// copy verified.
+fn std_login_send_verify(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+    mut conn: StdConn,
+    auth: Option<AuthMechanism>,
+) -> Result<String, String> {
     let mut note = String::new();
     if let Some(m) = auth {
         let credential = if matches!(m, AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer) {
@@ -165,6 +203,64 @@ fn std_send(
     std_verify(t, &[want])?;
     let _ = write!(note, "final reply {}", outcome.reply);
     Ok(note)
+}
+
+/// One message through the proxy `via` after AUTH with `auth`: delivered, the TLS session up
+/// although the certificate is refused for the proxy's address, one new tunnel in pproxy's log
+/// (the async column's `case_proxied`).
+fn std_proxied(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+    port: u16,
+    mode: TlsMode,
+    auth: AuthMechanism,
+    via: Listen,
+) -> Result<String, String> {
+    let route = ProxyRoute::start(&[via])?;
+    let for_proxy = StdOptions::new(mode)
+        .with_tls_config(ctx.tls.clone())
+        .with_connect_timeout(Duration::from_secs(10))
+        .with_deadline(CASE_LIMIT)
+        .with_tls_server_name(PROXY_IP.to_string())
+        .connect(HOST, port, EHLO)
+        .and_then(StdClient::quit);
+    check_not_for_proxy(for_proxy)?;
+    let before = route.tunnels(port);
+    let conn = std_connect_route(ctx, t, port, mode, Some(route.proxy(via)))?;
+    let sent = std_login_send_verify(ctx, t, label, conn, Some(auth))?;
+    let tunnels = route.expect_tunnels(port, before, 1)?;
+    Ok(format!(
+        "{sent}; TLS checked for {HOST} via {PROXY_IP}; {tunnels}"
+    ))
+}
+
+/// Wrong credentials for a SOCKS5 and an HTTP CONNECT proxy: typed connect errors without the
+/// password, and no tunnel to `port`.
+fn std_proxy_wrong_credentials(ctx: &Ctx, port: u16, mode: TlsMode) -> Result<String, String> {
+    let kinds = [Listen::Socks5Auth, Listen::HttpAuth];
+    let route = ProxyRoute::start(&kinds)?;
+    let before = route.tunnels(port);
+    let mut notes = Vec::new();
+    for via in kinds {
+        let connected = StdOptions::new(mode)
+            .with_tls_config(ctx.tls.clone())
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_deadline(CASE_LIMIT)
+            .with_proxy(route.proxy_with_password(via, WRONG_PROXY_PASSWORD))
+            .connect(HOST, port, EHLO);
+        let error = match connected {
+            Ok(client) => {
+                let _ = client.quit();
+                return Err(format!("{via:?}: a wrong proxy password was accepted"));
+            }
+            Err(e) => e,
+        };
+        let shown = check_refused_login(&error).map_err(|e| format!("{via:?}: {e}"))?;
+        notes.push(format!("{via:?}: {shown}"));
+    }
+    route.expect_tunnels(port, before, 0)?;
+    Ok(format!("{}; no tunnel to {HOST}:{port}", notes.join("; ")))
 }
 
 fn std_auto_login(
@@ -317,6 +413,16 @@ fn run_std_case(ctx: &Ctx, t: &Target, case: &StdCase) -> Result<String, String>
             mode,
             auth,
         } => std_send(ctx, t, label, port, mode, auth),
+        StdCase::Proxied {
+            label,
+            port,
+            mode,
+            auth,
+            via,
+        } => std_proxied(ctx, t, label, port, mode, auth, via),
+        StdCase::ProxyWrongCredentials { port, mode } => {
+            std_proxy_wrong_credentials(ctx, port, mode)
+        }
         StdCase::AutoLogin { port, mode, want } => std_auto_login(ctx, t, port, mode, want),
         StdCase::WrongPassword {
             port,
@@ -554,6 +660,20 @@ fn postfix_blocking() {
                 }
             }),
         );
+        // Through real proxies (pproxy), then wrong proxy credentials.
+        cases.extend(
+            proxied_sends(submit, tls).map(|(label, port, mode, via)| StdCase::Proxied {
+                label,
+                port,
+                mode,
+                auth: AuthMechanism::Plain,
+                via,
+            }),
+        );
+        cases.push(StdCase::ProxyWrongCredentials {
+            port: submit,
+            mode: TlsMode::StartTls,
+        });
         cases.extend(std_body_cases());
         cases
     });

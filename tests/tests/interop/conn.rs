@@ -91,6 +91,19 @@ pub(crate) async fn connect_with(
     mode: TlsMode,
     options: SmtpClientOptions,
 ) -> Result<Conn, String> {
+    connect_route(ctx, t, port, mode, options, None).await
+}
+
+/// [`connect_with`], through `proxy` when given (the TLS name stays [`HOST`], the SMTP
+/// server's).
+pub(crate) async fn connect_route(
+    ctx: &Ctx,
+    t: &Target,
+    port: u16,
+    mode: TlsMode,
+    options: SmtpClientOptions,
+    proxy: Option<Proxy>,
+) -> Result<Conn, String> {
     let log = Transcript::default();
     // A target's LMTP applies to every case; a case may ask for LMTP on an SMTP target's port.
     let options = if t.protocol == Protocol::Lmtp {
@@ -101,10 +114,14 @@ pub(crate) async fn connect_with(
     let options = options
         .with_timeouts(Timeouts::uniform(Duration::from_secs(30)))
         .with_transcript(Box::new(log.clone()));
-    let client = ConnectOptions::new(mode)
+    let mut connect = ConnectOptions::new(mode)
         .with_tls_config(ctx.tls.clone())
         .with_connect_timeout(Duration::from_secs(10))
-        .with_client_options(options)
+        .with_client_options(options);
+    if let Some(proxy) = proxy {
+        connect = connect.with_proxy(proxy);
+    }
+    let client = connect
         .connect(HOST, port, EHLO)
         .await
         .map_err(|e| failure(&log, &format!("connect to {port} ({mode:?})"), &e))?;

@@ -1,7 +1,8 @@
 //! Interoperability tests: the client (smtp-io-tokio) against real servers on loopback —
 //! aiosmtpd, nodemailer's smtp-server (SMTP and LMTP), Postfix with Dovecot SASL, Exim, and
-//! Postfix's smtp-sink as a fault injector. `blocking.rs` runs the blocking client (smtp-io-std)
-//! against the same servers, as a column of its own (`<server>-std` rows).
+//! Postfix's smtp-sink as a fault injector; Postfix also through real SOCKS5 and HTTP CONNECT
+//! proxies (`proxy.rs`). `blocking.rs` runs the blocking client (smtp-io-std) against the same
+//! servers, as a column of its own (`<server>-std` rows).
 //!
 //! Opt-in. Without `SMTP_INTEROP=1` every test prints a notice and passes, so a plain
 //! `cargo test --workspace` needs no server. `tests/servers/run-interop.sh` installs and starts
@@ -25,9 +26,9 @@ use std::time::{Duration, Instant};
 use smtp_io_tokio::smtp_proto::command::{DsnReturn, EnvelopeId, Notify, OriginalRecipient};
 use smtp_io_tokio::{
     AuthError, AuthMechanism, ConnectOptions, DataPipelining, Extension, ExtensionUse,
-    MessageOptions, OutgoingMessage, Protocol, ProtocolError, RecipientPolicy, Reply, SendOutcome,
-    SessionState, SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts, TlsConfig, TlsMode,
-    TranscriptSink,
+    MessageOptions, OutgoingMessage, Protocol, ProtocolError, Proxy, RecipientPolicy, Reply,
+    SendOutcome, SessionState, SmtpClient, SmtpClientOptions, SmtpError, SmtpOp, Timeouts,
+    TlsConfig, TlsMode, TranscriptSink,
 };
 
 const HOST: &str = "127.0.0.1";
@@ -152,12 +153,14 @@ mod capture;
 mod case;
 mod conn;
 mod faults;
+mod proxy;
 mod runner;
 
 use capture::*;
 use case::*;
 use conn::*;
 use faults::*;
+use proxy::*;
 use runner::*;
 
 /// The connection and AUTH cases every server with a plain port `p` (STARTTLS offered) and an
@@ -538,6 +541,20 @@ fn postfix() {
         Case::AuthNeedsTls { port: submit },
         Case::MailNeedsTls { port: submit },
     ]);
+    // Through real proxies (pproxy): SOCKS5 and HTTP CONNECT, then wrong proxy credentials.
+    cases.extend(
+        proxied_sends(submit, tls).map(|(label, port, mode, via)| Case::Proxied {
+            label,
+            port,
+            mode,
+            auth: Plain,
+            via,
+        }),
+    );
+    cases.push(Case::ProxyWrongCredentials {
+        port: submit,
+        mode: TlsMode::StartTls,
+    });
     cases.extend(body_cases(true, true, true, true));
     run_matrix(&ctx, &t, &cases);
 }

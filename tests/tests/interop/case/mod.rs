@@ -5,6 +5,7 @@ mod body;
 mod dkim;
 mod messages;
 mod recipients;
+mod route;
 mod session;
 // smtp-dkim's keys and dkimpy runner, shared by every crate's DKIM tests.
 #[path = "../../../../smtp-dkim/tests/support/dkimpy.rs"]
@@ -15,6 +16,7 @@ use body::*;
 use dkim::*;
 use messages::*;
 use recipients::*;
+use route::*;
 use session::*;
 
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +53,22 @@ pub(crate) enum Case {
         port: u16,
         mode: TlsMode,
         auth: Option<AuthMechanism>,
+    },
+    /// Send one message over `port` / `mode` through the proxy `via` (pproxy, see `proxy.rs`),
+    /// after AUTH with `auth`: delivered, TLS checked for the SMTP host, one tunnel in pproxy's
+    /// log.
+    Proxied {
+        label: &'static str,
+        port: u16,
+        mode: TlsMode,
+        auth: AuthMechanism,
+        via: Listen,
+    },
+    /// Wrong proxy credentials (SOCKS5 and HTTP CONNECT): `SmtpError::Io` during connect, the
+    /// password nowhere in the error, no tunnel to the server.
+    ProxyWrongCredentials {
+        port: u16,
+        mode: TlsMode,
     },
     /// A wrong password: `AuthError::Rejected` with the server's text, then the right one works.
     WrongPassword {
@@ -155,7 +173,8 @@ impl Case {
     pub(crate) fn label(&self) -> String {
         match self {
             Case::Capabilities(_) => "ehlo-capabilities".into(),
-            Case::Send { label, .. } => (*label).into(),
+            Case::Send { label, .. } | Case::Proxied { label, .. } => (*label).into(),
+            Case::ProxyWrongCredentials { .. } => WRONG_PROXY_LABEL.into(),
             Case::WrongPassword {
                 mode, mechanism, ..
             } => {
@@ -254,6 +273,16 @@ pub(crate) async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<Strin
         Case::Send {
             port, mode, auth, ..
         } => case_send(ctx, t, &label, *port, *mode, *auth).await,
+        Case::Proxied {
+            port,
+            mode,
+            auth,
+            via,
+            ..
+        } => case_proxied(ctx, t, &label, *port, *mode, *auth, *via).await,
+        Case::ProxyWrongCredentials { port, mode } => {
+            case_proxy_wrong_credentials(ctx, *port, *mode).await
+        }
         Case::AutoLogin { port, mode, want } => case_auto_login(ctx, t, *port, *mode, *want).await,
         Case::WrongPassword {
             port,

@@ -34,7 +34,19 @@ pub(crate) async fn case_send(
     // `plain+auth-*` cases: AUTH on a plaintext port that offers it, allowed explicitly (the
     // engine refuses plaintext AUTH by default).
     let opts = SmtpClientOptions::new().allow_plaintext_auth();
-    let mut conn = connect_with(ctx, t, port, mode, opts).await?;
+    let conn = connect_with(ctx, t, port, mode, opts).await?;
+    login_send_verify(ctx, t, label, conn, auth).await
+}
+
+/// On an open connection: AUTH with `auth` if given, one message, QUIT, and the delivered
+/// copy verified (with the AUTH user the server recorded).
+pub(crate) async fn login_send_verify(
+    ctx: &Ctx,
+    t: &Target,
+    label: &str,
+    mut conn: Conn,
+    auth: Option<AuthMechanism>,
+) -> Result<String, String> {
     let mut note = String::new();
     if let Some(m) = auth {
         let cred = if m == AuthMechanism::XOAuth2 {
