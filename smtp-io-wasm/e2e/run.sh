@@ -4,7 +4,9 @@
 # SMTP server: bearer token (401 without it, no connection made), 405, plaintext refused,
 # STARTTLS and implicit TLS delivery with AUTH, body cap (413), refused recipients, dropped
 # connection, timeout, the session deadline (connect time counted), port 25, bad certificate,
-# AUTH mechanism by name and XOAUTH2, DKIM. The Worker's request logic is unit-tested on the
+# AUTH mechanism by name and XOAUTH2, DKIM, SOCKS5 and HTTP CONNECT proxies (a real pproxy: with
+# and without credentials, STARTTLS and implicit TLS through the tunnel, wrong credentials),
+# SMTP_TLS_SERVER_NAME (right and wrong). The Worker's request logic is unit-tested on the
 # host first (cargo test, with and without the `dkim` feature).
 #
 # The Worker is built twice: as deployed by default (no DKIM), which runs every test but the
@@ -14,7 +16,8 @@
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-unknown-unknown; wasm-bindgen-cli at the exact version of the
 #   wasm-bindgen crate in examples/worker/Cargo.lock (cargo install); miniflare and smtp-server
-#   from e2e/package-lock.json (npm ci). Needs: rustup/cargo, node >= 20 with npm, openssl.
+#   from e2e/package-lock.json (npm ci); pproxy (pip install pproxy, as scripts/test.sh does).
+#   Needs: rustup/cargo, node >= 20 with npm, openssl, python3 with pip.
 #
 # Usage: smtp-io-wasm/e2e/run.sh          (exit status 0 only when every check passed)
 # Env:   CARGO_TARGET_DIR  where the Worker is built (default examples/worker/target)
@@ -36,6 +39,7 @@ need rustup "install Rust with rustup: https://rustup.rs"
 need node "install Node.js 20 or newer"
 need npm "install npm (comes with Node.js)"
 need openssl "install the openssl command-line tool (apt-get install openssl)"
+need python3 "install Python 3 (apt-get install python3 python3-pip)"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
   || die "Node.js 20 or newer is needed (found $(node --version))"
 
@@ -73,6 +77,14 @@ if [ "$have_mf" = "$want_mf" ]; then
   echo "miniflare $want_mf already installed"
 else
   (cd "$E2E" && npm ci --no-audit --no-fund)
+fi
+
+step "pproxy (a real SOCKS5 and HTTP CONNECT proxy for the proxy tests)"
+if python3 -c 'import pproxy' 2>/dev/null; then
+  echo "already installed"
+else
+  python3 -m pip install --quiet --disable-pip-version-check pproxy \
+    || die "could not install pproxy (python3 -m pip install pproxy)"
 fi
 
 step "unit tests of the Worker's request logic (host), without and with the dkim feature"

@@ -13,7 +13,7 @@
 
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync, unlinkSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
@@ -50,13 +50,60 @@ const oauth = await startOAuthServer({
 });
 
 // A port that was just free: open and close a listener to find one.
-const closedPort = await new Promise((resolve) => {
-  const s = net.createServer();
-  s.listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
   });
-});
+const closedPort = await freePort();
+
+// A real proxy: pproxy (Python, `pip install pproxy`), as the Rust route tests run it
+// (testkit/src/proxy.rs): SOCKS5 and HTTP CONNECT, each without and with credentials (asked on
+// every connection: `--auth 0`). With -v it logs each tunnel as "<kind> <client> -> <target>",
+// which shows that a message really went through it.
+const PROXY_USER = "proxy-user";
+const PROXY_PASS = `pp-${randomBytes(15).toString("hex")}`;
+const WRONG_PROXY_PASS = `wrong-${randomBytes(15).toString("hex")}`;
+async function startPproxy() {
+  const ports = { socks: await freePort(), http: await freePort(), socksAuth: await freePort(), httpAuth: await freePort() };
+  const creds = `${PROXY_USER}:${PROXY_PASS}`;
+  const listeners = [
+    `socks5://127.0.0.1:${ports.socks}`,
+    `http://127.0.0.1:${ports.http}`,
+    `socks5://127.0.0.1:${ports.socksAuth}#${creds}`,
+    `http://127.0.0.1:${ports.httpAuth}#${creds}`,
+  ];
+  const child = spawn(process.env.PPROXY_PYTHON || "python3", ["-u", "-m", "pproxy", "-v", "--auth", "0", ...listeners.flatMap((l) => ["-l", l])], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  process.on("exit", () => child.kill());
+  const log = [];
+  for (const stream of [child.stdout, child.stderr]) readline.createInterface(stream).on("line", (line) => log.push(line));
+  let exited = null;
+  child.on("exit", (code) => (exited = code ?? "signal"));
+  child.on("error", (e) => (exited = e.message));
+  for (let i = 0; log.filter((l) => l.startsWith("Serving on")).length < listeners.length; i++) {
+    if (exited !== null || i >= 200) {
+      child.kill();
+      throw new Error(`pproxy did not start (pip install pproxy): ${exited ?? "not listening after 10 s"}\n${log.join("\n")}`);
+    }
+    await delay(50);
+  }
+  return {
+    ports,
+    log,
+    // How many tunnels of this kind ("socks5" or "http") to `target` (host:port) it logged.
+    tunnels: (kind, target) => log.filter((l) => l.startsWith(`${kind} `) && l.endsWith(`-> ${target}`)).length,
+    close: () => child.kill(),
+  };
+}
+const pproxy = await startPproxy();
+const PX = pproxy.ports;
+const socksUrl = (port, pass) => `socks5://${pass ? `${PROXY_USER}:${pass}@` : ""}127.0.0.1:${port}`;
+const httpUrl = (port, pass) => `http://${pass ? `${PROXY_USER}:${pass}@` : ""}127.0.0.1:${port}`;
 
 const secrets = { API_TOKEN: TOKEN, SMTP_USER: USER, SMTP_PASSWORD: PASS };
 // DKIM: smtp-dkim's test key; dkimpy checks the signatures (smtp-dkim/tests/dkim_verify.py).
@@ -100,6 +147,30 @@ const configs = {
   "no-dkim-build": { ...secrets, ...dkimVars, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
   "no-dkim-build-domain": { ...secrets, DKIM_DOMAIN: "example.com", SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls) },
   "bad-mechanism": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_AUTH_MECHANISM: "CRAM-MD5" },
+  // Through a proxy (SMTP_PROXY, pproxy on 127.0.0.1): the certificate (for localhost only) is
+  // checked for SMTP_HOST, so TLS through the tunnel works only if the proxy's name is not used.
+  "proxy-socks-starttls": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_PROXY: socksUrl(PX.socks) },
+  "proxy-socks-implicit": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_PROXY: socksUrl(PX.socks) },
+  "proxy-http-starttls": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_PROXY: httpUrl(PX.http) },
+  "proxy-http-implicit": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_PROXY: httpUrl(PX.http) },
+  "proxy-socks-auth": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_PROXY: socksUrl(PX.socksAuth, PROXY_PASS) },
+  "proxy-http-auth": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_PROXY: httpUrl(PX.httpAuth, PROXY_PASS) },
+  "proxy-socks-wrong-auth": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_PROXY: socksUrl(PX.socksAuth, WRONG_PROXY_PASS), SMTP_TIMEOUT_MS: "5000" },
+  "proxy-http-wrong-auth": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_PROXY: httpUrl(PX.httpAuth, WRONG_PROXY_PASS), SMTP_TIMEOUT_MS: "5000" },
+  "proxy-unreachable": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_PROXY: socksUrl(closedPort), SMTP_TIMEOUT_MS: "5000" },
+  "proxy-malformed": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_PROXY: `socks5://${PROXY_USER}:${PROXY_PASS}@127.0.0.1` },
+  "proxy-inject": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.inject), SMTP_PROXY: socksUrl(PX.socks) },
+  // The proxy dialled as localhost (the certificate's name), the SMTP server as 127.0.0.1: TLS
+  // must fail, as the certificate is checked for 127.0.0.1, never for the proxy's name...
+  "proxy-not-the-proxys-name": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_PROXY: `socks5://localhost:${PX.socks}`, SMTP_TIMEOUT_MS: "5000" },
+  // ... and with SMTP_TLS_SERVER_NAME=localhost it is checked for that name: delivered.
+  "proxy-tls-name": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_PROXY: httpUrl(PX.http), SMTP_TLS_SERVER_NAME: "localhost" },
+  // SMTP_TLS_SERVER_NAME without a proxy: dialled as 127.0.0.1, the certificate names only
+  // localhost.
+  "tls-name-implicit": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_TLS_SERVER_NAME: "localhost" },
+  "tls-name-starttls": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_TLS_SERVER_NAME: "localhost" },
+  "tls-name-wrong-implicit": { ...secrets, SMTP_HOST: "127.0.0.1", SMTP_TLS: "implicit", SMTP_PORT: String(P.implicit), SMTP_TLS_SERVER_NAME: "wrong.example", SMTP_TIMEOUT_MS: "5000" },
+  "tls-name-wrong-starttls": { ...secrets, SMTP_HOST: "localhost", SMTP_TLS: "starttls", SMTP_PORT: String(P.starttls), SMTP_TLS_SERVER_NAME: "wrong.example", SMTP_TIMEOUT_MS: "5000" },
 };
 
 // The configurations run by the build with the `dkim` feature (WORK/worker-dkim).
@@ -190,7 +261,7 @@ async function call(worker, { method = "POST", path: p = "/send", from = USER, t
     throw new Error(`the Worker answered ${res.status} with non-JSON: ${text.slice(0, 500)}`);
   }
   check(
-    [PASS, TOKEN, OAUTH_TOKEN, WRONG_OAUTH_TOKEN].every((secret) => !text.includes(secret)),
+    [PASS, TOKEN, OAUTH_TOKEN, WRONG_OAUTH_TOKEN, PROXY_PASS, WRONG_PROXY_PASS].every((secret) => !text.includes(secret)),
     "the answer holds no password or token",
     text,
   );
@@ -500,6 +571,98 @@ await test("connection refused: 502 io during Connect", async () => {
   check(["Connect", "Greeting"].includes(e.op), "during Connect (or the first read)", e);
 });
 
+// ---------------------------------------------------------------- proxies (SMTP_PROXY)
+
+// Delivered through pproxy: the message arrives, and pproxy logged exactly one tunnel of its
+// kind to the SMTP server (so it did carry the connection).
+async function expectDeliveredThrough(worker, kind, target, subject, expected) {
+  const before = pproxy.tunnels(kind, target);
+  const got = await expectDelivered(worker, { body: message(subject) }, expected);
+  await delay(50);
+  check(pproxy.tunnels(kind, target) === before + 1, `pproxy logged one ${kind} tunnel to ${target}`, pproxy.log.slice(-5));
+  return got;
+}
+
+await test("SOCKS5 proxy, STARTTLS: delivered through the tunnel, the certificate checked for SMTP_HOST", async () => {
+  await expectDeliveredThrough("proxy-socks-starttls", "socks5", `localhost:${P.starttls}`, "socks5 starttls", { listener: "starttls", tls: true, ehloCount: 2 });
+});
+
+await test("SOCKS5 proxy, implicit TLS (upgraded right after the tunnel opens): delivered", async () => {
+  await expectDeliveredThrough("proxy-socks-implicit", "socks5", `localhost:${P.implicit}`, "socks5 implicit", { listener: "implicit", tls: true, ehloCount: 1 });
+});
+
+await test("HTTP CONNECT proxy, STARTTLS: delivered through the tunnel", async () => {
+  await expectDeliveredThrough("proxy-http-starttls", "http", `localhost:${P.starttls}`, "http starttls", { listener: "starttls", tls: true, ehloCount: 2 });
+});
+
+await test("HTTP CONNECT proxy, implicit TLS: delivered through the tunnel", async () => {
+  await expectDeliveredThrough("proxy-http-implicit", "http", `localhost:${P.implicit}`, "http implicit", { listener: "implicit", tls: true, ehloCount: 1 });
+});
+
+await test("proxies that ask for credentials (SOCKS5 user/password, HTTP Basic), the right ones in SMTP_PROXY: delivered", async () => {
+  await expectDeliveredThrough("proxy-socks-auth", "socks5", `localhost:${P.starttls}`, "socks5 auth", { listener: "starttls", tls: true, ehloCount: 2 });
+  await expectDeliveredThrough("proxy-http-auth", "http", `localhost:${P.implicit}`, "http auth", { listener: "implicit", tls: true, ehloCount: 1 });
+});
+
+await test("wrong proxy credentials (SOCKS5, HTTP): 502 io during Connect, no SMTP connection, the password in no answer and no log line", async () => {
+  for (const worker of ["proxy-socks-wrong-auth", "proxy-http-wrong-auth"]) {
+    const tunnels = pproxy.tunnels("socks5", `localhost:${P.starttls}`) + pproxy.tunnels("http", `localhost:${P.implicit}`);
+    await expectNoSmtp(() => expectError(worker, { body: message(worker) }, 502, { error: "io", kind: "Io", op: "Connect" }));
+    const now = pproxy.tunnels("socks5", `localhost:${P.starttls}`) + pproxy.tunnels("http", `localhost:${P.implicit}`);
+    check(now === tunnels, "pproxy opened no tunnel", pproxy.log.slice(-5));
+  }
+  await delay(100);
+  check(!runtimeLog.some((l) => l.includes(PROXY_PASS) || l.includes(WRONG_PROXY_PASS)), "no proxy password in the Worker's log");
+  check(pproxy.log.some((l) => /unauthorized|auth/i.test(l)), "pproxy refused the credentials", pproxy.log.slice(-5));
+});
+
+await test("proxy that cannot be reached: 502 io during Connect, the log says \"cannot reach the proxy\"", async () => {
+  await expectNoSmtp(() => expectError("proxy-unreachable", { body: message("proxy down") }, 502, { error: "io", kind: "Io", op: "Connect" }));
+  await expectLogged([`cannot reach the proxy 127.0.0.1:${closedPort}`]);
+});
+
+await test("malformed SMTP_PROXY (no port; it holds a password): 500 config before any connection, the password in no answer or log", async () => {
+  const r = await expectRefused("proxy-malformed", { body: message("bad proxy") }, 500, "config");
+  check(r.text === '{"ok":false,"error":"config"}', "the body is only the class", r.text);
+  await expectLogged(["bad setting SMTP_PROXY"]);
+  check(!runtimeLog.some((l) => l.includes(PROXY_PASS)), "no proxy password in the Worker's log");
+});
+
+await test("bytes injected after the STARTTLS 220, through a SOCKS5 tunnel: 502 protocol, ResponseInjection", async () => {
+  await expectError("proxy-inject", { body: "x\r\n" }, 502, { error: "protocol", kind: "Protocol", detail: "ResponseInjection" });
+});
+
+await test("proxy dialled as localhost (the certificate's name), SMTP server as 127.0.0.1: TLS fails, nothing delivered (never the proxy's name)", async () => {
+  const before = smtp.messages.length;
+  const { status, json } = await call("proxy-not-the-proxys-name", { body: message("proxy name") });
+  check(status >= 500 && json.ok === false, "refused", { status, json });
+  check(pproxy.tunnels("socks5", `127.0.0.1:${P.implicit}`) >= 1, "it did go through the proxy", pproxy.log.slice(-5));
+  console.log(`      (${status} ${json.error}${json.op ? " during " + json.op : ""})`);
+  check(smtp.messages.length === before, "nothing delivered");
+});
+
+await test("HTTP CONNECT proxy, implicit TLS to 127.0.0.1 with SMTP_TLS_SERVER_NAME=localhost: delivered", async () => {
+  await expectDeliveredThrough("proxy-tls-name", "http", `127.0.0.1:${P.implicit}`, "proxy tls name", { listener: "implicit", tls: true, ehloCount: 1 });
+});
+
+// ---------------------------------------------------------------- SMTP_TLS_SERVER_NAME
+
+await test("SMTP_TLS_SERVER_NAME=localhost, dialled as 127.0.0.1 (certificate for localhost only), implicit TLS and STARTTLS: delivered", async () => {
+  await expectDelivered("tls-name-implicit", { body: message("tls name implicit") }, { listener: "implicit", tls: true, ehloCount: 1 });
+  await expectDelivered("tls-name-starttls", { body: message("tls name starttls") }, { listener: "starttls", tls: true, ehloCount: 2 });
+});
+
+await test("SMTP_TLS_SERVER_NAME that the certificate does not name (implicit TLS to 127.0.0.1, STARTTLS to localhost): fails, nothing delivered", async () => {
+  for (const worker of ["tls-name-wrong-implicit", "tls-name-wrong-starttls"]) {
+    const before = smtp.messages.length;
+    const { status, json } = await call(worker, { body: message(worker) });
+    // Workers TLS errors are late and opaque: only the failure is asserted, not its text.
+    check(status >= 500 && json.ok === false, "refused", { worker, status, json });
+    check(smtp.messages.length === before, "nothing delivered", worker);
+    console.log(`      (${worker}: ${status} ${json.error}${json.op ? " during " + json.op : ""})`);
+  }
+});
+
 // ---------------------------------------------------------------- the session deadline
 
 await test("silent server, SMTP_DEADLINE_MS=1000 under SMTP_TIMEOUT_MS=20000: 504 DeadlineExceeded during Greeting", async () => {
@@ -663,6 +826,7 @@ await test("default build (no dkim feature) with DKIM settings: 500 config befor
 });
 
 await mf.dispose();
+pproxy.close();
 await smtp.close();
 await oauth.close();
 

@@ -6,7 +6,9 @@
 
 use core::future::Future;
 
-use smtp_proto::connect::{Connect, ConnectParts, ConnectSetting, SmtpUrl};
+use std::net::IpAddr;
+
+use smtp_proto::connect::{Connect, ConnectParts, ConnectSetting, Proxy, SmtpUrl};
 use smtp_proto::{SmtpError, SmtpOp};
 
 use crate::{ConnectOptions, SmtpClient, TlsMode};
@@ -16,24 +18,34 @@ use crate::WorkersTransport as Socket;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 use crate::wasi::WasiTransport as Socket;
 
-/// What the runtime cannot do, refused before any I/O: neither runtime chooses a proxy or a
-/// local address, and the Workers socket checks the certificate for the host it dials only.
+/// What the runtime cannot do, refused before any I/O: the Workers socket API has no way to
+/// choose the local address a connection leaves from.
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-const UNSUPPORTED: &[ConnectSetting] = &[
-    ConnectSetting::Proxy,
-    ConnectSetting::LocalAddress,
-    ConnectSetting::TlsServerName,
-];
+const UNSUPPORTED: &[ConnectSetting] = &[ConnectSetting::LocalAddress];
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
-const UNSUPPORTED: &[ConnectSetting] = &[ConnectSetting::Proxy, ConnectSetting::LocalAddress];
+const UNSUPPORTED: &[ConnectSetting] = &[];
+
+/// How a connection reaches the SMTP server: through a proxy (if any; the tunnel is opened with
+/// [`smtp_proto::connect::open_tunnel`] before TLS, so TLS runs end to end with the SMTP
+/// server) and from a local address (if any; WASI only).
+#[derive(Debug, Default)]
+pub(crate) struct Route {
+    pub(crate) proxy: Option<Proxy>,
+    pub(crate) local_address: Option<IpAddr>,
+}
 
 impl ConnectOptions {
     /// Open a connection to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
     /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login` or
     /// `send_mail`. On WASI, run it under `wasi::block_on`.
     ///
-    /// Errors: a bad `ehlo_domain`, a setting the runtime cannot honour (a proxy, a local
-    /// address; on Workers a TLS server name) and on Workers port 25 (see
+    /// Through a proxy ([`with_proxy`](Self::with_proxy), SOCKS5 or HTTP CONNECT) the tunnel
+    /// is opened first, and TLS (implicit or STARTTLS) runs end to end with the SMTP server,
+    /// its certificate checked for `host` (or [`with_tls_server_name`](Self::with_tls_server_name)),
+    /// never the proxy's name; the proxy's handshake counts against the connect timeout.
+    ///
+    /// Errors: a bad `ehlo_domain`, a setting the runtime cannot honour (on Workers a local
+    /// address) and on Workers port 25 (see
     /// [`check_port`](crate::check_port)) are [`SmtpError::InvalidInput`] before any I/O; on
     /// WASI a host name that cannot be a TLS server name is [`SmtpError::Io`] before any I/O
     /// too. A connect failure is [`SmtpError::Io`] during [`SmtpOp::Connect`]
@@ -57,19 +69,20 @@ impl ConnectOptions {
             mode,
             connect_timeout,
             tls_server_name,
-            proxy: _,
-            local_address: _,
+            proxy,
+            local_address,
             client,
         } = parts;
-        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-        let open = {
-            let _ = tls_server_name;
-            Socket::open(host, port, mode)
+        let route = Route {
+            proxy,
+            local_address,
         };
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        let open = Socket::open_routed(host, port, mode, tls_server_name.as_deref(), &route);
         #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
         let open = {
             let name = tls_server_name.as_deref().unwrap_or(host);
-            Socket::open(host, port, name, mode, &self.tls)
+            Socket::open_routed(host, port, name, mode, &self.tls, &route)
         };
         let transport = clock
             .step::<Socket, _>(SmtpOp::Connect, connect_timeout, open)

@@ -45,9 +45,10 @@ pub fn check_port(port: u16) -> Result<(), SmtpError> {
 /// and what only one runtime has (Workers: the port-25 rule; WASI: the rustls trust).
 ///
 /// The settings every adapter shares, with the same names as `smtp-io-tokio`'s, come from
-/// [`smtp_proto::connect::ConnectSettings`]. What a runtime cannot do is refused before any I/O
-/// with [`SmtpError::InvalidInput`], never skipped: a proxy and a local address on both, a TLS
-/// server name on Workers (WASI checks the certificate for it).
+/// [`smtp_proto::connect::ConnectSettings`]: both runtimes honour a TLS server name and a proxy
+/// (SOCKS5 or HTTP CONNECT, TLS still end to end with the SMTP server), and WASI a local
+/// address. What a runtime cannot do is refused before any I/O with
+/// [`SmtpError::InvalidInput`], never skipped: a local address on Workers.
 ///
 /// The defaults: 30 s to open the connection, RFC 5321 reply timeouts (on the runtime's timer:
 /// `setTimeout` on Workers, `wasi:clocks` on WASI). On Workers the runtime checks certificates

@@ -33,9 +33,15 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     pub(crate) fn close(this: &Socket) -> Result<Promise, JsValue>;
 
-    /// Only on a socket opened with `secureTransport: "starttls"`; returns the TLS socket.
+    /// Only on a socket opened with `secureTransport: "starttls"`; returns the TLS socket. The
+    /// certificate is checked for the host name given to `connect()`.
     #[wasm_bindgen(method, catch, js_name = startTls)]
     pub(crate) fn start_tls(this: &Socket) -> Result<Socket, JsValue>;
+
+    /// `startTls(options)`, `options` a `TlsOptions` object (`{ expectedServerHostname }`):
+    /// the certificate is checked for that name instead of the host name given to `connect()`.
+    #[wasm_bindgen(method, catch, js_name = startTls)]
+    pub(crate) fn start_tls_with(this: &Socket, options: &JsValue) -> Result<Socket, JsValue>;
 
     /// A WHATWG `ReadableStream`.
     #[derive(Debug, Clone)]

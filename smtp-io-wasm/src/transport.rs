@@ -10,11 +10,13 @@ use std::io;
 
 use js_sys::{Promise, Reflect, Uint8Array};
 use smtp_proto::client::future::{Either, race};
+use smtp_proto::connect::{ProxyHandshake, open_tunnel};
 use smtp_proto::{StartTlsCapable, Transport};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::TlsMode;
+use crate::connect::Route;
 use crate::sys::{self, ReadableStreamDefaultReader, Socket, WritableStreamDefaultWriter};
 
 /// Reads from a `ReadableStream` reader, cancel-safe, keeping the part of a chunk that did not
@@ -169,27 +171,43 @@ impl Streams {
 ///
 /// It implements [`Transport`] (read, write, close, and the timer: [`Sleep`], a `setTimeout`
 /// promise) and [`StartTlsCapable`] (the socket's `startTls()`). The runtime checks the server's
-/// certificate against the platform's roots and the host name that was dialled; there is no way
-/// to turn that off, and none is needed.
+/// certificate against the platform's roots and the host name that was dialled (or, when the
+/// connect helpers were given a TLS server name or a proxy, the name passed to `startTls()` as
+/// `expectedServerHostname`: the TLS server name, else the SMTP server's host, never the
+/// proxy's); there is no way to turn that off, and none is needed.
 ///
 /// Reads are cancel-safe: a read dropped by a timeout keeps its promise, and the next read picks
-/// up its result.
+/// up its result. A read never hands out more than the buffer it was given; the rest of a chunk
+/// stays buffered for the next read (so a proxy handshake takes no byte of the tunnel).
 pub struct WorkersTransport {
     streams: Option<Streams>,
     mode: TlsMode,
+    /// Opened with `secureTransport: "starttls"`: `startTls()` may upgrade it (once).
+    upgradable: bool,
     upgraded: bool,
     host: String,
     port: u16,
+    /// Given to `startTls()` as `expectedServerHostname`; `None`: the name dialled.
+    tls_name: Option<String>,
+    /// The proxy's host and port, when the connection goes through one.
+    proxy: Option<(String, u16)>,
 }
 
 impl fmt::Debug for WorkersTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkersTransport")
-            .field("host", &self.host)
+        let mut d = f.debug_struct("WorkersTransport");
+        d.field("host", &self.host)
             .field("port", &self.port)
             .field("mode", &self.mode)
-            .field("tls_active", &self.is_tls())
-            .finish_non_exhaustive()
+            .field("tls_active", &self.is_tls());
+        if let Some(name) = &self.tls_name {
+            d.field("tls_server_name", name);
+        }
+        if let Some((host, port)) = &self.proxy {
+            // Host and port only: the proxy's credentials are not kept here.
+            d.field("proxy", &format_args!("{host}:{port}"));
+        }
+        d.finish_non_exhaustive()
     }
 }
 
@@ -212,48 +230,125 @@ impl WorkersTransport {
     /// With implicit TLS, a certificate the runtime does not trust is reported by the first read
     /// or write, not here: the socket opens before the handshake.
     pub async fn open(host: &str, port: u16, mode: TlsMode) -> io::Result<WorkersTransport> {
+        WorkersTransport::open_routed(host, port, mode, None, &Route::default()).await
+    }
+
+    /// Open a connection to the SMTP server `host:port` the way `route` says, for the connect
+    /// helpers:
+    /// - direct, without `server_name`: as [`open`](Self::open) (the socket opened with
+    ///   `secureTransport` `"on"`, `"starttls"` or `"off"`);
+    /// - through `route.proxy`: a socket to the proxy (`"starttls"` for implicit TLS and
+    ///   STARTTLS, `"off"` without TLS), then the tunnel to `host:port`
+    ///   ([`open_tunnel`], SOCKS5 or HTTP CONNECT);
+    /// - with implicit TLS and a `server_name` or a proxy: upgraded with `startTls()` at once,
+    ///   before any SMTP byte.
+    ///
+    /// Whenever `startTls()` is called (here, or later for STARTTLS), the certificate is checked
+    /// for `server_name`, else, through a proxy, for `host`: never for the proxy's name.
+    /// A `route.local_address` is refused (`Unsupported`, before any I/O): Workers sockets
+    /// cannot choose one (the connect helpers refuse it earlier).
+    ///
+    /// Errors are `io::Error`s: a `host` the proxy's request cannot carry (`InvalidInput`,
+    /// before any I/O), "cannot reach the proxy host:port: ..." when the proxy cannot be
+    /// reached, the proxy's refusal (see `ProxyHandshake`; its password is in none), a failed
+    /// `connect()` or `startTls()`. Unbounded in time: the caller bounds it.
+    pub(crate) async fn open_routed(
+        host: &str,
+        port: u16,
+        mode: TlsMode,
+        server_name: Option<&str>,
+        route: &Route,
+    ) -> io::Result<WorkersTransport> {
+        if route.local_address.is_some() {
+            // The connect helpers refuse it before any I/O; refused here too, never ignored.
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Workers sockets cannot choose the local address a connection leaves from",
+            ));
+        }
+        let proxy = route.proxy.as_ref();
+        if let Some(proxy) = proxy {
+            // Refused before any I/O: a host the proxy's request cannot carry (open_tunnel
+            // builds the request again; this copy is wiped when dropped).
+            drop(ProxyHandshake::new(proxy, host, port)?);
+        }
+        let bare = |name: &str| {
+            name.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned()
+        };
+        // The name the certificate is checked for, when the runtime must be told: a TLS server
+        // name, or through a proxy the SMTP server's host (the socket is the proxy's).
+        let tls_name = match (server_name, proxy) {
+            (Some(name), _) => Some(bare(name)),
+            (None, Some(_)) => Some(bare(host)),
+            (None, None) => None,
+        };
+        // Implicit TLS checked for another name than the one dialled: upgraded at once below.
+        let upgrade_now = mode == TlsMode::Implicit && tls_name.is_some();
         let secure = match mode {
+            TlsMode::Implicit if upgrade_now => "starttls",
             TlsMode::Implicit => "on",
             TlsMode::StartTls => "starttls",
             TlsMode::None => "off",
         };
-        let hostname = host.trim_start_matches('[').trim_end_matches(']');
-        let address = sys::object(&[
-            ("hostname", JsValue::from_str(hostname)),
-            ("port", JsValue::from_f64(f64::from(port))),
-        ]);
-        let options = sys::object(&[
-            ("secureTransport", JsValue::from_str(secure)),
-            ("allowHalfOpen", JsValue::FALSE),
-        ]);
-        let context = || format!("connecting to {host}:{port}");
-        let socket = sys::connect(&address, &options).map_err(|e| sys::io_error(&context(), &e))?;
-        let opened = socket.opened().map_err(|e| sys::io_error(&context(), &e))?;
-        // If this future is dropped (the connect timeout), the runtime closes the socket when
-        // the request ends.
-        if let Err(e) = JsFuture::from(opened).await {
-            close_quietly(&socket);
-            return Err(sys::io_error(&context(), &e));
-        }
-        let streams = match Streams::of(socket.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                close_quietly(&socket);
-                return Err(e);
+        let streams = match proxy {
+            None => {
+                open_socket(host, port, secure, &|| {
+                    format!("connecting to {host}:{port}")
+                })
+                .await?
+            }
+            Some(proxy) => {
+                let (phost, pport) = (proxy.host(), proxy.port());
+                open_socket(phost, pport, secure, &|| {
+                    format!("cannot reach the proxy {phost}:{pport}")
+                })
+                .await?
             }
         };
-        Ok(WorkersTransport {
+        let mut transport = WorkersTransport {
             streams: Some(streams),
             mode,
+            upgradable: secure == "starttls",
             upgraded: false,
             host: host.to_owned(),
             port,
-        })
+            tls_name,
+            proxy: proxy.map(|p| (p.host().to_owned(), p.port())),
+        };
+        if let Some(proxy) = proxy {
+            if let Err(e) = open_tunnel(&mut transport, proxy, host, port).await {
+                transport.abort();
+                return Err(e);
+            }
+        }
+        if upgrade_now {
+            if let Err(e) = transport.start_tls().await {
+                transport.abort();
+                return Err(e);
+            }
+        }
+        Ok(transport)
+    }
+
+    /// Close the socket without waiting (a failed open).
+    fn abort(&mut self) {
+        if let Some(Streams {
+            socket,
+            reader,
+            writer,
+        }) = self.streams.take()
+        {
+            reader.release();
+            let _ = writer.release_lock();
+            close_quietly(&socket);
+        }
     }
 
     /// True once the connection is encrypted (implicit TLS, or after a STARTTLS upgrade).
     pub fn is_tls(&self) -> bool {
-        self.mode == TlsMode::Implicit || self.upgraded
+        (self.mode == TlsMode::Implicit && !self.upgradable) || self.upgraded
     }
 
     /// The mode the socket was opened with.
@@ -261,9 +356,44 @@ impl WorkersTransport {
         self.mode
     }
 
-    /// The host and port dialled.
+    /// The SMTP server's host and port, as dialled (through a proxy: the tunnel's end, not the
+    /// proxy).
     pub fn peer(&self) -> (&str, u16) {
         (&self.host, self.port)
+    }
+}
+
+/// `connect()` to `hostname:port` with `secureTransport: secure`, waiting until the socket is
+/// open; `context()` starts every error's text.
+async fn open_socket(
+    hostname: &str,
+    port: u16,
+    secure: &str,
+    context: &dyn Fn() -> String,
+) -> io::Result<Streams> {
+    let hostname = hostname.trim_start_matches('[').trim_end_matches(']');
+    let address = sys::object(&[
+        ("hostname", JsValue::from_str(hostname)),
+        ("port", JsValue::from_f64(f64::from(port))),
+    ]);
+    let options = sys::object(&[
+        ("secureTransport", JsValue::from_str(secure)),
+        ("allowHalfOpen", JsValue::FALSE),
+    ]);
+    let socket = sys::connect(&address, &options).map_err(|e| sys::io_error(&context(), &e))?;
+    let opened = socket.opened().map_err(|e| sys::io_error(&context(), &e))?;
+    // If this future is dropped (the connect timeout), the runtime closes the socket when
+    // the request ends.
+    if let Err(e) = JsFuture::from(opened).await {
+        close_quietly(&socket);
+        return Err(sys::io_error(&context(), &e));
+    }
+    match Streams::of(socket.clone()) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            close_quietly(&socket);
+            Err(e)
+        }
     }
 }
 
@@ -329,7 +459,7 @@ impl Transport for WorkersTransport {
     }
 
     fn is_encrypted(&self) -> bool {
-        self.mode == TlsMode::Implicit || self.upgraded
+        self.is_tls()
     }
 
     /// `Date.now()`: the Workers runtime's clock (it moves on across I/O, which is what the
@@ -351,12 +481,31 @@ impl Transport for WorkersTransport {
 }
 
 impl StartTlsCapable for WorkersTransport {
-    /// Upgrade with the socket's `startTls()`. Refused (and the transport left as it was) when
-    /// the socket was not opened for STARTTLS, when TLS is already on, or when bytes arrived
-    /// after the server's `220` (they would be silently dropped by the upgrade: a response
-    /// injection, refused instead).
+    /// Upgrade with the socket's `startTls()` (with `expectedServerHostname` when the connect
+    /// helpers were given a TLS server name or a proxy). Refused (and the transport left as it
+    /// was) when the socket was not opened for STARTTLS, when TLS is already on, or when bytes
+    /// arrived after the server's `220` (they would be silently dropped by the upgrade: a
+    /// response injection, refused instead; through a proxy too, as the tunnel's handshake
+    /// leaves nothing buffered).
     async fn upgrade_to_tls(&mut self) -> io::Result<()> {
         if self.mode != TlsMode::StartTls {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this socket was not opened for STARTTLS (secureTransport: \"starttls\")",
+            ));
+        }
+        self.start_tls().await
+    }
+}
+
+impl WorkersTransport {
+    /// The upgrade itself: `startTls()`, or `startTls({ expectedServerHostname })` with a
+    /// name. For STARTTLS, and for implicit TLS opened as `"starttls"` (a TLS server name or a
+    /// proxy), before any SMTP byte. Refused, the transport left as it was, when bytes are
+    /// buffered (they came before the handshake and would be lost) or a read is pending; on a
+    /// failure of `startTls()` itself the socket is closed.
+    async fn start_tls(&mut self) -> io::Result<()> {
+        if !self.upgradable {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "this socket was not opened for STARTTLS (secureTransport: \"starttls\")",
@@ -368,10 +517,15 @@ impl StartTlsCapable for WorkersTransport {
         let streams = self.streams.as_ref().ok_or_else(broken)?;
         let residue = streams.reader.buffered();
         if residue > 0 {
+            let when = if self.mode == TlsMode::StartTls {
+                "after the STARTTLS reply"
+            } else {
+                "from the server"
+            };
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "{residue} byte(s) arrived after the STARTTLS reply, before the TLS handshake \
+                    "{residue} byte(s) arrived {when}, before the TLS handshake \
                      (possible response injection)"
                 ),
             ));
@@ -394,7 +548,16 @@ impl StartTlsCapable for WorkersTransport {
         // startTls() detaches both streams: their locks must be free.
         reader.release();
         let _ = writer.release_lock();
-        let tls = match socket.start_tls() {
+        let started = match &self.tls_name {
+            // Without a name, called as it always was: the certificate is checked for the name
+            // dialled.
+            None => socket.start_tls(),
+            Some(name) => {
+                let options = sys::object(&[("expectedServerHostname", JsValue::from_str(name))]);
+                socket.start_tls_with(&options)
+            }
+        };
+        let tls = match started {
             Ok(tls) => tls,
             Err(e) => {
                 close_quietly(&socket);
@@ -410,8 +573,9 @@ impl StartTlsCapable for WorkersTransport {
         };
         // Await the TLS socket's `opened` so that a failure it reports lands on this call. In
         // workerd it can settle before the handshake ends: a certificate it does not trust then
-        // fails the first write after the upgrade (the second EHLO). The client bounds this call
-        // with the command timeout.
+        // fails the first write after the upgrade (the second EHLO), or with implicit TLS the
+        // greeting's read (which then sees the connection closed). The client bounds this call
+        // with the command timeout (for implicit TLS, the connect step's).
         let opened = match tls.opened() {
             Ok(p) => p,
             Err(e) => {

@@ -1,9 +1,9 @@
 // nodemailer's smtp-server (the SMTP server of the Node ecosystem, a second implementation
 // beside ../e2e-common) for the session, stream and token checks of the WASI end-to-end test.
 // It runs in the server worker thread (see server-worker.mjs) and counts what a client did on it:
-// TCP connections, TLS handshakes (STARTTLS or implicit) and the SNI each asked for, MAIL FROMs,
-// and for each message its length and SHA-256 (computed while it streams in: a 20 MiB message is
-// never held whole).
+// TCP connections and the address each came from, TLS handshakes (STARTTLS or implicit) and the
+// SNI each asked for, MAIL FROMs, and for each message its length and SHA-256 (computed while it
+// streams in: a 20 MiB message is never held whole).
 //
 // Listeners (127.0.0.1, free ports; the certificate names "localhost"):
 //   starttls   STARTTLS offered; AUTH PLAIN LOGIN XOAUTH2 only after it and required before MAIL
@@ -19,8 +19,9 @@ export const NODE_SIZE = 64 * 1024 * 1024;
 
 /** `{ key, cert, user, pass, token }` -> `{ ports, stats(), close() }`. */
 export async function startNodeServers({ key, cert, user, pass, token }) {
-  // serverNames: the SNI each TLS handshake asked for (null: none sent, as for an IP address).
-  const counts = { connections: 0, tls: 0, mailFrom: 0, authMethods: [], serverNames: [] };
+  // serverNames: the SNI each TLS handshake asked for (null: none sent, as for an IP address);
+  // peers: the address each connection came from (its IP only).
+  const counts = { connections: 0, tls: 0, mailFrom: 0, authMethods: [], serverNames: [], peers: [] };
   const messages = [];
 
   function onAuth(auth, session, callback) {
@@ -83,6 +84,7 @@ export async function startNodeServers({ key, cert, user, pass, token }) {
     logger: false,
     onConnect(session, callback) {
       counts.connections++;
+      counts.peers.push(session.remoteAddress);
       callback();
     },
     onSecure(socket, session, callback) {
@@ -125,7 +127,7 @@ export async function startNodeServers({ key, cert, user, pass, token }) {
   }
   return {
     ports,
-    stats: () => ({ ...counts, authMethods: counts.authMethods.slice(), serverNames: counts.serverNames.slice(), messages: messages.slice() }),
+    stats: () => ({ ...counts, authMethods: counts.authMethods.slice(), serverNames: counts.serverNames.slice(), peers: counts.peers.slice(), messages: messages.slice() }),
     // smtp-server's close waits for its connections; a test that left one open must not hang.
     close: () =>
       Promise.race([

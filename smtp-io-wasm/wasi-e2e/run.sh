@@ -11,14 +11,18 @@
 # handshake, ten MAIL FROMs), per-message options and per-recipient results, send-batch, a
 # 20 MiB body from a wasi:io input stream in bounded guest memory, the AUTH mechanism by name,
 # an XOAUTH2 token accepted and refused, client certificates, tls-server-name (127.0.0.1 dialled,
-# the certificate checked for localhost; a wrong name; one that cannot be a name); and, against a
+# the certificate checked for localhost; a wrong name; one that cannot be a name); delivery through
+# a real pproxy (SOCKS5 and HTTP CONNECT, with and without credentials, STARTTLS and implicit TLS,
+# the certificate checked for the SMTP host; wrong credentials, an unreachable proxy, a bad proxy
+# URL) and from local-address 127.0.0.2 (the server sees the peer); and, against a
 # scripted server that records how commands arrive (feature-server.mjs), the connect options
 # pipelining, chunking, data-pipelining, protocol (LMTP) and transcript-lines.
 #
 # Installs what it needs, idempotently, from package registries only:
 #   rustup target wasm32-wasip2; clang (for ring's C, only when missing, with apt-get);
-#   jco, preview2-shim and smtp-server from wasi-e2e/package-lock.json (npm ci).
-# Needs: rustup/cargo, node >= 20 with npm, openssl.
+#   jco, preview2-shim and smtp-server from wasi-e2e/package-lock.json (npm ci);
+#   pproxy (pip, only when `python3 -c 'import pproxy'` fails).
+# Needs: rustup/cargo, node >= 20 with npm, openssl, python3 with pip.
 #
 # Usage: smtp-io-wasm/wasi-e2e/run.sh        (exit status 0 only when every check passed)
 # Env:   CARGO_TARGET_DIR  where the component is built (default component/target)
@@ -75,6 +79,13 @@ else
   (cd "$E2E" && npm ci --no-audit --no-fund)
 fi
 JCO="$E2E/node_modules/.bin/jco"
+
+step "pproxy (the real SOCKS5 and HTTP CONNECT proxy of the proxy checks)"
+if python3 -c 'import pproxy' 2>/dev/null; then
+  echo "already installed"
+else
+  python3 -m pip install --quiet --disable-pip-version-check pproxy
+fi
 
 step "clippy: the WASI client and the component for wasm32-wasip2 (-D warnings)"
 CARGO_TARGET_DIR="$TARGET_DIR" cargo clippy --target wasm32-wasip2 --all-targets \

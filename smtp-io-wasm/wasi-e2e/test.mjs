@@ -5,15 +5,18 @@
 // every TLS mode, the typed errors of the failure cases, ten messages on one session over one
 // TLS connection, a 20 MiB body from a wasi:io input stream in bounded guest memory, the AUTH
 // mechanism chosen by name and an XOAUTH2 token accepted and refused; the certificate checked
-// for tls-server-name instead of the host dialled (127.0.0.1); and the connect options that
-// switch the engine (pipelining, chunking, data-pipelining, protocol lmtp, transcript-lines)
-// against feature-server.mjs, which records how the commands arrived.
+// for tls-server-name instead of the host dialled (127.0.0.1); delivery through a real proxy
+// (pproxy: SOCKS5 and HTTP CONNECT, with and without credentials) and from a local address
+// (127.0.0.2); and the connect options that switch the engine (pipelining, chunking,
+// data-pipelining, protocol lmtp, transcript-lines) against feature-server.mjs, which records
+// how the commands arrived.
 //
 // Usage: node test.mjs WORK_DIR   (WORK_DIR holds component/smtp.js and the test certificates)
 import { Worker } from "node:worker_threads";
 import crypto from "node:crypto";
 import { readFileSync, writeFileSync, unlinkSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { filesystem } from "@bytecodealliance/preview2-shim";
@@ -631,6 +634,219 @@ await test("tls-server-name that cannot be a server name: io error invalid-input
     listener: "plain", tls: false, serverTls: null, clientTls: undefined, mech: "PLAIN",
   });
 });
+
+// --- proxy and local-address: a real pproxy (another process), nodemailer's view of the peer ---
+// pproxy listens on 127.0.0.1 with four listeners (SOCKS5, HTTP CONNECT, each with and without
+// credentials; --auth 0: credentials asked on every connection) and logs each tunnel as
+// "<kind> <client ip:port> -> <host:port>". The SMTP host stays localhost (the name the
+// certificate has): a certificate checked for the proxy's address (127.0.0.1) would fail.
+const PROXY_USER = "proxy-user";
+const PROXY_PASS = "proxy-pass-SECRET-7731";
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** pproxy with the four listeners, once each is up: `{ ports, url(kind, creds?), log() }`. */
+async function startPproxy() {
+  const ports = { socks: await freePort(), http: await freePort(), socksAuth: await freePort(), httpAuth: await freePort() };
+  const scheme = (kind) => (kind.startsWith("socks") ? "socks5" : "http");
+  const args = ["-u", "-m", "pproxy", "-v", "--auth", "0"];
+  for (const [kind, port] of Object.entries(ports)) {
+    args.push("-l", `${scheme(kind)}://127.0.0.1:${port}${kind.endsWith("Auth") ? `#${PROXY_USER}:${PROXY_PASS}` : ""}`);
+  }
+  const child = spawn(process.env.PPROXY_PYTHON || "python3", args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  let exited = null;
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  child.on("exit", (code) => (exited = code));
+  child.on("error", (e) => (exited = e.message));
+  process.on("exit", () => child.kill());
+  const serving = () => Object.values(ports).every((port) => log.includes(`:${port} by `));
+  for (let i = 0; i < 200 && !serving() && exited === null; i++) await new Promise((r) => setTimeout(r, 50));
+  if (!serving()) throw new Error(`pproxy did not start (python3 -m pproxy; pip install pproxy): exit ${exited}; log: ${log}`);
+  return {
+    ports,
+    /** The listener's URL, with its credentials (or `creds` as "user:password", "" for none). */
+    url: (kind, creds) => {
+      const userinfo = creds ?? (kind.endsWith("Auth") ? `${PROXY_USER}:${PROXY_PASS}` : "");
+      return `${scheme(kind)}://${userinfo ? `${userinfo}@` : ""}127.0.0.1:${ports[kind]}`;
+    },
+    log: () => log,
+    stop: () => child.kill(),
+  };
+}
+
+/** The length of pproxy's log once nothing has come for 150 ms (what earlier tests made it log
+ *  has arrived). */
+async function quietLog(pproxy) {
+  let length = -1;
+  while (length !== pproxy.log().length) {
+    length = pproxy.log().length;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return length;
+}
+
+/** The tunnels pproxy logged after `from` (its log's length then) that match `re`, waiting up to
+ *  2 s for `count` of them: its output is read by this thread, blocked during a component call. */
+async function tunnelsSince(pproxy, from, re, count = 1) {
+  const lines = () => pproxy.log().slice(from).split("\n").filter((l) => / -> /.test(l) && re.test(l));
+  for (let i = 0; i < 40 && lines().length < count; i++) await new Promise((r) => setTimeout(r, 50));
+  return lines();
+}
+
+const pproxy = await startPproxy();
+
+await test("proxy: SOCKS5 and HTTP CONNECT, with and without credentials, STARTTLS and implicit TLS: delivered byte-exact through one pproxy tunnel each, the certificate checked for the SMTP host localhost (not the proxy 127.0.0.1)", async () => {
+  for (const kind of ["socks", "http", "socksAuth", "httpAuth"]) {
+    for (const [port, tls, mech] of [[P.starttls, "starttls", "PLAIN"], [P.implicit, "implicit", "LOGIN"]]) {
+      const from = pproxy.log().length;
+      await expectDelivered(options(port, tls, { proxy: pproxy.url(kind) }), env(), message(`proxy ${kind} ${tls}`), {
+        listener: tls, tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech,
+      });
+      const lines = await tunnelsSince(pproxy, from, /./);
+      const want = new RegExp(`^${kind.startsWith("socks") ? "socks5" : "http"} 127\\.0\\.0\\.1:\\d+ -> localhost:${port}$`);
+      check(lines.length === 1 && want.test(lines[0]), `${kind} ${tls}: pproxy logged one tunnel to localhost:${port}`, lines);
+    }
+  }
+  check(!pproxy.log().includes("Unauthorized"), "pproxy refused nothing", pproxy.log());
+});
+
+await test("proxy: the session resource through SOCKS5 (STARTTLS): two messages on one tunnel, one connection seen by the server, a clean QUIT; and a plaintext session through HTTP CONNECT", async () => {
+  const before = await nodeState();
+  const from = pproxy.log().length;
+  const opened = call(() => client.Session.open(options(N.starttls, "starttls", { proxy: pproxy.url("socksAuth") })));
+  check(opened.ok !== undefined, "session.open through the proxy", opened.err);
+  if (!opened.ok) return;
+  const session = opened.ok;
+  const sent = [0, 1].map((i) => bytesOf(message(`proxy session ${i}`)));
+  for (const body of sent) {
+    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: body }));
+    check(r.ok?.reply.code === 250 && r.ok.tlsVersion === "TLSv1_3", "delivered over TLS 1.3", r.err ?? r.ok);
+  }
+  const quit = call(() => session.quit());
+  check(quit.err === undefined, "QUIT", quit.err);
+  const after = await nodeState();
+  check(after.connections - before.connections === 1, "one connection", after.connections - before.connections);
+  check(json(after.serverNames.slice(before.serverNames.length)) === json(["localhost"]), "SNI localhost (the SMTP host, not the proxy)", after.serverNames.slice(before.serverNames.length));
+  const got = after.messages.slice(before.messages.length);
+  check(got.length === 2 && got.every((m, i) => m.sha256 === sha256(sent[i])), "both byte-exact", got.map((m) => m.length));
+  const lines = await tunnelsSince(pproxy, from, /./);
+  check(lines.length === 1 && lines[0].endsWith(`-> localhost:${N.starttls}`), "one tunnel", lines);
+  // Plaintext too (tls none, through HTTP CONNECT), to the feature server.
+  const plain = call(() => client.Session.open(options(F.smtp, "none", { credentials: undefined, proxy: pproxy.url("http") })));
+  check(call(() => plain.ok?.noop()).ok?.code === 250, "plaintext session through HTTP CONNECT: NOOP", plain.err);
+  const plainQuit = call(() => plain.ok?.quit());
+  check(plain.ok && plainQuit.err === undefined, "plaintext: QUIT", plainQuit.err);
+});
+
+await test("proxy: the certificate is checked for the SMTP host, never the proxy's name (SMTP host 127.0.0.1 through a proxy named localhost: refused; with tls-server-name localhost: delivered)", async () => {
+  const viaLocalhost = `socks5://localhost:${pproxy.ports.socks}`;
+  const r = await expectError(options(P.implicit, "implicit", { host: "127.0.0.1", proxy: viaLocalhost }), env(), message("x"), "io", {
+    during: "connect", kind: "invalid-data",
+  });
+  check(/not valid for name/.test(r.err?.val?.message ?? ""), "the name the certificate lacks is the SMTP host's", r.err);
+  await expectDelivered(options(P.implicit, "implicit", { host: "127.0.0.1", tlsServerName: "localhost", proxy: viaLocalhost }), env(), message("proxy tls-server-name"), {
+    listener: "implicit", tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech: "LOGIN",
+  });
+});
+
+// pproxy answers refused HTTP credentials with 407 (permission-denied), but closes a SOCKS5
+// connection without the RFC 1929 failure reply (so: the SOCKS5 proxy closed the connection
+// before the tunnel opened, unexpected-eof); the in-guest tests check a SOCKS5 refusal proper.
+await test("proxy: wrong or missing credentials: io error during connect (HTTP permission-denied; SOCKS5, which pproxy just closes, unexpected-eof), no password in the error, nothing reaches the SMTP server", async () => {
+  const WRONG = "wrong-SECRET-pw-4242";
+  const before = (await serverState()).connections;
+  const errors = [];
+  for (const [kind, ioKind, says] of [["socksAuth", "unexpected-eof", /the SOCKS5 proxy closed/], ["httpAuth", "permission-denied", /proxy/i]]) {
+    for (const creds of [`${PROXY_USER}:${WRONG}`, ""]) {
+      const r = await expectError(options(P.starttls, "starttls", { proxy: pproxy.url(kind, creds) }), env(), message("x"), "io", {
+        during: "connect", kind: ioKind,
+      });
+      check(says.test(r.err?.val?.message ?? ""), `${kind} ${creds ? "wrong" : "none"}: the message names the proxy`, r.err);
+      errors.push(r.err);
+    }
+  }
+  const o = call(() => client.Session.open(options(P.implicit, "implicit", { proxy: pproxy.url("httpAuth", `${PROXY_USER}:${WRONG}`) })));
+  check(o.err?.tag === "io" && o.err.val.during === "connect" && o.err.val.kind === "permission-denied", "session.open: the same typed error", o);
+  errors.push(o.err);
+  const basic = Buffer.from(`${PROXY_USER}:${WRONG}`).toString("base64");
+  for (const e of errors) check(!json(e).includes(WRONG) && !json(e).includes(basic) && !json(e).includes(PROXY_PASS), "no password in the error", e);
+  const after = (await serverState()).connections;
+  check(after.starttls === before.starttls && after.implicit === before.implicit, "the SMTP server saw no connection", [before, after]);
+});
+
+await test("proxy: one that cannot be reached is io error connection-refused during connect, naming it (cannot reach the proxy 127.0.0.1:port)", async () => {
+  const r = await expectError(options(P.starttls, "starttls", { proxy: `socks5://127.0.0.1:${P.closed}` }), env(), message("x"), "io", {
+    during: "connect", kind: "connection-refused",
+  });
+  check((r.err?.val?.message ?? "").includes(`cannot reach the proxy 127.0.0.1:${P.closed}: `), "the message names the proxy", r.err);
+});
+
+await test("proxy and local-address that cannot be parsed: invalid-input before any connection (no password in the error)", async () => {
+  const before = (await serverState()).connections;
+  const beforeNode = await nodeState();
+  const from = await quietLog(pproxy);
+  const SECRET = "url-SECRET-pw-0042";
+  const badProxies = [
+    `ftp://u:${SECRET}@127.0.0.1:${pproxy.ports.socks}`,
+    `socks5://u:${SECRET}@127.0.0.1`,
+    `http://u:${SECRET}@127.0.0.1:99999`,
+    `socks5://u%zz:${SECRET}@127.0.0.1:${pproxy.ports.socks}`,
+    "",
+  ];
+  for (const proxy of badProxies) {
+    const r = await expectError(options(P.starttls, "starttls", { proxy }), env(), message("x"), "invalid-input", {});
+    check(/^proxy: /.test(r.err?.val ?? "") && !json(r.err).includes(SECRET), `${json(proxy.replace(SECRET, "***"))}: invalid-input naming the proxy, without the password`, r.err);
+  }
+  const o = call(() => client.Session.open(options(N.starttls, "starttls", { proxy: badProxies[0] })));
+  check(o.err?.tag === "invalid-input" && !json(o.err).includes(SECRET), "session.open: invalid-input, without the password", o);
+  for (const localAddress of ["not-an-ip", "127.0.0.256", "[::1]", "", "localhost"]) {
+    const r = await expectError(options(P.starttls, "starttls", { localAddress }), env(), message("x"), "invalid-input", {});
+    check(/^local-address: /.test(r.err?.val ?? ""), `${json(localAddress)}: invalid-input naming local-address`, r.err);
+  }
+  const l = call(() => client.Session.open(options(N.starttls, "starttls", { localAddress: "300.1.2.3" })));
+  check(l.err?.tag === "invalid-input", "session.open with a bad local-address: invalid-input", l);
+  const after = (await serverState()).connections;
+  check(json(after) === json(before), "the SMTP servers saw no connection", [before, after]);
+  check((await nodeState()).connections === beforeNode.connections, "nor did nodemailer's", null);
+  check((await quietLog(pproxy)) === from, "nor the proxy (it logged nothing)", pproxy.log().slice(from));
+});
+
+await test("local-address 127.0.0.2: the server sees the connection come from 127.0.0.2 (one-shot and session; 127.0.0.1 without it); through a proxy, pproxy sees it", async () => {
+  const before = await nodeState();
+  const one = send(options(N.starttls, "starttls", { localAddress: "127.0.0.2" }), env(), message("local address"));
+  check(one.ok?.reply.code === 250, "one-shot: delivered", one.err);
+  const plain = send(options(N.starttls, "starttls"), env(), message("no local address"));
+  check(plain.ok?.reply.code === 250, "without it: delivered", plain.err);
+  const session = client.Session.open(options(N.implicit, "implicit", { localAddress: "127.0.0.2" }));
+  check(call(() => session.noop()).ok?.code === 250, "session: NOOP", null);
+  session.quit();
+  const after = await nodeState();
+  check(json(after.peers.slice(before.peers.length)) === json(["127.0.0.2", "127.0.0.1", "127.0.0.2"]), "the peers nodemailer saw", after.peers.slice(before.peers.length));
+  const from = pproxy.log().length;
+  await expectDelivered(options(P.starttls, "starttls", { proxy: pproxy.url("http"), localAddress: "127.0.0.2" }), env(), message("local address via proxy"), {
+    listener: "starttls", tls: true, serverTls: "TLSv1.3", clientTls: "TLSv1_3", mech: "PLAIN",
+  });
+  const lines = await tunnelsSince(pproxy, from, /./);
+  check(lines.length === 1 && new RegExp(`^http 127\\.0\\.0\\.2:\\d+ -> localhost:${P.starttls}$`).test(lines[0]), "pproxy: the tunnel's client is 127.0.0.2", lines);
+});
+
+await test("local-address of the other family (::1 to 127.0.0.1): io error addr-not-available during connect, naming both", async () => {
+  const r = await expectError(options(P.plain, "none", { host: "127.0.0.1", credentials: undefined, localAddress: "::1" }), env(), message("x"), "io", {
+    during: "connect", kind: "addr-not-available",
+  });
+  const text = r.err?.val?.message ?? "";
+  check(text.includes("::1") && text.includes(`127.0.0.1:${P.plain}`), "the message names both addresses", r.err);
+});
+
+pproxy.stop();
 
 // --- the extension and protocol switches (feature-server.mjs sees how commands arrive) -------
 const featureState = async () => (await serverState()).features;

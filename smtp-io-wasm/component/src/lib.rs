@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use smtp_io_wasm::smtp_proto::body::normalized_len;
 use smtp_io_wasm::smtp_proto::command::{
     BodyType, DsnReturn, EnvelopeId, Notify, OriginalRecipient,
 };
+use smtp_io_wasm::smtp_proto::connect::Proxy;
 use smtp_io_wasm::wasi::{ConnectOptions, InputStreamBody, SmtpClient, TlsConfig, block_on};
 use smtp_io_wasm::{
     AuthError, AuthMechanism, Blame, DataPipelining, ExtensionUse, MessageOptions, OutgoingMessage,
@@ -416,6 +418,24 @@ async fn open(
         // error (invalid-input) during connect, before any I/O.
         connect = connect.with_tls_server_name(name);
     }
+    if let Some(url) = options.proxy {
+        // Wiped when dropped: the URL may hold the proxy password. The parse error never
+        // repeats it (smtp-proto's ProxyUrlError says only what was wrong).
+        let url = Secret::from(url);
+        let proxy = url
+            .expose_str()
+            .ok_or_else(|| wit::SmtpError::InvalidInput("proxy: not UTF-8".to_owned()))
+            .and_then(|url| {
+                Proxy::parse(url).map_err(|e| wit::SmtpError::InvalidInput(format!("proxy: {e}")))
+            })?;
+        connect = connect.with_proxy(proxy);
+    }
+    if let Some(address) = options.local_address {
+        let ip = address.parse::<IpAddr>().map_err(|_| {
+            wit::SmtpError::InvalidInput(format!("local-address: {address:?} is not an IP address"))
+        })?;
+        connect = connect.with_local_address(ip);
+    }
     if let Some(ms) = options.connect_timeout_ms {
         connect = connect.with_connect_timeout(Duration::from_millis(ms.into()));
     }
@@ -711,6 +731,7 @@ fn io_kind(kind: std::io::ErrorKind) -> wit::IoKind {
         E::InvalidData => K::InvalidData,
         E::InvalidInput => K::InvalidInput,
         E::Unsupported => K::Unsupported,
+        E::AddrNotAvailable => K::AddrNotAvailable,
         _ => K::Other,
     }
 }

@@ -32,6 +32,17 @@
 //! The component in `component/` of this crate's repository exports the WIT interface of
 //! `wit/smtp.wit` on top of this module.
 //!
+//! ## Proxy and local address
+//!
+//! [`ConnectOptions::with_proxy`] (SOCKS5 or HTTP CONNECT, with or without credentials)
+//! connects to the proxy and opens the tunnel on the plain socket with
+//! [`open_tunnel`](smtp_proto::connect::open_tunnel), reading no byte of the SMTP server's; TLS
+//! (implicit or STARTTLS) then runs end to end with the server, its certificate checked for the
+//! host (or the TLS server name), never the proxy's name. A proxy that cannot be reached fails as
+//! "cannot reach the proxy host:port: ...". [`ConnectOptions::with_local_address`] binds the
+//! socket to that address (port 0) before it connects, to the proxy when there is one; an address
+//! of the other family than the one connected to is `AddrNotAvailable`, naming both.
+//!
 //! ## Errors
 //!
 //! A refused connection, a reset, or a failed name lookup is [`SmtpError::Io`] during

@@ -75,6 +75,38 @@ fn to_std(ip: IpAddress) -> IpAddr {
     }
 }
 
+/// `addr` as a `wasi:sockets` address (no flow label, no scope).
+fn socket_address(addr: SocketAddr) -> IpSocketAddress {
+    match to_wasi(addr.ip()) {
+        IpAddress::Ipv4(address) => IpSocketAddress::Ipv4(Ipv4SocketAddress {
+            port: addr.port(),
+            address,
+        }),
+        IpAddress::Ipv6(address) => IpSocketAddress::Ipv6(Ipv6SocketAddress {
+            port: addr.port(),
+            address,
+            flow_info: 0,
+            scope_id: 0,
+        }),
+    }
+}
+
+/// Bind `socket` to `local` port 0 (the host picks the port), so that the connection made next
+/// leaves from `local`.
+async fn bind(network: &Network, socket: &TcpSocket, local: IpAddr) -> io::Result<()> {
+    let what = || format!("binding to the local address {local}");
+    socket
+        .start_bind(network, socket_address(SocketAddr::new(local, 0)))
+        .map_err(|e| socket_error(&what(), e))?;
+    loop {
+        match socket.finish_bind() {
+            Ok(()) => return Ok(()),
+            Err(ErrorCode::WouldBlock) => ready(socket.subscribe()).await,
+            Err(e) => return Err(socket_error(&what(), e)),
+        }
+    }
+}
+
 /// The addresses of `host`: an IP literal as is, a name through `wasi:sockets/ip-name-lookup`.
 async fn resolve(network: &Network, host: &str) -> io::Result<Vec<IpAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
@@ -101,14 +133,20 @@ async fn resolve(network: &Network, host: &str) -> io::Result<Vec<IpAddr>> {
 }
 
 impl TcpConn {
-    /// Resolve `host` and connect to the first of its addresses that accepts (not bounded in
-    /// time: the caller races it with a timer).
-    pub(crate) async fn connect(host: &str, port: u16) -> io::Result<TcpConn> {
+    /// Resolve `host` and connect to the first of its addresses that accepts, from `local`
+    /// when given (bound to `local` port 0 before connecting; an address of the other family is
+    /// skipped with an `AddrNotAvailable` error naming both). Not bounded in time: the caller
+    /// races it with a timer.
+    pub(crate) async fn connect(
+        host: &str,
+        port: u16,
+        local: Option<IpAddr>,
+    ) -> io::Result<TcpConn> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let network = instance_network();
         let mut last = None;
         for ip in resolve(&network, host).await? {
-            match TcpConn::connect_addr(&network, SocketAddr::new(ip, port)).await {
+            match TcpConn::connect_addr(&network, SocketAddr::new(ip, port), local).await {
                 Ok(conn) => return Ok(conn),
                 Err(e) => last = Some(e),
             }
@@ -116,26 +154,30 @@ impl TcpConn {
         Err(last.unwrap_or_else(|| io::Error::other("no address to connect to")))
     }
 
-    async fn connect_addr(network: &Network, peer: SocketAddr) -> io::Result<TcpConn> {
+    async fn connect_addr(
+        network: &Network,
+        peer: SocketAddr,
+        local: Option<IpAddr>,
+    ) -> io::Result<TcpConn> {
         let what = || format!("connecting to {peer}");
-        let (family, remote) = match (to_wasi(peer.ip()), peer.port()) {
-            (IpAddress::Ipv4(address), port) => (
-                IpAddressFamily::Ipv4,
-                IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address }),
-            ),
-            (IpAddress::Ipv6(address), port) => (
-                IpAddressFamily::Ipv6,
-                IpSocketAddress::Ipv6(Ipv6SocketAddress {
-                    port,
-                    address,
-                    flow_info: 0,
-                    scope_id: 0,
-                }),
-            ),
+        if let Some(local) = local {
+            if local.is_ipv4() != peer.is_ipv4() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    format!("the local address {local} cannot reach {peer}"),
+                ));
+            }
+        }
+        let family = match peer.ip() {
+            IpAddr::V4(_) => IpAddressFamily::Ipv4,
+            IpAddr::V6(_) => IpAddressFamily::Ipv6,
         };
         let socket = create_tcp_socket(family).map_err(|e| socket_error(&what(), e))?;
+        if let Some(local) = local {
+            bind(network, &socket, local).await?;
+        }
         socket
-            .start_connect(network, remote)
+            .start_connect(network, socket_address(peer))
             .map_err(|e| socket_error(&what(), e))?;
         loop {
             match socket.finish_connect() {

@@ -8,10 +8,11 @@ use core::pin::pin;
 use core::task::Poll;
 use core::time::Duration;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use smtp_proto::Transport;
 use smtp_proto::client::future::{Either, race};
+use smtp_proto::connect::Proxy;
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
 use wasip2::sockets::tcp::TcpSocket;
@@ -19,7 +20,9 @@ use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
 use super::reactor::{now, ready};
 use super::tcp::TcpConn;
-use super::{WasiTransport, block_on, sleep};
+use super::{TlsConfig, WasiTransport, block_on, sleep};
+use crate::TlsMode;
+use crate::connect::Route;
 
 /// Run both futures to completion, concurrently.
 async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
@@ -85,11 +88,23 @@ fn listen() -> Listener {
 
 impl Listener {
     async fn accept(&self) -> TcpConn {
+        self.accept_from().await.0
+    }
+
+    /// The next connection and the address it came from.
+    async fn accept_from(&self) -> (TcpConn, SocketAddr) {
         loop {
             match self.socket.accept() {
                 Ok((socket, input, output)) => {
+                    let from = match socket.remote_address().expect("the peer's address") {
+                        IpSocketAddress::Ipv4(a) => {
+                            let (w, x, y, z) = a.address;
+                            SocketAddr::from(([w, x, y, z], a.port))
+                        }
+                        IpSocketAddress::Ipv6(a) => panic!("an IPv6 peer on 127.0.0.1: {a:?}"),
+                    };
                     let peer = SocketAddr::from(([127, 0, 0, 1], 0));
-                    return TcpConn::from_parts(input, output, socket, peer);
+                    return (TcpConn::from_parts(input, output, socket, peer), from);
                 }
                 Err(ErrorCode::WouldBlock) => ready(self.socket.subscribe()).await,
                 Err(e) => panic!("accept: {e:?}"),
@@ -97,6 +112,45 @@ impl Listener {
         }
     }
 }
+
+/// Read exactly `n` bytes on the server side (panics if the client closes first).
+async fn take(conn: &mut TcpConn, n: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let chunk = conn
+            .read((n - got.len()) as u64)
+            .await
+            .expect("server read");
+        assert!(!chunk.is_empty(), "closed after {got:?}");
+        got.extend_from_slice(&chunk);
+    }
+    got
+}
+
+/// A route through `proxy`, from `local` when given.
+fn through(proxy: Option<Proxy>, local: Option<IpAddr>) -> Route {
+    Route {
+        proxy,
+        local_address: local,
+    }
+}
+
+/// Open a plaintext connection to `host:port` by `route`.
+async fn open_plain(host: &str, port: u16, route: &Route) -> io::Result<WasiTransport> {
+    let tls = TlsConfig::default();
+    WasiTransport::open_routed(host, port, host, TlsMode::None, &tls, route).await
+}
+
+/// `future`'s output, or a panic after ten seconds (a test whose client failed must not hang on
+/// a server still waiting for it).
+async fn within<F: Future>(future: F) -> F::Output {
+    match race(future, sleep(Duration::from_secs(10))).await {
+        Either::Left(out) => out,
+        Either::Right(()) => panic!("the test's server side waited ten seconds"),
+    }
+}
+
+const LOOPBACK_2: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
 /// Read from `t` until `n` bytes have arrived (or the peer closed).
 async fn read_exactly(t: &mut WasiTransport, n: usize) -> Vec<u8> {
@@ -244,4 +298,190 @@ fn random_bytes_come_from_wasi_random() {
         assert_ne!(a, b);
         assert_ne!(a, [0u8; 32]);
     });
+}
+
+/// A SOCKS5 proxy played by the test answers its CONNECT reply and the server's greeting in one
+/// write: the tunnel handshake takes its bytes only, the greeting is the transport's first read.
+#[test]
+fn a_socks5_tunnel_takes_none_of_the_servers_bytes() {
+    let proxy = listen();
+    block_on(async {
+        let server = async {
+            let mut conn = proxy.accept().await;
+            assert_eq!(
+                take(&mut conn, 3).await,
+                [5, 1, 0],
+                "no credentials offered"
+            );
+            conn.write_all(&[5, 0]).await.expect("method");
+            // CONNECT to the name mx.example (type 3), port 25.
+            let mut want = vec![5, 1, 0, 3, 10];
+            want.extend_from_slice(b"mx.example");
+            want.extend_from_slice(&25u16.to_be_bytes());
+            assert_eq!(take(&mut conn, want.len()).await, want);
+            let mut reply = vec![5, 0, 0, 1, 127, 0, 0, 1, 0, 25];
+            reply.extend_from_slice(b"220 behind the proxy\r\n");
+            conn.write_all(&reply).await.expect("reply and greeting");
+            take(&mut conn, 6).await
+        };
+        let client = async {
+            let route = through(Some(Proxy::socks5("127.0.0.1", proxy.port)), None);
+            let mut t = open_plain("mx.example", 25, &route).await.expect("tunnel");
+            assert_eq!(t.peer_addr().port(), proxy.port, "TCP goes to the proxy");
+            assert_eq!(read_exactly(&mut t, 22).await, b"220 behind the proxy\r\n");
+            t.write_all(b"QUIT\r\n").await.expect("write");
+        };
+        let (got, ()) = join(within(server), client).await;
+        assert_eq!(got, b"QUIT\r\n");
+    });
+}
+
+/// The same with an HTTP proxy, whose answer's end is unknown: read a byte at a time, it stops
+/// at the blank line.
+#[test]
+fn an_http_connect_tunnel_takes_none_of_the_servers_bytes() {
+    let proxy = listen();
+    block_on(async {
+        let server = async {
+            let mut conn = proxy.accept().await;
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                request.extend(take(&mut conn, 1).await);
+            }
+            let request = String::from_utf8(request).expect("ASCII");
+            assert!(
+                request.starts_with("CONNECT mx.example:25 HTTP/1.1\r\n"),
+                "{request}"
+            );
+            assert!(!request.contains("Proxy-Authorization"), "{request}");
+            conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n220 hi\r\n")
+                .await
+                .expect("answer and greeting");
+        };
+        let client = async {
+            let route = through(Some(Proxy::http("127.0.0.1", proxy.port)), None);
+            let mut t = open_plain("mx.example", 25, &route).await.expect("tunnel");
+            assert_eq!(read_exactly(&mut t, 8).await, b"220 hi\r\n");
+        };
+        join(within(server), client).await;
+    });
+}
+
+/// Refused credentials are `PermissionDenied`, and the error never shows the password.
+#[test]
+fn a_socks5_proxy_refusing_the_credentials_is_permission_denied_without_the_password() {
+    let proxy = listen();
+    let socks5 = Proxy::socks5("127.0.0.1", proxy.port).with_credentials("me", "hunter2-secret");
+    block_on(async {
+        let server = async {
+            let mut conn = proxy.accept().await;
+            assert_eq!(
+                take(&mut conn, 4).await,
+                [5, 2, 0, 2],
+                "user/password offered"
+            );
+            conn.write_all(&[5, 2]).await.expect("method");
+            let head = take(&mut conn, 2).await;
+            assert_eq!(head, [1, 2]);
+            let rest = take(&mut conn, 2 + 1 + 14).await;
+            assert_eq!(&rest[..2], b"me");
+            conn.write_all(&[1, 1]).await.expect("refusal");
+        };
+        let client = async {
+            open_plain("mx.example", 25, &through(Some(socks5.clone()), None))
+                .await
+                .unwrap_err()
+        };
+        let ((), err) = join(within(server), client).await;
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    });
+}
+
+#[test]
+fn a_proxy_that_cannot_be_reached_is_named() {
+    let port = listen().port; // closed again
+    let route = through(Some(Proxy::http("127.0.0.1", port)), None);
+    let err = block_on(open_plain("mx.example", 25, &route)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("cannot reach the proxy 127.0.0.1:{port}: ")),
+        "{text}"
+    );
+}
+
+/// A host the proxy's request cannot carry is refused before anything is connected (the proxy's
+/// port is closed: an attempt would fail as "cannot reach").
+#[test]
+fn a_host_the_proxy_request_cannot_carry_is_refused_before_any_io() {
+    let port = listen().port;
+    let route = through(Some(Proxy::http("127.0.0.1", port)), None);
+    let err = block_on(open_plain("mx.example\r\nX-Evil: 1", 25, &route)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert!(!err.to_string().contains("cannot reach"), "{err}");
+}
+
+/// Bound to 127.0.0.2 before connecting: the server sees the connection come from there (Linux
+/// routes all of 127.0.0.0/8 on loopback).
+#[test]
+fn a_local_address_is_where_the_connection_comes_from() {
+    let listener = listen();
+    block_on(async {
+        let (accepted, t) = join(
+            within(listener.accept_from()),
+            open_plain("127.0.0.1", listener.port, &through(None, Some(LOOPBACK_2))),
+        )
+        .await;
+        let t = t.expect("connect from 127.0.0.2");
+        assert_eq!(accepted.1.ip(), LOOPBACK_2);
+        assert_ne!(accepted.1.port(), 0);
+        assert_eq!(
+            t.peer_addr(),
+            SocketAddr::from(([127, 0, 0, 1], listener.port))
+        );
+    });
+}
+
+/// With a proxy, the connection to the proxy leaves from the local address.
+#[test]
+fn with_a_proxy_the_local_address_is_the_proxys_peer() {
+    let proxy = listen();
+    block_on(async {
+        let server = async {
+            let (mut conn, from) = proxy.accept_from().await;
+            take(&mut conn, 3).await;
+            conn.write_all(&[5, 0]).await.expect("method");
+            take(&mut conn, 4 + 4 + 2).await; // CONNECT to the IPv4 address 192.0.2.1:25
+            conn.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0, b'2'])
+                .await
+                .expect("reply");
+            from
+        };
+        let client = async {
+            let route = through(
+                Some(Proxy::socks5("127.0.0.1", proxy.port)),
+                Some(LOOPBACK_2),
+            );
+            let mut t = open_plain("192.0.2.1", 25, &route).await.expect("tunnel");
+            read_exactly(&mut t, 1).await
+        };
+        let (from, first) = join(within(server), client).await;
+        assert_eq!(from.ip(), LOOPBACK_2);
+        assert_eq!(first, b"2");
+    });
+}
+
+/// A local address of the other family cannot reach the server: `AddrNotAvailable`, naming both,
+/// before any socket is bound.
+#[test]
+fn a_local_address_of_the_other_family_is_addr_not_available() {
+    let local = IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1]);
+    let err = block_on(open_plain("127.0.0.1", 25, &through(None, Some(local)))).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrNotAvailable, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("::1") && text.contains("127.0.0.1:25"),
+        "{text}"
+    );
 }

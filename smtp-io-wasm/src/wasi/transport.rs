@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
+use smtp_proto::connect::{ProxyHandshake, open_tunnel};
 use smtp_proto::{StartTlsCapable, Transport};
 use smtp_rustls::{TlsConfig, server_name};
 
 use super::reactor;
 use super::tcp::{READ_CHUNK, TcpConn};
 use crate::TlsMode;
+use crate::connect::Route;
 
 /// A connection to an SMTP server from a WASI 0.2 component: TCP through `wasi:sockets`,
 /// optionally TLS with rustls in the guest.
@@ -53,6 +55,14 @@ fn broken() -> io::Error {
     )
 }
 
+/// Whether `e` says the peer has already closed the connection.
+fn is_hung_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
+    )
+}
+
 fn tls_error(e: rustls::Error) -> io::Error {
     if matches!(
         e,
@@ -65,18 +75,24 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 impl WasiTransport {
-    /// Open a plain TCP connection to `host:port` (the first resolved address that accepts). It
-    /// cannot upgrade: STARTTLS fails closed. Not bounded in time; the connect helpers race it
-    /// with a timer.
-    pub async fn connect_plain(host: &str, port: u16) -> io::Result<WasiTransport> {
-        let tcp = TcpConn::connect(host, port).await?;
-        Ok(WasiTransport {
+    /// A plain transport over `tcp`, without TLS settings.
+    fn plain(tcp: TcpConn) -> WasiTransport {
+        WasiTransport {
             peer: tcp.peer(),
             tcp: Some(tcp),
             tls: None,
             settings: None,
             out: Vec::new(),
-        })
+        }
+    }
+
+    /// Open a plain TCP connection to `host:port` (the first resolved address that accepts). It
+    /// cannot upgrade: STARTTLS fails closed. Not bounded in time; the connect helpers race it
+    /// with a timer.
+    pub async fn connect_plain(host: &str, port: u16) -> io::Result<WasiTransport> {
+        Ok(WasiTransport::plain(
+            TcpConn::connect(host, port, None).await?,
+        ))
     }
 
     /// Open a plain TCP connection that will upgrade with STARTTLS, checking the server's
@@ -104,23 +120,55 @@ impl WasiTransport {
         Ok(transport)
     }
 
-    /// Open a connection to `host:port` for `mode`: plain, plain ready for STARTTLS, or
-    /// implicit TLS (the handshake done), checking the certificate for `name` (the host, or
-    /// the name the caller set) against `tls`. A `name` that cannot be a server name fails
-    /// before any I/O. Not bounded in time.
-    pub(crate) async fn open(
+    /// Open a connection to `host:port` by `route` for `mode`: plain, plain ready for
+    /// STARTTLS, or implicit TLS (the handshake done), checking the certificate for `name` (the
+    /// host, or the name the caller set; never the proxy's) against `tls`.
+    ///
+    /// Through a proxy, TCP goes to the proxy and [`open_tunnel`] opens the tunnel to
+    /// `host:port` on the still-plain transport (the proxy resolves `host`); TLS then runs end to
+    /// end with the SMTP server. A proxy that cannot be reached is "cannot reach the proxy
+    /// host:port: ...". From a local address, the socket is bound to it (port 0) before it
+    /// connects, to the proxy when there is one. A `name` that cannot be a server name, and a
+    /// `host` that cannot go into the proxy's request, fail before any I/O. Not bounded in time.
+    pub(crate) async fn open_routed(
         host: &str,
         port: u16,
         name: &str,
         mode: TlsMode,
         tls: &TlsConfig,
+        route: &Route,
     ) -> io::Result<WasiTransport> {
-        if mode == TlsMode::None {
-            return WasiTransport::connect_plain(host, port).await;
-        }
-        let name = server_name(name)?;
-        let mut transport = WasiTransport::connect_plain(host, port).await?;
-        transport.settings = Some((tls.clone(), name));
+        let settings = match mode {
+            TlsMode::None => None,
+            _ => Some((tls.clone(), server_name(name)?)),
+        };
+        let local = route.local_address;
+        let mut transport = match &route.proxy {
+            None => WasiTransport::plain(TcpConn::connect(host, port, local).await?),
+            Some(proxy) => {
+                // Refused before any I/O: a host the request cannot carry (checked again, and
+                // the request built, by open_tunnel; the copy here is wiped when dropped).
+                drop(ProxyHandshake::new(proxy, host, port)?);
+                let tcp = TcpConn::connect(proxy.host(), proxy.port(), local)
+                    .await
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!(
+                                "cannot reach the proxy {}:{}: {e}",
+                                proxy.host(),
+                                proxy.port()
+                            ),
+                        )
+                    })?;
+                let mut transport = WasiTransport::plain(tcp);
+                // Plain reads ask the host for no more than the buffer holds, so the tunnel
+                // handshake takes not a byte of the SMTP server's.
+                open_tunnel(&mut transport, proxy, host, port).await?;
+                transport
+            }
+        };
+        transport.settings = settings;
         if mode == TlsMode::Implicit {
             transport.handshake().await?;
         }
@@ -132,7 +180,8 @@ impl WasiTransport {
         self.tls.as_ref().is_some_and(|c| !c.is_handshaking())
     }
 
-    /// The server's address.
+    /// The address the TCP connection goes to: the SMTP server's, or the proxy's when the
+    /// connection was opened through one.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
@@ -283,7 +332,13 @@ impl Transport for WasiTransport {
             if let Some(mut tcp) = self.tcp.take() {
                 let _ = tcp.shutdown();
             }
-            return sent;
+            return match sent {
+                // The peer hung up first (after its 221, and through a proxy that drops both
+                // sides at once, before the close_notify goes out): the connection is closed,
+                // which is all this was for.
+                Err(e) if is_hung_up(&e) => Ok(()),
+                other => other,
+            };
         }
         match self.tcp.take() {
             Some(mut tcp) => tcp.shutdown(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 #[cfg(feature = "dkim")]
 use smtp_dkim::{DkimKey, DkimSigner};
 use smtp_io_wasm::smtp_proto::command::Domain;
+use smtp_io_wasm::smtp_proto::connect::{Proxy, ProxyUrlError};
 use smtp_io_wasm::smtp_proto::secret::Secret;
 use smtp_io_wasm::{AuthMechanism, TlsMode, check_port};
 
@@ -43,6 +44,15 @@ pub const SMTP_TIMEOUT_MS: &str = "SMTP_TIMEOUT_MS";
 pub const SMTP_DEADLINE_MS: &str = "SMTP_DEADLINE_MS";
 /// The largest request body accepted, in bytes; default [`DEFAULT_MAX_BODY_BYTES`].
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+/// A proxy to reach the SMTP server through: `socks5://[user:password@]host:port` or
+/// `http://[user:password@]host:port` (HTTP CONNECT). It may hold a password: set it as a secret
+/// (`wrangler secret put SMTP_PROXY`); no answer, error or `Debug` ever shows the password. TLS
+/// still runs end to end with the SMTP server, checked for `SMTP_TLS_SERVER_NAME` or
+/// `SMTP_HOST`, never the proxy's name. Default: a direct connection.
+pub const SMTP_PROXY: &str = "SMTP_PROXY";
+/// The name the SMTP server's certificate is checked for, instead of `SMTP_HOST` (a server
+/// dialled by address, or by another name than its certificate's). Default: `SMTP_HOST`.
+pub const SMTP_TLS_SERVER_NAME: &str = "SMTP_TLS_SERVER_NAME";
 
 /// The DKIM private key (a secret), PEM: sign every message with it. With it, `DKIM_SELECTOR`
 /// and `DKIM_DOMAIN` are required; without it, nothing is signed. Signing needs the `dkim`
@@ -146,6 +156,10 @@ pub struct Smtp {
     pub host: String,
     pub port: u16,
     pub mode: TlsMode,
+    /// The name the certificate is checked for; `None`: `host`.
+    pub tls_server_name: Option<String>,
+    /// The proxy to go through (its `Debug` shows no password); `None`: a direct connection.
+    pub proxy: Option<Proxy>,
     /// User name and password, or `None` for no AUTH.
     pub credentials: Option<Credentials>,
     /// `None`: the host name of the request.
@@ -220,6 +234,39 @@ pub fn dkim(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<DkimSigne
     }
 }
 
+/// True for something that can be a host name or an address (no space, control character or
+/// URL delimiter).
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && !host
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '@' | '?' | '#'))
+}
+
+/// The proxy of `SMTP_PROXY`, if set. The value is taken over into a buffer wiped on drop, and
+/// no error quotes it (it may hold the proxy password).
+fn proxy(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Proxy>, ConfigError> {
+    let Some(url) = get(lookup, SMTP_PROXY).map(Password::new) else {
+        return Ok(None);
+    };
+    match Proxy::parse(url.expose().trim()) {
+        Ok(proxy) => Ok(Some(proxy)),
+        Err(ProxyUrlError::Scheme) => fail(
+            SMTP_PROXY,
+            "must be socks5://[user:password@]host:port or http://[user:password@]host:port",
+        ),
+        Err(ProxyUrlError::Address) => fail(
+            SMTP_PROXY,
+            "needs a host and a port from 1 to 65535 (socks5://host:port or http://host:port)",
+        ),
+        Err(ProxyUrlError::Userinfo) => fail(
+            SMTP_PROXY,
+            "its user or password is badly percent-encoded or holds a control character",
+        ),
+        Err(_) => fail(SMTP_PROXY, "not a proxy URL"),
+    }
+}
+
 fn number(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -244,11 +291,7 @@ impl Smtp {
         let Some(host) = get(lookup, SMTP_HOST).map(|h| h.trim().to_owned()) else {
             return fail(SMTP_HOST, "not set");
         };
-        if host.is_empty()
-            || host
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '@' | '?' | '#'))
-        {
+        if !is_host(&host) {
             return fail(SMTP_HOST, "not a host name");
         }
         let mode = match get(lookup, SMTP_TLS).map(|m| m.trim().to_ascii_lowercase()) {
@@ -329,6 +372,12 @@ impl Smtp {
             "not a number of milliseconds from 1 to 3600000",
         )?
         .map(Duration::from_millis);
+        let tls_server_name = match get(lookup, SMTP_TLS_SERVER_NAME) {
+            Some(name) if is_host(name.trim()) => Some(name.trim().to_owned()),
+            Some(_) => return fail(SMTP_TLS_SERVER_NAME, "not a host name"),
+            None => None,
+        };
+        let proxy = proxy(lookup)?;
         let max_body_bytes = number(
             lookup,
             MAX_BODY_BYTES,
@@ -342,6 +391,8 @@ impl Smtp {
             host,
             port,
             mode,
+            tls_server_name,
+            proxy,
             credentials,
             ehlo,
             timeout,
@@ -356,6 +407,7 @@ impl Smtp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smtp_io_wasm::smtp_proto::connect::ProxyKind;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
@@ -670,6 +722,65 @@ mod tests {
         let password = s.credentials.as_ref().unwrap().password.as_ref().unwrap();
         wiped_on_drop(&password.0);
         assert_eq!(password.expose(), "hunter2-secret");
+    }
+
+    #[test]
+    fn proxy_and_tls_server_name() {
+        // Unset (or empty): direct, the certificate checked for SMTP_HOST.
+        let s =
+            Smtp::from_env(&env(&with(&[(SMTP_PROXY, ""), (SMTP_TLS_SERVER_NAME, "")]))).unwrap();
+        assert!(s.proxy.is_none() && s.tls_server_name.is_none());
+        let s = Smtp::from_env(&env(&with(&[
+            (SMTP_PROXY, " socks5://user:pa%3Ass@127.0.0.1:1080 "),
+            (SMTP_TLS_SERVER_NAME, " mx.example.net "),
+        ])))
+        .unwrap();
+        let proxy = s.proxy.as_ref().unwrap();
+        assert_eq!(proxy.kind(), ProxyKind::Socks5);
+        assert_eq!((proxy.host(), proxy.port()), ("127.0.0.1", 1080));
+        let (user, password) = proxy.credentials().unwrap();
+        assert_eq!((user, password.expose()), ("user", &b"pa:ss"[..]));
+        assert_eq!(s.tls_server_name.as_deref(), Some("mx.example.net"));
+        let s = Smtp::from_env(&env(&with(&[(SMTP_PROXY, "http://proxy.internal:3128")]))).unwrap();
+        let proxy = s.proxy.as_ref().unwrap();
+        assert_eq!(proxy.kind(), ProxyKind::HttpConnect);
+        assert_eq!((proxy.host(), proxy.port()), ("proxy.internal", 3128));
+        assert!(proxy.credentials().is_none());
+
+        for bad in ["mx.example.net/x", "a b", "me@mx"] {
+            let e = problem(&with(&[(SMTP_TLS_SERVER_NAME, bad)]));
+            assert_eq!(e.name, SMTP_TLS_SERVER_NAME, "{bad:?}");
+        }
+    }
+
+    /// A malformed SMTP_PROXY is named, its value (password included) never shown; a good one
+    /// shows host, port and user in `Debug`, never the password.
+    #[test]
+    fn the_proxy_password_never_shows() {
+        for bad in [
+            "ftp://user:hunter2-proxy@127.0.0.1:1080",
+            "socks5://user:hunter2-proxy@127.0.0.1",
+            "socks5://user:hunter2-proxy@127.0.0.1:0",
+            "http://user:hunter2-proxy%zz@127.0.0.1:3128",
+            "http://user:hunter2-proxy%0a@127.0.0.1:3128",
+            "user:hunter2-proxy@127.0.0.1:3128",
+        ] {
+            let e = problem(&with(&[(SMTP_PROXY, bad)]));
+            assert_eq!(e.name, SMTP_PROXY, "{bad}");
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let s = Smtp::from_env(&env(&with(&[(
+            SMTP_PROXY,
+            "socks5://proxy-user:hunter2-proxy@127.0.0.1:1080",
+        )])))
+        .unwrap();
+        let shown = format!("{s:?} {s:#?} {:?}", s.proxy);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("127.0.0.1") && shown.contains("proxy-user"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -267,6 +267,13 @@ async fn deliver(
         // Counted from before the connect: `connect` starts the session's clock first.
         options = options.with_deadline(deadline);
     }
+    if let Some(name) = &smtp.tls_server_name {
+        options = options.with_tls_server_name(name.clone());
+    }
+    if let Some(proxy) = &smtp.proxy {
+        // TLS runs through the tunnel, checked for the SMTP server's name, not the proxy's.
+        options = options.with_proxy(proxy.clone());
+    }
     let mut client = options.connect(&smtp.host, smtp.port, ehlo).await?;
     if let Some(credentials) = &smtp.credentials {
         // The request's token first (checked above: only with a token mechanism).
