@@ -9,7 +9,7 @@ use std::fmt;
 use std::io;
 
 use js_sys::{Promise, Reflect, Uint8Array};
-use smtp_proto::client::future::{Either, race};
+use smtp_proto::future::{Either, race};
 use smtp_proto::connect::{ProxyHandshake, open_tunnel};
 use smtp_proto::{StartTlsCapable, Transport};
 use wasm_bindgen::JsValue;

@@ -23,7 +23,8 @@
 //!   (dot-stuffing and CRLF normalisation), [`sasl`] (AUTH mechanisms), [`secret`].
 //! * engine: [`session::Session`], the only place with session state and protocol rules.
 //! * driver: [`client::SmtpClient`], which only moves bytes; [`connect`], the opening of a
-//!   connection around it.
+//!   connection around it; [`future::race`], the one combinator both (and the adapters) bound
+//!   their waits with.
 //!
 //! ## `no_std`
 //!
@@ -78,6 +79,7 @@ pub mod body;
 pub mod capabilities;
 pub mod command;
 pub mod error;
+pub mod future;
 mod mechanism;
 pub mod policy;
 pub mod reply;

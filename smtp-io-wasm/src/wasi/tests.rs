@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use smtp_proto::Transport;
-use smtp_proto::client::future::{Either, race};
+use smtp_proto::future::{Either, race};
 use smtp_proto::connect::Proxy;
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
@@ -183,7 +183,7 @@ fn sleep_lasts_its_duration_on_the_wasi_clock() {
     assert!(a <= b && b <= c, "{a:?} {b:?} {c:?}");
 }
 
-/// `race` itself is tested in smtp-proto (`client::future`); this is the executor waking for the
+/// `race` itself is tested in smtp-proto (`smtp_proto::future`); this is the executor waking for the
 /// first of two timers and dropping the other.
 #[test]
 fn block_on_ends_a_race_with_the_first_timer() {

@@ -20,7 +20,6 @@
 //! transport is closed too, and every later call fails with the same error.
 
 mod batch;
-pub mod future;
 pub(crate) mod options;
 mod prefixed;
 mod reuse;
@@ -49,7 +48,7 @@ use crate::session::{
 };
 use crate::state::{SessionState, SmtpOp};
 use crate::time::{Instant, Timer};
-use future::{Either, race};
+use crate::future::{Either, race};
 
 /// Now, on the transport's clock, as the engine's instant.
 fn now<T: Transport>() -> Instant {

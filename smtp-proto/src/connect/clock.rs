@@ -7,7 +7,7 @@ use core::time::Duration;
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::client::future::{Either, race};
+use crate::future::{Either, race};
 use crate::client::{SmtpClient, SmtpClientOptions, StartTlsCapable, Transport};
 use crate::error::SmtpError;
 use crate::state::SmtpOp;

@@ -1,7 +1,7 @@
-//! The one future combinator the client and the adapters need: [`race`] two futures, the first to
-//! finish wins. Runtime-free (no executor, timer or allocation), so every adapter bounds its own
-//! waits with it (a connect raced with its runtime's timer) the way the driver bounds reads and
-//! writes.
+//! The one future combinator the driver, the connect steps and the adapters need: [`race`] two
+//! futures, the first to finish wins. Runtime-free (no executor, timer or allocation), so every
+//! adapter bounds its own waits with it (a connect raced with its runtime's timer) the way the
+//! driver bounds reads and writes.
 
 use core::future::{Future, poll_fn};
 use core::pin::pin;
@@ -30,7 +30,7 @@ pub enum Either<A, B> {
 ///   pinned inside the race). It is as cancel-safe as its two futures are.
 ///
 /// ```
-/// use smtp_proto::client::future::{Either, race};
+/// use smtp_proto::future::{Either, race};
 ///
 /// # fn block_on<F: core::future::Future>(f: F) -> F::Output {
 /// #     let mut f = core::pin::pin!(f);
