@@ -35,12 +35,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Debug)]
 pub struct ConnectSettings {
-    mode: TlsMode,
-    connect_timeout: Duration,
-    tls_server_name: Option<String>,
-    proxy: Option<Proxy>,
-    local_address: Option<IpAddr>,
-    client: SmtpClientOptions,
+    /// Every setting: taken apart whole by [`into_parts`](Self::into_parts).
+    parts: ConnectParts,
 }
 
 impl ConnectSettings {
@@ -48,12 +44,14 @@ impl ConnectSettings {
     /// dialled, no proxy, the system's local address, [`SmtpClientOptions::new`].
     pub fn new(mode: TlsMode) -> ConnectSettings {
         ConnectSettings {
-            mode,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            tls_server_name: None,
-            proxy: None,
-            local_address: None,
-            client: SmtpClientOptions::new(),
+            parts: ConnectParts {
+                mode,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                tls_server_name: None,
+                proxy: None,
+                local_address: None,
+                client: SmtpClientOptions::new(),
+            },
         }
     }
 
@@ -66,7 +64,7 @@ impl ConnectSettings {
     /// connect timeout and deadline. Its host, port, EHLO name and credentials are for
     /// `connect` and `login` ([`connect_url`](super::connect_url) uses them all).
     pub fn with_url(mut self, url: &SmtpUrl) -> ConnectSettings {
-        self.mode = url.tls;
+        self.parts.mode = url.tls;
         let protocol = url.protocol;
         self = self.map_client_options(|o| o.with_protocol(protocol));
         if let Some(limit) = url.timeout {
@@ -83,42 +81,42 @@ impl ConnectSettings {
 
     /// The TLS mode.
     pub fn mode(&self) -> TlsMode {
-        self.mode
+        self.parts.mode
     }
 
     /// The longest each step of opening the connection may take.
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+        self.parts.connect_timeout
     }
 
     /// The name the server's certificate is checked for, when not the host dialled.
     pub fn tls_server_name(&self) -> Option<&str> {
-        self.tls_server_name.as_deref()
+        self.parts.tls_server_name.as_deref()
     }
 
     /// The proxy to connect through, if any.
     pub fn proxy(&self) -> Option<&Proxy> {
-        self.proxy.as_ref()
+        self.parts.proxy.as_ref()
     }
 
     /// The local address to connect from, if chosen.
     pub fn local_address(&self) -> Option<IpAddr> {
-        self.local_address
+        self.parts.local_address
     }
 
     /// The client's options.
     pub fn client_options(&self) -> &SmtpClientOptions {
-        &self.client
+        &self.parts.client
     }
 
     /// The engine's configuration the client's options describe.
     pub fn session_config(&self) -> &SessionConfig {
-        self.client.session_config()
+        self.parts.client.session_config()
     }
 
     /// Change the TLS mode, keeping every other setting.
     pub fn with_mode(mut self, mode: TlsMode) -> ConnectSettings {
-        self.mode = mode;
+        self.parts.mode = mode;
         self
     }
 
@@ -126,7 +124,7 @@ impl ConnectSettings {
     /// (with a proxy's handshake), then, for [`TlsMode::Implicit`], the TLS handshake where
     /// the adapter runs it. Each step is also bounded by the session's deadline.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectSettings {
-        self.connect_timeout = timeout;
+        self.parts.connect_timeout = timeout;
         self
     }
 
@@ -151,7 +149,7 @@ impl ConnectSettings {
 
     /// Replace the client's options entirely (the adapter's defaults included).
     pub fn with_client_options(mut self, options: SmtpClientOptions) -> ConnectSettings {
-        self.client = options;
+        self.parts.client = options;
         self
     }
 
@@ -160,25 +158,25 @@ impl ConnectSettings {
         mut self,
         f: impl FnOnce(SmtpClientOptions) -> SmtpClientOptions,
     ) -> ConnectSettings {
-        self.client = f(self.client);
+        self.parts.client = f(self.parts.client);
         self
     }
 
     /// Check the certificate for this name instead of the host dialled.
     pub fn with_tls_server_name(mut self, name: impl Into<String>) -> ConnectSettings {
-        self.tls_server_name = Some(name.into());
+        self.parts.tls_server_name = Some(name.into());
         self
     }
 
     /// Reach the server through this proxy.
     pub fn with_proxy(mut self, proxy: Proxy) -> ConnectSettings {
-        self.proxy = Some(proxy);
+        self.parts.proxy = Some(proxy);
         self
     }
 
     /// Connect from this local address.
     pub fn with_local_address(mut self, address: IpAddr) -> ConnectSettings {
-        self.local_address = Some(address);
+        self.parts.local_address = Some(address);
         self
     }
 
@@ -200,35 +198,14 @@ impl ConnectSettings {
     /// Every setting, taken apart, for an adapter that starts its clock itself (most call
     /// [`start`](Self::start), which does both).
     pub fn into_parts(self) -> ConnectParts {
-        let ConnectSettings {
-            mode,
-            connect_timeout,
-            tls_server_name,
-            proxy,
-            local_address,
-            client,
-        } = self;
-        ConnectParts {
-            mode,
-            connect_timeout,
-            tls_server_name,
-            proxy,
-            local_address,
-            client,
-        }
+        self.parts
     }
 
     /// These settings in a form that can be copied ([`SharedConnectSettings`]), for a pool
     /// that opens many connections with them.
     pub fn into_shared(self) -> SharedConnectSettings {
-        let parts = self.into_parts();
         SharedConnectSettings {
-            client: parts.client.into_shared(),
-            mode: parts.mode,
-            connect_timeout: parts.connect_timeout,
-            tls_server_name: parts.tls_server_name,
-            proxy: parts.proxy,
-            local_address: parts.local_address,
+            parts: self.parts.map_client(SmtpClientOptions::into_shared),
         }
     }
 }
@@ -236,8 +213,11 @@ impl ConnectSettings {
 /// [`ConnectSettings`] taken apart, at connect time ([`ConnectSettings::start`]). An adapter
 /// destructures it whole, without `..`, so that a setting added here cannot be silently
 /// ignored: it either honours each one or refuses it ([`refuse`](Self::refuse)).
-#[derive(Debug)]
-pub struct ConnectParts {
+///
+/// The client's options are `C`: [`SmtpClientOptions`], or in [`SharedConnectSettings`] their
+/// copyable form.
+#[derive(Debug, Clone)]
+pub struct ConnectParts<C = SmtpClientOptions> {
     /// How the connection is protected.
     pub mode: TlsMode,
     /// The limit of each step of opening the connection.
@@ -250,7 +230,7 @@ pub struct ConnectParts {
     /// The local address to connect from.
     pub local_address: Option<IpAddr>,
     /// The client's options (from [`ConnectSettings::start`]: marked with the start).
-    pub client: SmtpClientOptions,
+    pub client: C,
 }
 
 /// A setting of [`ConnectSettings`] an adapter may be unable to honour
@@ -284,7 +264,27 @@ impl ConnectSetting {
     }
 }
 
-impl ConnectParts {
+impl<C> ConnectParts<C> {
+    /// The same settings with the client's options changed by `f`.
+    fn map_client<D>(self, f: impl FnOnce(C) -> D) -> ConnectParts<D> {
+        let ConnectParts {
+            mode,
+            connect_timeout,
+            tls_server_name,
+            proxy,
+            local_address,
+            client,
+        } = self;
+        ConnectParts {
+            mode,
+            connect_timeout,
+            tls_server_name,
+            proxy,
+            local_address,
+            client: f(client),
+        }
+    }
+
     /// The name the certificate is checked for: the one set, or `host`.
     pub fn server_name<'a>(&'a self, host: &'a str) -> &'a str {
         self.tls_server_name.as_deref().unwrap_or(host)
@@ -319,34 +319,24 @@ impl ConnectParts {
 /// ([`SharedClientOptions`](crate::client::SharedClientOptions)).
 #[derive(Debug, Clone)]
 pub struct SharedConnectSettings {
-    mode: TlsMode,
-    connect_timeout: Duration,
-    tls_server_name: Option<String>,
-    proxy: Option<Proxy>,
-    local_address: Option<IpAddr>,
-    client: SharedClientOptions,
+    parts: ConnectParts<SharedClientOptions>,
 }
 
 impl SharedConnectSettings {
     /// A new [`ConnectSettings`] with these values.
     pub fn settings(&self) -> ConnectSettings {
         ConnectSettings {
-            mode: self.mode,
-            connect_timeout: self.connect_timeout,
-            tls_server_name: self.tls_server_name.clone(),
-            proxy: self.proxy.clone(),
-            local_address: self.local_address,
-            client: self.client.options(),
+            parts: self.parts.clone().map_client(|client| client.options()),
         }
     }
 
     /// The TLS mode.
     pub fn mode(&self) -> TlsMode {
-        self.mode
+        self.parts.mode
     }
 
     /// The engine's configuration of the client options (without the shared policy and sinks).
     pub fn session_config(&self) -> &SessionConfig {
-        self.client.session_config()
+        self.parts.client.session_config()
     }
 }
