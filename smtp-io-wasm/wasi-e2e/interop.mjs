@@ -15,14 +15,17 @@
 // memory only (a streamed body cannot be signed through the WIT interface), so its label says
 // "(memory, session, batch)" where the tokio one says "(memory, file, pool)". Where the
 // tokio case reads the client's transcript (PIPELINING, CHUNKING, DSN parameters, HELO, LHLO),
-// this one reads the component's (connect option transcript-lines). Exit status 1 when a case
-// failed.
+// this one reads the component's (connect option transcript-lines). Postfix also has the tokio
+// and blocking columns' proxy rows (tests/tests/interop/proxy.rs): sends through a real pproxy
+// (SOCKS5 and HTTP CONNECT, with credentials; connect option proxy) and wrong proxy
+// credentials, see "through a real proxy" below. Exit status 1 when a case failed.
 //
 // Usage: node interop.mjs COMPONENT_DIR   (the folder holding jco's smtp.js; it must sit under
 //        this folder so that its imports find node_modules/@bytecodealliance/preview2-shim)
 import crypto from "node:crypto";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { filesystem } from "@bytecodealliance/preview2-shim";
@@ -237,8 +240,9 @@ function absent(t, id) {
 
 const MECH = { plain: "PLAIN", login: "LOGIN", xoauth2: "XOAUTH2", "scram-sha256": "SCRAM-SHA-256" };
 
-/** One message with the one-shot `send`, optionally after AUTH with `mech` asked by name. */
-async function caseSend(t, label, port, mode, mech) {
+/** One message with the one-shot `send`, optionally after AUTH with `mech` asked by name (and
+ *  `extra` connect options, e.g. a proxy). */
+async function caseSend(t, label, port, mode, mech, extra = {}) {
   const id = newId(t.name, label);
   const sent = message(id, "", plainBody(id));
   const auth =
@@ -247,7 +251,7 @@ async function caseSend(t, label, port, mode, mech) {
       : mech === "xoauth2"
         ? { token: { user: USER, token: TOKEN }, authMechanism: mech }
         : { credentials: { user: USER, password: PASS }, authMechanism: mech, allowPlaintextAuth: mode === "none" };
-  const r = call(() => client.send(connectOptions(port, mode, auth), { sender: FROM, recipients: ["rcpt@example.org"] }, new Uint8Array(sent)));
+  const r = call(() => client.send(connectOptions(port, mode, { ...auth, ...extra }), { sender: FROM, recipients: ["rcpt@example.org"] }, new Uint8Array(sent)));
   if (r.err) throw new Error(describe(r.err));
   if (mech && r.ok.authMechanism !== MECH[mech]) throw new Error(`AUTH ${r.ok.authMechanism}, asked for ${MECH[mech]}`);
   await verify(t, [{ id, sent, from: FROM, rcpts: ["rcpt@example.org"], authUser: mech ? USER : null, authMethod: mech ? MECH[mech] : null }]);
@@ -777,6 +781,154 @@ async function caseDkim(t, port) {
   return "signed in the guest (one-shot, session, batch; bytes): delivered copies verify (dkimpy), a changed byte fails; a stream is refused";
 }
 
+// ------------------------------------------------------------------------ through a real proxy
+
+// The proxy rows of the tokio and blocking columns (tests/tests/interop/proxy.rs and
+// case/route.rs), with their labels and checks: pproxy (`pip install pproxy`; scripts/test.sh
+// installs it), SOCKS5 or HTTP CONNECT with credentials (--auth 0: asked on every connection),
+// one pproxy per row, killed when the row ends (also when it fails, or when this process exits).
+// pproxy listens on 127.0.0.2, an address the server's certificate does not name (localhost,
+// 127.0.0.1, ::1; tests/servers/start-servers.sh), while the SMTP host stays 127.0.0.1: so a TLS
+// session through it proves the certificate was checked for the SMTP host, not the proxy. (The
+// Rust rows reach pproxy on 127.0.0.2 through a relay; here pproxy listens there itself: a relay
+// in this process could not move a byte while a component call blocks its thread.) pproxy logs
+// each tunnel as "<kind> <client ip:port> -> <host:port>".
+const PROXY_IP = "127.0.0.2";
+const PROXY_USER = "user";
+const PROXY_PASS = "secret";
+/** The wrong proxy password of the refused row: it must never show in an error. */
+const WRONG_PROXY_PASSWORD = "wr0ng-proxy-pa55";
+
+/** A free port on `ip` (bound and released: pproxy binds it next). */
+async function freePort(ip) {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, ip, resolve);
+  });
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** pproxy on PROXY_IP with one listener with credentials per kind ("socks5", "http"), once each
+ *  listens: `{ url(kind, password?), log(), tunnels(port), expectTunnels(port, before, want),
+ *  stop() }`. Killed if it does not come up. */
+async function startPproxy(kinds) {
+  const ports = {};
+  for (const kind of kinds) ports[kind] = await freePort(PROXY_IP);
+  const args = ["-u", "-m", "pproxy", "-v", "--auth", "0"];
+  for (const kind of kinds) args.push("-l", `${kind}://${PROXY_IP}:${ports[kind]}#${PROXY_USER}:${PROXY_PASS}`);
+  const child = spawn(process.env.PPROXY_PYTHON || "python3", args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  let exited = null;
+  const gone = new Promise((resolve) => {
+    child.on("exit", (code, signal) => resolve((exited = signal ?? code)));
+    child.on("error", (e) => resolve((exited = e.message)));
+  });
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  const killNow = () => child.kill("SIGKILL");
+  process.on("exit", killNow);
+  const stop = async () => {
+    process.off("exit", killNow);
+    if (exited === null) {
+      child.kill();
+      if ((await Promise.race([gone, sleep(3000).then(() => "timeout")])) === "timeout") {
+        child.kill("SIGKILL");
+        await gone;
+      }
+    }
+  };
+  // "Serving on ipv? 127.0.0.2:PORT by socks5" once a listener is up.
+  const serving = () => kinds.every((kind) => log.includes(`${PROXY_IP}:${ports[kind]} by `));
+  for (let i = 0; i < 200 && !serving() && exited === null; i++) await sleep(50);
+  if (!serving()) {
+    await stop();
+    throw new Error(`pproxy did not listen on ${PROXY_IP} (python3 -m pproxy; pip install pproxy): exit ${exited}; log: ${log.trim()}`);
+  }
+  const arrow = (port) => new RegExp(` -> ${HOST.replace(/\./g, "\\.")}:${port}$`);
+  const tunnels = (port) => log.split("\n").filter((l) => arrow(port).test(l.trim())).length;
+  return {
+    /** The listener's URL with the user and `password` (default: the right one). */
+    url: (kind, password = PROXY_PASS) => `${kind}://${PROXY_USER}:${encodeURIComponent(password)}@${PROXY_IP}:${ports[kind]}`,
+    log: () => log,
+    /** How many tunnels to the SMTP server's `port` pproxy's log shows so far. */
+    tunnels,
+    /** pproxy's log shows exactly `want` tunnels to `port` since it showed `before`: waits up to
+     *  5 s for one (its output is read on this thread, which a component call blocks), or 500 ms
+     *  when none is wanted (time for one that should not be there to show). */
+    expectTunnels: async (port, before, want) => {
+      const deadline = Date.now() + (want === 0 ? 500 : 5000);
+      let fresh = tunnels(port) - before;
+      while (fresh < Math.max(want, 1) && Date.now() < deadline) {
+        await sleep(50);
+        fresh = tunnels(port) - before;
+      }
+      if (fresh !== want) throw new Error(`pproxy's log shows ${fresh} new tunnel(s) to ${HOST}:${port}, expected ${want}:\n${log.trim()}`);
+      return `${fresh} new tunnel${fresh === 1 ? "" : "s"} to ${HOST}:${port} in pproxy's log`;
+    },
+    stop,
+  };
+}
+
+/** One message through the proxy `kind` ("socks5" or "http", with credentials) after AUTH PLAIN:
+ *  first, straight to the server with the certificate checked for the proxy's address, the TLS
+ *  handshake fails (io-error invalid-data: during tls-handshake for STARTTLS, during connect for
+ *  implicit TLS); then through the proxy the message is delivered (its copy verified byte for
+ *  byte, with its envelope and the AUTH user and mechanism Postfix recorded), and pproxy's log
+ *  shows exactly one new tunnel to 127.0.0.1:port. The tokio column's case_proxied. */
+async function caseProxied(t, label, port, mode, kind) {
+  const pproxy = await startPproxy([kind]);
+  try {
+    const direct = call(() => client.Session.open(connectOptions(port, mode, { tlsServerName: PROXY_IP })));
+    if (direct.ok) {
+      call(() => direct.ok.quit());
+      throw new Error(`the server's certificate is accepted for ${PROXY_IP}, the proxy's address: the proxied row could not tell which name was checked`);
+    }
+    const during = mode === "starttls" ? "tls-handshake" : "connect";
+    if (direct.err.tag !== "io" || direct.err.val.kind !== "invalid-data" || direct.err.val.during !== during) {
+      throw new Error(`checking the certificate for ${PROXY_IP} (the proxy's address) should fail the TLS handshake (io invalid-data during ${during}), got ${describe(direct.err)}`);
+    }
+    const before = pproxy.tunnels(port);
+    const sent = await caseSend(t, label, port, mode, "plain", { proxy: pproxy.url(kind) });
+    const tunnels = await pproxy.expectTunnels(port, before, 1);
+    return `${sent}; TLS checked for ${HOST} via ${kind} at ${PROXY_IP}; ${tunnels}`;
+  } finally {
+    await pproxy.stop();
+  }
+}
+
+/** Wrong credentials for a SOCKS5 and for an HTTP CONNECT proxy (session.open, the connect the
+ *  tokio case makes): each an io-error during connect, without the password or its base64 in
+ *  the error, and no tunnel to `port` in pproxy's log (so Postfix received nothing). The tokio
+ *  column's case_proxy_wrong_credentials. */
+async function caseProxyWrongCredentials(t, port, mode) {
+  const kinds = ["socks5", "http"];
+  const pproxy = await startPproxy(kinds);
+  try {
+    const before = pproxy.tunnels(port);
+    const secrets = [WRONG_PROXY_PASSWORD, Buffer.from(WRONG_PROXY_PASSWORD).toString("base64"), Buffer.from(`${PROXY_USER}:${WRONG_PROXY_PASSWORD}`).toString("base64")];
+    const notes = [];
+    for (const kind of kinds) {
+      const opened = call(() => client.Session.open(connectOptions(port, mode, { proxy: pproxy.url(kind, WRONG_PROXY_PASSWORD) })));
+      if (opened.ok) {
+        call(() => opened.ok.quit());
+        throw new Error(`${kind}: a wrong proxy password was accepted`);
+      }
+      const e = opened.err;
+      if (e.tag !== "io" || e.val.during !== "connect") throw new Error(`${kind}: expected an io error during connect, got ${describe(e)}`);
+      const shown = `${json(e)} ${String(e.val.message)}`;
+      if (secrets.some((s) => shown.includes(s))) throw new Error(`${kind}: the proxy password shows in the error: ${shown}`);
+      notes.push(`${kind}: io ${e.val.kind}: ${e.val.message}`);
+    }
+    await pproxy.expectTunnels(port, before, 0);
+    return `${notes.join("; ")}; no tunnel to ${HOST}:${port}`;
+  } finally {
+    await pproxy.stop();
+  }
+}
+
 // ----------------------------------------------------------------------------------- servers
 
 const port = (name) => Number(env(name));
@@ -884,6 +1036,10 @@ function targets() {
         ["implicit-wrong-password-plain", () => (t) => caseWrongSecret(t, tls, "implicit", "plain")],
         ["auth-before-starttls-refused", () => (t) => caseAuthNeedsTls(t, submit)],
         ["mail-before-starttls-refused", () => (t) => caseMailNeedsTls(t, submit)],
+        // Through real proxies (pproxy), then wrong proxy credentials (as the Rust columns).
+        ["socks5+starttls+auth-plain", () => (t) => caseProxied(t, "socks5+starttls+auth-plain", submit, "starttls", "socks5")],
+        ["http-connect+implicit+auth-plain", () => (t) => caseProxied(t, "http-connect+implicit+auth-plain", tls, "implicit", "http")],
+        ["proxy: wrong credentials", () => (t) => caseProxyWrongCredentials(t, submit, "starttls")],
         ["10-messages-one-session+submission+auth-login", () => (t) => caseSession(t, submit, "starttls", 10, "login")],
         ...bodyCases(p, { pipelining: true, chunking: true }),
       ],
