@@ -67,16 +67,9 @@ impl Route {
         match &self.proxy {
             None => self.tcp(host, port, until),
             Some(proxy) => {
-                let socket = self.tcp(proxy.host(), proxy.port(), until).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot reach the proxy {}:{}: {e}",
-                            proxy.host(),
-                            proxy.port()
-                        ),
-                    )
-                })?;
+                let socket = self
+                    .tcp(proxy.host(), proxy.port(), until)
+                    .map_err(|e| proxy.unreachable(e))?;
                 tunnel(proxy, socket, host, port, until)
             }
         }

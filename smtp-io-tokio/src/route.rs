@@ -51,16 +51,10 @@ impl Route {
         let stream = match &self.proxy {
             None => self.tcp(host, port).await?,
             Some(proxy) => {
-                let socket = self.tcp(proxy.host(), proxy.port()).await.map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot reach the proxy {}:{}: {e}",
-                            proxy.host(),
-                            proxy.port()
-                        ),
-                    )
-                })?;
+                let socket = self
+                    .tcp(proxy.host(), proxy.port())
+                    .await
+                    .map_err(|e| proxy.unreachable(e))?;
                 tunnel(proxy, socket, host, port).await?
             }
         };

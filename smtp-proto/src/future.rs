@@ -55,6 +55,21 @@ pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Outp
     .await
 }
 
+/// Poll `f` to its end on the calling thread, for tests whose futures never truly wait (a
+/// scripted transport is always ready): a future still pending after 1,000 polls waits on
+/// something its script never gives, and panics rather than spins.
+#[cfg(test)]
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    for _ in 0..1000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("the future waits on something its script never gives");
+}
+
 #[cfg(test)]
 mod tests {
     use core::future::{Future, pending, ready};

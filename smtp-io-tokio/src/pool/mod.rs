@@ -308,15 +308,7 @@ impl Mailer {
         Fut: Future<Output = std::io::Result<B>>,
         B: MessageBody,
     {
-        let to: Vec<R> = to.into_iter().collect();
-        let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_reopened(Reopened {
-            from,
-            to: &to,
-            options: None,
-            open,
-        })
-        .await
+        self.send_stream_as(from, to, None, open).await
     }
 
     /// [`send_stream`](Self::send_stream) with per-message options.
@@ -333,15 +325,32 @@ impl Mailer {
         Fut: Future<Output = std::io::Result<B>>,
         B: MessageBody,
     {
+        self.send_stream_as(from, to, Some(options), open).await
+    }
+
+    /// [`send_stream`](Self::send_stream) with the message's options, or the pool's.
+    async fn send_stream_as<R, F, Fut, B>(
+        &self,
+        from: &str,
+        to: impl IntoIterator<Item = R>,
+        options: Option<&MessageOptions>,
+        open: F,
+    ) -> Result<SendOutcome, SendError>
+    where
+        R: AsRef<str>,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::io::Result<B>>,
+        B: MessageBody,
+    {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
-        self.send_reopened(Reopened {
+        let message = Reopened {
             from,
             to: &to,
-            options: Some(options),
+            options,
             open,
-        })
-        .await
+        };
+        self.send_reopened(message).await
     }
 
     /// Send the message in the file at `path` (a complete RFC 5322 message), streamed: the file

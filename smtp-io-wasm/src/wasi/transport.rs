@@ -151,16 +151,7 @@ impl WasiTransport {
                 drop(ProxyHandshake::new(proxy, host, port)?);
                 let tcp = TcpConn::connect(proxy.host(), proxy.port(), local)
                     .await
-                    .map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!(
-                                "cannot reach the proxy {}:{}: {e}",
-                                proxy.host(),
-                                proxy.port()
-                            ),
-                        )
-                    })?;
+                    .map_err(|e| proxy.unreachable(e))?;
                 let mut transport = WasiTransport::plain(tcp);
                 // Plain reads ask the host for no more than the buffer holds, so the tunnel
                 // handshake takes not a byte of the SMTP server's.

@@ -127,6 +127,7 @@ impl<B: MessageBody> MessageBody for PrefixedBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::future::block_on;
 
     /// A body that knows only its bounds until asked to count.
     struct Uncounted(u64);
@@ -140,17 +141,6 @@ mod tests {
         }
         async fn exact_size(&mut self) -> io::Result<Option<u64>> {
             Ok(Some(self.0))
-        }
-    }
-
-    fn block_on<F: core::future::Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
         }
     }
 

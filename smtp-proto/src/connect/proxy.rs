@@ -172,6 +172,18 @@ impl Proxy {
         self.credentials.as_ref().is_some_and(|c| !c.1.is_empty())
     }
 
+    /// The error for this proxy not answering a connection (`error`, of its kind), naming the
+    /// proxy: "cannot reach the proxy host:port: ...". Never its credentials.
+    pub fn unreachable(&self, error: io::Error) -> io::Error {
+        io::Error::new(
+            error.kind(),
+            format!(
+                "cannot reach the proxy {}:{}: {error}",
+                self.host, self.port
+            ),
+        )
+    }
+
     /// The user and password to log in with (the password only as a [`Secret`]), as
     /// the SOCKS5 handshake sends them.
     pub fn credentials(&self) -> Option<(&str, &Secret)> {

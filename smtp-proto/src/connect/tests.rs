@@ -1,8 +1,6 @@
 //! The shared connect settings and the adapter side (`settings.rs`, `adapter.rs`): an adapter
 //! written as adapters write theirs, the defaults, URLs, refusals, the clock, shared copies.
 
-use core::pin::pin;
-use core::task::{Context, Poll, Waker};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread_local;
@@ -18,6 +16,7 @@ use crate::client::options::Shared;
 use crate::client::{SmtpClient, SmtpClientOptions, Transport};
 use crate::connect::ProxyKind;
 use crate::error::SmtpError;
+use crate::future::block_on;
 use crate::policy::BoundedPolicy;
 use crate::reply::Reply;
 use crate::session::{DataPipelining, Protocol};
@@ -59,16 +58,21 @@ impl Options {
 }
 
 /// A server in memory: its greeting at once, then its next reply after each write of the
-/// client, whatever it wrote; it keeps the writes.
+/// client, whatever it wrote; it keeps the writes. Once `closed`, a read with nothing ready
+/// finds the end of the stream.
 struct Memory {
     replies: Vec<&'static [u8]>,
     ready: Vec<u8>,
     written: Arc<Mutex<Vec<u8>>>,
+    closed: bool,
 }
 
 impl Transport for Memory {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.ready.is_empty() {
+            if self.closed {
+                return Ok(0);
+            }
             return core::future::pending().await;
         }
         let n = buf.len().min(self.ready.len());
@@ -105,6 +109,7 @@ impl Memory {
             replies: replies.to_vec(),
             ready: Vec::new(),
             written: Arc::default(),
+            closed: false,
         }
     }
 }
@@ -139,20 +144,10 @@ impl Connect for Options {
             replies: SERVER[1..].to_vec(),
             ready: SERVER[0].to_vec(),
             written: WRITTEN.with(Arc::clone),
+            closed: false,
         };
         SmtpClient::connect_with(transport, ehlo_domain, parts.client).await
     }
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..1000 {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-    panic!("the future waits on something the memory server never gives");
 }
 
 /// Every shared builder method lands in the shared settings, and the adapter's own
@@ -497,7 +492,10 @@ fn a_tunnel_takes_no_byte_of_the_server() {
 /// error naming it; nothing is read past its answer.
 #[test]
 fn a_tunnel_that_fails_says_why() {
-    let mut closed = Eof(Memory::replying(&[]));
+    let mut closed = Memory {
+        closed: true,
+        ..Memory::replying(&[])
+    };
     let err = block_on(open_tunnel(
         &mut closed,
         &Proxy::socks5("p", 1),
@@ -516,25 +514,4 @@ fn a_tunnel_that_fails_says_why() {
     ));
     assert_eq!(err.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
     assert_eq!(refused.ready, b"220 mx\r\n");
-}
-
-/// A memory server whose reads find the end of the stream.
-struct Eof(Memory);
-
-impl Transport for Eof {
-    async fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Ok(0)
-    }
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf).await
-    }
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    fn sleep(_: Duration) -> impl Future<Output = ()> {
-        core::future::pending()
-    }
-    fn now() -> Duration {
-        Duration::ZERO
-    }
 }

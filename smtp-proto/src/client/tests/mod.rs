@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::task::{Context, Poll, Waker};
 
 use smtp_testkit::Step as ScriptStep;
 
@@ -11,6 +10,7 @@ use super::*;
 use crate::capabilities::Extension;
 use crate::connect::TlsMode;
 use crate::error::{AuthError, InvalidInputError, ProtocolError};
+use crate::future::block_on;
 
 mod batch;
 mod reuse;
@@ -194,18 +194,6 @@ fn connected_over(transport: Scripted) -> SmtpClient<Scripted> {
         options(),
     ))
     .unwrap()
-}
-
-/// Run a future that never truly waits (the scripted transport is always ready).
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..1000 {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-    panic!("future did not complete: the client is waiting on something the script never gives");
 }
 
 /// The envelope of most messages here, one flight after PIPELINING, and its replies up to
