@@ -9,8 +9,8 @@ use std::fmt;
 use std::io;
 
 use js_sys::{Promise, Reflect, Uint8Array};
-use smtp_proto::future::{Either, race};
 use smtp_proto::connect::{ProxyHandshake, open_tunnel};
+use smtp_proto::future::{Either, race};
 use smtp_proto::{StartTlsCapable, Transport};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;

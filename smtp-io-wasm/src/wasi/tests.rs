@@ -11,8 +11,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use smtp_proto::Transport;
-use smtp_proto::future::{Either, race};
 use smtp_proto::connect::Proxy;
+use smtp_proto::future::{Either, race};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
 use wasip2::sockets::tcp::TcpSocket;

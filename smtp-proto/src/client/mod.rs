@@ -41,6 +41,7 @@ pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
 
 use crate::command::Domain;
 use crate::error::SmtpError;
+use crate::future::{Either, race};
 use crate::reply::Reply;
 use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
 use crate::session::{
@@ -48,7 +49,6 @@ use crate::session::{
 };
 use crate::state::{SessionState, SmtpOp};
 use crate::time::{Instant, Timer};
-use crate::future::{Either, race};
 
 /// Now, on the transport's clock, as the engine's instant.
 fn now<T: Transport>() -> Instant {

@@ -7,9 +7,9 @@ use core::time::Duration;
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::future::{Either, race};
 use crate::client::{SmtpClient, SmtpClientOptions, StartTlsCapable, Transport};
 use crate::error::SmtpError;
+use crate::future::{Either, race};
 use crate::state::SmtpOp;
 use crate::time::Instant;
 
