@@ -4,15 +4,18 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use smtp_proto::Field;
 use smtp_proto::command::{
     Address, Command, Domain, EnvelopeId, MailParams, OriginalRecipient, RcptParams, ReversePath,
 };
-use smtp_proto::Field;
 
 fn one_line(out: &BytesMut) {
     assert!(out.ends_with(b"\r\n"));
     let body = &out[..out.len() - 2];
-    assert!(!body.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0), "{out:?}");
+    assert!(
+        !body.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0),
+        "{out:?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use smtp_proto::body::{DotStuffer, LineNormalizer, normalized_len};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&step, body)) = data.split_first() else { return };
+    let Some((&step, body)) = data.split_first() else {
+        return;
+    };
     let step = usize::from(step).max(1);
     let mut stuffer = DotStuffer::new();
     let mut normalizer = LineNormalizer::new();

@@ -15,7 +15,10 @@ fn drain(session: &mut Session, wire: &mut Vec<u8>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut session = Session::new(Domain::new("client.test").unwrap(), SessionConfig::default());
+    let mut session = Session::new(
+        Domain::new("client.test").unwrap(),
+        SessionConfig::default(),
+    );
     let mut wire = Vec::new();
     // The server's bytes come in pieces separated by 0xFF; between pieces the client acts.
     for (step, piece) in data.split(|&b| b == 0xFF).enumerate() {
@@ -26,8 +29,12 @@ fuzz_target!(|data: &[u8]| {
                 let _ = session.login_auto("user", "secret");
             }
             2 => {
-                let env = Envelope::new("a@example.com", &["b@example.org", "c@example.org"]).unwrap();
-                let body = BodyInfo::Known { size: 4, eight_bit: false };
+                let env =
+                    Envelope::new("a@example.com", &["b@example.org", "c@example.org"]).unwrap();
+                let body = BodyInfo::Known {
+                    size: 4,
+                    eight_bit: false,
+                };
                 let _ = session.start_mail(env, body, &MessageOptions::default());
             }
             3 => {
@@ -37,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
                     // Chain the next message behind the final dot when the engine allows it.
                     if session.ready_for_mail() {
                         let env = Envelope::new("a@example.com", &["d@example.org"]).unwrap();
-                        let body = BodyInfo::Known { size: 6, eight_bit: false };
+                        let body = BodyInfo::Known {
+                            size: 6,
+                            eight_bit: false,
+                        };
                         let _ = session.start_mail(env, body, &MessageOptions::default());
                     }
                 }
