@@ -2,8 +2,9 @@
 //!
 //! The library behind the `smtp-send` binary, split out so the pieces can be tested:
 //!
-//! * [`cli`]: the arguments ([`cli::Cli`]) and what they mean once defaults are resolved
-//!   ([`cli::Plan`]);
+//! * [`cli`]: the arguments ([`cli::Cli`], what clap parses);
+//! * [`plan`]: what they mean once defaults are resolved ([`plan::Plan`], checked before any
+//!   connection);
 //! * [`compose`]: building the message from `--subject`, `--body`, `--html`, `--attach` and
 //!   `--header`, with `mail-builder`;
 //! * [`progress`]: the progress bar of a large send, on a terminal only;
@@ -21,6 +22,7 @@ pub mod capture;
 pub mod cli;
 pub mod compose;
 pub mod exit;
+pub mod plan;
 pub mod progress;
 pub mod run;
 pub mod sanitize;

@@ -14,10 +14,9 @@ use tokio::io::AsyncRead;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::capture::{CaptureConfig, CaptureServer, Captured};
-use crate::cli::{
-    Cli, Dkim, MessageSource, PASSWORD_ENV, Plan, ProxyUrl, Target, Trust, sample_message,
-};
+use crate::cli::{Cli, PASSWORD_ENV};
 use crate::exit::{Exit, Failure};
+use crate::plan::{Dkim, MessageSource, Plan, ProxyUrl, Target, Trust, sample_message};
 use crate::progress;
 use crate::transcript::StderrTranscript;
 
