@@ -26,12 +26,12 @@
 //! 1. past the [idle timeout](MailerBuilder::idle_timeout) it is ended with QUIT;
 //! 2. it is checked **without blocking** for anything the server sent while it was idle: a
 //!    `421` before the server hung up, a stray reply, an end of stream
-//!    ([`SmtpClient::check_idle`]: part of a reply the engine holds, what TLS already
-//!    decrypted, and a `MSG_PEEK` of the socket itself, the kernel's view rather than the
-//!    readiness tokio's reactor cached, which can be stale until its event loop turns; see
-//!    [`TokioTransport`]'s `input_pending`). Anything at all means the connection is out of
-//!    step, and it is closed without QUIT: those bytes are never read as the reply to the next
-//!    command;
+//!    ([`SmtpClient::check_idle`](crate::SmtpClient::check_idle): part of a reply the engine
+//!    holds, what TLS already decrypted, and a `MSG_PEEK` of the socket itself, the kernel's
+//!    view rather than the readiness tokio's reactor cached, which can be stale until its event
+//!    loop turns; see [`TokioTransport`](crate::TokioTransport)'s `input_pending`). Anything
+//!    at all means the connection is out of step, and it is closed without QUIT: those bytes
+//!    are never read as the reply to the next command;
 //! 3. only when it sat idle longer than the [probe threshold](MailerBuilder::probe_after) is a
 //!    `NOOP` sent (one round trip), and anything but a `250`-class reply other than `221`
 //!    closes it.
@@ -281,7 +281,7 @@ impl Mailer {
     /// message: it must yield the same bytes every time.
     ///
     /// An `open` that fails is [`SendError::NotSent`] with the error as an
-    /// [`SmtpError::Io`] during [`SmtpOp::ReadBody`] (`attempts`: the
+    /// [`SmtpError::Io`](crate::SmtpError::Io) during [`SmtpOp::ReadBody`] (`attempts`: the
     /// connections tried before it); a body that fails to read half-way closes its connection
     /// before the end of data (nothing delivered) and is retried like any other failure before
     /// the end of data.
