@@ -6,8 +6,8 @@ use std::io;
 use smtp_proto::MessageBody;
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::streams::ChunkReader;
 use crate::sys::{self, ReadableStream};
-use crate::transport::ChunkReader;
 
 /// A message body read from a JavaScript `ReadableStream` of `Uint8Array` chunks (for example
 /// the body of the `Request` a Worker received), so a Worker can forward a message of any size

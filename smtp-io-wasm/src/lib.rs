@@ -69,7 +69,11 @@ mod connect;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod body;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod streams;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod sys;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod timer;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod transport;
 
@@ -78,7 +82,9 @@ pub use options::{BLOCKED_PORT, ConnectOptions, TlsMode, check_port};
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub use body::ReadableStreamBody;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-pub use transport::{Sleep, WorkersTransport, sleep};
+pub use timer::{Sleep, sleep};
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use transport::WorkersTransport;
 
 #[cfg(any(
     all(target_arch = "wasm32", target_os = "unknown"),

@@ -1,14 +1,12 @@
-//! [`WorkersTransport`]: a `cloudflare:sockets` socket as the client's [`Transport`], and the
-//! runtime timer ([`Sleep`]).
+//! [`WorkersTransport`]: a `cloudflare:sockets` socket as the client's [`Transport`]: opening
+//! it (directly or through a proxy), reading and writing, the in-place TLS upgrade.
 
 use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
 use core::time::Duration;
 use std::fmt;
 use std::io;
 
-use js_sys::{Promise, Reflect, Uint8Array};
+use js_sys::Uint8Array;
 use smtp_proto::connect::{ProxyHandshake, open_tunnel};
 use smtp_proto::future::{Either, race};
 use smtp_proto::{StartTlsCapable, Transport};
@@ -17,159 +15,15 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::TlsMode;
 use crate::connect::Route;
-use crate::sys::{self, ReadableStreamDefaultReader, Socket, WritableStreamDefaultWriter};
-
-/// Reads from a `ReadableStream` reader, cancel-safe, keeping the part of a chunk that did not
-/// fit in the caller's buffer.
-///
-/// A read dropped before it completes (the client does that when a timeout fires) leaves its
-/// promise here; the next read awaits the same promise, so no chunk is ever lost.
-pub(crate) struct ChunkReader {
-    reader: ReadableStreamDefaultReader,
-    pending: Option<JsFuture>,
-    rest: Vec<u8>,
-    pos: usize,
-    done: bool,
-}
-
-impl ChunkReader {
-    pub(crate) fn new(reader: ReadableStreamDefaultReader) -> ChunkReader {
-        ChunkReader {
-            reader,
-            pending: None,
-            rest: Vec::new(),
-            pos: 0,
-            done: false,
-        }
-    }
-
-    /// Bytes received but not yet handed out.
-    pub(crate) fn buffered(&self) -> usize {
-        self.rest.len() - self.pos
-    }
-
-    /// True while a `read()` promise is outstanding.
-    pub(crate) fn read_in_flight(&self) -> bool {
-        self.pending.is_some()
-    }
-
-    /// Read into `buf`; `Ok(0)` at the end of the stream. `what` names the stream in errors.
-    pub(crate) async fn read(&mut self, buf: &mut [u8], what: &str) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if self.pos < self.rest.len() {
-                let n = buf.len().min(self.rest.len() - self.pos);
-                buf[..n].copy_from_slice(&self.rest[self.pos..self.pos + n]);
-                self.pos += n;
-                if self.pos == self.rest.len() {
-                    self.rest.clear();
-                    self.pos = 0;
-                }
-                return Ok(n);
-            }
-            if self.done {
-                return Ok(0);
-            }
-            if self.pending.is_none() {
-                let promise = self
-                    .reader
-                    .read()
-                    .map_err(|e| sys::io_error(&format!("reading {what}"), &e))?;
-                self.pending = Some(JsFuture::from(promise));
-            }
-            let result = match self.pending.as_mut() {
-                Some(pending) => pending.await,
-                None => continue,
-            };
-            self.pending = None;
-            let result = result.map_err(|e| sys::io_error(&format!("reading {what}"), &e))?;
-            let done = Reflect::get(&result, &JsValue::from_str("done"))
-                .map(|d| d.is_truthy())
-                .unwrap_or(true);
-            if done {
-                self.done = true;
-                return Ok(0);
-            }
-            let value = Reflect::get(&result, &JsValue::from_str("value"))
-                .map_err(|e| sys::io_error(&format!("reading {what}"), &e))?;
-            let Some(chunk) = value.dyn_ref_uint8array() else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("reading {what}: the stream gave a chunk that is not a Uint8Array"),
-                ));
-            };
-            let len = chunk.length() as usize;
-            if len == 0 {
-                continue;
-            }
-            let n = buf.len().min(len);
-            chunk.subarray(0, n as u32).copy_to(&mut buf[..n]);
-            if n < len {
-                self.rest.resize(len - n, 0);
-                chunk.subarray(n as u32, len as u32).copy_to(&mut self.rest);
-                self.pos = 0;
-            }
-            return Ok(n);
-        }
-    }
-
-    /// Give the stream's lock back (a pending read, if any, is abandoned).
-    pub(crate) fn release(self) {
-        let _ = self.reader.release_lock();
-    }
-
-    /// Cancel the stream (best effort) and give its lock back.
-    pub(crate) fn cancel(self) {
-        if let Ok(p) = self.reader.cancel() {
-            settle_quietly(p);
-        }
-        let _ = self.reader.release_lock();
-    }
-}
-
-/// `dyn_ref` for `Uint8Array` without importing `JsCast` at every call site.
-trait AsUint8Array {
-    fn dyn_ref_uint8array(&self) -> Option<&Uint8Array>;
-}
-
-impl AsUint8Array for JsValue {
-    fn dyn_ref_uint8array(&self) -> Option<&Uint8Array> {
-        use wasm_bindgen::JsCast;
-        self.dyn_ref::<Uint8Array>()
-    }
-}
-
-struct Streams {
-    socket: Socket,
-    reader: ChunkReader,
-    writer: WritableStreamDefaultWriter,
-}
-
-impl Streams {
-    fn of(socket: Socket) -> io::Result<Streams> {
-        let reader = socket
-            .readable()
-            .and_then(|r| r.get_reader())
-            .map_err(|e| sys::io_error("opening the socket's readable stream", &e))?;
-        let writer = socket
-            .writable()
-            .and_then(|w| w.get_writer())
-            .map_err(|e| sys::io_error("opening the socket's writable stream", &e))?;
-        Ok(Streams {
-            socket,
-            reader: ChunkReader::new(reader),
-            writer,
-        })
-    }
-}
+use crate::streams::{Streams, settle_quietly};
+use crate::sys::{self, Socket};
+use crate::timer::sleep;
 
 /// A connection to an SMTP server from a Cloudflare Worker: a socket from `connect()` of
 /// `cloudflare:sockets`, plain, TLS from the start (`secureTransport: "on"`), or plain with a
 /// later in-place upgrade (`secureTransport: "starttls"`).
 ///
-/// It implements [`Transport`] (read, write, close, and the timer: [`Sleep`], a `setTimeout`
+/// It implements [`Transport`] (read, write, close, and the timer: [`Sleep`](crate::Sleep), a `setTimeout`
 /// promise) and [`StartTlsCapable`] (the socket's `startTls()`). The runtime checks the server's
 /// certificate against the platform's roots and the host name that was dialled (or, when the
 /// connect helpers were given a TLS server name or a proxy, the name passed to `startTls()` as
@@ -404,13 +258,6 @@ fn close_quietly(socket: &Socket) {
     }
 }
 
-/// Let a promise nobody waits for settle, keeping a rejection from being reported as unhandled.
-fn settle_quietly(promise: Promise) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let _ = JsFuture::from(promise).await;
-    });
-}
-
 impl Transport for WorkersTransport {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let streams = self.streams.as_mut().ok_or_else(broken)?;
@@ -590,65 +437,5 @@ impl WorkersTransport {
         self.streams = Some(streams);
         self.upgraded = true;
         Ok(())
-    }
-}
-
-/// The longest delay `setTimeout` takes (a signed 32-bit count of milliseconds); longer delays
-/// would fire at once.
-const MAX_TIMER_MS: u128 = i32::MAX as u128;
-
-/// A future that completes after a delay, from the runtime's `setTimeout`. Dropping it clears the
-/// timer.
-#[must_use = "futures do nothing unless awaited"]
-pub struct Sleep {
-    timer: JsFuture,
-    id: JsValue,
-    fired: bool,
-}
-
-impl fmt::Debug for Sleep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep")
-            .field("fired", &self.fired)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Sleep for `duration` on the runtime's timer (delays past ~24.8 days are clamped to that).
-pub fn sleep(duration: Duration) -> Sleep {
-    let ms = duration.as_millis().min(MAX_TIMER_MS) as f64;
-    let mut id = JsValue::UNDEFINED;
-    let promise = Promise::new(&mut |resolve, _reject| {
-        id = sys::set_timeout(&resolve, ms);
-    });
-    Sleep {
-        timer: JsFuture::from(promise),
-        id,
-        fired: false,
-    }
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.fired {
-            return Poll::Ready(());
-        }
-        match Pin::new(&mut self.timer).poll(cx) {
-            Poll::Ready(_) => {
-                self.fired = true;
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        if !self.fired {
-            sys::clear_timeout(&self.id);
-        }
     }
 }
