@@ -7,6 +7,7 @@
 //!   connection);
 //! * [`compose`]: building the message from `--subject`, `--body`, `--html`, `--attach` and
 //!   `--header`, with `mail-builder`;
+//! * [`message`]: the message as a body to send, opened (and DKIM-signed) before connecting;
 //! * [`progress`]: the progress bar of a large send, on a terminal only;
 //! * [`run`]: connecting with `smtp-io-tokio`, authenticating, streaming the message, reporting;
 //! * [`exit`]: the exit codes ([`exit::Exit`]) and the mapping from
@@ -22,6 +23,7 @@ pub mod capture;
 pub mod cli;
 pub mod compose;
 pub mod exit;
+pub mod message;
 pub mod plan;
 pub mod progress;
 pub mod run;
