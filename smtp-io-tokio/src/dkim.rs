@@ -41,7 +41,7 @@ use std::io::{self, Read as _};
 use std::path::Path;
 
 use smtp_proto::body::SizeCounter;
-use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
+use smtp_proto::error::{ArgumentError, Field, InvalidInputError, Unsignable};
 
 use crate::{MessageBody, ReaderBody, SmtpError, SmtpOp};
 
@@ -69,7 +69,8 @@ pub enum SignError {
 
 /// A message that could not be signed, as a client or pool error: a read failure is
 /// [`SmtpError::Io`] during [`SmtpOp::ReadBody`]; a message that cannot be signed is
-/// [`SmtpError::InvalidInput`], an invalid [message body](Field::Body) (the caller's to fix).
+/// [`SmtpError::InvalidInput`], an invalid [message body](Field::Body) (the caller's to fix)
+/// whose reason, [`ArgumentError::Unsignable`], says why ([`Unsignable`]).
 impl From<SignError> for SmtpError {
     fn from(e: SignError) -> SmtpError {
         match e {
@@ -86,19 +87,14 @@ impl From<SignError> for SmtpError {
 /// The error of a message `smtp-dkim` refused to sign (none of its errors holds key bytes).
 pub(crate) fn unsignable(e: &DkimError) -> SmtpError {
     let why = match e {
-        DkimError::MissingFrom => "it has no From header field, which a DKIM signature needs",
-        DkimError::MalformedHeader { .. } => {
-            "a line of its header section is neither `Name: value` nor a continuation, so it \
-             cannot be DKIM-signed"
-        }
-        DkimError::HeadersTooLarge { .. } => {
-            "its header section is larger than DKIM signing keeps (smtp_dkim::MAX_HEADER_BYTES)"
-        }
-        DkimError::Clock => "the system clock is before 1970: no DKIM signing time",
-        _ => "the DKIM signature could not be computed",
+        DkimError::MissingFrom => Unsignable::MissingFrom,
+        DkimError::MalformedHeader { .. } => Unsignable::MalformedHeader,
+        DkimError::HeadersTooLarge { .. } => Unsignable::HeadersTooLarge,
+        DkimError::Clock => Unsignable::Clock,
+        _ => Unsignable::Signature,
     };
     tracing::warn!(error = %e, "DKIM signing failed");
-    InvalidInputError::argument(Field::Body, ArgumentError::Syntax(why)).into()
+    InvalidInputError::argument(Field::Body, ArgumentError::Unsignable(why)).into()
 }
 
 /// Seconds since 1970 by the system clock: a signature's `t=`.

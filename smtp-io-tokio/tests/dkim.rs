@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use smtp_io_tokio::dkim::{DkimKey, DkimSigner, sign_file};
 use smtp_io_tokio::{
-    Mailer, MailerBuilder, ReaderBody, SendError, SmtpError, TlsMode, connect_plain,
+    ArgumentError, Field, InvalidInputError, Mailer, MailerBuilder, ReaderBody, SendError,
+    SmtpError, TlsMode, Unsignable, connect_plain,
 };
 use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
 
@@ -414,6 +415,21 @@ async fn a_built_message_is_sent_signed() {
     );
 }
 
+/// `error` says, typed, that the message body cannot be signed for want of a `From` field.
+#[track_caller]
+fn assert_missing_from(error: &SmtpError) {
+    assert!(
+        matches!(
+            error,
+            SmtpError::InvalidInput(InvalidInputError::Argument {
+                field: Field::Body,
+                reason: ArgumentError::Unsignable(Unsignable::MissingFrom),
+            })
+        ),
+        "{error:?}"
+    );
+}
+
 /// `error` is `NotSent` after no attempt, for invalid input: that input error.
 #[track_caller]
 fn not_sent_as_invalid(error: SendError) -> SmtpError {
@@ -438,6 +454,7 @@ async fn an_unsignable_message_is_not_sent() {
         .unwrap_err();
     let error = not_sent_as_invalid(error);
     assert!(error.to_string().contains("From"), "{error}");
+    assert_missing_from(&error);
 
     let dir = scratch("unsignable");
     let path = dir.join("m.eml");
@@ -446,7 +463,7 @@ async fn an_unsignable_message_is_not_sent() {
         .send_file("me@example.com", ["you@example.org"], &path)
         .await
         .unwrap_err();
-    not_sent_as_invalid(error);
+    assert_missing_from(&not_sent_as_invalid(error));
 
     // A file that is not there: a read error, not sent either.
     let error = mailer

@@ -638,6 +638,32 @@ pub enum ArgumentError {
     /// The value does not match the grammar.
     #[error("syntax: {0}")]
     Syntax(&'static str),
+    /// The message cannot be DKIM-signed, and so is not sent (see [`Unsignable`]).
+    #[error("cannot be DKIM-signed: {0}")]
+    Unsignable(Unsignable),
+}
+
+/// Why a message cannot be DKIM-signed (`smtp-dkim` refused it): the caller's message to fix,
+/// except [`Clock`](Unsignable::Clock). Typed, so that a caller can tell a message without
+/// `From` from the others without reading the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsignable {
+    /// No `From` header field, which a DKIM signature must cover.
+    #[error("it has no From header field, which a DKIM signature needs")]
+    MissingFrom,
+    /// A line of the header section is neither `Name: value` nor a continuation.
+    #[error("a line of its header section is neither `Name: value` nor a continuation")]
+    MalformedHeader,
+    /// The header section is larger than signing keeps in memory.
+    #[error("its header section is larger than DKIM signing keeps")]
+    HeadersTooLarge,
+    /// The system clock is before 1970: there is no signing time to write.
+    #[error("the system clock is before 1970: no DKIM signing time")]
+    Clock,
+    /// The signature could not be computed (the cryptographic library refused).
+    #[error("the DKIM signature could not be computed")]
+    Signature,
 }
 
 /// A local policy refused the message. Never sent to the server.

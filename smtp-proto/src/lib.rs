@@ -101,7 +101,7 @@ pub use audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use capabilities::{Capabilities, Extension};
 pub use error::{
     ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, IoErrorKind, PolicyError,
-    ProtocolError, RecipientRefusal, ScramError, SmtpError,
+    ProtocolError, RecipientRefusal, ScramError, SmtpError, Unsignable,
 };
 pub use policy::{BoundedPolicy, DefaultPolicy, Policy};
 pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyLine, ReplyParser};

@@ -13,7 +13,7 @@ pub use crate::client::{
 pub use crate::connect::{SmtpUrl, TlsMode, UrlError};
 pub use crate::error::{
     ArgumentError, AuthError, Blame, Field, InvalidInputError, IoError, PolicyError, ProtocolError,
-    RecipientRefusal, ScramError, SmtpError,
+    RecipientRefusal, ScramError, SmtpError, Unsignable,
 };
 pub use crate::policy::{BoundedPolicy, DefaultPolicy, Policy};
 pub use crate::reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyLine};
