@@ -358,31 +358,4 @@ fn secure(
     }
 }
 
-/// Connect to the server a connection URL names, with its options
-/// ([`ConnectOptions::from_url`]), saying EHLO as its `helo` (or `ehlo_domain`), and log in
-/// when it has a user and a password ([`SmtpClient::login_url`]: with its `auth` mechanism, or
-/// the best password one). The same as every adapter's `connect_url`, blocking.
-pub fn connect_url(url: &SmtpUrl, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
-    let mut client =
-        ConnectOptions::from_url(url).connect(&url.host, url.port, url.ehlo_domain(ehlo_domain))?;
-    client.login_url(url)?;
-    Ok(client)
-}
-
-/// Connect with implicit TLS (SMTPS, usually port 465), certificates checked against
-/// `webpki-roots`.
-pub fn connect_smtps(host: &str, port: u16, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
-    ConnectOptions::new(TlsMode::Implicit).connect(host, port, ehlo_domain)
-}
-
-/// Connect in plaintext and upgrade with STARTTLS (usually port 587), certificates checked
-/// against `webpki-roots`. Fails closed when the server does not offer STARTTLS.
-pub fn connect_starttls(host: &str, port: u16, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
-    ConnectOptions::new(TlsMode::StartTls).connect(host, port, ehlo_domain)
-}
-
-/// Connect **without any encryption**: only for loopback test servers and trusted local
-/// relays.
-pub fn connect_plain(host: &str, port: u16, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
-    ConnectOptions::new(TlsMode::None).connect(host, port, ehlo_domain)
-}
+smtp_proto::connect_functions!(blocking ConnectOptions => SmtpClient);

@@ -220,63 +220,7 @@ impl Connect for ConnectOptions {
     }
 }
 
-/// Connect to the server a connection URL names, with its options ([`ConnectOptions::from_url`]),
-/// saying EHLO as its `helo` (or `ehlo_domain`), and log in when it has a user and a password
-/// (with its `auth` mechanism, or the best password mechanism). With a user and no password,
-/// log in yourself with a secret kept apart (an environment variable).
-///
-/// ```no_run
-/// use smtp_io_tokio::{SmtpUrl, connect_url};
-///
-/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let url: SmtpUrl = std::env::var("SMTP_URL")?.parse()?;
-/// let mut client = connect_url(&url, "app.example.com").await?;
-/// client.send_mail("app@example.com", &["you@example.org"], "Subject: hi\r\n\r\nHi\r\n").await?;
-/// client.quit().await?;
-/// # Ok(()) }
-/// ```
-pub async fn connect_url(
-    url: &SmtpUrl,
-    ehlo_domain: &str,
-) -> Result<SmtpClient<TokioTransport>, SmtpError> {
-    smtp_proto::connect::connect_url::<ConnectOptions>(url, ehlo_domain).await
-}
-
-/// Connect with implicit TLS (SMTPS, usually port 465), certificates checked against
-/// `webpki-roots`.
-pub async fn connect_smtps(
-    host: &str,
-    port: u16,
-    ehlo_domain: &str,
-) -> Result<SmtpClient<TokioTransport>, SmtpError> {
-    ConnectOptions::new(TlsMode::Implicit)
-        .connect(host, port, ehlo_domain)
-        .await
-}
-
-/// Connect in plaintext and upgrade with STARTTLS (usually port 587), certificates checked
-/// against `webpki-roots`. Fails closed when the server does not offer STARTTLS.
-pub async fn connect_starttls(
-    host: &str,
-    port: u16,
-    ehlo_domain: &str,
-) -> Result<SmtpClient<TokioTransport>, SmtpError> {
-    ConnectOptions::new(TlsMode::StartTls)
-        .connect(host, port, ehlo_domain)
-        .await
-}
-
-/// Connect **without any encryption**. Passwords and mail cross the network readable: only for
-/// loopback test servers and trusted local relays.
-pub async fn connect_plain(
-    host: &str,
-    port: u16,
-    ehlo_domain: &str,
-) -> Result<SmtpClient<TokioTransport>, SmtpError> {
-    ConnectOptions::new(TlsMode::None)
-        .connect(host, port, ehlo_domain)
-        .await
-}
+smtp_proto::connect_functions!(async ConnectOptions => SmtpClient<TokioTransport>);
 
 #[cfg(test)]
 mod tests {

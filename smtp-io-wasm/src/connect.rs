@@ -8,10 +8,12 @@ use core::future::Future;
 
 use std::net::IpAddr;
 
-use smtp_proto::connect::{Connect, ConnectParts, ConnectSetting, Proxy, SmtpUrl};
+use smtp_proto::connect::{Connect, ConnectParts, ConnectSetting, Proxy};
 use smtp_proto::{SmtpError, SmtpOp};
 
-use crate::{ConnectOptions, SmtpClient, TlsMode};
+#[allow(unused_imports)] // for the doc links
+use crate::TlsMode;
+use crate::{ConnectOptions, SmtpClient};
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 use crate::WorkersTransport as Socket;
@@ -104,46 +106,4 @@ impl Connect for ConnectOptions {
     }
 }
 
-/// Connect to the server a connection URL names, with its options
-/// ([`ConnectOptions::from_url`]), saying EHLO as its `helo` (or `ehlo_domain`), and log in when
-/// it has a user and a password (with its `auth` mechanism, or the best password mechanism).
-pub async fn connect_url(url: &SmtpUrl, ehlo_domain: &str) -> Result<SmtpClient, SmtpError> {
-    smtp_proto::connect::connect_url::<ConnectOptions>(url, ehlo_domain).await
-}
-
-/// Connect with implicit TLS (SMTPS, usually port 465), with the default trust (on Workers the
-/// runtime's, on WASI `webpki-roots`).
-pub async fn connect_smtps(
-    host: &str,
-    port: u16,
-    ehlo_domain: &str,
-) -> Result<SmtpClient, SmtpError> {
-    ConnectOptions::new(TlsMode::Implicit)
-        .connect(host, port, ehlo_domain)
-        .await
-}
-
-/// Connect in plaintext and upgrade with STARTTLS (usually port 587), with the default trust (on
-/// Workers the runtime's, on WASI `webpki-roots`). Fails closed when the server does not offer
-/// STARTTLS.
-pub async fn connect_starttls(
-    host: &str,
-    port: u16,
-    ehlo_domain: &str,
-) -> Result<SmtpClient, SmtpError> {
-    ConnectOptions::new(TlsMode::StartTls)
-        .connect(host, port, ehlo_domain)
-        .await
-}
-
-/// Connect **without any encryption**. Passwords and mail cross the network readable: only for
-/// loopback test servers and trusted relays.
-pub async fn connect_plain(
-    host: &str,
-    port: u16,
-    ehlo_domain: &str,
-) -> Result<SmtpClient, SmtpError> {
-    ConnectOptions::new(TlsMode::None)
-        .connect(host, port, ehlo_domain)
-        .await
-}
+smtp_proto::connect_functions!(async ConnectOptions => SmtpClient);

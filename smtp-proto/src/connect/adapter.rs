@@ -26,6 +26,9 @@
 //!   `allow_plaintext_auth`, `with_client_options`, `map_client_options`,
 //!   `with_tls_server_name`, `with_proxy`, `with_local_address`, `mode`, `settings`), each a
 //!   one-line forward to [`ConnectSettings`], with one doc text for all.
+//! - [`connect_functions!`](crate::connect_functions): the adapter's four exported
+//!   `connect_url` / `connect_smtps` / `connect_starttls` / `connect_plain`, each one line over
+//!   its `ConnectOptions`, in an async and a blocking form.
 //!
 //! Why a macro rather than one generic type (`ConnectOptions<Extra>` with an alias in each
 //! adapter): an adapter cannot add inherent methods to a type of this crate, so its own
@@ -352,6 +355,77 @@ macro_rules! connect_options_methods {
             <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_local_address(address)
             })
+        }
+    };
+}
+
+/// The four `connect_*` functions every adapter exports (`connect_url`, `connect_smtps`,
+/// `connect_starttls`, `connect_plain`), written once: invoke it at the place the adapter
+/// exports them, naming its `ConnectOptions` and the client type its `connect` returns.
+/// `async` adapters write `connect_functions!(async ConnectOptions => SmtpClient<Transport>)`,
+/// a blocking one `connect_functions!(blocking ConnectOptions => SmtpClient)`. Each function
+/// is one line over `ConnectOptions`, so it has exactly the adapter's defaults (its trust, its
+/// timeouts, its transcript).
+#[macro_export]
+macro_rules! connect_functions {
+    (async $options:ty => $client:ty) => {
+        $crate::connect_functions!(@each [async] [.await] $options => $client);
+    };
+    (blocking $options:ty => $client:ty) => {
+        $crate::connect_functions!(@each [] [] $options => $client);
+    };
+    (@each [$($asyncness:tt)*] [$($wait:tt)*] $options:ty => $client:ty) => {
+        /// Connect to the server a connection URL names, with `ConnectOptions::from_url`, saying
+        /// EHLO as its `helo` (or `ehlo_domain`), and log in when it has a user and a password
+        /// (with its `auth` mechanism, or the best password mechanism the server offers). With
+        /// a user and no password, log in yourself with a secret kept apart (an environment
+        /// variable).
+        pub $($asyncness)* fn connect_url(
+            url: &$crate::connect::SmtpUrl,
+            ehlo_domain: &str,
+        ) -> ::core::result::Result<$client, $crate::SmtpError> {
+            let mut client = <$options>::from_url(url)
+                .connect(&url.host, url.port, url.ehlo_domain(ehlo_domain))
+                $($wait)*?;
+            client.login_url(url)$($wait)*?;
+            Ok(client)
+        }
+
+        /// Connect with implicit TLS (SMTPS, usually port 465), trusting the certificates
+        /// `ConnectOptions::new` trusts on this adapter.
+        pub $($asyncness)* fn connect_smtps(
+            host: &str,
+            port: u16,
+            ehlo_domain: &str,
+        ) -> ::core::result::Result<$client, $crate::SmtpError> {
+            <$options>::new($crate::connect::TlsMode::Implicit)
+                .connect(host, port, ehlo_domain)
+                $($wait)*
+        }
+
+        /// Connect in plaintext and upgrade with STARTTLS (usually port 587), trusting the
+        /// certificates `ConnectOptions::new` trusts on this adapter. Fails closed when the
+        /// server does not offer STARTTLS.
+        pub $($asyncness)* fn connect_starttls(
+            host: &str,
+            port: u16,
+            ehlo_domain: &str,
+        ) -> ::core::result::Result<$client, $crate::SmtpError> {
+            <$options>::new($crate::connect::TlsMode::StartTls)
+                .connect(host, port, ehlo_domain)
+                $($wait)*
+        }
+
+        /// Connect **without any encryption**. Passwords and mail cross the network readable:
+        /// only for loopback test servers and trusted local relays.
+        pub $($asyncness)* fn connect_plain(
+            host: &str,
+            port: u16,
+            ehlo_domain: &str,
+        ) -> ::core::result::Result<$client, $crate::SmtpError> {
+            <$options>::new($crate::connect::TlsMode::None)
+                .connect(host, port, ehlo_domain)
+                $($wait)*
         }
     };
 }
