@@ -153,7 +153,7 @@ mod transport;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use smtp_proto::connect::{AdapterOptions, ConnectClock, ConnectParts, ConnectSettings};
+use smtp_proto::connect::{AdapterOptions, ConnectClock, ConnectParts, ConnectSettings, Route};
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
@@ -242,14 +242,9 @@ impl ConnectOptions {
             mode,
             connect_timeout,
             tls_server_name,
-            proxy,
-            local_address,
+            route,
             client,
         } = parts;
-        let route = route::Route {
-            proxy,
-            local_address,
-        };
         let tcp = connect_tcp(&clock, &route, host, port, connect_timeout)?;
         let name = tls_server_name.as_deref().unwrap_or(host);
         let transport = secure(mode, tcp, name, tls, &clock, connect_timeout)?;
@@ -273,8 +268,7 @@ impl ConnectOptions {
             connect_timeout,
             tls_server_name,
             // The caller's socket is its own route.
-            proxy: _,
-            local_address: _,
+            route: _,
             client,
         } = parts;
         let name = tls_server_name.as_deref().unwrap_or(server_name);
@@ -297,14 +291,14 @@ impl ConnectOptions {
 /// The TCP connect (through the proxy, if any) within the step's bound.
 fn connect_tcp(
     clock: &ConnectClock,
-    route: &route::Route,
+    route: &Route,
     host: &str,
     port: u16,
     limit: Duration,
 ) -> Result<TcpStream, SmtpError> {
     let step = now();
     let (left, expired) = clock.bound(step, SmtpOp::Connect, limit);
-    match route.connect(host, port, route::Until(step + left)) {
+    match route::connect(route, host, port, route::Until(step + left)) {
         Ok(tcp) => {
             let _ = tcp.set_nodelay(true);
             Ok(tcp)

@@ -5,11 +5,11 @@
 //! what is left of the connect step (its timeout and the session's deadline).
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use smtp_proto::Instant;
-use smtp_proto::connect::{MAX_PROXY_READ, Proxy, ProxyHandshake, TunnelProgress};
+use smtp_proto::connect::{MAX_PROXY_READ, Proxy, ProxyHandshake, Route, TunnelProgress};
 
 use crate::transport::now;
 
@@ -52,67 +52,52 @@ impl Until {
     }
 }
 
-/// How to reach a server: the proxy (if any) and the local address to connect from (if any).
-#[derive(Debug)]
-pub(crate) struct Route {
-    pub(crate) proxy: Option<Proxy>,
-    pub(crate) local_address: Option<IpAddr>,
+/// A TCP connection to `host:port` along `route` (through its proxy, from its local address),
+/// every socket call bounded by `until`. A timeout is an error of kind `TimedOut` or
+/// `WouldBlock`.
+pub(crate) fn connect(route: &Route, host: &str, port: u16, until: Until) -> io::Result<TcpStream> {
+    let host = Route::dial_host(host);
+    match &route.proxy {
+        None => tcp(route, host, port, until),
+        Some(proxy) => {
+            let socket =
+                tcp(route, proxy.host(), proxy.port(), until).map_err(|e| proxy.unreachable(e))?;
+            tunnel(proxy, socket, host, port, until)
+        }
+    }
 }
 
-impl Route {
-    /// A TCP connection to `host:port` (through the proxy, from the local address), every
-    /// socket call bounded by `until`. A timeout is an error of kind `TimedOut` or `WouldBlock`.
-    pub(crate) fn connect(&self, host: &str, port: u16, until: Until) -> io::Result<TcpStream> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        match &self.proxy {
-            None => self.tcp(host, port, until),
-            Some(proxy) => {
-                let socket = self
-                    .tcp(proxy.host(), proxy.port(), until)
-                    .map_err(|e| proxy.unreachable(e))?;
-                tunnel(proxy, socket, host, port, until)
-            }
+/// Resolve `host` and connect to the first address that answers, from the local address.
+fn tcp(route: &Route, host: &str, port: u16, until: Until) -> io::Result<TcpStream> {
+    let host = Route::dial_host(host);
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match tcp_to(route, addr, until.left()?) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if crate::stream::is_timeout(&e) => return Err(e),
+            Err(e) => last = Some(e),
         }
     }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} has no address to connect to"),
+        )
+    }))
+}
 
-    /// Resolve `host` and connect to the first address that answers, from the local address.
-    fn tcp(&self, host: &str, port: u16, until: Until) -> io::Result<TcpStream> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let mut last = None;
-        for addr in (host, port).to_socket_addrs()? {
-            match self.tcp_to(addr, until.left()?) {
-                Ok(stream) => return Ok(stream),
-                Err(e) if crate::stream::is_timeout(&e) => return Err(e),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{host} has no address to connect to"),
-            )
-        }))
-    }
-
-    fn tcp_to(&self, addr: SocketAddr, limit: Duration) -> io::Result<TcpStream> {
-        let Some(local) = self.local_address else {
-            return TcpStream::connect_timeout(&addr, limit);
-        };
-        if local.is_ipv4() != addr.is_ipv4() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                format!("the local address {local} cannot reach {addr}"),
-            ));
-        }
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        socket.bind(&SocketAddr::new(local, 0).into())?;
-        socket.connect_timeout(&addr.into(), limit)?;
-        Ok(socket.into())
-    }
+fn tcp_to(route: &Route, addr: SocketAddr, limit: Duration) -> io::Result<TcpStream> {
+    let Some(local) = route.bind_for(addr)? else {
+        return TcpStream::connect_timeout(&addr, limit);
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&local.into())?;
+    socket.connect_timeout(&addr.into(), limit)?;
+    Ok(socket.into())
 }
 
 /// A tunnel to `host:port` through `proxy` over `socket` (connected to the proxy): the

@@ -174,16 +174,11 @@ impl ConnectOptions {
             mode,
             connect_timeout: limit,
             tls_server_name,
-            proxy,
-            local_address,
+            route,
             client,
         } = parts;
-        let route = route::Route {
-            proxy,
-            local_address,
-        };
         let tcp = clock
-            .step::<TokioTransport, _>(SmtpOp::Connect, limit, route.connect(host, port))
+            .step::<TokioTransport, _>(SmtpOp::Connect, limit, route::connect(&route, host, port))
             .await?;
         let name = tls_server_name.as_deref().unwrap_or(host);
         // Only the socket differs by mode; the SMTP side is smtp-proto's `SmtpClient::open`.

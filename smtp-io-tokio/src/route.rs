@@ -4,9 +4,9 @@
 //! SMTP server's name, never the proxy's.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
-use smtp_proto::connect::{MAX_PROXY_READ, Proxy, ProxyHandshake, TunnelProgress};
+use smtp_proto::connect::{MAX_PROXY_READ, Proxy, ProxyHandshake, Route, TunnelProgress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -36,68 +36,52 @@ async fn tunnel(
     }
 }
 
-/// How to reach a server: the proxy (if any) and the local address to connect from (if any).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Route {
-    pub(crate) proxy: Option<Proxy>,
-    pub(crate) local_address: Option<IpAddr>,
+/// A TCP connection to `host:port` along `route` (through its proxy, from its local address),
+/// with Nagle's algorithm off. Unbounded: the caller bounds it (`ConnectClock::step`).
+pub(crate) async fn connect(route: &Route, host: &str, port: u16) -> io::Result<TcpStream> {
+    let host = Route::dial_host(host);
+    let stream = match &route.proxy {
+        None => tcp(route, host, port).await?,
+        Some(proxy) => {
+            let socket = tcp(route, proxy.host(), proxy.port())
+                .await
+                .map_err(|e| proxy.unreachable(e))?;
+            tunnel(proxy, socket, host, port).await?
+        }
+    };
+    // Without this every command that fits in one segment waits for the previous ACK
+    // (~40 ms per round trip on loopback with delayed ACKs).
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
-impl Route {
-    /// A TCP connection to `host:port` (through the proxy, from the local address), with
-    /// Nagle's algorithm off. Unbounded: the caller bounds it (`ConnectClock::step`).
-    pub(crate) async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let stream = match &self.proxy {
-            None => self.tcp(host, port).await?,
-            Some(proxy) => {
-                let socket = self
-                    .tcp(proxy.host(), proxy.port())
-                    .await
-                    .map_err(|e| proxy.unreachable(e))?;
-                tunnel(proxy, socket, host, port).await?
-            }
-        };
-        // Without this every command that fits in one segment waits for the previous ACK
-        // (~40 ms per round trip on loopback with delayed ACKs).
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-
-    /// Resolve `host` and connect to the first address that answers, from the local address.
-    async fn tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let mut last = None;
-        for addr in tokio::net::lookup_host((host, port)).await? {
-            match self.tcp_to(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) => last = Some(e),
-            }
+/// Resolve `host` and connect to the first address that answers, from the local address.
+async fn tcp(route: &Route, host: &str, port: u16) -> io::Result<TcpStream> {
+    let host = Route::dial_host(host);
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        match tcp_to(route, addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
         }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{host} has no address to connect to (from the local address asked for)"),
-            )
-        }))
     }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} has no address to connect to (from the local address asked for)"),
+        )
+    }))
+}
 
-    async fn tcp_to(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let Some(local) = self.local_address else {
-            return TcpStream::connect(addr).await;
-        };
-        if local.is_ipv4() != addr.is_ipv4() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                format!("the local address {local} cannot reach {addr}"),
-            ));
-        }
-        let socket = if local.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        socket.bind(SocketAddr::new(local, 0))?;
-        socket.connect(addr).await
-    }
+async fn tcp_to(route: &Route, addr: SocketAddr) -> io::Result<TcpStream> {
+    let Some(local) = route.bind_for(addr)? else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if local.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(local)?;
+    socket.connect(addr).await
 }

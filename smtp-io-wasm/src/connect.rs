@@ -6,9 +6,7 @@
 
 use core::future::Future;
 
-use std::net::IpAddr;
-
-use smtp_proto::connect::{Connect, ConnectParts, ConnectSetting, Proxy};
+use smtp_proto::connect::{Connect, ConnectParts, ConnectSetting};
 use smtp_proto::{SmtpError, SmtpOp};
 
 #[allow(unused_imports)] // for the doc links
@@ -27,14 +25,10 @@ const UNSUPPORTED: &[ConnectSetting] = &[ConnectSetting::LocalAddress];
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 const UNSUPPORTED: &[ConnectSetting] = &[];
 
-/// How a connection reaches the SMTP server: through a proxy (if any; the tunnel is opened with
-/// [`smtp_proto::connect::open_tunnel`] before TLS, so TLS runs end to end with the SMTP
-/// server) and from a local address (if any; WASI only).
-#[derive(Debug, Default)]
-pub(crate) struct Route {
-    pub(crate) proxy: Option<Proxy>,
-    pub(crate) local_address: Option<IpAddr>,
-}
+// How a connection reaches the SMTP server: through a proxy (if any; the tunnel is opened with
+// `smtp_proto::connect::open_tunnel` before TLS, so TLS runs end to end with the SMTP server)
+// and from a local address (if any; WASI only).
+pub(crate) use smtp_proto::connect::Route;
 
 impl ConnectOptions {
     /// Open a connection to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
@@ -71,14 +65,9 @@ impl ConnectOptions {
             mode,
             connect_timeout,
             tls_server_name,
-            proxy,
-            local_address,
+            route,
             client,
         } = parts;
-        let route = Route {
-            proxy,
-            local_address,
-        };
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
         let open = Socket::open_routed(host, port, mode, tls_server_name.as_deref(), &route);
         #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]

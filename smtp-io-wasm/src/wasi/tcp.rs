@@ -4,6 +4,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use smtp_proto::connect::Route;
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::ip_name_lookup::resolve_addresses;
@@ -91,12 +92,12 @@ fn socket_address(addr: SocketAddr) -> IpSocketAddress {
     }
 }
 
-/// Bind `socket` to `local` port 0 (the host picks the port), so that the connection made next
+/// Bind `socket` to `local` (port 0: the host picks the port), so that the connection made next
 /// leaves from `local`.
-async fn bind(network: &Network, socket: &TcpSocket, local: IpAddr) -> io::Result<()> {
-    let what = || format!("binding to the local address {local}");
+async fn bind(network: &Network, socket: &TcpSocket, local: SocketAddr) -> io::Result<()> {
+    let what = || format!("binding to the local address {}", local.ip());
     socket
-        .start_bind(network, socket_address(SocketAddr::new(local, 0)))
+        .start_bind(network, socket_address(local))
         .map_err(|e| socket_error(&what(), e))?;
     loop {
         match socket.finish_bind() {
@@ -133,20 +134,16 @@ async fn resolve(network: &Network, host: &str) -> io::Result<Vec<IpAddr>> {
 }
 
 impl TcpConn {
-    /// Resolve `host` and connect to the first of its addresses that accepts, from `local`
-    /// when given (bound to `local` port 0 before connecting; an address of the other family is
-    /// skipped with an `AddrNotAvailable` error naming both). Not bounded in time: the caller
-    /// races it with a timer.
-    pub(crate) async fn connect(
-        host: &str,
-        port: u16,
-        local: Option<IpAddr>,
-    ) -> io::Result<TcpConn> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+    /// Resolve `host` and connect to the first of its addresses that accepts, from the route's
+    /// local address when it has one (bound to it, port 0, before connecting; an address of
+    /// the other family is skipped with an `AddrNotAvailable` error naming both). The route's
+    /// proxy is the caller's to use. Not bounded in time: the caller races it with a timer.
+    pub(crate) async fn connect(host: &str, port: u16, route: &Route) -> io::Result<TcpConn> {
+        let host = Route::dial_host(host);
         let network = instance_network();
         let mut last = None;
         for ip in resolve(&network, host).await? {
-            match TcpConn::connect_addr(&network, SocketAddr::new(ip, port), local).await {
+            match TcpConn::connect_addr(&network, SocketAddr::new(ip, port), route).await {
                 Ok(conn) => return Ok(conn),
                 Err(e) => last = Some(e),
             }
@@ -157,17 +154,10 @@ impl TcpConn {
     async fn connect_addr(
         network: &Network,
         peer: SocketAddr,
-        local: Option<IpAddr>,
+        route: &Route,
     ) -> io::Result<TcpConn> {
         let what = || format!("connecting to {peer}");
-        if let Some(local) = local {
-            if local.is_ipv4() != peer.is_ipv4() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    format!("the local address {local} cannot reach {peer}"),
-                ));
-            }
-        }
+        let local = route.bind_for(peer)?;
         let family = match peer.ip() {
             IpAddr::V4(_) => IpAddressFamily::Ipv4,
             IpAddr::V6(_) => IpAddressFamily::Ipv6,

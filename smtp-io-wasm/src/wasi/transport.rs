@@ -91,7 +91,7 @@ impl WasiTransport {
     /// with a timer.
     pub async fn connect_plain(host: &str, port: u16) -> io::Result<WasiTransport> {
         Ok(WasiTransport::plain(
-            TcpConn::connect(host, port, None).await?,
+            TcpConn::connect(host, port, &Route::default()).await?,
         ))
     }
 
@@ -142,14 +142,13 @@ impl WasiTransport {
             TlsMode::None => None,
             _ => Some((tls.clone(), server_name(name)?)),
         };
-        let local = route.local_address;
         let mut transport = match &route.proxy {
-            None => WasiTransport::plain(TcpConn::connect(host, port, local).await?),
+            None => WasiTransport::plain(TcpConn::connect(host, port, route).await?),
             Some(proxy) => {
                 // Refused before any I/O: a host the request cannot carry (checked again, and
                 // the request built, by open_tunnel; the copy here is wiped when dropped).
                 drop(ProxyHandshake::new(proxy, host, port)?);
-                let tcp = TcpConn::connect(proxy.host(), proxy.port(), local)
+                let tcp = TcpConn::connect(proxy.host(), proxy.port(), route)
                     .await
                     .map_err(|e| proxy.unreachable(e))?;
                 let mut transport = WasiTransport::plain(tcp);

@@ -9,6 +9,7 @@
 //!   [`connect_options_methods!`](crate::connect_options_methods), and [`connect_url`];
 //! - [`ConnectClock`] and [`TlsMode`] (`clock.rs`): each connect step bounded against the
 //!   session's deadline, and opening by TLS mode;
+//! - [`Route`] (`route.rs`): how a connection reaches the server (proxy, local address);
 //! - [`Proxy`] (`proxy.rs`): a proxy and its URL, and the HTTP CONNECT exchange as bytes;
 //!   `socks5.rs`: the SOCKS5 handshake (RFC 1928, RFC 1929) as bytes;
 //! - [`ProxyHandshake`] and [`open_tunnel`] (`tunnel.rs`): either handshake behind one calling
@@ -22,6 +23,7 @@
 mod adapter;
 mod clock;
 mod proxy;
+mod route;
 mod settings;
 mod socks5;
 #[cfg(test)]
@@ -32,6 +34,7 @@ mod url;
 pub use adapter::{AdapterOptions, Connect, connect_url};
 pub use clock::{ConnectClock, TlsMode};
 pub use proxy::{MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError, TunnelProgress};
+pub use route::Route;
 pub use settings::{
     ConnectParts, ConnectSetting, ConnectSettings, DEFAULT_CONNECT_TIMEOUT, SharedConnectSettings,
 };

@@ -6,7 +6,7 @@
 use core::net::IpAddr;
 use core::time::Duration;
 
-use super::{ConnectClock, Proxy, SmtpUrl, TlsMode};
+use super::{ConnectClock, Proxy, Route, SmtpUrl, TlsMode};
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 use crate::client::{SharedClientOptions, SmtpClientOptions, Transport};
@@ -48,8 +48,7 @@ impl ConnectSettings {
                 mode,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 tls_server_name: None,
-                proxy: None,
-                local_address: None,
+                route: Route::default(),
                 client: SmtpClientOptions::new(),
             },
         }
@@ -96,12 +95,12 @@ impl ConnectSettings {
 
     /// The proxy to connect through, if any.
     pub fn proxy(&self) -> Option<&Proxy> {
-        self.parts.proxy.as_ref()
+        self.parts.route.proxy.as_ref()
     }
 
     /// The local address to connect from, if chosen.
     pub fn local_address(&self) -> Option<IpAddr> {
-        self.parts.local_address
+        self.parts.route.local_address
     }
 
     /// The client's options.
@@ -170,13 +169,13 @@ impl ConnectSettings {
 
     /// Reach the server through this proxy.
     pub fn with_proxy(mut self, proxy: Proxy) -> ConnectSettings {
-        self.parts.proxy = Some(proxy);
+        self.parts.route.proxy = Some(proxy);
         self
     }
 
     /// Connect from this local address.
     pub fn with_local_address(mut self, address: IpAddr) -> ConnectSettings {
-        self.parts.local_address = Some(address);
+        self.parts.route.local_address = Some(address);
         self
     }
 
@@ -225,10 +224,8 @@ pub struct ConnectParts<C = SmtpClientOptions> {
     /// The name the certificate is checked for, when not the host dialled
     /// ([`server_name`](Self::server_name)).
     pub tls_server_name: Option<String>,
-    /// The proxy to connect through.
-    pub proxy: Option<Proxy>,
-    /// The local address to connect from.
-    pub local_address: Option<IpAddr>,
+    /// How the connection reaches the server: the proxy, the local address.
+    pub route: Route,
     /// The client's options (from [`ConnectSettings::start`]: marked with the start).
     pub client: C,
 }
@@ -271,16 +268,14 @@ impl<C> ConnectParts<C> {
             mode,
             connect_timeout,
             tls_server_name,
-            proxy,
-            local_address,
+            route,
             client,
         } = self;
         ConnectParts {
             mode,
             connect_timeout,
             tls_server_name,
-            proxy,
-            local_address,
+            route,
             client: f(client),
         }
     }
@@ -297,8 +292,8 @@ impl<C> ConnectParts<C> {
     pub fn refuse(&self, unsupported: &[ConnectSetting]) -> Result<(), SmtpError> {
         for &setting in unsupported {
             let set = match setting {
-                ConnectSetting::Proxy => self.proxy.is_some(),
-                ConnectSetting::LocalAddress => self.local_address.is_some(),
+                ConnectSetting::Proxy => self.route.proxy.is_some(),
+                ConnectSetting::LocalAddress => self.route.local_address.is_some(),
                 ConnectSetting::TlsServerName => self.tls_server_name.is_some(),
             };
             if set {

@@ -10,6 +10,7 @@ use crate::alloc_prelude::*;
 use crate::client::Transport;
 use crate::secret::Secret;
 
+use super::Route;
 use super::proxy::{ConnectAnswer, Proxy, ProxyKind, TunnelProgress};
 use super::socks5::{MAX_SOCKS5_READ, Socks5Handshake};
 
@@ -76,7 +77,7 @@ impl ProxyHandshake {
     /// host that would put a space, a control character, CR or LF into an HTTP request, or a
     /// name, user or password past SOCKS5's 255 bytes.
     pub fn new(proxy: &Proxy, host: &str, port: u16) -> io::Result<ProxyHandshake> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = Route::dial_host(host);
         let kind = match proxy.kind() {
             ProxyKind::Socks5 => Kind::Socks5(Socks5Handshake::new(proxy, host, port)?),
             ProxyKind::HttpConnect => Kind::HttpConnect(HttpConnect {

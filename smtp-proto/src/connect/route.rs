@@ -1,0 +1,82 @@
+//! [`Route`]: how a connection reaches the SMTP server, the part of the connect settings each
+//! adapter's socket code follows.
+
+use core::net::{IpAddr, SocketAddr};
+use std::io;
+
+use super::Proxy;
+#[allow(unused_imports)]
+use crate::alloc_prelude::*;
+
+/// How a connection reaches the SMTP server: directly or through a proxy (SOCKS5, HTTP
+/// CONNECT), from a chosen local address or the system's. Whatever the route, TLS runs end to
+/// end with the SMTP server and its certificate is checked for the SMTP server's name, never
+/// the proxy's. The default is a direct connection from the system's address.
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    /// The proxy to connect through, if any.
+    pub proxy: Option<Proxy>,
+    /// The local address to connect from, if chosen.
+    pub local_address: Option<IpAddr>,
+}
+
+impl Route {
+    /// `host` as a name to resolve or dial: an IPv6 literal loses its brackets (`[::1]` is
+    /// `::1`), any other name is unchanged.
+    pub fn dial_host(host: &str) -> &str {
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// The address to bind a socket to before it connects to `peer`: the local address chosen,
+    /// port 0 (`None`: leave it to the system). A local address of the other family than
+    /// `peer` cannot reach it: an error of kind `AddrNotAvailable` naming both, so that the
+    /// next of the host's addresses can be tried.
+    pub fn bind_for(&self, peer: SocketAddr) -> io::Result<Option<SocketAddr>> {
+        let Some(local) = self.local_address else {
+            return Ok(None);
+        };
+        if local.is_ipv4() != peer.is_ipv4() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("the local address {local} cannot reach {peer}"),
+            ));
+        }
+        Ok(Some(SocketAddr::new(local, 0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_literal_is_dialled_without_its_brackets() {
+        assert_eq!(Route::dial_host("[::1]"), "::1");
+        assert_eq!(Route::dial_host("mx.example"), "mx.example");
+        assert_eq!(Route::dial_host("192.0.2.1"), "192.0.2.1");
+    }
+
+    /// No local address: the system chooses. One of the peer's family: bound, port 0. One of
+    /// the other family: `AddrNotAvailable`, naming both.
+    #[test]
+    fn the_local_address_is_bound_only_for_a_peer_of_its_family() {
+        let v4: SocketAddr = "192.0.2.1:25".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1]:25".parse().unwrap();
+        assert_eq!(Route::default().bind_for(v4).unwrap(), None);
+        let route = Route {
+            proxy: None,
+            local_address: Some("127.0.0.2".parse().unwrap()),
+        };
+        assert_eq!(
+            route.bind_for(v4).unwrap(),
+            Some("127.0.0.2:0".parse().unwrap())
+        );
+        let err = route.bind_for(v6).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrNotAvailable);
+        let text = err.to_string();
+        assert!(
+            text.contains("127.0.0.2") && text.contains("2001:db8::1"),
+            "{text}"
+        );
+    }
+}
