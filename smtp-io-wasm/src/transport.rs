@@ -126,11 +126,7 @@ impl WorkersTransport {
             // builds the request again; this copy is wiped when dropped).
             drop(ProxyHandshake::new(proxy, host, port)?);
         }
-        let bare = |name: &str| {
-            name.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned()
-        };
+        let bare = |name: &str| Route::dial_host(name).to_owned();
         // The name the certificate is checked for, when the runtime must be told: a TLS server
         // name, or through a proxy the SMTP server's host (the socket is the proxy's).
         let tls_name = match (server_name, proxy) {
@@ -225,7 +221,7 @@ async fn open_socket(
     secure: &str,
     context: &dyn Fn() -> String,
 ) -> io::Result<Streams> {
-    let hostname = hostname.trim_start_matches('[').trim_end_matches(']');
+    let hostname = Route::dial_host(hostname);
     let address = sys::object(&[
         ("hostname", JsValue::from_str(hostname)),
         ("port", JsValue::from_f64(f64::from(port))),
