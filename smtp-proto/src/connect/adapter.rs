@@ -391,39 +391,29 @@ macro_rules! connect_functions {
             Ok(client)
         }
 
-        /// Connect with implicit TLS (SMTPS, usually port 465), trusting the certificates
-        /// `ConnectOptions::new` trusts on this adapter.
-        pub $($asyncness)* fn connect_smtps(
+        $crate::connect_functions!(@mode [$($asyncness)*] [$($wait)*] $options => $client,
+            /// Connect with implicit TLS (SMTPS, usually port 465), trusting the certificates
+            /// `ConnectOptions::new` trusts on this adapter.
+            connect_smtps = Implicit);
+        $crate::connect_functions!(@mode [$($asyncness)*] [$($wait)*] $options => $client,
+            /// Connect in plaintext and upgrade with STARTTLS (usually port 587), trusting the
+            /// certificates `ConnectOptions::new` trusts on this adapter. Fails closed when the
+            /// server does not offer STARTTLS.
+            connect_starttls = StartTls);
+        $crate::connect_functions!(@mode [$($asyncness)*] [$($wait)*] $options => $client,
+            /// Connect **without any encryption**. Passwords and mail cross the network
+            /// readable: only for loopback test servers and trusted local relays.
+            connect_plain = None);
+    };
+    (@mode [$($asyncness:tt)*] [$($wait:tt)*] $options:ty => $client:ty,
+        $(#[$doc:meta])* $name:ident = $mode:ident) => {
+        $(#[$doc])*
+        pub $($asyncness)* fn $name(
             host: &str,
             port: u16,
             ehlo_domain: &str,
         ) -> ::core::result::Result<$client, $crate::SmtpError> {
-            <$options>::new($crate::connect::TlsMode::Implicit)
-                .connect(host, port, ehlo_domain)
-                $($wait)*
-        }
-
-        /// Connect in plaintext and upgrade with STARTTLS (usually port 587), trusting the
-        /// certificates `ConnectOptions::new` trusts on this adapter. Fails closed when the
-        /// server does not offer STARTTLS.
-        pub $($asyncness)* fn connect_starttls(
-            host: &str,
-            port: u16,
-            ehlo_domain: &str,
-        ) -> ::core::result::Result<$client, $crate::SmtpError> {
-            <$options>::new($crate::connect::TlsMode::StartTls)
-                .connect(host, port, ehlo_domain)
-                $($wait)*
-        }
-
-        /// Connect **without any encryption**. Passwords and mail cross the network readable:
-        /// only for loopback test servers and trusted local relays.
-        pub $($asyncness)* fn connect_plain(
-            host: &str,
-            port: u16,
-            ehlo_domain: &str,
-        ) -> ::core::result::Result<$client, $crate::SmtpError> {
-            <$options>::new($crate::connect::TlsMode::None)
+            <$options>::new($crate::connect::TlsMode::$mode)
                 .connect(host, port, ehlo_domain)
                 $($wait)*
         }
