@@ -1,7 +1,7 @@
 //! Shared helpers: message bodies, process CPU time and peak memory, result lines, arguments.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What each task returned, in order (panics if one panicked).
 pub async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
@@ -46,6 +46,32 @@ pub fn cpu_times() -> (Duration, Duration) {
     assert_eq!(rc, 0, "getrusage failed");
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     (tv(usage.ru_utime), tv(usage.ru_stime))
+}
+
+/// The wall clock and this process's CPU time (user and system) from a start.
+pub struct Stopwatch {
+    t0: Instant,
+    user0: Duration,
+    sys0: Duration,
+}
+
+impl Stopwatch {
+    /// Start now: the CPU times, then the clock.
+    pub fn start() -> Stopwatch {
+        let (user0, sys0) = cpu_times();
+        Stopwatch {
+            t0: Instant::now(),
+            user0,
+            sys0,
+        }
+    }
+
+    /// The wall time, user CPU and system CPU since the start (the clock read first).
+    pub fn read(&self) -> (Duration, Duration, Duration) {
+        let wall = self.t0.elapsed();
+        let (user1, sys1) = cpu_times();
+        (wall, user1 - self.user0, sys1 - self.sys0)
+    }
 }
 
 /// A field of /proc/self/status in KiB (VmHWM: peak resident set; VmRSS: current).

@@ -172,6 +172,40 @@ fn cpu_ticks() -> Option<(u64, u64)> {
     Some((v.iter().take(8).sum(), idle))
 }
 
+/// The waits for a quiet machine ([`wait_quiet`]) before each measurement of a run, added up
+/// for the note under its table.
+pub struct QuietWaits {
+    /// The longest wait before one measurement.
+    pub max: Duration,
+    /// All the waiting so far.
+    pub waited: Duration,
+    /// How many measurements ran without a quiet moment.
+    pub noisy: usize,
+}
+
+impl QuietWaits {
+    /// At most `max` before each measurement.
+    pub fn new(max: Duration) -> QuietWaits {
+        QuietWaits {
+            max,
+            waited: Duration::ZERO,
+            noisy: 0,
+        }
+    }
+
+    /// At most 60 s before each measurement, none in a quick run.
+    pub fn unless_quick(quick: bool) -> QuietWaits {
+        QuietWaits::new(Duration::from_secs(if quick { 0 } else { 60 }))
+    }
+
+    /// Wait before a measurement.
+    pub fn wait(&mut self) {
+        let (waited, quiet) = wait_quiet(self.max);
+        self.waited += waited;
+        self.noisy += usize::from(!quiet);
+    }
+}
+
 /// On a shared machine: wait (at most `max`) until the other processes leave the CPUs mostly
 /// idle (under a quarter of the machine busy over 300 ms; the bench's own helpers are idle
 /// between measurements). Returns how long it waited and whether it found a quiet moment.

@@ -52,7 +52,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clients::{Conn, Flavour};
-use common::{Args, cpu_times, join_all, print_result, proc_status_kib};
+use common::{Args, Stopwatch, join_all, print_result, proc_status_kib};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -91,8 +91,7 @@ fn cmd_send(args: &Args) {
             conn.send(FROM, &to, &body).await.expect("warm-up message");
             clients.push(conn);
         }
-        let (user0, sys0) = cpu_times();
-        let t0 = Instant::now();
+        let watch = Stopwatch::start();
         let mut tasks = Vec::new();
         for (i, mut conn) in clients.into_iter().enumerate() {
             // Spread N over C connections (the first ones take the remainder).
@@ -114,12 +113,11 @@ fn cmd_send(args: &Args) {
             }));
         }
         let clients = join_all(tasks).await;
-        let wall = t0.elapsed();
-        let (user1, sys1) = cpu_times();
+        let times = watch.read();
         for c in clients {
             let _ = c.quit().await;
         }
-        (wall, user1 - user0, sys1 - sys0)
+        times
     });
     let cpu = user + sys;
     print_result(&[

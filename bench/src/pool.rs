@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::Args;
 use crate::harness::{
-    Kids, measure, median, ping_rtt, repetition, spawn_helper, strings, wait_quiet,
+    Kids, QuietWaits, measure, median, ping_rtt, repetition, spawn_helper, strings,
 };
 use crate::pool_case::{Case, Col, Kind};
 
@@ -189,7 +189,7 @@ pub fn run(args: &Args) {
     let mut results: Vec<HashMap<Col, Vec<HashMap<String, f64>>>> =
         (0..cases.len()).map(|_| HashMap::new()).collect();
     let mut rtts = Vec::new();
-    let (mut quiet_wait, mut noisy) = (Duration::ZERO, 0);
+    let mut quiet = QuietWaits::new(Duration::from_secs(120));
     let started = Instant::now();
     for rep in 0..reps {
         repetition("pool ", rep, reps, started);
@@ -199,9 +199,7 @@ pub fn run(args: &Args) {
             let len = order.len();
             order.rotate_left(rep % len);
             for col in order {
-                let (waited, quiet) = wait_quiet(Duration::from_secs(120));
-                quiet_wait += waited;
-                noisy += usize::from(!quiet);
+                quiet.wait();
                 eprintln!("  {:<13} {}", col.name(), case.label);
                 if let Some(r) = measure(&exe, &case.args[&col]) {
                     results[ci].entry(col).or_default().push(r);
@@ -218,6 +216,7 @@ pub fn run(args: &Args) {
         "Before each measurement the runner waited for the machine to be quiet (under a quarter \
          of the CPUs busy): {:.0} s of waiting in all; {noisy} measurement(s) ran without a \
          quiet moment within 120 s.",
-        quiet_wait.as_secs_f64()
+        quiet.waited.as_secs_f64(),
+        noisy = quiet.noisy,
     );
 }

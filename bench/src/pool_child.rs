@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
@@ -29,7 +29,7 @@ use smtp_io_tokio::{ConnectOptions, DataPipelining, Mailer, SmtpClient, TlsConfi
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::clients::lettre_envelope;
-use crate::common::{Args, cpu_times, join_all, print_result, proc_status_kib};
+use crate::common::{Args, Stopwatch, join_all, print_result, proc_status_kib};
 
 const HOST: &str = "127.0.0.1";
 /// The name the sink's certificate is checked against (it also carries 127.0.0.1).
@@ -201,8 +201,6 @@ pub fn cmd_send(args: &Args) {
         let before = sink_stats(stats_port).await.expect("sink stats");
         let mut handles = Vec::new();
         let mut pool_stats = Vec::new();
-        let t0;
-        let (user0, sys0);
         if flavour == "bare" {
             let mut warm = Vec::new();
             for _ in 0..tasks {
@@ -220,8 +218,7 @@ pub fn cmd_send(args: &Args) {
             let clients = join_all(warm).await;
             let mid = sink_stats(stats_port).await.expect("sink stats");
             pool_stats.push(("warm_accepted", mid["accepted"] - before["accepted"] - 1.0));
-            (user0, sys0) = cpu_times();
-            t0 = Instant::now();
+            let watch = Stopwatch::start();
             // A bare client ends its connection with QUIT and opens a new one after
             // `--max-messages` (the warm-up counts), as the pool does with that setting.
             let cap: usize = args.num("max-messages", usize::MAX).max(1);
@@ -248,12 +245,11 @@ pub fn cmd_send(args: &Args) {
                 }));
             }
             let clients = join_all(timed).await;
-            let wall = t0.elapsed();
-            let (user1, sys1) = cpu_times();
+            let (wall, user, sys) = watch.read();
             for c in clients {
                 let _ = c.quit().await;
             }
-            let cpu = (user1 - user0) + (sys1 - sys0);
+            let cpu = user + sys;
             let after = sink_stats(stats_port).await.expect("sink stats");
             return (wall, cpu, before, mid, after, pool_stats);
         }
@@ -270,8 +266,7 @@ pub fn cmd_send(args: &Args) {
             h.await.expect("task");
         }
         let mid = sink_stats(stats_port).await.expect("sink stats");
-        (user0, sys0) = cpu_times();
-        t0 = Instant::now();
+        let watch = Stopwatch::start();
         for i in 0..tasks {
             let (pool, body, to, count) =
                 (pool.clone(), body.clone(), to.clone(), share(n, tasks, i));
@@ -285,9 +280,8 @@ pub fn cmd_send(args: &Args) {
         for h in handles {
             h.await.expect("task");
         }
-        let wall = t0.elapsed();
-        let (user1, sys1) = cpu_times();
-        let cpu = (user1 - user0) + (sys1 - sys0);
+        let (wall, user, sys) = watch.read();
+        let cpu = user + sys;
         let after = sink_stats(stats_port).await.expect("sink stats");
         pool_stats.extend(pool.stats());
         pool.shutdown().await;

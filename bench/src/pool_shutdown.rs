@@ -6,12 +6,12 @@
 //! medians.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::common::Args;
 use crate::harness::{
-    Kids, every, every_run, measure, median, ping_rtt, repetition, spawn_helper, strings,
-    wait_quiet,
+    Kids, QuietWaits, every, every_run, measure, median, ping_rtt, repetition, spawn_helper,
+    strings,
 };
 
 const HOWS: [&str; 3] = ["pool", "bare-one-by-one", "bare-at-once"];
@@ -49,8 +49,7 @@ pub fn run(args: &Args) {
 
     let mut runs: HashMap<&str, Vec<HashMap<String, f64>>> = HashMap::new();
     let mut rtts = Vec::new();
-    let (mut quiet_wait, mut noisy) = (Duration::ZERO, 0);
-    let max_wait = Duration::from_secs(if quick { 0 } else { 60 });
+    let mut quiet = QuietWaits::unless_quick(quick);
     let started = Instant::now();
     for rep in 0..reps {
         repetition("pool-shutdown ", rep, reps, started);
@@ -58,9 +57,7 @@ pub fn run(args: &Args) {
         let mut order = HOWS.to_vec();
         order.rotate_left(rep % HOWS.len());
         for how in order {
-            let (waited, quiet) = wait_quiet(max_wait);
-            quiet_wait += waited;
-            noisy += usize::from(!quiet);
+            quiet.wait();
             eprintln!("  {how}");
             let a = strings(&[
                 "pool-shutdown-child",
@@ -132,7 +129,8 @@ pub fn run(args: &Args) {
          the machine to be quiet: {:.0} s in all; {noisy} measurement(s) ran without a quiet \
          moment within {} s.",
         num(rtt, 2),
-        quiet_wait.as_secs_f64(),
-        max_wait.as_secs()
+        quiet.waited.as_secs_f64(),
+        quiet.max.as_secs(),
+        noisy = quiet.noisy,
     );
 }

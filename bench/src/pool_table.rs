@@ -24,6 +24,20 @@ fn key(k: &'static str) -> impl Fn(&HashMap<String, f64>) -> Option<f64> {
     move |r| r.get(k).copied()
 }
 
+/// The median of `k` over one column's repetitions, NaN when there is none.
+fn med_or_nan(runs: &Runs, col: Col, k: &'static str) -> f64 {
+    med(runs, col, &key(k)).unwrap_or(f64::NAN)
+}
+
+/// `each` of the columns that ran, comma-separated.
+fn per_col(runs: &Runs, each: impl Fn(Col) -> String) -> String {
+    COLS.iter()
+        .filter(|c| runs.contains_key(c))
+        .map(|&c| each(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn cell(v: Option<f64>, fmt: &dyn Fn(f64) -> String) -> String {
     v.map(fmt).unwrap_or_else(|| "—".into())
 }
@@ -53,19 +67,15 @@ fn row(label: &str, v: [Option<f64>; 5], fmt: &dyn Fn(f64) -> String, conns: &st
 
 /// "warm-up connections + connections opened while timed" per column.
 fn connections(runs: &Runs) -> String {
-    COLS.iter()
-        .filter(|c| runs.contains_key(c))
-        .map(|&c| {
-            let warm = med(runs, c, &key("warm_accepted")).unwrap_or(f64::NAN);
-            let timed = med(runs, c, &key("accepted")).unwrap_or(f64::NAN);
-            if timed == 0.0 {
-                format!("{}: {warm:.0}", c.name())
-            } else {
-                format!("{}: {warm:.0} + {timed:.0}", c.name())
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    per_col(runs, |c| {
+        let warm = med_or_nan(runs, c, "warm_accepted");
+        let timed = med_or_nan(runs, c, "accepted");
+        if timed == 0.0 {
+            format!("{}: {warm:.0}", c.name())
+        } else {
+            format!("{}: {warm:.0} + {timed:.0}", c.name())
+        }
+    })
 }
 
 pub fn print(
@@ -105,15 +115,10 @@ pub fn print(
                         Some(r.get(k)? * 1000.0 / (r.get("n")? + r.get("tasks")?))
                     }
                 };
-                let conns = COLS
-                    .iter()
-                    .filter(|c| runs.contains_key(c))
-                    .map(|&c| {
-                        let all = med(runs, c, &key("accepted_all")).unwrap_or(f64::NAN);
-                        format!("{}: {all:.0} in all", c.name())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let conns = per_col(runs, |c| {
+                    let all = med_or_nan(runs, c, "accepted_all");
+                    format!("{}: {all:.0} in all", c.name())
+                });
                 let label = case.label.replace("TLS handshakes", "full TLS handshakes");
                 let v = COLS.map(|c| med(runs, c, &per("full_all")));
                 row(&label, v, &|x| format!("{x:.1}"), &conns);
@@ -122,7 +127,7 @@ pub fn print(
                     .replace("TLS handshakes", "resumed TLS handshakes");
                 let v = COLS.map(|c| med(runs, c, &per("resumed_all")));
                 row(&label, v, &|x| format!("{x:.1}"), &conns);
-                let own = |k: &'static str| med(runs, Col::Ours, &key(k)).unwrap_or(f64::NAN);
+                let own = |k: &'static str| med_or_nan(runs, Col::Ours, k);
                 notes.push(format!(
                     "Handshakes: counted by the sink (`XSTATS`), the warm-up (one message per \
                      task, {:.0} connections opened at once) included; after it, {:.0} full and \
@@ -133,26 +138,21 @@ pub fn print(
                     own("warm_accepted"),
                     own("full"),
                     own("resumed"),
-                    med(runs, Col::Lettre, &key("full")).unwrap_or(f64::NAN),
-                    med(runs, Col::Lettre, &key("resumed")).unwrap_or(f64::NAN),
+                    med_or_nan(runs, Col::Lettre, "full"),
+                    med_or_nan(runs, Col::Lettre, "resumed"),
                     own("pool_full"),
                     own("pool_resumed"),
                     own("pool_opened"),
                     own("pool_retries"),
-                    med(runs, Col::Ours, &key("capped_all")).unwrap_or(f64::NAN),
-                    med(runs, Col::Lettre, &key("capped_all")).unwrap_or(f64::NAN),
+                    med_or_nan(runs, Col::Ours, "capped_all"),
+                    med_or_nan(runs, Col::Lettre, "capped_all"),
                 ));
             }
             Kind::Rss => {
-                let conns = COLS
-                    .iter()
-                    .filter(|c| runs.contains_key(c))
-                    .map(|&c| {
-                        let n = med(runs, c, &key("conns")).unwrap_or(f64::NAN);
-                        format!("{}: {n:.0}", c.name())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let conns = per_col(runs, |c| {
+                    let n = med_or_nan(runs, c, "conns");
+                    format!("{}: {n:.0}", c.name())
+                });
                 let kib = |x: f64| format!("{x:.0} KiB");
                 let label = format!("{}: VmRSS growth ÷ connections", case.label);
                 let v = COLS.map(|c| med(runs, c, &key("rss_per_conn_kib")));
@@ -166,7 +166,7 @@ pub fn print(
                 let label = format!("{}: VmHWM growth ÷ connections", case.label);
                 let v = COLS.map(|c| med(runs, c, &key("hwm_per_conn_kib")));
                 row(&label, v, &kib, &conns);
-                let base = med(runs, Col::Ours, &key("base_rss_kib")).unwrap_or(f64::NAN);
+                let base = med_or_nan(runs, Col::Ours, "base_rss_kib");
                 notes.push(format!(
                     "Memory: growth over the process's own VmRSS / VmHWM just before the pool \
                      was built (ours: {:.1} MiB, after `malloc_trim(0)`), measured after the \

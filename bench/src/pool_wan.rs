@@ -6,12 +6,12 @@
 //! every repetition. One markdown table of medians.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::common::Args;
 use crate::harness::{
-    Kids, every, every_run, measure, median, ping_rtt, repetition, spawn_helper, strings,
-    wait_quiet,
+    Kids, QuietWaits, every, every_run, measure, median, ping_rtt, repetition, spawn_helper,
+    strings,
 };
 
 /// One way of sending: a label, the sink (`true`: with CHUNKING), the child's extra arguments.
@@ -79,8 +79,7 @@ pub fn run(args: &Args) {
 
     let mut runs: HashMap<usize, Vec<HashMap<String, f64>>> = HashMap::new();
     let mut rtts = Vec::new();
-    let (mut quiet_wait, mut noisy) = (Duration::ZERO, 0);
-    let max_wait = Duration::from_secs(if quick { 0 } else { 60 });
+    let mut quiet = QuietWaits::unless_quick(quick);
     let started = Instant::now();
     let (t, p, count) = (tasks.to_string(), pool.to_string(), n.to_string());
     for rep in 0..reps {
@@ -91,9 +90,7 @@ pub fn run(args: &Args) {
         order.rotate_left(rep % WAYS.len());
         for i in order {
             let way = &WAYS[i];
-            let (waited, quiet) = wait_quiet(max_wait);
-            quiet_wait += waited;
-            noisy += usize::from(!quiet);
+            quiet.wait();
             eprintln!("  {}", way.label);
             let (slow, sink) = &ports[&way.chunking];
             let mut a = strings(&[
@@ -176,7 +173,8 @@ pub fn run(args: &Args) {
          accepted), one per task for lettre. Before each measurement the runner waited for the machine to be \
          quiet: {:.0} s in all; {noisy} measurement(s) ran without a quiet moment within {} s.",
         num(rtt, 2),
-        quiet_wait.as_secs_f64(),
-        max_wait.as_secs()
+        quiet.waited.as_secs_f64(),
+        quiet.max.as_secs(),
+        noisy = quiet.noisy,
     );
 }

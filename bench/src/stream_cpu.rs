@@ -7,11 +7,11 @@
 //! the ratio against the bytes in memory.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::common::{Args, message};
 use crate::harness::{
-    Kids, every_run, human, measure, median, repetition, spawn_helper, strings, wait_quiet,
+    Kids, QuietWaits, every_run, human, measure, median, repetition, spawn_helper, strings,
 };
 use crate::stream_cpu_child::How;
 
@@ -48,8 +48,7 @@ pub fn run(args: &Args) {
     );
 
     let mut runs = Runs::new();
-    let (mut quiet_wait, mut noisy) = (Duration::ZERO, 0);
-    let max_wait = Duration::from_secs(if quick { 0 } else { 60 });
+    let mut quiet = QuietWaits::unless_quick(quick);
     let started = Instant::now();
     for rep in 0..reps {
         repetition("stream-cpu ", rep, reps, started);
@@ -61,9 +60,7 @@ pub fn run(args: &Args) {
             let mut order = How::ALL.to_vec();
             order.rotate_left(rep % How::ALL.len());
             for how in order {
-                let (waited, quiet) = wait_quiet(max_wait);
-                quiet_wait += waited;
-                noisy += usize::from(!quiet);
+                quiet.wait();
                 let name = match sink {
                     Sink::Data => "DATA",
                     Sink::Bdat => "BDAT",
@@ -87,8 +84,9 @@ pub fn run(args: &Args) {
         "Before each send the runner waited for the machine to be quiet (under a quarter of the \
          CPUs busy): {:.0} s of waiting in all; {noisy} send(s) ran without a quiet moment \
          within {} s.",
-        quiet_wait.as_secs_f64(),
-        max_wait.as_secs()
+        quiet.waited.as_secs_f64(),
+        quiet.max.as_secs(),
+        noisy = quiet.noisy,
     );
 }
 

@@ -9,12 +9,11 @@
 //! (single-threaded, in a `LocalSet`).
 
 use std::path::Path;
-use std::time::Instant;
 
 use smtp_io_tokio::{Mailer, ReaderBody, SizeCounter, SmtpClient, TlsMode, TokioTransport};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::common::{Args, cpu_times, print_result};
+use crate::common::{Args, Stopwatch, print_result};
 
 const FROM: &str = "sender@bench.test";
 const TO: &[&str] = &["rcpt0@bench.test"];
@@ -171,20 +170,18 @@ pub fn cmd(args: &Args) {
         send(how, &mut sender, &path, &bytes)
             .await
             .expect("warm-up message");
-        let (user0, sys0) = cpu_times();
-        let t0 = Instant::now();
+        let watch = Stopwatch::start();
         for _ in 0..n {
             send(how, &mut sender, &path, &bytes).await.expect("send");
         }
-        let wall = t0.elapsed();
-        let (user1, sys1) = cpu_times();
+        let times = watch.read();
         match sender {
             Sender::Client(c) => {
                 let _ = (*c).quit().await;
             }
             Sender::Pool(m) => m.shutdown().await,
         }
-        (wall, user1 - user0, sys1 - sys0)
+        times
     });
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n as f64;
     print_result(&[

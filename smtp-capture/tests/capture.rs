@@ -45,13 +45,12 @@ const MESSAGE: &str = "From: app@example.com\r\nTo: bob@example.org\r\nSubject: 
 
 #[tokio::test]
 async fn starttls_and_auth_round_trip() {
-    let server = CaptureServer::start(
+    let server = start(
         CaptureConfig::default()
             .with_credentials("app", "s3cret-pw")
             .with_auth_required(),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(server.config().tls, TlsMode::StartTls);
 
     // A wrong password is refused, and MAIL without AUTH too: nothing arrives.
@@ -106,9 +105,7 @@ async fn starttls_and_auth_round_trip() {
 
 #[tokio::test]
 async fn plaintext_round_trip_two_messages_on_one_connection() {
-    let server = CaptureServer::start(CaptureConfig::default().with_tls(TlsMode::None))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default()).await;
     // STARTTLS is not offered: a client that requires it fails before sending anything.
     let Err(e) = client_result(&server, TlsMode::StartTls).await else {
         panic!("STARTTLS to a server without TLS");
@@ -165,9 +162,7 @@ async fn plaintext_round_trip_two_messages_on_one_connection() {
 
 #[tokio::test]
 async fn implicit_tls_round_trip() {
-    let server = CaptureServer::start(CaptureConfig::default().with_tls(TlsMode::Implicit))
-        .await
-        .unwrap();
+    let server = start(CaptureConfig::default().with_tls(TlsMode::Implicit)).await;
     let mut c = client(&server, TlsMode::Implicit).await;
     c.login("anyone", "anything").await.unwrap();
     c.send_mail(
@@ -186,12 +181,8 @@ async fn implicit_tls_round_trip() {
 /// A client that trusts other roots does not get through: the CA is the server's own.
 #[tokio::test]
 async fn a_client_that_does_not_trust_the_ca_fails() {
-    let server = CaptureServer::start(CaptureConfig::default())
-        .await
-        .unwrap();
-    let other = CaptureServer::start(CaptureConfig::default())
-        .await
-        .unwrap();
+    let server = start(CaptureConfig::default()).await;
+    let other = start(CaptureConfig::default()).await;
     let result = ConnectOptions::new(TlsMode::StartTls)
         .with_tls_config(TlsConfig::from_ca_pem(other.ca_pem().as_bytes()).unwrap())
         .with_tls_server_name("localhost")
@@ -212,9 +203,7 @@ fn temp_dir(name: &str) -> PathBuf {
 #[tokio::test]
 async fn each_message_is_written_as_an_eml_file() {
     let dir = temp_dir("eml");
-    let server = CaptureServer::start(CaptureConfig::default().with_eml_dir(&dir))
-        .await
-        .unwrap();
+    let server = start(CaptureConfig::default().with_eml_dir(&dir)).await;
     let mut c = client(&server, TlsMode::StartTls).await;
     for n in 0..3 {
         let body = format!("Subject: n{n}\r\n\r\n.dot {n}\r\n");
@@ -246,13 +235,7 @@ async fn each_message_is_written_as_an_eml_file() {
     assert!(got[2].data.ends_with(b".dot 2\r\n"));
 
     // A folder that cannot be written: the message is refused (451), not kept.
-    let server = CaptureServer::start(
-        CaptureConfig::default()
-            .with_tls(TlsMode::None)
-            .with_eml_dir(dir.join("missing")),
-    )
-    .await
-    .unwrap();
+    let server = start_plain(CaptureConfig::default().with_eml_dir(dir.join("missing"))).await;
     let mut c = client(&server, TlsMode::None).await;
     let e = c
         .send_mail(
@@ -306,24 +289,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
     }
 }
 
-async fn raw(server: &CaptureServer) -> Raw<TcpStream> {
+/// A raw connection to `server`, its greeting not read yet.
+async fn connect(server: &CaptureServer) -> Raw<TcpStream> {
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let mut raw = Raw {
+    Raw {
         io: BufReader::new(tcp),
-    };
+    }
+}
+
+/// A raw connection to `server`, past its `220` greeting.
+async fn raw(server: &CaptureServer) -> Raw<TcpStream> {
+    let mut raw = connect(server).await;
     assert!(raw.reply().await.starts_with("220 "));
     raw
 }
 
-fn plain(config: CaptureConfig) -> CaptureConfig {
-    config.with_tls(TlsMode::None)
+/// A capture server with `config`, started.
+async fn start(config: CaptureConfig) -> CaptureServer {
+    CaptureServer::start(config).await.unwrap()
+}
+
+/// A capture server with `config` but no TLS at all, started.
+async fn start_plain(config: CaptureConfig) -> CaptureServer {
+    start(config.with_tls(TlsMode::None)).await
 }
 
 #[tokio::test]
 async fn a_message_over_the_size_limit_is_refused_with_552() {
-    let server = CaptureServer::start(plain(CaptureConfig::default().with_max_message_size(1000)))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default().with_max_message_size(1000)).await;
     // Declared too large: refused at MAIL.
     let mut r = raw(&server).await;
     assert!(r.ask("EHLO raw").await.contains("250-SIZE 1000\n"));
@@ -355,9 +348,7 @@ async fn a_message_over_the_size_limit_is_refused_with_552() {
 
 #[tokio::test]
 async fn a_line_too_long_is_refused_and_the_session_goes_on() {
-    let server = CaptureServer::start(plain(CaptureConfig::default().with_max_line_length(64)))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default().with_max_line_length(64)).await;
     let mut r = raw(&server).await;
     let long = "x".repeat(100_000);
     assert!(
@@ -393,11 +384,8 @@ async fn a_line_too_long_is_refused_and_the_session_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_connections_at_once() {
     const N: usize = 12;
-    let server = std::sync::Arc::new(
-        CaptureServer::start(CaptureConfig::default().with_credentials("app", "pw"))
-            .await
-            .unwrap(),
-    );
+    let server =
+        std::sync::Arc::new(start(CaptureConfig::default().with_credentials("app", "pw")).await);
     let mut tasks = Vec::new();
     for i in 0..N {
         let server = server.clone();
@@ -432,17 +420,13 @@ async fn several_connections_at_once() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_turned_away() {
-    let server = CaptureServer::start(plain(CaptureConfig {
+    let server = start_plain(CaptureConfig {
         max_connections: 1,
         ..CaptureConfig::default()
-    }))
-    .await
-    .unwrap();
+    })
+    .await;
     let mut first = raw(&server).await;
-    let tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let mut second = Raw {
-        io: BufReader::new(tcp),
-    };
+    let mut second = connect(&server).await;
     assert!(second.reply().await.starts_with("421 4.3.2"));
     assert_eq!(second.reply().await, "", "then closed");
     assert!(first.ask("QUIT").await.starts_with("221 "));
@@ -450,10 +434,7 @@ async fn connections_beyond_the_limit_are_turned_away() {
     // The place is free again (the ended connection is reaped).
     let mut again = None;
     for _ in 0..100 {
-        let tcp = TcpStream::connect(server.addr()).await.unwrap();
-        let mut r = Raw {
-            io: BufReader::new(tcp),
-        };
+        let mut r = connect(&server).await;
         if r.reply().await.starts_with("220 ") {
             again = Some(r);
             break;
@@ -471,9 +452,7 @@ async fn connections_beyond_the_limit_are_turned_away() {
 
 #[tokio::test]
 async fn waiting_with_nothing_arriving_is_an_error() {
-    let server = CaptureServer::start(plain(CaptureConfig::default()))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default()).await;
     let start = std::time::Instant::now();
     let e = server
         .wait_for(1, Duration::from_millis(200))
@@ -502,11 +481,7 @@ async fn waiting_with_nothing_arriving_is_an_error() {
 /// A waiter started before the message is woken by it (not by polling).
 #[tokio::test]
 async fn a_waiter_is_woken_when_the_message_arrives() {
-    let server = std::sync::Arc::new(
-        CaptureServer::start(plain(CaptureConfig::default()))
-            .await
-            .unwrap(),
-    );
+    let server = std::sync::Arc::new(start_plain(CaptureConfig::default()).await);
     let waiter = {
         let server = server.clone();
         tokio::spawn(async move { server.wait_for(1, WAIT).await })
@@ -522,9 +497,7 @@ async fn a_waiter_is_woken_when_the_message_arrives() {
 
 #[tokio::test]
 async fn shutdown_closes_the_listener_and_every_connection() {
-    let server = CaptureServer::start(plain(CaptureConfig::default()))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default()).await;
     let addr = server.addr();
     let mut open = raw(&server).await;
     assert!(open.ask("EHLO raw").await.starts_with("250-"));
@@ -533,9 +506,7 @@ async fn shutdown_closes_the_listener_and_every_connection() {
     assert!(TcpStream::connect(addr).await.is_err(), "still listening");
 
     // Dropping does the same.
-    let server = CaptureServer::start(plain(CaptureConfig::default()))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default()).await;
     let mut open = raw(&server).await;
     drop(server);
     assert_eq!(open.reply().await, "");
@@ -545,9 +516,7 @@ async fn shutdown_closes_the_listener_and_every_connection() {
 /// a reply; the connection is still served afterwards.
 #[tokio::test]
 async fn hostile_input_gets_replies_not_panics() {
-    let server = CaptureServer::start(plain(CaptureConfig::default()))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default()).await;
     let mut r = raw(&server).await;
     for (command, want) in [
         (&b"\xff\xfe\x00garbage\r\n"[..], "502 "),
@@ -597,9 +566,7 @@ async fn hostile_input_gets_replies_not_panics() {
 /// session (EHLO, AUTH) starts again after the upgrade.
 #[tokio::test]
 async fn commands_pipelined_behind_starttls_are_dropped() {
-    let server = CaptureServer::start(CaptureConfig::default())
-        .await
-        .unwrap();
+    let server = start(CaptureConfig::default()).await;
     let mut r = raw(&server).await;
     assert!(r.ask("EHLO raw").await.contains("250-STARTTLS"));
     r.send(b"STARTTLS\r\nMAIL FROM:<injected@evil>\r\n").await;
@@ -622,9 +589,7 @@ async fn commands_pipelined_behind_starttls_are_dropped() {
 /// order, and the message is kept.
 #[tokio::test]
 async fn a_pipelined_session_gets_every_reply_in_order() {
-    let server = CaptureServer::start(plain(CaptureConfig::default()))
-        .await
-        .unwrap();
+    let server = start_plain(CaptureConfig::default()).await;
     let mut r = raw(&server).await;
     let plain_auth = STANDARD.encode(b"\0user\0secret");
     let session = format!(
@@ -664,12 +629,11 @@ async fn a_pipelined_session_gets_every_reply_in_order() {
 /// PLAIN with its empty challenge; the refused password stays refused.
 #[tokio::test]
 async fn auth_login_and_plain_exchanges() {
-    let server = CaptureServer::start(plain(CaptureConfig {
+    let server = start_plain(CaptureConfig {
         refuse_password: Some("revoked".into()),
         ..CaptureConfig::default().with_credentials("me", "right")
-    }))
-    .await
-    .unwrap();
+    })
+    .await;
     let b64 = |s: &str| STANDARD.encode(s.as_bytes());
     let mut r = raw(&server).await;
     assert!(r.ask("EHLO t").await.contains("250-AUTH PLAIN LOGIN\n"));
@@ -701,12 +665,11 @@ async fn auth_login_and_plain_exchanges() {
 /// the store is taken.
 #[tokio::test]
 async fn the_store_is_bounded_until_taken() {
-    let server = CaptureServer::start(plain(CaptureConfig {
+    let server = start_plain(CaptureConfig {
         max_stored_bytes: 3000,
         ..CaptureConfig::default()
-    }))
-    .await
-    .unwrap();
+    })
+    .await;
     let mut c = client(&server, TlsMode::None).await;
     let body = format!("Subject: x\r\n\r\n{}\r\n", "y".repeat(1000));
     for _ in 0..2 {

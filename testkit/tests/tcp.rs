@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustls::{ClientConfig, ServerConfig};
 use smtp_testkit::certs::{TestCa, client_config, shared};
-use smtp_testkit::{ScriptClient, ScriptServer};
+use smtp_testkit::{Exchange, Report, ScriptClient, ScriptServer};
 
 /// A STARTTLS session with a pipelined flight, as one side's script: the sides differ in the
 /// greeting, the reply to STARTTLS, the body and its reply (the server's exact, the client's
@@ -64,18 +64,27 @@ async fn starttls_session_between_the_two_sides() {
     assert!(exchange.transcript.contains(&"T: tls".to_owned()));
 }
 
+/// `client_script` run against a plaintext server serving `server_script`: the client's
+/// exchange, and the server's report once it has finished.
+async fn plaintext(server_script: &str, client_script: &str) -> (Exchange, Report) {
+    let server = ScriptServer::start(server_script).await;
+    let exchange = ScriptClient::new(client_script).run(server.addr()).await;
+    (exchange, server.finish().await)
+}
+
 #[tokio::test]
 async fn the_client_catches_a_wrong_reply() {
-    let server = ScriptServer::start("S: 220 mx.test\nC: QUIT\nS: 221 bye").await;
-    let exchange = ScriptClient::new("S: 220 mx.test\nC: QUIT\nS: 250 ok")
-        .run(server.addr())
-        .await;
+    let (exchange, report) = plaintext(
+        "S: 220 mx.test\nC: QUIT\nS: 221 bye",
+        "S: 220 mx.test\nC: QUIT\nS: 250 ok",
+    )
+    .await;
     let failure = exchange.failure.expect("a mismatch");
     assert!(
         failure.contains("expected: S: 250 ok") && failure.contains("got:      S: 221 bye"),
         "{failure}"
     );
-    assert!(server.finish().await.ok());
+    assert!(report.ok());
 }
 
 /// A client trusting `trust` fails the TLS handshake with an implicit-TLS server presenting
@@ -111,10 +120,7 @@ async fn the_wrong_name_is_refused() {
 
 #[tokio::test]
 async fn the_client_sees_the_server_close() {
-    let server = ScriptServer::start("S: 421 go away\nX: close").await;
-    let exchange = ScriptClient::new("S: 421 *\nX: eof")
-        .run(server.addr())
-        .await;
+    let (exchange, report) = plaintext("S: 421 go away\nX: close", "S: 421 *\nX: eof").await;
     assert!(exchange.ok(), "{}", exchange.explain());
-    assert!(server.finish().await.ok());
+    assert!(report.ok());
 }

@@ -84,14 +84,13 @@ fn built_message_with_an_attachment_in_capture_mode() {
 /// their content types, extra and replaced headers, the exact SIZE declared.
 #[tokio::test]
 async fn built_message_with_every_flag_to_a_server() {
-    let (server, ca) = external(CaptureConfig::default(), "compose").await;
     let body = temp_file("body.txt", "Plain body,\nwith two lines.\n".as_bytes());
     let html = temp_file("body.html", b"<p>HTML body</p>\n");
     let notes = temp_file("notes.txt", b"some notes\n");
     let png = temp_file("pixel.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, ca, args) = external(
+        CaptureConfig::default(),
+        "compose",
         &[
             "--to",
             "bob@example.org",
@@ -112,7 +111,8 @@ async fn built_message_with_every_flag_to_a_server() {
             "--header",
             "To: Team <team@example.org>",
         ],
-    );
+    )
+    .await;
     let out = smtp_send_async(args, vec![], None).await;
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
@@ -175,12 +175,10 @@ fn message_flag_errors() {
     }
     // An unreadable attachment or a non-UTF-8 HTML file: a local I/O error.
     let out = smtp_send(&["--attach", "/nonexistent/report.pdf"], &[], None);
-    assert_eq!(code(&out), Exit::LocalIo.code() as i32);
-    assert!(assert_one_error_line(&out).contains("/nonexistent/report.pdf"));
+    assert_fails(&out, Exit::LocalIo, "/nonexistent/report.pdf");
     let latin1 = temp_file("latin1.html", b"<p>caf\xe9</p>");
     let out = smtp_send(&["--html", latin1.to_str().unwrap()], &[], None);
-    assert_eq!(code(&out), Exit::LocalIo.code() as i32);
-    assert!(assert_one_error_line(&out).contains("UTF-8"));
+    assert_fails(&out, Exit::LocalIo, "UTF-8");
     let _ = std::fs::remove_file(latin1);
 }
 

@@ -32,14 +32,29 @@ fn assert_one_error_line(out: &Output) -> String {
     errors[0].to_owned()
 }
 
+/// The run ended with `exit`'s code and one error line, which says `says`; that line.
+#[track_caller]
+fn assert_fails(out: &Output, exit: Exit, says: &str) -> String {
+    assert_exit(out, exit);
+    let line = assert_one_error_line(out);
+    assert!(line.contains(says), "{line}");
+    line
+}
+
 const MESSAGE: &[u8] = b"From: <alice@example.com>\nTo: <bob@example.org>\nSubject: test\n\n\
 Hello Bob,\n.hidden line starting with a dot\n..two dots\n.\nend\n";
 
-/// An external capture server and the CA file to trust it.
-async fn external(config: CaptureConfig, name: &str) -> (CaptureServer, PathBuf) {
+/// An external capture server, the CA file to trust it, and the arguments to send through it
+/// ([`server_args`]) with `more`.
+async fn external(
+    config: CaptureConfig,
+    name: &str,
+    more: &[&str],
+) -> (CaptureServer, PathBuf, Vec<String>) {
     let server = CaptureServer::start(config).await.unwrap();
     let ca = temp_file(&format!("{name}-ca.pem"), server.ca_pem().as_bytes());
-    (server, ca)
+    let args = server_args(&server, &ca, more);
+    (server, ca, args)
 }
 
 #[test]
@@ -199,31 +214,26 @@ fn to_port_1(from: &str, to: &str, more: &[&str], stdin: Option<&[u8]>) -> Outpu
 #[test]
 fn user_without_secret_is_a_usage_error() {
     let out = to_port_1("a@b.example", "c@d.example", &["--user", "me"], None);
-    assert_exit(&out, Exit::Usage);
-    assert!(assert_one_error_line(&out).contains("SMTP_PASSWORD"));
+    assert_fails(&out, Exit::Usage, "SMTP_PASSWORD");
 }
 
 #[test]
 fn unreachable_server_is_a_connect_error() {
     let out = to_port_1("a@example.com", "b@example.org", &[], Some(MESSAGE));
-    assert_exit(&out, Exit::Connect);
-    let line = assert_one_error_line(&out);
-    assert!(line.contains("cannot connect to 127.0.0.1:1"), "{line}");
+    assert_fails(&out, Exit::Connect, "cannot connect to 127.0.0.1:1");
 }
 
 #[test]
 fn unreadable_message_file_is_a_local_io_error() {
     let out = smtp_send(&["--file", "/nonexistent/message.eml"], &[], None);
-    assert_exit(&out, Exit::LocalIo);
-    assert!(assert_one_error_line(&out).contains("/nonexistent/message.eml"));
+    assert_fails(&out, Exit::LocalIo, "/nonexistent/message.eml");
 }
 
 #[test]
 fn invalid_address_is_a_usage_error_before_connecting() {
     // Port 1 would give the connect code: the usage code proves nothing was dialled.
     let out = to_port_1("a@example.com", "not an address", &[], None);
-    assert_exit(&out, Exit::Usage);
-    assert!(assert_one_error_line(&out).contains("recipient address"));
+    assert_fails(&out, Exit::Usage, "recipient address");
 }
 
 #[test]

@@ -11,11 +11,10 @@ use smtp_testkit::proxy::{Listen, Pproxy};
 async fn starttls_through_a_socks5_proxy_with_its_password_from_the_environment() {
     let proxy = Pproxy::start(&[Listen::Socks5Auth]);
     let port = proxy.port(Listen::Socks5Auth);
-    let (server, ca) = external(CaptureConfig::default(), "proxy-ok").await;
     let proxy_url = format!("socks5://user@127.0.0.1:{port}");
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, ca, args) = external(
+        CaptureConfig::default(),
+        "proxy-ok",
         &[
             "--to",
             "bob@example.org",
@@ -24,7 +23,8 @@ async fn starttls_through_a_socks5_proxy_with_its_password_from_the_environment(
             "--timeout",
             "10",
         ],
-    );
+    )
+    .await;
     let out = smtp_send_async(
         args.clone(),
         vec![("SMTP_PROXY_PASSWORD".into(), "secret".into())],

@@ -4,16 +4,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use smtp_testkit::mock::{Act, Conversation, MockServer};
+use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
 
 use super::*;
 
 #[tokio::test]
 async fn external_server_with_ca_file_accepts() {
-    let (server, ca) = external(CaptureConfig::default(), "ok").await;
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, ca, args) = external(
+        CaptureConfig::default(),
+        "ok",
         &[
             "--to",
             "bob@example.org",
@@ -22,13 +21,9 @@ async fn external_server_with_ca_file_accepts() {
             "--timeout",
             "10",
         ],
-    );
-    let out = smtp_send_async(
-        args,
-        vec![("SMTP_PASSWORD".into(), PASSWORD.into())],
-        Some(MESSAGE.to_vec()),
     )
     .await;
+    let out = with_password(args).await;
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let messages = server.messages();
@@ -51,19 +46,15 @@ async fn external_server_with_ca_file_accepts() {
 
 #[tokio::test]
 async fn refused_recipient_gives_the_recipient_code() {
-    let (server, ca) = external(CaptureConfig::default(), "rcpt").await;
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, ca, args) = external(
+        CaptureConfig::default(),
+        "rcpt",
         &["--to", "bob@example.org", "--to", "reject-me@example.org"],
-    );
+    )
+    .await;
     let out = smtp_send_async(args, vec![], Some(MESSAGE.to_vec())).await;
-    assert_exit(&out, Exit::Recipients);
-    let line = assert_one_error_line(&out);
-    assert!(
-        line.contains("reject-me@example.org") && line.contains("550 5.1.1"),
-        "{line}"
-    );
+    let line = assert_fails(&out, Exit::Recipients, "reject-me@example.org");
+    assert!(line.contains("550 5.1.1"), "{line}");
     assert!(server.messages().is_empty(), "nothing may be delivered");
     assert!(out.stdout.is_empty());
     let _ = std::fs::remove_file(ca);
@@ -75,21 +66,14 @@ async fn refused_password_gives_the_auth_code() {
         refuse_password: Some(PASSWORD.to_owned()),
         ..CaptureConfig::default()
     };
-    let (server, ca) = external(config, "auth").await;
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, ca, args) = external(
+        config,
+        "auth",
         &["--to", "bob@example.org", "--user", "alice", "-v"],
-    );
-    let out = smtp_send_async(
-        args,
-        vec![("SMTP_PASSWORD".into(), PASSWORD.into())],
-        Some(MESSAGE.to_vec()),
     )
     .await;
-    assert_exit(&out, Exit::Auth);
-    let line = assert_one_error_line(&out);
-    assert!(line.contains("535"), "{line}");
+    let out = with_password(args).await;
+    assert_fails(&out, Exit::Auth, "535");
     assert!(!text(&out.stderr).contains(PASSWORD));
     assert!(server.messages().is_empty());
     let _ = std::fs::remove_file(ca);
@@ -101,11 +85,10 @@ async fn password_file_is_used() {
         refuse_password: Some("from-env".to_owned()),
         ..CaptureConfig::default()
     };
-    let (server, ca) = external(config, "pwfile").await;
     let pw = temp_file("pw", b"from-file\n");
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, ca, args) = external(
+        config,
+        "pwfile",
         &[
             "--to",
             "b@example.org",
@@ -114,7 +97,8 @@ async fn password_file_is_used() {
             "--password-file",
             pw.to_str().unwrap(),
         ],
-    );
+    )
+    .await;
     // The file wins over the environment (whose value the server would refuse).
     let out = smtp_send_async(
         args,
@@ -136,9 +120,7 @@ async fn untrusted_certificate_gives_the_tls_code_and_insecure_warns() {
     let base = to_server(&server.addr().to_string(), "b@example.org", &[]);
     // The Mozilla roots do not know the capture CA.
     let out = smtp_send_async(base.clone(), vec![], Some(MESSAGE.to_vec())).await;
-    assert_exit(&out, Exit::Tls);
-    let line = assert_one_error_line(&out);
-    assert!(line.contains("TLS"), "{line}");
+    assert_fails(&out, Exit::Tls, "TLS");
     assert!(server.messages().is_empty());
     // --insecure: accepted, with a warning.
     let mut args = base;
@@ -162,8 +144,7 @@ async fn server_without_starttls_fails_closed() {
     let server = CaptureServer::start(config).await.unwrap();
     let base = to_server(&server.addr().to_string(), "b@example.org", &[]);
     let out = smtp_send_async(base.clone(), vec![], Some(MESSAGE.to_vec())).await;
-    assert_exit(&out, Exit::Tls);
-    assert!(assert_one_error_line(&out).contains("STARTTLS"));
+    assert_fails(&out, Exit::Tls, "STARTTLS");
     assert!(server.messages().is_empty());
     // Explicitly without TLS it goes through.
     let mut args = base;
@@ -192,11 +173,15 @@ async fn assert_times_out(server: &MockServer, more: &[&str], within: u64, says:
     )
     .await;
     let elapsed = start.elapsed();
-    assert_exit(&out, Exit::Timeout);
+    assert_fails(&out, Exit::Timeout, says);
     assert!(elapsed < Duration::from_secs(within), "took {elapsed:?}");
-    let line = assert_one_error_line(&out);
-    assert!(line.contains(says), "{line}");
     assert!(server.until_ended(1, Duration::from_secs(ended)).await);
+}
+
+/// Run the binary with `args`, [`PASSWORD`] in `SMTP_PASSWORD` and [`MESSAGE`] on standard input.
+async fn with_password(args: Vec<String>) -> Output {
+    let env = vec![("SMTP_PASSWORD".into(), PASSWORD.into())];
+    smtp_send_async(args, env, Some(MESSAGE.to_vec())).await
 }
 
 /// Arguments to send from `a@example.com` to `to` through the server at `addr`, and `more`.
@@ -326,23 +311,20 @@ async fn plaintext_auth_needs_the_explicit_flag() {
         tls: smtp_io_tokio::TlsMode::None,
         ..CaptureConfig::default()
     };
-    let (server, ca) = external(config, "plain-auth").await;
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, _ca, args) = external(
+        config,
+        "plain-auth",
         &["--tls", "none", "--user", "me", "--to", "bob@example.org"],
-    );
-    let env = vec![("SMTP_PASSWORD".to_owned(), PASSWORD.to_owned())];
-    let out = smtp_send_async(args.clone(), env.clone(), Some(MESSAGE.to_vec())).await;
-    assert_exit(&out, Exit::Auth);
-    let line = assert_one_error_line(&out);
-    assert!(line.contains("--allow-plaintext-auth"), "{line}");
+    )
+    .await;
+    let out = with_password(args.clone()).await;
+    assert_fails(&out, Exit::Auth, "--allow-plaintext-auth");
     assert!(!text(&out.stderr).contains(PASSWORD));
     assert!(server.messages().is_empty(), "nothing was sent");
 
     let mut allowed = args;
     allowed.push("--allow-plaintext-auth".to_owned());
-    let out = smtp_send_async(allowed, env, Some(MESSAGE.to_vec())).await;
+    let out = with_password(allowed).await;
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
@@ -375,14 +357,14 @@ async fn deadline_ends_a_run_held_by_a_slow_server() {
 /// CRLF), so the server never receives more than was declared.
 #[tokio::test]
 async fn size_declared_for_a_file_is_its_size_as_sent() {
-    let (server, ca) = external(CaptureConfig::default(), "size").await;
     let body = b"Subject: lf\n\nline one\nline two\n";
     let file = temp_file("lf.eml", body);
-    let args = server_args(
-        &server,
-        &ca,
+    let (server, _ca, args) = external(
+        CaptureConfig::default(),
+        "size",
         &["--to", "bob@example.org", "--file", file.to_str().unwrap()],
-    );
+    )
+    .await;
     let out = smtp_send_async(args, vec![], None).await;
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
     let messages = server.messages();
@@ -405,19 +387,13 @@ async fn utf8_recipient_without_smtputf8_is_refused_before_auth() {
     let commands = seen.clone();
     let server = MockServer::start(move |_| NoSmtputf8(commands.clone())).await;
     let addr = server.addr();
-    let out = smtp_send_async(
-        to_server(
-            &addr.to_string(),
-            "用户@example.org",
-            &["--tls", "none", "--allow-plaintext-auth", "--user", "me"],
-        ),
-        vec![("SMTP_PASSWORD".into(), PASSWORD.into())],
-        Some(MESSAGE.to_vec()),
-    )
+    let out = with_password(to_server(
+        &addr.to_string(),
+        "用户@example.org",
+        &["--tls", "none", "--allow-plaintext-auth", "--user", "me"],
+    ))
     .await;
-    assert_exit(&out, Exit::Refused);
-    let line = assert_one_error_line(&out);
-    assert!(line.contains("SMTPUTF8"), "{line}");
+    assert_fails(&out, Exit::Refused, "SMTPUTF8");
     assert!(server.until_ended(1, Duration::from_secs(10)).await);
     let seen = seen.lock().unwrap();
     assert!(
@@ -463,18 +439,8 @@ struct NoReplyAfterDot {
 }
 
 impl Conversation for NoReplyAfterDot {
-    fn greeting(&mut self) -> Act {
-        Act::send("220 mx.test ESMTP\r\n")
-    }
-
     fn command(&mut self, line: &str) -> Act {
-        match line.get(..4).unwrap_or(line).to_ascii_uppercase().as_str() {
-            "EHLO" => Act::send("250-mx.test\r\n250 8BITMIME\r\n"),
-            "MAIL" => Act::send("250 2.1.0 ok\r\n"),
-            "RCPT" => Act::send("250 2.1.5 ok\r\n"),
-            "DATA" => Act::body("354 go ahead\r\n"),
-            _ => Act::send("502 5.5.2 what\r\n"),
-        }
+        well_behaved("mx.test", &["8BITMIME"], line)
     }
 
     fn body_line(&mut self, line: &[u8]) -> Option<Act> {
