@@ -9,7 +9,10 @@ use smtp_proto::command::{
     Address, Command, Domain, EnvelopeId, MailParams, OriginalRecipient, RcptParams, ReversePath,
 };
 
-fn one_line(out: &BytesMut) {
+/// Write `command` into `out` (cleared first) and check that it is one line.
+fn one_line(out: &mut BytesMut, command: Command<'_>) {
+    out.clear();
+    command.write_for_fuzzing(out);
     assert!(out.ends_with(b"\r\n"));
     let body = &out[..out.len() - 2];
     assert!(
@@ -22,25 +25,20 @@ fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let mut out = BytesMut::new();
     if let Ok(d) = Domain::new(&s) {
-        Command::Ehlo(&d).write_for_fuzzing(&mut out);
-        one_line(&out);
+        one_line(&mut out, Command::Ehlo(&d));
     }
     if let Ok(path) = ReversePath::new(&s) {
-        out.clear();
         let params = MailParams {
             envid: EnvelopeId::new(&s).ok(),
             ..MailParams::default()
         };
-        Command::MailFrom(&path, &params).write_for_fuzzing(&mut out);
-        one_line(&out);
+        one_line(&mut out, Command::MailFrom(&path, &params));
     }
     if let Ok(a) = Address::new(&s, Field::ForwardPath) {
-        out.clear();
         let params = RcptParams {
             orcpt: OriginalRecipient::new(&s).ok(),
             ..RcptParams::default()
         };
-        Command::RcptTo(&a, &params).write_for_fuzzing(&mut out);
-        one_line(&out);
+        one_line(&mut out, Command::RcptTo(&a, &params));
     }
 });

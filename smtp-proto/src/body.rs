@@ -424,20 +424,28 @@ pub fn has_8bit(body: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     #[allow(unused_imports)]
     use crate::alloc_prelude::*;
     use proptest::prelude::*;
 
+    /// Everything an encoder (a [`DotStuffer`] or a [`LineNormalizer`]: the same methods, no
+    /// common trait) writes for `chunks`, given one after the other, then finished.
+    macro_rules! encode_chunks {
+        ($encoder:expr, $chunks:expr) => {{
+            let mut encoder = $encoder;
+            let mut out = BytesMut::new();
+            for c in $chunks {
+                encoder.encode(c, &mut out);
+            }
+            encoder.finish(&mut out);
+            out.to_vec()
+        }};
+    }
+
     fn stuff_chunks(chunks: &[&[u8]]) -> Vec<u8> {
-        let mut s = DotStuffer::new();
-        let mut out = BytesMut::new();
-        for c in chunks {
-            s.encode(c, &mut out);
-        }
-        s.finish(&mut out);
-        out.to_vec()
+        encode_chunks!(DotStuffer::new(), chunks)
     }
 
     fn stuff(body: &[u8]) -> Vec<u8> {
@@ -445,13 +453,7 @@ mod tests {
     }
 
     fn normalize_chunks(chunks: &[&[u8]]) -> Vec<u8> {
-        let mut n = LineNormalizer::new();
-        let mut out = BytesMut::new();
-        for c in chunks {
-            n.encode(c, &mut out);
-        }
-        n.finish(&mut out);
-        out.to_vec()
+        encode_chunks!(LineNormalizer::new(), chunks)
     }
 
     /// What a server does: strip the terminator, remove one leading dot from each line.
@@ -630,8 +632,8 @@ mod tests {
         prop_oneof![body_strategy(), long_body_strategy()]
     }
 
-    /// Split `body` at the given cut points.
-    fn split<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    /// Split `body` at the given cut points (each taken modulo `body.len() + 1`), in order.
+    pub(crate) fn split<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
         let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
         points.sort_unstable();
         let mut chunks = Vec::new();

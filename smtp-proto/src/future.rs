@@ -58,7 +58,7 @@ pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Outp
 /// Poll `f` to its end on the calling thread, for tests whose futures never truly wait (a
 /// scripted transport is always ready): a future still pending after 1,000 polls waits on
 /// something its script never gives, and panics rather than spins.
-#[cfg(test)]
+#[cfg(all(test, feature = "client"))]
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());

@@ -1,6 +1,7 @@
 //! Tests of the `reply` module.
 
 use super::*;
+use crate::body::tests::split;
 use proptest::prelude::*;
 
 fn code(n: u16) -> ReplyCode {
@@ -616,15 +617,8 @@ proptest! {
         let expected: Vec<Reply> = replies.iter().map(Generated::expected).collect();
         prop_assert_eq!(&parse_all(&wire).unwrap(), &expected);
 
-        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
-        cuts.sort_unstable();
-        let mut chunks = Vec::new();
-        let mut prev = 0;
-        for cut in cuts {
-            chunks.push(&wire[prev..cut]);
-            prev = cut;
-        }
-        chunks.push(&wire[prev..]);
+        let cuts: Vec<usize> = cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
+        let chunks = split(&wire, &cuts);
         let mut p = ReplyParser::default();
         prop_assert_eq!(&parse_chunks(&mut p, chunks).unwrap(), &expected);
         prop_assert!(p.is_idle());

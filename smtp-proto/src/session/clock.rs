@@ -328,6 +328,14 @@ mod tests {
         op: SmtpOp::MailFrom,
     };
 
+    /// A clock whose body has started, with `bytes` of it handed out to be written.
+    fn writing_body(bytes: usize) -> Clock {
+        let mut clock = Clock::default();
+        clock.body_started();
+        clock.handed_out(bytes);
+        clock
+    }
+
     #[test]
     fn nothing_awaited_means_no_timer() {
         let mut clock = Clock::default();
@@ -380,9 +388,7 @@ mod tests {
 
     #[test]
     fn a_slow_body_meets_the_write_progress_rule() {
-        let mut clock = Clock::default();
-        clock.body_started();
-        clock.handed_out(5_000);
+        let mut clock = writing_body(5_000);
         let (timer, expiry) = clock.next(at(0), Awaiting::Nothing, &timeouts()).unwrap();
         // 10 s plus 5 s for 5,000 bytes at 1,000 bytes/s, against 10 s for the write itself:
         // the write's own limit comes first.
@@ -403,9 +409,7 @@ mod tests {
 
     #[test]
     fn the_rule_ends_with_the_body() {
-        let mut clock = Clock::default();
-        clock.body_started();
-        clock.handed_out(1_000);
+        let mut clock = writing_body(1_000);
         clock.body_finishing();
         assert!(clock.next(at(0), Awaiting::Nothing, &timeouts()).is_some());
         clock.wrote(at(1_000), 1_000);

@@ -196,6 +196,13 @@ fn connected_over(transport: Scripted) -> SmtpClient<Scripted> {
     .unwrap()
 }
 
+/// The client closed its session and its transport.
+#[track_caller]
+fn assert_closed(client: &SmtpClient<Scripted>) {
+    assert_eq!(client.state(), SessionState::Closed);
+    assert!(client.transport().closed, "transport left open");
+}
+
 /// The envelope of most messages here, one flight after PIPELINING, and its replies up to
 /// the `354`.
 const ENVELOPE: &str = "C: MAIL FROM:<a@x.example>
@@ -387,8 +394,7 @@ fn starttls_missing_fails_closed_and_closes_the_transport() {
                 name: Extension::StartTls
             })
         );
-        assert_eq!(client.state(), SessionState::Closed);
-        assert!(client.transport().closed);
+        assert_closed(&client);
         // No plaintext login afterwards.
         assert_eq!(client.login("u", "p").await.unwrap_err(), err);
     });
@@ -463,8 +469,7 @@ fn eof_mid_data_is_a_typed_error_and_closes() {
                 during: SmtpOp::DataEnd
             })
         );
-        assert_eq!(client.state(), SessionState::Closed);
-        assert!(client.transport().closed);
+        assert_closed(&client);
     });
 }
 
@@ -496,8 +501,7 @@ fn body_read_error_is_io_and_closes() {
                 ..
             }
         ));
-        assert_eq!(client.state(), SessionState::Closed);
-        assert!(client.transport().closed);
+        assert_closed(&client);
     });
 }
 
@@ -615,8 +619,7 @@ fn a_stream_longer_than_its_hint_is_not_delivered() {
             err,
             SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { declared: 10 })
         );
-        assert_eq!(client.state(), SessionState::Closed);
-        assert!(client.transport().closed);
+        assert_closed(&client);
         assert!(body.left > (1 << 20) - 16, "stopped reading at once");
     });
 }
@@ -625,6 +628,15 @@ fn a_stream_longer_than_its_hint_is_not_delivered() {
 /// TLS the default options allow AUTH with no flag; over STARTTLS the upgrade comes first.
 #[test]
 fn open_by_mode_and_encryption_from_the_transport() {
+    let open = |transport, mode| {
+        block_on(SmtpClient::open(
+            transport,
+            mode,
+            "client.example",
+            SmtpClientOptions::new(),
+        ))
+        .unwrap()
+    };
     let implicit = "
         S: 220 mx.example ESMTP
         C: EHLO client.example
@@ -633,35 +645,18 @@ fn open_by_mode_and_encryption_from_the_transport() {
         C: AUTH PLAIN AHUAcA==
         S: 235 ok
     ";
-    block_on(async {
-        let mut transport = Scripted::new(implicit);
-        transport.tls = true;
-        let mut client = SmtpClient::open(
-            transport,
-            TlsMode::Implicit,
-            "client.example",
-            SmtpClientOptions::new(),
-        )
-        .await
-        .unwrap();
-        assert!(client.session().is_tls());
-        client.login("u", "p").await.unwrap();
-    });
+    let mut transport = Scripted::new(implicit);
+    transport.tls = true;
+    let mut client = open(transport, TlsMode::Implicit);
+    assert!(client.session().is_tls());
+    block_on(client.login("u", "p")).unwrap();
+    drop(client);
     let starttls = format!(
         "{GREETING}\nC: STARTTLS\nS: 220 go\nT: tls\nC: EHLO client.example\nS: 250-mx.example\nS: 250 AUTH PLAIN"
     );
-    block_on(async {
-        let client = SmtpClient::open(
-            Scripted::new(&starttls),
-            TlsMode::StartTls,
-            "client.example",
-            SmtpClientOptions::new(),
-        )
-        .await
-        .unwrap();
-        assert!(client.session().is_tls());
-        assert_eq!(TlsMode::StartTls.default_port(), 587);
-    });
+    let client = open(Scripted::new(&starttls), TlsMode::StartTls);
+    assert!(client.session().is_tls());
+    assert_eq!(TlsMode::StartTls.default_port(), 587);
 }
 
 // ------------------------------------------------------------ reuse: check_idle, deliver

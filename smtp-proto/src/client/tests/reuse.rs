@@ -3,12 +3,7 @@
 use super::*;
 
 fn connected(script: &str) -> SmtpClient<Scripted> {
-    block_on(SmtpClient::connect_with(
-        Scripted::new(script),
-        "client.example",
-        options(),
-    ))
-    .unwrap()
+    connected_over(Scripted::new(script))
 }
 
 #[test]
@@ -49,8 +44,7 @@ fn check_idle_closes_on_a_reply_sent_while_idle() {
         panic!("{status:?}");
     };
     assert!(bytes.starts_with(b"421 4.4.2"), "{bytes:?}");
-    assert_eq!(client.state(), SessionState::Closed);
-    assert!(client.transport().closed);
+    assert_closed(&client);
     // The Scripted transport panics on any write: nothing is sent.
     let err = block_on(client.send_mail("a@x.example", &["b@y.example"], "hi")).unwrap_err();
     assert_eq!(err.blame(), crate::Blame::Io, "{err}");
@@ -67,8 +61,7 @@ fn check_idle_believes_the_transport_over_a_pending_read() {
     let mut client = connected_over(transport);
     let status = block_on(client.check_idle());
     assert_eq!(status, IdleStatus::Unsolicited { bytes: Vec::new() });
-    assert_eq!(client.state(), SessionState::Closed);
-    assert!(client.transport().closed);
+    assert_closed(&client);
 }
 
 /// A transport that can tell there is nothing to read is not polled at all.
@@ -108,8 +101,7 @@ fn check_idle_sees_a_partial_reply_the_engine_holds() {
 fn check_idle_sees_a_hang_up() {
     let mut client = connected(GREETING);
     assert_eq!(block_on(client.check_idle()), IdleStatus::Closed);
-    assert_eq!(client.state(), SessionState::Closed);
-    assert!(client.transport().closed);
+    assert_closed(&client);
 }
 
 const FLIGHT: &str = "
@@ -243,8 +235,7 @@ fn a_partial_refusal_with_pipelined_data_closes_before_the_body() {
         other => panic!("{other:?}"),
     }
     assert!(!d.is_retryable(), "a 5xx refusal is final");
-    assert_eq!(client.state(), SessionState::Closed);
-    assert!(client.transport().closed);
+    assert_closed(&client);
 }
 
 /// A streamed body gets the same classification: sent, unknown after its dot, not sent when it

@@ -67,6 +67,22 @@ fn forbidden(field: Field, byte: u8, index: usize) -> InvalidInputError {
     arg_err(field, ArgumentError::ForbiddenByte { byte, index })
 }
 
+fn too_many(mechanism: AuthMechanism) -> AuthError {
+    AuthError::TooManyChallenges { mechanism }
+}
+
+fn malformed(mechanism: AuthMechanism) -> AuthError {
+    AuthError::MalformedChallenge { mechanism }
+}
+
+/// The step that answers a server's error challenge carrying `detail`.
+#[cfg(any(feature = "xoauth2", feature = "oauthbearer", feature = "scram"))]
+fn error_step(detail: &str) -> SaslStep {
+    SaslStep::RespondToError {
+        detail: detail.to_owned(),
+    }
+}
+
 /// `mech` refuses `bad` as user name (beside `secret`) and as secret (beside `user`): `byte` at `index`.
 #[track_caller]
 fn assert_forbidden_in_both(
@@ -86,6 +102,35 @@ fn assert_forbidden_in_both(
         forbidden(Field::Secret, byte, index),
         "{mech} secret {byte:#x}"
     );
+}
+
+/// The token mechanism `mech` refuses every control and DEL after `prefix`, in the user name
+/// and in the token, and refuses an empty token.
+#[cfg(any(feature = "xoauth2", feature = "oauthbearer"))]
+#[track_caller]
+fn assert_token_validation(mech: AuthMechanism, prefix: &str) {
+    for byte in (0u8..0x20).chain([0x7f]) {
+        let bad = format!("{prefix}{}", byte as char);
+        assert_forbidden_in_both(mech, ("u@example.com", "tok"), &bad, byte, prefix.len());
+    }
+    assert_eq!(
+        SaslExchange::new(mech, "u@example.com", "").unwrap_err(),
+        arg_err(Field::Secret, ArgumentError::Empty)
+    );
+}
+
+/// With its feature off, `mech` is refused before its input is validated: even bad input
+/// gets the feature error.
+#[cfg(any(not(feature = "xoauth2"), not(feature = "oauthbearer")))]
+#[track_caller]
+fn assert_feature_off(mech: AuthMechanism, feature: &'static str) {
+    for (user, secret) in [("u@example.com", "tok"), ("", "\r\n"), ("", "")] {
+        assert_eq!(
+            SaslExchange::new(mech, user, secret).unwrap_err(),
+            InvalidInputError::FeatureDisabled { feature },
+            "{user:?} {secret:?}"
+        );
+    }
 }
 
 #[test]
@@ -135,15 +180,11 @@ fn plain_empty_challenge_resends_once_then_too_many() {
     assert_eq!(line, "AHVzZXIAc2VjcmV0");
     assert_eq!(
         answer(&mut ex, "").unwrap_err(),
-        AuthError::TooManyChallenges {
-            mechanism: AuthMechanism::Plain
-        }
+        too_many(AuthMechanism::Plain)
     );
     assert_eq!(
         answer(&mut ex, "").unwrap_err(),
-        AuthError::TooManyChallenges {
-            mechanism: AuthMechanism::Plain
-        }
+        too_many(AuthMechanism::Plain)
     );
 }
 
@@ -158,9 +199,7 @@ fn plain_non_empty_challenge_is_malformed() {
     let mut ex = SaslExchange::new(AuthMechanism::Plain, "user", "secret").unwrap();
     assert_eq!(
         answer(&mut ex, "VXNlcm5hbWU6").unwrap_err(),
-        AuthError::MalformedChallenge {
-            mechanism: AuthMechanism::Plain
-        }
+        malformed(AuthMechanism::Plain)
     );
 }
 
@@ -178,9 +217,7 @@ fn login_sequence() {
     assert_eq!((step, line.as_str()), (SaslStep::Respond, "c2VjcmV0"));
     assert_eq!(
         answer(&mut ex, "UGFzc3dvcmQ6").unwrap_err(),
-        AuthError::TooManyChallenges {
-            mechanism: AuthMechanism::Login
-        }
+        too_many(AuthMechanism::Login)
     );
 }
 
@@ -204,9 +241,7 @@ fn login_malformed_challenge() {
         let mut ex = SaslExchange::new(AuthMechanism::Login, "user", "secret").unwrap();
         assert_eq!(
             answer(&mut ex, bad).unwrap_err(),
-            AuthError::MalformedChallenge {
-                mechanism: AuthMechanism::Login
-            },
+            malformed(AuthMechanism::Login),
             "{bad:?}"
         );
     }
@@ -215,9 +250,7 @@ fn login_malformed_challenge() {
     answer(&mut ex, "VXNlcm5hbWU6").unwrap();
     assert_eq!(
         answer(&mut ex, "Password:").unwrap_err(),
-        AuthError::MalformedChallenge {
-            mechanism: AuthMechanism::Login
-        }
+        malformed(AuthMechanism::Login)
     );
 }
 
@@ -339,18 +372,11 @@ fn xoauth2_error_challenge_then_too_many() {
     initial(&mut ex);
     let json = r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#;
     let (step, line) = answer(&mut ex, &b64(json.as_bytes())).unwrap();
-    assert_eq!(
-        step,
-        SaslStep::RespondToError {
-            detail: json.to_owned()
-        }
-    );
+    assert_eq!(step, error_step(json));
     assert_eq!(line, "", "an empty line");
     assert_eq!(
         answer(&mut ex, &b64(json.as_bytes())).unwrap_err(),
-        AuthError::TooManyChallenges {
-            mechanism: AuthMechanism::XOAuth2
-        }
+        too_many(AuthMechanism::XOAuth2)
     );
 }
 
@@ -359,39 +385,22 @@ fn xoauth2_error_challenge_then_too_many() {
 fn xoauth2_undecodable_challenge_keeps_raw_text() {
     let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
     let (step, line) = answer(&mut ex, "not base64: token expired").unwrap();
-    assert_eq!(
-        step,
-        SaslStep::RespondToError {
-            detail: "not base64: token expired".to_owned()
-        }
-    );
+    assert_eq!(step, error_step("not base64: token expired"));
     assert_eq!(line, "");
     // Invalid UTF-8 inside valid base64 is decoded lossily.
     let mut ex = SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap();
     let (step, _) = answer(&mut ex, &b64(b"{\xff}")).unwrap();
-    assert_eq!(
-        step,
-        SaslStep::RespondToError {
-            detail: "{\u{fffd}}".to_owned()
-        }
-    );
+    assert_eq!(step, error_step("{\u{fffd}}"));
 }
 
 #[cfg(feature = "xoauth2")]
 #[test]
 fn xoauth2_validation() {
     let m = AuthMechanism::XOAuth2;
-    for byte in (0u8..0x20).chain([0x7f]) {
-        let bad = format!("ab{}", byte as char);
-        assert_forbidden_in_both(m, ("u@example.com", "tok"), &bad, byte, 2);
-    }
+    assert_token_validation(m, "ab");
     assert_eq!(
         SaslExchange::new(m, "", "tok").unwrap_err(),
         arg_err(Field::UserName, ArgumentError::Empty)
-    );
-    assert_eq!(
-        SaslExchange::new(m, "u@example.com", "").unwrap_err(),
-        arg_err(Field::Secret, ArgumentError::Empty)
     );
     // `=` and `,` need no escaping in XOAUTH2.
     let mut ex = SaslExchange::new(m, "a=b,c", "tok").unwrap();
@@ -404,15 +413,7 @@ fn xoauth2_validation() {
 #[cfg(not(feature = "xoauth2"))]
 #[test]
 fn xoauth2_feature_off_is_refused() {
-    assert_eq!(
-        SaslExchange::new(AuthMechanism::XOAuth2, "u@example.com", "tok").unwrap_err(),
-        InvalidInputError::FeatureDisabled { feature: "xoauth2" }
-    );
-    // Refused before validation: even bad input gets the feature error.
-    assert_eq!(
-        SaslExchange::new(AuthMechanism::XOAuth2, "", "\r\n").unwrap_err(),
-        InvalidInputError::FeatureDisabled { feature: "xoauth2" }
-    );
+    assert_feature_off(AuthMechanism::XOAuth2, "xoauth2");
     // The other mechanisms still work.
     assert!(SaslExchange::new(AuthMechanism::Plain, "u", "p").is_ok());
 }
@@ -468,49 +469,23 @@ fn oauthbearer_error_challenge_answered_with_ctrl_a() {
     let mut ex = SaslExchange::new(AuthMechanism::OAuthBearer, "u@example.com", "tok").unwrap();
     initial(&mut ex);
     let (step, line) = answer(&mut ex, "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=").unwrap();
-    assert_eq!(
-        step,
-        SaslStep::RespondToError {
-            detail: r#"{"status":"invalid_token"}"#.to_owned()
-        }
-    );
+    assert_eq!(step, error_step(r#"{"status":"invalid_token"}"#));
     assert_eq!(line, "AQ==");
     assert_eq!(unb64(&line), b"\x01");
     assert_eq!(
         answer(&mut ex, "").unwrap_err(),
-        AuthError::TooManyChallenges {
-            mechanism: AuthMechanism::OAuthBearer
-        }
+        too_many(AuthMechanism::OAuthBearer)
     );
 }
 
 #[cfg(feature = "oauthbearer")]
 #[test]
 fn oauthbearer_validation() {
-    let m = AuthMechanism::OAuthBearer;
-    for byte in (0u8..0x20).chain([0x7f]) {
-        let bad = format!("x{}", byte as char);
-        assert_forbidden_in_both(m, ("u@example.com", "tok"), &bad, byte, 1);
-    }
-    assert_eq!(
-        SaslExchange::new(m, "u@example.com", "").unwrap_err(),
-        arg_err(Field::Secret, ArgumentError::Empty)
-    );
+    assert_token_validation(AuthMechanism::OAuthBearer, "x");
 }
 
 #[cfg(not(feature = "oauthbearer"))]
 #[test]
 fn oauthbearer_feature_off_is_refused() {
-    assert_eq!(
-        SaslExchange::new(AuthMechanism::OAuthBearer, "u@example.com", "tok").unwrap_err(),
-        InvalidInputError::FeatureDisabled {
-            feature: "oauthbearer"
-        }
-    );
-    assert_eq!(
-        SaslExchange::new(AuthMechanism::OAuthBearer, "", "").unwrap_err(),
-        InvalidInputError::FeatureDisabled {
-            feature: "oauthbearer"
-        }
-    );
+    assert_feature_off(AuthMechanism::OAuthBearer, "oauthbearer");
 }

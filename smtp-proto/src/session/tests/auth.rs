@@ -100,25 +100,33 @@ fn auth_rejected_keeps_reply_and_allows_retry() {
     });
 }
 
+/// Past `EHLO_FULL`, a login with the token mechanism `mech`, whose initial response the
+/// server answers with the error challenge `challenge` (base64); the client must answer
+/// `answer`, and the server refuses. Returns the failure.
+#[cfg(any(feature = "xoauth2", feature = "oauthbearer"))]
+fn refused_after_error_challenge(
+    h: &mut Harness,
+    mech: AuthMechanism,
+    challenge: &str,
+    answer: &str,
+) -> SmtpError {
+    ready(h, EHLO_FULL);
+    h.session.login(mech, "user@example.com", "tok").unwrap();
+    let sent = h.transmitted();
+    assert!(sent.starts_with(&format!("AUTH {mech} ")), "{sent}");
+    h.run(&format!(
+        "S: 334 {challenge}\nC: {answer}\nS: 535 5.7.8 credentials not accepted"
+    ));
+    h.failure()
+}
+
 #[cfg(feature = "xoauth2")]
 #[test]
 fn xoauth2_error_challenge_is_answered_with_an_empty_line() {
     both_ways(config, |h| {
-        ready(h, EHLO_FULL);
-        h.session
-            .login(AuthMechanism::XOAuth2, "user@example.com", "tok")
-            .unwrap();
-        let sent = h.transmitted();
-        assert!(sent.starts_with("AUTH XOAUTH2 "), "{sent}");
         // base64 of {"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}
-        h.run(
-            "
-            S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==
-            C: 
-            S: 535 5.7.8 Username and Password not accepted
-            ",
-        );
-        match h.failure() {
+        let challenge = "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==";
+        match refused_after_error_challenge(h, AuthMechanism::XOAuth2, challenge, "") {
             SmtpError::Auth(AuthError::Rejected { detail, reply, .. }) => {
                 assert!(detail.unwrap().contains("\"status\":\"401\""));
                 assert_eq!(reply.code().get(), 535);
@@ -132,25 +140,22 @@ fn xoauth2_error_challenge_is_answered_with_an_empty_line() {
 #[test]
 fn oauthbearer_error_challenge_is_answered_with_ctrl_a() {
     both_ways(config, |h| {
-        ready(h, EHLO_FULL);
-        h.session
-            .login(AuthMechanism::OAuthBearer, "user@example.com", "tok")
-            .unwrap();
-        assert!(h.transmitted().starts_with("AUTH OAUTHBEARER "));
-        h.run(
-            "
-            S: 334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=
-            C: AQ==
-            S: 535 5.7.8 invalid token
-            ",
+        let err = refused_after_error_challenge(
+            h,
+            AuthMechanism::OAuthBearer,
+            "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=",
+            "AQ==",
         );
-        assert!(matches!(
-            h.failure(),
-            SmtpError::Auth(AuthError::Rejected {
-                detail: Some(_),
-                ..
-            })
-        ));
+        assert!(
+            matches!(
+                err,
+                SmtpError::Auth(AuthError::Rejected {
+                    detail: Some(_),
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     });
 }
 

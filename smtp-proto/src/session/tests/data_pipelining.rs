@@ -65,9 +65,7 @@ fn a_partial_refusal_closes_before_any_body_byte() {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(h.session.state(), SessionState::Closed);
-        assert!(h.session.send_body(b"x").is_err());
-        assert_eq!(h.transmitted(), "");
+        h.assert_closed_for_good();
     });
 }
 

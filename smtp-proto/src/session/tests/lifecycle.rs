@@ -36,10 +36,7 @@ fn refusal_during_the_body_is_reported_as_the_message_refusal() {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(h.session.state(), SessionState::Closed);
-        // Nothing more goes out: not the body, not a terminator.
-        assert!(h.session.send_body(b"more").is_err());
-        assert_eq!(h.transmitted(), "");
+        h.assert_closed_for_good();
     });
 }
 

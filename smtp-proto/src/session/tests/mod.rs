@@ -223,6 +223,15 @@ impl Harness {
         assert_eq!(self.session.state(), SessionState::Ready);
     }
 
+    /// The session is closed for good: the body is refused and nothing more goes out, not a
+    /// body byte, not a terminator.
+    #[track_caller]
+    fn assert_closed_for_good(&mut self) {
+        assert_eq!(self.session.state(), SessionState::Closed);
+        assert!(self.session.send_body(b"more").is_err());
+        assert_eq!(self.transmitted(), "");
+    }
+
     /// The session is still usable: a NOOP goes out and is answered.
     fn noop_answered(&mut self) {
         self.session.noop().unwrap();
