@@ -437,46 +437,46 @@ fn silent_listener() -> (u16, std::thread::JoinHandle<()>) {
     (port, handle)
 }
 
+/// Connecting with `options` to `host` on the port of `listener` (a port and the thread that
+/// serves it) fails with `expected`; the thread then ends.
+fn connect_fails(
+    options: ConnectOptions,
+    host: &str,
+    (port, listener): (u16, std::thread::JoinHandle<()>),
+    expected: SmtpError,
+) {
+    let error = options.connect(host, port, CLIENT).unwrap_err();
+    assert_eq!(error, expected);
+    listener.join().unwrap();
+}
+
 #[test]
 fn the_connect_counts_against_the_session_deadline() {
     // The implicit-TLS handshake is part of the connect: with a deadline shorter than the
     // connect timeout, the deadline is what ends it.
-    let (port, server) = silent_listener();
     let deadline = Duration::from_millis(500);
-    let error = tls(TlsMode::Implicit)
+    let options = tls(TlsMode::Implicit)
         .with_connect_timeout(Duration::from_secs(30))
-        .with_deadline(deadline)
-        .connect("localhost", port, CLIENT)
-        .unwrap_err();
-    assert_eq!(
-        error,
-        SmtpError::DeadlineExceeded {
-            during: SmtpOp::TlsHandshake,
-            after: deadline
-        }
-    );
-    server.join().unwrap();
+        .with_deadline(deadline);
+    let expected = SmtpError::DeadlineExceeded {
+        during: SmtpOp::TlsHandshake,
+        after: deadline,
+    };
+    connect_fails(options, "localhost", silent_listener(), expected);
 }
 
 #[test]
 fn the_connect_timeout_bounds_the_handshake_and_the_greeting_its_reply_limit() {
-    let (port, server) = silent_listener();
     let limit = Duration::from_millis(300);
-    let error = tls(TlsMode::Implicit)
+    let options = tls(TlsMode::Implicit)
         .with_connect_timeout(limit)
-        .with_deadline(Duration::from_secs(60))
-        .connect("localhost", port, CLIENT)
-        .unwrap_err();
-    assert_eq!(error, timeout(SmtpOp::TlsHandshake, limit));
-    server.join().unwrap();
+        .with_deadline(Duration::from_secs(60));
+    let expected = timeout(SmtpOp::TlsHandshake, limit);
+    connect_fails(options, "localhost", silent_listener(), expected);
 
-    let (port, server) = silent_listener();
-    let error = ConnectOptions::new(TlsMode::None)
-        .with_reply_timeout(limit)
-        .connect("127.0.0.1", port, CLIENT)
-        .unwrap_err();
-    assert_eq!(error, timeout(SmtpOp::Greeting, limit));
-    server.join().unwrap();
+    let options = ConnectOptions::new(TlsMode::None).with_reply_timeout(limit);
+    let expected = timeout(SmtpOp::Greeting, limit);
+    connect_fails(options, "127.0.0.1", silent_listener(), expected);
 }
 
 #[test]
@@ -616,12 +616,9 @@ fn a_tls_record_dripped_byte_by_byte_still_times_out_the_reply() {
         }
     });
     let limit = Duration::from_millis(500);
-    let error = tls(TlsMode::Implicit)
-        .with_reply_timeout(limit)
-        .connect("localhost", port, CLIENT)
-        .unwrap_err();
-    assert_eq!(error, timeout(SmtpOp::Greeting, limit));
-    server.join().unwrap();
+    let options = tls(TlsMode::Implicit).with_reply_timeout(limit);
+    let expected = timeout(SmtpOp::Greeting, limit);
+    connect_fails(options, "localhost", (port, server), expected);
 }
 
 /// Mutual TLS: a server that requires a client certificate signed by its CA takes the client

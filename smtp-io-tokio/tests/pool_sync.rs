@@ -277,20 +277,29 @@ async fn run(server: Server) -> smtp_io_tokio::PoolStats {
     stats
 }
 
+/// [`run`] with the extra `250` sent `extra`, without a slow `354`, with PIPELINING offered and
+/// without: the pool retried `retries` messages each time.
+async fn retries_with_and_without_pipelining(extra: Extra, retries: u64) {
+    for pipelining in [true, false] {
+        let stats = run(Server {
+            extra,
+            pipelining,
+            data_delay: Duration::ZERO,
+        })
+        .await;
+        assert_eq!(
+            stats.retries, retries,
+            "{extra:?}, pipelining {pipelining}: {stats:?}"
+        );
+    }
+}
+
 /// The extra `250` arrives with the message's reply: the engine sees a reply nobody is owed
 /// (or the pool's look at the idle connection does), and the next message takes a new
 /// connection without a retry.
 #[tokio::test]
 async fn an_extra_250_in_the_same_write_closes_the_connection() {
-    for pipelining in [true, false] {
-        let stats = run(Server {
-            extra: Extra::SameWrite,
-            pipelining,
-            data_delay: Duration::ZERO,
-        })
-        .await;
-        assert_eq!(stats.retries, 0, "pipelining {pipelining}: {stats:?}");
-    }
+    retries_with_and_without_pipelining(Extra::SameWrite, 0).await;
 }
 
 /// The extra `250` arrives only once the next message's first command is out, so the idle
@@ -298,19 +307,7 @@ async fn an_extra_250_in_the_same_write_closes_the_connection() {
 /// connection, and the message goes again on a new one.
 #[tokio::test]
 async fn an_extra_250_before_the_next_reply_is_caught_at_data() {
-    for pipelining in [true, false] {
-        let stats = run(Server {
-            extra: Extra::BeforeNextReply,
-            pipelining,
-            data_delay: Duration::ZERO,
-        })
-        .await;
-        assert_eq!(
-            stats.retries,
-            u64::from(MESSAGES - 1),
-            "pipelining {pipelining}: {stats:?}"
-        );
-    }
+    retries_with_and_without_pipelining(Extra::BeforeNextReply, u64::from(MESSAGES - 1)).await;
 }
 
 /// As above with a slow `354`: a client that took the `250` to DATA for a refusal and kept the

@@ -8,9 +8,11 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
 #[path = "common/limited.rs"]
 mod limited;
 
+use common::send_from;
 use limited::{Seen, limited_server};
 use smtp_io_tokio::{Backoff, Mailer, RateLimit, SendError, SmtpError, TlsMode};
 
@@ -32,11 +34,7 @@ async fn a_rate_limited_pool_stays_under_the_servers_limit() {
     let tasks: Vec<_> = (0..12)
         .map(|i| {
             let mailer = mailer.clone();
-            tokio::spawn(async move {
-                mailer
-                    .send(&format!("m{i}@test.example"), ["b@test.example"], b"hi\r\n")
-                    .await
-            })
+            tokio::spawn(async move { send_from(&mailer, &format!("m{i}@test.example")).await })
         })
         .collect();
     for task in tasks {
@@ -66,19 +64,15 @@ async fn a_turn_past_the_wait_limit_or_the_deadline_is_not_waited_for() {
         .wait_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    mailer
-        .send("first@test.example", ["b@test.example"], b"hi\r\n")
-        .await
-        .unwrap();
+    send_from(&mailer, "first@test.example").await.unwrap();
     let started = Instant::now();
-    let busy = mailer
-        .send("second@test.example", ["b@test.example"], b"hi\r\n")
-        .await;
+    let busy = send_from(&mailer, "second@test.example").await;
     assert!(matches!(busy, Err(SendError::Busy { .. })), "{busy:?}");
-    let late = mailer
-        .with_send_deadline(Duration::from_millis(300))
-        .send("third@test.example", ["b@test.example"], b"hi\r\n")
-        .await;
+    let late = send_from(
+        &mailer.with_send_deadline(Duration::from_millis(300)),
+        "third@test.example",
+    )
+    .await;
     assert!(
         matches!(
             late,
@@ -106,9 +100,7 @@ async fn a_slow_down_pauses_the_pool_instead_of_reconnecting_at_once() {
         .build()
         .unwrap();
     // The server's 421: not retried on a new connection, but a pause with its length.
-    let first = mailer
-        .send("a@test.example", ["b@test.example"], b"hi\r\n")
-        .await;
+    let first = send_from(&mailer, "a@test.example").await;
     let Err(SendError::Throttled { retry_after, .. }) = &first else {
         panic!("{first:?}");
     };
@@ -126,10 +118,11 @@ async fn a_slow_down_pauses_the_pool_instead_of_reconnecting_at_once() {
         "it reconnected at once"
     );
     // A caller that cannot wait out the pause is told when to try again, without a connection.
-    let impatient = mailer
-        .with_send_deadline(Duration::from_millis(50))
-        .send("c@test.example", ["b@test.example"], b"hi\r\n")
-        .await;
+    let impatient = send_from(
+        &mailer.with_send_deadline(Duration::from_millis(50)),
+        "c@test.example",
+    )
+    .await;
     assert!(
         matches!(impatient, Err(SendError::Throttled { .. })),
         "{impatient:?}"
@@ -137,10 +130,7 @@ async fn a_slow_down_pauses_the_pool_instead_of_reconnecting_at_once() {
     assert_eq!(seen.mails.lock().unwrap().len(), 1);
     // One that can waits for the pause, then goes through.
     let started = Instant::now();
-    mailer
-        .send("d@test.example", ["b@test.example"], b"hi\r\n")
-        .await
-        .unwrap();
+    send_from(&mailer, "d@test.example").await.unwrap();
     assert!(
         started.elapsed() >= Duration::from_millis(250),
         "{:?}",

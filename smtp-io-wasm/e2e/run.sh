@@ -18,6 +18,7 @@
 #   wasm-bindgen crate in examples/worker/Cargo.lock (cargo install); miniflare and smtp-server
 #   from e2e/package-lock.json (npm ci); pproxy (pip install pproxy, as scripts/test.sh does).
 #   Needs: rustup/cargo, node >= 20 with npm, openssl, python3 with pip.
+#   (The steps it shares with wasi-e2e/run.sh are in e2e/lib.sh.)
 #
 # Usage: smtp-io-wasm/e2e/run.sh          (exit status 0 only when every check passed)
 # Env:   CARGO_TARGET_DIR  where the Worker is built (default examples/worker/target)
@@ -29,28 +30,15 @@ CRATE="$(dirname "$E2E")"
 EXAMPLE="$CRATE/examples/worker"
 WORK="${E2E_WORK:-$E2E/work}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$EXAMPLE/target}"
+E2E_NAME="E2E"
+. "$E2E/lib.sh"
 
-step() { printf '\n== %s\n' "$*"; }
-die() { printf '\nE2E FAILED: %s\n' "$*" >&2; exit 1; }
-need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed ($2)"; }
-
-need cargo "install Rust with rustup: https://rustup.rs"
-need rustup "install Rust with rustup: https://rustup.rs"
-need node "install Node.js 20 or newer"
-need npm "install npm (comes with Node.js)"
-need openssl "install the openssl command-line tool (apt-get install openssl)"
+need_common_tools
 need python3 "install Python 3 (apt-get install python3 python3-pip)"
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
-  || die "Node.js 20 or newer is needed (found $(node --version))"
 
 SECONDS=0
 
-step "Rust target wasm32-unknown-unknown"
-if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  echo "already installed"
-else
-  rustup target add wasm32-unknown-unknown
-fi
+rust_target wasm32-unknown-unknown
 
 step "wasm-bindgen-cli (must equal the wasm-bindgen crate in the lockfile)"
 LOCK="$EXAMPLE/Cargo.lock"
@@ -68,24 +56,11 @@ else
   [ "$have" = "$WB_VERSION" ] || die "wasm-bindgen on PATH is $have, not $WB_VERSION (is ~/.cargo/bin first on PATH?)"
 fi
 
-step "npm packages (pinned in e2e/package-lock.json)"
-want_mf="$(node -p 'require(process.argv[1]).packages["node_modules/miniflare"].version' "$E2E/package-lock.json")"
-have_mf="$(node -p 'try { require(process.argv[1]).version } catch { "" }' "$E2E/node_modules/miniflare/package.json" 2>/dev/null || true)"
-# smtp-server (nodemailer's, for XOAUTH2) too: a tree installed before it was added lacks it.
-[ -f "$E2E/node_modules/smtp-server/package.json" ] || have_mf=""
-if [ "$have_mf" = "$want_mf" ]; then
-  echo "miniflare $want_mf already installed"
-else
-  (cd "$E2E" && npm ci --no-audit --no-fund)
-fi
+step "npm packages (miniflare, smtp-server for XOAUTH2; pinned in e2e/package-lock.json)"
+npm_packages miniflare
 
 step "pproxy (a real SOCKS5 and HTTP CONNECT proxy for the proxy tests)"
-if python3 -c 'import pproxy' 2>/dev/null; then
-  echo "already installed"
-else
-  python3 -m pip install --quiet --disable-pip-version-check pproxy \
-    || die "could not install pproxy (python3 -m pip install pproxy)"
-fi
+pproxy_installed
 
 step "unit tests of the Worker's request logic (host), without and with the dkim feature"
 CARGO_TARGET_DIR="$TARGET_DIR" cargo test --locked --manifest-path "$EXAMPLE/Cargo.toml" \
@@ -118,20 +93,7 @@ grep -aq 'DKIM-Signature' "$WORK/worker-dkim/build/index_bg.wasm" \
   || die "the --features dkim build holds no DKIM signer"
 
 step "test CA and a certificate for localhost"
-(
-  cd "$WORK"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=smtp-io-wasm e2e test CA" -keyout ca.key -out ca.pem \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    2>/dev/null
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
-  printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=critical,CA:FALSE" \
-    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile server.ext -out server.pem 2>/dev/null
-) || die "could not create the test certificates with openssl"
-echo "done"
+test_certificates "smtp-io-wasm e2e test" ca
 
 step "run the Worker in workerd (Miniflare) against the loopback SMTP server"
 # Replaces any NODE_EXTRA_CA_CERTS of the environment: only the test CA is needed here.

@@ -28,7 +28,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { filesystem } from "@bytecodealliance/preview2-shim";
+import { NO_OPTIONS, call, fileStream, json } from "./wit.mjs";
 
 const componentDir = path.resolve(process.argv[2] ?? "work-interop/component");
 const { client } = await import(pathToFileURL(path.join(componentDir, "smtp.js")).href);
@@ -54,18 +54,7 @@ const SCRATCH = fs.mkdtempSync(path.join(path.dirname(componentDir), "stream-"))
 
 // ------------------------------------------------------------------------- the component
 
-/** Call something that returns a WIT `result`: { ok } or { err } (the thrown payload). */
-function call(f) {
-  try {
-    return { ok: f() };
-  } catch (e) {
-    if (e && e.payload !== undefined) return { err: e.payload };
-    throw e;
-  }
-}
-const json = (v) => JSON.stringify(v, (_, x) => (typeof x === "bigint" ? `${x}n` : x));
 const describe = (err) => `${err.tag}: ${json(err.val)}`.slice(0, 300);
-const NO_OPTIONS = { requireTls: false, acceptPartial: false };
 
 /** Connect options every case of the current target gets (node-lmtp: protocol lmtp). */
 let targetOptions = {};
@@ -92,13 +81,6 @@ const tail = (session, n = 20) => {
 const closed = (session) => call(() => session.noop()).err !== undefined;
 const bytes = (v) => (typeof v === "string" ? Buffer.from(v, "utf8") : Buffer.from(v));
 const bodyOf = (b) => ({ tag: "bytes", val: new Uint8Array(b) });
-
-/** An input-stream over a file, from the same preview2 shim the component runs on. */
-function fileStream(file) {
-  filesystem._setPreopens({ "/scratch": SCRATCH });
-  const [[dir]] = filesystem.preopens.getDirectories();
-  return dir.openAt({ symlinkFollow: false }, path.basename(file), {}, { read: true }).readViaStream(0n);
-}
 
 // ------------------------------------------------------------------------ messages, captures
 

@@ -23,6 +23,7 @@
 #   jco, preview2-shim and smtp-server from wasi-e2e/package-lock.json (npm ci);
 #   pproxy (pip, only when `python3 -c 'import pproxy'` fails).
 # Needs: rustup/cargo, node >= 20 with npm, openssl, python3 with pip.
+# (The steps it shares with e2e/run.sh are in e2e/lib.sh.)
 #
 # Usage: smtp-io-wasm/wasi-e2e/run.sh        (exit status 0 only when every check passed)
 # Env:   CARGO_TARGET_DIR  where the component is built (default component/target)
@@ -34,27 +35,14 @@ CRATE="$(dirname "$E2E")"
 COMPONENT="$CRATE/component"
 WORK="${E2E_WORK:-$E2E/work}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$COMPONENT/target}"
+E2E_NAME="WASI E2E"
+. "$CRATE/e2e/lib.sh"
 
-step() { printf '\n== %s\n' "$*"; }
-die() { printf '\nWASI E2E FAILED: %s\n' "$*" >&2; exit 1; }
-need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed ($2)"; }
-
-need cargo "install Rust with rustup: https://rustup.rs"
-need rustup "install Rust with rustup: https://rustup.rs"
-need node "install Node.js 20 or newer"
-need npm "install npm (comes with Node.js)"
-need openssl "install the openssl command-line tool (apt-get install openssl)"
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
-  || die "Node.js 20 or newer is needed (found $(node --version))"
+need_common_tools
 
 SECONDS=0
 
-step "Rust target wasm32-wasip2"
-if rustup target list --installed | grep -qx wasm32-wasip2; then
-  echo "already installed"
-else
-  rustup target add wasm32-wasip2
-fi
+rust_target wasm32-wasip2
 
 step "clang (ring compiles its C for wasm32 with it; gcc cannot)"
 if command -v clang >/dev/null 2>&1; then
@@ -68,24 +56,12 @@ else
   die "clang is needed to build ring for wasm32 (apt-get install clang)"
 fi
 
-step "npm packages (jco, preview2-shim; pinned in wasi-e2e/package-lock.json)"
-want_jco="$(node -p 'require(process.argv[1]).packages["node_modules/@bytecodealliance/jco"].version' "$E2E/package-lock.json")"
-have_jco="$(node -p 'try { require(process.argv[1]).version } catch { "" }' "$E2E/node_modules/@bytecodealliance/jco/package.json" 2>/dev/null || true)"
-# smtp-server (nodemailer's) too: a tree installed before it was added lacks it.
-[ -f "$E2E/node_modules/smtp-server/package.json" ] || have_jco=""
-if [ "$have_jco" = "$want_jco" ]; then
-  echo "jco $want_jco already installed"
-else
-  (cd "$E2E" && npm ci --no-audit --no-fund)
-fi
+step "npm packages (jco, preview2-shim, smtp-server; pinned in wasi-e2e/package-lock.json)"
+npm_packages @bytecodealliance/jco
 JCO="$E2E/node_modules/.bin/jco"
 
 step "pproxy (the real SOCKS5 and HTTP CONNECT proxy of the proxy checks)"
-if python3 -c 'import pproxy' 2>/dev/null; then
-  echo "already installed"
-else
-  python3 -m pip install --quiet --disable-pip-version-check pproxy
-fi
+pproxy_installed
 
 step "clippy: the WASI client and the component for wasm32-wasip2 (-D warnings)"
 CARGO_TARGET_DIR="$TARGET_DIR" cargo clippy --target wasm32-wasip2 --all-targets \
@@ -118,22 +94,7 @@ grep -q "smtp-rs:smtp/client@0.1.0" "$WORK/component/smtp.js" \
   || die "the transpiled component does not export smtp-rs:smtp/client@0.1.0"
 
 step "test CAs and a certificate for localhost"
-(
-  cd "$WORK"
-  for ca in ca other-ca; do
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-      -subj "/CN=smtp-io-wasm wasi e2e $ca" -keyout "$ca.key" -out "$ca.pem" \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      2>/dev/null
-  done
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
-  printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=critical,CA:FALSE" \
-    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile server.ext -out server.pem 2>/dev/null
-) || die "could not create the test certificates with openssl"
-echo "done"
+test_certificates "smtp-io-wasm wasi e2e" ca other-ca
 
 step "call the component's WIT interface from JavaScript against loopback SMTP servers"
 node "$E2E/test.mjs" "$WORK" || die "some end-to-end checks failed (see above)"

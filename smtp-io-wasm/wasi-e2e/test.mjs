@@ -19,7 +19,7 @@ import { execFileSync, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { filesystem } from "@bytecodealliance/preview2-shim";
+import { NO_OPTIONS, call, fileStream, json } from "./wit.mjs";
 
 const work = path.resolve(process.argv[2] ?? "work");
 const read = (name) => readFileSync(path.join(work, name), "utf8");
@@ -70,21 +70,15 @@ const { client } = await import(pathToFileURL(path.join(work, "component", "smtp
 WebAssembly.instantiate = instantiate;
 const guestMemory = () => memories.reduce((n, m) => n + m.buffer.byteLength, 0);
 
-/** Call the WIT function; a WIT `result` error arrives as a thrown ComponentError's payload. */
+/** Call the WIT function: its result ({ ok } or { err }, see `call`) and how long it took. */
 function send(options, envelope, message) {
   const start = performance.now();
   const bytes = typeof message === "string" ? new TextEncoder().encode(message) : message;
-  try {
-    const ok = client.send(options, envelope, bytes);
-    return { ok, ms: performance.now() - start };
-  } catch (e) {
-    if (e && e.payload !== undefined) return { err: e.payload, ms: performance.now() - start };
-    throw e;
-  }
+  const r = call(() => client.send(options, envelope, bytes));
+  return { ...r, ms: performance.now() - start };
 }
 
 // --- checks -------------------------------------------------------------------------------
-const json = (v) => JSON.stringify(v, (_, x) => (typeof x === "bigint" ? `${x}n` : x));
 let failures = 0;
 let passed = 0;
 let current = "";
@@ -340,19 +334,9 @@ await test("implicit TLS, the same slow server, deadline 8 s: delivered", async 
 
 // --- the session resource (nodemailer's smtp-server counts connections, handshakes, MAILs) ---
 
-/** Call a method that returns a WIT `result`: { ok } or { err } (the thrown payload). */
-function call(f) {
-  try {
-    return { ok: f() };
-  } catch (e) {
-    if (e && e.payload !== undefined) return { err: e.payload };
-    throw e;
-  }
-}
 const sha256 = (bytes) => crypto.createHash("sha256").update(bytes).digest("hex");
 const bytesOf = (text) => new TextEncoder().encode(text);
 const nodeState = async () => (await serverState()).node;
-const noOptions = { requireTls: false, acceptPartial: false };
 
 await test("session: ten messages on one STARTTLS connection (one TCP connection, one TLS handshake, ten MAIL FROMs), exact bytes", async () => {
   const before = await nodeState();
@@ -363,7 +347,7 @@ await test("session: ten messages on one STARTTLS connection (one TCP connection
   for (let i = 0; i < 10; i++) {
     const body = bytesOf(message(`session ${i}`));
     sent.push(body);
-    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: body }));
+    const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: body }));
     check(r.ok !== undefined, `message ${i} sent`, r.err);
     check(r.ok?.reply.code === 250 && r.ok?.queueId, `message ${i}: 250 with a queue id`, r.ok?.reply);
     check(r.ok?.tlsVersion === "TLSv1_3" && r.ok?.authMechanism === "PLAIN", `message ${i}: TLS 1.3, PLAIN`, r.ok);
@@ -377,7 +361,7 @@ await test("session: ten messages on one STARTTLS connection (one TCP connection
   check(after.authMethods.length - before.authMethods.length === 1, "one AUTH", after.authMethods.slice(before.authMethods.length));
   const got = after.messages.slice(before.messages.length);
   check(got.length === 10 && got.every((m, i) => m.sha256 === sha256(sent[i]) && m.length === sent[i].length), "ten messages, each byte-exact, in order", got.map((m) => m.length));
-  const late = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("late")) }));
+  const late = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: bytesOf(message("late")) }));
   check(late.err?.tag === "invalid-input", "a send after quit is invalid-input", late);
 });
 
@@ -385,21 +369,21 @@ await test("session: per-message options and results: partial acceptance lists e
   const before = await nodeState();
   const session = client.Session.open(options(N.implicit, "implicit"));
   const partial = call(() =>
-    session.send(env("friend@example.org", "reject-me@example.org", "other@example.net"), { ...noOptions, acceptPartial: true, envelopeId: "wasi-envid-1", dsnReturn: "headers", notify: { success: false, failure: true, delay: false }, originalRecipients: ["a+b@example.org", "c@example.org", "d@example.org"] }, { tag: "bytes", val: bytesOf(message("partial")) }),
+    session.send(env("friend@example.org", "reject-me@example.org", "other@example.net"), { ...NO_OPTIONS, acceptPartial: true, envelopeId: "wasi-envid-1", dsnReturn: "headers", notify: { success: false, failure: true, delay: false }, originalRecipients: ["a+b@example.org", "c@example.org", "d@example.org"] }, { tag: "bytes", val: bytesOf(message("partial")) }),
   );
   const rs = partial.ok?.recipients ?? [];
   check(rs.length === 3 && rs[0].accepted && !rs[1].accepted && rs[2].accepted, "accepted, refused, accepted", rs);
   check(rs[1]?.reply.code === 550 && rs[1]?.reply.enhanced === "5.1.1", "the refusal's reply", rs[1]);
-  const all = call(() => session.send(env("friend@example.org", "reject-me@example.org"), noOptions, { tag: "bytes", val: bytesOf(message("require all")) }));
+  const all = call(() => session.send(env("friend@example.org", "reject-me@example.org"), NO_OPTIONS, { tag: "bytes", val: bytesOf(message("require all")) }));
   check(all.err?.tag === "protocol" && all.err.val.kind === "recipients-refused" && all.err.val.during === "rcpt-to", "require-all: recipients-refused during rcpt-to", all);
   check(all.err?.val.refused?.[0]?.recipient === "reject-me@example.org", "the refused recipient", all.err?.val.refused);
-  const next = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("after refusal")) }));
+  const next = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: bytesOf(message("after refusal")) }));
   check(next.ok?.reply.code === 250, "the next message on the same session is delivered", next);
-  const wrongSize = call(() => session.send(env(), { ...noOptions, size: 3n }, { tag: "bytes", val: bytesOf(message("wrong size")) }));
+  const wrongSize = call(() => session.send(env(), { ...NO_OPTIONS, size: 3n }, { tag: "bytes", val: bytesOf(message("wrong size")) }));
   check(wrongSize.err?.tag === "invalid-input", "a declared size that is not the message's: invalid-input", wrongSize);
-  const badEnvid = call(() => session.send(env(), { ...noOptions, envelopeId: "has space" }, { tag: "bytes", val: bytesOf(message("bad envid")) }));
+  const badEnvid = call(() => session.send(env(), { ...NO_OPTIONS, envelopeId: "has space" }, { tag: "bytes", val: bytesOf(message("bad envid")) }));
   check(badEnvid.err?.tag === "invalid-input", "an ENVID with a space: invalid-input", badEnvid);
-  const badOrcpt = call(() => session.send(env(), { ...noOptions, originalRecipients: ["x@example.org", "y@example.org"] }, { tag: "bytes", val: bytesOf(message("orcpt count")) }));
+  const badOrcpt = call(() => session.send(env(), { ...NO_OPTIONS, originalRecipients: ["x@example.org", "y@example.org"] }, { tag: "bytes", val: bytesOf(message("orcpt count")) }));
   check(badOrcpt.err?.tag === "invalid-input", "ORCPT count differing from the recipients: invalid-input", badOrcpt);
   session.quit();
   const after = await nodeState();
@@ -445,14 +429,6 @@ function largeMessage(mib) {
   return out.subarray(0, at);
 }
 
-/** An input-stream over a file, made by the same preview2 shim the component runs on. */
-function fileStream(file) {
-  filesystem._setPreopens({ "/work": work });
-  const [[dir]] = filesystem.preopens.getDirectories();
-  const fd = dir.openAt({ symlinkFollow: false }, path.basename(file), {}, { read: true });
-  return fd.readViaStream(0n);
-}
-
 await test("session: a 20 MiB message from a wasi:io input stream, declared size, in bounded guest memory, exact bytes", async () => {
   const big = largeMessage(20);
   const file = path.join(work, "big.eml");
@@ -461,7 +437,7 @@ await test("session: a 20 MiB message from a wasi:io input stream, declared size
   const session = client.Session.open(options(N.implicit, "implicit"));
   const memBefore = guestMemory();
   const start = performance.now();
-  const r = call(() => session.send(env(), { ...noOptions, size: BigInt(big.length) }, { tag: "stream", val: fileStream(file) }));
+  const r = call(() => session.send(env(), { ...NO_OPTIONS, size: BigInt(big.length) }, { tag: "stream", val: fileStream(file) }));
   const ms = Math.round(performance.now() - start);
   const memAfter = guestMemory();
   check(r.ok?.reply.code === 250 && r.ok?.size === BigInt(big.length), "delivered, size as declared", r.err ?? r.ok?.size);
@@ -475,7 +451,7 @@ await test("session: a 20 MiB message from a wasi:io input stream, declared size
 
   // The measure can see growth: the same message as bytes must be copied into the guest.
   const s2 = client.Session.open(options(N.implicit, "implicit"));
-  const r2 = call(() => s2.send(env(), noOptions, { tag: "bytes", val: big }));
+  const r2 = call(() => s2.send(env(), NO_OPTIONS, { tag: "bytes", val: big }));
   check(r2.ok?.reply.code === 250, "the same message as bytes is delivered too", r2.err);
   s2.quit();
   check(guestMemory() >= big.length, "as bytes, guest memory holds at least the message (so the check above can fail)", [memAfter, guestMemory()]);
@@ -488,7 +464,7 @@ await test("session: a stream longer than its declared size is abandoned before 
   writeFileSync(file, text);
   const before = await nodeState();
   const session = client.Session.open(options(N.starttls, "starttls"));
-  const r = call(() => session.send(env(), { ...noOptions, size: BigInt(text.length - 10) }, { tag: "stream", val: fileStream(file) }));
+  const r = call(() => session.send(env(), { ...NO_OPTIONS, size: BigInt(text.length - 10) }, { tag: "stream", val: fileStream(file) }));
   check(r.err?.tag === "invalid-input", "invalid-input", r);
   const again = call(() => session.noop());
   check(again.err !== undefined, "the session is closed: later calls fail", again);
@@ -509,7 +485,7 @@ await test("session.login by name on nodemailer (PLAIN, LOGIN, XOAUTH2 offered):
   const session = client.Session.open(options(N.starttls, "starttls", { credentials: undefined }));
   const used = call(() => session.login(USER, PASS, "login"));
   check(used.ok === "LOGIN", "login() returns LOGIN", used);
-  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("session login")) }));
+  const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: bytesOf(message("session login")) }));
   check(r.ok?.authMechanism === "LOGIN", "the delivery says LOGIN", r);
   session.quit();
   const after = await nodeState();
@@ -593,7 +569,7 @@ await test("tls-server-name, STARTTLS to 127.0.0.1: one-shot send and session re
   check(/not valid for name/.test(refused.err?.val?.message ?? ""), "the message says the name does not match", refused.err);
   const session = client.Session.open(options(N.starttls, "starttls", { host: "127.0.0.1", tlsServerName: "localhost" }));
   const sent = bytesOf(message("tls-server-name session"));
-  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: sent }));
+  const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: sent }));
   check(r.ok?.reply.code === 250 && r.ok.tlsVersion === "TLSv1_3" && r.ok.authMechanism === "PLAIN", "session with it: delivered over TLS 1.3 after AUTH PLAIN", r.err ?? r.ok);
   session.quit();
   const after = await nodeState();
@@ -727,7 +703,7 @@ await test("proxy: the session resource through SOCKS5 (STARTTLS): two messages 
   const session = opened.ok;
   const sent = [0, 1].map((i) => bytesOf(message(`proxy session ${i}`)));
   for (const body of sent) {
-    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: body }));
+    const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: body }));
     check(r.ok?.reply.code === 250 && r.ok.tlsVersion === "TLSv1_3", "delivered over TLS 1.3", r.err ?? r.ok);
   }
   const quit = call(() => session.quit());
@@ -864,7 +840,7 @@ await test("pipelining: when-offered (and the default) sends MAIL and three RCPT
     const before = await featureState();
     const session = client.Session.open(plainOptions(F.smtp, { pipelining: use, transcriptLines: 100 }));
     const body = bytesOf(message(`pipelining ${use}`));
-    const r = call(() => session.send(three, noOptions, { tag: "bytes", val: body }));
+    const r = call(() => session.send(three, NO_OPTIONS, { tag: "bytes", val: body }));
     check(r.ok?.reply.code === 250 && r.ok.recipients.length === 3, `${use}: delivered to three`, r.err ?? r.ok);
     session.quit();
     const { connections, messages } = since(before, await featureState());
@@ -887,7 +863,7 @@ await test("chunking: when-offered (and the default) sends the body with BDAT as
     const before = await featureState();
     const session = client.Session.open(plainOptions(F.smtp, { chunking: use, transcriptLines: 100 }));
     const body = bytesOf(message(`chunking ${use}`));
-    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: body }));
+    const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: body }));
     check(r.ok?.reply.code === 250, `${use}: delivered`, r.err);
     session.quit();
     const { messages } = since(before, await featureState());
@@ -903,7 +879,7 @@ await test("data-pipelining always: DATA leaves with the envelope; one of three 
   // always (over DATA: chunking never)
   let before = await featureState();
   const always = client.Session.open(plainOptions(F.smtp, { dataPipelining: "always", chunking: "never" }));
-  const r = call(() => always.send(refusing, noOptions, { tag: "bytes", val: bytesOf(message("data pipelined")) }));
+  const r = call(() => always.send(refusing, NO_OPTIONS, { tag: "bytes", val: bytesOf(message("data pipelined")) }));
   check(r.err?.tag === "protocol" && r.err.val.kind === "recipients-refused" && r.err.val.refused[0]?.recipient === "reject-me@example.org", "recipients-refused, reject-me", r.err ?? r.ok);
   check(call(() => always.noop()).err !== undefined, "the session is closed", null);
   call(() => always.quit());
@@ -913,9 +889,9 @@ await test("data-pipelining always: DATA leaves with the envelope; one of three 
   // when-safe (the default)
   before = await featureState();
   const safe = client.Session.open(plainOptions(F.smtp, { chunking: "never" }));
-  const r2 = call(() => safe.send(refusing, noOptions, { tag: "bytes", val: bytesOf(message("data safe")) }));
+  const r2 = call(() => safe.send(refusing, NO_OPTIONS, { tag: "bytes", val: bytesOf(message("data safe")) }));
   check(r2.err?.tag === "protocol" && r2.err.val.kind === "recipients-refused", "when-safe: recipients-refused", r2.err ?? r2.ok);
-  const next = call(() => safe.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("after refusal")) }));
+  const next = call(() => safe.send(env(), NO_OPTIONS, { tag: "bytes", val: bytesOf(message("after refusal")) }));
   check(next.ok?.reply.code === 250, "when-safe: the next message on the same session is delivered", next.err);
   safe.quit();
   seen = since(before, await featureState());
@@ -929,7 +905,7 @@ await test("protocol lmtp: LHLO, one reply per recipient after the message (a re
   const to = ["ok1@example.org", "reject1@example.org", "lmtpfail1@example.org", "ok2@example.org"];
   const session = client.Session.open(plainOptions(F.lmtp, { protocol: "lmtp", transcriptLines: 100 }));
   const body = bytesOf(message("lmtp"));
-  const r = call(() => session.send({ sender: USER, recipients: to }, { ...noOptions, acceptPartial: true }, { tag: "bytes", val: body }));
+  const r = call(() => session.send({ sender: USER, recipients: to }, { ...NO_OPTIONS, acceptPartial: true }, { tag: "bytes", val: body }));
   const got = (r.ok?.recipients ?? []).map((x) => [x.recipient, x.reply.code, x.accepted]);
   check(
     json(got) === json([["ok1@example.org", 250, true], ["reject1@example.org", 550, false], ["lmtpfail1@example.org", 550, false], ["ok2@example.org", 250, true]]),
@@ -952,7 +928,7 @@ await test("protocol lmtp: LHLO, one reply per recipient after the message (a re
 
 await test("transcript: commands and replies, redacted (AUTH mechanism only, the body's size), only the last transcript-lines kept, none unless asked", async () => {
   const session = client.Session.open(options(P.starttls, "starttls", { transcriptLines: 200 }));
-  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message("transcript")) }));
+  const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: bytesOf(message("transcript")) }));
   check(r.ok?.reply.code === 250, "delivered", r.err);
   session.quit();
   const lines = session.transcript();
@@ -1037,7 +1013,7 @@ await test("dkim, session: simple/simple with a header list and x=, two sends an
   }));
   const sent = [];
   for (let i = 0; i < 2; i++) {
-    const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf(message(`dkim session ${i}`)) }));
+    const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: bytesOf(message(`dkim session ${i}`)) }));
     check(r.ok?.reply.code === 250, `message ${i} delivered`, r.err);
     sent.push(message(`dkim session ${i}`));
   }
@@ -1045,11 +1021,11 @@ await test("dkim, session: simple/simple with a header list and x=, two sends an
   const file = path.join(work, "dkim-stream.eml");
   writeFileSync(file, message("dkim stream"));
   const beforeStream = (await serverState()).messages.length;
-  const streamed = call(() => session.send(env(), noOptions, { tag: "stream", val: fileStream(file) }));
+  const streamed = call(() => session.send(env(), NO_OPTIONS, { tag: "stream", val: fileStream(file) }));
   unlinkSync(file);
   check(streamed.err?.tag === "invalid-input" && /stream/.test(streamed.err.val) && /dkim/.test(streamed.err.val), "a streamed body on a signing session: invalid-input naming dkim and the stream", streamed);
   check((await serverState()).messages.length === beforeStream, "nothing delivered for the stream", null);
-  const batch = session.sendBatch([0, 1].map((i) => ({ envelope: env(), options: noOptions, message: bytesOf(message(`dkim batch ${i}`)) })));
+  const batch = session.sendBatch([0, 1].map((i) => ({ envelope: env(), options: NO_OPTIONS, message: bytesOf(message(`dkim batch ${i}`)) })));
   check(batch.length === 2 && batch.every((b) => b.tag === "ok" && b.val.reply.code === 250), "the batch after it delivered (the session went on)", batch);
   sent.push(message("dkim batch 0"), message("dkim batch 1"));
   session.quit();
@@ -1092,7 +1068,7 @@ await test("dkim: a malformed key, a bad selector or a header list without From 
   // A message without From cannot be signed: refused before MAIL, the session goes on.
   const session = client.Session.open(options(P.starttls, "starttls", { dkim: dkimOptions() }));
   const beforeMsgs = (await serverState()).messages.length;
-  const r = call(() => session.send(env(), noOptions, { tag: "bytes", val: bytesOf("To: friend@example.org\r\nSubject: no from\r\n\r\nbody\r\n") }));
+  const r = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: bytesOf("To: friend@example.org\r\nSubject: no from\r\n\r\nbody\r\n") }));
   check(r.err?.tag === "invalid-input" && /From/.test(r.err.val), "a message without From: invalid-input", r.err);
   check(call(() => session.noop()).ok?.code === 250, "the session goes on", null);
   session.quit();

@@ -171,11 +171,10 @@ mod tests {
 
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as B64;
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::{TcpListener, TcpStream};
+    use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
 
     use super::*;
-    use crate::{Mailer, SmtpClientOptions, TlsMode};
+    use crate::{Mailer, SendError, SendOutcome, SmtpClientOptions, TlsMode};
 
     /// What the server saw: per connection, the AUTH mechanism and credential of each attempt.
     #[derive(Default)]
@@ -185,93 +184,88 @@ mod tests {
     }
 
     /// A server that offers PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER, takes any password, and
-    /// only the token "fresh" (any other gets XOAUTH2's JSON error challenge, then 535).
-    async fn server(seen: Arc<Seen>) -> u16 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let mut n = 0;
-            while let Ok((tcp, _)) = listener.accept().await {
-                n += 1;
-                tokio::spawn(serve(tcp, n, seen.clone()));
-            }
-        });
-        port
+    /// only the token "fresh" (any other gets XOAUTH2's JSON error challenge, then 535): what
+    /// it saw, and its port.
+    async fn server() -> (Arc<Seen>, u16) {
+        let seen = Arc::new(Seen::default());
+        let shared = seen.clone();
+        let server = MockServer::start(move |conn| OAuthServer {
+            conn,
+            seen: shared.clone(),
+            owed: None,
+        })
+        .await;
+        // The server serves until the runtime ends; its handle only counts.
+        (seen, server.port())
     }
 
-    async fn serve(tcp: TcpStream, conn: usize, seen: Arc<Seen>) {
-        let mut io = BufReader::new(tcp);
-        let _ = io.get_mut().write_all(b"220 oauth.test\r\n").await;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
+    /// One connection of [`server`].
+    struct OAuthServer {
+        conn: usize,
+        seen: Arc<Seen>,
+        /// In an AUTH exchange: the lines the client still owes, and the reply to the last one.
+        owed: Option<(usize, &'static str)>,
+    }
+
+    impl Conversation for OAuthServer {
+        fn greeting(&mut self) -> Act {
+            Act::send("220 oauth.test\r\n")
+        }
+
+        fn command(&mut self, line: &str) -> Act {
+            if let Some((lines, reply)) = self.owed.take() {
+                if lines == 1 {
+                    return Act::send(reply);
+                }
+                self.owed = Some((lines - 1, reply));
+                return Act::send("334 VXNlcm5hbWU6\r\n");
             }
             let words: Vec<&str> = line.split_whitespace().collect();
-            let verb = words
+            if !words
                 .first()
-                .map(|w| w.to_ascii_uppercase())
-                .unwrap_or_default();
-            let reply: &[u8] = match verb.as_str() {
-                "EHLO" => b"250-oauth.test\r\n250 AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n",
-                "AUTH" => {
-                    let mechanism = words.get(1).copied().unwrap_or_default().to_string();
-                    let initial = words.get(2).copied().unwrap_or_default();
-                    let decoded = B64.decode(initial).unwrap_or_default();
-                    let text = String::from_utf8_lossy(&decoded).into_owned();
-                    let credential = match text.split_once("auth=Bearer ") {
-                        Some((_, rest)) => rest.trim_end_matches('\u{1}').to_string(),
-                        None => text,
-                    };
-                    seen.auths
-                        .lock()
-                        .unwrap()
-                        .push((conn, mechanism.clone(), credential.clone()));
-                    match mechanism.as_str() {
-                        "LOGIN" => {
-                            // User name, then password: both taken.
-                            for _ in 0..2 {
-                                let _ = io.get_mut().write_all(b"334 VXNlcm5hbWU6\r\n").await;
-                                line.clear();
-                                let _ = io.read_line(&mut line).await;
-                            }
-                            b"235 2.7.0 ok\r\n"
-                        }
-                        "XOAUTH2" | "OAUTHBEARER" if credential != "fresh" => {
-                            let json = B64.encode(r#"{"status":"401","schemes":"Bearer"}"#);
-                            let challenge = format!("334 {json}\r\n");
-                            let _ = io.get_mut().write_all(challenge.as_bytes()).await;
-                            line.clear();
-                            let _ = io.read_line(&mut line).await;
-                            b"535 5.7.8 token expired\r\n"
-                        }
-                        _ => b"235 2.7.0 ok\r\n",
-                    }
-                }
-                "DATA" => {
-                    let _ = io.get_mut().write_all(b"354 go\r\n").await;
-                    loop {
-                        line.clear();
-                        if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == ".\r\n" {
-                            break;
-                        }
-                    }
-                    *seen.delivered.lock().unwrap() += 1;
-                    b"250 queued\r\n"
-                }
-                "QUIT" => {
-                    let _ = io.get_mut().write_all(b"221 bye\r\n").await;
-                    return;
-                }
-                _ => b"250 ok\r\n",
-            };
-            if io.get_mut().write_all(reply).await.is_err() {
-                return;
+                .is_some_and(|w| w.eq_ignore_ascii_case("AUTH"))
+            {
+                return well_behaved(
+                    "oauth.test",
+                    &["AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER"],
+                    line,
+                );
             }
+            let mechanism = words.get(1).copied().unwrap_or_default().to_string();
+            let initial = words.get(2).copied().unwrap_or_default();
+            let decoded = B64.decode(initial).unwrap_or_default();
+            let text = String::from_utf8_lossy(&decoded).into_owned();
+            let credential = match text.split_once("auth=Bearer ") {
+                Some((_, rest)) => rest.trim_end_matches('\u{1}').to_string(),
+                None => text,
+            };
+            self.seen.auths.lock().unwrap().push((
+                self.conn,
+                mechanism.clone(),
+                credential.clone(),
+            ));
+            match mechanism.as_str() {
+                "LOGIN" => {
+                    // User name, then password: both taken.
+                    self.owed = Some((2, "235 2.7.0 ok\r\n"));
+                    Act::send("334 VXNlcm5hbWU6\r\n")
+                }
+                "XOAUTH2" | "OAUTHBEARER" if credential != "fresh" => {
+                    let json = B64.encode(r#"{"status":"401","schemes":"Bearer"}"#);
+                    self.owed = Some((1, "535 5.7.8 token expired\r\n"));
+                    Act::send(format!("334 {json}\r\n"))
+                }
+                _ => Act::send("235 2.7.0 ok\r\n"),
+            }
+        }
+
+        fn keeps_bodies(&self) -> bool {
+            false
+        }
+
+        fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+            *self.seen.delivered.lock().unwrap() += 1;
+            Act::send("250 queued\r\n")
         }
     }
 
@@ -281,12 +275,18 @@ mod tests {
             .client_options(SmtpClientOptions::allow_plaintext_auth)
     }
 
+    /// The one message every test sends.
+    async fn send_one(mailer: &Mailer) -> Result<SendOutcome, SendError> {
+        mailer
+            .send("me@test.example", ["you@test.example"], b"hi\r\n")
+            .await
+    }
+
     /// An expired token: rejected with the JSON challenge, asked for afresh, and the message
     /// goes through on a new connection; the source saw one plain and one refresh request.
     #[tokio::test]
     async fn an_expired_token_is_refreshed_once_on_a_new_connection() {
-        let seen = Arc::new(Seen::default());
-        let port = server(seen.clone()).await;
+        let (seen, port) = server().await;
         let asked = Arc::new(Mutex::new(Vec::new()));
         let source = {
             let asked = asked.clone();
@@ -298,10 +298,7 @@ mod tests {
         let builder = builder(port).oauth2(TokenMechanism::XOAuth2, "me@test.example", source);
         let shown = format!("{builder:?}");
         let mailer = builder.build().unwrap();
-        mailer
-            .send("me@test.example", ["you@test.example"], b"hi\r\n")
-            .await
-            .unwrap();
+        send_one(&mailer).await.unwrap();
         assert_eq!(*asked.lock().unwrap(), [false, true]);
         let auths = seen.auths.lock().unwrap().clone();
         assert_eq!(
@@ -323,18 +320,14 @@ mod tests {
     /// A token rejected twice fails the send with the rejection, without a third try.
     #[tokio::test]
     async fn a_token_rejected_twice_fails_the_send() {
-        let seen = Arc::new(Seen::default());
-        let port = server(seen.clone()).await;
+        let (seen, port) = server().await;
         let mailer = builder(port)
             .oauth2(TokenMechanism::OAuthBearer, "me@test.example", |_| async {
                 Ok::<_, std::io::Error>("never-valid")
             })
             .build()
             .unwrap();
-        let error = mailer
-            .send("me@test.example", ["you@test.example"], b"hi\r\n")
-            .await
-            .unwrap_err();
+        let error = send_one(&mailer).await.unwrap_err();
         assert!(
             matches!(
                 error.smtp_error(),
@@ -351,16 +344,12 @@ mod tests {
     /// A password mechanism asked for by name is used even though the server prefers another.
     #[tokio::test]
     async fn a_named_password_mechanism_is_used() {
-        let seen = Arc::new(Seen::default());
-        let port = server(seen.clone()).await;
+        let (seen, port) = server().await;
         let mailer = builder(port)
             .credentials_with(AuthMechanism::Login, "me@test.example", "app-password")
             .build()
             .unwrap();
-        mailer
-            .send("me@test.example", ["you@test.example"], b"hi\r\n")
-            .await
-            .unwrap();
+        send_one(&mailer).await.unwrap();
         let mechanisms: Vec<String> = seen
             .auths
             .lock()
@@ -376,8 +365,7 @@ mod tests {
     /// in; `connect_url` does the same for one client.
     #[tokio::test]
     async fn a_url_names_the_server_and_the_login() {
-        let seen = Arc::new(Seen::default());
-        let port = server(seen.clone()).await;
+        let (seen, port) = server().await;
         let url: crate::SmtpUrl = format!(
             "smtp://me%40test.example:app%20pw@127.0.0.1:{port}?tls=none&auth=login&timeout=5"
         )
@@ -387,10 +375,7 @@ mod tests {
             .client_options(SmtpClientOptions::allow_plaintext_auth)
             .build()
             .unwrap();
-        mailer
-            .send("me@test.example", ["you@test.example"], b"hi\r\n")
-            .await
-            .unwrap();
+        send_one(&mailer).await.unwrap();
         mailer.shutdown().await;
         let url: crate::SmtpUrl =
             format!("smtp://me%40test.example:app%20pw@127.0.0.1:{port}?tls=none&auth=plain")

@@ -17,6 +17,11 @@ pub fn send_in_background(
     tokio::spawn(async move { mailer.send(from, [to], body).await })
 }
 
+/// A short message from `from` to `b@test.example`.
+pub async fn send_from(mailer: &Mailer, from: &str) -> Result<SendOutcome, SendError> {
+    mailer.send(from, ["b@test.example"], b"hi\r\n").await
+}
+
 /// Wait until `done` holds, polling every 10 ms (at most 10 s of the runtime's time).
 pub async fn until(done: impl Fn() -> bool) {
     smtp_testkit::wait::until(done).await;

@@ -378,28 +378,38 @@ mod tests {
 
     #[test]
     fn smtp_errors() {
-        let e = SmtpError::Timeout {
-            during: SmtpOp::Greeting,
-            after: Duration::from_millis(1500),
-        };
-        let a = smtp_failure(&e);
-        assert_eq!(a.status, 504);
-        assert_eq!(
-            a.body,
-            r#"{"ok":false,"error":"timeout","kind":"Timeout","detail":null,"op":"Greeting","transient":true,"after_ms":1500}"#
-        );
-
-        // The session's deadline: the same class, its own kind, the deadline in `after_ms`.
-        let e = SmtpError::DeadlineExceeded {
-            during: SmtpOp::Connect,
-            after: Duration::from_millis(2000),
-        };
-        let a = smtp_failure(&e);
-        assert_eq!(a.status, 504);
-        assert_eq!(
-            a.body,
-            r#"{"ok":false,"error":"timeout","kind":"DeadlineExceeded","detail":null,"op":"Connect","transient":true,"after_ms":2000}"#
-        );
+        // Each error, the status it answers with, and the whole body.
+        for (e, status, body) in [
+            (
+                SmtpError::Timeout {
+                    during: SmtpOp::Greeting,
+                    after: Duration::from_millis(1500),
+                },
+                504,
+                r#"{"ok":false,"error":"timeout","kind":"Timeout","detail":null,"op":"Greeting","transient":true,"after_ms":1500}"#,
+            ),
+            // The session's deadline: the same class, its own kind, the deadline in `after_ms`.
+            (
+                SmtpError::DeadlineExceeded {
+                    during: SmtpOp::Connect,
+                    after: Duration::from_millis(2000),
+                },
+                504,
+                r#"{"ok":false,"error":"timeout","kind":"DeadlineExceeded","detail":null,"op":"Connect","transient":true,"after_ms":2000}"#,
+            ),
+            (
+                SmtpError::Auth(AuthError::Rejected {
+                    mechanism: AuthMechanism::Plain,
+                    reply: reply(535, Some((5, 7, 8)), "Authentication credentials invalid"),
+                    detail: None,
+                }),
+                502,
+                r#"{"ok":false,"error":"auth","kind":"Auth","detail":"Rejected","op":"Auth","transient":false,"code":535,"enhanced":"5.7.8","text":"Authentication credentials invalid"}"#,
+            ),
+        ] {
+            let a = smtp_failure(&e);
+            assert_eq!((a.status, a.body.as_str()), (status, body), "{e:?}");
+        }
 
         let e = SmtpError::io(
             SmtpOp::Connect,
@@ -409,18 +419,6 @@ mod tests {
         let a = smtp_failure(&e);
         assert_eq!(a.status, 502);
         assert!(!a.body.contains("10.0.0.1"), "{}", a.body);
-
-        let e = SmtpError::Auth(AuthError::Rejected {
-            mechanism: AuthMechanism::Plain,
-            reply: reply(535, Some((5, 7, 8)), "Authentication credentials invalid"),
-            detail: None,
-        });
-        let a = smtp_failure(&e);
-        assert_eq!(a.status, 502);
-        assert_eq!(
-            a.body,
-            r#"{"ok":false,"error":"auth","kind":"Auth","detail":"Rejected","op":"Auth","transient":false,"code":535,"enhanced":"5.7.8","text":"Authentication credentials invalid"}"#
-        );
 
         let e = SmtpError::Protocol(ProtocolError::RecipientsRefused {
             refused: vec![RecipientRefusal {
@@ -445,18 +443,19 @@ mod tests {
             a.body
         );
 
-        let e = SmtpError::InvalidInput(InvalidInputError::argument(
-            Field::Secret,
-            ArgumentError::Empty,
-        ));
-        assert_eq!(smtp_failure(&e).status, 500);
-        let e = SmtpError::InvalidInput(InvalidInputError::argument(
-            Field::ForwardPath,
-            ArgumentError::Empty,
-        ));
-        assert_eq!(smtp_failure(&e).status, 400);
-        let e = SmtpError::Protocol(ProtocolError::MessageTooLarge { size: 10, limit: 5 });
-        assert_eq!(smtp_failure(&e).status, 413);
+        let empty = |field| {
+            SmtpError::InvalidInput(InvalidInputError::argument(field, ArgumentError::Empty))
+        };
+        for (e, status) in [
+            (empty(Field::Secret), 500),
+            (empty(Field::ForwardPath), 400),
+            (
+                SmtpError::Protocol(ProtocolError::MessageTooLarge { size: 10, limit: 5 }),
+                413,
+            ),
+        ] {
+            assert_eq!(smtp_failure(&e).status, status, "{e:?}");
+        }
     }
 
     #[test]

@@ -282,6 +282,16 @@ fn number(
     }
 }
 
+/// The setting `name`, a number of milliseconds from 1 to `max`, as a duration (`None`: unset).
+fn millis(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    max: u64,
+    problem: &'static str,
+) -> Result<Option<Duration>, ConfigError> {
+    Ok(number(lookup, name, 1..=max, problem)?.map(Duration::from_millis))
+}
+
 impl Smtp {
     /// Read and check every SMTP setting.
     pub fn from_env(lookup: &impl Fn(&str) -> Option<String>) -> Result<Smtp, ConfigError> {
@@ -358,20 +368,18 @@ impl Smtp {
             Some(_) => return fail(SMTP_EHLO, "not a domain name"),
             None => None,
         };
-        let timeout = number(
+        let timeout = millis(
             lookup,
             SMTP_TIMEOUT_MS,
-            1..=MAX_TIMEOUT_MS,
+            MAX_TIMEOUT_MS,
             "not a number of milliseconds from 1 to 600000",
-        )?
-        .map(Duration::from_millis);
-        let deadline = number(
+        )?;
+        let deadline = millis(
             lookup,
             SMTP_DEADLINE_MS,
-            1..=MAX_DEADLINE_MS,
+            MAX_DEADLINE_MS,
             "not a number of milliseconds from 1 to 3600000",
-        )?
-        .map(Duration::from_millis);
+        )?;
         let tls_server_name = match get(lookup, SMTP_TLS_SERVER_NAME) {
             Some(name) if is_host(name.trim()) => Some(name.trim().to_owned()),
             Some(_) => return fail(SMTP_TLS_SERVER_NAME, "not a host name"),
@@ -436,6 +444,19 @@ mod tests {
         BASE.iter().chain(extra).copied().collect()
     }
 
+    /// [`with`] the three DKIM settings.
+    fn with_dkim(
+        key: &'static str,
+        selector: &'static str,
+        domain: &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        with(&[
+            (DKIM_PRIVATE_KEY, key),
+            (DKIM_SELECTOR, selector),
+            (DKIM_DOMAIN, domain),
+        ])
+    }
+
     /// Built without the `dkim` feature: each DKIM setting alone, or all three, is refused with a
     /// problem that names the feature; empty ones count as unset.
     #[cfg(not(feature = "dkim"))]
@@ -446,14 +467,7 @@ mod tests {
             (with(&[(DKIM_PRIVATE_KEY, key)]), DKIM_PRIVATE_KEY),
             (with(&[(DKIM_SELECTOR, "s")]), DKIM_SELECTOR),
             (with(&[(DKIM_DOMAIN, "example.com")]), DKIM_DOMAIN),
-            (
-                with(&[
-                    (DKIM_PRIVATE_KEY, key),
-                    (DKIM_SELECTOR, "s"),
-                    (DKIM_DOMAIN, "example.com"),
-                ]),
-                DKIM_PRIVATE_KEY,
-            ),
+            (with_dkim(key, "s", "example.com"), DKIM_PRIVATE_KEY),
             // Refused before any other setting is looked at.
             (vec![(DKIM_DOMAIN, "example.com")], DKIM_DOMAIN),
         ] {
@@ -466,12 +480,7 @@ mod tests {
             );
             assert!(!text.contains("SECRETBYTES"), "{text}");
         }
-        let empty = with(&[
-            (DKIM_PRIVATE_KEY, ""),
-            (DKIM_SELECTOR, ""),
-            (DKIM_DOMAIN, ""),
-        ]);
-        assert!(Smtp::from_env(&env(&empty)).is_ok());
+        assert!(Smtp::from_env(&env(&with_dkim("", "", ""))).is_ok());
     }
 
     #[cfg(feature = "dkim")]
@@ -479,12 +488,7 @@ mod tests {
     fn dkim_settings() {
         // None set: nothing signed.
         assert!(Smtp::from_env(&env(&BASE)).unwrap().dkim.is_none());
-        let all = with(&[
-            (DKIM_PRIVATE_KEY, DKIM_KEY),
-            (DKIM_SELECTOR, "sel2026"),
-            (DKIM_DOMAIN, "Example.COM"),
-        ]);
-        let s = Smtp::from_env(&env(&all)).unwrap();
+        let s = Smtp::from_env(&env(&with_dkim(DKIM_KEY, "sel2026", "Example.COM"))).unwrap();
         let signer = s.dkim.as_ref().unwrap();
         assert_eq!(
             (signer.domain(), signer.selector()),
@@ -516,38 +520,16 @@ mod tests {
         let bogus =
             "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANSECRETBYTES\n-----END PRIVATE KEY-----\n";
         for (pairs, name) in [
+            (with_dkim(bogus, "s", "example.com"), DKIM_PRIVATE_KEY),
             (
-                with(&[
-                    (DKIM_PRIVATE_KEY, bogus),
-                    (DKIM_SELECTOR, "s"),
-                    (DKIM_DOMAIN, "example.com"),
-                ]),
+                with_dkim("SECRETBYTES", "s", "example.com"),
                 DKIM_PRIVATE_KEY,
             ),
             (
-                with(&[
-                    (DKIM_PRIVATE_KEY, "SECRETBYTES"),
-                    (DKIM_SELECTOR, "s"),
-                    (DKIM_DOMAIN, "example.com"),
-                ]),
-                DKIM_PRIVATE_KEY,
-            ),
-            (
-                with(&[
-                    (DKIM_PRIVATE_KEY, DKIM_KEY),
-                    (DKIM_SELECTOR, "bad selector"),
-                    (DKIM_DOMAIN, "example.com"),
-                ]),
+                with_dkim(DKIM_KEY, "bad selector", "example.com"),
                 DKIM_SELECTOR,
             ),
-            (
-                with(&[
-                    (DKIM_PRIVATE_KEY, DKIM_KEY),
-                    (DKIM_SELECTOR, "s"),
-                    (DKIM_DOMAIN, "exa mple.com"),
-                ]),
-                DKIM_DOMAIN,
-            ),
+            (with_dkim(DKIM_KEY, "s", "exa mple.com"), DKIM_DOMAIN),
         ] {
             let e = problem(&pairs);
             assert_eq!(e.name, name);
@@ -618,45 +600,27 @@ mod tests {
             "SMTP_HOST"
         );
         for port in ["0", "65536", "x", "-1", "25"] {
-            let mut e = BASE.to_vec();
-            e.push(("SMTP_PORT", port));
-            assert_eq!(problem(&e).name, "SMTP_PORT", "{port}");
+            let e = problem(&with(&[("SMTP_PORT", port)]));
+            assert_eq!(e.name, "SMTP_PORT", "{port}");
         }
-        let mut e = BASE.to_vec();
-        e.push(("SMTP_USER", "u"));
-        assert_eq!(problem(&e).name, "SMTP_PASSWORD");
-        let mut e = BASE.to_vec();
-        e.push(("SMTP_PASSWORD", "p"));
-        assert_eq!(problem(&e).name, "SMTP_USER");
-        let mut e = BASE.to_vec();
-        e.push(("SMTP_EHLO", "bad name\r\n"));
-        assert_eq!(problem(&e).name, "SMTP_EHLO");
-        let mut e = BASE.to_vec();
-        e.push(("SMTP_TIMEOUT_MS", "0"));
-        assert_eq!(problem(&e).name, "SMTP_TIMEOUT_MS");
+        assert_eq!(problem(&with(&[("SMTP_USER", "u")])).name, "SMTP_PASSWORD");
+        assert_eq!(problem(&with(&[("SMTP_PASSWORD", "p")])).name, "SMTP_USER");
+        let e = problem(&with(&[("SMTP_EHLO", "bad name\r\n")]));
+        assert_eq!(e.name, "SMTP_EHLO");
+        let e = problem(&with(&[("SMTP_TIMEOUT_MS", "0")]));
+        assert_eq!(e.name, "SMTP_TIMEOUT_MS");
         for deadline in ["0", "3600001", "x", "-5", "1.5"] {
-            let mut e = BASE.to_vec();
-            e.push(("SMTP_DEADLINE_MS", deadline));
-            assert_eq!(problem(&e).name, "SMTP_DEADLINE_MS", "{deadline}");
+            let e = problem(&with(&[("SMTP_DEADLINE_MS", deadline)]));
+            assert_eq!(e.name, "SMTP_DEADLINE_MS", "{deadline}");
         }
-        let mut e = BASE.to_vec();
-        e.push(("SMTP_DEADLINE_MS", "3600000"));
-        assert_eq!(
-            Smtp::from_env(&env(&e)).unwrap().deadline,
-            Some(Duration::from_secs(3600))
-        );
-        let mut e = BASE.to_vec();
-        e.push(("MAX_BODY_BYTES", "0"));
-        assert_eq!(problem(&e).name, "MAX_BODY_BYTES");
+        let s = Smtp::from_env(&env(&with(&[("SMTP_DEADLINE_MS", "3600000")]))).unwrap();
+        assert_eq!(s.deadline, Some(Duration::from_secs(3600)));
+        let e = problem(&with(&[("MAX_BODY_BYTES", "0")]));
+        assert_eq!(e.name, "MAX_BODY_BYTES");
     }
 
     #[test]
     fn mechanism_by_name() {
-        let with = |pairs: &[(&'static str, &'static str)]| {
-            let mut e = BASE.to_vec();
-            e.extend_from_slice(pairs);
-            e
-        };
         let s = Smtp::from_env(&env(&with(&[
             ("SMTP_USER", "u"),
             ("SMTP_PASSWORD", "p"),
