@@ -188,6 +188,15 @@ impl SmtpError {
         self.is_transient() || self.blame() == Blame::Io
     }
 
+    /// True when the server refused the credentials ([`AuthError::Rejected`]): AUTH ran to
+    /// its end and the answer was no, as opposed to a local check, a mechanism not offered or
+    /// an exchange the server broke. The one case where new credentials (a freshly fetched
+    /// OAuth 2.0 token in place of a cached one) may succeed where the old ones failed; a pool
+    /// with a token source asks it for a fresh token once on it.
+    pub fn is_credentials_refused(&self) -> bool {
+        matches!(self, SmtpError::Auth(AuthError::Rejected { .. }))
+    }
+
     /// True when this is the server asking the client to slow down: a `421` at any step, or a
     /// temporary refusal of MAIL or of every recipient (rate limits, greylisting). A pool backs
     /// off on it rather than reconnecting at once.
@@ -777,6 +786,38 @@ mod tests {
         for (error, blame, during) in cases {
             assert_eq!(error.blame(), blame, "{error:?}");
             assert_eq!(error.during(), during, "{error:?}");
+        }
+    }
+
+    /// Only a refusal of the credentials themselves: not a mechanism the server lacks, a
+    /// plaintext refusal, a broken exchange, or a refusal of anything but AUTH.
+    #[test]
+    fn credentials_refused_is_an_auth_rejection_only() {
+        let rejected: SmtpError = AuthError::Rejected {
+            mechanism: AuthMechanism::XOAuth2,
+            reply: reply(535),
+            detail: Some("{\"status\":\"401\"}".to_owned()),
+        }
+        .into();
+        assert!(rejected.is_credentials_refused());
+        let not: [SmtpError; 4] = [
+            AuthError::UnsupportedMechanism { mechanism: None }.into(),
+            AuthError::PlaintextRefused {
+                mechanism: AuthMechanism::Plain,
+            }
+            .into(),
+            AuthError::TooManyChallenges {
+                mechanism: AuthMechanism::Login,
+            }
+            .into(),
+            ProtocolError::UnexpectedCode {
+                during: SmtpOp::MailFrom,
+                reply: reply(535),
+            }
+            .into(),
+        ];
+        for error in not {
+            assert!(!error.is_credentials_refused(), "{error:?}");
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use smtp_proto::Secret;
 
-use crate::{AuthError, AuthMechanism, SmtpClient, SmtpError, SmtpOp, TokioTransport};
+use crate::{AuthMechanism, SmtpClient, SmtpError, SmtpOp, TokioTransport};
 
 /// The SASL mechanisms that carry an OAuth 2.0 token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,9 +155,7 @@ impl Credentials {
                 })?;
                 match client.login_with((*mechanism).into(), user, token).await {
                     Ok(()) => Ok(Login::Done),
-                    Err(SmtpError::Auth(AuthError::Rejected { .. })) if !refresh => {
-                        Ok(Login::TokenRejected)
-                    }
+                    Err(e) if e.is_credentials_refused() && !refresh => Ok(Login::TokenRejected),
                     Err(e) => Err(e),
                 }
             }
@@ -174,7 +172,7 @@ mod tests {
     use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
 
     use super::*;
-    use crate::{Mailer, SendError, SendOutcome, SmtpClientOptions, TlsMode};
+    use crate::{AuthError, Mailer, SendError, SendOutcome, SmtpClientOptions, TlsMode};
 
     /// What the server saw: per connection, the AUTH mechanism and credential of each attempt.
     #[derive(Default)]
