@@ -4,11 +4,13 @@
 use smtp_io_tokio::{
     AuthError, AuthMechanism, SessionState, SmtpClient, SmtpError, TokioTransport,
 };
-use smtp_tests::{b64, bounded, greet};
+use smtp_tests::{b64, bounded};
 
 mod common;
 
-use common::{assert_matches, assert_rejected, assert_wrong_state, auth_login};
+use common::{
+    QUIT, assert_matches, assert_rejected, assert_wrong_state, auth_login, start_session,
+};
 
 const USER: &str = "user@example.test";
 const PASS: &str = "correct horse battery staple";
@@ -27,10 +29,6 @@ fn xoauth2_blob() -> String {
 
 fn oauthbearer_blob() -> String {
     b64::encode(format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01"))
-}
-
-fn quit() -> &'static str {
-    common::QUIT
 }
 
 /// The AUTH LOGIN exchange of `USER` and `PASS`, accepted.
@@ -58,37 +56,76 @@ impl Call {
     }
 }
 
-/// A server offering `caps` that expects the AUTH `exchange`: `call` succeeds and leaves the
-/// session `Ready`, and the server saw its whole script (the AUTH exchange, then QUIT).
-async fn logs_in(caps: &str, exchange: &str, call: Call) {
-    let script = format!("{}{exchange}{}", greet(&[caps]), quit());
-    let (server, mut client) = smtp_tests::start(&script).await;
-    call.run(&mut client).await.unwrap();
-    assert_eq!(client.state(), SessionState::Ready, "{call:?}");
-    smtp_tests::quit(client, server).await;
-}
-
+/// Each login call against a server offering the capabilities shown takes the AUTH exchange
+/// shown: the call succeeds and leaves the session `Ready`, and the server saw its whole script
+/// (the exchange, then QUIT). Each case is named after what it shows.
 #[tokio::test]
-async fn login_prefers_plain() {
-    let exchange = format!(
-        "C: AUTH PLAIN {}\nS: 235 2.7.0 Authentication successful\n",
-        plain_blob()
-    );
-    logs_in("AUTH LOGIN XOAUTH2 PLAIN", &exchange, Call::Login).await;
-}
-
-#[tokio::test]
-async fn login_falls_back_to_login() {
-    let exchange = auth_login(USER, PASS, "235 2.7.0 ok");
-    logs_in("AUTH LOGIN", &exchange, Call::Login).await;
+async fn login_calls_take_the_expected_exchange() {
+    let cases = [
+        (
+            "login_prefers_plain",
+            "AUTH LOGIN XOAUTH2 PLAIN",
+            format!(
+                "C: AUTH PLAIN {}\nS: 235 2.7.0 Authentication successful\n",
+                plain_blob()
+            ),
+            Call::Login,
+        ),
+        (
+            "login_falls_back_to_login",
+            "AUTH LOGIN",
+            auth_login(USER, PASS, "235 2.7.0 ok"),
+            Call::Login,
+        ),
+        (
+            "login_with_forces_login_even_when_plain_is_offered",
+            "AUTH PLAIN LOGIN",
+            login_accepted(),
+            Call::With(AuthMechanism::Login),
+        ),
+        (
+            "login_xoauth2_succeeds",
+            "AUTH PLAIN LOGIN XOAUTH2",
+            format!(
+                "C: AUTH XOAUTH2 {}\nS: 235 2.7.0 Accepted\n",
+                xoauth2_blob()
+            ),
+            Call::XOAuth2,
+        ),
+        (
+            "login_oauthbearer_succeeds",
+            "AUTH OAUTHBEARER",
+            format!(
+                "C: AUTH OAUTHBEARER {}\nS: 235 2.7.0 ok\n",
+                oauthbearer_blob()
+            ),
+            Call::OAuthBearer,
+        ),
+        // Only OAuth mechanisms besides LOGIN: login() uses LOGIN.
+        (
+            "login_never_picks_the_oauth_mechanisms",
+            "AUTH XOAUTH2 OAUTHBEARER LOGIN",
+            login_accepted(),
+            Call::Login,
+        ),
+    ];
+    for (name, caps, exchange, call) in cases {
+        let (server, mut client) = start_session(&[caps], &exchange).await;
+        let logged_in = call.run(&mut client).await;
+        assert!(logged_in.is_ok(), "{name}: {logged_in:?}");
+        assert_eq!(client.state(), SessionState::Ready, "{name}");
+        let quit = bounded(client.quit()).await;
+        assert!(quit.is_ok(), "{name}: {quit:?}");
+        let report = server.report().await;
+        assert!(report.ok(), "{name}:\n{}", report.explain());
+    }
 }
 
 #[tokio::test]
 async fn login_without_plain_or_login_is_unsupported_and_sends_nothing() {
     for caps in [vec!["AUTH XOAUTH2 OAUTHBEARER"], vec!["PIPELINING"], vec![]] {
         // NOOP right after: proves no AUTH went out and the session stayed usable.
-        let script = format!("{}C: NOOP\nS: 250 ok\n{}", greet(&caps), quit());
-        let (server, mut client) = smtp_tests::start(&script).await;
+        let (server, mut client) = start_session(&caps, "C: NOOP\nS: 250 ok\n").await;
         let err = bounded(client.login(USER, PASS)).await.unwrap_err();
         assert_eq!(
             err,
@@ -102,8 +139,7 @@ async fn login_without_plain_or_login_is_unsupported_and_sends_nothing() {
 
 #[tokio::test]
 async fn login_with_an_unadvertised_mechanism_is_unsupported() {
-    let script = format!("{}{}", greet(&["AUTH LOGIN"]), quit());
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["AUTH LOGIN"], "").await;
     for (call, mech) in [
         (Call::With(AuthMechanism::Plain), AuthMechanism::Plain),
         (Call::With(AuthMechanism::XOAuth2), AuthMechanism::XOAuth2),
@@ -127,33 +163,18 @@ async fn login_with_an_unadvertised_mechanism_is_unsupported() {
 }
 
 #[tokio::test]
-async fn login_with_forces_login_even_when_plain_is_offered() {
-    let call = Call::With(AuthMechanism::Login);
-    logs_in("AUTH PLAIN LOGIN", &login_accepted(), call).await;
-}
-
-#[tokio::test]
 async fn second_login_and_login_after_send_are_wrong_state() {
     // login, login again.
-    let script = format!(
-        "{}C: AUTH PLAIN {}\nS: 235 ok\n{}",
-        greet(&["AUTH PLAIN"]),
-        plain_blob(),
-        quit()
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let exchange = format!("C: AUTH PLAIN {}\nS: 235 ok\n", plain_blob());
+    let (server, mut client) = start_session(&["AUTH PLAIN"], &exchange).await;
     Call::Login.run(&mut client).await.unwrap();
     assert_wrong_state(&Call::Login.run(&mut client).await.unwrap_err());
     assert_eq!(client.state(), SessionState::Ready, "still usable");
     smtp_tests::quit(client, server).await;
 
     // send_mail, then login.
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nS: 250 ok\nC: RCPT TO:<b@y.test>\nS: 250 ok\nC: DATA\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
-        greet(&["AUTH PLAIN"]),
-        quit()
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let exchange = "C: MAIL FROM:<a@x.test>\nS: 250 ok\nC: RCPT TO:<b@y.test>\nS: 250 ok\nC: DATA\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n";
+    let (server, mut client) = start_session(&["AUTH PLAIN"], exchange).await;
     bounded(client.send_mail("a@x.test", &["b@y.test"], "x\r\n"))
         .await
         .unwrap();
@@ -164,13 +185,11 @@ async fn second_login_and_login_after_send_are_wrong_state() {
 
 #[tokio::test]
 async fn rejected_credentials_keep_the_reply_and_allow_a_retry() {
-    let script = format!(
-        "{}C: AUTH PLAIN *\nS: 535 5.7.8 Authentication credentials invalid\n{}{}",
-        greet(&["AUTH PLAIN LOGIN"]),
-        login_accepted(),
-        quit()
+    let exchange = format!(
+        "C: AUTH PLAIN *\nS: 535 5.7.8 Authentication credentials invalid\n{}",
+        login_accepted()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["AUTH PLAIN LOGIN"], &exchange).await;
     let err = bounded(client.login(USER, "wrong password"))
         .await
         .unwrap_err();
@@ -191,27 +210,16 @@ async fn rejected_credentials_keep_the_reply_and_allow_a_retry() {
     smtp_tests::quit(client, server).await;
 }
 
-#[tokio::test]
-async fn login_xoauth2_succeeds() {
-    let exchange = format!(
-        "C: AUTH XOAUTH2 {}\nS: 235 2.7.0 Accepted\n",
-        xoauth2_blob()
-    );
-    logs_in("AUTH PLAIN LOGIN XOAUTH2", &exchange, Call::XOAuth2).await;
-}
-
 /// Google / Microsoft style: a `334` with a base64 JSON error, the client answers with an empty
 /// line, the server's `535` follows and is kept in the error together with the decoded JSON.
 #[tokio::test]
 async fn login_xoauth2_error_challenge() {
-    let script = format!(
-        "{}C: AUTH XOAUTH2 {}\nS: 334 {}\nC: \nS: 535-5.7.8 Username and Password not accepted.\nS: 535 5.7.8 Learn more at https://support.example/\n{}",
-        greet(&["AUTH XOAUTH2"]),
+    let exchange = format!(
+        "C: AUTH XOAUTH2 {}\nS: 334 {}\nC: \nS: 535-5.7.8 Username and Password not accepted.\nS: 535 5.7.8 Learn more at https://support.example/\n",
         xoauth2_blob(),
         b64::encode(JSON),
-        quit()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["AUTH XOAUTH2"], &exchange).await;
     let err = Call::XOAuth2.run(&mut client).await.unwrap_err();
     let (reply, detail) = assert_rejected(&err, AuthMechanism::XOAuth2, 535);
     assert!(reply.text().contains("not accepted"), "{reply}");
@@ -223,27 +231,16 @@ async fn login_xoauth2_error_challenge() {
     smtp_tests::quit(client, server).await;
 }
 
-#[tokio::test]
-async fn login_oauthbearer_succeeds() {
-    let exchange = format!(
-        "C: AUTH OAUTHBEARER {}\nS: 235 2.7.0 ok\n",
-        oauthbearer_blob()
-    );
-    logs_in("AUTH OAUTHBEARER", &exchange, Call::OAuthBearer).await;
-}
-
 /// RFC 7628 section 3.2.3: the client answers an error challenge with `%x01` (`AQ==`).
 #[tokio::test]
 async fn login_oauthbearer_error_challenge() {
     let json = r#"{"status":"invalid_token","scope":"mail","openid-configuration":"https://idp.example/.well-known/openid-configuration"}"#;
-    let script = format!(
-        "{}C: AUTH OAUTHBEARER {}\nS: 334 {}\nC: AQ==\nS: 535 5.7.8 invalid token\n{}",
-        greet(&["AUTH OAUTHBEARER XOAUTH2"]),
+    let exchange = format!(
+        "C: AUTH OAUTHBEARER {}\nS: 334 {}\nC: AQ==\nS: 535 5.7.8 invalid token\n",
         oauthbearer_blob(),
         b64::encode(json),
-        quit()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["AUTH OAUTHBEARER XOAUTH2"], &exchange).await;
     let err = bounded(client.login_with(AuthMechanism::OAuthBearer, USER, TOKEN))
         .await
         .unwrap_err();
@@ -256,24 +253,9 @@ async fn login_oauthbearer_error_challenge() {
 }
 
 #[tokio::test]
-async fn login_never_picks_the_oauth_mechanisms() {
-    // Only OAuth mechanisms besides LOGIN: login() uses LOGIN.
-    logs_in(
-        "AUTH XOAUTH2 OAUTHBEARER LOGIN",
-        &login_accepted(),
-        Call::Login,
-    )
-    .await;
-}
-
-#[tokio::test]
 async fn credentials_with_line_breaks_are_refused_without_io() {
-    let script = format!(
-        "{}C: NOOP\nS: 250 ok\n{}",
-        greet(&["AUTH PLAIN LOGIN XOAUTH2"]),
-        quit()
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) =
+        start_session(&["AUTH PLAIN LOGIN XOAUTH2"], "C: NOOP\nS: 250 ok\n").await;
     for result in [
         bounded(client.login("us\r\ner", PASS)).await,
         bounded(client.login(USER, "pa\0ss")).await,
@@ -287,12 +269,8 @@ async fn credentials_with_line_breaks_are_refused_without_io() {
 
 #[tokio::test]
 async fn malformed_challenge_cancels_the_exchange() {
-    let script = format!(
-        "{}C: AUTH LOGIN\nS: 334 !!not base64!!\nC: *\nS: 501 5.7.0 cancelled\n{}",
-        greet(&["AUTH LOGIN"]),
-        quit()
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let exchange = "C: AUTH LOGIN\nS: 334 !!not base64!!\nC: *\nS: 501 5.7.0 cancelled\n";
+    let (server, mut client) = start_session(&["AUTH LOGIN"], exchange).await;
     let err = bounded(client.login(USER, PASS)).await.unwrap_err();
     assert_eq!(
         err,
@@ -321,8 +299,8 @@ mod scram {
     use smtp_tests::scram::{Ending, ScramServer};
     use smtp_tests::{CLIENT, ScriptServer, bounded, greet};
 
-    use super::{PASS, USER, quit};
-    use crate::common::tls_options;
+    use super::{PASS, QUIT, USER};
+    use crate::common::{start_session, tls_options};
 
     async fn serve(caps: &str, rest: &str, ending: Ending) -> (ScriptServer, SeenHandle) {
         let (responder, seen) = ScramServer::new(PASS, ending);
@@ -341,7 +319,7 @@ mod scram {
     async fn login_prefers_scram_over_plain_and_login() {
         let (server, seen) = serve(
             "AUTH PLAIN LOGIN XOAUTH2 SCRAM-SHA-256",
-            quit(),
+            QUIT,
             Ending::Normal,
         )
         .await;
@@ -365,7 +343,7 @@ mod scram {
     async fn nonces_differ_between_connections() {
         let mut nonces = Vec::new();
         for _ in 0..2 {
-            let (server, seen) = serve("AUTH SCRAM-SHA-256", quit(), Ending::Normal).await;
+            let (server, seen) = serve("AUTH SCRAM-SHA-256", QUIT, Ending::Normal).await;
             let mut client = plain_client(&server).await;
             bounded(client.login_with(AuthMechanism::ScramSha256, USER, PASS))
                 .await
@@ -380,7 +358,7 @@ mod scram {
     async fn wrong_password_is_rejected_with_the_server_error() {
         let (server, seen) = serve(
             "AUTH SCRAM-SHA-256 PLAIN",
-            &format!("C: NOOP\nS: 250 ok\n{}", quit()),
+            &format!("C: NOOP\nS: 250 ok\n{QUIT}"),
             Ending::Normal,
         )
         .await;
@@ -427,13 +405,11 @@ mod scram {
 
     #[tokio::test]
     async fn plus_is_refused_without_io_on_plaintext() {
-        let script = format!(
-            "{}C: NOOP\nS: 250 ok\n{}",
-            greet(&["AUTH SCRAM-SHA-256 SCRAM-SHA-256-PLUS"]),
-            quit()
-        );
-        let server = ScriptServer::start(&script).await;
-        let mut client = plain_client(&server).await;
+        let (server, mut client) = start_session(
+            &["AUTH SCRAM-SHA-256 SCRAM-SHA-256-PLUS"],
+            "C: NOOP\nS: 250 ok\n",
+        )
+        .await;
         assert_eq!(
             bounded(client.login_with(AuthMechanism::ScramSha256Plus, USER, PASS))
                 .await
@@ -445,20 +421,22 @@ mod scram {
         smtp_tests::noop_then_quit(client, server).await;
     }
 
-    /// `login` over implicit TLS with `caps` and the server's TLS `config`; returns what the
-    /// SCRAM server saw.
-    async fn over_tls(
+    /// `login` over TLS in `mode` with `caps` and the server's TLS `config` chooses `want`: the
+    /// SCRAM server saw that mechanism with the GS2 header `gs2`, and checked the proof and the
+    /// channel binding.
+    async fn logs_in_over_tls(
         caps: &str,
         config: std::sync::Arc<rustls::ServerConfig>,
         mode: TlsMode,
-    ) -> (smtp_tests::scram::Seen, AuthMechanism) {
+        want: AuthMechanism,
+        gs2: &str,
+    ) {
         let (responder, seen) = ScramServer::new(PASS, Ending::Normal);
         let script = match mode {
-            TlsMode::Implicit => format!("{}H: respond\n{}", greet(&[caps]), quit()),
+            TlsMode::Implicit => format!("{}H: respond\n{QUIT}", greet(&[caps])),
             _ => format!(
-                "{}C: STARTTLS\nS: 220 go ahead\nT: tls\nC: EHLO {CLIENT}\nS: 250-mx.test\nS: 250 {caps}\nH: respond\n{}",
+                "{}C: STARTTLS\nS: 220 go ahead\nT: tls\nC: EHLO {CLIENT}\nS: 250-mx.test\nS: 250 {caps}\nH: respond\n{QUIT}",
                 greet(&["STARTTLS"]),
-                quit()
             ),
         };
         let server = ScriptServer::with_responder(
@@ -475,49 +453,48 @@ mod scram {
         let mechanism = client.session().authenticated().unwrap();
         smtp_tests::quit(client, server).await;
         let seen = seen.lock().unwrap().clone();
-        (seen, mechanism)
+        assert_eq!(mechanism, want, "{mode:?}");
+        assert_eq!(seen.mechanism, want.name(), "{mode:?}");
+        assert_eq!(seen.gs2_header, gs2, "{mode:?}");
+        // The server compared c= with its own exporter value of the same connection.
+        assert!(seen.binding_ok && seen.proof_ok, "{mode:?}: {seen:?}");
     }
 
     #[tokio::test]
     async fn plus_binds_to_tls_1_3_implicit_and_starttls() {
         for mode in [TlsMode::Implicit, TlsMode::StartTls] {
-            let (seen, mechanism) = over_tls(
+            logs_in_over_tls(
                 "AUTH PLAIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS",
                 localhost_server_config(),
                 mode,
+                AuthMechanism::ScramSha256Plus,
+                "p=tls-exporter,,",
             )
             .await;
-            assert_eq!(mechanism, AuthMechanism::ScramSha256Plus, "{mode:?}");
-            assert_eq!(seen.mechanism, "SCRAM-SHA-256-PLUS");
-            assert_eq!(seen.gs2_header, "p=tls-exporter,,");
-            // The server compared c= with its own exporter value of the same connection.
-            assert!(seen.binding_ok && seen.proof_ok, "{seen:?}");
         }
     }
 
     #[tokio::test]
     async fn tls_1_3_without_plus_offered_says_y() {
-        let (seen, mechanism) = over_tls(
+        logs_in_over_tls(
             "AUTH PLAIN SCRAM-SHA-256",
             localhost_server_config(),
             TlsMode::Implicit,
+            AuthMechanism::ScramSha256,
+            "y,,",
         )
         .await;
-        assert_eq!(mechanism, AuthMechanism::ScramSha256);
-        assert_eq!(seen.gs2_header, "y,,");
-        assert!(seen.binding_ok && seen.proof_ok, "{seen:?}");
     }
 
     #[tokio::test]
     async fn tls_1_2_has_no_binding_so_plain_scram_with_n() {
-        let (seen, mechanism) = over_tls(
+        logs_in_over_tls(
             "AUTH PLAIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS",
             localhost_tls12_server_config(),
             TlsMode::Implicit,
+            AuthMechanism::ScramSha256,
+            "n,,",
         )
         .await;
-        assert_eq!(mechanism, AuthMechanism::ScramSha256);
-        assert_eq!(seen.gs2_header, "n,,");
-        assert!(seen.binding_ok && seen.proof_ok, "{seen:?}");
     }
 }

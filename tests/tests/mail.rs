@@ -6,6 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use smtp_io_tokio::smtp_proto::RecipientOutcome;
 use smtp_io_tokio::{
     ProtocolError, ReaderBody, RecipientPolicy, SessionState, SmtpClient, SmtpError, SmtpOp,
     TokioTransport,
@@ -15,12 +16,25 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 mod common;
 
-use common::{FLIGHT, QUIT, assert_matches, assert_unexpected_code};
+use common::{
+    ENVELOPE, FLIGHT, QUIT, assert_matches, assert_unexpected_code, send_queued, start_session,
+    start_with,
+};
+
+/// The recipients of the tests where one of several is refused.
+const THREE: [&str; 3] = ["one@y.test", "two@y.test", "three@y.test"];
+
+/// The addresses of `recipients` (of a `SendOutcome`), in order.
+fn addresses<'a>(recipients: impl IntoIterator<Item = &'a RecipientOutcome>) -> Vec<&'a str> {
+    recipients
+        .into_iter()
+        .map(|r| r.recipient.as_str())
+        .collect()
+}
 
 #[tokio::test]
 async fn send_mail_pipelined_with_queue_id() {
-    let script = format!(
-        "{}C: MAIL FROM:<alice@x.test>
+    let exchange = "C: MAIL FROM:<alice@x.test>
         C: RCPT TO:<bob@y.test>
         C: RCPT TO:<carol@y.test>
         S: 250 2.1.0 Ok
@@ -31,11 +45,9 @@ async fn send_mail_pipelined_with_queue_id() {
         S: 354 End data with <CR><LF>.<CR><LF>
         C: DATA-BODY
         S: 250 2.0.0 Ok: queued as ABC123
-        {}",
-        greet(&["PIPELINING", "ENHANCEDSTATUSCODES"]),
-        QUIT
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+        ";
+    let (server, mut client) =
+        start_session(&["PIPELINING", "ENHANCEDSTATUSCODES"], exchange).await;
     let body = "From: alice@x.test\r\nTo: bob@y.test\r\nSubject: hi\r\n\r\nHello!\r\n";
     let outcome = bounded(client.send_mail("alice@x.test", &["bob@y.test", "carol@y.test"], body))
         .await
@@ -43,12 +55,10 @@ async fn send_mail_pipelined_with_queue_id() {
     assert_eq!(outcome.queue_id.as_deref(), Some("ABC123"));
     assert_eq!(outcome.reply.code().get(), 250);
     assert_eq!(outcome.size, body.len() as u64);
-    let recipients: Vec<&str> = outcome
-        .recipients
-        .iter()
-        .map(|r| r.recipient.as_str())
-        .collect();
-    assert_eq!(recipients, ["bob@y.test", "carol@y.test"]);
+    assert_eq!(
+        addresses(&outcome.recipients),
+        ["bob@y.test", "carol@y.test"]
+    );
     assert_eq!(outcome.accepted().count(), 2);
     assert_eq!(outcome.refused().count(), 0);
     assert_eq!(client.state(), SessionState::Ready);
@@ -58,13 +68,8 @@ async fn send_mail_pipelined_with_queue_id() {
 
 #[tokio::test]
 async fn queue_id_is_none_without_a_known_pattern() {
-    let script = format!(
-        "{}{FLIGHT}S: 250 accepted\n\
-         {FLIGHT}S: 250 OK id=1t9Zk2-000123-Ab\n{}",
-        greet(&["PIPELINING"]),
-        QUIT
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let exchange = format!("{FLIGHT}S: 250 accepted\n{FLIGHT}S: 250 OK id=1t9Zk2-000123-Ab\n");
+    let (server, mut client) = start_session(&["PIPELINING"], &exchange).await;
     let first = bounded(client.send_mail("a@x.test", &["b@y.test"], "one\r\n"))
         .await
         .unwrap();
@@ -82,8 +87,7 @@ async fn queue_id_is_none_without_a_known_pattern() {
 /// (RSET in the next flight).
 #[tokio::test]
 async fn require_all_is_the_default_and_refuses_the_message() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>
+    let exchange = "C: MAIL FROM:<a@x.test>
         C: RCPT TO:<one@y.test>
         C: RCPT TO:<two@y.test>
         C: RCPT TO:<three@y.test>
@@ -101,18 +105,11 @@ async fn require_all_is_the_default_and_refuses_the_message() {
         S: 354 go
         C: DATA-BODY
         S: 250 2.0.0 Ok: queued as Q2
-        {}",
-        greet(&["PIPELINING"]),
-        QUIT
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
-    let err = bounded(client.send_mail(
-        "a@x.test",
-        &["one@y.test", "two@y.test", "three@y.test"],
-        "first\r\n",
-    ))
-    .await
-    .unwrap_err();
+        ";
+    let (server, mut client) = start_session(&["PIPELINING"], exchange).await;
+    let err = bounded(client.send_mail("a@x.test", &THREE, "first\r\n"))
+        .await
+        .unwrap_err();
     match &err {
         SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }) => {
             assert_eq!(*accepted, 2);
@@ -130,31 +127,27 @@ async fn require_all_is_the_default_and_refuses_the_message() {
         SessionState::Ready,
         "the session stays usable"
     );
-    let outcome = bounded(client.send_mail("a@x.test", &["one@y.test"], "second\r\n"))
-        .await
-        .unwrap();
-    assert_eq!(outcome.queue_id.as_deref(), Some("Q2"));
+    send_queued(&mut client, &["one@y.test"], "second\r\n", "Q2").await;
     let report = smtp_tests::quit(client, server).await;
     // Only the second message was sent.
     assert_eq!(report.bodies, [b"second\r\n".to_vec()]);
 }
 
-/// A server for `script` and a client connected to it that accepts a message when some of
-/// its recipients are refused (`RecipientPolicy::AcceptPartial`).
-async fn start_accepting_partial(script: &str) -> (ScriptServer, SmtpClient<TokioTransport>) {
-    let server = ScriptServer::start(script).await;
+/// A server that offers PIPELINING, expects `exchange` and then QUIT; and a client connected to
+/// it that accepts a message when some of its recipients are refused
+/// (`RecipientPolicy::AcceptPartial`).
+async fn start_accepting_partial(exchange: &str) -> (ScriptServer, SmtpClient<TokioTransport>) {
+    let script = format!("{}{exchange}{QUIT}", greet(&["PIPELINING"]));
     let options =
         plain().map_client_options(|o| o.with_recipient_policy(RecipientPolicy::AcceptPartial));
-    let client = bounded(smtp_tests::connect(&server, options))
-        .await
-        .unwrap();
-    (server, client)
+    let (server, client) = start_with(&script, options).await;
+    (server, client.unwrap())
 }
 
 #[tokio::test]
 async fn accept_partial_delivers_to_the_accepted_recipients() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>
+    let (server, mut client) = start_accepting_partial(
+        "C: MAIL FROM:<a@x.test>
         C: RCPT TO:<one@y.test>
         C: RCPT TO:<two@y.test>
         C: RCPT TO:<three@y.test>
@@ -166,18 +159,12 @@ async fn accept_partial_delivers_to_the_accepted_recipients() {
         S: 354 go
         C: DATA-BODY
         S: 250 2.0.0 Ok: queued as PART1
-        {}",
-        greet(&["PIPELINING"]),
-        QUIT
-    );
-    let (server, mut client) = start_accepting_partial(&script).await;
-    let outcome = bounded(client.send_mail(
-        "a@x.test",
-        &["one@y.test", "two@y.test", "three@y.test"],
-        "partial\r\n",
-    ))
-    .await
-    .unwrap();
+        ",
+    )
+    .await;
+    let outcome = bounded(client.send_mail("a@x.test", &THREE, "partial\r\n"))
+        .await
+        .unwrap();
     let codes: Vec<(&str, u16)> = outcome
         .recipients
         .iter()
@@ -191,10 +178,8 @@ async fn accept_partial_delivers_to_the_accepted_recipients() {
             ("three@y.test", 452)
         ]
     );
-    let accepted: Vec<&str> = outcome.accepted().map(|r| r.recipient.as_str()).collect();
-    let refused: Vec<&str> = outcome.refused().map(|r| r.recipient.as_str()).collect();
-    assert_eq!(accepted, ["one@y.test"]);
-    assert_eq!(refused, ["two@y.test", "three@y.test"]);
+    assert_eq!(addresses(outcome.accepted()), ["one@y.test"]);
+    assert_eq!(addresses(outcome.refused()), ["two@y.test", "three@y.test"]);
     assert_eq!(outcome.queue_id.as_deref(), Some("PART1"));
     let report = smtp_tests::quit(client, server).await;
     assert_eq!(report.bodies, [b"partial\r\n".to_vec()]);
@@ -202,14 +187,12 @@ async fn accept_partial_delivers_to_the_accepted_recipients() {
 
 #[tokio::test]
 async fn every_recipient_refused_is_an_error_and_the_session_stays_usable() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<nobody@y.test>\nC: DATA\n\
+    let (server, mut client) = start_accepting_partial(
+        "C: MAIL FROM:<a@x.test>\nC: RCPT TO:<nobody@y.test>\nC: DATA\n\
          S: 250 ok\nS: 550 5.1.1 unknown\nS: 554 5.5.1 no valid recipients\n\
-         C: NOOP\nS: 250 ok\n{}",
-        greet(&["PIPELINING"]),
-        QUIT
-    );
-    let (server, mut client) = start_accepting_partial(&script).await;
+         C: NOOP\nS: 250 ok\n",
+    )
+    .await;
     let err = bounded(client.send_mail("a@x.test", &["nobody@y.test"], "x\r\n"))
         .await
         .unwrap_err();
@@ -224,13 +207,9 @@ async fn every_recipient_refused_is_an_error_and_the_session_stays_usable() {
 
 #[tokio::test]
 async fn sender_refused_is_unexpected_code_during_mail_from() {
-    let script = format!(
-        "{}C: MAIL FROM:<bad@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-         S: 553 5.7.1 sender rejected\nS: 503 5.5.1 need MAIL\nS: 503 5.5.1 need RCPT\n{}",
-        greet(&["PIPELINING"]),
-        QUIT
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let exchange = "C: MAIL FROM:<bad@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\n\
+         S: 553 5.7.1 sender rejected\nS: 503 5.5.1 need MAIL\nS: 503 5.5.1 need RCPT\n";
+    let (server, mut client) = start_session(&["PIPELINING"], exchange).await;
     let err = bounded(client.send_mail("bad@x.test", &["b@y.test"], "x\r\n"))
         .await
         .unwrap_err();
@@ -246,13 +225,9 @@ async fn send_mail_bytes_is_crlf_normalised_and_dot_stuffed() {
     let body: &[u8] = b"Subject: t\n\n.leading\r\nbare\rcr\n..two\n.\nx\xff\xfey\nend";
     let wire: &[u8] =
         b"Subject: t\r\n\r\n..leading\r\nbare\r\ncr\r\n...two\r\n..\r\nx\xff\xfey\r\nend\r\n";
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test> BODY=8BITMIME\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as BYTES1\n{}",
-        greet(&["PIPELINING", "8BITMIME"]),
-        QUIT
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let exchange = "C: MAIL FROM:<a@x.test> BODY=8BITMIME\nC: RCPT TO:<b@y.test>\nC: DATA\n\
+         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as BYTES1\n";
+    let (server, mut client) = start_session(&["PIPELINING", "8BITMIME"], exchange).await;
     let outcome = bounded(client.send_mail_bytes("a@x.test", &["b@y.test"], body))
         .await
         .unwrap();
@@ -275,8 +250,8 @@ async fn send_mail_bytes_is_crlf_normalised_and_dot_stuffed() {
 #[tokio::test]
 async fn smuggled_end_of_data_sequences_are_neutralised() {
     let body = "a\r\n.\r\nMAIL FROM:<evil@x.test>\r\nb\n.\nc\r.\rd\n.\r\ne";
-    let script = format!("{}{FLIGHT}S: 250 ok\n{}", greet(&["PIPELINING"]), QUIT);
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) =
+        start_session(&["PIPELINING"], &format!("{FLIGHT}S: 250 ok\n")).await;
     bounded(client.send_mail("a@x.test", &["b@y.test"], body))
         .await
         .unwrap();
@@ -293,14 +268,12 @@ async fn smuggled_end_of_data_sequences_are_neutralised() {
 #[tokio::test]
 async fn send_mail_declares_size_and_refuses_an_oversized_message_without_io() {
     let body = "Subject: s\r\n\r\nsmall\r\n";
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test> SIZE={}\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n{}",
-        greet(&["PIPELINING", "SIZE 100"]),
-        body.len(),
-        QUIT
+    let exchange = format!(
+        "C: MAIL FROM:<a@x.test> SIZE={}\nC: RCPT TO:<b@y.test>\nC: DATA\n\
+         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 ok\n",
+        body.len()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["PIPELINING", "SIZE 100"], &exchange).await;
     let big = "x".repeat(200);
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], &big))
         .await
@@ -321,8 +294,7 @@ async fn send_mail_declares_size_and_refuses_an_oversized_message_without_io() {
 
 #[tokio::test]
 async fn invalid_envelopes_are_refused_without_io() {
-    let script = format!("{}C: NOOP\nS: 250 ok\n{}", greet(&["PIPELINING"]), QUIT);
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["PIPELINING"], "C: NOOP\nS: 250 ok\n").await;
     for (from, to) in [
         ("a@x.test\r\nRSET", vec!["b@y.test"]),
         ("a@x.test", vec!["b@y.test>\r\nDATA"]),
@@ -358,14 +330,12 @@ async fn send_mail_stream_from_a_file() {
     let content =
         b"Subject: file\r\n\r\n.dot at start\r\nmiddle\r\n..two dots\r\n.\r\nlast line\r\n";
     let path = temp_eml("body", content).await;
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test> SIZE={}\nC: RCPT TO:<b@y.test>\nC: DATA\n\
-         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as FILE1\n{}",
-        greet(&["PIPELINING", "SIZE 100"]),
-        content.len(),
-        QUIT
+    let exchange = format!(
+        "C: MAIL FROM:<a@x.test> SIZE={}\nC: RCPT TO:<b@y.test>\nC: DATA\n\
+         S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 2.0.0 Ok: queued as FILE1\n",
+        content.len()
     );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["PIPELINING", "SIZE 100"], &exchange).await;
     let mut body = ReaderBody::open(&path).await.unwrap().with_chunk_size(5);
     let result = bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body)).await;
     let _ = tokio::fs::remove_file(&path).await;
@@ -389,8 +359,7 @@ async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
         &["PIPELINING", "SIZE 10000"][..],
         &["PIPELINING", "SIZE 0"][..],
     ] {
-        let script = format!("{}{FLIGHT}S: 250 ok\n{}", greet(caps), QUIT);
-        let (server, mut client) = smtp_tests::start(&script).await;
+        let (server, mut client) = start_session(caps, &format!("{FLIGHT}S: 250 ok\n")).await;
         let mut body = ReaderBody::open(&path).await.unwrap();
         bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body))
             .await
@@ -402,8 +371,7 @@ async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
         );
     }
     // Counted: 38 bytes as sent (each LF becomes CRLF) against a limit of 37.
-    let script = format!("{}{}", greet(&["PIPELINING", "SIZE 37"]), QUIT);
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(&["PIPELINING", "SIZE 37"], "").await;
     let mut body = ReaderBody::open(&path).await.unwrap();
     let refused = bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body)).await;
     let _ = tokio::fs::remove_file(&path).await;
@@ -421,12 +389,11 @@ async fn a_file_is_counted_only_when_the_size_limit_can_matter() {
 /// and dots; no size hint, so no SIZE parameter even though the server offers SIZE.
 #[tokio::test]
 async fn send_mail_stream_from_a_duplex_pipe() {
-    let script = format!(
-        "{}{FLIGHT}S: 250 ok\n{}",
-        greet(&["PIPELINING", "SIZE 10000"]),
-        QUIT
-    );
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let (server, mut client) = start_session(
+        &["PIPELINING", "SIZE 10000"],
+        &format!("{FLIGHT}S: 250 ok\n"),
+    )
+    .await;
     let (mut writer, reader) = tokio::io::duplex(16);
     let pieces: Vec<&[u8]> = vec![
         b"Subject: pipe\r",
@@ -482,10 +449,7 @@ impl AsyncRead for FailingReader {
 /// connection without the end-of-data dot.
 #[tokio::test]
 async fn stream_read_error_is_io_and_never_terminates_the_message() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nX: stall",
-        greet(&["PIPELINING"])
-    );
+    let script = format!("{}{ENVELOPE}S: 354 go\nX: stall", greet(&["PIPELINING"]));
     let (server, mut client) = smtp_tests::start(&script).await;
     let mut body = ReaderBody::new(FailingReader { sent: false });
     let err = bounded(client.send_mail_stream("a@x.test", &["b@y.test"], &mut body))
@@ -510,15 +474,15 @@ async fn stream_read_error_is_io_and_never_terminates_the_message() {
 
 #[tokio::test]
 async fn several_messages_on_one_connection() {
-    let mut script = greet(&["PIPELINING"]);
-    for i in 0..3 {
-        script.push_str(&format!(
-            "C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b{i}@y.test>\nC: DATA\n\
-             S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 queued as M{i}\n"
-        ));
-    }
-    script.push_str(QUIT);
-    let (server, mut client) = smtp_tests::start(&script).await;
+    let exchange: String = (0..3)
+        .map(|i| {
+            format!(
+                "C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b{i}@y.test>\nC: DATA\n\
+                 S: 250 ok\nS: 250 ok\nS: 354 go\nC: DATA-BODY\nS: 250 queued as M{i}\n"
+            )
+        })
+        .collect();
+    let (server, mut client) = start_session(&["PIPELINING"], &exchange).await;
     for i in 0..3 {
         let to = format!("b{i}@y.test");
         let outcome =

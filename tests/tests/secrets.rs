@@ -188,20 +188,34 @@ async fn login_success_and_refusal_leak_nothing() {
     finish(checker, client, server, &["AUTH LOGIN", "334", "235"]).await;
 }
 
+/// The start of a token mechanism's test: a checker that neither the token nor the initial
+/// response `blob` shows (in `log`, and in what it is given); a server whose first AUTH
+/// `mechanism` with `blob` meets the error challenge `json` (base64), answered with `answer`,
+/// then a `535`, and whose second one a `235`; and a client connected to it.
+async fn token_refused_then_accepted(
+    log: LogBuffer,
+    mechanism: &str,
+    blob: &str,
+    json: &str,
+    answer: &str,
+) -> (Checker, ScriptServer, SmtpClient<TokioTransport>) {
+    let script = format!(
+        "{}C: AUTH {mechanism} {b}\nS: 334 {}\nC: {answer}\nS: 535 5.7.8 not accepted\n\
+         C: AUTH {mechanism} {b}\nS: 235 2.7.0 Accepted\n{}",
+        greet(&[&format!("AUTH {mechanism}")]),
+        b64::encode(json),
+        quit(),
+        b = b64::encode(blob),
+    );
+    start(log, forbidden(TOKEN, &[blob.to_owned()]), &script).await
+}
+
 #[tokio::test]
 async fn xoauth2_success_and_error_challenge_leak_nothing() {
     let (log, _guard) = capture();
     let blob = format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01");
-    let script = format!(
-        "{}C: AUTH XOAUTH2 {b}\nS: 334 {}\nC: \nS: 535 5.7.8 Username and Password not accepted\n\
-         C: AUTH XOAUTH2 {b}\nS: 235 2.7.0 Accepted\n{}",
-        greet(&["AUTH XOAUTH2"]),
-        b64::encode(ERROR_JSON),
-        quit(),
-        b = b64::encode(&blob),
-    );
-    let forbidden = forbidden(TOKEN, std::slice::from_ref(&blob));
-    let (mut checker, server, mut client) = start(log, forbidden, &script).await;
+    let (mut checker, server, mut client) =
+        token_refused_then_accepted(log, "XOAUTH2", &blob, ERROR_JSON, "").await;
     let err = bounded(client.login_xoauth2(USER, TOKEN))
         .await
         .unwrap_err();
@@ -219,16 +233,9 @@ async fn xoauth2_success_and_error_challenge_leak_nothing() {
 async fn oauthbearer_success_and_error_challenge_leak_nothing() {
     let (log, _guard) = capture();
     let blob = format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01");
-    let script = format!(
-        "{}C: AUTH OAUTHBEARER {b}\nS: 334 {}\nC: AQ==\nS: 535 5.7.8 invalid token\n\
-         C: AUTH OAUTHBEARER {b}\nS: 235 2.7.0 ok\n{}",
-        greet(&["AUTH OAUTHBEARER"]),
-        b64::encode(r#"{"status":"invalid_token"}"#),
-        quit(),
-        b = b64::encode(&blob),
-    );
-    let forbidden = forbidden(TOKEN, std::slice::from_ref(&blob));
-    let (mut checker, server, mut client) = start(log, forbidden, &script).await;
+    let json = r#"{"status":"invalid_token"}"#;
+    let (mut checker, server, mut client) =
+        token_refused_then_accepted(log, "OAUTHBEARER", &blob, json, "AQ==").await;
     let err = bounded(client.login_oauthbearer(USER, TOKEN))
         .await
         .unwrap_err();

@@ -13,19 +13,23 @@ use smtp_tests::{CLIENT, SHORT, ScriptServer, bounded, greet, plain};
 
 mod common;
 
-use common::{FLIGHT, assert_matches, assert_unexpected_code};
-
-fn reply_code(err: &SmtpError) -> Option<u16> {
-    err.reply().map(|r| r.code().get())
-}
+use common::{ENVELOPE, FLIGHT, assert_matches, assert_unexpected_code, send_queued, start_with};
 
 /// A server for `script` that the client fails to connect to with `options`; the error.
 async fn connect_fails(script: &str, options: ConnectOptions) -> (ScriptServer, SmtpError) {
-    let server = ScriptServer::start(script).await;
-    let err = bounded(smtp_tests::connect(&server, options))
+    let (server, client) = start_with(script, options).await;
+    (server, client.unwrap_err())
+}
+
+/// The message `hi` sent on `client` stalls at `during`, whose limit is [`SHORT`]: the error is
+/// that timeout, and the session is closed. Returns the error.
+async fn send_times_out(client: &mut SmtpClient<TokioTransport>, during: SmtpOp) -> SmtpError {
+    let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
         .await
         .unwrap_err();
-    (server, err)
+    assert_eq!(err, timeout(during, SHORT));
+    assert_eq!(client.state(), SessionState::Closed);
+    err
 }
 
 #[tokio::test]
@@ -116,14 +120,7 @@ async fn ehlo_refused_with_550_is_fatal() {
         X: eof
     ";
     let (server, err) = connect_fails(script, plain()).await;
-    assert_matches!(
-        err,
-        SmtpError::Protocol(ProtocolError::UnexpectedCode {
-            during: SmtpOp::Ehlo,
-            ..
-        })
-    );
-    assert_eq!(reply_code(&err), Some(550));
+    assert_unexpected_code(&err, SmtpOp::Ehlo, 550);
     server.finish().await;
 }
 
@@ -170,10 +167,7 @@ async fn state_through_a_whole_session() {
     assert_eq!(client.state(), SessionState::Authentication);
     bounded(client.login("user", "pass")).await.unwrap();
     assert_eq!(client.state(), SessionState::Ready);
-    let outcome = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
-        .await
-        .unwrap();
-    assert_eq!(outcome.queue_id.as_deref(), Some("ABC123"));
+    send_queued(&mut client, &["b@y.test"], "hi\r\n", "ABC123").await;
     assert_eq!(client.state(), SessionState::Ready);
     bounded(client.noop()).await.unwrap();
     assert_eq!(client.state(), SessionState::Ready);
@@ -295,13 +289,7 @@ async fn stalled_ehlo_times_out() {
         plain().with_reply_timeout(SHORT),
     )
     .await;
-    assert_matches!(
-        err,
-        SmtpError::Timeout {
-            during: SmtpOp::Ehlo,
-            ..
-        }
-    );
+    assert_eq!(err, timeout(SmtpOp::Ehlo, SHORT));
     assert!(server.finish().await.client_hung_up);
 }
 
@@ -309,11 +297,8 @@ async fn stalled_ehlo_times_out() {
 /// on a `TokioTransport`: here the wait for `354`.
 #[tokio::test]
 async fn stalled_data_times_out_with_client_options() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nX: stall",
-        greet(&["PIPELINING"])
-    );
-    let server = ScriptServer::start(&script).await;
+    let server =
+        ScriptServer::start(&format!("{}{ENVELOPE}X: stall", greet(&["PIPELINING"]))).await;
     let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let mut timeouts = Timeouts::default();
     timeouts.data_init = SHORT;
@@ -325,11 +310,7 @@ async fn stalled_data_times_out_with_client_options() {
     ))
     .await
     .unwrap();
-    let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
-        .await
-        .unwrap_err();
-    assert_eq!(err, timeout(SmtpOp::Data, SHORT));
-    assert_eq!(client.state(), SessionState::Closed);
+    let err = send_times_out(&mut client, SmtpOp::Data).await;
     assert_eq!(bounded(client.noop()).await.unwrap_err(), err);
     assert!(server.finish().await.client_hung_up);
 }
@@ -337,21 +318,15 @@ async fn stalled_data_times_out_with_client_options() {
 #[tokio::test]
 async fn stalled_after_the_body_times_out() {
     let script = format!("{}{FLIGHT}X: stall", greet(&["PIPELINING"]));
-    let server = ScriptServer::start(&script).await;
     // Only the wait for the final reply is short (via ConnectOptions::map_client_options).
     let options = plain().map_client_options(|o| {
         let mut timeouts = Timeouts::default();
         timeouts.data_end = SHORT;
         o.with_timeouts(timeouts)
     });
-    let mut client = bounded(smtp_tests::connect(&server, options))
-        .await
-        .unwrap();
-    let err = bounded(client.send_mail("a@x.test", &["b@y.test"], "hi\r\n"))
-        .await
-        .unwrap_err();
-    assert_eq!(err, timeout(SmtpOp::DataEnd, SHORT));
-    assert_eq!(client.state(), SessionState::Closed);
+    let (server, client) = start_with(&script, options).await;
+    let mut client = client.unwrap();
+    send_times_out(&mut client, SmtpOp::DataEnd).await;
     let report = server.finish().await;
     assert_eq!(report.bodies, [b"hi\r\n".to_vec()]);
     assert!(report.client_hung_up);
@@ -382,17 +357,9 @@ async fn server_disconnect_after_the_body_is_connection_closed() {
 /// error (reset / broken pipe or connection closed), never a hang.
 #[tokio::test]
 async fn server_disconnect_in_the_middle_of_a_large_body() {
-    let script = format!(
-        "{}C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\nS: 354 go\nX: close",
-        greet(&["PIPELINING"])
-    );
-    let server = ScriptServer::start(&script).await;
-    let mut client = bounded(smtp_tests::connect(
-        &server,
-        plain().with_reply_timeout(SHORT * 10),
-    ))
-    .await
-    .unwrap();
+    let script = format!("{}{ENVELOPE}S: 354 go\nX: close", greet(&["PIPELINING"]));
+    let (server, client) = start_with(&script, plain().with_reply_timeout(SHORT * 10)).await;
+    let mut client = client.unwrap();
     let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
     let body = line.repeat(8 * 1024 * 1024 / line.len());
     let err = bounded(client.send_mail("a@x.test", &["b@y.test"], &body))
@@ -437,9 +404,8 @@ async fn invalid_ehlo_domain_is_refused_before_connecting() {
 
 #[tokio::test]
 async fn quit_after_a_fatal_error_only_closes() {
-    let server =
-        ScriptServer::start(&format!("{}C: NOOP\nS: 421 4.3.2 bye\nX: eof", greet(&[]))).await;
-    let mut client = bounded(smtp_tests::connect_plain(&server)).await.unwrap();
+    let script = format!("{}C: NOOP\nS: 421 4.3.2 bye\nX: eof", greet(&[]));
+    let (server, mut client) = smtp_tests::start(&script).await;
     bounded(client.noop()).await.unwrap_err();
     // No QUIT on the wire (X: eof is strict), and no error for closing a closed session.
     smtp_tests::quit(client, server).await;

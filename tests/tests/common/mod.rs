@@ -9,7 +9,7 @@ use smtp_io_tokio::{
     AuthError, AuthMechanism, ConnectOptions, InvalidInputError, ProtocolError, Reply, SmtpClient,
     SmtpError, SmtpOp, TlsMode, TokioTransport,
 };
-use smtp_tests::{CLIENT, ScriptServer, b64, bounded, test_ca};
+use smtp_tests::{CLIENT, ScriptServer, b64, bounded, greet, test_ca};
 
 /// `assert!(matches!(value, pattern))` that shows the value when it does not match.
 macro_rules! assert_matches {
@@ -26,6 +26,43 @@ pub const QUIT: &str = "C: QUIT\nS: 221 2.0.0 bye\n";
 /// One pipelined message from `a@x.test` to `b@y.test` up to its body, the end-of-data reply
 /// the caller's (the testkit's, shared with the blocking client's tests).
 pub const FLIGHT: &str = smtp_testkit::script::FLIGHT;
+
+/// The start of [`FLIGHT`]: MAIL, RCPT and DATA in one flight and the `250` replies to MAIL and
+/// RCPT; the reply to DATA (and what follows) the caller's.
+pub const ENVELOPE: &str =
+    "C: MAIL FROM:<a@x.test>\nC: RCPT TO:<b@y.test>\nC: DATA\nS: 250 ok\nS: 250 ok\n";
+
+/// A server that greets, offers `caps`, expects `exchange` and then [`QUIT`]; and a client
+/// connected to it in plaintext with the default options.
+pub async fn start_session(
+    caps: &[&str],
+    exchange: &str,
+) -> (ScriptServer, SmtpClient<TokioTransport>) {
+    smtp_tests::start(&format!("{}{exchange}{QUIT}", greet(caps))).await
+}
+
+/// Send `body` from `a@x.test` to `to` on `client`: it must be queued as `queue_id`.
+pub async fn send_queued(
+    client: &mut SmtpClient<TokioTransport>,
+    to: &[&str],
+    body: &str,
+    queue_id: &str,
+) {
+    let outcome = bounded(client.send_mail("a@x.test", to, body))
+        .await
+        .unwrap();
+    assert_eq!(outcome.queue_id.as_deref(), Some(queue_id));
+}
+
+/// A server for `script` and a client's attempt to connect to it in plaintext with `options`.
+pub async fn start_with(
+    script: &str,
+    options: ConnectOptions,
+) -> (ScriptServer, Result<SmtpClient<TokioTransport>, SmtpError>) {
+    let server = ScriptServer::start(script).await;
+    let client = bounded(smtp_tests::connect(&server, options)).await;
+    (server, client)
+}
 
 /// An AUTH LOGIN exchange of `user` and `pass`, the server's last reply `done` (e.g.
 /// `235 ok`).

@@ -15,35 +15,9 @@ use smtp_io_std::{ConnectOptions as StdOptions, ReaderBody, SmtpClient as StdCli
 
 /// One case of the blocking column.
 enum StdCase {
-    /// Send one message, after AUTH with `auth` if given.
-    Send {
-        label: &'static str,
-        port: u16,
-        mode: TlsMode,
-        auth: Option<AuthMechanism>,
-    },
-    /// Send one message through the proxy `via` after AUTH with `auth` (see `proxy.rs`).
-    Proxied {
-        label: &'static str,
-        port: u16,
-        mode: TlsMode,
-        auth: AuthMechanism,
-        via: Listen,
-    },
-    /// Wrong proxy credentials: a typed connect error without the password, no tunnel.
-    ProxyWrongCredentials { port: u16, mode: TlsMode },
-    /// `login()` picks `want` among what the server offers.
-    AutoLogin {
-        port: u16,
-        mode: TlsMode,
-        want: AuthMechanism,
-    },
-    /// A wrong password: `AuthError::Rejected`, then the right one works.
-    WrongPassword {
-        port: u16,
-        mode: TlsMode,
-        mechanism: AuthMechanism,
-    },
+    /// A case of the async column's kind and label, run by the blocking client: a send (after
+    /// AUTH, through a proxy), wrong proxy credentials, `login()`'s choice, a wrong password.
+    Both(Case),
     /// One message to three recipients.
     Recipients,
     /// Lines of dots, bare LF and bare CR.
@@ -57,16 +31,7 @@ enum StdCase {
 impl StdCase {
     fn label(&self) -> String {
         match self {
-            StdCase::Send { label, .. } | StdCase::Proxied { label, .. } => (*label).into(),
-            StdCase::ProxyWrongCredentials { .. } => WRONG_PROXY_LABEL.into(),
-            StdCase::AutoLogin { mode, .. } => format!("{}auth-auto-selection", mode_prefix(*mode)),
-            StdCase::WrongPassword {
-                mode, mechanism, ..
-            } => format!(
-                "{}wrong-password-{}",
-                mode_prefix(*mode),
-                mechanism.name().to_lowercase()
-            ),
+            StdCase::Both(case) => case.label(),
             StdCase::Recipients => "several-recipients".into(),
             StdCase::DotLinesBareLf => "dot-lines+bare-lf".into(),
             StdCase::File => "file (send_file)".into(),
@@ -134,22 +99,12 @@ fn std_connect_route(
 
 /// Read the deliveries back (the async helpers of `capture.rs`, on a runtime of their own).
 fn std_verify(t: &Target, wants: &[Expect<'_>]) -> Result<(), String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?
-        .block_on(verify(t, wants))
+    runtime().block_on(verify(t, wants))
 }
 
+/// Message `id`, sent as `sent` from [`FROM`] to `rcpts`.
 fn expect<'a>(id: String, sent: Vec<u8>, rcpts: &[&'a str]) -> Expect<'a> {
-    Expect {
-        id,
-        sent,
-        from: FROM,
-        rcpts: rcpts.to_vec(),
-        auth_user: None,
-        auth_method: None,
-    }
+    Expect::new(id, sent, FROM, rcpts)
 }
 
 fn std_send(
@@ -406,29 +361,29 @@ fn std_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
 
 fn run_std_case(ctx: &Ctx, t: &Target, case: &StdCase) -> Result<String, String> {
     let label = case.label();
-    match *case {
-        StdCase::Send {
-            label,
-            port,
-            mode,
-            auth,
-        } => std_send(ctx, t, label, port, mode, auth),
-        StdCase::Proxied {
-            label,
+    match case {
+        StdCase::Both(Case::Send {
+            port, mode, auth, ..
+        }) => std_send(ctx, t, &label, *port, *mode, *auth),
+        StdCase::Both(Case::Proxied {
             port,
             mode,
             auth,
             via,
-        } => std_proxied(ctx, t, label, port, mode, auth, via),
-        StdCase::ProxyWrongCredentials { port, mode } => {
-            std_proxy_wrong_credentials(ctx, port, mode)
+            ..
+        }) => std_proxied(ctx, t, &label, *port, *mode, *auth, *via),
+        StdCase::Both(Case::ProxyWrongCredentials { port, mode }) => {
+            std_proxy_wrong_credentials(ctx, *port, *mode)
         }
-        StdCase::AutoLogin { port, mode, want } => std_auto_login(ctx, t, port, mode, want),
-        StdCase::WrongPassword {
+        StdCase::Both(Case::AutoLogin { port, mode, want }) => {
+            std_auto_login(ctx, t, *port, *mode, *want)
+        }
+        StdCase::Both(Case::WrongPassword {
             port,
             mode,
             mechanism,
-        } => std_wrong_password(ctx, t, port, mode, mechanism),
+        }) => std_wrong_password(ctx, t, *port, *mode, *mechanism),
+        StdCase::Both(other) => Err(format!("not a case of the blocking column: {other:?}")),
         StdCase::Recipients => std_recipients(ctx, t, &label),
         StdCase::DotLinesBareLf => std_dot_lines(ctx, t, &label),
         StdCase::File => std_file(ctx, t, &label),
@@ -436,206 +391,81 @@ fn run_std_case(ctx: &Ctx, t: &Target, case: &StdCase) -> Result<String, String>
     }
 }
 
-/// Run the blocking column's cases against one server (as `<name>-std` in the table).
-fn run_std_matrix(ctx: &Ctx, t: &Target, cases: &[StdCase]) {
-    let mut rows = Vec::new();
-    for case in cases {
-        let started = Instant::now();
-        let result = run_std_case(ctx, t, case);
-        let ms = started.elapsed().as_millis();
-        match &result {
-            Ok(note) => println!(
-                "  [{}] {:<38} pass  ({ms:>5} ms) {note}",
-                t.name,
-                case.label()
-            ),
-            Err(why) => println!(
-                "  [{}] {:<38} FAIL  ({ms:>5} ms)\n    {why}",
-                t.name,
-                case.label()
-            ),
-        }
-        rows.push((case.label(), result));
+/// The cases of a server with a plain port `p` (STARTTLS offered) and an implicit-TLS port
+/// `tls`: a send in each TLS mode and a send after AUTH with each of `mechanisms` over STARTTLS
+/// and over implicit TLS, a wrong password if PLAIN is among them, then the body cases ([`with_std_body_cases`]).
+fn std_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<StdCase> {
+    let mut cases = plain_and_starttls(p);
+    cases.push(Case::send("implicit-tls", tls, TlsMode::Implicit, None));
+    let routes = [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)];
+    cases.extend(auth_sends(&routes, mechanisms));
+    if mechanisms.contains(&AuthMechanism::Plain) {
+        cases.push(Case::wrong_password(
+            p,
+            TlsMode::StartTls,
+            AuthMechanism::Plain,
+        ));
     }
-    report_rows(ctx, t, &rows);
+    with_std_body_cases(cases)
 }
 
-/// A send in each TLS mode and a send after AUTH with each of `mechanisms` over STARTTLS and
-/// over implicit TLS, then the body and envelope cases.
-fn std_cases(p: u16, tls: Option<u16>, mechanisms: &[AuthMechanism]) -> Vec<StdCase> {
-    let mut cases = std_plain_and_starttls(p);
-    let mut modes = vec![(p, TlsMode::StartTls)];
-    if let Some(tls) = tls {
-        cases.push(StdCase::Send {
-            label: "implicit-tls",
-            port: tls,
-            mode: TlsMode::Implicit,
-            auth: None,
-        });
-        modes.push((tls, TlsMode::Implicit));
-    }
-    cases.extend(std_auth_sends(&modes, mechanisms));
-    if let Some(&mechanism) = mechanisms.iter().find(|m| **m == AuthMechanism::Plain) {
-        cases.push(StdCase::WrongPassword {
-            port: p,
-            mode: TlsMode::StartTls,
-            mechanism,
-        });
-    }
-    cases.extend(std_body_cases());
-    cases
-}
-
-/// A send without AUTH on `p`, in plaintext and over STARTTLS.
-fn std_plain_and_starttls(p: u16) -> Vec<StdCase> {
-    [("plain", TlsMode::None), ("starttls", TlsMode::StartTls)]
-        .into_iter()
-        .map(|(label, mode)| StdCase::Send {
-            label,
-            port: p,
-            mode,
-            auth: None,
-        })
-        .collect()
-}
-
-/// A send after AUTH with each of `mechanisms` on each of `modes` (a port and its TLS mode).
-fn std_auth_sends(modes: &[(u16, TlsMode)], mechanisms: &[AuthMechanism]) -> Vec<StdCase> {
-    let mut cases = Vec::new();
-    for &(port, mode) in modes {
-        cases.extend(mechanisms.iter().map(|&mechanism| StdCase::Send {
-            label: std_auth_label(mode, mechanism),
-            port,
-            mode,
-            auth: Some(mechanism),
-        }));
-    }
-    cases
-}
-
-/// The body and envelope cases every server runs last.
-fn std_body_cases() -> [StdCase; 4] {
-    [
+/// The blocking column's cases: `cases` of both columns, then the body and envelope cases
+/// every server runs last.
+fn with_std_body_cases(cases: Vec<Case>) -> Vec<StdCase> {
+    let mut cases: Vec<StdCase> = cases.into_iter().map(StdCase::Both).collect();
+    cases.extend([
         StdCase::Recipients,
         StdCase::DotLinesBareLf,
         StdCase::File,
         StdCase::Batch,
-    ]
+    ]);
+    cases
 }
 
-fn std_auth_label(mode: TlsMode, mechanism: AuthMechanism) -> &'static str {
-    use AuthMechanism::{Login, Plain, ScramSha256, XOAuth2};
-    match (mode, mechanism) {
-        (TlsMode::StartTls, ScramSha256) => "starttls+auth-scram-sha-256",
-        (TlsMode::Implicit, ScramSha256) => "implicit+auth-scram-sha-256",
-        (TlsMode::StartTls | TlsMode::Implicit, Plain | Login | XOAuth2) => {
-            auth_label(mode, mechanism)
+impl Server {
+    /// The blocking column's test `test`: when enabled, run the cases `cases` makes from the
+    /// server's plain port against it, as `<name>-std` in the table.
+    fn run_std(&self, test: &str, cases: impl FnOnce(u16) -> Vec<StdCase>) {
+        if let Some((ctx, t)) = self.open(test, &format!("{}-std", self.name)) {
+            let cases = cases(t.port);
+            run_rows(&ctx, &t, &cases, StdCase::label, |case| {
+                run_std_case(&ctx, &t, case)
+            });
         }
-        _ => "auth (other)",
-    }
-}
-
-/// One server of the blocking column: the test's name (for [`enabled`]), the row name, the
-/// variables naming its plain port and its spool, and how its deliveries are captured.
-struct StdServer {
-    test: &'static str,
-    name: &'static str,
-    port: &'static str,
-    protocol: Protocol,
-    spool: &'static str,
-    capture: Capture,
-}
-
-impl StdServer {
-    /// When its test is enabled, run the cases `cases` makes from its plain port against it.
-    fn run(self, cases: impl FnOnce(u16) -> Vec<StdCase>) {
-        if !enabled(self.test) {
-            return;
-        }
-        let ctx = Ctx::from_env();
-        let p = port(self.port);
-        let t = Target {
-            name: self.name,
-            port: p,
-            mode: TlsMode::None,
-            protocol: self.protocol,
-            spool: crate::spool(self.spool),
-            capture: self.capture,
-        };
-        run_std_matrix(&ctx, &t, &cases(p));
     }
 }
 
 #[test]
 fn aiosmtpd_blocking() {
-    StdServer {
-        test: "aiosmtpd_blocking",
-        name: "aiosmtpd-std",
-        port: "SMTP_INTEROP_AIOSMTPD_PORT",
-        protocol: Protocol::Smtp,
-        spool: "SMTP_INTEROP_AIOSMTPD_SPOOL",
-        capture: Capture::Exact,
-    }
-    .run(|p| {
+    AIOSMTPD.run_std("aiosmtpd_blocking", |p| {
         let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
-        std_cases(p, Some(tls), &[AuthMechanism::Plain, AuthMechanism::Login])
+        std_cases(p, tls, &[AuthMechanism::Plain, AuthMechanism::Login])
     });
 }
 
 #[test]
 fn node_smtp_server_blocking() {
-    StdServer {
-        test: "node_smtp_server_blocking",
-        name: "node-std",
-        port: "SMTP_INTEROP_NODE_PORT",
-        protocol: Protocol::Smtp,
-        spool: "SMTP_INTEROP_NODE_SPOOL",
-        capture: Capture::Exact,
-    }
-    .run(|p| {
+    NODE.run_std("node_smtp_server_blocking", |p| {
         let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
         let mechanisms = [
             AuthMechanism::Plain,
             AuthMechanism::Login,
             AuthMechanism::XOAuth2,
         ];
-        std_cases(p, Some(tls), &mechanisms)
+        std_cases(p, tls, &mechanisms)
     });
 }
 
 #[test]
 fn node_smtp_server_lmtp_blocking() {
-    StdServer {
-        test: "node_smtp_server_lmtp_blocking",
-        name: "node-lmtp-std",
-        port: "SMTP_INTEROP_NODE_LMTP_PORT",
-        protocol: Protocol::Lmtp,
-        spool: "SMTP_INTEROP_NODE_SPOOL",
-        capture: Capture::Exact,
-    }
-    .run(|p| {
-        let mut cases = vec![StdCase::Send {
-            label: "lmtp-plain",
-            port: p,
-            mode: TlsMode::None,
-            auth: None,
-        }];
-        cases.extend(std_body_cases());
-        cases
+    NODE_LMTP.run_std("node_smtp_server_lmtp_blocking", |p| {
+        with_std_body_cases(vec![Case::send("lmtp-plain", p, TlsMode::None, None)])
     });
 }
 
 #[test]
 fn postfix_blocking() {
-    StdServer {
-        test: "postfix_blocking",
-        name: "postfix-std",
-        port: "SMTP_INTEROP_POSTFIX_PORT",
-        protocol: Protocol::Smtp,
-        spool: "SMTP_INTEROP_POSTFIX_SPOOL",
-        capture: Capture::ReceivedLf,
-    }
-    .run(|p| {
+    POSTFIX.run_std("postfix_blocking", |p| {
         let submit = port("SMTP_INTEROP_POSTFIX_SUBMIT_PORT");
         let tls = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
         let mechanisms = [
@@ -643,86 +473,45 @@ fn postfix_blocking() {
             AuthMechanism::Login,
             AuthMechanism::ScramSha256,
         ];
-        let modes = [(submit, TlsMode::StartTls), (tls, TlsMode::Implicit)];
-        let mut cases = std_plain_and_starttls(p);
-        cases.extend(std_auth_sends(&modes, &mechanisms));
-        cases.push(StdCase::AutoLogin {
+        let routes = [(submit, TlsMode::StartTls), (tls, TlsMode::Implicit)];
+        let mut cases = plain_and_starttls(p);
+        cases.extend(auth_sends(&routes, &mechanisms));
+        cases.push(Case::AutoLogin {
             port: submit,
             mode: TlsMode::StartTls,
             want: AuthMechanism::ScramSha256,
         });
         cases.extend(
-            [AuthMechanism::Plain, AuthMechanism::ScramSha256].map(|mechanism| {
-                StdCase::WrongPassword {
-                    port: submit,
-                    mode: TlsMode::StartTls,
-                    mechanism,
-                }
-            }),
+            [AuthMechanism::Plain, AuthMechanism::ScramSha256]
+                .map(|mechanism| Case::wrong_password(submit, TlsMode::StartTls, mechanism)),
         );
         // Through real proxies (pproxy), then wrong proxy credentials.
-        cases.extend(
-            proxied_sends(submit, tls).map(|(label, port, mode, via)| StdCase::Proxied {
-                label,
-                port,
-                mode,
-                auth: AuthMechanism::Plain,
-                via,
-            }),
-        );
-        cases.push(StdCase::ProxyWrongCredentials {
-            port: submit,
-            mode: TlsMode::StartTls,
-        });
-        cases.extend(std_body_cases());
-        cases
+        cases.extend(proxy_cases(submit, tls));
+        with_std_body_cases(cases)
     });
 }
 
 #[test]
 fn exim_blocking() {
-    StdServer {
-        test: "exim_blocking",
-        name: "exim-std",
-        port: "SMTP_INTEROP_EXIM_PORT",
-        protocol: Protocol::Smtp,
-        spool: "SMTP_INTEROP_EXIM_SPOOL",
-        capture: Capture::ReceivedCrlf,
-    }
-    .run(|p| {
+    EXIM.run_std("exim_blocking", |p| {
         let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
-        std_cases(p, Some(tls), &[AuthMechanism::Plain, AuthMechanism::Login])
+        std_cases(p, tls, &[AuthMechanism::Plain, AuthMechanism::Login])
     });
 }
 
 #[test]
 fn aiosmtpd_client_certificates_blocking() {
-    if !enabled("aiosmtpd_client_certificates_blocking") {
-        return;
-    }
-    let ctx = Ctx::from_env();
-    let mtls = Mtls::from_env();
-    let port = mtls.port;
-    let send = |tls: TlsConfig, id: &str| -> Result<(), SmtpError> {
-        let mut client = StdOptions::new(TlsMode::Implicit)
-            .with_tls_config(tls)
-            .with_reply_timeout(Duration::from_secs(10))
-            .with_deadline(CASE_LIMIT)
-            .connect(HOST, port, EHLO)?;
-        client.send_mail(FROM, &["mtls@example.org"], &Mtls::body(id))?;
-        client.quit()
-    };
-    let accepted = mtls.accepted(&ctx);
-    send(accepted, "mtls-std-signed")
-        .expect("a client certificate signed by the test CA is accepted");
-    let stranger = mtls.stranger(&ctx);
-    for (tls, id) in [
-        (stranger, "mtls-std-stranger"),
-        (ctx.tls.clone(), "mtls-std-none"),
-    ] {
-        let error = send(tls, id).expect_err(id);
-        Mtls::assert_refused(&error, id);
-    }
-    mtls.assert_delivered_only("mtls-std-signed", ["mtls-std-stranger", "mtls-std-none"]);
-    println!("aiosmtpd_client_certificates_blocking: accepted with the CA's certificate only");
+    Mtls::check(
+        "aiosmtpd_client_certificates_blocking",
+        "mtls-std",
+        |port, tls, id| {
+            let mut client = StdOptions::new(TlsMode::Implicit)
+                .with_tls_config(tls)
+                .with_reply_timeout(Duration::from_secs(10))
+                .with_deadline(CASE_LIMIT)
+                .connect(HOST, port, EHLO)?;
+            client.send_mail(FROM, &["mtls@example.org"], &Mtls::body(id))?;
+            client.quit()
+        },
+    );
 }

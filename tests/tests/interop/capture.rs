@@ -272,6 +272,20 @@ pub(crate) struct Expect<'a> {
     pub(crate) auth_method: Option<AuthMechanism>,
 }
 
+impl<'a> Expect<'a> {
+    /// Message `id`, sent as `sent` from `from` to `rcpts`, without AUTH.
+    pub(crate) fn new(id: String, sent: Vec<u8>, from: &'a str, rcpts: &[&'a str]) -> Expect<'a> {
+        Expect {
+            id,
+            sent,
+            from,
+            rcpts: rcpts.to_vec(),
+            auth_user: None,
+            auth_method: None,
+        }
+    }
+}
+
 pub(crate) fn check_captured(t: &Target, want: &Expect<'_>, got: &Captured) -> Result<(), String> {
     let body = extract(t.capture, &got.data)?;
     let wanted = expected(t.capture, &want.sent);
@@ -355,13 +369,5 @@ pub(crate) async fn send<'a>(
         .send_mail_bytes(from, to, &msg)
         .await
         .map_err(|e| conn.fail(&format!("sending {id}"), &e))?;
-    let want = Expect {
-        id,
-        sent: msg,
-        from,
-        rcpts: to.to_vec(),
-        auth_user: None,
-        auth_method: None,
-    };
-    Ok((outcome, want))
+    Ok((outcome, Expect::new(id, msg, from, to)))
 }

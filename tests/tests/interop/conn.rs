@@ -26,7 +26,14 @@ impl Transcript {
     }
 
     pub(crate) fn sent(&self, prefix: &str) -> bool {
-        self.client_lines().iter().any(|l| l.starts_with(prefix))
+        self.sent_with(prefix, &[])
+    }
+
+    /// Whether a command starting with `prefix` went out carrying each of `params`.
+    pub(crate) fn sent_with(&self, prefix: &str, params: &[&str]) -> bool {
+        self.client_lines()
+            .iter()
+            .any(|l| l.starts_with(prefix) && params.iter().all(|p| l.contains(p)))
     }
 
     pub(crate) fn tail(&self, n: usize) -> String {

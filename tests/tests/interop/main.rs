@@ -42,15 +42,17 @@ const CASE_LIMIT: Duration = Duration::from_secs(120);
 
 // ------------------------------------------------------------------------------------ setup
 
-fn enabled(test: &str) -> bool {
+/// The shared context when the interop tests are enabled; otherwise `None`, after a notice
+/// that `test` is skipped.
+fn enabled(test: &str) -> Option<Ctx> {
     if std::env::var("SMTP_INTEROP").is_ok_and(|v| v == "1") {
-        return true;
+        return Some(Ctx::from_env());
     }
     println!(
         "interop::{test}: skipped (opt-in): run tests/servers/run-interop.sh, which starts the \
          real servers and sets SMTP_INTEROP=1"
     );
-    false
+    None
 }
 
 fn var(name: &str) -> String {
@@ -110,7 +112,8 @@ enum Capture {
 
 /// One server endpoint and what it offers.
 struct Target {
-    name: &'static str,
+    /// The server's name in the table (`aiosmtpd`, `postfix-std`, ...).
+    name: String,
     /// Where the body cases connect (no AUTH).
     port: u16,
     mode: TlsMode,
@@ -123,19 +126,89 @@ struct Target {
 impl Target {
     /// A server reached without TLS on `port` for the body cases.
     fn new(
-        name: &'static str,
+        name: &str,
         port: u16,
         protocol: Protocol,
         spool: Option<PathBuf>,
         capture: Capture,
     ) -> Target {
         Target {
-            name,
+            name: name.to_owned(),
             port,
             mode: TlsMode::None,
             protocol,
             spool,
             capture,
+        }
+    }
+}
+
+/// A server of the matrix as both columns reach it: the variables naming its plain port and its
+/// spool, its protocol and how its deliveries are captured. The async column's rows carry its
+/// `name`, the blocking column's (`blocking.rs`) the name with `-std`.
+#[derive(Clone, Copy)]
+struct Server {
+    name: &'static str,
+    port: &'static str,
+    protocol: Protocol,
+    spool: &'static str,
+    capture: Capture,
+}
+
+const AIOSMTPD: Server = Server {
+    name: "aiosmtpd",
+    port: "SMTP_INTEROP_AIOSMTPD_PORT",
+    protocol: Protocol::Smtp,
+    spool: "SMTP_INTEROP_AIOSMTPD_SPOOL",
+    capture: Capture::Exact,
+};
+
+const NODE: Server = Server {
+    name: "node",
+    port: "SMTP_INTEROP_NODE_PORT",
+    protocol: Protocol::Smtp,
+    spool: "SMTP_INTEROP_NODE_SPOOL",
+    capture: Capture::Exact,
+};
+
+const NODE_LMTP: Server = Server {
+    name: "node-lmtp",
+    port: "SMTP_INTEROP_NODE_LMTP_PORT",
+    protocol: Protocol::Lmtp,
+    ..NODE
+};
+
+const POSTFIX: Server = Server {
+    name: "postfix",
+    port: "SMTP_INTEROP_POSTFIX_PORT",
+    protocol: Protocol::Smtp,
+    spool: "SMTP_INTEROP_POSTFIX_SPOOL",
+    capture: Capture::ReceivedLf,
+};
+
+const EXIM: Server = Server {
+    name: "exim",
+    port: "SMTP_INTEROP_EXIM_PORT",
+    protocol: Protocol::Smtp,
+    spool: "SMTP_INTEROP_EXIM_SPOOL",
+    capture: Capture::ReceivedCrlf,
+};
+
+impl Server {
+    /// When the test `test` is enabled: the shared context and this server's target, its rows
+    /// named `row`.
+    fn open(&self, test: &str, row: &str) -> Option<(Ctx, Target)> {
+        let ctx = enabled(test)?;
+        let p = port(self.port);
+        let t = Target::new(row, p, self.protocol, spool(self.spool), self.capture);
+        Some((ctx, t))
+    }
+
+    /// The async column's test `test`: when enabled, run the cases `cases` makes from the
+    /// server's plain port against it.
+    fn run(&self, test: &str, cases: impl FnOnce(u16) -> Vec<Case>) {
+        if let Some((ctx, t)) = self.open(test, self.name) {
+            run_matrix(&ctx, &t, &cases(t.port));
         }
     }
 }
@@ -168,19 +241,10 @@ use runner::*;
 /// `mechanisms` over STARTTLS and over implicit TLS, and a wrong password over STARTTLS for each
 /// password mechanism among them.
 fn tls_and_auth_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Case> {
-    let mut cases = vec![
-        Case::send("plain", p, TlsMode::None, None),
-        Case::send("starttls", p, TlsMode::StartTls, None),
-        Case::send("implicit-tls", tls, TlsMode::Implicit, None),
-    ];
-    for (port, mode) in [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)] {
-        cases.extend(mechanisms.iter().map(|&mechanism| Case::Send {
-            label: auth_label(mode, mechanism),
-            port,
-            mode,
-            auth: Some(mechanism),
-        }));
-    }
+    let mut cases = plain_and_starttls(p);
+    cases.push(Case::send("implicit-tls", tls, TlsMode::Implicit, None));
+    let routes = [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)];
+    cases.extend(auth_sends(&routes, mechanisms));
     cases.extend(
         mechanisms
             .iter()
@@ -194,22 +258,45 @@ fn tls_and_auth_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Cas
     cases
 }
 
+/// A send without AUTH on `p`, in plaintext and over STARTTLS (both columns).
+fn plain_and_starttls(p: u16) -> Vec<Case> {
+    vec![
+        Case::send("plain", p, TlsMode::None, None),
+        Case::send("starttls", p, TlsMode::StartTls, None),
+    ]
+}
+
+/// A send after AUTH with each of `mechanisms` on each of `routes` (a port and its TLS mode),
+/// labelled by [`auth_label`] (both columns).
+fn auth_sends(routes: &[(u16, TlsMode)], mechanisms: &[AuthMechanism]) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for &(port, mode) in routes {
+        cases.extend(mechanisms.iter().map(|&mechanism| {
+            Case::send(auth_label(mode, mechanism), port, mode, Some(mechanism))
+        }));
+    }
+    cases
+}
+
 /// The matrix label of a send after AUTH with `mechanism` in `mode`.
 fn auth_label(mode: TlsMode, mechanism: AuthMechanism) -> &'static str {
-    use AuthMechanism::{Login, Plain, XOAuth2};
+    use AuthMechanism::{Login, Plain, ScramSha256, XOAuth2};
     match (mode, mechanism) {
         (TlsMode::StartTls, Plain) => "starttls+auth-plain",
         (TlsMode::StartTls, Login) => "starttls+auth-login",
         (TlsMode::StartTls, XOAuth2) => "starttls+auth-xoauth2",
+        (TlsMode::StartTls, ScramSha256) => "starttls+auth-scram-sha-256",
         (TlsMode::Implicit, Plain) => "implicit+auth-plain",
         (TlsMode::Implicit, Login) => "implicit+auth-login",
         (TlsMode::Implicit, XOAuth2) => "implicit+auth-xoauth2",
+        (TlsMode::Implicit, ScramSha256) => "implicit+auth-scram-sha-256",
         _ => "auth (other)",
     }
 }
 
-/// The cases every SMTP server with a capture folder gets (body, envelope, limits).
-fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> Vec<Case> {
+/// The cases every SMTP server with a capture folder gets (body, envelope, limits), with
+/// PIPELINING and CHUNKING also on when the server offers them (`pipelining`, `chunking`).
+fn body_cases(pipelining: bool, chunking: bool) -> Vec<Case> {
     let mut v = Vec::new();
     if pipelining {
         v.push(Case::Pipelining(ExtensionUse::WhenOffered));
@@ -219,25 +306,21 @@ fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> V
         v.push(Case::Chunking(ExtensionUse::WhenOffered));
         v.push(Case::Chunking(ExtensionUse::Never));
     }
-    v.push(Case::EightBit);
-    v.push(if smtputf8 {
-        Case::Utf8Address
-    } else {
-        Case::Utf8RefusedLocally
-    });
-    v.push(Case::DotLines);
-    v.push(Case::BareLf);
-    v.push(Case::PartialRecipients);
-    v.push(Case::RequireAllRecipients);
-    v.push(Case::RequireAllPipelinedData);
-    if size {
-        v.push(Case::Oversize);
-    }
-    v.push(Case::Dsn);
-    v.push(Case::Fifty);
-    v.push(Case::Batch);
-    v.push(Case::MailBuilder);
-    v.push(Case::Dkim);
+    v.extend([
+        Case::EightBit,
+        Case::Utf8Address,
+        Case::DotLines,
+        Case::BareLf,
+        Case::PartialRecipients,
+        Case::RequireAllRecipients,
+        Case::RequireAllPipelinedData,
+        Case::Oversize,
+        Case::Dsn,
+        Case::Fifty,
+        Case::Batch,
+        Case::MailBuilder,
+        Case::Dkim,
+    ]);
     v
 }
 
@@ -245,30 +328,20 @@ fn body_cases(pipelining: bool, chunking: bool, smtputf8: bool, size: bool) -> V
 
 #[test]
 fn aiosmtpd() {
-    if !enabled("aiosmtpd") {
-        return;
-    }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_AIOSMTPD_PORT");
-    let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
-    let t = Target::new(
-        "aiosmtpd",
-        p,
-        Protocol::Smtp,
-        spool("SMTP_INTEROP_AIOSMTPD_SPOOL"),
-        Capture::Exact,
-    );
-    let mut cases = vec![Case::Capabilities(&[
-        "SIZE", "8BITMIME", "SMTPUTF8", "STARTTLS",
-    ])];
-    cases.extend(tls_and_auth_cases(
-        p,
-        tls,
-        &[AuthMechanism::Plain, AuthMechanism::Login],
-    ));
-    cases.extend([Case::AuthNeedsTls { port: p }]);
-    cases.extend(body_cases(false, false, true, true));
-    run_matrix(&ctx, &t, &cases);
+    AIOSMTPD.run("aiosmtpd", |p| {
+        let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
+        let mut cases = vec![Case::Capabilities(&[
+            "SIZE", "8BITMIME", "SMTPUTF8", "STARTTLS",
+        ])];
+        cases.extend(tls_and_auth_cases(
+            p,
+            tls,
+            &[AuthMechanism::Plain, AuthMechanism::Login],
+        ));
+        cases.push(Case::AuthNeedsTls { port: p });
+        cases.extend(body_cases(false, false));
+        cases
+    });
 }
 
 /// Mutual TLS against aiosmtpd's port that requires a client certificate signed by the test CA
@@ -276,15 +349,9 @@ fn aiosmtpd() {
 /// from another CA, or none, fails with a typed error and delivers nothing.
 #[test]
 fn aiosmtpd_client_certificates() {
-    if !enabled("aiosmtpd_client_certificates") {
-        return;
-    }
-    let ctx = Ctx::from_env();
-    let mtls = Mtls::from_env();
-    let port = mtls.port;
     let rt = runtime();
-    rt.block_on(async {
-        let send = |tls: TlsConfig, id: &'static str| async move {
+    Mtls::check("aiosmtpd_client_certificates", "mtls", |port, tls, id| {
+        rt.block_on(async {
             let mut client = ConnectOptions::new(TlsMode::Implicit)
                 .with_tls_config(tls)
                 .with_reply_timeout(Duration::from_secs(10))
@@ -294,22 +361,8 @@ fn aiosmtpd_client_certificates() {
                 .send_mail(FROM, &["mtls@example.org"], &Mtls::body(id))
                 .await?;
             client.quit().await
-        };
-        let accepted = mtls.accepted(&ctx);
-        assert!(accepted.has_client_certificate());
-        send(accepted, "mtls-signed")
-            .await
-            .expect("a client certificate signed by the test CA is accepted");
-        let stranger = mtls.stranger(&ctx);
-        for (tls, id) in [(stranger, "mtls-stranger"), (ctx.tls.clone(), "mtls-none")] {
-            let error = send(tls, id).await.expect_err(id);
-            Mtls::assert_refused(&error, id);
-        }
+        })
     });
-    mtls.assert_delivered_only("mtls-signed", ["mtls-stranger", "mtls-none"]);
-    println!(
-        "aiosmtpd_client_certificates: accepted with the CA's client certificate, refused without"
-    );
 }
 
 /// What the client-certificate tests of both clients share: aiosmtpd's port that requires a
@@ -320,11 +373,53 @@ struct Mtls {
 }
 
 impl Mtls {
-    fn from_env() -> Mtls {
-        Mtls {
+    /// The test `test` of one client, when enabled: `send` (that client sending [`Mtls::body`]
+    /// as an id to the given port, with the given TLS configuration) succeeds with the client
+    /// certificate the test CA signed, fails with a typed error before SMTP with a certificate
+    /// from another CA or none, and only the first message is delivered. The ids start with
+    /// `prefix`.
+    fn check(
+        test: &str,
+        prefix: &str,
+        send: impl Fn(u16, TlsConfig, &str) -> Result<(), SmtpError>,
+    ) {
+        let Some(ctx) = enabled(test) else {
+            return;
+        };
+        let mtls = Mtls {
             port: port("SMTP_INTEROP_AIOSMTPD_MTLS_PORT"),
             spool: PathBuf::from(var("SMTP_INTEROP_AIOSMTPD_SPOOL")),
+        };
+        let [signed, stranger, none] =
+            ["signed", "stranger", "none"].map(|k| format!("{prefix}-{k}"));
+        let accepted = Mtls::with_cert(&ctx, "SMTP_INTEROP_CLIENT_CERT", "SMTP_INTEROP_CLIENT_KEY");
+        assert!(accepted.has_client_certificate());
+        send(mtls.port, accepted, &signed)
+            .expect("a client certificate signed by the test CA is accepted");
+        let other_ca = Mtls::with_cert(
+            &ctx,
+            "SMTP_INTEROP_STRANGER_CERT",
+            "SMTP_INTEROP_STRANGER_KEY",
+        );
+        for (tls, id) in [(other_ca, &stranger), (ctx.tls.clone(), &none)] {
+            let error = send(mtls.port, tls, id).expect_err(id);
+            assert!(
+                matches!(
+                    error,
+                    SmtpError::Io { .. }
+                        | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
+                ),
+                "{id}: {error:?}"
+            );
         }
+        // The spool is written after the reply: give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while mtls.delivered(&signed) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(mtls.delivered(&signed), 1);
+        assert_eq!(mtls.delivered(&stranger) + mtls.delivered(&none), 0);
+        println!("{test}: accepted with the CA's client certificate, refused without");
     }
 
     /// The test's trust with the client certificate and key named by these variables.
@@ -332,20 +427,6 @@ impl Mtls {
         ctx.tls
             .with_client_certificate_files(var(cert), var(key))
             .expect("the client certificate and key load")
-    }
-
-    /// With the client certificate the test CA signed.
-    fn accepted(&self, ctx: &Ctx) -> TlsConfig {
-        Mtls::with_cert(ctx, "SMTP_INTEROP_CLIENT_CERT", "SMTP_INTEROP_CLIENT_KEY")
-    }
-
-    /// With a client certificate from another CA.
-    fn stranger(&self, ctx: &Ctx) -> TlsConfig {
-        Mtls::with_cert(
-            ctx,
-            "SMTP_INTEROP_STRANGER_CERT",
-            "SMTP_INTEROP_STRANGER_KEY",
-        )
     }
 
     /// The message sent as `id`.
@@ -366,134 +447,79 @@ impl Mtls {
             })
             .unwrap_or(0)
     }
-
-    /// A refused certificate (or none) ends in a typed error before SMTP.
-    fn assert_refused(error: &SmtpError, id: &str) {
-        assert!(
-            matches!(
-                error,
-                SmtpError::Io { .. } | SmtpError::Protocol(ProtocolError::ConnectionClosed { .. })
-            ),
-            "{id}: {error:?}"
-        );
-    }
-
-    /// `signed` was delivered once, `refused` never.
-    fn assert_delivered_only(&self, signed: &str, refused: [&str; 2]) {
-        // The spool is written after the reply: give it a moment.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.delivered(signed) == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert_eq!(self.delivered(signed), 1);
-        assert_eq!(self.delivered(refused[0]) + self.delivered(refused[1]), 0);
-    }
 }
 
 #[test]
 fn node_smtp_server() {
-    if !enabled("node_smtp_server") {
-        return;
-    }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_NODE_PORT");
-    let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
-    let t = Target::new(
-        "node",
-        p,
-        Protocol::Smtp,
-        spool("SMTP_INTEROP_NODE_SPOOL"),
-        Capture::Exact,
-    );
-    let mut cases = vec![Case::Capabilities(&[
-        "PIPELINING",
-        "8BITMIME",
-        "SMTPUTF8",
-        "ENHANCEDSTATUSCODES",
-        "DSN",
-        "STARTTLS",
-        "SIZE",
-        "AUTH",
-    ])];
-    cases.extend(tls_and_auth_cases(
-        p,
-        tls,
-        &[
-            AuthMechanism::Plain,
-            AuthMechanism::Login,
-            AuthMechanism::XOAuth2,
-        ],
-    ));
-    cases.extend([
-        Case::wrong_password(tls, TlsMode::Implicit, AuthMechanism::Plain),
-        Case::WrongToken {
-            port: p,
-            mode: TlsMode::StartTls,
-        },
-        Case::PoolOAuth2 {
-            port: p,
-            mode: TlsMode::StartTls,
-        },
-        Case::AuthNeedsTls { port: p },
-    ]);
-    cases.extend(body_cases(true, false, true, true));
-    run_matrix(&ctx, &t, &cases);
+    NODE.run("node_smtp_server", |p| {
+        let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
+        let mut cases = vec![Case::Capabilities(&[
+            "PIPELINING",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+            "DSN",
+            "STARTTLS",
+            "SIZE",
+            "AUTH",
+        ])];
+        cases.extend(tls_and_auth_cases(
+            p,
+            tls,
+            &[
+                AuthMechanism::Plain,
+                AuthMechanism::Login,
+                AuthMechanism::XOAuth2,
+            ],
+        ));
+        cases.extend([
+            Case::wrong_password(tls, TlsMode::Implicit, AuthMechanism::Plain),
+            Case::WrongToken {
+                port: p,
+                mode: TlsMode::StartTls,
+            },
+            Case::PoolOAuth2 {
+                port: p,
+                mode: TlsMode::StartTls,
+            },
+            Case::AuthNeedsTls { port: p },
+        ]);
+        cases.extend(body_cases(true, false));
+        cases
+    });
 }
 
 #[test]
 fn node_smtp_server_lmtp() {
-    if !enabled("node_smtp_server_lmtp") {
-        return;
-    }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_NODE_LMTP_PORT");
-    let t = Target::new(
-        "node-lmtp",
-        p,
-        Protocol::Lmtp,
-        spool("SMTP_INTEROP_NODE_SPOOL"),
-        Capture::Exact,
-    );
-    let cases = vec![
-        Case::Capabilities(&["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]),
-        Case::send("lmtp-plain", p, TlsMode::None, None),
-        Case::LmtpPerRecipient {
-            port: p,
-            capture: true,
-        },
-        Case::Pipelining(ExtensionUse::WhenOffered),
-        Case::Pipelining(ExtensionUse::Never),
-        Case::EightBit,
-        Case::Utf8Address,
-        Case::DotLines,
-        Case::BareLf,
-        Case::RequireAllRecipients,
-        Case::Oversize,
-        Case::Fifty,
-        Case::Batch,
-    ];
-    run_matrix(&ctx, &t, &cases);
+    NODE_LMTP.run("node_smtp_server_lmtp", |p| {
+        vec![
+            Case::Capabilities(&["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]),
+            Case::send("lmtp-plain", p, TlsMode::None, None),
+            Case::LmtpPerRecipient {
+                port: p,
+                capture: true,
+            },
+            Case::Pipelining(ExtensionUse::WhenOffered),
+            Case::Pipelining(ExtensionUse::Never),
+            Case::EightBit,
+            Case::Utf8Address,
+            Case::DotLines,
+            Case::BareLf,
+            Case::RequireAllRecipients,
+            Case::Oversize,
+            Case::Fifty,
+            Case::Batch,
+        ]
+    });
 }
 
 #[test]
 fn postfix() {
     use AuthMechanism::{Login, Plain, ScramSha256};
-    if !enabled("postfix") {
-        return;
-    }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_POSTFIX_PORT");
-    let submit = port("SMTP_INTEROP_POSTFIX_SUBMIT_PORT");
-    let tls = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
-    let t = Target::new(
-        "postfix",
-        p,
-        Protocol::Smtp,
-        spool("SMTP_INTEROP_POSTFIX_SPOOL"),
-        Capture::ReceivedLf,
-    );
-    let mut cases = vec![
-        Case::Capabilities(&[
+    POSTFIX.run("postfix", |p| {
+        let submit = port("SMTP_INTEROP_POSTFIX_SUBMIT_PORT");
+        let tls = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
+        let mut cases = vec![Case::Capabilities(&[
             "PIPELINING",
             "SIZE",
             "STARTTLS",
@@ -503,60 +529,47 @@ fn postfix() {
             "DSN",
             "SMTPUTF8",
             "CHUNKING",
-        ]),
-        Case::send("plain", p, TlsMode::None, None),
-        Case::send("starttls", p, TlsMode::StartTls, None),
-    ];
-    let (plaintext, submission, implicit) = (
-        (p, TlsMode::None),
-        (submit, TlsMode::StartTls),
-        (tls, TlsMode::Implicit),
-    );
-    let auth_sends = [
-        ("plain+auth-plain", plaintext, Plain),
-        ("submission+auth-plain", submission, Plain),
-        ("submission+auth-login", submission, Login),
-        ("implicit+auth-plain", implicit, Plain),
-        ("implicit+auth-login", implicit, Login),
-        // Dovecot 2.3 derives the SCRAM keys from the stored plaintext password. It has no
-        // SCRAM-SHA-256-PLUS (and Postfix does not pass TLS channel-binding data to its SASL
-        // server), so -PLUS is not offered and not tested here.
-        ("submission+auth-scram-sha-256", submission, ScramSha256),
-        ("implicit+auth-scram-sha-256", implicit, ScramSha256),
-        ("plain+auth-scram-sha-256", plaintext, ScramSha256),
-    ];
-    cases.extend(
-        auth_sends.map(|(label, (port, mode), auth)| Case::send(label, port, mode, Some(auth))),
-    );
-    cases.extend([
-        Case::AutoLogin {
-            port: submit,
-            mode: TlsMode::StartTls,
-            want: ScramSha256,
-        },
-        Case::wrong_password(submit, TlsMode::StartTls, ScramSha256),
-        Case::wrong_password(submit, TlsMode::StartTls, Plain),
-        Case::wrong_password(submit, TlsMode::StartTls, Login),
-        Case::wrong_password(tls, TlsMode::Implicit, Plain),
-        Case::AuthNeedsTls { port: submit },
-        Case::MailNeedsTls { port: submit },
-    ]);
-    // Through real proxies (pproxy): SOCKS5 and HTTP CONNECT, then wrong proxy credentials.
-    cases.extend(
-        proxied_sends(submit, tls).map(|(label, port, mode, via)| Case::Proxied {
-            label,
-            port,
-            mode,
-            auth: Plain,
-            via,
-        }),
-    );
-    cases.push(Case::ProxyWrongCredentials {
-        port: submit,
-        mode: TlsMode::StartTls,
+        ])];
+        cases.extend(plain_and_starttls(p));
+        let (plaintext, submission, implicit) = (
+            (p, TlsMode::None),
+            (submit, TlsMode::StartTls),
+            (tls, TlsMode::Implicit),
+        );
+        let auth_sends = [
+            ("plain+auth-plain", plaintext, Plain),
+            ("submission+auth-plain", submission, Plain),
+            ("submission+auth-login", submission, Login),
+            ("implicit+auth-plain", implicit, Plain),
+            ("implicit+auth-login", implicit, Login),
+            // Dovecot 2.3 derives the SCRAM keys from the stored plaintext password. It has no
+            // SCRAM-SHA-256-PLUS (and Postfix does not pass TLS channel-binding data to its SASL
+            // server), so -PLUS is not offered and not tested here.
+            ("submission+auth-scram-sha-256", submission, ScramSha256),
+            ("implicit+auth-scram-sha-256", implicit, ScramSha256),
+            ("plain+auth-scram-sha-256", plaintext, ScramSha256),
+        ];
+        cases.extend(
+            auth_sends.map(|(label, (port, mode), auth)| Case::send(label, port, mode, Some(auth))),
+        );
+        cases.extend([
+            Case::AutoLogin {
+                port: submit,
+                mode: TlsMode::StartTls,
+                want: ScramSha256,
+            },
+            Case::wrong_password(submit, TlsMode::StartTls, ScramSha256),
+            Case::wrong_password(submit, TlsMode::StartTls, Plain),
+            Case::wrong_password(submit, TlsMode::StartTls, Login),
+            Case::wrong_password(tls, TlsMode::Implicit, Plain),
+            Case::AuthNeedsTls { port: submit },
+            Case::MailNeedsTls { port: submit },
+        ]);
+        // Through real proxies (pproxy): SOCKS5 and HTTP CONNECT, then wrong proxy credentials.
+        cases.extend(proxy_cases(submit, tls));
+        cases.extend(body_cases(true, true));
+        cases
     });
-    cases.extend(body_cases(true, true, true, true));
-    run_matrix(&ctx, &t, &cases);
 }
 
 /// The 465/587 mix-up against Postfix's own ports (issue 25): implicit TLS to the plain port
@@ -565,10 +578,9 @@ fn postfix() {
 /// ends them (the CLI then names `--tls implicit`).
 #[test]
 fn postfix_port_mixups() {
-    if !enabled("postfix_port_mixups") {
+    let Some(ctx) = enabled("postfix_port_mixups") else {
         return;
-    }
-    let ctx = Ctx::from_env();
+    };
     let plain = port("SMTP_INTEROP_POSTFIX_PORT");
     let implicit = port("SMTP_INTEROP_POSTFIX_TLS_PORT");
     let rt = runtime();
@@ -615,44 +627,33 @@ fn postfix_port_mixups() {
 
 #[test]
 fn exim() {
-    if !enabled("exim") {
-        return;
-    }
-    let ctx = Ctx::from_env();
-    let p = port("SMTP_INTEROP_EXIM_PORT");
-    let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
-    let t = Target::new(
-        "exim",
-        p,
-        Protocol::Smtp,
-        spool("SMTP_INTEROP_EXIM_SPOOL"),
-        Capture::ReceivedCrlf,
-    );
-    let mut cases = vec![Case::Capabilities(&[
-        "SIZE",
-        "8BITMIME",
-        "DSN",
-        "PIPELINING",
-        "AUTH",
-        "CHUNKING",
-        "STARTTLS",
-        "SMTPUTF8",
-    ])];
-    cases.extend(tls_and_auth_cases(
-        p,
-        tls,
-        &[AuthMechanism::Plain, AuthMechanism::Login],
-    ));
-    cases.extend(body_cases(true, true, true, true));
-    run_matrix(&ctx, &t, &cases);
+    EXIM.run("exim", |p| {
+        let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
+        let mut cases = vec![Case::Capabilities(&[
+            "SIZE",
+            "8BITMIME",
+            "DSN",
+            "PIPELINING",
+            "AUTH",
+            "CHUNKING",
+            "STARTTLS",
+            "SMTPUTF8",
+        ])];
+        cases.extend(tls_and_auth_cases(
+            p,
+            tls,
+            &[AuthMechanism::Plain, AuthMechanism::Login],
+        ));
+        cases.extend(body_cases(true, true));
+        cases
+    });
 }
 
 #[test]
 fn smtp_sink() {
-    if !enabled("smtp_sink") {
+    let Some(ctx) = enabled("smtp_sink") else {
         return;
-    }
-    let ctx = Ctx::from_env();
+    };
     let ports: BTreeMap<String, u16> = var("SMTP_INTEROP_SINK_PORTS")
         .split(',')
         .filter_map(|kv| kv.split_once('='))

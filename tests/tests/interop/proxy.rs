@@ -28,23 +28,29 @@ pub(crate) const WRONG_PROXY_PASSWORD: &str = "wr0ng-proxy-pa55";
 /// The label of the row with wrong proxy credentials.
 pub(crate) const WRONG_PROXY_LABEL: &str = "proxy: wrong credentials";
 
-/// The proxied sends both columns run against Postfix, each after AUTH PLAIN: through SOCKS5 to
-/// the submission port (STARTTLS), and through HTTP CONNECT to the implicit-TLS port, both
-/// proxies asking for credentials. Each: its label, port, TLS mode and proxy listener.
-pub(crate) fn proxied_sends(submit: u16, tls: u16) -> [(&'static str, u16, TlsMode, Listen); 2] {
+/// The proxy rows both columns run against Postfix: a send after AUTH PLAIN through SOCKS5 to
+/// the submission port `submit` (STARTTLS) and through HTTP CONNECT to the implicit-TLS port
+/// `tls`, both proxies asking for credentials; then wrong proxy credentials.
+pub(crate) fn proxy_cases(submit: u16, tls: u16) -> [Case; 3] {
     [
-        (
-            "socks5+starttls+auth-plain",
-            submit,
-            TlsMode::StartTls,
-            Listen::Socks5Auth,
-        ),
-        (
-            "http-connect+implicit+auth-plain",
-            tls,
-            TlsMode::Implicit,
-            Listen::HttpAuth,
-        ),
+        Case::Proxied {
+            label: "socks5+starttls+auth-plain",
+            port: submit,
+            mode: TlsMode::StartTls,
+            auth: AuthMechanism::Plain,
+            via: Listen::Socks5Auth,
+        },
+        Case::Proxied {
+            label: "http-connect+implicit+auth-plain",
+            port: tls,
+            mode: TlsMode::Implicit,
+            auth: AuthMechanism::Plain,
+            via: Listen::HttpAuth,
+        },
+        Case::ProxyWrongCredentials {
+            port: submit,
+            mode: TlsMode::StartTls,
+        },
     ]
 }
 

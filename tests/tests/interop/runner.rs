@@ -7,39 +7,49 @@ use crate::*;
 /// if any case failed.
 pub(crate) fn run_matrix(ctx: &Ctx, t: &Target, cases: &[Case]) {
     let rt = crate::runtime();
-    let mut rows = Vec::new();
-    for case in cases {
-        let started = Instant::now();
-        let result = rt.block_on(async {
+    run_rows(ctx, t, cases, Case::label, |case| {
+        rt.block_on(async {
             tokio::time::timeout(CASE_LIMIT, run_case(ctx, t, case))
                 .await
                 .unwrap_or_else(|_| Err(format!("timed out after {CASE_LIMIT:?}")))
-        });
-        let elapsed = started.elapsed();
+        })
+    });
+}
+
+/// Run `cases` one by one against `t` (`run` runs one, `label` names it), printing each result
+/// as it comes, then [`report_rows`] (shared by both columns).
+pub(crate) fn run_rows<C>(
+    ctx: &Ctx,
+    t: &Target,
+    cases: &[C],
+    label: impl Fn(&C) -> String,
+    mut run: impl FnMut(&C) -> Result<String, String>,
+) {
+    let mut rows = Vec::new();
+    for case in cases {
+        let started = Instant::now();
+        let result = run(case);
+        let ms = started.elapsed().as_millis();
         match &result {
             Ok(note) => println!(
-                "  [{}] {:<38} pass  ({:>5} ms) {note}",
+                "  [{}] {:<38} pass  ({ms:>5} ms) {note}",
                 t.name,
-                case.label(),
-                elapsed.as_millis()
+                label(case)
             ),
             Err(why) => println!(
-                "  [{}] {:<38} FAIL  ({:>5} ms)\n    {why}",
+                "  [{}] {:<38} FAIL  ({ms:>5} ms)\n    {why}",
                 t.name,
-                case.label(),
-                elapsed.as_millis()
+                label(case)
             ),
         }
-        rows.push((case.label(), result));
+        rows.push((label(case), result));
     }
-
     report_rows(ctx, t, &rows);
 }
 
 /// Print the table of one server's results, append them to the results file, and fail the
-/// test if any case failed (shared by the async cases and the blocking client's,
-/// `blocking.rs`).
-pub(crate) fn report_rows(ctx: &Ctx, t: &Target, rows: &[(String, Result<String, String>)]) {
+/// test if any case failed (the end of [`run_rows`]).
+fn report_rows(ctx: &Ctx, t: &Target, rows: &[(String, Result<String, String>)]) {
     println!("\n  {:<12} {:<38} result", "server", "case");
     for (label, r) in rows {
         println!(

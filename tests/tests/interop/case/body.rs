@@ -77,11 +77,7 @@ pub(crate) async fn case_eight_bit(ctx: &Ctx, t: &Target, label: &str) -> Result
     let headers = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
                        Content-Transfer-Encoding: 8bit\r\n";
     let (_, want) = send(&mut conn, id, FROM, &["rcpt@example.org"], headers, &body).await?;
-    let declared = conn
-        .log
-        .client_lines()
-        .iter()
-        .any(|l| l.starts_with("MAIL FROM") && l.contains("BODY=8BITMIME"));
+    let declared = conn.log.sent_with("MAIL FROM", &["BODY=8BITMIME"]);
     let log = conn.log.clone();
     conn.quit().await?;
     if declared != offered {
@@ -109,11 +105,7 @@ pub(crate) async fn case_utf8_address(
     let headers = "X-Utf8-Subject: Grüße, 世界\r\n";
     let body = "Ünïcödé body ✓\r\n".as_bytes();
     let (_, want) = send(&mut conn, id, from, &to, headers, body).await?;
-    let declared = conn
-        .log
-        .client_lines()
-        .iter()
-        .any(|l| l.starts_with("MAIL FROM") && l.contains("SMTPUTF8"));
+    let declared = conn.log.sent_with("MAIL FROM", &["SMTPUTF8"]);
     let log = conn.log.clone();
     conn.quit().await?;
     if !declared {

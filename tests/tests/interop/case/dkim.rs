@@ -105,7 +105,7 @@ pub(crate) async fn case_dkim(ctx: &Ctx, t: &Target, label: &str) -> Result<Stri
         delivered.push(copy);
     }
     delivered.push(tampered(&delivered[0]));
-    let verdicts = dkimpy(t.name, &delivered)?;
+    let verdicts = dkimpy(&t.name, &delivered)?;
     if verdicts != [true, true, true, false] {
         return Err(format!(
             "dkimpy on the delivered copies (memory, file, pool, tampered): {verdicts:?}, \

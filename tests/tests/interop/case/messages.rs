@@ -159,14 +159,7 @@ pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
         match (i, result) {
             (25, Err(SmtpError::InvalidInput(_))) => {}
             (25, other) => return Err(format!("message 25 (bad recipient): {other:?}")),
-            (_, Ok(_)) => wants.push(Expect {
-                id,
-                sent: sent.clone(),
-                from: FROM,
-                rcpts: to.to_vec(),
-                auth_user: None,
-                auth_method: None,
-            }),
+            (_, Ok(_)) => wants.push(Expect::new(id, sent.clone(), FROM, &to)),
             (_, Err(e)) => return Err(conn.fail(&format!("batch message {i}"), &e)),
         }
     }
@@ -201,30 +194,21 @@ pub(crate) async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<Strin
         .client
         .send_mail_bytes_with(FROM, &to, &msg, &options)
         .await;
-    let lines = conn.log.client_lines();
     match result {
         Ok(_) if offered => {
-            let mail = lines.iter().any(|l| {
-                l.starts_with("MAIL FROM") && l.contains("RET=HDRS") && l.contains("ENVID=")
-            });
-            let rcpt = lines.iter().any(|l| {
-                l.starts_with("RCPT TO")
-                    && l.contains("NOTIFY=FAILURE,DELAY")
-                    && l.contains("ORCPT=rfc822;orig+2Blist@example.org")
-            });
+            let mail = conn.log.sent_with("MAIL FROM", &["RET=HDRS", "ENVID="]);
+            let rcpt = conn.log.sent_with(
+                "RCPT TO",
+                &[
+                    "NOTIFY=FAILURE,DELAY",
+                    "ORCPT=rfc822;orig+2Blist@example.org",
+                ],
+            );
             if !(mail && rcpt) {
                 return Err(conn.explain("DSN parameters missing from MAIL / RCPT"));
             }
             conn.quit().await?;
-            let want = Expect {
-                id,
-                sent: msg,
-                from: FROM,
-                rcpts: to.to_vec(),
-                auth_user: None,
-                auth_method: None,
-            };
-            verify(t, &[want]).await?;
+            verify(t, &[Expect::new(id, msg, FROM, &to)]).await?;
             Ok("RET=HDRS ENVID= NOTIFY=FAILURE,DELAY ORCPT= accepted and delivered".into())
         }
         Err(SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
