@@ -646,27 +646,8 @@ pub(crate) mod tests {
         chunks
     }
 
-    /// A reference normalisation, written the obvious slow way.
-    fn reference_normalize(body: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < body.len() {
-            match body[i] {
-                b'\r' if body.get(i + 1) == Some(&b'\n') => {
-                    out.extend_from_slice(b"\r\n");
-                    i += 2;
-                    continue;
-                }
-                b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        if !out.is_empty() && !out.ends_with(b"\r\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-        out
-    }
+    // A reference normalisation, written the obvious slow way (shared with the interop tests).
+    use smtp_testkit::reference::crlf_normalized as reference_normalize;
 
     proptest! {
         #[test]

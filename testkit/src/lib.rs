@@ -11,6 +11,8 @@
 //!   server behind it that records what it saw, and `free_port`, for the route tests;
 //! - `expect` (feature `transcript`): checks of the client's errors (an I/O error during a
 //!   step, a timeout) that the tests of several adapters repeat;
+//! - [`reference`] (always): reference answers written the slow, obvious way (what SMTP delivers
+//!   for a message), that the engine's encoders and the interop tests are held to;
 //! - [`wait`] (always): polling until a condition holds, blocking or async;
 //! - `transcript` (feature `transcript`): the same scripts run in memory through both
 //!   `smtp_proto::Session` and `SmtpClient`, recording the client's bytes.
@@ -29,6 +31,7 @@ pub mod client;
 pub mod expect;
 pub mod mock;
 pub mod proxy;
+pub mod reference;
 pub mod script;
 #[cfg(feature = "server")]
 pub mod server;

@@ -38,27 +38,8 @@ pub(crate) fn new_plain_message(t: &Target, label: &str) -> (String, Vec<u8>) {
 }
 
 /// What SMTP delivers for `sent`: every bare CR and bare LF becomes CRLF, and the message ends
-/// with CRLF.
-pub(crate) fn normalize(sent: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(sent.len() + 16);
-    let mut i = 0;
-    while i < sent.len() {
-        match sent[i] {
-            b'\r' if sent.get(i + 1) == Some(&b'\n') => {
-                out.extend_from_slice(b"\r\n");
-                i += 2;
-                continue;
-            }
-            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    if !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+/// with CRLF (the reference the engine's encoders are held to as well).
+pub(crate) use smtp_testkit::reference::crlf_normalized as normalize;
 
 pub(crate) fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
