@@ -11,7 +11,7 @@
 //!   server behind it that records what it saw, and `free_port`, for the route tests;
 //! - `expect` (feature `transcript`): checks of the client's errors (an I/O error during a
 //!   step, a timeout) that the tests of several adapters repeat;
-//! - [`reference`] (always): reference answers written the slow, obvious way (what SMTP delivers
+//! - [`reference`](mod@reference) (always): reference answers written the slow, obvious way (what SMTP delivers
 //!   for a message), that the engine's encoders and the interop tests are held to;
 //! - [`wait`] (always): polling until a condition holds, blocking or async;
 //! - `transcript` (feature `transcript`): the same scripts run in memory through both
