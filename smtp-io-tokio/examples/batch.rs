@@ -28,12 +28,9 @@ struct Args {
     // The server flags, shared by the examples (examples/common).
     #[command(flatten)]
     server: common::ServerArgs,
-    /// The envelope sender.
-    #[arg(long, default_value = "alice@example.com")]
-    from: String,
-    /// The recipient of every message.
-    #[arg(long, default_value = "bob@example.org")]
-    to: String,
+    // The sender, and the recipients of every message.
+    #[command(flatten)]
+    envelope: common::EnvelopeArgs,
     /// How many messages to send.
     #[arg(long, default_value_t = 10)]
     count: usize,
@@ -53,15 +50,15 @@ async fn run(args: Args) -> Result<usize, Box<dyn Error>> {
             format!(
                 "From: {from}\r\nTo: {to}\r\nSubject: batch message {i} of {n}\r\n\r\n\
                  Message {i} of {n}, sent with send_batch.\r\n",
-                from = args.from,
-                to = args.to,
+                from = args.envelope.from,
+                to = args.envelope.to.join(", "),
             )
         })
         .collect();
-    let to = [args.to.as_str()];
+    let to = args.envelope.to();
     let batch: Vec<OutgoingMessage<'_>> = bodies
         .iter()
-        .map(|body| OutgoingMessage::new(&args.from, &to, body.as_bytes()))
+        .map(|body| OutgoingMessage::new(&args.envelope.from, &to, body.as_bytes()))
         .collect();
 
     // One result per message, in order. An accepted message's outcome carries the id the engine

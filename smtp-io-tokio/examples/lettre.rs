@@ -29,12 +29,9 @@ mod common;
 struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
-    /// The From mailbox.
-    #[arg(long, default_value = "alice@example.com")]
-    from: String,
-    /// A To mailbox (repeat for several).
-    #[arg(long, default_value = "bob@example.org")]
-    to: Vec<String>,
+    // The From and To mailboxes.
+    #[command(flatten)]
+    envelope: common::EnvelopeArgs,
     /// A Bcc mailbox (repeat for several): it gets the message, nobody sees it in the headers.
     #[arg(long)]
     bcc: Vec<String>,
@@ -44,11 +41,11 @@ struct Args {
 /// attachment.
 fn build(args: &Args) -> Result<Message, Box<dyn Error>> {
     let mut builder = Message::builder()
-        .from(args.from.parse()?)
+        .from(args.envelope.from.parse()?)
         .subject("Sent with lettre's builder and smtp-io-tokio")
         // lettre adds Date itself; a Message-ID only when asked (None: a generated one).
         .message_id(None);
-    for to in &args.to {
+    for to in &args.envelope.to {
         builder = builder.to(to.parse()?);
     }
     for bcc in &args.bcc {

@@ -25,12 +25,9 @@ struct Args {
     /// The server, as HOST:PORT.
     #[arg(long, default_value = "127.0.0.1:8025")]
     server: String,
-    /// The From mailbox (MAIL FROM).
-    #[arg(long, default_value = "alice@example.com")]
-    from: String,
-    /// A To mailbox (repeat for several).
-    #[arg(long, default_value = "bob@example.org")]
-    to: Vec<String>,
+    // The From mailbox (MAIL FROM) and the To mailboxes.
+    #[command(flatten)]
+    envelope: common::EnvelopeArgs,
     /// A Cc mailbox (repeat for several).
     #[arg(long)]
     cc: Vec<String>,
@@ -42,8 +39,8 @@ struct Args {
 async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
     let (host, port) = common::host_port(&args.server)?;
     let mut message = MessageBuilder::new()
-        .from(("Alice", args.from.as_str()))
-        .to(args.to.iter().map(String::as_str).collect::<Vec<_>>())
+        .from(("Alice", args.envelope.from.as_str()))
+        .to(args.envelope.to())
         .subject("Sent with mail-builder and smtp-io-tokio")
         .text_body("Hello from mail-builder.")
         .html_body("<p>Hello from <b>mail-builder</b>.</p>")

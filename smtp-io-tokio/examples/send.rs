@@ -34,12 +34,8 @@ mod common;
 struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
-    /// The envelope sender.
-    #[arg(long, default_value = "alice@example.com")]
-    from: String,
-    /// An envelope recipient (repeat for several).
-    #[arg(long, default_value = "bob@example.org")]
-    to: Vec<String>,
+    #[command(flatten)]
+    envelope: common::EnvelopeArgs,
     /// The message: a complete RFC 5322 message (headers, blank line, body).
     #[arg(long)]
     file: PathBuf,
@@ -52,12 +48,14 @@ async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
     // Greeting, EHLO and, with STARTTLS, the TLS handshake and EHLO again.
     let mut client = args.server.connect().await?;
 
-    let to: Vec<&str> = args.to.iter().map(String::as_str).collect();
+    let to = args.envelope.to();
     let sent = async {
         if let Some(login) = &login {
             client.login(&login.user, &login.password).await?; // the best mechanism offered
         }
-        client.send_mail_bytes(&args.from, &to, &body).await
+        client
+            .send_mail_bytes(&args.envelope.from, &to, &body)
+            .await
     }
     .await;
     // QUIT also after a refused message; the send error comes first.

@@ -1,5 +1,6 @@
 //! What the examples of this crate share: the server's flags (address, STARTTLS, the CA to
-//! trust, the AUTH user) and how they become a connection, and how a send's result is printed.
+//! trust, the AUTH user) and how they become a connection, the envelope's flags, and how a
+//! send's result is printed.
 //! Each example keeps its own point (what it builds, how it sends); only the plumbing is here.
 
 // Not every example uses every helper (mail_builder only parses the address).
@@ -31,6 +32,25 @@ pub struct ServerArgs {
     /// Allow AUTH on a connection without TLS (trusted local servers only).
     #[arg(long)]
     pub allow_plaintext_auth: bool,
+}
+
+/// Who a message goes from and to: the sender (envelope, and From where the example builds the
+/// message) and the recipients.
+#[derive(clap::Args)]
+pub struct EnvelopeArgs {
+    /// The sender.
+    #[arg(long, default_value = "alice@example.com")]
+    pub from: String,
+    /// A recipient (repeat for several).
+    #[arg(long, default_value = "bob@example.org")]
+    pub to: Vec<String>,
+}
+
+impl EnvelopeArgs {
+    /// The recipients, as the client's `&[&str]`.
+    pub fn to(&self) -> Vec<&str> {
+        self.to.iter().map(String::as_str).collect()
+    }
 }
 
 /// A logged-in user: the name and the password read from `SMTP_PASSWORD`.
