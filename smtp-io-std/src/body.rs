@@ -150,19 +150,9 @@ impl ReaderBody<File> {
 /// and a final CRLF, without dot-stuffing (RFC 1870's `SIZE`). Reads it once and seeks back.
 pub fn size_as_sent(file: &mut File) -> io::Result<u64> {
     let start = file.stream_position()?;
-    let mut counter = SizeCounter::new();
-    let mut buf = vec![0; CHUNK];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        counter.update(&buf[..n]);
-    }
+    let size = SizeCounter::count(&mut *file, CHUNK)?;
     file.seek(io::SeekFrom::Start(start))?;
-    Ok(counter.total())
+    Ok(size)
 }
 
 #[cfg(test)]

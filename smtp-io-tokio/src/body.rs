@@ -114,21 +114,11 @@ pub async fn size_as_sent(file: &mut tokio::fs::File) -> io::Result<u64> {
 
 /// Count what `file` holds from its position on, as sent, and seek back.
 fn count_as_sent(file: &mut std::fs::File) -> io::Result<u64> {
-    use std::io::{Read, Seek};
+    use std::io::Seek;
     let start = file.stream_position()?;
-    let mut counter = SizeCounter::new();
-    let mut buf = vec![0; CHUNK];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        counter.update(&buf[..n]);
-    }
+    let size = SizeCounter::count(&mut *file, CHUNK)?;
     file.seek(io::SeekFrom::Start(start))?;
-    Ok(counter.total())
+    Ok(size)
 }
 
 /// Run blocking file work on tokio's blocking pool.

@@ -95,6 +95,8 @@ pub mod client;
 #[cfg(feature = "client")]
 pub mod connect;
 #[cfg(feature = "client")]
+pub mod options;
+#[cfg(feature = "client")]
 pub mod prelude;
 
 pub use audit::{AuditEvent, AuditSink, NoopAuditSink};

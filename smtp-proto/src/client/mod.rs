@@ -20,8 +20,6 @@
 //! transport is closed too, and every later call fails with the same error.
 
 mod batch;
-pub(crate) mod options;
-mod prefixed;
 mod reuse;
 #[cfg(test)]
 mod tests;
@@ -32,12 +30,12 @@ use crate::alloc_prelude::*;
 use core::future::Future;
 use core::pin::pin;
 
+pub use crate::body::{MessageBody, PrefixedBody, SliceBody};
+pub use crate::options::{ClientOptionsParts, SharedClientOptions, SmtpClientOptions};
 pub use crate::session::Delivery;
 pub use batch::{Flight, FlightMessage, OutgoingMessage};
-pub use options::{ClientOptionsParts, SharedClientOptions, SmtpClientOptions};
-pub use prefixed::PrefixedBody;
 pub use reuse::IdleStatus;
-pub use transport::{MessageBody, SliceBody, StartTlsCapable, Transport};
+pub use transport::{StartTlsCapable, Transport};
 
 use crate::command::Domain;
 use crate::error::SmtpError;

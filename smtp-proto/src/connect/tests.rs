@@ -12,7 +12,7 @@ use core::time::Duration;
 use super::*;
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::client::options::Shared;
+use crate::options::Shared;
 use crate::client::{SmtpClient, SmtpClientOptions, Transport};
 use crate::connect::ProxyKind;
 use crate::error::SmtpError;

@@ -1,5 +1,6 @@
 //! Message body encoding: the streaming [`DotStuffer`] for DATA and the [`LineNormalizer`] for
-//! BDAT, plus [`normalized_len`].
+//! BDAT, plus [`normalized_len`]. With the `client` feature, also where a streamed body is read
+//! from: [`MessageBody`], [`SliceBody`] and [`PrefixedBody`].
 //!
 //! Both normalise every bare CR and bare LF to CRLF, whatever the chunking, so a body can never
 //! carry an end-of-data sequence that a server would read differently from us (SMTP smuggling,
@@ -14,6 +15,16 @@
 //! depends on how the body was split into chunks.
 
 use bytes::BytesMut;
+
+#[cfg(feature = "client")]
+mod prefixed;
+#[cfg(feature = "client")]
+mod source;
+
+#[cfg(feature = "client")]
+pub use prefixed::PrefixedBody;
+#[cfg(feature = "client")]
+pub use source::{MessageBody, SliceBody};
 
 const CRLF: &[u8] = b"\r\n";
 const TERMINATOR: &[u8] = b".\r\n";
@@ -360,6 +371,30 @@ impl SizeCounter {
         };
         self.len.saturating_add(self.extra).saturating_add(ending)
     }
+
+    /// Count everything `reader` yields until its end, `chunk` bytes at a time (an interrupted
+    /// read is retried): the size as sent of a file or a pipe, before sending it. The reader
+    /// is left at its end; a read error is returned as it is.
+    ///
+    /// ```
+    /// use smtp_proto::body::{SizeCounter, normalized_len};
+    ///
+    /// let body: &[u8] = b"Subject: hi\nbare LF\r\nend";
+    /// assert_eq!(SizeCounter::count(body, 4).unwrap(), normalized_len(body));
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn count(mut reader: impl std::io::Read, chunk: usize) -> std::io::Result<u64> {
+        let mut counter = SizeCounter::new();
+        let mut buf = alloc::vec![0; chunk.max(1)];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(counter.total()),
+                Ok(n) => counter.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// The length of `body` after CRLF normalisation and the final CRLF (exactly what
@@ -429,6 +464,46 @@ pub(crate) mod tests {
     #[allow(unused_imports)]
     use crate::alloc_prelude::*;
     use proptest::prelude::*;
+
+    /// A reader that yields its bytes a few at a time, is interrupted before each piece, and
+    /// can fail once it is done.
+    struct Stuttering<'a> {
+        rest: &'a [u8],
+        interrupt: bool,
+        fail_at_end: bool,
+    }
+
+    impl std::io::Read for Stuttering<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            if self.rest.is_empty() && self.fail_at_end {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = buf.len().min(self.rest.len()).min(3);
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn counting_a_reader_retries_interruptions_and_returns_its_errors() {
+        let body = b"Subject: x\r\n\r\nbare\rCR and bare\nLF\r";
+        let reader = |fail_at_end| Stuttering {
+            rest: body,
+            interrupt: false,
+            fail_at_end,
+        };
+        assert_eq!(
+            SizeCounter::count(reader(false), 2).unwrap(),
+            normalized_len(body)
+        );
+        let err = SizeCounter::count(reader(true), 2).unwrap_err();
+        assert_eq!(err.to_string(), "disk gone");
+    }
 
     /// Everything an encoder (a [`DotStuffer`] or a [`LineNormalizer`]: the same methods, no
     /// common trait) writes for `chunks`, given one after the other, then finished.

@@ -5,7 +5,7 @@
 use crate::alloc_prelude::*;
 use std::io;
 
-use super::transport::MessageBody;
+use super::source::MessageBody;
 
 /// A streamed body that yields `prefix` first, then everything `inner` yields.
 ///
@@ -15,7 +15,7 @@ use super::transport::MessageBody;
 /// the body's first).
 ///
 /// ```
-/// use smtp_proto::client::{MessageBody, PrefixedBody, SliceBody};
+/// use smtp_proto::body::{MessageBody, PrefixedBody, SliceBody};
 ///
 /// # futures_lite_block_on(async {
 /// let mut body = PrefixedBody::new(b"X-Tag: 1\r\n".to_vec(), SliceBody::new(b"Subject: hi\r\n\r\nHi\r\n"));

@@ -1,11 +1,13 @@
-//! [`SmtpClientOptions`]: what an [`SmtpClient`](super::SmtpClient) is built with (the engine's
-//! configuration, default message options, buffer size).
+//! [`SmtpClientOptions`]: what an [`SmtpClient`] is built with (the engine's configuration,
+//! default message options, buffer size), and its shared form for a pool
+//! ([`SharedClientOptions`]). Configuration only: the driver, every adapter's connect options and
+//! a caller's own event loop ([`SmtpClientOptions::into_parts`]) all read it.
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 
 #[allow(unused_imports)] // for the doc links
-use super::{SmtpClient, Transport};
+use crate::client::{SmtpClient, Transport};
 use alloc::sync::Arc;
 use core::fmt;
 
