@@ -76,8 +76,8 @@ pub use log::TracingTranscript;
 #[cfg(feature = "redis")]
 pub use pool::SharedRateLimit;
 pub use pool::{
-    Backoff, Connections, Mailer, MailerBuilder, PoolStats, RateLimit, SendError, Throttle,
-    ThrottleFuture, TokenFuture, TokenMechanism, TokenSource, Turn,
+    Backoff, Connections, Mailer, MailerBuilder, OpenBody, PoolStats, RateLimit, SendError,
+    Throttle, ThrottleFuture, TokenFuture, TokenMechanism, TokenSource, Turn,
 };
 pub use sender::{MailSender, SentMail, StubFailure, StubMailSender};
 pub use smtp_proto::body::{SizeCounter, normalized_len};

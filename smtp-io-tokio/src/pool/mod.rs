@@ -61,7 +61,6 @@
 //! session of an earlier one instead of a full handshake. [`Mailer::stats`] counts both.
 
 use std::fmt;
-use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,6 +89,7 @@ pub use credentials::{TokenFuture, TokenMechanism, TokenSource};
 pub use error::SendError;
 #[cfg(feature = "redis")]
 pub use shared_limit::SharedRateLimit;
+pub use source::OpenBody;
 pub use tally::{Connections, PoolStats};
 pub use throttle::{RateLimit, Throttle, ThrottleFuture, Turn};
 
@@ -101,8 +101,8 @@ use source::{InMemory, Reopened, Source};
 use tally::{Tally, bump};
 
 use crate::{
-    ConnectOptions, MessageBody, MessageOptions, OutgoingMessage, ReaderBody, SendOutcome, SmtpOp,
-    TlsConfig, TlsMode,
+    ConnectOptions, MessageOptions, OutgoingMessage, ReaderBody, SendOutcome, SmtpOp, TlsConfig,
+    TlsMode,
 };
 
 /// A shared pool of SMTP connections: clone it into every task, call [`send`](Mailer::send)
@@ -272,7 +272,7 @@ impl Mailer {
     }
 
     /// Send a message whose body is read from a stream, for messages too large to hold in
-    /// memory. `open` yields the body from its start and is called once per attempt, so that a
+    /// memory. `open` (an [`OpenBody`]: a closure returning a future of the body) yields it from its start and is called once per attempt, so that a
     /// retry on a new connection (see the [module docs](self)) sends it whole again; it is
     /// called only once the call has a connection's place, so callers waiting for a connection
     /// hold no body open. The body's size hint is declared as `SIZE=` and checked against the
@@ -296,52 +296,34 @@ impl Mailer {
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send_stream<R, F, Fut, B>(
+    pub async fn send_stream<R: AsRef<str>, O: OpenBody>(
         &self,
         from: &str,
         to: impl IntoIterator<Item = R>,
-        open: F,
-    ) -> Result<SendOutcome, SendError>
-    where
-        R: AsRef<str>,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = std::io::Result<B>>,
-        B: MessageBody,
-    {
+        open: O,
+    ) -> Result<SendOutcome, SendError> {
         self.send_stream_as(from, to, None, open).await
     }
 
     /// [`send_stream`](Self::send_stream) with per-message options.
-    pub async fn send_stream_with<R, F, Fut, B>(
+    pub async fn send_stream_with<R: AsRef<str>, O: OpenBody>(
         &self,
         from: &str,
         to: impl IntoIterator<Item = R>,
         options: &MessageOptions,
-        open: F,
-    ) -> Result<SendOutcome, SendError>
-    where
-        R: AsRef<str>,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = std::io::Result<B>>,
-        B: MessageBody,
-    {
+        open: O,
+    ) -> Result<SendOutcome, SendError> {
         self.send_stream_as(from, to, Some(options), open).await
     }
 
     /// [`send_stream`](Self::send_stream) with the message's options, or the pool's.
-    async fn send_stream_as<R, F, Fut, B>(
+    async fn send_stream_as<R: AsRef<str>, O: OpenBody>(
         &self,
         from: &str,
         to: impl IntoIterator<Item = R>,
         options: Option<&MessageOptions>,
-        open: F,
-    ) -> Result<SendOutcome, SendError>
-    where
-        R: AsRef<str>,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = std::io::Result<B>>,
-        B: MessageBody,
-    {
+        open: O,
+    ) -> Result<SendOutcome, SendError> {
         let to: Vec<R> = to.into_iter().collect();
         let to: Vec<&str> = to.iter().map(AsRef::as_ref).collect();
         let message = Reopened {
@@ -369,15 +351,10 @@ impl Mailer {
     }
 
     /// A streamed message, signed first when the pool signs ([`MailerBuilder::dkim`]).
-    async fn send_reopened<F, Fut, B>(
+    async fn send_reopened<O: OpenBody>(
         &self,
-        message: Reopened<'_, F>,
-    ) -> Result<SendOutcome, SendError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = std::io::Result<B>>,
-        B: MessageBody,
-    {
+        message: Reopened<'_, O>,
+    ) -> Result<SendOutcome, SendError> {
         #[cfg(feature = "dkim")]
         if let Some(signer) = &self.inner.dkim {
             return self

@@ -43,6 +43,33 @@ impl Source for InMemory<'_> {
     }
 }
 
+/// What opens a streamed body from its start, once for each attempt of a
+/// [`Mailer::send_stream`](super::Mailer::send_stream): any `FnMut()` closure returning a future
+/// of a [`MessageBody`], such as `|| ReaderBody::open(path)`.
+pub trait OpenBody {
+    /// The body it opens.
+    type Body: MessageBody;
+    /// The future of one opening.
+    type Opening: Future<Output = io::Result<Self::Body>>;
+
+    /// Open the body anew, from its start.
+    fn open(&mut self) -> Self::Opening;
+}
+
+impl<F, Fut, B> OpenBody for F
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = io::Result<B>>,
+    B: MessageBody,
+{
+    type Body = B;
+    type Opening = Fut;
+
+    fn open(&mut self) -> Fut {
+        self()
+    }
+}
+
 /// A message whose body `open` yields from its start, once per attempt.
 pub(super) struct Reopened<'a, F> {
     pub(super) from: &'a str,
@@ -51,21 +78,21 @@ pub(super) struct Reopened<'a, F> {
     pub(super) open: F,
 }
 
-impl<F, Fut, B> Source for Reopened<'_, F>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = io::Result<B>>,
-    B: MessageBody,
-{
-    type Ready = B;
+impl<O: OpenBody> Source for Reopened<'_, O> {
+    type Ready = O::Body;
 
-    async fn prepare(&mut self) -> Result<B, SmtpError> {
-        (self.open)()
+    async fn prepare(&mut self) -> Result<O::Body, SmtpError> {
+        self.open
+            .open()
             .await
             .map_err(|e| SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string()))
     }
 
-    async fn deliver(&self, body: &mut B, client: &mut SmtpClient<TokioTransport>) -> Delivery {
+    async fn deliver(
+        &self,
+        body: &mut O::Body,
+        client: &mut SmtpClient<TokioTransport>,
+    ) -> Delivery {
         client
             .deliver_stream(self.from, self.to, body, self.options)
             .await
@@ -86,13 +113,8 @@ pub(super) struct Signed<'a, F> {
 }
 
 #[cfg(feature = "dkim")]
-impl<F, Fut, B> Source for Signed<'_, F>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = io::Result<B>>,
-    B: MessageBody,
-{
-    type Ready = crate::dkim::PrefixedBody<B>;
+impl<O: OpenBody> Source for Signed<'_, O> {
+    type Ready = crate::dkim::PrefixedBody<O::Body>;
 
     async fn prepare(&mut self) -> Result<Self::Ready, SmtpError> {
         let (header, size) = match &self.header {
