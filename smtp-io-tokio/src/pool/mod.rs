@@ -272,10 +272,10 @@ impl Mailer {
     }
 
     /// Send a message whose body is read from a stream, for messages too large to hold in
-    /// memory. `open` (an [`OpenBody`]: a closure returning a future of the body) yields it from its start and is called once per attempt, so that a
-    /// retry on a new connection (see the [module docs](self)) sends it whole again; it is
-    /// called only once the call has a connection's place, so callers waiting for a connection
-    /// hold no body open. The body's size hint is declared as `SIZE=` and checked against the
+    /// memory. `open` (an [`OpenBody`]: a closure returning a future of the body) yields the
+    /// body from its start and is called once per attempt, so that a retry on a new connection
+    /// (see the [module docs](self)) sends it whole again; it is called only once the call has
+    /// a connection's place, so callers waiting for a connection hold no body open. The body's size hint is declared as `SIZE=` and checked against the
     /// server's limit; what it yields is counted against that hint. A pool that signs
     /// (`MailerBuilder::dkim`, feature `dkim`) calls `open` once more, first, to hash the
     /// message: it must yield the same bytes every time.

@@ -193,29 +193,21 @@ fn std_proxied(
 /// Wrong credentials for a SOCKS5 and an HTTP CONNECT proxy: typed connect errors without the
 /// password, and no tunnel to `port`.
 fn std_proxy_wrong_credentials(ctx: &Ctx, port: u16, mode: TlsMode) -> Result<String, String> {
-    let kinds = [Listen::Socks5Auth, Listen::HttpAuth];
-    let route = ProxyRoute::start(&kinds)?;
-    let before = route.tunnels(port);
-    let mut notes = Vec::new();
-    for via in kinds {
+    let mut row = WrongCredentials::start(port)?;
+    for via in WrongCredentials::KINDS {
         let connected = StdOptions::new(mode)
             .with_tls_config(ctx.tls.clone())
             .with_connect_timeout(Duration::from_secs(10))
             .with_deadline(CASE_LIMIT)
-            .with_proxy(route.proxy_with_password(via, WRONG_PROXY_PASSWORD))
+            .with_proxy(row.proxy(via))
             .connect(HOST, port, EHLO);
-        let error = match connected {
-            Ok(client) => {
-                let _ = client.quit();
-                return Err(format!("{via:?}: a wrong proxy password was accepted"));
-            }
-            Err(e) => e,
-        };
-        let shown = check_refused_login(&error).map_err(|e| format!("{via:?}: {e}"))?;
-        notes.push(format!("{via:?}: {shown}"));
+        let checked = row.check(via, &connected);
+        if let Ok(client) = connected {
+            let _ = client.quit();
+        }
+        checked?;
     }
-    route.expect_tunnels(port, before, 0)?;
-    Ok(format!("{}; no tunnel to {HOST}:{port}", notes.join("; ")))
+    row.finish()
 }
 
 fn std_auto_login(
@@ -392,13 +384,10 @@ fn run_std_case(ctx: &Ctx, t: &Target, case: &StdCase) -> Result<String, String>
 }
 
 /// The cases of a server with a plain port `p` (STARTTLS offered) and an implicit-TLS port
-/// `tls`: a send in each TLS mode and a send after AUTH with each of `mechanisms` over STARTTLS
-/// and over implicit TLS, a wrong password if PLAIN is among them, then the body cases ([`with_std_body_cases`]).
+/// `tls`: [`tls_and_auth_sends`], a wrong password if PLAIN is among `mechanisms`, then the body
+/// cases ([`with_std_body_cases`]).
 fn std_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<StdCase> {
-    let mut cases = plain_and_starttls(p);
-    cases.push(Case::send("implicit-tls", tls, TlsMode::Implicit, None));
-    let routes = [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)];
-    cases.extend(auth_sends(&routes, mechanisms));
+    let mut cases = tls_and_auth_sends(p, tls, mechanisms);
     if mechanisms.contains(&AuthMechanism::Plain) {
         cases.push(Case::wrong_password(
             p,
@@ -433,27 +422,34 @@ impl Server {
             });
         }
     }
+
+    /// [`Server::run_std`] with [`std_cases`]: the implicit-TLS port named by the variable
+    /// `tls`, AUTH with each of `mechanisms`.
+    fn run_std_tls_and_auth(&self, test: &str, tls: &str, mechanisms: &[AuthMechanism]) {
+        self.run_std(test, |p| std_cases(p, port(tls), mechanisms));
+    }
 }
 
 #[test]
 fn aiosmtpd_blocking() {
-    AIOSMTPD.run_std("aiosmtpd_blocking", |p| {
-        let tls = port("SMTP_INTEROP_AIOSMTPD_TLS_PORT");
-        std_cases(p, tls, &[AuthMechanism::Plain, AuthMechanism::Login])
-    });
+    AIOSMTPD.run_std_tls_and_auth(
+        "aiosmtpd_blocking",
+        "SMTP_INTEROP_AIOSMTPD_TLS_PORT",
+        &[AuthMechanism::Plain, AuthMechanism::Login],
+    );
 }
 
 #[test]
 fn node_smtp_server_blocking() {
-    NODE.run_std("node_smtp_server_blocking", |p| {
-        let tls = port("SMTP_INTEROP_NODE_TLS_PORT");
-        let mechanisms = [
+    NODE.run_std_tls_and_auth(
+        "node_smtp_server_blocking",
+        "SMTP_INTEROP_NODE_TLS_PORT",
+        &[
             AuthMechanism::Plain,
             AuthMechanism::Login,
             AuthMechanism::XOAuth2,
-        ];
-        std_cases(p, tls, &mechanisms)
-    });
+        ],
+    );
 }
 
 #[test]
@@ -493,10 +489,11 @@ fn postfix_blocking() {
 
 #[test]
 fn exim_blocking() {
-    EXIM.run_std("exim_blocking", |p| {
-        let tls = port("SMTP_INTEROP_EXIM_TLS_PORT");
-        std_cases(p, tls, &[AuthMechanism::Plain, AuthMechanism::Login])
-    });
+    EXIM.run_std_tls_and_auth(
+        "exim_blocking",
+        "SMTP_INTEROP_EXIM_TLS_PORT",
+        &[AuthMechanism::Plain, AuthMechanism::Login],
+    );
 }
 
 #[test]

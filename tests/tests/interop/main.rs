@@ -236,15 +236,22 @@ use faults::*;
 use proxy::*;
 use runner::*;
 
-/// The connection and AUTH cases every server with a plain port `p` (STARTTLS offered) and an
-/// implicit-TLS port `tls` shares: a send in each TLS mode, a send after AUTH with each of
-/// `mechanisms` over STARTTLS and over implicit TLS, and a wrong password over STARTTLS for each
-/// password mechanism among them.
-fn tls_and_auth_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Case> {
+/// The sends of a server with a plain port `p` (STARTTLS offered) and an implicit-TLS port `tls`
+/// (both columns): one in each TLS mode, and one after AUTH with each of `mechanisms` over
+/// STARTTLS and over implicit TLS.
+fn tls_and_auth_sends(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Case> {
     let mut cases = plain_and_starttls(p);
     cases.push(Case::send("implicit-tls", tls, TlsMode::Implicit, None));
     let routes = [(p, TlsMode::StartTls), (tls, TlsMode::Implicit)];
     cases.extend(auth_sends(&routes, mechanisms));
+    cases
+}
+
+/// The connection and AUTH cases every server with a plain port `p` (STARTTLS offered) and an
+/// implicit-TLS port `tls` shares: [`tls_and_auth_sends`], and a wrong password over STARTTLS
+/// for each password mechanism among `mechanisms`.
+fn tls_and_auth_cases(p: u16, tls: u16, mechanisms: &[AuthMechanism]) -> Vec<Case> {
+    let mut cases = tls_and_auth_sends(p, tls, mechanisms);
     cases.extend(
         mechanisms
             .iter()

@@ -160,27 +160,79 @@ impl ProxyRoute {
     }
 }
 
-/// A wrong proxy password's refusal: `SmtpError::Io` during `SmtpOp::Connect`, without the
-/// password in its Display or Debug form. Returns the Display form.
-pub(crate) fn check_refused_login(error: &SmtpError) -> Result<String, String> {
-    let (shown, debug) = (error.to_string(), format!("{error:?}"));
-    if !matches!(
-        error,
-        SmtpError::Io {
-            during: SmtpOp::Connect,
-            ..
+/// The wrong-credentials row of either column, around its client's part: pproxy with a SOCKS5
+/// and an HTTP CONNECT listener, both asking for credentials; each attempt through one of them
+/// with [`WRONG_PROXY_PASSWORD`] must be refused, and pproxy's log must show no tunnel after.
+pub(crate) struct WrongCredentials {
+    route: ProxyRoute,
+    port: u16,
+    before: usize,
+    notes: Vec<String>,
+}
+
+impl WrongCredentials {
+    /// The proxies of the row, in the order they are tried.
+    pub(crate) const KINDS: [Listen; 2] = [Listen::Socks5Auth, Listen::HttpAuth];
+
+    /// pproxy with both listeners, in front of the server's `port`.
+    pub(crate) fn start(port: u16) -> Result<WrongCredentials, String> {
+        let route = ProxyRoute::start(&Self::KINDS)?;
+        let before = route.tunnels(port);
+        let notes = Vec::new();
+        Ok(WrongCredentials {
+            route,
+            port,
+            before,
+            notes,
+        })
+    }
+
+    /// The proxy `via` at [`PROXY_IP`], logging in with [`WRONG_PROXY_PASSWORD`].
+    pub(crate) fn proxy(&self, via: Listen) -> Proxy {
+        self.route.proxy_with_password(via, WRONG_PROXY_PASSWORD)
+    }
+
+    /// What connecting through `via` gave must be `SmtpError::Io` during `SmtpOp::Connect`,
+    /// without the password in its Display or Debug form; a client that connected fails the row
+    /// (the caller quits it).
+    pub(crate) fn check<C>(
+        &mut self,
+        via: Listen,
+        connected: &Result<C, SmtpError>,
+    ) -> Result<(), String> {
+        let Err(error) = connected else {
+            return Err(format!("{via:?}: a wrong proxy password was accepted"));
+        };
+        let (shown, debug) = (error.to_string(), format!("{error:?}"));
+        if !matches!(
+            error,
+            SmtpError::Io {
+                during: SmtpOp::Connect,
+                ..
+            }
+        ) {
+            return Err(format!(
+                "{via:?}: expected SmtpError::Io during Connect, got {debug}"
+            ));
         }
-    ) {
-        return Err(format!(
-            "expected SmtpError::Io during Connect, got {debug}"
-        ));
+        if shown.contains(WRONG_PROXY_PASSWORD) || debug.contains(WRONG_PROXY_PASSWORD) {
+            return Err(format!(
+                "{via:?}: the proxy password shows in the error: {shown} / {debug}"
+            ));
+        }
+        self.notes.push(format!("{via:?}: {shown}"));
+        Ok(())
     }
-    if shown.contains(WRONG_PROXY_PASSWORD) || debug.contains(WRONG_PROXY_PASSWORD) {
-        return Err(format!(
-            "the proxy password shows in the error: {shown} / {debug}"
-        ));
+
+    /// After every attempt: no new tunnel to the server's port. Returns the row's note.
+    pub(crate) fn finish(self) -> Result<String, String> {
+        let port = self.port;
+        self.route.expect_tunnels(port, self.before, 0)?;
+        Ok(format!(
+            "{}; no tunnel to {HOST}:{port}",
+            self.notes.join("; ")
+        ))
     }
-    Ok(shown)
 }
 
 /// What connecting straight to the server, checking its certificate for [`PROXY_IP`], must

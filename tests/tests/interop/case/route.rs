@@ -47,27 +47,19 @@ pub(crate) async fn case_proxy_wrong_credentials(
     port: u16,
     mode: TlsMode,
 ) -> Result<String, String> {
-    let kinds = [Listen::Socks5Auth, Listen::HttpAuth];
-    let route = ProxyRoute::start(&kinds)?;
-    let before = route.tunnels(port);
-    let mut notes = Vec::new();
-    for via in kinds {
+    let mut row = WrongCredentials::start(port)?;
+    for via in WrongCredentials::KINDS {
         let connected = ConnectOptions::new(mode)
             .with_tls_config(ctx.tls.clone())
             .with_connect_timeout(Duration::from_secs(10))
-            .with_proxy(route.proxy_with_password(via, WRONG_PROXY_PASSWORD))
+            .with_proxy(row.proxy(via))
             .connect(HOST, port, EHLO)
             .await;
-        let error = match connected {
-            Ok(client) => {
-                let _ = client.quit().await;
-                return Err(format!("{via:?}: a wrong proxy password was accepted"));
-            }
-            Err(e) => e,
-        };
-        let shown = check_refused_login(&error).map_err(|e| format!("{via:?}: {e}"))?;
-        notes.push(format!("{via:?}: {shown}"));
+        let checked = row.check(via, &connected);
+        if let Ok(client) = connected {
+            let _ = client.quit().await;
+        }
+        checked?;
     }
-    route.expect_tunnels(port, before, 0)?;
-    Ok(format!("{}; no tunnel to {HOST}:{port}", notes.join("; ")))
+    row.finish()
 }
