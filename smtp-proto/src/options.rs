@@ -1,13 +1,11 @@
-//! [`SmtpClientOptions`]: what an [`SmtpClient`] is built with (the engine's configuration,
-//! default message options, buffer size), and its shared form for a pool
-//! ([`SharedClientOptions`]). Configuration only: the driver, every adapter's connect options and
-//! a caller's own event loop ([`SmtpClientOptions::into_parts`]) all read it.
+//! [`SmtpClientOptions`]: what an [`SmtpClient`](crate::client::SmtpClient) is built with (the
+//! engine's configuration, default message options, buffer size), and its shared form for a pool
+//! ([`SharedClientOptions`]). Configuration only: the driver, every adapter's connect options and a
+//! caller's own event loop ([`SmtpClientOptions::into_parts`]) all read it.
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
 
-#[allow(unused_imports)] // for the doc links
-use crate::client::{SmtpClient, Transport};
 use alloc::sync::Arc;
 use core::fmt;
 
@@ -25,8 +23,8 @@ use crate::session::{
 };
 use crate::transcript::TranscriptSink;
 
-/// Options for [`SmtpClient::connect_with`]: policy, audit sink, timeouts, limits and extension
-/// use. Every option has a safe default.
+/// Options for [`SmtpClient::connect_with`](crate::client::SmtpClient::connect_with): policy, audit
+/// sink, timeouts, limits and extension use. Every option has a safe default.
 ///
 /// ```
 /// use smtp_proto::client::SmtpClientOptions;
@@ -135,10 +133,11 @@ impl SmtpClientOptions {
         self
     }
 
-    /// The session began at `at`, on the transport's clock ([`Transport::now`]), before the
-    /// adapter opened the connection: the deadline ([`Timeouts::total`]) counts from there, so
-    /// the TCP connect and a TLS handshake count against it in every adapter. Without it the
-    /// deadline counts from [`SmtpClient::connect_with`].
+    /// The session began at `at`, on the transport's clock
+    /// ([`Transport::now`](crate::client::Transport::now)), before the adapter opened the
+    /// connection: the deadline ([`Timeouts::total`]) counts from there, so the TCP connect and a
+    /// TLS handshake count against it in every adapter. Without it the deadline counts from
+    /// [`SmtpClient::connect_with`](crate::client::SmtpClient::connect_with).
     pub fn with_start(mut self, at: crate::time::Instant) -> SmtpClientOptions {
         self.started = Some(at);
         self
@@ -153,7 +152,8 @@ impl SmtpClientOptions {
     }
 
     /// Declare the transport already encrypted (implicit TLS). Not needed with a transport that
-    /// reports it ([`Transport::is_encrypted`]), as every adapter of this workspace does.
+    /// reports it ([`Transport::is_encrypted`](crate::client::Transport::is_encrypted)), as every
+    /// adapter of this workspace does.
     pub fn with_implicit_tls(mut self, tls: bool) -> SmtpClientOptions {
         self.config.tls = tls;
         self
@@ -166,8 +166,8 @@ impl SmtpClientOptions {
     }
 
     /// How many sent messages may still be awaiting their final reply while
-    /// [`send_batch`](SmtpClient::send_batch) starts the next one (default 8; 0 sends a batch
-    /// one round trip at a time). Only used when the server offers PIPELINING.
+    /// [`send_batch`](crate::client::SmtpClient::send_batch) starts the next one (default 8; 0
+    /// sends a batch one round trip at a time). Only used when the server offers PIPELINING.
     pub fn with_max_chained(mut self, messages: usize) -> SmtpClientOptions {
         self.config.max_chained = messages;
         self
@@ -244,11 +244,11 @@ impl SmtpClientOptions {
         }
     }
 
-    /// Take these options apart, for code that drives a [`Session`](crate::Session) itself
-    /// instead of through [`SmtpClient`] (its own event loop) or keeps the options apart (a
-    /// pool): the engine's configuration, the default message options, the read buffer size
-    /// asked for and the start of the session's deadline ([`with_start`](Self::with_start)),
-    /// if set.
+    /// Take these options apart, for code that drives a [`Session`](crate::Session) itself instead
+    /// of through [`SmtpClient`](crate::client::SmtpClient) (its own event loop) or keeps the
+    /// options apart (a pool): the engine's configuration, the default message options, the read
+    /// buffer size asked for and the start of the session's deadline
+    /// ([`with_start`](Self::with_start)), if set.
     pub fn into_parts(self) -> ClientOptionsParts {
         ClientOptionsParts {
             config: self.config,
