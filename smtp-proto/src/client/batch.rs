@@ -102,7 +102,7 @@ impl<T: Transport> SmtpClient<T> {
     /// this returns.
     pub async fn deliver_flight<F: Flight + ?Sized>(&mut self, flight: &mut F) {
         self.fates.clear();
-        if let Err(e) = self.check_alive() {
+        if let Err(e) = self.session.check_usable() {
             while let Some(n) = flight.next() {
                 flight.settle(n, Delivery::failed(e.clone(), Fate::NotSent));
             }

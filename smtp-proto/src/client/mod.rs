@@ -192,7 +192,7 @@ impl<T: Transport> SmtpClient<T> {
     /// signature) fails with [`AuthError::Scram`](crate::AuthError::Scram) and closes the
     /// connection, so nothing else is sent to it.
     pub async fn login(&mut self, user: &str, pass: &str) -> Result<(), SmtpError> {
-        self.check_alive()?;
+        self.session.check_usable()?;
         let input = self.auth_input(None)?;
         self.session.login_auto_with_input(user, pass, input)?;
         self.wait_for(|e| matches!(e, Event::Authenticated(_)))
@@ -213,7 +213,7 @@ impl<T: Transport> SmtpClient<T> {
         user: &str,
         credential: &str,
     ) -> Result<(), SmtpError> {
-        self.check_alive()?;
+        self.session.check_usable()?;
         let input = self.auth_input(Some(mechanism))?;
         self.session
             .login_with_input(mechanism, user, credential, input)?;
@@ -314,7 +314,7 @@ impl<T: Transport> SmtpClient<T> {
     /// A new message's envelope, once the session can still take one.
     fn envelope(&mut self, from: &str, to: &[&str]) -> Result<Envelope, SmtpError> {
         self.fates.clear();
-        self.check_alive()?;
+        self.session.check_usable()?;
         Ok(Envelope::new(from, to)?)
     }
 
@@ -461,14 +461,14 @@ impl<T: Transport> SmtpClient<T> {
 
     /// Send RSET.
     pub async fn rset(&mut self) -> Result<Reply, SmtpError> {
-        self.check_alive()?;
+        self.session.check_usable()?;
         self.session.rset()?;
         self.wait_done().await
     }
 
     /// Send NOOP (e.g. to check the connection is alive).
     pub async fn noop(&mut self) -> Result<Reply, SmtpError> {
-        self.check_alive()?;
+        self.session.check_usable()?;
         self.session.noop()?;
         self.wait_done().await
     }
@@ -502,15 +502,6 @@ impl<T: Transport> SmtpClient<T> {
     }
 
     // ------------------------------------------------------------ driver
-
-    fn check_alive(&self) -> Result<(), SmtpError> {
-        if self.session.state() == SessionState::Closed {
-            // The engine returns the sticky error (or WrongState after QUIT).
-            self.session.check_usable()
-        } else {
-            Ok(())
-        }
-    }
 
     /// Pass an engine result through, closing the transport when the error closed the session
     /// (e.g. a body past its declared size).
@@ -597,23 +588,14 @@ impl<T: Transport> SmtpClient<T> {
         Some(event)
     }
 
-    /// After a fatal input, fetch the error the engine recorded and close the transport.
+    /// After a fatal input: the error that closed the session (the engine keeps it), with the
+    /// transport closed and the queued events taken (their fates noted).
     async fn take_failure(&mut self) -> SmtpError {
-        self.close_transport().await;
-        let mut err = None;
-        while let Some(event) = self.next_event() {
-            if let Event::Failed { error, .. } | Event::MessageFailed { error, .. } = event {
-                err.get_or_insert(error);
-            }
-        }
-        err.unwrap_or_else(|| {
-            self.session
-                .check_usable()
-                .err()
-                .unwrap_or(SmtpError::Internal {
-                    what: "the engine closed without reporting an error",
-                })
-        })
+        let error = self.session.check_usable().err();
+        self.failed(error.unwrap_or(SmtpError::Internal {
+            what: "the engine closed without reporting an error",
+        }))
+        .await
     }
 
     /// Flush, then read and feed until an event is queued or `done` holds. Each read is
@@ -711,7 +693,7 @@ impl<T: StartTlsCapable> SmtpClient<T> {
     /// [`ProtocolError::ExtensionUnavailable`]: crate::ProtocolError::ExtensionUnavailable
     /// [`ProtocolError::UnexpectedCode`]: crate::ProtocolError::UnexpectedCode
     pub async fn starttls(&mut self) -> Result<(), SmtpError> {
-        self.check_alive()?;
+        self.session.check_usable()?;
         if let Err(e) = self.session.start_tls() {
             if self.session.state() == SessionState::Closed {
                 self.close_transport().await;
