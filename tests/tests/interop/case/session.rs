@@ -49,7 +49,7 @@ pub(crate) async fn login_send_verify(
 ) -> Result<String, String> {
     let mut note = String::new();
     if let Some(m) = auth {
-        let cred = if m == AuthMechanism::XOAuth2 {
+        let cred = if matches!(m, AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer) {
             &ctx.token
         } else {
             &ctx.pass
