@@ -130,13 +130,8 @@ fn std_login_send_verify(
 ) -> Result<String, String> {
     let mut note = String::new();
     if let Some(m) = auth {
-        let credential = if matches!(m, AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer) {
-            &ctx.token
-        } else {
-            &ctx.pass
-        };
         conn.client
-            .login_with(m, &ctx.user, credential)
+            .login_with(m, &ctx.user, ctx.credential(m))
             .map_err(|e| conn.fail(&format!("AUTH {m}"), &e))?;
         if conn.client.session().authenticated() != Some(m) {
             return Err("login succeeded but session().authenticated() differs".into());

@@ -94,6 +94,15 @@ impl Ctx {
             results: std::env::var_os("SMTP_INTEROP_RESULTS").map(PathBuf::from),
         }
     }
+
+    /// What logs in with `mechanism`: the OAuth token for XOAUTH2 and OAUTHBEARER, the
+    /// password otherwise.
+    fn credential(&self, mechanism: AuthMechanism) -> &str {
+        match mechanism {
+            AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer => &self.token,
+            _ => &self.pass,
+        }
+    }
 }
 
 /// How a server stores what it received.

@@ -49,13 +49,8 @@ pub(crate) async fn login_send_verify(
 ) -> Result<String, String> {
     let mut note = String::new();
     if let Some(m) = auth {
-        let cred = if matches!(m, AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer) {
-            &ctx.token
-        } else {
-            &ctx.pass
-        };
         conn.client
-            .login_with(m, &ctx.user, cred)
+            .login_with(m, &ctx.user, ctx.credential(m))
             .await
             .map_err(|e| conn.fail(&format!("AUTH {m}"), &e))?;
         if conn.client.session().authenticated() != Some(m) {
