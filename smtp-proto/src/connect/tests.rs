@@ -12,11 +12,11 @@ use core::time::Duration;
 use super::*;
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::options::Shared;
 use crate::client::{SmtpClient, SmtpClientOptions, Transport};
 use crate::connect::ProxyKind;
 use crate::error::SmtpError;
 use crate::future::block_on;
+use crate::options::Shared;
 use crate::policy::BoundedPolicy;
 use crate::reply::Reply;
 use crate::session::{DataPipelining, Protocol};
