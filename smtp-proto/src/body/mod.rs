@@ -467,12 +467,14 @@ pub(crate) mod tests {
 
     /// A reader that yields its bytes a few at a time, is interrupted before each piece, and
     /// can fail once it is done.
+    #[cfg(feature = "std")]
     struct Stuttering<'a> {
         rest: &'a [u8],
         interrupt: bool,
         fail_at_end: bool,
     }
 
+    #[cfg(feature = "std")]
     impl std::io::Read for Stuttering<'_> {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             self.interrupt = !self.interrupt;
@@ -489,6 +491,7 @@ pub(crate) mod tests {
         }
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn counting_a_reader_retries_interruptions_and_returns_its_errors() {
         let body = b"Subject: x\r\n\r\nbare\rCR and bare\nLF\r";
