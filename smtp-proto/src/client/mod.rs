@@ -566,17 +566,25 @@ impl<T: Transport> SmtpClient<T> {
     async fn flush(&mut self) -> Result<(), SmtpError> {
         while let Some(bytes) = self.session.poll_transmit() {
             self.limit_next_wait();
-            let written = within_timer::<T>(&mut self.session, self.transport.write_all(&bytes));
-            match written.await {
-                None => return Err(self.take_failure().await),
-                Some(Ok(())) => self.session.wrote(now::<T>(), bytes.len()),
-                Some(Err(e)) => {
-                    self.session.handle_io_error(e.kind(), &e.to_string());
-                    return Err(self.take_failure().await);
-                }
-            }
+            let written =
+                within_timer::<T>(&mut self.session, self.transport.write_all(&bytes)).await;
+            self.step_ended(written).await?;
+            self.session.wrote(now::<T>(), bytes.len());
         }
         Ok(())
+    }
+
+    /// How a step run [`within_timer`] ended, as a result: a failure of the transport is told
+    /// to the engine, and either way of failing closes the session and the transport.
+    async fn step_ended(&mut self, ended: Option<std::io::Result<()>>) -> Result<(), SmtpError> {
+        match ended {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => {
+                self.session.handle_io_error(e.kind(), &e.to_string());
+                Err(self.take_failure().await)
+            }
+            None => Err(self.take_failure().await),
+        }
     }
 
     /// The engine's next event, with the fate of a failed message noted for [`Delivery`].
@@ -702,15 +710,8 @@ impl<T: StartTlsCapable> SmtpClient<T> {
         }
         self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
         self.limit_next_wait();
-        let upgraded = within_timer::<T>(&mut self.session, self.transport.upgrade_to_tls());
-        match upgraded.await {
-            None => return Err(self.take_failure().await),
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                self.session.handle_io_error(e.kind(), &e.to_string());
-                return Err(self.take_failure().await);
-            }
-        }
+        let upgraded = within_timer::<T>(&mut self.session, self.transport.upgrade_to_tls()).await;
+        self.step_ended(upgraded).await?;
         self.session.tls_established()?;
         self.wait_for(|e| matches!(e, Event::HelloDone))
             .await
