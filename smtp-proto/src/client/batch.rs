@@ -246,13 +246,6 @@ impl<T: Transport> SmtpClient<T> {
                         return None;
                     }
                 }
-                Event::UpgradeTls => {
-                    // Only starttls() asks for an upgrade: fail closed.
-                    self.session.handle_io_error(
-                        std::io::ErrorKind::Unsupported,
-                        "unexpected TLS upgrade request",
-                    );
-                }
                 _ => {}
             }
         }

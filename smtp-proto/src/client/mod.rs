@@ -657,14 +657,9 @@ impl<T: Transport> SmtpClient<T> {
                         return Err(self.failed(error).await);
                     }
                     e if want(&e) => return Ok(e),
-                    Event::UpgradeTls => {
-                        // Only starttls() asks for an upgrade; reaching here means a caller
-                        // bypassed it. Fail closed.
-                        self.session.handle_io_error(
-                            std::io::ErrorKind::Unsupported,
-                            "unexpected TLS upgrade request",
-                        );
-                    }
+                    // Only `starttls` asks for the upgrade, and it waits for it. Should the
+                    // request be skipped, the engine still writes nothing until the upgrade is
+                    // reported, and any input or its timer closes the session: fails closed.
                     _ => {}
                 }
             }
