@@ -443,11 +443,8 @@ impl<T: Transport> SmtpClient<T> {
             let n = match body.read_chunk(buf).await {
                 Ok(n) => n,
                 Err(e) => {
-                    let err = SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string());
-                    self.session
-                        .handle_io_error(e.kind(), &format!("reading the message body: {e}"));
-                    self.close_transport().await;
-                    return Err(err);
+                    self.session.body_unreadable(e.kind(), &e.to_string());
+                    return Err(self.take_failure().await);
                 }
             };
             if n == 0 {

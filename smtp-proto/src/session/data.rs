@@ -96,6 +96,16 @@ impl Session {
         counted
     }
 
+    /// The body's source failed before its end (a file or a stream that could not be read):
+    /// the message cannot be ended cleanly, so the session closes with [`SmtpError::Io`]
+    /// during [`SmtpOp::ReadBody`], and the message fails as not sent (its end of data was never
+    /// queued). Nothing queued for it is sent.
+    pub fn body_unreadable(&mut self, kind: crate::error::IoErrorKind, message: &str) {
+        if !self.standing.is_closed() {
+            self.fail(SmtpError::io(SmtpOp::ReadBody, kind, message));
+        }
+    }
+
     /// End the body: the terminator (`.`) or the last BDAT is queued and the final reply awaited.
     pub fn finish_body(&mut self) -> Result<(), SmtpError> {
         self.clock.body_finishing();

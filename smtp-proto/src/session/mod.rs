@@ -78,7 +78,8 @@ use crate::transcript::TranscriptSink;
 ///    chained now; for a streamed body known only by its bounds,
 ///    [`needs_exact_size`](Self::needs_exact_size) says whether to count it first), then on
 ///    [`Event::BodyWanted`] [`send_body`](Self::send_body) while
-///    [`wants_body`](Self::wants_body) holds and [`finish_body`](Self::finish_body);
+///    [`wants_body`](Self::wants_body) holds and [`finish_body`](Self::finish_body) (or, should
+///    the body's source fail, [`body_unreadable`](Self::body_unreadable));
 ///    [`rset`](Self::rset), [`noop`](Self::noop); finally [`quit`](Self::quit). A command that
 ///    returns `Err` queued nothing (except where its doc says the session was closed). A caller
 ///    that wants one part of the session done within a limit brackets it with

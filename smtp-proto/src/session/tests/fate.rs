@@ -62,6 +62,37 @@ fn a_connection_lost_in_the_body_is_not_sent() {
     assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
 }
 
+/// The body's source fails half-way: the session closes during ReadBody, what was queued of
+/// the body is never written (so no end of data can reach the server), and the message is not
+/// sent.
+#[test]
+fn a_body_source_that_fails_is_not_sent_and_closes_the_session() {
+    let mut h = Harness::answered(b"hi\r\n", b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.take_events();
+    h.session.send_body(b"h").unwrap();
+    h.session
+        .body_unreadable(std::io::ErrorKind::UnexpectedEof, "the file shrank");
+    assert!(
+        h.session.poll_transmit().is_none(),
+        "nothing more is written"
+    );
+    let events = h.take_events();
+    assert_eq!(fate_of(&events), Fate::NotSent);
+    let error = h.session.check_usable().unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            SmtpError::Io {
+                during: SmtpOp::ReadBody,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("the file shrank"), "{error}");
+    assert_eq!(h.session.state(), SessionState::Closed);
+}
+
 /// Every recipient refused while DATA was pipelined: the engine ends the data with a lone dot
 /// at once. That dot delivers nothing, and the message is not sent, not unknown.
 #[test]
