@@ -71,7 +71,7 @@ fn a_body_source_that_fails_is_not_sent_and_closes_the_session() {
     h.take_events();
     h.session.send_body(b"h").unwrap();
     h.session
-        .body_unreadable(std::io::ErrorKind::UnexpectedEof, "the file shrank");
+        .body_unreadable(crate::error::IoErrorKind::UnexpectedEof, "the file shrank");
     assert!(
         h.session.poll_transmit().is_none(),
         "nothing more is written"
