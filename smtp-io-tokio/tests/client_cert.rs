@@ -6,72 +6,49 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
 use smtp_io_tokio::{ConnectOptions, ProtocolError, SmtpError, TlsConfig, TlsMode};
 use smtp_testkit::certs::{TestCa, stranger_client};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use smtp_testkit::mock::{Act, Conversation, MockServer, well_behaved};
 
-/// A mutual-TLS SMTP server: what each accepted client presented, and the messages it took.
+/// What the mutual-TLS server saw: what each accepted client presented, and the messages it
+/// took.
 #[derive(Default)]
 struct Seen {
     client_certs: Mutex<Vec<Vec<u8>>>,
     delivered: Mutex<usize>,
 }
 
+/// One connection to a server that requires a client certificate signed by its CA.
+struct MutualTls(Arc<Seen>);
+
+impl Conversation for MutualTls {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 mtls.test\r\n")
+    }
+
+    fn client_certificates(&mut self, certificates: Option<&[CertificateDer<'static>]>) {
+        if let Some(first) = certificates.and_then(|c| c.first()) {
+            self.0.client_certs.lock().unwrap().push(first.to_vec());
+        }
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        well_behaved("mtls.test", &[], line)
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        *self.0.delivered.lock().unwrap() += 1;
+        Act::send("250 queued\r\n")
+    }
+}
+
 async fn server(ca: &TestCa, seen: Arc<Seen>) -> u16 {
     let leaf = ca.issue(&["localhost", "127.0.0.1"]).unwrap();
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(ca.server_config_requiring_clients(&leaf).unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                if let Some(certs) = tls.get_ref().1.peer_certificates() {
-                    seen.client_certs.lock().unwrap().push(certs[0].to_vec());
-                }
-                let mut io = BufReader::new(tls);
-                let _ = io.get_mut().write_all(b"220 mtls.test\r\n").await;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let reply: &[u8] = match line.get(..4).unwrap_or("") {
-                        "EHLO" => b"250 mtls.test\r\n",
-                        "DATA" => {
-                            let _ = io.get_mut().write_all(b"354 go\r\n").await;
-                            while line != ".\r\n" {
-                                line.clear();
-                                if io.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                    return;
-                                }
-                            }
-                            *seen.delivered.lock().unwrap() += 1;
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = io.get_mut().write_all(b"221 bye\r\n").await;
-                            let _ = io.get_mut().flush().await;
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    if io.get_mut().write_all(reply).await.is_err() {
-                        return;
-                    }
-                    let _ = io.get_mut().flush().await;
-                }
-            });
-        }
-    });
-    port
+    let tls = ca.server_config_requiring_clients(&leaf).unwrap();
+    MockServer::implicit_tls(tls, move |_| MutualTls(seen.clone()))
+        .await
+        .port()
 }
 
 async fn send(tls: TlsConfig, port: u16) -> Result<(), SmtpError> {

@@ -5,7 +5,7 @@
 //!
 //! Where [`ScriptServer`](crate::ScriptServer) checks one connection against a fixed S:/C:
 //! script, this one serves many (a pool's, a retry's) whose course depends on what the client
-//! sends: the pool, stream and CLI tests use it.
+//! sends: the pool, stream, mutual-TLS and CLI tests use it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustls::ServerConfig;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -83,6 +84,10 @@ pub trait Conversation: Send + 'static {
     fn greeting(&mut self) -> Act {
         Act::send("220 mock.test ESMTP\r\n")
     }
+
+    /// An implicit-TLS handshake succeeded, before the greeting: the certificates the client
+    /// presented (`None` when it presented none), for a test of mutual TLS.
+    fn client_certificates(&mut self, _certificates: Option<&[CertificateDer<'static>]>) {}
 
     /// A command line from the client (without its CRLF, invalid UTF-8 replaced).
     fn command(&mut self, line: &str) -> Act;
@@ -197,7 +202,10 @@ impl MockServer {
                     let io: Option<Box<dyn Io>> = match tls {
                         None => Some(Box::new(tcp)),
                         Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(s) => Some(Box::new(s)),
+                            Ok(s) => {
+                                conv.client_certificates(s.get_ref().1.peer_certificates());
+                                Some(Box::new(s))
+                            }
                             Err(_) => None,
                         },
                     };
