@@ -20,7 +20,7 @@ use smtp_testkit::mock::{Act, Conversation, MockServer};
 use tokio::sync::Semaphore;
 
 mod common;
-use common::{send_in_background, until};
+use common::{send_from, send_in_background, until};
 
 /// What the server does besides accepting mail.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -248,7 +248,7 @@ async fn a_cancelled_send_leaves_no_phantom_connection() {
     let server = Server::start(Behaviour::StallAtMail).await;
     let mailer = server.mailer().max_connections(1).build().unwrap();
     for n in 0..3 {
-        let send = mailer.send("a@test.example", ["b@test.example"], b"hi\r\n");
+        let send = send_from(&mailer, "a@test.example");
         let gave_up = tokio::time::timeout(Duration::from_millis(200), send).await;
         assert!(gave_up.is_err(), "attempt {n} finished: {gave_up:?}");
         let now = mailer.connections();
@@ -320,10 +320,7 @@ async fn waiting_send_file_callers_hold_no_file_open() {
 async fn a_huge_max_connections_still_shuts_down() {
     let server = Server::start(Behaviour::Calm).await;
     let mailer = server.mailer().max_connections(usize::MAX).build().unwrap();
-    mailer
-        .send("a@test.example", ["b@test.example"], b"hi\r\n")
-        .await
-        .unwrap();
+    send_from(&mailer, "a@test.example").await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), mailer.shutdown())
         .await
         .expect("shutdown waited forever");
@@ -353,7 +350,7 @@ async fn send_with_a_deadline(
     let mailer = server.mailer().send_deadline(LIMIT).build().unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(10),
-        mailer.send("a@test.example", ["b@test.example"], b"hi\r\n"),
+        send_from(&mailer, "a@test.example"),
     )
     .await
     .expect("the send deadline did not end the call");
@@ -424,11 +421,7 @@ async fn shutdown_ends_idle_connections_concurrently() {
     let sends: Vec<_> = (0..8)
         .map(|_| {
             let mailer = mailer.clone();
-            tokio::spawn(async move {
-                mailer
-                    .send("a@test.example", ["b@test.example"], b"hi\r\n")
-                    .await
-            })
+            tokio::spawn(async move { send_from(&mailer, "a@test.example").await })
         })
         .collect();
     for send in sends {
@@ -463,10 +456,7 @@ fn a_pool_built_outside_a_runtime_still_ends_idle_connections() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        mailer
-            .send("a@test.example", ["b@test.example"], b"hi\r\n")
-            .await
-            .unwrap();
+        send_from(&mailer, "a@test.example").await.unwrap();
         assert_eq!(mailer.connections().idle, 1);
         tokio::time::sleep(Duration::from_secs(50)).await;
         assert_eq!(mailer.stats().expired, 1);
