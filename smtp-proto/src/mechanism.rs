@@ -45,6 +45,12 @@ impl AuthMechanism {
         )
     }
 
+    /// True for XOAUTH2 and OAUTHBEARER, whose credential is an OAuth 2.0 access token rather
+    /// than a password (automatic selection never picks them).
+    pub const fn takes_token(self) -> bool {
+        matches!(self, AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer)
+    }
+
     /// The cargo feature the mechanism needs, when it has one and it is off.
     pub(crate) const fn disabled_feature(self) -> Option<&'static str> {
         match self {

@@ -19,10 +19,6 @@ pub(crate) enum Login {
     },
 }
 
-pub(crate) fn is_token(m: AuthMechanism) -> bool {
-    matches!(m, AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer)
-}
-
 pub(crate) fn login_plan(
     credentials: Option<wit::Credentials>,
     token: Option<wit::TokenCredentials>,
@@ -38,7 +34,7 @@ pub(crate) fn login_plan(
             // Taken over at once, so the password is wiped even when the plan is refused.
             let password = Secret::from(c.password);
             match m {
-                Some(m) if is_token(m) => {
+                Some(m) if m.takes_token() => {
                     invalid("auth-mechanism xoauth2 / oauthbearer takes a token, not a password")
                 }
                 m => Ok(Login::Password {
@@ -56,7 +52,7 @@ pub(crate) fn login_plan(
                     token,
                     mechanism: AuthMechanism::XOAuth2,
                 }),
-                Some(m) if is_token(m) => Ok(Login::Token {
+                Some(m) if m.takes_token() => Ok(Login::Token {
                     user: t.user,
                     token,
                     mechanism: m,

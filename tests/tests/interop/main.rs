@@ -98,9 +98,10 @@ impl Ctx {
     /// What logs in with `mechanism`: the OAuth token for XOAUTH2 and OAUTHBEARER, the
     /// password otherwise.
     fn credential(&self, mechanism: AuthMechanism) -> &str {
-        match mechanism {
-            AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer => &self.token,
-            _ => &self.pass,
+        if mechanism.takes_token() {
+            &self.token
+        } else {
+            &self.pass
         }
     }
 }

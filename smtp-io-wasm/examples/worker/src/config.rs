@@ -142,10 +142,7 @@ pub struct Credentials {
 impl Credentials {
     /// True when the secret is an OAuth 2.0 access token (XOAUTH2, OAUTHBEARER).
     pub fn takes_token(&self) -> bool {
-        matches!(
-            self.mechanism,
-            Some(AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer)
-        )
+        self.mechanism.is_some_and(AuthMechanism::takes_token)
     }
 }
 
@@ -344,10 +341,7 @@ impl Smtp {
                 }
             },
         };
-        let token_mechanism = matches!(
-            mechanism,
-            Some(AuthMechanism::XOAuth2 | AuthMechanism::OAuthBearer)
-        );
+        let token_mechanism = mechanism.is_some_and(AuthMechanism::takes_token);
         let credentials = match (get(lookup, SMTP_USER), get(lookup, SMTP_PASSWORD)) {
             (Some(user), password) if password.is_some() || token_mechanism => Some(Credentials {
                 user,

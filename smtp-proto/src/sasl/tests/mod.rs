@@ -143,6 +143,15 @@ fn mechanism_names_round_trip() {
     assert_eq!(AuthMechanism::from_name("CRAM-MD5"), None);
 }
 
+#[test]
+fn only_the_oauth_mechanisms_take_a_token() {
+    let token: Vec<_> = AuthMechanism::ALL
+        .into_iter()
+        .filter(|m| m.takes_token())
+        .collect();
+    assert_eq!(token, [AuthMechanism::XOAuth2, AuthMechanism::OAuthBearer]);
+}
+
 // ---- PLAIN ----
 
 #[test]
