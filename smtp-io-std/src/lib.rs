@@ -235,20 +235,9 @@ impl ConnectOptions {
         port: u16,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        let (clock, parts, tls) = self.start(ehlo_domain)?;
-        // Every shared setting is honoured here: destructured whole, a new one cannot be
-        // missed.
-        let ConnectParts {
-            mode,
-            connect_timeout,
-            tls_server_name,
-            route,
-            client,
-        } = parts;
-        let tcp = connect_tcp(&clock, &route, host, port, connect_timeout)?;
-        let name = tls_server_name.as_deref().unwrap_or(host);
-        let transport = secure(mode, tcp, name, tls, &clock, connect_timeout)?;
-        SmtpClient::open(transport, mode, ehlo_domain, client)
+        self.open(ehlo_domain, host, |clock, route, limit| {
+            connect_tcp(clock, route, host, port, limit)
+        })
     }
 
     /// Run the session on a TCP connection the caller opened (its own socket options, a
@@ -262,29 +251,34 @@ impl ConnectOptions {
         server_name: &str,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        let (clock, parts, tls) = self.start(ehlo_domain)?;
+        // The caller's socket is its own route.
+        self.open(ehlo_domain, server_name, |_, _, _| Ok(tcp))
+    }
+
+    /// Before any I/O, the EHLO name checked and the clock started (the session's deadline
+    /// covers the connect and the TLS handshake too); then the TCP connection from `tcp`, TLS
+    /// for `name` (unless a server name is set), and the session.
+    fn open(
+        self,
+        ehlo_domain: &str,
+        name: &str,
+        tcp: impl FnOnce(&ConnectClock, &Route, Duration) -> Result<TcpStream, SmtpError>,
+    ) -> Result<SmtpClient, SmtpError> {
+        let ConnectOptions { settings, tls } = self;
+        let (clock, parts) = settings.start::<StdTransport>(ehlo_domain)?;
+        // Every shared setting is honoured here: destructured whole, a new one cannot be
+        // missed.
         let ConnectParts {
             mode,
             connect_timeout,
             tls_server_name,
-            // The caller's socket is its own route.
-            route: _,
+            route,
             client,
         } = parts;
-        let name = tls_server_name.as_deref().unwrap_or(server_name);
+        let tcp = tcp(&clock, &route, connect_timeout)?;
+        let name = tls_server_name.as_deref().unwrap_or(name);
         let transport = secure(mode, tcp, name, tls, &clock, connect_timeout)?;
         SmtpClient::open(transport, mode, ehlo_domain, client)
-    }
-
-    /// Before any I/O: the EHLO name checked, then the clock started (the session's deadline covers the connect and the TLS handshake too),
-    /// with every setting taken apart.
-    fn start(
-        self,
-        ehlo_domain: &str,
-    ) -> Result<(ConnectClock, ConnectParts, TlsConfig), SmtpError> {
-        let ConnectOptions { settings, tls } = self;
-        let (clock, parts) = settings.start::<StdTransport>(ehlo_domain)?;
-        Ok((clock, parts, tls))
     }
 }
 

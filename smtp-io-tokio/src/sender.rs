@@ -53,7 +53,7 @@ impl MailSender for Mailer {
         to: &'a [&'a str],
         message: &'a [u8],
     ) -> impl Future<Output = Result<SendOutcome, SendError>> + Send + 'a {
-        self.send(from, to.iter().copied(), message)
+        self.send(from, to, message)
     }
 }
 
