@@ -251,6 +251,16 @@ pub struct IoError {
     pub message: String,
 }
 
+#[cfg(feature = "std")]
+impl From<std::io::Error> for IoError {
+    fn from(error: std::io::Error) -> IoError {
+        IoError {
+            kind: error.kind(),
+            message: error.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for IoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.message.is_empty() {
@@ -286,6 +296,8 @@ pub enum IoErrorKind {
     UnexpectedEof,
     /// The data was not valid (e.g. a TLS certificate).
     InvalidData,
+    /// An input to the operation was not valid.
+    InvalidInput,
     /// The operation is not supported here.
     Unsupported,
     /// Anything else.

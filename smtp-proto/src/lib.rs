@@ -21,7 +21,8 @@
 //! * codec (pure functions and small types): [`reply`] (incremental reply parser),
 //!   [`capabilities`] (EHLO keywords), [`command`] (typed, validated commands), [`body`]
 //!   (dot-stuffing and CRLF normalisation), [`sasl`] (AUTH mechanisms), [`secret`].
-//! * engine: [`session::Session`], the only place with session state and protocol rules.
+//! * engine: [`session::Session`], the only place with session state and protocol rules;
+//!   [`flight`], which chains many messages over one session and settles each by its fate.
 //! * driver: [`client::SmtpClient`], which only moves bytes; [`connect`], the opening of a
 //!   connection around it; [`future::race`], the one combinator both (and the adapters) bound
 //!   their waits with.
@@ -79,6 +80,7 @@ pub mod body;
 pub mod capabilities;
 pub mod command;
 pub mod error;
+pub mod flight;
 pub mod future;
 mod mechanism;
 pub mod policy;

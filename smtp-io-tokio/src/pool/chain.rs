@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smtp_proto::client::{Delivery, Flight, FlightMessage};
+use smtp_proto::Delivery;
+use smtp_proto::flight::{Flight, FlightMessage};
 use smtp_proto::session::Envelope;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use smtp_proto::client::IdleStatus;
+use smtp_proto::session::IdleStatus;
 use tokio::time::Instant;
 
 use super::Inner;

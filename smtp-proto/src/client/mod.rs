@@ -31,20 +31,18 @@ use core::future::Future;
 use core::pin::pin;
 
 pub use crate::body::{MessageBody, PrefixedBody, SliceBody};
+pub use crate::flight::{Flight, FlightMessage, OutgoingMessage};
 pub use crate::options::{ClientOptionsParts, SharedClientOptions, SmtpClientOptions};
 pub use crate::session::Delivery;
-pub use batch::{Flight, FlightMessage, OutgoingMessage};
-pub use reuse::IdleStatus;
+pub use crate::session::IdleStatus;
 pub use transport::{StartTlsCapable, Transport};
 
 use crate::command::Domain;
 use crate::error::SmtpError;
 use crate::future::{Either, race};
 use crate::reply::Reply;
-use crate::sasl::{AuthInput, AuthMechanism, ClientNonce};
-use crate::session::{
-    BodyInfo, Envelope, Event, Fate, MessageId, MessageOptions, SendOutcome, Session,
-};
+use crate::sasl::{AuthInput, AuthMechanism};
+use crate::session::{BodyInfo, Envelope, Event, MessageId, MessageOptions, SendOutcome, Session};
 use crate::state::{SessionState, SmtpOp};
 use crate::time::{Instant, Timer};
 
@@ -99,10 +97,11 @@ pub struct SmtpClient<T: Transport> {
     body_buf: Vec<u8>,
     message: MessageOptions,
     transport_closed: bool,
-    /// The fates the engine gave the messages that failed since the latest `send_mail*` or
-    /// batch began (cleared when one begins), by message: what [`Delivery`] reports, also for
-    /// the messages a fatal error ended together.
-    fates: Vec<(MessageId, Fate)>,
+    /// The results of messages the driver took off the engine's queue itself since the latest
+    /// `send_mail*` or flight began (cleared when one begins), by message: every failure, and
+    /// what a failure drained. What [`Delivery`] reports, also for the messages a fatal error
+    /// ended together.
+    taken: Vec<(MessageId, Delivery)>,
 }
 
 impl<T: Transport> core::fmt::Debug for SmtpClient<T> {
@@ -142,7 +141,7 @@ impl<T: Transport> SmtpClient<T> {
             body_buf: Vec::new(),
             message,
             transport_closed: false,
-            fates: Vec::new(),
+            taken: Vec::new(),
         };
         // The deadline counts from when the adapter began to connect, if it says.
         client.session.start(started.unwrap_or_else(now::<T>));
@@ -222,34 +221,11 @@ impl<T: Transport> SmtpClient<T> {
             .map(drop)
     }
 
-    /// What the engine needs from the transport for SCRAM: a fresh nonce and, on TLS, the
-    /// channel-binding data, only when the engine says SCRAM may be used
-    /// ([`Session::wants_auth_input`]). In auto-selection a transport without a
-    /// random source just leaves SCRAM out; any other failure of the random source is an error.
+    /// What the engine needs from the transport for SCRAM ([`Session::auth_input`]).
     fn auth_input(&self, mechanism: Option<AuthMechanism>) -> Result<AuthInput, SmtpError> {
-        let mut input = AuthInput::new();
-        if !self.session.wants_auth_input(mechanism) {
-            return Ok(input);
-        }
-        let mut bytes = [0u8; 18];
-        match self.transport.fill_random(&mut bytes) {
-            Ok(()) => input = input.with_nonce(ClientNonce::from_random(bytes)),
-            Err(e) if mechanism.is_none() && e.kind() == std::io::ErrorKind::Unsupported => {}
-            Err(e) => {
-                return Err(SmtpError::io(
-                    SmtpOp::Auth,
-                    e.kind(),
-                    format!("no random SCRAM nonce: {e}"),
-                ));
-            }
-        }
-        bytes.fill(0);
-        if self.session.is_tls() {
-            if let Some(data) = self.transport.tls_exporter() {
-                input = input.with_tls_exporter(data);
-            }
-        }
-        Ok(input)
+        let random = |buf: &mut [u8]| Ok(self.transport.fill_random(buf)?);
+        let exporter = || self.transport.tls_exporter();
+        self.session.auth_input(mechanism, random, exporter)
     }
 
     /// Authenticate with XOAUTH2 (Google / Microsoft). A refused token gives
@@ -308,12 +284,12 @@ impl<T: Transport> SmtpClient<T> {
             return Ok(outcome);
         }
         self.send_body_slices(body).await?;
-        self.finish().await
+        self.sent().await
     }
 
     /// A new message's envelope, once the session can still take one.
     fn envelope(&mut self, from: &str, to: &[&str]) -> Result<Envelope, SmtpError> {
-        self.fates.clear();
+        self.taken.clear();
         self.session.check_usable()?;
         Ok(Envelope::new(from, to)?)
     }
@@ -336,10 +312,15 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
-    /// End the body and wait for the message's result.
-    async fn finish(&mut self) -> Result<SendOutcome, SmtpError> {
-        let finished = self.session.finish_body();
-        self.closing(finished).await?;
+    /// End the body (its terminator, or the last BDAT), closing the transport should that
+    /// close the session.
+    async fn end_body(&mut self) -> Result<(), SmtpError> {
+        let ended = self.session.finish_body();
+        self.closing(ended).await
+    }
+
+    /// Wait for the message's result, once its body is ended.
+    async fn sent(&mut self) -> Result<SendOutcome, SmtpError> {
         match self.wait_for(|e| matches!(e, Event::Sent(_))).await? {
             Event::Sent(outcome) => Ok(outcome),
             _ => unreachable!("wait_for returns only the awaited event"),
@@ -359,12 +340,12 @@ impl<T: Transport> SmtpClient<T> {
     /// Hand a body held in memory to the engine [`BODY_SLICE`] bytes at a time, writing each
     /// slice out before encoding the next: the encoded copy stays O(slice) however large the
     /// message (no second, stuffed copy of a 10 MiB body), while a message of one slice still
-    /// leaves in a single write together with its end of data.
+    /// leaves in a single write together with its end of data. Then end the body.
     async fn send_body_slices(&mut self, body: &[u8]) -> Result<(), SmtpError> {
         let mut slices = body.chunks(BODY_SLICE).peekable();
         while let Some(slice) = slices.next() {
             if !self.body_room().await? {
-                return Ok(());
+                break;
             }
             let sent = self.session.send_body(slice);
             self.closing(sent).await?;
@@ -372,7 +353,7 @@ impl<T: Transport> SmtpClient<T> {
                 self.flush().await?;
             }
         }
-        Ok(())
+        self.end_body().await
     }
 
     /// Send a message read from a stream in chunks of `body.chunk_size()`: memory stays
@@ -428,7 +409,8 @@ impl<T: Transport> SmtpClient<T> {
         let result = self.stream_body(body, &mut buf).await;
         self.body_buf = buf;
         result?;
-        self.finish().await
+        self.end_body().await?;
+        self.sent().await
     }
 
     async fn stream_body<B: MessageBody>(
@@ -584,17 +566,24 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
-    /// The engine's next event, with the fate of a failed message noted for [`Delivery`].
+    /// The engine's next event, with the result of a failed message noted for [`Delivery`].
     fn next_event(&mut self) -> Option<Event> {
         let event = self.session.poll_event()?;
-        if let Event::MessageFailed { message, fate, .. } = &event {
-            self.fates.push((*message, *fate));
+        if let Event::MessageFailed {
+            message,
+            error,
+            fate,
+            ..
+        } = &event
+        {
+            let delivery = Delivery::failed(error.clone(), *fate);
+            self.taken.push((*message, delivery));
         }
         Some(event)
     }
 
     /// After a fatal input: the error that closed the session (the engine keeps it), with the
-    /// transport closed and the queued events taken (their fates noted).
+    /// transport closed and the queued events taken (their results noted).
     async fn take_failure(&mut self) -> SmtpError {
         let error = self.session.check_usable().err();
         self.failed(error.unwrap_or(SmtpError::Internal {
@@ -636,7 +625,12 @@ impl<T: Transport> SmtpClient<T> {
     /// An operation failed with `error`: drop its other queued events, close the transport if
     /// the session closed, and hand the error back.
     async fn failed(&mut self, error: SmtpError) -> SmtpError {
-        while self.next_event().is_some() {}
+        while let Some(event) = self.next_event() {
+            // A message of a flight accepted just before the failure keeps its result.
+            if let Event::Sent(outcome) = event {
+                self.taken.push((outcome.message, Delivery::Sent(outcome)));
+            }
+        }
         if self.session.state() == SessionState::Closed {
             self.close_transport().await;
         }
@@ -694,12 +688,8 @@ impl<T: StartTlsCapable> SmtpClient<T> {
     /// [`ProtocolError::UnexpectedCode`]: crate::ProtocolError::UnexpectedCode
     pub async fn starttls(&mut self) -> Result<(), SmtpError> {
         self.session.check_usable()?;
-        if let Err(e) = self.session.start_tls() {
-            if self.session.state() == SessionState::Closed {
-                self.close_transport().await;
-            }
-            return Err(e);
-        }
+        let started = self.session.start_tls();
+        self.closing(started).await?;
         self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
         self.limit_next_wait();
         let upgraded = within_timer::<T>(&mut self.session, self.transport.upgrade_to_tls()).await;

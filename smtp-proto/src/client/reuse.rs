@@ -11,93 +11,55 @@ use core::task::{Context, Poll, Waker};
 
 use super::{Delivery, MessageBody, OutgoingMessage, SmtpClient, Transport};
 use crate::error::SmtpError;
-use crate::session::{Fate, MessageOptions, SendOutcome};
-use crate::state::SessionState;
-
-/// The most unsolicited bytes [`IdleStatus::Unsolicited`] keeps, for a log line.
-const KEPT: usize = 512;
-
-/// What [`SmtpClient::check_idle`] found on a connection between two operations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdleStatus {
-    /// Nothing arrived: the connection can be used.
-    Quiet,
-    /// The server closed the connection (or the session was already closed).
-    Closed,
-    /// The server sent bytes nobody asked for (a `421` before it hangs up, or a stray reply).
-    /// The connection is out of step: any reply read from now on could belong to the wrong
-    /// command, so the client has been closed.
-    Unsolicited {
-        /// The first bytes that arrived (at most 512), for a log line.
-        bytes: Vec<u8>,
-    },
-}
+use crate::session::{Fate, IdleInput, IdleStatus, MessageOptions, SendOutcome};
 
 impl<T: Transport> SmtpClient<T> {
     /// Look, without waiting, whether the server sent anything since the last operation ended,
     /// for a client that sat idle (in a pool). Anything at all means the connection cannot be
     /// reused: an end of stream ([`IdleStatus::Closed`]) or unsolicited bytes
-    /// ([`IdleStatus::Unsolicited`], e.g. a `421` the server sent before hanging up). Those
-    /// bytes are never fed to the engine or paired with the next command: the session is
-    /// closed and the transport closed with it. Call it only between operations (nothing
-    /// awaited).
+    /// ([`IdleStatus::Unsolicited`], e.g. a `421` the server sent before hanging up). The
+    /// engine judges what was found ([`Session::idle_input`](crate::session::Session::idle_input)):
+    /// those bytes are never parsed or paired with the next command, and the session is closed,
+    /// the transport with it. Call it only between operations (nothing awaited).
     ///
-    /// How: first the engine ([`Session::holds_partial_reply`](crate::session::Session::holds_partial_reply))
-    /// and the transport ([`Transport::input_pending`]: the tokio transport peeks its socket and
-    /// looks at what TLS already decrypted). When the transport cannot tell, its
+    /// How it looks: first at the transport ([`Transport::input_pending`]: the tokio transport
+    /// peeks its socket and looks at what TLS already decrypted). When it cannot tell, its
     /// [`read`](Transport::read) future is polled exactly once, with a waker that does nothing,
     /// and dropped; `read` is cancel-safe by contract, so nothing is lost when it is pending.
     /// That fallback's limit: a runtime that caches readiness (tokio's reactor does, after a
     /// read that found nothing) reports new bytes only once its event loop has seen them, which
     /// is why a transport that can ask the operating system should answer `input_pending`.
     pub async fn check_idle(&mut self) -> IdleStatus {
-        if self.session.state() == SessionState::Closed || self.transport_closed {
-            self.close_transport().await;
-            return IdleStatus::Closed;
-        }
-        // A part of a reply the engine already holds, with nothing asked: out of step.
-        let partial = self.session.holds_partial_reply();
         let pending = self.transport.input_pending();
-        if !partial && pending == Some(false) {
-            return IdleStatus::Quiet;
+        let status = if self.transport_closed || self.session.check_usable().is_err() {
+            self.session.idle_input(IdleInput::Eof)
+        } else if pending == Some(false) {
+            self.session.idle_input(IdleInput::Nothing)
+        } else {
+            // A blocking transport must not wait here: the look is at what is there now.
+            self.transport.set_wait_limit(Some(T::now()));
+            let polled = {
+                let mut read = pin!(self.transport.read(&mut self.read_buf));
+                read.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+            };
+            let failure;
+            self.session.idle_input(match polled {
+                // Input the runtime has not noticed yet: out of step all the same.
+                Poll::Pending if pending == Some(true) => IdleInput::Waiting,
+                Poll::Pending => IdleInput::Nothing,
+                Poll::Ready(Ok(0)) => IdleInput::Eof,
+                Poll::Ready(Ok(n)) => IdleInput::Bytes(&self.read_buf[..n]),
+                Poll::Ready(Err(e)) => {
+                    failure = e.to_string();
+                    IdleInput::Error(e.kind(), &failure)
+                }
+            })
+        };
+        if status != IdleStatus::Quiet {
+            // The engine has recorded why it closed; nothing of it is owed to anyone.
+            while self.session.poll_event().is_some() {}
+            self.close_transport().await;
         }
-        // A blocking transport must not wait here: the look is at what is there now.
-        self.transport.set_wait_limit(Some(T::now()));
-        let polled = {
-            let mut read = pin!(self.transport.read(&mut self.read_buf));
-            let mut cx = Context::from_waker(Waker::noop());
-            read.as_mut().poll(&mut cx)
-        };
-        let status = match polled {
-            // The transport saw input its runtime has not noticed yet: out of step all the same.
-            Poll::Pending if partial || pending == Some(true) => {
-                self.session.handle_io_error(
-                    std::io::ErrorKind::InvalidData,
-                    "unsolicited input from the server while idle",
-                );
-                IdleStatus::Unsolicited { bytes: Vec::new() }
-            }
-            Poll::Pending => return IdleStatus::Quiet,
-            Poll::Ready(Ok(0)) => {
-                self.session.handle_eof();
-                IdleStatus::Closed
-            }
-            Poll::Ready(Ok(n)) => {
-                let bytes = self.read_buf[..n.min(KEPT)].to_vec();
-                self.session.handle_io_error(
-                    std::io::ErrorKind::InvalidData,
-                    &format!("{n} unsolicited byte(s) from the server while idle"),
-                );
-                IdleStatus::Unsolicited { bytes }
-            }
-            Poll::Ready(Err(e)) => {
-                self.session.handle_io_error(e.kind(), &e.to_string());
-                IdleStatus::Closed
-            }
-        };
-        // The engine has recorded why it closed; nothing of it is owed to anyone.
-        while self.session.poll_event().is_some() {}
-        self.close_transport().await;
         status
     }
 
@@ -106,10 +68,7 @@ impl<T: Transport> SmtpClient<T> {
     /// unknown (see [`Delivery`]). Otherwise like
     /// [`send_mail_bytes_with`](Self::send_mail_bytes_with).
     pub async fn deliver(&mut self, message: &OutgoingMessage<'_>) -> Delivery {
-        let options = match message.options {
-            Some(o) => o.clone(),
-            None => self.message.clone(),
-        };
+        let options = message.options.unwrap_or(&self.message).clone();
         let result = self
             .send_mail_bytes_with(message.from, message.to, message.body, &options)
             .await;
@@ -128,10 +87,7 @@ impl<T: Transport> SmtpClient<T> {
         body: &mut B,
         options: Option<&MessageOptions>,
     ) -> Delivery {
-        let options = match options {
-            Some(o) => o.clone(),
-            None => self.message.clone(),
-        };
+        let options = options.unwrap_or(&self.message).clone();
         let result = self.send_mail_stream_with(from, to, body, &options).await;
         self.delivery(result)
     }
@@ -143,7 +99,8 @@ impl<T: Transport> SmtpClient<T> {
         match result {
             Ok(outcome) => Delivery::Sent(outcome),
             Err(error) => {
-                let fate = self.fates.last().map_or(Fate::NotSent, |&(_, fate)| fate);
+                let fate = self.taken.iter().rev().find_map(|(_, d)| d.fate());
+                let fate = fate.unwrap_or(Fate::NotSent);
                 Delivery::failed(error, fate)
             }
         }
@@ -153,13 +110,11 @@ impl<T: Transport> SmtpClient<T> {
     /// could be answered by a reply meant for something else. Best effort, like
     /// [`Transport::close`].
     pub async fn close(mut self) {
-        if self.session.state() != SessionState::Closed {
-            self.session.handle_io_error(
-                std::io::ErrorKind::ConnectionAborted,
-                "connection closed by the client",
-            );
-            while self.session.poll_event().is_some() {}
-        }
+        // Harmless on a session already closed: the engine keeps its first error.
+        self.session.handle_io_error(
+            std::io::ErrorKind::ConnectionAborted,
+            "connection closed by the client",
+        );
         self.close_transport().await;
     }
 }

@@ -6,9 +6,12 @@ use crate::alloc_prelude::*;
 
 use super::{Event, Pending, PlaintextAuth, Session};
 use crate::audit::AuditEvent;
-use crate::error::{ArgumentError, AuthError, Field, InvalidInputError, ProtocolError, SmtpError};
+use crate::error::{
+    ArgumentError, AuthError, Field, InvalidInputError, IoError, IoErrorKind, ProtocolError,
+    SmtpError,
+};
 use crate::reply::{Reply, ReplyCode};
-use crate::sasl::{AuthInput, AuthMechanism, ChannelBinding, SaslExchange, SaslStep};
+use crate::sasl::{AuthInput, AuthMechanism, ChannelBinding, ClientNonce, SaslExchange, SaslStep};
 use crate::state::{SessionState, SmtpOp};
 
 impl Session {
@@ -27,6 +30,39 @@ impl Session {
                         || self.caps.supports_auth(AuthMechanism::ScramSha256Plus)
                 }
             }
+    }
+
+    /// The [`AuthInput`] for a login with `mechanism` (`None`: auto-selection), drawn from the
+    /// driver's sources only when SCRAM can use it ([`wants_auth_input`](Self::wants_auth_input)):
+    /// a nonce from 18 bytes of `fill_random` (a cryptographically secure source; the bytes
+    /// are wiped after), and on TLS the channel binding from `tls_exporter`. A source without
+    /// randomness ([`IoErrorKind::Unsupported`](crate::IoErrorKind)) leaves SCRAM out of
+    /// auto-selection; any other failure of it, or any failure for an explicit SCRAM
+    /// mechanism, is [`SmtpError::Io`] during AUTH, before anything is sent.
+    pub fn auth_input(
+        &self,
+        mechanism: Option<AuthMechanism>,
+        fill_random: impl FnOnce(&mut [u8]) -> Result<(), IoError>,
+        tls_exporter: impl FnOnce() -> Option<[u8; 32]>,
+    ) -> Result<AuthInput, SmtpError> {
+        let mut input = AuthInput::new();
+        if !self.wants_auth_input(mechanism) {
+            return Ok(input);
+        }
+        let mut bytes = [0u8; 18];
+        match fill_random(&mut bytes) {
+            Ok(()) => input = input.with_nonce(ClientNonce::from_random(bytes)),
+            Err(e) if mechanism.is_none() && e.kind == IoErrorKind::Unsupported => {}
+            Err(e) => {
+                let message = format!("no random SCRAM nonce: {e}");
+                return Err(SmtpError::io(SmtpOp::Auth, e.kind, message));
+            }
+        }
+        zeroize::Zeroize::zeroize(&mut bytes);
+        if let Some(data) = self.is_tls().then(tls_exporter).flatten() {
+            input = input.with_tls_exporter(data);
+        }
+        Ok(input)
     }
 
     /// Authenticate with PLAIN, or LOGIN when PLAIN is not offered. Never picks XOAUTH2 or

@@ -75,6 +75,19 @@ impl Delivery {
         }
     }
 
+    /// The engine's verdict on a message that failed (`None` when it was sent).
+    pub fn fate(&self) -> Option<Fate> {
+        match self {
+            Delivery::Sent(_) => None,
+            Delivery::NotSent {
+                before_end_of_data: true,
+                ..
+            } => Some(Fate::NotSent),
+            Delivery::NotSent { .. } => Some(Fate::Refused),
+            Delivery::Unknown(_) => Some(Fate::Unknown),
+        }
+    }
+
     /// The error, unless the message was sent.
     pub fn error(&self) -> Option<&SmtpError> {
         match self {

@@ -11,6 +11,7 @@ mod data;
 mod delivery;
 mod event;
 mod handshake;
+mod idle;
 mod mail;
 mod message;
 mod outcome;
@@ -33,6 +34,7 @@ pub use config::{
 };
 pub use delivery::Delivery;
 pub use event::{Event, Fate, MessageId, SessionAfter};
+pub use idle::{IdleInput, IdleStatus};
 pub use message::{BodyInfo, Envelope, MessageOptions};
 pub(crate) use outcome::queue_id;
 pub use outcome::{RecipientOutcome, SendOutcome};
@@ -71,15 +73,17 @@ use crate::transcript::TranscriptSink;
 /// 3. Commands, given when the previous one's event arrived: [`start_tls`](Self::start_tls);
 ///    [`login`](Self::login) / [`login_with_input`](Self::login_with_input),
 ///    [`login_auto`](Self::login_auto) / [`login_auto_with_input`](Self::login_auto_with_input)
-///    (draw a SCRAM nonce for the `_with_input` forms only when
-///    [`wants_auth_input`](Self::wants_auth_input) says it can be used);
+///    (the `_with_input` forms take what [`auth_input`](Self::auth_input) gathers from your
+///    random source and TLS layer, only when [`wants_auth_input`](Self::wants_auth_input)
+///    says SCRAM can use it);
 ///    [`start_mail`](Self::start_mail) (after [`check_mail`](Self::check_mail) if you want the
 ///    local checks alone; [`ready_for_mail`](Self::ready_for_mail) says whether another may be
 ///    chained now; for a streamed body known only by its bounds,
 ///    [`needs_exact_size`](Self::needs_exact_size) says whether to count it first), then on
 ///    [`Event::BodyWanted`] [`send_body`](Self::send_body) while
 ///    [`wants_body`](Self::wants_body) holds and [`finish_body`](Self::finish_body) (or, should
-///    the body's source fail, [`body_unreadable`](Self::body_unreadable));
+///    the body's source fail, [`body_unreadable`](Self::body_unreadable)); to chain many
+///    messages, each settled by its fate, a [`Chain`](crate::flight::Chain) makes these calls;
 ///    [`rset`](Self::rset), [`noop`](Self::noop); finally [`quit`](Self::quit). A command that
 ///    returns `Err` queued nothing (except where its doc says the session was closed). A caller
 ///    that wants one part of the session done within a limit brackets it with
@@ -88,7 +92,10 @@ use crate::transcript::TranscriptSink;
 ///    [`is_failed`](Self::is_failed), [`capabilities`](Self::capabilities),
 ///    [`is_tls`](Self::is_tls), [`authenticated`](Self::authenticated),
 ///    [`config`](Self::config), [`has_transmit`](Self::has_transmit) and
-///    [`holds_partial_reply`](Self::holds_partial_reply) (for a connection pool's idle check).
+///    [`holds_partial_reply`](Self::holds_partial_reply).
+/// 5. Between operations, for a connection kept idle (in a pool): look at the transport
+///    without waiting and hand what it found to [`idle_input`](Self::idle_input), which says
+///    whether the connection can be used again.
 ///
 /// `None` from a `poll_*` means "nothing now"; only a later input or command can change that.
 /// The engine never performs I/O and never reads a clock: time comes in as an

@@ -206,3 +206,48 @@ fn deliver_batch_gives_each_message_its_fate_when_the_connection_is_lost() {
         }
     });
 }
+
+/// A reply that accepts one message and asks for the next command of another, read together,
+/// followed by a write that fails: the accepted message keeps its outcome (the failure takes
+/// the events queued before it, and must not lose an acceptance among them), the other is not
+/// sent. With two recipients DATA waits for the RCPT replies, so it is queued by that read.
+#[test]
+fn an_acceptance_read_just_before_a_failed_write_is_kept() {
+    let script = format!(
+        "{GREETING}{ENVELOPE}
+        C: one
+        C: .
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<c@y.example>
+        C: RCPT TO:<d@y.example>
+        S: 250 2.0.0 queued as ONE
+        S: 250 ok
+        S: 250 ok
+        S: 250 ok
+        X: close
+        "
+    );
+    let messages = [
+        OutgoingMessage::new("a@x.example", &["b@y.example"], b"one\r\n"),
+        OutgoingMessage::new("a@x.example", &["c@y.example", "d@y.example"], b"two\r\n"),
+    ];
+    block_on(async {
+        let mut client = connect(&script).await;
+        let fates = client.deliver_batch(&messages).await;
+        assert!(
+            matches!(&fates[0], Delivery::Sent(o) if o.queue_id.as_deref() == Some("ONE")),
+            "{fates:?}"
+        );
+        assert!(
+            matches!(
+                &fates[1],
+                Delivery::NotSent {
+                    error: SmtpError::Io { .. },
+                    before_end_of_data: true,
+                }
+            ),
+            "{fates:?}"
+        );
+        assert_closed(&client);
+    });
+}

@@ -23,6 +23,8 @@ enum Step {
     Tls,
     /// `T: idle`: the server sends nothing now; a read stays pending until the client writes.
     Idle,
+    /// `X: close`: the server has closed the connection: the next write fails, a read ends.
+    Close,
 }
 
 /// A transport that plays the `S:` lines and checks the `C:` lines; `T: tls` marks the TLS
@@ -54,6 +56,7 @@ impl Scripted {
                 }
                 (ScriptStep::Tls, _) => steps.push_back(Step::Tls),
                 (ScriptStep::Idle, _) => steps.push_back(Step::Idle),
+                (ScriptStep::Close, _) => steps.push_back(Step::Close),
                 (other, _) => panic!("{other}: not a step of the driver's transcripts"),
             }
         }
@@ -82,6 +85,7 @@ impl Drop for Scripted {
                     Step::Client(b) => format!("C: {}", String::from_utf8_lossy(b)),
                     Step::Tls => "T: tls".into(),
                     Step::Idle => "T: idle".into(),
+                    Step::Close => "X: close".into(),
                 })
                 .collect();
             assert!(left.is_empty(), "script not consumed: {left:?}");
@@ -108,6 +112,10 @@ impl Transport for Scripted {
             ),
             Some(Step::Tls) => panic!("client reads, but the script expects a TLS upgrade"),
             Some(Step::Idle) => core::future::pending().await,
+            Some(Step::Close) => {
+                self.steps.pop_front();
+                Ok(0)
+            }
         }
     }
 
@@ -116,6 +124,10 @@ impl Transport for Scripted {
         self.writes.lock().unwrap().push(buf.len());
         if matches!(self.steps.front(), Some(Step::Idle)) {
             self.steps.pop_front();
+        }
+        if matches!(self.steps.front(), Some(Step::Close)) {
+            self.steps.pop_front();
+            return Err(io::ErrorKind::BrokenPipe.into());
         }
         while !buf.is_empty() {
             match self.steps.front_mut() {

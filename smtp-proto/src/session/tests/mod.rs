@@ -31,6 +31,7 @@ mod data_pipelining;
 mod fate;
 mod handshake;
 mod hostile;
+mod idle;
 mod lifecycle;
 mod scram;
 mod secure_defaults;

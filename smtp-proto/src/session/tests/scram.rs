@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::*;
 #[cfg(feature = "scram")]
 use crate::error::ScramError;
+use crate::error::{IoError, IoErrorKind};
 use crate::sasl::ClientNonce;
 
 /// RFC 7677 section 3.
@@ -380,4 +381,85 @@ fn scram_transcript_and_audit_hold_no_proof() {
         assert!(!text.contains(proof), "{text}");
         assert!(!text.contains(&b64(CLIENT_FINAL)), "{text}");
     }
+}
+
+/// A random source that fails with `kind` (a test of what `auth_input` makes of it).
+fn failing(kind: IoErrorKind) -> impl FnOnce(&mut [u8]) -> Result<(), IoError> {
+    move |_| {
+        Err(IoError {
+            kind,
+            message: "no entropy here".into(),
+        })
+    }
+}
+
+/// A TLS layer that must not be asked: there is no TLS.
+fn no_binding() -> Option<[u8; 32]> {
+    panic!("no channel binding is asked for without TLS")
+}
+
+#[test]
+fn auth_input_draws_nothing_for_a_login_that_will_not_use_scram() {
+    let h = Harness::ready(config(), EHLO_FULL);
+    let input = h
+        .session
+        .auth_input(None, |_| panic!("no nonce is needed"), no_binding)
+        .unwrap();
+    assert!(input.nonce().is_none());
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn auth_input_draws_a_nonce_when_scram_is_offered_and_no_binding_without_tls() {
+    let h = Harness::ready(config(), EHLO_PLUS);
+    let input = h
+        .session
+        .auth_input(
+            None,
+            |buf| {
+                buf.fill(7);
+                Ok(())
+            },
+            no_binding,
+        )
+        .unwrap();
+    assert_eq!(
+        input.nonce(),
+        Some(&ClientNonce::from_random([7; 18])),
+        "the nonce is made of the bytes drawn"
+    );
+    assert!(input.tls_exporter().is_none());
+}
+
+#[cfg(feature = "scram")]
+#[test]
+fn a_source_without_randomness_leaves_scram_out_of_auto_selection_only() {
+    let h = Harness::ready(config(), EHLO_SCRAM);
+    let unsupported = IoErrorKind::Unsupported;
+    let auto = h
+        .session
+        .auth_input(None, failing(unsupported), || None)
+        .unwrap();
+    assert!(
+        auto.nonce().is_none(),
+        "auto-selection goes on without SCRAM"
+    );
+
+    let chosen = h.session.auth_input(
+        Some(AuthMechanism::ScramSha256),
+        failing(unsupported),
+        || None,
+    );
+    assert!(
+        matches!(&chosen, Err(SmtpError::Io { during: SmtpOp::Auth, error }) if error.kind == unsupported),
+        "{chosen:?}"
+    );
+    // Any other failure of the source is an error, also in auto-selection.
+    let broken = h
+        .session
+        .auth_input(None, failing(IoErrorKind::Other), || None);
+    assert!(
+        matches!(&broken, Err(SmtpError::Io { during: SmtpOp::Auth, error }) if error.message.contains("no entropy here")),
+        "{broken:?}"
+    );
 }
