@@ -120,20 +120,21 @@ use tokio::task::{JoinHandle, JoinSet};
 /// (TLS from the first byte) or [`TlsMode::None`]. The client's own type, so
 /// `ConnectOptions::new(server.config().tls)` picks the matching client mode.
 pub use smtp_proto::connect::TlsMode;
+pub use smtp_proto::secret::Secret;
 
 /// The one user and password AUTH accepts, when given ([`CaptureConfig::credentials`]).
 /// `Debug` never shows the password.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Credentials {
     /// The user name.
     pub user: String,
     /// The password.
-    pub password: String,
+    pub password: Secret,
 }
 
 impl Credentials {
     /// `user` with `password`.
-    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Credentials {
+    pub fn new(user: impl Into<String>, password: impl Into<Secret>) -> Credentials {
         Credentials {
             user: user.into(),
             password: password.into(),
@@ -141,19 +142,10 @@ impl Credentials {
     }
 }
 
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &"[redacted]")
-            .finish()
-    }
-}
-
 /// What the capture server offers, refuses and keeps. Build it from
 /// [`CaptureConfig::default()`] (with `..CaptureConfig::default()` or the `with_*` methods):
 /// fields may be added.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CaptureConfig {
     /// [`TlsMode::StartTls`] (the default) offers STARTTLS; [`TlsMode::Implicit`] starts TLS on
     /// connect; [`TlsMode::None`] offers no TLS at all.
@@ -168,7 +160,7 @@ pub struct CaptureConfig {
     /// `535 5.7.8`). When not (the default), any non-empty user is accepted.
     pub credentials: Option<Credentials>,
     /// AUTH with exactly this password is refused with `535 5.7.8`, whatever the user.
-    pub refuse_password: Option<String>,
+    pub refuse_password: Option<Secret>,
     /// MAIL before a successful AUTH is refused with `530 5.7.0`. Default: false.
     pub require_auth: bool,
     /// When set, each accepted message is also written to `<queue id>.eml` in this folder (which
@@ -214,29 +206,6 @@ impl Default for CaptureConfig {
     }
 }
 
-impl fmt::Debug for CaptureConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaptureConfig")
-            .field("tls", &self.tls)
-            .field("greeting", &self.greeting)
-            .field("reject_recipient_prefix", &self.reject_recipient_prefix)
-            .field("credentials", &self.credentials)
-            .field(
-                "refuse_password",
-                &self.refuse_password.as_ref().map(|_| "[redacted]"),
-            )
-            .field("require_auth", &self.require_auth)
-            .field("eml_dir", &self.eml_dir)
-            .field("max_message_size", &self.max_message_size)
-            .field("max_line_length", &self.max_line_length)
-            .field("max_recipients", &self.max_recipients)
-            .field("max_connections", &self.max_connections)
-            .field("max_stored_bytes", &self.max_stored_bytes)
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
-    }
-}
-
 impl CaptureConfig {
     /// How clients reach the server (see [`CaptureConfig::tls`]).
     pub fn with_tls(mut self, tls: TlsMode) -> Self {
@@ -248,7 +217,7 @@ impl CaptureConfig {
     pub fn with_credentials(
         mut self,
         user: impl Into<String>,
-        password: impl Into<String>,
+        password: impl Into<Secret>,
     ) -> Self {
         self.credentials = Some(Credentials::new(user, password));
         self

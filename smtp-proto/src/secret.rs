@@ -27,7 +27,8 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// Bytes whose `Debug` and `Display` print `[redacted]`, overwritten with zeros on drop.
+/// Bytes whose `Debug` and `Display` print `[redacted]`, overwritten with zeros on drop (a clone
+/// too: it is a secret of its own).
 ///
 /// ```
 /// use smtp_proto::secret::Secret;
@@ -36,7 +37,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
 /// assert_eq!(s.expose(), b"hunter2");
 /// ```
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Secret {
     bytes: Vec<u8>,
 }

@@ -2,7 +2,6 @@
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use core::fmt;
 use core::time::Duration;
 
 use super::TlsMode;
@@ -35,6 +34,7 @@ use crate::session::Protocol;
 /// assert_eq!((url.tls, url.port), (TlsMode::Implicit, 465));
 /// assert_eq!(url.user.as_deref(), Some("me@example.com"));
 /// ```
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct SmtpUrl {
     /// SMTP or LMTP.
@@ -59,24 +59,6 @@ pub struct SmtpUrl {
     pub connect_timeout: Option<Duration>,
     /// The whole session's deadline (`deadline=`).
     pub deadline: Option<Duration>,
-}
-
-impl fmt::Debug for SmtpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpUrl")
-            .field("protocol", &self.protocol)
-            .field("tls", &self.tls)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
-            .field("mechanism", &self.mechanism)
-            .field("helo", &self.helo)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("deadline", &self.deadline)
-            .finish()
-    }
 }
 
 /// Why a URL was refused. Its text names the part that is wrong, never the password.

@@ -63,7 +63,7 @@ async fn refused_recipient_gives_the_recipient_code() {
 #[tokio::test]
 async fn refused_password_gives_the_auth_code() {
     let config = CaptureConfig {
-        refuse_password: Some(PASSWORD.to_owned()),
+        refuse_password: Some(PASSWORD.into()),
         ..CaptureConfig::default()
     };
     let (server, ca, args) = external(
@@ -82,7 +82,7 @@ async fn refused_password_gives_the_auth_code() {
 #[tokio::test]
 async fn password_file_is_used() {
     let config = CaptureConfig {
-        refuse_password: Some("from-env".to_owned()),
+        refuse_password: Some("from-env".into()),
         ..CaptureConfig::default()
     };
     let pw = temp_file("pw", b"from-file\n");
