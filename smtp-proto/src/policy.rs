@@ -84,21 +84,19 @@ impl BoundedPolicy {
 
     /// Only allow senders in these domains (case-insensitive, exact match of the part after `@`).
     /// The null sender `<>` is refused when this is set.
-    pub fn allowed_sender_domains<I, S>(mut self, domains: I) -> BoundedPolicy
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn allowed_sender_domains(
+        mut self,
+        domains: impl IntoIterator<Item = impl Into<String>>,
+    ) -> BoundedPolicy {
         self.sender_domains = Some(domains.into_iter().map(Into::into).collect());
         self
     }
 
     /// Only allow recipients in these domains (case-insensitive, exact match of the part after `@`).
-    pub fn allowed_recipient_domains<I, S>(mut self, domains: I) -> BoundedPolicy
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn allowed_recipient_domains(
+        mut self,
+        domains: impl IntoIterator<Item = impl Into<String>>,
+    ) -> BoundedPolicy {
         self.recipient_domains = Some(domains.into_iter().map(Into::into).collect());
         self
     }
