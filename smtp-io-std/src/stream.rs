@@ -13,8 +13,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use rustls::ClientConnection;
-use rustls::pki_types::ServerName;
-use smtp_rustls::{TlsConfig, server_name};
+use smtp_rustls::{TlsConfig, TlsTarget, Upgradable, lost_in_handshake};
 
 /// The longest a best-effort TLS `close_notify` may take when a connection is closed.
 const CLOSE_LIMIT: Duration = Duration::from_secs(1);
@@ -42,12 +41,8 @@ pub(crate) enum Got {
     Partial,
 }
 
-enum Inner {
-    Plain(TcpStream),
-    Tls(Box<TlsStream>),
-    /// A failed TLS handshake consumed the socket.
-    Broken,
-}
+/// The socket: plain, inside rustls, or lost in a failed TLS handshake.
+type Inner = Upgradable<TcpStream, TlsStream>;
 
 struct TlsStream {
     conn: ClientConnection,
@@ -58,7 +53,7 @@ struct TlsStream {
 /// the settings to upgrade it in place (STARTTLS).
 pub struct Stream {
     inner: Inner,
-    tls: Option<(TlsConfig, ServerName<'static>)>,
+    tls: Option<TlsTarget>,
     peer: Option<SocketAddr>,
 }
 
@@ -77,13 +72,6 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-fn broken() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "the connection was lost in a failed TLS handshake",
     )
 }
 
@@ -140,15 +128,15 @@ impl Stream {
     /// A plain connection that upgrades with STARTTLS (or an implicit-TLS handshake), checking
     /// the server's certificate for `host` against `tls`.
     pub fn with_tls(tcp: TcpStream, host: &str, tls: TlsConfig) -> io::Result<Stream> {
-        let name = server_name(host)?;
+        let target = TlsTarget::new(host, tls)?;
         let mut stream = Stream::plain(tcp);
-        stream.tls = Some((tls, name));
+        stream.tls = Some(target);
         Ok(stream)
     }
 
     /// True once TLS is established.
     pub fn is_tls(&self) -> bool {
-        matches!(self.inner, Inner::Tls(_))
+        self.inner.is_tls()
     }
 
     /// The server's address (the proxy's, through a proxy).
@@ -179,21 +167,9 @@ impl Stream {
     /// [`handshake_step`](Self::handshake_step) calls while [`is_handshaking`](Self::is_handshaking) or
     /// [`pending_tls`](Self::pending_tls) holds.
     pub(crate) fn begin_tls(&mut self) -> io::Result<()> {
-        let Some((config, name)) = self.tls.clone() else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this connection was opened without TLS settings",
-            ));
-        };
-        let tcp = match std::mem::replace(&mut self.inner, Inner::Broken) {
-            Inner::Plain(tcp) => tcp,
-            Inner::Tls(tls) => {
-                self.inner = Inner::Tls(tls);
-                return Err(io::Error::other("TLS is already established"));
-            }
-            Inner::Broken => return Err(broken()),
-        };
-        let conn = ClientConnection::new(config.rustls_config(), name)
+        let target = TlsTarget::required(self.tls.as_ref())?;
+        let tcp = self.inner.take_plain()?;
+        let conn = ClientConnection::new(target.config().rustls_config(), target.name().clone())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         self.inner = Inner::Tls(Box::new(TlsStream { conn, tcp }));
         Ok(())
@@ -209,7 +185,7 @@ impl Stream {
     /// does not speak TLS is `InvalidData` wrapping the `rustls::Error`.
     pub(crate) fn handshake_step(&mut self, wait: Wait) -> io::Result<()> {
         let Inner::Tls(s) = &mut self.inner else {
-            return Err(broken());
+            return Err(lost_in_handshake());
         };
         if s.conn.wants_write() {
             return s.write_records(wait);
@@ -247,7 +223,7 @@ impl Stream {
                     None => Ok(Got::Partial),
                 }
             }
-            Inner::Broken => Err(broken()),
+            Inner::Broken => Err(lost_in_handshake()),
         }
     }
 
@@ -289,7 +265,7 @@ impl Stream {
             }
             Inner::Tls(s) if s.conn.wants_write() => s.write_records(wait).map(|()| 0),
             Inner::Tls(s) => s.conn.writer().write(buf),
-            Inner::Broken => Err(broken()),
+            Inner::Broken => Err(lost_in_handshake()),
         }
     }
 

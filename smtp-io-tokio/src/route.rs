@@ -6,34 +6,20 @@
 use std::io;
 use std::net::SocketAddr;
 
-use smtp_proto::connect::{MAX_PROXY_READ, Proxy, ProxyHandshake, Route, TunnelProgress};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use smtp_proto::connect::{Proxy, Route, open_tunnel};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// A tunnel to `host:port` through `proxy` over `socket` (connected to the proxy): the
-/// handshake is the engine's ([`ProxyHandshake`], SOCKS5 or HTTP CONNECT); this writes what it
-/// says and reads no more than it asks for, so not a byte of the tunnel is taken.
-async fn tunnel(
-    proxy: &Proxy,
-    mut socket: TcpStream,
-    host: &str,
-    port: u16,
-) -> io::Result<TcpStream> {
-    let mut handshake = ProxyHandshake::new(proxy, host, port)?;
-    let mut answer = [0u8; MAX_PROXY_READ];
-    loop {
-        // What is written may hold the proxy password: a Secret, wiped when dropped.
-        if let Some(bytes) = handshake.poll_transmit() {
-            socket.write_all(bytes.expose()).await?;
-        }
-        let n = socket.read(&mut answer[..handshake.wants()]).await?;
-        if n == 0 {
-            return Err(handshake.closed_early());
-        }
-        if handshake.feed(&answer[..n])? == TunnelProgress::Open {
-            return Ok(socket);
-        }
-    }
+use crate::transport::TokioTransport;
+
+/// A tunnel to `host:port` through `proxy` over `socket` (connected to the proxy): the engine's
+/// [`open_tunnel`] (SOCKS5 or HTTP CONNECT) over the still-plain transport, which reads no more
+/// than the handshake asks for, so not a byte of the tunnel is taken.
+async fn tunnel(proxy: &Proxy, socket: TcpStream, host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut transport = TokioTransport::plain(socket);
+    open_tunnel(&mut transport, proxy, host, port).await?;
+    Ok(transport
+        .into_plain()
+        .expect("open_tunnel leaves the transport plain"))
 }
 
 /// A TCP connection to `host:port` along `route` (through its proxy, from its local address),

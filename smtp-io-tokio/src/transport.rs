@@ -5,20 +5,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
 use smtp_proto::{StartTlsCapable, Transport};
-use smtp_rustls::{TlsConfig, server_name};
+use smtp_rustls::{TlsConfig, TlsTarget, Upgradable, lost_in_handshake};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// A failed upgrade consumed the socket.
-    Broken,
-}
+/// The socket: plain, inside tokio-rustls, or lost in a failed upgrade.
+type Stream = Upgradable<TcpStream, TlsStream<TcpStream>>;
 
 /// A connection to an SMTP server over tokio: TCP with `TCP_NODELAY`, optionally TLS (rustls).
 ///
@@ -27,7 +22,7 @@ enum Stream {
 /// [`TlsConfig`] and the host name it was given).
 pub struct TokioTransport {
     stream: Stream,
-    tls: Option<(TlsConfig, ServerName<'static>)>,
+    tls: Option<TlsTarget>,
     peer: Option<SocketAddr>,
 }
 
@@ -58,9 +53,9 @@ impl TokioTransport {
         host: &str,
         tls: TlsConfig,
     ) -> io::Result<TokioTransport> {
-        let name = server_name(host)?;
+        let target = TlsTarget::new(host, tls)?;
         let mut transport = TokioTransport::plain(stream);
-        transport.tls = Some((tls, name));
+        transport.tls = Some(target);
         Ok(transport)
     }
 
@@ -78,7 +73,7 @@ impl TokioTransport {
 
     /// True once TLS is established.
     pub fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
+        self.stream.is_tls()
     }
 
     /// The server's address.
@@ -107,33 +102,23 @@ impl TokioTransport {
         }
     }
 
+    /// The TCP stream back while the connection is still plain (the route opens a proxy
+    /// tunnel over it before any TLS); `None` once TLS is established or lost.
+    pub(crate) fn into_plain(self) -> Option<TcpStream> {
+        match self.stream {
+            Stream::Plain(tcp) => Some(tcp),
+            _ => None,
+        }
+    }
+
     async fn handshake(&mut self) -> io::Result<()> {
-        let Some((config, name)) = self.tls.clone() else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this connection was opened without TLS settings",
-            ));
-        };
-        let tcp = match std::mem::replace(&mut self.stream, Stream::Broken) {
-            Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => {
-                self.stream = Stream::Tls(tls);
-                return Err(io::Error::other("TLS is already established"));
-            }
-            Stream::Broken => return Err(broken()),
-        };
-        let connector = TlsConnector::from(config.rustls_config());
-        let tls = connector.connect(name, tcp).await?;
+        let target = TlsTarget::required(self.tls.as_ref())?;
+        let tcp = self.stream.take_plain()?;
+        let connector = TlsConnector::from(target.config().rustls_config());
+        let tls = connector.connect(target.name().clone(), tcp).await?;
         self.stream = Stream::Tls(Box::new(tls));
         Ok(())
     }
-}
-
-fn broken() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "the connection was lost in a failed TLS handshake",
-    )
 }
 
 impl Transport for TokioTransport {
@@ -146,7 +131,7 @@ impl Transport for TokioTransport {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
                 other => other,
             },
-            Stream::Broken => Err(broken()),
+            Stream::Broken => Err(lost_in_handshake()),
         }
     }
 
@@ -160,7 +145,7 @@ impl Transport for TokioTransport {
                 s.write_all(buf).await?;
                 s.flush().await
             }
-            Stream::Broken => Err(broken()),
+            Stream::Broken => Err(lost_in_handshake()),
         }
     }
 
@@ -209,7 +194,7 @@ impl Transport for TokioTransport {
     }
 
     fn is_encrypted(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
+        self.stream.is_tls()
     }
 
     /// The operating system's CSPRNG, through `getrandom`.

@@ -3,8 +3,9 @@
 //! What every adapter that runs rustls itself (`smtp-io-tokio` over tokio-rustls, the WASI 0.2
 //! client of `smtp-io-wasm` in the guest) needs, written once: which certificates to trust
 //! ([`TlsConfig`], re-exported by both), the name the certificate must carry ([`server_name`]),
-//! and the RFC 9266 `tls-exporter` channel binding for SCRAM-SHA-256-PLUS ([`tls_exporter`]).
-//! The sockets, the handshake loop and the timers stay in each adapter.
+//! the RFC 9266 `tls-exporter` channel binding for SCRAM-SHA-256-PLUS ([`tls_exporter`]), and
+//! the state of a connection that upgrades in place ([`Upgradable`], [`TlsTarget`]). The
+//! sockets, the handshake loop and the timers stay in each adapter.
 //!
 //! Every configuration uses rustls' `ring` provider and its safe default protocol versions
 //! (TLS 1.3 and 1.2), and checks that the certificate names the host that was dialled.
@@ -22,6 +23,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+
+mod upgrade;
+
+pub use upgrade::{TlsTarget, Upgradable, lost_in_handshake};
 
 /// The trust settings for TLS connections (implicit TLS and STARTTLS).
 ///

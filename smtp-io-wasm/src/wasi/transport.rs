@@ -8,10 +8,9 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use rustls::ClientConnection;
-use rustls::pki_types::ServerName;
 use smtp_proto::connect::{ProxyHandshake, open_tunnel};
 use smtp_proto::{StartTlsCapable, Transport};
-use smtp_rustls::{TlsConfig, server_name};
+use smtp_rustls::{TlsConfig, TlsTarget};
 
 use super::reactor;
 use super::tcp::{READ_CHUNK, TcpConn};
@@ -33,7 +32,7 @@ use crate::connect::Route;
 pub struct WasiTransport {
     tcp: Option<TcpConn>,
     tls: Option<Box<ClientConnection>>,
-    settings: Option<(TlsConfig, ServerName<'static>)>,
+    settings: Option<TlsTarget>,
     /// TLS records produced by rustls and not yet taken by the host.
     out: Vec<u8>,
     peer: SocketAddr,
@@ -102,9 +101,9 @@ impl WasiTransport {
         port: u16,
         tls: TlsConfig,
     ) -> io::Result<WasiTransport> {
-        let name = server_name(host)?;
+        let target = TlsTarget::new(host, tls)?;
         let mut transport = WasiTransport::connect_plain(host, port).await?;
-        transport.settings = Some((tls, name));
+        transport.settings = Some(target);
         Ok(transport)
     }
 
@@ -140,7 +139,7 @@ impl WasiTransport {
     ) -> io::Result<WasiTransport> {
         let settings = match mode {
             TlsMode::None => None,
-            _ => Some((tls.clone(), server_name(name)?)),
+            _ => Some(TlsTarget::new(name, tls.clone())?),
         };
         let mut transport = match &route.proxy {
             None => WasiTransport::plain(TcpConn::connect(host, port, route).await?),
@@ -224,16 +223,12 @@ impl WasiTransport {
     }
 
     async fn handshake(&mut self) -> io::Result<()> {
-        let Some((config, name)) = self.settings.clone() else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this connection was opened without TLS settings",
-            ));
-        };
+        let target = TlsTarget::required(self.settings.as_ref())?;
         if self.tls.is_some() {
             return Err(io::Error::other("TLS is already established"));
         }
-        let conn = ClientConnection::new(config.rustls_config(), name).map_err(tls_error)?;
+        let conn = ClientConnection::new(target.config().rustls_config(), target.name().clone())
+            .map_err(tls_error)?;
         self.tls = Some(Box::new(conn));
         let result = self.drive_handshake().await;
         if result.is_err() {
