@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use smtp_io_tokio::{AuthMechanism, TlsMode};
 
 /// The environment variable holding the password or OAuth token.
@@ -240,36 +240,34 @@ pub struct Cli {
     )]
     pub header: Vec<String>,
 
+    /// Sign the message with DKIM: all three flags, or none.
+    #[command(flatten)]
+    pub dkim: Option<DkimArgs>,
+}
+
+/// The DKIM flags: `--dkim-key`, `--dkim-selector` and `--dkim-domain`, all three or none
+/// (a partial set is clap's usage error naming the missing flags).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "DKIM signing")]
+// clap's derive makes a non-`Option` field a required flag even inside an optional flatten:
+// `required = false` on each, and the group (present when any of them is) requires all three.
+#[group(requires_all = ["key", "selector", "domain"])]
+pub struct DkimArgs {
     /// Sign the message with DKIM using this private key (PEM: RSA as PKCS#1 or PKCS#8, of at
     /// least 1024 bits; Ed25519 as PKCS#8). Needs --dkim-selector and --dkim-domain. The
     /// signature covers the message as sent (relaxed/relaxed); a message read from standard
     /// input is then held in memory (a file is read twice instead).
-    #[arg(
-        long,
-        value_name = "PEM",
-        requires_all = ["dkim_selector", "dkim_domain"],
-        help_heading = "DKIM signing"
-    )]
-    pub dkim_key: Option<PathBuf>,
+    #[arg(long = "dkim-key", value_name = "PEM", required = false)]
+    pub key: PathBuf,
 
     /// The DKIM selector (s=): the key's public half is published at
     /// SELECTOR._domainkey.DOMAIN. Needs --dkim-key and --dkim-domain.
-    #[arg(
-        long,
-        value_name = "SELECTOR",
-        requires_all = ["dkim_key", "dkim_domain"],
-        help_heading = "DKIM signing"
-    )]
-    pub dkim_selector: Option<String>,
+    #[arg(long = "dkim-selector", value_name = "SELECTOR", required = false)]
+    pub selector: String,
 
     /// The signing domain (d=). Needs --dkim-key and --dkim-selector.
-    #[arg(
-        long,
-        value_name = "DOMAIN",
-        requires_all = ["dkim_key", "dkim_selector"],
-        help_heading = "DKIM signing"
-    )]
-    pub dkim_domain: Option<String>,
+    #[arg(long = "dkim-domain", value_name = "DOMAIN", required = false)]
+    pub domain: String,
 }
 
 /// The clap command, with the notes and the exit-code table after the options in `--help`.
@@ -313,5 +311,67 @@ mod tests {
         assert!(help.contains("Exit codes:"), "{help}");
         assert!(help.contains("  8  timed out"), "{help}");
         assert!(help.contains("--password-file"));
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        try_parse_from(std::iter::once("smtp-send").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn dkim_flags_go_all_three_or_none() {
+        assert!(parse(&[]).unwrap().dkim.is_none());
+        let all = [
+            "--dkim-key",
+            "k.pem",
+            "--dkim-selector",
+            "s",
+            "--dkim-domain",
+            "d",
+        ];
+        let dkim = parse(&all).unwrap().dkim.unwrap();
+        assert_eq!(dkim.key, PathBuf::from("k.pem"));
+        assert_eq!(dkim.selector, "s");
+        assert_eq!(dkim.domain, "d");
+        // Any one or two of them: clap's usage error naming each missing flag, and only those.
+        for given in [[0].as_slice(), &[1], &[2], &[0, 1], &[0, 2], &[1, 2]] {
+            let args: Vec<&str> = given
+                .iter()
+                .flat_map(|&i| [all[2 * i], all[2 * i + 1]])
+                .collect();
+            let err = parse(&args).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            for (i, flag) in all.iter().step_by(2).enumerate() {
+                let missing = text
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{flag} <")));
+                assert_eq!(missing, !given.contains(&i), "{args:?}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn help_shows_dkim_flags_under_their_heading() {
+        let help = command().render_long_help().to_string();
+        let section = help
+            .split_once("DKIM signing:\n")
+            .unwrap_or_else(|| panic!("{help}"))
+            .1;
+        for (flag, doc) in [
+            (
+                "--dkim-key <PEM>",
+                "Sign the message with DKIM using this private key",
+            ),
+            ("--dkim-selector <SELECTOR>", "SELECTOR._domainkey.DOMAIN"),
+            ("--dkim-domain <DOMAIN>", "The signing domain (d=)"),
+        ] {
+            let at = section
+                .find(flag)
+                .unwrap_or_else(|| panic!("{flag}: {help}"));
+            assert!(section[at..].contains(doc), "{doc}: {help}");
+        }
+        let short = command().render_help().to_string();
+        assert!(short.contains("DKIM signing:"), "{short}");
     }
 }

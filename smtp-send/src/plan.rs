@@ -9,7 +9,7 @@ use smtp_io_tokio::smtp_proto::command::Domain;
 use smtp_io_tokio::smtp_proto::session::Envelope;
 use smtp_io_tokio::{AuthMechanism, PlaintextAuth, Protocol, SmtpUrl, TlsMode};
 
-use crate::cli::{AuthArg, Cli, SAMPLE_FROM, SAMPLE_TO};
+use crate::cli::{AuthArg, Cli, DkimArgs, SAMPLE_FROM, SAMPLE_TO};
 use crate::compose::{Compose, TextBody, parse_header};
 use crate::exit::{Exit, Failure};
 
@@ -89,7 +89,12 @@ impl Eq for Dkim {}
 
 /// Load the DKIM key and build the signer, before any connection: an unreadable key file is a
 /// local I/O error, a malformed key or name a usage error (never showing the key).
-pub fn load_dkim(key: &std::path::Path, selector: &str, domain: &str) -> Result<Dkim, Failure> {
+pub fn load_dkim(args: &DkimArgs) -> Result<Dkim, Failure> {
+    let DkimArgs {
+        key,
+        selector,
+        domain,
+    } = args;
     let pem = zeroize::Zeroizing::new(std::fs::read_to_string(key).map_err(|e| {
         Failure::new(
             Exit::LocalIo,
@@ -264,16 +269,7 @@ impl Cli {
             }
         };
         let compose = self.compose()?;
-        let dkim = match (&self.dkim_key, &self.dkim_selector, &self.dkim_domain) {
-            (Some(key), Some(selector), Some(domain)) => Some(load_dkim(key, selector, domain)?),
-            (None, None, None) => None,
-            _ => {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    "--dkim-key, --dkim-selector and --dkim-domain go together",
-                ));
-            }
-        };
+        let dkim = self.dkim.as_ref().map(load_dkim).transpose()?;
         let message = match &self.file {
             Some(p) => MessageSource::File(p.clone()),
             None if compose.is_requested() => MessageSource::Compose(compose),

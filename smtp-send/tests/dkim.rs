@@ -195,9 +195,16 @@ async fn dkim_errors_come_before_connecting() {
         None,
     )
     .await;
-    assert_usage_error(&out, "--dkim-selector");
+    let stderr = assert_usage_error(&out, "\n  --dkim-selector <SELECTOR>\n");
+    assert!(stderr.contains("\n  --dkim-domain <DOMAIN>\n"), "{stderr}");
+    assert!(!stderr.contains("\n  --dkim-key"), "{stderr}");
     let out = smtp_send(to_port_1(file_args(&["--dkim-domain", DOMAIN])), None).await;
-    assert_exit(&out, Exit::Usage);
+    let stderr = assert_usage_error(&out, "\n  --dkim-key <PEM>\n");
+    assert!(
+        stderr.contains("\n  --dkim-selector <SELECTOR>\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\n  --dkim-domain"), "{stderr}");
 
     // A malformed key: truncated, so it is not the key any more; its text never shows.
     let broken: String = pem.lines().take(8).collect::<Vec<_>>().join("\n");
