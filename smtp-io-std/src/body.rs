@@ -2,10 +2,10 @@
 //! message body.
 
 use std::fs::File;
-use std::io::{self, Read, Seek};
+use std::io::{self, Read};
 use std::path::Path;
 
-use smtp_proto::body::SizeCounter;
+use smtp_proto::body::BodySizing;
 use smtp_proto::client::MessageBody;
 
 /// How much a [`ReaderBody`] reads at a time by default: the slice the client encodes and
@@ -25,11 +25,9 @@ const CHUNK: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct ReaderBody<R> {
     reader: R,
-    chunk_size: usize,
-    size_hint: Option<u64>,
-    /// For a file not yet read: its most bytes as sent, and a second handle on it to count
-    /// them exactly on demand.
-    file: Option<(u64, File)>,
+    /// The chunk size, the declared size, and for a file from [`ReaderBody::open`] not yet
+    /// read, its bound and a second handle to count it on demand.
+    sizing: BodySizing,
 }
 
 impl<R: Read> ReaderBody<R> {
@@ -37,15 +35,13 @@ impl<R: Read> ReaderBody<R> {
     pub fn new(reader: R) -> ReaderBody<R> {
         ReaderBody {
             reader,
-            chunk_size: CHUNK,
-            size_hint: None,
-            file: None,
+            sizing: BodySizing::new(CHUNK),
         }
     }
 
     /// Read `bytes` at a time (at least 1).
     pub fn with_chunk_size(mut self, bytes: usize) -> ReaderBody<R> {
-        self.chunk_size = bytes.max(1);
+        self.sizing.set_chunk_size(bytes);
         self
     }
 
@@ -54,7 +50,7 @@ impl<R: Read> ReaderBody<R> {
     /// `SIZE=`, checked against the server's limit first, and enforced: a body that yields more
     /// is abandoned before its end of data.
     pub fn with_size_hint(mut self, bytes: u64) -> ReaderBody<R> {
-        self.size_hint = Some(bytes);
+        self.sizing.set_size_hint(bytes);
         self
     }
 
@@ -65,21 +61,18 @@ impl<R: Read> ReaderBody<R> {
 
     /// How many bytes are read at a time.
     pub fn chunk_size(&self) -> usize {
-        self.chunk_size
+        self.sizing.chunk_size()
     }
 
     /// The declared size as sent, if any.
     pub fn size_hint(&self) -> Option<u64> {
-        self.size_hint
+        self.sizing.size_hint()
     }
 
     /// The most bytes the body can take as sent, when known without reading it and no size is
     /// declared (a file from [`ReaderBody::open`]: twice its length, plus two).
     pub fn max_size(&self) -> Option<u64> {
-        match (self.size_hint, &self.file) {
-            (None, Some((most, _))) => Some(*most),
-            _ => None,
-        }
+        self.sizing.max_size()
     }
 
     /// The exact size as sent, counted on demand for a file from [`ReaderBody::open`] (one
@@ -87,15 +80,7 @@ impl<R: Read> ReaderBody<R> {
     /// otherwise. The client asks only when the server's SIZE limit lies below
     /// [`max_size`](Self::max_size).
     pub fn exact_size(&mut self) -> io::Result<Option<u64>> {
-        if self.size_hint.is_some() {
-            return Ok(self.size_hint);
-        }
-        let Some((_, counter)) = &mut self.file else {
-            return Ok(None);
-        };
-        let size = size_as_sent(counter)?;
-        self.size_hint = Some(size);
-        Ok(Some(size))
+        self.sizing.exact_size()
     }
 }
 
@@ -104,7 +89,7 @@ impl<R: Read> ReaderBody<R> {
 impl<R: Read> MessageBody for ReaderBody<R> {
     async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // The size is asked for before the body is read, never after: the second handle goes.
-        self.file = None;
+        self.sizing.begin_reading();
         loop {
             match self.reader.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -114,11 +99,11 @@ impl<R: Read> MessageBody for ReaderBody<R> {
     }
 
     fn chunk_size(&self) -> usize {
-        self.chunk_size
+        ReaderBody::chunk_size(self)
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.size_hint
+        ReaderBody::size_hint(self)
     }
 
     fn max_size(&self) -> Option<u64> {
@@ -137,11 +122,8 @@ impl ReaderBody<File> {
     /// `SIZE=`, checked against the limit before anything is sent, and enforced; otherwise the
     /// file fits whatever its exact size, and goes without a `SIZE=` and without the extra pass.
     pub fn open(path: impl AsRef<Path>) -> io::Result<ReaderBody<File>> {
-        let file = File::open(path)?;
-        let most = file.metadata()?.len().saturating_mul(2).saturating_add(2);
-        let counter = file.try_clone()?;
-        let mut body = ReaderBody::new(file);
-        body.file = Some((most, counter));
+        let mut body = ReaderBody::new(File::open(path)?);
+        body.sizing.count_on_demand(&body.reader)?;
         Ok(body)
     }
 }
@@ -149,10 +131,7 @@ impl ReaderBody<File> {
 /// The size what `file` holds from its position on will have on the wire: CRLF line endings
 /// and a final CRLF, without dot-stuffing (RFC 1870's `SIZE`). Reads it once and seeks back.
 pub fn size_as_sent(file: &mut File) -> io::Result<u64> {
-    let start = file.stream_position()?;
-    let size = SizeCounter::count(&mut *file, CHUNK)?;
-    file.seek(io::SeekFrom::Start(start))?;
-    Ok(size)
+    BodySizing::count_from_position(file)
 }
 
 #[cfg(test)]

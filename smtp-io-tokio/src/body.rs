@@ -4,7 +4,7 @@ use std::io;
 use std::path::Path;
 
 use smtp_proto::MessageBody;
-use smtp_proto::body::SizeCounter;
+use smtp_proto::body::BodySizing;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 /// How much a [`ReaderBody`] reads at a time by default, and [`size_as_sent`] too: the same
@@ -32,11 +32,9 @@ const FILE_CHUNK: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct ReaderBody<R> {
     reader: R,
-    chunk_size: usize,
-    size_hint: Option<u64>,
-    /// For a file not yet read: its most bytes as sent, and a second handle on it to count
-    /// them exactly on demand.
-    file: Option<(u64, std::fs::File)>,
+    /// The chunk size, the declared size, and for a file from [`ReaderBody::open`] not yet
+    /// read, its bound and a second handle to count it on demand.
+    sizing: BodySizing,
 }
 
 impl<R: AsyncRead + Unpin> ReaderBody<R> {
@@ -44,15 +42,13 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
     pub fn new(reader: R) -> ReaderBody<R> {
         ReaderBody {
             reader,
-            chunk_size: CHUNK,
-            size_hint: None,
-            file: None,
+            sizing: BodySizing::new(CHUNK),
         }
     }
 
     /// Read `bytes` at a time (at least 1).
     pub fn with_chunk_size(mut self, bytes: usize) -> ReaderBody<R> {
-        self.chunk_size = bytes.max(1);
+        self.sizing.set_chunk_size(bytes);
         self
     }
 
@@ -61,7 +57,7 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
     /// `SIZE=`, checked against the server's limit first, and enforced: a body that yields more
     /// is abandoned before its end of data.
     pub fn with_size_hint(mut self, bytes: u64) -> ReaderBody<R> {
-        self.size_hint = Some(bytes);
+        self.sizing.set_size_hint(bytes);
         self
     }
 
@@ -80,17 +76,17 @@ impl ReaderBody<tokio::fs::File> {
     /// `SIZE=` (the parameter is optional) and without the extra pass.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<ReaderBody<tokio::fs::File>> {
         let path = path.as_ref().to_owned();
-        let (file, counter, len) = blocking(move || {
+        let (file, sizing) = blocking(move || {
             let file = std::fs::File::open(&path)?;
-            let len = file.metadata()?.len();
-            let counter = file.try_clone()?;
-            Ok((file, counter, len))
+            let mut sizing = BodySizing::new(FILE_CHUNK);
+            sizing.count_on_demand(&file)?;
+            Ok((file, sizing))
         })
         .await?;
-        let most = len.saturating_mul(2).saturating_add(2);
-        let mut body = ReaderBody::new(tokio::fs::File::from_std(file)).with_chunk_size(FILE_CHUNK);
-        body.file = Some((most, counter));
-        Ok(body)
+        Ok(ReaderBody {
+            reader: tokio::fs::File::from_std(file),
+            sizing,
+        })
     }
 }
 
@@ -104,20 +100,11 @@ pub async fn size_as_sent(file: &mut tokio::fs::File) -> io::Result<u64> {
     let mut copy = file.try_clone().await?.into_std().await;
     let size = blocking(move || {
         std::io::Seek::seek(&mut copy, io::SeekFrom::Start(start))?;
-        count_as_sent(&mut copy)
+        BodySizing::count_from_position(&mut copy)
     })
     .await?;
     // The copy shares the file's offset: put it back through tokio's handle.
     file.seek(io::SeekFrom::Start(start)).await?;
-    Ok(size)
-}
-
-/// Count what `file` holds from its position on, as sent, and seek back.
-fn count_as_sent(file: &mut std::fs::File) -> io::Result<u64> {
-    use std::io::Seek;
-    let start = file.stream_position()?;
-    let size = SizeCounter::count(&mut *file, CHUNK)?;
-    file.seek(io::SeekFrom::Start(start))?;
     Ok(size)
 }
 
@@ -134,39 +121,31 @@ impl<R: AsyncRead + Unpin> MessageBody for ReaderBody<R> {
     async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // The size is asked for before the body is read, never after: the second handle on
         // the file goes, so a body being sent holds the file open once.
-        self.file = None;
+        self.sizing.begin_reading();
         self.reader.read(buf).await
     }
 
     fn chunk_size(&self) -> usize {
-        self.chunk_size
+        self.sizing.chunk_size()
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.size_hint
+        self.sizing.size_hint()
     }
 
     fn max_size(&self) -> Option<u64> {
-        match (self.size_hint, &self.file) {
-            (None, Some((most, _))) => Some(*most),
-            _ => None,
-        }
+        self.sizing.max_size()
     }
 
     /// For a body from [`ReaderBody::open`]: the file counted from where it stands (nothing was
     /// read yet), on tokio's blocking pool, and put back there.
     async fn exact_size(&mut self) -> io::Result<Option<u64>> {
-        if self.size_hint.is_some() {
-            return Ok(self.size_hint);
-        }
-        let Some((_, counter)) = &self.file else {
-            return Ok(None);
-        };
-        // A second handle on the same open file: the count goes back to where it began.
-        let mut copy = counter.try_clone()?;
-        let size = blocking(move || count_as_sent(&mut copy)).await?;
-        self.size_hint = Some(size);
-        Ok(Some(size))
+        // A handle of its own on the same open file: the count goes back to where it began.
+        self.sizing
+            .exact_size_with(|mut copy| {
+                blocking(move || BodySizing::count_from_position(&mut copy))
+            })
+            .await
     }
 }
 

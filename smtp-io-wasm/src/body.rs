@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use smtp_proto::MessageBody;
+use smtp_proto::body::BodySizing;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::streams::ChunkReader;
@@ -27,15 +28,14 @@ use crate::sys::{self, ReadableStream};
 /// The example Worker (`examples/worker`) sends its `POST` request body this way.
 pub struct ReadableStreamBody {
     reader: Option<ChunkReader>,
-    chunk_size: usize,
-    size_hint: Option<u64>,
+    sizing: BodySizing,
 }
 
 impl fmt::Debug for ReadableStreamBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadableStreamBody")
-            .field("chunk_size", &self.chunk_size)
-            .field("size_hint", &self.size_hint)
+            .field("chunk_size", &self.sizing.chunk_size())
+            .field("size_hint", &self.sizing.size_hint())
             .finish_non_exhaustive()
     }
 }
@@ -60,22 +60,21 @@ impl ReadableStreamBody {
             .map_err(|e| sys::io_error("opening the message body stream", &e))?;
         Ok(ReadableStreamBody {
             reader: Some(ChunkReader::new(reader)),
-            chunk_size: 8 * 1024,
-            size_hint: None,
+            sizing: BodySizing::new(8 * 1024),
         })
     }
 
     /// Read `bytes` at a time (at least 1). Chunks larger than this from the stream are handed
     /// out in pieces.
     pub fn with_chunk_size(mut self, bytes: usize) -> ReadableStreamBody {
-        self.chunk_size = bytes.max(1);
+        self.sizing.set_chunk_size(bytes);
         self
     }
 
     /// Declare the body's size (e.g. from `Content-Length`): sent as `SIZE=` and checked
     /// against the server's limit before any command.
     pub fn with_size_hint(mut self, bytes: u64) -> ReadableStreamBody {
-        self.size_hint = Some(bytes);
+        self.sizing.set_size_hint(bytes);
         self
     }
 }
@@ -96,11 +95,11 @@ impl MessageBody for ReadableStreamBody {
     }
 
     fn chunk_size(&self) -> usize {
-        self.chunk_size
+        self.sizing.chunk_size()
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.size_hint
+        self.sizing.size_hint()
     }
 }
 

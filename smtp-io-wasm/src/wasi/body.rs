@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use smtp_proto::MessageBody;
+use smtp_proto::body::BodySizing;
 use wasip2::io::streams::{InputStream, StreamError};
 
 use super::reactor::ready;
@@ -18,16 +19,15 @@ use super::reactor::ready;
 /// send with `SmtpError::Io` during `SmtpOp::ReadBody` and closes the session.
 pub struct InputStreamBody {
     stream: Option<InputStream>,
-    chunk_size: usize,
-    size_hint: Option<u64>,
+    sizing: BodySizing,
 }
 
 impl fmt::Debug for InputStreamBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InputStreamBody")
             .field("open", &self.stream.is_some())
-            .field("chunk_size", &self.chunk_size)
-            .field("size_hint", &self.size_hint)
+            .field("chunk_size", &self.sizing.chunk_size())
+            .field("size_hint", &self.sizing.size_hint())
             .finish()
     }
 }
@@ -37,14 +37,13 @@ impl InputStreamBody {
     pub fn new(stream: InputStream) -> InputStreamBody {
         InputStreamBody {
             stream: Some(stream),
-            chunk_size: 8 * 1024,
-            size_hint: None,
+            sizing: BodySizing::new(8 * 1024),
         }
     }
 
     /// Read at most `bytes` at a time (at least 1).
     pub fn with_chunk_size(mut self, bytes: usize) -> InputStreamBody {
-        self.chunk_size = bytes.max(1);
+        self.sizing.set_chunk_size(bytes);
         self
     }
 
@@ -52,7 +51,7 @@ impl InputStreamBody {
     /// `SIZE=`, checked against the server's limit before any command, and enforced (a stream
     /// that yields more is abandoned before its end of data).
     pub fn with_size_hint(mut self, bytes: u64) -> InputStreamBody {
-        self.size_hint = Some(bytes);
+        self.sizing.set_size_hint(bytes);
         self
     }
 }
@@ -94,10 +93,10 @@ impl MessageBody for InputStreamBody {
     }
 
     fn chunk_size(&self) -> usize {
-        self.chunk_size
+        self.sizing.chunk_size()
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.size_hint
+        self.sizing.size_hint()
     }
 }

@@ -18,11 +18,13 @@ use bytes::BytesMut;
 
 #[cfg(feature = "client")]
 mod prefixed;
+mod sizing;
 #[cfg(feature = "client")]
 mod source;
 
 #[cfg(feature = "client")]
 pub use prefixed::PrefixedBody;
+pub use sizing::BodySizing;
 #[cfg(feature = "client")]
 pub use source::{MessageBody, SliceBody};
 
