@@ -205,44 +205,44 @@ pub struct Cli {
     )]
     pub file: Option<PathBuf>,
 
+    /// Build the message instead of reading it.
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+
+    /// Sign the message with DKIM: all three flags, or none.
+    #[command(flatten)]
+    pub dkim: Option<DkimArgs>,
+}
+
+/// The flags that build the message instead of reading it (none of them goes with `--file`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Building the message")]
+pub struct ComposeArgs {
     /// Build the message (instead of reading it): its Subject.
-    #[arg(long, value_name = "TEXT", help_heading = "Building the message")]
+    #[arg(long, value_name = "TEXT")]
     pub subject: Option<String>,
 
     /// The plain-text body.
-    #[arg(
-        long,
-        value_name = "TEXT",
-        conflicts_with = "body_file",
-        help_heading = "Building the message"
-    )]
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
     pub body: Option<String>,
 
     /// The plain-text body, read from a UTF-8 file.
-    #[arg(long, value_name = "PATH", help_heading = "Building the message")]
+    #[arg(long, value_name = "PATH")]
     pub body_file: Option<PathBuf>,
 
     /// An HTML body, read from a UTF-8 file (with a text body: multipart/alternative).
-    #[arg(long, value_name = "PATH", help_heading = "Building the message")]
+    #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
 
     /// Attach a file (repeatable); its content type comes from its extension.
-    #[arg(long, value_name = "PATH", help_heading = "Building the message")]
+    #[arg(long, value_name = "PATH")]
     pub attach: Vec<PathBuf>,
 
     /// Add a header, or replace one smtp-send writes (From, To, Subject, Date, Message-ID);
     /// repeatable. Bcc and Resent-Bcc are refused (hidden recipients are given with --to
     /// only), and so are MIME-Version and Content-* (smtp-send writes the structure).
-    #[arg(
-        long,
-        value_name = "'NAME: VALUE'",
-        help_heading = "Building the message"
-    )]
+    #[arg(long, value_name = "'NAME: VALUE'")]
     pub header: Vec<String>,
-
-    /// Sign the message with DKIM: all three flags, or none.
-    #[command(flatten)]
-    pub dkim: Option<DkimArgs>,
 }
 
 /// The DKIM flags: `--dkim-key`, `--dkim-selector` and `--dkim-domain`, all three or none
@@ -315,6 +315,31 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         try_parse_from(std::iter::once("smtp-send").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_message_file_goes_with_no_message_building_flag() {
+        for flag in [
+            "--subject",
+            "--body",
+            "--body-file",
+            "--html",
+            "--attach",
+            "--header",
+        ] {
+            let error = parse(&["--file", "m.eml", flag, "x"]).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{flag}"
+            );
+            assert!(error.to_string().contains(&format!("'{flag} <")), "{error}");
+        }
+        let compose = parse(&["--subject", "s", "--attach", "a", "--attach", "b"])
+            .unwrap()
+            .compose;
+        assert_eq!(compose.subject.as_deref(), Some("s"));
+        assert_eq!(compose.attach, [PathBuf::from("a"), PathBuf::from("b")]);
     }
 
     #[test]

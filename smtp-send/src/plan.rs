@@ -9,7 +9,7 @@ use smtp_io_tokio::smtp_proto::command::Domain;
 use smtp_io_tokio::smtp_proto::session::Envelope;
 use smtp_io_tokio::{AuthMechanism, PlaintextAuth, Protocol, SmtpUrl, TlsMode};
 
-use crate::cli::{AuthArg, Cli, DkimArgs, SAMPLE_FROM, SAMPLE_TO};
+use crate::cli::{AuthArg, Cli, ComposeArgs, DkimArgs, SAMPLE_FROM, SAMPLE_TO};
 use crate::compose::{Compose, TextBody, parse_header};
 use crate::exit::{Exit, Failure};
 
@@ -193,8 +193,8 @@ pub fn parse_server(s: &str) -> Result<(String, Option<u16>), Failure> {
     Ok((host.to_owned(), port))
 }
 
-impl Cli {
-    /// The message-building flags, headers checked.
+impl ComposeArgs {
+    /// The message-building flags as a [`Compose`], headers checked.
     fn compose(&self) -> Result<Compose, Failure> {
         Ok(Compose {
             subject: self.subject.clone(),
@@ -212,7 +212,9 @@ impl Cli {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
 
+impl Cli {
     /// Resolve the defaults. `stdin_is_terminal` decides the capture-mode sample message.
     pub fn plan(&self, stdin_is_terminal: bool) -> Result<Plan, Failure> {
         if let Some(url) = &self.url {
@@ -268,7 +270,7 @@ impl Cli {
                 Some(ProxyUrl(url.clone()))
             }
         };
-        let compose = self.compose()?;
+        let compose = self.compose.compose()?;
         let dkim = self.dkim.as_ref().map(load_dkim).transpose()?;
         let message = match &self.file {
             Some(p) => MessageSource::File(p.clone()),
