@@ -1,7 +1,11 @@
 # What e2e/run.sh and wasi-e2e/run.sh share, sourced by both once they have set E2E (their
-# folder, with its package-lock.json), WORK (the scratch folder) and E2E_NAME (the name their
-# verdict starts with): steps, failing with a message, and installing what they need,
-# idempotently, from package registries only.
+# folder, with its package-lock.json) and E2E_NAME (the name their verdict starts with): the
+# crate's folder (CRATE) and the scratch folder (WORK: $E2E_WORK, or work/ beside the script),
+# steps, failing with a message, and installing what they need, idempotently, from package
+# registries only.
+
+CRATE="$(dirname "$E2E")"
+WORK="${E2E_WORK:-$E2E/work}"
 
 step() { printf '\n== %s\n' "$*"; }
 die() { printf '\n%s FAILED: %s\n' "$E2E_NAME" "$*" >&2; exit 1; }

@@ -26,12 +26,10 @@
 set -euo pipefail
 
 E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CRATE="$(dirname "$E2E")"
-EXAMPLE="$CRATE/examples/worker"
-WORK="${E2E_WORK:-$E2E/work}"
-TARGET_DIR="${CARGO_TARGET_DIR:-$EXAMPLE/target}"
 E2E_NAME="E2E"
 . "$E2E/lib.sh"
+EXAMPLE="$CRATE/examples/worker"
+TARGET_DIR="${CARGO_TARGET_DIR:-$EXAMPLE/target}"
 
 need_common_tools
 need python3 "install Python 3 (apt-get install python3 python3-pip)"

@@ -31,12 +31,10 @@
 set -euo pipefail
 
 E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CRATE="$(dirname "$E2E")"
-COMPONENT="$CRATE/component"
-WORK="${E2E_WORK:-$E2E/work}"
-TARGET_DIR="${CARGO_TARGET_DIR:-$COMPONENT/target}"
 E2E_NAME="WASI E2E"
-. "$CRATE/e2e/lib.sh"
+. "$E2E/../e2e/lib.sh"
+COMPONENT="$CRATE/component"
+TARGET_DIR="${CARGO_TARGET_DIR:-$COMPONENT/target}"
 
 need_common_tools
 
