@@ -149,7 +149,9 @@ impl Chain {
     /// Hand the session's queued events to the flight, start the messages the session can
     /// take now (each with its options, or `defaults`), and say what the driver does next.
     /// The flight's [`deadline`](Flight::deadline), if it has one, bounds the session from
-    /// here on, counted back from `now`.
+    /// here on, counted back from `now`: the deadline as it stands once this step's results
+    /// are settled and its messages started (a flight bounded by its oldest unanswered
+    /// message moves on to the next one's).
     pub fn step<F: Flight + ?Sized>(
         &mut self,
         session: &mut Session,
@@ -157,9 +159,22 @@ impl Chain {
         defaults: &MessageOptions,
         now: Instant,
     ) -> ChainStep {
-        if let Some((limit, spent)) = flight.deadline() {
-            session.set_deadline(now - spent, limit);
+        let step = self.advance(session, flight, defaults);
+        if matches!(step, ChainStep::Body(_) | ChainStep::Wait { .. }) {
+            if let Some((limit, spent)) = flight.deadline() {
+                session.set_deadline(now - spent, limit);
+            }
         }
+        step
+    }
+
+    /// [`step`](Self::step) but for the deadline.
+    fn advance<F: Flight + ?Sized>(
+        &mut self,
+        session: &mut Session,
+        flight: &mut F,
+        defaults: &MessageOptions,
+    ) -> ChainStep {
         loop {
             if let Some(step) = self.take_events(session, flight) {
                 return step;

@@ -293,3 +293,88 @@ fn a_flights_deadline_bounds_the_session_counted_back_from_now() {
     );
     assert_eq!(timer.reason, crate::time::TimerReason::CallDeadline);
 }
+
+/// Two messages, queued at 0 s and 5 s, each allowed 10 s: the flight's deadline is that of
+/// its oldest unsettled message (as the pool's chained flights count it), at the time `now`.
+struct Staggered<'m, 'a> {
+    batch: Batch<'m, 'a>,
+    settled: [bool; 2],
+    now: core::time::Duration,
+}
+
+impl Flight for Staggered<'_, '_> {
+    fn next(&mut self) -> Option<usize> {
+        self.batch.next()
+    }
+
+    fn message(&self, n: usize) -> Option<FlightMessage<'_>> {
+        self.batch.message(n)
+    }
+
+    fn settle(&mut self, n: usize, delivery: Delivery) {
+        self.settled[n] = true;
+        self.batch.settle(n, delivery);
+    }
+
+    fn deadline(&self) -> Option<(core::time::Duration, core::time::Duration)> {
+        const QUEUED: [u64; 2] = [0, 5];
+        let oldest = self.settled.iter().position(|settled| !settled)?;
+        let queued = core::time::Duration::from_secs(QUEUED[oldest]);
+        Some((core::time::Duration::from_secs(10), self.now - queued))
+    }
+}
+
+#[test]
+fn the_deadline_follows_the_flight_once_a_message_is_settled() {
+    let mut flight = Staggered {
+        batch: Batch::new(&MESSAGES[..2]),
+        settled: [false; 2],
+        now: core::time::Duration::ZERO,
+    };
+    let mut session = Session::new(
+        Domain::new("client.example").unwrap(),
+        SessionConfig::default(),
+    );
+    session.start(Instant::ZERO);
+    let mut chain = Chain::new();
+    let mut step = |session: &mut Session, flight: &mut Staggered, at: u64, input: &str| {
+        flight.now = core::time::Duration::from_secs(at);
+        let now = Instant::from(flight.now);
+        session.feed(input.as_bytes());
+        let step = chain.step(session, flight, &MessageOptions::default(), now);
+        while let Some(bytes) = session.poll_transmit() {
+            session.wrote(now, bytes.len());
+        }
+        step
+    };
+    let greeting = "220 mx.example ESMTP\r\n";
+    assert!(matches!(
+        step(&mut session, &mut flight, 0, greeting),
+        ChainStep::Wait { .. }
+    ));
+    let ehlo = "250-mx.example hello\r\n250 PIPELINING\r\n";
+    assert!(matches!(
+        step(&mut session, &mut flight, 0, ehlo),
+        ChainStep::Wait { .. }
+    ));
+    let go = "250 ok\r\n250 ok\r\n354 go\r\n";
+    assert_eq!(step(&mut session, &mut flight, 0, go), ChainStep::Body(0));
+    session.send_body(b"one\r\n").unwrap();
+    session.finish_body().unwrap();
+    // The second message rides behind the first one's end of data.
+    assert!(matches!(
+        step(&mut session, &mut flight, 0, ""),
+        ChainStep::Wait { .. }
+    ));
+    // At 9 s the first message is accepted: from then on the session is bounded by the
+    // second message's deadline (5 + 10 = 15 s), not by the settled one's (10 s).
+    let accepted = "250 2.0.0 queued as A\r\n";
+    assert!(matches!(
+        step(&mut session, &mut flight, 9, accepted),
+        ChainStep::Wait { .. }
+    ));
+    assert!(flight.settled[0] && !flight.settled[1]);
+    let timer = session.poll_timeout(Instant::from(flight.now)).unwrap();
+    assert_eq!(timer.at, Instant::from(core::time::Duration::from_secs(15)));
+    assert_eq!(timer.reason, crate::time::TimerReason::CallDeadline);
+}
