@@ -136,12 +136,13 @@ impl BodySizing {
 
     /// The size as sent of what `file` holds from its position on (see
     /// [`SizeCounter::count`](crate::body::SizeCounter::count)), read 256 KiB at a time; the
-    /// file is put back where it stood.
+    /// file is put back where it stood (also when the count fails).
     pub fn count_from_position(mut file: impl io::Read + io::Seek) -> io::Result<u64> {
         let start = file.stream_position()?;
-        let size = crate::body::SizeCounter::count(&mut file, COUNT_CHUNK)?;
+        let size = crate::body::SizeCounter::count(&mut file, COUNT_CHUNK);
+        // Back where it stood even when the count failed part-way.
         file.seek(io::SeekFrom::Start(start))?;
-        Ok(size)
+        size
     }
 }
 
@@ -214,6 +215,40 @@ mod tests {
             let size = BodySizing::count_from_position(&mut cursor).unwrap();
             assert_eq!(size, normalized_len(&bytes[9..]));
             assert_eq!(cursor.position(), 9);
+        }
+
+        /// A reader whose reads fail from `fail_at` on.
+        struct FailsPast {
+            inner: std::io::Cursor<Vec<u8>>,
+            fail_at: u64,
+        }
+
+        impl Read for FailsPast {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.inner.position() >= self.fail_at {
+                    return Err(std::io::Error::other("disk gone"));
+                }
+                self.inner.read(buf)
+            }
+        }
+
+        impl Seek for FailsPast {
+            fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+                self.inner.seek(to)
+            }
+        }
+
+        /// A count that fails part-way says so, and still puts the reader back.
+        #[test]
+        fn a_failed_count_leaves_the_position_too() {
+            let mut reader = FailsPast {
+                inner: std::io::Cursor::new(body_bytes()),
+                fail_at: 300 * 1024,
+            };
+            reader.seek(std::io::SeekFrom::Start(5)).unwrap();
+            let error = BodySizing::count_from_position(&mut reader).unwrap_err();
+            assert_eq!(error.to_string(), "disk gone");
+            assert_eq!(reader.inner.position(), 5);
         }
 
         /// A file is bounded until asked, then counted once and declared; it still reads

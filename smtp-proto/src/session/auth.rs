@@ -50,15 +50,17 @@ impl Session {
             return Ok(input);
         }
         let mut bytes = [0u8; 18];
-        match fill_random(&mut bytes) {
-            Ok(()) => input = input.with_nonce(ClientNonce::from_random(bytes)),
+        let nonce = fill_random(&mut bytes).map(|()| ClientNonce::from_random(bytes));
+        // Wiped whatever the source did, a partial fill included.
+        zeroize::Zeroize::zeroize(&mut bytes);
+        match nonce {
+            Ok(nonce) => input = input.with_nonce(nonce),
             Err(e) if mechanism.is_none() && e.kind == IoErrorKind::Unsupported => {}
             Err(e) => {
                 let message = format!("no random SCRAM nonce: {e}");
                 return Err(SmtpError::io(SmtpOp::Auth, e.kind, message));
             }
         }
-        zeroize::Zeroize::zeroize(&mut bytes);
         if let Some(data) = self.is_tls().then(tls_exporter).flatten() {
             input = input.with_tls_exporter(data);
         }
