@@ -298,3 +298,68 @@ async fn chaining_keeps_the_connection_limit() {
     assert_eq!(mailer.connections().open, 0);
     until(|| server.seen.open.load(Ordering::SeqCst) == 0).await;
 }
+
+/// A server with PIPELINING that answers its final dots after these delays, in order (then at
+/// once), and the MAIL of `b@sender.test` after 3 s.
+struct SlowDots {
+    delays: &'static [u64],
+    dots: usize,
+}
+
+impl Conversation for SlowDots {
+    fn command(&mut self, line: &str) -> Act {
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" => Act::send("250-slow.test\r\n250 PIPELINING\r\n"),
+            "MAIL" if line.contains("<b@sender.test>") => {
+                Act::after(Duration::from_secs(3), Act::send("250 ok\r\n"))
+            }
+            "MAIL" | "RCPT" | "RSET" | "NOOP" => Act::send("250 ok\r\n"),
+            "DATA" => Act::body("354 go\r\n"),
+            "QUIT" => Act::close("221 bye\r\n"),
+            _ => Act::send("500 what\r\n"),
+        }
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        let delay = self.delays.get(self.dots).copied().unwrap_or(0);
+        self.dots += 1;
+        Act::after(Duration::from_secs(delay), Act::send("250 queued\r\n"))
+    }
+}
+
+/// A chained flight runs under its oldest unanswered message's send deadline, and under the
+/// next one's once that message is answered. With a 10 s deadline: x holds the connection
+/// until 6 s; a (queued at 0 s) and b (queued at 5 s) then share a flight; a is answered at
+/// 9 s, and nothing more arrives until b's MAIL is answered at 12 s: past a's deadline,
+/// within b's own (15 s). When the flight kept a's deadline after a was settled, b's caller
+/// heard "unknown" at 10 s.
+#[tokio::test(start_paused = true)]
+async fn a_chained_message_keeps_its_own_send_deadline_once_the_one_before_is_answered() {
+    let server = MockServer::start(|_| SlowDots {
+        delays: &[6, 3],
+        dots: 0,
+    })
+    .await;
+    let mailer = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+        .max_connections(1)
+        .chain_messages(2)
+        .send_deadline(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let sent = |from: &'static str| {
+        let mailer = mailer.clone();
+        tokio::spawn(async move { mailer.send(from, ["rcpt@slow.test"], b"hi\r\n").await })
+    };
+    let x = sent("x@sender.test");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let a = sent("a@sender.test");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let b = sent("b@sender.test");
+    for (name, task) in [("x", x), ("a", a), ("b", b)] {
+        let outcome = task.await.unwrap();
+        assert!(outcome.is_ok(), "{name}: {outcome:?}");
+    }
+    assert_eq!(server.accepted(), 1, "one connection carried all three");
+    mailer.shutdown().await;
+}
