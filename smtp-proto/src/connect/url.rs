@@ -74,8 +74,8 @@ pub enum UrlError {
     /// A port that is not a number from 1 to 65535.
     #[error("the URL's port is not a number from 1 to 65535")]
     Port,
-    /// The user or password holds a bad percent escape or, decoded, a control character or
-    /// invalid UTF-8.
+    /// The user or password holds a bad percent escape, an unescaped `?` or, decoded, a
+    /// control character or invalid UTF-8.
     #[error("the URL's {0} is badly encoded or holds a control character")]
     Userinfo(&'static str),
     /// A parameter this parser does not know (a typo must not be silently ignored).
@@ -106,6 +106,11 @@ impl SmtpUrl {
             Some((a, q)) => (a, Some(q)),
             None => (rest, None),
         };
+        // No parameter holds an `@`: one after the `?` ends a user or password that holds an
+        // unescaped `?`. Refused without echoing any of it (as an unknown parameter would).
+        if query.is_some_and(|q| q.contains('@')) {
+            return Err(UrlError::Userinfo("user or password"));
+        }
         // A path (`/`) has no meaning here: only a bare trailing slash is tolerated.
         let authority = authority.strip_suffix('/').unwrap_or(authority);
         if authority.contains(['/', '#']) {
@@ -501,6 +506,9 @@ mod tests {
             "smtp://me:hunter2%zz@h.example",
             "smtp://me:hunter2@bad host",
             "smtp://me:hunter2@h.example?x=hunter2",
+            // An unescaped `?` in the password: what follows it is no parameter.
+            "smtp://me:2024?hunter2@h.example",
+            "smtp://me:pass?hunter2@h.example:587?tls=starttls",
         ] {
             let error = SmtpUrl::parse(bad).unwrap_err();
             assert!(
