@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_io_tokio::{
-    Mailer, MailerBuilder, Reply, SendError, SendOutcome, TlsMode, TranscriptSink,
+    Backoff, Mailer, MailerBuilder, Reply, SendError, SendOutcome, TlsMode, TranscriptSink,
 };
 use smtp_testkit::mock::{Act, Conversation, MockServer};
 use tokio::sync::Semaphore;
@@ -28,6 +28,10 @@ struct Seen {
     release: Semaphore,
     /// Hang up, without a reply, after the final dot of the message with this subject.
     hang_up_after: Mutex<Option<String>>,
+    /// Answer the MAIL of this sender `421` (slow down) and hang up, once.
+    slow_down_at: Mutex<Option<String>>,
+    /// Every MAIL line, with when it arrived.
+    mails: Mutex<Vec<(String, tokio::time::Instant)>>,
 }
 
 struct Conn {
@@ -39,7 +43,20 @@ impl Conversation for Conn {
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
             "EHLO" => Act::send("250-chain.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"),
-            "MAIL" | "RCPT" | "RSET" | "NOOP" => Act::send("250 ok\r\n"),
+            "MAIL" => {
+                let now = tokio::time::Instant::now();
+                self.seen.mails.lock().unwrap().push((line.to_owned(), now));
+                let mut slow_down = self.seen.slow_down_at.lock().unwrap();
+                if slow_down
+                    .as_ref()
+                    .is_some_and(|from| line.contains(from.as_str()))
+                {
+                    *slow_down = None;
+                    return Act::close("421 4.7.0 slow down\r\n");
+                }
+                Act::send("250 ok\r\n")
+            }
+            "RCPT" | "RSET" | "NOOP" => Act::send("250 ok\r\n"),
             "DATA" => Act::body("354 go\r\n"),
             "QUIT" => Act::close("221 bye\r\n"),
             _ => Act::send("500 what\r\n"),
@@ -120,6 +137,8 @@ impl Server {
             most_open: AtomicUsize::new(0),
             release: Semaphore::new(0),
             hang_up_after: Mutex::default(),
+            slow_down_at: Mutex::default(),
+            mails: Mutex::default(),
         });
         let accepting = seen.clone();
         let mock = MockServer::start(move |_| {
@@ -217,8 +236,9 @@ async fn waiting_messages_share_one_flight() {
 
 /// The server hangs up right after m1's final dot in a chained flight: m1's end of data was
 /// written, so its caller hears "unknown" and it is never sent again; m2 (its MAIL was written,
-/// its body was not) and m3 (not started) provably were not delivered and go out once more on
-/// a new connection. Every message arrives exactly once.
+/// its body was not) provably was not delivered and goes out once more (its one retry) on a
+/// new connection; m3, still waiting, was never on the lost connection and simply goes out on
+/// the new one (no retry spent). Every message arrives exactly once.
 #[tokio::test]
 async fn a_connection_lost_mid_flight_retries_only_what_provably_was_not_sent() {
     let (server, mailer, first) = first_held(|b| b).await;
@@ -241,7 +261,7 @@ async fn a_connection_lost_mid_flight_retries_only_what_provably_was_not_sent() 
     assert_eq!(server.received(), ["m0", "m1", "m2", "m3"]);
     let stats = mailer.stats();
     assert_eq!(stats.opened, 2);
-    assert_eq!(stats.retries, 2);
+    assert_eq!(stats.retries, 1, "only m2 was on the lost connection");
     mailer.shutdown().await;
 }
 
@@ -297,6 +317,51 @@ async fn chaining_keeps_the_connection_limit() {
     mailer.shutdown().await;
     assert_eq!(mailer.connections().open, 0);
     until(|| server.seen.open.load(Ordering::SeqCst) == 0).await;
+}
+
+/// The server says to slow down (`421`, hanging up) at m1's MAIL in a chained flight, with
+/// back-off on: m1's caller hears `Throttled`; m2..m4, still waiting, were never on that
+/// connection: they are not failed by it, and they wait for the pause (as every caller does)
+/// before going out on a new connection.
+#[tokio::test]
+async fn a_slow_down_fails_only_the_message_it_met_and_the_rest_wait_out_the_pause() {
+    let pause = Duration::from_millis(300);
+    let (server, mailer, first) =
+        first_held(|b| b.backoff(Backoff::new(pause, Duration::from_secs(5)))).await;
+    *server.seen.slow_down_at.lock().unwrap() = Some("<m1@".to_owned());
+    let rest: Vec<_> = (1..5).map(|n| send(&mailer, n)).collect();
+    release(&server).await;
+
+    assert!(first.await.unwrap().is_ok());
+    let mut answers = Vec::new();
+    for task in rest {
+        answers.push(task.await.unwrap());
+    }
+    assert!(
+        matches!(&answers[0], Err(SendError::Throttled { retry_after, .. }) if *retry_after == pause),
+        "{:?}",
+        answers[0]
+    );
+    for (n, answer) in (2..5).zip(&answers[1..]) {
+        let outcome = answer.as_ref().unwrap_or_else(|e| panic!("m{n}: {e:?}"));
+        assert_eq!(outcome.queue_id, Some(format!("m{n}")));
+    }
+    assert_eq!(server.received(), ["m0", "m2", "m3", "m4"]);
+    let mails = server.seen.mails.lock().unwrap().clone();
+    let at = |from: &str| {
+        mails
+            .iter()
+            .find(|(line, _)| line.contains(from))
+            .unwrap_or_else(|| panic!("no MAIL from {from} in {mails:?}"))
+            .1
+    };
+    assert!(
+        at("<m2@") - at("<m1@") >= pause,
+        "m2 went out before the pause ended: {mails:?}"
+    );
+    let stats = mailer.stats();
+    assert_eq!(stats.retries, 0, "no message spent its retry");
+    mailer.shutdown().await;
 }
 
 /// A server with PIPELINING that answers its final dots after these delays, in order (then at

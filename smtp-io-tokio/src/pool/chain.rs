@@ -22,6 +22,7 @@ use smtp_proto::session::Envelope;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::attempt::{Next, SendClock};
+use super::backoff::Pause;
 use super::connections::Pooled;
 use super::tally::bump;
 use super::{Inner, SendError};
@@ -114,21 +115,23 @@ impl Lobby {
 
     /// Answer the messages whose send deadline passed while they waited.
     fn expire(&self) {
-        let expired: Vec<Job> = {
-            let mut queue = self.lock();
-            let mut gone = Vec::new();
-            let mut kept = VecDeque::with_capacity(queue.len());
-            for job in queue.drain(..) {
-                if job.clock.passed() {
-                    gone.push(job);
-                } else {
-                    kept.push_back(job);
-                }
+        answer_expired(self.take_where(|job| job.clock.passed()));
+    }
+
+    /// Take out the waiting messages that `which` picks, in their order.
+    fn take_where(&self, which: impl Fn(&Job) -> bool) -> Vec<Job> {
+        let mut queue = self.lock();
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(queue.len());
+        for job in queue.drain(..) {
+            if which(&job) {
+                taken.push(job);
+            } else {
+                kept.push_back(job);
             }
-            *queue = kept;
-            gone
-        };
-        answer_expired(expired);
+        }
+        *queue = kept;
+        taken
     }
 
     /// Put messages back at the front, for their retry, in their order.
@@ -248,6 +251,10 @@ impl Inner {
             let Some(clock) = self.lobby.head() else {
                 break;
             };
+            if let Some((left, because)) = self.pause.as_ref().and_then(Pause::remaining) {
+                self.hold_back(left, &because).await;
+                continue;
+            }
             let got = match (conn.take(), failed.take()) {
                 (Some(conn), _) => Some(Ok(conn)),
                 (None, Some(failed)) => clock.within(self.reconnect(failed)).await,
@@ -307,6 +314,27 @@ impl Inner {
         drop(permit);
         // A message queued while this worker held the last place: start its worker.
         self.dispatch();
+    }
+
+    /// The server asked to slow down: the waiting messages wait for the pause too, as every
+    /// caller does (they passed their turn before it began); one that cannot wait `left` more
+    /// (its send deadline, or else its wait limit, ends first) is throttled at once.
+    async fn hold_back(&self, left: Duration, because: &SmtpError) {
+        let wait = self.settings.wait_timeout;
+        let cannot_wait = |job: &Job| {
+            let allowed = job
+                .clock
+                .left()
+                .unwrap_or_else(|| wait.saturating_sub(job.clock.started.elapsed()));
+            allowed < left
+        };
+        for job in self.lobby.take_where(cannot_wait) {
+            job.reply(Err(SendError::Throttled {
+                error: because.clone(),
+                retry_after: left,
+            }));
+        }
+        tokio::time::sleep(left).await;
     }
 
     /// Keep a connection for the next flight, unless it is spent or closed (then ended).
@@ -422,4 +450,8 @@ impl Flight for Carried<'_> {
         let limit = oldest.clock.limit?;
         Some((limit, oldest.clock.started.elapsed()))
     }
+
+    /// The connection is gone: the messages still waiting in the lobby were never on it. They
+    /// stay there for the next connection, each with its attempts (and its one retry) intact.
+    fn abandon(&mut self, _error: &SmtpError) {}
 }

@@ -89,11 +89,22 @@ pub trait Flight {
     fn settle(&mut self, n: usize, delivery: Delivery);
 
     /// The deadline the connection should work under now: its limit, and how much of it is
-    /// already spent. [`Chain::step`] asks before each step and gives it to the session
+    /// already spent. [`Chain::step`] asks at the end of each step and gives it to the session
     /// ([`Session::set_deadline`], counted back from `now`); `None` (the default) leaves the
     /// session's deadline as it is.
     fn deadline(&self) -> Option<(core::time::Duration, core::time::Duration)> {
         None
+    }
+
+    /// The session closed with `error` ([`Chain::abort`]) after every message handed out was
+    /// settled: what becomes of the messages not handed out yet, none of which was written. By
+    /// default the flight hands them out to be settled as not sent, with `error`, so that a
+    /// fixed list ends with every message answered. A flight that can carry them on another
+    /// session (a pool's queue) keeps them instead: they were never on this one.
+    fn abandon(&mut self, error: &SmtpError) {
+        while let Some(n) = self.next() {
+            self.settle(n, Delivery::failed(error.clone(), Fate::NotSent));
+        }
     }
 }
 
@@ -221,7 +232,8 @@ impl Chain {
     /// After the session closed with `error`: settle every message still open. A started one
     /// gets its result from the session's queued events or from `taken` (the results the driver
     /// took off the session's queue itself, by message), and is [`Delivery::Unknown`] should
-    /// neither hold it; one not started is [`Delivery::NotSent`].
+    /// neither hold it; the ones not handed out yet are the flight's ([`Flight::abandon`]: by
+    /// default [`Delivery::NotSent`]).
     pub fn abort<F: Flight + ?Sized>(
         &mut self,
         session: &mut Session,
@@ -238,9 +250,7 @@ impl Chain {
         for (_, n) in self.waiting.drain(..) {
             flight.settle(n, Delivery::failed(error.clone(), Fate::Unknown));
         }
-        while let Some(n) = flight.next() {
-            flight.settle(n, Delivery::failed(error.clone(), Fate::NotSent));
-        }
+        flight.abandon(error);
     }
 
     /// Start message `n` on the session; one that cannot start is settled as not sent.
