@@ -337,7 +337,7 @@ fn the_deadline_follows_the_flight_once_a_message_is_settled() {
     );
     session.start(Instant::ZERO);
     let mut chain = Chain::new();
-    let mut step = |session: &mut Session, flight: &mut Staggered, at: u64, input: &str| {
+    let mut step = |session: &mut Session, flight: &mut Staggered<'_, '_>, at: u64, input: &str| {
         flight.now = core::time::Duration::from_secs(at);
         let now = Instant::from(flight.now);
         session.feed(input.as_bytes());
