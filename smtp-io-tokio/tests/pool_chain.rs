@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_io_tokio::{
-    Backoff, Mailer, MailerBuilder, Reply, SendError, SendOutcome, TlsMode, TranscriptSink,
+    Backoff, Mailer, MailerBuilder, ReaderBody, Reply, SendError, SendOutcome, TlsMode,
+    TranscriptSink,
 };
 use smtp_testkit::mock::{Act, Conversation, MockServer};
 use tokio::sync::Semaphore;
@@ -361,6 +362,45 @@ async fn a_slow_down_fails_only_the_message_it_met_and_the_rest_wait_out_the_pau
     );
     let stats = mailer.stats();
     assert_eq!(stats.retries, 0, "no message spent its retry");
+    mailer.shutdown().await;
+}
+
+/// A streamed send holds the only place while a message waits for a chained flight: when
+/// the stream's send gives the place back, the waiting message goes out at once (it waited
+/// out its whole wait limit, then `Busy`, when only a flight's worker started flights).
+#[tokio::test]
+async fn a_place_given_back_by_a_streamed_send_starts_the_waiting_flight() {
+    let server = Server::start().await;
+    let mailer = server
+        .mailer()
+        .wait_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let streamer = mailer.clone();
+    let stream = tokio::spawn(async move {
+        streamer
+            .send_stream("s@sender.test", ["rcpt@chain.test"], || async {
+                Ok(ReaderBody::new(&b"Subject: stream\r\n\r\nhi\r\n"[..]))
+            })
+            .await
+    });
+    until(|| server.received().len() == 1).await;
+    let waiting = send(&mailer, 1);
+    release(&server).await;
+    let released = tokio::time::Instant::now();
+    assert!(stream.await.unwrap().is_ok());
+    let outcome = waiting.await.unwrap();
+    assert_eq!(
+        outcome.as_ref().map(|o| o.queue_id.as_deref()),
+        Ok(Some("m1")),
+        "{outcome:?}"
+    );
+    assert!(
+        released.elapsed() < Duration::from_secs(4),
+        "the waiting message waited {:?} for a free place",
+        released.elapsed()
+    );
+    assert_eq!(server.received(), ["stream", "m1"]);
     mailer.shutdown().await;
 }
 

@@ -151,6 +151,24 @@ impl fmt::Debug for Mailer {
     }
 }
 
+/// A connection's place held by a send of its own: given back when dropped, and then offered
+/// to the messages waiting for a chained flight, which only take a place when one is given
+/// back this way or by a flight's worker.
+struct Place {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    inner: Arc<Inner>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        // Outside a runtime (one shutting down) no worker can start, nor would it run.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.inner.dispatch();
+        }
+    }
+}
+
 struct Inner {
     host: String,
     port: u16,
@@ -429,7 +447,10 @@ impl Mailer {
             }
             Err(_) => return Err(SendError::Busy { waited: wait }),
             Ok(Err(_)) => return Err(SendError::Closed),
-            Ok(Ok(permit)) => permit,
+            Ok(Ok(permit)) => Place {
+                permit: Some(permit),
+                inner: Arc::clone(inner),
+            },
         };
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
