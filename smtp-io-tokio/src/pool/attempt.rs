@@ -140,7 +140,7 @@ impl Inner {
                     let error = clock.exceeded(SmtpOp::Connect);
                     return Err(SendError::NotSent { error, attempts: 0 });
                 }
-            } else if started.elapsed() + pause > wait {
+            } else if started.elapsed().saturating_add(pause) > wait {
                 return Err(SendError::Busy { waited: wait });
             }
             tokio::time::sleep(pause).await;

@@ -63,7 +63,11 @@ impl Pause {
             .saturating_mul(1u32 << state.level.min(16))
             .min(self.policy.max);
         state.level = state.level.saturating_add(1);
-        let until = Instant::now() + pause;
+        let now = Instant::now();
+        // A pause too long for the clock (a `max` of `Duration::MAX`) lasts thirty years.
+        let until = now
+            .checked_add(pause)
+            .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600));
         state.until = Some(state.until.map_or(until, |u| u.max(until)));
         state.because = Some(because.clone());
         pause
@@ -82,5 +86,22 @@ impl Pause {
             return None;
         }
         Some((left, state.because.clone()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pause longer than the clock can count (a policy of `Duration::MAX`) is a very long
+    /// pause, never a panic.
+    #[tokio::test]
+    async fn a_pause_too_long_for_the_clock_is_held_not_a_panic() {
+        let pause = Pause::new(Backoff::new(Duration::MAX, Duration::MAX));
+        let error = SmtpError::Internal { what: "slow down" };
+        assert_eq!(pause.slow_down(&error), Duration::MAX);
+        let (left, because) = pause.remaining().expect("paused");
+        assert!(left > Duration::from_secs(365 * 24 * 3600), "{left:?}");
+        assert_eq!(because, error);
     }
 }

@@ -92,7 +92,7 @@ impl SharedRateLimit {
             connection: OnceCell::new(),
             key: key.into(),
             interval,
-            tolerance: interval * (burst.get() - 1),
+            tolerance: interval.saturating_mul(burst.get() - 1),
             script: Arc::new(redis::Script::new(GCRA)),
         })
     }
