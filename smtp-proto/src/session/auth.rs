@@ -249,6 +249,13 @@ impl Session {
                 self.events.push_back(Event::Authenticated(mechanism));
             }
             Verdict::Impostor(mechanism, error) => self.auth_fatal(mechanism, error),
+            Verdict::OutOfSync(reply) => self.fail(
+                ProtocolError::OutOfSync {
+                    during: SmtpOp::Auth,
+                    reply,
+                }
+                .into(),
+            ),
             Verdict::Failed { error, refused } => {
                 self.standing.auth_ended(false);
                 if let Some((mechanism, code)) = refused {
@@ -300,6 +307,10 @@ pub(super) enum Verdict {
     Authenticated(AuthMechanism),
     /// A SCRAM server's final proof failed: close the session.
     Impostor(AuthMechanism, crate::error::ScramError),
+    /// A `334` after the client's `*`: once the client cancelled, only a final reply may come
+    /// (RFC 4954 section 4). The server still reads SASL responses, so the next command would
+    /// be taken for one: close the session.
+    OutOfSync(Reply),
     /// Refused, cancelled, or a challenge too many: the session stays open. `refused` is the
     /// server's code when the server refused the exchange itself (for the audit).
     Failed {
@@ -345,10 +356,15 @@ impl AuthExchange {
         }
     }
 
-    /// The exchange ends with `reply` (anything but a challenge still to answer).
+    /// The exchange ends with `reply` (anything but a challenge still to answer: a challenge
+    /// comes here only after the client cancelled).
     fn finish(self, reply: Reply) -> Verdict {
         let mechanism = self.mechanism();
         let code = reply.code();
+        if code == ReplyCode::AUTH_CHALLENGE {
+            // Checked before the cancellation's failure, which would leave the session open.
+            return Verdict::OutOfSync(reply);
+        }
         if let Some(error) = self.failure {
             return Verdict::Failed {
                 error,
@@ -359,13 +375,6 @@ impl AuthExchange {
             return match self.sasl.check_success() {
                 Err(AuthError::Scram { mechanism, error }) => Verdict::Impostor(mechanism, error),
                 _ => Verdict::Authenticated(mechanism),
-            };
-        }
-        if code == ReplyCode::AUTH_CHALLENGE {
-            // A challenge after an error challenge was answered.
-            return Verdict::Failed {
-                error: AuthError::TooManyChallenges { mechanism },
-                refused: None,
             };
         }
         Verdict::Failed {

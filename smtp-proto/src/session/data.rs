@@ -23,9 +23,9 @@ impl Session {
         }
         match txn.mode {
             BodyMode::Data => true,
-            BodyMode::BdatWhole { .. } => txn.failure.is_none() || txn.bdat_header_sent(),
+            BodyMode::BdatWhole { .. } => !txn.failed() || txn.bdat_header_sent(),
             BodyMode::BdatChunked => {
-                txn.failure.is_none() && txn.bdat_in_flight() < self.config.max_bdat_in_flight
+                !txn.failed() && txn.bdat_in_flight() < self.config.max_bdat_in_flight
             }
         }
     }
@@ -197,7 +197,7 @@ impl Session {
         self.txn
             .as_ref()
             .filter(|t| t.takes_body())
-            .map(|t| (t.mode, t.failure.is_some(), t.bdat_header_sent()))
+            .map(|t| (t.mode, t.failed(), t.bdat_header_sent()))
     }
 
     /// Write the one `BDAT size LAST` header of a body whose size is known: during the body

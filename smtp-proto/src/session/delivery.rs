@@ -26,9 +26,10 @@ pub enum Delivery {
     NotSent {
         /// Why.
         error: SmtpError,
-        /// True when the message failed before its end of data was written (so a new
-        /// connection may succeed where this one failed); false when the server refused the
-        /// message with a reply to its end of data.
+        /// True when the message failed before its end of data was written, or the server
+        /// refused its MAIL or every recipient so that nothing could be delivered
+        /// ([`Fate::NotSent`]: a new connection may succeed where this one failed); false when
+        /// the server judged the message at its end of data ([`Fate::Refused`]).
         before_end_of_data: bool,
     },
     /// The end of data was written but no reply to it came: the message may or may not have

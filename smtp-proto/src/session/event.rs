@@ -111,16 +111,21 @@ impl core::fmt::Display for MessageId {
 pub enum Fate {
     /// Not delivered, and never at the point where it could have been: it failed before its
     /// end of data was queued (a refused MAIL, RCPT or DATA, a local check, a connection lost
-    /// or a timeout during the envelope or the body), or every recipient was refused. Sending
-    /// it again cannot deliver it twice.
+    /// or a timeout during the envelope or the body), or the server refused its MAIL or every
+    /// recipient (then even an end of data queued with a pipelined `BDAT ... LAST`, unless the
+    /// server took it). Sending it again cannot deliver it twice.
     NotSent,
     /// Not delivered: the server refused it in its reply to the end of data (for LMTP, every
     /// accepted recipient's reply was a refusal, or the policy refuses a partial delivery). A
-    /// definite answer about this message.
+    /// definite answer about this message. Also a message the server answered after its end of
+    /// data went out despite a failure of its own (a refused `BDAT` chunk, recipients the
+    /// policy requires refused): even a positive reply then is no clean delivery, and the
+    /// message must not be sent again.
     Refused,
     /// Unknown: its end of data was queued and no reply to it came (the connection dropped,
-    /// the server went silent, a deadline passed, a reply out of step arrived). It may have
-    /// been delivered; sending it again may deliver it twice (RFC 1047).
+    /// the server went silent, a deadline passed, a reply out of step arrived), whatever
+    /// failed before unless the server refused its MAIL or every recipient. It may have been
+    /// delivered; sending it again may deliver it twice (RFC 1047).
     Unknown,
 }
 

@@ -254,7 +254,7 @@ impl Session {
             && self
                 .txn
                 .as_ref()
-                .is_some_and(|t| t.end_queued() && t.failure.is_none() && t.owes_replies())
+                .is_some_and(|t| t.end_queued() && !t.failed() && t.owes_replies())
     }
 
     /// True when [`start_mail`](Self::start_mail) would be accepted now as far as the session's
@@ -403,10 +403,14 @@ impl Session {
 
     /// Emit a complete transaction's result.
     fn report(&mut self, txn: Transaction) {
-        if txn.failure.is_some() {
+        if txn.failed() {
             // A failed transaction the server still holds open must be reset before the next
             // MAIL.
             self.standing.set_needs_rset(txn.left_open());
+        } else {
+            // The server ended the transaction by taking the message, even after refusing the
+            // RSET before it: nothing is left open.
+            self.standing.set_needs_rset(false);
         }
         let (audit, event) = txn.into_report();
         self.config.audit.record(&audit);

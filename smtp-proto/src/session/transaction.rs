@@ -194,11 +194,25 @@ pub(super) struct Transaction {
     pub(super) lmtp_expected: usize,
     pub(super) lmtp_replies: Vec<Reply>,
     pub(super) final_reply: Option<Reply>,
-    pub(super) failure: Option<SmtpError>,
-    /// The server judged the message itself: its reply to the end of data (for LMTP, the
-    /// recipients' replies) came with no earlier failure. A failure from then on is a refusal
-    /// of this message, not a message that never got that far.
-    end_answered: bool,
+    /// The message's own failure, the first one: its MAIL, DATA, a BDAT chunk or its end of
+    /// data refused, or its recipients ([`take_error`](Self::take_error) says which failure is
+    /// reported).
+    failure: Option<SmtpError>,
+    /// The refusal of the RSET queued before this message's MAIL (the previous transaction's
+    /// cleanup, not this message's): it stops the envelope like a failure of the message, but
+    /// a server that goes on to take the message has shown it did not matter ([`settle`]).
+    ///
+    /// [`settle`]: Self::settle
+    reset_failure: Option<SmtpError>,
+    /// The server refused MAIL FROM: it holds no transaction for this message.
+    mail_refused: bool,
+    /// The data was ended with a lone dot (every recipient refused, a `354` came anyway): an
+    /// end of data without the body, which delivers nothing.
+    lone_dot: bool,
+    /// The fate of the failure, should the message fail: [`Fate::Refused`] once the server
+    /// judged the message at its end of data ([`settle`](Self::settle)), otherwise
+    /// [`Fate::NotSent`].
+    fate: Fate,
     /// Replies still owed to this transaction (its entries in the pending queue).
     owed: usize,
 }
@@ -218,14 +232,41 @@ impl Transaction {
     }
 
     /// What became of the message should the session end now, before its result: unknown once
-    /// its own end of data is queued (not the lone dot that ends the data of a message already
-    /// refused), otherwise provably not delivered.
+    /// its own end of data is queued (with its body: not the lone dot that ends the data of a
+    /// message already refused), whatever failed before, unless the server's replies show that
+    /// nothing can be delivered ([`nothing_deliverable`](Self::nothing_deliverable));
+    /// otherwise provably not delivered.
     pub(super) fn fate_if_lost(&self) -> Fate {
-        if self.end_queued() && self.failure.is_none() {
+        if self.own_end_queued() && !self.nothing_deliverable() {
             Fate::Unknown
         } else {
             Fate::NotSent
         }
+    }
+
+    /// The message failed (its own failure, or the RSET before its MAIL refused): nothing more
+    /// of its envelope goes out.
+    pub(super) fn failed(&self) -> bool {
+        self.failure.is_some() || self.reset_failure.is_some()
+    }
+
+    /// The error reported for the failed message: the first failure, the refused RSET before
+    /// anything of the message's own.
+    fn take_error(&mut self) -> Option<SmtpError> {
+        self.reset_failure.take().or_else(|| self.failure.take())
+    }
+
+    /// This message's own end of data is queued: its final dot after the body, or its
+    /// `BDAT ... LAST` (not a lone dot abandoning the data).
+    fn own_end_queued(&self) -> bool {
+        self.end_queued() && !self.lone_dot
+    }
+
+    /// The server's replies show the message cannot have been delivered, whatever it answers
+    /// to the end of data: it refused MAIL (no transaction), or it answered every RCPT and
+    /// accepted none (no recipient).
+    fn nothing_deliverable(&self) -> bool {
+        self.mail_refused || (self.accepted == 0 && self.rcpt_replies.iter().all(Option::is_some))
     }
 
     /// The body's encoder.
@@ -402,7 +443,10 @@ impl Transaction {
             lmtp_replies: Vec::new(),
             final_reply: None,
             failure: None,
-            end_answered: false,
+            reset_failure: None,
+            mail_refused: false,
+            lone_dot: false,
+            fate: Fate::NotSent,
             owed: 0,
         }
     }
@@ -417,7 +461,7 @@ impl Transaction {
 
     /// What the envelope may queue next under `flight`'s rules.
     pub(super) fn next(&self, flight: Flight) -> Next {
-        if self.failure.is_some() {
+        if self.failed() {
             return Next::Wait;
         }
         match self.step {
@@ -476,7 +520,7 @@ impl Transaction {
         self.policy == RecipientPolicy::AcceptPartial || self.refused == 0
     }
 
-    /// Fail the message with `reply` to `during`, unless it already failed.
+    /// Fail the message with `reply` to `during`, unless it already failed on its own.
     fn fail_with(&mut self, during: SmtpOp, reply: Reply) {
         if self.failure.is_none() {
             self.failure = Some(ProtocolError::UnexpectedCode { during, reply }.into());
@@ -519,9 +563,22 @@ impl Transaction {
         let positive = reply.code().is_positive();
         match what {
             Pending::Rset { .. } if positive => return Reaction::ResetDone,
-            Pending::Rset { .. } => self.fail_with(SmtpOp::Rset, reply),
+            Pending::Rset { .. } => {
+                if !self.failed() {
+                    self.reset_failure = Some(
+                        ProtocolError::UnexpectedCode {
+                            during: SmtpOp::Rset,
+                            reply,
+                        }
+                        .into(),
+                    );
+                }
+            }
             Pending::Mail if positive => self.mail_accepted = true,
-            Pending::Mail => self.fail_with(SmtpOp::MailFrom, reply),
+            Pending::Mail => {
+                self.mail_refused = true;
+                self.fail_with(SmtpOp::MailFrom, reply);
+            }
             Pending::Rcpt(i) => {
                 self.rcpt_outstanding = self.rcpt_outstanding.saturating_sub(1);
                 if positive {
@@ -555,7 +612,7 @@ impl Transaction {
 
     fn on_data_reply(&mut self, reply: Reply) -> Reaction {
         if reply.code() != ReplyCode::START_DATA {
-            if self.failure.is_none() {
+            if !self.failed() {
                 self.failure = Some(
                     if self.accepted == 0 && self.mail_accepted && self.rcpt_outstanding == 0 {
                         self.recipients_refused()
@@ -570,7 +627,7 @@ impl Transaction {
             }
             return Reaction::Continue;
         }
-        if self.failure.is_none() && self.accepted > 0 && self.refusals_acceptable() {
+        if !self.failed() && self.accepted > 0 && self.refusals_acceptable() {
             self.advance(Step::Body { bdat_header: false });
             return Reaction::WantBody;
         }
@@ -578,7 +635,7 @@ impl Transaction {
         if self.accepted > 0 {
             // Some recipients were accepted (a pipelined DATA under `RequireAll`): any end of
             // data would deliver to them. Only closing the connection ends it.
-            let err = match self.failure.take() {
+            let err = match self.take_error() {
                 Some(err) => err,
                 None => self.recipients_refused(),
             };
@@ -586,22 +643,25 @@ impl Transaction {
         }
         // No recipient will get anything: end the data at once with a lone dot, and report
         // the failure after its reply.
-        if self.failure.is_none() {
+        if !self.failed() {
             self.refuse();
         }
+        self.lone_dot = true;
         self.advance(Step::Finishing { end_queued: true });
         Reaction::LoneDot
     }
 
     fn on_final_reply(&mut self, reply: Reply, lmtp: bool) -> Reaction {
         self.advance(Step::Ended);
-        if self.failure.is_some() {
-            // The reply to a lone dot after refused recipients, or to a body sent anyway.
+        if self.lone_dot {
+            // The reply to a lone dot: the message already failed (no recipient accepted) and
+            // nothing was delivered, whatever the server says.
             return Reaction::Continue;
         }
-        self.end_answered = true;
         if lmtp && self.accepted > 0 {
-            // RFC 2033: one reply per accepted recipient, in RCPT order.
+            // RFC 2033: one reply per accepted recipient, in RCPT order, whatever failed
+            // before (a refused chunk too): each of them is this message's, and the next
+            // message's replies come only after them.
             if self.lmtp_expected == 0 && self.lmtp_replies.is_empty() {
                 self.lmtp_expected = self.accepted;
             }
@@ -614,18 +674,23 @@ impl Transaction {
             self.finish_lmtp();
             return Reaction::Continue;
         }
-        if reply.code().is_positive() && self.accepted > 0 {
-            self.final_reply = Some(reply);
-        } else if self.accepted == 0 {
-            self.refuse();
+        let nothing_deliverable = self.nothing_deliverable();
+        if reply.code().is_positive() {
+            self.settle(Some(reply), nothing_deliverable, None);
         } else {
-            self.fail_with(SmtpOp::DataEnd, reply);
+            let error = ProtocolError::UnexpectedCode {
+                during: SmtpOp::DataEnd,
+                reply,
+            };
+            self.settle(None, nothing_deliverable, Some(error.into()));
         }
         Reaction::Continue
     }
 
     /// LMTP: every accepted recipient has its reply; they replace the RCPT replies.
     fn finish_lmtp(&mut self) {
+        // Before the RCPT counts give way to the replies after the data.
+        let nothing_deliverable = self.nothing_deliverable();
         let replies = core::mem::take(&mut self.lmtp_replies);
         let mut it = replies.into_iter();
         let mut first_ok = None;
@@ -643,9 +708,61 @@ impl Transaction {
         }
         self.accepted = delivered;
         self.refused = self.rcpt_replies.len() - delivered;
-        match first_ok {
-            Some(reply) if self.refusals_acceptable() => self.final_reply = Some(reply),
-            _ => self.refuse(),
+        // The recipients' own replies say why, when no earlier failure does.
+        self.settle(first_ok, nothing_deliverable, None);
+    }
+
+    /// The server answered this message's own end of data (its final dot after the body, or
+    /// its `BDAT ... LAST`; for LMTP, the last of the replies per recipient): decide its result.
+    /// `taken`: the reply taking the message (for LMTP, the first recipient's that did), `None`
+    /// when it refused. `nothing_deliverable`: [`nothing_deliverable`](Self::nothing_deliverable)
+    /// before the reply. `end_error`: the refusal of the end of data, for a message with no
+    /// other error to report.
+    ///
+    /// Once the message's end of data with its body was written, the server may have delivered
+    /// it, so it is never [`Fate::NotSent`] unless the server's replies prove that nothing could
+    /// be delivered:
+    ///
+    /// - taken, with no failure of the message's own (a refused RSET before its MAIL concerns
+    ///   the previous transaction: the server went on), MAIL accepted, and the recipients'
+    ///   replies satisfying the recipient policy: sent;
+    /// - refused, and MAIL refused or every recipient refused: [`Fate::NotSent`] (nothing can
+    ///   have been delivered, and a temporary refusal stays retryable), with the first failure;
+    /// - otherwise, taken or not: a failure with [`Fate::Refused`], never retried, with the
+    ///   message's own first failure (a refused chunk, MAIL) or else the recipients refused or
+    ///   the end of data's refusal. A message taken after a refused chunk may have lost that
+    ///   chunk, and one taken against a refused envelope contradicts it: neither is reported
+    ///   sent, and neither may be sent again.
+    ///
+    /// No reply at all is [`Fate::Unknown`] ([`fate_if_lost`](Self::fate_if_lost)).
+    fn settle(
+        &mut self,
+        taken: Option<Reply>,
+        nothing_deliverable: bool,
+        end_error: Option<SmtpError>,
+    ) {
+        let envelope_holds = self.mail_accepted && self.accepted > 0 && self.refusals_acceptable();
+        match taken {
+            Some(reply) if self.failure.is_none() && envelope_holds => {
+                self.reset_failure = None;
+                self.final_reply = Some(reply);
+            }
+            None if nothing_deliverable => {
+                if !self.failed() {
+                    self.refuse();
+                }
+            }
+            taken => {
+                // The server judged this message: its error is the message's own.
+                self.reset_failure = None;
+                if self.failure.is_none() {
+                    self.failure = Some(match end_error {
+                        Some(error) if taken.is_none() && envelope_holds => error,
+                        _ => self.recipients_refused(),
+                    });
+                }
+                self.fate = Fate::Refused;
+            }
         }
     }
 
@@ -654,27 +771,22 @@ impl Transaction {
     pub(super) fn is_complete(&self, body_wanted: bool) -> bool {
         self.owed == 0
             && (self.final_reply.is_some()
-                || (self.failure.is_some() && (!self.takes_body() || !body_wanted)))
+                || (self.failed() && (!self.takes_body() || !body_wanted)))
     }
 
     /// The message's result, once [complete](Self::is_complete): its audit record and event.
-    pub(super) fn into_report(self) -> (AuditEvent, Event) {
-        if let Some(error) = self.failure {
+    pub(super) fn into_report(mut self) -> (AuditEvent, Event) {
+        if let Some(error) = self.take_error() {
             let (during, code) = match &error {
                 SmtpError::Protocol(ProtocolError::UnexpectedCode { during, reply }) => {
                     (*during, Some(reply.code()))
                 }
                 _ => (SmtpOp::RcptTo, None),
             };
-            let fate = if self.end_answered {
-                Fate::Refused
-            } else {
-                Fate::NotSent
-            };
             let event = Event::MessageFailed {
                 message: self.id,
                 error,
-                fate,
+                fate: self.fate,
                 session: SessionAfter::Open,
             };
             return (AuditEvent::MessageRefused { during, code }, event);

@@ -202,3 +202,41 @@ fn endless_challenges_are_cut_off() {
         SmtpError::Auth(AuthError::TooManyChallenges { .. })
     ));
 }
+
+/// After the client's `*` only a final reply may come (RFC 4954 section 4). A `334` means
+/// the server still reads SASL responses and would take the next command for one: the replies
+/// are out of step, and the session closes.
+#[test]
+fn a_challenge_after_the_cancel_closes_the_session() {
+    both_ways(config, |h| {
+        ready(h, EHLO_FULL);
+        h.session
+            .login(AuthMechanism::Plain, "user", "secret")
+            .unwrap();
+        h.run(
+            "
+            C: AUTH PLAIN AHVzZXIAc2VjcmV0
+            S: 334 bm90IGVtcHR5
+            C: *
+            S: 334 
+            ",
+        );
+        let events = h.take_events();
+        assert!(
+            matches!(
+                events.last(),
+                Some(Event::Failed {
+                    error: SmtpError::Protocol(ProtocolError::OutOfSync {
+                        during: SmtpOp::Auth,
+                        ..
+                    }),
+                    session: SessionAfter::Closed,
+                })
+            ),
+            "{events:?}"
+        );
+        assert_eq!(h.session.state(), SessionState::Closed);
+        assert!(h.session.noop().is_err());
+        assert_eq!(h.transmitted(), "");
+    });
+}

@@ -237,3 +237,106 @@ fn every_event_of_a_message_carries_its_handle() {
     assert!(outcome.recipients.iter().all(|r| r.message == second));
     assert_eq!(events.len(), 2);
 }
+
+/// LMTP answers the end of data (here `BDAT LAST`) once per accepted recipient even when the
+/// transaction failed before it (a refused chunk, RFC 2033): all those replies are the first
+/// message's, and the chained message's replies come after them.
+#[test]
+fn lmtp_replies_to_last_after_a_refused_chunk_stay_with_their_message() {
+    both_ways(
+        || SessionConfig {
+            protocol: Protocol::Lmtp,
+            bdat_chunk_size: 4,
+            ..config()
+        },
+        |h| {
+            h.run(
+                "
+                S: 220 lmtp.example LMTP
+                C: LHLO client.example
+                S: 250-lmtp.example
+                S: 250-PIPELINING
+                S: 250 CHUNKING
+                ",
+            );
+            h.take_events();
+            let env = Envelope::new("a@x.example", &["b@y.example", "c@y.example"]).unwrap();
+            let first = h
+                .session
+                .start_mail(
+                    env,
+                    BodyInfo::Streamed { size_hint: None },
+                    &MessageOptions::default(),
+                )
+                .unwrap();
+            h.run(
+                "
+                C: MAIL FROM:<a@x.example>
+                C: RCPT TO:<b@y.example>
+                C: RCPT TO:<c@y.example>
+                S: 250 ok
+                S: 250 ok
+                S: 250 ok
+                ",
+            );
+            h.body(b"abcde");
+            assert!(h.session.ready_for_mail(), "the next message may chain");
+            let second = h.mail("a@x.example", &["d@y.example"], b"two\r\n").unwrap();
+            h.body(b"two\r\n");
+            h.run(
+                "
+                C: BDAT 4
+                C: abcdBDAT 3 LAST
+                C: e
+                C: MAIL FROM:<a@x.example>
+                C: RCPT TO:<d@y.example>
+                C: BDAT 5 LAST
+                C: two
+                S: 452 4.3.1 chunk refused
+                S: 250 2.1.5 b@y.example ok
+                S: 250 2.1.5 c@y.example ok
+                S: 250 ok
+                S: 250 ok
+                S: 550 5.7.1 d@y.example rejected
+                ",
+            );
+            let events = h.take_events();
+            let failures: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::MessageFailed {
+                        message,
+                        error,
+                        fate,
+                        session: SessionAfter::Open,
+                    } => Some((*message, error.clone(), *fate)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(failures.len(), 2, "{events:?}");
+            let (message, error, fate) = &failures[0];
+            assert_eq!((*message, *fate), (first, Fate::Refused));
+            assert!(
+                matches!(
+                    error,
+                    SmtpError::Protocol(ProtocolError::UnexpectedCode {
+                        during: SmtpOp::Bdat,
+                        ..
+                    })
+                ),
+                "{error:?}"
+            );
+            let (message, error, fate) = &failures[1];
+            assert_eq!((*message, *fate), (second, Fate::Refused));
+            assert!(
+                matches!(
+                    error,
+                    SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. })
+                ),
+                "{error:?}"
+            );
+            assert_eq!(h.session.state(), SessionState::Ready);
+            h.noop_answered();
+        },
+    );
+}

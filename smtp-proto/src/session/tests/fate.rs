@@ -112,3 +112,192 @@ fn a_refused_sender_is_not_sent() {
     );
     assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
 }
+
+const EHLO_CHUNKING: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example
+    S: 250-PIPELINING
+    S: 250 CHUNKING
+";
+
+/// The failed message of the events, its fate and whether a pool may send it again.
+fn failed_message(events: &[Event]) -> (SmtpError, Fate, bool) {
+    let (error, fate) = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::MessageFailed { error, fate, .. } => Some((error.clone(), *fate)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no MessageFailed in {events:?}"));
+    let retryable = Delivery::failed(error.clone(), fate).is_retryable();
+    (error, fate, retryable)
+}
+
+/// After a first message whose recipients were refused (it leaves its MAIL open), a second
+/// one to `b@y.example`: its RSET, MAIL, RCPT and `BDAT 5 LAST` with the body go out in one
+/// flight, and the server answers them with `replies`.
+fn after_an_open_transaction(replies: &str) -> Harness {
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
+    h.mail("a@x.example", &["b@y.example", "c@y.example"], b"one\r\n")
+        .unwrap();
+    h.run(
+        "
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: RCPT TO:<c@y.example>
+        S: 250 ok
+        S: 550 no
+        S: 550 no
+        ",
+    );
+    h.assert_refused(0);
+    h.mail("a@x.example", &["b@y.example"], b"two\r\n").unwrap();
+    h.body(b"two\r\n");
+    h.run(&format!(
+        "
+        C: RSET
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: BDAT 5 LAST
+        C: two
+        {replies}
+        "
+    ));
+    h
+}
+
+/// The RSET before a message is refused, and the server goes on to accept its MAIL, its
+/// recipient and its `BDAT LAST`: the message was delivered, and nothing is left open.
+#[test]
+fn a_message_taken_after_its_rset_was_refused_is_sent() {
+    let mut h = after_an_open_transaction(
+        "S: 451 4.3.0 rset hiccup\nS: 250 ok\nS: 250 ok\nS: 250 2.0.0 queued as Q2",
+    );
+    let sent = h.sent();
+    assert_eq!(sent.queue_id.as_deref(), Some("Q2"));
+    // The server ended the transaction: the next message needs no RSET.
+    h.mail("a@x.example", &["d@y.example"], b"three\r\n")
+        .unwrap();
+    h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<d@y.example>");
+}
+
+/// The same, refused at its end of data: the server judged the message, a definite refusal,
+/// not a message that never got that far.
+#[test]
+fn a_message_refused_at_its_end_after_its_rset_was_refused_is_refused() {
+    let mut h = after_an_open_transaction(
+        "S: 451 4.3.0 rset hiccup\nS: 250 ok\nS: 250 ok\nS: 554 5.6.0 content rejected",
+    );
+    let (error, fate, retryable) = failed_message(&h.take_events());
+    assert_eq!(fate, Fate::Refused);
+    assert!(!retryable);
+    assert!(
+        matches!(&error, SmtpError::Protocol(ProtocolError::UnexpectedCode { during: SmtpOp::DataEnd, reply }) if reply.code().get() == 554),
+        "{error:?}"
+    );
+}
+
+/// A streamed body whose first chunk was refused while its `BDAT ... LAST` was already
+/// written (all in one flight).
+fn chunk_refused_after_last() -> Harness {
+    let mut h = Harness::ready(
+        SessionConfig {
+            bdat_chunk_size: 4,
+            ..config()
+        },
+        EHLO_CHUNKING,
+    );
+    h.start_streamed();
+    h.session.send_body(b"abcde").unwrap();
+    h.session.finish_body().unwrap();
+    h.run(
+        "
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: BDAT 4
+        C: abcdBDAT 3 LAST
+        C: e
+        S: 250 ok
+        S: 250 ok
+        S: 452 4.3.1 chunk refused
+        ",
+    );
+    h
+}
+
+/// The server takes the `BDAT LAST` of a message whose chunk it refused: the message may
+/// have been delivered without that chunk. Not sent cleanly, and never to be sent again.
+#[test]
+fn a_message_taken_after_a_refused_chunk_is_refused_not_retried() {
+    let mut h = chunk_refused_after_last();
+    h.run("S: 250 2.0.0 queued as Q1");
+    let (error, fate, retryable) = failed_message(&h.take_events());
+    assert_eq!(fate, Fate::Refused);
+    assert!(!retryable);
+    assert!(
+        matches!(
+            &error,
+            SmtpError::Protocol(ProtocolError::UnexpectedCode {
+                during: SmtpOp::Bdat,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(h.session.state(), SessionState::Ready);
+}
+
+/// No reply to that `BDAT LAST`: the message may have been delivered.
+#[test]
+fn a_connection_lost_after_bdat_last_and_a_refused_chunk_is_unknown() {
+    let mut h = chunk_refused_after_last();
+    h.session.handle_eof();
+    assert_eq!(fate_of(&h.take_events()), Fate::Unknown);
+}
+
+/// The only recipient of a message whose `BDAT LAST` went in the envelope's flight.
+fn only_recipient_refused_under_bdat() -> Harness {
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
+    h.mail("a@x.example", &["b@y.example"], b"one\r\n").unwrap();
+    h.body(b"one\r\n");
+    h.run(
+        "
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        C: BDAT 5 LAST
+        C: one
+        S: 250 ok
+        S: 450 4.2.1 mailbox busy
+        ",
+    );
+    h
+}
+
+/// Every recipient refused: no recipient, nothing delivered, whatever the end of data went
+/// with; the temporary refusal may succeed later.
+#[test]
+fn every_recipient_refused_under_pipelined_bdat_is_not_sent_and_retryable() {
+    let mut h = only_recipient_refused_under_bdat();
+    h.run("S: 554 5.5.1 no valid recipients");
+    let (error, fate, retryable) = failed_message(&h.take_events());
+    assert_eq!(fate, Fate::NotSent);
+    assert!(retryable, "{error:?}");
+    assert!(
+        matches!(
+            &error,
+            SmtpError::Protocol(ProtocolError::RecipientsRefused { accepted: 0, .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(h.session.state(), SessionState::Ready);
+}
+
+/// The same when the connection is lost before the reply to `BDAT LAST`.
+#[test]
+fn every_recipient_refused_then_the_connection_lost_is_not_sent() {
+    let mut h = only_recipient_refused_under_bdat();
+    h.session.handle_eof();
+    assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
+}
