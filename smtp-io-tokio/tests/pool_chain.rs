@@ -468,3 +468,94 @@ async fn a_chained_message_keeps_its_own_send_deadline_once_the_one_before_is_an
     assert_eq!(server.accepted(), 1, "one connection carried all three");
     mailer.shutdown().await;
 }
+
+/// Greylisting at DATA: the first DATA of each sender is refused `451` (the connection stays
+/// usable), every MAIL is recorded with its connection's number (from 1), and every connection
+/// after the first greets 300 ms late.
+struct Greylisting {
+    conn: usize,
+    mails: Arc<Mutex<Vec<(usize, String)>>>,
+    senders: Arc<Mutex<Vec<String>>>,
+    sender: String,
+}
+
+impl Conversation for Greylisting {
+    fn greeting(&mut self) -> Act {
+        let greeting = Act::send("220 greylist.test\r\n");
+        if self.conn <= 1 {
+            greeting
+        } else {
+            Act::after(Duration::from_millis(300), greeting)
+        }
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "EHLO" => Act::send("250-greylist.test\r\n250 PIPELINING\r\n"),
+            "MAIL" => {
+                self.mails
+                    .lock()
+                    .unwrap()
+                    .push((self.conn, line.to_owned()));
+                self.sender = line.to_owned();
+                Act::send("250 ok\r\n")
+            }
+            "RCPT" | "RSET" | "NOOP" => Act::send("250 ok\r\n"),
+            "DATA" => {
+                let mut senders = self.senders.lock().unwrap();
+                if senders.contains(&self.sender) {
+                    Act::body("354 go\r\n")
+                } else {
+                    senders.push(self.sender.clone());
+                    Act::send("451 4.3.0 try again\r\n")
+                }
+            }
+            "QUIT" => Act::close("221 bye\r\n"),
+            _ => Act::send("500 what\r\n"),
+        }
+    }
+}
+
+/// A chained message refused `451` at DATA on a connection that stays usable is tried once
+/// more on another connection, even when a second flight starts while the retry's
+/// connection is being opened (it used to find the first connection on the idle list and
+/// carry the retry on it).
+#[tokio::test]
+async fn a_chained_retry_goes_out_on_another_connection() {
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let senders = Arc::new(Mutex::new(Vec::new()));
+    let (m, s) = (mails.clone(), senders.clone());
+    let server = MockServer::start(move |conn| Greylisting {
+        conn,
+        mails: m.clone(),
+        senders: s.clone(),
+        sender: String::new(),
+    })
+    .await;
+    let mailer = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+        .max_connections(2)
+        .chain_messages(2)
+        .build()
+        .unwrap();
+    let first = send(&mailer, 0);
+    until(|| mails.lock().unwrap().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = send(&mailer, 1);
+    assert!(first.await.unwrap().is_ok());
+    assert!(second.await.unwrap().is_ok());
+    let mails = mails.lock().unwrap().clone();
+    for n in 0..2 {
+        let on: Vec<usize> = mails
+            .iter()
+            .filter(|(_, line)| line.contains(&format!("<m{n}@")))
+            .map(|(conn, _)| *conn)
+            .collect();
+        assert_eq!(on.len(), 2, "m{n}: {mails:?}");
+        assert_ne!(
+            on[0], on[1],
+            "m{n} was retried on its own connection: {mails:?}"
+        );
+    }
+    mailer.shutdown().await;
+}

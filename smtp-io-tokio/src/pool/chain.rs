@@ -255,14 +255,24 @@ impl Inner {
                 self.hold_back(left, &because).await;
                 continue;
             }
+            // The connection the retries failed on, still fit: parked only once their flight
+            // is over, so that no other flight takes it and carries a retry back onto it.
+            let mut aside = None;
             let got = match (conn.take(), failed.take()) {
                 (Some(conn), _) => Some(Ok(conn)),
-                (None, Some(failed)) => clock.within(self.reconnect(failed)).await,
+                (None, Some(failed)) => {
+                    let replaced = clock.within(self.reconnect_keeping(failed)).await;
+                    replaced.map(|(kept, got)| {
+                        aside = kept;
+                        got
+                    })
+                }
                 (None, None) => clock.within(self.checkout()).await,
             };
             let mut open = match got {
                 Some(Ok(open)) => open,
                 Some(Err(error)) => {
+                    self.put_back(aside).await;
                     self.connect_failed(error).await;
                     continue;
                 }
@@ -275,6 +285,7 @@ impl Inner {
             let room = self.settings.max_messages.saturating_sub(open.messages);
             if room == 0 {
                 self.retire(open).await;
+                self.put_back(aside).await;
                 continue;
             }
             let mut carried = Carried {
@@ -288,6 +299,7 @@ impl Inner {
             open.client.set_deadline(None, Duration::ZERO);
             open.client.deliver_flight(&mut carried).await;
             open.client.set_deadline(None, Duration::ZERO);
+            self.put_back(aside.take()).await;
             let (count, retries) = (carried.jobs.len(), carried.retries);
             if count == 0 {
                 // Another worker took what waited.
@@ -335,6 +347,13 @@ impl Inner {
             }));
         }
         tokio::time::sleep(left).await;
+    }
+
+    /// A connection back to the idle list, or ended when it cannot take another message.
+    async fn put_back(&self, conn: Option<Pooled>) {
+        if let Some(spent) = conn.and_then(|conn| self.park(conn)) {
+            self.retire(spent).await;
+        }
     }
 
     /// Keep a connection for the next flight, unless it is spent or closed (then ended).

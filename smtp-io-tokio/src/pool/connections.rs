@@ -163,6 +163,26 @@ impl Inner {
         self.open(slot).await
     }
 
+    /// [`reconnect`](Self::reconnect) for a chained flight's retries, which wait in the
+    /// lobby where any flight may take them: `failed`, when still fit and the pool has room
+    /// for both, is handed back (with the new connection) instead of parked, for the caller to
+    /// park once the retries' flight is over.
+    pub(super) async fn reconnect_keeping(
+        &self,
+        failed: Pooled,
+    ) -> (Option<Pooled>, Result<Pooled, SmtpError>) {
+        let fit = failed.client.state() != SessionState::Closed;
+        let (kept, slot) = match self.tally.reserve(self.settings.max_connections) {
+            Some(slot) if fit => (Some(failed), slot),
+            Some(slot) => {
+                drop(self.release(failed).await);
+                (None, slot)
+            }
+            None => (None, self.release(failed).await),
+        };
+        (kept, self.open(slot).await)
+    }
+
     /// Put a connection fit for another message on the idle list; hand back one that must be
     /// ended.
     #[must_use]
