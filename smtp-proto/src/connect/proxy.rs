@@ -257,7 +257,11 @@ impl ConnectAnswer {
         let status_line = self.head.split(|&b| b == b'\r').next().unwrap_or_default();
         let status_line = String::from_utf8_lossy(status_line);
         let status = status_line.split(' ').nth(1).unwrap_or("");
-        if status_line.starts_with("HTTP/1.") && status.starts_with('2') {
+        // A 2xx status: three digits, the first a 2 (RFC 9110 section 15).
+        let success = status.len() == 3
+            && status.starts_with('2')
+            && status.bytes().all(|b| b.is_ascii_digit());
+        if status_line.starts_with("HTTP/1.") && success {
             return Some(Ok(()));
         }
         let shown: String = status_line
@@ -393,6 +397,13 @@ mod tests {
             answer(b"SSH-2.0-OpenSSH\r\n\r\n"),
             [Some(io::ErrorKind::ConnectionRefused)]
         );
+        // Only a three-digit 2xx status opens the tunnel.
+        for bad in [
+            &b"HTTP/1.1 2xx-junk\r\n\r\n"[..],
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+        ] {
+            assert_eq!(answer(bad), [Some(io::ErrorKind::ConnectionRefused)]);
+        }
         // Not complete: nothing said yet.
         assert!(answer(b"HTTP/1.1 200 OK\r\n").is_empty());
         let endless = vec![b'a'; MAX_CONNECT_ANSWER + 1];
