@@ -75,6 +75,10 @@ async fn within_timer<T: Transport>(
 /// How much of a body held in memory `send_mail_bytes` encodes before writing it out.
 const BODY_SLICE: usize = 256 * 1024;
 
+/// The longest closing the transport may take (a TLS `close_notify` to a server that stopped
+/// reading would otherwise wait for ever); the connection is then dropped as it stands.
+const CLOSE_LIMIT: core::time::Duration = core::time::Duration::from_secs(5);
+
 /// An SMTP client on one connection.
 ///
 /// ```no_run
@@ -474,8 +478,7 @@ impl<T: Transport> SmtpClient<T> {
             return Ok(());
         }
         self.transport_closed = true;
-        self.transport
-            .close()
+        self.close_within_limit()
             .await
             .map_err(|e| SmtpError::io(SmtpOp::Close, e.kind(), e.to_string()))
     }
@@ -494,7 +497,18 @@ impl<T: Transport> SmtpClient<T> {
     async fn close_transport(&mut self) {
         if !self.transport_closed {
             self.transport_closed = true;
-            let _ = self.transport.close().await;
+            let _ = self.close_within_limit().await;
+        }
+    }
+
+    /// Close the transport within [`CLOSE_LIMIT`].
+    async fn close_within_limit(&mut self) -> std::io::Result<()> {
+        match race(self.transport.close(), T::sleep(CLOSE_LIMIT)).await {
+            Either::Left(closed) => closed,
+            Either::Right(()) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "closing the connection took longer than 5 s: it was dropped",
+            )),
         }
     }
 

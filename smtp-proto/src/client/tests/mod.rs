@@ -672,3 +672,50 @@ fn open_by_mode_and_encryption_from_the_transport() {
 }
 
 // ------------------------------------------------------------ reuse: check_idle, deliver
+
+/// A [`Scripted`] transport whose close never ends (a TLS `close_notify` to a server that
+/// stopped reading) and whose timers fire at once.
+struct StuckClose(Scripted);
+
+impl Transport for StuckClose {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).await
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf).await
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        core::future::pending().await
+    }
+
+    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
+        core::future::ready(())
+    }
+
+    fn now() -> core::time::Duration {
+        core::time::Duration::ZERO
+    }
+}
+
+/// Closing the transport is bounded too: a close that never ends is given up, QUIT's caller
+/// hears a timed-out close instead of waiting for ever.
+#[test]
+fn a_close_that_never_ends_is_given_up() {
+    let script = format!("{GREETING}C: QUIT\nS: 221 bye\n");
+    let client = block_on(SmtpClient::connect_with(
+        StuckClose(Scripted::new(&script)),
+        "client.example",
+        options(),
+    ))
+    .unwrap();
+    let error = block_on(client.quit()).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            SmtpError::Io { during: SmtpOp::Close, error } if error.kind == crate::IoErrorKind::TimedOut
+        ),
+        "{error:?}"
+    );
+}
