@@ -346,6 +346,55 @@ fn challenge_text(reply: &Reply) -> String {
     reply.lines().map(str::trim).collect()
 }
 
+/// A SCRAM user name or password through SASLprep, refused when it holds a prohibited
+/// character or nothing is left of it.
+#[cfg(feature = "scram")]
+fn scram_prepare(field: Field, value: &str) -> Result<Secret, InvalidInputError> {
+    let prepared = saslprep::prepare(value).map_err(|p| {
+        let reason = match p.ascii_control {
+            Some(byte) => ArgumentError::ForbiddenByte {
+                byte,
+                index: p.index,
+            },
+            None => ArgumentError::Prohibited { index: p.index },
+        };
+        InvalidInputError::argument(field, reason)
+    })?;
+    if prepared.is_empty() {
+        return Err(InvalidInputError::argument(field, ArgumentError::Empty));
+    }
+    Ok(prepared)
+}
+
+impl AuthMechanism {
+    /// Whether this mechanism can carry `user` and `secret`, by the checks a login makes
+    /// (required and empty values, forbidden bytes such as CR, LF and NUL; SASLprep for SCRAM),
+    /// without any I/O: for a caller that wants a credential no login could send refused before
+    /// it connects. Errors name the field and the offending byte's index, never the secret.
+    ///
+    /// ```
+    /// use smtp_proto::sasl::AuthMechanism;
+    ///
+    /// assert!(AuthMechanism::Plain.check_credentials("me", "hunter2").is_ok());
+    /// assert!(AuthMechanism::Plain.check_credentials("", "hunter2").is_err());
+    /// assert!(AuthMechanism::Login.check_credentials("me", "pa\rss").is_err());
+    /// ```
+    pub fn check_credentials(self, user: &str, secret: &str) -> Result<(), InvalidInputError> {
+        match self {
+            AuthMechanism::ScramSha256 | AuthMechanism::ScramSha256Plus => {
+                self.check_compiled_in()?;
+                #[cfg(feature = "scram")]
+                {
+                    scram_prepare(Field::UserName, user)?;
+                    scram_prepare(Field::Secret, secret)?;
+                }
+                Ok(())
+            }
+            _ => SaslExchange::new(self, user, secret).map(drop),
+        }
+    }
+}
+
 impl SaslExchange {
     /// Start an exchange. Validates `user` and `secret` for the mechanism (PLAIN / LOGIN: no NUL,
     /// CR or LF; XOAUTH2 / OAUTHBEARER: no control bytes at all) and refuses a mechanism whose cargo
@@ -441,24 +490,8 @@ impl SaslExchange {
         mechanism.check_compiled_in()?;
         #[cfg(feature = "scram")]
         {
-            let prepare = |field: Field, value: &str| {
-                let prepared = saslprep::prepare(value).map_err(|p| {
-                    let reason = match p.ascii_control {
-                        Some(byte) => ArgumentError::ForbiddenByte {
-                            byte,
-                            index: p.index,
-                        },
-                        None => ArgumentError::Prohibited { index: p.index },
-                    };
-                    InvalidInputError::argument(field, reason)
-                })?;
-                if prepared.is_empty() {
-                    return Err(InvalidInputError::argument(field, ArgumentError::Empty));
-                }
-                Ok(prepared)
-            };
-            let user = prepare(Field::UserName, user)?;
-            let password = prepare(Field::Secret, password)?;
+            let user = scram_prepare(Field::UserName, user)?;
+            let password = scram_prepare(Field::Secret, password)?;
             // SASLprep output is valid UTF-8: it is built from whole characters.
             let user = saslname(user.expose_str().unwrap_or_default());
             let scram = scram::Scram::new(user.expose(), password, nonce, binding, max_iterations);

@@ -176,9 +176,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
-    /// A deadline in seconds for the whole run, from connecting to the end of QUIT, however the
-    /// time is spent (a server that answers or reads very slowly cannot hold the run longer).
-    /// Exit code 8 when it passes.
+    /// A deadline in seconds for the whole run, from the start (reading the message included)
+    /// to the end of QUIT, however the time is spent (a server that answers or reads very
+    /// slowly cannot hold the run longer). Exit code 8 when it passes (10 when the message's
+    /// end was written and its reply had not come).
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub deadline: Option<Duration>,
 

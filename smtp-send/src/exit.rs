@@ -211,7 +211,9 @@ fn describe(err: &SmtpError, server: &str) -> String {
         SmtpError::Io { during, error } => {
             format!("connection to {server} failed during {during}: {error}")
         }
-        SmtpError::DeadlineExceeded { .. } => format!("{server}: {err} (--deadline)"),
+        SmtpError::DeadlineExceeded { during, .. } => {
+            format!("{server}: the run's deadline (--deadline) ran out during {during}")
+        }
         SmtpError::InvalidInput(InvalidInputError::BodyLongerThanDeclared { .. }) => {
             format!("the message file changed while it was sent: {err}")
         }

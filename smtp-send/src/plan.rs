@@ -139,8 +139,11 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// The connect timeout alone (`--url ...?connect_timeout=`), when given.
     pub connect_timeout: Option<Duration>,
-    /// The deadline for the whole run, when given.
+    /// The deadline for the whole run, when given, counted from [`started`](Self::started).
     pub deadline: Option<Duration>,
+    /// When the run began (the plan was made): `--deadline` counts from here, reading the
+    /// message included.
+    pub started: std::time::Instant,
     /// Whether AUTH may be sent without TLS.
     pub plaintext_auth: PlaintextAuth,
     /// Print the transcript to standard error.
@@ -294,6 +297,7 @@ impl Cli {
             timeout: self.timeout,
             connect_timeout: None,
             deadline: self.deadline,
+            started: std::time::Instant::now(),
             // The capture server runs on loopback in this process: nothing crosses a network.
             plaintext_auth: if self.allow_plaintext_auth || capture {
                 PlaintextAuth::Allow

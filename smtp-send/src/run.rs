@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use smtp_io_tokio::smtp_proto::session::{BodyInfo, Envelope};
 use smtp_io_tokio::{
-    ConnectOptions, Delivery, MessageBody, MessageOptions, PlaintextAuth, Proxy, SendOutcome,
-    SmtpClientOptions, SmtpError, SmtpOp, TlsConfig, TlsMode,
+    AuthMechanism, ConnectOptions, Delivery, MessageBody, MessageOptions, PlaintextAuth, Proxy,
+    SendOutcome, SmtpClientOptions, SmtpError, SmtpOp, TlsConfig, TlsMode,
 };
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -104,6 +104,20 @@ pub fn find_secret(
             format!("--user needs a secret: set {PASSWORD_ENV} or use --password-file"),
         )),
     }
+}
+
+/// A user name or secret that no AUTH could carry (empty, a control character) is a usage
+/// error before anything is opened, by the engine's own rules: those of the mechanism given,
+/// or of PLAIN, which automatic selection starts from. The error names the field and the
+/// offending byte's place, never the secret.
+fn check_credentials(plan: &Plan, secret: Option<&Secret>) -> Result<(), Failure> {
+    let (Some((user, mechanism)), Some(secret)) = (&plan.auth, secret) else {
+        return Ok(());
+    };
+    mechanism
+        .unwrap_or(AuthMechanism::Plain)
+        .check_credentials(user, secret.expose())
+        .map_err(|e| Failure::new(Exit::Usage, format!("--user / its secret: {e}")))
 }
 
 /// The failure of a connect, with the 465/587 mix-up named: a server that expects implicit TLS
@@ -227,7 +241,10 @@ pub async fn deliver(
         options = options.with_connect_timeout(t);
     }
     if let Some(d) = plan.deadline {
-        options = options.with_deadline(d);
+        // The run's deadline counts from its start: the session gets what is left of it, so
+        // that its own typed error (which knows whether the message was sent) always comes
+        // before the outer bound in `main_with`.
+        options = options.with_deadline(d.saturating_sub(plan.started.elapsed()));
     }
     if let Some(name) = tls_name {
         options = options.with_tls_server_name(name);
@@ -334,6 +351,7 @@ pub fn capture_report(m: &Captured, tls: TlsMode) -> Vec<u8> {
 /// Carry out `plan`, writing the result to `stdout`.
 pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
     let secret = find_secret(plan, std::env::var_os(PASSWORD_ENV))?;
+    check_credentials(plan, secret.as_ref())?;
     if plan.tls == TlsMode::None
         && plan.auth.is_some()
         && plan.target != Target::Capture
@@ -418,7 +436,10 @@ pub fn main_with(cli: &Cli) -> u8 {
             // outside the SMTP session.
             let backstop = async {
                 match plan.deadline {
-                    Some(d) => tokio::time::sleep(d + Duration::from_millis(500)).await,
+                    Some(d) => {
+                        let at = plan.started + d.saturating_add(Duration::from_millis(500));
+                        tokio::time::sleep_until(at.into()).await;
+                    }
                     None => std::future::pending().await,
                 }
             };

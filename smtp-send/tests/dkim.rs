@@ -264,3 +264,69 @@ async fn dkim_errors_come_before_connecting() {
         let _ = std::fs::remove_file(f);
     }
 }
+
+/// A server that takes every message and never answers QUIT.
+struct MuteAtQuit;
+
+impl smtp_testkit::mock::Conversation for MuteAtQuit {
+    fn command(&mut self, line: &str) -> smtp_testkit::mock::Act {
+        use smtp_testkit::mock::Act;
+        match line.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+            "EHLO" => Act::send("250 mute.test\r\n"),
+            "DATA" => Act::body("354 go\r\n"),
+            "QUIT" => Act::Stall,
+            _ => Act::send("250 ok\r\n"),
+        }
+    }
+}
+
+/// `--deadline` counts from the start of the run: with DKIM the message is read from standard
+/// input before connecting, here 2 s late; the server takes it and never answers QUIT. The
+/// run ends within the deadline (4 s) with the acceptance (exit 0): the session got what was
+/// left of the deadline, so its own end came before the outer bound, which used to fire first
+/// and report exit 8 after the server had taken the message.
+#[tokio::test]
+async fn the_deadline_counts_the_wait_for_the_message_and_keeps_its_acceptance() {
+    let server = smtp_testkit::mock::MockServer::start(|_| MuteAtQuit).await;
+    let mut args = strings(&[
+        "--server",
+        &server.addr().to_string(),
+        "--tls",
+        "none",
+        "--from",
+        "alice@example.com",
+        "--to",
+        "bob@example.org",
+        "--timeout",
+        "100",
+        "--deadline",
+        "4",
+    ]);
+    args.extend(dkim_args(&key("ed25519-pkcs8.pem")));
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+            .args(&args)
+            .env_remove("SMTP_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let _ = stdin.write_all(&message(3));
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_exit(&out, Exit::Accepted);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -506,3 +506,32 @@ async fn no_reply_after_the_final_dot_is_delivery_unknown() {
         );
     }
 }
+
+/// A user name or password no AUTH could carry (empty, a CR) is a usage error (exit 2) before
+/// any connection is opened, naming the field and never the secret.
+#[tokio::test]
+async fn credentials_no_auth_could_carry_are_refused_before_connecting() {
+    let server = MockServer::start(|_| Quiet(Act::Silent)).await;
+    let addr = server.addr().to_string();
+    let more = |user: &'static str| {
+        to_server(
+            &addr,
+            "bob@example.org",
+            &["--tls", "none", "--allow-plaintext-auth", "--user", user],
+        )
+    };
+    for (args, password, field) in [
+        (more(""), "not-the-secret", "user name"),
+        (more("me"), "not-the\rsecret", "secret"),
+    ] {
+        let env = vec![("SMTP_PASSWORD".into(), password.into())];
+        let out = smtp_send_async(args, env, Some(MESSAGE.to_vec())).await;
+        assert_fails(&out, Exit::Usage, field);
+        assert!(
+            !text(&out.stderr).contains("not-the"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(server.accepted(), 0, "a connection was opened");
+}

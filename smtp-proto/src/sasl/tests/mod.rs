@@ -498,3 +498,31 @@ fn oauthbearer_validation() {
 fn oauthbearer_feature_off_is_refused() {
     assert_feature_off(AuthMechanism::OAuthBearer, "oauthbearer");
 }
+
+/// `check_credentials` refuses what a login with the same mechanism would, before any I/O.
+#[test]
+fn credentials_are_checked_by_each_mechanisms_rules() {
+    for m in [AuthMechanism::Plain, AuthMechanism::Login] {
+        assert!(m.check_credentials("me", "hunter2").is_ok(), "{m}");
+        assert_eq!(
+            m.check_credentials("", "hunter2").unwrap_err(),
+            arg_err(Field::UserName, ArgumentError::Empty),
+            "{m}"
+        );
+        assert_eq!(
+            m.check_credentials("me", "pa\nss").unwrap_err(),
+            forbidden(Field::Secret, b'\n', 2),
+            "{m}"
+        );
+    }
+    #[cfg(feature = "scram")]
+    {
+        let scram = AuthMechanism::ScramSha256;
+        assert!(scram.check_credentials("me", "hunter2").is_ok());
+        // SASLprep leaves nothing of a soft hyphen.
+        assert_eq!(
+            scram.check_credentials("me", "\u{ad}").unwrap_err(),
+            arg_err(Field::Secret, ArgumentError::Empty)
+        );
+    }
+}
