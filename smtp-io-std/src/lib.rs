@@ -282,6 +282,9 @@ impl ConnectOptions {
     }
 }
 
+/// How early a socket call bounded by a time may give up, by the clock's rounding.
+const TIMER_SLACK: Duration = Duration::from_millis(10);
+
 /// The TCP connect (through the proxy, if any) within the step's bound.
 fn connect_tcp(
     clock: &ConnectClock,
@@ -297,7 +300,9 @@ fn connect_tcp(
             let _ = tcp.set_nodelay(true);
             Ok(tcp)
         }
-        Err(e) if stream::is_timeout(&e) => Err(expired),
+        // The bound ran out; a proxy's own refusal of kind `TimedOut` (SOCKS5 "TTL expired")
+        // arrives before it and keeps its reason, as on every adapter.
+        Err(e) if stream::is_timeout(&e) && now() + TIMER_SLACK >= step + left => Err(expired),
         Err(e) => Err(SmtpError::io(
             SmtpOp::Connect,
             e.kind(),

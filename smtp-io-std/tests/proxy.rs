@@ -167,3 +167,33 @@ fn the_local_address_is_the_one_the_server_sees() {
         .unwrap_err();
     assert_io_during(&error, SmtpOp::Connect);
 }
+
+/// A SOCKS5 proxy that answers CONNECT with "TTL expired" (reply 6, an error of kind
+/// `TimedOut`) at once: the proxy's reason as an I/O error during the connect, not the connect
+/// timeout (30 s) said to have run out.
+#[test]
+fn a_socks5_ttl_expired_answer_is_the_proxys_reason_not_a_timeout() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let proxy = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 512];
+        let _ = socket.read(&mut buf).unwrap();
+        socket.write_all(&[5, 0]).unwrap();
+        let _ = socket.read(&mut buf).unwrap();
+        socket.write_all(&[5, 6, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+        let _ = socket.read(&mut buf);
+    });
+    let error = ConnectOptions::new(TlsMode::None)
+        .with_proxy(Proxy::socks5("127.0.0.1", port))
+        .with_connect_timeout(Duration::from_secs(30))
+        .connect("mx.example", 25, "client.test")
+        .unwrap_err();
+    assert!(
+        matches!(&error, SmtpError::Io { during: SmtpOp::Connect, error }
+            if error.message.contains("TTL")),
+        "{error:?}"
+    );
+    proxy.join().unwrap();
+}
