@@ -426,11 +426,21 @@ impl<T: Transport> SmtpClient<T> {
             if !self.body_room().await? {
                 return Ok(());
             }
-            let n = match body.read_chunk(buf).await {
-                Ok(n) => n,
-                Err(e) => {
+            // The source is waited for within the engine's next timer too: a source that
+            // stalls cannot hold the session past its deadline or an owed reply's limit.
+            let timer = self.session.poll_timeout(now::<T>());
+            let n = match race(body.read_chunk(buf), Self::until_due(timer)).await {
+                Either::Left(Ok(n)) => n,
+                Either::Left(Err(e)) => {
                     self.session.body_unreadable(e.kind(), &e.to_string());
                     return Err(self.take_failure().await);
+                }
+                Either::Right(due) => {
+                    self.session.handle_timeout(due);
+                    if self.session.check_usable().is_err() {
+                        return Err(self.take_failure().await);
+                    }
+                    continue;
                 }
             };
             if n == 0 {

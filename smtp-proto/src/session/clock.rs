@@ -25,6 +25,9 @@ pub(super) enum Awaiting {
     Reply { seq: u64, op: SmtpOp },
     /// The driver's TLS upgrade after STARTTLS.
     Upgrade,
+    /// The caller's body bytes, no reply owed meanwhile: only the deadlines bound the wait (a
+    /// body source that stalls must not hold the session past them).
+    Body,
 }
 
 /// What fired, with what the error reports.
@@ -212,7 +215,7 @@ impl Clock {
                     Expiry::TlsHandshake,
                 );
             }
-            Awaiting::Nothing => {}
+            Awaiting::Body | Awaiting::Nothing => {}
         }
         best
     }
@@ -304,6 +307,7 @@ impl Session {
                 seq: self.reply_seq,
                 op: p.what.op(),
             },
+            None if self.wants_body() => Awaiting::Body,
             None => Awaiting::Nothing,
         }
     }

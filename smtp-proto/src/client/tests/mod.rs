@@ -719,3 +719,34 @@ fn a_close_that_never_ends_is_given_up() {
         "{error:?}"
     );
 }
+
+/// A body source that never yields anything.
+struct StalledBody;
+
+impl MessageBody for StalledBody {
+    async fn read_chunk(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        core::future::pending().await
+    }
+}
+
+/// A stalled body source is bounded by the session's deadline like everything else: the
+/// deadline ends the session instead of the wait for the source going on for ever. (The
+/// transport's timers fire at once: the deadline is due the first time it is waited for.)
+#[test]
+fn a_stalled_body_source_is_bounded_by_the_deadline() {
+    let script = format!("{GREETING}{ENVELOPE}");
+    let mut client = block_on(SmtpClient::connect_with(
+        StuckClose(Scripted::new(&script)),
+        "client.example",
+        options().with_deadline(core::time::Duration::from_secs(10)),
+    ))
+    .unwrap();
+    let error =
+        block_on(client.send_mail_stream("a@x.example", &["b@y.example"], &mut StalledBody))
+            .unwrap_err();
+    assert!(
+        matches!(error, SmtpError::DeadlineExceeded { .. }),
+        "{error:?}"
+    );
+    assert_eq!(client.state(), SessionState::Closed);
+}
