@@ -166,6 +166,18 @@ fn classify(err: &SmtpError) -> (u16, &'static str) {
 /// text can name the server) nor any setting.
 pub fn smtp_failure(err: &SmtpError) -> Answer {
     let (status, class) = classify(err);
+    error_answer(err, status, class, err.is_transient())
+}
+
+/// The answer for a message whose end of data was written and whose reply never came (the
+/// engine's `Fate::Unknown`): it may have been delivered. `504`, class `unknown`, and never
+/// `transient`: sending it again may deliver it twice. The other fields as [`smtp_failure`].
+pub fn delivery_unknown(err: &SmtpError) -> Answer {
+    error_answer(err, 504, "unknown", false)
+}
+
+/// The fields of a failed delivery's answer, with its status, class and retry hint.
+fn error_answer(err: &SmtpError, status: u16, class: &str, transient: bool) -> Answer {
     let debug = format!("{err:?}");
     let kind = variant_name(&debug);
     let inner = match err {
@@ -179,7 +191,7 @@ pub fn smtp_failure(err: &SmtpError) -> Answer {
         .str("kind", kind)
         .opt_str("detail", inner.as_deref().map(variant_name))
         .opt_str("op", err.during().map(|op| format!("{op:?}")).as_deref())
-        .bool("transient", err.is_transient());
+        .bool("transient", transient);
     match err {
         SmtpError::Timeout { after, .. } | SmtpError::DeadlineExceeded { after, .. } => {
             o = o.num("after_ms", after.as_millis() as u64);
@@ -456,6 +468,26 @@ mod tests {
         ] {
             assert_eq!(smtp_failure(&e).status, status, "{e:?}");
         }
+    }
+
+    /// A message whose end of data went out unanswered: `unknown`, never `transient`, whatever
+    /// the error (a retry may deliver it twice).
+    #[test]
+    fn an_unanswered_end_of_data_is_unknown_and_not_transient() {
+        let e = SmtpError::Timeout {
+            during: SmtpOp::DataEnd,
+            after: std::time::Duration::from_secs(5),
+        };
+        assert!(smtp_failure(&e).body.contains(r#""transient":true"#));
+        let a = delivery_unknown(&e);
+        assert_eq!(a.status, 504);
+        assert!(
+            a.body
+                .starts_with(r#"{"ok":false,"error":"unknown","kind":"Timeout""#),
+            "{}",
+            a.body
+        );
+        assert!(a.body.contains(r#""transient":false"#), "{}", a.body);
     }
 
     #[test]

@@ -4,7 +4,9 @@ use std::io;
 
 use js_sys::{Array, Object, Reflect};
 use smtp_io_wasm::smtp_proto::command::Domain;
-use smtp_io_wasm::{ConnectOptions, MessageBody, ReadableStreamBody, SendOutcome, SmtpError};
+use smtp_io_wasm::{
+    ConnectOptions, Delivery, Fate, MessageBody, ReadableStreamBody, SendOutcome, SmtpError,
+};
 use wasm_bindgen::prelude::*;
 
 use crate::answer::{self, Answer, Envelope};
@@ -223,9 +225,12 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
     match deliver(&smtp, request_token.as_ref(), &ehlo, &envelope, message).await {
         Ok(outcome) => answer::sent(&outcome),
         Err(_) if streamed && body.over => answer::too_large(smtp.max_body_bytes),
-        Err(e) => {
+        Err((e, fate)) => {
             log_error(&format!("smtp worker: {}", clean(&e.to_string(), 500)));
-            answer::smtp_failure(&e)
+            match fate {
+                Fate::Unknown => answer::delivery_unknown(&e),
+                _ => answer::smtp_failure(&e),
+            }
         }
     }
 }
@@ -258,7 +263,9 @@ async fn deliver(
     ehlo: &str,
     envelope: &Envelope,
     message: Message<'_>,
-) -> Result<SendOutcome, SmtpError> {
+) -> Result<SendOutcome, (SmtpError, Fate)> {
+    // Nothing of the message was sent before its own send began.
+    let not_sent = |e: SmtpError| (e, Fate::NotSent);
     let mut options = ConnectOptions::new(smtp.mode);
     if let Some(t) = smtp.timeout {
         options = options.with_connect_timeout(t).with_reply_timeout(t);
@@ -274,7 +281,10 @@ async fn deliver(
         // TLS runs through the tunnel, checked for the SMTP server's name, not the proxy's.
         options = options.with_proxy(proxy.clone());
     }
-    let mut client = options.connect(&smtp.host, smtp.port, ehlo).await?;
+    let mut client = options
+        .connect(&smtp.host, smtp.port, ehlo)
+        .await
+        .map_err(not_sent)?;
     if let Some(credentials) = &smtp.credentials {
         // The request's token first (checked above: only with a token mechanism).
         let secret = request_token
@@ -285,16 +295,36 @@ async fn deliver(
             Some(mechanism) => {
                 client
                     .login_with(mechanism, &credentials.user, secret)
-                    .await?
+                    .await
             }
-            None => client.login(&credentials.user, secret).await?,
+            None => client.login(&credentials.user, secret).await,
         }
+        .map_err(not_sent)?;
     }
     let to: Vec<&str> = envelope.to.iter().map(String::as_str).collect();
-    let outcome = match message {
-        Message::Stream(body) => client.send_mail_stream(&envelope.from, &to, body).await?,
+    // The engine's verdict on the message: an unanswered end of data is told apart.
+    let delivery = match message {
+        Message::Stream(body) => client.deliver_stream(&envelope.from, &to, body, None).await,
         #[cfg(feature = "dkim")]
-        Message::Signed(bytes) => client.send_mail_bytes(&envelope.from, &to, bytes).await?,
+        Message::Signed(bytes) => {
+            let message = smtp_io_wasm::OutgoingMessage {
+                from: &envelope.from,
+                to: &to,
+                body: bytes,
+                options: None,
+            };
+            client.deliver(&message).await
+        }
+    };
+    let outcome = match delivery {
+        Delivery::Sent(outcome) => outcome,
+        failed => {
+            let fate = failed.fate().unwrap_or(Fate::NotSent);
+            let error = failed.error().cloned().unwrap_or(SmtpError::Internal {
+                what: "a failed delivery without its error",
+            });
+            return Err((error, fate));
+        }
     };
     // The message is accepted; a failing QUIT does not change that.
     let _ = client.quit().await;
