@@ -201,6 +201,24 @@ async fn release(server: &Server) {
     server.seen.release.add_permits(1);
 }
 
+/// m1 up to (not including) `count` sent while m0's reply is held, then m0's reply let go:
+/// m0 must be sent; the others' answers, in order.
+async fn the_rest_after_m0(
+    server: &Server,
+    mailer: &Mailer,
+    first: JoinHandle<Result<SendOutcome, SendError>>,
+    count: usize,
+) -> Vec<Result<SendOutcome, SendError>> {
+    let rest: Vec<_> = (1..count).map(|n| send(mailer, n)).collect();
+    release(server).await;
+    assert!(first.await.unwrap().is_ok());
+    let mut answers = Vec::new();
+    for task in rest {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
 /// m0 goes out alone; m1..m3 wait meanwhile, then share one flight on the same connection:
 /// each next MAIL is written before the reply to the previous final dot is read (one round
 /// trip a message instead of two), and every caller gets its own queue id.
@@ -244,14 +262,7 @@ async fn waiting_messages_share_one_flight() {
 async fn a_connection_lost_mid_flight_retries_only_what_provably_was_not_sent() {
     let (server, mailer, first) = first_held(|b| b).await;
     *server.seen.hang_up_after.lock().unwrap() = Some("m1".to_owned());
-    let rest: Vec<_> = (1..4).map(|n| send(&mailer, n)).collect();
-    release(&server).await;
-
-    assert!(first.await.unwrap().is_ok());
-    let mut answers = Vec::new();
-    for task in rest {
-        answers.push(task.await.unwrap());
-    }
+    let answers = the_rest_after_m0(&server, &mailer, first, 4).await;
     assert!(
         matches!(answers[0], Err(SendError::Unknown { .. })),
         "{:?}",
@@ -330,14 +341,7 @@ async fn a_slow_down_fails_only_the_message_it_met_and_the_rest_wait_out_the_pau
     let (server, mailer, first) =
         first_held(|b| b.backoff(Backoff::new(pause, Duration::from_secs(5)))).await;
     *server.seen.slow_down_at.lock().unwrap() = Some("<m1@".to_owned());
-    let rest: Vec<_> = (1..5).map(|n| send(&mailer, n)).collect();
-    release(&server).await;
-
-    assert!(first.await.unwrap().is_ok());
-    let mut answers = Vec::new();
-    for task in rest {
-        answers.push(task.await.unwrap());
-    }
+    let answers = the_rest_after_m0(&server, &mailer, first, 5).await;
     assert!(
         matches!(&answers[0], Err(SendError::Throttled { retry_after, .. }) if *retry_after == pause),
         "{:?}",
