@@ -182,7 +182,8 @@ pub struct CaptureConfig {
     /// limit cannot be kept. Default: 256 MiB.
     pub max_stored_bytes: u64,
     /// How long the server waits for the client's next line (or its TLS handshake) before
-    /// closing with `421 4.4.2`. Default: 5 minutes.
+    /// closing with `421 4.4.2`, and for it to take a reply (a client that pipelines and never
+    /// reads) before closing without one. Default: 5 minutes.
     pub idle_timeout: Duration,
 }
 

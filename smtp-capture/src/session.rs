@@ -52,12 +52,12 @@ pub(crate) async fn serve(tcp: TcpStream, shared: Arc<Shared>) -> io::Result<()>
         let tls = handshake(tcp, &shared).await?;
         conn.tls = true;
         let mut io = BufReader::new(tls);
-        send(&mut io, &greeting).await?;
+        send(&mut io, &shared.config, &greeting).await?;
         commands(&mut io, &mut conn, &shared).await?;
         return io.shutdown().await;
     }
     let mut io = BufReader::new(tcp);
-    send(&mut io, &greeting).await?;
+    send(&mut io, &shared.config, &greeting).await?;
     match commands(&mut io, &mut conn, &shared).await? {
         Next::Close => io.shutdown().await,
         Next::StartTls => {
@@ -90,9 +90,21 @@ async fn handshake(
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))?
 }
 
-async fn send<W: AsyncWrite + Unpin>(io: &mut W, reply: &str) -> io::Result<()> {
-    io.write_all(reply.as_bytes()).await?;
-    io.flush().await
+/// Write `reply`, within the idle timeout: a client that takes no reply for that long (it
+/// pipelines commands and never reads) is disconnected instead of holding its connection's
+/// place for ever.
+async fn send<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    config: &CaptureConfig,
+    reply: &str,
+) -> io::Result<()> {
+    let write = async {
+        io.write_all(reply.as_bytes()).await?;
+        io.flush().await
+    };
+    tokio::time::timeout(config.idle_timeout, write)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client takes no reply"))?
 }
 
 /// The next line within the idle timeout; `None` when it ran out (the `421` has been sent).
@@ -103,7 +115,7 @@ async fn next_line<S: AsyncRead + AsyncWrite + Unpin>(
     match tokio::time::timeout(config.idle_timeout, read_line(io, config.max_line_length)).await {
         Ok(line) => line.map(Some),
         Err(_) => {
-            send(io, TIMEOUT).await?;
+            send(io, config, TIMEOUT).await?;
             Ok(None)
         }
     }
@@ -120,7 +132,7 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
         let line = match next_line(io, config).await? {
             None | Some(Line::Eof) => return Ok(Next::Close),
             Some(Line::TooLong) => {
-                send(io, "500 5.5.2 Error: line too long\r\n").await?;
+                send(io, config, "500 5.5.2 Error: line too long\r\n").await?;
                 continue;
             }
             Some(Line::Text(line)) => String::from_utf8_lossy(&line).into_owned(),
@@ -132,26 +144,26 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
         match verb.as_str() {
             "EHLO" | "HELO" => {
                 if arg.is_empty() {
-                    send(io, "501 5.5.4 Syntax: EHLO hostname\r\n").await?;
+                    send(io, config, "501 5.5.4 Syntax: EHLO hostname\r\n").await?;
                     continue;
                 }
                 conn.reset_transaction();
                 conn.ehlo = Some(arg.to_owned());
                 if verb == "HELO" {
-                    send(io, "250 localhost\r\n").await?;
+                    send(io, config, "250 localhost\r\n").await?;
                     continue;
                 }
-                send(io, &ehlo_reply(arg, config, conn.tls)).await?;
+                send(io, config, &ehlo_reply(arg, config, conn.tls)).await?;
             }
             "STARTTLS" => {
                 if !arg.is_empty() {
-                    send(io, "501 5.5.4 Syntax: STARTTLS\r\n").await?;
+                    send(io, config, "501 5.5.4 Syntax: STARTTLS\r\n").await?;
                 } else if conn.tls {
-                    send(io, "503 5.5.1 Error: TLS already active\r\n").await?;
+                    send(io, config, "503 5.5.1 Error: TLS already active\r\n").await?;
                 } else if config.tls != TlsMode::StartTls || shared.acceptor.is_none() {
-                    send(io, "454 4.7.0 TLS not available\r\n").await?;
+                    send(io, config, "454 4.7.0 TLS not available\r\n").await?;
                 } else {
-                    send(io, "220 2.0.0 Ready to start TLS\r\n").await?;
+                    send(io, config, "220 2.0.0 Ready to start TLS\r\n").await?;
                     return Ok(Next::StartTls);
                 }
             }
@@ -162,21 +174,21 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
             }
             "MAIL" => {
                 let reply = mail(conn, config, arg);
-                send(io, reply).await?;
+                send(io, config, reply).await?;
             }
             "RCPT" => {
                 let reply = rcpt(conn, config, arg);
-                send(io, &reply).await?;
+                send(io, config, &reply).await?;
             }
             "DATA" => {
                 if !arg.is_empty() {
-                    send(io, "501 5.5.4 Syntax: DATA\r\n").await?;
+                    send(io, config, "501 5.5.4 Syntax: DATA\r\n").await?;
                 } else if conn.mail.is_none() {
-                    send(io, "503 5.5.1 Error: need MAIL command\r\n").await?;
+                    send(io, config, "503 5.5.1 Error: need MAIL command\r\n").await?;
                 } else if conn.rcpt.is_empty() {
-                    send(io, "554 5.5.1 Error: no valid recipients\r\n").await?;
+                    send(io, config, "554 5.5.1 Error: no valid recipients\r\n").await?;
                 } else {
-                    send(io, "354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                    send(io, config, "354 End data with <CR><LF>.<CR><LF>\r\n").await?;
                     if !data(io, conn, shared).await? {
                         return Ok(Next::Close);
                     }
@@ -184,15 +196,15 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
             }
             "RSET" => {
                 conn.reset_transaction();
-                send(io, "250 2.0.0 Ok\r\n").await?;
+                send(io, config, "250 2.0.0 Ok\r\n").await?;
             }
-            "NOOP" => send(io, "250 2.0.0 Ok\r\n").await?,
+            "NOOP" => send(io, config, "250 2.0.0 Ok\r\n").await?,
             "QUIT" => {
-                send(io, "221 2.0.0 Bye\r\n").await?;
+                send(io, config, "221 2.0.0 Bye\r\n").await?;
                 return Ok(Next::Close);
             }
-            "VRFY" => send(io, "252 2.0.0 Cannot VRFY user\r\n").await?,
-            _ => send(io, "502 5.5.2 Error: command not recognized\r\n").await?,
+            "VRFY" => send(io, config, "252 2.0.0 Cannot VRFY user\r\n").await?,
+            _ => send(io, config, "502 5.5.2 Error: command not recognized\r\n").await?,
         }
     }
 }
@@ -327,11 +339,11 @@ async fn data<S: AsyncRead + AsyncWrite + Unpin>(
     let (from, params) = conn.mail.take().unwrap_or_default();
     let rcpt = std::mem::take(&mut conn.rcpt);
     if too_big {
-        send(io, "552 5.3.4 Error: message file too big\r\n").await?;
+        send(io, config, "552 5.3.4 Error: message file too big\r\n").await?;
         return Ok(true);
     }
     if too_long {
-        send(io, "500 5.5.2 Error: message line too long\r\n").await?;
+        send(io, config, "500 5.5.2 Error: message line too long\r\n").await?;
         return Ok(true);
     }
     let queue_id = next_queue_id();
@@ -350,19 +362,36 @@ async fn data<S: AsyncRead + AsyncWrite + Unpin>(
         match write_eml(dir, &queue_id, &captured.data).await {
             Ok(path) => captured.eml_path = Some(path),
             Err(_) => {
-                send(io, "451 4.3.0 Error: cannot write the message file\r\n").await?;
+                send(
+                    io,
+                    config,
+                    "451 4.3.0 Error: cannot write the message file\r\n",
+                )
+                .await?;
                 return Ok(true);
             }
         }
     }
     let eml_path = captured.eml_path.clone();
     match shared.keep(captured) {
-        Ok(()) => send(io, &format!("250 2.0.0 Ok: queued as {queue_id}\r\n")).await?,
+        Ok(()) => {
+            send(
+                io,
+                config,
+                &format!("250 2.0.0 Ok: queued as {queue_id}\r\n"),
+            )
+            .await?
+        }
         Err(Refusal::Full) => {
             if let Some(path) = eml_path {
                 let _ = tokio::fs::remove_file(path).await;
             }
-            send(io, "452 4.3.1 Error: insufficient system storage\r\n").await?;
+            send(
+                io,
+                config,
+                "452 4.3.1 Error: insufficient system storage\r\n",
+            )
+            .await?;
         }
     }
     Ok(true)
@@ -391,7 +420,7 @@ async fn sasl_response<S: AsyncRead + AsyncWrite + Unpin>(
     config: &CaptureConfig,
     challenge: &str,
 ) -> io::Result<Option<Step>> {
-    send(io, &format!("334 {challenge}\r\n")).await?;
+    send(io, config, &format!("334 {challenge}\r\n")).await?;
     Ok(match next_line(io, config).await? {
         None | Some(Line::Eof) => None,
         Some(Line::TooLong) => Some(Err(
@@ -419,15 +448,20 @@ async fn auth<S: AsyncRead + AsyncWrite + Unpin>(
     arg: &str,
 ) -> io::Result<bool> {
     if conn.ehlo.is_none() {
-        send(io, "503 5.5.1 Error: send EHLO first\r\n").await?;
+        send(io, config, "503 5.5.1 Error: send EHLO first\r\n").await?;
         return Ok(true);
     }
     if conn.auth.is_some() {
-        send(io, "503 5.5.1 Error: already authenticated\r\n").await?;
+        send(io, config, "503 5.5.1 Error: already authenticated\r\n").await?;
         return Ok(true);
     }
     if conn.mail.is_some() {
-        send(io, "503 5.5.1 Error: MAIL transaction in progress\r\n").await?;
+        send(
+            io,
+            config,
+            "503 5.5.1 Error: MAIL transaction in progress\r\n",
+        )
+        .await?;
         return Ok(true);
     }
     let (mechanism, initial) = match arg.split_once(' ') {
@@ -477,16 +511,16 @@ async fn auth<S: AsyncRead + AsyncWrite + Unpin>(
         _ => Err("504 5.5.4 Unrecognized authentication type\r\n"),
     };
     match credentials {
-        Err(reply) => send(io, reply).await?,
+        Err(reply) => send(io, config, reply).await?,
         Ok((user, mut pass)) => {
             let accepted = accepts(config, &user, &pass);
             pass.fill(0);
             if accepted {
                 let user = String::from_utf8_lossy(&user).into_owned();
                 conn.auth = Some((mechanism, user));
-                send(io, "235 2.7.0 Authentication successful\r\n").await?;
+                send(io, config, "235 2.7.0 Authentication successful\r\n").await?;
             } else {
-                send(io, "535 5.7.8 Error: authentication failed\r\n").await?;
+                send(io, config, "535 5.7.8 Error: authentication failed\r\n").await?;
             }
         }
     }

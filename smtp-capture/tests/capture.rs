@@ -688,3 +688,37 @@ async fn the_store_is_bounded_until_taken() {
         .unwrap();
     assert_eq!(server.messages().len(), 1);
 }
+
+/// A client that pipelines commands and never reads the replies: once the replies no longer
+/// fit in the socket's buffers, the server gives up on it within the idle timeout and its
+/// connection's place is free again (the server waited for ever, holding the place).
+#[tokio::test]
+async fn a_client_that_takes_no_reply_is_disconnected() {
+    let server = start_plain(CaptureConfig {
+        max_connections: 1,
+        idle_timeout: Duration::from_secs(1),
+        ..CaptureConfig::default()
+    })
+    .await;
+    let tcp = TcpStream::connect(server.addr()).await.unwrap();
+    let (_never_read, mut write) = tcp.into_split();
+    let flood = tokio::spawn(async move {
+        let commands = b"NOOP\r\n".repeat(10_000);
+        // Until the server hangs up.
+        while write.write_all(&commands).await.is_ok() {}
+    });
+    let mut served = false;
+    for _ in 0..150 {
+        let mut r = connect(&server).await;
+        if r.reply().await.starts_with("220 ") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "the silent reader still holds the only place");
+    tokio::time::timeout(WAIT, flood)
+        .await
+        .expect("the server hung up on the flood")
+        .unwrap();
+}
