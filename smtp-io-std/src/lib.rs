@@ -153,7 +153,7 @@ mod transport;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use smtp_proto::connect::{AdapterOptions, ConnectClock, ConnectParts, ConnectSettings, Route};
+use smtp_proto::connect::{ConnectClock, ConnectParts, ConnectSettings, Route};
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
@@ -186,38 +186,12 @@ pub struct ConnectOptions {
     tls: TlsConfig,
 }
 
-impl AdapterOptions for ConnectOptions {
-    fn from_settings(settings: ConnectSettings) -> ConnectOptions {
-        ConnectOptions {
-            settings,
-            tls: TlsConfig::default(),
-        }
-    }
-
-    fn settings(&self) -> &ConnectSettings {
-        &self.settings
-    }
-
-    fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
-        self.settings = f(self.settings);
-        self
-    }
+smtp_proto::connect_options! {
+    ConnectOptions { tls: TlsConfig::default() }
 }
 
 impl ConnectOptions {
-    smtp_proto::connect_options_methods!();
-
-    /// Which certificates to trust (and a client certificate to present, see
-    /// [`TlsConfig::with_client_certificate_files`]).
-    pub fn with_tls_config(mut self, tls: TlsConfig) -> ConnectOptions {
-        self.tls = tls;
-        self
-    }
-
-    /// The TLS configuration.
-    pub fn tls_config(&self) -> &TlsConfig {
-        &self.tls
-    }
+    smtp_rustls::tls_config_methods!();
 
     /// Connect to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
     /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login` or

@@ -91,7 +91,7 @@ pub use mail_builder;
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
-use smtp_proto::connect::{AdapterOptions, Connect, ConnectParts, ConnectSettings};
+use smtp_proto::connect::{Connect, ConnectParts, ConnectSettings};
 
 /// The client type this crate produces.
 pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
@@ -112,23 +112,8 @@ pub struct ConnectOptions {
     pub(crate) tls: TlsConfig,
 }
 
-impl AdapterOptions for ConnectOptions {
-    fn from_settings(settings: ConnectSettings) -> ConnectOptions {
-        ConnectOptions {
-            settings,
-            tls: TlsConfig::default(),
-        }
-    }
-
-    fn settings(&self) -> &ConnectSettings {
-        &self.settings
-    }
-
-    fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
-        self.settings = f(self.settings);
-        self
-    }
-
+smtp_proto::connect_options! {
+    ConnectOptions { tls: TlsConfig::default() }
     /// The engine's defaults and the redacted transcript sent to `tracing`.
     fn default_client_options() -> SmtpClientOptions {
         SmtpClientOptions::new().with_transcript(Box::new(TracingTranscript))
@@ -136,19 +121,7 @@ impl AdapterOptions for ConnectOptions {
 }
 
 impl ConnectOptions {
-    smtp_proto::connect_options_methods!();
-
-    /// Which certificates to trust (and a client certificate to present, see
-    /// [`TlsConfig::with_client_certificate_files`]).
-    pub fn with_tls_config(mut self, tls: TlsConfig) -> ConnectOptions {
-        self.tls = tls;
-        self
-    }
-
-    /// The TLS configuration.
-    pub fn tls_config(&self) -> &TlsConfig {
-        &self.tls
-    }
+    smtp_rustls::tls_config_methods!();
 
     /// Connect to `host:port`, read the greeting, EHLO as `ehlo_domain`, and for
     /// [`TlsMode::StartTls`] upgrade and EHLO again. The client is then ready for `login` or

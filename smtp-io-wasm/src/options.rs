@@ -2,7 +2,7 @@
 //! Workers and WASI) and the port check. Compiled on every target, so it is tested on the host.
 
 use smtp_proto::SmtpError;
-use smtp_proto::connect::{AdapterOptions, ConnectSettings};
+use smtp_proto::connect::ConnectSettings;
 use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
 
 /// How the connection is protected: smtp-proto's, shared by every adapter. On Workers,
@@ -78,29 +78,13 @@ pub struct ConnectOptions {
     pub(crate) tls: crate::wasi::TlsConfig,
 }
 
-impl AdapterOptions for ConnectOptions {
-    fn from_settings(settings: ConnectSettings) -> ConnectOptions {
-        ConnectOptions {
-            settings,
-            #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
-            allow_port_25: false,
-            #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
-            tls: crate::wasi::TlsConfig::default(),
-        }
+smtp_proto::connect_options! {
+    ConnectOptions {
+        #[cfg(not(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2")))]
+        allow_port_25: false,
+        #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+        tls: crate::wasi::TlsConfig::default(),
     }
-
-    fn settings(&self) -> &ConnectSettings {
-        &self.settings
-    }
-
-    fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
-        self.settings = f(self.settings);
-        self
-    }
-}
-
-impl ConnectOptions {
-    smtp_proto::connect_options_methods!();
 }
 
 /// The Workers part: Cloudflare's port-25 rule (here and on the host, where it is tested).
@@ -126,11 +110,7 @@ impl ConnectOptions {
 /// The WASI part: the certificates rustls trusts.
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 impl ConnectOptions {
-    /// Trust these certificates instead of `webpki-roots` (the name `smtp-io-tokio` uses).
-    pub fn with_tls_config(mut self, tls: crate::wasi::TlsConfig) -> ConnectOptions {
-        self.tls = tls;
-        self
-    }
+    smtp_rustls::tls_config_methods!();
 
     /// The former name of [`with_tls_config`](Self::with_tls_config), kept for existing callers.
     pub fn with_tls(self, tls: crate::wasi::TlsConfig) -> ConnectOptions {

@@ -28,6 +28,42 @@ mod upgrade;
 
 pub use upgrade::{TlsTarget, Upgradable, lost_in_handshake};
 
+/// The trust methods of an adapter's `ConnectOptions` that keeps a [`TlsConfig`] in a field
+/// named `tls` (smtp-io-std, smtp-io-tokio, the WASI client): `with_tls_config` and
+/// `tls_config`, with the same names and docs on each. Invoke it inside the `impl` block.
+///
+/// ```
+/// use smtp_rustls::TlsConfig;
+///
+/// struct ConnectOptions {
+///     tls: TlsConfig,
+/// }
+///
+/// impl ConnectOptions {
+///     smtp_rustls::tls_config_methods!();
+/// }
+///
+/// let options = ConnectOptions { tls: TlsConfig::default() }
+///     .with_tls_config(TlsConfig::insecure_accept_any_certificate_for_tests_only());
+/// assert!(options.tls_config().is_insecure());
+/// ```
+#[macro_export]
+macro_rules! tls_config_methods {
+    () => {
+        /// Which certificates to trust, and the client certificate to present when the
+        /// configuration has one (mutual TLS). Default: the Mozilla roots (`webpki-roots`).
+        pub fn with_tls_config(mut self, tls: $crate::TlsConfig) -> Self {
+            self.tls = tls;
+            self
+        }
+
+        /// The TLS configuration: the certificates trusted and any client certificate.
+        pub fn tls_config(&self) -> &$crate::TlsConfig {
+            &self.tls
+        }
+    };
+}
+
 /// The trust settings for TLS connections (implicit TLS and STARTTLS).
 ///
 /// The default, [`TlsConfig::webpki_roots`], verifies the server's certificate chain against the

@@ -20,10 +20,11 @@
 //! - [`AdapterOptions`]: what an adapter's `ConnectOptions` implements (three small functions)
 //!   to be built on a [`ConnectSettings`]; [`Connect`], what an async one implements for
 //!   [`connect_url`] (written once over every adapter).
-//! - [`connect_options_methods!`](crate::connect_options_methods): invoked inside the
-//!   adapter's `impl ConnectOptions { .. }`, it writes the shared builder methods (`new`,
-//!   `from_url`, `with_connect_timeout`, `with_reply_timeout`, `with_deadline`,
-//!   `allow_plaintext_auth`, `with_client_options`, `map_client_options`,
+//! - [`connect_options!`](crate::connect_options): given the adapter's struct (a `settings`
+//!   field and its own extras, with their defaults), it writes the [`AdapterOptions`]
+//!   implementation and, through [`connect_options_methods!`](crate::connect_options_methods),
+//!   the shared builder methods (`new`, `from_url`, `with_connect_timeout`,
+//!   `with_reply_timeout`, `with_deadline`, `allow_plaintext_auth`, `with_client_options`, `map_client_options`,
 //!   `with_tls_server_name`, `with_proxy`, `with_local_address`, `mode`, `settings`), each a
 //!   one-line forward to [`ConnectSettings`], with one doc text for all.
 //! - [`connect_functions!`](crate::connect_functions): the adapter's four exported
@@ -144,48 +145,11 @@ impl<T: Transport> SmtpClient<T> {
     }
 }
 
-/// The builder methods every adapter's `ConnectOptions` shares, written once: invoke it inside
-/// `impl ConnectOptions { .. }` of a type that implements [`AdapterOptions`]. Each method
-/// forwards to the [`ConnectSettings`] method of the same name; the docs below are the ones
-/// every adapter shows.
-///
-/// ```
-/// use smtp_proto::connect::{AdapterOptions, ConnectSettings, TlsMode};
-///
-/// /// An adapter's options: the shared settings and one extra of its own.
-/// pub struct ConnectOptions {
-///     settings: ConnectSettings,
-///     fast_open: bool,
-/// }
-///
-/// impl AdapterOptions for ConnectOptions {
-///     fn from_settings(settings: ConnectSettings) -> Self {
-///         ConnectOptions { settings, fast_open: false }
-///     }
-///     fn settings(&self) -> &ConnectSettings {
-///         &self.settings
-///     }
-///     fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
-///         self.settings = f(self.settings);
-///         self
-///     }
-/// }
-///
-/// impl ConnectOptions {
-///     smtp_proto::connect_options_methods!();
-///
-///     /// The adapter's own setting.
-///     pub fn with_fast_open(mut self, on: bool) -> Self {
-///         self.fast_open = on;
-///         self
-///     }
-/// }
-///
-/// let options = ConnectOptions::new(TlsMode::Implicit)
-///     .with_connect_timeout(std::time::Duration::from_secs(5))
-///     .with_fast_open(true);
-/// assert_eq!(options.settings().connect_timeout().as_secs(), 5);
-/// ```
+/// The builder methods every adapter's `ConnectOptions` shares, written once: invoked inside
+/// `impl ConnectOptions { .. }` of a type that implements [`AdapterOptions`] (the adapters get
+/// both from [`connect_options!`](crate::connect_options), which shows them in use). Each
+/// method forwards to the [`ConnectSettings`] method of the same name; the docs below are the
+/// ones every adapter shows.
 #[macro_export]
 macro_rules! connect_options_methods {
     () => {
@@ -355,6 +319,78 @@ macro_rules! connect_options_methods {
             <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_local_address(address)
             })
+        }
+    };
+}
+
+/// An adapter's `ConnectOptions` made from a struct with a `settings: ConnectSettings` field:
+/// writes its [`AdapterOptions`] implementation (`from_settings` fills the other fields with the
+/// values given, `settings` and `map_settings` reach the `settings` field) and an inherent
+/// `impl` with the shared builder methods
+/// ([`connect_options_methods!`](crate::connect_options_methods)). Any further items (such as
+/// [`AdapterOptions::default_client_options`]) go into the trait implementation; the adapter's
+/// own methods go in an `impl` block of its own.
+///
+/// ```
+/// use smtp_proto::connect::{ConnectSettings, TlsMode};
+/// use smtp_proto::client::SmtpClientOptions;
+///
+/// /// An adapter's options: the shared settings and one extra of its own.
+/// pub struct ConnectOptions {
+///     settings: ConnectSettings,
+///     fast_open: bool,
+/// }
+///
+/// smtp_proto::connect_options! {
+///     ConnectOptions { fast_open: false }
+///     /// This adapter's client options: at most 10 messages on one connection.
+///     fn default_client_options() -> SmtpClientOptions {
+///         SmtpClientOptions::new().with_max_chained(10)
+///     }
+/// }
+///
+/// impl ConnectOptions {
+///     /// The adapter's own setting.
+///     pub fn with_fast_open(mut self, on: bool) -> Self {
+///         self.fast_open = on;
+///         self
+///     }
+/// }
+///
+/// let options = ConnectOptions::new(TlsMode::Implicit)
+///     .with_connect_timeout(std::time::Duration::from_secs(5))
+///     .with_fast_open(true);
+/// assert_eq!(options.settings().connect_timeout().as_secs(), 5);
+/// assert!(options.fast_open);
+/// ```
+#[macro_export]
+macro_rules! connect_options {
+    (
+        $options:ident { $($(#[$attr:meta])* $field:ident : $value:expr),* $(,)? }
+        $($item:item)*
+    ) => {
+        impl $crate::connect::AdapterOptions for $options {
+            fn from_settings(settings: $crate::connect::ConnectSettings) -> Self {
+                $options { settings, $($(#[$attr])* $field: $value),* }
+            }
+
+            fn settings(&self) -> &$crate::connect::ConnectSettings {
+                &self.settings
+            }
+
+            fn map_settings(
+                mut self,
+                f: impl FnOnce($crate::connect::ConnectSettings) -> $crate::connect::ConnectSettings,
+            ) -> Self {
+                self.settings = f(self.settings);
+                self
+            }
+
+            $($item)*
+        }
+
+        impl $options {
+            $crate::connect_options_methods!();
         }
     };
 }

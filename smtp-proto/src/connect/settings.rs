@@ -264,19 +264,13 @@ impl ConnectSetting {
 impl<C> ConnectParts<C> {
     /// The same settings with the client's options changed by `f`.
     fn map_client<D>(self, f: impl FnOnce(C) -> D) -> ConnectParts<D> {
-        let ConnectParts {
-            mode,
-            connect_timeout,
-            tls_server_name,
-            route,
-            client,
-        } = self;
+        // A struct literal names every field: a setting added later cannot be dropped here.
         ConnectParts {
-            mode,
-            connect_timeout,
-            tls_server_name,
-            route,
-            client: f(client),
+            mode: self.mode,
+            connect_timeout: self.connect_timeout,
+            tls_server_name: self.tls_server_name,
+            route: self.route,
+            client: f(self.client),
         }
     }
 

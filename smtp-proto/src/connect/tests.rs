@@ -29,28 +29,14 @@ struct Options {
     extra: bool,
 }
 
-impl AdapterOptions for Options {
-    fn from_settings(settings: ConnectSettings) -> Self {
-        Options {
-            settings,
-            extra: false,
-        }
-    }
-    fn settings(&self) -> &ConnectSettings {
-        &self.settings
-    }
-    fn map_settings(mut self, f: impl FnOnce(ConnectSettings) -> ConnectSettings) -> Self {
-        self.settings = f(self.settings);
-        self
-    }
+crate::connect_options! {
+    Options { extra: false }
     fn default_client_options() -> SmtpClientOptions {
         SmtpClientOptions::new().with_max_chained(3)
     }
 }
 
 impl Options {
-    crate::connect_options_methods!();
-
     fn with_extra(mut self) -> Self {
         self.extra = true;
         self
