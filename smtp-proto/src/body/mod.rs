@@ -26,6 +26,8 @@ mod source;
 pub use prefixed::PrefixedBody;
 pub use sizing::BodySizing;
 #[cfg(feature = "client")]
+pub(crate) use source::size_to_declare;
+#[cfg(feature = "client")]
 pub use source::{MessageBody, SliceBody};
 
 const CRLF: &[u8] = b"\r\n";

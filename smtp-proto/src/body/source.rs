@@ -6,6 +6,8 @@
 use crate::alloc_prelude::*;
 use std::io;
 
+use crate::session::Session;
+
 /// A message body read in chunks, so memory stays O(chunk) whatever the message size.
 #[allow(async_fn_in_trait)]
 pub trait MessageBody {
@@ -39,6 +41,20 @@ pub trait MessageBody {
     /// [`size_hint`](Self::size_hint). The default is the size hint.
     async fn exact_size(&mut self) -> io::Result<Option<u64>> {
         Ok(self.size_hint())
+    }
+}
+
+/// The size to declare for `body` on `session` (nothing is sent yet): its size hint; without
+/// one, its exact size, counted only when the most it can take exceeds the server's SIZE limit
+/// ([`Session::needs_exact_size`]); otherwise none. A body that cannot be counted fails here,
+/// leaving the session as it was.
+pub(crate) async fn size_to_declare<B: MessageBody>(
+    body: &mut B,
+    session: &Session,
+) -> io::Result<Option<u64>> {
+    match (body.size_hint(), body.max_size()) {
+        (None, Some(most)) if session.needs_exact_size(most) => body.exact_size().await,
+        (hint, _) => Ok(hint),
     }
 }
 

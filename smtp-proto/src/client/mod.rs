@@ -37,6 +37,7 @@ pub use crate::session::Delivery;
 pub use crate::session::IdleStatus;
 pub use transport::{StartTlsCapable, Transport};
 
+use crate::body::size_to_declare;
 use crate::command::Domain;
 use crate::error::SmtpError;
 use crate::future::{Either, race};
@@ -51,12 +52,13 @@ fn now<T: Transport>() -> Instant {
     Instant::from(T::now())
 }
 
-/// Run `work` (a write, the TLS upgrade) until it ends or the engine's timer fires: its result,
-/// or `None` when a timer ended it (the engine has recorded why and closed the session).
-async fn within_timer<T: Transport>(
+/// Run `work` (a write, the TLS upgrade, a read of the body's source) until it ends or the
+/// engine's timer fires: its result, or `None` when a timer ended it (the engine has recorded
+/// why and closed the session).
+async fn within_timer<T: Transport, R>(
     session: &mut Session,
-    work: impl Future<Output = std::io::Result<()>>,
-) -> Option<std::io::Result<()>> {
+    work: impl Future<Output = std::io::Result<R>>,
+) -> Option<std::io::Result<R>> {
     let mut work = pin!(work);
     loop {
         let timer = session.poll_timeout(now::<T>());
@@ -149,7 +151,10 @@ impl<T: Transport> SmtpClient<T> {
         };
         // The deadline counts from when the adapter began to connect, if it says.
         client.session.start(started.unwrap_or_else(now::<T>));
-        match client.wait_for(|e| matches!(e, Event::HelloDone)).await {
+        match client
+            .wait_for(|e| matches!(e, Event::HelloDone).then_some(()))
+            .await
+        {
             Ok(_) => Ok(client),
             Err(e) => {
                 client.close_transport().await;
@@ -195,12 +200,10 @@ impl<T: Transport> SmtpClient<T> {
     /// signature) fails with [`AuthError::Scram`](crate::AuthError::Scram) and closes the
     /// connection, so nothing else is sent to it.
     pub async fn login(&mut self, user: &str, pass: &str) -> Result<(), SmtpError> {
-        self.session.check_usable()?;
         let input = self.auth_input(None)?;
         self.session.login_auto_with_input(user, pass, input)?;
-        self.wait_for(|e| matches!(e, Event::Authenticated(_)))
+        self.wait_for(|e| matches!(e, Event::Authenticated(_)).then_some(()))
             .await
-            .map(drop)
     }
 
     /// Authenticate with a given mechanism. `credential` is a password (PLAIN, LOGIN, SCRAM) or
@@ -216,17 +219,16 @@ impl<T: Transport> SmtpClient<T> {
         user: &str,
         credential: &str,
     ) -> Result<(), SmtpError> {
-        self.session.check_usable()?;
         let input = self.auth_input(Some(mechanism))?;
         self.session
             .login_with_input(mechanism, user, credential, input)?;
-        self.wait_for(|e| matches!(e, Event::Authenticated(_)))
+        self.wait_for(|e| matches!(e, Event::Authenticated(_)).then_some(()))
             .await
-            .map(drop)
     }
 
-    /// What the engine needs from the transport for SCRAM ([`Session::auth_input`]).
+    /// A usable session's input from the transport for SCRAM ([`Session::auth_input`]).
     fn auth_input(&self, mechanism: Option<AuthMechanism>) -> Result<AuthInput, SmtpError> {
+        self.session.check_usable()?;
         let random = |buf: &mut [u8]| Ok(self.transport.fill_random(buf)?);
         let exporter = || self.transport.tls_exporter();
         self.session.auth_input(mechanism, random, exporter)
@@ -307,13 +309,12 @@ impl<T: Transport> SmtpClient<T> {
         options: &MessageOptions,
     ) -> Result<Option<SendOutcome>, SmtpError> {
         self.session.start_mail(envelope, info, options)?;
-        match self
-            .wait_for(|e| matches!(e, Event::BodyWanted(_) | Event::Sent(_)))
-            .await?
-        {
-            Event::Sent(outcome) => Ok(Some(outcome)),
-            _ => Ok(None),
-        }
+        self.wait_for(|e| match e {
+            Event::Sent(outcome) => Some(Some(outcome)),
+            Event::BodyWanted(_) => Some(None),
+            _ => None,
+        })
+        .await
     }
 
     /// End the body (its terminator, or the last BDAT), closing the transport should that
@@ -325,10 +326,11 @@ impl<T: Transport> SmtpClient<T> {
 
     /// Wait for the message's result, once its body is ended.
     async fn sent(&mut self) -> Result<SendOutcome, SmtpError> {
-        match self.wait_for(|e| matches!(e, Event::Sent(_))).await? {
-            Event::Sent(outcome) => Ok(outcome),
-            _ => unreachable!("wait_for returns only the awaited event"),
-        }
+        self.wait_for(|e| match e {
+            Event::Sent(outcome) => Some(outcome),
+            _ => None,
+        })
+        .await
     }
 
     /// Whether the engine takes more body now, after reading the replies it waits for first
@@ -391,18 +393,9 @@ impl<T: Transport> SmtpClient<T> {
         B: MessageBody,
     {
         let envelope = self.envelope(from, to)?;
-        let mut size_hint = body.size_hint();
-        if size_hint.is_none()
-            && body
-                .max_size()
-                .is_some_and(|most| self.session.needs_exact_size(most))
-        {
-            // Nothing is sent yet: a body that cannot be counted leaves the session as it was.
-            size_hint = body
-                .exact_size()
-                .await
-                .map_err(|e| SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string()))?;
-        }
+        let size_hint = size_to_declare(body, &self.session)
+            .await
+            .map_err(|e| SmtpError::io(SmtpOp::ReadBody, e.kind(), e.to_string()))?;
         let info = BodyInfo::Streamed { size_hint };
         if let Some(outcome) = self.start(envelope, info, options).await? {
             return Ok(outcome);
@@ -426,22 +419,15 @@ impl<T: Transport> SmtpClient<T> {
             if !self.body_room().await? {
                 return Ok(());
             }
-            // The source is waited for within the engine's next timer too: a source that
-            // stalls cannot hold the session past its deadline or an owed reply's limit.
-            let timer = self.session.poll_timeout(now::<T>());
-            let n = match race(body.read_chunk(buf), Self::until_due(timer)).await {
-                Either::Left(Ok(n)) => n,
-                Either::Left(Err(e)) => {
+            // The source is waited for within the engine's timer too: a source that stalls
+            // cannot hold the session past its deadline or an owed reply's limit.
+            let n = match within_timer::<T, _>(&mut self.session, body.read_chunk(buf)).await {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => {
                     self.session.body_unreadable(e.kind(), &e.to_string());
                     return Err(self.take_failure().await);
                 }
-                Either::Right(due) => {
-                    self.session.handle_timeout(due);
-                    if self.session.check_usable().is_err() {
-                        return Err(self.take_failure().await);
-                    }
-                    continue;
-                }
+                None => return Err(self.take_failure().await),
             };
             if n == 0 {
                 return Ok(());
@@ -454,43 +440,38 @@ impl<T: Transport> SmtpClient<T> {
 
     /// Send RSET.
     pub async fn rset(&mut self) -> Result<Reply, SmtpError> {
-        self.session.check_usable()?;
         self.session.rset()?;
         self.wait_done().await
     }
 
     /// Send NOOP (e.g. to check the connection is alive).
     pub async fn noop(&mut self) -> Result<Reply, SmtpError> {
-        self.session.check_usable()?;
         self.session.noop()?;
         self.wait_done().await
     }
 
     async fn wait_done(&mut self) -> Result<Reply, SmtpError> {
-        match self.wait_for(|e| matches!(e, Event::Done { .. })).await? {
-            Event::Done { reply, .. } => Ok(reply),
-            _ => unreachable!("wait_for returns only the awaited event"),
-        }
+        self.wait_for(|e| match e {
+            Event::Done { reply, .. } => Some(reply),
+            _ => None,
+        })
+        .await
     }
 
     /// Send QUIT, wait for the reply, and close the transport. On an already closed session this
     /// only closes the transport. A transport close failure is returned as [`SmtpError::Io`]
     /// (QUIT may still have completed).
     pub async fn quit(mut self) -> Result<(), SmtpError> {
+        let mut answered = Ok(());
         if self.session.state() != SessionState::Closed && self.session.quit().is_ok() {
-            let result = self.wait_for(|e| matches!(e, Event::Closed)).await;
-            if let Err(e) = result {
-                self.close_transport().await;
-                return Err(e);
-            }
+            answered = self
+                .wait_for(|e| matches!(e, Event::Closed).then_some(()))
+                .await;
         }
-        if self.transport_closed {
-            return Ok(());
-        }
-        self.transport_closed = true;
-        self.close_within_limit()
-            .await
-            .map_err(|e| SmtpError::io(SmtpOp::Close, e.kind(), e.to_string()))
+        // The transport is closed either way; a failed QUIT is the error to report.
+        let closed = self.close_within_limit().await;
+        answered?;
+        closed.map_err(|e| SmtpError::io(SmtpOp::Close, e.kind(), e.to_string()))
     }
 
     // ------------------------------------------------------------ driver
@@ -505,14 +486,14 @@ impl<T: Transport> SmtpClient<T> {
     }
 
     async fn close_transport(&mut self) {
-        if !self.transport_closed {
-            self.transport_closed = true;
-            let _ = self.close_within_limit().await;
-        }
+        let _ = self.close_within_limit().await;
     }
 
-    /// Close the transport within [`CLOSE_LIMIT`].
+    /// Close the transport within [`CLOSE_LIMIT`], unless it is closed already.
     async fn close_within_limit(&mut self) -> std::io::Result<()> {
+        if core::mem::replace(&mut self.transport_closed, true) {
+            return Ok(());
+        }
         match race(self.transport.close(), T::sleep(CLOSE_LIMIT)).await {
             Either::Left(closed) => closed,
             Either::Right(()) => Err(std::io::Error::new(
@@ -570,7 +551,7 @@ impl<T: Transport> SmtpClient<T> {
         while let Some(bytes) = self.session.poll_transmit() {
             self.limit_next_wait();
             let written =
-                within_timer::<T>(&mut self.session, self.transport.write_all(&bytes)).await;
+                within_timer::<T, _>(&mut self.session, self.transport.write_all(&bytes)).await;
             self.step_ended(written).await?;
             self.session.wrote(now::<T>(), bytes.len());
         }
@@ -661,21 +642,20 @@ impl<T: Transport> SmtpClient<T> {
         error
     }
 
-    /// Drive until an event matching `want` arrives. Informational events are skipped; a failure
-    /// is returned (closing the transport if the session closed).
-    async fn wait_for(&mut self, want: impl Fn(&Event) -> bool) -> Result<Event, SmtpError> {
+    /// Drive until `want` takes an event (what it returns `Some` for). Other events are
+    /// skipped; a failure is returned (closing the transport if the session closed).
+    async fn wait_for<R>(&mut self, want: impl Fn(Event) -> Option<R>) -> Result<R, SmtpError> {
         loop {
             self.drive(|_| false).await?;
             while let Some(event) = self.next_event() {
-                match event {
-                    Event::MessageFailed { error, .. } | Event::Failed { error, .. } => {
-                        return Err(self.failed(error).await);
-                    }
-                    e if want(&e) => return Ok(e),
-                    // Only `starttls` asks for the upgrade, and it waits for it. Should the
-                    // request be skipped, the engine still writes nothing until the upgrade is
-                    // reported, and any input or its timer closes the session: fails closed.
-                    _ => {}
+                if let Event::MessageFailed { error, .. } | Event::Failed { error, .. } = event {
+                    return Err(self.failed(error).await);
+                }
+                // Any other event is skipped. Only `starttls` asks for the upgrade, and it waits
+                // for it; should the request be skipped, the engine still writes nothing until
+                // the upgrade is reported, and any input or its timer closes the session.
+                if let Some(wanted) = want(event) {
+                    return Ok(wanted);
                 }
             }
         }
@@ -711,16 +691,16 @@ impl<T: StartTlsCapable> SmtpClient<T> {
     /// [`ProtocolError::ExtensionUnavailable`]: crate::ProtocolError::ExtensionUnavailable
     /// [`ProtocolError::UnexpectedCode`]: crate::ProtocolError::UnexpectedCode
     pub async fn starttls(&mut self) -> Result<(), SmtpError> {
-        self.session.check_usable()?;
         let started = self.session.start_tls();
         self.closing(started).await?;
-        self.wait_for(|e| matches!(e, Event::UpgradeTls)).await?;
+        self.wait_for(|e| matches!(e, Event::UpgradeTls).then_some(()))
+            .await?;
         self.limit_next_wait();
-        let upgraded = within_timer::<T>(&mut self.session, self.transport.upgrade_to_tls()).await;
+        let upgraded =
+            within_timer::<T, _>(&mut self.session, self.transport.upgrade_to_tls()).await;
         self.step_ended(upgraded).await?;
         self.session.tls_established()?;
-        self.wait_for(|e| matches!(e, Event::HelloDone))
+        self.wait_for(|e| matches!(e, Event::HelloDone).then_some(()))
             .await
-            .map(drop)
     }
 }
