@@ -220,13 +220,13 @@ impl StubMailSender {
 }
 
 impl MailSender for StubMailSender {
-    fn send_mail<'a>(
-        &'a self,
-        from: &'a str,
-        to: &'a [&'a str],
-        message: &'a [u8],
-    ) -> impl Future<Output = Result<SendOutcome, SendError>> + Send + 'a {
-        std::future::ready(self.accept(from, to, message))
+    async fn send_mail(
+        &self,
+        from: &str,
+        to: &[&str],
+        message: &[u8],
+    ) -> Result<SendOutcome, SendError> {
+        self.accept(from, to, message)
     }
 }
 
