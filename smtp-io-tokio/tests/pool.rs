@@ -563,6 +563,61 @@ impl Conversation for IdleThen421 {
     }
 }
 
+/// A throttle that holds its second caller for three seconds and lets everyone else go.
+struct SecondWaits(AtomicUsize);
+
+impl smtp_io_tokio::Throttle for SecondWaits {
+    fn acquire(&self) -> smtp_io_tokio::ThrottleFuture<'_> {
+        let call = self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            Ok(match call {
+                1 => smtp_io_tokio::Turn::WaitFor(Duration::from_secs(3)),
+                _ => smtp_io_tokio::Turn::Go,
+            })
+        })
+    }
+}
+
+/// The wait limit counts from the call, the throttle's turn included: a caller held 3 s for
+/// its turn waits 2 s more for a connection, not 5 (found in review: it could wait twice the
+/// limit, on the plain and the chained path alike).
+#[tokio::test(start_paused = true)]
+async fn the_wait_limit_covers_the_turn_under_a_throttle() {
+    let server = MockServer::start(|_| Mute).await;
+    for chained in [false, true] {
+        let mut builder = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+            .max_connections(1)
+            .wait_timeout(Duration::from_secs(5))
+            .throttle(SecondWaits(AtomicUsize::new(0)))
+            .client_options(client_options);
+        if chained {
+            builder = builder.chain_messages(2);
+        }
+        let mailer = builder.build().unwrap();
+        let first = send_in_background(&mailer, "a@test.example", "b@test.example", b"x\r\n");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let started = tokio::time::Instant::now();
+        let err = mailer
+            .send("a@test.example", &["b@test.example"], b"y\r\n")
+            .await
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(
+            err,
+            SendError::Busy {
+                waited: Duration::from_secs(5)
+            },
+            "chained: {chained}"
+        );
+        assert!(
+            waited >= Duration::from_secs(5) && waited < Duration::from_millis(5100),
+            "chained: {chained}, waited {waited:?}"
+        );
+        first.abort();
+        mailer.shutdown().await;
+    }
+}
+
 /// Callers wait a bounded time for a connection, then get a typed error; nothing is queued
 /// forever.
 #[tokio::test(start_paused = true)]

@@ -45,6 +45,28 @@ impl SendClock {
         }
     }
 
+    /// `wait` for a connection, given up when the wait limit (`wait`, counted from the call, a
+    /// turn under the throttle included) or the send deadline ends first: the caller's answer.
+    pub(super) async fn wait_for_place<F: Future>(
+        &self,
+        wait: Duration,
+        place: F,
+    ) -> Result<F::Output, SendError> {
+        let wait_left = wait.saturating_sub(self.started.elapsed());
+        let (limit, by_deadline) = match self.left() {
+            Some(left) if left < wait_left => (left, true),
+            _ => (wait_left, false),
+        };
+        tokio::time::timeout(limit, place).await.map_err(|_| {
+            if by_deadline {
+                let error = self.exceeded(SmtpOp::Connect);
+                SendError::NotSent { error, attempts: 0 }
+            } else {
+                SendError::Busy { waited: wait }
+            }
+        })
+    }
+
     /// `work`, unless the deadline passes first (`None`; `work` is dropped).
     pub(super) async fn within<F: Future>(&self, work: F) -> Option<F::Output> {
         match self.left() {

@@ -199,25 +199,14 @@ impl Inner {
             return Err(SendError::Closed);
         }
         self.dispatch();
-        let (limit, by_deadline) = match clock.left() {
-            Some(left) if left < wait => (left, true),
-            _ => (wait, false),
-        };
         let lost = || SendError::Unknown {
             error: SmtpError::Internal {
                 what: "the flight carrying the message ended without an answer",
             },
         };
-        match tokio::time::timeout(limit, &mut answered).await {
+        match clock.wait_for_place(wait, &mut answered).await {
             Ok(answer) => return answer.unwrap_or_else(|_| Err(lost())),
-            Err(_) if self.lobby.withdraw(id) => {
-                return Err(if by_deadline {
-                    let error = clock.exceeded(SmtpOp::Connect);
-                    SendError::NotSent { error, attempts: 0 }
-                } else {
-                    SendError::Busy { waited: wait }
-                });
-            }
+            Err(gave_up) if self.lobby.withdraw(id) => return Err(gave_up),
             // Taken: its flight answers within the flight's deadline, no later than ours.
             Err(_) => {}
         }

@@ -435,19 +435,10 @@ impl Mailer {
         let clock = SendClock::start(self.send_deadline);
         let wait = inner.settings.wait_timeout;
         inner.take_turn(&clock, wait).await?;
-        let (limit, by_deadline) = match clock.left() {
-            Some(left) if left < wait => (left, true),
-            _ => (wait, false),
-        };
         let permit = inner.permits.clone().acquire_owned();
-        let permit = match tokio::time::timeout(limit, permit).await {
-            Err(_) if by_deadline => {
-                let error = clock.exceeded(SmtpOp::Connect);
-                return Err(SendError::NotSent { error, attempts: 0 });
-            }
-            Err(_) => return Err(SendError::Busy { waited: wait }),
-            Ok(Err(_)) => return Err(SendError::Closed),
-            Ok(Ok(permit)) => Place {
+        let permit = match clock.wait_for_place(wait, permit).await? {
+            Err(_) => return Err(SendError::Closed),
+            Ok(permit) => Place {
                 permit: Some(permit),
                 inner: Arc::clone(inner),
             },
