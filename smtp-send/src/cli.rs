@@ -286,12 +286,14 @@ where
     Cli::from_arg_matches(&matches)
 }
 
+/// Seconds, from 0.001 (a shorter limit would round to nothing, and every wait would fail at
+/// once) to 86400.
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err("the timeout must be more than 0 and at most 86400 seconds".to_owned());
+    if !(0.001..=86_400.0).contains(&secs) {
+        return Err("the limit must be from 0.001 to 86400 seconds".to_owned());
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -299,6 +301,15 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_is_at_least_a_millisecond_and_at_most_a_day() {
+        assert_eq!(parse_timeout("0.001"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_timeout("86400"), Ok(Duration::from_secs(86_400)));
+        for bad in ["0", "1e-10", "0.0009", "-1", "86401", "NaN", "inf", "ten"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn clap_definition_is_valid() {
