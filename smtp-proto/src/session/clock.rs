@@ -38,7 +38,7 @@ enum Expiry {
     Write(Duration),
     WriteProgress(Duration),
     Reply(SmtpOp, Duration),
-    TlsHandshake,
+    TlsHandshake(Duration),
 }
 
 /// Bytes handed to the driver and not yet reported written.
@@ -212,7 +212,7 @@ impl Clock {
                 consider(
                     since + limit,
                     TimerReason::TlsHandshake,
-                    Expiry::TlsHandshake,
+                    Expiry::TlsHandshake(limit),
                 );
             }
             Awaiting::Body | Awaiting::Nothing => {}
@@ -287,10 +287,11 @@ impl Session {
                 self.fail(SmtpError::Timeout { during, after });
             }
             Expiry::Reply(during, after) => self.fail(SmtpError::Timeout { during, after }),
-            Expiry::TlsHandshake => self.handle_io_error(
-                crate::error::IoErrorKind::TimedOut,
-                "TLS handshake timed out",
-            ),
+            // As an implicit-TLS handshake past its limit reports it (`ConnectClock::step`).
+            Expiry::TlsHandshake(after) => self.fail(SmtpError::Timeout {
+                during: SmtpOp::TlsHandshake,
+                after,
+            }),
         }
     }
 

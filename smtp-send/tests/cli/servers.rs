@@ -161,6 +161,27 @@ async fn stalled_server_gives_the_timeout_code() {
     assert_times_out(&server, &["--timeout", "1"], 6, "timed out", 10).await;
 }
 
+/// A server that offers STARTTLS, accepts it and never answers the ClientHello: the timeout
+/// code, as for an implicit-TLS handshake that stalls (it was the I/O code, 4).
+#[tokio::test]
+async fn stalled_starttls_handshake_gives_the_timeout_code() {
+    struct AcceptsStartTls;
+    impl Conversation for AcceptsStartTls {
+        fn command(&mut self, line: &str) -> Act {
+            match line.to_ascii_uppercase().as_str() {
+                "STARTTLS" => Act::send("220 2.0.0 go ahead\r\n"),
+                _ if line.len() >= 4 && line[..4].eq_ignore_ascii_case("EHLO") => {
+                    well_behaved("mock.test", &["STARTTLS"], line)
+                }
+                _ => Act::Silent,
+            }
+        }
+    }
+    let server = MockServer::start(|_| AcceptsStartTls).await;
+    let more = ["--tls", "starttls", "--timeout", "1"];
+    assert_times_out(&server, &more, 6, "TLS handshake", 10).await;
+}
+
 /// A run to `server` with `more` arguments ends with the timeout code within `within`
 /// seconds, its one error line says `says`, and the server sees the connection end within
 /// `ended` seconds.
