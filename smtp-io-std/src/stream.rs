@@ -75,15 +75,26 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Run one socket call on `tcp` within `wait`. The socket is left in blocking mode whatever
-/// happens (a [`Wait::NotAtAll`] call switches it to non-blocking for its own duration), and
-/// std never sees a zero timeout (it refuses one).
+/// Which way a socket call moves bytes: which of the socket's two timeouts bounds it.
+#[derive(Clone, Copy)]
+enum Direction {
+    Read,
+    Write,
+}
+
+/// Run one socket call on `tcp`, reading or writing, within `wait`. The socket is left in
+/// blocking mode whatever happens (a [`Wait::NotAtAll`] call switches it to non-blocking for
+/// its own duration), and std never sees a zero timeout (it refuses one).
 fn within<R>(
     tcp: &TcpStream,
+    direction: Direction,
     wait: Wait,
-    set_timeout: fn(&TcpStream, Option<Duration>) -> io::Result<()>,
     call: impl FnOnce() -> io::Result<R>,
 ) -> io::Result<R> {
+    let set_timeout = match direction {
+        Direction::Read => TcpStream::set_read_timeout,
+        Direction::Write => TcpStream::set_write_timeout,
+    };
     match wait {
         Wait::Forever => set_timeout(tcp, None)?,
         Wait::For(limit) => set_timeout(tcp, Some(limit.max(Duration::from_nanos(1))))?,
@@ -95,22 +106,6 @@ fn within<R>(
         }
     }
     call()
-}
-
-fn read_within<R>(
-    tcp: &TcpStream,
-    wait: Wait,
-    call: impl FnOnce() -> io::Result<R>,
-) -> io::Result<R> {
-    within(tcp, wait, TcpStream::set_read_timeout, call)
-}
-
-fn write_within<R>(
-    tcp: &TcpStream,
-    wait: Wait,
-    call: impl FnOnce() -> io::Result<R>,
-) -> io::Result<R> {
-    within(tcp, wait, TcpStream::set_write_timeout, call)
 }
 
 impl Stream {
@@ -207,7 +202,7 @@ impl Stream {
         match &mut self.inner {
             Inner::Plain(tcp) => {
                 let mut reader: &TcpStream = tcp;
-                match read_within(tcp, wait, || reader.read(buf))? {
+                match within(tcp, Direction::Read, wait, || reader.read(buf))? {
                     0 => Ok(Got::Eof),
                     n => Ok(Got::Data(n)),
                 }
@@ -238,7 +233,9 @@ impl Stream {
             Inner::Tls(s) => &s.tcp,
             Inner::Broken => return Some(true),
         };
-        match read_within(tcp, Wait::NotAtAll, || tcp.peek(&mut [0u8; 1])) {
+        match within(tcp, Direction::Read, Wait::NotAtAll, || {
+            tcp.peek(&mut [0u8; 1])
+        }) {
             // Bytes, or the end of the stream.
             Ok(_) => Some(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(false),
@@ -255,7 +252,7 @@ impl Stream {
         match &mut self.inner {
             Inner::Plain(tcp) => {
                 let mut writer: &TcpStream = tcp;
-                match write_within(tcp, wait, || writer.write(buf))? {
+                match within(tcp, Direction::Write, wait, || writer.write(buf))? {
                     0 => Err(io::Error::new(
                         io::ErrorKind::WriteZero,
                         "the socket took nothing",
@@ -298,7 +295,7 @@ impl TlsStream {
     fn write_records(&mut self, wait: Wait) -> io::Result<()> {
         let TlsStream { conn, tcp } = self;
         let mut writer: &TcpStream = tcp;
-        match write_within(tcp, wait, || conn.write_tls(&mut writer))? {
+        match within(tcp, Direction::Write, wait, || conn.write_tls(&mut writer))? {
             0 => Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 "the socket took nothing",
@@ -313,7 +310,7 @@ impl TlsStream {
     fn read_records(&mut self, wait: Wait) -> io::Result<usize> {
         let TlsStream { conn, tcp } = self;
         let mut reader: &TcpStream = tcp;
-        let n = read_within(tcp, wait, || conn.read_tls(&mut reader))?;
+        let n = within(tcp, Direction::Read, wait, || conn.read_tls(&mut reader))?;
         if let Err(e) = self.conn.process_new_packets() {
             let _ = self.tcp.set_write_timeout(Some(CLOSE_LIMIT));
             let _ = self.conn.write_tls(&mut self.tcp);
