@@ -22,10 +22,11 @@
 //! * **Bounded**: the length of a line ([`CaptureConfig::max_line_length`]; `500` beyond it), the
 //!   size of a message (`SIZE` advertised, a larger `SIZE=` refused at MAIL and a larger message
 //!   refused after its end with `552`), recipients per message, connections at once, the bytes
-//!   kept, and how long a client may stay silent. What the server holds is at most
-//!   `max_connections × (max_message_size + max_line_length)` in flight plus `max_stored_bytes`
-//!   kept, whatever clients send; a hostile client gets a reply or a closed connection, never a
-//!   panic.
+//!   kept, and how long a client may stay silent. What the server holds in flight is at most
+//!   about `max_connections × (2 × max_message_size + (max_recipients + 3) × max_line_length)`
+//!   (a growing buffer may reserve up to twice what it holds, and the sender, each recipient and
+//!   the line being read are each at most a line long), plus `max_stored_bytes` kept, whatever
+//!   clients send; a hostile client gets a reply or a closed connection, never a panic.
 //! * **Clean shutdown**: dropping the [`CaptureServer`] (or [`CaptureServer::shutdown`]) stops
 //!   the listener and ends every connection.
 //!

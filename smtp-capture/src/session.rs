@@ -212,7 +212,7 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
 /// The multi-line `250` to EHLO.
 fn ehlo_reply(client: &str, config: &CaptureConfig, tls: bool) -> String {
     let mut lines = vec![
-        format!("localhost greets {client}"),
+        format!("localhost greets {}", printable(client)),
         "PIPELINING".to_owned(),
         "8BITMIME".to_owned(),
         "SMTPUTF8".to_owned(),
@@ -230,6 +230,14 @@ fn ehlo_reply(client: &str, config: &CaptureConfig, tls: bool) -> String {
         reply.push_str(&format!("250{sep}{l}\r\n"));
     }
     reply
+}
+
+/// `s` as it may be echoed in a reply: every control character (a bare CR, a NUL, an escape)
+/// becomes `?`, so a client's argument can never end a reply line early or reach a terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Strip `prefix` (case-insensitive) from `s`.
@@ -291,6 +299,7 @@ fn rcpt(conn: &mut Conn, config: &CaptureConfig, arg: &str) -> String {
         .as_deref()
         .is_some_and(|prefix| strip_prefix_ci(path, prefix).is_some());
     if refused {
+        let path = printable(path);
         return format!("550 5.1.1 <{path}>: Recipient address rejected: User unknown\r\n");
     }
     if conn.rcpt.len() >= config.max_recipients {
@@ -582,6 +591,25 @@ mod tests {
         assert!(accepts(&only, b"me", b"pw"));
         assert!(!accepts(&only, b"me", b"pw2"));
         assert!(!accepts(&only, b"you", b"pw"));
+    }
+
+    /// What a client wrote is echoed (EHLO's name, a refused recipient) without its control
+    /// characters: a bare CR cannot split a reply, an escape cannot reach a terminal.
+    #[test]
+    fn echoed_arguments_carry_no_control_characters() {
+        let config = CaptureConfig::default();
+        let echoed = ehlo_reply("c\rd\x1b[2J", &config, false);
+        assert!(echoed.starts_with("250-localhost greets c?d?[2J\r\n"), "{echoed:?}");
+        assert_eq!(echoed.matches('\r').count(), echoed.matches("\r\n").count());
+        let mut conn = Conn {
+            mail: Some(("a@x.test".to_owned(), Vec::new())),
+            ..Conn::default()
+        };
+        let refused = rcpt(&mut conn, &config, "TO:<reject\r250 ok@x.test>");
+        assert_eq!(
+            refused,
+            "550 5.1.1 <reject?250 ok@x.test>: Recipient address rejected: User unknown\r\n"
+        );
     }
 
     #[test]
