@@ -599,7 +599,10 @@ mod tests {
     fn echoed_arguments_carry_no_control_characters() {
         let config = CaptureConfig::default();
         let echoed = ehlo_reply("c\rd\x1b[2J", &config, false);
-        assert!(echoed.starts_with("250-localhost greets c?d?[2J\r\n"), "{echoed:?}");
+        assert!(
+            echoed.starts_with("250-localhost greets c?d?[2J\r\n"),
+            "{echoed:?}"
+        );
         assert_eq!(echoed.matches('\r').count(), echoed.matches("\r\n").count());
         let mut conn = Conn {
             mail: Some(("a@x.test".to_owned(), Vec::new())),
