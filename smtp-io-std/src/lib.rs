@@ -98,9 +98,10 @@
 //!
 //! [`SmtpClient`] is `smtp_proto`'s async driver, the one the tokio and WASI clients run, over
 //! a blocking transport, each call polled to its end on the caller's thread with a waker that
-//! does nothing: no runtime, no thread of its own. The transport's futures do their blocking
-//! work in their first poll, so every protocol decision, every wait and every error is the
-//! shared driver's and the engine's, the same as in the async clients.
+//! does nothing: no runtime, and no thread of its own but for a name lookup (below). The
+//! transport's futures do their blocking work in their first poll, so every protocol decision,
+//! every wait and every error is the shared driver's and the engine's, the same as in the async
+//! clients.
 //!
 //! ## Timeouts
 //!
@@ -113,8 +114,9 @@
 //! from before the TCP connect: the connect and an implicit-TLS handshake are bounded by
 //! `smtp_proto::connect::ConnectClock`, like in every adapter. Under TLS each socket call is
 //! bounded on its own too (rustls' `StreamOwned` would loop over reads until a whole record is
-//! in). The one wait nothing bounds is the DNS lookup: `std` resolves names with the system's
-//! blocking resolver, which has its own timeouts.
+//! in). The DNS lookup is bounded too: `std` resolves names only with the system's blocking
+//! resolver, so a name (never an IP address) is looked up on a short-lived thread of its own,
+//! and a lookup that outlasts the connect step fails as the connect timeout.
 //!
 //! ## Proxies, a source address, client certificates
 //!

@@ -71,7 +71,7 @@ pub(crate) fn connect(route: &Route, host: &str, port: u16, until: Until) -> io:
 fn tcp(route: &Route, host: &str, port: u16, until: Until) -> io::Result<TcpStream> {
     let host = Route::dial_host(host);
     let mut last = None;
-    for addr in (host, port).to_socket_addrs()? {
+    for addr in resolve(host, port, until)? {
         match tcp_to(route, addr, until.left()?) {
             Ok(stream) => return Ok(stream),
             Err(e) if crate::stream::is_timeout(&e) => return Err(e),
@@ -84,6 +84,45 @@ fn tcp(route: &Route, host: &str, port: u16, until: Until) -> io::Result<TcpStre
             format!("{host} has no address to connect to"),
         )
     }))
+}
+
+/// The addresses of `host:port`, within the time left. An IP address is taken as it is; a name
+/// goes to the system's resolver on a thread of its own, so a lookup that outlasts `until` is a
+/// `TimedOut` error here (the thread ends when the resolver answers; nothing waits for it).
+fn resolve(host: &str, port: u16, until: Until) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let name = host.to_owned();
+    within_time(until, move || {
+        (name.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+    })
+}
+
+/// `lookup`'s answer, run on a thread of its own, or `TimedOut` once `until` passes first.
+fn within_time<R: Send + 'static>(
+    until: Until,
+    lookup: impl FnOnce() -> io::Result<R> + Send + 'static,
+) -> io::Result<R> {
+    let (answer, answered) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("smtp-io-std resolver".to_owned())
+        .spawn(move || {
+            // The caller may have given up; then nobody listens.
+            let _ = answer.send(lookup());
+        })?;
+    match answered.recv_timeout(until.left()?) {
+        Ok(result) => result,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the name lookup took longer than the connect timeout",
+        )),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(io::Error::other("the name lookup ended without an answer"))
+        }
+    }
 }
 
 fn tcp_to(route: &Route, addr: SocketAddr, limit: Duration) -> io::Result<TcpStream> {
@@ -124,5 +163,47 @@ fn tunnel(
         if handshake.feed(&answer[..n])? == TunnelProgress::Open {
             return Ok(socket);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A lookup that outlasts the connect step is given up at its end, without waiting for
+    /// the resolver (it used to be the one wait nothing bounded).
+    #[test]
+    fn a_slow_name_lookup_ends_with_the_connect_step() {
+        let answered = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&answered);
+        let slow = move || {
+            std::thread::sleep(Duration::from_secs(5));
+            flag.store(true, Ordering::SeqCst);
+            Ok(Vec::<SocketAddr>::new())
+        };
+        let until = Until(now() + Duration::from_millis(50));
+        let err = within_time(until, slow).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            !answered.load(Ordering::SeqCst),
+            "it waited for the resolver"
+        );
+    }
+
+    #[test]
+    fn a_lookup_in_time_gives_its_answer_and_an_address_needs_none() {
+        let until = Until(now() + Duration::from_secs(30));
+        let addr: SocketAddr = "127.0.0.1:25".parse().unwrap();
+        assert_eq!(within_time(until, move || Ok(vec![addr])).unwrap(), [addr]);
+        assert_eq!(
+            resolve("::1", 587, until).unwrap(),
+            ["[::1]:587".parse().unwrap()]
+        );
+        let err = within_time(until, || Err::<(), _>(io::ErrorKind::NotFound.into()));
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert!(!resolve("localhost", 25, until).unwrap().is_empty());
     }
 }
