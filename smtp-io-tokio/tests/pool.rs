@@ -618,6 +618,54 @@ async fn the_wait_limit_covers_the_turn_under_a_throttle() {
     }
 }
 
+/// A throttle that never answers (a shared limit whose store went silent).
+struct NeverAnswers;
+
+impl smtp_io_tokio::Throttle for NeverAnswers {
+    fn acquire(&self) -> smtp_io_tokio::ThrottleFuture<'_> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// Asking the throttle is bounded like every other wait: by the wait limit (`Busy`), or by the
+/// send deadline (`NotSent`, `DeadlineExceeded`). It used to hang for as long as the store did
+/// (found in review, with a Redis that accepts and never replies).
+#[tokio::test(start_paused = true)]
+async fn a_throttle_that_never_answers_is_bounded() {
+    let server = MockServer::start(|_| Mute).await;
+    let mailer = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+        .wait_timeout(Duration::from_secs(5))
+        .throttle(NeverAnswers)
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let busy = send_from(&mailer, "a@test.example").await;
+    assert_eq!(
+        busy,
+        Err(SendError::Busy {
+            waited: Duration::from_secs(5)
+        })
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    let late = send_from(
+        &mailer.with_send_deadline(Duration::from_secs(2)),
+        "b@test.example",
+    )
+    .await;
+    assert!(
+        matches!(
+            late,
+            Err(SendError::NotSent {
+                error: SmtpError::DeadlineExceeded { .. },
+                attempts: 0
+            })
+        ),
+        "{late:?}"
+    );
+    assert_eq!(server.accepted(), 0, "nothing was connected");
+    mailer.shutdown().await;
+}
+
 /// Callers wait a bounded time for a connection, then get a typed error; nothing is queued
 /// forever.
 #[tokio::test(start_paused = true)]

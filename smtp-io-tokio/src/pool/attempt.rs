@@ -144,7 +144,23 @@ impl Inner {
         };
         let started = Instant::now();
         loop {
-            let pause = match throttle.acquire().await {
+            // Asking is bounded too (a shared limit asks a store across the network): by the
+            // send deadline, or else by what is left of the wait limit.
+            let asked = match clock.left() {
+                Some(left) => tokio::time::timeout(left, throttle.acquire())
+                    .await
+                    .map_err(|_| SendError::NotSent {
+                        error: clock.exceeded(SmtpOp::Connect),
+                        attempts: 0,
+                    }),
+                None => {
+                    let wait_left = wait.saturating_sub(started.elapsed());
+                    tokio::time::timeout(wait_left, throttle.acquire())
+                        .await
+                        .map_err(|_| SendError::Busy { waited: wait })
+                }
+            };
+            let pause = match asked? {
                 Ok(Turn::Go) => return Ok(()),
                 Ok(Turn::WaitFor(pause)) => pause,
                 Err(e) => {
