@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 mod limited;
 
 use limited::{Seen, limited_server};
-use smtp_io_tokio::{Mailer, SharedRateLimit, TlsMode};
+use smtp_io_tokio::{Mailer, SendError, SharedRateLimit, SmtpError, TlsMode};
 
 const PER_SECOND: u32 = 10;
 const EACH: usize = 10;
@@ -25,6 +25,8 @@ struct Redis(Child, PathBuf);
 impl Redis {
     fn start(dir: &Path) -> Redis {
         let socket = dir.join("redis.sock");
+        // A socket left by a server killed before: the new one is up when it makes its own.
+        let _ = std::fs::remove_file(&socket);
         let child = Command::new("redis-server")
             .args(["--port", "0", "--save", "", "--appendonly", "no"])
             .arg("--unixsocket")
@@ -140,5 +142,86 @@ async fn two_processes_share_one_limit() {
     // 20 messages at 10 a second, one at a time: at least 1.9 s whatever the processes.
     assert!(took >= Duration::from_millis(1850), "{took:?}");
     drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A scratch folder of this test process for `name`.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shared-limit-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A pool limited (generously) through Redis at `url`, sending to a server on `port`.
+fn mailer_through(url: &str, port: u16, timeout: Duration) -> Mailer {
+    let limit =
+        SharedRateLimit::per_second(url, "smtp:test:restart", NonZeroU32::new(1000).unwrap())
+            .unwrap()
+            .with_timeout(timeout);
+    Mailer::builder("127.0.0.1", port, TlsMode::None, "c.test")
+        .wait_timeout(Duration::from_secs(20))
+        .throttle(limit)
+        .build()
+        .unwrap()
+}
+
+/// Redis restarts between two messages (or closes the idle connection): the next message is
+/// asked for on a new connection and goes. The connection was kept for good, and every later
+/// message failed with a broken pipe (found in review).
+#[tokio::test]
+async fn a_restarted_redis_is_connected_again() {
+    let dir = scratch("restart");
+    let redis = Redis::start(&dir);
+    let port = limited_server(Arc::new(Seen::default()), 1000, 0).await;
+    let mailer = mailer_through(&redis.url(), port, Duration::from_secs(2));
+    let send = |from: &'static str| {
+        let mailer = mailer.clone();
+        async move { mailer.send(from, ["b@test.example"], b"hi\r\n").await }
+    };
+    send("before@test.example").await.unwrap();
+    drop(redis);
+    let redis = Redis::start(&dir);
+    for from in ["after@test.example", "later@test.example"] {
+        let sent = send(from).await;
+        assert!(sent.is_ok(), "{from}: {sent:?}");
+    }
+    mailer.shutdown().await;
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A "Redis" that accepts and never answers: the message fails unsent after the limit's own
+/// timeout (200 ms here), long before the pool's wait limit (20 s), with an I/O error that
+/// says Redis did not answer.
+#[tokio::test]
+async fn a_silent_redis_fails_the_message_after_its_timeout() {
+    let dir = scratch("silent");
+    let socket = dir.join("silent.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let port = limited_server(Arc::new(Seen::default()), 1000, 0).await;
+    let url = format!("redis+unix://{}", socket.display());
+    let mailer = mailer_through(&url, port, Duration::from_millis(200));
+    let sent = mailer
+        .send("a@test.example", ["b@test.example"], b"hi\r\n")
+        .await;
+    assert!(
+        matches!(
+            &sent,
+            Err(SendError::NotSent {
+                error: SmtpError::Io { .. },
+                attempts: 0
+            })
+        ),
+        "{sent:?}"
+    );
+    assert!(format!("{:?}", sent).contains("redis"), "{sent:?}");
+    mailer.shutdown().await;
+    held.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,10 +10,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use super::throttle::{Throttle, ThrottleFuture, Turn};
+
+/// How long connecting to Redis, and then each answer, may take unless set.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// GCRA on one key: `ARGV[1]` the interval between messages and `ARGV[2]` the burst's
 /// tolerance, both in microseconds. Returns 0 when a message may go now (it is counted), else
@@ -38,7 +42,11 @@ return 0
 /// A rate limit shared through Redis by every pool (in any number of processes) built with
 /// the same URL and key: at most `n` messages per period together, in bursts of at most
 /// `burst`. A Redis that cannot be reached fails the message unsent (the limit is never
-/// exceeded for want of asking).
+/// exceeded for want of asking). Connecting to Redis and each answer are bounded
+/// ([`with_timeout`](Self::with_timeout), default 2 s; the pool's wait limit and send deadline
+/// bound the whole turn too), and a connection that failed is replaced on the next message: a
+/// Redis restart or an idle connection it closed costs the messages of that moment, not every
+/// later one.
 ///
 /// ```no_run
 /// use std::num::NonZeroU32;
@@ -58,7 +66,9 @@ return 0
 /// ```
 pub struct SharedRateLimit {
     client: redis::Client,
-    connection: OnceCell<MultiplexedConnection>,
+    /// The connection in use; `None` before the first message and after a failure.
+    connection: Mutex<Option<MultiplexedConnection>>,
+    timeout: Duration,
     key: String,
     interval: Duration,
     tolerance: Duration,
@@ -89,7 +99,8 @@ impl SharedRateLimit {
         let interval = period / n.get();
         Ok(SharedRateLimit {
             client: redis::Client::open(url)?,
-            connection: OnceCell::new(),
+            connection: Mutex::new(None),
+            timeout: DEFAULT_TIMEOUT,
             key: key.into(),
             interval,
             tolerance: interval.saturating_mul(burst.get() - 1),
@@ -106,19 +117,56 @@ impl SharedRateLimit {
         SharedRateLimit::new(url, key, n, Duration::from_secs(1), NonZeroU32::MIN)
     }
 
-    async fn ask(&self) -> redis::RedisResult<Turn> {
+    /// The longest connecting to Redis, and then each of its answers, may take (default 2 s,
+    /// at least 1 ms); past it the message fails unsent, like with a Redis that cannot be
+    /// reached.
+    pub fn with_timeout(mut self, timeout: Duration) -> SharedRateLimit {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The connection in use (`true`), or a new one (bounded by the timeout); one message at a
+    /// time connects, the others then share its connection.
+    async fn connection(&self) -> redis::RedisResult<(MultiplexedConnection, bool)> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            return Ok((connection.clone(), true));
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout);
         let connection = self
-            .connection
-            .get_or_try_init(|| self.client.get_multiplexed_async_connection())
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        let mut connection = connection.clone();
-        let wait_us: u64 = self
-            .script
-            .key(&self.key)
-            .arg(self.interval.as_micros() as u64)
-            .arg(self.tolerance.as_micros() as u64)
-            .invoke_async(&mut connection)
-            .await?;
+        *slot = Some(connection.clone());
+        Ok((connection, false))
+    }
+
+    async fn ask(&self) -> redis::RedisResult<Turn> {
+        let wait_us = loop {
+            let (mut connection, kept) = self.connection().await?;
+            let asked: redis::RedisResult<u64> = self
+                .script
+                .key(&self.key)
+                .arg(self.interval.as_micros() as u64)
+                .arg(self.tolerance.as_micros() as u64)
+                .invoke_async(&mut connection)
+                .await;
+            match asked {
+                Ok(wait_us) => break wait_us,
+                Err(e) => {
+                    // A multiplexed connection that failed does not come back: drop it.
+                    self.connection.lock().await.take();
+                    // One kept from earlier messages and since closed (Redis restarted, or
+                    // closed it when idle): ask once more, on a new one. Asking twice can only
+                    // count one message twice, never let one more through.
+                    if !(kept && (e.is_connection_dropped() || e.is_io_error())) {
+                        return Err(e);
+                    }
+                }
+            }
+        };
         Ok(match wait_us {
             0 => Turn::Go,
             us => Turn::WaitFor(Duration::from_micros(us)),
