@@ -13,6 +13,8 @@ use base64::Engine as _;
 use crate::alloc_prelude::*;
 use crate::secret::Secret;
 
+use super::url::{decode, split_host_port};
+
 /// The most bytes of an HTTP proxy's answer to CONNECT taken before giving up on it.
 pub const MAX_CONNECT_ANSWER: usize = 8 * 1024;
 
@@ -115,31 +117,22 @@ impl Proxy {
             _ => return Err(ProxyUrlError::Scheme),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
+        // No path, query or fragment: an `@` in one must never pass for the end of a user and
+        // password (`http://proxy:3128#@elsewhere:8080` names proxy, as any URL parser reads it).
+        if rest.contains(['/', '?', '#']) {
+            return Err(ProxyUrlError::Address);
+        }
         let (userinfo, hostport) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
         };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            v6.split_once("]:").ok_or(ProxyUrlError::Address)?
-        } else {
-            hostport.rsplit_once(':').ok_or(ProxyUrlError::Address)?
-        };
-        let port = match port.parse::<u16>() {
-            Ok(0) | Err(_) => return Err(ProxyUrlError::Address),
-            Ok(port) => port,
-        };
-        let valid_host = !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
-        if !valid_host {
-            return Err(ProxyUrlError::Address);
-        }
-        let mut proxy = Proxy::new(kind, host.to_owned(), port);
+        let (host, port) = split_host_port(hostport).map_err(|_| ProxyUrlError::Address)?;
+        let port = port.ok_or(ProxyUrlError::Address)?;
+        let mut proxy = Proxy::new(kind, host, port);
         if let Some(info) = userinfo {
             let (user, password) = info.split_once(':').unwrap_or((info, ""));
-            let user = percent_decode(user).ok_or(ProxyUrlError::Userinfo)?;
-            let password = percent_decode(password).ok_or(ProxyUrlError::Userinfo)?;
+            let user = decode(user).ok_or(ProxyUrlError::Userinfo)?;
+            let password = decode(password).ok_or(ProxyUrlError::Userinfo)?;
             if !user.is_empty() {
                 proxy = proxy.with_credentials(user, password);
             }
@@ -280,29 +273,6 @@ impl ConnectAnswer {
     }
 }
 
-/// Percent-decode; `None` on a bad escape, invalid UTF-8 or a control character.
-fn percent_decode(text: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(text.len());
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            // Two hex digits, nothing else (`from_str_radix` alone would take "+4").
-            let hex = text.get(i + 1..i + 3)?;
-            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let text = String::from_utf8(out).ok()?;
-    (!text.chars().any(char::is_control)).then_some(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,9 +308,34 @@ mod tests {
             ("http://u:p%4@h:1", ProxyUrlError::Userinfo),
             ("http://u:p%+4@h:1", ProxyUrlError::Userinfo),
             ("http://u%0d%0a:p@h:1", ProxyUrlError::Userinfo),
+            ("socks5://[evil.example]:1080", ProxyUrlError::Address),
+            ("socks5://evil:25:1080", ProxyUrlError::Address),
+            ("http://proxy:+3128", ProxyUrlError::Address),
         ] {
             assert_eq!(Proxy::parse(bad).err(), Some(want), "{bad}");
         }
+    }
+
+    /// An `@` after the authority (in a path, a query or a fragment) is never read as the end
+    /// of a user and password: such URLs are refused, where they used to name the host after
+    /// the `@` (found in review; `url` reads `proxy.corp` as the host of the first).
+    #[test]
+    fn an_at_sign_past_the_authority_never_moves_the_proxy() {
+        for bad in [
+            "http://proxy.corp:3128#@evil.example:8080",
+            "http://proxy.corp:3128/#@evil.example:8080",
+            "http://u:pw@proxy.corp:3128/#@evil.example:8080",
+            "http://proxy.corp:3128?@evil.example:8080",
+            "socks5://proxy.corp:1080/x@evil.example:1080",
+        ] {
+            assert_eq!(
+                Proxy::parse(bad).err(),
+                Some(ProxyUrlError::Address),
+                "{bad}"
+            );
+        }
+        let p = Proxy::parse("socks5://Proxy.Corp:1080/").unwrap();
+        assert_eq!((p.host(), p.port()), ("proxy.corp", 1080));
     }
 
     #[test]

@@ -231,16 +231,19 @@ fn set<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), UrlE
 }
 
 /// A positive, finite number of seconds (fractions allowed), at most a day.
+/// Seconds, from 0.001 (a shorter limit would round to nothing) to 86400.
 fn seconds(value: &str, name: &'static str) -> Result<Duration, UrlError> {
     let secs: f64 = value.parse().map_err(|_| UrlError::BadValue(name))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
+    if !(0.001..=86_400.0).contains(&secs) {
         return Err(UrlError::BadValue(name));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
+/// `host`, `host:port`, `[v6]` or `[v6]:port` (the proxy URL's too): a name of letters,
+/// digits, `-`, `.` and `_` (lowercased), or an IPv6 address in brackets (canonical, without
+/// them); a port of digits alone, 1 to 65535.
+pub(super) fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
         let (v6, after) = rest.split_once(']').ok_or(UrlError::Host)?;
         let ip: core::net::Ipv6Addr = v6.parse().map_err(|_| UrlError::Host)?;
@@ -268,6 +271,8 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
     };
     let port = match port {
         None => None,
+        // Digits alone: `parse` would take a sign (`+25`).
+        Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) => return Err(UrlError::Port),
         Some(p) => match p.parse::<u16>() {
             Ok(0) | Err(_) => return Err(UrlError::Port),
             Ok(port) => Some(port),
@@ -276,15 +281,20 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
     Ok((host, port))
 }
 
-/// Percent-decode `text` into UTF-8 without control characters; `None` when it cannot be.
-fn decode(text: &str) -> Option<String> {
+/// Percent-decode `text` into UTF-8 without control characters; `None` when it cannot be (the
+/// proxy URL's user and password too).
+pub(super) fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
+            // Two hex digits, nothing else (`from_str_radix` alone would take "+4").
             let hex = text.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -453,6 +463,20 @@ mod tests {
             ("smtp://h.example:0", UrlError::Port),
             ("smtp://h.example:65536", UrlError::Port),
             ("smtp://h.example:x", UrlError::Port),
+            ("smtp://h.example:+25", UrlError::Port),
+            ("smtp://u:p%+A@h.example", UrlError::Userinfo("password")),
+            (
+                "smtp://h.example?timeout=1e-10",
+                UrlError::BadValue("timeout"),
+            ),
+            (
+                "smtp://h.example?deadline=0.0009",
+                UrlError::BadValue("deadline"),
+            ),
+            (
+                "smtp://h.example?connect_timeout=4.9e-324",
+                UrlError::BadValue("connect_timeout"),
+            ),
             ("smtp://u%0D%0AMAIL:p@h.example", UrlError::Userinfo("user")),
             ("smtp://u:p%zz@h.example", UrlError::Userinfo("password")),
             ("smtp://u:p%00@h.example", UrlError::Userinfo("password")),
