@@ -155,7 +155,7 @@ mod transport;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use smtp_proto::connect::{ConnectClock, ConnectParts, ConnectSettings, Route};
+use smtp_proto::connect::{ConnectClock, ConnectParts, ConnectSetting, ConnectSettings, Route};
 
 pub use ::smtp_proto;
 pub use ::smtp_proto::prelude::*;
@@ -211,7 +211,7 @@ impl ConnectOptions {
         port: u16,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        self.open(ehlo_domain, host, |clock, route, limit| {
+        self.open(ehlo_domain, host, &[], |clock, route, limit| {
             connect_tcp(clock, route, host, port, limit)
         })
     }
@@ -220,7 +220,9 @@ impl ConnectOptions {
     /// route of its own): the TLS handshake for [`TlsMode::Implicit`], the greeting, EHLO, and
     /// STARTTLS for [`TlsMode::StartTls`], with these options. The certificate is checked for
     /// `server_name` (or the name set with [`with_tls_server_name`](Self::with_tls_server_name));
-    /// the deadline counts from this call. The proxy and local address options do not apply.
+    /// the deadline counts from this call. Options with a proxy or a local address are refused
+    /// ([`SmtpError::InvalidInput`], before any I/O): the socket is already connected, so
+    /// neither could be honoured.
     pub fn connect_on(
         self,
         tcp: TcpStream,
@@ -228,7 +230,8 @@ impl ConnectOptions {
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
         // The caller's socket is its own route.
-        self.open(ehlo_domain, server_name, |_, _, _| Ok(tcp))
+        let route = [ConnectSetting::Proxy, ConnectSetting::LocalAddress];
+        self.open(ehlo_domain, server_name, &route, |_, _, _| Ok(tcp))
     }
 
     /// Before any I/O, the EHLO name checked and the clock started (the session's deadline
@@ -238,10 +241,12 @@ impl ConnectOptions {
         self,
         ehlo_domain: &str,
         name: &str,
+        unsupported: &[ConnectSetting],
         tcp: impl FnOnce(&ConnectClock, &Route, Duration) -> Result<TcpStream, SmtpError>,
     ) -> Result<SmtpClient, SmtpError> {
         let ConnectOptions { settings, tls } = self;
         let (clock, parts) = settings.start::<StdTransport>(ehlo_domain)?;
+        parts.refuse(unsupported)?;
         // Every shared setting is honoured here: destructured whole, a new one cannot be
         // missed.
         let ConnectParts {

@@ -720,6 +720,29 @@ fn a_callers_own_socket_runs_the_session() {
     finish(&rt, client, server);
 }
 
+/// On a socket the caller opened, a proxy or a local address could not be honoured: refused
+/// before a byte is written (they were dropped without a word; found in review).
+#[test]
+fn a_callers_own_socket_refuses_a_proxy_or_a_local_address() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let options = [
+        tls(TlsMode::None).with_proxy(smtp_io_std::Proxy::socks5("127.0.0.1", 1080)),
+        tls(TlsMode::None).with_local_address("127.0.0.1".parse().unwrap()),
+    ];
+    for options in options {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        let error = options.connect_on(tcp, "localhost", CLIENT).unwrap_err();
+        assert!(matches!(error, SmtpError::InvalidInput(_)), "{error:?}");
+        assert!(error.to_string().contains("this connection cannot"), "{error}");
+        // Nothing was written: the socket was dropped unused.
+        let mut seen = Vec::new();
+        std::io::Read::read_to_end(&mut accepted, &mut seen).unwrap();
+        assert!(seen.is_empty(), "{seen:?}");
+    }
+}
+
 /// Says `421` and hangs up a moment after EHLO, unasked.
 struct Leaving;
 

@@ -248,13 +248,13 @@ impl ConnectSetting {
     fn refusal(self) -> &'static str {
         match self {
             ConnectSetting::Proxy => {
-                "this adapter cannot connect through a proxy (ConnectOptions::with_proxy)"
+                "this connection cannot go through a proxy (ConnectOptions::with_proxy)"
             }
             ConnectSetting::LocalAddress => {
-                "this adapter cannot choose the local address (ConnectOptions::with_local_address)"
+                "this connection cannot choose its local address (ConnectOptions::with_local_address)"
             }
             ConnectSetting::TlsServerName => {
-                "this adapter cannot check the certificate for a name other than the host \
+                "this connection cannot check the certificate for a name other than the host \
                  (ConnectOptions::with_tls_server_name)"
             }
         }
