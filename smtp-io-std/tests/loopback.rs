@@ -735,7 +735,10 @@ fn a_callers_own_socket_refuses_a_proxy_or_a_local_address() {
         let (mut accepted, _) = listener.accept().unwrap();
         let error = options.connect_on(tcp, "localhost", CLIENT).unwrap_err();
         assert!(matches!(error, SmtpError::InvalidInput(_)), "{error:?}");
-        assert!(error.to_string().contains("this connection cannot"), "{error}");
+        assert!(
+            error.to_string().contains("this connection cannot"),
+            "{error}"
+        );
         // Nothing was written: the socket was dropped unused.
         let mut seen = Vec::new();
         std::io::Read::read_to_end(&mut accepted, &mut seen).unwrap();
