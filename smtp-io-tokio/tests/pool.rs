@@ -618,6 +618,50 @@ async fn the_wait_limit_covers_the_turn_under_a_throttle() {
     }
 }
 
+/// A bad envelope is refused before the pool takes a turn or a connection, on every path, and
+/// the stub transport answers it the same way (the unchained pool used to connect first and
+/// answer `attempts: 1`; found in review).
+#[tokio::test]
+async fn a_bad_envelope_costs_no_connection_on_any_path() {
+    use smtp_io_tokio::{MailSender, StubMailSender};
+
+    let server = MockServer::start(|_| Mute).await;
+    let bad = ["b@test.example\r\nRCPT TO:<c@test.example>"];
+    for chained in [false, true] {
+        let mut builder = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "c.test");
+        if chained {
+            builder = builder.chain_messages(2);
+        }
+        let mailer = builder.build().unwrap();
+        let refused = mailer.send("a@test.example", bad, b"x\r\n").await;
+        assert!(
+            matches!(
+                refused,
+                Err(SendError::NotSent {
+                    error: SmtpError::InvalidInput(_),
+                    attempts: 0
+                })
+            ),
+            "chained: {chained}: {refused:?}"
+        );
+        mailer.shutdown().await;
+    }
+    assert_eq!(server.accepted(), 0, "a connection was opened");
+    let stub = StubMailSender::new()
+        .send_mail("a@test.example", &bad, b"x\r\n")
+        .await;
+    assert!(
+        matches!(
+            stub,
+            Err(SendError::NotSent {
+                error: SmtpError::InvalidInput(_),
+                attempts: 0
+            })
+        ),
+        "{stub:?}"
+    );
+}
+
 /// A throttle that never answers (a shared limit whose store went silent).
 struct NeverAnswers;
 

@@ -67,6 +67,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_proto::client::Delivery;
+use smtp_proto::session::Envelope;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -433,6 +434,12 @@ impl Mailer {
         }
         inner.start_reaper();
         let clock = SendClock::start(self.send_deadline);
+        // A bad envelope costs no turn and no connection, as on the chained path.
+        let (from, to) = source.envelope();
+        Envelope::new(from, to).map_err(|e| SendError::NotSent {
+            error: e.into(),
+            attempts: 0,
+        })?;
         let wait = inner.settings.wait_timeout;
         inner.take_turn(&clock, wait).await?;
         let permit = inner.permits.clone().acquire_owned();

@@ -16,6 +16,9 @@ pub(super) trait Source {
     /// What one attempt needs besides the connection (the body, opened for it).
     type Ready;
 
+    /// Its envelope: the sender and the recipients.
+    fn envelope(&self) -> (&str, &[&str]);
+
     /// Make an attempt ready. An error ends the send before anything of this attempt was
     /// written.
     async fn prepare(&mut self) -> Result<Self::Ready, SmtpError>;
@@ -33,6 +36,10 @@ pub(super) struct InMemory<'a>(pub(super) &'a OutgoingMessage<'a>);
 
 impl Source for InMemory<'_> {
     type Ready = ();
+
+    fn envelope(&self) -> (&str, &[&str]) {
+        (self.0.from, self.0.to)
+    }
 
     async fn prepare(&mut self) -> Result<(), SmtpError> {
         Ok(())
@@ -81,6 +88,10 @@ pub(super) struct Reopened<'a, F> {
 impl<O: OpenBody> Source for Reopened<'_, O> {
     type Ready = O::Body;
 
+    fn envelope(&self) -> (&str, &[&str]) {
+        (self.from, self.to)
+    }
+
     async fn prepare(&mut self) -> Result<O::Body, SmtpError> {
         self.open
             .open()
@@ -115,6 +126,10 @@ pub(super) struct Signed<'a, F> {
 #[cfg(feature = "dkim")]
 impl<O: OpenBody> Source for Signed<'_, O> {
     type Ready = crate::dkim::PrefixedBody<O::Body>;
+
+    fn envelope(&self) -> (&str, &[&str]) {
+        self.message.envelope()
+    }
 
     async fn prepare(&mut self) -> Result<Self::Ready, SmtpError> {
         let (header, size) = match &self.header {
