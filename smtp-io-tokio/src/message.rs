@@ -71,6 +71,7 @@ impl PreparedMessage {
 /// The envelope of `message`: `(MAIL FROM, RCPT TO list)`, by the rules of the
 /// [module](self).
 pub fn envelope(message: &MessageBuilder<'_>) -> Result<(String, Vec<String>), SmtpError> {
+    check_header_names(message)?;
     let mut from = Vec::new();
     let mut sender = Vec::new();
     let mut to = Vec::new();
@@ -129,6 +130,35 @@ pub fn envelope(message: &MessageBuilder<'_>) -> Result<(String, Vec<String>), S
     Ok((reverse_path, recipients))
 }
 
+/// Every header name of `message`, its parts' too, is an RFC 5322 field name: printable ASCII
+/// without a space or `:`. mail_builder writes names as given, so a name holding a line break
+/// would write a header of its own (a `Bcc` that every recipient sees).
+fn check_header_names(message: &MessageBuilder<'_>) -> Result<(), SmtpError> {
+    fn part_names<'a>(part: &'a MimePart<'_>, names: &mut Vec<&'a str>) {
+        names.extend(part.headers.iter().map(|(name, _)| name.as_ref()));
+        if let BodyPart::Multipart(parts) = &part.contents {
+            parts.iter().for_each(|p| part_names(p, names));
+        }
+    }
+    let mut names: Vec<&str> = message.headers.iter().map(|(n, _)| n.as_ref()).collect();
+    let parts = [&message.html_body, &message.text_body, &message.body];
+    for part in parts.into_iter().flatten() {
+        part_names(part, &mut names);
+    }
+    for part in message.attachments.iter().flatten() {
+        part_names(part, &mut names);
+    }
+    let field_name =
+        |name: &str| !name.is_empty() && name.bytes().all(|b| matches!(b, 33..=57 | 59..=126));
+    if names.into_iter().all(field_name) {
+        return Ok(());
+    }
+    Err(invalid(
+        Field::Body,
+        ArgumentError::Syntax("a header name holds a space, a colon or a control character"),
+    ))
+}
+
 fn invalid(field: Field, reason: ArgumentError) -> SmtpError {
     SmtpError::InvalidInput(InvalidInputError::argument(field, reason))
 }
@@ -143,7 +173,8 @@ fn mailboxes(address: &Address<'_>, out: &mut Vec<String>) {
 }
 
 /// The bytes of `message` without its `Bcc` headers. The bodies and attachments are borrowed,
-/// not copied, on the way (only the headers are cloned).
+/// not copied, on the way (only the headers are cloned). Header names are written as given:
+/// [`prepare`] (and [`envelope`]) first refuse a name that is not a field name.
 pub fn to_bytes_without_bcc(message: &MessageBuilder<'_>) -> Vec<u8> {
     let without_bcc = MessageBuilder {
         headers: message
@@ -377,6 +408,31 @@ mod tests {
             matches!(raw_to, (Field::Recipients, ArgumentError::Syntax(_))),
             "{raw_to:?}"
         );
+    }
+
+    /// A header name with a line break would write a header of its own (here a `Bcc` line
+    /// every recipient would see): refused, in the message's headers and in a part's (found
+    /// in review).
+    #[test]
+    fn a_header_name_that_is_not_a_field_name_is_refused() {
+        let addressed = || base().from("alice@example.com").to("bob@example.org");
+        for name in ["X-Name\r\nBcc", "X Name", "X:Name", "", "X-Nul\0"] {
+            let message = addressed().header(name, Raw::new("v"));
+            assert_eq!(
+                refusal(&message),
+                (
+                    Field::Body,
+                    ArgumentError::Syntax(
+                        "a header name holds a space, a colon or a control character"
+                    )
+                ),
+                "{name:?}"
+            );
+        }
+        let part = MimePart::new("text/plain", "hi").header("X-A\nBcc", Raw::new("v"));
+        let message = addressed().body(MimePart::new("multipart/mixed", vec![part]));
+        assert!(matches!(refusal(&message), (Field::Body, _)));
+        assert!(prepare(&addressed().header("X-Fine_1", Raw::new("v"))).is_ok());
     }
 
     #[test]
