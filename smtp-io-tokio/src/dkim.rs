@@ -84,6 +84,19 @@ impl From<SignError> for SmtpError {
     }
 }
 
+/// A pool that signs refuses a message that goes as `BODY=BINARYMIME` ([`Unsignable::BinaryMime`]):
+/// sent byte for byte, it would not match its signature. `options` are the message's own; the
+/// pool's defaults are checked when it is built.
+pub(crate) fn check_signable(
+    options: Option<&smtp_proto::MessageOptions>,
+) -> Result<(), SmtpError> {
+    if options.and_then(|o| o.body_type) != Some(smtp_proto::command::BodyType::BinaryMime) {
+        return Ok(());
+    }
+    let why = ArgumentError::Unsignable(Unsignable::BinaryMime);
+    Err(InvalidInputError::argument(Field::Body, why).into())
+}
+
 /// The error of a message `smtp-dkim` refused to sign (none of its errors holds key bytes).
 pub(crate) fn unsignable(e: &DkimError) -> SmtpError {
     let why = match e {

@@ -520,3 +520,55 @@ fn the_key_never_shows_in_debug() {
         }
     }
 }
+
+/// A pool that signs refuses a message sent as BINARYMIME (byte for byte, it would not match
+/// its signature: RFC 6376 section 5.3), in memory and streamed, before any connection; and it
+/// is not built with BINARYMIME as every message's default (found in review).
+#[tokio::test]
+async fn a_signing_pool_refuses_binarymime() {
+    use smtp_io_tokio::smtp_proto::command::BodyType;
+    use smtp_io_tokio::{MessageOptions, SmtpClientOptions};
+
+    let seen = Arc::new(Seen::default());
+    let server = MockServer::start(move |_| Conn {
+        seen: Arc::clone(&seen),
+        hang_up_after: None,
+        lines: 0,
+    })
+    .await;
+    let mailer = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+        .dkim(signer(ED25519))
+        .build()
+        .unwrap();
+    let mut binary = MessageOptions::default();
+    binary.body_type = Some(BodyType::BinaryMime);
+    let unsignable = SmtpError::InvalidInput(InvalidInputError::argument(
+        Field::Body,
+        ArgumentError::Unsignable(Unsignable::BinaryMime),
+    ));
+    let message = b"From: a@example.com\r\n\r\n\x00\x01\r\x02\n";
+    let in_memory = mailer
+        .send_with("a@example.com", ["b@example.org"], message, &binary)
+        .await;
+    let streamed = mailer
+        .send_stream_with("a@example.com", ["b@example.org"], &binary, || async {
+            Ok(smtp_io_tokio::SliceBody::new(message))
+        })
+        .await;
+    for refused in [in_memory, streamed] {
+        assert_eq!(
+            refused,
+            Err(SendError::NotSent {
+                error: unsignable.clone(),
+                attempts: 0
+            })
+        );
+    }
+    assert_eq!(server.accepted(), 0);
+    mailer.shutdown().await;
+    let built = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+        .dkim(signer(ED25519))
+        .client_options(move |o: SmtpClientOptions| o.with_message_options(binary.clone()))
+        .build();
+    assert_eq!(built.err(), Some(unsignable));
+}

@@ -685,6 +685,11 @@ pub enum Unsignable {
     /// The signature could not be computed (the cryptographic library refused).
     #[error("the DKIM signature could not be computed")]
     Signature,
+    /// The message goes as `BODY=BINARYMIME`, sent byte for byte, while DKIM signs text in
+    /// CRLF lines: the signature would not match what is received (RFC 6376 section 5.3 asks
+    /// for a 7-bit or 8-bit encoding before signing).
+    #[error("it goes as BINARYMIME, which DKIM cannot sign (encode its binary parts instead)")]
+    BinaryMime,
 }
 
 /// A local policy refused the message. Never sent to the server.

@@ -179,6 +179,11 @@ impl SmtpClientOptions {
         self
     }
 
+    /// The default per-message options ([`with_message_options`](Self::with_message_options)).
+    pub fn message_options(&self) -> &MessageOptions {
+        &self.message
+    }
+
     /// Size of the read buffer (default 8 KiB).
     pub fn with_read_buffer(mut self, bytes: usize) -> SmtpClientOptions {
         self.read_buffer = Some(bytes.max(512));

@@ -467,11 +467,19 @@ impl MailerBuilder {
             settings: connect,
             tls,
         } = self.connect;
+        let connect = connect.into_shared();
+        // A pool that signs cannot send every message as BINARYMIME (see `dkim`).
+        #[cfg(feature = "dkim")]
+        if self.dkim.is_some() {
+            let first = connect.settings().map_client_options(&*self.options);
+            let defaults = first.client_options().message_options();
+            crate::dkim::check_signable(Some(defaults))?;
+        }
         let inner = Arc::new(Inner {
             host: self.host,
             port: self.port,
             ehlo_domain: self.ehlo_domain,
-            connect: connect.into_shared(),
+            connect,
             tls,
             options: self.options,
             credentials: self.credentials,

@@ -376,6 +376,8 @@ impl Mailer {
     ) -> Result<SendOutcome, SendError> {
         #[cfg(feature = "dkim")]
         if let Some(signer) = &self.inner.dkim {
+            crate::dkim::check_signable(message.options)
+                .map_err(|error| SendError::NotSent { error, attempts: 0 })?;
             return self
                 .send_source(source::Signed {
                     message,
@@ -395,6 +397,8 @@ impl Mailer {
     ) -> Result<SendOutcome, SendError> {
         #[cfg(feature = "dkim")]
         if let Some(signer) = &self.inner.dkim {
+            crate::dkim::check_signable(message.options)
+                .map_err(|error| SendError::NotSent { error, attempts: 0 })?;
             let signed = crate::dkim::unix_now()
                 .and_then(|now| signer.prepend(message.body, now))
                 .map_err(|e| SendError::NotSent {
