@@ -7,7 +7,8 @@
 # AUTH mechanism by name and XOAUTH2, DKIM, SOCKS5 and HTTP CONNECT proxies (a real pproxy: with
 # and without credentials, STARTTLS and implicit TLS through the tunnel, wrong credentials),
 # SMTP_TLS_SERVER_NAME (right and wrong). The Worker's request logic is unit-tested on the
-# host first (cargo test, with and without the `dkim` feature).
+# host first (cargo test, with and without the `dkim` feature), and the adapter's timer is
+# checked in node for memory kept by timers dropped before they fire (e2e/timer-check).
 #
 # The Worker is built twice: as deployed by default (no DKIM), which runs every test but the
 # signing ones and must refuse a DKIM configuration, and with `--features dkim` for the signing
@@ -89,6 +90,18 @@ if grep -aq -e 'DKIM-Signature' -e 'PRIVATE KEY' "$WORK/worker/build/index_bg.wa
 fi
 grep -aq 'DKIM-Signature' "$WORK/worker-dkim/build/index_bg.wasm" \
   || die "the --features dkim build holds no DKIM signer"
+
+step "a Workers timer dropped before it fires keeps nothing alive (node, 400,000 timers)"
+CHECK="$E2E/timer-check"
+CARGO_TARGET_DIR="$TARGET_DIR" cargo build --locked --quiet --target wasm32-unknown-unknown \
+  --manifest-path "$CHECK/Cargo.toml" || die "the timer check did not build"
+wasm-bindgen --target nodejs --out-dir "$WORK/timer-check" \
+  "$TARGET_DIR/wasm32-unknown-unknown/debug/smtp_timer_check.wasm" \
+  || die "wasm-bindgen failed on the timer check"
+# wasm-bindgen's nodejs output is CommonJS; e2e/package.json makes .js files ES modules.
+echo '{ "type": "commonjs" }' >"$WORK/timer-check/package.json"
+node --expose-gc "$CHECK/check.mjs" "$WORK/timer-check" \
+  || die "dropped timers keep memory alive"
 
 step "test CA and a certificate for localhost"
 test_certificates "smtp-io-wasm e2e test" ca

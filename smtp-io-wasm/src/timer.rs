@@ -6,7 +6,7 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use std::fmt;
 
-use js_sys::Promise;
+use js_sys::{Function, Promise};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
@@ -17,11 +17,14 @@ use crate::sys;
 const MAX_TIMER_MS: u128 = i32::MAX as u128;
 
 /// A future that completes after a delay, from the runtime's `setTimeout`. Dropping it clears the
-/// timer.
+/// timer and settles its promise, so that nothing of it is kept: a `JsFuture` whose promise never
+/// settles keeps its callbacks and their state alive for as long as the isolate lives.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     timer: JsFuture,
     id: JsValue,
+    /// The promise's `resolve`, called when the sleep is dropped before it fired.
+    resolve: Option<Function>,
     fired: bool,
 }
 
@@ -37,12 +40,16 @@ impl fmt::Debug for Sleep {
 pub fn sleep(duration: Duration) -> Sleep {
     let ms = duration.as_millis().min(MAX_TIMER_MS) as f64;
     let mut id = JsValue::UNDEFINED;
+    let mut settle = None;
     let promise = Promise::new(&mut |resolve, _reject| {
         id = sys::set_timeout(&resolve, ms);
+        settle = Some(resolve);
     });
     Sleep {
         timer: JsFuture::from(promise),
         id,
+        // The executor runs at once, inside `Promise::new`.
+        resolve: settle,
         fired: false,
     }
 }
@@ -68,6 +75,11 @@ impl Drop for Sleep {
     fn drop(&mut self) {
         if !self.fired {
             sys::clear_timeout(&self.id);
+            // Settled, the promise lets go of the `JsFuture`'s callbacks (a cleared timer would
+            // leave it pending, and them alive, for good: about 750 bytes a sleep).
+            if let Some(resolve) = &self.resolve {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
         }
     }
 }
