@@ -182,7 +182,7 @@ impl WorkersTransport {
         Ok(transport)
     }
 
-    /// Close the socket without waiting (a failed open).
+    /// Close the socket without waiting (a failed open, or the transport dropped unclosed).
     fn abort(&mut self) {
         if let Some(Streams {
             socket,
@@ -231,18 +231,33 @@ async fn open_socket(
         ("allowHalfOpen", JsValue::FALSE),
     ]);
     let socket = sys::connect(&address, &options).map_err(|e| sys::io_error(&context(), &e))?;
+    // Closed on every way out but success, this future dropped (the connect timeout) included.
+    let opening = Opening(Some(socket.clone()));
     let opened = socket.opened().map_err(|e| sys::io_error(&context(), &e))?;
-    // If this future is dropped (the connect timeout), the runtime closes the socket when
-    // the request ends.
-    if let Err(e) = JsFuture::from(opened).await {
-        close_quietly(&socket);
-        return Err(sys::io_error(&context(), &e));
+    JsFuture::from(opened)
+        .await
+        .map_err(|e| sys::io_error(&context(), &e))?;
+    let streams = Streams::of(socket)?;
+    opening.keep();
+    Ok(streams)
+}
+
+/// A socket being opened or upgraded, closed when this is dropped unless it is kept: an open
+/// cut short (its future dropped at the connect timeout, or an error) leaves no socket open for
+/// the rest of the invocation.
+struct Opening(Option<Socket>);
+
+impl Opening {
+    /// The open succeeded: the socket is the transport's now.
+    fn keep(mut self) {
+        self.0 = None;
     }
-    match Streams::of(socket.clone()) {
-        Ok(s) => Ok(s),
-        Err(e) => {
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if let Some(socket) = self.0.take() {
             close_quietly(&socket);
-            Err(e)
         }
     }
 }
@@ -251,6 +266,15 @@ async fn open_socket(
 fn close_quietly(socket: &Socket) {
     if let Ok(p) = socket.close() {
         settle_quietly(p);
+    }
+}
+
+/// A transport dropped without [`Transport::close`] (a client dropped without `quit`, an open
+/// cut short by a timeout) closes its socket: it would otherwise stay open, its streams locked,
+/// until the invocation ends.
+impl Drop for WorkersTransport {
+    fn drop(&mut self) {
+        self.abort();
     }
 }
 
@@ -407,29 +431,21 @@ impl WorkersTransport {
                 return Err(sys::io_error("starting TLS", &e));
             }
         };
-        let streams = match Streams::of(tls.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                close_quietly(&tls);
-                return Err(e);
-            }
-        };
+        // Closed on every way out but success, this future dropped (a timeout) included.
+        let opening = Opening(Some(tls.clone()));
+        let streams = Streams::of(tls.clone())?;
         // Await the TLS socket's `opened` so that a failure it reports lands on this call. In
         // workerd it can settle before the handshake ends: a certificate it does not trust then
         // fails the first write after the upgrade (the second EHLO), or with implicit TLS the
         // greeting's read (which then sees the connection closed). The client bounds this call
         // with the command timeout (for implicit TLS, the connect step's).
-        let opened = match tls.opened() {
-            Ok(p) => p,
-            Err(e) => {
-                close_quietly(&tls);
-                return Err(sys::io_error("the TLS handshake", &e));
-            }
-        };
-        if let Err(e) = JsFuture::from(opened).await {
-            close_quietly(&tls);
-            return Err(sys::io_error("the TLS handshake", &e));
-        }
+        let opened = tls
+            .opened()
+            .map_err(|e| sys::io_error("the TLS handshake", &e))?;
+        JsFuture::from(opened)
+            .await
+            .map_err(|e| sys::io_error("the TLS handshake", &e))?;
+        opening.keep();
         self.streams = Some(streams);
         self.upgraded = true;
         Ok(())
