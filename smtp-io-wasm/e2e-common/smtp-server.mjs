@@ -23,6 +23,9 @@
 //               exportKeyingMaterial): a client that exports the wrong bytes gets 535.
 //   inject      sends an extra reply in the same write as its STARTTLS 220
 //   dropAtMail  drops the connection (no reply) when it reads MAIL FROM
+//   dropAtEnd   reads the whole message, then drops the connection without answering its end
+//               (the message's fate is unknown to the client; it is not recorded as delivered)
+//   refuseAtEnd answers the end of every message 554 (refused after its data)
 //   silent      accepts connections and never says anything (for timeouts)
 //   handshakeDelayMs  with implicit: the TCP connection is accepted at once, but the TLS
 //               handshake starts only this long after it (the ClientHello waits unanswered), so
@@ -175,6 +178,18 @@ export async function startSmtpServers({ key, cert, user, pass, banner, listener
       const data = Buffer.concat(dataParts);
       dataParts = [];
       mode = "cmd";
+      if (opts.dropAtEnd) {
+        events.push({ listener: opts.name, event: "dropped-at-end" });
+        closed = true;
+        sock.destroy();
+        if (sock !== raw) raw.destroy();
+        return;
+      }
+      if (opts.refuseAtEnd) {
+        txn = null;
+        say("554 5.6.0 Message refused after its data");
+        return;
+      }
       const id = `Q${++queueCounter}`;
       messages.push({
         listener: opts.name,

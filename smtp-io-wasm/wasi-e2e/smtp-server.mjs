@@ -8,6 +8,8 @@
 //   scram       TLS from the first byte; only AUTH SCRAM-SHA-256-PLUS and SCRAM-SHA-256 offered,
 //               the -PLUS channel binding checked against this TLS session's tls-exporter
 //   disconnect  plaintext, no AUTH; drops the connection (no reply) when it reads MAIL FROM
+//   lost        plaintext, no AUTH; drops the connection without answering a message's end
+//   refusing    plaintext, no AUTH; refuses every message at its end (554)
 // and `ports.closed`, a port that refuses connections.
 
 import { commonListeners, startSmtpServers as start } from "../e2e-common/smtp-server.mjs";
@@ -21,6 +23,8 @@ export const startSmtpServers = (settings) =>
       ...commonListeners,
       scram: { auth: true, implicit: true, scram: true },
       disconnect: { dropAtMail: true },
+      lost: { dropAtEnd: true },
+      refusing: { refuseAtEnd: true },
     },
     closedPort: true,
   });

@@ -169,6 +169,7 @@ async function expectError(opts, envelope, body, tag, want) {
   check(r.err !== undefined, "send failed", r.ok);
   if (!r.err) return r;
   check(r.err.tag === tag, `error class ${tag}`, r.err);
+  check(r.fate === "not-sent", "fate not-sent (nothing was delivered)", r.fate);
   for (const [k, v] of Object.entries(want)) {
     check(json(r.err.val?.[k]) === json(v), `error.${k} = ${json(v)}`, r.err);
   }
@@ -259,6 +260,25 @@ await test("a server that drops the connection at MAIL: protocol error connectio
   await expectError(options(P.disconnect, "none", { credentials: undefined }), env(), message("x"), "protocol", {
     kind: "connection-closed", during: "mail-from", blame: "io",
   });
+});
+
+await test("a message's fate: not-sent when the server hangs up at MAIL, refused when it refuses the data, unknown when it hangs up after the end of data (one-shot and session)", async () => {
+  const plain = (port) => options(port, "none", { credentials: undefined });
+  const atMail = send(plain(P.disconnect), env(), message("fate at MAIL"));
+  check(atMail.err?.tag === "protocol" && atMail.fate === "not-sent", "hang-up at MAIL: not-sent", atMail);
+  const refused = send(plain(P.refusing), env(), message("fate refused"));
+  check(refused.err?.tag === "protocol" && refused.err.val.reply?.code === 554 && refused.fate === "refused", "554 after the data: refused", refused);
+  // The error looks like the hang-up at MAIL; only the fate tells that it may have arrived.
+  const lost = send(plain(P.lost), env(), message("fate lost"));
+  check(lost.err?.tag === "protocol" && lost.err.val.kind === "connection-closed" && lost.fate === "unknown", "hang-up after the end of data: unknown", lost);
+  const session = client.Session.open(plain(P.lost));
+  // (bytesOf is defined further down.)
+  const encoded = (text) => new TextEncoder().encode(text);
+  const inSession = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: encoded(message("fate session")) }));
+  check(inSession.fate === "unknown", "session.send: unknown too", inSession);
+  const later = call(() => session.send(env(), NO_OPTIONS, { tag: "bytes", val: encoded(message("fate later")) }));
+  check(later.fate === "not-sent", "the next message on the closed session: not-sent", later);
+  call(() => session.quit());
 });
 
 await test("closed port: io error connection-refused during connect", async () => {
@@ -385,6 +405,8 @@ await test("session: per-message options and results: partial acceptance lists e
   check(badEnvid.err?.tag === "invalid-input", "an ENVID with a space: invalid-input", badEnvid);
   const badOrcpt = call(() => session.send(env(), { ...NO_OPTIONS, originalRecipients: ["x@example.org", "y@example.org"] }, { tag: "bytes", val: bytesOf(message("orcpt count")) }));
   check(badOrcpt.err?.tag === "invalid-input", "ORCPT count differing from the recipients: invalid-input", badOrcpt);
+  const noOrcpt = call(() => session.send(env(), { ...NO_OPTIONS, originalRecipients: [] }, { tag: "bytes", val: bytesOf(message("orcpt empty")) }));
+  check(noOrcpt.err?.tag === "invalid-input" && noOrcpt.fate === "not-sent", "an empty ORCPT list: invalid-input (it was ignored)", noOrcpt);
   session.quit();
   const after = await nodeState();
   const got = after.messages.slice(before.messages.length);
@@ -406,7 +428,9 @@ await test("session: send-batch of four, one refused, each with its own result, 
   );
   check(results.length === 4, "four results", results.length);
   check([0, 1, 3].every((i) => results[i]?.tag === "ok" && results[i].val.reply.code === 250), "three delivered", results);
-  check(results[2]?.tag === "err" && results[2].val.tag === "protocol" && results[2].val.val.kind === "recipients-refused", "the third refused", results[2]);
+  const third = results[2]?.tag === "err" ? results[2].val : {};
+  check(third.error?.tag === "protocol" && third.error.val.kind === "recipients-refused", "the third refused", results[2]);
+  check(third.fate === "not-sent", "the third: fate not-sent", third.fate);
   session.quit();
   const after = await nodeState();
   const got = after.messages.slice(before.messages.length);

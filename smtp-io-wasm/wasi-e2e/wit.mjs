@@ -3,14 +3,23 @@
 import path from "node:path";
 import { filesystem } from "@bytecodealliance/preview2-shim";
 
-/** Call something that returns a WIT `result`: { ok } or { err } (the thrown payload). */
+/** Call something that returns a WIT `result`: { ok } or { err } (the thrown payload); for a
+ * send's `send-failure`, { err, fate }: its error, and what became of the message. */
 export function call(f) {
   try {
     return { ok: f() };
   } catch (e) {
-    if (e && e.payload !== undefined) return { err: e.payload };
+    if (e && e.payload !== undefined) return failure(e.payload);
     throw e;
   }
+}
+
+/** A payload as `call` gives it: a send-failure's error and fate apart. */
+export function failure(payload) {
+  if (payload && payload.fate !== undefined && payload.error !== undefined) {
+    return { err: payload.error, fate: payload.fate };
+  }
+  return { err: payload };
 }
 
 /** JSON that shows a WIT value's bigints (as `<n>n`). */

@@ -10,7 +10,7 @@ pub(crate) fn auth_mechanism(client: &SmtpClient) -> Option<String> {
         .map(|m| m.name().to_owned())
 }
 
-pub(crate) fn delivery(client: &SmtpClient, outcome: SendOutcome) -> wit::Delivery {
+pub(crate) fn delivery_of(client: &SmtpClient, outcome: SendOutcome) -> wit::Delivery {
     wit::Delivery {
         queue_id: outcome.queue_id,
         reply: reply(&outcome.reply),
@@ -106,6 +106,37 @@ pub(crate) fn blame(err: &smtp::SmtpError) -> wit::Blame {
         Blame::Io => wit::Blame::Io,
         Blame::Timeout => wit::Blame::Timeout,
         _ => wit::Blame::Other,
+    }
+}
+
+/// A message's result as WIT gives it: its delivery, or why it failed and its fate (the
+/// engine's verdict: the failure's shape never decides it).
+pub(crate) fn delivered(
+    client: &SmtpClient,
+    delivery: smtp::Delivery,
+) -> Result<wit::Delivery, wit::SendFailure> {
+    let fate = match delivery.fate() {
+        None | Some(Fate::NotSent) => wit::Fate::NotSent,
+        Some(Fate::Refused) => wit::Fate::Refused,
+        Some(Fate::Unknown) => wit::Fate::Unknown,
+    };
+    match delivery {
+        smtp::Delivery::Sent(outcome) => Ok(delivery_of(client, outcome)),
+        smtp::Delivery::NotSent { error: e, .. } | smtp::Delivery::Unknown(e) => {
+            Err(wit::SendFailure {
+                error: error(&e),
+                fate,
+            })
+        }
+    }
+}
+
+/// A failure before the message was handed to the server (a local check, a connection that
+/// could not be opened): nothing of it was sent.
+pub(crate) fn not_sent(error: wit::SmtpError) -> wit::SendFailure {
+    wit::SendFailure {
+        error,
+        fate: wit::Fate::NotSent,
     }
 }
 

@@ -17,9 +17,9 @@ use smtp_io_wasm::smtp_proto::command::{
 use smtp_io_wasm::smtp_proto::connect::Proxy;
 use smtp_io_wasm::wasi::{ConnectOptions, InputStreamBody, SmtpClient, TlsConfig, block_on};
 use smtp_io_wasm::{
-    AuthError, AuthMechanism, Blame, DataPipelining, ExtensionUse, MessageOptions, OutgoingMessage,
-    Protocol, ProtocolError, RecipientPolicy, Reply, Secret, SendOutcome, SmtpOp, TlsMode,
-    TranscriptSink,
+    AuthError, AuthMechanism, Blame, DataPipelining, ExtensionUse, Fate, MessageOptions,
+    OutgoingMessage, Protocol, ProtocolError, RecipientPolicy, Reply, Secret, SendOutcome, SmtpOp,
+    TlsMode, TranscriptSink,
 };
 
 use bindings::exports::smtp_rs::smtp::client as wit;
@@ -59,14 +59,16 @@ impl wit::Guest for Component {
         mut options: wit::ConnectOptions,
         envelope: wit::Envelope,
         message: Vec<u8>,
-    ) -> Result<wit::Delivery, wit::SmtpError> {
+    ) -> Result<wit::Delivery, wit::SendFailure> {
         // Signed before connecting: a key or a message that cannot be signed opens nothing.
         let message = match options.dkim.take() {
-            Some(dkim) => dkim_sign(&dkim_signer(dkim)?, &message)?,
+            Some(dkim) => dkim_signer(dkim)
+                .and_then(|signer| dkim_sign(&signer, &message))
+                .map_err(not_sent)?,
             None => message,
         };
         block_on(async {
-            let (mut client, _, _) = open(options).await?;
+            let (mut client, _, _) = open(options).await.map_err(not_sent)?;
             let delivery = send(
                 &mut client,
                 None,
@@ -196,23 +198,25 @@ impl wit::GuestSession for Session {
         envelope: wit::Envelope,
         options: wit::MessageOptions,
         body: wit::Body,
-    ) -> Result<wit::Delivery, wit::SmtpError> {
-        let (message_options, size) = message_options(&options)?;
+    ) -> Result<wit::Delivery, wit::SendFailure> {
+        let (message_options, size) = message_options(&options).map_err(not_sent)?;
         let signer = self.signer.as_ref();
-        self.with(async |client| send(client, signer, envelope, &message_options, size, body).await)
+        let mut slot = self.client.borrow_mut();
+        let client = slot.as_mut().ok_or_else(|| not_sent(ended()))?;
+        block_on(send(client, signer, envelope, &message_options, size, body))
     }
 
     fn send_batch(
         &self,
         messages: Vec<wit::Outgoing>,
-    ) -> Vec<Result<wit::Delivery, wit::SmtpError>> {
+    ) -> Vec<Result<wit::Delivery, wit::SendFailure>> {
         let mut slot = self.client.borrow_mut();
         let Some(client) = slot.as_mut() else {
-            return messages.iter().map(|_| Err(ended())).collect();
+            return messages.iter().map(|_| Err(not_sent(ended()))).collect();
         };
         // Each message's options and size checked here: one that fails gets its error and stays
         // out of the batch; the others go.
-        let mut results: Vec<Option<Result<wit::Delivery, wit::SmtpError>>> =
+        let mut results: Vec<Option<Result<wit::Delivery, wit::SendFailure>>> =
             messages.iter().map(|_| None).collect();
         // With DKIM, each message signed here (its own copy, signature in front).
         let mut prepared: Vec<Prepared<'_>> = Vec::new();
@@ -230,7 +234,7 @@ impl wit::GuestSession for Session {
                     let to = m.envelope.recipients.iter().map(String::as_str).collect();
                     prepared.push((i, o, to, signed));
                 }
-                Err(e) => results[i] = Some(Err(e)),
+                Err(e) => results[i] = Some(Err(not_sent(e))),
             }
         }
         let batch: Vec<OutgoingMessage<'_>> = prepared
@@ -241,16 +245,15 @@ impl wit::GuestSession for Session {
                 OutgoingMessage::new(&m.envelope.sender, to, body).with_options(o)
             })
             .collect();
-        let sent = block_on(client.send_batch(&batch));
-        for ((i, _, _, _), result) in prepared.iter().zip(sent) {
-            results[*i] = Some(match result {
-                Ok(outcome) => Ok(delivery(client, outcome)),
-                Err(e) => Err(error(&e)),
-            });
+        let sent = block_on(client.deliver_batch(&batch));
+        for ((i, _, _, _), delivery) in prepared.iter().zip(sent) {
+            results[*i] = Some(delivered(client, delivery));
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(wit::SmtpError::Other("no result".to_owned()))))
+            .map(|r| {
+                r.unwrap_or_else(|| Err(not_sent(wit::SmtpError::Other("no result".to_owned()))))
+            })
             .collect()
     }
 

@@ -76,6 +76,13 @@ pub(crate) fn message_options(
         }
     });
     if let Some(list) = &o.original_recipients {
+        // An envelope has a recipient at least: an empty list is always the wrong count (the
+        // engine reads an empty list as none given).
+        if list.is_empty() {
+            return Err(wit::SmtpError::InvalidInput(
+                "original-recipients: one per recipient, or none at all (leave it out)".to_owned(),
+            ));
+        }
         m.original_recipients = list
             .iter()
             .map(|a| OriginalRecipient::new(a))
@@ -115,6 +122,8 @@ pub(crate) fn check_size(
     }
 }
 
+/// Send one message on `client` (signed first when `signer` is given): its delivery, or why
+/// not and its fate.
 pub(crate) async fn send(
     client: &mut SmtpClient,
     signer: Option<&DkimSigner>,
@@ -122,26 +131,25 @@ pub(crate) async fn send(
     options: &MessageOptions,
     size: Option<u64>,
     body: wit::Body,
-) -> Result<wit::Delivery, wit::SmtpError> {
+) -> Result<wit::Delivery, wit::SendFailure> {
     let to: Vec<&str> = envelope.recipients.iter().map(String::as_str).collect();
-    let outcome = match body {
+    let delivery = match body {
         wit::Body::Bytes(mut bytes) => {
-            check_size(&bytes, options, size)?;
+            check_size(&bytes, options, size).map_err(not_sent)?;
             if let Some(signer) = signer {
-                bytes = dkim_sign(signer, &bytes)?;
+                bytes = dkim_sign(signer, &bytes).map_err(not_sent)?;
             }
-            client
-                .send_mail_bytes_with(&envelope.sender, &to, &bytes, options)
-                .await
+            let message = OutgoingMessage::new(&envelope.sender, &to, &bytes).with_options(options);
+            client.deliver(&message).await
         }
         // A stream is read once, as it is sent: it cannot be hashed first. Refused before
         // anything of the message goes out; the session goes on.
         wit::Body::Stream(_) if signer.is_some() => {
-            return Err(wit::SmtpError::InvalidInput(
+            return Err(not_sent(wit::SmtpError::InvalidInput(
                 "dkim: a streamed body cannot be signed (it cannot be read twice); \
                  give the message as bytes, or send it on a session without dkim"
                     .to_owned(),
-            ));
+            )));
         }
         wit::Body::Stream(stream) => {
             let mut body = InputStreamBody::new(stream);
@@ -149,10 +157,9 @@ pub(crate) async fn send(
                 body = body.with_size_hint(size);
             }
             client
-                .send_mail_stream_with(&envelope.sender, &to, &mut body, options)
+                .deliver_stream(&envelope.sender, &to, &mut body, Some(options))
                 .await
         }
-    }
-    .map_err(|e| error(&e))?;
-    Ok(delivery(client, outcome))
+    };
+    delivered(client, delivery)
 }
