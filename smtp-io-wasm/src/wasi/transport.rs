@@ -269,7 +269,14 @@ impl Transport for WasiTransport {
             let bytes = tcp
                 .read(u64::try_from(buf.len()).unwrap_or(READ_CHUNK))
                 .await?;
-            buf[..bytes.len()].copy_from_slice(&bytes);
+            // A host that hands over more than was asked for breaks the stream's contract:
+            // an error, never a panic.
+            let Some(into) = buf.get_mut(..bytes.len()) else {
+                return Err(io::Error::other(
+                    "the host returned more bytes than were asked for",
+                ));
+            };
+            into.copy_from_slice(&bytes);
             return Ok(bytes.len());
         }
         loop {
