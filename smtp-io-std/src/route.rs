@@ -70,20 +70,34 @@ pub(crate) fn connect(route: &Route, host: &str, port: u16, until: Until) -> io:
 /// Resolve `host` and connect to the first address that answers, from the local address.
 fn tcp(route: &Route, host: &str, port: u16, until: Until) -> io::Result<TcpStream> {
     let host = Route::dial_host(host);
+    let addrs = resolve(host, port, until)?;
+    first_to_answer(&addrs, until, |addr, limit| tcp_to(route, addr, limit)).map_err(|e| {
+        e.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} has no address to connect to"),
+            )
+        })
+    })
+}
+
+/// `connect` to each of `addrs` in turn until one answers, each within its share of the time
+/// left ([`Route::address_share`]): an address that never answers leaves the next its turn.
+/// The last error (`None`: no address at all) when none answers.
+fn first_to_answer<T>(
+    addrs: &[SocketAddr],
+    until: Until,
+    mut connect: impl FnMut(SocketAddr, Duration) -> io::Result<T>,
+) -> Result<T, Option<io::Error>> {
     let mut last = None;
-    for addr in resolve(host, port, until)? {
-        match tcp_to(route, addr, until.left()?) {
-            Ok(stream) => return Ok(stream),
-            Err(e) if crate::stream::is_timeout(&e) => return Err(e),
+    for (i, &addr) in addrs.iter().enumerate() {
+        let left = until.left().map_err(Some)?;
+        match connect(addr, Route::address_share(left, addrs.len() - i)) {
+            Ok(connected) => return Ok(connected),
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{host} has no address to connect to"),
-        )
-    }))
+    Err(last)
 }
 
 /// The addresses of `host:port`, within the time left. An IP address is taken as it is; a name
@@ -205,5 +219,40 @@ mod tests {
         let err = within_time(until, || Err::<(), _>(io::ErrorKind::NotFound.into()));
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
         assert!(!resolve("localhost", 25, until).unwrap().is_empty());
+    }
+
+    /// Of two addresses, the first that never answers gets half the time left, and the second
+    /// its turn with the rest (the first used to take it all, and end the connect).
+    #[test]
+    fn an_address_that_never_answers_leaves_the_next_its_turn() {
+        let addrs: Vec<SocketAddr> = ["[2001:db8::1]:25", "192.0.2.1:25"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let until = Until(now() + Duration::from_secs(30));
+        let mut limits = Vec::new();
+        let connected = first_to_answer(&addrs, until, |addr, limit| {
+            limits.push(limit);
+            match addr {
+                SocketAddr::V6(_) => Err(io::ErrorKind::TimedOut.into()),
+                SocketAddr::V4(_) => Ok(addr),
+            }
+        });
+        assert_eq!(connected.unwrap(), addrs[1]);
+        assert!(limits[0] <= Duration::from_secs(15), "{limits:?}");
+        assert!(limits[0] > Duration::from_secs(14), "{limits:?}");
+        assert!(limits[1] > Duration::from_secs(29), "{limits:?}");
+        let none = first_to_answer(&addrs, until, |_, _| -> io::Result<()> {
+            Err(io::ErrorKind::ConnectionRefused.into())
+        });
+        assert_eq!(
+            none.unwrap_err().map(|e| e.kind()),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
+        assert!(
+            first_to_answer(&[], until, |_, _| Ok(()))
+                .unwrap_err()
+                .is_none()
+        );
     }
 }

@@ -150,8 +150,15 @@ impl ConnectOptions {
             route,
             client,
         } = parts;
+        // The step's own bound, for the host's addresses to share.
+        let (left, _) = clock.bound(TokioTransport::now().into(), SmtpOp::Connect, limit);
+        let until = tokio::time::Instant::now() + left;
         let tcp = clock
-            .step::<TokioTransport, _>(SmtpOp::Connect, limit, route::connect(&route, host, port))
+            .step::<TokioTransport, _>(
+                SmtpOp::Connect,
+                limit,
+                route::connect(&route, host, port, until),
+            )
             .await?;
         let name = tls_server_name.as_deref().unwrap_or(host);
         // Only the socket differs by mode; the SMTP side is smtp-proto's `SmtpClient::open`.

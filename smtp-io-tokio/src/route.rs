@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 use smtp_proto::connect::{Proxy, Route, open_tunnel};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
 
 use crate::transport::TokioTransport;
 
@@ -23,13 +24,19 @@ async fn tunnel(proxy: &Proxy, socket: TcpStream, host: &str, port: u16) -> io::
 }
 
 /// A TCP connection to `host:port` along `route` (through its proxy, from its local address),
-/// with Nagle's algorithm off. Unbounded: the caller bounds it (`ConnectClock::step`).
-pub(crate) async fn connect(route: &Route, host: &str, port: u16) -> io::Result<TcpStream> {
+/// with Nagle's algorithm off. The caller bounds it (`ConnectClock::step`) and says when that
+/// bound ends (`until`), which the host's addresses share.
+pub(crate) async fn connect(
+    route: &Route,
+    host: &str,
+    port: u16,
+    until: Instant,
+) -> io::Result<TcpStream> {
     let host = Route::dial_host(host);
     let stream = match &route.proxy {
-        None => tcp(route, host, port).await?,
+        None => tcp(route, host, port, until).await?,
         Some(proxy) => {
-            let socket = tcp(route, proxy.host(), proxy.port())
+            let socket = tcp(route, proxy.host(), proxy.port(), until)
                 .await
                 .map_err(|e| proxy.unreachable(e))?;
             tunnel(proxy, socket, host, port).await?
@@ -41,22 +48,54 @@ pub(crate) async fn connect(route: &Route, host: &str, port: u16) -> io::Result<
     Ok(stream)
 }
 
-/// Resolve `host` and connect to the first address that answers, from the local address.
-async fn tcp(route: &Route, host: &str, port: u16) -> io::Result<TcpStream> {
+/// Resolve `host` and connect to the first address that answers, from the local address, each
+/// within its share of the time left until `until`.
+async fn tcp(route: &Route, host: &str, port: u16, until: Instant) -> io::Result<TcpStream> {
     let host = Route::dial_host(host);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    first_to_answer(&addrs, until, |addr| tcp_to(route, addr))
+        .await
+        .map_err(|e| {
+            e.unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "{host} has no address to connect to (from the local address asked for)"
+                    ),
+                )
+            })
+        })
+}
+
+/// `connect` to each of `addrs` in turn until one answers, each within its share of the time
+/// left ([`Route::address_share`]): an address that never answers leaves the next its turn.
+/// The last error (`None`: no address at all) when none answers.
+async fn first_to_answer<T, F: Future<Output = io::Result<T>>>(
+    addrs: &[SocketAddr],
+    until: Instant,
+    mut connect: impl FnMut(SocketAddr) -> F,
+) -> Result<T, Option<io::Error>> {
     let mut last = None;
-    for addr in tokio::net::lookup_host((host, port)).await? {
-        match tcp_to(route, addr).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
+    for (i, &addr) in addrs.iter().enumerate() {
+        if i + 1 == addrs.len() {
+            // The last one has all that is left: the caller's own bound ends it, with its own
+            // error (the step's timeout, not this function's).
+            return connect(addr).await.map_err(Some);
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        let share = Route::address_share(left, addrs.len() - i);
+        match tokio::time::timeout(share, connect(addr)).await {
+            Ok(Ok(connected)) => return Ok(connected),
+            Ok(Err(e)) => last = Some(e),
+            Err(_) => {
+                last = Some(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{addr} did not answer within {} ms", share.as_millis()),
+                ));
+            }
         }
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{host} has no address to connect to (from the local address asked for)"),
-        )
-    }))
+    Err(last)
 }
 
 async fn tcp_to(route: &Route, addr: SocketAddr) -> io::Result<TcpStream> {
@@ -70,4 +109,45 @@ async fn tcp_to(route: &Route, addr: SocketAddr) -> io::Result<TcpStream> {
     };
     socket.bind(local)?;
     socket.connect(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Of two addresses, the first that never answers is given up after half the time left,
+    /// and the second gets its turn (the first used to hold the whole connect step).
+    #[tokio::test(start_paused = true)]
+    async fn an_address_that_never_answers_leaves_the_next_its_turn() {
+        let addrs: Vec<SocketAddr> = ["[2001:db8::1]:25", "192.0.2.1:25"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let start = Instant::now();
+        let until = start + Duration::from_secs(30);
+        let connected = first_to_answer(&addrs, until, |addr| async move {
+            if addr.is_ipv6() {
+                std::future::pending::<()>().await;
+            }
+            Ok(addr)
+        })
+        .await;
+        assert_eq!(connected.unwrap(), addrs[1]);
+        assert_eq!(start.elapsed(), Duration::from_secs(15));
+        // The last one is not bounded here (the caller's step is): its own error comes back.
+        let refused = first_to_answer(&addrs, until, |addr| async move {
+            if addr.is_ipv6() {
+                std::future::pending::<()>().await;
+            }
+            Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionRefused))
+        })
+        .await
+        .unwrap_err()
+        .unwrap();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        // Half of the 15 s that were left.
+        assert_eq!(start.elapsed(), Duration::from_millis(22_500));
+    }
 }

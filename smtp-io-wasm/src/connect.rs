@@ -73,7 +73,11 @@ impl ConnectOptions {
         #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
         let open = {
             let name = tls_server_name.as_deref().unwrap_or(host);
-            Socket::open_routed(host, port, name, mode, &self.tls, &route)
+            // The step's own bound, for the host's addresses to share.
+            let now = <Socket as smtp_proto::client::Transport>::now();
+            let (left, _) = clock.bound(now.into(), SmtpOp::Connect, connect_timeout);
+            let until = Some(now + left);
+            Socket::open_routed(host, port, name, mode, &self.tls, &route, until)
         };
         let transport = clock
             .step::<Socket, _>(SmtpOp::Connect, connect_timeout, open)

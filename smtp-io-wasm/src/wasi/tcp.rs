@@ -15,7 +15,11 @@ use wasip2::sockets::network::{
 use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
-use super::reactor::ready;
+use std::time::Duration;
+
+use smtp_proto::future::{Either, race};
+
+use super::reactor::{now, ready, sleep};
 
 /// The most bytes one read asks the host for.
 pub(crate) const READ_CHUNK: u64 = 16 * 1024 + 512;
@@ -137,13 +141,39 @@ impl TcpConn {
     /// Resolve `host` and connect to the first of its addresses that accepts, from the route's
     /// local address when it has one (bound to it, port 0, before connecting; an address of
     /// the other family is skipped with an `AddrNotAvailable` error naming both). The route's
-    /// proxy is the caller's to use. Not bounded in time: the caller races it with a timer.
-    pub(crate) async fn connect(host: &str, port: u16, route: &Route) -> io::Result<TcpConn> {
+    /// proxy is the caller's to use. Not bounded in time: the caller races it with a timer,
+    /// and says when that ends (`until`, on [`now`](super::reactor::now)'s clock) for the
+    /// addresses to share it ([`Route::address_share`]): one that never answers then leaves
+    /// the next its turn.
+    pub(crate) async fn connect(
+        host: &str,
+        port: u16,
+        route: &Route,
+        until: Option<Duration>,
+    ) -> io::Result<TcpConn> {
         let host = Route::dial_host(host);
         let network = instance_network();
+        let addrs = resolve(&network, host).await?;
         let mut last = None;
-        for ip in resolve(&network, host).await? {
-            match TcpConn::connect_addr(&network, SocketAddr::new(ip, port), route).await {
+        for (i, ip) in addrs.iter().enumerate() {
+            let peer = SocketAddr::new(*ip, port);
+            let attempt = TcpConn::connect_addr(&network, peer, route);
+            let result = match until {
+                // The last address has all that is left: the caller's bound ends it.
+                Some(until) if i + 1 < addrs.len() => {
+                    let left = until.saturating_sub(now());
+                    let share = Route::address_share(left, addrs.len() - i);
+                    match race(attempt, sleep(share)).await {
+                        Either::Left(result) => result,
+                        Either::Right(()) => Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("{peer} did not answer within {} ms", share.as_millis()),
+                        )),
+                    }
+                }
+                _ => attempt.await,
+            };
+            match result {
                 Ok(conn) => return Ok(conn),
                 Err(e) => last = Some(e),
             }

@@ -138,7 +138,7 @@ fn through(proxy: Option<Proxy>, local: Option<IpAddr>) -> Route {
 /// Open a plaintext connection to `host:port` by `route`.
 async fn open_plain(host: &str, port: u16, route: &Route) -> io::Result<WasiTransport> {
     let tls = TlsConfig::default();
-    WasiTransport::open_routed(host, port, host, TlsMode::None, &tls, route).await
+    WasiTransport::open_routed(host, port, host, TlsMode::None, &tls, route, None).await
 }
 
 /// `future`'s output, or a panic after ten seconds (a test whose client failed must not hang on

@@ -90,7 +90,7 @@ impl WasiTransport {
     /// with a timer.
     pub async fn connect_plain(host: &str, port: u16) -> io::Result<WasiTransport> {
         Ok(WasiTransport::plain(
-            TcpConn::connect(host, port, &Route::default()).await?,
+            TcpConn::connect(host, port, &Route::default(), None).await?,
         ))
     }
 
@@ -136,18 +136,19 @@ impl WasiTransport {
         mode: TlsMode,
         tls: &TlsConfig,
         route: &Route,
+        until: Option<Duration>,
     ) -> io::Result<WasiTransport> {
         let settings = match mode {
             TlsMode::None => None,
             _ => Some(TlsTarget::new(name, tls.clone())?),
         };
         let mut transport = match &route.proxy {
-            None => WasiTransport::plain(TcpConn::connect(host, port, route).await?),
+            None => WasiTransport::plain(TcpConn::connect(host, port, route, until).await?),
             Some(proxy) => {
                 // Refused before any I/O: a host the request cannot carry (checked again, and
                 // the request built, by open_tunnel; the copy here is wiped when dropped).
                 drop(ProxyHandshake::new(proxy, host, port)?);
-                let tcp = TcpConn::connect(proxy.host(), proxy.port(), route)
+                let tcp = TcpConn::connect(proxy.host(), proxy.port(), route, until)
                     .await
                     .map_err(|e| proxy.unreachable(e))?;
                 let mut transport = WasiTransport::plain(tcp);

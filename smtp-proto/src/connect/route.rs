@@ -2,6 +2,7 @@
 //! adapter's socket code follows.
 
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 use std::io;
 
 use super::Proxy;
@@ -25,6 +26,18 @@ impl Route {
     /// `::1`), any other name is unchanged.
     pub fn dial_host(host: &str) -> &str {
         host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// How long the next of the `remaining` addresses of a name may take to connect, when
+    /// the connect step has `left`: an equal share, so that an address that never answers (a
+    /// broken IPv6 path that drops packets) leaves the others their turn; the last one gets
+    /// all that is left. Every adapter tries a name's addresses in order by this rule.
+    pub fn address_share(left: Duration, remaining: usize) -> Duration {
+        match u32::try_from(remaining) {
+            Ok(0 | 1) => left,
+            Ok(n) => left / n,
+            Err(_) => left / u32::MAX,
+        }
     }
 
     /// The address to bind a socket to before it connects to `peer`: the local address chosen,
@@ -78,5 +91,15 @@ mod tests {
             text.contains("127.0.0.2") && text.contains("2001:db8::1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn each_address_gets_an_equal_share_and_the_last_all_that_is_left() {
+        let left = Duration::from_secs(30);
+        assert_eq!(Route::address_share(left, 3), Duration::from_secs(10));
+        assert_eq!(Route::address_share(left, 2), Duration::from_secs(15));
+        assert_eq!(Route::address_share(left, 1), left);
+        assert_eq!(Route::address_share(left, 0), left);
+        assert!(Route::address_share(left, usize::MAX) < Duration::from_micros(10));
     }
 }
