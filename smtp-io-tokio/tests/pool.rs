@@ -563,18 +563,68 @@ impl Conversation for IdleThen421 {
     }
 }
 
-/// A throttle that holds its second caller for three seconds and lets everyone else go.
-struct SecondWaits(AtomicUsize);
+/// A throttle that holds its second caller for `second_waits` and lets everyone else go;
+/// `calls` counts the calls.
+struct SecondWaits {
+    calls: Arc<AtomicUsize>,
+    second_waits: Duration,
+}
+
+impl SecondWaits {
+    fn new(second_waits: Duration) -> SecondWaits {
+        let calls = Arc::new(AtomicUsize::new(0));
+        SecondWaits {
+            calls,
+            second_waits,
+        }
+    }
+}
 
 impl smtp_io_tokio::Throttle for SecondWaits {
     fn acquire(&self) -> smtp_io_tokio::ThrottleFuture<'_> {
-        let call = self.0.fetch_add(1, Ordering::SeqCst);
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
             Ok(match call {
-                1 => smtp_io_tokio::Turn::WaitFor(Duration::from_secs(3)),
+                1 => smtp_io_tokio::Turn::WaitFor(self.second_waits),
                 _ => smtp_io_tokio::Turn::Go,
             })
         })
+    }
+}
+
+/// A turn that would outlast the wait limit is answered `Busy` at once, also under a longer
+/// send deadline: the caller used to wait out the whole turn, take the throttle's place, and
+/// then get `Busy` without a look for a connection (found in review).
+#[tokio::test(start_paused = true)]
+async fn a_turn_past_the_wait_limit_is_busy_at_once_under_a_longer_deadline() {
+    let server = MockServer::start(|_| Mute).await;
+    for chained in [false, true] {
+        let throttle = SecondWaits::new(Duration::from_secs(8));
+        let calls = Arc::clone(&throttle.calls);
+        let mut builder = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "c.test")
+            .wait_timeout(Duration::from_secs(5))
+            .send_deadline(Duration::from_secs(60))
+            .throttle(throttle)
+            .client_options(client_options);
+        if chained {
+            builder = builder.chain_messages(2);
+        }
+        let mailer = builder.build().unwrap();
+        let first = send_in_background(&mailer, "a@test.example", "b@test.example", b"x\r\n");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let started = tokio::time::Instant::now();
+        let busy = send_from(&mailer, "c@test.example").await;
+        assert_eq!(
+            busy,
+            Err(SendError::Busy {
+                waited: Duration::from_secs(5)
+            }),
+            "chained: {chained}"
+        );
+        assert_eq!(started.elapsed(), Duration::ZERO, "chained: {chained}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "asked once more");
+        first.abort();
+        mailer.shutdown().await;
     }
 }
 
@@ -588,7 +638,7 @@ async fn the_wait_limit_covers_the_turn_under_a_throttle() {
         let mut builder = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
             .max_connections(1)
             .wait_timeout(Duration::from_secs(5))
-            .throttle(SecondWaits(AtomicUsize::new(0)))
+            .throttle(SecondWaits::new(Duration::from_secs(3)))
             .client_options(client_options);
         if chained {
             builder = builder.chain_messages(2);

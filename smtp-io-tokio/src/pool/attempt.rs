@@ -45,26 +45,30 @@ impl SendClock {
         }
     }
 
-    /// `wait` for a connection, given up when the wait limit (`wait`, counted from the call, a
-    /// turn under the throttle included) or the send deadline ends first: the caller's answer.
+    /// What ends a wait of this call that began at `since`: the wait limit (`wait` from
+    /// `since`) or the send deadline, whichever comes first.
+    pub(super) fn wait_bound(&self, wait: Duration, since: Instant) -> WaitBound {
+        let wait_left = wait.saturating_sub(since.elapsed());
+        let (left, by_deadline) = match self.left() {
+            Some(left) if left < wait_left => (left, true),
+            _ => (wait_left, false),
+        };
+        WaitBound {
+            until: Instant::now() + left,
+            by_deadline,
+            wait,
+            clock: *self,
+        }
+    }
+
+    /// `place` (a connection), given up when the wait limit counted from the call (a turn
+    /// under the throttle included) or the send deadline ends first: the caller's answer.
     pub(super) async fn wait_for_place<F: Future>(
         &self,
         wait: Duration,
         place: F,
     ) -> Result<F::Output, SendError> {
-        let wait_left = wait.saturating_sub(self.started.elapsed());
-        let (limit, by_deadline) = match self.left() {
-            Some(left) if left < wait_left => (left, true),
-            _ => (wait_left, false),
-        };
-        tokio::time::timeout(limit, place).await.map_err(|_| {
-            if by_deadline {
-                let error = self.exceeded(SmtpOp::Connect);
-                SendError::NotSent { error, attempts: 0 }
-            } else {
-                SendError::Busy { waited: wait }
-            }
-        })
+        self.wait_bound(wait, self.started).within(place).await
     }
 
     /// `work`, unless the deadline passes first (`None`; `work` is dropped).
@@ -73,6 +77,40 @@ impl SendClock {
             None => Some(work.await),
             Some(left) => tokio::time::timeout(left, work).await.ok(),
         }
+    }
+}
+
+/// The end of a caller's wait ([`SendClock::wait_bound`]) and the answer when it comes.
+#[derive(Clone, Copy)]
+pub(super) struct WaitBound {
+    until: Instant,
+    /// The send deadline ends it (else the wait limit).
+    by_deadline: bool,
+    wait: Duration,
+    clock: SendClock,
+}
+
+impl WaitBound {
+    /// The time left.
+    pub(super) fn left(&self) -> Duration {
+        self.until.saturating_duration_since(Instant::now())
+    }
+
+    /// The answer of a caller whose wait ends: `Busy`, or `NotSent` past the send deadline.
+    pub(super) fn gave_up(&self) -> SendError {
+        if self.by_deadline {
+            let error = self.clock.exceeded(SmtpOp::Connect);
+            SendError::NotSent { error, attempts: 0 }
+        } else {
+            SendError::Busy { waited: self.wait }
+        }
+    }
+
+    /// `work`, unless the wait ends first.
+    pub(super) async fn within<F: Future>(&self, work: F) -> Result<F::Output, SendError> {
+        tokio::time::timeout(self.left(), work)
+            .await
+            .map_err(|_| self.gave_up())
     }
 }
 
@@ -123,15 +161,19 @@ impl Inner {
     }
 
     /// Wait until the pool's pause (if any) is over and the throttle lets one more message go,
-    /// within the send deadline or the wait limit.
+    /// within the send deadline and the wait limit counted from `since` (the call, for its
+    /// first turn; now, for a retry's): a turn that cannot come in time is answered at once
+    /// (`Throttled` for the pool's pause, `Busy` or `NotSent`), without waiting for it and
+    /// without taking the throttle's place.
     pub(super) async fn take_turn(
         &self,
         clock: &SendClock,
         wait: Duration,
+        since: Instant,
     ) -> Result<(), SendError> {
+        let bound = clock.wait_bound(wait, since);
         if let Some((left, because)) = self.pause.as_ref().and_then(backoff::Pause::remaining) {
-            let allowed = clock.left().unwrap_or(wait);
-            if left > allowed {
+            if left > bound.left() {
                 return Err(SendError::Throttled {
                     error: because,
                     retry_after: left,
@@ -142,25 +184,9 @@ impl Inner {
         let Some(throttle) = &self.throttle else {
             return Ok(());
         };
-        let started = Instant::now();
         loop {
-            // Asking is bounded too (a shared limit asks a store across the network): by the
-            // send deadline, or else by what is left of the wait limit.
-            let asked = match clock.left() {
-                Some(left) => tokio::time::timeout(left, throttle.acquire())
-                    .await
-                    .map_err(|_| SendError::NotSent {
-                        error: clock.exceeded(SmtpOp::Connect),
-                        attempts: 0,
-                    }),
-                None => {
-                    let wait_left = wait.saturating_sub(started.elapsed());
-                    tokio::time::timeout(wait_left, throttle.acquire())
-                        .await
-                        .map_err(|_| SendError::Busy { waited: wait })
-                }
-            };
-            let pause = match asked? {
+            // Asking is bounded too (a shared limit asks a store across the network).
+            let pause = match bound.within(throttle.acquire()).await? {
                 Ok(Turn::Go) => return Ok(()),
                 Ok(Turn::WaitFor(pause)) => pause,
                 Err(e) => {
@@ -172,14 +198,8 @@ impl Inner {
                     return Err(SendError::NotSent { error, attempts: 0 });
                 }
             };
-            if let Some(left) = clock.left() {
-                if left <= pause {
-                    tokio::time::sleep(left).await;
-                    let error = clock.exceeded(SmtpOp::Connect);
-                    return Err(SendError::NotSent { error, attempts: 0 });
-                }
-            } else if started.elapsed().saturating_add(pause) > wait {
-                return Err(SendError::Busy { waited: wait });
+            if pause >= bound.left() {
+                return Err(bound.gave_up());
             }
             tokio::time::sleep(pause).await;
         }

@@ -178,7 +178,7 @@ impl Inner {
             attempts: 0,
         })?;
         let wait = self.settings.wait_timeout;
-        self.take_turn(&clock, wait).await?;
+        self.take_turn(&clock, wait, clock.started).await?;
         let (answer, mut answered) = oneshot::channel();
         let id = self.lobby.next_id.fetch_add(1, Ordering::Relaxed);
         self.lobby.lock().push_back(Job {
@@ -388,7 +388,11 @@ impl Inner {
     async fn requeue(&self, jobs: Vec<Job>) {
         let mut ready = Vec::with_capacity(jobs.len());
         for job in jobs {
-            match self.take_turn(&job.clock, self.settings.wait_timeout).await {
+            let (clock, wait) = (&job.clock, self.settings.wait_timeout);
+            match self
+                .take_turn(clock, wait, tokio::time::Instant::now())
+                .await
+            {
                 Ok(()) => {
                     bump(&self.tally.retries);
                     ready.push(job);

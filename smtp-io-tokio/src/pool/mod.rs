@@ -445,7 +445,7 @@ impl Mailer {
             attempts: 0,
         })?;
         let wait = inner.settings.wait_timeout;
-        inner.take_turn(&clock, wait).await?;
+        inner.take_turn(&clock, wait, clock.started).await?;
         let permit = inner.permits.clone().acquire_owned();
         let permit = match clock.wait_for_place(wait, permit).await? {
             Err(_) => return Err(SendError::Closed),
@@ -484,7 +484,8 @@ impl Mailer {
                 None => clock.within(inner.checkout()).await,
                 Some(failed) => {
                     // A retry is one more message for the server: it waits its turn too.
-                    if let Err(e) = inner.take_turn(&clock, wait).await {
+                    let since = tokio::time::Instant::now();
+                    if let Err(e) = inner.take_turn(&clock, wait, since).await {
                         drop(failed);
                         return Err(e);
                     }
