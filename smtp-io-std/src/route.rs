@@ -70,15 +70,9 @@ pub(crate) fn connect(route: &Route, host: &str, port: u16, until: Until) -> io:
 /// Resolve `host` and connect to the first address that answers, from the local address.
 fn tcp(route: &Route, host: &str, port: u16, until: Until) -> io::Result<TcpStream> {
     let host = Route::dial_host(host);
-    let addrs = resolve(host, port, until)?;
-    first_to_answer(&addrs, until, |addr, limit| tcp_to(route, addr, limit)).map_err(|e| {
-        e.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{host} has no address to connect to"),
-            )
-        })
-    })
+    let addrs = route.reachable(host, resolve(host, port, until)?)?;
+    first_to_answer(&addrs, until, |addr, limit| tcp_to(route, addr, limit))
+        .map_err(|e| e.unwrap_or_else(|| io::Error::other("no address to connect to")))
 }
 
 /// `connect` to each of `addrs` in turn until one answers, each within its share of the time

@@ -52,19 +52,10 @@ pub(crate) async fn connect(
 /// within its share of the time left until `until`.
 async fn tcp(route: &Route, host: &str, port: u16, until: Instant) -> io::Result<TcpStream> {
     let host = Route::dial_host(host);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let addrs = route.reachable(host, tokio::net::lookup_host((host, port)).await?.collect())?;
     first_to_answer(&addrs, until, |addr| tcp_to(route, addr))
         .await
-        .map_err(|e| {
-            e.unwrap_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!(
-                        "{host} has no address to connect to (from the local address asked for)"
-                    ),
-                )
-            })
-        })
+        .map_err(|e| e.unwrap_or_else(|| io::Error::other("no address to connect to")))
 }
 
 /// `connect` to each of `addrs` in turn until one answers, each within its share of the time

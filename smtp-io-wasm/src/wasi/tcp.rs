@@ -153,10 +153,13 @@ impl TcpConn {
     ) -> io::Result<TcpConn> {
         let host = Route::dial_host(host);
         let network = instance_network();
-        let addrs = resolve(&network, host).await?;
+        let resolved = resolve(&network, host).await?;
+        let addrs = route.reachable(
+            host,
+            resolved.into_iter().map(|ip| (ip, port).into()).collect(),
+        )?;
         let mut last = None;
-        for (i, ip) in addrs.iter().enumerate() {
-            let peer = SocketAddr::new(*ip, port);
+        for (i, &peer) in addrs.iter().enumerate() {
             let attempt = TcpConn::connect_addr(&network, peer, route);
             let result = match until {
                 // The last address has all that is left: the caller's bound ends it.

@@ -40,6 +40,28 @@ impl Route {
         }
     }
 
+    /// The addresses of `host` (resolved as `addrs`) this route can connect to, in order: one
+    /// of the other family than the local address chosen cannot be reached from it
+    /// ([`bind_for`](Self::bind_for)), so it is left out rather than given a share of the
+    /// connect step ([`address_share`](Self::address_share)). When none is left: `bind_for`'s
+    /// error for the first (naming both addresses), or `NotFound` when there were none.
+    pub fn reachable(&self, host: &str, addrs: Vec<SocketAddr>) -> io::Result<Vec<SocketAddr>> {
+        let Some(&first) = addrs.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} has no address to connect to"),
+            ));
+        };
+        let reachable: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|&addr| self.bind_for(addr).is_ok())
+            .collect();
+        match self.bind_for(first) {
+            Err(e) if reachable.is_empty() => Err(e),
+            _ => Ok(reachable),
+        }
+    }
+
     /// The address to bind a socket to before it connects to `peer`: the local address chosen,
     /// port 0 (`None`: leave it to the system). A local address of the other family than
     /// `peer` cannot reach it: an error of kind `AddrNotAvailable` naming both, so that the
@@ -101,5 +123,27 @@ mod tests {
         assert_eq!(Route::address_share(left, 1), left);
         assert_eq!(Route::address_share(left, 0), left);
         assert!(Route::address_share(left, usize::MAX) < Duration::from_micros(10));
+    }
+
+    #[test]
+    fn only_the_addresses_the_local_address_can_reach_are_tried() {
+        let v6: SocketAddr = "[2001:db8::1]:25".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:25".parse().unwrap();
+        let from_v4 = Route {
+            proxy: None,
+            local_address: Some("127.0.0.2".parse().unwrap()),
+        };
+        assert_eq!(from_v4.reachable("mx", vec![v6, v4]).unwrap(), [v4]);
+        assert_eq!(
+            Route::default().reachable("mx", vec![v6, v4]).unwrap(),
+            [v6, v4]
+        );
+        let none = from_v4.reachable("mx", vec![v6]).unwrap_err();
+        assert_eq!(none.kind(), io::ErrorKind::AddrNotAvailable);
+        let empty = Route::default()
+            .reachable("mx.example", Vec::new())
+            .unwrap_err();
+        assert_eq!(empty.kind(), io::ErrorKind::NotFound);
+        assert!(empty.to_string().contains("mx.example"), "{empty}");
     }
 }
