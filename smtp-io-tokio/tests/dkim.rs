@@ -566,9 +566,25 @@ async fn a_signing_pool_refuses_binarymime() {
     }
     assert_eq!(server.accepted(), 0);
     mailer.shutdown().await;
+    // Every message's default, set for the pool or by the per-connection closure: refused
+    // when the pool is built, or each message unsent before a connection is opened.
     let built = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
         .dkim(signer(ED25519))
-        .client_options(move |o: SmtpClientOptions| o.with_message_options(binary.clone()))
+        .map_connect_options(|o| o.map_client_options(|c| c.with_message_options(binary.clone())))
         .build();
-    assert_eq!(built.err(), Some(unsignable));
+    assert_eq!(built.err(), Some(unsignable.clone()));
+    let by_closure = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+        .dkim(signer(ED25519))
+        .client_options(move |o: SmtpClientOptions| o.with_message_options(binary.clone()))
+        .build()
+        .unwrap();
+    let refused = by_closure
+        .send("a@example.com", ["b@example.org"], message)
+        .await;
+    assert!(
+        matches!(&refused, Err(SendError::NotSent { error, .. }) if *error == unsignable),
+        "{refused:?}"
+    );
+    assert_eq!(server.accepted(), 0);
+    by_closure.shutdown().await;
 }

@@ -439,6 +439,11 @@ impl MailerBuilder {
     /// is hashed is an [`SmtpError::Io`] during [`SmtpOp::ReadBody`](crate::SmtpOp::ReadBody).
     /// The signer's key never appears in the pool's or the builder's `Debug` output.
     ///
+    /// A message sent as `BODY=BINARYMIME` goes byte for byte and would not match its
+    /// signature: it is refused unsent ([`Unsignable::BinaryMime`](crate::Unsignable)), as
+    /// options that make BINARYMIME every message's default are (when the pool is built, or,
+    /// set by [`client_options`](Self::client_options), for each connection).
+    ///
     /// ```no_run
     /// use smtp_io_tokio::dkim::{DkimKey, DkimSigner};
     /// use smtp_io_tokio::{Mailer, TlsMode};
@@ -468,12 +473,12 @@ impl MailerBuilder {
             tls,
         } = self.connect;
         let connect = connect.into_shared();
-        // A pool that signs cannot send every message as BINARYMIME (see `dkim`).
+        // A pool that signs cannot send every message as BINARYMIME (see `dkim`). The
+        // `client_options` closure runs per connection, and its result is checked there.
         #[cfg(feature = "dkim")]
         if self.dkim.is_some() {
-            let first = connect.settings().map_client_options(&*self.options);
-            let defaults = first.client_options().message_options();
-            crate::dkim::check_signable(Some(defaults))?;
+            let settings = connect.settings();
+            crate::dkim::check_signable(Some(settings.client_options().message_options()))?;
         }
         let inner = Arc::new(Inner {
             host: self.host,

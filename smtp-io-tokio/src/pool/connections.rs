@@ -77,6 +77,12 @@ impl Inner {
     /// Connect in `slot` (greeting, EHLO, STARTTLS); on failure the slot is given back.
     pub(super) async fn connect(&self, mut slot: Slot) -> Result<Pooled, SmtpError> {
         let options = self.connect_options();
+        // A signing pool's messages cannot all go as BINARYMIME (see `MailerBuilder::dkim`).
+        #[cfg(feature = "dkim")]
+        if self.dkim.is_some() {
+            let defaults = options.settings().client_options().message_options();
+            crate::dkim::check_signable(Some(defaults))?;
+        }
         let client = options
             .connect(&self.host, self.port, &self.ehlo_domain)
             .await?;
