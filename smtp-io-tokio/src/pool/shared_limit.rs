@@ -8,6 +8,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::AsyncConnectionConfig;
@@ -66,8 +67,11 @@ return 0
 /// ```
 pub struct SharedRateLimit {
     client: redis::Client,
-    /// The connection in use; `None` before the first message and after a failure.
-    connection: Mutex<Option<MultiplexedConnection>>,
+    /// The connection in use and its number (counting the connections made); `None` before
+    /// the first message and after a failure.
+    connection: Mutex<Option<(u64, MultiplexedConnection)>>,
+    /// How many connections were made.
+    made: AtomicU64,
     timeout: Duration,
     key: String,
     interval: Duration,
@@ -100,6 +104,7 @@ impl SharedRateLimit {
         Ok(SharedRateLimit {
             client: redis::Client::open(url)?,
             connection: Mutex::new(None),
+            made: AtomicU64::new(0),
             timeout: DEFAULT_TIMEOUT,
             key: key.into(),
             interval,
@@ -125,12 +130,13 @@ impl SharedRateLimit {
         self
     }
 
-    /// The connection in use (`true`), or a new one (bounded by the timeout); one message at a
-    /// time connects, the others then share its connection.
-    async fn connection(&self) -> redis::RedisResult<(MultiplexedConnection, bool)> {
+    /// The connection in use, or a new one (bounded by the timeout), with its number; one
+    /// message at a time connects, the others then share its connection. `true` when it was
+    /// kept from an earlier message.
+    async fn connection(&self) -> redis::RedisResult<(MultiplexedConnection, u64, bool)> {
         let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref() {
-            return Ok((connection.clone(), true));
+        if let Some((number, connection)) = slot.as_ref() {
+            return Ok((connection.clone(), *number, true));
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(self.timeout)
@@ -139,13 +145,14 @@ impl SharedRateLimit {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        *slot = Some(connection.clone());
-        Ok((connection, false))
+        let number = self.made.fetch_add(1, Ordering::Relaxed);
+        *slot = Some((number, connection.clone()));
+        Ok((connection, number, false))
     }
 
     async fn ask(&self) -> redis::RedisResult<Turn> {
         let wait_us = loop {
-            let (mut connection, kept) = self.connection().await?;
+            let (mut connection, number, kept) = self.connection().await?;
             let asked: redis::RedisResult<u64> = self
                 .script
                 .key(&self.key)
@@ -156,8 +163,13 @@ impl SharedRateLimit {
             match asked {
                 Ok(wait_us) => break wait_us,
                 Err(e) => {
-                    // A multiplexed connection that failed does not come back: drop it.
-                    self.connection.lock().await.take();
+                    // A multiplexed connection that failed does not come back: drop it, unless
+                    // another message has replaced it already.
+                    let mut slot = self.connection.lock().await;
+                    if slot.as_ref().is_some_and(|(n, _)| *n == number) {
+                        *slot = None;
+                    }
+                    drop(slot);
                     // One kept from earlier messages and since closed (Redis restarted, or
                     // closed it when idle): ask once more, on a new one. Asking twice can only
                     // count one message twice, never let one more through.
