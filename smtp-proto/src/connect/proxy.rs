@@ -68,7 +68,10 @@ pub enum ProxyUrlError {
     #[error("the proxy must be socks5://[user@]host:port or http://[user@]host:port")]
     Scheme,
     /// No host, or no valid port.
-    #[error("the proxy URL needs a host and a port from 1 to 65535")]
+    #[error(
+        "the proxy URL needs a host (an IPv6 address in brackets) and a port from 1 to 65535, \
+         and nothing after them but a /"
+    )]
     Address,
     /// The user or password holds a bad percent escape or a control character.
     #[error("the proxy URL's user or password is badly encoded")]

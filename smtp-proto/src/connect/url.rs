@@ -230,8 +230,7 @@ fn set<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), UrlE
     Ok(())
 }
 
-/// A positive, finite number of seconds (fractions allowed), at most a day.
-/// Seconds, from 0.001 (a shorter limit would round to nothing) to 86400.
+/// Seconds (fractions allowed), from 0.001 (a shorter limit would round to nothing) to a day.
 fn seconds(value: &str, name: &'static str) -> Result<Duration, UrlError> {
     let secs: f64 = value.parse().map_err(|_| UrlError::BadValue(name))?;
     if !(0.001..=86_400.0).contains(&secs) {

@@ -263,9 +263,9 @@ impl Session {
             .map(|(timer, _)| timer)
     }
 
-    /// Time passed: whatever is due at `now` fires. A reply or write past its limit is
-    /// [`SmtpError::Timeout`], a deadline [`SmtpError::DeadlineExceeded`], a TLS upgrade past
-    /// its limit an I/O error during the handshake; each is fatal. Nothing happens when nothing
+    /// Time passed: whatever is due at `now` fires. A reply, a write or a TLS upgrade past its
+    /// limit is [`SmtpError::Timeout`] (during [`SmtpOp::TlsHandshake`] for the upgrade), a
+    /// deadline [`SmtpError::DeadlineExceeded`]; each is fatal. Nothing happens when nothing
     /// is due yet (a timer woke early) or the session is closed.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.standing.is_closed() {
