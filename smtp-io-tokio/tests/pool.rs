@@ -592,6 +592,31 @@ impl smtp_io_tokio::Throttle for SecondWaits {
     }
 }
 
+/// A pool built by `make` (chaining messages when `chained`), a first message in the
+/// background that holds a place, then a second one: its answer, and how long it took.
+async fn a_second_caller(
+    make: impl Fn() -> smtp_io_tokio::MailerBuilder,
+    chained: bool,
+) -> (Result<smtp_io_tokio::SendOutcome, SendError>, Duration) {
+    let mut builder = make();
+    if chained {
+        builder = builder.chain_messages(2);
+    }
+    let mailer = builder.build().unwrap();
+    let first = send_in_background(&mailer, "a@test.example", "b@test.example", b"x\r\n");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let started = tokio::time::Instant::now();
+    let second = send_from(&mailer, "c@test.example").await;
+    let took = started.elapsed();
+    first.abort();
+    mailer.shutdown().await;
+    (second, took)
+}
+
+const BUSY_AFTER_5_S: Result<smtp_io_tokio::SendOutcome, SendError> = Err(SendError::Busy {
+    waited: Duration::from_secs(5),
+});
+
 /// A turn that would outlast the wait limit is answered `Busy` at once, also under a longer
 /// send deadline: the caller used to wait out the whole turn, take the throttle's place, and
 /// then get `Busy` without a look for a connection (found in review).
@@ -599,32 +624,22 @@ impl smtp_io_tokio::Throttle for SecondWaits {
 async fn a_turn_past_the_wait_limit_is_busy_at_once_under_a_longer_deadline() {
     let server = MockServer::start(|_| Mute).await;
     for chained in [false, true] {
-        let throttle = SecondWaits::new(Duration::from_secs(8));
-        let calls = Arc::clone(&throttle.calls);
-        let mut builder = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "c.test")
-            .wait_timeout(Duration::from_secs(5))
-            .send_deadline(Duration::from_secs(60))
-            .throttle(throttle)
-            .client_options(client_options);
-        if chained {
-            builder = builder.chain_messages(2);
-        }
-        let mailer = builder.build().unwrap();
-        let first = send_in_background(&mailer, "a@test.example", "b@test.example", b"x\r\n");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let started = tokio::time::Instant::now();
-        let busy = send_from(&mailer, "c@test.example").await;
-        assert_eq!(
-            busy,
-            Err(SendError::Busy {
-                waited: Duration::from_secs(5)
-            }),
-            "chained: {chained}"
-        );
-        assert_eq!(started.elapsed(), Duration::ZERO, "chained: {chained}");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let make = || {
+            let throttle = SecondWaits {
+                calls: Arc::clone(&calls),
+                second_waits: Duration::from_secs(8),
+            };
+            Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "c.test")
+                .wait_timeout(Duration::from_secs(5))
+                .send_deadline(Duration::from_secs(60))
+                .throttle(throttle)
+                .client_options(client_options)
+        };
+        let (busy, took) = a_second_caller(make, chained).await;
+        assert_eq!(busy, BUSY_AFTER_5_S, "chained: {chained}");
+        assert_eq!(took, Duration::ZERO, "chained: {chained}");
         assert_eq!(calls.load(Ordering::SeqCst), 2, "asked once more");
-        first.abort();
-        mailer.shutdown().await;
     }
 }
 
@@ -635,36 +650,19 @@ async fn a_turn_past_the_wait_limit_is_busy_at_once_under_a_longer_deadline() {
 async fn the_wait_limit_covers_the_turn_under_a_throttle() {
     let server = MockServer::start(|_| Mute).await;
     for chained in [false, true] {
-        let mut builder = Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
-            .max_connections(1)
-            .wait_timeout(Duration::from_secs(5))
-            .throttle(SecondWaits::new(Duration::from_secs(3)))
-            .client_options(client_options);
-        if chained {
-            builder = builder.chain_messages(2);
-        }
-        let mailer = builder.build().unwrap();
-        let first = send_in_background(&mailer, "a@test.example", "b@test.example", b"x\r\n");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let started = tokio::time::Instant::now();
-        let err = mailer
-            .send("a@test.example", &["b@test.example"], b"y\r\n")
-            .await
-            .unwrap_err();
-        let waited = started.elapsed();
-        assert_eq!(
-            err,
-            SendError::Busy {
-                waited: Duration::from_secs(5)
-            },
-            "chained: {chained}"
-        );
+        let make = || {
+            Mailer::builder("127.0.0.1", server.port(), TlsMode::None, "client.test")
+                .max_connections(1)
+                .wait_timeout(Duration::from_secs(5))
+                .throttle(SecondWaits::new(Duration::from_secs(3)))
+                .client_options(client_options)
+        };
+        let (busy, took) = a_second_caller(make, chained).await;
+        assert_eq!(busy, BUSY_AFTER_5_S, "chained: {chained}");
         assert!(
-            waited >= Duration::from_secs(5) && waited < Duration::from_millis(5100),
-            "chained: {chained}, waited {waited:?}"
+            took >= Duration::from_secs(5) && took < Duration::from_millis(5100),
+            "chained: {chained}, waited {took:?}"
         );
-        first.abort();
-        mailer.shutdown().await;
     }
 }
 
