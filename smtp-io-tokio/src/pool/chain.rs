@@ -319,16 +319,10 @@ impl Inner {
 
     /// The server asked to slow down: the waiting messages wait for the pause too, as every
     /// caller does (they passed their turn before it began); one that cannot wait `left` more
-    /// (its send deadline, or else its wait limit, ends first) is throttled at once.
+    /// (its send deadline or its wait limit, whichever ends first) is throttled at once.
     async fn hold_back(&self, left: Duration, because: &SmtpError) {
         let wait = self.settings.wait_timeout;
-        let cannot_wait = |job: &Job| {
-            let allowed = job
-                .clock
-                .left()
-                .unwrap_or_else(|| wait.saturating_sub(job.clock.started.elapsed()));
-            allowed < left
-        };
+        let cannot_wait = |job: &Job| job.clock.wait_bound(wait, job.clock.started).left() < left;
         for job in self.lobby.take_where(cannot_wait) {
             job.reply(Err(SendError::Throttled {
                 error: because.clone(),
