@@ -245,7 +245,8 @@ impl MailerBuilder {
     /// The longest [`Mailer::send`] waits for a free connection before failing with
     /// [`SendError::Busy`](super::SendError::Busy) (default 30 s), counted from the call: a
     /// turn under a [rate limit](Self::rate_limit) or [throttle](Self::throttle) counts against
-    /// it too. The wait is never unbounded.
+    /// it too. A retry's turn has a wait limit of its own, counted from the retry. The wait is
+    /// never unbounded.
     pub fn wait_timeout(mut self, limit: Duration) -> MailerBuilder {
         self.settings.wait_timeout = limit;
         self

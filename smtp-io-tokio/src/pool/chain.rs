@@ -38,6 +38,8 @@ pub(super) struct Job {
     body: Vec<u8>,
     options: Option<MessageOptions>,
     clock: SendClock,
+    /// Where its wait limit counts from: the call, or its retry's turn.
+    waiting_since: tokio::time::Instant,
     /// The connections it was tried on so far.
     attempts: u32,
     answer: oneshot::Sender<Answer>,
@@ -187,6 +189,7 @@ impl Inner {
             body: message.body.to_vec(),
             options: message.options.cloned(),
             clock,
+            waiting_since: clock.started,
             attempts: 0,
             answer,
         });
@@ -322,7 +325,7 @@ impl Inner {
     /// (its send deadline or its wait limit, whichever ends first) is throttled at once.
     async fn hold_back(&self, left: Duration, because: &SmtpError) {
         let wait = self.settings.wait_timeout;
-        let cannot_wait = |job: &Job| job.clock.wait_bound(wait, job.clock.started).left() < left;
+        let cannot_wait = |job: &Job| job.clock.wait_bound(wait, job.waiting_since).left() < left;
         for job in self.lobby.take_where(cannot_wait) {
             job.reply(Err(SendError::Throttled {
                 error: because.clone(),
@@ -381,12 +384,10 @@ impl Inner {
     /// server), then goes back to the front of the lobby.
     async fn requeue(&self, jobs: Vec<Job>) {
         let mut ready = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        for mut job in jobs {
+            job.waiting_since = tokio::time::Instant::now();
             let (clock, wait) = (&job.clock, self.settings.wait_timeout);
-            match self
-                .take_turn(clock, wait, tokio::time::Instant::now())
-                .await
-            {
+            match self.take_turn(clock, wait, job.waiting_since).await {
                 Ok(()) => {
                     bump(&self.tally.retries);
                     ready.push(job);

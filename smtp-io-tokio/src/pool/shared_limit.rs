@@ -151,6 +151,7 @@ impl SharedRateLimit {
     }
 
     async fn ask(&self) -> redis::RedisResult<Turn> {
+        let mut asked_before = false;
         let wait_us = loop {
             let (mut connection, number, kept) = self.connection().await?;
             let asked: redis::RedisResult<u64> = self
@@ -173,9 +174,11 @@ impl SharedRateLimit {
                     // One kept from earlier messages and since closed (Redis restarted, or
                     // closed it when idle): ask once more, on a new one. Asking twice can only
                     // count one message twice, never let one more through.
-                    if !(kept && (e.is_connection_dropped() || e.is_io_error())) {
+                    let closed = e.is_connection_dropped() || e.is_io_error();
+                    if asked_before || !(kept && closed) {
                         return Err(e);
                     }
+                    asked_before = true;
                 }
             }
         };
