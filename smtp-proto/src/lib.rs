@@ -104,6 +104,8 @@ pub mod connect;
 pub mod options;
 #[cfg(feature = "client")]
 pub mod prelude;
+#[cfg(feature = "client")]
+pub mod transport;
 
 pub use audit::{AuditEvent, AuditSink, NoopAuditSink};
 pub use capabilities::{Capabilities, Extension};

@@ -23,7 +23,6 @@ mod batch;
 mod reuse;
 #[cfg(test)]
 mod tests;
-mod transport;
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
@@ -35,7 +34,7 @@ pub use crate::flight::{Flight, FlightMessage, OutgoingMessage};
 pub use crate::options::{ClientOptionsParts, SharedClientOptions, SmtpClientOptions};
 pub use crate::session::Delivery;
 pub use crate::session::IdleStatus;
-pub use transport::{StartTlsCapable, Transport};
+pub use crate::transport::{StartTlsCapable, Transport};
 
 use crate::body::size_to_declare;
 use crate::command::Domain;

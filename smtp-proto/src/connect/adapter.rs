@@ -46,8 +46,9 @@
 use core::future::Future;
 
 use super::{ConnectSettings, SmtpUrl, TlsMode};
-use crate::client::{SmtpClient, SmtpClientOptions, Transport};
+use crate::client::{SmtpClient, SmtpClientOptions};
 use crate::error::SmtpError;
+use crate::transport::Transport;
 
 /// What an adapter's `ConnectOptions` implements to be built on [`ConnectSettings`] and get
 /// the shared builder methods ([`connect_options_methods!`](crate::connect_options_methods)).

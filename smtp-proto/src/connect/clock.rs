@@ -7,11 +7,12 @@ use core::time::Duration;
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::client::{SmtpClient, SmtpClientOptions, StartTlsCapable, Transport};
+use crate::client::{SmtpClient, SmtpClientOptions};
 use crate::error::SmtpError;
 use crate::future::{Either, race};
 use crate::state::SmtpOp;
 use crate::time::Instant;
+use crate::transport::{StartTlsCapable, Transport};
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,10 +9,11 @@ use core::time::Duration;
 use super::{ConnectClock, Proxy, Route, SmtpUrl, TlsMode};
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::client::{SharedClientOptions, SmtpClientOptions, Transport};
+use crate::client::{SharedClientOptions, SmtpClientOptions};
 use crate::command::Domain;
 use crate::error::{ArgumentError, Field, InvalidInputError, SmtpError};
 use crate::session::SessionConfig;
+use crate::transport::Transport;
 
 /// How long opening a connection may take by default (DNS, TCP connect, a proxy's handshake,
 /// an implicit-TLS handshake: each step gets this long, within the session's deadline).

@@ -12,7 +12,7 @@ use core::time::Duration;
 use super::*;
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::client::{SmtpClient, SmtpClientOptions, Transport};
+use crate::client::{SmtpClient, SmtpClientOptions};
 use crate::connect::ProxyKind;
 use crate::error::SmtpError;
 use crate::future::block_on;
@@ -21,6 +21,7 @@ use crate::policy::BoundedPolicy;
 use crate::reply::Reply;
 use crate::session::{DataPipelining, Protocol};
 use crate::transcript::TranscriptSink;
+use crate::transport::Transport;
 
 /// An adapter's options, as an adapter writes them: the shared settings and one extra.
 #[derive(Debug)]

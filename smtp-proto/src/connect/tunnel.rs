@@ -7,8 +7,8 @@ use std::io;
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
-use crate::client::Transport;
 use crate::secret::Secret;
+use crate::transport::Transport;
 
 use super::Route;
 use super::proxy::{ConnectAnswer, Proxy, ProxyKind, TunnelProgress};

@@ -1,4 +1,7 @@
-//! What an adapter implements: [`Transport`], [`StartTlsCapable`].
+//! What an adapter implements for the client and the connect layer to run over it:
+//! [`Transport`], [`StartTlsCapable`] (also at their first home, `smtp_proto::client`). The
+//! contract between the adapters and everything that does I/O through them, so it sits beside
+//! [`connect`](crate::connect) and [`client`](crate::client), not inside either.
 
 #[allow(unused_imports)]
 use crate::alloc_prelude::*;
