@@ -260,6 +260,7 @@ pub async fn deliver(
         .connect(host, port, &plan.ehlo)
         .await
         .map_err(|e| connect_failure(&e, plan.tls, label))?;
+    let mut interrupted = false;
     let result = async {
         let to: Vec<&str> = plan.to.iter().map(String::as_str).collect();
         // What the server cannot take (a UTF-8 address without SMTPUTF8, a size over its limit,
@@ -282,14 +283,30 @@ pub async fn deliver(
         }
         // A message whose end of data was written and whose reply never came may have been
         // delivered: it gets its own exit code, never "connection lost" or "timeout", so that
-        // a wrapper that retries those does not deliver it twice.
-        match client.deliver_stream(&plan.from, &to, body, None).await {
+        // a wrapper that retries those does not deliver it twice. Ctrl-C during the delivery
+        // drops it, and the engine says what became of the message.
+        let delivery = tokio::select! {
+            delivery = client.deliver_stream(&plan.from, &to, body, None) => delivery,
+            Ok(()) = tokio::signal::ctrl_c() => {
+                interrupted = true;
+                client.abandon()
+            }
+        };
+        match delivery {
             Delivery::Sent(outcome) => Ok(outcome),
-            Delivery::NotSent { error, .. } => Err(fail(error)),
             Delivery::Unknown(error) => Err(Failure::delivery_unknown(&error, label)),
+            Delivery::NotSent { .. } if interrupted => {
+                Err(Failure::new(Exit::Interrupted, "interrupted"))
+            }
+            Delivery::NotSent { error, .. } => Err(fail(error)),
         }
     }
     .await;
+    // Interrupted: no QUIT (the session is closed; the socket goes with the client), and no
+    // wait that main_with's own Ctrl-C would cut short.
+    if interrupted {
+        return result;
+    }
     if let Err(e) = client.quit().await
         && plan.verbose
         && result.is_ok()
@@ -444,6 +461,9 @@ pub fn main_with(cli: &Cli) -> u8 {
                 }
             };
             tokio::select! {
+                // The run first: Ctrl-C during a delivery is the run's to answer (it knows
+                // whether the message may have been delivered), in the same poll.
+                biased;
                 r = run(&plan, &mut stdout) => r,
                 () = backstop => Err(Failure::new(
                     Exit::Timeout,

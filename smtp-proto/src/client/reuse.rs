@@ -106,6 +106,16 @@ impl<T: Transport> SmtpClient<T> {
         }
     }
 
+    /// What became of the message whose `send_mail*` or `deliver*` call was dropped before it
+    /// returned (Ctrl-C, a timeout of the caller's own): the engine's verdict
+    /// ([`Session::abandon`](crate::session::Session::abandon)). The session is closed; the
+    /// transport closes with the client, or on [`quit`](Self::quit).
+    pub fn abandon(&mut self) -> Delivery {
+        let delivery = self.session.abandon();
+        while self.session.poll_event().is_some() {}
+        delivery
+    }
+
     /// Close the connection without QUIT: for a connection that is out of step, where a QUIT
     /// could be answered by a reply meant for something else. Best effort, like
     /// [`Transport::close`].

@@ -96,6 +96,8 @@ use crate::transcript::TranscriptSink;
 /// 5. Between operations, for a connection kept idle (in a pool): look at the transport
 ///    without waiting and hand what it found to [`idle_input`](Self::idle_input), which says
 ///    whether the connection can be used again.
+/// 6. When a caller gives up on a message in progress (its driver's call dropped), call
+///    [`abandon`](Self::abandon): the session closes and says what became of the message.
 ///
 /// `None` from a `poll_*` means "nothing now"; only a later input or command can change that.
 /// The engine never performs I/O and never reads a clock: time comes in as an
@@ -377,6 +379,35 @@ impl Session {
         }
         let during = self.failing_op();
         self.fail(SmtpError::io(during, kind, message));
+    }
+
+    /// The caller gave up on the newest message while it was in progress (a driver's call
+    /// dropped: Ctrl-C, a timeout of the caller's own). The connection is out of step, so the
+    /// session closes as after a transport failure (`ConnectionAborted`, its events queued as
+    /// usual); what became of the message is its result when that came already, otherwise
+    /// its fate now: [`Fate::Unknown`] once its end of data was queued, else
+    /// [`Fate::NotSent`] (also when no message was started).
+    pub fn abandon(&mut self) -> Delivery {
+        let in_flight = self.in_flight_messages().last().copied();
+        let reported = self.events.iter().rev().find_map(|event| match event {
+            Event::Sent(outcome) => Some(Delivery::Sent(outcome.clone())),
+            Event::MessageFailed { error, fate, .. } => {
+                Some(Delivery::failed(error.clone(), *fate))
+            }
+            _ => None,
+        });
+        self.handle_io_error(
+            crate::error::IoErrorKind::ConnectionAborted,
+            "the caller gave up on the message",
+        );
+        let error = self.check_usable().err().unwrap_or(SmtpError::Internal {
+            what: "the session closed without an error",
+        });
+        match (in_flight, reported) {
+            (Some((_, fate)), _) => Delivery::failed(error, fate),
+            (None, Some(delivery)) => delivery,
+            (None, None) => Delivery::failed(error, Fate::NotSent),
+        }
     }
 
     /// What a transport failure or a deadline interrupts: the TLS handshake while the upgrade

@@ -478,6 +478,72 @@ impl Conversation for NoReplyAfterDot {
     }
 }
 
+/// Goes silent after the final dot, and says when it came.
+struct SilentAfterDot(Arc<std::sync::atomic::AtomicBool>);
+
+impl Conversation for SilentAfterDot {
+    fn command(&mut self, line: &str) -> Act {
+        well_behaved("mx.test", &["8BITMIME"], line)
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        Act::Silent
+    }
+}
+
+/// Ctrl-C while the reply to the final dot is awaited: the message may have been delivered, so
+/// the exit is 10 ("delivery unknown"), never 130, which a wrapper may take for "not sent" and
+/// retry (found in review). Ctrl-C before anything of the message went out stays 130.
+#[tokio::test]
+async fn ctrl_c_after_the_final_dot_is_delivery_unknown() {
+    let dot = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::clone(&dot);
+    let after_dot = MockServer::start(move |_| SilentAfterDot(Arc::clone(&seen))).await;
+    let silent = MockServer::start(|_| Quiet(Act::Silent)).await;
+    for (server, exit) in [
+        (&after_dot, Exit::DeliveryUnknown),
+        (&silent, Exit::Interrupted),
+    ] {
+        let args = to_server(
+            &server.addr().to_string(),
+            "b@example.org",
+            &["--tls", "none"],
+        );
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+            .args(&args)
+            .env_remove("SMTP_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, MESSAGE).unwrap();
+        drop(stdin);
+        // The final dot arrived (or, for the silent server, the connection).
+        smtp_testkit::wait::until(|| match exit {
+            Exit::DeliveryUnknown => dot.load(std::sync::atomic::Ordering::SeqCst),
+            _ => server.accepted() == 1,
+        })
+        .await;
+        // A moment for the client to wait for the reply, then Ctrl-C.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let pid = child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status();
+        assert!(killed.unwrap().success());
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert_exit(&out, exit);
+        if exit == Exit::DeliveryUnknown {
+            assert!(assert_one_error_line(&out).contains("delivery unknown"));
+        }
+    }
+}
+
 /// A message whose final dot went out and whose reply never came may have been delivered: a
 /// server that hangs up right after the dot (having queued the message, say) and one that goes
 /// silent both give exit 10, "delivery unknown", with a message that says not to send it again

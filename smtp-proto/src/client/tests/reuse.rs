@@ -168,6 +168,28 @@ fn a_hang_up_after_the_dot_is_unknown() {
     assert!(!d.is_retryable());
 }
 
+/// A `deliver` call dropped while it waits (its caller gave up): `abandon` gives the engine's
+/// verdict, unknown after the dot, not sent before it, and the session is closed.
+#[test]
+fn a_dropped_call_is_abandoned_with_the_engines_verdict() {
+    let message = OutgoingMessage::new("a@x.example", &["b@y.example"], b"hi");
+    for (script, unknown) in [
+        (hi_then("T: idle"), true),
+        (format!("{GREETING}{FLIGHT}T: idle"), false),
+    ] {
+        let mut client = connected(&script);
+        {
+            let mut call = core::pin::pin!(client.deliver(&message));
+            let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+            assert!(call.as_mut().poll(&mut cx).is_pending());
+        }
+        let d = client.abandon();
+        assert_eq!(matches!(d, Delivery::Unknown(_)), unknown, "{d:?}");
+        assert_eq!(d.fate() == Some(crate::Fate::NotSent), !unknown, "{d:?}");
+        assert_eq!(client.state(), SessionState::Closed);
+    }
+}
+
 #[test]
 fn a_refusal_of_the_dot_is_not_sent_but_not_retried() {
     for code in ["451 4.3.0 try later", "554 5.6.0 rejected"] {

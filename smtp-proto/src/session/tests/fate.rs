@@ -24,6 +24,40 @@ fn dot_queued() -> Harness {
     h
 }
 
+/// A caller that gives up on its message (its call dropped) gets the engine's verdict from
+/// `abandon`: unknown once the dot is queued, not sent before it (or with no message at all),
+/// sent when the result was already an event; the session closes each time.
+#[test]
+fn abandon_says_what_became_of_the_message() {
+    let mut after_dot = dot_queued();
+    let d = after_dot.session.abandon();
+    assert!(
+        matches!(d, Delivery::Unknown(SmtpError::Io { .. })),
+        "{d:?}"
+    );
+    assert_eq!(after_dot.session.state(), SessionState::Closed);
+    assert_eq!(fate_of(&after_dot.take_events()), Fate::Unknown);
+
+    let mut in_envelope = Harness::ready(config(), EHLO_CHUNKING);
+    in_envelope
+        .mail("a@x.example", &["b@y.example"], b"hi\r\n")
+        .unwrap();
+    assert!(!in_envelope.transmitted().is_empty());
+    let d = in_envelope.session.abandon();
+    assert_eq!(d.fate(), Some(Fate::NotSent), "{d:?}");
+    assert_eq!(in_envelope.session.state(), SessionState::Closed);
+
+    let mut answered = dot_queued();
+    // Fed to the engine only: its result stays an event, not yet taken by the caller.
+    answered.session.feed(b"250 2.0.0 queued\r\n");
+    assert!(matches!(answered.session.abandon(), Delivery::Sent(_)));
+    assert_eq!(answered.session.state(), SessionState::Closed);
+
+    let mut idle = Harness::ready(config(), EHLO_CHUNKING);
+    let d = idle.session.abandon();
+    assert_eq!(d.fate(), Some(Fate::NotSent), "{d:?}");
+}
+
 #[test]
 fn a_refusal_of_the_dot_is_refused() {
     let mut h = dot_queued();
