@@ -220,9 +220,23 @@ impl ComposeArgs {
 impl Cli {
     /// Resolve the defaults. `stdin_is_terminal` decides the capture-mode sample message.
     pub fn plan(&self, stdin_is_terminal: bool) -> Result<Plan, Failure> {
-        if let Some(url) = &self.url {
-            return self.plan_url(url, stdin_is_terminal);
+        let plan = match &self.url {
+            Some(url) => self.plan_url(url, stdin_is_terminal)?,
+            None => self.plan_server(stdin_is_terminal)?,
+        };
+        // A certificate to present needs TLS to present it in: without it the flags would be
+        // ignored, and the server would see a client it did not authenticate.
+        if plan.client_certificate.is_some() && plan.tls == TlsMode::None {
+            return Err(Failure::new(
+                Exit::Usage,
+                "--client-cert needs TLS (--tls starttls or implicit), not --tls none",
+            ));
         }
+        Ok(plan)
+    }
+
+    /// The plan of `--server` (or of the capture server, without it).
+    fn plan_server(&self, stdin_is_terminal: bool) -> Result<Plan, Failure> {
         let (target, tls) = match &self.server {
             Some(s) => {
                 let (host, port) = parse_server(s)?;
@@ -386,6 +400,28 @@ mod tests {
         assert_eq!(plan.ehlo, "localhost");
         let piped = parse(&[]).unwrap().plan(false).unwrap();
         assert_eq!(piped.message, MessageSource::Stdin);
+    }
+
+    /// A client certificate without TLS would be ignored (found in a CLI review): refused, by
+    /// --tls none and by an smtp:// URL that says tls=none alike.
+    #[test]
+    fn a_client_certificate_needs_tls() {
+        let with_cert = ["--client-cert", "c.pem", "--client-key", "k.pem"];
+        for more in [
+            &["--server", "mx:25", "--tls", "none"][..],
+            &["--url", "smtp://mx:25?tls=none"][..],
+        ] {
+            let mut args = vec!["--from", "a@b.example", "--to", "c@d.example"];
+            args.extend_from_slice(more);
+            args.extend_from_slice(&with_cert);
+            let err = parse(&args).unwrap().plan(false).unwrap_err();
+            assert_eq!(err.exit, Exit::Usage, "{more:?}");
+            assert!(err.message.contains("--client-cert needs TLS"), "{err}");
+        }
+        let mut args = vec!["--from", "a@b.example", "--to", "c@d.example"];
+        args.extend_from_slice(&["--server", "mx:587", "--tls", "starttls"]);
+        args.extend_from_slice(&with_cert);
+        assert!(parse(&args).unwrap().plan(false).is_ok());
     }
 
     #[test]
