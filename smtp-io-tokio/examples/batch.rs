@@ -25,12 +25,9 @@ mod common;
 /// Send generated messages through an SMTP server in one batch.
 #[derive(Parser)]
 struct Args {
-    // The server flags, shared by the examples (examples/common).
+    // The server, the sender and the recipients of every message (examples/common).
     #[command(flatten)]
-    server: common::ServerArgs,
-    // The sender, and the recipients of every message.
-    #[command(flatten)]
-    envelope: common::EnvelopeArgs,
+    mail: common::SendArgs,
     /// How many messages to send.
     #[arg(long, default_value_t = 10)]
     count: usize,
@@ -38,11 +35,8 @@ struct Args {
 
 /// Send the batch; returns how many messages were not sent.
 async fn run(args: Args) -> Result<usize, Box<dyn Error>> {
-    let login = args.server.login()?;
-    let mut client = args.server.connect().await?;
-    if let Some(login) = &login {
-        client.login(&login.user, &login.password).await?;
-    }
+    let common::SendArgs { server, envelope } = &args.mail;
+    let mut client = server.open().await?;
 
     let n = args.count;
     let bodies: Vec<String> = (1..=n)
@@ -50,15 +44,15 @@ async fn run(args: Args) -> Result<usize, Box<dyn Error>> {
             format!(
                 "From: {from}\r\nTo: {to}\r\nSubject: batch message {i} of {n}\r\n\r\n\
                  Message {i} of {n}, sent with send_batch.\r\n",
-                from = args.envelope.from,
-                to = args.envelope.to.join(", "),
+                from = envelope.from,
+                to = envelope.to.join(", "),
             )
         })
         .collect();
-    let to = args.envelope.to();
+    let to = envelope.to();
     let batch: Vec<OutgoingMessage<'_>> = bodies
         .iter()
-        .map(|body| OutgoingMessage::new(&args.envelope.from, &to, body.as_bytes()))
+        .map(|body| OutgoingMessage::new(&envelope.from, &to, body.as_bytes()))
         .collect();
 
     // One result per message, in order. An accepted message's outcome carries the id the engine

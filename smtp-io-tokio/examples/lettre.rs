@@ -27,11 +27,9 @@ mod common;
 /// Build a message with lettre and send it with smtp-io-tokio.
 #[derive(Parser)]
 struct Args {
+    // The server, and the From and To mailboxes.
     #[command(flatten)]
-    server: common::ServerArgs,
-    // The From and To mailboxes.
-    #[command(flatten)]
-    envelope: common::EnvelopeArgs,
+    mail: common::SendArgs,
     /// A Bcc mailbox (repeat for several): it gets the message, nobody sees it in the headers.
     #[arg(long)]
     bcc: Vec<String>,
@@ -41,11 +39,11 @@ struct Args {
 /// attachment.
 fn build(args: &Args) -> Result<Message, Box<dyn Error>> {
     let mut builder = Message::builder()
-        .from(args.envelope.from.parse()?)
+        .from(args.mail.envelope.from.parse()?)
         .subject("Sent with lettre's builder and smtp-io-tokio")
         // lettre adds Date itself; a Message-ID only when asked (None: a generated one).
         .message_id(None);
-    for to in &args.envelope.to {
+    for to in &args.mail.envelope.to {
         builder = builder.to(to.parse()?);
     }
     for bcc in &args.bcc {
@@ -67,8 +65,6 @@ fn build(args: &Args) -> Result<Message, Box<dyn Error>> {
 }
 
 async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
-    // The server flags and the connection are shared by the examples (examples/common).
-    let login = args.server.login()?;
     let message = build(&args)?;
 
     // lettre's envelope: the From (or Sender) mailbox, and To + Cc + Bcc.
@@ -79,14 +75,10 @@ async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
     // The message as lettre formats it, CRLF line endings, without Bcc.
     let bytes = message.formatted();
 
-    let mut client = args.server.connect().await?;
-    let sent = async {
-        if let Some(login) = &login {
-            client.login(&login.user, &login.password).await?;
-        }
-        client.send_mail_bytes(&from, &to, &bytes).await
-    }
-    .await;
+    // The server flags, the connection and the login are shared by the examples
+    // (examples/common).
+    let mut client = args.mail.server.open().await?;
+    let sent = client.send_mail_bytes(&from, &to, &bytes).await;
     // QUIT also after a refused message; the send error comes first.
     common::quit_after(client, sent).await
 }

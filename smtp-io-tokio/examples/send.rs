@@ -33,31 +33,21 @@ mod common;
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
-    server: common::ServerArgs,
-    #[command(flatten)]
-    envelope: common::EnvelopeArgs,
+    mail: common::SendArgs,
     /// The message: a complete RFC 5322 message (headers, blank line, body).
     #[arg(long)]
     file: PathBuf,
 }
 
 async fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
-    // `--user` without TLS is refused here, before anything is read or sent.
-    let login = args.server.login()?;
+    let common::SendArgs { server, envelope } = &args.mail;
     let body = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    // Greeting, EHLO and, with STARTTLS, the TLS handshake and EHLO again.
-    let mut client = args.server.connect().await?;
-
-    let to = args.envelope.to();
-    let sent = async {
-        if let Some(login) = &login {
-            client.login(&login.user, &login.password).await?; // the best mechanism offered
-        }
-        client
-            .send_mail_bytes(&args.envelope.from, &to, &body)
-            .await
-    }
-    .await;
+    // Greeting, EHLO and, with STARTTLS, the TLS handshake and EHLO again; with `--user`, AUTH
+    // with the best mechanism offered (refused without TLS, before anything is opened).
+    let mut client = server.open().await?;
+    let sent = client
+        .send_mail_bytes(&envelope.from, &envelope.to(), &body)
+        .await;
     // QUIT also after a refused message; the send error comes first.
     common::quit_after(client, sent).await
 }

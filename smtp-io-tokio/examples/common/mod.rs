@@ -34,6 +34,17 @@ pub struct ServerArgs {
     pub allow_plaintext_auth: bool,
 }
 
+/// The flags of an example that connects, logs in and sends: the server's and the envelope's.
+#[derive(clap::Args)]
+pub struct SendArgs {
+    // The server flags.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    // The sender, and the recipients of every message.
+    #[command(flatten)]
+    pub envelope: EnvelopeArgs,
+}
+
 /// Who a message goes from and to: the sender (envelope, and From where the example builds the
 /// message) and the recipients.
 #[derive(clap::Args)]
@@ -94,6 +105,21 @@ impl ServerArgs {
             options = options.allow_plaintext_auth();
         }
         Ok(options.connect(host, port, "localhost").await?)
+    }
+
+    /// [`connect`](Self::connect), then with `--user` log in with the best mechanism the server
+    /// offers. `--user` without TLS is refused before anything is opened; after a refused login
+    /// the client QUITs before the error is returned.
+    pub async fn open(&self) -> Result<SmtpClient<TokioTransport>, Box<dyn Error>> {
+        let login = self.login()?;
+        let mut client = self.connect().await?;
+        if let Some(Login { user, password }) = &login {
+            if let Err(refused) = client.login(user, password).await {
+                let _ = client.quit().await;
+                return Err(refused.into());
+            }
+        }
+        Ok(client)
     }
 }
 
