@@ -1,9 +1,12 @@
-# What e2e/run.sh and wasi-e2e/run.sh share, sourced by both once they have set E2E (their
-# folder, with its package-lock.json) and E2E_NAME (the name their verdict starts with): the
-# crate's folder (CRATE) and the scratch folder (WORK: $E2E_WORK, or work/ beside the script),
-# steps, failing with a message, and installing what they need, idempotently, from package
-# registries only.
+# What e2e/run.sh and wasi-e2e/run.sh share, sourced by both with one argument, the name their
+# verdict starts with (E2E_NAME). It sets E2E (the folder of the script that sources it, with its
+# package-lock.json), the crate's folder (CRATE) and the scratch folder (WORK: $E2E_WORK, or
+# work/ beside the script), checks the tools both need, and defines the steps they share:
+# failing with a message, and installing what they need, idempotently, from package registries
+# only.
 
+E2E_NAME="$1"
+E2E="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)"
 CRATE="$(dirname "$E2E")"
 WORK="${E2E_WORK:-$E2E/work}"
 
@@ -21,6 +24,7 @@ need_common_tools() {
   node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
     || die "Node.js 20 or newer is needed (found $(node --version))"
 }
+need_common_tools
 
 # The Rust target $1, added when it is missing.
 rust_target() {

@@ -26,13 +26,10 @@
 #        E2E_WORK          scratch folder (default e2e/work; wiped for each run)
 set -euo pipefail
 
-E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-E2E_NAME="E2E"
-. "$E2E/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "E2E"
 EXAMPLE="$CRATE/examples/worker"
 TARGET_DIR="${CARGO_TARGET_DIR:-$EXAMPLE/target}"
 
-need_common_tools
 need python3 "install Python 3 (apt-get install python3 python3-pip)"
 
 SECONDS=0

@@ -30,13 +30,9 @@
 #        E2E_WORK          scratch folder (default wasi-e2e/work; wiped for each run)
 set -euo pipefail
 
-E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-E2E_NAME="WASI E2E"
-. "$E2E/../e2e/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh" "WASI E2E"
 COMPONENT="$CRATE/component"
 TARGET_DIR="${CARGO_TARGET_DIR:-$COMPONENT/target}"
-
-need_common_tools
 
 SECONDS=0
 

@@ -3,14 +3,6 @@
 
 use super::*;
 
-const EHLO_CHUNKING: &str = "
-    S: 220 mx.example ESMTP
-    C: EHLO client.example
-    S: 250-mx.example hello
-    S: 250-PIPELINING
-    S: 250 CHUNKING
-";
-
 /// Queue a complete single-recipient message (the body is given when asked for).
 fn start(h: &mut Harness, to: &str, body: &[u8]) {
     h.mail("a@x.example", &[to], body).unwrap();
@@ -250,16 +242,7 @@ fn lmtp_replies_to_last_after_a_refused_chunk_stay_with_their_message() {
             ..config()
         },
         |h| {
-            h.run(
-                "
-                S: 220 lmtp.example LMTP
-                C: LHLO client.example
-                S: 250-lmtp.example
-                S: 250-PIPELINING
-                S: 250 CHUNKING
-                ",
-            );
-            h.take_events();
+            ready(h, LHLO_CHUNKING);
             let env = Envelope::new("a@x.example", &["b@y.example", "c@y.example"]).unwrap();
             let first = h
                 .session

@@ -147,14 +147,6 @@ fn a_refused_sender_is_not_sent() {
     assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
 }
 
-const EHLO_CHUNKING: &str = "
-    S: 220 mx.example ESMTP
-    C: EHLO client.example
-    S: 250-mx.example
-    S: 250-PIPELINING
-    S: 250 CHUNKING
-";
-
 /// The failed message of the events, its fate and whether a pool may send it again.
 fn failed_message(events: &[Event]) -> (SmtpError, Fate, bool) {
     let (error, fate) = events
@@ -243,21 +235,7 @@ fn chunk_refused_after_last() -> Harness {
         },
         EHLO_CHUNKING,
     );
-    h.start_streamed();
-    h.session.send_body(b"abcde").unwrap();
-    h.session.finish_body().unwrap();
-    h.run(
-        "
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        C: BDAT 4
-        C: abcdBDAT 3 LAST
-        C: e
-        S: 250 ok
-        S: 250 ok
-        S: 452 4.3.1 chunk refused
-        ",
-    );
+    h.stream_abcde_in_fours("S: 250 ok\nS: 250 ok\nS: 452 4.3.1 chunk refused");
     h
 }
 

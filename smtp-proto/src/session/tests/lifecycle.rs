@@ -182,15 +182,7 @@ fn lmtp_reports_per_recipient_after_data() {
             ..config()
         },
         |h| {
-            h.run(
-                "
-                S: 220 lmtp.example LMTP
-                C: LHLO client.example
-                S: 250-lmtp.example
-                S: 250 PIPELINING
-                ",
-            );
-            h.take_events();
+            ready(h, LHLO_PIPELINING);
             h.mail(
                 "a@x.example",
                 &["one@y.example", "two@y.example", "three@y.example"],

@@ -212,6 +212,24 @@ impl Harness {
             .unwrap()
     }
 
+    /// A streamed body `abcde` from `a@x.example` to `b@y.example` after `EHLO_CHUNKING`, under
+    /// a `bdat_chunk_size` of 4: its envelope, `BDAT 4` and `BDAT 3 LAST` go out as one
+    /// flight, answered by `replies`.
+    fn stream_abcde_in_fours(&mut self, replies: &str) {
+        self.start_streamed();
+        self.session.send_body(b"abcde").unwrap();
+        self.session.finish_body().unwrap();
+        self.run(&format!(
+            "
+            C: MAIL FROM:<a@x.example>
+            C: RCPT TO:<b@y.example>
+            C: BDAT 4
+            C: abcdBDAT 3 LAST
+            C: e
+            {replies}"
+        ));
+    }
+
     /// The last event is the message's failure with `accepted` recipients taken and the others
     /// refused, and the session is ready for the next message.
     #[track_caller]
@@ -342,6 +360,32 @@ const EHLO_FULL: &str = "
     S: 250-ENHANCEDSTATUSCODES
     S: 250-STARTTLS
     S: 250 AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER
+";
+
+/// A server that offers PIPELINING and CHUNKING only.
+const EHLO_CHUNKING: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example
+    S: 250-PIPELINING
+    S: 250 CHUNKING
+";
+
+/// An LMTP server that offers PIPELINING only.
+const LHLO_PIPELINING: &str = "
+    S: 220 lmtp.example LMTP
+    C: LHLO client.example
+    S: 250-lmtp.example
+    S: 250 PIPELINING
+";
+
+/// An LMTP server that offers PIPELINING and CHUNKING.
+const LHLO_CHUNKING: &str = "
+    S: 220 lmtp.example LMTP
+    C: LHLO client.example
+    S: 250-lmtp.example
+    S: 250-PIPELINING
+    S: 250 CHUNKING
 ";
 
 const EHLO_LOCKSTEP: &str = "
