@@ -51,7 +51,9 @@
 //! [`SmtpError::Io`] with the operation it happened in and the runtime's message. The runtime
 //! reports TLS failures late: an untrusted certificate shows up as an I/O error on the first read
 //! after the handshake starts (the greeting for implicit TLS, the `opened` promise or the EHLO
-//! after STARTTLS), with a generic message.
+//! after STARTTLS), with a generic message. So on Workers
+//! [`SmtpError::is_tls_failure`] is true only for a failure during the handshake or STARTTLS
+//! step; on WASI, where rustls runs in the guest, an alert after the handshake counts too.
 // docs.rs (`--cfg docsrs`, see Cargo.toml): each item that needs a feature or a target says so.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

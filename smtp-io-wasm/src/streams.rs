@@ -86,10 +86,10 @@ impl ChunkReader {
             let value = Reflect::get(&result, &JsValue::from_str("value"))
                 .map_err(|e| sys::io_error(&format!("reading {what}"), &e))?;
             let Some(chunk) = value.dyn_ref_uint8array() else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("reading {what}: the stream gave a chunk that is not a Uint8Array"),
-                ));
+                // Not `InvalidData`: that kind means the TLS layer refused a record.
+                return Err(io::Error::other(format!(
+                    "reading {what}: the stream gave a chunk that is not a Uint8Array"
+                )));
             };
             let len = chunk.length() as usize;
             if len == 0 {

@@ -214,6 +214,29 @@ impl SmtpError {
         }
     }
 
+    /// True when the TLS layer failed: a handshake or STARTTLS upgrade that failed, or, on an
+    /// encrypted connection, a record the TLS layer refused. A transport reports such a record
+    /// as [`InvalidData`](IoErrorKind::InvalidData) and uses that kind for nothing else
+    /// ([`Transport::read`](crate::transport::Transport::read)). One example is the alert a
+    /// TLS 1.3 server sends when it refuses the client's certificate (or its absence): it
+    /// arrives after the client's side of the handshake, so the failure is reported during
+    /// the greeting or EHLO, not [`SmtpOp::TlsHandshake`]. The connect step (a proxy's answer)
+    /// and the body's source never count.
+    pub fn is_tls_failure(&self) -> bool {
+        match self {
+            SmtpError::Io {
+                during: SmtpOp::TlsHandshake | SmtpOp::StartTls,
+                ..
+            } => true,
+            SmtpError::Io {
+                during: SmtpOp::Connect | SmtpOp::ReadBody,
+                ..
+            } => false,
+            SmtpError::Io { error, .. } => error.kind == IoErrorKind::InvalidData,
+            _ => false,
+        }
+    }
+
     /// True when retrying later may succeed: a 4xx reply, a timeout, an I/O failure, or a reply
     /// out of step with the commands ([`ProtocolError::OutOfSync`]: the connection is lost, not
     /// the message; on a new connection the replies pair up again).
@@ -808,6 +831,33 @@ mod tests {
 
     /// Only a refusal of the credentials themselves: not a mechanism the server lacks, a
     /// plaintext refusal, a broken exchange, or a refusal of anything but AUTH.
+    /// A TLS failure is told by step and kind: a failed handshake or upgrade, or a record the
+    /// TLS layer refused on an open connection; never a lost connection, the connect step or
+    /// the body's source.
+    #[test]
+    fn tls_failure_by_step_and_kind() {
+        let io = |during, kind| SmtpError::io(during, kind, "x");
+        for (error, tls) in [
+            (io(SmtpOp::TlsHandshake, IoErrorKind::UnexpectedEof), true),
+            (io(SmtpOp::StartTls, IoErrorKind::ConnectionReset), true),
+            (io(SmtpOp::Greeting, IoErrorKind::InvalidData), true),
+            (io(SmtpOp::Ehlo, IoErrorKind::InvalidData), true),
+            (io(SmtpOp::DataEnd, IoErrorKind::InvalidData), true),
+            (io(SmtpOp::Ehlo, IoErrorKind::ConnectionReset), false),
+            (io(SmtpOp::Connect, IoErrorKind::InvalidData), false),
+            (io(SmtpOp::ReadBody, IoErrorKind::InvalidData), false),
+            (
+                ProtocolError::ConnectionClosed {
+                    during: SmtpOp::Ehlo,
+                }
+                .into(),
+                false,
+            ),
+        ] {
+            assert_eq!(error.is_tls_failure(), tls, "{error:?}");
+        }
+    }
+
     #[test]
     fn credentials_refused_is_an_auth_rejection_only() {
         let rejected: SmtpError = AuthError::Rejected {

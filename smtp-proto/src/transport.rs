@@ -46,7 +46,11 @@ use std::io;
 #[allow(async_fn_in_trait)]
 pub trait Transport {
     /// Read some bytes into `buf`. `Ok(0)` means the peer closed the connection. Must be
-    /// cancel-safe: the client drops a pending read when a timeout fires.
+    /// cancel-safe: the client drops a pending read when a timeout fires. A record the TLS
+    /// layer refuses (an alert from the server, a record that fails to decrypt) is an error of
+    /// kind `InvalidData`, and no other failure of a read is: that is how
+    /// [`SmtpError::is_tls_failure`](crate::SmtpError::is_tls_failure) tells a TLS failure after
+    /// the handshake from a lost connection. rustls' streams already do this.
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 
     /// Write all of `buf` and flush it to the network before returning.

@@ -79,7 +79,8 @@ impl Exit {
         ),
         (
             Exit::Tls,
-            "TLS failure (untrusted certificate, handshake, STARTTLS unavailable)",
+            "TLS failure (untrusted certificate, handshake, STARTTLS unavailable, a client \
+             certificate refused)",
         ),
         (Exit::Auth, "authentication refused or not possible"),
         (Exit::Recipients, "recipient(s) refused; nothing was sent"),
@@ -132,11 +133,13 @@ impl Failure {
     }
 
     /// Classify an [`SmtpError`] from a session with `server` (shown in the message): the exit
-    /// code comes from who is to blame ([`SmtpError::blame`]) and the step it is about
-    /// ([`SmtpError::during`]), nothing else.
+    /// code comes from who is to blame ([`SmtpError::blame`]), the step it is about
+    /// ([`SmtpError::during`]) and whether the TLS layer failed
+    /// ([`SmtpError::is_tls_failure`]: also an alert after the handshake), nothing else.
     pub fn from_smtp(err: &SmtpError, server: &str) -> Failure {
         use SmtpOp as Op;
         let exit = match (err.blame(), err.during()) {
+            _ if err.is_tls_failure() => Exit::Tls,
             (Blame::Timeout, _) => Exit::Timeout,
             (Blame::Io, Some(Op::ReadBody)) => Exit::LocalIo,
             (
@@ -196,10 +199,7 @@ fn describe(err: &SmtpError, server: &str) -> String {
         } => {
             format!("cannot connect to {server}: {error}")
         }
-        SmtpError::Io {
-            during: during @ (SmtpOp::TlsHandshake | SmtpOp::StartTls),
-            error,
-        } => {
+        SmtpError::Io { during, error } if err.is_tls_failure() => {
             format!("TLS failure with {server} ({during}): {error}")
         }
         SmtpError::Io {
@@ -327,6 +327,20 @@ mod tests {
         ] {
             let got = Failure::from_smtp(&io(during), "s").exit;
             assert_eq!(got, exit, "{during:?}");
+        }
+        // A record the TLS layer refused on an open connection (an alert after the handshake)
+        // is a TLS failure; a reset at the same step is a lost connection.
+        for (kind, exit) in [
+            (ErrorKind::InvalidData, Exit::Tls),
+            (ErrorKind::ConnectionReset, Exit::Connect),
+        ] {
+            let error = SmtpError::io(SmtpOp::Greeting, kind, "x");
+            let failure = Failure::from_smtp(&error, "s");
+            assert_eq!(failure.exit, exit, "{kind:?}");
+            assert_eq!(
+                failure.message.starts_with("TLS failure"),
+                exit == Exit::Tls
+            );
         }
     }
 

@@ -622,3 +622,52 @@ async fn credentials_no_auth_could_carry_are_refused_before_connecting() {
     }
     assert_eq!(server.accepted(), 0, "a connection was opened");
 }
+
+/// Answers every command as an ordinary server would, and takes every message.
+struct Ordinary;
+
+impl Conversation for Ordinary {
+    fn command(&mut self, line: &str) -> Act {
+        well_behaved("mx.test", &["8BITMIME"], line)
+    }
+}
+
+/// A server that requires a client certificate, reached without one. Over TLS 1.3 the client
+/// finishes its side of the handshake first, so the server's refusal (an alert) arrives while
+/// the client waits for the greeting: still a TLS failure (exit 4), not a lost connection
+/// (exit 3). With the certificate, the message is accepted.
+#[tokio::test]
+async fn a_refused_missing_client_certificate_gives_the_tls_code() {
+    let ca = smtp_testkit::certs::TestCa::new("smtp-send mTLS CA").unwrap();
+    let leaf = ca.issue(&["127.0.0.1"]).unwrap();
+    let tls = ca.server_config_requiring_clients(&leaf).unwrap();
+    let server = MockServer::implicit_tls(tls, |_| Ordinary).await;
+    let ca_file = temp_file("mtls-ca.pem", ca.pem().as_bytes());
+    let addr = format!("127.0.0.1:{}", server.port());
+    let base = ["--tls", "implicit", "--ca-file", ca_file.to_str().unwrap()];
+    let out = smtp_send_async(
+        to_server(&addr, "b@example.org", &base),
+        vec![],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    let line = assert_fails(&out, Exit::Tls, "TLS failure");
+    assert!(line.contains("greeting"), "{line}");
+
+    let client = ca.issue_client("smtp-send client").unwrap();
+    let cert = temp_file("mtls-client.pem", client.cert_pem.as_bytes());
+    let key = temp_file("mtls-client.key", client.key_pem.as_bytes());
+    let mut more = base.to_vec();
+    more.extend(["--client-cert", cert.to_str().unwrap()]);
+    more.extend(["--client-key", key.to_str().unwrap()]);
+    let out = smtp_send_async(
+        to_server(&addr, "b@example.org", &more),
+        vec![],
+        Some(MESSAGE.to_vec()),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    for file in [ca_file, cert, key] {
+        let _ = std::fs::remove_file(file);
+    }
+}
