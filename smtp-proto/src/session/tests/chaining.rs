@@ -242,7 +242,7 @@ fn lmtp_replies_to_last_after_a_refused_chunk_stay_with_their_message() {
             ..config()
         },
         |h| {
-            ready(h, LHLO_CHUNKING);
+            ready(h, &lhlo(&["PIPELINING", "CHUNKING"]));
             let env = Envelope::new("a@x.example", &["b@y.example", "c@y.example"]).unwrap();
             let first = h
                 .session

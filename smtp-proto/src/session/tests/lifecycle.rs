@@ -182,7 +182,7 @@ fn lmtp_reports_per_recipient_after_data() {
             ..config()
         },
         |h| {
-            ready(h, LHLO_PIPELINING);
+            ready(h, &lhlo(&["PIPELINING"]));
             h.mail(
                 "a@x.example",
                 &["one@y.example", "two@y.example", "three@y.example"],

@@ -371,22 +371,19 @@ const EHLO_CHUNKING: &str = "
     S: 250 CHUNKING
 ";
 
-/// An LMTP server that offers PIPELINING only.
-const LHLO_PIPELINING: &str = "
-    S: 220 lmtp.example LMTP
-    C: LHLO client.example
-    S: 250-lmtp.example
-    S: 250 PIPELINING
-";
-
-/// An LMTP server that offers PIPELINING and CHUNKING.
-const LHLO_CHUNKING: &str = "
-    S: 220 lmtp.example LMTP
-    C: LHLO client.example
-    S: 250-lmtp.example
-    S: 250-PIPELINING
-    S: 250 CHUNKING
-";
+/// The greeting and LHLO exchange of an LMTP server that offers `extensions` (at least one).
+fn lhlo(extensions: &[&str]) -> String {
+    let mut script =
+        String::from("S: 220 lmtp.example LMTP\nC: LHLO client.example\nS: 250-lmtp.example\n");
+    for (i, extension) in extensions.iter().enumerate() {
+        let last = i + 1 == extensions.len();
+        script.push_str(&format!(
+            "S: 250{}{extension}\n",
+            if last { ' ' } else { '-' }
+        ));
+    }
+    script
+}
 
 const EHLO_LOCKSTEP: &str = "
     S: 220 mx.example ESMTP
