@@ -107,6 +107,9 @@ impl Session {
     }
 
     /// End the body: the terminator (`.`) or the last BDAT is queued and the final reply awaited.
+    /// The bytes that close the body (a final CRLF when it lacks one) are counted against its
+    /// limit first: past it, the message is abandoned before its end of data, as in
+    /// [`send_body`](Self::send_body), and it was not sent.
     pub fn finish_body(&mut self) -> Result<(), SmtpError> {
         self.clock.body_finishing();
         self.check_open(SmtpOp::DataEnd)?;
@@ -117,76 +120,72 @@ impl Session {
             .txn
             .as_ref()
             .map_or(BodyEncoding::Lines, |t| t.encoding);
-        if let Some(t) = self.txn.as_mut() {
-            // A whole BDAT's header (sent with the first body bytes) already carries LAST.
-            let end_queued = t.bdat_header_sent();
-            t.body_over(end_queued);
-        }
         self.standing.body_started();
-        let mut written = 0;
-        match mode {
+        // Whether the end of data goes out: counted (and checked) first, then marked queued,
+        // so a limit passed by the closing bytes leaves the message not sent.
+        let end_queued = match mode {
             BodyMode::Data => {
                 let before = self.out.len();
                 if let Some(t) = self.txn.as_mut() {
                     t.encoder().stuff_end(&mut self.out);
                 }
+                self.count_body(self.out.len() - before - 3)?;
                 let body = self
                     .txn
                     .as_ref()
                     .map_or(0, super::Transaction::body_written);
                 self.log_client(format_args!("[message body: {body} bytes, dot-stuffed]"));
                 self.log_client(format_args!("."));
-                written = self.out.len() - before - 3;
                 self.push_pending(Pending::DataEnd, 0);
+                true
+            }
+            BodyMode::BdatWhole { size } if !failed || header => {
+                if !header {
+                    self.start_bdat_whole(size);
+                }
+                let mut written = 0;
+                // Not a let chain: the MSRV (1.85) predates them.
                 if let Some(t) = self.txn.as_mut() {
-                    t.body_over(true);
+                    written = t.encoder().frame_end(encoding, &mut self.out);
                 }
-            }
-            BodyMode::BdatWhole { size } => {
-                if !failed || header {
-                    if !header {
-                        self.start_bdat_whole(size);
-                    }
-                    // Not a let chain: the MSRV (1.85) predates them.
-                    if let Some(t) = self.txn.as_mut() {
-                        written = t.encoder().frame_end(encoding, &mut self.out);
-                    }
-                    let total = self
-                        .txn
-                        .as_ref()
-                        .map_or(0, super::Transaction::body_written)
-                        + written as u64;
-                    if total != size {
-                        // The body differs from the size declared in BDAT: the framing is now
-                        // wrong, so the connection cannot be trusted any more.
-                        let err: SmtpError = InvalidInputError::argument(
-                            Field::Body,
-                            ArgumentError::Syntax("body length differs from the declared size"),
-                        )
-                        .into();
-                        self.fail(err.clone());
-                        return Err(err);
-                    }
+                let total = self
+                    .txn
+                    .as_ref()
+                    .map_or(0, super::Transaction::body_written)
+                    + written as u64;
+                if total != size {
+                    // The body differs from the size declared in BDAT: the framing is now
+                    // wrong, so the connection cannot be trusted any more.
+                    let err: SmtpError = InvalidInputError::argument(
+                        Field::Body,
+                        ArgumentError::Syntax("body length differs from the declared size"),
+                    )
+                    .into();
+                    self.fail(err.clone());
+                    return Err(err);
                 }
+                self.count_body(written)?;
+                true
             }
-            BodyMode::BdatChunked => {
-                if !failed {
-                    let mut held = BytesMut::new();
-                    if let Some(t) = self.txn.as_mut() {
-                        held = t.encoder().take_held();
-                        if held.is_empty() {
-                            held.resize(FRAME_HEAD, 0);
-                        }
-                        written = t.encoder().frame_end(encoding, &mut held);
+            BodyMode::BdatChunked if !failed => {
+                let mut held = BytesMut::new();
+                let mut written = 0;
+                if let Some(t) = self.txn.as_mut() {
+                    held = t.encoder().take_held();
+                    if held.is_empty() {
+                        held.resize(FRAME_HEAD, 0);
                     }
-                    self.queue_bdat_frame(held, true);
-                    if let Some(t) = self.txn.as_mut() {
-                        t.body_over(true);
-                    }
+                    written = t.encoder().frame_end(encoding, &mut held);
                 }
+                self.count_body(written)?;
+                self.queue_bdat_frame(held, true);
+                true
             }
+            BodyMode::BdatWhole { .. } | BodyMode::BdatChunked => false,
+        };
+        if let Some(t) = self.txn.as_mut() {
+            t.body_over(end_queued);
         }
-        self.count_body(written)?;
         self.maybe_complete_txn();
         Ok(())
     }

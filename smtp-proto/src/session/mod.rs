@@ -435,12 +435,19 @@ impl Session {
     }
 
     /// Send QUIT. Completes with [`Event::Closed`] when the server answers or closes.
+    ///
+    /// Refused ([`InvalidInputError::WrongState`](crate::InvalidInputError::WrongState)) while
+    /// replies are owed, during a STARTTLS upgrade, and while a message's body is being given:
+    /// after DATA the server would read QUIT as message text, and over BDAT it would drop the
+    /// message without a word. Such a session can only be closed, with [`abandon`](Self::abandon)
+    /// for the message's fate.
     pub fn quit(&mut self) -> Result<(), SmtpError> {
         self.clock.body_ended();
         self.check_open(SmtpOp::Quit)?;
         if !self.pending.is_empty()
             || self.standing.awaiting_upgrade()
             || self.standing.state() == SessionState::Quit
+            || self.txn.as_ref().is_some_and(Transaction::takes_body)
         {
             return Err(self.wrong_state(SmtpOp::Quit));
         }

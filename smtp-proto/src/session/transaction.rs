@@ -87,14 +87,27 @@ pub(super) enum Step {
     Envelope { next_rcpt: usize },
     /// DATA queued: its `354` is awaited.
     DataQueued,
-    /// The caller gives the body. `bdat_header`: the header of the one `BDAT n LAST` of a body
-    /// whose size is known is out.
-    Body { bdat_header: bool },
+    /// The caller gives the body; `whole`: how far the one `BDAT n LAST` of a body whose size
+    /// is known has gone out.
+    Body { whole: WholeChunk },
     /// The body is over. `end_queued`: its end (the final dot or `BDAT LAST`) is queued, so the
     /// server will close the transaction whatever it answers.
     Finishing { end_queued: bool },
     /// The server answered the end of data: it closed the transaction.
     Ended,
+}
+
+/// How far the one `BDAT n LAST` of a body whose size is known has gone out, while the caller
+/// gives the body (for other bodies it stays [`NotStarted`](WholeChunk::NotStarted)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum WholeChunk {
+    /// Its header is not queued yet.
+    NotStarted,
+    /// Its header is queued with some of its `n` bytes: no reply to it can come yet.
+    Started,
+    /// All its `n` bytes are queued: the server can end the message without anything more,
+    /// before [`Session::finish_body`](super::Session::finish_body) is called.
+    Complete,
 }
 
 /// How far along `step` is, for the rule that a step only moves forward.
@@ -104,7 +117,7 @@ fn step_rank(step: Step) -> (u8, usize) {
         Step::Reset => (1, 0),
         Step::Envelope { next_rcpt } => (2, next_rcpt),
         Step::DataQueued => (3, 0),
-        Step::Body { bdat_header } => (4, usize::from(bdat_header)),
+        Step::Body { whole } => (4, whole as usize),
         Step::Finishing { end_queued } => (5, usize::from(end_queued)),
         Step::Ended => (6, 0),
     }
@@ -259,7 +272,11 @@ impl Transaction {
     /// This message's own end of data is queued: its final dot after the body, or its
     /// `BDAT ... LAST` (not a lone dot abandoning the data).
     fn own_end_queued(&self) -> bool {
-        self.end_queued() && !self.lone_dot
+        let whole_chunk = self.step
+            == Step::Body {
+                whole: WholeChunk::Complete,
+            };
+        (self.end_queued() || whole_chunk) && !self.lone_dot
     }
 
     /// The server's replies show the message cannot have been delivered, whatever it answers
@@ -280,10 +297,18 @@ impl Transaction {
         self.body_written = self.body_written.saturating_add(n as u64);
         match self.limit {
             Some(limit) if self.body_written > limit.bytes => {
-                Err(limit.exceeded(self.body_written))
+                return Err(limit.exceeded(self.body_written));
             }
-            _ => Ok(()),
+            _ => {}
         }
+        if let (BodyMode::BdatWhole { size }, true) = (self.mode, self.bdat_header_sent()) {
+            if self.body_written >= size {
+                self.advance(Step::Body {
+                    whole: WholeChunk::Complete,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// How many body bytes went out so far.
@@ -320,7 +345,9 @@ impl Transaction {
     /// end of an empty body.
     pub(super) fn bdat_whole_started(&mut self) {
         let next = match self.step {
-            Step::Body { .. } => Step::Body { bdat_header: true },
+            Step::Body { .. } => Step::Body {
+                whole: WholeChunk::Started,
+            },
             _ => Step::Finishing { end_queued: true },
         };
         self.advance(next);
@@ -346,7 +373,7 @@ impl Transaction {
 
     /// The header of a whole `BDAT n LAST` is out.
     pub(super) fn bdat_header_sent(&self) -> bool {
-        matches!(self.step, Step::Body { bdat_header: true })
+        matches!(self.step, Step::Body { whole } if whole >= WholeChunk::Started)
     }
 
     /// The server still holds this transaction open (MAIL accepted, end of data not answered):
@@ -509,7 +536,9 @@ impl Transaction {
                 Step::Envelope { next_rcpt: i + 1 }
             }
             Next::Body { .. } if self.mode == BodyMode::Data => Step::DataQueued,
-            Next::Body { .. } => Step::Body { bdat_header: false },
+            Next::Body { .. } => Step::Body {
+                whole: WholeChunk::NotStarted,
+            },
             Next::Refused | Next::Wait => self.step,
         };
         self.advance(next);
@@ -591,6 +620,18 @@ impl Transaction {
                 }
             }
             Pending::Data => return self.on_data_reply(reply),
+            Pending::Bdat { last: true } if matches!(self.step, Step::Body { whole } if whole < WholeChunk::Complete) =>
+            {
+                // The server cannot have read the whole chunk yet: the reply answers nothing
+                // sent, and the rest of the chunk would be read as anything but data.
+                return Reaction::Close(
+                    ProtocolError::OutOfSync {
+                        during: SmtpOp::Bdat,
+                        reply,
+                    }
+                    .into(),
+                );
+            }
             Pending::DataEnd | Pending::Bdat { last: true } => {
                 return self.on_final_reply(reply, lmtp);
             }
@@ -628,7 +669,9 @@ impl Transaction {
             return Reaction::Continue;
         }
         if !self.failed() && self.accepted > 0 && self.refusals_acceptable() {
-            self.advance(Step::Body { bdat_header: false });
+            self.advance(Step::Body {
+                whole: WholeChunk::NotStarted,
+            });
             return Reaction::WantBody;
         }
         // The server wants data that must not be sent (a refused MAIL or recipients).

@@ -313,3 +313,88 @@ fn every_recipient_refused_then_the_connection_lost_is_not_sent() {
     h.session.handle_eof();
     assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
 }
+
+/// A body whose size is known, sent as one `BDAT 7 LAST`, given whole but not yet finished.
+fn whole_chunk_given() -> Harness {
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
+    h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
+        .unwrap();
+    h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>");
+    h.take_events();
+    h.session.send_body(b"hello\r\n").unwrap();
+    assert_eq!(h.transmitted(), "BDAT 7 LAST\r\nhello\r\n");
+    h
+}
+
+/// Once every byte of a whole `BDAT n LAST` is out, the server can end the message without
+/// anything more: lost before `finish_body`, whichever way, it may have been delivered, and a
+/// retry must not send it again. Before, each of these said not sent (and a closed connection
+/// retryable).
+#[test]
+fn a_whole_bdat_chunk_given_in_full_is_unknown_if_lost() {
+    let mut h = whole_chunk_given();
+    assert_eq!(h.session.abandon().fate(), Some(Fate::Unknown));
+
+    let mut h = whole_chunk_given();
+    h.session
+        .body_unreadable(crate::error::IoErrorKind::Other, "disk");
+    assert_eq!(fate_of(&h.take_events()), Fate::Unknown);
+
+    let mut h = whole_chunk_given();
+    h.session.handle_eof();
+    let (error, fate, retryable) = failed_message(&h.take_events());
+    assert_eq!(fate, Fate::Unknown, "{error:?}");
+    assert!(!retryable);
+
+    // One byte more than declared: the extra byte is never sent, but the chunk may have been.
+    let mut h = whole_chunk_given();
+    assert!(h.session.send_body(b"x").is_err());
+    assert_eq!(fate_of(&h.take_events()), Fate::Unknown);
+
+    // Part of the chunk only: the server cannot end the message.
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
+    h.mail("a@x.example", &["b@y.example"], b"hello\r\n")
+        .unwrap();
+    h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>");
+    h.session.send_body(b"hel").unwrap();
+    h.transmitted();
+    assert_eq!(h.session.abandon().fate(), Some(Fate::NotSent));
+}
+
+/// The bytes that close a body (its missing final CRLF) are counted before its end of data is
+/// queued: when they pass the limit, neither the dot nor the `BDAT ... LAST` goes out, and the
+/// message was not sent. Before, the end was dropped and the fate said unknown.
+#[test]
+fn an_end_of_data_dropped_at_the_limit_is_not_sent() {
+    // DATA: a streamed body of exactly the server's SIZE (1000), without a final line break.
+    let mut h = Harness::ready(config(), EHLO_FULL);
+    h.start_streamed();
+    h.transmitted();
+    h.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.session.send_body(&[b'a'; 1000]).unwrap();
+    assert_eq!(h.transmitted().len(), 1000);
+    let error = h.session.finish_body().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SmtpError::Protocol(ProtocolError::MessageTooLarge { .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(h.transmitted(), "", "no end of data");
+    assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
+
+    // Streamed BDAT whose hint is the length of a body without its final line break.
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
+    let env = Envelope::new("a@x.example", &["b@y.example"]).unwrap();
+    let streamed = BodyInfo::Streamed { size_hint: Some(5) };
+    h.session
+        .start_mail(env, streamed, &MessageOptions::default())
+        .unwrap();
+    h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>");
+    h.take_events();
+    h.session.send_body(b"hello").unwrap();
+    assert!(h.session.finish_body().is_err());
+    assert_eq!(h.transmitted(), "", "no BDAT LAST");
+    assert_eq!(fate_of(&h.take_events()), Fate::NotSent);
+}

@@ -318,3 +318,30 @@ fn a_reply_limit_keeps_the_deadline_and_the_write_rule() {
     assert_eq!(t.total, Some(Duration::from_secs(90)));
     assert_eq!(t.min_write_rate, Some(4096));
 }
+
+/// QUIT is refused while a message's body is being given: after DATA the server would read it
+/// as message text, and over BDAT it would drop the message without a result. Before, QUIT
+/// went into the message (and a later `finish_body` hit a debug assertion).
+#[test]
+fn quit_is_refused_while_a_body_is_given() {
+    let mut h = Harness::answered(b"hi\r\n", b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.take_events();
+    h.session.send_body(b"hi\r\n").unwrap();
+    h.transmitted();
+    assert_wrong_state(h.session.quit());
+    assert_eq!(h.transmitted(), "", "nothing written");
+    // The message goes on: its end, its reply, then QUIT.
+    h.session.finish_body().unwrap();
+    h.run("C: .\nS: 250 2.0.0 queued as Q1");
+    assert_eq!(h.sent().queue_id.as_deref(), Some("Q1"));
+    h.session.quit().unwrap();
+    h.run("C: QUIT\nS: 221 bye");
+
+    // BDAT: the body asked for, nothing owed.
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
+    h.mail("a@x.example", &["b@y.example"], b"hi\r\n").unwrap();
+    h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>\nS: 250 ok\nS: 250 ok");
+    assert!(h.session.wants_body());
+    assert_wrong_state(h.session.quit());
+    assert_eq!(h.transmitted(), "");
+}

@@ -325,3 +325,39 @@ fn awaiting(stage: Stage) -> Harness {
     h.take_events();
     h
 }
+
+/// A reply to a whole `BDAT 14 LAST` before its 14 bytes are given cannot answer it (the server
+/// has not read the chunk): out of sync, and the session closes. Before, it was taken as the
+/// final reply: the message reported sent with half its bytes, and the next message's MAIL
+/// and RCPT read by the server as the rest of the chunk.
+#[test]
+fn a_reply_to_a_whole_bdat_chunk_before_its_bytes_is_out_of_sync() {
+    let mut h = Harness::ready(config(), EHLO_CHUNKING);
+    let body = b"hello\r\nworld\r\n";
+    h.mail("a@x.example", &["b@y.example"], body).unwrap();
+    h.run("C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>");
+    h.take_events();
+    h.session.send_body(&body[..7]).unwrap();
+    assert_eq!(h.transmitted(), "BDAT 14 LAST\r\nhello\r\n");
+    h.feed(b"250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n");
+    let events = h.take_events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Sent(_))),
+        "{events:?}"
+    );
+    let out_of_sync = events.iter().any(|e| {
+        matches!(
+            e,
+            Event::MessageFailed {
+                error: SmtpError::Protocol(ProtocolError::OutOfSync {
+                    during: SmtpOp::Bdat,
+                    ..
+                }),
+                fate: Fate::NotSent,
+                ..
+            }
+        )
+    });
+    assert!(out_of_sync, "{events:?}");
+    h.assert_closed_for_good();
+}
