@@ -72,6 +72,20 @@ impl PreparedMessage {
 /// [module](self).
 pub fn envelope(message: &MessageBuilder<'_>) -> Result<(String, Vec<String>), SmtpError> {
     check_header_names(message)?;
+    if message
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("Resent-Bcc"))
+    {
+        // Its recipients are not the envelope's (only To, Cc and Bcc are), and written out it
+        // would show them to everyone: a resent copy is sent with its own envelope.
+        return Err(invalid(
+            Field::Recipients,
+            ArgumentError::Syntax(
+                "a Resent-Bcc header is refused: send a resent copy with its own envelope",
+            ),
+        ));
+    }
     let mut from = Vec::new();
     let mut sender = Vec::new();
     let mut to = Vec::new();
@@ -172,16 +186,19 @@ fn mailboxes(address: &Address<'_>, out: &mut Vec<String>) {
     }
 }
 
-/// The bytes of `message` without its `Bcc` headers. The bodies and attachments are borrowed,
-/// not copied, on the way (only the headers are cloned). Header names are written as given:
-/// [`prepare`] (and [`envelope`]) first refuse a name that is not a field name.
+/// The bytes of `message` without its `Bcc` and `Resent-Bcc` headers (hidden recipients: every
+/// recipient would see them). The bodies and attachments are borrowed, not copied, on the way
+/// (only the headers are cloned). Header names are written as given, except `Date`,
+/// `Message-ID` and `MIME-Version` in another case, which take the spelling mail-builder looks
+/// for before it adds its own (otherwise the message would carry two). [`prepare`] (and
+/// [`envelope`]) first refuse a name that is not a field name, and a `Resent-Bcc` header.
 pub fn to_bytes_without_bcc(message: &MessageBuilder<'_>) -> Vec<u8> {
     let without_bcc = MessageBuilder {
         headers: message
             .headers
             .iter()
-            .filter(|(name, _)| !name.eq_ignore_ascii_case("Bcc"))
-            .map(|(name, value)| (Cow::Borrowed(name.as_ref()), value.clone()))
+            .filter(|(name, _)| !is_hidden_recipients(name))
+            .map(|(name, value)| (Cow::Borrowed(canonical_name(name)), value.clone()))
             .collect(),
         html_body: message.html_body.as_ref().map(reborrow),
         text_body: message.text_body.as_ref().map(reborrow),
@@ -194,6 +211,20 @@ pub fn to_bytes_without_bcc(message: &MessageBuilder<'_>) -> Vec<u8> {
     let mut bytes = Vec::new();
     without_bcc.serialize(&mut bytes);
     bytes
+}
+
+/// A header that names hidden recipients: `Bcc`, or `Resent-Bcc` for a resent copy.
+fn is_hidden_recipients(name: &str) -> bool {
+    name.eq_ignore_ascii_case("Bcc") || name.eq_ignore_ascii_case("Resent-Bcc")
+}
+
+/// The spelling mail-builder checks (case-sensitively) before it adds `Date`, `Message-ID` or
+/// `MIME-Version` of its own; any other name as it is.
+fn canonical_name(name: &str) -> &str {
+    ["Date", "Message-ID", "MIME-Version"]
+        .into_iter()
+        .find(|known| name.eq_ignore_ascii_case(known))
+        .unwrap_or(name)
 }
 
 /// A copy of `part` whose contents borrow from it.
@@ -501,5 +532,52 @@ mod tests {
         assert!(wire.contains("Message-ID: <fixed.1@example.com>"), "{wire}");
         assert_eq!(wire.matches("Date:").count(), 1, "{wire}");
         assert!(wire.contains("1970"), "{wire}");
+    }
+
+    /// A `Resent-Bcc` header is refused (its recipients are not the envelope's, and written out
+    /// it shows them to everyone), and never written by `to_bytes_without_bcc`. It used to be
+    /// sent to every recipient.
+    #[test]
+    fn resent_bcc_is_refused_and_never_written() {
+        let message = MessageBuilder::new()
+            .from("alice@example.com")
+            .to("bob@example.org")
+            .header("Resent-Bcc", Address::from("hidden@example.net"))
+            .text_body("hi");
+        let error = prepare(&message).unwrap_err();
+        assert!(error.to_string().contains("Resent-Bcc"), "{error}");
+        let wire = String::from_utf8(to_bytes_without_bcc(&message)).unwrap();
+        assert!(!wire.contains("hidden@example.net"), "{wire}");
+    }
+
+    /// `Date`, `Message-ID` and `MIME-Version` given in another case are written once, in
+    /// mail-builder's spelling: it used to add its own beside them.
+    #[test]
+    fn headers_spelled_in_another_case_are_not_doubled() {
+        let message = MessageBuilder::new()
+            .from("alice@example.com")
+            .to("bob@example.org")
+            .header(
+                "Message-Id",
+                mail_builder::headers::message_id::MessageId::new("fixed@example.com"),
+            )
+            .header("date", mail_builder::headers::date::Date::new(0))
+            .header("Mime-Version", Raw::new("1.0"))
+            .text_body("hi");
+        let wire = String::from_utf8(prepare(&message).unwrap().bytes).unwrap();
+        let head = wire.split("\r\n\r\n").next().unwrap();
+        for name in [
+            "Message-ID: <fixed@example.com>",
+            "Date: ",
+            "MIME-Version: ",
+        ] {
+            let key = name.split(':').next().unwrap().to_ascii_lowercase();
+            let n = head
+                .lines()
+                .filter(|l| l.to_ascii_lowercase().starts_with(&format!("{key}:")))
+                .count();
+            assert_eq!(n, 1, "{key}: {head}");
+            assert!(head.contains(name), "{name}: {head}");
+        }
     }
 }

@@ -159,9 +159,15 @@ pub struct Cli {
     pub from: Option<String>,
 
     /// An envelope recipient (RCPT TO); repeat for several. At least one is required with
-    /// --server.
+    /// --server. A message built from flags names each in its To header.
     #[arg(long, value_name = "ADDR")]
     pub to: Vec<String>,
+
+    /// A hidden recipient: in the envelope (RCPT TO) like --to, but named in no header of a
+    /// message built from flags; repeat for several. (A message given whole, with --file or on
+    /// standard input, is sent as it is.)
+    #[arg(long, value_name = "ADDR")]
+    pub bcc: Vec<String>,
 
     /// Trust only the CA certificate(s) in this PEM file instead of the Mozilla roots.
     #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
@@ -240,8 +246,9 @@ pub struct ComposeArgs {
     pub attach: Vec<PathBuf>,
 
     /// Add a header, or replace one smtp-send writes (From, To, Subject, Date, Message-ID);
-    /// repeatable. Bcc and Resent-Bcc are refused (hidden recipients are given with --to
-    /// only), and so are MIME-Version and Content-* (smtp-send writes the structure).
+    /// repeatable. Bcc and Resent-Bcc are refused (hidden recipients are given with --bcc),
+    /// and so are MIME-Version and Content-* (smtp-send writes the structure). Non-ASCII text
+    /// is encoded in display names and unstructured fields only.
     #[arg(long, value_name = "'NAME: VALUE'")]
     pub header: Vec<String>,
 }

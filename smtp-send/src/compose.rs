@@ -1,13 +1,19 @@
 //! Building the message from flags, as swaks does: `--subject`, `--body` / `--body-file`,
 //! `--html`, `--attach` (repeatable), `--header` (repeatable), with `mail-builder`.
 //!
-//! The headers written: `From` (the envelope sender), `To` (the envelope recipients),
-//! `Subject`, then each `--header` in order, and `Date`, `Message-ID` (its domain that of the
+//! The headers written: `From` (the envelope sender), `To` (the `--to` recipients; `--bcc`
+//! ones are named nowhere), `Subject`, then each `--header` in order, and `Date`, `Message-ID` (its domain that of the
 //! sender, else the EHLO name) and `MIME-Version` when missing. A `--header` replaces the header
 //! of the same name smtp-send would write (`From`, `To`, `Subject`, `Date`, `Message-ID`); any
 //! other name is added, except those that would break the message: `Bcc` and `Resent-Bcc` (they
 //! would show hidden recipients to everyone), and `MIME-Version` and any `Content-*` (the
-//! builder writes the structure: a second `Content-Type` makes the message ambiguous). The
+//! builder writes the structure: a second `Content-Type` makes the message ambiguous). A
+//! `--header` value goes as written, folded at its spaces (a word too long to fold within the
+//! 998-octet line limit is refused); a non-ASCII one is encoded (RFC 2047) only where the
+//! format allows it: each display name of an address field (`From`, `To`, `Cc`, `Reply-To`,
+//! `Sender` and their `Resent-` forms), whose addresses stay as written, and an unstructured
+//! field (`Subject`, `Comments`, an `X-` field, any name not listed here); it is refused in the
+//! other structured fields (`Date`, `Message-ID`, `References`, `List-Unsubscribe`, ...). The
 //! structure is mail-builder's: a single part, or `multipart/alternative` (text and HTML),
 //! inside `multipart/mixed` when there are attachments. Attachments are read whole into
 //! memory, their content type guessed from the file name's extension
@@ -17,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use smtp_io_tokio::mail_builder::MessageBuilder;
 use smtp_io_tokio::mail_builder::headers::HeaderType;
+use smtp_io_tokio::mail_builder::headers::address::Address;
 use smtp_io_tokio::mail_builder::headers::message_id::{MessageId, generate_message_id_header};
 use smtp_io_tokio::mail_builder::headers::raw::Raw;
 use smtp_io_tokio::mail_builder::headers::text::Text;
@@ -81,8 +88,8 @@ pub fn parse_header(flag: &str) -> Result<(String, String), Failure> {
     }
     if name.eq_ignore_ascii_case("Bcc") || name.eq_ignore_ascii_case("Resent-Bcc") {
         return Err(bad(
-            "give hidden recipients as --to without naming them in a header: a Bcc or \
-             Resent-Bcc header would show them to every recipient",
+            "give hidden recipients with --bcc: a Bcc or Resent-Bcc header would show them \
+             to every recipient",
         ));
     }
     let structure = name.eq_ignore_ascii_case("MIME-Version")
@@ -96,7 +103,114 @@ pub fn parse_header(flag: &str) -> Result<(String, String), Failure> {
              give the whole message with --file",
         ));
     }
+    if let Some(word) = unfoldable_word(name, value) {
+        return Err(bad(&format!(
+            "a word of {word} characters cannot be folded within the 998-octet line limit \
+             (RFC 5322)"
+        )));
+    }
+    if !value.is_ascii() {
+        match FieldKind::of(name) {
+            FieldKind::Addresses if mailboxes(value).is_none() => {
+                return Err(bad(
+                    "a non-ASCII address field must be a list of 'Name <address>' or \
+                     addresses, so that only the names are encoded",
+                ));
+            }
+            FieldKind::Structured => {
+                return Err(bad(
+                    "this field's format has no room for encoded non-ASCII text; only \
+                     display names and unstructured fields (Subject, X-...) can hold it",
+                ));
+            }
+            FieldKind::Addresses | FieldKind::Unstructured => {}
+        }
+    }
     Ok((canonical_name(name), value.to_owned()))
+}
+
+/// The length of the first word of `value` that no fold can bring within 998 octets: the
+/// first one shares its line with `Name: `, each later one starts a line after the space it is
+/// folded at. `None` when every word fits.
+fn unfoldable_word(name: &str, value: &str) -> Option<usize> {
+    const LINE: usize = 998;
+    let mut words = value.split([' ', '\t']);
+    let first = words.next().unwrap_or("");
+    if name.len() + 2 + first.len() > LINE {
+        return Some(first.len());
+    }
+    words.map(str::len).find(|&len| len + 1 > LINE)
+}
+
+/// What a header field's value is, for where non-ASCII text may be encoded (RFC 2047 section
+/// 5): in the display names of an address field, anywhere in an unstructured one, nowhere in
+/// another structured field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    /// A list of mailboxes.
+    Addresses,
+    /// A structured field without display names (dates, message ids, URLs).
+    Structured,
+    /// Free text.
+    Unstructured,
+}
+
+impl FieldKind {
+    fn of(name: &str) -> FieldKind {
+        const ADDRESSES: [&str; 10] = [
+            "From",
+            "Sender",
+            "Reply-To",
+            "To",
+            "Cc",
+            "Resent-From",
+            "Resent-Sender",
+            "Resent-To",
+            "Resent-Cc",
+            "Disposition-Notification-To",
+        ];
+        const STRUCTURED: [&str; 10] = [
+            "Date",
+            "Message-ID",
+            "In-Reply-To",
+            "References",
+            "Resent-Date",
+            "Resent-Message-ID",
+            "Return-Path",
+            "Received",
+            "DKIM-Signature",
+            "Authentication-Results",
+        ];
+        let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        let list_url = name
+            .get(..5)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("List-"))
+            && !name.eq_ignore_ascii_case("List-Id");
+        if is(&ADDRESSES) {
+            FieldKind::Addresses
+        } else if is(&STRUCTURED) || list_url {
+            FieldKind::Structured
+        } else {
+            FieldKind::Unstructured
+        }
+    }
+}
+
+/// The mailboxes of an address field's value, each `(display name, address)`, parsed with
+/// mail-parser; `None` when an entry has no address (a group, a bare name).
+fn mailboxes(value: &str) -> Option<Vec<(Option<String>, String)>> {
+    let field = format!("To: {value}\r\n\r\n");
+    let parsed = mail_parser::MessageParser::default().parse(field.as_bytes())?;
+    let mail_parser::Address::List(list) = parsed.to()? else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for entry in list {
+        let address = entry.address.as_deref().filter(|a| a.contains('@'))?;
+        let name = entry.name.as_deref().map(str::to_owned);
+        out.push((name, address.to_owned()));
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The spelling mail-builder looks for, for the headers it adds when missing (`Date`,
@@ -149,11 +263,22 @@ impl Compose {
             message = message.message_id(new_message_id(from, ehlo));
         }
         for (name, value) in &self.headers {
-            // ASCII goes as written (folded if long); anything else as RFC 2047 encoded words.
-            let value: HeaderType<'_> = if value.is_ascii() {
-                Raw::new(value.as_str()).into()
-            } else {
-                Text::new(value.as_str()).into()
+            // ASCII goes as written (folded if long); otherwise only display names and
+            // unstructured text are encoded (RFC 2047), as `parse_header` checked.
+            let mailboxes = match FieldKind::of(name) {
+                FieldKind::Addresses if !value.is_ascii() => mailboxes(value),
+                _ => None,
+            };
+            let value: HeaderType<'_> = match mailboxes {
+                _ if value.is_ascii() => Raw::new(value.as_str()).into(),
+                Some(list) => {
+                    let list = list
+                        .into_iter()
+                        .map(|(name, address)| Address::new_address(name, address))
+                        .collect();
+                    Address::new_list(list).into()
+                }
+                None => Text::new(value.as_str()).into(),
             };
             message = message.header(name.as_str(), value);
         }
@@ -205,13 +330,18 @@ async fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     })
 }
 
+/// A text part's file: UTF-8 without NUL (RFC 2045 allows no NUL in a text part; a file
+/// that holds one goes with `--attach`).
 async fn read_text(path: &Path) -> Result<String, Failure> {
-    String::from_utf8(read(path).await?).map_err(|_| {
-        Failure::new(
-            Exit::LocalIo,
-            format!("{} is not UTF-8 text", path.display()),
-        )
-    })
+    let not_text =
+        |why: &str| Failure::new(Exit::LocalIo, format!("{} is not {why}", path.display()));
+    let text = String::from_utf8(read(path).await?).map_err(|_| not_text("UTF-8 text"))?;
+    if text.contains('\0') {
+        return Err(not_text(
+            "text: it holds a NUL byte (send it with --attach)",
+        ));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -348,5 +478,108 @@ mod tests {
         let f = compose.build("a@b", &[], "h").await.unwrap_err();
         assert_eq!(f.exit, Exit::LocalIo);
         assert!(f.message.contains("/nonexistent/report.pdf"), "{f}");
+    }
+
+    /// The wire form of `compose` from `a@example.com` to `b@example.org`.
+    async fn wire(compose: &Compose) -> String {
+        let to = ["b@example.org".to_owned()];
+        text(&compose.build("a@example.com", &to, "h.test").await.unwrap())
+    }
+
+    fn with_header(flag: &str) -> Compose {
+        Compose {
+            headers: vec![parse_header(flag).unwrap()],
+            ..Compose::default()
+        }
+    }
+
+    /// A non-ASCII display name is encoded alone: the address stays outside the encoded word
+    /// (RFC 2047 section 5), and a parser finds it. The whole value used to be one encoded
+    /// word, and the From field had no address left.
+    #[tokio::test]
+    async fn non_ascii_display_names_are_encoded_alone() {
+        for (flag, field, address) in [
+            (
+                "From: Jürgen Müller <a@example.com>",
+                "From:",
+                "a@example.com",
+            ),
+            (
+                "To: \"Zoë, Ops\" <z@example.org>, plain@example.org",
+                "To:",
+                "z@example.org",
+            ),
+        ] {
+            let wire = wire(&with_header(flag)).await;
+            let line = wire.lines().find(|l| l.starts_with(field)).unwrap();
+            assert!(line.contains(&format!("<{address}>")), "{line}");
+            assert!(line.contains("=?utf-8?"), "the name is encoded: {line}");
+            let parsed = mail_parser::MessageParser::default()
+                .parse(wire.as_bytes())
+                .unwrap();
+            let header = if field == "From:" {
+                parsed.from()
+            } else {
+                parsed.to()
+            };
+            let first = header.and_then(|a| a.first()).unwrap();
+            assert_eq!(first.address(), Some(address), "{line}");
+            assert!(first.name().is_some_and(|n| !n.is_ascii()), "{line}");
+        }
+    }
+
+    /// Non-ASCII text where the format has no room for encoded words is refused, and so is an
+    /// address field whose entries are not all mailboxes.
+    #[test]
+    fn non_ascii_is_refused_outside_names_and_free_text() {
+        for flag in [
+            "Message-ID: <é@example.com>",
+            "References: <a@b> <ü@c>",
+            "List-Unsubscribe: <https://exämple.com/u>",
+            "To: Jürgen",
+        ] {
+            let f = parse_header(flag).unwrap_err();
+            assert_eq!(f.exit, Exit::Usage, "{flag}");
+        }
+        // Free text is encoded.
+        assert!(parse_header("X-Note: café").is_ok());
+        assert!(parse_header("Comments: naïve").is_ok());
+    }
+
+    /// A value is folded at its spaces; a word that no fold can bring within 998 octets is
+    /// refused. Such a word used to go out as one line of more than 998 octets.
+    #[tokio::test]
+    async fn no_header_line_over_998_octets() {
+        let long = format!(
+            "List-Unsubscribe: <https://example.com/u?t={}>",
+            "x".repeat(1500)
+        );
+        let f = parse_header(&long).unwrap_err();
+        assert!(f.message.contains("998"), "{f}");
+        let words = format!("X-Words: {}", ["word"; 400].join(" "));
+        let wire = wire(&with_header(&words)).await;
+        let longest = wire.split("\r\n").map(str::len).max().unwrap();
+        assert!(longest <= 998, "a line of {longest} octets");
+        assert!(wire.contains("word word"), "{wire}");
+    }
+
+    /// A text part's file with a NUL byte is refused (RFC 2045 allows none in a text part); it
+    /// used to go out in a part labelled 7bit.
+    #[tokio::test]
+    async fn a_text_file_with_nul_is_refused() {
+        let path = std::env::temp_dir().join(format!("compose-nul-{}.txt", std::process::id()));
+        std::fs::write(&path, b"a\0b\n").unwrap();
+        let compose = Compose {
+            text: Some(TextBody::File(path.clone())),
+            ..Compose::default()
+        };
+        let to = ["b@example.org".to_owned()];
+        let f = compose.build("a@example.com", &to, "h").await.unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(f.exit, Exit::LocalIo);
+        assert!(
+            f.message.contains("NUL") && f.message.contains("--attach"),
+            "{f}"
+        );
     }
 }

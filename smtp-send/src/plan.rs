@@ -131,8 +131,10 @@ pub struct Plan {
     pub client_certificate: Option<(PathBuf, PathBuf)>,
     /// The envelope sender.
     pub from: String,
-    /// The envelope recipients (at least one).
+    /// The recipients named in a message built from flags (at least one).
     pub to: Vec<String>,
+    /// The hidden recipients (`--bcc`): in the envelope only.
+    pub bcc: Vec<String>,
     /// Which certificates to trust.
     pub trust: Trust,
     /// The per-reply and connect timeout, when given.
@@ -265,8 +267,7 @@ impl Cli {
             (true, false) => return Err(Failure::new(Exit::Usage, "--to is required")),
         };
         // Check the addresses and the EHLO name now, before any connection is opened.
-        let to_refs: Vec<&str> = to.iter().map(String::as_str).collect();
-        Envelope::new(&from, &to_refs)
+        Envelope::new(&from, &envelope_recipients(&to, &self.bcc))
             .map_err(|e| Failure::new(Exit::Usage, format!("--from / --to: {e}")))?;
         Domain::new(&self.ehlo).map_err(|e| Failure::new(Exit::Usage, format!("--ehlo: {e}")))?;
         let auth = self
@@ -307,6 +308,7 @@ impl Cli {
             client_certificate: self.client_cert.clone().zip(self.client_key.clone()),
             from,
             to,
+            bcc: self.bcc.clone(),
             trust,
             timeout: self.timeout,
             connect_timeout: None,
@@ -324,6 +326,24 @@ impl Cli {
             dkim,
         })
     }
+}
+
+impl Plan {
+    /// The envelope's recipients: `--to`, then `--bcc`, each once.
+    pub fn recipients(&self) -> Vec<&str> {
+        envelope_recipients(&self.to, &self.bcc)
+    }
+}
+
+/// `to`, then `bcc`, each address once (compared without case).
+fn envelope_recipients<'a>(to: &'a [String], bcc: &'a [String]) -> Vec<&'a str> {
+    let mut all: Vec<&str> = Vec::with_capacity(to.len() + bcc.len());
+    for address in to.iter().chain(bcc) {
+        if !all.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+            all.push(address);
+        }
+    }
+    all
 }
 
 impl Cli {

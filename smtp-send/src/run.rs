@@ -262,7 +262,7 @@ pub async fn deliver(
         .map_err(|e| connect_failure(&e, plan.tls, label))?;
     let mut interrupted = false;
     let result = async {
-        let to: Vec<&str> = plan.to.iter().map(String::as_str).collect();
+        let to = plan.recipients();
         // What the server cannot take (a UTF-8 address without SMTPUTF8, a size over its limit,
         // ...) is refused now, before the credentials are sent.
         let envelope = Envelope::new(&plan.from, &to).map_err(|e| fail(e.into()))?;

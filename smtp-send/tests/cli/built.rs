@@ -210,6 +210,46 @@ fn header_refuses_structure_and_resent_bcc() {
     }
 }
 
+/// `--bcc` puts a recipient in the envelope and in no header: the server is asked to deliver
+/// to it, and the message the visible recipient gets does not name it. (The Bcc refusal used
+/// to advise `--to` for hidden recipients, which names them in the To header.)
+#[test]
+fn bcc_is_in_the_envelope_and_in_no_header() {
+    let out = smtp_send(
+        &[
+            "--from",
+            "alice@example.com",
+            "--to",
+            "visible@example.org",
+            "--bcc",
+            "hidden@example.net",
+            "--subject",
+            "s",
+            "--body",
+            "hello",
+        ],
+        &[],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+    assert!(
+        stdout.contains("RCPT TO:<visible@example.org>\nRCPT TO:<hidden@example.net>\n"),
+        "{stdout}"
+    );
+    let head = header_block(&printed_message(&out.stdout));
+    assert!(head.contains("visible@example.org"), "{head}");
+    assert!(!head.contains("hidden"), "{head}");
+
+    // The refusal of a Bcc header points to --bcc.
+    let out = smtp_send(
+        &["--subject", "x", "--header", "Bcc: hidden@example.net"],
+        &[],
+        None,
+    );
+    assert_fails(&out, Exit::Usage, "--bcc");
+}
+
 /// `send_message` with a mail-builder message (text, HTML, an attachment, Cc and Bcc) through
 /// the capture server: the envelope holds every recipient, the message the same parts and no
 /// Bcc header.
