@@ -38,7 +38,10 @@ pub trait MessageBody {
     /// on demand, for example by reading a file once from where it stands and going back. Asked
     /// once, before the message starts, and only when [`max_size`](Self::max_size) exceeds
     /// the server's SIZE limit; the answer is then declared as `SIZE=` and enforced like a
-    /// [`size_hint`](Self::size_hint). The default is the size hint.
+    /// [`size_hint`](Self::size_hint). The default is the size hint. The count runs before the
+    /// message starts, while the session waits for nothing: no reply limit bounds it, nor the
+    /// session's deadline (unlike [`read_chunk`](Self::read_chunk)). A source whose count can
+    /// stall (a network file system) bounds it itself, or declares its size with a hint.
     async fn exact_size(&mut self) -> io::Result<Option<u64>> {
         Ok(self.size_hint())
     }

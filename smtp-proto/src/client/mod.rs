@@ -350,7 +350,8 @@ impl<T: Transport> SmtpClient<T> {
         let mut slices = body.chunks(BODY_SLICE).peekable();
         while let Some(slice) = slices.next() {
             if !self.body_room().await? {
-                break;
+                // The message failed (its result is the next event): no end of data.
+                return Ok(());
             }
             let sent = self.session.send_body(slice);
             self.closing(sent).await?;
@@ -404,19 +405,23 @@ impl<T: Transport> SmtpClient<T> {
         buf.resize(chunk, 0);
         let result = self.stream_body(body, &mut buf).await;
         self.body_buf = buf;
-        result?;
-        self.end_body().await?;
+        if result? {
+            self.end_body().await?;
+        }
         self.sent().await
     }
 
+    /// Read `body` into the engine until its end (`true`: the body is to be ended), or until
+    /// the message fails meanwhile (`false`: its result is the next event, and no end of data
+    /// may follow).
     async fn stream_body<B: MessageBody>(
         &mut self,
         body: &mut B,
         buf: &mut [u8],
-    ) -> Result<(), SmtpError> {
+    ) -> Result<bool, SmtpError> {
         loop {
             if !self.body_room().await? {
-                return Ok(());
+                return Ok(false);
             }
             // The source is waited for within the engine's timer too: a source that stalls
             // cannot hold the session past its deadline or an owed reply's limit.
@@ -429,7 +434,7 @@ impl<T: Transport> SmtpClient<T> {
                 None => return Err(self.take_failure().await),
             };
             if n == 0 {
-                return Ok(());
+                return Ok(true);
             }
             let sent = self.session.send_body(&buf[..n.min(buf.len())]);
             self.closing(sent).await?;
@@ -653,7 +658,20 @@ impl<T: Transport> SmtpClient<T> {
                 // Any other event is skipped. Only `starttls` asks for the upgrade, and it waits
                 // for it; should the request be skipped, the engine still writes nothing until
                 // the upgrade is reported, and any input or its timer closes the session.
+                // The session may have closed with the wanted event queued (a 421 read with the
+                // acceptance): the transport closes now, and a message's result is noted
+                // first, for `abandon` should the call be dropped during the close.
+                // (Not QUIT's own end: `quit` closes the transport and reports how.)
+                let closed =
+                    self.session.state() == SessionState::Closed && !matches!(event, Event::Closed);
+                if let (true, Event::Sent(outcome)) = (closed, &event) {
+                    let sent = Delivery::Sent(outcome.clone());
+                    self.taken.push((outcome.message, sent));
+                }
                 if let Some(wanted) = want(event) {
+                    if closed {
+                        self.close_transport().await;
+                    }
                     return Ok(wanted);
                 }
             }

@@ -111,9 +111,18 @@ impl<T: Transport> SmtpClient<T> {
     /// ([`Session::abandon`](crate::session::Session::abandon)). The session is closed; the
     /// transport closes with the client, or on [`quit`](Self::quit).
     pub fn abandon(&mut self) -> Delivery {
+        let holds_a_message = self.session.holds_a_message();
         let delivery = self.session.abandon();
         while self.session.poll_event().is_some() {}
-        delivery
+        // With no message left in the engine, the call's result may have been taken off its
+        // queue already (the call was dropped while the client closed the transport): that
+        // result is the message's, not "not sent".
+        match self.taken.last() {
+            Some((_, taken)) if !holds_a_message && delivery.fate() == Some(Fate::NotSent) => {
+                taken.clone()
+            }
+            _ => delivery,
+        }
     }
 
     /// Close the connection without QUIT: for a connection that is out of step, where a QUIT

@@ -686,6 +686,12 @@ impl Session {
         });
     }
 
+    /// Whether a message is started and not yet reported (for the driver's `abandon`).
+    #[cfg(feature = "client")]
+    pub(crate) fn holds_a_message(&self) -> bool {
+        self.txn.is_some() || !self.finishing.is_empty()
+    }
+
     /// The messages started and not yet reported, oldest first, each with its fate should the
     /// session end now.
     fn in_flight_messages(&self) -> Vec<(MessageId, Fate)> {

@@ -750,3 +750,73 @@ fn a_stalled_body_source_is_bounded_by_the_deadline() {
     );
     assert_eq!(client.state(), SessionState::Closed);
 }
+
+/// A body source of `left` bytes of `x`, read 4 at a time, of unknown size.
+struct Xs {
+    left: usize,
+}
+
+impl MessageBody for Xs {
+    async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.left).min(4);
+        buf[..n].fill(b'x');
+        self.left -= n;
+        Ok(n)
+    }
+
+    fn chunk_size(&self) -> usize {
+        4
+    }
+}
+
+/// A streamed body over BDAT whose first chunk is refused (552): the message fails with that
+/// refusal and ends without a `BDAT ... LAST`, and the next message goes out cleanly after a
+/// RSET. It used to fail with `WrongState` (the driver ended a body the engine had given up),
+/// leaving the 552 to fail the next message, and the session stuck.
+#[test]
+fn a_refused_chunk_of_a_streamed_body_stays_with_its_message() {
+    let mut transport = Scripted::new(
+        "
+        S: 220 mx.example ESMTP
+        C: EHLO client.example
+        S: 250-mx.example
+        S: 250-PIPELINING
+        S: 250 CHUNKING
+        C: MAIL FROM:<a@x.example>
+        C: RCPT TO:<b@y.example>
+        ",
+    );
+    transport.steps.extend([
+        Step::Client(b"BDAT 4\r\nxxxx".to_vec()),
+        Step::Client(b"BDAT 4\r\nxxxx".to_vec()),
+        Step::Server(b"250 ok\r\n250 ok\r\n552 5.3.4 message too big\r\n250 ok\r\n".to_vec()),
+        Step::Client(b"RSET\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<c@y.example>\r\n".to_vec()),
+        Step::Client(b"BDAT 5 LAST\r\ntwo\r\n".to_vec()),
+        Step::Server(b"250 ok\r\n250 ok\r\n250 ok\r\n250 2.0.0 queued as TWO\r\n".to_vec()),
+    ]);
+    let options = options().map_session_config(|c| {
+        c.bdat_chunk_size = 4;
+        c.max_bdat_in_flight = 2;
+    });
+    block_on(async {
+        let mut client = SmtpClient::connect_with(transport, "client.example", options)
+            .await
+            .unwrap();
+        let first = client
+            .send_mail_stream("a@x.example", &["b@y.example"], &mut Xs { left: 100 })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &first,
+                SmtpError::Protocol(ProtocolError::UnexpectedCode { during: SmtpOp::Bdat, reply })
+                    if reply.code().get() == 552
+            ),
+            "{first:?}"
+        );
+        let second = client
+            .send_mail("a@x.example", &["c@y.example"], "two")
+            .await;
+        assert_eq!(second.unwrap().queue_id.as_deref(), Some("TWO"));
+    });
+}

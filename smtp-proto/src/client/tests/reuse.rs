@@ -296,3 +296,73 @@ fn deliver_stream_classifies_like_deliver() {
     }
     assert_eq!(client.state(), SessionState::Closed);
 }
+
+/// A [`Scripted`] transport whose close and timers never end: a caller's call can be dropped
+/// while the client closes it.
+struct EndlessClose(Scripted);
+
+impl Transport for EndlessClose {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).await
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf).await
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        core::future::pending().await
+    }
+
+    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
+        core::future::pending()
+    }
+
+    fn now() -> core::time::Duration {
+        core::time::Duration::ZERO
+    }
+}
+
+/// The server hangs up after the dot (the message's fate: unknown), and the caller drops the
+/// call while the client closes the transport: `abandon` still says unknown. It used to say
+/// not sent (the driver had taken the result off the engine's queue), and a pool would have
+/// sent the message twice.
+#[test]
+fn abandon_during_the_close_keeps_the_result_taken() {
+    let script = format!("{GREETING}{ENVELOPE}C: hi\nC: .\n");
+    let mut client = block_on(SmtpClient::connect_with(
+        EndlessClose(Scripted::new(&script)),
+        "client.example",
+        options(),
+    ))
+    .unwrap();
+    let message = OutgoingMessage::new("a@x.example", &["b@y.example"], b"hi");
+    {
+        let mut call = core::pin::pin!(client.deliver(&message));
+        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+        assert!(
+            call.as_mut().poll(&mut cx).is_pending(),
+            "held by the close"
+        );
+    }
+    assert_eq!(client.state(), SessionState::Closed);
+    let delivery = client.abandon();
+    assert!(matches!(delivery, Delivery::Unknown(_)), "{delivery:?}");
+}
+
+/// A `421` read together with the acceptance: the message is sent, and the transport is
+/// closed at once with the session. It used to stay open, through the next call too.
+#[test]
+fn a_421_read_with_the_acceptance_closes_the_transport() {
+    let script = format!(
+        "{GREETING}{ENVELOPE}C: hi\nC: .\nS: 250 2.0.0 queued as A\nS: 421 4.3.2 shutting down\n"
+    );
+    block_on(async {
+        let mut client = connect(&script).await;
+        let sent = client
+            .send_mail("a@x.example", &["b@y.example"], "hi")
+            .await;
+        assert_eq!(sent.unwrap().queue_id.as_deref(), Some("A"));
+        assert_closed(&client);
+    });
+}
