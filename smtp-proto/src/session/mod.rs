@@ -436,10 +436,9 @@ impl Session {
 
     /// Send QUIT. Completes with [`Event::Closed`] when the server answers or closes.
     ///
-    /// Refused ([`InvalidInputError::WrongState`](crate::InvalidInputError::WrongState)) while
-    /// replies are owed, during a STARTTLS upgrade, and while a message's body is being given:
-    /// after DATA the server would read QUIT as message text, and over BDAT it would drop the
-    /// message without a word. Such a session can only be closed, with [`abandon`](Self::abandon)
+    /// Refused ([`InvalidInputError::WrongState`]) while replies are owed, during a STARTTLS
+    /// upgrade, and while a message's body is being given: after DATA the server would read
+    /// QUIT as message text, and over BDAT it would drop the message without a word. Such a session can only be closed, with [`abandon`](Self::abandon)
     /// for the message's fate.
     pub fn quit(&mut self) -> Result<(), SmtpError> {
         self.clock.body_ended();
