@@ -13,7 +13,8 @@
 //!   take). [`TlsMode::StartTls`] is the default; [`TlsMode::Implicit`] and [`TlsMode::None`]
 //!   are there too.
 //! * **AUTH PLAIN and LOGIN**, accepting anything, or only the [`Credentials`] you give; AUTH can
-//!   be required before MAIL. The password is never stored or shown (only the user is kept).
+//!   be required before MAIL. The password is never stored or shown (only the user is kept). A
+//!   third refused AUTH on one connection closes it (`421 4.7.0`).
 //! * **Waiting**: [`CaptureServer::wait_for`] returns once `n` messages have arrived, or a
 //!   [`WaitError`] when the time is up.
 //! * **`.eml` files**: with [`CaptureConfig::eml_dir`], each message is also written to
@@ -21,8 +22,10 @@
 //!   renamed), before the server answers `250`.
 //! * **Bounded**: the length of a line ([`CaptureConfig::max_line_length`]; `500` beyond it), the
 //!   size of a message (`SIZE` advertised, a larger `SIZE=` refused at MAIL and a larger message
-//!   refused after its end with `552`), recipients per message, connections at once, the bytes
-//!   kept, and how long a client may stay silent. What the server holds in flight is at most
+//!   refused after its end with `552`), recipients per message, connections at once, the
+//!   memory kept (data and strings as allocated, and each message's record), how long a client
+//!   may stay silent, and how long a connection may last
+//!   ([`CaptureConfig::max_session_time`]). What the server holds in flight is at most
 //!   about `max_connections × (2 × max_message_size + (max_recipients + 3) × max_line_length)`
 //!   (a growing buffer may reserve up to twice what it holds, and the sender, each recipient and
 //!   the line being read are each at most a line long), plus `max_stored_bytes` kept, whatever
@@ -34,7 +37,12 @@
 //! `SMTPUTF8`, `SIZE`, `STARTTLS` until TLS is on, `AUTH PLAIN LOGIN`, `ENHANCEDSTATUSCODES`),
 //! HELO, STARTTLS (RFC 3207: what a client pipelined behind it is dropped, and the session starts
 //! again), AUTH, MAIL, RCPT (refusing, by default, recipients that start with `reject`), DATA,
-//! RSET, NOOP, VRFY and QUIT, answered one by one in order (so pipelined commands work).
+//! RSET, NOOP, VRFY and QUIT, answered one by one in order (so pipelined commands work). The end
+//! of DATA is CRLF `.` CRLF exactly: a `.` line with a bare LF on either side is message text,
+//! so nothing after it runs as a command (SMTP smuggling). A command that is not UTF-8 is
+//! refused (`500`), and so is a MAIL or RCPT parameter of an extension not offered (`555`: only
+//! `SIZE=`, `BODY=7BIT`/`8BITMIME`, `SMTPUTF8` and `AUTH=` on MAIL), so what is captured is what
+//! the client sent, and a client that uses what it was not offered is caught.
 //!
 //! ## An application test
 //!
@@ -167,7 +175,8 @@ pub struct CaptureConfig {
     /// When set, each accepted message is also written to `<queue id>.eml` in this folder (which
     /// must exist). A failed write is answered `451 4.3.0` and the message is not kept.
     pub eml_dir: Option<PathBuf>,
-    /// The `SIZE` advertised and enforced, in bytes (`552 5.3.4` beyond it). Default: 10 MiB.
+    /// The `SIZE` advertised and enforced, in bytes (`552 5.3.4` beyond it; with 0 every message
+    /// is refused, and no `SIZE` is advertised, since `SIZE 0` says "no limit"). Default: 10 MiB.
     pub max_message_size: u64,
     /// The longest command or message line accepted, in bytes without CRLF (`500 5.5.2` beyond
     /// it). Default: 16 KiB.
@@ -177,8 +186,9 @@ pub struct CaptureConfig {
     /// The most connections served at once; one more is answered `421 4.3.2` and closed.
     /// Default: 64.
     pub max_connections: usize,
-    /// The most bytes kept (messages and their envelopes) until
-    /// [`CaptureServer::take_messages`]; a message beyond is answered `452 4.3.1` and not kept.
+    /// The most bytes kept (messages and their envelopes, as allocated, with each message's
+    /// record) until [`CaptureServer::take_messages`]; a message beyond is answered `452 4.3.1`
+    /// and not kept (nor written to [`eml_dir`](Self::eml_dir)).
     /// Keep it above `max_message_size` (with room for an envelope), or a message at the size
     /// limit cannot be kept. Default: 256 MiB.
     pub max_stored_bytes: u64,
@@ -186,6 +196,10 @@ pub struct CaptureConfig {
     /// closing with `421 4.4.2`, and for it to take a reply (a client that pipelines and never
     /// reads) before closing without one. Default: 5 minutes.
     pub idle_timeout: Duration,
+    /// How long one connection may last, whatever it does: past it, the connection is closed,
+    /// so that clients that are never idle cannot hold every place of
+    /// [`max_connections`](Self::max_connections). Default: 30 minutes.
+    pub max_session_time: Duration,
 }
 
 impl Default for CaptureConfig {
@@ -204,6 +218,7 @@ impl Default for CaptureConfig {
             max_connections: 64,
             max_stored_bytes: 256 * 1024 * 1024,
             idle_timeout: Duration::from_secs(300),
+            max_session_time: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -275,16 +290,19 @@ pub struct Captured {
 }
 
 impl Captured {
-    /// The bytes this message holds, envelope included (what
-    /// [`CaptureConfig::max_stored_bytes`] counts), with a small allowance per field.
-    fn footprint(&self) -> u64 {
+    /// The memory this message holds (what [`CaptureConfig::max_stored_bytes`] counts): its
+    /// data and strings as allocated, each string's own record, and its record twice (the
+    /// list it is kept in may hold as much room again).
+    pub(crate) fn footprint(&self) -> u64 {
         let strings = [&self.queue_id, &self.ehlo, &self.mail_from]
             .into_iter()
             .chain(&self.mail_params)
             .chain(&self.rcpt_to)
             .chain(self.auth.as_ref().map(|(_, user)| user));
-        let envelope: usize = strings.map(|s| s.len().saturating_add(32)).sum();
-        (self.data.len() as u64).saturating_add(envelope as u64)
+        let string = std::mem::size_of::<String>();
+        let envelope: usize = strings.map(|s| s.capacity().saturating_add(string)).sum();
+        let record = 2 * std::mem::size_of::<Captured>();
+        (self.data.capacity() as u64).saturating_add(envelope.saturating_add(record) as u64)
     }
 
     /// The user the client authenticated as, if it did.
@@ -383,6 +401,11 @@ pub(crate) enum Refusal {
 }
 
 impl Shared {
+    /// Whether `bytes` more would be kept within [`CaptureConfig::max_stored_bytes`] now.
+    pub(crate) fn has_room(&self, bytes: u64) -> bool {
+        lock(&self.store).bytes.saturating_add(bytes) <= self.config.max_stored_bytes
+    }
+
     /// Keep `message` unless that would pass [`CaptureConfig::max_stored_bytes`].
     pub(crate) fn keep(&self, message: Captured) -> Result<(), Refusal> {
         let mut store = lock(&self.store);
@@ -397,11 +420,19 @@ impl Shared {
     }
 }
 
-/// A fresh queue id, unique within the process (several servers may share an `.eml` folder).
+/// A fresh queue id: the process id, the second the process made its first, and a counter,
+/// each set apart, so that servers of other processes (or of a later run with the same process
+/// id) sharing an `.eml` folder never pick the same name.
 pub(crate) fn next_queue_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let started = *STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("CAP{:X}{n:04X}", std::process::id())
+    format!("CAP{:X}-{started:X}-{n:X}", std::process::id())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -569,8 +600,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 }
                 let shared = shared.clone();
                 connections.spawn(async move {
-                    // A failed connection concerns only its client.
-                    let _ = session::serve(stream, shared).await;
+                    // A failed connection concerns only its client; one that lasts too long is
+                    // dropped.
+                    let limit = shared.config.max_session_time;
+                    let _ = tokio::time::timeout(limit, session::serve(stream, shared)).await;
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -581,6 +614,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the store counts for a message is what it holds: its data as allocated (spare
+    /// room too) and its record, twice (the list it is kept in). It used to count the data's
+    /// length and a small allowance per string only.
+    #[test]
+    fn a_footprint_counts_allocations_and_records() {
+        let mut data = Vec::with_capacity(4096);
+        data.extend_from_slice(b"hi\r\n");
+        let message = Captured {
+            data,
+            ..Captured::default()
+        };
+        let record = 2 * std::mem::size_of::<Captured>() as u64;
+        assert!(
+            message.footprint() >= 4096 + record,
+            "{}",
+            message.footprint()
+        );
+    }
 
     fn captured(data: &[u8]) -> Captured {
         Captured {

@@ -4,11 +4,21 @@ use std::io;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+/// How a line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// CRLF, as RFC 5321 requires.
+    Crlf,
+    /// A bare LF: taken as a line's end, but never as part of the end of DATA (the pattern of
+    /// SMTP smuggling).
+    BareLf,
+}
+
 /// One line from the client.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Line {
-    /// A line without its CRLF (or bare LF).
-    Text(Vec<u8>),
+    /// A line without its CRLF (or bare LF), and how it ended.
+    Text(Vec<u8>, Ending),
     /// Longer than the limit; the whole line was consumed and dropped.
     TooLong,
     /// End of stream (a trailing partial line is dropped).
@@ -48,13 +58,16 @@ pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
         return Ok(Line::TooLong);
     }
     line.pop(); // the LF
-    if line.last() == Some(&b'\r') {
+    let ending = if line.last() == Some(&b'\r') {
         line.pop();
-    }
+        Ending::Crlf
+    } else {
+        Ending::BareLf
+    };
     if line.len() > max {
         return Ok(Line::TooLong);
     }
-    Ok(Line::Text(line))
+    Ok(Line::Text(line, ending))
 }
 
 #[cfg(test)]
@@ -85,11 +98,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Line::Text(b"EHLO a".to_vec()),
-                Line::Text(b"NOOP".to_vec()),
+                Line::Text(b"EHLO a".to_vec(), Ending::Crlf),
+                Line::Text(b"NOOP".to_vec(), Ending::BareLf),
                 Line::TooLong,
-                Line::Text(b"ok".to_vec()),
-                Line::Text(b"0123456789".to_vec()),
+                Line::Text(b"ok".to_vec(), Ending::Crlf),
+                Line::Text(b"0123456789".to_vec(), Ending::Crlf),
                 Line::Eof,
             ]
         );
@@ -102,7 +115,11 @@ mod tests {
         input.extend_from_slice(b"\r\nQUIT\r\n");
         assert_eq!(
             lines(&input, 100).await,
-            vec![Line::TooLong, Line::Text(b"QUIT".to_vec()), Line::Eof]
+            vec![
+                Line::TooLong,
+                Line::Text(b"QUIT".to_vec(), Ending::Crlf),
+                Line::Eof
+            ]
         );
     }
 }

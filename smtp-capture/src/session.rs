@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::line::{Line, read_line};
+use crate::line::{Ending, Line, read_line};
 use crate::{CaptureConfig, Captured, Refusal, Shared, TlsMode, next_queue_id};
 
 /// What to do when a command loop ends.
@@ -32,7 +32,12 @@ struct Conn {
     auth: Option<(String, String)>,
     mail: Option<(String, Vec<String>)>,
     rcpt: Vec<String>,
+    /// AUTH attempts refused so far on this connection.
+    auth_failures: u32,
 }
+
+/// Refused AUTH attempts after which the connection is closed (no unlimited password guessing).
+const MAX_AUTH_FAILURES: u32 = 3;
 
 impl Conn {
     fn reset_transaction(&mut self) {
@@ -135,7 +140,20 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
                 send(io, config, "500 5.5.2 Error: line too long\r\n").await?;
                 continue;
             }
-            Some(Line::Text(line)) => String::from_utf8_lossy(&line).into_owned(),
+            Some(Line::Text(line, _)) => match String::from_utf8(line) {
+                Ok(line) => line,
+                Err(_) => {
+                    // An address or a parameter in other bytes than UTF-8 would be captured
+                    // as something it is not.
+                    send(
+                        io,
+                        config,
+                        "500 5.5.2 Error: a command that is not UTF-8\r\n",
+                    )
+                    .await?;
+                    continue;
+                }
+            },
         };
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
@@ -216,8 +234,11 @@ fn ehlo_reply(client: &str, config: &CaptureConfig, tls: bool) -> String {
         "PIPELINING".to_owned(),
         "8BITMIME".to_owned(),
         "SMTPUTF8".to_owned(),
-        format!("SIZE {}", config.max_message_size),
     ];
+    if config.max_message_size > 0 {
+        // `SIZE 0` would say "no limit" (RFC 1870); with a limit of 0 no SIZE is offered.
+        lines.push(format!("SIZE {}", config.max_message_size));
+    }
     if config.tls == TlsMode::StartTls && !tls {
         lines.push("STARTTLS".to_owned());
     }
@@ -271,26 +292,41 @@ fn mail(conn: &mut Conn, config: &CaptureConfig, arg: &str) -> &'static str {
     };
     for p in &params {
         if let Some(size) = strip_prefix_ci(p, "SIZE=") {
+            let digits = !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit());
             match size.parse::<u64>() {
-                Ok(n) if n > config.max_message_size => {
-                    return "552 5.3.4 Error: message file too big\r\n";
-                }
-                Ok(_) => {}
-                Err(_) => return "501 5.5.4 Bad SIZE parameter\r\n",
+                Ok(n) if n <= config.max_message_size => {}
+                // Digits past u64 are a size past any limit too (RFC 1870: 552).
+                _ if digits => return "552 5.3.4 Error: message file too big\r\n",
+                _ => return "501 5.5.4 Bad SIZE parameter\r\n",
             }
+        } else if !offered_mail_parameter(p) {
+            // RFC 5321 section 4.1.1.11: a parameter of an extension not offered.
+            return "555 5.5.4 Error: MAIL parameter not recognized or not offered\r\n";
         }
     }
     conn.mail = Some((path.to_owned(), params));
     "250 2.1.0 Ok\r\n"
 }
 
+/// A MAIL parameter of an extension the server offers (besides `SIZE=`, checked on its own):
+/// `BODY=7BIT` or `BODY=8BITMIME`, `SMTPUTF8`, `AUTH=`.
+fn offered_mail_parameter(param: &str) -> bool {
+    let body = strip_prefix_ci(param, "BODY=")
+        .is_some_and(|b| b.eq_ignore_ascii_case("7BIT") || b.eq_ignore_ascii_case("8BITMIME"));
+    body || param.eq_ignore_ascii_case("SMTPUTF8") || strip_prefix_ci(param, "AUTH=").is_some()
+}
+
 fn rcpt(conn: &mut Conn, config: &CaptureConfig, arg: &str) -> String {
     if conn.mail.is_none() {
         return "503 5.5.1 Error: need MAIL command\r\n".to_owned();
     }
-    let Some((path, _params)) = parse_path(arg, "TO:") else {
+    let Some((path, params)) = parse_path(arg, "TO:") else {
         return "501 5.5.4 Syntax: RCPT TO:<address>\r\n".to_owned();
     };
+    if !params.is_empty() {
+        // No extension with RCPT parameters (DSN's NOTIFY and ORCPT) is offered.
+        return "555 5.5.4 Error: RCPT parameter not recognized or not offered\r\n".to_owned();
+    }
     if path.is_empty() {
         return "501 5.1.3 Bad recipient address syntax\r\n".to_owned();
     }
@@ -320,19 +356,29 @@ async fn data<S: AsyncRead + AsyncWrite + Unpin>(
     let mut message = Vec::new();
     let mut too_big = false;
     let mut too_long = false;
+    // The end of DATA is CRLF "." CRLF exactly: a "." line with a bare LF on either side is
+    // data (as Postfix's `smtpd_forbid_bare_newline = normalize` takes it), or what follows it
+    // would run as commands the client never meant (SMTP smuggling).
+    let mut after_crlf = true;
     loop {
-        let line = match next_line(io, config).await? {
+        let (line, ending) = match next_line(io, config).await? {
             None | Some(Line::Eof) => return Ok(false),
             Some(Line::TooLong) => {
                 too_long = true;
+                after_crlf = true;
                 continue;
             }
-            Some(Line::Text(line)) => line,
+            Some(Line::Text(line, ending)) => (line, ending),
         };
-        if line == b"." {
+        if line == b"." && ending == Ending::Crlf && after_crlf {
             break;
         }
-        let content = line.strip_prefix(b".").unwrap_or(&line);
+        after_crlf = ending == Ending::Crlf;
+        // A leading dot is the client's stuffing when more follows (RFC 5321 section 4.5.2).
+        let content = match line.strip_prefix(b".") {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => &line,
+        };
         let size = (message.len() as u64)
             .saturating_add(content.len() as u64)
             .saturating_add(2);
@@ -345,6 +391,8 @@ async fn data<S: AsyncRead + AsyncWrite + Unpin>(
         message.extend_from_slice(content);
         message.extend_from_slice(b"\r\n");
     }
+    // Kept as long as it is, not with the room it grew by.
+    message.shrink_to_fit();
     let (from, params) = conn.mail.take().unwrap_or_default();
     let rcpt = std::mem::take(&mut conn.rcpt);
     if too_big {
@@ -367,6 +415,16 @@ async fn data<S: AsyncRead + AsyncWrite + Unpin>(
         data: message,
         eml_path: None,
     };
+    if !shared.has_room(captured.footprint()) {
+        // Refused before its `.eml` file is written: nothing watching the folder sees it.
+        send(
+            io,
+            config,
+            "452 4.3.1 Error: insufficient system storage\r\n",
+        )
+        .await?;
+        return Ok(true);
+    }
     if let Some(dir) = &config.eml_dir {
         match write_eml(dir, &queue_id, &captured.data).await {
             Ok(path) => captured.eml_path = Some(path),
@@ -435,8 +493,8 @@ async fn sasl_response<S: AsyncRead + AsyncWrite + Unpin>(
         Some(Line::TooLong) => Some(Err(
             "500 5.5.6 Authentication exchange line is too long\r\n",
         )),
-        Some(Line::Text(l)) if l == b"*" => Some(Err("501 5.7.0 Authentication aborted\r\n")),
-        Some(Line::Text(l)) => Some(decode(&l)),
+        Some(Line::Text(l, _)) if l == b"*" => Some(Err("501 5.7.0 Authentication aborted\r\n")),
+        Some(Line::Text(l, _)) => Some(decode(&l)),
     })
 }
 
@@ -529,6 +587,16 @@ async fn auth<S: AsyncRead + AsyncWrite + Unpin>(
                 conn.auth = Some((mechanism, user));
                 send(io, config, "235 2.7.0 Authentication successful\r\n").await?;
             } else {
+                conn.auth_failures += 1;
+                if conn.auth_failures >= MAX_AUTH_FAILURES {
+                    send(
+                        io,
+                        config,
+                        "421 4.7.0 Error: too many failed authentications\r\n",
+                    )
+                    .await?;
+                    return Ok(false);
+                }
                 send(io, config, "535 5.7.8 Error: authentication failed\r\n").await?;
             }
         }

@@ -519,7 +519,7 @@ async fn hostile_input_gets_replies_not_panics() {
     let server = start_plain(CaptureConfig::default()).await;
     let mut r = raw(&server).await;
     for (command, want) in [
-        (&b"\xff\xfe\x00garbage\r\n"[..], "502 "),
+        (&b"\xff\xfe\x00garbage\r\n"[..], "500 "),
         (b"MAIL FROM:<a@b>\r\n", "503 "),
         (b"AUTH PLAIN\r\n", "503 "),
         (b"EHLO\r\n", "501 "),
@@ -531,11 +531,13 @@ async fn hostile_input_gets_replies_not_panics() {
         (b"RCPT TO:<c@d>\r\n", "503 "),
         (b"MAIL FROM:a@b\r\n", "501 "),
         (b"MAIL FROM:<a@b\r\n", "501 "),
-        (b"MAIL FROM:<\xe9\xe9>\r\n", "250 "),
+        // Not UTF-8: refused, never captured as something else.
+        (b"MAIL FROM:<\xe9\xe9>\r\n", "500 "),
+        (b"MAIL FROM:<x@y>\r\n", "250 "),
         (b"MAIL FROM:<x@y>\r\n", "503 "),
         (b"RCPT TO:<>\r\n", "501 "),
         (b"DATA\r\n", "554 "),
-        (b"RCPT TO:<\xe9>\r\n", "250 "),
+        (b"RCPT TO:<\xe9>\r\n", "500 "),
         (b"DATA extra\r\n", "501 "),
         (b"STARTTLS\r\n", "454 "),
         (b"\r\n", "502 "),
@@ -644,11 +646,15 @@ async fn auth_login_and_plain_exchanges() {
     // PLAIN without an initial response: an empty challenge; a revoked password is refused.
     assert_eq!(r.ask("AUTH PLAIN").await, "334"); // "334 " with its space trimmed
     assert!(r.ask(&b64("\0me\0revoked")).await.starts_with("535 "));
+    // A third refusal ends the connection: no unlimited password guessing.
     assert!(
         r.ask(&format!("AUTH PLAIN {}", b64("\0you\0right")))
             .await
-            .starts_with("535 ")
+            .starts_with("421 ")
     );
+    assert_eq!(r.reply().await, "", "closed");
+    let mut r = raw(&server).await;
+    assert!(r.ask("EHLO t").await.starts_with("250"));
     // LOGIN with the user as initial response, then the right password.
     assert_eq!(
         r.ask(&format!("AUTH LOGIN {}", b64("me"))).await,
@@ -666,7 +672,8 @@ async fn auth_login_and_plain_exchanges() {
 #[tokio::test]
 async fn the_store_is_bounded_until_taken() {
     let server = start_plain(CaptureConfig {
-        max_stored_bytes: 3000,
+        // Two messages of about 1,700 bytes each as kept (data, envelope, records), not three.
+        max_stored_bytes: 4000,
         ..CaptureConfig::default()
     })
     .await;
@@ -721,4 +728,114 @@ async fn a_client_that_takes_no_reply_is_disconnected() {
         .await
         .expect("the server hung up on the flood")
         .unwrap();
+}
+
+/// The end of DATA is CRLF "." CRLF exactly: a "." line with a bare LF on either side is
+/// message text, so what follows it cannot run as commands (SMTP smuggling). It used to end
+/// the message, and the rest was taken as a second message with a forged sender.
+#[tokio::test]
+async fn a_dot_with_a_bare_lf_does_not_end_data() {
+    let server = start_plain(CaptureConfig::default()).await;
+    let mut r = raw(&server).await;
+    assert!(r.ask("EHLO t").await.starts_with("250"));
+    assert!(r.ask("MAIL FROM:<a@x.test>").await.starts_with("250 "));
+    assert!(r.ask("RCPT TO:<b@x.test>").await.starts_with("250 "));
+    assert!(r.ask("DATA").await.starts_with("354 "));
+    r.send(
+        b"Subject: one\r\n\r\nbody\n.\nMAIL FROM:<smuggled@evil.test>\r\n\
+          RCPT TO:<victim@x.test>\r\nDATA\r\n\r\nsmuggled\r\n.\r\n",
+    )
+    .await;
+    assert!(r.reply().await.starts_with("250 2.0.0"));
+    assert!(r.ask("QUIT").await.starts_with("221 "));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1, "one message");
+    let m = &messages[0];
+    assert_eq!(m.mail_from, "a@x.test");
+    let data = String::from_utf8_lossy(&m.data);
+    assert!(
+        data.contains("MAIL FROM:<smuggled@evil.test>\r\n"),
+        "{data}"
+    );
+    assert!(data.ends_with("DATA\r\n\r\nsmuggled\r\n"), "{data}");
+}
+
+/// Parameters of extensions the server does not offer are refused with 555 (RFC 5321 section
+/// 4.1.1.11), a SIZE past any number with 552 (RFC 1870), and with a size limit of 0 no
+/// `SIZE 0` ("no limit") is offered. They used to be taken, and NOTIFY dropped unseen.
+#[tokio::test]
+async fn parameters_not_offered_are_refused() {
+    let server = start_plain(CaptureConfig::default()).await;
+    let mut r = raw(&server).await;
+    assert!(r.ask("EHLO t").await.starts_with("250"));
+    for (command, want) in [
+        ("MAIL FROM:<a@x> BODY=BINARYMIME", "555 "),
+        ("MAIL FROM:<a@x> REQUIRETLS", "555 "),
+        ("MAIL FROM:<a@x> SIZE=99999999999999999999999", "552 "),
+        ("MAIL FROM:<a@x> SIZE=12x", "501 "),
+        (
+            "MAIL FROM:<a@x> BODY=8BITMIME SMTPUTF8 SIZE=10 AUTH=<>",
+            "250 ",
+        ),
+        ("RCPT TO:<b@x> NOTIFY=SUCCESS", "555 "),
+        ("RCPT TO:<b@x>", "250 "),
+    ] {
+        let reply = r.ask(command).await;
+        assert!(reply.starts_with(want), "{command} -> {reply}");
+    }
+    let server = start_plain(CaptureConfig::default().with_max_message_size(0)).await;
+    let mut r = raw(&server).await;
+    let ehlo = r.ask("EHLO t").await;
+    assert!(!ehlo.contains("SIZE"), "{ehlo}");
+}
+
+/// A connection lasts at most `max_session_time`, however busy: a client that is never idle
+/// cannot hold the only place for ever. It used to hold it until the server stopped.
+#[tokio::test]
+async fn a_busy_connection_ends_at_the_session_limit() {
+    let server = start_plain(CaptureConfig {
+        max_connections: 1,
+        max_session_time: Duration::from_secs(1),
+        ..CaptureConfig::default()
+    })
+    .await;
+    let mut busy = raw(&server).await;
+    let started = std::time::Instant::now();
+    loop {
+        let reply = busy.ask("NOOP").await;
+        if reply.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "still served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The place is free again.
+    assert!(raw(&server).await.ask("QUIT").await.starts_with("221 "));
+}
+
+/// A message refused because the store is full leaves no `.eml` file: it is refused before the
+/// file is written (the file used to appear, then vanish).
+#[tokio::test]
+async fn a_message_refused_for_room_leaves_no_file() {
+    let dir = temp_dir("full");
+    let server = start_plain(CaptureConfig {
+        max_stored_bytes: 4000,
+        ..CaptureConfig::default().with_eml_dir(&dir)
+    })
+    .await;
+    let mut c = client(&server, TlsMode::None).await;
+    let body = format!("Subject: x\r\n\r\n{}", "line\r\n".repeat(150));
+    c.send_mail("a@example.com", &["b@example.org"], &body)
+        .await
+        .unwrap();
+    let big = format!("Subject: x\r\n\r\n{}\r\n", "z".repeat(3000));
+    let e = c
+        .send_mail("a@example.com", &["b@example.org"], &big)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(452), "{e:?}");
+    assert_eq!(server.messages().len(), 1);
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(files, 1, "only the kept message's file");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -400,6 +400,9 @@ pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
                 max_message_size: CAPTURE_MAX_MESSAGE_SIZE,
                 // Room for the one message of the run at its largest, with its envelope.
                 max_stored_bytes: 2 * CAPTURE_MAX_MESSAGE_SIZE,
+                // The run's own connection only: another local process that connects meanwhile
+                // is turned away instead of filling the store.
+                max_connections: 1,
                 ..CaptureConfig::default()
             })
             .await
