@@ -263,6 +263,19 @@ impl CaptureConfig {
         self.max_line_length = bytes;
         self
     }
+
+    /// How long the server waits for a client's next line (see
+    /// [`CaptureConfig::idle_timeout`]).
+    pub fn with_idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle_timeout = limit;
+        self
+    }
+
+    /// How long one connection may last (see [`CaptureConfig::max_session_time`]).
+    pub fn with_max_session_time(mut self, limit: Duration) -> Self {
+        self.max_session_time = limit;
+        self
+    }
 }
 
 /// One message as the capture server received it. Fields may be added.

@@ -314,6 +314,15 @@ async fn start_plain(config: CaptureConfig) -> CaptureServer {
     start(config.with_tls(TlsMode::None)).await
 }
 
+/// [`start_plain`] with a single connection's place, and `config`'s limits.
+async fn one_place(config: CaptureConfig) -> CaptureServer {
+    start_plain(CaptureConfig {
+        max_connections: 1,
+        ..config
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_message_over_the_size_limit_is_refused_with_552() {
     let server = start_plain(CaptureConfig::default().with_max_message_size(1000)).await;
@@ -420,11 +429,7 @@ async fn several_connections_at_once() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_turned_away() {
-    let server = start_plain(CaptureConfig {
-        max_connections: 1,
-        ..CaptureConfig::default()
-    })
-    .await;
+    let server = one_place(CaptureConfig::default()).await;
     let mut first = raw(&server).await;
     let mut second = connect(&server).await;
     assert!(second.reply().await.starts_with("421 4.3.2"));
@@ -668,15 +673,18 @@ async fn auth_login_and_plain_exchanges() {
 }
 
 /// Messages kept count against `max_stored_bytes`; past it a message is refused (452) until
-/// the store is taken.
+/// the store is taken, and refused before its `.eml` file is written (the file used to appear,
+/// then vanish).
 #[tokio::test]
 async fn the_store_is_bounded_until_taken() {
+    let dir = temp_dir("full");
     let server = start_plain(CaptureConfig {
         // Two messages of about 1,700 bytes each as kept (data, envelope, records), not three.
         max_stored_bytes: 4000,
-        ..CaptureConfig::default()
+        ..CaptureConfig::default().with_eml_dir(&dir)
     })
     .await;
+    let files = || std::fs::read_dir(&dir).unwrap().count();
     let mut c = client(&server, TlsMode::None).await;
     let body = format!("Subject: x\r\n\r\n{}\r\n", "y".repeat(1000));
     for _ in 0..2 {
@@ -689,11 +697,14 @@ async fn the_store_is_bounded_until_taken() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), Some(452), "{e:?}");
+    assert_eq!(files(), 2, "no file for the refused message");
     assert_eq!(server.take_messages().len(), 2);
     c.send_mail("a@example.com", &["b@example.org"], &body)
         .await
         .unwrap();
     assert_eq!(server.messages().len(), 1);
+    assert_eq!(files(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A client that pipelines commands and never reads the replies: once the replies no longer
@@ -701,12 +712,8 @@ async fn the_store_is_bounded_until_taken() {
 /// connection's place is free again (the server waited for ever, holding the place).
 #[tokio::test]
 async fn a_client_that_takes_no_reply_is_disconnected() {
-    let server = start_plain(CaptureConfig {
-        max_connections: 1,
-        idle_timeout: Duration::from_secs(1),
-        ..CaptureConfig::default()
-    })
-    .await;
+    let server =
+        one_place(CaptureConfig::default().with_idle_timeout(Duration::from_secs(1))).await;
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
     let (_never_read, mut write) = tcp.into_split();
     let flood = tokio::spawn(async move {
@@ -793,12 +800,8 @@ async fn parameters_not_offered_are_refused() {
 /// cannot hold the only place for ever. It used to hold it until the server stopped.
 #[tokio::test]
 async fn a_busy_connection_ends_at_the_session_limit() {
-    let server = start_plain(CaptureConfig {
-        max_connections: 1,
-        max_session_time: Duration::from_secs(1),
-        ..CaptureConfig::default()
-    })
-    .await;
+    let server =
+        one_place(CaptureConfig::default().with_max_session_time(Duration::from_secs(1))).await;
     let mut busy = raw(&server).await;
     let started = std::time::Instant::now();
     loop {
@@ -811,31 +814,4 @@ async fn a_busy_connection_ends_at_the_session_limit() {
     }
     // The place is free again.
     assert!(raw(&server).await.ask("QUIT").await.starts_with("221 "));
-}
-
-/// A message refused because the store is full leaves no `.eml` file: it is refused before the
-/// file is written (the file used to appear, then vanish).
-#[tokio::test]
-async fn a_message_refused_for_room_leaves_no_file() {
-    let dir = temp_dir("full");
-    let server = start_plain(CaptureConfig {
-        max_stored_bytes: 4000,
-        ..CaptureConfig::default().with_eml_dir(&dir)
-    })
-    .await;
-    let mut c = client(&server, TlsMode::None).await;
-    let body = format!("Subject: x\r\n\r\n{}", "line\r\n".repeat(150));
-    c.send_mail("a@example.com", &["b@example.org"], &body)
-        .await
-        .unwrap();
-    let big = format!("Subject: x\r\n\r\n{}\r\n", "z".repeat(3000));
-    let e = c
-        .send_mail("a@example.com", &["b@example.org"], &big)
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(452), "{e:?}");
-    assert_eq!(server.messages().len(), 1);
-    let files = std::fs::read_dir(&dir).unwrap().count();
-    assert_eq!(files, 1, "only the kept message's file");
-    let _ = std::fs::remove_dir_all(&dir);
 }

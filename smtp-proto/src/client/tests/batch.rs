@@ -3,15 +3,10 @@
 
 use super::*;
 
-/// Three messages of a batch over CHUNKING, written before the first reply is read: a greeting
-/// with PIPELINING and CHUNKING, then each message's MAIL, RCPT and `BDAT 4 LAST` with its
-/// body (`m1`, `m2`, `m3` to `b@`, `c@` and `d@y.example`).
+/// Three messages of a batch over CHUNKING, written before the first reply is read (after
+/// `GREETING_CHUNKING`): each message's MAIL, RCPT and `BDAT 4 LAST` with its body (`m1`, `m2`,
+/// `m3` to `b@`, `c@` and `d@y.example`).
 const BDAT_BATCH: &str = "
-    S: 220 mx.example ESMTP
-    C: EHLO client.example
-    S: 250-mx.example
-    S: 250-PIPELINING
-    S: 250 CHUNKING
     C: MAIL FROM:<a@x.example>
     C: RCPT TO:<b@y.example>
     C: BDAT 4 LAST
@@ -92,7 +87,7 @@ fn send_batch_chains_messages_and_reports_each() {
 #[test]
 fn send_batch_over_bdat_needs_no_round_trip_between_messages() {
     let script = &format!(
-        "{BDAT_BATCH}
+        "{GREETING_CHUNKING}{BDAT_BATCH}
         S: 250 ok
         S: 250 ok
         S: 250 queued as Q1
@@ -164,7 +159,7 @@ fn send_batch_connection_lost_fails_the_rest() {
 #[test]
 fn deliver_batch_gives_each_message_its_fate_when_the_connection_is_lost() {
     let bdat = &format!(
-        "{BDAT_BATCH}
+        "{GREETING_CHUNKING}{BDAT_BATCH}
         S: 250 ok
         S: 250 ok
         S: 250 queued as Q1

@@ -217,6 +217,15 @@ fn assert_closed(client: &SmtpClient<Scripted>) {
 
 /// The envelope of most messages here, one flight after PIPELINING, and its replies up to
 /// the `354`.
+/// A greeting and EHLO offering PIPELINING and CHUNKING.
+const GREETING_CHUNKING: &str = "
+    S: 220 mx.example ESMTP
+    C: EHLO client.example
+    S: 250-mx.example
+    S: 250-PIPELINING
+    S: 250 CHUNKING
+";
+
 const ENVELOPE: &str = "C: MAIL FROM:<a@x.example>
     C: RCPT TO:<b@y.example>
     C: DATA
@@ -674,10 +683,11 @@ fn open_by_mode_and_encryption_from_the_transport() {
 // ------------------------------------------------------------ reuse: check_idle, deliver
 
 /// A [`Scripted`] transport whose close never ends (a TLS `close_notify` to a server that
-/// stopped reading) and whose timers fire at once.
-struct StuckClose(Scripted);
+/// stopped reading), and whose timers fire at once (`TIMERS_FIRE`) or never (then a call can
+/// be dropped while the client closes it).
+struct StuckClose<const TIMERS_FIRE: bool>(Scripted);
 
-impl Transport for StuckClose {
+impl<const TIMERS_FIRE: bool> Transport for StuckClose<TIMERS_FIRE> {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(buf).await
     }
@@ -690,8 +700,10 @@ impl Transport for StuckClose {
         core::future::pending().await
     }
 
-    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
-        core::future::ready(())
+    async fn sleep(_duration: core::time::Duration) {
+        if !TIMERS_FIRE {
+            core::future::pending::<()>().await;
+        }
     }
 
     fn now() -> core::time::Duration {
@@ -699,17 +711,26 @@ impl Transport for StuckClose {
     }
 }
 
+/// A client connected with `options` over a [`StuckClose`] playing `script`.
+fn connect_stuck<const TIMERS_FIRE: bool>(
+    script: &str,
+    options: SmtpClientOptions,
+) -> SmtpClient<StuckClose<TIMERS_FIRE>> {
+    let transport = StuckClose(Scripted::new(script));
+    block_on(SmtpClient::connect_with(
+        transport,
+        "client.example",
+        options,
+    ))
+    .unwrap()
+}
+
 /// Closing the transport is bounded too: a close that never ends is given up, QUIT's caller
 /// hears a timed-out close instead of waiting for ever.
 #[test]
 fn a_close_that_never_ends_is_given_up() {
     let script = format!("{GREETING}C: QUIT\nS: 221 bye\n");
-    let client = block_on(SmtpClient::connect_with(
-        StuckClose(Scripted::new(&script)),
-        "client.example",
-        options(),
-    ))
-    .unwrap();
+    let client = connect_stuck::<true>(&script, options());
     let error = block_on(client.quit()).unwrap_err();
     assert!(
         matches!(
@@ -735,12 +756,10 @@ impl MessageBody for StalledBody {
 #[test]
 fn a_stalled_body_source_is_bounded_by_the_deadline() {
     let script = format!("{GREETING}{ENVELOPE}");
-    let mut client = block_on(SmtpClient::connect_with(
-        StuckClose(Scripted::new(&script)),
-        "client.example",
+    let mut client = connect_stuck::<true>(
+        &script,
         options().with_deadline(core::time::Duration::from_secs(10)),
-    ))
-    .unwrap();
+    );
     let error =
         block_on(client.send_mail_stream("a@x.example", &["b@y.example"], &mut StalledBody))
             .unwrap_err();
@@ -775,17 +794,9 @@ impl MessageBody for Xs {
 /// leaving the 552 to fail the next message, and the session stuck.
 #[test]
 fn a_refused_chunk_of_a_streamed_body_stays_with_its_message() {
-    let mut transport = Scripted::new(
-        "
-        S: 220 mx.example ESMTP
-        C: EHLO client.example
-        S: 250-mx.example
-        S: 250-PIPELINING
-        S: 250 CHUNKING
-        C: MAIL FROM:<a@x.example>
-        C: RCPT TO:<b@y.example>
-        ",
-    );
+    let mut transport = Scripted::new(&format!(
+        "{GREETING_CHUNKING}C: MAIL FROM:<a@x.example>\nC: RCPT TO:<b@y.example>"
+    ));
     transport.steps.extend([
         Step::Client(b"BDAT 4\r\nxxxx".to_vec()),
         Step::Client(b"BDAT 4\r\nxxxx".to_vec()),

@@ -297,32 +297,6 @@ fn deliver_stream_classifies_like_deliver() {
     assert_eq!(client.state(), SessionState::Closed);
 }
 
-/// A [`Scripted`] transport whose close and timers never end: a caller's call can be dropped
-/// while the client closes it.
-struct EndlessClose(Scripted);
-
-impl Transport for EndlessClose {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).await
-    }
-
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf).await
-    }
-
-    async fn close(&mut self) -> io::Result<()> {
-        core::future::pending().await
-    }
-
-    fn sleep(_duration: core::time::Duration) -> impl Future<Output = ()> {
-        core::future::pending()
-    }
-
-    fn now() -> core::time::Duration {
-        core::time::Duration::ZERO
-    }
-}
-
 /// The server hangs up after the dot (the message's fate: unknown), and the caller drops the
 /// call while the client closes the transport: `abandon` still says unknown. It used to say
 /// not sent (the driver had taken the result off the engine's queue), and a pool would have
@@ -330,12 +304,7 @@ impl Transport for EndlessClose {
 #[test]
 fn abandon_during_the_close_keeps_the_result_taken() {
     let script = format!("{GREETING}{ENVELOPE}C: hi\nC: .\n");
-    let mut client = block_on(SmtpClient::connect_with(
-        EndlessClose(Scripted::new(&script)),
-        "client.example",
-        options(),
-    ))
-    .unwrap();
+    let mut client = connect_stuck::<false>(&script, options());
     let message = OutgoingMessage::new("a@x.example", &["b@y.example"], b"hi");
     {
         let mut call = core::pin::pin!(client.deliver(&message));
