@@ -627,6 +627,9 @@ pub enum Field {
     Nonce,
     /// The message body.
     Body,
+    /// The server to connect to: its host, its port, or the name its certificate is checked
+    /// for.
+    Server,
 }
 
 impl fmt::Display for Field {
@@ -643,6 +646,7 @@ impl fmt::Display for Field {
             Field::Secret => "secret",
             Field::Nonce => "SCRAM client nonce",
             Field::Body => "message body",
+            Field::Server => "server",
         })
     }
 }

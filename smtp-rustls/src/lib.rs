@@ -355,6 +355,22 @@ pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
     })
 }
 
+/// Fail with [`SmtpError::InvalidInput`](smtp_proto::SmtpError::InvalidInput) when `name`
+/// cannot be a TLS server name (a DNS name, or an IP address, an IPv6 one in brackets or not).
+/// Checked before any I/O: found during the handshake, the mistake would look like a TLS
+/// failure worth retrying.
+pub fn check_server_name(name: &str) -> Result<(), smtp_proto::SmtpError> {
+    use smtp_proto::error::{ArgumentError, Field, InvalidInputError};
+    match server_name(name) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(InvalidInputError::argument(
+            Field::Server,
+            ArgumentError::Syntax("not a valid TLS server name (a DNS name or an IP address)"),
+        )
+        .into()),
+    }
+}
+
 /// The connection's RFC 9266 `tls-exporter` channel binding: rustls' keying material exporter
 /// (RFC 8446 section 7.5) with the label [`TLS_EXPORTER_LABEL`](smtp_proto::sasl::TLS_EXPORTER_LABEL)
 /// and an empty context, 32 bytes, on TLS 1.3 only: `None` on TLS 1.2 (RFC 9266 binds TLS 1.3)

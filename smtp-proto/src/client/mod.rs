@@ -493,16 +493,19 @@ impl<T: Transport> SmtpClient<T> {
         let _ = self.close_within_limit().await;
     }
 
-    /// Close the transport within [`CLOSE_LIMIT`], unless it is closed already.
+    /// Close the transport within [`CLOSE_LIMIT`], or the deadline if it comes first
+    /// ([`Session::close_limit`]), unless it is closed already.
     async fn close_within_limit(&mut self) -> std::io::Result<()> {
         if core::mem::replace(&mut self.transport_closed, true) {
             return Ok(());
         }
-        match race(self.transport.close(), T::sleep(CLOSE_LIMIT)).await {
+        let limit = self.session.close_limit(now::<T>(), CLOSE_LIMIT);
+        match race(self.transport.close(), T::sleep(limit)).await {
             Either::Left(closed) => closed,
             Either::Right(()) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                "closing the connection took longer than 5 s: it was dropped",
+                "closing the connection took longer than its limit (5 s, or the deadline): \
+                 it was dropped",
             )),
         }
     }
@@ -712,6 +715,20 @@ impl<T: StartTlsCapable> SmtpClient<T> {
         self.closing(started).await?;
         self.wait_for(|e| matches!(e, Event::UpgradeTls).then_some(()))
             .await?;
+        if self.transport.input_pending() == Some(true) {
+            // Bytes after the 220 and before the handshake go to the engine, which calls them
+            // what they are (response injection), not to the TLS layer as a bad record.
+            let read = self.transport.read(&mut self.read_buf);
+            match within_timer::<T, _>(&mut self.session, read).await {
+                Some(Ok(0)) => self.session.handle_eof(),
+                Some(Ok(n)) => self
+                    .session
+                    .feed(self.read_buf.get(..n).unwrap_or_default()),
+                Some(Err(e)) => self.session.handle_io_error(e.kind(), &e.to_string()),
+                None => {}
+            }
+            return Err(self.take_failure().await);
+        }
         self.limit_next_wait();
         let upgraded =
             within_timer::<T, _>(&mut self.session, self.transport.upgrade_to_tls()).await;

@@ -246,6 +246,14 @@ impl ConnectAnswer {
                 "the HTTP proxy's answer to CONNECT is too long",
             )));
         }
+        if byte == b'\n' && self.head.last() != Some(&b'\r') {
+            // Lines end with CRLF; a bare LF would leave the head's end unseen, and the
+            // server's greeting taken into it until the timeout.
+            return Some(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the HTTP proxy's answer to CONNECT has a bare LF (not HTTP/1.1 line ends)",
+            )));
+        }
         self.head.push(byte);
         if !self.head.ends_with(b"\r\n\r\n") {
             return None;
@@ -406,5 +414,9 @@ mod tests {
         assert!(answer(b"HTTP/1.1 200 OK\r\n").is_empty());
         let endless = vec![b'a'; MAX_CONNECT_ANSWER + 1];
         assert_eq!(answer(&endless), [Some(io::ErrorKind::InvalidData)]);
+        // A bare LF is refused at once: the head's end would never be seen (the server's
+        // greeting was taken into it, until the connect timeout).
+        let bare = answer(b"HTTP/1.0 200 OK\n\n220 mx ESMTP\r\n");
+        assert_eq!(bare.first(), Some(&Some(io::ErrorKind::InvalidData)));
     }
 }

@@ -303,6 +303,31 @@ impl<C> ConnectParts<C> {
     }
 }
 
+impl<C> ConnectParts<C> {
+    /// Fail with [`SmtpError::InvalidInput`], before any I/O, when `host:port` cannot be
+    /// reached as these settings say: port 0, or a host the proxy's handshake cannot carry (a
+    /// SOCKS5 name past 255 bytes, an HTTP CONNECT host with a space or a control character).
+    /// Reported after connecting, such a mistake would look like a network failure worth
+    /// retrying.
+    pub fn check_destination(&self, host: &str, port: u16) -> Result<(), SmtpError> {
+        let refused = if port == 0 {
+            Some("port 0 cannot be connected to")
+        } else if let Some(proxy) = &self.route.proxy {
+            crate::connect::ProxyHandshake::new(proxy, host, port)
+                .err()
+                .map(|_| "the proxy cannot carry this host name (too long, or a forbidden byte)")
+        } else {
+            None
+        };
+        match refused {
+            Some(why) => {
+                Err(InvalidInputError::argument(Field::Server, ArgumentError::Syntax(why)).into())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 /// [`ConnectSettings`] that can be copied ([`ConnectSettings::into_shared`]): each
 /// [`settings`](Self::settings) is a new [`ConnectSettings`] with the same values, whose
 /// client options share one policy, audit sink and transcript sink

@@ -244,6 +244,19 @@ impl Session {
         self.clock.call = None;
     }
 
+    /// How long closing the connection may take from `now`: `limit`, or less when the
+    /// session's deadline or the call's comes first (zero once one has passed). A driver
+    /// closes within it (a TLS `close_notify` to a server that stopped reading can wait for
+    /// ever), then drops the connection as it stands, so a close never holds a caller past
+    /// its deadline.
+    pub fn close_limit(&self, now: Instant, limit: Duration) -> Duration {
+        [self.clock.deadline, self.clock.call]
+            .into_iter()
+            .flatten()
+            .map(|(at, _)| at.saturating_duration_since(now))
+            .fold(limit, Duration::min)
+    }
+
     /// `len` bytes of what [`poll_transmit`](Self::poll_transmit) handed out were written, at
     /// `now`. Feeds the write-progress rule and ends the current write's limit.
     pub fn wrote(&mut self, now: Instant, len: usize) {

@@ -98,6 +98,8 @@ use crate::transcript::TranscriptSink;
 ///    whether the connection can be used again.
 /// 6. When a caller gives up on a message in progress (its driver's call dropped), call
 ///    [`abandon`](Self::abandon): the session closes and says what became of the message.
+/// 7. When the session is over (QUIT answered, or closed by an error), close the transport
+///    within [`close_limit`](Self::close_limit), so that a close never outlasts a deadline.
 ///
 /// `None` from a `poll_*` means "nothing now"; only a later input or command can change that.
 /// The engine never performs I/O and never reads a clock: time comes in as an
@@ -438,8 +440,8 @@ impl Session {
     ///
     /// Refused ([`InvalidInputError::WrongState`]) while replies are owed, during a STARTTLS
     /// upgrade, and while a message's body is being given: after DATA the server would read
-    /// QUIT as message text, and over BDAT it would drop the message without a word. Such a session can only be closed, with [`abandon`](Self::abandon)
-    /// for the message's fate.
+    /// QUIT as message text, and over BDAT it would drop the message without a word. Such a
+    /// session can only be closed, with [`abandon`](Self::abandon) for the message's fate.
     pub fn quit(&mut self) -> Result<(), SmtpError> {
         self.clock.body_ended();
         self.check_open(SmtpOp::Quit)?;

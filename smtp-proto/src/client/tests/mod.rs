@@ -398,6 +398,44 @@ fn connect_starttls_redoes_ehlo() {
     });
 }
 
+/// Bytes that arrive after the `220` to STARTTLS, in a read of their own but before the
+/// handshake, are response injection: the session closes with that error, and no handshake is
+/// started. They used to reach the TLS layer, which called them a bad record.
+#[test]
+fn bytes_waiting_before_the_handshake_are_response_injection() {
+    let script = format!(
+        "{GREETING}
+        C: STARTTLS
+        S: 220 go ahead
+        S: 250 AUTH PLAIN injected
+        "
+    );
+    let mut transport = Scripted::new(&script);
+    // The 220 and the injected line come in separate reads; the second is waiting when the
+    // client would start the handshake.
+    let Some(Step::Server(mut go_ahead)) = transport.steps.pop_back() else {
+        panic!("the 220 and the injected line");
+    };
+    let injected = go_ahead.split_off(b"220 go ahead\r\n".len());
+    transport
+        .steps
+        .extend([Step::Server(go_ahead), Step::Server(injected)]);
+    transport.pending = Some(true);
+    block_on(async {
+        let mut client = connected_over(transport);
+        let error = client.starttls().await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SmtpError::Protocol(ProtocolError::ResponseInjection { .. })
+            ),
+            "{error:?}"
+        );
+        assert!(!client.transport().tls, "no handshake");
+        assert_closed(&client);
+    });
+}
+
 #[test]
 fn starttls_missing_fails_closed_and_closes_the_transport() {
     let script = "

@@ -118,6 +118,25 @@ fn a_caller_deadline_bounds_what_follows_and_can_be_lifted() {
     );
 }
 
+/// Closing is bounded by the nearer of its own limit and the deadlines, down to zero once a
+/// deadline has passed: a close (a TLS `close_notify` to a server that stopped reading) used
+/// to hold the caller 5 s past the deadline.
+#[test]
+fn closing_never_outlasts_a_deadline() {
+    let five = Duration::from_secs(5);
+    let mut h = Harness::new(SessionConfig {
+        timeouts: Timeouts::default().with_total(Duration::from_secs(30)),
+        ..config()
+    });
+    assert_eq!(h.session.close_limit(at(0), five), five, "no deadline yet");
+    h.session.start(at(0));
+    assert_eq!(h.session.close_limit(at(10), five), five);
+    assert_eq!(h.session.close_limit(at(28), five), Duration::from_secs(2));
+    assert_eq!(h.session.close_limit(at(31), five), Duration::ZERO);
+    h.session.set_deadline(at(10), Duration::from_secs(3));
+    assert_eq!(h.session.close_limit(at(12), five), Duration::from_secs(1));
+}
+
 #[test]
 fn an_unfinished_write_is_bounded_then_the_reply() {
     let mut h = Harness::ready(config(), EHLO_FULL);
