@@ -211,7 +211,7 @@ impl ConnectOptions {
         port: u16,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        self.open(ehlo_domain, host, &[], |clock, route, limit| {
+        self.open(ehlo_domain, host, &[], Some(port), |clock, route, limit| {
             connect_tcp(clock, route, host, port, limit)
         })
     }
@@ -231,22 +231,27 @@ impl ConnectOptions {
     ) -> Result<SmtpClient, SmtpError> {
         // The caller's socket is its own route.
         let route = [ConnectSetting::Proxy, ConnectSetting::LocalAddress];
-        self.open(ehlo_domain, server_name, &route, |_, _, _| Ok(tcp))
+        self.open(ehlo_domain, server_name, &route, None, |_, _, _| Ok(tcp))
     }
 
-    /// Before any I/O, the EHLO name checked and the clock started (the session's deadline
-    /// covers the connect and the TLS handshake too); then the TCP connection from `tcp`, TLS
-    /// for `name` (unless a server name is set), and the session.
+    /// Before any I/O, the EHLO name, the destination (`name` at `port`, when this call dials)
+    /// and the TLS server name checked, and the clock started (the session's deadline covers
+    /// the connect and the TLS handshake too); then the TCP connection from `tcp`, TLS for
+    /// `name` (unless a server name is set), and the session.
     fn open(
         self,
         ehlo_domain: &str,
         name: &str,
         unsupported: &[ConnectSetting],
+        port: Option<u16>,
         tcp: impl FnOnce(&ConnectClock, &Route, Duration) -> Result<TcpStream, SmtpError>,
     ) -> Result<SmtpClient, SmtpError> {
         let ConnectOptions { settings, tls } = self;
         let (clock, parts) = settings.start::<StdTransport>(ehlo_domain)?;
         parts.refuse(unsupported)?;
+        if let Some(port) = port {
+            parts.check_destination(name, port)?;
+        }
         // Every shared setting is honoured here: destructured whole, a new one cannot be
         // missed.
         let ConnectParts {
@@ -256,8 +261,11 @@ impl ConnectOptions {
             route,
             client,
         } = parts;
-        let tcp = tcp(&clock, &route, connect_timeout)?;
         let name = tls_server_name.as_deref().unwrap_or(name);
+        if mode != TlsMode::None {
+            smtp_rustls::check_server_name(name)?;
+        }
+        let tcp = tcp(&clock, &route, connect_timeout)?;
         let transport = secure(mode, tcp, name, tls, &clock, connect_timeout)?;
         SmtpClient::open(transport, mode, ehlo_domain, client)
     }

@@ -98,9 +98,9 @@ pub type SmtpClient<T = TokioTransport> = smtp_proto::SmtpClient<T>;
 
 /// How to open a connection: TLS mode and trust, connect timeout, and the client's options.
 ///
-/// The defaults: certificates checked against `webpki-roots`, 30 s to connect (DNS, TCP and the
-/// implicit TLS handshake together), RFC 5321 reply timeouts, and the redacted transcript sent to
-/// `tracing`.
+/// The defaults: certificates checked against `webpki-roots`, 30 s for each step of connecting
+/// (DNS and TCP, through the proxy if any; then the implicit TLS handshake), RFC 5321 reply
+/// timeouts, and the redacted transcript sent to `tracing`.
 ///
 /// The settings every adapter shares (the same names on `smtp-io-wasm`) come from
 /// [`smtp_proto::connect::ConnectSettings`]; the trust ([`with_tls_config`](Self::with_tls_config),
@@ -140,7 +140,14 @@ impl ConnectOptions {
         // The EHLO argument is checked before touching the network, and the session's
         // deadline covers the connect and the TLS handshake too.
         let (clock, parts) = self.settings.start::<TokioTransport>(ehlo_domain)?;
+        parts.check_destination(host, port)?;
         let tls = self.tls;
+        if tls.is_insecure() && parts.mode != TlsMode::None {
+            tracing::warn!(
+                host,
+                "TLS without certificate checks (insecure_accept_any_certificate_for_tests_only)"
+            );
+        }
         // Every shared setting is honoured here: destructured whole, a new one cannot be
         // missed.
         let ConnectParts {
@@ -150,9 +157,13 @@ impl ConnectOptions {
             route,
             client,
         } = parts;
+        let name = tls_server_name.as_deref().unwrap_or(host);
+        if mode != TlsMode::None {
+            smtp_rustls::check_server_name(name)?;
+        }
         // The step's own bound, for the host's addresses to share.
         let (left, _) = clock.bound(TokioTransport::now().into(), SmtpOp::Connect, limit);
-        let until = tokio::time::Instant::now() + left;
+        let until = transport::instant_in(left);
         let tcp = clock
             .step::<TokioTransport, _>(
                 SmtpOp::Connect,
@@ -160,7 +171,6 @@ impl ConnectOptions {
                 route::connect(&route, host, port, until),
             )
             .await?;
-        let name = tls_server_name.as_deref().unwrap_or(host);
         // Only the socket differs by mode; the SMTP side is smtp-proto's `SmtpClient::open`.
         let transport = match mode {
             TlsMode::None => TokioTransport::plain(tcp),

@@ -215,6 +215,14 @@ impl Transport for TokioTransport {
 /// The longest single timer [`stepped_sleep`] registers.
 const TIMER_STEP: Duration = Duration::from_secs(1);
 
+/// The instant `duration` from now; a duration too large for the clock (`Duration::MAX` for
+/// "no limit") gives one thirty years away instead of a panic.
+pub(crate) fn instant_in(duration: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
+}
+
 /// Sleep for `duration`, registering timers of at most [`TIMER_STEP`] each.
 ///
 /// The client arms a new timer for every reply it awaits, with RFC 5321's limit for that phase:

@@ -60,6 +60,7 @@ impl ConnectOptions {
         self.check_port(port)?;
         let (clock, parts) = self.settings.start::<Socket>(ehlo_domain)?;
         parts.refuse(UNSUPPORTED)?;
+        parts.check_destination(host, port)?;
         // Destructured whole: a shared setting added later cannot be missed here.
         let ConnectParts {
             mode,
@@ -73,10 +74,14 @@ impl ConnectOptions {
         #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
         let open = {
             let name = tls_server_name.as_deref().unwrap_or(host);
+            if mode != TlsMode::None {
+                smtp_rustls::check_server_name(name)?;
+            }
             // The step's own bound, for the host's addresses to share.
             let now = <Socket as smtp_proto::client::Transport>::now();
             let (left, _) = clock.bound(now.into(), SmtpOp::Connect, connect_timeout);
-            let until = Some(now + left);
+            // A limit too large for the clock (`Duration::MAX`) is no limit, not a panic.
+            let until = now.checked_add(left);
             Socket::open_routed(host, port, name, mode, &self.tls, &route, until)
         };
         let transport = clock

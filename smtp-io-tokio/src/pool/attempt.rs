@@ -54,7 +54,7 @@ impl SendClock {
             _ => (wait_left, false),
         };
         WaitBound {
-            until: Instant::now() + left,
+            until: crate::transport::instant_in(left),
             by_deadline,
             wait,
             clock: *self,

@@ -63,11 +63,8 @@ impl Pause {
             .saturating_mul(1u32 << state.level.min(16))
             .min(self.policy.max);
         state.level = state.level.saturating_add(1);
-        let now = Instant::now();
         // A pause too long for the clock (a `max` of `Duration::MAX`) lasts thirty years.
-        let until = now
-            .checked_add(pause)
-            .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600));
+        let until = crate::transport::instant_in(pause);
         state.until = Some(state.until.map_or(until, |u| u.max(until)));
         state.because = Some(because.clone());
         pause

@@ -473,6 +473,12 @@ impl MailerBuilder {
             settings: connect,
             tls,
         } = self.connect;
+        if tls.is_insecure() {
+            tracing::warn!(
+                "a pool with TLS without certificate checks \
+                 (insecure_accept_any_certificate_for_tests_only)"
+            );
+        }
         let connect = connect.into_shared();
         // A pool that signs cannot send every message as BINARYMIME (see `dkim`). The
         // `client_options` closure runs per connection, and its result is checked there.
