@@ -180,8 +180,9 @@ macro_rules! connect_options_methods {
         }
 
         /// The longest each step of opening the connection may take (default 30 s): DNS and
-        /// the TCP connect (with a proxy's handshake), then for implicit TLS the handshake
-        /// where this adapter runs it. The session's deadline bounds them too.
+        /// the TCP connect (with a proxy's handshake), then the TLS handshake (implicit TLS
+        /// where this adapter runs it, and after STARTTLS). The session's deadline bounds
+        /// them too.
         pub fn with_connect_timeout(self, timeout: ::core::time::Duration) -> Self {
             <Self as $crate::connect::AdapterOptions>::map_settings(self, |s| {
                 s.with_connect_timeout(timeout)

@@ -121,8 +121,10 @@ impl ConnectSettings {
     }
 
     /// The longest each step of opening the connection may take: DNS and the TCP connect
-    /// (with a proxy's handshake), then, for [`TlsMode::Implicit`], the TLS handshake where
-    /// the adapter runs it. Each step is also bounded by the session's deadline.
+    /// (with a proxy's handshake), then the TLS handshake: for [`TlsMode::Implicit`] where the
+    /// adapter runs it, and after STARTTLS (the session's
+    /// [`tls_handshake`](crate::Timeouts::tls_handshake) limit, made no longer than this by
+    /// [`start`](Self::start)). Each step is also bounded by the session's deadline.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> ConnectSettings {
         self.parts.connect_timeout = timeout;
         self
@@ -182,15 +184,21 @@ impl ConnectSettings {
 
     /// Begin a connection attempt on `T`'s clock: check `ehlo_domain` (before any I/O), start
     /// the [`ConnectClock`] (the session's deadline counts from here:
-    /// [`SmtpClientOptions::with_start`]), and hand back every setting for the adapter to open
-    /// its socket with.
+    /// [`SmtpClientOptions::with_start`]), bound a STARTTLS handshake by the connect timeout,
+    /// and hand back every setting for the adapter to open its socket with.
     pub fn start<T: Transport>(
         self,
         ehlo_domain: &str,
     ) -> Result<(ConnectClock, ConnectParts), SmtpError> {
         Domain::new(ehlo_domain)?;
         let mut parts = self.into_parts();
-        let (clock, client) = ConnectClock::start::<T>(parts.client);
+        // A STARTTLS handshake is bounded like an implicit-TLS one: by the connect timeout too.
+        let connect_timeout = parts.connect_timeout;
+        let client = parts.client.map_session_config(|config| {
+            let handshake = &mut config.timeouts.tls_handshake;
+            *handshake = (*handshake).min(connect_timeout);
+        });
+        let (clock, client) = ConnectClock::start::<T>(client);
         parts.client = client;
         Ok((clock, parts))
     }

@@ -237,6 +237,24 @@ fn defaults() {
     assert_eq!(s.session_config().max_chained, 3);
 }
 
+/// A STARTTLS handshake is bounded by the connect timeout, as an implicit-TLS one is: `start`
+/// takes the smaller of it and the session's own handshake limit. It used to wait out the
+/// 5-minute command limit.
+#[test]
+fn start_bounds_the_starttls_handshake_by_the_connect_timeout() {
+    let handshake = |options: Options| {
+        let (_, parts) = options.settings.start::<Memory>("client.example").unwrap();
+        parts.client.session_config().timeouts.tls_handshake
+    };
+    let quick = Options::new(TlsMode::StartTls).with_connect_timeout(Duration::from_secs(7));
+    assert_eq!(handshake(quick), Duration::from_secs(7));
+    let tight = Options::new(TlsMode::StartTls).with_session_config(crate::SessionConfig {
+        timeouts: crate::Timeouts::uniform(Duration::from_secs(3)),
+        ..crate::SessionConfig::default()
+    });
+    assert_eq!(handshake(tight), Duration::from_secs(3));
+}
+
 #[test]
 fn from_url_takes_the_urls_settings() {
     let url =

@@ -208,7 +208,7 @@ impl Clock {
             }
             Awaiting::Upgrade => {
                 let since = *self.upgrade.get_or_insert(now);
-                let limit = timeouts.command;
+                let limit = timeouts.tls_handshake;
                 consider(
                     since + limit,
                     TimerReason::TlsHandshake,

@@ -25,6 +25,10 @@ pub struct Timeouts {
     pub greeting: Duration,
     /// EHLO, STARTTLS, AUTH, MAIL, RCPT, RSET, NOOP, QUIT replies. RFC: 5 minutes.
     pub command: Duration,
+    /// The TLS handshake after STARTTLS's `220`. Default: 5 minutes, like a command. A
+    /// connection an adapter opens (`ConnectOptions::connect`) bounds it by its connect timeout
+    /// as well, as it does an implicit-TLS handshake.
+    pub tls_handshake: Duration,
     /// The `354` after DATA. RFC: 2 minutes.
     pub data_init: Duration,
     /// Writing one block of body data, and the reply to a non-final BDAT. RFC: 3 minutes.
@@ -51,6 +55,7 @@ impl Default for Timeouts {
         Timeouts {
             greeting: Duration::from_secs(300),
             command: Duration::from_secs(300),
+            tls_handshake: Duration::from_secs(300),
             data_init: Duration::from_secs(120),
             data_block: Duration::from_secs(180),
             data_end: Duration::from_secs(600),
@@ -67,6 +72,7 @@ impl Timeouts {
         Timeouts {
             greeting: limit,
             command: limit,
+            tls_handshake: limit,
             data_init: limit,
             data_block: limit,
             data_end: limit,
@@ -75,7 +81,7 @@ impl Timeouts {
     }
 
     /// These limits with every per-reply wait (greeting, command, DATA, each body block, end of
-    /// data) set to `limit`; the session deadline ([`total`](Self::total)) and the
+    /// data) and the STARTTLS handshake set to `limit`; the session deadline ([`total`](Self::total)) and the
     /// write-progress rule ([`min_write_rate`](Self::min_write_rate)) are kept.
     pub fn with_reply_limit(self, limit: Duration) -> Timeouts {
         Timeouts {
