@@ -160,12 +160,10 @@ impl Inner {
         })
     }
 
-    /// Wait until the pool's pause (if any) is over and the throttle lets one more message go,
-    /// within the send deadline and the wait limit counted from `since` (the call, for its
-    /// first turn; now, for a retry's): a turn that cannot come in time is answered at once
-    /// (`Throttled` for the pool's pause, `Busy` or `NotSent`), without waiting for it and
-    /// without taking the throttle's place.
-    pub(super) async fn take_turn(
+    /// Wait until the pool's pause (if any) is over, within the send deadline and the wait limit
+    /// counted from `since`; a pause that would outlast them is `Throttled` at once. Also once a
+    /// caller holds its place: a pause may have begun while it waited for one.
+    pub(super) async fn wait_out_pause(
         &self,
         clock: &SendClock,
         wait: Duration,
@@ -181,6 +179,22 @@ impl Inner {
             }
             tokio::time::sleep(left).await;
         }
+        Ok(())
+    }
+
+    /// Wait until the pool's pause (if any) is over and the throttle lets one more message go,
+    /// within the send deadline and the wait limit counted from `since` (the call, for its
+    /// first turn; now, for a retry's): a turn that cannot come in time is answered at once
+    /// (`Throttled` for the pool's pause, `Busy` or `NotSent`), without waiting for it and
+    /// without taking the throttle's place.
+    pub(super) async fn take_turn(
+        &self,
+        clock: &SendClock,
+        wait: Duration,
+        since: Instant,
+    ) -> Result<(), SendError> {
+        self.wait_out_pause(clock, wait, since).await?;
+        let bound = clock.wait_bound(wait, since);
         let Some(throttle) = &self.throttle else {
             return Ok(());
         };

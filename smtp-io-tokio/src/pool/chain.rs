@@ -213,7 +213,10 @@ impl Inner {
             // Taken: its flight answers within the flight's deadline, no later than ours.
             Err(_) => {}
         }
-        drop(waiting);
+        // Taken into a flight, it is sent whatever this call does now: the guard must not
+        // withdraw it again, which could take its retry out of the lobby (requeued meanwhile)
+        // and leave this call an answer of "unknown" for a message that was not sent.
+        std::mem::forget(waiting);
         answered.await.unwrap_or_else(|_| Err(lost()))
     }
 
@@ -244,6 +247,9 @@ impl Inner {
                 break;
             };
             if let Some((left, because)) = self.pause.as_ref().and_then(Pause::remaining) {
+                // The connection kept waits among the idle ones: after the pause it is looked
+                // at (and probed) like any other before it carries a message again.
+                self.put_back(conn.take()).await;
                 self.hold_back(left, &because).await;
                 continue;
             }
@@ -420,6 +426,8 @@ impl Flight for Carried<'_> {
         if self.unsettled >= inner.settings.chain
             || self.jobs.len() >= self.room
             || inner.closed.load(Ordering::Acquire)
+            // A slow-down holds the flight too: no message goes out during the pause.
+            || inner.pause.as_ref().is_some_and(|p| p.remaining().is_some())
         {
             return None;
         }
@@ -453,7 +461,13 @@ impl Flight for Carried<'_> {
 
     /// The deadline of the oldest message still unanswered: it passes first.
     fn deadline(&self) -> Option<(Duration, Duration)> {
-        let oldest = self.jobs.iter().flatten().next()?;
+        // The earliest started, not the first taken: a throttle or a pause can let a later
+        // caller in first.
+        let oldest = self
+            .jobs
+            .iter()
+            .flatten()
+            .min_by_key(|job| job.clock.started)?;
         let limit = oldest.clock.limit?;
         Some((limit, oldest.clock.started.elapsed()))
     }

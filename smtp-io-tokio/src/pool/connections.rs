@@ -13,6 +13,9 @@ use super::credentials::Login;
 use super::tally::{Slot, bump};
 use crate::{ConnectOptions, SessionState, SmtpClient, SmtpError, TokioTransport};
 
+/// The longest a connection being ended waits for the reply to its QUIT (and its close).
+const QUIT_LIMIT: Duration = Duration::from_secs(2);
+
 /// A connection of the pool. The client is boxed: a `Pooled` moves in and out of the idle list
 /// and through the futures of every message, and an unboxed client (~1.7 KB) made those moves
 /// cost more than the pool's own work (measured: ~2,000 instructions a message).
@@ -102,7 +105,7 @@ impl Inner {
 
     /// An idle connection fit for another message, or a new one when the pool has room. When
     /// it has neither (only for as long as another caller takes to give a place back), waits.
-    pub(super) async fn checkout(&self) -> Result<Pooled, SmtpError> {
+    pub(super) async fn checkout(self: &Arc<Self>) -> Result<Pooled, SmtpError> {
         loop {
             // Registered before looking, so that a place given back meanwhile is not missed.
             let freed = self.tally.freed.notified();
@@ -122,11 +125,13 @@ impl Inner {
 
     /// An idle connection made ready for a message, or ended: past the idle timeout, out of
     /// step, or failing its probe.
-    pub(super) async fn revive(&self, mut conn: Pooled) -> Option<Pooled> {
+    pub(super) async fn revive(self: &Arc<Self>, mut conn: Pooled) -> Option<Pooled> {
         let idle_for = conn.since.elapsed();
         if idle_for >= self.settings.idle_timeout {
             bump(&self.tally.expired);
-            self.retire(conn).await;
+            // Its QUIT is not the caller's business: it goes on in the background (its place
+            // is given back when it is over, within QUIT_LIMIT).
+            self.retire_in_background(conn);
             return None;
         }
         if conn.client.check_idle().await != IdleStatus::Quiet {
@@ -216,6 +221,8 @@ impl Inner {
         } = conn;
         // `check_idle` closes a closed or out-of-step connection itself.
         if client.check_idle().await == IdleStatus::Quiet {
+            // Nobody waits for the 221: a server slow to give it must not hold the place.
+            client.set_deadline(Some(QUIT_LIMIT), Duration::ZERO);
             if client.quit().await.is_ok() {
                 bump(&self.tally.quit);
             }
@@ -229,6 +236,12 @@ impl Inner {
     /// End a connection politely (see [`release`](Self::release)) and give its place back.
     pub(super) async fn retire(&self, conn: Pooled) {
         drop(self.release(conn).await);
+    }
+
+    /// [`retire`](Self::retire) on a task of its own, for a caller that does not wait for it.
+    pub(super) fn retire_in_background(self: &Arc<Self>, conn: Pooled) {
+        let inner = Arc::clone(self);
+        tokio::spawn(async move { inner.retire(conn).await });
     }
 
     /// Close a connection without QUIT (its session is closed or out of step) and give its
@@ -258,9 +271,18 @@ async fn reap(pool: Weak<Inner>) {
         };
         for conn in expired {
             bump(&inner.tally.expired);
-            inner.retire(conn).await;
+            // All at once: one server slow to answer QUIT holds none of the others.
+            inner.retire_in_background(conn);
         }
-        let period = (limit / 2).max(Duration::from_millis(100));
+        // Awake when the next idle connection expires (within 100 ms), or after a whole
+        // idle timeout when none is idle.
+        let next = inner
+            .lock_idle()
+            .iter()
+            .map(|c| limit.saturating_sub(c.since.elapsed()))
+            .min()
+            .unwrap_or(limit);
+        let period = next.max(Duration::from_millis(100));
         drop(inner);
         tokio::time::sleep(period).await;
     }

@@ -139,13 +139,22 @@ impl Credentials {
                 mechanism,
                 source,
             } => {
-                let token = source.token(refresh).await.map_err(|e| {
-                    SmtpError::io(
-                        SmtpOp::Auth,
-                        e.kind(),
-                        format!("the token source failed: {e}"),
-                    )
-                })?;
+                // Bounded like an AUTH step: an identity provider that never answers must not
+                // hold the connection's place (and the caller) for ever.
+                let limit = client.session().config().timeouts.command;
+                let token = tokio::time::timeout(limit, source.token(refresh))
+                    .await
+                    .map_err(|_| SmtpError::Timeout {
+                        during: SmtpOp::Auth,
+                        after: limit,
+                    })?
+                    .map_err(|e| {
+                        SmtpError::io(
+                            SmtpOp::Auth,
+                            e.kind(),
+                            format!("the token source failed: {e}"),
+                        )
+                    })?;
                 let token = token.expose_str().ok_or_else(|| {
                     SmtpError::io(
                         SmtpOp::Auth,

@@ -457,6 +457,8 @@ impl Mailer {
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
         }
+        // A pause that began while this call waited for its place holds it too.
+        inner.wait_out_pause(&clock, wait, clock.started).await?;
         // The connection the first attempt failed on, for the retry to replace.
         let mut failed = None;
         let mut attempts = 0;
