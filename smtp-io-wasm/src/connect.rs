@@ -41,10 +41,9 @@ impl ConnectOptions {
     /// never the proxy's name; the proxy's handshake counts against the connect timeout.
     ///
     /// Errors: a bad `ehlo_domain`, a setting the runtime cannot honour (on Workers a local
-    /// address) and on Workers port 25 (see
-    /// [`check_port`](crate::check_port)) are [`SmtpError::InvalidInput`] before any I/O; on
-    /// WASI a host name that cannot be a TLS server name is [`SmtpError::Io`] before any I/O
-    /// too. A connect failure is [`SmtpError::Io`] during [`SmtpOp::Connect`]
+    /// address), port 0 or a host the proxy cannot carry, on WASI a name that cannot be a TLS
+    /// server name, and on Workers port 25 (see [`check_port`](crate::check_port)) are
+    /// [`SmtpError::InvalidInput`] before any I/O. A connect failure is [`SmtpError::Io`] during [`SmtpOp::Connect`]
     /// ([`SmtpError::Timeout`] when the connect timeout ran out); so is a failed implicit-TLS
     /// handshake on WASI. On Workers a TLS failure shows later (see the crate docs).
     pub async fn connect(
