@@ -59,10 +59,7 @@ pub struct Stream {
 
 impl fmt::Debug for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Stream")
-            .field("peer", &self.peer)
-            .field("tls_active", &self.is_tls())
-            .finish_non_exhaustive()
+        smtp_rustls::debug_connection(f, "Stream", &self.peer, self.is_tls())
     }
 }
 

@@ -28,10 +28,7 @@ pub struct TokioTransport {
 
 impl fmt::Debug for TokioTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokioTransport")
-            .field("peer", &self.peer)
-            .field("tls_active", &self.is_tls())
-            .finish_non_exhaustive()
+        smtp_rustls::debug_connection(f, "TokioTransport", &self.peer, self.is_tls())
     }
 }
 

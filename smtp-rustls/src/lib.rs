@@ -26,7 +26,7 @@ use rustls::{
 
 mod upgrade;
 
-pub use upgrade::{TlsTarget, Upgradable, lost_in_handshake};
+pub use upgrade::{TlsTarget, Upgradable, debug_connection, lost_in_handshake};
 
 /// The trust methods of an adapter's `ConnectOptions` that keeps a [`TlsConfig`] in a field
 /// named `tls` (smtp-io-std, smtp-io-tokio, the WASI client): `with_tls_config` and

@@ -2,6 +2,7 @@
 //! after connecting): which layer its socket is in ([`Upgradable`]) and what it upgrades with
 //! ([`TlsTarget`]). The handshake itself stays in each adapter.
 
+use std::fmt;
 use std::io;
 
 use rustls::pki_types::ServerName;
@@ -43,6 +44,21 @@ impl<P, T> Upgradable<P, T> {
             Upgradable::Broken => Err(lost_in_handshake()),
         }
     }
+}
+
+/// Writes a connection's `Debug` form, the same in every adapter: its type's name, the address
+/// it reached and whether TLS is established. Keys, certificates and buffered bytes never
+/// appear.
+pub fn debug_connection(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    peer: &dyn fmt::Debug,
+    tls_active: bool,
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("peer", peer)
+        .field("tls_active", &tls_active)
+        .finish_non_exhaustive()
 }
 
 /// The error of I/O on a connection whose socket a failed TLS handshake consumed

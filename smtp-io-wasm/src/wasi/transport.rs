@@ -40,10 +40,7 @@ pub struct WasiTransport {
 
 impl fmt::Debug for WasiTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WasiTransport")
-            .field("peer", &self.peer)
-            .field("tls_active", &self.is_tls())
-            .finish_non_exhaustive()
+        smtp_rustls::debug_connection(f, "WasiTransport", &self.peer, self.is_tls())
     }
 }
 
