@@ -137,7 +137,6 @@ async fn signed_file_stdin_and_built_messages_verify_as_received() {
         ),
         [true, false, true]
     );
-    let _ = std::fs::remove_file(file);
 }
 
 /// Capture mode: the printed copy of what the in-process server received verifies too.
@@ -158,7 +157,6 @@ async fn capture_mode_prints_a_message_that_verifies() {
     let printed = stdout[start..end].to_vec();
     assert!(printed.starts_with(b"DKIM-Signature: "));
     assert_eq!(dkimpy(&ed, "capture", &[printed]), [true]);
-    let _ = std::fs::remove_file(file);
 }
 
 /// Flags that do not go together, a malformed key, a bad domain, a message without From: each a
@@ -260,9 +258,6 @@ async fn dkim_errors_come_before_connecting() {
     )
     .await;
     assert_exit(&out, Exit::Usage);
-    for f in [good, broken_file, cert, no_from] {
-        let _ = std::fs::remove_file(f);
-    }
 }
 
 /// A server that takes every message and never answers QUIT.

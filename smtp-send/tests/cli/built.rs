@@ -77,7 +77,6 @@ fn built_message_with_an_attachment_in_capture_mode() {
     );
     assert_eq!(content_type(attachment), "application/pdf");
     assert_eq!(attachment.contents(), PDF);
-    let _ = std::fs::remove_file(pdf);
 }
 
 /// Every message flag against a server: text and HTML alternatives, two attachments with
@@ -88,7 +87,7 @@ async fn built_message_with_every_flag_to_a_server() {
     let html = temp_file("body.html", b"<p>HTML body</p>\n");
     let notes = temp_file("notes.txt", b"some notes\n");
     let png = temp_file("pixel.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    let (server, ca, args) = external(
+    let (server, _ca, args) = external(
         CaptureConfig::default(),
         "compose",
         &[
@@ -152,9 +151,6 @@ async fn built_message_with_every_flag_to_a_server() {
             ("pixel.png".to_owned(), "image/png".to_owned())
         ]
     );
-    for f in [body, html, notes, png, ca] {
-        let _ = std::fs::remove_file(f);
-    }
 }
 
 #[test]
@@ -179,7 +175,6 @@ fn message_flag_errors() {
     let latin1 = temp_file("latin1.html", b"<p>caf\xe9</p>");
     let out = smtp_send(&["--html", latin1.to_str().unwrap()], &[], None);
     assert_fails(&out, Exit::LocalIo, "UTF-8");
-    let _ = std::fs::remove_file(latin1);
 }
 
 /// `--header` cannot add what would break the message: `Resent-Bcc` (it would show a hidden

@@ -3,7 +3,7 @@
 use super::*;
 
 /// A message file of `mib` MiB, in lines of 76 characters.
-fn large_message(name: &str, mib: usize) -> PathBuf {
+fn large_message(name: &str, mib: usize) -> TempFile {
     let mut data = b"Subject: large\n\n".to_vec();
     let line = [
         b"0123456789abcdefghijklmnopqrstuvwxyz".repeat(2).as_slice(),
@@ -24,7 +24,6 @@ fn large_send_shows_no_progress_without_a_terminal() {
     let out = smtp_send(&["--file", file.to_str().unwrap()], &[], None);
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "stderr: {:?}", text(&out.stderr));
-    let _ = std::fs::remove_file(file);
 }
 
 /// With standard error on a pseudo-terminal, a large send shows the progress bar, and a small
@@ -76,10 +75,8 @@ fn large_send_shows_progress_on_a_terminal() {
     assert_eq!(status, 0, "{seen}");
     assert!(seen.contains("sending"), "{seen:?}");
     assert!(seen.contains("MiB"), "{seen:?}");
-    let _ = std::fs::remove_file(file);
     let small = temp_file("small-tty.eml", MESSAGE);
     let (status, seen) = on_pty(&["--file", small.to_str().unwrap()]);
     assert_eq!(status, 0, "{seen}");
     assert_eq!(seen, "");
-    let _ = std::fs::remove_file(small);
 }

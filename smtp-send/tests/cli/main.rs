@@ -2,7 +2,6 @@
 //! and each failure class with its exit code, against the capture server used as an external
 //! server and against sockets that refuse or stall.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,7 +49,7 @@ async fn external(
     config: CaptureConfig,
     name: &str,
     more: &[&str],
-) -> (CaptureServer, PathBuf, Vec<String>) {
+) -> (CaptureServer, TempFile, Vec<String>) {
     let server = CaptureServer::start(config).await.unwrap();
     let ca = temp_file(&format!("{name}-ca.pem"), server.ca_pem().as_bytes());
     let args = server_args(&server, &ca, more);
@@ -130,7 +129,6 @@ fn capture_mode_with_implicit_tls_and_a_file() {
         stdout.contains(".hidden line starting with a dot\r\n"),
         "{stdout}"
     );
-    let _ = std::fs::remove_file(file);
 }
 
 #[test]

@@ -12,7 +12,7 @@ async fn starttls_through_a_socks5_proxy_with_its_password_from_the_environment(
     let proxy = Pproxy::start(&[Listen::Socks5Auth]);
     let port = proxy.port(Listen::Socks5Auth);
     let proxy_url = format!("socks5://user@127.0.0.1:{port}");
-    let (server, ca, args) = external(
+    let (server, _ca, args) = external(
         CaptureConfig::default(),
         "proxy-ok",
         &[
@@ -46,7 +46,6 @@ async fn starttls_through_a_socks5_proxy_with_its_password_from_the_environment(
     assert_exit(&out, Exit::Connect);
     assert!(!text(&out.stderr).contains("not-the-secret"));
     assert_eq!(server.messages().len(), 1);
-    let _ = std::fs::remove_file(ca);
 }
 
 #[test]

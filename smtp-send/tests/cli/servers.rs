@@ -10,7 +10,7 @@ use super::*;
 
 #[tokio::test]
 async fn external_server_with_ca_file_accepts() {
-    let (server, ca, args) = external(
+    let (server, _ca, args) = external(
         CaptureConfig::default(),
         "ok",
         &[
@@ -41,12 +41,11 @@ async fn external_server_with_ca_file_accepts() {
     assert_eq!(m.auth, Some(("PLAIN".to_owned(), "alice".to_owned())));
     assert_eq!(m.rcpt_to, ["bob@example.org"]);
     assert!(m.data.ends_with(b"\r\n.\r\nend\r\n"));
-    let _ = std::fs::remove_file(ca);
 }
 
 #[tokio::test]
 async fn refused_recipient_gives_the_recipient_code() {
-    let (server, ca, args) = external(
+    let (server, _ca, args) = external(
         CaptureConfig::default(),
         "rcpt",
         &["--to", "bob@example.org", "--to", "reject-me@example.org"],
@@ -57,7 +56,6 @@ async fn refused_recipient_gives_the_recipient_code() {
     assert!(line.contains("550 5.1.1"), "{line}");
     assert!(server.messages().is_empty(), "nothing may be delivered");
     assert!(out.stdout.is_empty());
-    let _ = std::fs::remove_file(ca);
 }
 
 #[tokio::test]
@@ -66,7 +64,7 @@ async fn refused_password_gives_the_auth_code() {
         refuse_password: Some(PASSWORD.into()),
         ..CaptureConfig::default()
     };
-    let (server, ca, args) = external(
+    let (server, _ca, args) = external(
         config,
         "auth",
         &["--to", "bob@example.org", "--user", "alice", "-v"],
@@ -76,7 +74,6 @@ async fn refused_password_gives_the_auth_code() {
     assert_fails(&out, Exit::Auth, "535");
     assert!(!text(&out.stderr).contains(PASSWORD));
     assert!(server.messages().is_empty());
-    let _ = std::fs::remove_file(ca);
 }
 
 #[tokio::test]
@@ -86,7 +83,7 @@ async fn password_file_is_used() {
         ..CaptureConfig::default()
     };
     let pw = temp_file("pw", b"from-file\n");
-    let (server, ca, args) = external(
+    let (server, _ca, args) = external(
         config,
         "pwfile",
         &[
@@ -108,8 +105,6 @@ async fn password_file_is_used() {
     .await;
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
     assert_eq!(server.messages().len(), 1);
-    let _ = std::fs::remove_file(pw);
-    let _ = std::fs::remove_file(ca);
 }
 
 #[tokio::test]
@@ -667,7 +662,4 @@ async fn a_refused_missing_client_certificate_gives_the_tls_code() {
     )
     .await;
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
-    for file in [ca_file, cert, key] {
-        let _ = std::fs::remove_file(file);
-    }
 }

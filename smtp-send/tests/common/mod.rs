@@ -73,15 +73,33 @@ pub fn assert_exit(out: &Output, exit: Exit) {
     );
 }
 
-/// A scratch file of this test binary's process, with `contents`.
-pub fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
+/// A scratch file of this test binary's process, removed when dropped, also when the test
+/// fails. It reads as the [`Path`] it is.
+pub struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A [`TempFile`] named after `name`, with `contents`.
+pub fn temp_file(name: &str, contents: &[u8]) -> TempFile {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "{}-{}-{name}",
         env!("CARGO_CRATE_NAME"),
         std::process::id()
     ));
     std::fs::write(&path, contents).unwrap();
-    path
+    TempFile(path)
 }
 
 pub fn strings(v: &[&str]) -> Vec<String> {
