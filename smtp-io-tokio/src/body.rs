@@ -22,6 +22,8 @@ const FILE_CHUNK: usize = 1024 * 1024;
 
 /// A message body read from an [`AsyncRead`] in chunks, so sending a file of any size holds only
 /// one chunk in memory (256 KiB by default, see [`with_chunk_size`](ReaderBody::with_chunk_size)).
+/// Its size as sent, to declare with [`with_size_hint`](ReaderBody::with_size_hint), is
+/// what [`size_as_sent`] counts.
 ///
 /// ```no_run
 /// # async fn demo(client: &mut smtp_io_tokio::SmtpClient<smtp_io_tokio::TokioTransport>) -> Result<(), Box<dyn std::error::Error>> {
@@ -46,20 +48,7 @@ impl<R: AsyncRead + Unpin> ReaderBody<R> {
         }
     }
 
-    /// Read `bytes` at a time (at least 1).
-    pub fn with_chunk_size(mut self, bytes: usize) -> ReaderBody<R> {
-        self.sizing.set_chunk_size(bytes);
-        self
-    }
-
-    /// Declare the body's size as sent: CRLF line endings (a bare LF counts two bytes) and a
-    /// final CRLF, without dot-stuffing (RFC 1870), e.g. from [`size_as_sent`]. It is sent as
-    /// `SIZE=`, checked against the server's limit first, and enforced: a body that yields more
-    /// is abandoned before its end of data.
-    pub fn with_size_hint(mut self, bytes: u64) -> ReaderBody<R> {
-        self.sizing.set_size_hint(bytes);
-        self
-    }
+    smtp_proto::body_sizing_methods!(sizing);
 
     /// The reader back.
     pub fn into_inner(self) -> R {

@@ -64,19 +64,7 @@ impl ReadableStreamBody {
         })
     }
 
-    /// Read `bytes` at a time (at least 1). Chunks larger than this from the stream are handed
-    /// out in pieces.
-    pub fn with_chunk_size(mut self, bytes: usize) -> ReadableStreamBody {
-        self.sizing.set_chunk_size(bytes);
-        self
-    }
-
-    /// Declare the body's size (e.g. from `Content-Length`): sent as `SIZE=` and checked
-    /// against the server's limit before any command.
-    pub fn with_size_hint(mut self, bytes: u64) -> ReadableStreamBody {
-        self.sizing.set_size_hint(bytes);
-        self
-    }
+    smtp_proto::body_sizing_methods!(sizing);
 }
 
 impl MessageBody for ReadableStreamBody {

@@ -41,19 +41,7 @@ impl InputStreamBody {
         }
     }
 
-    /// Read at most `bytes` at a time (at least 1).
-    pub fn with_chunk_size(mut self, bytes: usize) -> InputStreamBody {
-        self.sizing.set_chunk_size(bytes);
-        self
-    }
-
-    /// Declare the body's size as sent (CRLF line endings, before dot-stuffing): sent as
-    /// `SIZE=`, checked against the server's limit before any command, and enforced (a stream
-    /// that yields more is abandoned before its end of data).
-    pub fn with_size_hint(mut self, bytes: u64) -> InputStreamBody {
-        self.sizing.set_size_hint(bytes);
-        self
-    }
+    smtp_proto::body_sizing_methods!(sizing);
 }
 
 impl MessageBody for InputStreamBody {

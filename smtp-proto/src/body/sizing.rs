@@ -12,6 +12,47 @@ use std::io;
 #[cfg(feature = "std")]
 const COUNT_CHUNK: usize = 256 * 1024;
 
+/// The two settings every adapter's streamed body type shares, written once: invoked inside
+/// `impl Body { .. }` with the name of its [`BodySizing`] field, it adds `with_chunk_size` and
+/// `with_size_hint`, which forward to [`BodySizing::set_chunk_size`] and
+/// [`BodySizing::set_size_hint`]. The docs below are the ones every adapter shows.
+///
+/// ```
+/// use smtp_proto::body::BodySizing;
+///
+/// struct Body {
+///     sizing: BodySizing,
+/// }
+///
+/// impl Body {
+///     smtp_proto::body_sizing_methods!(sizing);
+/// }
+///
+/// let body = Body { sizing: BodySizing::new(8192) }.with_chunk_size(0).with_size_hint(42);
+/// assert_eq!(body.sizing.chunk_size(), 1);
+/// assert_eq!(body.sizing.size_hint(), Some(42));
+/// ```
+#[macro_export]
+macro_rules! body_sizing_methods {
+    ($field:ident) => {
+        /// Read at most `bytes` at a time (at least 1); a larger piece from the source is
+        /// handed out in parts.
+        pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+            self.$field.set_chunk_size(bytes);
+            self
+        }
+
+        /// Declare the body's size as sent: CRLF line endings (a bare LF counts two bytes) and
+        /// a final CRLF, without dot-stuffing (RFC 1870). It is sent as `SIZE=`, checked
+        /// against the server's limit before any command, and enforced: a body that yields
+        /// more is abandoned before its end of data.
+        pub fn with_size_hint(mut self, bytes: u64) -> Self {
+            self.$field.set_size_hint(bytes);
+            self
+        }
+    };
+}
+
 /// The chunk size and the size of a streamed body, apart from where its bytes come from (the
 /// part an adapter's [`MessageBody`](crate::body::MessageBody) keeps besides its reader).
 ///
