@@ -351,15 +351,7 @@ mod tests {
             cuts in proptest::collection::vec(0usize..200, 0..6),
         ) {
             let body: Vec<u8> = lines.iter().flat_map(|l| [l.as_bytes(), b"\r\n"].concat()).collect();
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
-            cuts.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut last = 0;
-            for c in cuts {
-                chunks.push(&body[last..c]);
-                last = c;
-            }
-            chunks.push(&body[last..]);
+            let chunks = smtp_testkit::cuts::split_at_cuts(&body, &cuts);
             for kind in [Canonicalization::Simple, Canonicalization::Relaxed] {
                 proptest::prop_assert_eq!(hash(kind, &chunks), hash(kind, &[&body]));
             }

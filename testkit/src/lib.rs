@@ -3,6 +3,8 @@
 //!
 //! - [`certs`]: a throw-away test CA and server certificates it signs, as rustls configurations;
 //! - [`script`]: the S:/C: script format, one parser for everything below;
+//! - [`cuts`] (always): bytes cut into pieces at arbitrary points, for the property tests that
+//!   feed an encoder, a parser or a hash in every split;
 //! - `server` (feature `server`): a scripted SMTP server on loopback TCP, with TLS, and `client`:
 //!   the same scripts run from the client's side against a server;
 //! - [`mock`] (always): a server for many connections whose replies and faults (hang-ups,
@@ -27,6 +29,7 @@
 pub mod certs;
 #[cfg(feature = "server")]
 pub mod client;
+pub mod cuts;
 #[cfg(feature = "transcript")]
 pub mod expect;
 pub mod mock;

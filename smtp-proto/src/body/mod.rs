@@ -714,19 +714,7 @@ pub(crate) mod tests {
         prop_oneof![body_strategy(), long_body_strategy()]
     }
 
-    /// Split `body` at the given cut points (each taken modulo `body.len() + 1`), in order.
-    pub(crate) fn split<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        for p in points {
-            chunks.push(&body[start..p]);
-            start = p;
-        }
-        chunks.push(&body[start..]);
-        chunks
-    }
+    pub(crate) use smtp_testkit::cuts::split_at_cuts as split;
 
     // A reference normalisation, written the obvious slow way (shared with the interop tests).
     use smtp_testkit::reference::crlf_normalized as reference_normalize;
