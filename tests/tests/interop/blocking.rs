@@ -107,27 +107,20 @@ fn expect<'a>(id: String, sent: Vec<u8>, rcpts: &[&'a str]) -> Expect<'a> {
     Expect::new(id, sent, FROM, rcpts)
 }
 
-fn std_send(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-    port: u16,
-    mode: TlsMode,
-    auth: Option<AuthMechanism>,
-) -> Result<String, String> {
+fn std_send(run: Run<'_>, port: u16, mode: TlsMode, auth: Option<AuthMechanism>) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let conn = std_connect(ctx, t, port, mode)?;
-    std_login_send_verify(ctx, t, label, conn, auth)
+    std_login_send_verify(run, conn, auth)
 }
 
 /// On an open connection: AUTH with `auth` if given, one message, QUIT, and the delivered
 /// copy verified.
 fn std_login_send_verify(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
+    run: Run<'_>,
     mut conn: StdConn,
     auth: Option<AuthMechanism>,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut note = String::new();
     if let Some(m) = auth {
         conn.client
@@ -159,14 +152,13 @@ fn std_login_send_verify(
 /// although the certificate is refused for the proxy's address, one new tunnel in pproxy's log
 /// (the async column's `case_proxied`).
 fn std_proxied(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
+    run: Run<'_>,
     port: u16,
     mode: TlsMode,
     auth: AuthMechanism,
     via: Listen,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let route = ProxyRoute::start(&[via])?;
     let for_proxy = StdOptions::new(mode)
         .with_tls_config(ctx.tls.clone())
@@ -178,7 +170,7 @@ fn std_proxied(
     check_not_for_proxy(for_proxy)?;
     let before = route.tunnels(port);
     let conn = std_connect_route(ctx, t, port, mode, Some(route.proxy(via)))?;
-    let sent = std_login_send_verify(ctx, t, label, conn, Some(auth))?;
+    let sent = std_login_send_verify(run, conn, Some(auth))?;
     let tunnels = route.expect_tunnels(port, before, 1)?;
     Ok(format!(
         "{sent}; TLS checked for {HOST} via {PROXY_IP}; {tunnels}"
@@ -187,7 +179,7 @@ fn std_proxied(
 
 /// Wrong credentials for a SOCKS5 and an HTTP CONNECT proxy: typed connect errors without the
 /// password, and no tunnel to `port`.
-fn std_proxy_wrong_credentials(ctx: &Ctx, port: u16, mode: TlsMode) -> Result<String, String> {
+fn std_proxy_wrong_credentials(ctx: &Ctx, port: u16, mode: TlsMode) -> CaseResult {
     let mut row = WrongCredentials::start(port)?;
     for via in WrongCredentials::KINDS {
         let connected = StdOptions::new(mode)
@@ -205,13 +197,8 @@ fn std_proxy_wrong_credentials(ctx: &Ctx, port: u16, mode: TlsMode) -> Result<St
     row.finish()
 }
 
-fn std_auto_login(
-    ctx: &Ctx,
-    t: &Target,
-    port: u16,
-    mode: TlsMode,
-    want: AuthMechanism,
-) -> Result<String, String> {
+fn std_auto_login(run: Run<'_>, port: u16, mode: TlsMode, want: AuthMechanism) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let mut conn = std_connect(ctx, t, port, mode)?;
     conn.client
         .login(&ctx.user, &ctx.pass)
@@ -225,12 +212,12 @@ fn std_auto_login(
 }
 
 fn std_wrong_password(
-    ctx: &Ctx,
-    t: &Target,
+    run: Run<'_>,
     port: u16,
     mode: TlsMode,
     mechanism: AuthMechanism,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let mut conn = std_connect(ctx, t, port, mode)?;
     let err = match conn
         .client
@@ -253,7 +240,8 @@ fn std_wrong_password(
     Ok(format!("Rejected: {refused}; retry ok"))
 }
 
-fn std_recipients(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+fn std_recipients(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = std_connect(ctx, t, t.port, t.mode)?;
     let (id, msg) = new_plain_message(t, label);
     let to = ["one@example.org", "two@example.org", "three@example.org"];
@@ -269,7 +257,8 @@ fn std_recipients(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> 
     Ok("3 recipients, one message".into())
 }
 
-fn std_dot_lines(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+fn std_dot_lines(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = std_connect(ctx, t, t.port, t.mode)?;
     let id = new_id(t, label);
     let mut body = Vec::new();
@@ -293,7 +282,8 @@ fn std_dot_lines(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     Ok("dot lines un-stuffed, bare LF/CR as CRLF".into())
 }
 
-fn std_file(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+fn std_file(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let id = new_id(t, label);
     let mut body = Vec::new();
     for n in 0..20_000 {
@@ -323,7 +313,8 @@ fn std_file(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     Ok(format!("{size} bytes from a file and from a reader"))
 }
 
-fn std_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+fn std_batch(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = std_connect(ctx, t, t.port, t.mode)?;
     let to: &[&str] = &["rcpt@example.org"];
     let messages: Vec<(String, Vec<u8>)> = (0..5).map(|_| new_plain_message(t, label)).collect();
@@ -346,35 +337,40 @@ fn std_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
     Ok("5 messages, each delivered".into())
 }
 
-fn run_std_case(ctx: &Ctx, t: &Target, case: &StdCase) -> Result<String, String> {
+fn run_std_case(ctx: &Ctx, t: &Target, case: &StdCase) -> CaseResult {
     let label = case.label();
+    let run = Run {
+        ctx,
+        t,
+        label: &label,
+    };
     match case {
         StdCase::Both(Case::Send {
             port, mode, auth, ..
-        }) => std_send(ctx, t, &label, *port, *mode, *auth),
+        }) => std_send(run, *port, *mode, *auth),
         StdCase::Both(Case::Proxied {
             port,
             mode,
             auth,
             via,
             ..
-        }) => std_proxied(ctx, t, &label, *port, *mode, *auth, *via),
+        }) => std_proxied(run, *port, *mode, *auth, *via),
         StdCase::Both(Case::ProxyWrongCredentials { port, mode }) => {
             std_proxy_wrong_credentials(ctx, *port, *mode)
         }
         StdCase::Both(Case::AutoLogin { port, mode, want }) => {
-            std_auto_login(ctx, t, *port, *mode, *want)
+            std_auto_login(run, *port, *mode, *want)
         }
         StdCase::Both(Case::WrongPassword {
             port,
             mode,
             mechanism,
-        }) => std_wrong_password(ctx, t, *port, *mode, *mechanism),
+        }) => std_wrong_password(run, *port, *mode, *mechanism),
         StdCase::Both(other) => Err(format!("not a case of the blocking column: {other:?}")),
-        StdCase::Recipients => std_recipients(ctx, t, &label),
-        StdCase::DotLinesBareLf => std_dot_lines(ctx, t, &label),
-        StdCase::File => std_file(ctx, t, &label),
-        StdCase::Batch => std_batch(ctx, t, &label),
+        StdCase::Recipients => std_recipients(run),
+        StdCase::DotLinesBareLf => std_dot_lines(run),
+        StdCase::File => std_file(run),
+        StdCase::Batch => std_batch(run),
     }
 }
 

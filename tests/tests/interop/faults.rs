@@ -3,13 +3,8 @@
 
 use crate::*;
 
-pub(crate) async fn run_fault(
-    ctx: &Ctx,
-    t: &Target,
-    port: u16,
-    fault: Fault,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn run_fault(run: Run<'_>, port: u16, fault: Fault) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect_with(ctx, t, port, TlsMode::None, SmtpClientOptions::new()).await?;
     let (_, msg) = new_plain_message(t, label);
     let to = ["rcpt1@example.org", "rcpt2@example.org"];

@@ -3,12 +3,8 @@
 
 use crate::*;
 
-pub(crate) async fn case_pipelining(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-    mode: ExtensionUse,
-) -> Result<String, String> {
+pub(crate) async fn case_pipelining(run: Run<'_>, mode: ExtensionUse) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let opts = SmtpClientOptions::new().with_pipelining(mode);
     let mut conn = connect(ctx, t, opts).await?;
     let offered = offers(&conn, Extension::Pipelining);
@@ -28,12 +24,8 @@ pub(crate) async fn case_pipelining(
     ))
 }
 
-pub(crate) async fn case_chunking(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-    mode: ExtensionUse,
-) -> Result<String, String> {
+pub(crate) async fn case_chunking(run: Run<'_>, mode: ExtensionUse) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let opts = SmtpClientOptions::new().with_chunking(mode);
     let mut conn = connect(ctx, t, opts).await?;
     let offered = offers(&conn, Extension::Chunking);
@@ -66,7 +58,8 @@ pub(crate) async fn case_chunking(
     ))
 }
 
-pub(crate) async fn case_eight_bit(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_eight_bit(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let offered = offers(&conn, Extension::EightBitMime);
     let id = new_id(t, label);
@@ -93,11 +86,8 @@ pub(crate) async fn case_eight_bit(ctx: &Ctx, t: &Target, label: &str) -> Result
     ))
 }
 
-pub(crate) async fn case_utf8_address(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn case_utf8_address(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let from = "josé.ñandú@example.com";
     let to = ["用户@example.org", "rcpt@example.org"];
@@ -115,11 +105,8 @@ pub(crate) async fn case_utf8_address(
     Ok("UTF-8 sender and recipient delivered with SMTPUTF8".into())
 }
 
-pub(crate) async fn case_utf8_refused_locally(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn case_utf8_refused_locally(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let (_, msg) = new_plain_message(t, label);
     match conn
@@ -140,7 +127,8 @@ pub(crate) async fn case_utf8_refused_locally(
     Ok("SMTPUTF8 unavailable, refused before any command; next message ok".into())
 }
 
-pub(crate) async fn case_dot_lines(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_dot_lines(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let id = new_id(t, label);
     let body = dot_body();
@@ -150,7 +138,8 @@ pub(crate) async fn case_dot_lines(ctx: &Ctx, t: &Target, label: &str) -> Result
     Ok("lines of '.', '..', '.x' delivered un-stuffed".into())
 }
 
-pub(crate) async fn case_bare_lf(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_bare_lf(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let id = new_id(t, label);
     let body = b"bare LF here\nthen CRLF\r\nbare CR here\rand LF LF\n\n.dot after LF\n\

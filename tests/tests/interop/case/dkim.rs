@@ -49,7 +49,8 @@ const DKIM_HEADERS: &str = "Date: Mon, 7 Dec 2026 03:00:00 +0000\r\nMIME-Version
 /// from a file through the same client (`dkim::sign_file`), and through a pool that signs
 /// (`MailerBuilder::dkim`). Each delivered copy (trace header removed, line ends as sent)
 /// must verify; the first with one byte changed must not.
-pub(crate) async fn case_dkim(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_dkim(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let signer = signer()?;
     let to = ["rcpt@example.org"];
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;

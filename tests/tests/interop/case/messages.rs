@@ -3,7 +3,8 @@
 
 use crate::*;
 
-pub(crate) async fn case_oversize(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_oversize(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let Some(limit) = conn.client.session().capabilities().size_limit() else {
         return Err(conn.explain("the server advertises no SIZE limit"));
@@ -39,7 +40,8 @@ pub(crate) async fn case_oversize(ctx: &Ctx, t: &Target, label: &str) -> Result<
     ))
 }
 
-pub(crate) async fn case_fifty(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_fifty(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let started = Instant::now();
     let mut wants = Vec::new();
@@ -58,15 +60,11 @@ pub(crate) async fn case_fifty(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
 
 /// A message built with mail-builder, sent with `send_message`: the envelope comes from From,
 /// To, Cc and Bcc; every recipient gets it; no Bcc header is delivered; the parts arrive.
-pub(crate) async fn case_mail_builder(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn case_mail_builder(run: Run<'_>) -> CaseResult {
     use smtp_io_tokio::mail_builder::MessageBuilder;
     use smtp_io_tokio::mail_builder::headers::raw::Raw;
     use smtp_io_tokio::message::SendMessage;
-
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let id = new_id(t, label);
     let message = MessageBuilder::new()
@@ -126,7 +124,8 @@ pub(crate) async fn case_mail_builder(
     ))
 }
 
-pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_batch(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let started = Instant::now();
     let bad = ["broken\r\nRSET@example.org"];
@@ -171,7 +170,8 @@ pub(crate) async fn case_batch(ctx: &Ctx, t: &Target, label: &str) -> Result<Str
     ))
 }
 
-pub(crate) async fn case_dsn(ctx: &Ctx, t: &Target, label: &str) -> Result<String, String> {
+pub(crate) async fn case_dsn(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let offered = offers(&conn, Extension::Dsn);
     let (id, msg) = new_plain_message(t, label);

@@ -264,54 +264,72 @@ pub(crate) fn fifty_bodies(t: &Target, label: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// What a case function returns: the note shown in the table when the case passed, what went
+/// wrong when it failed.
+pub(crate) type CaseResult = Result<String, String>;
+
+/// What every case function is given: the shared settings, the server under test, and the
+/// case's label (which names the messages it sends).
+#[derive(Clone, Copy)]
+pub(crate) struct Run<'a> {
+    pub(crate) ctx: &'a Ctx,
+    pub(crate) t: &'a Target,
+    pub(crate) label: &'a str,
+}
+
 /// Run one case: each kind of case is one `case_*` function in this folder's rooms (faults:
 /// [`run_fault`], in `faults.rs`).
-pub(crate) async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> Result<String, String> {
+pub(crate) async fn run_case(ctx: &Ctx, t: &Target, case: &Case) -> CaseResult {
     let label = case.label();
+    let run = Run {
+        ctx,
+        t,
+        label: &label,
+    };
     match case {
-        Case::Capabilities(want) => case_capabilities(ctx, t, want).await,
+        Case::Capabilities(want) => case_capabilities(run, want).await,
         Case::Send {
             port, mode, auth, ..
-        } => case_send(ctx, t, &label, *port, *mode, *auth).await,
+        } => case_send(run, *port, *mode, *auth).await,
         Case::Proxied {
             port,
             mode,
             auth,
             via,
             ..
-        } => case_proxied(ctx, t, &label, *port, *mode, *auth, *via).await,
+        } => case_proxied(run, *port, *mode, *auth, *via).await,
         Case::ProxyWrongCredentials { port, mode } => {
             case_proxy_wrong_credentials(ctx, *port, *mode).await
         }
-        Case::AutoLogin { port, mode, want } => case_auto_login(ctx, t, *port, *mode, *want).await,
+        Case::AutoLogin { port, mode, want } => case_auto_login(run, *port, *mode, *want).await,
         Case::WrongPassword {
             port,
             mode,
             mechanism,
-        } => case_wrong_password(ctx, t, *port, *mode, *mechanism).await,
-        Case::WrongToken { port, mode } => case_wrong_token(ctx, t, *port, *mode).await,
-        Case::AuthNeedsTls { port } => case_auth_needs_tls(ctx, t, *port).await,
-        Case::MailNeedsTls { port } => case_mail_needs_tls(ctx, t, &label, *port).await,
-        Case::Pipelining(mode) => case_pipelining(ctx, t, &label, *mode).await,
-        Case::Chunking(mode) => case_chunking(ctx, t, &label, *mode).await,
-        Case::EightBit => case_eight_bit(ctx, t, &label).await,
-        Case::Utf8Address => case_utf8_address(ctx, t, &label).await,
-        Case::Utf8RefusedLocally => case_utf8_refused_locally(ctx, t, &label).await,
-        Case::DotLines => case_dot_lines(ctx, t, &label).await,
-        Case::BareLf => case_bare_lf(ctx, t, &label).await,
-        Case::PartialRecipients => case_partial_recipients(ctx, t, &label).await,
-        Case::RequireAllRecipients => case_require_all_recipients(ctx, t, &label).await,
-        Case::RequireAllPipelinedData => case_require_all_pipelined_data(ctx, t, &label).await,
-        Case::Oversize => case_oversize(ctx, t, &label).await,
-        Case::Fifty => case_fifty(ctx, t, &label).await,
-        Case::Batch => case_batch(ctx, t, &label).await,
-        Case::Dsn => case_dsn(ctx, t, &label).await,
-        Case::MailBuilder => case_mail_builder(ctx, t, &label).await,
-        Case::Dkim => case_dkim(ctx, t, &label).await,
-        Case::PoolOAuth2 { port, mode } => case_pool_oauth2(ctx, t, *port, *mode, &label).await,
+        } => case_wrong_password(run, *port, *mode, *mechanism).await,
+        Case::WrongToken { port, mode } => case_wrong_token(run, *port, *mode).await,
+        Case::AuthNeedsTls { port } => case_auth_needs_tls(run, *port).await,
+        Case::MailNeedsTls { port } => case_mail_needs_tls(run, *port).await,
+        Case::Pipelining(mode) => case_pipelining(run, *mode).await,
+        Case::Chunking(mode) => case_chunking(run, *mode).await,
+        Case::EightBit => case_eight_bit(run).await,
+        Case::Utf8Address => case_utf8_address(run).await,
+        Case::Utf8RefusedLocally => case_utf8_refused_locally(run).await,
+        Case::DotLines => case_dot_lines(run).await,
+        Case::BareLf => case_bare_lf(run).await,
+        Case::PartialRecipients => case_partial_recipients(run).await,
+        Case::RequireAllRecipients => case_require_all_recipients(run).await,
+        Case::RequireAllPipelinedData => case_require_all_pipelined_data(run).await,
+        Case::Oversize => case_oversize(run).await,
+        Case::Fifty => case_fifty(run).await,
+        Case::Batch => case_batch(run).await,
+        Case::Dsn => case_dsn(run).await,
+        Case::MailBuilder => case_mail_builder(run).await,
+        Case::Dkim => case_dkim(run).await,
+        Case::PoolOAuth2 { port, mode } => case_pool_oauth2(run, *port, *mode).await,
         Case::LmtpPerRecipient { port, capture } => {
-            case_lmtp_per_recipient(ctx, t, &label, *port, *capture).await
+            case_lmtp_per_recipient(run, *port, *capture).await
         }
-        Case::Fault { port, fault, .. } => run_fault(ctx, t, *port, *fault, &label).await,
+        Case::Fault { port, fault, .. } => run_fault(run, *port, *fault).await,
     }
 }

@@ -3,11 +3,8 @@
 
 use crate::*;
 
-pub(crate) async fn case_partial_recipients(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn case_partial_recipients(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let opts = SmtpClientOptions::new().with_recipient_policy(RecipientPolicy::AcceptPartial);
     let mut conn = connect(ctx, t, opts).await?;
     let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
@@ -31,11 +28,8 @@ pub(crate) async fn case_partial_recipients(
     Ok(note)
 }
 
-pub(crate) async fn case_require_all_recipients(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn case_require_all_recipients(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let to = ["ok1@example.org", "reject1@example.org", "ok2@example.org"];
     let first = new_id(t, label);
@@ -52,7 +46,7 @@ pub(crate) async fn case_require_all_recipients(
 pub(crate) fn second_of_three_refused(
     conn: &Conn,
     result: Result<SendOutcome, SmtpError>,
-) -> Result<String, String> {
+) -> CaseResult {
     match result {
         Err(SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }))
             if refused.len() == 1 && accepted == 2 && refused[0].index == 1 =>
@@ -88,11 +82,8 @@ pub(crate) async fn next_message_ok_first_absent(
 /// RCPTs, the server answers `354`, and the client closes without a body byte; over BDAT the
 /// body waits for the RCPT replies and is never sent. Either way nothing is delivered, and the
 /// next message goes through (on a new connection where the first one closed).
-pub(crate) async fn case_require_all_pipelined_data(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn case_require_all_pipelined_data(run: Run<'_>) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut notes = Vec::new();
     for chunking in [ExtensionUse::WhenOffered, ExtensionUse::Never] {
         let opts = SmtpClientOptions::new()
@@ -137,13 +128,8 @@ pub(crate) async fn case_require_all_pipelined_data(
     ))
 }
 
-pub(crate) async fn case_lmtp_per_recipient(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-    port: u16,
-    capture: bool,
-) -> Result<String, String> {
+pub(crate) async fn case_lmtp_per_recipient(run: Run<'_>, port: u16, capture: bool) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let opts = SmtpClientOptions::new()
         .with_protocol(Protocol::Lmtp)
         .with_recipient_policy(RecipientPolicy::AcceptPartial);

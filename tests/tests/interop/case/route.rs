@@ -9,14 +9,13 @@ use crate::*;
 /// address (so it was checked for [`HOST`]), and exactly one new tunnel to `port` in pproxy's
 /// log.
 pub(crate) async fn case_proxied(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
+    run: Run<'_>,
     port: u16,
     mode: TlsMode,
     auth: AuthMechanism,
     via: Listen,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let route = ProxyRoute::start(&[via])?;
     // Straight to the server, the certificate checked for the proxy's address: refused.
     let for_proxy = async {
@@ -33,7 +32,7 @@ pub(crate) async fn case_proxied(
     let before = route.tunnels(port);
     let options = SmtpClientOptions::new();
     let conn = connect_route(ctx, t, port, mode, options, Some(route.proxy(via))).await?;
-    let sent = login_send_verify(ctx, t, label, conn, Some(auth)).await?;
+    let sent = login_send_verify(run, conn, Some(auth)).await?;
     let tunnels = route.expect_tunnels(port, before, 1)?;
     Ok(format!(
         "{sent}; TLS checked for {HOST} via {PROXY_IP}; {tunnels}"
@@ -46,7 +45,7 @@ pub(crate) async fn case_proxy_wrong_credentials(
     ctx: &Ctx,
     port: u16,
     mode: TlsMode,
-) -> Result<String, String> {
+) -> CaseResult {
     let mut row = WrongCredentials::start(port)?;
     for via in WrongCredentials::KINDS {
         let connected = ConnectOptions::new(mode)

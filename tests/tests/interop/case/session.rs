@@ -3,11 +3,8 @@
 
 use crate::*;
 
-pub(crate) async fn case_capabilities(
-    ctx: &Ctx,
-    t: &Target,
-    want: &[&str],
-) -> Result<String, String> {
+pub(crate) async fn case_capabilities(run: Run<'_>, want: &[&str]) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let conn = connect(ctx, t, SmtpClientOptions::new()).await?;
     let caps = conn.client.capabilities().to_vec();
     let keywords: BTreeSet<String> = caps
@@ -24,29 +21,27 @@ pub(crate) async fn case_capabilities(
 }
 
 pub(crate) async fn case_send(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
+    run: Run<'_>,
     port: u16,
     mode: TlsMode,
     auth: Option<AuthMechanism>,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     // `plain+auth-*` cases: AUTH on a plaintext port that offers it, allowed explicitly (the
     // engine refuses plaintext AUTH by default).
     let opts = SmtpClientOptions::new().allow_plaintext_auth();
     let conn = connect_with(ctx, t, port, mode, opts).await?;
-    login_send_verify(ctx, t, label, conn, auth).await
+    login_send_verify(run, conn, auth).await
 }
 
 /// On an open connection: AUTH with `auth` if given, one message, QUIT, and the delivered
 /// copy verified (with the AUTH user the server recorded).
 pub(crate) async fn login_send_verify(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
+    run: Run<'_>,
     mut conn: Conn,
     auth: Option<AuthMechanism>,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut note = String::new();
     if let Some(m) = auth {
         conn.client
@@ -72,12 +67,12 @@ pub(crate) async fn login_send_verify(
 }
 
 pub(crate) async fn case_auto_login(
-    ctx: &Ctx,
-    t: &Target,
+    run: Run<'_>,
     port: u16,
     mode: TlsMode,
     want: AuthMechanism,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let mut conn = connect_with(ctx, t, port, mode, SmtpClientOptions::new()).await?;
     conn.client
         .login(&ctx.user, &ctx.pass)
@@ -98,12 +93,12 @@ pub(crate) async fn case_auto_login(
 }
 
 pub(crate) async fn case_wrong_password(
-    ctx: &Ctx,
-    t: &Target,
+    run: Run<'_>,
     port: u16,
     mode: TlsMode,
     mechanism: AuthMechanism,
-) -> Result<String, String> {
+) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let mut conn = connect_with(ctx, t, port, mode, SmtpClientOptions::new()).await?;
     let err = match conn
         .client
@@ -131,12 +126,8 @@ pub(crate) async fn case_wrong_password(
     ))
 }
 
-pub(crate) async fn case_wrong_token(
-    ctx: &Ctx,
-    t: &Target,
-    port: u16,
-    mode: TlsMode,
-) -> Result<String, String> {
+pub(crate) async fn case_wrong_token(run: Run<'_>, port: u16, mode: TlsMode) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     let mut conn = connect_with(ctx, t, port, mode, SmtpClientOptions::new()).await?;
     let err = match conn
         .client
@@ -163,11 +154,8 @@ pub(crate) async fn case_wrong_token(
     Ok(note)
 }
 
-pub(crate) async fn case_auth_needs_tls(
-    ctx: &Ctx,
-    t: &Target,
-    port: u16,
-) -> Result<String, String> {
+pub(crate) async fn case_auth_needs_tls(run: Run<'_>, port: u16) -> CaseResult {
+    let Run { ctx, t, .. } = run;
     // The client is allowed to try, so that what is checked is the server's answer (the
     // engine's own refusal of plaintext AUTH, the default, is tested in smtp-proto).
     let opts = SmtpClientOptions::new().allow_plaintext_auth();
@@ -190,12 +178,8 @@ pub(crate) async fn case_auth_needs_tls(
     }
 }
 
-pub(crate) async fn case_mail_needs_tls(
-    ctx: &Ctx,
-    t: &Target,
-    label: &str,
-    port: u16,
-) -> Result<String, String> {
+pub(crate) async fn case_mail_needs_tls(run: Run<'_>, port: u16) -> CaseResult {
+    let Run { ctx, t, label } = run;
     let mut conn = connect_with(ctx, t, port, TlsMode::None, SmtpClientOptions::new()).await?;
     let (_, msg) = new_plain_message(t, label);
     match conn
@@ -220,16 +204,10 @@ pub(crate) async fn case_mail_needs_tls(
 /// checks tokens: the source's first token is stale, so the server refuses it; the pool asks
 /// the source once more, fresh, on a new connection, and every message goes out on that one.
 /// The source is asked exactly twice for three messages, and each arrives once, authenticated.
-pub(crate) async fn case_pool_oauth2(
-    ctx: &Ctx,
-    t: &Target,
-    port: u16,
-    mode: TlsMode,
-    label: &str,
-) -> Result<String, String> {
+pub(crate) async fn case_pool_oauth2(run: Run<'_>, port: u16, mode: TlsMode) -> CaseResult {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
+    let Run { ctx, t, label } = run;
     use smtp_io_tokio::{Mailer, TokenMechanism};
 
     let asked = Arc::new(AtomicUsize::new(0));
