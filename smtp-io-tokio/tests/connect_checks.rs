@@ -33,7 +33,8 @@ fn assert_refused(result: Result<impl std::fmt::Debug, SmtpError>) {
     assert!(!error.is_transient(), "{error:?}");
 }
 
-/// A TLS server name that cannot be one, port 0, and a host the proxy cannot carry are refused
+/// A TLS server name that cannot be one, a host that is not one (a URL, a stray bracket), port
+/// 0, and a host the proxy cannot carry are refused
 /// before anything is dialled, as the caller's mistakes they are. They used to be found after
 /// connecting, as I/O errors a pool would retry for ever.
 #[tokio::test]
@@ -54,10 +55,24 @@ async fn a_destination_that_can_never_work_is_refused_before_connecting() {
     let named = tls(TlsMode::Implicit).with_tls_server_name("not a name");
     assert_refused(named.connect("127.0.0.1", port, "c.test").await);
     assert_refused(tls(TlsMode::None).connect("127.0.0.1", 0, "c.test").await);
-    let proxy = Proxy::parse(&format!("socks5://127.0.0.1:{port}")).unwrap();
+    let proxied = || {
+        let proxy = Proxy::parse(&format!("socks5://127.0.0.1:{port}")).unwrap();
+        tls(TlsMode::None).with_proxy(proxy)
+    };
     let long = "a".repeat(300);
-    let proxied = tls(TlsMode::None).with_proxy(proxy);
-    assert_refused(proxied.connect(&long, 25, "c.test").await);
+    assert_refused(proxied().connect(&long, 25, "c.test").await);
+    // What is not a host at all, directly and through the proxy (which would otherwise be
+    // handed it as a name to resolve).
+    for host in [
+        "127.0.0.1]",
+        "[127.0.0.1]",
+        "smtp://127.0.0.1",
+        "127.0.0.1:25",
+        "mx..test",
+    ] {
+        assert_refused(tls(TlsMode::None).connect(host, port, "c.test").await);
+        assert_refused(proxied().connect(host, 25, "c.test").await);
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing was dialled");
 }

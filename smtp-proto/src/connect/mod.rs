@@ -9,6 +9,7 @@
 //!   [`connect_options_methods!`](crate::connect_options_methods), and [`connect_url`];
 //! - [`ConnectClock`] and [`TlsMode`] (`clock.rs`): each connect step bounded against the
 //!   session's deadline, and opening by TLS mode;
+//! - [`check_host`] (`host.rs`): the one rule for a host to connect to, checked before any I/O;
 //! - [`Route`] (`route.rs`): how a connection reaches the server (proxy, local address);
 //! - [`Proxy`] (`proxy.rs`): a proxy and its URL, and the HTTP CONNECT exchange as bytes;
 //!   `socks5.rs`: the SOCKS5 handshake (RFC 1928, RFC 1929) as bytes;
@@ -22,6 +23,7 @@
 
 mod adapter;
 mod clock;
+mod host;
 mod proxy;
 mod route;
 mod settings;
@@ -33,6 +35,7 @@ mod url;
 
 pub use adapter::{AdapterOptions, Connect, connect_url};
 pub use clock::{ConnectClock, TlsMode};
+pub use host::{HostError, check_host};
 pub use proxy::{MAX_CONNECT_ANSWER, Proxy, ProxyKind, ProxyUrlError, TunnelProgress};
 pub use route::Route;
 pub use settings::{

@@ -313,12 +313,15 @@ impl<C> ConnectParts<C> {
 
 impl<C> ConnectParts<C> {
     /// Fail with [`SmtpError::InvalidInput`], before any I/O, when `host:port` cannot be
-    /// reached as these settings say: port 0, or a host the proxy's handshake cannot carry (a
-    /// SOCKS5 name past 255 bytes, an HTTP CONNECT host with a space or a control character).
-    /// Reported after connecting, such a mistake would look like a network failure worth
-    /// retrying.
+    /// reached as these settings say: a host that is neither an IP address nor a host name
+    /// ([`check_host`](crate::connect::check_host): a URL, `host:port`, a bracketed IPv6
+    /// address), port 0, or a host the proxy's handshake cannot carry. Reported after
+    /// connecting, such a mistake would look like a network failure worth retrying, and a
+    /// proxy would be handed a name no resolver should see.
     pub fn check_destination(&self, host: &str, port: u16) -> Result<(), SmtpError> {
-        let refused = if port == 0 {
+        let refused = if let Err(e) = crate::connect::check_host(host) {
+            Some(e.reason())
+        } else if port == 0 {
             Some("port 0 cannot be connected to")
         } else if let Some(proxy) = &self.route.proxy {
             crate::connect::ProxyHandshake::new(proxy, host, port)

@@ -239,9 +239,9 @@ fn seconds(value: &str, name: &'static str) -> Result<Duration, UrlError> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port` (the proxy URL's too): a name of letters,
-/// digits, `-`, `.` and `_` (lowercased), or an IPv6 address in brackets (canonical, without
-/// them); a port of digits alone, 1 to 65535.
+/// `host`, `host:port`, `[v6]` or `[v6]:port` (the proxy URL's too): a host as
+/// [`check_host`](super::check_host) takes it (a name is lowercased), or an IPv6 address in
+/// brackets (canonical, without them); a port of digits alone, 1 to 65535.
 pub(super) fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
         let (v6, after) = rest.split_once(']').ok_or(UrlError::Host)?;
@@ -256,16 +256,7 @@ pub(super) fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), U
             Some((h, p)) => (h, Some(p)),
             None => (hostport, None),
         };
-        let valid = !host.is_empty()
-            && host.len() <= 253
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-            && !host.starts_with(['.', '-'])
-            && !host.contains("..");
-        if !valid {
-            return Err(UrlError::Host);
-        }
+        super::check_host(host).map_err(|_| UrlError::Host)?;
         (host.to_ascii_lowercase(), port)
     };
     let port = match port {
