@@ -57,7 +57,7 @@ fn run(args: Args) -> Result<SendOutcome, Box<dyn Error>> {
     let (host, port) = args
         .server
         .rsplit_once(':')
-        .and_then(|(host, port)| Some((unbracket(host), port.parse().ok()?)))
+        .and_then(|(host, port)| Some((host, port.parse().ok()?)))
         .ok_or("--server must be HOST:PORT")?;
     let password = match &args.user {
         None => None,
@@ -114,12 +114,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// An IPv6 address without the brackets it takes before `:PORT`; any other host as it is (the
-/// client refuses what is not a host, e.g. a stray bracket).
-fn unbracket(host: &str) -> &str {
-    host.strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
 }

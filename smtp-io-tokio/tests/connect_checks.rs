@@ -66,6 +66,7 @@ async fn a_destination_that_can_never_work_is_refused_before_connecting() {
     for host in [
         "127.0.0.1]",
         "[127.0.0.1]",
+        "[::1",
         "smtp://127.0.0.1",
         "127.0.0.1:25",
         "mx..test",

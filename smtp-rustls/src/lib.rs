@@ -346,7 +346,8 @@ impl rustls::client::ResolvesClientCert for ClientCertificate {
 ///
 /// Fails with `InvalidInput`, naming the host, when it is neither.
 pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    // A matched pair of brackets only: `127.0.0.1]` is not a name.
+    let host = (host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))).unwrap_or(host);
     ServerName::try_from(host.to_owned()).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

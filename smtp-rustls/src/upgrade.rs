@@ -158,8 +158,10 @@ mod tests {
 
     #[test]
     fn a_target_needs_a_valid_server_name() {
-        let err = TlsTarget::new("bad host", TlsConfig::default()).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        for bad in ["bad host", "127.0.0.1]", "[::1"] {
+            let err = TlsTarget::new(bad, TlsConfig::default()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
+        }
         let target = TlsTarget::new("smtp.example.com", TlsConfig::default()).unwrap();
         assert_eq!(target.name().to_str(), "smtp.example.com");
         assert!(!target.config().is_insecure());

@@ -127,7 +127,7 @@ impl ServerArgs {
 pub fn host_port(server: &str) -> Result<(&str, u16), Box<dyn Error>> {
     Ok(server
         .rsplit_once(':')
-        .and_then(|(host, port)| Some((unbracket(host), port.parse().ok()?)))
+        .and_then(|(host, port)| Some((host, port.parse().ok()?)))
         .ok_or("--server must be HOST:PORT")?)
 }
 
@@ -158,12 +158,4 @@ pub fn report(result: Result<SendOutcome, Box<dyn Error>>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// An IPv6 address without the brackets it takes before `:PORT`; any other host as it is (the
-/// client refuses what is not a host, e.g. a stray bracket).
-fn unbracket(host: &str) -> &str {
-    host.strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
 }

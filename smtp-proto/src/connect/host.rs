@@ -3,7 +3,7 @@
 //! and by the URL parser, so that nothing that cannot be a host reaches a resolver or a proxy.
 
 use core::fmt;
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv6Addr};
 
 /// The longest host name, in bytes, without a final dot (RFC 1035 §2.3.4).
 const MAX_NAME: usize = 253;
@@ -18,8 +18,9 @@ pub enum HostError {
     Empty,
     /// A name longer than 253 bytes, or a label (the part between two dots) longer than 63.
     TooLong,
-    /// A byte a host name cannot hold, an empty label (`a..b`), or a label starting with `-`:
-    /// a URL, a `host:port`, a bracketed IPv6 address or a name outside ASCII all end here.
+    /// A byte a host name cannot hold, an empty label (`a..b`), a label starting with `-`, or
+    /// brackets around something other than an IPv6 address: a URL, a `host:port`, a stray
+    /// bracket or a name outside ASCII all end here.
     Character,
     /// A name whose last label is a number that is not a dotted IPv4 address (`127.1`,
     /// `999.0.0.1`): resolvers read such names differently, so none is guessed.
@@ -35,8 +36,9 @@ impl HostError {
                 "the host name is longer than 253 bytes, or one of its labels than 63"
             }
             HostError::Character => {
-                "a host is an IP address (IPv6 without brackets) or a name of ASCII letters, \
-                 digits, '-' and '_' between dots (an international name in its xn-- form)"
+                "a host is an IP address (IPv6 with or without brackets) or a name of ASCII \
+                 letters, digits, '-' and '_' between dots (an international name in its xn-- \
+                 form)"
             }
             HostError::Numeric => {
                 "a host name cannot end in a number: an IPv4 address is four numbers from 0 to 255"
@@ -53,8 +55,8 @@ impl fmt::Display for HostError {
 
 impl core::error::Error for HostError {}
 
-/// Check that `host` can be connected to as given: an IPv4 address, an IPv6 address (without
-/// brackets), or a host name of ASCII letters, digits, `-` and `_` in labels of 1 to 63 bytes
+/// Check that `host` can be connected to as given: an IPv4 address, an IPv6 address (with or
+/// without brackets, `[::1]` or `::1`), or a host name of ASCII letters, digits, `-` and `_` in labels of 1 to 63 bytes
 /// between dots (253 bytes at most, a final dot allowed, no label starting with `-`, the last
 /// label not a number).
 ///
@@ -64,13 +66,20 @@ impl core::error::Error for HostError {}
 /// assert!(check_host("mx1.example.com").is_ok());
 /// assert!(check_host("192.0.2.7").is_ok());
 /// assert!(check_host("2001:db8::25").is_ok());
-/// assert_eq!(check_host("[2001:db8::25]"), Err(HostError::Character));
+/// assert!(check_host("[2001:db8::25]").is_ok());
+/// assert_eq!(check_host("192.0.2.7]"), Err(HostError::Character));
 /// assert_eq!(check_host("smtp://mx.example"), Err(HostError::Character));
 /// assert_eq!(check_host("127.1"), Err(HostError::Numeric));
 /// ```
 pub fn check_host(host: &str) -> Result<(), HostError> {
     if host.parse::<IpAddr>().is_ok() {
         return Ok(());
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return match inner.parse::<Ipv6Addr>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(HostError::Character),
+        };
     }
     let name = host.strip_suffix('.').unwrap_or(host);
     if name.is_empty() {
@@ -117,6 +126,8 @@ mod tests {
             "127.0.0.1",
             "::1",
             "fe80::1",
+            "[::1]",
+            "[2001:db8::25]",
         ] {
             assert_eq!(check_host(host), Ok(()), "{host}");
         }
@@ -148,7 +159,11 @@ mod tests {
             (long_label.as_str(), HostError::TooLong),
             (long_name.as_str(), HostError::TooLong),
             ("127.0.0.1]", HostError::Character),
-            ("[::1]", HostError::Character),
+            ("[::1", HostError::Character),
+            ("::1]", HostError::Character),
+            ("[127.0.0.1]", HostError::Character),
+            ("[mx.example]", HostError::Character),
+            ("[[::1]]", HostError::Character),
             ("mx.example:25", HostError::Character),
             ("smtp://mx.example", HostError::Character),
             ("user@mx.example", HostError::Character),

@@ -23,9 +23,12 @@ pub struct Route {
 
 impl Route {
     /// `host` as a name to resolve or dial: an IPv6 literal loses its brackets (`[::1]` is
-    /// `::1`), any other name is unchanged.
+    /// `::1`), any other name is unchanged (a stray bracket too: the host is refused before,
+    /// by [`check_host`](crate::connect::check_host)).
     pub fn dial_host(host: &str) -> &str {
-        host.trim_start_matches('[').trim_end_matches(']')
+        host.strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(host)
     }
 
     /// How long the next of the `remaining` addresses of a name may take to connect, when
@@ -89,6 +92,7 @@ mod tests {
         assert_eq!(Route::dial_host("[::1]"), "::1");
         assert_eq!(Route::dial_host("mx.example"), "mx.example");
         assert_eq!(Route::dial_host("192.0.2.1"), "192.0.2.1");
+        assert_eq!(Route::dial_host("192.0.2.1]"), "192.0.2.1]");
     }
 
     /// No local address: the system chooses. One of the peer's family: bound, port 0. One of
