@@ -156,6 +156,27 @@ mod tests {
         assert_eq!(required.name().to_str(), "::1");
     }
 
+    /// The Debug form every transport shows: its name, the peer and whether TLS is on, and
+    /// nothing else.
+    #[test]
+    fn a_connection_shows_its_peer_and_tls_state_only() {
+        struct Conn(Option<std::net::SocketAddr>, bool);
+        impl fmt::Debug for Conn {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                debug_connection(f, "Conn", &self.0, self.1)
+            }
+        }
+        let peer = "192.0.2.1:465".parse().ok();
+        assert_eq!(
+            format!("{:?}", Conn(peer, true)),
+            "Conn { peer: Some(192.0.2.1:465), tls_active: true, .. }"
+        );
+        assert_eq!(
+            format!("{:?}", Conn(None, false)),
+            "Conn { peer: None, tls_active: false, .. }"
+        );
+    }
+
     #[test]
     fn a_target_needs_a_valid_server_name() {
         for bad in ["bad host", "127.0.0.1]", "[::1"] {
