@@ -2,8 +2,8 @@
 //! Pure Rust, so it is tested on the host.
 
 use smtp_io_wasm::{
-    InvalidInputError, ProtocolError, Reply, SendOutcome, SmtpError, SmtpOp,
-    smtp_proto::error::Field,
+    Delivery, Extension, Fate, InvalidInputError, ProtocolError, Reply, SendOutcome, SmtpError,
+    SmtpOp, smtp_proto::error::Field,
 };
 
 use crate::json::{Object, array, clean};
@@ -142,6 +142,11 @@ fn classify(err: &SmtpError) -> (u16, &'static str) {
         SmtpError::Timeout { .. } | SmtpError::DeadlineExceeded { .. } => (504, "timeout"),
         SmtpError::Protocol(ProtocolError::RecipientsRefused { .. }) => (422, "recipients_refused"),
         SmtpError::Protocol(ProtocolError::MessageTooLarge { .. }) => (413, "too_large"),
+        // An address in UTF-8 for a server without SMTPUTF8: the caller's address, refused
+        // before MAIL.
+        SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::SmtpUtf8,
+        }) => (400, "invalid_input"),
         SmtpError::Protocol(_) => (502, "protocol"),
         SmtpError::Auth(_) => (502, "auth"),
         // The caller's envelope or body.
@@ -160,13 +165,20 @@ fn classify(err: &SmtpError) -> (u16, &'static str) {
     }
 }
 
-/// The answer for a failed delivery: the status and class from the error's type, its variant
-/// names (`kind`, `detail`), the operation, whether a retry may help, the server's reply
-/// (cleaned) and, for refused recipients, each refusal. Never the error's message (the runtime's
-/// text can name the server) nor any setting.
-pub fn smtp_failure(err: &SmtpError) -> Answer {
+/// The answer for a message that failed with `err`, whose fate the engine gave as `fate`: for
+/// [`Fate::Unknown`], [`delivery_unknown`]; otherwise the status and class from the error's
+/// type, its variant names (`kind`, `detail`), the operation, whether a retry may help (the
+/// engine's one rule, [`Delivery::is_retryable`]: only a message provably not delivered, and a
+/// failure of the connection or a temporary one), the server's reply (cleaned) and, for refused
+/// recipients, each refusal. Never the error's message (the runtime's text can name the server)
+/// nor any setting.
+pub fn smtp_failure(err: &SmtpError, fate: Fate) -> Answer {
+    if fate == Fate::Unknown {
+        return delivery_unknown(err);
+    }
     let (status, class) = classify(err);
-    error_answer(err, status, class, err.is_transient())
+    let retryable = Delivery::failed(err.clone(), fate).is_retryable();
+    error_answer(err, status, class, retryable)
 }
 
 /// The answer for a message whose end of data was written and whose reply never came (the
@@ -419,7 +431,7 @@ mod tests {
                 r#"{"ok":false,"error":"auth","kind":"Auth","detail":"Rejected","op":"Auth","transient":false,"code":535,"enhanced":"5.7.8","text":"Authentication credentials invalid"}"#,
             ),
         ] {
-            let a = smtp_failure(&e);
+            let a = smtp_failure(&e, Fate::NotSent);
             assert_eq!((a.status, a.body.as_str()), (status, body), "{e:?}");
         }
 
@@ -428,7 +440,7 @@ mod tests {
             std::io::ErrorKind::ConnectionRefused,
             "refused by 10.0.0.1",
         );
-        let a = smtp_failure(&e);
+        let a = smtp_failure(&e, Fate::NotSent);
         assert_eq!(a.status, 502);
         assert!(!a.body.contains("10.0.0.1"), "{}", a.body);
 
@@ -440,7 +452,7 @@ mod tests {
             }],
             accepted: 1,
         });
-        let a = smtp_failure(&e);
+        let a = smtp_failure(&e, Fate::NotSent);
         assert_eq!(a.status, 422);
         assert!(
             a.body
@@ -466,7 +478,7 @@ mod tests {
                 413,
             ),
         ] {
-            assert_eq!(smtp_failure(&e).status, status, "{e:?}");
+            assert_eq!(smtp_failure(&e, Fate::NotSent).status, status, "{e:?}");
         }
     }
 
@@ -478,8 +490,9 @@ mod tests {
             during: SmtpOp::DataEnd,
             after: std::time::Duration::from_secs(5),
         };
-        assert!(smtp_failure(&e).body.contains(r#""transient":true"#));
-        let a = delivery_unknown(&e);
+        assert!(smtp_failure(&e, Fate::NotSent).body.contains(r#""transient":true"#));
+        let a = smtp_failure(&e, Fate::Unknown);
+        assert_eq!(a.body, delivery_unknown(&e).body);
         assert_eq!(a.status, 504);
         assert!(
             a.body
@@ -488,6 +501,37 @@ mod tests {
             a.body
         );
         assert!(a.body.contains(r#""transient":false"#), "{}", a.body);
+    }
+
+    /// The server judged the message at its end of data (a `451` to it, or a positive reply
+    /// after refusing one of its `BDAT` chunks): never `transient`, since sending it again may
+    /// deliver it twice; the engine's retry rule decides, not the error alone.
+    #[test]
+    fn a_message_judged_at_its_end_of_data_is_never_transient() {
+        let e = SmtpError::Protocol(ProtocolError::UnexpectedCode {
+            during: SmtpOp::DataEnd,
+            reply: reply(451, Some((4, 3, 0)), "try again later"),
+        });
+        let before = smtp_failure(&e, Fate::NotSent);
+        assert!(before.body.contains(r#""transient":true"#), "{}", before.body);
+        let judged = smtp_failure(&e, Fate::Refused);
+        assert_eq!(judged.status, before.status);
+        assert!(judged.body.contains(r#""transient":false"#), "{}", judged.body);
+    }
+
+    /// An address in UTF-8 for a server without SMTPUTF8 is the caller's: 400, not a 502.
+    #[test]
+    fn a_utf8_address_the_server_cannot_take_is_the_callers() {
+        let e = SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::SmtpUtf8,
+        });
+        let a = smtp_failure(&e, Fate::NotSent);
+        assert_eq!(a.status, 400, "{}", a.body);
+        assert!(a.body.contains(r#""error":"invalid_input""#), "{}", a.body);
+        let tls = SmtpError::Protocol(ProtocolError::ExtensionUnavailable {
+            name: Extension::StartTls,
+        });
+        assert_eq!(smtp_failure(&tls, Fate::NotSent).status, 502);
     }
 
     #[test]

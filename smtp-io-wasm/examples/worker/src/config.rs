@@ -231,13 +231,25 @@ pub fn dkim(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<DkimSigne
     }
 }
 
-/// True for something that can be a host name or an address (no space, control character or
-/// URL delimiter).
+/// True for a host that can be connected to, or a name a certificate can be checked for: an IP
+/// address (IPv6 with or without brackets) or an ASCII host name, by the client's own rule
+/// (`check_host`), so that a setting no connection could use fails here, at once.
 fn is_host(host: &str) -> bool {
-    !host.is_empty()
-        && !host
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '/' | '@' | '?' | '#'))
+    smtp_io_wasm::smtp_proto::connect::check_host(host).is_ok()
+}
+
+/// The OAuth 2.0 access token a request brings in [`ACCESS_TOKEN_HEADER`] (`header`, its value
+/// if present), taken over into a buffer wiped on drop. A header present but empty, or holding
+/// a control character (a tab), is the request's mistake: refused here, before any connection,
+/// rather than replacing a configured token or failing as a setting.
+pub fn access_token(header: Option<String>) -> Result<Option<Password>, &'static str> {
+    match header {
+        None => Ok(None),
+        Some(token) if token.is_empty() || token.bytes().any(|b| b < 0x20 || b == 0x7f) => {
+            Err("SMTP-Access-Token is empty or holds a control character")
+        }
+        Some(token) => Ok(Some(Password::new(token))),
+    }
 }
 
 /// The proxy of `SMTP_PROXY`, if set. The value is taken over into a buffer wiped on drop, and
@@ -705,9 +717,37 @@ mod tests {
         assert_eq!((proxy.host(), proxy.port()), ("proxy.internal", 3128));
         assert!(proxy.credentials().is_none());
 
-        for bad in ["mx.example.net/x", "a b", "me@mx"] {
+        // What no certificate can be checked for (a port, an escape, a list): refused here,
+        // not found by every request as a TLS failure worth retrying.
+        for bad in [
+            "mx.example.net/x",
+            "a b",
+            "me@mx",
+            "mx.example.net:465",
+            "mx%2eexample.net",
+            "mx.example.net,backup.example.net",
+            "192.0.2.1]",
+        ] {
             let e = problem(&with(&[(SMTP_TLS_SERVER_NAME, bad)]));
             assert_eq!(e.name, SMTP_TLS_SERVER_NAME, "{bad:?}");
+            let e = problem(&[(SMTP_HOST, bad), (SMTP_TLS, "starttls")]);
+            assert_eq!(e.name, SMTP_HOST, "{bad:?}");
+        }
+        for good in ["192.0.2.1", "[2001:db8::25]", "2001:db8::25", "mx.example.net."] {
+            let s = Smtp::from_env(&env(&with(&[(SMTP_TLS_SERVER_NAME, good)]))).unwrap();
+            assert_eq!(s.tls_server_name.as_deref(), Some(good));
+        }
+    }
+
+    /// The access token a request brings: absent is no token; empty, or holding a control
+    /// character, is the request's mistake (a 400 before connecting), never a token.
+    #[test]
+    fn a_request_token_must_be_a_token() {
+        assert!(access_token(None).unwrap().is_none());
+        let token = access_token(Some("ya29.a0-token".into())).unwrap().unwrap();
+        assert_eq!(token.expose(), "ya29.a0-token");
+        for bad in ["", "abc\tdef", "abc\r\ndef", "\u{7f}"] {
+            assert!(access_token(Some(bad.into())).is_err(), "{bad:?}");
         }
     }
 

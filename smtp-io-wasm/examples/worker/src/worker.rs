@@ -127,7 +127,10 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
     };
     // An OAuth 2.0 access token brought by the request: only where the configured mechanism
     // takes one (never silently ignored), taken over into a buffer wiped on drop.
-    let request_token = headers.get(config::ACCESS_TOKEN_HEADER).map(Password::new);
+    let request_token = match config::access_token(headers.get(config::ACCESS_TOKEN_HEADER)) {
+        Ok(token) => token,
+        Err(why) => return answer::bad_request(why),
+    };
     let takes_token = smtp.credentials.as_ref().is_some_and(|c| c.takes_token());
     if request_token.is_some() && !takes_token {
         return answer::bad_request(
@@ -227,10 +230,7 @@ async fn handle(request: &Request, env: &JsValue) -> Answer {
         Err(_) if streamed && body.over => answer::too_large(smtp.max_body_bytes),
         Err((e, fate)) => {
             log_error(&format!("smtp worker: {}", clean(&e.to_string(), 500)));
-            match fate {
-                Fate::Unknown => answer::delivery_unknown(&e),
-                _ => answer::smtp_failure(&e),
-            }
+            answer::smtp_failure(&e, fate)
         }
     }
 }
