@@ -16,7 +16,8 @@ const CHUNK: usize = 256 * 1024;
 /// in memory (256 KiB by default). Sent with
 /// [`SmtpClient::send_mail_stream`](crate::SmtpClient::send_mail_stream).
 /// Its size as sent, to declare with [`with_size_hint`](ReaderBody::with_size_hint), is
-/// what [`size_as_sent`] counts.
+/// what [`size_as_sent`] counts. Each read blocks the thread, and no timer interrupts it (see
+/// "Timeouts" in the crate docs): a read that ends past the deadline sends nothing more.
 ///
 /// ```no_run
 /// # fn demo(client: &mut smtp_io_std::SmtpClient) -> Result<(), Box<dyn std::error::Error>> {

@@ -116,7 +116,14 @@
 //! bounded on its own too (rustls' `StreamOwned` would loop over reads until a whole record is
 //! in). The DNS lookup is bounded too: `std` resolves names only with the system's blocking
 //! resolver, so a name (never an IP address) is looked up on a short-lived thread of its own,
-//! and a lookup that outlasts the connect step fails as the connect timeout.
+//! and a lookup that outlasts the connect step fails as the connect timeout. Closing a TLS
+//! connection (its `close_notify`) gets what is left of the deadline, one second at most.
+//!
+//! What this client cannot bound is your own code: a [`ReaderBody`] reads with a blocking
+//! [`Read::read`](std::io::Read::read), which no timer interrupts. A read that returns after
+//! the deadline (or an owed reply's limit) finds the session failed, and none of its bytes go
+//! out; a reader that may stall for longer than you can wait (a pipe, a network file) needs
+//! its own timeout, or the body read into memory first.
 //!
 //! ## Proxies, a source address, client certificates
 //!
@@ -220,7 +227,8 @@ impl ConnectOptions {
     /// route of its own): the TLS handshake for [`TlsMode::Implicit`], the greeting, EHLO, and
     /// STARTTLS for [`TlsMode::StartTls`], with these options. The certificate is checked for
     /// `server_name` (or the name set with [`with_tls_server_name`](Self::with_tls_server_name));
-    /// the deadline counts from this call. Options with a proxy or a local address are refused
+    /// the deadline counts from this call. The socket is put in blocking mode (this client's
+    /// waits are blocking calls). Options with a proxy or a local address are refused
     /// ([`SmtpError::InvalidInput`], before any I/O): the socket is already connected, so
     /// neither could be honoured.
     pub fn connect_on(
@@ -229,9 +237,15 @@ impl ConnectOptions {
         server_name: &str,
         ehlo_domain: &str,
     ) -> Result<SmtpClient, SmtpError> {
-        // The caller's socket is its own route.
+        // The caller's socket is its own route. It is put in blocking mode: every wait of this
+        // client is a blocking call bounded by a socket timeout, and a non-blocking socket
+        // would turn each into a loop that spins a core until the server answers.
         let route = [ConnectSetting::Proxy, ConnectSetting::LocalAddress];
-        self.open(ehlo_domain, server_name, &route, None, |_, _, _| Ok(tcp))
+        self.open(ehlo_domain, server_name, &route, None, |_, _, _| {
+            tcp.set_nonblocking(false)
+                .map_err(|e| SmtpError::io(SmtpOp::Connect, e.kind(), e.to_string()))?;
+            Ok(tcp)
+        })
     }
 
     /// Before any I/O, the EHLO name, the destination (`name` at `port`, when this call dials)

@@ -268,14 +268,26 @@ impl Stream {
         matches!(&self.inner, Inner::Tls(s) if s.conn.wants_write())
     }
 
-    /// Close: a TLS `close_notify` (best effort, within one second), then shut the socket.
-    pub(crate) fn close(&mut self) -> io::Result<()> {
+    /// Close: a TLS `close_notify` and the records still waiting (best effort, within one
+    /// second and within `wait` altogether, none of them with no wait left), then shut the
+    /// socket.
+    pub(crate) fn close(&mut self, wait: Wait) -> io::Result<()> {
         match &mut self.inner {
             Inner::Plain(tcp) => tcp.shutdown(Shutdown::Both),
             Inner::Tls(s) => {
+                let limit = match wait {
+                    Wait::Forever => CLOSE_LIMIT,
+                    Wait::For(left) => left.min(CLOSE_LIMIT),
+                    Wait::NotAtAll => Duration::ZERO,
+                };
+                let until = std::time::Instant::now() + limit;
                 s.conn.send_close_notify();
-                let _ = s.tcp.set_write_timeout(Some(CLOSE_LIMIT));
                 while s.conn.wants_write() {
+                    // Each write gets what is left of the one limit, not a limit of its own.
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() || s.tcp.set_write_timeout(Some(left)).is_err() {
+                        break;
+                    }
                     if s.conn.write_tls(&mut s.tcp).is_err() {
                         break;
                     }

@@ -132,7 +132,7 @@ impl Transport for StdTransport {
     /// A TLS `close_notify` (within one second), then the socket is shut. A peer that hung up
     /// first (after its `221`) is no error.
     async fn close(&mut self) -> io::Result<()> {
-        match self.stream.close() {
+        match self.stream.close(self.wait()) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
             other => other,
         }

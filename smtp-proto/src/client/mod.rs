@@ -433,6 +433,12 @@ impl<T: Transport> SmtpClient<T> {
                 }
                 None => return Err(self.take_failure().await),
             };
+            // A source that blocks the thread (a blocking reader) cannot be raced: one that
+            // answered past a timer finds it fired now, before any of its bytes go out.
+            self.session.handle_timeout(now::<T>());
+            if self.session.state() == SessionState::Closed {
+                return Err(self.take_failure().await);
+            }
             if n == 0 {
                 return Ok(true);
             }
@@ -499,7 +505,12 @@ impl<T: Transport> SmtpClient<T> {
         if core::mem::replace(&mut self.transport_closed, true) {
             return Ok(());
         }
-        let limit = self.session.close_limit(now::<T>(), CLOSE_LIMIT);
+        let now = now::<T>();
+        let limit = self.session.close_limit(now, CLOSE_LIMIT);
+        // A transport whose close blocks (std's) cannot be cut short by the race: it is told
+        // the limit as its wait limit.
+        self.transport
+            .set_wait_limit(Some(now.as_duration().saturating_add(limit)));
         match race(self.transport.close(), T::sleep(limit)).await {
             Either::Left(closed) => closed,
             Either::Right(()) => Err(std::io::Error::new(
