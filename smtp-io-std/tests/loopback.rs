@@ -387,22 +387,36 @@ impl Conversation for Trickling {
     }
 }
 
-#[test]
-fn a_server_reading_one_byte_a_second_hits_the_session_deadline() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start(|_| Trickling));
-    let deadline = Duration::from_secs(2);
+/// Connect with `options` (a deadline of `deadline` added) to a [`Trickling`] server on `port`,
+/// and send far more than the socket buffers of loopback hold, so that the writes must block:
+/// the error, with how long the call took from before the connect.
+fn send_until_the_deadline(
+    options: ConnectOptions,
+    host: &str,
+    port: u16,
+    deadline: Duration,
+) -> (SmtpError, Duration) {
     let started = Instant::now();
-    let mut client = ConnectOptions::new(TlsMode::None)
+    let mut client = options
         .with_deadline(deadline)
-        .connect("127.0.0.1", server.port(), CLIENT)
+        .connect(host, port, CLIENT)
         .unwrap();
-    // Far more than the socket buffers of loopback hold: the writes must block.
     let body = vec![b'x'; 32 * 1024 * 1024];
     let error = client
         .send_mail_bytes("a@x.test", &["b@y.test"], &body)
         .unwrap_err();
     let elapsed = started.elapsed();
+    assert_eq!(client.state(), SessionState::Closed);
+    client.quit().unwrap();
+    (error, elapsed)
+}
+
+#[test]
+fn a_server_reading_one_byte_a_second_hits_the_session_deadline() {
+    let rt = runtime();
+    let server = rt.block_on(MockServer::start(|_| Trickling));
+    let deadline = Duration::from_secs(2);
+    let (error, elapsed) = send_until_the_deadline(plain(), "127.0.0.1", server.port(), deadline);
     assert!(
         matches!(
             error,
@@ -416,8 +430,29 @@ fn a_server_reading_one_byte_a_second_hits_the_session_deadline() {
     // Within its bound (a generous margin for a loaded machine, not a speed test): the
     // deadline, not the 3-minute data block limit, ended it.
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
-    assert_eq!(client.state(), SessionState::Closed);
-    client.quit().unwrap();
+}
+
+/// The same over TLS: past the deadline the call returns, since the TLS close (`close_notify`
+/// and the records still waiting) gets what is left of the deadline, none here. It used to
+/// take one more second for each record write, whatever the deadline.
+#[test]
+fn the_tls_close_does_not_hold_the_caller_past_the_deadline() {
+    let rt = runtime();
+    let server = rt.block_on(MockServer::implicit_tls(localhost_server_config(), |_| {
+        Trickling
+    }));
+    let deadline = Duration::from_secs(2);
+    let (error, elapsed) =
+        send_until_the_deadline(tls(TlsMode::Implicit), "localhost", server.port(), deadline);
+    assert!(
+        matches!(error, SmtpError::DeadlineExceeded { .. }),
+        "{error:?}"
+    );
+    // The deadline and its timer's rounding, and no close of a second more.
+    assert!(
+        elapsed < deadline + Duration::from_millis(700),
+        "{elapsed:?}"
+    );
 }
 
 // ------------------------------------------------------------------------------ the connect
