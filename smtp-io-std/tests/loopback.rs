@@ -14,6 +14,7 @@ use smtp_io_std::{
 };
 use smtp_testkit::certs::{localhost_server_config, pki};
 use smtp_testkit::expect::{assert_io_during, is_io_during, timeout};
+use smtp_testkit::mock::OnData;
 use smtp_testkit::script::FLIGHT;
 use smtp_testkit::{Act, Conversation, MockServer, Report, ScriptServer, greet};
 
@@ -373,21 +374,16 @@ fn a_refused_recipient_is_typed_and_the_session_stays_usable() {
 }
 
 /// Takes the body's `354`, then reads one byte a second.
-struct Trickling;
-
-impl Conversation for Trickling {
-    fn command(&mut self, line: &str) -> Act {
-        if line.eq_ignore_ascii_case("DATA") {
-            return Act::Seq(vec![
-                Act::send("354 go\r\n"),
-                Act::Trickle(Duration::from_secs(1)),
-            ]);
-        }
-        smtp_testkit::mock::well_behaved("mock.test", &[], line)
-    }
+fn trickling() -> OnData<impl FnMut() -> Act + Send + 'static> {
+    OnData(|| {
+        Act::Seq(vec![
+            Act::send("354 go\r\n"),
+            Act::Trickle(Duration::from_secs(1)),
+        ])
+    })
 }
 
-/// Connect with `options` (a deadline of `deadline` added) to a [`Trickling`] server on `port`,
+/// Connect with `options` (a deadline of `deadline` added) to a [`trickling`] server on `port`,
 /// and send far more than the socket buffers of loopback hold, so that the writes must block:
 /// the error, with how long the call took from before the connect.
 fn send_until_the_deadline(
@@ -414,7 +410,7 @@ fn send_until_the_deadline(
 #[test]
 fn a_server_reading_one_byte_a_second_hits_the_session_deadline() {
     let rt = runtime();
-    let server = rt.block_on(MockServer::start(|_| Trickling));
+    let server = rt.block_on(MockServer::start(|_| trickling()));
     let deadline = Duration::from_secs(2);
     let (error, elapsed) = send_until_the_deadline(plain(), "127.0.0.1", server.port(), deadline);
     assert!(
@@ -439,7 +435,7 @@ fn a_server_reading_one_byte_a_second_hits_the_session_deadline() {
 fn the_tls_close_does_not_hold_the_caller_past_the_deadline() {
     let rt = runtime();
     let server = rt.block_on(MockServer::implicit_tls(localhost_server_config(), |_| {
-        Trickling
+        trickling()
     }));
     let deadline = Duration::from_secs(2);
     let (error, elapsed) =

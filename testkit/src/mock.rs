@@ -148,6 +148,20 @@ pub fn well_behaved(name: &str, caps: &[&str], line: &str) -> Act {
     }
 }
 
+/// A [`well_behaved`] server without extensions whose answer to DATA is what `F` makes (anew
+/// for each DATA): the shape of the tests of what happens during a body (a server that stops
+/// reading, refuses in the middle, hangs up).
+pub struct OnData<F>(pub F);
+
+impl<F: FnMut() -> Act + Send + 'static> Conversation for OnData<F> {
+    fn command(&mut self, line: &str) -> Act {
+        if line.eq_ignore_ascii_case("DATA") {
+            return (self.0)();
+        }
+        well_behaved("mock.test", &[], line)
+    }
+}
+
 /// What the server counts.
 #[derive(Debug, Default)]
 struct Counts {

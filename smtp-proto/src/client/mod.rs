@@ -80,6 +80,10 @@ const BODY_SLICE: usize = 256 * 1024;
 /// reading would otherwise wait for ever); the connection is then dropped as it stands.
 const CLOSE_LIMIT: core::time::Duration = core::time::Duration::from_secs(5);
 
+/// The longest the client reads, after a write failed, for a reply the server wrote before it
+/// hung up ([`SmtpClient::read_what_arrived`]).
+const EXPLAIN_LIMIT: core::time::Duration = core::time::Duration::from_millis(250);
+
 /// An SMTP client on one connection.
 ///
 /// ```no_run
@@ -570,10 +574,36 @@ impl<T: Transport> SmtpClient<T> {
             self.limit_next_wait();
             let written =
                 within_timer::<T, _>(&mut self.session, self.transport.write_all(&bytes)).await;
+            if matches!(written, Some(Err(_))) {
+                self.read_what_arrived().await;
+            }
             self.step_ended(written).await?;
             self.session.wrote(now::<T>(), bytes.len());
         }
         Ok(())
+    }
+
+    /// After a failed write: the server may have written why before it hung up (a refusal in
+    /// the middle of a body, then a close), and that reply, not the broken pipe, is the
+    /// answer. What has arrived is read and given to the engine, for [`EXPLAIN_LIMIT`] at most
+    /// (or what is left of the deadline), until the engine has an answer or the reads end.
+    async fn read_what_arrived(&mut self) {
+        let now = now::<T>();
+        let limit = self.session.close_limit(now, EXPLAIN_LIMIT);
+        self.transport
+            .set_wait_limit(Some(now.as_duration().saturating_add(limit)));
+        let mut out_of_time = pin!(T::sleep(limit));
+        while !self.session.has_events() && self.session.state() != SessionState::Closed {
+            match race(
+                self.transport.read(&mut self.read_buf),
+                out_of_time.as_mut(),
+            )
+            .await
+            {
+                Either::Left(Ok(n)) if n > 0 => self.session.feed(&self.read_buf[..n]),
+                _ => return,
+            }
+        }
     }
 
     /// How a step run [`within_timer`] ended, as a result: a failure of the transport is told
