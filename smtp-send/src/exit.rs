@@ -42,6 +42,10 @@ pub enum Exit {
     /// reply was garbled, or `--deadline` ran out): the server may have queued the message.
     /// Sending it again may deliver it twice.
     DeliveryUnknown,
+    /// 11: delivered to some recipients only: an LMTP server took the message for some and
+    /// refused it for others, each in its own reply to the end of the message. Sending it again
+    /// delivers it twice to those that have it.
+    PartlyDelivered,
     /// 130: interrupted by Ctrl-C.
     Interrupted,
 }
@@ -61,12 +65,13 @@ impl Exit {
             Exit::Timeout => 8,
             Exit::LocalIo => 9,
             Exit::DeliveryUnknown => 10,
+            Exit::PartlyDelivered => 11,
             Exit::Interrupted => 130,
         }
     }
 
     /// Every exit code, in numeric order, with a short description (used for `--help` and tests).
-    pub const ALL: [(Exit, &'static str); 12] = [
+    pub const ALL: [(Exit, &'static str); 13] = [
         (Exit::Accepted, "the server accepted the message"),
         (Exit::Internal, "internal error"),
         (
@@ -100,6 +105,11 @@ impl Exit {
             Exit::DeliveryUnknown,
             "delivery unknown: no reply once the message was sent; it may have been \
              delivered, do not send it again blindly",
+        ),
+        (
+            Exit::PartlyDelivered,
+            "delivered to some recipients only (LMTP), refused for the others; do not send it \
+             again to those that have it",
         ),
         (Exit::Interrupted, "interrupted (Ctrl-C)"),
     ];
@@ -186,6 +196,35 @@ impl Failure {
                 describe(err, server)
             ),
         )
+    }
+}
+
+impl Failure {
+    /// The failure of a message the server judged at its end of data that some recipients got
+    /// and others refused (an LMTP server's replies, one for each recipient):
+    /// [`Exit::PartlyDelivered`], naming those refused. `None` when `err` is not such a partial
+    /// refusal.
+    pub fn partly_delivered(err: &SmtpError, server: &str) -> Option<Failure> {
+        let SmtpError::Protocol(ProtocolError::RecipientsRefused { refused, accepted }) = err
+        else {
+            return None;
+        };
+        if *accepted == 0 {
+            return None;
+        }
+        let list: Vec<String> = refused
+            .iter()
+            .map(|r| format!("<{}>: {}", r.recipient, r.reply))
+            .collect();
+        Some(Failure::new(
+            Exit::PartlyDelivered,
+            format!(
+                "partly delivered: {server} delivered the message to {accepted} recipient(s) and \
+                 refused it for {}: {}; do not send it again to those that have it",
+                refused.len(),
+                list.join("; ")
+            ),
+        ))
     }
 }
 

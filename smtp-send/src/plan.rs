@@ -95,13 +95,23 @@ pub fn load_dkim(args: &DkimArgs) -> Result<Dkim, Failure> {
         selector,
         domain,
     } = args;
-    let pem = zeroize::Zeroizing::new(std::fs::read_to_string(key).map_err(|e| {
+    let bytes = zeroize::Zeroizing::new(std::fs::read(key).map_err(|e| {
         Failure::new(
             Exit::LocalIo,
             format!("cannot read the DKIM key {}: {e}", key.display()),
         )
     })?);
-    let key = smtp_dkim::DkimKey::from_pem(&pem)
+    // Read, but not text (a DER key): malformed, like any key that is not PEM.
+    let pem = std::str::from_utf8(&bytes).map_err(|_| {
+        Failure::new(
+            Exit::Usage,
+            format!(
+                "--dkim-key {}: not a PEM key (a DER key converts with `openssl pkey -inform DER`)",
+                key.display()
+            ),
+        )
+    })?;
+    let key = smtp_dkim::DkimKey::from_pem(pem)
         .map_err(|e| Failure::new(Exit::Usage, format!("--dkim-key {}: {e}", key.display())))?;
     smtp_dkim::DkimSigner::new(key, domain, selector)
         .map(Dkim)
@@ -349,6 +359,16 @@ fn envelope_recipients<'a>(to: &'a [String], bcc: &'a [String]) -> Vec<&'a str> 
 impl Cli {
     /// The plan of `--url`: the server, TLS mode, user, mechanism, protocol, EHLO name and
     /// limits from the URL (a flag given beside it for a limit wins), the rest as usual.
+    /// The deadline of the whole run, from `--deadline` or the `--url`'s `deadline=`, known
+    /// before the plan is made (which reads the DKIM key): `None` without one, or with a URL
+    /// that does not parse (the plan then fails on it).
+    pub fn deadline_of_run(&self) -> Option<Duration> {
+        self.deadline.or_else(|| {
+            let url = SmtpUrl::parse(self.url.as_deref()?).ok()?;
+            url.deadline
+        })
+    }
+
     fn plan_url(&self, url: &str, stdin_is_terminal: bool) -> Result<Plan, Failure> {
         // The error names the part that is wrong, never the URL (it may hold a password).
         let parsed = SmtpUrl::parse(url)

@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use smtp_io_tokio::smtp_proto::session::{BodyInfo, Envelope};
 use smtp_io_tokio::{
@@ -298,6 +300,11 @@ pub async fn deliver(
             Delivery::NotSent { .. } if interrupted => {
                 Err(Failure::new(Exit::Interrupted, "interrupted"))
             }
+            // Judged at its end of data: an LMTP server may have delivered it to some.
+            Delivery::NotSent {
+                error,
+                before_end_of_data: false,
+            } => Err(Failure::partly_delivered(&error, label).unwrap_or_else(|| fail(error))),
             Delivery::NotSent { error, .. } => Err(fail(error)),
         }
     }
@@ -307,7 +314,15 @@ pub async fn deliver(
     if interrupted {
         return result;
     }
-    if let Err(e) = client.quit().await
+    // The message's fate is decided: a Ctrl-C now ends the wait for QUIT's reply, not the
+    // result (an accepted message stays accepted, exit 0). Polled first in the same poll as
+    // main_with's own Ctrl-C, which then finds the run ended.
+    let quit = tokio::select! {
+        biased;
+        Ok(()) = tokio::signal::ctrl_c() => return result,
+        quit = client.quit() => quit,
+    };
+    if let Err(e) = quit
         && plan.verbose
         && result.is_ok()
     {
@@ -441,9 +456,47 @@ pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
     Ok(())
 }
 
+/// How long after `--deadline` the watchdog ends the process: after the client's own deadline
+/// and the run's backstop (half a second) would have ended the run, so that it acts only when
+/// something no timer interrupts holds it.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(1);
+
+/// `--deadline` over the whole run, also over what no timer interrupts (a password file or a
+/// DKIM key on a pipe that never delivers, read by a blocking call): a thread that ends the
+/// process with the timeout's code at `deadline` (from `started`) and [`WATCHDOG_GRACE`],
+/// unless the run's result was `decided` first.
+fn start_watchdog(deadline: Duration, started: Instant, decided: Arc<AtomicBool>) {
+    let Some(at) = started.checked_add(deadline.saturating_add(WATCHDOG_GRACE)) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        while let Some(left) = at
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        {
+            std::thread::sleep(left);
+        }
+        if !decided.swap(true, Ordering::SeqCst) {
+            let failure = Failure::new(
+                Exit::Timeout,
+                format!(
+                    "the deadline of {}s (--deadline) ran out",
+                    deadline.as_secs_f64()
+                ),
+            );
+            eprintln!("{failure}");
+            std::process::exit(i32::from(Exit::Timeout.code()));
+        }
+    });
+}
+
 /// The whole program after argument parsing: resolve the plan, run it on a tokio runtime (Ctrl-C
 /// interrupts), print the failure line if any, and return the exit code.
 pub fn main_with(cli: &Cli) -> u8 {
+    let decided = Arc::new(AtomicBool::new(false));
+    if let Some(deadline) = cli.deadline_of_run() {
+        start_watchdog(deadline, Instant::now(), decided.clone());
+    }
     let result = cli.plan(std::io::stdin().is_terminal()).and_then(|plan| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -485,6 +538,12 @@ pub fn main_with(cli: &Cli) -> u8 {
         runtime.shutdown_background();
         result
     });
+    if decided.swap(true, Ordering::SeqCst) {
+        // The watchdog is ending the process with the deadline's code.
+        loop {
+            std::thread::park();
+        }
+    }
     match result {
         Ok(()) => Exit::Accepted.code(),
         Err(f) => {

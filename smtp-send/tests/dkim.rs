@@ -13,7 +13,9 @@ use smtp_send::capture::{CaptureConfig, CaptureServer};
 use smtp_send::exit::Exit;
 
 mod common;
-use common::{assert_exit, server_args, smtp_send_async, strings, temp_file, text};
+use common::{
+    assert_exit, server_args, smtp_send_async, spawn_smtp_send, strings, temp_file, text,
+};
 
 // smtp-dkim's keys and dkimpy runner, shared by every crate's DKIM tests.
 #[path = "../../smtp-dkim/tests/support/dkimpy.rs"]
@@ -211,7 +213,16 @@ async fn dkim_errors_come_before_connecting() {
         "cert.pem",
         b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     );
-    for (bad, want) in [(&broken_file, "--dkim-key"), (&cert, "CERTIFICATE")] {
+    // A key in DER (binary, not text): malformed too, not unreadable (it was exit 9).
+    let der = temp_file(
+        "key.der",
+        b"\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\xff",
+    );
+    for (bad, want) in [
+        (&broken_file, "--dkim-key"),
+        (&cert, "CERTIFICATE"),
+        (&der, "not a PEM key"),
+    ] {
         let out = smtp_send(to_port_1([file_args(&[]), dkim_args(bad)].concat()), None).await;
         let stderr = assert_usage_error(&out, want);
         for line in pem
@@ -301,15 +312,7 @@ async fn the_deadline_counts_the_wait_for_the_message_and_keeps_its_acceptance()
     let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
-            .args(&args)
-            .env_remove("SMTP_PASSWORD")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_smtp_send(&args, &[], true);
         let mut stdin = child.stdin.take().unwrap();
         std::thread::sleep(std::time::Duration::from_secs(2));
         let _ = stdin.write_all(&message(3));

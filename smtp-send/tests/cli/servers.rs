@@ -487,38 +487,51 @@ impl Conversation for SilentAfterDot {
     }
 }
 
+/// Accepts the message, then goes silent on QUIT, and says when QUIT came.
+struct SilentOnQuit(Arc<std::sync::atomic::AtomicBool>);
+
+impl Conversation for SilentOnQuit {
+    fn command(&mut self, line: &str) -> Act {
+        if line.eq_ignore_ascii_case("QUIT") {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Act::Silent;
+        }
+        well_behaved("mx.test", &["8BITMIME"], line)
+    }
+}
+
 /// Ctrl-C while the reply to the final dot is awaited: the message may have been delivered, so
 /// the exit is 10 ("delivery unknown"), never 130, which a wrapper may take for "not sent" and
-/// retry (found in review). Ctrl-C before anything of the message went out stays 130.
+/// retry (found in review). Ctrl-C before anything of the message went out stays 130. Ctrl-C
+/// while QUIT's reply is awaited, the message accepted: 0, the message stays accepted (it was
+/// 130, found in review).
 #[tokio::test]
 async fn ctrl_c_after_the_final_dot_is_delivery_unknown() {
     let dot = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = Arc::clone(&dot);
     let after_dot = MockServer::start(move |_| SilentAfterDot(Arc::clone(&seen))).await;
     let silent = MockServer::start(|_| Quiet(Act::Silent)).await;
+    let quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::clone(&quit);
+    let on_quit = MockServer::start(move |_| SilentOnQuit(Arc::clone(&seen))).await;
     for (server, exit) in [
         (&after_dot, Exit::DeliveryUnknown),
         (&silent, Exit::Interrupted),
+        (&on_quit, Exit::Accepted),
     ] {
         let args = to_server(
             &server.addr().to_string(),
             "b@example.org",
             &["--tls", "none"],
         );
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtp-send"))
-            .args(&args)
-            .env_remove("SMTP_PASSWORD")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_smtp_send(&args, &[], true);
         let mut stdin = child.stdin.take().unwrap();
         std::io::Write::write_all(&mut stdin, MESSAGE).unwrap();
         drop(stdin);
         // The final dot arrived (or, for the silent server, the connection).
         smtp_testkit::wait::until(|| match exit {
             Exit::DeliveryUnknown => dot.load(std::sync::atomic::Ordering::SeqCst),
+            Exit::Accepted => quit.load(std::sync::atomic::Ordering::SeqCst),
             _ => server.accepted() == 1,
         })
         .await;
@@ -662,4 +675,107 @@ async fn a_refused_missing_client_certificate_gives_the_tls_code() {
     )
     .await;
     assert_eq!(code(&out), 0, "stderr: {}", text(&out.stderr));
+}
+
+/// An LMTP server: each recipient gets its own reply to the end of the message; here the
+/// first is delivered and the second refused.
+struct LmtpPartly;
+
+impl Conversation for LmtpPartly {
+    fn greeting(&mut self) -> Act {
+        Act::send("220 lmtp.test LMTP\r\n")
+    }
+
+    fn command(&mut self, line: &str) -> Act {
+        well_behaved("lmtp.test", &["8BITMIME"], line)
+    }
+
+    fn end_of_data(&mut self, _body: Vec<u8>) -> Act {
+        Act::send("250 2.0.0 <b@example.org> delivered\r\n550 5.1.1 <c@example.org> no mailbox\r\n")
+    }
+}
+
+/// Delivered to one recipient, refused for the other (LMTP): exit 11, "partly delivered",
+/// naming the refused one and saying not to send it again to those that have it. It was exit 6,
+/// "recipient(s) refused, nothing sent", and a wrapper resending it would deliver a second copy
+/// (found in review).
+#[tokio::test]
+async fn an_lmtp_delivery_to_some_recipients_only_is_partly_delivered() {
+    let server = MockServer::start(|_| LmtpPartly).await;
+    let url = format!("lmtp://127.0.0.1:{}?tls=none", server.port());
+    let args = strings(&[
+        "--url",
+        &url,
+        "--from",
+        "a@example.com",
+        "--to",
+        "b@example.org",
+        "--to",
+        "c@example.org",
+    ]);
+    let out = smtp_send_async(args, vec![], Some(MESSAGE.to_vec())).await;
+    let line = assert_fails(&out, Exit::PartlyDelivered, "partly delivered");
+    assert!(line.contains("<c@example.org>"), "{line}");
+    assert!(!line.contains("not sent"), "{line}");
+}
+
+/// A named pipe in the test's scratch folder that nothing ever writes: reading it blocks.
+fn silent_fifo(name: &str) -> std::path::PathBuf {
+    let fifo = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{}-{}-{name}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    fifo
+}
+
+/// `--deadline` covers the whole run, also a read that no timer interrupts: a password file
+/// (or a DKIM key) on a pipe that never delivers ends with exit 8 soon after the deadline. The
+/// run used to wait for ever (found in review).
+#[test]
+fn the_deadline_covers_reading_a_password_file_or_a_dkim_key() {
+    let fifo = silent_fifo("never.pipe");
+    let path = fifo.to_str().unwrap();
+    for more in [
+        &["--user", "me", "--password-file", path][..],
+        &[
+            "--dkim-key",
+            path,
+            "--dkim-selector",
+            "s",
+            "--dkim-domain",
+            "example.com",
+        ],
+    ] {
+        let mut args = to_server(
+            "127.0.0.1:1",
+            "b@example.org",
+            &["--tls", "none", "--allow-plaintext-auth", "--deadline", "1"],
+        );
+        args.extend(strings(more));
+        let mut child = spawn_smtp_send(&args, &[], false);
+        // Far past the deadline and its grace: a run still going is stuck.
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let status =
+            status.unwrap_or_else(|| panic!("still running 30 s after --deadline 1: {more:?}"));
+        assert_eq!(
+            status.code(),
+            Some(i32::from(Exit::Timeout.code())),
+            "{more:?}"
+        );
+    }
+    let _ = std::fs::remove_file(fifo);
 }

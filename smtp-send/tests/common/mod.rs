@@ -6,18 +6,23 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use smtp_send::capture::CaptureServer;
 use smtp_send::exit::Exit;
 
-/// Run the binary with `args`, `env` set (and SMTP_PASSWORD removed unless given), and `stdin`
-/// piped in (`None`: no standard input).
-pub fn smtp_send(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+/// The binary started with `args`, `env` set (and SMTP_PASSWORD removed unless given), its
+/// standard input piped (`true`) or empty, its output piped: for a test that acts while it
+/// runs (a signal, a slow input, a deadline).
+pub fn spawn_smtp_send<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(&str, &str)],
+    piped_stdin: bool,
+) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smtp-send"));
     cmd.args(args)
         .env_remove("SMTP_PASSWORD")
-        .stdin(if stdin.is_some() {
+        .stdin(if piped_stdin {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -27,7 +32,13 @@ pub fn smtp_send(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> O
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("run smtp-send");
+    cmd.spawn().expect("run smtp-send")
+}
+
+/// Run the binary with `args`, `env` set (and SMTP_PASSWORD removed unless given), and `stdin`
+/// piped in (`None`: no standard input).
+pub fn smtp_send(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+    let mut child = spawn_smtp_send(args, env, stdin.is_some());
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().unwrap();
         // The program may exit (e.g. on a failure) before reading its input: a broken pipe here
