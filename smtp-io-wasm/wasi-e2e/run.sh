@@ -70,7 +70,8 @@ TEST_WASM="$(CARGO_TARGET_DIR="$TARGET_DIR" cargo test --target wasm32-wasip2 --
       .on("line", (l) => { try { const m = JSON.parse(l); if (m.executable && m.profile && m.profile.test) exe = m.executable; } catch {} })
       .on("close", () => console.log(exe));')"
 [ -n "$TEST_WASM" ] && [ -f "$TEST_WASM" ] || die "no test binary for wasm32-wasip2"
-"$JCO" run "$TEST_WASM" || die "the in-guest tests failed"
+# Bounded: a test that spins without yielding (a loop no timer can stop) fails, never hangs.
+timeout 300 "$JCO" run "$TEST_WASM" || die "the in-guest tests failed (or ran past 300 s)"
 
 step "build the component (release, opt-level s, LTO, 1 codegen unit)"
 CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --target wasm32-wasip2 \

@@ -485,3 +485,111 @@ fn a_local_address_of_the_other_family_is_addr_not_available() {
         "{text}"
     );
 }
+
+// ------------------------------------------------------------------------------------- TLS
+
+/// A CA made for the test, and a server configuration for `localhost` signed by it.
+fn tls_server() -> (TlsConfig, std::sync::Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).expect("the CA");
+    let key = KeyPair::generate().expect("a server key");
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("server parameters")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("the server certificate");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("the server configuration");
+    let trust = TlsConfig::from_ca_pem(ca.pem().as_bytes()).expect("the CA as trust");
+    (trust, std::sync::Arc::new(config))
+}
+
+/// Write what `tls` has queued to `conn`, with `extra` bytes after it in the same write.
+async fn send_records(conn: &mut TcpConn, tls: &mut rustls::ServerConnection, extra: &[u8]) {
+    let mut out = Vec::new();
+    while tls.wants_write() {
+        tls.write_tls(&mut out).expect("records");
+    }
+    out.extend_from_slice(extra);
+    if !out.is_empty() {
+        conn.write_all(&out).await.expect("server write");
+    }
+}
+
+/// The server's side of a TLS handshake over `conn`.
+async fn accept_tls(
+    conn: &mut TcpConn,
+    config: std::sync::Arc<rustls::ServerConfig>,
+) -> rustls::ServerConnection {
+    let mut tls = rustls::ServerConnection::new(config).expect("a server connection");
+    while tls.is_handshaking() {
+        send_records(conn, &mut tls, &[]).await;
+        if !tls.is_handshaking() {
+            break;
+        }
+        let bytes = conn.read(64 * 1024).await.expect("server read");
+        assert!(!bytes.is_empty(), "the client closed during the handshake");
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            tls.read_tls(&mut rest).expect("records in");
+            tls.process_new_packets().expect("the client's handshake");
+        }
+    }
+    send_records(conn, &mut tls, &[]).await;
+    tls
+}
+
+/// A server that writes a reply, its close_notify and then more bytes in one TCP write: the
+/// reply, then the end. rustls takes nothing after a close_notify, and the read used to feed it
+/// the rest for ever, in a loop no timer could stop (found in review).
+#[test]
+fn bytes_after_the_close_notify_end_the_read() {
+    let listener = listen();
+    let (trust, config) = tls_server();
+    block_on(async {
+        let server = async {
+            let mut conn = listener.accept().await;
+            let mut tls = accept_tls(&mut conn, config).await;
+            std::io::Write::write_all(&mut tls.writer(), b"220 hi\r\n").expect("plaintext");
+            tls.send_close_notify();
+            send_records(&mut conn, &mut tls, &[0u8; 6000]).await;
+            sleep(Duration::from_secs(3)).await;
+        };
+        let client = async {
+            let mut t = WasiTransport::open_routed(
+                "localhost",
+                listener.port,
+                "localhost",
+                TlsMode::Implicit,
+                &trust,
+                &Route::default(),
+                None,
+            )
+            .await
+            .expect("implicit TLS");
+            let read = async {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = t.read(&mut buf).await {
+                    got.extend_from_slice(&buf[..n]);
+                }
+                got
+            };
+            match race(read, sleep(Duration::from_secs(2))).await {
+                Either::Left(got) => assert_eq!(got, b"220 hi\r\n"),
+                Either::Right(()) => panic!("the read did not end"),
+            }
+        };
+        join(server, client).await;
+    });
+}

@@ -209,7 +209,11 @@ impl WasiTransport {
         let conn = self.tls.as_mut().ok_or_else(broken)?;
         let mut rest = &bytes[..];
         while !rest.is_empty() {
-            conn.read_tls(&mut rest)?;
+            // 0: a close_notify came, and rustls takes nothing after it (RFC 8446 6.1): what
+            // follows is dropped, or this loop would never end.
+            if conn.read_tls(&mut rest)? == 0 {
+                break;
+            }
             if let Err(e) = conn.process_new_packets() {
                 // Send the alert rustls queued (best effort), then fail.
                 let _ = self.queue_tls();
@@ -287,9 +291,16 @@ impl Transport for WasiTransport {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(e),
             }
-            // Anything rustls has to say first (a key update, an alert).
+            // Anything rustls has to say first (a key update, an alert), best effort: a peer
+            // that stopped reading and hung up may have written why before, and that must
+            // still be read (the driver reads after a failed write for that reply).
             self.queue_tls()?;
-            self.flush_out().await?;
+            if let Err(e) = self.flush_out().await {
+                if !is_hung_up(&e) {
+                    return Err(e);
+                }
+                self.out.clear();
+            }
             if !self.receive_tls().await? {
                 return Ok(0);
             }
