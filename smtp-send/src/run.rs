@@ -397,7 +397,16 @@ pub async fn run(plan: &Plan, stdout: &mut dyn Write) -> Result<(), Failure> {
     match &plan.target {
         Target::Server { host, port } => {
             let tls = match plan.tls {
-                TlsMode::None => TlsConfig::webpki_roots(),
+                TlsMode::None => {
+                    // Said, not silently dropped: with no TLS nothing is checked at all.
+                    if plan.trust != Trust::Default {
+                        eprintln!(
+                            "smtp-send: warning: --ca-file and --insecure do nothing with \
+                             --tls none: no certificate is asked for"
+                        );
+                    }
+                    TlsConfig::webpki_roots()
+                }
                 _ => tls_config(plan, None)?,
             };
             let label = if host.contains(':') {

@@ -219,6 +219,14 @@ fn user_without_secret_is_a_usage_error() {
 fn unreachable_server_is_a_connect_error() {
     let out = to_port_1("a@example.com", "b@example.org", &[], Some(MESSAGE));
     assert_fails(&out, Exit::Connect, "cannot connect to 127.0.0.1:1");
+    // Trust settings with no TLS to use them: said, not silently dropped.
+    for trust in [&["--ca-file", "/nonexistent/ca.pem"][..], &["--insecure"]] {
+        let more = [&["--tls", "none"][..], trust].concat();
+        let out = to_port_1("a@example.com", "b@example.org", &more, Some(MESSAGE));
+        assert_fails(&out, Exit::Connect, "cannot connect");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("do nothing with --tls none"), "{stderr}");
+    }
 }
 
 #[test]
