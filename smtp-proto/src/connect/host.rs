@@ -23,7 +23,8 @@ pub enum HostError {
     /// bracket or a name outside ASCII all end here.
     Character,
     /// A name whose last label is a number that is not a dotted IPv4 address (`127.1`,
-    /// `999.0.0.1`): resolvers read such names differently, so none is guessed.
+    /// `999.0.0.1`, `0x7f000001`): resolvers read such names as addresses of their own
+    /// making, so none is guessed.
     Numeric,
 }
 
@@ -99,8 +100,12 @@ pub fn check_host(host: &str) -> Result<(), HostError> {
         }
         last = label;
     }
-    if last.bytes().all(|b| b.is_ascii_digit()) {
-        // Not an IPv4 address (that parsed above), yet read as one by some resolvers.
+    // Not an IPv4 address (that parsed above), yet read as one by resolvers (glibc's through
+    // inet_aton) and proxies: a number, in decimal or in hexadecimal (`0x7f000001` is
+    // 127.0.0.1), as the WHATWG URL standard's "ends in a number" says.
+    let hex = (last.strip_prefix("0x").or_else(|| last.strip_prefix("0X")))
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if hex || last.bytes().all(|b| b.is_ascii_digit()) {
         return Err(HostError::Numeric);
     }
     Ok(())
@@ -123,6 +128,8 @@ mod tests {
             "xn--bcher-kva.example",
             "1password.example",
             "mx.123abc",
+            "mx.0xg1",
+            "0x.example",
             "127.0.0.1",
             "::1",
             "fe80::1",
@@ -179,6 +186,11 @@ mod tests {
             ("999.0.0.1", HostError::Numeric),
             ("12345", HostError::Numeric),
             ("1.2.3.4.5", HostError::Numeric),
+            ("0x7f000001", HostError::Numeric),
+            ("127.0.0.0x1", HostError::Numeric),
+            ("0X7F.1.0x0.0x1", HostError::Numeric),
+            ("10.0x1", HostError::Numeric),
+            ("0x", HostError::Numeric),
         ] {
             assert_eq!(check_host(host), Err(why), "{host:?}");
         }

@@ -73,8 +73,11 @@ pub enum ProxyUrlError {
          and nothing after them but a /"
     )]
     Address,
-    /// The user or password holds a bad percent escape or a control character.
-    #[error("the proxy URL's user or password is badly encoded")]
+    /// The user or password holds a bad percent escape or a control character, or an HTTP
+    /// proxy's user holds a `:` (Basic authentication splits the pair at its first `:`).
+    #[error(
+        "the proxy URL's user or password is badly encoded (or an HTTP proxy's user holds a ':')"
+    )]
     Userinfo,
 }
 
@@ -136,6 +139,11 @@ impl Proxy {
             let (user, password) = info.split_once(':').unwrap_or((info, ""));
             let user = decode(user).ok_or(ProxyUrlError::Userinfo)?;
             let password = decode(password).ok_or(ProxyUrlError::Userinfo)?;
+            // RFC 7617 2: the proxy reads `user:password` up to its first `:`, so a user with
+            // one would log in as someone else, the rest of the name in the password.
+            if kind == ProxyKind::HttpConnect && user.contains(':') {
+                return Err(ProxyUrlError::Userinfo);
+            }
             if !user.is_empty() {
                 proxy = proxy.with_credentials(user, password);
             }
@@ -207,6 +215,13 @@ impl Proxy {
             "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
         ));
         if let Some((user, password)) = self.credentials() {
+            // Set with `with_credentials` (the URL refuses it): as in `parse`, RFC 7617 2.
+            if user.contains(':') {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "an HTTP proxy's user cannot hold a ':' (Basic authentication)",
+                ));
+            }
             let mut pair = Secret::from(user);
             pair.extend_from_slice(b":");
             pair.extend_from_slice(password.expose());
@@ -319,6 +334,9 @@ mod tests {
             ("http://u:p%4@h:1", ProxyUrlError::Userinfo),
             ("http://u:p%+4@h:1", ProxyUrlError::Userinfo),
             ("http://u%0d%0a:p@h:1", ProxyUrlError::Userinfo),
+            ("http://me%3Aadmin:pw@h:1", ProxyUrlError::Userinfo),
+            ("socks5://::1:1080", ProxyUrlError::Address),
+            ("http://2001:db8::1:3128", ProxyUrlError::Address),
             ("socks5://[evil.example]:1080", ProxyUrlError::Address),
             ("socks5://evil:25:1080", ProxyUrlError::Address),
             ("http://proxy:+3128", ProxyUrlError::Address),
@@ -367,6 +385,13 @@ mod tests {
         // "me:pw" in Base64.
         let header: &[u8] = b"\r\nProxy-Authorization: Basic bWU6cHc=\r\n\r\n";
         assert!(with.expose().ends_with(header));
+        // A user with a `:` would be read as another user (RFC 7617 2): refused.
+        let colon = Proxy::http("proxy", 3128).with_credentials("me:admin", "pw");
+        let refused = colon.connect_request("mx.example", 25);
+        assert_eq!(
+            refused.err().map(|e| e.kind()),
+            Some(io::ErrorKind::InvalidInput)
+        );
         for host in ["mx.example\r\nX-Evil: 1", "mx example", "mx\0"] {
             let refused = Proxy::http("proxy", 3128).connect_request(host, 25);
             assert_eq!(

@@ -326,7 +326,10 @@ impl<C> ConnectParts<C> {
         } else if let Some(proxy) = &self.route.proxy {
             crate::connect::ProxyHandshake::new(proxy, host, port)
                 .err()
-                .map(|_| "the proxy cannot carry this host name (too long, or a forbidden byte)")
+                .map(|_| {
+                    "the proxy cannot carry this request (a host name too long or with a \
+                     forbidden byte, or an HTTP proxy user with a ':')"
+                })
         } else {
             None
         };

@@ -256,6 +256,11 @@ pub(super) fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), U
             Some((h, p)) => (h, Some(p)),
             None => (hostport, None),
         };
+        // RFC 3986 3.2.2: an IPv6 address is in brackets; without them its last group and a
+        // port cannot be told apart (`2001:db8::1:25`), and a name holds no `:`.
+        if host.contains(':') {
+            return Err(UrlError::Host);
+        }
         super::check_host(host).map_err(|_| UrlError::Host)?;
         (host.to_ascii_lowercase(), port)
     };
@@ -450,6 +455,12 @@ mod tests {
             ("smtp://h.example/path", UrlError::Host),
             ("smtp://h\r\n.example", UrlError::Host),
             ("smtp://[nope]:25", UrlError::Host),
+            // RFC 3986: an IPv6 address only in brackets; these would split at the wrong `:`.
+            ("smtp://2001:db8::1:25", UrlError::Host),
+            ("smtp://::1:2525", UrlError::Host),
+            ("smtps://u:p@fe80::1:465", UrlError::Host),
+            // A hexadecimal number that resolvers read as 127.0.0.1.
+            ("smtp://0x7f000001", UrlError::Host),
             ("smtp://h.example:0", UrlError::Port),
             ("smtp://h.example:65536", UrlError::Port),
             ("smtp://h.example:x", UrlError::Port),
