@@ -21,7 +21,7 @@
 
 use std::error::Error;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -36,6 +36,10 @@ const USAGE: &str = "usage: blocking [--server HOST:PORT] [--from ADDR] [--to AD
 
 const SAMPLE: &[u8] = b"From: alice@example.com\r\nTo: bob@example.org\r\n\
 Subject: hello from the blocking example\r\n\r\nHello over a plain std::net::TcpStream.\r\n";
+
+/// How early a socket call bounded by a time may give up, by the system clock's rounding: a
+/// connect that timed out this close to the engine's timer ran into it.
+const TIMER_SLACK: Duration = Duration::from_millis(10);
 
 /// The loop's monotonic clock, as the engine's instants.
 #[derive(Clone, Copy)]
@@ -235,34 +239,47 @@ fn open(args: &Args) -> Result<Connection, Box<dyn Error>> {
     config.timeouts = timeouts;
     let mut session = Session::new(Domain::new("localhost")?, config);
     session.start(clock.now());
-    let addr = args
+    let addrs: Vec<SocketAddr> = args
         .server
         .to_socket_addrs()
         .map_err(|e| format!("{}: {e}", args.server))?
-        .next()
-        .ok_or_else(|| format!("{}: no address", args.server))?;
-    // The connect is bounded by the engine's first timer: the greeting's limit or the
-    // deadline, whichever is nearer; when it runs out, the engine says which it was.
-    let now = clock.now();
-    let timer = session.poll_timeout(now);
-    let limit = timer.map_or(Duration::from_secs(300), |t| t.left(now));
-    let stream = match TcpStream::connect_timeout(&addr, limit.max(Duration::from_millis(1))) {
-        Ok(stream) => stream,
-        Err(e) if e.kind() == ErrorKind::TimedOut => {
-            let due = timer.map_or(clock.now(), |t| t.at.max(clock.now()));
-            session.handle_timeout(due);
-            session.check_usable()?;
-            return Err(format!("{}: {e}", args.server).into());
+        .collect();
+    // The connect is bounded by the engine's first timer (the greeting's limit or the
+    // deadline, whichever is nearer): each address gets an equal share of what is left, so one
+    // that never answers leaves the others their turn.
+    let mut failed = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let now = clock.now();
+        let left = match session.poll_timeout(now) {
+            Some(timer) => timer.left(now),
+            None => Duration::from_secs(300),
+        };
+        let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+        match TcpStream::connect_timeout(addr, share.max(Duration::from_millis(1))) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(Connection {
+                    stream,
+                    session,
+                    clock,
+                    buf: vec![0; 8192],
+                });
+            }
+            Err(e) => failed = Some(e),
         }
-        Err(e) => return Err(format!("{}: {e}", args.server).into()),
-    };
-    stream.set_nodelay(true)?;
-    Ok(Connection {
-        stream,
-        session,
-        clock,
-        buf: vec![0; 8192],
-    })
+    }
+    // Every address failed. If the engine's timer ran out meanwhile, the engine says which it
+    // was; otherwise (refused, or the system gave up first) the last address's own error.
+    let now = clock.now();
+    let ran_out = session
+        .poll_timeout(now)
+        .filter(|timer| now.as_duration() + TIMER_SLACK >= timer.at.as_duration());
+    if let Some(timer) = ran_out {
+        session.handle_timeout(timer.at.max(now));
+        session.check_usable()?;
+    }
+    let why = failed.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+    Err(format!("{}: {why}", args.server).into())
 }
 
 /// MAIL, RCPT and DATA (pipelined when the server offers it), the body, the final reply.
