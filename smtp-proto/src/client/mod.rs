@@ -576,6 +576,10 @@ impl<T: Transport> SmtpClient<T> {
                 within_timer::<T, _>(&mut self.session, self.transport.write_all(&bytes)).await;
             if matches!(written, Some(Err(_))) {
                 self.read_what_arrived().await;
+                // QUIT answered (the engine closed cleanly): the broken pipe is moot.
+                if self.session.state() == SessionState::Closed && !self.session.is_failed() {
+                    return Ok(());
+                }
             }
             self.step_ended(written).await?;
             self.session.wrote(now::<T>(), bytes.len());

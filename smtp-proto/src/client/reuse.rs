@@ -99,6 +99,11 @@ impl<T: Transport> SmtpClient<T> {
         match result {
             Ok(outcome) => Delivery::Sent(outcome),
             Err(error) => {
+                // Accepted before the connection broke (its reply read after a failed write):
+                // sent, whatever came after.
+                if let Some((_, Delivery::Sent(outcome))) = self.taken.last() {
+                    return Delivery::Sent(outcome.clone());
+                }
                 let fate = self.taken.iter().rev().find_map(|(_, d)| d.fate());
                 let fate = fate.unwrap_or(Fate::NotSent);
                 Delivery::failed(error, fate)

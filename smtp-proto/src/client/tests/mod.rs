@@ -37,6 +37,9 @@ struct Scripted {
     writes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
     /// What `input_pending` answers.
     pending: Option<bool>,
+    /// A write ending with these bytes reaches the server, then fails (a transport that
+    /// reports a failure after handing the bytes over).
+    fails_after: Option<&'static [u8]>,
 }
 
 impl Scripted {
@@ -66,6 +69,7 @@ impl Scripted {
             tls: false,
             writes: Default::default(),
             pending: None,
+            fails_after: None,
         }
     }
 }
@@ -121,6 +125,7 @@ impl Transport for Scripted {
 
     async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
         assert!(!self.closed, "write after close");
+        let whole = buf;
         self.writes.lock().unwrap().push(buf.len());
         if matches!(self.steps.front(), Some(Step::Idle)) {
             self.steps.pop_front();
@@ -147,7 +152,10 @@ impl Transport for Scripted {
                 _ => panic!("unexpected client write {:?}", String::from_utf8_lossy(buf)),
             }
         }
-        Ok(())
+        match self.fails_after {
+            Some(end) if whole.ends_with(end) => Err(io::ErrorKind::BrokenPipe.into()),
+            _ => Ok(()),
+        }
     }
 
     async fn close(&mut self) -> io::Result<()> {
@@ -761,6 +769,19 @@ fn connect_stuck<const TIMERS_FIRE: bool>(
         options,
     ))
     .unwrap()
+}
+
+/// The server answered QUIT (a 421 of its own idle timeout, or 221) and hung up, so the QUIT
+/// write fails with the answer waiting: the session ended as QUIT ends one, `Ok`. It was a
+/// caller error (`WrongState`) once the answer was read after the failed write (found in
+/// review).
+#[test]
+fn a_quit_answered_before_its_write_failed_ends_well() {
+    for answer in ["421 4.4.2 mx.example idle timeout, closing", "221 bye"] {
+        let script = format!("{GREETING}X: close\nS: {answer}\n");
+        let client = block_on(connect(&script));
+        assert_eq!(block_on(client.quit()), Ok(()), "{answer}");
+    }
 }
 
 /// Closing the transport is bounded too: a close that never ends is given up, QUIT's caller

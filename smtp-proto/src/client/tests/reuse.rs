@@ -335,3 +335,26 @@ fn a_421_read_with_the_acceptance_closes_the_transport() {
         assert_closed(&client);
     });
 }
+
+/// The end of data reached the server and was accepted, but the transport reported the write
+/// failed: the `250` read after the failed write makes the message sent. It was `NotSent`,
+/// which a pool retries, delivering it twice (found in review).
+#[test]
+fn a_message_accepted_before_its_write_failed_is_sent() {
+    let script = format!(
+        "{GREETING}{ENVELOPE}
+        C: hi
+        C: .
+        S: 250 2.0.0 queued as HI
+        "
+    );
+    let mut transport = Scripted::new(&script);
+    transport.fails_after = Some(b"\r\n.\r\n");
+    let mut client = connected_over(transport);
+    let delivery = block_on(client.deliver(&OutgoingMessage::new(
+        "a@x.example",
+        &["b@y.example"],
+        b"hi",
+    )));
+    assert!(matches!(delivery, Delivery::Sent(_)), "{delivery:?}");
+}
