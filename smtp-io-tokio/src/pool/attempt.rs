@@ -3,6 +3,7 @@
 //! to slow down, and waiting for a turn (the pool's pause and its throttle).
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use smtp_proto::client::Delivery;
@@ -162,24 +163,37 @@ impl Inner {
 
     /// Wait until the pool's pause (if any) is over, within the send deadline and the wait limit
     /// counted from `since`; a pause that would outlast them is `Throttled` at once. Also once a
-    /// caller holds its place: a pause may have begun while it waited for one.
+    /// caller holds its place: a pause may have begun while it waited for one. A pause that
+    /// grows while the caller sleeps (another message met a slow-down) holds it to the new end;
+    /// a pool that shuts down meanwhile answers `Closed`.
     pub(super) async fn wait_out_pause(
         &self,
         clock: &SendClock,
         wait: Duration,
         since: Instant,
     ) -> Result<(), SendError> {
-        let bound = clock.wait_bound(wait, since);
-        if let Some((left, because)) = self.pause.as_ref().and_then(backoff::Pause::remaining) {
-            if left > bound.left() {
+        while let Some((left, because)) = self.pause.as_ref().and_then(backoff::Pause::remaining) {
+            if left > clock.wait_bound(wait, since).left() {
                 return Err(SendError::Throttled {
                     error: because,
                     retry_after: left,
                 });
             }
-            tokio::time::sleep(left).await;
+            if !self.pause_over(left).await {
+                return Err(SendError::Closed);
+            }
         }
         Ok(())
+    }
+
+    /// Sleep `left` of a pause: `false`, at once, when the pool is (or gets) shut down.
+    pub(super) async fn pause_over(&self, left: Duration) -> bool {
+        let shut = self.shut.notified();
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let slept = smtp_proto::future::race(tokio::time::sleep(left), shut).await;
+        matches!(slept, smtp_proto::future::Either::Left(()))
     }
 
     /// Wait until the pool's pause (if any) is over and the throttle lets one more message go,

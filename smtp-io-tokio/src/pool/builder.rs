@@ -298,9 +298,12 @@ impl MailerBuilder {
     }
 
     /// Pace the pool's messages with an in-process rate limit (see [`RateLimit`]): every
-    /// message, a retry included, waits its turn before it waits for a connection. The wait
-    /// counts against the [wait limit](Self::wait_timeout) (past it: [`SendError::Busy`]) or
-    /// the [send deadline](Self::send_deadline).
+    /// message, a retry included, waits its turn once it holds a connection's place, just
+    /// before it goes, so that messages that waited for a busy connection still leave spaced
+    /// out. (A chained message, [`chain_messages`](Self::chain_messages), takes its turn when it
+    /// joins the queue, before it waits for a flight: messages that waited long for one can
+    /// leave in a burst.) The wait counts against the [wait limit](Self::wait_timeout) (past
+    /// it: [`SendError::Busy`]) or the [send deadline](Self::send_deadline).
     ///
     /// [`SendError::Busy`]: super::SendError::Busy
     pub fn rate_limit(self, limit: RateLimit) -> MailerBuilder {
@@ -501,6 +504,7 @@ impl MailerBuilder {
             permits: Arc::new(Semaphore::new(settings.max_connections)),
             idle: Default::default(),
             closed: Default::default(),
+            shut: Default::default(),
             reaping: Default::default(),
             tally: Arc::new(Tally::default()),
             lobby: Default::default(),

@@ -338,7 +338,8 @@ impl Inner {
                 retry_after: left,
             }));
         }
-        tokio::time::sleep(left).await;
+        // Cut short by a shutdown, which answers the waiting messages `Closed`.
+        self.pause_over(left).await;
     }
 
     /// A connection back to the idle list, or ended when it cannot take another message.

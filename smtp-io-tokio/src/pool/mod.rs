@@ -193,6 +193,8 @@ struct Inner {
     /// Connections between messages, the most recently used last.
     idle: Mutex<Vec<Pooled>>,
     closed: AtomicBool,
+    /// Wakes every caller waiting out a pause when the pool shuts down ([`Inner::pause_over`]).
+    shut: tokio::sync::Notify,
     /// Whether the idle reaper was started (with the first message, inside its runtime).
     reaping: AtomicBool,
     /// Every connection's place ([`Slot`]) and the pool's counters.
@@ -445,7 +447,10 @@ impl Mailer {
             attempts: 0,
         })?;
         let wait = inner.settings.wait_timeout;
-        inner.take_turn(&clock, wait, clock.started).await?;
+        // A pause holds the caller before it queues for a place; its turn of the throttle is
+        // taken once it holds one, just before its message goes, so that turns taken while
+        // every connection was busy never go out together.
+        inner.wait_out_pause(&clock, wait, clock.started).await?;
         let permit = inner.permits.clone().acquire_owned();
         let permit = match clock.wait_for_place(wait, permit).await? {
             Err(_) => return Err(SendError::Closed),
@@ -457,8 +462,9 @@ impl Mailer {
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
         }
-        // A pause that began while this call waited for its place holds it too.
-        inner.wait_out_pause(&clock, wait, clock.started).await?;
+        // A pause that began while this call waited for its place holds it too, and then its
+        // turn of the throttle.
+        inner.take_turn(&clock, wait, clock.started).await?;
         // The connection the first attempt failed on, for the retry to replace.
         let mut failed = None;
         let mut attempts = 0;
@@ -588,6 +594,8 @@ impl Mailer {
         if inner.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Callers sleeping out a pause (holding a place, or a chained worker) end now.
+        inner.shut.notify_waiters();
         // Every connection in use gives its permit back when its message is done; callers
         // queued before us get theirs, see `closed` and give it back at once. The builder
         // keeps `max_connections` within `u32`.
