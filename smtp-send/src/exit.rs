@@ -212,20 +212,25 @@ impl Failure {
         if *accepted == 0 {
             return None;
         }
-        let list: Vec<String> = refused
-            .iter()
-            .map(|r| format!("<{}>: {}", r.recipient, r.reply))
-            .collect();
         Some(Failure::new(
             Exit::PartlyDelivered,
             format!(
                 "partly delivered: {server} delivered the message to {accepted} recipient(s) and \
                  refused it for {}: {}; do not send it again to those that have it",
                 refused.len(),
-                list.join("; ")
+                refusals(refused)
             ),
         ))
     }
+}
+
+/// Each refused recipient with the server's reply: `<a@x>: 550 ...; <b@y>: 550 ...`.
+fn refusals(refused: &[smtp_io_tokio::RecipientRefusal]) -> String {
+    let list: Vec<String> = refused
+        .iter()
+        .map(|r| format!("<{}>: {}", r.recipient, r.reply))
+        .collect();
+    list.join("; ")
 }
 
 /// The one-line explanation of `err`: the error's own text with the server named, and advice
@@ -285,17 +290,11 @@ fn describe_protocol(p: &ProtocolError, server: &str) -> String {
             "{server} does not offer STARTTLS; nothing was sent in plaintext \
              (use --tls implicit for port 465, or --tls none for a trusted local relay)"
         ),
-        ProtocolError::RecipientsRefused { refused, accepted } => {
-            let list: Vec<String> = refused
-                .iter()
-                .map(|r| format!("<{}>: {}", r.recipient, r.reply))
-                .collect();
-            format!(
-                "{server} refused {} recipient(s) ({accepted} accepted), message not sent: {}",
-                refused.len(),
-                list.join("; ")
-            )
-        }
+        ProtocolError::RecipientsRefused { refused, accepted } => format!(
+            "{server} refused {} recipient(s) ({accepted} accepted), message not sent: {}",
+            refused.len(),
+            refusals(refused)
+        ),
         ProtocolError::ConnectionClosed { during } => {
             format!("{server} closed the connection during {during}")
         }
